@@ -1,0 +1,393 @@
+"""One settings object: embedded defaults, an optional TOML file, then environment overrides.
+
+Every value is validated when loaded; a wrong one raises ``ConfigError`` naming the key
+and what is wrong, so the service stops with a clear message instead of misbehaving later.
+
+Environment overrides use ``CALLCENTER_<SECTION>__<KEY>``, e.g.
+``CALLCENTER_ASTERISK__AMI_PORT=5039``. ``CALLCENTER_CONFIG`` names the TOML file and
+``CALLCENTER_DATA_DIR`` the folder for the database, the sandbox and logs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import secrets
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+EXTEN_RE = re.compile(r"^[0-9*#+]{1,20}$")
+
+
+class ConfigError(ValueError):
+    """A setting is wrong; the message names the key and the problem."""
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("CALLCENTER_DATA_DIR")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "callcenter"
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    agi_host: str = "127.0.0.1"
+    agi_port: int = 4573
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    log_level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = ""  # empty: SQLite file in the data folder
+
+
+@dataclass(frozen=True)
+class AsteriskSettings:
+    mode: str = "sandbox"  # "sandbox": we install and run it; "external": someone else does
+    host: str = "127.0.0.1"  # where AMI listens (and SIP, for the printed softphone hint)
+    ami_port: int = 5038
+    ami_username: str = "callcenter"
+    ami_secret: str = ""  # empty: generated once and kept in the data folder
+    sip_host: str = "127.0.0.1"  # where the SIP (UDP) transport listens; 0.0.0.0 for LAN phones
+    sip_port: int = 5060
+    rtp_start: int = 10000
+    rtp_end: int = 10999
+    instance: str = "main"  # sandbox instance name, so several can run side by side
+    sandbox_root: str = ""  # empty: <data_dir>/asterisk-root
+    agi_host_for_asterisk: str = ""  # how Asterisk reaches our FastAGI; empty: service.agi_host
+    debian_mirror: str = "http://deb.debian.org/debian"
+
+
+@dataclass(frozen=True)
+class IvrSettings:
+    number: str = "100"  # the extension callers dial to reach the IVR
+    flow: str = "main"  # dialplans/<flow>.yaml
+    dialplans_dir: str = ""  # empty: the repository's dialplans/
+    prompts_dir: str = ""  # empty: the repository's ivr_prompts/
+    language: str = "en"
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    name: str
+    ring_timeout: int = 15  # seconds an agent's phone rings before the next agent is tried
+    max_wait: int = 600  # seconds a caller may wait before the no-agent apology
+    moh_class: str = "default"
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    id: str
+    name: str
+    password: str = ""  # SIP password; empty: generated once and kept in the data folder
+    queues: tuple[str, ...] = ()
+    logged_in: bool = True
+    contact: str = ""  # static SIP contact (e.g. a test phone); empty: the phone registers
+
+
+@dataclass(frozen=True)
+class Settings:
+    service: ServiceSettings = field(default_factory=ServiceSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    asterisk: AsteriskSettings = field(default_factory=AsteriskSettings)
+    ivr: IvrSettings = field(default_factory=IvrSettings)
+    queues: tuple[QueueSettings, ...] = ()
+    agents: tuple[AgentSettings, ...] = ()
+    data_dir: str = ""
+
+    # Derived paths, so nobody recomputes them differently.
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite+aiosqlite:///{self.data_path / 'callcenter.db'}"
+
+    @property
+    def dialplans_path(self) -> Path:
+        return Path(self.ivr.dialplans_dir) if self.ivr.dialplans_dir else REPO_ROOT / "dialplans"
+
+    @property
+    def prompts_path(self) -> Path:
+        return Path(self.ivr.prompts_dir) if self.ivr.prompts_dir else REPO_ROOT / "ivr_prompts"
+
+    @property
+    def sandbox_root(self) -> Path:
+        if self.asterisk.sandbox_root:
+            return Path(self.asterisk.sandbox_root)
+        return self.data_path / "asterisk-root"
+
+    @property
+    def agi_host_for_asterisk(self) -> str:
+        return self.asterisk.agi_host_for_asterisk or self.service.agi_host
+
+    def queue(self, name: str) -> QueueSettings | None:
+        return next((q for q in self.queues if q.name == name), None)
+
+
+DEMO_QUEUES = (
+    QueueSettings(name="sales"),
+    QueueSettings(name="support"),
+    QueueSettings(name="operator"),
+)
+DEMO_AGENTS = (
+    AgentSettings(id="agent1", name="Alice", queues=("sales", "support", "operator")),
+    AgentSettings(id="agent2", name="Bruno", queues=("support", "operator")),
+    AgentSettings(id="agent3", name="Chen", queues=("sales", "operator")),
+)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    env: dict[str, str] | None = None,
+) -> Settings:
+    """Defaults ← TOML file (if any) ← environment. Raises ConfigError on any bad value."""
+    env = dict(os.environ) if env is None else env
+    raw: dict[str, Any] = {}
+    file_name = path if path is not None else env.get("CALLCENTER_CONFIG")
+    if file_name:
+        file_path = Path(file_name)
+        try:
+            raw = tomllib.loads(file_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{file_path}: settings file not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file_path}: not valid TOML: {exc}") from None
+    _apply_env(raw, env)
+    data_dir = raw.pop("data_dir", None) or env.get("CALLCENTER_DATA_DIR") or default_data_dir()
+    settings = _build(raw, str(data_dir))
+    _check(settings)
+    return _fill_secrets(settings)
+
+
+_SECTIONS: dict[str, type] = {
+    "service": ServiceSettings,
+    "database": DatabaseSettings,
+    "asterisk": AsteriskSettings,
+    "ivr": IvrSettings,
+}
+
+
+def _apply_env(raw: dict[str, Any], env: dict[str, str]) -> None:
+    for name, value in env.items():
+        if not name.startswith("CALLCENTER_") or "__" not in name:
+            continue
+        section, _, key = name[len("CALLCENTER_") :].lower().partition("__")
+        if section not in _SECTIONS:
+            raise ConfigError(f"{name}: unknown section {section!r}")
+        raw.setdefault(section, {})[key] = value  # typed by _coerce like any file value
+
+
+def _coerce(where: str, value: Any, kind: type) -> Any:
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if kind is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a whole number, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
+            return int(value)
+        raise ConfigError(f"{where}: expected a whole number, got {value!r}")
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected text, got {value!r}")
+        return value
+    if kind == tuple[str, ...]:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: expected a list of names, got {value!r}")
+        return tuple(value)
+    raise AssertionError(kind)
+
+
+def _make(cls: type, where: str, raw: Any) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a table, got {raw!r}")
+    known = {f.name: f for f in fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in known:
+            raise ConfigError(f"{where}.{key}: unknown setting (known: {', '.join(known)})")
+        hint = known[key].type
+        kind = {"int": int, "str": str, "bool": bool, "tuple[str, ...]": tuple[str, ...]}[
+            hint if isinstance(hint, str) else hint.__name__
+        ]
+        values[key] = _coerce(f"{where}.{key}", value, kind)
+    try:
+        return cls(**values)
+    except TypeError as exc:  # a required key is missing
+        missing = [n for n, f in known.items() if n not in values and _required(f)]
+        raise ConfigError(f"{where}: missing {', '.join(missing) or exc}") from None
+
+
+def _required(f: Any) -> bool:
+    from dataclasses import MISSING
+
+    return f.default is MISSING and f.default_factory is MISSING
+
+
+def _build(raw: dict[str, Any], data_dir: str) -> Settings:
+    unknown = set(raw) - {*_SECTIONS, "queues", "agents"}
+    if unknown:
+        raise ConfigError(f"{sorted(unknown)[0]}: unknown section")
+    sections = {name: _make(cls, name, raw.get(name, {})) for name, cls in _SECTIONS.items()}
+    queues = DEMO_QUEUES
+    if "queues" in raw:
+        if not isinstance(raw["queues"], list):
+            raise ConfigError("queues: expected a list of [[queues]] tables")
+        queues = tuple(
+            _make(QueueSettings, f"queues[{i}]", q) for i, q in enumerate(raw["queues"])
+        )
+    agents = DEMO_AGENTS
+    if "agents" in raw:
+        if not isinstance(raw["agents"], list):
+            raise ConfigError("agents: expected a list of [[agents]] tables")
+        agents = tuple(
+            _make(AgentSettings, f"agents[{i}]", a) for i, a in enumerate(raw["agents"])
+        )
+    return Settings(queues=queues, agents=agents, data_dir=data_dir, **sections)
+
+
+def _port(where: str, value: int) -> None:
+    if not 1 <= value <= 65535:
+        raise ConfigError(f"{where}: {value} is not a TCP/UDP port (1-65535)")
+
+
+def _private_host(where: str, value: str) -> None:
+    """AMI and FastAGI must never listen on a public address."""
+    if value == "localhost":
+        return
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        raise ConfigError(f"{where}: {value!r} is not an IP address") from None
+    if not (address.is_loopback or address.is_private):
+        raise ConfigError(
+            f"{where}: {value} is a public address; AMI and FastAGI may only listen on "
+            "localhost or a private network"
+        )
+
+
+def _check(s: Settings) -> None:
+    _private_host("service.agi_host", s.service.agi_host)
+    _private_host("asterisk.host", s.asterisk.host)
+    if s.asterisk.agi_host_for_asterisk:
+        _private_host("asterisk.agi_host_for_asterisk", s.asterisk.agi_host_for_asterisk)
+    for key in ("agi_port", "http_port"):
+        _port(f"service.{key}", getattr(s.service, key))
+    for key in ("ami_port", "sip_port", "rtp_start", "rtp_end"):
+        _port(f"asterisk.{key}", getattr(s.asterisk, key))
+    if s.asterisk.rtp_start >= s.asterisk.rtp_end:
+        raise ConfigError("asterisk.rtp_start: must be below asterisk.rtp_end")
+    if s.service.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(
+            f"service.log_level: {s.service.log_level!r} is not DEBUG, INFO, WARNING or ERROR"
+        )
+    if s.asterisk.mode not in ("sandbox", "external"):
+        raise ConfigError(f"asterisk.mode: {s.asterisk.mode!r} is not 'sandbox' or 'external'")
+    if s.asterisk.mode == "external" and not s.asterisk.ami_secret:
+        raise ConfigError("asterisk.ami_secret: required when asterisk.mode is 'external'")
+    for key in ("ami_username", "instance"):
+        if not NAME_RE.match(getattr(s.asterisk, key)):
+            raise ConfigError(
+                f"asterisk.{key}: {getattr(s.asterisk, key)!r} must be lowercase letters, "
+                "digits, '-' or '_' (max 32)"
+            )
+    if not EXTEN_RE.match(s.ivr.number):
+        raise ConfigError(f"ivr.number: {s.ivr.number!r} is not a dialable extension")
+    if not NAME_RE.match(s.ivr.flow):
+        raise ConfigError(f"ivr.flow: {s.ivr.flow!r} is not a flow name")
+    if not s.database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise ConfigError(
+            "database.url: must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
+        )
+    _check_queues_and_agents(s)
+
+
+def _check_queues_and_agents(s: Settings) -> None:
+    seen: set[str] = set()
+    for i, q in enumerate(s.queues):
+        where = f"queues[{i}]"
+        if not NAME_RE.match(q.name):
+            raise ConfigError(f"{where}.name: {q.name!r} must be lowercase letters and digits")
+        if q.name in seen:
+            raise ConfigError(f"{where}.name: queue {q.name!r} is defined twice")
+        seen.add(q.name)
+        if not 1 <= q.ring_timeout <= 300:
+            raise ConfigError(f"{where}.ring_timeout: {q.ring_timeout} is not 1-300 seconds")
+        if not 1 <= q.max_wait <= 86400:
+            raise ConfigError(f"{where}.max_wait: {q.max_wait} is not 1-86400 seconds")
+        if not NAME_RE.match(q.moh_class):
+            raise ConfigError(f"{where}.moh_class: {q.moh_class!r} is not a class name")
+    agent_ids: set[str] = set()
+    for i, a in enumerate(s.agents):
+        where = f"agents[{i}]"
+        if not NAME_RE.match(a.id):
+            raise ConfigError(f"{where}.id: {a.id!r} must be lowercase letters and digits")
+        if a.id in agent_ids:
+            raise ConfigError(f"{where}.id: agent {a.id!r} is defined twice")
+        agent_ids.add(a.id)
+        if any(c in a.name for c in "\r\n\0;\""):
+            raise ConfigError(f"{where}.name: must not contain quotes, ';' or line breaks")
+        if a.password and not re.fullmatch(r"[A-Za-z0-9_.-]{8,64}", a.password):
+            raise ConfigError(
+                f"{where}.password: use 8-64 letters, digits, '.', '-' or '_'"
+            )
+        if a.contact and not re.fullmatch(r"sip:[A-Za-z0-9_.-]+@[A-Za-z0-9_.-]+(:[0-9]+)?",
+                                          a.contact):
+            raise ConfigError(f"{where}.contact: {a.contact!r} is not sip:user@host[:port]")
+        for queue in a.queues:
+            if queue not in seen:
+                raise ConfigError(f"{where}.queues: unknown queue {queue!r}")
+
+
+def _fill_secrets(s: Settings) -> Settings:
+    """Secrets left empty are generated once and kept in <data_dir>/secrets.toml (mode 600)."""
+    needs_ami = not s.asterisk.ami_secret
+    needs_agents = [a for a in s.agents if not a.password]
+    if not needs_ami and not needs_agents:
+        return s
+    store = s.data_path / "secrets.toml"
+    known: dict[str, str] = {}
+    if store.exists():
+        known = {k: str(v) for k, v in tomllib.loads(store.read_text()).items()}
+    changed = False
+
+    def secret(key: str) -> str:
+        nonlocal changed
+        if key not in known:
+            known[key] = secrets.token_urlsafe(18).replace("-", "x").replace("_", "y")
+            changed = True
+        return known[key]
+
+    asterisk = s.asterisk
+    if needs_ami:
+        asterisk = replace(asterisk, ami_secret=secret("ami_secret"))
+    agents = tuple(
+        a if a.password else replace(a, password=secret(f"agent_{a.id}")) for a in s.agents
+    )
+    if changed:
+        s.data_path.mkdir(parents=True, exist_ok=True)
+        store.write_text("".join(f'{k} = "{v}"\n' for k, v in sorted(known.items())))
+        store.chmod(0o600)
+    return replace(s, asterisk=asterisk, agents=agents)
