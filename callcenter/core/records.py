@@ -11,6 +11,7 @@ class Disposition(StrEnum):
     ABANDONED_IN_IVR = "abandoned_in_ivr"
     ABANDONED_IN_QUEUE = "abandoned_in_queue"
     NO_AGENT = "no_agent"
+    COMPLETED_IN_IVR = "completed_in_ivr"  # the flow itself ended the call (self-service)
     FAILED = "failed"
 
 

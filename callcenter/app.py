@@ -1,0 +1,110 @@
+"""The composition root: builds the core, wires the adapters to it and owns their tasks.
+
+Nothing else in the code base creates long-lived state. ``CallCenter.start()`` brings the
+parts up in dependency order and ``stop()`` takes them down in reverse.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from callcenter.asterisk.agi_server import AgiServer
+from callcenter.asterisk.ami import AmiClient
+from callcenter.asterisk.events import AmiEvent, CoreShowChannel
+from callcenter.config import Settings
+from callcenter.core.acd import Acd, AgentSpec, QueueRules
+from callcenter.core.calls import CallLedger, agent_from_channel
+from callcenter.core.clock import Clock, SystemClock
+from callcenter.service.acd_driver import AcdDriver
+from callcenter.service.flows import FlowLibrary
+from callcenter.service.inbound import InboundCalls
+from callcenter.service.recorder import RecordWriter
+from callcenter.store.db import create_engine, ping, session_factory, upgrade
+from callcenter.store.repositories import CallRepository
+from callcenter.web.app import make_app
+from callcenter.web.keys import HealthProbe
+
+log = logging.getLogger(__name__)
+
+INBOUND_CONTEXTS = ("callers", "agents")
+
+
+@dataclass
+class CallCenter:
+    settings: Settings
+    clock: Clock = field(default_factory=SystemClock)
+
+    async def start(self) -> None:
+        s = self.settings
+        await upgrade(s.database_url)
+        self.engine = create_engine(s.database_url)
+        self.calls = CallRepository(session_factory(self.engine))
+        self.writer = RecordWriter(self.calls)
+        self.ledger = CallLedger(inbound_contexts=INBOUND_CONTEXTS)
+        self.flows = FlowLibrary(s.dialplans_path, s.prompts_path, language=s.ivr.language,
+                                 known_queues=[q.name for q in s.queues])
+        self.flows.load(s.ivr.flow)  # a broken flow stops the start with file:line:column
+        now = self.clock.now()
+        acd = Acd(
+            {q.name: QueueRules(q.name, float(q.ring_timeout), float(q.max_wait))
+             for q in s.queues},
+            [AgentSpec(a.id, a.queues, a.logged_in) for a in s.agents],
+            now,
+        )
+        self.acd = AcdDriver(acd, self.clock)
+        self.inbound = InboundCalls(settings=s, clock=self.clock, flows=self.flows,
+                                    acd=self.acd, ledger=self.ledger, writer=self.writer)
+        # Records left open by an earlier run are closed once AMI shows their channels gone.
+        for record in await self.calls.open_calls():
+            self.ledger.adopt(record)
+        self.writer.start()
+        self.acd.start()
+        self.agi = AgiServer({"ivr": self.inbound.handle}, s.service.agi_host,
+                             s.service.agi_port)
+        await self.agi.start()
+        self.ami = AmiClient(s.asterisk.host, s.asterisk.ami_port, s.asterisk.ami_username,
+                             s.asterisk.ami_secret, on_event=self._on_ami_event,
+                             on_ready=self._on_ami_ready)
+        await self.ami.start()
+        self.web = web.AppRunner(make_app(self.calls, HealthProbe(
+            ami=lambda: self.ami.connected,
+            agi=lambda: self.agi.is_serving,
+            database=lambda: ping(self.engine),
+        )), access_log=None)
+        await self.web.setup()
+        site = web.TCPSite(self.web, s.service.http_host, s.service.http_port)
+        await site.start()
+        log.info("call center up: FastAGI %s:%d, HTTP http://%s:%d/",
+                 s.service.agi_host, self.agi.port, s.service.http_host, s.service.http_port)
+
+    async def stop(self) -> None:
+        for name, stop in (("web", lambda: self.web.cleanup()), ("ami", lambda: self.ami.stop()),
+                           ("fastagi", lambda: self.agi.stop()), ("acd", lambda: self.acd.stop()),
+                           ("records", lambda: self.writer.stop()),
+                           ("database", lambda: self.engine.dispose())):
+            try:
+                await stop()
+            except AttributeError:
+                continue  # never started
+            except Exception:
+                log.exception("stopping %s failed", name)
+
+    # ------------------------------------------------------------------ AMI wiring
+
+    def _on_ami_event(self, event: AmiEvent) -> None:
+        self.writer.apply(self.ledger.on_event(event, self.clock.now()))
+        if event.name == "DialEnd" and event.dial_status == "ANSWER":  # type: ignore[union-attr]
+            agent = agent_from_channel(event.dest_channel)  # type: ignore[union-attr]
+            if agent:
+                self.inbound.agent_answered(event.uniqueid, agent)  # type: ignore[union-attr]
+
+    def _on_ami_ready(self, snapshot: list[CoreShowChannel]) -> None:
+        live = {channel.uniqueid for channel in snapshot}
+        result = self.ledger.reconcile(live, self.clock.now())
+        for record in result.closed:
+            log.warning("call %s ended while AMI was away; closed from the snapshot",
+                        record.call_id)
+        self.writer.apply(result)

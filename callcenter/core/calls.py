@@ -1,0 +1,373 @@
+"""The one place that turns what Asterisk tells us into call records.
+
+Two sources report on a call and either may be missing for a while:
+- AMI events (typed in ``callcenter.asterisk.events``) carry Asterisk's own timestamps: when
+  the caller's channel appeared, when an agent answered, when each leg hung up;
+- the FastAGI call handler reports what only it knows: the IVR path, the queue chosen, each
+  agent it rang and how that ended, and who ended the call.
+
+The ledger merges both into a ``CallRecord`` per caller channel and says when a record must
+be stored (``save`` in each result). It does no I/O; time comes in as values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from callcenter.core.records import (
+    AgentAttempt,
+    AttemptOutcome,
+    CallRecord,
+    Disposition,
+    HangupBy,
+    IvrStep,
+)
+
+if TYPE_CHECKING:  # the typed records the AMI adapter builds; only data crosses over
+    from callcenter.asterisk.events import DialBegin, DialEnd, Hangup, Newchannel, Newstate
+
+# Asterisk's DIALSTATUS values, as attempt outcomes.
+DIAL_STATUS_OUTCOMES = {
+    "ANSWER": AttemptOutcome.ANSWERED,
+    "NOANSWER": AttemptOutcome.NO_ANSWER,
+    "BUSY": AttemptOutcome.BUSY,
+    "CHANUNAVAIL": AttemptOutcome.UNAVAILABLE,
+    "CONGESTION": AttemptOutcome.UNAVAILABLE,
+    "CANCEL": AttemptOutcome.CALLER_HUNG_UP,
+}
+
+
+def agent_from_channel(channel: str) -> str | None:
+    """``PJSIP/agent1-0000002a`` → ``agent1``; anything else → None."""
+    if not channel.startswith("PJSIP/"):
+        return None
+    name, sep, _ = channel[len("PJSIP/") :].rpartition("-")
+    return name if sep and name else None
+
+
+@dataclass
+class _Tracked:
+    record: CallRecord
+    agi_active: bool = False
+    caller_hung_up_at: float | None = None
+    talk_ended_at: float | None = None
+    no_agent: bool = False
+    failure: str | None = None
+    completed_in_ivr: bool = False
+    agent_legs: dict[str, str] = field(default_factory=dict)  # leg uniqueid → agent id
+
+
+@dataclass(frozen=True)
+class LedgerResult:
+    """What the adapter must do after feeding the ledger: store these records.
+
+    ``closed`` records are final and have left the ledger.
+    """
+
+    save: tuple[CallRecord, ...] = ()
+    closed: tuple[CallRecord, ...] = ()
+
+
+class CallLedger:
+    def __init__(self, inbound_contexts: Iterable[str] = ("callers",)) -> None:
+        self._inbound_contexts = frozenset(inbound_contexts)
+        self._calls: dict[str, _Tracked] = {}
+        self._leg_owner: dict[str, str] = {}  # any leg's uniqueid → call_id
+
+    # ------------------------------------------------------------------ queries
+
+    def get(self, call_id: str) -> CallRecord | None:
+        tracked = self._calls.get(call_id)
+        return tracked.record if tracked else None
+
+    def open_calls(self) -> list[CallRecord]:
+        return [t.record for t in self._calls.values()]
+
+    def __len__(self) -> int:
+        return len(self._calls)
+
+    # ------------------------------------------------------------------ AMI side
+
+    def on_event(self, event: object, now: float) -> LedgerResult:
+        """Feed one typed AMI event. Unknown event types are ignored quickly."""
+        name = getattr(event, "name", "")
+        handler = self._HANDLERS.get(name)
+        if handler is None:
+            return _NOTHING
+        at = getattr(event, "timestamp", None) or now
+        return handler(self, event, at)
+
+    def _on_newchannel(self, ev: Newchannel, at: float) -> LedgerResult:
+        uniqueid, linkedid = ev.uniqueid, ev.linkedid
+        owner = self._leg_owner.get(linkedid) if linkedid != uniqueid else None
+        if owner is not None:
+            self._leg_owner[uniqueid] = owner
+            return _NOTHING
+        if uniqueid != linkedid or ev.context not in self._inbound_contexts:
+            return _NOTHING
+        tracked, created = self._track(uniqueid, at)
+        record = tracked.record
+        record.started_at = min(record.started_at, at)
+        record.linked_id = linkedid
+        record.channel = record.channel or ev.channel
+        record.caller_number = record.caller_number or _blank(ev.caller_number)
+        record.caller_name = record.caller_name or _blank(ev.caller_name)
+        record.dialed_number = record.dialed_number or _blank(ev.exten)
+        return LedgerResult(save=(record,)) if created else _NOTHING
+
+    def _on_newstate(self, ev: Newstate, at: float) -> LedgerResult:
+        tracked = self._calls.get(ev.uniqueid)
+        if tracked and ev.state == "Up" and tracked.record.answered_at is None:
+            tracked.record.answered_at = at
+        return _NOTHING
+
+    def _on_dial_begin(self, ev: DialBegin, at: float) -> LedgerResult:
+        tracked = self._calls.get(self._leg_owner.get(ev.uniqueid, ev.uniqueid))
+        if tracked is None or not ev.dest_uniqueid:
+            return _NOTHING
+        self._leg_owner[ev.dest_uniqueid] = tracked.record.call_id
+        agent = agent_from_channel(ev.dest_channel)
+        if agent:
+            tracked.agent_legs[ev.dest_uniqueid] = agent
+        return _NOTHING
+
+    def _on_dial_end(self, ev: DialEnd, at: float) -> LedgerResult:
+        tracked = self._calls.get(self._leg_owner.get(ev.uniqueid, ev.uniqueid))
+        if tracked is None or ev.dial_status != "ANSWER":
+            return _NOTHING
+        agent = tracked.agent_legs.get(ev.dest_uniqueid) or agent_from_channel(ev.dest_channel)
+        if agent is None:
+            return _NOTHING
+        return self._agent_answered(tracked, agent, at)
+
+    def _on_hangup(self, ev: Hangup, at: float) -> LedgerResult:
+        uniqueid = ev.uniqueid
+        call_id = self._leg_owner.get(uniqueid, uniqueid)
+        tracked = self._calls.get(call_id)
+        if tracked is None:
+            return _NOTHING
+        record = tracked.record
+        if record.agent_answered_at is not None and tracked.talk_ended_at is None:
+            tracked.talk_ended_at = at
+        if uniqueid != call_id:  # an agent's leg
+            if (
+                record.agent_answered_at is not None
+                and tracked.agent_legs.get(uniqueid) == record.agent_id
+                and record.hangup_by is None
+                and tracked.caller_hung_up_at is None
+            ):
+                record.hangup_by = HangupBy.AGENT
+            return _NOTHING
+        tracked.caller_hung_up_at = at
+        record.hangup_cause = _cause(ev)
+        if record.hangup_by is None:
+            record.hangup_by = HangupBy.CALLER
+        if tracked.agi_active:
+            return _NOTHING  # the call handler reports the end with what only it knows
+        return self._close(tracked, at)
+
+    _HANDLERS = {
+        "Newchannel": _on_newchannel,
+        "Newstate": _on_newstate,
+        "DialBegin": _on_dial_begin,
+        "DialEnd": _on_dial_end,
+        "Hangup": _on_hangup,
+    }
+
+    # ------------------------------------------------------------------ call handler side
+
+    def handler_started(
+        self,
+        call_id: str,
+        *,
+        channel: str,
+        caller_number: str | None,
+        caller_name: str | None,
+        dialed_number: str | None,
+        now: float,
+    ) -> LedgerResult:
+        tracked, created = self._track(call_id, now)
+        tracked.agi_active = True
+        record = tracked.record
+        record.channel = record.channel or channel
+        record.caller_number = record.caller_number or _blank(caller_number)
+        record.caller_name = record.caller_name or _blank(caller_name)
+        record.dialed_number = record.dialed_number or _blank(dialed_number)
+        if record.answered_at is None:
+            record.answered_at = now  # the dialplan answers before handing the call to us
+        return LedgerResult(save=(record,)) if created else _NOTHING
+
+    def ivr_path(self, call_id: str, path: Iterable[IvrStep]) -> None:
+        tracked = self._require(call_id)
+        tracked.record.ivr_path = list(path)
+
+    def queued(self, call_id: str, queue: str, now: float) -> LedgerResult:
+        record = self._require(call_id).record
+        record.queue = queue
+        record.queued_at = now
+        return LedgerResult(save=(record,))
+
+    def attempt_started(self, call_id: str, agent_id: str, now: float) -> None:
+        record = self._require(call_id).record
+        record.attempts.append(AgentAttempt(agent_id=agent_id, started_at=now))
+
+    def attempt_ended(
+        self, call_id: str, agent_id: str, dial_status: str, now: float
+    ) -> LedgerResult:
+        """The handler's Dial returned. ANSWER means the talk is over too."""
+        tracked = self._require(call_id)
+        attempt = self._open_attempt(tracked, agent_id)
+        outcome = DIAL_STATUS_OUTCOMES.get(dial_status, AttemptOutcome.FAILED)
+        result = _NOTHING
+        if outcome is AttemptOutcome.ANSWERED and tracked.record.agent_answered_at is None:
+            # AMI missed the answer: the best we know is "some time during this attempt".
+            result = self._agent_answered(tracked, agent_id, attempt.started_at if attempt else now)
+        if attempt is not None:
+            attempt.outcome = outcome
+            attempt.ended_at = now
+        if outcome is AttemptOutcome.ANSWERED and tracked.talk_ended_at is None:
+            tracked.talk_ended_at = now
+        return result
+
+    def handler_finished(
+        self,
+        call_id: str,
+        now: float,
+        *,
+        hangup_by: HangupBy,
+        no_agent: bool = False,
+        completed_in_ivr: bool = False,
+        failure: str | None = None,
+    ) -> LedgerResult:
+        tracked = self._calls.get(call_id)
+        if tracked is None:
+            return _NOTHING  # already closed from AMI
+        tracked.agi_active = False
+        tracked.no_agent |= no_agent
+        tracked.completed_in_ivr |= completed_in_ivr
+        tracked.failure = tracked.failure or failure
+        record = tracked.record
+        # Asterisk's own hangup time is the more exact one when AMI saw it.
+        ended = tracked.caller_hung_up_at or now
+        # Only the handler knows for sure that the agent ended the talk (Dial returned with
+        # the caller still there); otherwise AMI's view, if any, stands.
+        if hangup_by is HangupBy.AGENT or record.hangup_by is None:
+            record.hangup_by = hangup_by
+        return self._close(tracked, ended)
+
+    # ------------------------------------------------------------------ reconciliation
+
+    def reconcile(self, live_uniqueids: set[str], now: float) -> LedgerResult:
+        """After an AMI (re)connect: close calls whose caller channel is gone and no handler owns.
+
+        Calls still handled by a FastAGI session are left to it: it will report the end.
+        """
+        closed: list[CallRecord] = []
+        for call_id, tracked in list(self._calls.items()):
+            if call_id in live_uniqueids or tracked.agi_active:
+                continue
+            tracked.failure = tracked.failure or (
+                "ended while the service could not see Asterisk; end time approximate"
+            )
+            closed += self._close(tracked, tracked.caller_hung_up_at or now).closed
+        return LedgerResult(save=tuple(closed), closed=tuple(closed))
+
+    def adopt(self, record: CallRecord) -> None:
+        """Take over an open record stored by an earlier run of the service."""
+        if record.call_id not in self._calls:
+            self._calls[record.call_id] = _Tracked(record=record)
+
+    # ------------------------------------------------------------------ internals
+
+    def _track(self, call_id: str, at: float) -> tuple[_Tracked, bool]:
+        tracked = self._calls.get(call_id)
+        if tracked is not None:
+            return tracked, False
+        tracked = _Tracked(record=CallRecord(call_id=call_id, started_at=at, linked_id=call_id))
+        self._calls[call_id] = tracked
+        self._leg_owner[call_id] = call_id
+        return tracked, True
+
+    def _require(self, call_id: str) -> _Tracked:
+        tracked = self._calls.get(call_id)
+        if tracked is None:
+            raise KeyError(f"call {call_id!r} is not open in the ledger")
+        return tracked
+
+    @staticmethod
+    def _open_attempt(tracked: _Tracked, agent_id: str) -> AgentAttempt | None:
+        for attempt in reversed(tracked.record.attempts):
+            if attempt.agent_id == agent_id and attempt.ended_at is None:
+                return attempt
+        return None
+
+    def _agent_answered(self, tracked: _Tracked, agent_id: str, at: float) -> LedgerResult:
+        record = tracked.record
+        if record.agent_answered_at is not None:
+            return _NOTHING
+        record.agent_id = agent_id
+        record.agent_answered_at = at
+        if record.queued_at is not None:
+            record.wait_seconds = max(0.0, at - record.queued_at)
+        attempt = self._open_attempt(tracked, agent_id)
+        if attempt is not None:
+            attempt.outcome = AttemptOutcome.ANSWERED
+        return LedgerResult(save=(record,))
+
+    def _close(self, tracked: _Tracked, ended_at: float) -> LedgerResult:
+        record = tracked.record
+        record.ended_at = max(ended_at, record.started_at)
+        for attempt in record.attempts:
+            if attempt.ended_at is None:
+                attempt.ended_at = record.ended_at
+                if attempt.outcome is AttemptOutcome.RINGING:
+                    attempt.outcome = AttemptOutcome.CALLER_HUNG_UP
+        if record.agent_answered_at is not None:
+            talk_end = tracked.talk_ended_at or record.ended_at
+            talk_end = min(talk_end, record.ended_at)
+            record.talk_seconds = max(0.0, talk_end - record.agent_answered_at)
+        elif record.queued_at is not None:
+            record.wait_seconds = max(0.0, record.ended_at - record.queued_at)
+        record.disposition = _disposition(tracked)
+        if record.hangup_by is None:
+            record.hangup_by = HangupBy.UNKNOWN
+        if tracked.failure:
+            record.note = tracked.failure
+        del self._calls[record.call_id]
+        for leg in [leg for leg, owner in self._leg_owner.items() if owner == record.call_id]:
+            del self._leg_owner[leg]
+        return LedgerResult(save=(record,), closed=(record,))
+
+
+def _disposition(tracked: _Tracked) -> Disposition:
+    record = tracked.record
+    if record.agent_answered_at is not None:
+        return Disposition.ANSWERED
+    if tracked.failure:
+        return Disposition.FAILED
+    if tracked.no_agent:
+        return Disposition.NO_AGENT
+    if record.queue is not None:
+        return Disposition.ABANDONED_IN_QUEUE
+    if tracked.completed_in_ivr:
+        return Disposition.COMPLETED_IN_IVR
+    return Disposition.ABANDONED_IN_IVR
+
+
+def _blank(value: str | None) -> str | None:
+    """AMI and AGI say "<unknown>" or "" for a missing caller ID."""
+    if not value or value in ("<unknown>", "unknown"):
+        return None
+    return value
+
+
+def _cause(ev: Hangup) -> str | None:
+    cause, text = ev.cause, ev.cause_text
+    if cause is None and not text:
+        return None
+    return f"{cause} {text}".strip() if cause is not None else text
+
+
+_NOTHING = LedgerResult()

@@ -1,0 +1,1 @@
+"""Asyncio services that drive the core with what the adapters report."""

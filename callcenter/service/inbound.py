@@ -1,0 +1,202 @@
+"""The life of an inbound call on our side: IVR, queue, ringing agents, until it ends.
+
+Runs in one FastAGI session per call. The decisions come from the pure core (``IvrSession``
+for the menu, the ACD for who to ring); this module only carries them out over AGI and
+tells the ledger what happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from callcenter.asterisk.agi_server import AgiHangup, AgiSession
+from callcenter.config import Settings
+from callcenter.core.acd import NoAgentAvailable, OfferCall, QueueTimedOut
+from callcenter.core.calls import CallLedger
+from callcenter.core.clock import Clock
+from callcenter.core.ivr import (
+    DigitReceived,
+    Hangup,
+    InputTimedOut,
+    IvrSession,
+    PlayPrompt,
+    PromptFinished,
+    RouteToQueue,
+    WaitForDigit,
+)
+from callcenter.core.records import HangupBy
+from callcenter.service.acd_driver import AcdDriver
+from callcenter.service.flows import FlowLibrary
+from callcenter.service.recorder import RecordWriter
+
+log = logging.getLogger(__name__)
+
+ALL_DIGITS = "0123456789*#"
+PROMPT_FOLDER = "callcenter"
+# A ring attempt that fails faster than this (phone unreachable) is followed by a short
+# pause, so a queue whose phones are all down is not dialled in a tight loop.
+FAST_FAILURE_SECONDS = 1.0
+
+
+@dataclass
+class _Ending:
+    hangup_by: HangupBy
+    no_agent: bool = False
+    completed_in_ivr: bool = False
+
+
+class InboundCalls:
+    def __init__(self, *, settings: Settings, clock: Clock, flows: FlowLibrary,
+                 acd: AcdDriver, ledger: CallLedger, writer: RecordWriter) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._flows = flows
+        self._acd = acd
+        self._ledger = ledger
+        self._writer = writer
+        self.active: dict[str, AgiSession] = {}
+
+    async def handle(self, session: AgiSession) -> None:
+        env = session.env
+        call_id = env.uniqueid
+        now = self._clock.now()
+        self.active[call_id] = session
+        self._writer.apply(self._ledger.handler_started(
+            call_id, channel=env.channel, caller_number=env.callerid,
+            caller_name=env.calleridname, dialed_number=env.extension, now=now))
+        ivr = IvrSession(self._flows.get(self._settings.ivr.flow), now)
+        ending = _Ending(HangupBy.CALLER)
+        failure: str | None = None
+        try:
+            ending = await self._run(session, call_id, ivr)
+        except AgiHangup:
+            ending = _Ending(HangupBy.CALLER)
+        except Exception as exc:
+            failure = f"call handling failed: {type(exc).__name__}: {exc}"
+            log.exception("call %s (%s): %s", call_id, env.channel, failure)
+            ending = _Ending(HangupBy.SYSTEM)
+            await _hang_up_quietly(session)
+        finally:
+            self.active.pop(call_id, None)
+            self._ledger.ivr_path(call_id, ivr.path)
+            self._release_agent(call_id)
+            self._writer.apply(self._ledger.handler_finished(
+                call_id, self._clock.now(), hangup_by=ending.hangup_by,
+                no_agent=ending.no_agent, completed_in_ivr=ending.completed_in_ivr,
+                failure=failure))
+
+    async def _run(self, session: AgiSession, call_id: str, ivr: IvrSession) -> _Ending:
+        action = ivr.start()
+        while True:
+            match action:
+                case PlayPrompt(prompt=prompt, interruptible=interruptible):
+                    digit = await session.stream_file(
+                        f"{PROMPT_FOLDER}/{prompt}", ALL_DIGITS if interruptible else "")
+                    action = ivr.handle(PromptFinished(digit), self._clock.now())
+                case WaitForDigit(timeout=timeout):
+                    digit = await session.wait_for_digit(int(timeout * 1000))
+                    event = DigitReceived(digit) if digit else InputTimedOut()
+                    action = ivr.handle(event, self._clock.now())
+                case RouteToQueue(queue=queue):
+                    self._ledger.ivr_path(call_id, ivr.path)
+                    return await self._queue(session, call_id, queue)
+                case Hangup():
+                    await session.hangup()
+                    return _Ending(HangupBy.SYSTEM, completed_in_ivr=True)
+                case _:
+                    raise RuntimeError(f"the IVR asked for something unknown: {action!r}")
+            self._ledger.ivr_path(call_id, ivr.path)
+
+    async def _queue(self, session: AgiSession, call_id: str, queue_name: str) -> _Ending:
+        queue = self._settings.queue(queue_name)
+        if queue is None:  # the flow validator makes this impossible; say so if it happens
+            raise RuntimeError(f"the flow routed to unknown queue {queue_name!r}")
+        self._writer.apply(self._ledger.queued(call_id, queue.name, self._clock.now()))
+        await session.stream_file(f"{PROMPT_FOLDER}/please-hold", "")
+        inbox = self._acd.enqueue(call_id, queue.name)
+        await session.set_music(True, queue.moh_class)
+        while True:
+            decision = await _next_decision(inbox, session)
+            match decision:
+                case NoAgentAvailable() | QueueTimedOut():
+                    await session.set_music(False, queue.moh_class)
+                    await session.stream_file(f"{PROMPT_FOLDER}/sorry-no-agent", "")
+                    await session.hangup()
+                    return _Ending(HangupBy.SYSTEM, no_agent=True)
+                case OfferCall(agent_id=agent_id, ring_timeout=ring_timeout):
+                    if await self._ring(session, call_id, agent_id, ring_timeout, queue.moh_class):
+                        await _hang_up_quietly(session)
+                        return _Ending(HangupBy.AGENT)
+                    await session.set_music(True, queue.moh_class)
+                case _:
+                    raise RuntimeError(f"the ACD decided something unknown: {decision!r}")
+
+    async def _ring(self, session: AgiSession, call_id: str, agent_id: str,
+                    ring_timeout: float, moh_class: str) -> bool:
+        """Ring one agent; True when they answered and the talk is over (agent hung up)."""
+        started = self._clock.now()
+        self._ledger.attempt_started(call_id, agent_id, started)
+        # m(): the caller keeps hearing music while the phone rings; g: when the agent hangs
+        # up, control returns here with the caller still on the line, so we know who ended it.
+        seconds = max(1, round(ring_timeout))
+        await session.exec("Dial", f"PJSIP/{agent_id},{seconds},m({moh_class})g")
+        status = await session.get_variable("DIALSTATUS") or "UNKNOWN"
+        self._writer.apply(self._ledger.attempt_ended(call_id, agent_id, status, self._clock.now()))
+        if status == "ANSWER":
+            self._acd.answered(call_id, agent_id)
+            return True
+        log.info("call %s: agent %s did not take the call (%s)", call_id, agent_id, status)
+        self._acd.failed(call_id, agent_id, status)
+        if self._clock.now() - started < FAST_FAILURE_SECONDS:
+            await _wait_or_hangup(session, FAST_FAILURE_SECONDS)
+        return False
+
+    def agent_answered(self, call_id: str, agent_id: str) -> None:
+        """AMI saw the agent pick up: the ACD marks them busy at once, not after the talk."""
+        if call_id in self.active:
+            self._acd.answered(call_id, agent_id)
+
+    def _release_agent(self, call_id: str) -> None:
+        record = self._ledger.get(call_id)
+        if record is not None and record.agent_id is not None:
+            self._acd.answered(call_id, record.agent_id)
+        self._acd.left(call_id)
+
+
+async def _next_decision(inbox: asyncio.Queue, session: AgiSession) -> object:
+    """The ACD's next decision for this call, or AgiHangup the moment the caller leaves."""
+    if not inbox.empty():
+        return inbox.get_nowait()
+    getter = asyncio.ensure_future(inbox.get())
+    hangup = asyncio.ensure_future(session.hangup_event.wait())
+    try:
+        await asyncio.wait({getter, hangup}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        hangup.cancel()
+        if not getter.done():
+            getter.cancel()
+    if getter.done() and not getter.cancelled():
+        if session.hung_up:  # the caller left at the same moment: hand the decision back
+            inbox.put_nowait(getter.result())
+            raise AgiHangup("caller hung up while waiting in queue")
+        return getter.result()
+    raise AgiHangup("caller hung up while waiting in queue")
+
+
+async def _wait_or_hangup(session: AgiSession, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(session.hangup_event.wait(), seconds)
+    except TimeoutError:
+        return
+    raise AgiHangup("caller hung up")
+
+
+async def _hang_up_quietly(session: AgiSession) -> None:
+    if session.hung_up:
+        return
+    try:
+        await session.hangup()
+    except Exception:  # already gone: nothing left to do for this call
+        log.debug("hangup of %s failed", session.env.channel, exc_info=True)

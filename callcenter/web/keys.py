@@ -1,0 +1,23 @@
+"""Typed keys for what the composition root hands to the web application."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from callcenter.store.repositories import CallRepository
+
+
+@dataclass(frozen=True)
+class HealthProbe:
+    """What /healthz asks; each returns True when that part is up."""
+
+    ami: Callable[[], bool]
+    agi: Callable[[], bool]
+    database: Callable[[], Awaitable[bool]]
+
+
+CALLS = web.AppKey("calls", CallRepository)
+HEALTH = web.AppKey("health", HealthProbe)

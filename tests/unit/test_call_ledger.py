@@ -1,0 +1,177 @@
+"""The call ledger: AMI events and the call handler's reports become one correct record."""
+
+from __future__ import annotations
+
+from callcenter.asterisk import events as ami
+from callcenter.core.calls import CallLedger, agent_from_channel
+from callcenter.core.records import AttemptOutcome, Disposition, HangupBy, IvrStep
+
+T0 = 1_800_000_000.0
+CALLER = "1800000000.1"
+AGENT1_LEG = "1800000000.2"
+AGENT2_LEG = "1800000000.3"
+
+
+def newchannel(uniqueid: str = CALLER, linkedid: str = CALLER, at: float = T0,
+               context: str = "callers", channel: str = "PJSIP/anonymous-00000001"):
+    return ami.Newchannel(timestamp=at, uniqueid=uniqueid, linkedid=linkedid, channel=channel,
+                          caller_number="5551234", caller_name="Ana", context=context,
+                          exten="100", state="Ring")
+
+
+def dial_begin(dest: str, agent: str, at: float):
+    return ami.DialBegin(timestamp=at, uniqueid=CALLER, linkedid=CALLER,
+                         channel="PJSIP/anonymous-00000001", dest_uniqueid=dest,
+                         dest_channel=f"PJSIP/{agent}-0000000{dest[-1]}",
+                         dial_string=agent)
+
+
+def dial_end(dest: str, agent: str, status: str, at: float):
+    return ami.DialEnd(timestamp=at, uniqueid=CALLER, linkedid=CALLER,
+                       channel="PJSIP/anonymous-00000001", dest_uniqueid=dest,
+                       dest_channel=f"PJSIP/{agent}-0000000{dest[-1]}", dial_status=status)
+
+
+def hangup(uniqueid: str, at: float, channel: str = "PJSIP/anonymous-00000001"):
+    return ami.Hangup(timestamp=at, uniqueid=uniqueid, linkedid=CALLER, channel=channel,
+                      cause=16, cause_text="Normal Clearing")
+
+
+def start_handler(ledger: CallLedger, now: float) -> None:
+    ledger.handler_started(CALLER, channel="PJSIP/anonymous-00000001", caller_number="5551234",
+                           caller_name="Ana", dialed_number="100", now=now)
+
+
+def test_agent_channel_names_give_the_agent():
+    assert agent_from_channel("PJSIP/agent1-0000002a") == "agent1"
+    assert agent_from_channel("PJSIP/anonymous-00000001") == "anonymous"
+    assert agent_from_channel("Local/100@callers-0001;1") is None
+    assert agent_from_channel("PJSIP/") is None
+
+
+def test_answered_call_uses_asterisk_times_and_the_handler_knows_the_agent_hung_up():
+    ledger = CallLedger()
+    created = ledger.on_event(newchannel(), T0)
+    assert [r.call_id for r in created.save] == [CALLER]
+    start_handler(ledger, T0 + 0.1)
+    ledger.ivr_path(CALLER, [IvrStep("welcome", T0 + 0.1), IvrStep("main_menu", T0 + 3, "2")])
+    ledger.queued(CALLER, "support", T0 + 4)
+    ledger.attempt_started(CALLER, "agent2", T0 + 6)
+    ledger.on_event(dial_begin(AGENT2_LEG, "agent2", T0 + 6.01), T0 + 6.02)
+    answered = ledger.on_event(dial_end(AGENT2_LEG, "agent2", "ANSWER", T0 + 7), T0 + 7.05)
+    assert answered.save and answered.save[0].agent_id == "agent2"
+    ledger.on_event(hangup(AGENT2_LEG, T0 + 10, "PJSIP/agent2-00000003"), T0 + 10.01)
+    ledger.attempt_ended(CALLER, "agent2", "ANSWER", T0 + 10.02)
+    ledger.on_event(hangup(CALLER, T0 + 10.05), T0 + 10.06)
+    result = ledger.handler_finished(CALLER, T0 + 10.1, hangup_by=HangupBy.AGENT)
+
+    [record] = result.closed
+    assert record.disposition is Disposition.ANSWERED
+    assert record.hangup_by is HangupBy.AGENT
+    assert record.queue == "support"
+    assert record.agent_answered_at == T0 + 7
+    assert record.wait_seconds == 3.0
+    assert record.talk_seconds == 3.0  # from the answer to the agent's hangup
+    assert record.ended_at == T0 + 10.05
+    assert [(a.agent_id, a.outcome) for a in record.attempts] == [
+        ("agent2", AttemptOutcome.ANSWERED)]
+    assert [s.node for s in record.ivr_path] == ["welcome", "main_menu"]
+    assert len(ledger) == 0
+
+
+def test_caller_who_hangs_up_while_waiting_is_abandoned_in_queue_with_the_wait_measured():
+    ledger = CallLedger()
+    ledger.on_event(newchannel(), T0)
+    start_handler(ledger, T0)
+    ledger.queued(CALLER, "sales", T0 + 5)
+    ledger.on_event(hangup(CALLER, T0 + 10.4), T0 + 10.41)
+    [record] = ledger.handler_finished(CALLER, T0 + 10.5, hangup_by=HangupBy.CALLER).closed
+    assert record.disposition is Disposition.ABANDONED_IN_QUEUE
+    assert record.hangup_by is HangupBy.CALLER
+    assert abs(record.wait_seconds - 5.4) < 1e-6
+    assert record.talk_seconds is None
+
+
+def test_an_unanswered_agent_and_then_an_answering_one_are_both_in_the_record():
+    ledger = CallLedger()
+    start_handler(ledger, T0)
+    ledger.queued(CALLER, "support", T0 + 1)
+    ledger.attempt_started(CALLER, "agent1", T0 + 1)
+    ledger.attempt_ended(CALLER, "agent1", "NOANSWER", T0 + 16)
+    ledger.attempt_started(CALLER, "agent2", T0 + 16)
+    ledger.on_event(dial_begin(AGENT2_LEG, "agent2", T0 + 16), T0 + 16)
+    ledger.on_event(dial_end(AGENT2_LEG, "agent2", "ANSWER", T0 + 17), T0 + 17)
+    ledger.on_event(hangup(CALLER, T0 + 20), T0 + 20)
+    [record] = ledger.handler_finished(CALLER, T0 + 20, hangup_by=HangupBy.CALLER).closed
+    assert [(a.agent_id, a.outcome) for a in record.attempts] == [
+        ("agent1", AttemptOutcome.NO_ANSWER), ("agent2", AttemptOutcome.ANSWERED)]
+    assert record.agent_id == "agent2"
+    assert record.hangup_by is HangupBy.CALLER
+    assert record.talk_seconds == 3.0
+
+
+def test_without_ami_the_handler_alone_still_closes_a_complete_record():
+    ledger = CallLedger()
+    start_handler(ledger, T0)
+    ledger.queued(CALLER, "support", T0 + 1)
+    ledger.attempt_started(CALLER, "agent2", T0 + 2)
+    ledger.attempt_ended(CALLER, "agent2", "ANSWER", T0 + 9)
+    [record] = ledger.handler_finished(CALLER, T0 + 9.1, hangup_by=HangupBy.AGENT).closed
+    assert record.disposition is Disposition.ANSWERED
+    assert record.agent_id == "agent2"
+    assert record.hangup_by is HangupBy.AGENT
+
+
+def test_ami_lost_mid_call_keeps_the_answer_time_seen_before_the_cut():
+    ledger = CallLedger()
+    ledger.on_event(newchannel(), T0)
+    start_handler(ledger, T0)
+    ledger.queued(CALLER, "support", T0 + 1)
+    ledger.attempt_started(CALLER, "agent2", T0 + 1)
+    ledger.on_event(dial_begin(AGENT2_LEG, "agent2", T0 + 1), T0 + 1)
+    ledger.on_event(dial_end(AGENT2_LEG, "agent2", "ANSWER", T0 + 2), T0 + 2)
+    # AMI is gone; on reconnect the snapshot still shows the caller: nothing is closed.
+    assert ledger.reconcile({CALLER, AGENT2_LEG}, T0 + 4).closed == ()
+    # The caller hangs up while AMI is still away; the handler notices.
+    [record] = ledger.handler_finished(CALLER, T0 + 5, hangup_by=HangupBy.CALLER).closed
+    assert record.talk_seconds == 3.0
+    assert record.disposition is Disposition.ANSWERED
+
+
+def test_reconcile_closes_a_call_whose_channel_vanished_while_nobody_handled_it():
+    ledger = CallLedger()
+    ledger.on_event(newchannel(), T0)  # e.g. the dialplan fallback: no handler
+    [record] = ledger.reconcile(set(), T0 + 30).closed
+    assert record.ended_at == T0 + 30
+    assert record.disposition is Disposition.FAILED
+    assert "could not see Asterisk" in (record.note or "")
+
+
+def test_a_call_without_handler_is_closed_by_its_hangup_event():
+    ledger = CallLedger()
+    ledger.on_event(newchannel(), T0)
+    [record] = ledger.on_event(hangup(CALLER, T0 + 3), T0 + 3).closed
+    assert record.ended_at == T0 + 3
+    assert record.disposition is Disposition.ABANDONED_IN_IVR
+    assert record.hangup_cause == "16 Normal Clearing"
+
+
+def test_channels_outside_the_inbound_contexts_and_unknown_events_are_ignored():
+    ledger = CallLedger()
+    assert ledger.on_event(newchannel(context="from-internal"), T0).save == ()
+    assert ledger.on_event(ami.FullyBooted(timestamp=T0), T0).save == ()
+    assert len(ledger) == 0
+
+
+def test_no_agent_and_failure_dispositions():
+    ledger = CallLedger()
+    start_handler(ledger, T0)
+    ledger.queued(CALLER, "sales", T0)
+    [record] = ledger.handler_finished(CALLER, T0 + 1, hangup_by=HangupBy.SYSTEM,
+                                       no_agent=True).closed
+    assert record.disposition is Disposition.NO_AGENT
+    start_handler(ledger, T0 + 5)
+    [record] = ledger.handler_finished(CALLER, T0 + 6, hangup_by=HangupBy.SYSTEM,
+                                       failure="call handling failed: boom").closed
+    assert record.disposition is Disposition.FAILED
+    assert record.note == "call handling failed: boom"
