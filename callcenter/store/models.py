@@ -1,0 +1,127 @@
+"""Database tables for call detail records: ``calls`` and their ``call_attempts``.
+
+Rows hold the same facts as ``callcenter.core.records.CallRecord``; the repository converts
+between the two, so nothing outside ``store/`` sees these classes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+# Deterministic constraint names, so migrations can refer to them on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BIGINT on PostgreSQL (upserts consume sequence values); INTEGER on SQLite, where only
+# "INTEGER PRIMARY KEY" is an auto-incrementing rowid.
+RowId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend.
+
+    SQLite keeps no zone, so values are stored as naive UTC and made aware again on read;
+    PostgreSQL returns them in the session's zone, so they are converted back to UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given; use an aware UTC one")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class CallRow(Base):
+    """One inbound call; ``call_id`` is the caller channel's Asterisk Uniqueid."""
+
+    __tablename__ = "calls"
+    __table_args__ = (
+        Index("ix_calls_started_at", "started_at"),
+        Index("ix_calls_queue_started_at", "queue", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    call_id: Mapped[str] = mapped_column(String, unique=True)
+    linked_id: Mapped[str | None] = mapped_column(String)
+    channel: Mapped[str | None] = mapped_column(String)
+    caller_number: Mapped[str | None] = mapped_column(String)
+    caller_name: Mapped[str | None] = mapped_column(String)
+    dialed_number: Mapped[str | None] = mapped_column(String)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # A list of {"node": str, "at": ISO-8601 UTC str, "input": str | None}.
+    ivr_path: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    queue: Mapped[str | None] = mapped_column(String)
+    queued_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    wait_seconds: Mapped[float | None] = mapped_column(Double)
+    agent_id: Mapped[str | None] = mapped_column(String)
+    agent_answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    talk_seconds: Mapped[float | None] = mapped_column(Double)
+    hangup_by: Mapped[str | None] = mapped_column(String)  # a records.HangupBy value
+    hangup_cause: Mapped[str | None] = mapped_column(String)
+    disposition: Mapped[str | None] = mapped_column(String)  # a records.Disposition value
+    note: Mapped[str | None] = mapped_column(String)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    attempts: Mapped[list[AttemptRow]] = relationship(
+        back_populates="call",
+        order_by=lambda: (AttemptRow.started_at, AttemptRow.id),
+        cascade="all, delete-orphan",
+        passive_deletes=True,  # the database's ON DELETE CASCADE does the work
+        lazy="raise",  # async sessions cannot lazy-load: ask for attempts explicitly
+    )
+
+
+class AttemptRow(Base):
+    """One ring of one agent's phone for a call."""
+
+    __tablename__ = "call_attempts"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    call_pk: Mapped[int] = mapped_column(
+        RowId, ForeignKey("calls.id", ondelete="CASCADE"), index=True
+    )
+    agent_id: Mapped[str] = mapped_column(String)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    outcome: Mapped[str] = mapped_column(String)  # a records.AttemptOutcome value
+
+    call: Mapped[CallRow] = relationship(back_populates="attempts", lazy="raise")
