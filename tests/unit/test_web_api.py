@@ -1,0 +1,141 @@
+"""GET /api/calls and /healthz over real HTTP, on each database backend."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from callcenter.core.records import (
+    AgentAttempt,
+    AttemptOutcome,
+    CallRecord,
+    Disposition,
+    HangupBy,
+    IvrStep,
+)
+from callcenter.store.db import create_engine, session_factory
+from callcenter.store.repositories import CallRepository
+from callcenter.web.app import make_app
+from callcenter.web.keys import HealthProbe
+
+T0 = 1_795_000_000.0  # 2026-11-18T11:06:40Z
+
+
+def answered(call_id: str, at: float, queue: str) -> CallRecord:
+    return CallRecord(
+        call_id=call_id, started_at=at, caller_number="5551234", dialed_number="100",
+        answered_at=at + 0.1, ended_at=at + 20, queue=queue, queued_at=at + 5,
+        wait_seconds=3.25, agent_id="agent1", agent_answered_at=at + 8.25, talk_seconds=11.75,
+        hangup_by=HangupBy.CALLER, disposition=Disposition.ANSWERED,
+        ivr_path=[IvrStep("welcome", at + 0.1), IvrStep("main_menu", at + 3, "2")],
+        attempts=[AgentAttempt("agent1", at + 5, at + 8.25, AttemptOutcome.ANSWERED)],
+    )
+
+
+@pytest.fixture
+async def repo(db_url: str) -> AsyncIterator[CallRepository]:
+    engine = create_engine(db_url)
+    yield CallRepository(session_factory(engine))
+    await engine.dispose()
+
+
+async def client_for(repo: CallRepository, *, ami: bool = True) -> TestClient:
+    async def database_up() -> bool:
+        return True
+
+    app = make_app(repo, HealthProbe(ami=lambda: ami, agi=lambda: True, database=database_up))
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    return client
+
+
+async def test_calls_are_listed_newest_first_with_times_in_utc(repo: CallRepository):
+    await repo.save(answered("a.1", T0, "sales"))
+    await repo.save(answered("a.2", T0 + 60, "support"))
+    client = await client_for(repo)
+    try:
+        response = await client.get("/api/calls")
+        assert response.status == 200
+        body = await response.json()
+        assert body["total"] == 2
+        assert [c["call_id"] for c in body["calls"]] == ["a.2", "a.1"]
+        call = body["calls"][1]
+        assert call["started_at"] == "2026-11-18T11:06:40Z"
+        assert call["queue"] == "sales"
+        assert call["disposition"] == "answered"
+        assert call["talk_seconds"] == 11.75
+        assert call["ivr_path"][1] == {"node": "main_menu", "at": "2026-11-18T11:06:43Z",
+                                       "input": "2"}
+        assert call["attempts"][0]["outcome"] == "answered"
+        assert call["open"] is False
+    finally:
+        await client.close()
+
+
+async def test_filters_by_time_range_and_queue_and_pages(repo: CallRepository):
+    for i in range(5):
+        await repo.save(answered(f"b.{i}", T0 + i * 60, "sales" if i % 2 else "support"))
+    client = await client_for(repo)
+    try:
+        body = await (await client.get("/api/calls", params={"queue": "sales"})).json()
+        assert [c["call_id"] for c in body["calls"]] == ["b.3", "b.1"]
+        body = await (await client.get("/api/calls", params={
+            "since": "2026-11-18T11:07:40Z", "until": "2026-11-18T11:09:40Z"})).json()
+        assert [c["call_id"] for c in body["calls"]] == ["b.2", "b.1"]
+        body = await (await client.get("/api/calls", params={"limit": "2", "offset": "2"})).json()
+        assert body["total"] == 5
+        assert [c["call_id"] for c in body["calls"]] == ["b.2", "b.1"]
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize(("params", "says"), [
+    ({"since": "yesterday"}, "since: 'yesterday' is not an ISO 8601 time"),
+    ({"limit": "0"}, "limit: 0 is outside 1..500"),
+    ({"limit": "-1"}, "limit: '-1' is not a whole number"),
+    ({"offset": "1e9"}, "offset: '1e9' is not a whole number"),
+    ({"queue": "x'; DROP TABLE calls;--"}, "is not a queue name"),
+    ({"sort": "caller"}, "unknown parameter 'sort'"),
+    ({"since": "2026-11-19T00:00:00Z", "until": "2026-11-18T00:00:00Z"},
+     "since must be before until"),
+])
+async def test_bad_queries_get_a_400_that_says_what_is_wrong(repo, params, says):
+    await repo.save(answered("c.1", T0, "sales"))
+    client = await client_for(repo)
+    try:
+        response = await client.get("/api/calls", params=params)
+        assert response.status == 400
+        assert says in (await response.json())["error"]
+        assert (await repo.get("c.1")) is not None  # nothing stored was touched
+    finally:
+        await client.close()
+
+
+async def test_unknown_paths_answer_json_404(repo: CallRepository):
+    client = await client_for(repo)
+    try:
+        response = await client.get("/api/nothing-here")
+        assert response.status == 404
+        assert (await response.json())["status"] == 404
+    finally:
+        await client.close()
+
+
+async def test_healthz_reports_each_part_and_503_when_one_is_down(repo: CallRepository):
+    client = await client_for(repo, ami=False)
+    try:
+        response = await client.get("/healthz")
+        assert response.status == 503
+        assert await response.json() == {"status": "degraded", "ami": "down",
+                                         "fastagi": "up", "database": "up"}
+    finally:
+        await client.close()
+    client = await client_for(repo, ami=True)
+    try:
+        response = await client.get("/healthz")
+        assert response.status == 200
+        assert (await response.json())["status"] == "ok"
+    finally:
+        await client.close()
