@@ -8,6 +8,8 @@ need=()
 command -v sipp >/dev/null || need+=(sip-tester)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v espeak-ng >/dev/null || need+=(espeak-ng)
+command -v sox >/dev/null || need+=(sox)
 [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 .venv/bin/ruff check .
 # The sandboxed Asterisk is installed once and shared by every test instance.

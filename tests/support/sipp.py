@@ -1,0 +1,555 @@
+"""Real SIP callers and agents' phones for tests: SIPp 3.6 processes with generated scenarios.
+
+A scenario is written per test from a plan, so a test reads like the call it makes:
+
+    caller = SippProcess(caller_scenario(CallerPlan(dtmf=((1500, "2"),), hangup_after_ms=8000)),
+                         remote=("127.0.0.1", settings.asterisk.sip_port), service="100")
+    agent = SippProcess(agent_scenario(AgentPlan(answer_after_ms=1000)), port=agent_port)
+
+Both accept the far end's BYE at any moment (a wait is a BYE receive with a timeout, never a
+pause) and log what happened (``answered``, ``dtmf 2``, ``local-bye``, ``remote-bye``,
+``cancelled``, ``busy``) so ``SippResult.events`` and ``.ended_by`` tell how a call went.
+The static files tests/sipp/caller.xml and agent.xml are these builders' default output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+SIPP = "sipp"
+DTMF_PCAP_DIR = Path("/usr/share/sip-tester")
+DTMF_FILES = {**{str(d): f"dtmf_2833_{d}.pcap" for d in range(10)},
+              "*": "dtmf_2833_star.pcap", "#": "dtmf_2833_pound.pcap"}
+DTMF_MIN_GAP_MS = 200  # one digit's recording lasts 140 ms; two must not overlap
+EVENT_PREFIX = "callcenter-event:"
+
+# --------------------------------------------------------------------------- ports
+
+FREE_PORT_RANGE = range(30000, 60000)  # above the sandbox's RTP ranges (20000-29999)
+_random_ports = random.Random(os.getpid() ^ time.time_ns())
+_handed_out: set[int] = set()
+_ports_lock = threading.Lock()
+
+
+def _bindable(port: int, host: str = "127.0.0.1") -> bool:
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        with socket.socket(socket.AF_INET, kind) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                return False
+    return True
+
+
+def free_port(count: int = 1) -> int:
+    """A port free on TCP and UDP (with the ``count - 1`` ports after it), never handed out
+    twice by this process, so tests can give several services their own ports."""
+    with _ports_lock:
+        for _ in range(500):
+            start = _random_ports.randrange(FREE_PORT_RANGE.start,
+                                            FREE_PORT_RANGE.stop - count)
+            block = range(start, start + count)
+            if any(p in _handed_out for p in block):
+                continue
+            if all(_bindable(p) for p in block):
+                _handed_out.update(block)
+                return start
+    raise RuntimeError("no free port block found")
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+@dataclass(frozen=True)
+class CallerPlan:
+    """What a SIP caller does once its call is answered.
+
+    ``dtmf``: (wait in ms, digit) pairs, each wait counted from the previous digit (or from
+    the answer). ``hangup_after_ms``: we send BYE that long after the answer; None: we wait
+    for the far end's BYE (at most ``max_call_ms``, else the call fails).
+    """
+
+    dtmf: tuple[tuple[int, str], ...] = ()
+    hangup_after_ms: int | None = None
+    max_call_ms: int = 60_000
+    caller_number: str = "5551234"
+
+    def __post_init__(self) -> None:
+        for index, (wait_ms, digit) in enumerate(self.dtmf):
+            if digit not in DTMF_FILES:
+                raise ValueError(f"dtmf[{index}]: {digit!r} is not a DTMF digit")
+            if wait_ms < (DTMF_MIN_GAP_MS if index else 0):
+                raise ValueError(f"dtmf[{index}]: wait {wait_ms} ms; digits need "
+                                 f"{DTMF_MIN_GAP_MS} ms between them")
+        if self.hangup_after_ms is not None and self.hangup_after_ms < self.digits_end_ms:
+            raise ValueError(f"hangup_after_ms {self.hangup_after_ms} comes before the last "
+                             f"digit at {self.digits_end_ms} ms")
+        if not self.caller_number.isdigit():
+            raise ValueError(f"caller_number {self.caller_number!r}: digits only")
+
+    @property
+    def digits_end_ms(self) -> int:
+        return sum(wait for wait, _ in self.dtmf)
+
+
+@dataclass(frozen=True)
+class AgentPlan:
+    """What an agent's SIP phone (or a called customer) does with each call it gets.
+
+    ``answer_after_ms``: ring that long, then answer; None: ring until the far end CANCELs.
+    ``hangup_after_ms``: after answering, send BYE that long later; None: wait for the BYE
+    (at most ``max_call_ms``). ``busy``: reject every call with 486 Busy Here instead.
+    """
+
+    answer_after_ms: int | None = 0
+    hangup_after_ms: int | None = None
+    busy: bool = False
+    max_call_ms: int = 120_000
+
+
+def _tidy(scenario: str) -> str:
+    """Drop the whitespace-only lines left by optional parts (empty lines stay: SDP needs one)."""
+    return re.sub(r"(?m)^[ \t]+\n", "", scenario)
+
+
+def _log(event: str) -> str:
+    return (f'<nop><action><log message="{EVENT_PREFIX} [clock_tick] [call_id] {event}"/>'
+            '</action></nop>')
+
+
+_SDP = """v=0
+      o=sipp 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-15
+      a=sendrecv"""
+
+
+def _wait_for_bye(timeout_ms: int, then: str) -> str:
+    """Wait up to timeout_ms; a BYE meanwhile jumps to remote_bye, the timeout to ``then``."""
+    return (f'<recv request="BYE" timeout="{timeout_ms}" ontimeout="{then}" '
+            f'next="remote_bye"/>\n  <label id="{then}"/>')
+
+
+def _answer_bye() -> str:
+    return """<label id="remote_bye"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+  """ + _log("remote-bye")
+
+
+def caller_scenario(plan: CallerPlan = CallerPlan()) -> str:
+    """A UAC that calls ``-s SERVICE`` at the remote address and follows ``plan``."""
+    from_header = (f'From: "Caller" <sip:{plan.caller_number}@[local_ip]:[local_port]>'
+                   ";tag=[pid]SIPpTag00[call_number]")
+    contact_header = f"Contact: <sip:{plan.caller_number}@[local_ip]:[local_port]>"
+    steps = []
+    for index, (wait_ms, digit) in enumerate(plan.dtmf):
+        if wait_ms:
+            steps.append(_wait_for_bye(wait_ms, f"digit_{index}"))
+        pcap = DTMF_PCAP_DIR / DTMF_FILES[digit]
+        steps.append(f'<nop><action><exec play_pcap_audio="{pcap}"/></action></nop>')
+        steps.append(_log(f"dtmf {digit}"))
+    if plan.hangup_after_ms is None:
+        steps.append(f'<recv request="BYE" timeout="{plan.max_call_ms}" next="remote_bye"/>')
+    else:
+        remaining = plan.hangup_after_ms - plan.digits_end_ms
+        if remaining:
+            steps.append(_wait_for_bye(remaining, "hang_up"))
+        steps.append(f"""<send retrans="500">
+    <![CDATA[
+      BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      {from_header}
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      {contact_header}
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="200" crlf="true"/>
+  """ + _log("local-bye") + """
+  <nop next="end"/>""")
+    body = "\n  ".join(steps)
+    return _tidy(f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<!-- A caller: INVITE [service], ACK the answer, then the plan's DTMF and hang-up. -->
+<scenario name="callcenter caller">
+  <send retrans="500">
+    <![CDATA[
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      {from_header}
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      {contact_header}
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      {_SDP}
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="183" optional="true"/>
+  <recv response="200" rtd="true"/>
+  <send>
+    <![CDATA[
+      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      {from_header}
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      {contact_header}
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  {_log("answered")}
+  {body}
+  {_answer_bye()}
+  <label id="end"/>
+</scenario>
+""")
+
+
+def _capture_invite(plan: AgentPlan) -> str:
+    """Keep what later messages need from the INVITE (sipp rejects unused variables)."""
+    captures = []
+    if plan.hangup_after_ms is not None and not plan.busy:  # to build our own BYE
+        captures += [
+            '<ereg regexp=".*" search_in="hdr" header="From:" assign_to="their_from"/>',
+            '<ereg regexp=".*" search_in="hdr" header="To:" assign_to="their_to"/>',
+            '<ereg regexp="sip:[^&gt;]*" search_in="hdr" header="Contact:" '
+            'assign_to="their_contact"/>',
+        ]
+    if plan.answer_after_ms != 0 and not plan.busy:  # to answer a CANCEL's 487
+        captures.append('<ereg regexp=".*" search_in="hdr" header="CSeq:" '
+                        'assign_to="invite_cseq"/>')
+    if not captures:
+        return ""
+    return "\n    <action>\n      " + "\n      ".join(captures) + "\n    </action>\n  "
+
+
+_RESPONSE_HEADERS = """[last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:agent@[local_ip]:[local_port];transport=[transport]>"""
+
+
+_CANCELLED = """<label id="cancelled"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+  <send>
+    <![CDATA[
+      SIP/2.0 487 Request Terminated
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      CSeq: [$invite_cseq]
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv request="ACK"/>
+  """ + _log("cancelled") + """
+  <nop next="end"/>"""
+
+
+def agent_scenario(plan: AgentPlan = AgentPlan()) -> str:
+    """A UAS that takes each incoming call as ``plan`` says."""
+    if plan.busy:
+        handling = f"""<send>
+    <![CDATA[
+      SIP/2.0 486 Busy Here
+      {_RESPONSE_HEADERS}
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv request="ACK"/>
+  {_log("busy")}
+  <nop next="end"/>"""
+    else:
+        if plan.answer_after_ms is None:
+            ring = f'<recv request="CANCEL" timeout="{plan.max_call_ms}" next="cancelled"/>'
+        elif plan.answer_after_ms:
+            ring = (f'<recv request="CANCEL" timeout="{plan.answer_after_ms}" '
+                    'ontimeout="answer" next="cancelled"/>\n  <label id="answer"/>')
+        else:
+            ring = ""
+        if plan.hangup_after_ms is None:
+            talk = f'<recv request="BYE" timeout="{plan.max_call_ms}" next="remote_bye"/>'
+        else:
+            talk = _wait_for_bye(plan.hangup_after_ms, "hang_up") + """
+  <send retrans="500">
+    <![CDATA[
+      BYE [$their_contact] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: [$their_to];tag=[pid]SIPpTag01[call_number]
+      To: [$their_from]
+      Call-ID: [call_id]
+      CSeq: 1 BYE
+      Contact: <sip:agent@[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="200" crlf="true"/>
+  """ + _log("local-bye") + """
+  <nop next="end"/>"""
+        cancelled = _CANCELLED if ring else ""
+        handling = f"""{ring}
+  <send retrans="500">
+    <![CDATA[
+      SIP/2.0 200 OK
+      {_RESPONSE_HEADERS}
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      {_SDP}
+    ]]>
+  </send>
+  <recv request="ACK" rtd="true" crlf="true"/>
+  {_log("answered")}
+  {talk}
+  {cancelled}
+  {_answer_bye()}"""
+    return _tidy(f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<!-- An agent's phone: ring, then answer / hang up / reject as the plan says. -->
+<scenario name="callcenter agent">
+  <recv request="INVITE" crlf="true">{_capture_invite(plan)}</recv>
+  {_log("invite")}
+  <send>
+    <![CDATA[
+      SIP/2.0 180 Ringing
+      {_RESPONSE_HEADERS}
+      Content-Length: 0
+    ]]>
+  </send>
+  {handling}
+  <label id="end"/>
+</scenario>
+""")
+
+
+# --------------------------------------------------------------------------- processes
+
+
+@dataclass(frozen=True)
+class SippEvent:
+    at_ms: int  # sipp's clock, milliseconds
+    call: str  # the call's Call-ID
+    name: str  # answered | dtmf <d> | local-bye | remote-bye | cancelled | busy | invite
+
+
+@dataclass
+class SippResult:
+    exit_code: int
+    successful: int
+    failed: int
+    events: list[SippEvent] = field(default_factory=list)
+    errors: str = ""  # sipp's error log (also lists normal timeout jumps)
+    output: str = ""  # sipp's screen output
+
+    @property
+    def ended_by(self) -> str | None:
+        """'us' or 'them' for the last call that ended with a BYE, else None."""
+        for event in reversed(self.events):
+            if event.name in ("local-bye", "remote-bye"):
+                return "us" if event.name == "local-bye" else "them"
+        return None
+
+    def names(self) -> list[str]:
+        return [event.name for event in self.events]
+
+    def describe(self) -> str:
+        return (f"exit {self.exit_code}, {self.successful} successful, {self.failed} failed; "
+                f"events {self.names()}\nerrors:\n{self.errors[-3000:]}\n"
+                f"output:\n{self.output[-3000:]}")
+
+
+class SippProcess:
+    """One sipp process with a generated scenario, in its own temporary working folder.
+
+    A caller passes ``remote`` and ``service``; an agent's phone only listens on ``port``.
+    ``calls`` is sipp's ``-m``: it exits after that many calls. Use it as a context manager
+    (or call ``stop()``) so it never outlives the test.
+    """
+
+    def __init__(self, scenario: str, *, port: int | None = None,
+                 remote: tuple[str, int] | None = None, service: str | None = None,
+                 calls: int = 1, rate: float | None = None, limit: int | None = None,
+                 timeout_s: float = 120, name: str = "sipp",
+                 extra_args: Sequence[str] = ()) -> None:
+        if shutil.which(SIPP) is None:
+            raise RuntimeError("sipp is not installed (apt-get install sip-tester)")
+        self.port = port or free_port()
+        self.media_port = free_port(4)
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"{name}-"))
+        self.scenario_path = self.workdir / f"{name}.xml"
+        self.scenario_path.write_text(scenario, encoding="iso-8859-1")
+        self.name = name
+        command = [SIPP, "-sf", str(self.scenario_path), "-i", "127.0.0.1",
+                   "-p", str(self.port), "-mp", str(self.media_port), "-m", str(calls),
+                   "-trace_stat", "-trace_err", "-trace_logs", "-fd", "1",
+                   "-nostdin", "-aa", "-timeout", f"{int(timeout_s)}s", "-timeout_error"]
+        if service is not None:
+            command += ["-s", service]
+        if rate is not None:
+            command += ["-r", str(rate)]
+        if limit is not None:
+            command += ["-l", str(limit)]
+        command += list(extra_args)
+        if remote is not None:
+            command.append(f"{remote[0]}:{remote[1]}")
+        self.command = command
+        self._process: subprocess.Popen[bytes] | None = None
+        self._result: SippResult | None = None
+
+    def start(self) -> SippProcess:
+        self._output = open(self.workdir / "screen.log", "wb")  # noqa: SIM115 - closed in wait
+        self._process = subprocess.Popen(self.command, cwd=self.workdir,
+                                         stdin=subprocess.DEVNULL, stdout=self._output,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def wait(self, timeout: float) -> SippResult:
+        """Wait for sipp to finish its calls; kill it and fail if it takes longer."""
+        if self._process is None:
+            raise RuntimeError(f"{self.name}: not started")
+        try:
+            self._process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise AssertionError(f"{self.name}: sipp still running after {timeout} s:\n"
+                                 f"{self.result().describe()}") from None
+        return self.result()
+
+    def stop(self) -> SippResult | None:
+        """Stop sipp if it still runs (SIGUSR1 is its clean quit, then SIGKILL)."""
+        if self._process is None:
+            return None
+        if self._process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._process.pid, signal.SIGUSR1)
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self._process.pid, signal.SIGKILL)
+                self._process.wait(timeout=5)
+        return self.result()
+
+    def result(self) -> SippResult:
+        if self._process is None or self._process.poll() is None:
+            raise RuntimeError(f"{self.name}: sipp has not finished")
+        if self._result is None:
+            if not self._output.closed:
+                self._output.close()
+            successful, failed = self._statistics()
+            self._result = SippResult(
+                exit_code=self._process.returncode, successful=successful, failed=failed,
+                events=self._events(), errors=self._read_glob("*_errors.log"),
+                output=(self.workdir / "screen.log").read_text(errors="replace"))
+        return self._result
+
+    def _read_glob(self, pattern: str) -> str:
+        return "".join(p.read_text(errors="replace") for p in sorted(self.workdir.glob(pattern)))
+
+    def _statistics(self) -> tuple[int, int]:
+        for path in self.workdir.glob("*_.csv"):
+            rows = list(csv.DictReader(path.read_text(errors="replace").splitlines(),
+                                       delimiter=";"))
+            if rows:
+                return int(rows[-1]["SuccessfulCall(C)"]), int(rows[-1]["FailedCall(C)"])
+        return 0, 0
+
+    def _events(self) -> list[SippEvent]:
+        events = []
+        for line in self._read_glob("*_logs.log").splitlines():
+            _, marker, rest = line.partition(EVENT_PREFIX)
+            if not marker:
+                continue
+            at, call, name = rest.strip().split(" ", 2)
+            events.append(SippEvent(at_ms=int(at), call=call, name=name.strip()))
+        return events
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> SippProcess:
+        return self.start()
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.stop()
+        if kind is None:
+            self.cleanup()
+
+
+def wait_all(processes: Sequence[SippProcess], timeout: float) -> list[SippResult]:
+    """Wait for several sipp processes sharing one deadline."""
+    deadline = time.monotonic() + timeout
+    return [p.wait(max(0.1, deadline - time.monotonic())) for p in processes]
+
+
+def write_static_scenarios(folder: Path) -> None:
+    """Write tests/sipp/caller.xml and agent.xml: the builders' defaults, for manual runs."""
+    (folder / "caller.xml").write_text(caller_scenario(), encoding="iso-8859-1")
+    (folder / "agent.xml").write_text(agent_scenario(), encoding="iso-8859-1")
+
+
+if __name__ == "__main__":  # python -m tests.support.sipp: refresh tests/sipp/*.xml
+    write_static_scenarios(Path(__file__).resolve().parent.parent / "sipp")

@@ -1,0 +1,223 @@
+"""The Asterisk configuration generated from our settings."""
+
+from __future__ import annotations
+
+import re
+import stat
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from callcenter.asterisk import confgen
+from callcenter.config import AgentSettings, QueueSettings, Settings, load_settings
+
+Section = tuple[str, list[tuple[str, str]]]
+
+
+def parse(text: str) -> list[Section]:
+    """Asterisk's config syntax, enough to check ours: [sections] of `key = value` lines."""
+    sections: list[Section] = []
+    for raw in text.splitlines():
+        line = raw.split(";", 1)[0].strip()
+        if not line:
+            continue
+        if line.startswith("["):
+            sections.append((line[1:line.index("]")], []))
+            continue
+        key, _, value = line.partition("=")
+        sections[-1][1].append((key.strip(), value.lstrip(">").strip()))
+    return sections
+
+
+def options(sections: list[Section], name: str, kind: str | None = None) -> dict[str, str]:
+    """The options of the section called name (of that pjsip type, if given); last wins."""
+    for section, pairs in sections:
+        values = dict(pairs)
+        if section == name and (kind is None or values.get("type") == kind):
+            return values
+    raise AssertionError(f"no section [{name}] {kind or ''}")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    base = load_settings(env={"CALLCENTER_DATA_DIR": str(tmp_path),
+                              "CALLCENTER_ASTERISK__AMI_PORT": "15038",
+                              "CALLCENTER_ASTERISK__SIP_PORT": "15060",
+                              "CALLCENTER_ASTERISK__RTP_START": "20000",
+                              "CALLCENTER_ASTERISK__RTP_END": "20199",
+                              "CALLCENTER_SERVICE__AGI_PORT": "14573",
+                              "CALLCENTER_IVR__NUMBER": "500"})
+    agents = (
+        replace(base.agents[0], contact="sip:agent1@127.0.0.1:5081"),
+        *base.agents[1:],
+        AgentSettings(id="agent4", name="Dana", password="password4", queues=("sales",),
+                      logged_in=False),
+    )
+    return replace(base, agents=agents)
+
+
+def test_the_sandbox_gets_every_file_its_static_configuration_includes(
+        settings: Settings) -> None:
+    static = Path(confgen.__file__).resolve().parents[2] / "asterisk-conf"
+    included = {line.split('"')[1] for path in static.glob("*.conf")
+                for line in path.read_text().splitlines() if line.startswith("#include")}
+    assert included == set(confgen.sandbox_files(settings))
+
+
+def test_ami_listens_where_configured_for_one_least_rights_user(settings: Settings) -> None:
+    files = confgen.sandbox_files(settings)
+    general = options(parse(files["callcenter-manager-general.conf"]), "general")
+    assert general["bindaddr"] == "127.0.0.1"
+    assert general["port"] == "15038"
+    assert general["enabled"] == "yes" and general["timestampevents"] == "yes"
+    [(name, pairs)] = parse(files["callcenter-manager-user.conf"])
+    assert name == settings.asterisk.ami_username
+    user = dict(pairs)
+    assert user["secret"] == settings.asterisk.ami_secret
+    assert user["read"] == "system,call,agent,user,dtmf,reporting"
+    assert user["write"] == "system,call,reporting,originate"
+    acl = [(k, v) for k, v in pairs if k in ("permit", "deny")]
+    assert acl == [("deny", "0.0.0.0/0.0.0.0"), ("permit", "127.0.0.1/255.255.255.255")]
+
+
+def test_a_private_ami_host_may_connect_too(settings: Settings) -> None:
+    private = replace(settings, asterisk=replace(settings.asterisk, host="10.1.2.3"))
+    user = parse(confgen.manager_user(private))[0][1]
+    assert ("permit", "10.1.2.3/255.255.255.255") in user
+    general = options(parse(confgen.manager_general(private)), "general")
+    assert general["bindaddr"] == "10.1.2.3"
+    local = replace(settings, asterisk=replace(settings.asterisk, host="localhost"))
+    assert options(parse(confgen.manager_general(local)), "general")["bindaddr"] == "127.0.0.1"
+
+
+def test_sip_listens_on_the_configured_port_and_unknown_callers_reach_the_ivr(
+        settings: Settings) -> None:
+    sections = parse(confgen.pjsip_transport(settings))
+    transport = options(sections, confgen.TRANSPORT_NAME, "transport")
+    assert transport["bind"] == "127.0.0.1:15060"
+    assert transport["protocol"] == "udp"
+    trunk = options(sections, "anonymous", "endpoint")
+    assert trunk["context"] == "callers"
+    assert trunk["allow"] == "ulaw,alaw"
+    assert trunk["dtmf_mode"] == "rfc4733"
+    assert trunk["direct_media"] == "no"
+    assert "auth" not in trunk
+
+
+def test_each_agent_has_an_authenticated_endpoint_limited_to_the_agents_context(
+        settings: Settings) -> None:
+    sections = parse(confgen.pjsip_agents(settings))
+    for agent in settings.agents:
+        endpoint = options(sections, agent.id, "endpoint")
+        assert endpoint["context"] == "agents"
+        assert endpoint["callerid"] == f'"{agent.name}" <{agent.id}>'
+        assert endpoint["aors"] == agent.id
+        auth = options(sections, endpoint["auth"], "auth")
+        assert (auth["username"], auth["password"]) == (agent.id, agent.password)
+        aor = options(sections, agent.id, "aor")
+        assert (aor["max_contacts"], aor["remove_existing"]) == ("1", "yes")
+        assert aor.get("contact", "") == agent.contact
+    assert options(sections, "agent1", "aor")["contact"] == "sip:agent1@127.0.0.1:5081"
+
+
+def test_the_ivr_number_runs_the_fastagi_ivr_and_falls_back_to_the_operator_queue(
+        settings: Settings) -> None:
+    dialplan = confgen.extensions(settings)
+    assert "[callers]\nexten => 500,1,Answer()\n" in dialplan
+    assert " same => n,AGI(agi://127.0.0.1:14573/ivr)\n" in dialplan
+    assert '$["${AGISTATUS}" = "FAILURE"]?callcenter-fallback,s,1' in dialplan
+    fallback = dialplan.split("[callcenter-fallback]\n")[1].split("\n\n")[0].splitlines()
+    assert fallback == [
+        "exten => s,1,Playback(callcenter/sorry-fallback)",
+        " same => n,Queue(operator,,,,600)",
+        " same => n,Playback(callcenter/sorry-no-agent)",
+        " same => n,Hangup()",
+    ]
+    elsewhere = replace(settings, asterisk=replace(settings.asterisk,
+                                                   agi_host_for_asterisk="172.17.0.1"))
+    assert "AGI(agi://172.17.0.1:14573/ivr)" in confgen.extensions(elsewhere)
+
+
+def test_agents_phones_can_call_the_ivr_and_nothing_else(settings: Settings) -> None:
+    dialplan = confgen.extensions(settings)
+    agents = dialplan.split("[agents]\n")[1].strip().splitlines()
+    assert agents == ["exten => 500,1,Goto(callers,500,1)", "exten => _X.,1,Hangup()"]
+    assert "Dial(" not in dialplan
+
+
+def test_queues_ring_their_logged_in_agents(settings: Settings) -> None:
+    sections = dict(parse(confgen.queues(settings)))
+    assert set(sections) == {"sales", "support", "operator"}
+    sales = sections["sales"]
+    assert dict(sales)["strategy"] == "leastrecent"
+    assert dict(sales)["timeout"] == "15"
+    assert dict(sales)["musicclass"] == "default"
+    assert (dict(sales)["joinempty"], dict(sales)["leavewhenempty"]) == ("yes", "no")
+    members = [v for k, v in sales if k == "member"]
+    assert members == ["PJSIP/agent1,0,Alice", "PJSIP/agent3,0,Chen"]  # Dana is logged out
+    support_members = [v for k, v in sections["support"] if k == "member"]
+    assert support_members == ["PJSIP/agent1,0,Alice", "PJSIP/agent2,0,Bruno"]
+
+
+def test_without_an_operator_queue_the_fallback_uses_the_first_queue(settings: Settings) -> None:
+    no_operator = replace(settings, queues=(QueueSettings(name="help", max_wait=30),),
+                          agents=())
+    assert " same => n,Queue(help,,,,30)" in confgen.extensions(no_operator)
+    nothing = replace(settings, queues=(), agents=())
+    assert "Queue(" not in confgen.extensions(nothing)
+
+
+def test_music_on_hold_and_rtp_ports(settings: Settings) -> None:
+    jazz = replace(settings, queues=(*settings.queues, QueueSettings("vip", moh_class="jazz")))
+    moh = dict(parse(confgen.music_on_hold(jazz)))
+    assert set(moh) == {"default", "jazz"}
+    assert dict(moh["default"]) == {"mode": "files", "directory": "moh", "sort": "random"}
+    rtp = options(parse(confgen.rtp(settings)), "general")
+    assert (rtp["rtpstart"], rtp["rtpend"]) == ("20000", "20199")
+
+
+@pytest.mark.parametrize("bad", ["x\ny", "x\ry", "x;y", "x[y", "x]y", "x\0y", " x"])
+@pytest.mark.parametrize(("setting", "change"), [
+    ("agents[0].name", lambda s, v: replace(s, agents=(replace(s.agents[0], name=v),))),
+    ("agents[0].password",
+     lambda s, v: replace(s, agents=(replace(s.agents[0], password=v),))),
+    ("agents[0].contact", lambda s, v: replace(s, agents=(replace(s.agents[0], contact=v),))),
+    ("agents[0].id", lambda s, v: replace(s, agents=(replace(s.agents[0], id=v),))),
+    ("queues[0].name", lambda s, v: replace(s, queues=(replace(s.queues[0], name=v),))),
+    ("queues[0].moh_class", lambda s, v: replace(s, queues=(replace(s.queues[0], moh_class=v),))),
+    ("asterisk.ami_secret", lambda s, v: replace(s, asterisk=replace(s.asterisk, ami_secret=v))),
+    ("asterisk.ami_username",
+     lambda s, v: replace(s, asterisk=replace(s.asterisk, ami_username=v))),
+    ("asterisk.sip_host", lambda s, v: replace(s, asterisk=replace(s.asterisk, sip_host=v))),
+    ("ivr.number", lambda s, v: replace(s, ivr=replace(s.ivr, number=v))),
+])
+def test_no_value_can_inject_configuration(settings: Settings, setting: str,
+                                           change: Callable[[Settings, str], Settings],
+                                           bad: str) -> None:
+    evil = change(settings, bad)
+    with pytest.raises(ValueError, match=f"^{re.escape(setting)}:"):
+        confgen.sandbox_files(evil)
+
+
+def test_an_agent_cannot_take_the_demo_trunks_name(settings: Settings) -> None:
+    taken = replace(settings, agents=(replace(settings.agents[0], id="anonymous"),))
+    with pytest.raises(ValueError, match=r"agents\[0\]\.id: 'anonymous' is reserved"):
+        confgen.pjsip_agents(taken)
+
+
+def test_an_external_asterisk_gets_only_the_files_to_include(settings: Settings,
+                                                               tmp_path: Path) -> None:
+    out = tmp_path / "asterisk"
+    out.mkdir()
+    written = confgen.write_generated(settings, out)
+    assert sorted(p.name for p in written) == sorted([
+        "callcenter-pjsip-agents.conf", "callcenter-extensions.conf",
+        "callcenter-queues.conf", "callcenter-manager-user.conf"])
+    for path in written:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640
+        assert path.read_text() == confgen.include_files(settings)[path.name]
+    assert "anonymous" not in "".join(p.read_text() for p in written)
+    with pytest.raises(ValueError, match="not a folder"):
+        confgen.write_generated(settings, tmp_path / "missing")
