@@ -1,0 +1,249 @@
+"""Real calls, end to end: SIPp caller → Asterisk 22 → our IVR and ACD → SIPp agent → record.
+
+Each test starts its own sandboxed Asterisk instance on free ports and the whole service
+in-process; the SIP phones are real SIPp processes. Times are checked against what the SIPp
+phones themselves measured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import wave
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from callcenter.app import CallCenter
+from callcenter.config import REPO_ROOT
+from callcenter.core.records import AttemptOutcome, CallRecord, Disposition, HangupBy
+from tests.support.asterisk import phone_agent, running_asterisk, sandbox_settings
+from tests.support.sipp import (
+    AgentPlan,
+    CallerPlan,
+    SippProcess,
+    SippResult,
+    agent_scenario,
+    caller_scenario,
+    free_port,
+)
+from tests.support.tcp_proxy import TcpProxy
+
+pytestmark = pytest.mark.asterisk
+
+QUEUES = (
+    {"name": "sales"},
+    {"name": "support", "ring_timeout": 4},
+    {"name": "operator"},
+)
+
+
+def prompt_seconds(name: str) -> float:
+    with wave.open(str(REPO_ROOT / "ivr_prompts" / "en" / f"{name}.wav")) as audio:
+        return audio.getnframes() / audio.getframerate()
+
+
+# When a digit pressed during the main menu prompt arrives (ms after the IVR answers).
+MENU_DIGIT_MS = int((prompt_seconds("welcome") + 1.5) * 1000)
+
+
+@asynccontextmanager
+async def call_center(tmp_path: Path, agents: Sequence[Mapping[str, Any]], *,
+                      ami_via: TcpProxy | None = None, env: Mapping[str, str] | None = None,
+                      ) -> AsyncIterator[CallCenter]:
+    settings = sandbox_settings(tmp_path, agents=agents, queues=QUEUES, env=env)
+    with running_asterisk(settings):
+        service_settings = settings
+        if ami_via is not None:
+            ami_via.retarget("127.0.0.1", settings.asterisk.ami_port)
+            await ami_via.start()
+            ami_via_settings = dataclasses.replace(
+                settings.asterisk, ami_port=ami_via.port)
+            service_settings = dataclasses.replace(settings, asterisk=ami_via_settings)
+        center = CallCenter(service_settings)
+        await center.start()
+        try:
+            await center.ami.wait_ready(30)
+            yield center
+        finally:
+            await center.stop()
+            if ami_via is not None:
+                await ami_via.stop()
+
+
+def sip_target(center: CallCenter) -> tuple[str, int]:
+    return ("127.0.0.1", center.settings.asterisk.sip_port)
+
+
+_started: list[SippProcess] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_phone_outlives_its_test() -> Iterator[None]:
+    yield
+    while _started:
+        _started.pop().stop()
+
+
+def agent_phone(agent_id: str, port: int, plan: AgentPlan, calls: int = 1) -> SippProcess:
+    phone = SippProcess(agent_scenario(plan), port=port, name=agent_id, calls=calls)
+    _started.append(phone)
+    return phone.start()
+
+
+def caller(center: CallCenter, plan: CallerPlan) -> SippProcess:
+    phone = SippProcess(caller_scenario(plan), remote=sip_target(center),
+                        service=center.settings.ivr.number, name="caller")
+    _started.append(phone)
+    return phone.start()
+
+
+async def finished(process: SippProcess, timeout: float = 90) -> SippResult:
+    result = await asyncio.to_thread(process.wait, timeout)
+    assert result.exit_code == 0 and result.failed == 0, result.describe()
+    return result
+
+
+async def the_only_closed_call(center: CallCenter, timeout: float = 15) -> CallRecord:
+    """Wait for the service to store the call's final record, and return it."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        await center.writer.flush(timeout)
+        records, total = await center.calls.list()
+        if total == 1 and not records[0].is_open:
+            return records[0]
+        assert asyncio.get_running_loop().time() < deadline, f"no closed record: {records}"
+        await asyncio.sleep(0.2)
+
+
+def talk_seconds_measured_by(agent: SippResult) -> float:
+    """The agent phone's own measure of the talk: from its answer to the end of the call."""
+    at = {event.name: event.at_ms for event in agent.events}
+    end = at.get("remote-bye", at.get("local-bye"))
+    assert "answered" in at and end is not None, agent.describe()
+    return (end - at["answered"]) / 1000
+
+
+def ivr_inputs(record: CallRecord) -> list[tuple[str, str | None]]:
+    return [(step.node, step.input) for step in record.ivr_path]
+
+
+async def test_caller_presses_2_talks_to_a_support_agent_and_the_record_says_so(tmp_path):
+    port = free_port()
+    agents = [phone_agent("agent2", port, queues=["support"])]
+    async with call_center(tmp_path, agents) as center:
+        phone = agent_phone("agent2", port, AgentPlan(answer_after_ms=1000))
+        talk_ms = 3000
+        hangup_ms = (MENU_DIGIT_MS + int(prompt_seconds("please-hold") * 1000)
+                     + 1000 + 1500 + talk_ms)
+        call = caller(center, CallerPlan(dtmf=((MENU_DIGIT_MS, "2"),),
+                                         hangup_after_ms=hangup_ms))
+        caller_result, agent_result = await asyncio.gather(finished(call), finished(phone))
+        record = await the_only_closed_call(center)
+
+    assert caller_result.ended_by == "us"
+    assert record.disposition is Disposition.ANSWERED
+    assert record.queue == "support"
+    assert record.agent_id == "agent2"
+    assert record.hangup_by is HangupBy.CALLER
+    assert record.caller_number == "5551234"
+    assert record.dialed_number == center.settings.ivr.number
+    assert ivr_inputs(record) == [("welcome", None), ("main_menu", "2")]
+    real_talk = talk_seconds_measured_by(agent_result)
+    assert real_talk > 2
+    assert abs(record.talk_seconds - real_talk) < 1.0, (record.talk_seconds, real_talk)
+    assert [(a.agent_id, a.outcome) for a in record.attempts] == [
+        ("agent2", AttemptOutcome.ANSWERED)]
+    assert record.wait_seconds is not None and 0.5 < record.wait_seconds < 10
+    assert record.started_at <= record.answered_at <= record.agent_answered_at < record.ended_at
+
+
+async def test_a_caller_who_presses_nothing_hears_the_menu_three_times_then_reaches_the_operator(
+        tmp_path):
+    port = free_port()
+    agents = [phone_agent("agent1", port, queues=["operator"])]
+    async with call_center(tmp_path, agents) as center:
+        retries = center.flows.get("main").nodes["main_menu"].retries
+        phone = agent_phone("agent1", port, AgentPlan(answer_after_ms=500, hangup_after_ms=1500))
+        call = caller(center, CallerPlan(max_call_ms=120_000))
+        caller_result, _ = await asyncio.gather(finished(call, 150), finished(phone, 150))
+        record = await the_only_closed_call(center)
+
+    assert caller_result.ended_by == "them"
+    assert ivr_inputs(record) == [("welcome", None)] + [("main_menu", "timeout")] * retries
+    assert record.queue == "operator"
+    assert record.agent_id == "agent1"
+    assert record.disposition is Disposition.ANSWERED
+    assert record.hangup_by is HangupBy.AGENT
+
+
+async def test_a_caller_waiting_with_no_agent_ready_who_hangs_up_is_abandoned_in_queue(tmp_path):
+    agents = [phone_agent("agent3", free_port(), queues=["sales"], logged_in=False)]
+    async with call_center(tmp_path, agents) as center:
+        wait_ms = 5000
+        call = caller(center, CallerPlan(dtmf=((MENU_DIGIT_MS, "1"),),
+                                         hangup_after_ms=MENU_DIGIT_MS + wait_ms))
+        caller_result = await finished(call)
+        record = await the_only_closed_call(center)
+
+    at = {event.name: event.at_ms for event in caller_result.events}
+    real_wait = (at["local-bye"] - at["dtmf 1"]) / 1000
+    assert record.disposition is Disposition.ABANDONED_IN_QUEUE
+    assert record.queue == "sales"
+    assert record.hangup_by is HangupBy.CALLER
+    assert record.agent_id is None and record.attempts == []
+    assert abs(record.wait_seconds - real_wait) < 1.0, (record.wait_seconds, real_wait)
+
+
+async def test_when_the_first_agent_does_not_answer_the_second_one_gets_the_call(tmp_path):
+    port1, port2 = free_port(), free_port()
+    agents = [phone_agent("agent1", port1, queues=["support"]),
+              phone_agent("agent2", port2, queues=["support"])]
+    async with call_center(tmp_path, agents) as center:
+        silent = agent_phone("agent1", port1, AgentPlan(answer_after_ms=None))
+        answering = agent_phone("agent2", port2,
+                                AgentPlan(answer_after_ms=500, hangup_after_ms=2000))
+        call = caller(center, CallerPlan(dtmf=((MENU_DIGIT_MS, "2"),)))
+        await asyncio.gather(finished(call), finished(silent), finished(answering))
+        record = await the_only_closed_call(center)
+
+    assert [(a.agent_id, a.outcome) for a in record.attempts] == [
+        ("agent1", AttemptOutcome.NO_ANSWER), ("agent2", AttemptOutcome.ANSWERED)]
+    first = record.attempts[0]
+    assert 3 <= first.ended_at - first.started_at <= 6  # the queue's 4 s ring timeout
+    assert record.agent_id == "agent2"
+    assert record.disposition is Disposition.ANSWERED
+    assert record.hangup_by is HangupBy.AGENT
+
+
+async def test_ami_cut_mid_call_the_service_reconnects_and_the_record_is_complete(tmp_path):
+    port = free_port()
+    agents = [phone_agent("agent2", port, queues=["support"])]
+    proxy = TcpProxy("127.0.0.1", 0)
+    async with call_center(tmp_path, agents, ami_via=proxy) as center:
+        phone = agent_phone("agent2", port, AgentPlan(answer_after_ms=500))
+        hangup_ms = MENU_DIGIT_MS + int(prompt_seconds("please-hold") * 1000) + 8000
+        call = caller(center, CallerPlan(dtmf=((MENU_DIGIT_MS, "2"),), hangup_after_ms=hangup_ms))
+        # Cut AMI once the agent has answered, while the two are talking.
+        while not any(r.agent_answered_at for r in center.ledger.open_calls()):
+            assert call.running(), "the call ended before the agent answered"
+            await asyncio.sleep(0.1)
+        connections_before = proxy.connections
+        proxy.cut()
+        caller_result, agent_result = await asyncio.gather(finished(call), finished(phone))
+        record = await the_only_closed_call(center)
+        for _ in range(100):
+            if center.ami.connected and proxy.connections > connections_before:
+                break
+            await asyncio.sleep(0.1)
+        assert center.ami.connected, "the AMI client did not reconnect"
+
+    assert caller_result.ended_by == "us"
+    assert record.disposition is Disposition.ANSWERED
+    assert record.agent_id == "agent2"
+    assert record.hangup_by is HangupBy.CALLER
+    real_talk = talk_seconds_measured_by(agent_result)
+    assert abs(record.talk_seconds - real_talk) < 1.0, (record.talk_seconds, real_talk)
