@@ -1,0 +1,284 @@
+"""AMI bytes → panoramisk Messages → typed events, on recorded-like Asterisk 22 sessions."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from panoramisk.message import Message
+
+from callcenter.asterisk.ami import AmiFramer, AmiProtocolError
+from callcenter.asterisk.events import (
+    AmiEvent,
+    BridgeEnter,
+    BridgeLeave,
+    CoreShowChannel,
+    CoreShowChannelsComplete,
+    DialBegin,
+    DialEnd,
+    FullyBooted,
+    Hangup,
+    MusicOnHoldStart,
+    MusicOnHoldStop,
+    Newchannel,
+    Newstate,
+    OtherEvent,
+    Reload,
+    Shutdown,
+    parse_event,
+)
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ami"
+CALLER = "PJSIP/caller-00000001"
+CALLER_ID = "1732822000.1"
+AGENT = "PJSIP/agent1-00000002"
+AGENT_ID = "1732822009.2"
+BRIDGE = "3e6f1c2a-5b1d-4c55-9d43-0d5a7f1e2b11"
+
+
+def wire(name: str) -> bytes:
+    """A fixture as Asterisk sends it: CRLF line ends, UTF-8."""
+    return (FIXTURES / name).read_text(encoding="utf-8").replace("\n", "\r\n").encode("utf-8")
+
+
+def messages_of(data: bytes, chunks: list[int] | None = None) -> list[Message]:
+    framer = AmiFramer()
+    if chunks is None:
+        return framer.feed(data)
+    messages: list[Message] = []
+    start = 0
+    for end in [*chunks, len(data)]:
+        messages += framer.feed(data[start:end])
+        start = end
+    return messages
+
+
+def events_of(messages: list[Message]) -> list[AmiEvent]:
+    return [parse_event(m) for m in messages if "event" in m]
+
+
+INBOUND_CALL_EVENTS: list[AmiEvent] = [
+    FullyBooted(timestamp=None),
+    Newchannel(
+        timestamp=1732822000.101512, uniqueid=CALLER_ID, linkedid=CALLER_ID, channel=CALLER,
+        caller_number="0612345678", caller_name="Jérôme Durand", context="from-callers",
+        exten="100", state="Down",
+    ),
+    Newstate(timestamp=1732822000.102044, uniqueid=CALLER_ID, linkedid=CALLER_ID,
+             channel=CALLER, state="Ring"),
+    OtherEvent(name="Newexten", timestamp=1732822000.102311, headers={}),  # headers checked apart
+    Newstate(timestamp=1732822000.154820, uniqueid=CALLER_ID, linkedid=CALLER_ID,
+             channel=CALLER, state="Up"),
+    MusicOnHoldStart(timestamp=1732822009.5001, uniqueid=CALLER_ID, channel=CALLER,
+                     moh_class="default"),
+    Newchannel(
+        timestamp=1732822009.6002, uniqueid=AGENT_ID, linkedid=CALLER_ID, channel=AGENT,
+        caller_number="agent1", caller_name="Alice", context="agents", exten="s", state="Down",
+    ),
+    DialBegin(timestamp=1732822009.60095, uniqueid=CALLER_ID, linkedid=CALLER_ID,
+              channel=CALLER, dest_uniqueid=AGENT_ID, dest_channel=AGENT, dial_string="agent1"),
+    Newstate(timestamp=1732822009.65, uniqueid=AGENT_ID, linkedid=CALLER_ID, channel=AGENT,
+             state="Ringing"),
+    Newstate(timestamp=1732822011.01, uniqueid=AGENT_ID, linkedid=CALLER_ID, channel=AGENT,
+             state="Up"),
+    DialEnd(timestamp=1732822011.012, uniqueid=CALLER_ID, linkedid=CALLER_ID, channel=CALLER,
+            dest_uniqueid=AGENT_ID, dest_channel=AGENT, dial_status="ANSWER"),
+    MusicOnHoldStop(timestamp=1732822011.013, uniqueid=CALLER_ID, channel=CALLER),
+    OtherEvent(name="BridgeCreate", timestamp=1732822011.014, headers={}),
+    BridgeEnter(timestamp=1732822011.015, bridge_uniqueid=BRIDGE, uniqueid=AGENT_ID,
+                linkedid=CALLER_ID, channel=AGENT),
+    BridgeEnter(timestamp=1732822011.0155, bridge_uniqueid=BRIDGE, uniqueid=CALLER_ID,
+                linkedid=CALLER_ID, channel=CALLER),
+    BridgeLeave(timestamp=1732822075.4, bridge_uniqueid=BRIDGE, uniqueid=AGENT_ID,
+                linkedid=CALLER_ID, channel=AGENT),
+    Hangup(timestamp=1732822075.401, uniqueid=AGENT_ID, linkedid=CALLER_ID, channel=AGENT,
+           cause=16, cause_text="Normal Clearing"),
+    BridgeLeave(timestamp=1732822075.402, bridge_uniqueid=BRIDGE, uniqueid=CALLER_ID,
+                linkedid=CALLER_ID, channel=CALLER),
+    Hangup(timestamp=1732822075.41, uniqueid=CALLER_ID, linkedid=CALLER_ID, channel=CALLER,
+           cause=16, cause_text="Normal Clearing"),
+]
+
+
+def without_other_headers(events: list[AmiEvent]) -> list[AmiEvent]:
+    return [
+        OtherEvent(name=e.name, timestamp=e.timestamp, headers={})
+        if isinstance(e, OtherEvent) else e
+        for e in events
+    ]
+
+
+def test_an_inbound_call_to_an_agent_parses_into_typed_events() -> None:
+    messages = messages_of(wire("inbound_call.txt"))
+    assert messages[0]["Response"] == "Success"  # the login answer comes through as a Message
+    events = events_of(messages)
+    assert without_other_headers(events) == INBOUND_CALL_EVENTS
+    newexten = events[3]
+    assert isinstance(newexten, OtherEvent)
+    assert newexten.headers["Application"] == "Answer"
+    assert newexten.headers["AppData"] == ""
+    assert newexten.headers["AccountCode"] == ""
+
+
+def test_byte_by_byte_feeding_gives_the_same_events_even_inside_utf8_characters() -> None:
+    data = wire("inbound_call.txt")
+    assert events_of(messages_of(data, list(range(1, len(data))))) == events_of(messages_of(data))
+
+
+def test_a_snapshot_parses_the_same_whatever_the_split() -> None:
+    data = wire("core_show_channels.txt")
+    whole = events_of(messages_of(data))
+    for split in range(len(data) + 1):
+        assert events_of(messages_of(data, [split])) == whole, f"split at byte {split}"
+
+
+def test_a_core_show_channels_answer_gives_snapshot_channels() -> None:
+    messages = messages_of(wire("core_show_channels.txt"))
+    assert messages[0]["EventList"] == "start"
+    assert events_of(messages) == [
+        CoreShowChannel(
+            uniqueid=CALLER_ID, linkedid=CALLER_ID, channel=CALLER, context="from-callers",
+            exten="100", state="Up", application="Queue", duration_seconds=3725,
+            bridge_id=BRIDGE,
+        ),
+        CoreShowChannel(
+            uniqueid="1732822050.3", linkedid="1732822050.3", channel="PJSIP/caller-00000003",
+            context="from-callers", exten="100", state="Up", application="AGI",
+            duration_seconds=7, bridge_id="",
+        ),
+        CoreShowChannelsComplete(listed=2),
+    ]
+
+
+def test_system_events_are_typed() -> None:
+    assert events_of(messages_of(wire("system.txt"))) == [
+        FullyBooted(),
+        Reload(timestamp=1732822100.000001, module="app_queue.so", status="0"),
+        Shutdown(timestamp=1732822200.5, shutdown="Cleanly", restart="True"),
+    ]
+
+
+def test_garbage_is_skipped_and_bad_values_become_none_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING)
+    framer = AmiFramer()
+    messages = framer.feed(wire("garbage.txt"))
+    events = events_of(messages)
+    assert framer.garbage_lines == 4
+    assert len(messages) == 4  # the block with neither Event nor Response is dropped
+    hangup, channel, other, bare = events
+    assert hangup == Hangup(
+        timestamp=None, uniqueid="1732822090.9", linkedid="1732822090.9",
+        channel="PJSIP/caller-00000009", cause=None, cause_text="Normal Clearing",
+    )
+    assert isinstance(channel, CoreShowChannel)
+    assert channel.duration_seconds is None
+    assert channel.linkedid == "" and channel.bridge_id == ""
+    assert isinstance(other, OtherEvent)
+    assert other.name == "QueueCallerJoin"
+    assert other.headers["Queue"] == "sales"
+    assert other.headers["ChanVariable"] == ("IVR_CHOICE=2", "LANG=fr")
+    assert bare == Newchannel(
+        timestamp=None, uniqueid="", linkedid="", channel="PJSIP/bare-00000013",
+        caller_number="", caller_name="", context="", exten="", state="",
+    )
+    warnings = [r.getMessage() for r in caplog.records]
+    assert "AMI Hangup: header Timestamp is not POSIX seconds: 'yesterday'" in warnings
+    assert "AMI Hangup: header cause is not a number: 'sixteen'" in warnings
+    assert "AMI CoreShowChannel: header Duration is not HH:MM:SS: '1:2'" in warnings
+    assert "AMI Newchannel: header Timestamp is not POSIX seconds: 'nan'" in warnings
+    assert any("neither Event nor Response" in w for w in warnings)
+
+
+def test_parse_event_accepts_a_plain_mapping_and_any_case_of_names() -> None:
+    event = parse_event({"event": "hangup", "UNIQUEID": "1.2", "cause": "17"})
+    assert event == Hangup(uniqueid="1.2", linkedid="", channel="", cause=17, cause_text="")
+    assert event.name == "Hangup"
+
+
+def test_a_repeated_header_keeps_its_last_value_in_a_typed_field() -> None:
+    event = parse_event(Message({"Event": "Newstate", "Uniqueid": ["1.1", "1.2"]}))
+    assert isinstance(event, Newstate)
+    assert event.uniqueid == "1.2"
+
+
+def test_events_are_frozen_records() -> None:
+    event = parse_event({"Event": "Hangup", "Uniqueid": "1.1"})
+    with pytest.raises(AttributeError):
+        event.uniqueid = "2.2"  # type: ignore[misc,union-attr]
+    other = parse_event({"Event": "VarSet", "Variable": "X"})
+    assert isinstance(other, OtherEvent)
+    with pytest.raises(TypeError):
+        other.headers["Variable"] = "Y"  # type: ignore[index]
+
+
+def test_the_banner_must_come_first() -> None:
+    with pytest.raises(AmiProtocolError, match="not an Asterisk manager"):
+        AmiFramer().feed(b"SSH-2.0-OpenSSH_9.2\r\n")
+    framer = AmiFramer()
+    assert framer.feed(b"Asterisk Call Manager/9.0.0\r\n") == []
+    assert framer.version == "9.0.0"
+
+
+def test_lines_and_messages_are_bounded() -> None:
+    framer = AmiFramer(max_line_chars=100, max_message_chars=1000)
+    framer.feed(b"Asterisk Call Manager/9.0.0\r\n")
+    with pytest.raises(AmiProtocolError, match="line longer than 100"):
+        framer.feed(b"Event: " + b"x" * 200)
+    framer = AmiFramer(max_line_chars=100, max_message_chars=1000)
+    framer.feed(b"Asterisk Call Manager/9.0.0\r\nEvent: Flood\r\n")
+    with pytest.raises(AmiProtocolError, match="message longer than 1000"):
+        for index in range(100):
+            framer.feed(f"Header{index}: value\r\n".encode())
+
+
+def test_bare_newlines_are_accepted_too() -> None:
+    data = (FIXTURES / "system.txt").read_bytes()
+    assert events_of(messages_of(data)) == events_of(messages_of(wire("system.txt")))
+
+
+@given(st.binary(max_size=400))
+def test_arbitrary_bytes_after_the_banner_never_break_framing_or_parsing(data: bytes) -> None:
+    framer = AmiFramer(max_line_chars=200)
+    try:
+        messages = framer.feed(b"Asterisk Call Manager/9.0.0\r\n" + data + b"\r\n\r\n")
+    except AmiProtocolError:
+        return
+    for message in messages:
+        if "event" in message:
+            assert parse_event(message).name is not None
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            ["Event", "Uniqueid", "Linkedid", "Cause", "Timestamp", "Duration", "ListItems",
+             "Channel", "DestUniqueid", "Class"]
+        ),
+        st.text(max_size=20),
+    ),
+    st.sampled_from(["Hangup", "CoreShowChannel", "CoreShowChannelsComplete", "DialEnd", "X"]),
+)
+def test_parse_event_never_raises_on_any_header_values(
+    headers: dict[str, str], name: str
+) -> None:
+    event = parse_event(Message({**headers, "Event": name}))
+    assert event.name == name
+
+
+def test_framed_messages_equal_those_of_panoramisks_own_constructor(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from callcenter.asterisk import ami
+
+    data = wire("inbound_call.txt") + wire("garbage.txt").split(b"\r\n", 1)[1]
+    fast = messages_of(data)
+    monkeypatch.setattr(ami, "_FAST_MESSAGES", False)
+    slow = messages_of(data)
+    assert [dict(m.items()) for m in fast] == [dict(m.items()) for m in slow]
+    assert all(m["uniqueid"] == m["UNIQUEID"] for m in fast if "uniqueid" in m)
+    assert events_of(fast) == events_of(slow)
