@@ -23,6 +23,8 @@ def _setup_logging(level: str) -> None:
         level=getattr(logging, level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
+    # Alembic narrates every migration step at INFO; only its problems matter here.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.root.level))
 
 
 def softphone_help(settings: Settings) -> str:
@@ -78,8 +80,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if settings.asterisk.mode != "sandbox":
         return asyncio.run(_serve(settings, on_started=softphone_help(settings)))
     sandbox = Sandbox(settings)
-    print("Preparing the sandboxed Asterisk (the first time downloads about 500 MB)...",
-          flush=True)
+    if not sandbox.installed:
+        print(f"Installing the sandboxed Asterisk 22 into {settings.sandbox_root} "
+              "(downloads about 500 MB, once)...", flush=True)
     sandbox.install()
     sandbox.write_config()
     sandbox.start()
