@@ -151,21 +151,16 @@ class CallLedger:
         record = tracked.record
         if record.agent_answered_at is not None and tracked.talk_ended_at is None:
             tracked.talk_ended_at = at
-        if uniqueid != call_id:  # an agent's leg
-            if (
-                record.agent_answered_at is not None
-                and tracked.agent_legs.get(uniqueid) == record.agent_id
-                and record.hangup_by is None
-                and tracked.caller_hung_up_at is None
-            ):
-                record.hangup_by = HangupBy.AGENT
+        if uniqueid != call_id:  # an agent's leg; its hangup alone says nothing of who ended it
             return _NOTHING
         tracked.caller_hung_up_at = at
         record.hangup_cause = _cause(ev)
-        if record.hangup_by is None:
-            record.hangup_by = HangupBy.CALLER
         if tracked.agi_active:
-            return _NOTHING  # the call handler reports the end with what only it knows
+            return _NOTHING  # the call handler reports the end, and knows who ended it
+        if record.hangup_by is None:
+            # Without a handler, AMI cannot tell who ended a talk: Dial hangs up the agent's
+            # leg before the caller's whichever side sent BYE.
+            record.hangup_by = HangupBy.CALLER if record.agent_answered_at is None else None
         return self._close(tracked, at)
 
     _HANDLERS = {
@@ -251,10 +246,9 @@ class CallLedger:
         record = tracked.record
         # Asterisk's own hangup time is the more exact one when AMI saw it.
         ended = tracked.caller_hung_up_at or now
-        # Only the handler knows for sure that the agent ended the talk (Dial returned with
-        # the caller still there); otherwise AMI's view, if any, stands.
-        if hangup_by is HangupBy.AGENT or record.hangup_by is None:
-            record.hangup_by = hangup_by
+        # The handler knows who ended the call for sure: Dial returned with the caller still
+        # there (the agent hung up), or the caller's hangup interrupted it.
+        record.hangup_by = hangup_by
         return self._close(tracked, ended)
 
     # ------------------------------------------------------------------ reconciliation

@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 
 from callcenter.app import CallCenter
+from callcenter.asterisk.ami import AmiClient
+from callcenter.asterisk.events import AmiEvent, MusicOnHoldStart
 from callcenter.config import REPO_ROOT
 from callcenter.core.records import AttemptOutcome, CallRecord, Disposition, HangupBy
 from tests.support.asterisk import phone_agent, running_asterisk, sandbox_settings
@@ -131,10 +133,13 @@ def ivr_inputs(record: CallRecord) -> list[tuple[str, str | None]]:
     return [(step.node, step.input) for step in record.ivr_path]
 
 
-async def test_caller_presses_2_talks_to_a_support_agent_and_the_record_says_so(tmp_path):
+async def test_caller_presses_2_talks_to_a_support_agent_and_the_record_says_so(
+        tmp_path, empty_db_url):
+    """On SQLite and on a real PostgreSQL (``empty_db_url`` runs this test on both)."""
     port = free_port()
     agents = [phone_agent("agent2", port, queues=["support"])]
-    async with call_center(tmp_path, agents) as center:
+    env = {"CALLCENTER_DATABASE__URL": empty_db_url}
+    async with call_center(tmp_path, agents, env=env) as center:
         phone = agent_phone("agent2", port, AgentPlan(answer_after_ms=1000))
         talk_ms = 3000
         hangup_ms = (MENU_DIGIT_MS + int(prompt_seconds("please-hold") * 1000)
@@ -180,14 +185,26 @@ async def test_a_caller_who_presses_nothing_hears_the_menu_three_times_then_reac
     assert record.hangup_by is HangupBy.AGENT
 
 
-async def test_a_caller_waiting_with_no_agent_ready_who_hangs_up_is_abandoned_in_queue(tmp_path):
+async def test_a_caller_waiting_with_no_agent_ready_who_hangs_up_is_abandoned_in_queue(
+        tmp_path, empty_db_url):
     agents = [phone_agent("agent3", free_port(), queues=["sales"], logged_in=False)]
-    async with call_center(tmp_path, agents) as center:
+    env = {"CALLCENTER_DATABASE__URL": empty_db_url}
+    async with call_center(tmp_path, agents, env=env) as center:
+        events: list[AmiEvent] = []
+        a = center.settings.asterisk
+        watcher = AmiClient(a.host, a.ami_port, a.ami_username, a.ami_secret,
+                            on_event=events.append)
+        await watcher.start()
+        await watcher.wait_ready(30)
         wait_ms = 5000
         call = caller(center, CallerPlan(dtmf=((MENU_DIGIT_MS, "1"),),
                                          hangup_after_ms=MENU_DIGIT_MS + wait_ms))
         caller_result = await finished(call)
         record = await the_only_closed_call(center)
+        await watcher.stop()
+
+    music = [e for e in events if isinstance(e, MusicOnHoldStart)]
+    assert [e.channel for e in music] == [record.channel], "the caller heard no music on hold"
 
     at = {event.name: event.at_ms for event in caller_result.events}
     real_wait = (at["local-bye"] - at["dtmf 1"]) / 1000
@@ -247,3 +264,21 @@ async def test_ami_cut_mid_call_the_service_reconnects_and_the_record_is_complet
     assert record.hangup_by is HangupBy.CALLER
     real_talk = talk_seconds_measured_by(agent_result)
     assert abs(record.talk_seconds - real_talk) < 1.0, (record.talk_seconds, real_talk)
+
+
+async def test_a_caller_who_hangs_up_during_the_greeting_leaves_a_closed_record(tmp_path,
+                                                                               caplog):
+    agents = [phone_agent("agent1", free_port(), queues=["operator"])]
+    async with call_center(tmp_path, agents) as center:
+        call = caller(center, CallerPlan(hangup_after_ms=1200))
+        await finished(call)
+        record = await the_only_closed_call(center)
+
+    assert record.disposition is Disposition.ABANDONED_IN_IVR
+    assert record.hangup_by is HangupBy.CALLER
+    assert ivr_inputs(record) == [("welcome", None)]
+    assert record.queue is None and record.ended_at is not None
+    assert 0.5 < record.ended_at - record.answered_at < 3
+    problems = [r for r in caplog.records
+                if r.levelname in ("ERROR", "CRITICAL") and r.name.startswith("callcenter")]
+    assert problems == [], [r.getMessage() for r in problems]
