@@ -13,7 +13,13 @@ from aiohttp import web
 
 from callcenter.asterisk.agi_server import AgiServer
 from callcenter.asterisk.ami import AmiClient
-from callcenter.asterisk.events import AmiEvent, CoreShowChannel
+from callcenter.asterisk.events import (
+    AmiEvent,
+    CoreShowChannel,
+    DeviceStateChange,
+    DialEnd,
+    parse_event,
+)
 from callcenter.config import Settings
 from callcenter.core.acd import Acd, AgentSpec, QueueRules
 from callcenter.core.calls import CallLedger, agent_from_channel
@@ -54,7 +60,7 @@ class CallCenter:
             [AgentSpec(a.id, a.queues, a.logged_in) for a in s.agents],
             now,
         )
-        self.acd = AcdDriver(acd, self.clock)
+        self.acd = AcdDriver(acd, self.clock, logged_in={a.id: a.logged_in for a in s.agents})
         self.inbound = InboundCalls(settings=s, clock=self.clock, flows=self.flows,
                                     acd=self.acd, ledger=self.ledger, writer=self.writer)
         # Records left open by an earlier run are closed once AMI shows their channels gone.
@@ -96,15 +102,29 @@ class CallCenter:
 
     def _on_ami_event(self, event: AmiEvent) -> None:
         self.writer.apply(self.ledger.on_event(event, self.clock.now()))
-        if event.name == "DialEnd" and event.dial_status == "ANSWER":  # type: ignore[union-attr]
-            agent = agent_from_channel(event.dest_channel)  # type: ignore[union-attr]
+        if isinstance(event, DialEnd) and event.dial_status == "ANSWER":
+            agent = agent_from_channel(event.dest_channel)
             if agent:
-                self.inbound.agent_answered(event.uniqueid, agent)  # type: ignore[union-attr]
+                self.inbound.agent_answered(event.uniqueid, agent)
+        elif isinstance(event, DeviceStateChange):
+            self._device_state(event)
 
-    def _on_ami_ready(self, snapshot: list[CoreShowChannel]) -> None:
+    def _device_state(self, event: DeviceStateChange) -> None:
+        technology, _, agent_id = event.device.partition("/")
+        if technology == "PJSIP":
+            self.acd.device_state(agent_id, event.state)
+
+    async def _on_ami_ready(self, snapshot: list[CoreShowChannel]) -> None:
+        """After every (re)connect: settle what happened while we could not see Asterisk."""
         live = {channel.uniqueid for channel in snapshot}
         result = self.ledger.reconcile(live, self.clock.now())
         for record in result.closed:
             log.warning("call %s ended while AMI was away; closed from the snapshot",
                         record.call_id)
         self.writer.apply(result)
+        answer = await self.ami.send({"Action": "DeviceStateList"}, as_list=True)
+        for message in answer if isinstance(answer, list) else [answer]:
+            if "event" in message:
+                event = parse_event(message)
+                if isinstance(event, DeviceStateChange):
+                    self._device_state(event)

@@ -168,6 +168,16 @@ class Shutdown:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceStateChange:
+    """A device's state; also each entry of a DeviceStateList answer."""
+
+    name: ClassVar[str] = "DeviceStateChange"
+    timestamp: float | None = None
+    device: str  # e.g. "PJSIP/agent1"
+    state: str  # NOT_INUSE, INUSE, BUSY, INVALID, UNAVAILABLE, RINGING, RINGINUSE, ONHOLD, UNKNOWN
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OtherEvent:
     """Any event we have no type for. Header names as Asterisk sent them; a repeated header
     is a tuple of its values."""
@@ -179,6 +189,7 @@ class OtherEvent:
 
 AmiEvent = (
     FullyBooted
+    | DeviceStateChange
     | Newchannel
     | Newstate
     | Hangup
@@ -363,6 +374,10 @@ def _core_show_channels_complete(
     return CoreShowChannelsComplete(timestamp=ts, listed=_number(name, h, "listitems"))
 
 
+def _device_state_change(name: str, ts: float | None, h: _Store) -> DeviceStateChange:
+    return DeviceStateChange(timestamp=ts, device=_text(h, "device"), state=_text(h, "state"))
+
+
 def _fully_booted(name: str, ts: float | None, h: _Store) -> FullyBooted:
     return FullyBooted(timestamp=ts)
 
@@ -390,6 +405,7 @@ _BUILDERS: dict[str, Callable[[str, float | None, _Store], AmiEvent]] = {
     "CoreShowChannelsComplete": _core_show_channels_complete,
     "Reload": _reload,
     "Shutdown": _shutdown,
+    "DeviceStateChange": _device_state_change,
 }
 _BUILDERS_BY_LOWER_NAME = {key.lower(): builder for key, builder in _BUILDERS.items()}
 

@@ -12,10 +12,18 @@ from callcenter.core.clock import Clock
 log = logging.getLogger(__name__)
 
 
+# Device states in which an agent's phone cannot take a call: no registered contact, or none.
+UNREACHABLE_DEVICE_STATES = frozenset({"UNAVAILABLE", "INVALID"})
+
+
 class AcdDriver:
-    def __init__(self, acd: Acd, clock: Clock, *, tick_seconds: float = 1.0) -> None:
+    def __init__(self, acd: Acd, clock: Clock, *, logged_in: dict[str, bool],
+                 tick_seconds: float = 1.0) -> None:
         self.acd = acd
         self._clock = clock
+        # An agent takes calls when logged in (settings) and their phone is reachable (AMI).
+        self._logged_in = dict(logged_in)
+        self._reachable = dict.fromkeys(logged_in, True)
         self._inboxes: dict[str, asyncio.Queue[AcdAction]] = {}
         self._answered: set[str] = set()
         self._held: set[str] = set()  # calls the ACD still holds (waiting, ringing or talking)
@@ -48,6 +56,22 @@ class AcdDriver:
             return
         self._held.discard(call_id)
         self._dispatch(self.acd.caller_left(call_id, self._clock.now()))
+
+    def device_state(self, agent_id: str, state: str) -> None:
+        """Asterisk says the agent's phone changed state (only reachability matters here)."""
+        if agent_id not in self._reachable:
+            return
+        reachable = state not in UNREACHABLE_DEVICE_STATES
+        if reachable == self._reachable[agent_id]:
+            return
+        self._reachable[agent_id] = reachable
+        log.info("agent %s: phone %s (%s)", agent_id,
+                 "reachable" if reachable else "unreachable", state)
+        available = reachable and self._logged_in[agent_id]
+        self._dispatch(self.acd.set_logged_in(agent_id, available, self._clock.now()))
+
+    def reachable(self, agent_id: str) -> bool:
+        return self._reachable.get(agent_id, False)
 
     def start(self) -> None:
         if self._task is None:
