@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from tests.support.postgres import PostgresServer, running_postgres
 
 from callcenter.store.db import upgrade
+from tests.support.postgres import PostgresServer, running_postgres
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 

@@ -1,0 +1,133 @@
+"""The whole service in-process against a real sandboxed Asterisk, with SIPp phones.
+
+    async with call_center(tmp_path, [phone_agent("agent2", port, queues=["support"])]) as center:
+        phone = agent_phone("agent2", port, AgentPlan(answer_after_ms=1000))
+        call = caller(center, CallerPlan(dtmf=((MENU_DIGIT_MS, "2"),), hangup_after_ms=15000))
+        await asyncio.gather(finished(call), finished(phone))
+        record = await the_only_closed_call(center)
+
+Every SIPp process started through ``agent_phone``/``caller`` is stopped at the end of the
+test by the ``sipp_cleanup`` fixture (import it into the test module, or use it autouse).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import wave
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from callcenter.app import CallCenter
+from callcenter.config import REPO_ROOT
+from callcenter.core.records import CallRecord
+from tests.support.asterisk import running_asterisk, sandbox_settings
+from tests.support.sipp import (
+    AgentPlan,
+    CallerPlan,
+    SippProcess,
+    SippResult,
+    agent_scenario,
+    caller_scenario,
+)
+from tests.support.tcp_proxy import TcpProxy
+
+QUEUES = (
+    {"name": "sales"},
+    {"name": "support", "ring_timeout": 4},
+    {"name": "operator"},
+)
+
+
+def prompt_seconds(name: str) -> float:
+    with wave.open(str(REPO_ROOT / "ivr_prompts" / "en" / f"{name}.wav")) as audio:
+        return audio.getnframes() / audio.getframerate()
+
+
+# When a digit pressed during the main menu prompt arrives (ms after the IVR answers).
+MENU_DIGIT_MS = int((prompt_seconds("welcome") + 1.5) * 1000)
+
+
+@asynccontextmanager
+async def call_center(tmp_path: Path, agents: Sequence[Mapping[str, Any]], *,
+                      ami_via: TcpProxy | None = None, env: Mapping[str, str] | None = None,
+                      ) -> AsyncIterator[CallCenter]:
+    settings = sandbox_settings(tmp_path, agents=agents, queues=QUEUES, env=env)
+    with running_asterisk(settings):
+        service_settings = settings
+        if ami_via is not None:
+            ami_via.retarget("127.0.0.1", settings.asterisk.ami_port)
+            await ami_via.start()
+            ami_via_settings = dataclasses.replace(
+                settings.asterisk, ami_port=ami_via.port)
+            service_settings = dataclasses.replace(settings, asterisk=ami_via_settings)
+        center = CallCenter(service_settings)
+        await center.start()
+        try:
+            await center.ami.wait_ready(30)
+            yield center
+        finally:
+            await center.stop()
+            if ami_via is not None:
+                await ami_via.stop()
+
+
+def sip_target(center: CallCenter) -> tuple[str, int]:
+    return ("127.0.0.1", center.settings.asterisk.sip_port)
+
+
+_started: list[SippProcess] = []
+
+
+@pytest.fixture(autouse=True)
+def sipp_cleanup() -> Iterator[None]:
+    yield
+    while _started:
+        _started.pop().stop()
+
+
+def agent_phone(agent_id: str, port: int, plan: AgentPlan, calls: int = 1) -> SippProcess:
+    phone = SippProcess(agent_scenario(plan), port=port, name=agent_id, calls=calls)
+    _started.append(phone)
+    return phone.start()
+
+
+def caller(center: CallCenter, plan: CallerPlan) -> SippProcess:
+    phone = SippProcess(caller_scenario(plan), remote=sip_target(center),
+                        service=center.settings.ivr.number, name="caller")
+    _started.append(phone)
+    return phone.start()
+
+
+async def finished(process: SippProcess, timeout: float = 90) -> SippResult:
+    result = await asyncio.to_thread(process.wait, timeout)
+    assert result.exit_code == 0 and result.failed == 0, result.describe()
+    return result
+
+
+async def the_only_closed_call(center: CallCenter, timeout: float = 15) -> CallRecord:
+    """Wait for the service to store the call's final record, and return it."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        await center.writer.flush(timeout)
+        records, total = await center.calls.list()
+        if total == 1 and not records[0].is_open:
+            return records[0]
+        assert asyncio.get_running_loop().time() < deadline, f"no closed record: {records}"
+        await asyncio.sleep(0.2)
+
+
+def talk_seconds_measured_by(agent: SippResult) -> float:
+    """The agent phone's own measure of the talk: from its answer to the end of the call."""
+    at = {event.name: event.at_ms for event in agent.events}
+    end = at.get("remote-bye", at.get("local-bye"))
+    assert "answered" in at and end is not None, agent.describe()
+    return (end - at["answered"]) / 1000
+
+
+def ivr_inputs(record: CallRecord) -> list[tuple[str, str | None]]:
+    return [(step.node, step.input) for step in record.ivr_path]
