@@ -140,8 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
     sub.add_parser("serve", help="run the service against an Asterisk that is already up"
                    ).set_defaults(func=cmd_serve)
-    ast = sub.add_parser("asterisk", help="manage the sandboxed Asterisk")
-    ast.add_argument("action", choices=["install", "start", "stop", "status", "cli", "config"])
+    ast = sub.add_parser("asterisk", help="manage the sandboxed Asterisk (reload: regenerate "
+                         "its configuration from the settings and apply it)")
+    ast.add_argument("action",
+                     choices=["install", "start", "stop", "reload", "status", "cli", "config"])
     ast.add_argument("command", nargs="?", help='for cli: an Asterisk CLI command, quoted; '
                      'for config: the folder to write the generated files to')
     ast.set_defaults(func=cmd_asterisk)

@@ -563,7 +563,7 @@ def _wait_gone(pid: int, process: subprocess.Popen[bytes] | None, timeout: float
 
 
 def run_asterisk_command(settings: Settings, action: str, cli_command: str | None) -> int:
-    """`callcenter asterisk install|start|stop|status|cli CMD|config DIR`; returns exit code."""
+    """`callcenter asterisk install|start|stop|reload|status|cli CMD|config DIR`; exit code."""
     sandbox = Sandbox(settings)
     try:
         if action == "install":
@@ -583,6 +583,10 @@ def run_asterisk_command(settings: Settings, action: str, cli_command: str | Non
             sandbox.stop()
             print(f"Asterisk instance {sandbox.instance} "
                   f"{'stopped' if running else 'was not running'}")
+        elif action == "reload":
+            sandbox.reload()
+            print(f"regenerated the configuration of instance {sandbox.instance} from the "
+                  "settings and reloaded Asterisk")
         elif action == "status":
             print(sandbox.status().describe())
         elif action == "cli":
@@ -601,7 +605,8 @@ def run_asterisk_command(settings: Settings, action: str, cli_command: str | Non
             print('Add #include "<file>" lines for them in pjsip.conf, extensions.conf, '
                   "queues.conf and manager.conf, then reload Asterisk.")
         else:
-            print(f"unknown action {action!r}: use install, start, stop, status, cli or config",
+            print(f"unknown action {action!r}: use install, start, stop, reload, status, cli "
+                  "or config",
                   file=sys.stderr)
             return 2
     except (SandboxError, ValueError) as exc:
