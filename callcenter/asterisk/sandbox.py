@@ -210,6 +210,10 @@ class Sandbox:
             raise SandboxError(f"{ASTERISK_CONF_TEMPLATE}: no value for {', '.join(unknown)}")
         return template
 
+    def prompt_folder(self) -> Path:
+        """Where (on the host) Asterisk finds our prompts as ``callcenter/<name>``."""
+        return self._resolve_in_root(SOUNDS_IN_ROOT / self.settings.ivr.language) / "callcenter"
+
     def _install_prompts(self) -> None:
         """Copy ivr_prompts/<lang>/*.wav to the shared sounds as callcenter/<name>."""
         language = self.settings.ivr.language
@@ -219,7 +223,7 @@ class Sandbox:
         if missing:
             log.warning("prompts %s missing in %s: the fallback dialplan will be silent there",
                         ", ".join(missing), source)
-        target = self._resolve_in_root(SOUNDS_IN_ROOT / language) / "callcenter"
+        target = self.prompt_folder()
         target.mkdir(parents=True, exist_ok=True)
         for wav in wavs:
             destination = target / wav.name

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from callcenter.asterisk.agi import AgiCommandError
 from callcenter.asterisk.agi_server import AgiHangup, AgiSession
 from callcenter.config import Settings
 from callcenter.core.acd import NoAgentAvailable, OfferCall, QueueTimedOut
@@ -92,8 +93,7 @@ class InboundCalls:
         while True:
             match action:
                 case PlayPrompt(prompt=prompt, interruptible=interruptible):
-                    digit = await session.stream_file(
-                        f"{PROMPT_FOLDER}/{prompt}", ALL_DIGITS if interruptible else "")
+                    digit = await _play(session, prompt, ALL_DIGITS if interruptible else "")
                     action = ivr.handle(PromptFinished(digit), self._clock.now())
                 case WaitForDigit(timeout=timeout):
                     digit = await session.wait_for_digit(int(timeout * 1000))
@@ -114,7 +114,7 @@ class InboundCalls:
         if queue is None:  # the flow validator makes this impossible; say so if it happens
             raise RuntimeError(f"the flow routed to unknown queue {queue_name!r}")
         self._writer.apply(self._ledger.queued(call_id, queue.name, self._clock.now()))
-        await session.stream_file(f"{PROMPT_FOLDER}/please-hold", "")
+        await _play(session, "please-hold")
         inbox = self._acd.enqueue(call_id, queue.name)
         await session.set_music(True, queue.moh_class)
         while True:
@@ -122,7 +122,7 @@ class InboundCalls:
             match decision:
                 case NoAgentAvailable() | QueueTimedOut():
                     await session.set_music(False, queue.moh_class)
-                    await session.stream_file(f"{PROMPT_FOLDER}/sorry-no-agent", "")
+                    await _play(session, "sorry-no-agent")
                     await session.hangup()
                     return _Ending(HangupBy.SYSTEM, no_agent=True)
                 case OfferCall(agent_id=agent_id, ring_timeout=ring_timeout):
@@ -163,6 +163,20 @@ class InboundCalls:
         if record is not None and record.agent_id is not None:
             self._acd.answered(call_id, record.agent_id)
         self._acd.left(call_id)
+
+
+async def _play(session: AgiSession, prompt: str, escape_digits: str = "") -> str | None:
+    """Play one of our prompts; a prompt Asterisk cannot play is logged and skipped.
+
+    A missing or broken sound file must not cost the caller their call: they lose one
+    sentence, the admin gets an error line naming the file and the channel.
+    """
+    try:
+        return await session.stream_file(f"{PROMPT_FOLDER}/{prompt}", escape_digits)
+    except AgiCommandError as exc:
+        log.error("call %s (%s): prompt %s/%s could not be played, skipped: %s",
+                  session.env.uniqueid, session.env.channel, PROMPT_FOLDER, prompt, exc)
+        return None
 
 
 async def _next_decision(inbox: asyncio.Queue, session: AgiSession) -> object:

@@ -8,11 +8,13 @@ phones themselves measured.
 from __future__ import annotations
 
 import asyncio
+import shutil
 
 import pytest
 
 from callcenter.asterisk.ami import AmiClient
 from callcenter.asterisk.events import AmiEvent, MusicOnHoldStart
+from callcenter.config import REPO_ROOT
 from callcenter.core.records import AttemptOutcome, Disposition, HangupBy
 from tests.support.asterisk import phone_agent
 from tests.support.calls import (
@@ -182,3 +184,28 @@ async def test_a_caller_who_hangs_up_during_the_greeting_leaves_a_closed_record(
     problems = [r for r in caplog.records
                 if r.levelname in ("ERROR", "CRITICAL") and r.name.startswith("callcenter")]
     assert problems == [], [r.getMessage() for r in problems]
+
+
+async def test_a_prompt_asterisk_cannot_play_is_logged_and_skipped_and_the_call_goes_on(
+        tmp_path, caplog):
+    # The service's prompts and flow know a greeting that Asterisk does not have.
+    prompts, flows = tmp_path / "prompts", tmp_path / "flows"
+    shutil.copytree(REPO_ROOT / "ivr_prompts", prompts)
+    shutil.copy(prompts / "en" / "welcome.wav", prompts / "en" / "not-in-asterisk.wav")
+    flows.mkdir()
+    demo = (REPO_ROOT / "dialplans" / "main.yaml").read_text()
+    (flows / "main.yaml").write_text(demo.replace("prompt: welcome ", "prompt: not-in-asterisk "))
+    port = free_port()
+    agents = [phone_agent("agent2", port, queues=["support"])]
+    service_ivr = {"prompts_dir": str(prompts), "dialplans_dir": str(flows)}
+    async with call_center(tmp_path, agents, service_ivr=service_ivr) as center:
+        phone = agent_phone("agent2", port, AgentPlan(answer_after_ms=500, hangup_after_ms=1500))
+        call = caller(center, CallerPlan(dtmf=((1500, "2"),)))
+        await asyncio.gather(finished(call), finished(phone))
+        record = await the_only_closed_call(center)
+
+    assert record.disposition is Disposition.ANSWERED
+    assert record.agent_id == "agent2"
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert any("prompt callcenter/not-in-asterisk could not be played" in m
+               and record.channel in m for m in errors), errors

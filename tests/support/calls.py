@@ -55,16 +55,22 @@ MENU_DIGIT_MS = int((prompt_seconds("welcome") + 1.5) * 1000)
 @asynccontextmanager
 async def call_center(tmp_path: Path, agents: Sequence[Mapping[str, Any]], *,
                       ami_via: TcpProxy | None = None, env: Mapping[str, str] | None = None,
+                      service_ivr: Mapping[str, str] | None = None,
                       ) -> AsyncIterator[CallCenter]:
+    """``service_ivr`` changes the service's [ivr] settings only, not Asterisk's (e.g. to
+    give the service prompts Asterisk does not have)."""
     settings = sandbox_settings(tmp_path, agents=agents, queues=QUEUES, env=env)
     with running_asterisk(settings):
         service_settings = settings
+        if service_ivr:
+            ivr = dataclasses.replace(settings.ivr, **service_ivr)
+            service_settings = dataclasses.replace(service_settings, ivr=ivr)
         if ami_via is not None:
             ami_via.retarget("127.0.0.1", settings.asterisk.ami_port)
             await ami_via.start()
             ami_via_settings = dataclasses.replace(
                 settings.asterisk, ami_port=ami_via.port)
-            service_settings = dataclasses.replace(settings, asterisk=ami_via_settings)
+            service_settings = dataclasses.replace(service_settings, asterisk=ami_via_settings)
         center = CallCenter(service_settings)
         await center.start()
         try:
