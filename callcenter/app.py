@@ -6,6 +6,7 @@ parts up in dependency order and ``stop()`` takes them down in reverse.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 
@@ -36,6 +37,9 @@ from callcenter.web.keys import HealthProbe
 log = logging.getLogger(__name__)
 
 INBOUND_CONTEXTS = ("callers", "agents")
+# An AMI event can be missed (DESIGN.md): every so often, calls that Asterisk no longer has
+# and no handler owns are closed from a fresh channel snapshot.
+RECONCILE_EVERY_SECONDS = 60.0
 
 
 @dataclass
@@ -75,6 +79,7 @@ class CallCenter:
                              s.asterisk.ami_secret, on_event=self._on_ami_event,
                              on_ready=self._on_ami_ready)
         await self.ami.start()
+        self._sweeper = asyncio.create_task(self._reconcile_periodically(), name="reconcile")
         self.web = web.AppRunner(make_app(self.calls, HealthProbe(
             ami=lambda: self.ami.connected,
             agi=lambda: self.agi.is_serving,
@@ -87,6 +92,9 @@ class CallCenter:
                  s.service.agi_host, self.agi.port, s.service.http_host, s.service.http_port)
 
     async def stop(self) -> None:
+        if hasattr(self, "_sweeper"):
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
         for name, stop in (("web", lambda: self.web.cleanup()), ("ami", lambda: self.ami.stop()),
                            ("fastagi", lambda: self.agi.stop()), ("acd", lambda: self.acd.stop()),
                            ("records", lambda: self.writer.stop()),
@@ -114,14 +122,27 @@ class CallCenter:
         if technology == "PJSIP":
             self.acd.device_state(agent_id, event.state)
 
-    async def _on_ami_ready(self, snapshot: list[CoreShowChannel]) -> None:
-        """After every (re)connect: settle what happened while we could not see Asterisk."""
+    def _reconcile(self, snapshot: list[CoreShowChannel]) -> None:
         live = {channel.uniqueid for channel in snapshot}
         result = self.ledger.reconcile(live, self.clock.now())
         for record in result.closed:
-            log.warning("call %s ended while AMI was away; closed from the snapshot",
-                        record.call_id)
+            log.warning("call %s is gone from Asterisk without a hangup we saw; closed from "
+                        "a channel snapshot", record.call_id)
         self.writer.apply(result)
+
+    async def _reconcile_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(RECONCILE_EVERY_SECONDS)
+            if not self.ami.ready or len(self.ledger) == 0:
+                continue
+            try:
+                self._reconcile(await self.ami.core_show_channels())
+            except Exception as exc:  # AMI went away meanwhile: the reconnect reconciles
+                log.info("periodic reconciliation skipped: %s", exc)
+
+    async def _on_ami_ready(self, snapshot: list[CoreShowChannel]) -> None:
+        """After every (re)connect: settle what happened while we could not see Asterisk."""
+        self._reconcile(snapshot)
         answer = await self.ami.send({"Action": "DeviceStateList"}, as_list=True)
         for message in answer if isinstance(answer, list) else [answer]:
             if "event" in message:

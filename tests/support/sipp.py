@@ -302,6 +302,11 @@ _CANCELLED = """<label id="cancelled"/>
 
 def agent_scenario(plan: AgentPlan = AgentPlan()) -> str:
     """A UAS that takes each incoming call as ``plan`` says."""
+    return _agent_scenario(plan)
+
+
+def _agent_scenario(plan: AgentPlan, *, declarations: str = "", after_each_call: str = "") -> str:
+    """``agent_scenario``, with scenario-wide declarations and steps run as each call ends."""
     if plan.busy:
         handling = f"""<send>
     <![CDATA[
@@ -362,6 +367,7 @@ def agent_scenario(plan: AgentPlan = AgentPlan()) -> str:
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
 <!-- An agent's phone: ring, then answer / hang up / reject as the plan says. -->
 <scenario name="callcenter agent">
+  {declarations}
   <recv request="INVITE" crlf="true">{_capture_invite(plan)}</recv>
   {_log("invite")}
   <send>
@@ -373,8 +379,177 @@ def agent_scenario(plan: AgentPlan = AgentPlan()) -> str:
   </send>
   {handling}
   <label id="end"/>
+  {after_each_call}
 </scenario>
 """)
+
+
+# --------------------------------------------------------------------------- softphones
+
+SIP_CREDENTIAL = re.compile(r"[A-Za-z0-9_.!~*'()-]+")  # safe inside a SIP URI and sipp's [...]
+CALLS_TAKEN = "calls_taken"  # a sipp global: incoming calls finished, whatever their outcome
+POLL_MS = 100
+# A registrar's final "no": a wrong password draws a new challenge (401) from Asterisk; an
+# unknown user, identified as no endpoint or one without AORs, draws 403 or 404.
+REFUSALS = (401, 403, 404)
+
+
+@dataclass(frozen=True)
+class RegisteringAgentPlan:
+    """An agent's softphone that REGISTERs like a person's would, then takes calls.
+
+    The phone REGISTERs as ``user`` with ``password`` at ``registrar`` (answering Asterisk's
+    digest challenge) and waits for 200 OK. It then takes ``calls`` incoming calls, each as
+    ``answer`` says, waiting at most ``wait_for_calls_ms`` for them; then it unregisters
+    (``Expires: 0``) if ``unregister``, and keeps listening ``listen_after_ms`` longer (a call
+    arriving then is handled by ``answer`` too, and shows as an ``invite`` event).
+
+    ``expect_refused``: the registrar is expected to refuse the credentials (a 401 again to
+    the authenticated REGISTER, or 403/404); the phone then only listens ``listen_after_ms``.
+
+    sipp exits 0 when the phone did what the plan says and 1 otherwise (registration refused
+    or accepted against expectation, calls missing). Events: ``registered``,
+    ``register-refused <401|403|404>``, ``unregistered``, ``failed: <why>``, plus each
+    incoming call's AgentPlan events.
+    """
+
+    user: str
+    password: str
+    registrar: tuple[str, int]
+    answer: AgentPlan = AgentPlan()
+    calls: int = 1
+    wait_for_calls_ms: int = 60_000
+    unregister: bool = True
+    listen_after_ms: int = 0
+    expires_s: int = 300
+    expect_refused: bool = False
+
+    def __post_init__(self) -> None:
+        for setting in ("user", "password"):
+            value = getattr(self, setting)
+            if not SIP_CREDENTIAL.fullmatch(value):
+                raise ValueError(f"{setting} {value!r}: use letters, digits and -_.!~*'()")
+        host, port = self.registrar
+        if not host or not 0 < port < 65536:
+            raise ValueError(f"registrar {self.registrar!r}: need a host and a port 1-65535")
+        if self.calls < 0:
+            raise ValueError(f"calls {self.calls}: must be 0 or more")
+        if self.expect_refused and self.calls:
+            raise ValueError("a phone whose registration is refused cannot take calls")
+        for setting in ("wait_for_calls_ms", "listen_after_ms"):
+            if getattr(self, setting) < 0:
+                raise ValueError(f"{setting}: must be 0 or more")
+        if self.expires_s < 1:
+            raise ValueError(f"expires_s {self.expires_s}: must be at least 1")
+
+
+def _register(plan: RegisteringAgentPlan, cseq: int, expires_s: int, *, authenticated: bool,
+              ) -> str:
+    """One REGISTER of the phone's registration dialog (one Call-ID, rising CSeq)."""
+    authorization = (f"\n      [authentication username={plan.user} password={plan.password}]"
+                     if authenticated else "")
+    return f"""<send retrans="500">
+    <![CDATA[
+      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:{plan.user}@[remote_ip]:[remote_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:{plan.user}@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: {cseq} REGISTER
+      Contact: <sip:{plan.user}@[local_ip]:[local_port];transport=[transport]>
+      Expires: {expires_s}
+      Max-Forwards: 70
+      User-Agent: callcenter-tests softphone{authorization}
+      Content-Length: 0
+    ]]>
+  </send>"""
+
+
+def _fail(why: str) -> str:
+    """Log why, then fail the registration dialog: a receive that times out with nowhere to
+    go aborts sipp's call, which counts as failed and makes sipp exit 1."""
+    return _log(f"failed: {why}") + '\n  <recv request="INFO" timeout="1"/>'
+
+
+def registering_agent_scenarios(plan: RegisteringAgentPlan) -> tuple[str, str]:
+    """The phone's two sipp scenarios: (registration, incoming calls).
+
+    sipp matches messages to calls by Call-ID, so the calls Asterisk sends to the registered
+    contact cannot enter the registration's scenario: they start sipp's out-of-call scenario
+    (``-oocsf``), the AgentPlan's UAS. Each such call adds 1 to the global ``calls_taken``
+    when it ends, which the registration scenario polls before it unregisters.
+    """
+    declarations = f'<Global variables="{CALLS_TAKEN}"/>'
+    incoming = _agent_scenario(
+        plan.answer, declarations=declarations,
+        after_each_call=f'<nop><action><add assign_to="{CALLS_TAKEN}" value="1"/></action></nop>')
+    if plan.expect_refused:
+        accepted = _fail("registered although a refusal was expected")
+        refused = ""
+    else:
+        unregister = ""
+        if plan.unregister:
+            unregister = "\n  ".join([
+                _register(plan, 3, 0, authenticated=False),
+                '<recv response="401" auth="true"/>',
+                _register(plan, 4, 0, authenticated=True),
+                '<recv response="200"/>',
+                _log("unregistered"),
+            ])
+        accepted = f"""<label id="wait_for_calls"/>
+  <nop>
+    <action>
+      <test assign_to="all_taken" variable="{CALLS_TAKEN}" compare="greater_than_equal"
+            value="{plan.calls}"/>
+      <add assign_to="waited_ms" value="{POLL_MS}"/>
+      <test assign_to="too_long" variable="waited_ms" compare="greater_than"
+            value="{plan.wait_for_calls_ms}"/>
+    </action>
+  </nop>
+  <nop test="all_taken" next="calls_taken"/>
+  <nop test="too_long" next="calls_missing"/>
+  <pause milliseconds="{POLL_MS}"/>
+  <nop next="wait_for_calls"/>
+  <label id="calls_missing"/>
+  {_fail(f"fewer than {plan.calls} calls came in {plan.wait_for_calls_ms} ms")}
+  <label id="calls_taken"/>
+  {unregister}
+  <nop next="listen"/>"""
+        refused = _fail("registration refused")
+    refusals = "\n  ".join(
+        f'<label id="refused_{code}"/>\n  {_log(f"register-refused {code}")}\n  '
+        '<nop next="refused"/>' for code in REFUSALS)
+    listen = f'<pause milliseconds="{plan.listen_after_ms}"/>' if plan.listen_after_ms else ""
+    registration = _tidy(f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<!-- An agent's softphone: REGISTER with digest credentials, take calls, unregister. -->
+<scenario name="callcenter softphone">
+  {declarations}
+  <nop>
+    <action>
+      <assign assign_to="{CALLS_TAKEN}" value="0"/>
+      {"" if plan.expect_refused else '<assign assign_to="waited_ms" value="0"/>'}
+    </action>
+  </nop>
+  {_register(plan, 1, plan.expires_s, authenticated=False)}
+  <recv response="403" optional="true" next="refused_403"/>
+  <recv response="404" optional="true" next="refused_404"/>
+  <recv response="401" auth="true"/>
+  {_register(plan, 2, plan.expires_s, authenticated=True)}
+  <recv response="401" optional="true" next="refused_401"/>
+  <recv response="403" optional="true" next="refused_403"/>
+  <recv response="404" optional="true" next="refused_404"/>
+  <recv response="200"/>
+  {_log("registered")}
+  {accepted}
+  {refusals}
+  <label id="refused"/>
+  {refused}
+  <label id="listen"/>
+  {listen}
+</scenario>
+""")
+    return registration, incoming
 
 
 # --------------------------------------------------------------------------- processes
@@ -417,6 +592,8 @@ class SippProcess:
     """One sipp process with a generated scenario, in its own temporary working folder.
 
     A caller passes ``remote`` and ``service``; an agent's phone only listens on ``port``.
+    ``out_of_call_scenario`` takes the requests that belong to none of sipp's calls (the calls
+    a registered softphone receives; see ``registering_agent_phone``).
     ``calls`` is sipp's ``-m``: it exits after that many calls. Use it as a context manager
     (or call ``stop()``) so it never outlives the test.
     """
@@ -425,7 +602,8 @@ class SippProcess:
                  remote: tuple[str, int] | None = None, service: str | None = None,
                  calls: int = 1, rate: float | None = None, limit: int | None = None,
                  timeout_s: float = 120, name: str = "sipp",
-                 extra_args: Sequence[str] = ()) -> None:
+                 extra_args: Sequence[str] = (), out_of_call_scenario: str | None = None,
+                 ) -> None:
         if shutil.which(SIPP) is None:
             raise RuntimeError("sipp is not installed (apt-get install sip-tester)")
         self.port = port or free_port()
@@ -444,6 +622,10 @@ class SippProcess:
             command += ["-r", str(rate)]
         if limit is not None:
             command += ["-l", str(limit)]
+        if out_of_call_scenario is not None:  # requests outside sipp's own calls go there
+            incoming_path = self.workdir / f"{name}-incoming.xml"
+            incoming_path.write_text(out_of_call_scenario, encoding="iso-8859-1")
+            command += ["-oocsf", str(incoming_path)]
         command += list(extra_args)
         if remote is not None:
             command.append(f"{remote[0]}:{remote[1]}")
@@ -516,9 +698,15 @@ class SippProcess:
                 return int(rows[-1]["SuccessfulCall(C)"]), int(rows[-1]["FailedCall(C)"])
         return 0, 0
 
-    def _events(self) -> list[SippEvent]:
+    def events_so_far(self) -> list[SippEvent]:
+        """The events logged up to now, also while sipp still runs (whole lines only)."""
+        text = self._read_glob("*_logs.log")
+        return self._events(text[:text.rfind("\n") + 1])
+
+    def _events(self, text: str | None = None) -> list[SippEvent]:
         events = []
-        for line in self._read_glob("*_logs.log").splitlines():
+        log = self._read_glob("*_logs.log") if text is None else text
+        for line in log.splitlines():
             _, marker, rest = line.partition(EVENT_PREFIX)
             if not marker:
                 continue
@@ -537,6 +725,15 @@ class SippProcess:
         self.stop()
         if kind is None:
             self.cleanup()
+
+
+def registering_agent_phone(plan: RegisteringAgentPlan, *, port: int | None = None,
+                            name: str | None = None, timeout_s: float = 120) -> SippProcess:
+    """A softphone (not started yet) on ``port`` that registers and behaves as ``plan`` says."""
+    registration, incoming = registering_agent_scenarios(plan)
+    return SippProcess(registration, port=port, remote=plan.registrar, calls=1,
+                       timeout_s=timeout_s, name=name or plan.user,
+                       out_of_call_scenario=incoming)
 
 
 def wait_all(processes: Sequence[SippProcess], timeout: float) -> list[SippResult]:
