@@ -175,3 +175,28 @@ def test_no_agent_and_failure_dispositions():
                                        failure="call handling failed: boom").closed
     assert record.disposition is Disposition.FAILED
     assert record.note == "call handling failed: boom"
+
+
+def test_an_open_record_left_by_an_earlier_run_is_closed_when_its_channel_is_gone():
+    from callcenter.core.records import CallRecord
+
+    left_open = CallRecord(call_id="1799999999.5", started_at=T0 - 100, queue="support",
+                           queued_at=T0 - 90)
+    ledger = CallLedger()
+    ledger.adopt(left_open)
+    ledger.adopt(CallRecord(call_id="1799999999.5", started_at=T0))  # once only
+    assert ledger.reconcile({"1799999999.5"}, T0).closed == ()  # still up: keep it
+    [record] = ledger.reconcile(set(), T0 + 5).closed
+    assert record.ended_at == T0 + 5
+    assert record.disposition is Disposition.FAILED
+    assert record.wait_seconds == 95
+    assert len(ledger) == 0
+
+
+def test_an_adopted_call_still_up_is_closed_by_its_hangup():
+    from callcenter.core.records import CallRecord
+
+    ledger = CallLedger()
+    ledger.adopt(CallRecord(call_id=CALLER, started_at=T0))
+    [record] = ledger.on_event(hangup(CALLER, T0 + 40), T0 + 40).closed
+    assert record.ended_at == T0 + 40
