@@ -61,7 +61,8 @@ class CallCenter:
         acd = Acd(
             {q.name: QueueRules(q.name, float(q.ring_timeout), float(q.max_wait))
              for q in s.queues},
-            [AgentSpec(a.id, a.queues, a.logged_in) for a in s.agents],
+            # Nobody takes calls until AMI says their phone is reachable (see AcdDriver).
+            [AgentSpec(a.id, a.queues, logged_in=False) for a in s.agents],
             now,
         )
         self.acd = AcdDriver(acd, self.clock, logged_in={a.id: a.logged_in for a in s.agents})

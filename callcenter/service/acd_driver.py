@@ -21,9 +21,11 @@ class AcdDriver:
                  tick_seconds: float = 1.0) -> None:
         self.acd = acd
         self._clock = clock
-        # An agent takes calls when logged in (settings) and their phone is reachable (AMI).
+        # An agent takes calls when logged in (settings) and their phone is reachable. Until
+        # Asterisk's device states arrive (at each AMI connect) no phone is known reachable,
+        # so the ACD must start with every agent logged out.
         self._logged_in = dict(logged_in)
-        self._reachable = dict.fromkeys(logged_in, True)
+        self._reachable = dict.fromkeys(logged_in, False)
         self._inboxes: dict[str, asyncio.Queue[AcdAction]] = {}
         self._answered: set[str] = set()
         self._held: set[str] = set()  # calls the ACD still holds (waiting, ringing or talking)

@@ -10,6 +10,12 @@ Both accept the far end's BYE at any moment (a wait is a BYE receive with a time
 pause) and log what happened (``answered``, ``dtmf 2``, ``local-bye``, ``remote-bye``,
 ``cancelled``, ``busy``) so ``SippResult.events`` and ``.ended_by`` tell how a call went.
 The static files tests/sipp/caller.xml and agent.xml are these builders' default output.
+
+An agent's softphone that REGISTERs (digest auth) instead of having a static contact:
+
+    phone = registering_agent_phone(RegisteringAgentPlan(
+        "agent2", password, ("127.0.0.1", settings.asterisk.sip_port),
+        answer=AgentPlan(answer_after_ms=1000), calls=1))
 """
 
 from __future__ import annotations
@@ -386,7 +392,7 @@ def _agent_scenario(plan: AgentPlan, *, declarations: str = "", after_each_call:
 
 # --------------------------------------------------------------------------- softphones
 
-SIP_CREDENTIAL = re.compile(r"[A-Za-z0-9_.!~*'()-]+")  # safe inside a SIP URI and sipp's [...]
+SIP_CREDENTIAL = re.compile(r"[A-Za-z0-9_.~-]+")  # safe in a SIP URI and in sipp's [...]
 CALLS_TAKEN = "calls_taken"  # a sipp global: incoming calls finished, whatever their outcome
 POLL_MS = 100
 # A registrar's final "no": a wrong password draws a new challenge (401) from Asterisk; an
@@ -400,7 +406,7 @@ class RegisteringAgentPlan:
 
     The phone REGISTERs as ``user`` with ``password`` at ``registrar`` (answering Asterisk's
     digest challenge) and waits for 200 OK. It then takes ``calls`` incoming calls, each as
-    ``answer`` says, waiting at most ``wait_for_calls_ms`` for them; then it unregisters
+    ``answer`` says, waiting about ``wait_for_calls_ms`` for them; then it unregisters
     (``Expires: 0``) if ``unregister``, and keeps listening ``listen_after_ms`` longer (a call
     arriving then is handled by ``answer`` too, and shows as an ``invite`` event).
 
@@ -428,7 +434,7 @@ class RegisteringAgentPlan:
         for setting in ("user", "password"):
             value = getattr(self, setting)
             if not SIP_CREDENTIAL.fullmatch(value):
-                raise ValueError(f"{setting} {value!r}: use letters, digits and -_.!~*'()")
+                raise ValueError(f"{setting} {value!r}: use letters, digits and -_.~")
         host, port = self.registrar
         if not host or not 0 < port < 65536:
             raise ValueError(f"registrar {self.registrar!r}: need a host and a port 1-65535")

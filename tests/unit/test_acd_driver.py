@@ -7,10 +7,25 @@ from callcenter.core.clock import VirtualClock
 from callcenter.service.acd_driver import AcdDriver
 
 
-def driver(clock: VirtualClock, *agents: AgentSpec) -> AcdDriver:
+def driver(clock: VirtualClock, *agents: AgentSpec, reachable: bool = True) -> AcdDriver:
+    """A driver as the app builds it; ``reachable``: AMI already said every phone is."""
     acd = Acd({"support": QueueRules("support", 15.0, 600.0),
-               "empty": QueueRules("empty", 15.0, 600.0)}, agents, clock.now())
-    return AcdDriver(acd, clock, logged_in={a.agent_id: a.logged_in for a in agents})
+               "empty": QueueRules("empty", 15.0, 600.0)},
+              [AgentSpec(a.agent_id, a.queues, logged_in=False) for a in agents], clock.now())
+    driver = AcdDriver(acd, clock, logged_in={a.agent_id: a.logged_in for a in agents})
+    for agent in agents if reachable else ():
+        driver.device_state(agent.agent_id, "NOT_INUSE")
+    return driver
+
+
+async def test_nobody_is_rung_before_asterisk_says_which_phones_are_reachable():
+    clock = VirtualClock()
+    acd = driver(clock, AgentSpec("agent1", ("support",)), reachable=False)
+    assert not acd.reachable("agent1")
+    inbox = acd.enqueue("call-1", "support")
+    assert inbox.empty()
+    acd.device_state("agent1", "NOT_INUSE")
+    assert inbox.get_nowait() == OfferCall("call-1", "agent1", 15.0)
 
 
 async def test_an_agent_whose_phone_is_unregistered_is_not_offered_calls_until_it_registers():
