@@ -7,9 +7,12 @@ callers, ``/healthz`` and the stored call records show.
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,6 @@ import pytest
 
 from callcenter.app import CallCenter
 from callcenter.asterisk.sandbox import Sandbox
-from callcenter.config import Settings
 from callcenter.core.records import AttemptOutcome, CallRecord, Disposition, HangupBy
 from callcenter.store.db import create_engine, session_factory
 from callcenter.store.repositories import CallRepository
@@ -37,7 +39,14 @@ from tests.support.calls import (
 )
 from tests.support.postgres import SERVER_USER, SUPERUSER, PostgresServer, running_postgres
 from tests.support.service_process import Health, ServiceProcess, wait_for_health
-from tests.support.sipp import AgentPlan, CallerPlan, SippProcess, caller_scenario, free_port
+from tests.support.sipp import (
+    AgentPlan,
+    CallerPlan,
+    SippProcess,
+    agent_scenario,
+    caller_scenario,
+    free_port,
+)
 
 pytestmark = pytest.mark.asterisk
 
@@ -90,8 +99,48 @@ async def call_center_and_asterisk(tmp_path: Path, agents: Sequence[Mapping[str,
             await center.stop()
 
 
-def ami_is(state: str) -> Callable[[Health], bool]:
-    return lambda health: health["ami"] == state
+def part_is(part: str, state: str) -> Callable[[Health], bool]:
+    return lambda health: health[part] == state
+
+
+class StoppablePostgres:
+    """Stops and starts a ``running_postgres()`` server in place, as ``pg_ctl`` does there:
+    same data folder, binaries, server user and command-line options (so the same port)."""
+
+    def __init__(self, server: PostgresServer, data_dir: Path, options: list[str]) -> None:
+        self.server = server
+        self.data_dir = data_dir
+        self.options = options
+        self.running = True
+
+    @classmethod
+    async def of(cls, server: PostgresServer) -> StoppablePostgres:
+        connection = await asyncpg.connect(host=server.host, port=server.port, user=SUPERUSER,
+                                           password=server.password, database="postgres")
+        try:
+            data_dir = Path(await connection.fetchval("SHOW data_directory"))
+            rows = await connection.fetch(
+                "SELECT name, setting FROM pg_settings WHERE source = 'command line'")
+        finally:
+            await connection.close()
+        assert any(row["name"] == "port" for row in rows), rows
+        return cls(server, data_dir, [f"-c {row['name']}={row['setting']}" for row in rows])
+
+    def stop(self) -> None:
+        self._pg_ctl("stop", "--mode", "fast", "--wait")
+        self.running = False
+
+    def start(self) -> None:
+        self._pg_ctl("start", "--log", str(self.data_dir.parent / "server.log"),
+                     "--options", " ".join(self.options), "--wait", "--timeout", "60")
+        self.running = True
+
+    def _pg_ctl(self, *args: str) -> None:
+        run_as = ["runuser", "-u", SERVER_USER, "--"] if os.geteuid() == 0 else []
+        command = [*run_as, str(self.server.bin_dir / "pg_ctl"), args[0],
+                   "--pgdata", str(self.data_dir), *args[1:]]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=90)
+        assert result.returncode == 0, f"pg_ctl {args[0]} failed: {result.stderr or result.stdout}"
 
 
 # --------------------------------------------------------------------------- Asterisk restarted
@@ -107,13 +156,13 @@ async def test_asterisk_restarted_healthz_shows_ami_down_then_up_and_new_calls_a
                               what="everything up before the restart")
 
         await asyncio.to_thread(sandbox.stop)
-        down = await wait_for_health(settings, ami_is("down"), timeout=10,
+        down = await wait_for_health(settings, part_is("ami", "down"), timeout=10,
                                      what='ami "down" while Asterisk is stopped')
         assert down["http_status"] == 503 and down["status"] == "degraded"
         assert down["fastagi"] == "up" and down["database"] == "up"
 
         await asyncio.to_thread(sandbox.start)
-        up = await wait_for_health(settings, ami_is("up"), timeout=40,
+        up = await wait_for_health(settings, part_is("ami", "up"), timeout=40,
                                    what='ami "up" again after the restart')
         assert up["status"] == "ok" and up["http_status"] == 200
 
@@ -134,28 +183,239 @@ async def test_asterisk_restarted_healthz_shows_ami_down_then_up_and_new_calls_a
     assert record.note is None
 
 
-async def test_a_caller_waiting_in_queue_when_asterisk_stops_leaves_a_closed_record(tmp_path):
+async def test_caller_on_hold_when_asterisk_stops_gets_a_record_closed_as_ended_by_the_system(
+        tmp_path):
     agents = [phone_agent("agent3", free_port(), queues=["sales"], logged_in=False)]
     async with call_center_and_asterisk(tmp_path, agents) as (center, sandbox):
         call = caller(center, CallerPlan(dtmf=((MENU_DIGIT_MS, "1"),), max_call_ms=60_000))
         await wait_until(lambda: any(r.queue == "sales" for r in center.ledger.open_calls()),
                          timeout=20, what="the caller waits in the sales queue")
-        await asyncio.sleep(1.5)
-        await center.writer.flush(10)
+        await asyncio.sleep(prompt_seconds("please-hold") + 1)  # on hold, music playing
         [waiting] = center.ledger.open_calls()
 
+        stopping_at = center.clock.now()
         await asyncio.to_thread(sandbox.stop)
         stopped_at = center.clock.now()
-        await wait_for_health(center.settings, ami_is("down"), timeout=10,
+        caller_result = await finished(call, timeout=10)
+        await wait_for_health(center.settings, part_is("ami", "down"), timeout=10,
                               what='ami "down" while Asterisk is stopped')
         await asyncio.to_thread(sandbox.start)
-        await wait_for_health(center.settings, ami_is("up"), timeout=40,
+        await wait_for_health(center.settings, part_is("ami", "up"), timeout=40,
                               what='ami "up" again after the restart')
         [record] = await closed_calls(center.calls, 1)
-        caller_result = call.stop()
 
-    print("caller:", caller_result.describe() if caller_result else None)
-    print("record:", record)
+    assert caller_result.ended_by == "them", "Asterisk hung up on the caller as it stopped"
     assert record.call_id == waiting.call_id
-    assert record.ended_at is not None and abs(record.ended_at - stopped_at) < 3
+    assert stopping_at <= record.ended_at <= stopped_at
     assert record.queue == "sales" and record.agent_id is None
+    # The caller did not give up: Asterisk's shutdown cut them off (AMI says so with a
+    # SoftHangupRequest of cause 4, "shutdown", before the Hangup of cause 0).
+    assert (record.hangup_by, record.disposition) == (HangupBy.SYSTEM, Disposition.FAILED), record
+    assert record.note, "the record should say why the call failed"
+
+
+# --------------------------------------------------------------------------- database down
+
+
+async def test_database_down_during_a_call_every_record_is_stored_once_it_is_back(tmp_path):
+    port = free_port()
+    agents = [phone_agent("agent2", port, queues=["support"])]
+    with running_postgres() as server, server.fresh_database() as url:
+        database = await StoppablePostgres.of(server)
+        try:
+            async with call_center(tmp_path, agents,
+                                   env={"CALLCENTER_DATABASE__URL": url}) as center:
+                settings = center.settings
+                phone = agent_phone("agent2", port, AgentPlan(answer_after_ms=1000))
+                hangup_ms = MENU_DIGIT_MS + QUEUE_ENTRY_MS + 1000 + 6000
+                call = caller(center, CallerPlan(dtmf=((MENU_DIGIT_MS, "2"),),
+                                                 hangup_after_ms=hangup_ms))
+                await wait_until(
+                    lambda: any(r.agent_answered_at for r in center.ledger.open_calls()),
+                    timeout=30, what="the agent answers")
+                await center.writer.flush(10)
+
+                await asyncio.to_thread(database.stop)
+                down = await wait_for_health(settings, part_is("database", "down"), timeout=10,
+                                             what='database "down" while PostgreSQL is stopped')
+                assert (down["ami"], down["fastagi"], down["http_status"]) == ("up", "up", 503)
+                caller_result, agent_result = await asyncio.gather(finished(call),
+                                                                   finished(phone))
+                # A whole call while the database is down: hung up during the greeting.
+                await finished(caller(center, CallerPlan(hangup_after_ms=1200)))
+                await wait_until(lambda: len(center.ledger) == 0, timeout=10,
+                                 what="both calls closed in the ledger")
+                await wait_until(lambda: center.writer.last_error is not None, timeout=10,
+                                 what="the record writer fails to store and retries")
+                assert center.writer.backlog == 2
+
+                await asyncio.to_thread(database.start)
+                await center.writer.flush(30)
+                assert center.writer.backlog == 0 and center.writer.last_error is None
+                await wait_for_health(settings, part_is("database", "up"), timeout=10,
+                                      what='database "up" again')
+            # Read back through a new engine: what is stored, not what the service holds.
+            engine = create_engine(url)
+            try:
+                talk, greeting = await closed_calls(CallRepository(session_factory(engine)), 2)
+            finally:
+                await engine.dispose()
+        finally:
+            if not database.running:
+                database.start()
+
+    assert caller_result.ended_by == "us"
+    assert talk.disposition is Disposition.ANSWERED
+    assert talk.queue == "support" and talk.agent_id == "agent2"
+    assert talk.hangup_by is HangupBy.CALLER
+    assert [(a.agent_id, a.outcome) for a in talk.attempts] == [
+        ("agent2", AttemptOutcome.ANSWERED)]
+    real_talk = talk_seconds_measured_by(agent_result)
+    assert abs(talk.talk_seconds - real_talk) < 1.0, (talk.talk_seconds, real_talk)
+    assert [(s.node, s.input) for s in talk.ivr_path] == [("welcome", None), ("main_menu", "2")]
+    assert greeting.disposition is Disposition.ABANDONED_IN_IVR
+    assert greeting.hangup_by is HangupBy.CALLER
+    assert greeting.started_at > talk.ended_at
+
+
+# --------------------------------------------------------------------------- service killed
+
+
+def operator_talking(sandbox: Sandbox) -> bool:
+    """Whether agent1's phone is up and bridged (``core show channels concise``: the 5th
+    field is the state, the 13th the bridge)."""
+    for line in sandbox.cli("core show channels concise").splitlines():
+        fields = line.split("!")
+        if fields[0].startswith("PJSIP/agent1-") and len(fields) > 12:
+            return fields[4] == "Up" and fields[12] != ""
+    return False
+
+
+async def stored_call(calls: CallRepository) -> CallRecord | None:
+    records, _ = await calls.list()
+    assert len(records) <= 1, records
+    return records[0] if records else None
+
+
+async def _waits_in_sales(calls: CallRepository) -> bool:
+    record = await stored_call(calls)
+    return record is not None and record.is_open and record.queue == "sales"
+
+
+@dataclass
+class KilledWhileOnHold:
+    """A caller on hold in sales when the first service process was SIGKILLed."""
+
+    sandbox: Sandbox
+    calls: CallRepository  # the service's database, read by the test
+    call: SippProcess
+    operator: SippProcess  # agent1's phone (the fallback queue's member), not started yet
+    restarted: ServiceProcess  # not started yet
+    killed_at: float
+
+    def operator_answered(self) -> bool:
+        assert self.call.running(), ("the caller was hung up when the service died, instead "
+                                     "of reaching the fallback queue")
+        return operator_talking(self.sandbox)
+
+    async def fallback_connects_the_operator(self) -> None:
+        self.operator.start()
+        await wait_until(self.operator_answered, timeout=30,
+                         what="the fallback queue connects the caller to the operator")
+
+
+@asynccontextmanager
+async def service_killed_while_a_caller_is_on_hold(tmp_path: Path, *, talk_ms: int,
+                                                   ) -> AsyncIterator[KilledWhileOnHold]:
+    """The caller presses 1 (sales, whose only agent is logged out: they wait on hold); the
+    service dies; the caller hangs up ``talk_ms`` after the fallback's apology would end."""
+    operator_port = free_port()
+    agents = [phone_agent("agent1", operator_port, queues=["operator"]),
+              phone_agent("agent3", free_port(), queues=["sales"], logged_in=False)]
+    settings = sandbox_settings(tmp_path, agents=agents, queues=QUEUES)
+    on_hold_ms = MENU_DIGIT_MS + QUEUE_ENTRY_MS + 1000
+    hangup_ms = on_hold_ms + int(prompt_seconds("sorry-fallback") * 1000) + talk_ms
+    call = SippProcess(caller_scenario(CallerPlan(dtmf=((MENU_DIGIT_MS, "1"),),
+                                                  hangup_after_ms=hangup_ms)),
+                       remote=("127.0.0.1", settings.asterisk.sip_port),
+                       service=settings.ivr.number, name="caller")
+    operator = SippProcess(agent_scenario(AgentPlan(answer_after_ms=500)), port=operator_port,
+                           name="agent1")
+    first, restarted = ServiceProcess(settings), ServiceProcess(settings)
+    with running_asterisk(settings) as sandbox:
+        async with AsyncExitStack() as stop_by_pid:
+            for process in (call, operator, first, restarted):
+                stop_by_pid.callback(process.stop)
+            await first.start().wait_up(30)
+            engine = create_engine(settings.database_url)
+            stop_by_pid.push_async_callback(engine.dispose)
+            calls = CallRepository(session_factory(engine))
+            call.start()
+            await wait_until(lambda: _waits_in_sales(calls), timeout=30,
+                             what="the stored record shows the caller waiting in sales")
+            await asyncio.sleep(prompt_seconds("please-hold") + 1)  # on hold, music playing
+            first.kill()
+            yield KilledWhileOnHold(sandbox, calls, call, operator, restarted, time.time())
+
+
+@pytest.mark.parametrize("restart", ["before the operator answers",
+                                     "while the caller talks to the operator"])
+async def test_service_killed_caller_on_hold_reaches_the_fallback_operator_and_the_record_closes(
+        tmp_path, restart):
+    """The dialplan's fallback queue takes the caller to the operator; the restarted service
+    adopts the open record, keeps it open while the caller is on the line, and closes it,
+    answered by the operator, when the caller hangs up."""
+    async with service_killed_while_a_caller_is_on_hold(tmp_path, talk_ms=12_000) as scene:
+        if restart == "before the operator answers":
+            await scene.restarted.start().wait_up(30)
+            await scene.fallback_connects_the_operator()
+        else:
+            await scene.fallback_connects_the_operator()
+            await scene.restarted.start().wait_up(30)
+        assert scene.call.running(), "the caller left before the restarted service was checked"
+        await asyncio.sleep(1)  # the restarted service has reconciled with its snapshot by now
+        still_open = await stored_call(scene.calls)
+        assert still_open is not None and still_open.is_open, (
+            f"the caller is still on the line, yet the record was closed: {still_open}")
+
+        caller_result, agent_result = await asyncio.gather(finished(scene.call),
+                                                           finished(scene.operator))
+        hung_up_at = time.time()
+        [record] = await closed_calls(scene.calls, 1)
+        log = scene.sandbox.messages_log.read_text()
+        service_log = scene.restarted.output()
+
+    assert "Playing 'callcenter/sorry-fallback." in log, "the fallback dialplan did not run"
+    assert caller_result.ended_by == "us"
+    assert agent_result.names() == ["invite", "answered", "remote-bye"]
+    assert [(s.node, s.input) for s in record.ivr_path] == [("welcome", None),
+                                                             ("main_menu", "1")]
+    assert scene.killed_at < record.ended_at <= hung_up_at
+    assert record.disposition is Disposition.ANSWERED, (record, service_log[-3000:])
+    assert record.agent_id == "agent1"
+    # Without the call handler, AMI alone cannot tell who ended a talk.
+    assert record.hangup_by in (HangupBy.CALLER, HangupBy.UNKNOWN)
+    real_talk = talk_seconds_measured_by(agent_result)
+    assert abs(record.talk_seconds - real_talk) < 1.5, (record.talk_seconds, real_talk)
+
+
+async def test_service_killed_and_restarted_after_the_call_ended_closes_the_record_it_left_open(
+        tmp_path):
+    """The caller talks to the operator through the fallback and hangs up while the service is
+    still down: the restarted service closes the adopted record from its first AMI snapshot,
+    saying the end time is approximate."""
+    async with service_killed_while_a_caller_is_on_hold(tmp_path, talk_ms=3000) as scene:
+        await scene.fallback_connects_the_operator()
+        caller_result, _ = await asyncio.gather(finished(scene.call), finished(scene.operator))
+        hung_up_at = time.time()
+        left_open = await stored_call(scene.calls)
+        assert left_open is not None and left_open.is_open, left_open
+        await scene.restarted.start().wait_up(30)
+        [record] = await closed_calls(scene.calls, 1, timeout=10)
+        restarted_at = time.time()
+
+    assert caller_result.ended_by == "us"
+    assert hung_up_at <= record.ended_at <= restarted_at
+    assert record.disposition is Disposition.FAILED
+    assert record.note is not None and "approximate" in record.note
+    assert record.queue == "sales"
