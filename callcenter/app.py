@@ -125,6 +125,7 @@ class CallCenter:
 
     def _reconcile(self, snapshot: list[CoreShowChannel]) -> None:
         live = {channel.uniqueid for channel in snapshot}
+        self.writer.apply(self.ledger.catch_up(snapshot, self.clock.now()))
         result = self.ledger.reconcile(live, self.clock.now())
         for record in result.closed:
             log.warning("call %s is gone from Asterisk without a hangup we saw; closed from "

@@ -242,9 +242,9 @@ def extensions(settings: Settings) -> str:
         f"[{CALLERS_CONTEXT}]",
         f"exten => {number},1,Answer()",
         f" same => n,AGI(agi://{agi_host_text}:{agi_port}/ivr)",
-        ' same => n,GotoIf($["${AGISTATUS}" = "FAILURE"]?' + FALLBACK_CONTEXT + ",s,1)",
-        ' same => n,GotoIf($["${AGISTATUS}" = "NOTFOUND"]?' + FALLBACK_CONTEXT + ",s,1)",
-        " same => n,Hangup()",
+        # The service hangs up every call it finishes: a channel still up after AGI() means
+        # the service failed, refused or died (AGISTATUS SUCCESS after a killed process).
+        f" same => n,Goto({FALLBACK_CONTEXT},s,1)",
         "",
     ])
     queue = fallback_queue(settings)

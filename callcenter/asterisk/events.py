@@ -168,6 +168,22 @@ class Shutdown:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SoftHangupRequest:
+    """Something asked Asterisk to hang a channel up; ``cause`` is the soft-hangup bit set."""
+
+    name: ClassVar[str] = "SoftHangupRequest"
+    timestamp: float | None = None
+    uniqueid: str
+    linkedid: str
+    channel: str
+    cause: int | None  # bit 4: Asterisk is shutting down (AST_SOFTHANGUP_SHUTDOWN)
+
+    @property
+    def asterisk_shutting_down(self) -> bool:
+        return self.cause is not None and bool(self.cause & 4)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeviceStateChange:
     """A device's state; also each entry of a DeviceStateList answer."""
 
@@ -190,6 +206,7 @@ class OtherEvent:
 AmiEvent = (
     FullyBooted
     | DeviceStateChange
+    | SoftHangupRequest
     | Newchannel
     | Newstate
     | Hangup
@@ -374,6 +391,12 @@ def _core_show_channels_complete(
     return CoreShowChannelsComplete(timestamp=ts, listed=_number(name, h, "listitems"))
 
 
+def _soft_hangup_request(name: str, ts: float | None, h: _Store) -> SoftHangupRequest:
+    return SoftHangupRequest(timestamp=ts, uniqueid=_text(h, "uniqueid"),
+                             linkedid=_text(h, "linkedid"), channel=_text(h, "channel"),
+                             cause=_number(name, h, "cause"))
+
+
 def _device_state_change(name: str, ts: float | None, h: _Store) -> DeviceStateChange:
     return DeviceStateChange(timestamp=ts, device=_text(h, "device"), state=_text(h, "state"))
 
@@ -406,6 +429,7 @@ _BUILDERS: dict[str, Callable[[str, float | None, _Store], AmiEvent]] = {
     "Reload": _reload,
     "Shutdown": _shutdown,
     "DeviceStateChange": _device_state_change,
+    "SoftHangupRequest": _soft_hangup_request,
 }
 _BUILDERS_BY_LOWER_NAME = {key.lower(): builder for key, builder in _BUILDERS.items()}
 

@@ -26,7 +26,15 @@ from callcenter.core.records import (
 )
 
 if TYPE_CHECKING:  # the typed records the AMI adapter builds; only data crosses over
-    from callcenter.asterisk.events import DialBegin, DialEnd, Hangup, Newchannel, Newstate
+    from callcenter.asterisk.events import (
+        CoreShowChannel,
+        DialBegin,
+        DialEnd,
+        Hangup,
+        Newchannel,
+        Newstate,
+        SoftHangupRequest,
+    )
 
 # Asterisk's DIALSTATUS values, as attempt outcomes.
 DIAL_STATUS_OUTCOMES = {
@@ -57,6 +65,8 @@ class _Tracked:
     failure: str | None = None
     completed_in_ivr: bool = False
     agent_legs: dict[str, str] = field(default_factory=dict)  # leg uniqueid → agent id
+    shutdown: bool = False  # Asterisk hung the caller up as it stopped
+    handler_ended_at: float | None = None  # the handler finished; waiting for AMI's Hangup
 
 
 @dataclass(frozen=True)
@@ -157,13 +167,23 @@ class CallLedger:
         record.hangup_cause = _cause(ev)
         if tracked.agi_active:
             return _NOTHING  # the call handler reports the end, and knows who ended it
-        if record.hangup_by is None:
+        if tracked.shutdown:
+            record.hangup_by = HangupBy.SYSTEM
+            tracked.failure = tracked.failure or "Asterisk stopped and hung up the call"
+        elif record.hangup_by is None:
             # Without a handler, AMI cannot tell who ended a talk: Dial hangs up the agent's
             # leg before the caller's whichever side sent BYE.
             record.hangup_by = HangupBy.CALLER if record.agent_answered_at is None else None
         return self._close(tracked, at)
 
+    def _on_soft_hangup_request(self, ev: SoftHangupRequest, at: float) -> LedgerResult:
+        tracked = self._calls.get(ev.uniqueid)
+        if tracked is not None and ev.asterisk_shutting_down:
+            tracked.shutdown = True
+        return _NOTHING
+
     _HANDLERS = {
+        "SoftHangupRequest": _on_soft_hangup_request,
         "Newchannel": _on_newchannel,
         "Newstate": _on_newstate,
         "DialBegin": _on_dial_begin,
@@ -249,6 +269,13 @@ class CallLedger:
         # The handler knows who ended the call for sure: Dial returned with the caller still
         # there (the agent hung up), or the caller's hangup interrupted it.
         record.hangup_by = hangup_by
+        if hangup_by is HangupBy.CALLER and tracked.caller_hung_up_at is None:
+            # An AGI hangup may be the caller's or Asterisk's: AMI's Hangup tells.
+            tracked.handler_ended_at = now
+            return _NOTHING
+        if tracked.shutdown:
+            record.hangup_by = HangupBy.SYSTEM
+            tracked.failure = tracked.failure or "Asterisk stopped and hung up the call"
         return self._close(tracked, ended)
 
     # ------------------------------------------------------------------ reconciliation
@@ -262,11 +289,38 @@ class CallLedger:
         for call_id, tracked in list(self._calls.items()):
             if call_id in live_uniqueids or tracked.agi_active:
                 continue
+            if tracked.handler_ended_at is not None:
+                closed += self._close(tracked, tracked.handler_ended_at).closed
+                continue
             tracked.failure = tracked.failure or (
                 "ended while the service could not see Asterisk; end time approximate"
             )
             closed += self._close(tracked, tracked.caller_hung_up_at or now).closed
         return LedgerResult(save=tuple(closed), closed=tuple(closed))
+
+    def catch_up(self, channels: Iterable[CoreShowChannel], now: float) -> LedgerResult:
+        """From a channel snapshot: the legs of calls no handler owns (an adopted record whose
+        caller the fallback dialplan queued while the service was down), and an agent already
+        bridged with the caller, answered ``duration`` seconds ago at the latest."""
+        snapshot = list(channels)
+        by_id = {channel.uniqueid: channel for channel in snapshot}
+        saved: list[CallRecord] = []
+        for call_id, tracked in self._calls.items():
+            caller = by_id.get(call_id)
+            if caller is None or tracked.agi_active:
+                continue
+            for leg in snapshot:
+                if leg.linkedid != call_id or leg.uniqueid == call_id:
+                    continue
+                self._leg_owner[leg.uniqueid] = call_id
+                agent = agent_from_channel(leg.channel)
+                if agent is None:
+                    continue
+                tracked.agent_legs[leg.uniqueid] = agent
+                if caller.bridge_id and leg.bridge_id == caller.bridge_id:
+                    at = now - (leg.duration_seconds or 0)
+                    saved += self._agent_answered(tracked, agent, at).save
+        return LedgerResult(save=tuple(saved))
 
     def adopt(self, record: CallRecord) -> None:
         """Take over an open record stored by an earlier run of the service."""

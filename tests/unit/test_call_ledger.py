@@ -132,10 +132,28 @@ def test_ami_lost_mid_call_keeps_the_answer_time_seen_before_the_cut():
     ledger.on_event(dial_end(AGENT2_LEG, "agent2", "ANSWER", T0 + 2), T0 + 2)
     # AMI is gone; on reconnect the snapshot still shows the caller: nothing is closed.
     assert ledger.reconcile({CALLER, AGENT2_LEG}, T0 + 4).closed == ()
-    # The caller hangs up while AMI is still away; the handler notices.
-    [record] = ledger.handler_finished(CALLER, T0 + 5, hangup_by=HangupBy.CALLER).closed
+    # The channel hangs up while AMI is still away; the handler notices. It cannot tell the
+    # caller's hangup from Asterisk stopping: the record waits for AMI to say which.
+    assert ledger.handler_finished(CALLER, T0 + 5, hangup_by=HangupBy.CALLER).closed == ()
+    [record] = ledger.reconcile(set(), T0 + 9).closed  # back: the caller's channel is gone
+    assert record.ended_at == T0 + 5
     assert record.talk_seconds == 3.0
     assert record.disposition is Disposition.ANSWERED
+    assert record.hangup_by is HangupBy.CALLER
+
+
+def test_a_call_cut_by_asterisk_shutting_down_is_ended_by_the_system():
+    ledger = CallLedger()
+    ledger.on_event(newchannel(), T0)
+    start_handler(ledger, T0)
+    ledger.queued(CALLER, "support", T0 + 1)
+    ledger.on_event(ami.SoftHangupRequest(timestamp=T0 + 8, uniqueid=CALLER, linkedid=CALLER,
+                                          channel="PJSIP/anonymous-00000001", cause=4), T0 + 8)
+    assert ledger.handler_finished(CALLER, T0 + 8.1, hangup_by=HangupBy.CALLER).closed == ()
+    [record] = ledger.on_event(hangup(CALLER, T0 + 8.05), T0 + 8.2).closed
+    assert record.hangup_by is HangupBy.SYSTEM
+    assert record.disposition is Disposition.FAILED
+    assert "Asterisk stopped" in record.note
 
 
 def test_reconcile_closes_a_call_whose_channel_vanished_while_nobody_handled_it():
