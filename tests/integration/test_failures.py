@@ -344,6 +344,8 @@ async def service_killed_while_a_caller_is_on_hold(tmp_path: Path, *, talk_ms: i
     first, restarted = ServiceProcess(settings), ServiceProcess(settings)
     with running_asterisk(settings) as sandbox:
         async with AsyncExitStack() as stop_by_pid:
+            for phone in (call, operator):
+                stop_by_pid.callback(phone.cleanup)  # runs last: after the stops below
             for process in (call, operator, first, restarted):
                 stop_by_pid.callback(process.stop)
             await first.start().wait_up(30)

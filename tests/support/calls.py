@@ -93,7 +93,9 @@ _started: list[SippProcess] = []
 def sipp_cleanup() -> Iterator[None]:
     yield
     while _started:
-        _started.pop().stop()
+        phone = _started.pop()
+        phone.stop()
+        phone.cleanup()  # a failing test already printed what sipp said (SippResult.describe)
 
 
 def agent_phone(agent_id: str, port: int, plan: AgentPlan, calls: int = 1) -> SippProcess:
