@@ -127,6 +127,14 @@ async def test_the_generated_ami_user_logs_in_with_least_rights(tmp_path: Path) 
             # The "command" class is not granted: no shell-like CLI access over AMI.
             denied = await manager.send_action({"Action": "Command", "Command": "core show help"})
             assert not denied.success and "permission denied" in denied.message.lower()
+            # Nothing originates calls yet, so neither can anyone holding these credentials.
+            originate = await manager.send_action({
+                "Action": "Originate", "Channel": "Local/100@callers", "Application": "Wait",
+                "Data": "1"})
+            assert not originate.success
+            assert "permission denied" in originate.message.lower()
+            states = await manager.send_action({"Action": "DeviceStateList"}, as_list=True)
+            assert states[0].success  # the service reads phone states at each connect
         finally:
             manager.close()
 

@@ -77,7 +77,7 @@ def test_ami_listens_where_configured_for_one_least_rights_user(settings: Settin
     user = dict(pairs)
     assert user["secret"] == settings.asterisk.ami_secret
     assert user["read"] == "system,call,agent,user,dtmf,reporting"
-    assert user["write"] == "system,call,reporting,originate"
+    assert user["write"] == "system,call,reporting"
     acl = [(k, v) for k, v in pairs if k in ("permit", "deny")]
     assert acl == [("deny", "0.0.0.0/0.0.0.0"), ("permit", "127.0.0.1/255.255.255.255")]
 
