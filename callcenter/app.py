@@ -57,6 +57,7 @@ class CallCenter:
         self.flows = FlowLibrary(s.dialplans_path, s.prompts_path, language=s.ivr.language,
                                  known_queues=[q.name for q in s.queues])
         self.flows.load(s.ivr.flow)  # a broken flow stops the start with file:line:column
+        self.flows.watch()
         now = self.clock.now()
         acd = Acd(
             {q.name: QueueRules(q.name, float(q.ring_timeout), float(q.max_wait))
@@ -92,11 +93,18 @@ class CallCenter:
         log.info("call center up: FastAGI %s:%d, HTTP http://%s:%d/",
                  s.service.agi_host, self.agi.port, s.service.http_host, s.service.http_port)
 
+    def reload_flows(self) -> None:
+        """Re-read every served flow now (SIGHUP, `callcenter ivr reload`)."""
+        self.flows.forget_seen()
+        self.flows.reload()
+
     async def stop(self) -> None:
         if hasattr(self, "_sweeper"):
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
-        for name, stop in (("web", lambda: self.web.cleanup()), ("ami", lambda: self.ami.stop()),
+        for name, stop in (("web", lambda: self.web.cleanup()),
+                           ("flows", lambda: self.flows.stop()),
+                           ("ami", lambda: self.ami.stop()),
                            ("fastagi", lambda: self.agi.stop()), ("acd", lambda: self.acd.stop()),
                            ("records", lambda: self.writer.stop()),
                            ("database", lambda: self.engine.dispose())):

@@ -6,12 +6,16 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
+from pathlib import Path
 
 from callcenter.config import ConfigError, Settings, load_settings
+from callcenter.service.flows import FlowLibrary
 
 log = logging.getLogger("callcenter")
+PID_FILE = "callcenter.pid"  # in the data folder, for `callcenter ivr reload`
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -55,12 +59,18 @@ async def _serve(settings: Settings, *, on_started: str | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    pid_file = settings.data_path / PID_FILE
     try:
         await center.start()
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signal.SIGHUP, center.reload_flows)
+        pid_file.write_text(f"{os.getpid()}\n")
         if on_started:
             print(on_started, flush=True)
         await stop.wait()
     finally:
+        if pid_file.exists() and pid_file.read_text().strip() == str(os.getpid()):
+            pid_file.unlink()
         await center.stop()
     return 0
 
@@ -111,12 +121,59 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    from callcenter.service.flows import FlowLibrary
+    settings = _settings(args)
+    _flow_library(settings).load(settings.ivr.flow)
+    print(f"settings and flow {settings.ivr.flow!r} are valid")
+    return 0
+
+
+def _flow_library(settings: Settings) -> FlowLibrary:
+
+    return FlowLibrary(settings.dialplans_path, settings.prompts_path,
+                       language=settings.ivr.language,
+                       known_queues=[q.name for q in settings.queues])
+
+
+def cmd_ivr(args: argparse.Namespace) -> int:
+    """check: validate flow files; reload: validate, then tell the running service to reload."""
+    from callcenter.core.flowfile import FlowError
 
     settings = _settings(args)
-    FlowLibrary(settings.dialplans_path, settings.prompts_path, language=settings.ivr.language,
-                known_queues=[q.name for q in settings.queues]).load(settings.ivr.flow)
-    print(f"settings and flow {settings.ivr.flow!r} are valid")
+    library = _flow_library(settings)
+    target = Path(args.path) if args.path else settings.dialplans_path
+    if args.action == "reload":
+        target = settings.dialplans_path / f"{settings.ivr.flow}.yaml"
+    files = sorted(target.glob("*.yaml")) if target.is_dir() else [target]
+    if not files:
+        print(f"no flow files (*.yaml) in {target}", file=sys.stderr)
+        return 1
+    broken = 0
+    for path in files:
+        try:
+            flow = library.check_file(path)
+        except FlowError as error:
+            broken += 1
+            print(error, file=sys.stderr)
+        else:
+            print(f"{path}: ok ({len(flow.nodes)} nodes)")
+    if broken:
+        print(f"{broken} of {len(files)} flow file(s) have errors", file=sys.stderr)
+        return 1
+    if args.action == "check":
+        return 0
+    return _signal_service(settings, signal.SIGHUP, "reload its IVR flows")
+
+
+def _signal_service(settings: Settings, sig: signal.Signals, what: str) -> int:
+    pid_file = settings.data_path / PID_FILE
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, sig)
+    except (OSError, ValueError):
+        print(f"the service is not running (no live process in {pid_file}); "
+              "it will read the flows when it starts", file=sys.stderr)
+        return 1
+    print(f"asked the service (pid {pid}) to {what}; its log says what it did")
     return 0
 
 
@@ -150,6 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade"])
     db.set_defaults(func=cmd_db)
+    ivr = sub.add_parser("ivr", help="IVR call flows: check files, or reload the running service")
+    ivr.add_argument("action", choices=["check", "reload"])
+    ivr.add_argument("path", nargs="?", help="for check: a flow file or a folder of them "
+                     "(default: the dialplans folder)")
+    ivr.set_defaults(func=cmd_ivr)
     cfg = sub.add_parser("config", help="settings")
     cfg.add_argument("action", choices=["check"])
     cfg.set_defaults(func=cmd_config)
