@@ -328,19 +328,19 @@ class KilledWhileOnHold:
 async def service_killed_while_a_caller_is_on_hold(tmp_path: Path, *, talk_ms: int,
                                                    ) -> AsyncIterator[KilledWhileOnHold]:
     """The caller presses 1 (sales, whose only agent is logged out: they wait on hold); the
-    service dies; the caller hangs up ``talk_ms`` after the fallback's apology would end."""
+    service dies; once the fallback queue connects them, the operator talks for ``talk_ms``
+    and hangs up (the operator ends it, so a slow restart never cuts the test short)."""
     operator_port = free_port()
     agents = [phone_agent("agent1", operator_port, queues=["operator"]),
               phone_agent("agent3", free_port(), queues=["sales"], logged_in=False)]
     settings = sandbox_settings(tmp_path, agents=agents, queues=QUEUES)
-    on_hold_ms = MENU_DIGIT_MS + QUEUE_ENTRY_MS + 1000
-    hangup_ms = on_hold_ms + int(prompt_seconds("sorry-fallback") * 1000) + talk_ms
     call = SippProcess(caller_scenario(CallerPlan(dtmf=((MENU_DIGIT_MS, "1"),),
-                                                  hangup_after_ms=hangup_ms)),
+                                                  max_call_ms=150_000)),
                        remote=("127.0.0.1", settings.asterisk.sip_port),
                        service=settings.ivr.number, name="caller")
-    operator = SippProcess(agent_scenario(AgentPlan(answer_after_ms=500)), port=operator_port,
-                           name="agent1")
+    operator = SippProcess(agent_scenario(AgentPlan(answer_after_ms=500,
+                                                    hangup_after_ms=talk_ms)),
+                           port=operator_port, name="agent1")
     first, restarted = ServiceProcess(settings), ServiceProcess(settings)
     with running_asterisk(settings) as sandbox:
         async with AsyncExitStack() as stop_by_pid:
@@ -367,7 +367,7 @@ async def test_service_killed_caller_on_hold_reaches_the_fallback_operator_and_t
     """The dialplan's fallback queue takes the caller to the operator; the restarted service
     adopts the open record, keeps it open while the caller is on the line, and closes it,
     answered by the operator, when the caller hangs up."""
-    async with service_killed_while_a_caller_is_on_hold(tmp_path, talk_ms=12_000) as scene:
+    async with service_killed_while_a_caller_is_on_hold(tmp_path, talk_ms=20_000) as scene:
         if restart == "before the operator answers":
             await scene.restarted.start().wait_up(30)
             await scene.fallback_connects_the_operator()
@@ -388,8 +388,8 @@ async def test_service_killed_caller_on_hold_reaches_the_fallback_operator_and_t
         service_log = scene.restarted.output()
 
     assert "Playing 'callcenter/sorry-fallback." in log, "the fallback dialplan did not run"
-    assert caller_result.ended_by == "us"
-    assert agent_result.names() == ["invite", "answered", "remote-bye"]
+    assert caller_result.ended_by == "them"
+    assert agent_result.names() == ["invite", "answered", "local-bye"]
     assert [(s.node, s.input) for s in record.ivr_path] == [("welcome", None),
                                                              ("main_menu", "1")]
     assert scene.killed_at < record.ended_at <= hung_up_at
@@ -416,7 +416,7 @@ async def test_service_killed_and_restarted_after_the_call_ended_closes_the_reco
         [record] = await closed_calls(scene.calls, 1, timeout=10)
         restarted_at = time.time()
 
-    assert caller_result.ended_by == "us"
+    assert caller_result.ended_by == "them"
     assert hung_up_at <= record.ended_at <= restarted_at
     assert record.disposition is Disposition.FAILED
     assert record.note is not None and "approximate" in record.note
