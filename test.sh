@@ -10,6 +10,7 @@ command -v debootstrap >/dev/null || need+=(debootstrap)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
 command -v sox >/dev/null || need+=(sox)
+command -v ffmpeg >/dev/null || need+=(ffmpeg)  # pydub reads recordings (mp3, ogg, ...) with it
 [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 .venv/bin/ruff check .
 # The sandboxed Asterisk is installed once and shared by every test instance.

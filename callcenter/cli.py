@@ -164,6 +164,48 @@ def cmd_ivr(args: argparse.Namespace) -> int:
     return _signal_service(settings, signal.SIGHUP, "reload its IVR flows")
 
 
+def cmd_prompts(args: argparse.Namespace) -> int:
+    """Convert recordings, speak missing prompts from their text, report what is wrong."""
+    from callcenter import prompts
+    from callcenter.core.flowfile import FlowError, parse_flow
+
+    settings = _settings(args)
+    folder, language = settings.prompts_path, args.language or settings.ivr.language
+    try:
+        converted = prompts.convert_recordings(folder, language)
+        spoken = prompts.build_prompts(folder, language)
+    except prompts.PromptError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for path in converted:
+        print(f"converted {path}")
+    for path in spoken:
+        print(f"spoke {path}")
+    needed: set[str] = set()
+    queues = [q.name for q in settings.queues]
+    for flow_file in sorted(settings.dialplans_path.glob("*.yaml")):
+        try:
+            flow = parse_flow(flow_file.read_text(encoding="utf-8"), str(flow_file),
+                              known_queues=queues, prompt_exists=lambda name: True)
+        except (FlowError, OSError, UnicodeDecodeError) as exc:
+            print(f"warning: {flow_file} skipped, it does not validate: {exc}", file=sys.stderr)
+            continue
+        needed |= flow.prompts()
+    missing = prompts.missing_prompts(folder, language, needed)
+    silent = prompts.silent_prompts(folder, language)
+    for name in missing:
+        print(f"missing: {name} (used by a flow; add {folder / language / name}.wav, a recording "
+              f"in {folder / language / prompts.SOURCES_FOLDER}/, or its text in "
+              f"{folder / prompts.PROMPTS_FILE})", file=sys.stderr)
+    for name in silent:
+        print(f"silent: {folder / language / name}.wav has no audible sound", file=sys.stderr)
+    if not converted and not spoken:
+        print(f"prompts in {folder / language} are up to date")
+    if converted or spoken:
+        print("run `callcenter asterisk reload` to give them to a running sandboxed Asterisk")
+    return 1 if missing or silent else 0
+
+
 def _signal_service(settings: Settings, sig: signal.Signals, what: str) -> int:
     pid_file = settings.data_path / PID_FILE
     try:
@@ -212,6 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
     ivr.add_argument("path", nargs="?", help="for check: a flow file or a folder of them "
                      "(default: the dialplans folder)")
     ivr.set_defaults(func=cmd_ivr)
+    prm = sub.add_parser("prompts", help="build IVR prompts: convert recordings to 8 kHz "
+                         "mono, speak missing ones from text, report silent or missing ones")
+    prm.add_argument("action", choices=["build"])
+    prm.add_argument("--language", help="default: ivr.language from the settings")
+    prm.set_defaults(func=cmd_prompts)
     cfg = sub.add_parser("config", help="settings")
     cfg.add_argument("action", choices=["check"])
     cfg.set_defaults(func=cmd_config)

@@ -109,3 +109,66 @@ def build_prompts(prompts_dir: Path, language: str = "en") -> list[Path]:
         sidecar.write_text(fingerprint + "\n")
         built.append(wav)
     return built
+
+
+# --------------------------------------------------------------------------- recordings
+
+SOURCES_FOLDER = "sources"  # <prompts_dir>/<language>/sources/<name>.<any audio format>
+SILENCE_DBFS = -45.0  # a prompt whose loudest moment is quieter than this says nothing
+
+
+def convert_recordings(prompts_dir: Path, language: str = "en") -> list[Path]:
+    """Convert recordings in any format ffmpeg reads (wav, mp3, ogg, …) from
+    ``<language>/sources/`` into ``<language>/<name>.wav`` at 8 kHz mono 16-bit.
+
+    A converted prompt has no sidecar, so it is never overwritten by a spoken one; it is
+    converted again only when its source is newer. Returns the prompts converted now.
+    """
+    from pydub import AudioSegment
+    from pydub.exceptions import CouldntDecodeError
+
+    out_dir = Path(prompts_dir) / language
+    sources = out_dir / SOURCES_FOLDER
+    if not sources.is_dir():
+        return []
+    converted = []
+    for source in sorted(p for p in sources.iterdir() if p.is_file()):
+        name = source.stem
+        if not NAME_RE.match(name):
+            raise PromptError(f"{source}: a prompt name is lowercase letters, digits, '-' or '_'")
+        target = out_dir / f"{name}.wav"
+        if target.exists() and target.stat().st_mtime >= source.stat().st_mtime:
+            continue
+        try:
+            audio = AudioSegment.from_file(source)
+        except (CouldntDecodeError, IndexError, OSError) as exc:
+            raise PromptError(f"{source}: not an audio file ffmpeg can read ({exc})") from None
+        audio = audio.set_frame_rate(SAMPLE_RATE).set_channels(1).set_sample_width(2)
+        scratch = target.with_suffix(".tmp.wav")
+        audio.export(scratch, format="wav")
+        scratch.replace(target)
+        (out_dir / f"{name}.wav.sha256").unlink(missing_ok=True)  # a recording now
+        converted.append(target)
+    return converted
+
+
+def silent_prompts(prompts_dir: Path, language: str = "en") -> list[str]:
+    """Prompts whose audio is silence (or close to it): callers would hear nothing."""
+    from pydub import AudioSegment
+
+    silent = []
+    for wav in sorted((Path(prompts_dir) / language).glob("*.wav")):
+        audio = AudioSegment.from_file(wav)
+        if len(audio) == 0 or audio.max_dBFS < SILENCE_DBFS:
+            silent.append(wav.stem)
+    return silent
+
+
+def missing_prompts(prompts_dir: Path, language: str, needed: set[str]) -> list[str]:
+    """Prompts the flows use that exist neither as a wav nor as text to speak."""
+    out_dir = Path(prompts_dir) / language
+    try:
+        texts = load_prompt_texts(Path(prompts_dir), language)
+    except PromptError:
+        texts = {}
+    return sorted(n for n in needed if n not in texts and not (out_dir / f"{n}.wav").exists())

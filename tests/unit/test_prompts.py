@@ -78,3 +78,49 @@ def test_the_repositorys_prompts_match_their_texts(tmp_path: Path) -> None:
     names = set(load_prompt_texts(copy))
     assert {"welcome", "main-menu", "invalid", "no-input", "please-hold", "sorry-no-agent",
             "sorry-fallback", "goodbye"} <= names
+
+
+def test_recordings_in_any_format_become_8khz_mono_prompts_and_stay_recordings(
+        tmp_path: Path) -> None:
+    from pydub.generators import Sine
+
+    sources = tmp_path / "en" / "sources"
+    sources.mkdir(parents=True)
+    tone = Sine(440).to_audio_segment(duration=800).set_frame_rate(44100).set_channels(2)
+    tone.export(sources / "hold-music.mp3", format="mp3")
+    tone.export(sources / "welcome.wav", format="wav")
+    write_texts(tmp_path, 'welcome = "Spoken welcome."\n')
+    from callcenter.prompts import convert_recordings
+
+    converted = convert_recordings(tmp_path)
+    assert sorted(p.name for p in converted) == ["hold-music.wav", "welcome.wav"]
+    for name in ("hold-music", "welcome"):
+        with wave.open(str(tmp_path / "en" / f"{name}.wav")) as audio:
+            assert (audio.getframerate(), audio.getnchannels(), audio.getsampwidth()) == (
+                8000, 1, 2)
+            assert 0.7 < audio.getnframes() / 8000 < 0.9
+    assert build_prompts(tmp_path) == []  # the recording wins over the text
+    assert convert_recordings(tmp_path) == []  # unchanged sources are not converted again
+
+
+def test_a_file_that_is_not_audio_is_named_in_the_error(tmp_path: Path) -> None:
+    from callcenter.prompts import convert_recordings
+
+    sources = tmp_path / "en" / "sources"
+    sources.mkdir(parents=True)
+    (sources / "broken.mp3").write_text("not audio at all")
+    with pytest.raises(PromptError, match=r"broken\.mp3: not an audio file"):
+        convert_recordings(tmp_path)
+
+
+def test_silent_and_missing_prompts_are_reported(tmp_path: Path) -> None:
+    from pydub import AudioSegment
+
+    from callcenter.prompts import missing_prompts, silent_prompts
+
+    prompts = write_texts(tmp_path, 'hello = "Hello there."\n')
+    build_prompts(prompts)
+    AudioSegment.silent(duration=1000, frame_rate=8000).export(
+        prompts / "en" / "quiet.wav", format="wav")
+    assert silent_prompts(prompts) == ["quiet"]
+    assert missing_prompts(prompts, "en", {"hello", "quiet", "nowhere"}) == ["nowhere"]
