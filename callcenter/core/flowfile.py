@@ -12,12 +12,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from yaml.constructor import SafeConstructor
+from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from callcenter.core.checkdigits import CHECKS
+from callcenter.core.expr import KEYWORDS, Expression, ExpressionError, parse_expression
+from callcenter.core.hours import Schedule, ScheduleError, parse_schedule
+
+_T = TypeVar("_T")
 
 DTMF_DIGITS = "0123456789*#"
 TIMEOUT_RANGE = (1.0, 60.0)  # seconds to wait for a digit after a menu prompt
@@ -29,6 +37,18 @@ FLOW_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 NODE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
 # A prompt name becomes part of a file path: no dots, no slashes, ever.
 PROMPT_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
+AGENT_ID_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")  # as agent ids in the settings
+EXTENSION_RE = re.compile(r"^[0-9]{1,20}$")
+E164_RE = re.compile(r"^\+[1-9][0-9]{7,14}$")  # + then 8-15 digits, no leading zero
+VARIABLE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}(?:\.[A-Za-z0-9_]{1,64}){0,4}$")
+# Variables every call has (the adapter fills them; absent ones are null).
+BUILTIN_VARIABLES = frozenset(
+    {"caller.number", "caller.name", "call.dialed", "call.id", "call.language"}
+)
+MAX_COLLECT_DIGITS = 32
+SAY_KINDS = ("number", "digits", "datetime", "money")
+CURRENCIES = ("BRL", "USD", "EUR")
+DEFAULT_TERMINATOR = "#"
 
 
 # --------------------------------------------------------------------------- the model
@@ -55,7 +75,29 @@ class HangupTarget:
     prompt: str | None = None
 
 
-Target = QueueTarget | NodeTarget | HangupTarget
+@dataclass(frozen=True)
+class AgentTarget:
+    """Ring one agent directly (their PJSIP endpoint); the IVR is done."""
+
+    agent: str
+
+
+@dataclass(frozen=True)
+class TransferTarget:
+    """Transfer out of the IVR: ``kind`` "extension" (digits) or "external" (E.164)."""
+
+    kind: str
+    destination: str
+
+
+@dataclass(frozen=True)
+class FlowTarget:
+    """Continue in another call flow (by its name); this flow is done."""
+
+    flow: str
+
+
+Target = QueueTarget | NodeTarget | HangupTarget | AgentTarget | TransferTarget | FlowTarget
 
 
 @dataclass(frozen=True)
@@ -81,7 +123,94 @@ class MenuNode:
     timeout_prompt: str | None = None
 
 
-FlowNode = PlayNode | MenuNode
+@dataclass(frozen=True)
+class SetNode:
+    """Set call variables, in file order (later ones see earlier ones), then go to ``next``."""
+
+    name: str
+    assignments: Mapping[str, Expression]
+    next: Target
+
+
+@dataclass(frozen=True)
+class ConditionNode:
+    """Go to ``then`` when the condition is true, to ``otherwise`` when false or failing."""
+
+    name: str
+    condition: Expression
+    then: Target
+    otherwise: Target
+
+
+@dataclass(frozen=True)
+class CollectNode:
+    """Play a prompt and collect several digits into ``variable``; validated, with retries."""
+
+    name: str
+    prompt: str
+    variable: str
+    max_digits: int
+    next: Target
+    on_exhausted: Target
+    min_digits: int = 1
+    terminator: str | None = DEFAULT_TERMINATOR
+    timeout: float = DEFAULT_TIMEOUT  # seconds between digits
+    retries: int = DEFAULT_RETRIES
+    check: str | None = None  # a name in checkdigits.CHECKS
+    # ``matches(digits, <pattern>)``: the admin's regex, checked by expr's pattern safety rules.
+    pattern: Expression | None = None
+    invalid_prompt: str | None = None
+    timeout_prompt: str | None = None
+
+
+@dataclass(frozen=True)
+class SayNode:
+    """Speak a value: a number, digits one by one, a date and time, or money."""
+
+    name: str
+    kind: str  # one of SAY_KINDS
+    value: Expression
+    next: Target
+    currency: str | None = None  # money only
+    timezone: str = "UTC"  # datetime only
+
+
+@dataclass(frozen=True)
+class TimeNode:
+    """Go to ``open`` or ``closed`` according to the schedule (and the admin switch)."""
+
+    name: str
+    schedule: Schedule = field(compare=False)
+    open: Target
+    closed: Target
+
+
+@dataclass(frozen=True)
+class GotoNode:
+    """Go straight to ``next`` (a named junction several nodes can share)."""
+
+    name: str
+    next: Target
+
+
+FlowNode = (
+    PlayNode | MenuNode | SetNode | ConditionNode | CollectNode | SayNode | TimeNode | GotoNode
+)
+
+
+def node_targets(node: FlowNode) -> list[Target]:
+    """Every target a node may lead to."""
+    match node:
+        case MenuNode():
+            return [*node.options.values(), node.on_exhausted]
+        case ConditionNode():
+            return [node.then, node.otherwise]
+        case CollectNode():
+            return [node.next, node.on_exhausted]
+        case TimeNode():
+            return [node.open, node.closed]
+        case _:
+            return [node.next]
 
 
 @dataclass(frozen=True)
@@ -101,14 +230,13 @@ class Flow:
         """Every prompt name the flow may play (for checks and pre-loading)."""
         names: set[str] = set()
         for node in self.nodes.values():
-            names.add(node.prompt)
-            targets: list[Target]
-            if isinstance(node, MenuNode):
+            if isinstance(node, PlayNode | MenuNode | CollectNode):
+                names.add(node.prompt)
+            if isinstance(node, MenuNode | CollectNode):
                 names.update(p for p in (node.invalid_prompt, node.timeout_prompt) if p)
-                targets = [*node.options.values(), node.on_exhausted]
-            else:
-                targets = [node.next]
-            names.update(t.prompt for t in targets if isinstance(t, HangupTarget) and t.prompt)
+            names.update(
+                t.prompt for t in node_targets(node) if isinstance(t, HangupTarget) and t.prompt
+            )
         return frozenset(names)
 
 
@@ -143,10 +271,16 @@ def parse_flow(
     *,
     known_queues: Collection[str],
     prompt_exists: Callable[[str], bool],
+    known_agents: Collection[str] | None = None,
+    known_flows: Collection[str] | None = None,
 ) -> Flow:
-    """Parse and validate a flow file. Raises ``FlowError`` listing every problem."""
+    """Parse and validate a flow file. Raises ``FlowError`` listing every problem.
+
+    ``known_agents`` / ``known_flows``: when given, ``{agent: ID}`` / ``{flow: NAME}`` targets
+    must name one of them; when None, only their form is checked.
+    """
     root = _compose(text, source)
-    checker = _FlowChecker(source, known_queues, prompt_exists)
+    checker = _FlowChecker(source, known_queues, prompt_exists, known_agents, known_flows)
     flow = checker.check(root)
     if checker.problems or flow is None:
         raise FlowError(checker.problems)
@@ -198,7 +332,41 @@ _MENU_KEYS = {
     "options": True,
     "on_exhausted": True,
 }
-_TARGET_HINT = "a target is {queue: NAME}, {node: NAME} or {hangup: true} (with optional prompt)"
+_TARGET_KINDS = ("queue", "node", "hangup", "agent", "extension", "external", "flow")
+_TARGET_HINT = (
+    "a target is {queue: NAME}, {node: NAME}, {hangup: true} (with optional prompt), "
+    "{agent: ID}, {extension: 'DIGITS'}, {external: '+E164'} or {flow: NAME}"
+)
+_SET_KEYS = {"type": True, "variables": True, "next": True}
+_CONDITION_KEYS = {"type": True, "if": True, "then": True, "else": True}
+_GOTO_KEYS = {"type": True, "next": True}
+_TIME_KEYS = {"type": True, "hours": True, "open": True, "closed": True}
+_SAY_KEYS = {
+    "type": True,
+    "kind": True,
+    "value": True,
+    "currency": False,
+    "timezone": False,
+    "next": True,
+}
+_COLLECT_KEYS = {
+    "type": True,
+    "prompt": True,
+    "variable": True,
+    "min_digits": False,
+    "max_digits": True,
+    "terminator": False,
+    "timeout": False,
+    "retries": False,
+    "check": False,
+    "pattern": False,
+    "invalid_prompt": False,
+    "timeout_prompt": False,
+    "next": True,
+    "on_exhausted": True,
+}
+NODE_TYPES = ("play", "menu", "collect", "say", "set", "condition", "time", "goto")
+_WAITS_FOR_CALLER = frozenset({"menu", "collect"})  # nodes whose input edges need a key press
 
 
 def _describe(node: Node) -> str:
@@ -234,9 +402,18 @@ class _Edges:
     """Where a node leads: ``silent`` edges are taken when the caller presses nothing."""
 
     key: ScalarNode
-    is_play: bool
+    kind: str  # the node type
     silent: list[str]
     on_input: list[str]
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """An expression of the file, kept to check the variables it reads once all are known."""
+
+    expression: Expression
+    node: ScalarNode
+    where: str
 
 
 class _FlowChecker:
@@ -245,11 +422,17 @@ class _FlowChecker:
         source: str,
         known_queues: Collection[str],
         prompt_exists: Callable[[str], bool],
+        known_agents: Collection[str] | None = None,
+        known_flows: Collection[str] | None = None,
     ) -> None:
         self.source = source
         self.known_queues = frozenset(known_queues)
         self.prompt_exists = prompt_exists
+        self.known_agents = None if known_agents is None else frozenset(known_agents)
+        self.known_flows = None if known_flows is None else frozenset(known_flows)
         self.problems: list[FlowProblem] = []
+        self._readings: list[_Reading] = []
+        self._assigned: set[str] = set()  # variables some set or collect node sets
         self._prompt_checked: dict[str, bool] = {}
         self._node_names: set[str] = set()
         self._edges: dict[str, _Edges] = {}
@@ -371,6 +554,7 @@ class _FlowChecker:
             parsed = self.node(node_name, entry)
             if parsed is not None:
                 nodes[node_name] = parsed
+        self.check_variables_read()
         if start is not None and start not in self._node_names:
             self.problem(top["start"].value, f"start: unknown node {start!r}")
         elif start is not None and set(self._edges) == self._node_names:
@@ -386,21 +570,30 @@ class _FlowChecker:
         fields = self.mapping(entry.value, where)
         if fields is None:
             return None
+        kinds = ", ".join(NODE_TYPES)
         if "type" not in fields:
-            self.problem(entry.key, f"{where}: missing required key 'type' (play or menu)")
+            self.problem(entry.key, f"{where}: missing required key 'type' ({kinds})")
             return None
         kind = self.text(fields["type"].value, f"{where}.type")
-        if kind not in ("play", "menu"):
+        if kind not in NODE_TYPES:
             if kind is not None:
                 self.problem(
-                    fields["type"].value, f"{where}.type: unknown node type {kind!r} (play, menu)"
+                    fields["type"].value, f"{where}.type: unknown node type {kind!r} ({kinds})"
                 )
             return None
-        edges = _Edges(entry.key, kind == "play", [], [])
+        edges = _Edges(entry.key, kind, [], [])
         self._edges[name] = edges
-        if kind == "play":
-            return self.play_node(name, fields, where, entry.key, edges)
-        return self.menu_node(name, fields, where, entry.key, edges)
+        reader = {
+            "play": self.play_node,
+            "menu": self.menu_node,
+            "collect": self.collect_node,
+            "say": self.say_node,
+            "set": self.set_node,
+            "condition": self.condition_node,
+            "time": self.time_node,
+            "goto": self.goto_node,
+        }[kind]
+        return reader(name, fields, where, entry.key, edges)
 
     def play_node(
         self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: _Edges
@@ -470,6 +663,327 @@ class _FlowChecker:
             timeout_prompt=timeout_prompt,
         )
 
+    def collect_node(
+        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: _Edges
+    ) -> CollectNode | None:
+        self.keys(fields, _COLLECT_KEYS, where, owner)
+        failed = False  # a present field that was wrong
+
+        def read(
+            key: str, reader: Callable[[Node, str], _T | None], default: _T | None
+        ) -> _T | None:
+            nonlocal failed
+            if key not in fields:
+                return default
+            value = reader(fields[key].value, f"{where}.{key}")
+            failed = failed or value is None
+            return value
+
+        def digits_count(node: Node, at: str) -> float | None:
+            return self.number(node, at, (1, MAX_COLLECT_DIGITS), whole=True, unit="digits")
+
+        prompt = read("prompt", self.prompt, None)
+        variable = read("variable", self.variable_name, None)
+        min_digits = read("min_digits", digits_count, 1.0)
+        max_digits = read("max_digits", digits_count, None)
+        if min_digits is not None and max_digits is not None and min_digits > max_digits:
+            self.problem(
+                fields["min_digits"].value,
+                f"{where}.min_digits: {int(min_digits)} is more than max_digits "
+                f"({int(max_digits)})",
+            )
+            failed = True
+        terminator = read("terminator", self.terminator, DEFAULT_TERMINATOR)
+        timeout = read(
+            "timeout",
+            lambda n, at: self.number(n, at, TIMEOUT_RANGE, whole=False, unit="seconds"),
+            DEFAULT_TIMEOUT,
+        )
+        retries = read(
+            "retries",
+            lambda n, at: self.number(n, at, RETRIES_RANGE, whole=True, unit="tries"),
+            DEFAULT_RETRIES,
+        )
+        check = read("check", self.check_name, None)
+        pattern = read("pattern", self.digits_pattern, None)
+        invalid_prompt = read("invalid_prompt", self.prompt, None)
+        timeout_prompt = read("timeout_prompt", self.prompt, None)
+        following = read("next", lambda n, at: self.target(n, at, edges.on_input), None)
+        on_exhausted = read("on_exhausted", lambda n, at: self.target(n, at, edges.silent), None)
+        if (
+            failed
+            or prompt is None
+            or variable is None
+            or min_digits is None
+            or max_digits is None
+            or terminator is None
+            or timeout is None
+            or retries is None
+            or following is None
+            or on_exhausted is None
+        ):
+            return None
+        return CollectNode(
+            name=name,
+            prompt=prompt,
+            variable=variable,
+            max_digits=int(max_digits),
+            min_digits=int(min_digits),
+            terminator=terminator or None,
+            timeout=float(timeout),
+            retries=int(retries),
+            check=check,
+            pattern=pattern,
+            invalid_prompt=invalid_prompt,
+            timeout_prompt=timeout_prompt,
+            next=following,
+            on_exhausted=on_exhausted,
+        )
+
+    def terminator(self, node: Node, where: str) -> str | None:
+        """'#' or no terminator ('' here, for none or null), None when wrong."""
+        if isinstance(node, ScalarNode) and node.tag == _NULL:
+            return ""
+        if isinstance(node, ScalarNode) and node.tag == _STR and node.value in ("#", "none"):
+            return "#" if node.value == "#" else ""
+        self.problem(node, f"{where}: expected '#' or none, got {_describe(node)}")
+        return None
+
+    def check_name(self, node: Node, where: str) -> str | None:
+        check = self.text(node, where)
+        if check is not None and check not in CHECKS:
+            self.problem(node, f"{where}: unknown check {check!r} (known: {', '.join(CHECKS)})")
+            return None
+        return check
+
+    def digits_pattern(self, node: Node, where: str) -> Expression | None:
+        """The admin's regex as ``matches(digits, ...)``, so expr's safety rules apply."""
+        pattern = self.text(node, where)
+        if pattern is None:
+            return None
+        quoted = "'" + pattern.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        try:
+            return parse_expression(f"matches(digits, {quoted})")
+        except ExpressionError as error:
+            self.problem(node, f"{where}: {error.message}")
+            return None
+
+    def say_node(
+        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: _Edges
+    ) -> SayNode | None:
+        self.keys(fields, _SAY_KEYS, where, owner)
+        kind = value = following = None
+        if "kind" in fields:
+            kind = self.text(fields["kind"].value, f"{where}.kind")
+            if kind is not None and kind not in SAY_KINDS:
+                self.problem(
+                    fields["kind"].value,
+                    f"{where}.kind: unknown kind {kind!r} (known: {', '.join(SAY_KINDS)})",
+                )
+                kind = None
+        if "value" in fields:
+            value = self.expression(fields["value"].value, f"{where}.value")
+        currency = None
+        if "currency" in fields:
+            currency = self.text(fields["currency"].value, f"{where}.currency")
+            if currency is not None and currency not in CURRENCIES:
+                self.problem(
+                    fields["currency"].value,
+                    f"{where}.currency: unknown currency {currency!r} "
+                    f"(known: {', '.join(CURRENCIES)})",
+                )
+                currency = None
+            elif kind is not None and kind != "money":
+                self.problem(fields["currency"].key, f"{where}: currency is only for kind money")
+        elif kind == "money":
+            self.problem(owner, f"{where}: kind money needs a currency ({', '.join(CURRENCIES)})")
+        timezone: str | None = "UTC"
+        if "timezone" in fields:
+            timezone = self.zone(fields["timezone"].value, f"{where}.timezone")
+            if kind is not None and kind != "datetime":
+                self.problem(fields["timezone"].key, f"{where}: timezone is only for kind datetime")
+        if "next" in fields:
+            following = self.target(fields["next"].value, f"{where}.next", edges.silent)
+        if kind is None or value is None or following is None or timezone is None:
+            return None
+        if kind == "money" and currency is None:
+            return None
+        return SayNode(name, kind, value, following, currency=currency, timezone=timezone)
+
+    def zone(self, node: Node, where: str) -> str | None:
+        key = self.text(node, where)
+        if key is None:
+            return None
+        try:
+            ZoneInfo(key)
+        except (ZoneInfoNotFoundError, ValueError):
+            self.problem(node, f"{where}: unknown time zone {key!r} (an IANA key like 'UTC')")
+            return None
+        return key
+
+    def set_node(
+        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: _Edges
+    ) -> SetNode | None:
+        self.keys(fields, _SET_KEYS, where, owner)
+        assignments: dict[str, Expression] = {}
+        complete = "variables" in fields
+        if "variables" in fields:
+            node = fields["variables"].value
+            entries = self.mapping(node, f"{where}.variables")
+            if entries is not None and not entries:
+                self.problem(node, f"{where}.variables: set at least one variable")
+            if not entries:
+                complete = False
+            for variable, entry in (entries or {}).items():
+                checked = self.variable_name(entry.key, f"{where}.variables")
+                expression = self.expression(entry.value, f"{where}.variables.{variable}")
+                if checked is None or expression is None:
+                    complete = False
+                else:
+                    assignments[checked] = expression
+        following = None
+        if "next" in fields:
+            following = self.target(fields["next"].value, f"{where}.next", edges.silent)
+        if not complete or following is None:
+            return None
+        return SetNode(name, MappingProxyType(assignments), following)
+
+    def condition_node(
+        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: _Edges
+    ) -> ConditionNode | None:
+        self.keys(fields, _CONDITION_KEYS, where, owner)
+        condition = then = otherwise = None
+        if "if" in fields:
+            condition = self.expression(fields["if"].value, f"{where}.if")
+        if "then" in fields:
+            then = self.target(fields["then"].value, f"{where}.then", edges.silent)
+        if "else" in fields:
+            otherwise = self.target(fields["else"].value, f"{where}.else", edges.silent)
+        if condition is None or then is None or otherwise is None:
+            return None
+        return ConditionNode(name, condition, then, otherwise)
+
+    def goto_node(
+        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: _Edges
+    ) -> GotoNode | None:
+        self.keys(fields, _GOTO_KEYS, where, owner)
+        if "next" not in fields:
+            return None
+        following = self.target(fields["next"].value, f"{where}.next", edges.silent)
+        return None if following is None else GotoNode(name, following)
+
+    def time_node(
+        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: _Edges
+    ) -> TimeNode | None:
+        self.keys(fields, _TIME_KEYS, where, owner)
+        schedule = opened = closed = None
+        if "hours" in fields:
+            schedule = self.schedule(fields["hours"].value, f"{where}.hours")
+        if "open" in fields:
+            opened = self.target(fields["open"].value, f"{where}.open", edges.silent)
+        if "closed" in fields:
+            closed = self.target(fields["closed"].value, f"{where}.closed", edges.silent)
+        if schedule is None or opened is None or closed is None:
+            return None
+        return TimeNode(name, schedule, opened, closed)
+
+    def schedule(self, node: Node, where: str) -> Schedule | None:
+        """``hours.parse_schedule`` on the plain data; its problems placed at their YAML node."""
+        if not self.no_duplicate_keys(node, where):
+            return None
+        try:
+            data = SafeConstructor().construct_object(node, deep=True)
+        except ConstructorError as error:
+            mark = error.problem_mark or node.start_mark
+            self.problems.append(
+                FlowProblem(self.source, mark.line + 1, mark.column + 1, f"{where}: {error}")
+            )
+            return None
+        try:
+            return parse_schedule(data, where)
+        except ScheduleError as error:
+            for problem in error.problems:
+                self.problem(_node_at(node, problem.steps), str(problem))
+            return None
+
+    def no_duplicate_keys(self, node: Node, where: str) -> bool:
+        """YAML keeps only the last of two equal keys: report them instead, anywhere inside."""
+        clean = True
+        if isinstance(node, MappingNode):
+            seen: dict[str, Node] = {}
+            for key, value in node.value:
+                text = key.value if isinstance(key, ScalarNode) else None
+                if text is not None and text in seen:
+                    first = seen[text].start_mark
+                    self.problem(
+                        key,
+                        f"{where}: duplicate key {text!r} "
+                        f"(first at line {first.line + 1}, column {first.column + 1})",
+                    )
+                    clean = False
+                elif text is not None:
+                    seen[text] = key
+                clean = self.no_duplicate_keys(value, f"{where}.{text}") and clean
+        elif isinstance(node, SequenceNode):
+            for index, item in enumerate(node.value):
+                clean = self.no_duplicate_keys(item, f"{where}[{index}]") and clean
+        return clean
+
+    # -- variables and expressions
+
+    def variable_name(self, node: Node, where: str) -> str | None:
+        name = self.name(node, where, VARIABLE_NAME_RE, "variable name (letters, digits, _ and .)")
+        if name is None:
+            return None
+        if name.split(".")[0] in KEYWORDS:
+            self.problem(node, f"{where}: {name!r} is a reserved word, not a variable name")
+            return None
+        if name in BUILTIN_VARIABLES:
+            self.problem(node, f"{where}: {name!r} is set by the call itself; use another name")
+            return None
+        self._assigned.add(name)
+        return name
+
+    def expression(self, node: Node, where: str) -> Expression | None:
+        if not isinstance(node, ScalarNode) or node.tag not in (_STR, _INT, _FLOAT, _BOOL):
+            self.problem(node, f"{where}: expected an expression, got {_describe(node)}")
+            return None
+        try:
+            parsed = parse_expression(str(node.value))
+        except ExpressionError as error:
+            self.problem_in(node, error.column, f"{where}: {error.message}")
+            return None
+        self._readings.append(_Reading(parsed, node, where))
+        return parsed
+
+    def problem_in(self, node: ScalarNode, column: int, message: str) -> None:
+        """A problem at ``column`` (1-based) of a scalar's text, exact when the file shows the
+        text as it is (plain, or quoted without escapes, on one line); else at its start."""
+        start, end = node.start_mark, node.end_mark
+        width = end.index - start.index
+        offset = None
+        if start.line == end.line:
+            if node.style is None and width == len(node.value):
+                offset = 0
+            elif node.style in ("'", '"') and width == len(node.value) + 2:
+                offset = 1
+        if offset is None:
+            self.problem(node, message)
+            return
+        place = start.column + 1 + offset + column - 1
+        self.problems.append(FlowProblem(self.source, start.line + 1, place, message))
+
+    def check_variables_read(self) -> None:
+        known = BUILTIN_VARIABLES | self._assigned
+        for reading in self._readings:
+            for name in sorted(reading.expression.variables - known):
+                self.problem_in(
+                    reading.node,
+                    _name_column(reading.expression.text, name),
+                    f"{reading.where}: variable {name!r} is never set in this flow "
+                    "(set it in a set or collect node)",
+                )
+
     def options(self, node: Node, where: str, edges: _Edges) -> dict[str, Target] | None:
         entries = self.mapping(node, f"{where}.options")
         if entries is None:
@@ -502,33 +1016,70 @@ class _FlowChecker:
         fields = self.mapping(node, where)
         if fields is None:
             return None
-        allowed = {"queue": False, "node": False, "hangup": False, "prompt": False}
+        allowed = {kind: False for kind in _TARGET_KINDS} | {"prompt": False}
         self.keys(fields, allowed, where, node)
-        kinds = [k for k in ("queue", "node", "hangup") if k in fields]
+        kinds = [k for k in _TARGET_KINDS if k in fields]
         if len(kinds) != 1:
             found = "none" if not kinds else " and ".join(kinds)
-            self.problem(node, f"{where}: needs exactly one of queue, node, hangup (found {found})")
+            self.problem(
+                node, f"{where}: needs exactly one of {', '.join(_TARGET_KINDS)} (found {found})"
+            )
             return None
         kind = kinds[0]
         if "prompt" in fields and kind != "hangup":
             self.problem(fields["prompt"].key, f"{where}: prompt is only allowed with hangup")
         value = fields[kind].value
-        if kind == "queue":
-            queue = self.text(value, f"{where}.queue")
-            if queue is not None and queue not in self.known_queues:
-                known = ", ".join(sorted(self.known_queues)) or "none configured"
-                self.problem(value, f"{where}.queue: unknown queue {queue!r} (known: {known})")
-                return None
-            return QueueTarget(queue) if queue is not None else None
-        if kind == "node":
-            target = self.text(value, f"{where}.node")
-            if target is None:
-                return None
-            leads_to.append(target)
-            if target not in self._node_names:
-                self.problem(value, f"{where}.node: unknown node {target!r}")
-                return None
-            return NodeTarget(target)
+        at = f"{where}.{kind}"
+        match kind:
+            case "queue":
+                queue = self.text(value, at)
+                if queue is not None and queue not in self.known_queues:
+                    known = ", ".join(sorted(self.known_queues)) or "none configured"
+                    self.problem(value, f"{at}: unknown queue {queue!r} (known: {known})")
+                    return None
+                return QueueTarget(queue) if queue is not None else None
+            case "node":
+                target = self.text(value, at)
+                if target is None:
+                    return None
+                leads_to.append(target)
+                if target not in self._node_names:
+                    self.problem(value, f"{at}: unknown node {target!r}")
+                    return None
+                return NodeTarget(target)
+            case "hangup":
+                return self.hangup_target(value, fields, where)
+            case "agent":
+                agent = self.known_name(value, at, AGENT_ID_RE, "agent id", self.known_agents)
+                return None if agent is None else AgentTarget(agent)
+            case "flow":
+                flow = self.known_name(value, at, FLOW_NAME_RE, "flow name", self.known_flows)
+                return None if flow is None else FlowTarget(flow)
+            case "extension":
+                extension = self.name(value, at, EXTENSION_RE, "extension (1-20 digits 0-9)")
+                return None if extension is None else TransferTarget("extension", extension)
+            case _:
+                number = self.name(
+                    value, at, E164_RE, "E.164 number (+, then 8-15 digits, e.g. +5511987654321)"
+                )
+                return None if number is None else TransferTarget("external", number)
+
+    def known_name(
+        self,
+        node: Node,
+        where: str,
+        pattern: re.Pattern[str],
+        what: str,
+        known: frozenset[str] | None,
+    ) -> str | None:
+        value = self.name(node, where, pattern, what)
+        if value is not None and known is not None and value not in known:
+            listed = ", ".join(sorted(known)) or "none configured"
+            self.problem(node, f"{where}: unknown {what} {value!r} (known: {listed})")
+            return None
+        return value
+
+    def hangup_target(self, value: Node, fields: dict[str, _Entry], where: str) -> Target | None:
         if not (
             isinstance(value, ScalarNode)
             and value.tag == _BOOL
@@ -553,8 +1104,11 @@ class _FlowChecker:
         for loop in _silent_loops(self._edges):
             first = self._edges[loop[0]]
             route = " -> ".join([*loop, loop[0]])
-            if all(self._edges[n].is_play for n in loop):
+            kinds = {self._edges[n].kind for n in loop}
+            if kinds == {"play"}:
                 message = f"play nodes loop with no menu ({route}): the caller can never leave"
+            elif not kinds & _WAITS_FOR_CALLER:
+                message = f"nodes loop without ever waiting for the caller ({route})"
             else:
                 message = (
                     f"a caller who presses nothing loops forever ({route}); "
@@ -580,24 +1134,126 @@ def _walk(start: str, neighbours: Callable[[str], list[str]]) -> Iterator[str]:
 
 
 def _silent_loops(edges: Mapping[str, _Edges]) -> list[list[str]]:
-    """Each cycle of silent edges once, as a node list starting at its first node in file order."""
+    """One cycle of silent edges per group of nodes that silent edges link in a circle, as a
+    node list starting at the group's first node in file order.
+
+    A condition or time node has two silent edges, so this is a graph, not a chain: each
+    strongly connected group is found (Tarjan), then a shortest circle through its first node.
+    """
     order = {name: i for i, name in enumerate(edges)}
+
+    def silent(name: str) -> list[str]:
+        return [n for n in edges[name].silent if n in edges]
+
     loops: list[list[str]] = []
-    done: set[str] = set()  # nodes whose silent chain was already followed
-    for origin in edges:
-        # Each node has at most one silent link (play next, menu on_exhausted): a chain.
-        path: list[str] = []
-        on_path: dict[str, int] = {}
-        name: str | None = origin
-        while name is not None and name in edges and name not in done:
-            if name in on_path:
-                cycle = path[on_path[name] :]
-                first = min(range(len(cycle)), key=lambda i: order[cycle[i]])
-                loops.append(cycle[first:] + cycle[:first])
+    for group in _strongly_connected(list(edges), silent):
+        first = min(group, key=order.__getitem__)
+        if len(group) == 1 and first not in silent(first):
+            continue
+        members = set(group)
+        # Breadth-first from ``first`` back to itself, inside the group.
+        came_from: dict[str, str] = {}
+        frontier = [first]
+        end = None
+        while frontier and end is None:
+            following: list[str] = []
+            for name in frontier:
+                for onward in silent(name):
+                    if onward == first:
+                        end = name
+                        break
+                    if onward in members and onward not in came_from:
+                        came_from[onward] = name
+                        following.append(onward)
+                if end is not None:
+                    break
+            frontier = following
+        assert end is not None, "a strongly connected group always has a circle"
+        cycle = [end]
+        while cycle[-1] != first:
+            cycle.append(came_from[cycle[-1]])
+        loops.append(cycle[::-1])
+    return sorted(loops, key=lambda loop: order[loop[0]])
+
+
+def _strongly_connected(
+    names: list[str], neighbours: Callable[[str], list[str]]
+) -> list[list[str]]:
+    """Tarjan's strongly connected components, iteratively (flows may be long chains)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[list[str]] = []
+    work: list[tuple[str, Iterator[str]]] = []  # the depth-first path, with edges left
+
+    def open_(name: str) -> None:
+        index[name] = low[name] = len(index)
+        stack.append(name)
+        on_stack.add(name)
+        work.append((name, iter(neighbours(name))))
+
+    for root in names:
+        if root in index:
+            continue
+        open_(root)
+        while work:
+            name, pending = work[-1]
+            onward = next(pending, None)
+            if onward is not None:
+                if onward not in index:
+                    open_(onward)
+                elif onward in on_stack:
+                    low[name] = min(low[name], index[onward])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[name])
+            if low[name] == index[name]:
+                group: list[str] = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    group.append(member)
+                    if member == name:
+                        break
+                groups.append(group)
+    return groups
+
+
+def _name_column(text: str, name: str) -> int:
+    """1-based column where an expression first reads ``name`` (outside quoted text)."""
+    reads = re.compile(
+        r"'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\"|(?<![\w.])" + re.escape(name) + r"(?![\w.])"
+    )
+    for found in reads.finditer(text):
+        if found.group()[0] not in "'\"":
+            return found.start() + 1
+    return 1
+
+
+def _node_at(root: Node, steps: Sequence[str | int]) -> Node:
+    """The YAML node that a path of mapping keys and list positions leads to (as far as it
+    goes: a missing key stops at its owner)."""
+    node = root
+    for step in steps:
+        if isinstance(node, SequenceNode) and isinstance(step, int):
+            if not 0 <= step < len(node.value):
                 break
-            on_path[name] = len(path)
-            path.append(name)
-            silent = edges[name].silent
-            name = silent[0] if silent else None
-        done.update(path)
-    return loops
+            node = node.value[step]
+        elif isinstance(node, MappingNode):
+            found = next(
+                (
+                    value
+                    for key, value in node.value
+                    if isinstance(key, ScalarNode) and key.value == str(step)
+                ),
+                None,
+            )
+            if found is None:
+                break
+            node = found
+        else:
+            break
+    return node

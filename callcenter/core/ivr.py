@@ -1,30 +1,52 @@
 """The IVR interpreter: one ``IvrSession`` per call walks a validated ``Flow``.
 
 Sans-I/O: the adapter asks for the first action with ``start()``, carries it out (plays a
-prompt, waits for a digit), reports what happened as an event to ``handle()`` and gets the
-next action, until a terminal one: ``RouteToQueue`` or ``Hangup``.
+prompt, waits for a digit, collects digits, says a value), reports what happened as an event
+to ``handle()`` and gets the next action, until a terminal one: ``RouteToQueue``,
+``RouteToAgent``, ``TransferTo``, ``SwitchFlow`` or ``Hangup``.
 
 A menu is heard at most ``retries`` times: each hearing that ends with no digit or a digit
 that is not an option is a failed try (its feedback prompt is played, if the menu has one);
-after the last failed try the caller goes to ``on_exhausted``.
+after the last failed try the caller goes to ``on_exhausted``. A collect node works the same
+way with whole entries: nothing entered, or digits that fail its length, check digit or
+pattern, is a failed try.
+
+``set``, ``condition``, ``time`` and ``goto`` nodes need nothing from the caller: the session
+passes through them at once (each still a step of the path). The validator refuses loops of
+such links, so a silent caller always reaches an end.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import Enum, auto
 
+from callcenter.core.checkdigits import CHECKS
+from callcenter.core.expr import EvaluationError, InputValue, Value
 from callcenter.core.flowfile import (
+    BUILTIN_VARIABLES,
     DTMF_DIGITS,
+    AgentTarget,
+    CollectNode,
+    ConditionNode,
     Flow,
     FlowNode,
+    FlowTarget,
+    GotoNode,
     HangupTarget,
     MenuNode,
     NodeTarget,
     PlayNode,
     QueueTarget,
+    SayNode,
+    SetNode,
     Target,
+    TimeNode,
+    TransferTarget,
 )
+from callcenter.core.hours import Override, decide
 from callcenter.core.records import IvrStep
 
 # --------------------------------------------------------------------------- actions
@@ -59,7 +81,65 @@ class Hangup:
     reason: str
 
 
-IvrAction = PlayPrompt | WaitForDigit | RouteToQueue | Hangup
+@dataclass(frozen=True)
+class CollectDigits:
+    """Play ``prompt`` (a digit ends it and counts) and collect up to ``max_digits`` digits,
+    waiting ``timeout`` seconds for each; ``terminator`` ("#" or None) ends the entry early.
+    Answer with ``DigitsCollected`` (without the terminator)."""
+
+    prompt: str
+    max_digits: int
+    timeout: float
+    terminator: str | None
+
+
+@dataclass(frozen=True)
+class SayNumber:
+    value: int
+
+
+@dataclass(frozen=True)
+class SayDigits:
+    digits: str  # 0-9 only
+
+
+@dataclass(frozen=True)
+class SayDateTime:
+    epoch: float  # POSIX seconds
+    timezone: str  # IANA key, e.g. "America/Sao_Paulo"
+
+
+@dataclass(frozen=True)
+class SayMoney:
+    amount: Decimal
+    currency: str  # "BRL", "USD" or "EUR"
+
+
+@dataclass(frozen=True)
+class RouteToAgent:
+    """Terminal: ring this agent directly."""
+
+    agent_id: str
+
+
+@dataclass(frozen=True)
+class TransferTo:
+    """Terminal: transfer out; ``kind`` "extension" (digits) or "external" (strict E.164)."""
+
+    kind: str
+    destination: str
+
+
+@dataclass(frozen=True)
+class SwitchFlow:
+    """Terminal for this session: the adapter starts a new session on flow ``name``."""
+
+    name: str
+
+
+SayAction = SayNumber | SayDigits | SayDateTime | SayMoney
+TerminalAction = RouteToQueue | RouteToAgent | TransferTo | SwitchFlow | Hangup
+IvrAction = PlayPrompt | WaitForDigit | CollectDigits | SayAction | TerminalAction
 
 # --------------------------------------------------------------------------- events
 
@@ -81,7 +161,22 @@ class InputTimedOut:
     pass
 
 
-IvrEvent = PromptFinished | DigitReceived | InputTimedOut
+@dataclass(frozen=True)
+class DigitsCollected:
+    """What the caller keyed in for ``CollectDigits``; "" when nothing was entered."""
+
+    digits: str
+
+
+@dataclass(frozen=True)
+class SayFinished:
+    """The value was said; ``digit`` pressed meanwhile is ignored."""
+
+    digit: str | None = None
+
+
+IvrEvent = PromptFinished | DigitReceived | InputTimedOut | DigitsCollected | SayFinished
+CallVariables = Mapping[str, str | int | Decimal | bool | None]
 
 
 class IvrProtocolError(RuntimeError):
@@ -92,23 +187,50 @@ class _Phase(Enum):
     NOT_STARTED = auto()
     NODE_PROMPT = auto()  # playing the current node's own prompt
     WAITING_FOR_DIGIT = auto()  # after a menu prompt
-    RETRY_PROMPT = auto()  # playing a menu's invalid/no-input prompt after a failed try
+    COLLECTING = auto()  # a collect node's CollectDigits
+    SAYING = auto()  # a say node's Say* action
+    RETRY_PROMPT = auto()  # playing a menu's or collect's invalid/no-input prompt
     GOODBYE_PROMPT = auto()  # playing a hangup target's prompt
     FINISHED = auto()
 
 
-class IvrSession:
-    """One caller's walk through a flow. ``path`` records every node entered."""
+@dataclass(frozen=True)
+class _Onward:
+    """A node that needs nothing from the caller leads straight on."""
 
-    def __init__(self, flow: Flow, now: float) -> None:
+    target: Target
+    why: str
+
+
+_Retrying = MenuNode | CollectNode
+
+
+class IvrSession:
+    """One caller's walk through a flow. ``path`` records every node entered.
+
+    ``variables``: the call's own values (caller.number, caller.name, call.dialed, call.id,
+    call.language); built-ins not given are null. ``overrides(flow name)`` is the admin's
+    open/closed switch for time nodes (none when not given).
+    """
+
+    def __init__(
+        self,
+        flow: Flow,
+        now: float,
+        variables: CallVariables | None = None,
+        overrides: Callable[[str], Override] | None = None,
+    ) -> None:
         self.flow = flow
         self.path: list[IvrStep] = []
+        self.variables: dict[str, InputValue] = dict.fromkeys(sorted(BUILTIN_VARIABLES))
+        self.variables.update(variables or {})
+        self._overrides = overrides
         self._created_at = now
         self._phase = _Phase.NOT_STARTED
         self._node: FlowNode = flow.node(flow.start)
-        self._tries = 0  # hearings of the current menu so far
+        self._tries = 0  # hearings of the current menu or collect so far
         self._hangup_reason = ""
-        self._final_action: RouteToQueue | Hangup | None = None
+        self._final_action: TerminalAction | None = None
 
     @property
     def finished(self) -> bool:
@@ -119,14 +241,14 @@ class IvrSession:
         return self._node.name
 
     @property
-    def final_action(self) -> RouteToQueue | Hangup | None:
+    def final_action(self) -> TerminalAction | None:
         """The terminal action, once the session is finished."""
         return self._final_action
 
     def start(self) -> IvrAction:
         if self._phase is not _Phase.NOT_STARTED:
             raise IvrProtocolError("start() was already called for this IVR session")
-        return self._enter(self._node, self._created_at, again=False)
+        return self._go(NodeTarget(self.flow.start), "start", self._created_at)
 
     def handle(self, event: IvrEvent, now: float) -> IvrAction:
         """The outcome of the last action; returns the next one. All transitions are here."""
@@ -148,77 +270,177 @@ class IvrSession:
                     case MenuNode() as menu:
                         return self._menu_input(menu, _checked_digit(digit), now)
             case _Phase.WAITING_FOR_DIGIT, DigitReceived(digit=digit):
-                return self._menu_input(self._menu(), _checked_digit(digit), now)
+                return self._menu_input(self._retrying(), _checked_digit(digit), now)
             case _Phase.WAITING_FOR_DIGIT, InputTimedOut():
-                return self._failed_try(self._menu(), "timeout", now)
+                return self._failed_try(self._retrying(), "timeout", now)
+            case _Phase.COLLECTING, DigitsCollected(digits=digits):
+                return self._collected(self._collect(), digits, now)
+            case _Phase.SAYING, SayFinished():
+                return self._go(self._say().next, "next", now)
             case _Phase.RETRY_PROMPT, PromptFinished():
-                return self._after_failed_try(self._menu(), now)
+                return self._after_failed_try(self._retrying(), now)
             case _Phase.GOODBYE_PROMPT, PromptFinished():
                 return self._finish(Hangup(self._hangup_reason))
         raise IvrProtocolError(f"{event} does not answer {self._awaiting()}")
 
-    # -- transitions' helpers
+    # -- entering nodes
 
-    def _enter(self, node: FlowNode, now: float, *, again: bool) -> IvrAction:
-        """Each hearing of a node is a step of the path; ``again`` repeats a menu after a failed
-        try, anything else (even an option leading back to the same menu) starts afresh."""
+    def _enter(self, node: FlowNode, now: float, *, again: bool) -> IvrAction | _Onward:
+        """Each hearing of a node is a step of the path; ``again`` repeats a menu or collect
+        after a failed try, anything else (even an option leading back to the same node)
+        starts afresh."""
         if not again:
             self._tries = 0
         self._node = node
-        self.path.append(IvrStep(node=node.name, at=now))
-        self._phase = _Phase.NODE_PROMPT
-        if isinstance(node, MenuNode):
-            self._tries += 1
-            return PlayPrompt(node.prompt, interruptible=True)
-        return PlayPrompt(node.prompt, interruptible=False)
+        step = IvrStep(node=node.name, at=now)
+        self.path.append(step)
+        match node:
+            case PlayNode(prompt=prompt):
+                self._phase = _Phase.NODE_PROMPT
+                return PlayPrompt(prompt, interruptible=False)
+            case MenuNode(prompt=prompt):
+                self._tries += 1
+                self._phase = _Phase.NODE_PROMPT
+                return PlayPrompt(prompt, interruptible=True)
+            case CollectNode():
+                self._tries += 1
+                self._phase = _Phase.COLLECTING
+                return CollectDigits(node.prompt, node.max_digits, node.timeout, node.terminator)
+            case SayNode():
+                return self._say_action(node, step)
+            case SetNode(assignments=assignments, next=following):
+                errors = []
+                for name, expression in assignments.items():
+                    try:
+                        self.variables[name] = expression.evaluate(self.variables)
+                    except EvaluationError as error:
+                        self.variables[name] = None  # a failed value is null, never stale
+                        errors.append(f"{name}: {error.message}")
+                if errors:
+                    step.input = "error: " + "; ".join(errors)
+                return _Onward(following, "next")
+            case ConditionNode(condition=condition, then=then, otherwise=otherwise):
+                try:
+                    holds = condition.evaluate_condition(self.variables)
+                except EvaluationError as error:
+                    step.input = f"error: {error.message}"
+                    return _Onward(otherwise, "else (error)")
+                step.input = "true" if holds else "false"
+                return _Onward(then, "then") if holds else _Onward(otherwise, "else")
+            case TimeNode(schedule=schedule, open=opened, closed=closed):
+                override = self._overrides(self.flow.name) if self._overrides else Override.NONE
+                decision = decide(schedule, now, override)
+                state = "open" if decision.open else "closed"
+                step.input = f"{state}: {decision.reason}"
+                return _Onward(opened if decision.open else closed, state)
+            case GotoNode(next=following):
+                return _Onward(following, "next")
+        raise AssertionError(f"unknown node {node!r}")
 
-    def _menu_input(self, menu: MenuNode, digit: str, now: float) -> IvrAction:
+    def _say_action(self, node: SayNode, step: IvrStep) -> IvrAction | _Onward:
+        """The Say* action for the node's value; a value that cannot be said is skipped."""
+        try:
+            action = _say(node, node.value.evaluate(self.variables))
+        except EvaluationError as error:
+            step.input = f"error: {error.message}"
+            return _Onward(node.next, "next (nothing said)")
+        self._phase = _Phase.SAYING
+        return action
+
+    # -- input
+
+    def _menu_input(self, menu: _Retrying, digit: str, now: float) -> IvrAction:
+        assert isinstance(menu, MenuNode), "only menus wait for one digit"
         target = menu.options.get(digit)
         if target is None:
             return self._failed_try(menu, f"invalid:{digit}", now)
         self.path[-1].input = digit
         return self._go(target, f"option {digit}", now)
 
-    def _failed_try(self, menu: MenuNode, what: str, now: float) -> IvrAction:
+    def _collected(self, node: CollectNode, digits: str, now: float) -> IvrAction:
+        if len(digits) > node.max_digits or any(d not in DTMF_DIGITS for d in digits):
+            raise IvrProtocolError(
+                f"{digits!r} is not an entry of at most {node.max_digits} DTMF digits"
+            )
+        if not digits:
+            return self._failed_try(node, "timeout", now)
+        problem = _entry_problem(node, digits)
+        if problem is not None:
+            return self._failed_try(node, f"invalid: {problem}", now)
+        self.variables[node.variable] = digits
+        # The digits themselves may be a card or CPF number: the path keeps only their count.
+        self.path[-1].input = f"{len(digits)} digits"
+        return self._go(node.next, "next", now)
+
+    def _failed_try(self, node: _Retrying, what: str, now: float) -> IvrAction:
         self.path[-1].input = what
-        feedback = menu.timeout_prompt if what == "timeout" else menu.invalid_prompt
+        feedback = node.timeout_prompt if what == "timeout" else node.invalid_prompt
         if feedback is None:
-            return self._after_failed_try(menu, now)
+            return self._after_failed_try(node, now)
         self._phase = _Phase.RETRY_PROMPT
         return PlayPrompt(feedback, interruptible=False)
 
-    def _after_failed_try(self, menu: MenuNode, now: float) -> IvrAction:
-        if self._tries < menu.retries:
-            return self._enter(menu, now, again=True)
-        return self._go(menu.on_exhausted, f"no valid choice after {menu.retries} tries", now)
+    def _after_failed_try(self, node: _Retrying, now: float) -> IvrAction:
+        if self._tries < node.retries:
+            return self._entered(self._enter(node, now, again=True), now)
+        what = "choice" if isinstance(node, MenuNode) else "entry"
+        return self._go(node.on_exhausted, f"no valid {what} after {node.retries} tries", now)
+
+    # -- moving on
 
     def _go(self, target: Target, why: str, now: float) -> IvrAction:
-        match target:
-            case QueueTarget(queue=queue):
-                return self._finish(RouteToQueue(queue))
-            case NodeTarget(node=name):
-                return self._enter(self.flow.node(name), now, again=False)
-            case HangupTarget(prompt=prompt):
-                self._hangup_reason = f"{self._node.name}: {why}"
-                if prompt is None:
-                    return self._finish(Hangup(self._hangup_reason))
-                self._phase = _Phase.GOODBYE_PROMPT
-                return PlayPrompt(prompt, interruptible=False)
-        raise AssertionError(f"unknown target {target!r}")
+        """Follow a target, passing through nodes that need nothing from the caller."""
+        for _ in range(len(self.flow.nodes) + 1):  # the validator refuses silent loops
+            match target:
+                case QueueTarget(queue=queue):
+                    return self._finish(RouteToQueue(queue))
+                case AgentTarget(agent=agent):
+                    return self._finish(RouteToAgent(agent))
+                case TransferTarget(kind=kind, destination=destination):
+                    return self._finish(TransferTo(kind, destination))
+                case FlowTarget(flow=name):
+                    return self._finish(SwitchFlow(name))
+                case HangupTarget(prompt=prompt):
+                    self._hangup_reason = f"{self._node.name}: {why}"
+                    if prompt is None:
+                        return self._finish(Hangup(self._hangup_reason))
+                    self._phase = _Phase.GOODBYE_PROMPT
+                    return PlayPrompt(prompt, interruptible=False)
+                case NodeTarget(node=name):
+                    outcome = self._enter(self.flow.node(name), now, again=False)
+                    if not isinstance(outcome, _Onward):
+                        return outcome
+                    target, why = outcome.target, outcome.why
+        return self._finish(Hangup(f"{self._node.name}: nodes loop without caller input"))
 
-    def _finish(self, action: RouteToQueue | Hangup) -> IvrAction:
+    def _entered(self, outcome: IvrAction | _Onward, now: float) -> IvrAction:
+        return (
+            self._go(outcome.target, outcome.why, now) if isinstance(outcome, _Onward) else outcome
+        )
+
+    def _finish(self, action: TerminalAction) -> IvrAction:
         self._phase = _Phase.FINISHED
         self._final_action = action
         return action
 
-    def _menu(self) -> MenuNode:
-        assert isinstance(self._node, MenuNode), "only menus wait for digits"
+    def _retrying(self) -> _Retrying:
+        assert isinstance(self._node, MenuNode | CollectNode), "only menus and collects retry"
+        return self._node
+
+    def _collect(self) -> CollectNode:
+        assert isinstance(self._node, CollectNode), "only collect nodes collect digits"
+        return self._node
+
+    def _say(self) -> SayNode:
+        assert isinstance(self._node, SayNode), "only say nodes say values"
         return self._node
 
     def _awaiting(self) -> str:
         return {
             _Phase.NODE_PROMPT: f"the prompt of node {self._node.name!r} (PromptFinished)",
             _Phase.WAITING_FOR_DIGIT: "WaitForDigit (DigitReceived or InputTimedOut)",
+            _Phase.COLLECTING: "CollectDigits (DigitsCollected)",
+            _Phase.SAYING: f"the say node {self._node.name!r} (SayFinished)",
             _Phase.RETRY_PROMPT: "a retry prompt (PromptFinished)",
             _Phase.GOODBYE_PROMPT: "the goodbye prompt (PromptFinished)",
         }[self._phase]
@@ -228,3 +450,45 @@ def _checked_digit(digit: str | None) -> str:
     if digit is None or len(digit) != 1 or digit not in DTMF_DIGITS:
         raise IvrProtocolError(f"{digit!r} is not a DTMF digit (0-9, *, #)")
     return digit
+
+
+def _entry_problem(node: CollectNode, digits: str) -> str | None:
+    """Why an entry is not valid for the node, or None when it is."""
+    if len(digits) < node.min_digits:
+        return f"too short ({len(digits)} of at least {node.min_digits} digits)"
+    if node.pattern is None and not digits.isdigit():  # only * or # need a pattern's blessing
+        return "not only digits 0-9"
+    if node.check is not None and not CHECKS[node.check](digits):
+        return f"{node.check} check failed"
+    if node.pattern is not None:
+        try:
+            matched = node.pattern.evaluate_condition({"digits": digits})
+        except EvaluationError as error:
+            return f"pattern failed: {error.message}"
+        if not matched:
+            return "does not match the pattern"
+    return None
+
+
+def _say(node: SayNode, value: Value) -> SayAction:
+    """The action that says ``value`` as the node's kind; EvaluationError when it cannot."""
+    number = value if isinstance(value, int | Decimal) and not isinstance(value, bool) else None
+    match node.kind:
+        case "number":
+            if number is None or number != int(number):
+                raise EvaluationError(f"a whole number is needed, got {value!r}")
+            return SayNumber(int(number))
+        case "digits":
+            digits = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+            if not isinstance(digits, str) or not digits.isascii() or not digits.isdigit():
+                raise EvaluationError(f"digits 0-9 are needed, got {value!r}")
+            return SayDigits(digits)
+        case "datetime":
+            if number is None:
+                raise EvaluationError(f"an instant in POSIX seconds is needed, got {value!r}")
+            return SayDateTime(float(number), node.timezone)
+        case _:
+            if number is None:
+                raise EvaluationError(f"an amount is needed, got {value!r}")
+            assert node.currency is not None, "the validator requires a currency for money"
+            return SayMoney(Decimal(number), node.currency)

@@ -10,32 +10,48 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from callcenter.core.flowfile import (
+    AgentTarget,
+    CollectNode,
+    ConditionNode,
     Flow,
     FlowError,
     FlowProblem,
+    FlowTarget,
+    GotoNode,
     HangupTarget,
     MenuNode,
     NodeTarget,
     PlayNode,
     QueueTarget,
+    SetNode,
+    TimeNode,
+    TransferTarget,
     parse_flow,
 )
 
 DEMO = Path(__file__).resolve().parents[2] / "dialplans" / "main.yaml"
 QUEUES = {"sales", "support", "operator"}
 PROMPTS = {"welcome", "main-menu", "invalid", "no-input", "goodbye"}
+TARGET_KINDS = "queue, node, hangup, agent, extension, external, flow"
 
 
-def parse(text: str, *, queues: set[str] = QUEUES, prompts: set[str] = PROMPTS) -> Flow:
+def parse(
+    text: str,
+    *,
+    queues: set[str] = QUEUES,
+    prompts: set[str] = PROMPTS,
+    agents: set[str] | None = None,
+) -> Flow:
     return parse_flow(
         textwrap.dedent(text).lstrip("\n"),  # line 1 is the first line of the text
         "test.yaml",
         known_queues=queues,
         prompt_exists=prompts.__contains__,
+        known_agents=agents,
     )
 
 
-def problems(text: str, **kwargs: set[str]) -> list[str]:
+def problems(text: str, **kwargs: set[str] | None) -> list[str]:
     with pytest.raises(FlowError) as caught:
         parse(text, **kwargs)
     return [str(p) for p in caught.value.problems]
@@ -212,10 +228,12 @@ def test_wrong_types_say_what_was_expected_and_what_was_found() -> None:
         "test.yaml:7:14: nodes.a.timeout: expected a number, got text 'soon'",
         "test.yaml:8:14: nodes.a.retries: expected a whole number, got the number 2.5",
         "test.yaml:9:20: nodes.a.options.1: expected a target, got text 'sales'; "
-        "a target is {queue: NAME}, {node: NAME} or {hangup: true} (with optional prompt)",
+        "a target is {queue: NAME}, {node: NAME}, {hangup: true} (with optional prompt), "
+        "{agent: ID}, {extension: 'DIGITS'}, {external: '+E164'} or {flow: NAME}",
         "test.yaml:10:28: nodes.a.on_exhausted.hangup: must be true, got text 'yes please'",
         "test.yaml:11:6: nodes.b: expected a mapping, got text 'nonsense'",
-        "test.yaml:12:13: nodes.c.type: unknown node type 'dial' (play, menu)",
+        "test.yaml:12:13: nodes.c.type: unknown node type 'dial' "
+        "(play, menu, collect, say, set, condition, time, goto)",
     ]
 
 
@@ -254,14 +272,14 @@ def test_a_target_needs_exactly_one_destination_and_prompt_only_with_hangup() ->
         """
     )
     assert found == [
-        "test.yaml:8:12: nodes.a.options.1: needs exactly one of queue, node, hangup "
+        f"test.yaml:8:12: nodes.a.options.1: needs exactly one of {TARGET_KINDS} "
         "(found queue and node)",
-        "test.yaml:9:12: nodes.a.options.2: needs exactly one of queue, node, hangup (found none)",
+        f"test.yaml:9:12: nodes.a.options.2: needs exactly one of {TARGET_KINDS} (found none)",
         "test.yaml:10:27: nodes.a.options.3: prompt is only allowed with hangup",
         "test.yaml:11:21: nodes.a.options.4.hangup: must be true, got false",
         "test.yaml:12:35: nodes.a.options.5.prompt: prompt 'missing' not found",
         "test.yaml:13:37: nodes.a.on_exhausted: unknown key 'when' "
-        "(known: queue, node, hangup, prompt)",
+        f"(known: {TARGET_KINDS}, prompt)",
     ]
 
 
@@ -414,7 +432,8 @@ def test_broken_yaml_is_a_flow_error_with_the_position_yaml_gives(text: str, exp
 def test_a_damaged_demo_file_gives_a_flow_or_a_flow_error_never_a_crash(
     data: st.DataObject,
 ) -> None:
-    text = DEMO.read_text(encoding="utf-8")
+    example = DEMO.parent / "examples" / "order_status.yaml"  # every newer node type
+    text = data.draw(st.sampled_from([DEMO, example]), label="file").read_text(encoding="utf-8")
     for _ in range(data.draw(st.integers(1, 4), label="damages")):
         start = data.draw(st.integers(0, len(text)), label="where")
         end = data.draw(st.integers(start, min(len(text), start + 8)), label="until")
@@ -431,3 +450,329 @@ def test_a_damaged_demo_file_gives_a_flow_or_a_flow_error_never_a_crash(
 def test_deeply_nested_yaml_is_a_flow_error() -> None:
     with pytest.raises(FlowError, match="nested too deeply"):
         parse_flow("a: " + "[" * 5000, "x.yaml", known_queues=(), prompt_exists=bool)
+
+
+# --------------------------------------------------------------------------- new node types
+
+HOURS = "{timezone: America/Sao_Paulo, weekly: {mon-fri: ['08:00-18:00']}}"
+
+
+def test_a_flow_with_every_new_node_type_validates() -> None:
+    flow = parse(
+        f"""
+        name: selfservice
+        start: hours
+        nodes:
+          hours:
+            type: time
+            hours: {HOURS}
+            open: {{node: remember}}
+            closed: {{hangup: true, prompt: goodbye}}
+          remember:
+            type: set
+            variables: {{vip: "startswith(caller.number, '+5511')", tries: 0}}
+            next: {{node: ask}}
+          ask:
+            type: collect
+            prompt: main-menu
+            variable: account
+            max_digits: 8
+            check: luhn
+            next: {{node: say}}
+            on_exhausted: {{agent: alice}}
+          say: {{type: say, kind: digits, value: account, next: {{node: branch}}}}
+          branch:
+            type: condition
+            if: "vip and len(account) == 8"
+            then: {{external: "+5511987654321"}}
+            else: {{node: out}}
+          out: {{type: goto, next: {{flow: billing}}}}
+        """,
+    )
+    ask = flow.nodes["ask"]
+    assert isinstance(ask, CollectNode)
+    assert (ask.min_digits, ask.max_digits, ask.terminator, ask.check) == (1, 8, "#", "luhn")
+    assert ask.on_exhausted == AgentTarget("alice")
+    branch = flow.nodes["branch"]
+    assert isinstance(branch, ConditionNode)
+    assert branch.condition.variables == {"vip", "account"}
+    assert branch.then == TransferTarget("external", "+5511987654321")
+    assert flow.nodes["out"] == GotoNode("out", FlowTarget("billing"))
+    remember = flow.nodes["remember"]
+    assert isinstance(remember, SetNode) and list(remember.assignments) == ["vip", "tries"]
+    assert isinstance(flow.nodes["hours"], TimeNode)
+    assert flow.prompts() == {"goodbye", "main-menu"}
+
+
+def test_a_broken_expression_is_reported_at_its_column_in_the_file() -> None:
+    found = problems(
+        """
+        name: main
+        start: a
+        nodes:
+          a:
+            type: condition
+            if: caller.number === '1'
+            then: {queue: sales}
+            else: {node: b}
+          b:
+            type: set
+            variables:
+              x: "1 + * 2"
+              y: >-
+                1 +
+                * 2
+            next: {queue: sales}
+        """
+    )
+    assert found[0] == (  # at the third '=' of '==='
+        "test.yaml:6:25: nodes.a.if: '=' is not an operator: use '==' to compare"
+    )
+    assert found[1] == "test.yaml:12:15: nodes.b.variables.x: expected a value, got '*'"
+    # A folded scalar does not show its text as it is: the problem is at its start.
+    assert found[2] == "test.yaml:13:10: nodes.b.variables.y: expected a value, got '*'"
+    assert len(found) == 3
+
+
+def test_reading_a_variable_that_nothing_sets_is_reported_where_it_is_read() -> None:
+    found = problems(
+        """
+        name: main
+        start: a
+        nodes:
+          a:
+            type: condition
+            if: "caller.name == 'x' or 'ordr' == ordr"
+            then: {node: b}
+            else: {queue: sales}
+          b: {type: say, kind: number, value: total, next: {queue: sales}}
+        """
+    )
+    assert found == [
+        "test.yaml:6:42: nodes.a.if: variable 'ordr' is never set in this flow "
+        "(set it in a set or collect node)",
+        "test.yaml:9:39: nodes.b.value: variable 'total' is never set in this flow "
+        "(set it in a set or collect node)",
+    ]
+
+
+def test_set_variable_names_must_be_new_names() -> None:
+    found = problems(
+        """
+        name: main
+        start: a
+        nodes:
+          a:
+            type: set
+            variables: {caller.number: "'1'", "true": "1", "9x": "2"}
+            next: {queue: sales}
+        """
+    )
+    assert found == [
+        "test.yaml:6:17: nodes.a.variables: 'caller.number' is set by the call itself; "
+        "use another name",
+        "test.yaml:6:39: nodes.a.variables: 'true' is a reserved word, not a variable name",
+        "test.yaml:6:52: nodes.a.variables: '9x' is not a valid variable name "
+        "(letters, digits, _ and .)",
+    ]
+
+
+def test_collect_settings_are_checked() -> None:
+    found = problems(
+        """
+        name: main
+        start: a
+        nodes:
+          a:
+            type: collect
+            prompt: main-menu
+            variable: card
+            min_digits: 9
+            max_digits: 8
+            terminator: "*"
+            check: crc32
+            pattern: "(a+)+"
+            next: {queue: sales}
+            on_exhausted: {queue: operator}
+          b:
+            type: collect
+            prompt: main-menu
+            variable: other
+            max_digits: 33
+            next: {queue: sales}
+            on_exhausted: {queue: operator}
+        """
+    )
+    assert found[:3] == [
+        "test.yaml:8:17: nodes.a.min_digits: 9 is more than max_digits (8)",
+        "test.yaml:10:17: nodes.a.terminator: expected '#' or none, got text '*'",
+        "test.yaml:11:12: nodes.a.check: unknown check 'crc32' "
+        "(known: luhn, mod11, cpf, cnpj, verhoeff)",
+    ]
+    assert found[3].startswith("test.yaml:12:14: nodes.a.pattern: ")
+    assert "can take forever" in found[3]  # expr's pattern safety rules
+    assert found[4:] == [
+        "test.yaml:15:3: nodes.b: never reached from start 'a'",
+        "test.yaml:19:17: nodes.b.max_digits: 33 is out of range (1-32 digits)",
+    ]
+
+
+def test_collect_without_terminator_and_with_a_pattern() -> None:
+    flow = parse(
+        """
+        name: main
+        start: a
+        nodes:
+          a:
+            type: collect
+            prompt: main-menu
+            variable: code
+            min_digits: 4
+            max_digits: 6
+            terminator: none
+            timeout: 3
+            retries: 2
+            pattern: '[0-9]{4}[*]?'
+            next: {queue: sales}
+            on_exhausted: {queue: operator}
+        """
+    )
+    node = flow.nodes["a"]
+    assert isinstance(node, CollectNode)
+    assert (node.terminator, node.timeout, node.retries) == (None, 3.0, 2)
+    assert node.pattern is not None
+
+
+def test_say_nodes_need_a_known_kind_and_money_needs_a_currency() -> None:
+    found = problems(
+        """
+        name: main
+        start: a
+        nodes:
+          a: {type: say, kind: money, value: "1.50", next: {node: b}}
+          b: {type: say, kind: number, value: "2", currency: BRL, next: {node: c}}
+          c: {type: say, kind: colour, value: "2", next: {node: d}}
+          d: {type: say, kind: money, value: "2", currency: JPY, next: {node: e}}
+          e: {type: say, kind: datetime, value: "0", timezone: Mars/Base, next: {queue: sales}}
+        """
+    )
+    assert found == [
+        "test.yaml:4:3: nodes.a: kind money needs a currency (BRL, USD, EUR)",
+        "test.yaml:5:44: nodes.b: currency is only for kind money",
+        "test.yaml:6:24: nodes.c.kind: unknown kind 'colour' (known: number, digits, datetime, "
+        "money)",
+        "test.yaml:7:53: nodes.d.currency: unknown currency 'JPY' (known: BRL, USD, EUR)",
+        "test.yaml:8:56: nodes.e.timezone: unknown time zone 'Mars/Base' (an IANA key like 'UTC')",
+    ]
+
+
+def test_schedule_problems_point_at_the_yaml_node_they_are_about() -> None:
+    found = problems(
+        """
+        name: main
+        start: a
+        nodes:
+          a:
+            type: time
+            hours:
+              timezone: America/Sao_Paulo
+              weekly:
+                mon-fri: ["08:00-18:00", "25:00-26:00"]
+                funday: ["08:00-12:00"]
+            open: {queue: sales}
+            closed: {hangup: true}
+        """
+    )
+    assert [f.split(": ")[0] for f in found] == ["test.yaml:9:34", "test.yaml:10:17"]
+    assert found[0].startswith("test.yaml:9:34: nodes.a.hours.weekly.mon-fri[1]: ")
+    assert found[1].startswith("test.yaml:10:17: nodes.a.hours.weekly.funday: unknown weekday")
+
+
+def test_duplicate_keys_inside_hours_are_caught() -> None:
+    found = problems(
+        f"""
+        name: main
+        start: a
+        nodes:
+          a:
+            type: time
+            hours: {HOURS[:-1]}, timezone: UTC}}
+            open: {{queue: sales}}
+            closed: {{hangup: true}}
+        """
+    )
+    assert found == [
+        "test.yaml:6:78: nodes.a.hours: duplicate key 'timezone' (first at line 6, column 13)"
+    ]
+
+
+def test_transfer_targets_are_checked_strictly() -> None:
+    text = """
+        name: main
+        start: a
+        nodes:
+          a:
+            type: menu
+            prompt: main-menu
+            options:
+              "1": {agent: bob}
+              "2": {extension: "12a"}
+              "3": {external: "+55 11 98765-4321"}
+              "4": {external: "5511987654321"}
+              "5": {flow: Other}
+              "6": {extension: 1234}
+              "7": {agent: alice}
+            on_exhausted: {external: "+5511987654321&SIP/x"}
+        """
+    found = problems(text, agents={"alice"})
+    assert found == [
+        "test.yaml:8:20: nodes.a.options.1.agent: unknown agent id 'bob' (known: alice)",
+        "test.yaml:9:24: nodes.a.options.2.extension: '12a' is not a valid extension "
+        "(1-20 digits 0-9)",
+        "test.yaml:10:23: nodes.a.options.3.external: '+55 11 98765-4321' is not a valid "
+        "E.164 number (+, then 8-15 digits, e.g. +5511987654321)",
+        "test.yaml:11:23: nodes.a.options.4.external: '5511987654321' is not a valid "
+        "E.164 number (+, then 8-15 digits, e.g. +5511987654321)",
+        "test.yaml:12:19: nodes.a.options.5.flow: 'Other' is not a valid flow name",
+        "test.yaml:13:24: nodes.a.options.6.extension: expected text, got the number 1234; "
+        "quote it if you mean text",
+        "test.yaml:15:30: nodes.a.on_exhausted.external: '+5511987654321&SIP/x' is not a "
+        "valid E.164 number (+, then 8-15 digits, e.g. +5511987654321)",
+    ]
+    assert "unknown agent" not in " ".join(problems(text))  # agents unchecked by default
+
+
+def test_conditions_looping_without_input_are_rejected() -> None:
+    found = problems(
+        """
+        name: main
+        start: a
+        nodes:
+          a: {type: set, variables: {n: "0"}, next: {node: b}}
+          b: {type: set, variables: {n: "n + 1"}, next: {node: c}}
+          c: {type: condition, if: "n < 3", then: {node: b}, else: {node: d}}
+          d: {type: goto, next: {node: d}}
+        """
+    )
+    assert found == [
+        "test.yaml:5:3: nodes.b: nodes loop without ever waiting for the caller (b -> c -> b)",
+        "test.yaml:7:3: nodes.d: nodes loop without ever waiting for the caller (d -> d)",
+    ]
+
+
+def test_a_loop_through_a_collect_entry_is_fine_but_not_through_its_exhaustion() -> None:
+    parse(
+        """
+        name: main
+        start: ask
+        nodes:
+          ask:
+            type: collect
+            prompt: main-menu
+            variable: n
+            max_digits: 4
+            next: {node: check}
+            on_exhausted: {queue: operator}
+          check: {type: condition, if: "n == '1234'", then: {queue: sales}, else: {node: ask}}
+        """
+    )

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +14,23 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from callcenter.core.flowfile import DTMF_DIGITS, Flow, MenuNode, parse_flow
+from callcenter.core.flowfile import (
+    DTMF_DIGITS,
+    CollectNode,
+    ConditionNode,
+    Flow,
+    MenuNode,
+    SayNode,
+    SetNode,
+    TimeNode,
+    parse_flow,
+)
+from callcenter.core.hours import Override
 from callcenter.core.ivr import (
+    CallVariables,
+    CollectDigits,
     DigitReceived,
+    DigitsCollected,
     Hangup,
     InputTimedOut,
     IvrAction,
@@ -22,7 +39,16 @@ from callcenter.core.ivr import (
     IvrSession,
     PlayPrompt,
     PromptFinished,
+    RouteToAgent,
     RouteToQueue,
+    SayDateTime,
+    SayDigits,
+    SayFinished,
+    SayMoney,
+    SayNumber,
+    SwitchFlow,
+    TerminalAction,
+    TransferTo,
     WaitForDigit,
 )
 
@@ -48,9 +74,15 @@ def flow_from(text: str, queues: tuple[str, ...] = ("sales", "operator")) -> Flo
 class Caller:
     """Drives a session and keeps the transcript of actions, with a clock moving 1 s a step."""
 
-    def __init__(self, flow: Flow) -> None:
-        self.now = T0
-        self.session = IvrSession(flow, self.now)
+    def __init__(
+        self,
+        flow: Flow,
+        variables: CallVariables | None = None,
+        overrides: Callable[[str], Override] | None = None,
+        now: float = T0,
+    ) -> None:
+        self.now = now
+        self.session = IvrSession(flow, self.now, variables, overrides)
         self.actions: list[IvrAction] = [self.session.start()]
 
     @property
@@ -70,7 +102,11 @@ class Caller:
                     self.send(PromptFinished())
                 case WaitForDigit():
                     self.send(InputTimedOut())
-                case RouteToQueue() | Hangup():
+                case CollectDigits():
+                    self.send(DigitsCollected(""))
+                case SayNumber() | SayDigits() | SayDateTime() | SayMoney():
+                    self.send(SayFinished())
+                case RouteToQueue() | Hangup() | RouteToAgent() | TransferTo() | SwitchFlow():
                     return self.last
         raise AssertionError(f"no end after {max_steps} steps: {self.actions}")
 
@@ -277,47 +313,406 @@ def test_a_digit_that_is_not_dtmf_is_refused(digit: str) -> None:
         caller.send(DigitReceived(digit))
 
 
+# --------------------------------------------------------------------------- variables and logic
+
+VIP_FLOW = """
+    name: vip
+    start: mark
+    nodes:
+      mark:
+        type: set
+        variables:
+          vip: "startswith(caller.number, '+5511')"
+          greeting: "'hello ' + caller.name"
+        next: {node: route}
+      route:
+        type: condition
+        if: "vip"
+        then: {agent: alice}
+        else: {queue: sales}
+    """
+
+
+def test_call_variables_are_seen_by_expressions_and_set_nodes_add_their_own() -> None:
+    caller = Caller(flow_from(VIP_FLOW), {"caller.number": "+5511987654321", "caller.name": "Ana"})
+    assert caller.last == RouteToAgent("alice")
+    assert caller.session.finished
+    assert caller.session.variables["vip"] is True
+    assert caller.session.variables["greeting"] == "hello Ana"
+    assert caller.session.variables["call.language"] is None  # a built-in not given is null
+    assert caller.path() == [("mark", None), ("route", "true")]
+
+
+def test_a_condition_that_fails_to_evaluate_takes_else_and_says_why_in_the_path() -> None:
+    caller = Caller(flow_from(VIP_FLOW))  # no caller.number: startswith(null, ...) fails
+    assert caller.last == RouteToQueue("sales")
+    assert caller.session.variables["vip"] is None  # a failed value is null
+    step = caller.session.path[0]
+    assert step.input is not None and step.input.startswith("error: vip: ")
+    assert caller.session.path[1].input is not None
+    assert caller.session.path[1].input.startswith("error: ")
+
+
+UNSET_ON_ONE_BRANCH = """
+    name: c
+    start: m
+    nodes:
+      m:
+        type: menu
+        prompt: main-menu
+        options: {"1": {node: s}, "2": {node: c}}
+        on_exhausted: {hangup: true}
+      s: {type: set, variables: {x: "1"}, next: {node: c}}
+      c: {type: condition, if: "x == 1", then: {queue: sales}, else: {hangup: true}}
+    """
+
+
+def test_a_condition_reading_a_variable_not_set_on_this_path_takes_else_with_the_error() -> None:
+    caller = Caller(flow_from(UNSET_ON_ONE_BRANCH))
+    assert caller.send(PromptFinished("2")) == Hangup("c: else (error)")
+    assert caller.path() == [("m", "2"), ("c", "error: unknown variable 'x'")]
+    caller = Caller(flow_from(UNSET_ON_ONE_BRANCH))
+    assert caller.send(PromptFinished("1")) == RouteToQueue("sales")
+    assert caller.path() == [("m", "1"), ("s", None), ("c", "true")]
+
+
+# --------------------------------------------------------------------------- collect
+
+CARD_FLOW = """
+    name: card
+    start: ask
+    nodes:
+      ask:
+        type: collect
+        prompt: main-menu
+        variable: card
+        min_digits: 4
+        max_digits: 16
+        timeout: 4
+        retries: 2
+        check: luhn
+        invalid_prompt: invalid
+        timeout_prompt: no-input
+        next: {node: say}
+        on_exhausted: {queue: operator}
+      say: {type: say, kind: digits, value: card, next: {node: bye}}
+      bye: {type: play, prompt: goodbye, next: {hangup: true}}
+    """
+
+
+def test_a_valid_entry_is_stored_and_the_path_keeps_only_its_length() -> None:
+    caller = Caller(flow_from(CARD_FLOW))
+    assert caller.last == CollectDigits("main-menu", max_digits=16, timeout=4.0, terminator="#")
+    assert caller.send(DigitsCollected("79927398713")) == SayDigits("79927398713")
+    assert caller.session.variables["card"] == "79927398713"
+    assert caller.send(SayFinished("5")) == PlayPrompt("goodbye", interruptible=False)
+    assert caller.path() == [("ask", "11 digits"), ("say", None), ("bye", None)]
+
+
+def test_a_wrong_check_digit_hears_the_invalid_prompt_and_may_try_again() -> None:
+    caller = Caller(flow_from(CARD_FLOW))
+    assert caller.send(DigitsCollected("79927398710")) == PlayPrompt("invalid", False)
+    assert caller.send(PromptFinished()) == CollectDigits("main-menu", 16, 4.0, "#")
+    assert caller.send(DigitsCollected("123")) == PlayPrompt("invalid", False)
+    assert caller.send(PromptFinished()) == RouteToQueue("operator")
+    assert caller.path() == [
+        ("ask", "invalid: luhn check failed"),
+        ("ask", "invalid: too short (3 of at least 4 digits)"),
+    ]
+    assert "card" not in caller.session.variables
+
+
+def test_entering_nothing_is_a_timeout_and_counts_as_a_try() -> None:
+    caller = Caller(flow_from(CARD_FLOW))
+    assert caller.stays_silent() == RouteToQueue("operator")
+    assert caller.path() == [("ask", "timeout"), ("ask", "timeout")]
+    assert PlayPrompt("no-input", interruptible=False) in caller.actions
+
+
+def test_star_needs_a_pattern_that_allows_it_and_the_pattern_must_match_whole() -> None:
+    flow = flow_from(
+        """
+        name: p
+        start: ask
+        nodes:
+          ask:
+            type: collect
+            prompt: main-menu
+            variable: code
+            max_digits: 5
+            terminator: none
+            retries: 1
+            pattern: "[0-9]{3}[*]?"
+            next: {queue: sales}
+            on_exhausted: {hangup: true}
+        """
+    )
+    assert Caller(flow).send(DigitsCollected("123*")) == RouteToQueue("sales")
+    caller = Caller(flow)
+    assert caller.last == CollectDigits("main-menu", 5, 5.0, None)
+    assert caller.send(DigitsCollected("1234")) == Hangup("ask: no valid entry after 1 tries")
+    assert caller.path() == [("ask", "invalid: does not match the pattern")]
+
+
+@pytest.mark.parametrize("digits", ["12345678901234567", "12a", "1 2"])
+def test_an_entry_the_adapter_could_not_have_collected_is_refused(digits: str) -> None:
+    caller = Caller(flow_from(CARD_FLOW))
+    with pytest.raises(IvrProtocolError, match="is not an entry of at most 16 DTMF digits"):
+        caller.send(DigitsCollected(digits))
+
+
+# --------------------------------------------------------------------------- say
+
+
+def _say_flow(kind: str, value: str, extra: str = "") -> Flow:
+    return flow_from(
+        f"""
+        name: s
+        start: v
+        nodes:
+          v: {{type: set, variables: {{amount: "{value}"}}, next: {{node: say}}}}
+          say: {{type: say, kind: {kind}, value: amount, {extra} next: {{queue: sales}}}}
+        """
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "extra", "expected"),
+    [
+        ("number", "40 + 2", "", SayNumber(42)),
+        ("number", "6 / 2", "", SayNumber(3)),
+        ("digits", "'0042'", "", SayDigits("0042")),
+        ("digits", "7", "", SayDigits("7")),
+        ("money", "12.50 * 2", "currency: BRL,", SayMoney(Decimal("25.00"), "BRL")),
+        (
+            "datetime",
+            "1700000000",
+            "timezone: America/Sao_Paulo,",
+            SayDateTime(1_700_000_000.0, "America/Sao_Paulo"),
+        ),
+    ],
+)
+def test_say_turns_the_value_into_the_matching_action(
+    kind: str, value: str, extra: str, expected: IvrAction
+) -> None:
+    caller = Caller(_say_flow(kind, value, extra))
+    assert caller.last == expected
+    assert caller.send(SayFinished()) == RouteToQueue("sales")
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [("number", "7 / 2"), ("digits", "'12a'"), ("digits", "-5"), ("money", "'x'")],
+)
+def test_a_value_that_cannot_be_said_is_skipped_and_noted(kind: str, value: str) -> None:
+    caller = Caller(_say_flow(kind, value, "currency: USD," if kind == "money" else ""))
+    assert caller.last == RouteToQueue("sales")
+    step = caller.session.path[-1]
+    assert step.node == "say" and step.input is not None and step.input.startswith("error: ")
+
+
+# --------------------------------------------------------------------------- time conditions
+
+HOURS_FLOW = """
+    name: hours
+    start: open
+    nodes:
+      open:
+        type: time
+        hours:
+          timezone: America/Sao_Paulo
+          weekly: {mon-fri: ["08:00-18:00"]}
+          holidays: {country: BR}
+        open: {queue: sales}
+        closed: {hangup: true, prompt: goodbye}
+    """
+MONDAY_10H = datetime(2026, 3, 2, 13, 0, tzinfo=UTC).timestamp()  # 10:00 in Sao Paulo
+MONDAY_20H = datetime(2026, 3, 2, 23, 0, tzinfo=UTC).timestamp()
+CHRISTMAS_10H = datetime(2026, 12, 25, 13, 0, tzinfo=UTC).timestamp()  # a Friday
+
+
+def test_within_the_weekly_hours_the_caller_reaches_the_open_target() -> None:
+    caller = Caller(flow_from(HOURS_FLOW), now=MONDAY_10H)
+    assert caller.last == RouteToQueue("sales")
+    assert caller.path() == [("open", "open: weekly hours mon 08:00-18:00")]
+
+
+def test_after_hours_and_on_holidays_the_caller_reaches_the_closed_target() -> None:
+    caller = Caller(flow_from(HOURS_FLOW), now=MONDAY_20H)
+    assert caller.last == PlayPrompt("goodbye", interruptible=False)
+    assert caller.send(PromptFinished()) == Hangup("open: closed")
+    holiday = Caller(flow_from(HOURS_FLOW), now=CHRISTMAS_10H)
+    assert holiday.path()[0][1] == "closed: holiday: Christmas Day"
+
+
+def test_the_admin_switch_for_the_flow_wins_over_the_hours() -> None:
+    asked: list[str] = []
+
+    def switch(flow: str) -> Override:
+        asked.append(flow)
+        return Override.FORCE_CLOSED
+
+    caller = Caller(flow_from(HOURS_FLOW), overrides=switch, now=MONDAY_10H)
+    assert caller.last == PlayPrompt("goodbye", interruptible=False)
+    assert caller.path() == [("open", "closed: forced closed by an admin")]
+    assert asked == ["hours"]
+
+
+# --------------------------------------------------------------------------- transfers
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("{agent: alice}", RouteToAgent("alice")),
+        ('{extension: "1234"}', TransferTo("extension", "1234")),
+        ('{external: "+5511987654321"}', TransferTo("external", "+5511987654321")),
+        ("{flow: billing}", SwitchFlow("billing")),
+    ],
+)
+def test_transfer_targets_end_the_session_with_their_action(
+    target: str, expected: TerminalAction
+) -> None:
+    flow = flow_from(
+        f"""
+        name: t
+        start: j
+        nodes:
+          j: {{type: goto, next: {target}}}
+        """
+    )
+    caller = Caller(flow)
+    assert caller.last == expected
+    assert caller.session.final_action == expected and caller.session.finished
+    assert caller.path() == [("j", None)]
+
+
+# --------------------------------------------------------------------------- the example
+
+EXAMPLE = DEMO.parent / "examples" / "order_status.yaml"
+PROMPTS = DEMO.parents[1] / "ivr_prompts" / "en"
+
+
+def test_the_order_status_example_reads_back_a_valid_order_number_then_queues() -> None:
+    flow = parse_flow(
+        EXAMPLE.read_text(encoding="utf-8"),
+        str(EXAMPLE),
+        known_queues={"sales", "support", "operator"},
+        prompt_exists=lambda name: (PROMPTS / f"{name}.wav").is_file(),
+    )
+    caller = Caller(flow, {"caller.number": "+5511987654321"}, now=MONDAY_10H)
+    assert caller.last == PlayPrompt("welcome", interruptible=False)
+    assert caller.send(PromptFinished()) == CollectDigits("main-menu", 10, 5.0, "#")
+    assert caller.send(DigitsCollected("12345")) == PlayPrompt("invalid", interruptible=False)
+    caller.send(PromptFinished())
+    luhn_fails = DigitsCollected("7992739871")
+    assert caller.send(luhn_fails) == PlayPrompt("invalid", interruptible=False)
+    caller.send(PromptFinished())
+    assert caller.send(DigitsCollected("4992739872")) == SayDigits("4992739872")
+    assert caller.send(SayFinished()) == RouteToQueue("sales")
+    assert [node for node, _ in caller.path()] == [
+        "office_hours",
+        "welcome",
+        "greet",
+        "ask_order",
+        "ask_order",
+        "ask_order",
+        "read_back",
+        "who_answers",
+    ]
+
+
 # --------------------------------------------------------------------------- properties
 
 QUEUES = ("q1", "q2")
+CONDITIONS = ("true", "caller.number == '123'", "len(caller.number) > 2", "n == 2")
+SAYS = (
+    {"kind": "number", "value": "n * 21"},
+    {"kind": "digits", "value": "caller.number"},
+    {"kind": "money", "value": "1.50", "currency": "EUR"},
+    {"kind": "datetime", "value": "1700000000"},
+)
+HOURS = {"timezone": "UTC", "weekly": {"mon-fri": ["08:00-18:00"]}}
+TERMINALS = (RouteToQueue, Hangup, RouteToAgent, TransferTo, SwitchFlow)
 
 
 @st.composite
 def flow_documents(draw: st.DrawFn) -> dict[str, Any]:
-    """A small valid flow: play and menu nodes; silent links only go forward, so silence ends."""
-    count = draw(st.integers(1, 6))
+    """A small valid flow of every node type; silent links only go forward, so silence ends.
+
+    Its first node always sets ``n``, so that conditions and say values may read it.
+    """
+    count = draw(st.integers(1, 7))
     names = [f"n{i}" for i in range(count)]
 
     def target(index: int, silent: bool) -> dict[str, Any]:
         onward = names[index + 1 :] if silent else names
-        kinds = ["queue", "hangup", "hangup_prompt"] + (["node"] if onward else [])
-        kind = draw(st.sampled_from(kinds))
+        kinds = ["queue", "hangup", "hangup_prompt", "agent", "external", "flow"]
+        kind = draw(st.sampled_from(kinds + (["node"] * 3 if onward else [])))
         if kind == "queue":
             return {"queue": draw(st.sampled_from(QUEUES))}
         if kind == "hangup":
             return {"hangup": True}
         if kind == "hangup_prompt":
             return {"hangup": True, "prompt": "goodbye"}
+        if kind == "agent":
+            return {"agent": "alice"}
+        if kind == "external":
+            return {"external": "+5511987654321"}
+        if kind == "flow":
+            return {"flow": "other"}
         return {"node": draw(st.sampled_from(onward))}
 
     nodes: dict[str, dict[str, Any]] = {}
     for index, name in enumerate(names):
-        if draw(st.booleans()):
-            nodes[name] = {"type": "play", "prompt": f"p-{name}", "next": target(index, True)}
-            continue
-        digits = draw(st.sets(st.sampled_from(DTMF_DIGITS), min_size=1, max_size=4))
-        menu: dict[str, Any] = {
-            "type": "menu",
-            "prompt": f"m-{name}",
-            "timeout": draw(st.integers(1, 60)),
-            "retries": draw(st.integers(1, 4)),
-            "options": {digit: target(index, False) for digit in sorted(digits)},
-            "on_exhausted": target(index, True),
-        }
-        for key in ("invalid_prompt", "timeout_prompt"):
-            if draw(st.booleans()):
-                menu[key] = key.replace("_", "-")
-        nodes[name] = menu
+        kind = "set" if index == 0 else draw(st.sampled_from(_NODE_KINDS))
+        body: dict[str, Any] = {"type": kind}
+        match kind:
+            case "set":
+                body["variables"] = {"n": draw(st.sampled_from(["2", "len(caller.name)"]))}
+                body["next"] = target(index, True)
+            case "play":
+                body |= {"prompt": f"p-{name}", "next": target(index, True)}
+            case "say":
+                body |= draw(st.sampled_from(SAYS)) | {"next": target(index, True)}
+            case "goto":
+                body["next"] = target(index, True)
+            case "condition":
+                body["if"] = draw(st.sampled_from(CONDITIONS))
+                body |= {"then": target(index, True), "else": target(index, True)}
+            case "time":
+                body |= {"hours": HOURS, "open": target(index, True)}
+                body["closed"] = target(index, True)
+            case "collect":
+                maximum = draw(st.integers(1, 6))
+                body |= {
+                    "prompt": f"c-{name}",
+                    "variable": "code",
+                    "min_digits": draw(st.integers(1, maximum)),
+                    "max_digits": maximum,
+                    "terminator": draw(st.sampled_from(["#", None])),
+                    "retries": draw(st.integers(1, 4)),
+                    "next": target(index, False),
+                    "on_exhausted": target(index, True),
+                }
+                if draw(st.booleans()):
+                    body["check"] = draw(st.sampled_from(["luhn", "mod11", "verhoeff"]))
+                if draw(st.booleans()):
+                    body["pattern"] = "[0-9]*[*]?"
+            case _:
+                digits = draw(st.sets(st.sampled_from(DTMF_DIGITS), min_size=1, max_size=4))
+                body |= {
+                    "prompt": f"m-{name}",
+                    "timeout": draw(st.integers(1, 60)),
+                    "retries": draw(st.integers(1, 4)),
+                    "options": {digit: target(index, False) for digit in sorted(digits)},
+                    "on_exhausted": target(index, True),
+                }
+        if kind in ("menu", "collect"):
+            for key in ("invalid_prompt", "timeout_prompt"):
+                if draw(st.booleans()):
+                    body[key] = key.replace("_", "-")
+        nodes[name] = body
     reachable = _reachable(nodes, names[0])
     return {
         "name": "random",
@@ -326,18 +721,16 @@ def flow_documents(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
+_NODE_KINDS = ("play", "menu", "collect", "say", "set", "condition", "time", "goto")
+_TARGET_KEYS = ("next", "then", "else", "open", "closed", "on_exhausted")
+
+
 def _reachable(nodes: dict[str, dict[str, Any]], start: str) -> set[str]:
     seen, todo = {start}, [start]
     while todo:
         body = nodes[todo.pop()]
-        targets = (
-            [body["next"]]
-            if body["type"] == "play"
-            else [
-                *body["options"].values(),
-                body["on_exhausted"],
-            ]
-        )
+        targets = [body[key] for key in _TARGET_KEYS if key in body]
+        targets += list(body.get("options", {}).values())
         for target in targets:
             if "node" in target and target["node"] not in seen:
                 seen.add(target["node"])
@@ -348,14 +741,17 @@ def _reachable(nodes: dict[str, dict[str, Any]], start: str) -> set[str]:
 def _silence_bound(flow: Flow) -> int:
     """Events a silent caller needs at most from anywhere: each node once on the way out."""
     return (
-        sum(3 * node.retries if isinstance(node, MenuNode) else 1 for node in flow.nodes.values())
+        sum(
+            3 * node.retries if isinstance(node, MenuNode | CollectNode) else 1
+            for node in flow.nodes.values()
+        )
         + 2
     )
 
 
 @settings(max_examples=300, deadline=None)
 @given(document=flow_documents(), data=st.data())
-def test_any_valid_flow_and_any_caller_end_in_a_queue_or_a_hangup(
+def test_any_valid_flow_and_any_caller_reach_a_terminal_action(
     document: dict[str, Any], data: st.DataObject
 ) -> None:
     flow = parse_flow(
@@ -363,8 +759,15 @@ def test_any_valid_flow_and_any_caller_end_in_a_queue_or_a_hangup(
         "random.yaml",
         known_queues=QUEUES,
         prompt_exists=lambda name: True,
+        known_agents={"alice"},
     )
-    caller = Caller(flow)
+    variables = data.draw(
+        st.fixed_dictionaries({}, optional={"caller.number": st.text("0123", max_size=4)}),
+        label="call variables",
+    )
+    override = data.draw(st.sampled_from(Override), label="admin switch")
+    at = data.draw(st.floats(T0, T0 + 7 * 86400), label="time of the call")
+    caller = Caller(flow, variables, overrides=lambda name: override, now=at)
     digit = st.sampled_from(DTMF_DIGITS)
     pressing = data.draw(st.integers(0, 40), label="events with possible key presses")
     for _ in range(pressing):  # a caller who may press anything at any time...
@@ -374,10 +777,16 @@ def test_any_valid_flow_and_any_caller_end_in_a_queue_or_a_hangup(
             case WaitForDigit(timeout=timeout):
                 assert 1 <= timeout <= 60
                 caller.send(data.draw(st.builds(DigitReceived, digit) | st.just(InputTimedOut())))
+            case CollectDigits(max_digits=maximum):
+                entry = data.draw(st.text(DTMF_DIGITS, max_size=maximum))
+                caller.send(DigitsCollected(entry))
+            case SayNumber() | SayDigits() | SayDateTime() | SayMoney():
+                caller.send(SayFinished(data.draw(st.none() | digit)))
             case RouteToQueue(queue=queue):
                 assert queue in QUEUES
                 break
-            case Hangup():
+            case _:
+                assert isinstance(caller.last, TERMINALS)
                 break
     # ...then goes quiet: the flow must end within a bound.
     final = caller.stays_silent(max_steps=_silence_bound(flow))
@@ -385,11 +794,12 @@ def test_any_valid_flow_and_any_caller_end_in_a_queue_or_a_hangup(
     assert all(step.node in flow.nodes for step in caller.session.path)
     for step in caller.session.path:
         node = flow.nodes[step.node]
-        if not isinstance(node, MenuNode):
+        if isinstance(node, MenuNode):
+            if step.input is not None and step.input.startswith("invalid:"):
+                assert step.input.removeprefix("invalid:") not in node.options
+            else:
+                assert step.input in ("timeout", None) or step.input in node.options
+        elif not isinstance(node, CollectNode | SayNode | SetNode | ConditionNode | TimeNode):
             assert step.input is None  # digits during a play node are ignored
-        elif step.input is not None and step.input.startswith("invalid:"):
-            assert step.input.removeprefix("invalid:") not in node.options
-        else:
-            assert step.input == "timeout" or step.input in node.options
     with pytest.raises(IvrProtocolError):
         caller.send(PromptFinished())
