@@ -29,6 +29,7 @@ from callcenter.service.acd_driver import AcdDriver
 from callcenter.service.flows import FlowLibrary
 from callcenter.service.inbound import InboundCalls
 from callcenter.service.recorder import RecordWriter
+from callcenter.service.switches import FlowSwitches
 from callcenter.store.db import create_engine, ping, session_factory, upgrade
 from callcenter.store.repositories import CallRepository
 from callcenter.web.app import make_app
@@ -55,7 +56,9 @@ class CallCenter:
         self.writer = RecordWriter(self.calls)
         self.ledger = CallLedger(inbound_contexts=INBOUND_CONTEXTS)
         self.flows = FlowLibrary(s.dialplans_path, s.prompts_path, language=s.ivr.language,
-                                 known_queues=[q.name for q in s.queues])
+                                 known_queues=[q.name for q in s.queues],
+                                 known_agents=[a.id for a in s.agents])
+        self.switches = FlowSwitches(s.data_path)
         self.flows.load(s.ivr.flow)  # a broken flow stops the start with file:line:column
         self.flows.watch()
         now = self.clock.now()
@@ -68,7 +71,8 @@ class CallCenter:
         )
         self.acd = AcdDriver(acd, self.clock, logged_in={a.id: a.logged_in for a in s.agents})
         self.inbound = InboundCalls(settings=s, clock=self.clock, flows=self.flows,
-                                    acd=self.acd, ledger=self.ledger, writer=self.writer)
+                                    acd=self.acd, ledger=self.ledger, writer=self.writer,
+                                    switches=self.switches)
         # Records left open by an earlier run are closed once AMI shows their channels gone.
         for record in await self.calls.open_calls():
             self.ledger.adopt(record)

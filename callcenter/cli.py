@@ -131,7 +131,8 @@ def _flow_library(settings: Settings) -> FlowLibrary:
 
     return FlowLibrary(settings.dialplans_path, settings.prompts_path,
                        language=settings.ivr.language,
-                       known_queues=[q.name for q in settings.queues])
+                       known_queues=[q.name for q in settings.queues],
+                       known_agents=[a.id for a in settings.agents])
 
 
 def cmd_ivr(args: argparse.Namespace) -> int:
@@ -139,6 +140,8 @@ def cmd_ivr(args: argparse.Namespace) -> int:
     from callcenter.core.flowfile import FlowError
 
     settings = _settings(args)
+    if args.action == "switch":
+        return _switch(settings, args.path, args.state)
     library = _flow_library(settings)
     target = Path(args.path) if args.path else settings.dialplans_path
     if args.action == "reload":
@@ -206,6 +209,22 @@ def cmd_prompts(args: argparse.Namespace) -> int:
     return 1 if missing or silent else 0
 
 
+def _switch(settings: Settings, flow: str | None, state: str | None) -> int:
+    from callcenter.service.switches import WORDS, FlowSwitches
+
+    if not flow or state not in WORDS:
+        print(f"usage: callcenter ivr switch FLOW {{{'|'.join(WORDS)}}}", file=sys.stderr)
+        return 2
+    if not (settings.dialplans_path / f"{flow}.yaml").is_file():
+        print(f"no flow {flow!r} in {settings.dialplans_path}", file=sys.stderr)
+        return 1
+    FlowSwitches(settings.data_path).set(flow, WORDS[state])
+    meaning = {"open": "open whatever the hours say", "closed": "closed whatever the hours say",
+               "24x7": "open day and night", "auto": "following its hours again"}[state]
+    print(f"flow {flow!r} is now {meaning}, from the next call on")
+    return 0
+
+
 def _signal_service(settings: Settings, sig: signal.Signals, what: str) -> int:
     pid_file = settings.data_path / PID_FILE
     try:
@@ -249,10 +268,12 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade"])
     db.set_defaults(func=cmd_db)
-    ivr = sub.add_parser("ivr", help="IVR call flows: check files, or reload the running service")
-    ivr.add_argument("action", choices=["check", "reload"])
-    ivr.add_argument("path", nargs="?", help="for check: a flow file or a folder of them "
-                     "(default: the dialplans folder)")
+    ivr = sub.add_parser("ivr", help="IVR call flows: check files, reload the running "
+                         "service, or switch a flow open/closed")
+    ivr.add_argument("action", choices=["check", "reload", "switch"])
+    ivr.add_argument("path", nargs="?", help="check: a flow file or a folder of them "
+                     "(default: the dialplans folder); switch: the flow's name")
+    ivr.add_argument("state", nargs="?", help="switch: open, closed, 24x7 or auto")
     ivr.set_defaults(func=cmd_ivr)
     prm = sub.add_parser("prompts", help="build IVR prompts: convert recordings to 8 kHz "
                          "mono, speak missing ones from text, report silent or missing ones")

@@ -136,6 +136,19 @@ class AgiSession:
         response = await self._run("STREAM FILE", name, escape_digits)
         return _digit("STREAM FILE", response)
 
+    async def say_number(self, number: int, escape_digits: str = "") -> str | None:
+        """Speak a number in the channel's language; the digit that interrupted it, if any."""
+        return _digit("SAY NUMBER", await self._run("SAY NUMBER", number, escape_digits))
+
+    async def say_digits(self, digits: str, escape_digits: str = "") -> str | None:
+        return _digit("SAY DIGITS", await self._run("SAY DIGITS", digits, escape_digits))
+
+    async def say_datetime(self, epoch: int, timezone: str, escape_digits: str = "",
+                           format: str = "ABdY 'digits/at' IMp") -> str | None:
+        """Speak a moment as a date and time, in ``timezone`` (an IANA name)."""
+        response = await self._run("SAY DATETIME", epoch, escape_digits, format, timezone)
+        return _digit("SAY DATETIME", response)
+
     async def get_data(self, name: str, timeout_ms: int, max_digits: int) -> str:
         """Play a prompt and collect up to max_digits; "" when the caller pressed nothing."""
         response = await self.command("GET DATA", name, timeout_ms, max_digits)

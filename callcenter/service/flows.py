@@ -31,11 +31,13 @@ class ReloadReport:
 
 class FlowLibrary:
     def __init__(self, dialplans_dir: Path, prompts_dir: Path, *, language: str,
-                 known_queues: Collection[str]) -> None:
+                 known_queues: Collection[str], known_agents: Collection[str] | None = None,
+                 ) -> None:
         self._dialplans_dir = dialplans_dir
         self._prompts_dir = prompts_dir
         self._language = language
         self._known_queues = frozenset(known_queues)
+        self._known_agents = None if known_agents is None else frozenset(known_agents)
         self._flows: dict[str, Flow] = {}
         self._seen: dict[str, tuple[int, int]] = {}  # name → (mtime_ns, size) last read
         self._watcher: asyncio.Task[None] | None = None
@@ -52,7 +54,7 @@ class FlowLibrary:
             problem = f"cannot read the flow: {reason}"
             raise FlowError([FlowProblem(str(path), 1, 1, problem)]) from None
         return parse_flow(text, str(path), known_queues=self._known_queues,
-                          prompt_exists=self.prompt_exists)
+                          prompt_exists=self.prompt_exists, known_agents=self._known_agents)
 
     def load(self, name: str) -> Flow:
         """Load dialplans/<name>.yaml and serve it; FlowError if it is not valid."""

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 from callcenter.asterisk.agi import AgiCommandError
 from callcenter.asterisk.agi_server import AgiHangup, AgiSession
@@ -17,17 +19,31 @@ from callcenter.config import Settings
 from callcenter.core.acd import NoAgentAvailable, OfferCall, QueueTimedOut
 from callcenter.core.calls import CallLedger
 from callcenter.core.clock import Clock
+from callcenter.core.flowfile import Flow
+from callcenter.core.hours import Override
 from callcenter.core.ivr import (
+    CollectDigits,
     DigitReceived,
+    DigitsCollected,
     Hangup,
     InputTimedOut,
+    IvrAction,
+    IvrEvent,
     IvrSession,
     PlayPrompt,
     PromptFinished,
+    RouteToAgent,
     RouteToQueue,
+    SayDateTime,
+    SayDigits,
+    SayFinished,
+    SayMoney,
+    SayNumber,
+    SwitchFlow,
+    TransferTo,
     WaitForDigit,
 )
-from callcenter.core.records import HangupBy
+from callcenter.core.records import HangupBy, IvrStep
 from callcenter.service.acd_driver import AcdDriver
 from callcenter.service.flows import FlowLibrary
 from callcenter.service.recorder import RecordWriter
@@ -39,6 +55,8 @@ PROMPT_FOLDER = "callcenter"
 # A ring attempt that fails faster than this (phone unreachable) is followed by a short
 # pause, so a queue whose phones are all down is not dialled in a tight loop.
 FAST_FAILURE_SECONDS = 1.0
+MAX_FLOW_SWITCHES = 10  # a flow handing over to another: more than this is a loop
+DIRECT_RING_SECONDS = 20  # a flow that sends the caller to one named agent
 
 
 @dataclass
@@ -50,13 +68,15 @@ class _Ending:
 
 class InboundCalls:
     def __init__(self, *, settings: Settings, clock: Clock, flows: FlowLibrary,
-                 acd: AcdDriver, ledger: CallLedger, writer: RecordWriter) -> None:
+                 acd: AcdDriver, ledger: CallLedger, writer: RecordWriter,
+                 switches: Callable[[str], Override] | None = None) -> None:
         self._settings = settings
         self._clock = clock
         self._flows = flows
         self._acd = acd
         self._ledger = ledger
         self._writer = writer
+        self._switches = switches
         self.active: dict[str, AgiSession] = {}
 
     async def handle(self, session: AgiSession) -> None:
@@ -67,11 +87,15 @@ class InboundCalls:
         self._writer.apply(self._ledger.handler_started(
             call_id, channel=env.channel, caller_number=env.callerid,
             caller_name=env.calleridname, dialed_number=env.extension, now=now))
-        ivr = IvrSession(self._flows.get(self._settings.ivr.flow), now)
+        walk = _Walk(variables={
+            "caller.number": _known(env.callerid), "caller.name": _known(env.calleridname),
+            "call.dialed": _known(env.extension), "call.id": call_id,
+            "call.language": env.language or self._settings.ivr.language,
+        })
         ending = _Ending(HangupBy.CALLER)
         failure: str | None = None
         try:
-            ending = await self._run(session, call_id, ivr)
+            ending = await self._run(session, call_id, walk, self._settings.ivr.flow)
         except AgiHangup:
             ending = _Ending(HangupBy.CALLER)
         except Exception as exc:
@@ -81,33 +105,87 @@ class InboundCalls:
             await _hang_up_quietly(session)
         finally:
             self.active.pop(call_id, None)
-            self._ledger.ivr_path(call_id, ivr.path)
+            self._ledger.ivr_path(call_id, walk.path)
             self._release_agent(call_id)
             self._writer.apply(self._ledger.handler_finished(
                 call_id, self._clock.now(), hangup_by=ending.hangup_by,
                 no_agent=ending.no_agent, completed_in_ivr=ending.completed_in_ivr,
                 failure=failure))
 
-    async def _run(self, session: AgiSession, call_id: str, ivr: IvrSession) -> _Ending:
-        action = ivr.start()
-        while True:
+    async def _run(self, session: AgiSession, call_id: str, walk: _Walk, flow: str) -> _Ending:
+        """Carry out the IVR's actions until it hands the call on; flows may chain."""
+        for _ in range(MAX_FLOW_SWITCHES):
+            ivr = walk.enter(self._flows.get(flow), self._clock.now(), self._switches)
+            action = ivr.start()
+            while not ivr.finished:
+                event = await self._perform(session, action)
+                action = ivr.handle(event, self._clock.now())
+                self._ledger.ivr_path(call_id, walk.path)
+            self._ledger.ivr_path(call_id, walk.path)
             match action:
-                case PlayPrompt(prompt=prompt, interruptible=interruptible):
-                    digit = await _play(session, prompt, ALL_DIGITS if interruptible else "")
-                    action = ivr.handle(PromptFinished(digit), self._clock.now())
-                case WaitForDigit(timeout=timeout):
-                    digit = await session.wait_for_digit(int(timeout * 1000))
-                    event = DigitReceived(digit) if digit else InputTimedOut()
-                    action = ivr.handle(event, self._clock.now())
+                case SwitchFlow(name=name):
+                    flow = name
                 case RouteToQueue(queue=queue):
-                    self._ledger.ivr_path(call_id, ivr.path)
                     return await self._queue(session, call_id, queue)
+                case RouteToAgent(agent_id=agent_id):
+                    return await self._direct_to_agent(session, call_id, agent_id)
                 case Hangup():
                     await session.hangup()
                     return _Ending(HangupBy.SYSTEM, completed_in_ivr=True)
+                case TransferTo(kind=kind, destination=destination):
+                    # Needs an outbound route (trunk) that the generated dialplan does not
+                    # have yet; say so plainly rather than drop the caller into silence.
+                    raise RuntimeError(f"transfer to {kind} {destination!r} is not available: "
+                                       "no outbound route is configured")
                 case _:
-                    raise RuntimeError(f"the IVR asked for something unknown: {action!r}")
-            self._ledger.ivr_path(call_id, ivr.path)
+                    raise RuntimeError(f"the IVR ended with something unknown: {action!r}")
+        raise RuntimeError(f"more than {MAX_FLOW_SWITCHES} flow switches: a loop between flows?")
+
+    async def _perform(self, session: AgiSession, action: IvrAction) -> IvrEvent:
+        """One non-terminal IVR action over AGI; returns what happened as an IVR event."""
+        match action:
+            case PlayPrompt(prompt=prompt, interruptible=interruptible):
+                return PromptFinished(
+                    await _play(session, prompt, ALL_DIGITS if interruptible else ""))
+            case WaitForDigit(timeout=timeout):
+                digit = await session.wait_for_digit(int(timeout * 1000))
+                return DigitReceived(digit) if digit else InputTimedOut()
+            case CollectDigits(prompt=prompt, max_digits=max_digits, timeout=timeout):
+                # GET DATA always stops at '#', and never returns it: the terminator is free.
+                digits = await session.get_data(f"{PROMPT_FOLDER}/{prompt}",
+                                                int(timeout * 1000), max_digits)
+                return DigitsCollected("".join(d for d in digits if d in ALL_DIGITS))
+            case SayNumber(value=value):
+                return SayFinished(await session.say_number(value, ALL_DIGITS))
+            case SayDigits(digits=digits):
+                return SayFinished(await session.say_digits(digits, ALL_DIGITS))
+            case SayDateTime(epoch=epoch, timezone=timezone):
+                return SayFinished(await session.say_datetime(int(epoch), timezone, ALL_DIGITS))
+            case SayMoney(amount=amount, currency=currency):
+                return SayFinished(await _say_money(session, amount, currency))
+            case _:
+                raise RuntimeError(f"the IVR asked for something unknown: {action!r}")
+
+    async def _direct_to_agent(self, session: AgiSession, call_id: str,
+                               agent_id: str) -> _Ending:
+        """A flow sends the caller to one agent by name: ring them once, else apologise."""
+        if not self._acd.reachable(agent_id):
+            log.info("call %s: agent %s's phone is not reachable", call_id, agent_id)
+        else:
+            await _play(session, "please-hold")
+            started = self._clock.now()
+            self._ledger.attempt_started(call_id, agent_id, started)
+            seconds = DIRECT_RING_SECONDS
+            await session.exec("Dial", f"PJSIP/{agent_id},{seconds},g")
+            status = await session.get_variable("DIALSTATUS") or "UNKNOWN"
+            self._writer.apply(
+                self._ledger.attempt_ended(call_id, agent_id, status, self._clock.now()))
+            if status == "ANSWER":
+                await _hang_up_quietly(session)
+                return _Ending(HangupBy.AGENT)
+        await _play(session, "sorry-no-agent")
+        await session.hangup()
+        return _Ending(HangupBy.SYSTEM, no_agent=True)
 
     async def _queue(self, session: AgiSession, call_id: str, queue_name: str) -> _Ending:
         queue = self._settings.queue(queue_name)
@@ -163,6 +241,46 @@ class InboundCalls:
         if record is not None and record.agent_id is not None:
             self._acd.answered(call_id, record.agent_id)
         self._acd.left(call_id)
+
+
+async def _say_money(session: AgiSession, amount: Decimal, currency: str) -> str | None:
+    """"12 reais and 50 cents": whole units, the currency's word, then the cents if any."""
+    whole = int(amount)
+    cents = int((amount - whole) * 100)
+    digit = await session.say_number(whole, ALL_DIGITS)
+    digit = digit or await _play(session, f"currency-{currency.lower()}", ALL_DIGITS)
+    if cents and not digit:
+        digit = await _play(session, "and", ALL_DIGITS)
+        digit = digit or await session.say_number(cents, ALL_DIGITS)
+        digit = digit or await _play(session, "currency-cents", ALL_DIGITS)
+    return digit
+
+
+def _known(value: str | None) -> str | None:
+    """AGI says "unknown" for a caller ID or number it does not have."""
+    return None if not value or value == "unknown" else value
+
+
+class _Walk:
+    """The IVR sessions one call went through (a flow may hand over to another)."""
+
+    def __init__(self, variables: dict[str, str | None]) -> None:
+        self._variables: dict[str, object] = dict(variables)
+        self._done: list[IvrStep] = []
+        self._current: IvrSession | None = None
+
+    def enter(self, flow: Flow, now: float,
+              switches: Callable[[str], Override] | None) -> IvrSession:
+        if self._current is not None:
+            self._done += self._current.path
+            self._variables = dict(self._current.variables)  # carried into the next flow
+        self._current = IvrSession(flow, now, variables=self._variables,  # type: ignore[arg-type]
+                                   overrides=switches)
+        return self._current
+
+    @property
+    def path(self) -> list[IvrStep]:
+        return self._done + (self._current.path if self._current else [])
 
 
 async def _play(session: AgiSession, prompt: str, escape_digits: str = "") -> str | None:
