@@ -1,0 +1,117 @@
+"""The flow language on real calls: collect with a check digit, say, conditions, hours and
+the admin switch (real Asterisk 22, SIPp sending RFC 2833 digits, the service in-process)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from callcenter.core.hours import Override
+from callcenter.core.records import CallRecord, Disposition
+from callcenter.service.switches import FlowSwitches
+from tests.support.asterisk import phone_agent
+from tests.support.calls import (
+    agent_phone,
+    call_center,
+    caller,
+    finished,
+    sipp_cleanup,  # noqa: F401 - autouse fixture
+    the_only_closed_call,
+)
+from tests.support.sipp import AgentPlan, CallerPlan, free_port
+
+pytestmark = pytest.mark.asterisk
+
+CARD_FLOW = """
+name: main
+start: hours
+nodes:
+  hours:
+    type: time
+    hours: {timezone: UTC, weekly: {mon-sun: ["00:00-24:00"]}}
+    open: {node: ask}
+    closed: {hangup: true, prompt: goodbye}
+  ask:
+    type: collect
+    prompt: no-input
+    variable: card
+    min_digits: 4
+    max_digits: 4
+    timeout: 3
+    retries: 2
+    check: luhn
+    invalid_prompt: invalid
+    next: {node: read_back}
+    on_exhausted: {queue: operator}
+  read_back:
+    type: say
+    kind: digits
+    value: card
+    next: {node: route}
+  route:
+    type: condition
+    if: "card == '1248'"
+    then: {queue: support}
+    else: {queue: sales}
+"""
+
+
+def flows_with(tmp_path: Path, text: str) -> dict[str, str]:
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    (folder / "main.yaml").write_text(text)
+    return {"dialplans_dir": str(folder)}
+
+
+def keyed(digits: str, first_ms: int = 1000, gap_ms: int = 300) -> tuple[tuple[int, str], ...]:
+    return tuple((first_ms if i == 0 else gap_ms, d) for i, d in enumerate(digits))
+
+
+def inputs(record: CallRecord) -> list[tuple[str, str | None]]:
+    return [(step.node, step.input) for step in record.ivr_path]
+
+
+async def test_a_valid_card_number_is_read_back_and_the_condition_routes_the_call(tmp_path):
+    port = free_port()
+    agents = [phone_agent("agent2", port, queues=["support"])]
+    async with call_center(tmp_path, agents, service_ivr=flows_with(tmp_path, CARD_FLOW)) as center:
+        phone = agent_phone("agent2", port, AgentPlan(answer_after_ms=300, hangup_after_ms=1000))
+        await finished(caller(center, CallerPlan(dtmf=keyed("1248"))))  # Luhn-valid
+        record = await the_only_closed_call(center)
+        assert record.agent_id == "agent2", inputs(record)
+        await finished(phone)
+
+    assert record.disposition is Disposition.ANSWERED
+    assert record.queue == "support"
+    steps = inputs(record)
+    assert steps[0][0] == "hours" and steps[0][1].startswith("open")
+    assert steps[1:] == [("ask", "4 digits"), ("read_back", None), ("route", "true")]
+
+
+async def test_a_card_number_failing_its_check_digit_is_refused_and_asked_again(tmp_path):
+    port = free_port()
+    agents = [phone_agent("agent1", port, queues=["operator"])]
+    async with call_center(tmp_path, agents, service_ivr=flows_with(tmp_path, CARD_FLOW)) as center:
+        phone = agent_phone("agent1", port, AgentPlan(answer_after_ms=300, hangup_after_ms=1000))
+        # 5679 fails the Luhn check; asked again, the caller keys nothing: the operator.
+        await finished(caller(center, CallerPlan(dtmf=keyed("5679"))))
+        record = await the_only_closed_call(center)
+        await finished(phone)
+
+    assert inputs(record)[1:] == [("ask", "invalid: luhn check failed"), ("ask", "timeout")]
+    assert record.queue == "operator" and record.agent_id == "agent1"
+
+
+async def test_an_admin_switch_closes_the_flow_for_the_next_caller_at_once(tmp_path):
+    agents = [phone_agent("agent2", free_port(), queues=["support"])]
+    async with call_center(tmp_path, agents, service_ivr=flows_with(tmp_path, CARD_FLOW)) as center:
+        FlowSwitches(center.settings.data_path).set("main", Override.FORCE_CLOSED)
+        await finished(caller(center, CallerPlan(max_call_ms=30_000)))
+        record = await the_only_closed_call(center)
+
+    assert record.disposition is Disposition.COMPLETED_IN_IVR
+    assert record.queue is None
+    [(node, decision)] = inputs(record)
+    assert node == "hours" and decision.startswith("closed")
+    assert "forced closed by an admin" in decision
