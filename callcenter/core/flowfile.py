@@ -5,7 +5,7 @@ admin can fix a file in one pass. The YAML is read as a node tree (``yaml.compos
 as Python objects, so that every key and value keeps its position and duplicate keys,
 which YAML would silently collapse, can be caught.
 
-The format is described in ``dialplans/README.md``; ``dialplans/main.yaml`` is the demo.
+The format is described in ``docs/ivr.md``; ``dialplans/main.yaml`` is the demo.
 """
 
 from __future__ import annotations
