@@ -18,12 +18,11 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
-
-import pytest
+from typing import Any
 
 from callcenter.asterisk.sandbox import Sandbox, SandboxError
 from callcenter.config import Settings, default_data_dir, load_settings
+from tests.support.real_parts import unavailable
 from tests.support.sipp import free_port
 
 _instance_numbers = itertools.count(1)
@@ -33,16 +32,6 @@ DEFAULT_QUEUES: tuple[Mapping[str, Any], ...] = (
     {"name": "sales"}, {"name": "support"}, {"name": "operator"},
 )
 
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def unavailable(reason: str) -> NoReturn:
-    """Skip a test that needs the real Asterisk, or fail it under CI."""
-    if in_ci():
-        pytest.fail(f"CI=true and the sandboxed Asterisk is unavailable: {reason}")
-    pytest.skip(reason)
 
 
 def shared_sandbox_root() -> Path:

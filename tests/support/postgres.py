@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+from tests.support.real_parts import in_ci, unavailable
 
 SERVER_USER = "postgres"  # the Unix account that owns and runs the cluster
 SUPERUSER = "postgres"  # the database role the tests connect as
@@ -88,9 +88,9 @@ def running_postgres() -> Iterator[PostgresServer]:
         server = cluster.start()
     except PostgresUnavailable as exc:
         cluster.remove()
-        if os.environ.get("CI") == "true":
+        if in_ci():
             raise
-        pytest.skip(f"PostgreSQL is not available: {exc}")
+        unavailable(f"PostgreSQL is not available: {exc}")
     try:
         yield server
     finally:

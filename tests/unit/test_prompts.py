@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import wave
 from pathlib import Path
@@ -11,9 +10,10 @@ import pytest
 
 from callcenter.config import REPO_ROOT
 from callcenter.prompts import PromptError, build_prompts, load_prompt_texts
+from tests.support.real_parts import in_ci
 
 if not (shutil.which("espeak-ng") and shutil.which("sox")):
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+    if in_ci():
         raise RuntimeError("CI=true: espeak-ng and sox are needed to build prompts")
     pytest.skip("espeak-ng and sox are not installed", allow_module_level=True)
 
