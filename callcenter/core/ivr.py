@@ -263,7 +263,12 @@ class IvrSession:
             case _Phase.NODE_PROMPT, PromptFinished(digit=digit):
                 match self._node:
                     case PlayNode(next=following):
-                        return self._go(following, "next", now)  # barge-in is ignored here
+                        action = self._go(following, "next", now)
+                        if digit is not None and self._answers_menu():
+                            # Barge-in: the key pressed during the prompt is the caller's
+                            # choice in the menu that follows; its prompt is skipped.
+                            return self._menu_input(self._retrying(), _checked_digit(digit), now)
+                        return action
                     case MenuNode(timeout=timeout) if digit is None:
                         self._phase = _Phase.WAITING_FOR_DIGIT
                         return WaitForDigit(timeout)
@@ -295,9 +300,13 @@ class IvrSession:
         step = IvrStep(node=node.name, at=now)
         self.path.append(step)
         match node:
-            case PlayNode(prompt=prompt):
+            case PlayNode(prompt=prompt, next=following):
                 self._phase = _Phase.NODE_PROMPT
-                return PlayPrompt(prompt, interruptible=False)
+                # A key may cut the prompt short only where it means something: when the
+                # next node is a menu, the key is the caller's choice there (barge-in).
+                leads_to_menu = isinstance(following, NodeTarget) and isinstance(
+                    self.flow.node(following.node), MenuNode)
+                return PlayPrompt(prompt, interruptible=leads_to_menu)
             case MenuNode(prompt=prompt):
                 self._tries += 1
                 self._phase = _Phase.NODE_PROMPT
@@ -422,6 +431,10 @@ class IvrSession:
         self._phase = _Phase.FINISHED
         self._final_action = action
         return action
+
+    def _answers_menu(self) -> bool:
+        """Did following a play node just start a menu's prompt (nothing heard of it yet)?"""
+        return isinstance(self._node, MenuNode) and self._phase is _Phase.NODE_PROMPT
 
     def _retrying(self) -> _Retrying:
         assert isinstance(self._node, MenuNode | CollectNode), "only menus and collects retry"

@@ -115,3 +115,18 @@ async def test_an_admin_switch_closes_the_flow_for_the_next_caller_at_once(tmp_p
     [(node, decision)] = inputs(record)
     assert node == "hours" and decision.startswith("closed")
     assert "forced closed by an admin" in decision
+
+
+async def test_a_key_pressed_during_the_greeting_chooses_in_the_menu_that_follows(tmp_path):
+    port = free_port()
+    agents = [phone_agent("agent2", port, queues=["support"])]
+    async with call_center(tmp_path, agents) as center:  # the demo flow
+        phone = agent_phone("agent2", port, AgentPlan(answer_after_ms=300, hangup_after_ms=1000))
+        await finished(caller(center, CallerPlan(dtmf=((1200, "2"),))))  # during the welcome
+        record = await the_only_closed_call(center)
+        await finished(phone)
+
+    assert inputs(record) == [("welcome", None), ("main_menu", "2")]
+    assert record.queue == "support" and record.agent_id == "agent2"
+    # The menu's own prompt (about 10 s) was skipped: the caller was queued within seconds.
+    assert record.queued_at - record.answered_at < 4

@@ -120,7 +120,7 @@ def test_a_caller_who_presses_nothing_hears_the_menu_three_times_then_reaches_th
     caller = Caller(demo_flow())
     assert caller.stays_silent() == RouteToQueue("operator")
     assert caller.actions == [
-        PlayPrompt("welcome", interruptible=False),
+        PlayPrompt("welcome", interruptible=True),
         PlayPrompt("main-menu", interruptible=True),
         WaitForDigit(5.0),
         PlayPrompt("no-input", interruptible=False),
@@ -156,10 +156,17 @@ def test_a_digit_pressed_after_the_menu_prompt_chooses_too() -> None:
     assert caller.send(DigitReceived("1")) == RouteToQueue("sales")
 
 
-def test_digits_pressed_during_the_welcome_are_ignored() -> None:
+def test_a_key_pressed_during_the_welcome_is_the_choice_in_the_menu_that_follows() -> None:
     caller = Caller(demo_flow())
-    assert caller.send(PromptFinished(digit="1")) == PlayPrompt("main-menu", interruptible=True)
-    assert caller.path() == [("welcome", None), ("main_menu", None)]
+    assert caller.last == PlayPrompt("welcome", interruptible=True)
+    assert caller.send(PromptFinished(digit="1")) == RouteToQueue("sales")
+    assert caller.path() == [("welcome", None), ("main_menu", "1")]
+
+
+def test_a_wrong_key_during_the_welcome_counts_as_a_wrong_choice() -> None:
+    caller = Caller(demo_flow())
+    assert caller.send(PromptFinished(digit="7")) == PlayPrompt("invalid", interruptible=False)
+    assert caller.path() == [("welcome", None), ("main_menu", "invalid:7")]
 
 
 def test_a_wrong_digit_plays_the_invalid_prompt_and_repeats_the_menu() -> None:
