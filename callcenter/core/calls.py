@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from callcenter.core.protocol import protocol_number
 from callcenter.core.records import (
     AgentAttempt,
     AttemptOutcome,
@@ -333,7 +334,9 @@ class CallLedger:
         tracked = self._calls.get(call_id)
         if tracked is not None:
             return tracked, False
-        tracked = _Tracked(record=CallRecord(call_id=call_id, started_at=at, linked_id=call_id))
+        # Every call gets its protocol number the moment we first hear of it.
+        tracked = _Tracked(record=CallRecord(call_id=call_id, started_at=at, linked_id=call_id,
+                                             protocol=protocol_number(at, call_id)))
         self._calls[call_id] = tracked
         self._leg_owner[call_id] = call_id
         return tracked, True

@@ -57,6 +57,7 @@ class CallRecord:
 
     call_id: str  # the caller channel's Asterisk Uniqueid
     started_at: float
+    protocol: str | None = None  # the number the caller is told (core/protocol.py)
     linked_id: str | None = None
     channel: str | None = None
     caller_number: str | None = None

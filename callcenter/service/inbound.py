@@ -87,10 +87,13 @@ class InboundCalls:
         self._writer.apply(self._ledger.handler_started(
             call_id, channel=env.channel, caller_number=env.callerid,
             caller_name=env.calleridname, dialed_number=env.extension, now=now))
+        record = self._ledger.get(call_id)
+        protocol = record.protocol if record else None
         walk = _Walk(variables={
             "caller.number": _known(env.callerid), "caller.name": _known(env.calleridname),
             "call.dialed": _known(env.extension), "call.id": call_id,
             "call.language": env.language or self._settings.ivr.language,
+            "call.protocol": protocol,
         })
         ending = _Ending(HangupBy.CALLER)
         failure: str | None = None

@@ -75,10 +75,12 @@ class CallRow(Base):
     __table_args__ = (
         Index("ix_calls_started_at", "started_at"),
         Index("ix_calls_queue_started_at", "queue", "started_at"),
+        Index("ix_calls_protocol", "protocol", unique=True),
     )
 
     id: Mapped[int] = mapped_column(RowId, primary_key=True)
     call_id: Mapped[str] = mapped_column(String, unique=True)
+    protocol: Mapped[str | None] = mapped_column(String)
     linked_id: Mapped[str | None] = mapped_column(String)
     channel: Mapped[str | None] = mapped_column(String)
     caller_number: Mapped[str | None] = mapped_column(String)

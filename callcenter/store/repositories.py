@@ -31,6 +31,7 @@ MAX_PAGE = 500
 
 _TEXT_FIELDS = (
     "call_id",
+    "protocol",
     "linked_id",
     "channel",
     "caller_number",
@@ -99,6 +100,7 @@ class CallRepository:
         since: float | None = None,
         until: float | None = None,
         queue: str | None = None,
+        protocol: str | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> tuple[builtins.list[CallRecord], int]:
@@ -121,6 +123,8 @@ class CallRepository:
             conditions.append(CallRow.started_at < end)
         if queue is not None:
             conditions.append(CallRow.queue == queue)
+        if protocol is not None:
+            conditions.append(CallRow.protocol == protocol)
         page = (
             _with_attempts(select(CallRow))
             .where(*conditions)
@@ -263,6 +267,7 @@ def _to_record(row: CallRow) -> CallRecord:
         channel=row.channel,
         caller_number=row.caller_number,
         caller_name=row.caller_name,
+        protocol=row.protocol,
         dialed_number=row.dialed_number,
         answered_at=from_datetime(row.answered_at),
         ended_at=from_datetime(row.ended_at),

@@ -16,7 +16,8 @@ from callcenter.web.keys import CALLS
 
 MAX_LIMIT = 500
 QUEUE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
-ALLOWED_PARAMS = {"since", "until", "queue", "limit", "offset"}
+ALLOWED_PARAMS = {"since", "until", "queue", "protocol", "limit", "offset"}
+PROTOCOL = re.compile(r"^[0-9]{1,32}$")
 
 
 def _bad_request(message: str) -> web.HTTPBadRequest:
@@ -84,10 +85,13 @@ async def list_calls(request: web.Request) -> web.Response:
     queue = request.query.get("queue") or None
     if queue is not None and not QUEUE_NAME.match(queue):
         raise _bad_request(f"queue: {queue[:40]!r} is not a queue name")
+    protocol = request.query.get("protocol") or None
+    if protocol is not None and not PROTOCOL.match(protocol):
+        raise _bad_request(f"protocol: {protocol[:40]!r} is not a protocol number (digits)")
     limit = _int_param(request, "limit", 50, 1, MAX_LIMIT)
     offset = _int_param(request, "offset", 0, 0, 10**9)
     records, total = await request.app[CALLS].list(
-        since=since, until=until, queue=queue, limit=limit, offset=offset
+        since=since, until=until, queue=queue, protocol=protocol, limit=limit, offset=offset
     )
     return web.json_response({
         "total": total,

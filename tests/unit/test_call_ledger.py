@@ -218,3 +218,13 @@ def test_an_adopted_call_still_up_is_closed_by_its_hangup():
     ledger.adopt(CallRecord(call_id=CALLER, started_at=T0))
     [record] = ledger.on_event(hangup(CALLER, T0 + 40), T0 + 40).closed
     assert record.ended_at == T0 + 40
+
+
+def test_every_call_gets_a_sortable_protocol_number_when_first_heard_of():
+    from callcenter.core.protocol import protocol_number
+
+    ledger = CallLedger()
+    [record] = ledger.on_event(newchannel(), T0).save
+    assert record.protocol == protocol_number(T0, CALLER) == "20270115080000000001"
+    assert protocol_number(T0 + 1, "1800000000.1234567") == "20270115080001234567"
+    assert protocol_number(T0, "1800000000.17") < protocol_number(T0 + 1, "1800000000.2")

@@ -115,7 +115,7 @@ async def test_upgrade_creates_both_tables_and_can_run_again(empty_db_url: str) 
                 "call_attempts",
             }
             version = await connection.scalar(text("SELECT version_num FROM alembic_version"))
-        assert version == "0001"
+        assert version == "0002"  # the latest migration
     finally:
         await engine.dispose()
 
@@ -451,3 +451,17 @@ async def test_any_call_record_round_trips_through_sqlite(
     # The database is shared by the examples, so a repeated call_id is an update: still exact.
     await sqlite_repository.save(record)
     assert await sqlite_repository.get(record.call_id) == record
+
+
+async def test_a_call_is_found_by_its_protocol_number(db_url: str) -> None:
+    engine = create_engine(db_url)
+    try:
+        repo = CallRepository(session_factory(engine))
+        for n in range(3):
+            await repo.save(CallRecord(call_id=f"p.{n}", started_at=1_795_000_000.0 + n,
+                                       protocol=f"2026111811064{n}000001"))
+        found, total = await repo.list(protocol="20261118110641000001")
+        assert total == 1 and [r.call_id for r in found] == ["p.1"]
+        assert (await repo.get("p.1")).protocol == "20261118110641000001"
+    finally:
+        await engine.dispose()

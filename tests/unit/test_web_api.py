@@ -84,6 +84,8 @@ async def test_filters_by_time_range_and_queue_and_pages(repo: CallRepository):
         body = await (await client.get("/api/calls", params={
             "since": "2026-11-18T11:07:40Z", "until": "2026-11-18T11:09:40Z"})).json()
         assert [c["call_id"] for c in body["calls"]] == ["b.2", "b.1"]
+        body = await (await client.get("/api/calls", params={"protocol": "2026"})).json()
+        assert body["total"] == 0  # not digits would be a 400; unknown digits: nothing
         body = await (await client.get("/api/calls", params={"limit": "2", "offset": "2"})).json()
         assert body["total"] == 5
         assert [c["call_id"] for c in body["calls"]] == ["b.2", "b.1"]
@@ -98,6 +100,7 @@ async def test_filters_by_time_range_and_queue_and_pages(repo: CallRepository):
     ({"offset": "1e9"}, "offset: '1e9' is not a whole number"),
     ({"queue": "x'; DROP TABLE calls;--"}, "is not a queue name"),
     ({"sort": "caller"}, "unknown parameter 'sort'"),
+    ({"protocol": "12ab"}, "protocol: '12ab' is not a protocol number"),
     ({"since": "2026-11-19T00:00:00Z", "until": "2026-11-18T00:00:00Z"},
      "since must be before until"),
 ])
