@@ -11,8 +11,9 @@ The format is described in ``docs/ivr.md``; ``dialplans/main.yaml`` is the demo.
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -43,12 +44,17 @@ E164_RE = re.compile(r"^\+[1-9][0-9]{7,14}$")  # + then 8-15 digits, no leading 
 VARIABLE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}(?:\.[A-Za-z0-9_]{1,64}){0,4}$")
 # Variables every call has (the adapter fills them; absent ones are null).
 BUILTIN_VARIABLES = frozenset(
-    {"caller.number", "caller.name", "call.dialed", "call.id", "call.language"}
+    {"caller.number", "caller.name", "call.dialed", "call.id", "call.language", "call.protocol"}
 )
 MAX_COLLECT_DIGITS = 32
 SAY_KINDS = ("number", "digits", "datetime", "money")
 CURRENCIES = ("BRL", "USD", "EUR")
 DEFAULT_TERMINATOR = "#"
+POLICIES = ("sac",)  # customer-service rules a flow can opt into (docs/ivr.md)
+DEFAULT_ATTENDANT_KEY = "0"
+DEFAULT_MAX_MENU_DEPTH = 3
+MENU_DEPTH_RANGE = (1, 10)
+PROTOCOL_VARIABLE = "call.protocol"
 
 
 # --------------------------------------------------------------------------- the model
@@ -219,6 +225,15 @@ class Flow:
     start: str
     nodes: Mapping[str, FlowNode]  # read-only, in file order
     source: str = "<flow>"
+    # ``policy: sac``: the attendant key reaches ``attendant`` from every node (see ivr.py).
+    policy: str | None = None
+    attendant: Target | None = None  # a QueueTarget or AgentTarget when policy is "sac"
+    attendant_key: str = DEFAULT_ATTENDANT_KEY
+    max_menu_depth: int = DEFAULT_MAX_MENU_DEPTH
+
+    @property
+    def is_sac(self) -> bool:
+        return self.policy == "sac"
 
     def node(self, name: str) -> FlowNode:
         try:
@@ -332,6 +347,15 @@ _MENU_KEYS = {
     "options": True,
     "on_exhausted": True,
 }
+_TOP_KEYS = {
+    "name": True,
+    "start": True,
+    "policy": False,
+    "attendant": False,
+    "attendant_key": False,
+    "max_menu_depth": False,
+    "nodes": True,
+}
 _TARGET_KINDS = ("queue", "node", "hangup", "agent", "extension", "external", "flow")
 _TARGET_HINT = (
     "a target is {queue: NAME}, {node: NAME}, {hangup: true} (with optional prompt), "
@@ -436,6 +460,7 @@ class _FlowChecker:
         self._prompt_checked: dict[str, bool] = {}
         self._node_names: set[str] = set()
         self._edges: dict[str, _Edges] = {}
+        self._option_keys: dict[str, dict[str, ScalarNode]] = {}  # "nodes.NAME" -> digit -> key
 
     # -- reporting and small readers
 
@@ -532,7 +557,7 @@ class _FlowChecker:
         top = self.mapping(root, "flow")
         if top is None:
             return None
-        self.keys(top, {"name": True, "start": True, "nodes": True}, "flow", root)
+        self.keys(top, _TOP_KEYS, "flow", root)
         name = start = None
         if "name" in top:
             name = self.name(top["name"].value, "name", FLOW_NAME_RE, "flow name")
@@ -555,13 +580,76 @@ class _FlowChecker:
             if parsed is not None:
                 nodes[node_name] = parsed
         self.check_variables_read()
+        policy = self.policy(top, root)
+        graph_known = set(self._edges) == self._node_names  # every node's links are known
         if start is not None and start not in self._node_names:
             self.problem(top["start"].value, f"start: unknown node {start!r}")
-        elif start is not None and set(self._edges) == self._node_names:
-            self.check_graph(start)  # only when every node's links are known
+        elif start is not None and graph_known:
+            self.check_graph(start)
+            if policy is not None:
+                _SacChecker(self, policy, nodes).check(start)
         if self.problems or name is None or start is None:
             return None
-        return Flow(name=name, start=start, nodes=MappingProxyType(nodes), source=self.source)
+        flow = Flow(name=name, start=start, nodes=MappingProxyType(nodes), source=self.source)
+        if policy is None:
+            return flow
+        # No problems: every policy setting was read.
+        assert policy.attendant_key is not None and policy.max_menu_depth is not None
+        return replace(
+            flow,
+            policy=policy.name,
+            attendant=policy.attendant,
+            attendant_key=policy.attendant_key,
+            max_menu_depth=policy.max_menu_depth,
+        )
+
+    def policy(self, top: dict[str, _Entry], root: Node) -> _Policy | None:
+        """The flow's policy settings, None without one. A setting that is wrong is None in
+        the result (its problem is reported), so that the other rules are still checked."""
+        settings = [key for key in ("attendant", "attendant_key", "max_menu_depth") if key in top]
+        if "policy" not in top:
+            for key in settings:
+                self.problem(top[key].key, f"{key}: only used with policy: sac")
+            return None
+        at = top["policy"].value
+        name = self.text(at, "policy")
+        if name is None:
+            return None
+        if name not in POLICIES:
+            self.problem(at, f"policy: unknown policy {name!r} (known: {', '.join(POLICIES)})")
+            return None
+        attendant = None
+        if "attendant" not in top:
+            self.problem(root, "flow: policy sac needs an 'attendant' target ({queue: NAME} or "
+                         "{agent: ID}): where the attendant key leads")
+        else:
+            value = top["attendant"].value
+            attendant = self.target(value, "attendant", [])
+            if attendant is not None and not isinstance(attendant, QueueTarget | AgentTarget):
+                self.problem(value, "attendant: must be a queue or an agent, where a person "
+                             f"answers, not {_show_target(attendant)}")
+                attendant = None
+        key: str | None = DEFAULT_ATTENDANT_KEY
+        if "attendant_key" in top:
+            key = self.dtmf_key(top["attendant_key"].value, "attendant_key")
+        depth: float | None = DEFAULT_MAX_MENU_DEPTH
+        if "max_menu_depth" in top:
+            depth = self.number(top["max_menu_depth"].value, "max_menu_depth",
+                                MENU_DEPTH_RANGE, whole=True, unit="menus")
+        return _Policy(name, at, attendant, key, None if depth is None else int(depth))
+
+    def dtmf_key(self, node: Node, where: str) -> str | None:
+        """One DTMF key, as text or a bare digit."""
+        if (
+            isinstance(node, ScalarNode)
+            and node.tag in (_STR, _INT)
+            and len(node.value) == 1
+            and node.value in DTMF_DIGITS
+        ):
+            return str(node.value)
+        self.problem(node, f"{where}: expected one DTMF key (0-9, *, #; quote * and #), "
+                     f"got {_describe(node)}")
+        return None
 
     # -- nodes and targets
 
@@ -992,6 +1080,7 @@ class _FlowChecker:
             self.problem(node, f"{where}.options: a menu needs at least one option")
             return None
         options: dict[str, Target] = {}
+        self._option_keys[where] = {digit: entry.key for digit, entry in entries.items()}
         complete = True
         for digit, entry in entries.items():
             if len(digit) != 1 or digit not in DTMF_DIGITS:
@@ -1119,6 +1208,146 @@ class _FlowChecker:
     def _all_edges(self, name: str) -> list[str]:
         edges = self._edges.get(name)
         return [*edges.silent, *edges.on_input] if edges else []
+
+
+@dataclass(frozen=True)
+class _Policy:
+    """A flow's policy settings as read; a None setting was wrong (and reported)."""
+
+    name: str
+    at: Node  # the policy value, where flow-wide policy problems are reported
+    attendant: Target | None
+    attendant_key: str | None
+    max_menu_depth: int | None
+
+
+class _SacChecker:
+    """The customer-service (SAC) rules: a person is reachable from every menu, menus are
+    not nested too deeply, and the caller hears the protocol number before the first menu."""
+
+    def __init__(
+        self, checker: _FlowChecker, policy: _Policy, nodes: Mapping[str, FlowNode]
+    ) -> None:
+        self.checker = checker
+        self.policy = policy
+        self.nodes = nodes
+        self.edges = checker._edges
+
+    def check(self, start: str) -> None:
+        if self.policy.attendant_key is not None:
+            for node in self.nodes.values():
+                if isinstance(node, MenuNode):
+                    self.check_attendant_option(node, self.policy.attendant_key)
+        if self.policy.max_menu_depth is not None:
+            self.check_depth(start, self.policy.max_menu_depth)
+        self.check_protocol_told(start)
+
+    def check_attendant_option(self, menu: MenuNode, key: str) -> None:
+        where = f"nodes.{menu.name}"
+        attendant = self.policy.attendant
+        wanted = "the attendant" if attendant is None else _show_target(attendant)
+        chosen = menu.options.get(key)
+        if chosen is None:
+            self.checker.problem(
+                self.edges[menu.name].key,
+                f"{where}: a SAC flow offers the attendant in every menu: add option "
+                f"{key!r} leading to {wanted}",
+            )
+        elif attendant is not None and chosen != attendant:
+            self.checker.problem(
+                self.checker._option_keys[where][key],
+                f"{where}.options: in a SAC flow key {key!r} is the attendant's and must lead "
+                f"to {wanted}, not {_show_target(chosen)}",
+            )
+
+    def check_depth(self, start: str, limit: int) -> None:
+        """Depth of a menu: the menus on the shortest way from start to it, itself included."""
+        for name, depth in _menu_depths(start, self.edges).items():
+            if self.edges[name].kind == "menu" and depth > limit:
+                self.checker.problem(
+                    self.edges[name].key,
+                    f"nodes.{name}: this menu is {depth} menus deep from start (the shortest "
+                    f"way); a SAC flow allows at most {limit} (max_menu_depth)",
+                )
+
+    def check_protocol_told(self, start: str) -> None:
+        """Every way from start to a menu passes a say node speaking ``call.protocol``."""
+        tells = {name for name, node in self.nodes.items() if _tells_protocol(node)}
+        def onward(name: str) -> list[str]:  # stop at menus and where the number is told
+            edges = self.edges[name]
+            if edges.kind == "menu" or name in tells:
+                return []
+            return [n for n in (*edges.silent, *edges.on_input) if n in self.edges]
+
+        before_menus = set(_walk(start, onward))
+        if not tells & before_menus:
+            self.checker.problem(
+                self.policy.at,
+                "policy: a SAC flow must tell the caller the protocol number before the first "
+                f"menu (add a say node with kind digits and value {PROTOCOL_VARIABLE})",
+            )
+            return
+        for name in sorted(before_menus - tells, key=list(self.edges).index):
+            if self.edges[name].kind == "menu":
+                self.checker.problem(
+                    self.edges[name].key,
+                    f"nodes.{name}: a caller can reach this menu without hearing the protocol "
+                    f"number (every way from start must pass a say node with value "
+                    f"{PROTOCOL_VARIABLE})",
+                )
+
+
+def _tells_protocol(node: FlowNode) -> bool:
+    return (
+        isinstance(node, SayNode)
+        and node.kind == "digits"
+        and node.value.text.strip() == PROTOCOL_VARIABLE
+    )
+
+
+def _menu_depths(start: str, edges: Mapping[str, _Edges]) -> dict[str, int]:
+    """For each node reached from start, the fewest menus on a way to it (itself included):
+    a breadth-first walk where entering a menu costs 1 and any other node 0."""
+
+    def cost(name: str) -> int:
+        return 1 if edges[name].kind == "menu" else 0
+
+    depths = {start: cost(start)}
+    queue: deque[str] = deque([start])
+    while queue:
+        name = queue.popleft()
+        for onward in [*edges[name].silent, *edges[name].on_input]:
+            if onward not in edges:
+                continue
+            depth = depths[name] + cost(onward)
+            if depth < depths.get(onward, depth + 1):
+                depths[onward] = depth
+                # 0-1 breadth-first: free steps go first, so depths come out in order.
+                if cost(onward):
+                    queue.append(onward)
+                else:
+                    queue.appendleft(onward)
+    return depths
+
+
+def _show_target(target: Target) -> str:
+    """A target as the admin would write it in the file."""
+    match target:
+        case QueueTarget(queue=queue):
+            return f"{{queue: {queue}}}"
+        case AgentTarget(agent=agent):
+            return f"{{agent: {agent}}}"
+        case NodeTarget(node=node):
+            return f"{{node: {node}}}"
+        case FlowTarget(flow=flow):
+            return f"{{flow: {flow}}}"
+        case TransferTarget(kind=kind, destination=destination):
+            return f"{{{kind}: '{destination}'}}"
+        case HangupTarget(prompt=None):
+            return "{hangup: true}"
+        case HangupTarget(prompt=prompt):
+            return f"{{hangup: true, prompt: {prompt}}}"
+    raise AssertionError(f"unknown target {target!r}")
 
 
 def _walk(start: str, neighbours: Callable[[str], list[str]]) -> Iterator[str]:

@@ -14,6 +14,12 @@ pattern, is a failed try.
 ``set``, ``condition``, ``time`` and ``goto`` nodes need nothing from the caller: the session
 passes through them at once (each still a step of the path). The validator refuses loops of
 such links, so a silent caller always reaches an end.
+
+In a SAC flow (``policy: sac``) a person is always one key away: the attendant key pressed
+during any prompt (play, menu, retry feedback), any say, at any menu, or keyed in as a whole
+collect entry goes to the flow's ``attendant`` at once; that step's input is "attendant".
+So every play prompt of a SAC flow is interruptible; other keys cutting one short keep their
+usual meaning (the choice in a menu that follows, otherwise ignored).
 """
 
 from __future__ import annotations
@@ -260,6 +266,14 @@ class IvrSession:
                     f"the IVR session already ended with {self._final_action}; "
                     f"no more events expected, got {event}"
                 )
+            # SAC: the attendant key wins over whatever the node would do with it.
+            case (
+                (_Phase.NODE_PROMPT | _Phase.RETRY_PROMPT, PromptFinished(digit=digit))
+                | (_Phase.WAITING_FOR_DIGIT, DigitReceived(digit=digit))
+                | (_Phase.SAYING, SayFinished(digit=digit))
+                | (_Phase.COLLECTING, DigitsCollected(digits=digit))
+            ) if self._asks_for_attendant(digit):
+                return self._to_attendant(now)
             case _Phase.NODE_PROMPT, PromptFinished(digit=digit):
                 match self._node:
                     case PlayNode(next=following):
@@ -304,9 +318,10 @@ class IvrSession:
                 self._phase = _Phase.NODE_PROMPT
                 # A key may cut the prompt short only where it means something: when the
                 # next node is a menu, the key is the caller's choice there (barge-in).
+                # In a SAC flow the attendant key is honoured during every prompt.
                 leads_to_menu = isinstance(following, NodeTarget) and isinstance(
                     self.flow.node(following.node), MenuNode)
-                return PlayPrompt(prompt, interruptible=leads_to_menu)
+                return PlayPrompt(prompt, interruptible=leads_to_menu or self.flow.is_sac)
             case MenuNode(prompt=prompt):
                 self._tries += 1
                 self._phase = _Phase.NODE_PROMPT
@@ -387,7 +402,7 @@ class IvrSession:
         if feedback is None:
             return self._after_failed_try(node, now)
         self._phase = _Phase.RETRY_PROMPT
-        return PlayPrompt(feedback, interruptible=False)
+        return PlayPrompt(feedback, interruptible=self.flow.is_sac)
 
     def _after_failed_try(self, node: _Retrying, now: float) -> IvrAction:
         if self._tries < node.retries:
@@ -431,6 +446,15 @@ class IvrSession:
         self._phase = _Phase.FINISHED
         self._final_action = action
         return action
+
+    def _asks_for_attendant(self, keys: str | None) -> bool:
+        """In a SAC flow, is this the attendant key (alone)?"""
+        return self.flow.is_sac and keys == self.flow.attendant_key
+
+    def _to_attendant(self, now: float) -> IvrAction:
+        assert self.flow.attendant is not None, "the validator requires it in a SAC flow"
+        self.path[-1].input = "attendant"
+        return self._go(self.flow.attendant, "attendant", now)
 
     def _answers_menu(self) -> bool:
         """Did following a play node just start a menu's prompt (nothing heard of it yet)?"""

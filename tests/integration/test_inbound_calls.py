@@ -58,6 +58,7 @@ async def test_caller_presses_2_talks_to_a_support_agent_and_the_record_says_so(
     assert record.hangup_by is HangupBy.CALLER
     assert record.caller_number == "5551234"
     assert record.dialed_number == center.settings.ivr.number
+    assert record.protocol is not None and len(record.protocol) == 20 and record.protocol.isdigit()
     assert ivr_inputs(record) == [("welcome", None), ("main_menu", "2")]
     real_talk = talk_seconds_measured_by(agent_result)
     assert real_talk > 2

@@ -594,6 +594,125 @@ def test_transfer_targets_end_the_session_with_their_action(
     assert caller.path() == [("j", None)]
 
 
+# --------------------------------------------------------------------------- SAC policy
+
+SAC_FLOW = """
+    name: sac
+    policy: sac
+    attendant: {queue: operator}
+    start: welcome
+    nodes:
+      welcome: {type: play, prompt: welcome, next: {node: protocol}}
+      protocol: {type: say, kind: digits, value: call.protocol, next: {node: main_menu}}
+      main_menu:
+        type: menu
+        prompt: main-menu
+        options:
+          "1": {node: account}
+          "2": {node: sub_menu}
+          "0": {queue: operator}
+        on_exhausted: {queue: operator}
+      sub_menu:
+        type: menu
+        prompt: main-menu
+        options: {"1": {queue: sales}, "0": {queue: operator}}
+        on_exhausted: {queue: operator}
+      account:
+        type: collect
+        prompt: main-menu
+        variable: account
+        min_digits: 4
+        max_digits: 6
+        invalid_prompt: invalid
+        next: {node: read_back}
+        on_exhausted: {hangup: true, prompt: goodbye}
+      read_back: {type: say, kind: digits, value: account, next: {node: thanks}}
+      thanks: {type: play, prompt: welcome, next: {queue: sales}}
+"""
+PROTOCOL = {"call.protocol": "20260302000042"}
+
+
+def sac_caller() -> Caller:
+    return Caller(flow_from(SAC_FLOW), PROTOCOL)
+
+
+def test_a_sac_caller_hears_the_protocol_number_before_the_first_menu() -> None:
+    caller = sac_caller()
+    assert caller.last == PlayPrompt("welcome", interruptible=True)
+    assert caller.send(PromptFinished()) == SayDigits("20260302000042")
+    assert caller.send(SayFinished()) == PlayPrompt("main-menu", interruptible=True)
+
+
+def test_the_attendant_key_during_the_welcome_reaches_the_attendant_at_once() -> None:
+    caller = sac_caller()
+    assert caller.send(PromptFinished("0")) == RouteToQueue("operator")
+    assert caller.path() == [("welcome", "attendant")]
+
+
+def test_the_attendant_key_while_the_protocol_number_is_said_reaches_the_attendant() -> None:
+    caller = sac_caller()
+    caller.send(PromptFinished())
+    assert caller.send(SayFinished("0")) == RouteToQueue("operator")
+    assert caller.path() == [("welcome", None), ("protocol", "attendant")]
+
+
+def test_the_attendant_key_in_a_sub_menu_is_recorded_as_asking_for_the_attendant() -> None:
+    caller = sac_caller()
+    caller.send(PromptFinished())
+    caller.send(SayFinished())
+    caller.send(PromptFinished("2"))
+    assert caller.send(PromptFinished()) == WaitForDigit(5.0)
+    assert caller.send(DigitReceived("0")) == RouteToQueue("operator")
+    assert caller.path()[-2:] == [("main_menu", "2"), ("sub_menu", "attendant")]
+
+
+def _deep_in_the_account_entry() -> Caller:
+    caller = sac_caller()
+    caller.send(PromptFinished())
+    caller.send(SayFinished())
+    assert caller.send(PromptFinished("1")) == CollectDigits("main-menu", 6, 5.0, "#")
+    return caller
+
+
+def test_a_caller_deep_in_a_collect_who_keys_the_attendant_key_reaches_the_attendant() -> None:
+    caller = _deep_in_the_account_entry()
+    assert caller.send(DigitsCollected("0")) == RouteToQueue("operator")
+    assert caller.path()[-1] == ("account", "attendant")
+
+
+def test_the_attendant_key_during_a_retry_prompt_reaches_the_attendant() -> None:
+    caller = _deep_in_the_account_entry()
+    assert caller.send(DigitsCollected("12")) == PlayPrompt("invalid", interruptible=True)
+    assert caller.send(PromptFinished("0")) == RouteToQueue("operator")
+    assert caller.path()[-1] == ("account", "attendant")
+
+
+def test_the_attendant_key_while_an_entry_is_read_back_reaches_the_attendant() -> None:
+    caller = _deep_in_the_account_entry()
+    assert caller.send(DigitsCollected("1234")) == SayDigits("1234")
+    assert caller.send(SayFinished("0")) == RouteToQueue("operator")
+    assert caller.path()[-2:] == [("account", "4 digits"), ("read_back", "attendant")]
+
+
+def test_in_a_sac_flow_other_keys_during_a_prompt_keep_their_usual_meaning() -> None:
+    caller = _deep_in_the_account_entry()
+    caller.send(DigitsCollected("1234"))
+    assert caller.send(SayFinished("5")) == PlayPrompt("welcome", interruptible=True)
+    assert caller.send(PromptFinished("5")) == RouteToQueue("sales")  # the key is ignored
+    assert caller.path()[-2:] == [("read_back", None), ("thanks", None)]
+
+
+def test_without_the_sac_policy_the_same_key_is_an_ordinary_entry() -> None:
+    plain = SAC_FLOW.replace("    policy: sac\n    attendant: {queue: operator}\n", "")
+    caller = Caller(flow_from(plain), PROTOCOL)
+    assert caller.last == PlayPrompt("welcome", interruptible=False)
+    caller.send(PromptFinished("0"))  # ignored: the welcome leads to a say, not a menu
+    assert caller.send(SayFinished("0")) == PlayPrompt("main-menu", interruptible=True)
+    caller.send(PromptFinished("1"))
+    assert caller.send(DigitsCollected("0")) == PlayPrompt("invalid", interruptible=False)
+    assert caller.path()[-1] == ("account", "invalid: too short (1 of at least 4 digits)")
+
+
 # --------------------------------------------------------------------------- the example
 
 EXAMPLE = DEMO.parent / "examples" / "order_status.yaml"
@@ -721,11 +840,25 @@ def flow_documents(draw: st.DrawFn) -> dict[str, Any]:
                     body[key] = key.replace("_", "-")
         nodes[name] = body
     reachable = _reachable(nodes, names[0])
-    return {
+    document: dict[str, Any] = {
         "name": "random",
         "start": names[0],
         "nodes": {n: body for n, body in nodes.items() if n in reachable},
     }
+    if draw(st.booleans()):  # a SAC flow: tells the protocol first, 0 reaches a person
+        attendant = draw(st.sampled_from([{"queue": "q1"}, {"agent": "alice"}]))
+        for body in document["nodes"].values():
+            if body["type"] == "menu":
+                body["options"]["0"] = attendant
+        protocol = {"type": "say", "kind": "digits", "value": "call.protocol"}
+        document |= {
+            "policy": "sac",
+            "attendant": attendant,
+            "max_menu_depth": 10,  # at most 7 nodes: never too deep
+            "start": "protocol",
+            "nodes": {"protocol": protocol | {"next": {"node": names[0]}}, **document["nodes"]},
+        }
+    return document
 
 
 _NODE_KINDS = ("play", "menu", "collect", "say", "set", "condition", "time", "goto")
@@ -769,7 +902,13 @@ def test_any_valid_flow_and_any_caller_reach_a_terminal_action(
         known_agents={"alice"},
     )
     variables = data.draw(
-        st.fixed_dictionaries({}, optional={"caller.number": st.text("0123", max_size=4)}),
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "caller.number": st.text("0123", max_size=4),
+                "call.protocol": st.text("0123456789", min_size=1, max_size=20),
+            },
+        ),
         label="call variables",
     )
     override = data.draw(st.sampled_from(Override), label="admin switch")
@@ -801,7 +940,10 @@ def test_any_valid_flow_and_any_caller_reach_a_terminal_action(
     assert all(step.node in flow.nodes for step in caller.session.path)
     for step in caller.session.path:
         node = flow.nodes[step.node]
-        if isinstance(node, MenuNode):
+        if step.input == "attendant":  # only SAC flows, and it is where the call ended
+            assert flow.is_sac and step is caller.session.path[-1]
+            assert final in (RouteToQueue("q1"), RouteToAgent("alice"))
+        elif isinstance(node, MenuNode):
             if step.input is not None and step.input.startswith("invalid:"):
                 assert step.input.removeprefix("invalid:") not in node.options
             else:
@@ -810,3 +952,19 @@ def test_any_valid_flow_and_any_caller_reach_a_terminal_action(
             assert step.input is None  # digits during a play node are ignored
     with pytest.raises(IvrProtocolError):
         caller.send(PromptFinished())
+
+
+def test_the_sac_example_reaches_the_operator_from_inside_the_order_entry() -> None:
+    example = EXAMPLE.parent / "sac.yaml"
+    flow = parse_flow(
+        example.read_text(encoding="utf-8"),
+        str(example),
+        known_queues={"sales", "support", "operator"},
+        prompt_exists=lambda name: (PROMPTS / f"{name}.wav").is_file(),
+    )
+    caller = Caller(flow, PROTOCOL)
+    caller.send(PromptFinished())
+    assert caller.last == SayDigits("20260302000042")
+    caller.send(SayFinished())
+    assert caller.send(PromptFinished("1")) == CollectDigits("main-menu", 10, 5.0, "#")
+    assert caller.send(DigitsCollected("0")) == RouteToQueue("operator")
