@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from callcenter.config import REPO_ROOT
 from callcenter.core.hours import Override
 from callcenter.core.records import CallRecord, Disposition
 from callcenter.service.switches import FlowSwitches
@@ -130,3 +131,23 @@ async def test_a_key_pressed_during_the_greeting_chooses_in_the_menu_that_follow
     assert record.queue == "support" and record.agent_id == "agent2"
     # The menu's own prompt (about 10 s) was skipped: the caller was queued within seconds.
     assert record.queued_at - record.answered_at < 4
+
+
+async def test_sac_flow_tells_the_protocol_and_the_attendant_key_works_during_it(tmp_path):
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    (folder / "sac.yaml").write_text((REPO_ROOT / "dialplans" / "examples" / "sac.yaml")
+                                     .read_text())
+    port = free_port()
+    agents = [phone_agent("agent1", port, queues=["operator"])]
+    service_ivr = {"dialplans_dir": str(folder), "flow": "sac"}
+    async with call_center(tmp_path, agents, service_ivr=service_ivr) as center:
+        phone = agent_phone("agent1", port, AgentPlan(answer_after_ms=300, hangup_after_ms=1000))
+        # The welcome lasts about 3 s; then the 20-digit protocol number is read out.
+        await finished(caller(center, CallerPlan(dtmf=((4500, "0"),))))
+        record = await the_only_closed_call(center)
+        await finished(phone)
+
+    assert inputs(record) == [("welcome", None), ("protocol", "attendant")]
+    assert record.queue == "operator" and record.agent_id == "agent1"
+    assert record.protocol is not None and len(record.protocol) == 20
