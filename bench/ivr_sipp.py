@@ -50,8 +50,13 @@ async def closed_records(settings) -> tuple[int, int]:
 async def run(rate: float, seconds: int, hold_ms: int) -> None:
     folder = Path(tempfile.mkdtemp(prefix="ivr-sipp-"))
     agents = [phone_agent("agent3", free_port(), queues=["support"], logged_in=False)]
-    settings = sandbox_settings(folder, agents=agents,
-                                env={"CALLCENTER_SERVICE__LOG_LEVEL": "WARNING"})
+    # Each call takes two RTP ports (RTP and RTCP): give Asterisk room for every caller.
+    rtp_start = 30000
+    rtp_end = rtp_start + 4 * int(rate * hold_ms / 1000) + 400
+    settings = sandbox_settings(folder, agents=agents, env={
+        "CALLCENTER_SERVICE__LOG_LEVEL": "WARNING",
+        "CALLCENTER_ASTERISK__RTP_START": str(rtp_start),
+        "CALLCENTER_ASTERISK__RTP_END": str(rtp_end)})
     calls = int(rate * seconds)
     plan = CallerPlan(dtmf=((MENU_DIGIT_MS, "2"),), hangup_after_ms=hold_ms)
     with running_asterisk(settings) as sandbox, ServiceProcess(settings) as service:
