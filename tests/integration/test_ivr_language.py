@@ -143,11 +143,12 @@ async def test_sac_flow_tells_the_protocol_and_the_attendant_key_works_during_it
     service_ivr = {"dialplans_dir": str(folder), "flow": "sac"}
     async with call_center(tmp_path, agents, service_ivr=service_ivr) as center:
         phone = agent_phone("agent1", port, AgentPlan(answer_after_ms=300, hangup_after_ms=1000))
-        # The welcome lasts about 3 s; then the 20-digit protocol number is read out.
-        await finished(caller(center, CallerPlan(dtmf=((4500, "0"),))))
+        # The welcome and "your protocol number is" last about 4.5 s; then the 20 digits.
+        await finished(caller(center, CallerPlan(dtmf=((6000, "0"),))))
         record = await the_only_closed_call(center)
         await finished(phone)
 
-    assert inputs(record) == [("welcome", None), ("protocol", "attendant")]
+    assert inputs(record) == [("welcome", None), ("protocol_intro", None),
+                              ("protocol", "attendant")]
     assert record.queue == "operator" and record.agent_id == "agent1"
     assert record.protocol is not None and len(record.protocol) == 20

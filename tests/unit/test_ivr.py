@@ -963,6 +963,8 @@ def test_the_sac_example_reaches_the_operator_from_inside_the_order_entry() -> N
         prompt_exists=lambda name: (PROMPTS / f"{name}.wav").is_file(),
     )
     caller = Caller(flow, PROTOCOL)
+    caller.send(PromptFinished())  # the welcome
+    assert caller.last == PlayPrompt("protocol-intro", interruptible=True)
     caller.send(PromptFinished())
     assert caller.last == SayDigits("20260302000042")
     caller.send(SayFinished())
