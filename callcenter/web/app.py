@@ -8,6 +8,7 @@ from aiohttp import web
 
 from callcenter.store.repositories import CallRepository
 from callcenter.web.calls import list_calls
+from callcenter.web.demo import order_status
 from callcenter.web.keys import CALLS, HEALTH, HealthProbe
 
 
@@ -37,4 +38,5 @@ def make_app(calls: CallRepository, health: HealthProbe) -> web.Application:
     app[HEALTH] = health
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/calls", list_calls)
+    app.router.add_get("/demo/orders", order_status)  # for the data-dip example flow
     return app

@@ -1,0 +1,25 @@
+"""The demo's order-status service, for the data-dip example flow (dialplans/examples).
+
+``GET /demo/orders?order=NUMBER`` answers a JSON object for the few demo orders and 404 for
+any other number. It stands in for a company's own order system; a real flow points its
+`fetch` node at that instead.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+# Order numbers end in their Luhn digit, as the example flow checks.
+DEMO_ORDERS: dict[str, dict[str, object]] = {
+    "1234566": {"status": "shipped", "delivery": {"days": 2}},
+    "7654320": {"status": "preparing", "delivery": {"days": 5}},
+    "5555552": {"status": "delivered", "delivery": {"days": 0}},
+}
+
+
+async def order_status(request: web.Request) -> web.Response:
+    order = request.query.get("order", "")
+    found = DEMO_ORDERS.get(order)
+    if found is None:
+        return web.json_response({"error": "no such order"}, status=404)
+    return web.json_response({"order": order, **found})
