@@ -26,6 +26,7 @@ from callcenter.core.acd import Acd, AgentSpec, QueueRules
 from callcenter.core.calls import CallLedger, agent_from_channel
 from callcenter.core.clock import Clock, SystemClock
 from callcenter.service.acd_driver import AcdDriver
+from callcenter.service.datadip import DataDips
 from callcenter.service.flows import FlowLibrary
 from callcenter.service.inbound import InboundCalls
 from callcenter.service.recorder import RecordWriter
@@ -59,6 +60,7 @@ class CallCenter:
                                  known_queues=[q.name for q in s.queues],
                                  known_agents=[a.id for a in s.agents])
         self.switches = FlowSwitches(s.data_path)
+        self.dips = DataDips()
         self.flows.load(s.ivr.flow)  # a broken flow stops the start with file:line:column
         self.flows.watch()
         now = self.clock.now()
@@ -72,7 +74,7 @@ class CallCenter:
         self.acd = AcdDriver(acd, self.clock, logged_in={a.id: a.logged_in for a in s.agents})
         self.inbound = InboundCalls(settings=s, clock=self.clock, flows=self.flows,
                                     acd=self.acd, ledger=self.ledger, writer=self.writer,
-                                    switches=self.switches)
+                                    switches=self.switches, dips=self.dips)
         # Records left open by an earlier run are closed once AMI shows their channels gone.
         for record in await self.calls.open_calls():
             self.ledger.adopt(record)
@@ -111,6 +113,7 @@ class CallCenter:
                            ("ami", lambda: self.ami.stop()),
                            ("fastagi", lambda: self.agi.stop()), ("acd", lambda: self.acd.stop()),
                            ("records", lambda: self.writer.stop()),
+                           ("data dips", lambda: self.dips.close()),
                            ("database", lambda: self.engine.dispose())):
             try:
                 await stop()

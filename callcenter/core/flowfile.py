@@ -16,6 +16,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TypeVar
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -55,6 +56,17 @@ DEFAULT_ATTENDANT_KEY = "0"
 DEFAULT_MAX_MENU_DEPTH = 3
 MENU_DEPTH_RANGE = (1, 10)
 PROTOCOL_VARIABLE = "call.protocol"
+FETCH_SCHEMES = ("http", "https")
+FETCH_TIMEOUT_RANGE = (0.5, 30.0)  # seconds per try of a data dip
+FETCH_RETRIES_RANGE = (0, 3)  # extra tries after a failed one
+DEFAULT_FETCH_TIMEOUT = 3.0
+DEFAULT_FETCH_RETRIES = 1
+MAX_URL_LENGTH = 2000
+QUERY_NAME_RE = re.compile(r"^[A-Za-z0-9_.~-]{1,64}$")  # needs no percent-encoding
+# Where a value sits in the JSON reply: keys joined by dots, e.g. "delivery.days".
+RESULT_PATH_RE = re.compile(
+    r"^[A-Za-z_][A-Za-z0-9_]{0,63}(?:\.[A-Za-z_][A-Za-z0-9_]{0,63}){0,7}$"
+)
 
 
 # --------------------------------------------------------------------------- the model
@@ -199,8 +211,32 @@ class GotoNode:
     next: Target
 
 
+@dataclass(frozen=True)
+class FetchNode:
+    """An HTTP data dip: GET ``url`` with ``params`` (query name -> expression), then copy
+    values of the JSON reply into variables (``result``: variable -> dotted path) and go to
+    ``next``; when every try failed or a path is missing, go to ``on_failure``."""
+
+    name: str
+    url: str
+    params: Mapping[str, Expression]
+    timeout: float  # seconds per try
+    retries: int  # extra tries after a failed one
+    result: Mapping[str, str]
+    next: Target
+    on_failure: Target
+
+
 FlowNode = (
-    PlayNode | MenuNode | SetNode | ConditionNode | CollectNode | SayNode | TimeNode | GotoNode
+    PlayNode
+    | MenuNode
+    | SetNode
+    | ConditionNode
+    | CollectNode
+    | SayNode
+    | TimeNode
+    | GotoNode
+    | FetchNode
 )
 
 
@@ -215,6 +251,8 @@ def node_targets(node: FlowNode) -> list[Target]:
             return [node.next, node.on_exhausted]
         case TimeNode():
             return [node.open, node.closed]
+        case FetchNode():
+            return [node.next, node.on_failure]
         case _:
             return [node.next]
 
@@ -389,7 +427,17 @@ _COLLECT_KEYS = {
     "next": True,
     "on_exhausted": True,
 }
-NODE_TYPES = ("play", "menu", "collect", "say", "set", "condition", "time", "goto")
+_FETCH_KEYS = {
+    "type": True,
+    "url": True,
+    "params": False,
+    "timeout": False,
+    "retries": False,
+    "result": False,
+    "next": True,
+    "on_failure": True,
+}
+NODE_TYPES = ("play", "menu", "collect", "say", "set", "condition", "time", "goto", "fetch")
 _WAITS_FOR_CALLER = frozenset({"menu", "collect"})  # nodes whose input edges need a key press
 
 
@@ -680,6 +728,7 @@ class _FlowChecker:
             "condition": self.condition_node,
             "time": self.time_node,
             "goto": self.goto_node,
+            "fetch": self.fetch_node,
         }[kind]
         return reader(name, fields, where, entry.key, edges)
 
@@ -959,6 +1008,109 @@ class _FlowChecker:
             return None
         following = self.target(fields["next"].value, f"{where}.next", edges.silent)
         return None if following is None else GotoNode(name, following)
+
+    def fetch_node(
+        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: _Edges
+    ) -> FetchNode | None:
+        self.keys(fields, _FETCH_KEYS, where, owner)
+        failed = False  # a present field that was wrong
+
+        def read(
+            key: str, reader: Callable[[Node, str], _T | None], default: _T | None
+        ) -> _T | None:
+            nonlocal failed
+            if key not in fields:
+                return default
+            value = reader(fields[key].value, f"{where}.{key}")
+            failed = failed or value is None
+            return value
+
+        url = read("url", self.fetch_url, None)
+        params = read("params", self.query_params, {})
+        timeout = read(
+            "timeout",
+            lambda n, at: self.number(n, at, FETCH_TIMEOUT_RANGE, whole=False, unit="seconds"),
+            DEFAULT_FETCH_TIMEOUT,
+        )
+        retries = read(
+            "retries",
+            lambda n, at: self.number(n, at, FETCH_RETRIES_RANGE, whole=True, unit="extra tries"),
+            DEFAULT_FETCH_RETRIES,
+        )
+        result = read("result", self.result_paths, {})
+        # Both ways on need nothing from the caller: silent edges, checked for loops.
+        following = read("next", lambda n, at: self.target(n, at, edges.silent), None)
+        on_failure = read("on_failure", lambda n, at: self.target(n, at, edges.silent), None)
+        if (
+            failed
+            or url is None
+            or params is None
+            or timeout is None
+            or retries is None
+            or result is None
+            or following is None
+            or on_failure is None
+        ):
+            return None
+        return FetchNode(
+            name=name,
+            url=url,
+            params=MappingProxyType(params),
+            timeout=float(timeout),
+            retries=int(retries),
+            result=MappingProxyType(result),
+            next=following,
+            on_failure=on_failure,
+        )
+
+    def fetch_url(self, node: Node, where: str) -> str | None:
+        """An absolute http(s) URL with a host, no user info and no fragment."""
+        url = self.text(node, where)
+        if url is None:
+            return None
+        problem = _url_problem(url)
+        if problem is not None:
+            self.problem(node, f"{where}: {problem}")
+            return None
+        return url
+
+    def query_params(self, node: Node, where: str) -> dict[str, Expression] | None:
+        entries = self.mapping(node, where)
+        if entries is None:
+            return None
+        params: dict[str, Expression] = {}
+        complete = True
+        for param, entry in entries.items():
+            checked = self.name(
+                entry.key, where, QUERY_NAME_RE, "query parameter name (letters, digits, _ . ~ -)"
+            )
+            expression = self.expression(entry.value, f"{where}.{param}")
+            if checked is None or expression is None:
+                complete = False
+            else:
+                params[checked] = expression
+        return params if complete else None
+
+    def result_paths(self, node: Node, where: str) -> dict[str, str] | None:
+        """variable -> dotted path in the JSON reply; the variables count as set."""
+        entries = self.mapping(node, where)
+        if entries is None:
+            return None
+        result: dict[str, str] = {}
+        complete = True
+        for variable, entry in entries.items():
+            checked = self.variable_name(entry.key, where)
+            path = self.name(
+                entry.value,
+                f"{where}.{variable}",
+                RESULT_PATH_RE,
+                "path in the reply (names joined by dots, e.g. delivery.days)",
+            )
+            if checked is None or path is None:
+                complete = False
+            else:
+                result[checked] = path
+        return result if complete else None
 
     def time_node(
         self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: _Edges
@@ -1295,6 +1447,28 @@ class _SacChecker:
                     f"number (every way from start must pass a say node with value "
                     f"{PROTOCOL_VARIABLE})",
                 )
+
+
+def _url_problem(url: str) -> str | None:
+    """Why a data dip may not call ``url``, or None when it may."""
+    if len(url) > MAX_URL_LENGTH:
+        return f"the URL is longer than {MAX_URL_LENGTH} characters"
+    if any(c.isspace() or not c.isprintable() for c in url):
+        return "the URL must not contain spaces or control characters"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - reading it validates the port
+    except ValueError as error:
+        return f"not a valid URL ({error})"
+    if parts.scheme.lower() not in FETCH_SCHEMES:
+        return f"the URL must start with http:// or https://, got {url!r}"
+    if parts.username is not None or parts.password is not None:
+        return "the URL must not contain a user name or password"
+    if not parts.hostname:
+        return f"the URL has no host: {url!r}"
+    if parts.fragment or url.endswith("#"):
+        return "the URL must not contain a fragment (#...)"
+    return None
 
 
 def _tells_protocol(node: FlowNode) -> bool:

@@ -11,6 +11,11 @@ after the last failed try the caller goes to ``on_exhausted``. A collect node wo
 way with whole entries: nothing entered, or digits that fail its length, check digit or
 pattern, is a failed try.
 
+A ``fetch`` node asks the adapter for an HTTP data dip (``FetchData``, answered with
+``DataFetched``): the values its ``result`` names are copied from the JSON reply into
+variables and the call goes to ``next``; a failed dip, or a reply missing one of them, sets
+those variables to null and goes to ``on_failure``.
+
 ``set``, ``condition``, ``time`` and ``goto`` nodes need nothing from the caller: the session
 passes through them at once (each still a step of the path). The validator refuses loops of
 such links, so a silent caller always reaches an end.
@@ -24,10 +29,12 @@ usual meaning (the choice in a menu that follows, otherwise ignored).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum, auto
+from types import MappingProxyType
 
 from callcenter.core.checkdigits import CHECKS
 from callcenter.core.expr import EvaluationError, InputValue, Value
@@ -37,6 +44,7 @@ from callcenter.core.flowfile import (
     AgentTarget,
     CollectNode,
     ConditionNode,
+    FetchNode,
     Flow,
     FlowNode,
     FlowTarget,
@@ -143,9 +151,21 @@ class SwitchFlow:
     name: str
 
 
+@dataclass(frozen=True)
+class FetchData:
+    """GET ``url`` with the query ``params`` (values already evaluated), waiting ``timeout``
+    seconds per try and trying ``retries`` more times after a failed try. Answer with
+    ``DataFetched``."""
+
+    url: str
+    params: Mapping[str, str]
+    timeout: float
+    retries: int
+
+
 SayAction = SayNumber | SayDigits | SayDateTime | SayMoney
 TerminalAction = RouteToQueue | RouteToAgent | TransferTo | SwitchFlow | Hangup
-IvrAction = PlayPrompt | WaitForDigit | CollectDigits | SayAction | TerminalAction
+IvrAction = PlayPrompt | WaitForDigit | CollectDigits | SayAction | FetchData | TerminalAction
 
 # --------------------------------------------------------------------------- events
 
@@ -181,7 +201,19 @@ class SayFinished:
     digit: str | None = None
 
 
-IvrEvent = PromptFinished | DigitReceived | InputTimedOut | DigitsCollected | SayFinished
+@dataclass(frozen=True)
+class DataFetched:
+    """The outcome of ``FetchData``: the parsed JSON object, or None and why it failed."""
+
+    reply: Mapping[str, object] | None
+    error: str | None = None
+
+
+IvrEvent = (
+    PromptFinished | DigitReceived | InputTimedOut | DigitsCollected | SayFinished | DataFetched
+)
+MAX_ERROR_LENGTH = 200  # of a failed data dip's error, as kept in the path
+MAX_FETCHED_TEXT = 1000  # characters of one text value taken from a reply
 CallVariables = Mapping[str, str | int | Decimal | bool | None]
 
 
@@ -195,6 +227,7 @@ class _Phase(Enum):
     WAITING_FOR_DIGIT = auto()  # after a menu prompt
     COLLECTING = auto()  # a collect node's CollectDigits
     SAYING = auto()  # a say node's Say* action
+    FETCHING = auto()  # a fetch node's FetchData
     RETRY_PROMPT = auto()  # playing a menu's or collect's invalid/no-input prompt
     GOODBYE_PROMPT = auto()  # playing a hangup target's prompt
     FINISHED = auto()
@@ -296,6 +329,8 @@ class IvrSession:
                 return self._collected(self._collect(), digits, now)
             case _Phase.SAYING, SayFinished():
                 return self._go(self._say().next, "next", now)
+            case _Phase.FETCHING, DataFetched(reply=reply, error=error):
+                return self._fetched(self._fetch(), reply, error, now)
             case _Phase.RETRY_PROMPT, PromptFinished():
                 return self._after_failed_try(self._retrying(), now)
             case _Phase.GOODBYE_PROMPT, PromptFinished():
@@ -359,6 +394,8 @@ class IvrSession:
                 return _Onward(opened if decision.open else closed, state)
             case GotoNode(next=following):
                 return _Onward(following, "next")
+            case FetchNode():
+                return self._fetch_action(node, step)
         raise AssertionError(f"unknown node {node!r}")
 
     def _say_action(self, node: SayNode, step: IvrStep) -> IvrAction | _Onward:
@@ -370,6 +407,52 @@ class IvrSession:
             return _Onward(node.next, "next (nothing said)")
         self._phase = _Phase.SAYING
         return action
+
+    def _fetch_action(self, node: FetchNode, step: IvrStep) -> IvrAction | _Onward:
+        """The data dip's request; a parameter that cannot be evaluated skips the dip."""
+        params: dict[str, str] = {}
+        for name, expression in node.params.items():
+            try:
+                params[name] = _query_value(expression.evaluate(self.variables))
+            except EvaluationError as error:
+                self._clear_results(node)
+                step.input = f"error: {name}: {error.message}"
+                return _Onward(node.on_failure, "on_failure (parameter error)")
+        self._phase = _Phase.FETCHING
+        return FetchData(node.url, MappingProxyType(params), node.timeout, node.retries)
+
+    def _fetched(
+        self, node: FetchNode, reply: Mapping[str, object] | None, error: str | None, now: float
+    ) -> IvrAction:
+        """Copy the reply's values into variables (all or none), then move on."""
+        if error is None and reply is None:
+            error = "no reply"
+        elif error is None and not isinstance(reply, Mapping):
+            error = "the reply is not a JSON object"
+        if error is not None or reply is None:
+            shown = " ".join((error or "no reply").split())[:MAX_ERROR_LENGTH]
+            return self._fetch_failed(node, f"failed: {shown}", now)
+        values: dict[str, InputValue] = {}
+        for variable, path in node.result.items():
+            try:
+                values[variable] = _pick(reply, path)
+            except _MissingPath:
+                return self._fetch_failed(node, f"missing: {path}", now)
+            except EvaluationError as problem:
+                return self._fetch_failed(node, f"failed: {path}: {problem.message}", now)
+        self.variables.update(values)
+        self.path[-1].input = "ok"
+        return self._go(node.next, "next", now)
+
+    def _fetch_failed(self, node: FetchNode, why: str, now: float) -> IvrAction:
+        self._clear_results(node)
+        self.path[-1].input = why
+        return self._go(node.on_failure, "on_failure", now)
+
+    def _clear_results(self, node: FetchNode) -> None:
+        """A failed dip leaves its variables null, never stale from an earlier dip."""
+        for variable in node.result:
+            self.variables[variable] = None
 
     # -- input
 
@@ -468,6 +551,10 @@ class IvrSession:
         assert isinstance(self._node, CollectNode), "only collect nodes collect digits"
         return self._node
 
+    def _fetch(self) -> FetchNode:
+        assert isinstance(self._node, FetchNode), "only fetch nodes fetch data"
+        return self._node
+
     def _say(self) -> SayNode:
         assert isinstance(self._node, SayNode), "only say nodes say values"
         return self._node
@@ -478,9 +565,48 @@ class IvrSession:
             _Phase.WAITING_FOR_DIGIT: "WaitForDigit (DigitReceived or InputTimedOut)",
             _Phase.COLLECTING: "CollectDigits (DigitsCollected)",
             _Phase.SAYING: f"the say node {self._node.name!r} (SayFinished)",
+            _Phase.FETCHING: f"the data dip of node {self._node.name!r} (DataFetched)",
             _Phase.RETRY_PROMPT: "a retry prompt (PromptFinished)",
             _Phase.GOODBYE_PROMPT: "the goodbye prompt (PromptFinished)",
         }[self._phase]
+
+
+class _MissingPath(LookupError):
+    """The reply has no value at a result path."""
+
+
+def _pick(reply: Mapping[str, object], path: str) -> InputValue:
+    """The value at a dotted path of a JSON object, as a call variable holds it.
+    ``_MissingPath`` when it is not there; EvaluationError when it is not a single value."""
+    value: object = reply
+    for key in path.split("."):
+        if not isinstance(value, Mapping) or key not in value:
+            raise _MissingPath(path)
+        value = value[key]
+    match value:
+        case None | bool() | int():
+            return value
+        case float() if math.isfinite(value):
+            return Decimal(str(value))  # the digits the reply showed, exactly
+        case str() if len(value) <= MAX_FETCHED_TEXT:
+            return value
+        case str():
+            raise EvaluationError(f"text longer than {MAX_FETCHED_TEXT} characters")
+    kind = {list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+    raise EvaluationError(f"expected text, a number, true/false or null, got {kind}")
+
+
+def _query_value(value: Value) -> str:
+    """A query parameter's text; a null value is an error (nothing to ask for)."""
+    match value:
+        case None:
+            raise EvaluationError("the value is null")
+        case bool():
+            return "true" if value else "false"
+        case Decimal():
+            return format(value, "f")  # never "1E+3"
+        case _:
+            return str(value)
 
 
 def _checked_digit(digit: str | None) -> str:

@@ -23,8 +23,10 @@ from callcenter.core.flowfile import Flow
 from callcenter.core.hours import Override
 from callcenter.core.ivr import (
     CollectDigits,
+    DataFetched,
     DigitReceived,
     DigitsCollected,
+    FetchData,
     Hangup,
     InputTimedOut,
     IvrAction,
@@ -45,6 +47,7 @@ from callcenter.core.ivr import (
 )
 from callcenter.core.records import HangupBy, IvrStep
 from callcenter.service.acd_driver import AcdDriver
+from callcenter.service.datadip import DataDips
 from callcenter.service.flows import FlowLibrary
 from callcenter.service.recorder import RecordWriter
 
@@ -69,7 +72,8 @@ class _Ending:
 class InboundCalls:
     def __init__(self, *, settings: Settings, clock: Clock, flows: FlowLibrary,
                  acd: AcdDriver, ledger: CallLedger, writer: RecordWriter,
-                 switches: Callable[[str], Override] | None = None) -> None:
+                 switches: Callable[[str], Override] | None = None,
+                 dips: DataDips | None = None) -> None:
         self._settings = settings
         self._clock = clock
         self._flows = flows
@@ -77,6 +81,7 @@ class InboundCalls:
         self._ledger = ledger
         self._writer = writer
         self._switches = switches
+        self._dips = dips or DataDips()
         self.active: dict[str, AgiSession] = {}
 
     async def handle(self, session: AgiSession) -> None:
@@ -166,6 +171,11 @@ class InboundCalls:
                 return SayFinished(await session.say_datetime(int(epoch), timezone, ALL_DIGITS))
             case SayMoney(amount=amount, currency=currency):
                 return SayFinished(await _say_money(session, amount, currency))
+            case FetchData(url=url, params=params, timeout=timeout, retries=retries):
+                # The caller hears silence meanwhile; the flow's timeout keeps it short.
+                reply, error = await self._dips.fetch(url, params, timeout=timeout,
+                                                      retries=retries)
+                return DataFetched(reply, error)
             case _:
                 raise RuntimeError(f"the IVR asked for something unknown: {action!r}")
 

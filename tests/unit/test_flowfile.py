@@ -13,6 +13,7 @@ from callcenter.core.flowfile import (
     AgentTarget,
     CollectNode,
     ConditionNode,
+    FetchNode,
     Flow,
     FlowError,
     FlowProblem,
@@ -234,7 +235,7 @@ def test_wrong_types_say_what_was_expected_and_what_was_found() -> None:
         "test.yaml:10:28: nodes.a.on_exhausted.hangup: must be true, got text 'yes please'",
         "test.yaml:11:6: nodes.b: expected a mapping, got text 'nonsense'",
         "test.yaml:12:13: nodes.c.type: unknown node type 'dial' "
-        "(play, menu, collect, say, set, condition, time, goto)",
+        "(play, menu, collect, say, set, condition, time, goto, fetch)",
     ]
 
 
@@ -944,3 +945,98 @@ def test_every_sac_problem_is_reported_at_once() -> None:
         "test.yaml:23:3",  # sub_menu too deep
         "test.yaml:28:7",  # sub_menu's 0 leads elsewhere
     ]
+
+
+FETCH = """\
+name: dip
+start: lookup
+nodes:
+  lookup:
+    type: fetch
+    url: "http://127.0.0.1:8080/demo/orders"
+    params: {order: "caller.number"}
+    result: {order_status: "status", eta: "delivery.days"}
+    next: {node: route}
+    on_failure: {queue: operator}
+  route:
+    type: condition
+    if: "eta < 3 and order_status == 'shipped'"
+    then: {queue: sales}
+    else: {queue: support}
+"""
+
+
+def test_a_fetch_node_takes_default_timeout_and_retries_and_its_results_count_as_set() -> None:
+    node = parse(FETCH).nodes["lookup"]
+    assert isinstance(node, FetchNode)
+    assert (node.url, node.timeout, node.retries) == ("http://127.0.0.1:8080/demo/orders", 3.0, 1)
+    assert {k: v.text for k, v in node.params.items()} == {"order": "caller.number"}
+    assert dict(node.result) == {"order_status": "status", "eta": "delivery.days"}
+    assert (node.next, node.on_failure) == (NodeTarget("route"), QueueTarget("operator"))
+
+
+def test_fetch_settings_are_checked_where_they_are() -> None:
+    assert problems(
+        """
+        name: dip
+        start: lookup
+        nodes:
+          lookup:
+            type: fetch
+            url: "ftp://user:pw@example.com/x"
+            params: {"a b": "caller.number", ok: "1 +"}
+            timeout: 0.1
+            retries: 4
+            result: {call.id: "status", eta: "delivery..days", x: 3}
+            method: POST
+            next: {queue: sales}
+            on_failure: {queue: nowhere}
+        """
+    ) == [
+        "test.yaml:6:10: nodes.lookup.url: the URL must start with http:// or https://, "
+        "got 'ftp://user:pw@example.com/x'",
+        "test.yaml:7:14: nodes.lookup.params: 'a b' is not a valid query parameter name "
+        "(letters, digits, _ . ~ -)",
+        "test.yaml:7:46: nodes.lookup.params.ok: expected a value, got the end of the expression",
+        "test.yaml:8:14: nodes.lookup.timeout: 0.1 is out of range (0.5-30 seconds)",
+        "test.yaml:9:14: nodes.lookup.retries: 4 is out of range (0-3 extra tries)",
+        "test.yaml:10:14: nodes.lookup.result: 'call.id' is set by the call itself; "
+        "use another name",
+        "test.yaml:10:38: nodes.lookup.result.eta: 'delivery..days' is not a valid path in the "
+        "reply (names joined by dots, e.g. delivery.days)",
+        "test.yaml:10:59: nodes.lookup.result.x: expected text, got the number 3; "
+        "quote it if you mean text",
+        "test.yaml:11:5: nodes.lookup: unknown key 'method' (known: type, url, params, timeout, "
+        "retries, result, next, on_failure)",
+        "test.yaml:13:25: nodes.lookup.on_failure.queue: unknown queue 'nowhere' "
+        "(known: operator, sales, support)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("https://me@example.com/x", "must not contain a user name or password"),
+        ("http:///x", "has no host"),
+        ("http://example.com:99999/", "not a valid URL"),
+        ("http://example.com/x#top", "must not contain a fragment"),
+        ("http://example.com/a b", "must not contain spaces"),
+        ("/demo/orders", "must start with http:// or https://"),
+    ],
+)
+def test_a_fetch_url_must_be_plain_http_or_https(url: str, why: str) -> None:
+    text = FETCH.replace("http://127.0.0.1:8080/demo/orders", url)
+    (found,) = problems(text)
+    assert found.startswith("test.yaml:6:10: nodes.lookup.url: ") and why in found
+
+
+def test_a_fetch_whose_failure_leads_back_to_itself_is_a_silent_loop() -> None:
+    text = FETCH.replace("on_failure: {queue: operator}", "on_failure: {node: lookup}")
+    (found,) = problems(text)
+    assert "nodes loop without ever waiting for the caller (lookup -> lookup)" in found
+
+
+def test_a_fetch_result_read_before_any_dip_is_still_unknown_elsewhere() -> None:
+    text = FETCH.replace('"eta < 3 and', '"days < 3 and')
+    (found,) = problems(text)
+    assert found.startswith("test.yaml:13:10: nodes.route.if: variable 'days' is never set")

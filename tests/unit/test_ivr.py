@@ -18,6 +18,7 @@ from callcenter.core.flowfile import (
     DTMF_DIGITS,
     CollectNode,
     ConditionNode,
+    FetchNode,
     Flow,
     MenuNode,
     SayNode,
@@ -29,8 +30,10 @@ from callcenter.core.hours import Override
 from callcenter.core.ivr import (
     CallVariables,
     CollectDigits,
+    DataFetched,
     DigitReceived,
     DigitsCollected,
+    FetchData,
     Hangup,
     InputTimedOut,
     IvrAction,
@@ -106,6 +109,8 @@ class Caller:
                     self.send(DigitsCollected(""))
                 case SayNumber() | SayDigits() | SayDateTime() | SayMoney():
                     self.send(SayFinished())
+                case FetchData():
+                    self.send(DataFetched(None, "timed out"))
                 case RouteToQueue() | Hangup() | RouteToAgent() | TransferTo() | SwitchFlow():
                     return self.last
         raise AssertionError(f"no end after {max_steps} steps: {self.actions}")
@@ -809,6 +814,15 @@ def flow_documents(draw: st.DrawFn) -> dict[str, Any]:
             case "time":
                 body |= {"hours": HOURS, "open": target(index, True)}
                 body["closed"] = target(index, True)
+            case "fetch":
+                body |= {
+                    "url": "http://127.0.0.1:8080/demo/orders",
+                    "params": {"n": "n"},
+                    "retries": draw(st.integers(0, 3)),
+                    "result": {"status": "status", "days": "delivery.days"},
+                    "next": target(index, True),
+                    "on_failure": target(index, True),
+                }
             case "collect":
                 maximum = draw(st.integers(1, 6))
                 body |= {
@@ -850,6 +864,11 @@ def flow_documents(draw: st.DrawFn) -> dict[str, Any]:
         for body in document["nodes"].values():
             if body["type"] == "menu":
                 body["options"]["0"] = attendant
+        # Key 0 may have been a menu's only way to some node: drop what is now unreachable.
+        still_reachable = _reachable(document["nodes"], names[0])
+        document["nodes"] = {
+            n: body for n, body in document["nodes"].items() if n in still_reachable
+        }
         protocol = {"type": "say", "kind": "digits", "value": "call.protocol"}
         document |= {
             "policy": "sac",
@@ -861,8 +880,24 @@ def flow_documents(draw: st.DrawFn) -> dict[str, Any]:
     return document
 
 
-_NODE_KINDS = ("play", "menu", "collect", "say", "set", "condition", "time", "goto")
-_TARGET_KEYS = ("next", "then", "else", "open", "closed", "on_exhausted")
+_NODE_KINDS = ("play", "menu", "collect", "say", "set", "condition", "time", "goto", "fetch")
+_TARGET_KEYS = ("next", "then", "else", "open", "closed", "on_exhausted", "on_failure")
+# What a data dip may come back with: values of every kind, missing paths, failures.
+REPLIES = st.builds(
+    DataFetched,
+    st.none()
+    | st.fixed_dictionaries(
+        {},
+        optional={
+            "status": st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+            "delivery": st.integers()
+            | st.fixed_dictionaries(
+                {}, optional={"days": st.floats() | st.lists(st.integers(), max_size=2)}
+            ),
+        },
+    ),
+    st.none() | st.text(max_size=300),
+)
 
 
 def _reachable(nodes: dict[str, dict[str, Any]], start: str) -> set[str]:
@@ -928,6 +963,9 @@ def test_any_valid_flow_and_any_caller_reach_a_terminal_action(
                 caller.send(DigitsCollected(entry))
             case SayNumber() | SayDigits() | SayDateTime() | SayMoney():
                 caller.send(SayFinished(data.draw(st.none() | digit)))
+            case FetchData(params=params):
+                assert params == {"n": "2"}  # len(caller.name) fails: no dip at all
+                caller.send(data.draw(REPLIES))
             case RouteToQueue(queue=queue):
                 assert queue in QUEUES
                 break
@@ -948,6 +986,10 @@ def test_any_valid_flow_and_any_caller_reach_a_terminal_action(
                 assert step.input.removeprefix("invalid:") not in node.options
             else:
                 assert step.input in ("timeout", None) or step.input in node.options
+        elif isinstance(node, FetchNode):
+            assert step.input is not None
+            assert step.input.startswith(("ok", "failed: ", "missing: ", "error: n: "))
+            assert len(step.input) <= len("failed: ") + 200
         elif not isinstance(node, CollectNode | SayNode | SetNode | ConditionNode | TimeNode):
             assert step.input is None  # digits during a play node are ignored
     with pytest.raises(IvrProtocolError):
@@ -970,3 +1012,116 @@ def test_the_sac_example_reaches_the_operator_from_inside_the_order_entry() -> N
     caller.send(SayFinished())
     assert caller.send(PromptFinished("1")) == CollectDigits("main-menu", 10, 5.0, "#")
     assert caller.send(DigitsCollected("0")) == RouteToQueue("operator")
+
+
+# --------------------------------------------------------------------------- data dips
+
+FETCH_FLOW = """
+    name: dip
+    start: ask
+    nodes:
+      ask:
+        type: collect
+        prompt: enter-order
+        variable: order
+        max_digits: 8
+        pattern: "[0-9*]+"
+        next: {node: lookup}
+        on_exhausted: {queue: operator}
+      lookup:
+        type: fetch
+        url: "http://127.0.0.1:8080/demo/orders"
+        params: {order: "order", twice: "int(order) * 2"}
+        timeout: 2
+        retries: 2
+        result: {order_status: "status", eta: "delivery.days", paid: "paid"}
+        next: {node: tell}
+        on_failure: {queue: operator}
+      tell:
+        type: say
+        kind: number
+        value: eta
+        next: {queue: sales}
+"""
+
+
+def _at_the_dip() -> Caller:
+    caller = Caller(flow_from(FETCH_FLOW))
+    request = caller.send(DigitsCollected("42"))
+    assert request == FetchData(
+        "http://127.0.0.1:8080/demo/orders", {"order": "42", "twice": "84"}, 2.0, 2
+    )
+    return caller
+
+
+def test_a_data_dip_maps_the_reply_into_variables_and_goes_on() -> None:
+    caller = _at_the_dip()
+    reply = {"status": "shipped", "delivery": {"days": 3, "by": "truck"}, "paid": True}
+    assert caller.send(DataFetched(reply)) == SayNumber(3)
+    assert caller.session.variables["order_status"] == "shipped"
+    assert caller.session.variables["paid"] is True
+    assert caller.path()[-2:] == [("lookup", "ok"), ("tell", None)]
+
+
+def test_a_decimal_in_the_reply_becomes_an_exact_decimal() -> None:
+    caller = _at_the_dip()
+    caller.send(DataFetched({"status": None, "delivery": {"days": 1.1}, "paid": False}))
+    assert caller.session.variables["eta"] == Decimal("1.1")
+    assert caller.session.variables["order_status"] is None
+
+
+def test_a_reply_missing_a_path_takes_on_failure_and_sets_nothing() -> None:
+    caller = _at_the_dip()
+    reply = {"status": "shipped", "delivery": {"weeks": 1}, "paid": True}
+    assert caller.send(DataFetched(reply)) == RouteToQueue("operator")
+    assert caller.path()[-1] == ("lookup", "missing: delivery.days")
+    assert caller.session.variables["order_status"] is None
+
+
+@pytest.mark.parametrize(
+    ("delivery", "why"),
+    [({"days": [1, 2]}, "got a list"), ({"days": {"min": 1}}, "got an object"), (5, "missing")],
+)
+def test_a_path_to_a_list_an_object_or_through_a_number_is_a_failure(
+    delivery: object, why: str
+) -> None:
+    caller = _at_the_dip()
+    caller.send(DataFetched({"status": "x", "delivery": delivery, "paid": True}))
+    assert caller.last == RouteToQueue("operator")
+    step_input = caller.path()[-1][1]
+    assert step_input is not None and why in step_input and "delivery.days" in step_input
+
+
+def test_a_failed_dip_takes_on_failure_and_keeps_its_error_short() -> None:
+    caller = _at_the_dip()
+    assert caller.send(DataFetched(None, "timed out\nafter " + "x" * 500)) == RouteToQueue(
+        "operator"
+    )
+    step_input = caller.path()[-1][1]
+    assert step_input == "failed: timed out after " + "x" * (200 - len("timed out after "))
+
+
+def test_a_dip_with_no_reply_and_no_error_is_a_failure_too() -> None:
+    caller = _at_the_dip()
+    caller.send(DataFetched(None))
+    assert caller.path()[-1] == ("lookup", "failed: no reply")
+
+
+def test_an_earlier_dips_values_do_not_survive_a_failed_one() -> None:
+    caller = _at_the_dip()
+    caller.session.variables["eta"] = 9  # as if an earlier dip had set it
+    caller.send(DataFetched(None, "HTTP 500"))
+    assert caller.session.variables["eta"] is None
+
+
+def test_a_parameter_that_cannot_be_evaluated_skips_the_dip_and_takes_on_failure() -> None:
+    caller = Caller(flow_from(FETCH_FLOW))
+    assert caller.send(DigitsCollected("*1")) == RouteToQueue("operator")  # int("*1") fails
+    assert caller.path()[-1][0] == "lookup"
+    assert (caller.path()[-1][1] or "").startswith("error: twice: ")
+
+
+def test_other_events_do_not_answer_a_data_dip() -> None:
+    caller = _at_the_dip()
+    with pytest.raises(IvrProtocolError, match="data dip of node 'lookup'"):
+        caller.send(PromptFinished())
