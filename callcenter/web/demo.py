@@ -11,7 +11,8 @@ from aiohttp import web
 
 # Order numbers end in their Luhn digit, as the example flow checks.
 DEMO_ORDERS: dict[str, dict[str, object]] = {
-    "1234566": {"status": "shipped", "delivery": {"days": 2}},
+    "1245687": {"status": "shipped", "delivery": {"days": 2}},
+    "1248": {"status": "shipped", "delivery": {"days": 3}},  # a short one, quick to key
     "7654320": {"status": "preparing", "delivery": {"days": 5}},
     "5555552": {"status": "delivered", "delivery": {"days": 0}},
 }

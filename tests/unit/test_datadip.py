@@ -62,9 +62,9 @@ async def dip(server: TestServer, path: str, params: dict[str, str] | None = Non
 
 async def test_a_known_order_comes_back_as_an_object(server):
     test_server, _ = server
-    reply, error = await dip(test_server, "/demo/orders", {"order": "1234566"})
+    reply, error = await dip(test_server, "/demo/orders", {"order": "1245687"})
     assert error is None
-    assert reply == {"order": "1234566", "status": "shipped", "delivery": {"days": 2}}
+    assert reply == {"order": "1245687", "status": "shipped", "delivery": {"days": 2}}
 
 
 @pytest.mark.parametrize(("path", "params", "says"), [

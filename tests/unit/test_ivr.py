@@ -739,7 +739,11 @@ def test_the_order_status_example_reads_back_a_valid_order_number_then_queues() 
     luhn_fails = DigitsCollected("7992739871")
     assert caller.send(luhn_fails) == PlayPrompt("invalid", interruptible=False)
     caller.send(PromptFinished())
-    assert caller.send(DigitsCollected("4992739872")) == SayDigits("4992739872")
+    lookup = caller.send(DigitsCollected("4992739872"))
+    assert lookup == FetchData("http://127.0.0.1:8080/demo/orders", {"order": "4992739872"},
+                               3.0, 1)
+    reply = {"status": "shipped", "delivery": {"days": 2}}
+    assert caller.send(DataFetched(reply)) == SayNumber(2)
     assert caller.send(SayFinished()) == RouteToQueue("sales")
     assert [node for node, _ in caller.path()] == [
         "office_hours",
@@ -748,6 +752,7 @@ def test_the_order_status_example_reads_back_a_valid_order_number_then_queues() 
         "ask_order",
         "ask_order",
         "ask_order",
+        "lookup",
         "read_back",
         "who_answers",
     ]
