@@ -469,6 +469,24 @@ class _Entry:
     value: Node
 
 
+class _FieldReader:
+    """Reads a node's optional fields; ``failed`` says whether any present one was wrong."""
+
+    def __init__(self, fields: dict[str, _Entry], where: str) -> None:
+        self._fields = fields
+        self._where = where
+        self.failed = False
+
+    def read(
+        self, key: str, reader: Callable[[Node, str], _T | None], default: _T | None
+    ) -> _T | None:
+        if key not in self._fields:
+            return default
+        value = reader(self._fields[key].value, f"{self._where}.{key}")
+        self.failed = self.failed or value is None
+        return value
+
+
 @dataclass
 class _Edges:
     """Where a node leads: ``silent`` edges are taken when the caller presses nothing."""
@@ -804,17 +822,8 @@ class _FlowChecker:
         self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: _Edges
     ) -> CollectNode | None:
         self.keys(fields, _COLLECT_KEYS, where, owner)
-        failed = False  # a present field that was wrong
-
-        def read(
-            key: str, reader: Callable[[Node, str], _T | None], default: _T | None
-        ) -> _T | None:
-            nonlocal failed
-            if key not in fields:
-                return default
-            value = reader(fields[key].value, f"{where}.{key}")
-            failed = failed or value is None
-            return value
+        fields_read = _FieldReader(fields, where)
+        read = fields_read.read
 
         def digits_count(node: Node, at: str) -> float | None:
             return self.number(node, at, (1, MAX_COLLECT_DIGITS), whole=True, unit="digits")
@@ -829,7 +838,7 @@ class _FlowChecker:
                 f"{where}.min_digits: {int(min_digits)} is more than max_digits "
                 f"({int(max_digits)})",
             )
-            failed = True
+            fields_read.failed = True
         terminator = read("terminator", self.terminator, DEFAULT_TERMINATOR)
         timeout = read(
             "timeout",
@@ -848,7 +857,7 @@ class _FlowChecker:
         following = read("next", lambda n, at: self.target(n, at, edges.on_input), None)
         on_exhausted = read("on_exhausted", lambda n, at: self.target(n, at, edges.silent), None)
         if (
-            failed
+            fields_read.failed
             or prompt is None
             or variable is None
             or min_digits is None
@@ -1013,17 +1022,8 @@ class _FlowChecker:
         self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: _Edges
     ) -> FetchNode | None:
         self.keys(fields, _FETCH_KEYS, where, owner)
-        failed = False  # a present field that was wrong
-
-        def read(
-            key: str, reader: Callable[[Node, str], _T | None], default: _T | None
-        ) -> _T | None:
-            nonlocal failed
-            if key not in fields:
-                return default
-            value = reader(fields[key].value, f"{where}.{key}")
-            failed = failed or value is None
-            return value
+        fields_read = _FieldReader(fields, where)
+        read = fields_read.read
 
         url = read("url", self.fetch_url, None)
         params = read("params", self.query_params, {})
@@ -1042,7 +1042,7 @@ class _FlowChecker:
         following = read("next", lambda n, at: self.target(n, at, edges.silent), None)
         on_failure = read("on_failure", lambda n, at: self.target(n, at, edges.silent), None)
         if (
-            failed
+            fields_read.failed
             or url is None
             or params is None
             or timeout is None
