@@ -189,7 +189,7 @@ def cmd_prompts(args: argparse.Namespace) -> int:
     for flow_file in sorted(settings.dialplans_path.glob("*.yaml")):
         try:
             flow = parse_flow(flow_file.read_text(encoding="utf-8"), str(flow_file),
-                              known_queues=queues, prompt_exists=lambda name: True)
+                              known_queues=queues, prompt_exists=lambda name, language: True)
         except (FlowError, OSError, UnicodeDecodeError) as exc:
             print(f"warning: {flow_file} skipped, it does not validate: {exc}", file=sys.stderr)
             continue

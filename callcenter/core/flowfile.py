@@ -67,6 +67,26 @@ QUERY_NAME_RE = re.compile(r"^[A-Za-z0-9_.~-]{1,64}$")  # needs no percent-encod
 RESULT_PATH_RE = re.compile(
     r"^[A-Za-z_][A-Za-z0-9_]{0,63}(?:\.[A-Za-z_][A-Za-z0-9_]{0,63}){0,7}$"
 )
+LANGUAGE_RE = re.compile(r"^[a-z]{2}(?:_[A-Z]{2})?$")  # as prompt folders: en, pt_BR
+DEFAULT_LANGUAGE = "en"
+MAX_LANGUAGES = 9  # one key each in a language menu
+TOPIC_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # a FAQ topic or survey question id
+FAQ_SOLVED_KEY = "1"  # "did this solve it? 1 yes, 2 talk to a person"
+FAQ_NOT_SOLVED_KEY = "2"
+MAX_ANSWER_LENGTH = 64
+RECORD_SECONDS_RANGE = (2, 30)  # of a caller's recorded name
+DEFAULT_RECORD_SECONDS = 5
+PHONE_DIGITS_RANGE = (3, 15)  # of a callback number (an extension to E.164 without +)
+DEFAULT_CALLBACK_MIN_DIGITS = 8
+DEFAULT_CALLBACK_MAX_DIGITS = 15
+# The prompts a callback node plays unless the flow names others (ivr_prompts/prompts.toml).
+CALLBACK_PROMPTS = {
+    "name_prompt": "callback-record-name",
+    "number_prompt": "callback-number-is",
+    "confirm_prompt": "callback-confirm",
+    "enter_prompt": "callback-enter-number",
+}
+DEFAULT_FAQ_QUESTION = "faq-did-this-solve-it"
 
 
 # --------------------------------------------------------------------------- the model
@@ -74,9 +94,11 @@ RESULT_PATH_RE = re.compile(
 
 @dataclass(frozen=True)
 class QueueTarget:
-    """Hand the caller to an ACD queue; the IVR is done."""
+    """Hand the caller to an ACD queue; the IVR is done. ``survey``: a flow the caller is
+    sent to when the agent hangs up (post-call survey)."""
 
     queue: str
+    survey: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,9 +117,11 @@ class HangupTarget:
 
 @dataclass(frozen=True)
 class AgentTarget:
-    """Ring one agent directly (their PJSIP endpoint); the IVR is done."""
+    """Ring one agent directly (their PJSIP endpoint); the IVR is done. ``survey`` as for
+    a queue."""
 
     agent: str
+    survey: str | None = None
 
 
 @dataclass(frozen=True)
@@ -227,6 +251,87 @@ class FetchNode:
     on_failure: Target
 
 
+@dataclass(frozen=True)
+class LanguageNode:
+    """Ask the caller to choose a language by key; prompts and says from then on are in it.
+    Without a valid choice after the tries the language stays as it was. Either way: ``next``.
+    """
+
+    name: str
+    prompt: str
+    options: Mapping[str, str]  # DTMF digit -> one of the flow's languages
+    next: Target
+    timeout: float = DEFAULT_TIMEOUT
+    retries: int = DEFAULT_RETRIES
+    invalid_prompt: str | None = None
+    timeout_prompt: str | None = None
+
+    @property
+    def on_exhausted(self) -> Target:
+        return self.next
+
+
+@dataclass(frozen=True)
+class FaqNode:
+    """Play a FAQ's answer, then ask "did this solve it? 1 yes, 2 talk to a person". The
+    outcome per ``topic`` is kept for self-service reports. A key pressed during the answer
+    counts as the reply (1 or 2)."""
+
+    name: str
+    topic: str
+    answer: str  # prompt
+    question: str  # prompt
+    solved: Target
+    not_solved: Target
+    on_exhausted: Target  # no valid reply after the tries (default: not_solved)
+    timeout: float = DEFAULT_TIMEOUT
+    retries: int = DEFAULT_RETRIES
+    invalid_prompt: str | None = None
+    timeout_prompt: str | None = None
+
+
+@dataclass(frozen=True)
+class QuestionNode:
+    """A survey question: play ``prompt``, one key is the answer (``answers``: key -> value),
+    stored with the call under ``question``; optionally also kept in ``variable``."""
+
+    name: str
+    question: str  # the question's id in reports
+    prompt: str
+    answers: Mapping[str, str]
+    next: Target
+    on_exhausted: Target  # no valid answer after the tries (nothing stored); default: next
+    variable: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    retries: int = DEFAULT_RETRIES
+    invalid_prompt: str | None = None
+    timeout_prompt: str | None = None
+
+
+@dataclass(frozen=True)
+class CallbackNode:
+    """"Call me back": record the caller's name, confirm the number to call (the caller ID,
+    said back; or keyed in), then register the request for ``queue``'s agents."""
+
+    name: str
+    queue: str
+    next: Target  # the request is registered
+    on_failure: Target  # no number confirmed after the tries, or the request was not stored
+    name_prompt: str = CALLBACK_PROMPTS["name_prompt"]
+    number_prompt: str = CALLBACK_PROMPTS["number_prompt"]
+    confirm_prompt: str = CALLBACK_PROMPTS["confirm_prompt"]
+    enter_prompt: str = CALLBACK_PROMPTS["enter_prompt"]
+    record_seconds: int = DEFAULT_RECORD_SECONDS
+    min_digits: int = DEFAULT_CALLBACK_MIN_DIGITS
+    max_digits: int = DEFAULT_CALLBACK_MAX_DIGITS
+    timeout: float = DEFAULT_TIMEOUT
+    retries: int = DEFAULT_RETRIES
+
+    @property
+    def prompts(self) -> tuple[str, ...]:
+        return (self.name_prompt, self.number_prompt, self.confirm_prompt, self.enter_prompt)
+
+
 FlowNode = (
     PlayNode
     | MenuNode
@@ -237,6 +342,10 @@ FlowNode = (
     | TimeNode
     | GotoNode
     | FetchNode
+    | LanguageNode
+    | FaqNode
+    | QuestionNode
+    | CallbackNode
 )
 
 
@@ -251,8 +360,12 @@ def node_targets(node: FlowNode) -> list[Target]:
             return [node.next, node.on_exhausted]
         case TimeNode():
             return [node.open, node.closed]
-        case FetchNode():
+        case FetchNode() | CallbackNode():
             return [node.next, node.on_failure]
+        case FaqNode():
+            return [node.solved, node.not_solved, node.on_exhausted]
+        case QuestionNode():
+            return [node.next, node.on_exhausted]
         case _:
             return [node.next]
 
@@ -268,6 +381,13 @@ class Flow:
     attendant: Target | None = None  # a QueueTarget or AgentTarget when policy is "sac"
     attendant_key: str = DEFAULT_ATTENDANT_KEY
     max_menu_depth: int = DEFAULT_MAX_MENU_DEPTH
+    # The languages its prompts exist in; the first is the fallback, spoken to callers whose
+    # language the flow does not offer.
+    languages: tuple[str, ...] = (DEFAULT_LANGUAGE,)
+
+    @property
+    def fallback_language(self) -> str:
+        return self.languages[0]
 
     @property
     def is_sac(self) -> bool:
@@ -283,10 +403,14 @@ class Flow:
         """Every prompt name the flow may play (for checks and pre-loading)."""
         names: set[str] = set()
         for node in self.nodes.values():
-            if isinstance(node, PlayNode | MenuNode | CollectNode):
+            if isinstance(node, PlayNode | MenuNode | CollectNode | LanguageNode | QuestionNode):
                 names.add(node.prompt)
-            if isinstance(node, MenuNode | CollectNode):
+            if isinstance(node, MenuNode | CollectNode | LanguageNode | QuestionNode | FaqNode):
                 names.update(p for p in (node.invalid_prompt, node.timeout_prompt) if p)
+            if isinstance(node, FaqNode):
+                names.update((node.answer, node.question))
+            if isinstance(node, CallbackNode):
+                names.update(node.prompts)
             names.update(
                 t.prompt for t in node_targets(node) if isinstance(t, HangupTarget) and t.prompt
             )
@@ -323,17 +447,21 @@ def parse_flow(
     source: str,
     *,
     known_queues: Collection[str],
-    prompt_exists: Callable[[str], bool],
+    prompt_exists: Callable[[str, str], bool],
     known_agents: Collection[str] | None = None,
     known_flows: Collection[str] | None = None,
+    default_language: str = DEFAULT_LANGUAGE,
 ) -> Flow:
     """Parse and validate a flow file. Raises ``FlowError`` listing every problem.
 
-    ``known_agents`` / ``known_flows``: when given, ``{agent: ID}`` / ``{flow: NAME}`` targets
-    must name one of them; when None, only their form is checked.
+    ``prompt_exists(name, language)``: is there a recording of that prompt in that language;
+    every prompt must exist in each of the flow's ``languages`` (``default_language`` when the
+    file names none). ``known_agents`` / ``known_flows``: when given, ``{agent: ID}`` /
+    ``{flow: NAME}`` targets must name one of them; when None, only their form is checked.
     """
     root = _compose(text, source)
-    checker = _FlowChecker(source, known_queues, prompt_exists, known_agents, known_flows)
+    checker = _FlowChecker(source, known_queues, prompt_exists, known_agents, known_flows,
+                           default_language)
     flow = checker.check(root)
     if checker.problems or flow is None:
         raise FlowError(checker.problems)
@@ -392,6 +520,7 @@ _TOP_KEYS = {
     "attendant": False,
     "attendant_key": False,
     "max_menu_depth": False,
+    "languages": False,
     "nodes": True,
 }
 _TARGET_KINDS = ("queue", "node", "hangup", "agent", "extension", "external", "flow")
@@ -437,8 +566,47 @@ _FETCH_KEYS = {
     "next": True,
     "on_failure": True,
 }
-NODE_TYPES = ("play", "menu", "collect", "say", "set", "condition", "time", "goto", "fetch")
-_WAITS_FOR_CALLER = frozenset({"menu", "collect"})  # nodes whose input edges need a key press
+_RETRY_KEYS = {"timeout": False, "retries": False, "invalid_prompt": False,
+               "timeout_prompt": False}
+_LANGUAGE_KEYS = {"type": True, "prompt": True, "options": True, "next": True, **_RETRY_KEYS}
+_FAQ_KEYS = {
+    "type": True,
+    "topic": False,
+    "answer": True,
+    "question": False,
+    "solved": True,
+    "not_solved": True,
+    "on_exhausted": False,
+    **_RETRY_KEYS,
+}
+_QUESTION_KEYS = {
+    "type": True,
+    "id": False,
+    "prompt": True,
+    "answers": True,
+    "variable": False,
+    "next": True,
+    "on_exhausted": False,
+    **_RETRY_KEYS,
+}
+_CALLBACK_KEYS = {
+    "type": True,
+    "queue": True,
+    **dict.fromkeys(CALLBACK_PROMPTS, False),
+    "record_seconds": False,
+    "min_digits": False,
+    "max_digits": False,
+    "timeout": False,
+    "retries": False,
+    "next": True,
+    "on_failure": True,
+}
+NODE_TYPES = (
+    "play", "menu", "collect", "say", "set", "condition", "time", "goto", "fetch",
+    "language", "faq", "question", "callback",
+)
+# Nodes whose input edges need a key press.
+_WAITS_FOR_CALLER = frozenset({"menu", "collect", "language", "faq", "question", "callback"})
 
 
 def _describe(node: Node) -> str:
@@ -511,19 +679,21 @@ class _FlowChecker:
         self,
         source: str,
         known_queues: Collection[str],
-        prompt_exists: Callable[[str], bool],
+        prompt_exists: Callable[[str, str], bool],
         known_agents: Collection[str] | None = None,
         known_flows: Collection[str] | None = None,
+        default_language: str = DEFAULT_LANGUAGE,
     ) -> None:
         self.source = source
         self.known_queues = frozenset(known_queues)
         self.prompt_exists = prompt_exists
+        self.languages: tuple[str, ...] = (default_language,)
         self.known_agents = None if known_agents is None else frozenset(known_agents)
         self.known_flows = None if known_flows is None else frozenset(known_flows)
         self.problems: list[FlowProblem] = []
         self._readings: list[_Reading] = []
         self._assigned: set[str] = set()  # variables some set or collect node sets
-        self._prompt_checked: dict[str, bool] = {}
+        self._missing_languages: dict[str, list[str]] = {}  # prompt -> languages without it
         self._node_names: set[str] = set()
         self._edges: dict[str, _Edges] = {}
         self._option_keys: dict[str, dict[str, ScalarNode]] = {}  # "nodes.NAME" -> digit -> key
@@ -607,12 +777,51 @@ class _FlowChecker:
         name = self.name(node, where, PROMPT_NAME_RE, "prompt name (letters, digits, - and _)")
         if name is None:
             return None
-        if name not in self._prompt_checked:
-            self._prompt_checked[name] = bool(self.prompt_exists(name))
-        if not self._prompt_checked[name]:
-            self.problem(node, f"{where}: prompt {name!r} not found")
+        if name not in self._missing_languages:
+            self._missing_languages[name] = [
+                language for language in self.languages if not self.prompt_exists(name, language)
+            ]
+        missing = self._missing_languages[name]
+        if missing:
+            self.problem(node, f"{where}: prompt {name!r} not found"
+                         + (f" for language {', '.join(missing)}" if len(self.languages) > 1
+                            else ""))
             return None
         return name
+
+    def prompt_or_default(self, fields: dict[str, _Entry], key: str, default: str,
+                          where: str, owner: Node) -> str | None:
+        """A prompt the node names, or its default one (which must exist as well)."""
+        if key in fields:
+            return self.prompt(fields[key].value, f"{where}.{key}")
+        missing = [lang for lang in self.languages if not self.prompt_exists(default, lang)]
+        if missing:
+            languages = f" for language {', '.join(missing)}" if len(self.languages) > 1 else ""
+            self.problem(owner, f"{where}: the default {key} {default!r} is not found"
+                         f"{languages}; record it or name another with {key}")
+            return None
+        return default
+
+    def flow_languages(self, node: Node) -> tuple[str, ...] | None:
+        """``languages: [pt_BR, en]``: codes as prompt folders are named, first = fallback."""
+        if not isinstance(node, SequenceNode) or not node.value:
+            self.problem(node, "languages: expected a list of language codes like [en, pt_BR] "
+                         f"(the first is the fallback), got {_describe(node)}")
+            return None
+        languages: list[str] = []
+        for index, item in enumerate(node.value):
+            code = self.name(item, f"languages[{index}]", LANGUAGE_RE,
+                             "language code (like en or pt_BR, as the prompt folders)")
+            if code is None:
+                return None
+            if code in languages:
+                self.problem(item, f"languages[{index}]: {code!r} is listed twice")
+                return None
+            languages.append(code)
+        if len(languages) > MAX_LANGUAGES:
+            self.problem(node, f"languages: at most {MAX_LANGUAGES} languages (one key each)")
+            return None
+        return tuple(languages)
 
     # -- the file
 
@@ -629,6 +838,11 @@ class _FlowChecker:
             name = self.name(top["name"].value, "name", FLOW_NAME_RE, "flow name")
         if "start" in top:
             start = self.text(top["start"].value, "start")
+        if "languages" in top:
+            languages = self.flow_languages(top["languages"].value)
+            if languages is None:
+                return None  # every prompt check depends on them
+            self.languages = languages
         node_entries = self.mapping(top["nodes"].value, "nodes") if "nodes" in top else None
         if node_entries is None:
             return None
@@ -656,7 +870,8 @@ class _FlowChecker:
                 _SacChecker(self, policy, nodes).check(start)
         if self.problems or name is None or start is None:
             return None
-        flow = Flow(name=name, start=start, nodes=MappingProxyType(nodes), source=self.source)
+        flow = Flow(name=name, start=start, nodes=MappingProxyType(nodes), source=self.source,
+                    languages=self.languages)
         if policy is None:
             return flow
         # No problems: every policy setting was read.
@@ -747,6 +962,10 @@ class _FlowChecker:
             "time": self.time_node,
             "goto": self.goto_node,
             "fetch": self.fetch_node,
+            "language": self.language_node,
+            "faq": self.faq_node,
+            "question": self.question_node,
+            "callback": self.callback_node,
         }[kind]
         return reader(name, fields, where, entry.key, edges)
 
@@ -884,6 +1103,208 @@ class _FlowChecker:
             timeout_prompt=timeout_prompt,
             next=following,
             on_exhausted=on_exhausted,
+        )
+
+    def retry_settings(self, fields_read: _FieldReader) -> _RetrySettings:
+        """The timeout, tries and feedback prompts every node waiting for a key may set
+        (defaults in place of wrong values: ``fields_read.failed`` tells)."""
+        read = fields_read.read
+        timeout = read(
+            "timeout",
+            lambda n, at: self.number(n, at, TIMEOUT_RANGE, whole=False, unit="seconds"),
+            DEFAULT_TIMEOUT,
+        )
+        retries = read(
+            "retries",
+            lambda n, at: self.number(n, at, RETRIES_RANGE, whole=True, unit="tries"),
+            DEFAULT_RETRIES,
+        )
+        invalid_prompt = read("invalid_prompt", self.prompt, None)
+        timeout_prompt = read("timeout_prompt", self.prompt, None)
+        return _RetrySettings(
+            timeout=DEFAULT_TIMEOUT if timeout is None else float(timeout),
+            retries=DEFAULT_RETRIES if retries is None else int(retries),
+            invalid_prompt=invalid_prompt,
+            timeout_prompt=timeout_prompt,
+        )
+
+    def key_map(self, node: Node, where: str, value: Callable[[Node, str], str | None],
+                keys: dict[str, ScalarNode]) -> dict[str, str] | None:
+        """digit -> text, for language and question nodes; ``keys`` gets where each key is."""
+        entries = self.mapping(node, where)
+        if entries is None:
+            return None
+        if not entries:
+            self.problem(node, f"{where}: needs at least one key")
+            return None
+        result: dict[str, str] = {}
+        for digit, entry in entries.items():
+            if len(digit) != 1 or digit not in DTMF_DIGITS:
+                self.problem(entry.key, f"{where}: {digit!r} is not a single DTMF digit "
+                             "(0-9, *, #; quote * and #)")
+                return None
+            checked = value(entry.value, f"{where}.{digit}")
+            if checked is None:
+                return None
+            result[digit] = checked
+            keys[digit] = entry.key
+        return result
+
+    def language_code(self, node: Node, where: str) -> str | None:
+        code = self.name(node, where, LANGUAGE_RE, "language code (like en or pt_BR)")
+        if code is not None and code not in self.languages:
+            self.problem(node, f"{where}: {code!r} is not one of the flow's languages "
+                         f"({', '.join(self.languages)}); add it to languages at the top")
+            return None
+        return code
+
+    def language_node(
+        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: _Edges
+    ) -> LanguageNode | None:
+        self.keys(fields, _LANGUAGE_KEYS, where, owner)
+        fields_read = _FieldReader(fields, where)
+        read = fields_read.read
+        prompt = read("prompt", self.prompt, None)
+        keys: dict[str, ScalarNode] = {}
+        options = read("options", lambda n, at: self.key_map(n, at, self.language_code, keys),
+                       None)
+        self._option_keys[where] = keys
+        retry = self.retry_settings(fields_read)
+        # Chosen or not, the caller goes on: the edge is taken even in silence.
+        following = read("next", lambda n, at: self.target(n, at, edges.silent), None)
+        if fields_read.failed or prompt is None or options is None or following is None:
+            return None
+        return LanguageNode(name, prompt, MappingProxyType(options), following,
+                            **retry.fields())
+
+    def faq_node(
+        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: _Edges
+    ) -> FaqNode | None:
+        self.keys(fields, _FAQ_KEYS, where, owner)
+        fields_read = _FieldReader(fields, where)
+        read = fields_read.read
+        topic = read("topic", lambda n, at: self.name(n, at, TOPIC_RE, "topic (a-z, 0-9, - _)"),
+                     name.lower() if TOPIC_RE.match(name.lower()) else None)
+        if topic is None and "topic" not in fields:
+            self.problem(owner, f"{where}: give the FAQ a topic (a-z, 0-9, - _): the node "
+                         "name cannot be used as one")
+        answer = read("answer", self.prompt, None)
+        question = self.prompt_or_default(fields, "question", DEFAULT_FAQ_QUESTION, where, owner)
+        retry = self.retry_settings(fields_read)
+        solved = read("solved", lambda n, at: self.target(n, at, edges.on_input), None)
+        to_person: list[str] = []
+        not_solved = read("not_solved", lambda n, at: self.target(n, at, to_person), None)
+        edges.on_input.extend(to_person)
+        on_exhausted = read("on_exhausted", lambda n, at: self.target(n, at, edges.silent),
+                            None)
+        if on_exhausted is None and "on_exhausted" not in fields and not_solved is not None:
+            # No reply: the caller did not say it was solved, so a person should help.
+            on_exhausted = not_solved
+            edges.silent.extend(to_person)
+        if (fields_read.failed or topic is None or answer is None or question is None
+                or solved is None or not_solved is None or on_exhausted is None):
+            return None
+        return FaqNode(name, topic, answer, question, solved, not_solved, on_exhausted,
+                       **retry.fields())
+
+    def question_node(
+        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: _Edges
+    ) -> QuestionNode | None:
+        self.keys(fields, _QUESTION_KEYS, where, owner)
+        fields_read = _FieldReader(fields, where)
+        read = fields_read.read
+        question = read("id", lambda n, at: self.name(n, at, TOPIC_RE, "id (a-z, 0-9, - _)"),
+                        name.lower() if TOPIC_RE.match(name.lower()) else None)
+        if question is None and "id" not in fields:
+            self.problem(owner, f"{where}: give the question an id (a-z, 0-9, - _): the node "
+                         "name cannot be used as one")
+        prompt = read("prompt", self.prompt, None)
+        answers = read("answers", self.answers, None)
+        variable = read("variable", self.variable_name, None)
+        retry = self.retry_settings(fields_read)
+        following = read("next", lambda n, at: self.target(n, at, edges.on_input), None)
+        on_exhausted = read("on_exhausted", lambda n, at: self.target(n, at, edges.silent),
+                            None)
+        if on_exhausted is None and "on_exhausted" not in fields and following is not None:
+            on_exhausted = following  # no answer is an answer too: the survey goes on
+            edges.silent.extend(edges.on_input)
+        if (fields_read.failed or question is None or prompt is None or answers is None
+                or following is None or on_exhausted is None):
+            return None
+        return QuestionNode(name, question, prompt, MappingProxyType(answers), following,
+                            on_exhausted, variable, **retry.fields())
+
+    def answers(self, node: Node, where: str) -> dict[str, str] | None:
+        """``"1-5"`` (each key answers itself) or a mapping key -> answer text."""
+        if isinstance(node, ScalarNode) and node.tag == _STR and "-" in node.value:
+            low, _, high = node.value.partition("-")
+            if (len(low) == len(high) == 1 and low.isdigit() and high.isdigit()
+                    and low < high):
+                return {str(d): str(d) for d in range(int(low), int(high) + 1)}
+            self.problem(node, f"{where}: expected a range of keys like '1-5', "
+                         f"got {node.value!r}")
+            return None
+        if not isinstance(node, MappingNode):
+            self.problem(node, f"{where}: expected a range like '1-5' or a mapping of keys to "
+                         f"answers like {{1: 'yes', 2: 'no'}}, got {_describe(node)}")
+            return None
+
+        def answer_text(value: Node, at: str) -> str | None:
+            if isinstance(value, ScalarNode) and value.tag in (_STR, _INT, _BOOL):
+                text = str(value.value)
+                if 0 < len(text) <= MAX_ANSWER_LENGTH:
+                    return text
+            self.problem(value, f"{at}: expected the answer as short text "
+                         f"(1-{MAX_ANSWER_LENGTH} characters), got {_describe(value)}")
+            return None
+
+        return self.key_map(node, where, answer_text, {})
+
+    def callback_node(
+        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: _Edges
+    ) -> CallbackNode | None:
+        self.keys(fields, _CALLBACK_KEYS, where, owner)
+        fields_read = _FieldReader(fields, where)
+        read = fields_read.read
+        queue = read("queue", self.queue_name, None)
+        prompts = {key: self.prompt_or_default(fields, key, default, where, owner)
+                   for key, default in CALLBACK_PROMPTS.items()}
+
+        def seconds(n: Node, at: str) -> float | None:
+            return self.number(n, at, RECORD_SECONDS_RANGE, whole=True, unit="seconds")
+
+        def digits_count(n: Node, at: str) -> float | None:
+            return self.number(n, at, PHONE_DIGITS_RANGE, whole=True, unit="digits")
+
+        record_seconds = read("record_seconds", seconds, DEFAULT_RECORD_SECONDS)
+        min_digits = read("min_digits", digits_count, DEFAULT_CALLBACK_MIN_DIGITS)
+        max_digits = read("max_digits", digits_count, DEFAULT_CALLBACK_MAX_DIGITS)
+        if min_digits is not None and max_digits is not None and min_digits > max_digits:
+            self.problem(owner, f"{where}: min_digits ({int(min_digits)}) is more than "
+                         f"max_digits ({int(max_digits)})")
+            fields_read.failed = True
+        timeout = read(
+            "timeout",
+            lambda n, at: self.number(n, at, TIMEOUT_RANGE, whole=False, unit="seconds"),
+            DEFAULT_TIMEOUT,
+        )
+        retries = read(
+            "retries",
+            lambda n, at: self.number(n, at, RETRIES_RANGE, whole=True, unit="tries"),
+            DEFAULT_RETRIES,
+        )
+        following = read("next", lambda n, at: self.target(n, at, edges.on_input), None)
+        on_failure = read("on_failure", lambda n, at: self.target(n, at, edges.silent), None)
+        if (fields_read.failed or queue is None or None in prompts.values()
+                or record_seconds is None or min_digits is None or max_digits is None
+                or timeout is None or retries is None or following is None
+                or on_failure is None):
+            return None
+        return CallbackNode(
+            name, queue, following, on_failure,
+            **{key: str(value) for key, value in prompts.items()},
+            record_seconds=int(record_seconds), min_digits=int(min_digits),
+            max_digits=int(max_digits), timeout=float(timeout), retries=int(retries),
         )
 
     def terminator(self, node: Node, where: str) -> str | None:
@@ -1257,7 +1678,7 @@ class _FlowChecker:
         fields = self.mapping(node, where)
         if fields is None:
             return None
-        allowed = {kind: False for kind in _TARGET_KINDS} | {"prompt": False}
+        allowed = {kind: False for kind in _TARGET_KINDS} | {"prompt": False, "survey": False}
         self.keys(fields, allowed, where, node)
         kinds = [k for k in _TARGET_KINDS if k in fields]
         if len(kinds) != 1:
@@ -1269,16 +1690,21 @@ class _FlowChecker:
         kind = kinds[0]
         if "prompt" in fields and kind != "hangup":
             self.problem(fields["prompt"].key, f"{where}: prompt is only allowed with hangup")
+        survey = None
+        if "survey" in fields:
+            if kind not in ("queue", "agent"):
+                self.problem(fields["survey"].key, f"{where}: survey is only allowed with a "
+                             "queue or an agent (it starts when the agent hangs up)")
+            survey = self.known_name(fields["survey"].value, f"{where}.survey", FLOW_NAME_RE,
+                                     "flow name", self.known_flows)
+            if survey is None:
+                return None
         value = fields[kind].value
         at = f"{where}.{kind}"
         match kind:
             case "queue":
-                queue = self.text(value, at)
-                if queue is not None and queue not in self.known_queues:
-                    known = ", ".join(sorted(self.known_queues)) or "none configured"
-                    self.problem(value, f"{at}: unknown queue {queue!r} (known: {known})")
-                    return None
-                return QueueTarget(queue) if queue is not None else None
+                queue = self.queue_name(value, at)
+                return QueueTarget(queue, survey) if queue is not None else None
             case "node":
                 target = self.text(value, at)
                 if target is None:
@@ -1292,7 +1718,7 @@ class _FlowChecker:
                 return self.hangup_target(value, fields, where)
             case "agent":
                 agent = self.known_name(value, at, AGENT_ID_RE, "agent id", self.known_agents)
-                return None if agent is None else AgentTarget(agent)
+                return None if agent is None else AgentTarget(agent, survey)
             case "flow":
                 flow = self.known_name(value, at, FLOW_NAME_RE, "flow name", self.known_flows)
                 return None if flow is None else FlowTarget(flow)
@@ -1304,6 +1730,14 @@ class _FlowChecker:
                     value, at, E164_RE, "E.164 number (+, then 8-15 digits, e.g. +5511987654321)"
                 )
                 return None if number is None else TransferTarget("external", number)
+
+    def queue_name(self, node: Node, where: str) -> str | None:
+        queue = self.text(node, where)
+        if queue is not None and queue not in self.known_queues:
+            known = ", ".join(sorted(self.known_queues)) or "none configured"
+            self.problem(node, f"{where}: unknown queue {queue!r} (known: {known})")
+            return None
+        return queue
 
     def known_name(
         self,
@@ -1360,6 +1794,18 @@ class _FlowChecker:
     def _all_edges(self, name: str) -> list[str]:
         edges = self._edges.get(name)
         return [*edges.silent, *edges.on_input] if edges else []
+
+
+@dataclass(frozen=True)
+class _RetrySettings:
+    timeout: float
+    retries: int
+    invalid_prompt: str | None
+    timeout_prompt: str | None
+
+    def fields(self) -> dict[str, float | int | str | None]:
+        return {"timeout": self.timeout, "retries": self.retries,
+                "invalid_prompt": self.invalid_prompt, "timeout_prompt": self.timeout_prompt}
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,16 @@ those variables to null and goes to ``on_failure``.
 passes through them at once (each still a step of the path). The validator refuses loops of
 such links, so a silent caller always reaches an end.
 
+Languages: a flow speaks the languages it lists (the first is the fallback); the session's
+``language`` is ``call.language`` when the flow speaks it, else the fallback. A ``language``
+node lets the caller choose; the adapter plays prompts and says values in ``language``.
+
+Self-service: a ``faq`` node plays an answer and asks "did this solve it? 1 yes, 2 talk to a
+person" (``faq_outcomes`` keeps each answer heard and the reply); a ``question`` node takes one
+key as a survey answer (``survey_answers``); a ``callback`` node records the caller's name
+(``RecordName``), has them confirm or key in the number to call, and asks the adapter to
+store the request (``RegisterCallback``).
+
 In a SAC flow (``policy: sac``) a person is always one key away: the attendant key pressed
 during any prompt (play, menu, retry feedback), any say, at any menu, or keyed in as a whole
 collect entry goes to the flow's ``attendant`` at once; that step's input is "attendant".
@@ -41,18 +51,24 @@ from callcenter.core.expr import EvaluationError, InputValue, Value
 from callcenter.core.flowfile import (
     BUILTIN_VARIABLES,
     DTMF_DIGITS,
+    FAQ_NOT_SOLVED_KEY,
+    FAQ_SOLVED_KEY,
     AgentTarget,
+    CallbackNode,
     CollectNode,
     ConditionNode,
+    FaqNode,
     FetchNode,
     Flow,
     FlowNode,
     FlowTarget,
     GotoNode,
     HangupTarget,
+    LanguageNode,
     MenuNode,
     NodeTarget,
     PlayNode,
+    QuestionNode,
     QueueTarget,
     SayNode,
     SetNode,
@@ -61,7 +77,7 @@ from callcenter.core.flowfile import (
     TransferTarget,
 )
 from callcenter.core.hours import Override, decide
-from callcenter.core.records import IvrStep
+from callcenter.core.records import FaqOutcome, FaqResult, IvrStep, SurveyAnswer
 
 # --------------------------------------------------------------------------- actions
 
@@ -83,9 +99,11 @@ class WaitForDigit:
 
 @dataclass(frozen=True)
 class RouteToQueue:
-    """Terminal: hand the caller to the ACD queue."""
+    """Terminal: hand the caller to the ACD queue; after the agent hangs up, run the flow
+    ``survey`` if there is one."""
 
     queue: str
+    survey: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,9 +149,27 @@ class SayMoney:
 
 @dataclass(frozen=True)
 class RouteToAgent:
-    """Terminal: ring this agent directly."""
+    """Terminal: ring this agent directly; ``survey`` as for a queue."""
 
     agent_id: str
+    survey: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordName:
+    """Beep, then record the caller saying their name: up to ``max_seconds``, '#' ends it.
+    Answer with ``NameRecorded``."""
+
+    max_seconds: int
+
+
+@dataclass(frozen=True)
+class RegisterCallback:
+    """Store a request to call ``number`` back for ``queue``; answer ``CallbackRegistered``."""
+
+    queue: str
+    number: str
+    name_recorded: bool
 
 
 @dataclass(frozen=True)
@@ -165,7 +201,16 @@ class FetchData:
 
 SayAction = SayNumber | SayDigits | SayDateTime | SayMoney
 TerminalAction = RouteToQueue | RouteToAgent | TransferTo | SwitchFlow | Hangup
-IvrAction = PlayPrompt | WaitForDigit | CollectDigits | SayAction | FetchData | TerminalAction
+IvrAction = (
+    PlayPrompt
+    | WaitForDigit
+    | CollectDigits
+    | SayAction
+    | FetchData
+    | RecordName
+    | RegisterCallback
+    | TerminalAction
+)
 
 # --------------------------------------------------------------------------- events
 
@@ -209,8 +254,29 @@ class DataFetched:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class NameRecorded:
+    """``RecordName`` is done; ``recorded`` is False when nothing usable was recorded."""
+
+    recorded: bool
+
+
+@dataclass(frozen=True)
+class CallbackRegistered:
+    """``RegisterCallback`` is done; ``error`` says why the request was not stored."""
+
+    error: str | None = None
+
+
 IvrEvent = (
-    PromptFinished | DigitReceived | InputTimedOut | DigitsCollected | SayFinished | DataFetched
+    PromptFinished
+    | DigitReceived
+    | InputTimedOut
+    | DigitsCollected
+    | SayFinished
+    | DataFetched
+    | NameRecorded
+    | CallbackRegistered
 )
 MAX_ERROR_LENGTH = 200  # of a failed data dip's error, as kept in the path
 MAX_FETCHED_TEXT = 1000  # characters of one text value taken from a reply
@@ -230,6 +296,14 @@ class _Phase(Enum):
     FETCHING = auto()  # a fetch node's FetchData
     RETRY_PROMPT = auto()  # playing a menu's or collect's invalid/no-input prompt
     GOODBYE_PROMPT = auto()  # playing a hangup target's prompt
+    FAQ_ANSWER = auto()  # playing a FAQ's answer (its question comes next)
+    RECORDING_NAME = auto()  # a callback node's RecordName
+    NUMBER_IS = auto()  # "we will call you back at"
+    SAYING_NUMBER = auto()  # the number to call, digit by digit
+    CONFIRM_PROMPT = auto()  # "1 if it is right, 2 to key in another"
+    WAITING_TO_CONFIRM = auto()
+    ENTERING_NUMBER = auto()  # CollectDigits of another number
+    REGISTERING = auto()  # RegisterCallback
     FINISHED = auto()
 
 
@@ -241,7 +315,10 @@ class _Onward:
     why: str
 
 
-_Retrying = MenuNode | CollectNode
+# Nodes that wait for the caller and give them ``retries`` tries.
+_Retrying = MenuNode | CollectNode | LanguageNode | FaqNode | QuestionNode
+# Nodes that play their prompt and take one key as the caller's choice.
+_CHOICE_NODES = (MenuNode, LanguageNode, QuestionNode)
 
 
 class IvrSession:
@@ -263,6 +340,13 @@ class IvrSession:
         self.path: list[IvrStep] = []
         self.variables: dict[str, InputValue] = dict.fromkeys(sorted(BUILTIN_VARIABLES))
         self.variables.update(variables or {})
+        if self.variables["call.language"] not in flow.languages:
+            # Callers whose language the flow does not speak hear its fallback language.
+            self.variables["call.language"] = flow.fallback_language
+        self.faq_outcomes: list[FaqOutcome] = []
+        self.survey_answers: list[SurveyAnswer] = []
+        self._callback_number: str | None = None  # a callback node's number to confirm
+        self._name_recorded = False
         self._overrides = overrides
         self._created_at = now
         self._phase = _Phase.NOT_STARTED
@@ -274,6 +358,12 @@ class IvrSession:
     @property
     def finished(self) -> bool:
         return self._phase is _Phase.FINISHED
+
+    @property
+    def language(self) -> str:
+        """The language prompts and says are in now (one of the flow's languages)."""
+        language = self.variables["call.language"]
+        return language if isinstance(language, str) else self.flow.fallback_language
 
     @property
     def current_node(self) -> str:
@@ -301,10 +391,14 @@ class IvrSession:
                 )
             # SAC: the attendant key wins over whatever the node would do with it.
             case (
-                (_Phase.NODE_PROMPT | _Phase.RETRY_PROMPT, PromptFinished(digit=digit))
-                | (_Phase.WAITING_FOR_DIGIT, DigitReceived(digit=digit))
-                | (_Phase.SAYING, SayFinished(digit=digit))
-                | (_Phase.COLLECTING, DigitsCollected(digits=digit))
+                (
+                    _Phase.NODE_PROMPT | _Phase.RETRY_PROMPT | _Phase.FAQ_ANSWER
+                    | _Phase.NUMBER_IS | _Phase.CONFIRM_PROMPT,
+                    PromptFinished(digit=digit),
+                )
+                | (_Phase.WAITING_FOR_DIGIT | _Phase.WAITING_TO_CONFIRM, DigitReceived(digit=digit))
+                | (_Phase.SAYING | _Phase.SAYING_NUMBER, SayFinished(digit=digit))
+                | (_Phase.COLLECTING | _Phase.ENTERING_NUMBER, DigitsCollected(digits=digit))
             ) if self._asks_for_attendant(digit):
                 return self._to_attendant(now)
             case _Phase.NODE_PROMPT, PromptFinished(digit=digit):
@@ -316,11 +410,16 @@ class IvrSession:
                             # choice in the menu that follows; its prompt is skipped.
                             return self._menu_input(self._retrying(), _checked_digit(digit), now)
                         return action
-                    case MenuNode(timeout=timeout) if digit is None:
+                    case MenuNode() | LanguageNode() | QuestionNode() | FaqNode() if digit is None:
                         self._phase = _Phase.WAITING_FOR_DIGIT
-                        return WaitForDigit(timeout)
-                    case MenuNode() as menu:
-                        return self._menu_input(menu, _checked_digit(digit), now)
+                        return WaitForDigit(self._retrying().timeout)
+                    case MenuNode() | LanguageNode() | QuestionNode() | FaqNode():
+                        return self._menu_input(self._retrying(), _checked_digit(digit), now)
+            case _Phase.FAQ_ANSWER, PromptFinished(digit=digit):
+                faq = self._faq()
+                if digit in (FAQ_SOLVED_KEY, FAQ_NOT_SOLVED_KEY):  # replied during the answer
+                    return self._menu_input(faq, digit, now)
+                return self._ask_faq_question(faq)
             case _Phase.WAITING_FOR_DIGIT, DigitReceived(digit=digit):
                 return self._menu_input(self._retrying(), _checked_digit(digit), now)
             case _Phase.WAITING_FOR_DIGIT, InputTimedOut():
@@ -335,6 +434,30 @@ class IvrSession:
                 return self._after_failed_try(self._retrying(), now)
             case _Phase.GOODBYE_PROMPT, PromptFinished():
                 return self._finish(Hangup(self._hangup_reason))
+            case _Phase.RECORDING_NAME, NameRecorded(recorded=recorded):
+                self._name_recorded = recorded
+                return self._offer_number(self._callback(), now)
+            case _Phase.NUMBER_IS, PromptFinished():
+                assert self._callback_number is not None, "only a known number is said"
+                self._phase = _Phase.SAYING_NUMBER
+                return SayDigits(self._callback_number)
+            case _Phase.SAYING_NUMBER, SayFinished():
+                self._phase = _Phase.CONFIRM_PROMPT
+                return PlayPrompt(self._callback().confirm_prompt, interruptible=True)
+            case _Phase.CONFIRM_PROMPT, PromptFinished(digit=None):
+                self._phase = _Phase.WAITING_TO_CONFIRM
+                return WaitForDigit(self._callback().timeout)
+            case (
+                (_Phase.CONFIRM_PROMPT, PromptFinished(digit=str() as digit))
+                | (_Phase.WAITING_TO_CONFIRM, DigitReceived(digit=digit))
+            ):
+                return self._confirmed(self._callback(), _checked_digit(digit), now)
+            case _Phase.WAITING_TO_CONFIRM, InputTimedOut():
+                return self._callback_failed_try(self._callback(), "timeout", now)
+            case _Phase.ENTERING_NUMBER, DigitsCollected(digits=digits):
+                return self._number_entered(self._callback(), digits, now)
+            case _Phase.REGISTERING, CallbackRegistered(error=error):
+                return self._registered(self._callback(), error, now)
         raise IvrProtocolError(f"{event} does not answer {self._awaiting()}")
 
     # -- entering nodes
@@ -355,12 +478,25 @@ class IvrSession:
                 # next node is a menu, the key is the caller's choice there (barge-in).
                 # In a SAC flow the attendant key is honoured during every prompt.
                 leads_to_menu = isinstance(following, NodeTarget) and isinstance(
-                    self.flow.node(following.node), MenuNode)
+                    self.flow.node(following.node), _CHOICE_NODES)
                 return PlayPrompt(prompt, interruptible=leads_to_menu or self.flow.is_sac)
-            case MenuNode(prompt=prompt):
+            case MenuNode(prompt=prompt) | LanguageNode(prompt=prompt) | QuestionNode(
+                prompt=prompt
+            ):
                 self._tries += 1
                 self._phase = _Phase.NODE_PROMPT
                 return PlayPrompt(prompt, interruptible=True)
+            case FaqNode() if again:
+                return self._ask_faq_question(node)
+            case FaqNode(topic=topic, answer=answer):
+                self.faq_outcomes.append(FaqOutcome(self.flow.name, topic, heard_at=now))
+                self._phase = _Phase.FAQ_ANSWER
+                return PlayPrompt(answer, interruptible=True)
+            case CallbackNode(record_seconds=seconds):
+                self._callback_number = _callback_number(node, self.variables["caller.number"])
+                self._name_recorded = False
+                self._phase = _Phase.RECORDING_NAME
+                return RecordName(seconds)
             case CollectNode():
                 self._tries += 1
                 self._phase = _Phase.COLLECTING
@@ -456,13 +592,50 @@ class IvrSession:
 
     # -- input
 
-    def _menu_input(self, menu: _Retrying, digit: str, now: float) -> IvrAction:
-        assert isinstance(menu, MenuNode), "only menus wait for one digit"
-        target = menu.options.get(digit)
-        if target is None:
-            return self._failed_try(menu, f"invalid:{digit}", now)
-        self.path[-1].input = digit
-        return self._go(target, f"option {digit}", now)
+    def _menu_input(self, node: _Retrying, digit: str, now: float) -> IvrAction:
+        """One key at a node that takes one: its choice, or a failed try."""
+        choice = self._choice(node, digit, now)
+        if choice is None:
+            return self._failed_try(node, f"invalid:{digit}", now)
+        target, why = choice
+        return self._go(target, why, now)
+
+    def _choice(self, node: _Retrying, digit: str, now: float) -> tuple[Target, str] | None:
+        """Where a key leads at a node, doing what choosing it means (a language, a FAQ
+        reply, a survey answer); None when the key is not one of its choices."""
+        match node:
+            case MenuNode(options=options) if digit in options:
+                self.path[-1].input = digit
+                return options[digit], f"option {digit}"
+            case LanguageNode(options=options, next=following) if digit in options:
+                self.variables["call.language"] = options[digit]
+                self.path[-1].input = options[digit]
+                return following, f"language {options[digit]}"
+            case FaqNode() if digit in (FAQ_SOLVED_KEY, FAQ_NOT_SOLVED_KEY):
+                solved = digit == FAQ_SOLVED_KEY
+                result = FaqResult.SOLVED if solved else FaqResult.NOT_SOLVED
+                self._faq_result(result, now)
+                return (node.solved, "solved") if solved else (node.not_solved, "not solved")
+            case QuestionNode(answers=answers) if digit in answers:
+                answer = answers[digit]
+                self.survey_answers.append(
+                    SurveyAnswer(self.flow.name, node.question, answer, answered_at=now))
+                if node.variable is not None:
+                    self.variables[node.variable] = answer
+                self.path[-1].input = f"answer {answer}"
+                return node.next, f"answer {answer}"
+        return None
+
+    def _faq_result(self, result: FaqResult, now: float) -> None:
+        outcome = self.faq_outcomes[-1]
+        outcome.result = result
+        outcome.answered_at = now
+        self.path[-1].input = result.value
+
+    def _ask_faq_question(self, faq: FaqNode) -> IvrAction:
+        self._tries += 1
+        self._phase = _Phase.NODE_PROMPT
+        return PlayPrompt(faq.question, interruptible=True)
 
     def _collected(self, node: CollectNode, digits: str, now: float) -> IvrAction:
         if len(digits) > node.max_digits or any(d not in DTMF_DIGITS for d in digits):
@@ -490,8 +663,61 @@ class IvrSession:
     def _after_failed_try(self, node: _Retrying, now: float) -> IvrAction:
         if self._tries < node.retries:
             return self._entered(self._enter(node, now, again=True), now)
-        what = "choice" if isinstance(node, MenuNode) else "entry"
+        if isinstance(node, FaqNode):
+            self._faq_result(FaqResult.NO_ANSWER, now)
+        what = "entry" if isinstance(node, CollectNode) else "choice"
         return self._go(node.on_exhausted, f"no valid {what} after {node.retries} tries", now)
+
+    # -- the callback request
+
+    def _offer_number(self, node: CallbackNode, now: float) -> IvrAction:
+        """Say the number to call back and ask to confirm it, or ask for one."""
+        if self._callback_number is None:
+            self._phase = _Phase.ENTERING_NUMBER
+            return CollectDigits(node.enter_prompt, node.max_digits, node.timeout, "#")
+        self._phase = _Phase.NUMBER_IS
+        return PlayPrompt(node.number_prompt, interruptible=self.flow.is_sac)
+
+    def _confirmed(self, node: CallbackNode, digit: str, now: float) -> IvrAction:
+        match digit:
+            case "1":
+                assert self._callback_number is not None, "only a known number is confirmed"
+                self._phase = _Phase.REGISTERING
+                return RegisterCallback(node.queue, self._callback_number, self._name_recorded)
+            case "2":
+                self._callback_number = None
+                return self._offer_number(node, now)
+        return self._callback_failed_try(node, f"invalid:{digit}", now)
+
+    def _number_entered(self, node: CallbackNode, digits: str, now: float) -> IvrAction:
+        if len(digits) > node.max_digits or any(d not in DTMF_DIGITS for d in digits):
+            raise IvrProtocolError(
+                f"{digits!r} is not an entry of at most {node.max_digits} DTMF digits")
+        if not digits:
+            return self._callback_failed_try(node, "timeout", now)
+        if not digits.isdigit() or len(digits) < node.min_digits:
+            return self._callback_failed_try(
+                node, f"invalid: not a number of {node.min_digits}-{node.max_digits} digits",
+                now)
+        self._callback_number = digits
+        return self._offer_number(node, now)
+
+    def _callback_failed_try(self, node: CallbackNode, what: str, now: float) -> IvrAction:
+        self._tries += 1
+        self.path[-1].input = what
+        if self._tries < node.retries:
+            return self._offer_number(node, now)
+        return self._go(node.on_failure, f"no number confirmed after {node.retries} tries", now)
+
+    def _registered(self, node: CallbackNode, error: str | None, now: float) -> IvrAction:
+        if error is not None:
+            shown = " ".join(error.split())[:MAX_ERROR_LENGTH]
+            self.path[-1].input = f"failed: {shown}"
+            return self._go(node.on_failure, "the request was not stored", now)
+        # The number is the caller's own: the path keeps only its length.
+        assert self._callback_number is not None
+        self.path[-1].input = f"registered ({len(self._callback_number)} digits)"
+        return self._go(node.next, "next", now)
 
     # -- moving on
 
@@ -499,10 +725,10 @@ class IvrSession:
         """Follow a target, passing through nodes that need nothing from the caller."""
         for _ in range(len(self.flow.nodes) + 1):  # the validator refuses silent loops
             match target:
-                case QueueTarget(queue=queue):
-                    return self._finish(RouteToQueue(queue))
-                case AgentTarget(agent=agent):
-                    return self._finish(RouteToAgent(agent))
+                case QueueTarget(queue=queue, survey=survey):
+                    return self._finish(RouteToQueue(queue, survey))
+                case AgentTarget(agent=agent, survey=survey):
+                    return self._finish(RouteToAgent(agent, survey))
                 case TransferTarget(kind=kind, destination=destination):
                     return self._finish(TransferTo(kind, destination))
                 case FlowTarget(flow=name):
@@ -536,15 +762,25 @@ class IvrSession:
 
     def _to_attendant(self, now: float) -> IvrAction:
         assert self.flow.attendant is not None, "the validator requires it in a SAC flow"
+        if isinstance(self._node, FaqNode) and self.faq_outcomes[-1].answered_at is None:
+            self._faq_result(FaqResult.NOT_SOLVED, now)  # they asked for a person
         self.path[-1].input = "attendant"
         return self._go(self.flow.attendant, "attendant", now)
 
     def _answers_menu(self) -> bool:
         """Did following a play node just start a menu's prompt (nothing heard of it yet)?"""
-        return isinstance(self._node, MenuNode) and self._phase is _Phase.NODE_PROMPT
+        return isinstance(self._node, _CHOICE_NODES) and self._phase is _Phase.NODE_PROMPT
 
     def _retrying(self) -> _Retrying:
-        assert isinstance(self._node, MenuNode | CollectNode), "only menus and collects retry"
+        assert isinstance(self._node, _Retrying), "only nodes waiting for the caller retry"
+        return self._node
+
+    def _faq(self) -> FaqNode:
+        assert isinstance(self._node, FaqNode), "only FAQ nodes play answers"
+        return self._node
+
+    def _callback(self) -> CallbackNode:
+        assert isinstance(self._node, CallbackNode), "only callback nodes take callbacks"
         return self._node
 
     def _collect(self) -> CollectNode:
@@ -568,6 +804,14 @@ class IvrSession:
             _Phase.FETCHING: f"the data dip of node {self._node.name!r} (DataFetched)",
             _Phase.RETRY_PROMPT: "a retry prompt (PromptFinished)",
             _Phase.GOODBYE_PROMPT: "the goodbye prompt (PromptFinished)",
+            _Phase.FAQ_ANSWER: f"the answer of FAQ node {self._node.name!r} (PromptFinished)",
+            _Phase.RECORDING_NAME: "RecordName (NameRecorded)",
+            _Phase.NUMBER_IS: "the callback number prompt (PromptFinished)",
+            _Phase.SAYING_NUMBER: "SayDigits of the callback number (SayFinished)",
+            _Phase.CONFIRM_PROMPT: "the callback confirm prompt (PromptFinished)",
+            _Phase.WAITING_TO_CONFIRM: "WaitForDigit (DigitReceived or InputTimedOut)",
+            _Phase.ENTERING_NUMBER: "CollectDigits of the callback number (DigitsCollected)",
+            _Phase.REGISTERING: "RegisterCallback (CallbackRegistered)",
         }[self._phase]
 
 
@@ -607,6 +851,17 @@ def _query_value(value: Value) -> str:
             return format(value, "f")  # never "1E+3"
         case _:
             return str(value)
+
+
+def _callback_number(node: CallbackNode, caller_number: InputValue) -> str | None:
+    """The caller ID as a number to offer for the callback (digits only, "+" dropped),
+    or None when there is no usable one (the caller keys it in)."""
+    if not isinstance(caller_number, str):
+        return None
+    digits = caller_number.removeprefix("+")
+    if digits.isascii() and digits.isdigit() and node.min_digits <= len(digits) <= node.max_digits:
+        return digits
+    return None
 
 
 def _checked_digit(digit: str | None) -> str:

@@ -51,6 +51,59 @@ class AgentAttempt:
     outcome: AttemptOutcome = AttemptOutcome.RINGING
 
 
+class FaqResult(StrEnum):
+    """How a caller answered "did this solve it?" after hearing one FAQ answer."""
+
+    SOLVED = "solved"
+    NOT_SOLVED = "not_solved"  # they asked for a person
+    NO_ANSWER = "no_answer"  # no valid key after the retries
+    HUNG_UP = "hung_up"  # left before answering (still unknown when the call ends)
+
+
+@dataclass
+class FaqOutcome:
+    """One FAQ answer a caller heard in the IVR, and whether it solved their problem."""
+
+    flow: str
+    topic: str  # the FAQ's id, as reported (the node's ``topic``)
+    heard_at: float
+    result: FaqResult = FaqResult.HUNG_UP
+    answered_at: float | None = None
+
+
+@dataclass
+class SurveyAnswer:
+    """One answer to one question of a survey flow (after the agent hung up, or in the IVR)."""
+
+    survey: str  # the flow that asked
+    question: str  # the question's id
+    answer: str  # the value the flow maps the key to, e.g. "4" or "yes"
+    answered_at: float
+
+
+class CallbackStatus(StrEnum):
+    PENDING = "pending"  # waiting for an agent to call back
+    DONE = "done"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+@dataclass
+class CallbackRequest:
+    """A caller asked to be called back instead of waiting (left from the IVR)."""
+
+    call_id: str  # the call that asked
+    queue: str  # whose agents call back
+    number: str  # confirmed by the caller: digits, as they keyed or confirmed them
+    requested_at: float
+    flow: str
+    protocol: str | None = None
+    caller_name: str | None = None  # caller ID name, if any
+    name_recording: str | None = None  # Asterisk's path of the recorded name (no extension)
+    status: CallbackStatus = CallbackStatus.PENDING
+    id: int | None = None  # given by the store
+
+
 @dataclass
 class CallRecord:
     """Everything we keep about one inbound call. Times are POSIX seconds (UTC)."""
@@ -76,6 +129,8 @@ class CallRecord:
     hangup_cause: str | None = None
     disposition: Disposition | None = None
     attempts: list[AgentAttempt] = field(default_factory=list)
+    faq_outcomes: list[FaqOutcome] = field(default_factory=list)
+    survey_answers: list[SurveyAnswer] = field(default_factory=list)
     note: str | None = None  # why a record was closed unusually (e.g. reconciled)
 
     @property

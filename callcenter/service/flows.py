@@ -42,8 +42,14 @@ class FlowLibrary:
         self._seen: dict[str, tuple[int, int]] = {}  # name → (mtime_ns, size) last read
         self._watcher: asyncio.Task[None] | None = None
 
-    def prompt_exists(self, name: str) -> bool:
-        return (self._prompts_dir / self._language / f"{name}.wav").is_file()
+    @property
+    def language(self) -> str:
+        """The language of flows that name none, and of the service's own prompts."""
+        return self._language
+
+    def prompt_exists(self, name: str, language: str | None = None) -> bool:
+        folder = self._prompts_dir / (language or self._language)
+        return (folder / f"{name}.wav").is_file()
 
     def check_file(self, path: Path) -> Flow:
         """Read and validate one flow file; raises FlowError naming file:line:column."""
@@ -54,7 +60,8 @@ class FlowLibrary:
             problem = f"cannot read the flow: {reason}"
             raise FlowError([FlowProblem(str(path), 1, 1, problem)]) from None
         return parse_flow(text, str(path), known_queues=self._known_queues,
-                          prompt_exists=self.prompt_exists, known_agents=self._known_agents)
+                          prompt_exists=self.prompt_exists, known_agents=self._known_agents,
+                          default_language=self._language)
 
     def load(self, name: str) -> Flow:
         """Load dialplans/<name>.yaml and serve it; FlowError if it is not valid."""

@@ -47,7 +47,7 @@ def parse(
         textwrap.dedent(text).lstrip("\n"),  # line 1 is the first line of the text
         "test.yaml",
         known_queues=queues,
-        prompt_exists=prompts.__contains__,
+        prompt_exists=lambda name, language: name in prompts,
         known_agents=agents,
     )
 
@@ -63,7 +63,7 @@ def test_the_demo_flow_validates_with_the_demo_queues_and_prompts() -> None:
         DEMO.read_text(encoding="utf-8"),
         str(DEMO),
         known_queues=QUEUES,
-        prompt_exists=PROMPTS.__contains__,
+        prompt_exists=lambda name, language: name in PROMPTS,
     )
     assert flow.name == "main"
     assert flow.start == "welcome"
@@ -88,7 +88,7 @@ def test_the_demo_flow_names_the_prompt_and_queue_it_misses() -> None:
             DEMO.read_text(encoding="utf-8"),
             "main.yaml",
             known_queues={"sales", "support"},
-            prompt_exists=lambda name: name != "goodbye",
+            prompt_exists=lambda name, language: name != "goodbye",
         )
     messages = [p.message for p in caught.value.problems]
     assert "nodes.main_menu.options.0.queue: unknown queue 'operator' (known: sales, support)" in (
@@ -161,7 +161,7 @@ def test_every_problem_is_reported_at_once_with_its_line_and_column() -> None:
     )
     assert found == [
         "test.yaml:3:1: flow: unknown key 'colour' (known: name, start, policy, attendant, "
-        "attendant_key, max_menu_depth, nodes)",
+        "attendant_key, max_menu_depth, languages, nodes)",
         "test.yaml:7:13: nodes.welcome.prompt: prompt 'hello' not found",
         "test.yaml:12:14: nodes.main_menu.timeout: 0 is out of range (1-60 seconds)",
         "test.yaml:13:14: nodes.main_menu.retries: 11 is out of range (1-10 tries)",
@@ -235,7 +235,8 @@ def test_wrong_types_say_what_was_expected_and_what_was_found() -> None:
         "test.yaml:10:28: nodes.a.on_exhausted.hangup: must be true, got text 'yes please'",
         "test.yaml:11:6: nodes.b: expected a mapping, got text 'nonsense'",
         "test.yaml:12:13: nodes.c.type: unknown node type 'dial' "
-        "(play, menu, collect, say, set, condition, time, goto, fetch)",
+        "(play, menu, collect, say, set, condition, time, goto, fetch, language, faq, question, "
+        "callback)",
     ]
 
 
@@ -281,7 +282,7 @@ def test_a_target_needs_exactly_one_destination_and_prompt_only_with_hangup() ->
         "test.yaml:11:21: nodes.a.options.4.hangup: must be true, got false",
         "test.yaml:12:35: nodes.a.options.5.prompt: prompt 'missing' not found",
         "test.yaml:13:37: nodes.a.on_exhausted: unknown key 'when' "
-        f"(known: {TARGET_KINDS}, prompt)",
+        f"(known: {TARGET_KINDS}, prompt, survey)",
     ]
 
 
@@ -378,7 +379,7 @@ def test_an_option_leading_back_to_its_own_menu_is_fine() -> None:
 def test_prompt_names_that_could_escape_the_prompt_folder_are_refused_unchecked() -> None:
     asked: list[str] = []
 
-    def prompt_exists(name: str) -> bool:
+    def prompt_exists(name: str, language: str) -> bool:
         asked.append(name)
         return True
 
@@ -425,7 +426,7 @@ def test_prompt_names_that_could_escape_the_prompt_folder_are_refused_unchecked(
 )
 def test_broken_yaml_is_a_flow_error_with_the_position_yaml_gives(text: str, expected: str) -> None:
     with pytest.raises(FlowError) as caught:
-        parse_flow(text, "x.yaml", known_queues=(), prompt_exists=lambda _: True)
+        parse_flow(text, "x.yaml", known_queues=(), prompt_exists=lambda name, language: True)
     assert str(caught.value) == expected
 
 
@@ -441,7 +442,8 @@ def test_a_damaged_demo_file_gives_a_flow_or_a_flow_error_never_a_crash(
         end = data.draw(st.integers(start, min(len(text), start + 8)), label="until")
         text = text[:start] + data.draw(st.text(max_size=6), label="with") + text[end:]
     try:
-        flow = parse_flow(text, "x.yaml", known_queues=QUEUES, prompt_exists=PROMPTS.__contains__)
+        flow = parse_flow(text, "x.yaml", known_queues=QUEUES,
+                          prompt_exists=lambda name, language: name in PROMPTS)
     except FlowError as error:
         assert error.problems
         assert all(p.line >= 1 and p.column >= 1 for p in error.problems)
@@ -451,7 +453,8 @@ def test_a_damaged_demo_file_gives_a_flow_or_a_flow_error_never_a_crash(
 
 def test_deeply_nested_yaml_is_a_flow_error() -> None:
     with pytest.raises(FlowError, match="nested too deeply"):
-        parse_flow("a: " + "[" * 5000, "x.yaml", known_queues=(), prompt_exists=bool)
+        parse_flow("a: " + "[" * 5000, "x.yaml", known_queues=(),
+                   prompt_exists=lambda name, language: True)
 
 
 # --------------------------------------------------------------------------- new node types
@@ -824,7 +827,7 @@ def test_a_sac_flow_names_its_attendant_and_takes_the_default_key_and_depth() ->
 def test_a_flow_without_a_policy_has_no_attendant() -> None:
     flow = parse_flow(
         DEMO.read_text(encoding="utf-8"), "main.yaml", known_queues=QUEUES,
-        prompt_exists=PROMPTS.__contains__,
+        prompt_exists=lambda name, language: name in PROMPTS,
     )
     assert not flow.is_sac
     assert (flow.policy, flow.attendant, flow.attendant_key, flow.max_menu_depth) == (

@@ -16,11 +16,15 @@ from hypothesis import strategies as st
 
 from callcenter.core.flowfile import (
     DTMF_DIGITS,
+    CallbackNode,
     CollectNode,
     ConditionNode,
+    FaqNode,
     FetchNode,
     Flow,
+    LanguageNode,
     MenuNode,
+    QuestionNode,
     SayNode,
     SetNode,
     TimeNode,
@@ -28,6 +32,7 @@ from callcenter.core.flowfile import (
 )
 from callcenter.core.hours import Override
 from callcenter.core.ivr import (
+    CallbackRegistered,
     CallVariables,
     CollectDigits,
     DataFetched,
@@ -40,8 +45,11 @@ from callcenter.core.ivr import (
     IvrEvent,
     IvrProtocolError,
     IvrSession,
+    NameRecorded,
     PlayPrompt,
     PromptFinished,
+    RecordName,
+    RegisterCallback,
     RouteToAgent,
     RouteToQueue,
     SayDateTime,
@@ -64,13 +72,14 @@ def demo_flow() -> Flow:
         DEMO.read_text(encoding="utf-8"),
         "main.yaml",
         known_queues={"sales", "support", "operator"},
-        prompt_exists=lambda name: True,
+        prompt_exists=lambda name, language: True,
     )
 
 
 def flow_from(text: str, queues: tuple[str, ...] = ("sales", "operator")) -> Flow:
     return parse_flow(
-        textwrap.dedent(text), "test.yaml", known_queues=queues, prompt_exists=lambda name: True
+        textwrap.dedent(text), "test.yaml", known_queues=queues,
+        prompt_exists=lambda name, language: True,
     )
 
 
@@ -111,6 +120,10 @@ class Caller:
                     self.send(SayFinished())
                 case FetchData():
                     self.send(DataFetched(None, "timed out"))
+                case RecordName():
+                    self.send(NameRecorded(False))
+                case RegisterCallback():
+                    self.send(CallbackRegistered())
                 case RouteToQueue() | Hangup() | RouteToAgent() | TransferTo() | SwitchFlow():
                     return self.last
         raise AssertionError(f"no end after {max_steps} steps: {self.actions}")
@@ -351,7 +364,8 @@ def test_call_variables_are_seen_by_expressions_and_set_nodes_add_their_own() ->
     assert caller.session.finished
     assert caller.session.variables["vip"] is True
     assert caller.session.variables["greeting"] == "hello Ana"
-    assert caller.session.variables["call.language"] is None  # a built-in not given is null
+    assert caller.session.variables["call.dialed"] is None  # a built-in not given is null
+    assert caller.session.variables["call.language"] == "en"  # the flow's fallback language
     assert caller.path() == [("mark", None), ("route", "true")]
 
 
@@ -729,7 +743,7 @@ def test_the_order_status_example_reads_back_a_valid_order_number_then_queues() 
         EXAMPLE.read_text(encoding="utf-8"),
         str(EXAMPLE),
         known_queues={"sales", "support", "operator"},
-        prompt_exists=lambda name: (PROMPTS / f"{name}.wav").is_file(),
+        prompt_exists=lambda name, language: (PROMPTS / f"{name}.wav").is_file(),
     )
     caller = Caller(flow, {"caller.number": "+5511987654321"}, now=MONDAY_10H)
     assert caller.last == PlayPrompt("welcome", interruptible=False)
@@ -844,6 +858,39 @@ def flow_documents(draw: st.DrawFn) -> dict[str, Any]:
                     body["check"] = draw(st.sampled_from(["luhn", "mod11", "verhoeff"]))
                 if draw(st.booleans()):
                     body["pattern"] = "[0-9]*[*]?"
+            case "language":
+                body |= {
+                    "prompt": f"l-{name}",
+                    "options": {"1": "en", "2": "pt_BR"},
+                    "retries": draw(st.integers(1, 4)),
+                    "next": target(index, True),
+                }
+            case "faq":
+                explicit = draw(st.booleans())  # else no reply leads to not_solved: forward
+                body |= {
+                    "answer": f"a-{name}",
+                    "retries": draw(st.integers(1, 4)),
+                    "solved": target(index, False),
+                    "not_solved": target(index, not explicit),
+                }
+                if explicit:
+                    body["on_exhausted"] = target(index, True)
+            case "question":
+                body |= {
+                    "prompt": f"q-{name}",
+                    "answers": draw(st.sampled_from(["1-5", {"1": "yes", "2": "no"}])),
+                    "retries": draw(st.integers(1, 4)),
+                    "next": target(index, True),
+                }
+            case "callback":
+                body |= {
+                    "queue": draw(st.sampled_from(QUEUES)),
+                    "min_digits": 3,
+                    "max_digits": draw(st.integers(3, 6)),
+                    "retries": draw(st.integers(1, 4)),
+                    "next": target(index, False),
+                    "on_failure": target(index, True),
+                }
             case _:
                 digits = draw(st.sets(st.sampled_from(DTMF_DIGITS), min_size=1, max_size=4))
                 body |= {
@@ -861,6 +908,7 @@ def flow_documents(draw: st.DrawFn) -> dict[str, Any]:
     reachable = _reachable(nodes, names[0])
     document: dict[str, Any] = {
         "name": "random",
+        "languages": ["en", "pt_BR"],
         "start": names[0],
         "nodes": {n: body for n, body in nodes.items() if n in reachable},
     }
@@ -885,8 +933,14 @@ def flow_documents(draw: st.DrawFn) -> dict[str, Any]:
     return document
 
 
-_NODE_KINDS = ("play", "menu", "collect", "say", "set", "condition", "time", "goto", "fetch")
-_TARGET_KEYS = ("next", "then", "else", "open", "closed", "on_exhausted", "on_failure")
+_NODE_KINDS = (
+    "play", "menu", "collect", "say", "set", "condition", "time", "goto", "fetch",
+    "language", "faq", "question", "callback",
+)
+_TARGET_KEYS = (
+    "next", "then", "else", "open", "closed", "on_exhausted", "on_failure", "solved",
+    "not_solved",
+)
 # What a data dip may come back with: values of every kind, missing paths, failures.
 REPLIES = st.builds(
     DataFetched,
@@ -918,11 +972,16 @@ def _reachable(nodes: dict[str, dict[str, Any]], start: str) -> set[str]:
     return seen
 
 
+_WaitingNode = LanguageNode | FaqNode | QuestionNode | CallbackNode
+
+
 def _silence_bound(flow: Flow) -> int:
     """Events a silent caller needs at most from anywhere: each node once on the way out."""
     return (
         sum(
-            3 * node.retries if isinstance(node, MenuNode | CollectNode) else 1
+            3 * node.retries if isinstance(node, MenuNode | CollectNode)
+            else 4 * node.retries + 2 if isinstance(node, _WaitingNode)
+            else 1
             for node in flow.nodes.values()
         )
         + 2
@@ -938,7 +997,7 @@ def test_any_valid_flow_and_any_caller_reach_a_terminal_action(
         yaml.safe_dump(document, sort_keys=False),
         "random.yaml",
         known_queues=QUEUES,
-        prompt_exists=lambda name: True,
+        prompt_exists=lambda name, language: True,
         known_agents={"alice"},
     )
     variables = data.draw(
@@ -971,6 +1030,11 @@ def test_any_valid_flow_and_any_caller_reach_a_terminal_action(
             case FetchData(params=params):
                 assert params == {"n": "2"}  # len(caller.name) fails: no dip at all
                 caller.send(data.draw(REPLIES))
+            case RecordName():
+                caller.send(NameRecorded(data.draw(st.booleans())))
+            case RegisterCallback(number=number):
+                assert number.isdigit()
+                caller.send(data.draw(st.builds(CallbackRegistered, st.none() | st.text())))
             case RouteToQueue(queue=queue):
                 assert queue in QUEUES
                 break
@@ -995,10 +1059,34 @@ def test_any_valid_flow_and_any_caller_reach_a_terminal_action(
             assert step.input is not None
             assert step.input.startswith(("ok", "failed: ", "missing: ", "error: n: "))
             assert len(step.input) <= len("failed: ") + 200
+        elif isinstance(node, LanguageNode):
+            assert step.input in (None, "timeout", *node.options.values()) or (
+                step.input.startswith("invalid:"))
+            assert caller.session.language in ("en", "pt_BR")
+        elif isinstance(node, FaqNode):
+            assert step.input in (None, "timeout", *FAQ_RESULTS) or step.input.startswith(
+                "invalid:")
+        elif isinstance(node, QuestionNode):
+            assert step.input is None or step.input in ("timeout", *(
+                f"answer {a}" for a in node.answers.values())) or step.input.startswith(
+                    "invalid:")
+        elif isinstance(node, CallbackNode):
+            assert step.input is None or step.input.startswith(
+                ("timeout", "invalid", "registered (", "failed: "))
         elif not isinstance(node, CollectNode | SayNode | SetNode | ConditionNode | TimeNode):
             assert step.input is None  # digits during a play node are ignored
     with pytest.raises(IvrProtocolError):
         caller.send(PromptFinished())
+    faqs = [n for n in caller.session.path if isinstance(flow.nodes[n.node], FaqNode)]
+    # One outcome per FAQ answer heard; the retries of its question are steps of their own.
+    assert bool(faqs) == bool(caller.session.faq_outcomes)
+    assert len(caller.session.faq_outcomes) <= len(faqs)
+    assert all(o.result != "hung_up" for o in caller.session.faq_outcomes)  # all replied
+    questions = {n.question for n in flow.nodes.values() if isinstance(n, QuestionNode)}
+    assert {a.question for a in caller.session.survey_answers} <= questions
+
+
+FAQ_RESULTS = ("solved", "not_solved", "no_answer")
 
 
 def test_the_sac_example_reaches_the_operator_from_inside_the_order_entry() -> None:
@@ -1007,7 +1095,7 @@ def test_the_sac_example_reaches_the_operator_from_inside_the_order_entry() -> N
         example.read_text(encoding="utf-8"),
         str(example),
         known_queues={"sales", "support", "operator"},
-        prompt_exists=lambda name: (PROMPTS / f"{name}.wav").is_file(),
+        prompt_exists=lambda name, language: (PROMPTS / f"{name}.wav").is_file(),
     )
     caller = Caller(flow, PROTOCOL)
     caller.send(PromptFinished())  # the welcome
