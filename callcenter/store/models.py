@@ -1,4 +1,5 @@
-"""Database tables for call detail records: ``calls`` and their ``call_attempts``.
+"""Database tables: ``calls`` with their ``call_attempts``, ``call_faq_outcomes`` and
+``call_survey_answers``; and ``callback_requests``.
 
 Rows hold the same facts as ``callcenter.core.records.CallRecord``; the repository converts
 between the two, so nothing outside ``store/`` sees these classes.
@@ -110,6 +111,20 @@ class CallRow(Base):
         passive_deletes=True,  # the database's ON DELETE CASCADE does the work
         lazy="raise",  # async sessions cannot lazy-load: ask for attempts explicitly
     )
+    faq_outcomes: Mapped[list[FaqOutcomeRow]] = relationship(
+        back_populates="call",
+        order_by=lambda: (FaqOutcomeRow.heard_at, FaqOutcomeRow.id),
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="raise",
+    )
+    survey_answers: Mapped[list[SurveyAnswerRow]] = relationship(
+        back_populates="call",
+        order_by=lambda: (SurveyAnswerRow.answered_at, SurveyAnswerRow.id),
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="raise",
+    )
 
 
 class AttemptRow(Base):
@@ -127,3 +142,65 @@ class AttemptRow(Base):
     outcome: Mapped[str] = mapped_column(String)  # a records.AttemptOutcome value
 
     call: Mapped[CallRow] = relationship(back_populates="attempts", lazy="raise")
+
+
+class FaqOutcomeRow(Base):
+    """One FAQ answer a caller heard in the IVR, and whether it solved their problem."""
+
+    __tablename__ = "call_faq_outcomes"
+    __table_args__ = (Index("ix_call_faq_outcomes_heard_at", "heard_at"),)  # the FAQ report
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    call_pk: Mapped[int] = mapped_column(
+        RowId, ForeignKey("calls.id", ondelete="CASCADE"), index=True
+    )
+    flow: Mapped[str] = mapped_column(String)
+    topic: Mapped[str] = mapped_column(String)
+    heard_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    result: Mapped[str] = mapped_column(String)  # a records.FaqResult value
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    call: Mapped[CallRow] = relationship(back_populates="faq_outcomes", lazy="raise")
+
+
+class SurveyAnswerRow(Base):
+    """One answer to one survey question, given during or after a call."""
+
+    __tablename__ = "call_survey_answers"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    call_pk: Mapped[int] = mapped_column(
+        RowId, ForeignKey("calls.id", ondelete="CASCADE"), index=True
+    )
+    survey: Mapped[str] = mapped_column(String)
+    question: Mapped[str] = mapped_column(String)
+    answer: Mapped[str] = mapped_column(String)
+    answered_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    call: Mapped[CallRow] = relationship(back_populates="survey_answers", lazy="raise")
+
+
+class CallbackRow(Base):
+    """A caller's request to be called back.
+
+    ``call_id`` is no foreign key: the request is written when the caller leaves the IVR,
+    before the record writer may have saved the call itself.
+    """
+
+    __tablename__ = "callback_requests"
+    __table_args__ = (
+        # The work list: pending requests, oldest first.
+        Index("ix_callback_requests_status_requested_at", "status", "requested_at"),
+    )
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    call_id: Mapped[str] = mapped_column(String, index=True)
+    queue: Mapped[str] = mapped_column(String)
+    number: Mapped[str] = mapped_column(String)
+    caller_name: Mapped[str | None] = mapped_column(String)
+    name_recording: Mapped[str | None] = mapped_column(String)
+    flow: Mapped[str] = mapped_column(String)
+    protocol: Mapped[str | None] = mapped_column(String)
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    status: Mapped[str] = mapped_column(String)  # a records.CallbackStatus value
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,4 +1,5 @@
-"""Call detail records in and out of the database, as ``CallRecord`` dataclasses.
+"""Call detail records and callback requests in and out of the database, as the core's
+dataclasses (``CallRecord``, ``CallbackRequest``).
 
 Every statement is built with SQLAlchemy expressions and bound parameters.
 """
@@ -6,12 +7,15 @@ Every statement is built with SQLAlchemy expressions and bound parameters.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import math
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, insert, select
+from sqlalchemy import ColumnElement, Select, and_, case, delete, func, insert, not_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
@@ -20,14 +24,34 @@ from callcenter.core.clock import Clock, SystemClock, from_datetime, to_datetime
 from callcenter.core.records import (
     AgentAttempt,
     AttemptOutcome,
+    CallbackRequest,
+    CallbackStatus,
     CallRecord,
     Disposition,
+    FaqOutcome,
+    FaqResult,
     HangupBy,
     IvrStep,
+    SurveyAnswer,
 )
-from callcenter.store.models import AttemptRow, CallRow
+from callcenter.store.models import (
+    AttemptRow,
+    CallbackRow,
+    CallRow,
+    FaqOutcomeRow,
+    SurveyAnswerRow,
+)
 
 MAX_PAGE = 500
+MAX_ROW_ID = 2**63 - 1  # BIGINT's top; SQLite's INTEGER has the same range
+CALLBACK_NUMBER = re.compile(r"\+?[0-9]{1,32}")
+
+# The only status changes a callback request may make: from pending to a final status.
+CALLBACK_CHANGES: dict[CallbackStatus, frozenset[CallbackStatus]] = {
+    CallbackStatus.PENDING: frozenset(
+        {CallbackStatus.DONE, CallbackStatus.CANCELLED, CallbackStatus.FAILED}
+    ),
+}
 
 _TEXT_FIELDS = (
     "call_id",
@@ -46,6 +70,28 @@ _TIME_FIELDS = ("started_at", "answered_at", "ended_at", "queued_at", "agent_ans
 _DURATION_FIELDS = ("wait_seconds", "talk_seconds")
 
 
+class CallbackNotFound(LookupError):
+    """No callback request has the id asked for."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FaqTopicFigures:
+    """How one FAQ answer of one flow did: outcomes counted over a time range."""
+
+    flow: str
+    topic: str
+    heard: int
+    solved: int
+    not_solved: int
+    no_answer: int
+    hung_up: int
+
+    @property
+    def self_service_rate(self) -> float | None:
+        """Solved ÷ heard (DOMAIN.md's self-service resolution); None when none was heard."""
+        return self.solved / self.heard if self.heard else None
+
+
 class CallRepository:
     """Saves and reads call detail records; one transaction per call."""
 
@@ -56,10 +102,13 @@ class CallRepository:
         self._clock = clock or SystemClock()  # stamps updated_at
 
     async def save(self, record: CallRecord) -> None:
-        """Insert or update the call by ``call_id``; its attempts become the record's list."""
+        """Insert or update the call by ``call_id``.
+
+        Its attempts, FAQ outcomes and survey answers become exactly the record's lists.
+        """
         values = _call_values(record)
         values["updated_at"] = to_datetime(self._clock.now())
-        attempts = [_attempt_values(record.call_id, a) for a in record.attempts]
+        children = _child_values(record)
         async with self._sessions.begin() as session:
             upsert = _dialect_insert(session)(CallRow).values(values)
             upsert = upsert.on_conflict_do_update(
@@ -67,27 +116,28 @@ class CallRepository:
                 set_={name: upsert.excluded[name] for name in values if name != "call_id"},
             ).returning(CallRow.id)
             call_pk = (await session.execute(upsert)).scalar_one()
-            await session.execute(
-                delete(AttemptRow)
-                .where(AttemptRow.call_pk == call_pk)
-                .execution_options(synchronize_session=False)
-            )
-            if attempts:
-                for attempt in attempts:
-                    attempt["call_pk"] = call_pk
-                await session.execute(insert(AttemptRow), attempts)  # one executemany
+            for table, rows in children:
+                await session.execute(
+                    delete(table)
+                    .where(table.call_pk == call_pk)
+                    .execution_options(synchronize_session=False)
+                )
+                if rows:
+                    for row in rows:
+                        row["call_pk"] = call_pk
+                    await session.execute(insert(table), rows)  # one executemany per table
 
     async def get(self, call_id: str) -> CallRecord | None:
         async with self._sessions() as session:
             row = await session.scalar(
-                _with_attempts(select(CallRow)).where(CallRow.call_id == call_id)
+                _with_children(select(CallRow)).where(CallRow.call_id == call_id)
             )
             return None if row is None else _to_record(row)
 
     async def open_calls(self) -> builtins.list[CallRecord]:
         """Calls not yet ended (oldest first), to reconcile with Asterisk at startup."""
         query = (
-            _with_attempts(select(CallRow))
+            _with_children(select(CallRow))
             .where(CallRow.ended_at.is_(None))
             .order_by(CallRow.started_at, CallRow.id)
         )
@@ -108,25 +158,14 @@ class CallRepository:
 
         ``since``/``until`` bound ``started_at`` as the half-open range [since, until).
         """
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
-            raise ValueError(f"limit: {limit!r} is not a whole number from 1 to {MAX_PAGE}")
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            raise ValueError(f"offset: {offset!r} is not a whole number of 0 or more")
-        conditions: builtins.list[ColumnElement[bool]] = []
-        start = _time_filter("since", since)
-        end = _time_filter("until", until)
-        if start is not None and end is not None and start > end:
-            raise ValueError(f"since ({since}) is after until ({until})")
-        if start is not None:
-            conditions.append(CallRow.started_at >= start)
-        if end is not None:
-            conditions.append(CallRow.started_at < end)
+        _check_page(limit, offset)
+        conditions = _time_range(CallRow.started_at, since, until)
         if queue is not None:
             conditions.append(CallRow.queue == queue)
         if protocol is not None:
             conditions.append(CallRow.protocol == protocol)
         page = (
-            _with_attempts(select(CallRow))
+            _with_children(select(CallRow))
             .where(*conditions)
             .order_by(CallRow.started_at.desc(), CallRow.id.desc())
             .limit(limit)
@@ -137,6 +176,134 @@ class CallRepository:
             total = (await session.execute(count)).scalar_one()
             records = [_to_record(row) for row in await session.scalars(page)]
         return records, total
+
+    async def faq_report(
+        self, since: float | None = None, until: float | None = None, flow: str | None = None
+    ) -> builtins.list[FaqTopicFigures]:
+        """Outcomes of each FAQ answer, per (flow, topic), ordered by flow then topic.
+
+        Counts FAQ answers heard in [since, until). An answer whose caller is still in the
+        call and has not answered yet (``hung_up`` is only the default until the call ends)
+        is not counted: it is undecided.
+        """
+        conditions = _time_range(FaqOutcomeRow.heard_at, since, until)
+        if flow is not None:
+            conditions.append(FaqOutcomeRow.flow == _required_text("flow", flow))
+        undecided = and_(
+            CallRow.ended_at.is_(None), FaqOutcomeRow.result == FaqResult.HUNG_UP.value
+        )
+        counts = [
+            func.sum(case((FaqOutcomeRow.result == result.value, 1), else_=0)).label(result.value)
+            for result in FaqResult
+        ]
+        query = (
+            select(
+                FaqOutcomeRow.flow, FaqOutcomeRow.topic, func.count().label("heard"), *counts
+            )
+            .join(CallRow, CallRow.id == FaqOutcomeRow.call_pk)
+            .where(*conditions, not_(undecided))
+            .group_by(FaqOutcomeRow.flow, FaqOutcomeRow.topic)
+            .order_by(FaqOutcomeRow.flow, FaqOutcomeRow.topic)
+        )
+        async with self._sessions() as session:
+            rows = (await session.execute(query)).all()
+        return [
+            FaqTopicFigures(
+                flow=row.flow,
+                topic=row.topic,
+                heard=int(row.heard),
+                **{result.value: int(getattr(row, result.value)) for result in FaqResult},
+            )
+            for row in rows
+        ]
+
+
+class CallbackRepository:
+    """Callback requests: added by the IVR, listed for agents, closed with a final status."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], clock: Clock | None = None
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock or SystemClock()  # stamps updated_at
+
+    async def add(self, request: CallbackRequest) -> CallbackRequest:
+        """Store a new request; returns it with the id the store gave it."""
+        values = _callback_values(request)
+        values["updated_at"] = to_datetime(self._clock.now())
+        async with self._sessions.begin() as session:
+            inserted = insert(CallbackRow).values(values).returning(CallbackRow.id)
+            new_id = (await session.execute(inserted)).scalar_one()
+        return dataclasses.replace(request, id=new_id, status=CallbackStatus(values["status"]))
+
+    async def get(self, callback_id: int) -> CallbackRequest | None:
+        query = select(CallbackRow).where(CallbackRow.id == _callback_id(callback_id))
+        async with self._sessions() as session:
+            row = await session.scalar(query)
+            return None if row is None else _to_callback(row)
+
+    async def list(
+        self,
+        *,
+        status: CallbackStatus | str | None = None,
+        queue: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[builtins.list[CallbackRequest], int]:
+        """A page of requests and how many match in all: pending ones first, oldest first."""
+        _check_page(limit, offset)
+        conditions: builtins.list[ColumnElement[bool]] = []
+        if status is not None:
+            conditions.append(CallbackRow.status == _enum("status", CallbackStatus, status))
+        if queue is not None:
+            conditions.append(CallbackRow.queue == _required_text("queue", queue))
+        pending_first = case((CallbackRow.status == CallbackStatus.PENDING.value, 0), else_=1)
+        page = (
+            select(CallbackRow)
+            .where(*conditions)
+            .order_by(pending_first, CallbackRow.requested_at, CallbackRow.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        count = select(func.count()).select_from(CallbackRow).where(*conditions)
+        async with self._sessions() as session:
+            total = (await session.execute(count)).scalar_one()
+            requests = [_to_callback(row) for row in await session.scalars(page)]
+        return requests, total
+
+    async def set_status(
+        self, callback_id: int, status: CallbackStatus | str
+    ) -> CallbackRequest:
+        """Move a pending request to done, cancelled or failed; returns it as stored.
+
+        Raises ``CallbackNotFound`` for an unknown id and ``ValueError`` for any other change.
+        The change is one conditional UPDATE, so two clients racing cannot both make one.
+        """
+        row_id = _callback_id(callback_id)
+        if status is None:
+            raise ValueError("status: is required")
+        new = CallbackStatus(_enum("status", CallbackStatus, status))
+        sources = [old.value for old, targets in CALLBACK_CHANGES.items() if new in targets]
+        change = (
+            update(CallbackRow)
+            .where(CallbackRow.id == row_id, CallbackRow.status.in_(sources))
+            .values(status=new.value, updated_at=to_datetime(self._clock.now()))
+            .returning(CallbackRow)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._sessions.begin() as session:
+            changed = (await session.scalars(change)).one_or_none()
+            if changed is not None:
+                return _to_callback(changed)
+            current = await session.scalar(
+                select(CallbackRow.status).where(CallbackRow.id == row_id)
+            )
+        if current is None:
+            raise CallbackNotFound(f"callback request {row_id}: no such request")
+        raise ValueError(
+            f"callback request {row_id}: status cannot change from {current} to {new.value} "
+            "(only pending may become done, cancelled or failed)"
+        )
 
 
 # --------------------------------------------------------------------------- statements
@@ -152,8 +319,38 @@ def _dialect_insert(session: AsyncSession) -> Callable[..., Any]:
     raise RuntimeError(f"call records: database dialect {dialect!r} is not supported")
 
 
-def _with_attempts(query: Select[tuple[CallRow]]) -> Select[tuple[CallRow]]:
-    return query.options(selectinload(CallRow.attempts))
+ChildRow = AttemptRow | FaqOutcomeRow | SurveyAnswerRow
+
+
+def _with_children(query: Select[tuple[CallRow]]) -> Select[tuple[CallRow]]:
+    return query.options(
+        selectinload(CallRow.attempts),
+        selectinload(CallRow.faq_outcomes),
+        selectinload(CallRow.survey_answers),
+    )
+
+
+def _check_page(limit: object, offset: object) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+        raise ValueError(f"limit: {limit!r} is not a whole number from 1 to {MAX_PAGE}")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise ValueError(f"offset: {offset!r} is not a whole number of 0 or more")
+
+
+def _time_range(
+    column: Any, since: float | None, until: float | None
+) -> builtins.list[ColumnElement[bool]]:
+    """Conditions keeping ``column`` in the half-open range [since, until)."""
+    start = _time_filter("since", since)
+    end = _time_filter("until", until)
+    if start is not None and end is not None and start > end:
+        raise ValueError(f"since ({since}) is after until ({until})")
+    conditions: builtins.list[ColumnElement[bool]] = []
+    if start is not None:
+        conditions.append(column >= start)
+    if end is not None:
+        conditions.append(column < end)
+    return conditions
 
 
 def _time_filter(name: str, value: float | None) -> datetime | None:
@@ -161,7 +358,16 @@ def _time_filter(name: str, value: float | None) -> datetime | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ValueError(f"{name}: {value!r} is not a time in POSIX seconds")
-    return to_datetime(value)
+    try:
+        return to_datetime(value)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"{name}: {value!r} is not a representable POSIX time") from None
+
+
+def _callback_id(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ROW_ID:
+        raise ValueError(f"id: {value!r} is not a callback request id (a whole number from 1)")
+    return value
 
 
 # --------------------------------------------------------------------------- record -> row
@@ -189,6 +395,30 @@ def _call_values(record: CallRecord) -> dict[str, Any]:
     return values
 
 
+def _child_values(
+    record: CallRecord,
+) -> builtins.list[tuple[type[ChildRow], builtins.list[dict[str, Any]]]]:
+    """Each per-call table with the column values of the record's rows for it."""
+    where = f"call record {record.call_id!r}"
+    return [
+        (AttemptRow, [_attempt_values(record.call_id, a) for a in record.attempts]),
+        (
+            FaqOutcomeRow,
+            [
+                _faq_values(f"{where}: faq_outcomes[{i}]", outcome)
+                for i, outcome in enumerate(record.faq_outcomes)
+            ],
+        ),
+        (
+            SurveyAnswerRow,
+            [
+                _survey_values(f"{where}: survey_answers[{i}]", answer)
+                for i, answer in enumerate(record.survey_answers)
+            ],
+        ),
+    ]
+
+
 def _attempt_values(call_id: str, attempt: AgentAttempt) -> dict[str, Any]:
     where = f"call record {call_id!r}: attempt by {attempt.agent_id!r}"
     agent_id = _text(f"{where}: agent_id", attempt.agent_id)
@@ -200,6 +430,51 @@ def _attempt_values(call_id: str, attempt: AgentAttempt) -> dict[str, Any]:
         "started_at": started_at,
         "ended_at": _time(f"{where}: ended_at", attempt.ended_at),
         "outcome": _enum(f"{where}: outcome", AttemptOutcome, attempt.outcome),
+    }
+
+
+def _faq_values(where: str, outcome: FaqOutcome) -> dict[str, Any]:
+    return {
+        "flow": _required_text(f"{where}.flow", outcome.flow),
+        "topic": _required_text(f"{where}.topic", outcome.topic),
+        "heard_at": _required_time(f"{where}.heard_at", outcome.heard_at),
+        "result": _enum(f"{where}.result", FaqResult, outcome.result),
+        "answered_at": _time(f"{where}.answered_at", outcome.answered_at),
+    }
+
+
+def _survey_values(where: str, answer: SurveyAnswer) -> dict[str, Any]:
+    text = _text(f"{where}.answer", answer.answer)
+    if text is None:
+        raise ValueError(f"{where}.answer is required")
+    return {
+        "survey": _required_text(f"{where}.survey", answer.survey),
+        "question": _required_text(f"{where}.question", answer.question),
+        "answer": text,
+        "answered_at": _required_time(f"{where}.answered_at", answer.answered_at),
+    }
+
+
+def _callback_values(request: CallbackRequest) -> dict[str, Any]:
+    """Column values for ``callback_requests``, after checking every field."""
+    where = f"callback request for call {request.call_id!r}"
+    if request.id is not None:
+        raise ValueError(f"{where}: id: a new request has no id yet, got {request.id!r}")
+    number = _required_text(f"{where}: number", request.number)
+    if not CALLBACK_NUMBER.fullmatch(number):
+        raise ValueError(
+            f"{where}: number: {number[:40]!r} is not a phone number (digits, maybe after +)"
+        )
+    return {
+        "call_id": _required_text(f"{where}: call_id", request.call_id),
+        "queue": _required_text(f"{where}: queue", request.queue),
+        "number": number,
+        "caller_name": _text(f"{where}: caller_name", request.caller_name),
+        "name_recording": _text(f"{where}: name_recording", request.name_recording),
+        "flow": _required_text(f"{where}: flow", request.flow),
+        "protocol": _text(f"{where}: protocol", request.protocol),
+        "requested_at": _required_time(f"{where}: requested_at", request.requested_at),
+        "status": _enum(f"{where}: status", CallbackStatus, request.status),
     }
 
 
@@ -229,6 +504,13 @@ def _text(where: str, value: object) -> str | None:
     return value
 
 
+def _required_text(where: str, value: object) -> str:
+    text = _text(where, value)
+    if text is None or not text.strip():
+        raise ValueError(f"{where}: must be non-empty text, got {value!r}")
+    return text
+
+
 def _number(where: str, value: object) -> float | None:
     if value is None:
         return None
@@ -245,14 +527,22 @@ def _time(where: str, value: object) -> datetime | None:
         raise ValueError(f"{where}: {value!r} is not a representable POSIX time") from None
 
 
-def _enum(where: str, kind: type[HangupBy | Disposition | AttemptOutcome], value: object) -> Any:
+def _required_time(where: str, value: object) -> datetime:
+    when = _time(where, value)
+    if when is None:
+        raise ValueError(f"{where}: is required")
+    return when
+
+
+def _enum(where: str, kind: type[StrEnum], value: object) -> Any:
     if value is None:
         return None
     try:
         return kind(value).value
     except ValueError:
         allowed = ", ".join(member.value for member in kind)
-        raise ValueError(f"{where}: {value!r} is not one of {allowed}") from None
+        shown = repr(value[:40]) if isinstance(value, str) else repr(value)
+        raise ValueError(f"{where}: {shown} is not one of {allowed}") from None
 
 
 # --------------------------------------------------------------------------- row -> record
@@ -290,7 +580,41 @@ def _to_record(row: CallRow) -> CallRecord:
             )
             for a in row.attempts
         ],
+        faq_outcomes=[
+            FaqOutcome(
+                flow=f.flow,
+                topic=f.topic,
+                heard_at=f.heard_at.timestamp(),
+                result=FaqResult(f.result),
+                answered_at=from_datetime(f.answered_at),
+            )
+            for f in row.faq_outcomes
+        ],
+        survey_answers=[
+            SurveyAnswer(
+                survey=s.survey,
+                question=s.question,
+                answer=s.answer,
+                answered_at=s.answered_at.timestamp(),
+            )
+            for s in row.survey_answers
+        ],
         note=row.note,
+    )
+
+
+def _to_callback(row: CallbackRow) -> CallbackRequest:
+    return CallbackRequest(
+        id=row.id,
+        call_id=row.call_id,
+        queue=row.queue,
+        number=row.number,
+        caller_name=row.caller_name,
+        name_recording=row.name_recording,
+        flow=row.flow,
+        protocol=row.protocol,
+        requested_at=row.requested_at.timestamp(),
+        status=CallbackStatus(row.status),
     )
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from callcenter.store.repositories import CallRepository
+from callcenter.store.repositories import CallbackRepository, CallRepository
 
 
 @dataclass(frozen=True)
@@ -20,4 +20,5 @@ class HealthProbe:
 
 
 CALLS = web.AppKey("calls", CallRepository)
+CALLBACKS = web.AppKey("callbacks", CallbackRepository)
 HEALTH = web.AppKey("health", HealthProbe)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from hypothesis import HealthCheck, given, settings
@@ -23,10 +24,14 @@ from callcenter.core.records import (
     AttemptOutcome,
     CallRecord,
     Disposition,
+    FaqOutcome,
+    FaqResult,
     HangupBy,
     IvrStep,
+    SurveyAnswer,
 )
 from callcenter.store import CallRepository, create_engine, ping, session_factory, upgrade
+from callcenter.store.db import alembic_config
 from callcenter.store.models import AttemptRow, Base, CallRow
 
 T0 = 1_732_812_345.170_001  # 2024-11-28T16:45:45.170001Z
@@ -98,10 +103,21 @@ async def count_rows(engine: AsyncEngine, row_type: type[Base]) -> int:
 # --------------------------------------------------------------------------- schema
 
 
-async def test_upgrade_creates_both_tables_and_can_run_again(empty_db_url: str) -> None:
-    def table_names(connection: Connection) -> set[str]:
-        return set(inspect(connection).get_table_names())
+ALL_TABLES = {
+    "alembic_version",
+    "calls",
+    "call_attempts",
+    "call_faq_outcomes",
+    "call_survey_answers",
+    "callback_requests",
+}
 
+
+def table_names(connection: Connection) -> set[str]:
+    return set(inspect(connection).get_table_names())
+
+
+async def test_upgrade_creates_all_tables_and_can_run_again(empty_db_url: str) -> None:
     engine = create_engine(empty_db_url)
     try:
         async with engine.connect() as connection:
@@ -109,13 +125,30 @@ async def test_upgrade_creates_both_tables_and_can_run_again(empty_db_url: str) 
         await upgrade(empty_db_url)
         await upgrade(empty_db_url)  # already at head: nothing to do, no error
         async with engine.connect() as connection:
-            assert await connection.run_sync(table_names) == {
-                "alembic_version",
-                "calls",
-                "call_attempts",
-            }
+            assert await connection.run_sync(table_names) == ALL_TABLES
             version = await connection.scalar(text("SELECT version_num FROM alembic_version"))
-        assert version == "0002"  # the latest migration
+        assert version == "0003"  # the latest migration
+    finally:
+        await engine.dispose()
+
+
+async def test_the_self_service_migration_downgrades_and_upgrades_again(db_url: str) -> None:
+    def migrate(connection: Connection, direction: str, revision: str) -> None:
+        config = alembic_config(db_url)
+        config.attributes["connection"] = connection
+        getattr(command, direction)(config, revision)
+
+    engine = create_engine(db_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(migrate, "downgrade", "0002")
+        async with engine.connect() as connection:
+            assert await connection.run_sync(table_names) == {
+                "alembic_version", "calls", "call_attempts"
+            }
+        await upgrade(db_url)
+        async with engine.connect() as connection:
+            assert await connection.run_sync(table_names) == ALL_TABLES
     finally:
         await engine.dispose()
 
@@ -401,6 +434,19 @@ attempts = st.builds(
     outcome=st.sampled_from(AttemptOutcome),
 )
 
+named = text_values.filter(str.strip)
+faq_outcomes = st.builds(
+    FaqOutcome,
+    flow=named,
+    topic=named,
+    heard_at=posix_times(),
+    result=st.sampled_from(FaqResult),
+    answered_at=optional_times,
+)
+survey_answers = st.builds(
+    SurveyAnswer, survey=named, question=named, answer=text_values, answered_at=posix_times()
+)
+
 call_records = st.builds(
     CallRecord,
     call_id=st.from_regex(r"[0-9]{1,10}\.[0-9]{1,5}", fullmatch=True),
@@ -427,6 +473,13 @@ call_records = st.builds(
     # Attempts come back ordered by start time, as the core records them.
     attempts=st.lists(attempts, max_size=4).map(
         lambda found: sorted(found, key=lambda a: a.started_at)
+    ),
+    # So do FAQ outcomes and survey answers, by the time they were heard or given.
+    faq_outcomes=st.lists(faq_outcomes, max_size=4).map(
+        lambda found: sorted(found, key=lambda f: f.heard_at)
+    ),
+    survey_answers=st.lists(survey_answers, max_size=4).map(
+        lambda found: sorted(found, key=lambda a: a.answered_at)
     ),
     note=optional_text,
 )
