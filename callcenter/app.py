@@ -32,7 +32,7 @@ from callcenter.service.inbound import InboundCalls
 from callcenter.service.recorder import RecordWriter
 from callcenter.service.switches import FlowSwitches
 from callcenter.store.db import create_engine, ping, session_factory, upgrade
-from callcenter.store.repositories import CallRepository
+from callcenter.store.repositories import CallbackRepository, CallRepository
 from callcenter.web.app import make_app
 from callcenter.web.keys import HealthProbe
 
@@ -54,6 +54,7 @@ class CallCenter:
         await upgrade(s.database_url)
         self.engine = create_engine(s.database_url)
         self.calls = CallRepository(session_factory(self.engine))
+        self.callbacks = CallbackRepository(session_factory(self.engine), self.clock)
         self.writer = RecordWriter(self.calls)
         self.ledger = CallLedger(inbound_contexts=INBOUND_CONTEXTS)
         self.flows = FlowLibrary(s.dialplans_path, s.prompts_path, language=s.ivr.language,
@@ -74,7 +75,8 @@ class CallCenter:
         self.acd = AcdDriver(acd, self.clock, logged_in={a.id: a.logged_in for a in s.agents})
         self.inbound = InboundCalls(settings=s, clock=self.clock, flows=self.flows,
                                     acd=self.acd, ledger=self.ledger, writer=self.writer,
-                                    switches=self.switches, dips=self.dips)
+                                    switches=self.switches, dips=self.dips,
+                                    callbacks=self.callbacks)
         # Records left open by an earlier run are closed once AMI shows their channels gone.
         for record in await self.calls.open_calls():
             self.ledger.adopt(record)
@@ -92,7 +94,7 @@ class CallCenter:
             ami=lambda: self.ami.connected,
             agi=lambda: self.agi.is_serving,
             database=lambda: ping(self.engine),
-        )), access_log=None)
+        ), callbacks=self.callbacks), access_log=None)
         await self.web.setup()
         site = web.TCPSite(self.web, s.service.http_host, s.service.http_port)
         await site.start()

@@ -23,7 +23,7 @@ LANGUAGE_RE = re.compile(r"^[a-z]{2}(_[A-Z]{2})?$")
 SAMPLE_RATE = 8000
 # Part of the hash: changing the recipe rebuilds every prompt.
 RECIPE = f"espeak-ng -s 150 | sox -r {SAMPLE_RATE} -c 1 -b 16 norm -3"
-ESPEAK_VOICES = {"en": "en-us"}
+ESPEAK_VOICES = {"en": "en-us", "pt_BR": "pt-br"}
 
 
 class PromptError(ValueError):

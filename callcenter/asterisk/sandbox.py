@@ -42,10 +42,12 @@ ASTERISK_CONF_TEMPLATE = "asterisk.conf.template"
 INSTANCES_IN_ROOT = PurePosixPath("/srv/callcenter")
 ASTERISK_BINARY = PurePosixPath("/usr/sbin/asterisk")
 SOUNDS_IN_ROOT = PurePosixPath("/usr/share/asterisk/sounds")
+PROMPT_LANGUAGE_RE = re.compile(r"^[a-z]{2}(?:_[A-Z]{2})?$")  # ivr_prompts/<language>/
 DEBIAN_SUITE = "sid"
 DEBIAN_PACKAGES = ("asterisk", "asterisk-modules", "asterisk-core-sounds-en-gsm",
                    "asterisk-moh-opsound-gsm")
-INSTANCE_FOLDERS = ("etc", "run", "log", "spool", "lib", "lib/keys", "cache")
+# spool/recording: where callers' recorded names go (ASTSPOOLDIR/recording).
+INSTANCE_FOLDERS = ("etc", "run", "log", "spool", "spool/recording", "lib", "lib/keys", "cache")
 CHROOT_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/"}
 REQUIRED_PROMPTS = ("sorry-fallback", "sorry-no-agent")
 
@@ -210,29 +212,34 @@ class Sandbox:
             raise SandboxError(f"{ASTERISK_CONF_TEMPLATE}: no value for {', '.join(unknown)}")
         return template
 
-    def prompt_folder(self) -> Path:
-        """Where (on the host) Asterisk finds our prompts as ``callcenter/<name>``."""
-        return self._resolve_in_root(SOUNDS_IN_ROOT / self.settings.ivr.language) / "callcenter"
+    def prompt_folder(self, language: str | None = None) -> Path:
+        """Where (on the host) Asterisk finds our prompts as ``callcenter/<name>`` for a
+        language (by default the IVR's)."""
+        language = language or self.settings.ivr.language
+        return self._resolve_in_root(SOUNDS_IN_ROOT / language) / "callcenter"
 
     def _install_prompts(self) -> None:
-        """Copy ivr_prompts/<lang>/*.wav to the shared sounds as callcenter/<name>."""
-        language = self.settings.ivr.language
-        source = self.settings.prompts_path / language
-        wavs = sorted(source.glob("*.wav")) if source.is_dir() else []
+        """Copy ivr_prompts/<lang>/*.wav, for every language there, to the shared sounds as
+        sounds/<lang>/callcenter/<name>: Asterisk plays the channel's language."""
+        default = self.settings.ivr.language
+        source = self.settings.prompts_path / default
         missing = [n for n in REQUIRED_PROMPTS if not (source / f"{n}.wav").is_file()]
         if missing:
             log.warning("prompts %s missing in %s: the fallback dialplan will be silent there",
                         ", ".join(missing), source)
-        target = self.prompt_folder()
-        target.mkdir(parents=True, exist_ok=True)
-        for wav in wavs:
-            destination = target / wav.name
-            if destination.exists() and destination.read_bytes() == wav.read_bytes():
-                continue
-            temporary = target / f".{wav.name}.tmp"
-            shutil.copyfile(wav, temporary)
-            temporary.chmod(0o644)
-            temporary.replace(destination)
+        folders = sorted(p for p in self.settings.prompts_path.glob("*")
+                         if p.is_dir() and PROMPT_LANGUAGE_RE.match(p.name))
+        for folder in folders:
+            target = self.prompt_folder(folder.name)
+            target.mkdir(parents=True, exist_ok=True)
+            for wav in sorted(folder.glob("*.wav")):
+                destination = target / wav.name
+                if destination.exists() and destination.read_bytes() == wav.read_bytes():
+                    continue
+                temporary = target / f".{wav.name}.tmp"
+                shutil.copyfile(wav, temporary)
+                temporary.chmod(0o644)
+                temporary.replace(destination)
 
     def _asterisk_ids(self) -> tuple[int, int]:
         """The uid and gid of the root's asterisk user (not the host's)."""

@@ -13,7 +13,7 @@ be stored (``save`` in each result). It does no I/O; time comes in as values.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from callcenter.core.protocol import protocol_number
@@ -22,8 +22,10 @@ from callcenter.core.records import (
     AttemptOutcome,
     CallRecord,
     Disposition,
+    FaqOutcome,
     HangupBy,
     IvrStep,
+    SurveyAnswer,
 )
 
 if TYPE_CHECKING:  # the typed records the AMI adapter builds; only data crosses over
@@ -218,6 +220,17 @@ class CallLedger:
     def ivr_path(self, call_id: str, path: Iterable[IvrStep]) -> None:
         tracked = self._require(call_id)
         tracked.record.ivr_path = list(path)
+
+    def self_service(
+        self,
+        call_id: str,
+        faq_outcomes: Iterable[FaqOutcome],
+        survey_answers: Iterable[SurveyAnswer],
+    ) -> None:
+        """The FAQ answers the caller heard and the survey answers they gave, so far."""
+        record = self._require(call_id).record
+        record.faq_outcomes = [replace(outcome) for outcome in faq_outcomes]
+        record.survey_answers = list(survey_answers)
 
     def queued(self, call_id: str, queue: str, now: float) -> LedgerResult:
         record = self._require(call_id).record

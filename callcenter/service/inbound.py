@@ -8,10 +8,13 @@ tells the ledger what happened.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol
 
 from callcenter.asterisk.agi import AgiCommandError
 from callcenter.asterisk.agi_server import AgiHangup, AgiSession
@@ -22,6 +25,7 @@ from callcenter.core.clock import Clock
 from callcenter.core.flowfile import Flow
 from callcenter.core.hours import Override
 from callcenter.core.ivr import (
+    CallbackRegistered,
     CollectDigits,
     DataFetched,
     DigitReceived,
@@ -32,8 +36,11 @@ from callcenter.core.ivr import (
     IvrAction,
     IvrEvent,
     IvrSession,
+    NameRecorded,
     PlayPrompt,
     PromptFinished,
+    RecordName,
+    RegisterCallback,
     RouteToAgent,
     RouteToQueue,
     SayDateTime,
@@ -45,7 +52,13 @@ from callcenter.core.ivr import (
     TransferTo,
     WaitForDigit,
 )
-from callcenter.core.records import HangupBy, IvrStep
+from callcenter.core.records import (
+    CallbackRequest,
+    FaqOutcome,
+    HangupBy,
+    IvrStep,
+    SurveyAnswer,
+)
 from callcenter.service.acd_driver import AcdDriver
 from callcenter.service.datadip import DataDips
 from callcenter.service.flows import FlowLibrary
@@ -60,6 +73,15 @@ PROMPT_FOLDER = "callcenter"
 FAST_FAILURE_SECONDS = 1.0
 MAX_FLOW_SWITCHES = 10  # a flow handing over to another: more than this is a loop
 DIRECT_RING_SECONDS = 20  # a flow that sends the caller to one named agent
+# Where Asterisk writes callers' recorded names, in its spool folder (ASTSPOOLDIR); the
+# sandbox creates it, an external Asterisk needs it created and writable by asterisk.
+RECORDINGS_SUBFOLDER = "recording"
+NAME_SILENCE_SECONDS = 2  # silence that ends a recorded name early
+MIN_NAME_SAMPLES = 4000  # half a second at 8 kHz: less is taken as nothing said
+
+
+class CallbackStore(Protocol):
+    async def add(self, request: CallbackRequest) -> CallbackRequest: ...
 
 
 @dataclass
@@ -73,7 +95,8 @@ class InboundCalls:
     def __init__(self, *, settings: Settings, clock: Clock, flows: FlowLibrary,
                  acd: AcdDriver, ledger: CallLedger, writer: RecordWriter,
                  switches: Callable[[str], Override] | None = None,
-                 dips: DataDips | None = None) -> None:
+                 dips: DataDips | None = None,
+                 callbacks: CallbackStore | None = None) -> None:
         self._settings = settings
         self._clock = clock
         self._flows = flows
@@ -82,6 +105,7 @@ class InboundCalls:
         self._writer = writer
         self._switches = switches
         self._dips = dips or DataDips()
+        self._callbacks = callbacks
         self.active: dict[str, AgiSession] = {}
 
     async def handle(self, session: AgiSession) -> None:
@@ -94,7 +118,7 @@ class InboundCalls:
             caller_name=env.calleridname, dialed_number=env.extension, now=now))
         record = self._ledger.get(call_id)
         protocol = record.protocol if record else None
-        walk = _Walk(variables={
+        walk = _Walk(language=env.language, variables={
             "caller.number": _known(env.callerid), "caller.name": _known(env.calleridname),
             "call.dialed": _known(env.extension), "call.id": call_id,
             "call.language": env.language or self._settings.ivr.language,
@@ -113,7 +137,7 @@ class InboundCalls:
             await _hang_up_quietly(session)
         finally:
             self.active.pop(call_id, None)
-            self._ledger.ivr_path(call_id, walk.path)
+            self._record_walk(call_id, walk)
             self._release_agent(call_id)
             self._writer.apply(self._ledger.handler_finished(
                 call_id, self._clock.now(), hangup_by=ending.hangup_by,
@@ -126,17 +150,21 @@ class InboundCalls:
             ivr = walk.enter(self._flows.get(flow), self._clock.now(), self._switches)
             action = ivr.start()
             while not ivr.finished:
-                event = await self._perform(session, action)
+                await walk.speak_language(session, ivr.language)
+                event = await self._perform(session, call_id, walk, ivr, action)
                 action = ivr.handle(event, self._clock.now())
-                self._ledger.ivr_path(call_id, walk.path)
-            self._ledger.ivr_path(call_id, walk.path)
+                self._record_walk(call_id, walk)
+            self._record_walk(call_id, walk)
             match action:
                 case SwitchFlow(name=name):
                     flow = name
-                case RouteToQueue(queue=queue):
-                    return await self._queue(session, call_id, queue)
-                case RouteToAgent(agent_id=agent_id):
-                    return await self._direct_to_agent(session, call_id, agent_id)
+                case RouteToQueue(queue=queue, survey=survey):
+                    ending = await self._queue(session, call_id, queue, stay=survey is not None)
+                    return await self._then_survey(session, call_id, walk, ending, survey)
+                case RouteToAgent(agent_id=agent_id, survey=survey):
+                    ending = await self._direct_to_agent(session, call_id, agent_id,
+                                                         stay=survey is not None)
+                    return await self._then_survey(session, call_id, walk, ending, survey)
                 case Hangup():
                     await session.hangup()
                     return _Ending(HangupBy.SYSTEM, completed_in_ivr=True)
@@ -149,7 +177,23 @@ class InboundCalls:
                     raise RuntimeError(f"the IVR ended with something unknown: {action!r}")
         raise RuntimeError(f"more than {MAX_FLOW_SWITCHES} flow switches: a loop between flows?")
 
-    async def _perform(self, session: AgiSession, action: IvrAction) -> IvrEvent:
+    async def _then_survey(self, session: AgiSession, call_id: str, walk: _Walk,
+                           ending: _Ending, survey: str | None) -> _Ending:
+        """After the agent hung up, the caller still on the line answers the survey flow.
+        The call stays one the agent ended, whatever happens in the survey."""
+        if survey is None or ending.hangup_by is not HangupBy.AGENT or session.hung_up:
+            return ending
+        with contextlib.suppress(AgiHangup):  # a caller leaving keeps the answers given
+            await self._run(session, call_id, walk, survey)
+        await _hang_up_quietly(session)
+        return ending
+
+    def _record_walk(self, call_id: str, walk: _Walk) -> None:
+        self._ledger.ivr_path(call_id, walk.path)
+        self._ledger.self_service(call_id, walk.faq_outcomes, walk.survey_answers)
+
+    async def _perform(self, session: AgiSession, call_id: str, walk: _Walk, ivr: IvrSession,
+                       action: IvrAction) -> IvrEvent:
         """One non-terminal IVR action over AGI; returns what happened as an IVR event."""
         match action:
             case PlayPrompt(prompt=prompt, interruptible=interruptible):
@@ -176,12 +220,41 @@ class InboundCalls:
                 reply, error = await self._dips.fetch(url, params, timeout=timeout,
                                                       retries=retries)
                 return DataFetched(reply, error)
+            case RecordName(max_seconds=max_seconds):
+                return NameRecorded(await _record_name(session, call_id, walk, max_seconds))
+            case RegisterCallback(queue=queue, number=number, name_recorded=recorded):
+                return await self._register_callback(session, call_id, walk, ivr, queue,
+                                                     number, recorded)
             case _:
                 raise RuntimeError(f"the IVR asked for something unknown: {action!r}")
 
+    async def _register_callback(self, session: AgiSession, call_id: str, walk: _Walk,
+                                 ivr: IvrSession,
+                                 queue: str, number: str, name_recorded: bool,
+                                 ) -> CallbackRegistered:
+        """Store the request before the caller hears it is registered: nothing is lost."""
+        if self._callbacks is None:
+            return CallbackRegistered("callback requests are not stored by this service")
+        record = self._ledger.get(call_id)
+        request = CallbackRequest(
+            call_id=call_id, queue=queue, number=number, requested_at=self._clock.now(),
+            flow=ivr.flow.name, protocol=record.protocol if record else None,
+            caller_name=_known(session.env.calleridname),
+            name_recording=walk.name_recording if name_recorded else None,
+        )
+        try:
+            stored = await self._callbacks.add(request)
+        except Exception as exc:
+            log.exception("call %s: the callback request could not be stored", call_id)
+            return CallbackRegistered(f"{type(exc).__name__}: {exc}")
+        log.info("call %s: callback request %s for queue %s registered", call_id, stored.id,
+                 queue)
+        return CallbackRegistered()
+
     async def _direct_to_agent(self, session: AgiSession, call_id: str,
-                               agent_id: str) -> _Ending:
-        """A flow sends the caller to one agent by name: ring them once, else apologise."""
+                               agent_id: str, *, stay: bool = False) -> _Ending:
+        """A flow sends the caller to one agent by name: ring them once, else apologise.
+        ``stay``: keep the caller on the line after the agent hangs up (for a survey)."""
         if not self._acd.reachable(agent_id):
             log.info("call %s: agent %s's phone is not reachable", call_id, agent_id)
         else:
@@ -194,13 +267,17 @@ class InboundCalls:
             self._writer.apply(
                 self._ledger.attempt_ended(call_id, agent_id, status, self._clock.now()))
             if status == "ANSWER":
-                await _hang_up_quietly(session)
+                if not stay:
+                    await _hang_up_quietly(session)
                 return _Ending(HangupBy.AGENT)
         await _play(session, "sorry-no-agent")
         await session.hangup()
         return _Ending(HangupBy.SYSTEM, no_agent=True)
 
-    async def _queue(self, session: AgiSession, call_id: str, queue_name: str) -> _Ending:
+    async def _queue(self, session: AgiSession, call_id: str, queue_name: str, *,
+                     stay: bool = False) -> _Ending:
+        """Wait in the queue until an agent takes the call and hangs up (``stay``: keep the
+        caller on the line then, for a survey), or no agent can."""
         queue = self._settings.queue(queue_name)
         if queue is None:  # the flow validator makes this impossible; say so if it happens
             raise RuntimeError(f"the flow routed to unknown queue {queue_name!r}")
@@ -218,7 +295,8 @@ class InboundCalls:
                     return _Ending(HangupBy.SYSTEM, no_agent=True)
                 case OfferCall(agent_id=agent_id, ring_timeout=ring_timeout):
                     if await self._ring(session, call_id, agent_id, ring_timeout, queue.moh_class):
-                        await _hang_up_quietly(session)
+                        if not stay:
+                            await _hang_up_quietly(session)
                         return _Ending(HangupBy.AGENT)
                     await session.set_music(True, queue.moh_class)
                 case _:
@@ -277,15 +355,27 @@ def _known(value: str | None) -> str | None:
 class _Walk:
     """The IVR sessions one call went through (a flow may hand over to another)."""
 
-    def __init__(self, variables: dict[str, str | None]) -> None:
+    def __init__(self, variables: dict[str, str | None], language: str | None) -> None:
         self._variables: dict[str, object] = dict(variables)
         self._done: list[IvrStep] = []
+        self._faqs: list[FaqOutcome] = []
+        self._answers: list[SurveyAnswer] = []
         self._current: IvrSession | None = None
+        self._channel_language = language  # what Asterisk speaks on this channel now
+        self.name_recording: str | None = None  # Asterisk's path of the name recorded last
+
+    async def speak_language(self, session: AgiSession, language: str) -> None:
+        """Make Asterisk play prompts and say values in the IVR's language."""
+        if language != self._channel_language:
+            await session.set_variable("CHANNEL(language)", language)
+            self._channel_language = language
 
     def enter(self, flow: Flow, now: float,
               switches: Callable[[str], Override] | None) -> IvrSession:
         if self._current is not None:
             self._done += self._current.path
+            self._faqs += self._current.faq_outcomes
+            self._answers += self._current.survey_answers
             self._variables = dict(self._current.variables)  # carried into the next flow
         self._current = IvrSession(flow, now, variables=self._variables,  # type: ignore[arg-type]
                                    overrides=switches)
@@ -294,6 +384,36 @@ class _Walk:
     @property
     def path(self) -> list[IvrStep]:
         return self._done + (self._current.path if self._current else [])
+
+    @property
+    def faq_outcomes(self) -> list[FaqOutcome]:
+        return self._faqs + (self._current.faq_outcomes if self._current else [])
+
+    @property
+    def survey_answers(self) -> list[SurveyAnswer]:
+        return self._answers + (self._current.survey_answers if self._current else [])
+
+
+async def _record_name(session: AgiSession, call_id: str, walk: _Walk, max_seconds: int,
+                       ) -> bool:
+    """Record the caller's name after a beep into Asterisk's spool; False when nothing
+    usable was recorded (the request is still taken, without a name)."""
+    spool = await session.get_variable("ASTSPOOLDIR")
+    if not spool or not spool.startswith("/"):
+        log.error("call %s: Asterisk did not tell its spool folder; no name recorded", call_id)
+        return False
+    name = f"callcenter-name-{re.sub(r'[^0-9A-Za-z-]', '-', call_id)}"
+    path = f"{spool.rstrip('/')}/{RECORDINGS_SUBFOLDER}/{name}"
+    try:
+        outcome = await session.record_file(
+            path, fmt="wav", escape_digits="#", timeout_ms=max_seconds * 1000, beep=True,
+            silence_seconds=NAME_SILENCE_SECONDS)
+    except (AgiCommandError, ValueError) as exc:
+        log.error("call %s (%s): the name could not be recorded: %s", call_id,
+                  session.env.channel, exc)
+        return False
+    walk.name_recording = path
+    return outcome.endpos >= MIN_NAME_SAMPLES
 
 
 async def _play(session: AgiSession, prompt: str, escape_digits: str = "") -> str | None:
