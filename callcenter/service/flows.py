@@ -59,9 +59,11 @@ class FlowLibrary:
             reason = exc.strerror if isinstance(exc, OSError) else f"not UTF-8 text ({exc.reason})"
             problem = f"cannot read the flow: {reason}"
             raise FlowError([FlowProblem(str(path), 1, 1, problem)]) from None
+        # {flow: X} and survey: X name flows served from the same folder.
+        known_flows = {p.stem for p in self._dialplans_dir.glob(f"*{FLOW_SUFFIX}")}
         return parse_flow(text, str(path), known_queues=self._known_queues,
                           prompt_exists=self.prompt_exists, known_agents=self._known_agents,
-                          default_language=self._language)
+                          known_flows=known_flows, default_language=self._language)
 
     def load(self, name: str) -> Flow:
         """Load dialplans/<name>.yaml and serve it; FlowError if it is not valid."""
