@@ -19,6 +19,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from callcenter.core.flowfile import E164_RE
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 EXTEN_RE = re.compile(r"^[0-9*#+]{1,20}$")
@@ -78,6 +80,24 @@ class IvrSettings:
 
 
 @dataclass(frozen=True)
+class OutboundSettings:
+    """Transfers out of the IVR (flow targets ``{extension: ...}`` and ``{external: ...}``)."""
+
+    trunk_host: str = ""  # "host[:port]" of the SIP carrier or PBX; empty: no transfers out
+    trunk_username: str = ""  # digest credentials the trunk asks us for; both or neither
+    trunk_password: str = ""
+    trunk_match: tuple[str, ...] = ()  # where the trunk's calls come from; empty: trunk_host
+    caller_id: str = ""  # E.164 number shown on external calls; empty: the caller's own
+    dial_timeout: int = 30  # seconds the destination rings before the transfer gives up
+    extension_patterns: tuple[str, ...] = ()  # e.g. ["2XXX"]; empty: no extension allowed
+    allowed_prefixes: tuple[str, ...] = ()  # e.g. ["+55"]; empty: no outside number allowed
+
+    @property
+    def has_trunk(self) -> bool:
+        return bool(self.trunk_host)
+
+
+@dataclass(frozen=True)
 class QueueSettings:
     name: str
     ring_timeout: int = 15  # seconds an agent's phone rings before the next agent is tried
@@ -101,6 +121,7 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     asterisk: AsteriskSettings = field(default_factory=AsteriskSettings)
     ivr: IvrSettings = field(default_factory=IvrSettings)
+    outbound: OutboundSettings = field(default_factory=OutboundSettings)
     queues: tuple[QueueSettings, ...] = ()
     agents: tuple[AgentSettings, ...] = ()
     data_dir: str = ""
@@ -179,6 +200,7 @@ _SECTIONS: dict[str, type] = {
     "database": DatabaseSettings,
     "asterisk": AsteriskSettings,
     "ivr": IvrSettings,
+    "outbound": OutboundSettings,
 }
 
 
@@ -308,27 +330,28 @@ def _check(s: Settings) -> None:
     if s.asterisk.mode == "external" and not s.asterisk.ami_secret:
         raise ConfigError("asterisk.ami_secret: required when asterisk.mode is 'external'")
     for key in ("ami_username", "instance"):
-        if not NAME_RE.match(getattr(s.asterisk, key)):
+        if not NAME_RE.fullmatch(getattr(s.asterisk, key)):
             raise ConfigError(
                 f"asterisk.{key}: {getattr(s.asterisk, key)!r} must be lowercase letters, "
                 "digits, '-' or '_' (max 32)"
             )
-    if not EXTEN_RE.match(s.ivr.number):
+    if not EXTEN_RE.fullmatch(s.ivr.number):
         raise ConfigError(f"ivr.number: {s.ivr.number!r} is not a dialable extension")
-    if not NAME_RE.match(s.ivr.flow):
+    if not NAME_RE.fullmatch(s.ivr.flow):
         raise ConfigError(f"ivr.flow: {s.ivr.flow!r} is not a flow name")
     if not s.database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
         raise ConfigError(
             "database.url: must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
         )
     _check_queues_and_agents(s)
+    _check_outbound(s.outbound)
 
 
 def _check_queues_and_agents(s: Settings) -> None:
     seen: set[str] = set()
     for i, q in enumerate(s.queues):
         where = f"queues[{i}]"
-        if not NAME_RE.match(q.name):
+        if not NAME_RE.fullmatch(q.name):
             raise ConfigError(f"{where}.name: {q.name!r} must be lowercase letters and digits")
         if q.name in seen:
             raise ConfigError(f"{where}.name: queue {q.name!r} is defined twice")
@@ -337,12 +360,12 @@ def _check_queues_and_agents(s: Settings) -> None:
             raise ConfigError(f"{where}.ring_timeout: {q.ring_timeout} is not 1-300 seconds")
         if not 1 <= q.max_wait <= 86400:
             raise ConfigError(f"{where}.max_wait: {q.max_wait} is not 1-86400 seconds")
-        if not NAME_RE.match(q.moh_class):
+        if not NAME_RE.fullmatch(q.moh_class):
             raise ConfigError(f"{where}.moh_class: {q.moh_class!r} is not a class name")
     agent_ids: set[str] = set()
     for i, a in enumerate(s.agents):
         where = f"agents[{i}]"
-        if not NAME_RE.match(a.id):
+        if not NAME_RE.fullmatch(a.id):
             raise ConfigError(f"{where}.id: {a.id!r} must be lowercase letters and digits")
         if a.id in agent_ids:
             raise ConfigError(f"{where}.id: agent {a.id!r} is defined twice")
@@ -359,6 +382,135 @@ def _check_queues_and_agents(s: Settings) -> None:
         for queue in a.queues:
             if queue not in seen:
                 raise ConfigError(f"{where}.queues: unknown queue {queue!r}")
+
+
+# --------------------------------------------------------------------------- outbound
+
+PREFIX_RE = re.compile(r"^\+[1-9][0-9]{0,14}$")  # at least a country code
+HOSTNAME_RE = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+SIP_USER_RE = re.compile(r"^[A-Za-z0-9_.~+-]{1,64}$")
+# Printable ASCII without spaces, quotes, backslash, ';' '#' '[' ']': nothing an Asterisk
+# configuration file could read as a comment, a section or an include.
+SIP_PASSWORD_RE = re.compile(r"^[A-Za-z0-9_.~!@$%^&*()+=:,/?{}|<>-]{1,128}$")
+_PATTERN_PARTS = re.compile(r"[0-9]|[XxZzNn]|\[(?:[0-9](?:-[0-9])?)+\]")
+_PATTERN_REGEX = {"X": "[0-9]", "Z": "[1-9]", "N": "[2-9]"}
+MAX_PATTERN_PARTS = 20
+
+
+def extension_pattern_regex(pattern: str) -> re.Pattern[str]:
+    """An Asterisk-style extension pattern as a regular expression; ValueError if it is none.
+
+    ``2001`` (exactly), ``2XXX`` (X any digit, Z 1-9, N 2-9), ``3[0-4]XX`` (one of),
+    ``9.`` (a final ``.``: one or more further digits). A leading ``_`` is allowed. Only
+    digits ever match, unlike Asterisk's own ``.``.
+    """
+    body = pattern[1:] if pattern.startswith("_") else pattern
+    more = body.endswith(".")
+    if more:
+        body = body[:-1]
+    parts: list[str] = []
+    position = 0
+    while position < len(body):
+        found = _PATTERN_PARTS.match(body, position)
+        if found is None:
+            raise ValueError(
+                f"{pattern!r}: {body[position]!r} is not a digit, X, Z, N, a [class] or a final "
+                "'.'")
+        part = found.group()
+        if part.startswith("[") and any(a > b for a, b in re.findall(r"(\d)-(\d)", part)):
+            raise ValueError(f"{pattern!r}: the range in {part} runs backwards")
+        parts.append(_PATTERN_REGEX.get(part.upper(), part))
+        position = found.end()
+    if not parts:
+        raise ValueError(f"{pattern!r}: needs at least one digit, X, Z, N or [class]")
+    if len(parts) > MAX_PATTERN_PARTS:
+        raise ValueError(f"{pattern!r}: longer than {MAX_PATTERN_PARTS} digits")
+    return re.compile("".join(parts) + ("[0-9]+" if more else ""))
+
+
+def split_host_port(value: str) -> tuple[str, int | None]:
+    """``host``, ``host:port``, ``v6``, ``[v6]`` or ``[v6]:port`` → (host, port or None).
+
+    The host is an IP address or a DNS name; ValueError says what is wrong.
+    """
+    if value.startswith("["):
+        host, bracket, rest = value[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError(f"{value!r} is not [IPv6 address] or [IPv6 address]:port")
+        return _ipv6(host, value), (_port_number(rest[1:]) if rest else None)
+    if value.count(":") > 1:  # a bare IPv6 address: no port can follow it
+        return _ipv6(value, value), None
+    host, colon, port_text = value.partition(":")
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        if not HOSTNAME_RE.fullmatch(host) or host.replace(".", "").isdigit():
+            raise ValueError(f"{host!r} is not an IP address or a host name") from None
+    return host, (_port_number(port_text) if colon else None)
+
+
+def _ipv6(host: str, value: str) -> str:
+    try:
+        return str(ipaddress.IPv6Address(host))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv6 address (with a port, write "
+                         "[2001:db8::1]:5060)") from None
+
+
+def _port_number(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise ValueError(f"{text!r} is not a port (1-65535)")
+    return int(text)
+
+
+def _check_trunk_match(where: str, value: str) -> None:
+    """An address the trunk calls from: IP, IP/prefix (network), host name; optional :port."""
+    address, slash, prefix = value.partition("/")
+    try:
+        host, _ = split_host_port(address)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    if slash:
+        try:
+            ipaddress.ip_network(f"{host}/{prefix}", strict=False)
+        except ValueError:
+            raise ConfigError(f"{where}: {value!r} is not an address/prefix network") from None
+
+
+def _check_outbound(o: OutboundSettings) -> None:
+    if o.trunk_host:
+        try:
+            split_host_port(o.trunk_host)
+        except ValueError as exc:
+            raise ConfigError(f"outbound.trunk_host: {exc}") from None
+    if bool(o.trunk_username) != bool(o.trunk_password):
+        missing = "trunk_password" if o.trunk_username else "trunk_username"
+        raise ConfigError(f"outbound.{missing}: set trunk_username and trunk_password together")
+    if o.trunk_username and not SIP_USER_RE.fullmatch(o.trunk_username):
+        raise ConfigError(f"outbound.trunk_username: {o.trunk_username!r}: use 1-64 letters, "
+                          "digits or _.~+-")
+    if o.trunk_password and not SIP_PASSWORD_RE.fullmatch(o.trunk_password):
+        raise ConfigError("outbound.trunk_password: use 1-128 printable characters without "
+                          "spaces, quotes, backslash, ';', '#', '[' or ']'")
+    for i, match in enumerate(o.trunk_match):
+        _check_trunk_match(f"outbound.trunk_match[{i}]", match)
+    if o.caller_id and not E164_RE.fullmatch(o.caller_id):
+        raise ConfigError(f"outbound.caller_id: {o.caller_id!r} is not an E.164 number "
+                          "(+, then 8-15 digits, e.g. +551130000000)")
+    if not 5 <= o.dial_timeout <= 300:
+        raise ConfigError(f"outbound.dial_timeout: {o.dial_timeout} is not 5-300 seconds")
+    for i, pattern in enumerate(o.extension_patterns):
+        try:
+            extension_pattern_regex(pattern)
+        except ValueError as exc:
+            raise ConfigError(f"outbound.extension_patterns[{i}]: {exc}") from None
+    for i, prefix in enumerate(o.allowed_prefixes):
+        if not PREFIX_RE.fullmatch(prefix):
+            raise ConfigError(
+                f"outbound.allowed_prefixes[{i}]: {prefix!r} is not '+' and a country code "
+                "(or a longer start of a number), e.g. '+55' or '+5511'")
 
 
 def _fill_secrets(s: Settings) -> Settings:

@@ -12,9 +12,10 @@ Two sets of files:
   (``asterisk.mode = "external"``) needs from us, to be ``#include``d by its admin:
 
   - ``callcenter-pjsip-agents.conf`` in ``pjsip.conf`` (one endpoint, auth and aor per agent;
-    the admin's own trunk sends inbound calls to context ``callers``),
+    the admin's own trunk sends inbound calls to context ``callers``; and, when
+    ``outbound.trunk_host`` is set, the outbound trunk ``callcenter-trunk``),
   - ``callcenter-extensions.conf`` in ``extensions.conf`` (contexts ``callers``,
-    ``callcenter-fallback`` and ``agents``),
+    ``callcenter-fallback`` and ``agents``; with a trunk, ``callcenter-outbound``),
   - ``callcenter-queues.conf`` in ``queues.conf`` (the fallback queues),
   - ``callcenter-manager-user.conf`` in ``manager.conf`` (the AMI user, least rights).
 
@@ -33,7 +34,15 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from callcenter.config import AgentSettings, QueueSettings, Settings
+from callcenter.config import (
+    E164_RE,
+    PREFIX_RE,
+    AgentSettings,
+    QueueSettings,
+    Settings,
+    extension_pattern_regex,
+    split_host_port,
+)
 
 # Least rights for the callcenter AMI user. Write classes each action needs, read from
 # `manager show command` on Asterisk 22: Ping none, CoreShowChannels system|reporting,
@@ -51,6 +60,9 @@ CALLERS_CONTEXT = "callers"
 AGENTS_CONTEXT = "agents"
 DEMO_TRUNK_ENDPOINT = "anonymous"  # res_pjsip matches unidentified callers to this name
 TRANSPORT_NAME = "callcenter-udp"
+TRUNK_ENDPOINT = "callcenter-trunk"  # the outbound trunk's endpoint, aor and identify
+OUTBOUND_CONTEXT = "callcenter-outbound"  # transfers dial Local/<number>@ this context
+RESERVED_NAMES = (DEMO_TRUNK_ENDPOINT, TRANSPORT_NAME, TRUNK_ENDPOINT)
 CODECS = "ulaw,alaw"
 
 _FORBIDDEN = {"\r": "a line break", "\n": "a line break", "\0": "a NUL byte",
@@ -185,7 +197,7 @@ def pjsip_transport(settings: Settings) -> str:
 def _agent_sections(settings: Settings, agent: AgentSettings) -> list[str]:
     where = _agent_where(settings, agent)
     agent_id = _required(f"{where}.id", agent.id)
-    if agent_id in (DEMO_TRUNK_ENDPOINT, TRANSPORT_NAME):
+    if agent_id in RESERVED_NAMES:
         raise ValueError(f"{where}.id: {agent_id!r} is reserved")
     name = _required(f"{where}.name", agent.name)
     if '"' in name or "<" in name or ">" in name:
@@ -212,9 +224,81 @@ def _agent_sections(settings: Settings, agent: AgentSettings) -> list[str]:
 
 
 def pjsip_agents(settings: Settings) -> str:
-    """One endpoint (context ``agents``), auth and aor per agent."""
+    """One endpoint (context ``agents``), auth and aor per agent; then the outbound trunk."""
     sections = [s for agent in settings.agents for s in _agent_sections(settings, agent)]
-    return _file("PJSIP: one endpoint per agent.", sections)
+    sections += _trunk_sections(settings)
+    return _file("PJSIP: one endpoint per agent, and the outbound trunk if any.", sections)
+
+
+def _host_port(setting: str, value: str) -> tuple[str, str]:
+    """(host as written in a SIP URI or a match, ":port" or ""), both rebuilt from checked
+    parts so that nothing but an address, a host name and a port reaches the file."""
+    try:
+        host, port = split_host_port(value)
+    except ValueError as exc:
+        raise ValueError(f"{setting}: {exc}") from None
+    checked(setting, host)
+    written = f"[{ipaddress.IPv6Address(host)}]" if ":" in host else host
+    return written, (f":{port}" if port is not None else "")
+
+
+def _trunk_match(setting: str, value: str) -> str:
+    """One identify ``match``: an address or network, or a host name, with an optional port
+    (an IPv6 address in brackets only when a port follows it)."""
+    address, slash, prefix = value.partition("/")
+    host, port = _host_port(setting, address)
+    bare = host.strip("[]")
+    mask = ""
+    if slash:
+        try:
+            network = ipaddress.ip_network(f"{bare}/{prefix}", strict=False)
+        except ValueError:
+            raise ValueError(f"{setting}: {value!r} is not an address/prefix network") from None
+        bare, mask = str(network.network_address), f"/{network.prefixlen}"
+    written = f"[{bare}]" if port and ":" in bare else bare
+    return f"{written}{port}{mask}"
+
+
+def _trunk_sections(settings: Settings) -> list[str]:
+    """The carrier or PBX that transfers go out through, when ``outbound.trunk_host`` is set.
+
+    Calls coming from it (identified by ``trunk_match``, else by ``trunk_host``) reach the
+    IVR like any caller; calls to it authenticate with the optional digest credentials.
+    """
+    outbound = settings.outbound
+    if not outbound.trunk_host:
+        return []
+    host, port = _host_port("outbound.trunk_host", outbound.trunk_host)
+    endpoint_options = [
+        ("type", "endpoint"),
+        ("transport", TRANSPORT_NAME),
+        ("context", CALLERS_CONTEXT),
+        *_media_options(),
+        ("aors", TRUNK_ENDPOINT),
+        ("send_connected_line", "no"),
+        ("allow_transfer", "no"),
+    ]
+    if outbound.trunk_username:
+        endpoint_options.append(("outbound_auth", f"{TRUNK_ENDPOINT}-auth"))
+    comment = f"The outbound trunk: transfers leave through {host}{port}."
+    sections = [_section(TRUNK_ENDPOINT, endpoint_options, comment=comment)]
+    if outbound.trunk_username:
+        sections.append(_section(f"{TRUNK_ENDPOINT}-auth", [
+            ("type", "auth"), ("auth_type", "userpass"),
+            ("username", _required("outbound.trunk_username", outbound.trunk_username)),
+            ("password", _required("outbound.trunk_password", outbound.trunk_password)),
+        ]))
+    sections.append(_section(TRUNK_ENDPOINT, [("type", "aor"), ("contact", f"sip:{host}{port}")]))
+    if outbound.trunk_match:
+        matches = [_trunk_match(f"outbound.trunk_match[{i}]", value)
+                   for i, value in enumerate(outbound.trunk_match)]
+    else:  # the trunk's address, any port
+        matches = [host.strip("[]")]
+    sections.append(_section(TRUNK_ENDPOINT, [
+        ("type", "identify"), ("endpoint", TRUNK_ENDPOINT),
+        *(("match", match) for match in matches),
+    ]))
+    return sections
 
 
 # --------------------------------------------------------------------------- dialplan
@@ -268,7 +352,61 @@ def extensions(settings: Settings) -> str:
         "exten => _X.,1,Hangup()",
         "",
     ])
-    return _file("Dialplan.", [callers, "\n".join(fallback_lines), agents])
+    return _file("Dialplan.", [callers, "\n".join(fallback_lines), agents,
+                               *_outbound_contexts(settings)])
+
+
+def _outbound_patterns(settings: Settings) -> list[tuple[str, bool]]:
+    """(dialplan pattern, is an outside number) for every destination the settings allow."""
+    outbound = settings.outbound
+    patterns = []
+    for i, pattern in enumerate(outbound.extension_patterns):
+        setting = f"outbound.extension_patterns[{i}]"
+        try:  # digits, X, Z, N, [classes] and a final '.': nothing else gets through
+            extension_pattern_regex(pattern)
+        except ValueError as exc:
+            raise ValueError(f"{setting}: {exc}") from None
+        patterns.append(("_" + pattern.removeprefix("_").upper(), False))
+    for i, prefix in enumerate(outbound.allowed_prefixes):
+        setting = f"outbound.allowed_prefixes[{i}]"
+        if not PREFIX_RE.fullmatch(_required(setting, prefix)):
+            raise ValueError(f"{setting}: {prefix!r} is not '+' and digits")
+        # '!': zero or more further characters, so a prefix may also be a whole number.
+        patterns.append((f"_{prefix}!", True))
+    return list(dict.fromkeys(patterns))  # a rule written twice: one extension, not an error
+
+
+def _outbound_contexts(settings: Settings) -> list[str]:
+    """Context ``callcenter-outbound``: transfers out of the IVR, only with a trunk.
+
+    The service dials ``Local/<number>@callcenter-outbound`` after checking the number
+    against the settings; the same rules are the only extensions here, so a number the
+    settings do not allow has nowhere to go in Asterisk either. No endpoint's context
+    includes this one: neither callers nor agents can dial out through it.
+    """
+    outbound = settings.outbound
+    if not outbound.trunk_host:
+        return []
+    caller_id = outbound.caller_id
+    if caller_id and not E164_RE.fullmatch(checked("outbound.caller_id", caller_id)):
+        raise ValueError(f"outbound.caller_id: {caller_id!r} is not an E.164 number")
+    timeout = _required("outbound.dial_timeout", outbound.dial_timeout)
+    lines = [
+        f"; Transfers out of the IVR: callcenter dials Local/<number>@{OUTBOUND_CONTEXT}.",
+        "; Only the extensions and outside numbers the settings allow exist here. Hangup()",
+        "; keeps the cause Dial() set, so the transfer's own Dial() sees the same DIALSTATUS.",
+        f"[{OUTBOUND_CONTEXT}]",
+    ]
+    for pattern, outside in _outbound_patterns(settings):
+        # FILTER: whatever matched the pattern, only '+' and digits reach the dial string.
+        dial = f"Dial(PJSIP/${{FILTER(+0-9,${{EXTEN}})}}@{TRUNK_ENDPOINT},{timeout})"
+        if outside and caller_id:  # our number, and no name: the caller's stays private
+            lines.append(f"exten => {pattern},1,Set(CALLERID(all)=<{caller_id}>)")
+            lines.append(f" same => n,{dial}")
+        else:
+            lines.append(f"exten => {pattern},1,{dial}")
+        lines.append(" same => n,Hangup()")
+    return ["\n".join(lines) + "\n"]
 
 
 # --------------------------------------------------------------------------- queues, moh, rtp

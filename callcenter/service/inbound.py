@@ -63,6 +63,7 @@ from callcenter.service.acd_driver import AcdDriver
 from callcenter.service.datadip import DataDips
 from callcenter.service.flows import FlowLibrary
 from callcenter.service.recorder import RecordWriter
+from callcenter.service.transfers import transfer
 
 log = logging.getLogger(__name__)
 
@@ -169,10 +170,11 @@ class InboundCalls:
                     await session.hangup()
                     return _Ending(HangupBy.SYSTEM, completed_in_ivr=True)
                 case TransferTo(kind=kind, destination=destination):
-                    # Needs an outbound route (trunk) that the generated dialplan does not
-                    # have yet; say so plainly rather than drop the caller into silence.
-                    raise RuntimeError(f"transfer to {kind} {destination!r} is not available: "
-                                       "no outbound route is configured")
+                    outcome = await transfer(session, kind, destination, self._settings)
+                    if not outcome.answered:  # refused, busy, no answer: never silence
+                        await _play(session, "sorry-no-agent")
+                    await _hang_up_quietly(session)
+                    return _Ending(outcome.hangup_by, no_agent=not outcome.answered)
                 case _:
                     raise RuntimeError(f"the IVR ended with something unknown: {action!r}")
         raise RuntimeError(f"more than {MAX_FLOW_SWITCHES} flow switches: a loop between flows?")

@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from callcenter.asterisk import confgen
-from callcenter.config import AgentSettings, QueueSettings, Settings, load_settings
+from callcenter.config import (
+    AgentSettings,
+    OutboundSettings,
+    QueueSettings,
+    Settings,
+    load_settings,
+)
 
 Section = tuple[str, list[tuple[str, str]]]
 
@@ -224,3 +230,131 @@ def test_an_external_asterisk_gets_only_the_files_to_include(settings: Settings,
     assert "anonymous" not in "".join(p.read_text() for p in written)
     with pytest.raises(ValueError, match="not a folder"):
         confgen.write_generated(settings, tmp_path / "missing")
+
+
+# --------------------------------------------------------------------------- outbound trunk
+
+
+def with_outbound(settings: Settings, **values: object) -> Settings:
+    outbound = replace(OutboundSettings(
+        trunk_host="203.0.113.5:5080", caller_id="+551130000000", dial_timeout=25,
+        extension_patterns=("2XXX",), allowed_prefixes=("+55",)), **values)
+    return replace(settings, outbound=outbound)
+
+
+def test_without_a_trunk_nothing_can_dial_out(settings: Settings) -> None:
+    files = "".join(confgen.sandbox_files(settings).values())
+    assert confgen.TRUNK_ENDPOINT not in files
+    assert confgen.OUTBOUND_CONTEXT not in files
+
+
+def test_the_trunk_is_an_endpoint_whose_own_calls_reach_the_ivr(settings: Settings) -> None:
+    sections = parse(confgen.pjsip_agents(with_outbound(settings)))
+    endpoint = options(sections, "callcenter-trunk", "endpoint")
+    assert endpoint["context"] == "callers"
+    assert endpoint["aors"] == "callcenter-trunk"
+    assert endpoint["transport"] == confgen.TRANSPORT_NAME
+    assert (endpoint["allow"], endpoint["dtmf_mode"]) == ("ulaw,alaw", "rfc4733")
+    assert "outbound_auth" not in endpoint and "auth" not in endpoint
+    assert "callcenter-trunk-auth" not in dict(sections)
+    assert options(sections, "callcenter-trunk", "aor")["contact"] == "sip:203.0.113.5:5080"
+    identify = [pairs for name, pairs in sections
+                if name == "callcenter-trunk" and ("type", "identify") in pairs]
+    assert identify == [[("type", "identify"), ("endpoint", "callcenter-trunk"),
+                         ("match", "203.0.113.5")]]
+    for agent in settings.agents:  # the agents are still there
+        assert options(sections, agent.id, "endpoint")["context"] == "agents"
+
+
+def test_the_trunk_authenticates_when_given_credentials_and_is_identified_as_told(
+        settings: Settings) -> None:
+    trunked = with_outbound(settings, trunk_host="sip.carrier.example",
+                            trunk_username="acct42", trunk_password="p4ss!word",
+                            trunk_match=("198.51.100.0/24", "198.51.100.200:5060",
+                                         "[2001:db8::1]:5060", "2001:db8:1::5/64"))
+    sections = parse(confgen.pjsip_agents(trunked))
+    endpoint = options(sections, "callcenter-trunk", "endpoint")
+    auth = options(sections, endpoint["outbound_auth"], "auth")
+    assert (auth["auth_type"], auth["username"], auth["password"]) == (
+        "userpass", "acct42", "p4ss!word")
+    assert options(sections, "callcenter-trunk", "aor")["contact"] == "sip:sip.carrier.example"
+    identify = next(pairs for name, pairs in sections
+                    if name == "callcenter-trunk" and ("type", "identify") in pairs)
+    assert [v for k, v in identify if k == "match"] == [
+        "198.51.100.0/24", "198.51.100.200:5060", "[2001:db8::1]:5060", "2001:db8:1::/64"]
+    v6 = with_outbound(settings, trunk_host="[2001:db8::7]:5062")
+    aor = options(parse(confgen.pjsip_agents(v6)), "callcenter-trunk", "aor")
+    assert aor["contact"] == "sip:[2001:db8::7]:5062"
+    assert ("match", "2001:db8::7") in next(
+        pairs for name, pairs in parse(confgen.pjsip_agents(v6))
+        if name == "callcenter-trunk" and ("type", "identify") in pairs)
+
+
+def test_transfers_dial_only_the_allowed_destinations_through_the_trunk(
+        settings: Settings) -> None:
+    trunked = with_outbound(settings, extension_patterns=("2XXX", "_3[0-4]x.", "2XXX"),
+                            allowed_prefixes=("+55", "+1212"))
+    dialplan = confgen.extensions(trunked)
+    outbound = dialplan.split("[callcenter-outbound]\n")[1].strip().splitlines()
+    dial = "Dial(PJSIP/${FILTER(+0-9,${EXTEN})}@callcenter-trunk,25)"
+    assert outbound == [
+        f"exten => _2XXX,1,{dial}",
+        " same => n,Hangup()",
+        f"exten => _3[0-4]X.,1,{dial}",
+        " same => n,Hangup()",
+        "exten => _+55!,1,Set(CALLERID(all)=<+551130000000>)",
+        f" same => n,{dial}",
+        " same => n,Hangup()",
+        "exten => _+1212!,1,Set(CALLERID(all)=<+551130000000>)",
+        f" same => n,{dial}",
+        " same => n,Hangup()",
+    ]
+    # Neither callers (the trunk's own calls included) nor agents can reach it.
+    assert "include" not in dialplan
+    agents = dialplan.split("[agents]\n")[1].split("\n\n")[0].splitlines()
+    assert agents == ["exten => 500,1,Goto(callers,500,1)", "exten => _X.,1,Hangup()"]
+
+
+def test_without_a_caller_id_outside_calls_show_the_callers_own_number(
+        settings: Settings) -> None:
+    dialplan = confgen.extensions(with_outbound(settings, caller_id=""))
+    assert "CALLERID" not in dialplan
+    assert "exten => _+55!,1,Dial(" in dialplan
+
+
+def test_a_trunk_with_nothing_allowed_has_an_empty_outbound_context(settings: Settings) -> None:
+    dialplan = confgen.extensions(with_outbound(settings, extension_patterns=(),
+                                                allowed_prefixes=()))
+    assert dialplan.rstrip().endswith("[callcenter-outbound]")
+
+
+@pytest.mark.parametrize(("setting", "values"), [
+    ("outbound.trunk_host", {"trunk_host": "10.0.0.1\n[evil]"}),
+    ("outbound.trunk_host", {"trunk_host": "10.0.0.1;x"}),
+    ("outbound.trunk_username", {"trunk_username": "a;b", "trunk_password": "secret"}),
+    ("outbound.trunk_password", {"trunk_username": "acct", "trunk_password": "x\n[y]"}),
+    ("outbound.trunk_match[1]", {"trunk_match": ("10.0.0.1", "10.0.0.2\n[z]")}),
+    ("outbound.caller_id", {"caller_id": "+55)\nexten => x"}),
+    ("outbound.caller_id", {"caller_id": "+5511;x"}),
+    ("outbound.extension_patterns[0]", {"extension_patterns": ("2X,1,System(x)",)}),
+    ("outbound.extension_patterns[0]", {"extension_patterns": ("2X\n[y]",)}),
+    ("outbound.allowed_prefixes[0]", {"allowed_prefixes": ("+55!,1,System(x)",)}),
+    ("outbound.allowed_prefixes[0]", {"allowed_prefixes": ("+55\n[y]",)}),
+])
+def test_no_outbound_value_can_inject_configuration(settings: Settings, setting: str,
+                                                    values: dict[str, object]) -> None:
+    evil = with_outbound(settings, **values)
+    with pytest.raises(ValueError, match=f"^{re.escape(setting)}:"):
+        confgen.sandbox_files(evil)
+
+
+def test_an_agent_cannot_take_the_trunks_name(settings: Settings) -> None:
+    taken = replace(settings, agents=(replace(settings.agents[0], id="callcenter-trunk"),))
+    with pytest.raises(ValueError, match=r"agents\[0\]\.id: 'callcenter-trunk' is reserved"):
+        confgen.pjsip_agents(taken)
+
+
+def test_an_external_asterisk_gets_the_trunk_in_the_files_it_includes(settings: Settings) -> None:
+    files = confgen.include_files(with_outbound(settings))
+    assert "[callcenter-trunk]" in files["callcenter-pjsip-agents.conf"]
+    assert "[callcenter-outbound]" in files["callcenter-extensions.conf"]

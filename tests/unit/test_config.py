@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from callcenter.cli import main
-from callcenter.config import ConfigError, load_settings
+from callcenter.config import ConfigError, extension_pattern_regex, load_settings, split_host_port
 
 
 def settings_from(tmp_path: Path, toml: str = "", **env: str):
@@ -68,6 +68,7 @@ def test_the_file_then_the_environment_override_defaults(tmp_path):
     ('[[agents]]\nid = "x1"\nname = "X\\nY"\n', {}, "agents[0].name: must not contain"),
     ('[[agents]]\nid = "x1"\nname = "X"\npassword = "short"\n', {}, "agents[0].password"),
     ('[[agents]]\nname = "X"\n', {}, "agents[0]: missing id"),
+    ('[[agents]]\nid = "x1\\n"\nname = "X"\n', {}, "agents[0].id: 'x1\\n'"),
     ("", {"CALLCENTER_DATABASE__URL": "mysql://x"}, "database.url: must start with"),
     ("", {"CALLCENTER_ASTERISK__MODE": "cloud"}, "asterisk.mode: 'cloud'"),
     ("", {"CALLCENTER_ASTERISK__MODE": "external"}, "asterisk.ami_secret: required"),
@@ -112,3 +113,105 @@ def test_the_demo_settings_and_flow_check_out(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CALLCENTER_DATA_DIR", str(tmp_path))
     assert main(["config", "check"]) == 0
     assert "valid" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- [outbound]
+
+
+def test_without_an_outbound_section_nothing_can_be_dialled_out(tmp_path):
+    outbound = settings_from(tmp_path).outbound
+    assert not outbound.has_trunk
+    assert (outbound.extension_patterns, outbound.allowed_prefixes) == ((), ())
+    assert outbound.dial_timeout == 30
+
+
+def test_the_outbound_trunk_and_its_rules_come_from_the_file_and_the_environment(tmp_path):
+    s = settings_from(
+        tmp_path,
+        '[outbound]\ntrunk_host = "sip.carrier.example:5080"\ntrunk_username = "acct42"\n'
+        'trunk_password = "p4ss!word"\ncaller_id = "+551130000000"\n'
+        'extension_patterns = ["2XXX", "_3[0-4]X"]\nallowed_prefixes = ["+55"]\n',
+        CALLCENTER_OUTBOUND__ALLOWED_PREFIXES="+5511, +5521",
+        CALLCENTER_OUTBOUND__DIAL_TIMEOUT="20",
+        CALLCENTER_OUTBOUND__TRUNK_MATCH="203.0.113.0/24,198.51.100.7:5060",
+    )
+    outbound = s.outbound
+    assert outbound.has_trunk and outbound.trunk_host == "sip.carrier.example:5080"
+    assert (outbound.trunk_username, outbound.trunk_password) == ("acct42", "p4ss!word")
+    assert outbound.caller_id == "+551130000000"
+    assert outbound.extension_patterns == ("2XXX", "_3[0-4]X")
+    assert outbound.allowed_prefixes == ("+5511", "+5521")
+    assert outbound.trunk_match == ("203.0.113.0/24", "198.51.100.7:5060")
+    assert outbound.dial_timeout == 20
+
+
+@pytest.mark.parametrize(("env", "says"), [
+    ({"TRUNK_HOST": "carrier example"}, "outbound.trunk_host: 'carrier example' is not an IP"),
+    ({"TRUNK_HOST": "10.0.0.1:99999"}, "outbound.trunk_host: '99999' is not a port"),
+    ({"TRUNK_HOST": "2001:db8::1:65536"}, "outbound.trunk_host: '2001:db8::1:65536' is not an "
+     "IPv6 address (with a port, write [2001:db8::1]:5060)"),
+    ({"TRUNK_HOST": "[2001:db8::1]5060"}, "outbound.trunk_host: '[2001:db8::1]5060' is not "),
+    ({"TRUNK_HOST": "10.0.0.1\n[evil]"}, "outbound.trunk_host: "),
+    ({"TRUNK_HOST": "carrier.example\n"}, "outbound.trunk_host: "),
+    ({"TRUNK_USERNAME": "acct"}, "outbound.trunk_password: set trunk_username and "
+     "trunk_password together"),
+    ({"TRUNK_PASSWORD": "secret"}, "outbound.trunk_username: set trunk_username"),
+    ({"TRUNK_USERNAME": "a b", "TRUNK_PASSWORD": "secret"}, "outbound.trunk_username: 'a b'"),
+    ({"TRUNK_USERNAME": "acct", "TRUNK_PASSWORD": "x;y"}, "outbound.trunk_password: use 1-128"),
+    ({"TRUNK_USERNAME": "acct", "TRUNK_PASSWORD": "x\n[y]"}, "outbound.trunk_password: use"),
+    ({"TRUNK_MATCH": "10.0.0.1/40"}, "outbound.trunk_match[0]: '10.0.0.1/40' is not an "
+     "address/prefix network"),
+    ({"TRUNK_MATCH": "10.0.0.1,bad_host"}, "outbound.trunk_match[1]: 'bad_host' is not"),
+    ({"CALLER_ID": "551130000000"}, "outbound.caller_id: '551130000000' is not an E.164"),
+    ({"CALLER_ID": "+55113000;0"}, "outbound.caller_id: "),
+    ({"CALLER_ID": "+551130000000\n"}, "outbound.caller_id: "),
+    ({"DIAL_TIMEOUT": "2"}, "outbound.dial_timeout: 2 is not 5-300 seconds"),
+    ({"DIAL_TIMEOUT": "soon"}, "outbound.dial_timeout: expected a whole number"),
+    ({"EXTENSION_PATTERNS": "2XXX,9!"}, "outbound.extension_patterns[1]: '9!': '!' is not a "
+     "digit"),
+    ({"EXTENSION_PATTERNS": "2X),Dial(x"}, "outbound.extension_patterns[0]: '2X)': ')' is not"),
+    ({"EXTENSION_PATTERNS": "."}, "outbound.extension_patterns[0]: '.': needs at least one"),
+    ({"EXTENSION_PATTERNS": "3[5-1]"}, "outbound.extension_patterns[0]: '3[5-1]': the range"),
+    ({"EXTENSION_PATTERNS": "2" * 21}, "outbound.extension_patterns[0]: '2222"),
+    ({"ALLOWED_PREFIXES": "55"}, "outbound.allowed_prefixes[0]: '55' is not '+' and a country"),
+    ({"ALLOWED_PREFIXES": "+55,+"}, "outbound.allowed_prefixes[1]: '+' is not"),
+    ({"ALLOWED_PREFIXES": "+0"}, "outbound.allowed_prefixes[0]: '+0' is not"),
+    ({"ALLOWED_PREFIXES": "+55\n1"}, "outbound.allowed_prefixes[0]: "),
+    ({"ALLOWED_PREFIXES": "+55&PJSIP/x"}, "outbound.allowed_prefixes[0]: "),
+    ({"RING": "1"}, "outbound.ring: unknown setting"),
+])
+def test_a_wrong_outbound_value_is_refused_with_the_key(tmp_path, env, says):
+    variables = {f"CALLCENTER_OUTBOUND__{key}": value for key, value in env.items()}
+    with pytest.raises(ConfigError) as error:
+        settings_from(tmp_path, **variables)
+    assert says in str(error.value)
+
+
+@pytest.mark.parametrize(("pattern", "matching", "not_matching"), [
+    ("2001", ["2001"], ["200", "20011", "2002"]),
+    ("2XXX", ["2000", "2999"], ["3000", "200", "20000"]),
+    ("_2xxx", ["2123"], ["212"]),
+    ("NXX", ["200", "999"], ["100", "099"]),
+    ("Z0", ["10", "90"], ["00"]),
+    ("3[0-4]X", ["300", "349"], ["350", "30"]),
+    ("3[05-7]", ["30", "36"], ["34", "38"]),
+    ("9.", ["91", "9123456"], ["9", "8123"]),
+])
+def test_extension_patterns_read_like_asterisks_and_match_only_digits(pattern, matching,
+                                                                      not_matching):
+    regex = extension_pattern_regex(pattern)
+    assert [n for n in matching if regex.fullmatch(n)] == matching
+    assert [n for n in not_matching if regex.fullmatch(n)] == []
+    assert not extension_pattern_regex("9.").fullmatch("9+1")
+
+
+@pytest.mark.parametrize(("value", "parsed"), [
+    ("203.0.113.5", ("203.0.113.5", None)),
+    ("203.0.113.5:5080", ("203.0.113.5", 5080)),
+    ("sip.carrier.example", ("sip.carrier.example", None)),
+    ("[2001:db8::1]:5060", ("2001:db8::1", 5060)),
+    ("[2001:db8::1]", ("2001:db8::1", None)),
+    ("2001:db8::1", ("2001:db8::1", None)),
+])
+def test_a_trunk_host_is_an_address_or_name_with_an_optional_port(value, parsed):
+    assert split_host_port(value) == parsed

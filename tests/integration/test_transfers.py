@@ -1,0 +1,240 @@
+"""Transfers out of the IVR on a real Asterisk 22: a SIPp UAS plays the carrier behind the
+generated trunk, a SIPp caller reaches our FastAGI, and ``transfer()`` dials out.
+
+Most tests run ``transfer()`` from a FastAGI service of their own (``one_transfer_per_call``),
+so they need nothing from the inbound handler. The last one goes through a flow ending in
+``{external: ...}`` and the whole service: it needs ``InboundCalls._run`` to call
+``transfer()`` for ``TransferTo``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from callcenter.asterisk.agi_server import AgiServer, AgiSession
+from callcenter.asterisk.confgen import OUTBOUND_CONTEXT
+from callcenter.config import Settings
+from callcenter.core.records import HangupBy
+from callcenter.service.transfers import TransferOutcome, TransferResult, transfer
+from tests.support.asterisk import running_asterisk, sandbox_settings
+from tests.support.calls import (
+    call_center,
+    caller,
+    finished,
+    sipp_cleanup,  # noqa: F401 - autouse fixture
+    the_only_closed_call,
+)
+from tests.support.sipp import (
+    AgentPlan,
+    CallerPlan,
+    SippProcess,
+    agent_scenario,
+    caller_scenario,
+    free_port,
+)
+
+pytestmark = pytest.mark.asterisk
+
+OUR_NUMBER = "+551130000000"
+CUSTOMER = "+5511999990000"
+CALLER_NUMBER = "5551234"  # the SIPp caller's own number (CallerPlan's default)
+
+
+def outbound_env(carrier_port: int, dial_timeout: int = 10) -> dict[str, str]:
+    """A trunk to the SIPp carrier on carrier_port. Its calls are identified by that port,
+    not by 127.0.0.1 alone: the SIPp callers come from 127.0.0.1 too."""
+    return {
+        "CALLCENTER_OUTBOUND__TRUNK_HOST": f"127.0.0.1:{carrier_port}",
+        "CALLCENTER_OUTBOUND__TRUNK_MATCH": f"127.0.0.1:{carrier_port}",
+        "CALLCENTER_OUTBOUND__CALLER_ID": OUR_NUMBER,
+        "CALLCENTER_OUTBOUND__ALLOWED_PREFIXES": "+55",
+        "CALLCENTER_OUTBOUND__EXTENSION_PATTERNS": "2XXX",
+        "CALLCENTER_OUTBOUND__DIAL_TIMEOUT": str(dial_timeout),
+    }
+
+
+CallScript = Callable[[AgiSession], Awaitable[object]]
+
+
+class OneTransferPerCall:
+    """A FastAGI service answering the IVR number: each call runs ``script`` (by default one
+    ``transfer()`` to ``kind``/``destination``), reports its result, then hangs up."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.kind, self.destination = "external", CUSTOMER
+        self.script: CallScript | None = None
+        self.results: asyncio.Queue[object] = asyncio.Queue()
+        self.server = AgiServer({"ivr": self._handle}, settings.service.agi_host,
+                                settings.service.agi_port)
+
+    async def _handle(self, session: AgiSession) -> None:
+        try:
+            if self.script is not None:
+                result = await self.script(session)
+            else:
+                result = await transfer(session, self.kind, self.destination, self.settings)
+        except Exception as exc:  # the test reads it as the call's result
+            result = exc
+        self.results.put_nowait(result)
+        await session.hangup()
+
+    async def result(self, timeout: float = 60) -> object:
+        return await asyncio.wait_for(self.results.get(), timeout)
+
+    def call(self) -> SippProcess:
+        return SippProcess(caller_scenario(CallerPlan(max_call_ms=60_000)),
+                           remote=("127.0.0.1", self.settings.asterisk.sip_port),
+                           service=self.settings.ivr.number, name="caller").start()
+
+
+@asynccontextmanager
+async def one_transfer_per_call(tmp_path: Path, carrier_port: int,
+                                **options: int) -> AsyncIterator[OneTransferPerCall]:
+    settings = sandbox_settings(tmp_path, env=outbound_env(carrier_port, **options))
+    with running_asterisk(settings):
+        service = OneTransferPerCall(settings)
+        await service.server.start()
+        try:
+            yield service
+        finally:
+            await service.server.stop()
+
+
+def carrier(port: int, plan: AgentPlan) -> SippProcess:
+    """The carrier behind the trunk; ``-trace_msg`` keeps the SIP messages it saw."""
+    return SippProcess(agent_scenario(plan), port=port, name="carrier",
+                       extra_args=["-trace_msg"])
+
+
+def invite_received(carrier: SippProcess) -> tuple[str, str]:
+    """(user of the Request-URI, From header) of the first INVITE the carrier got."""
+    log = "".join(p.read_text(errors="replace") for p in carrier.workdir.glob("*_messages.log"))
+    found = re.search(r"^INVITE sip:([^@ ]+)@\S+ SIP/2\.0$.*?^From: ([^\r\n]*)$", log,
+                      re.MULTILINE | re.DOTALL)
+    assert found, f"the carrier got no INVITE:\n{log[-3000:]}"
+    return found.group(1), found.group(2)
+
+
+async def test_an_outside_number_rings_at_the_carrier_with_our_number_until_it_hangs_up(
+        tmp_path: Path) -> None:
+    port = free_port()
+    async with one_transfer_per_call(tmp_path, port) as service:
+        with carrier(port, AgentPlan(answer_after_ms=500, hangup_after_ms=2000)) as far_end:
+            call = service.call()
+            outcome = await service.result()
+            far_end_result, caller_result = await asyncio.gather(finished(far_end), finished(call))
+            user, from_header = invite_received(far_end)
+
+    assert isinstance(outcome, TransferOutcome), outcome
+    assert (outcome.result, outcome.dial_status) == (TransferResult.ANSWERED, "ANSWER")
+    assert outcome.hangup_by is HangupBy.AGENT
+    assert far_end_result.names() == ["invite", "answered", "local-bye"]
+    assert user == CUSTOMER
+    assert f"<sip:{OUR_NUMBER}@" in from_header
+    assert "Caller" not in from_header  # the caller's name stays private
+    # Dial's g option: the caller was still ours when the carrier hung up; we ended the call.
+    assert caller_result.ended_by == "them"
+
+
+async def test_a_busy_number_then_one_that_never_answers(tmp_path: Path) -> None:
+    port = free_port()
+    async with one_transfer_per_call(tmp_path, port, dial_timeout=5) as service:
+        with carrier(port, AgentPlan(busy=True)) as far_end:
+            call = service.call()
+            busy = await service.result()
+            await asyncio.gather(finished(far_end), finished(call))
+        with carrier(port, AgentPlan(answer_after_ms=None)) as far_end:
+            started = asyncio.get_running_loop().time()
+            call = service.call()
+            unanswered = await service.result()
+            rang_for = asyncio.get_running_loop().time() - started
+            far_end_result, _ = await asyncio.gather(finished(far_end), finished(call))
+
+    assert isinstance(busy, TransferOutcome) and isinstance(unanswered, TransferOutcome)
+    assert (busy.result, busy.dial_status) == (TransferResult.BUSY, "BUSY")
+    assert (unanswered.result, unanswered.dial_status) == (TransferResult.NO_ANSWER, "NOANSWER")
+    assert far_end_result.names() == ["invite", "cancelled"]
+    assert 5 <= rang_for < 15  # outbound.dial_timeout, not our own longer Dial() timeout
+
+
+async def test_an_internal_extension_goes_through_the_trunk_with_the_callers_number(
+        tmp_path: Path) -> None:
+    port = free_port()
+    async with one_transfer_per_call(tmp_path, port) as service:
+        service.kind, service.destination = "extension", "2001"
+        with carrier(port, AgentPlan(answer_after_ms=200, hangup_after_ms=1000)) as far_end:
+            call = service.call()
+            outcome = await service.result()
+            await asyncio.gather(finished(far_end), finished(call))
+            user, from_header = invite_received(far_end)
+
+    assert isinstance(outcome, TransferOutcome), outcome
+    assert outcome.result is TransferResult.ANSWERED
+    assert user == "2001"
+    assert f"<sip:{CALLER_NUMBER}@" in from_header
+
+
+async def test_a_number_the_settings_refuse_reaches_neither_asterisk_nor_the_carrier(
+        tmp_path: Path) -> None:
+    port = free_port()
+    forbidden = "+13105550100"
+    async with one_transfer_per_call(tmp_path, port) as service:
+        with carrier(port, AgentPlan(answer_after_ms=0)) as far_end:
+            service.destination = forbidden
+            await finished(service.call())
+            refused = await service.result()
+
+            async def straight_to_the_dialplan(session: AgiSession) -> str | None:
+                # As if our own check were bypassed: Asterisk has no route for it either.
+                await session.exec("Dial", f"Local/{forbidden}@{OUTBOUND_CONTEXT}/n,5,g")
+                return await session.get_variable("DIALSTATUS")
+
+            service.script = straight_to_the_dialplan
+            await finished(service.call())
+            dialled_anyway = await service.result()
+            assert far_end.running() and far_end.events_so_far() == []
+
+    assert isinstance(refused, TransferOutcome), refused
+    assert refused.result is TransferResult.REFUSED and refused.dial_status is None
+    assert "starts with none of outbound.allowed_prefixes (+55)" in refused.reason
+    assert dialled_anyway == "CHANUNAVAIL"
+
+
+TRANSFER_FLOW = f"""
+name: main
+start: welcome
+nodes:
+  welcome:
+    type: play
+    prompt: please-hold
+    next: {{external: "{CUSTOMER}"}}
+"""
+
+
+async def test_a_flow_ending_in_an_outside_number_transfers_the_caller(tmp_path: Path) -> None:
+    port = free_port()
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "main.yaml").write_text(TRANSFER_FLOW)
+    async with call_center(tmp_path / "center", [], env=outbound_env(port),
+                           service_ivr={"dialplans_dir": str(flows)}) as center:
+        with carrier(port, AgentPlan(answer_after_ms=500, hangup_after_ms=1500)) as far_end:
+            call = caller(center, CallerPlan(max_call_ms=60_000))
+            caller_result = await finished(call)
+            far_end_result = await finished(far_end, 10)  # its BYE ended the caller's call
+            user, _ = invite_received(far_end)
+        record = await the_only_closed_call(center)
+
+    assert user == CUSTOMER
+    assert far_end_result.names() == ["invite", "answered", "local-bye"]
+    assert caller_result.ended_by == "them"
+    assert record.hangup_by is HangupBy.AGENT
+    assert record.caller_number == CALLER_NUMBER
+    assert [step.node for step in record.ivr_path] == ["welcome"]

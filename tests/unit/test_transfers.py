@@ -1,0 +1,210 @@
+"""Transfers out of the IVR: which destinations the settings allow, what is dialled over a real
+FastAGI session (the test plays Asterisk's side), and what each DIALSTATUS means."""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import pytest
+
+from callcenter.asterisk.agi import AgiHangup
+from callcenter.asterisk.agi_server import AgiServer, AgiSession
+from callcenter.config import OutboundSettings, Settings
+from callcenter.core.records import HangupBy
+from callcenter.service.transfers import (
+    TransferOutcome,
+    TransferResult,
+    dial_arguments,
+    outcome_of,
+    refusal,
+    transfer,
+)
+
+WAIT = 5.0  # a guard against a hung test, never a pause
+
+OUTBOUND = OutboundSettings(trunk_host="203.0.113.5", caller_id="+551130000000",
+                            dial_timeout=20, extension_patterns=("2XXX", "3[0-4]."),
+                            allowed_prefixes=("+55", "+1212"))
+
+
+@pytest.mark.parametrize(("kind", "destination"), [
+    ("extension", "2001"), ("extension", "2999"), ("extension", "3012345"),
+    ("external", "+5511999990000"), ("external", "+12125550100"),
+])
+def test_destinations_the_settings_allow(kind: str, destination: str) -> None:
+    assert refusal(kind, destination, OUTBOUND) is None
+
+
+@pytest.mark.parametrize(("kind", "destination", "why"), [
+    ("extension", "1001", "extension 1001 matches none of outbound.extension_patterns "
+     "(2XXX, 3[0-4].)"),
+    ("extension", "20011", "matches none"),
+    ("extension", "2001&PJSIP/x", "extension '2001&PJSIP/x' is not 1-20 digits"),
+    ("extension", "+5511999990000", "is not 1-20 digits"),
+    ("external", "+13105550100", "outside number +13105550100 starts with none of "
+     "outbound.allowed_prefixes (+55, +1212)"),
+    ("external", "5511999990000", "outside number '5511999990000' is not strict E.164"),
+    ("external", "+55119999,1", "is not strict E.164"),
+    ("external", "+5511999990000\n", "is not strict E.164"),
+    ("queue", "sales", "unknown transfer kind 'queue'"),
+])
+def test_destinations_the_settings_refuse_say_why(kind: str, destination: str,
+                                                   why: str) -> None:
+    assert why in (refusal(kind, destination, OUTBOUND) or "allowed")
+
+
+def test_empty_rules_allow_nothing() -> None:
+    closed = replace(OUTBOUND, extension_patterns=(), allowed_prefixes=())
+    assert refusal("extension", "2001", closed) == (
+        "no extension may be dialled: outbound.extension_patterns is empty")
+    assert refusal("external", "+5511999990000", closed) == (
+        "no outside number may be dialled: outbound.allowed_prefixes is empty")
+
+
+def test_the_dial_goes_through_the_outbound_context_and_waits_longer_than_it() -> None:
+    assert dial_arguments("+5511999990000", OUTBOUND) == (
+        "Local/+5511999990000@callcenter-outbound/n,25,g")
+    for junk in ("2001&PJSIP/evil", "2001,,G(x)", "", "+55 11"):
+        with pytest.raises(ValueError, match="is not a number to dial"):
+            dial_arguments(junk, OUTBOUND)
+
+
+@pytest.mark.parametrize(("status", "result"), [
+    ("ANSWER", TransferResult.ANSWERED),
+    ("BUSY", TransferResult.BUSY),
+    ("NOANSWER", TransferResult.NO_ANSWER),
+    ("CANCEL", TransferResult.NO_ANSWER),
+    ("CONGESTION", TransferResult.UNAVAILABLE),
+    ("CHANUNAVAIL", TransferResult.UNAVAILABLE),
+    ("UNKNOWN", TransferResult.UNAVAILABLE),
+])
+def test_each_dial_status_has_its_outcome(status: str, result: TransferResult) -> None:
+    outcome = outcome_of("external", "+5511999990000", status)
+    assert (outcome.result, outcome.dial_status) == (result, status)
+    assert outcome.reason.endswith(f"({status})")
+    assert outcome.hangup_by is (HangupBy.AGENT if status == "ANSWER" else HangupBy.SYSTEM)
+
+
+# --------------------------------------------------------------------------- over FastAGI
+
+
+class ScriptedAsterisk:
+    """Asterisk's end of one FastAGI call: it reads our commands and answers as told."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def call(cls, port: int) -> ScriptedAsterisk:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"agi_network: yes\nagi_network_script: ivr\n"
+                     b"agi_channel: PJSIP/anonymous-00000001\nagi_uniqueid: 1732822000.7\n"
+                     b"agi_callerid: 5551234\nagi_extension: 100\n\n")
+        await writer.drain()
+        return cls(reader, writer)
+
+    async def expect(self, *command: str, reply: str) -> None:
+        line = await asyncio.wait_for(self.reader.readline(), WAIT)
+        assert shlex.split(line.decode()) == list(command)
+        self.writer.write(reply.encode() + b"\n")
+        await self.writer.drain()
+
+    async def nothing_more(self) -> bool:
+        """True when the service closed the call without sending another command."""
+        return await asyncio.wait_for(self.reader.read(), WAIT) == b""
+
+
+class Transfers:
+    """A FastAGI server whose every call is one ``transfer()`` to the destination set here."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.kind, self.destination = "external", "+5511999990000"
+        self.results: asyncio.Queue[TransferOutcome | BaseException] = asyncio.Queue()
+        self.server = AgiServer({"ivr": self._handle}, "127.0.0.1", 0)
+
+    async def _handle(self, session: AgiSession) -> None:
+        try:
+            self.results.put_nowait(
+                await transfer(session, self.kind, self.destination, self.settings))
+        except BaseException as exc:
+            self.results.put_nowait(exc)
+
+    async def result(self) -> TransferOutcome | BaseException:
+        return await asyncio.wait_for(self.results.get(), WAIT)
+
+
+@pytest.fixture
+async def transfers() -> AsyncIterator[Transfers]:
+    service = Transfers(Settings(outbound=OUTBOUND))
+    await service.server.start()
+    yield service
+    await service.server.stop()
+
+
+async def test_an_answered_transfer_dials_through_the_outbound_context(
+        transfers: Transfers) -> None:
+    asterisk = await ScriptedAsterisk.call(transfers.server.port)
+    await asterisk.expect("EXEC", "Dial", "Local/+5511999990000@callcenter-outbound/n,25,g",
+                          reply="200 result=0")
+    await asterisk.expect("GET", "VARIABLE", "DIALSTATUS", reply="200 result=1 (ANSWER)")
+    outcome = await transfers.result()
+    assert outcome == TransferOutcome(TransferResult.ANSWERED, "external", "+5511999990000",
+                                      "answered; the far end hung up (ANSWER)", "ANSWER")
+    assert outcome.hangup_by is HangupBy.AGENT
+    assert await asterisk.nothing_more()  # the caller is left to the handler
+
+
+async def test_a_busy_extension_is_reported_busy(transfers: Transfers) -> None:
+    transfers.kind, transfers.destination = "extension", "2001"
+    asterisk = await ScriptedAsterisk.call(transfers.server.port)
+    await asterisk.expect("EXEC", "Dial", "Local/2001@callcenter-outbound/n,25,g",
+                          reply="200 result=0")
+    await asterisk.expect("GET", "VARIABLE", "DIALSTATUS", reply="200 result=1 (BUSY)")
+    outcome = await transfers.result()
+    assert isinstance(outcome, TransferOutcome)
+    assert (outcome.result, outcome.kind, outcome.hangup_by) == (
+        TransferResult.BUSY, "extension", HangupBy.SYSTEM)
+
+
+async def test_a_refused_destination_is_never_dialled(transfers: Transfers) -> None:
+    transfers.destination = "+13105550100"
+    asterisk = await ScriptedAsterisk.call(transfers.server.port)
+    assert await asterisk.nothing_more()
+    outcome = await transfers.result()
+    assert isinstance(outcome, TransferOutcome)
+    assert outcome.result is TransferResult.REFUSED and outcome.dial_status is None
+    assert "starts with none of outbound.allowed_prefixes" in outcome.reason
+
+
+async def test_without_a_trunk_the_transfer_is_unavailable_and_nothing_is_dialled(
+        transfers: Transfers) -> None:
+    transfers.settings = Settings(outbound=replace(OUTBOUND, trunk_host=""))
+    asterisk = await ScriptedAsterisk.call(transfers.server.port)
+    assert await asterisk.nothing_more()
+    outcome = await transfers.result()
+    assert isinstance(outcome, TransferOutcome)
+    assert outcome.result is TransferResult.UNAVAILABLE
+    assert outcome.reason == "no outbound trunk is configured (outbound.trunk_host)"
+
+
+async def test_a_caller_who_hangs_up_during_the_transfer_ends_it_as_a_hangup(
+        transfers: Transfers) -> None:
+    asterisk = await ScriptedAsterisk.call(transfers.server.port)
+    await asterisk.expect("EXEC", "Dial", "Local/+5511999990000@callcenter-outbound/n,25,g",
+                          reply="HANGUP\n200 result=-1")
+    assert isinstance(await transfers.result(), AgiHangup)
+
+
+async def test_a_dial_that_asterisk_cannot_run_is_unavailable_not_an_error(
+        transfers: Transfers) -> None:
+    asterisk = await ScriptedAsterisk.call(transfers.server.port)
+    await asterisk.expect("EXEC", "Dial", "Local/+5511999990000@callcenter-outbound/n,25,g",
+                          reply="200 result=-2")
+    outcome = await transfers.result()
+    assert isinstance(outcome, TransferOutcome)
+    assert outcome.result is TransferResult.UNAVAILABLE
+    assert "Dial failed" in outcome.reason and "no dialplan application 'Dial'" in outcome.reason
