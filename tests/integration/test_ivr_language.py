@@ -37,8 +37,8 @@ nodes:
     type: collect
     prompt: no-input
     variable: card
-    min_digits: 4
-    max_digits: 4
+    min_digits: 13
+    max_digits: 19
     timeout: 3
     retries: 2
     check: luhn
@@ -52,10 +52,10 @@ nodes:
     next: {node: route}
   route:
     type: condition
-    if: "card == '1248'"
+    if: "card == 'CARD'"
     then: {queue: support}
     else: {queue: sales}
-"""
+""".replace("CARD", "4539148803436467")  # Luhn-valid, ended by '#' when keyed
 
 
 def flows_with(tmp_path: Path, text: str) -> dict[str, str]:
@@ -78,7 +78,7 @@ async def test_a_valid_card_number_is_read_back_and_the_condition_routes_the_cal
     agents = [phone_agent("agent2", port, queues=["support"])]
     async with call_center(tmp_path, agents, service_ivr=flows_with(tmp_path, CARD_FLOW)) as center:
         phone = agent_phone("agent2", port, AgentPlan(answer_after_ms=300, hangup_after_ms=1000))
-        await finished(caller(center, CallerPlan(dtmf=keyed("1248"))))  # Luhn-valid
+        await finished(caller(center, CallerPlan(dtmf=keyed("4539148803436467#"))))
         record = await the_only_closed_call(center)
         assert record.agent_id == "agent2", inputs(record)
         await finished(phone)
@@ -87,7 +87,7 @@ async def test_a_valid_card_number_is_read_back_and_the_condition_routes_the_cal
     assert record.queue == "support"
     steps = inputs(record)
     assert steps[0][0] == "hours" and steps[0][1].startswith("open")
-    assert steps[1:] == [("ask", "4 digits"), ("read_back", None), ("route", "true")]
+    assert steps[1:] == [("ask", "16 digits"), ("read_back", None), ("route", "true")]
 
 
 async def test_a_card_number_failing_its_check_digit_is_refused_and_asked_again(tmp_path):
@@ -95,8 +95,9 @@ async def test_a_card_number_failing_its_check_digit_is_refused_and_asked_again(
     agents = [phone_agent("agent1", port, queues=["operator"])]
     async with call_center(tmp_path, agents, service_ivr=flows_with(tmp_path, CARD_FLOW)) as center:
         phone = agent_phone("agent1", port, AgentPlan(answer_after_ms=300, hangup_after_ms=1000))
-        # 5679 fails the Luhn check; asked again, the caller keys nothing: the operator.
-        await finished(caller(center, CallerPlan(dtmf=keyed("5679"))))
+        # The last digit is wrong: the Luhn check fails; asked again, the caller keys
+        # nothing: the operator.
+        await finished(caller(center, CallerPlan(dtmf=keyed("4539148803436468#"))))
         record = await the_only_closed_call(center)
         await finished(phone)
 
@@ -203,17 +204,16 @@ async def test_a_data_dip_answers_from_the_order_service_or_falls_back_to_a_pers
     env = {"CALLCENTER_SERVICE__HTTP_PORT": str(http_port)}
     async with call_center(tmp_path, agents, service_ivr=ivr, env=env) as center:
         phone = agent_phone("agent2", port, AgentPlan(answer_after_ms=300, hangup_after_ms=1000))
-        # Four keys and '#': longer entries lose a key now and then with sip-tester's DTMF
-        # recordings (see the issue notes).
-        await finished(caller(center, CallerPlan(dtmf=keyed("1248#"))))
+        # A whole order number: seven keys, the entry ends at max_digits.
+        await finished(caller(center, CallerPlan(dtmf=keyed("1245687"))))
         record = await the_only_closed_call(center)
         assert record.agent_id == "agent2", inputs(record)
         await finished(phone)
 
     steps = inputs(record)
     if service == "up":
-        assert steps == [("ask", "4 digits"), ("lookup", "ok"), ("tell", None), ("route", "true")]
+        assert steps == [("ask", "7 digits"), ("lookup", "ok"), ("tell", None), ("route", "true")]
     else:
-        assert steps[:1] == [("ask", "4 digits")]
+        assert steps[:1] == [("ask", "7 digits")]
         assert steps[1][0] == "lookup" and steps[1][1].startswith("failed: ")
     assert record.queue == queue

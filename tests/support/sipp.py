@@ -37,11 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from tests.support.rtp_dtmf import EVENT_CODES, TONE_MS, key_press_pcap
+
 SIPP = "sipp"
-DTMF_PCAP_DIR = Path("/usr/share/sip-tester")
-DTMF_FILES = {**{str(d): f"dtmf_2833_{d}.pcap" for d in range(10)},
-              "*": "dtmf_2833_star.pcap", "#": "dtmf_2833_pound.pcap"}
-DTMF_MIN_GAP_MS = 200  # one digit's recording lasts 140 ms; two must not overlap
+# A key press is played from its own pcap (tests/support/rtp_dtmf.py) lasting TONE_MS; sipp
+# cuts a playing pcap short when the next one starts, so presses must not overlap.
+DTMF_MIN_GAP_MS = 2 * TONE_MS
 EVENT_PREFIX = "callcenter-event:"
 
 # --------------------------------------------------------------------------- ports
@@ -86,8 +87,12 @@ class CallerPlan:
     """What a SIP caller does once its call is answered.
 
     ``dtmf``: (wait in ms, digit) pairs, each wait counted from the previous digit (or from
-    the answer). ``hangup_after_ms``: we send BYE that long after the answer; None: we wait
-    for the far end's BYE (at most ``max_call_ms``, else the call fails).
+    the answer), at least DTMF_MIN_GAP_MS between two digits; a longer wait is a pause
+    between two entries of the same call. Each digit is sent as an RFC 4733 telephone event
+    whose RTP timestamp and sequence numbers follow the call's earlier digits (see
+    tests/support/rtp_dtmf.py), so repeated keys and later entries are heard like the first.
+    ``hangup_after_ms``: we send BYE that long after the answer; None: we wait for the far
+    end's BYE (at most ``max_call_ms``, else the call fails).
     """
 
     dtmf: tuple[tuple[int, str], ...] = ()
@@ -97,7 +102,7 @@ class CallerPlan:
 
     def __post_init__(self) -> None:
         for index, (wait_ms, digit) in enumerate(self.dtmf):
-            if digit not in DTMF_FILES:
+            if digit not in EVENT_CODES:
                 raise ValueError(f"dtmf[{index}]: {digit!r} is not a DTMF digit")
             if wait_ms < (DTMF_MIN_GAP_MS if index else 0):
                 raise ValueError(f"dtmf[{index}]: wait {wait_ms} ms; digits need "
@@ -178,10 +183,12 @@ def caller_scenario(plan: CallerPlan = CallerPlan()) -> str:
                    ";tag=[pid]SIPpTag00[call_number]")
     contact_header = f"Contact: <sip:{plan.caller_number}@[local_ip]:[local_port]>"
     steps = []
+    at_ms = 0
     for index, (wait_ms, digit) in enumerate(plan.dtmf):
+        at_ms += wait_ms
         if wait_ms:
             steps.append(_wait_for_bye(wait_ms, f"digit_{index}"))
-        pcap = DTMF_PCAP_DIR / DTMF_FILES[digit]
+        pcap = key_press_pcap(digit, index=index, at_ms=at_ms)
         steps.append(f'<nop><action><exec play_pcap_audio="{pcap}"/></action></nop>')
         steps.append(_log(f"dtmf {digit}"))
     if plan.hangup_after_ms is None:
