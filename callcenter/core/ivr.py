@@ -297,6 +297,7 @@ class _Phase(Enum):
     RETRY_PROMPT = auto()  # playing a menu's or collect's invalid/no-input prompt
     GOODBYE_PROMPT = auto()  # playing a hangup target's prompt
     FAQ_ANSWER = auto()  # playing a FAQ's answer (its question comes next)
+    NAME_PROMPT = auto()  # "after the tone, say your name"
     RECORDING_NAME = auto()  # a callback node's RecordName
     NUMBER_IS = auto()  # "we will call you back at"
     SAYING_NUMBER = auto()  # the number to call, digit by digit
@@ -393,7 +394,7 @@ class IvrSession:
             case (
                 (
                     _Phase.NODE_PROMPT | _Phase.RETRY_PROMPT | _Phase.FAQ_ANSWER
-                    | _Phase.NUMBER_IS | _Phase.CONFIRM_PROMPT,
+                    | _Phase.NAME_PROMPT | _Phase.NUMBER_IS | _Phase.CONFIRM_PROMPT,
                     PromptFinished(digit=digit),
                 )
                 | (_Phase.WAITING_FOR_DIGIT | _Phase.WAITING_TO_CONFIRM, DigitReceived(digit=digit))
@@ -434,6 +435,9 @@ class IvrSession:
                 return self._after_failed_try(self._retrying(), now)
             case _Phase.GOODBYE_PROMPT, PromptFinished():
                 return self._finish(Hangup(self._hangup_reason))
+            case _Phase.NAME_PROMPT, PromptFinished():
+                self._phase = _Phase.RECORDING_NAME
+                return RecordName(self._callback().record_seconds)
             case _Phase.RECORDING_NAME, NameRecorded(recorded=recorded):
                 self._name_recorded = recorded
                 return self._offer_number(self._callback(), now)
@@ -492,11 +496,11 @@ class IvrSession:
                 self.faq_outcomes.append(FaqOutcome(self.flow.name, topic, heard_at=now))
                 self._phase = _Phase.FAQ_ANSWER
                 return PlayPrompt(answer, interruptible=True)
-            case CallbackNode(record_seconds=seconds):
+            case CallbackNode(name_prompt=prompt):
                 self._callback_number = _callback_number(node, self.variables["caller.number"])
                 self._name_recorded = False
-                self._phase = _Phase.RECORDING_NAME
-                return RecordName(seconds)
+                self._phase = _Phase.NAME_PROMPT
+                return PlayPrompt(prompt, interruptible=self.flow.is_sac)
             case CollectNode():
                 self._tries += 1
                 self._phase = _Phase.COLLECTING
@@ -805,6 +809,7 @@ class IvrSession:
             _Phase.RETRY_PROMPT: "a retry prompt (PromptFinished)",
             _Phase.GOODBYE_PROMPT: "the goodbye prompt (PromptFinished)",
             _Phase.FAQ_ANSWER: f"the answer of FAQ node {self._node.name!r} (PromptFinished)",
+            _Phase.NAME_PROMPT: "the callback name prompt (PromptFinished)",
             _Phase.RECORDING_NAME: "RecordName (NameRecorded)",
             _Phase.NUMBER_IS: "the callback number prompt (PromptFinished)",
             _Phase.SAYING_NUMBER: "SayDigits of the callback number (SayFinished)",

@@ -25,6 +25,7 @@ and the UDP checksum; it sends the RTP as it is, paced by the capture times.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import struct
 import tempfile
@@ -82,6 +83,72 @@ class RtpEventPacket:
         flags = (0x80 if self.end else 0) | self.volume
         return struct.pack("!BBHII", first, second, self.sequence, self.timestamp, self.ssrc) \
             + struct.pack("!BBH", self.event, flags, self.duration)
+
+
+@dataclass(frozen=True)
+class RtpAudioPacket:
+    """One RTP packet of G.711 mu-law audio (PCMU, payload type 0), 20 ms of it."""
+
+    send_at_us: int
+    sequence: int
+    timestamp: int
+    samples: bytes
+    marker: bool = False
+    ssrc: int = SSRC
+
+    def rtp(self) -> bytes:
+        second = (0x80 if self.marker else 0) | PCMU_PAYLOAD_TYPE
+        return struct.pack("!BBHII", 2 << 6, second, self.sequence, self.timestamp,
+                           self.ssrc) + self.samples
+
+
+PCMU_PAYLOAD_TYPE = 0  # as the caller's SDP offers: a=rtpmap:0 PCMU/8000
+
+
+def _mu_law(sample: int) -> int:
+    """G.711 mu-law of one 16-bit linear sample."""
+    bias, clip = 0x84, 32635
+    sign = 0x80 if sample < 0 else 0
+    magnitude = min(abs(sample), clip) + bias
+    exponent = max(0, magnitude.bit_length() - 8)
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    return ~(sign | (exponent << 4) | mantissa) & 0xFF
+
+
+def speech_packets(*, first_sequence: int, at_ms: int, duration_ms: int,
+                   ) -> list[RtpAudioPacket]:
+    """``duration_ms`` of a voice-like sound (a 200 Hz tone whose loudness rises and falls
+    four times a second, never silent long enough for silence detection), every 20 ms."""
+    if duration_ms < PACKET_MS or duration_ms % PACKET_MS:
+        raise ValueError(f"duration_ms {duration_ms}: a positive multiple of {PACKET_MS}")
+    per_packet = CLOCK_RATE * PACKET_MS // 1000
+    packets = []
+    for number in range(duration_ms // PACKET_MS):
+        samples = bytearray()
+        for i in range(per_packet):
+            t = (number * per_packet + i) / CLOCK_RATE
+            loudness = 0.55 + 0.45 * math.sin(2 * math.pi * 4 * t)
+            samples.append(_mu_law(int(12000 * loudness * math.sin(2 * math.pi * 200 * t))))
+        packets.append(RtpAudioPacket(
+            send_at_us=number * PACKET_MS * 1000, sequence=(first_sequence + number) & 0xFFFF,
+            timestamp=(FIRST_TIMESTAMP + at_ms * (CLOCK_RATE // 1000)
+                       + number * per_packet) & 0xFFFFFFFF,
+            samples=bytes(samples), marker=number == 0))
+    return packets
+
+
+def speech_slots(duration_ms: int, tone_ms: int = TONE_MS) -> int:
+    """How many key-press sequence ranges a speech of ``duration_ms`` takes up."""
+    return -(-(duration_ms // PACKET_MS) // packets_per_press(tone_ms))
+
+
+def speech_pcap(*, index: int, at_ms: int, duration_ms: int, tone_ms: int = TONE_MS,
+                folder: Path | None = None) -> Path:
+    """The pcap of a caller speaking for ``duration_ms`` from ``at_ms`` after the answer,
+    taking the sequence numbers of key presses ``index`` to ``index + speech_slots() - 1``."""
+    packets = speech_packets(first_sequence=FIRST_SEQUENCE + index * packets_per_press(tone_ms),
+                             at_ms=at_ms, duration_ms=duration_ms)
+    return write_pcap(packets, folder or DEFAULT_FOLDER, f"speech-{index:03d}-{at_ms}ms")
 
 
 def packets_per_press(tone_ms: int = TONE_MS) -> int:
@@ -160,7 +227,7 @@ def ethernet_frame(payload: bytes, *, identification: int,
     return DESTINATION_MAC + SOURCE_MAC + struct.pack("!H", ETHERTYPE_IPV4) + ip_header + udp
 
 
-def pcap_bytes(packets: Sequence[RtpEventPacket]) -> bytes:
+def pcap_bytes(packets: Sequence[RtpEventPacket | RtpAudioPacket]) -> bytes:
     """A classic pcap file (little endian, microseconds, Ethernet) holding ``packets``."""
     if not packets:
         raise ValueError("a pcap for SIPp needs at least one packet")
@@ -174,7 +241,8 @@ def pcap_bytes(packets: Sequence[RtpEventPacket]) -> bytes:
     return b"".join(parts)
 
 
-def write_pcap(packets: Sequence[RtpEventPacket], folder: Path, stem: str) -> Path:
+def write_pcap(packets: Sequence[RtpEventPacket | RtpAudioPacket], folder: Path,
+               stem: str) -> Path:
     """Write ``packets`` to ``folder/<stem>-<content hash>.pcap`` unless it is there already
     (written whole, then renamed: test processes running at once may share the folder)."""
     data = pcap_bytes(packets)

@@ -37,7 +37,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from tests.support.rtp_dtmf import EVENT_CODES, TONE_MS, key_press_pcap
+from tests.support.rtp_dtmf import (
+    EVENT_CODES,
+    TONE_MS,
+    key_press_pcap,
+    speech_pcap,
+    speech_slots,
+)
 
 SIPP = "sipp"
 # A key press is played from its own pcap (tests/support/rtp_dtmf.py) lasting TONE_MS; sipp
@@ -93,9 +99,12 @@ class CallerPlan:
     tests/support/rtp_dtmf.py), so repeated keys and later entries are heard like the first.
     ``hangup_after_ms``: we send BYE that long after the answer; None: we wait for the far
     end's BYE (at most ``max_call_ms``, else the call fails).
+    ``speech``: (at ms after the answer, for ms) when the caller speaks (a voice-like sound,
+    e.g. their name for a recording); each must end before the next key press.
     """
 
     dtmf: tuple[tuple[int, str], ...] = ()
+    speech: tuple[tuple[int, int], ...] = ()
     hangup_after_ms: int | None = None
     max_call_ms: int = 60_000
     caller_number: str = "5551234"
@@ -112,6 +121,22 @@ class CallerPlan:
                              f"digit at {self.digits_end_ms} ms")
         if not self.caller_number.isdigit():
             raise ValueError(f"caller_number {self.caller_number!r}: digits only")
+        presses = self.press_times()
+        for index, (at_ms, for_ms) in enumerate(self.speech):
+            later = [t for t in presses if t >= at_ms]
+            if later and at_ms + for_ms > later[0]:
+                raise ValueError(f"speech[{index}] lasts until {at_ms + for_ms} ms, past the "
+                                 f"key pressed at {later[0]} ms (it would be cut off)")
+            if self.hangup_after_ms is not None and at_ms + for_ms > self.hangup_after_ms:
+                raise ValueError(f"speech[{index}] lasts past hangup_after_ms")
+
+    def press_times(self) -> list[int]:
+        """When each key is pressed, in ms after the answer."""
+        times, at_ms = [], 0
+        for wait_ms, _ in self.dtmf:
+            at_ms += wait_ms
+            times.append(at_ms)
+        return times
 
     @property
     def digits_end_ms(self) -> int:
@@ -183,19 +208,31 @@ def caller_scenario(plan: CallerPlan = CallerPlan()) -> str:
                    ";tag=[pid]SIPpTag00[call_number]")
     contact_header = f"Contact: <sip:{plan.caller_number}@[local_ip]:[local_port]>"
     steps = []
-    at_ms = 0
-    for index, (wait_ms, digit) in enumerate(plan.dtmf):
-        at_ms += wait_ms
-        if wait_ms:
-            steps.append(_wait_for_bye(wait_ms, f"digit_{index}"))
-        pcap = key_press_pcap(digit, index=index, at_ms=at_ms)
+    # One timeline of key presses and speech; each takes its own range of RTP sequence numbers.
+    timeline = sorted(
+        [(at_ms, 1, digit, 0) for at_ms, (_, digit) in zip(plan.press_times(), plan.dtmf,
+                                                            strict=True)]
+        + [(at_ms, 0, "speech", for_ms) for at_ms, for_ms in plan.speech])
+    now_ms = slot = 0
+    for step, (at_ms, _, what, for_ms) in enumerate(timeline):
+        if at_ms > now_ms:
+            steps.append(_wait_for_bye(at_ms - now_ms, f"step_{step}"))
+            now_ms = at_ms
+        if what == "speech":
+            pcap = speech_pcap(index=slot, at_ms=at_ms, duration_ms=for_ms)
+            slot += speech_slots(for_ms)
+            event = f"speech {for_ms} ms"
+        else:
+            pcap = key_press_pcap(what, index=slot, at_ms=at_ms)
+            slot += 1
+            event = f"dtmf {what}"
         steps.append(f'<nop><action><exec play_pcap_audio="{pcap}"/></action></nop>')
-        steps.append(_log(f"dtmf {digit}"))
+        steps.append(_log(event))
     if plan.hangup_after_ms is None:
         steps.append(f'<recv request="BYE" timeout="{plan.max_call_ms}" next="remote_bye"/>')
     else:
-        remaining = plan.hangup_after_ms - plan.digits_end_ms
-        if remaining:
+        remaining = plan.hangup_after_ms - now_ms
+        if remaining > 0:
             steps.append(_wait_for_bye(remaining, "hang_up"))
         steps.append(f"""<send retrans="500">
     <![CDATA[

@@ -334,7 +334,8 @@ CALLBACK = """\
 
 def test_a_callback_with_the_caller_id_confirmed() -> None:
     call = Call(parse(CALLBACK), **{"caller.number": "+5511987654321"})
-    assert call.last == RecordName(4)
+    assert call.last == PlayPrompt("callback-record-name", interruptible=False)
+    assert call.send(PromptFinished()) == RecordName(4)
     assert call.send(NameRecorded(True)) == PlayPrompt("callback-number-is", interruptible=False)
     assert call.send(PromptFinished()) == SayDigits("5511987654321")
     assert call.send(SayFinished()) == PlayPrompt("callback-confirm", interruptible=True)
@@ -346,6 +347,7 @@ def test_a_callback_with_the_caller_id_confirmed() -> None:
 
 def test_the_caller_keys_in_another_number_and_confirms_it() -> None:
     call = Call(parse(CALLBACK), **{"caller.number": "+5511987654321"})
+    call.send(PromptFinished())
     call.send(NameRecorded(False))
     call.send(PromptFinished())
     call.send(SayFinished())
@@ -359,6 +361,7 @@ def test_the_caller_keys_in_another_number_and_confirms_it() -> None:
 
 def test_without_a_caller_id_the_number_is_keyed_in_and_short_ones_are_retried() -> None:
     call = Call(parse(CALLBACK), **{"caller.number": "anonymous"})
+    call.send(PromptFinished())
     assert call.send(NameRecorded(True)) == CollectDigits("callback-enter-number", 15, 5.0, "#")
     assert call.send(DigitsCollected("123")) == CollectDigits(
         "callback-enter-number", 15, 5.0, "#")
@@ -368,6 +371,7 @@ def test_without_a_caller_id_the_number_is_keyed_in_and_short_ones_are_retried()
 
 def test_a_request_the_store_refused_goes_to_on_failure() -> None:
     call = Call(parse(CALLBACK), **{"caller.number": "5511987654321"})
+    call.send(PromptFinished())
     call.send(NameRecorded(True))
     call.send(PromptFinished())
     call.send(SayFinished())
