@@ -168,45 +168,60 @@ def cmd_ivr(args: argparse.Namespace) -> int:
 
 
 def cmd_prompts(args: argparse.Namespace) -> int:
-    """Convert recordings, speak missing prompts from their text, report what is wrong."""
+    """Convert recordings, speak missing prompts from their text, report what is wrong, for
+    every language the flows speak or prompts.toml has (or the one --language names)."""
     from callcenter import prompts
     from callcenter.core.flowfile import FlowError, parse_flow
+    from callcenter.service.inbound import SERVICE_PROMPTS
 
     settings = _settings(args)
-    folder, language = settings.prompts_path, args.language or settings.ivr.language
-    try:
-        converted = prompts.convert_recordings(folder, language)
-        spoken = prompts.build_prompts(folder, language)
-    except prompts.PromptError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    for path in converted:
-        print(f"converted {path}")
-    for path in spoken:
-        print(f"spoke {path}")
-    needed: set[str] = set()
+    folder = settings.prompts_path
+    # The service's own prompts are played in whatever language the caller is in.
+    needed: dict[str, set[str]] = {settings.ivr.language: set(SERVICE_PROMPTS)}
     queues = [q.name for q in settings.queues]
     for flow_file in sorted(settings.dialplans_path.glob("*.yaml")):
         try:
             flow = parse_flow(flow_file.read_text(encoding="utf-8"), str(flow_file),
-                              known_queues=queues, prompt_exists=lambda name, language: True)
+                              known_queues=queues, prompt_exists=lambda name, language: True,
+                              default_language=settings.ivr.language)
         except (FlowError, OSError, UnicodeDecodeError) as exc:
             print(f"warning: {flow_file} skipped, it does not validate: {exc}", file=sys.stderr)
             continue
-        needed |= flow.prompts()
-    missing = prompts.missing_prompts(folder, language, needed)
-    silent = prompts.silent_prompts(folder, language)
-    for name in missing:
-        print(f"missing: {name} (used by a flow; add {folder / language / name}.wav, a recording "
-              f"in {folder / language / prompts.SOURCES_FOLDER}/, or its text in "
-              f"{folder / prompts.PROMPTS_FILE})", file=sys.stderr)
-    for name in silent:
-        print(f"silent: {folder / language / name}.wav has no audible sound", file=sys.stderr)
-    if not converted and not spoken:
-        print(f"prompts in {folder / language} are up to date")
-    if converted or spoken:
+        for language in flow.languages:
+            needed.setdefault(language, set(SERVICE_PROMPTS)).update(flow.prompts())
+    try:
+        languages = ([args.language] if args.language
+                     else sorted(set(needed) | set(prompts.prompt_languages(folder))))
+    except prompts.PromptError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    made = wrong = False
+    for language in languages:
+        try:
+            converted = prompts.convert_recordings(folder, language)
+            spoken = prompts.build_prompts(folder, language)
+        except prompts.PromptError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        for path in [*converted, *spoken]:
+            print(f"{'converted' if path in converted else 'spoke'} {path}")
+        missing = prompts.missing_prompts(folder, language, needed.get(language, set()))
+        silent = prompts.silent_prompts(folder, language)
+        for name in missing:
+            print(f"missing: {name} in {language} (used by a flow; add "
+                  f"{folder / language / name}.wav, a recording in "
+                  f"{folder / language / prompts.SOURCES_FOLDER}/, or its text in "
+                  f"{folder / prompts.PROMPTS_FILE})", file=sys.stderr)
+        for name in silent:
+            print(f"silent: {folder / language / name}.wav has no audible sound",
+                  file=sys.stderr)
+        if not converted and not spoken:
+            print(f"prompts in {folder / language} are up to date")
+        made = made or bool(converted or spoken)
+        wrong = wrong or bool(missing or silent)
+    if made:
         print("run `callcenter asterisk reload` to give them to a running sandboxed Asterisk")
-    return 1 if missing or silent else 0
+    return 1 if wrong else 0
 
 
 def _switch(settings: Settings, flow: str | None, state: str | None) -> int:
@@ -278,7 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     prm = sub.add_parser("prompts", help="build IVR prompts: convert recordings to 8 kHz "
                          "mono, speak missing ones from text, report silent or missing ones")
     prm.add_argument("action", choices=["build"])
-    prm.add_argument("--language", help="default: ivr.language from the settings")
+    prm.add_argument("--language", help="only this language (default: every language the "
+                     "flows speak or prompts.toml has)")
     prm.set_defaults(func=cmd_prompts)
     cfg = sub.add_parser("config", help="settings")
     cfg.add_argument("action", choices=["check"])

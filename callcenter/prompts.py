@@ -60,6 +60,18 @@ def load_prompt_texts(prompts_dir: Path, language: str = "en") -> dict[str, str]
     return texts
 
 
+def prompt_languages(prompts_dir: Path) -> list[str]:
+    """The languages prompts.toml has texts for: English (its top level) and each table."""
+    path = prompts_dir / PROMPTS_FILE
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PromptError(f"{path}: prompts file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PromptError(f"{path}: not valid TOML: {exc}") from None
+    return ["en", *sorted(k for k, v in data.items() if isinstance(v, dict))]
+
+
 def _fingerprint(text: str, voice: str) -> str:
     return hashlib.sha256(f"{RECIPE}\n{voice}\n{text}".encode()).hexdigest()
 

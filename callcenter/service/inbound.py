@@ -69,6 +69,9 @@ log = logging.getLogger(__name__)
 
 ALL_DIGITS = "0123456789*#"
 PROMPT_FOLDER = "callcenter"
+# Prompts the service plays itself, in the caller's language (flows name their own).
+SERVICE_PROMPTS = ("please-hold", "sorry-no-agent", "and", "currency-usd", "currency-brl",
+                   "currency-eur", "currency-cents")
 # A ring attempt that fails faster than this (phone unreachable) is followed by a short
 # pause, so a queue whose phones are all down is not dialled in a tight loop.
 FAST_FAILURE_SECONDS = 1.0

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from callcenter.config import REPO_ROOT
-from callcenter.prompts import PromptError, build_prompts, load_prompt_texts
+from callcenter.prompts import PromptError, build_prompts, load_prompt_texts, prompt_languages
 from tests.support.real_parts import in_ci
 
 if not (shutil.which("espeak-ng") and shutil.which("sox")):
@@ -74,7 +74,9 @@ def test_a_bad_prompts_file_says_what_and_where(tmp_path: Path, body: str, error
 
 def test_the_repositorys_prompts_match_their_texts(tmp_path: Path) -> None:
     copy = shutil.copytree(REPO_ROOT / "ivr_prompts", tmp_path / "ivr_prompts")
-    assert build_prompts(copy) == [], "run build_prompts(Path('ivr_prompts')) and commit"
+    for language in prompt_languages(copy):
+        assert build_prompts(copy, language) == [], (
+            f"run `callcenter prompts build --language {language}` and commit")
     names = set(load_prompt_texts(copy))
     assert {"welcome", "main-menu", "invalid", "no-input", "please-hold", "sorry-no-agent",
             "sorry-fallback", "goodbye"} <= names
@@ -124,3 +126,28 @@ def test_silent_and_missing_prompts_are_reported(tmp_path: Path) -> None:
         prompts / "en" / "quiet.wav", format="wav")
     assert silent_prompts(prompts) == ["quiet"]
     assert missing_prompts(prompts, "en", {"hello", "quiet", "nowhere"}) == ["nowhere"]
+
+
+def test_the_command_builds_every_language_and_names_prompts_missing_in_one(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from callcenter.cli import main
+    from callcenter.service.inbound import SERVICE_PROMPTS
+
+    service = "".join(f'{name} = "{name}."\n' for name in SERVICE_PROMPTS)
+    prompts = write_texts(tmp_path / "prompts", f'hello = "Hello."\nmenu = "Press 1."\n{service}'
+                          f'[pt_BR]\nhello = "Olá."\n{service}')
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "main.yaml").write_text(
+        "name: main\nlanguages: [pt_BR, en]\nstart: a\nnodes:\n"
+        "  a: {type: play, prompt: hello, next: {node: b}}\n"
+        "  b: {type: menu, prompt: menu, options: {'1': {hangup: true}}, "
+        "on_exhausted: {hangup: true}}\n")
+    config = tmp_path / "callcenter.toml"
+    config.write_text(f'[ivr]\ndialplans_dir = "{flows}"\nprompts_dir = "{prompts}"\n')
+    assert main(["--config", str(config), "prompts", "build"]) == 1
+    out, err = capsys.readouterr()
+    assert f"spoke {prompts / 'pt_BR' / 'hello.wav'}" in out
+    assert f"spoke {prompts / 'en' / 'menu.wav'}" in out
+    assert "missing: menu in pt_BR" in err  # no Portuguese text or recording for it
+    assert "missing: menu in en" not in err
