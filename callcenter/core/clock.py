@@ -20,6 +20,22 @@ class SystemClock:
         return time.time()
 
 
+class ShiftedClock:
+    """Real time passing, but from another starting instant: the service behaves as if it
+    were then (tests of business hours on real calls; "what would callers hear on the
+    25th of December?")."""
+
+    def __init__(self, start: float) -> None:
+        self._offset = start - time.time()
+
+    def now(self) -> float:
+        return time.time() + self._offset
+
+    def jump_to(self, when: float) -> None:
+        """From now on, time passes from ``when`` (backwards too: a test's next scene)."""
+        self._offset = when - time.time()
+
+
 class VirtualClock:
     def __init__(self, start: float = 1_700_000_000.0) -> None:
         self._now = start

@@ -24,6 +24,7 @@ import pytest
 
 from callcenter.app import CallCenter
 from callcenter.config import REPO_ROOT
+from callcenter.core.clock import Clock
 from callcenter.core.records import CallRecord
 from tests.support.asterisk import running_asterisk, sandbox_settings
 from tests.support.sipp import (
@@ -56,9 +57,10 @@ MENU_DIGIT_MS = int((prompt_seconds("welcome") + 1.5) * 1000)
 async def call_center(tmp_path: Path, agents: Sequence[Mapping[str, Any]], *,
                       ami_via: TcpProxy | None = None, env: Mapping[str, str] | None = None,
                       service_ivr: Mapping[str, str] | None = None,
+                      clock: Clock | None = None,
                       ) -> AsyncIterator[CallCenter]:
     """``service_ivr`` changes the service's [ivr] settings only, not Asterisk's (e.g. to
-    give the service prompts Asterisk does not have)."""
+    give the service prompts Asterisk does not have). ``clock``: the service's time."""
     settings = sandbox_settings(tmp_path, agents=agents, queues=QUEUES, env=env)
     with running_asterisk(settings):
         service_settings = settings
@@ -71,7 +73,8 @@ async def call_center(tmp_path: Path, agents: Sequence[Mapping[str, Any]], *,
             ami_via_settings = dataclasses.replace(
                 settings.asterisk, ami_port=ami_via.port)
             service_settings = dataclasses.replace(service_settings, asterisk=ami_via_settings)
-        center = CallCenter(service_settings)
+        center = (CallCenter(service_settings) if clock is None
+                  else CallCenter(service_settings, clock=clock))
         await center.start()
         try:
             await center.ami.wait_ready(30)
