@@ -193,7 +193,7 @@ async def test_a_prompt_asterisk_cannot_play_is_logged_and_skipped_and_the_call_
     prompts, flows = tmp_path / "prompts", tmp_path / "flows"
     shutil.copytree(REPO_ROOT / "ivr_prompts", prompts)
     shutil.copy(prompts / "en" / "welcome.wav", prompts / "en" / "not-in-asterisk.wav")
-    flows.mkdir()
+    shutil.copytree(REPO_ROOT / "dialplans", flows)  # main and the flows it hands over to
     demo = (REPO_ROOT / "dialplans" / "main.yaml").read_text()
     (flows / "main.yaml").write_text(demo.replace("prompt: welcome ", "prompt: not-in-asterisk "))
     port = free_port()

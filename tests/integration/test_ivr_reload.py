@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -50,7 +51,7 @@ async def closed_calls(center, count: int, timeout: float = 20) -> list[CallReco
 async def test_a_call_inside_the_flow_finishes_on_its_version_and_a_broken_edit_is_refused(
         tmp_path):
     flows = tmp_path / "flows"
-    flows.mkdir()
+    shutil.copytree(REPO_ROOT / "dialplans", flows)  # main and the flows it hands over to
     flow_file = flows / "main.yaml"
     flow_file.write_text(DEMO)
     port = free_port()

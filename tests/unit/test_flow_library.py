@@ -19,8 +19,8 @@ DEMO = (REPO_ROOT / "dialplans" / "main.yaml").read_text()
 @pytest.fixture
 def flows(tmp_path: Path) -> Path:
     folder = tmp_path / "dialplans"
-    folder.mkdir()
-    (folder / "main.yaml").write_text(DEMO)
+    shutil.copytree(REPO_ROOT / "dialplans", folder)  # main and the flows it hands over to
+    shutil.rmtree(folder / "examples")
     return folder
 
 
@@ -83,7 +83,7 @@ def test_ivr_check_lists_every_problem_and_fails(flows, tmp_path, monkeypatch, c
     out, err = capsys.readouterr()
     assert "copy.yaml: ok" in out and "main.yaml: ok" in out
     assert f"{flows / 'broken.yaml'}:" in err
-    assert "1 of 3 flow file(s) have errors" in err
+    assert "1 of 5 flow file(s) have errors" in err
     assert main(["ivr", "check", str(flows / "main.yaml")]) == 0
 
 

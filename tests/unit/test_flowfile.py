@@ -75,6 +75,7 @@ def test_the_demo_flow_validates_with_the_demo_queues_and_prompts() -> None:
     assert dict(menu.options) == {
         "1": QueueTarget("sales"),
         "2": QueueTarget("support"),
+        "3": FlowTarget("selfservice"),
         "0": QueueTarget("operator"),
         "9": HangupTarget("goodbye"),
     }
