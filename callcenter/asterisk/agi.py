@@ -21,6 +21,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Literal
 from urllib.parse import urlsplit
 
 MAX_LINE_BYTES = 8 * 1024
@@ -48,6 +49,15 @@ class AgiArgumentError(AgiError, ValueError):
 
 class AgiHangup(AgiError):
     """The channel hung up (HANGUP notice, 511, result -1 on a dead channel, or socket closed)."""
+
+
+class AgiRecordingHangup(AgiHangup):
+    """The channel hung up during RECORD FILE. ``outcome`` (ended_by "hangup") keeps how much
+    was recorded before: a caller who speaks a message and hangs up has left a message."""
+
+    def __init__(self, message: str, outcome: RecordOutcome) -> None:
+        super().__init__(message)
+        self.outcome = outcome
 
 
 class AgiCommandError(AgiError):
@@ -346,3 +356,132 @@ class AgiConnection:
     def _expect_response(self, line: str) -> None:
         if self.responses_pending <= 0:
             raise AgiProtocolError(f"a response with no command outstanding: {line[:80]!r}")
+
+
+# --------------------------------------------------------------------------- RECORD FILE
+#
+# Asterisk 22's res_agi answers RECORD FILE with one of (the words in parentheses tell which):
+#   200 result=<key code> (dtmf) endpos=N      an escape digit ended it
+#   200 result=<ms left> (timeout) endpos=N    the time limit or the silence ended it
+#   200 result=-1 (hangup) endpos=N            the channel hung up while recording
+#   200 result=-1 (waitfor) endpos=N           waiting for audio failed (usually a hangup)
+#   200 result=<res> (randomerror) endpos=N    the beep failed (-1) or a digit cut the beep
+#   200 result=-1 (writefile)                  the file could not be created
+# "(timeout)" is the same words for both ends: ``result`` is what was left of the time limit
+# when it stopped (0 with no limit), so with silence detection on, time left means silence.
+
+RecordEnd = Literal["key", "timeout", "silence", "hangup"]
+
+DTMF_KEYS = frozenset("0123456789*#ABCD")
+_RECORD_FORMAT_RE = re.compile(r"[A-Za-z0-9]+\Z")
+# A frame of audio is 20 ms: a limit reached leaves at most about that much time unused.
+_SILENCE_MIN_TIME_LEFT_MS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class RecordOutcome:
+    """How a RECORD FILE ended, as far as Asterisk tells.
+
+    ``ended_by``: "key" (``digit`` is the escape digit pressed), "timeout" (the time limit),
+    "silence" (``silence_seconds`` of silence) or "hangup" (only on AgiRecordingHangup).
+    ``endpos``: where the recording ends, in samples (8,000 a second for 8 kHz formats such
+    as wav, gsm or ulaw); 0 when nothing was recorded (a key pressed during the beep).
+    """
+
+    ended_by: RecordEnd
+    digit: str | None
+    endpos: int
+
+
+def _path_problem(path: str) -> str | None:
+    if not path:
+        return "is empty"
+    for position, char in enumerate(path):
+        if char.isspace():
+            return f"has a space or line break at position {position}"
+        if char in "\"'\\":
+            return f"has a quote or backslash at position {position}"
+        if ord(char) < 32 or ord(char) == 127:
+            return f"has a control character at position {position}"
+    return None
+
+
+def record_file_arguments(
+    path: str,
+    fmt: str,
+    escape_digits: str,
+    timeout_ms: int,
+    beep: bool,
+    silence_seconds: int | None,
+) -> tuple[str | int, ...]:
+    """The arguments of ``RECORD FILE`` in Asterisk's order, each checked.
+
+    Raises AgiArgumentError (a ValueError) naming the argument and what is wrong with it.
+    """
+    problem = _path_problem(path) if isinstance(path, str) else "is not text"
+    if problem is not None:
+        raise AgiArgumentError(
+            f"RECORD FILE: the path {path!r} {problem}; it goes on an AGI command line, "
+            "so it may hold no spaces, line breaks, quotes or backslashes"
+        )
+    if not isinstance(fmt, str) or not _RECORD_FORMAT_RE.match(fmt):
+        raise AgiArgumentError(
+            f"RECORD FILE: the format {fmt!r} must be an Asterisk format name such as "
+            "wav, gsm, ulaw or sln16 (letters and digits)"
+        )
+    bad_keys = sorted({key for key in escape_digits if key not in DTMF_KEYS})
+    if bad_keys:
+        raise AgiArgumentError(
+            f"RECORD FILE: escape_digits {escape_digits!r} holds {''.join(bad_keys)!r}; "
+            "only the keys 0-9, *, # and A-D can end a recording"
+        )
+    if isinstance(timeout_ms, bool) or not isinstance(timeout_ms, int) or not (
+        timeout_ms > 0 or timeout_ms == -1
+    ):
+        raise AgiArgumentError(
+            f"RECORD FILE: timeout_ms {timeout_ms!r} must be a positive number of "
+            "milliseconds, or -1 for no limit"
+        )
+    if silence_seconds is not None and (
+        isinstance(silence_seconds, bool)
+        or not isinstance(silence_seconds, int)
+        or silence_seconds < 1
+    ):
+        raise AgiArgumentError(
+            f"RECORD FILE: silence_seconds {silence_seconds!r} must be a whole number of "
+            "seconds, at least 1 (or None for no silence detection)"
+        )
+    arguments: list[str | int] = [path, fmt, escape_digits, timeout_ms]
+    if beep:
+        arguments.append("BEEP")
+    if silence_seconds is not None:
+        arguments.append(f"s={silence_seconds}")
+    return tuple(arguments)
+
+
+def record_outcome(
+    response: AgiResponse, *, timeout_ms: int, silence_detection: bool
+) -> RecordOutcome:
+    """Read Asterisk's answer to RECORD FILE (see the table above).
+
+    A hangup, or a failure that may be one ("waitfor", "randomerror" with -1), comes back
+    with ended_by "hangup": the caller decides between hangup and failure. A file that could
+    not be written, or an answer of another shape, raises AgiCommandError.
+    """
+    how, result = response.data, response.result
+    endpos = response.endpos if response.endpos is not None else 0
+    if how == "dtmf" or (how == "randomerror" and result is not None and result > 0):
+        if result is None or not 0 < result < 128 or chr(result) not in DTMF_KEYS:
+            raise AgiCommandError("RECORD FILE", response, f"{result} is not a key code")
+        return RecordOutcome("key", chr(result), endpos)
+    if how == "timeout" and result is not None and result >= 0:
+        time_left = timeout_ms < 0 or result > _SILENCE_MIN_TIME_LEFT_MS
+        ended_by: RecordEnd = "silence" if silence_detection and time_left else "timeout"
+        return RecordOutcome(ended_by, None, endpos)
+    if how in ("hangup", "waitfor", "randomerror") and result == -1:
+        return RecordOutcome("hangup", None, endpos)
+    if how == "writefile":
+        raise AgiCommandError(
+            "RECORD FILE", response, "Asterisk could not create the file (writefile)"
+        )
+    raise AgiCommandError("RECORD FILE", response, f"unexpected answer {response.raw!r}")

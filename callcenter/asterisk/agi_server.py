@@ -1,9 +1,14 @@
 """The FastAGI server: one ``AgiSession`` per TCP connection (per call), many at once.
 
-Thin asyncio around ``agi.AgiConnection``. A reader task feeds the parser for the whole
-session, so a ``HANGUP`` is noticed at once, even while no command is running: then
-``session.hung_up`` is True, ``session.hangup_event`` is set and every waiting or later
-command raises ``AgiHangup``.
+Thin asyncio around ``agi.AgiConnection``. Each connection is an ``asyncio.Protocol`` that
+feeds the parser as bytes arrive, so a ``HANGUP`` is noticed at once, even while no command
+is running: then ``session.hung_up`` is True, ``session.hangup_event`` is set and every
+waiting or later command raises ``AgiHangup``. Only the handler runs as a task.
+
+Why a protocol and not streams with a reader task: under load (2,000 calls at once, 1,000
+new a second) the tail of command latency is CPython's full garbage collections, whose
+pause grows with the objects alive. A stream reader, a stream writer and a reader task per
+call doubled the objects a call keeps alive; see docs/PERFORMANCE.md.
 
 Routing is by the path of ``AGI(agi://host:port/PATH)``. An unknown path is logged and the
 connection closed without a word: Asterisk sets AGISTATUS=FAILURE and the dialplan goes on.
@@ -28,14 +33,20 @@ from callcenter.asterisk.agi import (
     AgiHangupNotice,
     AgiItem,
     AgiProtocolError,
+    AgiRecordingHangup,
     AgiResponse,
+    RecordOutcome,
+    record_file_arguments,
+    record_outcome,
 )
 
 logger = logging.getLogger(__name__)
 
 AgiHandler = Callable[["AgiSession"], Awaitable[None]]
 
-READ_CHUNK = 64 * 1024
+# A burst of calls must not see SYNs dropped and retried a second later (asyncio's default
+# is 100; the kernel caps it at net.core.somaxconn).
+LISTEN_BACKLOG = 1024
 
 
 class AgiSession:
@@ -51,21 +62,23 @@ class AgiSession:
         self,
         environment: AgiEnvironment,
         connection: AgiConnection,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        transport: asyncio.WriteTransport,
     ) -> None:
         self.env = environment
         self.hung_up = False
         self.hangup_event = asyncio.Event()
         self.hangup_reason = ""
         self._connection = connection
-        self._reader = reader
-        self._writer = writer
+        self._transport = transport
         self._lock = asyncio.Lock()
         # One future per command sent, answered in order; a cancelled caller's future stays
         # in the queue so that its late response is matched and dropped, not misdelivered.
         self._waiting: deque[asyncio.Future[AgiResponse]] = deque()
-        self._reader_task: asyncio.Task[None] | None = None
+        # RECORD FILE's answer tells how much was recorded: a HANGUP notice must not cut it off.
+        self._recording: asyncio.Future[AgiResponse] | None = None
+        self._closed = False
+        # Asked once: asyncio.get_running_loop() costs a getpid() system call each time.
+        self._loop = asyncio.get_running_loop()
 
     @property
     def label(self) -> str:
@@ -82,19 +95,30 @@ class AgiSession:
         AgiCommandError on 510/520 or any other non-200 code, AgiArgumentError for an unsafe
         argument (nothing is sent then).
         """
+        # The commands below await this coroutine directly, never through another layer: a
+        # call waiting for Asterisk keeps as few objects alive as it can (see the module doc).
         async with self._lock:
-            if self.hung_up:
-                raise AgiHangup(f"{name}: the channel has hung up ({self.hangup_reason})")
-            line = self._connection.command(name, *args)
-            future: asyncio.Future[AgiResponse] = asyncio.get_running_loop().create_future()
-            self._waiting.append(future)
+            future = self._send(name, args)
             try:
-                self._writer.write(line)
-                await self._writer.drain()
-            except (ConnectionError, OSError) as exc:
-                self._mark_hung_up(f"connection lost while sending: {exc}")
-            response = await future
+                response = await future
+            finally:
+                del future  # a raised AgiHangup must not keep this frame alive in a cycle
         return self._checked(name, response)
+
+    def _send(self, name: str, args: tuple[str | int, ...]) -> asyncio.Future[AgiResponse]:
+        """Write one command line (under the lock); the future of its answer."""
+        if self.hung_up:
+            raise AgiHangup(f"{name}: the channel has hung up ({self.hangup_reason})")
+        line = self._connection.command(name, *args)
+        future: asyncio.Future[AgiResponse] = self._loop.create_future()
+        self._waiting.append(future)
+        # No flow control is needed: a command waits for its answer before the next one,
+        # so at most a line or two of ours is ever buffered.
+        if self._transport.is_closing():
+            self._mark_hung_up("connection lost while sending")
+        else:
+            self._transport.write(line)
+        return future
 
     def _checked(self, name: str, response: AgiResponse) -> AgiResponse:
         if response.code == 200:
@@ -122,32 +146,36 @@ class AgiSession:
         self._mark_hung_up(f"{name} returned -1")
         return AgiHangup(f"{name}: the channel hung up")
 
-    async def _run(self, name: str, *args: str | int) -> AgiResponse:
-        response = await self.command(name, *args)
+    async def _digit_or_hangup(self, name: str, response: AgiResponse) -> str | None:
+        """The key of a prompt's answer: its ASCII code, 0 for none, -1 for hangup/failure."""
         if response.result == -1:
             raise await self._result_minus_one(name, response)
-        return response
+        return _digit(name, response)
 
     async def answer(self) -> None:
-        await self._run("ANSWER")
+        response = await self.command("ANSWER")
+        if response.result == -1:
+            raise await self._result_minus_one("ANSWER", response)
 
     async def stream_file(self, name: str, escape_digits: str = "") -> str | None:
         """Play a prompt; the digit that interrupted it, or None if it played to the end."""
-        response = await self._run("STREAM FILE", name, escape_digits)
-        return _digit("STREAM FILE", response)
+        response = await self.command("STREAM FILE", name, escape_digits)
+        return await self._digit_or_hangup("STREAM FILE", response)
 
     async def say_number(self, number: int, escape_digits: str = "") -> str | None:
         """Speak a number in the channel's language; the digit that interrupted it, if any."""
-        return _digit("SAY NUMBER", await self._run("SAY NUMBER", number, escape_digits))
+        response = await self.command("SAY NUMBER", number, escape_digits)
+        return await self._digit_or_hangup("SAY NUMBER", response)
 
     async def say_digits(self, digits: str, escape_digits: str = "") -> str | None:
-        return _digit("SAY DIGITS", await self._run("SAY DIGITS", digits, escape_digits))
+        response = await self.command("SAY DIGITS", digits, escape_digits)
+        return await self._digit_or_hangup("SAY DIGITS", response)
 
     async def say_datetime(self, epoch: int, timezone: str, escape_digits: str = "",
                            format: str = "ABdY 'digits/at' IMp") -> str | None:
         """Speak a moment as a date and time, in ``timezone`` (an IANA name)."""
-        response = await self._run("SAY DATETIME", epoch, escape_digits, format, timezone)
-        return _digit("SAY DATETIME", response)
+        response = await self.command("SAY DATETIME", epoch, escape_digits, format, timezone)
+        return await self._digit_or_hangup("SAY DATETIME", response)
 
     async def get_data(self, name: str, timeout_ms: int, max_digits: int) -> str:
         """Play a prompt and collect up to max_digits; "" when the caller pressed nothing."""
@@ -157,12 +185,58 @@ class AgiSession:
         return response.result_text
 
     async def wait_for_digit(self, timeout_ms: int) -> str | None:
-        response = await self._run("WAIT FOR DIGIT", timeout_ms)
-        return _digit("WAIT FOR DIGIT", response)
+        response = await self.command("WAIT FOR DIGIT", timeout_ms)
+        return await self._digit_or_hangup("WAIT FOR DIGIT", response)
+
+    async def record_file(
+        self,
+        path: str,
+        *,
+        fmt: str = "wav",
+        escape_digits: str = "#",
+        timeout_ms: int,
+        beep: bool = True,
+        silence_seconds: int | None = None,
+    ) -> RecordOutcome:
+        """Record the caller into ``path``.``fmt`` (a path on Asterisk's machine, relative
+        to its sounds folder unless absolute) until a key of ``escape_digits``, ``timeout_ms``
+        (-1: no limit) or, if given, ``silence_seconds`` of silence.
+
+        Returns how it ended: RecordOutcome(ended_by "key" | "timeout" | "silence", digit,
+        endpos in samples). Raises ValueError (AgiArgumentError) for an unsafe path or a bad
+        argument, before anything is sent; AgiRecordingHangup (an AgiHangup) when the caller
+        hangs up, its ``outcome`` telling how much was recorded; AgiCommandError when
+        Asterisk cannot record (the file cannot be created, the beep fails on a live channel).
+        """
+        arguments = record_file_arguments(
+            path, fmt, escape_digits, timeout_ms, beep, silence_seconds
+        )
+        async with self._lock:
+            future = self._send("RECORD FILE", arguments)
+            self._recording = future
+            try:
+                response = await future
+            finally:
+                self._recording = None
+                del future
+        response = self._checked("RECORD FILE", response)
+        outcome = record_outcome(
+            response, timeout_ms=timeout_ms, silence_detection=silence_seconds is not None
+        )
+        if outcome.ended_by != "hangup":
+            return outcome
+        if response.data != "hangup":  # "waitfor" or "randomerror": a failure, or the hangup
+            await self._result_minus_one("RECORD FILE", response)
+        self._mark_hung_up("hung up during RECORD FILE")
+        raise AgiRecordingHangup(
+            f"RECORD FILE: the channel hung up after {outcome.endpos} samples", outcome
+        )
 
     async def exec(self, app: str, args: str = "") -> int:
         """Run a dialplan application; its return value. -2 (no such application) raises."""
-        response = await self._run("EXEC", app, args)
+        response = await self.command("EXEC", app, args)
+        if response.result == -1:
+            raise await self._result_minus_one("EXEC", response)
         if response.result == -2:
             raise AgiCommandError("EXEC", response, f"no dialplan application {app!r}")
         return response.result if response.result is not None else 0
@@ -198,59 +272,51 @@ class AgiSession:
             return False
         return True
 
-    # ------------------------------------------------------------------ reading
-
-    def _start_reading(self, leftover: list[AgiItem]) -> None:
-        for item in leftover:
-            self._dispatch(item)
-        self._reader_task = asyncio.create_task(self._read_loop(), name=f"agi-read {self.label}")
-
-    async def _read_loop(self) -> None:
-        try:
-            while True:
-                data = await self._reader.read(READ_CHUNK)
-                if not data:
-                    self._mark_hung_up("Asterisk closed the connection")
-                    return
-                for item in self._connection.feed(data):
-                    self._dispatch(item)
-        except AgiProtocolError as exc:
-            logger.error("AGI %s: protocol error, closing: %s", self.label, exc)
-            self._mark_hung_up(f"protocol error: {exc}")
-            self._writer.close()
-        except (ConnectionError, OSError) as exc:
-            self._mark_hung_up(f"connection error: {exc}")
+    # ------------------------------------------------------------------ from the protocol
 
     def _dispatch(self, item: AgiItem) -> None:
         if isinstance(item, AgiHangupNotice):
-            self._mark_hung_up("HANGUP from Asterisk")
-        elif isinstance(item, AgiResponse) and item.code != 100:
+            self._mark_hung_up("HANGUP from Asterisk", notice=True)
+        elif isinstance(item, AgiResponse) and item.code != 100 and self._waiting:
             future = self._waiting.popleft()
             if not future.done():
                 future.set_result(item)
 
-    def _mark_hung_up(self, reason: str) -> None:
+    def _mark_hung_up(self, reason: str, *, notice: bool = False) -> None:
+        """Fail what waits for an answer. After a HANGUP notice Asterisk still answers the
+        command it is running, so a RECORD FILE keeps waiting for its answer."""
         if self.hung_up:
             return
-        logger.info("AGI %s: hung up (%s)", self.label, reason)
+        logger.debug("AGI %s: hung up (%s)", self.label, reason)
         self.hung_up = True
         self.hangup_reason = reason
         self.hangup_event.set()
+        kept = self._recording if notice else None
         for future in self._waiting:
+            if future is not kept and not future.done():
+                future.set_exception(AgiHangup(f"the channel hung up ({reason})"))
+        if kept is None:
+            # Nothing is sent after a hangup, so late answers need no future to be matched to.
+            self._waiting.clear()
+
+    def _connection_lost(self, exc: Exception | None) -> None:
+        if self._closed:
+            return
+        reason = "Asterisk closed the connection" if exc is None else f"connection error: {exc}"
+        self._mark_hung_up(reason)
+        for future in self._waiting:  # a RECORD FILE still waiting after a HANGUP notice
             if not future.done():
                 future.set_exception(AgiHangup(f"the channel hung up ({reason})"))
+        self._waiting.clear()
 
-    async def _close(self) -> None:
-        if self._reader_task is not None:
-            self._reader_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader_task
+    def _close(self) -> None:
+        """The handler is done: drop what still waits and close the connection."""
+        self._closed = True
         for future in self._waiting:
             if not future.done():
                 future.cancel()
-        self._writer.close()
-        with contextlib.suppress(ConnectionError, OSError):
-            await self._writer.wait_closed()
+        self._waiting.clear()
+        self._transport.close()
 
 
 def _digit(command: str, response: AgiResponse) -> str | None:
@@ -260,6 +326,108 @@ def _digit(command: str, response: AgiResponse) -> str | None:
     if not 0 < response.result < 128:
         raise AgiCommandError(command, response, f"{response.result} is not a key code")
     return chr(response.result)
+
+
+class _AgiProtocol(asyncio.Protocol):
+    """One FastAGI connection: the environment first, then bytes straight to its session."""
+
+    def __init__(self, server: AgiServer) -> None:
+        self._server = server
+        self._connection = AgiConnection()
+        self._transport: asyncio.Transport | None = None
+        self._peer: object = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._session: AgiSession | None = None
+        self._closing = False
+        self._lost: asyncio.Future[None] | None = None  # made only when stop() waits
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._peer = transport.get_extra_info("peername")
+        self._server._protocols.add(self)
+        loop = self._server._loop
+        assert loop is not None  # connections come only while the server is started
+        self._timer = loop.call_later(self._server._environment_timeout,
+                                      self._environment_timed_out)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            items = self._connection.feed(data)
+        except AgiProtocolError as exc:
+            self._protocol_error(exc)
+            return
+        session = self._session
+        if session is None:
+            if self._connection.environment is None:
+                return
+            session = self._start_session()
+            if session is None:
+                return
+            items = [item for item in items if not isinstance(item, AgiEnvironment)]
+        for item in items:
+            session._dispatch(item)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._server._protocols.discard(self)
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)
+        if self._session is not None:
+            self._session._connection_lost(exc)
+        elif not self._closing:
+            reason = exc or "the connection closed before the AGI environment ended"
+            logger.warning("FastAGI connection from %s: no valid environment (%s)",
+                           self._peer, reason)
+
+    def close(self) -> None:
+        self._closing = True
+        if self._transport is not None:
+            self._transport.close()
+
+    async def wait_closed(self) -> None:
+        if self in self._server._protocols:
+            if self._lost is None:
+                self._lost = asyncio.get_running_loop().create_future()
+            await self._lost
+
+    def _environment_timed_out(self) -> None:
+        if self._connection.environment is None:
+            logger.warning("FastAGI connection from %s: no valid environment (none within %g s)",
+                           self._peer, self._server._environment_timeout)
+            self.close()
+
+    def _protocol_error(self, exc: AgiProtocolError) -> None:
+        if self._session is not None:
+            logger.error("AGI %s: protocol error, closing: %s", self._session.label, exc)
+            self._session._mark_hung_up(f"protocol error: {exc}")
+        else:
+            logger.warning("FastAGI connection from %s: no valid environment (%s)",
+                           self._peer, exc)
+        self.close()
+
+    def _start_session(self) -> AgiSession | None:
+        assert self._timer is not None and self._transport is not None
+        self._timer.cancel()
+        self._timer = None
+        environment = self._connection.environment
+        assert environment is not None
+        handler = self._server._route(environment.path)
+        if handler is None:
+            logger.warning(
+                "FastAGI: no route for path %r (channel %s, uniqueid %s; known: %s); closing",
+                environment.path,
+                environment.channel,
+                environment.uniqueid,
+                ", ".join(sorted(self._server._routes or ())) or "none",
+            )
+            self.close()
+            return None
+        session = AgiSession(environment, self._connection, self._transport)
+        self._session = session
+        self._server._start_handler(session, handler)
+        return session
 
 
 class AgiServer:
@@ -288,7 +456,9 @@ class AgiServer:
         self._port = port
         self._environment_timeout = environment_timeout
         self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
+        self._protocols: set[_AgiProtocol] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def port(self) -> int:
@@ -303,14 +473,14 @@ class AgiServer:
     @property
     def sessions_active(self) -> int:
         """Open FastAGI connections (calls being served)."""
-        return len(self._connections)
+        return len(self._protocols)
 
     async def start(self) -> None:
         if self._server is not None:
             raise RuntimeError("the FastAGI server is already started")
-        # A deep backlog: a burst of calls must not see SYNs dropped and retried a second later.
-        self._server = await asyncio.start_server(
-            self._on_connection, self._host, self._port, backlog=1024
+        loop = self._loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _AgiProtocol(self), self._host, self._port, backlog=LISTEN_BACKLOG
         )
         logger.info("FastAGI server listening on %s:%d", self._host, self.port)
 
@@ -320,10 +490,14 @@ class AgiServer:
         if server is None:
             return
         server.close()
-        tasks = list(self._connections)
-        for task in tasks:
+        handlers = list(self._handlers)
+        for task in handlers:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*handlers, return_exceptions=True)
+        protocols = list(self._protocols)
+        for protocol in protocols:  # those still waiting for their environment
+            protocol.close()
+        await asyncio.gather(*(protocol.wait_closed() for protocol in protocols))
         await server.wait_closed()
         logger.info("FastAGI server stopped")
 
@@ -332,73 +506,25 @@ class AgiServer:
             return self._default
         return self._routes.get(path)
 
-    async def _on_connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        peer = writer.get_extra_info("peername")
-        try:
-            await self._serve(reader, writer, peer)
-        except asyncio.CancelledError:
-            # Only stop() cancels this task, and awaits it. Ending it normally spares asyncio's
-            # stream callback from logging the cancellation as an error.
-            writer.close()
-        except Exception:  # a bug of ours must not take the server down
-            logger.exception("FastAGI connection from %s failed", peer)
-            writer.close()
-        finally:
-            self._connections.discard(task)
+    def _start_handler(self, session: AgiSession, handler: AgiHandler) -> None:
+        assert self._loop is not None
+        task = self._loop.create_task(
+            self._run_handler(session, handler), name=f"agi {session.label}"
+        )
+        self._handlers.add(task)
+        task.add_done_callback(self._handlers.discard)
 
-    async def _serve(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: object
-    ) -> None:
-        connection = AgiConnection()
-        try:
-            async with asyncio.timeout(self._environment_timeout):
-                leftover = await _read_environment(reader, connection)
-        except (TimeoutError, AgiProtocolError, ConnectionError, OSError) as exc:
-            logger.warning("FastAGI connection from %s: no valid environment (%s)", peer, exc)
-            writer.close()
-            return
-        environment = connection.environment
-        assert environment is not None
-        handler = self._route(environment.path)
-        if handler is None:
-            logger.warning(
-                "FastAGI: no route for path %r (channel %s, uniqueid %s; known: %s); closing",
-                environment.path,
-                environment.channel,
-                environment.uniqueid,
-                ", ".join(sorted(self._routes or ())) or "none",
-            )
-            writer.close()
-            return
-        session = AgiSession(environment, connection, reader, writer)
-        session._start_reading(leftover)
-        logger.info("AGI %s: session started", session.label)
+    async def _run_handler(self, session: AgiSession, handler: AgiHandler) -> None:
+        logger.debug("AGI %s: session started", session.label)
         try:
             await handler(session)
         except AgiHangup as exc:
-            logger.info("AGI %s: handler ended by hangup: %s", session.label, exc)
+            logger.debug("AGI %s: handler ended by hangup: %s", session.label, exc)
         except AgiError as exc:
             logger.error("AGI %s: handler failed: %s", session.label, exc)
-        except Exception:
+        except Exception:  # a bug of ours must not take the server down
             logger.exception("AGI %s: handler raised", session.label)
         finally:
-            await session._close()
-        logger.info("AGI %s: session closed", session.label)
-
-
-async def _read_environment(
-    reader: asyncio.StreamReader, connection: AgiConnection
-) -> list[AgiItem]:
-    """Read until the environment block is parsed; the items that came after it."""
-    while True:
-        data = await reader.read(READ_CHUNK)
-        if not data:
-            raise AgiProtocolError("the connection closed before the AGI environment ended")
-        items = connection.feed(data)
-        if connection.environment is not None:
-            return [item for item in items if not isinstance(item, AgiEnvironment)]
+            session._close()
+        logger.info("AGI %s: session closed (%s)", session.label,
+                    session.hangup_reason or "handler finished")

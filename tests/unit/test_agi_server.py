@@ -11,7 +11,15 @@ from typing import Any
 import pytest
 from test_agi import asterisk_parse_args
 
-from callcenter.asterisk.agi import AgiCommandError, AgiHangup
+from callcenter.asterisk.agi import (
+    AgiCommandError,
+    AgiHangup,
+    AgiRecordingHangup,
+    RecordOutcome,
+    parse_response,
+    record_file_arguments,
+    record_outcome,
+)
 from callcenter.asterisk.agi_server import AgiHandler, AgiServer, AgiSession
 
 WAIT = 5.0  # a guard against a hung test, never a pause
@@ -504,3 +512,221 @@ async def test_hangup_command_is_idempotent_after_the_channel_is_gone(
     await asterisk.send("HANGUP")
     assert await asyncio.wait_for(done, WAIT) is True
     assert await asterisk.closed_by_server()
+
+
+# --------------------------------------------------------------------------- RECORD FILE
+
+
+async def record_in_a_call(
+    start_server: StartServer, **kwargs: Any
+) -> tuple[FakeAsterisk, asyncio.Future[object]]:
+    """A call whose handler records one message; the future holds its outcome or error."""
+    outcome: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+
+    async def voicemail(session: AgiSession) -> None:
+        try:
+            outcome.set_result(await session.record_file(**kwargs))
+        except Exception as exc:
+            outcome.set_result(exc)
+
+    server = await start_server({"ivr": voicemail})
+    return await FakeAsterisk.call(server.port), outcome
+
+
+async def test_a_message_ended_by_the_pound_key_reports_the_key_and_its_length(
+    start_server: StartServer,
+) -> None:
+    asterisk, outcome = await record_in_a_call(
+        start_server, path="voicemail/1732822000.1", timeout_ms=60000, silence_seconds=3
+    )
+    # Split as res_agi's parse_args() splits it: the arguments handle_recordfile reads.
+    await asterisk.expect("RECORD", "FILE", "voicemail/1732822000.1", "wav", "#", "60000",
+                          "BEEP", "s=3", reply="200 result=35 (dtmf) endpos=24160")
+    assert await asyncio.wait_for(outcome, WAIT) == RecordOutcome("key", "#", 24160)
+    assert await asterisk.closed_by_server()
+
+
+async def test_a_message_that_reaches_the_time_limit_ends_by_timeout(
+    start_server: StartServer,
+) -> None:
+    asterisk, outcome = await record_in_a_call(
+        start_server, path="/var/spool/callcenter/m1", fmt="gsm", escape_digits="",
+        timeout_ms=5000, beep=False,
+    )
+    await asterisk.expect("RECORD", "FILE", "/var/spool/callcenter/m1", "gsm", "", "5000",
+                          reply="200 result=0 (timeout) endpos=40000")
+    assert await asyncio.wait_for(outcome, WAIT) == RecordOutcome("timeout", None, 40000)
+
+
+@pytest.mark.parametrize(
+    ("timeout_ms", "reply", "ended_by"),
+    [
+        # Asterisk's result is the time left of the limit when it stopped: seconds left
+        # mean the silence ended it ...
+        (60000, "200 result=41230 (timeout) endpos=150400", "silence"),
+        # ... nothing left means the limit did, silence detection or not ...
+        (60000, "200 result=1 (timeout) endpos=480000", "timeout"),
+        # ... and with no limit only the silence can end it (Asterisk answers 0 then).
+        (-1, "200 result=0 (timeout) endpos=96000", "silence"),
+    ],
+)
+async def test_with_silence_detection_the_time_left_tells_silence_from_the_limit(
+    start_server: StartServer, timeout_ms: int, reply: str, ended_by: str
+) -> None:
+    asterisk, outcome = await record_in_a_call(
+        start_server, path="msg", timeout_ms=timeout_ms, silence_seconds=2
+    )
+    assert (await asterisk.read_command())[5:] == [str(timeout_ms), "BEEP", "s=2"]
+    await asterisk.send(reply)
+    result = await asyncio.wait_for(outcome, WAIT)
+    assert isinstance(result, RecordOutcome)
+    assert result.ended_by == ended_by and result.digit is None
+
+
+async def test_a_key_pressed_during_the_beep_ends_it_before_anything_is_recorded(
+    start_server: StartServer,
+) -> None:
+    asterisk, outcome = await record_in_a_call(start_server, path="msg", timeout_ms=9000)
+    await asterisk.expect("RECORD", "FILE", "msg", "wav", "#", "9000", "BEEP",
+                          reply="200 result=35 (randomerror) endpos=0")
+    assert await asyncio.wait_for(outcome, WAIT) == RecordOutcome("key", "#", 0)
+
+
+async def test_a_caller_who_hangs_up_while_recording_raises_a_hangup_that_keeps_the_length(
+    start_server: StartServer,
+) -> None:
+    asterisk, outcome = await record_in_a_call(start_server, path="msg", timeout_ms=60000)
+    assert (await asterisk.read_command())[:3] == ["RECORD", "FILE", "msg"]
+    await asterisk.send("200 result=-1 (hangup) endpos=32000")
+    error = await asyncio.wait_for(outcome, WAIT)
+    assert isinstance(error, AgiRecordingHangup) and isinstance(error, AgiHangup)
+    assert error.outcome == RecordOutcome("hangup", None, 32000)
+    # A hangup Asterisk names needs no CHANNEL STATUS: the handler ends, the call closes.
+    assert await asterisk.closed_by_server()
+
+
+async def test_a_hangup_notice_before_the_answer_still_gives_the_recorded_length(
+    start_server: StartServer,
+) -> None:
+    asterisk, outcome = await record_in_a_call(start_server, path="msg", timeout_ms=60000)
+    await asterisk.read_command()
+    await asterisk.send("HANGUP")
+    await asterisk.send("200 result=-1 (hangup) endpos=16000")
+    error = await asyncio.wait_for(outcome, WAIT)
+    assert isinstance(error, AgiRecordingHangup)
+    assert error.outcome.endpos == 16000
+
+
+async def test_a_hangup_notice_then_a_closed_socket_still_ends_the_recording_as_a_hangup(
+    start_server: StartServer,
+) -> None:
+    asterisk, outcome = await record_in_a_call(start_server, path="msg", timeout_ms=60000)
+    await asterisk.read_command()
+    await asterisk.send("HANGUP")
+    asterisk.close()
+    error = await asyncio.wait_for(outcome, WAIT)
+    assert type(error) is AgiHangup
+    assert "closed the connection" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"), [("200 result=6", AgiCommandError), ("511 dead", AgiRecordingHangup)]
+)
+async def test_waiting_for_audio_failing_is_a_hangup_only_when_the_channel_is_gone(
+    start_server: StartServer, status: str, expected: type[Exception]
+) -> None:
+    asterisk, outcome = await record_in_a_call(start_server, path="msg", timeout_ms=60000)
+    await asterisk.read_command()
+    await asterisk.send("200 result=-1 (waitfor) endpos=800")
+    await asterisk.expect("CHANNEL", "STATUS", reply=status)
+    assert type(await asyncio.wait_for(outcome, WAIT)) is expected
+
+
+async def test_a_file_asterisk_cannot_create_is_a_command_error(
+    start_server: StartServer,
+) -> None:
+    asterisk, outcome = await record_in_a_call(start_server, path="/nowhere/msg", timeout_ms=1000)
+    await asterisk.read_command()
+    await asterisk.send("200 result=-1 (writefile)")
+    error = await asyncio.wait_for(outcome, WAIT)
+    assert isinstance(error, AgiCommandError)
+    assert error.command == "RECORD FILE" and "could not create the file" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"path": "my message"}, "has a space or line break at position 2"),
+        ({"path": "msg\nEXEC System reboot"}, "has a space or line break at position 3"),
+        ({"path": 'msg"x'}, "has a quote or backslash at position 3"),
+        ({"path": "it's"}, "has a quote or backslash at position 2"),
+        ({"path": ""}, "is empty"),
+        ({"path": "msg", "fmt": "wav x"}, "the format 'wav x'"),
+        ({"path": "msg", "escape_digits": "#x"}, "holds 'x'"),
+        ({"path": "msg", "timeout_ms": 0}, "timeout_ms 0 must be a positive number"),
+        ({"path": "msg", "silence_seconds": 0}, "silence_seconds 0 must be a whole number"),
+    ],
+)
+async def test_bad_recording_arguments_raise_a_value_error_before_anything_is_sent(
+    start_server: StartServer, kwargs: dict[str, Any], message: str
+) -> None:
+    asterisk, outcome = await record_in_a_call(start_server, **{"timeout_ms": 5000, **kwargs})
+    error = await asyncio.wait_for(outcome, WAIT)
+    assert isinstance(error, ValueError)
+    assert str(error).startswith("RECORD FILE: ") and message in str(error)
+    assert await asterisk.closed_by_server()  # no command reached the wire
+
+
+def test_every_answer_shape_of_record_file_is_read_or_refused() -> None:
+    def outcome(raw: str, timeout_ms: int = 10000, silence: bool = False) -> RecordOutcome:
+        return record_outcome(parse_response(raw), timeout_ms=timeout_ms,
+                              silence_detection=silence)
+
+    assert outcome("200 result=42 (dtmf) endpos=8000") == RecordOutcome("key", "*", 8000)
+    assert outcome("200 result=5000 (timeout) endpos=1") == RecordOutcome("timeout", None, 1)
+    assert outcome("200 result=-1 (randomerror) endpos=0").ended_by == "hangup"
+    with pytest.raises(AgiCommandError, match="not a key code"):
+        outcome("200 result=120 (dtmf) endpos=8000")  # 'x' is no key
+    with pytest.raises(AgiCommandError, match="unexpected answer"):
+        outcome("200 result=1")
+    assert record_file_arguments("m", "sln16", "0123456789*#ABCD", -1, False, None) == (
+        "m", "sln16", "0123456789*#ABCD", -1
+    )
+
+
+# --------------------------------------------------------------------------- connections
+
+
+async def test_a_connection_that_closes_before_its_environment_is_logged_and_forgotten(
+    start_server: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def ivr(session: AgiSession) -> None:
+        raise AssertionError("must not run")
+
+    server = await start_server({"ivr": ivr})
+    _, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"agi_network: yes\nagi_request: agi://127.0.0.1/ivr\n")
+    await writer.drain()
+    writer.close()
+    for _ in range(100):  # the server hears the close on one of its next loop turns
+        if server.sessions_active == 0 and "no valid environment" in caplog.text:
+            break
+        await asyncio.sleep(0)
+    assert server.sessions_active == 0
+    assert "closed before the AGI environment ended" in caplog.text
+
+
+async def test_stop_also_closes_connections_still_sending_their_environment() -> None:
+    server = AgiServer({}, port=0)
+    await server.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"agi_network: yes\n")
+    await writer.drain()
+    for _ in range(100):
+        if server.sessions_active:
+            break
+        await asyncio.sleep(0)
+    assert server.sessions_active == 1
+    await server.stop()
+    assert server.sessions_active == 0
+    assert await FakeAsterisk(reader, writer).closed_by_server()
