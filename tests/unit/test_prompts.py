@@ -10,12 +10,14 @@ import pytest
 
 from callcenter.config import REPO_ROOT
 from callcenter.prompts import PromptError, build_prompts, load_prompt_texts, prompt_languages
-from tests.support.real_parts import in_ci
+from tests.support.real_parts import unavailable
 
-if not (shutil.which("espeak-ng") and shutil.which("sox")):
-    if in_ci():
-        raise RuntimeError("CI=true: espeak-ng and sox are needed to build prompts")
-    pytest.skip("espeak-ng and sox are not installed", allow_module_level=True)
+
+@pytest.fixture(autouse=True)
+def speech_tools() -> None:
+    """espeak-ng and sox make the prompts: missing, these tests skip, or fail under CI."""
+    if not (shutil.which("espeak-ng") and shutil.which("sox")):
+        unavailable("espeak-ng and sox are not installed (apt-get install espeak-ng sox)")
 
 
 def write_texts(folder: Path, body: str) -> Path:
