@@ -777,28 +777,33 @@ class _FlowChecker:
         name = self.name(node, where, PROMPT_NAME_RE, "prompt name (letters, digits, - and _)")
         if name is None:
             return None
-        if name not in self._missing_languages:
-            self._missing_languages[name] = [
-                language for language in self.languages if not self.prompt_exists(name, language)
-            ]
-        missing = self._missing_languages[name]
+        missing = self.missing_in(name)
         if missing:
-            self.problem(node, f"{where}: prompt {name!r} not found"
-                         + (f" for language {', '.join(missing)}" if len(self.languages) > 1
-                            else ""))
+            self.problem(node, f"{where}: prompt {name!r} not found{self.which(missing)}")
             return None
         return name
+
+    def missing_in(self, prompt: str) -> list[str]:
+        """The flow's languages the prompt does not exist in (asked once per prompt)."""
+        if prompt not in self._missing_languages:
+            self._missing_languages[prompt] = [
+                language for language in self.languages if not self.prompt_exists(prompt, language)
+            ]
+        return self._missing_languages[prompt]
+
+    def which(self, languages: list[str]) -> str:
+        """" for language pt_BR" when the flow speaks several; nothing to add otherwise."""
+        return f" for language {', '.join(languages)}" if len(self.languages) > 1 else ""
 
     def prompt_or_default(self, fields: dict[str, _Entry], key: str, default: str,
                           where: str, owner: Node) -> str | None:
         """A prompt the node names, or its default one (which must exist as well)."""
         if key in fields:
             return self.prompt(fields[key].value, f"{where}.{key}")
-        missing = [lang for lang in self.languages if not self.prompt_exists(default, lang)]
+        missing = self.missing_in(default)
         if missing:
-            languages = f" for language {', '.join(missing)}" if len(self.languages) > 1 else ""
             self.problem(owner, f"{where}: the default {key} {default!r} is not found"
-                         f"{languages}; record it or name another with {key}")
+                         f"{self.which(missing)}; record it or name another with {key}")
             return None
         return default
 
@@ -986,56 +991,16 @@ class _FlowChecker:
         self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: _Edges
     ) -> MenuNode | None:
         self.keys(fields, _MENU_KEYS, where, owner)
-
-        def value(key: str) -> Node | None:
-            return fields[key].value if key in fields else None
-
-        def optional_prompt(key: str) -> str | None:
-            node = value(key)
-            return None if node is None else self.prompt(node, f"{where}.{key}")
-
-        node = value("prompt")
-        prompt = None if node is None else self.prompt(node, f"{where}.prompt")
-        node = value("timeout")
-        timeout = (
-            DEFAULT_TIMEOUT
-            if node is None
-            else self.number(node, f"{where}.timeout", TIMEOUT_RANGE, whole=False, unit="seconds")
-        )
-        node = value("retries")
-        retries = (
-            DEFAULT_RETRIES
-            if node is None
-            else self.number(node, f"{where}.retries", RETRIES_RANGE, whole=True, unit="tries")
-        )
-        invalid_prompt = optional_prompt("invalid_prompt")
-        timeout_prompt = optional_prompt("timeout_prompt")
-        node = value("options")
-        options = None if node is None else self.options(node, where, edges)
-        node = value("on_exhausted")
-        on_exhausted = (
-            None if node is None else self.target(node, f"{where}.on_exhausted", edges.silent)
-        )
-        if (
-            prompt is None
-            or timeout is None
-            or retries is None
-            or (invalid_prompt is None and "invalid_prompt" in fields)
-            or (timeout_prompt is None and "timeout_prompt" in fields)
-            or options is None
-            or on_exhausted is None
-        ):
+        fields_read = _FieldReader(fields, where)
+        read = fields_read.read
+        prompt = read("prompt", self.prompt, None)
+        retry = self.retry_settings(fields_read)
+        options = read("options", lambda n, _: self.options(n, where, edges), None)
+        on_exhausted = read("on_exhausted", lambda n, at: self.target(n, at, edges.silent), None)
+        if fields_read.failed or prompt is None or options is None or on_exhausted is None:
             return None
-        return MenuNode(
-            name=name,
-            prompt=prompt,
-            options=MappingProxyType(options),
-            on_exhausted=on_exhausted,
-            timeout=float(timeout),
-            retries=int(retries),
-            invalid_prompt=invalid_prompt,
-            timeout_prompt=timeout_prompt,
-        )
+        return MenuNode(name=name, prompt=prompt, options=MappingProxyType(options),
+                        on_exhausted=on_exhausted, **retry.fields())
 
     def collect_node(
         self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: _Edges
@@ -1059,20 +1024,9 @@ class _FlowChecker:
             )
             fields_read.failed = True
         terminator = read("terminator", self.terminator, DEFAULT_TERMINATOR)
-        timeout = read(
-            "timeout",
-            lambda n, at: self.number(n, at, TIMEOUT_RANGE, whole=False, unit="seconds"),
-            DEFAULT_TIMEOUT,
-        )
-        retries = read(
-            "retries",
-            lambda n, at: self.number(n, at, RETRIES_RANGE, whole=True, unit="tries"),
-            DEFAULT_RETRIES,
-        )
+        retry = self.retry_settings(fields_read)
         check = read("check", self.check_name, None)
         pattern = read("pattern", self.digits_pattern, None)
-        invalid_prompt = read("invalid_prompt", self.prompt, None)
-        timeout_prompt = read("timeout_prompt", self.prompt, None)
         following = read("next", lambda n, at: self.target(n, at, edges.on_input), None)
         on_exhausted = read("on_exhausted", lambda n, at: self.target(n, at, edges.silent), None)
         if (
@@ -1082,8 +1036,6 @@ class _FlowChecker:
             or min_digits is None
             or max_digits is None
             or terminator is None
-            or timeout is None
-            or retries is None
             or following is None
             or on_exhausted is None
         ):
@@ -1095,38 +1047,39 @@ class _FlowChecker:
             max_digits=int(max_digits),
             min_digits=int(min_digits),
             terminator=terminator or None,
-            timeout=float(timeout),
-            retries=int(retries),
             check=check,
             pattern=pattern,
-            invalid_prompt=invalid_prompt,
-            timeout_prompt=timeout_prompt,
             next=following,
             on_exhausted=on_exhausted,
+            **retry.fields(),
         )
 
     def retry_settings(self, fields_read: _FieldReader) -> _RetrySettings:
         """The timeout, tries and feedback prompts every node waiting for a key may set
         (defaults in place of wrong values: ``fields_read.failed`` tells)."""
-        read = fields_read.read
-        timeout = read(
+        timeout, retries = self.tries(fields_read)
+        return _RetrySettings(
+            timeout=timeout,
+            retries=retries,
+            invalid_prompt=fields_read.read("invalid_prompt", self.prompt, None),
+            timeout_prompt=fields_read.read("timeout_prompt", self.prompt, None),
+        )
+
+    def tries(self, fields_read: _FieldReader) -> tuple[float, int]:
+        """How long to wait for a key and how many tries (defaults in place of wrong
+        values: ``fields_read.failed`` tells)."""
+        timeout = fields_read.read(
             "timeout",
             lambda n, at: self.number(n, at, TIMEOUT_RANGE, whole=False, unit="seconds"),
             DEFAULT_TIMEOUT,
         )
-        retries = read(
+        retries = fields_read.read(
             "retries",
             lambda n, at: self.number(n, at, RETRIES_RANGE, whole=True, unit="tries"),
             DEFAULT_RETRIES,
         )
-        invalid_prompt = read("invalid_prompt", self.prompt, None)
-        timeout_prompt = read("timeout_prompt", self.prompt, None)
-        return _RetrySettings(
-            timeout=DEFAULT_TIMEOUT if timeout is None else float(timeout),
-            retries=DEFAULT_RETRIES if retries is None else int(retries),
-            invalid_prompt=invalid_prompt,
-            timeout_prompt=timeout_prompt,
-        )
+        return (DEFAULT_TIMEOUT if timeout is None else float(timeout),
+                DEFAULT_RETRIES if retries is None else int(retries))
 
     def key_map(self, node: Node, where: str, value: Callable[[Node, str], str | None],
                 keys: dict[str, ScalarNode]) -> dict[str, str] | None:
@@ -1283,28 +1236,18 @@ class _FlowChecker:
             self.problem(owner, f"{where}: min_digits ({int(min_digits)}) is more than "
                          f"max_digits ({int(max_digits)})")
             fields_read.failed = True
-        timeout = read(
-            "timeout",
-            lambda n, at: self.number(n, at, TIMEOUT_RANGE, whole=False, unit="seconds"),
-            DEFAULT_TIMEOUT,
-        )
-        retries = read(
-            "retries",
-            lambda n, at: self.number(n, at, RETRIES_RANGE, whole=True, unit="tries"),
-            DEFAULT_RETRIES,
-        )
+        timeout, retries = self.tries(fields_read)
         following = read("next", lambda n, at: self.target(n, at, edges.on_input), None)
         on_failure = read("on_failure", lambda n, at: self.target(n, at, edges.silent), None)
         if (fields_read.failed or queue is None or None in prompts.values()
                 or record_seconds is None or min_digits is None or max_digits is None
-                or timeout is None or retries is None or following is None
-                or on_failure is None):
+                or following is None or on_failure is None):
             return None
         return CallbackNode(
             name, queue, following, on_failure,
             **{key: str(value) for key, value in prompts.items()},
             record_seconds=int(record_seconds), min_digits=int(min_digits),
-            max_digits=int(max_digits), timeout=float(timeout), retries=int(retries),
+            max_digits=int(max_digits), timeout=timeout, retries=retries,
         )
 
     def terminator(self, node: Node, where: str) -> str | None:
