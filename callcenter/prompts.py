@@ -17,9 +17,10 @@ import tempfile
 import tomllib
 from pathlib import Path
 
+from callcenter.core.flowfile import LANGUAGE_RE
+
 PROMPTS_FILE = "prompts.toml"
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-LANGUAGE_RE = re.compile(r"^[a-z]{2}(_[A-Z]{2})?$")
 SAMPLE_RATE = 8000
 # Part of the hash: changing the recipe rebuilds every prompt.
 RECIPE = f"espeak-ng -s 150 | sox -r {SAMPLE_RATE} -c 1 -b 16 norm -3"
@@ -33,12 +34,7 @@ class PromptError(ValueError):
 def load_prompt_texts(prompts_dir: Path, language: str = "en") -> dict[str, str]:
     """name → text for one language, from prompts.toml (top-level keys are English)."""
     path = prompts_dir / PROMPTS_FILE
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PromptError(f"{path}: prompts file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise PromptError(f"{path}: not valid TOML: {exc}") from None
+    data = _read_prompts_file(path)
     if not LANGUAGE_RE.match(language):
         raise PromptError(f"{path}: {language!r} is not a language code like 'en' or 'pt_BR'")
     if language == "en":
@@ -62,14 +58,17 @@ def load_prompt_texts(prompts_dir: Path, language: str = "en") -> dict[str, str]
 
 def prompt_languages(prompts_dir: Path) -> list[str]:
     """The languages prompts.toml has texts for: English (its top level) and each table."""
-    path = prompts_dir / PROMPTS_FILE
+    data = _read_prompts_file(prompts_dir / PROMPTS_FILE)
+    return ["en", *sorted(k for k, v in data.items() if isinstance(v, dict))]
+
+
+def _read_prompts_file(path: Path) -> dict[str, object]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise PromptError(f"{path}: prompts file not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise PromptError(f"{path}: not valid TOML: {exc}") from None
-    return ["en", *sorted(k for k, v in data.items() if isinstance(v, dict))]
 
 
 def _fingerprint(text: str, voice: str) -> str:

@@ -34,6 +34,7 @@ from pathlib import Path, PurePosixPath
 
 from callcenter.asterisk import confgen
 from callcenter.config import REPO_ROOT, Settings
+from callcenter.core.flowfile import LANGUAGE_RE
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,6 @@ ASTERISK_CONF_TEMPLATE = "asterisk.conf.template"
 INSTANCES_IN_ROOT = PurePosixPath("/srv/callcenter")
 ASTERISK_BINARY = PurePosixPath("/usr/sbin/asterisk")
 SOUNDS_IN_ROOT = PurePosixPath("/usr/share/asterisk/sounds")
-PROMPT_LANGUAGE_RE = re.compile(r"^[a-z]{2}(?:_[A-Z]{2})?$")  # ivr_prompts/<language>/
 DEBIAN_SUITE = "sid"
 DEBIAN_PACKAGES = ("asterisk", "asterisk-modules", "asterisk-core-sounds-en-gsm",
                    "asterisk-moh-opsound-gsm")
@@ -228,7 +228,7 @@ class Sandbox:
             log.warning("prompts %s missing in %s: the fallback dialplan will be silent there",
                         ", ".join(missing), source)
         folders = sorted(p for p in self.settings.prompts_path.glob("*")
-                         if p.is_dir() and PROMPT_LANGUAGE_RE.match(p.name))
+                         if p.is_dir() and LANGUAGE_RE.match(p.name))
         for folder in folders:
             target = self.prompt_folder(folder.name)
             target.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.config import REPO_ROOT
 from callcenter.core.records import CallbackStatus, Disposition, FaqResult, HangupBy
 from tests.support.asterisk import phone_agent
 from tests.support.calls import (
@@ -19,6 +18,7 @@ from tests.support.calls import (
     caller,
     finished,
     ivr_inputs,
+    prompt_seconds,
     sipp_cleanup,  # noqa: F401 - autouse fixture
     the_only_closed_call,
 )
@@ -27,11 +27,6 @@ from tests.support.sipp import AgentPlan, CallerPlan, free_port
 pytestmark = pytest.mark.asterisk
 
 SELF_SERVICE = {"flow": "selfservice"}  # the repository's dialplans/ folder
-
-
-def seconds(name: str, language: str = "en") -> float:
-    """How long a prompt plays."""
-    return _wav_seconds(REPO_ROOT / "ivr_prompts" / language / f"{name}.wav")
 
 
 def _wav_seconds(path: Path) -> float:
@@ -76,8 +71,8 @@ async def test_not_solved_reaches_an_agent_and_the_caller_rates_them_after_the_t
     talk_ms = 2000
     # English (2), order tracking (2), "talk to a person" (2) during the answer; then hold
     # music and the agent, who hangs up after the talk: the survey's first question plays.
-    survey_starts = 1.0 + 2.5 + 2.5 + seconds("please-hold") + 0.3 + talk_ms / 1000
-    rate_at = survey_starts + seconds("survey-rate-1-5") + 1.0  # in the wait after it
+    survey_starts = 1.0 + 2.5 + 2.5 + prompt_seconds("please-hold") + 0.3 + talk_ms / 1000
+    rate_at = survey_starts + prompt_seconds("survey-rate-1-5") + 1.0  # in the wait after it
     plan = CallerPlan(
         dtmf=((1000, "2"), (2500, "2"), (2500, "2"),
               (ms(rate_at - 6.0), "4"), (2500, "1")),
@@ -109,9 +104,9 @@ async def test_a_callback_request_records_the_name_and_stores_the_confirmed_numb
     # English (2), "call me back" (3); after the name prompt and the beep the caller says
     # their name and ends it with '#'; the number is said back, then the confirm prompt: 1.
     menu_key_at = 3.5
-    speak_at = menu_key_at + seconds("callback-record-name") + 1.0
+    speak_at = menu_key_at + prompt_seconds("callback-record-name") + 1.0
     pound_at = speak_at + 1.8
-    confirm_at = pound_at + seconds("callback-number-is") + 7.5
+    confirm_at = pound_at + prompt_seconds("callback-number-is") + 7.5
     plan = CallerPlan(
         dtmf=((1000, "2"), (2500, "3"), (ms(pound_at - menu_key_at), "#"),
               (ms(confirm_at - pound_at), "1")),

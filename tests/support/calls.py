@@ -44,8 +44,9 @@ QUEUES = (
 )
 
 
-def prompt_seconds(name: str) -> float:
-    with wave.open(str(REPO_ROOT / "ivr_prompts" / "en" / f"{name}.wav")) as audio:
+def prompt_seconds(name: str, language: str = "en") -> float:
+    """How long one of the repository's prompts plays."""
+    with wave.open(str(REPO_ROOT / "ivr_prompts" / language / f"{name}.wav")) as audio:
         return audio.getnframes() / audio.getframerate()
 
 
