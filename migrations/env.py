@@ -17,10 +17,10 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from callcenter.store.db import create_engine
-from callcenter.store.models import Base
+from callcenter.store.schema import metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 if config.config_file_name is not None:  # command line only: the server owns its logging
     fileConfig(config.config_file_name, disable_existing_loggers=False)

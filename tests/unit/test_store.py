@@ -30,7 +30,7 @@ from callcenter.core.records import (
     IvrStep,
     SurveyAnswer,
 )
-from callcenter.store import CallRepository, create_engine, ping, session_factory, upgrade
+from callcenter.store import CallRepository, create_engine, ping, schema, session_factory, upgrade
 from callcenter.store.db import alembic_config
 from callcenter.store.models import AttemptRow, Base, CallRow
 
@@ -156,7 +156,7 @@ async def test_the_self_service_migration_downgrades_and_upgrades_again(db_url: 
 async def test_migration_builds_exactly_the_schema_the_models_describe(engine: AsyncEngine) -> None:
     def differences(connection: Connection) -> list[object]:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
-        return list(compare_metadata(context, Base.metadata))
+        return list(compare_metadata(context, schema.metadata))
 
     async with engine.connect() as connection:
         assert await connection.run_sync(differences) == []

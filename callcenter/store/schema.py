@@ -1,0 +1,12 @@
+"""Every table the application keeps, in one metadata: Alembic and the schema tests read it.
+
+Each feature's rows live in their own module; importing this one imports them all.
+"""
+
+from __future__ import annotations
+
+from callcenter.store.models import Base
+
+metadata = Base.metadata
+
+__all__ = ["metadata"]
