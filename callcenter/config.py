@@ -97,11 +97,36 @@ class OutboundSettings:
         return bool(self.trunk_host)
 
 
+STRATEGIES = ("longest_idle", "round_robin", "fewest_calls", "least_talk_time", "random",
+              "skills")
+DEFAULT_PAUSE_REASONS = ("break", "lunch", "training", "meeting", "coaching")
+
+
+@dataclass(frozen=True)
+class AcdSettings:
+    """What applies to every queue and agent."""
+
+    # Reasons an agent may give for a pause; feature code *52N picks the Nth (1-9). "RONA"
+    # (ring, no answer) is always one: the ACD sets it itself.
+    pause_reasons: tuple[str, ...] = DEFAULT_PAUSE_REASONS
+
+
 @dataclass(frozen=True)
 class QueueSettings:
     name: str
+    strategy: str = "longest_idle"  # one of STRATEGIES
     ring_timeout: int = 15  # seconds an agent's phone rings before the next agent is tried
-    max_wait: int = 600  # seconds a caller may wait before the no-agent apology
+    max_wait: int = 600  # seconds a caller may wait; then overflow_to, else the apology
+    max_length: int = 0  # callers waiting beyond which a new one overflows; 0: no limit
+    overflow_to: str = ""  # the queue that takes callers over max_wait or max_length
+    tier_delays: tuple[int, ...] = ()  # seconds after which agents of tier 1, 2, ... help
+    relax_every: int = 0  # seconds of waiting after which skill levels asked drop by one
+    wrap_up: int = 0  # seconds of wrap-up after each call
+    manual_wrap_up: bool = False  # the agent ends wrap-up themselves (wrap_up ignored)
+    announce_every: int = 0  # seconds between position/expected-wait announcements; 0: none
+    rona_pause: bool = True  # an agent who lets a call ring out is paused (reason RONA)
+    handle_time: int = 180  # expected seconds per call until calls have been measured
+    service_level_seconds: int = 20  # the T of "answered within T seconds"
     moh_class: str = "default"
 
 
@@ -110,9 +135,29 @@ class AgentSettings:
     id: str
     name: str
     password: str = ""  # SIP password; empty: generated once and kept in the data folder
-    queues: tuple[str, ...] = ()
+    queues: tuple[str, ...] = ()  # "support" (tier 0) or "sales:1" (an overflow tier)
+    skills: tuple[str, ...] = ()  # "billing:7": skill name and level 1-10
     logged_in: bool = True
     contact: str = ""  # static SIP contact (e.g. a test phone); empty: the phone registers
+
+    @property
+    def memberships(self) -> dict[str, int]:
+        """Queue -> tier (0: primary; k: helps once the queue's tier_delays[k-1] passed)."""
+        return dict(_name_and_number(q, default=0) for q in self.queues)
+
+    @property
+    def skill_levels(self) -> dict[str, int]:
+        return dict(_name_and_number(s, default=None) for s in self.skills)
+
+
+def _name_and_number(text: str, *, default: int | None) -> tuple[str, int]:
+    """"sales:1" -> ("sales", 1); "sales" -> ("sales", default). Validated by _check."""
+    name, colon, number = text.partition(":")
+    if not colon:
+        if default is None:
+            raise ValueError(f"{text!r}: expected name:number")
+        return name, default
+    return name, int(number)
 
 
 @dataclass(frozen=True)
@@ -122,6 +167,7 @@ class Settings:
     asterisk: AsteriskSettings = field(default_factory=AsteriskSettings)
     ivr: IvrSettings = field(default_factory=IvrSettings)
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
+    acd: AcdSettings = field(default_factory=AcdSettings)
     queues: tuple[QueueSettings, ...] = ()
     agents: tuple[AgentSettings, ...] = ()
     data_dir: str = ""
@@ -201,6 +247,7 @@ _SECTIONS: dict[str, type] = {
     "asterisk": AsteriskSettings,
     "ivr": IvrSettings,
     "outbound": OutboundSettings,
+    "acd": AcdSettings,
 }
 
 
@@ -239,6 +286,14 @@ def _coerce(where: str, value: Any, kind: type) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where}: expected a list of names, got {value!r}")
         return tuple(value)
+    if kind == tuple[int, ...]:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        items = [_coerce(f"{where}[{i}]", v, int) for i, v in enumerate(value)] \
+            if isinstance(value, list) else None
+        if items is None:
+            raise ConfigError(f"{where}: expected a list of whole numbers, got {value!r}")
+        return tuple(items)
     raise AssertionError(kind)
 
 
@@ -251,7 +306,8 @@ def _make(cls: type, where: str, raw: Any) -> Any:
         if key not in known:
             raise ConfigError(f"{where}.{key}: unknown setting (known: {', '.join(known)})")
         hint = known[key].type
-        kind = {"int": int, "str": str, "bool": bool, "tuple[str, ...]": tuple[str, ...]}[
+        kind = {"int": int, "str": str, "bool": bool, "tuple[str, ...]": tuple[str, ...],
+                "tuple[int, ...]": tuple[int, ...]}[
             hint if isinstance(hint, str) else hint.__name__
         ]
         values[key] = _coerce(f"{where}.{key}", value, kind)
@@ -379,9 +435,71 @@ def _check_queues_and_agents(s: Settings) -> None:
         if a.contact and not re.fullmatch(r"sip:[A-Za-z0-9_.-]+@[A-Za-z0-9_.-]+(:[0-9]+)?",
                                           a.contact):
             raise ConfigError(f"{where}.contact: {a.contact!r} is not sip:user@host[:port]")
-        for queue in a.queues:
+        tiers = {q.name: len(q.tier_delays) for q in s.queues}
+        for entry in a.queues:
+            match = MEMBERSHIP_RE.fullmatch(entry)
+            if not match:
+                raise ConfigError(f"{where}.queues: {entry!r} is not a queue name or queue:tier")
+            queue, tier = match["name"], int(match["number"] or 0)
             if queue not in seen:
                 raise ConfigError(f"{where}.queues: unknown queue {queue!r}")
+            if tier > tiers[queue]:
+                raise ConfigError(f"{where}.queues: {entry!r}: queue {queue!r} has "
+                                  f"{tiers[queue]} overflow tier(s) (its tier_delays)")
+        if len(a.memberships) != len(a.queues):
+            raise ConfigError(f"{where}.queues: a queue is listed twice")
+        for entry in a.skills:
+            match = SKILL_RE.fullmatch(entry)
+            if not match or match["number"] is None or not 1 <= int(match["number"]) <= 10:
+                raise ConfigError(f"{where}.skills: {entry!r} is not skill:level (level 1-10)")
+        if len(a.skill_levels) != len(a.skills):
+            raise ConfigError(f"{where}.skills: a skill is listed twice")
+    _check_acd(s)
+
+
+MEMBERSHIP_RE = re.compile(r"^(?P<name>[a-z][a-z0-9_-]{0,31})(?::(?P<number>[0-9]))?$")
+SKILL_RE = re.compile(r"^(?P<name>[a-z][a-z0-9_-]{0,39})(?::(?P<number>[0-9]{1,2}))?$")
+
+
+def _check_acd(s: Settings) -> None:
+    reasons = s.acd.pause_reasons
+    if not 1 <= len(reasons) <= 9:
+        raise ConfigError("acd.pause_reasons: give 1 to 9 reasons (feature code *52N picks one)")
+    for i, reason in enumerate(reasons):
+        if not NAME_RE.fullmatch(reason):
+            raise ConfigError(f"acd.pause_reasons[{i}]: {reason!r} must be lowercase letters, "
+                              "digits, '-' or '_'")
+    if len(set(reasons)) != len(reasons):
+        raise ConfigError("acd.pause_reasons: a reason is listed twice")
+    names = {q.name for q in s.queues}
+    for i, q in enumerate(s.queues):
+        where = f"queues[{i}]"
+        if q.strategy not in STRATEGIES:
+            raise ConfigError(f"{where}.strategy: {q.strategy!r} is not one of "
+                              f"{', '.join(STRATEGIES)}")
+        for key, low, high in (("max_length", 0, 10_000), ("wrap_up", 0, 3600),
+                               ("announce_every", 0, 3600), ("relax_every", 0, 86400),
+                               ("handle_time", 1, 86400), ("service_level_seconds", 1, 3600)):
+            value = getattr(q, key)
+            if not low <= value <= high:
+                raise ConfigError(f"{where}.{key}: {value} is not {low}-{high}")
+        if 0 < q.announce_every < 15:
+            raise ConfigError(f"{where}.announce_every: {q.announce_every} s is too often "
+                              "(at least 15, or 0 for never)")
+        if list(q.tier_delays) != sorted(set(q.tier_delays)) or any(
+                not 1 <= d <= 86400 for d in q.tier_delays):
+            raise ConfigError(f"{where}.tier_delays: {list(q.tier_delays)} must be rising "
+                              "seconds, 1-86400")
+        if q.overflow_to:
+            if q.overflow_to not in names:
+                raise ConfigError(f"{where}.overflow_to: unknown queue {q.overflow_to!r}")
+            chain, target = [q.name], q.overflow_to
+            while target:
+                if target in chain:
+                    raise ConfigError(f"{where}.overflow_to: overflow loops: "
+                                      f"{' -> '.join([*chain, target])}")
+                chain.append(target)
+                target = s.queue(target).overflow_to  # type: ignore[union-attr]
 
 
 # --------------------------------------------------------------------------- outbound

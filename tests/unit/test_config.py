@@ -215,3 +215,71 @@ def test_extension_patterns_read_like_asterisks_and_match_only_digits(pattern, m
 ])
 def test_a_trunk_host_is_an_address_or_name_with_an_optional_port(value, parsed):
     assert split_host_port(value) == parsed
+
+
+ACD_TOML = """
+[acd]
+pause_reasons = ["break", "lunch"]
+
+[[queues]]
+name = "support"
+strategy = "skills"
+tier_delays = [30, 90]
+relax_every = 20
+manual_wrap_up = true
+announce_every = 30
+overflow_to = "operator"
+
+[[queues]]
+name = "operator"
+max_length = 5
+
+[[agents]]
+id = "ana"
+name = "Ana"
+queues = ["support", "operator:0"]
+skills = ["billing:7", "spanish:10"]
+
+[[agents]]
+id = "rui"
+name = "Rui"
+queues = ["support:2"]
+"""
+
+
+def test_queues_rules_agents_tiers_and_skills_come_from_the_file(tmp_path):
+    s = settings_from(tmp_path, ACD_TOML)
+    assert s.acd.pause_reasons == ("break", "lunch")
+    support = s.queue("support")
+    assert support is not None
+    assert (support.strategy, support.tier_delays, support.relax_every) == ("skills", (30, 90), 20)
+    assert (support.manual_wrap_up, support.announce_every, support.overflow_to) == (
+        True, 30, "operator")
+    assert s.queue("operator").max_length == 5  # type: ignore[union-attr]
+    ana, rui = s.agents
+    assert ana.memberships == {"support": 0, "operator": 0}
+    assert ana.skill_levels == {"billing": 7, "spanish": 10}
+    assert rui.memberships == {"support": 2}
+    assert rui.skill_levels == {}
+
+
+@pytest.mark.parametrize(("change", "says"), [
+    (('strategy = "skills"', 'strategy = "fastest"'), "queues[0].strategy: 'fastest' is not"),
+    (("tier_delays = [30, 90]", "tier_delays = [90, 30]"), "queues[0].tier_delays"),
+    (("tier_delays = [30, 90]", "tier_delays = [30, 'x']"), "queues[0].tier_delays[1]"),
+    (('overflow_to = "operator"', 'overflow_to = "billing"'), "unknown queue 'billing'"),
+    (("max_length = 5", 'overflow_to = "support"'), "overflow loops: support -> operator -> support"),
+    (("announce_every = 30", "announce_every = 5"), "announce_every: 5 s is too often"),
+    (('"support:2"', '"support:3"'), "agents[1].queues: 'support:3': queue 'support' has 2"),
+    (('"support:2"', '"support:x"'), "agents[1].queues: 'support:x' is not a queue name"),
+    (('"spanish:10"', '"spanish:11"'), "agents[0].skills: 'spanish:11' is not skill:level"),
+    (('"spanish:10"', '"billing:3"'), "agents[0].skills: a skill is listed twice"),
+    (('"operator:0"', '"support:1"'), "agents[0].queues: a queue is listed twice"),
+    (('["break", "lunch"]', '["break", "Lunch!"]'), "acd.pause_reasons[1]: 'Lunch!'"),
+    (('["break", "lunch"]', '[]'), "acd.pause_reasons: give 1 to 9 reasons"),
+])
+def test_a_wrong_acd_setting_is_refused_with_the_key(tmp_path, change, says):
+    old, new = change
+    assert old in ACD_TOML
+    with pytest.raises(ConfigError, match=says.replace("[", r"\[").replace("]", r"\]")):
+        settings_from(tmp_path, ACD_TOML.replace(old, new, 1))
