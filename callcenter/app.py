@@ -31,9 +31,11 @@ from callcenter.service.flows import FlowLibrary
 from callcenter.service.inbound import InboundCalls
 from callcenter.service.recorder import RecordWriter
 from callcenter.service.switches import FlowSwitches
+from callcenter.store.accounts import AccountRepository, ensure_first_admin
 from callcenter.store.db import create_engine, ping, session_factory, upgrade
 from callcenter.store.repositories import CallbackRepository, CallRepository
-from callcenter.web.app import make_app
+from callcenter.web.app import WebServices, make_app
+from callcenter.web.events import EventHub
 from callcenter.web.keys import HealthProbe
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,10 @@ class CallCenter:
         self.engine = create_engine(s.database_url)
         self.calls = CallRepository(session_factory(self.engine))
         self.callbacks = CallbackRepository(session_factory(self.engine), self.clock)
+        self.accounts = AccountRepository(session_factory(self.engine), self.clock)
+        # The first start makes an admin with a generated password (data_dir/admin-password).
+        self.first_admin_password = await ensure_first_admin(self.accounts, s.data_path)
+        self.events = EventHub(self.clock)
         self.writer = RecordWriter(self.calls)
         self.ledger = CallLedger(inbound_contexts=INBOUND_CONTEXTS)
         self.flows = FlowLibrary(s.dialplans_path, s.prompts_path, language=s.ivr.language,
@@ -90,11 +96,11 @@ class CallCenter:
                              on_ready=self._on_ami_ready)
         await self.ami.start()
         self._sweeper = asyncio.create_task(self._reconcile_periodically(), name="reconcile")
-        self.web = web.AppRunner(make_app(self.calls, HealthProbe(
-            ami=lambda: self.ami.connected,
-            agi=lambda: self.agi.is_serving,
-            database=lambda: ping(self.engine),
-        ), callbacks=self.callbacks), access_log=None)
+        health = HealthProbe(ami=lambda: self.ami.connected, agi=lambda: self.agi.is_serving,
+                             database=lambda: ping(self.engine))
+        self.web = web.AppRunner(make_app(WebServices(
+            self.calls, health, self.accounts, self.clock, callbacks=self.callbacks,
+            events=self.events)), access_log=None)
         await self.web.setup()
         site = web.TCPSite(self.web, s.service.http_host, s.service.http_port)
         await site.start()

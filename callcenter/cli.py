@@ -67,6 +67,9 @@ async def _serve(settings: Settings, *, on_started: str | None = None) -> int:
         pid_file.write_text(f"{os.getpid()}\n")
         if on_started:
             print(on_started, flush=True)
+        if center.first_admin_password:
+            print(f"  First start: sign in as admin with password {center.first_admin_password}"
+                  f"\n  (kept in {settings.data_path / 'admin-password'}; change it)", flush=True)
         await stop.wait()
     finally:
         if pid_file.exists() and pid_file.read_text().strip() == str(os.getpid()):

@@ -5,6 +5,7 @@ Each feature's rows live in their own module; importing this one imports them al
 
 from __future__ import annotations
 
+import callcenter.store.account_models  # noqa: F401  (users, roles, tokens, sessions)
 from callcenter.store.models import Base
 
 metadata = Base.metadata

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from aiohttp import web
 
+from callcenter.core.clock import Clock
+from callcenter.store.accounts import AccountRepository, Role
 from callcenter.store.repositories import CallbackRepository, CallRepository
+from callcenter.web.auth import PUBLIC, SIGNED_IN, add_route, protect, setup_auth
 from callcenter.web.callbacks import change_callback, list_callbacks
 from callcenter.web.calls import list_calls
 from callcenter.web.demo import order_status
+from callcenter.web.events import EventHub, StreamSettings, install_events
 from callcenter.web.keys import CALLBACKS, CALLS, HEALTH, HealthProbe
+from callcenter.web.openapi import serve_openapi
 from callcenter.web.reports import faq_report
 
 
@@ -34,22 +40,41 @@ async def json_errors(request: web.Request, handler: Callable) -> web.StreamResp
         return web.json_response({"error": exc.reason, "status": exc.status}, status=exc.status)
 
 
-def make_app(
-    calls: CallRepository,
-    health: HealthProbe,
-    *,
-    callbacks: CallbackRepository | None = None,
-) -> web.Application:
-    """The application; the callback routes exist only when ``callbacks`` is given."""
+STAFF = (Role.ADMIN, Role.SUPERVISOR)
+AGENTS_AND_STAFF = (Role.ADMIN, Role.SUPERVISOR, Role.AGENT)
+
+
+@dataclass(frozen=True)
+class WebServices:
+    """What the composition root hands to the web application."""
+
+    calls: CallRepository
+    health: HealthProbe
+    accounts: AccountRepository
+    clock: Clock
+    callbacks: CallbackRepository | None = None  # no callback routes without it
+    secure_cookies: bool = False  # session cookies only over HTTPS (behind a TLS proxy)
+    events: EventHub | None = None  # no /api/events without it
+    event_stream: StreamSettings | None = None
+
+
+def make_app(services: WebServices) -> web.Application:
+    """The application. Every route is added with the roles that may use it (deny by
+    default: see web/auth.py)."""
     app = web.Application(middlewares=[json_errors], client_max_size=64 * 1024)
-    app[CALLS] = calls
-    app[HEALTH] = health
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/api/calls", list_calls)
-    app.router.add_get("/api/reports/faq", faq_report)
-    if callbacks is not None:
-        app[CALLBACKS] = callbacks
-        app.router.add_get("/api/callbacks", list_callbacks)
-        app.router.add_post("/api/callbacks/{id}", change_callback)
-    app.router.add_get("/demo/orders", order_status)  # for the data-dip example flow
+    app[CALLS] = services.calls
+    app[HEALTH] = services.health
+    setup_auth(app, services.accounts, services.clock, secure_cookies=services.secure_cookies)
+    add_route(app, "GET", "/healthz", healthz, roles=PUBLIC)
+    add_route(app, "GET", "/api/openapi.json", serve_openapi, roles=PUBLIC)
+    add_route(app, "GET", "/api/calls", list_calls, roles=STAFF)
+    add_route(app, "GET", "/api/reports/faq", faq_report, roles=STAFF)
+    if services.callbacks is not None:
+        app[CALLBACKS] = services.callbacks
+        add_route(app, "GET", "/api/callbacks", list_callbacks, roles=AGENTS_AND_STAFF)
+        add_route(app, "POST", "/api/callbacks/{id}", change_callback, roles=AGENTS_AND_STAFF)
+    if services.events is not None:
+        install_events(app, services.events, services.event_stream)
+        protect(app, "GET", "/api/events", roles=SIGNED_IN)
+    add_route(app, "GET", "/demo/orders", order_status, roles=PUBLIC)  # data-dip example
     return app

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from callcenter.core.clock import VirtualClock
 from callcenter.core.records import (
     AgentAttempt,
     AttemptOutcome,
@@ -15,10 +17,12 @@ from callcenter.core.records import (
     HangupBy,
     IvrStep,
 )
+from callcenter.store.accounts import AccountRepository, Role
 from callcenter.store.db import create_engine, session_factory
 from callcenter.store.repositories import CallRepository
-from callcenter.web.app import make_app
+from callcenter.web.app import WebServices, make_app
 from callcenter.web.keys import HealthProbe
+from tests.support.web import accounts_for, bearer_headers
 
 T0 = 1_795_000_000.0  # 2026-11-18T11:06:40Z
 
@@ -34,26 +38,40 @@ def answered(call_id: str, at: float, queue: str) -> CallRecord:
     )
 
 
+@dataclass(frozen=True)
+class Repos:
+    calls: CallRepository
+    accounts: AccountRepository
+
+
 @pytest.fixture
-async def repo(db_url: str) -> AsyncIterator[CallRepository]:
+async def repo(db_url: str) -> AsyncIterator[Repos]:
     engine = create_engine(db_url)
-    yield CallRepository(session_factory(engine))
+    sessions = session_factory(engine)
+    yield Repos(CallRepository(sessions), accounts_for(sessions))
     await engine.dispose()
 
 
-async def client_for(repo: CallRepository, *, ami: bool = True) -> TestClient:
+async def client_for(repo: Repos, *, ami: bool = True, signed_in: bool = True) -> TestClient:
+    """A started client of the app, signed in as a supervisor (who may read calls)."""
     async def database_up() -> bool:
         return True
 
-    app = make_app(repo, HealthProbe(ami=lambda: ami, agi=lambda: True, database=database_up))
-    client = TestClient(TestServer(app))
+    app = make_app(WebServices(
+        repo.calls, HealthProbe(ami=lambda: ami, agi=lambda: True, database=database_up),
+        repo.accounts, VirtualClock()))
+    headers = {}
+    if signed_in:
+        username = f"supervisor{len(await repo.accounts.list_users())}"
+        headers = await bearer_headers(repo.accounts, [Role.SUPERVISOR], username=username)
+    client = TestClient(TestServer(app), headers=headers)
     await client.start_server()
     return client
 
 
-async def test_calls_are_listed_newest_first_with_times_in_utc(repo: CallRepository):
-    await repo.save(answered("a.1", T0, "sales"))
-    await repo.save(answered("a.2", T0 + 60, "support"))
+async def test_calls_are_listed_newest_first_with_times_in_utc(repo: Repos):
+    await repo.calls.save(answered("a.1", T0, "sales"))
+    await repo.calls.save(answered("a.2", T0 + 60, "support"))
     client = await client_for(repo)
     try:
         response = await client.get("/api/calls")
@@ -74,9 +92,9 @@ async def test_calls_are_listed_newest_first_with_times_in_utc(repo: CallReposit
         await client.close()
 
 
-async def test_filters_by_time_range_and_queue_and_pages(repo: CallRepository):
+async def test_filters_by_time_range_and_queue_and_pages(repo: Repos):
     for i in range(5):
-        await repo.save(answered(f"b.{i}", T0 + i * 60, "sales" if i % 2 else "support"))
+        await repo.calls.save(answered(f"b.{i}", T0 + i * 60, "sales" if i % 2 else "support"))
     client = await client_for(repo)
     try:
         body = await (await client.get("/api/calls", params={"queue": "sales"})).json()
@@ -105,18 +123,18 @@ async def test_filters_by_time_range_and_queue_and_pages(repo: CallRepository):
      "since must be before until"),
 ])
 async def test_bad_queries_get_a_400_that_says_what_is_wrong(repo, params, says):
-    await repo.save(answered("c.1", T0, "sales"))
+    await repo.calls.save(answered("c.1", T0, "sales"))
     client = await client_for(repo)
     try:
         response = await client.get("/api/calls", params=params)
         assert response.status == 400
         assert says in (await response.json())["error"]
-        assert (await repo.get("c.1")) is not None  # nothing stored was touched
+        assert (await repo.calls.get("c.1")) is not None  # nothing stored was touched
     finally:
         await client.close()
 
 
-async def test_unknown_paths_answer_json_404(repo: CallRepository):
+async def test_unknown_paths_answer_json_404(repo: Repos):
     client = await client_for(repo)
     try:
         response = await client.get("/api/nothing-here")
@@ -126,7 +144,7 @@ async def test_unknown_paths_answer_json_404(repo: CallRepository):
         await client.close()
 
 
-async def test_healthz_reports_each_part_and_503_when_one_is_down(repo: CallRepository):
+async def test_healthz_reports_each_part_and_503_when_one_is_down(repo: Repos):
     client = await client_for(repo, ami=False)
     try:
         response = await client.get("/healthz")
@@ -140,5 +158,20 @@ async def test_healthz_reports_each_part_and_503_when_one_is_down(repo: CallRepo
         response = await client.get("/healthz")
         assert response.status == 200
         assert (await response.json())["status"] == "ok"
+    finally:
+        await client.close()
+
+
+async def test_calls_need_a_signed_in_supervisor_or_admin(repo: Repos):
+    client = await client_for(repo, signed_in=False)
+    try:
+        response = await client.get("/api/calls")
+        assert response.status == 401
+        assert (await response.json())["error"].startswith("sign in first")
+        agent = await bearer_headers(repo.accounts, [Role.AGENT], username="agent")
+        response = await client.get("/api/calls", headers=agent)
+        assert response.status == 403
+        assert set((await response.json())["allowed_roles"]) == {"admin", "supervisor"}
+        assert (await client.get("/healthz")).status == 200  # public
     finally:
         await client.close()

@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
+from callcenter.core.clock import VirtualClock
 from callcenter.core.records import (
     CallbackRequest,
     CallbackStatus,
@@ -19,9 +20,11 @@ from callcenter.core.records import (
     SurveyAnswer,
 )
 from callcenter.store import create_engine, session_factory
+from callcenter.store.accounts import AccountRepository, Role
 from callcenter.store.repositories import CallbackRepository, CallRepository
-from callcenter.web.app import make_app
+from callcenter.web.app import WebServices
 from callcenter.web.keys import HealthProbe
+from tests.support.web import accounts_for, signed_in_client
 
 T0 = 1_795_000_000.0  # 2026-11-18T11:06:40Z
 
@@ -30,24 +33,29 @@ T0 = 1_795_000_000.0  # 2026-11-18T11:06:40Z
 class Stores:
     calls: CallRepository
     callbacks: CallbackRepository
+    accounts: AccountRepository
 
 
 @pytest.fixture
 async def stores(db_url: str) -> AsyncIterator[Stores]:
     engine = create_engine(db_url)
     sessions = session_factory(engine)
-    yield Stores(CallRepository(sessions), CallbackRepository(sessions))
+    yield Stores(CallRepository(sessions), CallbackRepository(sessions), accounts_for(sessions))
     await engine.dispose()
+
+
+async def database_up() -> bool:
+    return True
+
+
+HEALTH = HealthProbe(ami=lambda: True, agi=lambda: True, database=database_up)
 
 
 @pytest.fixture
 async def client(stores: Stores) -> AsyncIterator[TestClient]:
-    async def database_up() -> bool:
-        return True
-
-    health = HealthProbe(ami=lambda: True, agi=lambda: True, database=database_up)
-    app = make_app(stores.calls, health, callbacks=stores.callbacks)
-    async with TestClient(TestServer(app)) as started:
+    services = WebServices(stores.calls, HEALTH, stores.accounts, VirtualClock(),
+                           callbacks=stores.callbacks)
+    async with signed_in_client(services, [Role.SUPERVISOR]) as started:
         yield started
 
 
@@ -278,11 +286,8 @@ async def test_a_huge_body_is_refused_before_it_is_read(stores: Stores, client: 
 async def test_without_a_callback_repository_there_are_no_callback_routes(
     stores: Stores,
 ) -> None:
-    async def database_up() -> bool:
-        return True
-
-    app = make_app(stores.calls, HealthProbe(lambda: True, lambda: True, database_up))
-    async with TestClient(TestServer(app)) as client:
+    services = WebServices(stores.calls, HEALTH, stores.accounts, VirtualClock())
+    async with signed_in_client(services, [Role.SUPERVISOR]) as client:
         assert (await client.get("/api/callbacks")).status == 404
         assert (await client.post("/api/callbacks/1", json={"status": "done"})).status == 404
         assert (await client.get("/api/reports/faq")).status == 200

@@ -1,0 +1,373 @@
+"""Live updates: an in-memory hub of events, and ``GET /api/events`` as server-sent events.
+
+The composition root publishes what changed (an agent's state, a queue's waiting callers...)
+to the ``EventHub``; each open page holds a ``Subscription`` and receives those events in
+order. The hub never waits for a subscriber: one that falls ``max_pending`` events behind is
+dropped with a final ``overflow`` event and must reconnect. The last events are kept, so a
+browser reconnecting with ``Last-Event-ID`` gets what it missed; when that is no longer
+possible it gets a ``resync`` event, which means "reload the full state".
+
+Event ids sent to clients are ``<epoch>-<n>``: ``epoch`` names this run of the server, so an
+id from before a restart is recognised as such (and answered with ``resync``) instead of
+being mistaken for an id of this run.
+
+The hub itself is plain asyncio (no aiohttp); ``stream_events`` is the aiohttp handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import secrets
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from callcenter.core.clock import Clock
+from callcenter.web.calls import bad_request, check_params, iso, json_error
+
+# What the composition root publishes; pages filter on these with ``?kinds=``.
+EVENT_KINDS = frozenset({"agent", "queue", "call", "callback"})
+OVERFLOW = "overflow"  # the subscriber fell behind and was dropped; reconnect
+RESYNC = "resync"  # missed events are not available; reload the full state
+CONTROL_KINDS = frozenset({OVERFLOW, RESYNC})
+REPLAY_SIZE = 500
+MAX_PENDING = 1000
+HEARTBEAT_SECONDS = 15.0
+
+KIND_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
+EPOCH_RE = re.compile(r"[0-9a-z]{1,16}")
+CURSOR_RE = re.compile(r"(?P<epoch>[0-9a-z]{1,16})-(?P<id>[0-9]{1,19})")
+
+
+@dataclass(frozen=True)
+class LiveEvent:
+    """One event as subscribers get it. ``data`` is the hub's own copy: read it, don't change
+    it (every subscriber shares it)."""
+
+    id: int  # published events: 1, 2, 3... per hub; control events: the id to resume after
+    kind: str
+    data: dict[str, Any]
+    at: float  # POSIX seconds, from the hub's clock
+
+
+class Subscription:
+    """The events of one subscriber, in order: ``async for event in subscription``.
+
+    Iteration ends when the hub closes, when this subscription is closed, or after the
+    ``overflow`` event that tells a slow subscriber it was dropped.
+    """
+
+    def __init__(
+        self, hub: EventHub, kinds: frozenset[str] | None, max_pending: int, position: int
+    ) -> None:
+        self.kinds = kinds
+        self.max_pending = max_pending
+        self._hub = hub
+        self._pending: deque[LiveEvent] = deque()
+        self._arrived = asyncio.Event()
+        self._ended = False  # nothing more will be added; what is pending is still delivered
+        self._position = position  # the id of the last event queued (where to resume after)
+
+    @property
+    def ended(self) -> bool:
+        """True once nothing more will arrive (events already pending are still delivered)."""
+        return self._ended
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def wants(self, kind: str) -> bool:
+        return self.kinds is None or kind in self.kinds
+
+    async def get(self, timeout: float | None = None) -> LiveEvent | None:
+        """The next event; None when the subscription has ended.
+
+        Raises ``TimeoutError`` when nothing arrived within ``timeout`` seconds (asyncio's
+        own time: the SSE handler's heartbeat); no event is lost by that.
+        """
+        while not self._pending:
+            if self._ended:
+                return None
+            self._arrived.clear()
+            async with asyncio.timeout(timeout):
+                await self._arrived.wait()
+        return self._pending.popleft()
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> LiveEvent:
+        event = await self.get()
+        if event is None:
+            raise StopAsyncIteration
+        return event
+
+    def close(self) -> None:
+        """Stop now: leave the hub and drop what is still pending."""
+        self._pending.clear()
+        self._end()
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- for the hub
+
+    def _offer(self, event: LiveEvent) -> None:
+        """Queue an event, or drop this subscriber when it is too far behind."""
+        if len(self._pending) >= self.max_pending:
+            self._pending.append(LiveEvent(
+                id=self._position,
+                kind=OVERFLOW,
+                data={"reason": f"more than {self.max_pending} events were waiting to be "
+                                "sent; reconnect with Last-Event-ID to continue"},
+                at=event.at,
+            ))
+            self._end()
+            return
+        self._pending.append(event)
+        self._position = event.id
+        self._arrived.set()
+
+    def _end(self) -> None:
+        if not self._ended:
+            self._ended = True
+            self._hub._forget(self)
+        self._arrived.set()
+
+
+class EventHub:
+    """Fan-out of live events to subscribers, with a replay buffer of the last ones."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        kinds: Iterable[str] = EVENT_KINDS,
+        replay: int = REPLAY_SIZE,
+        epoch: str | None = None,
+    ) -> None:
+        self.kinds = frozenset(kinds)
+        for kind in sorted(self.kinds):
+            if not KIND_RE.fullmatch(kind) or kind in CONTROL_KINDS:
+                raise ValueError(f"kinds: {kind!r} is not a usable event kind "
+                                 f"(lowercase name, not {' or '.join(sorted(CONTROL_KINDS))})")
+        if not self.kinds:
+            raise ValueError("kinds: give at least one event kind")
+        if replay < 0:
+            raise ValueError(f"replay: {replay} must not be negative")
+        if epoch is not None and not EPOCH_RE.fullmatch(epoch):
+            raise ValueError(f"epoch: {epoch!r} must be 1-16 lowercase letters or digits")
+        self.epoch = epoch if epoch is not None else secrets.token_hex(4)
+        self._clock = clock
+        self._recent: deque[LiveEvent] = deque(maxlen=replay)
+        self._subscriptions: set[Subscription] = set()
+        self._last_id = 0
+        self._closed = False
+
+    @property
+    def last_id(self) -> int:
+        return self._last_id
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscriptions)
+
+    def cursor(self, event: LiveEvent) -> str:
+        """The id a client gets for ``event`` and may send back as ``Last-Event-ID``."""
+        return f"{self.epoch}-{event.id}"
+
+    def publish(self, kind: str, data: Mapping[str, Any]) -> None:
+        """Send an event to every subscriber that wants its kind. Never waits; call it from
+        the event loop's thread (``loop.call_soon_threadsafe`` from any other).
+
+        Raises ``ValueError`` for an unknown kind or data that is not JSON: mistakes of the
+        publisher, better caught there than in every page. After ``close()`` it does nothing.
+        """
+        if kind not in self.kinds:
+            raise ValueError(f"kind: {kind!r} is not one of {', '.join(sorted(self.kinds))}")
+        if not isinstance(data, Mapping):
+            raise ValueError(f"data for a {kind!r} event: expected a mapping, "
+                             f"got {type(data).__name__}")
+        try:
+            encoded = json.dumps(dict(data), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"data for a {kind!r} event is not JSON: {exc}") from None
+        if self._closed:
+            return
+        self._last_id += 1
+        # A copy of its own: the publisher may go on changing what it passed.
+        event = LiveEvent(self._last_id, kind, json.loads(encoded), self._clock.now())
+        self._recent.append(event)
+        for subscription in list(self._subscriptions):
+            if subscription.wants(kind):
+                subscription._offer(event)
+
+    def subscribe(
+        self,
+        kinds: frozenset[str] | None = None,
+        *,
+        last_event_id: str | None = None,
+        max_pending: int = MAX_PENDING,
+    ) -> Subscription:
+        """A new subscriber to the events of ``kinds`` (None: every kind).
+
+        With ``last_event_id`` (a ``cursor``, as a reconnecting browser sends it) the events
+        after it come first, if they are all still buffered; otherwise a ``resync`` event
+        comes first. Raises ``ValueError`` naming an unknown kind. On a closed hub the
+        subscription has already ended.
+        """
+        if kinds is not None:
+            if not kinds:
+                raise ValueError("kinds: give at least one kind, or none to get every kind")
+            unknown = sorted(kinds - self.kinds)
+            if unknown:
+                raise ValueError(f"kinds: {unknown[0][:40]!r} is not an event kind; "
+                                 f"use {', '.join(sorted(self.kinds))}")
+        if max_pending < 1:
+            raise ValueError(f"max_pending: {max_pending} must be at least 1")
+        subscription = Subscription(self, kinds, max_pending, self._last_id)
+        if self._closed:
+            subscription._ended = True
+            return subscription
+        if last_event_id is not None:
+            self._catch_up(subscription, last_event_id)
+        self._subscriptions.add(subscription)
+        return subscription
+
+    def close(self) -> None:
+        """End every subscription now (shutdown); later publishing does nothing."""
+        self._closed = True
+        for subscription in list(self._subscriptions):
+            subscription.close()
+
+    def _catch_up(self, subscription: Subscription, last_event_id: str) -> None:
+        """Queue the events after ``last_event_id``, or a ``resync`` when that is not possible."""
+        reason = self._cannot_replay(subscription, last_event_id)
+        if reason is not None:
+            subscription._pending.append(LiveEvent(
+                self._last_id, RESYNC, {"reason": reason}, self._clock.now()
+            ))
+            return
+        after = int(last_event_id.rpartition("-")[2])
+        for event in self._recent:
+            if event.id > after and subscription.wants(event.kind):
+                subscription._pending.append(event)
+
+    def _cannot_replay(self, subscription: Subscription, last_event_id: str) -> str | None:
+        match = CURSOR_RE.fullmatch(last_event_id)
+        if match is None or match["epoch"] != self.epoch or int(match["id"]) > self._last_id:
+            return (f"Last-Event-ID {last_event_id[:40]!r} is not from this run of the server; "
+                    "reload the full state")
+        after = int(match["id"])
+        oldest_kept = self._recent[0].id if self._recent else self._last_id + 1
+        if after + 1 < oldest_kept:
+            return f"the events after {last_event_id} are no longer kept; reload the full state"
+        missed = sum(1 for e in self._recent if e.id > after and subscription.wants(e.kind))
+        if missed > subscription.max_pending:
+            return (f"{missed} events were missed, more than the {subscription.max_pending} "
+                    "a stream may hold; reload the full state")
+        return None
+
+    def _forget(self, subscription: Subscription) -> None:
+        self._subscriptions.discard(subscription)
+
+
+# ------------------------------------------------------------------------- HTTP (SSE)
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    heartbeat_seconds: float = HEARTBEAT_SECONDS  # a comment line when idle this long
+    max_pending: int = MAX_PENDING  # events a slow client may fall behind before it is dropped
+
+
+EVENTS = web.AppKey("events", EventHub)
+EVENT_STREAM = web.AppKey("event_stream", StreamSettings)
+
+STREAM_PARAMS = {"kinds"}
+HEARTBEAT = b": ping\n\n"
+
+
+def install_events(
+    app: web.Application, hub: EventHub, settings: StreamSettings | None = None
+) -> None:
+    """``GET /api/events`` on ``app``, fed by ``hub``; its streams end when the app shuts down."""
+    app[EVENTS] = hub
+    app[EVENT_STREAM] = settings or StreamSettings()
+    app.router.add_get("/api/events", stream_events, allow_head=False)
+    app.on_shutdown.append(_close_hub)
+
+
+async def _close_hub(app: web.Application) -> None:
+    app[EVENTS].close()
+
+
+def sse_frame(hub: EventHub, event: LiveEvent) -> bytes:
+    """One server-sent event. JSON never holds a raw line break, so ``data:`` is one line."""
+    payload = json.dumps({"at": iso(event.at), "data": event.data}, separators=(",", ":"))
+    return f"id: {hub.cursor(event)}\nevent: {event.kind}\ndata: {payload}\n\n".encode()
+
+
+def kinds_param(request: web.Request, hub: EventHub) -> frozenset[str] | None:
+    raw = request.query.get("kinds")
+    if raw is None:
+        return None
+    kinds = raw.split(",")
+    for kind in kinds:
+        if kind not in hub.kinds:
+            shown = repr(kind[:40]) if kind else "an empty name"
+            raise bad_request(f"kinds: {shown} is not an event kind; "
+                              f"use a comma-separated list of {', '.join(sorted(hub.kinds))}")
+    return frozenset(kinds)
+
+
+async def stream_events(request: web.Request) -> web.StreamResponse:
+    """``GET /api/events[?kinds=agent,queue]``: live events as ``text/event-stream``."""
+    check_params(request, STREAM_PARAMS)
+    hub = request.app[EVENTS]
+    settings = request.app.get(EVENT_STREAM) or StreamSettings()
+    kinds = kinds_param(request, hub)
+    if hub.closed:
+        raise json_error(web.HTTPServiceUnavailable, "the server is shutting down")
+    last_event_id = request.headers.get("Last-Event-ID")
+    response = web.StreamResponse(headers={
+        "Cache-Control": "no-cache",
+        "X-Accel-Buffering": "no",  # nginx would otherwise hold events back
+    })
+    response.content_type = "text/event-stream"
+    with hub.subscribe(
+        kinds, last_event_id=last_event_id or None, max_pending=settings.max_pending
+    ) as subscription:
+        try:
+            await response.prepare(request)
+            while True:
+                try:
+                    event = await subscription.get(timeout=settings.heartbeat_seconds)
+                except TimeoutError:
+                    await response.write(HEARTBEAT)  # also how a gone client is noticed
+                    continue
+                if event is None:
+                    break
+                await response.write(sse_frame(hub, event))
+        except ConnectionResetError:  # the client went away: nothing more to do
+            pass
+    return response

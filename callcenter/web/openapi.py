@@ -1,0 +1,655 @@
+"""The OpenAPI 3.1 description of the HTTP API, served at ``GET /api/openapi.json``.
+
+Written by hand as one table, ``ROUTES``: an entry per route with its parameters, body,
+answers and the roles that may call it (``x-roles``; empty for public routes).
+``undocumented_routes`` and ``documented_but_missing`` compare the table with an
+application's real routes, so a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from aiohttp import web
+
+from callcenter import __version__
+from callcenter.config import STRATEGIES
+from callcenter.core.flowfile import AGENT_ID_RE, FLOW_NAME_RE
+from callcenter.core.records import (
+    AttemptOutcome,
+    CallbackStatus,
+    Disposition,
+    FaqResult,
+    HangupBy,
+)
+from callcenter.store.accounts import (
+    MAX_DISPLAY_NAME_LENGTH,
+    MAX_PASSWORD_LENGTH,
+    MAX_TOKEN_NAME_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    USERNAME_RE,
+    Role,
+)
+from callcenter.store.repositories import MAX_ROW_ID
+from callcenter.web.auth import CSRF_HEADER, CSRF_VALUE, MAX_TOKEN_DAYS, SESSION_COOKIE
+from callcenter.web.calls import MAX_LIMIT, PROTOCOL, QUEUE_NAME
+from callcenter.web.events import EVENT_KINDS, HEARTBEAT_SECONDS, RESYNC
+
+Schema = dict[str, Any]
+
+# ----------------------------------------------------------------------- JSON Schema helpers
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def text(description: str = "", **rules: Any) -> Schema:
+    return {"type": "string", **rules, **({"description": description} if description else {})}
+
+
+def matching(regex: re.Pattern[str], description: str = "") -> Schema:
+    """A string the whole of which matches ``regex`` (JSON Schema patterns search anywhere)."""
+    core = regex.pattern.removeprefix("^").removesuffix("$")
+    return text(description, pattern=f"^(?:{core})$")
+
+
+def whole(low: int | None = None, high: int | None = None, description: str = "") -> Schema:
+    schema: Schema = {"type": "integer"}
+    if low is not None:
+        schema["minimum"] = low
+    if high is not None:
+        schema["maximum"] = high
+    return {**schema, **({"description": description} if description else {})}
+
+
+def one_of_names(values: Iterable[str]) -> Schema:
+    return {"type": "string", "enum": [str(value) for value in values]}  # StrEnum: its value
+
+
+def or_null(schema: Schema) -> Schema:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def list_of(items: Schema) -> Schema:
+    return {"type": "array", "items": items}
+
+
+def record(required: Mapping[str, Schema], optional: Mapping[str, Schema] | None = None,
+           *, closed: bool = True, description: str = "") -> Schema:
+    """An object with these fields; ``closed``: no others (our answers list every field)."""
+    schema: Schema = {
+        "type": "object",
+        "properties": {**required, **(optional or {})},
+        "required": list(required),
+    }
+    if closed:
+        schema["additionalProperties"] = False
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def changes(fields: Mapping[str, Schema], description: str) -> Schema:
+    """A PATCH body: any of these fields, at least one."""
+    return {**record({}, fields), "minProperties": 1, "description": description}
+
+
+TIME = text("ISO 8601, UTC (e.g. 2026-11-18T11:06:40Z)", format="date-time")
+SECONDS = {"type": "number", "minimum": 0}
+ROW_ID = whole(1, MAX_ROW_ID)
+NAME = matching(QUEUE_NAME)  # queue names; pause reasons have the same shape
+SKILL_NAME = text(pattern="^[a-z][a-z0-9_-]{0,39}$")
+AGENT_ID = matching(AGENT_ID_RE, "the agent's id, also their SIP user name")
+USERNAME = matching(USERNAME_RE)
+PASSWORD = text(minLength=MIN_PASSWORD_LENGTH, maxLength=MAX_PASSWORD_LENGTH)
+DISPLAY_NAME = or_null(text(minLength=1, maxLength=MAX_DISPLAY_NAME_LENGTH))
+ROLES = {**list_of(one_of_names(Role)), "minItems": 1, "uniqueItems": True}
+TIERS = {
+    "type": "object",
+    "propertyNames": NAME,
+    "additionalProperties": whole(0, 9),
+    "description": "queue -> tier: 0 primary; k helps once the queue's k-th tier delay passed",
+}
+SKILLS = {
+    "type": "object",
+    "propertyNames": SKILL_NAME,
+    "additionalProperties": whole(1, 10),
+    "description": "skill -> level, 1 (some) to 10 (expert)",
+}
+AGENT_STATES_ASKED = ("ready", "paused", "logged_out", "logged_in")
+TOKEN_FIELDS = {
+    "id": ROW_ID, "user_id": ROW_ID, "username": USERNAME,
+    "name": text(maxLength=MAX_TOKEN_NAME_LENGTH),
+    "created_at": TIME, "last_used_at": or_null(TIME), "expires_at": or_null(TIME),
+}
+
+# ----------------------------------------------------------------------- schemas
+
+SCHEMAS: dict[str, Schema] = {
+    "Error": record(
+        {"error": text("what is wrong, and where")},
+        {"status": whole(400, 599),
+         "allowed_roles": {**list_of(one_of_names(Role)), "description": "with a 403"}},
+        description="Every error answer.",
+    ),
+    "Health": record({
+        "status": one_of_names(("ok", "degraded")),
+        "ami": one_of_names(("up", "down")),
+        "fastagi": one_of_names(("up", "down")),
+        "database": one_of_names(("up", "down")),
+    }),
+    "IvrStep": record({"node": text(), "at": TIME, "input": or_null(text(
+        "digits pressed, 'timeout', 'invalid:<digits>', or null"))}),
+    "AgentAttempt": record({
+        "agent_id": text(), "started_at": TIME, "ended_at": or_null(TIME),
+        "outcome": one_of_names(AttemptOutcome),
+    }),
+    "FaqOutcome": record({
+        "flow": text(), "topic": text(), "heard_at": TIME,
+        "result": one_of_names(FaqResult), "answered_at": or_null(TIME),
+    }),
+    "SurveyAnswer": record({
+        "survey": text(), "question": text(), "answer": text(), "answered_at": TIME,
+    }),
+    "Call": record({
+        "call_id": text("the caller channel's Asterisk Uniqueid"),
+        "started_at": TIME,
+        "protocol": or_null(text("the number the caller was told")),
+        "linked_id": or_null(text()),
+        "channel": or_null(text()),
+        "caller_number": or_null(text()),
+        "caller_name": or_null(text()),
+        "dialed_number": or_null(text()),
+        "answered_at": or_null(TIME),
+        "ended_at": or_null(TIME),
+        "ivr_path": list_of(ref("IvrStep")),
+        "queue": or_null(text()),
+        "queued_at": or_null(TIME),
+        "wait_seconds": or_null(SECONDS),
+        "agent_id": or_null(text()),
+        "agent_answered_at": or_null(TIME),
+        "talk_seconds": or_null(SECONDS),
+        "hangup_by": or_null(one_of_names(HangupBy)),
+        "hangup_cause": or_null(text()),
+        "disposition": or_null(one_of_names(Disposition)),
+        "attempts": list_of(ref("AgentAttempt")),
+        "faq_outcomes": list_of(ref("FaqOutcome")),
+        "survey_answers": list_of(ref("SurveyAnswer")),
+        "note": or_null(text("why the record was closed unusually")),
+        "open": {"type": "boolean", "description": "the call has not ended yet"},
+    }),
+    "CallPage": record({
+        "total": whole(0), "limit": whole(1, MAX_LIMIT), "offset": whole(0),
+        "calls": list_of(ref("Call")),
+    }, description="Newest first."),
+    "FaqTopic": record({
+        "flow": text(), "topic": text(),
+        "heard": whole(0), "solved": whole(0), "not_solved": whole(0),
+        "no_answer": whole(0), "hung_up": whole(0),
+        "self_service_rate": or_null({"type": "number", "minimum": 0, "maximum": 1,
+                                      "description": "solved / heard"}),
+    }),
+    "FaqReport": record({
+        "since": or_null(TIME), "until": or_null(TIME), "flow": or_null(text()),
+        "topics": list_of(ref("FaqTopic")),
+    }),
+    "Callback": record({
+        "id": ROW_ID,
+        "call_id": text("the call that asked"),
+        "queue": text(),
+        "number": text("the number to call back, as the caller confirmed it"),
+        "requested_at": TIME,
+        "flow": text(),
+        "protocol": or_null(text()),
+        "caller_name": or_null(text()),
+        "name_recording": or_null(text("Asterisk's path of the recorded name")),
+        "status": one_of_names(CallbackStatus),
+    }),
+    "CallbackPage": record({
+        "total": whole(0), "limit": whole(1, MAX_LIMIT), "offset": whole(0),
+        "callbacks": list_of(ref("Callback")),
+    }, description="Pending first, then oldest first."),
+    "DemoOrder": record({
+        "order": text(), "status": text(),
+        "delivery": record({"days": whole(0)}),
+    }),
+    "User": record({
+        "id": ROW_ID,
+        "username": USERNAME,
+        "roles": ROLES,
+        "display_name": DISPLAY_NAME,
+        "agent_id": or_null(AGENT_ID),
+        "active": {"type": "boolean"},
+        "created_at": TIME,
+    }),
+    "OneUser": record({"user": ref("User")}),
+    "Me": record({"user": ref("User"), "via": one_of_names(("session", "token"))}),
+    "ApiToken": record(TOKEN_FIELDS),
+    "IssuedToken": record({
+        **TOKEN_FIELDS,
+        "token": text("send as 'Authorization: Bearer <token>'; shown only this once",
+                      pattern="^cc_[A-Za-z0-9_-]{43}$"),
+    }, description="The new token's details and, this once, its secret."),
+    "QueuedCall": record({
+        "call_id": text(), "waiting_since": TIME,
+        "state": one_of_names(("waiting", "ringing", "talking")),
+        "agent_id": or_null(AGENT_ID),
+    }, closed=False),
+    "Queue": record({
+        "name": NAME,
+        "strategy": one_of_names(STRATEGIES),
+        "calls": list_of(ref("QueuedCall")),
+        "members": list_of(record({"agent_id": AGENT_ID, "tier": whole(0, 9)}, closed=False)),
+    }, closed=False, description="A queue's rules and what is happening in it now."),
+    "AgentState": record({
+        "agent_id": AGENT_ID,
+        "state": text("e.g. logged_out, ready, ringing, on_call, wrap_up, paused"),
+        "reason": or_null(text("the pause reason, 'login', ...")),
+        "since": TIME,
+    }, closed=False),
+    "Agent": record({
+        "id": AGENT_ID,
+        "name": text(),
+        "active": {"type": "boolean"},
+        "queues": TIERS,
+        "skills": SKILLS,
+        "state": ref("AgentState"),
+    }, closed=False),
+    "AgentSecret": record({
+        "agent_id": AGENT_ID,
+        "secret": text("the new SIP password; shown only this once"),
+    }),
+    "AgentStateChange": record({
+        "at": TIME, "state": text(), "previous": text(), "reason": or_null(text()),
+    }),
+    "AgentHistory": record({
+        "agent_id": AGENT_ID, "since": or_null(TIME), "until": or_null(TIME),
+        "changes": list_of(ref("AgentStateChange")),
+    }),
+    "LiveEventData": record({
+        "at": TIME,
+        "data": {"type": "object", "description": "what changed; its shape depends on the kind"},
+    }, description="The JSON of one server-sent event's `data:` line."),
+}
+
+# ----------------------------------------------------------------------- parameters
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    where: str  # query, path or header
+    schema: Schema
+    description: str
+    required: bool = False
+
+    def as_openapi(self) -> Schema:
+        return {
+            "name": self.name,
+            "in": self.where,
+            "required": self.required or self.where == "path",  # OpenAPI demands it for paths
+            "description": self.description,
+            "schema": self.schema,
+        }
+
+
+SINCE = Param("since", "query", TIME, "only what happened at or after this time")
+UNTIL = Param("until", "query", TIME, "only what happened before this time (after since)")
+QUEUE = Param("queue", "query", NAME, "only this queue")
+LIMIT = Param("limit", "query", {**whole(1, MAX_LIMIT), "default": 50}, "page size")
+OFFSET = Param("offset", "query", {**whole(0, 10**9), "default": 0}, "rows to skip")
+AGENT_IN_PATH = Param("id", "path", AGENT_ID, "the agent's id")
+USER_IN_PATH = Param("id", "path", ROW_ID, "the user's id")
+TOKEN_IN_PATH = Param("id", "path", ROW_ID, "the token's id")
+KIND = "|".join(sorted(EVENT_KINDS))
+
+# ----------------------------------------------------------------------- routes
+
+STAFF = (Role.ADMIN, Role.SUPERVISOR)
+FLOOR = (Role.ADMIN, Role.SUPERVISOR, Role.AGENT)
+ADMINS = (Role.ADMIN,)
+SIGNED_IN = tuple(Role)  # any signed-in user
+PUBLIC: tuple[Role, ...] = ()
+
+
+@dataclass(frozen=True)
+class Answer:
+    description: str
+    schema: Schema | None = None  # None: no body
+    media_type: str = "application/json"
+    headers: Mapping[str, str] = field(default_factory=dict)  # name -> description
+
+
+def ok(schema_name: str, description: str = "OK") -> Answer:
+    return Answer(description, ref(schema_name))
+
+
+NO_CONTENT = Answer("Done; no body.")
+ERROR = ref("Error")
+
+
+def failed(description: str) -> Answer:
+    return Answer(description, ERROR)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    summary: str
+    tag: str
+    roles: tuple[Role, ...]
+    answers: Mapping[int, Answer]
+    params: tuple[Param, ...] = ()
+    body: Schema | None = None  # an application/json request body
+    description: str = ""
+    own_only: tuple[Role, ...] = ()  # these roles may act only on what is their own
+
+
+ROUTES: tuple[Route, ...] = (
+    # -- public
+    Route("GET", "/healthz", "Whether AMI, FastAGI and the database are up", "service", PUBLIC,
+          {200: ok("Health", "Every part is up."),
+           503: ok("Health", "A part is down (the body says which).")}),
+    Route("GET", "/api/openapi.json", "This document", "service", PUBLIC,
+          {200: Answer("The OpenAPI 3.1 document.", {"type": "object"})}),
+    Route("GET", "/demo/orders", "A demo order's status, for the data-dip example flow",
+          "demo", PUBLIC,
+          {200: ok("DemoOrder"), 404: failed("No such order.")},
+          params=(Param("order", "query", text(), "the order number", required=True),),
+          description="Stands in for a company's own order system; a real flow's `fetch` "
+                      "node points at that instead. Parameters are not checked."),
+    Route("POST", "/api/login", "Sign in: sets the session cookie", "accounts", PUBLIC,
+          {200: Answer("Signed in.", ref("OneUser"), headers={
+              "Set-Cookie": f"{SESSION_COOKIE}=...; HttpOnly; SameSite=Strict; Path=/"}),
+           401: failed("Wrong username or password, or the user is inactive."),
+           429: Answer("Too many failed sign-ins for this username; try again later.",
+                       ERROR, headers={"Retry-After": "seconds to wait"})},
+          body=record({"username": USERNAME, "password": text(maxLength=MAX_PASSWORD_LENGTH)})),
+    # -- accounts of the signed-in user
+    Route("POST", "/api/logout", "Sign out: ends this session", "accounts", SIGNED_IN,
+          {200: Answer("Signed out; the cookie is cleared.",
+                       record({"logged_out": {"const": True}}))}),
+    Route("GET", "/api/me", "Who is signed in, and how", "accounts", SIGNED_IN, {200: ok("Me")}),
+    Route("POST", "/api/tokens", "Issue an API token for scripts", "accounts", SIGNED_IN,
+          {201: ok("IssuedToken", "Issued; the secret is in this answer only.")},
+          body=record({"name": text(minLength=1, maxLength=MAX_TOKEN_NAME_LENGTH)}, {
+              "expires_in_days": whole(1, MAX_TOKEN_DAYS, "none: it never expires"),
+              "user_id": {**ROW_ID, "description": "whose token (admins only; default: yours)"},
+          })),
+    Route("GET", "/api/tokens", "API tokens: your own, or everyone's for an admin", "accounts",
+          SIGNED_IN,
+          {200: Answer("The tokens (never their secrets).",
+                       record({"tokens": list_of(ref("ApiToken"))}))},
+          params=(Param("all", "query", {**one_of_names(("0", "1")), "default": "0"},
+                        "1: every user's tokens (admins only)"),)),
+    Route("DELETE", "/api/tokens/{id}", "Revoke an API token", "accounts", SIGNED_IN,
+          {200: Answer("Revoked.", record({"id": ROW_ID, "revoked": {"const": True}})),
+           404: failed("No such token (or not yours, for a non-admin).")},
+          params=(TOKEN_IN_PATH,)),
+    # -- users
+    Route("GET", "/api/users", "Every user, by username", "users", ADMINS,
+          {200: Answer("The users.", record({"users": list_of(ref("User"))}))}),
+    Route("POST", "/api/users", "Create a user", "users", ADMINS,
+          {201: ok("OneUser", "Created."), 409: failed("The username is taken.")},
+          body=record({"username": USERNAME, "password": PASSWORD, "roles": ROLES},
+                      {"display_name": DISPLAY_NAME, "agent_id": or_null(AGENT_ID)})),
+    Route("PATCH", "/api/users/{id}", "Change a user's roles, names, password or activity",
+          "users", ADMINS,
+          {200: ok("OneUser", "Changed."), 404: failed("No such user."),
+           409: failed("No active admin would remain (nor may admins demote or deactivate "
+                       "themselves).")},
+          params=(USER_IN_PATH,),
+          body=changes({"roles": ROLES, "display_name": DISPLAY_NAME,
+                        "agent_id": or_null(AGENT_ID), "password": PASSWORD,
+                        "active": {"type": "boolean"}},
+                       "Only the fields given change; null clears display_name or agent_id. "
+                       "Deactivating a user ends their sessions.")),
+    # -- call records and reports
+    Route("GET", "/api/calls", "Call records, newest first, filtered and paged", "calls", STAFF,
+          {200: ok("CallPage")},
+          params=(SINCE, UNTIL, QUEUE,
+                  Param("protocol", "query", matching(PROTOCOL), "only this protocol number"),
+                  LIMIT, OFFSET),
+          description="`since` and `until` apply to when calls started. Unknown parameters "
+                      "and parameters given twice are refused."),
+    Route("GET", "/api/reports/faq", "How each IVR FAQ answer did, per flow and topic",
+          "reports", STAFF,
+          {200: ok("FaqReport")},
+          params=(SINCE, UNTIL, Param("flow", "query", matching(FLOW_NAME_RE), "only this flow")),
+          description="Answers count by the time they were heard, in [since, until). "
+                      "`self_service_rate` is solved / heard, null when nothing was heard."),
+    # -- callbacks
+    Route("GET", "/api/callbacks", "Callback requests, pending first, oldest first",
+          "callbacks", FLOOR,
+          {200: ok("CallbackPage")},
+          params=(Param("status", "query", one_of_names(CallbackStatus), "only this status"),
+                  QUEUE, LIMIT, OFFSET)),
+    Route("POST", "/api/callbacks/{id}", "Close a pending callback request", "callbacks", FLOOR,
+          {200: ok("Callback", "Closed; the request as stored now."),
+           400: failed("A bad body, or a change the rules do not allow (it is not pending)."),
+           404: failed("No such callback request.")},
+          params=(Param("id", "path", ROW_ID, "the callback request's id"),),
+          body=record({"status": one_of_names((CallbackStatus.DONE, CallbackStatus.CANCELLED,
+                                                CallbackStatus.FAILED))})),
+    # -- queues and agents
+    Route("GET", "/api/queues", "Every queue, with its callers and members now", "acd", FLOOR,
+          {200: Answer("The queues.", record({"queues": list_of(ref("Queue"))}))}),
+    Route("GET", "/api/queues/{name}", "One queue, with its callers and members now", "acd",
+          FLOOR,
+          {200: ok("Queue"), 404: failed("No such queue.")},
+          params=(Param("name", "path", NAME, "the queue's name"),)),
+    Route("GET", "/api/agents", "Every agent, with their state now", "acd", FLOOR,
+          {200: Answer("The agents.", record({"agents": list_of(ref("Agent"))}))}),
+    Route("GET", "/api/agents/{id}", "One agent, with their state now", "acd", FLOOR,
+          {200: ok("Agent"), 404: failed("No such agent.")},
+          params=(AGENT_IN_PATH,)),
+    Route("POST", "/api/agents", "Create an agent (a SIP secret is generated)", "acd", ADMINS,
+          {201: ok("Agent", "Created."), 409: failed("The id is taken.")},
+          body=record({"id": AGENT_ID, "name": text(minLength=1)},
+                      {"queues": TIERS, "skills": SKILLS})),
+    Route("PATCH", "/api/agents/{id}", "Change an agent's name, queues, skills or activity",
+          "acd", ADMINS,
+          {200: ok("Agent", "Changed."), 404: failed("No such agent.")},
+          params=(AGENT_IN_PATH,),
+          body=changes({"name": text(minLength=1), "queues": TIERS, "skills": SKILLS,
+                        "active": {"type": "boolean"}},
+                       "Only the fields given change; queues and skills are replaced whole.")),
+    Route("POST", "/api/agents/{id}/secret", "Give an agent a new SIP secret", "acd", ADMINS,
+          {200: ok("AgentSecret", "The new secret, shown only this once."),
+           404: failed("No such agent.")},
+          params=(AGENT_IN_PATH,),
+          description="The old secret stops working: the agent's phone must be set up again."),
+    Route("POST", "/api/agents/{id}/state", "Log an agent in or out, make them ready or pause",
+          "acd", FLOOR,
+          {200: ok("AgentState", "The agent's state after the change."),
+           404: failed("No such agent."),
+           409: failed("The change is not possible in the agent's present state.")},
+          params=(AGENT_IN_PATH,),
+          body=record({"state": one_of_names(AGENT_STATES_ASKED)},
+                      {"reason": NAME, "phone": text("where the agent takes calls")}),
+          description="`reason` is one of the configured pause reasons (for `paused` only). "
+                      "An agent may change only their own state.",
+          own_only=(Role.AGENT,)),
+    Route("GET", "/api/agents/{id}/history", "An agent's state changes over a time range",
+          "acd", FLOOR,
+          {200: ok("AgentHistory"), 404: failed("No such agent.")},
+          params=(AGENT_IN_PATH, SINCE, UNTIL)),
+    # -- live updates
+    Route("GET", "/api/events", "Live events as server-sent events", "live", SIGNED_IN,
+          {200: Answer(
+              "A `text/event-stream` that stays open. Each event is `id:`, `event:` (its kind) "
+              "and one `data:` line holding a LiveEventData as JSON. `: ping` comments come "
+              f"every {HEARTBEAT_SECONDS:g} s when idle. `overflow` ends the stream of a "
+              "client that fell behind (reconnect with Last-Event-ID); "
+              f"`{RESYNC}` means missed events are gone: reload the full state.",
+              {"type": "string"}, media_type="text/event-stream"),
+           503: failed("The server is shutting down.")},
+          params=(Param("kinds", "query", text(pattern=f"^(?:{KIND})(?:,(?:{KIND}))*$"),
+                        "only these kinds, comma-separated (default: every kind)"),
+                  Param("Last-Event-ID", "header", text(),
+                        "the id of the last event received; what was missed comes first")),
+          description="Browsers reconnect by themselves (EventSource), sending Last-Event-ID."),
+)
+
+# ----------------------------------------------------------------------- the document
+
+COMMON_ANSWERS: dict[str, Schema] = {
+    "BadRequest": {"description": "The request is wrong; the error says what and where.",
+                   "content": {"application/json": {"schema": ERROR}}},
+    "Unauthorized": {"description": "Not signed in (no valid session cookie or token).",
+                     "content": {"application/json": {"schema": ERROR}}},
+    "Forbidden": {"description": "Signed in, without a role that may do this; or a change "
+                               f"sent with the cookie but without {CSRF_HEADER}.",
+                  "content": {"application/json": {"schema": ERROR}}},
+    "TooLarge": {"description": "The body is larger than the server accepts.",
+                 "content": {"application/json": {"schema": ERROR}}},
+    "NotJson": {"description": "The body is not sent as application/json.",
+                "content": {"application/json": {"schema": ERROR}}},
+}
+
+
+def operation_id(route: Route) -> str:
+    words = re.findall(r"[a-z0-9]+", route.path.removeprefix("/api/").lower())
+    return "_".join([route.method.lower(), *words])
+
+
+def _answer(answer: Answer) -> Schema:
+    result: Schema = {"description": answer.description}
+    if answer.schema is not None:
+        result["content"] = {answer.media_type: {"schema": answer.schema}}
+    if answer.headers:
+        result["headers"] = {name: {"description": about, "schema": {"type": "string"}}
+                             for name, about in answer.headers.items()}
+    return result
+
+
+def _answers(route: Route) -> Schema:
+    answers = {str(status): _answer(answer) for status, answer in route.answers.items()}
+
+    def add(status: int, name: str) -> None:
+        answers.setdefault(str(status), {"$ref": f"#/components/responses/{name}"})
+
+    if route.params or route.body is not None:
+        add(400, "BadRequest")
+    if route.roles:
+        add(401, "Unauthorized")
+        add(403, "Forbidden")
+    if route.body is not None:
+        add(413, "TooLarge")
+        add(415, "NotJson")
+    return dict(sorted(answers.items()))
+
+
+def _operation(route: Route) -> Schema:
+    operation: Schema = {
+        "operationId": operation_id(route),
+        "summary": route.summary,
+        "tags": [route.tag],
+        "x-roles": [role.value for role in route.roles],
+        "security": [{"session": []}, {"bearer": []}] if route.roles else [],
+    }
+    if route.own_only:
+        operation["x-own-only"] = [role.value for role in route.own_only]
+    if route.description:
+        operation["description"] = route.description
+    if route.params:
+        operation["parameters"] = [param.as_openapi() for param in route.params]
+    if route.body is not None:
+        operation["requestBody"] = {
+            "required": True, "content": {"application/json": {"schema": route.body}},
+        }
+    operation["responses"] = _answers(route)
+    return operation
+
+
+def build_document(routes: tuple[Route, ...] = ROUTES) -> Schema:
+    paths: dict[str, Schema] = {}
+    for route in routes:
+        operations = paths.setdefault(route.path, {})
+        method = route.method.lower()
+        if method in operations:
+            raise ValueError(f"{route.method} {route.path} is in the table twice")
+        operations[method] = _operation(route)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "callcenter",
+            "version": __version__,
+            "description": "The HTTP API of the call-center server. Sign in with "
+                           "POST /api/login (a session cookie) or send an API token as "
+                           "'Authorization: Bearer ...'. With the cookie, POST, PUT, PATCH and "
+                           f"DELETE also need the header '{CSRF_HEADER}: {CSRF_VALUE}'. "
+                           "`x-roles` lists who may call an operation (empty: anyone); "
+                           "`x-own-only` roles may do it only for themselves.",
+        },
+        "tags": [{"name": tag} for tag in dict.fromkeys(route.tag for route in routes)],
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS,
+            "responses": COMMON_ANSWERS,
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE,
+                            "description": "Set by POST /api/login."},
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "An API token from POST /api/tokens (cc_...)."},
+            },
+        },
+    }
+
+
+@cache
+def _document_json() -> str:
+    return json.dumps(build_document(), indent=1)
+
+
+async def serve_openapi(request: web.Request) -> web.Response:
+    """``GET /api/openapi.json``."""
+    return web.Response(text=_document_json(), content_type="application/json")
+
+
+# ----------------------------------------------------------------------- compared with the app
+
+_PLACEHOLDER = re.compile(r"\{[^}]*\}")
+
+
+def _shape(method: str, path: str) -> tuple[str, str]:
+    """``{id}``, ``{agent_id}`` and ``{id:\\d+}`` all stand for one path segment."""
+    return method.upper(), _PLACEHOLDER.sub("{}", path)
+
+
+def app_routes(app: web.Application) -> dict[tuple[str, str], str]:
+    """The application's routes as ``"GET /api/x/{id}"``, keyed by their shape.
+
+    Left out: the HEAD aiohttp adds beside each GET, and static files (not API operations).
+    """
+    found: dict[tuple[str, str], str] = {}
+    for route in app.router.routes():
+        resource = route.resource
+        if resource is None or isinstance(resource, web.StaticResource):
+            continue
+        found[_shape(route.method, resource.canonical)] = f"{route.method} {resource.canonical}"
+    gets = {path for method, path in found if method == "GET"}
+    return {key: name for key, name in found.items() if not (key[0] == "HEAD" and key[1] in gets)}
+
+
+def documented_routes(routes: tuple[Route, ...] = ROUTES) -> dict[tuple[str, str], str]:
+    return {_shape(r.method, r.path): f"{r.method} {r.path}" for r in routes}
+
+
+def undocumented_routes(app: web.Application, routes: tuple[Route, ...] = ROUTES) -> list[str]:
+    """Routes ``app`` serves that the document does not describe, e.g. ``["GET /api/x"]``."""
+    documented = documented_routes(routes)
+    return sorted(name for key, name in app_routes(app).items() if key not in documented)
+
+
+def documented_but_missing(app: web.Application, routes: tuple[Route, ...] = ROUTES) -> list[str]:
+    """Routes the document describes that ``app`` does not serve."""
+    served = app_routes(app)
+    return sorted(name for key, name in documented_routes(routes).items() if key not in served)

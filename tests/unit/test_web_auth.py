@@ -1,0 +1,710 @@
+"""Sign-in, sessions, API tokens, users and the access policy of every route, over real HTTP
+on each database backend. Time is a virtual clock: lockouts and expiries pass without sleeping.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import DummyCookieJar, web
+from aiohttp.test_utils import TestClient, TestServer
+from argon2 import PasswordHasher
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from callcenter.core.clock import VirtualClock
+from callcenter.store.accounts import AccountRepository, Role, User
+from callcenter.store.db import create_engine, session_factory, upgrade
+from callcenter.web.app import json_errors
+from callcenter.web.auth import (
+    PUBLIC,
+    SESSION_COOKIE,
+    SIGNED_IN,
+    add_route,
+    current_user,
+    protect,
+    require_own_agent,
+    setup_auth,
+    undeclared_routes,
+)
+
+T0 = 1_795_000_000.0  # 2026-11-18T11:06:40Z
+PASSWORD = "correct horse battery"
+CSRF = {"X-Requested-With": "callcenter"}
+FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+LOGIN_FAILED = "wrong username or password"
+
+
+# --------------------------------------------------------------------------- a small site
+
+
+async def who_am_i(request: web.Request) -> web.Response:
+    return web.json_response({"username": current_user(request).username})
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def pause_agent(request: web.Request) -> web.Response:
+    agent = request.match_info["agent"]
+    require_own_agent(request, agent)
+    return web.json_response({"paused": agent})
+
+
+def build_app(
+    accounts: AccountRepository, clock: VirtualClock, *, secure_cookies: bool = False
+) -> web.Application:
+    """Routes shaped like the real ones, declared both ways the auth module offers."""
+    app = web.Application(middlewares=[json_errors], client_max_size=64 * 1024)
+    setup_auth(app, accounts, clock, secure_cookies=secure_cookies)
+    app.router.add_get("/healthz", health)
+    protect(app, "GET", "/healthz", roles=PUBLIC)
+    app.router.add_get("/api/calls", who_am_i)
+    protect(app, "GET", "/api/calls", roles=[Role.ADMIN, Role.SUPERVISOR])
+    add_route(app, "POST", "/api/callbacks/{id}", who_am_i,
+              roles=[Role.ADMIN, Role.SUPERVISOR, Role.AGENT])
+    add_route(app, "POST", "/api/agents/{agent}/pause", pause_agent, roles=SIGNED_IN)
+    app.router.add_get("/api/forgotten", health)  # added with no policy: must stay closed
+    return app
+
+
+@dataclass
+class Site:
+    client: TestClient
+    accounts: AccountRepository
+    clock: VirtualClock
+    admin: User
+
+    async def login(self, username: str = "root", password: str = PASSWORD) -> str:
+        """Sign in; the session cookie's value."""
+        response = await self.client.post(
+            "/api/login", json={"username": username, "password": password}
+        )
+        assert response.status == 200, await response.text()
+        return response.cookies[SESSION_COOKIE].value
+
+    async def user(self, username: str, *roles: str, agent_id: str | None = None) -> User:
+        return await self.accounts.create_user(username, PASSWORD, roles, agent_id=agent_id)
+
+    async def token(self, user: User, name: str = "script") -> str:
+        return (await self.accounts.create_token(user.id, name)).secret
+
+
+def cookie(secret: str, **headers: str) -> dict[str, str]:
+    return {"Cookie": f"{SESSION_COOKIE}={secret}", **headers}
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+async def start(accounts: AccountRepository, clock: VirtualClock, **options: Any) -> TestClient:
+    # No cookie jar: each request says exactly which session it carries.
+    client = TestClient(TestServer(build_app(accounts, clock, **options)),
+                        cookie_jar=DummyCookieJar())
+    await client.start_server()
+    return client
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(db_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def site(engine: AsyncEngine) -> AsyncIterator[Site]:
+    clock = VirtualClock(start=T0)
+    accounts = AccountRepository(session_factory(engine), clock=clock, hasher=FAST)
+    admin = await accounts.create_user("root", PASSWORD, ["admin"], display_name="Root")
+    client = await start(accounts, clock)
+    try:
+        yield Site(client, accounts, clock, admin)
+    finally:
+        await client.close()
+
+
+async def error_of(response: Any) -> str:
+    body = await response.json()
+    assert body["status"] == response.status
+    return body["error"]
+
+
+# --------------------------------------------------------------------------- policies
+
+
+async def test_a_route_with_no_policy_is_closed_even_to_an_admin(site: Site) -> None:
+    session = await site.login()
+    for headers in ({}, cookie(session)):
+        response = await site.client.get("/api/forgotten", headers=headers)
+        assert response.status == 403
+        assert "GET /api/forgotten: route has no access policy" in await error_of(response)
+    assert undeclared_routes(site.client.app) == ["GET /api/forgotten", "HEAD /api/forgotten"]
+
+
+async def test_public_routes_need_nobody(site: Site) -> None:
+    assert (await site.client.get("/healthz")).status == 200
+    assert (await site.client.head("/healthz")).status == 200  # HEAD follows GET's policy
+    response = await site.client.post("/api/login", json={"username": "root", "password": "x"})
+    assert response.status == 401  # reached the handler: a wrong password, not "sign in first"
+    assert await error_of(response) == LOGIN_FAILED
+
+
+async def test_without_credentials_a_protected_route_answers_401_with_a_bearer_challenge(
+    site: Site,
+) -> None:
+    for method, path in [("GET", "/api/calls"), ("POST", "/api/callbacks/1"), ("GET", "/api/me"),
+                         ("GET", "/api/users"), ("HEAD", "/api/calls")]:
+        response = await site.client.request(method, path)
+        assert response.status == 401, (method, path)
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        if method != "HEAD":
+            assert "sign in first" in await error_of(response)
+
+
+async def test_a_wrong_role_gets_403_naming_the_roles_that_may(site: Site) -> None:
+    await site.user("ann", "agent", agent_id="ann")
+    await site.user("sue", "supervisor")
+    response = await site.client.get("/api/calls", headers=cookie(await site.login("ann")))
+    assert response.status == 403
+    body = await response.json()
+    assert body["error"] == "GET /api/calls is only for admin, supervisor; you are agent"
+    assert body["allowed_roles"] == ["admin", "supervisor"]
+    response = await site.client.get("/api/calls", headers=cookie(await site.login("sue")))
+    assert response.status == 200
+    assert await response.json() == {"username": "sue"}
+
+
+async def test_an_agent_acts_only_for_their_own_agent(site: Site) -> None:
+    await site.user("ann", "agent", agent_id="ann")
+    await site.user("nobody", "campaign_manager")
+    ann = cookie(await site.login("ann"), **CSRF)
+    assert (await site.client.post("/api/agents/ann/pause", headers=ann)).status == 200
+    response = await site.client.post("/api/agents/bob/pause", headers=ann)
+    assert response.status == 403
+    assert "you may act only for your own; your agent is 'ann'" in await error_of(response)
+    root = cookie(await site.login(), **CSRF)
+    assert (await site.client.post("/api/agents/bob/pause", headers=root)).status == 200
+    manager = cookie(await site.login("nobody"), **CSRF)
+    assert (await site.client.post("/api/agents/bob/pause", headers=manager)).status == 403
+
+
+def test_a_policy_cannot_be_declared_twice_differently_nor_with_an_unknown_role() -> None:
+    app = web.Application()
+    protect(app, "GET", "/x", roles=[Role.ADMIN])
+    protect(app, "get", "/x", roles=["admin"])  # the same again is harmless
+    with pytest.raises(ValueError, match="already declared with another policy"):
+        protect(app, "GET", "/x", roles=PUBLIC)
+    with pytest.raises(ValueError, match="roles: 'root' is not a role"):
+        protect(app, "GET", "/y", roles=["root"])
+    with pytest.raises(ValueError, match="roles: give at least one"):
+        protect(app, "GET", "/y", roles=[])
+    with pytest.raises(ValueError, match="path: 'y' must start with /"):
+        protect(app, "GET", "y", roles=[Role.ADMIN])
+
+
+# --------------------------------------------------------------------------- sign-in
+
+
+async def test_signing_in_sets_a_strict_http_only_session_cookie(site: Site) -> None:
+    response = await site.client.post(
+        "/api/login", json={"username": "root", "password": PASSWORD}
+    )
+    assert response.status == 200
+    body = await response.json()
+    assert body == {"user": {
+        "id": site.admin.id, "username": "root", "display_name": "Root", "agent_id": None,
+        "roles": ["admin"], "active": True, "created_at": "2026-11-18T11:06:40Z",
+    }}
+    (header,) = response.headers.getall("Set-Cookie")
+    parts = {p.strip().split("=")[0].lower() for p in header.split(";")}
+    assert {"httponly", "samesite", "max-age", "path"} <= parts
+    assert "SameSite=Strict" in header and "Max-Age=43200" in header
+    assert "secure" not in parts
+    secret = response.cookies[SESSION_COOKIE].value
+    assert len(secret) == 43
+    me = await site.client.get("/api/me", headers=cookie(secret))
+    assert await me.json() == {**body, "via": "session"}
+
+
+async def test_the_cookie_is_secure_when_the_setting_says_so(
+    site: Site,
+) -> None:
+    client = await start(site.accounts, site.clock, secure_cookies=True)
+    try:
+        response = await client.post("/api/login", json={"username": "root", "password": PASSWORD})
+        (header,) = response.headers.getall("Set-Cookie")
+        assert "Secure" in header
+        response = await client.post("/api/logout", headers=cookie(
+            response.cookies[SESSION_COOKIE].value, **CSRF))
+        (header,) = response.headers.getall("Set-Cookie")
+        assert "Secure" in header and "Max-Age=0" in header
+    finally:
+        await client.close()
+
+
+async def test_unknown_user_wrong_password_and_inactive_user_get_the_same_answer(
+    site: Site,
+) -> None:
+    ann = await site.user("ann", "agent")
+    await site.accounts.update_user(ann.id, active=False)
+    answers = []
+    for username, password in [("nobody", PASSWORD), ("root", "not the password"),
+                               ("ann", PASSWORD)]:
+        response = await site.client.post(
+            "/api/login", json={"username": username, "password": password}
+        )
+        assert "Set-Cookie" not in response.headers
+        answers.append((response.status, await response.json()))
+    assert answers == [(401, {"error": LOGIN_FAILED, "status": 401})] * 3
+
+
+async def test_five_failures_lock_the_username_for_fifteen_minutes(site: Site) -> None:
+    await site.user("ann", "agent")
+
+    async def attempt(username: str, password: str) -> Any:
+        return await site.client.post(
+            "/api/login", json={"username": username, "password": password}
+        )
+
+    for _ in range(5):
+        assert (await attempt("root", "guess guess guess")).status == 401
+    locked = await attempt("root", PASSWORD)  # even the right password
+    assert locked.status == 429
+    assert "too many failed sign-ins" in await error_of(locked)
+    assert int(locked.headers["Retry-After"]) == 900
+    assert (await attempt("ann", PASSWORD)).status == 200  # other usernames are not locked
+
+    site.clock.advance(14 * 60 + 59)
+    assert (await attempt("root", PASSWORD)).status == 429
+    site.clock.advance(1)
+    assert (await attempt("root", PASSWORD)).status == 200
+
+
+async def test_failures_older_than_fifteen_minutes_do_not_count(site: Site) -> None:
+    async def attempt(password: str) -> int:
+        response = await site.client.post(
+            "/api/login", json={"username": "root", "password": password}
+        )
+        return response.status
+
+    for _ in range(4):
+        assert await attempt("guess guess guess") == 401
+    site.clock.advance(15 * 60)
+    for _ in range(4):
+        assert await attempt("guess guess guess") == 401
+    assert await attempt(PASSWORD) == 200  # a success clears the count
+    for _ in range(4):
+        assert await attempt("guess guess guess") == 401
+    assert await attempt(PASSWORD) == 200
+
+
+async def test_a_session_ends_after_twelve_hours(site: Site) -> None:
+    session = await site.login()
+    site.clock.advance(12 * 3600 - 1)
+    assert (await site.client.get("/api/me", headers=cookie(session))).status == 200
+    site.clock.advance(1)
+    response = await site.client.get("/api/me", headers=cookie(session))
+    assert response.status == 401
+    assert "your session has ended" in await error_of(response)
+
+
+async def test_logging_out_ends_the_session_on_the_server(site: Site) -> None:
+    session = await site.login()
+    other = await site.login()
+    response = await site.client.post("/api/logout", headers=cookie(session, **CSRF))
+    assert response.status == 200
+    assert "Max-Age=0" in response.headers["Set-Cookie"]
+    assert (await site.client.get("/api/me", headers=cookie(session))).status == 401
+    assert (await site.client.get("/api/me", headers=cookie(other))).status == 200
+
+
+@pytest.mark.parametrize(("body", "content_type", "status", "says"), [
+    (b"username=root", "application/x-www-form-urlencoded", 415, "send Content-Type"),
+    (b"{", "application/json", 400, "body: is not JSON"),
+    (b"\xff", "application/json", 400, "body: is not UTF-8 text"),
+    (b"[]", "application/json", 400, "body: expected a JSON object"),
+    (b'{"username": "root"}', "application/json", 400, "password: is required"),
+    (b'{"username": "root", "password": "x", "remember": true}', "application/json", 400,
+     "body: unknown field 'remember'"),
+    (b'{"username": ["root"], "password": "x"}', "application/json", 400, "username: ['root']"),
+    (b'{"username": "ro ot", "password": "x"}', "application/json", 400,
+     "username: 'ro ot' is not 1-64 characters"),
+    (b'{"username": "root", "password": 12345678901}', "application/json", 400,
+     "password: expected text"),
+])
+async def test_a_malformed_sign_in_gets_400_naming_the_field(
+    site: Site, body: bytes, content_type: str, status: int, says: str
+) -> None:
+    response = await site.client.post(
+        "/api/login", data=body, headers={"Content-Type": content_type}
+    )
+    assert response.status == status
+    assert says in await error_of(response)
+
+
+# --------------------------------------------------------------------------- CSRF
+
+
+async def test_a_cookie_authenticated_change_needs_the_requested_with_header(site: Site) -> None:
+    session = await site.login()
+    response = await site.client.post("/api/callbacks/1", headers=cookie(session))
+    assert response.status == 403
+    assert "needs the header X-Requested-With: callcenter" in await error_of(response)
+    wrong = cookie(session, **{"X-Requested-With": "XMLHttpRequest"})
+    assert (await site.client.post("/api/callbacks/1", headers=wrong)).status == 403
+    ok = await site.client.post("/api/callbacks/1", headers=cookie(session, **CSRF))
+    assert ok.status == 200
+    # Reading needs no header; a bearer token needs none either: a browser never adds one.
+    assert (await site.client.get("/api/calls", headers=cookie(session))).status == 200
+    token = await site.token(site.admin)
+    assert (await site.client.post("/api/callbacks/1", headers=bearer(token))).status == 200
+
+
+# --------------------------------------------------------------------------- API tokens
+
+
+async def test_a_token_is_shown_once_and_then_works_as_a_bearer(site: Site) -> None:
+    session = cookie(await site.login(), **CSRF)
+    response = await site.client.post(
+        "/api/tokens", json={"name": "nightly", "expires_in_days": 2}, headers=session
+    )
+    assert response.status == 201
+    made = await response.json()
+    assert made["token"].startswith("cc_")
+    assert made["name"] == "nightly" and made["username"] == "root"
+    assert made["created_at"] == "2026-11-18T11:06:40Z"
+    assert made["expires_at"] == "2026-11-20T11:06:40Z"
+    assert made["last_used_at"] is None
+
+    site.clock.advance(10)
+    me = await site.client.get("/api/me", headers=bearer(made["token"]))
+    assert (await me.json())["via"] == "token"
+    listed = await (await site.client.get("/api/tokens", headers=session)).json()
+    assert listed == {"tokens": [{k: v for k, v in made.items() if k != "token"}
+                                 | {"last_used_at": "2026-11-18T11:06:50Z"}]}
+    assert made["token"] not in json.dumps(listed)
+
+    site.clock.advance(2 * 86400)
+    response = await site.client.get("/api/me", headers=bearer(made["token"]))
+    assert response.status == 401
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+
+
+async def test_a_revoked_token_stops_working_at_once(site: Site) -> None:
+    token = await site.token(site.admin)
+    tokens = await (await site.client.get("/api/tokens", headers=bearer(token))).json()
+    token_id = tokens["tokens"][0]["id"]
+    response = await site.client.delete(f"/api/tokens/{token_id}", headers=bearer(token))
+    assert await response.json() == {"id": token_id, "revoked": True}
+    assert (await site.client.get("/api/me", headers=bearer(token))).status == 401
+
+
+async def test_tokens_are_private_unless_you_are_admin(site: Site) -> None:
+    ann = await site.user("ann", "agent")
+    ann_token = await site.token(ann, "ann's")
+    root_token = await site.token(site.admin, "root's")
+    ann_list = await (await site.client.get("/api/tokens", headers=bearer(ann_token))).json()
+    assert [t["name"] for t in ann_list["tokens"]] == ["ann's"]
+    response = await site.client.get("/api/tokens?all=1", headers=bearer(ann_token))
+    assert response.status == 403
+    assert "only an admin may list everyone's tokens" in await error_of(response)
+    everyone = await (await site.client.get("/api/tokens?all=1", headers=bearer(root_token)))\
+        .json()
+    assert [t["name"] for t in everyone["tokens"]] == ["ann's", "root's"]
+    root_id = everyone["tokens"][1]["id"]
+    ann_id = everyone["tokens"][0]["id"]
+
+    response = await site.client.delete(f"/api/tokens/{root_id}", headers=bearer(ann_token))
+    assert response.status == 404  # someone else's token does not exist, for an agent
+    assert (await site.client.get("/api/me", headers=bearer(root_token))).status == 200
+    response = await site.client.delete(f"/api/tokens/{ann_id}", headers=bearer(root_token))
+    assert response.status == 200  # an admin revokes anyone's
+    assert (await site.client.get("/api/me", headers=bearer(ann_token))).status == 401
+
+
+async def test_an_admin_makes_tokens_for_others_and_nobody_else_does(site: Site) -> None:
+    ann = await site.user("ann", "agent")
+    ann_token = await site.token(ann)
+    response = await site.client.post(
+        "/api/tokens", json={"name": "for root", "user_id": site.admin.id},
+        headers=bearer(ann_token),
+    )
+    assert response.status == 403
+    assert "only an admin may make tokens for others" in await error_of(response)
+    response = await site.client.post(
+        "/api/tokens", json={"name": "for ann", "user_id": ann.id},
+        headers=bearer(await site.token(site.admin)),
+    )
+    assert response.status == 201
+    made = await response.json()
+    assert made["username"] == "ann"
+    me = await site.client.get("/api/me", headers=bearer(made["token"]))
+    assert (await me.json())["user"]["username"] == "ann"
+
+
+@pytest.mark.parametrize(("body", "says"), [
+    ({}, "name: is required"),
+    ({"name": ""}, "name: expected 1-100 characters"),
+    ({"name": 7}, "name: expected"),
+    ({"name": "x", "expires_in_days": 0}, "expires_in_days: expected a whole number from 1"),
+    ({"name": "x", "expires_in_days": True}, "expires_in_days: expected"),
+    ({"name": "x", "expires_in_days": 1.5}, "expires_in_days: expected"),
+    ({"name": "x", "user_id": 999}, "user_id: no user has id 999"),
+    ({"name": "x", "user_id": "1"}, "user_id: expected a user id"),
+    ({"name": "x", "scope": "all"}, "body: unknown field 'scope'"),
+])
+async def test_a_malformed_token_request_gets_400_naming_the_field(
+    site: Site, body: dict[str, Any], says: str
+) -> None:
+    token = await site.token(site.admin)
+    response = await site.client.post("/api/tokens", json=body, headers=bearer(token))
+    assert response.status == 400
+    assert says in await error_of(response)
+
+
+@pytest.mark.parametrize("header", [
+    "Basic cm9vdDpwYXNzd29yZA==", "Bearer", "Bearer ", "Bearer a b", "bearer cc_short", "Token x",
+])
+async def test_a_malformed_or_unknown_authorization_header_gets_401(
+    site: Site, header: str
+) -> None:
+    session = await site.login()
+    # A bad Authorization header is not saved by a good cookie beside it.
+    response = await site.client.get(
+        "/api/me", headers={"Authorization": header, **cookie(session)}
+    )
+    assert response.status == 401
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+
+
+# --------------------------------------------------------------------------- users
+
+
+async def test_an_admin_creates_lists_and_changes_users(site: Site) -> None:
+    root = cookie(await site.login(), **CSRF)
+    response = await site.client.post("/api/users", headers=root, json={
+        "username": "ann", "password": PASSWORD, "roles": ["agent"], "display_name": "Ann",
+        "agent_id": "ann",
+    })
+    assert response.status == 201
+    ann = (await response.json())["user"]
+    assert ann["roles"] == ["agent"] and ann["agent_id"] == "ann" and ann["active"] is True
+
+    listed = await (await site.client.get("/api/users", headers=root)).json()
+    assert [u["username"] for u in listed["users"]] == ["ann", "root"]
+
+    response = await site.client.patch(f"/api/users/{ann['id']}", headers=root, json={
+        "roles": ["supervisor", "agent"], "display_name": None, "password": "another password",
+    })
+    assert response.status == 200
+    changed = (await response.json())["user"]
+    assert changed["roles"] == ["supervisor", "agent"]
+    assert changed["display_name"] is None and changed["agent_id"] == "ann"
+    await site.login("ann", "another password")
+
+
+async def test_a_taken_username_gets_409(site: Site) -> None:
+    root = cookie(await site.login(), **CSRF)
+    response = await site.client.post("/api/users", headers=root, json={
+        "username": "root", "password": PASSWORD, "roles": ["agent"]})
+    assert response.status == 409
+    assert "username: 'root' is taken" in await error_of(response)
+
+
+@pytest.mark.parametrize(("body", "says"), [
+    ({"password": PASSWORD, "roles": ["agent"]}, "username: is required"),
+    ({"username": "ann", "roles": ["agent"]}, "password: is required"),
+    ({"username": "ann", "password": PASSWORD}, "roles: is required"),
+    ({"username": "ann", "password": "too short", "roles": ["agent"]},
+     "password: must be at least 10 characters"),
+    ({"username": "ann", "password": PASSWORD, "roles": ["root"]}, "roles: 'root' is not a role"),
+    ({"username": "ann", "password": PASSWORD, "roles": "agent"}, "roles: expected a list"),
+    ({"username": "ann", "password": PASSWORD, "roles": []}, "roles: give at least one"),
+    ({"username": "a/b", "password": PASSWORD, "roles": ["agent"]}, "username: 'a/b' is not"),
+    ({"username": 5, "password": PASSWORD, "roles": ["agent"]}, "username: 5 is not"),
+    ({"username": "ann", "password": PASSWORD, "roles": ["agent"], "agent_id": "Ann!"},
+     "agent_id: 'Ann!' is not an agent id"),
+    ({"username": "ann", "password": PASSWORD, "roles": ["agent"], "display_name": 3},
+     "display_name: expected"),
+    ({"username": "ann", "password": PASSWORD, "roles": ["agent"], "admin": True},
+     "body: unknown field 'admin'"),
+])
+async def test_a_malformed_new_user_gets_400_naming_the_field(
+    site: Site, body: dict[str, Any], says: str
+) -> None:
+    root = cookie(await site.login(), **CSRF)
+    response = await site.client.post("/api/users", headers=root, json=body)
+    assert response.status == 400
+    assert says in await error_of(response)
+    assert [u.username for u in await site.accounts.list_users()] == ["root"]
+
+
+@pytest.mark.parametrize(("body", "says"), [
+    ({}, "body: nothing to change"),
+    ({"active": "no"}, "active: expected true or false"),
+    ({"password": None}, "password: expected text"),
+    ({"password": "short"}, "password: must be at least 10"),
+    ({"roles": ["agent", "boss"]}, "roles: 'boss' is not a role"),
+    ({"agent_id": 12}, "agent_id: 12 is not an agent id"),
+    ({"username": "renamed"}, "body: unknown field 'username'"),
+])
+async def test_a_malformed_user_change_gets_400_naming_the_field(
+    site: Site, body: dict[str, Any], says: str
+) -> None:
+    ann = await site.user("ann", "agent")
+    root = cookie(await site.login(), **CSRF)
+    response = await site.client.patch(f"/api/users/{ann.id}", headers=root, json=body)
+    assert response.status == 400
+    assert says in await error_of(response)
+    assert await site.accounts.get_user(ann.id) == ann
+
+
+async def test_changing_an_unknown_or_malformed_user_id(site: Site) -> None:
+    root = cookie(await site.login(), **CSRF)
+    response = await site.client.patch("/api/users/999", headers=root, json={"active": True})
+    assert response.status == 404
+    response = await site.client.patch("/api/users/x1", headers=root, json={"active": True})
+    assert response.status == 400
+    assert "id: 'x1' is not an id" in await error_of(response)
+    response = await site.client.delete(f"/api/users/{site.admin.id}", headers=root)
+    assert response.status == 405  # no deleting: deactivate instead
+
+
+async def test_an_admin_can_neither_demote_nor_deactivate_themselves(site: Site) -> None:
+    await site.user("other", "admin")  # even with another admin around
+    root = cookie(await site.login(), **CSRF)
+    path = f"/api/users/{site.admin.id}"
+    response = await site.client.patch(path, headers=root, json={"roles": ["supervisor"]})
+    assert response.status == 409
+    assert "you cannot remove your own admin role" in await error_of(response)
+    response = await site.client.patch(path, headers=root, json={"active": False})
+    assert response.status == 409
+    assert "you cannot deactivate yourself" in await error_of(response)
+    response = await site.client.patch(
+        path, headers=root, json={"roles": ["admin", "supervisor"], "display_name": "Boss"}
+    )
+    assert response.status == 200
+    assert await site.accounts.get_user(site.admin.id) is not None
+
+
+async def test_a_deactivated_user_is_shut_out_at_once(site: Site) -> None:
+    ann = await site.user("ann", "supervisor")
+    ann_session = await site.login("ann")
+    ann_token = await site.token(ann)
+    assert (await site.client.get("/api/calls", headers=cookie(ann_session))).status == 200
+    assert (await site.client.get("/api/calls", headers=bearer(ann_token))).status == 200
+
+    root = cookie(await site.login(), **CSRF)
+    response = await site.client.patch(f"/api/users/{ann.id}", headers=root,
+                                       json={"active": False})
+    assert (await response.json())["user"]["active"] is False
+    assert (await site.client.get("/api/calls", headers=cookie(ann_session))).status == 401
+    assert (await site.client.get("/api/calls", headers=bearer(ann_token))).status == 401
+    response = await site.client.post("/api/login", json={"username": "ann", "password": PASSWORD})
+    assert response.status == 401
+
+
+async def test_a_role_taken_away_counts_at_the_next_request(site: Site) -> None:
+    ann = await site.user("ann", "supervisor")
+    ann_token = await site.token(ann)
+    assert (await site.client.get("/api/calls", headers=bearer(ann_token))).status == 200
+    await site.accounts.update_user(ann.id, roles=["agent"])
+    assert (await site.client.get("/api/calls", headers=bearer(ann_token))).status == 403
+
+
+async def test_users_are_for_admins_only(site: Site) -> None:
+    await site.user("sue", "supervisor", "campaign_manager")
+    sue = cookie(await site.login("sue"), **CSRF)
+    response = await site.client.get("/api/users", headers=sue)
+    assert response.status == 403
+    assert (await response.json())["allowed_roles"] == ["admin"]
+    response = await site.client.post("/api/users", headers=sue, json={
+        "username": "eve", "password": PASSWORD, "roles": ["admin"]})
+    assert response.status == 403
+    assert await site.accounts.get_user_by_username("eve") is None
+
+
+# --------------------------------------------------------------------------- hostile input
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=80),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
+                                                                 max_size=4),
+    max_leaves=12,
+)
+login_bodies = st.one_of(
+    st.binary(max_size=200),
+    json_values.map(lambda v: json.dumps(v).encode()),
+    st.fixed_dictionaries(
+        {"username": st.one_of(st.sampled_from(["root", "nobody"]), json_values),
+         "password": st.one_of(st.sampled_from([PASSWORD, ""]), json_values)},
+        optional={"extra": json_values},
+    ).map(lambda v: json.dumps(v).encode()),
+)
+# What an HTTP client can put in a header: no CR, LF or NUL.
+header_values = st.text(
+    st.characters(min_codepoint=32, max_codepoint=255, exclude_characters="\x7f"), max_size=120
+)
+
+
+@pytest.fixture
+async def sqlite_site(tmp_path: Path) -> AsyncIterator[Site]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'fuzz.db'}"
+    await upgrade(url)
+    engine = create_engine(url)
+    clock = VirtualClock(start=T0)
+    accounts = AccountRepository(session_factory(engine), clock=clock, hasher=FAST)
+    admin = await accounts.create_user("root", PASSWORD, ["admin"])
+    client = await start(accounts, clock)
+    try:
+        yield Site(client, accounts, clock, admin)
+    finally:
+        await client.close()
+        await engine.dispose()
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=login_bodies)
+async def test_any_login_body_gets_a_clear_answer_and_never_a_session_by_accident(
+    sqlite_site: Site, body: bytes
+) -> None:
+    sqlite_site.clock.advance(3600)  # examples share the throttle: let each start unlocked
+    response = await sqlite_site.client.post(
+        "/api/login", data=body, headers={"Content-Type": "application/json"}
+    )
+    answer = await response.json()
+    try:
+        parsed = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        parsed = None
+    right = parsed == {"username": "root", "password": PASSWORD}
+    if right:
+        assert response.status == 200
+        assert SESSION_COOKIE in response.cookies
+    else:
+        assert response.status in (400, 401), answer
+        assert answer["status"] == response.status
+        assert "Set-Cookie" not in response.headers
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=header_values)
+async def test_any_authorization_header_is_refused_with_401(
+    sqlite_site: Site, value: str
+) -> None:
+    response = await sqlite_site.client.get("/api/calls", headers={"Authorization": value})
+    assert response.status == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert (await response.json())["status"] == 401
