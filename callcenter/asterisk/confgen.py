@@ -4,6 +4,12 @@ Each generator takes the ``Settings`` and returns the text of one Asterisk file;
 and ``include_files`` collect them as ``{file name: text}``. Nothing here touches the disk
 except ``write_generated``.
 
+Agents come from the settings' ``[[agents]]`` (the demo seed) or, when the generators are
+given them, from the database (``store.agents.AgentAccount``): ``pjsip_agent_endpoints``,
+``queues(settings, agents)`` and the file sets' ``agents`` argument. Both go through the same
+code, so the same agent gives the same sections either way. Only active database agents get
+an endpoint and queue memberships; a database agent's tier k in a queue is member penalty k.
+
 Two sets of files:
 
 - ``sandbox_files(settings)``: everything the sandboxed Asterisk needs besides the static
@@ -31,8 +37,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from callcenter.config import (
     E164_RE,
@@ -44,13 +52,17 @@ from callcenter.config import (
     split_host_port,
 )
 
+if TYPE_CHECKING:  # only data crosses over: the store imports this module, not the reverse
+    from callcenter.store.agents import AgentAccount
+
 # Least rights for the callcenter AMI user. Write classes each action needs, read from
 # `manager show command` on Asterisk 22: Ping none, CoreShowChannels system|reporting,
 # Reload system|config, Originate originate, Hangup system|call, Redirect/Setvar call,
 # Status system|call|reporting, PJSIPShowContacts system, DeviceStateList call|reporting.
 # Read classes: the events we follow (channels and calls, agents and queues, DTMF, user
-# events, reporting). Nothing originates calls yet, so `originate` is not granted: add it
-# with the feature that needs it (callbacks, the dialer).
+# events, reporting; system brings ContactStatus: phones registering and leaving). Nothing
+# originates calls yet, so `originate` is not granted: add it with the feature that needs it
+# (callbacks, the dialer).
 AMI_READ_CLASSES = ("system", "call", "agent", "user", "dtmf", "reporting")
 AMI_WRITE_CLASSES = ("system", "call", "reporting")
 
@@ -100,12 +112,46 @@ def _file(title: str, sections: list[str]) -> str:
     return "\n".join([header, *sections])
 
 
-def _agent_where(settings: Settings, agent: AgentSettings) -> str:
-    return f"agents[{settings.agents.index(agent)}]"
-
-
 def _queue_where(settings: Settings, queue: QueueSettings) -> str:
     return f"queues[{settings.queues.index(queue)}]"
+
+
+@dataclass(frozen=True)
+class _Agent:
+    """One agent as the generators need it, from the settings or from the database."""
+
+    where: str  # how errors name it: "agents[0]" (settings) or "agent 'alice'" (database)
+    id: str
+    name: str
+    password: str
+    contact: str  # "": the phone registers
+    penalties: Mapping[str, int]  # queue -> member penalty
+    member: bool  # a static member of its queues: settings' logged_in; database: active
+
+
+def _settings_agents(settings: Settings) -> list[_Agent]:
+    return [_from_settings(f"agents[{index}]", agent)
+            for index, agent in enumerate(settings.agents)]
+
+
+def _from_settings(where: str, agent: AgentSettings) -> _Agent:
+    return _Agent(where=where, id=agent.id, name=agent.name, password=agent.password,
+                  contact=agent.contact, penalties=dict.fromkeys(agent.queues, 0),
+                  member=agent.logged_in)
+
+
+def _database_agents(agents: Sequence[AgentAccount]) -> list[_Agent]:
+    return [
+        _Agent(where=f"agent {agent.id!r}", id=agent.id, name=agent.name,
+               password=agent.sip_secret, contact=agent.contact or "",
+               penalties=agent.queues, member=True)
+        for agent in agents if agent.active
+    ]
+
+
+def _agents(settings: Settings, agents: Sequence[AgentAccount] | None) -> list[_Agent]:
+    """The database's agents when given, else the settings' ones."""
+    return _settings_agents(settings) if agents is None else _database_agents(agents)
 
 
 # --------------------------------------------------------------------------- manager
@@ -194,8 +240,8 @@ def pjsip_transport(settings: Settings) -> str:
     return _file("PJSIP: transport and demo trunk.", [transport, trunk])
 
 
-def _agent_sections(settings: Settings, agent: AgentSettings) -> list[str]:
-    where = _agent_where(settings, agent)
+def _agent_sections(agent: _Agent) -> list[str]:
+    where = agent.where
     agent_id = _required(f"{where}.id", agent.id)
     if agent_id in RESERVED_NAMES:
         raise ValueError(f"{where}.id: {agent_id!r} is reserved")
@@ -224,8 +270,18 @@ def _agent_sections(settings: Settings, agent: AgentSettings) -> list[str]:
 
 
 def pjsip_agents(settings: Settings) -> str:
-    """One endpoint (context ``agents``), auth and aor per agent; then the outbound trunk."""
-    sections = [s for agent in settings.agents for s in _agent_sections(settings, agent)]
+    """One endpoint (context ``agents``), auth and aor per settings agent; then the outbound
+    trunk."""
+    return _pjsip_agents_file(settings, _settings_agents(settings))
+
+
+def pjsip_agent_endpoints(settings: Settings, agents: Sequence[AgentAccount]) -> str:
+    """As ``pjsip_agents``, for the database's agents (active ones only)."""
+    return _pjsip_agents_file(settings, _database_agents(agents))
+
+
+def _pjsip_agents_file(settings: Settings, agents: Sequence[_Agent]) -> str:
+    sections = [section for agent in agents for section in _agent_sections(agent)]
     sections += _trunk_sections(settings)
     return _file("PJSIP: one endpoint per agent, and the outbound trunk if any.", sections)
 
@@ -412,8 +468,11 @@ def _outbound_contexts(settings: Settings) -> list[str]:
 # --------------------------------------------------------------------------- queues, moh, rtp
 
 
-def queues(settings: Settings) -> str:
-    """One Asterisk queue per callcenter queue, with its logged-in agents as static members."""
+def queues(settings: Settings, agents: Sequence[AgentAccount] | None = None) -> str:
+    """One Asterisk queue per callcenter queue, with its agents as static members: the
+    settings' logged-in agents (penalty 0), or the database's active ones when ``agents`` is
+    given (penalty = their tier in that queue)."""
+    members = _agents(settings, agents)
     sections = []
     for queue in settings.queues:
         where = _queue_where(settings, queue)
@@ -426,16 +485,25 @@ def queues(settings: Settings) -> str:
             ("leavewhenempty", "no"),
             ("ringinuse", "no"),
         ]
-        for agent in settings.agents:
-            if queue.name in agent.queues and agent.logged_in:
-                agent_where = _agent_where(settings, agent)
-                agent_id = _required(f"{agent_where}.id", agent.id)
-                name = _required(f"{agent_where}.name", agent.name)
-                if "," in name:
-                    raise ValueError(f"{agent_where}.name: {name!r} must not contain ','")
-                options.append(("member", f"PJSIP/{agent_id},0,{name}"))
+        for agent in members:
+            if queue.name in agent.penalties and agent.member:
+                options.append(("member", _member(agent, queue.name)))
         sections.append(_section(_required(f"{where}.name", queue.name), options))
     return _file("Queues for the fallback dialplan.", sections)
+
+
+def _member(agent: _Agent, queue: str) -> str:
+    """``PJSIP/<id>,<penalty>,<name>``: the lower the penalty, the sooner the agent rings."""
+    where = agent.where
+    agent_id = _required(f"{where}.id", agent.id)
+    name = _required(f"{where}.name", agent.name)
+    if "," in name:
+        raise ValueError(f"{where}.name: {name!r} must not contain ','")
+    penalty = agent.penalties[queue]
+    if isinstance(penalty, bool) or not isinstance(penalty, int) or penalty < 0:
+        raise ValueError(f"{where}.queues[{queue!r}]: tier {penalty!r} is not a whole number "
+                         "of 0 or more")
+    return f"PJSIP/{agent_id},{penalty},{name}"
 
 
 def music_on_hold(settings: Settings) -> str:
@@ -460,12 +528,6 @@ def rtp(settings: Settings) -> str:
 
 # --------------------------------------------------------------------------- file sets
 
-_INCLUDES: dict[str, Callable[[Settings], str]] = {
-    "callcenter-pjsip-agents.conf": pjsip_agents,
-    "callcenter-extensions.conf": extensions,
-    "callcenter-queues.conf": queues,
-    "callcenter-manager-user.conf": manager_user,
-}
 _SANDBOX_ONLY: dict[str, Callable[[Settings], str]] = {
     "callcenter-pjsip-transport.conf": pjsip_transport,
     "callcenter-manager-general.conf": manager_general,
@@ -474,25 +536,41 @@ _SANDBOX_ONLY: dict[str, Callable[[Settings], str]] = {
 }
 
 
-def include_files(settings: Settings) -> dict[str, str]:
-    """The files an external Asterisk's admin ``#include``s (see the module docstring)."""
-    return {name: generate(settings) for name, generate in _INCLUDES.items()}
+def include_files(
+    settings: Settings, agents: Sequence[AgentAccount] | None = None
+) -> dict[str, str]:
+    """The files an external Asterisk's admin ``#include``s (see the module docstring).
+
+    ``agents``: the database's agents; None: the settings' ``[[agents]]``.
+    """
+    return {
+        "callcenter-pjsip-agents.conf": _pjsip_agents_file(settings, _agents(settings, agents)),
+        "callcenter-extensions.conf": extensions(settings),
+        "callcenter-queues.conf": queues(settings, agents),
+        "callcenter-manager-user.conf": manager_user(settings),
+    }
 
 
-def sandbox_files(settings: Settings) -> dict[str, str]:
+def sandbox_files(
+    settings: Settings, agents: Sequence[AgentAccount] | None = None
+) -> dict[str, str]:
     """Every generated file the sandboxed Asterisk's static configuration includes."""
-    files = include_files(settings)
+    files = include_files(settings, agents)
     files.update({name: generate(settings) for name, generate in _SANDBOX_ONLY.items()})
     return files
 
 
-def write_generated(settings: Settings, out_dir: str | os.PathLike[str]) -> list[Path]:
+def write_generated(
+    settings: Settings,
+    out_dir: str | os.PathLike[str],
+    agents: Sequence[AgentAccount] | None = None,
+) -> list[Path]:
     """Write ``include_files`` into out_dir (mode 640: they hold secrets); return the paths."""
     folder = Path(out_dir)
     if not folder.is_dir():
         raise ValueError(f"{folder}: not a folder")
     written = []
-    for name, text in include_files(settings).items():
+    for name, text in include_files(settings, agents).items():
         path = folder / name
         temporary = path.with_name(f".{name}.tmp")
         temporary.write_text(text, encoding="utf-8")

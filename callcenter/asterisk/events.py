@@ -194,6 +194,49 @@ class DeviceStateChange:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ContactStatus:
+    """A PJSIP contact changed: a phone registered, refreshed, went away or was qualified."""
+
+    name: ClassVar[str] = "ContactStatus"
+    timestamp: float | None = None
+    aor: str  # our aor, endpoint and agent share one name
+    uri: str  # the contact, e.g. "sip:agent1@192.0.2.7:5062;ob"
+    status: str  # Created, Updated, Removed, Reachable, Unreachable, Unknown, NonQualified
+    endpoint: str  # EndpointName; "" when Asterisk does not know it (a static contact)
+    roundtrip_usec: int | None  # the last qualify's round trip; None when not measured
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContactList:
+    """One contact of a PJSIPShowContacts answer (registered contacts)."""
+
+    name: ClassVar[str] = "ContactList"
+    timestamp: float | None = None
+    object_name: str  # the contact's id: "<aor>;@<hash>" for a registration
+    endpoint: str
+    uri: str
+    status: str  # Reachable, Unreachable, NonQualified, Unknown
+    roundtrip_usec: int | None
+    expiration_time: int | None  # POSIX seconds when the registration runs out
+    user_agent: str
+
+    @property
+    def aor(self) -> str:
+        """The aor the contact belongs to, from its id."""
+        for separator in (";@", "@@"):
+            if separator in self.object_name:
+                return self.object_name.split(separator, 1)[0]
+        return self.object_name
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContactListComplete:
+    name: ClassVar[str] = "ContactListComplete"
+    timestamp: float | None = None
+    listed: int | None  # ListItems
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OtherEvent:
     """Any event we have no type for. Header names as Asterisk sent them; a repeated header
     is a tuple of its values."""
@@ -206,6 +249,9 @@ class OtherEvent:
 AmiEvent = (
     FullyBooted
     | DeviceStateChange
+    | ContactStatus
+    | ContactList
+    | ContactListComplete
     | SoftHangupRequest
     | Newchannel
     | Newstate
@@ -260,6 +306,13 @@ def _timestamp(event: str, store: _Store) -> float | None:
         logger.warning("AMI %s: header Timestamp is not POSIX seconds: %r", event, text[:40])
         return None
     return value
+
+
+def _roundtrip(event: str, store: _Store, key: str) -> int | None:
+    """A round trip in microseconds; Asterisk writes "N/A" for a contact never qualified."""
+    if _text(store, key) == "N/A":
+        return None
+    return _number(event, store, key)
 
 
 def _duration(event: str, store: _Store) -> int | None:
@@ -401,6 +454,34 @@ def _device_state_change(name: str, ts: float | None, h: _Store) -> DeviceStateC
     return DeviceStateChange(timestamp=ts, device=_text(h, "device"), state=_text(h, "state"))
 
 
+def _contact_status(name: str, ts: float | None, h: _Store) -> ContactStatus:
+    return ContactStatus(
+        timestamp=ts,
+        aor=_text(h, "aor"),
+        uri=_text(h, "uri"),
+        status=_text(h, "contactstatus"),
+        endpoint=_text(h, "endpointname"),
+        roundtrip_usec=_roundtrip(name, h, "roundtripusec"),
+    )
+
+
+def _contact_list(name: str, ts: float | None, h: _Store) -> ContactList:
+    return ContactList(
+        timestamp=ts,
+        object_name=_text(h, "objectname"),
+        endpoint=_text(h, "endpoint"),
+        uri=_text(h, "uri"),
+        status=_text(h, "status"),
+        roundtrip_usec=_roundtrip(name, h, "roundtripusec"),
+        expiration_time=_number(name, h, "expirationtime"),
+        user_agent=_text(h, "useragent"),
+    )
+
+
+def _contact_list_complete(name: str, ts: float | None, h: _Store) -> ContactListComplete:
+    return ContactListComplete(timestamp=ts, listed=_number(name, h, "listitems"))
+
+
 def _fully_booted(name: str, ts: float | None, h: _Store) -> FullyBooted:
     return FullyBooted(timestamp=ts)
 
@@ -430,6 +511,9 @@ _BUILDERS: dict[str, Callable[[str, float | None, _Store], AmiEvent]] = {
     "Shutdown": _shutdown,
     "DeviceStateChange": _device_state_change,
     "SoftHangupRequest": _soft_hangup_request,
+    "ContactStatus": _contact_status,
+    "ContactList": _contact_list,
+    "ContactListComplete": _contact_list_complete,
 }
 _BUILDERS_BY_LOWER_NAME = {key.lower(): builder for key, builder in _BUILDERS.items()}
 

@@ -1,13 +1,14 @@
 """Every table the application keeps, in one metadata: Alembic and the schema tests read it.
 
-Each feature's rows live in their own module; importing this one imports them all.
+Each feature's rows live in their own module; importing them registers their tables.
 """
 
 from __future__ import annotations
 
-import callcenter.store.account_models  # noqa: F401  (users, roles, tokens, sessions)
+from callcenter.store import account_models, agent_models
 from callcenter.store.models import Base
 
+ROW_MODULES = (account_models, agent_models)  # users and sessions; agents and their log
 metadata = Base.metadata
 
-__all__ = ["metadata"]
+__all__ = ["ROW_MODULES", "metadata"]

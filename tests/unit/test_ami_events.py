@@ -15,6 +15,9 @@ from callcenter.asterisk.events import (
     AmiEvent,
     BridgeEnter,
     BridgeLeave,
+    ContactList,
+    ContactListComplete,
+    ContactStatus,
     CoreShowChannel,
     CoreShowChannelsComplete,
     DialBegin,
@@ -161,6 +164,109 @@ def test_system_events_are_typed() -> None:
     ]
 
 
+# Recorded on the sandboxed Asterisk 22: agent2's phone registers, PJSIPShowContacts lists it,
+# the phone unregisters, PJSIPShowContacts finds nothing. An empty header is "Name: " and a line
+# end: written "Name: \n" here so that no editor strips the space.
+REGISTRATION_SESSION = """\
+Asterisk Call Manager/11.0.0
+Event: ContactStatus
+Privilege: system,all
+Timestamp: 1795917484.722317
+URI: sip:agent2@127.0.0.1:55015
+ContactStatus: NonQualified
+AOR: agent2
+EndpointName: agent2
+RoundtripUsec: 0
+
+Response: Success
+ActionID: snap2
+EventList: start
+Message: A listing of Contacts follows, presented as ContactList events
+
+Event: ContactList
+ActionID: snap2
+ObjectType: contact
+ObjectName: agent2;@b77bbdc5d827241f429a87b796c22530
+ViaAddr: 127.0.0.1
+QualifyTimeout: 3.000000
+Qualify2xxOnly: false
+CallId: 1-31834@127.0.0.1
+RegServer: \nPruneOnBoot: no
+Path: \nEndpoint: agent2
+ViaPort: 55015
+AuthenticateQualify: no
+Uri: sip:agent2@127.0.0.1:55015
+QualifyFrequency: 0
+UserAgent: probe-phone
+ExpirationTime: 1795917784
+OutboundProxy: \nStatus: NonQualified
+RoundtripUsec: N/A
+
+Event: ContactListComplete
+ActionID: snap2
+EventList: Complete
+ListItems: 1
+
+Event: ContactStatus
+Privilege: system,all
+Timestamp: 1795917492.744399
+URI: sip:agent2@127.0.0.1:55015
+ContactStatus: Removed
+AOR: agent2
+EndpointName: agent2
+RoundtripUsec: 0
+
+Response: Error
+ActionID: snap3
+Message: No Contacts found
+
+"""
+
+
+def test_a_phone_registering_and_leaving_gives_contact_events_and_a_contact_list() -> None:
+    data = REGISTRATION_SESSION.replace("\n", "\r\n").encode()
+    messages = messages_of(data)
+    assert [m.get("Response") for m in messages if "event" not in m] == ["Success", "Error"]
+    events = events_of(messages)
+    assert events == [
+        ContactStatus(timestamp=1795917484.722317, aor="agent2",
+                      uri="sip:agent2@127.0.0.1:55015", status="NonQualified",
+                      endpoint="agent2", roundtrip_usec=0),
+        ContactList(object_name="agent2;@b77bbdc5d827241f429a87b796c22530",
+                    endpoint="agent2", uri="sip:agent2@127.0.0.1:55015",
+                    status="NonQualified", roundtrip_usec=None,
+                    expiration_time=1795917784, user_agent="probe-phone"),
+        ContactListComplete(listed=1),
+        ContactStatus(timestamp=1795917492.744399, aor="agent2",
+                      uri="sip:agent2@127.0.0.1:55015", status="Removed",
+                      endpoint="agent2", roundtrip_usec=0),
+    ]
+    listed = events[1]
+    assert isinstance(listed, ContactList)
+    assert listed.aor == "agent2"
+
+
+def test_a_qualified_contact_reports_its_round_trip_and_a_contact_id_names_its_aor(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING)
+    reachable = parse_event({"Event": "ContactStatus", "URI": "sip:agent1@192.0.2.7:5062;ob",
+                             "ContactStatus": "Reachable", "AOR": "agent1",
+                             "EndpointName": "agent1", "RoundtripUsec": "1873"})
+    assert reachable == ContactStatus(aor="agent1", uri="sip:agent1@192.0.2.7:5062;ob",
+                                      status="Reachable", endpoint="agent1",
+                                      roundtrip_usec=1873)
+    broken = parse_event({"Event": "ContactStatus", "AOR": "agent1", "RoundtripUsec": "fast"})
+    assert isinstance(broken, ContactStatus) and broken.roundtrip_usec is None
+    assert [r.getMessage() for r in caplog.records] == [
+        "AMI ContactStatus: header roundtripusec is not a number: 'fast'"]
+    static = parse_event({"Event": "ContactList", "ObjectName": "agent1@@5f0a1b",
+                          "ExpirationTime": "0"})
+    assert isinstance(static, ContactList)
+    assert (static.aor, static.endpoint, static.expiration_time) == ("agent1", "", 0)
+    assert parse_event({"Event": "ContactList", "ObjectName": "plain"}).aor == "plain"  # type: ignore[union-attr]
+
+
 def test_garbage_is_skipped_and_bad_values_become_none_with_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -257,11 +363,13 @@ def test_arbitrary_bytes_after_the_banner_never_break_framing_or_parsing(data: b
     st.dictionaries(
         st.sampled_from(
             ["Event", "Uniqueid", "Linkedid", "Cause", "Timestamp", "Duration", "ListItems",
-             "Channel", "DestUniqueid", "Class"]
+             "Channel", "DestUniqueid", "Class", "RoundtripUsec", "ExpirationTime", "AOR",
+             "ObjectName"]
         ),
         st.text(max_size=20),
     ),
-    st.sampled_from(["Hangup", "CoreShowChannel", "CoreShowChannelsComplete", "DialEnd", "X"]),
+    st.sampled_from(["Hangup", "CoreShowChannel", "CoreShowChannelsComplete", "DialEnd",
+                     "ContactStatus", "ContactList", "ContactListComplete", "X"]),
 )
 def test_parse_event_never_raises_on_any_header_values(
     headers: dict[str, str], name: str

@@ -18,6 +18,7 @@ from callcenter.config import (
     Settings,
     load_settings,
 )
+from callcenter.store.agents import AgentAccount
 
 Section = tuple[str, list[tuple[str, str]]]
 
@@ -358,3 +359,122 @@ def test_an_external_asterisk_gets_the_trunk_in_the_files_it_includes(settings: 
     files = confgen.include_files(with_outbound(settings))
     assert "[callcenter-trunk]" in files["callcenter-pjsip-agents.conf"]
     assert "[callcenter-outbound]" in files["callcenter-extensions.conf"]
+
+
+# --------------------------------------------------------------------------- database agents
+
+
+def account(agent_id: str, name: str, *, queues: dict[str, int] | None = None,
+            active: bool = True, contact: str | None = None,
+            secret: str = "secret-of-1") -> AgentAccount:
+    """An agent as the database's AgentDirectory hands it out."""
+    return AgentAccount(id=agent_id, name=name, sip_secret=secret, active=active,
+                        queues=queues or {}, skills={}, contact=contact,
+                        created_at=1_795_000_000.0, updated_at=1_795_000_000.0)
+
+
+def accounts_like(settings: Settings) -> list[AgentAccount]:
+    """The settings' agents as database agents: same ids, names, passwords and contacts."""
+    return [account(a.id, a.name, queues=dict.fromkeys(a.queues, 0), contact=a.contact or None,
+                    secret=a.password) for a in settings.agents]
+
+
+def test_database_agents_get_exactly_the_endpoints_the_same_settings_agents_get(
+        settings: Settings) -> None:
+    from_database = confgen.pjsip_agent_endpoints(settings, accounts_like(settings))
+    assert from_database == confgen.pjsip_agents(settings)
+    trunked = with_outbound(settings)
+    assert (confgen.pjsip_agent_endpoints(trunked, accounts_like(trunked))
+            == confgen.pjsip_agents(trunked))
+
+
+def test_a_database_agent_gets_an_authenticated_endpoint_with_its_secret(
+        settings: Settings) -> None:
+    agents = [account("Alice_01", "Alice Moreau", secret="r4nd0m-S3cret_xyz"),
+              account("bob", "Bob", contact="sip:bob@127.0.0.1:5090")]
+    sections = parse(confgen.pjsip_agent_endpoints(settings, agents))
+    endpoint = options(sections, "Alice_01", "endpoint")
+    assert endpoint["context"] == "agents"
+    assert endpoint["callerid"] == '"Alice Moreau" <Alice_01>'
+    auth = options(sections, endpoint["auth"], "auth")
+    assert (auth["username"], auth["password"]) == ("Alice_01", "r4nd0m-S3cret_xyz")
+    assert "contact" not in options(sections, "Alice_01", "aor")
+    assert options(sections, "bob", "aor")["contact"] == "sip:bob@127.0.0.1:5090"
+    assert {name for name, _ in sections} == {"Alice_01", "Alice_01-auth", "bob", "bob-auth"}
+
+
+def test_an_inactive_database_agent_has_no_endpoint_and_no_membership(
+        settings: Settings) -> None:
+    agents = [account("alice", "Alice", queues={"sales": 0}),
+              account("gone", "Gone", queues={"sales": 0}, active=False)]
+    assert "gone" not in {name for name, _ in parse(confgen.pjsip_agent_endpoints(settings,
+                                                                                  agents))}
+    sales = dict(parse(confgen.queues(settings, agents)))["sales"]
+    assert [v for k, v in sales if k == "member"] == ["PJSIP/alice,0,Alice"]
+
+
+def test_fallback_queues_mirror_database_memberships_with_the_tier_as_penalty(
+        settings: Settings) -> None:
+    agents = [
+        account("alice", "Alice", queues={"sales": 0, "support": 2}),
+        account("bruno", "Bruno", queues={"sales": 1, "vip": 0}),  # no queue vip in settings
+        account("chen", "Chen"),  # in no queue
+    ]
+    sections = dict(parse(confgen.queues(settings, agents)))
+    assert set(sections) == {"sales", "support", "operator"}
+    members = {name: [v for k, v in pairs if k == "member"] for name, pairs in sections.items()}
+    assert members == {"sales": ["PJSIP/alice,0,Alice", "PJSIP/bruno,1,Bruno"],
+                       "support": ["PJSIP/alice,2,Alice"], "operator": []}
+    assert dict(sections["sales"])["strategy"] == "leastrecent"  # the queue itself is unchanged
+
+
+def test_without_database_agents_queues_are_built_from_the_settings_as_before(
+        settings: Settings) -> None:
+    logged_in = replace(settings, agents=tuple(a for a in settings.agents if a.logged_in))
+    assert confgen.queues(settings) == confgen.queues(settings, accounts_like(logged_in))
+    assert confgen.queues(settings, None) == confgen.queues(settings)
+
+
+def test_the_file_sets_take_their_agents_from_the_database_when_given(
+        settings: Settings, tmp_path: Path) -> None:
+    agents = [account("zoe", "Zoe", queues={"operator": 1})]
+    files = confgen.sandbox_files(settings, agents)
+    assert files["callcenter-pjsip-agents.conf"] == confgen.pjsip_agent_endpoints(settings,
+                                                                                  agents)
+    assert files["callcenter-queues.conf"] == confgen.queues(settings, agents)
+    assert "agent1" not in files["callcenter-pjsip-agents.conf"]
+    from_settings = confgen.sandbox_files(settings)
+    for name in files:
+        if name not in ("callcenter-pjsip-agents.conf", "callcenter-queues.conf"):
+            assert files[name] == from_settings[name]
+    assert confgen.include_files(settings, agents) == {
+        name: text for name, text in files.items() if name in confgen.include_files(settings)}
+    out = tmp_path / "asterisk"
+    out.mkdir()
+    written = confgen.write_generated(settings, out, agents)
+    assert (out / "callcenter-pjsip-agents.conf").read_text() == files[
+        "callcenter-pjsip-agents.conf"]
+    assert len(written) == 4
+
+
+@pytest.mark.parametrize(("setting", "agent"), [
+    ("agent 'alice'.name", account("alice", "Al\n[evil]")),
+    ("agent 'alice'.name", account("alice", 'Al "x"')),
+    ("agent 'alice'.password", account("alice", "Alice", secret="pw;x")),
+    ("agent 'alice'.password", account("alice", "Alice", secret="")),
+    ("agent 'alice'.contact", account("alice", "Alice", contact="sip:a@b\n[c]")),
+    ("agent 'a]b'.id", account("a]b", "Alice")),
+    ("agent 'anonymous'.id", account("anonymous", "Alice")),
+])
+def test_no_database_agent_value_can_inject_configuration(settings: Settings, setting: str,
+                                                          agent: AgentAccount) -> None:
+    with pytest.raises(ValueError, match=f"^{re.escape(setting)}:"):
+        confgen.sandbox_files(settings, [agent])
+
+
+def test_a_database_agent_with_a_comma_in_its_name_or_a_bad_tier_makes_no_queue_member(
+        settings: Settings) -> None:
+    with pytest.raises(ValueError, match=r"^agent 'alice'\.name: 'A, B' must not contain ','"):
+        confgen.queues(settings, [account("alice", "A, B", queues={"sales": 0})])
+    with pytest.raises(ValueError, match=r"^agent 'alice'\.queues\['sales'\]: tier -1 is not"):
+        confgen.queues(settings, [account("alice", "Alice", queues={"sales": -1})])
