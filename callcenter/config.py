@@ -124,6 +124,8 @@ class QueueSettings:
     wrap_up: int = 0  # seconds of wrap-up after each call
     manual_wrap_up: bool = False  # the agent ends wrap-up themselves (wrap_up ignored)
     announce_every: int = 0  # seconds between position/expected-wait announcements; 0: none
+    offer_callback: bool = False  # announcements offer "press 1 to be called back" (needs
+    # [outbound] rules that allow the caller's number)
     rona_pause: bool = True  # an agent who lets a call ring out is paused (reason RONA)
     handle_time: int = 180  # expected seconds per call until calls have been measured
     service_level_seconds: int = 20  # the T of "answered within T seconds"

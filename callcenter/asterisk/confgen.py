@@ -23,6 +23,7 @@ Two sets of files:
   - ``callcenter-extensions.conf`` in ``extensions.conf`` (contexts ``callers``,
     ``callcenter-fallback`` and ``agents``; with a trunk, ``callcenter-outbound``),
   - ``callcenter-queues.conf`` in ``queues.conf`` (the fallback queues),
+  - ``callcenter-confbridge.conf`` in ``confbridge.conf`` (nailed-up agents' bridges),
   - ``callcenter-manager-user.conf`` in ``manager.conf`` (the AMI user, least rights).
 
   ``write_generated(settings, out_dir)`` writes them, e.g. into ``/etc/asterisk``, after which
@@ -42,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from callcenter.asterisk.agent_dialplan import confbridge_profiles, feature_code_lines
 from callcenter.config import (
     E164_RE,
     PREFIX_RE,
@@ -57,14 +59,14 @@ if TYPE_CHECKING:  # only data crosses over: the store imports this module, not 
 
 # Least rights for the callcenter AMI user. Write classes each action needs, read from
 # `manager show command` on Asterisk 22: Ping none, CoreShowChannels system|reporting,
-# Reload system|config, Originate originate, Hangup system|call, Redirect/Setvar call,
-# Status system|call|reporting, PJSIPShowContacts system, DeviceStateList call|reporting.
+# Reload system|config, Hangup system|call, Redirect/Setvar call, Status
+# system|call|reporting, PJSIPShowContacts system, DeviceStateList call|reporting,
+# QueueAdd/QueueRemove/QueuePause/QueuePenalty agent (mirroring agents into the fallback
+# queues), QueueStatus none, ConfbridgeKick call, Originate originate (callbacks, supervisors).
 # Read classes: the events we follow (channels and calls, agents and queues, DTMF, user
-# events, reporting; system brings ContactStatus: phones registering and leaving). Nothing
-# originates calls yet, so `originate` is not granted: add it with the feature that needs it
-# (callbacks, the dialer).
+# events, reporting).
 AMI_READ_CLASSES = ("system", "call", "agent", "user", "dtmf", "reporting")
-AMI_WRITE_CLASSES = ("system", "call", "reporting")
+AMI_WRITE_CLASSES = ("system", "call", "agent", "originate", "reporting")
 
 FALLBACK_QUEUE = "operator"
 FALLBACK_CONTEXT = "callcenter-fallback"
@@ -389,27 +391,56 @@ def extensions(settings: Settings) -> str:
         f" same => n,Goto({FALLBACK_CONTEXT},s,1)",
         "",
     ])
-    queue = fallback_queue(settings)
-    fallback_lines = [
-        "; Plain Asterisk routing while the callcenter service is down.",
-        f"[{FALLBACK_CONTEXT}]",
-        "exten => s,1,Playback(callcenter/sorry-fallback)",
-    ]
-    if queue is not None:
-        where = _queue_where(settings, queue)
-        name = _required(f"{where}.name", queue.name)
-        max_wait = _required(f"{where}.max_wait", queue.max_wait)
-        fallback_lines.append(f" same => n,Queue({name},,,,{max_wait})")
-    fallback_lines += [" same => n,Playback(callcenter/sorry-no-agent)", " same => n,Hangup()", ""]
     agents = "\n".join([
-        "; Agents' phones may call the IVR (to test it) and nothing else: no outside numbers.",
+        "; Agents' phones: feature codes, the IVR (to test it) and nothing else.",
         f"[{AGENTS_CONTEXT}]",
+        *feature_code_lines(f"agi://{agi_host_text}:{agi_port}",
+                            [checked(f"acd.pause_reasons[{i}]", r)
+                             for i, r in enumerate(settings.acd.pause_reasons)]),
         f"exten => {number},1,Goto({CALLERS_CONTEXT},{number},1)",
         "exten => _X.,1,Hangup()",
         "",
     ])
-    return _file("Dialplan.", [callers, "\n".join(fallback_lines), agents,
+    return _file("Dialplan.", [callers, _fallback_context(settings), agents,
                                *_outbound_contexts(settings)])
+
+
+def _fallback_context(settings: Settings) -> str:
+    """Plain Asterisk routing while the service is down.
+
+    A caller the service had queued (``CALLCENTER_QUEUE``) goes on waiting in Asterisk's queue
+    of the same name; anyone else goes to the fallback queue. A caller who already talked to
+    an agent (``CALLCENTER_STAGE``: talking, talked, or ringing with DIALSTATUS ANSWER: the
+    agent hung up after the service died) is hung up, not queued again.
+    """
+    lines = [
+        "; Plain Asterisk routing while the callcenter service is down.",
+        f"[{FALLBACK_CONTEXT}]",
+        'exten => s,1,GotoIf($["${CALLCENTER_STAGE}" = "talking"]?done)',
+        ' same => n,GotoIf($["${CALLCENTER_STAGE}" = "talked"]?done)',
+        ' same => n,GotoIf($["${CALLCENTER_STAGE}${DIALSTATUS}" = "ringingANSWER"]?done)',
+        " same => n,Playback(callcenter/sorry-fallback)",
+    ]
+    default = fallback_queue(settings)
+    if default is not None:
+        lines.append(' same => n,GotoIf($[${DIALPLAN_EXISTS(callcenter-fallback,'
+                     'q-${CALLCENTER_QUEUE},1)}]?q-${CALLCENTER_QUEUE},1)')
+        lines.append(f" same => n,Goto(q-{default.name},1)")
+    lines += [" same => n(done),Hangup()"]
+    for queue in settings.queues:
+        where = _queue_where(settings, queue)
+        name = _required(f"{where}.name", queue.name)
+        max_wait = _required(f"{where}.max_wait", queue.max_wait)
+        lines += [f"exten => q-{name},1,Set(CALLCENTER_STAGE=fallback)",
+                  f" same => n,Queue({name},,,,{max_wait})",
+                  " same => n,Playback(callcenter/sorry-no-agent)",
+                  " same => n,Hangup()"]
+    return "\n".join([*lines, ""])
+
+
+def confbridge_profiles_file(settings: Settings) -> str:
+    """Bridge and user profiles of nailed-up agents' conferences (no settings involved)."""
+    return _file("ConfBridge profiles for nailed-up agents.", [confbridge_profiles()])
 
 
 def _outbound_patterns(settings: Settings) -> list[tuple[str, bool]]:
@@ -547,6 +578,7 @@ def include_files(
         "callcenter-pjsip-agents.conf": _pjsip_agents_file(settings, _agents(settings, agents)),
         "callcenter-extensions.conf": extensions(settings),
         "callcenter-queues.conf": queues(settings, agents),
+        "callcenter-confbridge.conf": confbridge_profiles_file(settings),
         "callcenter-manager-user.conf": manager_user(settings),
     }
 

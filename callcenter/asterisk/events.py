@@ -237,6 +237,18 @@ class ContactListComplete:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DTMFEnd:
+    """A key press ended on a channel (a caller pressing a key while waiting in a queue)."""
+
+    name: ClassVar[str] = "DTMFEnd"
+    timestamp: float | None = None
+    uniqueid: str
+    channel: str
+    digit: str
+    direction: str  # "Received": from the phone; "Sent": towards it
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OtherEvent:
     """Any event we have no type for. Header names as Asterisk sent them; a repeated header
     is a tuple of its values."""
@@ -252,6 +264,7 @@ AmiEvent = (
     | ContactStatus
     | ContactList
     | ContactListComplete
+    | DTMFEnd
     | SoftHangupRequest
     | Newchannel
     | Newstate
@@ -482,6 +495,11 @@ def _contact_list_complete(name: str, ts: float | None, h: _Store) -> ContactLis
     return ContactListComplete(timestamp=ts, listed=_number(name, h, "listitems"))
 
 
+def _dtmf_end(name: str, ts: float | None, h: _Store) -> DTMFEnd:
+    return DTMFEnd(timestamp=ts, uniqueid=_text(h, "uniqueid"), channel=_text(h, "channel"),
+                   digit=_text(h, "digit"), direction=_text(h, "direction"))
+
+
 def _fully_booted(name: str, ts: float | None, h: _Store) -> FullyBooted:
     return FullyBooted(timestamp=ts)
 
@@ -514,6 +532,7 @@ _BUILDERS: dict[str, Callable[[str, float | None, _Store], AmiEvent]] = {
     "ContactStatus": _contact_status,
     "ContactList": _contact_list,
     "ContactListComplete": _contact_list_complete,
+    "DTMFEnd": _dtmf_end,
 }
 _BUILDERS_BY_LOWER_NAME = {key.lower(): builder for key, builder in _BUILDERS.items()}
 

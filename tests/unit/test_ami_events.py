@@ -22,6 +22,7 @@ from callcenter.asterisk.events import (
     CoreShowChannelsComplete,
     DialBegin,
     DialEnd,
+    DTMFEnd,
     FullyBooted,
     Hangup,
     MusicOnHoldStart,
@@ -390,3 +391,10 @@ def test_framed_messages_equal_those_of_panoramisks_own_constructor(
     assert [dict(m.items()) for m in fast] == [dict(m.items()) for m in slow]
     assert all(m["uniqueid"] == m["UNIQUEID"] for m in fast if "uniqueid" in m)
     assert events_of(fast) == events_of(slow)
+
+
+def test_a_key_pressed_on_a_channel_is_typed_with_its_direction() -> None:
+    event = parse_event({"Event": "DTMFEnd", "Channel": CALLER, "Uniqueid": CALLER_ID,
+                         "Digit": "1", "DurationMs": "120", "Direction": "Received"})
+    assert event == DTMFEnd(uniqueid=CALLER_ID, channel=CALLER, digit="1",
+                            direction="Received")

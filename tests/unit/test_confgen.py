@@ -84,7 +84,8 @@ def test_ami_listens_where_configured_for_one_least_rights_user(settings: Settin
     user = dict(pairs)
     assert user["secret"] == settings.asterisk.ami_secret
     assert user["read"] == "system,call,agent,user,dtmf,reporting"
-    assert user["write"] == "system,call,reporting"
+    # agent: the fallback queues' pause flags; originate: callbacks and supervisors' calls.
+    assert user["write"] == "system,call,agent,originate,reporting"
     acl = [(k, v) for k, v in pairs if k in ("permit", "deny")]
     assert acl == [("deny", "0.0.0.0/0.0.0.0"), ("permit", "127.0.0.1/255.255.255.255")]
 
@@ -139,22 +140,67 @@ def test_the_ivr_number_runs_the_fastagi_ivr_and_falls_back_to_the_operator_queu
     assert (" same => n,AGI(agi://127.0.0.1:14573/ivr)\n"
             " same => n,Goto(callcenter-fallback,s,1)\n") in dialplan
     fallback = dialplan.split("[callcenter-fallback]\n")[1].split("\n\n")[0].splitlines()
-    assert fallback == [
-        "exten => s,1,Playback(callcenter/sorry-fallback)",
-        " same => n,Queue(operator,,,,600)",
-        " same => n,Playback(callcenter/sorry-no-agent)",
-        " same => n,Hangup()",
+    # Who already talked to an agent is hung up; a queued caller waits in the same queue;
+    # anyone else in the operator queue.
+    assert fallback[:7] == [
+        'exten => s,1,GotoIf($["${CALLCENTER_STAGE}" = "talking"]?done)',
+        ' same => n,GotoIf($["${CALLCENTER_STAGE}" = "talked"]?done)',
+        ' same => n,GotoIf($["${CALLCENTER_STAGE}${DIALSTATUS}" = "ringingANSWER"]?done)',
+        " same => n,Playback(callcenter/sorry-fallback)",
+        " same => n,GotoIf($[${DIALPLAN_EXISTS(callcenter-fallback,q-${CALLCENTER_QUEUE},1)}]"
+        "?q-${CALLCENTER_QUEUE},1)",
+        " same => n,Goto(q-operator,1)",
+        " same => n(done),Hangup()",
     ]
+    for queue in settings.queues:
+        at = fallback.index(f"exten => q-{queue.name},1,Set(CALLCENTER_STAGE=fallback)")
+        assert fallback[at + 1:at + 4] == [
+            f" same => n,Queue({queue.name},,,,{queue.max_wait})",
+            " same => n,Playback(callcenter/sorry-no-agent)",
+            " same => n,Hangup()",
+        ]
     elsewhere = replace(settings, asterisk=replace(settings.asterisk,
                                                    agi_host_for_asterisk="172.17.0.1"))
     assert "AGI(agi://172.17.0.1:14573/ivr)" in confgen.extensions(elsewhere)
 
 
-def test_agents_phones_can_call_the_ivr_and_nothing_else(settings: Settings) -> None:
+def agent_extensions(dialplan: str) -> list[str]:
+    """The extensions agents' phones may dial (the [agents] context's exten lines)."""
+    context = dialplan.split("[agents]\n")[1].split("\n\n")[0].splitlines()
+    return [line.split(",")[0].removeprefix("exten => ") for line in context
+            if line.startswith("exten => ")]
+
+
+def test_agents_phones_can_dial_feature_codes_and_the_ivr_and_nothing_else(
+        settings: Settings) -> None:
     dialplan = confgen.extensions(settings)
-    agents = dialplan.split("[agents]\n")[1].strip().splitlines()
-    assert agents == ["exten => 500,1,Goto(callers,500,1)", "exten => _X.,1,Hangup()"]
+    assert agent_extensions(dialplan) == ["*50", "*51", "*53", "*54", "*52", "_*52[1-5]",
+                                          "500", "_X."]
     assert "Dial(" not in dialplan
+    agents = dialplan.split("[agents]\n")[1].split("\n\n")[0]
+    assert "exten => 500,1,Goto(callers,500,1)\nexten => _X.,1,Hangup()" in agents
+    # Each code asks the service; the nailed-up login then sits in the agent's own bridge.
+    assert " same => n,AGI(agi://127.0.0.1:14573/agent,pause,${EXTEN:3})" in agents
+    assert (" same => n(bridge),ConfBridge(callcenter-agent-${CALLCENTER_AGENT},"
+            "callcenter_agent_bridge,callcenter_agent,callcenter_agent_menu)") in agents
+    assert agents.count("Playback(callcenter/sorry-service-unavailable)") == 6
+
+
+def test_pause_codes_exist_only_for_the_configured_reasons(settings: Settings) -> None:
+    one = replace(settings, acd=replace(settings.acd, pause_reasons=("break",)))
+    assert agent_extensions(confgen.extensions(one))[4:6] == ["*52", "*521"]
+    bad = replace(settings, acd=replace(settings.acd, pause_reasons=("break", "x;y")))
+    with pytest.raises(ValueError, match=r"acd.pause_reasons\[1\]"):
+        confgen.extensions(bad)
+
+
+def test_nailed_up_bridges_keep_callers_only_while_the_agent_is_there() -> None:
+    sections = parse(confgen.confbridge_profiles_file(None))  # type: ignore[arg-type]
+    agent = options(sections, "callcenter_agent", "user")
+    caller = options(sections, "callcenter_caller", "user")
+    assert (agent["marked"], agent["admin"], agent["quiet"]) == ("yes", "yes", "yes")
+    assert (caller["end_marked"], caller["quiet"]) == ("yes", "yes")
+    assert options(sections, "callcenter_agent_menu", "menu")["#"] == "admin_kick_last"
 
 
 def test_queues_ring_their_logged_in_agents(settings: Settings) -> None:
@@ -224,7 +270,7 @@ def test_an_external_asterisk_gets_only_the_files_to_include(settings: Settings,
     written = confgen.write_generated(settings, out)
     assert sorted(p.name for p in written) == sorted([
         "callcenter-pjsip-agents.conf", "callcenter-extensions.conf",
-        "callcenter-queues.conf", "callcenter-manager-user.conf"])
+        "callcenter-queues.conf", "callcenter-confbridge.conf", "callcenter-manager-user.conf"])
     for path in written:
         assert stat.S_IMODE(path.stat().st_mode) == 0o640
         assert path.read_text() == confgen.include_files(settings)[path.name]
@@ -312,8 +358,8 @@ def test_transfers_dial_only_the_allowed_destinations_through_the_trunk(
     ]
     # Neither callers (the trunk's own calls included) nor agents can reach it.
     assert "include" not in dialplan
-    agents = dialplan.split("[agents]\n")[1].split("\n\n")[0].splitlines()
-    assert agents == ["exten => 500,1,Goto(callers,500,1)", "exten => _X.,1,Hangup()"]
+    assert "callcenter-outbound" not in dialplan.split("[agents]\n")[1].split("\n\n")[0]
+    assert agent_extensions(dialplan)[-2:] == ["500", "_X."]
 
 
 def test_without_a_caller_id_outside_calls_show_the_callers_own_number(
@@ -454,7 +500,7 @@ def test_the_file_sets_take_their_agents_from_the_database_when_given(
     written = confgen.write_generated(settings, out, agents)
     assert (out / "callcenter-pjsip-agents.conf").read_text() == files[
         "callcenter-pjsip-agents.conf"]
-    assert len(written) == 4
+    assert len(written) == 5
 
 
 @pytest.mark.parametrize(("setting", "agent"), [

@@ -1,70 +1,48 @@
-"""Asterisk's own queues mirror our agents, so the fallback Queue() rings the right people."""
+"""Asterisk's own queues mirror our agents, so the fallback Queue() rings who is at work."""
 
 from __future__ import annotations
 
+import pytest
+
 from callcenter.asterisk.queue_members import (
-    Membership,
-    actions_for,
-    desired_memberships,
     members_from_status,
+    pause_actions,
+    paused_in_fallback,
 )
 
-TIERS = {"support": 0, "sales": 1}
+
+@pytest.mark.parametrize(("state", "paused"), [
+    ("logged_out", True), ("paused", True),
+    ("ready", False), ("ringing", False), ("on_call", False), ("wrap_up", False),
+])
+def test_only_agents_logged_out_or_paused_are_skipped_by_the_fallback(state, paused) -> None:
+    assert paused_in_fallback(state) is paused
 
 
-def test_a_logged_out_agent_is_in_no_queue_and_a_paused_one_is_paused_everywhere() -> None:
-    assert desired_memberships("ana", "logged_out", TIERS) == {}
-    assert desired_memberships("ana", "paused", TIERS) == {
-        ("support", "PJSIP/ana"): Membership(0, paused=True),
-        ("sales", "PJSIP/ana"): Membership(1, paused=True),
-    }
-    for busy in ("ready", "ringing", "on_call", "wrap_up"):
-        assert all(not m.paused for m in desired_memberships("ana", busy, TIERS).values())
-
-
-def test_logging_in_adds_the_agent_to_each_queue_with_the_tier_as_penalty() -> None:
-    actions = actions_for("ana", "Ana", {}, desired_memberships("ana", "ready", TIERS))
-    assert actions == [
-        {"Action": "QueueAdd", "Queue": "sales", "Interface": "PJSIP/ana", "Penalty": "1",
-         "Paused": "false", "MemberName": "Ana"},
-        {"Action": "QueueAdd", "Queue": "support", "Interface": "PJSIP/ana", "Penalty": "0",
-         "Paused": "false", "MemberName": "Ana"},
+def test_a_pause_pauses_each_membership_that_is_not_paused_yet() -> None:
+    current = {"support": False, "sales": True}
+    assert pause_actions("ana", "paused", ["support", "sales"], current) == [
+        {"Action": "QueuePause", "Queue": "support", "Interface": "PJSIP/ana",
+         "Paused": "true", "Reason": "callcenter: paused"},
     ]
-
-
-def test_pausing_pauses_and_logging_out_removes_only_our_agent() -> None:
-    ready = desired_memberships("ana", "ready", TIERS)
-    paused = desired_memberships("ana", "paused", TIERS)
-    assert [a["Action"] for a in actions_for("ana", "Ana", ready, paused)] == ["QueuePause"] * 2
-    assert actions_for("ana", "Ana", ready, ready) == []
-    current = {**ready, ("support", "PJSIP/rui"): Membership(0, False)}
-    removals = actions_for("ana", "Ana", current, {})
-    assert removals == [
-        {"Action": "QueueRemove", "Queue": "sales", "Interface": "PJSIP/ana"},
-        {"Action": "QueueRemove", "Queue": "support", "Interface": "PJSIP/ana"},
+    assert pause_actions("ana", "ready", ["support", "sales"], current) == [
+        {"Action": "QueuePause", "Queue": "sales", "Interface": "PJSIP/ana",
+         "Paused": "false", "Reason": "callcenter: ready"},
     ]
+    assert pause_actions("ana", "ready", ["support"], {"support": False}) == []
 
 
-def test_a_changed_tier_changes_the_penalty_and_a_dropped_queue_is_left() -> None:
-    current = desired_memberships("ana", "ready", TIERS)
-    desired = desired_memberships("ana", "ready", {"support": 2})
-    assert actions_for("ana", "Ana", current, desired) == [
-        {"Action": "QueuePenalty", "Queue": "support", "Interface": "PJSIP/ana",
-         "Penalty": "2"},
-        {"Action": "QueueRemove", "Queue": "sales", "Interface": "PJSIP/ana"},
-    ]
+def test_a_queue_asterisk_does_not_have_the_agent_in_is_left_alone() -> None:
+    assert pause_actions("ana", "paused", ["support", "billing"], {"support": True}) == []
 
 
 def test_queue_status_members_are_read_and_other_interfaces_ignored() -> None:
     events = [
         {"Event": "QueueParams", "Queue": "support"},
-        {"Event": "QueueMember", "Queue": "support", "Location": "PJSIP/ana", "Penalty": "0",
-         "Paused": "1"},
-        {"Event": "QueueMember", "Queue": "sales", "Location": "PJSIP/ana", "Penalty": "x",
-         "Paused": "0"},
+        {"Event": "QueueMember", "Queue": "support", "Location": "PJSIP/ana", "Paused": "1"},
+        {"Event": "QueueMember", "Queue": "sales", "Location": "PJSIP/ana", "Paused": "0"},
         {"Event": "QueueMember", "Queue": "sales", "Location": "Local/100@x", "Paused": "0"},
+        {"event": "QueueMember", "queue": "sales", "interface": "PJSIP/rui", "paused": "0"},
     ]
-    assert members_from_status(events) == {
-        ("support", "PJSIP/ana"): Membership(0, True),
-        ("sales", "PJSIP/ana"): Membership(0, False),
-    }
+    assert members_from_status(events) == {"ana": {"support": True, "sales": False},
+                                           "rui": {"sales": False}}
