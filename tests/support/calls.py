@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import wave
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -111,6 +112,38 @@ def agent_phone(agent_id: str, port: int, plan: AgentPlan, calls: int = 1) -> Si
 def caller(center: CallCenter, plan: CallerPlan) -> SippProcess:
     phone = SippProcess(caller_scenario(plan), remote=sip_target(center),
                         service=center.settings.ivr.number, name="caller")
+    _started.append(phone)
+    return phone.start()
+
+
+DIALABLE = re.compile(r"[0-9A-Za-z*+_.~-]+")  # an extension as a SIP URI's user part
+
+
+def agent_dials(center: CallCenter, agent_id: str, password: str | None, extension: str,
+                plan: CallerPlan) -> SippProcess:
+    """The agent's phone dials ``extension`` (a feature code, the IVR number...) as endpoint
+    ``agent_id``, answering Asterisk's digest challenge, then follows ``plan`` (started).
+
+    ``password``: None for the agent's SIP password from the settings (given or generated,
+    as ``./run.sh`` prints it); a string to try another (e.g. a wrong one, with
+    ``CallerPlan(expect_refused=True)``). The plan's own ``auth`` must be unset.
+    """
+    if plan.auth is not None:
+        raise ValueError(f"agent_dials: the plan already has auth {plan.auth!r}; "
+                         "the credentials come from agent_id and password")
+    agent = next((a for a in center.settings.agents if a.id == agent_id), None)
+    if agent is None:
+        known = [a.id for a in center.settings.agents]
+        raise ValueError(f"agent_dials: no agent {agent_id!r} in the settings (agents: {known})")
+    secret = agent.password if password is None else password
+    if not secret:
+        raise ValueError(f"agent_dials: agent {agent_id!r} has no SIP password in the settings")
+    if not DIALABLE.fullmatch(extension):
+        raise ValueError(f"agent_dials: extension {extension!r}: use digits, letters and *+_.~- "
+                         "(it is the user part of the request URI; '#' would need escaping)")
+    scenario = caller_scenario(dataclasses.replace(plan, auth=(agent_id, secret)))
+    phone = SippProcess(scenario, remote=sip_target(center), service=extension,
+                        name=f"{agent_id}-dials")
     _started.append(phone)
     return phone.start()
 

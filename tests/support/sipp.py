@@ -11,6 +11,13 @@ pause) and log what happened (``answered``, ``dtmf 2``, ``local-bye``, ``remote-
 ``cancelled``, ``busy``) so ``SippResult.events`` and ``.ended_by`` tell how a call went.
 The static files tests/sipp/caller.xml and agent.xml are these builders' default output.
 
+An agent's phone that dials (a feature code, the IVR): a caller with digest credentials, which
+answers Asterisk's 401 challenge to its INVITE (``tests.support.calls.agent_dials`` fills them
+from the settings); ``expect_refused`` turns a refused INVITE into the expected outcome:
+
+    SippProcess(caller_scenario(CallerPlan(auth=("agent2", password), dtmf=((1000, "1"),))),
+                remote=("127.0.0.1", settings.asterisk.sip_port), service="*50")
+
 An agent's softphone that REGISTERs (digest auth) instead of having a static contact:
 
     phone = registering_agent_phone(RegisteringAgentPlan(
@@ -50,6 +57,10 @@ SIPP = "sipp"
 # cuts a playing pcap short when the next one starts, so presses must not overlap.
 DTMF_MIN_GAP_MS = 2 * TONE_MS
 EVENT_PREFIX = "callcenter-event:"
+SIP_CREDENTIAL = re.compile(r"[A-Za-z0-9_.~-]+")  # safe in a SIP URI and in sipp's [...]
+# Final answers that refuse a caller's INVITE (a wrong password draws a new 401 challenge;
+# an extension the caller's context lacks, 404; a refusal by the dialplan, 403/480/486/603...).
+INVITE_REFUSALS = (401, 403, 404, 407, 480, 486, 488, 500, 503, 603)
 
 # --------------------------------------------------------------------------- ports
 
@@ -101,6 +112,13 @@ class CallerPlan:
     end's BYE (at most ``max_call_ms``, else the call fails).
     ``speech``: (at ms after the answer, for ms) when the caller speaks (a voice-like sound,
     e.g. their name for a recording); each must end before the next key press.
+    ``auth``: (SIP user, password) of an agent's endpoint: the call comes from that user
+    (From and Contact) and answers Asterisk's digest challenge (401) to the INVITE with a
+    second INVITE carrying the credentials (CSeq 2; the BYE is then CSeq 3).
+    ``expect_refused``: the INVITE is expected to get a final refusal (one of
+    INVITE_REFUSALS, e.g. a second 401 for a wrong password): the call then logs
+    ``invite-refused <code>`` and succeeds; answered, it fails. Without it, a refusal logs the
+    same event and fails the call.
     """
 
     dtmf: tuple[tuple[int, str], ...] = ()
@@ -108,6 +126,8 @@ class CallerPlan:
     hangup_after_ms: int | None = None
     max_call_ms: int = 60_000
     caller_number: str = "5551234"
+    auth: tuple[str, str] | None = None
+    expect_refused: bool = False
 
     def __post_init__(self) -> None:
         for index, (wait_ms, digit) in enumerate(self.dtmf):
@@ -121,6 +141,15 @@ class CallerPlan:
                              f"digit at {self.digits_end_ms} ms")
         if not self.caller_number.isdigit():
             raise ValueError(f"caller_number {self.caller_number!r}: digits only")
+        if self.auth is not None:
+            if not isinstance(self.auth, tuple) or len(self.auth) != 2:
+                raise ValueError(f"auth {self.auth!r}: need (SIP user, password)")
+            for setting, value in zip(("auth user", "auth password"), self.auth, strict=True):
+                if not isinstance(value, str) or not SIP_CREDENTIAL.fullmatch(value):
+                    raise ValueError(f"{setting} {value!r}: use letters, digits and -_.~")
+        if self.expect_refused and (self.dtmf or self.speech
+                                    or self.hangup_after_ms is not None):
+            raise ValueError("expect_refused: a refused call has no dtmf, speech or hang-up")
         presses = self.press_times()
         for index, (at_ms, for_ms) in enumerate(self.speech):
             later = [t for t in presses if t >= at_ms]
@@ -168,6 +197,12 @@ def _log(event: str) -> str:
             '</action></nop>')
 
 
+def _fail(why: str) -> str:
+    """Log why, then fail the call (or registration dialog): a receive that times out with
+    nowhere to go aborts sipp's call, which counts as failed and makes sipp exit 1."""
+    return _log(f"failed: {why}") + '\n  <recv request="INFO" timeout="1"/>'
+
+
 _SDP = """v=0
       o=sipp 53655765 2353687637 IN IP[local_ip_type] [local_ip]
       s=-
@@ -202,11 +237,45 @@ def _answer_bye() -> str:
   """ + _log("remote-bye")
 
 
-def caller_scenario(plan: CallerPlan = CallerPlan()) -> str:
-    """A UAC that calls ``-s SERVICE`` at the remote address and follows ``plan``."""
-    from_header = (f'From: "Caller" <sip:{plan.caller_number}@[local_ip]:[local_port]>'
-                   ";tag=[pid]SIPpTag00[call_number]")
-    contact_header = f"Contact: <sip:{plan.caller_number}@[local_ip]:[local_port]>"
+def _invite(cseq: int, from_header: str, contact_header: str, authorization: str = "") -> str:
+    return f"""<send retrans="500">
+    <![CDATA[
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      {from_header}
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: {cseq} INVITE
+      {contact_header}
+      Max-Forwards: 70{authorization}
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      {_SDP}
+    ]]>
+  </send>"""
+
+
+def _ack(cseq: int, from_header: str, contact_header: str, branch: str = "[branch]") -> str:
+    """ACK of the INVITE with ``cseq``: a new branch for a 2xx; for a refusal (RFC 3261
+    17.1.1.3) the INVITE's own branch. Its To carries the tag of the response it answers."""
+    return f"""<send>
+    <![CDATA[
+      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch={branch}
+      {from_header}
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: {cseq} ACK
+      {contact_header}
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>"""
+
+
+def _caller_talk(plan: CallerPlan, from_header: str, contact_header: str, bye_cseq: int) -> str:
+    """The answered call: the plan's key presses and speech, then our BYE or theirs."""
     steps = []
     # One timeline of key presses and speech; each takes its own range of RTP sequence numbers.
     timeline = sorted(
@@ -241,7 +310,7 @@ def caller_scenario(plan: CallerPlan = CallerPlan()) -> str:
       {from_header}
       To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
       Call-ID: [call_id]
-      CSeq: 2 BYE
+      CSeq: {bye_cseq} BYE
       {contact_header}
       Max-Forwards: 70
       Content-Length: 0
@@ -250,47 +319,105 @@ def caller_scenario(plan: CallerPlan = CallerPlan()) -> str:
   <recv response="200" crlf="true"/>
   """ + _log("local-bye") + """
   <nop next="end"/>""")
-    body = "\n  ".join(steps)
+    return "\n  ".join(steps)
+
+
+def caller_scenario(plan: CallerPlan = CallerPlan()) -> str:
+    """A UAC that calls ``-s SERVICE`` at the remote address and follows ``plan``."""
+    user = plan.caller_number if plan.auth is None else plan.auth[0]
+    display_name = "Caller" if plan.auth is None else user
+    from_header = (f'From: "{display_name}" <sip:{user}@[local_ip]:[local_port]>'
+                   ";tag=[pid]SIPpTag00[call_number]")
+    contact_header = f"Contact: <sip:{user}@[local_ip]:[local_port]>"
+    if plan.auth is not None or plan.expect_refused:
+        return _refusable_caller_scenario(plan, from_header, contact_header)
     return _tidy(f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
 <!-- A caller: INVITE [service], ACK the answer, then the plan's DTMF and hang-up. -->
 <scenario name="callcenter caller">
-  <send retrans="500">
-    <![CDATA[
-      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      {from_header}
-      To: <sip:[service]@[remote_ip]:[remote_port]>
-      Call-ID: [call_id]
-      CSeq: 1 INVITE
-      {contact_header}
-      Max-Forwards: 70
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      {_SDP}
-    ]]>
-  </send>
+  {_invite(1, from_header, contact_header)}
   <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
   <recv response="183" optional="true"/>
   <recv response="200" rtd="true"/>
-  <send>
-    <![CDATA[
-      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      {from_header}
-      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      {contact_header}
-      Max-Forwards: 70
-      Content-Length: 0
-    ]]>
-  </send>
+  {_ack(1, from_header, contact_header)}
   {_log("answered")}
-  {body}
+  {_caller_talk(plan, from_header, contact_header, bye_cseq=2)}
   {_answer_bye()}
+  <label id="end"/>
+</scenario>
+""")
+
+
+_MESSAGE_TAG = re.compile(r"<(?:send|recv|nop|pause)\b")
+
+
+class _Steps:
+    """A scenario's steps in order, counting sipp's messages (every element but a label:
+    sipp numbers them so), so that an ACK can name the branch of the INVITE it answers:
+    ``[branch-N]`` is the branch of the message N before it."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.messages = 0
+
+    def add(self, *fragments: str) -> None:
+        for fragment in fragments:
+            self.parts.append(fragment)
+            self.messages += len(_MESSAGE_TAG.findall(fragment))
+
+    def branch_of(self, message: int) -> str:
+        """The branch of the message numbered ``message``, for the next message added."""
+        return f"[branch-{self.messages - message}]"
+
+
+def _refusable_caller_scenario(plan: CallerPlan, from_header: str, contact_header: str) -> str:
+    """The caller that may be challenged (``plan.auth``) or refused (``expect_refused``).
+
+    INVITE (CSeq 1); with auth: 401 with the challenge, ACK it (the INVITE's branch), INVITE
+    again with the credentials (CSeq 2). Then 100/180/183, and either a refusal (ACKed,
+    ``invite-refused <code>``) or 200, ACK and the plan's call, whose BYE takes the next CSeq.
+    """
+    steps = _Steps()
+    cseq, authorization = 1, ""
+    if plan.auth is not None:
+        user, password = plan.auth
+        challenged_invite = steps.messages
+        steps.add(_invite(cseq, from_header, contact_header),
+                  '<recv response="100" optional="true"/>',
+                  '<recv response="401" auth="true"/>')
+        steps.add(_ack(cseq, from_header, contact_header, steps.branch_of(challenged_invite)))
+        cseq = 2
+        authorization = f"\n      [authentication username={user} password={password}]"
+    final_invite = steps.messages
+    steps.add(_invite(cseq, from_header, contact_header, authorization),
+              *(f'<recv response="{code}" optional="true"/>' for code in (100, 180, 183)),
+              *(f'<recv response="{code}" optional="true" next="refused_{code}"/>'
+                for code in INVITE_REFUSALS),
+              '<recv response="200" rtd="true" next="answered"/>')
+    for code in INVITE_REFUSALS:
+        steps.add(f'<label id="refused_{code}"/>')
+        steps.add(_ack(cseq, from_header, contact_header, steps.branch_of(final_invite)),
+                  _log(f"invite-refused {code}"),
+                  '<nop next="refused"/>')
+    steps.add('<label id="refused"/>',
+              '<nop next="end"/>' if plan.expect_refused else _fail("INVITE refused"),
+              '<label id="answered"/>',
+              _ack(cseq, from_header, contact_header),
+              _log("answered"))
+    if plan.expect_refused:
+        steps.add(_fail("answered although a refusal was expected"))
+    else:
+        steps.add(_caller_talk(plan, from_header, contact_header, bye_cseq=cseq + 1),
+                  _answer_bye())
+    body = "\n  ".join(steps.parts)
+    what = "answer the digest challenge, " if plan.auth is not None else ""
+    then = "expect a refusal" if plan.expect_refused else "the plan's DTMF and hang-up"
+    return _tidy(f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<!-- A caller: INVITE [service], {what}ACK the answer, then {then}. -->
+<scenario name="callcenter caller">
+  {body}
   <label id="end"/>
 </scenario>
 """)
@@ -436,7 +563,6 @@ def _agent_scenario(plan: AgentPlan, *, declarations: str = "", after_each_call:
 
 # --------------------------------------------------------------------------- softphones
 
-SIP_CREDENTIAL = re.compile(r"[A-Za-z0-9_.~-]+")  # safe in a SIP URI and in sipp's [...]
 CALLS_TAKEN = "calls_taken"  # a sipp global: incoming calls finished, whatever their outcome
 POLL_MS = 100
 # A registrar's final "no": a wrong password draws a new challenge (401) from Asterisk; an
@@ -513,12 +639,6 @@ def _register(plan: RegisteringAgentPlan, cseq: int, expires_s: int, *, authenti
       Content-Length: 0
     ]]>
   </send>"""
-
-
-def _fail(why: str) -> str:
-    """Log why, then fail the registration dialog: a receive that times out with nowhere to
-    go aborts sipp's call, which counts as failed and makes sipp exit 1."""
-    return _log(f"failed: {why}") + '\n  <recv request="INFO" timeout="1"/>'
 
 
 def registering_agent_scenarios(plan: RegisteringAgentPlan) -> tuple[str, str]:
@@ -610,6 +730,7 @@ class SippEvent:
     at_ms: int  # sipp's clock, milliseconds
     call: str  # the call's Call-ID
     name: str  # answered | dtmf <d> | local-bye | remote-bye | cancelled | busy | invite
+    #           | invite-refused <code> | registered | failed: <why> ...
 
 
 @dataclass
