@@ -35,7 +35,7 @@ from callcenter.store.accounts import (
     check_roles,
     check_username,
 )
-from callcenter.web.calls import bad_request, check_params, iso, json_error
+from callcenter.web.params import bad_request, check_params, iso, json_body, json_error
 
 SESSION_COOKIE = "callcenter_session"
 CSRF_HEADER = "X-Requested-With"
@@ -368,7 +368,7 @@ def _role_list(roles: Iterable[Role]) -> list[str]:
 
 
 async def login(request: web.Request) -> web.Response:
-    body = await _json_body(
+    body = await json_body(
         request,
         {"username", "password"},
         '{"username": "ada", "password": "..."}',
@@ -436,7 +436,7 @@ async def me(request: web.Request) -> web.Response:
 
 async def create_token(request: web.Request) -> web.Response:
     caller = current_user(request)
-    body = await _json_body(
+    body = await json_body(
         request,
         {"name", "expires_in_days", "user_id"},
         '{"name": "nightly report", "expires_in_days": 90}',
@@ -498,7 +498,7 @@ async def list_users(request: web.Request) -> web.Response:
 
 
 async def create_user(request: web.Request) -> web.Response:
-    body = await _json_body(
+    body = await json_body(
         request,
         {"username", "password", "roles", "display_name", "agent_id"},
         '{"username": "ada", "password": "at least 10 characters", "roles": ["agent"], '
@@ -524,7 +524,7 @@ async def create_user(request: web.Request) -> web.Response:
 async def change_user(request: web.Request) -> web.Response:
     caller = current_user(request)
     user_id = _path_id(request)
-    body = await _json_body(
+    body = await json_body(
         request,
         {"roles", "display_name", "password", "active", "agent_id"},
         '{"roles": ["agent", "supervisor"], "active": true}',
@@ -589,40 +589,6 @@ def token_json(token: ApiToken) -> dict[str, Any]:
         "last_used_at": iso(token.last_used_at),
         "expires_at": iso(token.expires_at),
     }
-
-
-async def _json_body(
-    request: web.Request,
-    fields: set[str],
-    example: str,
-    *,
-    required: tuple[str, ...] = (),
-) -> dict[str, Any]:
-    """The body as a JSON object with only known fields; 400/415 saying what is wrong."""
-    # Demanding JSON also makes a browser ask first (CORS preflight) before a cross-site POST.
-    if request.content_type != "application/json":
-        raise json_error(
-            web.HTTPUnsupportedMediaType,
-            f"body: send Content-Type: application/json, not {request.content_type[:40]!r}",
-        )
-    raw = await request.read()  # the application caps the size (client_max_size)
-    try:
-        body = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise bad_request("body: is not UTF-8 text") from None
-    except (ValueError, RecursionError):
-        raise bad_request(f"body: is not JSON; send e.g. {example}") from None
-    if not isinstance(body, dict):
-        raise bad_request(f"body: expected a JSON object like {example}")
-    unknown = sorted(set(body) - fields)
-    if unknown:
-        raise bad_request(
-            f"body: unknown field {unknown[0][:40]!r}; use {', '.join(sorted(fields))}"
-        )
-    for name in required:
-        if name not in body:
-            raise bad_request(f"{name}: is required")
-    return body
 
 
 def _valid(check: Callable[..., Any], value: object, *args: object) -> Any:

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import asdict
 from typing import Any
@@ -13,17 +12,18 @@ from aiohttp import web
 
 from callcenter.core.records import CallbackRequest, CallbackStatus
 from callcenter.store.repositories import MAX_ROW_ID, CallbackNotFound
-from callcenter.web.calls import (
+from callcenter.web.keys import CALLBACKS
+from callcenter.web.params import (
     MAX_LIMIT,
     QUEUE_NAME,
     bad_request,
     check_params,
     int_param,
     iso,
+    json_body,
     json_error,
     name_param,
 )
-from callcenter.web.keys import CALLBACKS
 
 LIST_PARAMS = {"status", "queue", "limit", "offset"}
 STATUSES = ", ".join(status.value for status in CallbackStatus)
@@ -75,24 +75,7 @@ def _callback_id(raw: str) -> int:
 
 
 async def _status_from_body(request: web.Request) -> CallbackStatus:
-    # Demanding JSON also makes a browser ask first (CORS preflight) before a cross-site POST.
-    if request.content_type != "application/json":
-        raise json_error(
-            web.HTTPUnsupportedMediaType,
-            f"body: send Content-Type: application/json, not {request.content_type[:40]!r}",
-        )
-    raw = await request.read()  # make_app caps the size (client_max_size)
-    try:
-        body = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise bad_request("body: is not UTF-8 text") from None
-    except (ValueError, RecursionError):
-        raise bad_request(f"body: is not JSON; send e.g. {EXAMPLE_BODY}") from None
-    if not isinstance(body, dict):
-        raise bad_request(f"body: expected a JSON object like {EXAMPLE_BODY}")
-    unknown = sorted(set(body) - {"status"})
-    if unknown:
-        raise bad_request(f"body: unknown field {unknown[0][:40]!r}; only 'status' may change")
+    body = await json_body(request, {"status"}, EXAMPLE_BODY)
     status = body.get("status")
     if not isinstance(status, str):
         raise bad_request(f"body: status: expected one of {STATUSES}, got {_kind(status)}")

@@ -29,7 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from callcenter.core.clock import Clock
-from callcenter.web.calls import bad_request, check_params, iso, json_error
+from callcenter.web.params import bad_request, check_params, iso, json_error
 
 # What the composition root publishes; pages filter on these with ``?kinds=``.
 EVENT_KINDS = frozenset({"agent", "queue", "call", "callback"})

@@ -37,8 +37,8 @@ from callcenter.store.accounts import (
 )
 from callcenter.store.repositories import MAX_ROW_ID
 from callcenter.web.auth import CSRF_HEADER, CSRF_VALUE, MAX_TOKEN_DAYS, SESSION_COOKIE
-from callcenter.web.calls import MAX_LIMIT, PROTOCOL, QUEUE_NAME
 from callcenter.web.events import EVENT_KINDS, HEARTBEAT_SECONDS, RESYNC
+from callcenter.web.params import MAX_LIMIT, PROTOCOL, QUEUE_NAME
 
 Schema = dict[str, Any]
 

@@ -12,8 +12,8 @@ from aiohttp import web
 
 from callcenter.core.flowfile import FLOW_NAME_RE
 from callcenter.store.repositories import FaqTopicFigures
-from callcenter.web.calls import bad_request, check_params, iso, name_param, time_range_params
 from callcenter.web.keys import CALLS
+from callcenter.web.params import bad_request, check_params, iso, name_param, time_range_params
 
 FAQ_PARAMS = {"since", "until", "flow"}
 

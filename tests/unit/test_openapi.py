@@ -17,7 +17,6 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 from referencing.exceptions import Unresolvable
-from tests.support.web import accounts_for, signed_in_client
 
 from callcenter.core.clock import VirtualClock
 from callcenter.core.records import (
@@ -46,6 +45,7 @@ from callcenter.web.openapi import (
     serve_openapi,
     undocumented_routes,
 )
+from tests.support.web import accounts_for, signed_in_client
 
 T0 = 1_795_000_000.0
 DOCUMENT = build_document()

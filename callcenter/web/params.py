@@ -1,0 +1,128 @@
+"""What every API handler shares: JSON errors, query parameters, JSON bodies, times.
+
+Everything a client sends is checked here at the boundary; an error says what is wrong and
+where, and never echoes more than 40 characters of what was sent.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from callcenter.core.clock import to_datetime
+
+MAX_LIMIT = 500  # the most rows one page may hold
+QUEUE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+PROTOCOL = re.compile(r"^[0-9]{1,32}$")
+
+def json_error(error: type[web.HTTPError], message: str) -> web.HTTPError:
+    """An HTTP error whose JSON body says what is wrong."""
+    return error(text=json.dumps({"error": message, "status": error.status_code}),
+                 content_type="application/json")
+
+
+def bad_request(message: str) -> web.HTTPError:
+    return json_error(web.HTTPBadRequest, message)
+
+
+def check_params(request: web.Request, allowed: set[str]) -> None:
+    """Refuse unknown query parameters and parameters given twice (which one would count?)."""
+    unknown = set(request.query) - allowed
+    if unknown:
+        name = sorted(unknown)[0][:40]
+        raise bad_request(f"unknown parameter {name!r}; use {', '.join(sorted(allowed))}")
+    for name in request.query:
+        if len(request.query.getall(name)) > 1:
+            raise bad_request(f"parameter {name!r} is given more than once")
+
+
+def time_param(request: web.Request, name: str) -> float | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise bad_request(
+            f"{name}: {raw[:40]!r} is not an ISO 8601 time (e.g. 2026-11-28T21:00:00Z)"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    try:
+        to_datetime(when.timestamp())  # a zone offset can push year 9999 out of range
+    except (OverflowError, OSError, ValueError):
+        raise bad_request(f"{name}: {raw[:40]!r} is out of range") from None
+    return when.timestamp()
+
+
+def time_range_params(request: web.Request) -> tuple[float | None, float | None]:
+    """``since`` and ``until`` as POSIX seconds; since must come before until."""
+    since = time_param(request, "since")
+    until = time_param(request, "until")
+    if since is not None and until is not None and since >= until:
+        raise bad_request("since must be before until")
+    return since, until
+
+
+def int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    if not re.fullmatch(r"[0-9]{1,9}", raw):
+        raise bad_request(f"{name}: {raw[:40]!r} is not a whole number")
+    value = int(raw)
+    if not low <= value <= high:
+        raise bad_request(f"{name}: {value} is outside {low}..{high}")
+    return value
+
+
+def name_param(request: web.Request, name: str, pattern: re.Pattern[str], what: str) -> str | None:
+    value = request.query.get(name) or None
+    if value is not None and not pattern.fullmatch(value):  # match() lets "x\n" through
+        raise bad_request(f"{name}: {value[:40]!r} is not {what}")
+    return value
+
+
+def iso(ts: float | None) -> str | None:
+    when = to_datetime(ts)
+    return when.isoformat().replace("+00:00", "Z") if when else None
+
+
+async def json_body(
+    request: web.Request,
+    fields: set[str],
+    example: str,
+    *,
+    required: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """The body as a JSON object with only known fields; 400/415 saying what is wrong."""
+    # Demanding JSON also makes a browser ask first (CORS preflight) before a cross-site POST.
+    if request.content_type != "application/json":
+        raise json_error(
+            web.HTTPUnsupportedMediaType,
+            f"body: send Content-Type: application/json, not {request.content_type[:40]!r}",
+        )
+    raw = await request.read()  # the application caps the size (client_max_size)
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise bad_request("body: is not UTF-8 text") from None
+    except (ValueError, RecursionError):
+        raise bad_request(f"body: is not JSON; send e.g. {example}") from None
+    if not isinstance(body, dict):
+        raise bad_request(f"body: expected a JSON object like {example}")
+    unknown = sorted(set(body) - fields)
+    if unknown:
+        raise bad_request(
+            f"body: unknown field {unknown[0][:40]!r}; use {', '.join(sorted(fields))}"
+        )
+    for name in required:
+        if name not in body:
+            raise bad_request(f"{name}: is required")
+    return body
+
+
