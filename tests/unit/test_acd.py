@@ -1,445 +1,754 @@
-"""The ACD: who gets which caller, and what happens when phones are not answered."""
+"""The ACD, behaviour by behaviour: who gets which caller, when, and what agents go through."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+import random
+from collections import Counter
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from callcenter.core.acd import (
     Acd,
     AcdAction,
+    AgentRequestDeferred,
     AgentSpec,
     AgentState,
+    AgentStateChanged,
+    AgentStateError,
+    Announce,
+    CallbackUnanswered,
+    ConnectMode,
     NoAgentAvailable,
     OfferCall,
+    OfferFailure,
+    Overflowed,
+    OverflowTier,
+    QueueFull,
     QueueRules,
     QueueTimedOut,
+    SkillRelaxation,
+    Strategy,
+    UnknownAgent,
 )
 
 T0 = 1_700_000_000.0
-RULES = {
-    "sales": QueueRules("sales", ring_timeout=15, max_wait=600),
-    "support": QueueRules("support", ring_timeout=20, max_wait=300),
-    "empty": QueueRules("empty", ring_timeout=15, max_wait=600),
-}
+READY, RINGING, ON_CALL = AgentState.READY, AgentState.RINGING, AgentState.ON_CALL
+WRAP_UP, PAUSED, LOGGED_OUT = AgentState.WRAP_UP, AgentState.PAUSED, AgentState.LOGGED_OUT
 
 
-def acd(*agents: AgentSpec, now: float = T0) -> Acd:
-    return Acd(RULES, agents, now)
+def queues(*rules: QueueRules) -> dict[str, QueueRules]:
+    return {rule.name: rule for rule in rules}
 
 
-def agent(agent_id: str, *queues: str, logged_in: bool = True) -> AgentSpec:
-    return AgentSpec(agent_id, queues, logged_in)
+def sales(**settings: object) -> dict[str, QueueRules]:
+    return queues(QueueRules("sales", **settings))  # type: ignore[arg-type]
 
 
-def offer(call_id: str, agent_id: str, queue: str = "sales") -> OfferCall:
-    return OfferCall(call_id, agent_id, RULES[queue].ring_timeout)
+def agent(agent_id: str, *queue_names: str, **skills: int) -> AgentSpec:
+    return AgentSpec(agent_id, queue_names or ("sales",), skills)
 
 
-def test_a_caller_goes_to_the_agent_idle_longest_ties_by_agent_id() -> None:
-    center = acd(agent("bob", "sales"), agent("alice", "sales"))
-    assert center.enqueue("c1", "sales", T0 + 1) == [offer("c1", "alice")]
-    assert center.agent_state("alice") is AgentState.RINGING
-    center.offer_answered("c1", "alice", T0 + 2)
-    assert center.agent_state("alice") is AgentState.BUSY
-    center.caller_left("c1", T0 + 60)  # alice idle since T0+60, bob since T0
-    center.enqueue("c2", "sales", T0 + 61)  # bob idle longest now
-    assert center.agent_state("bob") is AgentState.RINGING
+def center(rules: dict[str, QueueRules], *specs: AgentSpec, login: bool = True,
+           rng: random.Random | None = None) -> Acd:
+    """Agents logged in one second apart, in the order given (the first idle longest)."""
+    acd = Acd(rules, specs, T0, rng=rng)
+    if login:
+        for n, spec in enumerate(specs):
+            acd.login(spec.agent_id, T0 + n, phone=f"phone-{spec.agent_id}")
+    return acd
 
 
-def test_an_agent_who_becomes_free_gets_the_caller_who_waited_longest() -> None:
-    center = acd(agent("alice", "sales", "support"))
-    center.enqueue("c1", "sales", T0 + 1)
-    center.offer_answered("c1", "alice", T0 + 2)
-    assert center.enqueue("c2", "sales", T0 + 10) == []
-    assert center.enqueue("c3", "support", T0 + 5 + 3) == []  # waits longer than c2
-    assert center.enqueue("c4", "sales", T0 + 12) == []
-    assert center.waiting("sales") == ["c2", "c4"]
-    assert center.caller_left("c1", T0 + 30) == [offer("c3", "alice", "support")]
-    center.offer_answered("c3", "alice", T0 + 31)
-    assert center.caller_left("c3", T0 + 40) == [offer("c2", "alice")]
-    assert center.waiting("sales") == ["c2", "c4"]  # c2 ringing still counts as waiting
+def offers(actions: list[AcdAction]) -> list[tuple[str, str]]:
+    return [(a.call_id, a.agent_id) for a in actions if isinstance(a, OfferCall)]
 
 
-def test_unknown_queue_is_an_error_and_a_queue_without_agents_refuses_at_once() -> None:
-    center = acd(agent("alice", "sales"))
-    with pytest.raises(ValueError, match="unknown queue 'billing'"):
-        center.enqueue("c1", "billing", T0)
-    assert center.enqueue("c1", "empty", T0) == [
-        NoAgentAvailable("c1", reason="queue has no agents")
+def changes(actions: list[AcdAction]) -> list[tuple[str, AgentState, str | None]]:
+    return [(a.agent_id, a.state, a.reason) for a in actions if isinstance(a, AgentStateChanged)]
+
+
+def offer(call_id: str, agent_id: str, queue: str = "sales", *, ring_timeout: float = 15.0,
+          mode: ConnectMode = ConnectMode.RING, virtual: bool = False) -> OfferCall:
+    return OfferCall(call_id, agent_id, ring_timeout, mode, virtual, queue)
+
+
+def serve(acd: Acd, call_id: str, agent_id: str, answered: float, ended: float) -> None:
+    acd.offer_answered(call_id, agent_id, answered)
+    acd.call_ended(call_id, ended)
+
+
+# --------------------------------------------------------------------------- strategies
+
+
+def test_longest_idle_offers_the_agent_idle_longest_ties_by_agent_id() -> None:
+    acd = center(sales(), agent("carol"), agent("bob"))  # carol logged in first
+    assert acd.enqueue("c1", "sales", T0 + 10) == [
+        offer("c1", "carol"),
+        AgentStateChanged("carol", RINGING, "call c1", T0 + 10, READY),
     ]
-    assert center.waiting("empty") == []
-    assert center.enqueue("c1", "sales", T0) == [offer("c1", "alice")]  # the id was not kept
+    serve(acd, "c1", "carol", T0 + 11, T0 + 20)  # carol idle since T0 + 20, bob since T0 + 1
+    assert offers(acd.enqueue("c2", "sales", T0 + 21)) == [("c2", "bob")]
+    tied = center(sales(), agent("bob"), agent("alice"), login=False)
+    tied.login("bob", T0, phone="p1")
+    tied.login("alice", T0, phone="p2")
+    assert offers(tied.enqueue("c1", "sales", T0 + 1)) == [("c1", "alice")]
 
 
-def test_callers_wait_when_all_agents_of_the_queue_are_logged_out() -> None:
-    center = acd(agent("alice", "sales", logged_in=False))
-    assert center.enqueue("c1", "sales", T0 + 1) == []
-    assert center.set_logged_in("alice", True, T0 + 5) == [offer("c1", "alice")]
+def test_round_robin_offers_the_next_member_after_the_last_one_offered() -> None:
+    acd = center(sales(strategy=Strategy.ROUND_ROBIN), agent("x"), agent("b"), agent("m"))
+    assert offers(acd.enqueue("c1", "sales", T0 + 10)) == [("c1", "x")]  # member order
+    serve(acd, "c1", "x", T0 + 11, T0 + 12)
+    assert offers(acd.enqueue("c2", "sales", T0 + 13)) == [("c2", "b")]
+    acd.pause("m", "lunch", T0 + 14)
+    serve(acd, "c2", "b", T0 + 15, T0 + 16)
+    assert offers(acd.enqueue("c3", "sales", T0 + 17)) == [("c3", "x")]  # m paused: wraps
 
 
-def test_a_failed_offer_goes_to_another_agent_then_a_new_round_starts() -> None:
-    center = acd(agent("alice", "sales"), agent("bob", "sales"), agent("carol", "sales"))
-    assert center.enqueue("c1", "sales", T0 + 1) == [offer("c1", "alice")]
-    assert center.offer_failed("c1", "alice", T0 + 16, "no answer") == [offer("c1", "bob")]
-    assert center.agent_state("alice") is AgentState.IDLE
-    assert center.offer_failed("c1", "bob", T0 + 31, "busy") == [offer("c1", "carol")]
-    # Everybody had their chance: a new round, longest idle first again.
-    assert center.offer_failed("c1", "carol", T0 + 46, "no answer") == [offer("c1", "alice")]
-    assert center.waiting("sales") == ["c1"]
+def test_fewest_calls_offers_the_agent_with_fewest_calls_from_this_queue() -> None:
+    rules = queues(QueueRules("sales", strategy=Strategy.FEWEST_CALLS), QueueRules("support"))
+    acd = center(rules, agent("ann", "sales", "support"), agent("ben", "sales"), login=False)
+    acd.login("ann", T0, phone="1")
+    acd.enqueue("p1", "support", T0 + 1)
+    serve(acd, "p1", "ann", T0 + 2, T0 + 3)  # a support call: it does not count for sales
+    acd.login("ben", T0 + 5, phone="2")
+    assert offers(acd.enqueue("c1", "sales", T0 + 10)) == [("c1", "ann")]  # 0 each: idle longest
+    serve(acd, "c1", "ann", T0 + 11, T0 + 12)
+    assert offers(acd.enqueue("c2", "sales", T0 + 13)) == [("c2", "ben")]  # 0 sales calls
+    serve(acd, "c2", "ben", T0 + 14, T0 + 15)
+    assert offers(acd.enqueue("c3", "sales", T0 + 16)) == [("c3", "ann")]  # 1 each: idle longest
+    serve(acd, "c3", "ann", T0 + 17, T0 + 18)
+    acd.logout("ann", T0 + 19)
+    acd.login("ann", T0 + 20, phone="1")  # her count restarts at login: 0 against ben's 1
+    assert offers(acd.enqueue("c4", "sales", T0 + 21)) == [("c4", "ann")]
 
 
-def test_an_agent_who_did_not_answer_is_not_rung_again_while_others_remain_untried() -> None:
-    center = acd(agent("alice", "sales"), agent("bob", "sales"))
-    center.enqueue("c0", "sales", T0)  # alice
-    center.enqueue("c1", "sales", T0 + 1)  # bob
-    center.offer_answered("c1", "bob", T0 + 2)
-    assert center.offer_failed("c0", "alice", T0 + 15, "no answer") == []
-    assert center.agent_state("alice") is AgentState.IDLE  # free, but c0 waits for bob
-    assert center.caller_left("c1", T0 + 100) == [offer("c0", "bob")]
+def test_least_talk_time_offers_the_agent_who_talked_least_since_login() -> None:
+    acd = center(sales(strategy=Strategy.LEAST_TALK_TIME), agent("ann"), agent("ben"))
+    acd.enqueue("c1", "sales", T0 + 10)  # ann (0 s each: longest idle)
+    acd.enqueue("c2", "sales", T0 + 10)  # ben
+    serve(acd, "c1", "ann", T0 + 11, T0 + 100)  # 89 s
+    serve(acd, "c2", "ben", T0 + 11, T0 + 50)  # 39 s
+    assert acd.agent("ann").talk_time == 89 and acd.agent("ben").talk_time == 39
+    assert offers(acd.enqueue("c3", "sales", T0 + 200)) == [("c3", "ben")]
+
+
+def test_random_picks_uniformly_among_the_eligible_from_the_seeded_generator() -> None:
+    def picks(seed: int) -> Counter[str]:
+        acd = center(sales(strategy=Strategy.RANDOM), agent("a"), agent("b"), agent("c"),
+                     agent("d", fr=1), rng=random.Random(seed))
+        chosen: Counter[str] = Counter()
+        for n in range(900):
+            now = T0 + 10 + n
+            [(call_id, agent_id)] = offers(acd.enqueue(f"c{n}", "sales", now, skills={"fr": 1}
+                                                       if n % 2 else {}))
+            chosen[agent_id if n % 2 == 0 else "fr:" + agent_id] += 1
+            acd.caller_left(call_id, now)
+        return chosen
+
+    chosen = picks(7)
+    assert chosen == picks(7)  # the same seed, the same choices
+    assert chosen["fr:d"] == 450  # only d has the skill
+    for agent_id in "abcd":  # 450 calls among 4: about 112 each
+        assert 70 < chosen[agent_id] < 160, chosen
+
+
+def test_skills_offers_the_best_match_ties_by_longest_idle() -> None:
+    acd = center(sales(strategy=Strategy.SKILLS), agent("ann", fr=3, de=9), agent("ben", fr=6),
+                 agent("cat", fr=9), agent("dan", fr=6, de=1))
+    assert offers(acd.enqueue("c1", "sales", T0 + 10, skills={"fr": 5})) == [("c1", "cat")]
+    # ann 3+9 = 12 beats dan 6+1: over-qualified in de counts, fr just needs 1
+    assert offers(acd.enqueue("c2", "sales", T0 + 11, skills={"fr": 1, "de": 1})) == [
+        ("c2", "ann")]
+    # ben and dan both have fr 6: ben idle longer
+    assert offers(acd.enqueue("c3", "sales", T0 + 12, skills={"fr": 6})) == [("c3", "ben")]
+    assert offers(acd.enqueue("c4", "sales", T0 + 13)) == [("c4", "dan")]  # no skills: idle
+
+
+# --------------------------------------------------------------------------- the line
+
+
+def test_a_higher_priority_caller_goes_first_then_the_longest_waiting() -> None:
+    acd = center(sales(), agent("ann"))
+    acd.enqueue("c0", "sales", T0 + 5)  # ann is busy with it
+    acd.enqueue("low-old", "sales", T0 + 10)
+    acd.enqueue("high", "sales", T0 + 20, priority=2)
+    acd.enqueue("low-new", "sales", T0 + 30)
+    acd.enqueue("callback", "sales", T0 + 40, waiting_since=T0 + 1)  # asked for at T0 + 1
+    assert acd.waiting("sales") == ["high", "callback", "c0", "low-old", "low-new"]
+    assert acd.position("high") == 1 and acd.position("c0") == 3
+    assert offers(acd.caller_left("c0", T0 + 50)) == [("high", "ann")]
+
+
+def test_a_call_rings_one_agent_at_a_time_and_an_agent_gets_one_call_at_a_time() -> None:
+    acd = center(sales(), agent("ann"), agent("ben"))
+    assert offers(acd.enqueue("c1", "sales", T0 + 10)) == [("c1", "ann")]
+    assert offers(acd.enqueue("c2", "sales", T0 + 10)) == [("c2", "ben")]
+    assert acd.enqueue("c3", "sales", T0 + 10) == []
+    assert offers(acd.offer_failed("c1", "ann", T0 + 25, OfferFailure.REJECTED)) == [
+        ("c3", "ann")]  # c1 waits for ben, who has not been tried
+
+
+def test_a_failed_offer_goes_to_the_next_agent_then_a_new_round_starts() -> None:
+    acd = center(sales(rona_pause=False), agent("ann"), agent("ben"), agent("cat"))
+    acd.enqueue("c1", "sales", T0 + 10)
+    assert offers(acd.offer_failed("c1", "ann", T0 + 25, OfferFailure.NO_ANSWER)) == [
+        ("c1", "ben")]
+    assert acd.agent_state("ann") is READY
+    assert offers(acd.offer_failed("c1", "ben", T0 + 40, OfferFailure.REJECTED)) == [
+        ("c1", "cat")]
+    # Everybody had their chance: a new round, longest idle first (a failed ring kept it).
+    assert offers(acd.offer_failed("c1", "cat", T0 + 55, OfferFailure.NO_ANSWER)) == [
+        ("c1", "ann")]
+    assert acd.snapshot(T0 + 55)["queues"]["sales"]["calls"][0]["tried"] == []
+
+
+def test_when_the_last_untried_agent_leaves_a_new_round_starts() -> None:
+    acd = center(sales(wrap_up=None), agent("ann"), agent("ben"))
+    acd.enqueue("c0", "sales", T0 + 5)  # ann
+    acd.enqueue("c1", "sales", T0 + 6)  # ben
+    serve(acd, "c0", "ann", T0 + 7, T0 + 8)  # ann in manual wrap-up
+    assert offers(acd.offer_failed("c1", "ben", T0 + 21, OfferFailure.REJECTED)) == []
+    assert acd.pause("ann", "break", T0 + 30) == [
+        AgentStateChanged("ann", PAUSED, "break", T0 + 30, WRAP_UP),
+        offer("c1", "ben"),
+        AgentStateChanged("ben", RINGING, "call c1", T0 + 30, READY),
+    ]
 
 
 def test_a_caller_behind_one_whose_offer_failed_may_get_that_agent() -> None:
-    center = acd(agent("alice", "sales"), agent("bob", "sales"))
-    center.enqueue("c0", "sales", T0)  # alice
-    center.enqueue("c1", "sales", T0 + 1)  # bob
-    center.offer_answered("c1", "bob", T0 + 2)
-    center.enqueue("c2", "sales", T0 + 3)  # nobody free
-    assert center.offer_failed("c0", "alice", T0 + 15, "no answer") == [offer("c2", "alice")]
-    assert center.waiting("sales") == ["c0", "c2"]
+    acd = center(sales(rona_pause=False), agent("ann"), agent("ben"))
+    acd.enqueue("c0", "sales", T0 + 5)  # ann
+    acd.enqueue("c1", "sales", T0 + 6)  # ben
+    acd.offer_answered("c1", "ben", T0 + 7)
+    acd.enqueue("c2", "sales", T0 + 8)
+    assert offers(acd.offer_failed("c0", "ann", T0 + 20, OfferFailure.NO_ANSWER)) == [
+        ("c2", "ann")]  # c0 waits for ben, its next untried agent
+    assert acd.waiting("sales") == ["c0", "c2"]
 
 
-def test_when_the_last_untried_agent_logs_out_a_new_round_starts() -> None:
-    center = acd(agent("alice", "sales"), agent("bob", "sales"))
-    center.enqueue("c0", "sales", T0)  # alice
-    center.enqueue("c1", "sales", T0 + 1)  # bob
-    assert center.offer_failed("c0", "alice", T0 + 15, "no answer") == []  # bob untried
-    assert center.set_logged_in("bob", False, T0 + 16) == [offer("c0", "alice")]
+def test_a_caller_who_hangs_up_while_ringing_frees_the_agent_with_idle_time_kept() -> None:
+    acd = center(sales(), agent("ann"))
+    acd.enqueue("c1", "sales", T0 + 10)
+    acd.enqueue("c2", "sales", T0 + 11)
+    actions = acd.caller_left("c1", T0 + 12)
+    assert changes(actions)[0] == ("ann", READY, "caller left")
+    assert offers(actions) == [("c2", "ann")]
+    assert acd.agent("ann").idle_since == T0
+    assert acd.waiting("sales") == ["c2"]
+    with pytest.raises(ValueError, match="unknown call 'c1'"):
+        acd.caller_left("c1", T0 + 13)
 
 
-def test_the_only_agent_is_rung_again_in_a_new_round() -> None:
-    center = acd(agent("alice", "sales"))
-    center.enqueue("c1", "sales", T0)
-    assert center.offer_failed("c1", "alice", T0 + 15, "no answer") == [offer("c1", "alice")]
+def test_a_caller_who_hangs_up_while_talking_ends_the_call() -> None:
+    acd = center(sales(wrap_up=30), agent("ann"))
+    acd.enqueue("c1", "sales", T0 + 10)
+    acd.offer_answered("c1", "ann", T0 + 11)
+    assert changes(acd.caller_left("c1", T0 + 41)) == [("ann", WRAP_UP, "call ended")]
+    assert acd.agent("ann").calls_answered == 1 and acd.agent("ann").talk_time == 30
 
 
-def test_a_declined_ring_does_not_count_as_a_finished_call() -> None:
-    center = acd(agent("alice", "sales"), agent("bob", "sales"))
-    center.enqueue("c1", "sales", T0 + 1)  # alice
-    center.offer_failed("c1", "alice", T0 + 16, "no answer")  # bob rings
-    center.offer_answered("c1", "bob", T0 + 17)
-    center.caller_left("c1", T0 + 50)
-    # alice is still idle since T0, so she is longest idle.
-    assert center.enqueue("c2", "sales", T0 + 60) == [offer("c2", "alice")]
-    assert center.snapshot()["agents"]["alice"]["idle_since"] == T0
-    assert center.snapshot()["agents"]["bob"]["idle_since"] == T0 + 50
+# --------------------------------------------------------------------------- tiers and skills
 
 
-def test_a_caller_who_hangs_up_while_ringing_frees_the_agent_for_the_next() -> None:
-    center = acd(agent("alice", "sales"))
-    center.enqueue("c1", "sales", T0)
-    center.enqueue("c2", "sales", T0 + 1)
-    assert center.caller_left("c1", T0 + 5) == [offer("c2", "alice")]
-    assert center.waiting("sales") == ["c2"]
+def test_overflow_tier_agents_serve_a_caller_only_once_the_tier_opens() -> None:
+    rules = queues(QueueRules("sales", tiers=(OverflowTier(30, ("sam",)),
+                                              OverflowTier(60, ("tom",)))),
+                   QueueRules("support"))
+    acd = center(rules, agent("ann"), agent("sam", "support"), agent("tom", "support"))
+    acd.enqueue("c0", "sales", T0 + 10)  # ann
+    acd.enqueue("c1", "sales", T0 + 10)
+    assert acd.tick(T0 + 39.9) == []
+    # The tick comes late: the offer is dated when the tier opened.
+    assert acd.tick(T0 + 45) == [
+        offer("c1", "sam"), AgentStateChanged("sam", RINGING, "call c1", T0 + 40, READY)]
+    assert offers(acd.enqueue("c2", "sales", T0 + 46)) == []  # its own tiers start closed
+    assert offers(acd.tick(T0 + 106)) == [("c2", "tom")]  # tier 1 (sam: busy), then tier 2
 
 
-def test_a_caller_who_hangs_up_while_waiting_leaves_the_queue() -> None:
-    center = acd(agent("alice", "sales"))
-    center.enqueue("c1", "sales", T0)
-    center.enqueue("c2", "sales", T0 + 1)
-    assert center.caller_left("c2", T0 + 5) == []
-    assert center.waiting("sales") == ["c1"]
-    with pytest.raises(ValueError, match="unknown call 'c2'"):
-        center.caller_left("c2", T0 + 6)
+def test_a_call_needing_a_skill_waits_for_an_agent_at_that_level() -> None:
+    acd = center(sales(), agent("ann", fr=3), agent("ben", de=8))
+    assert acd.enqueue("c1", "sales", T0 + 10, skills={"fr": 4}) == []
+    assert offers(acd.enqueue("c2", "sales", T0 + 11, skills={"fr": 3})) == [("c2", "ann")]
+    assert offers(acd.update_agent(agent("ben", de=8, fr=5), T0 + 12)) == [("c1", "ben")]
 
 
-def test_logging_out_takes_effect_when_the_current_call_is_over() -> None:
-    center = acd(agent("alice", "sales"), agent("bob", "sales"))
-    center.enqueue("c1", "sales", T0 + 1)  # alice
-    center.offer_answered("c1", "alice", T0 + 2)
-    assert center.set_logged_in("alice", False, T0 + 3) == []
-    assert center.agent_state("alice") is AgentState.BUSY
-    assert center.snapshot()["agents"]["alice"]["logging_out"] is True
-    center.caller_left("c1", T0 + 30)
-    assert center.agent_state("alice") is AgentState.LOGGED_OUT
-    assert center.set_logged_in("bob", False, T0 + 31) == []
-    assert center.agent_state("bob") is AgentState.LOGGED_OUT
-    assert center.enqueue("c2", "sales", T0 + 32) == []
-    assert center.set_logged_in("alice", True, T0 + 40) == [offer("c2", "alice")]
+def test_skill_requirements_relax_as_the_wait_grows_and_drop_at_zero() -> None:
+    rules = sales(relax=(SkillRelaxation(30, 2), SkillRelaxation(60, 5)))
+    acd = center(rules, agent("ben"), agent("ann", fr=5))
+    acd.enqueue("c1", "sales", T0 + 10, skills={"fr": 7, "de": 5})
+    assert acd.tick(T0 + 39) == []
+    assert acd.tick(T0 + 40) == []  # fr 5 and de 3 needed now: nobody has de
+    assert offers(acd.tick(T0 + 70)) == [("c1", "ben")]  # both dropped: ben, idle longest
 
 
-def test_an_agent_logging_out_while_ringing_is_logged_out_when_the_ring_ends() -> None:
-    center = acd(agent("alice", "sales"), agent("bob", "sales"))
-    center.enqueue("c1", "sales", T0 + 1)  # alice
-    center.set_logged_in("alice", False, T0 + 2)
-    assert center.offer_failed("c1", "alice", T0 + 16, "no answer") == [offer("c1", "bob")]
-    assert center.agent_state("alice") is AgentState.LOGGED_OUT
+# --------------------------------------------------------------------------- agents
 
 
-def test_callers_waiting_longer_than_max_wait_time_out_on_tick() -> None:
-    center = acd(agent("alice", "support"))
-    center.enqueue("c1", "support", T0)  # alice
-    center.offer_answered("c1", "alice", T0 + 1)
-    center.enqueue("c2", "support", T0 + 10)
-    center.enqueue("c3", "support", T0 + 20)
-    assert center.tick(T0 + 310) == []  # c2 has waited exactly max_wait
-    assert center.tick(T0 + 310.5) == [QueueTimedOut("c2")]
-    assert center.waiting("support") == ["c3"]
-    assert center.tick(T0 + 400) == [QueueTimedOut("c3")]
-    assert center.caller_left("c1", T0 + 401) == []  # nobody left to offer
-    with pytest.raises(ValueError, match="unknown call 'c3'"):
-        center.caller_left("c3", T0 + 402)
+def test_an_unanswered_ring_pauses_the_agent_with_reason_rona() -> None:
+    acd = center(sales(), agent("ann"), agent("ben"))
+    acd.enqueue("c1", "sales", T0 + 10)
+    assert acd.offer_failed("c1", "ann", T0 + 25, OfferFailure.NO_ANSWER) == [
+        AgentStateChanged("ann", PAUSED, "RONA", T0 + 25, RINGING),
+        offer("c1", "ben"),
+        AgentStateChanged("ben", RINGING, "call c1", T0 + 25, READY),
+    ]
+    assert acd.agent("ann").reason == "RONA"
+    assert changes(acd.ready("ann", T0 + 60)) == [("ann", READY, "ready")]
+    assert acd.agent("ann").idle_since == T0 + 60
 
 
-def test_a_caller_past_max_wait_gets_no_offer_even_before_the_tick() -> None:
-    center = acd(agent("alice", "support"))
-    center.enqueue("c1", "support", T0)
-    center.offer_answered("c1", "alice", T0 + 1)
-    center.enqueue("c2", "support", T0 + 10)
-    assert center.caller_left("c1", T0 + 400) == []
-    assert center.tick(T0 + 400) == [QueueTimedOut("c2")]
+def test_an_unreachable_phone_gets_no_offers_until_it_is_back() -> None:
+    acd = center(sales(), agent("ann"), agent("ben"))
+    acd.set_reachable("ann", False, T0 + 5)
+    assert offers(acd.enqueue("c1", "sales", T0 + 10)) == [("c1", "ben")]
+    assert acd.offer_failed("c1", "ben", T0 + 11, OfferFailure.UNREACHABLE) == [
+        AgentStateChanged("ben", READY, "phone unreachable", T0 + 11, RINGING)]
+    view = acd.agent("ben")
+    assert (view.state, view.reachable) == (READY, False)
+    assert offers(acd.set_reachable("ann", True, T0 + 20)) == [("c1", "ann")]
+    assert acd.agent_state("ann") is RINGING
 
 
-def test_a_ringing_caller_is_not_timed_out_while_the_phone_rings() -> None:
-    center = acd(agent("alice", "support"))
-    center.enqueue("c1", "support", T0)
-    assert center.tick(T0 + 1000) == []
-    center.offer_answered("c1", "alice", T0 + 1001)
-    assert center.agent_state("alice") is AgentState.BUSY
+def test_timed_wrap_up_ends_by_itself_and_the_agent_takes_the_next_caller() -> None:
+    acd = center(sales(wrap_up=30), agent("ann"))
+    acd.enqueue("c1", "sales", T0 + 10)
+    acd.offer_answered("c1", "ann", T0 + 11)
+    acd.enqueue("c2", "sales", T0 + 20)
+    assert changes(acd.call_ended("c1", T0 + 71)) == [("ann", WRAP_UP, "call ended")]
+    assert acd.tick(T0 + 100) == []
+    assert acd.tick(T0 + 101) == [
+        AgentStateChanged("ann", READY, "wrap-up ended", T0 + 101, WRAP_UP),
+        offer("c2", "ann"),
+        AgentStateChanged("ann", RINGING, "call c2", T0 + 101, READY),
+    ]
+    assert acd.queue_stats("sales", T0 + 101).aht == pytest.approx(0.8 * 180 + 0.2 * 90)
 
 
-def test_unknown_ids_and_offers_that_do_not_exist_are_errors_naming_the_id() -> None:
-    center = acd(agent("alice", "sales"), agent("bob", "sales"))
-    center.enqueue("c1", "sales", T0)  # alice
-    with pytest.raises(ValueError, match="unknown agent 'zed'"):
-        center.agent_state("zed")
-    with pytest.raises(ValueError, match="unknown agent 'zed'"):
-        center.set_logged_in("zed", True, T0)
-    with pytest.raises(ValueError, match="unknown call 'nope'"):
-        center.offer_answered("nope", "alice", T0)
-    with pytest.raises(ValueError, match="call 'c1' is not ringing agent 'bob'"):
-        center.offer_answered("c1", "bob", T0)
+def test_manual_wrap_up_lasts_until_the_agent_says_ready() -> None:
+    acd = center(sales(wrap_up=None), agent("ann"))
+    acd.enqueue("c1", "sales", T0 + 10)
+    serve(acd, "c1", "ann", T0 + 11, T0 + 21)
+    acd.enqueue("c2", "sales", T0 + 30)
+    assert acd.tick(T0 + 500) == []
+    assert acd.agent_state("ann") is WRAP_UP
+    actions = acd.ready("ann", T0 + 501)
+    assert changes(actions)[0] == ("ann", READY, "ready")
+    assert offers(actions) == [("c2", "ann")]
+
+
+def test_without_wrap_up_the_agent_is_ready_at_once_with_no_wrap_up_state() -> None:
+    acd = center(sales(wrap_up=0), agent("ann"))
+    acd.enqueue("c1", "sales", T0 + 10)
+    acd.offer_answered("c1", "ann", T0 + 11)
+    assert acd.call_ended("c1", T0 + 50) == [
+        AgentStateChanged("ann", READY, "call ended", T0 + 50, ON_CALL)]
+    assert acd.agent("ann").idle_since == T0 + 50
+
+
+def test_a_pause_during_a_call_applies_when_the_call_and_its_wrap_up_end() -> None:
+    acd = center(sales(wrap_up=10), agent("ann"))
+    acd.enqueue("c1", "sales", T0 + 10)
+    acd.offer_answered("c1", "ann", T0 + 11)
+    assert acd.pause("ann", "lunch", T0 + 12) == [AgentRequestDeferred("ann", "pause")]
+    assert acd.agent("ann").deferred == "pause"
+    acd.call_ended("c1", T0 + 20)
+    acd.enqueue("c2", "sales", T0 + 25)
+    assert acd.tick(T0 + 30) == [AgentStateChanged("ann", PAUSED, "lunch", T0 + 30, WRAP_UP)]
+
+
+def test_a_logout_while_ringing_applies_when_the_ring_ends() -> None:
+    acd = center(sales(), agent("ann"), agent("ben"))
+    acd.enqueue("c1", "sales", T0 + 10)
+    assert acd.logout("ann", T0 + 11) == [AgentRequestDeferred("ann", "logout")]
+    actions = acd.offer_failed("c1", "ann", T0 + 25, OfferFailure.NO_ANSWER)
+    assert changes(actions)[0] == ("ann", LOGGED_OUT, "logout deferred until ring ended")
+    assert offers(actions) == [("c1", "ben")]
+    assert acd.agent("ann").phone is None
+
+
+def test_a_pause_asked_while_ringing_wins_over_rona_when_the_ring_goes_unanswered() -> None:
+    acd = center(sales(), agent("ann"))
+    acd.enqueue("c1", "sales", T0 + 10)
+    acd.pause("ann", "meeting", T0 + 11)
+    assert changes(acd.offer_failed("c1", "ann", T0 + 25, OfferFailure.NO_ANSWER)) == [
+        ("ann", PAUSED, "meeting")]
+    assert acd.agent("ann").deferred is None
+
+
+def test_a_logout_during_a_call_applies_when_it_ends_even_with_manual_wrap_up() -> None:
+    acd = center(sales(wrap_up=None), agent("ann"))
+    acd.enqueue("c1", "sales", T0 + 10)
+    acd.offer_answered("c1", "ann", T0 + 11)
+    acd.logout("ann", T0 + 12)
+    assert changes(acd.call_ended("c1", T0 + 20)) == [
+        ("ann", LOGGED_OUT, "logout deferred until call ended")]
+
+
+def test_ready_cancels_a_deferred_request() -> None:
+    acd = center(sales(), agent("ann"))
+    acd.enqueue("c1", "sales", T0 + 10)
+    acd.offer_answered("c1", "ann", T0 + 11)
+    acd.pause("ann", "break", T0 + 12)
+    assert acd.ready("ann", T0 + 13) == []
+    assert acd.agent("ann").deferred is None
+    assert changes(acd.call_ended("c1", T0 + 20)) == [("ann", READY, "call ended")]
+
+
+def test_a_paused_agent_may_change_the_reason_and_ready_when_ready_does_nothing() -> None:
+    acd = center(sales(), agent("ann"))
+    assert acd.ready("ann", T0 + 5) == []
+    acd.pause("ann", "break", T0 + 10)
+    assert acd.pause("ann", "break", T0 + 11) == []  # no change, nothing to report
+    assert acd.pause("ann", "lunch", T0 + 12) == [
+        AgentStateChanged("ann", PAUSED, "lunch", T0 + 12, PAUSED)]
+
+
+def test_login_twice_is_refused_naming_the_phone_or_the_agent() -> None:
+    acd = center(sales(), agent("ann"), agent("ben"), login=False)
+    acd.login("ann", T0, phone="1001", mode=ConnectMode.NAILED)
+    with pytest.raises(AgentStateError, match="agent 'ann' is already logged in"):
+        acd.login("ann", T0 + 1, phone="1001")
+    with pytest.raises(AgentStateError, match="agent 'ann' is logged in on phone '1001'"):
+        acd.login("ann", T0 + 1, phone="1002")
+    with pytest.raises(AgentStateError, match="phone '1001' is in use by agent 'ann'"):
+        acd.login("ben", T0 + 1, phone="1001")
+    assert acd.enqueue("c1", "sales", T0 + 2)[0] == offer("c1", "ann", mode=ConnectMode.NAILED)
+    acd.caller_left("c1", T0 + 3)
+    acd.logout("ann", T0 + 4)
+    assert changes(acd.login("ben", T0 + 5, phone="1001")) == [("ben", READY, "login")]
+
+
+def test_requests_that_do_not_fit_the_state_are_refused_saying_what_to_do() -> None:
+    acd = center(sales(), agent("ann"), agent("ben"), login=False)
+    with pytest.raises(AgentStateError, match="agent 'ann' is already logged out"):
+        acd.logout("ann", T0)
+    with pytest.raises(AgentStateError, match="agent 'ann' is logged out: log in first"):
+        acd.pause("ann", "lunch", T0)
+    with pytest.raises(AgentStateError, match="agent 'ann' is logged out: log in first"):
+        acd.ready("ann", T0)
+    with pytest.raises(AgentStateError, match="unknown pause reason 'nap'; use one of: break, "
+                                              "lunch, training, meeting, RONA"):
+        acd.pause("ann", "nap", T0)
+    with pytest.raises(UnknownAgent, match="unknown agent 'zed'"):
+        acd.login("zed", T0, phone="1")
+    with pytest.raises(ValueError, match="phone must be a non-empty string"):
+        acd.login("ann", T0, phone="")
+    acd.login("ann", T0, phone="1")
+    acd.enqueue("c1", "sales", T0 + 1)
+    with pytest.raises(AgentStateError, match="agent 'ann' is on a call: remove them after"):
+        acd.remove_agent("ann", T0 + 2)
+    with pytest.raises(ValueError, match="call 'c1' is not ringing agent 'ben'"):
+        acd.offer_answered("c1", "ben", T0 + 2)
+    with pytest.raises(ValueError, match="call 'c1' is ringing, not talking: use caller_left"):
+        acd.call_ended("c1", T0 + 2)
+    with pytest.raises(ValueError, match="call 'c1' is not a callback"):
+        acd.offer_failed("c1", "ann", T0 + 2, OfferFailure.CUSTOMER_NO_ANSWER)
+    with pytest.raises(ValueError, match="unknown offer failure 'busy'"):
+        acd.offer_failed("c1", "ann", T0 + 2, "busy")  # type: ignore[arg-type]
+
+
+def test_agents_can_be_added_updated_and_removed_at_runtime() -> None:
+    rules = queues(QueueRules("sales", tiers=(OverflowTier(0, ("tim",)),)), QueueRules("support"))
+    acd = center(rules, agent("ann", "support"), agent("tim", "support"))
+    assert changes(acd.remove_agent("tim", T0 + 4)) == [("tim", LOGGED_OUT, "removed")]
+    assert acd.enqueue("c1", "sales", T0 + 5) == [
+        NoAgentAvailable("c1", reason="queue has no agents")]
+    assert acd.add_agent(agent("tim", "support"), T0 + 6) == []  # named in the tier: serves sales
+    assert acd.agent_state("tim") is LOGGED_OUT
+    acd.enqueue("c2", "sales", T0 + 7)
+    assert offers(acd.login("tim", T0 + 8, phone="9")) == [("c2", "tim")]
+    assert offers(acd.update_agent(agent("ann", "support", "sales"), T0 + 9)) == []
+    acd.enqueue("c3", "sales", T0 + 10)
+    assert acd.agent_state("ann") is RINGING  # the new membership took effect
+    acd.caller_left("c3", T0 + 11)
+    assert changes(acd.remove_agent("ann", T0 + 12)) == [("ann", LOGGED_OUT, "removed")]
+    with pytest.raises(UnknownAgent):
+        acd.agent("ann")
+    with pytest.raises(ValueError, match="agent 'tim' already exists: use update_agent"):
+        acd.add_agent(agent("tim"), T0 + 13)
+    with pytest.raises(ValueError, match="agent 'x': unknown queue 'nope'"):
+        acd.add_agent(agent("x", "nope"), T0 + 13)
+
+
+# --------------------------------------------------------------------------- queue limits
+
+
+def test_a_full_queue_overflows_new_callers_keeping_their_waiting_time() -> None:
+    rules = queues(QueueRules("sales", max_length=2, overflow_to="support"),
+                   QueueRules("support"))
+    acd = center(rules, agent("ann", "sales"), agent("bob", "support"))
+    acd.enqueue("c1", "sales", T0 + 10)  # ann, ringing: still counts
+    acd.enqueue("c2", "sales", T0 + 11)
+    acd.enqueue("s1", "support", T0 + 12)  # bob
+    acd.enqueue("s2", "support", T0 + 13)
+    assert acd.enqueue("c3", "sales", T0 + 14, waiting_since=T0 + 2) == [
+        Overflowed("c3", "sales", "support")]
+    assert acd.waiting("support") == ["c3", "s1", "s2"]  # its place by waiting_since
+
+
+def test_a_full_queue_without_overflow_target_refuses_the_caller() -> None:
+    acd = center(sales(max_length=1), agent("ann"))
+    acd.enqueue("c1", "sales", T0 + 10)  # ringing: still in line
+    assert acd.enqueue("c2", "sales", T0 + 11) == [QueueFull("c2", "sales")]
+    assert acd.waiting("sales") == ["c1"]
+    acd.offer_answered("c1", "ann", T0 + 12)  # answered: out of the line
+    assert acd.enqueue("c2", "sales", T0 + 13) == []
+
+
+def test_a_caller_past_max_wait_overflows_or_times_out() -> None:
+    rules = queues(QueueRules("sales", max_wait=60, overflow_to="support"),
+                   QueueRules("support", max_wait=100))
+    acd = center(rules, agent("ann", "sales", "support"))
+    acd.enqueue("c0", "sales", T0 + 1)  # ann is busy with it
+    acd.enqueue("c1", "sales", T0 + 10)
+    assert acd.tick(T0 + 69) == []
+    assert acd.tick(T0 + 70) == [Overflowed("c1", "sales", "support")]
+    assert acd.waiting("support") == ["c1"]
+    assert acd.tick(T0 + 169) == []  # support's max_wait counts from joining it
+    assert acd.tick(T0 + 170) == [QueueTimedOut("c1", "support")]
+    assert acd.waiting("support") == []
+
+
+def test_a_ringing_caller_past_max_wait_expires_only_if_that_ring_fails() -> None:
+    acd = center(sales(max_wait=30, rona_pause=False), agent("ann"))
+    acd.enqueue("c1", "sales", T0 + 10)
+    acd.enqueue("c2", "sales", T0 + 10)
+    assert acd.tick(T0 + 40) == [QueueTimedOut("c2", "sales")]  # c1 rings on
+    assert acd.offer_failed("c1", "ann", T0 + 41, OfferFailure.NO_ANSWER) == [
+        AgentStateChanged("ann", READY, "ring not answered", T0 + 41, RINGING),
+        QueueTimedOut("c1", "sales"),
+    ]
+
+
+def test_a_queue_nobody_serves_refuses_calls_but_one_with_agents_logged_out_keeps_them() -> None:
+    acd = center(queues(QueueRules("sales"), QueueRules("empty")), agent("ann"), login=False)
+    assert acd.enqueue("c1", "empty", T0) == [NoAgentAvailable("c1", "queue has no agents")]
+    assert acd.enqueue("c1", "sales", T0) == []  # the id was not kept
+    assert offers(acd.login("ann", T0 + 5, phone="1")) == [("c1", "ann")]
+    with pytest.raises(ValueError, match="call 'c2': unknown queue 'billing'"):
+        acd.enqueue("c2", "billing", T0)
     with pytest.raises(ValueError, match="call 'c1' is already in queue 'sales'"):
-        center.enqueue("c1", "support", T0)
-    with pytest.raises(ValueError, match="unknown queue 'nope'"):
-        center.waiting("nope")
-    center.offer_answered("c1", "alice", T0 + 1)
-    with pytest.raises(ValueError, match="call 'c1' is not ringing agent 'alice'"):
-        center.offer_failed("c1", "alice", T0 + 2, "no answer")
+        acd.enqueue("c1", "sales", T0 + 6)
 
 
-def test_bad_configuration_is_refused() -> None:
-    with pytest.raises(ValueError, match="agent 'a' is defined twice"):
-        acd(agent("a", "sales"), agent("a", "support"))
-    with pytest.raises(ValueError, match="agent 'a': unknown queue 'billing'"):
-        acd(agent("a", "billing"))
-    with pytest.raises(ValueError, match="queue 'x': its rules are named 'y'"):
-        Acd({"x": QueueRules("y", 15, 600)}, [], T0)
-    with pytest.raises(ValueError, match="queue 'x': ring_timeout and max_wait must be positive"):
-        Acd({"x": QueueRules("x", 0, 600)}, [], T0)
+# --------------------------------------------------------------------------- virtual hold
 
 
-def test_the_snapshot_is_plain_data() -> None:
-    center = acd(agent("alice", "sales"), agent("bob", "support", logged_in=False))
-    center.enqueue("c1", "sales", T0 + 1)
-    center.enqueue("c2", "sales", T0 + 2)
-    assert center.snapshot() == {
-        "queues": {
-            "sales": {
-                "ring_timeout": 15,
-                "max_wait": 600,
-                "calls": [
-                    {
-                        "call_id": "c1",
-                        "state": "ringing",
-                        "waiting_since": T0 + 1,
-                        "agent_id": "alice",
-                        "tried": [],
-                        "last_failure": None,
-                    },
-                    {
-                        "call_id": "c2",
-                        "state": "waiting",
-                        "waiting_since": T0 + 2,
-                        "agent_id": None,
-                        "tried": [],
-                        "last_failure": None,
-                    },
-                ],
-            },
-            "support": {"ring_timeout": 20, "max_wait": 300, "calls": []},
-            "empty": {"ring_timeout": 15, "max_wait": 600, "calls": []},
-        },
-        "agents": {
-            "alice": {
-                "state": "ringing",
-                "queues": ["sales"],
-                "idle_since": T0,
-                "call_id": "c1",
-                "logging_out": False,
-            },
-            "bob": {
-                "state": "logged_out",
-                "queues": ["support"],
-                "idle_since": T0,
-                "call_id": None,
-                "logging_out": False,
-            },
-        },
-    }
+def test_a_caller_on_virtual_hold_keeps_their_place_and_gets_a_callback_offer() -> None:
+    acd = center(sales(max_wait=60, announce_every=20), agent("ann"))
+    acd.enqueue("c0", "sales", T0 + 1)
+    acd.offer_answered("c0", "ann", T0 + 2)
+    acd.enqueue("c1", "sales", T0 + 10)
+    acd.enqueue("c2", "sales", T0 + 11)
+    assert acd.to_virtual_hold("c1", T0 + 15) == []
+    assert acd.waiting("sales") == ["c1", "c2"]
+    assert acd.tick(T0 + 100) == [  # c1 is not on the line: no announcement, no max_wait
+        Announce("c2", 2, 360.0), Announce("c2", 2, 360.0), QueueTimedOut("c2", "sales")]
+    assert acd.call_ended("c0", T0 + 120) == [
+        AgentStateChanged("ann", READY, "call ended", T0 + 120, ON_CALL),
+        offer("c1", "ann", virtual=True),
+        AgentStateChanged("ann", RINGING, "call c1", T0 + 120, READY),
+    ]
+    with pytest.raises(ValueError, match="call 'c1' is ringing, not waiting"):
+        acd.to_virtual_hold("c1", T0 + 121)
 
 
-# --------------------------------------------------------------------------- properties
-
-AGENT_IDS = ("a1", "a2", "a3", "a4")
-QUEUE_NAMES = tuple(RULES)
-
-
-class Observer:
-    """Checks every action the ACD returns against what the outside world has seen."""
-
-    def __init__(self, center: Acd, agents: dict[str, AgentSpec]) -> None:
-        self.center = center
-        self.agents = agents
-        self.queue_of: dict[str, str] = {}  # live calls
-        self.enqueued_at: dict[str, float] = {}
-        self.ringing: dict[str, str] = {}  # call -> agent with an open offer
-        self.talking: dict[str, str] = {}  # call -> agent
-        self.gone: set[str] = set()
-        self.tried: dict[str, set[str]] = {}  # call -> agents whose offer failed this round
-        self.logged_in = {agent_id: spec.logged_in for agent_id, spec in agents.items()}
-
-    def agent_on(self, agent_id: str) -> bool:
-        return agent_id in self.ringing.values() or agent_id in self.talking.values()
-
-    def apply(self, actions: Iterable[AcdAction], now: float) -> None:
-        for action in actions:
-            match action:
-                case OfferCall(call_id=call_id, agent_id=agent_id, ring_timeout=ring_timeout):
-                    assert call_id in self.queue_of and call_id not in self.gone
-                    assert call_id not in self.ringing and call_id not in self.talking
-                    assert not self.agent_on(agent_id), f"{agent_id} offered two calls"
-                    assert self.queue_of[call_id] in self.agents[agent_id].queues
-                    assert ring_timeout == RULES[self.queue_of[call_id]].ring_timeout
-                    assert now - self.enqueued_at[call_id] <= RULES[self.queue_of[call_id]].max_wait
-                    if agent_id in self.tried[call_id]:
-                        # The same agent again only in a new round: every one was tried.
-                        serving = self.serving_logged_in(self.queue_of[call_id])
-                        assert serving <= self.tried[call_id], (call_id, agent_id, serving)
-                        self.tried[call_id] = set()
-                    self.ringing[call_id] = agent_id
-                case QueueTimedOut(call_id=call_id):
-                    assert call_id in self.queue_of and call_id not in self.talking
-                    assert call_id not in self.ringing
-                    assert now - self.enqueued_at[call_id] > RULES[self.queue_of[call_id]].max_wait
-                    self.forget(call_id)
-                case NoAgentAvailable(call_id=call_id):
-                    self.forget(call_id)
-
-    def serving_logged_in(self, queue: str) -> set[str]:
-        return {a for a, spec in self.agents.items() if queue in spec.queues and self.logged_in[a]}
-
-    def forget(self, call_id: str) -> None:
-        self.queue_of.pop(call_id, None)
-        self.ringing.pop(call_id, None)
-        self.talking.pop(call_id, None)
-        self.gone.add(call_id)
-
-    def check_state(self, now: float) -> None:
-        snapshot = self.center.snapshot()
-        for agent_id in self.agents:
-            state = self.center.agent_state(agent_id)
-            assert (state is AgentState.RINGING) == (agent_id in self.ringing.values())
-            assert (state is AgentState.BUSY) == (agent_id in self.talking.values())
-            if not self.agent_on(agent_id):
-                free = AgentState.IDLE if self.logged_in[agent_id] else AgentState.LOGGED_OUT
-                assert state is free
-        for queue in QUEUE_NAMES:
-            waiting = self.center.waiting(queue)
-            expected = [
-                c
-                for c, q in self.queue_of.items()
-                if q == queue and c not in self.talking  # in arrival order
-            ]
-            assert waiting == expected
-            for call in snapshot["queues"][queue]["calls"]:
-                assert set(call["tried"]) == self.tried[call["call_id"]]
-                if call["state"] != "waiting":
-                    continue
-                if now - call["waiting_since"] > RULES[queue].max_wait:
-                    continue  # the next tick removes it
-                # No agent who could take this caller sits idle, unless this round tried them.
-                serving = [a for a, spec in self.agents.items() if queue in spec.queues]
-                idle = [a for a in serving if snapshot["agents"][a]["state"] == "idle"]
-                assert set(idle) <= set(call["tried"]), (call, idle)
-                assert not idle or not self.serving_logged_in(queue) <= set(call["tried"])
+def test_an_unanswered_callback_is_removed_and_the_agent_keeps_their_idle_time() -> None:
+    acd = center(sales(), agent("ann"))
+    acd.enqueue("cb", "sales", T0 + 10, virtual=True, waiting_since=T0 - 600)
+    assert acd.offer_failed("cb", "ann", T0 + 30, OfferFailure.CUSTOMER_NO_ANSWER) == [
+        AgentStateChanged("ann", READY, "callback not answered", T0 + 30, RINGING),
+        CallbackUnanswered("cb"),
+    ]
+    assert acd.waiting("sales") == [] and acd.agent("ann").idle_since == T0
 
 
-@settings(max_examples=200, deadline=None)
-@given(
-    specs=st.lists(
-        st.sets(st.sampled_from(QUEUE_NAMES[:2])).map(tuple), min_size=0, max_size=4
-    ).map(
-        lambda queues: {
-            AGENT_IDS[i]: AgentSpec(AGENT_IDS[i], q, i % 3 != 2) for i, q in enumerate(queues)
-        }
-    ),
-    data=st.data(),
-)
-def test_random_operations_keep_the_invariants(
-    specs: dict[str, AgentSpec], data: st.DataObject
+# --------------------------------------------------------------------------- waiting callers
+
+
+def test_waiting_callers_hear_their_position_and_expected_wait() -> None:
+    acd = center(sales(announce_every=30, default_handle_time=120), agent("ann"), agent("ben"),
+                 agent("cat"))
+    acd.pause("cat", "lunch", T0 + 2)  # paused agents do not count
+    acd.enqueue("c1", "sales", T0 + 10)  # ann
+    acd.enqueue("c2", "sales", T0 + 10)  # ben
+    acd.enqueue("c3", "sales", T0 + 10)
+    acd.enqueue("c4", "sales", T0 + 25)
+    # c1 and c2 are ringing: no announcement, but they count ahead of c3 and c4.
+    assert acd.tick(T0 + 40) == [Announce("c3", 3, 3 * 120 / 2)]
+    assert acd.tick(T0 + 55) == [Announce("c4", 4, 4 * 120 / 2)]
+    assert acd.expected_wait("c4", T0 + 55) == 240
+    acd.logout("cat", T0 + 56)
+    acd.offer_failed("c1", "ann", T0 + 57, OfferFailure.NO_ANSWER)  # RONA: paused
+    acd.offer_failed("c2", "ben", T0 + 57, OfferFailure.NO_ANSWER)
+    assert acd.expected_wait("c4", T0 + 58) == 4 * 120  # nobody: one handle time each
+
+
+def test_expected_wait_follows_the_measured_handle_time() -> None:
+    acd = center(sales(wrap_up=None, default_handle_time=100), agent("ann"))
+    acd.enqueue("c1", "sales", T0 + 10)
+    serve(acd, "c1", "ann", T0 + 10, T0 + 210)  # 200 s talk
+    acd.ready("ann", T0 + 260)  # + 50 s wrap-up
+    assert acd.queue_stats("sales", T0 + 260).aht == pytest.approx(100 + 0.2 * (250 - 100))
+    acd.enqueue("c2", "sales", T0 + 300)  # ann
+    acd.enqueue("c3", "sales", T0 + 300)
+    assert acd.position("c3") == 2
+    assert acd.expected_wait("c3", T0 + 300) == pytest.approx(2 * 130)
+
+
+def test_move_transfers_a_call_to_another_queue_as_a_new_wait() -> None:
+    rules = queues(QueueRules("sales", wrap_up=10), QueueRules("support"))
+    acd = center(rules, agent("ann", "sales"), agent("bob", "support"))
+    acd.enqueue("s0", "support", T0 + 1)  # bob is busy with it
+    acd.enqueue("c1", "sales", T0 + 5, priority=3, skills={"fr": 1})  # ann: no fr, waits
+    assert acd.move("c1", "support", T0 + 20) == []
+    assert acd.waiting("sales") == [] and acd.waiting("support") == ["c1", "s0"]  # priority 3
+    assert acd.snapshot(T0 + 20)["queues"]["support"]["calls"][0]["waiting_since"] == T0 + 20
+    acd.update_agent(agent("bob", "support", fr=2), T0 + 21)
+    assert offers(acd.caller_left("s0", T0 + 30)) == [("c1", "bob")]
+    with pytest.raises(ValueError, match="call 'c1' is ringing agent 'bob': move it when"):
+        acd.move("c1", "sales", T0 + 31)
+    acd.offer_answered("c1", "bob", T0 + 32)
+    acd.enqueue("c2", "support", T0 + 33)
+    # bob transfers c1 back to sales: his call is over (no wrap-up in support), c2 is his.
+    actions = acd.move("c1", "sales", T0 + 40)
+    assert changes(actions)[0] == ("bob", READY, "call ended")
+    assert offers(actions) == [("c2", "bob")]
+    assert acd.waiting("sales") == ["c1"] and acd.agent("bob").calls_answered == 1
+
+
+# --------------------------------------------------------------------------- time and state
+
+
+def test_timers_fire_at_their_own_time_whatever_the_tick_rate() -> None:
+    acd = center(sales(wrap_up=5), agent("ann"))
+    acd.enqueue("c1", "sales", T0 + 10)
+    serve(acd, "c1", "ann", T0 + 11, T0 + 20)
+    acd.enqueue("c2", "sales", T0 + 21)
+    # Any call applies what fell due first: here ann's wrap-up ended at T0 + 25.
+    assert acd.enqueue("c3", "sales", T0 + 90) == [
+        AgentStateChanged("ann", READY, "wrap-up ended", T0 + 25, WRAP_UP),
+        offer("c2", "ann"),
+        AgentStateChanged("ann", RINGING, "call c2", T0 + 25, READY),
+    ]
+    assert acd.tick(T0 + 90) == []
+
+
+def test_actions_due_before_a_refused_request_come_with_the_next_call() -> None:
+    acd = center(sales(wrap_up=5), agent("ann"))
+    acd.enqueue("c1", "sales", T0 + 10)
+    serve(acd, "c1", "ann", T0 + 11, T0 + 20)  # wrap-up until T0 + 25
+    acd.enqueue("c2", "sales", T0 + 21)
+    with pytest.raises(AgentStateError, match="agent 'ann' is already logged in"):
+        acd.login("ann", T0 + 30, phone="phone-ann")  # the wrap-up ended first
+    assert acd.tick(T0 + 30) == [
+        AgentStateChanged("ann", READY, "wrap-up ended", T0 + 25, WRAP_UP),
+        offer("c2", "ann"),
+        AgentStateChanged("ann", RINGING, "call c2", T0 + 25, READY),
+    ]
+
+
+def test_the_snapshot_and_views_are_plain_data() -> None:
+    rules = queues(QueueRules("sales", strategy=Strategy.SKILLS, wrap_up=None))
+    acd = center(rules, agent("ann", fr=4), agent("ben"))
+    acd.enqueue("c1", "sales", T0 + 10, skills={"fr": 2})
+    acd.offer_answered("c1", "ann", T0 + 11)
+    acd.enqueue("c2", "sales", T0 + 12, priority=1)  # ben
+    acd.enqueue("c3", "sales", T0 + 13, skills={"fr": 9})
+    acd.pause("ben", "lunch", T0 + 14)
+    snapshot = acd.snapshot(T0 + 20)
+    assert json.loads(json.dumps(snapshot)) == snapshot
+    assert snapshot["queues"]["sales"]["calls"] == [
+        {"call_id": "c2", "state": "ringing", "position": 1, "expected_wait": 90.0,
+         "priority": 1, "virtual": False, "waiting_since": T0 + 12, "joined_at": T0 + 12,
+         "skills": {}, "needed": {}, "agent_id": "ben", "for_agent": None, "tried": [],
+             "last_failure": None},
+        {"call_id": "c3", "state": "waiting", "position": 2, "expected_wait": 180.0,
+         "priority": 0, "virtual": False, "waiting_since": T0 + 13, "joined_at": T0 + 13,
+         "skills": {"fr": 9}, "needed": {"fr": 9}, "agent_id": None, "for_agent": None,
+             "tried": [],
+         "last_failure": None},
+    ]
+    assert snapshot["agents"]["ann"] == {
+        "state": "on_call", "reason": "answered", "since": T0 + 11, "idle_since": T0,
+        "phone": "phone-ann", "mode": "ring", "reachable": True, "call_id": "c1",
+        "queues": ["sales"], "skills": {"fr": 4}, "calls_answered": 0, "talk_time": 0.0,
+        "deferred": None}
+    assert snapshot["agents"]["ben"]["deferred"] == "pause"
+    stats = acd.queue_stats("sales", T0 + 20)
+    assert (stats.waiting, stats.longest_wait, stats.ready, stats.busy, stats.wrap_up,
+            stats.paused, stats.logged_in, stats.aht) == (2, 8, 0, 2, 0, 0, 2, 180)
+    with pytest.raises(ValueError, match="unknown queue 'x'"):
+        acd.queue_stats("x", T0)
+    with pytest.raises(ValueError, match="call 'c1' is talking, not waiting in line"):
+        acd.position("c1")
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda: QueueRules(""), "queue name must be a non-empty string"),
+    (lambda: QueueRules("q", strategy="fastest"), "queue 'q': unknown strategy 'fastest'"),
+    (lambda: QueueRules("q", ring_timeout=0), "queue 'q': ring_timeout must be finite and > 0"),
+    (lambda: QueueRules("q", max_wait=float("nan")), "queue 'q': max_wait must be a number"),
+    (lambda: QueueRules("q", max_length=0), "queue 'q': max_length must be None or an integer"),
+    (lambda: QueueRules("q", overflow_to="q"), "queue 'q': overflow_to names the queue itself"),
+    (lambda: QueueRules("q", wrap_up=-1), "queue 'q': wrap_up must be finite and >= 0"),
+    (lambda: QueueRules("q", announce_every=0), "queue 'q': announce_every must be finite"),
+    (lambda: QueueRules("q", tiers=(OverflowTier(30, ("a",)), OverflowTier(10, ("b",)))),
+     r"queue 'q': tiers\[1\] opens after 10 s, not later than tiers\[0\] \(30 s\)"),
+    (lambda: QueueRules("q", relax=(SkillRelaxation(5, 1), SkillRelaxation(5, 1))),
+     r"queue 'q': relax\[1\] opens after 5 s"),
+    (lambda: QueueRules("q", tiers=("a",)), r"queue 'q': tiers\[0\] must be an OverflowTier"),
+    (lambda: OverflowTier(5, ()), "overflow tier: agents must name at least one agent"),
+    (lambda: SkillRelaxation(5, 0), "skill relaxation: lower_by must be at least 1"),
+    (lambda: AgentSpec("a", "sales"), "agent 'a': queues must be a list"),
+    (lambda: AgentSpec("a", ("s", "s")), "agent 'a': queues lists 's' twice"),
+    (lambda: AgentSpec("a", ("s",), {"fr": 11}), "agent 'a': skills: skill 'fr' has level 11"),
+    (lambda: Acd(sales(), [agent("a"), agent("a")], T0), "agent 'a' is defined twice"),
+    (lambda: Acd(sales(), [agent("a", "billing")], T0), "agent 'a': unknown queue 'billing'"),
+    (lambda: Acd({"x": QueueRules("y")}, [], T0), "queue 'x': its rules are named 'y'"),
+    (lambda: Acd(sales(overflow_to="nope"), [], T0), "overflow_to names unknown queue 'nope'"),
+    (lambda: Acd(queues(QueueRules("a", overflow_to="b"), QueueRules("b", overflow_to="c"),
+                        QueueRules("c", overflow_to="a")), [], T0),
+     "queue 'a': overflow loops \\(a -> b -> c -> a\\)"),
+    (lambda: Acd(sales(tiers=(OverflowTier(5, ("zed",)),)), [], T0),
+     "queue 'sales': overflow tier 1 names unknown agent 'zed'"),
+    (lambda: Acd(sales(), [], T0, pause_reasons=["", "x"]), "pause reasons must be non-empty"),
+    (lambda: Acd(sales(), [agent("a")], T0).enqueue("c", "sales", T0, skills={"fr": 0}),
+     "call 'c': skills: skill 'fr' has level 0"),
+])
+def test_bad_configuration_and_input_are_refused_naming_the_place(
+    make: object, message: str
 ) -> None:
-    now = T0
-    center = Acd(RULES, specs.values(), now)
-    seen = Observer(center, specs)
-    next_call = 0
-    for _ in range(data.draw(st.integers(1, 60), label="operations")):
-        now += data.draw(st.sampled_from([0.0, 1.0, 10.0, 100.0]), label="time passes")
-        choices = ["enqueue", "tick", "unknown"]
-        if specs:
-            choices.append("login")
-        if seen.ringing:
-            choices += ["answer", "fail"]
-        if seen.queue_of:
-            choices.append("leave")
-        match data.draw(st.sampled_from(choices), label="operation"):
-            case "enqueue":
-                call_id = f"c{next_call}"
-                next_call += 1
-                queue = data.draw(st.sampled_from(QUEUE_NAMES))
-                seen.queue_of[call_id] = queue
-                seen.enqueued_at[call_id] = now
-                seen.tried[call_id] = set()
-                seen.apply(center.enqueue(call_id, queue, now), now)
-            case "answer":
-                call_id = data.draw(st.sampled_from(sorted(seen.ringing)))
-                agent_id = seen.ringing.pop(call_id)
-                seen.talking[call_id] = agent_id
-                seen.apply(center.offer_answered(call_id, agent_id, now), now)
-            case "fail":
-                call_id = data.draw(st.sampled_from(sorted(seen.ringing)))
-                agent_id = seen.ringing.pop(call_id)
-                seen.tried[call_id].add(agent_id)
-                seen.apply(center.offer_failed(call_id, agent_id, now, "no answer"), now)
-            case "leave":
-                call_id = data.draw(st.sampled_from(sorted(seen.queue_of)))
-                seen.forget(call_id)
-                seen.apply(center.caller_left(call_id, now), now)
-            case "login":
-                agent_id = data.draw(st.sampled_from(sorted(specs)))
-                logged_in = data.draw(st.booleans())
-                seen.logged_in[agent_id] = logged_in
-                seen.apply(center.set_logged_in(agent_id, logged_in, now), now)
-            case "tick":
-                seen.apply(center.tick(now), now)
-            case "unknown":
-                with pytest.raises(ValueError, match="unknown call 'ghost'"):
-                    center.caller_left("ghost", now)
-                gone = sorted(seen.gone)
-                if gone:
-                    with pytest.raises(ValueError, match=gone[0]):
-                        center.caller_left(gone[0], now)
-        seen.check_state(now)
+    with pytest.raises(ValueError, match=message):
+        make()  # type: ignore[operator]
+
+
+# --------------------------------------------------------------------------- personal calls
+
+
+def test_a_call_for_one_agent_waits_for_that_agent_while_others_take_the_rest() -> None:
+    acd = center(sales(), agent("ana"), agent("bia"))
+    assert offers(acd.enqueue("c1", "sales", T0 + 5, for_agent="bia")) == [("c1", "bia")]
+    acd.offer_answered("c1", "bia", T0 + 6)
+    # bia is busy: a second call for her waits although ana is ready; a plain call goes to ana.
+    assert offers(acd.enqueue("c2", "sales", T0 + 7, for_agent="bia")) == []
+    assert offers(acd.enqueue("c3", "sales", T0 + 8)) == [("c3", "ana")]
+    assert offers(acd.call_ended("c1", T0 + 60)) == [("c2", "bia")]
+
+
+def test_a_personal_call_rings_its_agent_again_after_a_declined_ring() -> None:
+    acd = center(sales(rona_pause=False), agent("ana"), agent("bia"))
+    acd.enqueue("c1", "sales", T0 + 5, for_agent="bia")
+    # Only bia counts for the round: when she declines, a new round offers her again.
+    assert offers(acd.offer_failed("c1", "bia", T0 + 6, OfferFailure.REJECTED)) == [("c1", "bia")]
+
+
+def test_a_call_for_an_agent_who_does_not_serve_the_queue_is_refused() -> None:
+    acd = center(queues(QueueRules("sales"), QueueRules("support")), agent("ana"),
+                 agent("bia", "support"))
+    with pytest.raises(ValueError, match="agent 'bia' does not serve queue 'sales'"):
+        acd.enqueue("c1", "sales", T0 + 5, for_agent="bia")
+    assert acd.waiting("sales") == []
