@@ -13,6 +13,7 @@ from pathlib import Path
 
 from callcenter.config import ConfigError, Settings, load_settings
 from callcenter.service.flows import FlowLibrary
+from callcenter.sim.cli import add_simulate_parser
 
 log = logging.getLogger("callcenter")
 PID_FILE = "callcenter.pid"  # in the data folder, for `callcenter ivr reload`
@@ -302,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     cfg = sub.add_parser("config", help="settings")
     cfg.add_argument("action", choices=["check"])
     cfg.set_defaults(func=cmd_config)
+    add_simulate_parser(sub)
     return parser
 
 
