@@ -13,25 +13,34 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from callcenter.asterisk.agi_server import AgiServer
-from callcenter.asterisk.ami import AmiClient
+from callcenter.asterisk.ami import AmiActionError, AmiClient
 from callcenter.asterisk.events import (
     AmiEvent,
+    ContactList,
+    ContactStatus,
     CoreShowChannel,
-    DeviceStateChange,
     DialEnd,
+    DTMFEnd,
+    Hangup,
     parse_event,
 )
+from callcenter.asterisk.sandbox import Sandbox, SandboxError
 from callcenter.config import Settings
-from callcenter.core.acd import Acd, AgentSpec, QueueRules
 from callcenter.core.calls import CallLedger, agent_from_channel
 from callcenter.core.clock import Clock, SystemClock
+from callcenter.core.registrations import RegistrationBook, RegistrationChanged
 from callcenter.service.acd_driver import AcdDriver
+from callcenter.service.acd_setup import build_acd
+from callcenter.service.agent_desk import AgentDesk
 from callcenter.service.datadip import DataDips
 from callcenter.service.flows import FlowLibrary
 from callcenter.service.inbound import InboundCalls
+from callcenter.service.queue_mirror import QueueMirror
+from callcenter.service.queue_wait import QueueCalls
 from callcenter.service.recorder import RecordWriter
 from callcenter.service.switches import FlowSwitches
 from callcenter.store.accounts import AccountRepository, ensure_first_admin
+from callcenter.store.agents import AgentAccount, AgentDirectory
 from callcenter.store.db import create_engine, ping, session_factory, upgrade
 from callcenter.store.repositories import CallbackRepository, CallRepository
 from callcenter.web.app import WebServices, make_app
@@ -44,6 +53,11 @@ INBOUND_CONTEXTS = ("callers", "agents")
 # An AMI event can be missed (DESIGN.md): every so often, calls that Asterisk no longer has
 # and no handler owns are closed from a fresh channel snapshot.
 RECONCILE_EVERY_SECONDS = 60.0
+# Agents' states are restored from the state log at start if changed within this time.
+RESTORE_LOOKBACK_SECONDS = 7 * 86400.0
+# Which module reads which generated file (the agents' endpoints and the fallback queues).
+RELOAD_FOR = {"callcenter-pjsip-agents.conf": "res_pjsip.so",
+              "callcenter-queues.conf": "app_queue.so"}
 
 
 @dataclass
@@ -63,33 +77,47 @@ class CallCenter:
         self.events = EventHub(self.clock)
         self.writer = RecordWriter(self.calls)
         self.ledger = CallLedger(inbound_contexts=INBOUND_CONTEXTS)
+        self.directory = AgentDirectory(session_factory(self.engine), self.clock,
+                                        queues=[q.name for q in s.queues])
+        await self.directory.seed(s.agents)  # the settings' agents, once
+        agents = await self.directory.list()
+        self._modules_to_reload = self._write_agent_config(agents)
         self.flows = FlowLibrary(s.dialplans_path, s.prompts_path, language=s.ivr.language,
                                  known_queues=[q.name for q in s.queues],
-                                 known_agents=[a.id for a in s.agents])
+                                 known_agents=[a.id for a in agents])
         self.switches = FlowSwitches(s.data_path)
         self.dips = DataDips()
         self.flows.load(s.ivr.flow)  # a broken flow stops the start with file:line:column
         self.flows.watch()
-        now = self.clock.now()
-        acd = Acd(
-            {q.name: QueueRules(q.name, float(q.ring_timeout), float(q.max_wait))
-             for q in s.queues},
-            # Nobody takes calls until AMI says their phone is reachable (see AcdDriver).
-            [AgentSpec(a.id, a.queues, logged_in=False) for a in s.agents],
-            now,
-        )
-        self.acd = AcdDriver(acd, self.clock, logged_in={a.id: a.logged_in for a in s.agents})
+        self.acd = AcdDriver(build_acd(s, agents, self.clock.now()), self.clock)
+        self.mirror = QueueMirror(lambda action: self.ami.send(action),
+                                  queues={a.id: a.queues for a in agents})
+        self.acd.on_agent_change(self.mirror.changed)
+        self.desk = AgentDesk(self.acd, self.directory, pause_reasons=s.acd.pause_reasons,
+                              publish=self.events.publish)
+        # Phones count as reachable once Asterisk says they are registered (or have a
+        # static contact); until the first AMI snapshot, none is.
+        self.registrations = RegistrationBook(
+            static_contacts={a.id: a.contact for a in agents if a.contact})
+        for agent in agents:
+            self.acd.set_reachable(agent.id, self.registrations.is_reachable(agent.id))
+        await self.desk.restore(agents, auto_login={a.id for a in s.agents if a.logged_in},
+                                since=self.clock.now() - RESTORE_LOOKBACK_SECONDS)
+        self.queue_calls = QueueCalls(settings=s, clock=self.clock, acd=self.acd,
+                                      ledger=self.ledger, writer=self.writer,
+                                      callbacks=self.callbacks)
         self.inbound = InboundCalls(settings=s, clock=self.clock, flows=self.flows,
-                                    acd=self.acd, ledger=self.ledger, writer=self.writer,
-                                    switches=self.switches, dips=self.dips,
+                                    acd=self.acd, queues=self.queue_calls, ledger=self.ledger,
+                                    writer=self.writer, switches=self.switches, dips=self.dips,
                                     callbacks=self.callbacks)
         # Records left open by an earlier run are closed once AMI shows their channels gone.
         for record in await self.calls.open_calls():
             self.ledger.adopt(record)
         self.writer.start()
         self.acd.start()
-        self.agi = AgiServer({"ivr": self.inbound.handle}, s.service.agi_host,
-                             s.service.agi_port)
+        self.desk.start()
+        self.agi = AgiServer({"ivr": self.inbound.handle, "agent": self.desk.handle_feature},
+                             s.service.agi_host, s.service.agi_port)
         await self.agi.start()
         self.ami = AmiClient(s.asterisk.host, s.asterisk.ami_port, s.asterisk.ami_username,
                              s.asterisk.ami_secret, on_event=self._on_ami_event,
@@ -120,6 +148,8 @@ class CallCenter:
                            ("flows", lambda: self.flows.stop()),
                            ("ami", lambda: self.ami.stop()),
                            ("fastagi", lambda: self.agi.stop()), ("acd", lambda: self.acd.stop()),
+                           ("agent desk", lambda: self.desk.stop()),
+                           ("queue mirror", lambda: self.mirror.stop()),
                            ("records", lambda: self.writer.stop()),
                            ("data dips", lambda: self.dips.close()),
                            ("database", lambda: self.engine.dispose())):
@@ -134,17 +164,26 @@ class CallCenter:
 
     def _on_ami_event(self, event: AmiEvent) -> None:
         self.writer.apply(self.ledger.on_event(event, self.clock.now()))
-        if isinstance(event, DialEnd) and event.dial_status == "ANSWER":
-            agent = agent_from_channel(event.dest_channel)
-            if agent:
-                self.inbound.agent_answered(event.uniqueid, agent)
-        elif isinstance(event, DeviceStateChange):
-            self._device_state(event)
+        match event:
+            case DialEnd(dial_status="ANSWER"):
+                agent = agent_from_channel(event.dest_channel)
+                if agent:
+                    self.inbound.agent_answered(event.uniqueid, agent)
+            case ContactStatus():
+                self._registrations_changed(self.registrations.on_event(event, self.clock.now()))
+            case DTMFEnd(direction="Received"):
+                self.acd.key_pressed(event.uniqueid, event.digit)
+            case Hangup():
+                self.desk.channel_gone(event.uniqueid)
 
-    def _device_state(self, event: DeviceStateChange) -> None:
-        technology, _, agent_id = event.device.partition("/")
-        if technology == "PJSIP":
-            self.acd.device_state(agent_id, event.state)
+    def _registrations_changed(self, changes: list[RegistrationChanged]) -> None:
+        for change in changes:
+            log.info("agent %s: phone %s", change.agent_id,
+                     "reachable" if change.reachable else "unreachable")
+            self.acd.set_reachable(change.agent_id, change.reachable)
+            self.events.publish("agent", {"agent_id": change.agent_id,
+                                          "registered": change.registered,
+                                          "reachable": change.reachable, "at": change.at})
 
     def _reconcile(self, snapshot: list[CoreShowChannel]) -> None:
         live = {channel.uniqueid for channel in snapshot}
@@ -167,10 +206,51 @@ class CallCenter:
 
     async def _on_ami_ready(self, snapshot: list[CoreShowChannel]) -> None:
         """After every (re)connect: settle what happened while we could not see Asterisk."""
+        modules, self._modules_to_reload = self._modules_to_reload, set()
+        for module in sorted(modules):  # files written at start, before AMI was up
+            await self.ami.reload(module)
         self._reconcile(snapshot)
-        answer = await self.ami.send({"Action": "DeviceStateList"}, as_list=True)
-        for message in answer if isinstance(answer, list) else [answer]:
-            if "event" in message:
-                event = parse_event(message)
-                if isinstance(event, DeviceStateChange):
-                    self._device_state(event)
+        contacts = await self._contact_list()
+        if contacts is not None:
+            self._registrations_changed(self.registrations.load_snapshot(contacts,
+                                                                         self.clock.now()))
+        try:
+            status = await self.ami.send({"Action": "QueueStatus"}, as_list=True)
+        except AmiActionError as exc:
+            log.warning("QueueStatus failed; the fallback queues are not checked: %s", exc)
+            return
+        await self.mirror.reconcile([m for m in _messages(status) if "event" in m])
+
+    def _write_agent_config(self, agents: list[AgentAccount]) -> set[str]:
+        """The sandboxed Asterisk's endpoints and queues from the directory; the modules to
+        reload for what changed. An external Asterisk's admin regenerates its own files."""
+        if self.settings.asterisk.mode != "sandbox":
+            return set()
+        try:
+            changed = Sandbox(self.settings).write_config(agents)
+        except SandboxError as exc:
+            log.warning("the sandbox configuration could not be written: %s", exc)
+            return set()
+        return {module for name, module in RELOAD_FOR.items() if name in changed}
+
+    async def apply_agents(self) -> None:
+        """After the directory changed: regenerate Asterisk's files and reload them."""
+        agents = await self.directory.list()
+        for module in sorted(self._write_agent_config(agents)):
+            await self.ami.reload(module)
+
+    async def _contact_list(self) -> list[ContactList] | None:
+        """Registered contacts now; Asterisk answers an error when there are none."""
+        try:
+            answer = await self.ami.send({"Action": "PJSIPShowContacts"}, as_list=True)
+        except AmiActionError as exc:
+            if "no contacts" in str(exc).lower():
+                return []
+            log.warning("PJSIPShowContacts failed: %s", exc)
+            return None
+        return [e for m in _messages(answer) if "event" in m
+                for e in [parse_event(m)] if isinstance(e, ContactList)]
+
+
+def _messages(answer: object) -> list:
+    return answer if isinstance(answer, list) else [answer]

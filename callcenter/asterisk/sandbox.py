@@ -29,12 +29,14 @@ import subprocess
 import sys
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from callcenter.asterisk import confgen
 from callcenter.config import REPO_ROOT, Settings
 from callcenter.core.flowfile import LANGUAGE_RE
+from callcenter.store.agents import AgentAccount
 
 log = logging.getLogger(__name__)
 
@@ -182,8 +184,10 @@ class Sandbox:
 
     # ------------------------------------------------------------------ configuration
 
-    def write_config(self) -> None:
-        """Static asterisk-conf files, the rendered asterisk.conf and the generated files."""
+    def write_config(self, agents: Sequence[AgentAccount] | None = None) -> list[str]:
+        """Static asterisk-conf files, the rendered asterisk.conf and the generated files
+        (agents from the database when given, else the settings'). Returns the names of the
+        files whose text changed (a running Asterisk needs those modules reloaded)."""
         self._refuse_external("write the sandbox configuration")
         self._require_installed()
         self._make_instance_folders()
@@ -191,14 +195,19 @@ class Sandbox:
         files = {path.name: path.read_text(encoding="utf-8")
                  for path in sorted(STATIC_CONF_DIR.glob("*.conf"))}
         files["asterisk.conf"] = self._render_asterisk_conf()
-        files.update(confgen.sandbox_files(self.settings))
+        files.update(confgen.sandbox_files(self.settings, agents))
         for stale in self.etc_dir.glob("*.conf"):
             if stale.name not in files:
                 stale.unlink()
+        changed = []
         for name, text in files.items():
-            _write_private(self.etc_dir / name, text, gid)
+            path = self.etc_dir / name
+            if not path.is_file() or path.read_text(encoding="utf-8") != text:
+                changed.append(name)
+            _write_private(path, text, gid)
         self._install_prompts()
         log.debug("wrote %d configuration files to %s (uid %d)", len(files), self.etc_dir, uid)
+        return changed
 
     def _render_asterisk_conf(self) -> str:
         template = (STATIC_CONF_DIR / ASTERISK_CONF_TEMPLATE).read_text(encoding="utf-8")

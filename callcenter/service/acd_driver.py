@@ -1,42 +1,73 @@
-"""Runs the pure ACD for live calls: each waiting call gets an inbox of ACD decisions."""
+"""Runs the pure ACD live: the clock's ticks, each call's inbox of decisions, and agents'
+state changes to whoever listens (the database log, the live event stream, app_queue).
+
+Every method takes what the adapters saw and hands the ACD's actions on: actions about a
+call go to that call's inbox (its handler waits on it); actions about an agent go to the
+listeners. Requests that are not allowed (pause while logged out, ...) raise the core's
+``AgentStateError`` for the caller (feature code or HTTP) to explain.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
-from callcenter.core.acd import Acd, AcdAction, NoAgentAvailable, QueueTimedOut
+from callcenter.core.acd import (
+    Acd,
+    AcdAction,
+    AgentRequestDeferred,
+    AgentStateChanged,
+    ConnectMode,
+    NoAgentAvailable,
+    OfferFailure,
+    QueueFull,
+    QueueTimedOut,
+)
 from callcenter.core.clock import Clock
 
 log = logging.getLogger(__name__)
 
+@dataclass(frozen=True)
+class KeyPressed:
+    """The caller pressed a key while waiting (seen on AMI): for the call's handler."""
 
-# Device states in which an agent's phone cannot take a call: no registered contact, or none.
-UNREACHABLE_DEVICE_STATES = frozenset({"UNAVAILABLE", "INVALID"})
+    call_id: str
+    digit: str
+
+
+CallMessage = AcdAction | KeyPressed
+AgentListener = Callable[[AgentStateChanged], None]
 
 
 class AcdDriver:
-    def __init__(self, acd: Acd, clock: Clock, *, logged_in: dict[str, bool],
-                 tick_seconds: float = 1.0) -> None:
+    def __init__(self, acd: Acd, clock: Clock, *, tick_seconds: float = 1.0) -> None:
         self.acd = acd
         self._clock = clock
-        # An agent takes calls when logged in (settings) and their phone is reachable. Until
-        # Asterisk's device states arrive (at each AMI connect) no phone is known reachable,
-        # so the ACD must start with every agent logged out.
-        self._logged_in = dict(logged_in)
-        self._reachable = dict.fromkeys(logged_in, False)
-        self._inboxes: dict[str, asyncio.Queue[AcdAction]] = {}
+        self._inboxes: dict[str, asyncio.Queue[CallMessage]] = {}
         self._answered: set[str] = set()
-        self._held: set[str] = set()  # calls the ACD still holds (waiting, ringing or talking)
+        self._held: set[str] = set()  # calls the ACD still holds (waiting, ringing, talking)
+        self._reachable: dict[str, bool] = {}
+        self._listeners: list[AgentListener] = []
         self._tick_seconds = tick_seconds
         self._task: asyncio.Task[None] | None = None
 
-    def enqueue(self, call_id: str, queue: str) -> asyncio.Queue[AcdAction]:
-        inbox: asyncio.Queue[AcdAction] = asyncio.Queue()
+    def on_agent_change(self, listener: AgentListener) -> None:
+        self._listeners.append(listener)
+
+    # ------------------------------------------------------------------ calls
+
+    def enqueue(self, call_id: str, queue: str, *, priority: int = 0,
+                skills: Mapping[str, int] | None = None, virtual: bool = False,
+                waiting_since: float | None = None, for_agent: str | None = None,
+                ) -> asyncio.Queue[CallMessage]:
+        inbox: asyncio.Queue[CallMessage] = asyncio.Queue()
         self._inboxes[call_id] = inbox
         self._held.add(call_id)
-        self._dispatch(self.acd.enqueue(call_id, queue, self._clock.now()))
+        self._apply(self.acd.enqueue(call_id, queue, self._clock.now(), priority=priority,
+                                     skills=dict(skills or {}), virtual=virtual,
+                                     waiting_since=waiting_since, for_agent=for_agent))
         return inbox
 
     def answered(self, call_id: str, agent_id: str) -> None:
@@ -44,36 +75,74 @@ class AcdDriver:
         if call_id in self._answered or call_id not in self._held:
             return
         self._answered.add(call_id)
-        self._dispatch(self.acd.offer_answered(call_id, agent_id, self._clock.now()))
+        self._apply(self.acd.offer_answered(call_id, agent_id, self._clock.now()))
 
-    def failed(self, call_id: str, agent_id: str, reason: str) -> None:
-        if call_id in self._held:
-            self._dispatch(self.acd.offer_failed(call_id, agent_id, self._clock.now(), reason))
+    def failed(self, call_id: str, agent_id: str, failure: OfferFailure) -> None:
+        if call_id in self._held and call_id not in self._answered:
+            self._apply(self.acd.offer_failed(call_id, agent_id, self._clock.now(), failure))
 
     def left(self, call_id: str) -> None:
-        """The caller is gone or the talk is over: free whoever had the call."""
+        """The caller is gone, or the talk is over: whoever had the call is free (wrap-up)."""
         self._inboxes.pop(call_id, None)
+        talked = call_id in self._answered
         self._answered.discard(call_id)
         if call_id not in self._held:
             return
         self._held.discard(call_id)
-        self._dispatch(self.acd.caller_left(call_id, self._clock.now()))
+        now = self._clock.now()
+        self._apply(self.acd.call_ended(call_id, now) if talked
+                    else self.acd.caller_left(call_id, now))
 
-    def device_state(self, agent_id: str, state: str) -> None:
-        """Asterisk says the agent's phone changed state (only reachability matters here)."""
-        if agent_id not in self._reachable:
+    def to_virtual_hold(self, call_id: str) -> asyncio.Queue[CallMessage]:
+        """The caller asked to be called back: the place is kept, decisions go to a new inbox
+        (the callback dialer's)."""
+        self._apply(self.acd.to_virtual_hold(call_id, self._clock.now()))
+        inbox: asyncio.Queue[CallMessage] = asyncio.Queue()
+        self._inboxes[call_id] = inbox
+        return inbox
+
+    def move(self, call_id: str, queue: str) -> None:
+        self._apply(self.acd.move(call_id, queue, self._clock.now()))
+
+    def key_pressed(self, call_id: str, digit: str) -> None:
+        inbox = self._inboxes.get(call_id)
+        if inbox is not None:
+            inbox.put_nowait(KeyPressed(call_id, digit))
+
+    def holds(self, call_id: str) -> bool:
+        return call_id in self._held
+
+    # ------------------------------------------------------------------ agents
+
+    def login(self, agent_id: str, *, phone: str, mode: ConnectMode = ConnectMode.RING,
+              ) -> list[AcdAction]:
+        return self._apply(self.acd.login(agent_id, self._clock.now(), phone=phone, mode=mode))
+
+    def logout(self, agent_id: str) -> list[AcdAction]:
+        return self._apply(self.acd.logout(agent_id, self._clock.now()))
+
+    def pause(self, agent_id: str, reason: str) -> list[AcdAction]:
+        return self._apply(self.acd.pause(agent_id, reason, self._clock.now()))
+
+    def ready(self, agent_id: str) -> list[AcdAction]:
+        return self._apply(self.acd.ready(agent_id, self._clock.now()))
+
+    def set_reachable(self, agent_id: str, reachable: bool) -> None:
+        """Asterisk says the agent's phone can (registered, static contact) or cannot take
+        calls. Unknown agents (the demo trunk, a removed agent) are ignored."""
+        if self._reachable.get(agent_id) == reachable:
             return
-        reachable = state not in UNREACHABLE_DEVICE_STATES
-        if reachable == self._reachable[agent_id]:
+        try:
+            actions = self.acd.set_reachable(agent_id, reachable, self._clock.now())
+        except ValueError:
             return
         self._reachable[agent_id] = reachable
-        log.info("agent %s: phone %s (%s)", agent_id,
-                 "reachable" if reachable else "unreachable", state)
-        available = reachable and self._logged_in[agent_id]
-        self._dispatch(self.acd.set_logged_in(agent_id, available, self._clock.now()))
+        self._apply(actions)
 
     def reachable(self, agent_id: str) -> bool:
         return self._reachable.get(agent_id, False)
+
+    # ------------------------------------------------------------------ time
 
     def start(self) -> None:
         if self._task is None:
@@ -85,20 +154,41 @@ class AcdDriver:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
+    def tick(self) -> None:
+        self._apply(self.acd.tick(self._clock.now()))
+
     async def _ticks(self) -> None:
         while True:
             await asyncio.sleep(self._tick_seconds)
             try:
-                self._dispatch(self.acd.tick(self._clock.now()))
+                self.tick()
             except Exception:
                 log.exception("ACD tick failed")
 
-    def _dispatch(self, actions: Iterable[AcdAction]) -> None:
-        for action in actions:
-            if isinstance(action, NoAgentAvailable | QueueTimedOut):
-                self._held.discard(action.call_id)  # the ACD let go of this call
-            inbox = self._inboxes.get(action.call_id)
-            if inbox is None:
-                log.error("ACD decided %r for a call that has no handler any more", action)
-                continue
-            inbox.put_nowait(action)
+    # ------------------------------------------------------------------ actions
+
+    def _apply(self, actions: Iterable[AcdAction]) -> list[AcdAction]:
+        applied = list(actions)
+        for action in applied:
+            match action:
+                case AgentStateChanged():
+                    for listener in self._listeners:
+                        try:
+                            listener(action)
+                        except Exception:
+                            log.exception("agent state listener failed on %r", action)
+                case AgentRequestDeferred():
+                    continue  # the requester reads it from the returned list
+                case _:
+                    self._to_call(action)
+        return applied
+
+    def _to_call(self, action: AcdAction) -> None:
+        call_id: str = action.call_id  # type: ignore[union-attr]
+        if isinstance(action, NoAgentAvailable | QueueTimedOut | QueueFull):
+            self._held.discard(call_id)  # the ACD let go of this call
+        inbox = self._inboxes.get(call_id)
+        if inbox is None:
+            log.error("ACD decided %r for a call that has no handler any more", action)
+            return
+        inbox.put_nowait(action)

@@ -7,7 +7,6 @@ tells the ledger what happened.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import re
@@ -19,7 +18,6 @@ from typing import Protocol
 from callcenter.asterisk.agi import AgiCommandError
 from callcenter.asterisk.agi_server import AgiHangup, AgiSession
 from callcenter.config import Settings
-from callcenter.core.acd import NoAgentAvailable, OfferCall, QueueTimedOut
 from callcenter.core.calls import CallLedger
 from callcenter.core.clock import Clock
 from callcenter.core.flowfile import Flow
@@ -62,21 +60,21 @@ from callcenter.core.records import (
 from callcenter.service.acd_driver import AcdDriver
 from callcenter.service.datadip import DataDips
 from callcenter.service.flows import FlowLibrary
+from callcenter.service.prompting import PROMPT_FOLDER
+from callcenter.service.prompting import play as _play
+from callcenter.service.queue_wait import QueueCalls, QueueRequest, WaitOutcome
 from callcenter.service.recorder import RecordWriter
 from callcenter.service.transfers import transfer
 
 log = logging.getLogger(__name__)
 
 ALL_DIGITS = "0123456789*#"
-PROMPT_FOLDER = "callcenter"
 # Prompts the service plays itself, in the caller's language (flows name their own).
 SERVICE_PROMPTS = ("please-hold", "sorry-no-agent", "and", "currency-usd", "currency-brl",
-                   "currency-eur", "currency-cents")
-# A ring attempt that fails faster than this (phone unreachable) is followed by a short
-# pause, so a queue whose phones are all down is not dialled in a tight loop.
-FAST_FAILURE_SECONDS = 1.0
+                   "currency-eur", "currency-cents", "queue-position", "queue-in-line",
+                   "queue-expected-wait", "queue-minutes", "queue-less-than-a-minute",
+                   "queue-callback-offer", "queue-callback-registered")
 MAX_FLOW_SWITCHES = 10  # a flow handing over to another: more than this is a loop
-DIRECT_RING_SECONDS = 20  # a flow that sends the caller to one named agent
 # Where Asterisk writes callers' recorded names, in its spool folder (ASTSPOOLDIR); the
 # sandbox creates it, an external Asterisk needs it created and writable by asterisk.
 RECORDINGS_SUBFOLDER = "recording"
@@ -97,7 +95,8 @@ class _Ending:
 
 class InboundCalls:
     def __init__(self, *, settings: Settings, clock: Clock, flows: FlowLibrary,
-                 acd: AcdDriver, ledger: CallLedger, writer: RecordWriter,
+                 acd: AcdDriver, queues: QueueCalls, ledger: CallLedger,
+                 writer: RecordWriter,
                  switches: Callable[[str], Override] | None = None,
                  dips: DataDips | None = None,
                  callbacks: CallbackStore | None = None) -> None:
@@ -105,6 +104,7 @@ class InboundCalls:
         self._clock = clock
         self._flows = flows
         self._acd = acd
+        self._queues = queues
         self._ledger = ledger
         self._writer = writer
         self._switches = switches
@@ -163,11 +163,13 @@ class InboundCalls:
                 case SwitchFlow(name=name):
                     flow = name
                 case RouteToQueue(queue=queue, survey=survey):
-                    ending = await self._queue(session, call_id, queue, stay=survey is not None)
+                    ending = await self._wait_in_queue(session, call_id, QueueRequest(queue),
+                                                       stay=survey is not None)
                     return await self._then_survey(session, call_id, walk, ending, survey)
                 case RouteToAgent(agent_id=agent_id, survey=survey):
-                    ending = await self._direct_to_agent(session, call_id, agent_id,
-                                                         stay=survey is not None)
+                    ending = await self._wait_in_queue(
+                        session, call_id, self._personal_request(agent_id),
+                        stay=survey is not None)
                     return await self._then_survey(session, call_id, walk, ending, survey)
                 case Hangup():
                     await session.hangup()
@@ -256,76 +258,27 @@ class InboundCalls:
                  queue)
         return CallbackRegistered()
 
-    async def _direct_to_agent(self, session: AgiSession, call_id: str,
-                               agent_id: str, *, stay: bool = False) -> _Ending:
-        """A flow sends the caller to one agent by name: ring them once, else apologise.
-        ``stay``: keep the caller on the line after the agent hangs up (for a survey)."""
-        if not self._acd.reachable(agent_id):
-            log.info("call %s: agent %s's phone is not reachable", call_id, agent_id)
-        else:
-            await _play(session, "please-hold")
-            started = self._clock.now()
-            self._ledger.attempt_started(call_id, agent_id, started)
-            seconds = DIRECT_RING_SECONDS
-            await session.exec("Dial", f"PJSIP/{agent_id},{seconds},g")
-            status = await session.get_variable("DIALSTATUS") or "UNKNOWN"
-            self._writer.apply(
-                self._ledger.attempt_ended(call_id, agent_id, status, self._clock.now()))
-            if status == "ANSWER":
-                if not stay:
-                    await _hang_up_quietly(session)
-                return _Ending(HangupBy.AGENT)
-        await _play(session, "sorry-no-agent")
-        await session.hangup()
+    def _personal_request(self, agent_id: str) -> QueueRequest:
+        """A flow sends the caller to one agent by name: the ACD keeps the call for that
+        agent only, under the rules of the agent's first queue."""
+        agent = next((a for a in self._settings.agents if a.id == agent_id), None)
+        queues = [q for q, tier in agent.memberships.items() if tier == 0] if agent else []
+        if not queues:
+            raise RuntimeError(f"agent {agent_id!r} serves no queue: no rules to wait under")
+        return QueueRequest(queues[0], for_agent=agent_id)
+
+    async def _wait_in_queue(self, session: AgiSession, call_id: str, request: QueueRequest,
+                             *, stay: bool) -> _Ending:
+        """``stay``: keep the caller on the line after the talk (for a survey)."""
+        outcome = await self._queues.wait(session, call_id, request)
+        if outcome is WaitOutcome.TALKED:
+            self._acd.left(call_id)  # the agent is free (wrap-up) even if the caller stays
+            if not stay:
+                await _hang_up_quietly(session)
+            return _Ending(HangupBy.AGENT)
+        if outcome is WaitOutcome.CALLBACK:
+            return _Ending(HangupBy.SYSTEM, completed_in_ivr=True)
         return _Ending(HangupBy.SYSTEM, no_agent=True)
-
-    async def _queue(self, session: AgiSession, call_id: str, queue_name: str, *,
-                     stay: bool = False) -> _Ending:
-        """Wait in the queue until an agent takes the call and hangs up (``stay``: keep the
-        caller on the line then, for a survey), or no agent can."""
-        queue = self._settings.queue(queue_name)
-        if queue is None:  # the flow validator makes this impossible; say so if it happens
-            raise RuntimeError(f"the flow routed to unknown queue {queue_name!r}")
-        self._writer.apply(self._ledger.queued(call_id, queue.name, self._clock.now()))
-        await _play(session, "please-hold")
-        inbox = self._acd.enqueue(call_id, queue.name)
-        await session.set_music(True, queue.moh_class)
-        while True:
-            decision = await _next_decision(inbox, session)
-            match decision:
-                case NoAgentAvailable() | QueueTimedOut():
-                    await session.set_music(False, queue.moh_class)
-                    await _play(session, "sorry-no-agent")
-                    await session.hangup()
-                    return _Ending(HangupBy.SYSTEM, no_agent=True)
-                case OfferCall(agent_id=agent_id, ring_timeout=ring_timeout):
-                    if await self._ring(session, call_id, agent_id, ring_timeout, queue.moh_class):
-                        if not stay:
-                            await _hang_up_quietly(session)
-                        return _Ending(HangupBy.AGENT)
-                    await session.set_music(True, queue.moh_class)
-                case _:
-                    raise RuntimeError(f"the ACD decided something unknown: {decision!r}")
-
-    async def _ring(self, session: AgiSession, call_id: str, agent_id: str,
-                    ring_timeout: float, moh_class: str) -> bool:
-        """Ring one agent; True when they answered and the talk is over (agent hung up)."""
-        started = self._clock.now()
-        self._ledger.attempt_started(call_id, agent_id, started)
-        # m(): the caller keeps hearing music while the phone rings; g: when the agent hangs
-        # up, control returns here with the caller still on the line, so we know who ended it.
-        seconds = max(1, round(ring_timeout))
-        await session.exec("Dial", f"PJSIP/{agent_id},{seconds},m({moh_class})g")
-        status = await session.get_variable("DIALSTATUS") or "UNKNOWN"
-        self._writer.apply(self._ledger.attempt_ended(call_id, agent_id, status, self._clock.now()))
-        if status == "ANSWER":
-            self._acd.answered(call_id, agent_id)
-            return True
-        log.info("call %s: agent %s did not take the call (%s)", call_id, agent_id, status)
-        self._acd.failed(call_id, agent_id, status)
-        if self._clock.now() - started < FAST_FAILURE_SECONDS:
-            await _wait_or_hangup(session, FAST_FAILURE_SECONDS)
-        return False
 
     def agent_answered(self, call_id: str, agent_id: str) -> None:
         """AMI saw the agent pick up: the ACD marks them busy at once, not after the talk."""
@@ -419,48 +372,6 @@ async def _record_name(session: AgiSession, call_id: str, walk: _Walk, max_secon
         return False
     walk.name_recording = path
     return outcome.endpos >= MIN_NAME_SAMPLES
-
-
-async def _play(session: AgiSession, prompt: str, escape_digits: str = "") -> str | None:
-    """Play one of our prompts; a prompt Asterisk cannot play is logged and skipped.
-
-    A missing or broken sound file must not cost the caller their call: they lose one
-    sentence, the admin gets an error line naming the file and the channel.
-    """
-    try:
-        return await session.stream_file(f"{PROMPT_FOLDER}/{prompt}", escape_digits)
-    except AgiCommandError as exc:
-        log.error("call %s (%s): prompt %s/%s could not be played, skipped: %s",
-                  session.env.uniqueid, session.env.channel, PROMPT_FOLDER, prompt, exc)
-        return None
-
-
-async def _next_decision(inbox: asyncio.Queue, session: AgiSession) -> object:
-    """The ACD's next decision for this call, or AgiHangup the moment the caller leaves."""
-    if not inbox.empty():
-        return inbox.get_nowait()
-    getter = asyncio.ensure_future(inbox.get())
-    hangup = asyncio.ensure_future(session.hangup_event.wait())
-    try:
-        await asyncio.wait({getter, hangup}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        hangup.cancel()
-        if not getter.done():
-            getter.cancel()
-    if getter.done() and not getter.cancelled():
-        if session.hung_up:  # the caller left at the same moment: hand the decision back
-            inbox.put_nowait(getter.result())
-            raise AgiHangup("caller hung up while waiting in queue")
-        return getter.result()
-    raise AgiHangup("caller hung up while waiting in queue")
-
-
-async def _wait_or_hangup(session: AgiSession, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(session.hangup_event.wait(), seconds)
-    except TimeoutError:
-        return
-    raise AgiHangup("caller hung up")
 
 
 async def _hang_up_quietly(session: AgiSession) -> None:

@@ -1,0 +1,290 @@
+"""A caller's time in an ACD queue, on their own FastAGI session.
+
+Music while waiting; position and expected wait at the queue's interval (with the offer to
+be called back); the key 1 then keeps their place as a virtual-hold callback; each offer the
+ACD makes rings one agent (``Dial``) or joins a nailed-up agent's bridge (``ConfBridge``);
+overflow to another queue; the apology when no agent can take the call.
+
+Before waiting, the channel gets ``CALLCENTER_QUEUE`` (and ``QUEUE_PRIO``): if the service
+dies, the dialplan's fallback puts the caller in Asterisk's own queue of the same name.
+While the caller talks to an agent ``CALLCENTER_STAGE`` is ``talking``, so a caller whose
+talk ends while the service is down is hung up rather than queued again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from callcenter.asterisk.agent_dialplan import caller_join_arguments
+from callcenter.asterisk.agi import AgiHangup
+from callcenter.asterisk.agi_server import AgiSession
+from callcenter.config import QueueSettings, Settings
+from callcenter.core.acd import (
+    Announce,
+    ConnectMode,
+    NoAgentAvailable,
+    OfferCall,
+    OfferFailure,
+    Overflowed,
+    QueueFull,
+    QueueTimedOut,
+)
+from callcenter.core.calls import CallLedger
+from callcenter.core.clock import Clock
+from callcenter.core.records import CallbackRequest
+from callcenter.service.acd_driver import AcdDriver, CallMessage, KeyPressed
+from callcenter.service.prompting import play as _play
+from callcenter.service.recorder import RecordWriter
+from callcenter.service.transfers import EXTENSION, EXTERNAL, refusal
+
+log = logging.getLogger(__name__)
+
+QUEUE_VARIABLE = "CALLCENTER_QUEUE"
+STAGE_VARIABLE = "CALLCENTER_STAGE"
+CALLBACK_KEY = "1"
+# A ring that fails this fast (phone gone, busy) would be retried in a tight loop if every
+# agent's phone is down: the caller waits this long before the next offer.
+FAST_FAILURE_SECONDS = 1.0
+DIAL_FAILURES = {
+    "NOANSWER": OfferFailure.NO_ANSWER,
+    "BUSY": OfferFailure.REJECTED,
+    "CONGESTION": OfferFailure.UNREACHABLE,
+    "CHANUNAVAIL": OfferFailure.UNREACHABLE,
+}
+
+
+class WaitOutcome(StrEnum):
+    TALKED = "talked"  # an agent took the call and the talk is over
+    NO_AGENT = "no_agent"  # timed out, queue full, or nobody serves the queue: apology said
+    CALLBACK = "callback"  # left the line for a virtual-hold callback
+
+
+class CallbackStore(Protocol):
+    async def add(self, request: CallbackRequest) -> CallbackRequest: ...
+
+
+@dataclass(frozen=True)
+class QueueRequest:
+    queue: str  # whose rules apply (ring time, max wait, music, announcements)
+    priority: int = 0
+    skills: Mapping[str, int] | None = None
+    for_agent: str | None = None  # only this agent may take the call (a flow's {agent: X})
+
+
+class QueueCalls:
+    def __init__(self, *, settings: Settings, clock: Clock, acd: AcdDriver, ledger: CallLedger,
+                 writer: RecordWriter, callbacks: CallbackStore | None = None,
+                 virtual_hold: VirtualHoldSink | None = None) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._acd = acd
+        self._ledger = ledger
+        self._writer = writer
+        self._callbacks = callbacks
+        self._virtual_hold = virtual_hold
+
+    async def wait(self, session: AgiSession, call_id: str, request: QueueRequest,
+                   ) -> WaitOutcome:
+        """Until an agent took the call and the talk is over, or no agent can; AgiHangup
+        when the caller hangs up first."""
+        queue = self._queue_settings(request.queue)
+        self._writer.apply(self._ledger.queued(call_id, queue.name, self._clock.now()))
+        await session.set_variable(QUEUE_VARIABLE, queue.name)
+        await session.set_variable("QUEUE_PRIO", str(max(0, request.priority)))
+        await _play(session, "please-hold")
+        inbox = self._acd.enqueue(call_id, queue.name, priority=request.priority,
+                                  skills=request.skills, for_agent=request.for_agent)
+        await session.set_music(True, queue.moh_class)
+        while True:
+            message = await _next_message(inbox, session)
+            match message:
+                case NoAgentAvailable() | QueueTimedOut() | QueueFull():
+                    await session.set_music(False, queue.moh_class)
+                    await _play(session, "sorry-no-agent")
+                    await session.hangup()
+                    return WaitOutcome.NO_AGENT
+                case Overflowed(to_queue=target):
+                    log.info("call %s: overflowed from %s to %s", call_id, queue.name, target)
+                    queue = self._queue_settings(target)
+                    self._writer.apply(self._ledger.queued(call_id, queue.name,
+                                                           self._clock.now()))
+                    await session.set_variable(QUEUE_VARIABLE, queue.name)
+                    await session.set_music(True, queue.moh_class)
+                case Announce(position=position, expected_wait=expected):
+                    await session.set_music(False, queue.moh_class)
+                    digit = await self._announce(session, queue, position, expected)
+                    if digit == CALLBACK_KEY and await self._leave_for_callback(
+                            session, call_id, queue):
+                        return WaitOutcome.CALLBACK
+                    await session.set_music(True, queue.moh_class)
+                case KeyPressed(digit=digit) if (digit == CALLBACK_KEY
+                                                 and self._can_call_back(session, queue)):
+                    await session.set_music(False, queue.moh_class)
+                    if await self._leave_for_callback(session, call_id, queue):
+                        return WaitOutcome.CALLBACK
+                    await session.set_music(True, queue.moh_class)
+                case KeyPressed():
+                    continue
+                case OfferCall(agent_id=agent_id, mode=ConnectMode.NAILED):
+                    await self._join_nailed(session, call_id, agent_id, queue)
+                    return WaitOutcome.TALKED
+                case OfferCall(agent_id=agent_id, ring_timeout=ring_timeout):
+                    if await self._ring(session, call_id, agent_id, ring_timeout,
+                                        queue.moh_class):
+                        return WaitOutcome.TALKED
+                    await session.set_music(True, queue.moh_class)
+                case _:
+                    raise RuntimeError(f"the ACD decided something unknown: {message!r}")
+
+    # ------------------------------------------------------------------ agents
+
+    async def _ring(self, session: AgiSession, call_id: str, agent_id: str,
+                    ring_timeout: float, moh_class: str) -> bool:
+        """Ring one agent; True when they answered and the talk is over (agent hung up)."""
+        started = self._clock.now()
+        self._ledger.attempt_started(call_id, agent_id, started)
+        await session.set_variable(STAGE_VARIABLE, "ringing")
+        # m(): the caller keeps hearing music while the phone rings; g: when the agent hangs
+        # up, control returns here with the caller still on the line, so we know who ended it.
+        seconds = max(1, round(ring_timeout))
+        await session.exec("Dial", f"PJSIP/{agent_id},{seconds},m({moh_class})g")
+        status = await session.get_variable("DIALSTATUS") or "UNKNOWN"
+        self._writer.apply(self._ledger.attempt_ended(call_id, agent_id, status,
+                                                      self._clock.now()))
+        if status == "ANSWER":
+            await session.set_variable(STAGE_VARIABLE, "talked")
+            self._acd.answered(call_id, agent_id)
+            return True
+        await session.set_variable(STAGE_VARIABLE, "waiting")
+        log.info("call %s: agent %s did not take the call (%s)", call_id, agent_id, status)
+        self._acd.failed(call_id, agent_id, DIAL_FAILURES.get(status, OfferFailure.UNREACHABLE))
+        if self._clock.now() - started < FAST_FAILURE_SECONDS:
+            await _wait_or_hangup(session, FAST_FAILURE_SECONDS)
+        return False
+
+    async def _join_nailed(self, session: AgiSession, call_id: str, agent_id: str,
+                           queue: QueueSettings) -> None:
+        """A nailed-up agent is already on the line: the caller joins their bridge at once."""
+        now = self._clock.now()
+        self._ledger.attempt_started(call_id, agent_id, now)
+        self._acd.answered(call_id, agent_id)
+        await session.set_music(False, queue.moh_class)
+        await session.set_variable(STAGE_VARIABLE, "talking")
+        self._writer.apply(self._ledger.attempt_ended(call_id, agent_id, "ANSWER", now))
+        await session.exec("ConfBridge", caller_join_arguments(agent_id))
+        result = await session.get_variable("CONFBRIDGE_RESULT")
+        await session.set_variable(STAGE_VARIABLE, "talked")
+        log.info("call %s: left agent %s's bridge (%s)", call_id, agent_id, result)
+        if result == "HANGUP" or session.hung_up:
+            raise AgiHangup("caller hung up while talking to a nailed-up agent")
+
+    # ------------------------------------------------------------------ waiting
+
+    async def _announce(self, session: AgiSession, queue: QueueSettings, position: int,
+                        expected_wait: float) -> str | None:
+        """Position, expected wait and (if offered) the callback key; the key pressed."""
+        keys = CALLBACK_KEY if self._can_call_back(session, queue) else ""
+        digit = await _play(session, "queue-position", keys)
+        digit = digit or await session.say_number(position, keys)
+        digit = digit or await _play(session, "queue-in-line", keys)
+        minutes = round(expected_wait / 60)
+        if minutes < 1:
+            digit = digit or await _play(session, "queue-less-than-a-minute", keys)
+        else:
+            digit = digit or await _play(session, "queue-expected-wait", keys)
+            digit = digit or await session.say_number(minutes, keys)
+            digit = digit or await _play(session, "queue-minutes", keys)
+        if keys:
+            digit = digit or await _play(session, "queue-callback-offer", keys)
+        return digit
+
+    def _can_call_back(self, session: AgiSession, queue: QueueSettings) -> bool:
+        return (queue.offer_callback and self._callbacks is not None
+                and self._virtual_hold is not None
+                and callback_number(session.env.callerid, self._settings) is not None)
+
+    async def _leave_for_callback(self, session: AgiSession, call_id: str,
+                                  queue: QueueSettings) -> bool:
+        """Store the request, keep the place in line, say goodbye. False if it could not be
+        stored (the caller keeps waiting)."""
+        number = callback_number(session.env.callerid, self._settings)
+        if number is None or self._callbacks is None or self._virtual_hold is None:
+            return False
+        record = self._ledger.get(call_id)
+        request = CallbackRequest(
+            call_id=call_id, queue=queue.name, number=number,
+            requested_at=self._clock.now(), flow="virtual-hold",
+            protocol=record.protocol if record else None,
+            caller_name=_known(session.env.calleridname))
+        try:
+            stored = await self._callbacks.add(request)
+        except Exception:
+            log.exception("call %s: the virtual-hold callback could not be stored", call_id)
+            return False
+        if not self._acd.holds(call_id):  # an offer or a time-out came meanwhile
+            return False
+        inbox = self._acd.to_virtual_hold(call_id)
+        self._virtual_hold.hold(stored, inbox)
+        log.info("call %s: left queue %s for a callback to %s (request %s)", call_id,
+                 queue.name, number, stored.id)
+        await _play(session, "queue-callback-registered")
+        await session.hangup()
+        return True
+
+    def _queue_settings(self, name: str) -> QueueSettings:
+        queue = self._settings.queue(name)
+        if queue is None:  # the flow validator makes this impossible; say so if it happens
+            raise RuntimeError(f"the flow routed to unknown queue {name!r}")
+        return queue
+
+
+class VirtualHoldSink(Protocol):
+    """Who dials callers back when their turn comes (gets the ACD's decisions for them)."""
+
+    def hold(self, request: CallbackRequest, inbox: asyncio.Queue[CallMessage]) -> None: ...
+
+
+def callback_number(caller_id: str, settings: Settings) -> str | None:
+    """The caller's own number when the outbound rules allow calling it back."""
+    for kind in (EXTERNAL, EXTENSION):
+        if refusal(kind, caller_id, settings.outbound) is None:
+            return caller_id
+    return None
+
+
+def _known(value: str) -> str | None:
+    return None if not value or value == "unknown" else value
+
+
+async def _next_message(inbox: asyncio.Queue[CallMessage], session: AgiSession,
+                        ) -> CallMessage:
+    """The ACD's next decision (or a key) for this call, or AgiHangup when the caller left."""
+    if not inbox.empty():
+        return inbox.get_nowait()
+    getter = asyncio.ensure_future(inbox.get())
+    hangup = asyncio.ensure_future(session.hangup_event.wait())
+    try:
+        await asyncio.wait({getter, hangup}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        hangup.cancel()
+        if not getter.done():
+            getter.cancel()
+    if getter.done() and not getter.cancelled():
+        if session.hung_up:  # the caller left at the same moment: hand the decision back
+            inbox.put_nowait(getter.result())
+            raise AgiHangup("caller hung up while waiting in queue")
+        return getter.result()
+    raise AgiHangup("caller hung up while waiting in queue")
+
+
+async def _wait_or_hangup(session: AgiSession, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(session.hangup_event.wait(), seconds)
+    except TimeoutError:
+        return
+    raise AgiHangup("caller hung up")
