@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from callcenter.asterisk.agent_dialplan import confbridge_profiles, feature_code_lines
+from callcenter.asterisk.callback_dialplan import callback_contexts
 from callcenter.config import (
     E164_RE,
     PREFIX_RE,
@@ -70,6 +71,8 @@ AMI_WRITE_CLASSES = ("system", "call", "agent", "originate", "reporting")
 
 FALLBACK_QUEUE = "operator"
 FALLBACK_CONTEXT = "callcenter-fallback"
+# app_queue member states that make a fallback queue count as empty.
+EMPTY_WHEN = "paused,invalid,unavailable"
 CALLERS_CONTEXT = "callers"
 AGENTS_CONTEXT = "agents"
 DEMO_TRUNK_ENDPOINT = "anonymous"  # res_pjsip matches unidentified callers to this name
@@ -402,6 +405,8 @@ def extensions(settings: Settings) -> str:
         "",
     ])
     return _file("Dialplan.", [callers, _fallback_context(settings), agents,
+                               *callback_contexts(f"agi://{agi_host_text}:{agi_port}",
+                                                  settings.outbound.has_trunk),
                                *_outbound_contexts(settings)])
 
 
@@ -432,10 +437,31 @@ def _fallback_context(settings: Settings) -> str:
         name = _required(f"{where}.name", queue.name)
         max_wait = _required(f"{where}.max_wait", queue.max_wait)
         lines += [f"exten => q-{name},1,Set(CALLCENTER_STAGE=fallback)",
+                  " same => n,Set(CALLCENTER_HOPS=$[0${CALLCENTER_HOPS} + 1])",
                   f" same => n,Queue({name},,,,{max_wait})",
-                  " same => n,Playback(callcenter/sorry-no-agent)",
+                  *_fallback_overflow(queue, default, hops=len(settings.queues)),
+                  " same => n(sorry),Playback(callcenter/sorry-no-agent)",
                   " same => n,Hangup()"]
     return "\n".join([*lines, ""])
+
+
+def _fallback_overflow(queue: QueueSettings, default: QueueSettings | None, *,
+                       hops: int) -> list[str]:
+    """Where ``Queue()`` sends a caller it gave up on: past max_wait or max_length, to the
+    queue's overflow_to (as the service does); with nobody at work in the queue (JOINEMPTY,
+    LEAVEEMPTY: its members are paused, logged out or unreachable, and nobody can log in
+    while the service is down), to overflow_to or else the fallback queue. The hop count
+    stops a caller going round queues that all are empty."""
+    lines = [f' same => n,GotoIf($[${{CALLCENTER_HOPS}} > {hops}]?sorry)']
+    if queue.overflow_to:
+        lines.append(' same => n,GotoIf($["${QUEUESTATUS}" = "TIMEOUT" | "${QUEUESTATUS}" = '
+                     f'"FULL"]?q-{queue.overflow_to},1)')
+    empty_to = queue.overflow_to or (default.name if default and default.name != queue.name
+                                     else "")
+    if empty_to:
+        lines.append(' same => n,GotoIf($["${QUEUESTATUS}" = "JOINEMPTY" | "${QUEUESTATUS}" = '
+                     f'"LEAVEEMPTY"]?q-{empty_to},1)')
+    return lines
 
 
 def confbridge_profiles_file(settings: Settings) -> str:
@@ -512,8 +538,11 @@ def queues(settings: Settings, agents: Sequence[AgentAccount] | None = None) -> 
             ("musicclass", _required(f"{where}.moh_class", queue.moh_class)),
             ("timeout", _required(f"{where}.ring_timeout", queue.ring_timeout)),
             ("retry", "2"),
-            ("joinempty", "yes"),
-            ("leavewhenempty", "no"),
+            # Nobody at work (paused, logged out, phone unreachable): go elsewhere (see
+            # _fallback_overflow); members busy on calls still count as at work.
+            ("joinempty", EMPTY_WHEN),
+            ("leavewhenempty", EMPTY_WHEN),
+            ("maxlen", queue.max_length),
             ("ringinuse", "no"),
         ]
         for agent in members:

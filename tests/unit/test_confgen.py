@@ -154,11 +154,36 @@ def test_the_ivr_number_runs_the_fastagi_ivr_and_falls_back_to_the_operator_queu
     ]
     for queue in settings.queues:
         at = fallback.index(f"exten => q-{queue.name},1,Set(CALLCENTER_STAGE=fallback)")
-        assert fallback[at + 1:at + 4] == [
+        empty_to = "" if queue.name == "operator" else "operator"
+        assert fallback[at + 1:at + 3] == [
+            " same => n,Set(CALLCENTER_HOPS=$[0${CALLCENTER_HOPS} + 1])",
             f" same => n,Queue({queue.name},,,,{queue.max_wait})",
-            " same => n,Playback(callcenter/sorry-no-agent)",
-            " same => n,Hangup()",
         ]
+        end = fallback.index(" same => n(sorry),Playback(callcenter/sorry-no-agent)", at)
+        assert fallback[end + 1] == " same => n,Hangup()"
+        assert fallback[at + 3] == " same => n,GotoIf($[${CALLCENTER_HOPS} > 3]?sorry)"
+        assert bool(empty_to) == any(f"LEAVEEMPTY\"]?q-{empty_to},1)" in line
+                                     for line in fallback[at:end])
+
+
+def test_the_fallback_follows_overflow_and_leaves_queues_with_nobody_at_work(
+        settings: Settings) -> None:
+    """Past max_wait or max_length a fallback caller goes where the service would send them;
+    from a queue whose members are all paused or logged out, on to the overflow queue or the
+    operator, never round in circles."""
+    sales = replace(settings.queues[0], overflow_to="support", max_length=4)
+    overflowing = replace(settings, queues=(sales, *settings.queues[1:]))
+    fallback = confgen.extensions(overflowing).split("[callcenter-fallback]\n")[1]
+    sales_lines = fallback.split("exten => q-sales,1")[1].split("exten => ")[0]
+    assert ('GotoIf($["${QUEUESTATUS}" = "TIMEOUT" | "${QUEUESTATUS}" = "FULL"]?q-support,1)'
+            in sales_lines)
+    assert ('GotoIf($["${QUEUESTATUS}" = "JOINEMPTY" | "${QUEUESTATUS}" = "LEAVEEMPTY"]'
+            "?q-support,1)" in sales_lines)
+    operator_lines = fallback.split("exten => q-operator,1")[1].split("exten => ")[0]
+    assert "QUEUESTATUS" not in operator_lines  # the last resort waits for whoever is free
+    queues = dict(parse(confgen.queues(overflowing)))
+    assert dict(queues["sales"])["maxlen"] == "4"
+    assert dict(queues["support"])["maxlen"] == "0"
     elsewhere = replace(settings, asterisk=replace(settings.asterisk,
                                                    agi_host_for_asterisk="172.17.0.1"))
     assert "AGI(agi://172.17.0.1:14573/ivr)" in confgen.extensions(elsewhere)
@@ -210,7 +235,7 @@ def test_queues_ring_their_logged_in_agents(settings: Settings) -> None:
     assert dict(sales)["strategy"] == "leastrecent"
     assert dict(sales)["timeout"] == "15"
     assert dict(sales)["musicclass"] == "default"
-    assert (dict(sales)["joinempty"], dict(sales)["leavewhenempty"]) == ("yes", "no")
+    assert dict(sales)["joinempty"] == dict(sales)["leavewhenempty"] == "paused,invalid,unavailable"
     members = [v for k, v in sales if k == "member"]
     assert members == ["PJSIP/agent1,0,Alice", "PJSIP/agent3,0,Chen"]  # Dana is logged out
     support_members = [v for k, v in sections["support"] if k == "member"]
