@@ -95,10 +95,14 @@ DEFAULT_FAQ_QUESTION = "faq-did-this-solve-it"
 @dataclass(frozen=True)
 class QueueTarget:
     """Hand the caller to an ACD queue; the IVR is done. ``survey``: a flow the caller is
-    sent to when the agent hangs up (post-call survey)."""
+    sent to when the agent hangs up (post-call survey). ``priority``: higher is served
+    first (e.g. 10 for a VIP found by a data dip); ``skills``: skill -> the level (1-10) an
+    agent needs to take the call (the queue's relax_every lowers it as the wait grows)."""
 
     queue: str
     survey: str | None = None
+    priority: int = 0
+    skills: Mapping[str, int] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -523,6 +527,8 @@ _TOP_KEYS = {
     "languages": False,
     "nodes": True,
 }
+SKILL_RE = re.compile(r"[a-z0-9_-]{1,40}")  # as agents' skills are stored
+MIN_PRIORITY, MAX_PRIORITY = -100, 100
 _TARGET_KINDS = ("queue", "node", "hangup", "agent", "extension", "external", "flow")
 _TARGET_HINT = (
     "a target is {queue: NAME}, {node: NAME}, {hangup: true} (with optional prompt), "
@@ -769,7 +775,8 @@ class _FlowChecker:
             value = _SCALARS.construct_yaml_float(node)
         low, high = bounds
         if not low <= value <= high:
-            self.problem(node, f"{where}: {node.value} is out of range ({low:g}-{high:g} {unit})")
+            unit = f" {unit}" if unit else ""
+            self.problem(node, f"{where}: {node.value} is out of range ({low:g}-{high:g}{unit})")
             return None
         return value
 
@@ -1621,7 +1628,8 @@ class _FlowChecker:
         fields = self.mapping(node, where)
         if fields is None:
             return None
-        allowed = {kind: False for kind in _TARGET_KINDS} | {"prompt": False, "survey": False}
+        allowed = {kind: False for kind in _TARGET_KINDS} | {
+            "prompt": False, "survey": False, "priority": False, "skills": False}
         self.keys(fields, allowed, where, node)
         kinds = [k for k in _TARGET_KINDS if k in fields]
         if len(kinds) != 1:
@@ -1642,12 +1650,22 @@ class _FlowChecker:
                                      "flow name", self.known_flows)
             if survey is None:
                 return None
+        for key in ("priority", "skills"):
+            if key in fields and kind != "queue":
+                self.problem(fields[key].key, f"{where}: {key} is only allowed with a queue")
         value = fields[kind].value
         at = f"{where}.{kind}"
         match kind:
             case "queue":
                 queue = self.queue_name(value, at)
-                return QueueTarget(queue, survey) if queue is not None else None
+                priority = (self.number(fields["priority"].value, f"{where}.priority",
+                                        (MIN_PRIORITY, MAX_PRIORITY), True, "")
+                            if "priority" in fields else 0)
+                skills = (self.skill_levels(fields["skills"].value, f"{where}.skills")
+                          if "skills" in fields else {})
+                if queue is None or priority is None or skills is None:
+                    return None
+                return QueueTarget(queue, survey, int(priority), skills)
             case "node":
                 target = self.text(value, at)
                 if target is None:
@@ -1673,6 +1691,22 @@ class _FlowChecker:
                     value, at, E164_RE, "E.164 number (+, then 8-15 digits, e.g. +5511987654321)"
                 )
                 return None if number is None else TransferTarget("external", number)
+
+    def skill_levels(self, node: Node, where: str) -> dict[str, int] | None:
+        """``{billing: 7, spanish: 3}``: skill names and the level (1-10) an agent needs."""
+        entries = self.mapping(node, where)
+        if entries is None:
+            return None
+        levels: dict[str, int] = {}
+        for name, entry in entries.items():
+            if not SKILL_RE.fullmatch(name):
+                self.problem(entry.key, f"{where}: {name!r} is not a skill name (a-z, 0-9, _ "
+                             "and -, up to 40)")
+                continue
+            level = self.number(entry.value, f"{where}.{name}", (1, 10), True, "level")
+            if level is not None:
+                levels[name] = int(level)
+        return levels if len(levels) == len(entries) else None
 
     def queue_name(self, node: Node, where: str) -> str | None:
         queue = self.text(node, where)

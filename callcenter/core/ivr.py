@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum, auto
 from types import MappingProxyType
@@ -104,6 +104,8 @@ class RouteToQueue:
 
     queue: str
     survey: str | None = None
+    priority: int = 0  # higher is served first
+    skills: Mapping[str, int] = field(default_factory=dict, hash=False)  # skill -> level
 
 
 @dataclass(frozen=True)
@@ -729,8 +731,9 @@ class IvrSession:
         """Follow a target, passing through nodes that need nothing from the caller."""
         for _ in range(len(self.flow.nodes) + 1):  # the validator refuses silent loops
             match target:
-                case QueueTarget(queue=queue, survey=survey):
-                    return self._finish(RouteToQueue(queue, survey))
+                case QueueTarget(queue=queue, survey=survey, priority=priority,
+                                 skills=skills):
+                    return self._finish(RouteToQueue(queue, survey, priority, skills))
                 case AgentTarget(agent=agent, survey=survey):
                     return self._finish(RouteToAgent(agent, survey))
                 case TransferTarget(kind=kind, destination=destination):

@@ -162,9 +162,11 @@ class InboundCalls:
             match action:
                 case SwitchFlow(name=name):
                     flow = name
-                case RouteToQueue(queue=queue, survey=survey):
-                    ending = await self._wait_in_queue(session, call_id, QueueRequest(queue),
-                                                       stay=survey is not None)
+                case RouteToQueue(queue=queue, survey=survey, priority=priority,
+                                  skills=skills):
+                    ending = await self._wait_in_queue(
+                        session, call_id, QueueRequest(queue, priority, skills),
+                        stay=survey is not None)
                     return await self._then_survey(session, call_id, walk, ending, survey)
                 case RouteToAgent(agent_id=agent_id, survey=survey):
                     ending = await self._wait_in_queue(

@@ -283,7 +283,58 @@ def test_a_target_needs_exactly_one_destination_and_prompt_only_with_hangup() ->
         "test.yaml:11:21: nodes.a.options.4.hangup: must be true, got false",
         "test.yaml:12:35: nodes.a.options.5.prompt: prompt 'missing' not found",
         "test.yaml:13:37: nodes.a.on_exhausted: unknown key 'when' "
-        f"(known: {TARGET_KINDS}, prompt, survey)",
+        f"(known: {TARGET_KINDS}, prompt, survey, priority, skills)",
+    ]
+
+
+def test_a_queue_target_carries_the_callers_priority_and_the_skills_an_agent_needs() -> None:
+    flow = parse(
+        """
+        name: main
+        start: m
+        nodes:
+          m:
+            type: menu
+            prompt: main-menu
+            options:
+              "1": {queue: support, priority: 10, skills: {billing: 7, spanish: 3}}
+              "2": {queue: support}
+            on_exhausted: {hangup: true}
+        """
+    )
+    menu = flow.nodes["m"]
+    assert isinstance(menu, MenuNode)
+    vip = menu.options["1"]
+    assert vip == QueueTarget("support", priority=10, skills={"billing": 7, "spanish": 3})
+    assert menu.options["2"] == QueueTarget("support")
+
+
+def test_bad_priorities_and_skills_are_reported_where_they_are() -> None:
+    found = problems(
+        """
+        name: main
+        start: m
+        nodes:
+          m:
+            type: menu
+            prompt: main-menu
+            options:
+              "1": {queue: support, priority: high}
+              "2": {queue: support, priority: 500}
+              "3": {queue: support, skills: {Billing: 3, spanish: 11}}
+              "4": {queue: support, skills: [billing]}
+              "5": {hangup: true, priority: 3}
+            on_exhausted: {hangup: true}
+        """
+    )
+    assert found == [
+        "test.yaml:8:39: nodes.m.options.1.priority: expected a whole number, got text 'high'",
+        "test.yaml:9:39: nodes.m.options.2.priority: 500 is out of range (-100-100)",
+        "test.yaml:10:38: nodes.m.options.3.skills: 'Billing' is not a skill name (a-z, 0-9, _ "
+        "and -, up to 40)",
+        "test.yaml:10:59: nodes.m.options.3.skills.spanish: 11 is out of range (1-10 level)",
+        "test.yaml:11:37: nodes.m.options.4.skills: expected a mapping, got a list",
+        "test.yaml:12:27: nodes.m.options.5: priority is only allowed with a queue",
     ]
 
 

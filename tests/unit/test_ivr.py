@@ -369,6 +369,15 @@ def test_call_variables_are_seen_by_expressions_and_set_nodes_add_their_own() ->
     assert caller.path() == [("mark", None), ("route", "true")]
 
 
+def test_a_vip_found_by_the_flow_joins_the_queue_ahead_asking_for_a_skill() -> None:
+    vip_first = VIP_FLOW.replace("then: {agent: alice}",
+                                 "then: {queue: sales, priority: 10, skills: {vip_desk: 2}}")
+    caller = Caller(flow_from(vip_first), {"caller.number": "+5511987654321"})
+    assert caller.last == RouteToQueue("sales", priority=10, skills={"vip_desk": 2})
+    caller = Caller(flow_from(vip_first), {"caller.number": "+5521987654321"})
+    assert caller.last == RouteToQueue("sales")
+
+
 def test_a_condition_that_fails_to_evaluate_takes_else_and_says_why_in_the_path() -> None:
     caller = Caller(flow_from(VIP_FLOW))  # no caller.number: startswith(null, ...) fails
     assert caller.last == RouteToQueue("sales")
