@@ -18,6 +18,7 @@ from callcenter.core.acd import (
     Acd,
     AcdAction,
     AgentRequestDeferred,
+    AgentSpec,
     AgentStateChanged,
     ConnectMode,
     NoAgentAvailable,
@@ -126,6 +127,17 @@ class AcdDriver:
 
     def ready(self, agent_id: str) -> list[AcdAction]:
         return self._apply(self.acd.ready(agent_id, self._clock.now()))
+
+    def add_agent(self, spec: AgentSpec) -> list[AcdAction]:
+        """A new agent (from the API): routing knows them from now on (logged out)."""
+        return self._apply(self.acd.add_agent(spec, self._clock.now()))
+
+    def update_agent(self, spec: AgentSpec) -> list[AcdAction]:
+        """Changed queues or skills; a waiting call may now be offered to the agent."""
+        return self._apply(self.acd.update_agent(spec, self._clock.now()))
+
+    def remove_agent(self, agent_id: str) -> list[AcdAction]:
+        return self._apply(self.acd.remove_agent(agent_id, self._clock.now()))
 
     def set_reachable(self, agent_id: str, reachable: bool) -> None:
         """Asterisk says the agent's phone can (registered, static contact) or cannot take

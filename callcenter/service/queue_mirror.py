@@ -26,6 +26,10 @@ class QueueMirror:
         self._lock = asyncio.Lock()  # one change's actions are sent before the next one's
         self._tasks: set[asyncio.Task[None]] = set()
 
+    def set_queues(self, queues: Mapping[str, Mapping[str, int]]) -> None:
+        """Agents' memberships changed (the API): the next reconcile mirrors the new ones."""
+        self._queues = {agent: tuple(tiers) for agent, tiers in queues.items()}
+
     def changed(self, change: AgentStateChanged) -> None:
         """An ACD listener: bring this agent's pause flags in line, in the background."""
         self._states[change.agent_id] = change.state.value

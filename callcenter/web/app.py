@@ -8,14 +8,26 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from callcenter.core.clock import Clock
+from callcenter.service.agent_admin import AgentAdmin
 from callcenter.store.accounts import AccountRepository, Role
 from callcenter.store.repositories import CallbackRepository, CallRepository
+from callcenter.web.acd import (
+    agent_history,
+    change_agent,
+    change_state,
+    create_agent,
+    list_agents,
+    list_queues,
+    new_secret,
+    show_agent,
+    show_queue,
+)
 from callcenter.web.auth import PUBLIC, SIGNED_IN, add_route, protect, setup_auth
 from callcenter.web.callbacks import change_callback, list_callbacks
 from callcenter.web.calls import list_calls
 from callcenter.web.demo import order_status
 from callcenter.web.events import EventHub, StreamSettings, install_events
-from callcenter.web.keys import CALLBACKS, CALLS, HEALTH, HealthProbe
+from callcenter.web.keys import AGENTS, CALLBACKS, CALLS, HEALTH, HealthProbe
 from callcenter.web.openapi import serve_openapi
 from callcenter.web.reports import faq_report
 
@@ -42,6 +54,7 @@ async def json_errors(request: web.Request, handler: Callable) -> web.StreamResp
 
 STAFF = (Role.ADMIN, Role.SUPERVISOR)
 AGENTS_AND_STAFF = (Role.ADMIN, Role.SUPERVISOR, Role.AGENT)
+ADMINS = (Role.ADMIN,)
 
 
 @dataclass(frozen=True)
@@ -56,6 +69,7 @@ class WebServices:
     secure_cookies: bool = False  # session cookies only over HTTPS (behind a TLS proxy)
     events: EventHub | None = None  # no /api/events without it
     event_stream: StreamSettings | None = None
+    agents: AgentAdmin | None = None  # no /api/queues and /api/agents without it
 
 
 def make_app(services: WebServices) -> web.Application:
@@ -73,8 +87,25 @@ def make_app(services: WebServices) -> web.Application:
         app[CALLBACKS] = services.callbacks
         add_route(app, "GET", "/api/callbacks", list_callbacks, roles=AGENTS_AND_STAFF)
         add_route(app, "POST", "/api/callbacks/{id}", change_callback, roles=AGENTS_AND_STAFF)
+    if services.agents is not None:
+        add_acd_routes(app, services.agents)
     if services.events is not None:
         install_events(app, services.events, services.event_stream)
         protect(app, "GET", "/api/events", roles=SIGNED_IN)
     add_route(app, "GET", "/demo/orders", order_status, roles=PUBLIC)  # data-dip example
     return app
+
+
+def add_acd_routes(app: web.Application, agents: AgentAdmin) -> None:
+    """Queues and agents, live. Agents change and read the history of only their own state
+    (web/acd.py checks that)."""
+    app[AGENTS] = agents
+    add_route(app, "GET", "/api/queues", list_queues, roles=AGENTS_AND_STAFF)
+    add_route(app, "GET", "/api/queues/{name}", show_queue, roles=AGENTS_AND_STAFF)
+    add_route(app, "GET", "/api/agents", list_agents, roles=AGENTS_AND_STAFF)
+    add_route(app, "POST", "/api/agents", create_agent, roles=ADMINS)
+    add_route(app, "GET", "/api/agents/{id}", show_agent, roles=AGENTS_AND_STAFF)
+    add_route(app, "PATCH", "/api/agents/{id}", change_agent, roles=ADMINS)
+    add_route(app, "POST", "/api/agents/{id}/secret", new_secret, roles=ADMINS)
+    add_route(app, "POST", "/api/agents/{id}/state", change_state, roles=AGENTS_AND_STAFF)
+    add_route(app, "GET", "/api/agents/{id}/history", agent_history, roles=AGENTS_AND_STAFF)

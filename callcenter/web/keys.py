@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from callcenter.service.agent_admin import AgentAdmin
 from callcenter.store.repositories import CallbackRepository, CallRepository
 
 
@@ -19,6 +20,7 @@ class HealthProbe:
     database: Callable[[], Awaitable[bool]]
 
 
+AGENTS = web.AppKey("agents", AgentAdmin)
 CALLS = web.AppKey("calls", CallRepository)
 CALLBACKS = web.AppKey("callbacks", CallbackRepository)
 HEALTH = web.AppKey("health", HealthProbe)

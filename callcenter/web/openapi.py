@@ -19,6 +19,7 @@ from aiohttp import web
 
 from callcenter import __version__
 from callcenter.config import STRATEGIES
+from callcenter.core.acd_actions import AgentState, CallState, ConnectMode
 from callcenter.core.flowfile import AGENT_ID_RE, FLOW_NAME_RE
 from callcenter.core.records import (
     AttemptOutcome,
@@ -35,6 +36,8 @@ from callcenter.store.accounts import (
     USERNAME_RE,
     Role,
 )
+from callcenter.store.agents import AGENT_ID_RE as STORED_AGENT_ID_RE
+from callcenter.store.agents import MAX_NAME_CHARS, MAX_TIER, SIP_SECRET_RE, SKILL_RE
 from callcenter.store.repositories import MAX_ROW_ID
 from callcenter.web.auth import CSRF_HEADER, CSRF_VALUE, MAX_TOKEN_DAYS, SESSION_COOKIE
 from callcenter.web.events import EVENT_KINDS, HEARTBEAT_SECONDS, RESYNC
@@ -114,7 +117,8 @@ TIERS = {
     "type": "object",
     "propertyNames": NAME,
     "additionalProperties": whole(0, 9),
-    "description": "queue -> tier: 0 primary; k helps once the queue's k-th tier delay passed",
+    "description": "queue -> tier: 0 primary; k helps once the queue's k-th tier delay passed "
+                   "(k at most the number of the queue's tier_delays)",
 }
 SKILLS = {
     "type": "object",
@@ -123,6 +127,30 @@ SKILLS = {
     "description": "skill -> level, 1 (some) to 10 (expert)",
 }
 AGENT_STATES_ASKED = ("ready", "paused", "logged_out", "logged_in")
+# Agents as stored: the directory accepts a little more than the API's new agents use.
+AGENT_REF = matching(STORED_AGENT_ID_RE, "an agent's id, also their SIP user name")
+AGENT_NAME = text(minLength=1, maxLength=MAX_NAME_CHARS)
+STORED_TIERS = {**TIERS, "additionalProperties": whole(0, MAX_TIER)}
+STORED_SKILLS = {**SKILLS, "propertyNames": matching(SKILL_RE)}
+LEVELS = {"type": "object", "additionalProperties": whole(1, 10),
+          "description": "skill -> level"}
+WARNINGS = {**list_of(text()), "description": "what did not go through (the change itself "
+            "is stored), e.g. Asterisk could not be updated"}
+PHONE = text("a name for the phone the agent logs in on (default: their id, the PJSIP "
+             "endpoint calls ring); another agent's id is refused",
+             pattern="^[A-Za-z0-9_.~+-]{1,64}$")
+AGENT_FIELDS: dict[str, Schema] = {
+    "id": AGENT_REF,
+    "name": AGENT_NAME,
+    "active": {"type": "boolean", "description": "inactive agents take no calls and have no "
+                                                 "SIP account"},
+    "queues": STORED_TIERS,
+    "skills": STORED_SKILLS,
+    "created_at": TIME,
+    "updated_at": TIME,
+    "state": or_null({**ref("AgentState"), "description": "null: inactive"}),
+    "registration": ref("Registration"),
+}
 TOKEN_FIELDS = {
     "id": ROW_ID, "user_id": ROW_ID, "username": USERNAME,
     "name": text(maxLength=MAX_TOKEN_NAME_LENGTH),
@@ -237,41 +265,96 @@ SCHEMAS: dict[str, Schema] = {
                       pattern="^cc_[A-Za-z0-9_-]{43}$"),
     }, description="The new token's details and, this once, its secret."),
     "QueuedCall": record({
-        "call_id": text(), "waiting_since": TIME,
-        "state": one_of_names(("waiting", "ringing", "talking")),
-        "agent_id": or_null(AGENT_ID),
-    }, closed=False),
+        "call_id": text(),
+        "state": one_of_names(CallState),
+        "position": whole(1, description="1: next in line"),
+        "expected_wait": {**SECONDS, "description": "seconds, from measured handling times"},
+        "priority": whole(description="higher goes first"),
+        "virtual": {"type": "boolean", "description": "waiting for a callback (virtual hold)"},
+        "waiting_since": TIME,
+        "joined_at": TIME,
+        "skills": {**LEVELS, "description": "skills the call asked for"},
+        "needed": {**LEVELS, "description": "skills still required after relaxation"},
+        "agent_id": or_null({**AGENT_REF, "description": "the agent being rung"}),
+        "for_agent": or_null({**AGENT_REF, "description": "only this agent may take it"}),
+        "tried": list_of(AGENT_REF),
+        "last_failure": or_null(text("the last agent's offer that failed, and why")),
+    }, description="A call in line, not answered yet."),
+    "QueueMember": record({
+        "agent_id": AGENT_REF, "name": AGENT_NAME, "tier": whole(0, MAX_TIER),
+        "state": or_null(one_of_names(AgentState)),
+    }, description="An active agent serving the queue (tiers as stored; see POST /api/agents)."),
+    "QueueRules": record({
+        "ring_timeout": whole(1), "max_wait": whole(1),
+        "max_length": or_null(whole(1)), "overflow_to": or_null(NAME),
+        "tier_delays": list_of(whole(0)), "relax_every": or_null(whole(1)),
+        "wrap_up": or_null(whole(0, description="seconds; null: until the agent is ready")),
+        "announce_every": or_null(whole(1)), "offer_callback": {"type": "boolean"},
+        "rona_pause": {"type": "boolean"}, "service_level_seconds": whole(1),
+        "moh_class": text(),
+    }, description="The queue's settings (seconds; null: not used)."),
     "Queue": record({
         "name": NAME,
         "strategy": one_of_names(STRATEGIES),
+        "waiting": whole(0, description="calls in line (waiting, ringing, virtual)"),
+        "longest_wait": SECONDS,
+        "ready": whole(0), "busy": whole(0), "wrap_up": whole(0), "paused": whole(0),
+        "logged_in": whole(0),
+        "aht": {**SECONDS, "description": "average handling time (talk + wrap-up)"},
+        "rules": ref("QueueRules"),
         "calls": list_of(ref("QueuedCall")),
-        "members": list_of(record({"agent_id": AGENT_ID, "tier": whole(0, 9)}, closed=False)),
-    }, closed=False, description="A queue's rules and what is happening in it now."),
+        "members": list_of(ref("QueueMember")),
+    }, description="A queue's rules and what is happening in it now. ready, busy (ringing or "
+                   "on a call), wrap_up, paused and logged_in count its tier-0 members."),
     "AgentState": record({
-        "agent_id": AGENT_ID,
-        "state": text("e.g. logged_out, ready, ringing, on_call, wrap_up, paused"),
-        "reason": or_null(text("the pause reason, 'login', ...")),
+        "state": one_of_names(AgentState),
+        "reason": or_null(text("the pause reason, 'login', 'call ended', ...")),
         "since": TIME,
-    }, closed=False),
-    "Agent": record({
-        "id": AGENT_ID,
-        "name": text(),
-        "active": {"type": "boolean"},
-        "queues": TIERS,
-        "skills": SKILLS,
-        "state": ref("AgentState"),
-    }, closed=False),
+        "idle_since": TIME,
+        "phone": or_null(text("the phone logged in on; null when logged out")),
+        "mode": or_null(one_of_names(ConnectMode)),
+        "call_id": or_null(text("the call ringing them or talking to them")),
+        "deferred": or_null({**one_of_names(("pause", "logout")),
+                             "description": "asked for during a call: applies when it ends"}),
+        "calls_answered": whole(0, description="since login"),
+        "talk_seconds": {**SECONDS, "description": "since login"},
+    }, description="An agent's state in the live ACD."),
+    "Registration": record({
+        "registered": {"type": "boolean", "description": "Asterisk has a contact for the phone"},
+        "reachable": {"type": "boolean", "description": "and can ring it"},
+        "changed_at": or_null(TIME),
+        "roundtrip_usec": or_null(whole(0, description="the last qualify's round trip")),
+    }, description="The agent's phone as Asterisk sees it."),
+    "Agent": record(AGENT_FIELDS, description="Never the SIP secret."),
+    "ChangedAgent": record({**AGENT_FIELDS, "warnings": WARNINGS},
+                           description="The agent as stored now."),
+    "CreatedAgent": record({
+        **AGENT_FIELDS, "warnings": WARNINGS,
+        "sip_secret": matching(SIP_SECRET_RE, "the SIP password; shown only this once"),
+    }, description="The new agent and, this once, their SIP secret."),
     "AgentSecret": record({
-        "agent_id": AGENT_ID,
-        "secret": text("the new SIP password; shown only this once"),
+        "agent_id": AGENT_REF,
+        "secret": matching(SIP_SECRET_RE, "the new SIP password; shown only this once"),
+        "warnings": WARNINGS,
+    }),
+    "AgentRequestOutcome": record({
+        "agent_id": AGENT_REF,
+        "requested": one_of_names(AGENT_STATES_ASKED),
+        "deferred": {"type": "boolean", "description": "true: applies when the call ends"},
+        "message": text("what happened, in words"),
+        "state": ref("AgentState"),
     }),
     "AgentStateChange": record({
-        "at": TIME, "state": text(), "previous": text(), "reason": or_null(text()),
+        "at": TIME, "state": text("as AgentState.state"), "previous": text(),
+        "reason": or_null(text()),
     }),
     "AgentHistory": record({
-        "agent_id": AGENT_ID, "since": or_null(TIME), "until": or_null(TIME),
+        "agent_id": AGENT_REF, "since": TIME, "until": or_null(TIME),
+        "limit": whole(1, MAX_LIMIT),
+        "truncated": {"type": "boolean",
+                      "description": "more changes follow in the range: ask from the last one"},
         "changes": list_of(ref("AgentStateChange")),
-    }),
+    }, description="Oldest first."),
     "LiveEventData": record({
         "at": TIME,
         "data": {"type": "object", "description": "what changed; its shape depends on the kind"},
@@ -304,7 +387,7 @@ UNTIL = Param("until", "query", TIME, "only what happened before this time (afte
 QUEUE = Param("queue", "query", NAME, "only this queue")
 LIMIT = Param("limit", "query", {**whole(1, MAX_LIMIT), "default": 50}, "page size")
 OFFSET = Param("offset", "query", {**whole(0, 10**9), "default": 0}, "rows to skip")
-AGENT_IN_PATH = Param("id", "path", AGENT_ID, "the agent's id")
+AGENT_IN_PATH = Param("id", "path", AGENT_REF, "the agent's id")
 USER_IN_PATH = Param("id", "path", ROW_ID, "the user's id")
 TOKEN_IN_PATH = Param("id", "path", ROW_ID, "the token's id")
 KIND = "|".join(sorted(EVENT_KINDS))
@@ -350,6 +433,16 @@ class Route:
     body: Schema | None = None  # an application/json request body
     description: str = ""
     own_only: tuple[Role, ...] = ()  # these roles may act only on what is their own
+
+
+NO_PARAMETERS = failed("A query parameter was sent: this route takes none.")
+AGENT_CHANGES = ("The agent is stored first, then the live ACD follows, then Asterisk's "
+                 "generated SIP accounts and fallback queues are rewritten and reloaded. If "
+                 "that last step fails the change still stands (2xx) and `warnings` says so; "
+                 "Asterisk follows at the next change or restart. Overflow tiers (1 and up) "
+                 "take effect in routing at the next restart (`warnings` says so too). A bad "
+                 "value (unknown queue, tier the queue lacks, skill level outside 1-10) is a "
+                 "400 and nothing is stored.")
 
 
 ROUTES: tuple[Route, ...] = (
@@ -440,47 +533,74 @@ ROUTES: tuple[Route, ...] = (
                                                 CallbackStatus.FAILED))})),
     # -- queues and agents
     Route("GET", "/api/queues", "Every queue, with its callers and members now", "acd", FLOOR,
-          {200: Answer("The queues.", record({"queues": list_of(ref("Queue"))}))}),
+          {200: Answer("The queues, in the settings' order.",
+                       record({"queues": list_of(ref("Queue"))})),
+           400: NO_PARAMETERS}),
     Route("GET", "/api/queues/{name}", "One queue, with its callers and members now", "acd",
           FLOOR,
           {200: ok("Queue"), 404: failed("No such queue.")},
           params=(Param("name", "path", NAME, "the queue's name"),)),
-    Route("GET", "/api/agents", "Every agent, with their state now", "acd", FLOOR,
-          {200: Answer("The agents.", record({"agents": list_of(ref("Agent"))}))}),
+    Route("GET", "/api/agents", "Every agent, active or not, with their state now", "acd",
+          FLOOR,
+          {200: Answer("The agents, by id.", record({"agents": list_of(ref("Agent"))})),
+           400: NO_PARAMETERS}),
     Route("GET", "/api/agents/{id}", "One agent, with their state now", "acd", FLOOR,
           {200: ok("Agent"), 404: failed("No such agent.")},
           params=(AGENT_IN_PATH,)),
     Route("POST", "/api/agents", "Create an agent (a SIP secret is generated)", "acd", ADMINS,
-          {201: ok("Agent", "Created."), 409: failed("The id is taken.")},
-          body=record({"id": AGENT_ID, "name": text(minLength=1)},
-                      {"queues": TIERS, "skills": SKILLS})),
+          {201: ok("CreatedAgent", "Created, stored and in routing (logged out)."),
+           409: failed("The id is taken.")},
+          body=record({"id": AGENT_ID, "name": AGENT_NAME},
+                      {"queues": TIERS, "skills": SKILLS}),
+          description=AGENT_CHANGES),
     Route("PATCH", "/api/agents/{id}", "Change an agent's name, queues, skills or activity",
           "acd", ADMINS,
-          {200: ok("Agent", "Changed."), 404: failed("No such agent.")},
+          {200: ok("ChangedAgent", "Changed."), 404: failed("No such agent."),
+           409: failed("Deactivating an agent who is ringing or on a call: after the call.")},
           params=(AGENT_IN_PATH,),
-          body=changes({"name": text(minLength=1), "queues": TIERS, "skills": SKILLS,
+          body=changes({"name": AGENT_NAME, "queues": TIERS, "skills": SKILLS,
                         "active": {"type": "boolean"}},
-                       "Only the fields given change; queues and skills are replaced whole.")),
+                       "Only the fields given change; queues and skills are replaced whole. "
+                       "Deactivating logs the agent out and takes them out of routing."),
+          description=AGENT_CHANGES),
     Route("POST", "/api/agents/{id}/secret", "Give an agent a new SIP secret", "acd", ADMINS,
           {200: ok("AgentSecret", "The new secret, shown only this once."),
            404: failed("No such agent.")},
           params=(AGENT_IN_PATH,),
-          description="The old secret stops working: the agent's phone must be set up again."),
+          description="The old secret stops working once Asterisk is updated (see "
+                      "`warnings`): the agent's phone must be set up again."),
     Route("POST", "/api/agents/{id}/state", "Log an agent in or out, make them ready or pause",
           "acd", FLOOR,
-          {200: ok("AgentState", "The agent's state after the change."),
+          {200: ok("AgentRequestOutcome", "Done; the agent's state after the change."),
+           202: ok("AgentRequestOutcome", "Deferred: the agent is ringing or on a call; the "
+                   "pause or logout applies when the call ends (a later `ready` cancels it)."),
            404: failed("No such agent."),
-           409: failed("The change is not possible in the agent's present state.")},
+           409: failed("Not possible in the agent's present state (e.g. paused while logged "
+                       "out, logged in already or on another phone, inactive), or a nailed-up "
+                       "login, which only the agent's phone can make (*50).")},
           params=(AGENT_IN_PATH,),
           body=record({"state": one_of_names(AGENT_STATES_ASKED)},
-                      {"reason": NAME, "phone": text("where the agent takes calls")}),
-          description="`reason` is one of the configured pause reasons (for `paused` only). "
-                      "An agent may change only their own state.",
+                      {"reason": {**NAME, "description": "a configured pause reason (RONA "
+                                  "included); required for `paused`, refused otherwise"},
+                       "phone": PHONE,
+                       "mode": {**one_of_names(ConnectMode), "default": "ring",
+                                "description": "for `logged_in`; `nailed` is refused here"}}),
+          description="An agent may change only their own state. An unknown pause reason is a "
+                      "400 naming the allowed ones. Every change is stored in the agent's "
+                      "state history.",
           own_only=(Role.AGENT,)),
     Route("GET", "/api/agents/{id}/history", "An agent's state changes over a time range",
           "acd", FLOOR,
           {200: ok("AgentHistory"), 404: failed("No such agent.")},
-          params=(AGENT_IN_PATH, SINCE, UNTIL)),
+          params=(AGENT_IN_PATH,
+                  Param("since", "query", TIME, "changes at or after this time (default: a "
+                        "day before `until`, or before now)"),
+                  UNTIL,
+                  Param("limit", "query", {**whole(1, MAX_LIMIT), "default": MAX_LIMIT},
+                        "the most changes in one answer (the oldest first)")),
+          description="An agent may read only their own history. Changes are written in "
+                      "small batches: the last second's may not be there yet.",
+          own_only=(Role.AGENT,)),
     # -- live updates
     Route("GET", "/api/events", "Live events as server-sent events", "live", SIGNED_IN,
           {200: Answer(
