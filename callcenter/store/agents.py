@@ -220,7 +220,8 @@ class AgentDirectory:
     ) -> builtins.list[AgentAccount]:
         """Store the settings' agents that are not stored yet; returns those added.
 
-        Each gets its settings' name, queues (tier 0) and contact, and is active.
+        Each gets its settings' name, queues (with their tiers), skills and contact, and is
+        active.
         ``secrets_for(agent)`` gives its SIP secret (None: a new random one); by default the
         settings' password, so phones set up from the settings keep working. Stored agents
         are left as they are, whatever the settings now say.
@@ -232,8 +233,9 @@ class AgentDirectory:
             if not isinstance(agent, AgentSettings):
                 raise ValueError(f"{where}: expected AgentSettings, got {agent!r}")
             new_agents.append(NewAgent(
-                id=agent.id, name=agent.name, queues=dict.fromkeys(agent.queues, 0),
-                sip_secret=choose(agent), contact=agent.contact or None,
+                id=agent.id, name=agent.name, queues=agent.memberships,
+                skills=agent.skill_levels, sip_secret=choose(agent),
+                contact=agent.contact or None,
             ))
         prepared = [self._new_agent_values(agent) for agent in new_agents]
         ids = [values["id"] for values, _, _ in prepared]

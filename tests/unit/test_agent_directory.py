@@ -319,7 +319,8 @@ async def test_deleting_an_agent_removes_memberships_and_skills_but_not_a_histor
 SETTINGS_AGENTS = (
     AgentSettings(id="agent1", name="Alice", password="password1",
                   queues=("sales", "support", "operator"), contact="sip:agent1@127.0.0.1:5081"),
-    AgentSettings(id="agent2", name="Bruno", password="password2", queues=("operator",),
+    AgentSettings(id="agent2", name="Bruno", password="password2",
+                  queues=("operator", "sales:1"), skills=("billing:7", "spanish:2"),
                   logged_in=False),
 )
 
@@ -333,7 +334,9 @@ async def test_seeding_stores_the_settings_agents_with_their_settings_passwords(
     assert agent1.sip_secret == "password1" and agent2.sip_secret == "password2"
     assert agent1.queues == {"operator": 0, "sales": 0, "support": 0}
     assert agent1.contact == "sip:agent1@127.0.0.1:5081" and agent2.contact is None
-    assert agent1.skills == {} and agent1.active and agent2.active
+    assert agent2.queues == {"operator": 0, "sales": 1}  # "sales:1": an overflow tier
+    assert agent1.skills == {} and agent2.skills == {"billing": 7, "spanish": 2}
+    assert agent1.active and agent2.active
     assert await directory.list() == added
 
 
