@@ -31,7 +31,9 @@ from callcenter.core.clock import Clock, SystemClock
 from callcenter.core.registrations import RegistrationBook, RegistrationChanged
 from callcenter.service.acd_driver import AcdDriver
 from callcenter.service.acd_setup import build_acd
+from callcenter.service.agent_admin import AgentAdmin
 from callcenter.service.agent_desk import AgentDesk
+from callcenter.service.callback_dialer import CallbackDialer
 from callcenter.service.datadip import DataDips
 from callcenter.service.flows import FlowLibrary
 from callcenter.service.inbound import InboundCalls
@@ -103,32 +105,44 @@ class CallCenter:
             self.acd.set_reachable(agent.id, self.registrations.is_reachable(agent.id))
         await self.desk.restore(agents, auto_login={a.id for a in s.agents if a.logged_in},
                                 since=self.clock.now() - RESTORE_LOOKBACK_SECONDS)
+        self.callback_dialer = CallbackDialer(
+            settings=s, clock=self.clock, acd=self.acd, store=self.callbacks,
+            send=lambda action, timeout=None: self.ami.send(action, timeout=timeout),
+            ledger=self.ledger, writer=self.writer)
         self.queue_calls = QueueCalls(settings=s, clock=self.clock, acd=self.acd,
                                       ledger=self.ledger, writer=self.writer,
-                                      callbacks=self.callbacks)
+                                      callbacks=self.callbacks,
+                                      virtual_hold=(self.callback_dialer
+                                                    if self.callback_dialer.enabled else None))
         self.inbound = InboundCalls(settings=s, clock=self.clock, flows=self.flows,
                                     acd=self.acd, queues=self.queue_calls, ledger=self.ledger,
                                     writer=self.writer, switches=self.switches, dips=self.dips,
-                                    callbacks=self.callbacks)
+                                    callbacks=self.callback_dialer)
         # Records left open by an earlier run are closed once AMI shows their channels gone.
         for record in await self.calls.open_calls():
             self.ledger.adopt(record)
         self.writer.start()
         self.acd.start()
         self.desk.start()
-        self.agi = AgiServer({"ivr": self.inbound.handle, "agent": self.desk.handle_feature},
+        self.agi = AgiServer({"ivr": self.inbound.handle, "agent": self.desk.handle_feature,
+                              "callback": self.callback_dialer.handle},
                              s.service.agi_host, s.service.agi_port)
         await self.agi.start()
         self.ami = AmiClient(s.asterisk.host, s.asterisk.ami_port, s.asterisk.ami_username,
                              s.asterisk.ami_secret, on_event=self._on_ami_event,
                              on_ready=self._on_ami_ready)
         await self.ami.start()
+        await self.callback_dialer.start()
         self._sweeper = asyncio.create_task(self._reconcile_periodically(), name="reconcile")
+        self.agent_admin = AgentAdmin(
+            acd=self.acd, desk=self.desk, directory=self.directory, clock=self.clock,
+            registrations=self.registrations, queues=s.queues,
+            apply_agents=self.apply_agents, publish=self.events.publish)
         health = HealthProbe(ami=lambda: self.ami.connected, agi=lambda: self.agi.is_serving,
                              database=lambda: ping(self.engine))
         self.web = web.AppRunner(make_app(WebServices(
             self.calls, health, self.accounts, self.clock, callbacks=self.callbacks,
-            events=self.events)), access_log=None)
+            events=self.events, agents=self.agent_admin)), access_log=None)
         await self.web.setup()
         site = web.TCPSite(self.web, s.service.http_host, s.service.http_port)
         await site.start()
@@ -146,6 +160,7 @@ class CallCenter:
             await asyncio.gather(self._sweeper, return_exceptions=True)
         for name, stop in (("web", lambda: self.web.cleanup()),
                            ("flows", lambda: self.flows.stop()),
+                           ("callbacks", lambda: self.callback_dialer.stop()),
                            ("ami", lambda: self.ami.stop()),
                            ("fastagi", lambda: self.agi.stop()), ("acd", lambda: self.acd.stop()),
                            ("agent desk", lambda: self.desk.stop()),
@@ -214,6 +229,9 @@ class CallCenter:
         if contacts is not None:
             self._registrations_changed(self.registrations.load_snapshot(contacts,
                                                                          self.clock.now()))
+        await self._reconcile_fallback_queues()
+
+    async def _reconcile_fallback_queues(self) -> None:
         try:
             status = await self.ami.send({"Action": "QueueStatus"}, as_list=True)
         except AmiActionError as exc:
@@ -234,10 +252,15 @@ class CallCenter:
         return {module for name, module in RELOAD_FOR.items() if name in changed}
 
     async def apply_agents(self) -> None:
-        """After the directory changed: regenerate Asterisk's files and reload them."""
+        """After the directory changed: regenerate Asterisk's files and reload them, then
+        set the fallback queues' pause flags of new or changed members."""
         agents = await self.directory.list()
-        for module in sorted(self._write_agent_config(agents)):
+        modules = self._write_agent_config(agents)
+        for module in sorted(modules):
             await self.ami.reload(module)
+        self.mirror.set_queues({a.id: a.queues for a in agents})
+        if "app_queue.so" in modules:
+            await self._reconcile_fallback_queues()
 
     async def _contact_list(self) -> list[ContactList] | None:
         """Registered contacts now; Asterisk answers an error when there are none."""

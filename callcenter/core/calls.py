@@ -50,12 +50,17 @@ DIAL_STATUS_OUTCOMES = {
 }
 
 
+# PJSIP endpoints that are never agents: unidentified callers, the transport, the outbound
+# trunk (asterisk/confgen.py RESERVED_NAMES; a test keeps the two in step).
+NOT_AGENTS = frozenset({"anonymous", "callcenter-udp", "callcenter-trunk"})
+
+
 def agent_from_channel(channel: str) -> str | None:
-    """``PJSIP/agent1-0000002a`` → ``agent1``; anything else → None."""
+    """``PJSIP/agent1-0000002a`` → ``agent1``; anything else (a caller, the trunk) → None."""
     if not channel.startswith("PJSIP/"):
         return None
     name, sep, _ = channel[len("PJSIP/") :].rpartition("-")
-    return name if sep and name else None
+    return name if sep and name and name not in NOT_AGENTS else None
 
 
 @dataclass
@@ -67,6 +72,7 @@ class _Tracked:
     no_agent: bool = False
     failure: str | None = None
     completed_in_ivr: bool = False
+    callback_requested: bool = False
     agent_legs: dict[str, str] = field(default_factory=dict)  # leg uniqueid → agent id
     shutdown: bool = False  # Asterisk hung the caller up as it stopped
     handler_ended_at: float | None = None  # the handler finished; waiting for AMI's Hangup
@@ -233,9 +239,12 @@ class CallLedger:
         record.survey_answers = list(survey_answers)
 
     def queued(self, call_id: str, queue: str, now: float) -> LedgerResult:
+        """The call joined ``queue`` (again, on overflow): the record names the last queue,
+        and the wait counts from the first, as the caller lived it."""
         record = self._require(call_id).record
         record.queue = queue
-        record.queued_at = now
+        if record.queued_at is None:
+            record.queued_at = now
         return LedgerResult(save=(record,))
 
     def attempt_started(self, call_id: str, agent_id: str, now: float) -> None:
@@ -268,6 +277,7 @@ class CallLedger:
         hangup_by: HangupBy,
         no_agent: bool = False,
         completed_in_ivr: bool = False,
+        callback_requested: bool = False,
         failure: str | None = None,
     ) -> LedgerResult:
         tracked = self._calls.get(call_id)
@@ -276,6 +286,7 @@ class CallLedger:
         tracked.agi_active = False
         tracked.no_agent |= no_agent
         tracked.completed_in_ivr |= completed_in_ivr
+        tracked.callback_requested |= callback_requested
         tracked.failure = tracked.failure or failure
         record = tracked.record
         # Asterisk's own hangup time is the more exact one when AMI saw it.
@@ -413,6 +424,8 @@ def _disposition(tracked: _Tracked) -> Disposition:
         return Disposition.FAILED
     if tracked.no_agent:
         return Disposition.NO_AGENT
+    if tracked.callback_requested:  # not abandoned: the caller keeps their place
+        return Disposition.CALLBACK_REQUESTED
     if record.queue is not None:
         return Disposition.ABANDONED_IN_QUEUE
     if tracked.completed_in_ivr:

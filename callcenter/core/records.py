@@ -12,6 +12,7 @@ class Disposition(StrEnum):
     ABANDONED_IN_QUEUE = "abandoned_in_queue"
     NO_AGENT = "no_agent"
     COMPLETED_IN_IVR = "completed_in_ivr"  # the flow itself ended the call (self-service)
+    CALLBACK_REQUESTED = "callback_requested"  # left the queue to be called back (virtual hold)
     FAILED = "failed"
 
 

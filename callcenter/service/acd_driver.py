@@ -20,6 +20,7 @@ from callcenter.core.acd import (
     AgentRequestDeferred,
     AgentSpec,
     AgentStateChanged,
+    CallbackUnanswered,
     ConnectMode,
     NoAgentAvailable,
     OfferFailure,
@@ -197,7 +198,8 @@ class AcdDriver:
 
     def _to_call(self, action: AcdAction) -> None:
         call_id: str = action.call_id  # type: ignore[union-attr]
-        if isinstance(action, NoAgentAvailable | QueueTimedOut | QueueFull):
+        if isinstance(action, NoAgentAvailable | QueueTimedOut | QueueFull
+                      | CallbackUnanswered):
             self._held.discard(call_id)  # the ACD let go of this call
         inbox = self._inboxes.get(call_id)
         if inbox is None:

@@ -91,6 +91,7 @@ class _Ending:
     hangup_by: HangupBy
     no_agent: bool = False
     completed_in_ivr: bool = False
+    callback_requested: bool = False
 
 
 class InboundCalls:
@@ -146,6 +147,7 @@ class InboundCalls:
             self._writer.apply(self._ledger.handler_finished(
                 call_id, self._clock.now(), hangup_by=ending.hangup_by,
                 no_agent=ending.no_agent, completed_in_ivr=ending.completed_in_ivr,
+                callback_requested=ending.callback_requested,
                 failure=failure))
 
     async def _run(self, session: AgiSession, call_id: str, walk: _Walk, flow: str) -> _Ending:
@@ -279,7 +281,7 @@ class InboundCalls:
                 await _hang_up_quietly(session)
             return _Ending(HangupBy.AGENT)
         if outcome is WaitOutcome.CALLBACK:
-            return _Ending(HangupBy.SYSTEM, completed_in_ivr=True)
+            return _Ending(HangupBy.SYSTEM, callback_requested=True)
         return _Ending(HangupBy.SYSTEM, no_agent=True)
 
     def agent_answered(self, call_id: str, agent_id: str) -> None:

@@ -1,9 +1,14 @@
 """A caller's time in an ACD queue, on their own FastAGI session.
 
 Music while waiting; position and expected wait at the queue's interval (with the offer to
-be called back); the key 1 then keeps their place as a virtual-hold callback; each offer the
-ACD makes rings one agent (``Dial``) or joins a nailed-up agent's bridge (``ConfBridge``);
-overflow to another queue; the apology when no agent can take the call.
+be called back); each offer the ACD makes rings one agent (``Dial``) or joins a nailed-up
+agent's bridge (``ConfBridge``); overflow to another queue; the apology when no agent can
+take the call.
+
+The key 1 hands the caller's place in line to a virtual-hold callback: the caller's entry
+leaves the ACD and the callback dialer's entry takes the same place at once (same queue,
+priority, skills and waiting_since, which is what orders the line). Only the queue's own
+timers (overflow tiers, skill relaxation) start again for it.
 
 Before waiting, the channel gets ``CALLCENTER_QUEUE`` (and ``QUEUE_PRIO``): if the service
 dies, the dialplan's fallback puts the caller in Asterisk's own queue of the same name.
@@ -36,7 +41,7 @@ from callcenter.core.acd import (
 )
 from callcenter.core.calls import CallLedger
 from callcenter.core.clock import Clock
-from callcenter.core.records import CallbackRequest
+from callcenter.core.records import CallbackRequest, CallbackStatus
 from callcenter.service.acd_driver import AcdDriver, CallMessage, KeyPressed
 from callcenter.service.prompting import play as _play
 from callcenter.service.recorder import RecordWriter
@@ -66,6 +71,9 @@ class WaitOutcome(StrEnum):
 
 class CallbackStore(Protocol):
     async def add(self, request: CallbackRequest) -> CallbackRequest: ...
+
+    async def set_status(self, callback_id: int,
+                         status: CallbackStatus | str) -> CallbackRequest: ...
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,7 @@ class QueueCalls:
         await session.set_variable(QUEUE_VARIABLE, queue.name)
         await session.set_variable("QUEUE_PRIO", str(max(0, request.priority)))
         await _play(session, "please-hold")
+        joined = self._clock.now()  # the ACD's waiting_since: a callback keeps this place
         inbox = self._acd.enqueue(call_id, queue.name, priority=request.priority,
                                   skills=request.skills, for_agent=request.for_agent)
         await session.set_music(True, queue.moh_class)
@@ -119,13 +128,14 @@ class QueueCalls:
                     await session.set_music(False, queue.moh_class)
                     digit = await self._announce(session, queue, position, expected)
                     if digit == CALLBACK_KEY and await self._leave_for_callback(
-                            session, call_id, queue):
+                            session, call_id, queue, _place(queue, joined, request), inbox):
                         return WaitOutcome.CALLBACK
                     await session.set_music(True, queue.moh_class)
                 case KeyPressed(digit=digit) if (digit == CALLBACK_KEY
                                                  and self._can_call_back(session, queue)):
                     await session.set_music(False, queue.moh_class)
-                    if await self._leave_for_callback(session, call_id, queue):
+                    if await self._leave_for_callback(
+                            session, call_id, queue, _place(queue, joined, request), inbox):
                         return WaitOutcome.CALLBACK
                     await session.set_music(True, queue.moh_class)
                 case KeyPressed():
@@ -209,9 +219,11 @@ class QueueCalls:
                 and callback_number(session.env.callerid, self._settings) is not None)
 
     async def _leave_for_callback(self, session: AgiSession, call_id: str,
-                                  queue: QueueSettings) -> bool:
-        """Store the request, keep the place in line, say goodbye. False if it could not be
-        stored (the caller keeps waiting)."""
+                                  queue: QueueSettings, place: QueuePlace,
+                                  inbox: asyncio.Queue[CallMessage]) -> bool:
+        """Store the request, hand the place in line to the callback, say goodbye. False if
+        it could not be stored or an agent was offered the call meanwhile (the caller keeps
+        waiting)."""
         number = callback_number(session.env.callerid, self._settings)
         if number is None or self._callbacks is None or self._virtual_hold is None:
             return False
@@ -226,15 +238,32 @@ class QueueCalls:
         except Exception:
             log.exception("call %s: the virtual-hold callback could not be stored", call_id)
             return False
-        if not self._acd.holds(call_id):  # an offer or a time-out came meanwhile
+        if not self._acd.holds(call_id) or _decision_pending(inbox):
+            # An offer, an overflow or a time-out came while the request was stored: the
+            # caller goes on with it, and the request must not call them back as well.
+            await self._cancel(stored)
             return False
-        inbox = self._acd.to_virtual_hold(call_id)
-        self._virtual_hold.hold(stored, inbox)
+        # The caller's own entry leaves the line (so the handler's end cannot take the
+        # callback's out with it) and the callback's takes the same place at once.
+        self._acd.left(call_id)
+        try:
+            self._virtual_hold.hold(stored, place)
+        except Exception:
+            log.exception("call %s: the callback could not take the caller's place; request "
+                          "%s stays pending for the dialer's next scan", call_id, stored.id)
         log.info("call %s: left queue %s for a callback to %s (request %s)", call_id,
                  queue.name, number, stored.id)
         await _play(session, "queue-callback-registered")
         await session.hangup()
         return True
+
+    async def _cancel(self, request: CallbackRequest) -> None:
+        if self._callbacks is None or request.id is None:
+            return
+        try:
+            await self._callbacks.set_status(request.id, CallbackStatus.CANCELLED)
+        except Exception:
+            log.exception("callback request %s: could not be cancelled", request.id)
 
     def _queue_settings(self, name: str) -> QueueSettings:
         queue = self._settings.queue(name)
@@ -243,10 +272,38 @@ class QueueCalls:
         return queue
 
 
-class VirtualHoldSink(Protocol):
-    """Who dials callers back when their turn comes (gets the ACD's decisions for them)."""
+@dataclass(frozen=True)
+class QueuePlace:
+    """Where a caller stood in line: a callback that takes it is served as they would be."""
 
-    def hold(self, request: CallbackRequest, inbox: asyncio.Queue[CallMessage]) -> None: ...
+    queue: str
+    waiting_since: float
+    priority: int = 0
+    skills: Mapping[str, int] | None = None
+    for_agent: str | None = None
+
+
+class VirtualHoldSink(Protocol):
+    """Who dials callers back when their turn comes (the callback dialer)."""
+
+    def hold(self, request: CallbackRequest, place: QueuePlace) -> None:
+        """Put the callback in line at ``place`` now; ValueError if it cannot."""
+        ...
+
+
+def _place(queue: QueueSettings, joined: float, request: QueueRequest) -> QueuePlace:
+    return QueuePlace(queue.name, joined, request.priority, request.skills, request.for_agent)
+
+
+def _decision_pending(inbox: asyncio.Queue[CallMessage]) -> bool:
+    """Whether the ACD decided something for the call that its handler has not read yet
+    (an offer, an overflow, a time-out); the inbox is left as it was."""
+    unread = []
+    while not inbox.empty():
+        unread.append(inbox.get_nowait())
+    for message in unread:
+        inbox.put_nowait(message)
+    return any(not isinstance(message, KeyPressed | Announce) for message in unread)
 
 
 def callback_number(caller_id: str, settings: Settings) -> str | None:

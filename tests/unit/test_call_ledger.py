@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from callcenter.asterisk import events as ami
-from callcenter.core.calls import CallLedger, agent_from_channel
+from callcenter.asterisk.confgen import RESERVED_NAMES
+from callcenter.core.calls import NOT_AGENTS, CallLedger, agent_from_channel
 from callcenter.core.records import AttemptOutcome, Disposition, HangupBy, IvrStep
 
 T0 = 1_800_000_000.0
@@ -44,9 +45,12 @@ def start_handler(ledger: CallLedger, now: float) -> None:
 
 def test_agent_channel_names_give_the_agent():
     assert agent_from_channel("PJSIP/agent1-0000002a") == "agent1"
-    assert agent_from_channel("PJSIP/anonymous-00000001") == "anonymous"
     assert agent_from_channel("Local/100@callers-0001;1") is None
     assert agent_from_channel("PJSIP/") is None
+    # Unidentified callers and the outbound trunk are PJSIP endpoints too, never agents.
+    assert agent_from_channel("PJSIP/anonymous-00000001") is None
+    assert agent_from_channel("PJSIP/callcenter-trunk-00000007") is None
+    assert set(RESERVED_NAMES) == NOT_AGENTS
 
 
 def test_answered_call_uses_asterisk_times_and_the_handler_knows_the_agent_hung_up():
@@ -90,6 +94,29 @@ def test_caller_who_hangs_up_while_waiting_is_abandoned_in_queue_with_the_wait_m
     assert record.hangup_by is HangupBy.CALLER
     assert abs(record.wait_seconds - 5.4) < 1e-6
     assert record.talk_seconds is None
+
+
+def test_an_overflowed_caller_is_recorded_in_the_last_queue_with_the_whole_wait():
+    ledger = CallLedger()
+    ledger.on_event(newchannel(), T0)
+    start_handler(ledger, T0)
+    ledger.queued(CALLER, "sales", T0 + 5)
+    ledger.queued(CALLER, "operator", T0 + 65)  # past sales' max_wait
+    ledger.on_event(hangup(CALLER, T0 + 70), T0 + 70)
+    [record] = ledger.handler_finished(CALLER, T0 + 70, hangup_by=HangupBy.CALLER).closed
+    assert (record.queue, record.queued_at) == ("operator", T0 + 5)
+    assert abs(record.wait_seconds - 65) < 1e-6
+
+
+def test_a_caller_who_left_the_queue_for_a_callback_did_not_abandon():
+    ledger = CallLedger()
+    ledger.on_event(newchannel(), T0)
+    start_handler(ledger, T0)
+    ledger.queued(CALLER, "sales", T0 + 5)
+    [record] = ledger.handler_finished(CALLER, T0 + 40, hangup_by=HangupBy.SYSTEM,
+                                       callback_requested=True).closed
+    assert record.disposition is Disposition.CALLBACK_REQUESTED
+    assert abs(record.wait_seconds - 35) < 1e-6
 
 
 def test_an_unanswered_agent_and_then_an_answering_one_are_both_in_the_record():
