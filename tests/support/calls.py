@@ -60,10 +60,12 @@ async def call_center(tmp_path: Path, agents: Sequence[Mapping[str, Any]], *,
                       ami_via: TcpProxy | None = None, env: Mapping[str, str] | None = None,
                       service_ivr: Mapping[str, str] | None = None,
                       clock: Clock | None = None,
+                      queues: Sequence[Mapping[str, Any]] = QUEUES,
                       ) -> AsyncIterator[CallCenter]:
     """``service_ivr`` changes the service's [ivr] settings only, not Asterisk's (e.g. to
-    give the service prompts Asterisk does not have). ``clock``: the service's time."""
-    settings = sandbox_settings(tmp_path, agents=agents, queues=QUEUES, env=env)
+    give the service prompts Asterisk does not have). ``clock``: the service's time.
+    ``queues``: the [[queues]] tables."""
+    settings = sandbox_settings(tmp_path, agents=agents, queues=queues, env=env)
     with running_asterisk(settings):
         service_settings = settings
         if service_ivr:
