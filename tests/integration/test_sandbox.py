@@ -127,12 +127,12 @@ async def test_the_generated_ami_user_logs_in_with_least_rights(tmp_path: Path) 
             # The "command" class is not granted: no shell-like CLI access over AMI.
             denied = await manager.send_action({"Action": "Command", "Command": "core show help"})
             assert not denied.success and "permission denied" in denied.message.lower()
-            # Nothing originates calls yet, so neither can anyone holding these credentials.
-            originate = await manager.send_action({
-                "Action": "Originate", "Channel": "Local/100@callers", "Application": "Wait",
-                "Data": "1"})
-            assert not originate.success
-            assert "permission denied" in originate.message.lower()
+            # Nor the "config" class: Asterisk's files cannot be rewritten over AMI.
+            rewrite = await manager.send_action({
+                "Action": "UpdateConfig", "SrcFilename": "extensions.conf",
+                "DstFilename": "extensions.conf", "Reload": "no", "Action-000000": "NewCat",
+                "Cat-000000": "intruder"})
+            assert not rewrite.success and "permission denied" in rewrite.message.lower()
             states = await manager.send_action({"Action": "DeviceStateList"}, as_list=True)
             assert states[0].success  # the service reads phone states at each connect
         finally:
