@@ -25,6 +25,7 @@ from callcenter.asterisk.events import (
     parse_event,
 )
 from callcenter.asterisk.sandbox import Sandbox, SandboxError
+from callcenter.asterisk.supervision_dialplan import TRANSFER_SCRIPT
 from callcenter.config import Settings
 from callcenter.core.calls import CallLedger, agent_from_channel
 from callcenter.core.clock import Clock, SystemClock
@@ -33,6 +34,7 @@ from callcenter.service.acd_driver import AcdDriver
 from callcenter.service.acd_setup import build_acd
 from callcenter.service.agent_admin import AgentAdmin
 from callcenter.service.agent_desk import AgentDesk
+from callcenter.service.call_transfer import CallTransfers
 from callcenter.service.callback_dialer import CallbackDialer
 from callcenter.service.datadip import DataDips
 from callcenter.service.flows import FlowLibrary
@@ -40,6 +42,7 @@ from callcenter.service.inbound import InboundCalls
 from callcenter.service.queue_mirror import QueueMirror
 from callcenter.service.queue_wait import QueueCalls
 from callcenter.service.recorder import RecordWriter
+from callcenter.service.supervision import Supervision
 from callcenter.service.switches import FlowSwitches
 from callcenter.store.accounts import AccountRepository, ensure_first_admin
 from callcenter.store.agents import AgentAccount, AgentDirectory
@@ -118,6 +121,14 @@ class CallCenter:
                                     acd=self.acd, queues=self.queue_calls, ledger=self.ledger,
                                     writer=self.writer, switches=self.switches, dips=self.dips,
                                     callbacks=self.callback_dialer)
+        # Supervisors' listen/whisper/barge and transfers act through AMI (self.ami comes
+        # later); a transferred caller comes back over the FastAGI script `transfer`.
+        self.supervision = Supervision(acd=self.acd, send=lambda action: self.ami.send(action))
+        self.transfers = CallTransfers(settings=s, clock=self.clock, acd=self.acd,
+                                       queues=self.queue_calls, ledger=self.ledger,
+                                       writer=self.writer,
+                                       send=lambda action: self.ami.send(action),
+                                       active=self.inbound.active)
         # Records left open by an earlier run are closed once AMI shows their channels gone.
         for record in await self.calls.open_calls():
             self.ledger.adopt(record)
@@ -125,7 +136,8 @@ class CallCenter:
         self.acd.start()
         self.desk.start()
         self.agi = AgiServer({"ivr": self.inbound.handle, "agent": self.desk.handle_feature,
-                              "callback": self.callback_dialer.handle},
+                              "callback": self.callback_dialer.handle,
+                              TRANSFER_SCRIPT: self.transfers.handle},
                              s.service.agi_host, s.service.agi_port)
         await self.agi.start()
         self.ami = AmiClient(s.asterisk.host, s.asterisk.ami_port, s.asterisk.ami_username,
@@ -142,7 +154,8 @@ class CallCenter:
                              database=lambda: ping(self.engine))
         self.web = web.AppRunner(make_app(WebServices(
             self.calls, health, self.accounts, self.clock, callbacks=self.callbacks,
-            events=self.events, agents=self.agent_admin)), access_log=None)
+            events=self.events, agents=self.agent_admin, supervision=self.supervision,
+            transfers=self.transfers)), access_log=None)
         await self.web.setup()
         site = web.TCPSite(self.web, s.service.http_host, s.service.http_port)
         await site.start()

@@ -19,7 +19,8 @@ that the service is unavailable.
 
 In the bridge the agent is the marked admin: when the agent hangs up, the caller is put out
 of the bridge (``end_marked``) and the service decides what comes next (the survey, or the
-end of the call). The agent ends a call without hanging up with ``#`` (kick the caller).
+end of the call). The agent ends a call without hanging up with ``*0`` (kick the caller; a
+menu key cannot be ``#``: Asterisk reads a config line starting with ``#`` as a directive).
 """
 
 from __future__ import annotations
@@ -118,6 +119,6 @@ def confbridge_profiles() -> str:
         "",
         f"[{AGENT_MENU}]",
         "type = menu",
-        "# = admin_kick_last",  # end the call with the caller; the agent stays connected
+        "*0 = admin_kick_last",  # end the call with the caller; the agent stays connected
         "",
     ])

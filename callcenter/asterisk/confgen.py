@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING
 
 from callcenter.asterisk.agent_dialplan import confbridge_profiles, feature_code_lines
 from callcenter.asterisk.callback_dialplan import callback_contexts
+from callcenter.asterisk.supervision_dialplan import supervision_contexts
 from callcenter.config import (
     E164_RE,
     PREFIX_RE,
@@ -407,6 +408,8 @@ def extensions(settings: Settings) -> str:
     return _file("Dialplan.", [callers, _fallback_context(settings), agents,
                                *callback_contexts(f"agi://{agi_host_text}:{agi_port}",
                                                   settings.outbound.has_trunk),
+                               *supervision_contexts(f"agi://{agi_host_text}:{agi_port}",
+                                                     FALLBACK_CONTEXT),
                                *_outbound_contexts(settings)])
 
 

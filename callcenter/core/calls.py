@@ -251,6 +251,11 @@ class CallLedger:
         record = self._require(call_id).record
         record.attempts.append(AgentAttempt(agent_id=agent_id, started_at=now))
 
+    def agent_joined(self, call_id: str, agent_id: str, now: float) -> LedgerResult:
+        """The caller joined a nailed-up agent's bridge: the talk starts now, without a ring
+        (the attempt stays open until the caller leaves the bridge: ``attempt_ended``)."""
+        return self._agent_answered(self._require(call_id), agent_id, now)
+
     def attempt_ended(
         self, call_id: str, agent_id: str, dial_status: str, now: float
     ) -> LedgerResult:

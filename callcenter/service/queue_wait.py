@@ -182,12 +182,16 @@ class QueueCalls:
         """A nailed-up agent is already on the line: the caller joins their bridge at once."""
         now = self._clock.now()
         self._ledger.attempt_started(call_id, agent_id, now)
+        self._writer.apply(self._ledger.agent_joined(call_id, agent_id, now))
         self._acd.answered(call_id, agent_id)
-        await session.set_music(False, queue.moh_class)
-        await session.set_variable(STAGE_VARIABLE, "talking")
-        self._writer.apply(self._ledger.attempt_ended(call_id, agent_id, "ANSWER", now))
-        await session.exec("ConfBridge", caller_join_arguments(agent_id))
-        result = await session.get_variable("CONFBRIDGE_RESULT")
+        try:
+            await session.set_music(False, queue.moh_class)
+            await session.set_variable(STAGE_VARIABLE, "talking")
+            await session.exec("ConfBridge", caller_join_arguments(agent_id))
+            result = await session.get_variable("CONFBRIDGE_RESULT")
+        finally:  # the talk is over when the caller leaves the bridge, or hangs up
+            self._writer.apply(self._ledger.attempt_ended(call_id, agent_id, "ANSWER",
+                                                          self._clock.now()))
         await session.set_variable(STAGE_VARIABLE, "talked")
         log.info("call %s: left agent %s's bridge (%s)", call_id, agent_id, result)
         if result == "HANGUP" or session.hung_up:

@@ -9,6 +9,8 @@ from aiohttp import web
 
 from callcenter.core.clock import Clock
 from callcenter.service.agent_admin import AgentAdmin
+from callcenter.service.call_transfer import CallTransfers
+from callcenter.service.supervision import Supervision
 from callcenter.store.accounts import AccountRepository, Role
 from callcenter.store.repositories import CallbackRepository, CallRepository
 from callcenter.web.acd import (
@@ -30,6 +32,7 @@ from callcenter.web.events import EventHub, StreamSettings, install_events
 from callcenter.web.keys import AGENTS, CALLBACKS, CALLS, HEALTH, HealthProbe
 from callcenter.web.openapi import serve_openapi
 from callcenter.web.reports import faq_report
+from callcenter.web.supervision import install_supervision_routes
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -70,6 +73,8 @@ class WebServices:
     events: EventHub | None = None  # no /api/events without it
     event_stream: StreamSettings | None = None
     agents: AgentAdmin | None = None  # no /api/queues and /api/agents without it
+    supervision: Supervision | None = None  # no /api/supervision nor transfers without both
+    transfers: CallTransfers | None = None
 
 
 def make_app(services: WebServices) -> web.Application:
@@ -92,6 +97,8 @@ def make_app(services: WebServices) -> web.Application:
     if services.events is not None:
         install_events(app, services.events, services.event_stream)
         protect(app, "GET", "/api/events", roles=SIGNED_IN)
+    if services.supervision is not None and services.transfers is not None:
+        install_supervision_routes(app, services.supervision, services.transfers)
     add_route(app, "GET", "/demo/orders", order_status, roles=PUBLIC)  # data-dip example
     return app
 

@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from callcenter import __version__
+from callcenter.asterisk.supervision_dialplan import SpyMode
 from callcenter.config import STRATEGIES
 from callcenter.core.acd_actions import AgentState, CallState, ConnectMode
 from callcenter.core.flowfile import AGENT_ID_RE, FLOW_NAME_RE
@@ -156,6 +157,11 @@ TOKEN_FIELDS = {
     "name": text(maxLength=MAX_TOKEN_NAME_LENGTH),
     "created_at": TIME, "last_used_at": or_null(TIME), "expires_at": or_null(TIME),
 }
+
+TRANSFER_TARGET = {"oneOf": [
+    record({"queue": NAME}, description="a queue: the caller waits there as a new entry"),
+    record({"agent": AGENT_ID}, description="an agent: the caller waits for them only"),
+]}
 
 # ----------------------------------------------------------------------- schemas
 
@@ -355,6 +361,18 @@ SCHEMAS: dict[str, Schema] = {
                       "description": "more changes follow in the range: ask from the last one"},
         "changes": list_of(ref("AgentStateChange")),
     }, description="Oldest first."),
+    "SupervisionStarted": record({
+        "agent_id": AGENT_ID,
+        "mode": one_of_names(SpyMode),
+        "phone": {**AGENT_ID, "description": "the supervisor's phone endpoint being called"},
+        "call_id": or_null(text("the call the agent is on")),
+    }, description="Asterisk is calling the supervisor's phone."),
+    "TransferStarted": record({
+        "call_id": text("the transferred call"),
+        "from_agent": AGENT_ID,
+        "to": TRANSFER_TARGET,
+        "mode": one_of_names(("blind",)),
+    }, description="The caller left the agent and waits for the target."),
     "LiveEventData": record({
         "at": TIME,
         "data": {"type": "object", "description": "what changed; its shape depends on the kind"},
@@ -600,6 +618,38 @@ ROUTES: tuple[Route, ...] = (
                         "the most changes in one answer (the oldest first)")),
           description="An agent may read only their own history. Changes are written in "
                       "small batches: the last second's may not be there yet.",
+          own_only=(Role.AGENT,)),
+    # -- supervision and transfers
+    Route("POST", "/api/supervision", "Listen to, whisper to or barge into an agent's call",
+          "supervision", STAFF,
+          {202: ok("SupervisionStarted", "The supervisor's phone is being called."),
+           404: failed("No such agent, or no such phone endpoint."),
+           409: failed("The agent is not on a call, or the phone is the agent's own."),
+           503: failed("Asterisk cannot be reached, or refused to call the phone.")},
+          body=record({"agent_id": AGENT_ID, "mode": one_of_names(SpyMode)},
+                      {"phone": {**AGENT_ID, "description": "the supervisor's phone (a PJSIP "
+                                 "endpoint); default: the signed-in user's agent id"}}),
+          description="The supervisor's phone rings; once answered it hears the agent's call "
+                      "(`listen`), talks to the agent only (`whisper`) or to both "
+                      "(`barge`), until the agent's phone channel ends or the supervisor "
+                      "hangs up. Works for ring-mode and nailed-up agents."),
+    Route("POST", "/api/calls/{call_id}/transfer",
+          "Transfer a talking caller to a queue or an agent", "calls", FLOOR,
+          {202: ok("TransferStarted", "The caller is on their way; the target's phone rings "
+                                      "next."),
+           404: failed("No such call in progress, no such queue or agent."),
+           409: failed("The call is not talking to an agent, nobody is logged in to take it "
+                       "there, the target agent already has it, or the caller just left."),
+           501: failed("Attended transfers are not available; the error says why."),
+           503: failed("Asterisk cannot be reached.")},
+          params=(Param("call_id", "path", text(pattern="^[A-Za-z0-9_.-]{1,64}$"),
+                        "the call's id (its caller channel's Asterisk Uniqueid)"),),
+          body=record({"to": TRANSFER_TARGET},
+                      {"mode": {**one_of_names(("blind", "attended")), "default": "blind"}}),
+          description="Blind only: the caller leaves the agent (who goes to wrap-up) and waits "
+                      "as a new entry, keeping their priority, in the queue or for the agent "
+                      "(under the rules of that agent's first queue). `attended` is answered "
+                      "501. An agent may transfer only the calls they are talking on.",
           own_only=(Role.AGENT,)),
     # -- live updates
     Route("GET", "/api/events", "Live events as server-sent events", "live", SIGNED_IN,

@@ -187,8 +187,8 @@ async def test_an_agent_who_lets_it_ring_is_paused_rona_and_the_caller_goes_to_t
     assert outcomes(records["5550001"]) == [("agent1", AttemptOutcome.NO_ANSWER),
                                             ("agent2", AttemptOutcome.ANSWERED)]
     assert (paused.state, paused.reason) == (AgentState.PAUSED, "RONA")
-    assert [(c.state, c.reason) for c in history][-2:] == [("ringing", None),
-                                                           ("paused", "RONA")]
+    assert [(c.state, c.reason) for c in history][-2:] == [
+        ("ringing", f"call {records['5550001'].call_id}"), ("paused", "RONA")]
 
 
 # ----------------------------------------------------------------------- priority
@@ -289,8 +289,9 @@ async def test_an_agent_pauses_and_gets_ready_again_from_the_phone(tmp_path):
     assert pause.names() == ["answered", "remote-bye"], pause.describe()
     assert outcomes(records["5550001"]) == [("agent1", AttemptOutcome.ANSWERED)]
     states = [(c.state, c.reason) for c in history]
-    assert states[:4] == [("ready", None), ("paused", "break"), ("ready", None),
-                          ("ringing", None)], states
+    assert states == [("ready", "login"), ("paused", "break"), ("ready", "ready"),
+                      ("ringing", f"call {records['5550001'].call_id}"),
+                      ("on_call", "answered"), ("ready", "call ended")], states
 
 
 # ----------------------------------------------------------------------- nailed-up
@@ -319,5 +320,6 @@ async def test_a_nailed_up_agent_takes_two_calls_in_a_row_without_ringing(tmp_pa
         assert record.disposition is Disposition.ANSWERED, record
         assert record.agent_id == "agent1"
         assert outcomes(record) == [("agent1", AttemptOutcome.ANSWERED)]
+        assert record.talk_seconds is not None and record.talk_seconds > 2, record
     assert ringing_phone.events_so_far() == [], "the agent's phone was rung"
     assert nailed_result.names() == ["answered", "local-bye"], nailed_result.describe()

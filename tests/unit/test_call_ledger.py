@@ -119,6 +119,19 @@ def test_a_caller_who_left_the_queue_for_a_callback_did_not_abandon():
     assert abs(record.wait_seconds - 35) < 1e-6
 
 
+def test_a_call_joined_to_a_nailed_up_agent_talks_until_the_caller_leaves_the_bridge():
+    ledger = CallLedger()
+    start_handler(ledger, T0)
+    ledger.queued(CALLER, "support", T0 + 1)
+    ledger.attempt_started(CALLER, "agent1", T0 + 3)
+    ledger.agent_joined(CALLER, "agent1", T0 + 3)
+    ledger.attempt_ended(CALLER, "agent1", "ANSWER", T0 + 63)  # out of the bridge
+    [record] = ledger.handler_finished(CALLER, T0 + 64, hangup_by=HangupBy.AGENT).closed
+    assert (record.agent_id, record.wait_seconds, record.talk_seconds) == ("agent1", 2, 60)
+    assert [(a.outcome, a.ended_at) for a in record.attempts] == [
+        (AttemptOutcome.ANSWERED, T0 + 63)]
+
+
 def test_an_unanswered_agent_and_then_an_answering_one_are_both_in_the_record():
     ledger = CallLedger()
     start_handler(ledger, T0)

@@ -1,0 +1,481 @@
+"""Transfers of a talking caller to a queue or an agent: the Redirect sent, what is refused,
+the transferred caller's new FastAGI session, and the HTTP route with its roles."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from callcenter.asterisk.agi import AgiEnvironment, AgiHangup
+from callcenter.asterisk.agi_server import AgiSession
+from callcenter.asterisk.ami import AmiNotConnected
+from callcenter.asterisk.supervision_dialplan import (
+    TRANSFER_CONTEXT,
+    agent_transfer_extension,
+    queue_transfer_extension,
+    supervision_contexts,
+)
+from callcenter.core.acd import AgentState, OfferCall
+from callcenter.core.records import AttemptOutcome, HangupBy
+from callcenter.service.call_transfer import (
+    ATTENDED_REFUSAL,
+    AsteriskUnavailable,
+    AttendedNotSupported,
+    CallNotFound,
+    CallTransfers,
+    NotTransferable,
+    TargetNotFound,
+    TransferTarget,
+)
+from callcenter.service.queue_wait import QueueRequest, WaitOutcome
+from callcenter.service.supervision import Supervision
+from callcenter.store.accounts import AccountRepository, Role
+from callcenter.store.db import create_engine, session_factory, upgrade
+from callcenter.web.app import WebServices, make_app
+from callcenter.web.supervision import install_supervision_routes
+from tests.support.call_floor import CallFloor, call_floor
+from tests.support.web import accounts_for, bearer_headers
+
+CALLER_CHANNEL = "PJSIP/anonymous-call-1"
+
+
+@dataclass
+class FakeSession:
+    """The AGI side of the transferred caller: what the handler asked of it."""
+
+    env: AgiEnvironment
+    variables: dict[str, str] = field(default_factory=dict)
+    played: list[str] = field(default_factory=list)
+    hung_up: bool = False
+
+    async def get_variable(self, name: str) -> str | None:
+        return self.variables.get(name)
+
+    async def stream_file(self, name: str, escape_digits: str = "") -> str | None:
+        self.played.append(name)
+        return None
+
+    async def hangup(self) -> None:
+        self.hung_up = True
+
+
+def transferred_session(call_id: str, *args: str, priority: str | None = None) -> FakeSession:
+    lines = {"agi_uniqueid": call_id, "agi_channel": CALLER_CHANNEL, "agi_callerid": "5551234",
+             "agi_calleridname": "unknown", "agi_extension": "q-sales",
+             "agi_network_script": "transfer"}
+    lines.update({f"agi_arg_{number}": value for number, value in enumerate(args, start=1)})
+    variables = {"QUEUE_PRIO": priority} if priority is not None else {}
+    return FakeSession(AgiEnvironment.from_lines(lines), variables)
+
+
+@dataclass
+class FakeQueues:
+    """Stands for QueueCalls.wait: records the request, then plays ``script``."""
+
+    floor: CallFloor
+    active: dict[str, AgiSession]
+    outcome: WaitOutcome = WaitOutcome.TALKED
+    caller_hangs_up_while_talking: bool = False
+    requests: list[QueueRequest] = field(default_factory=list)
+    active_during_wait: list[bool] = field(default_factory=list)
+
+    async def wait(self, session: AgiSession, call_id: str,
+                   request: QueueRequest) -> WaitOutcome:
+        self.requests.append(request)
+        self.active_during_wait.append(self.active.get(call_id) is session)
+        floor = self.floor
+        floor.writer.apply(floor.ledger.queued(call_id, request.queue, floor.clock.now()))
+        inbox = floor.acd.enqueue(call_id, request.queue, priority=request.priority,
+                                  for_agent=request.for_agent)
+        offer = inbox.get_nowait()
+        assert isinstance(offer, OfferCall), offer
+        floor.ledger.attempt_started(call_id, offer.agent_id, floor.clock.now())
+        floor.acd.answered(call_id, offer.agent_id)  # what AMI's DialEnd does via `active`
+        floor.clock.advance(30)
+        if self.caller_hangs_up_while_talking:
+            raise AgiHangup("caller hung up")
+        floor.writer.apply(floor.ledger.attempt_ended(call_id, offer.agent_id, "ANSWER",
+                                                      floor.clock.now()))
+        return self.outcome
+
+
+def transfers(floor: CallFloor, queues: FakeQueues | None = None,
+              active: dict[str, AgiSession] | None = None,
+              sleep=None) -> CallTransfers:
+    active = active if active is not None else (queues.active if queues else {})
+
+    async def no_sleep(seconds: float) -> None:
+        raise AssertionError("nothing to wait for")
+
+    return CallTransfers(settings=floor.settings, clock=floor.clock, acd=floor.acd,
+                         queues=queues,  # type: ignore[arg-type]
+                         ledger=floor.ledger, writer=floor.writer, send=floor.ami.send,
+                         active=active, handover_seconds=1.0, sleep=sleep or no_sleep)
+
+
+def first_session_ended(floor: CallFloor, call_id: str) -> None:
+    """What the call's first (IVR) session does when the Redirect takes the caller away."""
+    floor.acd.left(call_id)
+    floor.writer.apply(floor.ledger.handler_finished(call_id, floor.clock.now(),
+                                                     hangup_by=HangupBy.CALLER))
+
+
+# --------------------------------------------------------------------------- the request
+
+
+async def test_a_blind_transfer_to_a_queue_redirects_the_caller_into_the_transfer_context():
+    floor = call_floor()
+    floor.caller_talks_to("call-1", "agent1")
+
+    started = await transfers(floor).transfer("call-1", TransferTarget(queue="sales"))
+
+    assert floor.ami.sent == [{"Action": "Redirect", "Channel": CALLER_CHANNEL,
+                               "Context": TRANSFER_CONTEXT, "Exten": "q-sales", "Priority": 1}]
+    assert (started.call_id, started.from_agent, started.mode.value) == (
+        "call-1", "agent1", "blind")
+    # The ACD learns of the end of agent1's talk from the call's first session, not here.
+    assert floor.acd.acd.agent("agent1").state is AgentState.ON_CALL
+
+
+async def test_a_call_on_its_way_is_not_transferred_twice_until_its_caller_arrives():
+    floor = call_floor()
+    floor.caller_talks_to("call-1", "agent1")
+    retransferred: list[str] = []
+
+    class TransferredAgainWhileTalking(FakeQueues):
+        async def wait(self, session, call_id, request):  # type: ignore[no-untyped-def]
+            inbox = self.floor.acd.enqueue(call_id, request.queue)
+            offer = inbox.get_nowait()
+            self.floor.acd.answered(call_id, offer.agent_id)
+            started = await service.transfer(call_id, TransferTarget(queue="support"))
+            retransferred.append(started.from_agent)
+            raise AgiHangup("the second Redirect took the caller away")
+
+    service = transfers(floor, TransferredAgainWhileTalking(floor, active={}))
+    await service.transfer("call-1", TransferTarget(queue="sales"))
+    # Until the caller arrives in the transfer script, the ACD still has agent1 talking.
+    with pytest.raises(NotTransferable, match="already being transferred"):
+        await service.transfer("call-1", TransferTarget(agent="agent3"))
+    first_session_ended(floor, "call-1")
+    await service.handle(transferred_session("call-1", "queue", "sales"))  # type: ignore[arg-type]
+    assert retransferred == ["agent2"]  # once arrived, the caller could be moved on again
+    assert [a["Exten"] for a in floor.ami.sent] == ["q-sales", "q-support"]
+
+
+async def test_a_blind_transfer_to_an_agent_redirects_to_that_agents_extension():
+    floor = call_floor()
+    floor.caller_talks_to("call-1", "agent1")
+    await transfers(floor).transfer("call-1", TransferTarget(agent="agent3"))
+    assert [a["Exten"] for a in floor.ami.sent] == ["a-agent3"]
+
+
+async def test_only_a_call_an_agent_is_talking_to_can_be_transferred():
+    floor = call_floor()
+    floor.caller_arrives("call-ivr")
+    floor.caller_waits("call-waiting", "operator")
+    service = transfers(floor)
+
+    with pytest.raises(CallNotFound, match="call 'call-9': no such call"):
+        await service.transfer("call-9", TransferTarget(queue="sales"))
+    for call_id in ("call-ivr", "call-waiting"):
+        with pytest.raises(NotTransferable, match="not talking to an agent now"):
+            await service.transfer(call_id, TransferTarget(queue="sales"))
+    assert floor.ami.sent == []
+
+
+async def test_targets_nobody_could_answer_are_refused_before_the_caller_is_moved():
+    floor = call_floor(logged_in=("agent1", "agent2"))
+    floor.caller_talks_to("call-1", "agent1")
+    service = transfers(floor)
+
+    cases = [
+        (TransferTarget(queue="billing"), TargetNotFound, "queue 'billing': no such queue"),
+        (TransferTarget(agent="agent9"), TargetNotFound, "agent 'agent9': no such agent"),
+        (TransferTarget(queue="operator"), NotTransferable,
+         "queue 'operator': no agent is logged in there"),
+        (TransferTarget(agent="agent3"), NotTransferable, "agent 'agent3' is logged out"),
+        (TransferTarget(agent="agent1"), NotTransferable, "'agent1' already has this call"),
+    ]
+    for target, error, message in cases:
+        with pytest.raises(error, match=message):
+            await service.transfer("call-1", target)
+    assert floor.ami.sent == []
+
+
+async def test_attended_transfers_are_refused_with_the_reason():
+    floor = call_floor()
+    floor.caller_talks_to("call-1", "agent1")
+    with pytest.raises(AttendedNotSupported, match="attended transfers are not available"):
+        await transfers(floor).transfer("call-1", TransferTarget(agent="agent2"), "attended")
+    assert floor.ami.sent == []
+
+
+async def test_a_caller_gone_meanwhile_or_asterisk_down_is_said_as_such():
+    floor = call_floor()
+    floor.caller_talks_to("call-1", "agent1")
+    floor.ami.refuse = "Channel specified does not exist"
+    with pytest.raises(NotTransferable, match="could not move the caller \\(Channel specified"):
+        await transfers(floor).transfer("call-1", TransferTarget(queue="sales"))
+    floor.ami.refuse, floor.ami.error = None, AmiNotConnected("not connected to AMI")
+    with pytest.raises(AsteriskUnavailable, match="Asterisk cannot be reached"):
+        await transfers(floor).transfer("call-1", TransferTarget(queue="sales"))
+
+
+def test_the_transfer_context_hands_the_caller_to_the_transfer_script_with_a_fallback():
+    _, _, context = supervision_contexts("agi://127.0.0.1:4573", "callcenter-fallback")
+    assert queue_transfer_extension("sales") == "q-sales"
+    assert agent_transfer_extension("agent2") == "a-agent2"
+    assert context.splitlines()[2:] == [
+        "[callcenter-transfer]",
+        r"exten => _q-.,1,Set(CALLCENTER_QUEUE=${FILTER(a-z0-9_\-,${EXTEN:2})})",
+        " same => n,Set(CALLCENTER_STAGE=transferred)",
+        " same => n,AGI(agi://127.0.0.1:4573/transfer,queue,${CALLCENTER_QUEUE})",
+        " same => n,Goto(callcenter-fallback,s,1)",
+        "exten => _a-.,1,Set(CALLCENTER_STAGE=transferred)",
+        r" same => n,AGI(agi://127.0.0.1:4573/transfer,agent,${FILTER(a-z0-9_\-,${EXTEN:2})})",
+        " same => n,Goto(callcenter-fallback,s,1)",
+    ]
+
+
+# --------------------------------------------------------------------------- the new session
+
+
+async def test_the_transferred_caller_waits_for_the_first_session_then_queues_again():
+    floor = call_floor()
+    floor.caller_talks_to("call-1", "agent1")
+    first = transferred_session("call-1")
+    queues = FakeQueues(floor, active={"call-1": first})  # type: ignore[dict-item]
+    polls = 0
+
+    async def first_session_still_ending(seconds: float) -> None:
+        nonlocal polls
+        polls += 1
+        if polls == 3:
+            del queues.active["call-1"]
+            first_session_ended(floor, "call-1")
+
+    service = transfers(floor, queues, sleep=first_session_still_ending)
+    session = transferred_session("call-1", "queue", "sales", priority="5")
+    await service.handle(session)  # type: ignore[arg-type]
+
+    assert polls == 3
+    assert queues.requests == [QueueRequest("sales", priority=5)]
+    assert queues.active_during_wait == [True]  # AMI's answers reach the ACD meanwhile
+    assert queues.active == {}
+    assert session.hung_up and session.played == []
+    # agent1's talk ended at the transfer (wrap-up 0: ready); the new agent's too at the end.
+    assert floor.acd.acd.agent("agent1").state is AgentState.READY
+    assert not floor.acd.holds("call-1")
+    record = floor.writer.records["call-1"]  # one record, on through the transfer
+    assert floor.ledger.get("call-1") is None and record.ended_at is not None
+    assert record.hangup_by is HangupBy.AGENT
+    assert record.queue == "sales"
+    assert record.agent_id == "agent1"  # the first agent who answered
+    assert [(a.agent_id, a.outcome) for a in record.attempts] == [
+        ("agent1", AttemptOutcome.ANSWERED), ("agent2", AttemptOutcome.ANSWERED)]
+
+
+async def test_a_caller_transferred_to_an_agent_waits_under_that_agents_queue_for_them():
+    floor = call_floor()
+    floor.caller_talks_to("call-1", "agent1")
+    first_session_ended(floor, "call-1")
+    queues = FakeQueues(floor, active={})
+    await transfers(floor, queues).handle(
+        transferred_session("call-1", "agent", "agent3"))  # type: ignore[arg-type]
+    assert queues.requests == [QueueRequest("sales", for_agent="agent3")]
+
+
+async def test_the_caller_hanging_up_on_the_new_agent_leaves_that_attempt_answered():
+    floor = call_floor()
+    floor.caller_talks_to("call-1", "agent1")
+    first_session_ended(floor, "call-1")
+    queues = FakeQueues(floor, active={}, caller_hangs_up_while_talking=True)
+    session = transferred_session("call-1", "agent", "agent2")
+    await transfers(floor, queues).handle(session)  # type: ignore[arg-type]
+
+    record = floor.ledger.get("call-1")
+    assert record is not None  # closed when AMI reports the caller's hangup
+    assert [(a.agent_id, a.outcome) for a in record.attempts] == [
+        ("agent1", AttemptOutcome.ANSWERED), ("agent2", AttemptOutcome.ANSWERED)]
+    assert record.hangup_by is HangupBy.CALLER
+    assert floor.acd.acd.agent("agent2").state is AgentState.READY  # wrap-up 0
+    assert not session.hung_up  # already gone
+
+
+@pytest.mark.parametrize("args", [(), ("queue",), ("queue", "billing"), ("agent", "agent9"),
+                                  ("elsewhere", "sales"), ("queue", "Sales;x")])
+async def test_unusable_arguments_end_the_call_with_an_apology_not_silence(args):
+    floor = call_floor()
+    queues = FakeQueues(floor, active={})
+    session = transferred_session("call-1", *args)
+    await transfers(floor, queues).handle(session)  # type: ignore[arg-type]
+    assert queues.requests == []
+    assert session.played == ["callcenter/sorry-no-agent"] and session.hung_up
+
+
+async def test_a_first_session_that_never_ends_is_given_up_on_with_an_apology():
+    floor = call_floor()
+    floor.caller_talks_to("call-1", "agent1")
+    queues = FakeQueues(floor, active={"call-1": transferred_session("call-1")})  # type: ignore[dict-item]
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    session = transferred_session("call-1", "queue", "sales")
+    await transfers(floor, queues, sleep=sleep).handle(session)  # type: ignore[arg-type]
+    assert queues.requests == []
+    assert session.played == ["callcenter/sorry-no-agent"] and session.hung_up
+    assert sum(slept) == pytest.approx(1.0)  # handover_seconds
+
+
+# --------------------------------------------------------------------------- over HTTP
+
+
+@dataclass
+class Site:
+    floor: CallFloor
+    accounts: AccountRepository
+    server: TestServer
+
+    async def client(self, roles: tuple[Role, ...], *, agent_id: str | None = None,
+                     ) -> TestClient:
+        username = "-".join(roles) + (agent_id or "")
+        headers = await bearer_headers(self.accounts, roles, agent_id=agent_id,
+                                       username=username)
+        client = TestClient(self.server, headers=headers)
+        await client.start_server()
+        return client
+
+
+@pytest.fixture
+async def site(tmp_path: Path) -> AsyncIterator[Site]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'callcenter.db'}"
+    await upgrade(url)
+    engine = create_engine(url)
+    accounts = accounts_for(session_factory(engine))
+    floor = call_floor()
+    app = make_app(WebServices(None, None, accounts, floor.clock))  # type: ignore[arg-type]
+    install_supervision_routes(app, Supervision(acd=floor.acd, send=floor.ami.send),
+                               transfers(floor))
+    server = TestServer(app)
+    await server.start_server()
+    yield Site(floor, accounts, server)
+    await server.close()
+    await engine.dispose()
+
+
+async def test_the_agent_on_the_call_transfers_it_to_a_queue(site: Site):
+    site.floor.caller_talks_to("1764745200.42", "agent1")
+    client = await site.client((Role.AGENT,), agent_id="agent1")
+    response = await client.post("/api/calls/1764745200.42/transfer",
+                                 json={"to": {"queue": "sales"}, "mode": "blind"})
+    assert response.status == 202, await response.text()
+    assert await response.json() == {"call_id": "1764745200.42", "from_agent": "agent1",
+                                     "to": {"queue": "sales"}, "mode": "blind"}
+    assert [a["Exten"] for a in site.floor.ami.sent] == ["q-sales"]
+
+
+async def test_another_agent_may_not_transfer_the_call_but_a_supervisor_may(site: Site):
+    site.floor.caller_talks_to("1764745200.42", "agent1")
+    other = await site.client((Role.AGENT,), agent_id="agent2")
+    response = await other.post("/api/calls/1764745200.42/transfer",
+                                json={"to": {"agent": "agent3"}})
+    assert response.status == 403
+    assert "you may act only for your own" in (await response.json())["error"]
+    assert site.floor.ami.sent == []
+    supervisor = await site.client((Role.SUPERVISOR,))
+    response = await supervisor.post("/api/calls/1764745200.42/transfer",
+                                     json={"to": {"agent": "agent3"}})  # blind by default
+    assert response.status == 202, await response.text()
+    assert (await response.json())["to"] == {"agent": "agent3"}
+    assert [a["Exten"] for a in site.floor.ami.sent] == ["a-agent3"]
+
+
+async def test_a_campaign_manager_may_not_transfer_calls(site: Site):
+    site.floor.caller_talks_to("1764745200.42", "agent1")
+    client = await site.client((Role.CAMPAIGN_MANAGER,))
+    response = await client.post("/api/calls/1764745200.42/transfer",
+                                 json={"to": {"queue": "sales"}})
+    assert response.status == 403
+
+
+async def test_unknown_calls_and_targets_are_404_calls_not_talking_409(site: Site):
+    site.floor.caller_talks_to("1764745200.42", "agent1")
+    site.floor.caller_waits("1764745200.43", "operator")
+    client = await site.client((Role.SUPERVISOR,))
+    cases = [
+        ("1764745200.99", {"queue": "sales"}, 404, "no such call"),
+        ("1764745200.42", {"queue": "billing"}, 404, "queue 'billing': no such queue"),
+        ("1764745200.42", {"agent": "agent9"}, 404, "agent 'agent9': no such agent"),
+        ("1764745200.43", {"queue": "sales"}, 409, "not talking to an agent now"),
+        ("1764745200.42", {"agent": "agent1"}, 409, "already has this call"),
+    ]
+    for call_id, to, status, error in cases:
+        response = await client.post(f"/api/calls/{call_id}/transfer", json={"to": to})
+        assert response.status == status, (to, await response.text())
+        assert error in (await response.json())["error"]
+    assert site.floor.ami.sent == []
+
+
+async def test_an_attended_transfer_is_501_with_the_reason(site: Site):
+    site.floor.caller_talks_to("1764745200.42", "agent1")
+    client = await site.client((Role.AGENT,), agent_id="agent1")
+    response = await client.post("/api/calls/1764745200.42/transfer",
+                                 json={"to": {"agent": "agent2"}, "mode": "attended"})
+    assert response.status == 501
+    assert (await response.json())["error"] == ATTENDED_REFUSAL
+    assert site.floor.ami.sent == []
+
+
+@pytest.mark.parametrize(("body", "error"), [
+    ({}, "to: is required"),
+    ({"to": "sales"}, 'to: expected {"queue": "<name>"} or {"agent": "<agent id>"}, '
+                      "got 'sales'"),
+    ({"to": {"queue": "sales", "agent": "agent2"}}, "to: expected"),
+    ({"to": {}}, "to: expected"),
+    ({"to": {"team": "x"}}, "to: expected"),
+    ({"to": {"queue": "Sales Team"}}, "to.queue: 'Sales Team' is not a queue name"),
+    ({"to": {"agent": None}}, "to.agent: expected an agent id, got null"),
+    ({"to": {"queue": "sales"}, "mode": "warm"}, "mode: expected one of blind, attended, "
+                                                 "got 'warm'"),
+    ({"to": {"queue": "sales"}, "when": "now"}, "body: unknown field 'when'"),
+])
+async def test_a_malformed_body_is_400_saying_what_is_wrong(site: Site, body, error):
+    site.floor.caller_talks_to("1764745200.42", "agent1")
+    client = await site.client((Role.SUPERVISOR,))
+    response = await client.post("/api/calls/1764745200.42/transfer", json=body)
+    assert response.status == 400
+    assert error in (await response.json())["error"]
+    assert site.floor.ami.sent == []
+
+
+async def test_a_call_id_that_is_no_uniqueid_is_400(site: Site):
+    client = await site.client((Role.SUPERVISOR,))
+    response = await client.post("/api/calls/a%20b/transfer", json={"to": {"queue": "sales"}})
+    assert response.status == 400
+    assert "is not a call id" in (await response.json())["error"]
+
+
+async def test_the_transferred_caller_hangs_up_while_waiting_and_the_agent_is_freed():
+    floor = call_floor()
+    floor.caller_talks_to("call-1", "agent1")
+    first_session_ended(floor, "call-1")
+
+    class HangsUpWaiting(FakeQueues):
+        async def wait(self, session, call_id, request):  # type: ignore[no-untyped-def]
+            inbox = self.floor.acd.enqueue(call_id, "operator")  # sup1 is logged out: waits
+            await asyncio.sleep(0)
+            assert inbox.empty()
+            raise AgiHangup("caller hung up while waiting in queue")
+
+    queues = HangsUpWaiting(floor, active={})
+    await transfers(floor, queues).handle(
+        transferred_session("call-1", "queue", "operator"))  # type: ignore[arg-type]
+    assert not floor.acd.holds("call-1")
+    assert floor.acd.acd.waiting("operator") == []
