@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from callcenter.asterisk.agent_dialplan import AGENT_BRIDGE_PREFIX, FEATURES
 from callcenter.asterisk.agi_server import AgiServer
 from callcenter.asterisk.ami import AmiActionError, AmiClient
 from callcenter.asterisk.events import (
@@ -27,6 +28,7 @@ from callcenter.asterisk.events import (
 from callcenter.asterisk.sandbox import Sandbox, SandboxError
 from callcenter.asterisk.supervision_dialplan import TRANSFER_SCRIPT
 from callcenter.config import Settings
+from callcenter.core.agent_recovery import agents_on_channels
 from callcenter.core.calls import CallLedger, agent_from_channel
 from callcenter.core.clock import Clock, SystemClock
 from callcenter.core.registrations import RegistrationBook, RegistrationChanged
@@ -222,6 +224,17 @@ class CallCenter:
                         "a channel snapshot", record.call_id)
         self.writer.apply(result)
 
+    def _recover_agents(self, snapshot: list[CoreShowChannel]) -> None:
+        """Nailed-up agents and agents' calls the ACD did not route, from the snapshot of a
+        (re)connect, whose Hangups come after it. Not from the periodic snapshot: a Hangup
+        seen before it is processed would leave an agent held for a call already over."""
+        try:
+            self.desk.recover(agents_on_channels(
+                snapshot, self.acd.acd.agent_ids(), bridge_prefix=AGENT_BRIDGE_PREFIX,
+                feature_codes=FEATURES, queues=[q.name for q in self.settings.queues]))
+        except Exception:  # the rest of the resync must go on
+            log.exception("agents could not be recovered from the channel snapshot")
+
     async def _reconcile_periodically(self) -> None:
         while True:
             await asyncio.sleep(RECONCILE_EVERY_SECONDS)
@@ -234,6 +247,7 @@ class CallCenter:
 
     async def _on_ami_ready(self, snapshot: list[CoreShowChannel]) -> None:
         """After every (re)connect: settle what happened while we could not see Asterisk."""
+        self._recover_agents(snapshot)  # first: before any await lets a call be routed
         modules, self._modules_to_reload = self._modules_to_reload, set()
         for module in sorted(modules):  # files written at start, before AMI was up
             await self.ami.reload(module)
@@ -258,7 +272,8 @@ class CallCenter:
         if self.settings.asterisk.mode != "sandbox":
             return set()
         try:
-            changed = Sandbox(self.settings).write_config(agents)
+            # Prompts are Asterisk's since it was installed and started: only agents change.
+            changed = Sandbox(self.settings).write_config(agents, prompts=False)
         except SandboxError as exc:
             log.warning("the sandbox configuration could not be written: %s", exc)
             return set()

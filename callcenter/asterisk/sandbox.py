@@ -184,10 +184,12 @@ class Sandbox:
 
     # ------------------------------------------------------------------ configuration
 
-    def write_config(self, agents: Sequence[AgentAccount] | None = None) -> list[str]:
+    def write_config(self, agents: Sequence[AgentAccount] | None = None, *,
+                     prompts: bool = True) -> list[str]:
         """Static asterisk-conf files, the rendered asterisk.conf and the generated files
-        (agents from the database when given, else the settings'). Returns the names of the
-        files whose text changed (a running Asterisk needs those modules reloaded)."""
+        (agents from the database when given, else the settings'), and with ``prompts`` our
+        prompts into the sounds folder. Returns the names of the files whose text changed (a
+        running Asterisk needs those modules reloaded)."""
         self._refuse_external("write the sandbox configuration")
         self._require_installed()
         self._make_instance_folders()
@@ -205,7 +207,8 @@ class Sandbox:
             if not path.is_file() or path.read_text(encoding="utf-8") != text:
                 changed.append(name)
             _write_private(path, text, gid)
-        self._install_prompts()
+        if prompts:
+            self._install_prompts()
         log.debug("wrote %d configuration files to %s (uid %d)", len(files), self.etc_dir, uid)
         return changed
 

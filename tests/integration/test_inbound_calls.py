@@ -14,6 +14,7 @@ import pytest
 
 from callcenter.asterisk.ami import AmiClient
 from callcenter.asterisk.events import AmiEvent, MusicOnHoldStart
+from callcenter.asterisk.sandbox import Sandbox
 from callcenter.config import REPO_ROOT
 from callcenter.core.records import AttemptOutcome, Disposition, HangupBy
 from tests.support.asterisk import phone_agent
@@ -200,6 +201,9 @@ async def test_a_prompt_asterisk_cannot_play_is_logged_and_skipped_and_the_call_
     agents = [phone_agent("agent2", port, queues=["support"])]
     service_ivr = {"prompts_dir": str(prompts), "dialplans_dir": str(flows)}
     async with call_center(tmp_path, agents, service_ivr=service_ivr) as center:
+        # The sounds folder is shared by test instances: make sure nobody left the file there.
+        for leftover in Sandbox(center.settings).prompt_folder().glob("not-in-asterisk.*"):
+            leftover.unlink()
         phone = agent_phone("agent2", port, AgentPlan(answer_after_ms=500, hangup_after_ms=1500))
         call = caller(center, CallerPlan(dtmf=((1500, "2"),)))
         await asyncio.gather(finished(call), finished(phone))
