@@ -140,6 +140,7 @@ class CoreShowChannel:
     exten: str
     state: str
     application: str
+    application_data: str  # the application's arguments, e.g. "sales,t,,,600" for Queue
     duration_seconds: int | None  # from "HH:MM:SS"
     bridge_id: str  # "" when not in a bridge
 
@@ -446,6 +447,7 @@ def _core_show_channel(name: str, ts: float | None, h: _Store) -> CoreShowChanne
         exten=_text(h, "exten"),
         state=_text(h, "channelstatedesc"),
         application=_text(h, "application"),
+        application_data=_text(h, "applicationdata"),
         duration_seconds=_duration(name, h),
         bridge_id=_text(h, "bridgeid"),
     )

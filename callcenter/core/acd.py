@@ -52,12 +52,18 @@ Agent states (TRANSITIONS below; one AgentStateChanged per real change, in order
     caller left    RINGING -> READY (idle time kept)
     call ended     ON_CALL -> WRAP_UP (timed or manual) | READY (wrap_up 0)
     wrap-up ended  WRAP_UP -> READY (timer, or the agent's ready)
+    busy elsewhere READY | WRAP_UP | PAUSED -> ON_CALL (a pause becomes a deferred pause)
+    elsewhere over ON_CALL -> as "call ended", by the call's queue's wrap-up if known, else READY
 
   A deferred pause/logout replaces the READY (or RONA) that ends a ring, a call or a timed
   wrap-up; after a call with manual wrap-up it applies when the call ends (the agent already
   said what comes next).
   An unreachable agent keeps their state but gets no offers. Agents are assumed reachable until
   ``set_reachable(.., False)``; reachability is the phone's and survives logout.
+  A call "elsewhere" is one Asterisk carries that the ACD did not route (put through by the
+  fallback ``Queue()`` while the service was down, or in progress when it stopped): the agent
+  is ON_CALL with it until ``elsewhere_ended``. It does not count in the agent's calls, talk
+  time or the queue's handle time: the ACD saw only part of it.
 """
 
 from __future__ import annotations
@@ -128,13 +134,16 @@ __all__ = [
 S = AgentState
 TRANSITIONS: dict[AgentState, frozenset[AgentState]] = {
     S.LOGGED_OUT: frozenset({S.READY}),  # login
-    S.READY: frozenset({S.RINGING, S.PAUSED, S.LOGGED_OUT}),  # offer, pause, logout
+    # offer, pause, logout; busy elsewhere (a call the ACD did not route)
+    S.READY: frozenset({S.RINGING, S.PAUSED, S.LOGGED_OUT, S.ON_CALL}),
     # answered; ring ended (READY, RONA or a deferred pause/logout)
     S.RINGING: frozenset({S.ON_CALL, S.READY, S.PAUSED, S.LOGGED_OUT}),
     # call ended: wrap-up, READY when there is none, or a deferred pause/logout
     S.ON_CALL: frozenset({S.WRAP_UP, S.READY, S.PAUSED, S.LOGGED_OUT}),
-    S.WRAP_UP: frozenset({S.READY, S.PAUSED, S.LOGGED_OUT}),  # ended, pause, logout
-    S.PAUSED: frozenset({S.READY, S.PAUSED, S.LOGGED_OUT}),  # ready, new reason, logout
+    # wrap-up ended, pause, logout; busy elsewhere
+    S.WRAP_UP: frozenset({S.READY, S.PAUSED, S.LOGGED_OUT, S.ON_CALL}),
+    # ready, new reason, logout; busy elsewhere (the pause is deferred until after that call)
+    S.PAUSED: frozenset({S.READY, S.PAUSED, S.LOGGED_OUT, S.ON_CALL}),
 }
 DEFAULT_PAUSE_REASONS = ("break", "lunch", "training", "meeting", "RONA")
 RONA = "RONA"
@@ -180,6 +189,8 @@ class Acd:
         self._pause_reasons = tuple(dict.fromkeys([*reasons, RONA]))
         self._rng = rng if rng is not None else random.Random(0)
         self._calls: dict[str, CallEntry] = {}
+        # agent -> (call, its queue or None) of a call the ACD did not route (module docstring)
+        self._elsewhere: dict[str, tuple[str, str | None]] = {}
         self._arrivals = itertools.count()
         self._phones: dict[str, str] = {}  # phone -> the agent logged in on it
         self._timers: list[tuple[float, int, int, Any, int]] = []
@@ -233,6 +244,67 @@ class Acd:
             raise ValueError(f"agent {agent_id!r}: reachable must be true or false")
         actions = self._begin(now)
         self._set_reachable(agent, reachable)
+        return self._finish(now, actions)
+
+    def switch_mode(self, agent_id: str, mode: ConnectMode, now: float) -> list[AcdAction]:
+        """The logged-in agent's phone is now connected another way (a nailed-up channel found
+        after a restart that logged them in ringing): offers from now on use ``mode``. State,
+        phone and counts are kept. Refused while an offer rings them (it used the old mode)."""
+        agent = self._agent(agent_id)
+        try:
+            mode = ConnectMode(mode)
+        except ValueError:
+            raise ValueError(f"agent {agent_id!r}: unknown connect mode {mode!r}") from None
+        if agent.state is S.LOGGED_OUT:
+            raise AgentStateError(f"agent {agent_id!r} is logged out: log in first")
+        if agent.state is S.RINGING:
+            raise AgentStateError(f"agent {agent_id!r} is ringing for call "
+                                  f"{_call_id(agent)!r}: change the mode after the ring")
+        actions = self._begin(now)
+        agent.mode = mode
+        return self._finish(now, actions)
+
+    def busy_elsewhere(self, agent_id: str, call_id: str, now: float, *,
+                       queue: str | None = None) -> list[AcdAction]:
+        """The agent is on ``call_id``, a call the ACD did not route (module docstring): ON_CALL,
+        no offers, until ``elsewhere_ended``. ``queue``: where the call came from, if known (its
+        wrap-up follows the call). A paused agent is paused again after it; a wrap-up ends now.
+        The same call again is a no-op; refused while logged out, ringing, or on another call."""
+        agent = self._agent(agent_id)
+        if not isinstance(call_id, str) or not call_id:
+            raise ValueError(f"agent {agent_id!r}: call id must be a non-empty string, "
+                             f"not {call_id!r}")
+        if queue is not None and queue not in self._queues:
+            raise ValueError(f"agent {agent_id!r}: call {call_id!r}: unknown queue {queue!r}")
+        held = self._elsewhere.get(agent_id)
+        if held is not None and held[0] == call_id:
+            return self._finish(now, self._begin(now))
+        if agent.state is S.LOGGED_OUT:
+            raise AgentStateError(f"agent {agent_id!r} is logged out: no offer to hold back")
+        if agent.state in (S.RINGING, S.ON_CALL):
+            current = _call_id(agent) or (held[0] if held is not None else None)
+            raise AgentStateError(f"agent {agent_id!r} is {agent.state.value} with call "
+                                  f"{current!r}")
+        actions = self._begin(now)
+        if agent.state is S.WRAP_UP:
+            self._close_wrap_up(agent, now)
+        elif agent.state is S.PAUSED:
+            agent.deferred, agent.deferred_reason = "pause", agent.reason
+        self._elsewhere[agent_id] = (call_id, queue)
+        self._change(agent, S.ON_CALL, f"call {call_id} outside the ACD", now, actions)
+        return self._finish(now, actions)
+
+    def elsewhere_ended(self, agent_id: str, now: float) -> list[AcdAction]:
+        """The agent's call outside the ACD is over: as a call ending (wrap-up by its queue's
+        rules if known, else READY; or what was deferred meanwhile)."""
+        agent = self._agent(agent_id)
+        held = self._elsewhere.get(agent_id)
+        if held is None:
+            raise ValueError(f"agent {agent_id!r} is not on a call outside the ACD")
+        actions = self._begin(now)
+        del self._elsewhere[agent_id]
+        queue = self._queues.get(held[1]) if held[1] is not None else None
+        self._after_talk(agent, queue, None, now, actions)
         return self._finish(now, actions)
 
     def _request(self, agent: AgentRecord, request: str, now: float,
@@ -490,12 +562,16 @@ class Acd:
     def agent_state(self, agent_id: str) -> AgentState:
         return self._agent(agent_id).state
 
+    def agent_ids(self) -> list[str]:
+        return list(self._agents)
+
     def agent(self, agent_id: str) -> AgentView:
         a = self._agent(agent_id)
         return AgentView(
             agent_id=a.agent_id, state=a.state, reason=a.reason, since=a.since,
             idle_since=a.idle_since, phone=a.phone, mode=a.mode, reachable=a.reachable,
-            call_id=a.call.call_id if a.call else None, queues=a.spec.queues,
+            call_id=_call_id(a) or self._elsewhere.get(agent_id, (None,))[0],
+            queues=a.spec.queues,
             skills=a.spec.skills, calls_answered=a.calls_answered, talk_time=a.talk_time,
             deferred=a.deferred,
         )
@@ -633,21 +709,31 @@ class Acd:
         agent.talk_time += talk
         agent.call = None
         call.agent = None
-        wrap_up = queue.rules.wrap_up
+        self._after_talk(agent, queue, talk, at, actions)
+
+    def _after_talk(self, agent: AgentRecord, queue: QueueIndex | None, talk: float | None,
+                    at: float, actions: list[AcdAction]) -> None:
+        """Wrap-up by ``queue``'s rules (none without a queue), READY, or what was deferred.
+        ``talk`` goes into the queue's handle time; None: not measured (a call elsewhere)."""
+        wrap_up = queue.rules.wrap_up if queue is not None else 0
         if wrap_up == 0 or (wrap_up is None and agent.deferred):
-            queue.record_handle_time(talk)
+            if queue is not None and talk is not None:
+                queue.record_handle_time(talk)
             self._after_call(agent, at, actions, S.READY, "call ended", idle=True)
             return
-        agent.wrap_queue, agent.wrap_talk, agent.wrap_started = call.queue, talk, at
+        assert queue is not None
+        agent.wrap_queue = queue.name if talk is not None else None
+        agent.wrap_talk, agent.wrap_started = talk or 0.0, at
         self._change(agent, S.WRAP_UP, "call ended", at, actions)
         if wrap_up is not None:
             self._schedule(at + wrap_up, WRAP_UP_END, agent, agent.wrap_token)
 
     def _close_wrap_up(self, agent: AgentRecord, at: float) -> None:
-        """If in wrap-up, it ends now: its handle time is measured, its timer goes stale."""
-        if agent.state is not S.WRAP_UP or agent.wrap_queue is None:
+        """If in wrap-up, it ends now: its handle time is measured (unless it followed a call
+        elsewhere), its timer goes stale."""
+        if agent.state is not S.WRAP_UP:
             return
-        queue = self._queues.get(agent.wrap_queue)
+        queue = self._queues.get(agent.wrap_queue) if agent.wrap_queue is not None else None
         if queue is not None:
             queue.record_handle_time(agent.wrap_talk + max(0.0, at - agent.wrap_started))
         agent.wrap_queue = None
@@ -894,6 +980,10 @@ class Acd:
         if call.state is not CallState.RINGING or call.agent is not agent:
             raise ValueError(f"call {call_id!r} is not ringing agent {agent_id!r}")
         return call, agent
+
+
+def _call_id(agent: AgentRecord) -> str | None:
+    return agent.call.call_id if agent.call is not None else None
 
 
 def _new_record(spec: AgentSpec, now: float) -> AgentRecord:

@@ -129,6 +129,18 @@ class AcdDriver:
     def ready(self, agent_id: str) -> list[AcdAction]:
         return self._apply(self.acd.ready(agent_id, self._clock.now()))
 
+    def switch_mode(self, agent_id: str, mode: ConnectMode) -> list[AcdAction]:
+        return self._apply(self.acd.switch_mode(agent_id, mode, self._clock.now()))
+
+    def busy_elsewhere(self, agent_id: str, call_id: str, *, queue: str | None = None,
+                       ) -> list[AcdAction]:
+        """The agent is on a call the ACD did not route (seen in a channel snapshot)."""
+        return self._apply(self.acd.busy_elsewhere(agent_id, call_id, self._clock.now(),
+                                                   queue=queue))
+
+    def elsewhere_ended(self, agent_id: str) -> list[AcdAction]:
+        return self._apply(self.acd.elsewhere_ended(agent_id, self._clock.now()))
+
     def add_agent(self, spec: AgentSpec) -> list[AcdAction]:
         """A new agent (from the API): routing knows them from now on (logged out)."""
         return self._apply(self.acd.add_agent(spec, self._clock.now()))

@@ -5,6 +5,13 @@ Asterisk's own queues for the fallback.
 Feature codes arrive as the FastAGI script ``agent`` (see asterisk/agent_dialplan.py). The
 agent is the PJSIP endpoint of the channel that dialled: a phone cannot claim to be another
 agent by setting its caller ID. The outcome is said on the phone.
+
+After every AMI (re)connect, ``recover`` takes what the channel snapshot says about agents
+(core/agent_recovery.py): a logged-in agent still in their nailed-up bridge is nailed up again
+(by that channel), an agent on a call the ACD did not route is held ON_CALL until that channel
+hangs up, and channels followed here whose hangup was missed meanwhile are taken as gone.
+An agent the state log has logged out stays so even if their phone sits in their bridge (they
+logged out from the API, say); a call elsewhere of a logged-out agent is not held.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from callcenter.core.acd import (
     AgentStateError,
     ConnectMode,
 )
+from callcenter.core.agent_recovery import AgentsOnChannels
 from callcenter.core.calls import agent_from_channel
 from callcenter.service.acd_driver import AcdDriver
 from callcenter.service.prompting import play
@@ -56,6 +64,7 @@ class AgentDesk:
         self._publish = publish
         self._pending: list[StateChange] = []
         self._nailed: dict[str, str] = {}  # uniqueid of a nailed-up channel -> agent id
+        self._elsewhere: dict[str, str] = {}  # uniqueid of a call the ACD did not route -> agent
         self._flusher: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         acd.on_agent_change(self._changed)
@@ -86,8 +95,8 @@ class AgentDesk:
     async def restore(self, agents: Sequence[AgentAccount], *, auto_login: set[str],
                       since: float) -> None:
         """At start: each agent as the state log last saw them (logged in, paused with their
-        reason), else logged in when the settings say so. A call in progress then was lost
-        with the service; the agent is ready again."""
+        reason), else logged in when the settings say so; ringing, until ``recover`` finds
+        their nailed-up line or a call they are on in the first AMI snapshot."""
         for agent in agents:
             history = await self._directory.state_history(agent.id, since=since)
             last = history[-1] if history else None
@@ -147,8 +156,16 @@ class AgentDesk:
                 raise AgentStateError(f"unknown feature {feature!r}")
 
     def channel_gone(self, uniqueid: str) -> None:
-        """A channel hung up (AMI): if it was a nailed-up agent's, that agent is logged out
-        (after the call in progress, if any)."""
+        """A channel hung up (AMI): if it carried a call the ACD did not route, its agent is
+        free again (wrap-up by the rules); if it was a nailed-up agent's, that agent is logged
+        out (after the call in progress, if any)."""
+        busy_agent = self._elsewhere.pop(uniqueid, None)
+        if busy_agent is not None:
+            log.info("agent %s: call %s outside the ACD ended", busy_agent, uniqueid)
+            try:
+                self._acd.elsewhere_ended(busy_agent)
+            except ValueError as exc:
+                log.info("agent %s: %s", busy_agent, exc)
         agent_id = self._nailed.pop(uniqueid, None)
         if agent_id is None:
             return
@@ -160,6 +177,63 @@ class AgentDesk:
 
     def nailed_channel(self, agent_id: str) -> str | None:
         return next((u for u, a in self._nailed.items() if a == agent_id), None)
+
+    # ------------------------------------------------------------------ after a (re)connect
+
+    def recover(self, found: AgentsOnChannels) -> None:
+        """Bring agents in line with a channel snapshot (module docstring). Idempotent: the
+        same snapshot twice changes nothing the second time."""
+        for uniqueid in [u for u in (*self._elsewhere, *self._nailed) if u not in found.live]:
+            log.warning("channel %s hung up while AMI was away", uniqueid)
+            self.channel_gone(uniqueid)
+        for agent_id, uniqueid in found.nailed.items():
+            self.adopt_nailed(agent_id, uniqueid)
+        for agent_id, call in found.busy.items():
+            self.hold_for_call(agent_id, call.channel, queue=call.queue)
+
+    def adopt_nailed(self, agent_id: str, uniqueid: str) -> bool:
+        """The logged-in agent's channel ``uniqueid`` sits in their bridge: they are nailed up
+        by it (calls join it, its hangup logs them out). False if they are logged out."""
+        if self._nailed.get(uniqueid) == agent_id:
+            return True
+        try:
+            view = self._acd.acd.agent(agent_id)
+            if view.state is AgentState.LOGGED_OUT:
+                log.info("agent %s: logged out, though channel %s sits in their bridge",
+                         agent_id, uniqueid)
+                return False
+            if view.mode is not ConnectMode.NAILED:
+                self._acd.switch_mode(agent_id, ConnectMode.NAILED)
+        except AgentStateError as exc:
+            log.warning("agent %s: nailed-up channel %s not adopted: %s", agent_id, uniqueid, exc)
+            return False
+        for older in [u for u, a in self._nailed.items() if a == agent_id]:
+            del self._nailed[older]
+        self._nailed[uniqueid] = agent_id
+        log.info("agent %s: nailed up again by channel %s", agent_id, uniqueid)
+        return True
+
+    def hold_for_call(self, agent_id: str, uniqueid: str, *, queue: str | None = None) -> bool:
+        """The agent is on a call (channel ``uniqueid``) the ACD did not route: no offers
+        until that channel hangs up. A call the ACD itself rings or connects them to is left
+        to it; so is a logged-out agent. True if the agent is held for this call."""
+        if self._elsewhere.get(uniqueid) == agent_id:
+            return True
+        try:
+            view = self._acd.acd.agent(agent_id)
+            if view.state is AgentState.LOGGED_OUT:
+                return False
+            if view.state in (AgentState.RINGING, AgentState.ON_CALL) and (
+                    view.call_id not in self._elsewhere):
+                return False  # the ACD's own call: its handler follows it
+            self._acd.busy_elsewhere(agent_id, uniqueid, queue=queue)
+        except AgentStateError as exc:
+            log.info("agent %s: call %s not held: %s", agent_id, uniqueid, exc)
+            return False
+        self._elsewhere[uniqueid] = agent_id
+        log.info("agent %s: on call %s outside the ACD%s", agent_id, uniqueid,
+                 f" (queue {queue})" if queue else "")
+        return True
 
     # ------------------------------------------------------------------ state changes
 

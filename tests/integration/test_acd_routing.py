@@ -9,7 +9,7 @@ ACD (``center.acd``) and ask its agent desk for state changes as the API would.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from tests.support.calls import (
     finished,
     prompt_seconds,
     sipp_cleanup,  # noqa: F401 - autouse fixture
+    until,
 )
 from tests.support.sipp import AgentPlan, CallerPlan, free_port
 
@@ -67,19 +68,6 @@ def presses(key: str, *, talk_ms: int | None = None, number: str,
     hangup_ms = None if talk_ms is None else KEY_MS + HOLD_MS + talk_ms
     return CallerPlan(dtmf=((KEY_MS, key),), caller_number=number, max_call_ms=max_call_ms,
                       hangup_after_ms=hangup_ms)
-
-
-async def until(condition: Callable[[], Any], what: str, timeout: float = 30) -> None:
-    """Poll ``condition`` (sync or async) every 0.1 s until it is true."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = condition()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return
-        assert asyncio.get_running_loop().time() < deadline, f"not within {timeout} s: {what}"
-        await asyncio.sleep(0.1)
 
 
 def state_of(center: CallCenter, agent_id: str) -> AgentState:

@@ -16,7 +16,7 @@ import asyncio
 import dataclasses
 import re
 import wave
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -178,3 +178,17 @@ def talk_seconds_measured_by(agent: SippResult) -> float:
 
 def ivr_inputs(record: CallRecord) -> list[tuple[str, str | None]]:
     return [(step.node, step.input) for step in record.ivr_path]
+
+
+async def until(condition: Callable[[], Any], what: str, timeout: float = 30) -> Any:
+    """Poll ``condition`` (sync or async) every 0.1 s until it gives a true value, and
+    return it; AssertionError naming ``what`` after ``timeout`` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = condition()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        assert asyncio.get_running_loop().time() < deadline, f"not within {timeout} s: {what}"
+        await asyncio.sleep(0.1)

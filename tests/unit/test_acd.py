@@ -752,3 +752,116 @@ def test_a_call_for_an_agent_who_does_not_serve_the_queue_is_refused() -> None:
     with pytest.raises(ValueError, match="agent 'bia' does not serve queue 'sales'"):
         acd.enqueue("c1", "sales", T0 + 5, for_agent="bia")
     assert acd.waiting("sales") == []
+
+
+# --------------------------------------------------------------------------- calls elsewhere
+
+
+def test_an_agent_busy_elsewhere_is_on_call_and_offered_nothing_until_that_call_ends() -> None:
+    acd = center(sales(wrap_up=0), agent("ann"), agent("ben"))  # ann idle longest
+    assert acd.busy_elsewhere("ann", "1700.5", T0 + 5) == [
+        AgentStateChanged("ann", ON_CALL, "call 1700.5 outside the ACD", T0 + 5, READY)]
+    assert acd.busy_elsewhere("ann", "1700.5", T0 + 6) == []  # the next snapshot: no change
+    view = acd.agent("ann")
+    assert (view.state, view.call_id, view.calls_answered) == (ON_CALL, "1700.5", 0)
+    assert acd.snapshot(T0 + 6)["agents"]["ann"]["call_id"] == "1700.5"
+    assert offers(acd.enqueue("c1", "sales", T0 + 10)) == [("c1", "ben")]
+    acd.enqueue("c2", "sales", T0 + 11)  # waits: ann is busy, ben is ringing
+    actions = acd.elsewhere_ended("ann", T0 + 20)
+    assert changes(actions) == [("ann", READY, "call ended"), ("ann", RINGING, "call c2")]
+    assert offers(actions) == [("c2", "ann")]
+    view = acd.agent("ann")
+    assert (view.idle_since, view.calls_answered, view.talk_time) == (T0 + 20, 0, 0.0)
+    assert acd.queue_stats("sales", T0 + 20).aht == 180  # the partial call is not measured
+
+
+def test_a_call_elsewhere_from_a_known_queue_ends_in_that_queues_wrap_up() -> None:
+    rules = queues(QueueRules("sales", wrap_up=30), QueueRules("support", wrap_up=None))
+    acd = center(rules, agent("ann", "sales", "support"), agent("ben", "sales"))
+    acd.busy_elsewhere("ann", "u1", T0 + 5, queue="sales")
+    assert changes(acd.elsewhere_ended("ann", T0 + 40)) == [("ann", WRAP_UP, "call ended")]
+    assert acd.tick(T0 + 70) == [
+        AgentStateChanged("ann", READY, "wrap-up ended", T0 + 70, WRAP_UP)]
+    acd.busy_elsewhere("ben", "u2", T0 + 71, queue="support")  # manual wrap-up
+    acd.elsewhere_ended("ben", T0 + 80)
+    assert acd.tick(T0 + 500) == [] and acd.agent_state("ben") is WRAP_UP
+    assert changes(acd.ready("ben", T0 + 501)) == [("ben", READY, "ready")]
+    assert acd.queue_stats("sales", T0 + 501).aht == 180  # nothing measured from either
+
+
+def test_a_paused_agent_busy_elsewhere_is_paused_again_after_the_call() -> None:
+    acd = center(sales(wrap_up=0), agent("ann"))
+    acd.pause("ann", "lunch", T0 + 5)
+    assert changes(acd.busy_elsewhere("ann", "u1", T0 + 6)) == [
+        ("ann", ON_CALL, "call u1 outside the ACD")]
+    assert acd.agent("ann").deferred == "pause"
+    acd.enqueue("c1", "sales", T0 + 7)
+    assert acd.elsewhere_ended("ann", T0 + 20) == [
+        AgentStateChanged("ann", PAUSED, "lunch", T0 + 20, ON_CALL)]
+    # The agent's requests during the call work as during any call.
+    acd.busy_elsewhere("ann", "u2", T0 + 21)
+    assert acd.ready("ann", T0 + 22) == []  # cancels the pause that was there
+    actions = acd.elsewhere_ended("ann", T0 + 30)
+    assert changes(actions)[0] == ("ann", READY, "call ended")
+    assert offers(actions) == [("c1", "ann")]
+    acd.offer_answered("c1", "ann", T0 + 31)
+    acd.call_ended("c1", T0 + 32)
+    acd.busy_elsewhere("ann", "u3", T0 + 33)
+    assert acd.logout("ann", T0 + 34) == [AgentRequestDeferred("ann", "logout")]
+    assert changes(acd.elsewhere_ended("ann", T0 + 40)) == [
+        ("ann", LOGGED_OUT, "logout deferred until call ended")]
+
+
+def test_a_call_elsewhere_ends_a_wrap_up_whose_timer_then_does_nothing() -> None:
+    acd = center(sales(wrap_up=30), agent("ann"))
+    acd.enqueue("c1", "sales", T0 + 10)
+    serve(acd, "c1", "ann", T0 + 11, T0 + 20)  # wrap-up until T0 + 50
+    acd.busy_elsewhere("ann", "u1", T0 + 25)
+    assert acd.queue_stats("sales", T0 + 25).aht == pytest.approx(0.8 * 180 + 0.2 * 14)
+    assert acd.tick(T0 + 60) == [] and acd.agent_state("ann") is ON_CALL
+    acd.elsewhere_ended("ann", T0 + 70)  # no queue: no wrap-up
+    assert acd.agent_state("ann") is READY
+
+
+def test_busy_elsewhere_is_refused_when_it_does_not_fit() -> None:
+    acd = center(sales(), agent("ann"), agent("ben"), agent("cy"), login=False)
+    acd.login("ann", T0, phone="1")
+    acd.login("ben", T0, phone="2")
+    with pytest.raises(AgentStateError, match="agent 'cy' is logged out"):
+        acd.busy_elsewhere("cy", "u1", T0 + 1)
+    acd.enqueue("c1", "sales", T0 + 2)  # rings ann
+    with pytest.raises(AgentStateError, match="agent 'ann' is ringing with call 'c1'"):
+        acd.busy_elsewhere("ann", "u1", T0 + 3)
+    acd.busy_elsewhere("ben", "u2", T0 + 4)
+    with pytest.raises(AgentStateError, match="agent 'ben' is on_call with call 'u2'"):
+        acd.busy_elsewhere("ben", "u3", T0 + 5)
+    with pytest.raises(ValueError, match="call 'u4': unknown queue 'nope'"):
+        acd.busy_elsewhere("ann", "u4", T0 + 5, queue="nope")
+    with pytest.raises(ValueError, match="call id must be a non-empty string"):
+        acd.busy_elsewhere("ann", "", T0 + 5)
+    with pytest.raises(ValueError, match="agent 'ann' is not on a call outside the ACD"):
+        acd.elsewhere_ended("ann", T0 + 6)
+    with pytest.raises(UnknownAgent):
+        acd.busy_elsewhere("zed", "u5", T0 + 6)
+    with pytest.raises(AgentStateError, match="agent 'ben' is on a call"):
+        acd.remove_agent("ben", T0 + 7)
+    assert acd.agent_state("ben") is ON_CALL and acd.agent("ben").call_id == "u2"
+
+
+def test_switch_mode_changes_how_offers_connect_and_keeps_the_state() -> None:
+    acd = center(sales(), agent("ann"), agent("ben"), login=False)
+    acd.login("ann", T0, phone="1")
+    acd.pause("ann", "break", T0 + 1)
+    assert acd.switch_mode("ann", ConnectMode.NAILED, T0 + 2) == []
+    view = acd.agent("ann")
+    assert (view.state, view.reason, view.mode, view.phone) == (PAUSED, "break",
+                                                                ConnectMode.NAILED, "1")
+    acd.ready("ann", T0 + 3)
+    assert acd.enqueue("c1", "sales", T0 + 4)[0] == offer("c1", "ann", mode=ConnectMode.NAILED)
+    with pytest.raises(AgentStateError, match="agent 'ann' is ringing for call 'c1'"):
+        acd.switch_mode("ann", ConnectMode.RING, T0 + 5)
+    with pytest.raises(AgentStateError, match="agent 'ben' is logged out"):
+        acd.switch_mode("ben", ConnectMode.NAILED, T0 + 5)
+    with pytest.raises(ValueError, match="unknown connect mode 'carrier-pigeon'"):
+        acd.switch_mode("ann", "carrier-pigeon", T0 + 5)  # type: ignore[arg-type]
+    assert acd.agent_ids() == ["ann", "ben"]

@@ -145,13 +145,13 @@ def test_a_core_show_channels_answer_gives_snapshot_channels() -> None:
     assert events_of(messages) == [
         CoreShowChannel(
             uniqueid=CALLER_ID, linkedid=CALLER_ID, channel=CALLER, context="from-callers",
-            exten="100", state="Up", application="Queue", duration_seconds=3725,
-            bridge_id=BRIDGE,
+            exten="100", state="Up", application="Queue", application_data="sales,t,,,600",
+            duration_seconds=3725, bridge_id=BRIDGE,
         ),
         CoreShowChannel(
             uniqueid="1732822050.3", linkedid="1732822050.3", channel="PJSIP/caller-00000003",
             context="from-callers", exten="100", state="Up", application="AGI",
-            duration_seconds=7, bridge_id="",
+            application_data="agi://127.0.0.1:4573/ivr", duration_seconds=7, bridge_id="",
         ),
         CoreShowChannelsComplete(listed=2),
     ]
@@ -285,6 +285,7 @@ def test_garbage_is_skipped_and_bad_values_become_none_with_a_warning(
     assert isinstance(channel, CoreShowChannel)
     assert channel.duration_seconds is None
     assert channel.linkedid == "" and channel.bridge_id == ""
+    assert channel.application_data == ""  # no ApplicationData header: empty, as other text
     assert isinstance(other, OtherEvent)
     assert other.name == "QueueCallerJoin"
     assert other.headers["Queue"] == "sales"
