@@ -205,6 +205,7 @@ class CallCenter:
                 self.acd.key_pressed(event.uniqueid, event.digit)
             case Hangup():
                 self.desk.channel_gone(event.uniqueid)
+        self.transfers.on_event(event)  # agents' legs, consults, attended transfers
 
     def _registrations_changed(self, changes: list[RegistrationChanged]) -> None:
         for change in changes:

@@ -21,6 +21,17 @@ them, so no phone can dial into them):
     in) and the fallback context queues them in Asterisk's own queue; ``CALLCENTER_STAGE`` is
     ``transferred`` so the fallback does not take them for a finished call.
 
+``callcenter-consult``
+    An attended transfer's consult call. AMI ``Atxfer`` on the first agent's phone leg plays
+    the ``atxfer`` feature code (``features.conf``) and then the extension as DTMF, so the
+    extension is digits only: a six-digit token (``consult_token``) the service registers
+    just before as the global variable ``CC_CONSULT_<token>`` = ``<agent id>/<ring seconds>``.
+    The consult rings that agent for that long (``t``: they may hand the caller on in turn).
+    The global is cleared at once: a token dials once. An unknown token hangs up, which ends
+    the consult and gives the first agent the caller back. ``leg`` is the predial handler of
+    agents' phone legs (``Dial`` option ``b``): it points their ``TRANSFER_CONTEXT`` here, so
+    an agent pressing the feature code on their phone can only reach a registered consult.
+
 Names reach these extensions inside the extension itself; ``FILTER`` keeps only the
 characters an agent id or queue name may have, whatever the service sent. Pattern prefixes
 avoid the letters ``n``, ``x`` and ``z``, which Asterisk patterns read as digit classes.
@@ -34,6 +45,12 @@ from enum import StrEnum
 SUPERVISION_CONTEXT = "callcenter-supervision"
 SUPERVISOR_RING_CONTEXT = "callcenter-supervision-ring"
 TRANSFER_CONTEXT = "callcenter-transfer"
+CONSULT_CONTEXT = "callcenter-consult"
+CONSULT_VARIABLE_PREFIX = "CC_CONSULT_"  # + token: the global naming the consulted agent
+CONSULT_TOKEN_DIGITS = 6
+AGENT_LEG_EXTENSION = "leg"  # the predial handler of agents' phone legs
+# Dial option for an agent's phone leg: attended transfers by them (``t``) go to consults only.
+AGENT_LEG_DIAL_OPTIONS = f"tb({CONSULT_CONTEXT}^{AGENT_LEG_EXTENSION}^1)"
 TRANSFER_SCRIPT = "transfer"  # the FastAGI path of transferred callers
 TRANSFERRED_STAGE = "transferred"  # CALLCENTER_STAGE of a caller on their way to a new queue
 TO_QUEUE = "queue"  # the transfer script's first argument: what the second one names
@@ -82,6 +99,21 @@ def agent_transfer_extension(agent_id: str) -> str:
     return _AGENT_PREFIX + _name("agent id", agent_id)
 
 
+def consult_token(number: int) -> str:
+    """The consult extension for the ``number``-th consult (wraps around)."""
+    return str(number % 10**CONSULT_TOKEN_DIGITS).zfill(CONSULT_TOKEN_DIGITS)
+
+
+def consult_variable(token: str) -> str:
+    """The global variable that names the agent a consult ``token`` rings."""
+    return CONSULT_VARIABLE_PREFIX + token
+
+
+def consult_target(agent_id: str, ring_seconds: int) -> str:
+    """The value of a consult's global variable."""
+    return f"{_name('agent id', agent_id)}/{max(1, int(ring_seconds))}"
+
+
 def _filtered_tail(prefix: str) -> str:
     """The dialplan expression of the extension's name part, unsafe characters dropped."""
     exten = f"${{EXTEN:{len(prefix)}}}" if prefix else "${EXTEN}"
@@ -121,4 +153,21 @@ def supervision_contexts(agi_url: str, fallback_context: str) -> list[str]:
         f" same => n,AGI({script},{TO_AGENT},{_filtered_tail(_AGENT_PREFIX)})",
         f" same => n,Goto({fallback_context},s,1)",
     ]
+    pattern = "X" * CONSULT_TOKEN_DIGITS
+    transfer += [
+        "; Attended transfers: the consult call to the agent the service registered for the",
+        "; token (global CC_CONSULT_<token> = <agent>/<ring seconds>); agents' phone legs get",
+        "; TRANSFER_CONTEXT pointing here from the predial handler `leg`.",
+        f"[{CONSULT_CONTEXT}]",
+        f"exten => _{pattern},1,Set(TARGET=${{{CONSULT_VARIABLE_PREFIX}${{EXTEN}}}})",
+        f" same => n,Set(GLOBAL({CONSULT_VARIABLE_PREFIX}${{EXTEN}})=)",
+        f" same => n,Set(CONSULTED=${{FILTER({_NAME_CHARACTERS},${{CUT(TARGET,/,1)}})}})",
+        " same => n,Set(RING=${FILTER(0-9,${CUT(TARGET,/,2)})})",
+        ' same => n,GotoIf($["${CONSULTED}" = "" | "${RING}" = ""]?unknown)',
+        f" same => n,Dial(PJSIP/${{CONSULTED}},${{RING}},{AGENT_LEG_DIAL_OPTIONS})",
+        " same => n(unknown),Hangup()",
+        f"exten => {AGENT_LEG_EXTENSION},1,Set(TRANSFER_CONTEXT={CONSULT_CONTEXT})",
+        " same => n,Return()",
+    ]
+    # One entry with the transfer context: callers of this function take three.
     return ["\n".join(lines) + "\n" for lines in (ring, spy, transfer)]

@@ -14,16 +14,26 @@ core's ``Acd.move``, the transfer starts a new wait in the target queue.
 The call's record goes on: the same call id gains the new queue and the new agent's ring
 attempts; its ``agent_id`` and talk time stay those of the first agent who answered.
 
-Attended transfers are not offered (``AttendedNotSupported``): Asterisk's own (``Atxfer``)
-needs an ``atxfer`` feature code and transfer-enabled bridges, which the agents' calls do not
-have, and it keeps the caller in the first agent's bridge, so the first agent's call would not
-end in the ACD when they hand the caller over.
+An attended transfer (to an agent, from a ring-mode agent's call) is Asterisk's own: AMI
+``Atxfer`` on the first agent's phone leg, to a consult extension (``callcenter-consult``,
+a token registered as a global variable just before) that rings the second agent. The caller
+is put on hold (music) while the two agents talk; when the first agent hangs up, Asterisk
+hands the caller to the second one (AMI ``AttendedTransfer``, Result Success), in the same
+bridge, so the call's FastAGI session stays in its ``Dial`` throughout. If the second agent
+does not answer, is busy, or hangs up first, the consult ends and the first agent has the
+caller back. For the ACD, the second agent is on the call "elsewhere" (``busy_elsewhere``)
+from the request until their phone leg hangs up, so nothing else is offered to them; when
+the transfer completes the first agent's call ends (wrap-up). AMI events reach ``on_event``.
+A nailed-up agent cannot start one: their phone sits in a ConfBridge, which has no transfer
+features (``AttendedNotSupported``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import random
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -32,17 +42,29 @@ from typing import Any, Protocol
 from callcenter.asterisk.agi import AgiHangup
 from callcenter.asterisk.agi_server import AgiSession
 from callcenter.asterisk.ami import AmiActionError, AmiError
+from callcenter.asterisk.events import DialBegin, DialEnd, Hangup, OtherEvent
 from callcenter.asterisk.supervision_dialplan import (
+    CONSULT_CONTEXT,
+    CONSULT_TOKEN_DIGITS,
     NAME_RE,
     TO_AGENT,
     TO_QUEUE,
     TRANSFER_CONTEXT,
     agent_transfer_extension,
+    consult_target,
+    consult_token,
+    consult_variable,
     queue_transfer_extension,
 )
 from callcenter.config import Settings
-from callcenter.core.acd import AgentState, AgentView, UnknownAgent
-from callcenter.core.calls import CallLedger
+from callcenter.core.acd import (
+    AgentState,
+    AgentStateError,
+    AgentView,
+    ConnectMode,
+    UnknownAgent,
+)
+from callcenter.core.calls import CallLedger, agent_from_channel
 from callcenter.core.clock import Clock
 from callcenter.core.records import HangupBy
 from callcenter.service.acd_driver import AcdDriver
@@ -59,6 +81,9 @@ PRIORITY_VARIABLE = "QUEUE_PRIO"  # set by the queue handling before a caller wa
 # as soon as Asterisk tells it the channel left; this only bounds a stuck one).
 HANDOVER_SECONDS = 10.0
 HANDOVER_POLL_SECONDS = 0.05
+# Atxfer is only queued on the agent's leg: if the consult has not started dialling by then
+# (a leg without transfer features, the call just ended) the second agent is let go.
+CONSULT_START_SECONDS = 10.0
 
 
 class TransferMode(StrEnum):
@@ -84,18 +109,21 @@ class TargetNotFound(TransferError):
 
 
 class AttendedNotSupported(TransferError):
-    """Attended transfers are not offered (see the module docstring)."""
+    """This call cannot be transferred attended (a nailed-up agent's; module docstring)."""
 
 
 class AsteriskUnavailable(TransferError):
     """AMI is down or Asterisk refused the action."""
 
 
-ATTENDED_REFUSAL = (
-    "attended transfers are not available: Asterisk's attended transfer (Atxfer) needs an "
-    "atxfer feature code and transfer-enabled agent bridges, which this call center does not "
-    "set up, and it would keep the first agent on the call in the ACD; use mode 'blind' "
-    "(the caller waits for the target queue or agent as a new entry)")
+NAILED_REFUSAL = (
+    "attended transfers are not available from a nailed-up agent: their phone stays in their "
+    "own conference bridge, which has no transfer features; use mode 'blind' (the caller "
+    "waits for the target as a new entry)")
+QUEUE_REFUSAL = ("an attended transfer goes to an agent (to consult them first); to send the "
+                 "caller to a queue use mode 'blind'")
+# What the ledger records for a consult the second agent answered but ended themselves.
+DECLINED_STATUS = "DECLINED"
 
 
 @dataclass(frozen=True)
@@ -121,6 +149,29 @@ class TransferStarted:
     mode: TransferMode
 
 
+@dataclass
+class _Consult:
+    """An attended transfer between its request and its end."""
+
+    call_id: str
+    token: str
+    from_agent: str
+    from_channel: str
+    to_agent: str
+    dialling: bool = False  # its Local channel began to ring the second agent
+    target_uniqueid: str | None = None  # the second agent's phone leg, once it answered
+    target_channel: str | None = None
+
+
+@dataclass(frozen=True)
+class _Leg:
+    """The phone leg of the agent a caller is talking with."""
+
+    agent_id: str
+    channel: str
+    uniqueid: str
+
+
 class QueueWaiter(Protocol):
     """The queue handling of callers (``service.queue_wait.QueueCalls``)."""
 
@@ -137,7 +188,8 @@ class CallTransfers:
                  queues: QueueWaiter, ledger: CallLedger, writer: RecordWriter,
                  send: AmiSend, active: MutableMapping[str, AgiSession],
                  handover_seconds: float = HANDOVER_SECONDS,
-                 sleep: Sleep = asyncio.sleep) -> None:
+                 sleep: Sleep = asyncio.sleep,
+                 consult_start_seconds: float = CONSULT_START_SECONDS) -> None:
         self._settings = settings
         self._clock = clock
         self._acd = acd
@@ -147,8 +199,15 @@ class CallTransfers:
         self._send = send
         self._active = active
         self._handover_seconds = handover_seconds
+        self._consult_start_seconds = consult_start_seconds
         self._sleep = sleep
         self._moving: dict[str, float] = {}  # call id -> when its caller was redirected
+        self._legs: dict[str, _Leg] = {}  # call id -> the agent leg talking with the caller
+        self._consults: dict[str, _Consult] = {}  # call id -> its attended transfer
+        # The second agent's phone leg after a completed attended transfer -> (agent, call):
+        # they are busy with the call (outside the ACD's routing) until that leg hangs up.
+        self._taken_over: dict[str, tuple[str, str]] = {}
+        self._tokens = itertools.count(random.randrange(10**CONSULT_TOKEN_DIGITS))
 
     # ------------------------------------------------------------------ the request
 
@@ -158,8 +217,10 @@ class CallTransfers:
         if not isinstance(call_id, str) or self._ledger.get(call_id) is None:
             raise CallNotFound(f"call {str(call_id)[:40]!r}: no such call in progress")
         agents = self._acd.acd.snapshot(self._clock.now())["agents"]
+        consulted = self.consulting(call_id)  # held for the call, not talking with the caller
         for agent_id, agent in agents.items():
-            if agent["call_id"] == call_id and agent["state"] == AgentState.ON_CALL.value:
+            if (agent["call_id"] == call_id and agent["state"] == AgentState.ON_CALL.value
+                    and agent_id != consulted):
                 return str(agent_id)
         raise NotTransferable(f"call {call_id!r} is not talking to an agent now "
                               "(still in the IVR, waiting or ringing): only a call an agent "
@@ -172,8 +233,10 @@ class CallTransfers:
         AsteriskUnavailable."""
         mode = TransferMode(mode)
         if mode is TransferMode.ATTENDED:
-            raise AttendedNotSupported(ATTENDED_REFUSAL)
+            return await self._attended(call_id, target)
         from_agent = self.agent_on(call_id)
+        if call_id in self._consults:
+            raise NotTransferable(f"call {call_id!r} is being transferred (attended)")
         moved_at = self._moving.get(call_id)
         if moved_at is not None and self._clock.now() - moved_at < 2 * self._handover_seconds:
             raise NotTransferable(f"call {call_id!r} is already being transferred")
@@ -226,6 +289,190 @@ class CallTransfers:
             return self._acd.acd.agent(agent_id)
         except UnknownAgent:
             raise TargetNotFound(f"agent {agent_id!r}: no such agent") from None
+
+    # ------------------------------------------------------------------ attended
+
+    async def _attended(self, call_id: str, target: TransferTarget) -> TransferStarted:
+        """Consult ``target.agent`` with the caller on hold (module docstring)."""
+        from_agent = self.agent_on(call_id)
+        if target.agent is None:
+            raise NotTransferable(QUEUE_REFUSAL)
+        if self._acd.acd.agent(from_agent).mode is ConnectMode.NAILED:
+            raise AttendedNotSupported(NAILED_REFUSAL)
+        moved_at = self._moving.get(call_id)
+        if call_id in self._consults or (
+                moved_at is not None
+                and self._clock.now() - moved_at < 2 * self._handover_seconds):
+            raise NotTransferable(f"call {call_id!r} is already being transferred")
+        leg = self._legs.get(call_id)
+        if leg is None or leg.agent_id != from_agent:
+            raise NotTransferable(f"call {call_id!r}: the phone leg of agent {from_agent!r} "
+                                  "is not known (its answer was not seen on AMI)")
+        to_agent = target.agent
+        agent = self._target_agent(to_agent)
+        if to_agent == from_agent:
+            raise NotTransferable(f"agent {to_agent!r} already has this call")
+        if agent.state is AgentState.LOGGED_OUT:
+            raise NotTransferable(f"agent {to_agent!r} is logged out")
+        if agent.mode is ConnectMode.NAILED:
+            raise NotTransferable(f"agent {to_agent!r} is nailed up: their phone is busy in "
+                                  "their own bridge; use mode 'blind'")
+        if not agent.reachable:
+            raise NotTransferable(f"agent {to_agent!r}: their phone is not reachable")
+        queues = [q for q in agent.queues if self._settings.queue(q) is not None]
+        try:  # nothing else is offered to them from now on
+            self._acd.busy_elsewhere(to_agent, call_id, queue=queues[0] if queues else None)
+        except AgentStateError as exc:
+            raise NotTransferable(f"agent {to_agent!r} cannot take it now: {exc}") from None
+        token = consult_token(next(self._tokens))
+        first_queue = self._settings.queue(queues[0]) if queues else None
+        ring = first_queue.ring_timeout if first_queue is not None else 15
+        consult = _Consult(call_id, token, from_agent, leg.channel, to_agent)
+        self._consults[call_id] = consult
+        try:
+            await self._send({"Action": "Setvar", "Variable": consult_variable(token),
+                              "Value": consult_target(to_agent, ring)})
+            # Asterisk answers "Atxfer successfully queued"; Async: false tells the AMI
+            # client that no event list follows (it would wait for one otherwise).
+            await self._send({"Action": "Atxfer", "Channel": leg.channel,
+                              "Context": CONSULT_CONTEXT, "Exten": token, "Async": "false"})
+        except (AmiActionError, AmiError) as exc:
+            self._consults.pop(call_id, None)
+            self._release(to_agent, call_id)
+            if isinstance(exc, AmiActionError):
+                raise NotTransferable(f"call {call_id!r}: Asterisk could not start the "
+                                      f"consult ({exc.message}); the call may have just "
+                                      "ended") from None
+            raise AsteriskUnavailable(f"Asterisk cannot be reached: {exc}") from None
+        record = self._ledger.get(call_id)
+        if record is not None:
+            self._ledger.attempt_started(call_id, to_agent, self._clock.now())
+        asyncio.get_running_loop().call_later(self._consult_start_seconds,
+                                              self._consult_start_due, consult)
+        log.info("call %s: agent %s consults agent %s (token %s) before handing the caller "
+                 "on", call_id, from_agent, to_agent, token)
+        return TransferStarted(call_id, from_agent, target, TransferMode.ATTENDED)
+
+    def consulting(self, call_id: str) -> str | None:
+        """The agent being consulted about ``call_id`` now, if any."""
+        consult = self._consults.get(call_id)
+        return consult.to_agent if consult is not None else None
+
+    def on_event(self, event: object) -> None:
+        """AMI events: agents' answers (their phone legs), consults' rings and ends, and
+        completed attended transfers."""
+        match event:
+            case DialBegin():
+                consult = self._consult_of_local(event.channel)
+                if consult is not None:
+                    consult.dialling = True
+            case DialEnd():
+                self._dial_ended(event)
+            case Hangup():
+                self._hung_up(event)
+            case OtherEvent(name="AttendedTransfer"):
+                self._attended_transfer(event.headers)
+
+    def _dial_ended(self, event: DialEnd) -> None:
+        consult = self._consult_of_local(event.channel)
+        if consult is not None:
+            if event.dial_status == "ANSWER":
+                consult.target_uniqueid = event.dest_uniqueid
+                consult.target_channel = event.dest_channel
+            else:
+                self._consult_failed(consult, event.dial_status or "UNKNOWN")
+            return
+        agent_id = agent_from_channel(event.dest_channel)
+        if (event.dial_status == "ANSWER" and agent_id is not None
+                and self._ledger.get(event.uniqueid) is not None):
+            self._legs[event.uniqueid] = _Leg(agent_id, event.dest_channel, event.dest_uniqueid)
+
+    def _hung_up(self, event: Hangup) -> None:
+        uniqueid = event.uniqueid
+        self._legs.pop(uniqueid, None)
+        taken = self._taken_over.pop(uniqueid, None)
+        if taken is not None:
+            agent_id, call_id = taken
+            log.info("call %s: agent %s's talk after the attended transfer is over",
+                     call_id, agent_id)
+            self._release(agent_id, call_id)
+            leg = self._legs.get(call_id)
+            if leg is not None and leg.uniqueid == uniqueid:
+                del self._legs[call_id]
+            return
+        for consult in list(self._consults.values()):
+            if consult.target_uniqueid == uniqueid:
+                # The second agent hung up before the first one: no transfer.
+                self._consult_failed(consult, DECLINED_STATUS)
+            elif consult.target_uniqueid is None and event.channel.startswith(
+                    f"Local/{consult.token}@{CONSULT_CONTEXT}"):
+                self._consult_failed(consult, "CHANUNAVAIL")  # it ended without ringing
+
+    def _attended_transfer(self, headers: Mapping[str, Any]) -> None:
+        transferer = headers.get("OrigTransfererChannel")
+        transferee = headers.get("TransfereeUniqueid")
+        consult = next((c for c in self._consults.values()
+                        if c.from_channel == transferer or c.call_id == transferee), None)
+        if consult is None:
+            return
+        if headers.get("Result") != "Success":
+            log.warning("call %s: the attended transfer to %s failed (%s)", consult.call_id,
+                        consult.to_agent, headers.get("Result"))
+            return  # the consult's own end (a hangup) releases the second agent
+        call_id = consult.call_id
+        del self._consults[call_id]
+        now = self._clock.now()
+        if self._ledger.get(call_id) is not None:
+            self._writer.apply(self._ledger.attempt_ended(call_id, consult.to_agent, "ANSWER",
+                                                          now))
+        # The first agent's talk is over: a routed call ends as any talk (wrap-up); one they
+        # had taken over themselves by an earlier attended transfer, as a call elsewhere.
+        if self._acd.holds(call_id):
+            self._acd.left(call_id)
+        else:
+            self._release(consult.from_agent, call_id)
+        if consult.target_uniqueid is not None and consult.target_channel is not None:
+            self._taken_over[consult.target_uniqueid] = (consult.to_agent, call_id)
+            self._legs[call_id] = _Leg(consult.to_agent, consult.target_channel,
+                                       consult.target_uniqueid)
+        log.info("call %s: attended transfer done: agent %s has the caller, agent %s's call "
+                 "is over", call_id, consult.to_agent, consult.from_agent)
+
+    def _consult_start_due(self, consult: _Consult) -> None:
+        if self._consults.get(consult.call_id) is consult and not consult.dialling:
+            log.warning("call %s: the consult of agent %s never started (Atxfer on %s had no "
+                        "effect)", consult.call_id, consult.to_agent, consult.from_channel)
+            self._consult_failed(consult, "CHANUNAVAIL")
+
+    def _consult_failed(self, consult: _Consult, status: str) -> None:
+        """The second agent did not take the consult: the first one has the caller back."""
+        self._consults.pop(consult.call_id, None)
+        log.info("call %s: agent %s did not take the consult (%s); agent %s has the caller "
+                 "back", consult.call_id, consult.to_agent, status, consult.from_agent)
+        if self._ledger.get(consult.call_id) is not None:
+            self._writer.apply(self._ledger.attempt_ended(consult.call_id, consult.to_agent,
+                                                          status, self._clock.now()))
+        self._release(consult.to_agent, consult.call_id)
+
+    def _consult_of_local(self, channel: str) -> _Consult | None:
+        """The consult whose Local channel (``Local/<token>@callcenter-consult-…``) this is."""
+        for consult in self._consults.values():
+            if channel.startswith(f"Local/{consult.token}@{CONSULT_CONTEXT}"):
+                return consult
+        return None
+
+    def _release(self, agent_id: str, call_id: str) -> None:
+        """``agent_id``'s part in ``call_id`` outside the ACD's routing is over."""
+        try:
+            view = self._acd.acd.agent(agent_id)
+        except UnknownAgent:
+            return
+        if view.call_id != call_id or view.state is not AgentState.ON_CALL:
+            return
+        try:
+            self._acd.elsewhere_ended(agent_id)
+        except ValueError as exc:  # a call the ACD routed to them: its handler ends it
+            log.info("agent %s: %s", agent_id, exc)
 
     # ------------------------------------------------------------------ the transferred caller
 

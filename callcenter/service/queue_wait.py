@@ -28,6 +28,7 @@ from typing import Protocol
 from callcenter.asterisk.agent_dialplan import caller_join_arguments
 from callcenter.asterisk.agi import AgiHangup
 from callcenter.asterisk.agi_server import AgiSession
+from callcenter.asterisk.supervision_dialplan import AGENT_LEG_DIAL_OPTIONS
 from callcenter.config import QueueSettings, Settings
 from callcenter.core.acd import (
     Announce,
@@ -160,9 +161,11 @@ class QueueCalls:
         self._ledger.attempt_started(call_id, agent_id, started)
         await session.set_variable(STAGE_VARIABLE, "ringing")
         # m(): the caller keeps hearing music while the phone rings; g: when the agent hangs
-        # up, control returns here with the caller still on the line, so we know who ended it.
+        # up, control returns here with the caller still on the line, so we know who ended it;
+        # AGENT_LEG_DIAL_OPTIONS: the agent's leg can start an attended transfer (AMI Atxfer).
         seconds = max(1, round(ring_timeout))
-        await session.exec("Dial", f"PJSIP/{agent_id},{seconds},m({moh_class})g")
+        await session.exec("Dial", f"PJSIP/{agent_id},{seconds},m({moh_class})g"
+                                   f"{AGENT_LEG_DIAL_OPTIONS}")
         status = await session.get_variable("DIALSTATUS") or "UNKNOWN"
         self._writer.apply(self._ledger.attempt_ended(call_id, agent_id, status,
                                                       self._clock.now()))

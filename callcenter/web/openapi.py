@@ -640,16 +640,22 @@ ROUTES: tuple[Route, ...] = (
            404: failed("No such call in progress, no such queue or agent."),
            409: failed("The call is not talking to an agent, nobody is logged in to take it "
                        "there, the target agent already has it, or the caller just left."),
-           501: failed("Attended transfers are not available; the error says why."),
+           501: failed("An attended transfer of a nailed-up agent's call: not available; "
+                       "the error says why."),
            503: failed("Asterisk cannot be reached.")},
           params=(Param("call_id", "path", text(pattern="^[A-Za-z0-9_.-]{1,64}$"),
                         "the call's id (its caller channel's Asterisk Uniqueid)"),),
           body=record({"to": TRANSFER_TARGET},
                       {"mode": {**one_of_names(("blind", "attended")), "default": "blind"}}),
-          description="Blind only: the caller leaves the agent (who goes to wrap-up) and waits "
+          description="`blind`: the caller leaves the agent (who goes to wrap-up) and waits "
                       "as a new entry, keeping their priority, in the queue or for the agent "
-                      "(under the rules of that agent's first queue). `attended` is answered "
-                      "501. An agent may transfer only the calls they are talking on.",
+                      "(under the rules of that agent's first queue). `attended` (to an agent "
+                      "only): the caller hears music while the target agent's phone rings and "
+                      "the two agents talk; when the first agent hangs up the caller is "
+                      "connected to the target (the first agent goes to wrap-up); if the "
+                      "target does not answer or hangs up first, the first agent has the "
+                      "caller back. Not from a nailed-up agent (501). An agent may transfer "
+                      "only the calls they are talking on.",
           own_only=(Role.AGENT,)),
     # -- live updates
     Route("GET", "/api/events", "Live events as server-sent events", "live", SIGNED_IN,

@@ -6,8 +6,9 @@ user's own agent endpoint) and connects it to the agent's call. Admins and super
 
 ``POST /api/calls/{call_id}/transfer`` with ``{"to": {"queue": "support"} | {"agent":
 "agent2"}, "mode": "blind"}`` sends the caller to another queue or agent. The agent on the
-call may transfer their own calls; admins and supervisors any call. Only blind transfers are
-offered: ``"attended"`` is answered 501 with the reason.
+call may transfer their own calls; admins and supervisors any call. ``"attended"`` (to an
+agent only) rings that agent while the caller hears music; the first agent hanging up hands
+the caller over. A nailed-up agent's call cannot be transferred attended: 501 with the reason.
 
 Both answer 202: Asterisk has the request; the phones ring next.
 """
@@ -95,8 +96,6 @@ async def transfer_call(request: web.Request) -> web.Response:
     mode = body.get("mode", TransferMode.BLIND.value)
     if not isinstance(mode, str) or mode not in {m.value for m in TransferMode}:
         raise bad_request(f"mode: expected one of {TRANSFER_MODES}, got {_shown(mode)}")
-    if mode == TransferMode.ATTENDED:
-        raise json_error(web.HTTPNotImplemented, call_transfer.ATTENDED_REFUSAL)
     transfers = request.app[TRANSFERS]
     try:
         require_own_agent(request, transfers.agent_on(call_id))

@@ -14,16 +14,18 @@ from aiohttp.test_utils import TestClient, TestServer
 from callcenter.asterisk.agi import AgiEnvironment, AgiHangup
 from callcenter.asterisk.agi_server import AgiSession
 from callcenter.asterisk.ami import AmiNotConnected
+from callcenter.asterisk.events import DialBegin, DialEnd, Hangup, OtherEvent
 from callcenter.asterisk.supervision_dialplan import (
     TRANSFER_CONTEXT,
     agent_transfer_extension,
+    consult_token,
     queue_transfer_extension,
     supervision_contexts,
 )
-from callcenter.core.acd import AgentState, OfferCall
+from callcenter.core.acd import AgentState, ConnectMode, OfferCall
 from callcenter.core.records import AttemptOutcome, HangupBy
 from callcenter.service.call_transfer import (
-    ATTENDED_REFUSAL,
+    NAILED_REFUSAL,
     AsteriskUnavailable,
     AttendedNotSupported,
     CallNotFound,
@@ -106,7 +108,7 @@ class FakeQueues:
 
 def transfers(floor: CallFloor, queues: FakeQueues | None = None,
               active: dict[str, AgiSession] | None = None,
-              sleep=None) -> CallTransfers:
+              sleep=None, consult_start_seconds: float = 600.0) -> CallTransfers:
     active = active if active is not None else (queues.active if queues else {})
 
     async def no_sleep(seconds: float) -> None:
@@ -115,7 +117,8 @@ def transfers(floor: CallFloor, queues: FakeQueues | None = None,
     return CallTransfers(settings=floor.settings, clock=floor.clock, acd=floor.acd,
                          queues=queues,  # type: ignore[arg-type]
                          ledger=floor.ledger, writer=floor.writer, send=floor.ami.send,
-                         active=active, handover_seconds=1.0, sleep=sleep or no_sleep)
+                         active=active, handover_seconds=1.0, sleep=sleep or no_sleep,
+                         consult_start_seconds=consult_start_seconds)
 
 
 def first_session_ended(floor: CallFloor, call_id: str) -> None:
@@ -207,14 +210,6 @@ async def test_targets_nobody_could_answer_are_refused_before_the_caller_is_move
     assert floor.ami.sent == []
 
 
-async def test_attended_transfers_are_refused_with_the_reason():
-    floor = call_floor()
-    floor.caller_talks_to("call-1", "agent1")
-    with pytest.raises(AttendedNotSupported, match="attended transfers are not available"):
-        await transfers(floor).transfer("call-1", TransferTarget(agent="agent2"), "attended")
-    assert floor.ami.sent == []
-
-
 async def test_a_caller_gone_meanwhile_or_asterisk_down_is_said_as_such():
     floor = call_floor()
     floor.caller_talks_to("call-1", "agent1")
@@ -230,7 +225,8 @@ def test_the_transfer_context_hands_the_caller_to_the_transfer_script_with_a_fal
     _, _, context = supervision_contexts("agi://127.0.0.1:4573", "callcenter-fallback")
     assert queue_transfer_extension("sales") == "q-sales"
     assert agent_transfer_extension("agent2") == "a-agent2"
-    assert context.splitlines()[2:] == [
+    lines = context.splitlines()
+    assert lines[2:lines.index("[callcenter-consult]") - 3] == [
         "[callcenter-transfer]",
         r"exten => _q-.,1,Set(CALLCENTER_QUEUE=${FILTER(a-z0-9_\-,${EXTEN:2})})",
         " same => n,Set(CALLCENTER_STAGE=transferred)",
@@ -342,6 +338,7 @@ class Site:
     floor: CallFloor
     accounts: AccountRepository
     server: TestServer
+    service: CallTransfers
 
     async def client(self, roles: tuple[Role, ...], *, agent_id: str | None = None,
                      ) -> TestClient:
@@ -361,11 +358,11 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     accounts = accounts_for(session_factory(engine))
     floor = call_floor()
     app = make_app(WebServices(None, None, accounts, floor.clock))  # type: ignore[arg-type]
-    install_supervision_routes(app, Supervision(acd=floor.acd, send=floor.ami.send),
-                               transfers(floor))
+    service = transfers(floor)
+    install_supervision_routes(app, Supervision(acd=floor.acd, send=floor.ami.send), service)
     server = TestServer(app)
     await server.start_server()
-    yield Site(floor, accounts, server)
+    yield Site(floor, accounts, server, service)
     await server.close()
     await engine.dispose()
 
@@ -423,14 +420,28 @@ async def test_unknown_calls_and_targets_are_404_calls_not_talking_409(site: Sit
     assert site.floor.ami.sent == []
 
 
-async def test_an_attended_transfer_is_501_with_the_reason(site: Site):
+async def test_an_agent_asks_for_an_attended_transfer_over_http(site: Site):
     site.floor.caller_talks_to("1764745200.42", "agent1")
+    leg_answered(site.service, "1764745200.42", "agent1")
     client = await site.client((Role.AGENT,), agent_id="agent1")
     response = await client.post("/api/calls/1764745200.42/transfer",
                                  json={"to": {"agent": "agent2"}, "mode": "attended"})
+    assert response.status == 202, await response.text()
+    assert await response.json() == {"call_id": "1764745200.42", "from_agent": "agent1",
+                                     "to": {"agent": "agent2"}, "mode": "attended"}
+    assert [a["Action"] for a in site.floor.ami.sent] == ["Setvar", "Atxfer"]
+
+
+async def test_an_attended_transfer_from_a_nailed_up_agent_is_501_with_the_reason(site: Site):
+    floor = site.floor
+    floor.acd.acd.switch_mode("agent1", ConnectMode.NAILED, floor.clock.now())
+    floor.caller_talks_to("1764745200.42", "agent1")
+    client = await site.client((Role.SUPERVISOR,))
+    response = await client.post("/api/calls/1764745200.42/transfer",
+                                 json={"to": {"agent": "agent2"}, "mode": "attended"})
     assert response.status == 501
-    assert (await response.json())["error"] == ATTENDED_REFUSAL
-    assert site.floor.ami.sent == []
+    assert (await response.json())["error"] == NAILED_REFUSAL
+    assert floor.ami.sent == []
 
 
 @pytest.mark.parametrize(("body", "error"), [
@@ -479,3 +490,232 @@ async def test_the_transferred_caller_hangs_up_while_waiting_and_the_agent_is_fr
         transferred_session("call-1", "queue", "operator"))  # type: ignore[arg-type]
     assert not floor.acd.holds("call-1")
     assert floor.acd.acd.waiting("operator") == []
+
+
+# --------------------------------------------------------------------------- attended
+
+AGENT1_LEG = "PJSIP/agent1-00000001"
+AGENT2_LEG = "PJSIP/agent2-00000002"
+
+
+def leg_answered(service: CallTransfers, call_id: str, agent_id: str) -> None:
+    """AMI's DialEnd of the caller's Dial to the agent (what call_floor feeds the ledger)."""
+    service.on_event(DialEnd(uniqueid=call_id, linkedid=call_id,
+                             channel=f"PJSIP/anonymous-{call_id}",
+                             dest_uniqueid=f"{call_id}-{agent_id}",
+                             dest_channel=f"PJSIP/{agent_id}-00000001", dial_status="ANSWER"))
+
+
+def consult_dial_ended(service: CallTransfers, token: str, status: str) -> None:
+    """The consult's Local channel's Dial to agent2 ended with ``status``."""
+    service.on_event(DialEnd(uniqueid="local-2", linkedid="call-1",
+                             channel=f"Local/{token}@callcenter-consult-00000000;2",
+                             dest_uniqueid="agent2-leg", dest_channel=AGENT2_LEG,
+                             dial_status=status))
+
+
+def hung_up(service: CallTransfers, uniqueid: str, channel: str) -> None:
+    service.on_event(Hangup(uniqueid=uniqueid, linkedid="call-1", channel=channel, cause=16,
+                            cause_text="Normal Clearing"))
+
+
+def transfer_done(service: CallTransfers, result: str = "Success") -> None:
+    service.on_event(OtherEvent(name="AttendedTransfer", headers={
+        "Result": result, "OrigTransfererChannel": AGENT1_LEG, "TransfereeUniqueid": "call-1",
+        "DestType": "Link"}))
+
+
+async def consulting_floor() -> tuple[CallFloor, CallTransfers, str]:
+    """agent1 talks with call-1's caller and asked to consult agent2; the token."""
+    floor = call_floor()
+    floor.caller_talks_to("call-1", "agent1")
+    service = transfers(floor)
+    leg_answered(service, "call-1", "agent1")
+    started = await service.transfer("call-1", TransferTarget(agent="agent2"), "attended")
+    assert (started.from_agent, started.mode.value) == ("agent1", "attended")
+    _, atxfer = floor.ami.sent
+    token = atxfer["Exten"]
+    return floor, service, token
+
+
+def attempts(floor: CallFloor) -> list[tuple[str, AttemptOutcome | None]]:
+    record = floor.ledger.get("call-1")
+    assert record is not None
+    return [(a.agent_id, a.outcome) for a in record.attempts]
+
+
+async def test_an_attended_transfer_registers_the_consult_and_asks_asterisk_for_it():
+    floor, service, token = await consulting_floor()
+    assert len(token) == 6 and token.isdigit()
+    assert floor.ami.sent == [
+        {"Action": "Setvar", "Variable": f"CC_CONSULT_{token}", "Value": "agent2/15"},
+        {"Action": "Atxfer", "Channel": AGENT1_LEG, "Context": "callcenter-consult",
+         "Exten": token, "Async": "false"}]
+    # agent2 is held for the call (no other offer) while agent1 still talks with the caller.
+    assert floor.acd.acd.agent("agent2").state is AgentState.ON_CALL
+    assert floor.acd.acd.agent("agent2").call_id == "call-1"
+    assert floor.acd.acd.agent("agent1").state is AgentState.ON_CALL
+    assert service.consulting("call-1") == "agent2"
+    assert service.agent_on("call-1") == "agent1"  # the one talking with the caller
+    assert attempts(floor)[-1][0] == "agent2"
+    floor.caller_waits("call-2", "sales")  # agent2's queue: nobody to offer it to now
+    assert floor.acd.acd.agent("agent3").call_id == "call-2"
+
+
+async def test_the_first_agent_hanging_up_hands_the_caller_to_the_second():
+    floor, service, token = await consulting_floor()
+    consult_dial_ended(service, token, "ANSWER")
+    transfer_done(service)
+
+    assert service.consulting("call-1") is None
+    assert floor.acd.acd.agent("agent1").state is not AgentState.ON_CALL  # wrap-up or ready
+    assert not floor.acd.holds("call-1")
+    assert floor.acd.acd.agent("agent2").state is AgentState.ON_CALL
+    assert attempts(floor) == [("agent1", AttemptOutcome.ANSWERED),
+                               ("agent2", AttemptOutcome.ANSWERED)]
+    record = floor.ledger.get("call-1")
+    assert record is not None and record.agent_id == "agent1"
+    hung_up(service, "agent2-leg", AGENT2_LEG)  # the talk with agent2 is over
+    assert floor.acd.acd.agent("agent2").state is not AgentState.ON_CALL
+
+
+async def test_the_second_agent_can_hand_the_caller_on_again():
+    floor, service, token = await consulting_floor()
+    consult_dial_ended(service, token, "ANSWER")
+    transfer_done(service)
+    floor.ami.sent.clear()
+    await service.transfer("call-1", TransferTarget(agent="agent3"), "attended")
+    assert floor.ami.sent[1]["Channel"] == AGENT2_LEG
+    service.on_event(OtherEvent(name="AttendedTransfer", headers={
+        "Result": "Success", "OrigTransfererChannel": AGENT2_LEG,
+        "TransfereeUniqueid": "call-1"}))
+    assert floor.acd.acd.agent("agent2").state is not AgentState.ON_CALL
+    assert floor.acd.acd.agent("agent3").state is AgentState.ON_CALL
+
+
+async def test_a_busy_or_unanswered_consult_frees_the_second_agent_and_keeps_the_first():
+    for status, outcome in (("BUSY", AttemptOutcome.BUSY),
+                            ("NOANSWER", AttemptOutcome.NO_ANSWER)):
+        floor, service, token = await consulting_floor()
+        consult_dial_ended(service, token, status)
+        assert service.consulting("call-1") is None
+        assert floor.acd.acd.agent("agent2").state is AgentState.READY
+        assert floor.acd.acd.agent("agent1").state is AgentState.ON_CALL
+        assert attempts(floor)[-1] == ("agent2", outcome)
+        # A late AttendedTransfer of nothing changes nothing.
+        transfer_done(service)
+        assert floor.acd.acd.agent("agent1").state is AgentState.ON_CALL
+
+
+async def test_a_consult_the_second_agent_ends_themselves_gives_the_caller_back():
+    floor, service, token = await consulting_floor()
+    consult_dial_ended(service, token, "ANSWER")
+    hung_up(service, "agent2-leg", AGENT2_LEG)
+    assert floor.acd.acd.agent("agent2").state is AgentState.READY
+    assert floor.acd.acd.agent("agent1").state is AgentState.ON_CALL
+    assert attempts(floor)[-1] == ("agent2", AttemptOutcome.FAILED)
+
+
+async def test_a_consult_that_never_rang_frees_the_second_agent():
+    floor, service, token = await consulting_floor()
+    hung_up(service, "local-2", f"Local/{token}@callcenter-consult-00000000;2")
+    assert floor.acd.acd.agent("agent2").state is AgentState.READY
+    assert service.consulting("call-1") is None
+
+
+async def test_attended_transfers_that_cannot_be_done_are_refused_before_anything_is_sent():
+    floor = call_floor(logged_in=("agent1", "agent2", "agent3"))
+    floor.caller_talks_to("call-1", "agent1")
+    floor.caller_waits("call-2", "sales")  # agent2 (or agent3) is ringing for it
+    ringing = (floor.acd.acd.agent("agent2").call_id and "agent2") or "agent3"
+    service = transfers(floor)
+    with pytest.raises(NotTransferable, match="the phone leg of agent 'agent1' is not known"):
+        await service.transfer("call-1", TransferTarget(agent="agent2"), "attended")
+    leg_answered(service, "call-1", "agent1")
+    cases = [
+        (TransferTarget(queue="sales"), NotTransferable, "goes to an agent"),
+        (TransferTarget(agent="agent1"), NotTransferable, "already has this call"),
+        (TransferTarget(agent="sup1"), NotTransferable, "is logged out"),
+        (TransferTarget(agent=ringing), NotTransferable, "cannot take it now"),
+        (TransferTarget(agent="agent9"), TargetNotFound, "no such agent"),
+    ]
+    for target, error, message in cases:
+        with pytest.raises(error, match=message):
+            await service.transfer("call-1", target, "attended")
+    assert floor.ami.sent == []
+
+
+async def test_a_second_transfer_during_a_consult_is_refused():
+    floor = call_floor(logged_in=("agent1", "agent3"))
+    floor.caller_talks_to("call-1", "agent3", "sales")
+    service = transfers(floor)
+    leg_answered(service, "call-1", "agent3")
+    # The consulted agent comes first in the ACD's list; the one talking is still agent3.
+    await service.transfer("call-1", TransferTarget(agent="agent1"), "attended")
+    assert service.agent_on("call-1") == "agent3"
+    with pytest.raises(NotTransferable, match="already being transferred"):
+        await service.transfer("call-1", TransferTarget(agent="agent2"), "attended")
+    with pytest.raises(NotTransferable, match="being transferred \\(attended\\)"):
+        await service.transfer("call-1", TransferTarget(queue="sales"))
+    assert len(floor.ami.sent) == 2
+
+
+async def test_a_nailed_up_agents_call_is_not_transferred_attended():
+    floor = call_floor()
+    floor.acd.acd.switch_mode("agent1", ConnectMode.NAILED, floor.clock.now())
+    floor.caller_talks_to("call-1", "agent1")
+    with pytest.raises(AttendedNotSupported, match="nailed-up agent"):
+        await transfers(floor).transfer("call-1", TransferTarget(agent="agent2"), "attended")
+    assert floor.ami.sent == []
+
+
+async def test_asterisk_refusing_the_consult_frees_the_second_agent():
+    floor = call_floor()
+    floor.caller_talks_to("call-1", "agent1")
+    service = transfers(floor)
+    leg_answered(service, "call-1", "agent1")
+    floor.ami.refuse = "Channel specified does not exist"
+    with pytest.raises(NotTransferable, match="could not start the consult"):
+        await service.transfer("call-1", TransferTarget(agent="agent2"), "attended")
+    assert floor.acd.acd.agent("agent2").state is AgentState.READY
+    floor.ami.refuse, floor.ami.error = None, AmiNotConnected("not connected to AMI")
+    with pytest.raises(AsteriskUnavailable):
+        await service.transfer("call-1", TransferTarget(agent="agent2"), "attended")
+    assert floor.acd.acd.agent("agent2").state is AgentState.READY
+    assert service.consulting("call-1") is None
+
+
+def test_the_consult_context_rings_the_registered_agent_once():
+    _, _, context = supervision_contexts("agi://127.0.0.1:4573", "callcenter-fallback")
+    consult = context[context.index("[callcenter-consult]"):].splitlines()
+    assert consult[1:] == [
+        "exten => _XXXXXX,1,Set(TARGET=${CC_CONSULT_${EXTEN}})",
+        " same => n,Set(GLOBAL(CC_CONSULT_${EXTEN})=)",
+        r" same => n,Set(CONSULTED=${FILTER(a-z0-9_\-,${CUT(TARGET,/,1)})})",
+        " same => n,Set(RING=${FILTER(0-9,${CUT(TARGET,/,2)})})",
+        ' same => n,GotoIf($["${CONSULTED}" = "" | "${RING}" = ""]?unknown)',
+        " same => n,Dial(PJSIP/${CONSULTED},${RING},tb(callcenter-consult^leg^1))",
+        " same => n(unknown),Hangup()",
+        "exten => leg,1,Set(TRANSFER_CONTEXT=callcenter-consult)",
+        " same => n,Return()",
+    ]
+    assert consult_token(7) == "000007" and consult_token(10**6 + 3) == "000003"
+
+
+async def test_a_consult_that_never_starts_dialling_lets_the_second_agent_go():
+    for dialling in (False, True):
+        floor = call_floor()
+        floor.caller_talks_to("call-1", "agent1")
+        service = transfers(floor, consult_start_seconds=0.0)
+        leg_answered(service, "call-1", "agent1")
+        await service.transfer("call-1", TransferTarget(agent="agent2"), "attended")
+        if dialling:
+            token = floor.ami.sent[-1]["Exten"]
+            service.on_event(DialBegin(uniqueid="local-2", linkedid="call-1",
+                                       channel=f"Local/{token}@callcenter-consult-00000000;2",
+                                       dest_uniqueid="agent2-leg", dest_channel=AGENT2_LEG,
+                                       dial_string="agent2"))
+        for _ in range(3):  # the check is due at once (a delay of 0): let it run
+            await asyncio.sleep(0)
+        assert (service.consulting("call-1") == "agent2") is dialling
+        assert (floor.acd.acd.agent("agent2").state is AgentState.ON_CALL) is dialling

@@ -740,7 +740,8 @@ async def test_an_offer_made_while_the_request_is_stored_wins_and_the_request_is
     world.acd.ready("agent1")  # an offer for the caller while the request is written
     requests.gate.set_result(None)
 
-    assert await caller.until_blocked() == ("Dial", "PJSIP/agent1,15,m(default)g")
+    assert await caller.until_blocked() == (
+        "Dial", "PJSIP/agent1,15,m(default)gtb(callcenter-consult^leg^1)")
     [request] = requests.rows.values()
     assert request.status is CallbackStatus.CANCELLED  # nobody calls them back as well
     assert world.dialer.holding() == []
