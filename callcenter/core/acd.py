@@ -559,6 +559,39 @@ class Acd:
         index = self._queues[call.queue]
         return index.expected_wait(index.position_of(call))
 
+    def who_would_take(self, queue: str, now: float, *,
+                       skills: Mapping[str, int] | None = None, skills_of: str | None = None,
+                       exclude: Iterable[str] = ()) -> str | None:
+        """The agent ``queue``'s strategy would offer a new call to right now, if any: among
+        its READY, reachable tier-0 members not in ``exclude``, holding ``skills`` (or the
+        skills asked by call ``skills_of``, if the ACD holds it; else none) as lowered by the
+        relaxation steps a new call starts with. Changes nothing: timers that fell due are not
+        applied (``tick`` first for that), and a random pick draws from a copy of the engine's
+        Random, so later routing draws exactly what it would have. ``now`` is only checked."""
+        index = self._queue(queue)
+        if not isinstance(now, int | float) or isinstance(now, bool):
+            raise ValueError(f"now must be a time, not {now!r}")
+        if skills is not None and skills_of is not None:
+            raise ValueError("give skills or skills_of, not both")
+        if isinstance(exclude, str):
+            raise ValueError(f"exclude must be a list of agent ids, not {exclude!r}")
+        asked: Mapping[str, int] = skills or {}
+        if skills_of is not None and skills_of in self._calls:
+            asked = self._calls[skills_of].skills
+        required = skill_levels(f"queue {queue!r}", "skills", asked)
+        probe = CallEntry("", queue, 0, dict(required), False, float(now), -1)
+        probe.open_tier = 0
+        probe.relax(index.relax_steps_at_once, index)
+        probe.tried = {agent_id for agent_id in exclude if isinstance(agent_id, str)}
+        engine_rng = self._rng
+        self._rng = random.Random()
+        self._rng.setstate(engine_rng.getstate())
+        try:
+            chosen = self._select(probe)
+        finally:
+            self._rng = engine_rng
+        return chosen.agent_id if chosen is not None else None
+
     def agent_state(self, agent_id: str) -> AgentState:
         return self._agent(agent_id).state
 

@@ -111,6 +111,15 @@ class AcdDriver:
         if inbox is not None:
             inbox.put_nowait(KeyPressed(call_id, digit))
 
+    def who_would_take(self, queue: str, *, skills: Mapping[str, int] | None = None,
+                       skills_of: str | None = None, exclude: Iterable[str] = (),
+                       ) -> str | None:
+        """The agent ``queue``'s routing would offer a new call to now (``Acd.who_would_take``),
+        after applying what fell due (a wrap-up that just ended), as the next tick would."""
+        self.tick()
+        return self.acd.who_would_take(queue, self._clock.now(), skills=skills,
+                                       skills_of=skills_of, exclude=exclude)
+
     def holds(self, call_id: str) -> bool:
         return call_id in self._held
 

@@ -26,6 +26,12 @@ from the request until their phone leg hangs up, so nothing else is offered to t
 the transfer completes the first agent's call ends (wrap-up). AMI events reach ``on_event``.
 A nailed-up agent cannot start one: their phone sits in a ConfBridge, which has no transfer
 features (``AttendedNotSupported``).
+
+An attended transfer to a queue is the same consult, with the agent the queue's routing would
+give a new call right now (``Acd.who_would_take``: its strategy among its READY, reachable
+tier-0 agents, with the skills the call asked for; not the first agent, not a nailed-up one).
+Nobody free: refused (a blind transfer waits in line instead). The caller does not join the
+queue's line: if the picked agent declines, the first agent has the caller back.
 """
 
 from __future__ import annotations
@@ -120,8 +126,8 @@ NAILED_REFUSAL = (
     "attended transfers are not available from a nailed-up agent: their phone stays in their "
     "own conference bridge, which has no transfer features; use mode 'blind' (the caller "
     "waits for the target as a new entry)")
-QUEUE_REFUSAL = ("an attended transfer goes to an agent (to consult them first); to send the "
-                 "caller to a queue use mode 'blind'")
+QUEUE_NOBODY_FREE = ("nobody in queue {queue!r} is free now; a blind transfer waits in line "
+                     "(mode 'blind')")
 # What the ledger records for a consult the second agent answered but ended themselves.
 DECLINED_STATUS = "DECLINED"
 
@@ -293,10 +299,12 @@ class CallTransfers:
     # ------------------------------------------------------------------ attended
 
     async def _attended(self, call_id: str, target: TransferTarget) -> TransferStarted:
-        """Consult ``target.agent`` with the caller on hold (module docstring)."""
+        """Consult ``target.agent`` (or the agent ``target.queue``'s routing picks now) with
+        the caller on hold (module docstring)."""
         from_agent = self.agent_on(call_id)
-        if target.agent is None:
-            raise NotTransferable(QUEUE_REFUSAL)
+        if target.queue is not None and (not NAME_RE.fullmatch(target.queue)
+                                         or self._settings.queue(target.queue) is None):
+            raise TargetNotFound(f"queue {target.queue[:40]!r}: no such queue")
         if self._acd.acd.agent(from_agent).mode is ConnectMode.NAILED:
             raise AttendedNotSupported(NAILED_REFUSAL)
         moved_at = self._moving.get(call_id)
@@ -308,7 +316,8 @@ class CallTransfers:
         if leg is None or leg.agent_id != from_agent:
             raise NotTransferable(f"call {call_id!r}: the phone leg of agent {from_agent!r} "
                                   "is not known (its answer was not seen on AMI)")
-        to_agent = target.agent
+        to_agent = (target.agent if target.agent is not None
+                    else self._queue_pick(target, call_id, from_agent))
         agent = self._target_agent(to_agent)
         if to_agent == from_agent:
             raise NotTransferable(f"agent {to_agent!r} already has this call")
@@ -351,7 +360,28 @@ class CallTransfers:
                                               self._consult_start_due, consult)
         log.info("call %s: agent %s consults agent %s (token %s) before handing the caller "
                  "on", call_id, from_agent, to_agent, token)
-        return TransferStarted(call_id, from_agent, target, TransferMode.ATTENDED)
+        return TransferStarted(call_id, from_agent, TransferTarget(agent=to_agent),
+                               TransferMode.ATTENDED)
+
+    def _queue_pick(self, target: TransferTarget, call_id: str, from_agent: str) -> str:
+        """The agent ``target.queue``'s routing would give a new call now (the call's own
+        skills, tier 0), leaving out the first agent and nailed-up agents (a consult rings a
+        phone; theirs sits in their bridge)."""
+        queue = target.queue
+        assert queue is not None
+        acd = self._acd.acd
+        nailed = [agent_id for agent_id in acd.agent_ids()
+                  if acd.agent(agent_id).mode is ConnectMode.NAILED]
+        try:
+            picked = self._acd.who_would_take(queue, skills_of=call_id,
+                                              exclude=[from_agent, *nailed])
+        except ValueError:  # configured, but not (yet) known to the ACD
+            raise TargetNotFound(f"queue {queue!r}: no such queue") from None
+        if picked is None:
+            raise NotTransferable(QUEUE_NOBODY_FREE.format(queue=queue))
+        log.info("call %s: queue %s would give a new call to agent %s: consulting them",
+                 call_id, queue, picked)
+        return picked
 
     def consulting(self, call_id: str) -> str | None:
         """The agent being consulted about ``call_id`` now, if any."""

@@ -371,8 +371,11 @@ SCHEMAS: dict[str, Schema] = {
         "call_id": text("the transferred call"),
         "from_agent": AGENT_ID,
         "to": TRANSFER_TARGET,
-        "mode": one_of_names(("blind",)),
-    }, description="The caller left the agent and waits for the target."),
+        "mode": one_of_names(("blind", "attended")),
+        "consulting": or_null({**AGENT_ID, "description": "attended: the agent being "
+                               "consulted (for a queue, the one its routing picked)"}),
+    }, description="Blind: the caller left the agent and waits for the target. Attended: the "
+                   "caller is on hold while the agents talk."),
     "LiveEventData": record({
         "at": TIME,
         "data": {"type": "object", "description": "what changed; its shape depends on the kind"},
@@ -639,7 +642,8 @@ ROUTES: tuple[Route, ...] = (
                                       "next."),
            404: failed("No such call in progress, no such queue or agent."),
            409: failed("The call is not talking to an agent, nobody is logged in to take it "
-                       "there, the target agent already has it, or the caller just left."),
+                       "there (attended to a queue: nobody there is free now), the target "
+                       "agent already has it, or the caller just left."),
            501: failed("An attended transfer of a nailed-up agent's call: not available; "
                        "the error says why."),
            503: failed("Asterisk cannot be reached.")},
@@ -649,13 +653,16 @@ ROUTES: tuple[Route, ...] = (
                       {"mode": {**one_of_names(("blind", "attended")), "default": "blind"}}),
           description="`blind`: the caller leaves the agent (who goes to wrap-up) and waits "
                       "as a new entry, keeping their priority, in the queue or for the agent "
-                      "(under the rules of that agent's first queue). `attended` (to an agent "
-                      "only): the caller hears music while the target agent's phone rings and "
-                      "the two agents talk; when the first agent hangs up the caller is "
-                      "connected to the target (the first agent goes to wrap-up); if the "
-                      "target does not answer or hangs up first, the first agent has the "
-                      "caller back. Not from a nailed-up agent (501). An agent may transfer "
-                      "only the calls they are talking on.",
+                      "(under the rules of that agent's first queue). `attended`: the caller "
+                      "hears music while the target agent's phone rings and the two agents "
+                      "talk; when the first agent hangs up the caller is connected to the "
+                      "target (the first agent goes to wrap-up); if the target does not "
+                      "answer or hangs up first, the first agent has the caller back. "
+                      "`attended` to a queue consults the agent the queue's routing would "
+                      "give a new call right now (its strategy among its ready agents at "
+                      "tier 0, with the call's skills; not the first agent, not a nailed-up "
+                      "one); the caller does not join the queue's line. Not from a nailed-up "
+                      "agent (501). An agent may transfer only the calls they are talking on.",
           own_only=(Role.AGENT,)),
     # -- live updates
     Route("GET", "/api/events", "Live events as server-sent events", "live", SIGNED_IN,

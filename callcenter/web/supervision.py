@@ -103,8 +103,11 @@ async def transfer_call(request: web.Request) -> web.Response:
     except call_transfer.TransferError as exc:
         raise json_error(_TRANSFER_STATUS.get(type(exc), web.HTTPConflict), str(exc)) from None
     to = {"queue": target.queue} if target.queue is not None else {"agent": target.agent}
+    # An attended transfer to a queue consults the agent its routing picked: say who.
+    consulting = started.target.agent if started.mode is TransferMode.ATTENDED else None
     return web.json_response({"call_id": started.call_id, "from_agent": started.from_agent,
-                              "to": to, "mode": started.mode.value}, status=202)
+                              "to": to, "mode": started.mode.value,
+                              "consulting": consulting}, status=202)
 
 
 def _target(value: Any) -> TransferTarget:

@@ -174,3 +174,42 @@ async def test_a_refused_consult_gives_agent1_the_caller_back_and_frees_agent2(t
     assert [(a.agent_id, a.outcome) for a in record.attempts] == [
         ("agent1", AttemptOutcome.ANSWERED), ("agent2", AttemptOutcome.BUSY)]
     assert record.agent_id == "agent1"
+
+
+async def test_an_attended_transfer_to_a_queue_consults_its_free_agent_who_gets_the_caller(
+        tmp_path):
+    port1, port2 = free_port(), free_port()
+    agents = [phone_agent("agent1", port1, queues=["support"]),
+              phone_agent("agent2", port2, queues=["sales"])]
+    async with call_center(tmp_path, agents) as center:
+        first = agent_phone("agent1", port1, AgentPlan(answer_after_ms=ANSWER_MS,
+                                                       hangup_after_ms=FIRST_AGENT_HANGS_UP_MS))
+        second = agent_phone("agent2", port2, AgentPlan(answer_after_ms=ANSWER_MS))
+        call = caller(center, CallerPlan(dtmf=((MENU_DIGIT_MS, "2"),),
+                                         hangup_after_ms=CALLER_HANGS_UP_MS))
+        await until(lambda: on_call(center, "agent1"), "agent1 answered", call, 40)
+        call_id = center.acd.acd.agent("agent1").call_id
+        assert call_id is not None
+        await asyncio.sleep(1)  # a little talk first
+        started = await center.transfers.transfer(call_id, TransferTarget(queue="sales"),
+                                                  "attended")
+        # sales' only free agent is consulted; the caller does not wait in sales' line.
+        assert started.target == TransferTarget(agent="agent2")
+        assert center.transfers.consulting(call_id) == "agent2"
+        assert on_call(center, "agent2", call_id) and on_call(center, "agent1", call_id)
+        assert center.acd.acd.waiting("sales") == []
+        first_result = await finished(first, 30)  # agent1 hangs up: the handover
+        await until(lambda: not on_call(center, "agent1"), "agent1's call ended", call)
+        assert on_call(center, "agent2", call_id)
+        assert await bridged_together(center, call_id, "agent2")
+        caller_result, second_result = await asyncio.gather(finished(call), finished(second))
+        record = await the_only_closed_call(center)
+        await until_released(center, "agent2")
+
+    assert first_result.names() == ["invite", "answered", "local-bye"], first_result.describe()
+    assert second_result.names() == ["invite", "answered", "remote-bye"], (
+        second_result.describe())
+    assert caller_result.ended_by == "us"  # the caller talked to agent2 until hanging up
+    assert [(a.agent_id, a.outcome) for a in record.attempts] == [
+        ("agent1", AttemptOutcome.ANSWERED), ("agent2", AttemptOutcome.ANSWERED)]
+    assert record.agent_id == "agent1" and record.hangup_by is HangupBy.CALLER

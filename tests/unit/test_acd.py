@@ -31,6 +31,7 @@ from callcenter.core.acd import (
     Strategy,
     UnknownAgent,
 )
+from callcenter.core.acd_reference import ScanAcd
 
 T0 = 1_700_000_000.0
 READY, RINGING, ON_CALL = AgentState.READY, AgentState.RINGING, AgentState.ON_CALL
@@ -865,3 +866,87 @@ def test_switch_mode_changes_how_offers_connect_and_keeps_the_state() -> None:
     with pytest.raises(ValueError, match="unknown connect mode 'carrier-pigeon'"):
         acd.switch_mode("ann", "carrier-pigeon", T0 + 5)  # type: ignore[arg-type]
     assert acd.agent_ids() == ["ann", "ben"]
+
+
+# --------------------------------------------------------------------------- who_would_take
+
+
+def busy_center(strategy: Strategy, engine: type[Acd] = Acd, seed: int = 7) -> Acd:
+    """Four agents with different histories, so that every strategy has its own favourite."""
+    specs = (agent("ann", lang=2), agent("ben", lang=5), agent("cid", lang=1), agent("dee"))
+    acd = engine(sales(strategy=strategy), specs, T0, rng=random.Random(seed))
+    for n, spec in enumerate(specs):
+        acd.login(spec.agent_id, T0 + n, phone=f"phone-{spec.agent_id}")
+    for n, talk in enumerate((30.0, 5.0)):
+        start = T0 + 10 + 100 * n
+        (_, taker), = offers(acd.enqueue(f"w{n}", "sales", start))
+        serve(acd, f"w{n}", taker, start + 1, start + 1 + talk)
+    acd.tick(T0 + 500)
+    return acd
+
+
+@pytest.mark.parametrize("engine", [Acd, ScanAcd], ids=["acd", "scan"])
+@pytest.mark.parametrize("strategy", list(Strategy))
+@pytest.mark.parametrize("skills", [None, {"lang": 2}], ids=["any", "lang2"])
+def test_who_would_take_names_the_agent_a_new_call_would_be_offered_to(
+        engine: type[Acd], strategy: Strategy, skills: dict[str, int] | None) -> None:
+    acd = busy_center(strategy, engine)
+    pick = acd.who_would_take("sales", T0 + 600, skills=skills)
+    assert pick is not None
+    assert offers(acd.enqueue("new", "sales", T0 + 600, skills=skills)) == [("new", pick)]
+
+
+@pytest.mark.parametrize("strategy", list(Strategy))
+def test_who_would_take_changes_nothing_not_even_the_random_draws(strategy: Strategy) -> None:
+    asked, twin = busy_center(strategy), busy_center(strategy)
+    before = json.dumps(asked.snapshot(T0 + 600), sort_keys=True)
+    for _ in range(5):
+        asked.who_would_take("sales", T0 + 600, exclude=["ann"])
+    assert json.dumps(asked.snapshot(T0 + 600), sort_keys=True) == before
+    for n in range(4):  # later routing is what it would have been without the questions
+        assert (offers(asked.enqueue(f"n{n}", "sales", T0 + 601 + n))
+                == offers(twin.enqueue(f"n{n}", "sales", T0 + 601 + n)))
+
+
+def test_who_would_take_leaves_out_the_excluded_the_unskilled_and_the_unavailable() -> None:
+    rules = queues(QueueRules("sales", tiers=(OverflowTier(0, ("zoe",)),)),
+                   QueueRules("support"))
+    acd = center(rules, agent("ann"), agent("ben", lang=4), agent("cid"),
+                 agent("zoe", "support"))
+    assert acd.who_would_take("sales", T0 + 10) == "ann"
+    assert acd.who_would_take("sales", T0 + 10, exclude=("ann",)) == "ben"
+    assert acd.who_would_take("sales", T0 + 10, skills={"lang": 3}) == "ben"
+    assert acd.who_would_take("sales", T0 + 10, skills={"lang": 5}) is None
+    acd.set_reachable("ben", False, T0 + 11)
+    acd.pause("cid", "break", T0 + 11)
+    # zoe serves sales only in an overflow tier (open at once for real calls): not tier 0
+    assert acd.who_would_take("sales", T0 + 12, exclude=("ann",)) is None
+    assert acd.who_would_take("support", T0 + 12) == "zoe"
+
+
+def test_who_would_take_uses_the_skills_of_a_call_the_acd_holds() -> None:
+    acd = center(sales(), agent("ann"), agent("ben", lang=4), agent("cid", lang=4))
+    acd.enqueue("c1", "sales", T0 + 10, skills={"lang": 3})
+    assert offers(acd.offer_answered("c1", "ben", T0 + 11)) == []
+    assert acd.who_would_take("sales", T0 + 12, skills_of="c1", exclude=("ben",)) == "cid"
+    assert acd.who_would_take("sales", T0 + 12, skills_of="gone") == "ann"
+
+
+def test_who_would_take_says_none_when_nobody_is_ready() -> None:
+    acd = center(sales(), agent("ann"), agent("ben"), login=False)
+    assert acd.who_would_take("sales", T0) is None
+    acd.login("ann", T0 + 1, phone="1")
+    acd.enqueue("c1", "sales", T0 + 2)  # ann rings
+    assert acd.who_would_take("sales", T0 + 3) is None
+
+
+def test_who_would_take_refuses_bad_questions() -> None:
+    acd = center(sales(), agent("ann"))
+    with pytest.raises(ValueError, match="unknown queue 'nope'"):
+        acd.who_would_take("nope", T0)
+    with pytest.raises(ValueError, match="skill 'lang' has level 0"):
+        acd.who_would_take("sales", T0, skills={"lang": 0})
+    with pytest.raises(ValueError, match="not both"):
+        acd.who_would_take("sales", T0, skills={"lang": 1}, skills_of="c1")
+    with pytest.raises(ValueError, match="exclude must be a list of agent ids"):
+        acd.who_would_take("sales", T0, exclude="ann")

@@ -374,7 +374,8 @@ async def test_the_agent_on_the_call_transfers_it_to_a_queue(site: Site):
                                  json={"to": {"queue": "sales"}, "mode": "blind"})
     assert response.status == 202, await response.text()
     assert await response.json() == {"call_id": "1764745200.42", "from_agent": "agent1",
-                                     "to": {"queue": "sales"}, "mode": "blind"}
+                                     "to": {"queue": "sales"}, "mode": "blind",
+                                     "consulting": None}
     assert [a["Exten"] for a in site.floor.ami.sent] == ["q-sales"]
 
 
@@ -428,7 +429,8 @@ async def test_an_agent_asks_for_an_attended_transfer_over_http(site: Site):
                                  json={"to": {"agent": "agent2"}, "mode": "attended"})
     assert response.status == 202, await response.text()
     assert await response.json() == {"call_id": "1764745200.42", "from_agent": "agent1",
-                                     "to": {"agent": "agent2"}, "mode": "attended"}
+                                     "to": {"agent": "agent2"}, "mode": "attended",
+                                     "consulting": "agent2"}
     assert [a["Action"] for a in site.floor.ami.sent] == ["Setvar", "Atxfer"]
 
 
@@ -633,7 +635,9 @@ async def test_attended_transfers_that_cannot_be_done_are_refused_before_anythin
         await service.transfer("call-1", TransferTarget(agent="agent2"), "attended")
     leg_answered(service, "call-1", "agent1")
     cases = [
-        (TransferTarget(queue="sales"), NotTransferable, "goes to an agent"),
+        (TransferTarget(queue="operator"), NotTransferable,
+         "nobody in queue 'operator' is free now; a blind transfer waits in line"),
+        (TransferTarget(queue="billing"), TargetNotFound, "queue 'billing': no such queue"),
         (TransferTarget(agent="agent1"), NotTransferable, "already has this call"),
         (TransferTarget(agent="sup1"), NotTransferable, "is logged out"),
         (TransferTarget(agent=ringing), NotTransferable, "cannot take it now"),
@@ -719,3 +723,75 @@ async def test_a_consult_that_never_starts_dialling_lets_the_second_agent_go():
             await asyncio.sleep(0)
         assert (service.consulting("call-1") == "agent2") is dialling
         assert (floor.acd.acd.agent("agent2").state is AgentState.ON_CALL) is dialling
+
+
+# --------------------------------------------------------------------------- attended, to a queue
+
+
+async def queue_consult(floor: CallFloor) -> tuple[CallTransfers, str]:
+    """agent1 talks with call-1's caller and asks for an attended transfer to sales: the
+    service and the agent consulted."""
+    floor.caller_talks_to("call-1", "agent1")
+    service = transfers(floor)
+    leg_answered(service, "call-1", "agent1")
+    started = await service.transfer("call-1", TransferTarget(queue="sales"), "attended")
+    assert (started.from_agent, started.mode.value) == ("agent1", "attended")
+    assert started.target.agent is not None
+    return service, started.target.agent
+
+
+async def test_an_attended_transfer_to_a_queue_consults_the_agent_its_routing_picks_now():
+    floor = call_floor()
+    service, picked = await queue_consult(floor)
+    assert picked == "agent2"  # sales routes by longest idle: agent2 logged in first
+    assert service.consulting("call-1") == "agent2"
+    setvar, atxfer = floor.ami.sent
+    assert setvar["Value"] == "agent2/15" and atxfer["Channel"] == AGENT1_LEG
+    assert floor.acd.acd.agent("agent2").state is AgentState.ON_CALL  # held for the consult
+    assert floor.acd.acd.agent("agent3").state is AgentState.READY
+    consult_dial_ended(service, atxfer["Exten"], "ANSWER")
+    transfer_done(service)
+    assert floor.acd.acd.agent("agent2").call_id == "call-1"
+    assert floor.acd.acd.agent("agent1").state is not AgentState.ON_CALL
+
+
+async def test_a_queue_consult_passes_over_agents_who_cannot_take_it():
+    floor = call_floor()
+    floor.acd.pause("agent2", "break")
+    assert (await queue_consult(floor))[1] == "agent3"
+    floor = call_floor()
+    floor.acd.switch_mode("agent2", ConnectMode.NAILED)  # no phone to ring for a consult
+    assert (await queue_consult(floor))[1] == "agent3"
+
+
+async def test_a_queue_consult_that_is_declined_gives_the_caller_back_not_to_the_queue():
+    floor = call_floor()
+    service, picked = await queue_consult(floor)
+    consult_dial_ended(service, floor.ami.sent[-1]["Exten"], "NOANSWER")
+    assert floor.acd.acd.agent(picked).state is AgentState.READY
+    assert floor.acd.acd.agent("agent1").state is AgentState.ON_CALL
+    assert floor.acd.acd.waiting("sales") == []
+
+
+async def test_a_queue_with_nobody_free_now_is_409_saying_a_blind_transfer_waits(site: Site):
+    site.floor.acd.pause("agent2", "break")
+    site.floor.acd.logout("agent3")
+    site.floor.caller_talks_to("1764745200.42", "agent1")
+    leg_answered(site.service, "1764745200.42", "agent1")
+    client = await site.client((Role.AGENT,), agent_id="agent1")
+    for to, status, error in [
+            ({"queue": "sales"}, 409,
+             "nobody in queue 'sales' is free now; a blind transfer waits in line"),
+            ({"queue": "billing"}, 404, "queue 'billing': no such queue")]:
+        response = await client.post("/api/calls/1764745200.42/transfer",
+                                     json={"to": to, "mode": "attended"})
+        assert response.status == status, await response.text()
+        assert error in (await response.json())["error"]
+    assert site.floor.ami.sent == []
+    assert site.floor.acd.acd.agent("agent1").state is AgentState.ON_CALL
+    site.floor.acd.ready("agent2")
+    response = await client.post("/api/calls/1764745200.42/transfer",
+                                 json={"to": {"queue": "sales"}, "mode": "attended"})
+    assert response.status == 202, await response.text()
+    assert (await response.json())["consulting"] == "agent2"  # the queue's routing chose
+    assert site.service.consulting("1764745200.42") == "agent2"
