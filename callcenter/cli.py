@@ -41,12 +41,15 @@ def softphone_help(settings: Settings) -> str:
         f"  Call the IVR:     dial {settings.ivr.number} (sip:{settings.ivr.number}@{sip_host}:"
         f"{a.sip_port}; any SIP client on this machine, no account needed)",
         f"  Web / API:        http://{settings.service.http_host}:{settings.service.http_port}"
-        "/api/calls   (health: /healthz)",
+        "/api/queues, /api/agents, /api/calls   (all routes: /api/openapi.json; health: "
+        "/healthz)",
         f"  Agents' softphones register to {sip_host}:{a.sip_port} over UDP:",
     ]
     for agent in settings.agents:
         queues = ", ".join(agent.queues) or "no queues"
         lines.append(f"    {agent.id:<8} password {agent.password}   ({agent.name}; {queues})")
+    lines.append("  From an agent's phone: *50 log in nailed-up, *51 log in, *52N pause "
+                 "(reason N), *53 ready, *54 log out.")
     lines.append("  Press Ctrl-C to stop.")
     return "\n".join(lines)
 
