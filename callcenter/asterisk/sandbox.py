@@ -626,7 +626,9 @@ def run_asterisk_command(settings: Settings, action: str, cli_command: str | Non
             for path in confgen.write_generated(settings, cli_command):
                 print(f"wrote {path}")
             print('Add #include "<file>" lines for them in pjsip.conf, extensions.conf, '
-                  "queues.conf and manager.conf, then reload Asterisk.")
+                  "queues.conf, confbridge.conf and manager.conf; for attended transfers set "
+                  "atxfer => *2 and an empty blindxfer in features.conf [featuremap]; load "
+                  "app_confbridge; then reload Asterisk.")
         else:
             print(f"unknown action {action!r}: use install, start, stop, reload, status, cli "
                   "or config",
