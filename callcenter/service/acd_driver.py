@@ -95,14 +95,6 @@ class AcdDriver:
         self._apply(self.acd.call_ended(call_id, now) if talked
                     else self.acd.caller_left(call_id, now))
 
-    def to_virtual_hold(self, call_id: str) -> asyncio.Queue[CallMessage]:
-        """The caller asked to be called back: the place is kept, decisions go to a new inbox
-        (the callback dialer's)."""
-        self._apply(self.acd.to_virtual_hold(call_id, self._clock.now()))
-        inbox: asyncio.Queue[CallMessage] = asyncio.Queue()
-        self._inboxes[call_id] = inbox
-        return inbox
-
     def move(self, call_id: str, queue: str) -> None:
         self._apply(self.acd.move(call_id, queue, self._clock.now()))
 

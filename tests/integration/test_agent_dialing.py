@@ -10,7 +10,6 @@ work on the authenticated call as on any other).
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +25,7 @@ from tests.support.calls import (
     sipp_cleanup,  # noqa: F401 - autouse fixture
     the_only_closed_call,
 )
-from tests.support.real_parts import unavailable
-from tests.support.sipp import SIPP, CallerPlan
+from tests.support.sipp import CallerPlan
 
 pytestmark = pytest.mark.asterisk
 
@@ -71,12 +69,6 @@ nodes:
     then: {hangup: true}
     else: {hangup: true}
 """
-
-
-@pytest.fixture(autouse=True)
-def sipp_installed() -> None:
-    if shutil.which(SIPP) is None:
-        unavailable("sipp is not installed (apt-get install sip-tester)")
 
 
 def agent_without_contact(agent_id: str) -> dict[str, Any]:

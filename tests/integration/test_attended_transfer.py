@@ -9,7 +9,6 @@ agent1 keeps the caller.
 from __future__ import annotations
 
 import asyncio
-import shutil
 
 import pytest
 
@@ -30,8 +29,7 @@ from tests.support.calls import (
     sipp_cleanup,  # noqa: F401 - autouse fixture
     the_only_closed_call,
 )
-from tests.support.real_parts import unavailable
-from tests.support.sipp import SIPP, AgentPlan, CallerPlan, SippProcess, free_port
+from tests.support.sipp import AgentPlan, CallerPlan, SippProcess, free_port
 
 pytestmark = pytest.mark.asterisk
 
@@ -39,12 +37,6 @@ ANSWER_MS = 500
 # agent1 talks, consults agent2, and hangs up this long after answering: the handover.
 FIRST_AGENT_HANGS_UP_MS = 9_000
 CALLER_HANGS_UP_MS = MENU_DIGIT_MS + 25_000
-
-
-@pytest.fixture(autouse=True)
-def sipp_installed() -> None:
-    if shutil.which(SIPP) is None:
-        unavailable("sipp is not installed (apt-get install sip-tester)")
 
 
 async def until(condition, what: str, call: SippProcess, timeout: float = 20) -> None:  # type: ignore[no-untyped-def]

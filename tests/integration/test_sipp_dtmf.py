@@ -4,7 +4,6 @@ tests/support/rtp_dtmf.py, read by the service's collect nodes over FastAGI)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -18,8 +17,7 @@ from tests.support.calls import (
     sipp_cleanup,  # noqa: F401 - autouse fixture
     the_only_closed_call,
 )
-from tests.support.real_parts import unavailable
-from tests.support.sipp import DTMF_MIN_GAP_MS, SIPP, CallerPlan
+from tests.support.sipp import DTMF_MIN_GAP_MS, CallerPlan
 
 pytestmark = pytest.mark.asterisk
 
@@ -81,12 +79,6 @@ nodes:
     then: {hangup: true}
     else: {hangup: true}
 """
-
-
-@pytest.fixture(autouse=True)
-def sipp_installed() -> None:
-    if shutil.which(SIPP) is None:
-        unavailable("sipp is not installed (apt-get install sip-tester)")
 
 
 def flows_with(tmp_path: Path, text: str) -> dict[str, str]:

@@ -10,7 +10,6 @@ composition root does not route the ``transfer`` FastAGI script yet, the test ad
 from __future__ import annotations
 
 import asyncio
-import shutil
 
 import pytest
 
@@ -33,8 +32,7 @@ from tests.support.calls import (
     sipp_cleanup,  # noqa: F401 - autouse fixture
     the_only_closed_call,
 )
-from tests.support.real_parts import unavailable
-from tests.support.sipp import SIPP, AgentPlan, CallerPlan, SippProcess, free_port
+from tests.support.sipp import AgentPlan, CallerPlan, SippProcess, free_port
 
 pytestmark = pytest.mark.asterisk
 
@@ -43,12 +41,6 @@ CALLER_NUMBER = CallerPlan().caller_number
 # The caller presses 2, hears "please hold", talks with agent1, is moved on, talks again and
 # hangs up this long after the IVR answered.
 CALLER_HANGS_UP_MS = MENU_DIGIT_MS + 22_000
-
-
-@pytest.fixture(autouse=True)
-def sipp_installed() -> None:
-    if shutil.which(SIPP) is None:
-        unavailable("sipp is not installed (apt-get install sip-tester)")
 
 
 def services(center: CallCenter) -> tuple[Supervision, CallTransfers]:

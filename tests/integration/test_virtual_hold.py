@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from callcenter.app import CallCenter
-from callcenter.asterisk.sandbox import Sandbox
 from callcenter.core.records import (
     CallbackRequest,
     CallbackStatus,
@@ -206,9 +205,6 @@ async def test_a_nailed_up_agent_gets_the_customer_joined_without_ringing(tmp_pa
     agents = [phone_agent("agent1", free_port(), queues=["support"], logged_in=False,
                           password="agent1-secret")]
     async with call_center_with_trunk(tmp_path, carrier_port, agents) as center:
-        # asterisk-conf/modules.conf says noload => app_confbridge.so, which nailed-up agents
-        # need; load it here until that line goes (as test_supervision_real does).
-        Sandbox(center.settings).cli("module load app_confbridge.so")
         nailed = agent_dials(center, "agent1", None, "*50",
                              CallerPlan(hangup_after_ms=25_000, max_call_ms=60_000))
         loop = asyncio.get_running_loop()

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from tests.support.real_parts import unavailable
 from tests.support.rtp_dtmf import (
     EVENT_CODES,
     TONE_MS,
@@ -775,8 +776,8 @@ class SippProcess:
                  timeout_s: float = 120, name: str = "sipp",
                  extra_args: Sequence[str] = (), out_of_call_scenario: str | None = None,
                  ) -> None:
-        if shutil.which(SIPP) is None:
-            raise RuntimeError("sipp is not installed (apt-get install sip-tester)")
+        if shutil.which(SIPP) is None:  # skipped locally, a failure when CI=true
+            unavailable("sipp is not installed (apt-get install sip-tester)")
         self.port = port or free_port()
         self.media_port = free_port(4)
         self.workdir = Path(tempfile.mkdtemp(prefix=f"{name}-"))
