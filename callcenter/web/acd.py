@@ -38,6 +38,7 @@ from callcenter.web.params import (
     iso,
     json_body,
     json_error,
+    json_kind,
     time_range_params,
 )
 
@@ -274,16 +275,7 @@ def _expect(body: Mapping[str, Any], kinds: Mapping[str, str]) -> None:
         matches = {TEXT: isinstance(value, str), OBJECT: isinstance(value, dict),
                    FLAG: isinstance(value, bool)}[expected]
         if not matches:
-            raise bad_request(f"body: {name}: expected {expected}, got {_kind(value)}")
-
-
-def _kind(value: object) -> str:
-    """What a JSON value is, without echoing it (it may be huge)."""
-    if value is None:
-        return "null"
-    names = {bool: "true/false", int: "a number", float: "a number", list: "a list",
-             dict: "an object", str: "text"}
-    return names.get(type(value), type(value).__name__)
+            raise bad_request(f"body: {name}: expected {expected}, got {json_kind(value)}")
 
 
 @contextmanager

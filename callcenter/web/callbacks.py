@@ -22,6 +22,7 @@ from callcenter.web.params import (
     iso,
     json_body,
     json_error,
+    json_kind,
     name_param,
 )
 
@@ -78,17 +79,9 @@ async def _status_from_body(request: web.Request) -> CallbackStatus:
     body = await json_body(request, {"status"}, EXAMPLE_BODY)
     status = body.get("status")
     if not isinstance(status, str):
-        raise bad_request(f"body: status: expected one of {STATUSES}, got {_kind(status)}")
+        got = json_kind(status, none="nothing")
+        raise bad_request(f"body: status: expected one of {STATUSES}, got {got}")
     try:
         return CallbackStatus(status)
     except ValueError:
         raise bad_request(f"body: status: {status[:40]!r} is not one of {STATUSES}") from None
-
-
-def _kind(value: object) -> str:
-    """What a JSON value is, without echoing it (it may be huge or deeply nested)."""
-    if value is None:
-        return "nothing"
-    names = {bool: "true/false", int: "a number", float: "a number", list: "a list",
-             dict: "an object"}
-    return names.get(type(value), type(value).__name__)

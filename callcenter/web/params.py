@@ -126,3 +126,11 @@ async def json_body(
     return body
 
 
+def json_kind(value: object, *, none: str = "null") -> str:
+    """What a JSON value is, for an error message, without echoing it (it may be huge or
+    deeply nested); ``none`` names JSON null."""
+    if value is None:
+        return none
+    names = {bool: "true/false", int: "a number", float: "a number", list: "a list",
+             dict: "an object", str: "text"}
+    return names.get(type(value), type(value).__name__)

@@ -26,7 +26,7 @@ from callcenter.service.call_transfer import CallTransfers, TransferMode, Transf
 from callcenter.service.supervision import Supervision
 from callcenter.store.accounts import Role
 from callcenter.web.auth import add_route, current_user, require_own_agent
-from callcenter.web.params import bad_request, json_body, json_error
+from callcenter.web.params import bad_request, json_body, json_error, json_kind
 
 STAFF = (Role.ADMIN, Role.SUPERVISOR)
 AGENTS_AND_STAFF = (Role.ADMIN, Role.SUPERVISOR, Role.AGENT)
@@ -130,10 +130,4 @@ def _name(value: Any, where: str, what: str) -> str:
 
 def _shown(value: Any) -> str:
     """A JSON value named without echoing more than 40 characters of it."""
-    if value is None:
-        return "null"
-    if isinstance(value, str):
-        return repr(value[:40])
-    names = {bool: "true/false", int: "a number", float: "a number", list: "a list",
-             dict: "an object"}
-    return names.get(type(value), type(value).__name__)
+    return repr(value[:40]) if isinstance(value, str) else json_kind(value)
