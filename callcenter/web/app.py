@@ -11,7 +11,7 @@ from callcenter.core.clock import Clock
 from callcenter.service.agent_admin import AgentAdmin
 from callcenter.service.call_transfer import CallTransfers
 from callcenter.service.supervision import Supervision
-from callcenter.store.accounts import AccountRepository, Role
+from callcenter.store.accounts import AccountRepository
 from callcenter.store.repositories import CallbackRepository, CallRepository
 from callcenter.web.acd import (
     agent_history,
@@ -24,7 +24,16 @@ from callcenter.web.acd import (
     show_agent,
     show_queue,
 )
-from callcenter.web.auth import PUBLIC, SIGNED_IN, add_route, protect, setup_auth
+from callcenter.web.auth import (
+    ADMINS,
+    FLOOR,
+    PUBLIC,
+    SIGNED_IN,
+    STAFF,
+    add_route,
+    protect,
+    setup_auth,
+)
 from callcenter.web.callbacks import change_callback, list_callbacks
 from callcenter.web.calls import list_calls
 from callcenter.web.demo import order_status
@@ -55,9 +64,6 @@ async def json_errors(request: web.Request, handler: Callable) -> web.StreamResp
         return web.json_response({"error": exc.reason, "status": exc.status}, status=exc.status)
 
 
-STAFF = (Role.ADMIN, Role.SUPERVISOR)
-AGENTS_AND_STAFF = (Role.ADMIN, Role.SUPERVISOR, Role.AGENT)
-ADMINS = (Role.ADMIN,)
 
 
 @dataclass(frozen=True)
@@ -90,8 +96,8 @@ def make_app(services: WebServices) -> web.Application:
     add_route(app, "GET", "/api/reports/faq", faq_report, roles=STAFF)
     if services.callbacks is not None:
         app[CALLBACKS] = services.callbacks
-        add_route(app, "GET", "/api/callbacks", list_callbacks, roles=AGENTS_AND_STAFF)
-        add_route(app, "POST", "/api/callbacks/{id}", change_callback, roles=AGENTS_AND_STAFF)
+        add_route(app, "GET", "/api/callbacks", list_callbacks, roles=FLOOR)
+        add_route(app, "POST", "/api/callbacks/{id}", change_callback, roles=FLOOR)
     if services.agents is not None:
         add_acd_routes(app, services.agents)
     if services.events is not None:
@@ -107,12 +113,12 @@ def add_acd_routes(app: web.Application, agents: AgentAdmin) -> None:
     """Queues and agents, live. Agents change and read the history of only their own state
     (web/acd.py checks that)."""
     app[AGENTS] = agents
-    add_route(app, "GET", "/api/queues", list_queues, roles=AGENTS_AND_STAFF)
-    add_route(app, "GET", "/api/queues/{name}", show_queue, roles=AGENTS_AND_STAFF)
-    add_route(app, "GET", "/api/agents", list_agents, roles=AGENTS_AND_STAFF)
+    add_route(app, "GET", "/api/queues", list_queues, roles=FLOOR)
+    add_route(app, "GET", "/api/queues/{name}", show_queue, roles=FLOOR)
+    add_route(app, "GET", "/api/agents", list_agents, roles=FLOOR)
     add_route(app, "POST", "/api/agents", create_agent, roles=ADMINS)
-    add_route(app, "GET", "/api/agents/{id}", show_agent, roles=AGENTS_AND_STAFF)
+    add_route(app, "GET", "/api/agents/{id}", show_agent, roles=FLOOR)
     add_route(app, "PATCH", "/api/agents/{id}", change_agent, roles=ADMINS)
     add_route(app, "POST", "/api/agents/{id}/secret", new_secret, roles=ADMINS)
-    add_route(app, "POST", "/api/agents/{id}/state", change_state, roles=AGENTS_AND_STAFF)
-    add_route(app, "GET", "/api/agents/{id}/history", agent_history, roles=AGENTS_AND_STAFF)
+    add_route(app, "POST", "/api/agents/{id}/state", change_state, roles=FLOOR)
+    add_route(app, "GET", "/api/agents/{id}/history", agent_history, roles=FLOOR)

@@ -56,6 +56,9 @@ class _Public(Enum):
 
 PUBLIC = _Public.PUBLIC  # a route anyone may call, signed in or not
 SIGNED_IN = frozenset(Role)  # a route for every signed-in user, whatever their role
+ADMINS = (Role.ADMIN,)
+STAFF = (Role.ADMIN, Role.SUPERVISOR)
+FLOOR = (Role.ADMIN, Role.SUPERVISOR, Role.AGENT)  # staff and agents
 
 
 # --------------------------------------------------------------------------- policies

@@ -40,7 +40,15 @@ from callcenter.store.accounts import (
 from callcenter.store.agents import AGENT_ID_RE as STORED_AGENT_ID_RE
 from callcenter.store.agents import MAX_NAME_CHARS, MAX_TIER, SIP_SECRET_RE, SKILL_RE
 from callcenter.store.repositories import MAX_ROW_ID
-from callcenter.web.auth import CSRF_HEADER, CSRF_VALUE, MAX_TOKEN_DAYS, SESSION_COOKIE
+from callcenter.web.auth import (
+    ADMINS,
+    CSRF_HEADER,
+    CSRF_VALUE,
+    FLOOR,
+    MAX_TOKEN_DAYS,
+    SESSION_COOKIE,
+    STAFF,
+)
 from callcenter.web.events import EVENT_KINDS, HEARTBEAT_SECONDS, RESYNC
 from callcenter.web.params import MAX_LIMIT, PROTOCOL, QUEUE_NAME
 
@@ -415,9 +423,6 @@ KIND = "|".join(sorted(EVENT_KINDS))
 
 # ----------------------------------------------------------------------- routes
 
-STAFF = (Role.ADMIN, Role.SUPERVISOR)
-FLOOR = (Role.ADMIN, Role.SUPERVISOR, Role.AGENT)
-ADMINS = (Role.ADMIN,)
 SIGNED_IN = tuple(Role)  # any signed-in user
 PUBLIC: tuple[Role, ...] = ()
 

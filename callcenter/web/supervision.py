@@ -24,12 +24,9 @@ from callcenter.asterisk.supervision_dialplan import NAME_RE, SpyMode
 from callcenter.service import call_transfer, supervision
 from callcenter.service.call_transfer import CallTransfers, TransferMode, TransferTarget
 from callcenter.service.supervision import Supervision
-from callcenter.store.accounts import Role
-from callcenter.web.auth import add_route, current_user, require_own_agent
+from callcenter.web.auth import FLOOR, STAFF, add_route, current_user, require_own_agent
 from callcenter.web.params import bad_request, json_body, json_error, json_kind
 
-STAFF = (Role.ADMIN, Role.SUPERVISOR)
-AGENTS_AND_STAFF = (Role.ADMIN, Role.SUPERVISOR, Role.AGENT)
 SUPERVISION = web.AppKey("supervision", Supervision)
 TRANSFERS = web.AppKey("call_transfers", CallTransfers)
 SPY_EXAMPLE = '{"agent_id": "agent1", "mode": "listen"}'
@@ -61,7 +58,7 @@ def install_supervision_routes(app: web.Application, supervision: Supervision,
     app[TRANSFERS] = transfers
     add_route(app, "POST", "/api/supervision", start_supervision, roles=STAFF)
     add_route(app, "POST", "/api/calls/{call_id}/transfer", transfer_call,
-              roles=AGENTS_AND_STAFF)
+              roles=FLOOR)
 
 
 async def start_supervision(request: web.Request) -> web.Response:
