@@ -35,6 +35,7 @@ def _canned(status: int, reason: str, message: str) -> bytes:
     return head.encode() + body
 
 
+LINGERING_SECONDS = 1.0
 BUSY = _canned(503, "Service Unavailable", "too many open connections; try again shortly")
 
 
@@ -46,8 +47,13 @@ class HttpLimits:
 
 
 def runner_options(limits: HttpLimits) -> dict[str, Any]:
-    """Keyword arguments for ``web.AppRunner`` (passed on to each connection's handler)."""
-    return {"keepalive_timeout": limits.header_seconds}
+    """Keyword arguments for ``web.AppRunner`` (passed on to each connection's handler).
+
+    ``lingering_time``: after answering a request whose body was not read to the end (a
+    408 above), aiohttp reads and drops the rest for this long before closing, so the
+    client sees the answer rather than a reset; 10 s by default, a second is enough."""
+    return {"keepalive_timeout": limits.header_seconds,
+            "lingering_time": min(LINGERING_SECONDS, limits.body_seconds)}
 
 
 BODY_SECONDS = web.AppKey("body_seconds", float)
