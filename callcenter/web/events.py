@@ -11,6 +11,10 @@ Event ids sent to clients are ``<epoch>-<n>``: ``epoch`` names this run of the s
 id from before a restart is recognised as such (and answered with ``resync``) instead of
 being mistaken for an id of this run.
 
+Streams are capped (``StreamSettings``: in all and per user; beyond, 503 in JSON with
+Retry-After), a client that reads nothing is cut off, and a stream ends with an ``ended``
+event when its session or token ends (docs/security-exhaust.md).
+
 The hub itself is plain asyncio (no aiohttp); ``stream_events`` is the aiohttp handler.
 """
 
