@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import sys
 import textwrap
 from collections.abc import AsyncIterator
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from callcenter.listener import MIN_HTTP_CONNECTIONS, plan_capacity
+from callcenter.listener import MIN_HTTP_CONNECTIONS, plan_capacity, raise_open_file_limit
 from callcenter.web.limits import GuardedSite, HttpLimits, install_body_deadline, runner_options
 
 WAIT = 5.0  # a guard against a hung test, never a pause
@@ -190,3 +191,13 @@ async def test_running_out_of_descriptors_backs_off_instead_of_spinning() -> Non
     assert float(cpu) < 0.2, f"{cpu} s of CPU while refusing: a spin"
     for _reader, writer in clients:
         writer.close()
+
+
+def test_the_open_file_limit_is_raised_to_the_hard_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, 256), hard))
+    try:
+        assert raise_open_file_limit() == hard
+        assert resource.getrlimit(resource.RLIMIT_NOFILE) == (hard, hard)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
