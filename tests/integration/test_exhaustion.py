@@ -181,6 +181,16 @@ async def test_idle_connections_and_event_streams_do_not_stop_calls_through_the_
         still_flooding = stats.refused
         await flood_stopped()
 
+        # The web face is back at once, and a stream held through the flood still delivers.
+        healthy = await http.get(f"{base}/healthz")
+        assert healthy.status == 200, await healthy.text()
+        login = await http.post(f"{base}/api/agents/agent3/state", headers=wallboard,
+                                json={"state": "logged_in"})
+        assert login.status in (200, 202), await login.text()
+        async with asyncio.timeout(10):
+            while (line := await streams[0].content.readline()) != b"event: agent\n":
+                assert line, "the event stream ended during the flood"
+
     for record in records:
         assert record.disposition is Disposition.ABANDONED_IN_QUEUE, record
         assert record.queue == "sales"
