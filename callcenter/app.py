@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from callcenter.asterisk.agent_dialplan import AGENT_BRIDGE_PREFIX, FEATURES
-from callcenter.asterisk.agi_server import AgiServer
+from callcenter.asterisk.agi_server import AgiServer, CommandTimeouts
 from callcenter.asterisk.ami import AmiActionError, AmiClient
 from callcenter.asterisk.events import (
     AmiEvent,
@@ -32,6 +32,7 @@ from callcenter.core.agent_recovery import agents_on_channels
 from callcenter.core.calls import CallLedger, agent_from_channel
 from callcenter.core.clock import Clock, SystemClock
 from callcenter.core.registrations import RegistrationBook, RegistrationChanged
+from callcenter.listener import Capacity, plan_capacity, raise_open_file_limit
 from callcenter.service.acd_driver import AcdDriver
 from callcenter.service.acd_setup import build_acd
 from callcenter.service.agent_admin import AgentAdmin
@@ -51,8 +52,9 @@ from callcenter.store.agents import AgentAccount, AgentDirectory
 from callcenter.store.db import create_engine, ping, session_factory, upgrade
 from callcenter.store.repositories import CallbackRepository, CallRepository
 from callcenter.web.app import WebServices, make_app
-from callcenter.web.events import EventHub
+from callcenter.web.events import EventHub, StreamSettings
 from callcenter.web.keys import HealthProbe
+from callcenter.web.limits import GuardedSite, HttpLimits, install_body_deadline, runner_options
 
 log = logging.getLogger(__name__)
 
@@ -137,10 +139,14 @@ class CallCenter:
         self.writer.start()
         self.acd.start()
         self.desk.start()
+        capacity = self._plan_capacity()
         self.agi = AgiServer({"ivr": self.inbound.handle, "agent": self.desk.handle_feature,
                               "callback": self.callback_dialer.handle,
                               TRANSFER_SCRIPT: self.transfers.handle},
-                             s.service.agi_host, s.service.agi_port)
+                             s.service.agi_host, s.service.agi_port,
+                             max_sessions=capacity.agi_sessions,
+                             timeouts=CommandTimeouts(control=s.service.agi_command_seconds,
+                                                      media=s.service.agi_media_seconds))
         await self.agi.start()
         self.ami = AmiClient(s.asterisk.host, s.asterisk.ami_port, s.asterisk.ami_username,
                              s.asterisk.ami_secret, on_event=self._on_ami_event,
@@ -154,15 +160,41 @@ class CallCenter:
             apply_agents=self.apply_agents, publish=self.events.publish)
         health = HealthProbe(ami=lambda: self.ami.connected, agi=lambda: self.agi.is_serving,
                              database=lambda: ping(self.engine))
-        self.web = web.AppRunner(make_app(WebServices(
+        limits = HttpLimits(max_connections=capacity.http_connections,
+                            header_seconds=s.service.http_header_seconds,
+                            body_seconds=s.service.http_body_seconds)
+        streams = StreamSettings(max_streams=capacity.sse_streams,
+                                 max_streams_per_user=s.service.sse_max_streams_per_user,
+                                 write_seconds=s.service.sse_write_seconds)
+        http_app = make_app(WebServices(
             self.calls, health, self.accounts, self.clock, callbacks=self.callbacks,
-            events=self.events, agents=self.agent_admin, supervision=self.supervision,
-            transfers=self.transfers)), access_log=None)
+            events=self.events, event_stream=streams, agents=self.agent_admin,
+            supervision=self.supervision, transfers=self.transfers))
+        install_body_deadline(http_app, limits)
+        self.web = web.AppRunner(http_app, access_log=None, **runner_options(limits))
         await self.web.setup()
-        site = web.TCPSite(self.web, s.service.http_host, s.service.http_port)
-        await site.start()
+        self.http_site = GuardedSite(self.web, s.service.http_host, s.service.http_port,
+                                     max_connections=limits.max_connections)
+        await self.http_site.start()
         log.info("call center up: FastAGI %s:%d, HTTP http://%s:%d/",
                  s.service.agi_host, self.agi.port, s.service.http_host, s.service.http_port)
+
+    def _plan_capacity(self) -> Capacity:
+        """Raise the open-file limit, then share it: FastAGI first, then HTTP (see
+        callcenter/listener.py), so the web face can never take what a call needs."""
+        service = self.settings.service
+        capacity = plan_capacity(raise_open_file_limit(), reserved=service.reserved_files,
+                                 agi_sessions=service.agi_max_sessions,
+                                 http_connections=service.http_max_connections,
+                                 sse_streams=service.sse_max_streams)
+        wanted = (service.agi_max_sessions, service.http_max_connections,
+                  service.sse_max_streams)
+        planned = (capacity.agi_sessions, capacity.http_connections, capacity.sse_streams)
+        (log.warning if planned != wanted else log.info)(
+            "open-file limit %d (%d kept for the rest): up to %d FastAGI sessions, %d HTTP "
+            "connections, %d event streams%s", capacity.open_files, service.reserved_files,
+            *planned, "" if planned == wanted else " (lowered from the settings to fit)")
+        return capacity
 
     def reload_flows(self) -> None:
         """Re-read every served flow now (SIGHUP, `callcenter ivr reload`)."""

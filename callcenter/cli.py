@@ -11,7 +11,8 @@ import signal
 import sys
 from pathlib import Path
 
-from callcenter.config import ConfigError, Settings, load_settings
+from callcenter.config import ConfigError, ServiceSettings, Settings, load_settings
+from callcenter.logfilter import install_repeat_limit
 from callcenter.service.flows import FlowLibrary
 from callcenter.sim.cli import add_simulate_parser
 
@@ -23,11 +24,16 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(args.config)
 
 
-def _setup_logging(level: str) -> None:
+def _setup_logging(service: ServiceSettings) -> None:
     logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
+        level=getattr(logging, service.log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
+    # A flood (connections refused, a peer misbehaving in a loop) must not fill the disk:
+    # a line repeating from one place is written so often per window, then counted.
+    for handler in logging.getLogger().handlers:
+        install_repeat_limit(handler, limit=service.log_repeat_limit,
+                             window=float(service.log_repeat_window_seconds))
     # Alembic narrates every migration step at INFO; only its problems matter here.
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.root.level))
 
@@ -84,7 +90,7 @@ async def _serve(settings: Settings, *, on_started: str | None = None) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    _setup_logging(settings.service.log_level)
+    _setup_logging(settings.service)
     return asyncio.run(_serve(settings, on_started=softphone_help(settings)))
 
 
@@ -93,7 +99,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from callcenter.asterisk.sandbox import Sandbox
 
     settings = _settings(args)
-    _setup_logging(settings.service.log_level)
+    _setup_logging(settings.service)
     if settings.asterisk.mode != "sandbox":
         return asyncio.run(_serve(settings, on_started=softphone_help(settings)))
     sandbox = Sandbox(settings)
@@ -114,7 +120,7 @@ def cmd_asterisk(args: argparse.Namespace) -> int:
     from callcenter.asterisk.sandbox import run_asterisk_command
 
     settings = _settings(args)
-    _setup_logging(settings.service.log_level)
+    _setup_logging(settings.service)
     return run_asterisk_command(settings, args.action, args.command)
 
 

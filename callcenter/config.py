@@ -46,6 +46,32 @@ class ServiceSettings:
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     log_level: str = "INFO"
+    # Limits against exhaustion (docs/configuration.md, docs/security-exhaust.md). Calls come
+    # first: the open-file budget is planned so that FastAGI always has room for agi_max_sessions
+    # whatever the web face holds; the HTTP caps are lowered to fit when the budget is short.
+    agi_max_sessions: int = 2000  # concurrent FastAGI sessions; one more is closed at once
+    agi_command_seconds: int = 30  # a control command (ANSWER, SET VARIABLE...) must be answered
+    agi_media_seconds: int = 900  # a prompt, GET DATA or RECORD FILE: its own length plus this
+    http_max_connections: int = 500  # open HTTP connections (SSE streams count); beyond: 503
+    http_header_seconds: int = 10  # to send a request's headers; also the keep-alive idle time
+    http_body_seconds: int = 30  # to send a request's body once its headers came
+    sse_max_streams: int = 100  # open /api/events streams in all; beyond: 503
+    sse_max_streams_per_user: int = 8  # per user (a session and its tokens); beyond: 503
+    sse_write_seconds: int = 30  # a stream whose client reads nothing this long is ended
+    reserved_files: int = 256  # open files kept for the rest: database, AMI, logs, flows
+    log_repeat_limit: int = 20  # the same log line (call site) this often per window, then
+    log_repeat_window_seconds: int = 60  # a count of what was held back
+
+    def __post_init__(self) -> None:
+        for name, low in (("agi_max_sessions", 1), ("agi_command_seconds", 1),
+                          ("agi_media_seconds", 1), ("http_max_connections", 16),
+                          ("http_header_seconds", 1), ("http_body_seconds", 1),
+                          ("sse_max_streams", 1), ("sse_max_streams_per_user", 1),
+                          ("sse_write_seconds", 1), ("reserved_files", 64),
+                          ("log_repeat_limit", 1), ("log_repeat_window_seconds", 1)):
+            value = getattr(self, name)
+            if not low <= value <= 1_000_000:
+                raise ConfigError(f"service.{name}: {value} is not between {low} and 1000000")
 
 
 @dataclass(frozen=True)

@@ -340,6 +340,26 @@ async def _authenticate(request: web.Request) -> Identity:
     raise _unauthorized("sign in first (POST /api/login), or send Authorization: Bearer <token>")
 
 
+# An event stream outlives the request that authenticated it: it asks again through the same
+# lookup (``reauthenticate``), at once when a session, a token or a user changed (web/events.py).
+CREDENTIALS_CHANGED = web.AppKey("credentials_changed", list[Callable[[], None]])
+
+
+async def reauthenticate(request: web.Request) -> Identity | None:
+    """The middleware's lookup again, for a request still running; None once its session or
+    token has ended or its user was deactivated."""
+    try:
+        return await _authenticate(request)
+    except web.HTTPUnauthorized:
+        return None
+
+
+def credentials_changed(app: web.Application) -> None:
+    """A session, token or user changed: open event streams check theirs again now."""
+    for listener in app.get(CREDENTIALS_CHANGED, ()):
+        listener()
+
+
 def _unauthorized(message: str, *, invalid: bool = False) -> web.HTTPError:
     challenge = 'Bearer realm="callcenter"' + (', error="invalid_token"' if invalid else "")
     return web.HTTPUnauthorized(
@@ -421,6 +441,7 @@ async def logout(request: web.Request) -> web.Response:
     identity = current_identity(request)
     if identity.session_secret is not None:
         await request.app[ACCOUNTS].delete_session(identity.session_secret)
+        credentials_changed(request.app)
     response = web.json_response({"logged_out": True})
     settings = request.app[AUTH_SETTINGS]
     response.del_cookie(
@@ -488,6 +509,7 @@ async def revoke_token(request: web.Request) -> web.Response:
         await accounts.delete_token(token_id)
     except TokenNotFound as exc:  # revoked meanwhile
         raise json_error(web.HTTPNotFound, str(exc)) from None
+    credentials_changed(request.app)
     return web.json_response({"id": token_id, "revoked": True})
 
 
@@ -564,6 +586,7 @@ async def change_user(request: web.Request) -> web.Response:
         raise json_error(web.HTTPNotFound, str(exc)) from None
     except LastAdmin as exc:
         raise json_error(web.HTTPConflict, str(exc)) from None
+    credentials_changed(request.app)
     return web.json_response({"user": user_json(user)})
 
 
