@@ -31,6 +31,7 @@ from callcenter.config import Settings
 from callcenter.core.agent_recovery import agents_on_channels
 from callcenter.core.calls import CallLedger, agent_from_channel
 from callcenter.core.clock import Clock, SystemClock
+from callcenter.core.records import CallRecord
 from callcenter.core.registrations import RegistrationBook, RegistrationChanged
 from callcenter.listener import Capacity, plan_capacity, raise_open_file_limit
 from callcenter.service.acd_driver import AcdDriver
@@ -44,13 +45,18 @@ from callcenter.service.flows import FlowLibrary
 from callcenter.service.inbound import InboundCalls
 from callcenter.service.queue_mirror import QueueMirror
 from callcenter.service.queue_wait import QueueCalls
+from callcenter.service.record_spool import DEAD_LETTER_FILE, SPOOL_FILE
 from callcenter.service.recorder import RecordWriter
 from callcenter.service.supervision import Supervision
 from callcenter.service.switches import FlowSwitches
 from callcenter.store.accounts import AccountRepository, ensure_first_admin
 from callcenter.store.agents import AgentAccount, AgentDirectory
 from callcenter.store.db import create_engine, ping, session_factory, upgrade
-from callcenter.store.repositories import CallbackRepository, CallRepository
+from callcenter.store.repositories import (
+    CallbackRepository,
+    CallRepository,
+    DeadLetterRepository,
+)
 from callcenter.web.app import WebServices, make_app
 from callcenter.web.events import EventHub, StreamSettings
 from callcenter.web.keys import HealthProbe
@@ -64,6 +70,9 @@ INBOUND_CONTEXTS = ("callers", "agents")
 RECONCILE_EVERY_SECONDS = 60.0
 # Agents' states are restored from the state log at start if changed within this time.
 RESTORE_LOOKBACK_SECONDS = 7 * 86400.0
+# At start, records an earlier run left in the spool get this long to reach the database
+# before calls are adopted (those not stored by then are adopted from the spool).
+REPLAY_WAIT_SECONDS = 10.0
 # Which module reads which generated file (the agents' endpoints and the fallback queues).
 RELOAD_FOR = {"callcenter-pjsip-agents.conf": "res_pjsip.so",
               "callcenter-queues.conf": "app_queue.so"}
@@ -84,7 +93,14 @@ class CallCenter:
         # The first start makes an admin with a generated password (data_dir/admin-password).
         self.first_admin_password = await ensure_first_admin(self.accounts, s.data_path)
         self.events = EventHub(self.clock)
-        self.writer = RecordWriter(self.calls)
+        # Records go to the spool (fsync'd) before the database; what an earlier run left
+        # there is replayed now, before any new call is recorded.
+        self.writer = RecordWriter(
+            self.calls, spool_path=s.data_path / SPOOL_FILE,
+            dead_letters=DeadLetterRepository(session_factory(self.engine)),
+            dead_letter_path=s.data_path / DEAD_LETTER_FILE, clock=self.clock)
+        await self.writer.open()
+        self.writer.start()
         self.ledger = CallLedger(inbound_contexts=INBOUND_CONTEXTS)
         self.directory = AgentDirectory(session_factory(self.engine), self.clock,
                                         queues=[q.name for q in s.queues])
@@ -134,9 +150,8 @@ class CallCenter:
                                        send=lambda action: self.ami.send(action),
                                        active=self.inbound.active)
         # Records left open by an earlier run are closed once AMI shows their channels gone.
-        for record in await self.calls.open_calls():
+        for record in await self._records_left_open():
             self.ledger.adopt(record)
-        self.writer.start()
         self.acd.start()
         self.desk.start()
         capacity = self._plan_capacity()
@@ -195,6 +210,18 @@ class CallCenter:
             "connections, %d event streams%s", capacity.open_files, service.reserved_files,
             *planned, "" if planned == wanted else " (lowered from the settings to fit)")
         return capacity
+
+    async def _records_left_open(self) -> list[CallRecord]:
+        """Open records of an earlier run: stored ones, newer versions from the spool."""
+        try:
+            await self.writer.flush(REPLAY_WAIT_SECONDS)
+        except TimeoutError:
+            log.warning("%d call records from the spool are not stored yet; adopting their "
+                        "spooled versions", self.writer.backlog)
+        newest = {record.call_id: record for record in await self.calls.open_calls()}
+        newest.update((record.call_id, record) for record in self.writer.pending_records())
+        return sorted((record for record in newest.values() if record.is_open),
+                      key=lambda record: record.started_at)
 
     def reload_flows(self) -> None:
         """Re-read every served flow now (SIGHUP, `callcenter ivr reload`)."""

@@ -34,6 +34,7 @@ from callcenter.core.records import (
     IvrStep,
     SurveyAnswer,
 )
+from callcenter.store.dead_letter_models import DeadLetterRow
 from callcenter.store.models import (
     AttemptRow,
     CallbackRow,
@@ -304,6 +305,51 @@ class CallbackRepository:
             f"callback request {row_id}: status cannot change from {current} to {new.value} "
             "(only pending may become done, cancelled or failed)"
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class DeadLetter:
+    """A call record the database refused for good, as the record writer moved it aside."""
+
+    call_id: str
+    record: str  # the record's JSON document
+    reason: str
+    at: float
+    id: int | None = None  # given by the store
+
+
+class DeadLetterRepository:
+    """Refused call records (``call_dead_letters``): kept with the reason, newest first."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def add(self, letter: DeadLetter) -> None:
+        # Shown escaped: the refused data may be the very NUL the database cannot hold.
+        values = {
+            "call_id": _printable(letter.call_id),
+            "record": _printable(letter.record),
+            "reason": _printable(letter.reason),
+            "at": to_datetime(letter.at),
+        }
+        async with self._sessions.begin() as session:
+            await session.execute(insert(DeadLetterRow).values(values))
+
+    async def list(self, limit: int = 50) -> builtins.list[DeadLetter]:
+        _check_page(limit, 0)
+        query = select(DeadLetterRow).order_by(DeadLetterRow.at.desc(), DeadLetterRow.id.desc())
+        async with self._sessions() as session:
+            rows = await session.scalars(query.limit(limit))
+            return [
+                DeadLetter(call_id=row.call_id, record=row.record, reason=row.reason,
+                           at=row.at.timestamp(), id=row.id)
+                for row in rows
+            ]
+
+
+def _printable(text: str) -> str:
+    """``text`` with NUL and other control characters (but not the tab) as escapes."""
+    return "".join(c if c.isprintable() or c == "\t" else repr(c)[1:-1] for c in text)
 
 
 # --------------------------------------------------------------------------- statements

@@ -21,7 +21,9 @@ import pytest
 
 from callcenter.app import CallCenter
 from callcenter.asterisk.sandbox import Sandbox
+from callcenter.config import Settings
 from callcenter.core.records import AttemptOutcome, CallRecord, Disposition, HangupBy
+from callcenter.service.record_spool import SPOOL_FILE, SpoolBook, decode, record_from_json
 from callcenter.store.db import create_engine, session_factory
 from callcenter.store.repositories import CallRepository
 from tests.support.asterisk import phone_agent, running_asterisk, sandbox_settings
@@ -421,3 +423,78 @@ async def test_service_killed_and_restarted_after_the_call_ended_closes_the_reco
     assert record.disposition is Disposition.FAILED
     assert record.note is not None and "approximate" in record.note
     assert record.queue == "sales"
+
+
+# --------------------------------------------------------------------------- killed in an outage
+
+
+def spooled_records(settings: Settings) -> list[CallRecord]:
+    """The records the service's spool holds and the database has not acknowledged."""
+    path = settings.data_path / SPOOL_FILE
+    book = SpoolBook()
+    book.load(decode(path.read_bytes()).entries if path.exists() else [])
+    return [record_from_json(entry.record) for entry in book.live()]
+
+
+async def test_service_killed_during_a_database_outage_stores_every_call_once_after_restart(
+        tmp_path):
+    """Calls end while PostgreSQL is stopped; the service is SIGKILLed; PostgreSQL and then
+    the service start again: every call SIPp made is stored, each exactly once."""
+    outage_calls = 4
+    with running_postgres() as server, server.fresh_database() as url:
+        database = await StoppablePostgres.of(server)
+        settings = sandbox_settings(tmp_path, queues=QUEUES,
+                                    env={"CALLCENTER_DATABASE__URL": url})
+        first, restarted = ServiceProcess(settings), ServiceProcess(settings)
+
+        def callers(count: int) -> SippProcess:
+            # Each hangs up during the greeting: a whole call in about a second.
+            return SippProcess(caller_scenario(CallerPlan(hangup_after_ms=1200)),
+                               remote=("127.0.0.1", settings.asterisk.sip_port),
+                               service=settings.ivr.number, calls=count, rate=2, limit=count,
+                               name="callers")
+
+        before, during = callers(1), callers(outage_calls)
+        engine = create_engine(url)
+        calls = CallRepository(session_factory(engine))
+        try:
+            with running_asterisk(settings):
+                async with AsyncExitStack() as stop_by_pid:
+                    stop_by_pid.push_async_callback(engine.dispose)
+                    for process in (before, during, first, restarted):
+                        stop_by_pid.callback(process.stop)
+                    stop_by_pid.callback(before.cleanup)
+                    stop_by_pid.callback(during.cleanup)
+                    await first.start().wait_up(30)
+                    before_result = await finished(before.start())
+                    await closed_calls(calls, 1)  # stored the ordinary way, acknowledged
+
+                    await asyncio.to_thread(database.stop)
+                    await wait_for_health(settings, part_is("database", "down"), timeout=10,
+                                          what='database "down" while PostgreSQL is stopped')
+                    during_result = await finished(during.start())
+                    await wait_until(
+                        lambda: len(spooled_records(settings)) == outage_calls
+                        and all(not r.is_open for r in spooled_records(settings)),
+                        timeout=15, what="the closed records of the outage's calls spooled")
+                    first.kill()
+                    assert not first.running()
+
+                    await asyncio.to_thread(database.start)
+                    await restarted.start().wait_up(60)
+                    stored = await closed_calls(calls, 1 + outage_calls)
+                    await wait_until(lambda: spooled_records(settings) == [], timeout=10,
+                                     what="the restarted service acknowledges the replay")
+                    _, total = await calls.list()
+                    service_log = restarted.output()
+        finally:
+            if not database.running:
+                database.start()
+
+    made = before_result.successful + during_result.successful
+    assert made == 1 + outage_calls, (before_result.describe(), during_result.describe())
+    assert total == made, stored
+    assert len({record.call_id for record in stored}) == made
+    assert all(record.disposition is Disposition.ABANDONED_IN_IVR for record in stored), stored
+    assert all(record.hangup_by is HangupBy.CALLER for record in stored), stored
+    assert f"{outage_calls} call records from an earlier run to store" in service_log
