@@ -756,7 +756,7 @@ class _FlowChecker:
 
     def name(self, node: Node, where: str, pattern: re.Pattern[str], what: str) -> str | None:
         value = self.text(node, where)
-        if value is not None and not pattern.match(value):
+        if value is not None and not pattern.fullmatch(value):  # match() lets "x\n" through
             self.problem(node, f"{where}: {value!r} is not a valid {what}")
             return None
         return value
@@ -1144,7 +1144,7 @@ class _FlowChecker:
         fields_read = _FieldReader(fields, where)
         read = fields_read.read
         topic = read("topic", lambda n, at: self.name(n, at, TOPIC_RE, "topic (a-z, 0-9, - _)"),
-                     name.lower() if TOPIC_RE.match(name.lower()) else None)
+                     name.lower() if TOPIC_RE.fullmatch(name.lower()) else None)
         if topic is None and "topic" not in fields:
             self.problem(owner, f"{where}: give the FAQ a topic (a-z, 0-9, - _): the node "
                          "name cannot be used as one")
@@ -1174,7 +1174,7 @@ class _FlowChecker:
         fields_read = _FieldReader(fields, where)
         read = fields_read.read
         question = read("id", lambda n, at: self.name(n, at, TOPIC_RE, "id (a-z, 0-9, - _)"),
-                        name.lower() if TOPIC_RE.match(name.lower()) else None)
+                        name.lower() if TOPIC_RE.fullmatch(name.lower()) else None)
         if question is None and "id" not in fields:
             self.problem(owner, f"{where}: give the question an id (a-z, 0-9, - _): the node "
                          "name cannot be used as one")
