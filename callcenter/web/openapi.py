@@ -348,7 +348,7 @@ SCHEMAS: dict[str, Schema] = {
     }, description="The new agent and, this once, their SIP secret."),
     "AgentSecret": record({
         "agent_id": AGENT_REF,
-        "secret": matching(SIP_SECRET_RE, "the new SIP password; shown only this once"),
+        "sip_secret": matching(SIP_SECRET_RE, "the new SIP password; shown only this once"),
         "warnings": WARNINGS,
     }),
     "AgentRequestOutcome": record({
