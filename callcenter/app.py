@@ -41,7 +41,7 @@ from callcenter.service.agent_desk import AgentDesk
 from callcenter.service.call_transfer import CallTransfers
 from callcenter.service.callback_dialer import CallbackDialer
 from callcenter.service.datadip import DataDips
-from callcenter.service.flows import FlowLibrary
+from callcenter.service.flows import LAST_GOOD_FOLDER, FlowLibrary
 from callcenter.service.inbound import InboundCalls
 from callcenter.service.queue_mirror import QueueMirror
 from callcenter.service.queue_wait import QueueCalls
@@ -109,10 +109,13 @@ class CallCenter:
         self._modules_to_reload = self._write_agent_config(agents)
         self.flows = FlowLibrary(s.dialplans_path, s.prompts_path, language=s.ivr.language,
                                  known_queues=[q.name for q in s.queues],
-                                 known_agents=[a.id for a in agents])
+                                 known_agents=[a.id for a in agents],
+                                 last_good_dir=s.data_path / LAST_GOOD_FOLDER)
         self.switches = FlowSwitches(s.data_path)
         self.dips = DataDips()
-        self.flows.load(s.ivr.flow)  # a broken flow stops the start with file:line:column
+        # A broken flow serves its last good copy (an ERROR says so); without one it stops
+        # the start with file:line:column.
+        self.flows.load(s.ivr.flow)
         self.flows.watch()
         self.acd = AcdDriver(build_acd(s, agents, self.clock.now()), self.clock)
         self.mirror = QueueMirror(lambda action: self.ami.send(action),

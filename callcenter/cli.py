@@ -13,7 +13,7 @@ from pathlib import Path
 
 from callcenter.config import ConfigError, ServiceSettings, Settings, load_settings
 from callcenter.logfilter import install_repeat_limit
-from callcenter.service.flows import FlowLibrary
+from callcenter.service.flows import FlowLibrary, FlowStatus
 from callcenter.sim.cli import add_simulate_parser
 
 log = logging.getLogger("callcenter")
@@ -38,12 +38,17 @@ def _setup_logging(service: ServiceSettings) -> None:
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.root.level))
 
 
-def softphone_help(settings: Settings) -> str:
+def softphone_help(settings: Settings, flow: FlowStatus | None = None) -> str:
+    """The start-up banner; ``flow``: which version of the IVR flow new calls get."""
     a = settings.asterisk
     sip_host = "127.0.0.1" if a.sip_host in ("0.0.0.0", "") else a.sip_host
+    active_flow = flow.describe() if flow else f"{settings.ivr.flow}.yaml"
+    if flow and flow.from_last_good:
+        active_flow += f"\n                    fix {flow.path}: the log lists its errors"
     lines = [
         "",
         "The call center is up.",
+        f"  IVR flow:         {active_flow}",
         f"  Call the IVR:     dial {settings.ivr.number} (sip:{settings.ivr.number}@{sip_host}:"
         f"{a.sip_port}; any SIP client on this machine, no account needed)",
         f"  Web / API:        http://{settings.service.http_host}:{settings.service.http_port}"
@@ -60,7 +65,7 @@ def softphone_help(settings: Settings) -> str:
     return "\n".join(lines)
 
 
-async def _serve(settings: Settings, *, on_started: str | None = None) -> int:
+async def _serve(settings: Settings) -> int:
     from callcenter.app import CallCenter
 
     center = CallCenter(settings)
@@ -75,8 +80,7 @@ async def _serve(settings: Settings, *, on_started: str | None = None) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signal.SIGHUP, center.reload_flows)
         pid_file.write_text(f"{os.getpid()}\n")
-        if on_started:
-            print(on_started, flush=True)
+        print(softphone_help(settings, center.flows.status(settings.ivr.flow)), flush=True)
         if center.first_admin_password:
             print(f"  First start: sign in as admin with password {center.first_admin_password}"
                   f"\n  (kept in {settings.data_path / 'admin-password'}; change it)", flush=True)
@@ -91,7 +95,7 @@ async def _serve(settings: Settings, *, on_started: str | None = None) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _setup_logging(settings.service)
-    return asyncio.run(_serve(settings, on_started=softphone_help(settings)))
+    return asyncio.run(_serve(settings))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -101,7 +105,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _setup_logging(settings.service)
     if settings.asterisk.mode != "sandbox":
-        return asyncio.run(_serve(settings, on_started=softphone_help(settings)))
+        return asyncio.run(_serve(settings))
     sandbox = Sandbox(settings)
     if not sandbox.installed:
         print(f"Installing the sandboxed Asterisk 22 into {settings.sandbox_root} "
@@ -110,7 +114,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     sandbox.write_config()
     sandbox.start()
     try:
-        return asyncio.run(_serve(settings, on_started=softphone_help(settings)))
+        return asyncio.run(_serve(settings))
     finally:
         if not args.keep_asterisk:
             sandbox.stop()

@@ -240,7 +240,7 @@ class Sandbox:
             log.warning("prompts %s missing in %s: the fallback dialplan will be silent there",
                         ", ".join(missing), source)
         folders = sorted(p for p in self.settings.prompts_path.glob("*")
-                         if p.is_dir() and LANGUAGE_RE.match(p.name))
+                         if p.is_dir() and LANGUAGE_RE.fullmatch(p.name))
         for folder in folders:
             target = self.prompt_folder(folder.name)
             target.mkdir(parents=True, exist_ok=True)

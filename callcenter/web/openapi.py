@@ -177,7 +177,8 @@ SCHEMAS: dict[str, Schema] = {
     "Error": record(
         {"error": text("what is wrong, and where")},
         {"status": whole(400, 599),
-         "allowed_roles": {**list_of(one_of_names(Role)), "description": "with a 403"}},
+         "allowed_roles": {**list_of(one_of_names(Role)), "description": "with a 403"},
+         "limit_bytes": whole(1, description="with a 413: the largest body accepted")},
         description="Every error answer.",
     ),
     "Health": record({
@@ -348,7 +349,7 @@ SCHEMAS: dict[str, Schema] = {
     }, description="The new agent and, this once, their SIP secret."),
     "AgentSecret": record({
         "agent_id": AGENT_REF,
-        "secret": matching(SIP_SECRET_RE, "the new SIP password; shown only this once"),
+        "sip_secret": matching(SIP_SECRET_RE, "the new SIP password; shown only this once"),
         "warnings": WARNINGS,
     }),
     "AgentRequestOutcome": record({
@@ -696,7 +697,8 @@ COMMON_ANSWERS: dict[str, Schema] = {
     "Forbidden": {"description": "Signed in, without a role that may do this; or a change "
                                f"sent with the cookie but without {CSRF_HEADER}.",
                   "content": {"application/json": {"schema": ERROR}}},
-    "TooLarge": {"description": "The body is larger than the server accepts.",
+    "TooLarge": {"description": "The body is larger than the server accepts; the answer "
+                             "states the limit in bytes (limit_bytes).",
                  "content": {"application/json": {"schema": ERROR}}},
     "NotJson": {"description": "The body is not sent as application/json.",
                 "content": {"application/json": {"schema": ERROR}}},

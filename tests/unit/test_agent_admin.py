@@ -199,8 +199,8 @@ async def test_bad_changes_are_refused_before_anything_is_stored(floor: Floor):
 async def test_a_new_secret_is_stored_and_asterisk_is_told(floor: Floor):
     old = (await floor.directory.get("bob")).sip_secret  # type: ignore[union-attr]
     change = await floor.admin.rotate_secret("bob")
-    assert change.secret != old
-    assert (await floor.directory.get("bob")).sip_secret == change.secret  # type: ignore
+    assert change.sip_secret != old
+    assert (await floor.directory.get("bob")).sip_secret == change.sip_secret  # type: ignore
     assert floor.outside.applied == [T0]
     with pytest.raises(AgentNotFound):
         await floor.admin.rotate_secret("zoe")
