@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from callcenter.core.caller_id import clean_name, clean_number, raw_caller_id
 from callcenter.core.protocol import protocol_number
 from callcenter.core.records import (
     AgentAttempt,
@@ -131,8 +132,11 @@ class CallLedger:
         record.started_at = min(record.started_at, at)
         record.linked_id = linkedid
         record.channel = record.channel or ev.channel
-        record.caller_number = record.caller_number or _blank(ev.caller_number)
-        record.caller_name = record.caller_name or _blank(ev.caller_name)
+        # AMI reports the caller ID as the caller sent it, before the dialplan cleaned it.
+        record.caller_number = record.caller_number or clean_number(ev.caller_number)
+        record.caller_name = record.caller_name or clean_name(ev.caller_name)
+        record.caller_id_raw = record.caller_id_raw or raw_caller_id(ev.caller_name,
+                                                                     ev.caller_number)
         record.dialed_number = record.dialed_number or _blank(ev.exten)
         return LedgerResult(save=(record,)) if created else _NOTHING
 
@@ -211,13 +215,19 @@ class CallLedger:
         caller_name: str | None,
         dialed_number: str | None,
         now: float,
+        caller_id_raw: str | None = None,
     ) -> LedgerResult:
+        """The FastAGI handler took the call. Its channel and caller ID win over AMI's:
+        Asterisk wrote them after the dialplan cleaned the caller ID, and a session's
+        environment names its own channel. ``caller_id_raw``: the dialplan's escaped copy
+        of the caller ID as sent (see core/caller_id.py)."""
         tracked, created = self._track(call_id, now)
         tracked.agi_active = True
         record = tracked.record
-        record.channel = record.channel or channel
-        record.caller_number = record.caller_number or _blank(caller_number)
-        record.caller_name = record.caller_name or _blank(caller_name)
+        record.channel = channel or record.channel
+        record.caller_number = clean_number(caller_number) or record.caller_number
+        record.caller_name = clean_name(caller_name) or record.caller_name
+        record.caller_id_raw = caller_id_raw or record.caller_id_raw
         record.dialed_number = record.dialed_number or _blank(dialed_number)
         if record.answered_at is None:
             record.answered_at = now  # the dialplan answers before handing the call to us
