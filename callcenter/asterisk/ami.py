@@ -285,7 +285,9 @@ def _structure_problem(headers: dict[str, Any]) -> tuple[str | None, str | None]
         start = position - _CALLER_ID_AT
         expected = [prefix + name for name in SNAPSHOT_HEADERS]
         if start < 0 or keys[start : start + len(expected)] != expected:
-            cut = _tail_at(keys, prefix, position + 1) is None
+            # Cut short, or only a line added? A blank line ends the message before the
+            # snapshot's tail, which no caller ID is long enough to forge whole.
+            cut = not all(prefix + name in headers for name in SNAPSHOT_TAIL)
             return f"the channel snapshot around {key} is not whole", prefix if cut else None
     return None, None
 
