@@ -395,9 +395,10 @@ def clean_caller_id_lines(first: str) -> list[str]:
     Asterisk decodes the SIP From user part (``%0d%0a`` becomes CR LF) and copies the number
     unescaped into AGI environments and AMI events, where a line break splits one message in
     two. So before Answer(), the AGI or any other event of the call: the raw ID is kept
-    URI-encoded in CALLCENTER_CALLERID_RAW as ``"<name>" <<number>>`` (no quote, space or
-    angle bracket survives URIENCODE, so the two parts stay apart), then the number, the name
-    and the redirecting number (a Diversion header: AGI's agi_rdnis) are filtered. Every
+    URI-encoded in CALLCENTER_CALLERID_RAW as ``<name> <<number>>`` (no space or angle
+    bracket survives URIENCODE, so the two parts stay apart; Set() would drop quotes), then
+    the number, the name and the redirecting number (a Diversion header: AGI's agi_rdnis)
+    are filtered. Every
     ``${CALLERID(...)}`` here sits inside URIENCODE, FILTER or LEN, so no application's
     arguments ever hold the raw bytes either.
     """
@@ -408,7 +409,7 @@ def clean_caller_id_lines(first: str) -> list[str]:
     diverted = f"${{FILTER({CALLER_NUMBER_ALLOWED},${{REDIRECTING(from-num)}})}}"
     return [
         f"{first}Set({CALLER_ID_RAW_VARIABLE}="
-        '"${URIENCODE(${CALLERID(name)})}" <${URIENCODE(${CALLERID(num)})}>)',
+        "${URIENCODE(${CALLERID(name)})} <${URIENCODE(${CALLERID(num)})}>)",
         f" same => n,Set(CALLERID(num)={number})",
         f" same => n,Set(CALLERID(num)=${{CALLERID(num):0:{CALLER_NUMBER_MAX}}})",
         f" same => n,Set(CALLERID(name)={name})",

@@ -41,12 +41,16 @@ def clean_name(name: str | None) -> str | None:
     return cleaned or None
 
 
+# Asterisk's URIENCODE() leaves RFC 2396's unreserved characters as they are (ast_uri_http).
+_URI_UNRESERVED = "-_.!~*'()"
+
+
 def raw_caller_id(name: str, number: str) -> str:
-    """``"<name>" <<number>>``, each part URI-encoded as the dialplan's URIENCODE() does:
-    no quote, space, angle bracket or control byte is left, so the record shows exactly which
+    """``<name> <<number>>``, each part URI-encoded as the dialplan's URIENCODE() does: no
+    space, quote, angle bracket or control byte is left, so the record shows exactly which
     bytes the caller sent and none of them can do harm where it is shown."""
-    return f'"{_uri_encode(name)}" <{_uri_encode(number)}>'
+    return f"{_uri_encode(name)} <{_uri_encode(number)}>"
 
 
 def _uri_encode(text: str) -> str:
-    return quote(text.encode("utf-8", errors="surrogateescape"), safe="-_.~")
+    return quote(text.encode("utf-8", errors="surrogateescape"), safe=_URI_UNRESERVED)

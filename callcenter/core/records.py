@@ -116,7 +116,7 @@ class CallRecord:
     channel: str | None = None
     caller_number: str | None = None
     caller_name: str | None = None  # cleaned (core/caller_id.py), as the caller meant it
-    # The caller ID exactly as the caller sent it, URI-encoded: '"<name>" <<number>>'.
+    # The caller ID exactly as the caller sent it, URI-encoded: '<name> <<number>>'.
     caller_id_raw: str | None = None
     dialed_number: str | None = None
     answered_at: float | None = None  # the IVR answered the caller
