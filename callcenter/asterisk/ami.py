@@ -282,6 +282,8 @@ def _structure_problem(headers: dict[str, Any]) -> tuple[str | None, str | None]
         if key[-11:] != "CallerIDNum":
             continue
         prefix = key[:-11]
+        if prefix + "ChannelState" not in headers:
+            continue  # not a snapshot: QueueEntry, ConfbridgeList write their own few headers
         start = position - _CALLER_ID_AT
         expected = [prefix + name for name in SNAPSHOT_HEADERS]
         if start < 0 or keys[start : start + len(expected)] != expected:

@@ -87,6 +87,17 @@ def test_separators_quotes_and_invalid_utf8_pass_through_as_values() -> None:
     assert got[0].caller_name == "O\\\"Brien 'x' \\ y"  # AMI's C escaping undone, once
 
 
+def test_a_list_entry_with_a_caller_id_but_no_snapshot_is_not_taken_for_a_cut_one() -> None:
+    """app_queue writes QueueEntry with CallerIDNum among a few headers of its own."""
+    entry = (b"Event: QueueEntry\r\nQueue: support\r\nPosition: 1\r\n"
+             b"Channel: PJSIP/anonymous-00000002\r\nUniqueid: 1796640466.2\r\n"
+             b"CallerIDNum: 556200result0\r\nCallerIDName: x\r\nConnectedLineNum: unknown\r\n"
+             b"ConnectedLineName: unknown\r\nWait: 3\r\nPriority: 0\r\nActionID: 1\r\n\r\n")
+    framer = AmiFramer()
+    assert [m["Event"] for m in framer.feed(BANNER + entry + entry)] == ["QueueEntry"] * 2
+    assert framer.untrusted_messages == 0
+
+
 def test_a_flood_of_untrusted_messages_gives_one_warning_per_interval(
         caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
