@@ -101,7 +101,6 @@ SNAPSHOT_HEADERS = (
     "ConnectedLineNum", "ConnectedLineName", "Language", "AccountCode", "Context", "Exten",
     "Priority", "Uniqueid", "Linkedid",
 )
-_CALLER_ID_AT = SNAPSHOT_HEADERS.index("CallerIDNum")
 # What Asterisk writes after the last unescaped field of a snapshot: seeing it again is how
 # the framer knows where a message cut in two resumes (a caller ID holds at most 79 bytes in
 # PJSIP, too few to forge these eight headers as well as a message).
@@ -271,6 +270,18 @@ def _tail_at(keys: list[str], prefix: str, start: int) -> int | None:
     return None
 
 
+_SNAPSHOTS: dict[str, list[str]] = {"": list(SNAPSHOT_HEADERS)}  # by prefix, made once
+
+
+def _snapshot(prefix: str) -> list[str]:
+    expected = _SNAPSHOTS.get(prefix)
+    if expected is None:
+        expected = [prefix + name for name in SNAPSHOT_HEADERS]
+        if len(_SNAPSHOTS) < 64:  # prefixes come from Asterisk's code; bound it anyway
+            _SNAPSHOTS[prefix] = expected
+    return expected
+
+
 def _structure_problem(headers: dict[str, Any]) -> tuple[str | None, str | None]:
     """Why a message cannot be as Asterisk wrote it (or None), and the snapshot prefix when
     it was cut short: the messages that follow are then quarantined (see AmiFramer)."""
@@ -278,19 +289,25 @@ def _structure_problem(headers: dict[str, Any]) -> tuple[str | None, str | None]
     first = keys[0]
     if first != "Event" and first != "Response" and first.lower() not in ("event", "response"):
         return "its first header is neither Event nor Response", None
-    for position, key in enumerate(keys):
-        if key[-11:] != "CallerIDNum":
+    # The hot path: most events hold one snapshot, without a prefix (checked in one slice).
+    joined = "\n".join(keys)
+    snapshots = joined.count("ChannelState\n")
+    if not snapshots:
+        return None, None
+    if snapshots == 1 and "ChannelState" in headers:
+        prefixes = [""]
+    else:
+        prefixes = [key[:-12] for key in keys if key[-12:] == "ChannelState"]
+    for prefix in prefixes:
+        expected = _snapshot(prefix)
+        start = keys.index(expected[0]) if expected[0] in headers else -1
+        if start >= 0 and keys[start : start + len(expected)] == expected:
             continue
-        prefix = key[:-11]
-        if prefix + "ChannelState" not in headers:
-            continue  # not a snapshot: QueueEntry, ConfbridgeList write their own few headers
-        start = position - _CALLER_ID_AT
-        expected = [prefix + name for name in SNAPSHOT_HEADERS]
-        if start < 0 or keys[start : start + len(expected)] != expected:
-            # Cut short, or only a line added? A blank line ends the message before the
-            # snapshot's tail, which no caller ID is long enough to forge whole.
-            cut = not all(prefix + name in headers for name in SNAPSHOT_TAIL)
-            return f"the channel snapshot around {key} is not whole", prefix if cut else None
+        # Cut short, or only a line added? A blank line ends the message before the
+        # snapshot's tail, which no caller ID is long enough to forge whole.
+        cut = not all(prefix + name in headers for name in SNAPSHOT_TAIL)
+        return (f"the channel snapshot {prefix or 'of the channel'} is not whole",
+                prefix if cut else None)
     return None, None
 
 
