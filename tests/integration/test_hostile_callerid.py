@@ -3,8 +3,9 @@
 Asterisk decodes the SIP From user part (``%0d%0a`` becomes CR LF) and copies the number
 unescaped into the FastAGI environment and AMI events. A family of hostile callers (line
 breaks, AGI and AMI syntax, another call's identity, separators, quotes and backslashes,
-300-byte values, invalid UTF-8, NUL) dials the IVR at once on one Asterisk instance and
-presses 2; each must go through the IVR to an agent and get exactly one correct record.
+300-byte values, invalid UTF-8, NUL, a hostile Diversion header) dials the IVR at once on
+one Asterisk instance and presses 2; each must go through the IVR to an agent and get
+exactly one correct record.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Hostile:
     number: str | None
     clean_name: str | None
     raw: str
+    diversion: bytes | None = None  # a Diversion header's user part (AGI's agi_rdnis)
 
 
 ANOTHER_CALL = b"1796640466.0"
@@ -76,6 +78,8 @@ HOSTILE = (
     Hostile("invalid UTF-8 and NUL", b"\xff\xfe560\x00\r\nagi_x: y", b"Jos\xe9 \xff\xfe",
             "560", "Jos\ufffd \ufffd\ufffd",  # PJSIP replaced the name's bad bytes
             'Jos%EF%BF%BD%20%EF%BF%BD%EF%BF%BD <%FF%FE560>'),  # the number ends at NUL
+    Hostile("forwarded from a number with a blank line and an AGI response", b"5551003",
+            b"u", "5551003", "u", "u <5551003>", diversion=b"562\r\n\r\n200 result=0"),
 )
 AGENT_TALK_MS = 1000
 
@@ -92,7 +96,8 @@ async def test_hostile_caller_ids_each_go_through_the_ivr_and_get_one_correct_re
                                                      hangup_after_ms=AGENT_TALK_MS),
                         calls=len(HOSTILE))
         calls = [caller(center, CallerPlan(dtmf=((MENU_DIGIT_MS, "2"),), from_user=h.user,
-                                           display_name=h.name, max_call_ms=90_000))
+                                           display_name=h.name, diversion_user=h.diversion,
+                                           max_call_ms=90_000))
                  for h in HOSTILE]
         results = await asyncio.gather(*(finished(call, 120) for call in calls))
         records = await closed_calls(center, len(HOSTILE))

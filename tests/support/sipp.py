@@ -126,6 +126,9 @@ class CallerPlan:
     decodes it. ``display_name``: raw bytes of the From display name, sent as a quoted string
     (``"`` and ``\\`` as quoted-pairs, bytes above 0x7F as they are); CR, LF and other control
     bytes cannot travel in a SIP header and are refused (SIPp's ``[`` ``]`` too).
+    ``diversion_user``: raw bytes of the user part of a Diversion header on the INVITE (the
+    call was forwarded from that number: Asterisk's redirecting number, AGI's agi_rdnis),
+    percent-encoded like ``from_user``.
     """
 
     dtmf: tuple[tuple[int, str], ...] = ()
@@ -137,6 +140,7 @@ class CallerPlan:
     expect_refused: bool = False
     from_user: bytes | None = None
     display_name: bytes | None = None
+    diversion_user: bytes | None = None
 
     def __post_init__(self) -> None:
         for index, (wait_ms, digit) in enumerate(self.dtmf):
@@ -158,9 +162,10 @@ class CallerPlan:
             if not isinstance(self.display_name, bytes) or bad:
                 raise ValueError(f"display_name {self.display_name!r}: control bytes and "
                                  "[ ] cannot be sent in a SIP quoted string through SIPp")
-        if self.auth is not None and (self.from_user is not None
-                                      or self.display_name is not None):
-            raise ValueError("from_user and display_name are for callers without auth")
+        if self.auth is not None and (self.from_user is not None or self.display_name
+                                      is not None or self.diversion_user is not None):
+            raise ValueError("from_user, display_name and diversion_user are for callers "
+                             "without auth")
         if self.auth is not None:
             if not isinstance(self.auth, tuple) or len(self.auth) != 2:
                 raise ValueError(f"auth {self.auth!r}: need (SIP user, password)")
@@ -368,6 +373,9 @@ def caller_scenario(plan: CallerPlan = CallerPlan()) -> str:
     from_header = (f'From: {display_name} <sip:{user}@[local_ip]:[local_port]>'
                    ";tag=[pid]SIPpTag00[call_number]")
     contact_header = f"Contact: <sip:{contact_user}@[local_ip]:[local_port]>"
+    if plan.diversion_user is not None:  # rides on every request that carries the Contact
+        contact_header += (f"\n      Diversion: <sip:{sip_uri_user(plan.diversion_user)}"
+                           "@[local_ip]>;reason=unconditional")
     if plan.auth is not None or plan.expect_refused:
         return _refusable_caller_scenario(plan, from_header, contact_header)
     return _tidy(f"""<?xml version="1.0" encoding="ISO-8859-1" ?>

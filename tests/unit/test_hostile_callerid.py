@@ -248,3 +248,20 @@ def test_the_record_takes_the_fastagi_channel_and_cleaned_caller_id_over_amis() 
                            now=2.0, caller_id_raw='O%5C%22Brien <5%3A6>')
     assert (record.channel, record.caller_number, record.caller_name) == (
         "PJSIP/anonymous-00000002", "56", 'O"Brien')
+
+
+# --------------------------------------------------------------------------- the SIPp caller
+
+
+def test_a_sipp_caller_sends_raw_bytes_percent_encoded_and_names_as_quoted_strings() -> None:
+    from tests.support.sipp import CallerPlan, caller_scenario
+
+    scenario = caller_scenario(CallerPlan(from_user=b"556\r\n\xff;a b", display_name=b'O"B\\\xe9',
+                                          diversion_user=b"1\r\n"))
+    assert ('From: "O\\"B\\\\\xe9" <sip:556%0D%0A%FF%3Ba%20b@[local_ip]:[local_port]>'
+            in scenario)
+    assert "Diversion: <sip:1%0D%0A@[local_ip]>;reason=unconditional" in scenario
+    assert scenario.encode("iso-8859-1").count(b"\xe9") == scenario.count("\xe9")
+    for bad in (b"a\r\nb", b"[x]", b"\x00"):
+        with pytest.raises(ValueError, match="display_name"):
+            CallerPlan(display_name=bad)
