@@ -48,6 +48,23 @@ class Newchannel:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class NewCallerid:
+    """A channel's caller ID changed: for a caller, the dialplan has just cleaned it. The
+    first event a hostile caller's channel can be trusted by (its Newchannel held the raw
+    caller ID and was dropped)."""
+
+    name: ClassVar[str] = "NewCallerid"
+    timestamp: float | None = None
+    uniqueid: str
+    linkedid: str
+    channel: str
+    caller_number: str
+    caller_name: str
+    context: str
+    exten: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Newstate:
     name: ClassVar[str] = "Newstate"
     timestamp: float | None = None
@@ -270,6 +287,7 @@ AmiEvent = (
     | DTMFEnd
     | SoftHangupRequest
     | Newchannel
+    | NewCallerid
     | Newstate
     | Hangup
     | DialBegin
@@ -380,6 +398,19 @@ def _newchannel(name: str, ts: float | None, h: _Store) -> Newchannel:
         context=_text(h, "context"),
         exten=_text(h, "exten"),
         state=_text(h, "channelstatedesc"),
+    )
+
+
+def _new_caller_id(name: str, ts: float | None, h: _Store) -> NewCallerid:
+    return NewCallerid(
+        timestamp=ts,
+        uniqueid=_text(h, "uniqueid"),
+        linkedid=_text(h, "linkedid"),
+        channel=_text(h, "channel"),
+        caller_number=_text(h, "calleridnum"),
+        caller_name=unescape_c(_text(h, "calleridname")),
+        context=_text(h, "context"),
+        exten=_text(h, "exten"),
     )
 
 
@@ -541,6 +572,7 @@ def _shutdown(name: str, ts: float | None, h: _Store) -> Shutdown:
 _BUILDERS: dict[str, Callable[[str, float | None, _Store], AmiEvent]] = {
     "FullyBooted": _fully_booted,
     "Newchannel": _newchannel,
+    "NewCallerid": _new_caller_id,
     "Newstate": _newstate,
     "Hangup": _hangup,
     "DialBegin": _dial_begin,

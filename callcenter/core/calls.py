@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # the typed records the AMI adapter builds; only data crosses
         DialBegin,
         DialEnd,
         Hangup,
+        NewCallerid,
         Newchannel,
         Newstate,
         SoftHangupRequest,
@@ -119,7 +120,7 @@ class CallLedger:
         at = getattr(event, "timestamp", None) or now
         return handler(self, event, at)
 
-    def _on_newchannel(self, ev: Newchannel, at: float) -> LedgerResult:
+    def _on_newchannel(self, ev: Newchannel | NewCallerid, at: float) -> LedgerResult:
         uniqueid, linkedid = ev.uniqueid, ev.linkedid
         owner = self._leg_owner.get(linkedid) if linkedid != uniqueid else None
         if owner is not None:
@@ -135,10 +136,18 @@ class CallLedger:
         # AMI reports the caller ID as the caller sent it, before the dialplan cleaned it.
         record.caller_number = record.caller_number or clean_number(ev.caller_number)
         record.caller_name = record.caller_name or clean_name(ev.caller_name)
-        record.caller_id_raw = record.caller_id_raw or raw_caller_id(ev.caller_name,
-                                                                     ev.caller_number)
+        if ev.name == "Newchannel":  # a NewCallerid's ID is the dialplan's, not the caller's
+            record.caller_id_raw = record.caller_id_raw or raw_caller_id(ev.caller_name,
+                                                                         ev.caller_number)
         record.dialed_number = record.dialed_number or _blank(ev.exten)
         return LedgerResult(save=(record,)) if created else _NOTHING
+
+    def _on_new_caller_id(self, ev: NewCallerid, at: float) -> LedgerResult:
+        """A caller whose Newchannel we never saw (the framer dropped it: its caller ID broke
+        its lines) is tracked from the dialplan's cleaning of that ID, a moment later."""
+        if ev.uniqueid in self._calls or ev.uniqueid in self._leg_owner:
+            return _NOTHING
+        return self._on_newchannel(ev, at)
 
     def _on_newstate(self, ev: Newstate, at: float) -> LedgerResult:
         tracked = self._calls.get(ev.uniqueid)
@@ -198,6 +207,7 @@ class CallLedger:
     _HANDLERS = {
         "SoftHangupRequest": _on_soft_hangup_request,
         "Newchannel": _on_newchannel,
+        "NewCallerid": _on_new_caller_id,
         "Newstate": _on_newstate,
         "DialBegin": _on_dial_begin,
         "DialEnd": _on_dial_end,

@@ -235,6 +235,21 @@ def test_the_raw_caller_id_is_kept_escaped_and_whole() -> None:
     assert re.fullmatch(r"[A-Za-z0-9%._~!*'()-]* <[A-Za-z0-9%._~!*'()-]*>", raw)
 
 
+def test_a_caller_whose_newchannel_was_dropped_is_tracked_from_the_cleaned_caller_id() -> None:
+    """The record of a hostile caller does not wait for the FastAGI session: the dialplan's
+    first Set(CALLERID(num)) sends a NewCallerid with the cleaned number."""
+    cleaned = newchannel(b"556200result0").replace(b"Event: Newchannel", b"Event: NewCallerid")
+    hostile = newchannel(b"556\r\n\r\n200 result=0")
+    ledger = CallLedger()
+    results = [ledger.on_event(event, 5.0) for event in events(hostile + cleaned + cleaned)]
+    assert [len(result.save) for result in results] == [1, 0]  # one record, made once
+    record = ledger.get("1796640466.2")
+    assert record is not None
+    assert (record.started_at, record.channel, record.caller_number, record.caller_name,
+            record.caller_id_raw) == (1796640466.775181, "PJSIP/anonymous-00000002",
+                                      "556200result0", "x", None)
+
+
 def test_the_record_takes_the_fastagi_channel_and_cleaned_caller_id_over_amis() -> None:
     ledger = CallLedger()
     [newchannel_event] = events(newchannel(b"5:6", name=b'O\\\\\\"Brien'))
