@@ -19,6 +19,8 @@ delivered to ``on_event`` like any other event.
 Framing (bytes → ``Message``) is sans-I/O in ``AmiFramer``: the banner, ``Key: value`` lines,
 a blank line ending each message, bounded lines and messages, and UTF-8 decoded
 incrementally (panoramisk decodes each TCP chunk alone and drops a character cut in two).
+Caller IDs reach AMI unescaped: the framer drops any message a caller's line break could
+have split or forged (see ``AmiFramer`` and docs/security-callerid.md).
 """
 
 from __future__ import annotations
@@ -147,8 +149,8 @@ class AmiFramer:
     wrote: its first header is not Event or Response (the tail of a message cut in two), it
     holds a line that is not ``Key: value``, a header naming a call (any ``*Uniqueid``,
     ``*Linkedid``, ``*Channel``, or Event, Response, ActionID) appears twice, or a channel
-    snapshot is not whole and in Asterisk's order (a message cut short after the caller ID;
-    and a forged one would have to fit all fourteen headers into the caller ID). Dropping, not
+    snapshot is not whole and in Asterisk's order (a line added to it, or the message cut
+    short after the caller ID). Dropping, not
     taking the first occurrence: a message cut in two carries the identity of one call and
     the tail of another's, and no part of it can be told apart. Untrusted messages are
     counted in ``untrusted_messages`` (their junk lines in ``garbage_lines``) and reported in

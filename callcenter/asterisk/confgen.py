@@ -398,9 +398,8 @@ def clean_caller_id_lines(first: str) -> list[str]:
     URI-encoded in CALLCENTER_CALLERID_RAW as ``<name> <<number>>`` (no space or angle
     bracket survives URIENCODE, so the two parts stay apart; Set() would drop quotes), then
     the number, the name and the redirecting number (a Diversion header: AGI's agi_rdnis)
-    are filtered. Every
-    ``${CALLERID(...)}`` here sits inside URIENCODE, FILTER or LEN, so no application's
-    arguments ever hold the raw bytes either.
+    are filtered. Every ``${CALLERID(...)}`` here sits inside URIENCODE, FILTER or LEN, so
+    no application's arguments (shown in Newexten events) ever hold the raw bytes either.
     """
     # The length is cut in a second step, on the clean value: a raw ")" or "(" would throw
     # out the parentheses count Asterisk uses to find ``:offset:length`` after a function.
