@@ -250,9 +250,9 @@ class AmiFramer:
     def _quarantined(self, headers: dict[str, Any], size: int) -> str:
         prefix = self._quarantine
         assert prefix is not None
-        keys = list(headers)
         self._quarantine_chars += size
-        if _tail_at(keys, prefix, 0) is not None:
+        # Present, in any order: the caller's text may have put one of them first.
+        if _has_tail(headers, prefix):
             self._quarantine = None
             return "the tail of a message cut in two by a caller ID"
         if self._quarantine_chars > MAX_QUARANTINE_CHARS:
@@ -262,14 +262,9 @@ class AmiFramer:
         return "it follows a message cut in two by a caller ID"
 
 
-def _tail_at(keys: list[str], prefix: str, start: int) -> int | None:
-    """Where the snapshot tail with ``prefix`` starts in ``keys`` from ``start``, or None."""
-    first = prefix + SNAPSHOT_TAIL[0]
-    expected = [prefix + name for name in SNAPSHOT_TAIL]
-    for position in range(start, len(keys)):
-        if keys[position] == first and keys[position : position + len(expected)] == expected:
-            return position
-    return None
+def _has_tail(headers: dict[str, Any], prefix: str) -> bool:
+    """Whether the message holds every header of a snapshot's tail (SNAPSHOT_TAIL)."""
+    return all(prefix + name in headers for name in SNAPSHOT_TAIL)
 
 
 _SNAPSHOTS: dict[str, list[str]] = {"": list(SNAPSHOT_HEADERS)}  # by prefix, made once
@@ -307,7 +302,7 @@ def _structure_problem(headers: dict[str, Any]) -> tuple[str | None, str | None]
             continue
         # Cut short, or only a line added? A blank line ends the message before the
         # snapshot's tail, which no caller ID is long enough to forge whole.
-        cut = not all(prefix + name in headers for name in SNAPSHOT_TAIL)
+        cut = not _has_tail(headers, prefix)
         return (f"the channel snapshot {prefix or 'of the channel'} is not whole",
                 prefix if cut else None)
     return None, None

@@ -25,12 +25,15 @@ BANNER = b"Asterisk Call Manager/9.0.0\r\n"
 PJSIP_CALLER_ID_BYTES = 79  # res_pjsip's caller ID buffer, less its NUL
 
 
-def newchannel(number: bytes, *, uniqueid: str = "1796640466.2", name: bytes = b"x") -> bytes:
-    """A Newchannel exactly as Asterisk 22 wrote it for an INVITE from ``number``."""
+def newchannel(number: bytes, *, uniqueid: str = "1796640466.2", name: bytes = b"x",
+               connected: bytes = b"<unknown>") -> bytes:
+    """A Newchannel exactly as Asterisk 22 wrote it for an INVITE from ``number``
+    (``connected``: the connected line's number, raw too, e.g. a customer's answer)."""
     return (b"Event: Newchannel\r\nPrivilege: call,all\r\nTimestamp: 1796640466.775181\r\n"
             b"Channel: PJSIP/anonymous-00000002\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\n"
             b"CallerIDNum: " + number + b"\r\nCallerIDName: " + name + b"\r\n"
-            b"ConnectedLineNum: <unknown>\r\nConnectedLineName: <unknown>\r\nLanguage: en\r\n"
+            b"ConnectedLineNum: " + connected + b"\r\nConnectedLineName: <unknown>\r\n"
+            b"Language: en\r\n"
             b"AccountCode: \r\nContext: callers\r\nExten: 100\r\nPriority: 1\r\n"
             b"Uniqueid: " + uniqueid.encode() + b"\r\nLinkedid: " + uniqueid.encode()
             + b"\r\n\r\n")
@@ -126,14 +129,29 @@ def test_a_cut_message_whose_tail_never_comes_ends_its_quarantine_after_64_kib()
     assert dropped * len(filler) > 64 * 1024
 
 
-@settings(max_examples=400, deadline=None)
-@given(number=st.binary(max_size=PJSIP_CALLER_ID_BYTES).map(lambda b: b.replace(b"\0", b"")),
-       split=st.integers(min_value=0, max_value=2000))
+# Pieces an attacker would assemble, with random bytes between them.
+ATTACK_PIECES = (b"\r\n", b"\n", b"\r\n\r\n", b"Event: Hangup", b"Event: DeviceStateChange",
+                 b"Response: Success", b"ActionID: 1", b"Uniqueid: 1796640400.9",
+                 b"Linkedid: 1796640400.9", b"Channel: Local/9@x", b"ChannelState: 6",
+                 b"CallerIDNum: 1", b"CallerIDName: y", b"ConnectedLineName: x", b"Language: en",
+                 b"Context: agents", b"Priority: 1", b"Device: PJSIP/agent1", b": ")
+hostile_caller_ids = st.one_of(
+    st.binary(max_size=PJSIP_CALLER_ID_BYTES),
+    st.lists(st.one_of(st.sampled_from(ATTACK_PIECES), st.binary(max_size=6)), max_size=12)
+    .map(b"".join),
+).map(lambda b: b.replace(b"\0", b"")[:PJSIP_CALLER_ID_BYTES])
+
+
+@settings(max_examples=600, deadline=None)
+@given(number=hostile_caller_ids, split=st.integers(min_value=0, max_value=2000),
+       connected_line=st.booleans())
 def test_no_caller_id_can_make_a_message_about_another_call_or_lose_a_neighbour(
-        number: bytes, split: int) -> None:
-    """Whatever 79 bytes a caller sends, framed in any two chunks: the events before and
-    after theirs arrive intact, and nothing else names a call but the caller's own."""
-    data = hangup("1796640400.1") + newchannel(number) + hangup("1796640400.3")
+        number: bytes, split: int, connected_line: bool) -> None:
+    """Whatever 79 bytes a caller sends, as their number or as a connected line's, framed in
+    any two chunks: the events before and after theirs arrive intact, and nothing else
+    names a call but the caller's own."""
+    hostile = newchannel(b"5551234", connected=number) if connected_line else newchannel(number)
+    data = hangup("1796640400.1") + hostile + hangup("1796640400.3")
     framer = AmiFramer()
     got = events(data[:split], framer) + [parse_event(m) for m in framer.feed(data[split:])]
     hangups = [e for e in got if isinstance(e, Hangup)]
@@ -178,7 +196,11 @@ def test_an_environment_a_caller_id_broke_is_refused(number: bytes) -> None:
 
 
 @settings(max_examples=400, deadline=None)
-@given(number=st.binary(max_size=PJSIP_CALLER_ID_BYTES).map(lambda b: b.replace(b"\0", b"")))
+@given(number=st.one_of(
+    hostile_caller_ids,
+    st.lists(st.sampled_from((b"\n", b"agi_uniqueid: 1.9", b"agi_network_script: agent",
+                              b"agi_arg_1: z", b"agi_x: y", b"HANGUP", b"200 result=0")),
+             max_size=8).map(b"".join).map(lambda b: b[:PJSIP_CALLER_ID_BYTES])))
 def test_no_caller_id_changes_which_call_or_script_an_agi_session_is(number: bytes) -> None:
     connection = AgiConnection()
     try:
