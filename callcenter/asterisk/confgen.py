@@ -378,6 +378,46 @@ def fallback_queue(settings: Settings) -> QueueSettings | None:
     return settings.queue(FALLBACK_QUEUE) or (settings.queues[0] if settings.queues else None)
 
 
+# What a caller's number may keep: digits, letters (``anonymous``), + * # . - and nothing
+# else, at most 40 of them. A name keeps every byte from space up (UTF-8 included) but no
+# control byte, at most 80 bytes. FILTER takes ``\\xHH`` escapes in its allowed list.
+CALLER_NUMBER_ALLOWED = "0-9A-Za-z+*#.\\-"
+CALLER_NAME_ALLOWED = "\\x20-\\x7e\\x80-\\xff"
+CALLER_NUMBER_MAX = 40
+CALLER_NAME_MAX = 80
+CALLER_ID_RAW_VARIABLE = "CALLCENTER_CALLERID_RAW"
+
+
+def clean_caller_id_lines(first: str) -> list[str]:
+    """Dialplan that cleans a caller's ID before anything reads it (``first`` begins the
+    first line, e.g. ``exten => 100,1,``).
+
+    Asterisk decodes the SIP From user part (``%0d%0a`` becomes CR LF) and copies the number
+    unescaped into AGI environments and AMI events, where a line break splits one message in
+    two. So before Answer(), the AGI or any other event of the call: the raw ID is kept
+    URI-encoded in CALLCENTER_CALLERID_RAW as ``<name> <<number>>`` (no space or angle
+    bracket survives URIENCODE, so the two parts stay apart; Set() would drop quotes), then
+    the number, the name and the redirecting number (a Diversion header: AGI's agi_rdnis)
+    are filtered. Every ``${CALLERID(...)}`` here sits inside URIENCODE, FILTER or LEN, so
+    no application's arguments (shown in Newexten events) ever hold the raw bytes either.
+    """
+    # The length is cut in a second step, on the clean value: a raw ")" or "(" would throw
+    # out the parentheses count Asterisk uses to find ``:offset:length`` after a function.
+    number = f"${{FILTER({CALLER_NUMBER_ALLOWED},${{CALLERID(num)}})}}"
+    name = f"${{FILTER({CALLER_NAME_ALLOWED},${{CALLERID(name)}})}}"
+    diverted = f"${{FILTER({CALLER_NUMBER_ALLOWED},${{REDIRECTING(from-num)}})}}"
+    return [
+        f"{first}Set({CALLER_ID_RAW_VARIABLE}="
+        "${URIENCODE(${CALLERID(name)})} <${URIENCODE(${CALLERID(num)})}>)",
+        f" same => n,Set(CALLERID(num)={number})",
+        f" same => n,Set(CALLERID(num)=${{CALLERID(num):0:{CALLER_NUMBER_MAX}}})",
+        f" same => n,Set(CALLERID(name)={name})",
+        f" same => n,Set(CALLERID(name)=${{CALLERID(name):0:{CALLER_NAME_MAX}}})",
+        f" same => n,ExecIf($[${{LEN(${{REDIRECTING(from-num)}})}} > 0]"
+        f"?Set(REDIRECTING(from-num,i)={diverted}))",
+    ]
+
+
 def extensions(settings: Settings) -> str:
     """Contexts ``callers`` (the IVR over FastAGI), ``callcenter-fallback`` and ``agents``."""
     number = _ivr_number(settings)
@@ -388,8 +428,10 @@ def extensions(settings: Settings) -> str:
         "; Callers dialling the IVR number. If the FastAGI service cannot be reached (AGISTATUS",
         "; FAILURE) or has no IVR (NOTFOUND), the caller is not lost: the fallback queues them.",
         f"[{CALLERS_CONTEXT}]",
-        f"exten => {number},1,Answer()",
-        f" same => n,AGI(agi://{agi_host_text}:{agi_port}/ivr)",
+        *clean_caller_id_lines(f"exten => {number},1,"),
+        " same => n,Answer()",
+        # The raw caller ID, URI-encoded, is the IVR's first argument: it goes on the record.
+        f" same => n,AGI(agi://{agi_host_text}:{agi_port}/ivr,${{{CALLER_ID_RAW_VARIABLE}}})",
         # The service hangs up every call it finishes: a channel still up after AGI() means
         # the service failed, refused or died (AGISTATUS SUCCESS after a killed process).
         f" same => n,Goto({FALLBACK_CONTEXT},s,1)",

@@ -115,7 +115,9 @@ class CallRecord:
     linked_id: str | None = None
     channel: str | None = None
     caller_number: str | None = None
-    caller_name: str | None = None
+    caller_name: str | None = None  # cleaned (core/caller_id.py), as the caller meant it
+    # The caller ID exactly as the caller sent it, URI-encoded: '<name> <<number>>'.
+    caller_id_raw: str | None = None
     dialed_number: str | None = None
     answered_at: float | None = None  # the IVR answered the caller
     ended_at: float | None = None

@@ -86,6 +86,7 @@ class CallRow(Base):
     channel: Mapped[str | None] = mapped_column(String)
     caller_number: Mapped[str | None] = mapped_column(String)
     caller_name: Mapped[str | None] = mapped_column(String)
+    caller_id_raw: Mapped[str | None] = mapped_column(String)  # URI-encoded, as sent
     dialed_number: Mapped[str | None] = mapped_column(String)
     started_at: Mapped[datetime] = mapped_column(UtcDateTime)
     answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

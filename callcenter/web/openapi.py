@@ -208,6 +208,7 @@ SCHEMAS: dict[str, Schema] = {
         "channel": or_null(text()),
         "caller_number": or_null(text()),
         "caller_name": or_null(text()),
+        "caller_id_raw": or_null(text('the caller ID as sent, URI-encoded: <name> <<number>>')),
         "dialed_number": or_null(text()),
         "answered_at": or_null(TIME),
         "ended_at": or_null(TIME),

@@ -120,6 +120,15 @@ class CallerPlan:
     INVITE_REFUSALS, e.g. a second 401 for a wrong password): the call then logs
     ``invite-refused <code>`` and succeeds; answered, it fails. Without it, a refusal logs the
     same event and fails the call.
+    ``from_user``: raw bytes of the From URI's user part instead of ``caller_number`` (a
+    hostile caller ID: CR/LF, NUL, separators, invalid UTF-8); every byte outside RFC 3986's
+    unreserved characters is percent-encoded on the wire (``%0D%0A``), as Asterisk then
+    decodes it. ``display_name``: raw bytes of the From display name, sent as a quoted string
+    (``"`` and ``\\`` as quoted-pairs, bytes above 0x7F as they are); CR, LF and other control
+    bytes cannot travel in a SIP header and are refused (SIPp's ``[`` ``]`` too).
+    ``diversion_user``: raw bytes of the user part of a Diversion header on the INVITE (the
+    call was forwarded from that number: Asterisk's redirecting number, AGI's agi_rdnis),
+    percent-encoded like ``from_user``.
     """
 
     dtmf: tuple[tuple[int, str], ...] = ()
@@ -129,6 +138,9 @@ class CallerPlan:
     caller_number: str = "5551234"
     auth: tuple[str, str] | None = None
     expect_refused: bool = False
+    from_user: bytes | None = None
+    display_name: bytes | None = None
+    diversion_user: bytes | None = None
 
     def __post_init__(self) -> None:
         for index, (wait_ms, digit) in enumerate(self.dtmf):
@@ -142,6 +154,18 @@ class CallerPlan:
                              f"digit at {self.digits_end_ms} ms")
         if not self.caller_number.isdigit():
             raise ValueError(f"caller_number {self.caller_number!r}: digits only")
+        if self.from_user is not None and (not isinstance(self.from_user, bytes)
+                                           or not self.from_user):
+            raise ValueError(f"from_user {self.from_user!r}: need some bytes")
+        if self.display_name is not None:
+            bad = [b for b in self.display_name if b < 0x20 or b == 0x7F or b in b"[]"]
+            if not isinstance(self.display_name, bytes) or bad:
+                raise ValueError(f"display_name {self.display_name!r}: control bytes and "
+                                 "[ ] cannot be sent in a SIP quoted string through SIPp")
+        if self.auth is not None and (self.from_user is not None or self.display_name
+                                      is not None or self.diversion_user is not None):
+            raise ValueError("from_user, display_name and diversion_user are for callers "
+                             "without auth")
         if self.auth is not None:
             if not isinstance(self.auth, tuple) or len(self.auth) != 2:
                 raise ValueError(f"auth {self.auth!r}: need (SIP user, password)")
@@ -323,13 +347,35 @@ def _caller_talk(plan: CallerPlan, from_header: str, contact_header: str, bye_cs
     return "\n  ".join(steps)
 
 
+_URI_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def sip_uri_user(raw: bytes) -> str:
+    """Raw bytes as a SIP URI user part: unreserved characters as they are, the rest %XX."""
+    return "".join(chr(b) if b in _URI_UNRESERVED else f"%{b:02X}" for b in raw)
+
+
+def sip_quoted_string(raw: bytes) -> str:
+    """Raw bytes as a SIP quoted string (``"`` and ``\\`` escaped); the scenario file is
+    ISO-8859-1, so each byte above 0x7F is the character of the same code."""
+    return '"' + raw.decode("latin-1").replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def caller_scenario(plan: CallerPlan = CallerPlan()) -> str:
     """A UAC that calls ``-s SERVICE`` at the remote address and follows ``plan``."""
     user = plan.caller_number if plan.auth is None else plan.auth[0]
-    display_name = "Caller" if plan.auth is None else user
-    from_header = (f'From: "{display_name}" <sip:{user}@[local_ip]:[local_port]>'
+    display_name = '"Caller"' if plan.auth is None else f'"{user}"'
+    contact_user = user
+    if plan.from_user is not None:
+        user = sip_uri_user(plan.from_user)
+    if plan.display_name is not None:
+        display_name = sip_quoted_string(plan.display_name)
+    from_header = (f'From: {display_name} <sip:{user}@[local_ip]:[local_port]>'
                    ";tag=[pid]SIPpTag00[call_number]")
-    contact_header = f"Contact: <sip:{user}@[local_ip]:[local_port]>"
+    contact_header = f"Contact: <sip:{contact_user}@[local_ip]:[local_port]>"
+    if plan.diversion_user is not None:  # rides on every request that carries the Contact
+        contact_header += (f"\n      Diversion: <sip:{sip_uri_user(plan.diversion_user)}"
+                           "@[local_ip]>;reason=unconditional")
     if plan.auth is not None or plan.expect_refused:
         return _refusable_caller_scenario(plan, from_header, contact_header)
     return _tidy(f"""<?xml version="1.0" encoding="ISO-8859-1" ?>

@@ -133,12 +133,14 @@ def test_each_agent_has_an_authenticated_endpoint_limited_to_the_agents_context(
 def test_the_ivr_number_runs_the_fastagi_ivr_and_falls_back_to_the_operator_queue(
         settings: Settings) -> None:
     dialplan = confgen.extensions(settings)
-    assert "[callers]\nexten => 500,1,Answer()\n" in dialplan
-    assert " same => n,AGI(agi://127.0.0.1:14573/ivr)\n" in dialplan
+    # The caller ID is cleaned first (test_callerid_dialplan.py), then the call answered.
+    callers = dialplan.split("[callers]\n")[1].split("\n\n")[0]
+    assert callers.startswith("exten => 500,1,Set(CALLCENTER_CALLERID_RAW=")
+    ivr = " same => n,AGI(agi://127.0.0.1:14573/ivr,${CALLCENTER_CALLERID_RAW})\n"
+    assert " same => n,Answer()\n" + ivr in dialplan
     # Whatever ended the FastAGI script (refused, failed, the service killed), a caller still
     # on the line after it goes to the fallback: the service hangs up every call it ends.
-    assert (" same => n,AGI(agi://127.0.0.1:14573/ivr)\n"
-            " same => n,Goto(callcenter-fallback,s,1)\n") in dialplan
+    assert ivr + " same => n,Goto(callcenter-fallback,s,1)\n" in dialplan
     fallback = dialplan.split("[callcenter-fallback]\n")[1].split("\n\n")[0].splitlines()
     # Who already talked to an agent is hung up; a queued caller waits in the same queue;
     # anyone else in the operator queue.
@@ -186,7 +188,7 @@ def test_the_fallback_follows_overflow_and_leaves_queues_with_nobody_at_work(
     assert dict(queues["support"])["maxlen"] == "0"
     elsewhere = replace(settings, asterisk=replace(settings.asterisk,
                                                    agi_host_for_asterisk="172.17.0.1"))
-    assert "AGI(agi://172.17.0.1:14573/ivr)" in confgen.extensions(elsewhere)
+    assert "AGI(agi://172.17.0.1:14573/ivr," in confgen.extensions(elsewhere)
 
 
 def agent_extensions(dialplan: str) -> list[str]:
@@ -390,7 +392,8 @@ def test_transfers_dial_only_the_allowed_destinations_through_the_trunk(
 def test_without_a_caller_id_outside_calls_show_the_callers_own_number(
         settings: Settings) -> None:
     dialplan = confgen.extensions(with_outbound(settings, caller_id=""))
-    assert "CALLERID" not in dialplan
+    outbound = dialplan.split("[callcenter-outbound]\n")[1]
+    assert "CALLERID" not in outbound
     assert "exten => _+55!,1,Dial(" in dialplan
 
 
