@@ -1,7 +1,7 @@
 """The caller ID as the caller sent it, URI-encoded, beside the cleaned number and name.
 
-Revision ID: 0006_callerid
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-07
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006_callerid"
-down_revision: str | Sequence[str] | None = "0005"
+revision: str = "0007"
+down_revision: str | Sequence[str] | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
