@@ -157,7 +157,8 @@ class CallCenter:
         self.web = web.AppRunner(make_app(WebServices(
             self.calls, health, self.accounts, self.clock, callbacks=self.callbacks,
             events=self.events, agents=self.agent_admin, supervision=self.supervision,
-            transfers=self.transfers)), access_log=None)
+            transfers=self.transfers, secure_cookies=s.service.secure_cookies,
+            trusted_proxies=s.service.trusted_proxies)), access_log=None)
         await self.web.setup()
         site = web.TCPSite(self.web, s.service.http_host, s.service.http_port)
         await site.start()

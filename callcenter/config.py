@@ -46,6 +46,10 @@ class ServiceSettings:
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     log_level: str = "INFO"
+    secure_cookies: bool = False  # session cookies only over HTTPS (set it behind TLS)
+    # Reverse proxies whose X-Forwarded-For names the client (addresses or networks); from
+    # anyone else the header is ignored, so a client cannot pick its own address.
+    trusted_proxies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -383,6 +387,12 @@ def _check(s: Settings) -> None:
         raise ConfigError(
             f"service.log_level: {s.service.log_level!r} is not DEBUG, INFO, WARNING or ERROR"
         )
+    for index, proxy in enumerate(s.service.trusted_proxies):
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigError(f"service.trusted_proxies[{index}]: {proxy!r} is not an IP "
+                              "address or network (e.g. 10.0.0.5 or 10.0.0.0/24)") from None
     if s.asterisk.mode not in ("sandbox", "external"):
         raise ConfigError(f"asterisk.mode: {s.asterisk.mode!r} is not 'sandbox' or 'external'")
     if s.asterisk.mode == "external" and not s.asterisk.ami_secret:
