@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from callcenter.core.flowfile import E164_RE
+from callcenter.private_files import private_folder, tighten, write_private
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -669,7 +670,8 @@ def _fill_secrets(s: Settings) -> Settings:
         a if a.password else replace(a, password=secret(f"agent_{a.id}")) for a in s.agents
     )
     if changed:
-        s.data_path.mkdir(parents=True, exist_ok=True)
-        store.write_text("".join(f'{k} = "{v}"\n' for k, v in sorted(known.items())))
-        store.chmod(0o600)
+        private_folder(s.data_path)
+        write_private(store, "".join(f'{k} = "{v}"\n' for k, v in sorted(known.items())))
+    else:
+        tighten(store)  # made readable by an older version: fix it at the next start
     return replace(s, asterisk=asterisk, agents=agents)

@@ -33,6 +33,7 @@ from sqlalchemy.orm import selectinload
 
 from callcenter.core.clock import Clock, SystemClock, from_datetime, to_datetime
 from callcenter.core.flowfile import AGENT_ID_RE
+from callcenter.private_files import private_folder
 from callcenter.store.account_models import ApiTokenRow, UserRoleRow, UserRow, WebSessionRow
 
 USERNAME_RE = re.compile(r"[A-Za-z0-9._@-]{1,64}")
@@ -571,8 +572,7 @@ async def ensure_first_admin(repo: AccountRepository, data_dir: Path | str) -> s
     """
     if await repo.count_users() > 0:
         return None
-    folder = Path(data_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_folder(data_dir)
     password = secrets.token_urlsafe(12)
     # Written aside first and renamed into place only once the user exists: the file never
     # holds a password that does not work.
