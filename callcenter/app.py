@@ -86,7 +86,9 @@ class CallCenter:
         self.ledger = CallLedger(inbound_contexts=INBOUND_CONTEXTS)
         self.directory = AgentDirectory(session_factory(self.engine), self.clock,
                                         queues=[q.name for q in s.queues])
-        await self.directory.seed(s.agents)  # the settings' agents, once
+        # The settings' agents, once; their SIP passwords are shown at this first start only.
+        self.new_sip_passwords = {a.id: a.sip_secret or ""
+                                  for a in await self.directory.seed(s.agents)}
         agents = await self.directory.list()
         self._modules_to_reload = self._write_agent_config(agents)
         self.flows = FlowLibrary(s.dialplans_path, s.prompts_path, language=s.ivr.language,
