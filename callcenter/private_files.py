@@ -31,14 +31,24 @@ def private_folder(path: Path | str) -> Path:
     return folder
 
 
-def write_private(path: Path | str, text: str) -> None:
-    """Replace ``path`` with ``text``, atomically, as a file of mode 600 from its first byte."""
+def write_private(path: Path | str, text: str, *, mode: int = FILE_MODE,
+                  group: int | None = None) -> None:
+    """Replace ``path`` with ``text``, atomically, as a file of mode 600 from its first byte.
+
+    ``group`` and ``mode`` (e.g. 640 for the group Asterisk runs as) are set on the open file
+    before anything is written, so no one else can read it at any moment."""
+    if mode & 0o007:
+        raise ValueError(f"mode {mode:o}: a private file gives others no rights")
     target = Path(path)
     private_folder(target.parent)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
                          FILE_MODE)
     try:
+        if group is not None:
+            os.fchown(descriptor, -1, group)
+        if mode != FILE_MODE:
+            os.fchmod(descriptor, mode)
         with os.fdopen(descriptor, "w", encoding="utf-8") as file:
             file.write(text)
             file.flush()

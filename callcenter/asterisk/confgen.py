@@ -57,6 +57,7 @@ from callcenter.config import (
     extension_pattern_regex,
     split_host_port,
 )
+from callcenter.private_files import write_private
 
 if TYPE_CHECKING:  # only data crosses over: the store imports this module, not the reverse
     from callcenter.store.agents import AgentAccount
@@ -656,9 +657,6 @@ def write_generated(
     written = []
     for name, text in include_files(settings, agents).items():
         path = folder / name
-        temporary = path.with_name(f".{name}.tmp")
-        temporary.write_text(text, encoding="utf-8")
-        temporary.chmod(0o640)
-        temporary.replace(path)
+        write_private(path, text, mode=0o640)  # never readable by others, even half-written
         written.append(path)
     return written

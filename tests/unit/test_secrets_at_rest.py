@@ -99,3 +99,13 @@ async def test_a_readable_database_from_an_older_version_is_tightened(tmp_path: 
     engine = create_engine(url)
     await engine.dispose()
     assert mode(tmp_path / "callcenter.db") == 0o600
+
+
+def test_a_file_for_asterisks_group_is_640_from_its_first_byte(
+    tmp_path: Path, open_umask: None, no_chmod: None
+) -> None:
+    target = tmp_path / "pjsip-agents.conf"
+    write_private(target, "[agent1-auth]\n", mode=0o640, group=os.getgid())
+    assert mode(target) == 0o640 and target.stat().st_gid == os.getgid()
+    with pytest.raises(ValueError, match="gives others no rights"):
+        write_private(target, "x", mode=0o644)
