@@ -6,6 +6,11 @@ by accident. A public route runs as is. Any other request must carry a session c
 ``Authorization: Bearer`` token of an active user holding one of the route's roles; a
 cookie-authenticated POST/PUT/PATCH/DELETE must also carry ``X-Requested-With: callcenter``
 (a page's fetch sends it; a cross-site form cannot).
+
+Sign-in attempts meet growing delays per client address and per (address, username)
+(``core.signin_throttle``), never a lock on the username; hashing is capped by the accounts'
+``HashGate``. Logout, a new password and deactivation end the user's sessions on the server
+and tell open streams through ``Revocations`` (see docs/security-auth.md).
 """
 
 from __future__ import annotations
