@@ -52,7 +52,7 @@ def softphone_help(settings: Settings, new_passwords: Mapping[str, str] | None =
     for agent in settings.agents:
         queues = ", ".join(agent.queues) or "no queues"
         password = new_passwords.get(agent.id)
-        shown = f"password {password}" if password else "password: see below"
+        shown = f"password {password}" if password else "password on request (below)"
         lines.append(f"    {agent.id:<8} {shown}   ({agent.name}; {queues})")
     if any(agent.id not in new_passwords for agent in settings.agents):
         lines.append("    (a SIP password is printed only when it is made; on request: "

@@ -38,7 +38,7 @@ def test_the_banner_shows_only_the_passwords_just_made(settings: Settings) -> No
     later = softphone_help(settings, {})
     for agent in settings.agents:
         assert agent.password not in later
-        assert f"{agent.id:<8} password: see below" in later
+        assert f"{agent.id:<8} password on request (below)" in later
     assert "callcenter agents password AGENT" in later
 
 
