@@ -21,10 +21,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callcenter.config import ConfigError, load_settings
 from callcenter.core.clock import VirtualClock
 from callcenter.store.accounts import AccountRepository, HashGate, Role, User
 from callcenter.store.db import create_engine, session_factory, upgrade
-from callcenter.web.app import json_errors
+from callcenter.store.repositories import CallRepository
+from callcenter.web.app import WebServices, json_errors, make_app
 from callcenter.web.auth import (
     PUBLIC,
     REVOCATIONS,
@@ -40,6 +42,7 @@ from callcenter.web.auth import (
     still_valid,
     undeclared_routes,
 )
+from callcenter.web.keys import HealthProbe
 
 T0 = 1_795_000_000.0  # 2026-11-18T11:06:40Z
 PASSWORD = "correct horse battery"
@@ -258,6 +261,44 @@ async def test_the_cookie_is_secure_when_the_setting_says_so(
         assert "Secure" in header and "Max-Age=0" in header
     finally:
         await client.close()
+
+
+@pytest.mark.parametrize("secure", [True, False])
+async def test_the_service_settings_decide_secure_cookies_and_trusted_proxies(
+    site: Site, engine: AsyncEngine, tmp_path: Path, secure: bool,
+) -> None:
+    settings = load_settings(env={
+        "CALLCENTER_DATA_DIR": str(tmp_path), "CALLCENTER_SERVICE__SECURE_COOKIES": str(secure),
+        "CALLCENTER_SERVICE__TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8"})
+    assert settings.service.trusted_proxies == ("127.0.0.1", "10.0.0.0/8")
+
+    async def database_up() -> bool:
+        return True
+
+    services = WebServices(
+        calls=CallRepository(session_factory(engine)), accounts=site.accounts, clock=site.clock,
+        health=HealthProbe(ami=lambda: True, agi=lambda: True, database=database_up),
+        secure_cookies=settings.service.secure_cookies,
+        trusted_proxies=settings.service.trusted_proxies)
+    async with TestClient(TestServer(make_app(services)), cookie_jar=DummyCookieJar()) as client:
+        for _ in range(3):
+            await client.post("/api/login", headers=at("192.0.2.1"),
+                              json={"username": "root", "password": "guess guess"})
+        assert (await client.post("/api/login", headers=at("192.0.2.1"), json={
+            "username": "root", "password": PASSWORD})).status == 429
+        response = await client.post("/api/login", headers=at("192.0.2.2"),
+                                     json={"username": "root", "password": PASSWORD})
+        (header,) = response.headers.getall("Set-Cookie")
+        assert ("Secure" in header) is secure
+
+
+@pytest.mark.parametrize("proxies", ["10.0.0.300", "proxy.example", "10.0.0.0/33"])
+def test_a_trusted_proxy_that_is_no_address_stops_the_start(
+    tmp_path: Path, proxies: str
+) -> None:
+    with pytest.raises(ConfigError, match=r"^service\.trusted_proxies\[0\]: .* is not an IP"):
+        load_settings(env={"CALLCENTER_DATA_DIR": str(tmp_path),
+                           "CALLCENTER_SERVICE__TRUSTED_PROXIES": proxies})
 
 
 async def test_unknown_user_wrong_password_and_inactive_user_get_the_same_answer(
