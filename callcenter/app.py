@@ -104,7 +104,9 @@ class CallCenter:
         self.ledger = CallLedger(inbound_contexts=INBOUND_CONTEXTS)
         self.directory = AgentDirectory(session_factory(self.engine), self.clock,
                                         queues=[q.name for q in s.queues])
-        await self.directory.seed(s.agents)  # the settings' agents, once
+        # The settings' agents, once; their SIP passwords are shown at this first start only.
+        self.new_sip_passwords = {a.id: a.sip_secret or ""
+                                  for a in await self.directory.seed(s.agents)}
         agents = await self.directory.list()
         self._modules_to_reload = self._write_agent_config(agents)
         self.flows = FlowLibrary(s.dialplans_path, s.prompts_path, language=s.ivr.language,
@@ -187,7 +189,8 @@ class CallCenter:
         http_app = make_app(WebServices(
             self.calls, health, self.accounts, self.clock, callbacks=self.callbacks,
             events=self.events, event_stream=streams, agents=self.agent_admin,
-            supervision=self.supervision, transfers=self.transfers))
+            supervision=self.supervision, transfers=self.transfers,
+            secure_cookies=s.service.secure_cookies, trusted_proxies=s.service.trusted_proxies))
         install_body_deadline(http_app, limits)
         self.web = web.AppRunner(http_app, access_log=None, **runner_options(limits))
         await self.web.setup()

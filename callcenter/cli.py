@@ -1,4 +1,4 @@
-"""The ``callcenter`` command: run | serve | asterisk | db | config."""
+"""The ``callcenter`` command: run | serve | asterisk | agents | db | config."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from callcenter.config import ConfigError, ServiceSettings, Settings, load_settings
@@ -38,8 +39,12 @@ def _setup_logging(service: ServiceSettings) -> None:
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.root.level))
 
 
-def softphone_help(settings: Settings, flow: FlowStatus | None = None) -> str:
-    """The start-up banner; ``flow``: which version of the IVR flow new calls get."""
+def softphone_help(settings: Settings, flow: FlowStatus | None = None,
+                   new_passwords: Mapping[str, str] | None = None) -> str:
+    """The start-up banner. ``flow``: which version of the IVR flow new calls get. SIP
+    passwords only of agents just created (the first start): printed at every start they
+    would end up in every log that keeps the output."""
+    new_passwords = new_passwords or {}
     a = settings.asterisk
     sip_host = "127.0.0.1" if a.sip_host in ("0.0.0.0", "") else a.sip_host
     active_flow = flow.describe() if flow else f"{settings.ivr.flow}.yaml"
@@ -58,7 +63,12 @@ def softphone_help(settings: Settings, flow: FlowStatus | None = None) -> str:
     ]
     for agent in settings.agents:
         queues = ", ".join(agent.queues) or "no queues"
-        lines.append(f"    {agent.id:<8} password {agent.password}   ({agent.name}; {queues})")
+        password = new_passwords.get(agent.id)
+        shown = f"password {password}" if password else "password on request (below)"
+        lines.append(f"    {agent.id:<8} {shown}   ({agent.name}; {queues})")
+    if any(agent.id not in new_passwords for agent in settings.agents):
+        lines.append("    (a SIP password is printed only when it is made; on request: "
+                     "callcenter agents password AGENT)")
     lines.append("  From an agent's phone: *50 log in nailed-up, *51 log in, *52N pause "
                  "(reason N), *53 ready, *54 log out.")
     lines.append("  Press Ctrl-C to stop.")
@@ -80,7 +90,8 @@ async def _serve(settings: Settings) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signal.SIGHUP, center.reload_flows)
         pid_file.write_text(f"{os.getpid()}\n")
-        print(softphone_help(settings, center.flows.status(settings.ivr.flow)), flush=True)
+        print(softphone_help(settings, center.flows.status(settings.ivr.flow),
+                             center.new_sip_passwords), flush=True)
         if center.first_admin_password:
             print(f"  First start: sign in as admin with password {center.first_admin_password}"
                   f"\n  (kept in {settings.data_path / 'admin-password'}; change it)", flush=True)
@@ -126,6 +137,16 @@ def cmd_asterisk(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _setup_logging(settings.service)
     return run_asterisk_command(settings, args.action, args.command)
+
+
+def cmd_agents(args: argparse.Namespace) -> int:
+    """An agent's SIP password on request: shown if still known, or --new makes one."""
+    from callcenter.agent_passwords import agent_password
+
+    settings = _settings(args)
+    answer = asyncio.run(agent_password(settings, args.agent, renew=args.new))
+    print(answer.text, file=sys.stdout if answer.exit_code == 0 else sys.stderr)
+    return answer.exit_code
 
 
 def cmd_db(args: argparse.Namespace) -> int:
@@ -297,6 +318,14 @@ def build_parser() -> argparse.ArgumentParser:
     ast.add_argument("command", nargs="?", help='for cli: an Asterisk CLI command, quoted; '
                      'for config: the folder to write the generated files to')
     ast.set_defaults(func=cmd_asterisk)
+    agents = sub.add_parser("agents", help="agents' SIP passwords: show one (if still known) "
+                            "or make a new one")
+    agents.add_argument("action", choices=["password"])
+    agents.add_argument("agent", help="the agent's id")
+    agents.add_argument("--new", action="store_true",
+                        help="make a new random password, show it once, give Asterisk its "
+                        "digest")
+    agents.set_defaults(func=cmd_agents)
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade"])
     db.set_defaults(func=cmd_db)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from callcenter.core.flowfile import E164_RE
+from callcenter.private_files import private_folder, tighten, write_private
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -61,6 +62,10 @@ class ServiceSettings:
     reserved_files: int = 256  # open files kept for the rest: database, AMI, logs, flows
     log_repeat_limit: int = 20  # the same log line (call site) this often per window, then
     log_repeat_window_seconds: int = 60  # a count of what was held back
+    secure_cookies: bool = False  # session cookies only over HTTPS (set it behind TLS)
+    # Reverse proxies whose X-Forwarded-For names the client (addresses or networks); from
+    # anyone else the header is ignored, so a client cannot pick its own address.
+    trusted_proxies: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name, low in (("agi_max_sessions", 1), ("agi_command_seconds", 1),
@@ -409,6 +414,12 @@ def _check(s: Settings) -> None:
         raise ConfigError(
             f"service.log_level: {s.service.log_level!r} is not DEBUG, INFO, WARNING or ERROR"
         )
+    for index, proxy in enumerate(s.service.trusted_proxies):
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigError(f"service.trusted_proxies[{index}]: {proxy!r} is not an IP "
+                              "address or network (e.g. 10.0.0.5 or 10.0.0.0/24)") from None
     if s.asterisk.mode not in ("sandbox", "external"):
         raise ConfigError(f"asterisk.mode: {s.asterisk.mode!r} is not 'sandbox' or 'external'")
     if s.asterisk.mode == "external" and not s.asterisk.ami_secret:
@@ -685,7 +696,8 @@ def _fill_secrets(s: Settings) -> Settings:
         a if a.password else replace(a, password=secret(f"agent_{a.id}")) for a in s.agents
     )
     if changed:
-        s.data_path.mkdir(parents=True, exist_ok=True)
-        store.write_text("".join(f'{k} = "{v}"\n' for k, v in sorted(known.items())))
-        store.chmod(0o600)
+        private_folder(s.data_path)
+        write_private(store, "".join(f'{k} = "{v}"\n' for k, v in sorted(known.items())))
+    else:
+        tighten(store)  # made readable by an older version: fix it at the next start
     return replace(s, asterisk=asterisk, agents=agents)

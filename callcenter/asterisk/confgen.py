@@ -36,8 +36,10 @@ let it add configuration of its own). A bad value raises ``ValueError`` naming t
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +57,7 @@ from callcenter.config import (
     extension_pattern_regex,
     split_host_port,
 )
+from callcenter.private_files import write_private
 
 if TYPE_CHECKING:  # only data crosses over: the store imports this module, not the reverse
     from callcenter.store.agents import AgentAccount
@@ -82,6 +85,10 @@ TRUNK_ENDPOINT = "callcenter-trunk"  # the outbound trunk's endpoint, aor and id
 OUTBOUND_CONTEXT = "callcenter-outbound"  # transfers dial Local/<number>@ this context
 RESERVED_NAMES = (DEMO_TRUNK_ENDPOINT, TRANSPORT_NAME, TRUNK_ENDPOINT)
 CODECS = "ulaw,alaw"
+# The digest realm of every agent's auth section. A stored digest is MD5(user:realm:password),
+# so the realm must never change: a new realm would invalidate every stored digest.
+SIP_REALM = "callcenter"
+_MD5_HEX = re.compile(r"[0-9a-f]{32}")
 
 _FORBIDDEN = {"\r": "a line break", "\n": "a line break", "\0": "a NUL byte",
               ";": "';'", "[": "'['", "]": "']'"}
@@ -122,6 +129,13 @@ def _queue_where(settings: Settings, queue: QueueSettings) -> str:
     return f"queues[{settings.queues.index(queue)}]"
 
 
+def sip_digest(username: str, password: str) -> str:
+    """What PJSIP needs to check an agent's phone instead of its password: the digest
+    credential MD5("username:realm:password") in hex (RFC 2617's HA1)."""
+    return hashlib.md5(f"{username}:{SIP_REALM}:{password}".encode(),
+                       usedforsecurity=False).hexdigest()
+
+
 @dataclass(frozen=True)
 class _Agent:
     """One agent as the generators need it, from the settings or from the database."""
@@ -129,7 +143,7 @@ class _Agent:
     where: str  # how errors name it: "agents[0]" (settings) or "agent 'alice'" (database)
     id: str
     name: str
-    password: str
+    digest: str  # sip_digest(id, password); "" when the settings give no password
     contact: str  # "": the phone registers
     penalties: Mapping[str, int]  # queue -> member penalty
     member: bool  # a static member of its queues: settings' logged_in; database: active
@@ -141,7 +155,9 @@ def _settings_agents(settings: Settings) -> list[_Agent]:
 
 
 def _from_settings(where: str, agent: AgentSettings) -> _Agent:
-    return _Agent(where=where, id=agent.id, name=agent.name, password=agent.password,
+    digest = sip_digest(agent.id, checked(f"{where}.password", agent.password)) \
+        if agent.password else ""
+    return _Agent(where=where, id=agent.id, name=agent.name, digest=digest,
                   contact=agent.contact, penalties=dict.fromkeys(agent.queues, 0),
                   member=agent.logged_in)
 
@@ -149,7 +165,7 @@ def _from_settings(where: str, agent: AgentSettings) -> _Agent:
 def _database_agents(agents: Sequence[AgentAccount]) -> list[_Agent]:
     return [
         _Agent(where=f"agent {agent.id!r}", id=agent.id, name=agent.name,
-               password=agent.sip_secret, contact=agent.contact or "",
+               digest=agent.sip_digest, contact=agent.contact or "",
                penalties=agent.queues, member=True)
         for agent in agents if agent.active
     ]
@@ -254,7 +270,10 @@ def _agent_sections(agent: _Agent) -> list[str]:
     name = _required(f"{where}.name", agent.name)
     if '"' in name or "<" in name or ">" in name:
         raise ValueError(f"{where}.name: {name!r} must not contain quotes or angle brackets")
-    password = _required(f"{where}.password", agent.password)
+    if not agent.digest:
+        raise ValueError(f"{where}.password: must not be empty")
+    if not _MD5_HEX.fullmatch(agent.digest):
+        raise ValueError(f"{where}.sip_digest: not an MD5 digest (32 lowercase hex digits)")
     endpoint = _section(agent_id, [
         ("type", "endpoint"),
         ("transport", TRANSPORT_NAME),
@@ -265,9 +284,11 @@ def _agent_sections(agent: _Agent) -> list[str]:
         ("callerid", f'"{name}" <{agent_id}>'),
         ("allow_transfer", "no"),
     ], comment=f"Agent {agent_id} ({name}).")
+    # Only the digest reaches Asterisk's files, never the password; the realm is fixed here
+    # because the digest was computed with it (see SIP_REALM).
     auth = _section(f"{agent_id}-auth", [
-        ("type", "auth"), ("auth_type", "userpass"),
-        ("username", agent_id), ("password", password),
+        ("type", "auth"), ("auth_type", "digest"), ("realm", SIP_REALM),
+        ("username", agent_id), ("password_digest", f"MD5:{agent.digest}"),
     ])
     aor_options = [("type", "aor"), ("max_contacts", "1"), ("remove_existing", "yes")]
     if agent.contact:
@@ -678,9 +699,6 @@ def write_generated(
     written = []
     for name, text in include_files(settings, agents).items():
         path = folder / name
-        temporary = path.with_name(f".{name}.tmp")
-        temporary.write_text(text, encoding="utf-8")
-        temporary.chmod(0o640)
-        temporary.replace(path)
+        write_private(path, text, mode=0o640)  # never readable by others, even half-written
         written.append(path)
     return written

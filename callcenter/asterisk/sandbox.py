@@ -36,6 +36,7 @@ from pathlib import Path, PurePosixPath
 from callcenter.asterisk import confgen
 from callcenter.config import REPO_ROOT, Settings
 from callcenter.core.flowfile import LANGUAGE_RE
+from callcenter.private_files import write_private
 from callcenter.store.agents import AgentAccount
 
 log = logging.getLogger(__name__)
@@ -471,12 +472,9 @@ class Sandbox:
 
 
 def _write_private(path: Path, text: str, gid: int) -> None:
-    """Write a file readable by root and the root's asterisk group only (secrets inside)."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.chown(temporary, 0, gid)
-    temporary.chmod(0o640)
-    temporary.replace(path)
+    """Write a file readable by root and the root's asterisk group only (secrets inside),
+    never readable by others, not even while it is written."""
+    write_private(path, text, mode=0o640, group=gid)
 
 
 def _ensure_debootstrap() -> None:

@@ -95,6 +95,7 @@ class WebServices:
     clock: Clock
     callbacks: CallbackRepository | None = None  # no callback routes without it
     secure_cookies: bool = False  # session cookies only over HTTPS (behind a TLS proxy)
+    trusted_proxies: tuple[str, ...] = ()  # whose X-Forwarded-For names the client
     events: EventHub | None = None  # no /api/events without it
     event_stream: StreamSettings | None = None
     agents: AgentAdmin | None = None  # no /api/queues and /api/agents without it
@@ -109,7 +110,8 @@ def make_app(services: WebServices) -> web.Application:
                           client_max_size=64 * 1024)
     app[CALLS] = services.calls
     app[HEALTH] = services.health
-    setup_auth(app, services.accounts, services.clock, secure_cookies=services.secure_cookies)
+    setup_auth(app, services.accounts, services.clock, secure_cookies=services.secure_cookies,
+               trusted_proxies=services.trusted_proxies)
     add_route(app, "GET", "/healthz", healthz, roles=PUBLIC)
     add_route(app, "GET", "/api/openapi.json", serve_openapi, roles=PUBLIC)
     add_route(app, "GET", "/api/calls", list_calls, roles=STAFF)

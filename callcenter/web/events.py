@@ -34,7 +34,7 @@ from aiohttp import web
 
 from callcenter.core.clock import Clock
 from callcenter.web.auth import (
-    CREDENTIALS_CHANGED,
+    REVOCATIONS,
     Identity,
     current_identity,
     reauthenticate,
@@ -398,11 +398,12 @@ def install_events(
     app: web.Application, hub: EventHub, settings: StreamSettings | None = None
 ) -> None:
     """``GET /api/events`` on ``app``, fed by ``hub``; its streams end when the app shuts down,
-    and are checked again when web/auth.py says credentials changed."""
+    and are checked again when web/auth.py's Revocations says credentials ended."""
     app[EVENTS] = hub
     app[EVENT_STREAM] = settings or StreamSettings()
     app[OPEN_STREAMS] = OpenStreams(app[EVENT_STREAM])
-    app.setdefault(CREDENTIALS_CHANGED, []).append(app[OPEN_STREAMS].recheck_all)
+    if REVOCATIONS in app:  # an app without sign-in (tests) has no credentials to end
+        app[REVOCATIONS].listeners.append(app[OPEN_STREAMS].recheck_all)
     app.router.add_get("/api/events", stream_events, allow_head=False)
     app.on_shutdown.append(_close_hub)
 

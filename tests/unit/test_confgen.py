@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import stat
 from collections.abc import Callable
@@ -123,7 +124,9 @@ def test_each_agent_has_an_authenticated_endpoint_limited_to_the_agents_context(
         assert endpoint["callerid"] == f'"{agent.name}" <{agent.id}>'
         assert endpoint["aors"] == agent.id
         auth = options(sections, endpoint["auth"], "auth")
-        assert (auth["username"], auth["password"]) == (agent.id, agent.password)
+        assert auth == {"type": "auth", "auth_type": "digest", "realm": "callcenter",
+                        "username": agent.id, "password_digest": "MD5:" + hashlib.md5(
+                            f"{agent.id}:callcenter:{agent.password}".encode()).hexdigest()}
         aor = options(sections, agent.id, "aor")
         assert (aor["max_contacts"], aor["remove_existing"]) == ("1", "yes")
         assert aor.get("contact", "") == agent.contact
@@ -440,9 +443,11 @@ def test_an_external_asterisk_gets_the_trunk_in_the_files_it_includes(settings: 
 
 def account(agent_id: str, name: str, *, queues: dict[str, int] | None = None,
             active: bool = True, contact: str | None = None,
-            secret: str = "secret-of-1") -> AgentAccount:
-    """An agent as the database's AgentDirectory hands it out."""
-    return AgentAccount(id=agent_id, name=name, sip_secret=secret, active=active,
+            secret: str = "secret-of-1", digest: str | None = None) -> AgentAccount:
+    """An agent as the database's AgentDirectory hands it out (only the secret's digest)."""
+    if digest is None:
+        digest = confgen.sip_digest(agent_id, secret)
+    return AgentAccount(id=agent_id, name=name, sip_digest=digest, active=active,
                         queues=queues or {}, skills={}, contact=contact,
                         created_at=1_795_000_000.0, updated_at=1_795_000_000.0)
 
@@ -462,7 +467,7 @@ def test_database_agents_get_exactly_the_endpoints_the_same_settings_agents_get(
             == confgen.pjsip_agents(trunked))
 
 
-def test_a_database_agent_gets_an_authenticated_endpoint_with_its_secret(
+def test_a_database_agent_gets_an_authenticated_endpoint_with_its_digest_only(
         settings: Settings) -> None:
     agents = [account("Alice_01", "Alice Moreau", secret="r4nd0m-S3cret_xyz"),
               account("bob", "Bob", contact="sip:bob@127.0.0.1:5090")]
@@ -471,7 +476,11 @@ def test_a_database_agent_gets_an_authenticated_endpoint_with_its_secret(
     assert endpoint["context"] == "agents"
     assert endpoint["callerid"] == '"Alice Moreau" <Alice_01>'
     auth = options(sections, endpoint["auth"], "auth")
-    assert (auth["username"], auth["password"]) == ("Alice_01", "r4nd0m-S3cret_xyz")
+    assert (auth["username"], auth["realm"], auth["password_digest"]) == (
+        "Alice_01", "callcenter",
+        "MD5:" + hashlib.md5(b"Alice_01:callcenter:r4nd0m-S3cret_xyz").hexdigest())
+    assert "password" not in auth
+    assert "r4nd0m" not in confgen.pjsip_agent_endpoints(settings, agents)
     assert "contact" not in options(sections, "Alice_01", "aor")
     assert options(sections, "bob", "aor")["contact"] == "sip:bob@127.0.0.1:5090"
     assert {name for name, _ in sections} == {"Alice_01", "Alice_01-auth", "bob", "bob-auth"}
@@ -534,8 +543,9 @@ def test_the_file_sets_take_their_agents_from_the_database_when_given(
 @pytest.mark.parametrize(("setting", "agent"), [
     ("agent 'alice'.name", account("alice", "Al\n[evil]")),
     ("agent 'alice'.name", account("alice", 'Al "x"')),
-    ("agent 'alice'.password", account("alice", "Alice", secret="pw;x")),
-    ("agent 'alice'.password", account("alice", "Alice", secret="")),
+    ("agent 'alice'.sip_digest", account("alice", "Alice", digest="0" * 31 + "\n[evil]")),
+    ("agent 'alice'.sip_digest", account("alice", "Alice", digest="pw;x")),
+    ("agent 'alice'.password", account("alice", "Alice", digest="")),
     ("agent 'alice'.contact", account("alice", "Alice", contact="sip:a@b\n[c]")),
     ("agent 'a]b'.id", account("a]b", "Alice")),
     ("agent 'anonymous'.id", account("anonymous", "Alice")),
