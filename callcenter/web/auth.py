@@ -282,8 +282,12 @@ class Revocations:
                 if not watchers:
                     del self._watchers[identity.user.id]
 
+    def session_ended(self, user_id: int, session_secret: str) -> None:
+        """One web session ended (its logout)."""
+        self._end(user_id, lambda identity: identity.session_secret == session_secret)
+
     def sessions_ended(self, user_id: int) -> None:
-        """Every web session of the user ended (logout, new password)."""
+        """Every web session of the user ended (a new password)."""
         self._end(user_id, lambda identity: identity.via == "session")
 
     def user_ended(self, user_id: int) -> None:
@@ -512,12 +516,14 @@ async def login(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
-    """Sign out everywhere: every web session of the user ends on the server, and so do the
-    event streams opened with them. API tokens are kept (revoke them by DELETE)."""
+    """This browser's session ends on the server, and so do the event streams opened with
+    it. The user's other sessions (a wallboard, another desk) go on: a new password or a
+    deactivation ends them all. API tokens are kept (revoke them by DELETE)."""
     identity = current_identity(request)
-    ended = await request.app[ACCOUNTS].end_sessions(identity.user.id)
-    request.app[REVOCATIONS].sessions_ended(identity.user.id)
-    response = web.json_response({"logged_out": True, "sessions_ended": ended})
+    if identity.session_secret is not None:
+        await request.app[ACCOUNTS].delete_session(identity.session_secret)
+        request.app[REVOCATIONS].session_ended(identity.user.id, identity.session_secret)
+    response = web.json_response({"logged_out": True})
     settings = request.app[AUTH_SETTINGS]
     response.del_cookie(
         SESSION_COOKIE, path="/", httponly=True, samesite="Strict", secure=settings.secure_cookies
