@@ -41,6 +41,7 @@ from callcenter.service.callback_dialer import CallbackDialer
 from callcenter.service.datadip import DataDips
 from callcenter.service.flows import FlowLibrary
 from callcenter.service.inbound import InboundCalls
+from callcenter.service.missed_calls import MissedCalls, cel_log_path
 from callcenter.service.queue_mirror import QueueMirror
 from callcenter.service.queue_wait import QueueCalls
 from callcenter.service.recorder import RecordWriter
@@ -48,6 +49,7 @@ from callcenter.service.supervision import Supervision
 from callcenter.service.switches import FlowSwitches
 from callcenter.store.accounts import AccountRepository, ensure_first_admin
 from callcenter.store.agents import AgentAccount, AgentDirectory
+from callcenter.store.asterisk_log import LogPositions
 from callcenter.store.db import create_engine, ping, session_factory, upgrade
 from callcenter.store.repositories import CallbackRepository, CallRepository
 from callcenter.web.app import WebServices, make_app
@@ -134,6 +136,10 @@ class CallCenter:
         # Records left open by an earlier run are closed once AMI shows their channels gone.
         for record in await self.calls.open_calls():
             self.ledger.adopt(record)
+        # Calls Asterisk logged while we could not see them: imported at every AMI connect.
+        self.missed_calls = MissedCalls(
+            path=cel_log_path(s), calls=self.calls, ledger=self.ledger, writer=self.writer,
+            positions=LogPositions(session_factory(self.engine)), inbound_contexts=INBOUND_CONTEXTS)
         self.writer.start()
         self.acd.start()
         self.desk.start()
@@ -252,6 +258,7 @@ class CallCenter:
         modules, self._modules_to_reload = self._modules_to_reload, set()
         for module in sorted(modules):  # files written at start, before AMI was up
             await self.ami.reload(module)
+        await self.missed_calls.run()  # first: it completes calls the snapshot would close
         self._reconcile(snapshot)
         contacts = await self._contact_list()
         if contacts is not None:

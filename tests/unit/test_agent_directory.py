@@ -120,7 +120,9 @@ async def test_the_agents_migration_downgrades_and_upgrades_again(db_url: str) -
         async with engine.begin() as connection:
             await connection.run_sync(migrate, "downgrade", "0004")
         async with engine.connect() as connection:
-            assert await connection.run_sync(table_names) == everything - AGENT_TABLES
+            # Later migrations' tables go too (0006: how far Asterisk's log was imported).
+            later = {"asterisk_log_positions"}
+            assert await connection.run_sync(table_names) == everything - AGENT_TABLES - later
         await upgrade(db_url)
         async with engine.connect() as connection:
             assert await connection.run_sync(table_names) == everything

@@ -1,0 +1,125 @@
+"""Reads Asterisk's own channel event log: the SQLite file ``cel_sqlite3_custom`` writes.
+
+Asterisk writes one row per channel event (asterisk-conf/cel.conf, cel_sqlite3_custom.conf)
+into ``callcenter-cel.db`` in its log folder, whether or not the service is running. This
+module reads the rows after a position, read-only, and parses each once into a typed
+``ChannelEvent``: values a caller controls (caller ID) stay plain text, the event's extra
+JSON is decoded here, and a row that does not parse is skipped with a warning.
+
+Why SQLite and not a CSV file: a row is written whole or not at all (no torn last line to
+guess about while Asterisk appends), Asterisk binds the values instead of quoting them, and
+the table's ``AcctId`` is an ascending row number to remember as the position.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from callcenter.core.missed_calls import ChannelEvent
+
+log = logging.getLogger(__name__)
+
+CEL_FILE = "callcenter-cel.db"  # cel_sqlite3_custom.conf's category: a file in astlogdir
+DEFAULT_EXTERNAL_LOG_DIR = PurePosixPath("/var/log/asterisk")
+TABLE = "cel"
+# The columns cel_sqlite3_custom.conf declares, in the order this reader selects them.
+COLUMNS = ("eventtype", "eventtime", "uniqueid", "linkedid", "channame", "context", "exten",
+           "cidnum", "cidname", "appname", "appdata", "extra")
+# Only these events are read: cel.conf may log more for other uses.
+READ_EVENTS = ("CHAN_START", "ANSWER", "APP_START", "HANGUP", "CHAN_END")
+MAX_TEXT = 1024  # longer values are cut: no caller ID or queue argument is legitimately longer
+
+
+class CelLogError(RuntimeError):
+    """The log exists but cannot be read as ours (locked for long, wrong table or columns)."""
+
+
+@dataclass(frozen=True)
+class CelBatch:
+    events: list[ChannelEvent]
+    last_row: int  # the log's highest row number now (0 when empty)
+    skipped: int  # rows that did not parse
+
+
+def read_events(path: Path, after_row: int) -> CelBatch:
+    """Every event of the log after ``after_row``, oldest first. Blocking: run it in a thread.
+
+    FileNotFoundError if the log does not exist (yet: Asterisk creates it at its first event).
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: Asterisk's channel event log does not exist")
+    marks = ",".join("?" for _ in READ_EVENTS)
+    query = (f"SELECT AcctId, {', '.join(COLUMNS)} FROM {TABLE} "
+             f"WHERE AcctId > ? AND eventtype IN ({marks}) ORDER BY AcctId")
+    try:
+        connection = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True,
+                                     timeout=5.0)
+    except sqlite3.Error as exc:
+        raise CelLogError(f"{path}: cannot open Asterisk's channel event log: {exc}") from None
+    try:
+        last_row = connection.execute(f"SELECT coalesce(max(AcctId), 0) FROM {TABLE}")
+        top = int(last_row.fetchone()[0])
+        rows = connection.execute(query, (after_row, *READ_EVENTS)).fetchall()
+    except sqlite3.Error as exc:
+        raise CelLogError(f"{path}: cannot read table {TABLE!r}: {exc}") from None
+    finally:
+        connection.close()
+    events, skipped = [], 0
+    for row in rows:
+        event = parse_row(row)
+        if event is None:
+            skipped += 1
+        else:
+            events.append(event)
+    if skipped:
+        log.warning("%s: %d row(s) of Asterisk's channel event log could not be read", path,
+                    skipped)
+    return CelBatch(events=events, last_row=top, skipped=skipped)
+
+
+def parse_row(row: tuple[object, ...]) -> ChannelEvent | None:
+    """One selected row (AcctId, then COLUMNS) as a typed event; None if it does not parse."""
+    if len(row) != len(COLUMNS) + 1:
+        return None
+    row_id, kind, at, uniqueid, linkedid, channel, context, exten, number, name, app, \
+        app_data, extra = row
+    try:
+        row_number = int(row_id)  # type: ignore[call-overload]
+        when = float(at)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    if not (_text(uniqueid) and _text(linkedid) and _text(kind)) or when != when:  # NaN
+        return None
+    cause, source = _hangup_extra(extra) if kind == "HANGUP" else (None, "")
+    return ChannelEvent(
+        row=row_number, kind=_text(kind), at=when, uniqueid=_text(uniqueid),
+        linkedid=_text(linkedid), channel=_text(channel), context=_text(context),
+        exten=_text(exten), caller_number=_text(number), caller_name=_text(name),
+        app=_text(app), app_data=_text(app_data), hangup_cause=cause, hangup_source=source)
+
+
+def _text(value: object) -> str:
+    """Text as Asterisk wrote it, minus NUL (no database stores it) and cut to MAX_TEXT."""
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    return str(value).replace("\0", "")[:MAX_TEXT]
+
+
+def _hangup_extra(extra: object) -> tuple[int | None, str]:
+    """HANGUP's extra: ``{"hangupcause":16,"hangupsource":"PJSIP/…","dialstatus":"…"}``."""
+    try:
+        data = json.loads(_text(extra)) if extra else {}
+    except ValueError:
+        return None, ""
+    if not isinstance(data, dict):
+        return None, ""
+    cause = data.get("hangupcause")
+    source = data.get("hangupsource")
+    return (cause if isinstance(cause, int) and not isinstance(cause, bool) else None,
+            _text(source) if isinstance(source, str) else "")
