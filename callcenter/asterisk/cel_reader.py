@@ -31,6 +31,7 @@ COLUMNS = ("eventtype", "eventtime", "uniqueid", "linkedid", "channame", "contex
            "cidnum", "cidname", "appname", "appdata", "extra")
 # Only these events are read: cel.conf may log more for other uses.
 READ_EVENTS = ("CHAN_START", "ANSWER", "APP_START", "HANGUP", "CHAN_END")
+READ_CHUNK = 2000
 MAX_TEXT = 1024  # longer values are cut: no caller ID or queue argument is legitimately longer
 
 
@@ -45,25 +46,53 @@ class CelBatch:
     skipped: int  # rows that did not parse
 
 
-def read_events(path: Path, after_row: int) -> CelBatch:
-    """Every event of the log after ``after_row``, oldest first. Blocking: run it in a thread.
+def log_identity(path: Path) -> str:
+    """Which log this is: its path and first row. A log rotated away, recreated or pruned
+    from its start is another log, read from its start (nothing is stored twice)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: Asterisk's channel event log does not exist")
+    try:
+        connection = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True,
+                                     timeout=5.0)
+        try:
+            first = connection.execute(f"SELECT AcctId, eventtime, uniqueid FROM {TABLE} "
+                                       "ORDER BY AcctId LIMIT 1").fetchone()
+        finally:
+            connection.close()
+    except sqlite3.Error as exc:
+        raise CelLogError(f"{path}: cannot read table {TABLE!r}: {exc}") from None
+    return f"{path}#{':'.join(_text(v) for v in first)}" if first else f"{path}#"
 
+
+def read_events(path: Path, after_row: int) -> CelBatch:
+    """Every event of the log after ``after_row`` up to its last row now, oldest first.
+    Blocking: run it in a thread.
+
+    Read in short statements of READ_CHUNK rows: while one runs, Asterisk waits to write
+    (up to cel_sqlite3_custom.conf's busy_timeout, then it drops the event).
     FileNotFoundError if the log does not exist (yet: Asterisk creates it at its first event).
     """
     if not path.is_file():
         raise FileNotFoundError(f"{path}: Asterisk's channel event log does not exist")
     marks = ",".join("?" for _ in READ_EVENTS)
-    query = (f"SELECT AcctId, {', '.join(COLUMNS)} FROM {TABLE} "
-             f"WHERE AcctId > ? AND eventtype IN ({marks}) ORDER BY AcctId")
+    query = (f"SELECT AcctId, {', '.join(COLUMNS)} FROM {TABLE} WHERE AcctId > ? "
+             f"AND AcctId <= ? AND eventtype IN ({marks}) ORDER BY AcctId LIMIT {READ_CHUNK}")
     try:
         connection = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True,
                                      timeout=5.0)
     except sqlite3.Error as exc:
         raise CelLogError(f"{path}: cannot open Asterisk's channel event log: {exc}") from None
+    rows: list[tuple[object, ...]] = []
     try:
-        last_row = connection.execute(f"SELECT coalesce(max(AcctId), 0) FROM {TABLE}")
-        top = int(last_row.fetchone()[0])
-        rows = connection.execute(query, (after_row, *READ_EVENTS)).fetchall()
+        top = int(connection.execute(f"SELECT coalesce(max(AcctId), 0) FROM {TABLE}")
+                  .fetchone()[0])
+        cursor = after_row
+        while True:
+            chunk = connection.execute(query, (cursor, top, *READ_EVENTS)).fetchall()
+            rows += chunk
+            if len(chunk) < READ_CHUNK:
+                break
+            cursor = int(chunk[-1][0])
     except sqlite3.Error as exc:
         raise CelLogError(f"{path}: cannot read table {TABLE!r}: {exc}") from None
     finally:

@@ -42,6 +42,8 @@ CHAN_END = "CHAN_END"
 BRIDGE_ENTER = "BRIDGE_ENTER"
 LINKEDID_END = "LINKEDID_END"
 BUSY_CAUSE = 17  # Q.850 "user busy"
+# The service's ring of an agent and Asterisk's channel for it start within milliseconds.
+SAME_RING_SECONDS = 0.5
 
 IMPORTED_NOTE = ("recorded by Asterisk while the service could not see it "
                  "(imported from its channel event log)")
@@ -194,15 +196,22 @@ def _fill(record: CallRecord, call: _Call) -> None:
         record.queue = call.queues[-1][1]  # the last queue, as the ledger does on overflow
         if record.queued_at is None:
             record.queued_at = call.queues[0][0]
-    known_until = max((a.started_at for a in record.attempts), default=None)
-    for attempt in record.attempts:  # rings the service saw start: they ended with the call
-        if attempt.ended_at is None:
+    attempts = list(record.attempts)
+    for leg in call.legs.values():
+        # A ring the record knows (the service rang, or an earlier import saw it ringing) is
+        # the same leg: same agent, started within SAME_RING_SECONDS.
+        known = next((i for i, a in enumerate(attempts) if a.agent_id == leg.agent_id
+                      and abs(a.started_at - leg.started_at) < SAME_RING_SECONDS), None)
+        if known is None:
+            attempts.append(_attempt(leg, call))
+        elif attempts[known].ended_at is None:
+            attempts[known] = _attempt(leg, call)
+    for attempt in attempts:  # rings the log does not show (before its position) end here
+        if attempt.ended_at is None and call.ended_at is not None:
             attempt.ended_at = call.ended_at
-            if attempt.outcome is AttemptOutcome.RINGING and call.ended_at is not None:
+            if attempt.outcome is AttemptOutcome.RINGING:
                 attempt.outcome = AttemptOutcome.CALLER_HUNG_UP
-    for leg in sorted(call.legs.values(), key=lambda leg: leg.started_at):
-        if known_until is None or leg.started_at > known_until + 0.5:
-            record.attempts.append(_attempt(leg, call))
+    record.attempts = sorted(attempts, key=lambda a: a.started_at)
     talking = _talking_leg(call)
     if record.agent_answered_at is None and talking is not None:
         record.agent_id = talking[1].agent_id
@@ -273,7 +282,8 @@ class ImportPlan:
 def plan_import(events: Iterable[ChannelEvent], *, after_row: int,
                 tracked: Mapping[str, CallRecord], handled: frozenset[str] = frozenset(),
                 stored: frozenset[str] = frozenset(),
-                inbound_contexts: Iterable[str] = ("callers",)) -> ImportPlan:
+                inbound_contexts: Iterable[str] = ("callers",),
+                last_row: int | None = None) -> ImportPlan:
     """Turn the log's rows after ``after_row`` into records of the calls the service missed.
 
     ``tracked``: the ledger's open calls (by call id); ``handled``: those a call handler owns
@@ -281,7 +291,8 @@ def plan_import(events: Iterable[ChannelEvent], *, after_row: int,
     closed: never imported again (an open one the ledger no longer tracks was just closed by
     it, and its write is on the way).
     The next position stops before the first row of any call still going on, so its rows are
-    read again next time and the call is judged again then.
+    read again next time and the call is judged again then; else it is ``last_row`` (the
+    log's last row when it was read, events of other kinds included) or the last event's.
     """
     rows = [e for e in events if e.row > after_row]
     calls = _caller_calls(rows, frozenset(inbound_contexts))
@@ -299,6 +310,8 @@ def plan_import(events: Iterable[ChannelEvent], *, after_row: int,
         new.append(record_from_log(call))
     unfinished = [c.start.row for c in calls.values() if not c.finished]
     last = max((e.row for e in rows), default=after_row)
+    if last_row is not None:
+        last = max(last, last_row)
     next_row = min(unfinished) - 1 if unfinished else last
     return ImportPlan(new=tuple(new), completed=tuple(completed),
                       next_row=max(next_row, after_row))

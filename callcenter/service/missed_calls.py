@@ -26,6 +26,7 @@ from callcenter.asterisk.cel_reader import (
     CEL_FILE,
     DEFAULT_EXTERNAL_LOG_DIR,
     CelLogError,
+    log_identity,
     read_events,
 )
 from callcenter.asterisk.sandbox import Sandbox
@@ -90,7 +91,7 @@ class MissedCalls:
             return None
 
     async def _run(self) -> ImportOutcome:
-        key = str(self.path)
+        key = await asyncio.to_thread(log_identity, self.path)
         after = await self._positions.get(key)
         batch = await asyncio.to_thread(read_events, self.path, after)
         if batch.last_row < after:  # a new log (deleted, rotated): read it from its start
@@ -106,7 +107,7 @@ class MissedCalls:
         tracked = {record.call_id: record for record in self._ledger.open_calls()}
         plan = plan_import(batch.events, after_row=after, tracked=tracked,
                            handled=self._ledger.handled_calls(), stored=stored,
-                           inbound_contexts=self._inbound_contexts)
+                           inbound_contexts=self._inbound_contexts, last_row=batch.last_row)
         completed = [r for r in plan.completed if self._ledger.hand_over(r.call_id) is not None]
         for record in plan.adopt:
             self._ledger.adopt(copy.deepcopy(record))

@@ -19,8 +19,8 @@ from callcenter.store.models import Base, UtcDateTime
 
 
 class AsteriskLogPositionRow(Base):
-    """The last row imported from one of Asterisk's logs, named by where the service reads
-    it (another file is another log, read from its start)."""
+    """The last row imported from one of Asterisk's logs, named by its path and first row
+    (cel_reader.log_identity: a log recreated or rotated is another log, read from its start)."""
 
     __tablename__ = "asterisk_log_positions"
 
