@@ -26,11 +26,50 @@ log = logging.getLogger(__name__)
 CEL_FILE = "callcenter-cel.db"  # cel_sqlite3_custom.conf's category: a file in astlogdir
 DEFAULT_EXTERNAL_LOG_DIR = PurePosixPath("/var/log/asterisk")
 TABLE = "cel"
-# The columns cel_sqlite3_custom.conf declares, in the order this reader selects them.
-COLUMNS = ("eventtype", "eventtime", "uniqueid", "linkedid", "channame", "context", "exten",
-           "cidnum", "cidname", "appname", "appdata", "extra")
+# (column, CEL field) of the table Asterisk fills: the generated cel_sqlite3_custom mapping
+# and this reader's SELECT both come from here, so they cannot drift apart.
+MAPPING = (("eventtype", "eventtype"), ("eventtime", "eventtime(float)"),
+           ("uniqueid", "uniqueid"), ("linkedid", "linkedid"), ("channame", "channame"),
+           ("context", "context"), ("exten", "exten"), ("cidnum", "num"), ("cidname", "name"),
+           ("appname", "appname"), ("appdata", "appdata"), ("extra", "eventextra"))
+COLUMNS = tuple(column for column, _ in MAPPING)
 # Only these events are read: cel.conf may log more for other uses.
 READ_EVENTS = ("CHAN_START", "ANSWER", "APP_START", "HANGUP", "CHAN_END")
+# What cel.conf's [general] must log: the events read, and LINKEDID_END for people reading
+# the log by hand (a call's last channel is gone); Queue() is the one application tracked.
+LOGGED_EVENTS = (*READ_EVENTS, "BRIDGE_ENTER", "LINKEDID_END")
+TRACKED_APPS = ("queue",)
+BUSY_TIMEOUT_MS = 5000  # how long Asterisk waits for a reader before it drops an event
+
+
+def cel_general_options() -> str:
+    """The lines of cel.conf's ``[general]`` (an ``#include`` inside it, no header)."""
+    return "\n".join([
+        "; Asterisk's own account of every call, kept while the callcenter service is down;",
+        "; #include this file inside cel.conf's [general] section (docs/records.md).",
+        "enable = yes",
+        f"apps = {','.join(TRACKED_APPS)}",
+        f"events = {','.join(LOGGED_EVENTS)}",
+        "; No dateformat: the mapping writes eventtime as POSIX seconds with microseconds.",
+        "",
+    ])
+
+
+def cel_sqlite_mapping() -> str:
+    """cel_sqlite3_custom.conf's category: the SQLite file Asterisk writes in its log folder.
+    An "advanced" mapping: values are bound by Asterisk, never pasted into SQL."""
+    return "\n".join([
+        "; Where Asterisk writes its channel events for the callcenter service: the file",
+        f"; {CEL_FILE} in its log folder (astlogdir). Asterisk creates the table with an",
+        "; ascending AcctId first; the service remembers the last one it imported and reads",
+        "; these columns by name (callcenter/asterisk/cel_reader.py). Generated: do not edit.",
+        f"[{CEL_FILE}]",
+        f"table = {TABLE}",
+        f"columns = {', '.join(COLUMNS)}",
+        f"fields = {', '.join(field for _, field in MAPPING)}",
+        f"busy_timeout = {BUSY_TIMEOUT_MS}",
+        "",
+    ])
 READ_CHUNK = 2000
 MAX_TEXT = 1024  # longer values are cut: no caller ID or queue argument is legitimately longer
 
