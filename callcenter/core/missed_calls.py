@@ -255,11 +255,13 @@ def record_from_log(call: _Call) -> CallRecord:
 
 
 def complete(record: CallRecord, call: _Call) -> CallRecord:
-    """The service's open record of a call, completed from the log (a new object)."""
+    """An open record of a call, completed from the log (a new object). One the service began
+    says so; one an earlier import began stays Asterisk's."""
     completed = copy.deepcopy(record)
     _fill(completed, call)
-    completed.source = RecordSource.SERVICE_AND_ASTERISK
-    completed.note = COMPLETED_NOTE
+    if completed.source is not RecordSource.ASTERISK:
+        completed.source = RecordSource.SERVICE_AND_ASTERISK
+        completed.note = COMPLETED_NOTE
     return completed
 
 

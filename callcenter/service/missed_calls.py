@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from sqlalchemy.exc import IntegrityError
 
 from callcenter.asterisk.cel_reader import (
     CEL_FILE,
@@ -33,6 +36,7 @@ from callcenter.asterisk.sandbox import Sandbox
 from callcenter.config import Settings
 from callcenter.core.calls import CallLedger
 from callcenter.core.missed_calls import CHAN_START, plan_import
+from callcenter.core.records import CallRecord
 from callcenter.service.recorder import RecordWriter
 from callcenter.store.asterisk_log import LogPositions
 from callcenter.store.repositories import CallRepository
@@ -115,7 +119,7 @@ class MissedCalls:
         imported = 0
         for record in plan.new:
             try:
-                imported += await self._calls.insert_if_absent(record)
+                imported += await self._insert(record)
             except ValueError as exc:  # refused for good: the others still go in
                 log.error("call %s from Asterisk's log not recorded: %s", record.call_id, exc)
         await self._writer.flush(FLUSH_TIMEOUT)
@@ -127,3 +131,14 @@ class MissedCalls:
                      "(%d still going on), %d completed", imported, len(plan.adopt),
                      len(completed))
         return outcome
+
+    async def _insert(self, record: CallRecord) -> bool:
+        try:
+            return await self._calls.insert_if_absent(record)
+        except IntegrityError:
+            # Another call has its protocol number (two Asterisk runs, one second, one
+            # sequence number): keep the call, without a number to tell the caller.
+            log.warning("call %s from Asterisk's log: protocol number %s taken; recorded "
+                        "without one", record.call_id, record.protocol)
+            return await self._calls.insert_if_absent(dataclasses.replace(record,
+                                                                          protocol=None))

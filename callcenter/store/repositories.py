@@ -129,15 +129,16 @@ class CallRepository:
                     await session.execute(insert(table), rows)  # one executemany per table
 
     async def insert_if_absent(self, record: CallRecord) -> bool:
-        """Insert the call unless a record of it (or of its protocol number) exists: whoever
-        stored it first wins. True if inserted. For records imported from Asterisk's log,
-        which must never overwrite the service's own."""
+        """Insert the call unless a record of it exists: whoever stored it first wins. True
+        if inserted. For records imported from Asterisk's log, which must never overwrite the
+        service's own. Another call's protocol number raises IntegrityError."""
         values = _call_values(record)
         values["updated_at"] = to_datetime(self._clock.now())
         children = _child_values(record)
         async with self._sessions.begin() as session:
             insert_new = (_dialect_insert(session)(CallRow).values(values)
-                          .on_conflict_do_nothing().returning(CallRow.id))
+                          .on_conflict_do_nothing(index_elements=[CallRow.call_id])
+                          .returning(CallRow.id))
             call_pk = (await session.execute(insert_new)).scalar_one_or_none()
             if call_pk is None:
                 return False

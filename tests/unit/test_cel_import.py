@@ -166,7 +166,7 @@ async def test_a_call_going_on_is_stored_open_followed_by_the_ledger_and_complet
         [record] = await service.stored()
     assert outcome is not None and (outcome.imported, outcome.completed) == (0, 1)
     assert record.ended_at == T0 + 20 and record.talk_seconds == 13.0
-    assert record.source is RecordSource.SERVICE_AND_ASTERISK
+    assert record.source is RecordSource.ASTERISK, "begun and completed from Asterisk's log"
     assert len(service.ledger) == 0
 
 
@@ -193,3 +193,17 @@ async def test_a_log_that_starts_again_is_read_from_its_start(tmp_path, engine):
         await service.missed.run()
         records = await service.stored()
     assert sorted(r.call_id for r in records) == ["1796640397.0", "1796649999.3"]
+
+
+async def test_a_protocol_number_taken_by_another_call_does_not_lose_the_call(tmp_path, engine):
+    log = CelFile(tmp_path / "cel.db")
+    log.answered_call()
+    async with Service(engine, log) as service:
+        # The number the import gives 1796640397.0 (protocol_number(T0, "….0")).
+        other = CallRecord(call_id="elsewhere.0", started_at=T0, ended_at=T0 + 1,
+                           protocol="20261207104637000000")
+        await service.calls.save(other)
+        await service.missed.run()
+        records = {r.call_id: r for r in await service.stored()}
+    assert records["1796640397.0"].protocol is None
+    assert records["elsewhere.0"].protocol == other.protocol

@@ -188,6 +188,7 @@ def test_a_call_still_going_on_is_adopted_open_and_read_again_next_time():
     [completed] = later.completed
     assert later.new == () and completed.ended_at == T0 + 6 + 1 + 60
     assert completed.talk_seconds == 60 and completed.disposition is Disposition.ANSWERED
+    assert completed.source is RecordSource.ASTERISK, "begun by an import: Asterisk's still"
     assert later.next_row == len(everything)
 
 
@@ -270,7 +271,8 @@ class Service:
 
 
 FACTS = ("started_at", "answered_at", "ended_at", "queue", "queued_at", "wait_seconds",
-         "agent_id", "agent_answered_at", "talk_seconds", "hangup_by", "disposition")
+         "agent_id", "agent_answered_at", "talk_seconds", "hangup_by", "disposition",
+         "protocol", "source", "note")
 
 
 def facts(record: CallRecord) -> tuple[object, ...]:
