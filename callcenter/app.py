@@ -43,6 +43,7 @@ from callcenter.service.callback_dialer import CallbackDialer
 from callcenter.service.datadip import DataDips
 from callcenter.service.flows import LAST_GOOD_FOLDER, FlowLibrary
 from callcenter.service.inbound import InboundCalls
+from callcenter.service.missed_calls import MissedCalls, cel_log_path
 from callcenter.service.queue_mirror import QueueMirror
 from callcenter.service.queue_wait import QueueCalls
 from callcenter.service.record_spool import DEAD_LETTER_FILE, SPOOL_FILE
@@ -51,6 +52,7 @@ from callcenter.service.supervision import Supervision
 from callcenter.service.switches import FlowSwitches
 from callcenter.store.accounts import AccountRepository, ensure_first_admin
 from callcenter.store.agents import AgentAccount, AgentDirectory
+from callcenter.store.asterisk_log import LogPositions
 from callcenter.store.db import create_engine, ping, session_factory, upgrade
 from callcenter.store.repositories import (
     CallbackRepository,
@@ -157,6 +159,10 @@ class CallCenter:
         # Records left open by an earlier run are closed once AMI shows their channels gone.
         for record in await self._records_left_open():
             self.ledger.adopt(record)
+        # Calls Asterisk logged while we could not see them: imported at every AMI connect.
+        self.missed_calls = MissedCalls(
+            path=cel_log_path(s), calls=self.calls, ledger=self.ledger, writer=self.writer,
+            positions=LogPositions(session_factory(self.engine)), inbound_contexts=INBOUND_CONTEXTS)
         self.acd.start()
         self.desk.start()
         capacity = self._plan_capacity()
@@ -317,6 +323,7 @@ class CallCenter:
         modules, self._modules_to_reload = self._modules_to_reload, set()
         for module in sorted(modules):  # files written at start, before AMI was up
             await self.ami.reload(module)
+        await self.missed_calls.run()  # first: it completes calls the snapshot would close
         self._reconcile(snapshot)
         contacts = await self._contact_list()
         if contacts is not None:

@@ -99,6 +99,9 @@ class AsteriskSettings:
     sandbox_root: str = ""  # empty: <data_dir>/asterisk-root
     agi_host_for_asterisk: str = ""  # how Asterisk reaches our FastAGI; empty: service.agi_host
     debian_mirror: str = "http://deb.debian.org/debian"
+    # Asterisk's own channel event log, as the service sees the file (docs/records.md); empty:
+    # the sandbox instance's, or /var/log/asterisk/callcenter-cel.db for an external Asterisk.
+    cel_log: str = ""
 
 
 @dataclass(frozen=True)

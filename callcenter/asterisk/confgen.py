@@ -24,7 +24,10 @@ Two sets of files:
     ``callcenter-fallback`` and ``agents``; with a trunk, ``callcenter-outbound``),
   - ``callcenter-queues.conf`` in ``queues.conf`` (the fallback queues),
   - ``callcenter-confbridge.conf`` in ``confbridge.conf`` (nailed-up agents' bridges),
-  - ``callcenter-manager-user.conf`` in ``manager.conf`` (the AMI user, least rights).
+  - ``callcenter-manager-user.conf`` in ``manager.conf`` (the AMI user, least rights),
+  - ``callcenter-cel.conf`` inside ``cel.conf``'s ``[general]`` and
+    ``callcenter-cel-sqlite3.conf`` in ``cel_sqlite3_custom.conf``: Asterisk's own log of
+    every call, which the service imports the calls it missed from (docs/records.md).
 
   ``write_generated(settings, out_dir)`` writes them, e.g. into ``/etc/asterisk``, after which
   the admin adds ``#include "callcenter-….conf"`` lines and reloads Asterisk.
@@ -47,6 +50,7 @@ from typing import TYPE_CHECKING
 
 from callcenter.asterisk.agent_dialplan import confbridge_profiles, feature_code_lines
 from callcenter.asterisk.callback_dialplan import callback_contexts
+from callcenter.asterisk.cel_reader import cel_general_options, cel_sqlite_mapping
 from callcenter.asterisk.supervision_dialplan import supervision_contexts
 from callcenter.config import (
     E164_RE,
@@ -675,6 +679,8 @@ def include_files(
         "callcenter-queues.conf": queues(settings, agents),
         "callcenter-confbridge.conf": confbridge_profiles_file(settings),
         "callcenter-manager-user.conf": manager_user(settings),
+        "callcenter-cel.conf": cel_general_options(),
+        "callcenter-cel-sqlite3.conf": cel_sqlite_mapping(),
     }
 
 

@@ -624,9 +624,12 @@ def run_asterisk_command(settings: Settings, action: str, cli_command: str | Non
             for path in confgen.write_generated(settings, cli_command):
                 print(f"wrote {path}")
             print('Add #include "<file>" lines for them in pjsip.conf, extensions.conf, '
-                  "queues.conf, confbridge.conf and manager.conf; for attended transfers set "
+                  "queues.conf, confbridge.conf, manager.conf and cel_sqlite3_custom.conf, and "
+                  "callcenter-cel.conf's inside cel.conf's [general]; for attended transfers set "
                   "atxfer => *2 and an empty blindxfer in features.conf [featuremap]; load "
-                  "app_confbridge; then reload Asterisk.")
+                  "app_confbridge and cel_sqlite3_custom; then reload Asterisk. The service "
+                  "reads the calls it missed from callcenter-cel.db in Asterisk's log folder "
+                  "(setting asterisk.cel_log).")
         else:
             print(f"unknown action {action!r}: use install, start, stop, reload, status, cli "
                   "or config",

@@ -377,6 +377,21 @@ class CallLedger:
         if record.call_id not in self._calls:
             self._calls[record.call_id] = _Tracked(record=record)
 
+    def hand_over(self, call_id: str) -> CallRecord | None:
+        """Give up an open call no handler owns, for Asterisk's log to complete it (it is over
+        there); None if the ledger does not hold it or a handler still does."""
+        tracked = self._calls.get(call_id)
+        if tracked is None or tracked.agi_active:
+            return None
+        del self._calls[call_id]
+        for leg in [leg for leg, owner in self._leg_owner.items() if owner == call_id]:
+            del self._leg_owner[leg]
+        return tracked.record
+
+    def handled_calls(self) -> frozenset[str]:
+        """Open calls a FastAGI handler owns now."""
+        return frozenset(call_id for call_id, t in self._calls.items() if t.agi_active)
+
     # ------------------------------------------------------------------ internals
 
     def _track(self, call_id: str, at: float) -> tuple[_Tracked, bool]:

@@ -104,6 +104,8 @@ class CallRow(Base):
     disposition: Mapped[str | None] = mapped_column(String)  # a records.Disposition value
     note: Mapped[str | None] = mapped_column(String)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Who wrote the record: a records.RecordSource value ("asterisk": imported from its log).
+    source: Mapped[str] = mapped_column(String, server_default="service")
 
     attempts: Mapped[list[AttemptRow]] = relationship(
         back_populates="call",

@@ -28,6 +28,7 @@ from callcenter.core.records import (
     Disposition,
     FaqResult,
     HangupBy,
+    RecordSource,
 )
 from callcenter.store.accounts import (
     MAX_DISPLAY_NAME_LENGTH,
@@ -226,6 +227,9 @@ SCHEMAS: dict[str, Schema] = {
         "faq_outcomes": list_of(ref("FaqOutcome")),
         "survey_answers": list_of(ref("SurveyAnswer")),
         "note": or_null(text("why the record was closed unusually")),
+        "source": {**one_of_names(RecordSource), "description": (
+            "who recorded the call: the service; Asterisk's own log while the service was down "
+            "(imported when it came back); or the service, completed from that log")},
         "open": {"type": "boolean", "description": "the call has not ended yet"},
     }),
     "CallPage": record({

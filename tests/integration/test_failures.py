@@ -22,7 +22,13 @@ import pytest
 from callcenter.app import CallCenter
 from callcenter.asterisk.sandbox import Sandbox
 from callcenter.config import Settings
-from callcenter.core.records import AttemptOutcome, CallRecord, Disposition, HangupBy
+from callcenter.core.records import (
+    AttemptOutcome,
+    CallRecord,
+    Disposition,
+    HangupBy,
+    RecordSource,
+)
 from callcenter.service.record_spool import SPOOL_FILE, SpoolBook, decode, record_from_json
 from callcenter.store.db import create_engine, session_factory
 from callcenter.store.repositories import CallRepository
@@ -404,26 +410,31 @@ async def test_service_killed_caller_on_hold_reaches_the_fallback_operator_and_t
     assert abs(record.talk_seconds - real_talk) < 1.5, (record.talk_seconds, real_talk)
 
 
-async def test_service_killed_and_restarted_after_the_call_ended_closes_the_record_it_left_open(
+async def test_service_killed_and_restarted_after_the_call_ended_completes_the_record_it_left_open(
         tmp_path):
     """The caller talks to the operator through the fallback and hangs up while the service is
-    still down: the restarted service closes the adopted record from its first AMI snapshot,
-    saying the end time is approximate."""
+    still down: the restarted service completes the adopted record from Asterisk's own
+    channel event log (exact times, the operator's answer), not as a second record."""
     async with service_killed_while_a_caller_is_on_hold(tmp_path, talk_ms=3000) as scene:
         await scene.fallback_connects_the_operator()
-        caller_result, _ = await asyncio.gather(finished(scene.call), finished(scene.operator))
+        caller_result, agent_result = await asyncio.gather(finished(scene.call),
+                                                           finished(scene.operator))
         hung_up_at = time.time()
         left_open = await stored_call(scene.calls)
         assert left_open is not None and left_open.is_open, left_open
         await scene.restarted.start().wait_up(30)
         [record] = await closed_calls(scene.calls, 1, timeout=10)
-        restarted_at = time.time()
 
     assert caller_result.ended_by == "them"
-    assert hung_up_at <= record.ended_at <= restarted_at
-    assert record.disposition is Disposition.FAILED
-    assert record.note is not None and "approximate" in record.note
-    assert record.queue == "sales"
+    assert (record.call_id, record.protocol) == (left_open.call_id, left_open.protocol)
+    assert scene.killed_at < record.ended_at <= hung_up_at
+    assert record.source is RecordSource.SERVICE_AND_ASTERISK and record.note
+    assert record.disposition is Disposition.ANSWERED and record.agent_id == "agent1"
+    assert record.hangup_by is HangupBy.AGENT  # the operator's phone sent the BYE
+    real_talk = talk_seconds_measured_by(agent_result)
+    assert abs(record.talk_seconds - real_talk) < 1.0, (record.talk_seconds, real_talk)
+    # Sales had nobody at work: the fallback sent the caller on to the operator queue.
+    assert record.queue == "operator" and record.queued_at == left_open.queued_at
 
 
 # --------------------------------------------------------------------------- killed in an outage

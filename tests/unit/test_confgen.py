@@ -300,7 +300,8 @@ def test_an_external_asterisk_gets_only_the_files_to_include(settings: Settings,
     written = confgen.write_generated(settings, out)
     assert sorted(p.name for p in written) == sorted([
         "callcenter-pjsip-agents.conf", "callcenter-extensions.conf",
-        "callcenter-queues.conf", "callcenter-confbridge.conf", "callcenter-manager-user.conf"])
+        "callcenter-queues.conf", "callcenter-confbridge.conf", "callcenter-manager-user.conf",
+        "callcenter-cel.conf", "callcenter-cel-sqlite3.conf"])
     for path in written:
         assert stat.S_IMODE(path.stat().st_mode) == 0o640
         assert path.read_text() == confgen.include_files(settings)[path.name]
@@ -537,7 +538,7 @@ def test_the_file_sets_take_their_agents_from_the_database_when_given(
     written = confgen.write_generated(settings, out, agents)
     assert (out / "callcenter-pjsip-agents.conf").read_text() == files[
         "callcenter-pjsip-agents.conf"]
-    assert len(written) == 5
+    assert len(written) == len(confgen.include_files(settings)) == 7
 
 
 @pytest.mark.parametrize(("setting", "agent"), [
@@ -562,3 +563,18 @@ def test_a_database_agent_with_a_comma_in_its_name_or_a_bad_tier_makes_no_queue_
         confgen.queues(settings, [account("alice", "A, B", queues={"sales": 0})])
     with pytest.raises(ValueError, match=r"^agent 'alice'\.queues\['sales'\]: tier -1 is not"):
         confgen.queues(settings, [account("alice", "Alice", queues={"sales": -1})])
+
+
+def test_asterisk_logs_into_the_columns_the_import_reads(settings: Settings) -> None:
+    """The generated mapping and the reader come from one table of (column, field)."""
+    from callcenter.asterisk.cel_reader import COLUMNS, READ_EVENTS
+
+    files = confgen.include_files(settings)
+    mapping = files["callcenter-cel-sqlite3.conf"]
+    assert "[callcenter-cel.db]" in mapping and "fields = eventtype, eventtime(float)" in mapping
+    assert f"columns = {', '.join(COLUMNS)}" in mapping
+    general = files["callcenter-cel.conf"]
+    assert not any(line.startswith("[") for line in general.splitlines()), (
+        "included inside cel.conf's [general]: no section of its own")
+    [events] = [line for line in general.splitlines() if line.startswith("events = ")]
+    assert set(READ_EVENTS) <= set(events.removeprefix("events = ").split(","))
