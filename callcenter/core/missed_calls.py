@@ -22,6 +22,7 @@ import copy
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from callcenter.core.caller_id import clean_name, clean_number, raw_caller_id
 from callcenter.core.calls import agent_from_channel
 from callcenter.core.protocol import protocol_number
 from callcenter.core.records import (
@@ -153,10 +154,6 @@ def _leg_event(call: _Call, event: ChannelEvent) -> None:
             leg.ended_at = event.at
 
 
-def _blank(value: str) -> str | None:
-    return None if not value or value in ("<unknown>", "unknown") else value
-
-
 def _talking_leg(call: _Call) -> tuple[str, _Leg] | None:
     """The first agent leg that answered: the agent the caller talked to."""
     answered = [(uid, leg) for uid, leg in call.legs.items() if leg.answered_at is not None]
@@ -248,8 +245,12 @@ def record_from_log(call: _Call) -> CallRecord:
     record = CallRecord(
         call_id=start.uniqueid, started_at=start.at, linked_id=start.linkedid,
         protocol=protocol_number(start.at, start.uniqueid), channel=start.channel or None,
-        caller_number=_blank(start.caller_number), caller_name=_blank(start.caller_name),
-        dialed_number=_blank(start.exten), source=RecordSource.ASTERISK, note=IMPORTED_NOTE)
+        # Logged at the channel's start, before the dialplan cleaned it: the same cleaning
+        # the service applies, and the bytes as sent kept escaped (core/caller_id.py).
+        caller_number=clean_number(start.caller_number), caller_name=clean_name(start.caller_name),
+        caller_id_raw=raw_caller_id(start.caller_name, start.caller_number),
+        dialed_number=clean_number(start.exten), source=RecordSource.ASTERISK,
+        note=IMPORTED_NOTE)
     _fill(record, call)
     return record
 

@@ -147,6 +147,23 @@ def test_a_caller_the_fallback_connects_to_an_agent_is_recorded_answered_with_it
         ("agent1", AttemptOutcome.ANSWERED)]
 
 
+def test_a_hostile_caller_id_from_the_log_is_cleaned_as_the_dialplan_does_and_kept_raw():
+    """The log holds the caller ID from before the dialplan cleaned it: the import applies
+    the same cleaning (core/caller_id.py) and keeps the bytes as sent, escaped."""
+    log = Log()
+    me, chan = "1796640000.9", "PJSIP/anonymous-00000009"
+    log.add("CHAN_START", T0, me, me, chan, context="callers", exten="100",
+            caller_number="556\r\n200 result=0", caller_name='O\\"Brien\r\nUniqueid: 1.1')
+    log.add("HANGUP", T0 + 2, me, me, chan, hangup_cause=16, hangup_source=chan)
+    log.add("CHAN_END", T0 + 2, me, me, chan)
+    record = only_new(log)
+    assert record.caller_number == "556200result0"
+    assert record.caller_name == 'O"BrienUniqueid: 1.1'  # quoted-pair undone, no CR/LF
+    assert record.caller_id_raw is not None and "\r" not in record.caller_id_raw
+    assert "%0D%0A200" in record.caller_id_raw
+    assert record.call_id == me and record.disposition is Disposition.ABANDONED_IN_IVR
+
+
 def test_a_caller_who_hangs_up_during_the_apology_abandoned_in_the_ivr():
     record = only_new(log_of(Call(2, T0, caller_leaves_after=2.0)))
     assert record.queue is None and record.ended_at == T0 + 2
