@@ -1,4 +1,9 @@
-"""Shared fixtures. Database: ``db_url`` is a migrated, empty database on each backend."""
+"""Shared fixtures. Database: ``db_url`` is a migrated, empty database on each backend.
+
+The suite runs in parallel (``./test.sh``: pytest-xdist workers, each its own process): every
+worker starts its own PostgreSQL on first use, its Asterisk instances take ports and RTP blocks
+reserved across processes (tests/support/ports.py), and its instances are named by its pid.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,16 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from callcenter.store.db import upgrade
 from tests.support.postgres import PostgresServer, running_postgres
+
+# Property tests check what the code does, not how fast it does it on a machine shared with
+# several test workers and Asterisk instances: no deadline, no health check on slowness.
+settings.register_profile("callcenter", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("callcenter")
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 

@@ -22,11 +22,10 @@ from typing import Any
 
 from callcenter.asterisk.sandbox import Sandbox, SandboxError
 from callcenter.config import Settings, default_data_dir, load_settings
+from tests.support.ports import RTP_BLOCK, free_port, rtp_block
 from tests.support.real_parts import unavailable
-from tests.support.sipp import free_port
 
 _instance_numbers = itertools.count(1)
-RTP_BLOCK = 200  # RTP ports per test instance, in 20000-29999 (below the ephemeral range)
 
 DEFAULT_QUEUES: tuple[Mapping[str, Any], ...] = (
     {"name": "sales"}, {"name": "support"}, {"name": "operator"},
@@ -80,7 +79,7 @@ def sandbox_settings(data_dir: Path, *, agents: Sequence[Mapping[str, Any]] = ()
                    key=lambda text: text.startswith("[["))
     settings_file.write_text("".join(parts))
     number = next(_instance_numbers)
-    rtp_start = 20000 + ((os.getpid() * 7 + number) % 50) * RTP_BLOCK
+    rtp_start = rtp_block(number)  # held by this process alone (see tests/support/ports.py)
     variables = {
         "CALLCENTER_DATA_DIR": str(data_dir),
         "CALLCENTER_ASTERISK__INSTANCE": f"test-{os.getpid()}-{number}",
