@@ -249,7 +249,8 @@ class Sandbox:
                 destination = target / wav.name
                 if destination.exists() and destination.read_bytes() == wav.read_bytes():
                     continue
-                temporary = target / f".{wav.name}.tmp"
+                # Its own temporary name: instances started at once each copy (parallel tests).
+                temporary = target / f".{wav.name}.{os.getpid()}.tmp"
                 shutil.copyfile(wav, temporary)
                 temporary.chmod(0o644)
                 temporary.replace(destination)

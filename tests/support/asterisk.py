@@ -12,6 +12,7 @@ without a way to install it, tests skip, except under CI=true where they fail.
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import json
 import os
@@ -109,9 +110,27 @@ def ensure_installed(settings: Settings) -> Sandbox:
     return sandbox
 
 
+@contextmanager
+def sweep_lock(root: Path) -> Iterator[None]:
+    """Held while stale instances are swept: test processes running side by side (xdist
+    workers) sweep one at a time. A test making an instance look stale holds it until the
+    instance is whole, so nobody sweeps it half made."""
+    folder = root / "srv" / "callcenter"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".sweep.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def sweep_stale_test_instances(root: Path) -> list[str]:
     """Stop and delete the instances of test runs that died without cleaning up (killed
-    pytest processes); return their names. A live run's instances are left alone."""
+    pytest processes); return their names. A live process's instances are left alone (each
+    xdist worker is a process of its own, named in its instances)."""
+    with sweep_lock(root):
+        return _sweep(root)
+
+
+def _sweep(root: Path) -> list[str]:
     swept = []
     folder = root / "srv" / "callcenter"
     for instance in sorted(folder.glob("test-*-*")) if folder.is_dir() else []:
