@@ -54,9 +54,6 @@ def _start_time(pid: int) -> str | None:
     return fields[19]  # field 22 of stat; the fields after the name start at field 3
 
 
-_OWN_START = _start_time(os.getpid()) or "0"
-
-
 @contextlib.contextmanager
 def _reservations() -> Iterator[tuple[set[tuple[str, int]], list[str]]]:
     """The live reservations of every process, and a list to add this process's lines to.
@@ -101,7 +98,8 @@ def _rewrite(file: IO[str], lines: list[str]) -> None:
 
 
 def _line(kind: str, number: int) -> str:
-    return f"{kind} {number} {os.getpid()} {_OWN_START}"
+    pid = os.getpid()  # read each time: a forked child reserves under its own pid
+    return f"{kind} {number} {pid} {_start_time(pid)}"
 
 
 def _bindable(port: int, host: str = "127.0.0.1") -> bool:
