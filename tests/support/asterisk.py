@@ -4,8 +4,10 @@
     with running_asterisk(settings) as sandbox:
         ...  # SIP on settings.asterisk.sip_port, AMI on settings.asterisk.ami_port
 
-Every test instance has a unique name (``test-<pid>-<n>``), its own ports and data folder, and
-shares the one installed sandbox root (``$CALLCENTER_ASTERISK__SANDBOX_ROOT``, by default the
+Every test instance has a unique name (``test-<pid>-<n>``, the pid of the test process: each
+xdist worker has its own), its own ports and RTP block (reserved across the test processes
+running at once, see tests/support/ports.py) and data folder, and shares the one installed
+sandbox root (``$CALLCENTER_ASTERISK__SANDBOX_ROOT``, by default the
 default data folder's ``asterisk-root``), which is installed on first use. Without root or
 without a way to install it, tests skip, except under CI=true where they fail.
 """
@@ -103,10 +105,15 @@ def ensure_installed(settings: Settings) -> Sandbox:
         return sandbox
     if os.geteuid() != 0:
         unavailable("the sandboxed Asterisk needs root (debootstrap, chroot, mount)")
-    try:
-        sandbox.install()
-    except (SandboxError, OSError) as exc:
-        unavailable(f"cannot install the sandboxed Asterisk: {exc}")
+    # Test processes running at once (xdist workers) install one at a time: the first
+    # installs, the others find it installed.
+    sandbox.root.parent.mkdir(parents=True, exist_ok=True)
+    with open(sandbox.root.with_name(sandbox.root.name + ".install-lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            sandbox.install()  # nothing to do if another process installed it meanwhile
+        except (SandboxError, OSError) as exc:
+            unavailable(f"cannot install the sandboxed Asterisk: {exc}")
     return sandbox
 
 
