@@ -47,9 +47,10 @@ class PostgresServer:
             f"postgresql+asyncpg://{SUPERUSER}:{self.password}@{self.host}:{self.port}/{database}"
         )
 
-    def create_database(self, name: str) -> str:
-        """Create an empty database and return its URL."""
-        self._client("createdb", _database_name(name))
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """Create an empty database (or a copy of ``template``) and return its URL."""
+        copy_of = ["--template", _database_name(template)] if template else []
+        self._client("createdb", *copy_of, _database_name(name))
         return self.url(name)
 
     def drop_database(self, name: str) -> None:
@@ -57,10 +58,11 @@ class PostgresServer:
         self._client("dropdb", "--force", "--if-exists", _database_name(name))
 
     @contextmanager
-    def fresh_database(self) -> Iterator[str]:
-        """A new empty database with a unique name, dropped afterwards."""
+    def fresh_database(self, template: str | None = None) -> Iterator[str]:
+        """A new database with a unique name, empty or a copy of ``template`` (which nobody
+        may be connected to meanwhile), dropped afterwards."""
         name = f"test_{uuid.uuid4().hex}"
-        url = self.create_database(name)
+        url = self.create_database(name, template)
         try:
             yield url
         finally:
