@@ -3,6 +3,9 @@
 The suite runs in parallel (``./test.sh``: pytest-xdist workers, each its own process): every
 worker starts its own PostgreSQL on first use, its Asterisk instances take ports and RTP blocks
 reserved across processes (tests/support/ports.py), and its instances are named by its pid.
+A test takes every port it needs from ``free_port()``. Tests sharing something made once per
+module (an Asterisk instance, say) carry one ``pytest.mark.xdist_group("<name>")`` so that
+one worker runs them all (``--dist loadgroup``); any other test may run on any worker.
 """
 
 from __future__ import annotations
