@@ -19,6 +19,7 @@ stop refuse; ``callcenter asterisk config DIR`` writes the generated files an ad
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import re
@@ -29,7 +30,7 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -249,7 +250,8 @@ class Sandbox:
                 destination = target / wav.name
                 if destination.exists() and destination.read_bytes() == wav.read_bytes():
                     continue
-                temporary = target / f".{wav.name}.tmp"
+                # Its own temporary name: instances started at once each copy (parallel tests).
+                temporary = target / f".{wav.name}.{os.getpid()}.tmp"
                 shutil.copyfile(wav, temporary)
                 temporary.chmod(0o644)
                 temporary.replace(destination)
@@ -290,17 +292,18 @@ class Sandbox:
         if not (self.etc_dir / "asterisk.conf").is_file():
             self.write_config()
         self._check_ports_free()
-        _mount_proc(self.root)
         self._make_instance_folders()
         self.pid_file.unlink(missing_ok=True)
         command = ["chroot", str(self.root), str(ASTERISK_BINARY), "-f",
                    "-C", str(self.conf_in_root), "-U", "asterisk", "-G", "asterisk"]
-        with open(self.output_log, "ab") as output:
+        with _proc_mount_lock(self.root), open(self.output_log, "ab") as output:
+            _mount_proc(self.root)
             output.write(f"\n--- callcenter: starting {' '.join(command)}\n".encode())
             output.flush()
             self._process = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
                 env=CHROOT_ENV, start_new_session=True, close_fds=True)
+            _wait_until_inside(self._process, self.root)  # seen by stop() in another process
         log.info("started Asterisk instance %s (pid %d)", self.instance, self._process.pid)
         try:
             self._wait_until_ready(timeout)
@@ -363,8 +366,10 @@ class Sandbox:
                     self._signal(pid, signal.SIGKILL)
                     _wait_gone(pid, self._process, 5)
         self._reap()
-        if self.installed and not processes_in_root(self.root):
-            _unmount_proc(self.root)
+        if self.installed:
+            with _proc_mount_lock(self.root):
+                if not processes_in_root(self.root):
+                    _unmount_proc(self.root)
 
     def _kill_process(self) -> None:
         if self._process is not None and self._process.poll() is None:
@@ -531,6 +536,27 @@ def _mount_proc(root: Path) -> None:
                             check=False)
     if result.returncode != 0:
         raise SandboxError(f"cannot mount proc in {proc}: {result.stderr.decode().strip()}")
+
+
+@contextlib.contextmanager
+def _proc_mount_lock(root: Path) -> Iterator[None]:
+    """Held while /proc is mounted and an instance enters the root, and while the last one
+    out unmounts it: processes starting and stopping instances side by side (parallel tests)
+    would otherwise unmount /proc under an Asterisk that is just starting."""
+    with open(root.resolve() / ".proc-mount.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _wait_until_inside(process: subprocess.Popen[bytes], root: Path, timeout: float = 10) -> None:
+    """Wait until ``chroot`` has entered the root (or exited), so processes_in_root sees it."""
+    resolved = str(root.resolve())
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{process.pid}/root") == resolved:
+                return
+        time.sleep(0.005)
 
 
 def _unmount_proc(root: Path) -> None:

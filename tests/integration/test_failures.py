@@ -32,6 +32,7 @@ from callcenter.core.records import (
 from callcenter.service.record_spool import SPOOL_FILE, SpoolBook, decode, record_from_json
 from callcenter.store.db import create_engine, session_factory
 from callcenter.store.repositories import CallRepository
+from tests.support.ami_watch import ami_events, music_on_hold
 from tests.support.asterisk import phone_agent, running_asterisk, sandbox_settings
 from tests.support.calls import (
     MENU_DIGIT_MS,
@@ -196,11 +197,13 @@ async def test_caller_on_hold_when_asterisk_stops_gets_a_record_closed_as_ended_
         tmp_path):
     agents = [phone_agent("agent3", free_port(), queues=["sales"], logged_in=False)]
     async with call_center_and_asterisk(tmp_path, agents) as (center, sandbox):
-        call = caller(center, CallerPlan(dtmf=((MENU_DIGIT_MS, "1"),), max_call_ms=60_000))
-        await wait_until(lambda: any(r.queue == "sales" for r in center.ledger.open_calls()),
-                         timeout=20, what="the caller waits in the sales queue")
-        await asyncio.sleep(prompt_seconds("please-hold") + 1)  # on hold, music playing
-        [waiting] = center.ledger.open_calls()
+        async with ami_events(center.settings) as events:  # stopped before Asterisk is
+            call = caller(center, CallerPlan(dtmf=((MENU_DIGIT_MS, "1"),), max_call_ms=60_000))
+            await wait_until(lambda: any(r.queue == "sales" for r in center.ledger.open_calls()),
+                             timeout=20, what="the caller waits in the sales queue")
+            [waiting] = center.ledger.open_calls()
+            assert waiting.channel, waiting
+            await music_on_hold(events, waiting.channel)  # on hold, music playing
 
         stopping_at = center.clock.now()
         await asyncio.to_thread(sandbox.stop)
@@ -361,10 +364,13 @@ async def service_killed_while_a_caller_is_on_hold(tmp_path: Path, *, talk_ms: i
             engine = create_engine(settings.database_url)
             stop_by_pid.push_async_callback(engine.dispose)
             calls = CallRepository(session_factory(engine))
+            events = await stop_by_pid.enter_async_context(ami_events(settings))
             call.start()
             await wait_until(lambda: _waits_in_sales(calls), timeout=30,
                              what="the stored record shows the caller waiting in sales")
-            await asyncio.sleep(prompt_seconds("please-hold") + 1)  # on hold, music playing
+            waiting = await stored_call(calls)
+            assert waiting is not None and waiting.channel, waiting
+            await music_on_hold(events, waiting.channel)  # on hold, music playing
             first.kill()
             yield KilledWhileOnHold(sandbox, calls, call, operator, restarted, time.time())
 

@@ -30,20 +30,18 @@ from __future__ import annotations
 import contextlib
 import csv
 import os
-import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from tests.support.ports import free_port  # tests import it from here too
 from tests.support.real_parts import unavailable
 from tests.support.rtp_dtmf import (
     EVENT_CODES,
@@ -62,40 +60,6 @@ SIP_CREDENTIAL = re.compile(r"[A-Za-z0-9_.~-]+")  # safe in a SIP URI and in sip
 # Final answers that refuse a caller's INVITE (a wrong password draws a new 401 challenge;
 # an extension the caller's context lacks, 404; a refusal by the dialplan, 403/480/486/603...).
 INVITE_REFUSALS = (401, 403, 404, 407, 480, 486, 488, 500, 503, 603)
-
-# --------------------------------------------------------------------------- ports
-
-FREE_PORT_RANGE = range(30000, 60000)  # above the sandbox's RTP ranges (20000-29999)
-_random_ports = random.Random(os.getpid() ^ time.time_ns())
-_handed_out: set[int] = set()
-_ports_lock = threading.Lock()
-
-
-def _bindable(port: int, host: str = "127.0.0.1") -> bool:
-    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-        with socket.socket(socket.AF_INET, kind) as probe:
-            try:
-                probe.bind((host, port))
-            except OSError:
-                return False
-    return True
-
-
-def free_port(count: int = 1) -> int:
-    """A port free on TCP and UDP (with the ``count - 1`` ports after it), never handed out
-    twice by this process, so tests can give several services their own ports."""
-    with _ports_lock:
-        for _ in range(500):
-            start = _random_ports.randrange(FREE_PORT_RANGE.start,
-                                            FREE_PORT_RANGE.stop - count)
-            block = range(start, start + count)
-            if any(p in _handed_out for p in block):
-                continue
-            if all(_bindable(p) for p in block):
-                _handed_out.update(block)
-                return start
-    raise RuntimeError("no free port block found")
-
 
 # --------------------------------------------------------------------------- scenarios
 
