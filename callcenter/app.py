@@ -113,7 +113,8 @@ class CallCenter:
         self.callback_dialer = CallbackDialer(
             settings=s, clock=self.clock, acd=self.acd, store=self.callbacks,
             send=lambda action, timeout=None: self.ami.send(action, timeout=timeout),
-            ledger=self.ledger, writer=self.writer)
+            ledger=self.ledger, writer=self.writer,
+            channels=lambda: self.ami.core_show_channels())
         self.queue_calls = QueueCalls(settings=s, clock=self.clock, acd=self.acd,
                                       ledger=self.ledger, writer=self.writer,
                                       callbacks=self.callbacks,
