@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from callcenter.app import CallCenter
+from callcenter.asterisk.sandbox import Sandbox
 from callcenter.core.acd_actions import AgentState
 from callcenter.core.records import CallbackRequest, CallbackStatus
 from tests.integration.test_virtual_hold import CALLER_NUMBER, QUEUES, carrier, eventually
@@ -141,3 +142,16 @@ async def test_a_callback_whose_ami_is_cut_while_the_customer_rings_rings_them_o
         customer_result.describe()
     assert len(invites) == 1, invites
     assert len(originates) == 1, originates
+
+
+async def test_an_agent_added_while_running_reaches_asterisk_without_the_ami_system_right(
+        tmp_path):
+    agents = [phone_agent("agent1", free_port(), queues=["operator"])]
+    async with call_center(tmp_path, agents) as center:
+        sandbox = Sandbox(center.settings)
+        assert "Unable to find object dave" in sandbox.cli("pjsip show endpoint dave")
+        change = await center.agent_admin.create("dave", "Dave Roy", queues={"operator": 0})
+        assert change.warnings == ()
+        # res_pjsip.so and app_queue.so were reloaded through the sandbox's console.
+        assert "Endpoint:  dave" in sandbox.cli("pjsip show endpoint dave")
+        assert "PJSIP/dave" in sandbox.cli("queue show operator")

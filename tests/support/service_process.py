@@ -38,6 +38,8 @@ def _env_value(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, int | str):
         return str(value)
+    if isinstance(value, tuple) and all(isinstance(item, str) for item in value):
+        return ",".join(value)  # e.g. service.agi_allowed_peers
     raise TypeError(f"cannot pass {value!r} in an environment variable")
 
 
