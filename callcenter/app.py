@@ -253,7 +253,10 @@ class CallCenter:
         """After every (re)connect: settle what happened while we could not see Asterisk."""
         self._recover_agents(snapshot)  # first: before any await lets a call be routed
         modules, self._modules_to_reload = self._modules_to_reload, set()
-        await self._reload_modules(modules)  # files written at start, before AMI was up
+        try:
+            await self._reload_modules(modules)  # files written at start, before AMI was up
+        except SandboxError as exc:
+            log.warning("Asterisk did not re-read the agents' files: %s", exc)
         self._reconcile(snapshot)
         states = await self._device_states()
         if states is not None:
@@ -294,13 +297,13 @@ class CallCenter:
 
     async def _reload_modules(self, modules: set[str]) -> None:
         """Make the sandboxed Asterisk re-read what was written, through its console: the
-        AMI user has no `system` right, which AMI's Reload needs (docs/security-privilege.md)."""
+        AMI user has no `system` right, which AMI's Reload needs (docs/security-privilege.md).
+        SandboxError if Asterisk did not reload one of them."""
         sandbox = Sandbox(self.settings)
         for module in sorted(modules):
-            try:
-                await asyncio.to_thread(sandbox.cli, f"module reload {module}")
-            except (SandboxError, ValueError) as exc:
-                log.warning("%s could not be reloaded: %s", module, exc)
+            said = await asyncio.to_thread(sandbox.cli, f"module reload {module}")
+            if "reloaded successfully" not in said:
+                raise SandboxError(f"module reload {module}: {said.strip()[:200]}")
 
     async def _device_states(self) -> list[DeviceStateChange] | None:
         """The phones' device states now (PJSIPShowContacts would need the `system` right)."""
