@@ -68,9 +68,11 @@ if TYPE_CHECKING:  # only data crosses over: the store imports this module, not 
 # sandbox's console instead, and `config` is no better: UpdateConfig plus a reload writes a
 # dialplan that runs anything. PJSIPShowContacts needs `system` too: the phones' state at
 # connect comes from DeviceStateList. Read classes are the events we follow: system
-# (FullyBooted, ContactStatus), call (channels, bridges, dials), agent (queue members),
-# user (UserEvent), dtmf, reporting. Reading an event class grants no action.
-AMI_READ_CLASSES = ("system", "call", "agent", "user", "dtmf", "reporting")
+# (FullyBooted, Reload, Shutdown, ContactStatus), call (channels, bridges, dials, device
+# states, transfers), dtmf (keys pressed in a queue); not agent, user or reporting, whose
+# events (queue members, RTCP reports...) nothing reads. An action's own answer comes
+# whatever the read classes; reading grants no action.
+AMI_READ_CLASSES = ("system", "call", "dtmf")
 AMI_WRITE_CLASSES = ("call", "agent", "originate", "reporting")
 
 FALLBACK_QUEUE = "operator"

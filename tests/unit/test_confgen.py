@@ -87,7 +87,7 @@ def test_ami_listens_where_configured_for_one_least_rights_user(settings: Settin
     assert name == settings.asterisk.ami_username
     user = dict(pairs)
     assert user["secret"] == settings.asterisk.ami_secret
-    assert user["read"] == "system,call,agent,user,dtmf,reporting"
+    assert user["read"] == "system,call,dtmf"
     # agent: the fallback queues' pause flags; originate: callbacks and supervisors' calls.
     # Never system (Originate of System(), module reloads) nor config or command.
     assert user["write"] == "call,agent,originate,reporting"
