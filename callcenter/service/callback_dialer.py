@@ -181,7 +181,6 @@ class _Originated:
     answered: bool
     reason: str  # Asterisk's Reason, or why the action failed
     ami_failed: bool = False
-    answer_lost: bool = False  # sent, but the connection dropped before Asterisk answered
 
 
 class CallbackDialer:
@@ -511,8 +510,8 @@ class CallbackDialer:
                 break
             if fate is OriginateFate.LIVE:
                 rang = True
-            elif rang or self._clock.now() >= deadline:
-                break  # AMI gone again, or away past the ring: no call rings now
+            elif self._clock.now() >= deadline:
+                break  # AMI still away past the Originate's Timeout: nothing rings now
             if await self._within(attempt.started, FATE_POLL_SECONDS):
                 break
         if attempt.started.is_set():
@@ -521,7 +520,7 @@ class CallbackDialer:
         if rang:
             log.info("callback request %s: its call rang and ended unanswered", entry.id)
             return _Originated(False, "rang while the AMI answer was lost")
-        return _Originated(False, error, ami_failed=True, answer_lost=True)
+        return _Originated(False, error, ami_failed=True)
 
     async def _until_finished(self, attempt: _Attempt) -> None:
         if not await self._within(attempt.started, self._agi_start_timeout):

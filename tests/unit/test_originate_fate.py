@@ -175,3 +175,20 @@ async def test_an_agent_ringing_when_ami_dropped_answers_the_same_ring(world):
     agent = the.step("agent", ring.token)
     assert (await agent.until_blocked())[0] == "Dial"  # now the customer is dialled
     assert len(the.ami.sent) == 1
+
+
+async def test_a_ring_seen_before_ami_went_away_again_is_waited_for_until_its_timeout(world):
+    the, snapshot = world
+    await the.request()
+    the.login("agent1", ConnectMode.NAILED)
+    the.ami.lose = 1
+    await the.dialer.start()
+    dial = await the.ami.next()
+    snapshot.uniqueids = [dial.action["ChannelId"]]
+    await the.timers.advance(2)
+    snapshot.uniqueids = None  # AMI drops again while the customer's phone rings
+    await the.timers.advance(10)
+    customer = the.step("customer", dial.token, channel="Local/+55@out-0003;1")
+    await customer.until_blocked()  # the one call, answered: nobody dialled again
+    assert the.state("agent1") is AgentState.ON_CALL
+    assert len(the.ami.sent) == 1
