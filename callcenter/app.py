@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from callcenter.asterisk.agent_dialplan import AGENT_BRIDGE_PREFIX, FEATURES
-from callcenter.asterisk.agi_server import AgiServer
+from callcenter.asterisk.agi_server import AgiServer, CommandTimeouts
 from callcenter.asterisk.ami import AmiActionError, AmiClient
 from callcenter.asterisk.events import (
     AmiEvent,
@@ -31,7 +31,9 @@ from callcenter.config import Settings
 from callcenter.core.agent_recovery import agents_on_channels
 from callcenter.core.calls import CallLedger, agent_from_channel
 from callcenter.core.clock import Clock, SystemClock
+from callcenter.core.records import CallRecord
 from callcenter.core.registrations import RegistrationBook, RegistrationChanged
+from callcenter.listener import Capacity, plan_capacity, raise_open_file_limit
 from callcenter.service.acd_driver import AcdDriver
 from callcenter.service.acd_setup import build_acd
 from callcenter.service.agent_admin import AgentAdmin
@@ -39,20 +41,28 @@ from callcenter.service.agent_desk import AgentDesk
 from callcenter.service.call_transfer import CallTransfers
 from callcenter.service.callback_dialer import CallbackDialer
 from callcenter.service.datadip import DataDips
-from callcenter.service.flows import FlowLibrary
+from callcenter.service.flows import LAST_GOOD_FOLDER, FlowLibrary
 from callcenter.service.inbound import InboundCalls
+from callcenter.service.missed_calls import MissedCalls, cel_log_path
 from callcenter.service.queue_mirror import QueueMirror
 from callcenter.service.queue_wait import QueueCalls
+from callcenter.service.record_spool import DEAD_LETTER_FILE, SPOOL_FILE
 from callcenter.service.recorder import RecordWriter
 from callcenter.service.supervision import Supervision
 from callcenter.service.switches import FlowSwitches
 from callcenter.store.accounts import AccountRepository, ensure_first_admin
 from callcenter.store.agents import AgentAccount, AgentDirectory
+from callcenter.store.asterisk_log import LogPositions
 from callcenter.store.db import create_engine, ping, session_factory, upgrade
-from callcenter.store.repositories import CallbackRepository, CallRepository
+from callcenter.store.repositories import (
+    CallbackRepository,
+    CallRepository,
+    DeadLetterRepository,
+)
 from callcenter.web.app import WebServices, make_app
-from callcenter.web.events import EventHub
+from callcenter.web.events import EventHub, StreamSettings
 from callcenter.web.keys import HealthProbe
+from callcenter.web.limits import GuardedSite, HttpLimits, install_body_deadline, runner_options
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +72,9 @@ INBOUND_CONTEXTS = ("callers", "agents")
 RECONCILE_EVERY_SECONDS = 60.0
 # Agents' states are restored from the state log at start if changed within this time.
 RESTORE_LOOKBACK_SECONDS = 7 * 86400.0
+# At start, records an earlier run left in the spool get this long to reach the database
+# before calls are adopted (those not stored by then are adopted from the spool).
+REPLAY_WAIT_SECONDS = 10.0
 # Which module reads which generated file (the agents' endpoints and the fallback queues).
 RELOAD_FOR = {"callcenter-pjsip-agents.conf": "res_pjsip.so",
               "callcenter-queues.conf": "app_queue.so"}
@@ -82,19 +95,31 @@ class CallCenter:
         # The first start makes an admin with a generated password (data_dir/admin-password).
         self.first_admin_password = await ensure_first_admin(self.accounts, s.data_path)
         self.events = EventHub(self.clock)
-        self.writer = RecordWriter(self.calls)
+        # Records go to the spool (fsync'd) before the database; what an earlier run left
+        # there is replayed now, before any new call is recorded.
+        self.writer = RecordWriter(
+            self.calls, spool_path=s.data_path / SPOOL_FILE,
+            dead_letters=DeadLetterRepository(session_factory(self.engine)),
+            dead_letter_path=s.data_path / DEAD_LETTER_FILE, clock=self.clock)
+        await self.writer.open()
+        self.writer.start()
         self.ledger = CallLedger(inbound_contexts=INBOUND_CONTEXTS)
         self.directory = AgentDirectory(session_factory(self.engine), self.clock,
                                         queues=[q.name for q in s.queues])
-        await self.directory.seed(s.agents)  # the settings' agents, once
+        # The settings' agents, once; their SIP passwords are shown at this first start only.
+        self.new_sip_passwords = {a.id: a.sip_secret or ""
+                                  for a in await self.directory.seed(s.agents)}
         agents = await self.directory.list()
         self._modules_to_reload = self._write_agent_config(agents)
         self.flows = FlowLibrary(s.dialplans_path, s.prompts_path, language=s.ivr.language,
                                  known_queues=[q.name for q in s.queues],
-                                 known_agents=[a.id for a in agents])
+                                 known_agents=[a.id for a in agents],
+                                 last_good_dir=s.data_path / LAST_GOOD_FOLDER)
         self.switches = FlowSwitches(s.data_path)
         self.dips = DataDips()
-        self.flows.load(s.ivr.flow)  # a broken flow stops the start with file:line:column
+        # A broken flow serves its last good copy (an ERROR says so); without one it stops
+        # the start with file:line:column.
+        self.flows.load(s.ivr.flow)
         self.flows.watch()
         self.acd = AcdDriver(build_acd(s, agents, self.clock.now()), self.clock)
         self.mirror = QueueMirror(lambda action: self.ami.send(action),
@@ -133,17 +158,24 @@ class CallCenter:
                                        send=lambda action: self.ami.send(action),
                                        active=self.inbound.active)
         # Records left open by an earlier run are closed once AMI shows their channels gone.
-        for record in await self.calls.open_calls():
+        for record in await self._records_left_open():
             self.ledger.adopt(record)
-        self.writer.start()
+        # Calls Asterisk logged while we could not see them: imported at every AMI connect.
+        self.missed_calls = MissedCalls(
+            path=cel_log_path(s), calls=self.calls, ledger=self.ledger, writer=self.writer,
+            positions=LogPositions(session_factory(self.engine)), inbound_contexts=INBOUND_CONTEXTS)
         self.acd.start()
         self.desk.start()
+        capacity = self._plan_capacity()
         self.agi = AgiServer({"ivr": self.inbound.handle, "agent": self.desk.handle_feature,
                               "callback": self.callback_dialer.handle,
                               TRANSFER_SCRIPT: self.transfers.handle},
                              s.service.agi_host, s.service.agi_port,
                              allowed_peers=s.service.agi_allowed_peers,
-                             secret=s.service.agi_secret)
+                             secret=s.service.agi_secret,
+                             max_sessions=capacity.agi_sessions,
+                             timeouts=CommandTimeouts(control=s.service.agi_command_seconds,
+                                                      media=s.service.agi_media_seconds))
         await self.agi.start()
         self.ami = AmiClient(s.asterisk.host, s.asterisk.ami_port, s.asterisk.ami_username,
                              s.asterisk.ami_secret, on_event=self._on_ami_event,
@@ -157,15 +189,54 @@ class CallCenter:
             apply_agents=self.apply_agents, publish=self.events.publish)
         health = HealthProbe(ami=lambda: self.ami.connected, agi=lambda: self.agi.is_serving,
                              database=lambda: ping(self.engine))
-        self.web = web.AppRunner(make_app(WebServices(
+        limits = HttpLimits(max_connections=capacity.http_connections,
+                            header_seconds=s.service.http_header_seconds,
+                            body_seconds=s.service.http_body_seconds)
+        streams = StreamSettings(max_streams=capacity.sse_streams,
+                                 max_streams_per_user=s.service.sse_max_streams_per_user,
+                                 write_seconds=s.service.sse_write_seconds)
+        http_app = make_app(WebServices(
             self.calls, health, self.accounts, self.clock, callbacks=self.callbacks,
-            events=self.events, agents=self.agent_admin, supervision=self.supervision,
-            transfers=self.transfers)), access_log=None)
+            events=self.events, event_stream=streams, agents=self.agent_admin,
+            supervision=self.supervision, transfers=self.transfers,
+            secure_cookies=s.service.secure_cookies, trusted_proxies=s.service.trusted_proxies))
+        install_body_deadline(http_app, limits)
+        self.web = web.AppRunner(http_app, access_log=None, **runner_options(limits))
         await self.web.setup()
-        site = web.TCPSite(self.web, s.service.http_host, s.service.http_port)
-        await site.start()
+        self.http_site = GuardedSite(self.web, s.service.http_host, s.service.http_port,
+                                     max_connections=limits.max_connections)
+        await self.http_site.start()
         log.info("call center up: FastAGI %s:%d, HTTP http://%s:%d/",
                  s.service.agi_host, self.agi.port, s.service.http_host, s.service.http_port)
+
+    def _plan_capacity(self) -> Capacity:
+        """Raise the open-file limit, then share it: FastAGI first, then HTTP (see
+        callcenter/listener.py), so the web face can never take what a call needs."""
+        service = self.settings.service
+        capacity = plan_capacity(raise_open_file_limit(), reserved=service.reserved_files,
+                                 agi_sessions=service.agi_max_sessions,
+                                 http_connections=service.http_max_connections,
+                                 sse_streams=service.sse_max_streams)
+        wanted = (service.agi_max_sessions, service.http_max_connections,
+                  service.sse_max_streams)
+        planned = (capacity.agi_sessions, capacity.http_connections, capacity.sse_streams)
+        (log.warning if planned != wanted else log.info)(
+            "open-file limit %d (%d kept for the rest): up to %d FastAGI sessions, %d HTTP "
+            "connections, %d event streams%s", capacity.open_files, service.reserved_files,
+            *planned, "" if planned == wanted else " (lowered from the settings to fit)")
+        return capacity
+
+    async def _records_left_open(self) -> list[CallRecord]:
+        """Open records of an earlier run: stored ones, newer versions from the spool."""
+        try:
+            await self.writer.flush(REPLAY_WAIT_SECONDS)
+        except TimeoutError:
+            log.warning("%d call records from the spool are not stored yet; adopting their "
+                        "spooled versions", self.writer.backlog)
+        newest = {record.call_id: record for record in await self.calls.open_calls()}
+        newest.update((record.call_id, record) for record in self.writer.pending_records())
+        return sorted((record for record in newest.values() if record.is_open),
+                      key=lambda record: record.started_at)
 
     def reload_flows(self) -> None:
         """Re-read every served flow now (SIGHUP, `callcenter ivr reload`)."""
@@ -257,6 +328,7 @@ class CallCenter:
             await self._reload_modules(modules)  # files written at start, before AMI was up
         except SandboxError as exc:
             log.warning("Asterisk did not re-read the agents' files: %s", exc)
+        await self.missed_calls.run()  # first: it completes calls the snapshot would close
         self._reconcile(snapshot)
         states = await self._device_states()
         if states is not None:

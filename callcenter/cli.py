@@ -1,4 +1,4 @@
-"""The ``callcenter`` command: run | serve | asterisk | db | config."""
+"""The ``callcenter`` command: run | serve | asterisk | agents | db | config."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
-from callcenter.config import ConfigError, Settings, load_settings
-from callcenter.service.flows import FlowLibrary
+from callcenter.config import ConfigError, ServiceSettings, Settings, load_settings
+from callcenter.logfilter import install_repeat_limit
+from callcenter.service.flows import FlowLibrary, FlowStatus
 from callcenter.sim.cli import add_simulate_parser
 
 log = logging.getLogger("callcenter")
@@ -23,21 +25,35 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(args.config)
 
 
-def _setup_logging(level: str) -> None:
+def _setup_logging(service: ServiceSettings) -> None:
     logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
+        level=getattr(logging, service.log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
+    # A flood (connections refused, a peer misbehaving in a loop) must not fill the disk:
+    # a line repeating from one place is written so often per window, then counted.
+    for handler in logging.getLogger().handlers:
+        install_repeat_limit(handler, limit=service.log_repeat_limit,
+                             window=float(service.log_repeat_window_seconds))
     # Alembic narrates every migration step at INFO; only its problems matter here.
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.root.level))
 
 
-def softphone_help(settings: Settings) -> str:
+def softphone_help(settings: Settings, flow: FlowStatus | None = None,
+                   new_passwords: Mapping[str, str] | None = None) -> str:
+    """The start-up banner. ``flow``: which version of the IVR flow new calls get. SIP
+    passwords only of agents just created (the first start): printed at every start they
+    would end up in every log that keeps the output."""
+    new_passwords = new_passwords or {}
     a = settings.asterisk
     sip_host = "127.0.0.1" if a.sip_host in ("0.0.0.0", "") else a.sip_host
+    active_flow = flow.describe() if flow else f"{settings.ivr.flow}.yaml"
+    if flow and flow.from_last_good:
+        active_flow += f"\n                    fix {flow.path}: the log lists its errors"
     lines = [
         "",
         "The call center is up.",
+        f"  IVR flow:         {active_flow}",
         f"  Call the IVR:     dial {settings.ivr.number} (sip:{settings.ivr.number}@{sip_host}:"
         f"{a.sip_port}; any SIP client on this machine, no account needed)",
         f"  Web / API:        http://{settings.service.http_host}:{settings.service.http_port}"
@@ -47,14 +63,19 @@ def softphone_help(settings: Settings) -> str:
     ]
     for agent in settings.agents:
         queues = ", ".join(agent.queues) or "no queues"
-        lines.append(f"    {agent.id:<8} password {agent.password}   ({agent.name}; {queues})")
+        password = new_passwords.get(agent.id)
+        shown = f"password {password}" if password else "password on request (below)"
+        lines.append(f"    {agent.id:<8} {shown}   ({agent.name}; {queues})")
+    if any(agent.id not in new_passwords for agent in settings.agents):
+        lines.append("    (a SIP password is printed only when it is made; on request: "
+                     "callcenter agents password AGENT)")
     lines.append("  From an agent's phone: *50 log in nailed-up, *51 log in, *52N pause "
                  "(reason N), *53 ready, *54 log out.")
     lines.append("  Press Ctrl-C to stop.")
     return "\n".join(lines)
 
 
-async def _serve(settings: Settings, *, on_started: str | None = None) -> int:
+async def _serve(settings: Settings) -> int:
     from callcenter.app import CallCenter
 
     center = CallCenter(settings)
@@ -69,8 +90,8 @@ async def _serve(settings: Settings, *, on_started: str | None = None) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signal.SIGHUP, center.reload_flows)
         pid_file.write_text(f"{os.getpid()}\n")
-        if on_started:
-            print(on_started, flush=True)
+        print(softphone_help(settings, center.flows.status(settings.ivr.flow),
+                             center.new_sip_passwords), flush=True)
         if center.first_admin_password:
             print(f"  First start: sign in as admin with password {center.first_admin_password}"
                   f"\n  (kept in {settings.data_path / 'admin-password'}; change it)", flush=True)
@@ -84,8 +105,8 @@ async def _serve(settings: Settings, *, on_started: str | None = None) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    _setup_logging(settings.service.log_level)
-    return asyncio.run(_serve(settings, on_started=softphone_help(settings)))
+    _setup_logging(settings.service)
+    return asyncio.run(_serve(settings))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -93,9 +114,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from callcenter.asterisk.sandbox import Sandbox
 
     settings = _settings(args)
-    _setup_logging(settings.service.log_level)
+    _setup_logging(settings.service)
     if settings.asterisk.mode != "sandbox":
-        return asyncio.run(_serve(settings, on_started=softphone_help(settings)))
+        return asyncio.run(_serve(settings))
     sandbox = Sandbox(settings)
     if not sandbox.installed:
         print(f"Installing the sandboxed Asterisk 22 into {settings.sandbox_root} "
@@ -104,7 +125,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     sandbox.write_config()
     sandbox.start()
     try:
-        return asyncio.run(_serve(settings, on_started=softphone_help(settings)))
+        return asyncio.run(_serve(settings))
     finally:
         if not args.keep_asterisk:
             sandbox.stop()
@@ -114,8 +135,18 @@ def cmd_asterisk(args: argparse.Namespace) -> int:
     from callcenter.asterisk.sandbox import run_asterisk_command
 
     settings = _settings(args)
-    _setup_logging(settings.service.log_level)
+    _setup_logging(settings.service)
     return run_asterisk_command(settings, args.action, args.command)
+
+
+def cmd_agents(args: argparse.Namespace) -> int:
+    """An agent's SIP password on request: shown if still known, or --new makes one."""
+    from callcenter.agent_passwords import agent_password
+
+    settings = _settings(args)
+    answer = asyncio.run(agent_password(settings, args.agent, renew=args.new))
+    print(answer.text, file=sys.stdout if answer.exit_code == 0 else sys.stderr)
+    return answer.exit_code
 
 
 def cmd_db(args: argparse.Namespace) -> int:
@@ -287,6 +318,14 @@ def build_parser() -> argparse.ArgumentParser:
     ast.add_argument("command", nargs="?", help='for cli: an Asterisk CLI command, quoted; '
                      'for config: the folder to write the generated files to')
     ast.set_defaults(func=cmd_asterisk)
+    agents = sub.add_parser("agents", help="agents' SIP passwords: show one (if still known) "
+                            "or make a new one")
+    agents.add_argument("action", choices=["password"])
+    agents.add_argument("agent", help="the agent's id")
+    agents.add_argument("--new", action="store_true",
+                        help="make a new random password, show it once, give Asterisk its "
+                        "digest")
+    agents.set_defaults(func=cmd_agents)
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade"])
     db.set_defaults(func=cmd_db)

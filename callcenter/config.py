@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from callcenter.core.flowfile import E164_RE
+from callcenter.private_files import private_folder, tighten, write_private
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -51,6 +52,36 @@ class ServiceSettings:
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     log_level: str = "INFO"
+    # Limits against exhaustion (docs/configuration.md, docs/security-exhaust.md). Calls come
+    # first: the open-file budget is planned so that FastAGI always has room for agi_max_sessions
+    # whatever the web face holds; the HTTP caps are lowered to fit when the budget is short.
+    agi_max_sessions: int = 2000  # concurrent FastAGI sessions; one more is closed at once
+    agi_command_seconds: int = 30  # a control command (ANSWER, SET VARIABLE...) must be answered
+    agi_media_seconds: int = 900  # a prompt, GET DATA or RECORD FILE: its own length plus this
+    http_max_connections: int = 500  # open HTTP connections (SSE streams count); beyond: 503
+    http_header_seconds: int = 10  # to send a request's headers; also the keep-alive idle time
+    http_body_seconds: int = 30  # to send a request's body once its headers came
+    sse_max_streams: int = 100  # open /api/events streams in all; beyond: 503
+    sse_max_streams_per_user: int = 8  # per user (a session and its tokens); beyond: 503
+    sse_write_seconds: int = 30  # a stream whose client reads nothing this long is ended
+    reserved_files: int = 256  # open files kept for the rest: database, AMI, logs, flows
+    log_repeat_limit: int = 20  # the same log line (call site) this often per window, then
+    log_repeat_window_seconds: int = 60  # a count of what was held back
+    secure_cookies: bool = False  # session cookies only over HTTPS (set it behind TLS)
+    # Reverse proxies whose X-Forwarded-For names the client (addresses or networks); from
+    # anyone else the header is ignored, so a client cannot pick its own address.
+    trusted_proxies: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name, low in (("agi_max_sessions", 1), ("agi_command_seconds", 1),
+                          ("agi_media_seconds", 1), ("http_max_connections", 16),
+                          ("http_header_seconds", 1), ("http_body_seconds", 1),
+                          ("sse_max_streams", 1), ("sse_max_streams_per_user", 1),
+                          ("sse_write_seconds", 1), ("reserved_files", 64),
+                          ("log_repeat_limit", 1), ("log_repeat_window_seconds", 1)):
+            value = getattr(self, name)
+            if not low <= value <= 1_000_000:
+                raise ConfigError(f"service.{name}: {value} is not between {low} and 1000000")
 
 
 @dataclass(frozen=True)
@@ -73,6 +104,9 @@ class AsteriskSettings:
     sandbox_root: str = ""  # empty: <data_dir>/asterisk-root
     agi_host_for_asterisk: str = ""  # how Asterisk reaches our FastAGI; empty: service.agi_host
     debian_mirror: str = "http://deb.debian.org/debian"
+    # Asterisk's own channel event log, as the service sees the file (docs/records.md); empty:
+    # the sandbox instance's, or /var/log/asterisk/callcenter-cel.db for an external Asterisk.
+    cel_log: str = ""
 
 
 @dataclass(frozen=True)
@@ -412,6 +446,12 @@ def _check(s: Settings) -> None:
         raise ConfigError(
             f"service.log_level: {s.service.log_level!r} is not DEBUG, INFO, WARNING or ERROR"
         )
+    for index, proxy in enumerate(s.service.trusted_proxies):
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigError(f"service.trusted_proxies[{index}]: {proxy!r} is not an IP "
+                              "address or network (e.g. 10.0.0.5 or 10.0.0.0/24)") from None
     if s.asterisk.mode not in ("sandbox", "external"):
         raise ConfigError(f"asterisk.mode: {s.asterisk.mode!r} is not 'sandbox' or 'external'")
     if s.asterisk.mode == "external" and not s.asterisk.ami_secret:
@@ -690,7 +730,8 @@ def _fill_secrets(s: Settings) -> Settings:
         a if a.password else replace(a, password=secret(f"agent_{a.id}")) for a in s.agents
     )
     if changed:
-        s.data_path.mkdir(parents=True, exist_ok=True)
-        store.write_text("".join(f'{k} = "{v}"\n' for k, v in sorted(known.items())))
-        store.chmod(0o600)
+        private_folder(s.data_path)
+        write_private(store, "".join(f'{k} = "{v}"\n' for k, v in sorted(known.items())))
+    else:
+        tighten(store)  # made readable by an older version: fix it at the next start
     return replace(s, service=service, asterisk=asterisk, agents=agents)

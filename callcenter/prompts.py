@@ -35,7 +35,7 @@ def load_prompt_texts(prompts_dir: Path, language: str = "en") -> dict[str, str]
     """name → text for one language, from prompts.toml (top-level keys are English)."""
     path = prompts_dir / PROMPTS_FILE
     data = _read_prompts_file(path)
-    if not LANGUAGE_RE.match(language):
+    if not LANGUAGE_RE.fullmatch(language):
         raise PromptError(f"{path}: {language!r} is not a language code like 'en' or 'pt_BR'")
     if language == "en":
         table = {k: v for k, v in data.items() if not isinstance(v, dict)}
@@ -47,7 +47,7 @@ def load_prompt_texts(prompts_dir: Path, language: str = "en") -> dict[str, str]
         where = f"{language}."
     texts = {}
     for name, text in table.items():
-        if not NAME_RE.match(name):
+        if not NAME_RE.fullmatch(name):
             raise PromptError(f"{path}: {where}{name}: a prompt name is lowercase letters, "
                               "digits, '-' or '_'")
         if not isinstance(text, str) or not text.strip():
@@ -145,7 +145,7 @@ def convert_recordings(prompts_dir: Path, language: str = "en") -> list[Path]:
     converted = []
     for source in sorted(p for p in sources.iterdir() if p.is_file()):
         name = source.stem
-        if not NAME_RE.match(name):
+        if not NAME_RE.fullmatch(name):
             raise PromptError(f"{source}: a prompt name is lowercase letters, digits, '-' or '_'")
         target = out_dir / f"{name}.wav"
         if target.exists() and target.stat().st_mtime >= source.stat().st_mtime:

@@ -7,7 +7,12 @@ with plain bytes. Every command line is built by ``format_command``, the one pla
 
 What Asterisk sends (res_agi.c):
 
-- the environment: ``agi_xxx: value`` lines ended by an empty line;
+- the environment: ``agi_xxx: value`` lines ended by an empty line. Values are written
+  unescaped: a caller ID holding a line break would start a line of its own. The dialplan
+  cleans caller IDs first (confgen ``clean_caller_id_lines``); as a second line of defence a
+  repeated key rejects the environment (identity and script keys precede the caller ID, so a
+  forged one always repeats), and so does anything left over after a blank line cut it short
+  (a response with no command outstanding);
 - one response per command: ``200 result=1 (data) endpos=1234``, ``510 Invalid or unknown
   command``, ``511 Command Not Permitted on a dead channel``, or a ``520-`` block of usage
   lines ended by ``520 End of proper usage.``;
@@ -32,6 +37,7 @@ MAX_USAGE_BYTES = 64 * 1024
 MAX_COMMAND_BYTES = 2047
 
 _COMMAND_NAME_RE = re.compile(r"[A-Za-z]+(?: [A-Za-z]+)*\Z")
+_ENVIRONMENT_KEY_RE = re.compile(r"agi_[a-z0-9_]+\Z")
 _FORBIDDEN_IN_ARGUMENT = ("\r", "\n", "\0")
 
 
@@ -333,8 +339,14 @@ class AgiConnection:
             self.state = AgiState.READY
             return self.environment
         key, colon, value = line.partition(":")
-        if not colon or not key.startswith("agi_") or " " in key:
+        if not colon or not _ENVIRONMENT_KEY_RE.match(key):
             raise AgiProtocolError(f"not an AGI environment line: {line[:80]!r}")
+        if key in self._environment_lines:
+            # Asterisk writes each key once; agi_channel, agi_uniqueid and the script come
+            # before the caller ID, so a second one is a caller's line break at work.
+            raise AgiProtocolError(
+                f"the AGI environment repeats {key}: a value broke its line, it is not trusted"
+            )
         self._environment_lines[key] = value[1:] if value.startswith(" ") else value
         return None
 

@@ -26,6 +26,7 @@ import ipaddress
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 from callcenter.asterisk.agi import (
     AgiCommandError,
@@ -42,6 +43,7 @@ from callcenter.asterisk.agi import (
     record_file_arguments,
     record_outcome,
 )
+from callcenter.listener import GuardedListener
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +106,39 @@ class AgiGate:
         logger.warning("FastAGI: refused %s%s", what, also)
         self._last_warning, self._suppressed = now, 0
 
+# Commands whose answer comes when a prompt has played (its length is Asterisk's to know).
+MEDIA_COMMANDS = frozenset({"STREAM FILE", "GET DATA", "RECORD FILE", "SAY NUMBER",
+                            "SAY DIGITS", "SAY DATETIME", "SAY ALPHA", "CONTROL STREAM FILE"})
+# Where a command's own time limit (ms) is among its arguments.
+TIMEOUT_ARGUMENT = {"WAIT FOR DIGIT": 0, "GET DATA": 1, "RECORD FILE": 3}
+
+
+@dataclass(frozen=True)
+class CommandTimeouts:
+    """How long Asterisk may take to answer a command before the session is given up.
+
+    A peer that stops answering (a hung Asterisk thread, a half-open connection, a forged
+    session) would otherwise hold its session and descriptor for ever. ``control``: commands
+    answered at once (ANSWER, SET VARIABLE...); ``media``: a prompt's length is unknown here,
+    so this generous bound, plus the command's own time limit. EXEC (Dial, ConfBridge) lasts
+    the conversation and has no bound: Asterisk closes the connection when the call ends.
+    """
+
+    control: float = 30.0
+    media: float = 900.0
+
+    def for_command(self, name: str, args: tuple[str | int, ...]) -> float | None:
+        if name == "EXEC":
+            return None
+        index = TIMEOUT_ARGUMENT.get(name)
+        own = args[index] if index is not None and index < len(args) else None
+        own_seconds = own / 1000 if isinstance(own, int) and own > 0 else 0.0
+        if name in MEDIA_COMMANDS:
+            return self.media + own_seconds
+        if name == "WAIT FOR DIGIT" and own_seconds == 0.0:  # -1: until a key, like a prompt
+            return self.media
+        return self.control + own_seconds
+
 
 class AgiSession:
     """The AGI side of one call. Commands run one at a time, in the order they are called.
@@ -119,8 +154,10 @@ class AgiSession:
         environment: AgiEnvironment,
         connection: AgiConnection,
         transport: asyncio.WriteTransport,
+        timeouts: CommandTimeouts = CommandTimeouts(),
     ) -> None:
         self.env = environment
+        self.timeouts = timeouts
         self.hung_up = False
         self.hangup_event = asyncio.Event()
         self.hangup_reason = ""
@@ -155,11 +192,28 @@ class AgiSession:
         # call waiting for Asterisk keeps as few objects alive as it can (see the module doc).
         async with self._lock:
             future = self._send(name, args)
+            deadline = self._deadline(name, args)
             try:
                 response = await future
             finally:
+                if deadline is not None:
+                    deadline.cancel()
                 del future  # a raised AgiHangup must not keep this frame alive in a cycle
         return self._checked(name, response)
+
+    def _deadline(self, name: str, args: tuple[str | int, ...]) -> asyncio.TimerHandle | None:
+        """Give the session up if Asterisk does not answer ``name`` in time (a timer handle,
+        cheaper than a timeout context: see the module doc on objects per call)."""
+        seconds = self.timeouts.for_command(name, args)
+        if seconds is None or self.hung_up:
+            return None
+        return self._loop.call_later(seconds, self._no_answer, name, seconds)
+
+    def _no_answer(self, name: str, seconds: float) -> None:
+        logger.warning("AGI %s: no answer to %s within %g s; giving the session up",
+                       self.label, name, seconds)
+        self._mark_hung_up(f"no answer to {name} within {seconds:g} s")
+        self._transport.close()  # Asterisk's AGI() returns and the dialplan goes on
 
     def _send(self, name: str, args: tuple[str | int, ...]) -> asyncio.Future[AgiResponse]:
         """Write one command line (under the lock); the future of its answer."""
@@ -269,10 +323,13 @@ class AgiSession:
         )
         async with self._lock:
             future = self._send("RECORD FILE", arguments)
+            deadline = self._deadline("RECORD FILE", arguments)
             self._recording = future
             try:
                 response = await future
             finally:
+                if deadline is not None:
+                    deadline.cancel()
                 self._recording = None
                 del future
         response = self._checked("RECORD FILE", response)
@@ -492,7 +549,8 @@ class _AgiProtocol(asyncio.Protocol):
             )
             self.close()
             return None
-        session = AgiSession(environment, self._connection, self._transport)
+        session = AgiSession(environment, self._connection, self._transport,
+                             self._server._timeouts)
         self._session = session
         self._server._start_handler(session, handler)
         return session
@@ -515,6 +573,8 @@ class AgiServer:
         environment_timeout: float = 10.0,
         allowed_peers: Iterable[str] = (),
         secret: str = "",
+        max_sessions: int = 2000,
+        timeouts: CommandTimeouts = CommandTimeouts(),
     ) -> None:
         self._gate = AgiGate(allowed_peers, secret)
         if isinstance(handler, Mapping):
@@ -526,20 +586,25 @@ class AgiServer:
         self._host = host
         self._port = port
         self._environment_timeout = environment_timeout
-        self._server: asyncio.Server | None = None
+        self.max_sessions = max_sessions
+        self._timeouts = timeouts
+        self._server: GuardedListener | None = None
         self._protocols: set[_AgiProtocol] = set()
         self._handlers: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def port(self) -> int:
-        if self._server is not None and self._server.sockets:
-            return int(self._server.sockets[0].getsockname()[1])
-        return self._port
+        return self._server.port if self._server is not None else self._port
 
     @property
     def is_serving(self) -> bool:
-        return self._server is not None and self._server.is_serving()
+        return self._server is not None and self._server.is_serving
+
+    @property
+    def sessions_refused(self) -> int:
+        """Connections closed at once because ``max_sessions`` were open."""
+        return self._server.refused if self._server is not None else 0
 
     @property
     def sessions_active(self) -> int:
@@ -549,11 +614,16 @@ class AgiServer:
     async def start(self) -> None:
         if self._server is not None:
             raise RuntimeError("the FastAGI server is already started")
-        loop = self._loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: _AgiProtocol(self), self._host, self._port, backlog=LISTEN_BACKLOG
-        )
-        logger.info("FastAGI server listening on %s:%d", self._host, self.port)
+        self._loop = asyncio.get_running_loop()
+        # Beyond max_sessions a connection is closed at once: Asterisk's AGI() fails and the
+        # dialplan's fallback takes the call (its record comes from AMI like any other).
+        server = GuardedListener("FastAGI", lambda: _AgiProtocol(self), self._host, self._port,
+                                 max_connections=self.max_sessions,
+                                 active=lambda: len(self._protocols), backlog=LISTEN_BACKLOG)
+        await server.start()
+        self._server = server
+        logger.info("FastAGI server listening on %s:%d (at most %d sessions)", self._host,
+                    self.port, self.max_sessions)
 
     async def stop(self) -> None:
         """Stop listening, cancel the sessions still running and wait for them to end."""
@@ -561,6 +631,7 @@ class AgiServer:
         if server is None:
             return
         server.close()
+        await server.wait_closed()  # connections being set up join the lists below first
         handlers = list(self._handlers)
         for task in handlers:
             task.cancel()
@@ -569,7 +640,6 @@ class AgiServer:
         for protocol in protocols:  # those still waiting for their environment
             protocol.close()
         await asyncio.gather(*(protocol.wait_closed() for protocol in protocols))
-        await server.wait_closed()
         logger.info("FastAGI server stopped")
 
     def _route(self, path: str) -> AgiHandler | None:

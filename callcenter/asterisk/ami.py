@@ -19,6 +19,8 @@ delivered to ``on_event`` like any other event.
 Framing (bytes → ``Message``) is sans-I/O in ``AmiFramer``: the banner, ``Key: value`` lines,
 a blank line ending each message, bounded lines and messages, and UTF-8 decoded
 incrementally (panoramisk decodes each TCP chunk alone and drops a character cut in two).
+Caller IDs reach AMI unescaped: the framer drops any message a caller's line break could
+have split or forged (see ``AmiFramer`` and docs/security-callerid.md).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import inspect
 import logging
 import random
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -91,26 +94,93 @@ class AmiActionError(AmiError):
 # --------------------------------------------------------------------------- pure parts
 
 
+# Asterisk writes a channel snapshot as these headers, in this order, each once (with a
+# prefix such as "Dest" for the second channel of a Dial event): manager.c,
+# ast_manager_build_channel_state_string_prefix. CallerIDNum and ConnectedLineNum are copied
+# unescaped, so they are where a caller's bytes can break a line.
+SNAPSHOT_HEADERS = (
+    "Channel", "ChannelState", "ChannelStateDesc", "CallerIDNum", "CallerIDName",
+    "ConnectedLineNum", "ConnectedLineName", "Language", "AccountCode", "Context", "Exten",
+    "Priority", "Uniqueid", "Linkedid",
+)
+# What Asterisk writes after the last unescaped field of a snapshot: seeing it again is how
+# the framer knows where a message cut in two resumes (a caller ID holds at most 79 bytes in
+# PJSIP, too few to forge these eight headers as well as a message).
+SNAPSHOT_TAIL = SNAPSHOT_HEADERS[SNAPSHOT_HEADERS.index("ConnectedLineName") :]
+# A message cut in two resumes within the length of one header value; past this many
+# characters of quarantine, give up waiting for its tail.
+MAX_QUARANTINE_CHARS = 64 * 1024
+# Headers that say which call, action or message this is: never legitimately repeated.
+_IDENTITY_SUFFIXES = ("uniqueid", "linkedid", "channel")
+_IDENTITY_NAMES = frozenset({"event", "response", "actionid"})
+UNTRUSTED_WARNING_INTERVAL = 10.0
+
+
+class _ThrottledWarning:
+    """One warning now, then at most one every ``interval`` seconds saying how many more."""
+
+    def __init__(self, interval: float, clock: Callable[[], float]) -> None:
+        self._interval = interval
+        self._clock = clock
+        self._next_at: float | None = None
+        self._suppressed = 0
+
+    def warn(self, message: str, *args: object) -> None:
+        now = self._clock()
+        if self._next_at is not None and now < self._next_at:
+            self._suppressed += 1
+            return
+        if self._suppressed:
+            message += " (and %d more since the last warning)"
+            args = (*args, self._suppressed)
+        logger.warning(message, *args)
+        self._suppressed = 0
+        self._next_at = now + self._interval
+
+
 class AmiFramer:
     """Bytes from Asterisk → panoramisk ``Message`` objects, without I/O.
 
-    The first line must be the banner ``Asterisk Call Manager/<version>``. A line without a
-    colon is logged and skipped (counted in ``garbage_lines``), and so is a block with
-    neither ``Event`` nor ``Response``. A line or message over its bound raises
-    AmiProtocolError; the connection must then be dropped.
+    The first line must be the banner ``Asterisk Call Manager/<version>``. A line or message
+    over its bound raises AmiProtocolError; the connection must then be dropped.
+
+    A caller's ID reaches AMI unescaped: a CR LF in it starts a new header, two of them a new
+    message. So a message is *untrusted*, and dropped whole, when it cannot be what Asterisk
+    wrote: its first header is not Event or Response (the tail of a message cut in two), it
+    holds a line that is not ``Key: value``, a header naming a call (any ``*Uniqueid``,
+    ``*Linkedid``, ``*Channel``, or Event, Response, ActionID) appears twice, or a channel
+    snapshot is not whole and in Asterisk's order (a line added to it, or the message cut
+    short after the caller ID). Dropping, not
+    taking the first occurrence: a message cut in two carries the identity of one call and
+    the tail of another's, and no part of it can be told apart. Untrusted messages are
+    counted in ``untrusted_messages`` (their junk lines in ``garbage_lines``) and reported in
+    one warning every ``warning_interval`` seconds at most, so a hostile caller cannot flood
+    the log.
+
+    A snapshot cut short (no ConnectedLineName ... Linkedid after its caller ID) means a blank
+    line was injected: every following message up to and including the one that holds the
+    cut snapshot's tail is the caller's text, or the tail of Asterisk's message, and is dropped
+    too (the quarantine). Asterisk writes each event whole, so no other event comes between.
     """
 
     def __init__(
-        self, *, max_line_chars: int = MAX_LINE_CHARS, max_message_chars: int = MAX_MESSAGE_CHARS
+        self, *, max_line_chars: int = MAX_LINE_CHARS, max_message_chars: int = MAX_MESSAGE_CHARS,
+        warning_interval: float = UNTRUSTED_WARNING_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.version: str | None = None
         self.garbage_lines = 0
+        self.untrusted_messages = 0
         self._max_line = max_line_chars
         self._max_message = max_message_chars
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._partial = ""
         self._headers: dict[str, Any] = {}
         self._message_chars = 0
+        self._untrusted: str | None = None  # why the message being read is untrusted
+        self._quarantine: str | None = None  # the prefix of the snapshot cut in two
+        self._quarantine_chars = 0
+        self._warning = _ThrottledWarning(warning_interval, clock)
 
     def feed(self, data: bytes) -> list[Message]:
         lines = (self._partial + self._decoder.decode(data)).split("\n")
@@ -124,17 +194,17 @@ class AmiFramer:
                 raise AmiProtocolError(f"not an Asterisk manager; it said {banner[:80]!r}")
             self.version = banner[len(BANNER_PREFIX) :].strip()
         messages: list[Message] = []
-        headers, size = self._headers, self._message_chars
+        headers, size, untrusted = self._headers, self._message_chars, self._untrusted
         # The hot loop of the AMI client: kept inline, one pass per line.
         for line in lines:
             if line[-1:] == "\r":
                 line = line[:-1]
             if not line:
-                if headers:
-                    message = _message(headers)
+                if headers or untrusted:
+                    message = self._message(headers, untrusted, size)
                     if message is not None:
                         messages.append(message)
-                    headers, size = {}, 0
+                    headers, size, untrusted = {}, 0, None
                 continue
             size += len(line) + 2
             if len(line) > max_line:
@@ -144,7 +214,7 @@ class AmiFramer:
             key, colon, value = line.partition(":")
             if not colon or not key:
                 self.garbage_lines += 1
-                logger.warning("AMI: skipped a line that is not 'Key: value': %r", line[:80])
+                untrusted = untrusted or f"a line that is not 'Key: value': {line[:80]!r}"
                 continue
             if value[:1] == " ":
                 value = value[1:]
@@ -154,10 +224,95 @@ class AmiFramer:
                     existing.append(value)
                 else:
                     headers[key] = [existing, value]
+                lowered = key.lower()
+                if lowered in _IDENTITY_NAMES or lowered.endswith(_IDENTITY_SUFFIXES):
+                    untrusted = untrusted or f"header {key} given twice"
             else:
                 headers[key] = value
-        self._headers, self._message_chars = headers, size
+        self._headers, self._message_chars, self._untrusted = headers, size, untrusted
         return messages
+
+    def _message(self, headers: dict[str, Any], untrusted: str | None,
+                 size: int) -> Message | None:
+        if self._quarantine is not None:
+            untrusted = self._quarantined(headers, size)
+        elif headers:  # even a message already untrusted may have been cut short
+            problem, self._quarantine = _structure_problem(headers)
+            self._quarantine_chars = 0
+            untrusted = untrusted or problem
+        if untrusted is not None:
+            self.untrusted_messages += 1
+            self._warning.warn("AMI: dropped an untrusted message (%s): %s; %d dropped so far",
+                               untrusted, _describe(headers), self.untrusted_messages)
+            return None
+        return _message(headers)
+
+    def _quarantined(self, headers: dict[str, Any], size: int) -> str:
+        prefix = self._quarantine
+        assert prefix is not None
+        self._quarantine_chars += size
+        # Present, in any order: the caller's text may have put one of them first.
+        if _has_tail(headers, prefix):
+            self._quarantine = None
+            return "the tail of a message cut in two by a caller ID"
+        if self._quarantine_chars > MAX_QUARANTINE_CHARS:
+            self._quarantine = None
+            logger.warning("AMI: no tail of the message cut in two within %d characters; "
+                           "trusting messages again", MAX_QUARANTINE_CHARS)
+        return "it follows a message cut in two by a caller ID"
+
+
+def _has_tail(headers: dict[str, Any], prefix: str) -> bool:
+    """Whether the message holds every header of a snapshot's tail (SNAPSHOT_TAIL)."""
+    return all(prefix + name in headers for name in SNAPSHOT_TAIL)
+
+
+_SNAPSHOTS: dict[str, list[str]] = {"": list(SNAPSHOT_HEADERS)}  # by prefix, made once
+
+
+def _snapshot(prefix: str) -> list[str]:
+    expected = _SNAPSHOTS.get(prefix)
+    if expected is None:
+        expected = [prefix + name for name in SNAPSHOT_HEADERS]
+        if len(_SNAPSHOTS) < 64:  # prefixes come from Asterisk's code; bound it anyway
+            _SNAPSHOTS[prefix] = expected
+    return expected
+
+
+def _structure_problem(headers: dict[str, Any]) -> tuple[str | None, str | None]:
+    """Why a message cannot be as Asterisk wrote it (or None), and the snapshot prefix when
+    it was cut short: the messages that follow are then quarantined (see AmiFramer)."""
+    keys = list(headers)
+    first = keys[0]
+    if first != "Event" and first != "Response" and first.lower() not in ("event", "response"):
+        return "its first header is neither Event nor Response", None
+    # The hot path: most events hold one snapshot, without a prefix (checked in one slice).
+    joined = "\n".join(keys)
+    snapshots = joined.count("ChannelState\n")
+    if not snapshots:
+        return None, None
+    if snapshots == 1 and "ChannelState" in headers:
+        prefixes = [""]
+    else:
+        prefixes = [key[:-12] for key in keys if key[-12:] == "ChannelState"]
+    for prefix in prefixes:
+        expected = _snapshot(prefix)
+        start = keys.index(expected[0]) if expected[0] in headers else -1
+        if start >= 0 and keys[start : start + len(expected)] == expected:
+            continue
+        # Cut short, or only a line added? A blank line ends the message before the
+        # snapshot's tail, which no caller ID is long enough to forge whole.
+        cut = not _has_tail(headers, prefix)
+        return (f"the channel snapshot {prefix or 'of the channel'} is not whole",
+                prefix if cut else None)
+    return None, None
+
+
+def _describe(headers: dict[str, Any]) -> str:
+    """Enough of a message to find it again, never its caller-controlled values."""
+    shown = {key: headers[key] for key in ("Event", "Response", "Channel", "Uniqueid")
+             if key in headers}
+    return repr({key: str(value)[:60] for key, value in shown.items()}) if shown else "{}"
 
 
 def _panoramisk_keeps_a_plain_store() -> bool:
@@ -172,14 +327,7 @@ def _panoramisk_keeps_a_plain_store() -> bool:
 _FAST_MESSAGES = _panoramisk_keeps_a_plain_store()
 
 
-def _message(headers: dict[str, Any]) -> Message | None:
-    if "Event" not in headers and "Response" not in headers:
-        lowered = {key.lower() for key in headers}
-        if "event" not in lowered and "response" not in lowered:
-            logger.warning(
-                "AMI: skipped a message with neither Event nor Response: %r", sorted(headers)[:5]
-            )
-            return None
+def _message(headers: dict[str, Any]) -> Message:
     if not _FAST_MESSAGES:
         return Message(headers)
     message: Message = Message.__new__(Message)

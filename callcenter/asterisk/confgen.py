@@ -24,7 +24,10 @@ Two sets of files:
     ``callcenter-fallback`` and ``agents``; with a trunk, ``callcenter-outbound``),
   - ``callcenter-queues.conf`` in ``queues.conf`` (the fallback queues),
   - ``callcenter-confbridge.conf`` in ``confbridge.conf`` (nailed-up agents' bridges),
-  - ``callcenter-manager-user.conf`` in ``manager.conf`` (the AMI user, least rights).
+  - ``callcenter-manager-user.conf`` in ``manager.conf`` (the AMI user, least rights),
+  - ``callcenter-cel.conf`` inside ``cel.conf``'s ``[general]`` and
+    ``callcenter-cel-sqlite3.conf`` in ``cel_sqlite3_custom.conf``: Asterisk's own log of
+    every call, which the service imports the calls it missed from (docs/records.md).
 
   ``write_generated(settings, out_dir)`` writes them, e.g. into ``/etc/asterisk``, after which
   the admin adds ``#include "callcenter-….conf"`` lines and reloads Asterisk.
@@ -36,8 +39,10 @@ let it add configuration of its own). A bad value raises ``ValueError`` naming t
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +50,7 @@ from typing import TYPE_CHECKING
 
 from callcenter.asterisk.agent_dialplan import confbridge_profiles, feature_code_lines
 from callcenter.asterisk.callback_dialplan import callback_contexts
+from callcenter.asterisk.cel_reader import cel_general_options, cel_sqlite_mapping
 from callcenter.asterisk.supervision_dialplan import supervision_contexts
 from callcenter.config import (
     E164_RE,
@@ -55,6 +61,7 @@ from callcenter.config import (
     extension_pattern_regex,
     split_host_port,
 )
+from callcenter.private_files import write_private
 
 if TYPE_CHECKING:  # only data crosses over: the store imports this module, not the reverse
     from callcenter.store.agents import AgentAccount
@@ -87,6 +94,10 @@ TRUNK_ENDPOINT = "callcenter-trunk"  # the outbound trunk's endpoint, aor and id
 OUTBOUND_CONTEXT = "callcenter-outbound"  # transfers dial Local/<number>@ this context
 RESERVED_NAMES = (DEMO_TRUNK_ENDPOINT, TRANSPORT_NAME, TRUNK_ENDPOINT)
 CODECS = "ulaw,alaw"
+# The digest realm of every agent's auth section. A stored digest is MD5(user:realm:password),
+# so the realm must never change: a new realm would invalidate every stored digest.
+SIP_REALM = "callcenter"
+_MD5_HEX = re.compile(r"[0-9a-f]{32}")
 
 _FORBIDDEN = {"\r": "a line break", "\n": "a line break", "\0": "a NUL byte",
               ";": "';'", "[": "'['", "]": "']'"}
@@ -127,6 +138,13 @@ def _queue_where(settings: Settings, queue: QueueSettings) -> str:
     return f"queues[{settings.queues.index(queue)}]"
 
 
+def sip_digest(username: str, password: str) -> str:
+    """What PJSIP needs to check an agent's phone instead of its password: the digest
+    credential MD5("username:realm:password") in hex (RFC 2617's HA1)."""
+    return hashlib.md5(f"{username}:{SIP_REALM}:{password}".encode(),
+                       usedforsecurity=False).hexdigest()
+
+
 @dataclass(frozen=True)
 class _Agent:
     """One agent as the generators need it, from the settings or from the database."""
@@ -134,7 +152,7 @@ class _Agent:
     where: str  # how errors name it: "agents[0]" (settings) or "agent 'alice'" (database)
     id: str
     name: str
-    password: str
+    digest: str  # sip_digest(id, password); "" when the settings give no password
     contact: str  # "": the phone registers
     penalties: Mapping[str, int]  # queue -> member penalty
     member: bool  # a static member of its queues: settings' logged_in; database: active
@@ -146,7 +164,9 @@ def _settings_agents(settings: Settings) -> list[_Agent]:
 
 
 def _from_settings(where: str, agent: AgentSettings) -> _Agent:
-    return _Agent(where=where, id=agent.id, name=agent.name, password=agent.password,
+    digest = sip_digest(agent.id, checked(f"{where}.password", agent.password)) \
+        if agent.password else ""
+    return _Agent(where=where, id=agent.id, name=agent.name, digest=digest,
                   contact=agent.contact, penalties=dict.fromkeys(agent.queues, 0),
                   member=agent.logged_in)
 
@@ -154,7 +174,7 @@ def _from_settings(where: str, agent: AgentSettings) -> _Agent:
 def _database_agents(agents: Sequence[AgentAccount]) -> list[_Agent]:
     return [
         _Agent(where=f"agent {agent.id!r}", id=agent.id, name=agent.name,
-               password=agent.sip_secret, contact=agent.contact or "",
+               digest=agent.sip_digest, contact=agent.contact or "",
                penalties=agent.queues, member=True)
         for agent in agents if agent.active
     ]
@@ -259,7 +279,10 @@ def _agent_sections(agent: _Agent) -> list[str]:
     name = _required(f"{where}.name", agent.name)
     if '"' in name or "<" in name or ">" in name:
         raise ValueError(f"{where}.name: {name!r} must not contain quotes or angle brackets")
-    password = _required(f"{where}.password", agent.password)
+    if not agent.digest:
+        raise ValueError(f"{where}.password: must not be empty")
+    if not _MD5_HEX.fullmatch(agent.digest):
+        raise ValueError(f"{where}.sip_digest: not an MD5 digest (32 lowercase hex digits)")
     endpoint = _section(agent_id, [
         ("type", "endpoint"),
         ("transport", TRANSPORT_NAME),
@@ -270,9 +293,11 @@ def _agent_sections(agent: _Agent) -> list[str]:
         ("callerid", f'"{name}" <{agent_id}>'),
         ("allow_transfer", "no"),
     ], comment=f"Agent {agent_id} ({name}).")
+    # Only the digest reaches Asterisk's files, never the password; the realm is fixed here
+    # because the digest was computed with it (see SIP_REALM).
     auth = _section(f"{agent_id}-auth", [
-        ("type", "auth"), ("auth_type", "userpass"),
-        ("username", agent_id), ("password", password),
+        ("type", "auth"), ("auth_type", "digest"), ("realm", SIP_REALM),
+        ("username", agent_id), ("password_digest", f"MD5:{agent.digest}"),
     ])
     aor_options = [("type", "aor"), ("max_contacts", "1"), ("remove_existing", "yes")]
     if agent.contact:
@@ -383,6 +408,46 @@ def fallback_queue(settings: Settings) -> QueueSettings | None:
     return settings.queue(FALLBACK_QUEUE) or (settings.queues[0] if settings.queues else None)
 
 
+# What a caller's number may keep: digits, letters (``anonymous``), + * # . - and nothing
+# else, at most 40 of them. A name keeps every byte from space up (UTF-8 included) but no
+# control byte, at most 80 bytes. FILTER takes ``\\xHH`` escapes in its allowed list.
+CALLER_NUMBER_ALLOWED = "0-9A-Za-z+*#.\\-"
+CALLER_NAME_ALLOWED = "\\x20-\\x7e\\x80-\\xff"
+CALLER_NUMBER_MAX = 40
+CALLER_NAME_MAX = 80
+CALLER_ID_RAW_VARIABLE = "CALLCENTER_CALLERID_RAW"
+
+
+def clean_caller_id_lines(first: str) -> list[str]:
+    """Dialplan that cleans a caller's ID before anything reads it (``first`` begins the
+    first line, e.g. ``exten => 100,1,``).
+
+    Asterisk decodes the SIP From user part (``%0d%0a`` becomes CR LF) and copies the number
+    unescaped into AGI environments and AMI events, where a line break splits one message in
+    two. So before Answer(), the AGI or any other event of the call: the raw ID is kept
+    URI-encoded in CALLCENTER_CALLERID_RAW as ``<name> <<number>>`` (no space or angle
+    bracket survives URIENCODE, so the two parts stay apart; Set() would drop quotes), then
+    the number, the name and the redirecting number (a Diversion header: AGI's agi_rdnis)
+    are filtered. Every ``${CALLERID(...)}`` here sits inside URIENCODE, FILTER or LEN, so
+    no application's arguments (shown in Newexten events) ever hold the raw bytes either.
+    """
+    # The length is cut in a second step, on the clean value: a raw ")" or "(" would throw
+    # out the parentheses count Asterisk uses to find ``:offset:length`` after a function.
+    number = f"${{FILTER({CALLER_NUMBER_ALLOWED},${{CALLERID(num)}})}}"
+    name = f"${{FILTER({CALLER_NAME_ALLOWED},${{CALLERID(name)}})}}"
+    diverted = f"${{FILTER({CALLER_NUMBER_ALLOWED},${{REDIRECTING(from-num)}})}}"
+    return [
+        f"{first}Set({CALLER_ID_RAW_VARIABLE}="
+        "${URIENCODE(${CALLERID(name)})} <${URIENCODE(${CALLERID(num)})}>)",
+        f" same => n,Set(CALLERID(num)={number})",
+        f" same => n,Set(CALLERID(num)=${{CALLERID(num):0:{CALLER_NUMBER_MAX}}})",
+        f" same => n,Set(CALLERID(name)={name})",
+        f" same => n,Set(CALLERID(name)=${{CALLERID(name):0:{CALLER_NAME_MAX}}})",
+        f" same => n,ExecIf($[${{LEN(${{REDIRECTING(from-num)}})}} > 0]"
+        f"?Set(REDIRECTING(from-num,i)={diverted}))",
+    ]
+
+
 def agi_url(settings: Settings) -> str:
     """``agi://host:port/<secret>``: every AGI() of the dialplan appends ``/<script>``.
 
@@ -404,8 +469,10 @@ def extensions(settings: Settings) -> str:
         "; Callers dialling the IVR number. If the FastAGI service cannot be reached (AGISTATUS",
         "; FAILURE) or has no IVR (NOTFOUND), the caller is not lost: the fallback queues them.",
         f"[{CALLERS_CONTEXT}]",
-        f"exten => {number},1,Answer()",
-        f" same => n,AGI({agi}/ivr)",
+        *clean_caller_id_lines(f"exten => {number},1,"),
+        " same => n,Answer()",
+        # The raw caller ID, URI-encoded, is the IVR's first argument: it goes on the record.
+        f" same => n,AGI({agi}/ivr,${{{CALLER_ID_RAW_VARIABLE}}})",
         # The service hangs up every call it finishes: a channel still up after AGI() means
         # the service failed, refused or died (AGISTATUS SUCCESS after a killed process).
         f" same => n,Goto({FALLBACK_CONTEXT},s,1)",
@@ -644,6 +711,8 @@ def include_files(
         "callcenter-confbridge.conf": confbridge_profiles_file(settings),
         "callcenter-manager-user.conf": manager_user(settings),
         "callcenter-modules.conf": modules_noload(settings),
+        "callcenter-cel.conf": cel_general_options(),
+        "callcenter-cel-sqlite3.conf": cel_sqlite_mapping(),
     }
 
 
@@ -668,9 +737,6 @@ def write_generated(
     written = []
     for name, text in include_files(settings, agents).items():
         path = folder / name
-        temporary = path.with_name(f".{name}.tmp")
-        temporary.write_text(text, encoding="utf-8")
-        temporary.chmod(0o640)
-        temporary.replace(path)
+        write_private(path, text, mode=0o640)  # never readable by others, even half-written
         written.append(path)
     return written

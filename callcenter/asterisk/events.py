@@ -3,8 +3,10 @@
 Conventions: a missing header gives ``""`` for text fields and ``None`` for numbers. A
 malformed value (a non-numeric Cause, a bad Timestamp, a Duration that is not HH:MM:SS) never
 raises: it is logged as a warning naming the event and the header, and the field is None.
-A header Asterisk repeated keeps its last value in text fields. Every event has ``name``
-and ``timestamp`` (the ``Timestamp:`` header of ``timestampevents=yes``; None if absent).
+A header Asterisk repeated keeps its last value in text fields (the framer already dropped
+any message whose identity headers repeat). Every event has ``name`` and ``timestamp`` (the
+``Timestamp:`` header of ``timestampevents=yes``; None if absent). Caller ID names arrive
+C-escaped by Asterisk (``O\\"Brien`` for ``O"Brien``) and are unescaped here, once.
 
 ``parse_event`` is on the hot path: one dict lookup on the event name picks the builder,
 which reads the headers straight from panoramisk's case-insensitive store; no regexes.
@@ -43,6 +45,23 @@ class Newchannel:
     context: str
     exten: str
     state: str  # ChannelStateDesc: "Down", "Ring", "Ringing", "Up", ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewCallerid:
+    """A channel's caller ID changed: for a caller, the dialplan has just cleaned it. The
+    first event a hostile caller's channel can be trusted by (its Newchannel held the raw
+    caller ID and was dropped)."""
+
+    name: ClassVar[str] = "NewCallerid"
+    timestamp: float | None = None
+    uniqueid: str
+    linkedid: str
+    channel: str
+    caller_number: str
+    caller_name: str
+    context: str
+    exten: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -268,6 +287,7 @@ AmiEvent = (
     | DTMFEnd
     | SoftHangupRequest
     | Newchannel
+    | NewCallerid
     | Newstate
     | Hangup
     | DialBegin
@@ -295,6 +315,28 @@ def _text(store: _Store, key: str) -> str:
     if value.__class__ is str:
         return value  # type: ignore[no-any-return]
     return str(value[-1]) if value else ""  # a repeated header: its last value
+
+
+# manager.c escapes caller ID names with ast_escape_c(): these are the escapes it writes.
+_C_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t",
+              "v": "\v", "\\": "\\", "'": "'", '"': '"', "?": "?"}
+
+
+def unescape_c(text: str) -> str:
+    """Undo Asterisk's ast_escape_c() (``\\"`` → ``"``); an unknown escape stays as it is."""
+    if "\\" not in text:
+        return text
+    out: list[str] = []
+    position, length = 0, len(text)
+    while position < length:
+        char = text[position]
+        if char == "\\" and position + 1 < length and text[position + 1] in _C_ESCAPES:
+            out.append(_C_ESCAPES[text[position + 1]])
+            position += 2
+            continue
+        out.append(char)
+        position += 1
+    return "".join(out)
 
 
 def _number(event: str, store: _Store, key: str) -> int | None:
@@ -352,10 +394,23 @@ def _newchannel(name: str, ts: float | None, h: _Store) -> Newchannel:
         linkedid=_text(h, "linkedid"),
         channel=_text(h, "channel"),
         caller_number=_text(h, "calleridnum"),
-        caller_name=_text(h, "calleridname"),
+        caller_name=unescape_c(_text(h, "calleridname")),
         context=_text(h, "context"),
         exten=_text(h, "exten"),
         state=_text(h, "channelstatedesc"),
+    )
+
+
+def _new_caller_id(name: str, ts: float | None, h: _Store) -> NewCallerid:
+    return NewCallerid(
+        timestamp=ts,
+        uniqueid=_text(h, "uniqueid"),
+        linkedid=_text(h, "linkedid"),
+        channel=_text(h, "channel"),
+        caller_number=_text(h, "calleridnum"),
+        caller_name=unescape_c(_text(h, "calleridname")),
+        context=_text(h, "context"),
+        exten=_text(h, "exten"),
     )
 
 
@@ -517,6 +572,7 @@ def _shutdown(name: str, ts: float | None, h: _Store) -> Shutdown:
 _BUILDERS: dict[str, Callable[[str, float | None, _Store], AmiEvent]] = {
     "FullyBooted": _fully_booted,
     "Newchannel": _newchannel,
+    "NewCallerid": _new_caller_id,
     "Newstate": _newstate,
     "Hangup": _hangup,
     "DialBegin": _dial_begin,

@@ -19,6 +19,7 @@ stop refuse; ``callcenter asterisk config DIR`` writes the generated files an ad
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import re
@@ -29,13 +30,14 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from callcenter.asterisk import confgen
 from callcenter.config import REPO_ROOT, Settings
 from callcenter.core.flowfile import LANGUAGE_RE
+from callcenter.private_files import write_private
 from callcenter.store.agents import AgentAccount
 
 log = logging.getLogger(__name__)
@@ -240,7 +242,7 @@ class Sandbox:
             log.warning("prompts %s missing in %s: the fallback dialplan will be silent there",
                         ", ".join(missing), source)
         folders = sorted(p for p in self.settings.prompts_path.glob("*")
-                         if p.is_dir() and LANGUAGE_RE.match(p.name))
+                         if p.is_dir() and LANGUAGE_RE.fullmatch(p.name))
         for folder in folders:
             target = self.prompt_folder(folder.name)
             target.mkdir(parents=True, exist_ok=True)
@@ -248,7 +250,8 @@ class Sandbox:
                 destination = target / wav.name
                 if destination.exists() and destination.read_bytes() == wav.read_bytes():
                     continue
-                temporary = target / f".{wav.name}.tmp"
+                # Its own temporary name: instances started at once each copy (parallel tests).
+                temporary = target / f".{wav.name}.{os.getpid()}.tmp"
                 shutil.copyfile(wav, temporary)
                 temporary.chmod(0o644)
                 temporary.replace(destination)
@@ -289,17 +292,18 @@ class Sandbox:
         if not (self.etc_dir / "asterisk.conf").is_file():
             self.write_config()
         self._check_ports_free()
-        _mount_proc(self.root)
         self._make_instance_folders()
         self.pid_file.unlink(missing_ok=True)
         command = ["chroot", str(self.root), str(ASTERISK_BINARY), "-f",
                    "-C", str(self.conf_in_root), "-U", "asterisk", "-G", "asterisk"]
-        with open(self.output_log, "ab") as output:
+        with _proc_mount_lock(self.root), open(self.output_log, "ab") as output:
+            _mount_proc(self.root)
             output.write(f"\n--- callcenter: starting {' '.join(command)}\n".encode())
             output.flush()
             self._process = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
                 env=CHROOT_ENV, start_new_session=True, close_fds=True)
+            _wait_until_inside(self._process, self.root)  # seen by stop() in another process
         log.info("started Asterisk instance %s (pid %d)", self.instance, self._process.pid)
         try:
             self._wait_until_ready(timeout)
@@ -362,8 +366,10 @@ class Sandbox:
                     self._signal(pid, signal.SIGKILL)
                     _wait_gone(pid, self._process, 5)
         self._reap()
-        if self.installed and not processes_in_root(self.root):
-            _unmount_proc(self.root)
+        if self.installed:
+            with _proc_mount_lock(self.root):
+                if not processes_in_root(self.root):
+                    _unmount_proc(self.root)
 
     def _kill_process(self) -> None:
         if self._process is not None and self._process.poll() is None:
@@ -471,12 +477,9 @@ class Sandbox:
 
 
 def _write_private(path: Path, text: str, gid: int) -> None:
-    """Write a file readable by root and the root's asterisk group only (secrets inside)."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.chown(temporary, 0, gid)
-    temporary.chmod(0o640)
-    temporary.replace(path)
+    """Write a file readable by root and the root's asterisk group only (secrets inside),
+    never readable by others, not even while it is written."""
+    write_private(path, text, mode=0o640, group=gid)
 
 
 def _ensure_debootstrap() -> None:
@@ -533,6 +536,27 @@ def _mount_proc(root: Path) -> None:
                             check=False)
     if result.returncode != 0:
         raise SandboxError(f"cannot mount proc in {proc}: {result.stderr.decode().strip()}")
+
+
+@contextlib.contextmanager
+def _proc_mount_lock(root: Path) -> Iterator[None]:
+    """Held while /proc is mounted and an instance enters the root, and while the last one
+    out unmounts it: processes starting and stopping instances side by side (parallel tests)
+    would otherwise unmount /proc under an Asterisk that is just starting."""
+    with open(root.resolve() / ".proc-mount.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _wait_until_inside(process: subprocess.Popen[bytes], root: Path, timeout: float = 10) -> None:
+    """Wait until ``chroot`` has entered the root (or exited), so processes_in_root sees it."""
+    resolved = str(root.resolve())
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{process.pid}/root") == resolved:
+                return
+        time.sleep(0.005)
 
 
 def _unmount_proc(root: Path) -> None:
@@ -626,10 +650,13 @@ def run_asterisk_command(settings: Settings, action: str, cli_command: str | Non
             for path in confgen.write_generated(settings, cli_command):
                 print(f"wrote {path}")
             print('Add #include "<file>" lines for them in pjsip.conf, extensions.conf, '
-                  "queues.conf, confbridge.conf, manager.conf and modules.conf's [modules] "
-                  "(it noloads the modules that run programs); for attended transfers set "
+                  "queues.conf, confbridge.conf, manager.conf, cel_sqlite3_custom.conf and "
+                  "modules.conf's [modules] (it noloads the modules that run programs), and "
+                  "callcenter-cel.conf's inside cel.conf's [general]; for attended transfers set "
                   "atxfer => *2 and an empty blindxfer in features.conf [featuremap]; load "
-                  "app_confbridge; then reload Asterisk.")
+                  "app_confbridge and cel_sqlite3_custom; then reload Asterisk. The service "
+                  "reads the calls it missed from callcenter-cel.db in Asterisk's log folder "
+                  "(setting asterisk.cel_log).")
         else:
             print(f"unknown action {action!r}: use install, start, stop, reload, status, cli "
                   "or config",

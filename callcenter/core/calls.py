@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from callcenter.core.caller_id import clean_name, clean_number, raw_caller_id
 from callcenter.core.protocol import protocol_number
 from callcenter.core.records import (
     AgentAttempt,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:  # the typed records the AMI adapter builds; only data crosses
         DialBegin,
         DialEnd,
         Hangup,
+        NewCallerid,
         Newchannel,
         Newstate,
         SoftHangupRequest,
@@ -118,7 +120,7 @@ class CallLedger:
         at = getattr(event, "timestamp", None) or now
         return handler(self, event, at)
 
-    def _on_newchannel(self, ev: Newchannel, at: float) -> LedgerResult:
+    def _on_newchannel(self, ev: Newchannel | NewCallerid, at: float) -> LedgerResult:
         uniqueid, linkedid = ev.uniqueid, ev.linkedid
         owner = self._leg_owner.get(linkedid) if linkedid != uniqueid else None
         if owner is not None:
@@ -131,10 +133,21 @@ class CallLedger:
         record.started_at = min(record.started_at, at)
         record.linked_id = linkedid
         record.channel = record.channel or ev.channel
-        record.caller_number = record.caller_number or _blank(ev.caller_number)
-        record.caller_name = record.caller_name or _blank(ev.caller_name)
+        # AMI reports the caller ID as the caller sent it, before the dialplan cleaned it.
+        record.caller_number = record.caller_number or clean_number(ev.caller_number)
+        record.caller_name = record.caller_name or clean_name(ev.caller_name)
+        if ev.name == "Newchannel":  # a NewCallerid's ID is the dialplan's, not the caller's
+            record.caller_id_raw = record.caller_id_raw or raw_caller_id(ev.caller_name,
+                                                                         ev.caller_number)
         record.dialed_number = record.dialed_number or _blank(ev.exten)
         return LedgerResult(save=(record,)) if created else _NOTHING
+
+    def _on_new_caller_id(self, ev: NewCallerid, at: float) -> LedgerResult:
+        """A caller whose Newchannel we never saw (the framer dropped it: its caller ID broke
+        its lines) is tracked from the dialplan's cleaning of that ID, a moment later."""
+        if ev.uniqueid in self._calls or ev.uniqueid in self._leg_owner:
+            return _NOTHING
+        return self._on_newchannel(ev, at)
 
     def _on_newstate(self, ev: Newstate, at: float) -> LedgerResult:
         tracked = self._calls.get(ev.uniqueid)
@@ -194,6 +207,7 @@ class CallLedger:
     _HANDLERS = {
         "SoftHangupRequest": _on_soft_hangup_request,
         "Newchannel": _on_newchannel,
+        "NewCallerid": _on_new_caller_id,
         "Newstate": _on_newstate,
         "DialBegin": _on_dial_begin,
         "DialEnd": _on_dial_end,
@@ -211,13 +225,19 @@ class CallLedger:
         caller_name: str | None,
         dialed_number: str | None,
         now: float,
+        caller_id_raw: str | None = None,
     ) -> LedgerResult:
+        """The FastAGI handler took the call. Its channel and caller ID win over AMI's:
+        Asterisk wrote them after the dialplan cleaned the caller ID, and a session's
+        environment names its own channel. ``caller_id_raw``: the dialplan's escaped copy
+        of the caller ID as sent (see core/caller_id.py)."""
         tracked, created = self._track(call_id, now)
         tracked.agi_active = True
         record = tracked.record
-        record.channel = record.channel or channel
-        record.caller_number = record.caller_number or _blank(caller_number)
-        record.caller_name = record.caller_name or _blank(caller_name)
+        record.channel = channel or record.channel
+        record.caller_number = clean_number(caller_number) or record.caller_number
+        record.caller_name = clean_name(caller_name) or record.caller_name
+        record.caller_id_raw = caller_id_raw or record.caller_id_raw
         record.dialed_number = record.dialed_number or _blank(dialed_number)
         if record.answered_at is None:
             record.answered_at = now  # the dialplan answers before handing the call to us
@@ -356,6 +376,21 @@ class CallLedger:
         """Take over an open record stored by an earlier run of the service."""
         if record.call_id not in self._calls:
             self._calls[record.call_id] = _Tracked(record=record)
+
+    def hand_over(self, call_id: str) -> CallRecord | None:
+        """Give up an open call no handler owns, for Asterisk's log to complete it (it is over
+        there); None if the ledger does not hold it or a handler still does."""
+        tracked = self._calls.get(call_id)
+        if tracked is None or tracked.agi_active:
+            return None
+        del self._calls[call_id]
+        for leg in [leg for leg, owner in self._leg_owner.items() if owner == call_id]:
+            del self._leg_owner[leg]
+        return tracked.record
+
+    def handled_calls(self) -> frozenset[str]:
+        """Open calls a FastAGI handler owns now."""
+        return frozenset(call_id for call_id, t in self._calls.items() if t.agi_active)
 
     # ------------------------------------------------------------------ internals
 

@@ -49,13 +49,12 @@ Functions: ``len(text)``, ``lower(text)``, ``upper(text)``, ``int(x)`` (number o
 digits with an optional sign), ``str(x)`` (``true``, ``false``, ``null``; decimals without
 exponent), ``startswith(text, prefix)``, ``endswith(text, suffix)``, ``contains(text, part)``,
 ``digits(x)`` (keeps only 0-9), ``matches(text, pattern)``: the WHOLE text must match the
-regular expression (``re.fullmatch``). Patterns are at most 100 characters, texts matched at
-most 1000, and patterns that can backtrack for ages are refused: a repeated group may not
-contain another variable repeat or a ``|`` of more than single characters (``(a+)+``,
-``(ab|cd)*``; ``(a|b)*`` is fine, Python reads it as ``[ab]*``; ``?`` and fixed counts such
-as ``{3}`` are fine), and at most two open-ended repeats (``*``, ``+``, ``{n,}``) may follow
-each other. A literal pattern is checked when the flow is loaded; a pattern from a variable,
-when it is used.
+regular expression. Patterns run on RE2 (google-re2), whose matching time grows linearly with
+the text whatever the pattern, so no pattern can hold the event loop (Python's ``re``
+backtracks: ``(a?){23}a{23}`` takes it about 0.3 s). RE2 has no backreferences (``\\1``) or
+look-arounds (``(?=``); such patterns are refused, and ``\\d``, ``\\w`` and ``\\s`` are
+ASCII-only. Patterns are at most 100 characters, texts matched at most 1000. A literal
+pattern is checked when the flow is loaded; a pattern from a variable, when it is used.
 
 Limits: the text of an expression is at most 500 characters, nested at most 32 levels
 (parentheses, lists, calls and unary operators each count one).
@@ -84,13 +83,10 @@ from decimal import (
 from enum import Enum, auto
 from functools import lru_cache
 from operator import ge, gt, le, lt
-
-# Python's own regex parser (sre_parse, moved to re._parser in 3.11): the only way to see a
-# pattern's structure exactly as ``re`` will run it.
-from re import _constants as _re_constants
-from re import _parser as _re_parser
 from types import MappingProxyType
 from typing import TypeGuard
+
+import re2
 
 MAX_TEXT_LENGTH = 500
 MAX_NESTING = 32
@@ -202,7 +198,7 @@ class _Call:
     function: str
     arguments: tuple[_Node, ...]
     column: int
-    pattern: re.Pattern[str] | None = None  # matches() with a literal pattern, compiled once
+    pattern: Pattern | None = None  # matches() with a literal pattern, compiled once
 
 
 _Node = (
@@ -905,14 +901,14 @@ def _matches_dynamic(arguments: Sequence[Value], column: int) -> Value:
     return _matches(arguments[0], pattern, column)
 
 
-def _matches(subject: Value, pattern: re.Pattern[str], column: int) -> bool:
+def _matches(subject: Value, pattern: Pattern, column: int) -> bool:
     text = _text_argument("matches", subject, column)
     if len(text) > MAX_SUBJECT_LENGTH:
         raise EvaluationError(
             f"matches() checks text of at most {MAX_SUBJECT_LENGTH} characters, got {len(text)}",
             column,
         )
-    return pattern.fullmatch(text) is not None
+    return pattern.fullmatch(text)
 
 
 _FUNCTIONS: Mapping[str, _Function] = MappingProxyType(
@@ -939,67 +935,55 @@ class _PatternProblem(ValueError):
     pass
 
 
-_REPEATS = (_re_constants.MAX_REPEAT, _re_constants.MIN_REPEAT, _re_constants.POSSESSIVE_REPEAT)
-# How many ways a pattern may split a text before it counts as too slow: two open-ended
-# repeats in a row (1000 x 1000) pass, three (10**9 tries on a 1000-character text) do not.
-_SPLIT_BUDGET = 10 * MAX_SUBJECT_LENGTH**2
+# RE2 (google-re2) runs flow authors' patterns: it matches in time linear in the text for any
+# pattern, where Python's backtracking ``re`` can be made to take seconds by a short one, and
+# a guard that tries to spot such patterns in advance always misses some. Its compile refuses
+# what it cannot run in linear time (backreferences, look-arounds) and over-large programs.
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # refusals are reported to the flow's author, not to stderr
+_RE2_OPTIONS.max_mem = 1 << 20  # a 100-character pattern needs far less; refuse blow-ups
+
+
+class Pattern:
+    """A compiled ``matches()`` pattern; only whole-text matching is offered."""
+
+    __slots__ = ("_compiled", "text")
+
+    def __init__(self, text: str, compiled: object) -> None:
+        self.text = text
+        self._compiled = compiled
+
+    def fullmatch(self, subject: str) -> bool:
+        return self._compiled.fullmatch(subject) is not None  # type: ignore[attr-defined]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Pattern) and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def __repr__(self) -> str:
+        return f"Pattern({self.text!r})"
 
 
 @lru_cache(maxsize=256)
-def _compile_pattern(pattern: str) -> re.Pattern[str]:
+def _compile_pattern(pattern: str) -> Pattern:
     if len(pattern) > MAX_PATTERN_LENGTH:
         raise _PatternProblem(f"a pattern may be at most {MAX_PATTERN_LENGTH} characters long")
     try:
-        parsed = _re_parser.parse(pattern)
-        _pattern_splits(parsed)
-        return re.compile(pattern)
-    except re.error as error:
-        raise _PatternProblem(f"not a valid pattern: {error}") from None
-    except (OverflowError, RecursionError):
-        raise _PatternProblem("not a valid pattern: a repeat count is too large") from None
+        return Pattern(pattern, re2.compile(pattern, _RE2_OPTIONS))
+    except re2.error as error:
+        raise _PatternProblem(f"not a valid pattern: {_re2_reason(error)}") from None
 
 
-def _pattern_splits(items: Sequence[tuple[object, object]]) -> int:
-    """How many ways (roughly, capped) a sequence may split a text: a repeat of
-    ``{low,high}`` multiplies by its span, ``|`` adds its alternatives. Refuses nested
-    variable repeats and a sequence over the budget: their backtracking is what explodes."""
-    splits = 1
-    for operator, argument in items:
-        splits = min(splits * _item_splits(operator, argument), _SPLIT_BUDGET + 1)
-    if splits > _SPLIT_BUDGET:
-        raise _PatternProblem(
-            "pattern could take too long on long text: too many repeats in a row "
-            "(at most two open-ended ones like *, + or {n,})"
-        )
-    return splits
-
-
-def _item_splits(operator: object, argument: object) -> int:
-    constants = _re_constants
-    if operator in _REPEATS:
-        low, high, body = argument  # type: ignore[misc]
-        inner = _pattern_splits(body)
-        if low == high:  # a fixed count is the body written out `low` times
-            return min(inner ** min(low, 64), _SPLIT_BUDGET + 1)
-        if high == 1:  # optional: taken or not, never repeated
-            return inner + 1
-        if inner > 1:
-            raise _PatternProblem(
-                "a repeated group may not contain another repeat or '|' "
-                "(like (a+)+ or (a|aa)*: that can take forever); use a character class "
-                "such as [ab]* or a fixed count such as (ab){3}"
-            )
-        return MAX_SUBJECT_LENGTH if high == constants.MAXREPEAT else min(high - low + 1, 10**6)
-    if operator is constants.BRANCH:
-        _, alternatives = argument  # type: ignore[misc]
-        return sum(_pattern_splits(alternative) for alternative in alternatives)
-    if operator is constants.SUBPATTERN:
-        return _pattern_splits(argument[-1])  # type: ignore[index]
-    if operator is constants.ATOMIC_GROUP:
-        return _pattern_splits(argument)  # type: ignore[arg-type]
-    if operator in (constants.ASSERT, constants.ASSERT_NOT):
-        return _pattern_splits(argument[1])  # type: ignore[index]
-    if operator is constants.GROUPREF_EXISTS:
-        _, yes, no = argument  # type: ignore[misc]
-        return _pattern_splits(yes) + (_pattern_splits(no) if no else 1)
-    return 1  # a literal, a class, an anchor, a backreference: one way
+def _re2_reason(error: Exception) -> str:
+    """RE2's own words, with a hint for what it refuses on purpose."""
+    reason = error.args[0] if error.args else str(error)
+    if isinstance(reason, bytes):
+        reason = reason.decode("utf-8", "replace")
+    reason = str(reason)
+    if "invalid escape sequence: \\" in reason and reason[-1:].isdigit():
+        reason += " (backreferences are not supported)"
+    elif "invalid perl operator: (?" in reason and reason[-1:] in "=!<":
+        reason += " (look-arounds are not supported)"
+    return reason

@@ -490,13 +490,60 @@ def _compose(text: str, source: str) -> Node | None:
         mark = loader.get_mark()
         raise fail(mark.line + 1, mark.column + 1, "nested too deeply") from None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise fail(
-            line, column, ", ".join(str(p) for p in (exc.context, exc.problem) if p)
-        ) from None
+        line, column, message = _yaml_error_place(exc, text)
+        raise fail(line, column, message) from None
     finally:
         loader.dispose()
+
+
+def _yaml_error_place(exc: yaml.MarkedYAMLError, text: str) -> tuple[int, int, str]:
+    """Where the broken text is (1-based line, column) and what YAML says about it.
+
+    YAML's problem mark is where it noticed, which is often past the mistake: an unclosed
+    quote or bracket is noticed at the end of the file, a key without ':' on the next line.
+    Its context mark is where the construct being read began; that is the text to fix when
+    the problem lies on a later line or at the end of the file."""
+    problem, context = exc.problem_mark, exc.context_mark
+    words = ", ".join(str(p) for p in (exc.context, exc.problem) if p)
+    noticed_too_late = problem is None or (context is not None and (
+        (isinstance(exc, yaml.scanner.ScannerError) and context.line < problem.line)
+        or problem.index >= len(text.rstrip())  # reached the end without closing it
+    ))
+    if noticed_too_late:
+        mark = context
+    else:
+        mark = problem
+        missing_colon = _key_without_colon(text, exc) if exc.context is None else None
+        if missing_colon is not None:
+            mark, words = missing_colon, f"{words}; is a ':' missing at the end of this line?"
+    if mark is None:
+        return 1, 1, words
+    if mark is not problem and problem is not None:
+        words += f" (noticed at line {problem.line + 1}, column {problem.column + 1})"
+    return mark.line + 1, mark.column + 1, words
+
+
+def _key_without_colon(text: str, exc: yaml.MarkedYAMLError) -> yaml.Mark | None:
+    """For 'mapping values are not allowed here' after a line with no ':' (``menu`` then
+    ``  say: hi``), YAML read both lines as one text: the end of its first line."""
+    if exc.problem != "mapping values are not allowed here" or exc.problem_mark is None:
+        return None
+    last = None
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            last = token
+    except yaml.YAMLError:
+        pass
+    if (not isinstance(last, yaml.ScalarToken) or last.plain is not True
+            or last.start_mark.line >= exc.problem_mark.line):
+        return None
+    start = last.start_mark
+    line_start = start.index - start.column
+    if text[line_start:start.index].strip() not in ("", "-"):
+        return None  # the text is a value (``name: x``), not a key missing its ':'
+    line_end = text.find("\n", start.index)
+    end_column = (line_end if line_end >= 0 else len(text)) - line_start
+    return yaml.Mark(start.name, start.index, start.line, end_column, None, None)
 
 
 _STR = "tag:yaml.org,2002:str"
@@ -756,7 +803,7 @@ class _FlowChecker:
 
     def name(self, node: Node, where: str, pattern: re.Pattern[str], what: str) -> str | None:
         value = self.text(node, where)
-        if value is not None and not pattern.match(value):
+        if value is not None and not pattern.fullmatch(value):  # match() lets "x\n" through
             self.problem(node, f"{where}: {value!r} is not a valid {what}")
             return None
         return value
@@ -1144,7 +1191,7 @@ class _FlowChecker:
         fields_read = _FieldReader(fields, where)
         read = fields_read.read
         topic = read("topic", lambda n, at: self.name(n, at, TOPIC_RE, "topic (a-z, 0-9, - _)"),
-                     name.lower() if TOPIC_RE.match(name.lower()) else None)
+                     name.lower() if TOPIC_RE.fullmatch(name.lower()) else None)
         if topic is None and "topic" not in fields:
             self.problem(owner, f"{where}: give the FAQ a topic (a-z, 0-9, - _): the node "
                          "name cannot be used as one")
@@ -1174,7 +1221,7 @@ class _FlowChecker:
         fields_read = _FieldReader(fields, where)
         read = fields_read.read
         question = read("id", lambda n, at: self.name(n, at, TOPIC_RE, "id (a-z, 0-9, - _)"),
-                        name.lower() if TOPIC_RE.match(name.lower()) else None)
+                        name.lower() if TOPIC_RE.fullmatch(name.lower()) else None)
         if question is None and "id" not in fields:
             self.problem(owner, f"{where}: give the question an id (a-z, 0-9, - _): the node "
                          "name cannot be used as one")

@@ -113,7 +113,7 @@ class OpeningHours:
 
         A closing time of ``00:00`` means midnight at the end of the day, like ``24:00``.
         """
-        match = _HOURS_RE.match(text)
+        match = _HOURS_RE.fullmatch(text)
         if match is None:
             raise ValueError(f"expected opening hours like {_HOURS_EXAMPLE}, got {text!r}")
         open_h, open_m, close_h, close_m = (int(part) for part in match.groups())
@@ -136,7 +136,7 @@ class OpeningHours:
 
 
 def _parse_date(text: str) -> date:
-    if _DATE_RE.match(text):
+    if _DATE_RE.fullmatch(text):
         try:
             return date.fromisoformat(text)
         except ValueError:

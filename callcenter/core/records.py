@@ -23,6 +23,15 @@ class HangupBy(StrEnum):
     UNKNOWN = "unknown"
 
 
+class RecordSource(StrEnum):
+    """Who wrote a call's record: the service, or Asterisk's own log while the service could
+    not see the call (core/missed_calls.py), or both (the service lost sight of it)."""
+
+    SERVICE = "service"
+    ASTERISK = "asterisk"
+    SERVICE_AND_ASTERISK = "service+asterisk"
+
+
 class AttemptOutcome(StrEnum):
     RINGING = "ringing"  # still open
     ANSWERED = "answered"
@@ -115,7 +124,9 @@ class CallRecord:
     linked_id: str | None = None
     channel: str | None = None
     caller_number: str | None = None
-    caller_name: str | None = None
+    caller_name: str | None = None  # cleaned (core/caller_id.py), as the caller meant it
+    # The caller ID exactly as the caller sent it, URI-encoded: '<name> <<number>>'.
+    caller_id_raw: str | None = None
     dialed_number: str | None = None
     answered_at: float | None = None  # the IVR answered the caller
     ended_at: float | None = None
@@ -133,6 +144,7 @@ class CallRecord:
     faq_outcomes: list[FaqOutcome] = field(default_factory=list)
     survey_answers: list[SurveyAnswer] = field(default_factory=list)
     note: str | None = None  # why a record was closed unusually (e.g. reconciled)
+    source: RecordSource = RecordSource.SERVICE
 
     @property
     def is_open(self) -> bool:

@@ -113,7 +113,7 @@ class AgentChange:
 @dataclass(frozen=True)
 class SecretChange:
     agent_id: str
-    secret: str
+    sip_secret: str  # one name for it everywhere: settings, the API's requests and answers
     warnings: tuple[str, ...]
 
 

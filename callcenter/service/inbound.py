@@ -120,7 +120,8 @@ class InboundCalls:
         self.active[call_id] = session
         self._writer.apply(self._ledger.handler_started(
             call_id, channel=env.channel, caller_number=env.callerid,
-            caller_name=env.calleridname, dialed_number=env.extension, now=now))
+            caller_name=env.calleridname, dialed_number=env.extension, now=now,
+            caller_id_raw=env.args[0] if env.args else None))  # the dialplan's escaped copy
         record = self._ledger.get(call_id)
         protocol = record.protocol if record else None
         walk = _Walk(language=env.language, variables={

@@ -1,6 +1,8 @@
 """A caller's time in an ACD queue, on their own FastAGI session.
 
-Music while waiting; position and expected wait at the queue's interval (with the offer to
+The caller joins the ACD's line the moment the flow routes them: an idle agent is rung at
+once, and "please hold" is said only when no agent was offered the call right away. Music
+while waiting; position and expected wait at the queue's interval (with the offer to
 be called back); each offer the ACD makes rings one agent (``Dial``) or joins a nailed-up
 agent's bridge (``ConfBridge``); overflow to another queue; the apology when no agent can
 take the call.
@@ -102,13 +104,20 @@ class QueueCalls:
         """Until an agent took the call and the talk is over, or no agent can; AgiHangup
         when the caller hangs up first."""
         queue = self._queue_settings(request.queue)
-        self._writer.apply(self._ledger.queued(call_id, queue.name, self._clock.now()))
+        # In line at once, so an idle agent rings now; one instant for the record's wait
+        # (queued_at) and the live queue's waiting_since. A callback keeps this place.
+        joined = self._clock.now()
+        self._writer.apply(self._ledger.queued(call_id, queue.name, joined))
+        inbox = self._acd.enqueue(call_id, queue.name, priority=request.priority,
+                                  skills=request.skills, for_agent=request.for_agent,
+                                  waiting_since=joined)
         await session.set_variable(QUEUE_VARIABLE, queue.name)
         await session.set_variable("QUEUE_PRIO", str(max(0, request.priority)))
-        await _play(session, "please-hold")
-        joined = self._clock.now()  # the ACD's waiting_since: a callback keeps this place
-        inbox = self._acd.enqueue(call_id, queue.name, priority=request.priority,
-                                  skills=request.skills, for_agent=request.for_agent)
+        if not _decision_pending(inbox):
+            # Nobody could take the call at once: the caller hears they are in line. An
+            # agent freed meanwhile is rung as soon as the sentence ends (AGI plays one
+            # thing at a time); with an agent free at once the caller hears only the ring.
+            await _play(session, "please-hold")
         await session.set_music(True, queue.moh_class)
         while True:
             message = await _next_message(inbox, session)

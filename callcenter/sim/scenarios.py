@@ -180,7 +180,7 @@ def _check_scenario(scenario: Scenario) -> None:
         where = f"agents[{index}]"
         if agent_names.count(group.name) > 1:
             raise _fail(src, f"{where}.name", f"agent group {group.name!r} is defined twice")
-        if not NAME_RE.match(group.name):
+        if not NAME_RE.fullmatch(group.name):
             raise _fail(src, f"{where}.name", "a name of letters, digits, - and _ "
                         f"(starting with a letter) is needed, not {group.name!r}")
         if group.count < 0:
@@ -217,7 +217,7 @@ def _qualified(group: AgentGroup, call_type: CallType) -> bool:
 
 def _check_queue(src: str, where: str, queue: QueueScenario, names: list[str],
                  ring_delay: float) -> None:
-    if not NAME_RE.match(queue.name):
+    if not NAME_RE.fullmatch(queue.name):
         raise _fail(src, f"{where}.name", "a name of letters, digits, - and _ (starting "
                     f"with a letter) is needed, not {queue.name!r}")
     if not queue.arrivals_per_hour > 0 or not math.isfinite(queue.arrivals_per_hour):
@@ -253,7 +253,7 @@ def _check_queue(src: str, where: str, queue: QueueScenario, names: list[str],
 
 def _check_skills(src: str, where: str, skills: Mapping[str, int]) -> None:
     for skill, level in skills.items():
-        if not NAME_RE.match(skill):
+        if not NAME_RE.fullmatch(skill):
             raise _fail(src, f"{where}.{skill}", "not a valid skill name")
         if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 10:
             raise _fail(src, f"{where}.{skill}", f"a level from 1 to 10 is needed, "

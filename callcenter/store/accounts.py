@@ -2,7 +2,9 @@
 
 Passwords are hashed with argon2 (rehashed at sign-in when the parameters change); session
 ids and API tokens are random secrets stored only as their SHA-256. Every method returns
-frozen dataclasses, never rows. Hashing is slow on purpose, so it runs in a worker thread.
+frozen dataclasses, never rows. Hashing is slow on purpose, so it runs in a worker thread,
+and a ``HashGate`` caps how many hashes run at once: sign-ins sent by the dozen must not take
+every core from call handling.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ import os
 import re
 import secrets
 import tempfile
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import datetime
 from enum import Enum, StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -31,6 +33,7 @@ from sqlalchemy.orm import selectinload
 
 from callcenter.core.clock import Clock, SystemClock, from_datetime, to_datetime
 from callcenter.core.flowfile import AGENT_ID_RE
+from callcenter.private_files import private_folder
 from callcenter.store.account_models import ApiTokenRow, UserRoleRow, UserRow, WebSessionRow
 
 USERNAME_RE = re.compile(r"[A-Za-z0-9._@-]{1,64}")
@@ -47,6 +50,9 @@ API_TOKEN_RE = re.compile(TOKEN_PREFIX + r"[A-Za-z0-9_-]{43}")
 FIRST_ADMIN = "admin"
 ADMIN_PASSWORD_FILE = "admin-password"
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+HASH_WAIT = 2.0  # seconds a hash may wait for a free slot before the caller hears "busy"
+HASH_MAX_WAITING = 16  # hashes waiting beyond these are refused at once
+_T = TypeVar("_T")
 
 
 class Role(StrEnum):
@@ -80,6 +86,64 @@ class TokenNotFound(LookupError):
 
 class LastAdmin(Exception):
     """The change would leave no active admin, and nobody could manage users any more."""
+
+
+class HashingBusy(Exception):
+    """Every hashing slot is taken and the wait was too long; try again shortly."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"password hashing is busy; try again in {retry_after:.0f} s")
+        self.retry_after = retry_after
+
+
+def default_hash_slots() -> int:
+    """Hashes at once: half the cores (at least one), so calls always keep a core."""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+class HashGate:
+    """At most ``slots`` argon2 computations at once; up to ``max_waiting`` more wait up to
+    ``wait`` seconds for a slot, the rest are refused at once with ``HashingBusy``."""
+
+    def __init__(
+        self,
+        slots: int | None = None,
+        *,
+        max_waiting: int = HASH_MAX_WAITING,
+        wait: float = HASH_WAIT,
+    ) -> None:
+        self.slots = default_hash_slots() if slots is None else slots
+        if self.slots < 1 or max_waiting < 0 or wait < 0:
+            raise ValueError("HashGate: slots >= 1, max_waiting >= 0, wait >= 0")
+        self._semaphore = asyncio.Semaphore(self.slots)
+        self._max_waiting = max_waiting
+        self._wait = wait
+        self._waiting = 0
+
+    async def run(self, work: Callable[..., _T], *args: Any) -> _T:
+        """``work(*args)`` in a worker thread once a slot is free."""
+        async with self._slot():
+            return await asyncio.to_thread(work, *args)
+
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        if self._semaphore.locked():
+            if self._waiting >= self._max_waiting:
+                raise HashingBusy(max(1.0, self._wait))
+            self._waiting += 1
+            try:
+                async with asyncio.timeout(self._wait):
+                    await self._semaphore.acquire()
+            except TimeoutError:
+                raise HashingBusy(max(1.0, self._wait)) from None
+            finally:
+                self._waiting -= 1
+        else:
+            await self._semaphore.acquire()
+        try:
+            yield
+        finally:
+            self._semaphore.release()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,10 +194,12 @@ class AccountRepository:
         sessions: async_sessionmaker[AsyncSession],
         clock: Clock | None = None,
         hasher: PasswordHasher | None = None,
+        hash_gate: HashGate | None = None,
     ) -> None:
         self._sessions = sessions
         self._clock = clock or SystemClock()
         self._hasher = hasher or PasswordHasher()
+        self._gate = hash_gate or HashGate()
         self._unknown_user_hash: str | None = None
 
     # ----------------------------------------------------------------------- users
@@ -157,7 +223,7 @@ class AccountRepository:
         role_set = check_roles(roles)
         display_name = check_display_name(display_name)
         agent_id = check_agent_id(agent_id)
-        password_hash = await asyncio.to_thread(self._hasher.hash, password)
+        password_hash = await self._gate.run(self._hasher.hash, password)
         now = to_datetime(self._clock.now())
         values = {
             "username": username,
@@ -212,9 +278,10 @@ class AccountRepository:
     ) -> User:
         """Change what is given; ``None`` clears ``display_name``/``agent_id``.
 
-        Deactivating a user ends their web sessions at once (their tokens stop working while
-        they are inactive). Raises ``ValueError`` naming a bad field, ``UserNotFound``, and
-        ``LastAdmin`` when no active admin would remain.
+        A new password ends every web session of the user; deactivating ends their sessions
+        and revokes their API tokens, all in the same transaction. Raises ``ValueError``
+        naming a bad field, ``UserNotFound``, ``LastAdmin`` when no active admin would
+        remain, and ``HashingBusy``.
         """
         user_pk = check_row_id("id", user_id)
         values: dict[str, Any] = {}
@@ -228,7 +295,7 @@ class AccountRepository:
             values["active"] = active
         role_set = None if roles is None else check_roles(roles)
         if password is not None:
-            values["password_hash"] = await asyncio.to_thread(
+            values["password_hash"] = await self._gate.run(
                 self._hasher.hash, check_new_password(password)
             )
         values["updated_at"] = to_datetime(self._clock.now())
@@ -253,10 +320,12 @@ class AccountRepository:
                     f"user {user_pk}: this change would leave no active admin; "
                     "make another user admin first"
                 )  # raising rolls the transaction back
-            if values.get("active") is False:
+            if values.get("active") is False or password is not None:
                 await session.execute(
                     delete(WebSessionRow).where(WebSessionRow.user_pk == user_pk)
                 )
+            if values.get("active") is False:
+                await session.execute(delete(ApiTokenRow).where(ApiTokenRow.user_pk == user_pk))
         found = await self.get_user(user_pk)
         assert found is not None
         return found
@@ -266,6 +335,7 @@ class AccountRepository:
 
         An unknown username costs the same hashing work as a wrong password, so the answer
         time tells nothing. A hash made with old parameters is replaced by a new one.
+        Raises ``HashingBusy`` when no hashing slot came free in time.
         """
         if not isinstance(username, str) or not isinstance(password, str):
             return None
@@ -274,14 +344,14 @@ class AccountRepository:
                 _with_roles(select(UserRow)).where(UserRow.username == username)
             )
         if row is None:
-            await asyncio.to_thread(self._verify, await self._unknown_hash(), password)
+            await self._gate.run(self._verify, await self._unknown_hash(), password)
             return None
-        if not await asyncio.to_thread(self._verify, row.password_hash, password):
+        if not await self._gate.run(self._verify, row.password_hash, password):
             return None
         if not row.active:
             return None
         if self._hasher.check_needs_rehash(row.password_hash):
-            new_hash = await asyncio.to_thread(self._hasher.hash, password)
+            new_hash = await self._gate.run(self._hasher.hash, password)
             async with self._sessions.begin() as session:
                 await session.execute(
                     update(UserRow)
@@ -299,7 +369,7 @@ class AccountRepository:
 
     async def _unknown_hash(self) -> str:
         if self._unknown_user_hash is None:
-            self._unknown_user_hash = await asyncio.to_thread(
+            self._unknown_user_hash = await self._gate.run(
                 self._hasher.hash, secrets.token_urlsafe(16)
             )
         return self._unknown_user_hash
@@ -353,6 +423,29 @@ class AccountRepository:
             await session.execute(
                 delete(WebSessionRow).where(WebSessionRow.session_hash == secret_hash(secret))
             )
+
+    async def end_sessions(self, user_id: int) -> int:
+        """End every web session of a user (signing out everywhere); returns how many."""
+        user_pk = check_row_id("user_id", user_id)
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                delete(WebSessionRow).where(WebSessionRow.user_pk == user_pk)
+            )
+        return int(result.rowcount)
+
+    async def token_valid(self, token_id: int) -> bool:
+        """Whether the token still exists, has not expired and belongs to an active user."""
+        query = (
+            select(ApiTokenRow.expires_at)
+            .join(UserRow, UserRow.id == ApiTokenRow.user_pk)
+            .where(ApiTokenRow.id == check_row_id("id", token_id), UserRow.active.is_(True))
+        )
+        async with self._sessions() as session:
+            found = (await session.execute(query)).first()
+        if found is None:
+            return False
+        expires_at = from_datetime(found[0])
+        return expires_at is None or expires_at > self._clock.now()
 
     async def delete_expired_sessions(self) -> int:
         """Forget sessions past their end; returns how many."""
@@ -479,8 +572,7 @@ async def ensure_first_admin(repo: AccountRepository, data_dir: Path | str) -> s
     """
     if await repo.count_users() > 0:
         return None
-    folder = Path(data_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_folder(data_dir)
     password = secrets.token_urlsafe(12)
     # Written aside first and renamed into place only once the user exists: the file never
     # holds a password that does not work.

@@ -24,7 +24,8 @@ class AgentRow(Base):
 
     id: Mapped[str] = mapped_column(String, primary_key=True)
     name: Mapped[str] = mapped_column(String)
-    sip_secret: Mapped[str] = mapped_column(String)
+    # MD5(id:realm:password) in hex, PJSIP's digest credential; the password is not stored.
+    sip_digest: Mapped[str] = mapped_column(String)
     # A static SIP contact (a test phone that never registers); None: the phone registers.
     contact: Mapped[str | None] = mapped_column(String)
     active: Mapped[bool] = mapped_column(Boolean)

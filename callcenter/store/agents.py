@@ -7,11 +7,18 @@ field, and each call is one transaction, so nothing is half-written.
 
 The settings' ``[[agents]]`` remain the demo seed: ``seed`` inserts those not yet stored
 and never overwrites a stored agent.
+
+An agent's SIP password is never stored: only its digest credential
+``MD5(id:callcenter:password)`` (``confgen.sip_digest``), which is what PJSIP checks a
+phone's answer against. The password itself is in the ``AgentAccount`` that ``create``,
+``rotate_secret`` and ``seed`` return, once, for whoever set up the phone; read back, it is
+None. See docs/security-auth.md for why, and what the digest still allows.
 """
 
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -24,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
-from callcenter.asterisk.confgen import RESERVED_NAMES
+from callcenter.asterisk.confgen import RESERVED_NAMES, sip_digest
 from callcenter.config import NAME_RE, AgentSettings
 from callcenter.core.clock import Clock, SystemClock, to_datetime
 from callcenter.store.agent_models import (
@@ -67,17 +74,24 @@ class DuplicateAgent(ValueError):
 @dataclass(frozen=True)
 class AgentAccount:
     """An agent as stored. ``queues`` maps queue -> tier (0 primary, 1.. overflow tiers);
-    ``skills`` maps skill -> level (1-10). Both are read-only mappings."""
+    ``skills`` maps skill -> level (1-10). Both are read-only mappings. ``sip_digest`` is
+    what PJSIP checks the phone with; ``sip_secret``, the password itself, only on the
+    account that just made it (create, rotate_secret, seed), else None."""
 
     id: str
     name: str
-    sip_secret: str = field(repr=False)
+    sip_digest: str = field(repr=False)
     active: bool
     queues: Mapping[str, int] = field(hash=False)
     skills: Mapping[str, int] = field(hash=False)
     contact: str | None  # a static SIP contact; None: the phone registers
     created_at: float
     updated_at: float
+    sip_secret: str | None = field(default=None, repr=False, compare=False)
+
+    def has_sip_secret(self, secret: str) -> bool:
+        """Whether ``secret`` is this agent's SIP password."""
+        return secrets.compare_digest(sip_digest(self.id, secret), self.sip_digest)
 
     @property
     def primary_queues(self) -> tuple[str, ...]:
@@ -134,8 +148,9 @@ class AgentDirectory:
     # ------------------------------------------------------------------ accounts
 
     async def create(self, agent: NewAgent) -> AgentAccount:
-        """Store a new agent; ``DuplicateAgent`` if the id is taken."""
-        values, memberships, skills = self._new_agent_values(agent)
+        """Store a new agent; ``DuplicateAgent`` if the id is taken. The answer carries the
+        SIP password (``sip_secret``), the only time it is known."""
+        values, memberships, skills, secret = self._new_agent_values(agent)
         async with self._sessions.begin() as session:
             if await session.scalar(select(AgentRow.id).where(AgentRow.id == values["id"])):
                 raise DuplicateAgent(f"agent {values['id']!r}: already exists")
@@ -144,7 +159,7 @@ class AgentDirectory:
             except IntegrityError:  # created by someone else since the check above
                 raise DuplicateAgent(f"agent {values['id']!r}: already exists") from None
             await _insert_children(session, values["id"], memberships, skills)
-            return await _load(session, values["id"])
+            return _with_secret(await _load(session, values["id"]), secret)
 
     async def get(self, agent_id: str) -> AgentAccount | None:
         checked_id = _agent_id("id", agent_id)
@@ -202,23 +217,27 @@ class AgentDirectory:
             return await _load(session, agent_id)
 
     async def rotate_secret(self, agent_id: str) -> AgentAccount:
-        """A new random SIP secret; the phone must be given it (and Asterisk reloaded)."""
+        """A new random SIP secret (in the answer's ``sip_secret``, and nowhere else); the
+        phone must be given it (and Asterisk reloaded)."""
         _agent_id("id", agent_id)
+        secret = new_sip_secret()
         async with self._sessions.begin() as session:
             await _require(session, agent_id)
             await session.execute(
                 update(AgentRow).where(AgentRow.id == agent_id)
-                .values(sip_secret=new_sip_secret(), updated_at=to_datetime(self._clock.now()))
+                .values(sip_digest=sip_digest(agent_id, secret),
+                        updated_at=to_datetime(self._clock.now()))
                 .execution_options(synchronize_session=False)
             )
-            return await _load(session, agent_id)
+            return _with_secret(await _load(session, agent_id), secret)
 
     async def seed(
         self,
         settings_agents: Sequence[AgentSettings],
         secrets_for: Callable[[AgentSettings], str | None] | None = None,
     ) -> builtins.list[AgentAccount]:
-        """Store the settings' agents that are not stored yet; returns those added.
+        """Store the settings' agents that are not stored yet; returns those added, each
+        with its SIP password in ``sip_secret`` (the first start shows them).
 
         Each gets its settings' name, queues (with their tiers), skills and contact, and is
         active.
@@ -238,14 +257,14 @@ class AgentDirectory:
                 contact=agent.contact or None,
             ))
         prepared = [self._new_agent_values(agent) for agent in new_agents]
-        ids = [values["id"] for values, _, _ in prepared]
+        ids = [values["id"] for values, _, _, _ in prepared]
         if len(set(ids)) != len(ids):
             twice = next(agent_id for agent_id in ids if ids.count(agent_id) > 1)
             raise ValueError(f"settings agents: agent {twice!r} is listed twice")
         async with self._sessions.begin() as session:
             stored = set(await session.scalars(select(AgentRow.id).where(AgentRow.id.in_(ids))))
             added = []
-            for values, memberships, skills in prepared:
+            for values, memberships, skills, secret in prepared:
                 if values["id"] in stored:
                     continue
                 # Another process seeding at the same moment: its row wins, quietly.
@@ -255,8 +274,9 @@ class AgentDirectory:
                 if (await session.execute(statement)).scalar_one_or_none() is None:
                     continue
                 await _insert_children(session, values["id"], memberships, skills)
-                added.append(values["id"])
-            return [await _load(session, agent_id) for agent_id in added]
+                added.append((values["id"], secret))
+            return [_with_secret(await _load(session, agent_id), secret)
+                    for agent_id, secret in added]
 
     # ------------------------------------------------------------------ state history
 
@@ -299,21 +319,24 @@ class AgentDirectory:
 
     def _new_agent_values(
         self, agent: NewAgent
-    ) -> tuple[dict[str, Any], dict[str, int], dict[str, int]]:
+    ) -> tuple[dict[str, Any], dict[str, int], dict[str, int], str]:
+        """The row's values, memberships, skills, and the SIP password (not in the row)."""
         agent_id = _agent_id("id", agent.id)
         where = f"agent {agent_id!r}"
-        secret = new_sip_secret() if agent.sip_secret is None else agent.sip_secret
+        secret = _sip_secret(f"{where}: sip_secret",
+                             new_sip_secret() if agent.sip_secret is None else agent.sip_secret)
         now = to_datetime(self._clock.now())
         values = {
             "id": agent_id,
             "name": _agent_name(f"{where}: name", agent.name),
-            "sip_secret": _sip_secret(f"{where}: sip_secret", secret),
+            "sip_digest": sip_digest(agent_id, secret),
             "contact": _contact(f"{where}: contact", agent.contact),
             "active": _flag(f"{where}: active", agent.active),
             "created_at": now,
             "updated_at": now,
         }
-        return values, self._memberships(where, agent.queues), _skills(where, agent.skills)
+        return (values, self._memberships(where, agent.queues), _skills(where, agent.skills),
+                secret)
 
     def _memberships(self, where: str, queues: Mapping[str, int]) -> dict[str, int]:
         memberships = _levels(f"{where}: queues", queues, "tier", 0, MAX_TIER, _queue_name)
@@ -484,11 +507,15 @@ async def _load(session: AsyncSession, agent_id: str) -> AgentAccount:
     return _to_account(row)
 
 
+def _with_secret(account: AgentAccount, secret: str) -> AgentAccount:
+    return dataclasses.replace(account, sip_secret=secret)
+
+
 def _to_account(row: AgentRow) -> AgentAccount:
     return AgentAccount(
         id=row.id,
         name=row.name,
-        sip_secret=row.sip_secret,
+        sip_digest=row.sip_digest,
         active=row.active,
         queues=MappingProxyType({m.queue: m.tier for m in row.memberships}),
         skills=MappingProxyType({s.skill: s.level for s in row.skills}),

@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from callcenter.private_files import private_file, tighten
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MIGRATIONS_DIR = REPO_ROOT / "migrations"
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
@@ -63,11 +65,16 @@ async def ping(engine: AsyncEngine, timeout: float = 2.0) -> bool:
 
 
 def ensure_sqlite_folder(url: str) -> None:
-    """Create the folder of a SQLite database file (not for in-memory databases)."""
+    """Create the folder (mode 700) and the file (mode 600) of a SQLite database before
+    SQLite does, which would make the file 644: it holds password hashes and the agents'
+    SIP credentials. SQLite gives its -wal and -shm files the database file's mode."""
     database = make_url(url).database
     if not database or database == ":memory:" or database.startswith("file:"):
         return
-    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    path = Path(database).expanduser()
+    private_file(path)
+    for companion in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        tighten(companion)
 
 
 def alembic_config(url: str | None = None) -> Config:

@@ -86,6 +86,7 @@ class CallRow(Base):
     channel: Mapped[str | None] = mapped_column(String)
     caller_number: Mapped[str | None] = mapped_column(String)
     caller_name: Mapped[str | None] = mapped_column(String)
+    caller_id_raw: Mapped[str | None] = mapped_column(String)  # URI-encoded, as sent
     dialed_number: Mapped[str | None] = mapped_column(String)
     started_at: Mapped[datetime] = mapped_column(UtcDateTime)
     answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
@@ -103,6 +104,8 @@ class CallRow(Base):
     disposition: Mapped[str | None] = mapped_column(String)  # a records.Disposition value
     note: Mapped[str | None] = mapped_column(String)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Who wrote the record: a records.RecordSource value ("asterisk": imported from its log).
+    source: Mapped[str] = mapped_column(String, server_default="service")
 
     attempts: Mapped[list[AttemptRow]] = relationship(
         back_populates="call",

@@ -10,7 +10,7 @@ import builtins
 import dataclasses
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -32,8 +32,10 @@ from callcenter.core.records import (
     FaqResult,
     HangupBy,
     IvrStep,
+    RecordSource,
     SurveyAnswer,
 )
+from callcenter.store.dead_letter_models import DeadLetterRow
 from callcenter.store.models import (
     AttemptRow,
     CallbackRow,
@@ -60,6 +62,7 @@ _TEXT_FIELDS = (
     "channel",
     "caller_number",
     "caller_name",
+    "caller_id_raw",
     "dialed_number",
     "queue",
     "agent_id",
@@ -126,6 +129,38 @@ class CallRepository:
                     for row in rows:
                         row["call_pk"] = call_pk
                     await session.execute(insert(table), rows)  # one executemany per table
+
+    async def insert_if_absent(self, record: CallRecord) -> bool:
+        """Insert the call unless a record of it exists: whoever stored it first wins. True
+        if inserted. For records imported from Asterisk's log, which must never overwrite the
+        service's own. Another call's protocol number raises IntegrityError."""
+        values = _call_values(record)
+        values["updated_at"] = to_datetime(self._clock.now())
+        children = _child_values(record)
+        async with self._sessions.begin() as session:
+            insert_new = (_dialect_insert(session)(CallRow).values(values)
+                          .on_conflict_do_nothing(index_elements=[CallRow.call_id])
+                          .returning(CallRow.id))
+            call_pk = (await session.execute(insert_new)).scalar_one_or_none()
+            if call_pk is None:
+                return False
+            for table, rows in children:
+                for row in rows:
+                    row["call_pk"] = call_pk
+                if rows:
+                    await session.execute(insert(table), rows)
+        return True
+
+    async def stored_ids(self, call_ids: Iterable[str]) -> set[str]:
+        """Which of these calls have a record, open or closed."""
+        wanted = builtins.list(dict.fromkeys(call_ids))
+        found: set[str] = set()
+        async with self._sessions() as session:
+            for start in range(0, len(wanted), MAX_PAGE):  # bounded IN lists
+                chunk = wanted[start:start + MAX_PAGE]
+                found.update(await session.scalars(
+                    select(CallRow.call_id).where(CallRow.call_id.in_(chunk))))
+        return found
 
     async def get(self, call_id: str) -> CallRecord | None:
         async with self._sessions() as session:
@@ -306,6 +341,51 @@ class CallbackRepository:
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class DeadLetter:
+    """A call record the database refused for good, as the record writer moved it aside."""
+
+    call_id: str
+    record: str  # the record's JSON document
+    reason: str
+    at: float
+    id: int | None = None  # given by the store
+
+
+class DeadLetterRepository:
+    """Refused call records (``call_dead_letters``): kept with the reason, newest first."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def add(self, letter: DeadLetter) -> None:
+        # Shown escaped: the refused data may be the very NUL the database cannot hold.
+        values = {
+            "call_id": _printable(letter.call_id),
+            "record": _printable(letter.record),
+            "reason": _printable(letter.reason),
+            "at": to_datetime(letter.at),
+        }
+        async with self._sessions.begin() as session:
+            await session.execute(insert(DeadLetterRow).values(values))
+
+    async def list(self, limit: int = 50) -> builtins.list[DeadLetter]:
+        _check_page(limit, 0)
+        query = select(DeadLetterRow).order_by(DeadLetterRow.at.desc(), DeadLetterRow.id.desc())
+        async with self._sessions() as session:
+            rows = await session.scalars(query.limit(limit))
+            return [
+                DeadLetter(call_id=row.call_id, record=row.record, reason=row.reason,
+                           at=row.at.timestamp(), id=row.id)
+                for row in rows
+            ]
+
+
+def _printable(text: str) -> str:
+    """``text`` with NUL and other control characters (but not the tab) as escapes."""
+    return "".join(c if c.isprintable() or c == "\t" else repr(c)[1:-1] for c in text)
+
+
 # --------------------------------------------------------------------------- statements
 
 
@@ -389,6 +469,7 @@ def _call_values(record: CallRecord) -> dict[str, Any]:
         values[name] = _number(f"{where}: {name}", getattr(record, name))
     values["hangup_by"] = _enum(f"{where}: hangup_by", HangupBy, record.hangup_by)
     values["disposition"] = _enum(f"{where}: disposition", Disposition, record.disposition)
+    values["source"] = _enum(f"{where}: source", RecordSource, record.source)
     values["ivr_path"] = [
         _ivr_step_json(f"{where}: ivr_path[{i}]", step) for i, step in enumerate(record.ivr_path)
     ]
@@ -557,6 +638,7 @@ def _to_record(row: CallRow) -> CallRecord:
         channel=row.channel,
         caller_number=row.caller_number,
         caller_name=row.caller_name,
+        caller_id_raw=row.caller_id_raw,
         protocol=row.protocol,
         dialed_number=row.dialed_number,
         answered_at=from_datetime(row.answered_at),
@@ -600,6 +682,7 @@ def _to_record(row: CallRow) -> CallRecord:
             for s in row.survey_answers
         ],
         note=row.note,
+        source=RecordSource(row.source),
     )
 
 

@@ -5,10 +5,12 @@ Each feature's rows live in their own module; importing them registers their tab
 
 from __future__ import annotations
 
-from callcenter.store import account_models, agent_models
+from callcenter.store import account_models, agent_models, asterisk_log, dead_letter_models
 from callcenter.store.models import Base
 
-ROW_MODULES = (account_models, agent_models)  # users and sessions; agents and their log
+# users and sessions; agents and their log; refused call records; how far Asterisk's own
+# log was imported
+ROW_MODULES = (account_models, agent_models, dead_letter_models, asterisk_log)
 metadata = Base.metadata
 
 __all__ = ["ROW_MODULES", "metadata"]

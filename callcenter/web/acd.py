@@ -117,7 +117,7 @@ async def new_secret(request: web.Request) -> web.Response:
     agent_id = _agent_id(request)
     with _errors():
         change = await request.app[AGENTS].rotate_secret(agent_id)
-    return web.json_response({"agent_id": change.agent_id, "secret": change.secret,
+    return web.json_response({"agent_id": change.agent_id, "sip_secret": change.sip_secret,
                               "warnings": list(change.warnings)})
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -12,6 +13,7 @@ from callcenter.service.agent_admin import AgentAdmin
 from callcenter.service.call_transfer import CallTransfers
 from callcenter.service.supervision import Supervision
 from callcenter.store.accounts import AccountRepository
+from callcenter.store.db_errors import describe, is_unavailable
 from callcenter.store.repositories import CallbackRepository, CallRepository
 from callcenter.web.acd import (
     agent_history,
@@ -43,6 +45,8 @@ from callcenter.web.openapi import serve_openapi
 from callcenter.web.reports import faq_report
 from callcenter.web.supervision import install_supervision_routes
 
+log = logging.getLogger(__name__)
+
 
 async def healthz(request: web.Request) -> web.Response:
     probe = request.app[HEALTH]
@@ -64,6 +68,21 @@ async def json_errors(request: web.Request, handler: Callable) -> web.StreamResp
         return web.json_response({"error": exc.reason, "status": exc.status}, status=exc.status)
 
 
+@web.middleware
+async def database_unavailable(request: web.Request, handler: Callable) -> web.StreamResponse:
+    """An API call that finds the database away is answered 503 in JSON, not 500."""
+    try:
+        return await handler(request)
+    except Exception as exc:
+        if not request.path.startswith("/api/") or not is_unavailable(exc):
+            raise
+        log.warning("%s %s: the database is unavailable: %s", request.method, request.path,
+                    describe(exc))
+        # The driver's message may name the host and user: it stays in the log.
+        return web.json_response(
+            {"error": "database unavailable", "status": 503,
+             "detail": "the database cannot be reached; try again shortly"},
+            status=503, headers={"Retry-After": "5"})
 
 
 @dataclass(frozen=True)
@@ -76,6 +95,7 @@ class WebServices:
     clock: Clock
     callbacks: CallbackRepository | None = None  # no callback routes without it
     secure_cookies: bool = False  # session cookies only over HTTPS (behind a TLS proxy)
+    trusted_proxies: tuple[str, ...] = ()  # whose X-Forwarded-For names the client
     events: EventHub | None = None  # no /api/events without it
     event_stream: StreamSettings | None = None
     agents: AgentAdmin | None = None  # no /api/queues and /api/agents without it
@@ -86,10 +106,12 @@ class WebServices:
 def make_app(services: WebServices) -> web.Application:
     """The application. Every route is added with the roles that may use it (deny by
     default: see web/auth.py)."""
-    app = web.Application(middlewares=[json_errors], client_max_size=64 * 1024)
+    app = web.Application(middlewares=[json_errors, database_unavailable],
+                          client_max_size=64 * 1024)
     app[CALLS] = services.calls
     app[HEALTH] = services.health
-    setup_auth(app, services.accounts, services.clock, secure_cookies=services.secure_cookies)
+    setup_auth(app, services.accounts, services.clock, secure_cookies=services.secure_cookies,
+               trusted_proxies=services.trusted_proxies)
     add_route(app, "GET", "/healthz", healthz, roles=PUBLIC)
     add_route(app, "GET", "/api/openapi.json", serve_openapi, roles=PUBLIC)
     add_route(app, "GET", "/api/calls", list_calls, roles=STAFF)

@@ -6,13 +6,21 @@ by accident. A public route runs as is. Any other request must carry a session c
 ``Authorization: Bearer`` token of an active user holding one of the route's roles; a
 cookie-authenticated POST/PUT/PATCH/DELETE must also carry ``X-Requested-With: callcenter``
 (a page's fetch sends it; a cross-site form cannot).
+
+Sign-in attempts meet growing delays per client address and per (address, username)
+(``core.signin_throttle``), never a lock on the username; hashing is capped by the accounts'
+``HashGate``. Logout, a new password and deactivation end the user's sessions on the server
+and tell open streams through ``Revocations`` (see docs/security-auth.md).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import ipaddress
 import json
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+import math
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -20,12 +28,14 @@ from typing import Any
 from aiohttp import web
 
 from callcenter.core.clock import Clock
+from callcenter.core.signin_throttle import SignInThrottle
 from callcenter.store.accounts import (
     MAX_PASSWORD_LENGTH,
     MAX_ROW_ID,
     SESSION_LIFETIME,
     AccountRepository,
     ApiToken,
+    HashingBusy,
     LastAdmin,
     Role,
     TokenNotFound,
@@ -41,9 +51,6 @@ SESSION_COOKIE = "callcenter_session"
 CSRF_HEADER = "X-Requested-With"
 CSRF_VALUE = "callcenter"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-LOGIN_FAILURES_ALLOWED = 5
-LOGIN_WINDOW = 15 * 60.0
-LOGIN_LOCKOUT = 15 * 60.0
 MAX_TOKEN_DAYS = 3650
 LOGIN_FAILED = "wrong username or password"
 
@@ -182,66 +189,134 @@ def require_own_agent(request: web.Request, agent_id: str) -> None:
         )
 
 
-# --------------------------------------------------------------------------- sign-in throttle
+# --------------------------------------------------------------------------- client address
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-class LoginLocked(Exception):
-    def __init__(self, retry_after: float) -> None:
-        super().__init__(f"locked for {retry_after:.0f} s")
-        self.retry_after = retry_after
+def client_address(request: web.Request, trusted_proxies: Sequence[IPNetwork] = ()) -> str:
+    """Who is asking, as the sign-in throttle counts them.
+
+    The TCP peer, unless that peer is a trusted proxy: then the nearest address in
+    ``X-Forwarded-For`` that is not a trusted proxy itself (the header's earlier entries are
+    whatever the client wrote). An IPv6 address counts as its /64, since one host usually
+    has a whole /64 to choose from.
+    """
+    peer = _parse_ip(request.remote)
+    if peer is None:
+        return "local"  # a Unix socket or a test transport: one client
+    if trusted_proxies and _within(peer, trusted_proxies):
+        hops = [h.strip() for v in request.headers.getall("X-Forwarded-For", [])
+                for h in v.split(",")]
+        for hop in reversed(hops):
+            address = _parse_ip(hop)
+            if address is None:
+                break  # garbage from here on was written by the client: stop trusting
+            peer = address
+            if not _within(address, trusted_proxies):
+                break
+    if peer.version == 6:
+        return str(ipaddress.ip_network(f"{peer}/64", strict=False))
+    return str(peer)
 
 
-class LoginThrottle:
-    """After ``failures`` failed sign-ins for one username within ``window`` seconds, refuse
-    that username for ``lockout`` seconds. In memory; time from the clock.
+def parse_trusted_proxies(values: Iterable[str]) -> tuple[IPNetwork, ...]:
+    """``["10.0.0.1", "192.168.0.0/24"]`` as networks; ValueError names a bad entry."""
+    networks = []
+    for index, value in enumerate(values):
+        try:
+            networks.append(ipaddress.ip_network(value, strict=False))
+        except ValueError:
+            raise ValueError(
+                f"trusted_proxies[{index}]: {value[:60]!r} is not an IP address or network"
+            ) from None
+    return tuple(networks)
 
-    An attempt counts as failed from its start until it succeeds, so attempts sent in
-    parallel cannot get more than ``failures`` guesses checked.
+
+def _parse_ip(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    if not text:
+        return None
+    try:
+        address = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _within(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address, networks: Sequence[IPNetwork]
+) -> bool:
+    return any(address.version == n.version and address in n for n in networks)
+
+
+# --------------------------------------------------------------------------- revocations
+
+
+class Revocations:
+    """Tells long-lived answers (the SSE streams) that the credentials they were opened
+    with ended: a logout, a password change, a deactivation, a revoked token.
+
+    ``with revocations.watch(identity) as ended: ...`` gives an ``asyncio.Event`` that is set
+    when that identity's session or token ends in this process; ``still_valid`` re-reads
+    the database (for expiry, or a change made by another process).
     """
 
-    MAX_TRACKED = 10_000  # usernames; beyond this, stale entries are swept
+    def __init__(self) -> None:
+        self._watchers: dict[int, set[tuple[Identity, asyncio.Event]]] = {}
+        # Called after any ending: open event streams check their credentials again now.
+        self.listeners: list[Callable[[], None]] = []
 
-    def __init__(
-        self,
-        clock: Clock,
-        failures: int = LOGIN_FAILURES_ALLOWED,
-        window: float = LOGIN_WINDOW,
-        lockout: float = LOGIN_LOCKOUT,
-    ) -> None:
-        self._clock = clock
-        self._failures = failures
-        self._window = window
-        self._lockout = lockout
-        self._attempts: dict[str, deque[float]] = {}
-        self._locked_until: dict[str, float] = {}
+    @contextlib.contextmanager
+    def watch(self, identity: Identity) -> Iterator[asyncio.Event]:
+        ended = asyncio.Event()
+        entry = (identity, ended)
+        self._watchers.setdefault(identity.user.id, set()).add(entry)
+        try:
+            yield ended
+        finally:
+            watchers = self._watchers.get(identity.user.id)
+            if watchers is not None:
+                watchers.discard(entry)
+                if not watchers:
+                    del self._watchers[identity.user.id]
 
-    def start(self, username: str) -> None:
-        """An attempt begins; raises ``LoginLocked`` when the username is locked out."""
-        now = self._clock.now()
-        until = self._locked_until.get(username)
-        if until is not None:
-            if now < until:
-                raise LoginLocked(until - now)
-            del self._locked_until[username]
-        attempts = self._attempts.setdefault(username, deque())
-        while attempts and attempts[0] <= now - self._window:
-            attempts.popleft()
-        attempts.append(now)
-        if len(attempts) >= self._failures:
-            self._locked_until[username] = now + self._lockout
-            del self._attempts[username]
-        if len(self._attempts) > self.MAX_TRACKED:
-            self._sweep(now)
+    def session_ended(self, user_id: int, session_secret: str) -> None:
+        """One web session ended (its logout)."""
+        self._end(user_id, lambda identity: identity.session_secret == session_secret)
 
-    def succeeded(self, username: str) -> None:
-        self._attempts.pop(username, None)
-        self._locked_until.pop(username, None)
+    def sessions_ended(self, user_id: int) -> None:
+        """Every web session of the user ended (a new password)."""
+        self._end(user_id, lambda identity: identity.via == "session")
 
-    def _sweep(self, now: float) -> None:
-        for name in [n for n, a in self._attempts.items() if a[-1] <= now - self._window]:
-            del self._attempts[name]
-        for name in [n for n, until in self._locked_until.items() if until <= now]:
-            del self._locked_until[name]
+    def user_ended(self, user_id: int) -> None:
+        """Sessions and tokens of the user ended (deactivation)."""
+        self._end(user_id, lambda identity: True)
+
+    def token_ended(self, user_id: int, token_id: int) -> None:
+        self._end(user_id, lambda identity: identity.token_id == token_id)
+
+    def watching(self, user_id: int) -> int:
+        return len(self._watchers.get(user_id, ()))
+
+    def _end(self, user_id: int, matches: Callable[[Identity], bool]) -> None:
+        for identity, ended in self._watchers.get(user_id, set()):
+            if matches(identity):
+                ended.set()
+        for listener in self.listeners:
+            listener()
+
+
+async def still_valid(app: web.Application, identity: Identity) -> bool:
+    """Whether the session or token behind ``identity`` still lets its user in (an SSE
+    stream asks this now and then, and ends when the answer is no)."""
+    accounts = app[ACCOUNTS]
+    if identity.via == "session" and identity.session_secret is not None:
+        return await accounts.user_for_session(identity.session_secret) is not None
+    if identity.via == "token" and identity.token_id is not None:
+        return await accounts.token_valid(identity.token_id)
+    return False
 
 
 # --------------------------------------------------------------------------- setup
@@ -252,11 +327,13 @@ class AuthSettings:
     clock: Clock
     secure_cookies: bool
     session_lifetime: float
+    trusted_proxies: tuple[IPNetwork, ...] = ()
 
 
 ACCOUNTS = web.AppKey("accounts", AccountRepository)
 AUTH_SETTINGS = web.AppKey("auth_settings", AuthSettings)
-LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
+LOGIN_THROTTLE = web.AppKey("login_throttle", SignInThrottle)
+REVOCATIONS = web.AppKey("revocations", Revocations)
 
 
 def setup_auth(
@@ -266,11 +343,19 @@ def setup_auth(
     *,
     secure_cookies: bool = False,
     session_lifetime: float = SESSION_LIFETIME,
+    trusted_proxies: Iterable[str] = (),
+    throttle: SignInThrottle | None = None,
 ) -> None:
-    """Install the middleware (inside those already there) and the account routes."""
+    """Install the middleware (inside those already there) and the account routes.
+
+    ``trusted_proxies``: addresses or networks of reverse proxies whose ``X-Forwarded-For``
+    names the client; from anyone else the header is ignored.
+    """
     app[ACCOUNTS] = accounts
-    app[AUTH_SETTINGS] = AuthSettings(clock, secure_cookies, session_lifetime)
-    app[LOGIN_THROTTLE] = LoginThrottle(clock)
+    app[AUTH_SETTINGS] = AuthSettings(clock, secure_cookies, session_lifetime,
+                                      parse_trusted_proxies(trusted_proxies))
+    app[LOGIN_THROTTLE] = throttle or SignInThrottle()
+    app[REVOCATIONS] = Revocations()
     if ACCESS_POLICIES not in app:
         app[ACCESS_POLICIES] = AccessPolicies()
     app.middlewares.append(auth_middleware)
@@ -340,6 +425,19 @@ async def _authenticate(request: web.Request) -> Identity:
     raise _unauthorized("sign in first (POST /api/login), or send Authorization: Bearer <token>")
 
 
+# An event stream outlives the request that authenticated it: it asks again through the same
+# lookup (``reauthenticate``), at once when Revocations says credentials ended (web/events.py).
+
+
+async def reauthenticate(request: web.Request) -> Identity | None:
+    """The middleware's lookup again, for a request still running; None once its session or
+    token has ended or its user was deactivated."""
+    try:
+        return await _authenticate(request)
+    except web.HTTPUnauthorized:
+        return None
+
+
 def _unauthorized(message: str, *, invalid: bool = False) -> web.HTTPError:
     challenge = 'Bearer realm="callcenter"' + (', error="invalid_token"' if invalid else "")
     return web.HTTPUnauthorized(
@@ -381,28 +479,28 @@ async def login(request: web.Request) -> web.Response:
     password = body["password"]
     if not isinstance(password, str) or len(password) > MAX_PASSWORD_LENGTH:
         raise bad_request(f"password: expected text of at most {MAX_PASSWORD_LENGTH} characters")
+    settings = request.app[AUTH_SETTINGS]
+    address = client_address(request, settings.trusted_proxies)
     throttle = request.app[LOGIN_THROTTLE]
-    try:
-        throttle.start(username)
-    except LoginLocked as locked:
-        raise web.HTTPTooManyRequests(
-            text=json.dumps({
-                "error": "too many failed sign-ins for this username; try again later",
-                "status": 429,
-            }),
-            content_type="application/json",
-            headers={"Retry-After": str(max(1, round(locked.retry_after)))},
-        ) from None
+    wait = throttle.begin(address, username, settings.clock.now())
+    if wait > 0:
+        raise _retry_later(
+            web.HTTPTooManyRequests,
+            "too many failed sign-ins from your address; wait and try again", wait,
+        )
     accounts = request.app[ACCOUNTS]
-    user = await accounts.authenticate(username, password)
+    try:
+        user = await accounts.authenticate(username, password)
+    except HashingBusy as busy:
+        throttle.abandoned(address, username)
+        raise _busy(busy) from None
     if user is None:
         raise _unauthorized(LOGIN_FAILED)
-    throttle.succeeded(username)
+    throttle.succeeded(address, username)
     await accounts.delete_expired_sessions()
     previous = request.cookies.get(SESSION_COOKIE)
     if previous:
         await accounts.delete_session(previous)
-    settings = request.app[AUTH_SETTINGS]
     issued = await accounts.create_session(user.id, settings.session_lifetime)
     response = web.json_response({"user": user_json(user)})
     response.set_cookie(
@@ -418,9 +516,13 @@ async def login(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
+    """This browser's session ends on the server, and so do the event streams opened with
+    it. The user's other sessions (a wallboard, another desk) go on: a new password or a
+    deactivation ends them all. API tokens are kept (revoke them by DELETE)."""
     identity = current_identity(request)
     if identity.session_secret is not None:
         await request.app[ACCOUNTS].delete_session(identity.session_secret)
+        request.app[REVOCATIONS].session_ended(identity.user.id, identity.session_secret)
     response = web.json_response({"logged_out": True})
     settings = request.app[AUTH_SETTINGS]
     response.del_cookie(
@@ -488,6 +590,7 @@ async def revoke_token(request: web.Request) -> web.Response:
         await accounts.delete_token(token_id)
     except TokenNotFound as exc:  # revoked meanwhile
         raise json_error(web.HTTPNotFound, str(exc)) from None
+    request.app[REVOCATIONS].token_ended(token.user_id, token_id)
     return web.json_response({"id": token_id, "revoked": True})
 
 
@@ -519,6 +622,8 @@ async def create_user(request: web.Request) -> web.Response:
         )
     except ValueError as exc:  # each message starts with the field's name
         raise bad_request(str(exc)) from None
+    except HashingBusy as busy:
+        raise _busy(busy) from None
     except UsernameTaken as exc:
         raise json_error(web.HTTPConflict, str(exc)) from None
     return web.json_response({"user": user_json(user)}, status=201)
@@ -564,6 +669,14 @@ async def change_user(request: web.Request) -> web.Response:
         raise json_error(web.HTTPNotFound, str(exc)) from None
     except LastAdmin as exc:
         raise json_error(web.HTTPConflict, str(exc)) from None
+    except HashingBusy as busy:
+        raise _busy(busy) from None
+    # The database ended the sessions (and, at deactivation, the tokens): now the streams.
+    revocations = request.app[REVOCATIONS]
+    if changes.get("active") is False:
+        revocations.user_ended(user_id)
+    elif "password" in changes:
+        revocations.sessions_ended(user_id)
     return web.json_response({"user": user_json(user)})
 
 
@@ -592,6 +705,20 @@ def token_json(token: ApiToken) -> dict[str, Any]:
         "last_used_at": iso(token.last_used_at),
         "expires_at": iso(token.expires_at),
     }
+
+
+def _busy(busy: HashingBusy) -> web.HTTPError:
+    return _retry_later(web.HTTPServiceUnavailable,
+                        "too many sign-ins at once; try again in a moment", busy.retry_after)
+
+
+def _retry_later(error: type[web.HTTPError], message: str, seconds: float) -> web.HTTPError:
+    wait = max(1, math.ceil(seconds))
+    return error(
+        text=json.dumps({"error": message, "status": error.status_code, "retry_after": wait}),
+        content_type="application/json",
+        headers={"Retry-After": str(wait)},
+    )
 
 
 def _valid(check: Callable[..., Any], value: object, *args: object) -> Any:

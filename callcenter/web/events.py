@@ -11,6 +11,10 @@ Event ids sent to clients are ``<epoch>-<n>``: ``epoch`` names this run of the s
 id from before a restart is recognised as such (and answered with ``resync``) instead of
 being mistaken for an id of this run.
 
+Streams are capped (``StreamSettings``: in all and per user; beyond, 503 in JSON with
+Retry-After), a client that reads nothing is cut off, and a stream ends with an ``ended``
+event when its session or token ends (docs/security-exhaust.md).
+
 The hub itself is plain asyncio (no aiohttp); ``stream_events`` is the aiohttp handler.
 """
 
@@ -20,7 +24,7 @@ import asyncio
 import json
 import re
 import secrets
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -29,13 +33,20 @@ from typing import Any
 from aiohttp import web
 
 from callcenter.core.clock import Clock
+from callcenter.web.auth import (
+    REVOCATIONS,
+    Identity,
+    current_identity,
+    reauthenticate,
+)
 from callcenter.web.params import bad_request, check_params, iso, json_error
 
 # What the composition root publishes; pages filter on these with ``?kinds=``.
 EVENT_KINDS = frozenset({"agent", "queue", "call", "callback"})
 OVERFLOW = "overflow"  # the subscriber fell behind and was dropped; reconnect
 RESYNC = "resync"  # missed events are not available; reload the full state
-CONTROL_KINDS = frozenset({OVERFLOW, RESYNC})
+ENDED = "ended"  # the stream's session or token has ended; sign in again
+CONTROL_KINDS = frozenset({OVERFLOW, RESYNC, ENDED})
 REPLAY_SIZE = 500
 MAX_PENDING = 1000
 HEARTBEAT_SECONDS = 15.0
@@ -56,6 +67,10 @@ class LiveEvent:
     at: float  # POSIX seconds, from the hub's clock
 
 
+class Interrupted(Exception):
+    """``Subscription.get`` was interrupted before an event came (see ``interrupt``)."""
+
+
 class Subscription:
     """The events of one subscriber, in order: ``async for event in subscription``.
 
@@ -73,6 +88,7 @@ class Subscription:
         self._arrived = asyncio.Event()
         self._ended = False  # nothing more will be added; what is pending is still delivered
         self._position = position  # the id of the last event queued (where to resume after)
+        self._interrupted = False
 
     @property
     def ended(self) -> bool:
@@ -90,15 +106,24 @@ class Subscription:
         """The next event; None when the subscription has ended.
 
         Raises ``TimeoutError`` when nothing arrived within ``timeout`` seconds (asyncio's
-        own time: the SSE handler's heartbeat); no event is lost by that.
+        own time: the SSE handler's heartbeat), ``Interrupted`` after ``interrupt()``; no
+        event is lost by either.
         """
         while not self._pending:
             if self._ended:
                 return None
+            if self._interrupted:
+                self._interrupted = False
+                raise Interrupted
             self._arrived.clear()
             async with asyncio.timeout(timeout):
                 await self._arrived.wait()
         return self._pending.popleft()
+
+    def interrupt(self) -> None:
+        """Make a waiting ``get`` (or the next one that would wait) raise ``Interrupted``."""
+        self._interrupted = True
+        self._arrived.set()
 
     def __aiter__(self) -> Subscription:
         return self
@@ -298,10 +323,72 @@ class EventHub:
 class StreamSettings:
     heartbeat_seconds: float = HEARTBEAT_SECONDS  # a comment line when idle this long
     max_pending: int = MAX_PENDING  # events a slow client may fall behind before it is dropped
+    max_streams: int = 100  # open streams in all; one more is answered 503
+    max_streams_per_user: int = 8  # per signed-in user (sessions and tokens together)
+    write_seconds: float = 30.0  # a write the client does not take within this ends the stream
+
+
+class OpenStreams:
+    """The streams open now, counted per user against the caps, and told to check their
+    credentials again when a session, a token or a user changed."""
+
+    def __init__(self, settings: StreamSettings) -> None:
+        self.settings = settings
+        self._per_user: Counter[int | None] = Counter()
+        self._subscriptions: set[Subscription] = set()
+        self._recheck: set[Subscription] = set()
+
+    @property
+    def total(self) -> int:
+        return sum(self._per_user.values())
+
+    def of_user(self, user_id: int | None) -> int:
+        return self._per_user[user_id]
+
+    def admit(self, user_id: int | None) -> None:
+        """Count one more stream of ``user_id``; 503 (JSON, Retry-After) beyond a cap."""
+        if self.total >= self.settings.max_streams:
+            raise _busy(f"{self.settings.max_streams} event streams are open, the most this "
+                        "server allows; try again later")
+        if user_id is not None and self._per_user[user_id] >= self.settings.max_streams_per_user:
+            raise _busy(f"you have {self.settings.max_streams_per_user} event streams open, "
+                        "the most one user may; close one (another tab?) first")
+        self._per_user[user_id] += 1
+
+    def release(self, user_id: int | None) -> None:
+        self._per_user[user_id] -= 1
+        if self._per_user[user_id] <= 0:
+            del self._per_user[user_id]
+
+    def watch(self, subscription: Subscription) -> None:
+        self._subscriptions.add(subscription)
+
+    def forget(self, subscription: Subscription) -> None:
+        self._subscriptions.discard(subscription)
+        self._recheck.discard(subscription)
+
+    def recheck_all(self) -> None:
+        """Every stream checks its session or token before it sends anything more."""
+        for subscription in self._subscriptions:
+            self._recheck.add(subscription)
+            subscription.interrupt()
+
+    def must_recheck(self, subscription: Subscription) -> bool:
+        if subscription in self._recheck:
+            self._recheck.discard(subscription)
+            return True
+        return False
+
+
+def _busy(message: str) -> web.HTTPError:
+    return web.HTTPServiceUnavailable(
+        text=json.dumps({"error": message, "status": 503}), content_type="application/json",
+        headers={"Retry-After": "5"})
 
 
 EVENTS = web.AppKey("events", EventHub)
 EVENT_STREAM = web.AppKey("event_stream", StreamSettings)
+OPEN_STREAMS = web.AppKey("open_streams", OpenStreams)
 
 STREAM_PARAMS = {"kinds"}
 HEARTBEAT = b": ping\n\n"
@@ -310,9 +397,13 @@ HEARTBEAT = b": ping\n\n"
 def install_events(
     app: web.Application, hub: EventHub, settings: StreamSettings | None = None
 ) -> None:
-    """``GET /api/events`` on ``app``, fed by ``hub``; its streams end when the app shuts down."""
+    """``GET /api/events`` on ``app``, fed by ``hub``; its streams end when the app shuts down,
+    and are checked again when web/auth.py's Revocations says credentials ended."""
     app[EVENTS] = hub
     app[EVENT_STREAM] = settings or StreamSettings()
+    app[OPEN_STREAMS] = OpenStreams(app[EVENT_STREAM])
+    if REVOCATIONS in app:  # an app without sign-in (tests) has no credentials to end
+        app[REVOCATIONS].listeners.append(app[OPEN_STREAMS].recheck_all)
     app.router.add_get("/api/events", stream_events, allow_head=False)
     app.on_shutdown.append(_close_hub)
 
@@ -325,6 +416,11 @@ def sse_frame(hub: EventHub, event: LiveEvent) -> bytes:
     """One server-sent event. JSON never holds a raw line break, so ``data:`` is one line."""
     payload = json.dumps({"at": iso(event.at), "data": event.data}, separators=(",", ":"))
     return f"id: {hub.cursor(event)}\nevent: {event.kind}\ndata: {payload}\n\n".encode()
+
+
+def ended_frame(reason: str) -> bytes:
+    """The last frame of a stream whose session or token ended (no id: nothing to resume)."""
+    return f"event: {ENDED}\ndata: {json.dumps({'reason': reason})}\n\n".encode()
 
 
 def kinds_param(request: web.Request, hub: EventHub) -> frozenset[str] | None:
@@ -341,33 +437,104 @@ def kinds_param(request: web.Request, hub: EventHub) -> frozenset[str] | None:
 
 
 async def stream_events(request: web.Request) -> web.StreamResponse:
-    """``GET /api/events[?kinds=agent,queue]``: live events as ``text/event-stream``."""
+    """``GET /api/events[?kinds=agent,queue]``: live events as ``text/event-stream``.
+
+    A signed-in stream checks its session or token again (the same lookup as the auth
+    middleware) at every heartbeat, before an event when the last check is older than a
+    heartbeat, and at once when web/auth.py says credentials changed (logout, a revoked
+    token, a user changed): a stream never outlives its sign-in.
+    """
     check_params(request, STREAM_PARAMS)
     hub = request.app[EVENTS]
     settings = request.app.get(EVENT_STREAM) or StreamSettings()
     kinds = kinds_param(request, hub)
     if hub.closed:
         raise json_error(web.HTTPServiceUnavailable, "the server is shutting down")
+    identity = _identity(request)
+    user_id = identity.user.id if identity is not None else None
+    streams = request.app[OPEN_STREAMS]
+    streams.admit(user_id)
+    try:
+        return await _stream(request, hub, settings, streams, kinds, identity)
+    finally:
+        streams.release(user_id)
+
+
+async def _stream(request: web.Request, hub: EventHub, settings: StreamSettings,
+                  streams: OpenStreams, kinds: frozenset[str] | None,
+                  identity: Identity | None) -> web.StreamResponse:
     last_event_id = request.headers.get("Last-Event-ID")
     response = web.StreamResponse(headers={
         "Cache-Control": "no-cache",
         "X-Accel-Buffering": "no",  # nginx would otherwise hold events back
     })
     response.content_type = "text/event-stream"
+    loop = asyncio.get_running_loop()
+    checked_at = loop.time()
     with hub.subscribe(
         kinds, last_event_id=last_event_id or None, max_pending=settings.max_pending
     ) as subscription:
+        streams.watch(subscription)
         try:
             await response.prepare(request)
             while True:
+                wake: LiveEvent | str | None
                 try:
-                    event = await subscription.get(timeout=settings.heartbeat_seconds)
+                    wake = await subscription.get(timeout=settings.heartbeat_seconds)
                 except TimeoutError:
-                    await response.write(HEARTBEAT)  # also how a gone client is noticed
-                    continue
-                if event is None:
+                    wake = "heartbeat"
+                except Interrupted:
+                    wake = "recheck"
+                if wake is None:
                     break
-                await response.write(sse_frame(hub, event))
+                if identity is not None and (streams.must_recheck(subscription)
+                                             or wake == "heartbeat"
+                                             or loop.time() - checked_at
+                                             >= settings.heartbeat_seconds):
+                    checked_at = loop.time()
+                    ended = await _signed_out(request, identity)
+                    if ended:
+                        await _write(request, response, ended_frame(ended), settings)
+                        break
+                if wake == "heartbeat":
+                    await _write(request, response, HEARTBEAT, settings)  # also how a gone
+                elif isinstance(wake, LiveEvent):  # client is noticed
+                    await _write(request, response, sse_frame(hub, wake), settings)
         except ConnectionResetError:  # the client went away: nothing more to do
             pass
+        finally:
+            streams.forget(subscription)
     return response
+
+
+def _identity(request: web.Request) -> Identity | None:
+    """Who opened the stream; None where the route is public (an app without sign-in)."""
+    try:
+        return current_identity(request)
+    except RuntimeError:
+        return None
+
+
+async def _signed_out(request: web.Request, identity: Identity) -> str | None:
+    """Why the stream must end now, or None while its session or token is still good."""
+    try:
+        now = await reauthenticate(request)
+    except Exception as exc:  # cannot tell (database away): a stream fails closed
+        return f"your sign-in could not be checked ({type(exc).__name__}); reconnect"
+    if now is None or now.user.id != identity.user.id:
+        return "your session or token has ended; sign in again"
+    return None
+
+
+async def _write(request: web.Request, response: web.StreamResponse, frame: bytes,
+                 settings: StreamSettings) -> None:
+    """Write a frame; a client that takes none of it within ``write_seconds`` is cut off
+    (ConnectionResetError), so an unread stream cannot hold its buffers for ever."""
+    try:
+        async with asyncio.timeout(settings.write_seconds):
+            await response.write(frame)
+    except TimeoutError:
+        if request.transport is not None:
+            request.transport.abort()
+        raise ConnectionResetError(
+            f"the client read nothing for {settings.write_seconds:g} s") from None

@@ -28,6 +28,7 @@ from callcenter.core.records import (
     Disposition,
     FaqResult,
     HangupBy,
+    RecordSource,
 )
 from callcenter.store.accounts import (
     MAX_DISPLAY_NAME_LENGTH,
@@ -177,7 +178,8 @@ SCHEMAS: dict[str, Schema] = {
     "Error": record(
         {"error": text("what is wrong, and where")},
         {"status": whole(400, 599),
-         "allowed_roles": {**list_of(one_of_names(Role)), "description": "with a 403"}},
+         "allowed_roles": {**list_of(one_of_names(Role)), "description": "with a 403"},
+         "limit_bytes": whole(1, description="with a 413: the largest body accepted")},
         description="Every error answer.",
     ),
     "Health": record({
@@ -207,6 +209,7 @@ SCHEMAS: dict[str, Schema] = {
         "channel": or_null(text()),
         "caller_number": or_null(text()),
         "caller_name": or_null(text()),
+        "caller_id_raw": or_null(text('the caller ID as sent, URI-encoded: <name> <<number>>')),
         "dialed_number": or_null(text()),
         "answered_at": or_null(TIME),
         "ended_at": or_null(TIME),
@@ -224,6 +227,9 @@ SCHEMAS: dict[str, Schema] = {
         "faq_outcomes": list_of(ref("FaqOutcome")),
         "survey_answers": list_of(ref("SurveyAnswer")),
         "note": or_null(text("why the record was closed unusually")),
+        "source": {**one_of_names(RecordSource), "description": (
+            "who recorded the call: the service; Asterisk's own log while the service was down "
+            "(imported when it came back); or the service, completed from that log")},
         "open": {"type": "boolean", "description": "the call has not ended yet"},
     }),
     "CallPage": record({
@@ -348,7 +354,7 @@ SCHEMAS: dict[str, Schema] = {
     }, description="The new agent and, this once, their SIP secret."),
     "AgentSecret": record({
         "agent_id": AGENT_REF,
-        "secret": matching(SIP_SECRET_RE, "the new SIP password; shown only this once"),
+        "sip_secret": matching(SIP_SECRET_RE, "the new SIP password; shown only this once"),
         "warnings": WARNINGS,
     }),
     "AgentRequestOutcome": record({
@@ -696,7 +702,8 @@ COMMON_ANSWERS: dict[str, Schema] = {
     "Forbidden": {"description": "Signed in, without a role that may do this; or a change "
                                f"sent with the cookie but without {CSRF_HEADER}.",
                   "content": {"application/json": {"schema": ERROR}}},
-    "TooLarge": {"description": "The body is larger than the server accepts.",
+    "TooLarge": {"description": "The body is larger than the server accepts; the answer "
+                             "states the limit in bytes (limit_bytes).",
                  "content": {"application/json": {"schema": ERROR}}},
     "NotJson": {"description": "The body is not sent as application/json.",
                 "content": {"application/json": {"schema": ERROR}}},

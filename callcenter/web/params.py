@@ -25,6 +25,15 @@ def json_error(error: type[web.HTTPError], message: str) -> web.HTTPError:
                  content_type="application/json")
 
 
+def body_too_large(limit_bytes: int) -> web.HTTPError:
+    """413 stating the limit, so a client knows by how much to shrink what it sends."""
+    message = f"body: larger than the {limit_bytes} bytes this server accepts"
+    return web.HTTPRequestEntityTooLarge(
+        limit_bytes, text=json.dumps({"error": message, "status": 413,
+                                      "limit_bytes": limit_bytes}),
+        content_type="application/json")
+
+
 def bad_request(message: str) -> web.HTTPError:
     return json_error(web.HTTPBadRequest, message)
 
@@ -106,7 +115,10 @@ async def json_body(
             web.HTTPUnsupportedMediaType,
             f"body: send Content-Type: application/json, not {request.content_type[:40]!r}",
         )
-    raw = await request.read()  # the application caps the size (client_max_size)
+    try:
+        raw = await request.read()  # the application caps the size (client_max_size)
+    except web.HTTPRequestEntityTooLarge:
+        raise body_too_large(request.client_max_size) from None
     try:
         body = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:

@@ -35,7 +35,7 @@ from tests.support.sipp import AgentPlan, CallerPlan, free_port
 pytestmark = pytest.mark.asterisk
 
 KEY_MS = 1500  # the menu prompt (no-input) is short: the key is pressed while it plays
-HOLD_MS = int(prompt_seconds("please-hold") * 1000)  # said before the caller is queued
+HOLD_MS = int(prompt_seconds("please-hold") * 1000)  # said when no agent is free at once
 ROUTING_FLOW = """
 name: main
 start: route
@@ -63,8 +63,9 @@ def routing_flow(tmp_path: Path) -> dict[str, str]:
 
 def presses(key: str, *, talk_ms: int | None = None, number: str,
             max_call_ms: int = 90_000) -> CallerPlan:
-    """A caller who presses ``key``, hears "please hold", and hangs up ``talk_ms`` after
-    that (time enough to reach a free agent and talk); None: waits for the other side."""
+    """A caller who presses ``key`` and hangs up ``talk_ms`` after the please-hold prompt
+    would end (time enough to reach a free agent and talk, whether the caller is rung through
+    at once or hears the prompt first); None: waits for the other side."""
     hangup_ms = None if talk_ms is None else KEY_MS + HOLD_MS + talk_ms
     return CallerPlan(dtmf=((KEY_MS, key),), caller_number=number, max_call_ms=max_call_ms,
                       hangup_after_ms=hangup_ms)
@@ -189,6 +190,10 @@ async def test_a_priority_caller_is_served_before_one_who_waited_longer(tmp_path
         agent_phone("agent1", ports["agent1"], AgentPlan(answer_after_ms=200), calls=2)
         plain = caller(center, presses("1", talk_ms=25_000, number="5550001"))
         await until(lambda: len(center.acd.acd.waiting("sales")) == 1, "the first caller waits")
+        # The live queue view and the record count the wait from the same instant.
+        [live] = center.acd.acd.snapshot(center.clock.now())["queues"]["sales"]["calls"]
+        open_record = center.ledger.get(live["call_id"])
+        assert open_record is not None and open_record.queued_at == live["waiting_since"]
         vip = caller(center, presses("2", talk_ms=3000, number="5550002"))
         await until(lambda: len(center.acd.acd.waiting("sales")) == 2, "the VIP waits too")
         center.desk.request("agent1", "login")
@@ -244,6 +249,9 @@ async def test_waiting_callers_hear_their_position_and_expected_wait(tmp_path):
     assert records["5550001"].disposition is Disposition.ABANDONED_IN_QUEUE
     played = [line.split("Playing '")[1].split("'")[0] for line in log.splitlines()
               if "Playing '" in line]
+    # Nobody could take the call at once: the caller was told to hold, then announced.
+    assert played.index("callcenter/please-hold.slin") < played.index(
+        "callcenter/queue-position.slin"), played
     at = played.index("callcenter/queue-position.slin")
     # "You are number 1 in line; your expected wait is 4 minutes": one agent in the queue,
     # 240 s per call assumed until calls are measured.

@@ -67,6 +67,16 @@ async def bridged_together(center: CallCenter, call_id: str, agent_id: str) -> b
                for name, bridge in bridges.items())
 
 
+async def until_bridged(center: CallCenter, call_id: str, agent_id: str, call: SippProcess,
+                        timeout: float = 20) -> None:
+    """Wait until the caller and the agent's phone are in one bridge again."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await bridged_together(center, call_id, agent_id):
+        assert call.running(), f"the caller's call ended before {agent_id} had them back"
+        assert asyncio.get_running_loop().time() < deadline, f"{agent_id} never had them back"
+        await asyncio.sleep(0.1)
+
+
 async def ami_watcher(center: CallCenter, events: list[AmiEvent]) -> AmiClient:
     a = center.settings.asterisk
     watcher = AmiClient(a.host, a.ami_port, a.ami_username, a.ami_secret,
@@ -155,8 +165,7 @@ async def test_a_refused_consult_gives_agent1_the_caller_back_and_frees_agent2(t
                     "the consult ended", call)
         assert not on_call(center, "agent2")  # free again for other callers
         assert on_call(center, "agent1", call_id)
-        await asyncio.sleep(1)
-        assert await bridged_together(center, call_id, "agent1")
+        await until_bridged(center, call_id, "agent1", call)
         caller_result, first_result = await asyncio.gather(finished(call), finished(first))
         second.stop()
         record = await the_only_closed_call(center)

@@ -21,9 +21,18 @@ import pytest
 
 from callcenter.app import CallCenter
 from callcenter.asterisk.sandbox import Sandbox
-from callcenter.core.records import AttemptOutcome, CallRecord, Disposition, HangupBy
+from callcenter.config import Settings
+from callcenter.core.records import (
+    AttemptOutcome,
+    CallRecord,
+    Disposition,
+    HangupBy,
+    RecordSource,
+)
+from callcenter.service.record_spool import SPOOL_FILE, SpoolBook, decode, record_from_json
 from callcenter.store.db import create_engine, session_factory
 from callcenter.store.repositories import CallRepository
+from tests.support.ami_watch import ami_events, music_on_hold
 from tests.support.asterisk import phone_agent, running_asterisk, sandbox_settings
 from tests.support.calls import (
     MENU_DIGIT_MS,
@@ -32,7 +41,6 @@ from tests.support.calls import (
     call_center,
     caller,
     finished,
-    prompt_seconds,
     sipp_cleanup,  # noqa: F401 - autouse fixture
     talk_seconds_measured_by,
     the_only_closed_call,
@@ -50,8 +58,9 @@ from tests.support.sipp import (
 
 pytestmark = pytest.mark.asterisk
 
-# From the press of a menu digit until the caller waits in the queue with music.
-QUEUE_ENTRY_MS = int(prompt_seconds("please-hold") * 1000) + 1000
+# From the press of a menu digit until an idle agent's phone rings: the caller joins the
+# queue at once (no "please hold" when an agent is free); a few AGI commands and a margin.
+QUEUE_ENTRY_MS = 1000
 
 
 # --------------------------------------------------------------------------- helpers
@@ -187,11 +196,13 @@ async def test_caller_on_hold_when_asterisk_stops_gets_a_record_closed_as_ended_
         tmp_path):
     agents = [phone_agent("agent3", free_port(), queues=["sales"], logged_in=False)]
     async with call_center_and_asterisk(tmp_path, agents) as (center, sandbox):
-        call = caller(center, CallerPlan(dtmf=((MENU_DIGIT_MS, "1"),), max_call_ms=60_000))
-        await wait_until(lambda: any(r.queue == "sales" for r in center.ledger.open_calls()),
-                         timeout=20, what="the caller waits in the sales queue")
-        await asyncio.sleep(prompt_seconds("please-hold") + 1)  # on hold, music playing
-        [waiting] = center.ledger.open_calls()
+        async with ami_events(center.settings) as events:  # stopped before Asterisk is
+            call = caller(center, CallerPlan(dtmf=((MENU_DIGIT_MS, "1"),), max_call_ms=60_000))
+            await wait_until(lambda: any(r.queue == "sales" for r in center.ledger.open_calls()),
+                             timeout=20, what="the caller waits in the sales queue")
+            [waiting] = center.ledger.open_calls()
+            assert waiting.channel, waiting
+            await music_on_hold(events, waiting.channel)  # on hold, music playing
 
         stopping_at = center.clock.now()
         await asyncio.to_thread(sandbox.stop)
@@ -352,10 +363,13 @@ async def service_killed_while_a_caller_is_on_hold(tmp_path: Path, *, talk_ms: i
             engine = create_engine(settings.database_url)
             stop_by_pid.push_async_callback(engine.dispose)
             calls = CallRepository(session_factory(engine))
+            events = await stop_by_pid.enter_async_context(ami_events(settings))
             call.start()
             await wait_until(lambda: _waits_in_sales(calls), timeout=30,
                              what="the stored record shows the caller waiting in sales")
-            await asyncio.sleep(prompt_seconds("please-hold") + 1)  # on hold, music playing
+            waiting = await stored_call(calls)
+            assert waiting is not None and waiting.channel, waiting
+            await music_on_hold(events, waiting.channel)  # on hold, music playing
             first.kill()
             yield KilledWhileOnHold(sandbox, calls, call, operator, restarted, time.time())
 
@@ -401,23 +415,103 @@ async def test_service_killed_caller_on_hold_reaches_the_fallback_operator_and_t
     assert abs(record.talk_seconds - real_talk) < 1.5, (record.talk_seconds, real_talk)
 
 
-async def test_service_killed_and_restarted_after_the_call_ended_closes_the_record_it_left_open(
+async def test_service_killed_and_restarted_after_the_call_ended_completes_the_record_it_left_open(
         tmp_path):
     """The caller talks to the operator through the fallback and hangs up while the service is
-    still down: the restarted service closes the adopted record from its first AMI snapshot,
-    saying the end time is approximate."""
+    still down: the restarted service completes the adopted record from Asterisk's own
+    channel event log (exact times, the operator's answer), not as a second record."""
     async with service_killed_while_a_caller_is_on_hold(tmp_path, talk_ms=3000) as scene:
         await scene.fallback_connects_the_operator()
-        caller_result, _ = await asyncio.gather(finished(scene.call), finished(scene.operator))
+        caller_result, agent_result = await asyncio.gather(finished(scene.call),
+                                                           finished(scene.operator))
         hung_up_at = time.time()
         left_open = await stored_call(scene.calls)
         assert left_open is not None and left_open.is_open, left_open
         await scene.restarted.start().wait_up(30)
         [record] = await closed_calls(scene.calls, 1, timeout=10)
-        restarted_at = time.time()
 
     assert caller_result.ended_by == "them"
-    assert hung_up_at <= record.ended_at <= restarted_at
-    assert record.disposition is Disposition.FAILED
-    assert record.note is not None and "approximate" in record.note
-    assert record.queue == "sales"
+    assert (record.call_id, record.protocol) == (left_open.call_id, left_open.protocol)
+    assert scene.killed_at < record.ended_at <= hung_up_at
+    assert record.source is RecordSource.SERVICE_AND_ASTERISK and record.note
+    assert record.disposition is Disposition.ANSWERED and record.agent_id == "agent1"
+    assert record.hangup_by is HangupBy.AGENT  # the operator's phone sent the BYE
+    real_talk = talk_seconds_measured_by(agent_result)
+    assert abs(record.talk_seconds - real_talk) < 1.0, (record.talk_seconds, real_talk)
+    # Sales had nobody at work: the fallback sent the caller on to the operator queue.
+    assert record.queue == "operator" and record.queued_at == left_open.queued_at
+
+
+# --------------------------------------------------------------------------- killed in an outage
+
+
+def spooled_records(settings: Settings) -> list[CallRecord]:
+    """The records the service's spool holds and the database has not acknowledged."""
+    path = settings.data_path / SPOOL_FILE
+    book = SpoolBook()
+    book.load(decode(path.read_bytes()).entries if path.exists() else [])
+    return [record_from_json(entry.record) for entry in book.live()]
+
+
+async def test_service_killed_during_a_database_outage_stores_every_call_once_after_restart(
+        tmp_path):
+    """Calls end while PostgreSQL is stopped; the service is SIGKILLed; PostgreSQL and then
+    the service start again: every call SIPp made is stored, each exactly once."""
+    outage_calls = 4
+    with running_postgres() as server, server.fresh_database() as url:
+        database = await StoppablePostgres.of(server)
+        settings = sandbox_settings(tmp_path, queues=QUEUES,
+                                    env={"CALLCENTER_DATABASE__URL": url})
+        first, restarted = ServiceProcess(settings), ServiceProcess(settings)
+
+        def callers(count: int) -> SippProcess:
+            # Each hangs up during the greeting: a whole call in about a second.
+            return SippProcess(caller_scenario(CallerPlan(hangup_after_ms=1200)),
+                               remote=("127.0.0.1", settings.asterisk.sip_port),
+                               service=settings.ivr.number, calls=count, rate=2, limit=count,
+                               name="callers")
+
+        before, during = callers(1), callers(outage_calls)
+        engine = create_engine(url)
+        calls = CallRepository(session_factory(engine))
+        try:
+            with running_asterisk(settings):
+                async with AsyncExitStack() as stop_by_pid:
+                    stop_by_pid.push_async_callback(engine.dispose)
+                    for process in (before, during, first, restarted):
+                        stop_by_pid.callback(process.stop)
+                    stop_by_pid.callback(before.cleanup)
+                    stop_by_pid.callback(during.cleanup)
+                    await first.start().wait_up(30)
+                    before_result = await finished(before.start())
+                    await closed_calls(calls, 1)  # stored the ordinary way, acknowledged
+
+                    await asyncio.to_thread(database.stop)
+                    await wait_for_health(settings, part_is("database", "down"), timeout=10,
+                                          what='database "down" while PostgreSQL is stopped')
+                    during_result = await finished(during.start())
+                    await wait_until(
+                        lambda: len(spooled_records(settings)) == outage_calls
+                        and all(not r.is_open for r in spooled_records(settings)),
+                        timeout=15, what="the closed records of the outage's calls spooled")
+                    first.kill()
+                    assert not first.running()
+
+                    await asyncio.to_thread(database.start)
+                    await restarted.start().wait_up(60)
+                    stored = await closed_calls(calls, 1 + outage_calls)
+                    await wait_until(lambda: spooled_records(settings) == [], timeout=10,
+                                     what="the restarted service acknowledges the replay")
+                    _, total = await calls.list()
+                    service_log = restarted.output()
+        finally:
+            if not database.running:
+                database.start()
+
+    made = before_result.successful + during_result.successful
+    assert made == 1 + outage_calls, (before_result.describe(), during_result.describe())
+    assert total == made, stored
+    assert len({record.call_id for record in stored}) == made
+    assert all(record.disposition is Disposition.ABANDONED_IN_IVR for record in stored), stored
+    assert all(record.hangup_by is HangupBy.CALLER for record in stored), stored
+    assert f"{outage_calls} call records from an earlier run to store" in service_log

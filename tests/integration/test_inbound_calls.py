@@ -35,6 +35,33 @@ from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.asterisk
 
+HOLD_SECONDS = prompt_seconds("please-hold")  # said only when no agent is free at once
+
+
+async def test_an_idle_agent_is_rung_at_once_and_the_caller_is_not_told_to_hold(tmp_path):
+    """Measured by the phones: the agent picks up at once and hangs up after ``talk_ms``; the
+    caller's own clock hears that hang-up, less the talk, sooner after the key than the
+    please-hold prompt alone lasts. (Before, every caller heard it before any agent rang.)"""
+    port = free_port()
+    agents = [phone_agent("agent2", port, queues=["support"])]
+    async with call_center(tmp_path, agents) as center:
+        talk_ms = 500
+        phone = agent_phone("agent2", port, AgentPlan(answer_after_ms=0, hangup_after_ms=talk_ms))
+        call = caller(center, CallerPlan(dtmf=((MENU_DIGIT_MS, "2"),), max_call_ms=20_000))
+        caller_result, agent_result = await asyncio.gather(finished(call), finished(phone))
+        record = await the_only_closed_call(center)
+        log = Sandbox(center.settings).messages_log.read_text()
+
+    heard = {event.name: event.at_ms for event in caller_result.events}
+    assert "dtmf 2" in heard and "remote-bye" in heard, caller_result.describe()
+    agent_talk_ms = talk_seconds_measured_by(agent_result) * 1000
+    key_to_agent_ms = heard["remote-bye"] - heard["dtmf 2"] - agent_talk_ms
+    assert key_to_agent_ms < HOLD_SECONDS * 1000, (key_to_agent_ms, caller_result.describe(),
+                                                   agent_result.describe())
+    assert "callcenter/please-hold" not in log
+    assert (record.agent_id, record.hangup_by) == ("agent2", HangupBy.AGENT)
+    assert record.wait_seconds is not None and record.wait_seconds < HOLD_SECONDS, record
+
 
 async def test_caller_presses_2_talks_to_a_support_agent_and_the_record_says_so(
         tmp_path, empty_db_url):
@@ -45,8 +72,7 @@ async def test_caller_presses_2_talks_to_a_support_agent_and_the_record_says_so(
     async with call_center(tmp_path, agents, env=env) as center:
         phone = agent_phone("agent2", port, AgentPlan(answer_after_ms=1000))
         talk_ms = 3000
-        hangup_ms = (MENU_DIGIT_MS + int(prompt_seconds("please-hold") * 1000)
-                     + 1000 + 1500 + talk_ms)
+        hangup_ms = MENU_DIGIT_MS + 1000 + 1500 + talk_ms  # rung at once, answers after 1 s
         call = caller(center, CallerPlan(dtmf=((MENU_DIGIT_MS, "2"),),
                                          hangup_after_ms=hangup_ms))
         caller_result, agent_result = await asyncio.gather(finished(call), finished(phone))
@@ -66,7 +92,8 @@ async def test_caller_presses_2_talks_to_a_support_agent_and_the_record_says_so(
     assert abs(record.talk_seconds - real_talk) < 1.0, (record.talk_seconds, real_talk)
     assert [(a.agent_id, a.outcome) for a in record.attempts] == [
         ("agent2", AttemptOutcome.ANSWERED)]
-    assert record.wait_seconds is not None and 0.5 < record.wait_seconds < 10
+    # The agent was rung at once and answered after ringing 1 s: no "please hold" first.
+    assert record.wait_seconds is not None and 0.5 < record.wait_seconds < HOLD_SECONDS, record
     assert record.started_at <= record.answered_at <= record.agent_answered_at < record.ended_at
 
 
@@ -146,7 +173,7 @@ async def test_ami_cut_mid_call_the_service_reconnects_and_the_record_is_complet
     proxy = TcpProxy("127.0.0.1", 0)
     async with call_center(tmp_path, agents, ami_via=proxy) as center:
         phone = agent_phone("agent2", port, AgentPlan(answer_after_ms=500))
-        hangup_ms = MENU_DIGIT_MS + int(prompt_seconds("please-hold") * 1000) + 8000
+        hangup_ms = MENU_DIGIT_MS + 8000
         call = caller(center, CallerPlan(dtmf=((MENU_DIGIT_MS, "2"),), hangup_after_ms=hangup_ms))
         # Cut AMI once the agent has answered, while the two are talking.
         while not any(r.agent_answered_at for r in center.ledger.open_calls()):

@@ -88,3 +88,26 @@ async def test_a_call_inside_the_flow_finishes_on_its_version_and_a_broken_edit_
     assert (first_call.queue, first_call.agent_id) == ("support", "agent2")  # old version
     assert second_call.queue == "sales"  # the new version, for a new call
     assert third_call.queue == "sales"  # the broken edit was refused; the last good one serves
+
+
+async def test_a_flow_broken_across_a_restart_serves_its_last_good_version(tmp_path):
+    flows = tmp_path / "flows"
+    shutil.copytree(REPO_ROOT / "dialplans", flows)
+    flow_file = flows / "main.yaml"
+    port = free_port()
+    agents = [phone_agent("agent2", port, queues=["support"])]
+    ivr = {"dialplans_dir": str(flows)}
+    async with call_center(tmp_path, agents, service_ivr=ivr) as center:
+        assert not center.flows.status("main").from_last_good  # this run keeps a copy of it
+    save(flow_file, DEMO.replace("start: welcome", "start: nowhere"))
+
+    async with call_center(tmp_path, agents, service_ivr=ivr) as center:  # it still starts
+        status = center.flows.status("main")
+        assert status.from_last_good, "the broken file must not serve"
+        assert f"{flow_file}:" in str(status.problems) and "nowhere" in str(status.problems)
+        phone = agent_phone("agent2", port, AgentPlan(answer_after_ms=300, hangup_after_ms=1000))
+        call = caller(center, CallerPlan(dtmf=((MENU_DIGIT_MS, "2"),)))
+        await asyncio.gather(finished(call), finished(phone))
+        [record] = await closed_calls(center, 1)
+    assert (record.queue, record.agent_id) == ("support", "agent2")
+    assert [step.node for step in record.ivr_path][:2] == ["welcome", "main_menu"]

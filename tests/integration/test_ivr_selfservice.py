@@ -69,9 +69,10 @@ async def test_not_solved_reaches_an_agent_and_the_caller_rates_them_after_the_t
     port = free_port()
     agents = [phone_agent("agent2", port, queues=["support"])]
     talk_ms = 2000
-    # English (2), order tracking (2), "talk to a person" (2) during the answer; then hold
-    # music and the agent, who hangs up after the talk: the survey's first question plays.
-    survey_starts = 1.0 + 2.5 + 2.5 + prompt_seconds("please-hold") + 0.3 + talk_ms / 1000
+    # English (2), order tracking (2), "talk to a person" (2) during the answer; then the
+    # idle agent rings at once (no "please hold"), answers and hangs up after the talk: the
+    # survey's first question plays.
+    survey_starts = 1.0 + 2.5 + 2.5 + 0.3 + talk_ms / 1000
     rate_at = survey_starts + prompt_seconds("survey-rate-1-5") + 1.0  # in the wait after it
     plan = CallerPlan(
         dtmf=((1000, "2"), (2500, "2"), (2500, "2"),

@@ -27,6 +27,7 @@ from callcenter.store.accounts import Role
 from callcenter.store.agents import AgentDirectory
 from callcenter.store.db import create_engine, session_factory
 from callcenter.store.repositories import CallRepository
+from tests.support.ami_watch import ami_events, music_on_hold
 from tests.support.asterisk import phone_agent, running_asterisk, sandbox_settings
 from tests.support.calls import MENU_DIGIT_MS, finished, prompt_seconds, until
 from tests.support.service_process import ServiceProcess
@@ -230,12 +231,15 @@ async def test_an_agent_on_a_fallback_call_is_busy_for_the_restarted_service_unt
     agents = [phone_agent("agent1", free_port(), queues=["operator", "support"]),
               phone_agent("agent2", free_port(), queues=["support"]),
               phone_agent("agent3", free_port(), queues=["sales"], logged_in=False)]
-    async with service_to_kill(tmp_path, agents) as scene:
+    async with service_to_kill(tmp_path, agents) as scene, \
+            ami_events(scene.settings) as events:
         waiting = scene.caller(CallerPlan(dtmf=((MENU_DIGIT_MS, "1"),), max_call_ms=150_000,
                                           caller_number="5550001"))
         await until(lambda: _waits_in(scene, "5550001", "sales"),
                     "the first caller waits in sales")
-        await asyncio.sleep(prompt_seconds("please-hold") + 1)  # on hold, music playing
+        queued = await scene.one_record("5550001", closed=False)
+        assert queued is not None and queued.channel, queued
+        await music_on_hold(events, queued.channel)  # on hold, music playing
         scene.first.kill()
 
         operator = scene.phone("agent1", AgentPlan(answer_after_ms=500, hangup_after_ms=40_000))

@@ -31,6 +31,7 @@ from tests.support.calls import (
     finished,
     sipp_cleanup,  # noqa: F401 - autouse fixture
     the_only_closed_call,
+    until,
 )
 from tests.support.sipp import AgentPlan, CallerPlan, SippProcess, free_port
 
@@ -204,7 +205,8 @@ async def test_a_nailed_up_agent_is_listened_to_and_hands_the_caller_on_staying_
                                          hangup_after_ms=CALLER_HANGS_UP_MS))
         call_id = await agent_on_call(center, "agent1", call)
         await supervision.start("agent1", SpyMode.BARGE, "sup1")
-        await asyncio.sleep(2)  # the supervisor's phone rings and answers meanwhile
+        await until(lambda: other_events(events, "ChanSpyStart"),
+                    "the supervisor's phone rings, answers and listens in")
         await transfers.transfer(call_id, TransferTarget(agent="agent2"))
         assert await agent_on_call(center, "agent2", call) == call_id
         caller_result, second_result = await asyncio.gather(finished(call), finished(second))

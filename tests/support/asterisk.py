@@ -4,14 +4,17 @@
     with running_asterisk(settings) as sandbox:
         ...  # SIP on settings.asterisk.sip_port, AMI on settings.asterisk.ami_port
 
-Every test instance has a unique name (``test-<pid>-<n>``), its own ports and data folder, and
-shares the one installed sandbox root (``$CALLCENTER_ASTERISK__SANDBOX_ROOT``, by default the
+Every test instance has a unique name (``test-<pid>-<n>``, the pid of the test process: each
+xdist worker has its own), its own ports and RTP block (reserved across the test processes
+running at once, see tests/support/ports.py) and data folder, and shares the one installed
+sandbox root (``$CALLCENTER_ASTERISK__SANDBOX_ROOT``, by default the
 default data folder's ``asterisk-root``), which is installed on first use. Without root or
 without a way to install it, tests skip, except under CI=true where they fail.
 """
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import json
 import os
@@ -22,11 +25,10 @@ from typing import Any
 
 from callcenter.asterisk.sandbox import Sandbox, SandboxError
 from callcenter.config import Settings, default_data_dir, load_settings
+from tests.support.ports import RTP_BLOCK, free_port, rtp_block
 from tests.support.real_parts import unavailable
-from tests.support.sipp import free_port
 
 _instance_numbers = itertools.count(1)
-RTP_BLOCK = 200  # RTP ports per test instance, in 20000-29999 (below the ephemeral range)
 
 DEFAULT_QUEUES: tuple[Mapping[str, Any], ...] = (
     {"name": "sales"}, {"name": "support"}, {"name": "operator"},
@@ -80,7 +82,7 @@ def sandbox_settings(data_dir: Path, *, agents: Sequence[Mapping[str, Any]] = ()
                    key=lambda text: text.startswith("[["))
     settings_file.write_text("".join(parts))
     number = next(_instance_numbers)
-    rtp_start = 20000 + ((os.getpid() * 7 + number) % 50) * RTP_BLOCK
+    rtp_start = rtp_block(number)  # held by this process alone (see tests/support/ports.py)
     variables = {
         "CALLCENTER_DATA_DIR": str(data_dir),
         "CALLCENTER_ASTERISK__INSTANCE": f"test-{os.getpid()}-{number}",
@@ -103,16 +105,39 @@ def ensure_installed(settings: Settings) -> Sandbox:
         return sandbox
     if os.geteuid() != 0:
         unavailable("the sandboxed Asterisk needs root (debootstrap, chroot, mount)")
-    try:
-        sandbox.install()
-    except (SandboxError, OSError) as exc:
-        unavailable(f"cannot install the sandboxed Asterisk: {exc}")
+    # Test processes running at once (xdist workers) install one at a time: the first
+    # installs, the others find it installed.
+    sandbox.root.parent.mkdir(parents=True, exist_ok=True)
+    with open(sandbox.root.with_name(sandbox.root.name + ".install-lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            sandbox.install()  # nothing to do if another process installed it meanwhile
+        except (SandboxError, OSError) as exc:
+            unavailable(f"cannot install the sandboxed Asterisk: {exc}")
     return sandbox
+
+
+@contextmanager
+def sweep_lock(root: Path) -> Iterator[None]:
+    """Held while stale instances are swept: test processes running side by side (xdist
+    workers) sweep one at a time. A test making an instance look stale holds it until the
+    instance is whole, so nobody sweeps it half made."""
+    folder = root / "srv" / "callcenter"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".sweep.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def sweep_stale_test_instances(root: Path) -> list[str]:
     """Stop and delete the instances of test runs that died without cleaning up (killed
-    pytest processes); return their names. A live run's instances are left alone."""
+    pytest processes); return their names. A live process's instances are left alone (each
+    xdist worker is a process of its own, named in its instances)."""
+    with sweep_lock(root):
+        return _sweep(root)
+
+
+def _sweep(root: Path) -> list[str]:
     swept = []
     folder = root / "srv" / "callcenter"
     for instance in sorted(folder.glob("test-*-*")) if folder.is_dir() else []:

@@ -158,13 +158,22 @@ async def finished(process: SippProcess, timeout: float = 90) -> SippResult:
 
 async def the_only_closed_call(center: CallCenter, timeout: float = 15) -> CallRecord:
     """Wait for the service to store the call's final record, and return it."""
+    [record] = await closed_calls(center, 1, timeout)
+    return record
+
+
+async def closed_calls(center: CallCenter, count: int, timeout: float = 15) -> list[CallRecord]:
+    """Wait until the service has stored exactly ``count`` records, all final; return them.
+    More records than calls fails at once: every call gets exactly one."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         await center.writer.flush(timeout)
-        records, total = await center.calls.list()
-        if total == 1 and not records[0].is_open:
-            return records[0]
-        assert asyncio.get_running_loop().time() < deadline, f"no closed record: {records}"
+        records, total = await center.calls.list(limit=max(count, 1) + 10)
+        assert total <= count, f"{total} records for {count} calls: {records}"
+        if total == count and not any(record.is_open for record in records):
+            return records
+        assert asyncio.get_running_loop().time() < deadline, (
+            f"not {count} closed records within {timeout} s: {records}")
         await asyncio.sleep(0.2)
 
 

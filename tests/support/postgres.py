@@ -3,8 +3,9 @@
 ``running_postgres()`` installs Debian's ``postgresql`` package if its binaries are missing,
 creates a cluster in a temporary folder owned by the ``postgres`` user (the server refuses to
 run as root), listens on 127.0.0.1 on a free port with a random password, and stops and
-removes everything on exit. When the server cannot start it fails if ``CI=true`` and skips
-otherwise.
+removes everything on exit. Each process of a parallel run (pytest-xdist worker) starts its
+own server, in its own folder on its own reserved port. When the server cannot start it
+fails if ``CI=true`` and skips otherwise.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.ports import free_port
 from tests.support.real_parts import in_ci, unavailable
 
 SERVER_USER = "postgres"  # the Unix account that owns and runs the cluster
@@ -46,9 +47,10 @@ class PostgresServer:
             f"postgresql+asyncpg://{SUPERUSER}:{self.password}@{self.host}:{self.port}/{database}"
         )
 
-    def create_database(self, name: str) -> str:
-        """Create an empty database and return its URL."""
-        self._client("createdb", _database_name(name))
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """Create an empty database (or a copy of ``template``) and return its URL."""
+        copy_of = ["--template", _database_name(template)] if template else []
+        self._client("createdb", *copy_of, _database_name(name))
         return self.url(name)
 
     def drop_database(self, name: str) -> None:
@@ -56,10 +58,11 @@ class PostgresServer:
         self._client("dropdb", "--force", "--if-exists", _database_name(name))
 
     @contextmanager
-    def fresh_database(self) -> Iterator[str]:
-        """A new empty database with a unique name, dropped afterwards."""
+    def fresh_database(self, template: str | None = None) -> Iterator[str]:
+        """A new database with a unique name, empty or a copy of ``template`` (which nobody
+        may be connected to meanwhile), dropped afterwards."""
         name = f"test_{uuid.uuid4().hex}"
-        url = self.create_database(name)
+        url = self.create_database(name, template)
         try:
             yield url
         finally:
@@ -141,7 +144,7 @@ class _Cluster:
             "--no-sync",
         )  # fmt: skip
         password_file.unlink()
-        port = _free_port()
+        port = free_port()  # reserved: parallel test workers each start their own server
         options = " ".join(
             [
                 "-c listen_addresses=127.0.0.1",
@@ -254,12 +257,6 @@ def _give_to_server_user(folder: Path) -> None:
     if os.geteuid() == 0:
         for path in (folder, *folder.iterdir()):
             shutil.chown(path, user=SERVER_USER)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _database_name(name: str) -> str:

@@ -38,8 +38,8 @@ def _env_value(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, int | str):
         return str(value)
-    if isinstance(value, tuple) and all(isinstance(item, str) for item in value):
-        return ",".join(value)  # e.g. service.agi_allowed_peers
+    if isinstance(value, tuple) and all(isinstance(v, int | str) for v in value):
+        return ",".join(str(v) for v in value)  # settings read lists from "a,b" in variables
     raise TypeError(f"cannot pass {value!r} in an environment variable")
 
 

@@ -30,20 +30,18 @@ from __future__ import annotations
 import contextlib
 import csv
 import os
-import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from tests.support.ports import free_port  # tests import it from here too
 from tests.support.real_parts import unavailable
 from tests.support.rtp_dtmf import (
     EVENT_CODES,
@@ -62,40 +60,6 @@ SIP_CREDENTIAL = re.compile(r"[A-Za-z0-9_.~-]+")  # safe in a SIP URI and in sip
 # Final answers that refuse a caller's INVITE (a wrong password draws a new 401 challenge;
 # an extension the caller's context lacks, 404; a refusal by the dialplan, 403/480/486/603...).
 INVITE_REFUSALS = (401, 403, 404, 407, 480, 486, 488, 500, 503, 603)
-
-# --------------------------------------------------------------------------- ports
-
-FREE_PORT_RANGE = range(30000, 60000)  # above the sandbox's RTP ranges (20000-29999)
-_random_ports = random.Random(os.getpid() ^ time.time_ns())
-_handed_out: set[int] = set()
-_ports_lock = threading.Lock()
-
-
-def _bindable(port: int, host: str = "127.0.0.1") -> bool:
-    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-        with socket.socket(socket.AF_INET, kind) as probe:
-            try:
-                probe.bind((host, port))
-            except OSError:
-                return False
-    return True
-
-
-def free_port(count: int = 1) -> int:
-    """A port free on TCP and UDP (with the ``count - 1`` ports after it), never handed out
-    twice by this process, so tests can give several services their own ports."""
-    with _ports_lock:
-        for _ in range(500):
-            start = _random_ports.randrange(FREE_PORT_RANGE.start,
-                                            FREE_PORT_RANGE.stop - count)
-            block = range(start, start + count)
-            if any(p in _handed_out for p in block):
-                continue
-            if all(_bindable(p) for p in block):
-                _handed_out.update(block)
-                return start
-    raise RuntimeError("no free port block found")
-
 
 # --------------------------------------------------------------------------- scenarios
 
@@ -120,6 +84,15 @@ class CallerPlan:
     INVITE_REFUSALS, e.g. a second 401 for a wrong password): the call then logs
     ``invite-refused <code>`` and succeeds; answered, it fails. Without it, a refusal logs the
     same event and fails the call.
+    ``from_user``: raw bytes of the From URI's user part instead of ``caller_number`` (a
+    hostile caller ID: CR/LF, NUL, separators, invalid UTF-8); every byte outside RFC 3986's
+    unreserved characters is percent-encoded on the wire (``%0D%0A``), as Asterisk then
+    decodes it. ``display_name``: raw bytes of the From display name, sent as a quoted string
+    (``"`` and ``\\`` as quoted-pairs, bytes above 0x7F as they are); CR, LF and other control
+    bytes cannot travel in a SIP header and are refused (SIPp's ``[`` ``]`` too).
+    ``diversion_user``: raw bytes of the user part of a Diversion header on the INVITE (the
+    call was forwarded from that number: Asterisk's redirecting number, AGI's agi_rdnis),
+    percent-encoded like ``from_user``.
     """
 
     dtmf: tuple[tuple[int, str], ...] = ()
@@ -129,6 +102,9 @@ class CallerPlan:
     caller_number: str = "5551234"
     auth: tuple[str, str] | None = None
     expect_refused: bool = False
+    from_user: bytes | None = None
+    display_name: bytes | None = None
+    diversion_user: bytes | None = None
 
     def __post_init__(self) -> None:
         for index, (wait_ms, digit) in enumerate(self.dtmf):
@@ -142,6 +118,18 @@ class CallerPlan:
                              f"digit at {self.digits_end_ms} ms")
         if not self.caller_number.isdigit():
             raise ValueError(f"caller_number {self.caller_number!r}: digits only")
+        if self.from_user is not None and (not isinstance(self.from_user, bytes)
+                                           or not self.from_user):
+            raise ValueError(f"from_user {self.from_user!r}: need some bytes")
+        if self.display_name is not None:
+            bad = [b for b in self.display_name if b < 0x20 or b == 0x7F or b in b"[]"]
+            if not isinstance(self.display_name, bytes) or bad:
+                raise ValueError(f"display_name {self.display_name!r}: control bytes and "
+                                 "[ ] cannot be sent in a SIP quoted string through SIPp")
+        if self.auth is not None and (self.from_user is not None or self.display_name
+                                      is not None or self.diversion_user is not None):
+            raise ValueError("from_user, display_name and diversion_user are for callers "
+                             "without auth")
         if self.auth is not None:
             if not isinstance(self.auth, tuple) or len(self.auth) != 2:
                 raise ValueError(f"auth {self.auth!r}: need (SIP user, password)")
@@ -323,13 +311,35 @@ def _caller_talk(plan: CallerPlan, from_header: str, contact_header: str, bye_cs
     return "\n  ".join(steps)
 
 
+_URI_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def sip_uri_user(raw: bytes) -> str:
+    """Raw bytes as a SIP URI user part: unreserved characters as they are, the rest %XX."""
+    return "".join(chr(b) if b in _URI_UNRESERVED else f"%{b:02X}" for b in raw)
+
+
+def sip_quoted_string(raw: bytes) -> str:
+    """Raw bytes as a SIP quoted string (``"`` and ``\\`` escaped); the scenario file is
+    ISO-8859-1, so each byte above 0x7F is the character of the same code."""
+    return '"' + raw.decode("latin-1").replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def caller_scenario(plan: CallerPlan = CallerPlan()) -> str:
     """A UAC that calls ``-s SERVICE`` at the remote address and follows ``plan``."""
     user = plan.caller_number if plan.auth is None else plan.auth[0]
-    display_name = "Caller" if plan.auth is None else user
-    from_header = (f'From: "{display_name}" <sip:{user}@[local_ip]:[local_port]>'
+    display_name = '"Caller"' if plan.auth is None else f'"{user}"'
+    contact_user = user
+    if plan.from_user is not None:
+        user = sip_uri_user(plan.from_user)
+    if plan.display_name is not None:
+        display_name = sip_quoted_string(plan.display_name)
+    from_header = (f'From: {display_name} <sip:{user}@[local_ip]:[local_port]>'
                    ";tag=[pid]SIPpTag00[call_number]")
-    contact_header = f"Contact: <sip:{user}@[local_ip]:[local_port]>"
+    contact_header = f"Contact: <sip:{contact_user}@[local_ip]:[local_port]>"
+    if plan.diversion_user is not None:  # rides on every request that carries the Contact
+        contact_header += (f"\n      Diversion: <sip:{sip_uri_user(plan.diversion_user)}"
+                           "@[local_ip]>;reason=unconditional")
     if plan.auth is not None or plan.expect_refused:
         return _refusable_caller_scenario(plan, from_header, contact_header)
     return _tidy(f"""<?xml version="1.0" encoding="ISO-8859-1" ?>

@@ -311,7 +311,7 @@ async def test_malformed_session_ids_find_nobody(
     await accounts.delete_session(secret)  # type: ignore[arg-type]
 
 
-async def test_deactivating_a_user_ends_their_sessions_and_suspends_their_tokens(
+async def test_deactivating_a_user_ends_their_sessions_and_revokes_their_tokens(
     accounts: AccountRepository, engine: AsyncEngine
 ) -> None:
     await accounts.create_user("root", PASSWORD, ["admin"])
@@ -325,10 +325,40 @@ async def test_deactivating_a_user_ends_their_sessions_and_suspends_their_tokens
     with pytest.raises(UserNotFound, match="no such active user"):
         await accounts.create_session(ada.id)
 
-    # Back in service: the old session stays ended, the token works again.
+    # Back in service: the old session and the old token stay ended (someone who left must
+    # not find their scripts' tokens working again should they come back).
     await accounts.update_user(ada.id, active=True)
     assert await accounts.user_for_session(session.secret) is None
+    assert await accounts.user_for_token(token.secret) is None
+    assert await accounts.list_tokens(ada.id) == []
+
+
+async def test_a_new_password_ends_every_session_but_keeps_tokens(
+    accounts: AccountRepository,
+) -> None:
+    await accounts.create_user("root", PASSWORD, ["admin"])
+    ada = await accounts.create_user("ada", PASSWORD, ["agent"])
+    sessions = [await accounts.create_session(ada.id) for _ in range(2)]
+    token = await accounts.create_token(ada.id, "script")
+    await accounts.update_user(ada.id, display_name="Ada")  # no new password: nothing ends
+    assert await accounts.user_for_session(sessions[0].secret) is not None
+    await accounts.update_user(ada.id, password="another long password")
+    for session in sessions:
+        assert await accounts.user_for_session(session.secret) is None
     assert await accounts.user_for_token(token.secret) is not None
+    assert await accounts.token_valid(token.token.id)
+
+
+async def test_signing_out_everywhere_ends_only_that_users_sessions(
+    accounts: AccountRepository,
+) -> None:
+    ada = await accounts.create_user("ada", PASSWORD, ["agent"])
+    bob = await accounts.create_user("bob", PASSWORD, ["agent"])
+    ada_sessions = [await accounts.create_session(ada.id) for _ in range(3)]
+    bob_session = await accounts.create_session(bob.id)
+    assert await accounts.end_sessions(ada.id) == 3
+    assert all([await accounts.user_for_session(s.secret) is None for s in ada_sessions])
+    assert await accounts.user_for_session(bob_session.secret) is not None
 
 
 # --------------------------------------------------------------------------- API tokens

@@ -144,10 +144,9 @@ def test_something_that_is_not_an_environment_is_a_protocol_error(garbage: bytes
 
 def test_an_environment_over_64_kib_is_refused() -> None:
     connection = AgiConnection()
-    line = b"agi_x_padding: " + b"y" * 4000 + b"\n"
     with pytest.raises(AgiProtocolError, match="environment is longer"):
-        for _ in range(17):
-            connection.feed(line)
+        for index in range(17):  # distinct keys: a repeated one is refused at once
+            connection.feed(b"agi_x_padding_%d: " % index + b"y" * 4000 + b"\n")
 
 
 def test_a_line_over_8_kib_is_refused_even_before_its_newline() -> None:

@@ -43,9 +43,17 @@ def block(**headers: str) -> bytes:
 
 
 def channel_event(event: str, uniqueid: str, **extra: str) -> bytes:
-    return block(Event=event, Privilege="call,all", Timestamp="1732822000.5",
-                 Channel=f"PJSIP/caller-{uniqueid}", ChannelStateDesc="Up", Uniqueid=uniqueid,
-                 Linkedid=uniqueid, **extra)
+    """An event with a whole channel snapshot, as Asterisk writes it (AmiFramer checks)."""
+    snapshot = {"Channel": f"PJSIP/caller-{uniqueid}", "ChannelState": "6",
+                "ChannelStateDesc": "Up", "CallerIDNum": "<unknown>",
+                "CallerIDName": "<unknown>", "ConnectedLineNum": "<unknown>",
+                "ConnectedLineName": "<unknown>", "Language": "en", "AccountCode": "",
+                "Context": "callers", "Exten": "100", "Priority": "1", "Uniqueid": uniqueid,
+                "Linkedid": uniqueid}
+    snapshot.update((key, value) for key, value in extra.items() if key in snapshot)
+    rest = {key: value for key, value in extra.items() if key not in snapshot}
+    return block(Event=event, Privilege="call,all", Timestamp="1732822000.5", **snapshot,
+                 **rest)
 
 
 class FakeAmi:

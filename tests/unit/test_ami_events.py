@@ -268,20 +268,20 @@ def test_a_qualified_contact_reports_its_round_trip_and_a_contact_id_names_its_a
     assert parse_event({"Event": "ContactList", "ObjectName": "plain"}).aor == "plain"  # type: ignore[union-attr]
 
 
-def test_garbage_is_skipped_and_bad_values_become_none_with_a_warning(
+def test_a_message_with_garbage_is_dropped_whole_and_bad_values_become_none_with_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """A line that is not ``Key: value`` is what a caller ID with a line break leaves behind:
+    the message it sits in is untrusted and dropped whole, not parsed around it."""
     caplog.set_level(logging.WARNING)
-    framer = AmiFramer()
+    framer = AmiFramer(warning_interval=0)
     messages = framer.feed(wire("garbage.txt"))
     events = events_of(messages)
     assert framer.garbage_lines == 4
-    assert len(messages) == 4  # the block with neither Event nor Response is dropped
-    hangup, channel, other, bare = events
-    assert hangup == Hangup(
-        timestamp=None, uniqueid="1732822090.9", linkedid="1732822090.9",
-        channel="PJSIP/caller-00000009", cause=None, cause_text="Normal Clearing",
-    )
+    # Dropped: the Hangup with a line without a colon, the block of noise, the block without
+    # Event, the Newchannel with a line without a key.
+    assert framer.untrusted_messages == 4
+    channel, other = events
     assert isinstance(channel, CoreShowChannel)
     assert channel.duration_seconds is None
     assert channel.linkedid == "" and channel.bridge_id == ""
@@ -290,6 +290,15 @@ def test_garbage_is_skipped_and_bad_values_become_none_with_a_warning(
     assert other.name == "QueueCallerJoin"
     assert other.headers["Queue"] == "sales"
     assert other.headers["ChanVariable"] == ("IVR_CHOICE=2", "LANG=fr")
+    hangup = parse_event({"Event": "Hangup", "Timestamp": "yesterday", "Cause": "sixteen",
+                          "Channel": "PJSIP/caller-00000009", "Uniqueid": "1732822090.9",
+                          "Linkedid": "1732822090.9", "Cause-txt": "Normal Clearing"})
+    assert hangup == Hangup(
+        timestamp=None, uniqueid="1732822090.9", linkedid="1732822090.9",
+        channel="PJSIP/caller-00000009", cause=None, cause_text="Normal Clearing",
+    )
+    bare = parse_event({"Event": "Newchannel", "Channel": "PJSIP/bare-00000013",
+                        "Timestamp": "nan"})
     assert bare == Newchannel(
         timestamp=None, uniqueid="", linkedid="", channel="PJSIP/bare-00000013",
         caller_number="", caller_name="", context="", exten="", state="",
@@ -300,6 +309,7 @@ def test_garbage_is_skipped_and_bad_values_become_none_with_a_warning(
     assert "AMI CoreShowChannel: header Duration is not HH:MM:SS: '1:2'" in warnings
     assert "AMI Newchannel: header Timestamp is not POSIX seconds: 'nan'" in warnings
     assert any("neither Event nor Response" in w for w in warnings)
+    assert any("not 'Key: value'" in w for w in warnings)
 
 
 def test_parse_event_accepts_a_plain_mapping_and_any_case_of_names() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import stat
 from collections.abc import Callable
@@ -128,7 +129,9 @@ def test_each_agent_has_an_authenticated_endpoint_limited_to_the_agents_context(
         assert endpoint["callerid"] == f'"{agent.name}" <{agent.id}>'
         assert endpoint["aors"] == agent.id
         auth = options(sections, endpoint["auth"], "auth")
-        assert (auth["username"], auth["password"]) == (agent.id, agent.password)
+        assert auth == {"type": "auth", "auth_type": "digest", "realm": "callcenter",
+                        "username": agent.id, "password_digest": "MD5:" + hashlib.md5(
+                            f"{agent.id}:callcenter:{agent.password}".encode()).hexdigest()}
         aor = options(sections, agent.id, "aor")
         assert (aor["max_contacts"], aor["remove_existing"]) == ("1", "yes")
         assert aor.get("contact", "") == agent.contact
@@ -138,12 +141,14 @@ def test_each_agent_has_an_authenticated_endpoint_limited_to_the_agents_context(
 def test_the_ivr_number_runs_the_fastagi_ivr_and_falls_back_to_the_operator_queue(
         settings: Settings) -> None:
     dialplan = confgen.extensions(settings)
-    assert "[callers]\nexten => 500,1,Answer()\n" in dialplan
-    assert " same => n,AGI(agi://127.0.0.1:14573/AgiSecret0123456789/ivr)\n" in dialplan
+    # The caller ID is cleaned first (test_callerid_dialplan.py), then the call answered.
+    callers = dialplan.split("[callers]\n")[1].split("\n\n")[0]
+    assert callers.startswith("exten => 500,1,Set(CALLCENTER_CALLERID_RAW=")
+    ivr = " same => n,AGI(agi://127.0.0.1:14573/AgiSecret0123456789/ivr,${CALLCENTER_CALLERID_RAW})\n"
+    assert " same => n,Answer()\n" + ivr in dialplan
     # Whatever ended the FastAGI script (refused, failed, the service killed), a caller still
     # on the line after it goes to the fallback: the service hangs up every call it ends.
-    assert (" same => n,AGI(agi://127.0.0.1:14573/AgiSecret0123456789/ivr)\n"
-            " same => n,Goto(callcenter-fallback,s,1)\n") in dialplan
+    assert ivr + " same => n,Goto(callcenter-fallback,s,1)\n" in dialplan
     fallback = dialplan.split("[callcenter-fallback]\n")[1].split("\n\n")[0].splitlines()
     # Who already talked to an agent is hung up; a queued caller waits in the same queue;
     # anyone else in the operator queue.
@@ -191,7 +196,7 @@ def test_the_fallback_follows_overflow_and_leaves_queues_with_nobody_at_work(
     assert dict(queues["support"])["maxlen"] == "0"
     elsewhere = replace(settings, asterisk=replace(settings.asterisk,
                                                    agi_host_for_asterisk="172.17.0.1"))
-    assert "AGI(agi://172.17.0.1:14573/AgiSecret0123456789/ivr)" in confgen.extensions(elsewhere)
+    assert "AGI(agi://172.17.0.1:14573/AgiSecret0123456789/ivr," in confgen.extensions(elsewhere)
 
 
 def agent_extensions(dialplan: str) -> list[str]:
@@ -302,7 +307,7 @@ def test_an_external_asterisk_gets_only_the_files_to_include(settings: Settings,
     assert sorted(p.name for p in written) == sorted([
         "callcenter-pjsip-agents.conf", "callcenter-extensions.conf",
         "callcenter-queues.conf", "callcenter-confbridge.conf", "callcenter-manager-user.conf",
-        "callcenter-modules.conf"])
+        "callcenter-modules.conf", "callcenter-cel.conf", "callcenter-cel-sqlite3.conf"])
     for path in written:
         assert stat.S_IMODE(path.stat().st_mode) == 0o640
         assert path.read_text() == confgen.include_files(settings)[path.name]
@@ -397,7 +402,8 @@ def test_transfers_dial_only_the_allowed_destinations_through_the_trunk(
 def test_without_a_caller_id_outside_calls_show_the_callers_own_number(
         settings: Settings) -> None:
     dialplan = confgen.extensions(with_outbound(settings, caller_id=""))
-    assert "CALLERID" not in dialplan
+    outbound = dialplan.split("[callcenter-outbound]\n")[1]
+    assert "CALLERID" not in outbound
     assert "exten => _+55!,1,Dial(" in dialplan
 
 
@@ -444,9 +450,11 @@ def test_an_external_asterisk_gets_the_trunk_in_the_files_it_includes(settings: 
 
 def account(agent_id: str, name: str, *, queues: dict[str, int] | None = None,
             active: bool = True, contact: str | None = None,
-            secret: str = "secret-of-1") -> AgentAccount:
-    """An agent as the database's AgentDirectory hands it out."""
-    return AgentAccount(id=agent_id, name=name, sip_secret=secret, active=active,
+            secret: str = "secret-of-1", digest: str | None = None) -> AgentAccount:
+    """An agent as the database's AgentDirectory hands it out (only the secret's digest)."""
+    if digest is None:
+        digest = confgen.sip_digest(agent_id, secret)
+    return AgentAccount(id=agent_id, name=name, sip_digest=digest, active=active,
                         queues=queues or {}, skills={}, contact=contact,
                         created_at=1_795_000_000.0, updated_at=1_795_000_000.0)
 
@@ -466,7 +474,7 @@ def test_database_agents_get_exactly_the_endpoints_the_same_settings_agents_get(
             == confgen.pjsip_agents(trunked))
 
 
-def test_a_database_agent_gets_an_authenticated_endpoint_with_its_secret(
+def test_a_database_agent_gets_an_authenticated_endpoint_with_its_digest_only(
         settings: Settings) -> None:
     agents = [account("Alice_01", "Alice Moreau", secret="r4nd0m-S3cret_xyz"),
               account("bob", "Bob", contact="sip:bob@127.0.0.1:5090")]
@@ -475,7 +483,11 @@ def test_a_database_agent_gets_an_authenticated_endpoint_with_its_secret(
     assert endpoint["context"] == "agents"
     assert endpoint["callerid"] == '"Alice Moreau" <Alice_01>'
     auth = options(sections, endpoint["auth"], "auth")
-    assert (auth["username"], auth["password"]) == ("Alice_01", "r4nd0m-S3cret_xyz")
+    assert (auth["username"], auth["realm"], auth["password_digest"]) == (
+        "Alice_01", "callcenter",
+        "MD5:" + hashlib.md5(b"Alice_01:callcenter:r4nd0m-S3cret_xyz").hexdigest())
+    assert "password" not in auth
+    assert "r4nd0m" not in confgen.pjsip_agent_endpoints(settings, agents)
     assert "contact" not in options(sections, "Alice_01", "aor")
     assert options(sections, "bob", "aor")["contact"] == "sip:bob@127.0.0.1:5090"
     assert {name for name, _ in sections} == {"Alice_01", "Alice_01-auth", "bob", "bob-auth"}
@@ -532,14 +544,15 @@ def test_the_file_sets_take_their_agents_from_the_database_when_given(
     written = confgen.write_generated(settings, out, agents)
     assert (out / "callcenter-pjsip-agents.conf").read_text() == files[
         "callcenter-pjsip-agents.conf"]
-    assert len(written) == 6
+    assert len(written) == len(confgen.include_files(settings)) == 8
 
 
 @pytest.mark.parametrize(("setting", "agent"), [
     ("agent 'alice'.name", account("alice", "Al\n[evil]")),
     ("agent 'alice'.name", account("alice", 'Al "x"')),
-    ("agent 'alice'.password", account("alice", "Alice", secret="pw;x")),
-    ("agent 'alice'.password", account("alice", "Alice", secret="")),
+    ("agent 'alice'.sip_digest", account("alice", "Alice", digest="0" * 31 + "\n[evil]")),
+    ("agent 'alice'.sip_digest", account("alice", "Alice", digest="pw;x")),
+    ("agent 'alice'.password", account("alice", "Alice", digest="")),
     ("agent 'alice'.contact", account("alice", "Alice", contact="sip:a@b\n[c]")),
     ("agent 'a]b'.id", account("a]b", "Alice")),
     ("agent 'anonymous'.id", account("anonymous", "Alice")),
@@ -556,3 +569,18 @@ def test_a_database_agent_with_a_comma_in_its_name_or_a_bad_tier_makes_no_queue_
         confgen.queues(settings, [account("alice", "A, B", queues={"sales": 0})])
     with pytest.raises(ValueError, match=r"^agent 'alice'\.queues\['sales'\]: tier -1 is not"):
         confgen.queues(settings, [account("alice", "Alice", queues={"sales": -1})])
+
+
+def test_asterisk_logs_into_the_columns_the_import_reads(settings: Settings) -> None:
+    """The generated mapping and the reader come from one table of (column, field)."""
+    from callcenter.asterisk.cel_reader import COLUMNS, READ_EVENTS
+
+    files = confgen.include_files(settings)
+    mapping = files["callcenter-cel-sqlite3.conf"]
+    assert "[callcenter-cel.db]" in mapping and "fields = eventtype, eventtime(float)" in mapping
+    assert f"columns = {', '.join(COLUMNS)}" in mapping
+    general = files["callcenter-cel.conf"]
+    assert not any(line.startswith("[") for line in general.splitlines()), (
+        "included inside cel.conf's [general]: no section of its own")
+    [events] = [line for line in general.splitlines() if line.startswith("events = ")]
+    assert set(READ_EVENTS) <= set(events.removeprefix("events = ").split(","))

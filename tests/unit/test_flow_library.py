@@ -92,3 +92,100 @@ def test_ivr_reload_without_a_running_service_says_so(flows, tmp_path, monkeypat
     monkeypatch.setenv("CALLCENTER_IVR__DIALPLANS_DIR", str(flows))
     assert main(["ivr", "reload"]) == 1
     assert "the service is not running" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- the last good copy
+
+
+def keeping(flows: Path, data: Path, queues: tuple[str, ...] = ("sales", "support", "operator"),
+            ) -> FlowLibrary:
+    return FlowLibrary(flows, REPO_ROOT / "ivr_prompts", language="en", known_queues=queues,
+                       last_good_dir=data / "flows-last-good")
+
+
+BROKEN = DEMO.replace("{queue: support}", "{queue: nowhere}")
+
+
+def test_every_version_that_validates_is_kept_on_disk(flows, tmp_path):
+    served = keeping(flows, tmp_path)
+    served.load("main")
+    copy = tmp_path / "flows-last-good" / "main.yaml"
+    assert copy.read_text() == DEMO
+    edit(flows / "main.yaml", DEMO.replace("timeout: 5 ", "timeout: 7 "))
+    assert served.reload().reloaded == ("main",)
+    assert "timeout: 7 " in copy.read_text()
+    edit(flows / "main.yaml", BROKEN)
+    assert served.reload().refused
+    assert "timeout: 7 " in copy.read_text()  # a broken version is never kept
+    assert [p.name for p in copy.parent.iterdir()] == ["main.yaml"]  # no temporary left
+
+
+def test_a_flow_broken_at_start_serves_its_last_good_version_loudly(flows, tmp_path, caplog):
+    keeping(flows, tmp_path).load("main")  # an earlier run
+    edit(flows / "main.yaml", BROKEN)
+    served = keeping(flows, tmp_path)  # the next start
+    flow = served.load("main")
+    assert flow.nodes["main_menu"].options["2"].queue == "support"  # the good version
+    status = served.status("main")
+    assert status.from_last_good
+    assert "unknown queue 'nowhere'" in str(status.problems)
+    assert status.describe().startswith("main.yaml (LAST GOOD VERSION from 20")
+    assert status.describe().endswith(" UTC: the file has errors)")
+    [record] = [r for r in caplog.records if "LAST GOOD VERSION" in r.getMessage()]
+    assert record.levelname == "ERROR"
+    assert f"{flows / 'main.yaml'}:" in record.getMessage()  # file:line:column of each problem
+    assert "unknown queue 'nowhere'" in record.getMessage()
+    assert served.reload() == served.reload()  # the broken file is not re-read at each poll
+
+
+def test_fixing_the_file_serves_it_again(flows, tmp_path):
+    keeping(flows, tmp_path).load("main")
+    edit(flows / "main.yaml", BROKEN)
+    served = keeping(flows, tmp_path)
+    served.load("main")
+    edit(flows / "main.yaml", DEMO.replace("timeout: 5 ", "timeout: 7 "))
+    assert served.reload().reloaded == ("main",)
+    assert served.get("main").nodes["main_menu"].timeout == 7
+    assert not served.status("main").from_last_good
+    assert served.status("main").describe() == "main.yaml"
+
+
+def test_without_a_last_good_copy_a_broken_flow_still_stops_the_start(flows, tmp_path):
+    edit(flows / "main.yaml", BROKEN)
+    with pytest.raises(FlowError, match="unknown queue 'nowhere'"):
+        keeping(flows, tmp_path).load("main")
+    with pytest.raises(FlowError):
+        library(flows).load("main")  # `callcenter config check`: never a copy
+
+
+def test_a_last_good_copy_that_no_longer_validates_does_not_serve(flows, tmp_path, caplog):
+    keeping(flows, tmp_path).load("main")
+    edit(flows / "main.yaml", BROKEN)
+    # The settings lost the queue the old version sends 2 to: the copy is no good either.
+    with pytest.raises(FlowError, match="unknown queue 'nowhere'"):
+        keeping(flows, tmp_path, queues=("sales", "operator")).load("main")
+    assert "cannot serve either" in caplog.text
+
+
+def test_a_deleted_flow_file_serves_its_last_good_version(flows, tmp_path):
+    keeping(flows, tmp_path).load("main")
+    (flows / "main.yaml").unlink()
+    served = keeping(flows, tmp_path)
+    assert served.load("main").name == "main"
+    assert "cannot read the flow" in str(served.status("main").problems)
+
+
+def test_the_banner_says_which_flow_is_active(flows, tmp_path):
+    from callcenter.cli import softphone_help
+    from callcenter.config import load_settings
+
+    settings = load_settings(None)
+    keeping(flows, tmp_path).load("main")
+    assert "  IVR flow:         main.yaml\n" in softphone_help(
+        settings, keeping(flows, tmp_path).status("main"))
+    edit(flows / "main.yaml", BROKEN)
+    served = keeping(flows, tmp_path)
+    served.load("main")
+    banner = softphone_help(settings, served.status("main"))
+    assert "  IVR flow:         main.yaml (LAST GOOD VERSION from " in banner
+    assert f"fix {flows / 'main.yaml'}: the log lists its errors" in banner

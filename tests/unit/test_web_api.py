@@ -117,8 +117,10 @@ async def test_filters_by_time_range_and_queue_and_pages(repo: Repos):
     ({"limit": "-1"}, "limit: '-1' is not a whole number"),
     ({"offset": "1e9"}, "offset: '1e9' is not a whole number"),
     ({"queue": "x'; DROP TABLE calls;--"}, "is not a queue name"),
+    ({"queue": "sales\n"}, "queue: 'sales\\n' is not a queue name"),  # the whole text
     ({"sort": "caller"}, "unknown parameter 'sort'"),
     ({"protocol": "12ab"}, "protocol: '12ab' is not a protocol number"),
+    ({"protocol": "12\n"}, "protocol: '12\\n' is not a protocol number"),
     ({"since": "2026-11-19T00:00:00Z", "until": "2026-11-18T00:00:00Z"},
      "since must be before until"),
 ])

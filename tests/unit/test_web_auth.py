@@ -1,10 +1,13 @@
 """Sign-in, sessions, API tokens, users and the access policy of every route, over real HTTP
-on each database backend. Time is a virtual clock: lockouts and expiries pass without sleeping.
+on each database backend. Time is a virtual clock: sign-in delays and expiries pass without
+sleeping.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,21 +21,28 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callcenter.config import ConfigError, load_settings
 from callcenter.core.clock import VirtualClock
-from callcenter.store.accounts import AccountRepository, Role, User
+from callcenter.store.accounts import AccountRepository, HashGate, Role, User
 from callcenter.store.db import create_engine, session_factory, upgrade
-from callcenter.web.app import json_errors
+from callcenter.store.repositories import CallRepository
+from callcenter.web.app import WebServices, json_errors, make_app
 from callcenter.web.auth import (
     PUBLIC,
+    REVOCATIONS,
     SESSION_COOKIE,
     SIGNED_IN,
+    Identity,
     add_route,
+    current_identity,
     current_user,
     protect,
     require_own_agent,
     setup_auth,
+    still_valid,
     undeclared_routes,
 )
+from callcenter.web.keys import HealthProbe
 
 T0 = 1_795_000_000.0  # 2026-11-18T11:06:40Z
 PASSWORD = "correct horse battery"
@@ -59,11 +69,13 @@ async def pause_agent(request: web.Request) -> web.Response:
 
 
 def build_app(
-    accounts: AccountRepository, clock: VirtualClock, *, secure_cookies: bool = False
+    accounts: AccountRepository, clock: VirtualClock, **auth_options: Any
 ) -> web.Application:
-    """Routes shaped like the real ones, declared both ways the auth module offers."""
+    """Routes shaped like the real ones, declared both ways the auth module offers. The
+    test client is a trusted proxy, so ``X-Forwarded-For`` plays clients at any address."""
     app = web.Application(middlewares=[json_errors], client_max_size=64 * 1024)
-    setup_auth(app, accounts, clock, secure_cookies=secure_cookies)
+    auth_options.setdefault("trusted_proxies", ["127.0.0.1", "::1"])
+    setup_auth(app, accounts, clock, **auth_options)
     app.router.add_get("/healthz", health)
     protect(app, "GET", "/healthz", roles=PUBLIC)
     app.router.add_get("/api/calls", who_am_i)
@@ -251,6 +263,44 @@ async def test_the_cookie_is_secure_when_the_setting_says_so(
         await client.close()
 
 
+@pytest.mark.parametrize("secure", [True, False])
+async def test_the_service_settings_decide_secure_cookies_and_trusted_proxies(
+    site: Site, engine: AsyncEngine, tmp_path: Path, secure: bool,
+) -> None:
+    settings = load_settings(env={
+        "CALLCENTER_DATA_DIR": str(tmp_path), "CALLCENTER_SERVICE__SECURE_COOKIES": str(secure),
+        "CALLCENTER_SERVICE__TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8"})
+    assert settings.service.trusted_proxies == ("127.0.0.1", "10.0.0.0/8")
+
+    async def database_up() -> bool:
+        return True
+
+    services = WebServices(
+        calls=CallRepository(session_factory(engine)), accounts=site.accounts, clock=site.clock,
+        health=HealthProbe(ami=lambda: True, agi=lambda: True, database=database_up),
+        secure_cookies=settings.service.secure_cookies,
+        trusted_proxies=settings.service.trusted_proxies)
+    async with TestClient(TestServer(make_app(services)), cookie_jar=DummyCookieJar()) as client:
+        for _ in range(3):
+            await client.post("/api/login", headers=at("192.0.2.1"),
+                              json={"username": "root", "password": "guess guess"})
+        assert (await client.post("/api/login", headers=at("192.0.2.1"), json={
+            "username": "root", "password": PASSWORD})).status == 429
+        response = await client.post("/api/login", headers=at("192.0.2.2"),
+                                     json={"username": "root", "password": PASSWORD})
+        (header,) = response.headers.getall("Set-Cookie")
+        assert ("Secure" in header) is secure
+
+
+@pytest.mark.parametrize("proxies", ["10.0.0.300", "proxy.example", "10.0.0.0/33"])
+def test_a_trusted_proxy_that_is_no_address_stops_the_start(
+    tmp_path: Path, proxies: str
+) -> None:
+    with pytest.raises(ConfigError, match=r"^service\.trusted_proxies\[0\]: .* is not an IP"):
+        load_settings(env={"CALLCENTER_DATA_DIR": str(tmp_path),
+                           "CALLCENTER_SERVICE__TRUSTED_PROXIES": proxies})
+
+
 async def test_unknown_user_wrong_password_and_inactive_user_get_the_same_answer(
     site: Site,
 ) -> None:
@@ -267,44 +317,153 @@ async def test_unknown_user_wrong_password_and_inactive_user_get_the_same_answer
     assert answers == [(401, {"error": LOGIN_FAILED, "status": 401})] * 3
 
 
-async def test_five_failures_lock_the_username_for_fifteen_minutes(site: Site) -> None:
-    await site.user("ann", "agent")
+def at(address: str, **headers: str) -> dict[str, str]:
+    """Headers of a request from a client at ``address`` (through the trusted test proxy)."""
+    return {"X-Forwarded-For": address, **headers}
 
-    async def attempt(username: str, password: str) -> Any:
-        return await site.client.post(
-            "/api/login", json={"username": username, "password": password}
-        )
 
+async def sign_in(site: Site, username: str, password: str, address: str = "198.51.100.7"
+                  ) -> Any:
+    return await site.client.post("/api/login", headers=at(address),
+                                  json={"username": username, "password": password})
+
+
+async def test_wrong_passwords_from_elsewhere_never_lock_the_admin_out(site: Site) -> None:
+    for _ in range(3):
+        assert (await sign_in(site, "root", "guess guess", "203.0.113.66")).status == 401
+    for _ in range(20):  # the attacker keeps trying: refused before any password is checked
+        refused = await sign_in(site, "root", PASSWORD, "203.0.113.66")
+        assert refused.status == 429
+    assert "too many failed sign-ins from your address" in await error_of(refused)
+    # The admin, from their own address, gets in at once with the right password.
+    assert (await sign_in(site, "root", PASSWORD, "198.51.100.7")).status == 200
+
+
+async def test_failures_of_one_address_and_user_meet_doubling_delays(site: Site) -> None:
+    for _ in range(3):  # three failures are free: typos happen
+        assert (await sign_in(site, "root", "guess guess")).status == 401
+    waits = []
     for _ in range(5):
-        assert (await attempt("root", "guess guess guess")).status == 401
-    locked = await attempt("root", PASSWORD)  # even the right password
-    assert locked.status == 429
-    assert "too many failed sign-ins" in await error_of(locked)
-    assert int(locked.headers["Retry-After"]) == 900
-    assert (await attempt("ann", PASSWORD)).status == 200  # other usernames are not locked
+        refused = await sign_in(site, "root", "guess guess")
+        assert refused.status == 429
+        waits.append(int(refused.headers["Retry-After"]))
+        assert (await refused.json())["retry_after"] == waits[-1]
+        site.clock.advance(waits[-1] - 0.5)
+        assert (await sign_in(site, "root", "guess guess")).status == 429  # not yet
+        site.clock.advance(0.5)
+        assert (await sign_in(site, "root", "guess guess")).status == 401  # checked, wrong
+    assert waits == [1, 2, 4, 8, 16]
+    site.clock.advance(32)
+    assert (await sign_in(site, "root", PASSWORD)).status == 200
+    # The right password starts the pair afresh: the next typos are free again.
+    for _ in range(3):
+        assert (await sign_in(site, "root", "guess guess")).status == 401
 
-    site.clock.advance(14 * 60 + 59)
-    assert (await attempt("root", PASSWORD)).status == 429
-    site.clock.advance(1)
-    assert (await attempt("root", PASSWORD)).status == 200
+
+async def test_delays_are_capped_and_forgotten_after_an_idle_hour(site: Site) -> None:
+    for _ in range(40):
+        site.clock.advance(300)
+        assert (await sign_in(site, "root", "guess guess")).status == 401
+    refused = await sign_in(site, "root", PASSWORD)
+    assert refused.status == 429
+    assert int(refused.headers["Retry-After"]) == 300  # never more than five minutes
+    site.clock.advance(3600)
+    assert (await sign_in(site, "root", "guess guess")).status == 401  # afresh: free again
 
 
-async def test_failures_older_than_fifteen_minutes_do_not_count(site: Site) -> None:
-    async def attempt(password: str) -> int:
-        response = await site.client.post(
-            "/api/login", json={"username": "root", "password": password}
-        )
-        return response.status
+async def test_made_up_names_from_one_address_are_throttled_like_real_ones(
+    site: Site,
+) -> None:
+    for index in range(20):  # each name new, each a failure of the address
+        assert (await sign_in(site, f"ghost{index}", PASSWORD, "203.0.113.9")).status == 401
+    refused = await sign_in(site, "ghost-next", PASSWORD, "203.0.113.9")
+    assert refused.status == 429
+    assert (await sign_in(site, "root", PASSWORD, "203.0.113.9")).status == 429
+    assert (await sign_in(site, "root", PASSWORD, "203.0.113.10")).status == 200
 
-    for _ in range(4):
-        assert await attempt("guess guess guess") == 401
-    site.clock.advance(15 * 60)
-    for _ in range(4):
-        assert await attempt("guess guess guess") == 401
-    assert await attempt(PASSWORD) == 200  # a success clears the count
-    for _ in range(4):
-        assert await attempt("guess guess guess") == 401
-    assert await attempt(PASSWORD) == 200
+
+async def test_a_client_cannot_choose_its_address_unless_it_is_a_trusted_proxy(
+    site: Site,
+) -> None:
+    client = await start(site.accounts, site.clock, trusted_proxies=[])
+    try:
+        for index in range(3):  # a different X-Forwarded-For each time: ignored
+            response = await client.post(
+                "/api/login", headers=at(f"192.0.2.{index}"),
+                json={"username": "root", "password": "guess guess"})
+            assert response.status == 401
+        response = await client.post("/api/login", headers=at("192.0.2.200"),
+                                     json={"username": "root", "password": PASSWORD})
+        assert response.status == 429
+    finally:
+        await client.close()
+
+
+class GatedHasher(PasswordHasher):
+    """Argon2 whose verify waits for the test's go, and which counts verifies at once."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=8, parallelism=1)
+        self.go = threading.Event()
+        self._lock = threading.Lock()
+        self.running = 0
+        self.most_at_once = 0
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+        with self._lock:
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            assert self.go.wait(timeout=30), "the test never let the hashes go"
+            return super().verify(hash, password)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+async def test_parallel_sign_ins_hash_one_at_a_time_and_the_surplus_hears_503(
+    engine: AsyncEngine,
+) -> None:
+    clock = VirtualClock(start=T0)
+    hasher = GatedHasher()
+    accounts = AccountRepository(session_factory(engine), clock=clock, hasher=hasher,
+                                 hash_gate=HashGate(1, max_waiting=3, wait=30))
+    await accounts.create_user("root", PASSWORD, ["admin"])
+    client = await start(accounts, clock)
+    try:
+        async def attempt(index: int) -> Any:  # made-up names, each from its own address
+            return await client.post(
+                "/api/login", headers=at(f"10.{index // 250}.{index % 250}.1"),
+                json={"username": f"made-up-{index}", "password": PASSWORD})
+
+        attempts = [asyncio.create_task(attempt(index)) for index in range(40)]
+        refused = []
+        async with asyncio.timeout(30):
+            while len(refused) < 36:  # one hashing, three waiting, the rest refused at once
+                done, _ = await asyncio.wait(
+                    [a for a in attempts if a not in refused], return_when="FIRST_COMPLETED")
+                refused.extend(done)
+        for response in [a.result() for a in refused]:
+            assert response.status == 503
+            assert int(response.headers["Retry-After"]) >= 1
+            assert "too many sign-ins at once" in await error_of(response)
+        hasher.go.set()
+        checked = [await a for a in attempts if a not in refused]
+        assert [r.status for r in checked] == [401] * 4
+        assert hasher.most_at_once == 1
+        # Refused attempts were never checked: they cost those addresses nothing.
+        assert (await client.post("/api/login", headers=at("10.0.9.1"), json={
+            "username": "root", "password": PASSWORD})).status == 200
+    finally:
+        hasher.go.set()
+        await client.close()
+
+
+async def test_parallel_guesses_from_one_address_get_no_more_than_three_checked(
+    site: Site,
+) -> None:
+    answers = await asyncio.gather(*[sign_in(site, "root", "guess guess") for _ in range(12)])
+    assert sorted(r.status for r in answers) == [401] * 3 + [429] * 9
 
 
 async def test_a_session_ends_after_twelve_hours(site: Site) -> None:
@@ -317,14 +476,101 @@ async def test_a_session_ends_after_twelve_hours(site: Site) -> None:
     assert "your session has ended" in await error_of(response)
 
 
-async def test_logging_out_ends_the_session_on_the_server(site: Site) -> None:
+async def test_logging_out_ends_that_session_on_the_server_and_no_other(site: Site) -> None:
     session = await site.login()
-    other = await site.login()
+    other = await site.login()  # another browser of the same user: a wallboard goes on
+    ann = await site.user("ann", "supervisor")
+    ann_session = await site.login("ann")
+    token = await site.token(site.admin)
     response = await site.client.post("/api/logout", headers=cookie(session, **CSRF))
     assert response.status == 200
+    assert (await response.json()) == {"logged_out": True}
     assert "Max-Age=0" in response.headers["Set-Cookie"]
     assert (await site.client.get("/api/me", headers=cookie(session))).status == 401
     assert (await site.client.get("/api/me", headers=cookie(other))).status == 200
+    assert (await site.client.get("/api/me", headers=cookie(ann_session))).status == 200
+    assert (await site.client.get("/api/me", headers=bearer(token))).status == 200
+    assert ann.id != site.admin.id
+
+
+def app_of(site: Site) -> web.Application:
+    app = site.client.server.app
+    assert app is not None
+    return app
+
+
+async def identity_of(site: Site, headers: dict[str, str]) -> Identity:
+    """The identity a request with these headers would have (as an SSE stream holds it)."""
+    seen: list[Identity] = []
+
+    async def catch(request: web.Request) -> web.Response:
+        seen.append(current_identity(request))
+        return web.json_response({})
+
+    app = web.Application()
+    setup_auth(app, site.accounts, site.clock)
+    add_route(app, "GET", "/probe", catch, roles=SIGNED_IN)
+    probe = TestClient(TestServer(app), cookie_jar=DummyCookieJar())
+    await probe.start_server()
+    try:
+        assert (await probe.get("/probe", headers=headers)).status == 200
+    finally:
+        await probe.close()
+    return seen[0]
+
+
+async def test_logout_password_change_and_deactivation_tell_open_streams_to_end(
+    site: Site,
+) -> None:
+    ann = await site.user("ann", "supervisor")
+    ann_token = await site.token(ann)
+    root = cookie(await site.login(), **CSRF)
+    revocations = app_of(site)[REVOCATIONS]
+
+    by_session = await identity_of(site, cookie(await site.login("ann")))
+    by_token = await identity_of(site, bearer(ann_token))
+    with revocations.watch(by_session) as session_ended, \
+            revocations.watch(by_token) as token_ended:
+        assert await still_valid(app_of(site), by_session)
+        response = await site.client.patch(f"/api/users/{ann.id}", headers=root,
+                                           json={"password": "a new long password"})
+        assert response.status == 200
+        assert session_ended.is_set() and not token_ended.is_set()
+        assert not await still_valid(app_of(site), by_session)
+        assert await still_valid(app_of(site), by_token)
+
+        response = await site.client.patch(f"/api/users/{ann.id}", headers=root,
+                                           json={"active": False})
+        assert response.status == 200
+        assert token_ended.is_set()
+        assert not await still_valid(app_of(site), by_token)
+    assert revocations.watching(ann.id) == 0
+    assert await site.accounts.list_tokens(ann.id) == []  # deactivation revoked them
+
+    root_session = await site.login()
+    by_root = await identity_of(site, cookie(root_session))
+    with revocations.watch(by_root) as ended:
+        await site.client.post("/api/logout", headers=cookie(root_session, **CSRF))
+        assert ended.is_set()
+
+
+async def test_a_revoked_token_ends_its_streams_only(site: Site) -> None:
+    first, second = await site.token(site.admin, "one"), await site.token(site.admin, "two")
+    revocations = app_of(site)[REVOCATIONS]
+    one, two = await identity_of(site, bearer(first)), await identity_of(site, bearer(second))
+    with revocations.watch(one) as one_ended, revocations.watch(two) as two_ended:
+        response = await site.client.delete(f"/api/tokens/{one.token_id}",
+                                            headers=bearer(second))
+        assert response.status == 200
+        assert one_ended.is_set() and not two_ended.is_set()
+    assert not await still_valid(app_of(site), one)
+    assert await still_valid(app_of(site), two)
+
+
+async def test_a_session_expiring_is_no_longer_valid_for_a_stream(site: Site) -> None:
+    identity = await identity_of(site, cookie(await site.login()))
+    site.clock.advance(12 * 3600)
+    assert not await still_valid(app_of(site), identity)
 
 
 @pytest.mark.parametrize(("body", "content_type", "status", "says"), [

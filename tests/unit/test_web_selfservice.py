@@ -279,7 +279,9 @@ async def test_a_huge_body_is_refused_before_it_is_read(stores: Stores, client: 
     response = await client.post(f"/api/callbacks/{stored.id}", data=huge,
                                  headers={"Content-Type": "application/json"})
     assert response.status == 413
-    assert (await response.json())["status"] == 413
+    assert await response.json() == {
+        "error": "body: larger than the 65536 bytes this server accepts",
+        "status": 413, "limit_bytes": 65536}
     assert (await stores.callbacks.get(stored.id)).status is CallbackStatus.PENDING
 
 
