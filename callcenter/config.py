@@ -25,6 +25,7 @@ from callcenter.private_files import private_folder, tighten, write_private
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 EXTEN_RE = re.compile(r"^[0-9*#+]{1,20}$")
+AGI_SECRET_RE = re.compile(r"^[A-Za-z0-9]{16,128}$")
 
 
 class ConfigError(ValueError):
@@ -44,6 +45,10 @@ def default_data_dir() -> Path:
 class ServiceSettings:
     agi_host: str = "127.0.0.1"
     agi_port: int = 4573
+    # Who may open FastAGI sessions: Asterisk's addresses (or networks). Required when
+    # agi_host is not a loopback address; empty: loopback peers only.
+    agi_allowed_peers: tuple[str, ...] = ()
+    agi_secret: str = ""  # first segment of every AGI URL; empty: generated once, kept
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     log_level: str = "INFO"
@@ -402,8 +407,32 @@ def _private_host(where: str, value: str) -> None:
         )
 
 
+def _check_agi_security(service: ServiceSettings) -> None:
+    """FastAGI trusts the session it is given: only Asterisk may open one (docs/security-
+    privilege.md). Off loopback, an allowlist of Asterisk's addresses is required."""
+    for i, peer in enumerate(service.agi_allowed_peers):
+        try:
+            ipaddress.ip_network(peer, strict=False)
+        except ValueError:
+            raise ConfigError(f"service.agi_allowed_peers[{i}]: {peer!r} is not an IP address "
+                              "or network (e.g. 10.0.0.5 or 10.0.0.0/24)") from None
+    if service.agi_host != "localhost" and not service.agi_allowed_peers:
+        address = ipaddress.ip_address(service.agi_host)
+        if not address.is_loopback:
+            where = ("every address" if address.is_unspecified
+                     else f"{address}, reachable from other machines")
+            raise ConfigError(
+                f"service.agi_host: {service.agi_host} listens on {where}; list Asterisk's "
+                "addresses in service.agi_allowed_peers so that nobody else can open a "
+                "FastAGI session")
+    if service.agi_secret and not AGI_SECRET_RE.fullmatch(service.agi_secret):
+        raise ConfigError("service.agi_secret: use 16-128 letters and digits (it goes into "
+                          "the dialplan's AGI URLs)")
+
+
 def _check(s: Settings) -> None:
     _private_host("service.agi_host", s.service.agi_host)
+    _check_agi_security(s.service)
     _private_host("asterisk.host", s.asterisk.host)
     if s.asterisk.agi_host_for_asterisk:
         _private_host("asterisk.agi_host_for_asterisk", s.asterisk.agi_host_for_asterisk)
@@ -676,8 +705,9 @@ def _check_outbound(o: OutboundSettings) -> None:
 def _fill_secrets(s: Settings) -> Settings:
     """Secrets left empty are generated once and kept in <data_dir>/secrets.toml (mode 600)."""
     needs_ami = not s.asterisk.ami_secret
+    needs_agi = not s.service.agi_secret
     needs_agents = [a for a in s.agents if not a.password]
-    if not needs_ami and not needs_agents:
+    if not needs_ami and not needs_agi and not needs_agents:
         return s
     store = s.data_path / "secrets.toml"
     known: dict[str, str] = {}
@@ -695,6 +725,7 @@ def _fill_secrets(s: Settings) -> Settings:
     asterisk = s.asterisk
     if needs_ami:
         asterisk = replace(asterisk, ami_secret=secret("ami_secret"))
+    service = replace(s.service, agi_secret=secret("agi_secret")) if needs_agi else s.service
     agents = tuple(
         a if a.password else replace(a, password=secret(f"agent_{a.id}")) for a in s.agents
     )
@@ -703,4 +734,4 @@ def _fill_secrets(s: Settings) -> Settings:
         write_private(store, "".join(f'{k} = "{v}"\n' for k, v in sorted(known.items())))
     else:
         tighten(store)  # made readable by an older version: fix it at the next start
-    return replace(s, asterisk=asterisk, agents=agents)
+    return replace(s, service=service, asterisk=asterisk, agents=agents)

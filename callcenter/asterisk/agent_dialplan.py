@@ -54,7 +54,8 @@ def caller_join_arguments(agent_id: str) -> str:
 
 
 def feature_code_lines(agi_url: str, pause_reasons: Sequence[str]) -> list[str]:
-    """Extensions of the ``agents`` context; ``agi_url`` is ``agi://host:port``."""
+    """Extensions of the ``agents`` context; ``agi_url`` is confgen.agi_url's
+    ``agi://host:port/<secret>``."""
     script = f"{agi_url}/agent"
     unavailable = " same => n,Playback(callcenter/sorry-service-unavailable)"
     lines = [

@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import hmac
+import ipaddress
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from callcenter.asterisk.agi import (
@@ -49,6 +52,59 @@ AgiHandler = Callable[["AgiSession"], Awaitable[None]]
 # A burst of calls must not see SYNs dropped and retried a second later (asyncio's default
 # is 100; the kernel caps it at net.core.somaxconn).
 LISTEN_BACKLOG = 1024
+# Refused sessions (a stranger's peer address, a wrong secret) are logged at most this often.
+REFUSAL_LOG_EVERY_SECONDS = 60.0
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class AgiGate:
+    """Who may open a FastAGI session: Asterisk's peer addresses and the URL's secret.
+
+    FastAGI has no login: whoever connects chooses the channel, the caller and the script
+    (``agent`` logs an agent out). So a connection is served only from ``allowed_peers``
+    (loopback when none are given) and only if the URL path starts with ``secret``
+    (``agi://host:port/<secret>/<script>``, confgen.agi_url); the secret is stripped before
+    routing and never logged. Refusals are logged once per ``REFUSAL_LOG_EVERY_SECONDS``.
+    """
+
+    def __init__(self, allowed_peers: Iterable[str] = (), secret: str = "") -> None:
+        peers = list(allowed_peers) or ["127.0.0.0/8", "::1/128"]
+        self._networks: list[IpNetwork] = [ipaddress.ip_network(p, strict=False) for p in peers]
+        self._secret = secret.encode()
+        self._last_warning: float | None = None
+        self._suppressed = 0
+
+    def peer_allowed(self, peer: object) -> bool:
+        """Whether a connection from ``peer`` (a socket's peername) may be served."""
+        try:
+            address = ipaddress.ip_address(peer[0])  # type: ignore[index]
+        except (TypeError, IndexError, ValueError):
+            return False  # not an IP socket
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped  # an IPv4 peer of a socket bound to "::"
+        return any(address in network for network in self._networks)
+
+    def admitted(self, environment: AgiEnvironment) -> AgiEnvironment | None:
+        """The environment with the secret taken off its path; None if it is wrong."""
+        if not self._secret:
+            return environment
+        given, _, script = environment.path.partition("/")
+        if not hmac.compare_digest(given.encode(), self._secret):
+            return None
+        request = environment.request.replace(f"/{given}/", "/<secret>/", 1)
+        return dataclasses.replace(environment, path=script, request=request)
+
+    def refused(self, what: str, now: float) -> None:
+        """Log a refusal, at most once per REFUSAL_LOG_EVERY_SECONDS (a flood stays quiet)."""
+        if self._last_warning is not None and \
+                now - self._last_warning < REFUSAL_LOG_EVERY_SECONDS:
+            self._suppressed += 1
+            return
+        also = f" ({self._suppressed} more refused since the last warning)" \
+            if self._suppressed else ""
+        logger.warning("FastAGI: refused %s%s", what, also)
+        self._last_warning, self._suppressed = now, 0
 
 # Commands whose answer comes when a prompt has played (its length is Asterisk's to know).
 MEDIA_COMMANDS = frozenset({"STREAM FILE", "GET DATA", "RECORD FILE", "SAY NUMBER",
@@ -405,6 +461,11 @@ class _AgiProtocol(asyncio.Protocol):
         self._server._protocols.add(self)
         loop = self._server._loop
         assert loop is not None  # connections come only while the server is started
+        if not self._server._gate.peer_allowed(self._peer):
+            self._server._gate.refused(f"a connection from {self._peer}: not an allowed "
+                                       "peer (service.agi_allowed_peers)", loop.time())
+            self.close()
+            return
         self._timer = loop.call_later(self._server._environment_timeout,
                                       self._environment_timed_out)
 
@@ -468,8 +529,15 @@ class _AgiProtocol(asyncio.Protocol):
         assert self._timer is not None and self._transport is not None
         self._timer.cancel()
         self._timer = None
-        environment = self._connection.environment
-        assert environment is not None
+        offered = self._connection.environment
+        assert offered is not None and self._server._loop is not None
+        environment = self._server._gate.admitted(offered)
+        if environment is None:
+            self._server._gate.refused(
+                f"a session from {self._peer} (channel {offered.channel or '?'}): wrong or "
+                "missing secret in the AGI URL", self._server._loop.time())
+            self.close()
+            return None
         handler = self._server._route(environment.path)
         if handler is None:
             logger.warning(
@@ -503,9 +571,12 @@ class AgiServer:
         port: int = 4573,
         *,
         environment_timeout: float = 10.0,
+        allowed_peers: Iterable[str] = (),
+        secret: str = "",
         max_sessions: int = 2000,
         timeouts: CommandTimeouts = CommandTimeouts(),
     ) -> None:
+        self._gate = AgiGate(allowed_peers, secret)
         if isinstance(handler, Mapping):
             self._routes: Mapping[str, AgiHandler] | None = dict(handler)
             self._default: AgiHandler | None = None

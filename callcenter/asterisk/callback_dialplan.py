@@ -52,7 +52,7 @@ def answered_option(token: str) -> str:
 def callback_contexts(agi_url: str, enabled: bool) -> list[str]:
     """The two contexts, or none when callbacks cannot be dialled (no outbound trunk).
 
-    ``agi_url`` is ``agi://host:port`` of the service's FastAGI server.
+    ``agi_url`` is ``agi://host:port/<secret>`` of the service's FastAGI server (confgen.agi_url).
     """
     if not enabled:
         return []

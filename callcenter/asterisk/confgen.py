@@ -66,16 +66,21 @@ from callcenter.private_files import write_private
 if TYPE_CHECKING:  # only data crosses over: the store imports this module, not the reverse
     from callcenter.store.agents import AgentAccount
 
-# Least rights for the callcenter AMI user. Write classes each action needs, read from
-# `manager show command` on Asterisk 22: Ping none, CoreShowChannels system|reporting,
-# Reload system|config, Hangup system|call, Redirect/Setvar call, Status
-# system|call|reporting, PJSIPShowContacts system, DeviceStateList call|reporting,
-# QueueAdd/QueueRemove/QueuePause/QueuePenalty agent (mirroring agents into the fallback
-# queues), QueueStatus none, ConfbridgeKick call, Originate originate (callbacks, supervisors).
-# Read classes: the events we follow (channels and calls, agents and queues, DTMF, user
-# events, reporting).
-AMI_READ_CLASSES = ("system", "call", "agent", "user", "dtmf", "reporting")
-AMI_WRITE_CLASSES = ("system", "call", "agent", "originate", "reporting")
+# Least rights for the callcenter AMI user (docs/security-privilege.md). Write classes each
+# action needs, read from `manager show command` on Asterisk 22: Ping and QueueStatus none,
+# CoreShowChannels system|reporting, DeviceStateList call|reporting, Redirect/Setvar/Atxfer
+# call, Hangup system|call, QueuePause/QueueAdd agent, Originate originate. No `system`: it
+# would let Originate run System(), Exec() or a local AGI program (Asterisk allows those
+# applications only to a user with `system`); Reload (system|config) is done through the
+# sandbox's console instead, and `config` is no better: UpdateConfig plus a reload writes a
+# dialplan that runs anything. PJSIPShowContacts needs `system` too: the phones' state at
+# connect comes from DeviceStateList. Read classes are the events we follow: system
+# (FullyBooted, Reload, Shutdown, ContactStatus), call (channels, bridges, dials, device
+# states, transfers), dtmf (keys pressed in a queue); not agent, user or reporting, whose
+# events (queue members, RTCP reports...) nothing reads. An action's own answer comes
+# whatever the read classes; reading grants no action.
+AMI_READ_CLASSES = ("system", "call", "dtmf")
+AMI_WRITE_CLASSES = ("call", "agent", "originate", "reporting")
 
 FALLBACK_QUEUE = "operator"
 FALLBACK_CONTEXT = "callcenter-fallback"
@@ -443,12 +448,23 @@ def clean_caller_id_lines(first: str) -> list[str]:
     ]
 
 
-def extensions(settings: Settings) -> str:
-    """Contexts ``callers`` (the IVR over FastAGI), ``callcenter-fallback`` and ``agents``."""
-    number = _ivr_number(settings)
+def agi_url(settings: Settings) -> str:
+    """``agi://host:port/<secret>``: every AGI() of the dialplan appends ``/<script>``.
+
+    The FastAGI server serves only sessions whose path starts with the secret
+    (``service.agi_secret``), so a stranger who reaches its port cannot forge a call.
+    """
     agi_host = _ip_setting("asterisk.agi_host_for_asterisk", settings.agi_host_for_asterisk)
     agi_port = _required("service.agi_port", settings.service.agi_port)
     agi_host_text = f"[{agi_host}]" if agi_host.version == 6 else str(agi_host)
+    secret = checked("service.agi_secret", settings.service.agi_secret)
+    return f"agi://{agi_host_text}:{agi_port}" + (f"/{secret}" if secret else "")
+
+
+def extensions(settings: Settings) -> str:
+    """Contexts ``callers`` (the IVR over FastAGI), ``callcenter-fallback`` and ``agents``."""
+    number = _ivr_number(settings)
+    agi = agi_url(settings)
     callers = "\n".join([
         "; Callers dialling the IVR number. If the FastAGI service cannot be reached (AGISTATUS",
         "; FAILURE) or has no IVR (NOTFOUND), the caller is not lost: the fallback queues them.",
@@ -456,7 +472,7 @@ def extensions(settings: Settings) -> str:
         *clean_caller_id_lines(f"exten => {number},1,"),
         " same => n,Answer()",
         # The raw caller ID, URI-encoded, is the IVR's first argument: it goes on the record.
-        f" same => n,AGI(agi://{agi_host_text}:{agi_port}/ivr,${{{CALLER_ID_RAW_VARIABLE}}})",
+        f" same => n,AGI({agi}/ivr,${{{CALLER_ID_RAW_VARIABLE}}})",
         # The service hangs up every call it finishes: a channel still up after AGI() means
         # the service failed, refused or died (AGISTATUS SUCCESS after a killed process).
         f" same => n,Goto({FALLBACK_CONTEXT},s,1)",
@@ -465,7 +481,7 @@ def extensions(settings: Settings) -> str:
     agents = "\n".join([
         "; Agents' phones: feature codes, the IVR (to test it) and nothing else.",
         f"[{AGENTS_CONTEXT}]",
-        *feature_code_lines(f"agi://{agi_host_text}:{agi_port}",
+        *feature_code_lines(agi,
                             [checked(f"acd.pause_reasons[{i}]", r)
                              for i, r in enumerate(settings.acd.pause_reasons)]),
         f"exten => {number},1,Goto({CALLERS_CONTEXT},{number},1)",
@@ -473,9 +489,9 @@ def extensions(settings: Settings) -> str:
         "",
     ])
     return _file("Dialplan.", [callers, _fallback_context(settings), agents,
-                               *callback_contexts(f"agi://{agi_host_text}:{agi_port}",
+                               *callback_contexts(agi,
                                                   settings.outbound.has_trunk),
-                               *supervision_contexts(f"agi://{agi_host_text}:{agi_port}",
+                               *supervision_contexts(agi,
                                                      FALLBACK_CONTEXT),
                                *_outbound_contexts(settings)])
 
@@ -656,6 +672,21 @@ def rtp(settings: Settings) -> str:
     return _file("RTP ports.", [_section("general", [("rtpstart", start), ("rtpend", end)])])
 
 
+# Modules that let a dialplan (or an Originate of an application) run programs on the host
+# or reach out of it: System()/TrySystem(), SHELL(), ExternalIVR() of a local program,
+# MP3Player() (spawns mpg123), CURL(). None is used by callcenter; without them a leaked AMI
+# secret cannot be turned into commands on the server (docs/security-privilege.md).
+DANGEROUS_MODULES = ("app_system.so", "func_shell.so", "app_externalivr.so", "app_mp3.so",
+                     "func_curl.so")
+
+
+def modules_noload(settings: Settings) -> str:
+    """``noload`` lines for modules.conf's [modules] (included there, without a header)."""
+    del settings  # the same for every installation
+    return _file("Modules never to load: they run programs on the host.",
+                 ["\n".join(f"noload => {module}" for module in DANGEROUS_MODULES) + "\n"])
+
+
 # --------------------------------------------------------------------------- file sets
 
 _SANDBOX_ONLY: dict[str, Callable[[Settings], str]] = {
@@ -679,6 +710,7 @@ def include_files(
         "callcenter-queues.conf": queues(settings, agents),
         "callcenter-confbridge.conf": confbridge_profiles_file(settings),
         "callcenter-manager-user.conf": manager_user(settings),
+        "callcenter-modules.conf": modules_noload(settings),
         "callcenter-cel.conf": cel_general_options(),
         "callcenter-cel-sqlite3.conf": cel_sqlite_mapping(),
     }

@@ -650,7 +650,8 @@ def run_asterisk_command(settings: Settings, action: str, cli_command: str | Non
             for path in confgen.write_generated(settings, cli_command):
                 print(f"wrote {path}")
             print('Add #include "<file>" lines for them in pjsip.conf, extensions.conf, '
-                  "queues.conf, confbridge.conf, manager.conf and cel_sqlite3_custom.conf, and "
+                  "queues.conf, confbridge.conf, manager.conf, cel_sqlite3_custom.conf and "
+                  "modules.conf's [modules] (it noloads the modules that run programs), and "
                   "callcenter-cel.conf's inside cel.conf's [general]; for attended transfers set "
                   "atxfer => *2 and an empty blindxfer in features.conf [featuremap]; load "
                   "app_confbridge and cel_sqlite3_custom; then reload Asterisk. The service "

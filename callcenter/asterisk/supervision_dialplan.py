@@ -121,7 +121,7 @@ def _filtered_tail(prefix: str) -> str:
 
 
 def supervision_contexts(agi_url: str, fallback_context: str) -> list[str]:
-    """The contexts' text; ``agi_url`` is ``agi://host:port`` of the service."""
+    """The contexts' text; ``agi_url`` is ``agi://host:port/<secret>`` (confgen.agi_url)."""
     ring = [
         "; Rings a supervisor's phone (the Local channel the service originates); the",
         "; Originate's timeout ends the ring.",

@@ -1,7 +1,13 @@
 """Which agents' phones are registered with Asterisk, and which of them it can ring.
 
-Folds the AMI's ``ContactStatus`` events (live) and a ``PJSIPShowContacts`` answer's
-``ContactList`` entries (a snapshot after each AMI connect) into one registration per agent.
+Folds the AMI's ``ContactStatus`` events (live) and a ``DeviceStateList`` answer (a snapshot
+after each AMI connect) into one registration per agent. The snapshot is not
+``PJSIPShowContacts``: that action needs the AMI ``system`` right, which the service does not
+hold (docs/security-privilege.md). A PJSIP endpoint's device state is ``UNAVAILABLE`` while
+Asterisk can reach none of its contacts and something else once it can; the contact's URI is
+then unknown until its next ``ContactStatus`` (each aor keeps one contact, ``max_contacts =
+1``, so that event replaces the snapshot's stand-in). ``load_snapshot`` of ``ContactList``
+entries stays for a user that has the right.
 Our PJSIP aor, endpoint and agent share one name, so the aor names the agent. No I/O: time
 comes in as values, and only flips of ``registered`` or ``reachable`` come out, for the ACD's
 ``set_reachable``.
@@ -20,11 +26,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the typed records the AMI adapter builds; only data crosses over
-    from callcenter.asterisk.events import ContactList, ContactStatus
+    from callcenter.asterisk.events import ContactList, ContactStatus, DeviceStateChange
 
 REMOVED = "Removed"
 UNREACHABLE = "Unreachable"
 REACHABLE = "Reachable"  # the only status whose round trip was measured by a qualify
+# Device states of an endpoint Asterisk cannot ring (no contact, or none reachable).
+UNREACHABLE_DEVICE_STATES = frozenset({"UNAVAILABLE", "INVALID"})
+SNAPSHOT_CONTACT = ""  # stands for a contact a device state showed, its URI not yet known
 
 
 @dataclass(frozen=True)
@@ -99,6 +108,7 @@ class RegistrationBook:
         at = status.timestamp or now
         before = self.registration(agent_id)
         contacts = self._contacts.setdefault(agent_id, {})
+        contacts.pop(SNAPSHOT_CONTACT, None)  # the one contact of the aor, now by its URI
         if status.status == REMOVED:
             contacts.pop(status.uri, None)
         else:
@@ -123,6 +133,10 @@ class RegistrationBook:
             known = self._contacts.get(agent_id, {}).get(uri)
             if known is not None:
                 fresh.setdefault(agent_id, {})[uri] = known
+        return self._replace(fresh, now)
+
+    def _replace(self, fresh: dict[str, dict[str, _Contact]],
+                 now: float) -> list[RegistrationChanged]:
         affected = sorted({*self._contacts, *fresh})
         before = {agent_id: self.registration(agent_id) for agent_id in affected}
         self._contacts = fresh
@@ -130,6 +144,33 @@ class RegistrationBook:
         for agent_id in affected:
             changes += self._compare(before[agent_id], now)
         return changes
+
+    def load_device_states(
+        self, states: Iterable[DeviceStateChange], now: float
+    ) -> list[RegistrationChanged]:
+        """Replace every registration with a DeviceStateList answer's ``PJSIP/<agent>``
+        entries; an agent whose endpoint is not listed has no contact (static ones aside)."""
+        fresh: dict[str, dict[str, _Contact]] = {}
+        for entry in states:
+            technology, _, agent_id = entry.device.partition("/")
+            if technology != "PJSIP" or not agent_id or agent_id in self._static:
+                continue  # a static contact changes only by its own ContactStatus
+            known = self._contacts.get(agent_id, {})
+            if entry.state in UNREACHABLE_DEVICE_STATES:
+                kept = {uri: c for uri, c in known.items() if not c.reachable}
+            elif entry.state == "UNKNOWN":
+                kept = dict(known)  # Asterisk does not know yet: neither do we
+            else:
+                kept = {uri: c for uri, c in known.items() if c.reachable} or {
+                    SNAPSHOT_CONTACT: _Contact(reachable=True, roundtrip_usec=None)}
+            if kept:
+                fresh[agent_id] = kept
+        # Unreachable static contacts stay so: only their own events change them.
+        for agent_id, uri in self._static.items():
+            static = self._contacts.get(agent_id, {}).get(uri)
+            if static is not None:
+                fresh.setdefault(agent_id, {})[uri] = static
+        return self._replace(fresh, now)
 
     def set_static_contact(
         self, agent_id: str, uri: str | None, now: float

@@ -81,6 +81,13 @@ from callcenter.core.calls import CallLedger
 from callcenter.core.clock import Clock
 from callcenter.core.records import CallbackRequest, CallbackStatus, HangupBy
 from callcenter.service.acd_driver import AcdDriver, CallMessage
+from callcenter.service.originate_fate import (
+    ChannelSnapshot,
+    OriginateFate,
+    answer_lost,
+    named_channels,
+    originate_fate,
+)
 from callcenter.service.prompting import play
 from callcenter.service.queue_wait import QueuePlace, callback_number
 from callcenter.service.recorder import RecordWriter
@@ -100,6 +107,9 @@ ORIGINATE_GRACE_SECONDS = 5
 # for a callback, and a broken dialplan must not originate in a tight loop.
 FAST_FAILURE_SECONDS = 2.0
 RETRY_PAUSE_SECONDS = 5.0
+# After an Originate's answer was lost with the AMI connection, how often the channel
+# snapshot is asked whether its call is under way (originate_fate).
+FATE_POLL_SECONDS = 1.0
 CONNECTING_PROMPT = "callback-connecting"
 CALLER_ID_LABEL = "Callback"  # what the agent's phone shows beside the customer's number
 PAGE = 200
@@ -183,7 +193,8 @@ class CallbackDialer:
                  max_attempts: int = MAX_ATTEMPTS,
                  retry_after: float = RETRY_AFTER_SECONDS,
                  rescan_every: float = RESCAN_EVERY_SECONDS,
-                 agi_start_timeout: float = AGI_START_SECONDS) -> None:
+                 agi_start_timeout: float = AGI_START_SECONDS,
+                 channels: ChannelSnapshot | None = None) -> None:
         if max_attempts < 1:
             raise ValueError(f"max_attempts: {max_attempts} must be 1 or more")
         self._settings = settings
@@ -198,6 +209,7 @@ class CallbackDialer:
         self._retry_after = retry_after
         self._rescan_every = rescan_every
         self._agi_start_timeout = agi_start_timeout
+        self._channels = channels  # AMI's channel snapshot, for Originates whose answer is lost
         self._entries: dict[int, _Entry] = {}
         self._undialable: set[int] = set()  # pending requests left to people, said once
         self._attempts: dict[str, _Attempt] = {}
@@ -399,7 +411,7 @@ class CallbackDialer:
         seconds = max(1, round(ring_timeout))
         started = self._clock.now()
         log.info("callback request %s: ringing agent %s", entry.id, agent_id)
-        originated = await self._originate({
+        originated = await self._originate(attempt, {
             "Action": "Originate",
             "Channel": f"Local/s@{RING_CONTEXT}/n",
             "Context": CALLBACK_CONTEXT,
@@ -434,7 +446,7 @@ class CallbackDialer:
         seconds = outbound.dial_timeout + LOCAL_DIAL_GRACE_SECONDS
         log.info("callback request %s: calling %s for nailed-up agent %s", entry.id,
                  entry.request.number, attempt.agent_id)
-        originated = await self._originate({
+        originated = await self._originate(attempt, {
             "Action": "Originate",
             "Channel": dial_arguments(entry.request.number, outbound).split(",")[0],
             "Context": CALLBACK_CONTEXT,
@@ -456,12 +468,19 @@ class CallbackDialer:
                  entry.request.number, originated.reason)
         self._settle(attempt, OfferFailure.CUSTOMER_NO_ANSWER)
 
-    async def _originate(self, action: Mapping[str, Any], seconds: float) -> _Originated:
-        """Send an async Originate; its OriginateResponse (answered, or the Reason)."""
+    async def _originate(self, attempt: _Attempt, action: Mapping[str, Any],
+                         seconds: float) -> _Originated:
+        """Send an async Originate; its OriginateResponse (answered, or the Reason). Its
+        channels are named after the attempt, so that a lost answer can be settled from the
+        channel snapshot instead of dialling again blindly."""
+        sent_at = self._clock.now()
         try:
-            answer = await self._send(action, timeout=seconds + ORIGINATE_GRACE_SECONDS)
+            answer = await self._send(named_channels(action, attempt.token),
+                                      timeout=seconds + ORIGINATE_GRACE_SECONDS)
         except AmiError as exc:
             log.error("callback Originate failed: %s", exc)
+            if answer_lost(exc):
+                return await self._after_lost_answer(attempt, str(exc), sent_at + seconds)
             return _Originated(False, str(exc), ami_failed=True)
         messages = answer if isinstance(answer, list) else [answer]
         for message in messages:
@@ -470,6 +489,38 @@ class CallbackDialer:
                                    str(message.get("Reason", "")))
         log.error("callback Originate: no OriginateResponse in %r", answer)
         return _Originated(False, "no OriginateResponse", ami_failed=True)
+
+    async def _after_lost_answer(self, attempt: _Attempt, error: str,
+                                 deadline: float) -> _Originated:
+        """The Originate may have reached Asterisk: find out before anyone dials again.
+
+        Its FastAGI step starting means the call was answered. While the snapshot shows its
+        channels, it is ringing: wait. Once the snapshot lacks them, nothing rings now: it
+        never started or it ended unanswered. Should AMI stay away, no ring outlives the
+        Originate's own ``deadline`` (its Timeout), only an answered call, whose step starts.
+        """
+        entry = attempt.entry
+        log.warning("callback request %s: the Originate's answer was lost (%s); looking for "
+                    "its call before dialling again", entry.id, error)
+        rang = False
+        give_up = deadline + self._agi_start_timeout
+        while not attempt.started.is_set() and self._clock.now() < give_up:
+            fate = await originate_fate(self._channels, attempt.token)
+            if fate is OriginateFate.ABSENT:
+                break
+            if fate is OriginateFate.LIVE:
+                rang = True
+            elif self._clock.now() >= deadline:
+                break  # AMI still away past the Originate's Timeout: nothing rings now
+            if await self._within(attempt.started, FATE_POLL_SECONDS):
+                break
+        if attempt.started.is_set():
+            log.info("callback request %s: its call was answered meanwhile", entry.id)
+            return _Originated(True, "answered while the AMI answer was lost")
+        if rang:
+            log.info("callback request %s: its call rang and ended unanswered", entry.id)
+            return _Originated(False, "rang while the AMI answer was lost")
+        return _Originated(False, error, ami_failed=True)
 
     async def _until_finished(self, attempt: _Attempt) -> None:
         if not await self._within(attempt.started, self._agi_start_timeout):

@@ -28,6 +28,7 @@ from callcenter.asterisk.supervision_dialplan import (
 )
 from callcenter.core.acd import AgentState, AgentView, UnknownAgent
 from callcenter.service.acd_driver import AcdDriver
+from callcenter.service.originate_fate import answer_lost
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,11 @@ class Supervision:
             raise AsteriskUnavailable(f"Asterisk refused to call phone {phone!r}: "
                                       f"{exc.message}") from None
         except AmiError as exc:
-            raise AsteriskUnavailable(f"Asterisk cannot be reached: {exc}") from None
+            # A lost answer may hide a call placed: the supervisor must not be rung twice
+            # by a blind retry (docs/security-privilege.md).
+            maybe = (f"; phone {phone!r} may ring all the same: answer it before trying again"
+                     if answer_lost(exc) else "")
+            raise AsteriskUnavailable(f"Asterisk cannot be reached: {exc}{maybe}") from None
         log.info("supervision: phone %s called to %s agent %s (call %s)", phone, mode.value,
                  agent_id, agent.call_id)
         return SpyStarted(agent_id, mode, phone, agent.call_id)

@@ -117,7 +117,7 @@ def test_without_fastagi_a_caller_still_reaches_an_agent_through_the_fallback_qu
 async def test_the_generated_ami_user_logs_in_with_least_rights(tmp_path: Path) -> None:
     settings = sandbox_settings(tmp_path)
     asterisk = settings.asterisk
-    with running_asterisk(settings):
+    with running_asterisk(settings) as sandbox:
         manager = Manager(host=asterisk.host, port=asterisk.ami_port,
                           username=asterisk.ami_username, secret=asterisk.ami_secret,
                           ping_delay=3600, reconnect_timeout=3600)
@@ -142,8 +142,26 @@ async def test_the_generated_ami_user_logs_in_with_least_rights(tmp_path: Path) 
             assert not rewrite.success and "permission denied" in rewrite.message.lower()
             states = await manager.send_action({"Action": "DeviceStateList"}, as_list=True)
             assert states[0].success  # the service reads phone states at each connect
+            # Nor "system": no module reloads over AMI (the sandbox's console does them) ...
+            reload = await manager.send_action({"Action": "Reload", "Module": "app_queue.so"})
+            assert not reload.success and "permission denied" in reload.message.lower()
+            # ... and no Originate of an application that runs a program on the server.
+            marker = sandbox.root / "tmp" / f"pwned-{sandbox.instance}"
+            for application, data in (("System", f"touch /tmp/{marker.name}"),
+                                      ("Exec", f"System(touch /tmp/{marker.name})"),
+                                      ("AGI", f"/bin/touch,/tmp/{marker.name}"),
+                                      ("NoOp", f"${{SHELL(touch /tmp/{marker.name})}}")):
+                originate = await manager.send_action({
+                    "Action": "Originate", "Channel": f"Local/{settings.ivr.number}@callers",
+                    "Application": application, "Data": data})
+                assert not originate.success, (application, originate)
+                assert "forbidden" in originate.message.lower(), originate
         finally:
             manager.close()
+        # The modules are not even there: a dialplan could not run System() or SHELL().
+        assert "not registered" in sandbox.cli("core show application System")
+        assert "No function by that name" in sandbox.cli("core show function SHELL")
+        assert not marker.exists()
 
         intruder = Manager(host=asterisk.host, port=asterisk.ami_port,
                            username=asterisk.ami_username, secret="not-the-secret",

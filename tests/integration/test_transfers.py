@@ -72,7 +72,7 @@ class OneTransferPerCall:
         self.script: CallScript | None = None
         self.results: asyncio.Queue[object] = asyncio.Queue()
         self.server = AgiServer({"ivr": self._handle}, settings.service.agi_host,
-                                settings.service.agi_port)
+                                settings.service.agi_port, secret=settings.service.agi_secret)
 
     async def _handle(self, session: AgiSession) -> None:
         try:

@@ -48,6 +48,9 @@ def options(sections: list[Section], name: str, kind: str | None = None) -> dict
     raise AssertionError(f"no section [{name}] {kind or ''}")
 
 
+AGI_SECRET = "AgiSecret0123456789"  # the first segment of every AGI URL
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     base = load_settings(env={"CALLCENTER_DATA_DIR": str(tmp_path),
@@ -56,6 +59,7 @@ def settings(tmp_path: Path) -> Settings:
                               "CALLCENTER_ASTERISK__RTP_START": "20000",
                               "CALLCENTER_ASTERISK__RTP_END": "20199",
                               "CALLCENTER_SERVICE__AGI_PORT": "14573",
+                              "CALLCENTER_SERVICE__AGI_SECRET": AGI_SECRET,
                               "CALLCENTER_IVR__NUMBER": "500"})
     agents = (
         replace(base.agents[0], contact="sip:agent1@127.0.0.1:5081"),
@@ -84,9 +88,10 @@ def test_ami_listens_where_configured_for_one_least_rights_user(settings: Settin
     assert name == settings.asterisk.ami_username
     user = dict(pairs)
     assert user["secret"] == settings.asterisk.ami_secret
-    assert user["read"] == "system,call,agent,user,dtmf,reporting"
+    assert user["read"] == "system,call,dtmf"
     # agent: the fallback queues' pause flags; originate: callbacks and supervisors' calls.
-    assert user["write"] == "system,call,agent,originate,reporting"
+    # Never system (Originate of System(), module reloads) nor config or command.
+    assert user["write"] == "call,agent,originate,reporting"
     acl = [(k, v) for k, v in pairs if k in ("permit", "deny")]
     assert acl == [("deny", "0.0.0.0/0.0.0.0"), ("permit", "127.0.0.1/255.255.255.255")]
 
@@ -139,7 +144,7 @@ def test_the_ivr_number_runs_the_fastagi_ivr_and_falls_back_to_the_operator_queu
     # The caller ID is cleaned first (test_callerid_dialplan.py), then the call answered.
     callers = dialplan.split("[callers]\n")[1].split("\n\n")[0]
     assert callers.startswith("exten => 500,1,Set(CALLCENTER_CALLERID_RAW=")
-    ivr = " same => n,AGI(agi://127.0.0.1:14573/ivr,${CALLCENTER_CALLERID_RAW})\n"
+    ivr = " same => n,AGI(agi://127.0.0.1:14573/AgiSecret0123456789/ivr,${CALLCENTER_CALLERID_RAW})\n"
     assert " same => n,Answer()\n" + ivr in dialplan
     # Whatever ended the FastAGI script (refused, failed, the service killed), a caller still
     # on the line after it goes to the fallback: the service hangs up every call it ends.
@@ -191,7 +196,7 @@ def test_the_fallback_follows_overflow_and_leaves_queues_with_nobody_at_work(
     assert dict(queues["support"])["maxlen"] == "0"
     elsewhere = replace(settings, asterisk=replace(settings.asterisk,
                                                    agi_host_for_asterisk="172.17.0.1"))
-    assert "AGI(agi://172.17.0.1:14573/ivr," in confgen.extensions(elsewhere)
+    assert "AGI(agi://172.17.0.1:14573/AgiSecret0123456789/ivr," in confgen.extensions(elsewhere)
 
 
 def agent_extensions(dialplan: str) -> list[str]:
@@ -210,7 +215,8 @@ def test_agents_phones_can_dial_feature_codes_and_the_ivr_and_nothing_else(
     assert "Dial(" not in agents  # an agent's phone cannot call out or ring anyone
     assert "exten => 500,1,Goto(callers,500,1)\nexten => _X.,1,Hangup()" in agents
     # Each code asks the service; the nailed-up login then sits in the agent's own bridge.
-    assert " same => n,AGI(agi://127.0.0.1:14573/agent,pause,${EXTEN:3})" in agents
+    assert (" same => n,AGI(agi://127.0.0.1:14573/AgiSecret0123456789/agent,pause,"
+            "${EXTEN:3})") in agents
     assert (" same => n(bridge),ConfBridge(callcenter-agent-${CALLCENTER_AGENT},"
             "callcenter_agent_bridge,callcenter_agent,callcenter_agent_menu)") in agents
     assert agents.count("Playback(callcenter/sorry-service-unavailable)") == 6
@@ -301,7 +307,7 @@ def test_an_external_asterisk_gets_only_the_files_to_include(settings: Settings,
     assert sorted(p.name for p in written) == sorted([
         "callcenter-pjsip-agents.conf", "callcenter-extensions.conf",
         "callcenter-queues.conf", "callcenter-confbridge.conf", "callcenter-manager-user.conf",
-        "callcenter-cel.conf", "callcenter-cel-sqlite3.conf"])
+        "callcenter-modules.conf", "callcenter-cel.conf", "callcenter-cel-sqlite3.conf"])
     for path in written:
         assert stat.S_IMODE(path.stat().st_mode) == 0o640
         assert path.read_text() == confgen.include_files(settings)[path.name]
@@ -538,7 +544,7 @@ def test_the_file_sets_take_their_agents_from_the_database_when_given(
     written = confgen.write_generated(settings, out, agents)
     assert (out / "callcenter-pjsip-agents.conf").read_text() == files[
         "callcenter-pjsip-agents.conf"]
-    assert len(written) == len(confgen.include_files(settings)) == 7
+    assert len(written) == len(confgen.include_files(settings)) == 8
 
 
 @pytest.mark.parametrize(("setting", "agent"), [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from callcenter.asterisk.events import ContactList, ContactStatus, Hangup
+from callcenter.asterisk.events import ContactList, ContactStatus, DeviceStateChange, Hangup
 from callcenter.core.registrations import Registration, RegistrationBook, RegistrationChanged
 
 T0 = 1_795_917_484.0
@@ -153,3 +153,49 @@ def test_other_events_and_contacts_without_a_name_are_ignored() -> None:
     assert book.on_event(nameless, now=T0) == [  # the endpoint names it when the aor does not
         RegistrationChanged("agent2", registered=True, reachable=True, at=T0)]
     assert set(book.registrations()) == {"agent2"}
+
+
+# The snapshot after each AMI connect is a DeviceStateList answer: PJSIPShowContacts needs
+# the `system` right, which the service's AMI user does not have.
+
+def device(agent_id: str, state: str) -> DeviceStateChange:
+    return DeviceStateChange(device=f"PJSIP/{agent_id}", state=state)
+
+
+def test_a_device_state_snapshot_tells_which_phones_can_be_rung() -> None:
+    book = RegistrationBook()
+    changes = book.load_device_states([device("agent2", "NOT_INUSE"),
+                                       device("agent3", "UNAVAILABLE"),
+                                       DeviceStateChange(device="Queue:sales", state="INUSE")],
+                                      now=T0)
+    assert changes == [RegistrationChanged("agent2", registered=True, reachable=True, at=T0)]
+    assert book.is_reachable("agent2") and not book.is_reachable("agent3")
+    # An agent on a call is still reachable; a phone gone since is not (nor listed at all).
+    assert book.load_device_states([device("agent2", "INUSE")], now=T0 + 1) == []
+    assert book.load_device_states([], now=T0 + 2) == [
+        RegistrationChanged("agent2", registered=False, reachable=False, at=T0 + 2)]
+
+
+def test_the_next_contact_status_replaces_the_snapshots_stand_in() -> None:
+    book = RegistrationBook()
+    book.load_device_states([device("agent2", "NOT_INUSE")], now=T0)
+    # The phone unregisters: its only contact (max_contacts = 1) is gone, whatever its URI.
+    assert book.on_event(status("Removed"), now=T0 + 5) == [
+        RegistrationChanged("agent2", registered=False, reachable=False, at=T0 + 5)]
+    book.load_device_states([device("agent2", "NOT_INUSE")], now=T0 + 6)
+    assert book.on_event(status("NonQualified"), now=T0 + 7) == []
+    assert book.registration("agent2").contacts == (PHONE,)
+
+
+def test_a_device_snapshot_keeps_what_events_said_of_a_contact() -> None:
+    book = RegistrationBook(static_contacts={"agent1": STATIC})
+    book.on_event(status("Unreachable"), now=T0)  # registered, but does not answer qualifies
+    book.on_event(status("Unreachable", aor="agent1", uri=STATIC), now=T0)
+    assert book.load_device_states([device("agent2", "UNAVAILABLE"),
+                                    device("agent1", "NOT_INUSE")], now=T0 + 1) == []
+    assert book.registration("agent2").registered and not book.is_reachable("agent2")
+    # A static contact changes only by its own events: the device state is not its word.
+    assert not book.is_reachable("agent1")
+    # UNKNOWN: Asterisk does not know yet, so what was known stays.
+    assert book.load_device_states([device("agent2", "UNKNOWN")], now=T0 + 2) == []
+    assert book.registration("agent2").contacts == (PHONE,)

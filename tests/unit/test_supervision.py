@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from callcenter.asterisk.ami import AmiNotConnected
+from callcenter.asterisk.ami import AmiConnectionLost, AmiNotConnected
 from callcenter.asterisk.confgen import extensions
 from callcenter.asterisk.supervision_dialplan import (
     SUPERVISION_CONTEXT,
@@ -102,6 +102,18 @@ async def test_asterisk_down_or_refusing_is_said_as_such():
     floor.ami.error, floor.ami.refuse = None, "Originate failed"
     with pytest.raises(AsteriskUnavailable, match="refused to call phone 'sup1': Originate"):
         await supervision(floor).start("agent1", "listen", "sup1")
+
+
+async def test_a_lost_answer_warns_that_the_phone_may_ring_rather_than_invite_a_retry():
+    floor = call_floor()
+    floor.caller_talks_to("call-1", "agent1")
+    floor.ami.error = AmiConnectionLost("AMI connection lost before Originate answered")
+    with pytest.raises(AsteriskUnavailable, match="'sup1' may ring all the same"):
+        await supervision(floor).start("agent1", "listen", "sup1")
+    floor.ami.error = AmiNotConnected("not connected to AMI")  # surely not sent
+    with pytest.raises(AsteriskUnavailable) as refused:
+        await supervision(floor).start("agent1", "listen", "sup1")
+    assert "may ring" not in str(refused.value)
 
 
 # --------------------------------------------------------------------------- the dialplan
