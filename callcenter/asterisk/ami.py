@@ -625,13 +625,6 @@ class AmiClient:
             if isinstance(event, CoreShowChannel)
         ]
 
-    async def reload(self, module: str | None = None) -> None:
-        """Reload one module (e.g. "app_queue.so") or, with None, everything."""
-        action = {"Action": "Reload"}
-        if module is not None:
-            action["Module"] = module
-        await self.send(action)
-
     async def _exchange(
         self,
         protocol: _AmiProtocol,

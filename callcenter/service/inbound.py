@@ -18,6 +18,7 @@ from typing import Protocol
 from callcenter.asterisk.agi import AgiCommandError
 from callcenter.asterisk.agi_server import AgiHangup, AgiSession
 from callcenter.config import Settings
+from callcenter.core.caller_id import clean_name, clean_number
 from callcenter.core.calls import CallLedger
 from callcenter.core.clock import Clock
 from callcenter.core.flowfile import Flow
@@ -125,7 +126,9 @@ class InboundCalls:
         record = self._ledger.get(call_id)
         protocol = record.protocol if record else None
         walk = _Walk(language=env.language, variables={
-            "caller.number": _known(env.callerid), "caller.name": _known(env.calleridname),
+            # What the record says: the caller's own bytes, cleaned once (core/caller_id.py).
+            "caller.number": clean_number(env.callerid),
+            "caller.name": clean_name(env.calleridname),
             "call.dialed": _known(env.extension), "call.id": call_id,
             "call.language": env.language or self._settings.ivr.language,
             "call.protocol": protocol,
@@ -251,7 +254,7 @@ class InboundCalls:
         request = CallbackRequest(
             call_id=call_id, queue=queue, number=number, requested_at=self._clock.now(),
             flow=ivr.flow.name, protocol=record.protocol if record else None,
-            caller_name=_known(session.env.calleridname),
+            caller_name=clean_name(session.env.calleridname),
             name_recording=walk.name_recording if name_recorded else None,
         )
         try:

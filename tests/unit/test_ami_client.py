@@ -564,14 +564,15 @@ async def test_unsafe_actions_never_reach_asterisk(
     assert [a["Action"] for a in fake_ami.actions[sent_before:]] == ["Ping"]
 
 
-async def test_reload_and_action_errors(fake_ami: FakeAmi, clients: list[AmiClient]) -> None:
+async def test_action_errors_name_the_action(fake_ami: FakeAmi,
+                                            clients: list[AmiClient]) -> None:
     client = make_client(clients, fake_ami.port, Recorder())
     await client.start()
     await client.wait_ready(WAIT)
-    await client.reload("app_queue.so")
-    await client.reload()
+    await client.send({"Action": "Reload", "Module": "app_queue.so"})
+    await client.send({"Action": "Reload"})
     with pytest.raises(AmiActionError, match="Reload failed: No such module") as failure:
-        await client.reload("nope.so")
+        await client.send({"Action": "Reload", "Module": "nope.so"})
     assert failure.value.action == "Reload"
     reloads = [a for a in fake_ami.actions if a["Action"] == "Reload"]
     assert [a.get("Module") for a in reloads] == ["app_queue.so", None, "nope.so"]
