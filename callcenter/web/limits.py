@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from callcenter.listener import GuardedListener
+from callcenter.web.params import body_too_large
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -72,6 +73,9 @@ async def body_deadline(request: web.Request, handler: Handler) -> web.StreamRes
         try:
             async with asyncio.timeout(seconds):
                 await request.read()  # kept by aiohttp: the handler's read() gets it back
+        except web.HTTPRequestEntityTooLarge:
+            # Read here first, the size check fires here: the same JSON 413 as the handlers'.
+            raise body_too_large(request.client_max_size) from None
         except TimeoutError:
             response = web.json_response(
                 {"error": f"the request body did not arrive within {seconds:g} s",

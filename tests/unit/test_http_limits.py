@@ -90,6 +90,21 @@ async def test_a_body_that_does_not_arrive_in_time_gets_408(quick) -> None:
     writer.close()
 
 
+async def test_a_body_over_the_size_limit_gets_a_json_413_stating_it(quick) -> None:
+    """The deadline reads the body before any handler: the size check fires there, and must
+    answer as the handlers do (it answered aiohttp's plain text)."""
+    _site, port = quick
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    size = 1024 ** 2 + 1  # aiohttp's default client_max_size is 1 MiB
+    writer.write(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: %d\r\nConnection: close\r\n\r\n" % size + b"a" * size)
+    answer = await read_all(reader)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    body = json.loads(answer.partition(b"\r\n\r\n")[2])
+    assert body["status"] == 413 and body["limit_bytes"] == 1024 ** 2, body
+    writer.close()
+
+
 async def test_one_connection_beyond_the_cap_gets_a_503_at_once_and_room_comes_back() -> None:
     async for site, port in serve(HttpLimits(max_connections=MIN_HTTP_CONNECTIONS,
                                              header_seconds=60, body_seconds=60)):
