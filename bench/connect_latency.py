@@ -47,7 +47,7 @@ from tests.support.sipp import (
 )
 
 KEY_MS = 1500  # the menu prompt (no-input) is short: the key is pressed while it plays
-HOLD_MS = int(prompt_seconds("please-hold") * 1000)  # said before the caller is queued
+HOLD_MS = int(prompt_seconds("please-hold") * 1000)  # slack: said only when nobody is free
 FLOW = """
 name: main
 start: route
