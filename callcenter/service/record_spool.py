@@ -313,11 +313,7 @@ class SpoolFile:
         temporary = self.path.with_name(self.path.name + ".tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
         try:
-            os.fchmod(fd, FILE_MODE)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
+            _write_synced(fd, data)
         finally:
             os.close(fd)
         os.replace(temporary, self.path)
@@ -342,13 +338,18 @@ def append_dead_letter_file(path: Path, letter: dict[str, Any]) -> None:
     line = json.dumps(letter, ensure_ascii=True, separators=(",", ":")).encode("ascii") + b"\n"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, FILE_MODE)
     try:
-        os.fchmod(fd, FILE_MODE)
-        view = memoryview(line)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
+        _write_synced(fd, line)
     finally:
         os.close(fd)
+
+
+def _write_synced(fd: int, data: bytes) -> None:
+    """All of ``data`` to ``fd`` (0600 whatever the umask made it), then fsync."""
+    os.fchmod(fd, FILE_MODE)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.fsync(fd)
 
 
 def _fsync_folder(folder: Path) -> None:
