@@ -97,9 +97,9 @@ class CallCenter:
         self.events = EventHub(self.clock)
         # Records go to the spool (fsync'd) before the database; what an earlier run left
         # there is replayed now, before any new call is recorded.
+        self.dead_letters = DeadLetterRepository(session_factory(self.engine))
         self.writer = RecordWriter(
-            self.calls, spool_path=s.data_path / SPOOL_FILE,
-            dead_letters=DeadLetterRepository(session_factory(self.engine)),
+            self.calls, spool_path=s.data_path / SPOOL_FILE, dead_letters=self.dead_letters,
             dead_letter_path=s.data_path / DEAD_LETTER_FILE, clock=self.clock)
         await self.writer.open()
         self.writer.start()
@@ -199,7 +199,8 @@ class CallCenter:
             self.calls, health, self.accounts, self.clock, callbacks=self.callbacks,
             events=self.events, event_stream=streams, agents=self.agent_admin,
             supervision=self.supervision, transfers=self.transfers,
-            secure_cookies=s.service.secure_cookies, trusted_proxies=s.service.trusted_proxies))
+            secure_cookies=s.service.secure_cookies, trusted_proxies=s.service.trusted_proxies,
+            dead_letters=self.dead_letters))
         install_body_deadline(http_app, limits)
         self.web = web.AppRunner(http_app, access_log=None, **runner_options(limits))
         await self.web.setup()

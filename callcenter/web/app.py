@@ -14,7 +14,11 @@ from callcenter.service.call_transfer import CallTransfers
 from callcenter.service.supervision import Supervision
 from callcenter.store.accounts import AccountRepository
 from callcenter.store.db_errors import describe, is_unavailable
-from callcenter.store.repositories import CallbackRepository, CallRepository
+from callcenter.store.repositories import (
+    CallbackRepository,
+    CallRepository,
+    DeadLetterRepository,
+)
 from callcenter.web.acd import (
     agent_history,
     change_agent,
@@ -37,10 +41,10 @@ from callcenter.web.auth import (
     setup_auth,
 )
 from callcenter.web.callbacks import change_callback, list_callbacks
-from callcenter.web.calls import list_calls
+from callcenter.web.calls import list_calls, list_dead_letters
 from callcenter.web.demo import order_status
 from callcenter.web.events import EventHub, StreamSettings, install_events
-from callcenter.web.keys import AGENTS, CALLBACKS, CALLS, HEALTH, HealthProbe
+from callcenter.web.keys import AGENTS, CALLBACKS, CALLS, DEAD_LETTERS, HEALTH, HealthProbe
 from callcenter.web.openapi import serve_openapi
 from callcenter.web.reports import faq_report
 from callcenter.web.supervision import install_supervision_routes
@@ -101,6 +105,7 @@ class WebServices:
     agents: AgentAdmin | None = None  # no /api/queues and /api/agents without it
     supervision: Supervision | None = None  # no /api/supervision nor transfers without both
     transfers: CallTransfers | None = None
+    dead_letters: DeadLetterRepository | None = None  # no dead-letter route without it
 
 
 def make_app(services: WebServices) -> web.Application:
@@ -116,6 +121,9 @@ def make_app(services: WebServices) -> web.Application:
     add_route(app, "GET", "/api/openapi.json", serve_openapi, roles=PUBLIC)
     add_route(app, "GET", "/api/calls", list_calls, roles=STAFF)
     add_route(app, "GET", "/api/reports/faq", faq_report, roles=STAFF)
+    if services.dead_letters is not None:
+        app[DEAD_LETTERS] = services.dead_letters
+        add_route(app, "GET", "/api/records/dead-letters", list_dead_letters, roles=ADMINS)
     if services.callbacks is not None:
         app[CALLBACKS] = services.callbacks
         add_route(app, "GET", "/api/callbacks", list_callbacks, roles=FLOOR)

@@ -1,4 +1,5 @@
-"""GET /api/calls: call records as JSON, filtered by time range and queue, paged."""
+"""GET /api/calls: call records as JSON, filtered by time range and queue, paged; and
+GET /api/records/dead-letters: the versions of records the database refused for good."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from callcenter.core.records import CallRecord
-from callcenter.web.keys import CALLS
+from callcenter.web.keys import CALLS, DEAD_LETTERS
 from callcenter.web.params import (
     MAX_LIMIT,
     PROTOCOL,
@@ -66,3 +67,14 @@ async def list_calls(request: web.Request) -> web.Response:
         "offset": offset,
         "calls": [record_json(r) for r in records],
     })
+
+
+async def list_dead_letters(request: web.Request) -> web.Response:
+    """Newest first: what the record writer set aside (docs/configuration.md, "Call records
+    when the database is away"), so an admin sees a refused record and why."""
+    check_params(request, {"limit"})
+    limit = int_param(request, "limit", 50, 1, MAX_LIMIT)
+    letters = await request.app[DEAD_LETTERS].list(limit=limit)
+    return web.json_response({"limit": limit, "dead_letters": [
+        {"id": letter.id, "call_id": letter.call_id, "reason": letter.reason,
+         "at": iso(letter.at), "record": letter.record} for letter in letters]})

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from callcenter.service.agent_admin import AgentAdmin
-from callcenter.store.repositories import CallbackRepository, CallRepository
+from callcenter.store.repositories import CallbackRepository, CallRepository, DeadLetterRepository
 
 
 @dataclass(frozen=True)
@@ -22,5 +22,6 @@ class HealthProbe:
 
 AGENTS = web.AppKey("agents", AgentAdmin)
 CALLS = web.AppKey("calls", CallRepository)
+DEAD_LETTERS = web.AppKey("dead_letters", DeadLetterRepository)
 CALLBACKS = web.AppKey("callbacks", CallbackRepository)
 HEALTH = web.AppKey("health", HealthProbe)

@@ -236,6 +236,14 @@ SCHEMAS: dict[str, Schema] = {
         "total": whole(0), "limit": whole(1, MAX_LIMIT), "offset": whole(0),
         "calls": list_of(ref("Call")),
     }, description="Newest first."),
+    "DeadLetter": record({
+        "id": whole(1), "call_id": text("control characters shown escaped"),
+        "reason": text("why the database refused it"), "at": TIME,
+        "record": text("the refused version of the record, as a JSON document"),
+    }, description="A version of a call record the database refused for good."),
+    "DeadLetterPage": record({
+        "limit": whole(1, MAX_LIMIT), "dead_letters": list_of(ref("DeadLetter")),
+    }, description="Newest first."),
     "FaqTopic": record({
         "flow": text(), "topic": text(),
         "heard": whole(0), "solved": whole(0), "not_solved": whole(0),
@@ -544,6 +552,10 @@ ROUTES: tuple[Route, ...] = (
                   LIMIT, OFFSET),
           description="`since` and `until` apply to when calls started. Unknown parameters "
                       "and parameters given twice are refused."),
+    Route("GET", "/api/records/dead-letters", "Call records the database refused for good",
+          "calls", ADMINS, {200: ok("DeadLetterPage")}, params=(LIMIT,),
+          description="The record writer sets such a version aside with the reason, so the "
+                      "records after it are stored; newest first."),
     Route("GET", "/api/reports/faq", "How each IVR FAQ answer did, per flow and topic",
           "reports", STAFF,
           {200: ok("FaqReport")},

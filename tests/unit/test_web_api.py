@@ -19,7 +19,7 @@ from callcenter.core.records import (
 )
 from callcenter.store.accounts import AccountRepository, Role
 from callcenter.store.db import create_engine, session_factory
-from callcenter.store.repositories import CallRepository
+from callcenter.store.repositories import CallRepository, DeadLetter, DeadLetterRepository
 from callcenter.web.app import WebServices, make_app
 from callcenter.web.keys import HealthProbe
 from tests.support.web import accounts_for, bearer_headers
@@ -177,3 +177,37 @@ async def test_calls_need_a_signed_in_supervisor_or_admin(repo: Repos):
         assert (await client.get("/healthz")).status == 200  # public
     finally:
         await client.close()
+
+
+async def test_an_admin_reads_the_records_the_database_refused_and_a_supervisor_cannot(
+        repo: Repos, db_url: str):
+    engine = create_engine(db_url)
+    letters = DeadLetterRepository(session_factory(engine))
+    await letters.add(DeadLetter(call_id="x.1", record='{"caller_name": "a\\u0000b"}',
+                                 reason="a NUL in the caller name", at=T0))
+    await letters.add(DeadLetter(call_id="x.2", record="{}", reason="later", at=T0 + 60))
+
+    async def database_up() -> bool:
+        return True
+
+    app = make_app(WebServices(
+        repo.calls, HealthProbe(ami=lambda: True, agi=lambda: True, database=database_up),
+        repo.accounts, VirtualClock(), dead_letters=letters))
+    admin = await bearer_headers(repo.accounts, [Role.ADMIN], username="root2")
+    supervisor = await bearer_headers(repo.accounts, [Role.SUPERVISOR], username="sup2")
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        response = await client.get("/api/records/dead-letters?limit=10", headers=admin)
+        assert response.status == 200
+        body = await response.json()
+        assert [d["call_id"] for d in body["dead_letters"]] == ["x.2", "x.1"]
+        assert body["dead_letters"][1]["reason"] == "a NUL in the caller name"
+        assert body["dead_letters"][1]["at"] == "2026-11-18T11:06:40Z"
+        refused = await client.get("/api/records/dead-letters", headers=supervisor)
+        assert refused.status == 403
+        bad = await client.get("/api/records/dead-letters?limit=0", headers=admin)
+        assert bad.status == 400
+    finally:
+        await client.close()
+        await engine.dispose()
