@@ -208,9 +208,12 @@ class CallRepository:
         )
         count = select(func.count()).select_from(CallRow).where(*conditions)
         async with self._sessions() as session:
-            total = (await session.execute(count)).scalar_one()
+            # Two statements, two snapshots (no read transaction on SQLite, READ COMMITTED on
+            # PostgreSQL): a call stored between them must not make the total smaller than
+            # the page shown. Records are never deleted, so counting last and clamping holds.
             records = [_to_record(row) for row in await session.scalars(page)]
-        return records, total
+            total = (await session.execute(count)).scalar_one()
+        return records, max(total, offset + len(records)) if records else total
 
     async def faq_report(
         self, since: float | None = None, until: float | None = None, flow: str | None = None

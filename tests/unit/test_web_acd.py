@@ -108,7 +108,8 @@ def test_with_every_service_the_app_serves_exactly_the_documented_routes():
     clock = VirtualClock()
     app = make_app(WebServices(  # type: ignore[arg-type]
         calls=None, health=None, accounts=None, clock=clock, callbacks=object(),
-        events=EventHub(clock), agents=object(), supervision=object(), transfers=object()))
+        events=EventHub(clock), agents=object(), supervision=object(), transfers=object(),
+        dead_letters=object()))
     assert undocumented_routes(app) == []
     assert documented_but_missing(app) == []
 
