@@ -39,7 +39,8 @@ APOLOGY_S = prompt_seconds("sorry-fallback")
 
 async def stored_calls(calls: CallRepository) -> dict[str, CallRecord]:
     records, total = await calls.list(limit=500)
-    assert total == len(records)
+    # The page and the count are two reads: a call stored between them is counted, not shown.
+    assert total >= len(records)
     return {record.call_id: record for record in records}
 
 
