@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import tempfile
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from callcenter.core.flowfile import Flow, FlowError, FlowProblem, parse_flow
+from callcenter.private_files import write_private
 
 log = logging.getLogger(__name__)
 
@@ -149,18 +148,7 @@ class FlowLibrary:
         try:
             if copy.is_file() and copy.read_text(encoding="utf-8") == text:
                 return  # the same version: its copy keeps the time it was first saved
-            copy.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=copy.parent, prefix=f".{name}.",
-                                                 suffix=".tmp")
-            try:
-                with os.fdopen(handle, "w", encoding="utf-8") as file:
-                    file.write(text)
-                    file.flush()
-                    os.fsync(file.fileno())
-                os.replace(temporary, copy)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+            write_private(copy, text)  # atomic and fsync'd, in the private data folder
         except OSError as exc:
             log.warning("could not keep a copy of the last good version of IVR flow %r in "
                         "%s: %s", name, copy, exc)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -28,7 +27,6 @@ from callcenter.store.db import create_engine, session_factory
 from callcenter.store.repositories import CallRepository
 from tests.support.asterisk import phone_agent, running_asterisk, sandbox_settings
 from tests.support.calls import MENU_DIGIT_MS, finished, until
-from tests.support.real_parts import unavailable
 from tests.support.service_process import ServiceProcess
 from tests.support.sipp import CallerPlan, SippProcess, caller_scenario, free_port
 from tests.support.web import accounts_for, bearer_headers
@@ -87,14 +85,10 @@ async def half_sent_requests(port: int, stats: FloodStats, stop: asyncio.Event) 
 
 @asynccontextmanager
 async def service_under_limits(tmp_path) -> AsyncIterator[tuple[Settings, ServiceProcess]]:
-    if shutil.which("prlimit") is None:
-        unavailable("prlimit is not installed (util-linux)")
     # Nobody is logged in to sales: each caller waits there, then hangs up.
     agents = [phone_agent("agent3", free_port(), queues=["sales"], logged_in=False)]
     settings = sandbox_settings(tmp_path, agents=agents, env=LIMITS)
-    service = ServiceProcess(settings)
-    service.command = ["prlimit", f"--nofile={OPEN_FILES}:{OPEN_FILES}", "--",
-                       *service.command]
+    service = ServiceProcess(settings, open_files=OPEN_FILES)
     with running_asterisk(settings):
         try:
             await service.start().wait_up(60)

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -102,7 +103,9 @@ class ServiceProcess:
     Stopped by its pid only: ``kill()`` (SIGKILL) or ``stop()`` (SIGTERM, then SIGKILL).
     """
 
-    def __init__(self, settings: Settings, *, extra_env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, settings: Settings, *, extra_env: Mapping[str, str] | None = None,
+                 open_files: int | None = None) -> None:
+        """``open_files``: the process's RLIMIT_NOFILE (soft and hard), set before it runs."""
         executable = Path(sys.executable).parent / "callcenter"
         if not executable.is_file():
             raise RuntimeError(f"{executable}: the callcenter command is not installed beside "
@@ -111,6 +114,7 @@ class ServiceProcess:
         self.command = [str(executable), "serve"]
         passed = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
         self.env = {**passed, **service_environment(settings), **(extra_env or {})}
+        self.open_files = open_files
         self.log_path = self._free_log_path()
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -121,6 +125,10 @@ class ServiceProcess:
         path = self.settings.data_path / f"service-{number}.log"
         path.touch()
         return path
+
+    def _limit_open_files(self) -> None:
+        if self.open_files is not None:  # in the child, before exec
+            resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, self.open_files))
 
     @property
     def pid(self) -> int:
@@ -134,7 +142,8 @@ class ServiceProcess:
         with open(self.log_path, "ab") as output:
             self._process = subprocess.Popen(self.command, env=self.env,
                                              stdin=subprocess.DEVNULL, stdout=output,
-                                             stderr=subprocess.STDOUT, start_new_session=True)
+                                             stderr=subprocess.STDOUT, start_new_session=True,
+                                             preexec_fn=self._limit_open_files)
         return self
 
     def running(self) -> bool:
