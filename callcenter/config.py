@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from callcenter.core.flowfile import E164_RE
-from callcenter.private_files import private_folder, tighten, write_private
+from callcenter.private_files import tighten, write_private
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -729,8 +729,7 @@ def _fill_secrets(s: Settings) -> Settings:
     agents = tuple(
         a if a.password else replace(a, password=secret(f"agent_{a.id}")) for a in s.agents
     )
-    if changed:
-        private_folder(s.data_path)
+    if changed:  # write_private makes the data folder private too
         write_private(store, "".join(f'{k} = "{v}"\n' for k, v in sorted(known.items())))
     else:
         tighten(store)  # made readable by an older version: fix it at the next start

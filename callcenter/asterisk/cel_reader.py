@@ -19,7 +19,16 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from callcenter.core.missed_calls import ChannelEvent
+from callcenter.core.missed_calls import (
+    ANSWER,
+    APP_START,
+    BRIDGE_ENTER,
+    CHAN_END,
+    CHAN_START,
+    HANGUP,
+    LINKEDID_END,
+    ChannelEvent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +43,10 @@ MAPPING = (("eventtype", "eventtype"), ("eventtime", "eventtime(float)"),
            ("appname", "appname"), ("appdata", "appdata"), ("extra", "eventextra"))
 COLUMNS = tuple(column for column, _ in MAPPING)
 # Only these events are read: cel.conf may log more for other uses.
-READ_EVENTS = ("CHAN_START", "ANSWER", "APP_START", "HANGUP", "CHAN_END")
+READ_EVENTS = (CHAN_START, ANSWER, APP_START, HANGUP, CHAN_END)
 # What cel.conf's [general] must log: the events read, and LINKEDID_END for people reading
 # the log by hand (a call's last channel is gone); Queue() is the one application tracked.
-LOGGED_EVENTS = (*READ_EVENTS, "BRIDGE_ENTER", "LINKEDID_END")
+LOGGED_EVENTS = (*READ_EVENTS, BRIDGE_ENTER, LINKEDID_END)
 TRACKED_APPS = ("queue",)
 BUSY_TIMEOUT_MS = 5000  # how long Asterisk waits for a reader before it drops an event
 
@@ -162,7 +171,7 @@ def parse_row(row: tuple[object, ...]) -> ChannelEvent | None:
         return None
     if not (_text(uniqueid) and _text(linkedid) and _text(kind)) or when != when:  # NaN
         return None
-    cause, source = _hangup_extra(extra) if kind == "HANGUP" else (None, "")
+    cause, source = _hangup_extra(extra) if kind == HANGUP else (None, "")
     return ChannelEvent(
         row=row_number, kind=_text(kind), at=when, uniqueid=_text(uniqueid),
         linkedid=_text(linkedid), channel=_text(channel), context=_text(context),

@@ -61,6 +61,7 @@ from callcenter.config import (
     extension_pattern_regex,
     split_host_port,
 )
+from callcenter.core.caller_id import NAME_MAX, NUMBER_MAX
 from callcenter.private_files import write_private
 
 if TYPE_CHECKING:  # only data crosses over: the store imports this module, not the reverse
@@ -413,8 +414,8 @@ def fallback_queue(settings: Settings) -> QueueSettings | None:
 # control byte, at most 80 bytes. FILTER takes ``\\xHH`` escapes in its allowed list.
 CALLER_NUMBER_ALLOWED = "0-9A-Za-z+*#.\\-"
 CALLER_NAME_ALLOWED = "\\x20-\\x7e\\x80-\\xff"
-CALLER_NUMBER_MAX = 40
-CALLER_NAME_MAX = 80
+CALLER_NUMBER_MAX = NUMBER_MAX  # the same bounds the service applies (core/caller_id.py)
+CALLER_NAME_MAX = NAME_MAX
 CALLER_ID_RAW_VARIABLE = "CALLCENTER_CALLERID_RAW"
 
 

@@ -208,7 +208,8 @@ class Sandbox:
             path = self.etc_dir / name
             if not path.is_file() or path.read_text(encoding="utf-8") != text:
                 changed.append(name)
-            _write_private(path, text, gid)
+            # Secrets inside: readable by root and Asterisk's group only, even while written.
+            write_private(path, text, mode=0o640, group=gid)
         if prompts:
             self._install_prompts()
         log.debug("wrote %d configuration files to %s (uid %d)", len(files), self.etc_dir, uid)
@@ -474,12 +475,6 @@ class Sandbox:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _write_private(path: Path, text: str, gid: int) -> None:
-    """Write a file readable by root and the root's asterisk group only (secrets inside),
-    never readable by others, not even while it is written."""
-    write_private(path, text, mode=0o640, group=gid)
 
 
 def _ensure_debootstrap() -> None:

@@ -383,9 +383,7 @@ class CallLedger:
         tracked = self._calls.get(call_id)
         if tracked is None or tracked.agi_active:
             return None
-        del self._calls[call_id]
-        for leg in [leg for leg, owner in self._leg_owner.items() if owner == call_id]:
-            del self._leg_owner[leg]
+        self._forget(call_id)
         return tracked.record
 
     def handled_calls(self) -> frozenset[str]:
@@ -450,10 +448,14 @@ class CallLedger:
             record.hangup_by = HangupBy.UNKNOWN
         if tracked.failure:
             record.note = tracked.failure
-        del self._calls[record.call_id]
-        for leg in [leg for leg, owner in self._leg_owner.items() if owner == record.call_id]:
-            del self._leg_owner[leg]
+        self._forget(record.call_id)
         return LedgerResult(save=(record,), closed=(record,))
+
+    def _forget(self, call_id: str) -> None:
+        """The call and its legs leave the ledger (closed, or handed over)."""
+        del self._calls[call_id]
+        for leg in [leg for leg, owner in self._leg_owner.items() if owner == call_id]:
+            del self._leg_owner[leg]
 
 
 def _disposition(tracked: _Tracked) -> Disposition:

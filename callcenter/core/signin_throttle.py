@@ -74,8 +74,7 @@ class SignInThrottle:
     def begin(self, address: str, username: str, now: float) -> float:
         """0.0: check the attempt now (it counts as failed until ``succeeded`` or
         ``abandoned``); else the seconds to wait, and nothing is counted."""
-        wait = max(self._wait(address, None, self.policy.address_free_failures, now),
-                   self._wait(address, username, self.policy.pair_free_failures, now))
+        wait = self.wait(address, username, now)
         if wait > 0:
             return wait
         for key in ((address, None), (address, username)):

@@ -212,10 +212,7 @@ class RecordWriter:
             self._spool_wakeup.clear()
             await self._append_unspooled()
             if not self._unspooled and self._book.should_compact and not self._closing:
-                live = self._book.live()
-                data = b"".join(map(encode, live))
-                if await asyncio.to_thread(self._rewrite, data):
-                    self._book.rewritten(len(live))
+                await self._compact()
 
     async def _append_unspooled(self) -> None:
         assert self._spool is not None
@@ -238,6 +235,12 @@ class RecordWriter:
                 pending.durable = True
         self._wakeup.set()
 
+    async def _compact(self) -> None:
+        """Rewrite the file with only the entries not stored yet."""
+        live = self._book.live()
+        if await asyncio.to_thread(self._rewrite, b"".join(map(encode, live))):
+            self._book.rewritten(len(live))
+
     def _rewrite(self, data: bytes) -> bool:
         assert self._spool is not None
         try:
@@ -251,10 +254,8 @@ class RecordWriter:
         """At stop: what was handed over reaches the file, which is compacted and closed."""
         assert self._spool is not None
         await self._append_unspooled()
-        live = self._book.live()
-        if self._book.entries_in_file > len(live) and await asyncio.to_thread(
-                self._rewrite, b"".join(map(encode, live))):
-            self._book.rewritten(len(live))
+        if self._book.entries_in_file > len(self._book.live()):
+            await self._compact()
         self._spool.close()
 
     def _acknowledge(self, call_id: str, pending: _Pending) -> None:

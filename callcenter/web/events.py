@@ -342,9 +342,6 @@ class OpenStreams:
     def total(self) -> int:
         return sum(self._per_user.values())
 
-    def of_user(self, user_id: int | None) -> int:
-        return self._per_user[user_id]
-
     def admit(self, user_id: int | None) -> None:
         """Count one more stream of ``user_id``; 503 (JSON, Retry-After) beyond a cap."""
         if self.total >= self.settings.max_streams:
@@ -446,7 +443,7 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     """
     check_params(request, STREAM_PARAMS)
     hub = request.app[EVENTS]
-    settings = request.app.get(EVENT_STREAM) or StreamSettings()
+    settings = request.app[EVENT_STREAM]  # install_events always sets it
     kinds = kinds_param(request, hub)
     if hub.closed:
         raise json_error(web.HTTPServiceUnavailable, "the server is shutting down")
