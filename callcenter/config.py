@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from callcenter.core.flowfile import E164_RE
+from callcenter.netaddr import parse_networks
 from callcenter.private_files import tighten, write_private
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -407,15 +408,17 @@ def _private_host(where: str, value: str) -> None:
         )
 
 
+def _networks(where: str, values: tuple[str, ...]) -> None:
+    try:
+        parse_networks(values, where)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def _check_agi_security(service: ServiceSettings) -> None:
     """FastAGI trusts the session it is given: only Asterisk may open one (docs/security-
     privilege.md). Off loopback, an allowlist of Asterisk's addresses is required."""
-    for i, peer in enumerate(service.agi_allowed_peers):
-        try:
-            ipaddress.ip_network(peer, strict=False)
-        except ValueError:
-            raise ConfigError(f"service.agi_allowed_peers[{i}]: {peer!r} is not an IP address "
-                              "or network (e.g. 10.0.0.5 or 10.0.0.0/24)") from None
+    _networks("service.agi_allowed_peers", service.agi_allowed_peers)
     if service.agi_host != "localhost" and not service.agi_allowed_peers:
         address = ipaddress.ip_address(service.agi_host)
         if not address.is_loopback:
@@ -446,12 +449,7 @@ def _check(s: Settings) -> None:
         raise ConfigError(
             f"service.log_level: {s.service.log_level!r} is not DEBUG, INFO, WARNING or ERROR"
         )
-    for index, proxy in enumerate(s.service.trusted_proxies):
-        try:
-            ipaddress.ip_network(proxy, strict=False)
-        except ValueError:
-            raise ConfigError(f"service.trusted_proxies[{index}]: {proxy!r} is not an IP "
-                              "address or network (e.g. 10.0.0.5 or 10.0.0.0/24)") from None
+    _networks("service.trusted_proxies", s.service.trusted_proxies)
     if s.asterisk.mode not in ("sandbox", "external"):
         raise ConfigError(f"asterisk.mode: {s.asterisk.mode!r} is not 'sandbox' or 'external'")
     if s.asterisk.mode == "external" and not s.asterisk.ami_secret:

@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import dataclasses
 import hmac
-import ipaddress
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -44,6 +43,7 @@ from callcenter.asterisk.agi import (
     record_outcome,
 )
 from callcenter.listener import GuardedListener
+from callcenter.netaddr import address_in, parse_address, parse_networks
 
 logger = logging.getLogger(__name__)
 
@@ -54,9 +54,6 @@ AgiHandler = Callable[["AgiSession"], Awaitable[None]]
 LISTEN_BACKLOG = 1024
 # Refused sessions (a stranger's peer address, a wrong secret) are logged at most this often.
 REFUSAL_LOG_EVERY_SECONDS = 60.0
-
-IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
 
 class AgiGate:
     """Who may open a FastAGI session: Asterisk's peer addresses and the URL's secret.
@@ -69,21 +66,17 @@ class AgiGate:
     """
 
     def __init__(self, allowed_peers: Iterable[str] = (), secret: str = "") -> None:
-        peers = list(allowed_peers) or ["127.0.0.0/8", "::1/128"]
-        self._networks: list[IpNetwork] = [ipaddress.ip_network(p, strict=False) for p in peers]
+        self._networks = parse_networks(list(allowed_peers) or ["127.0.0.0/8", "::1/128"],
+                                        "allowed_peers")
         self._secret = secret.encode()
         self._last_warning: float | None = None
         self._suppressed = 0
 
     def peer_allowed(self, peer: object) -> bool:
         """Whether a connection from ``peer`` (a socket's peername) may be served."""
-        try:
-            address = ipaddress.ip_address(peer[0])  # type: ignore[index]
-        except (TypeError, IndexError, ValueError):
-            return False  # not an IP socket
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped  # an IPv4 peer of a socket bound to "::"
-        return any(address in network for network in self._networks)
+        host = peer[0] if isinstance(peer, tuple) and peer and isinstance(peer[0], str) else None
+        address = parse_address(host)
+        return address is not None and address_in(address, self._networks)
 
     def admitted(self, environment: AgiEnvironment) -> AgiEnvironment | None:
         """The environment with the secret taken off its path; None if it is wrong."""

@@ -29,6 +29,7 @@ from aiohttp import web
 
 from callcenter.core.clock import Clock
 from callcenter.core.signin_throttle import SignInThrottle
+from callcenter.netaddr import IpNetwork, address_in, parse_address, parse_networks
 from callcenter.store.accounts import (
     MAX_PASSWORD_LENGTH,
     MAX_ROW_ID,
@@ -191,10 +192,7 @@ def require_own_agent(request: web.Request, agent_id: str) -> None:
 
 # --------------------------------------------------------------------------- client address
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def client_address(request: web.Request, trusted_proxies: Sequence[IPNetwork] = ()) -> str:
+def client_address(request: web.Request, trusted_proxies: Sequence[IpNetwork] = ()) -> str:
     """Who is asking, as the sign-in throttle counts them.
 
     The TCP peer, unless that peer is a trusted proxy: then the nearest address in
@@ -202,53 +200,22 @@ def client_address(request: web.Request, trusted_proxies: Sequence[IPNetwork] = 
     whatever the client wrote). An IPv6 address counts as its /64, since one host usually
     has a whole /64 to choose from.
     """
-    peer = _parse_ip(request.remote)
+    peer = parse_address(request.remote)
     if peer is None:
         return "local"  # a Unix socket or a test transport: one client
-    if trusted_proxies and _within(peer, trusted_proxies):
+    if trusted_proxies and address_in(peer, trusted_proxies):
         hops = [h.strip() for v in request.headers.getall("X-Forwarded-For", [])
                 for h in v.split(",")]
         for hop in reversed(hops):
-            address = _parse_ip(hop)
+            address = parse_address(hop)
             if address is None:
                 break  # garbage from here on was written by the client: stop trusting
             peer = address
-            if not _within(address, trusted_proxies):
+            if not address_in(address, trusted_proxies):
                 break
     if peer.version == 6:
         return str(ipaddress.ip_network(f"{peer}/64", strict=False))
     return str(peer)
-
-
-def parse_trusted_proxies(values: Iterable[str]) -> tuple[IPNetwork, ...]:
-    """``["10.0.0.1", "192.168.0.0/24"]`` as networks; ValueError names a bad entry."""
-    networks = []
-    for index, value in enumerate(values):
-        try:
-            networks.append(ipaddress.ip_network(value, strict=False))
-        except ValueError:
-            raise ValueError(
-                f"trusted_proxies[{index}]: {value[:60]!r} is not an IP address or network"
-            ) from None
-    return tuple(networks)
-
-
-def _parse_ip(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    if not text:
-        return None
-    try:
-        address = ipaddress.ip_address(text.split("%", 1)[0])
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
-
-
-def _within(
-    address: ipaddress.IPv4Address | ipaddress.IPv6Address, networks: Sequence[IPNetwork]
-) -> bool:
-    return any(address.version == n.version and address in n for n in networks)
 
 
 # --------------------------------------------------------------------------- revocations
@@ -327,7 +294,7 @@ class AuthSettings:
     clock: Clock
     secure_cookies: bool
     session_lifetime: float
-    trusted_proxies: tuple[IPNetwork, ...] = ()
+    trusted_proxies: tuple[IpNetwork, ...] = ()
 
 
 ACCOUNTS = web.AppKey("accounts", AccountRepository)
@@ -353,7 +320,7 @@ def setup_auth(
     """
     app[ACCOUNTS] = accounts
     app[AUTH_SETTINGS] = AuthSettings(clock, secure_cookies, session_lifetime,
-                                      parse_trusted_proxies(trusted_proxies))
+                                      parse_networks(trusted_proxies, "trusted_proxies"))
     app[LOGIN_THROTTLE] = throttle or SignInThrottle()
     app[REVOCATIONS] = Revocations()
     if ACCESS_POLICIES not in app:
