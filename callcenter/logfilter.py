@@ -80,3 +80,31 @@ def install_repeat_limit(handler: logging.Handler, *, limit: int,
     limiter = RepeatLimit(limit, window)
     handler.addFilter(limiter)
     return limiter
+
+
+class ThrottledWarning:
+    """One warning now, then at most one every ``interval`` seconds, which says how many
+    were held back (``more``: a format with one ``%d``). For one known flood (untrusted AMI
+    messages, refused FastAGI sessions); RepeatLimit guards every line besides."""
+
+    def __init__(self, logger: logging.Logger, interval: float,
+                 clock: Callable[[], float] = time.monotonic,
+                 more: str = " (and %d more since the last warning)") -> None:
+        self._logger = logger
+        self._interval = interval
+        self._clock = clock
+        self._more = more
+        self._next_at: float | None = None
+        self._suppressed = 0
+
+    def warn(self, message: str, *args: object, now: float | None = None) -> None:
+        now = self._clock() if now is None else now
+        if self._next_at is not None and now < self._next_at:
+            self._suppressed += 1
+            return
+        if self._suppressed:
+            message += self._more
+            args = (*args, self._suppressed)
+        self._logger.warning(message, *args)
+        self._suppressed = 0
+        self._next_at = now + self._interval

@@ -43,6 +43,7 @@ from callcenter.asterisk.agi import (
     record_outcome,
 )
 from callcenter.listener import GuardedListener
+from callcenter.logfilter import ThrottledWarning
 from callcenter.netaddr import address_in, parse_address, parse_networks
 
 logger = logging.getLogger(__name__)
@@ -69,8 +70,8 @@ class AgiGate:
         self._networks = parse_networks(list(allowed_peers) or ["127.0.0.0/8", "::1/128"],
                                         "allowed_peers")
         self._secret = secret.encode()
-        self._last_warning: float | None = None
-        self._suppressed = 0
+        self._refusals = ThrottledWarning(logger, REFUSAL_LOG_EVERY_SECONDS,
+                                          more=" (%d more refused since the last warning)")
 
     def peer_allowed(self, peer: object) -> bool:
         """Whether a connection from ``peer`` (a socket's peername) may be served."""
@@ -90,14 +91,7 @@ class AgiGate:
 
     def refused(self, what: str, now: float) -> None:
         """Log a refusal, at most once per REFUSAL_LOG_EVERY_SECONDS (a flood stays quiet)."""
-        if self._last_warning is not None and \
-                now - self._last_warning < REFUSAL_LOG_EVERY_SECONDS:
-            self._suppressed += 1
-            return
-        also = f" ({self._suppressed} more refused since the last warning)" \
-            if self._suppressed else ""
-        logger.warning("FastAGI: refused %s%s", what, also)
-        self._last_warning, self._suppressed = now, 0
+        self._refusals.warn("FastAGI: refused %s", what, now=now)
 
 # Commands whose answer comes when a prompt has played (its length is Asterisk's to know).
 MEDIA_COMMANDS = frozenset({"STREAM FILE", "GET DATA", "RECORD FILE", "SAY NUMBER",

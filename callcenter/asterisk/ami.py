@@ -41,6 +41,7 @@ from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
 from callcenter.asterisk.events import AmiEvent, CoreShowChannel, FullyBooted, parse_event
+from callcenter.logfilter import ThrottledWarning
 
 logger = logging.getLogger(__name__)
 
@@ -116,28 +117,6 @@ _IDENTITY_NAMES = frozenset({"event", "response", "actionid"})
 UNTRUSTED_WARNING_INTERVAL = 10.0
 
 
-class _ThrottledWarning:
-    """One warning now, then at most one every ``interval`` seconds saying how many more."""
-
-    def __init__(self, interval: float, clock: Callable[[], float]) -> None:
-        self._interval = interval
-        self._clock = clock
-        self._next_at: float | None = None
-        self._suppressed = 0
-
-    def warn(self, message: str, *args: object) -> None:
-        now = self._clock()
-        if self._next_at is not None and now < self._next_at:
-            self._suppressed += 1
-            return
-        if self._suppressed:
-            message += " (and %d more since the last warning)"
-            args = (*args, self._suppressed)
-        logger.warning(message, *args)
-        self._suppressed = 0
-        self._next_at = now + self._interval
-
-
 class AmiFramer:
     """Bytes from Asterisk → panoramisk ``Message`` objects, without I/O.
 
@@ -180,7 +159,7 @@ class AmiFramer:
         self._untrusted: str | None = None  # why the message being read is untrusted
         self._quarantine: str | None = None  # the prefix of the snapshot cut in two
         self._quarantine_chars = 0
-        self._warning = _ThrottledWarning(warning_interval, clock)
+        self._warning = ThrottledWarning(logger, warning_interval, clock)
 
     def feed(self, data: bytes) -> list[Message]:
         lines = (self._partial + self._decoder.decode(data)).split("\n")
