@@ -200,3 +200,34 @@ async def test_after_the_softphone_unregisters_the_next_caller_is_not_offered_to
     assert answered.agent_id == "agent2"
     assert answered.hangup_by is HangupBy.AGENT
     assert_abandoned_in_support_untried(abandoned, second_result)
+
+
+async def test_a_softphone_that_hangs_up_three_calls_in_a_row_ends_each_on_time(tmp_path):
+    """Each BYE the phone sends is a new transaction: had it reused a branch (sipp's own
+    [branch] does for out-of-call scenarios), Asterisk would take the second for a
+    retransmission of the first and keep that call up about 23 s longer."""
+    agents = [softphone_agent("agent2")]
+    talk_ms = 2000
+    async with call_center(tmp_path, agents) as center:
+        user, password = credentials(center, "agent2")
+        plan = RegisteringAgentPlan(user, password, sip_target(center), calls=3,
+                                    answer=AgentPlan(answer_after_ms=300,
+                                                     hangup_after_ms=talk_ms))
+        with registering_agent_phone(plan) as phone:
+            await reachable_becomes(center, "agent2", True)
+            callers = []
+            for _ in range(3):  # one after the other, all within Asterisk's 32 s memory
+                call = caller(center, CallerPlan(dtmf=((MENU_DIGIT_MS, "2"),),
+                                                 max_call_ms=60_000))
+                callers.append(await finished(call))
+            records = await closed_calls(center, 3)
+            phone_result = await finished(phone)
+
+    assert phone_result.names() == [
+        "registered", *["invite", "answered", "local-bye"] * 3, "unregistered",
+    ], phone_result.describe()
+    assert [result.ended_by for result in callers] == ["them"] * 3
+    for record in records:
+        assert record.disposition is Disposition.ANSWERED
+        assert record.hangup_by is HangupBy.AGENT, record
+        assert abs(record.talk_seconds - talk_ms / 1000) < 1.0, record.talk_seconds

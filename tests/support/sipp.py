@@ -493,8 +493,23 @@ def agent_scenario(plan: AgentPlan = AgentPlan()) -> str:
     return _agent_scenario(plan)
 
 
-def _agent_scenario(plan: AgentPlan, *, declarations: str = "", after_each_call: str = "") -> str:
-    """``agent_scenario``, with scenario-wide declarations and steps run as each call ends."""
+# sipp's [branch] is made of its call number, which for calls taken by an out-of-call
+# scenario (-oocsf) is not unique: 0, then whatever the memory held, repeating as memory is
+# reused. Asterisk takes a BYE whose branch it saw within 32 s for a retransmission and
+# ends the call about 23 s late. So the phone numbers its calls itself (a sipp global, a
+# float as sipp prints it: "3.000000" is a valid branch token).
+_CALLS_STARTED = "calls_started"
+_THIS_CALL = "this_call"
+_AGENT_BRANCH = f"z9hG4bK-[pid]-[${_THIS_CALL}]"
+
+
+def _agent_scenario(plan: AgentPlan, *, global_variables: Sequence[str] = (),
+                    after_each_call: str = "") -> str:
+    """``agent_scenario``, with more sipp globals and steps run as each call ends."""
+    declarations = f'<Global variables="{",".join((_CALLS_STARTED, *global_variables))}"/>'
+    number_this_call = (f'<nop><action><add assign_to="{_CALLS_STARTED}" value="1"/>'
+                        f'<assign assign_to="{_THIS_CALL}" variable="{_CALLS_STARTED}"/>'
+                        '</action></nop>')
     if plan.busy:
         handling = f"""<send>
     <![CDATA[
@@ -521,7 +536,7 @@ def _agent_scenario(plan: AgentPlan, *, declarations: str = "", after_each_call:
   <send retrans="500">
     <![CDATA[
       BYE [$their_contact] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=""" + _AGENT_BRANCH + """-bye
       From: [$their_to];tag=[pid]SIPpTag01[call_number]
       To: [$their_from]
       Call-ID: [call_id]
@@ -557,6 +572,7 @@ def _agent_scenario(plan: AgentPlan, *, declarations: str = "", after_each_call:
 <scenario name="callcenter agent">
   {declarations}
   <recv request="INVITE" crlf="true">{_capture_invite(plan)}</recv>
+  {number_this_call}
   {_log("invite")}
   <send>
     <![CDATA[
@@ -662,7 +678,7 @@ def registering_agent_scenarios(plan: RegisteringAgentPlan) -> tuple[str, str]:
     """
     declarations = f'<Global variables="{CALLS_TAKEN}"/>'
     incoming = _agent_scenario(
-        plan.answer, declarations=declarations,
+        plan.answer, global_variables=(CALLS_TAKEN,),
         after_each_call=f'<nop><action><add assign_to="{CALLS_TAKEN}" value="1"/></action></nop>')
     if plan.expect_refused:
         accepted = _fail("registered although a refusal was expected")
