@@ -144,7 +144,8 @@ class CallCenter:
                                       ledger=self.ledger, writer=self.writer,
                                       callbacks=self.callbacks,
                                       virtual_hold=(self.callback_dialer
-                                                    if self.callback_dialer.enabled else None))
+                                                    if self.callback_dialer.enabled else None),
+                                      publish=self.events.publish)
         self.inbound = InboundCalls(settings=s, clock=self.clock, flows=self.flows,
                                     acd=self.acd, queues=self.queue_calls, ledger=self.ledger,
                                     writer=self.writer, switches=self.switches, dips=self.dips,
@@ -186,7 +187,8 @@ class CallCenter:
         self.agent_admin = AgentAdmin(
             acd=self.acd, desk=self.desk, directory=self.directory, clock=self.clock,
             registrations=self.registrations, queues=s.queues,
-            apply_agents=self.apply_agents, publish=self.events.publish)
+            apply_agents=self.apply_agents, publish=self.events.publish,
+            callbacks_not_offered=self.queue_calls.callbacks_not_offered)
         health = HealthProbe(ami=lambda: self.ami.connected, agi=lambda: self.agi.is_serving,
                              database=lambda: ping(self.engine))
         limits = HttpLimits(max_connections=capacity.http_connections,

@@ -112,6 +112,9 @@ class CallbackRequest:
     name_recording: str | None = None  # Asterisk's path of the recorded name (no extension)
     status: CallbackStatus = CallbackStatus.PENDING
     id: int | None = None  # given by the store
+    # When the customer joined the line they keep (virtual hold: when their call first
+    # queued); None: ``requested_at``. A callback waits from then, and its record's wait too.
+    queued_at: float | None = None
 
 
 @dataclass
@@ -145,6 +148,10 @@ class CallRecord:
     survey_answers: list[SurveyAnswer] = field(default_factory=list)
     note: str | None = None  # why a record was closed unusually (e.g. reconciled)
     source: RecordSource = RecordSource.SERVICE
+    # Callbacks (docs/records.md, "Callbacks"): the call that asked to be called back names
+    # its request; each call of that callback names the request and the call that asked.
+    callback_request_id: int | None = None
+    callback_of: str | None = None  # on a callback's record: the call_id that asked for it
 
     @property
     def is_open(self) -> bool:

@@ -33,6 +33,7 @@ from callcenter.core.acd import (
     QueueView,
     UnknownAgent,
 )
+from callcenter.core.callback_offers import NotOffered
 from callcenter.core.clock import Clock
 from callcenter.core.registrations import Registration, RegistrationBook
 from callcenter.service.acd_driver import AcdDriver
@@ -142,6 +143,7 @@ class QueueStatus:
     stats: QueueView
     calls: tuple[Mapping[str, Any], ...]  # the ACD's snapshot of each unanswered call, in line
     members: tuple[QueueMember, ...]
+    callbacks_not_offered: NotOffered | None = None  # callers it could not offer a callback
 
 
 class AgentAdmin:
@@ -156,6 +158,7 @@ class AgentAdmin:
         queues: Sequence[QueueSettings],
         apply_agents: Callable[[], Awaitable[None]],
         publish: Publish | None = None,
+        callbacks_not_offered: Callable[[str], NotOffered] | None = None,
     ) -> None:
         self._acd = acd
         self._desk = desk
@@ -165,6 +168,7 @@ class AgentAdmin:
         self._queues = {queue.name: queue for queue in queues}
         self._apply_agents = apply_agents
         self._publish = publish
+        self._callbacks_not_offered = callbacks_not_offered
         # One change at a time: directory, live ACD and Asterisk then agree on its order.
         self._changing = asyncio.Lock()
 
@@ -201,6 +205,8 @@ class AgentAdmin:
             stats=self._acd.acd.queue_stats(name, self._clock.now()),
             calls=tuple(snapshot["queues"][name]["calls"]),
             members=members,
+            callbacks_not_offered=(None if self._callbacks_not_offered is None
+                                   else self._callbacks_not_offered(name)),
         )
 
     def _state_of(self, agent_id: str) -> AgentState | None:

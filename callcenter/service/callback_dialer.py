@@ -34,7 +34,12 @@ pending request its full count again.
 
 Each call that reached an agent is a call record (the ledger's, keyed by the channel that
 ran the FastAGI step): the customer's number as caller, the queue, the agent and the talk,
-or a failure note when the customer was not reached. The customer sees the call center's
+or a failure note when the customer was not reached. It names the request
+(``callback_request_id``) and the call that asked (``callback_of``, whose own record names
+the request too), and its wait is the customer's whole wait: ``queued_at`` is when they
+joined the line the callback kept (their first call's queueing for virtual hold, the
+request's time for the IVR's), so ``wait_seconds`` runs to the moment the customer was put
+through to the agent (docs/records.md, "Callbacks"). The customer sees the call center's
 number: ``outbound.caller_id``, else the IVR number.
 """
 
@@ -275,6 +280,9 @@ class CallbackDialer:
     async def add(self, request: CallbackRequest) -> CallbackRequest:
         """Store a request (the IVR's callback step) and put it in line at once."""
         stored = await self._store.add(request)
+        asking = self._ledger.get(stored.call_id)
+        if asking is not None:  # the asking call's record names its callback
+            asking.callback_request_id = stored.id
         if self._started and stored.status is CallbackStatus.PENDING:
             try:
                 self._adopt(stored)
@@ -300,8 +308,10 @@ class CallbackDialer:
             log.warning("callback request %s: queue %r is gone; it waits in %r", request.id,
                         queue, fallback.name)
             queue = fallback.name
+        # In line where the customer first stood (virtual hold), else from their request.
+        waiting_since = request.queued_at if request.queued_at is not None else request.requested_at
         try:
-            self._track(_Entry(request, queue, request.requested_at))
+            self._track(_Entry(request, queue, waiting_since))
         except ValueError as exc:
             log.error("callback request %s: the ACD refused it: %s", request.id, exc)
             return 0
@@ -686,7 +696,11 @@ class CallbackDialer:
         record = self._ledger.get(record_id)
         if record is not None:
             record.note = f"callback request {entry.id} of call {request.call_id}"
-        self._writer.apply(self._ledger.queued(record_id, entry.queue, now))
+            record.callback_request_id = entry.id
+            record.callback_of = request.call_id
+        # The customer has been in line since waiting_since (their place, which the callback
+        # kept): the record's wait is theirs, not this call's few seconds.
+        self._writer.apply(self._ledger.queued(record_id, entry.queue, entry.waiting_since))
         return record_id
 
     def _talked_with(self, record_id: str, agent_id: str) -> None:

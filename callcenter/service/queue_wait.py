@@ -16,16 +16,20 @@ Before waiting, the channel gets ``CALLCENTER_QUEUE`` (and ``QUEUE_PRIO``): if t
 dies, the dialplan's fallback puts the caller in Asterisk's own queue of the same name.
 While the caller talks to an agent ``CALLCENTER_STAGE`` is ``talking``, so a caller whose
 talk ends while the service is down is hung up rather than queued again.
+
+A caller a queue with ``offer_callback`` cannot call back (no number, a number the
+``[outbound]`` rules refuse, no trunk) hears no offer: said once in the log as they join,
+and counted on the queue's live view (``NotOfferedTally``, a ``queue`` live event).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from callcenter.asterisk.agent_dialplan import caller_join_arguments
 from callcenter.asterisk.agi import AgiHangup
@@ -42,6 +46,7 @@ from callcenter.core.acd import (
     QueueFull,
     QueueTimedOut,
 )
+from callcenter.core.callback_offers import NoOfferReason, NotOffered, NotOfferedTally
 from callcenter.core.calls import CallLedger
 from callcenter.core.clock import Clock
 from callcenter.core.records import CallbackRequest, CallbackStatus
@@ -49,6 +54,8 @@ from callcenter.service.acd_driver import AcdDriver, CallMessage, KeyPressed
 from callcenter.service.prompting import play as _play
 from callcenter.service.recorder import RecordWriter
 from callcenter.service.transfers import EXTENSION, EXTERNAL, refusal
+
+Publish = Callable[[str, Mapping[str, Any]], None]  # the live event hub's publish
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +97,8 @@ class QueueRequest:
 class QueueCalls:
     def __init__(self, *, settings: Settings, clock: Clock, acd: AcdDriver, ledger: CallLedger,
                  writer: RecordWriter, callbacks: CallbackStore | None = None,
-                 virtual_hold: VirtualHoldSink | None = None) -> None:
+                 virtual_hold: VirtualHoldSink | None = None,
+                 publish: Publish | None = None) -> None:
         self._settings = settings
         self._clock = clock
         self._acd = acd
@@ -98,6 +106,12 @@ class QueueCalls:
         self._writer = writer
         self._callbacks = callbacks
         self._virtual_hold = virtual_hold
+        self._publish = publish
+        self.not_offered = NotOfferedTally()  # callers a queue could not offer a callback
+
+    def callbacks_not_offered(self, queue: str) -> NotOffered:
+        """The queue's callers not offered a callback: waiting now, and over the last day."""
+        return self.not_offered.figures(queue, self._clock.now())
 
     async def wait(self, session: AgiSession, call_id: str, request: QueueRequest,
                    ) -> WaitOutcome:
@@ -111,6 +125,15 @@ class QueueCalls:
         inbox = self._acd.enqueue(call_id, queue.name, priority=request.priority,
                                   skills=request.skills, for_agent=request.for_agent,
                                   waiting_since=joined)
+        try:
+            return await self._wait_in_line(session, call_id, request, queue, joined, inbox)
+        finally:
+            self._no_longer_waiting(call_id)
+
+    async def _wait_in_line(self, session: AgiSession, call_id: str, request: QueueRequest,
+                            queue: QueueSettings, joined: float,
+                            inbox: asyncio.Queue[CallMessage]) -> WaitOutcome:
+        self._check_offer(session, call_id, queue)
         await session.set_variable(QUEUE_VARIABLE, queue.name)
         await session.set_variable("QUEUE_PRIO", str(max(0, request.priority)))
         if not _decision_pending(inbox):
@@ -132,6 +155,7 @@ class QueueCalls:
                     queue = self._queue_settings(target)
                     self._writer.apply(self._ledger.queued(call_id, queue.name,
                                                            self._clock.now()))
+                    self._check_offer(session, call_id, queue)
                     await session.set_variable(QUEUE_VARIABLE, queue.name)
                     await session.set_music(True, queue.moh_class)
                 case Announce(position=position, expected_wait=expected):
@@ -230,9 +254,51 @@ class QueueCalls:
         return digit
 
     def _can_call_back(self, session: AgiSession, queue: QueueSettings) -> bool:
-        return (queue.offer_callback and self._callbacks is not None
-                and self._virtual_hold is not None
-                and callback_number(session.env.callerid, self._settings) is not None)
+        return queue.offer_callback and self._why_not_offered(session) is None
+
+    def _why_not_offered(self, session: AgiSession) -> tuple[NoOfferReason, str] | None:
+        """Why this caller cannot be called back (and the details, for the log); None: they
+        can."""
+        if self._callbacks is None or self._virtual_hold is None:
+            return NoOfferReason.CALLBACKS_DISABLED, "outbound.trunk_host is not set"
+        return callback_refusal(session.env.callerid, self._settings)
+
+    def _check_offer(self, session: AgiSession, call_id: str, queue: QueueSettings) -> None:
+        """A caller joining a queue that offers callbacks but cannot offer them one: said
+        once per call (with the reason and the rule), counted on the queue's live view."""
+        refused = self._why_not_offered(session) if queue.offer_callback else None
+        counted_in = self.not_offered.counted_in(call_id)
+        if refused is None:
+            if counted_in is not None:  # overflowed to a queue that offers none to anyone
+                self._no_longer_waiting(call_id)
+            return
+        reason, details = refused
+        if self.not_offered.not_offered(call_id, queue.name, reason, self._clock.now()):
+            level = logging.WARNING if reason is NoOfferReason.CALLBACKS_DISABLED else logging.INFO
+            log.log(level, "call %s: queue %s offers callbacks, but not to this caller: %s (%s)",
+                    call_id, queue.name, reason.text, details)
+        if counted_in != queue.name:
+            if counted_in is not None:  # overflowed: no longer waiting there
+                self._announce_not_offered(counted_in, call_id, None)
+            self._announce_not_offered(queue.name, call_id, reason)
+
+    def _no_longer_waiting(self, call_id: str) -> None:
+        queue = self.not_offered.left(call_id)
+        if queue is not None:
+            self._announce_not_offered(queue, call_id, None)
+
+    def _announce_not_offered(self, queue: str, call_id: str,
+                              reason: NoOfferReason | None) -> None:
+        """Live screens: the queue's count of callers not offered a callback changed."""
+        if self._publish is None:
+            return
+        try:
+            self._publish("queue", {
+                "queue": queue, "change": "callbacks_not_offered", "call_id": call_id,
+                "reason": None if reason is None else reason.value,
+                "callbacks_not_offered": not_offered_json(self.callbacks_not_offered(queue))})
+        except Exception:  # live screens are a nicety: the caller waits all the same
+            log.exception("queue %s: live event not published", queue)
 
     async def _leave_for_callback(self, session: AgiSession, call_id: str,
                                   queue: QueueSettings, place: QueuePlace,
@@ -248,7 +314,7 @@ class QueueCalls:
             call_id=call_id, queue=queue.name, number=number,
             requested_at=self._clock.now(), flow="virtual-hold",
             protocol=record.protocol if record else None,
-            caller_name=_known(session.env.calleridname))
+            caller_name=_known(session.env.calleridname), queued_at=place.waiting_since)
         try:
             stored = await self._callbacks.add(request)
         except Exception:
@@ -262,6 +328,8 @@ class QueueCalls:
         # The caller's own entry leaves the line (so the handler's end cannot take the
         # callback's out with it) and the callback's takes the same place at once.
         self._acd.left(call_id)
+        if record is not None:  # the caller's record names the callback that serves them
+            record.callback_request_id = stored.id
         try:
             self._virtual_hold.hold(stored, place)
         except Exception:
@@ -324,10 +392,35 @@ def _decision_pending(inbox: asyncio.Queue[CallMessage]) -> bool:
 
 def callback_number(caller_id: str, settings: Settings) -> str | None:
     """The caller's own number when the outbound rules allow calling it back."""
-    for kind in (EXTERNAL, EXTENSION):
-        if refusal(kind, caller_id, settings.outbound) is None:
-            return caller_id
-    return None
+    return caller_id if callback_refusal(caller_id, settings) is None else None
+
+
+ANONYMOUS = frozenset({"", "unknown", "<unknown>", "anonymous"})
+
+
+def callback_refusal(caller_id: str, settings: Settings) -> tuple[NoOfferReason, str] | None:
+    """Why the caller's number may not be called back, with the rule that says so; None when
+    it may (as an outside number or as an extension)."""
+    if caller_id.strip().lower() in ANONYMOUS:
+        return NoOfferReason.NO_NUMBER, f"caller ID {caller_id or '(empty)'!r}"
+    refusals = {kind: refusal(kind, caller_id, settings.outbound)
+                for kind in (EXTERNAL, EXTENSION)}
+    if None in refusals.values():
+        return None
+    # The rule the number comes closest to: an outside number's when it looks like one.
+    kind = EXTERNAL if caller_id.startswith("+") else EXTENSION
+    return NoOfferReason.NUMBER_NOT_ALLOWED, str(refusals[kind])
+
+
+def not_offered_json(figures: NotOffered) -> dict[str, Any]:
+    """A queue's callers not offered a callback, as the queue view and live events show it."""
+    return {
+        "waiting": figures.waiting,
+        "last_day": figures.recent,
+        "reasons": [{"reason": count.reason.value, "text": count.reason.text,
+                     "waiting": count.waiting, "last_day": count.recent}
+                    for count in figures.reasons],
+    }
 
 
 def _known(value: str) -> str | None:

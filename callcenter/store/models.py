@@ -106,6 +106,9 @@ class CallRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     # Who wrote the record: a records.RecordSource value ("asterisk": imported from its log).
     source: Mapped[str] = mapped_column(String, server_default="service")
+    # Callbacks: the request a call asked for or served; a callback's call that asked.
+    callback_request_id: Mapped[int | None] = mapped_column(RowId, index=True)
+    callback_of: Mapped[str | None] = mapped_column(String)
 
     attempts: Mapped[list[AttemptRow]] = relationship(
         back_populates="call",
@@ -207,3 +210,5 @@ class CallbackRow(Base):
     requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
     status: Mapped[str] = mapped_column(String)  # a records.CallbackStatus value
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # When the customer joined the line the callback keeps (null: requested_at).
+    queued_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -188,10 +188,12 @@ class CallRepository:
         protocol: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        callback_request: int | None = None,
     ) -> tuple[builtins.list[CallRecord], int]:
         """A page of calls, newest first, and how many match in all.
 
         ``since``/``until`` bound ``started_at`` as the half-open range [since, until).
+        ``callback_request``: only the call that asked for that callback and its calls.
         """
         _check_page(limit, offset)
         conditions = _time_range(CallRow.started_at, since, until)
@@ -199,6 +201,8 @@ class CallRepository:
             conditions.append(CallRow.queue == queue)
         if protocol is not None:
             conditions.append(CallRow.protocol == protocol)
+        if callback_request is not None:
+            conditions.append(CallRow.callback_request_id == _callback_id(callback_request))
         page = (
             _with_children(select(CallRow))
             .where(*conditions)
@@ -453,6 +457,15 @@ def _callback_id(value: object) -> int:
     return value
 
 
+def _request_link(where: str, value: object) -> int | None:
+    if value is None:
+        return None
+    try:
+        return _callback_id(value)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
 # --------------------------------------------------------------------------- record -> row
 
 
@@ -476,6 +489,9 @@ def _call_values(record: CallRecord) -> dict[str, Any]:
     values["ivr_path"] = [
         _ivr_step_json(f"{where}: ivr_path[{i}]", step) for i, step in enumerate(record.ivr_path)
     ]
+    values["callback_request_id"] = _request_link(f"{where}: callback_request_id",
+                                                  record.callback_request_id)
+    values["callback_of"] = _text(f"{where}: callback_of", record.callback_of)
     return values
 
 
@@ -559,6 +575,7 @@ def _callback_values(request: CallbackRequest) -> dict[str, Any]:
         "protocol": _text(f"{where}: protocol", request.protocol),
         "requested_at": _required_time(f"{where}: requested_at", request.requested_at),
         "status": _enum(f"{where}: status", CallbackStatus, request.status),
+        "queued_at": _time(f"{where}: queued_at", request.queued_at),
     }
 
 
@@ -686,6 +703,8 @@ def _to_record(row: CallRow) -> CallRecord:
         ],
         note=row.note,
         source=RecordSource(row.source),
+        callback_request_id=row.callback_request_id,
+        callback_of=row.callback_of,
     )
 
 
@@ -701,6 +720,7 @@ def _to_callback(row: CallbackRow) -> CallbackRequest:
         protocol=row.protocol,
         requested_at=row.requested_at.timestamp(),
         status=CallbackStatus(row.status),
+        queued_at=from_datetime(row.queued_at),
     )
 
 

@@ -26,6 +26,7 @@ from callcenter.service.agent_admin import (
     QueueNotFound,
     QueueStatus,
 )
+from callcenter.service.queue_wait import not_offered_json
 from callcenter.store.agents import AGENT_ID_RE, StateChange
 from callcenter.web.auth import require_own_agent
 from callcenter.web.keys import AGENTS
@@ -187,6 +188,10 @@ def queue_json(queue: QueueStatus) -> dict[str, Any]:
             "moh_class": rules.moh_class,
         },
         "calls": [queued_call_json(call) for call in queue.calls],
+        # Callers this queue would offer a callback but cannot (no number, a number the
+        # [outbound] rules refuse, no trunk): waiting now and over the last day, by reason.
+        "callbacks_not_offered": (None if queue.callbacks_not_offered is None
+                                  else not_offered_json(queue.callbacks_not_offered)),
         "members": [{"agent_id": m.agent_id, "name": m.name, "tier": m.tier,
                      "state": None if m.state is None else m.state.value}
                     for m in queue.members],

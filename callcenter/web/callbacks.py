@@ -34,7 +34,8 @@ EXAMPLE_BODY = '{"status": "cancelled"}'
 
 
 def callback_json(request: CallbackRequest) -> dict[str, Any]:
-    return {**asdict(request), "requested_at": iso(request.requested_at)}
+    return {**asdict(request), "requested_at": iso(request.requested_at),
+            "queued_at": iso(request.queued_at)}
 
 
 async def list_callbacks(request: web.Request) -> web.Response:

@@ -3,6 +3,7 @@ GET /api/records/dead-letters: the versions of records the database refused for 
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 from typing import Any
 
@@ -22,7 +23,8 @@ from callcenter.web.params import (
     time_range_params,
 )
 
-ALLOWED_PARAMS = {"since", "until", "queue", "protocol", "limit", "offset"}
+ALLOWED_PARAMS = {"since", "until", "queue", "protocol", "limit", "offset", "callback_request"}
+CALLBACK_REQUEST = re.compile(r"[1-9][0-9]{0,17}")  # a callback request's id
 
 
 def record_json(record: CallRecord) -> dict[str, Any]:
@@ -55,9 +57,12 @@ async def list_calls(request: web.Request) -> web.Response:
     protocol = name_param(request, "protocol", PROTOCOL, "a protocol number (digits)")
     limit = int_param(request, "limit", 50, 1, MAX_LIMIT)
     offset = int_param(request, "offset", 0, 0, 10**9)
+    callback_request = name_param(request, "callback_request", CALLBACK_REQUEST,
+                                  "a callback request id (a whole number from 1)")
     try:
         records, total = await request.app[CALLS].list(
-            since=since, until=until, queue=queue, protocol=protocol, limit=limit, offset=offset
+            since=since, until=until, queue=queue, protocol=protocol, limit=limit, offset=offset,
+            callback_request=None if callback_request is None else int(callback_request),
         )
     except ValueError as exc:  # the store's own checks: still the client's mistake
         raise bad_request(str(exc)) from None

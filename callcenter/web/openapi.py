@@ -21,6 +21,7 @@ from callcenter import __version__
 from callcenter.asterisk.supervision_dialplan import SpyMode
 from callcenter.config import STRATEGIES
 from callcenter.core.acd_actions import AgentState, CallState, ConnectMode
+from callcenter.core.callback_offers import NoOfferReason
 from callcenter.core.flowfile import AGENT_ID_RE, FLOW_NAME_RE
 from callcenter.core.records import (
     AttemptOutcome,
@@ -231,6 +232,11 @@ SCHEMAS: dict[str, Schema] = {
             "who recorded the call: the service; Asterisk's own log while the service was down "
             "(imported when it came back); or the service, completed from that log")},
         "open": {"type": "boolean", "description": "the call has not ended yet"},
+        "callback_request_id": or_null({**ROW_ID, "description": (
+            "the callback this call asked for, or (with callback_of) served")}),
+        "callback_of": or_null(text(
+            "a callback's call: the call_id that asked for it. Its queued_at and "
+            "wait_seconds are the customer's whole wait, from their first queueing")),
     }),
     "CallPage": record({
         "total": whole(0), "limit": whole(1, MAX_LIMIT), "offset": whole(0),
@@ -266,6 +272,8 @@ SCHEMAS: dict[str, Schema] = {
         "caller_name": or_null(text()),
         "name_recording": or_null(text("Asterisk's path of the recorded name")),
         "status": one_of_names(CallbackStatus),
+        "queued_at": or_null({**TIME, "description": (
+            "when the customer joined the line the callback keeps; null: requested_at")}),
     }),
     "CallbackPage": record({
         "total": whole(0), "limit": whole(1, MAX_LIMIT), "offset": whole(0),
@@ -332,8 +340,17 @@ SCHEMAS: dict[str, Schema] = {
         "rules": ref("QueueRules"),
         "calls": list_of(ref("QueuedCall")),
         "members": list_of(ref("QueueMember")),
+        "callbacks_not_offered": or_null(ref("CallbacksNotOffered")),
     }, description="A queue's rules and what is happening in it now. ready, busy (ringing or "
                    "on a call), wrap_up, paused and logged_in count its tier-0 members."),
+    "CallbacksNotOffered": record({
+        "waiting": whole(0, description="callers waiting now who were not offered one"),
+        "last_day": whole(0, description="callers not offered one in the last 24 hours"),
+        "reasons": list_of(record({
+            "reason": one_of_names(NoOfferReason), "text": text(),
+            "waiting": whole(0), "last_day": whole(0)})),
+    }, description="Callers a queue with offer_callback could not offer a callback, by "
+                   "reason: no number, a number the [outbound] rules refuse, no trunk."),
     "AgentState": record({
         "state": one_of_names(AgentState),
         "reason": or_null(text("the pause reason, 'login', 'call ended', ...")),
@@ -549,7 +566,9 @@ ROUTES: tuple[Route, ...] = (
           {200: ok("CallPage")},
           params=(SINCE, UNTIL, QUEUE,
                   Param("protocol", "query", matching(PROTOCOL), "only this protocol number"),
-                  LIMIT, OFFSET),
+                  LIMIT, OFFSET,
+                  Param("callback_request", "query", whole(1),
+                        "only the call that asked for this callback and the callback's calls")),
           description="`since` and `until` apply to when calls started. Unknown parameters "
                       "and parameters given twice are refused."),
     Route("GET", "/api/records/dead-letters", "Call records the database refused for good",

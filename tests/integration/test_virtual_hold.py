@@ -1,17 +1,22 @@
 """Virtual hold on a real Asterisk 22: a caller waiting in a queue with no agent presses 1 and
 hangs up; when an agent logs in, the service rings the agent (a SIPp phone), then calls the
 caller's number through the outbound trunk (a SIPp carrier playing the customer) and
-connects them. The callback request ends done and the call is on record."""
+connects them. The callback request ends done and the call is on record, linked to the call
+that asked and carrying the customer's whole wait. A caller whose number the [outbound]
+rules refuse is not offered the callback: the log says why, and the queue's live view
+counts them."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from callcenter.app import CallCenter
@@ -22,6 +27,7 @@ from callcenter.core.records import (
     Disposition,
     HangupBy,
 )
+from callcenter.store.accounts import Role
 from tests.support.asterisk import phone_agent, running_asterisk, sandbox_settings
 from tests.support.calls import (
     MENU_DIGIT_MS,
@@ -31,8 +37,11 @@ from tests.support.calls import (
     finished,
     prompt_seconds,
     sipp_cleanup,  # noqa: F401 - autouse fixture
+    the_only_closed_call,
+    until,
 )
 from tests.support.sipp import AgentPlan, CallerPlan, SippProcess, agent_scenario, free_port
+from tests.support.web import bearer_headers
 
 pytestmark = pytest.mark.asterisk
 
@@ -102,6 +111,8 @@ async def test_a_caller_who_presses_1_is_called_back_when_an_agent_is_free(tmp_p
         # Nobody serves support yet: the caller waits, presses 1, hears it is registered and
         # is hung up by us.
         wait_ms = int(prompt_seconds("please-hold") * 1000) + 2000
+        loop = asyncio.get_running_loop()
+        caller_started = loop.time()
         call = caller(center, CallerPlan(dtmf=((MENU_DIGIT_MS, "2"), (wait_ms, "1")),
                                          max_call_ms=60_000))
         caller_result = await finished(call)
@@ -115,7 +126,6 @@ async def test_a_caller_who_presses_1_is_called_back_when_an_agent_is_free(tmp_p
 
         # The agent logs in: the service rings the agent first, then the customer.
         talk_ms = int(prompt_seconds("callback-connecting") * 1000) + 3000
-        loop = asyncio.get_running_loop()
         phone = agent_phone("agent2", agent_port, AgentPlan(answer_after_ms=1000))
         phone_started = loop.time()
         customer = carrier(carrier_port, AgentPlan(answer_after_ms=500,
@@ -140,6 +150,7 @@ async def test_a_caller_who_presses_1_is_called_back_when_an_agent_is_free(tmp_p
         record = await eventually(center, callback_record, "the callback's record closed")
         original = next(r for r in (await center.calls.list())[0]
                         if r.call_id == request.call_id)
+        linked, _ = await center.calls.list(callback_request=request.id)
 
     assert settled.status is CallbackStatus.DONE
     assert phone_result.names() == ["invite", "answered", "remote-bye"], phone_result.describe()
@@ -160,6 +171,23 @@ async def test_a_caller_who_presses_1_is_called_back_when_an_agent_is_free(tmp_p
     assert center.acd.acd.waiting("support") == []
     # The caller who asked to be called back did not abandon: their first call says so.
     assert original.disposition is Disposition.CALLBACK_REQUESTED, original
+
+    # The two records are linked both ways through the request.
+    assert (record.callback_of, record.callback_request_id) == (original.call_id, request.id)
+    assert original.callback_request_id == request.id and original.callback_of is None
+    assert {r.call_id for r in linked} == {original.call_id, record.call_id}
+    # The callback's wait is the customer's whole wait: from when they first queued on their
+    # own call to when the callback put them through, as SIPp lived it (the caller's key 2,
+    # on its clock, to the carrier's answer, on its own), not the callback's few seconds.
+    caller_at = {e.name: e.at_ms / 1000 for e in caller_result.events}
+    lived = ((customer_started + customer_at["answered"])
+             - (caller_started + caller_at["dtmf 2"]))
+    assert -0.5 < lived - record.wait_seconds < 2.0, (record.wait_seconds, lived)
+    assert request.queued_at == original.queued_at
+    assert record.queued_at == original.queued_at
+    assert abs(record.wait_seconds - (record.agent_answered_at - original.queued_at)) < 0.01
+    # Counted once: the first call's part of it is inside the callback's wait.
+    assert original.wait_seconds < record.wait_seconds
 
 
 async def test_an_ivr_request_whose_customer_is_busy_frees_the_agent_and_stays_pending(
@@ -237,3 +265,70 @@ async def test_a_nailed_up_agent_gets_the_customer_joined_without_ringing(tmp_pa
     customer_at = {e.name: e.at_ms / 1000 for e in customer_result.events}
     real_talk = customer_at["local-bye"] - customer_at["answered"]
     assert abs(record.talk_seconds - real_talk) < 1.0, (record.talk_seconds, real_talk)
+
+
+REFUSED_NUMBER = "4441234"  # neither an extension the rules allow (555XXXX) nor E.164
+
+
+async def queue_view(center: CallCenter, headers: dict[str, str], name: str) -> dict[str, Any]:
+    """``GET /api/queues/{name}`` as a supervisor sees it."""
+    service = center.settings.service
+    url = f"http://{service.http_host}:{service.http_port}/api/queues/{name}"
+    async with aiohttp.ClientSession(headers=headers) as http, http.get(url) as response:
+        assert response.status == 200, await response.text()
+        body: dict[str, Any] = await response.json()
+        return body
+
+
+async def test_a_caller_whose_number_the_rules_refuse_gets_no_offer_and_is_counted(
+        tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="callcenter.service.queue_wait")
+    agent_port, carrier_port = free_port(), free_port()
+    async with call_center_with_trunk(tmp_path, carrier_port,
+                                      ringing_agent(agent_port)) as center:
+        events = center.events.subscribe(frozenset({"queue"}))
+        headers = await bearer_headers(center.accounts, [Role.SUPERVISOR])
+        # Nobody serves support: the caller waits, presses 1 (which does nothing for them),
+        # waits on and hangs up.
+        wait_ms = int(prompt_seconds("please-hold") * 1000) + 2000
+        call = caller(center, CallerPlan(
+            dtmf=((MENU_DIGIT_MS, "2"), (wait_ms, "1")),
+            hangup_after_ms=MENU_DIGIT_MS + wait_ms + 3000, caller_number=REFUSED_NUMBER))
+
+        async def counted_waiting() -> dict[str, Any] | None:
+            view = await queue_view(center, headers, "support")
+            return view if view["callbacks_not_offered"]["waiting"] == 1 else None
+
+        while_waiting = await until(counted_waiting, "the waiting caller counted")
+        caller_result = await finished(call)
+        record = await the_only_closed_call(center)
+        after = await queue_view(center, headers, "support")
+        requests, total = await center.callbacks.list()
+        published = []
+        while events.pending:
+            event = await events.get(0)
+            assert event is not None
+            published.append(event.data)
+        events.close()
+
+    assert caller_result.ended_by == "us"  # their 1 left them waiting; nobody hung up on them
+    assert (requests, total) == ([], 0)
+    assert record.disposition is Disposition.ABANDONED_IN_QUEUE
+    assert record.callback_request_id is None
+    reason = {"reason": "number_not_allowed", "text": "number not allowed by the outbound rules"}
+    assert while_waiting["callbacks_not_offered"] == {
+        "waiting": 1, "last_day": 1, "reasons": [{**reason, "waiting": 1, "last_day": 1}]}
+    assert after["callbacks_not_offered"] == {
+        "waiting": 0, "last_day": 1, "reasons": [{**reason, "waiting": 0, "last_day": 1}]}
+    # The live events: counted as they joined, no longer waiting once they hung up.
+    assert [(e["queue"], e["change"], e["call_id"], e["reason"],
+             e["callbacks_not_offered"]["waiting"]) for e in published] == [
+        ("support", "callbacks_not_offered", record.call_id, "number_not_allowed", 1),
+        ("support", "callbacks_not_offered", record.call_id, None, 0)]
+    # Said once, naming the queue, the reason and the rule.
+    said = [r for r in caplog.records if "offers callbacks, but not" in r.getMessage()]
+    assert [r.getMessage() for r in said] == [
+        f"call {record.call_id}: queue support offers callbacks, but not to this caller: "
+        f"number not allowed by the outbound rules (extension {REFUSED_NUMBER} matches none "
+        "of outbound.extension_patterns (555XXXX))"]
+    assert said[0].levelno == logging.INFO

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.config import AcdSettings, QueueSettings, Settings
+from callcenter.core.callback_offers import NotOfferedTally
 from callcenter.core.clock import VirtualClock
 from callcenter.core.registrations import RegistrationBook
 from callcenter.service.acd_driver import AcdDriver
@@ -63,6 +64,7 @@ class Floor:
     registrations: RegistrationBook
     admin: AgentAdmin
     outside: Outside
+    not_offered: NotOfferedTally = field(default_factory=NotOfferedTally)  # no callback offer
 
 
 async def build_floor(sessions: async_sessionmaker[AsyncSession], clock: VirtualClock,
@@ -74,7 +76,10 @@ async def build_floor(sessions: async_sessionmaker[AsyncSession], clock: Virtual
     driver = AcdDriver(build_acd(SETTINGS, await directory.list(), clock.now()), clock)
     desk = AgentDesk(driver, directory, pause_reasons=PAUSE_REASONS, publish=outside.publish)
     registrations = RegistrationBook()
+    not_offered = NotOfferedTally()
     admin = AgentAdmin(acd=driver, desk=desk, directory=directory, clock=clock,
                        registrations=registrations, queues=QUEUES,
-                       apply_agents=outside.apply_agents, publish=outside.publish)
-    return Floor(clock, directory, driver, desk, registrations, admin, outside)
+                       apply_agents=outside.apply_agents, publish=outside.publish,
+                       callbacks_not_offered=lambda queue: not_offered.figures(queue,
+                                                                               clock.now()))
+    return Floor(clock, directory, driver, desk, registrations, admin, outside, not_offered)

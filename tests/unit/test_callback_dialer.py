@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -381,6 +382,11 @@ async def test_the_agent_is_rung_first_then_the_customer_and_the_request_is_done
     assert record.talk_seconds == 120
     assert record.note == f"callback request {request.id} of call {request.call_id}"
     assert len(world.ami.sent) == 1
+    # Linked to the call that asked, and waiting as the customer did: from their request
+    # (60 s before the dialer started) to being put through (8 s after the agent answered).
+    assert (record.callback_of, record.callback_request_id) == (request.call_id, request.id)
+    assert record.queued_at == request.requested_at
+    assert record.wait_seconds == 68
 
 
 async def test_a_customer_who_does_not_answer_is_tried_again_later_then_given_up(world):
@@ -747,3 +753,157 @@ async def test_an_offer_made_while_the_request_is_stored_wins_and_the_request_is
     assert world.dialer.holding() == []
     caller.end("DIALSTATUS", "ANSWER")
     assert await asyncio.wait_for(waiting, GUARD) is WaitOutcome.TALKED
+
+
+async def test_the_callback_of_a_waiting_caller_waits_from_their_first_queueing(world):
+    queues, caller = waiting_caller(world, world.requests)
+    joined = world.clock.now()
+    waiting = asyncio.create_task(queues.wait(caller, "caller-1",  # type: ignore[arg-type]
+                                              QueueRequest("support")))
+    await until(lambda: world.acd.holds("caller-1"), "the caller is in line")
+    world.clock.advance(30)
+    world.acd.key_pressed("caller-1", "1")
+    assert await asyncio.wait_for(waiting, GUARD) is WaitOutcome.CALLBACK
+    [request] = world.requests.rows.values()
+    assert request.queued_at == joined  # a restart's scan puts it back there too
+    world.records.apply(world.ledger.handler_finished(
+        "caller-1", world.clock.now(), hangup_by=HangupBy.SYSTEM, callback_requested=True))
+    asked = world.records.saved["caller-1"]
+    assert (asked.disposition, asked.callback_request_id) == (
+        Disposition.CALLBACK_REQUESTED, request.id)
+    assert asked.wait_seconds == 30
+
+    world.clock.advance(100)
+    await world.dialer.start()
+    world.login("agent1")
+    ring = await world.ami.next()
+    agent = await world.agent_answers(ring)
+    world.clock.advance(5)
+    await world.customer_answers(ring)
+    agent.end("DIALSTATUS", "ANSWER")
+    await until(lambda: ("hangup", "") in agent.commands, "the agent's call ended")
+    world.channel_gone(agent)
+    [record] = [r for r in world.records.closed() if r.call_id != "caller-1"]
+    assert (record.callback_of, record.callback_request_id) == ("caller-1", request.id)
+    # The customer's whole wait, counted once: 30 s on their call, 105 s more for the callback.
+    assert record.queued_at == asked.queued_at == joined
+    assert record.wait_seconds == 135
+
+
+async def test_a_stored_request_picked_up_later_keeps_the_place_its_customer_had(world):
+    world.acd.enqueue("a-caller", "support", waiting_since=world.clock.now() - 100)
+    kept = await world.requests.add(CallbackRequest(
+        call_id="caller-1", queue="support", number=CUSTOMER, requested_at=world.clock.now(),
+        flow="virtual-hold", queued_at=world.clock.now() - 300))
+    await world.dialer.start()
+    assert world.acd.acd.waiting("support") == [f"callback-{kept.id}", "a-caller"]
+
+
+async def test_the_ivr_call_that_asks_names_its_callback_request(world):
+    world.records.apply(world.ledger.handler_started(
+        "ivr-call", channel="PJSIP/anonymous-00000002", caller_number=CUSTOMER,
+        caller_name=None, dialed_number="100", now=world.clock.now()))
+    await world.dialer.start()
+    stored = await world.dialer.add(CallbackRequest(
+        call_id="ivr-call", queue="support", number=CUSTOMER, requested_at=world.clock.now(),
+        flow="main"))
+    asking = world.ledger.get("ivr-call")
+    assert asking is not None and asking.callback_request_id == stored.id
+
+
+# --------------------------------------------------------------------------- no offer
+
+
+def caller_who_waits(world: World, callerid: str, *, trunk: bool = True,
+                     offer: bool = True) -> tuple[QueueCalls, Session, list[dict[str, Any]]]:
+    published: list[dict[str, Any]] = []
+    settings = OFFERING if offer else SETTINGS
+    queues = QueueCalls(settings=settings, clock=world.clock, acd=world.acd,
+                        ledger=world.ledger, writer=world.records,  # type: ignore[arg-type]
+                        callbacks=world.requests if trunk else None,  # type: ignore[arg-type]
+                        virtual_hold=world.dialer if trunk else None,
+                        publish=lambda kind, data: published.append({"kind": kind, **data}))
+    caller = Session("", "", channel="PJSIP/anonymous-00000001", callerid=callerid)
+    world.records.apply(world.ledger.handler_started(
+        "caller-1", channel=caller.env.channel, caller_number=callerid, caller_name=None,
+        dialed_number="100", now=world.clock.now()))
+    return queues, caller, published
+
+
+NOT_ALLOWED_JSON = {"reason": "number_not_allowed",
+                    "text": "number not allowed by the outbound rules"}
+
+
+async def test_a_caller_the_rules_refuse_hears_no_offer_said_once_and_counted(world, caplog):
+    caplog.set_level(logging.INFO, logger="callcenter.service.queue_wait")
+    queues, caller, published = caller_who_waits(world, "4441234")
+    waiting = asyncio.create_task(queues.wait(caller, "caller-1",  # type: ignore[arg-type]
+                                              QueueRequest("support")))
+    await until(lambda: world.acd.holds("caller-1"), "the caller is in line")
+    world.clock.advance(20)
+    world.acd.key_pressed("caller-1", "1")  # the key does nothing for them
+    await settle()
+    assert not waiting.done() and not caller.hung_up
+    assert world.requests.rows == {}
+    figures = queues.callbacks_not_offered("support")
+    assert (figures.waiting, figures.recent) == (1, 1)
+
+    caller.hung_up = True
+    caller.hangup_event.set()
+    with pytest.raises(AgiHangup):
+        await asyncio.wait_for(waiting, GUARD)
+    figures = queues.callbacks_not_offered("support")
+    assert (figures.waiting, figures.recent) == (0, 1)
+    assert [(e["kind"], e["queue"], e["change"], e["call_id"], e["reason"])
+            for e in published] == [
+        ("queue", "support", "callbacks_not_offered", "caller-1", "number_not_allowed"),
+        ("queue", "support", "callbacks_not_offered", "caller-1", None)]
+    assert [e["callbacks_not_offered"] for e in published] == [
+        {"waiting": 1, "last_day": 1, "reasons": [{**NOT_ALLOWED_JSON, "waiting": 1,
+                                                   "last_day": 1}]},
+        {"waiting": 0, "last_day": 1, "reasons": [{**NOT_ALLOWED_JSON, "waiting": 0,
+                                                   "last_day": 1}]}]
+    said = [(r.levelno, r.getMessage()) for r in caplog.records
+            if "offers callbacks" in r.getMessage()]
+    assert said == [(logging.INFO, "call caller-1: queue support offers callbacks, but not to "
+                     "this caller: number not allowed by the outbound rules (extension 4441234 "
+                     "matches none of outbound.extension_patterns (555XXXX))")]
+
+
+@pytest.mark.parametrize(("callerid", "trunk", "reason", "level", "details"), [
+    ("unknown", True, "no_number", logging.INFO, "caller ID 'unknown'"),
+    ("anonymous", True, "no_number", logging.INFO, "caller ID 'anonymous'"),
+    ("+4420790000", True, "number_not_allowed", logging.INFO,
+     "outside number +4420790000 starts with none of outbound.allowed_prefixes (+55)"),
+    ("5551234", False, "callbacks_disabled", logging.WARNING, "outbound.trunk_host is not set"),
+])
+async def test_each_reason_for_no_offer_is_named(world, caplog, callerid, trunk, reason, level,
+                                                 details):
+    caplog.set_level(logging.INFO, logger="callcenter.service.queue_wait")
+    queues, caller, published = caller_who_waits(world, callerid, trunk=trunk)
+    waiting = asyncio.create_task(queues.wait(caller, "caller-1",  # type: ignore[arg-type]
+                                              QueueRequest("support")))
+    await until(lambda: world.acd.holds("caller-1"), "the caller is in line")
+    [event] = published
+    assert event["reason"] == reason
+    [said] = [r for r in caplog.records if "offers callbacks" in r.getMessage()]
+    assert said.levelno == level
+    assert said.getMessage().endswith(f"({details})")
+    waiting.cancel()
+    await asyncio.gather(waiting, return_exceptions=True)
+
+
+@pytest.mark.parametrize(("callerid", "offer"), [("5551234", True), ("+5511999990000", True),
+                                                 ("4441234", False)])
+async def test_callers_offered_a_callback_or_in_queues_without_one_are_not_counted(
+        world, caplog, callerid, offer):
+    caplog.set_level(logging.INFO, logger="callcenter.service.queue_wait")
+    queues, caller, published = caller_who_waits(world, callerid, offer=offer)
+    waiting = asyncio.create_task(queues.wait(caller, "caller-1",  # type: ignore[arg-type]
+                                              QueueRequest("support")))
+    await until(lambda: world.acd.holds("caller-1"), "the caller is in line")
+    assert published == []
+    assert queues.callbacks_not_offered("support").recent == 0
+    assert not [r for r in caplog.records if "offers callbacks" in r.getMessage()]
+    waiting.cancel()
+    await asyncio.gather(waiting, return_exceptions=True)

@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from jsonschema import Draft202012Validator
 
 from callcenter.core.acd import AgentState, OfferFailure
+from callcenter.core.callback_offers import NoOfferReason
 from callcenter.core.clock import VirtualClock
 from callcenter.store.accounts import Role
 from callcenter.store.db import create_engine, session_factory, upgrade
@@ -202,6 +203,22 @@ async def test_queues_show_their_rules_callers_in_line_and_members(site: Site):
     assert sales["members"] == [
         {"agent_id": "alice", "name": "Alice Moreau", "tier": 0, "state": "ringing"},
         {"agent_id": "bob", "name": "Bob Stone", "tier": 1, "state": "logged_out"}]
+    assert sales["callbacks_not_offered"] == {"waiting": 0, "last_day": 0, "reasons": []}
+
+
+async def test_a_queue_counts_the_callers_it_could_not_offer_a_callback(site: Site):
+    tally, clock = site.floor.not_offered, site.floor.clock
+    tally.not_offered("call-1", "support", NoOfferReason.NUMBER_NOT_ALLOWED, clock.now())
+    tally.not_offered("call-2", "support", NoOfferReason.NO_NUMBER, clock.now())
+    tally.not_offered("call-3", "support", NoOfferReason.NUMBER_NOT_ALLOWED, clock.now())
+    tally.left("call-3")
+    status, support = await site.call(SUPERVISOR, "GET", "/api/queues/support")
+    documented("GET", "/api/queues/{name}", status, support)
+    assert support["callbacks_not_offered"] == {"waiting": 2, "last_day": 3, "reasons": [
+        {"reason": "no_number", "text": "no number (anonymous or withheld caller ID)",
+         "waiting": 1, "last_day": 1},
+        {"reason": "number_not_allowed", "text": "number not allowed by the outbound rules",
+         "waiting": 1, "last_day": 2}]}
 
 
 async def test_agents_show_their_directory_entry_live_state_and_registration(site: Site):

@@ -174,7 +174,7 @@ async def test_callbacks_are_listed_pending_first_oldest_first_and_filtered(
         "id": older.id, "call_id": "c.2", "queue": "support", "number": "5511987654321",
         "requested_at": "2026-11-18T11:06:40Z", "flow": "support",
         "protocol": "20261118110640000001", "caller_name": None, "name_recording": None,
-        "status": "pending",
+        "status": "pending", "queued_at": None,
     }
 
     body = await (await client.get("/api/callbacks", params={
