@@ -4,14 +4,28 @@ Three contexts, reached only through the service's AMI actions (no endpoint's co
 them, so no phone can dial into them):
 
 ``callcenter-supervision-ring`` and ``callcenter-supervision``
-    The service originates ``Local/<phone>@callcenter-supervision-ring/n``, which rings the
-    supervisor's phone; once it answers, the Local channel runs ``spy-<mode>-<agent id>``:
-    ``ChanSpy`` on the agent's phone channel (``PJSIP/<agent id>-…``, a ring-mode agent's call
-    leg or a nailed-up agent's bridge seat alike): ``q`` no beep or channel name, ``E`` the
-    supervisor's call ends with the agent's channel, ``S`` it ends at once if there is none;
-    ``w`` the supervisor whispers to the agent only, ``B`` the supervisor talks to both. The
-    ring goes through a Local channel so that the call to the supervisor's phone is no call
-    record (the phone's own channel would look like a call from that phone).
+    The service originates ``Local/to-<phone>@callcenter-supervision-ring/n``: its ring half
+    (``;2``) dials the supervisor's phone; once it answers, the spying half (``;1``) runs
+    ``spy-<mode>-<agent id>``: ``ChanSpy`` on the agent's phone channel (``PJSIP/<agent
+    id>-…``, a ring-mode agent's call leg or a nailed-up agent's bridge seat alike): ``q`` no
+    beep or channel name, ``E`` the supervisor's call ends with the agent's channel, ``S`` it
+    ends at once if there is none; ``w`` the supervisor whispers to the agent only, ``B`` the
+    supervisor talks to both. The ring goes through a Local channel so that the call to the
+    supervisor's phone is no call record (the phone's own channel would look like a call from
+    that phone).
+
+    When the supervisor hangs up, the whole session must go. ChanSpy cannot leave on its own
+    while the agent's channel carries no audio: on its way out it waits for the spied
+    channel's next audio frame to release its audio hooks (Asterisk issue #978, still so in
+    22.10), so on a silent call (phones that send no RTP, silence suppression, a muted
+    softphone) the spying half lived on until the agent's call ended, one more per session.
+    So the ring half does not simply hang up after the supervisor (``Dial`` option ``g``): it
+    hangs up the spying half itself, gives it half a second to go (it goes at once whenever
+    the agent's call carries audio), and if it is still there, joins the agent's bridge for
+    at most ``NUDGE_SECONDS``: with a third member the bridge mixes and writes audio frames
+    to every member, which lets ChanSpy go, and the spying half's end ends the ring half.
+    The extension names carry the ``to-`` prefix so that ``h``/``e`` (hang-up, exception)
+    never match the phone pattern.
 
 ``callcenter-transfer``
     A caller an agent transferred is redirected (``Redirect``) into ``q-<queue>`` or
@@ -69,6 +83,13 @@ class SpyMode(StrEnum):
 # ChanSpy's options per mode (see the module docstring).
 SPY_OPTIONS = {SpyMode.LISTEN: "qES", SpyMode.WHISPER: "qESw", SpyMode.BARGE: "qESB"}
 _SPY_PREFIX = {SpyMode.LISTEN: "spy-q-", SpyMode.WHISPER: "spy-w-", SpyMode.BARGE: "spy-b-"}
+_RING_PREFIX = "to-"  # not a bare name: "h" or "e" would run at hang-up or on an exception
+# How long a spying half may take to go by itself once told to (with audio: milliseconds).
+SPY_END_GRACE_SECONDS = 0.5
+# The longest a ring half stays in the agent's bridge to let a stuck spying half go.
+NUDGE_SECONDS = 2
+# The spying (;1) half of the ring half's own Local pair; ';' escaped for extensions.conf.
+_SPYING_HALF = "${CUT(CHANNEL,\\;,1)}\\;1"
 _QUEUE_PREFIX = "q-"
 _AGENT_PREFIX = "a-"
 
@@ -86,7 +107,7 @@ def spy_extension(mode: SpyMode, agent_id: str) -> str:
 
 def supervisor_ring_channel(phone: str) -> str:
     """The channel to originate to ring the supervisor's ``phone`` (an endpoint name)."""
-    return f"Local/{_name('phone', phone)}@{SUPERVISOR_RING_CONTEXT}/n"
+    return f"Local/{_RING_PREFIX}{_name('phone', phone)}@{SUPERVISOR_RING_CONTEXT}/n"
 
 
 def queue_transfer_extension(queue: str) -> str:
@@ -124,10 +145,19 @@ def supervision_contexts(agi_url: str, fallback_context: str) -> list[str]:
     """The contexts' text; ``agi_url`` is ``agi://host:port/<secret>`` (confgen.agi_url)."""
     ring = [
         "; Rings a supervisor's phone (the Local channel the service originates); the",
-        "; Originate's timeout ends the ring.",
+        "; Originate's timeout ends the ring. When the supervisor hangs up, this half ends",
+        "; the spying half and, if it is stuck (ChanSpy waits for audio on the agent's",
+        "; channel to let go), joins the agent's bridge a moment so that audio flows.",
         f"[{SUPERVISOR_RING_CONTEXT}]",
-        f"exten => _[a-z]!,1,Dial(PJSIP/{_filtered_tail('')})",
-        " same => n,Hangup()",
+        f"exten => _{_RING_PREFIX}.,1,Dial(PJSIP/{_filtered_tail(_RING_PREFIX)},,g)",
+        ' same => n,GotoIf($["${DIALSTATUS}" != "ANSWER"]?done)',
+        f" same => n,Set(SPYING={_SPYING_HALF})",
+        " same => n,Set(SPIED=${IMPORT(${SPYING},SPIED)})",
+        " same => n,SoftHangup(${SPYING})",
+        f" same => n,Wait({SPY_END_GRACE_SECONDS})",
+        f" same => n,Set(TIMEOUT(absolute)={NUDGE_SECONDS})",
+        ' same => n,ExecIf($["${SPIED}" != ""]?BridgeAdd(${SPIED}))',
+        " same => n(done),Hangup()",
     ]
     spy = [
         "; Supervisors: once their phone answered, spy-<mode>-<agent> listens to (q),",

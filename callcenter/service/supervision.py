@@ -4,7 +4,10 @@ The supervisor's phone (a PJSIP endpoint: supervisors take calls on an agent end
 their own) is rung by an AMI ``Originate`` of a Local channel whose answered side runs
 ``ChanSpy`` on the agent's phone channel (see ``asterisk/supervision_dialplan.py``). When
 the supervisor answers they hear the call (listen), talk to the agent alone (whisper) or to
-both (barge); their call ends with the agent's channel, or when they hang up.
+both (barge); their call ends with the agent's channel, or when they hang up. Either way the
+dialplan tears the whole session down (both Local halves), even on a call without audio,
+where ChanSpy alone would stay until the agent's call ended: the service keeps no state per
+session and has nothing to clean up (an AMI Hangup could not free a stuck ChanSpy anyway).
 
 Who is on a call comes from the ACD: an agent ``on_call`` now (a ring-mode agent's call
 leg, or a nailed-up agent with a caller in their bridge). The Originate is asynchronous: the

@@ -15,12 +15,13 @@ import pytest
 
 from callcenter.app import CallCenter
 from callcenter.asterisk.ami import AmiClient
-from callcenter.asterisk.events import AmiEvent, OtherEvent
+from callcenter.asterisk.events import AmiEvent, CoreShowChannel, OtherEvent
 from callcenter.asterisk.supervision_dialplan import SpyMode
 from callcenter.core.acd import AgentState
 from callcenter.core.records import AttemptOutcome, CallRecord, Disposition, HangupBy
 from callcenter.service.call_transfer import CallTransfers, TransferTarget
 from callcenter.service.supervision import Supervision
+from tests.support.ami_watch import ami_events
 from tests.support.asterisk import phone_agent
 from tests.support.calls import (
     MENU_DIGIT_MS,
@@ -33,7 +34,7 @@ from tests.support.calls import (
     the_only_closed_call,
     until,
 )
-from tests.support.sipp import AgentPlan, CallerPlan, SippProcess, free_port
+from tests.support.sipp import AgentPlan, CallerPlan, SippProcess, SippResult, free_port
 
 pytestmark = pytest.mark.asterisk
 
@@ -118,7 +119,7 @@ async def test_a_supervisor_phone_is_called_and_listens_to_the_agents_call(tmp_p
     assert spying, "ChanSpy never started"
     assert spying[0].headers["SpyeeChannel"].startswith("PJSIP/agent1-"), spying[0].headers
     # The spy is the Local channel that rang sup1's phone (so the ring leaves no call record).
-    assert spying[0].headers["SpyerChannel"].startswith("Local/sup1@"), spying[0].headers
+    assert spying[0].headers["SpyerChannel"].startswith("Local/to-sup1@"), spying[0].headers
     assert record.agent_id == "agent1" and record.disposition is Disposition.ANSWERED
 
 
@@ -225,3 +226,147 @@ async def test_a_nailed_up_agent_is_listened_to_and_hands_the_caller_on_staying_
     assert caller_result.ended_by == "us"
     assert [(a.agent_id, a.outcome) for a in record.attempts] == [
         ("agent1", AttemptOutcome.ANSWERED), ("agent2", AttemptOutcome.ANSWERED)]
+
+
+# ------------------------------------------------------------------ no spying leg outlives it
+
+SUPERVISOR_TALKS_MS = 4_000  # the supervisor answers, listens this long and hangs up
+LEGS_GONE_S = 5  # how long Asterisk may take to tear down a session's legs
+
+
+def supervision_leg(channel: CoreShowChannel, phone: str) -> bool:
+    """A channel of a supervision session: the Local pair that rang ``phone`` (either half,
+    wherever it runs), anything in the supervision contexts or running ChanSpy, or the
+    supervisor's phone leg itself."""
+    return ("@callcenter-supervision" in channel.channel
+            or channel.context.startswith("callcenter-supervision")
+            or channel.application == "ChanSpy"
+            or channel.channel.startswith(f"PJSIP/{phone}-"))
+
+
+async def supervision_legs(center: CallCenter, phone: str) -> list[str]:
+    return [f"{c.channel} in {c.context}/{c.exten} running {c.application}({c.application_data})"
+            for c in await center.ami.core_show_channels() if supervision_leg(c, phone)]
+
+
+async def no_supervision_legs(center: CallCenter, phone: str, after: str) -> None:
+    """Within LEGS_GONE_S, Asterisk has no channel left of ``phone``'s sessions."""
+    deadline = asyncio.get_running_loop().time() + LEGS_GONE_S
+    while legs := await supervision_legs(center, phone):
+        assert asyncio.get_running_loop().time() < deadline, (
+            f"{after}, {LEGS_GONE_S} s later these supervision legs are still up: {legs}")
+        await asyncio.sleep(0.2)
+
+
+async def supervisor_calls_done(supervisor: SippProcess, count: int, timeout: float = 30) -> None:
+    """Wait until ``supervisor``'s phone has hung up ``count`` calls of its own."""
+    await until(lambda: sum(e.name == "local-bye" for e in supervisor.events_so_far()) >= count,
+                f"the supervisor's phone hangs up call {count}", timeout)
+
+
+def each_call(result: SippResult) -> list[list[str]]:
+    calls: dict[str, list[str]] = {}
+    for event in result.events:
+        calls.setdefault(event.call, []).append(event.name)
+    return list(calls.values())
+
+
+async def test_a_supervisor_who_hangs_up_leaves_no_leg_behind_and_the_call_goes_on(tmp_path):
+    """Three sessions in a row on one call (listen, whisper, barge): each time the
+    supervisor hangs up, every leg of that session goes while the caller and agent talk on."""
+    agent_port, supervisor_port = free_port(), free_port()
+    agents = [phone_agent("agent1", agent_port, queues=["support"]),
+              phone_agent("sup1", supervisor_port, queues=["operator"], logged_in=False)]
+    async with call_center(tmp_path, agents) as center, ami_events(center.settings) as events:
+        agent = agent_phone("agent1", agent_port, AgentPlan(answer_after_ms=ANSWER_MS))
+        supervisor = agent_phone("sup1", supervisor_port, AgentPlan(
+            answer_after_ms=ANSWER_MS, hangup_after_ms=SUPERVISOR_TALKS_MS), calls=3)
+        call = caller(center, CallerPlan(dtmf=((MENU_DIGIT_MS, "2"),),
+                                         hangup_after_ms=MENU_DIGIT_MS + 50_000,
+                                         max_call_ms=90_000))
+        call_id = await agent_on_call(center, "agent1", call)
+        for number, mode in enumerate(SpyMode, start=1):
+            await center.supervision.start("agent1", mode, "sup1")
+            await until(lambda n=number: len(other_events(events, "ChanSpyStart")) >= n,
+                        f"{mode.value}: the supervisor's phone answers and ChanSpy starts")
+            await supervisor_calls_done(supervisor, number)
+            await no_supervision_legs(center, "sup1", f"{mode.value}: the supervisor hung up")
+            assert call.running() and agent.running(), "the agent's call ended with the spy"
+            view = center.acd.acd.agent("agent1")
+            assert (view.state, view.call_id) == (AgentState.ON_CALL, call_id)
+        caller_result, agent_result, supervisor_result = await asyncio.gather(
+            finished(call, 120), finished(agent, 120), finished(supervisor))
+        record = await the_only_closed_call(center)
+
+    assert each_call(supervisor_result) == [["invite", "answered", "local-bye"]] * 3
+    assert agent_result.names() == ["invite", "answered", "remote-bye"]
+    assert caller_result.ended_by == "us"  # the caller talked on until hanging up
+    assert record.agent_id == "agent1" and record.disposition is Disposition.ANSWERED
+    assert record.hangup_by is HangupBy.CALLER
+
+
+async def test_a_nailed_up_agents_line_keeps_no_spying_leg_of_a_supervisor_who_hung_up(tmp_path):
+    """A nailed-up agent's line outlives every call: a leg left behind there would never go."""
+    port1, supervisor_port = free_port(), free_port()
+    agents = [phone_agent("agent1", port1, queues=["support"], logged_in=False,
+                          password="agent1-secret"),
+              phone_agent("sup1", supervisor_port, queues=["operator"], logged_in=False)]
+    async with call_center(tmp_path, agents) as center, ami_events(center.settings) as events:
+        nailed = agent_dials(center, "agent1", None, "*50",
+                             CallerPlan(hangup_after_ms=60_000, max_call_ms=80_000))
+        supervisor = agent_phone("sup1", supervisor_port, AgentPlan(
+            answer_after_ms=ANSWER_MS, hangup_after_ms=SUPERVISOR_TALKS_MS), calls=2)
+        await until(lambda: center.desk.nailed_channel("agent1"), "agent1 is nailed up")
+        call = caller(center, CallerPlan(dtmf=((MENU_DIGIT_MS, "2"),),
+                                         hangup_after_ms=MENU_DIGIT_MS + 30_000))
+        call_id = await agent_on_call(center, "agent1", call)
+        for number, mode in enumerate((SpyMode.LISTEN, SpyMode.WHISPER), start=1):
+            await center.supervision.start("agent1", mode, "sup1")
+            await until(lambda n=number: len(other_events(events, "ChanSpyStart")) >= n,
+                        f"{mode.value}: the supervisor's phone answers and ChanSpy starts")
+            await supervisor_calls_done(supervisor, number)
+            await no_supervision_legs(center, "sup1", f"{mode.value}: the supervisor hung up")
+            assert call.running() and nailed.running(), "the agent's call ended with the spy"
+            assert center.acd.acd.agent("agent1").call_id == call_id
+        caller_result = await finished(call)
+        await no_supervision_legs(center, "sup1", "the caller hung up")
+        assert nailed.running(), "the nailed-up line dropped"
+        nailed_result, supervisor_result = await asyncio.gather(
+            finished(nailed, 90), finished(supervisor))
+
+    spied = {e.headers["SpyeeChannel"] for e in other_events(events, "ChanSpyStart")}
+    assert len(spied) == 1 and spied.pop().startswith("PJSIP/agent1-"), spied
+    assert each_call(supervisor_result) == [["invite", "answered", "local-bye"]] * 2
+    assert caller_result.ended_by == "us"
+    assert nailed_result.names() == ["answered", "local-bye"], nailed_result.describe()
+
+
+async def test_a_supervisor_phone_that_rejects_or_never_answers_leaves_nothing_behind(tmp_path):
+    agent_port, busy_port, silent_port = free_port(), free_port(), free_port()
+    agents = [phone_agent("agent1", agent_port, queues=["support"]),
+              phone_agent("sup1", busy_port, queues=["operator"], logged_in=False),
+              phone_agent("sup2", silent_port, queues=["operator"], logged_in=False)]
+    async with call_center(tmp_path, agents) as center, ami_events(center.settings) as events:
+        agent = agent_phone("agent1", agent_port, AgentPlan(answer_after_ms=ANSWER_MS))
+        busy = agent_phone("sup1", busy_port, AgentPlan(busy=True))
+        silent = agent_phone("sup2", silent_port, AgentPlan(answer_after_ms=None))
+        call = caller(center, CallerPlan(dtmf=((MENU_DIGIT_MS, "2"),),
+                                         hangup_after_ms=MENU_DIGIT_MS + 25_000))
+        await agent_on_call(center, "agent1", call)
+        await center.supervision.start("agent1", SpyMode.LISTEN, "sup1")
+        assert (await finished(busy)).names() == ["invite", "busy"]
+        await no_supervision_legs(center, "sup1", "the supervisor's phone was busy")
+        # The composition root rings for 30 s; a supervisor who does not answer in 3 s here.
+        short_ring = Supervision(acd=center.acd, send=lambda action: center.ami.send(action),
+                                 ring_seconds=3)
+        await short_ring.start("agent1", SpyMode.BARGE, "sup2")
+        assert (await finished(silent)).names() == ["invite", "cancelled"]
+        await no_supervision_legs(center, "sup2", "the supervisor's phone rang out")
+        assert call.running() and agent.running(), "the agent's call ended with the ring"
+        caller_result, agent_result = await asyncio.gather(finished(call), finished(agent))
+        record = await the_only_closed_call(center)
+
+    assert not other_events(events, "ChanSpyStart"), "nobody answered, yet ChanSpy started"
+    assert agent_result.names() == ["invite", "answered", "remote-bye"]
+    assert caller_result.ended_by == "us"
+    assert record.agent_id == "agent1" and record.disposition is Disposition.ANSWERED

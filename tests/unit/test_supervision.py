@@ -54,7 +54,7 @@ async def test_the_supervisors_phone_is_originated_into_the_spy_extension_of_the
 
     assert floor.ami.sent == [{
         "Action": "Originate",
-        "Channel": "Local/sup1@callcenter-supervision-ring/n",
+        "Channel": "Local/to-sup1@callcenter-supervision-ring/n",
         "Context": "callcenter-supervision",
         "Exten": exten,
         "Priority": 1,
@@ -122,10 +122,19 @@ async def test_a_lost_answer_warns_that_the_phone_may_ring_rather_than_invite_a_
 def test_the_dialplan_rings_the_phone_then_spies_with_the_options_of_each_mode():
     ring, spy, _ = supervision_contexts("agi://127.0.0.1:4573", "callcenter-fallback")
 
-    assert ring.splitlines()[2:] == [
+    assert ring.splitlines()[4:] == [
         f"[{SUPERVISOR_RING_CONTEXT}]",
-        r"exten => _[a-z]!,1,Dial(PJSIP/${FILTER(a-z0-9_\-,${EXTEN})})",
-        " same => n,Hangup()",
+        # g: the ring half carries on when the supervisor hangs up, to end the spying half
+        r"exten => _to-.,1,Dial(PJSIP/${FILTER(a-z0-9_\-,${EXTEN:3})},,g)",
+        ' same => n,GotoIf($["${DIALSTATUS}" != "ANSWER"]?done)',
+        r" same => n,Set(SPYING=${CUT(CHANNEL,\;,1)}\;1)",
+        " same => n,Set(SPIED=${IMPORT(${SPYING},SPIED)})",
+        " same => n,SoftHangup(${SPYING})",
+        " same => n,Wait(0.5)",
+        # ChanSpy stuck on a silent agent's channel lets go once the bridge mixes audio
+        " same => n,Set(TIMEOUT(absolute)=2)",
+        ' same => n,ExecIf($["${SPIED}" != ""]?BridgeAdd(${SPIED}))',
+        " same => n(done),Hangup()",
     ]
     assert spy.splitlines()[2:] == [
         f"[{SUPERVISION_CONTEXT}]",
@@ -149,7 +158,10 @@ def test_the_generated_extensions_file_holds_the_supervision_contexts():
 
 def test_names_that_could_break_out_of_a_dial_string_never_reach_one():
     assert spy_extension(SpyMode.WHISPER, "agent-7") == "spy-w-agent-7"
-    assert supervisor_ring_channel("sup1") == "Local/sup1@callcenter-supervision-ring/n"
+    assert supervisor_ring_channel("sup1") == "Local/to-sup1@callcenter-supervision-ring/n"
+    # a phone named like a special extension is still only a phone: h (hang-up) and e
+    # (exception) run when a channel ends or times out, and must not ring anyone
+    assert supervisor_ring_channel("h") == "Local/to-h@callcenter-supervision-ring/n"
     for bad in ("agent1&PJSIP/x", "Agent1", "a,b", "", "1agent"):
         with pytest.raises(ValueError, match="is not a name"):
             spy_extension(SpyMode.LISTEN, bad)
@@ -211,7 +223,7 @@ async def test_an_admin_names_the_phone_to_barge_from(site: Site):
     response = await client.post("/api/supervision", json={"agent_id": "agent1",
                                                            "mode": "barge", "phone": "sup1"})
     assert response.status == 202, await response.text()
-    assert site.floor.ami.sent[0]["Channel"] == "Local/sup1@callcenter-supervision-ring/n"
+    assert site.floor.ami.sent[0]["Channel"] == "Local/to-sup1@callcenter-supervision-ring/n"
     assert site.floor.ami.sent[0]["Exten"] == "spy-b-agent1"
 
 
