@@ -11,6 +11,12 @@ the ACD under the same call id, with the caller's priority (``QUEUE_PRIO``), for
 queue or only for the target agent (under the rules of that agent's first queue). Like the
 core's ``Acd.move``, the transfer starts a new wait in the target queue.
 
+Before anything moves, the target is checked by the one rule of core/transfer_rules.py, the
+same for both modes: a target agent must be one who could answer (logged in, not paused, phone
+reachable, serving a queue), a target queue must have such an agent; an attended transfer
+also needs them free now. Refused: NotTransferable (HTTP 409) with the reason, and the first
+agent keeps the caller.
+
 The call's record goes on: the same call id gains the new queue and the new agent's ring
 attempts; its ``agent_id`` and talk time stay those of the first agent who answered.
 
@@ -42,7 +48,6 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Protocol
 
 from callcenter.asterisk.agi import AgiHangup
@@ -73,6 +78,7 @@ from callcenter.core.acd import (
 from callcenter.core.calls import CallLedger, agent_from_channel
 from callcenter.core.clock import Clock
 from callcenter.core.records import HangupBy
+from callcenter.core.transfer_rules import TransferMode, agent_refusal, queue_refusal
 from callcenter.service.acd_driver import AcdDriver
 from callcenter.service.prompting import play
 from callcenter.service.queue_wait import QueueRequest, WaitOutcome
@@ -90,11 +96,6 @@ HANDOVER_POLL_SECONDS = 0.05
 # Atxfer is only queued on the agent's leg: if the consult has not started dialling by then
 # (a leg without transfer features, the call just ended) the second agent is let go.
 CONSULT_START_SECONDS = 10.0
-
-
-class TransferMode(StrEnum):
-    BLIND = "blind"
-    ATTENDED = "attended"
 
 
 class TransferError(Exception):
@@ -246,7 +247,7 @@ class CallTransfers:
         moved_at = self._moving.get(call_id)
         if moved_at is not None and self._clock.now() - moved_at < 2 * self._handover_seconds:
             raise NotTransferable(f"call {call_id!r} is already being transferred")
-        exten = self._checked_target(target, from_agent)
+        exten = self._checked_target(target, from_agent, mode)
         record = self._ledger.get(call_id)
         channel = record.channel if record is not None else None
         if not channel:
@@ -265,28 +266,37 @@ class CallTransfers:
                  channel, target.describe())
         return TransferStarted(call_id, from_agent, target, mode)
 
-    def _checked_target(self, target: TransferTarget, from_agent: str) -> str:
-        """The transfer extension for ``target``, after checking someone can take the call."""
+    def _checked_target(self, target: TransferTarget, from_agent: str,
+                        mode: TransferMode) -> str:
+        """The transfer extension for ``target``, after checking that someone there could
+        answer the caller (core/transfer_rules.py, the same rule in both modes)."""
         if target.queue is not None:
-            queue = target.queue
-            if not NAME_RE.fullmatch(queue) or self._settings.queue(queue) is None:
-                raise TargetNotFound(f"queue {queue[:40]!r}: no such queue")
-            if self._acd.acd.queue_stats(queue, self._clock.now()).logged_in == 0:
-                raise NotTransferable(f"queue {queue!r}: no agent is logged in there; the "
-                                      "caller would wait for nobody")
-            return queue_transfer_extension(queue)
+            self._check_queue(target.queue, from_agent)
+            return queue_transfer_extension(target.queue)
         agent_id = target.agent
         assert agent_id is not None
-        agent = self._target_agent(agent_id)
-        if agent_id == from_agent:
-            raise NotTransferable(f"agent {agent_id!r} already has this call")
-        if agent.state is AgentState.LOGGED_OUT:
-            raise NotTransferable(f"agent {agent_id!r} is logged out: the caller would wait "
-                                  "for nobody")
-        if not agent.queues:
-            raise NotTransferable(f"agent {agent_id!r} serves no queue whose rules the "
-                                  "caller could wait under")
+        self._check_agent(self._target_agent(agent_id), from_agent, mode)
         return agent_transfer_extension(agent_id)
+
+    def _check_queue(self, queue: str, from_agent: str) -> None:
+        if not NAME_RE.fullmatch(queue) or self._settings.queue(queue) is None:
+            raise TargetNotFound(f"queue {queue[:40]!r}: no such queue")
+        acd = self._acd.acd
+        try:
+            members = [acd.agent(agent_id) for agent_id in acd.members(queue)]
+        except ValueError:  # configured, but not (yet) known to the ACD
+            raise TargetNotFound(f"queue {queue!r}: no such queue") from None
+        refusal = queue_refusal(queue, members, from_agent)
+        if refusal is not None:
+            raise NotTransferable(refusal)
+
+    def _check_agent(self, agent: AgentView, from_agent: str, mode: TransferMode) -> None:
+        if (refusal := agent_refusal(agent, from_agent, mode)) is not None:
+            raise NotTransferable(refusal)
+        # The caller waits under the rules of the agent's first queue the service knows.
+        if not any(self._settings.queue(q) is not None for q in agent.queues):
+            raise NotTransferable(f"agent {agent.agent_id!r} serves no queue whose rules the "
+                                  "caller could wait under")
 
     def _target_agent(self, agent_id: str) -> AgentView:
         if not NAME_RE.fullmatch(agent_id):
@@ -302,9 +312,8 @@ class CallTransfers:
         """Consult ``target.agent`` (or the agent ``target.queue``'s routing picks now) with
         the caller on hold (module docstring)."""
         from_agent = self.agent_on(call_id)
-        if target.queue is not None and (not NAME_RE.fullmatch(target.queue)
-                                         or self._settings.queue(target.queue) is None):
-            raise TargetNotFound(f"queue {target.queue[:40]!r}: no such queue")
+        if target.queue is not None:
+            self._check_queue(target.queue, from_agent)
         if self._acd.acd.agent(from_agent).mode is ConnectMode.NAILED:
             raise AttendedNotSupported(NAILED_REFUSAL)
         moved_at = self._moving.get(call_id)
@@ -319,15 +328,7 @@ class CallTransfers:
         to_agent = (target.agent if target.agent is not None
                     else self._queue_pick(target, call_id, from_agent))
         agent = self._target_agent(to_agent)
-        if to_agent == from_agent:
-            raise NotTransferable(f"agent {to_agent!r} already has this call")
-        if agent.state is AgentState.LOGGED_OUT:
-            raise NotTransferable(f"agent {to_agent!r} is logged out")
-        if agent.mode is ConnectMode.NAILED:
-            raise NotTransferable(f"agent {to_agent!r} is nailed up: their phone is busy in "
-                                  "their own bridge; use mode 'blind'")
-        if not agent.reachable:
-            raise NotTransferable(f"agent {to_agent!r}: their phone is not reachable")
+        self._check_agent(agent, from_agent, TransferMode.ATTENDED)
         queues = [q for q in agent.queues if self._settings.queue(q) is not None]
         try:  # nothing else is offered to them from now on
             self._acd.busy_elsewhere(to_agent, call_id, queue=queues[0] if queues else None)

@@ -664,9 +664,12 @@ ROUTES: tuple[Route, ...] = (
           {202: ok("TransferStarted", "The caller is on their way; the target's phone rings "
                                       "next."),
            404: failed("No such call in progress, no such queue or agent."),
-           409: failed("The call is not talking to an agent, nobody is logged in to take it "
-                       "there (attended to a queue: nobody there is free now), the target "
-                       "agent already has it, or the caller just left."),
+           409: failed("Refused, the first agent keeps the caller: the call is not talking "
+                       "to an agent; nobody at the target could answer (the agent, or every "
+                       "agent of the queue, is logged out, paused, unreachable or leaving "
+                       "after their call; the same rule for both modes); attended only: "
+                       "nobody there is free now; the target agent already has it; or the "
+                       "caller just left. The error says which."),
            501: failed("An attended transfer of a nailed-up agent's call: not available; "
                        "the error says why."),
            503: failed("Asterisk cannot be reached.")},

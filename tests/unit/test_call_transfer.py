@@ -200,7 +200,7 @@ async def test_targets_nobody_could_answer_are_refused_before_the_caller_is_move
         (TransferTarget(queue="billing"), TargetNotFound, "queue 'billing': no such queue"),
         (TransferTarget(agent="agent9"), TargetNotFound, "agent 'agent9': no such agent"),
         (TransferTarget(queue="operator"), NotTransferable,
-         "queue 'operator': no agent is logged in there"),
+         r"queue 'operator': no agent there could answer the caller \(sup1 is logged out\)"),
         (TransferTarget(agent="agent3"), NotTransferable, "agent 'agent3' is logged out"),
         (TransferTarget(agent="agent1"), NotTransferable, "'agent1' already has this call"),
     ]
@@ -208,6 +208,45 @@ async def test_targets_nobody_could_answer_are_refused_before_the_caller_is_move
         with pytest.raises(error, match=message):
             await service.transfer("call-1", target)
     assert floor.ami.sent == []
+
+
+@pytest.mark.parametrize("mode", ["blind", "attended"])
+async def test_an_agent_who_is_ready_but_unreachable_paused_or_leaving_is_refused_in_both_modes(
+        mode: str):
+    floor = call_floor()
+    floor.caller_talks_to("call-1", "agent1")
+    floor.caller_talks_to("call-2", "agent2", "sales")
+    floor.acd.acd.set_reachable("agent3", False, floor.clock.now())  # READY, not registered
+    service = transfers(floor)
+    leg_answered(service, "call-1", "agent1")
+    with pytest.raises(NotTransferable, match="agent 'agent3' has no reachable phone "
+                       r"\(not registered\): nobody would answer the caller"):
+        await service.transfer("call-1", TransferTarget(agent="agent3"), mode)
+    # sales: agent2 leaves after their call, agent3 cannot be reached: nobody could answer.
+    floor.acd.pause("agent2", "lunch")
+    with pytest.raises(NotTransferable, match=r"queue 'sales': no agent there could answer "
+                       r"the caller \(agent2 asked to pause once their current call ends; "
+                       r"agent3 has no reachable phone \(not registered\)\)"):
+        await service.transfer("call-1", TransferTarget(queue="sales"), mode)
+    floor.acd.acd.set_reachable("agent3", True, floor.clock.now())
+    floor.acd.pause("agent3", "lunch")
+    with pytest.raises(NotTransferable, match=r"agent 'agent3' is paused \(lunch\)"):
+        await service.transfer("call-1", TransferTarget(agent="agent3"), mode)
+    assert floor.ami.sent == []  # the caller never moved: agent1 still has them
+    assert floor.acd.acd.agent("agent1").state is AgentState.ON_CALL
+    assert service.agent_on("call-1") == "agent1"
+
+
+async def test_a_blind_transfer_waits_for_a_busy_agent_an_attended_one_cannot():
+    floor = call_floor()
+    floor.caller_talks_to("call-1", "agent1")
+    floor.caller_talks_to("call-2", "agent2", "sales")
+    service = transfers(floor)
+    leg_answered(service, "call-1", "agent1")
+    with pytest.raises(NotTransferable, match="cannot take it now: they are on_call"):
+        await service.transfer("call-1", TransferTarget(agent="agent2"), "attended")
+    await service.transfer("call-1", TransferTarget(agent="agent2"))  # waits for agent2
+    assert [a["Exten"] for a in floor.ami.sent] == ["a-agent2"]
 
 
 async def test_a_caller_gone_meanwhile_or_asterisk_down_is_said_as_such():
@@ -636,7 +675,7 @@ async def test_attended_transfers_that_cannot_be_done_are_refused_before_anythin
     leg_answered(service, "call-1", "agent1")
     cases = [
         (TransferTarget(queue="operator"), NotTransferable,
-         "nobody in queue 'operator' is free now; a blind transfer waits in line"),
+         r"queue 'operator': no agent there could answer the caller \(sup1 is logged out\)"),
         (TransferTarget(queue="billing"), TargetNotFound, "queue 'billing': no such queue"),
         (TransferTarget(agent="agent1"), NotTransferable, "already has this call"),
         (TransferTarget(agent="sup1"), NotTransferable, "is logged out"),
@@ -774,8 +813,9 @@ async def test_a_queue_consult_that_is_declined_gives_the_caller_back_not_to_the
 
 
 async def test_a_queue_with_nobody_free_now_is_409_saying_a_blind_transfer_waits(site: Site):
-    site.floor.acd.pause("agent2", "break")
-    site.floor.acd.logout("agent3")
+    # sales' agents are busy: they will be free later (a blind transfer would wait), not now.
+    site.floor.caller_talks_to("1764745200.40", "agent2", "sales")
+    site.floor.caller_talks_to("1764745200.41", "agent3", "sales")
     site.floor.caller_talks_to("1764745200.42", "agent1")
     leg_answered(site.service, "1764745200.42", "agent1")
     client = await site.client((Role.AGENT,), agent_id="agent1")
@@ -789,7 +829,7 @@ async def test_a_queue_with_nobody_free_now_is_409_saying_a_blind_transfer_waits
         assert error in (await response.json())["error"]
     assert site.floor.ami.sent == []
     assert site.floor.acd.acd.agent("agent1").state is AgentState.ON_CALL
-    site.floor.acd.ready("agent2")
+    site.floor.acd.left("1764745200.40")  # agent2's call ends (no wrap-up): ready
     response = await client.post("/api/calls/1764745200.42/transfer",
                                  json={"to": {"queue": "sales"}, "mode": "attended"})
     assert response.status == 202, await response.text()
