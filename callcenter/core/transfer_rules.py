@@ -25,15 +25,11 @@ Pure: the service passes the ACD's ``AgentView``s in; nothing here reads the clo
 from __future__ import annotations
 
 from collections.abc import Iterable
-from enum import StrEnum
 
 from callcenter.core.acd_actions import AgentState, AgentView, ConnectMode
+from callcenter.core.records import TransferMode
 
-
-class TransferMode(StrEnum):
-    BLIND = "blind"
-    ATTENDED = "attended"
-
+__all__ = ["TransferMode", "agent_refusal", "queue_refusal", "why_could_not_answer"]
 
 # Reasons per agent are listed up to this many in a queue's refusal (the rest are counted).
 LISTED_AGENTS = 5

@@ -77,7 +77,7 @@ from callcenter.core.acd import (
 )
 from callcenter.core.calls import CallLedger, agent_from_channel
 from callcenter.core.clock import Clock
-from callcenter.core.records import HangupBy
+from callcenter.core.records import HangupBy, TransferOutcome
 from callcenter.core.transfer_rules import TransferMode, agent_refusal, queue_refusal
 from callcenter.service.acd_driver import AcdDriver
 from callcenter.service.prompting import play
@@ -109,6 +109,11 @@ class CallNotFound(TransferError):
 class NotTransferable(TransferError):
     """The call, or the target, is not in a state to transfer (not talking, nobody to take
     it, the same agent...)."""
+
+
+class AsteriskRefused(NotTransferable):
+    """Asterisk refused the Redirect or the consult (the call may have just ended): 409, and
+    the record says the transfer failed rather than that it was refused."""
 
 
 class TargetNotFound(TransferError):
@@ -239,9 +244,24 @@ class CallTransfers:
         mode, AttendedNotSupported, CallNotFound, NotTransferable, TargetNotFound or
         AsteriskUnavailable."""
         mode = TransferMode(mode)
-        if mode is TransferMode.ATTENDED:
-            return await self._attended(call_id, target)
         from_agent = self.agent_on(call_id)
+        try:
+            if mode is TransferMode.ATTENDED:
+                return await self._attended(call_id, target, from_agent)
+            return await self._blind(call_id, target, from_agent)
+        except TransferError as exc:
+            # The record tells of the request and why it went nowhere.
+            outcome = (TransferOutcome.FAILED
+                       if isinstance(exc, AsteriskRefused | AsteriskUnavailable)
+                       else TransferOutcome.REFUSED)
+            self._writer.apply(self._ledger.transfer_refused(
+                call_id, mode, from_agent, self._clock.now(), str(exc), to_agent=target.agent,
+                to_queue=target.queue, outcome=outcome))
+            raise
+
+    async def _blind(self, call_id: str, target: TransferTarget,
+                     from_agent: str) -> TransferStarted:
+        mode = TransferMode.BLIND
         if call_id in self._consults:
             raise NotTransferable(f"call {call_id!r} is being transferred (attended)")
         moved_at = self._moving.get(call_id)
@@ -257,11 +277,14 @@ class CallTransfers:
         try:
             await self._send(action)
         except AmiActionError as exc:
-            raise NotTransferable(f"call {call_id!r}: Asterisk could not move the caller "
-                                  f"({exc.message}); the call may have just ended") from None
+            raise AsteriskRefused(f"call {call_id!r}: Asterisk could not move the caller "
+                                    f"({exc.message}); the call may have just ended") from None
         except AmiError as exc:
             raise AsteriskUnavailable(f"Asterisk cannot be reached: {exc}") from None
         self._moving[call_id] = self._clock.now()
+        self._writer.apply(self._ledger.transfer_requested(
+            call_id, mode, from_agent, self._clock.now(), to_agent=target.agent,
+            to_queue=target.queue))
         log.info("call %s: agent %s transferred the caller (%s) to %s", call_id, from_agent,
                  channel, target.describe())
         return TransferStarted(call_id, from_agent, target, mode)
@@ -308,10 +331,10 @@ class CallTransfers:
 
     # ------------------------------------------------------------------ attended
 
-    async def _attended(self, call_id: str, target: TransferTarget) -> TransferStarted:
+    async def _attended(self, call_id: str, target: TransferTarget,
+                        from_agent: str) -> TransferStarted:
         """Consult ``target.agent`` (or the agent ``target.queue``'s routing picks now) with
         the caller on hold (module docstring)."""
-        from_agent = self.agent_on(call_id)
         if target.queue is not None:
             self._check_queue(target.queue, from_agent)
         if self._acd.acd.agent(from_agent).mode is ConnectMode.NAILED:
@@ -350,13 +373,17 @@ class CallTransfers:
             self._consults.pop(call_id, None)
             self._release(to_agent, call_id)
             if isinstance(exc, AmiActionError):
-                raise NotTransferable(f"call {call_id!r}: Asterisk could not start the "
-                                      f"consult ({exc.message}); the call may have just "
-                                      "ended") from None
+                raise AsteriskRefused(f"call {call_id!r}: Asterisk could not start the "
+                                        f"consult ({exc.message}); the call may have just "
+                                        "ended") from None
             raise AsteriskUnavailable(f"Asterisk cannot be reached: {exc}") from None
         record = self._ledger.get(call_id)
         if record is not None:
-            self._ledger.attempt_started(call_id, to_agent, self._clock.now())
+            now = self._clock.now()
+            self._ledger.attempt_started(call_id, to_agent, now)
+            self._writer.apply(self._ledger.transfer_requested(
+                call_id, TransferMode.ATTENDED, from_agent, now, to_agent=to_agent,
+                to_queue=target.queue))
         asyncio.get_running_loop().call_later(self._consult_start_seconds,
                                               self._consult_start_due, consult)
         log.info("call %s: agent %s consults agent %s (token %s) before handing the caller "
@@ -410,6 +437,9 @@ class CallTransfers:
             if event.dial_status == "ANSWER":
                 consult.target_uniqueid = event.dest_uniqueid
                 consult.target_channel = event.dest_channel
+                if self._ledger.get(consult.call_id) is not None:
+                    self._writer.apply(self._ledger.attempt_answered(
+                        consult.call_id, consult.to_agent, self._clock.now()))
             else:
                 self._consult_failed(consult, event.dial_status or "UNKNOWN")
             return
@@ -426,6 +456,9 @@ class CallTransfers:
             agent_id, call_id = taken
             log.info("call %s: agent %s's talk after the attended transfer is over",
                      call_id, agent_id)
+            if self._ledger.get(call_id) is not None:
+                self._writer.apply(self._ledger.talk_ended(call_id, agent_id,
+                                                           self._clock.now()))
             self._release(agent_id, call_id)
             leg = self._legs.get(call_id)
             if leg is not None and leg.uniqueid == uniqueid:
@@ -453,9 +486,9 @@ class CallTransfers:
         call_id = consult.call_id
         del self._consults[call_id]
         now = self._clock.now()
-        if self._ledger.get(call_id) is not None:
-            self._writer.apply(self._ledger.attempt_ended(call_id, consult.to_agent, "ANSWER",
-                                                          now))
+        if self._ledger.get(call_id) is not None:  # the handover: agent1's talk ends
+            self._writer.apply(self._ledger.transfer_ended(call_id, TransferOutcome.COMPLETED,
+                                                           now))
         # The first agent's talk is over: a routed call ends as any talk (wrap-up); one they
         # had taken over themselves by an earlier attended transfer, as a call elsewhere.
         if self._acd.holds(call_id):
@@ -481,7 +514,7 @@ class CallTransfers:
         log.info("call %s: agent %s did not take the consult (%s); agent %s has the caller "
                  "back", consult.call_id, consult.to_agent, status, consult.from_agent)
         if self._ledger.get(consult.call_id) is not None:
-            self._writer.apply(self._ledger.attempt_ended(consult.call_id, consult.to_agent,
+            self._writer.apply(self._ledger.consult_ended(consult.call_id, consult.to_agent,
                                                           status, self._clock.now()))
         self._release(consult.to_agent, consult.call_id)
 
@@ -529,6 +562,8 @@ class CallTransfers:
             call_id, channel=env.channel, caller_number=env.callerid,
             caller_name=env.calleridname, dialed_number=env.extension,
             now=self._clock.now()))
+        # The first agent's leg is over (AMI's hangup of it, if seen, said when exactly).
+        self._writer.apply(self._ledger.caller_moved(call_id, self._clock.now()))
         hangup_by, no_agent, completed, failure = HangupBy.CALLER, False, False, None
         try:
             request = await self._with_priority(session, request)

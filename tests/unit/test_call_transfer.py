@@ -23,7 +23,14 @@ from callcenter.asterisk.supervision_dialplan import (
     supervision_contexts,
 )
 from callcenter.core.acd import AgentState, ConnectMode, OfferCall
-from callcenter.core.records import AttemptOutcome, HangupBy
+from callcenter.core.records import (
+    AgentAttempt,
+    AttemptOutcome,
+    HangupBy,
+    Transfer,
+    TransferMode,
+    TransferOutcome,
+)
 from callcenter.service.call_transfer import (
     NAILED_REFUSAL,
     AsteriskUnavailable,
@@ -514,6 +521,58 @@ async def test_a_call_id_that_is_no_uniqueid_is_400(site: Site):
     assert "is not a call id" in (await response.json())["error"]
 
 
+async def test_a_blind_transfer_is_recorded_leg_by_leg_and_the_call_keeps_its_first_queue():
+    floor = call_floor()
+    floor.caller_talks_to("call-1", "agent1")  # queued at T0, rung at T0, answered at T0 + 2
+    t0 = floor.clock.now() - 2
+    floor.clock.advance(10)
+    service = transfers(floor, FakeQueues(floor, active={}))
+    refused = TransferTarget(agent="agent1")
+    with pytest.raises(NotTransferable):
+        await service.transfer("call-1", refused)
+    await service.transfer("call-1", TransferTarget(queue="sales"))
+    first_session_ended(floor, "call-1")
+    floor.clock.advance(1)  # the caller arrives in the transfer script, agent2 answers at once
+    await service.handle(transferred_session("call-1", "queue", "sales"))  # type: ignore[arg-type]
+
+    record = floor.writer.records["call-1"]
+    assert record.ended_at == t0 + 43
+    assert record.queue == "support"  # where the caller first waited: per-queue figures
+    assert record.agent_id == "agent1" and record.talk_seconds == 11
+    assert record.transfers == [
+        Transfer(TransferMode.BLIND, "agent1", t0 + 12, to_agent="agent1",
+                 outcome=TransferOutcome.REFUSED, ended_at=t0 + 12,
+                 reason="agent 'agent1' already has this call"),
+        Transfer(TransferMode.BLIND, "agent1", t0 + 12, to_queue="sales",
+                 outcome=TransferOutcome.COMPLETED, ended_at=t0 + 13)]
+    assert record.attempts == [
+        AgentAttempt("agent1", t0, t0 + 13, AttemptOutcome.ANSWERED, t0 + 2, 11),
+        AgentAttempt("agent2", t0 + 13, t0 + 43, AttemptOutcome.ANSWERED, t0 + 13, 30)]
+
+
+async def test_a_blind_transfer_the_caller_hangs_up_on_while_waiting_is_abandoned():
+    floor = call_floor()
+    floor.caller_talks_to("call-1", "agent1")
+
+    class HangsUpWaiting(FakeQueues):
+        async def wait(self, session, call_id, request):  # type: ignore[no-untyped-def]
+            self.floor.writer.apply(self.floor.ledger.queued(call_id, "operator",
+                                                             self.floor.clock.now()))
+            raise AgiHangup("caller hung up while waiting in queue")
+
+    service = transfers(floor, HangsUpWaiting(floor, active={}))
+    await service.transfer("call-1", TransferTarget(agent="agent3"))
+    first_session_ended(floor, "call-1")
+    await service.handle(transferred_session("call-1", "agent", "agent3"))  # type: ignore[arg-type]
+    floor.writer.apply(floor.ledger.on_event(
+        Hangup(uniqueid="call-1", linkedid="call-1", channel=CALLER_CHANNEL,
+               cause=16, cause_text="Normal Clearing"), floor.clock.now()))
+    record = floor.writer.records["call-1"]
+    assert record.queue == "support"
+    assert [(t.to_agent, t.outcome) for t in record.transfers] == [
+        ("agent3", TransferOutcome.ABANDONED)]
+
+
 async def test_the_transferred_caller_hangs_up_while_waiting_and_the_agent_is_freed():
     floor = call_floor()
     floor.caller_talks_to("call-1", "agent1")
@@ -654,7 +713,13 @@ async def test_a_consult_the_second_agent_ends_themselves_gives_the_caller_back(
     hung_up(service, "agent2-leg", AGENT2_LEG)
     assert floor.acd.acd.agent("agent2").state is AgentState.READY
     assert floor.acd.acd.agent("agent1").state is AgentState.ON_CALL
-    assert attempts(floor)[-1] == ("agent2", AttemptOutcome.FAILED)
+    # agent2 answered and talked with agent1, then ended it: their leg was answered, the
+    # transfer declined.
+    assert attempts(floor)[-1] == ("agent2", AttemptOutcome.ANSWERED)
+    record = floor.ledger.get("call-1")
+    assert record is not None
+    assert [(t.to_agent, t.outcome, t.reason) for t in record.transfers] == [
+        ("agent2", TransferOutcome.DECLINED, "declined")]
 
 
 async def test_a_consult_that_never_rang_frees_the_second_agent():
