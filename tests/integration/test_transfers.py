@@ -36,6 +36,7 @@ from tests.support.calls import (
     caller,
     finished,
     sipp_cleanup,  # noqa: F401 - autouse fixture
+    talk_seconds_measured_by,
     the_only_closed_call,
     until,
 )
@@ -307,3 +308,48 @@ async def test_a_transfer_to_a_ready_agent_whose_phone_is_not_registered_is_refu
     assert [(a.agent_id, a.outcome) for a in record.attempts] == [
         ("agent1", AttemptOutcome.ANSWERED)]
     assert record.disposition is Disposition.ANSWERED and record.hangup_by is HangupBy.AGENT
+
+
+async def test_a_blind_transfer_is_recorded_leg_by_leg_as_the_agents_phones_measured_it(
+        tmp_path: Path) -> None:
+    port1, port2 = free_port(), free_port()
+    agents = [phone_agent("agent1", port1, queues=["support"]),
+              phone_agent("agent2", port2, queues=["sales"])]
+    async with call_center(tmp_path, agents) as center:
+        first = agent_phone("agent1", port1, AgentPlan(answer_after_ms=ANSWER_MS))
+        second = agent_phone("agent2", port2, AgentPlan(answer_after_ms=ANSWER_MS))
+        call = caller(center, CallerPlan(dtmf=((MENU_DIGIT_MS, "2"),),
+                                         hangup_after_ms=MENU_DIGIT_MS + 20_000))
+        call_id = await until(lambda: on_call_with(center, "agent1"), "agent1 answered", 40)
+        await until(lambda: center.clock.now() - center.acd.acd.agent("agent1").since > 3,
+                    "agent1 talked 3 s")
+        supervisor = await bearer_headers(center.accounts, [Role.SUPERVISOR], username="floor")
+        status, answer = await transfer_over_http(center, supervisor, call_id,
+                                                  {"to": {"agent": "agent2"}})
+        assert status == 202, answer
+        first_result = await finished(first)  # the transfer hangs up agent1's leg
+        assert await until(lambda: on_call_with(center, "agent2"), "agent2 answered") == call_id
+        caller_result, second_result = await asyncio.gather(finished(call), finished(second))
+        record = await the_only_closed_call(center)
+
+    assert first_result.names() == ["invite", "answered", "remote-bye"]
+    assert second_result.names() == ["invite", "answered", "remote-bye"]
+    assert caller_result.ended_by == "us"
+    assert record.queue == "support"  # where the caller first waited, not the target's queue
+    assert record.agent_id == "agent1" and record.disposition is Disposition.ANSWERED
+    [transfer] = record.transfers
+    assert (transfer.mode, transfer.from_agent, transfer.to_agent, transfer.to_queue,
+            transfer.outcome) == ("blind", "agent1", "agent2", None, "completed")
+    leg1, leg2 = record.attempts
+    assert (leg1.agent_id, leg1.outcome, leg2.agent_id, leg2.outcome) == (
+        "agent1", AttemptOutcome.ANSWERED, "agent2", AttemptOutcome.ANSWERED)
+    talk1, talk2 = talk_seconds_measured_by(first_result), talk_seconds_measured_by(second_result)
+    assert talk1 > 2.5 and talk2 > 5, (talk1, talk2)
+    assert abs(leg1.talk_seconds - talk1) < 1.0, (leg1, talk1)
+    assert abs(leg2.talk_seconds - talk2) < 1.0, (leg2, talk2)
+    assert record.talk_seconds == pytest.approx(leg1.talk_seconds, abs=0.5)
+    # One after the other: agent1's leg ends at the transfer, before agent2's phone rings,
+    # which answers once the transfer completes; agent2 talks to the end of the call.
+    assert leg1.started_at <= leg1.answered_at < leg1.ended_at <= transfer.requested_at + 1
+    assert leg1.ended_at <= leg2.started_at <= leg2.answered_at == transfer.ended_at
+    assert leg2.ended_at == pytest.approx(record.ended_at, abs=0.5)
