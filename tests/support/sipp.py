@@ -506,10 +506,14 @@ _AGENT_BRANCH = f"z9hG4bK-[pid]-[${_THIS_CALL}]"
 def _agent_scenario(plan: AgentPlan, *, global_variables: Sequence[str] = (),
                     after_each_call: str = "") -> str:
     """``agent_scenario``, with more sipp globals and steps run as each call ends."""
-    declarations = f'<Global variables="{",".join((_CALLS_STARTED, *global_variables))}"/>'
+    # Only a phone that sends its own BYE numbers its calls: sipp refuses a scenario with a
+    # variable set but never used ("Variable $this_call is referenced 1 times!", exit 1).
+    sends_bye = plan.hangup_after_ms is not None and not plan.busy
+    variables = (_CALLS_STARTED, *global_variables) if sends_bye else tuple(global_variables)
+    declarations = f'<Global variables="{",".join(variables)}"/>' if variables else ""
     number_this_call = (f'<nop><action><add assign_to="{_CALLS_STARTED}" value="1"/>'
                         f'<assign assign_to="{_THIS_CALL}" variable="{_CALLS_STARTED}"/>'
-                        '</action></nop>')
+                        '</action></nop>') if sends_bye else ""
     if plan.busy:
         handling = f"""<send>
     <![CDATA[
