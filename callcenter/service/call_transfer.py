@@ -17,8 +17,11 @@ reachable, serving a queue), a target queue must have such an agent; an attended
 also needs them free now. Refused: NotTransferable (HTTP 409) with the reason, and the first
 agent keeps the caller.
 
-The call's record goes on: the same call id gains the new queue and the new agent's ring
-attempts; its ``agent_id`` and talk time stay those of the first agent who answered.
+The call's record goes on (docs/records.md): the same call id lists the transfer (every
+request, refused ones too, with how it ended) and each agent's leg with its answer and talk;
+the first agent's leg ends when the transfer hangs up their phone. Its ``queue`` stays the one
+the caller first waited in; ``agent_id`` and talk time stay those of the first agent who
+answered.
 
 An attended transfer (to an agent, from a ring-mode agent's call) is Asterisk's own: AMI
 ``Atxfer`` on the first agent's phone leg, to a consult extension (``callcenter-consult``,
@@ -549,12 +552,14 @@ class CallTransfers:
         if request is None:
             log.error("call %s (%s): transfer script with unusable arguments %r", call_id,
                       env.channel, env.args)
+            self._transfer_failed(call_id, "the transfer's target can no longer take calls")
             await _apologise(session)
             return
         if not await self._first_session_gone(call_id):
             log.error("call %s (%s): its first session did not end within %s s; the "
                       "transfer to %s is given up", call_id, env.channel,
                       self._handover_seconds, request.queue)
+            self._transfer_failed(call_id, "the call's first session did not let it go")
             await _apologise(session)
             return
         self._active[call_id] = session
@@ -592,9 +597,15 @@ class CallTransfers:
                 call_id, self._clock.now(), hangup_by=hangup_by, no_agent=no_agent,
                 completed_in_ivr=completed, failure=failure))
 
+    def _transfer_failed(self, call_id: str, reason: str) -> None:
+        if self._ledger.get(call_id) is not None:
+            self._writer.apply(self._ledger.transfer_ended(call_id, TransferOutcome.FAILED,
+                                                           self._clock.now(), reason))
+
     def _caller_left_talk(self, call_id: str) -> None:
         """The caller hung up while talking to the agent they were transferred to: that ring
-        attempt was answered. (AMI's answer marks only a call's first agent in the ledger.)"""
+        attempt was answered and its talk is over (if AMI's answer and hangup of the leg were
+        missed; otherwise this changes nothing)."""
         try:
             agent_id = self.agent_on(call_id)
         except TransferError:

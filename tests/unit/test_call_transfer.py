@@ -369,11 +369,17 @@ async def test_a_first_session_that_never_ends_is_given_up_on_with_an_apology():
     async def sleep(seconds: float) -> None:
         slept.append(seconds)
 
+    service = transfers(floor, queues, sleep=sleep)
+    await service.transfer("call-1", TransferTarget(queue="sales"))
     session = transferred_session("call-1", "queue", "sales")
-    await transfers(floor, queues, sleep=sleep).handle(session)  # type: ignore[arg-type]
+    await service.handle(session)  # type: ignore[arg-type]
     assert queues.requests == []
     assert session.played == ["callcenter/sorry-no-agent"] and session.hung_up
     assert sum(slept) == pytest.approx(1.0)  # handover_seconds
+    record = floor.ledger.get("call-1")
+    assert record is not None
+    assert [(t.outcome, t.reason) for t in record.transfers] == [
+        (TransferOutcome.FAILED, "the call's first session did not let it go")]
 
 
 # --------------------------------------------------------------------------- over HTTP
