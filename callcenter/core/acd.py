@@ -592,6 +592,10 @@ class Acd:
             self._rng = engine_rng
         return chosen.agent_id if chosen is not None else None
 
+    def members(self, queue: str) -> tuple[str, ...]:
+        """The agents who serve ``queue`` at any tier, tier 0 first (in member order)."""
+        return tuple(self._queue(queue).members)
+
     def agent_state(self, agent_id: str) -> AgentState:
         return self._agent(agent_id).state
 

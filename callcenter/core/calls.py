@@ -27,6 +27,9 @@ from callcenter.core.records import (
     HangupBy,
     IvrStep,
     SurveyAnswer,
+    Transfer,
+    TransferMode,
+    TransferOutcome,
 )
 
 if TYPE_CHECKING:  # the typed records the AMI adapter builds; only data crosses over
@@ -50,6 +53,13 @@ DIAL_STATUS_OUTCOMES = {
     "CONGESTION": AttemptOutcome.UNAVAILABLE,
     "CANCEL": AttemptOutcome.CALLER_HUNG_UP,
 }
+
+
+# A record keeps this many transfers; requests refused beyond it are only logged by the service
+# (each is a client's request: they must not grow a record without bound).
+MAX_TRANSFERS = 32
+# A consult the second agent did not take: DIALSTATUS (or the service's own word) -> outcome.
+CONSULT_DECLINED = frozenset({"BUSY", "NOANSWER", "DECLINED"})
 
 
 # PJSIP endpoints that are never agents: unidentified callers, the transport, the outbound
@@ -78,6 +88,7 @@ class _Tracked:
     agent_legs: dict[str, str] = field(default_factory=dict)  # leg uniqueid → agent id
     shutdown: bool = False  # Asterisk hung the caller up as it stopped
     handler_ended_at: float | None = None  # the handler finished; waiting for AMI's Hangup
+    moved: bool = False  # a blind transfer moved the caller: ``queue`` stays the first one
 
 
 @dataclass(frozen=True)
@@ -181,10 +192,17 @@ class CallLedger:
         if tracked is None:
             return _NOTHING
         record = tracked.record
+        if uniqueid != call_id:  # a leg; its hangup alone says nothing of who ended the call
+            agent = tracked.agent_legs.get(uniqueid)
+            # That agent's talk is over (a transfer, or the call's end); a call no handler
+            # rang (the fallback's) has no attempts: its agent's talk ends all the same.
+            if (agent is not None and not self._end_talk(tracked, agent, at)
+                    and agent == record.agent_id and record.agent_answered_at is not None
+                    and tracked.talk_ended_at is None):
+                tracked.talk_ended_at = at
+            return _NOTHING
         if record.agent_answered_at is not None and tracked.talk_ended_at is None:
             tracked.talk_ended_at = at
-        if uniqueid != call_id:  # an agent's leg; its hangup alone says nothing of who ended it
-            return _NOTHING
         tracked.caller_hung_up_at = at
         record.hangup_cause = _cause(ev)
         if tracked.agi_active:
@@ -260,9 +278,13 @@ class CallLedger:
 
     def queued(self, call_id: str, queue: str, now: float) -> LedgerResult:
         """The call joined ``queue`` (again, on overflow): the record names the last queue,
-        and the wait counts from the first, as the caller lived it."""
-        record = self._require(call_id).record
-        record.queue = queue
+        and the wait counts from the first, as the caller lived it. After a blind transfer the
+        caller waits again, but the record keeps the queue they first waited in (per-queue
+        figures count each call once, where it arrived); ``transfers`` says where it went."""
+        tracked = self._require(call_id)
+        record = tracked.record
+        if not tracked.moved or record.queue is None:
+            record.queue = queue
         if record.queued_at is None:
             record.queued_at = now
         return LedgerResult(save=(record,))
@@ -270,6 +292,11 @@ class CallLedger:
     def attempt_started(self, call_id: str, agent_id: str, now: float) -> None:
         record = self._require(call_id).record
         record.attempts.append(AgentAttempt(agent_id=agent_id, started_at=now))
+
+    def attempt_answered(self, call_id: str, agent_id: str, now: float) -> LedgerResult:
+        """``agent_id`` answered their ring for the call (AMI's DialEnd says so too; the first
+        word counts)."""
+        return self._agent_answered(self._require(call_id), agent_id, now)
 
     def agent_joined(self, call_id: str, agent_id: str, now: float) -> LedgerResult:
         """The caller joined a nailed-up agent's bridge: the talk starts now, without a ring
@@ -284,15 +311,93 @@ class CallLedger:
         attempt = self._open_attempt(tracked, agent_id)
         outcome = DIAL_STATUS_OUTCOMES.get(dial_status, AttemptOutcome.FAILED)
         result = _NOTHING
-        if outcome is AttemptOutcome.ANSWERED and tracked.record.agent_answered_at is None:
+        if outcome is AttemptOutcome.ANSWERED and (
+                tracked.record.agent_answered_at is None
+                or (attempt is not None and attempt.answered_at is None)):
             # AMI missed the answer: the best we know is "some time during this attempt".
             result = self._agent_answered(tracked, agent_id, attempt.started_at if attempt else now)
         if attempt is not None:
-            attempt.outcome = outcome
-            attempt.ended_at = now
+            if attempt.answered_at is None:  # an answered leg ends answered, however it ends
+                attempt.outcome = outcome
+            _end_leg(attempt, now)
         if outcome is AttemptOutcome.ANSWERED and tracked.talk_ended_at is None:
             tracked.talk_ended_at = now
         return result
+
+    # ------------------------------------------------------------------ transfers
+
+    def transfer_requested(self, call_id: str, mode: TransferMode, from_agent: str, now: float,
+                           *, to_agent: str | None = None,
+                           to_queue: str | None = None) -> LedgerResult:
+        """A transfer was accepted and started (blind: the caller is being moved; attended:
+        the consult rings ``to_agent``)."""
+        tracked = self._require(call_id)
+        tracked.record.transfers.append(Transfer(TransferMode(mode), from_agent, now,
+                                                 to_agent=to_agent, to_queue=to_queue))
+        if mode is TransferMode.BLIND:
+            tracked.moved = True
+        return LedgerResult(save=(tracked.record,))
+
+    def transfer_refused(self, call_id: str, mode: TransferMode, from_agent: str, now: float,
+                         reason: str, *, to_agent: str | None = None,
+                         to_queue: str | None = None,
+                         outcome: TransferOutcome = TransferOutcome.REFUSED) -> LedgerResult:
+        """A transfer went nowhere: refused before anything moved, or FAILED when Asterisk
+        would not start it. Not kept (nothing to save) once the record holds MAX_TRANSFERS,
+        nor for a call the ledger does not hold."""
+        tracked = self._calls.get(call_id)
+        if tracked is None or len(tracked.record.transfers) >= MAX_TRANSFERS:
+            return _NOTHING
+        tracked.record.transfers.append(Transfer(
+            TransferMode(mode), from_agent, now, to_agent=to_agent, to_queue=to_queue,
+            outcome=outcome, ended_at=now, reason=reason))
+        return LedgerResult(save=(tracked.record,))
+
+    def transfer_ended(self, call_id: str, outcome: TransferOutcome, now: float,
+                       reason: str | None = None) -> LedgerResult:
+        """The pending transfer of the call ended with ``outcome``. COMPLETED for an attended
+        one: the handover, so the transferring agent's talk ends now (if their leg's hangup
+        did not already end it)."""
+        tracked = self._calls.get(call_id)
+        transfer = _pending_transfer(tracked.record) if tracked is not None else None
+        if tracked is None or transfer is None:
+            return _NOTHING
+        transfer.outcome, transfer.ended_at, transfer.reason = outcome, now, reason
+        if outcome is TransferOutcome.COMPLETED:
+            self._end_talk(tracked, transfer.from_agent, now)
+        return LedgerResult(save=(tracked.record,))
+
+    def consult_ended(self, call_id: str, agent_id: str, status: str,
+                      now: float) -> LedgerResult:
+        """An attended transfer's consult of ``agent_id`` ended without a handover: their leg
+        is over (``status``: DIALSTATUS, or DECLINED when they answered and hung up first),
+        and the transfer was declined (busy, no answer, hung up) or failed."""
+        tracked = self._calls.get(call_id)
+        if tracked is None:
+            return _NOTHING
+        self.attempt_ended(call_id, agent_id, status, now)
+        outcome = (TransferOutcome.DECLINED if status in CONSULT_DECLINED
+                   else TransferOutcome.FAILED)
+        self.transfer_ended(call_id, outcome, now, reason=status.lower())
+        return LedgerResult(save=(tracked.record,))
+
+    def talk_ended(self, call_id: str, agent_id: str, now: float) -> LedgerResult:
+        """``agent_id``'s phone leg hung up (seen by the service; AMI's own hangup of a leg
+        the ledger knows ends it first, with Asterisk's time)."""
+        tracked = self._require(call_id)
+        return (LedgerResult(save=(tracked.record,)) if self._end_talk(tracked, agent_id, now)
+                else _NOTHING)
+
+    def caller_moved(self, call_id: str, now: float) -> LedgerResult:
+        """A blind transfer's caller arrived in the transfer script: every leg still talking
+        with them is over (their hangups on AMI, earlier and exact, may have ended them)."""
+        tracked = self._require(call_id)
+        for attempt in tracked.record.attempts:
+            if attempt.ended_at is None and attempt.answered_at is not None:
+                _end_leg(attempt, now)
+        if tracked.talk_ended_at is None and tracked.record.agent_answered_at is not None:
+            tracked.talk_ended_at = now
+        return LedgerResult(save=(tracked.record,))
 
     def handler_finished(
         self,
@@ -417,26 +522,53 @@ class CallLedger:
         return None
 
     def _agent_answered(self, tracked: _Tracked, agent_id: str, at: float) -> LedgerResult:
+        """``agent_id`` answered: their open leg is answered at ``at``; the call's first
+        answer also names the call's agent and ends its wait; an answer after a pending blind
+        transfer completes it."""
         record = tracked.record
-        if record.agent_answered_at is not None:
-            return _NOTHING
-        record.agent_id = agent_id
-        record.agent_answered_at = at
-        if record.queued_at is not None:
-            record.wait_seconds = max(0.0, at - record.queued_at)
         attempt = self._open_attempt(tracked, agent_id)
-        if attempt is not None:
-            attempt.outcome = AttemptOutcome.ANSWERED
-        return LedgerResult(save=(record,))
+        changed = False
+        if attempt is not None and attempt.answered_at is None:
+            attempt.outcome, attempt.answered_at = AttemptOutcome.ANSWERED, at
+            changed = True
+            transfer = _pending_transfer(record)
+            if (transfer is not None and transfer.mode is TransferMode.BLIND
+                    and attempt.started_at >= transfer.requested_at):
+                transfer.outcome, transfer.ended_at = TransferOutcome.COMPLETED, at
+        if record.agent_answered_at is None:
+            record.agent_id = agent_id
+            record.agent_answered_at = at
+            if record.queued_at is not None:
+                record.wait_seconds = max(0.0, at - record.queued_at)
+            changed = True
+        return LedgerResult(save=(record,)) if changed else _NOTHING
+
+    def _end_talk(self, tracked: _Tracked, agent_id: str, at: float) -> bool:
+        """``agent_id``'s answered leg, if still open, ends at ``at``: whether there was one."""
+        for attempt in reversed(tracked.record.attempts):
+            if (attempt.agent_id == agent_id and attempt.ended_at is None
+                    and attempt.answered_at is not None):
+                _end_leg(attempt, at)
+                if tracked.talk_ended_at is None and attempt.answered_at == (
+                        tracked.record.agent_answered_at):
+                    tracked.talk_ended_at = at  # the call's first agent's talk is over
+                return True
+        return False
 
     def _close(self, tracked: _Tracked, ended_at: float) -> LedgerResult:
         record = tracked.record
         record.ended_at = max(ended_at, record.started_at)
         for attempt in record.attempts:
-            if attempt.ended_at is None:
-                attempt.ended_at = record.ended_at
-                if attempt.outcome is AttemptOutcome.RINGING:
-                    attempt.outcome = AttemptOutcome.CALLER_HUNG_UP
+            if attempt.ended_at is None and attempt.outcome is AttemptOutcome.RINGING:
+                attempt.outcome = AttemptOutcome.CALLER_HUNG_UP
+            # No leg outlives the call (a leg's time from AMI may be a little later).
+            _end_leg(attempt, min(attempt.ended_at or record.ended_at, record.ended_at))
+        for transfer in record.transfers:
+            if transfer.outcome is TransferOutcome.PENDING:
+                transfer.outcome = (TransferOutcome.NO_AGENT if tracked.no_agent
+                                    else TransferOutcome.FAILED if tracked.failure
+                                    else TransferOutcome.ABANDONED)
+                transfer.ended_at = record.ended_at
         if record.agent_answered_at is not None:
             talk_end = tracked.talk_ended_at or record.ended_at
             talk_end = min(talk_end, record.ended_at)
@@ -456,6 +588,21 @@ class CallLedger:
         del self._calls[call_id]
         for leg in [leg for leg, owner in self._leg_owner.items() if owner == call_id]:
             del self._leg_owner[leg]
+
+
+def _end_leg(attempt: AgentAttempt, at: float) -> None:
+    """The leg ends at ``at`` (never before it began, nor before its answer); an answered
+    leg's talk is measured."""
+    attempt.ended_at = max(at, attempt.started_at, attempt.answered_at or attempt.started_at)
+    if attempt.answered_at is not None:
+        attempt.talk_seconds = max(0.0, attempt.ended_at - attempt.answered_at)
+
+
+def _pending_transfer(record: CallRecord) -> Transfer | None:
+    """The call's transfer under way, if any (the last one: one at a time)."""
+    if record.transfers and record.transfers[-1].outcome is TransferOutcome.PENDING:
+        return record.transfers[-1]
+    return None
 
 
 def _disposition(tracked: _Tracked) -> Disposition:

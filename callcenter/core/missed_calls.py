@@ -172,8 +172,10 @@ def _attempt(leg: _Leg, call: _Call) -> AgentAttempt:
         outcome = AttemptOutcome.BUSY
     else:
         outcome = AttemptOutcome.NO_ANSWER
+    talk = (max(0.0, ended - leg.answered_at)
+            if leg.answered_at is not None and ended is not None else None)
     return AgentAttempt(agent_id=leg.agent_id, started_at=leg.started_at, ended_at=ended,
-                        outcome=outcome)
+                        outcome=outcome, answered_at=leg.answered_at, talk_seconds=talk)
 
 
 def _hangup_by(call: _Call) -> HangupBy:

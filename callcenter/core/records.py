@@ -53,12 +53,49 @@ class IvrStep:
 
 @dataclass
 class AgentAttempt:
-    """One ring of one agent's phone for this call."""
+    """One agent's leg of this call: their phone rang from ``started_at`` (or the caller was
+    joined to a nailed-up agent), they answered at ``answered_at`` (None: never), and the leg
+    ended at ``ended_at``: the ring's end, or for an answered leg the end of that agent's talk
+    (a transfer, or the end of the call). ``talk_seconds`` = ended_at - answered_at."""
 
     agent_id: str
     started_at: float
     ended_at: float | None = None
     outcome: AttemptOutcome = AttemptOutcome.RINGING
+    answered_at: float | None = None
+    talk_seconds: float | None = None
+
+
+class TransferMode(StrEnum):
+    BLIND = "blind"
+    ATTENDED = "attended"
+
+
+class TransferOutcome(StrEnum):
+    """How a transfer of a talking caller (to an agent or a queue) ended."""
+
+    PENDING = "pending"  # on its way: the caller waits in the target, or the consult rings
+    COMPLETED = "completed"  # the target has the caller (blind: an agent there answered)
+    REFUSED = "refused"  # not accepted (nobody there could answer...): nothing moved
+    DECLINED = "declined"  # attended: the consulted agent was busy, did not answer or hung up
+    FAILED = "failed"  # Asterisk could not do it (the consult never rang, a Redirect failed)
+    ABANDONED = "abandoned"  # the caller hung up before the target had them
+    NO_AGENT = "no_agent"  # blind: the caller's wait in the target ended with nobody
+
+
+@dataclass
+class Transfer:
+    """One transfer of the call by an agent (or a supervisor for them): ``to_agent`` or
+    ``to_queue`` (attended to a queue: both, the agent being the one consulted)."""
+
+    mode: TransferMode
+    from_agent: str
+    requested_at: float
+    to_agent: str | None = None
+    to_queue: str | None = None
+    outcome: TransferOutcome = TransferOutcome.PENDING
+    ended_at: float | None = None  # when the outcome was known
+    reason: str | None = None  # why it was refused, declined or failed
 
 
 class FaqResult(StrEnum):
@@ -134,7 +171,7 @@ class CallRecord:
     answered_at: float | None = None  # the IVR answered the caller
     ended_at: float | None = None
     ivr_path: list[IvrStep] = field(default_factory=list)
-    queue: str | None = None
+    queue: str | None = None  # the queue the caller first waited in (a transfer keeps it)
     queued_at: float | None = None
     wait_seconds: float | None = None
     agent_id: str | None = None
@@ -146,6 +183,7 @@ class CallRecord:
     attempts: list[AgentAttempt] = field(default_factory=list)
     faq_outcomes: list[FaqOutcome] = field(default_factory=list)
     survey_answers: list[SurveyAnswer] = field(default_factory=list)
+    transfers: list[Transfer] = field(default_factory=list)
     note: str | None = None  # why a record was closed unusually (e.g. reconciled)
     source: RecordSource = RecordSource.SERVICE
     # Callbacks (docs/records.md, "Callbacks"): the call that asked to be called back names

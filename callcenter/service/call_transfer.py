@@ -11,8 +11,17 @@ the ACD under the same call id, with the caller's priority (``QUEUE_PRIO``), for
 queue or only for the target agent (under the rules of that agent's first queue). Like the
 core's ``Acd.move``, the transfer starts a new wait in the target queue.
 
-The call's record goes on: the same call id gains the new queue and the new agent's ring
-attempts; its ``agent_id`` and talk time stay those of the first agent who answered.
+Before anything moves, the target is checked by the one rule of core/transfer_rules.py, the
+same for both modes: a target agent must be one who could answer (logged in, not paused, phone
+reachable, serving a queue), a target queue must have such an agent; an attended transfer
+also needs them free now. Refused: NotTransferable (HTTP 409) with the reason, and the first
+agent keeps the caller.
+
+The call's record goes on (docs/records.md): the same call id lists the transfer (every
+request, refused ones too, with how it ended) and each agent's leg with its answer and talk;
+the first agent's leg ends when the transfer hangs up their phone. Its ``queue`` stays the one
+the caller first waited in; ``agent_id`` and talk time stay those of the first agent who
+answered.
 
 An attended transfer (to an agent, from a ring-mode agent's call) is Asterisk's own: AMI
 ``Atxfer`` on the first agent's phone leg, to a consult extension (``callcenter-consult``,
@@ -42,7 +51,6 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Protocol
 
 from callcenter.asterisk.agi import AgiHangup
@@ -72,7 +80,8 @@ from callcenter.core.acd import (
 )
 from callcenter.core.calls import CallLedger, agent_from_channel
 from callcenter.core.clock import Clock
-from callcenter.core.records import HangupBy
+from callcenter.core.records import HangupBy, TransferOutcome
+from callcenter.core.transfer_rules import TransferMode, agent_refusal, queue_refusal
 from callcenter.service.acd_driver import AcdDriver
 from callcenter.service.prompting import play
 from callcenter.service.queue_wait import QueueRequest, WaitOutcome
@@ -92,11 +101,6 @@ HANDOVER_POLL_SECONDS = 0.05
 CONSULT_START_SECONDS = 10.0
 
 
-class TransferMode(StrEnum):
-    BLIND = "blind"
-    ATTENDED = "attended"
-
-
 class TransferError(Exception):
     """A transfer that cannot be carried out; the message says why, for the requester."""
 
@@ -108,6 +112,11 @@ class CallNotFound(TransferError):
 class NotTransferable(TransferError):
     """The call, or the target, is not in a state to transfer (not talking, nobody to take
     it, the same agent...)."""
+
+
+class AsteriskRefused(NotTransferable):
+    """Asterisk refused the Redirect or the consult (the call may have just ended): 409, and
+    the record says the transfer failed rather than that it was refused."""
 
 
 class TargetNotFound(TransferError):
@@ -238,15 +247,30 @@ class CallTransfers:
         mode, AttendedNotSupported, CallNotFound, NotTransferable, TargetNotFound or
         AsteriskUnavailable."""
         mode = TransferMode(mode)
-        if mode is TransferMode.ATTENDED:
-            return await self._attended(call_id, target)
         from_agent = self.agent_on(call_id)
+        try:
+            if mode is TransferMode.ATTENDED:
+                return await self._attended(call_id, target, from_agent)
+            return await self._blind(call_id, target, from_agent)
+        except TransferError as exc:
+            # The record tells of the request and why it went nowhere.
+            outcome = (TransferOutcome.FAILED
+                       if isinstance(exc, AsteriskRefused | AsteriskUnavailable)
+                       else TransferOutcome.REFUSED)
+            self._writer.apply(self._ledger.transfer_refused(
+                call_id, mode, from_agent, self._clock.now(), str(exc), to_agent=target.agent,
+                to_queue=target.queue, outcome=outcome))
+            raise
+
+    async def _blind(self, call_id: str, target: TransferTarget,
+                     from_agent: str) -> TransferStarted:
+        mode = TransferMode.BLIND
         if call_id in self._consults:
             raise NotTransferable(f"call {call_id!r} is being transferred (attended)")
         moved_at = self._moving.get(call_id)
         if moved_at is not None and self._clock.now() - moved_at < 2 * self._handover_seconds:
             raise NotTransferable(f"call {call_id!r} is already being transferred")
-        exten = self._checked_target(target, from_agent)
+        exten = self._checked_target(target, from_agent, mode)
         record = self._ledger.get(call_id)
         channel = record.channel if record is not None else None
         if not channel:
@@ -256,37 +280,49 @@ class CallTransfers:
         try:
             await self._send(action)
         except AmiActionError as exc:
-            raise NotTransferable(f"call {call_id!r}: Asterisk could not move the caller "
-                                  f"({exc.message}); the call may have just ended") from None
+            raise AsteriskRefused(f"call {call_id!r}: Asterisk could not move the caller "
+                                    f"({exc.message}); the call may have just ended") from None
         except AmiError as exc:
             raise AsteriskUnavailable(f"Asterisk cannot be reached: {exc}") from None
         self._moving[call_id] = self._clock.now()
+        self._writer.apply(self._ledger.transfer_requested(
+            call_id, mode, from_agent, self._clock.now(), to_agent=target.agent,
+            to_queue=target.queue))
         log.info("call %s: agent %s transferred the caller (%s) to %s", call_id, from_agent,
                  channel, target.describe())
         return TransferStarted(call_id, from_agent, target, mode)
 
-    def _checked_target(self, target: TransferTarget, from_agent: str) -> str:
-        """The transfer extension for ``target``, after checking someone can take the call."""
+    def _checked_target(self, target: TransferTarget, from_agent: str,
+                        mode: TransferMode) -> str:
+        """The transfer extension for ``target``, after checking that someone there could
+        answer the caller (core/transfer_rules.py, the same rule in both modes)."""
         if target.queue is not None:
-            queue = target.queue
-            if not NAME_RE.fullmatch(queue) or self._settings.queue(queue) is None:
-                raise TargetNotFound(f"queue {queue[:40]!r}: no such queue")
-            if self._acd.acd.queue_stats(queue, self._clock.now()).logged_in == 0:
-                raise NotTransferable(f"queue {queue!r}: no agent is logged in there; the "
-                                      "caller would wait for nobody")
-            return queue_transfer_extension(queue)
+            self._check_queue(target.queue, from_agent)
+            return queue_transfer_extension(target.queue)
         agent_id = target.agent
         assert agent_id is not None
-        agent = self._target_agent(agent_id)
-        if agent_id == from_agent:
-            raise NotTransferable(f"agent {agent_id!r} already has this call")
-        if agent.state is AgentState.LOGGED_OUT:
-            raise NotTransferable(f"agent {agent_id!r} is logged out: the caller would wait "
-                                  "for nobody")
-        if not agent.queues:
-            raise NotTransferable(f"agent {agent_id!r} serves no queue whose rules the "
-                                  "caller could wait under")
+        self._check_agent(self._target_agent(agent_id), from_agent, mode)
         return agent_transfer_extension(agent_id)
+
+    def _check_queue(self, queue: str, from_agent: str) -> None:
+        if not NAME_RE.fullmatch(queue) or self._settings.queue(queue) is None:
+            raise TargetNotFound(f"queue {queue[:40]!r}: no such queue")
+        acd = self._acd.acd
+        try:
+            members = [acd.agent(agent_id) for agent_id in acd.members(queue)]
+        except ValueError:  # configured, but not (yet) known to the ACD
+            raise TargetNotFound(f"queue {queue!r}: no such queue") from None
+        refusal = queue_refusal(queue, members, from_agent)
+        if refusal is not None:
+            raise NotTransferable(refusal)
+
+    def _check_agent(self, agent: AgentView, from_agent: str, mode: TransferMode) -> None:
+        if (refusal := agent_refusal(agent, from_agent, mode)) is not None:
+            raise NotTransferable(refusal)
+        # The caller waits under the rules of the agent's first queue the service knows.
+        if not any(self._settings.queue(q) is not None for q in agent.queues):
+            raise NotTransferable(f"agent {agent.agent_id!r} serves no queue whose rules the "
+                                  "caller could wait under")
 
     def _target_agent(self, agent_id: str) -> AgentView:
         if not NAME_RE.fullmatch(agent_id):
@@ -298,13 +334,12 @@ class CallTransfers:
 
     # ------------------------------------------------------------------ attended
 
-    async def _attended(self, call_id: str, target: TransferTarget) -> TransferStarted:
+    async def _attended(self, call_id: str, target: TransferTarget,
+                        from_agent: str) -> TransferStarted:
         """Consult ``target.agent`` (or the agent ``target.queue``'s routing picks now) with
         the caller on hold (module docstring)."""
-        from_agent = self.agent_on(call_id)
-        if target.queue is not None and (not NAME_RE.fullmatch(target.queue)
-                                         or self._settings.queue(target.queue) is None):
-            raise TargetNotFound(f"queue {target.queue[:40]!r}: no such queue")
+        if target.queue is not None:
+            self._check_queue(target.queue, from_agent)
         if self._acd.acd.agent(from_agent).mode is ConnectMode.NAILED:
             raise AttendedNotSupported(NAILED_REFUSAL)
         moved_at = self._moving.get(call_id)
@@ -319,15 +354,7 @@ class CallTransfers:
         to_agent = (target.agent if target.agent is not None
                     else self._queue_pick(target, call_id, from_agent))
         agent = self._target_agent(to_agent)
-        if to_agent == from_agent:
-            raise NotTransferable(f"agent {to_agent!r} already has this call")
-        if agent.state is AgentState.LOGGED_OUT:
-            raise NotTransferable(f"agent {to_agent!r} is logged out")
-        if agent.mode is ConnectMode.NAILED:
-            raise NotTransferable(f"agent {to_agent!r} is nailed up: their phone is busy in "
-                                  "their own bridge; use mode 'blind'")
-        if not agent.reachable:
-            raise NotTransferable(f"agent {to_agent!r}: their phone is not reachable")
+        self._check_agent(agent, from_agent, TransferMode.ATTENDED)
         queues = [q for q in agent.queues if self._settings.queue(q) is not None]
         try:  # nothing else is offered to them from now on
             self._acd.busy_elsewhere(to_agent, call_id, queue=queues[0] if queues else None)
@@ -349,13 +376,17 @@ class CallTransfers:
             self._consults.pop(call_id, None)
             self._release(to_agent, call_id)
             if isinstance(exc, AmiActionError):
-                raise NotTransferable(f"call {call_id!r}: Asterisk could not start the "
-                                      f"consult ({exc.message}); the call may have just "
-                                      "ended") from None
+                raise AsteriskRefused(f"call {call_id!r}: Asterisk could not start the "
+                                        f"consult ({exc.message}); the call may have just "
+                                        "ended") from None
             raise AsteriskUnavailable(f"Asterisk cannot be reached: {exc}") from None
         record = self._ledger.get(call_id)
         if record is not None:
-            self._ledger.attempt_started(call_id, to_agent, self._clock.now())
+            now = self._clock.now()
+            self._ledger.attempt_started(call_id, to_agent, now)
+            self._writer.apply(self._ledger.transfer_requested(
+                call_id, TransferMode.ATTENDED, from_agent, now, to_agent=to_agent,
+                to_queue=target.queue))
         asyncio.get_running_loop().call_later(self._consult_start_seconds,
                                               self._consult_start_due, consult)
         log.info("call %s: agent %s consults agent %s (token %s) before handing the caller "
@@ -409,6 +440,9 @@ class CallTransfers:
             if event.dial_status == "ANSWER":
                 consult.target_uniqueid = event.dest_uniqueid
                 consult.target_channel = event.dest_channel
+                if self._ledger.get(consult.call_id) is not None:
+                    self._writer.apply(self._ledger.attempt_answered(
+                        consult.call_id, consult.to_agent, self._clock.now()))
             else:
                 self._consult_failed(consult, event.dial_status or "UNKNOWN")
             return
@@ -425,6 +459,9 @@ class CallTransfers:
             agent_id, call_id = taken
             log.info("call %s: agent %s's talk after the attended transfer is over",
                      call_id, agent_id)
+            if self._ledger.get(call_id) is not None:
+                self._writer.apply(self._ledger.talk_ended(call_id, agent_id,
+                                                           self._clock.now()))
             self._release(agent_id, call_id)
             leg = self._legs.get(call_id)
             if leg is not None and leg.uniqueid == uniqueid:
@@ -452,9 +489,9 @@ class CallTransfers:
         call_id = consult.call_id
         del self._consults[call_id]
         now = self._clock.now()
-        if self._ledger.get(call_id) is not None:
-            self._writer.apply(self._ledger.attempt_ended(call_id, consult.to_agent, "ANSWER",
-                                                          now))
+        if self._ledger.get(call_id) is not None:  # the handover: agent1's talk ends
+            self._writer.apply(self._ledger.transfer_ended(call_id, TransferOutcome.COMPLETED,
+                                                           now))
         # The first agent's talk is over: a routed call ends as any talk (wrap-up); one they
         # had taken over themselves by an earlier attended transfer, as a call elsewhere.
         if self._acd.holds(call_id):
@@ -480,7 +517,7 @@ class CallTransfers:
         log.info("call %s: agent %s did not take the consult (%s); agent %s has the caller "
                  "back", consult.call_id, consult.to_agent, status, consult.from_agent)
         if self._ledger.get(consult.call_id) is not None:
-            self._writer.apply(self._ledger.attempt_ended(consult.call_id, consult.to_agent,
+            self._writer.apply(self._ledger.consult_ended(consult.call_id, consult.to_agent,
                                                           status, self._clock.now()))
         self._release(consult.to_agent, consult.call_id)
 
@@ -515,12 +552,14 @@ class CallTransfers:
         if request is None:
             log.error("call %s (%s): transfer script with unusable arguments %r", call_id,
                       env.channel, env.args)
+            self._transfer_failed(call_id, "the transfer's target can no longer take calls")
             await _apologise(session)
             return
         if not await self._first_session_gone(call_id):
             log.error("call %s (%s): its first session did not end within %s s; the "
                       "transfer to %s is given up", call_id, env.channel,
                       self._handover_seconds, request.queue)
+            self._transfer_failed(call_id, "the call's first session did not let it go")
             await _apologise(session)
             return
         self._active[call_id] = session
@@ -528,6 +567,8 @@ class CallTransfers:
             call_id, channel=env.channel, caller_number=env.callerid,
             caller_name=env.calleridname, dialed_number=env.extension,
             now=self._clock.now()))
+        # The first agent's leg is over (AMI's hangup of it, if seen, said when exactly).
+        self._writer.apply(self._ledger.caller_moved(call_id, self._clock.now()))
         hangup_by, no_agent, completed, failure = HangupBy.CALLER, False, False, None
         try:
             request = await self._with_priority(session, request)
@@ -556,9 +597,15 @@ class CallTransfers:
                 call_id, self._clock.now(), hangup_by=hangup_by, no_agent=no_agent,
                 completed_in_ivr=completed, failure=failure))
 
+    def _transfer_failed(self, call_id: str, reason: str) -> None:
+        if self._ledger.get(call_id) is not None:
+            self._writer.apply(self._ledger.transfer_ended(call_id, TransferOutcome.FAILED,
+                                                           self._clock.now(), reason))
+
     def _caller_left_talk(self, call_id: str) -> None:
         """The caller hung up while talking to the agent they were transferred to: that ring
-        attempt was answered. (AMI's answer marks only a call's first agent in the ledger.)"""
+        attempt was answered and its talk is over (if AMI's answer and hangup of the leg were
+        missed; otherwise this changes nothing)."""
         try:
             agent_id = self.agent_on(call_id)
         except TransferError:

@@ -1,5 +1,5 @@
-"""Database tables: ``calls`` with their ``call_attempts``, ``call_faq_outcomes`` and
-``call_survey_answers``; and ``callback_requests``.
+"""Database tables: ``calls`` with their ``call_attempts``, ``call_faq_outcomes``,
+``call_survey_answers`` and ``call_transfers``; and ``callback_requests``.
 
 Rows hold the same facts as ``callcenter.core.records.CallRecord``; the repository converts
 between the two, so nothing outside ``store/`` sees these classes.
@@ -131,10 +131,17 @@ class CallRow(Base):
         passive_deletes=True,
         lazy="raise",
     )
+    transfers: Mapped[list[TransferRow]] = relationship(
+        back_populates="call",
+        order_by=lambda: TransferRow.id,  # written in the record's order
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="raise",
+    )
 
 
 class AttemptRow(Base):
-    """One ring of one agent's phone for a call."""
+    """One agent's leg of a call: rung, maybe answered, ended; its talk."""
 
     __tablename__ = "call_attempts"
 
@@ -146,6 +153,8 @@ class AttemptRow(Base):
     started_at: Mapped[datetime] = mapped_column(UtcDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     outcome: Mapped[str] = mapped_column(String)  # a records.AttemptOutcome value
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    talk_seconds: Mapped[float | None] = mapped_column(Double)
 
     call: Mapped[CallRow] = relationship(back_populates="attempts", lazy="raise")
 
@@ -184,6 +193,27 @@ class SurveyAnswerRow(Base):
     answered_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     call: Mapped[CallRow] = relationship(back_populates="survey_answers", lazy="raise")
+
+
+class TransferRow(Base):
+    """One transfer of a talking caller, blind or attended, and how it ended."""
+
+    __tablename__ = "call_transfers"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    call_pk: Mapped[int] = mapped_column(
+        RowId, ForeignKey("calls.id", ondelete="CASCADE"), index=True
+    )
+    mode: Mapped[str] = mapped_column(String)  # a records.TransferMode value
+    from_agent: Mapped[str] = mapped_column(String)
+    to_agent: Mapped[str | None] = mapped_column(String)
+    to_queue: Mapped[str | None] = mapped_column(String)
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    outcome: Mapped[str] = mapped_column(String)  # a records.TransferOutcome value
+    reason: Mapped[str | None] = mapped_column(String)
+
+    call: Mapped[CallRow] = relationship(back_populates="transfers", lazy="raise")
 
 
 class CallbackRow(Base):

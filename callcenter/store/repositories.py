@@ -34,6 +34,9 @@ from callcenter.core.records import (
     IvrStep,
     RecordSource,
     SurveyAnswer,
+    Transfer,
+    TransferMode,
+    TransferOutcome,
 )
 from callcenter.store.dead_letter_models import DeadLetterRow
 from callcenter.store.models import (
@@ -42,6 +45,7 @@ from callcenter.store.models import (
     CallRow,
     FaqOutcomeRow,
     SurveyAnswerRow,
+    TransferRow,
 )
 
 MAX_PAGE = 500
@@ -406,7 +410,7 @@ def _dialect_insert(session: AsyncSession) -> Callable[..., Any]:
     raise RuntimeError(f"call records: database dialect {dialect!r} is not supported")
 
 
-ChildRow = AttemptRow | FaqOutcomeRow | SurveyAnswerRow
+ChildRow = AttemptRow | FaqOutcomeRow | SurveyAnswerRow | TransferRow
 
 
 def _with_children(query: Select[tuple[CallRow]]) -> Select[tuple[CallRow]]:
@@ -414,6 +418,7 @@ def _with_children(query: Select[tuple[CallRow]]) -> Select[tuple[CallRow]]:
         selectinload(CallRow.attempts),
         selectinload(CallRow.faq_outcomes),
         selectinload(CallRow.survey_answers),
+        selectinload(CallRow.transfers),
     )
 
 
@@ -516,6 +521,13 @@ def _child_values(
                 for i, answer in enumerate(record.survey_answers)
             ],
         ),
+        (
+            TransferRow,
+            [
+                _transfer_values(f"{where}: transfers[{i}]", transfer)
+                for i, transfer in enumerate(record.transfers)
+            ],
+        ),
     ]
 
 
@@ -530,6 +542,25 @@ def _attempt_values(call_id: str, attempt: AgentAttempt) -> dict[str, Any]:
         "started_at": started_at,
         "ended_at": _time(f"{where}: ended_at", attempt.ended_at),
         "outcome": _enum(f"{where}: outcome", AttemptOutcome, attempt.outcome),
+        "answered_at": _time(f"{where}: answered_at", attempt.answered_at),
+        "talk_seconds": _number(f"{where}: talk_seconds", attempt.talk_seconds),
+    }
+
+
+def _transfer_values(where: str, transfer: Transfer) -> dict[str, Any]:
+    from_agent = _text(f"{where}: from_agent", transfer.from_agent)
+    requested_at = _time(f"{where}: requested_at", transfer.requested_at)
+    if from_agent is None or requested_at is None:
+        raise ValueError(f"{where}: from_agent and requested_at are required")
+    return {
+        "mode": _enum(f"{where}: mode", TransferMode, transfer.mode),
+        "from_agent": from_agent,
+        "to_agent": _text(f"{where}: to_agent", transfer.to_agent),
+        "to_queue": _text(f"{where}: to_queue", transfer.to_queue),
+        "requested_at": requested_at,
+        "ended_at": _time(f"{where}: ended_at", transfer.ended_at),
+        "outcome": _enum(f"{where}: outcome", TransferOutcome, transfer.outcome),
+        "reason": _text(f"{where}: reason", transfer.reason),
     }
 
 
@@ -679,6 +710,8 @@ def _to_record(row: CallRow) -> CallRecord:
                 started_at=a.started_at.timestamp(),
                 ended_at=from_datetime(a.ended_at),
                 outcome=AttemptOutcome(a.outcome),
+                answered_at=from_datetime(a.answered_at),
+                talk_seconds=a.talk_seconds,
             )
             for a in row.attempts
         ],
@@ -700,6 +733,19 @@ def _to_record(row: CallRow) -> CallRecord:
                 answered_at=s.answered_at.timestamp(),
             )
             for s in row.survey_answers
+        ],
+        transfers=[
+            Transfer(
+                mode=TransferMode(t.mode),
+                from_agent=t.from_agent,
+                requested_at=t.requested_at.timestamp(),
+                to_agent=t.to_agent,
+                to_queue=t.to_queue,
+                outcome=TransferOutcome(t.outcome),
+                ended_at=from_datetime(t.ended_at),
+                reason=t.reason,
+            )
+            for t in row.transfers
         ],
         note=row.note,
         source=RecordSource(row.source),

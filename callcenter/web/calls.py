@@ -33,7 +33,8 @@ def record_json(record: CallRecord) -> dict[str, Any]:
         data[key] = iso(data[key])
     data["ivr_path"] = [{**step, "at": iso(step["at"])} for step in data["ivr_path"]]
     data["attempts"] = [
-        {**a, "started_at": iso(a["started_at"]), "ended_at": iso(a["ended_at"])}
+        {**a, "started_at": iso(a["started_at"]), "ended_at": iso(a["ended_at"]),
+         "answered_at": iso(a["answered_at"]), "talk_seconds": _rounded(a["talk_seconds"])}
         for a in data["attempts"]
     ]
     data["faq_outcomes"] = [
@@ -43,11 +44,18 @@ def record_json(record: CallRecord) -> dict[str, Any]:
     data["survey_answers"] = [
         {**a, "answered_at": iso(a["answered_at"])} for a in data["survey_answers"]
     ]
+    data["transfers"] = [
+        {**t, "requested_at": iso(t["requested_at"]), "ended_at": iso(t["ended_at"])}
+        for t in data["transfers"]
+    ]
     for key in ("wait_seconds", "talk_seconds"):
-        if data[key] is not None:
-            data[key] = round(data[key], 3)
+        data[key] = _rounded(data[key])
     data["open"] = record.is_open
     return data
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 3)
 
 
 async def list_calls(request: web.Request) -> web.Response:

@@ -30,6 +30,8 @@ from callcenter.core.records import (
     FaqResult,
     HangupBy,
     RecordSource,
+    TransferMode,
+    TransferOutcome,
 )
 from callcenter.store.accounts import (
     MAX_DISPLAY_NAME_LENGTH,
@@ -194,7 +196,28 @@ SCHEMAS: dict[str, Schema] = {
     "AgentAttempt": record({
         "agent_id": text(), "started_at": TIME, "ended_at": or_null(TIME),
         "outcome": one_of_names(AttemptOutcome),
-    }),
+        "answered_at": or_null(TIME), "talk_seconds": or_null(SECONDS),
+    }, description="One agent's leg of the call: their phone rang from `started_at` (or the "
+                   "caller joined a nailed-up agent), they answered at `answered_at` (null: "
+                   "never), and the leg ended at `ended_at`: the ring's end, or for an "
+                   "answered leg the end of that agent's talk (a transfer, or the call's "
+                   "end). `talk_seconds`: `ended_at` - `answered_at`. Legs stored before "
+                   "transfers were recorded have null `answered_at` and `talk_seconds`."),
+    "Transfer": record({
+        "mode": one_of_names(TransferMode),
+        "from_agent": text("the agent who had the caller"),
+        "to_agent": or_null(text("the target agent; attended to a queue: the agent consulted")),
+        "to_queue": or_null(text("the target queue")),
+        "requested_at": TIME,
+        "outcome": one_of_names(TransferOutcome),
+        "ended_at": or_null(TIME),
+        "reason": or_null(text("why it was refused, declined or failed")),
+    }, description="`completed`: the target has the caller (blind: an agent there answered; "
+                   "attended: the first agent hung up after the consult). `refused`: nothing "
+                   "moved (the 409's reason). `declined`: the consulted agent was busy, did "
+                   "not answer or hung up. `failed`: Asterisk could not do it. `abandoned`: "
+                   "the caller hung up first. `no_agent`: the caller's wait in the target "
+                   "ended with nobody. `pending`: under way."),
     "FaqOutcome": record({
         "flow": text(), "topic": text(), "heard_at": TIME,
         "result": one_of_names(FaqResult), "answered_at": or_null(TIME),
@@ -215,18 +238,21 @@ SCHEMAS: dict[str, Schema] = {
         "answered_at": or_null(TIME),
         "ended_at": or_null(TIME),
         "ivr_path": list_of(ref("IvrStep")),
-        "queue": or_null(text()),
+        "queue": or_null(text("the queue the caller first waited in (after an overflow, the "
+                              "queue overflowed to; a transfer does not change it)")),
         "queued_at": or_null(TIME),
         "wait_seconds": or_null(SECONDS),
-        "agent_id": or_null(text()),
+        "agent_id": or_null(text("the first agent who answered")),
         "agent_answered_at": or_null(TIME),
-        "talk_seconds": or_null(SECONDS),
+        "talk_seconds": or_null({**SECONDS, "description": "the first agent's talk; each "
+                                 "leg's is in attempts"}),
         "hangup_by": or_null(one_of_names(HangupBy)),
         "hangup_cause": or_null(text()),
         "disposition": or_null(one_of_names(Disposition)),
         "attempts": list_of(ref("AgentAttempt")),
         "faq_outcomes": list_of(ref("FaqOutcome")),
         "survey_answers": list_of(ref("SurveyAnswer")),
+        "transfers": list_of(ref("Transfer")),
         "note": or_null(text("why the record was closed unusually")),
         "source": {**one_of_names(RecordSource), "description": (
             "who recorded the call: the service; Asterisk's own log while the service was down "
@@ -683,9 +709,12 @@ ROUTES: tuple[Route, ...] = (
           {202: ok("TransferStarted", "The caller is on their way; the target's phone rings "
                                       "next."),
            404: failed("No such call in progress, no such queue or agent."),
-           409: failed("The call is not talking to an agent, nobody is logged in to take it "
-                       "there (attended to a queue: nobody there is free now), the target "
-                       "agent already has it, or the caller just left."),
+           409: failed("Refused, the first agent keeps the caller: the call is not talking "
+                       "to an agent; nobody at the target could answer (the agent, or every "
+                       "agent of the queue, is logged out, paused, unreachable or leaving "
+                       "after their call; the same rule for both modes); attended only: "
+                       "nobody there is free now; the target agent already has it; or the "
+                       "caller just left. The error says which."),
            501: failed("An attended transfer of a nailed-up agent's call: not available; "
                        "the error says why."),
            503: failed("Asterisk cannot be reached.")},

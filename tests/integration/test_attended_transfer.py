@@ -3,7 +3,7 @@
 A caller presses 2 (support) and agent1's phone answers. An attended transfer to agent2 then
 rings agent2's phone while the caller is on hold (music); agent2 answers (the consult), agent1
 hangs up and the caller is bridged with agent2 until hanging up. If agent2's phone refuses,
-agent1 keeps the caller.
+agent1 keeps the caller. The record's legs are checked against what the phones measured.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from callcenter.asterisk.ami import AmiClient
 from callcenter.asterisk.events import AmiEvent, MusicOnHoldStart, OtherEvent
 from callcenter.asterisk.sandbox import Sandbox
 from callcenter.core.acd import AgentState
-from callcenter.core.records import AttemptOutcome, Disposition, HangupBy
+from callcenter.core.records import AttemptOutcome, Disposition, HangupBy, TransferOutcome
 from callcenter.service.call_transfer import TransferTarget
 from tests.support.asterisk import phone_agent
 from tests.support.calls import (
@@ -27,6 +27,7 @@ from tests.support.calls import (
     caller,
     finished,
     sipp_cleanup,  # noqa: F401 - autouse fixture
+    talk_seconds_measured_by,
     the_only_closed_call,
 )
 from tests.support.sipp import AgentPlan, CallerPlan, SippProcess, free_port
@@ -132,8 +133,24 @@ async def test_an_attended_transfer_consults_agent2_and_hands_the_caller_over(tm
         ("agent1", AttemptOutcome.ANSWERED), ("agent2", AttemptOutcome.ANSWERED)]
     assert record.agent_id == "agent1" and record.disposition is Disposition.ANSWERED
     assert record.hangup_by is HangupBy.CALLER
+    assert record.queue == "support"  # where the caller first waited
+    # Each agent's leg as their phone measured it: agent1 from their answer to their hang-up
+    # (the handover), agent2 from answering the consult to the caller's hang-up.
+    leg1, leg2 = record.attempts
+    talk1, talk2 = talk_seconds_measured_by(first_result), talk_seconds_measured_by(second_result)
+    assert abs(leg1.talk_seconds - talk1) < 1.0, (leg1, talk1)
+    assert abs(leg2.talk_seconds - talk2) < 1.0, (leg2, talk2)
     # agent1's talk, until the handover: not the whole call.
-    assert record.talk_seconds is not None and record.talk_seconds < 12, record.talk_seconds
+    assert record.talk_seconds == pytest.approx(leg1.talk_seconds, abs=0.5)
+    assert record.talk_seconds < 12, record.talk_seconds
+    [transfer] = record.transfers
+    assert (transfer.mode, transfer.from_agent, transfer.to_agent, transfer.to_queue,
+            transfer.outcome) == ("attended", "agent1", "agent2", None, TransferOutcome.COMPLETED)
+    # The two agents overlap during the consult only: agent2 answers while agent1 still has
+    # the caller, agent1's leg ends at the handover, agent2's at the end of the call.
+    assert leg1.answered_at < transfer.requested_at <= leg2.started_at < leg2.answered_at
+    assert leg2.answered_at < leg1.ended_at == pytest.approx(transfer.ended_at, abs=0.5)
+    assert leg2.ended_at == pytest.approx(record.ended_at, abs=0.5)
     assert "*2" in features and "Attended Transfer" in features, features
     # No blind transfer key for agents' legs (option t would enable the default #): the
     # line shows the default only, its current key column is empty.
@@ -175,6 +192,12 @@ async def test_a_refused_consult_gives_agent1_the_caller_back_and_frees_agent2(t
     assert [(a.agent_id, a.outcome) for a in record.attempts] == [
         ("agent1", AttemptOutcome.ANSWERED), ("agent2", AttemptOutcome.BUSY)]
     assert record.agent_id == "agent1"
+    assert [(t.to_agent, t.outcome, t.reason) for t in record.transfers] == [
+        ("agent2", TransferOutcome.DECLINED, "busy")]
+    # agent1 talked with the caller from their answer to the caller's hang-up, consult or not.
+    leg1 = record.attempts[0]
+    assert abs(leg1.talk_seconds - talk_seconds_measured_by(first_result)) < 1.0, leg1
+    assert record.attempts[1].talk_seconds is None
 
 
 async def test_an_attended_transfer_to_a_queue_consults_its_free_agent_who_gets_the_caller(
@@ -214,3 +237,7 @@ async def test_an_attended_transfer_to_a_queue_consults_its_free_agent_who_gets_
     assert [(a.agent_id, a.outcome) for a in record.attempts] == [
         ("agent1", AttemptOutcome.ANSWERED), ("agent2", AttemptOutcome.ANSWERED)]
     assert record.agent_id == "agent1" and record.hangup_by is HangupBy.CALLER
+    assert record.queue == "support"
+    assert [(t.to_queue, t.to_agent, t.outcome) for t in record.transfers] == [
+        ("sales", "agent2", TransferOutcome.COMPLETED)]
+    assert abs(record.attempts[1].talk_seconds - talk_seconds_measured_by(second_result)) < 1.0

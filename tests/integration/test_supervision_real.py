@@ -148,7 +148,7 @@ async def test_a_blind_transfer_to_another_agent_rings_and_connects_them(tmp_pat
     assert caller_result.ended_by == "us"  # the caller talked to agent2 until hanging up
     assert [(a.agent_id, a.outcome) for a in record.attempts] == [
         ("agent1", AttemptOutcome.ANSWERED), ("agent2", AttemptOutcome.ANSWERED)]
-    assert record.queue == "sales"  # agent2's queue, whose rules the transfer waited under
+    assert record.queue == "support"  # where the caller first waited (transfers: record.transfers)
     assert record.disposition is Disposition.ANSWERED
     assert record.hangup_by is HangupBy.CALLER
 
@@ -177,7 +177,7 @@ async def test_a_blind_transfer_to_a_queue_reaches_an_agent_of_that_queue(tmp_pa
     assert caller_result.ended_by == "us"
     assert [(a.agent_id, a.outcome) for a in record.attempts] == [
         ("agent1", AttemptOutcome.ANSWERED), ("agent3", AttemptOutcome.ANSWERED)]
-    assert record.queue == "sales"
+    assert record.queue == "support"  # where the caller first waited
     assert record.disposition is Disposition.ANSWERED
 
 

@@ -1,10 +1,12 @@
-"""Transfers out of the IVR on a real Asterisk 22: a SIPp UAS plays the carrier behind the
-generated trunk, a SIPp caller reaches our FastAGI, and ``transfer()`` dials out.
+"""Transfers on a real Asterisk 22.
 
-Most tests run ``transfer()`` from a FastAGI service of their own (``one_transfer_per_call``),
-so they need nothing from the inbound handler. The last one goes through a flow ending in
-``{external: ...}`` and the whole service: it needs ``InboundCalls._run`` to call
-``transfer()`` for ``TransferTo``.
+Out of the IVR: a SIPp UAS plays the carrier behind the generated trunk, a SIPp caller reaches
+our FastAGI, and ``transfer()`` dials out. Most of these tests run ``transfer()`` from a
+FastAGI service of their own (``one_transfer_per_call``), so they need nothing from the
+inbound handler; one goes through a flow ending in ``{external: ...}`` and the whole service.
+
+Of a talking caller, by a supervisor over HTTP (``POST /api/calls/{id}/transfer``): the whole
+service with SIPp agent phones (the end of this file).
 """
 
 from __future__ import annotations
@@ -15,20 +17,28 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import aiohttp
 import pytest
 
+from callcenter.app import CallCenter
 from callcenter.asterisk.agi_server import AgiServer, AgiSession
 from callcenter.asterisk.confgen import OUTBOUND_CONTEXT
 from callcenter.config import Settings
-from callcenter.core.records import HangupBy
+from callcenter.core.acd import AgentState
+from callcenter.core.records import AttemptOutcome, Disposition, HangupBy
 from callcenter.service.transfers import TransferOutcome, TransferResult, transfer
-from tests.support.asterisk import running_asterisk, sandbox_settings
+from callcenter.store.accounts import Role
+from tests.support.asterisk import phone_agent, running_asterisk, sandbox_settings
 from tests.support.calls import (
+    MENU_DIGIT_MS,
+    agent_phone,
     call_center,
     caller,
     finished,
     sipp_cleanup,  # noqa: F401 - autouse fixture
+    talk_seconds_measured_by,
     the_only_closed_call,
+    until,
 )
 from tests.support.sipp import (
     AgentPlan,
@@ -38,6 +48,7 @@ from tests.support.sipp import (
     caller_scenario,
     free_port,
 )
+from tests.support.web import bearer_headers
 
 pytestmark = pytest.mark.asterisk
 
@@ -238,3 +249,107 @@ async def test_a_flow_ending_in_an_outside_number_transfers_the_caller(tmp_path:
     assert record.hangup_by is HangupBy.AGENT
     assert record.caller_number == CALLER_NUMBER
     assert [step.node for step in record.ivr_path] == ["welcome"]
+
+
+# --------------------------------------------------------------------------- a talking caller
+
+ANSWER_MS = 500
+
+
+def on_call_with(center: CallCenter, agent_id: str) -> str | None:
+    """The call ``agent_id`` is talking on, if any."""
+    view = center.acd.acd.agent(agent_id)
+    return view.call_id if view.state is AgentState.ON_CALL else None
+
+
+async def transfer_over_http(center: CallCenter, headers: dict[str, str], call_id: str,
+                             body: dict[str, object]) -> tuple[int, dict[str, object]]:
+    """``POST /api/calls/{call_id}/transfer`` signed with ``headers``: (status, answer)."""
+    service = center.settings.service
+    url = f"http://{service.http_host}:{service.http_port}/api/calls/{call_id}/transfer"
+    async with aiohttp.ClientSession() as http, http.post(url, json=body,
+                                                          headers=headers) as answer:
+        return answer.status, await answer.json()
+
+
+@pytest.mark.parametrize("mode", ["blind", "attended"])
+async def test_a_transfer_to_a_ready_agent_whose_phone_is_not_registered_is_refused_and_the_first_agent_keeps_the_caller(  # noqa: E501
+        tmp_path: Path, mode: str) -> None:
+    port1 = free_port()
+    # agent3 is logged in and READY, but has no static contact and never registers.
+    agents = [phone_agent("agent1", port1, queues=["support"]),
+              {"id": "agent3", "name": "Agent3", "queues": ["sales"]}]
+    async with call_center(tmp_path, agents) as center:
+        first = agent_phone("agent1", port1, AgentPlan(answer_after_ms=ANSWER_MS,
+                                                       hangup_after_ms=8_000))
+        call = caller(center, CallerPlan(dtmf=((MENU_DIGIT_MS, "2"),),
+                                         hangup_after_ms=MENU_DIGIT_MS + 40_000))
+        call_id = await until(lambda: on_call_with(center, "agent1"), "agent1 answered", 40)
+        agent3 = center.acd.acd.agent("agent3")
+        assert (agent3.state, agent3.reachable) == (AgentState.READY, False)
+
+        supervisor = await bearer_headers(center.accounts, [Role.SUPERVISOR], username="floor")
+        status, answer = await transfer_over_http(
+            center, supervisor, call_id, {"to": {"agent": "agent3"}, "mode": mode})
+        refused_to_queue = await transfer_over_http(
+            center, supervisor, call_id, {"to": {"queue": "sales"}, "mode": mode})
+        # agent1 keeps the caller: still talking, and hangs up on them as planned.
+        assert on_call_with(center, "agent1") == call_id
+        first_result, caller_result = await asyncio.gather(finished(first), finished(call))
+        record = await the_only_closed_call(center)
+
+    assert (status, answer["error"]) == (409, ("agent 'agent3' has no reachable phone (not "
+                                               "registered): nobody would answer the caller"))
+    assert (refused_to_queue[0], refused_to_queue[1]["error"]) == (
+        409, "queue 'sales': no agent there could answer the caller (agent3 has no reachable "
+             "phone (not registered))")
+    assert first_result.names() == ["invite", "answered", "local-bye"], first_result.describe()
+    assert caller_result.ended_by == "them"
+    assert [(a.agent_id, a.outcome) for a in record.attempts] == [
+        ("agent1", AttemptOutcome.ANSWERED)]
+    assert record.disposition is Disposition.ANSWERED and record.hangup_by is HangupBy.AGENT
+
+
+async def test_a_blind_transfer_is_recorded_leg_by_leg_as_the_agents_phones_measured_it(
+        tmp_path: Path) -> None:
+    port1, port2 = free_port(), free_port()
+    agents = [phone_agent("agent1", port1, queues=["support"]),
+              phone_agent("agent2", port2, queues=["sales"])]
+    async with call_center(tmp_path, agents) as center:
+        first = agent_phone("agent1", port1, AgentPlan(answer_after_ms=ANSWER_MS))
+        second = agent_phone("agent2", port2, AgentPlan(answer_after_ms=ANSWER_MS))
+        call = caller(center, CallerPlan(dtmf=((MENU_DIGIT_MS, "2"),),
+                                         hangup_after_ms=MENU_DIGIT_MS + 20_000))
+        call_id = await until(lambda: on_call_with(center, "agent1"), "agent1 answered", 40)
+        await until(lambda: center.clock.now() - center.acd.acd.agent("agent1").since > 3,
+                    "agent1 talked 3 s")
+        supervisor = await bearer_headers(center.accounts, [Role.SUPERVISOR], username="floor")
+        status, answer = await transfer_over_http(center, supervisor, call_id,
+                                                  {"to": {"agent": "agent2"}})
+        assert status == 202, answer
+        first_result = await finished(first)  # the transfer hangs up agent1's leg
+        assert await until(lambda: on_call_with(center, "agent2"), "agent2 answered") == call_id
+        caller_result, second_result = await asyncio.gather(finished(call), finished(second))
+        record = await the_only_closed_call(center)
+
+    assert first_result.names() == ["invite", "answered", "remote-bye"]
+    assert second_result.names() == ["invite", "answered", "remote-bye"]
+    assert caller_result.ended_by == "us"
+    assert record.queue == "support"  # where the caller first waited, not the target's queue
+    assert record.agent_id == "agent1" and record.disposition is Disposition.ANSWERED
+    [transfer] = record.transfers
+    assert (transfer.mode, transfer.from_agent, transfer.to_agent, transfer.to_queue,
+            transfer.outcome) == ("blind", "agent1", "agent2", None, "completed")
+    leg1, leg2 = record.attempts
+    assert (leg1.agent_id, leg1.outcome, leg2.agent_id, leg2.outcome) == (
+        "agent1", AttemptOutcome.ANSWERED, "agent2", AttemptOutcome.ANSWERED)
+    talk1, talk2 = talk_seconds_measured_by(first_result), talk_seconds_measured_by(second_result)
+    assert talk1 > 2.5 and talk2 > 5, (talk1, talk2)
+    assert abs(leg1.talk_seconds - talk1) < 1.0, (leg1, talk1)
+    assert abs(leg2.talk_seconds - talk2) < 1.0, (leg2, talk2)
+    assert record.talk_seconds == pytest.approx(leg1.talk_seconds, abs=0.5)
+    # One after the other: agent1's leg ends at the transfer, before agent2's phone rings,
+    # which answers once the transfer completes; agent2 talks to the end of the call.
+    assert leg1.started_at <= leg1.answered_at < leg1.ended_at <= transfer.requested_at + 1
+    assert leg1.ended_at <= leg2.started_at <= leg2.answered_at == transfer.ended_at
+    assert leg2.ended_at == pytest.approx(record.ended_at, abs=0.5)

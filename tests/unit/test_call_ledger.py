@@ -1,11 +1,25 @@
-"""The call ledger: AMI events and the call handler's reports become one correct record."""
+"""The call ledger: AMI events and the call handler's reports become one correct record; a
+transferred call's record lists each agent leg with its times and talk, and each transfer."""
 
 from __future__ import annotations
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from callcenter.asterisk import events as ami
 from callcenter.asterisk.confgen import RESERVED_NAMES
-from callcenter.core.calls import NOT_AGENTS, CallLedger, agent_from_channel
-from callcenter.core.records import AttemptOutcome, Disposition, HangupBy, IvrStep
+from callcenter.core.calls import MAX_TRANSFERS, NOT_AGENTS, CallLedger, agent_from_channel
+from callcenter.core.records import (
+    AgentAttempt,
+    AttemptOutcome,
+    Disposition,
+    HangupBy,
+    IvrStep,
+    Transfer,
+    TransferMode,
+    TransferOutcome,
+)
 
 T0 = 1_800_000_000.0
 CALLER = "1800000000.1"
@@ -268,3 +282,187 @@ def test_every_call_gets_a_sortable_protocol_number_when_first_heard_of():
     assert record.protocol == protocol_number(T0, CALLER) == "20270115080000000001"
     assert protocol_number(T0 + 1, "1800000000.1234567") == "20270115080001234567"
     assert protocol_number(T0, "1800000000.17") < protocol_number(T0 + 1, "1800000000.2")
+
+
+# --------------------------------------------------------------------------- transfers
+
+
+def answered_by_agent1(ledger: CallLedger, at: float = T0 + 6) -> None:
+    """The caller waited in support from T0 + 4; agent1's phone rang at T0 + 4 and answered
+    at ``at`` (AMI's DialEnd)."""
+    ledger.on_event(newchannel(), T0)
+    start_handler(ledger, T0 + 0.1)
+    ledger.queued(CALLER, "support", T0 + 4)
+    ledger.attempt_started(CALLER, "agent1", T0 + 4)
+    ledger.on_event(dial_begin(AGENT1_LEG, "agent1", T0 + 4.01), T0 + 4.02)
+    ledger.on_event(dial_end(AGENT1_LEG, "agent1", "ANSWER", at), at)
+
+
+def test_a_blind_transfer_ends_the_first_leg_when_its_phone_hangs_up_and_keeps_the_queue():
+    ledger = CallLedger()
+    answered_by_agent1(ledger)
+    ledger.transfer_requested(CALLER, TransferMode.BLIND, "agent1", T0 + 20, to_queue="sales")
+    ledger.on_event(hangup(AGENT1_LEG, T0 + 20.25, "PJSIP/agent1-00000002"), T0 + 20.25)
+    ledger.handler_finished(CALLER, T0 + 20.3, hangup_by=HangupBy.CALLER)  # the Redirect
+    start_handler(ledger, T0 + 20.5)  # the transfer script
+    ledger.caller_moved(CALLER, T0 + 20.5)
+    ledger.queued(CALLER, "sales", T0 + 20.6)
+    ledger.attempt_started(CALLER, "agent2", T0 + 21)
+    ledger.on_event(dial_begin(AGENT2_LEG, "agent2", T0 + 21), T0 + 21)
+    ledger.on_event(dial_end(AGENT2_LEG, "agent2", "ANSWER", T0 + 23), T0 + 23)
+    ledger.on_event(hangup(AGENT2_LEG, T0 + 50, "PJSIP/agent2-00000003"), T0 + 50)
+    ledger.attempt_ended(CALLER, "agent2", "ANSWER", T0 + 50.02)
+    ledger.on_event(hangup(CALLER, T0 + 50.05), T0 + 50.06)
+    [record] = ledger.handler_finished(CALLER, T0 + 50.1, hangup_by=HangupBy.AGENT).closed
+
+    assert record.queue == "support" and record.queued_at == T0 + 4  # as the caller arrived
+    assert (record.agent_id, record.wait_seconds, record.talk_seconds) == ("agent1", 2, 14.25)
+    assert record.attempts == [
+        AgentAttempt("agent1", T0 + 4, T0 + 20.25, AttemptOutcome.ANSWERED, T0 + 6, 14.25),
+        AgentAttempt("agent2", T0 + 21, T0 + 50, AttemptOutcome.ANSWERED, T0 + 23, 27)]
+    assert record.transfers == [Transfer(TransferMode.BLIND, "agent1", T0 + 20,
+                                         to_queue="sales", outcome=TransferOutcome.COMPLETED,
+                                         ended_at=T0 + 23)]
+
+
+def test_an_attended_transfer_keeps_both_legs_through_the_consult_and_ends_the_first_at_the_handover():  # noqa: E501
+    ledger = CallLedger()
+    answered_by_agent1(ledger)
+    ledger.attempt_started(CALLER, "agent2", T0 + 20)
+    ledger.transfer_requested(CALLER, TransferMode.ATTENDED, "agent1", T0 + 20,
+                              to_agent="agent2", to_queue="sales")
+    ledger.attempt_answered(CALLER, "agent2", T0 + 24)
+    ledger.transfer_ended(CALLER, TransferOutcome.COMPLETED, T0 + 30)  # agent1 hung up
+    ledger.on_event(hangup(AGENT1_LEG, T0 + 30.1, "PJSIP/agent1-00000002"), T0 + 30.1)
+    ledger.on_event(hangup(CALLER, T0 + 60), T0 + 60)  # the caller leaves agent2
+    [record] = ledger.handler_finished(CALLER, T0 + 60.1, hangup_by=HangupBy.CALLER).closed
+
+    assert record.queue == "support" and record.talk_seconds == 24  # agent1's, to the handover
+    assert record.attempts == [
+        AgentAttempt("agent1", T0 + 4, T0 + 30, AttemptOutcome.ANSWERED, T0 + 6, 24),
+        AgentAttempt("agent2", T0 + 20, T0 + 60, AttemptOutcome.ANSWERED, T0 + 24, 36)]
+    assert [(t.mode, t.to_agent, t.to_queue, t.outcome, t.ended_at)
+            for t in record.transfers] == [
+        (TransferMode.ATTENDED, "agent2", "sales", TransferOutcome.COMPLETED, T0 + 30)]
+
+
+@pytest.mark.parametrize(("status", "leg", "outcome"), [
+    ("BUSY", AttemptOutcome.BUSY, TransferOutcome.DECLINED),
+    ("NOANSWER", AttemptOutcome.NO_ANSWER, TransferOutcome.DECLINED),
+    ("CHANUNAVAIL", AttemptOutcome.UNAVAILABLE, TransferOutcome.FAILED),
+])
+def test_a_consult_not_taken_leaves_the_first_agent_talking_to_the_end(
+        status: str, leg: AttemptOutcome, outcome: TransferOutcome):
+    ledger = CallLedger()
+    answered_by_agent1(ledger)
+    ledger.attempt_started(CALLER, "agent2", T0 + 20)
+    ledger.transfer_requested(CALLER, TransferMode.ATTENDED, "agent1", T0 + 20,
+                              to_agent="agent2")
+    ledger.consult_ended(CALLER, "agent2", status, T0 + 35)
+    ledger.on_event(hangup(AGENT1_LEG, T0 + 80, "PJSIP/agent1-00000002"), T0 + 80)
+    ledger.on_event(hangup(CALLER, T0 + 80.05), T0 + 80.05)
+    [record] = ledger.handler_finished(CALLER, T0 + 80.1, hangup_by=HangupBy.AGENT).closed
+    assert record.attempts == [
+        AgentAttempt("agent1", T0 + 4, T0 + 80, AttemptOutcome.ANSWERED, T0 + 6, 74),
+        AgentAttempt("agent2", T0 + 20, T0 + 35, leg)]
+    assert [(t.outcome, t.reason) for t in record.transfers] == [(outcome, status.lower())]
+    assert record.talk_seconds == 74  # the consult's Local channels did not end it
+
+
+def test_refused_transfers_are_kept_up_to_a_bound_and_a_pending_one_is_abandoned_at_the_end():
+    ledger = CallLedger()
+    answered_by_agent1(ledger)
+    for n in range(MAX_TRANSFERS + 3):
+        ledger.transfer_refused(CALLER, TransferMode.BLIND, "agent1", T0 + 10 + n, "no",
+                                to_agent="agent3")
+    record = ledger.get(CALLER)
+    assert record is not None and len(record.transfers) == MAX_TRANSFERS
+    assert ledger.transfer_refused("1.2", TransferMode.BLIND, "agent1", T0, "no").save == ()
+    record.transfers.clear()
+    ledger.transfer_requested(CALLER, TransferMode.BLIND, "agent1", T0 + 50, to_agent="agent3")
+    ledger.on_event(hangup(CALLER, T0 + 60), T0 + 60)
+    [closed] = ledger.handler_finished(CALLER, T0 + 60, hangup_by=HangupBy.CALLER).closed
+    assert [(t.outcome, t.ended_at) for t in closed.transfers] == [
+        (TransferOutcome.ABANDONED, T0 + 60)]
+    assert closed.attempts[0].ended_at == T0 + 60  # never moved: agent1 talked to the end
+
+
+# A transfer's script for the property test: mode, what happens, and three gaps in seconds
+# (talk before it, until the target answers or declines, until the handover).
+gaps = st.floats(min_value=0.0, max_value=120.0, allow_nan=False)
+transfer_steps = st.lists(st.tuples(
+    st.sampled_from(TransferMode), st.sampled_from(["completed", "declined", "refused"]),
+    gaps, gaps, gaps, st.booleans()), max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=transfer_steps, end_gap=gaps)
+def test_any_run_of_transfers_gives_legs_that_end_within_the_call_and_overlap_only_in_consults(
+        steps: list[tuple[TransferMode, str, float, float, float, bool]], end_gap: float):
+    ledger = CallLedger()
+    answered_by_agent1(ledger)
+    now, current, caller_gone = T0 + 6, "agent1", False
+    for number, (mode, what, talk, reply, handover, ami_saw_hangup) in enumerate(steps, 2):
+        target = f"agent{number}"
+        now += talk
+        if what == "refused":
+            ledger.transfer_refused(CALLER, mode, current, now, "nobody", to_agent=target)
+            continue
+        if mode is TransferMode.BLIND:
+            ledger.transfer_requested(CALLER, mode, current, now, to_queue="sales")
+            if ami_saw_hangup:
+                ledger.talk_ended(CALLER, current, now + 0.1)
+            ledger.handler_finished(CALLER, now + 0.2, hangup_by=HangupBy.CALLER)
+            now += 0.5
+            start_handler(ledger, now)
+            ledger.caller_moved(CALLER, now)
+            ledger.queued(CALLER, "sales", now)
+            ledger.attempt_started(CALLER, target, now)
+            now += reply
+            if what == "declined":  # nobody took the caller: they hang up waiting
+                ledger.attempt_ended(CALLER, target, "NOANSWER", now)
+                caller_gone = True
+                break
+            ledger.attempt_answered(CALLER, target, now)
+            current = target
+        else:
+            ledger.attempt_started(CALLER, target, now)
+            ledger.transfer_requested(CALLER, mode, current, now, to_agent=target)
+            now += reply
+            if what == "declined":
+                ledger.consult_ended(CALLER, target, "NOANSWER", now)
+                continue
+            ledger.attempt_answered(CALLER, target, now)
+            now += handover
+            ledger.transfer_ended(CALLER, TransferOutcome.COMPLETED, now)
+            current = target
+    now += end_gap
+    ledger.on_event(hangup(CALLER, now), now)
+    by = HangupBy.CALLER if caller_gone else HangupBy.AGENT
+    [record] = ledger.handler_finished(CALLER, now, hangup_by=by).closed
+
+    assert record.queue == "support" and record.agent_id == "agent1"
+    assert record.ended_at is not None
+    for leg in record.attempts:
+        assert leg.ended_at is not None and leg.started_at <= leg.ended_at <= record.ended_at
+        if leg.answered_at is None:
+            assert leg.talk_seconds is None and leg.outcome is not AttemptOutcome.ANSWERED
+        else:
+            assert leg.started_at <= leg.answered_at <= leg.ended_at
+            assert leg.talk_seconds == pytest.approx(leg.ended_at - leg.answered_at)
+    assert all(t.outcome is not TransferOutcome.PENDING and t.ended_at is not None
+               for t in record.transfers)
+    answered = [leg for leg in record.attempts if leg.answered_at is not None]
+    completed = [t for t in record.transfers if t.outcome is TransferOutcome.COMPLETED]
+    assert len(answered) == len(completed) + 1  # each completed transfer: one more agent
+    # Two agents talk at once only during an attended transfer's consult, which the first
+    # one's leg ends (at the handover); otherwise each leg ends before the next is answered.
+    for before, after, transfer in zip(answered[:-1], answered[1:], completed, strict=True):
+        assert before.ended_at is not None and after.answered_at is not None
+        if transfer.mode is TransferMode.ATTENDED:
+            assert before.ended_at == transfer.ended_at
+            assert transfer.requested_at <= after.answered_at <= before.ended_at
+        else:
+            assert before.ended_at <= after.started_at
+    if not caller_gone:  # the last agent talked to the end (not moved away)
+        assert answered[-1].ended_at == record.ended_at

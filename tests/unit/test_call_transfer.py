@@ -23,7 +23,14 @@ from callcenter.asterisk.supervision_dialplan import (
     supervision_contexts,
 )
 from callcenter.core.acd import AgentState, ConnectMode, OfferCall
-from callcenter.core.records import AttemptOutcome, HangupBy
+from callcenter.core.records import (
+    AgentAttempt,
+    AttemptOutcome,
+    HangupBy,
+    Transfer,
+    TransferMode,
+    TransferOutcome,
+)
 from callcenter.service.call_transfer import (
     NAILED_REFUSAL,
     AsteriskUnavailable,
@@ -200,7 +207,7 @@ async def test_targets_nobody_could_answer_are_refused_before_the_caller_is_move
         (TransferTarget(queue="billing"), TargetNotFound, "queue 'billing': no such queue"),
         (TransferTarget(agent="agent9"), TargetNotFound, "agent 'agent9': no such agent"),
         (TransferTarget(queue="operator"), NotTransferable,
-         "queue 'operator': no agent is logged in there"),
+         r"queue 'operator': no agent there could answer the caller \(sup1 is logged out\)"),
         (TransferTarget(agent="agent3"), NotTransferable, "agent 'agent3' is logged out"),
         (TransferTarget(agent="agent1"), NotTransferable, "'agent1' already has this call"),
     ]
@@ -208,6 +215,45 @@ async def test_targets_nobody_could_answer_are_refused_before_the_caller_is_move
         with pytest.raises(error, match=message):
             await service.transfer("call-1", target)
     assert floor.ami.sent == []
+
+
+@pytest.mark.parametrize("mode", ["blind", "attended"])
+async def test_an_agent_who_is_ready_but_unreachable_paused_or_leaving_is_refused_in_both_modes(
+        mode: str):
+    floor = call_floor()
+    floor.caller_talks_to("call-1", "agent1")
+    floor.caller_talks_to("call-2", "agent2", "sales")
+    floor.acd.acd.set_reachable("agent3", False, floor.clock.now())  # READY, not registered
+    service = transfers(floor)
+    leg_answered(service, "call-1", "agent1")
+    with pytest.raises(NotTransferable, match="agent 'agent3' has no reachable phone "
+                       r"\(not registered\): nobody would answer the caller"):
+        await service.transfer("call-1", TransferTarget(agent="agent3"), mode)
+    # sales: agent2 leaves after their call, agent3 cannot be reached: nobody could answer.
+    floor.acd.pause("agent2", "lunch")
+    with pytest.raises(NotTransferable, match=r"queue 'sales': no agent there could answer "
+                       r"the caller \(agent2 asked to pause once their current call ends; "
+                       r"agent3 has no reachable phone \(not registered\)\)"):
+        await service.transfer("call-1", TransferTarget(queue="sales"), mode)
+    floor.acd.acd.set_reachable("agent3", True, floor.clock.now())
+    floor.acd.pause("agent3", "lunch")
+    with pytest.raises(NotTransferable, match=r"agent 'agent3' is paused \(lunch\)"):
+        await service.transfer("call-1", TransferTarget(agent="agent3"), mode)
+    assert floor.ami.sent == []  # the caller never moved: agent1 still has them
+    assert floor.acd.acd.agent("agent1").state is AgentState.ON_CALL
+    assert service.agent_on("call-1") == "agent1"
+
+
+async def test_a_blind_transfer_waits_for_a_busy_agent_an_attended_one_cannot():
+    floor = call_floor()
+    floor.caller_talks_to("call-1", "agent1")
+    floor.caller_talks_to("call-2", "agent2", "sales")
+    service = transfers(floor)
+    leg_answered(service, "call-1", "agent1")
+    with pytest.raises(NotTransferable, match="cannot take it now: they are on_call"):
+        await service.transfer("call-1", TransferTarget(agent="agent2"), "attended")
+    await service.transfer("call-1", TransferTarget(agent="agent2"))  # waits for agent2
+    assert [a["Exten"] for a in floor.ami.sent] == ["a-agent2"]
 
 
 async def test_a_caller_gone_meanwhile_or_asterisk_down_is_said_as_such():
@@ -323,11 +369,17 @@ async def test_a_first_session_that_never_ends_is_given_up_on_with_an_apology():
     async def sleep(seconds: float) -> None:
         slept.append(seconds)
 
+    service = transfers(floor, queues, sleep=sleep)
+    await service.transfer("call-1", TransferTarget(queue="sales"))
     session = transferred_session("call-1", "queue", "sales")
-    await transfers(floor, queues, sleep=sleep).handle(session)  # type: ignore[arg-type]
+    await service.handle(session)  # type: ignore[arg-type]
     assert queues.requests == []
     assert session.played == ["callcenter/sorry-no-agent"] and session.hung_up
     assert sum(slept) == pytest.approx(1.0)  # handover_seconds
+    record = floor.ledger.get("call-1")
+    assert record is not None
+    assert [(t.outcome, t.reason) for t in record.transfers] == [
+        (TransferOutcome.FAILED, "the call's first session did not let it go")]
 
 
 # --------------------------------------------------------------------------- over HTTP
@@ -475,6 +527,58 @@ async def test_a_call_id_that_is_no_uniqueid_is_400(site: Site):
     assert "is not a call id" in (await response.json())["error"]
 
 
+async def test_a_blind_transfer_is_recorded_leg_by_leg_and_the_call_keeps_its_first_queue():
+    floor = call_floor()
+    floor.caller_talks_to("call-1", "agent1")  # queued at T0, rung at T0, answered at T0 + 2
+    t0 = floor.clock.now() - 2
+    floor.clock.advance(10)
+    service = transfers(floor, FakeQueues(floor, active={}))
+    refused = TransferTarget(agent="agent1")
+    with pytest.raises(NotTransferable):
+        await service.transfer("call-1", refused)
+    await service.transfer("call-1", TransferTarget(queue="sales"))
+    first_session_ended(floor, "call-1")
+    floor.clock.advance(1)  # the caller arrives in the transfer script, agent2 answers at once
+    await service.handle(transferred_session("call-1", "queue", "sales"))  # type: ignore[arg-type]
+
+    record = floor.writer.records["call-1"]
+    assert record.ended_at == t0 + 43
+    assert record.queue == "support"  # where the caller first waited: per-queue figures
+    assert record.agent_id == "agent1" and record.talk_seconds == 11
+    assert record.transfers == [
+        Transfer(TransferMode.BLIND, "agent1", t0 + 12, to_agent="agent1",
+                 outcome=TransferOutcome.REFUSED, ended_at=t0 + 12,
+                 reason="agent 'agent1' already has this call"),
+        Transfer(TransferMode.BLIND, "agent1", t0 + 12, to_queue="sales",
+                 outcome=TransferOutcome.COMPLETED, ended_at=t0 + 13)]
+    assert record.attempts == [
+        AgentAttempt("agent1", t0, t0 + 13, AttemptOutcome.ANSWERED, t0 + 2, 11),
+        AgentAttempt("agent2", t0 + 13, t0 + 43, AttemptOutcome.ANSWERED, t0 + 13, 30)]
+
+
+async def test_a_blind_transfer_the_caller_hangs_up_on_while_waiting_is_abandoned():
+    floor = call_floor()
+    floor.caller_talks_to("call-1", "agent1")
+
+    class HangsUpWaiting(FakeQueues):
+        async def wait(self, session, call_id, request):  # type: ignore[no-untyped-def]
+            self.floor.writer.apply(self.floor.ledger.queued(call_id, "operator",
+                                                             self.floor.clock.now()))
+            raise AgiHangup("caller hung up while waiting in queue")
+
+    service = transfers(floor, HangsUpWaiting(floor, active={}))
+    await service.transfer("call-1", TransferTarget(agent="agent3"))
+    first_session_ended(floor, "call-1")
+    await service.handle(transferred_session("call-1", "agent", "agent3"))  # type: ignore[arg-type]
+    floor.writer.apply(floor.ledger.on_event(
+        Hangup(uniqueid="call-1", linkedid="call-1", channel=CALLER_CHANNEL,
+               cause=16, cause_text="Normal Clearing"), floor.clock.now()))
+    record = floor.writer.records["call-1"]
+    assert record.queue == "support"
+    assert [(t.to_agent, t.outcome) for t in record.transfers] == [
+        ("agent3", TransferOutcome.ABANDONED)]
+
+
 async def test_the_transferred_caller_hangs_up_while_waiting_and_the_agent_is_freed():
     floor = call_floor()
     floor.caller_talks_to("call-1", "agent1")
@@ -615,7 +719,13 @@ async def test_a_consult_the_second_agent_ends_themselves_gives_the_caller_back(
     hung_up(service, "agent2-leg", AGENT2_LEG)
     assert floor.acd.acd.agent("agent2").state is AgentState.READY
     assert floor.acd.acd.agent("agent1").state is AgentState.ON_CALL
-    assert attempts(floor)[-1] == ("agent2", AttemptOutcome.FAILED)
+    # agent2 answered and talked with agent1, then ended it: their leg was answered, the
+    # transfer declined.
+    assert attempts(floor)[-1] == ("agent2", AttemptOutcome.ANSWERED)
+    record = floor.ledger.get("call-1")
+    assert record is not None
+    assert [(t.to_agent, t.outcome, t.reason) for t in record.transfers] == [
+        ("agent2", TransferOutcome.DECLINED, "declined")]
 
 
 async def test_a_consult_that_never_rang_frees_the_second_agent():
@@ -636,7 +746,7 @@ async def test_attended_transfers_that_cannot_be_done_are_refused_before_anythin
     leg_answered(service, "call-1", "agent1")
     cases = [
         (TransferTarget(queue="operator"), NotTransferable,
-         "nobody in queue 'operator' is free now; a blind transfer waits in line"),
+         r"queue 'operator': no agent there could answer the caller \(sup1 is logged out\)"),
         (TransferTarget(queue="billing"), TargetNotFound, "queue 'billing': no such queue"),
         (TransferTarget(agent="agent1"), NotTransferable, "already has this call"),
         (TransferTarget(agent="sup1"), NotTransferable, "is logged out"),
@@ -774,8 +884,9 @@ async def test_a_queue_consult_that_is_declined_gives_the_caller_back_not_to_the
 
 
 async def test_a_queue_with_nobody_free_now_is_409_saying_a_blind_transfer_waits(site: Site):
-    site.floor.acd.pause("agent2", "break")
-    site.floor.acd.logout("agent3")
+    # sales' agents are busy: they will be free later (a blind transfer would wait), not now.
+    site.floor.caller_talks_to("1764745200.40", "agent2", "sales")
+    site.floor.caller_talks_to("1764745200.41", "agent3", "sales")
     site.floor.caller_talks_to("1764745200.42", "agent1")
     leg_answered(site.service, "1764745200.42", "agent1")
     client = await site.client((Role.AGENT,), agent_id="agent1")
@@ -789,7 +900,7 @@ async def test_a_queue_with_nobody_free_now_is_409_saying_a_blind_transfer_waits
         assert error in (await response.json())["error"]
     assert site.floor.ami.sent == []
     assert site.floor.acd.acd.agent("agent1").state is AgentState.ON_CALL
-    site.floor.acd.ready("agent2")
+    site.floor.acd.left("1764745200.40")  # agent2's call ends (no wrap-up): ready
     response = await client.post("/api/calls/1764745200.42/transfer",
                                  json={"to": {"queue": "sales"}, "mode": "attended"})
     assert response.status == 202, await response.text()

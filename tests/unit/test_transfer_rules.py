@@ -1,5 +1,6 @@
 """Transfers out of the IVR: which destinations the settings allow, what is dialled over a real
-FastAGI session (the test plays Asterisk's side), and what each DIALSTATUS means."""
+FastAGI session (the test plays Asterisk's side), and what each DIALSTATUS means. Then the one
+rule that decides whom a talking caller may be transferred to, blind or attended."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import pytest
 from callcenter.asterisk.agi import AgiHangup
 from callcenter.asterisk.agi_server import AgiServer, AgiSession
 from callcenter.config import OutboundSettings, Settings
+from callcenter.core.acd import AgentState, AgentView, ConnectMode
 from callcenter.core.records import HangupBy
+from callcenter.core.transfer_rules import TransferMode, agent_refusal, queue_refusal
 from callcenter.service.transfers import (
     TransferOutcome,
     TransferResult,
@@ -208,3 +211,65 @@ async def test_a_dial_that_asterisk_cannot_run_is_unavailable_not_an_error(
     assert isinstance(outcome, TransferOutcome)
     assert outcome.result is TransferResult.UNAVAILABLE
     assert "Dial failed" in outcome.reason and "no dialplan application 'Dial'" in outcome.reason
+
+
+# --------------------------------------------------------------------------- transfers of a
+# talking caller to an agent or a queue: one rule for both modes (core/transfer_rules.py)
+
+
+def agent(agent_id: str, state: AgentState = AgentState.READY, *, reachable: bool = True,
+          reason: str | None = None, deferred: str | None = None,
+          mode: ConnectMode = ConnectMode.RING,
+          queues: tuple[str, ...] = ("sales",)) -> AgentView:
+    return AgentView(agent_id=agent_id, state=state, reason=reason, since=0.0, idle_since=0.0,
+                     phone=agent_id, mode=mode, reachable=reachable, call_id=None,
+                     queues=queues, skills={}, calls_answered=0, talk_time=0.0,
+                     deferred=deferred)
+
+
+@pytest.mark.parametrize(("view", "why"), [
+    (agent("agent3", reachable=False), "agent 'agent3' has no reachable phone (not registered)"),
+    (agent("agent3", AgentState.LOGGED_OUT), "agent 'agent3' is logged out"),
+    (agent("agent3", AgentState.PAUSED, reason="lunch"), "agent 'agent3' is paused (lunch)"),
+    (agent("agent3", AgentState.ON_CALL, deferred="logout"),
+     "agent 'agent3' asked to logout once their current call ends"),
+    (agent("agent3", queues=()), "agent 'agent3' serves no queue"),
+    (agent("agent1"), "agent 'agent1' already has this call"),
+])
+@pytest.mark.parametrize("mode", list(TransferMode))
+def test_an_agent_who_could_never_answer_is_refused_in_both_modes(
+        view: AgentView, why: str, mode: TransferMode) -> None:
+    refusal = agent_refusal(view, "agent1", mode)
+    assert refusal is not None and refusal.startswith(why), refusal
+
+
+@pytest.mark.parametrize("state", [AgentState.READY, AgentState.WRAP_UP, AgentState.RINGING,
+                                   AgentState.ON_CALL])
+def test_a_blind_transfer_accepts_an_agent_who_will_be_free_attended_only_one_free_now(
+        state: AgentState) -> None:
+    view = agent("agent2", state)
+    assert agent_refusal(view, "agent1", TransferMode.BLIND) is None
+    attended = agent_refusal(view, "agent1", TransferMode.ATTENDED)
+    if state in (AgentState.READY, AgentState.WRAP_UP):
+        assert attended is None
+    else:
+        assert attended is not None and "mode 'blind' waits for them" in attended
+    nailed = agent("agent2", state, mode=ConnectMode.NAILED)
+    assert agent_refusal(nailed, "agent1", TransferMode.BLIND) is None
+    assert "nailed up" in (agent_refusal(nailed, "agent1", TransferMode.ATTENDED) or "")
+
+
+def test_a_queue_needs_one_agent_other_than_the_transferring_one_who_could_answer() -> None:
+    assert queue_refusal("sales", [agent("agent1")], "agent1") == (
+        "queue 'sales' has no agent other than 'agent1': nobody would answer")
+    assert queue_refusal("sales", [], "agent1") is not None
+    nobody = [agent("agent2", AgentState.PAUSED, reason="lunch"),
+              agent("agent3", reachable=False)]
+    assert queue_refusal("sales", nobody, "agent1") == (
+        "queue 'sales': no agent there could answer the caller (agent2 is paused (lunch); "
+        "agent3 has no reachable phone (not registered))")
+    busy = agent("agent4", AgentState.ON_CALL)  # will be free: the caller waits for them
+    assert queue_refusal("sales", [*nobody, busy], "agent1") is None
+    many = [agent(f"agent{n}", AgentState.LOGGED_OUT) for n in range(2, 10)]
+    assert (queue_refusal("sales", many, "agent1") or "").endswith(
+        "agent6 is logged out; and 3 more)")

@@ -3,8 +3,8 @@ request it asked for or served (``callback_request_id``) and, on a callback's re
 call that asked (``callback_of``); a request keeps when its customer joined the line
 (``queued_at``), so a callback picked up after a restart keeps its place and whole wait.
 
-Revision ID: 0010_i11_cb
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-07
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010_i11_cb"
-down_revision: str | Sequence[str] | None = "0009"
+revision: str = "0011"
+down_revision: str | Sequence[str] | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
