@@ -11,11 +11,16 @@ import signal
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from callcenter.config import ConfigError, ServiceSettings, Settings, load_settings
 from callcenter.logfilter import install_repeat_limit
 from callcenter.service.flows import FlowLibrary, FlowStatus
+from callcenter.service.switches import forget_running_service, note_running_service
 from callcenter.sim.cli import add_simulate_parser
+
+if TYPE_CHECKING:
+    from callcenter.app import CallCenter
 
 log = logging.getLogger("callcenter")
 PID_FILE = "callcenter.pid"  # in the data folder, for `callcenter ivr reload`
@@ -75,6 +80,15 @@ def softphone_help(settings: Settings, flow: FlowStatus | None = None,
     return "\n".join(lines)
 
 
+async def note_served_flows(settings: Settings, center: CallCenter) -> None:
+    """Tell `callcenter ivr switch` which flows this service serves and checks them against,
+    so a switch is checked against the right folder even when its settings differ."""
+    agents = [agent.id for agent in await center.directory.list()]
+    note_running_service(settings.data_path, dialplans_dir=settings.dialplans_path,
+                         prompts_dir=settings.prompts_path, language=settings.ivr.language,
+                         queues=[q.name for q in settings.queues], agents=agents)
+
+
 async def _serve(settings: Settings) -> int:
     from callcenter.app import CallCenter
 
@@ -90,6 +104,7 @@ async def _serve(settings: Settings) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signal.SIGHUP, center.reload_flows)
         pid_file.write_text(f"{os.getpid()}\n")
+        await note_served_flows(settings, center)
         print(softphone_help(settings, center.flows.status(settings.ivr.flow),
                              center.new_sip_passwords), flush=True)
         if center.first_admin_password:
@@ -99,6 +114,7 @@ async def _serve(settings: Settings) -> int:
     finally:
         if pid_file.exists() and pid_file.read_text().strip() == str(os.getpid()):
             pid_file.unlink()
+        forget_running_service(settings.data_path)
         await center.stop()
     return 0
 
@@ -174,14 +190,15 @@ def _flow_library(settings: Settings) -> FlowLibrary:
 
 
 def cmd_ivr(args: argparse.Namespace) -> int:
-    """check: validate flow files; reload: validate, then tell the running service to reload."""
+    """check: validate flow files; reload: validate, then tell the running service to reload;
+    switch: set a flow's open/closed switch."""
     from callcenter.core.flowfile import FlowError
 
     settings = _settings(args)
     if args.action == "switch":
-        return _switch(settings, args.path, args.state)
+        return _switch(settings, args.flow, args.state)
     library = _flow_library(settings)
-    target = Path(args.path) if args.path else settings.dialplans_path
+    target = Path(args.path) if getattr(args, "path", None) else settings.dialplans_path
     if args.action == "reload":
         target = settings.dialplans_path / f"{settings.ivr.flow}.yaml"
     files = sorted(target.glob("*.yaml")) if target.is_dir() else [target]
@@ -262,19 +279,44 @@ def cmd_prompts(args: argparse.Namespace) -> int:
     return 1 if wrong else 0
 
 
-def _switch(settings: Settings, flow: str | None, state: str | None) -> int:
-    from callcenter.service.switches import WORDS, FlowSwitches
+def _switch(settings: Settings, flow: str, word: str) -> int:
+    """Set a flow's open/closed switch where the running service reads it, after checking
+    that it would act (service/switches.py: the one rule)."""
+    from callcenter.service.switches import (
+        FlowSwitches,
+        SwitchRefused,
+        check_switch,
+        describe,
+        parse_switch,
+        running_service,
+    )
 
-    if not flow or state not in WORDS:
-        print(f"usage: callcenter ivr switch FLOW {{{'|'.join(WORDS)}}}", file=sys.stderr)
+    try:
+        override = parse_switch(word)
+    except SwitchRefused as refusal:
+        print(f"callcenter ivr switch: {refusal}", file=sys.stderr)
         return 2
-    if not (settings.dialplans_path / f"{flow}.yaml").is_file():
-        print(f"no flow {flow!r} in {settings.dialplans_path}", file=sys.stderr)
+    service = running_service(settings.data_path)
+    flows = service.flow_library() if service else _flow_library(settings)
+    if service and Path(service.dialplans_dir) != settings.dialplans_path.resolve():
+        print(f"the service running on {settings.data_path} (pid {service.pid}) serves the "
+              f"flows in {service.dialplans_dir}: checking the flow there")
+    switches = FlowSwitches(settings.data_path)
+    try:
+        target = check_switch(flows, flow, override, switches)
+    except SwitchRefused as refusal:
+        print(f"callcenter ivr switch: refused: {refusal}", file=sys.stderr)
         return 1
-    FlowSwitches(settings.data_path).set(flow, WORDS[state])
-    meaning = {"open": "open whatever the hours say", "closed": "closed whatever the hours say",
-               "24x7": "open day and night", "auto": "following its hours again"}[state]
-    print(f"flow {flow!r} is now {meaning}, from the next call on")
+    switches.set(flow, override)
+    print(describe(target, flow, override))
+    if service:
+        print(f"the running service (pid {service.pid}) reads {switches.path} at its next call")
+    else:
+        print(f"note: no service is running on the data folder {settings.data_path}; the "
+              f"switch is kept in {switches.path} for the service that starts on it. A "
+              "service started with other settings (--config, CALLCENTER_CONFIG, "
+              "CALLCENTER_DATA_DIR) does not read it: give this command the same ones",
+              file=sys.stderr)
     return 0
 
 
@@ -289,6 +331,28 @@ def _signal_service(settings: Settings, sig: signal.Signals, what: str) -> int:
         return 1
     print(f"asked the service (pid {pid}) to {what}; its log says what it did")
     return 0
+
+
+SWITCH_HELP = """\
+Set a flow's open/closed switch. It acts through the flow's business-hours nodes
+(type: time), so it is refused, with a non-zero exit, for a flow that has none (add one:
+docs/ivr.md, "Business hours"), for an unknown flow and for a flow file that does not
+validate. `auto` removes the switch: the flow follows its file again.
+
+The switch is written to <data_dir>/ivr-switches.toml, which the service re-reads at its
+next call. Give this command the service's own settings, the way the service loads them:
+`callcenter --config FILE ivr switch ...` (or CALLCENTER_CONFIG=FILE), then the
+CALLCENTER_* environment variables, above all CALLCENTER_DATA_DIR. While a service runs on
+that data folder, the flow is checked against the flows that service serves (its
+ivr.dialplans_dir, queues and agents, noted in <data_dir>/ivr-service.json), even if these
+settings name another folder. With no service running there, the switch is kept for the
+service that starts on that data folder, and the command says so.
+
+examples:
+  callcenter ivr switch main closed      # the next callers hear the closed branch
+  callcenter ivr switch main auto        # back to the hours in dialplans/main.yaml
+  callcenter --config /etc/callcenter.toml ivr switch sac open
+"""
 
 
 def _safe_url(url: str) -> str:
@@ -331,10 +395,19 @@ def build_parser() -> argparse.ArgumentParser:
     db.set_defaults(func=cmd_db)
     ivr = sub.add_parser("ivr", help="IVR call flows: check files, reload the running "
                          "service, or switch a flow open/closed")
-    ivr.add_argument("action", choices=["check", "reload", "switch"])
-    ivr.add_argument("path", nargs="?", help="check: a flow file or a folder of them "
-                     "(default: the dialplans folder); switch: the flow's name")
-    ivr.add_argument("state", nargs="?", help="switch: open, closed, 24x7 or auto")
+    ivr_actions = ivr.add_subparsers(dest="action", required=True)
+    check = ivr_actions.add_parser("check", help="validate flow files")
+    check.add_argument("path", nargs="?", help="a flow file or a folder of them (default: the "
+                       "dialplans folder)")
+    ivr_actions.add_parser("reload", help="validate the served flow, then tell the running "
+                           "service to reload its flows")
+    switch = ivr_actions.add_parser(
+        "switch", help="the admin's switch over a flow's business hours, from the next call on",
+        formatter_class=argparse.RawDescriptionHelpFormatter, description=SWITCH_HELP)
+    switch.add_argument("flow", help="the flow's name: dialplans/<flow>.yaml")
+    switch.add_argument("state", metavar="{open,closed,24x7,auto}", help="open or closed "
+                        "whatever the hours say, 24x7: open day and night, auto: back to what "
+                        "the flow file says")
     ivr.set_defaults(func=cmd_ivr)
     prm = sub.add_parser("prompts", help="build IVR prompts: convert recordings to 8 kHz "
                          "mono, speak missing ones from text, report silent or missing ones")

@@ -1,6 +1,7 @@
 """Business hours on real calls, with the service's clock set for each scene: open, closed
-after hours, closed on a public holiday, and forced closed by the admin switch (real
-Asterisk 22, a SIPp caller, the service in-process)."""
+after hours, closed on a public holiday, and forced closed by the admin switch; and the
+`callcenter ivr switch` command closing and reopening the demo's own flow (real Asterisk 22,
+a SIPp caller, the service in-process)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from callcenter import cli
 from callcenter.app import CallCenter
 from callcenter.core.clock import ShiftedClock
 from callcenter.core.hours import Override
@@ -20,6 +22,7 @@ from tests.support.calls import (
     call_center,
     caller,
     finished,
+    ivr_inputs,
     sipp_cleanup,  # noqa: F401 - autouse fixture
 )
 from tests.support.sipp import CallerPlan
@@ -88,3 +91,34 @@ async def test_the_service_clock_decides_open_closed_holiday_and_the_admin_switc
         assert step.input.startswith(decision), (when, step.input)
         assert record.disposition is Disposition.COMPLETED_IN_IVR
     assert "Christmas" in records[2].ivr_path[0].input
+
+
+async def test_ivr_switch_closes_the_demo_flow_for_the_next_caller_and_opens_it_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The demo flow (dialplans/main.yaml, what ./run.sh serves), switched by the command an
+    # admin types, given the service's data folder as an admin gives it.
+    hangs_up = CallerPlan(max_call_ms=30_000)  # the closed branch hangs up on them
+    ends_the_call = CallerPlan(dtmf=((1200, "9"),), max_call_ms=30_000)  # 9: end this call
+    scenes = [("closed", hangs_up), ("open", ends_the_call), ("closed", hangs_up),
+              ("auto", ends_the_call)]
+    async with call_center(tmp_path, []) as center:
+        await cli.note_served_flows(center.settings, center)  # as `callcenter serve` does
+        monkeypatch.setenv("CALLCENTER_DATA_DIR", str(center.settings.data_path))
+        for number, (word, plan) in enumerate(scenes, start=1):
+            assert cli.main(["ivr", "switch", "main", word]) == 0
+            await finished(caller(center, plan))
+            await closed_calls(center, number)  # one scene at a time
+        records = await closed_calls(center, len(scenes))
+
+    closed = [("business_hours", "closed: forced closed by an admin"), ("closed_now", None)]
+    assert [ivr_inputs(record) for record in records] == [
+        closed,
+        [("business_hours", "open: forced open by an admin"), ("welcome", None),
+         ("main_menu", "9")],
+        closed,
+        # auto: what the file says again; the demo's own override keeps it open day and night
+        [("business_hours", "open: open 24x7 by an admin"), ("welcome", None),
+         ("main_menu", "9")],
+    ]
+    assert all(r.disposition is Disposition.COMPLETED_IN_IVR for r in records)
+    assert all(r.queue is None for r in records)
