@@ -75,16 +75,21 @@ def check_switch(flows: FlowLibrary, name: str, override: Override,
     """The rule for setting ``name``'s switch to ``override``: the flow's file must exist in
     the flows folder, validate, be named as its file is, and hold a time node. ``auto`` only
     removes a switch, so it is also allowed for a flow that has one set whatever its file
-    now says (None then: nothing to check). Raises SwitchRefused."""
+    now says (None when the file cannot tell what the flow follows). Raises SwitchRefused."""
     if not FLOW_NAME_RE.fullmatch(name):
         raise SwitchRefused(f"{name!r} is not a flow name (lowercase letters, digits, - and _, "
                             "starting with a letter)")
-    clearing = override is Override.NONE
-    was_set = switches is not None and switches(name) is not Override.NONE
+    if override is Override.NONE and switches is not None and switches(name) is not Override.NONE:
+        try:  # removing a switch is always right; say what the flow follows when it can
+            return _check_flow(flows, name)
+        except SwitchRefused:
+            return None
+    return _check_flow(flows, name)
+
+
+def _check_flow(flows: FlowLibrary, name: str) -> SwitchTarget:
     path = flows.status(name).path
     if not path.is_file():
-        if clearing and was_set:
-            return None
         folder = path.parent
         there = sorted(p.stem for p in folder.glob(f"*{FLOW_SUFFIX}"))
         listing = f"the flows there: {', '.join(there)}" if there else "it holds no flows"
@@ -95,8 +100,6 @@ def check_switch(flows: FlowLibrary, name: str, override: Override,
     try:
         flow = flows.check_file(path)
     except FlowError as error:
-        if clearing and was_set:
-            return None
         raise SwitchRefused(f"flow {name!r} ({path}) does not validate, so no switch is set "
                             f"(fix it first; `callcenter ivr check {path}`):\n{error}") from None
     return _target(flow, name, path)

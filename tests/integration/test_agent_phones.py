@@ -16,6 +16,7 @@ import pytest
 from callcenter.app import CallCenter
 from callcenter.core.records import AttemptOutcome, CallRecord, Disposition, HangupBy
 from tests.support.calls import (
+    DEMO_HOURS_OPEN,
     MENU_DIGIT_MS,
     call_center,
     caller,
@@ -141,7 +142,7 @@ async def test_the_registered_softphone_gets_the_call_the_unregistered_one_is_ne
     assert record.queue == "support"
     assert record.agent_id == "agent2"
     assert record.hangup_by is HangupBy.CALLER
-    assert ivr_inputs(record) == [("welcome", None), ("main_menu", "2")]
+    assert ivr_inputs(record) == [DEMO_HOURS_OPEN, ("welcome", None), ("main_menu", "2")]
     real_talk = talk_seconds_measured_by(phone_result)
     assert real_talk > 2
     assert abs(record.talk_seconds - real_talk) < 1.0, (record.talk_seconds, real_talk)

@@ -35,6 +35,7 @@ from callcenter.store.repositories import CallRepository
 from tests.support.ami_watch import ami_events, music_on_hold
 from tests.support.asterisk import phone_agent, running_asterisk, sandbox_settings
 from tests.support.calls import (
+    DEMO_HOURS_OPEN,
     MENU_DIGIT_MS,
     QUEUES,
     agent_phone,
@@ -283,7 +284,8 @@ async def test_database_down_during_a_call_every_record_is_stored_once_it_is_bac
         ("agent2", AttemptOutcome.ANSWERED)]
     real_talk = talk_seconds_measured_by(agent_result)
     assert abs(talk.talk_seconds - real_talk) < 1.0, (talk.talk_seconds, real_talk)
-    assert [(s.node, s.input) for s in talk.ivr_path] == [("welcome", None), ("main_menu", "2")]
+    assert [(s.node, s.input) for s in talk.ivr_path] == [
+        DEMO_HOURS_OPEN, ("welcome", None), ("main_menu", "2")]
     assert greeting.disposition is Disposition.ABANDONED_IN_IVR
     assert greeting.hangup_by is HangupBy.CALLER
     assert greeting.started_at > talk.ended_at
@@ -404,8 +406,8 @@ async def test_service_killed_caller_on_hold_reaches_the_fallback_operator_and_t
     assert "Playing 'callcenter/sorry-fallback." in log, "the fallback dialplan did not run"
     assert caller_result.ended_by == "them"
     assert agent_result.names() == ["invite", "answered", "local-bye"]
-    assert [(s.node, s.input) for s in record.ivr_path] == [("welcome", None),
-                                                             ("main_menu", "1")]
+    assert [(s.node, s.input) for s in record.ivr_path] == [
+        DEMO_HOURS_OPEN, ("welcome", None), ("main_menu", "1")]
     assert scene.killed_at < record.ended_at <= hung_up_at
     assert record.disposition is Disposition.ANSWERED, (record, service_log[-3000:])
     assert record.agent_id == "agent1"

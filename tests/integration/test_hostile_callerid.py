@@ -20,6 +20,7 @@ import pytest
 from callcenter.core.records import Disposition
 from tests.support.asterisk import phone_agent
 from tests.support.calls import (
+    DEMO_HOURS_OPEN,
     MENU_DIGIT_MS,
     agent_phone,
     call_center,
@@ -109,7 +110,8 @@ async def test_hostile_caller_ids_each_go_through_the_ivr_and_get_one_correct_re
         record = by_raw[hostile.raw]
         assert (record.caller_number, record.caller_name) == (hostile.number,
                                                               hostile.clean_name), hostile.what
-        assert ivr_inputs(record) == [("welcome", None), ("main_menu", "2")], hostile.what
+        assert ivr_inputs(record) == [DEMO_HOURS_OPEN, ("welcome", None), ("main_menu", "2")], \
+            hostile.what
         assert record.disposition is Disposition.ANSWERED, (hostile.what, record)
         assert record.queue == "support" and record.agent_id in ("agent1", "agent2")
         assert record.talk_seconds is not None and record.talk_seconds > 0.5, hostile.what

@@ -19,6 +19,7 @@ from callcenter.config import REPO_ROOT
 from callcenter.core.records import AttemptOutcome, Disposition, HangupBy
 from tests.support.asterisk import phone_agent
 from tests.support.calls import (
+    DEMO_HOURS_OPEN,
     MENU_DIGIT_MS,
     agent_phone,
     call_center,
@@ -86,7 +87,7 @@ async def test_caller_presses_2_talks_to_a_support_agent_and_the_record_says_so(
     assert record.caller_number == "5551234"
     assert record.dialed_number == center.settings.ivr.number
     assert record.protocol is not None and len(record.protocol) == 20 and record.protocol.isdigit()
-    assert ivr_inputs(record) == [("welcome", None), ("main_menu", "2")]
+    assert ivr_inputs(record) == [DEMO_HOURS_OPEN, ("welcome", None), ("main_menu", "2")]
     real_talk = talk_seconds_measured_by(agent_result)
     assert real_talk > 2
     assert abs(record.talk_seconds - real_talk) < 1.0, (record.talk_seconds, real_talk)
@@ -109,7 +110,8 @@ async def test_a_caller_who_presses_nothing_hears_the_menu_three_times_then_reac
         record = await the_only_closed_call(center)
 
     assert caller_result.ended_by == "them"
-    assert ivr_inputs(record) == [("welcome", None)] + [("main_menu", "timeout")] * retries
+    assert ivr_inputs(record) == ([DEMO_HOURS_OPEN, ("welcome", None)]
+                                  + [("main_menu", "timeout")] * retries)
     assert record.queue == "operator"
     assert record.agent_id == "agent1"
     assert record.disposition is Disposition.ANSWERED
@@ -207,7 +209,7 @@ async def test_a_caller_who_hangs_up_during_the_greeting_leaves_a_closed_record(
 
     assert record.disposition is Disposition.ABANDONED_IN_IVR
     assert record.hangup_by is HangupBy.CALLER
-    assert ivr_inputs(record) == [("welcome", None)]
+    assert ivr_inputs(record) == [DEMO_HOURS_OPEN, ("welcome", None)]
     assert record.queue is None and record.ended_at is not None
     assert 0.5 < record.ended_at - record.answered_at < 3
     problems = [r for r in caplog.records

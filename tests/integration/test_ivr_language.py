@@ -13,6 +13,7 @@ from callcenter.core.records import CallRecord, Disposition
 from callcenter.service.switches import FlowSwitches
 from tests.support.asterisk import phone_agent
 from tests.support.calls import (
+    DEMO_HOURS_OPEN,
     agent_phone,
     call_center,
     caller,
@@ -128,7 +129,7 @@ async def test_a_key_pressed_during_the_greeting_chooses_in_the_menu_that_follow
         record = await the_only_closed_call(center)
         await finished(phone)
 
-    assert inputs(record) == [("welcome", None), ("main_menu", "2")]
+    assert inputs(record) == [DEMO_HOURS_OPEN, ("welcome", None), ("main_menu", "2")]
     assert record.queue == "support" and record.agent_id == "agent2"
     # The menu's own prompt (about 10 s) was skipped: the caller was queued within seconds.
     assert record.queued_at - record.answered_at < 4

@@ -78,7 +78,7 @@ async def test_a_call_inside_the_flow_finishes_on_its_version_and_a_broken_edit_
                                            hangup_after_ms=MENU_DIGIT_MS + 3000))
         await finished(second)
 
-        save(flow_file, TWO_TO_SALES.replace("start: welcome", "start: nowhere"))
+        save(flow_file, TWO_TO_SALES.replace("start: business_hours", "start: nowhere"))
         center.reload_flows()  # as `callcenter ivr reload` does: refused, logged
         third = caller(center, CallerPlan(dtmf=((MENU_DIGIT_MS, "2"),),
                                           hangup_after_ms=MENU_DIGIT_MS + 3000))
@@ -99,7 +99,7 @@ async def test_a_flow_broken_across_a_restart_serves_its_last_good_version(tmp_p
     ivr = {"dialplans_dir": str(flows)}
     async with call_center(tmp_path, agents, service_ivr=ivr) as center:
         assert not center.flows.status("main").from_last_good  # this run keeps a copy of it
-    save(flow_file, DEMO.replace("start: welcome", "start: nowhere"))
+    save(flow_file, DEMO.replace("start: business_hours", "start: nowhere"))
 
     async with call_center(tmp_path, agents, service_ivr=ivr) as center:  # it still starts
         status = center.flows.status("main")
@@ -110,4 +110,5 @@ async def test_a_flow_broken_across_a_restart_serves_its_last_good_version(tmp_p
         await asyncio.gather(finished(call), finished(phone))
         [record] = await closed_calls(center, 1)
     assert (record.queue, record.agent_id) == ("support", "agent2")
-    assert [step.node for step in record.ivr_path][:2] == ["welcome", "main_menu"]
+    assert [step.node for step in record.ivr_path][:3] == [
+        "business_hours", "welcome", "main_menu"]

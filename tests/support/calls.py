@@ -185,6 +185,10 @@ def talk_seconds_measured_by(agent: SippResult) -> float:
     return (end - at["answered"]) / 1000
 
 
+# The demo flow's first step (dialplans/main.yaml): its business hours, open day and night.
+DEMO_HOURS_OPEN = ("business_hours", "open: open 24x7 by an admin")
+
+
 def ivr_inputs(record: CallRecord) -> list[tuple[str, str | None]]:
     return [(step.node, step.input) for step in record.ivr_path]
 
