@@ -29,6 +29,7 @@ from callcenter.core.flowfile import (
     TransferTarget,
     parse_flow,
 )
+from callcenter.core.hours import Override
 
 DEMO = Path(__file__).resolve().parents[2] / "dialplans" / "main.yaml"
 QUEUES = {"sales", "support", "operator"}
@@ -63,10 +64,17 @@ def test_the_demo_flow_validates_with_the_demo_queues_and_prompts() -> None:
         DEMO.read_text(encoding="utf-8"),
         str(DEMO),
         known_queues=QUEUES,
-        prompt_exists=lambda name, language: name in PROMPTS,
+        prompt_exists=lambda name, language: name in PROMPTS | {"faq-opening-hours"},
     )
     assert flow.name == "main"
-    assert flow.start == "welcome"
+    # Business hours first, open day and night by the file's own override (the admin switch
+    # acts there); closed, the caller hears the hours and goodbye.
+    assert flow.start == "business_hours"
+    hours = flow.nodes["business_hours"]
+    assert isinstance(hours, TimeNode) and hours.schedule.override is Override.ALWAYS_OPEN
+    assert (hours.open, hours.closed) == (NodeTarget("welcome"), NodeTarget("closed_now"))
+    assert flow.nodes["closed_now"] == PlayNode("closed_now", "faq-opening-hours",
+                                                HangupTarget("goodbye"))
     assert flow.nodes["welcome"] == PlayNode("welcome", "welcome", NodeTarget("main_menu"))
     menu = flow.nodes["main_menu"]
     assert isinstance(menu, MenuNode)
@@ -80,7 +88,7 @@ def test_the_demo_flow_validates_with_the_demo_queues_and_prompts() -> None:
         "9": HangupTarget("goodbye"),
     }
     assert menu.on_exhausted == QueueTarget("operator")
-    assert flow.prompts() == PROMPTS
+    assert flow.prompts() == PROMPTS | {"faq-opening-hours"}
 
 
 def test_the_demo_flow_names_the_prompt_and_queue_it_misses() -> None:
@@ -914,7 +922,7 @@ def test_a_sac_flow_names_its_attendant_and_takes_the_default_key_and_depth() ->
 def test_a_flow_without_a_policy_has_no_attendant() -> None:
     flow = parse_flow(
         DEMO.read_text(encoding="utf-8"), "main.yaml", known_queues=QUEUES,
-        prompt_exists=lambda name, language: name in PROMPTS,
+        prompt_exists=lambda name, language: True,
     )
     assert not flow.is_sac
     assert (flow.policy, flow.attendant, flow.attendant_key, flow.max_menu_depth) == (

@@ -65,6 +65,8 @@ from callcenter.core.ivr import (
 
 DEMO = Path(__file__).resolve().parents[2] / "dialplans" / "main.yaml"
 T0 = 1_700_000_000.0
+# The demo flow's first step: its business hours, open day and night by the file's override.
+DEMO_OPEN = ("business_hours", "open: open 24x7 by an admin")
 
 
 def demo_flow() -> Flow:
@@ -151,6 +153,7 @@ def test_a_caller_who_presses_nothing_hears_the_menu_three_times_then_reaches_th
         RouteToQueue("operator"),
     ]
     assert caller.path() == [
+        DEMO_OPEN,
         ("welcome", None),
         ("main_menu", "timeout"),
         ("main_menu", "timeout"),
@@ -164,7 +167,7 @@ def test_a_digit_pressed_during_the_menu_prompt_chooses_at_once() -> None:
     caller = Caller(demo_flow())
     caller.send(PromptFinished())
     assert caller.send(PromptFinished(digit="2")) == RouteToQueue("support")
-    assert caller.path() == [("welcome", None), ("main_menu", "2")]
+    assert caller.path() == [DEMO_OPEN, ("welcome", None), ("main_menu", "2")]
 
 
 def test_a_digit_pressed_after_the_menu_prompt_chooses_too() -> None:
@@ -178,13 +181,13 @@ def test_a_key_pressed_during_the_welcome_is_the_choice_in_the_menu_that_follows
     caller = Caller(demo_flow())
     assert caller.last == PlayPrompt("welcome", interruptible=True)
     assert caller.send(PromptFinished(digit="1")) == RouteToQueue("sales")
-    assert caller.path() == [("welcome", None), ("main_menu", "1")]
+    assert caller.path() == [DEMO_OPEN, ("welcome", None), ("main_menu", "1")]
 
 
 def test_a_wrong_key_during_the_welcome_counts_as_a_wrong_choice() -> None:
     caller = Caller(demo_flow())
     assert caller.send(PromptFinished(digit="7")) == PlayPrompt("invalid", interruptible=False)
-    assert caller.path() == [("welcome", None), ("main_menu", "invalid:7")]
+    assert caller.path() == [DEMO_OPEN, ("welcome", None), ("main_menu", "invalid:7")]
 
 
 def test_a_wrong_digit_plays_the_invalid_prompt_and_repeats_the_menu() -> None:
@@ -194,7 +197,8 @@ def test_a_wrong_digit_plays_the_invalid_prompt_and_repeats_the_menu() -> None:
     assert caller.send(PromptFinished()) == PlayPrompt("main-menu", interruptible=True)
     caller.send(PromptFinished())
     assert caller.send(DigitReceived("0")) == RouteToQueue("operator")
-    assert caller.path() == [("welcome", None), ("main_menu", "invalid:7"), ("main_menu", "0")]
+    assert caller.path() == [DEMO_OPEN, ("welcome", None), ("main_menu", "invalid:7"),
+                             ("main_menu", "0")]
 
 
 def test_wrong_digits_and_silence_all_count_as_tries() -> None:
@@ -209,6 +213,7 @@ def test_wrong_digits_and_silence_all_count_as_tries() -> None:
     assert caller.send(DigitReceived("*")) == PlayPrompt("invalid", interruptible=False)
     assert caller.send(PromptFinished()) == RouteToQueue("operator")
     assert caller.path() == [
+        DEMO_OPEN,
         ("welcome", None),
         ("main_menu", "invalid:5"),
         ("main_menu", "timeout"),
@@ -231,7 +236,17 @@ def test_each_step_of_the_path_is_stamped_with_the_time_the_node_was_entered() -
     caller.send(PromptFinished())  # T0+2: wait
     caller.send(InputTimedOut())  # T0+3: no-input prompt
     caller.send(PromptFinished())  # T0+4: the menu again
-    assert [step.at for step in caller.session.path] == [T0, T0 + 1, T0 + 4]
+    assert [step.at for step in caller.session.path] == [T0, T0, T0 + 1, T0 + 4]
+
+
+def test_the_demo_flow_closed_by_the_admin_tells_its_hours_and_says_goodbye() -> None:
+    caller = Caller(demo_flow(), overrides=lambda flow: Override.FORCE_CLOSED)
+    assert caller.stays_silent() == Hangup("closed_now: next")
+    assert caller.actions == [PlayPrompt("faq-opening-hours", interruptible=False),
+                              PlayPrompt("goodbye", interruptible=False),
+                              Hangup("closed_now: next")]
+    assert caller.path() == [("business_hours", "closed: forced closed by an admin"),
+                             ("closed_now", None)]
 
 
 def test_a_menu_without_feedback_prompts_repeats_straight_away() -> None:
