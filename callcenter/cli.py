@@ -84,9 +84,13 @@ async def note_served_flows(settings: Settings, center: CallCenter) -> None:
     """Tell `callcenter ivr switch` which flows this service serves and checks them against,
     so a switch is checked against the right folder even when its settings differ."""
     agents = [agent.id for agent in await center.directory.list()]
-    note_running_service(settings.data_path, dialplans_dir=settings.dialplans_path,
-                         prompts_dir=settings.prompts_path, language=settings.ivr.language,
-                         queues=[q.name for q in settings.queues], agents=agents)
+    try:
+        note_running_service(settings.data_path, dialplans_dir=settings.dialplans_path,
+                             prompts_dir=settings.prompts_path, language=settings.ivr.language,
+                             queues=[q.name for q in settings.queues], agents=agents)
+    except OSError as exc:  # calls matter more; the command then checks its own settings' flows
+        log.warning("could not note the served flows for `callcenter ivr switch` in %s: %s",
+                    settings.data_path, exc)
 
 
 async def _serve(settings: Settings) -> int:

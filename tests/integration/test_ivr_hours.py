@@ -6,6 +6,7 @@ a SIPp caller, the service in-process)."""
 from __future__ import annotations
 
 import asyncio
+from contextlib import AsyncExitStack
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -18,6 +19,9 @@ from callcenter.core.clock import ShiftedClock
 from callcenter.core.hours import Override
 from callcenter.core.records import CallRecord, Disposition
 from callcenter.service.switches import FlowSwitches
+from callcenter.store.db import create_engine, session_factory
+from callcenter.store.repositories import CallRepository
+from tests.support.asterisk import running_asterisk, sandbox_settings
 from tests.support.calls import (
     call_center,
     caller,
@@ -25,7 +29,8 @@ from tests.support.calls import (
     ivr_inputs,
     sipp_cleanup,  # noqa: F401 - autouse fixture
 )
-from tests.support.sipp import CallerPlan
+from tests.support.service_process import ServiceProcess
+from tests.support.sipp import CallerPlan, SippProcess, caller_scenario
 
 pytestmark = pytest.mark.asterisk
 
@@ -122,3 +127,70 @@ async def test_ivr_switch_closes_the_demo_flow_for_the_next_caller_and_opens_it_
     ]
     assert all(r.disposition is Disposition.COMPLETED_IN_IVR for r in records)
     assert all(r.queue is None for r in records)
+
+
+OFFICE_FLOW = """
+name: office
+start: hours
+nodes:
+  hours:
+    type: time
+    hours: {timezone: UTC, weekly: {mon-sun: ["00:00-24:00"]}}
+    open: {hangup: true, prompt: welcome}
+    closed: {hangup: true, prompt: goodbye}
+"""
+
+
+async def stored_closed_calls(calls: CallRepository, count: int,
+                              timeout: float = 20) -> list[CallRecord]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        records, _ = await calls.list()
+        done = [r for r in records if not r.is_open]
+        if len(done) >= count:
+            return sorted(done, key=lambda r: r.started_at)
+        assert asyncio.get_running_loop().time() < deadline, f"{len(done)} of {count}: {records}"
+        await asyncio.sleep(0.2)
+
+
+async def test_ivr_switch_finds_the_flows_of_the_service_running_on_the_data_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # `callcenter serve` runs with its own flows folder (CALLCENTER_IVR__DIALPLANS_DIR); the
+    # admin's shell gives the command only the data folder: the flow is found where the
+    # service serves it, and the next caller hears it closed.
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "office.yaml").write_text(OFFICE_FLOW)
+    settings = sandbox_settings(tmp_path / "center", env={
+        "CALLCENTER_IVR__DIALPLANS_DIR": str(flows), "CALLCENTER_IVR__FLOW": "office"})
+    for name in ("CALLCENTER_CONFIG", "CALLCENTER_IVR__DIALPLANS_DIR", "CALLCENTER_IVR__FLOW"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CALLCENTER_DATA_DIR", settings.data_dir)
+    service = ServiceProcess(settings)
+    with running_asterisk(settings):
+        async with AsyncExitStack() as stop_by_pid:
+            stop_by_pid.callback(service.stop)
+            await service.start().wait_up(30)
+            engine = create_engine(settings.database_url)
+            stop_by_pid.push_async_callback(engine.dispose)
+            calls = CallRepository(session_factory(engine))
+            for number, word in enumerate(("closed", "auto"), start=1):
+                assert cli.main(["ivr", "switch", "office", word]) == 0, capsys.readouterr()
+                out = capsys.readouterr().out
+                assert f"serves the flows in {flows}" in out, out
+                assert f"pid {service.pid}" in out
+                caller = SippProcess(caller_scenario(CallerPlan(max_call_ms=30_000)),
+                                     remote=("127.0.0.1", settings.asterisk.sip_port),
+                                     service=settings.ivr.number, name="caller")
+                stop_by_pid.callback(caller.cleanup)
+                stop_by_pid.callback(caller.stop)
+                await finished(caller.start())
+                await stored_closed_calls(calls, number)
+            records = await stored_closed_calls(calls, 2)
+    assert not (settings.data_path / "ivr-service.json").exists()  # gone with the service
+
+    closed, reopened = (ivr_inputs(record) for record in records)
+    assert closed == [("hours", "closed: forced closed by an admin")]
+    [(node, decision)] = reopened
+    assert node == "hours" and decision.startswith("open: weekly hours "), decision  # + today
