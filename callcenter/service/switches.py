@@ -130,9 +130,9 @@ def describe(target: SwitchTarget | None, name: str, override: Override) -> str:
         written = {o for o in target.file_overrides if o is not Override.NONE}
         if written:
             meaning += (": its hours, under the override the file writes "
-                        f"({', '.join(sorted(o.value for o in written))}),")
+                        f"({', '.join(sorted(o.value for o in written))})")
         else:
-            meaning += ": its hours,"
+            meaning += ": its hours"
     return (f"flow {name!r} ({target.path}) is now {meaning}, from the next call on "
             f"(time node{'s' if len(target.time_nodes) > 1 else ''}: {nodes})")
 
