@@ -196,7 +196,7 @@ def _flow_library(settings: Settings) -> FlowLibrary:
 def cmd_ivr(args: argparse.Namespace) -> int:
     """check: validate flow files; reload: validate, then tell the running service to reload;
     switch: set a flow's open/closed switch."""
-    from callcenter.core.flowfile import FlowError
+    from callcenter.core.flows import FlowError
 
     settings = _settings(args)
     if args.action == "switch":
@@ -230,7 +230,7 @@ def cmd_prompts(args: argparse.Namespace) -> int:
     """Convert recordings, speak missing prompts from their text, report what is wrong, for
     every language the flows speak or prompts.toml has (or the one --language names)."""
     from callcenter import prompts
-    from callcenter.core.flowfile import FlowError, parse_flow
+    from callcenter.core.flows import FlowError, parse_flow
     from callcenter.service.inbound import SERVICE_PROMPTS
 
     settings = _settings(args)
@@ -436,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        from callcenter.core.flowfile import FlowError
+        from callcenter.core.flows import FlowError
 
         if isinstance(exc, FlowError):
             print(f"callcenter: the IVR flow is broken:\n{exc}", file=sys.stderr)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from callcenter.core.flowfile import E164_RE
+from callcenter.core.flows.names import E164_RE
 from callcenter.netaddr import parse_networks
 from callcenter.private_files import tighten, write_private
 

@@ -17,7 +17,7 @@ import tempfile
 import tomllib
 from pathlib import Path
 
-from callcenter.core.flowfile import LANGUAGE_RE
+from callcenter.core.flows.names import LANGUAGE_RE
 
 PROMPTS_FILE = "prompts.toml"
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")

@@ -36,7 +36,7 @@ from pathlib import Path, PurePosixPath
 
 from callcenter.asterisk import confgen
 from callcenter.config import REPO_ROOT, Settings
-from callcenter.core.flowfile import LANGUAGE_RE
+from callcenter.core.flows.names import LANGUAGE_RE
 from callcenter.private_files import write_private
 from callcenter.store.agents import AgentAccount
 

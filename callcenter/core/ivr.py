@@ -48,7 +48,7 @@ from types import MappingProxyType
 
 from callcenter.core.checkdigits import CHECKS
 from callcenter.core.expr import EvaluationError, InputValue, Value
-from callcenter.core.flowfile import (
+from callcenter.core.flows.model import (
     BUILTIN_VARIABLES,
     DTMF_DIGITS,
     FAQ_NOT_SOLVED_KEY,

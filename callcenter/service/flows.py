@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from callcenter.core.flowfile import Flow, FlowError, FlowProblem, parse_flow
+from callcenter.core.flows import Flow, FlowError, FlowProblem, parse_flow
 from callcenter.private_files import write_private
 
 log = logging.getLogger(__name__)

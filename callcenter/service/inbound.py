@@ -21,7 +21,7 @@ from callcenter.config import Settings
 from callcenter.core.caller_id import clean_name, clean_number
 from callcenter.core.calls import CallLedger
 from callcenter.core.clock import Clock
-from callcenter.core.flowfile import Flow
+from callcenter.core.flows import Flow
 from callcenter.core.hours import Override
 from callcenter.core.ivr import (
     CallbackRegistered,

@@ -27,7 +27,9 @@ from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from callcenter.core.flowfile import FLOW_NAME_RE, Flow, FlowError, TimeNode
+from callcenter.core.flows import FlowError
+from callcenter.core.flows.model import Flow, TimeNode
+from callcenter.core.flows.names import FLOW_NAME_RE
 from callcenter.core.hours import Override
 from callcenter.private_files import write_private
 from callcenter.service.flows import FLOW_SUFFIX, FlowLibrary

@@ -22,7 +22,7 @@ from callcenter.asterisk.supervision_dialplan import SpyMode
 from callcenter.config import STRATEGIES
 from callcenter.core.acd_actions import AgentState, CallState, ConnectMode
 from callcenter.core.callback_offers import NoOfferReason
-from callcenter.core.flowfile import AGENT_ID_RE, FLOW_NAME_RE
+from callcenter.core.flows.names import AGENT_ID_RE, FLOW_NAME_RE
 from callcenter.core.records import (
     AttemptOutcome,
     CallbackStatus,

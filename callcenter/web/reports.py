@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from callcenter.core.flowfile import FLOW_NAME_RE
+from callcenter.core.flows.names import FLOW_NAME_RE
 from callcenter.store.repositories import FaqTopicFigures
 from callcenter.web.keys import CALLS
 from callcenter.web.params import bad_request, check_params, iso, name_param, time_range_params

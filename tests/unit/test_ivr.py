@@ -14,21 +14,20 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from callcenter.core.flowfile import (
+from callcenter.core.flows import Flow, parse_flow
+from callcenter.core.flows.model import (
     DTMF_DIGITS,
     CallbackNode,
     CollectNode,
     ConditionNode,
     FaqNode,
     FetchNode,
-    Flow,
     LanguageNode,
     MenuNode,
     QuestionNode,
     SayNode,
     SetNode,
     TimeNode,
-    parse_flow,
 )
 from callcenter.core.hours import Override
 from callcenter.core.ivr import (

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from callcenter.core.flowfile import Flow, FlowError, parse_flow
+from callcenter.core.flows import Flow, FlowError, parse_flow
 from callcenter.core.ivr import (
     CallbackRegistered,
     CollectDigits,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.core.flowfile import FlowError, parse_flow
+from callcenter.core.flows import FlowError, parse_flow
 from callcenter.core.hours import OpeningHours
 from callcenter.prompts import PromptError, load_prompt_texts
 

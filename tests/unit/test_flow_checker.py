@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import textwrap
-from pathlib import Path
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from callcenter.core.flowfile import (
+from callcenter.core.flows import FlowError, FlowProblem, parse_flow
+from callcenter.core.flows.model import (
     AgentTarget,
     CollectNode,
     ConditionNode,
     FetchNode,
-    Flow,
-    FlowError,
-    FlowProblem,
     FlowTarget,
     GotoNode,
     HangupTarget,
@@ -27,36 +22,11 @@ from callcenter.core.flowfile import (
     SetNode,
     TimeNode,
     TransferTarget,
-    parse_flow,
 )
 from callcenter.core.hours import Override
+from tests.support.flow_text import DEMO, FETCH, PROMPTS, QUEUES, parse, problems
 
-DEMO = Path(__file__).resolve().parents[2] / "dialplans" / "main.yaml"
-QUEUES = {"sales", "support", "operator"}
-PROMPTS = {"welcome", "main-menu", "invalid", "no-input", "goodbye"}
 TARGET_KINDS = "queue, node, hangup, agent, extension, external, flow"
-
-
-def parse(
-    text: str,
-    *,
-    queues: set[str] = QUEUES,
-    prompts: set[str] = PROMPTS,
-    agents: set[str] | None = None,
-) -> Flow:
-    return parse_flow(
-        textwrap.dedent(text).lstrip("\n"),  # line 1 is the first line of the text
-        "test.yaml",
-        known_queues=queues,
-        prompt_exists=lambda name, language: name in prompts,
-        known_agents=agents,
-    )
-
-
-def problems(text: str, **kwargs: set[str] | None) -> list[str]:
-    with pytest.raises(FlowError) as caught:
-        parse(text, **kwargs)
-    return [str(p) for p in caught.value.problems]
 
 
 def test_the_demo_flow_validates_with_the_demo_queues_and_prompts() -> None:
@@ -370,72 +340,6 @@ def test_duplicate_keys_are_caught_where_yaml_would_keep_only_the_last() -> None
     ]
 
 
-def test_nodes_never_reached_from_start_are_reported() -> None:
-    found = problems(
-        """
-        name: main
-        start: a
-        nodes:
-          a: {type: play, prompt: welcome, next: {queue: sales}}
-          orphan: {type: play, prompt: welcome, next: {node: a}}
-        """
-    )
-    assert found == ["test.yaml:5:3: nodes.orphan: never reached from start 'a'"]
-
-
-def test_a_loop_of_play_nodes_is_a_loop_with_no_input() -> None:
-    found = problems(
-        """
-        name: main
-        start: a
-        nodes:
-          a: {type: play, prompt: welcome, next: {node: b}}
-          b: {type: play, prompt: welcome, next: {node: c}}
-          c: {type: play, prompt: welcome, next: {node: b}}
-        """
-    )
-    assert found == [
-        "test.yaml:5:3: nodes.b: play nodes loop with no menu (b -> c -> b): "
-        "the caller can never leave"
-    ]
-
-
-def test_menus_whose_exhaustion_leads_round_in_a_circle_are_rejected() -> None:
-    found = problems(
-        """
-        name: main
-        start: a
-        nodes:
-          a:
-            type: menu
-            prompt: main-menu
-            options: {"1": {queue: sales}}
-            on_exhausted: {node: b}
-          b: {type: play, prompt: invalid, next: {node: a}}
-        """
-    )
-    assert found == [
-        "test.yaml:4:3: nodes.a: a caller who presses nothing loops forever (a -> b -> a); "
-        "next/on_exhausted must end at a queue or a hangup"
-    ]
-
-
-def test_an_option_leading_back_to_its_own_menu_is_fine() -> None:
-    flow = parse(
-        """
-        name: main
-        start: a
-        nodes:
-          a:
-            type: menu
-            prompt: main-menu
-            options: {"1": {queue: sales}, "9": {node: a}}
-            on_exhausted: {queue: operator}
-        """
-    )
-    assert flow.nodes["a"].options["9"] == NodeTarget("a")  # type: ignore[union-attr]
-
-
 def test_prompt_names_that_could_escape_the_prompt_folder_are_refused_unchecked() -> None:
     asked: list[str] = []
 
@@ -551,8 +455,6 @@ def test_deeply_nested_yaml_is_a_flow_error() -> None:
         parse_flow("a: " + "[" * 5000, "x.yaml", known_queues=(),
                    prompt_exists=lambda name, language: True)
 
-
-# --------------------------------------------------------------------------- new node types
 
 HOURS = "{timezone: America/Sao_Paulo, weekly: {mon-fri: ['08:00-18:00']}}"
 
@@ -842,228 +744,6 @@ def test_transfer_targets_are_checked_strictly() -> None:
     assert "unknown agent" not in " ".join(problems(text))  # agents unchecked by default
 
 
-def test_conditions_looping_without_input_are_rejected() -> None:
-    found = problems(
-        """
-        name: main
-        start: a
-        nodes:
-          a: {type: set, variables: {n: "0"}, next: {node: b}}
-          b: {type: set, variables: {n: "n + 1"}, next: {node: c}}
-          c: {type: condition, if: "n < 3", then: {node: b}, else: {node: d}}
-          d: {type: goto, next: {node: d}}
-        """
-    )
-    assert found == [
-        "test.yaml:5:3: nodes.b: nodes loop without ever waiting for the caller (b -> c -> b)",
-        "test.yaml:7:3: nodes.d: nodes loop without ever waiting for the caller (d -> d)",
-    ]
-
-
-def test_a_loop_through_a_collect_entry_is_fine_but_not_through_its_exhaustion() -> None:
-    parse(
-        """
-        name: main
-        start: ask
-        nodes:
-          ask:
-            type: collect
-            prompt: main-menu
-            variable: n
-            max_digits: 4
-            next: {node: check}
-            on_exhausted: {queue: operator}
-          check: {type: condition, if: "n == '1234'", then: {queue: sales}, else: {node: ask}}
-        """
-    )
-
-
-# --------------------------------------------------------------------------- SAC policy
-
-SAC_FLOW = """
-name: sac
-policy: sac
-attendant: {queue: operator}
-start: welcome
-nodes:
-  welcome:
-    type: play
-    prompt: welcome
-    next: {node: protocol}
-  protocol:
-    type: say
-    kind: digits
-    value: call.protocol
-    next: {node: main_menu}
-  main_menu:
-    type: menu
-    prompt: main-menu
-    options:
-      "1": {node: sub_menu}
-      "0": {queue: operator}
-    on_exhausted: {queue: operator}
-  sub_menu:
-    type: menu
-    prompt: main-menu
-    options:
-      "1": {queue: sales}
-      "0": {queue: operator}
-    on_exhausted: {queue: operator}
-"""
-
-
-def test_a_sac_flow_names_its_attendant_and_takes_the_default_key_and_depth() -> None:
-    flow = parse(SAC_FLOW)
-    assert flow.is_sac
-    assert (flow.policy, flow.attendant) == ("sac", QueueTarget("operator"))
-    assert (flow.attendant_key, flow.max_menu_depth) == ("0", 3)
-
-
-def test_a_flow_without_a_policy_has_no_attendant() -> None:
-    flow = parse_flow(
-        DEMO.read_text(encoding="utf-8"), "main.yaml", known_queues=QUEUES,
-        prompt_exists=lambda name, language: True,
-    )
-    assert not flow.is_sac
-    assert (flow.policy, flow.attendant, flow.attendant_key, flow.max_menu_depth) == (
-        None, None, "0", 3,
-    )
-
-
-def test_the_attendant_key_and_menu_depth_can_be_chosen() -> None:
-    text = SAC_FLOW.replace('"0": {queue: operator}', '"*": {agent: alice}').replace(
-        "attendant: {queue: operator}",
-        "attendant: {agent: alice}\nattendant_key: '*'\nmax_menu_depth: 2",
-    )
-    flow = parse(text, agents={"alice"})
-    assert (flow.attendant, flow.attendant_key, flow.max_menu_depth) == (
-        AgentTarget("alice"), "*", 2,
-    )
-
-
-def test_every_sac_menu_must_offer_the_attendant_key_leading_to_the_attendant() -> None:
-    text = SAC_FLOW.replace('      "1": {queue: sales}\n      "0": {queue: operator}\n',
-                            '      "1": {queue: sales}\n      "2": {queue: support}\n')
-    text = text.replace('"0": {queue: operator}', '"0": {queue: sales}')
-    assert problems(text) == [
-        "test.yaml:20:7: nodes.main_menu.options: in a SAC flow key '0' is the attendant's "
-        "and must lead to {queue: operator}, not {queue: sales}",
-        "test.yaml:22:3: nodes.sub_menu: a SAC flow offers the attendant in every menu: add "
-        "option '0' leading to {queue: operator}",
-    ]
-
-
-def test_the_sac_attendant_must_be_a_person_and_is_required() -> None:
-    assert problems(SAC_FLOW.replace("attendant: {queue: operator}",
-                                     "attendant: {hangup: true}")) == [
-        "test.yaml:3:12: attendant: must be a queue or an agent, where a person answers, not "
-        "{hangup: true}",
-    ]
-    assert problems(SAC_FLOW.replace("attendant: {queue: operator}\n", "")) == [
-        "test.yaml:1:1: flow: policy sac needs an 'attendant' target ({queue: NAME} or "
-        "{agent: ID}): where the attendant key leads",
-    ]
-
-
-def test_policy_settings_are_checked() -> None:
-    text = SAC_FLOW.replace(
-        "policy: sac\nattendant: {queue: operator}",
-        "policy: sac\nattendant: {queue: operator}\nattendant_key: '00'\nmax_menu_depth: 11",
-    )
-    assert problems(text) == [
-        "test.yaml:4:16: attendant_key: expected one DTMF key (0-9, *, #; quote * and #), "
-        "got text '00'",
-        "test.yaml:5:17: max_menu_depth: 11 is out of range (1-10 menus)",
-    ]
-    assert problems(SAC_FLOW.replace("policy: sac", "policy: strict")) == [
-        "test.yaml:2:9: policy: unknown policy 'strict' (known: sac)",
-    ]
-    no_policy = SAC_FLOW.replace("policy: sac\n", "max_menu_depth: 2\n")
-    assert problems(no_policy) == [
-        "test.yaml:2:1: max_menu_depth: only used with policy: sac",
-        "test.yaml:3:1: attendant: only used with policy: sac",
-    ]
-
-
-def test_a_sac_menu_deeper_than_the_limit_is_reported_with_its_depth() -> None:
-    text = SAC_FLOW.replace("attendant: {queue: operator}",
-                            "attendant: {queue: operator}\nmax_menu_depth: 1")
-    assert problems(text) == [
-        "test.yaml:23:3: nodes.sub_menu: this menu is 2 menus deep from start (the shortest "
-        "way); a SAC flow allows at most 1 (max_menu_depth)",
-    ]
-
-
-def test_menu_depth_counts_the_shortest_way_not_the_longest() -> None:
-    # sub_menu is 2 deep through main_menu but only 1 deep through the condition.
-    text = SAC_FLOW.replace(
-        "attendant: {queue: operator}",
-        "attendant: {queue: operator}\nmax_menu_depth: 1",
-    ).replace("    next: {node: main_menu}\n", "    next: {node: which}\n") + (
-        "  which:\n"
-        "    type: condition\n"
-        "    if: \"caller.number == '1'\"\n"
-        "    then: {node: sub_menu}\n"
-        "    else: {node: main_menu}\n"
-    )
-    assert parse(text).max_menu_depth == 1
-
-
-def test_a_sac_flow_must_tell_the_protocol_number_before_the_first_menu() -> None:
-    text = SAC_FLOW.replace("value: call.protocol", "value: caller.number")
-    assert problems(text) == [
-        "test.yaml:2:9: policy: a SAC flow must tell the caller the protocol number before "
-        "the first menu (add a say node with kind digits and value call.protocol)",
-    ]
-
-
-def test_no_way_may_bypass_the_protocol_number_on_the_way_to_a_menu() -> None:
-    text = SAC_FLOW.replace("    next: {node: protocol}\n", "    next: {node: which}\n") + (
-        "  which:\n"
-        "    type: condition\n"
-        "    if: \"caller.number == '1'\"\n"
-        "    then: {node: protocol}\n"
-        "    else: {node: sub_menu}\n"
-    )
-    assert problems(text) == [
-        "test.yaml:22:3: nodes.sub_menu: a caller can reach this menu without hearing the "
-        "protocol number (every way from start must pass a say node with value call.protocol)",
-    ]
-
-
-def test_every_sac_problem_is_reported_at_once() -> None:
-    text = (
-        SAC_FLOW.replace("value: call.protocol", "value: caller.number")
-        .replace("attendant: {queue: operator}", "attendant: {queue: operator}\nmax_menu_depth: 1")
-        .replace('"0": {queue: operator}', '"0": {queue: sales}')
-    )
-    assert [p.split(": ")[0] for p in problems(text)] == [
-        "test.yaml:2:9",  # protocol number never told
-        "test.yaml:21:7",  # main_menu's 0 leads elsewhere
-        "test.yaml:23:3",  # sub_menu too deep
-        "test.yaml:28:7",  # sub_menu's 0 leads elsewhere
-    ]
-
-
-FETCH = """\
-name: dip
-start: lookup
-nodes:
-  lookup:
-    type: fetch
-    url: "http://127.0.0.1:8080/demo/orders"
-    params: {order: "caller.number"}
-    result: {order_status: "status", eta: "delivery.days"}
-    next: {node: route}
-    on_failure: {queue: operator}
-  route:
-    type: condition
-    if: "eta < 3 and order_status == 'shipped'"
-    then: {queue: sales}
-    else: {queue: support}
-"""
-
-
 def test_a_fetch_node_takes_default_timeout_and_retries_and_its_results_count_as_set() -> None:
     node = parse(FETCH).nodes["lookup"]
     assert isinstance(node, FetchNode)
@@ -1126,12 +806,6 @@ def test_a_fetch_url_must_be_plain_http_or_https(url: str, why: str) -> None:
     text = FETCH.replace("http://127.0.0.1:8080/demo/orders", url)
     (found,) = problems(text)
     assert found.startswith("test.yaml:6:10: nodes.lookup.url: ") and why in found
-
-
-def test_a_fetch_whose_failure_leads_back_to_itself_is_a_silent_loop() -> None:
-    text = FETCH.replace("on_failure: {queue: operator}", "on_failure: {node: lookup}")
-    (found,) = problems(text)
-    assert "nodes loop without ever waiting for the caller (lookup -> lookup)" in found
 
 
 def test_a_fetch_result_read_before_any_dip_is_still_unknown_elsewhere() -> None:

@@ -1,9 +1,10 @@
-"""IVR flow files: the YAML admins write, turned into a validated, frozen ``Flow``.
+"""Flow file text to a validated, frozen ``Flow``, or a ``FlowError`` listing every problem.
 
 Every problem is reported with its file, line and column, and all of them at once, so an
-admin can fix a file in one pass. The YAML is read as a node tree (``yaml.compose``), not
-as Python objects, so that every key and value keeps its position and duplicate keys,
-which YAML would silently collapse, can be caught.
+admin can fix a file in one pass. The text becomes a YAML node tree first (``yamltree``),
+so that every key and value keeps its position; each node type has its reader here (the
+``_NODE_TYPES`` table); the graph checks are in ``graph`` and the policy rules in
+``policies``.
 
 The format is described in ``docs/ivr.md``; ``dialplans/main.yaml`` is the demo.
 """
@@ -11,439 +12,110 @@ The format is described in ``docs/ivr.md``; ``dialplans/main.yaml`` is the demo.
 from __future__ import annotations
 
 import re
-from collections import deque
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from callcenter.core.checkdigits import CHECKS
 from callcenter.core.expr import KEYWORDS, Expression, ExpressionError, parse_expression
+from callcenter.core.flows.errors import FlowError, FlowProblem
+from callcenter.core.flows.graph import Edges, check_graph
+from callcenter.core.flows.model import (
+    BUILTIN_VARIABLES,
+    CALLBACK_PROMPTS,
+    CURRENCIES,
+    DEFAULT_ATTENDANT_KEY,
+    DEFAULT_CALLBACK_MAX_DIGITS,
+    DEFAULT_CALLBACK_MIN_DIGITS,
+    DEFAULT_LANGUAGE,
+    DEFAULT_MAX_MENU_DEPTH,
+    DEFAULT_RECORD_SECONDS,
+    DEFAULT_RETRIES,
+    DEFAULT_TERMINATOR,
+    DEFAULT_TIMEOUT,
+    DTMF_DIGITS,
+    SAY_KINDS,
+    AgentTarget,
+    CallbackNode,
+    CollectNode,
+    ConditionNode,
+    FaqNode,
+    FetchNode,
+    Flow,
+    FlowNode,
+    FlowTarget,
+    GotoNode,
+    HangupTarget,
+    LanguageNode,
+    MenuNode,
+    NodeTarget,
+    PlayNode,
+    QuestionNode,
+    QueueTarget,
+    SayNode,
+    SetNode,
+    Target,
+    TimeNode,
+    TransferTarget,
+    show_target,
+)
+from callcenter.core.flows.names import (
+    AGENT_ID_RE,
+    E164_RE,
+    EXTENSION_RE,
+    FLOW_NAME_RE,
+    LANGUAGE_RE,
+    NODE_NAME_RE,
+    PROMPT_NAME_RE,
+    QUERY_NAME_RE,
+    RESULT_PATH_RE,
+    SKILL_RE,
+    TOPIC_RE,
+    VARIABLE_NAME_RE,
+)
+from callcenter.core.flows.policies import (
+    MENU_DEPTH_RANGE,
+    POLICIES,
+    PolicySettings,
+    SacRules,
+)
+from callcenter.core.flows.yamltree import (
+    BOOL_TAG,
+    FLOAT_TAG,
+    INT_TAG,
+    NULL_TAG,
+    SCALARS,
+    STR_TAG,
+    compose,
+    describe,
+    node_at,
+    quote_hint,
+)
 from callcenter.core.hours import Schedule, ScheduleError, parse_schedule
 
 _T = TypeVar("_T")
 
-DTMF_DIGITS = "0123456789*#"
 TIMEOUT_RANGE = (1.0, 60.0)  # seconds to wait for a digit after a menu prompt
 RETRIES_RANGE = (1, 10)  # how many times a menu is heard in total
-DEFAULT_TIMEOUT = 5.0
-DEFAULT_RETRIES = 3
-
-FLOW_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
-NODE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
-# A prompt name becomes part of a file path: no dots, no slashes, ever.
-PROMPT_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
-AGENT_ID_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")  # as agent ids in the settings
-EXTENSION_RE = re.compile(r"^[0-9]{1,20}$")
-E164_RE = re.compile(r"^\+[1-9][0-9]{7,14}$")  # + then 8-15 digits, no leading zero
-VARIABLE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}(?:\.[A-Za-z0-9_]{1,64}){0,4}$")
-# Variables every call has (the adapter fills them; absent ones are null).
-BUILTIN_VARIABLES = frozenset(
-    {"caller.number", "caller.name", "call.dialed", "call.id", "call.language", "call.protocol"}
-)
 MAX_COLLECT_DIGITS = 32
-SAY_KINDS = ("number", "digits", "datetime", "money")
-CURRENCIES = ("BRL", "USD", "EUR")
-DEFAULT_TERMINATOR = "#"
-POLICIES = ("sac",)  # customer-service rules a flow can opt into (docs/ivr.md)
-DEFAULT_ATTENDANT_KEY = "0"
-DEFAULT_MAX_MENU_DEPTH = 3
-MENU_DEPTH_RANGE = (1, 10)
-PROTOCOL_VARIABLE = "call.protocol"
 FETCH_SCHEMES = ("http", "https")
 FETCH_TIMEOUT_RANGE = (0.5, 30.0)  # seconds per try of a data dip
 FETCH_RETRIES_RANGE = (0, 3)  # extra tries after a failed one
 DEFAULT_FETCH_TIMEOUT = 3.0
 DEFAULT_FETCH_RETRIES = 1
 MAX_URL_LENGTH = 2000
-QUERY_NAME_RE = re.compile(r"^[A-Za-z0-9_.~-]{1,64}$")  # needs no percent-encoding
-# Where a value sits in the JSON reply: keys joined by dots, e.g. "delivery.days".
-RESULT_PATH_RE = re.compile(
-    r"^[A-Za-z_][A-Za-z0-9_]{0,63}(?:\.[A-Za-z_][A-Za-z0-9_]{0,63}){0,7}$"
-)
-LANGUAGE_RE = re.compile(r"^[a-z]{2}(?:_[A-Z]{2})?$")  # as prompt folders: en, pt_BR
-DEFAULT_LANGUAGE = "en"
 MAX_LANGUAGES = 9  # one key each in a language menu
-TOPIC_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # a FAQ topic or survey question id
-FAQ_SOLVED_KEY = "1"  # "did this solve it? 1 yes, 2 talk to a person"
-FAQ_NOT_SOLVED_KEY = "2"
 MAX_ANSWER_LENGTH = 64
 RECORD_SECONDS_RANGE = (2, 30)  # of a caller's recorded name
-DEFAULT_RECORD_SECONDS = 5
 PHONE_DIGITS_RANGE = (3, 15)  # of a callback number (an extension to E.164 without +)
-DEFAULT_CALLBACK_MIN_DIGITS = 8
-DEFAULT_CALLBACK_MAX_DIGITS = 15
-# The prompts a callback node plays unless the flow names others (ivr_prompts/prompts.toml).
-CALLBACK_PROMPTS = {
-    "name_prompt": "callback-record-name",
-    "number_prompt": "callback-number-is",
-    "confirm_prompt": "callback-confirm",
-    "enter_prompt": "callback-enter-number",
-}
 DEFAULT_FAQ_QUESTION = "faq-did-this-solve-it"
-
-
-# --------------------------------------------------------------------------- the model
-
-
-@dataclass(frozen=True)
-class QueueTarget:
-    """Hand the caller to an ACD queue; the IVR is done. ``survey``: a flow the caller is
-    sent to when the agent hangs up (post-call survey). ``priority``: higher is served
-    first (e.g. 10 for a VIP found by a data dip); ``skills``: skill -> the level (1-10) an
-    agent needs to take the call (the queue's relax_every lowers it as the wait grows)."""
-
-    queue: str
-    survey: str | None = None
-    priority: int = 0
-    skills: Mapping[str, int] = field(default_factory=dict, hash=False)
-
-
-@dataclass(frozen=True)
-class NodeTarget:
-    """Go on to another node of the same flow."""
-
-    node: str
-
-
-@dataclass(frozen=True)
-class HangupTarget:
-    """End the call, after playing ``prompt`` if there is one."""
-
-    prompt: str | None = None
-
-
-@dataclass(frozen=True)
-class AgentTarget:
-    """Ring one agent directly (their PJSIP endpoint); the IVR is done. ``survey`` as for
-    a queue."""
-
-    agent: str
-    survey: str | None = None
-
-
-@dataclass(frozen=True)
-class TransferTarget:
-    """Transfer out of the IVR: ``kind`` "extension" (digits) or "external" (E.164)."""
-
-    kind: str
-    destination: str
-
-
-@dataclass(frozen=True)
-class FlowTarget:
-    """Continue in another call flow (by its name); this flow is done."""
-
-    flow: str
-
-
-Target = QueueTarget | NodeTarget | HangupTarget | AgentTarget | TransferTarget | FlowTarget
-
-
-@dataclass(frozen=True)
-class PlayNode:
-    """Play a prompt (digits pressed meanwhile are ignored), then go to ``next``."""
-
-    name: str
-    prompt: str
-    next: Target
-
-
-@dataclass(frozen=True)
-class MenuNode:
-    """Play a prompt and wait for one digit; after ``retries`` failed tries, ``on_exhausted``."""
-
-    name: str
-    prompt: str
-    options: Mapping[str, Target]  # DTMF digit -> where it leads
-    on_exhausted: Target
-    timeout: float = DEFAULT_TIMEOUT
-    retries: int = DEFAULT_RETRIES
-    invalid_prompt: str | None = None
-    timeout_prompt: str | None = None
-
-
-@dataclass(frozen=True)
-class SetNode:
-    """Set call variables, in file order (later ones see earlier ones), then go to ``next``."""
-
-    name: str
-    assignments: Mapping[str, Expression]
-    next: Target
-
-
-@dataclass(frozen=True)
-class ConditionNode:
-    """Go to ``then`` when the condition is true, to ``otherwise`` when false or failing."""
-
-    name: str
-    condition: Expression
-    then: Target
-    otherwise: Target
-
-
-@dataclass(frozen=True)
-class CollectNode:
-    """Play a prompt and collect several digits into ``variable``; validated, with retries."""
-
-    name: str
-    prompt: str
-    variable: str
-    max_digits: int
-    next: Target
-    on_exhausted: Target
-    min_digits: int = 1
-    terminator: str | None = DEFAULT_TERMINATOR
-    timeout: float = DEFAULT_TIMEOUT  # seconds between digits
-    retries: int = DEFAULT_RETRIES
-    check: str | None = None  # a name in checkdigits.CHECKS
-    # ``matches(digits, <pattern>)``: the admin's regex, checked by expr's pattern safety rules.
-    pattern: Expression | None = None
-    invalid_prompt: str | None = None
-    timeout_prompt: str | None = None
-
-
-@dataclass(frozen=True)
-class SayNode:
-    """Speak a value: a number, digits one by one, a date and time, or money."""
-
-    name: str
-    kind: str  # one of SAY_KINDS
-    value: Expression
-    next: Target
-    currency: str | None = None  # money only
-    timezone: str = "UTC"  # datetime only
-
-
-@dataclass(frozen=True)
-class TimeNode:
-    """Go to ``open`` or ``closed`` according to the schedule (and the admin switch)."""
-
-    name: str
-    schedule: Schedule = field(compare=False)
-    open: Target
-    closed: Target
-
-
-@dataclass(frozen=True)
-class GotoNode:
-    """Go straight to ``next`` (a named junction several nodes can share)."""
-
-    name: str
-    next: Target
-
-
-@dataclass(frozen=True)
-class FetchNode:
-    """An HTTP data dip: GET ``url`` with ``params`` (query name -> expression), then copy
-    values of the JSON reply into variables (``result``: variable -> dotted path) and go to
-    ``next``; when every try failed or a path is missing, go to ``on_failure``."""
-
-    name: str
-    url: str
-    params: Mapping[str, Expression]
-    timeout: float  # seconds per try
-    retries: int  # extra tries after a failed one
-    result: Mapping[str, str]
-    next: Target
-    on_failure: Target
-
-
-@dataclass(frozen=True)
-class LanguageNode:
-    """Ask the caller to choose a language by key; prompts and says from then on are in it.
-    Without a valid choice after the tries the language stays as it was. Either way: ``next``.
-    """
-
-    name: str
-    prompt: str
-    options: Mapping[str, str]  # DTMF digit -> one of the flow's languages
-    next: Target
-    timeout: float = DEFAULT_TIMEOUT
-    retries: int = DEFAULT_RETRIES
-    invalid_prompt: str | None = None
-    timeout_prompt: str | None = None
-
-    @property
-    def on_exhausted(self) -> Target:
-        return self.next
-
-
-@dataclass(frozen=True)
-class FaqNode:
-    """Play a FAQ's answer, then ask "did this solve it? 1 yes, 2 talk to a person". The
-    outcome per ``topic`` is kept for self-service reports. A key pressed during the answer
-    counts as the reply (1 or 2)."""
-
-    name: str
-    topic: str
-    answer: str  # prompt
-    question: str  # prompt
-    solved: Target
-    not_solved: Target
-    on_exhausted: Target  # no valid reply after the tries (default: not_solved)
-    timeout: float = DEFAULT_TIMEOUT
-    retries: int = DEFAULT_RETRIES
-    invalid_prompt: str | None = None
-    timeout_prompt: str | None = None
-
-
-@dataclass(frozen=True)
-class QuestionNode:
-    """A survey question: play ``prompt``, one key is the answer (``answers``: key -> value),
-    stored with the call under ``question``; optionally also kept in ``variable``."""
-
-    name: str
-    question: str  # the question's id in reports
-    prompt: str
-    answers: Mapping[str, str]
-    next: Target
-    on_exhausted: Target  # no valid answer after the tries (nothing stored); default: next
-    variable: str | None = None
-    timeout: float = DEFAULT_TIMEOUT
-    retries: int = DEFAULT_RETRIES
-    invalid_prompt: str | None = None
-    timeout_prompt: str | None = None
-
-
-@dataclass(frozen=True)
-class CallbackNode:
-    """"Call me back": record the caller's name, confirm the number to call (the caller ID,
-    said back; or keyed in), then register the request for ``queue``'s agents."""
-
-    name: str
-    queue: str
-    next: Target  # the request is registered
-    on_failure: Target  # no number confirmed after the tries, or the request was not stored
-    name_prompt: str = CALLBACK_PROMPTS["name_prompt"]
-    number_prompt: str = CALLBACK_PROMPTS["number_prompt"]
-    confirm_prompt: str = CALLBACK_PROMPTS["confirm_prompt"]
-    enter_prompt: str = CALLBACK_PROMPTS["enter_prompt"]
-    record_seconds: int = DEFAULT_RECORD_SECONDS
-    min_digits: int = DEFAULT_CALLBACK_MIN_DIGITS
-    max_digits: int = DEFAULT_CALLBACK_MAX_DIGITS
-    timeout: float = DEFAULT_TIMEOUT
-    retries: int = DEFAULT_RETRIES
-
-    @property
-    def prompts(self) -> tuple[str, ...]:
-        return (self.name_prompt, self.number_prompt, self.confirm_prompt, self.enter_prompt)
-
-
-FlowNode = (
-    PlayNode
-    | MenuNode
-    | SetNode
-    | ConditionNode
-    | CollectNode
-    | SayNode
-    | TimeNode
-    | GotoNode
-    | FetchNode
-    | LanguageNode
-    | FaqNode
-    | QuestionNode
-    | CallbackNode
-)
-
-
-def node_targets(node: FlowNode) -> list[Target]:
-    """Every target a node may lead to."""
-    match node:
-        case MenuNode():
-            return [*node.options.values(), node.on_exhausted]
-        case ConditionNode():
-            return [node.then, node.otherwise]
-        case CollectNode():
-            return [node.next, node.on_exhausted]
-        case TimeNode():
-            return [node.open, node.closed]
-        case FetchNode() | CallbackNode():
-            return [node.next, node.on_failure]
-        case FaqNode():
-            return [node.solved, node.not_solved, node.on_exhausted]
-        case QuestionNode():
-            return [node.next, node.on_exhausted]
-        case _:
-            return [node.next]
-
-
-@dataclass(frozen=True)
-class Flow:
-    name: str
-    start: str
-    nodes: Mapping[str, FlowNode]  # read-only, in file order
-    source: str = "<flow>"
-    # ``policy: sac``: the attendant key reaches ``attendant`` from every node (see ivr.py).
-    policy: str | None = None
-    attendant: Target | None = None  # a QueueTarget or AgentTarget when policy is "sac"
-    attendant_key: str = DEFAULT_ATTENDANT_KEY
-    max_menu_depth: int = DEFAULT_MAX_MENU_DEPTH
-    # The languages its prompts exist in; the first is the fallback, spoken to callers whose
-    # language the flow does not offer.
-    languages: tuple[str, ...] = (DEFAULT_LANGUAGE,)
-
-    @property
-    def fallback_language(self) -> str:
-        return self.languages[0]
-
-    @property
-    def is_sac(self) -> bool:
-        return self.policy == "sac"
-
-    def node(self, name: str) -> FlowNode:
-        try:
-            return self.nodes[name]
-        except KeyError:
-            raise ValueError(f"flow {self.name!r} has no node {name!r}") from None
-
-    def prompts(self) -> frozenset[str]:
-        """Every prompt name the flow may play (for checks and pre-loading)."""
-        names: set[str] = set()
-        for node in self.nodes.values():
-            if isinstance(node, PlayNode | MenuNode | CollectNode | LanguageNode | QuestionNode):
-                names.add(node.prompt)
-            if isinstance(node, MenuNode | CollectNode | LanguageNode | QuestionNode | FaqNode):
-                names.update(p for p in (node.invalid_prompt, node.timeout_prompt) if p)
-            if isinstance(node, FaqNode):
-                names.update((node.answer, node.question))
-            if isinstance(node, CallbackNode):
-                names.update(node.prompts)
-            names.update(
-                t.prompt for t in node_targets(node) if isinstance(t, HangupTarget) and t.prompt
-            )
-        return frozenset(names)
-
-
-# --------------------------------------------------------------------------- errors
-
-
-@dataclass(frozen=True)
-class FlowProblem:
-    source: str
-    line: int  # 1-based
-    column: int  # 1-based
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.source}:{self.line}:{self.column}: {self.message}"
-
-
-class FlowError(ValueError):
-    """A flow file is not valid; ``problems`` lists every problem found, in file order."""
-
-    def __init__(self, problems: Sequence[FlowProblem]) -> None:
-        self.problems = sorted(problems, key=lambda p: (p.line, p.column))
-        super().__init__("\n".join(str(p) for p in self.problems))
-
-
-# --------------------------------------------------------------------------- parsing
+MIN_PRIORITY, MAX_PRIORITY = -100, 100
 
 
 def parse_flow(
@@ -463,7 +135,7 @@ def parse_flow(
     file names none). ``known_agents`` / ``known_flows``: when given, ``{agent: ID}`` /
     ``{flow: NAME}`` targets must name one of them; when None, only their form is checked.
     """
-    root = _compose(text, source)
+    root = compose(text, source)
     checker = _FlowChecker(source, known_queues, prompt_exists, known_agents, known_flows,
                            default_language)
     flow = checker.check(root)
@@ -471,87 +143,6 @@ def parse_flow(
         raise FlowError(checker.problems)
     return flow
 
-
-def _compose(text: str, source: str) -> Node | None:
-    """The YAML node tree (None for an empty file); YAML's own errors become a FlowError."""
-
-    def fail(line: int, column: int, message: str) -> FlowError:
-        return FlowError([FlowProblem(source, line, column, f"not valid YAML: {message}")])
-
-    try:
-        loader = yaml.SafeLoader(text)
-    except yaml.reader.ReaderError as exc:  # a character YAML does not allow
-        before = text[: exc.position]
-        line, column = before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
-        raise fail(line, column, f"character U+{exc.character:04X} is not allowed") from None
-    try:
-        return loader.get_single_node()
-    except RecursionError:
-        mark = loader.get_mark()
-        raise fail(mark.line + 1, mark.column + 1, "nested too deeply") from None
-    except yaml.MarkedYAMLError as exc:
-        line, column, message = _yaml_error_place(exc, text)
-        raise fail(line, column, message) from None
-    finally:
-        loader.dispose()
-
-
-def _yaml_error_place(exc: yaml.MarkedYAMLError, text: str) -> tuple[int, int, str]:
-    """Where the broken text is (1-based line, column) and what YAML says about it.
-
-    YAML's problem mark is where it noticed, which is often past the mistake: an unclosed
-    quote or bracket is noticed at the end of the file, a key without ':' on the next line.
-    Its context mark is where the construct being read began; that is the text to fix when
-    the problem lies on a later line or at the end of the file."""
-    problem, context = exc.problem_mark, exc.context_mark
-    words = ", ".join(str(p) for p in (exc.context, exc.problem) if p)
-    noticed_too_late = problem is None or (context is not None and (
-        (isinstance(exc, yaml.scanner.ScannerError) and context.line < problem.line)
-        or problem.index >= len(text.rstrip())  # reached the end without closing it
-    ))
-    if noticed_too_late:
-        mark = context
-    else:
-        mark = problem
-        missing_colon = _key_without_colon(text, exc) if exc.context is None else None
-        if missing_colon is not None:
-            mark, words = missing_colon, f"{words}; is a ':' missing at the end of this line?"
-    if mark is None:
-        return 1, 1, words
-    if mark is not problem and problem is not None:
-        words += f" (noticed at line {problem.line + 1}, column {problem.column + 1})"
-    return mark.line + 1, mark.column + 1, words
-
-
-def _key_without_colon(text: str, exc: yaml.MarkedYAMLError) -> yaml.Mark | None:
-    """For 'mapping values are not allowed here' after a line with no ':' (``menu`` then
-    ``  say: hi``), YAML read both lines as one text: the end of its first line."""
-    if exc.problem != "mapping values are not allowed here" or exc.problem_mark is None:
-        return None
-    last = None
-    try:
-        for token in yaml.scan(text, Loader=yaml.SafeLoader):
-            last = token
-    except yaml.YAMLError:
-        pass
-    if (not isinstance(last, yaml.ScalarToken) or last.plain is not True
-            or last.start_mark.line >= exc.problem_mark.line):
-        return None
-    start = last.start_mark
-    line_start = start.index - start.column
-    if text[line_start:start.index].strip() not in ("", "-"):
-        return None  # the text is a value (``name: x``), not a key missing its ':'
-    line_end = text.find("\n", start.index)
-    end_column = (line_end if line_end >= 0 else len(text)) - line_start
-    return yaml.Mark(start.name, start.index, start.line, end_column, None, None)
-
-
-_STR = "tag:yaml.org,2002:str"
-_INT = "tag:yaml.org,2002:int"
-_FLOAT = "tag:yaml.org,2002:float"
-_BOOL = "tag:yaml.org,2002:bool"
-_NULL = "tag:yaml.org,2002:null"
-_SCALARS = SafeConstructor()  # only its stateless scalar converters are used
 
 _PLAY_KEYS = {"type": True, "prompt": True, "next": True}  # key -> required
 _MENU_KEYS = {
@@ -574,8 +165,6 @@ _TOP_KEYS = {
     "languages": False,
     "nodes": True,
 }
-SKILL_RE = re.compile(r"[a-z0-9_-]{1,40}")  # as agents' skills are stored
-MIN_PRIORITY, MAX_PRIORITY = -100, 100
 _TARGET_KINDS = ("queue", "node", "hangup", "agent", "extension", "external", "flow")
 _TARGET_HINT = (
     "a target is {queue: NAME}, {node: NAME}, {hangup: true} (with optional prompt), "
@@ -654,34 +243,6 @@ _CALLBACK_KEYS = {
     "next": True,
     "on_failure": True,
 }
-NODE_TYPES = (
-    "play", "menu", "collect", "say", "set", "condition", "time", "goto", "fetch",
-    "language", "faq", "question", "callback",
-)
-# Nodes whose input edges need a key press.
-_WAITS_FOR_CALLER = frozenset({"menu", "collect", "language", "faq", "question", "callback"})
-
-
-def _describe(node: Node) -> str:
-    """What a YAML value is, in words an admin understands."""
-    if isinstance(node, MappingNode):
-        return "a mapping"
-    if isinstance(node, SequenceNode):
-        return "a list"
-    return {
-        _STR: f"text {node.value!r}",
-        _INT: f"the number {node.value}",
-        _FLOAT: f"the number {node.value}",
-        _BOOL: f"{node.value}",
-        _NULL: "nothing",
-    }.get(node.tag, f"a value tagged {node.tag}")
-
-
-def _quote_hint(node: Node) -> str:
-    """YAML reads 123, 1.5, yes, no, on or off as non-text: tell the admin to quote it."""
-    if isinstance(node, ScalarNode) and node.tag in (_INT, _FLOAT, _BOOL):
-        return "; quote it if you mean text"
-    return ""
 
 
 @dataclass(frozen=True)
@@ -707,15 +268,6 @@ class _FieldReader:
         self.failed = self.failed or value is None
         return value
 
-
-@dataclass
-class _Edges:
-    """Where a node leads: ``silent`` edges are taken when the caller presses nothing."""
-
-    key: ScalarNode
-    kind: str  # the node type
-    silent: list[str]
-    on_input: list[str]
 
 
 @dataclass(frozen=True)
@@ -748,7 +300,7 @@ class _FlowChecker:
         self._assigned: set[str] = set()  # variables some set or collect node sets
         self._missing_languages: dict[str, list[str]] = {}  # prompt -> languages without it
         self._node_names: set[str] = set()
-        self._edges: dict[str, _Edges] = {}
+        self._edges: dict[str, Edges] = {}
         self._option_keys: dict[str, dict[str, ScalarNode]] = {}  # "nodes.NAME" -> digit -> key
 
     # -- reporting and small readers
@@ -760,13 +312,13 @@ class _FlowChecker:
     def mapping(self, node: Node, where: str) -> dict[str, _Entry] | None:
         """A mapping's entries by key text; reports non-text and duplicate keys."""
         if not isinstance(node, MappingNode):
-            self.problem(node, f"{where}: expected a mapping, got {_describe(node)}")
+            self.problem(node, f"{where}: expected a mapping, got {describe(node)}")
             return None
         entries: dict[str, _Entry] = {}
         for key, value in node.value:
-            if not isinstance(key, ScalarNode) or key.tag not in (_STR, _INT):
+            if not isinstance(key, ScalarNode) or key.tag not in (STR_TAG, INT_TAG):
                 self.problem(
-                    key, f"{where}: a key must be a name, got {_describe(key)}{_quote_hint(key)}"
+                    key, f"{where}: a key must be a name, got {describe(key)}{quote_hint(key)}"
                 )
                 continue
             if key.value in entries:
@@ -793,12 +345,12 @@ class _FlowChecker:
                 self.problem(owner, f"{where}: missing required key {name!r}")
 
     def text(self, node: Node, where: str) -> str | None:
-        if isinstance(node, ScalarNode) and node.tag == _STR:
+        if isinstance(node, ScalarNode) and node.tag == STR_TAG:
             if node.value:
                 return str(node.value)
             self.problem(node, f"{where}: must not be empty")
             return None
-        self.problem(node, f"{where}: expected text, got {_describe(node)}{_quote_hint(node)}")
+        self.problem(node, f"{where}: expected text, got {describe(node)}{quote_hint(node)}")
         return None
 
     def name(self, node: Node, where: str, pattern: re.Pattern[str], what: str) -> str | None:
@@ -811,15 +363,15 @@ class _FlowChecker:
     def number(
         self, node: Node, where: str, bounds: tuple[float, float], whole: bool, unit: str
     ) -> float | None:
-        allowed = (_INT,) if whole else (_INT, _FLOAT)
+        allowed = (INT_TAG,) if whole else (INT_TAG, FLOAT_TAG)
         if not isinstance(node, ScalarNode) or node.tag not in allowed:
             kind = "a whole number" if whole else "a number"
-            self.problem(node, f"{where}: expected {kind}, got {_describe(node)}")
+            self.problem(node, f"{where}: expected {kind}, got {describe(node)}")
             return None
-        if node.tag == _INT:
-            value: float = _SCALARS.construct_yaml_int(node)
+        if node.tag == INT_TAG:
+            value: float = SCALARS.construct_yaml_int(node)
         else:
-            value = _SCALARS.construct_yaml_float(node)
+            value = SCALARS.construct_yaml_float(node)
         low, high = bounds
         if not low <= value <= high:
             unit = f" {unit}" if unit else ""
@@ -865,7 +417,7 @@ class _FlowChecker:
         """``languages: [pt_BR, en]``: codes as prompt folders are named, first = fallback."""
         if not isinstance(node, SequenceNode) or not node.value:
             self.problem(node, "languages: expected a list of language codes like [en, pt_BR] "
-                         f"(the first is the fallback), got {_describe(node)}")
+                         f"(the first is the fallback), got {describe(node)}")
             return None
         languages: list[str] = []
         for index, item in enumerate(node.value):
@@ -924,9 +476,9 @@ class _FlowChecker:
         if start is not None and start not in self._node_names:
             self.problem(top["start"].value, f"start: unknown node {start!r}")
         elif start is not None and graph_known:
-            self.check_graph(start)
+            check_graph(start, self._edges, self.problem)
             if policy is not None:
-                _SacChecker(self, policy, nodes).check(start)
+                SacRules(self.problem, policy, nodes, self._edges, self._option_keys).check(start)
         if self.problems or name is None or start is None:
             return None
         flow = Flow(name=name, start=start, nodes=MappingProxyType(nodes), source=self.source,
@@ -943,7 +495,7 @@ class _FlowChecker:
             max_menu_depth=policy.max_menu_depth,
         )
 
-    def policy(self, top: dict[str, _Entry], root: Node) -> _Policy | None:
+    def policy(self, top: dict[str, _Entry], root: Node) -> PolicySettings | None:
         """The flow's policy settings, None without one. A setting that is wrong is None in
         the result (its problem is reported), so that the other rules are still checked."""
         settings = [key for key in ("attendant", "attendant_key", "max_menu_depth") if key in top]
@@ -967,7 +519,7 @@ class _FlowChecker:
             attendant = self.target(value, "attendant", [])
             if attendant is not None and not isinstance(attendant, QueueTarget | AgentTarget):
                 self.problem(value, "attendant: must be a queue or an agent, where a person "
-                             f"answers, not {_show_target(attendant)}")
+                             f"answers, not {show_target(attendant)}")
                 attendant = None
         key: str | None = DEFAULT_ATTENDANT_KEY
         if "attendant_key" in top:
@@ -976,19 +528,19 @@ class _FlowChecker:
         if "max_menu_depth" in top:
             depth = self.number(top["max_menu_depth"].value, "max_menu_depth",
                                 MENU_DEPTH_RANGE, whole=True, unit="menus")
-        return _Policy(name, at, attendant, key, None if depth is None else int(depth))
+        return PolicySettings(name, at, attendant, key, None if depth is None else int(depth))
 
     def dtmf_key(self, node: Node, where: str) -> str | None:
         """One DTMF key, as text or a bare digit."""
         if (
             isinstance(node, ScalarNode)
-            and node.tag in (_STR, _INT)
+            and node.tag in (STR_TAG, INT_TAG)
             and len(node.value) == 1
             and node.value in DTMF_DIGITS
         ):
             return str(node.value)
         self.problem(node, f"{where}: expected one DTMF key (0-9, *, #; quote * and #), "
-                     f"got {_describe(node)}")
+                     f"got {describe(node)}")
         return None
 
     # -- nodes and targets
@@ -1009,29 +561,15 @@ class _FlowChecker:
                     fields["type"].value, f"{where}.type: unknown node type {kind!r} ({kinds})"
                 )
             return None
-        edges = _Edges(entry.key, kind, [], [])
+        node_type = _NODE_TYPES[kind]
+        edges = Edges(entry.key, kind, [], [], node_type.waits_for_caller)
         self._edges[name] = edges
-        reader = {
-            "play": self.play_node,
-            "menu": self.menu_node,
-            "collect": self.collect_node,
-            "say": self.say_node,
-            "set": self.set_node,
-            "condition": self.condition_node,
-            "time": self.time_node,
-            "goto": self.goto_node,
-            "fetch": self.fetch_node,
-            "language": self.language_node,
-            "faq": self.faq_node,
-            "question": self.question_node,
-            "callback": self.callback_node,
-        }[kind]
-        return reader(name, fields, where, entry.key, edges)
+        self.keys(fields, node_type.keys, where, entry.key)
+        return node_type.read(self, name, fields, where, entry.key, edges)
 
     def play_node(
-        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: _Edges
+        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: Edges
     ) -> PlayNode | None:
-        self.keys(fields, _PLAY_KEYS, where, owner)
         prompt = following = None
         if "prompt" in fields:
             prompt = self.prompt(fields["prompt"].value, f"{where}.prompt")
@@ -1042,9 +580,8 @@ class _FlowChecker:
         return PlayNode(name=name, prompt=prompt, next=following)
 
     def menu_node(
-        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: _Edges
+        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: Edges
     ) -> MenuNode | None:
-        self.keys(fields, _MENU_KEYS, where, owner)
         fields_read = _FieldReader(fields, where)
         read = fields_read.read
         prompt = read("prompt", self.prompt, None)
@@ -1057,9 +594,8 @@ class _FlowChecker:
                         on_exhausted=on_exhausted, **retry.fields())
 
     def collect_node(
-        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: _Edges
+        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: Edges
     ) -> CollectNode | None:
-        self.keys(fields, _COLLECT_KEYS, where, owner)
         fields_read = _FieldReader(fields, where)
         read = fields_read.read
 
@@ -1166,9 +702,8 @@ class _FlowChecker:
         return code
 
     def language_node(
-        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: _Edges
+        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: Edges
     ) -> LanguageNode | None:
-        self.keys(fields, _LANGUAGE_KEYS, where, owner)
         fields_read = _FieldReader(fields, where)
         read = fields_read.read
         prompt = read("prompt", self.prompt, None)
@@ -1185,9 +720,8 @@ class _FlowChecker:
                             **retry.fields())
 
     def faq_node(
-        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: _Edges
+        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: Edges
     ) -> FaqNode | None:
-        self.keys(fields, _FAQ_KEYS, where, owner)
         fields_read = _FieldReader(fields, where)
         read = fields_read.read
         topic = read("topic", lambda n, at: self.name(n, at, TOPIC_RE, "topic (a-z, 0-9, - _)"),
@@ -1215,9 +749,8 @@ class _FlowChecker:
                        **retry.fields())
 
     def question_node(
-        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: _Edges
+        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: Edges
     ) -> QuestionNode | None:
-        self.keys(fields, _QUESTION_KEYS, where, owner)
         fields_read = _FieldReader(fields, where)
         read = fields_read.read
         question = read("id", lambda n, at: self.name(n, at, TOPIC_RE, "id (a-z, 0-9, - _)"),
@@ -1243,7 +776,7 @@ class _FlowChecker:
 
     def answers(self, node: Node, where: str) -> dict[str, str] | None:
         """``"1-5"`` (each key answers itself) or a mapping key -> answer text."""
-        if isinstance(node, ScalarNode) and node.tag == _STR and "-" in node.value:
+        if isinstance(node, ScalarNode) and node.tag == STR_TAG and "-" in node.value:
             low, _, high = node.value.partition("-")
             if (len(low) == len(high) == 1 and low.isdigit() and high.isdigit()
                     and low < high):
@@ -1253,24 +786,23 @@ class _FlowChecker:
             return None
         if not isinstance(node, MappingNode):
             self.problem(node, f"{where}: expected a range like '1-5' or a mapping of keys to "
-                         f"answers like {{1: 'yes', 2: 'no'}}, got {_describe(node)}")
+                         f"answers like {{1: 'yes', 2: 'no'}}, got {describe(node)}")
             return None
 
         def answer_text(value: Node, at: str) -> str | None:
-            if isinstance(value, ScalarNode) and value.tag in (_STR, _INT, _BOOL):
+            if isinstance(value, ScalarNode) and value.tag in (STR_TAG, INT_TAG, BOOL_TAG):
                 text = str(value.value)
                 if 0 < len(text) <= MAX_ANSWER_LENGTH:
                     return text
             self.problem(value, f"{at}: expected the answer as short text "
-                         f"(1-{MAX_ANSWER_LENGTH} characters), got {_describe(value)}")
+                         f"(1-{MAX_ANSWER_LENGTH} characters), got {describe(value)}")
             return None
 
         return self.key_map(node, where, answer_text, {})
 
     def callback_node(
-        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: _Edges
+        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: Edges
     ) -> CallbackNode | None:
-        self.keys(fields, _CALLBACK_KEYS, where, owner)
         fields_read = _FieldReader(fields, where)
         read = fields_read.read
         queue = read("queue", self.queue_name, None)
@@ -1306,11 +838,11 @@ class _FlowChecker:
 
     def terminator(self, node: Node, where: str) -> str | None:
         """'#' or no terminator ('' here, for none or null), None when wrong."""
-        if isinstance(node, ScalarNode) and node.tag == _NULL:
+        if isinstance(node, ScalarNode) and node.tag == NULL_TAG:
             return ""
-        if isinstance(node, ScalarNode) and node.tag == _STR and node.value in ("#", "none"):
+        if isinstance(node, ScalarNode) and node.tag == STR_TAG and node.value in ("#", "none"):
             return "#" if node.value == "#" else ""
-        self.problem(node, f"{where}: expected '#' or none, got {_describe(node)}")
+        self.problem(node, f"{where}: expected '#' or none, got {describe(node)}")
         return None
 
     def check_name(self, node: Node, where: str) -> str | None:
@@ -1333,9 +865,8 @@ class _FlowChecker:
             return None
 
     def say_node(
-        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: _Edges
+        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: Edges
     ) -> SayNode | None:
-        self.keys(fields, _SAY_KEYS, where, owner)
         kind = value = following = None
         if "kind" in fields:
             kind = self.text(fields["kind"].value, f"{where}.kind")
@@ -1386,9 +917,8 @@ class _FlowChecker:
         return key
 
     def set_node(
-        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: _Edges
+        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: Edges
     ) -> SetNode | None:
-        self.keys(fields, _SET_KEYS, where, owner)
         assignments: dict[str, Expression] = {}
         complete = "variables" in fields
         if "variables" in fields:
@@ -1413,9 +943,8 @@ class _FlowChecker:
         return SetNode(name, MappingProxyType(assignments), following)
 
     def condition_node(
-        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: _Edges
+        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: Edges
     ) -> ConditionNode | None:
-        self.keys(fields, _CONDITION_KEYS, where, owner)
         condition = then = otherwise = None
         if "if" in fields:
             condition = self.expression(fields["if"].value, f"{where}.if")
@@ -1428,18 +957,16 @@ class _FlowChecker:
         return ConditionNode(name, condition, then, otherwise)
 
     def goto_node(
-        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: _Edges
+        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: Edges
     ) -> GotoNode | None:
-        self.keys(fields, _GOTO_KEYS, where, owner)
         if "next" not in fields:
             return None
         following = self.target(fields["next"].value, f"{where}.next", edges.silent)
         return None if following is None else GotoNode(name, following)
 
     def fetch_node(
-        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: _Edges
+        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: Edges
     ) -> FetchNode | None:
-        self.keys(fields, _FETCH_KEYS, where, owner)
         fields_read = _FieldReader(fields, where)
         read = fields_read.read
 
@@ -1531,9 +1058,8 @@ class _FlowChecker:
         return result if complete else None
 
     def time_node(
-        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: _Edges
+        self, name: str, fields: dict[str, _Entry], where: str, owner: Node, edges: Edges
     ) -> TimeNode | None:
-        self.keys(fields, _TIME_KEYS, where, owner)
         schedule = opened = closed = None
         if "hours" in fields:
             schedule = self.schedule(fields["hours"].value, f"{where}.hours")
@@ -1561,7 +1087,7 @@ class _FlowChecker:
             return parse_schedule(data, where)
         except ScheduleError as error:
             for problem in error.problems:
-                self.problem(_node_at(node, problem.steps), str(problem))
+                self.problem(node_at(node, problem.steps), str(problem))
             return None
 
     def no_duplicate_keys(self, node: Node, where: str) -> bool:
@@ -1603,8 +1129,9 @@ class _FlowChecker:
         return name
 
     def expression(self, node: Node, where: str) -> Expression | None:
-        if not isinstance(node, ScalarNode) or node.tag not in (_STR, _INT, _FLOAT, _BOOL):
-            self.problem(node, f"{where}: expected an expression, got {_describe(node)}")
+        expression_tags = (STR_TAG, INT_TAG, FLOAT_TAG, BOOL_TAG)
+        if not isinstance(node, ScalarNode) or node.tag not in expression_tags:
+            self.problem(node, f"{where}: expected an expression, got {describe(node)}")
             return None
         try:
             parsed = parse_expression(str(node.value))
@@ -1642,7 +1169,7 @@ class _FlowChecker:
                     "(set it in a set or collect node)",
                 )
 
-    def options(self, node: Node, where: str, edges: _Edges) -> dict[str, Target] | None:
+    def options(self, node: Node, where: str, edges: Edges) -> dict[str, Target] | None:
         entries = self.mapping(node, f"{where}.options")
         if entries is None:
             return None
@@ -1670,7 +1197,7 @@ class _FlowChecker:
 
     def target(self, node: Node, where: str, leads_to: list[str]) -> Target | None:
         if not isinstance(node, MappingNode):
-            self.problem(node, f"{where}: expected a target, got {_describe(node)}; {_TARGET_HINT}")
+            self.problem(node, f"{where}: expected a target, got {describe(node)}; {_TARGET_HINT}")
             return None
         fields = self.mapping(node, where)
         if fields is None:
@@ -1781,10 +1308,10 @@ class _FlowChecker:
     def hangup_target(self, value: Node, fields: dict[str, _Entry], where: str) -> Target | None:
         if not (
             isinstance(value, ScalarNode)
-            and value.tag == _BOOL
-            and _SCALARS.construct_yaml_bool(value)
+            and value.tag == BOOL_TAG
+            and SCALARS.construct_yaml_bool(value)
         ):
-            self.problem(value, f"{where}.hangup: must be true, got {_describe(value)}")
+            self.problem(value, f"{where}.hangup: must be true, got {describe(value)}")
             return None
         prompt = None
         if "prompt" in fields:
@@ -1793,31 +1320,36 @@ class _FlowChecker:
                 return None
         return HangupTarget(prompt)
 
-    # -- the graph: reachability and loops a silent caller can never leave
 
-    def check_graph(self, start: str) -> None:
-        reached = set(_walk(start, self._all_edges))
-        for name, edges in self._edges.items():
-            if name not in reached:
-                self.problem(edges.key, f"nodes.{name}: never reached from start {start!r}")
-        for loop in _silent_loops(self._edges):
-            first = self._edges[loop[0]]
-            route = " -> ".join([*loop, loop[0]])
-            kinds = {self._edges[n].kind for n in loop}
-            if kinds == {"play"}:
-                message = f"play nodes loop with no menu ({route}): the caller can never leave"
-            elif not kinds & _WAITS_FOR_CALLER:
-                message = f"nodes loop without ever waiting for the caller ({route})"
-            else:
-                message = (
-                    f"a caller who presses nothing loops forever ({route}); "
-                    "next/on_exhausted must end at a queue or a hangup"
-                )
-            self.problem(first.key, f"nodes.{loop[0]}: {message}")
+@dataclass(frozen=True)
+class _NodeType:
+    """How a node of one type is read: the keys it takes (key -> required), checked first,
+    then its reader on the fields."""
 
-    def _all_edges(self, name: str) -> list[str]:
-        edges = self._edges.get(name)
-        return [*edges.silent, *edges.on_input] if edges else []
+    keys: Mapping[str, bool]
+    read: Callable[[_FlowChecker, str, dict[str, _Entry], str, Node, Edges], FlowNode | None]
+    # It waits for a key press: a loop through it is one a caller can leave by pressing.
+    waits_for_caller: bool = False
+
+
+# Every node type, in the order the error messages list them. A new type is a class in
+# model.py, a reader method above and one line here.
+_NODE_TYPES: dict[str, _NodeType] = {
+    "play": _NodeType(_PLAY_KEYS, _FlowChecker.play_node),
+    "menu": _NodeType(_MENU_KEYS, _FlowChecker.menu_node, waits_for_caller=True),
+    "collect": _NodeType(_COLLECT_KEYS, _FlowChecker.collect_node, waits_for_caller=True),
+    "say": _NodeType(_SAY_KEYS, _FlowChecker.say_node),
+    "set": _NodeType(_SET_KEYS, _FlowChecker.set_node),
+    "condition": _NodeType(_CONDITION_KEYS, _FlowChecker.condition_node),
+    "time": _NodeType(_TIME_KEYS, _FlowChecker.time_node),
+    "goto": _NodeType(_GOTO_KEYS, _FlowChecker.goto_node),
+    "fetch": _NodeType(_FETCH_KEYS, _FlowChecker.fetch_node),
+    "language": _NodeType(_LANGUAGE_KEYS, _FlowChecker.language_node, waits_for_caller=True),
+    "faq": _NodeType(_FAQ_KEYS, _FlowChecker.faq_node, waits_for_caller=True),
+    "question": _NodeType(_QUESTION_KEYS, _FlowChecker.question_node, waits_for_caller=True),
+    "callback": _NodeType(_CALLBACK_KEYS, _FlowChecker.callback_node, waits_for_caller=True),
+}
+NODE_TYPES = tuple(_NODE_TYPES)
 
 
 @dataclass(frozen=True)
@@ -1830,93 +1362,6 @@ class _RetrySettings:
     def fields(self) -> dict[str, float | int | str | None]:
         return {"timeout": self.timeout, "retries": self.retries,
                 "invalid_prompt": self.invalid_prompt, "timeout_prompt": self.timeout_prompt}
-
-
-@dataclass(frozen=True)
-class _Policy:
-    """A flow's policy settings as read; a None setting was wrong (and reported)."""
-
-    name: str
-    at: Node  # the policy value, where flow-wide policy problems are reported
-    attendant: Target | None
-    attendant_key: str | None
-    max_menu_depth: int | None
-
-
-class _SacChecker:
-    """The customer-service (SAC) rules: a person is reachable from every menu, menus are
-    not nested too deeply, and the caller hears the protocol number before the first menu."""
-
-    def __init__(
-        self, checker: _FlowChecker, policy: _Policy, nodes: Mapping[str, FlowNode]
-    ) -> None:
-        self.checker = checker
-        self.policy = policy
-        self.nodes = nodes
-        self.edges = checker._edges
-
-    def check(self, start: str) -> None:
-        if self.policy.attendant_key is not None:
-            for node in self.nodes.values():
-                if isinstance(node, MenuNode):
-                    self.check_attendant_option(node, self.policy.attendant_key)
-        if self.policy.max_menu_depth is not None:
-            self.check_depth(start, self.policy.max_menu_depth)
-        self.check_protocol_told(start)
-
-    def check_attendant_option(self, menu: MenuNode, key: str) -> None:
-        where = f"nodes.{menu.name}"
-        attendant = self.policy.attendant
-        wanted = "the attendant" if attendant is None else _show_target(attendant)
-        chosen = menu.options.get(key)
-        if chosen is None:
-            self.checker.problem(
-                self.edges[menu.name].key,
-                f"{where}: a SAC flow offers the attendant in every menu: add option "
-                f"{key!r} leading to {wanted}",
-            )
-        elif attendant is not None and chosen != attendant:
-            self.checker.problem(
-                self.checker._option_keys[where][key],
-                f"{where}.options: in a SAC flow key {key!r} is the attendant's and must lead "
-                f"to {wanted}, not {_show_target(chosen)}",
-            )
-
-    def check_depth(self, start: str, limit: int) -> None:
-        """Depth of a menu: the menus on the shortest way from start to it, itself included."""
-        for name, depth in _menu_depths(start, self.edges).items():
-            if self.edges[name].kind == "menu" and depth > limit:
-                self.checker.problem(
-                    self.edges[name].key,
-                    f"nodes.{name}: this menu is {depth} menus deep from start (the shortest "
-                    f"way); a SAC flow allows at most {limit} (max_menu_depth)",
-                )
-
-    def check_protocol_told(self, start: str) -> None:
-        """Every way from start to a menu passes a say node speaking ``call.protocol``."""
-        tells = {name for name, node in self.nodes.items() if _tells_protocol(node)}
-        def onward(name: str) -> list[str]:  # stop at menus and where the number is told
-            edges = self.edges[name]
-            if edges.kind == "menu" or name in tells:
-                return []
-            return [n for n in (*edges.silent, *edges.on_input) if n in self.edges]
-
-        before_menus = set(_walk(start, onward))
-        if not tells & before_menus:
-            self.checker.problem(
-                self.policy.at,
-                "policy: a SAC flow must tell the caller the protocol number before the first "
-                f"menu (add a say node with kind digits and value {PROTOCOL_VARIABLE})",
-            )
-            return
-        for name in sorted(before_menus - tells, key=list(self.edges).index):
-            if self.edges[name].kind == "menu":
-                self.checker.problem(
-                    self.edges[name].key,
-                    f"nodes.{name}: a caller can reach this menu without hearing the protocol "
-                    f"number (every way from start must pass a say node with value "
-                    f"{PROTOCOL_VARIABLE})",
-                )
 
 
 def _url_problem(url: str) -> str | None:
@@ -1941,160 +1386,6 @@ def _url_problem(url: str) -> str | None:
     return None
 
 
-def _tells_protocol(node: FlowNode) -> bool:
-    return (
-        isinstance(node, SayNode)
-        and node.kind == "digits"
-        and node.value.text.strip() == PROTOCOL_VARIABLE
-    )
-
-
-def _menu_depths(start: str, edges: Mapping[str, _Edges]) -> dict[str, int]:
-    """For each node reached from start, the fewest menus on a way to it (itself included):
-    a breadth-first walk where entering a menu costs 1 and any other node 0."""
-
-    def cost(name: str) -> int:
-        return 1 if edges[name].kind == "menu" else 0
-
-    depths = {start: cost(start)}
-    queue: deque[str] = deque([start])
-    while queue:
-        name = queue.popleft()
-        for onward in [*edges[name].silent, *edges[name].on_input]:
-            if onward not in edges:
-                continue
-            depth = depths[name] + cost(onward)
-            if depth < depths.get(onward, depth + 1):
-                depths[onward] = depth
-                # 0-1 breadth-first: free steps go first, so depths come out in order.
-                if cost(onward):
-                    queue.append(onward)
-                else:
-                    queue.appendleft(onward)
-    return depths
-
-
-def _show_target(target: Target) -> str:
-    """A target as the admin would write it in the file."""
-    match target:
-        case QueueTarget(queue=queue):
-            return f"{{queue: {queue}}}"
-        case AgentTarget(agent=agent):
-            return f"{{agent: {agent}}}"
-        case NodeTarget(node=node):
-            return f"{{node: {node}}}"
-        case FlowTarget(flow=flow):
-            return f"{{flow: {flow}}}"
-        case TransferTarget(kind=kind, destination=destination):
-            return f"{{{kind}: '{destination}'}}"
-        case HangupTarget(prompt=None):
-            return "{hangup: true}"
-        case HangupTarget(prompt=prompt):
-            return f"{{hangup: true, prompt: {prompt}}}"
-    raise AssertionError(f"unknown target {target!r}")
-
-
-def _walk(start: str, neighbours: Callable[[str], list[str]]) -> Iterator[str]:
-    seen = {start}
-    stack = [start]
-    while stack:
-        name = stack.pop()
-        yield name
-        for following in neighbours(name):
-            if following not in seen:
-                seen.add(following)
-                stack.append(following)
-
-
-def _silent_loops(edges: Mapping[str, _Edges]) -> list[list[str]]:
-    """One cycle of silent edges per group of nodes that silent edges link in a circle, as a
-    node list starting at the group's first node in file order.
-
-    A condition or time node has two silent edges, so this is a graph, not a chain: each
-    strongly connected group is found (Tarjan), then a shortest circle through its first node.
-    """
-    order = {name: i for i, name in enumerate(edges)}
-
-    def silent(name: str) -> list[str]:
-        return [n for n in edges[name].silent if n in edges]
-
-    loops: list[list[str]] = []
-    for group in _strongly_connected(list(edges), silent):
-        first = min(group, key=order.__getitem__)
-        if len(group) == 1 and first not in silent(first):
-            continue
-        members = set(group)
-        # Breadth-first from ``first`` back to itself, inside the group.
-        came_from: dict[str, str] = {}
-        frontier = [first]
-        end = None
-        while frontier and end is None:
-            following: list[str] = []
-            for name in frontier:
-                for onward in silent(name):
-                    if onward == first:
-                        end = name
-                        break
-                    if onward in members and onward not in came_from:
-                        came_from[onward] = name
-                        following.append(onward)
-                if end is not None:
-                    break
-            frontier = following
-        assert end is not None, "a strongly connected group always has a circle"
-        cycle = [end]
-        while cycle[-1] != first:
-            cycle.append(came_from[cycle[-1]])
-        loops.append(cycle[::-1])
-    return sorted(loops, key=lambda loop: order[loop[0]])
-
-
-def _strongly_connected(
-    names: list[str], neighbours: Callable[[str], list[str]]
-) -> list[list[str]]:
-    """Tarjan's strongly connected components, iteratively (flows may be long chains)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    groups: list[list[str]] = []
-    work: list[tuple[str, Iterator[str]]] = []  # the depth-first path, with edges left
-
-    def open_(name: str) -> None:
-        index[name] = low[name] = len(index)
-        stack.append(name)
-        on_stack.add(name)
-        work.append((name, iter(neighbours(name))))
-
-    for root in names:
-        if root in index:
-            continue
-        open_(root)
-        while work:
-            name, pending = work[-1]
-            onward = next(pending, None)
-            if onward is not None:
-                if onward not in index:
-                    open_(onward)
-                elif onward in on_stack:
-                    low[name] = min(low[name], index[onward])
-                continue
-            work.pop()
-            if work:
-                parent = work[-1][0]
-                low[parent] = min(low[parent], low[name])
-            if low[name] == index[name]:
-                group: list[str] = []
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    group.append(member)
-                    if member == name:
-                        break
-                groups.append(group)
-    return groups
-
-
 def _name_column(text: str, name: str) -> int:
     """1-based column where an expression first reads ``name`` (outside quoted text)."""
     reads = re.compile(
@@ -2104,29 +1395,3 @@ def _name_column(text: str, name: str) -> int:
         if found.group()[0] not in "'\"":
             return found.start() + 1
     return 1
-
-
-def _node_at(root: Node, steps: Sequence[str | int]) -> Node:
-    """The YAML node that a path of mapping keys and list positions leads to (as far as it
-    goes: a missing key stops at its owner)."""
-    node = root
-    for step in steps:
-        if isinstance(node, SequenceNode) and isinstance(step, int):
-            if not 0 <= step < len(node.value):
-                break
-            node = node.value[step]
-        elif isinstance(node, MappingNode):
-            found = next(
-                (
-                    value
-                    for key, value in node.value
-                    if isinstance(key, ScalarNode) and key.value == str(step)
-                ),
-                None,
-            )
-            if found is None:
-                break
-            node = found
-        else:
-            break
-    return node
