@@ -51,8 +51,6 @@ from callcenter.core.identifiers import (
 from callcenter.netaddr import parse_networks
 from callcenter.private_files import tighten, write_private
 
-__all__ = ["DEFAULT_PAUSE_REASONS"]  # re-exported: older callers import it from here
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")  # user names, instance and MOH class names
 EXTEN_RE = re.compile(r"^[0-9*#+]{1,20}$")
