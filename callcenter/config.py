@@ -6,25 +6,53 @@ and what is wrong, so the service stops with a clear message instead of misbehav
 Environment overrides use ``CALLCENTER_<SECTION>__<KEY>``, e.g.
 ``CALLCENTER_ASTERISK__AMI_PORT=5039``. ``CALLCENTER_CONFIG`` names the TOML file and
 ``CALLCENTER_DATA_DIR`` the folder for the database, the sandbox and logs.
+
+The sections are pydantic dataclasses (frozen; ``dataclasses.replace`` works on them) and
+pydantic-settings reads the sources: its TOML source for the file and its environment
+source (``CALLCENTER_`` prefix, ``__`` between section and key) for overrides. Pydantic
+types each value; ``_config_error`` words its errors as ``section.key: problem``; the
+checks that span keys (ports, hosts, overflow chains...) run after, in ``_check``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import re
 import secrets
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Mapping
+from dataclasses import field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, get_type_hints
 
-from callcenter.core.flows.names import E164_RE
+from pydantic import BeforeValidator, ConfigDict, Field, ValidationError, create_model
+from pydantic.dataclasses import dataclass
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+from pydantic_settings.sources.utils import parse_env_vars
+
+from callcenter.core.acd_config import Strategy
+from callcenter.core.identifiers import (
+    AGENT_ID_RE,
+    DEFAULT_PAUSE_REASONS,
+    E164_RE,
+    FLOW_NAME_RE,
+    MAX_PAUSE_REASONS,
+    PAUSE_REASON_RE,
+    QUEUE_NAME_RE,
+)
 from callcenter.netaddr import parse_networks
 from callcenter.private_files import tighten, write_private
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")  # user names, instance and MOH class names
 EXTEN_RE = re.compile(r"^[0-9*#+]{1,20}$")
 AGI_SECRET_RE = re.compile(r"^[A-Za-z0-9]{16,128}$")
 
@@ -42,145 +70,202 @@ def default_data_dir() -> Path:
     return base / "callcenter"
 
 
-@dataclass(frozen=True)
+# ------------------------------------------------------------------------- value types
+# The file gives typed values, the environment text: each type takes both, and says what it
+# expected in the words the messages have always used.
+
+
+def _whole_number(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
+        return int(value)
+    raise ValueError(f"expected a whole number, got {value!r}")
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
+        return value.lower() in ("true", "1", "yes")
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected text, got {value!r}")
+    return value
+
+
+def _comma_list(value: Any) -> Any:
+    """"a, b" (the environment's way to give a list) -> ["a", "b"]; anything else as is."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    value = _comma_list(value)
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"expected a list of names, got {value!r}")
+    return tuple(value)
+
+
+def _numbers(value: Any) -> Any:
+    value = _comma_list(value)
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"expected a list of whole numbers, got {value!r}")
+    return tuple(value)  # each item: WholeNumber, with its index in the error's path
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
+Flag = Annotated[bool, BeforeValidator(_flag)]
+Text = Annotated[str, BeforeValidator(_text)]
+# NoDecode: the environment source passes "a, b" through instead of reading it as JSON.
+Names = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_names)]
+Numbers = Annotated[tuple[WholeNumber, ...], NoDecode, BeforeValidator(_numbers)]
+
+_SECTION = ConfigDict(extra="forbid")
+
+
+# ----------------------------------------------------------------------------- schema
+
+
+@dataclass(frozen=True, config=_SECTION)
 class ServiceSettings:
-    agi_host: str = "127.0.0.1"
-    agi_port: int = 4573
+    agi_host: Text = "127.0.0.1"
+    agi_port: WholeNumber = 4573
     # Who may open FastAGI sessions: Asterisk's addresses (or networks). Required when
     # agi_host is not a loopback address; empty: loopback peers only.
-    agi_allowed_peers: tuple[str, ...] = ()
-    agi_secret: str = ""  # first segment of every AGI URL; empty: generated once, kept
-    http_host: str = "127.0.0.1"
-    http_port: int = 8080
-    log_level: str = "INFO"
+    agi_allowed_peers: Names = ()
+    agi_secret: Text = ""  # first segment of every AGI URL; empty: generated once, kept
+    http_host: Text = "127.0.0.1"
+    http_port: WholeNumber = 8080
+    log_level: Text = "INFO"
     # Limits against exhaustion (docs/configuration.md, docs/security-exhaust.md). Calls come
     # first: the open-file budget is planned so that FastAGI always has room for agi_max_sessions
     # whatever the web face holds; the HTTP caps are lowered to fit when the budget is short.
-    agi_max_sessions: int = 2000  # concurrent FastAGI sessions; one more is closed at once
-    agi_command_seconds: int = 30  # a control command (ANSWER, SET VARIABLE...) must be answered
-    agi_media_seconds: int = 900  # a prompt, GET DATA or RECORD FILE: its own length plus this
-    http_max_connections: int = 500  # open HTTP connections (SSE streams count); beyond: 503
-    http_header_seconds: int = 10  # to send a request's headers; also the keep-alive idle time
-    http_body_seconds: int = 30  # to send a request's body once its headers came
-    sse_max_streams: int = 100  # open /api/events streams in all; beyond: 503
-    sse_max_streams_per_user: int = 8  # per user (a session and its tokens); beyond: 503
-    sse_write_seconds: int = 30  # a stream whose client reads nothing this long is ended
-    reserved_files: int = 256  # open files kept for the rest: database, AMI, logs, flows
-    log_repeat_limit: int = 20  # the same log line (call site) this often per window, then
-    log_repeat_window_seconds: int = 60  # a count of what was held back
-    secure_cookies: bool = False  # session cookies only over HTTPS (set it behind TLS)
+    agi_max_sessions: WholeNumber = 2000  # concurrent FastAGI sessions; one more is closed
+    agi_command_seconds: WholeNumber = 30  # a control command (ANSWER, SET VARIABLE...)
+    agi_media_seconds: WholeNumber = 900  # a prompt, GET DATA or RECORD FILE: its length + this
+    http_max_connections: WholeNumber = 500  # open HTTP connections (SSE streams count)
+    http_header_seconds: WholeNumber = 10  # to send a request's headers; also keep-alive idle
+    http_body_seconds: WholeNumber = 30  # to send a request's body once its headers came
+    sse_max_streams: WholeNumber = 100  # open /api/events streams in all; beyond: 503
+    sse_max_streams_per_user: WholeNumber = 8  # per user (a session and its tokens)
+    sse_write_seconds: WholeNumber = 30  # a stream whose client reads nothing this long ends
+    reserved_files: WholeNumber = 256  # open files kept for the rest: database, AMI, logs
+    log_repeat_limit: WholeNumber = 20  # the same log line (call site) this often per window,
+    log_repeat_window_seconds: WholeNumber = 60  # then a count of what was held back
+    secure_cookies: Flag = False  # session cookies only over HTTPS (set it behind TLS)
     # Reverse proxies whose X-Forwarded-For names the client (addresses or networks); from
     # anyone else the header is ignored, so a client cannot pick its own address.
-    trusted_proxies: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        for name, low in (("agi_max_sessions", 1), ("agi_command_seconds", 1),
-                          ("agi_media_seconds", 1), ("http_max_connections", 16),
-                          ("http_header_seconds", 1), ("http_body_seconds", 1),
-                          ("sse_max_streams", 1), ("sse_max_streams_per_user", 1),
-                          ("sse_write_seconds", 1), ("reserved_files", 64),
-                          ("log_repeat_limit", 1), ("log_repeat_window_seconds", 1)):
-            value = getattr(self, name)
-            if not low <= value <= 1_000_000:
-                raise ConfigError(f"service.{name}: {value} is not between {low} and 1000000")
+    trusted_proxies: Names = ()
 
 
-@dataclass(frozen=True)
+# (key, lowest) of the [service] limits; the highest is 1,000,000 for each.
+SERVICE_LIMITS = (("agi_max_sessions", 1), ("agi_command_seconds", 1),
+                  ("agi_media_seconds", 1), ("http_max_connections", 16),
+                  ("http_header_seconds", 1), ("http_body_seconds", 1),
+                  ("sse_max_streams", 1), ("sse_max_streams_per_user", 1),
+                  ("sse_write_seconds", 1), ("reserved_files", 64),
+                  ("log_repeat_limit", 1), ("log_repeat_window_seconds", 1))
+
+
+@dataclass(frozen=True, config=_SECTION)
 class DatabaseSettings:
-    url: str = ""  # empty: SQLite file in the data folder
+    url: Text = ""  # empty: SQLite file in the data folder
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_SECTION)
 class AsteriskSettings:
-    mode: str = "sandbox"  # "sandbox": we install and run it; "external": someone else does
-    host: str = "127.0.0.1"  # where AMI listens (and SIP, for the printed softphone hint)
-    ami_port: int = 5038
-    ami_username: str = "callcenter"
-    ami_secret: str = ""  # empty: generated once and kept in the data folder
-    sip_host: str = "127.0.0.1"  # where the SIP (UDP) transport listens; 0.0.0.0 for LAN phones
-    sip_port: int = 5060
-    rtp_start: int = 10000
-    rtp_end: int = 10999
-    instance: str = "main"  # sandbox instance name, so several can run side by side
-    sandbox_root: str = ""  # empty: <data_dir>/asterisk-root
-    agi_host_for_asterisk: str = ""  # how Asterisk reaches our FastAGI; empty: service.agi_host
-    debian_mirror: str = "http://deb.debian.org/debian"
+    mode: Text = "sandbox"  # "sandbox": we install and run it; "external": someone else does
+    host: Text = "127.0.0.1"  # where AMI listens (and SIP, for the printed softphone hint)
+    ami_port: WholeNumber = 5038
+    ami_username: Text = "callcenter"
+    ami_secret: Text = ""  # empty: generated once and kept in the data folder
+    sip_host: Text = "127.0.0.1"  # where the SIP (UDP) transport listens; 0.0.0.0 for LAN
+    sip_port: WholeNumber = 5060
+    rtp_start: WholeNumber = 10000
+    rtp_end: WholeNumber = 10999
+    instance: Text = "main"  # sandbox instance name, so several can run side by side
+    sandbox_root: Text = ""  # empty: <data_dir>/asterisk-root
+    agi_host_for_asterisk: Text = ""  # how Asterisk reaches our FastAGI; empty: service.agi_host
+    debian_mirror: Text = "http://deb.debian.org/debian"
     # Asterisk's own channel event log, as the service sees the file (docs/records.md); empty:
     # the sandbox instance's, or /var/log/asterisk/callcenter-cel.db for an external Asterisk.
-    cel_log: str = ""
+    cel_log: Text = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_SECTION)
 class IvrSettings:
-    number: str = "100"  # the extension callers dial to reach the IVR
-    flow: str = "main"  # dialplans/<flow>.yaml
-    dialplans_dir: str = ""  # empty: the repository's dialplans/
-    prompts_dir: str = ""  # empty: the repository's ivr_prompts/
-    language: str = "en"
+    number: Text = "100"  # the extension callers dial to reach the IVR
+    flow: Text = "main"  # dialplans/<flow>.yaml
+    dialplans_dir: Text = ""  # empty: the repository's dialplans/
+    prompts_dir: Text = ""  # empty: the repository's ivr_prompts/
+    language: Text = "en"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_SECTION)
 class OutboundSettings:
     """Transfers out of the IVR (flow targets ``{extension: ...}`` and ``{external: ...}``)."""
 
-    trunk_host: str = ""  # "host[:port]" of the SIP carrier or PBX; empty: no transfers out
-    trunk_username: str = ""  # digest credentials the trunk asks us for; both or neither
-    trunk_password: str = ""
-    trunk_match: tuple[str, ...] = ()  # where the trunk's calls come from; empty: trunk_host
-    caller_id: str = ""  # E.164 number shown on external calls; empty: the caller's own
-    dial_timeout: int = 30  # seconds the destination rings before the transfer gives up
-    extension_patterns: tuple[str, ...] = ()  # e.g. ["2XXX"]; empty: no extension allowed
-    allowed_prefixes: tuple[str, ...] = ()  # e.g. ["+55"]; empty: no outside number allowed
+    trunk_host: Text = ""  # "host[:port]" of the SIP carrier or PBX; empty: no transfers out
+    trunk_username: Text = ""  # digest credentials the trunk asks us for; both or neither
+    trunk_password: Text = ""
+    trunk_match: Names = ()  # where the trunk's calls come from; empty: trunk_host
+    caller_id: Text = ""  # E.164 number shown on external calls; empty: the caller's own
+    dial_timeout: WholeNumber = 30  # seconds the destination rings before the transfer gives up
+    extension_patterns: Names = ()  # e.g. ["2XXX"]; empty: no extension allowed
+    allowed_prefixes: Names = ()  # e.g. ["+55"]; empty: no outside number allowed
 
     @property
     def has_trunk(self) -> bool:
         return bool(self.trunk_host)
 
 
-STRATEGIES = ("longest_idle", "round_robin", "fewest_calls", "least_talk_time", "random",
-              "skills")
-DEFAULT_PAUSE_REASONS = ("break", "lunch", "training", "meeting", "coaching")
+STRATEGIES = tuple(strategy.value for strategy in Strategy)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_SECTION)
 class AcdSettings:
     """What applies to every queue and agent."""
 
     # Reasons an agent may give for a pause; feature code *52N picks the Nth (1-9). "RONA"
     # (ring, no answer) is always one: the ACD sets it itself.
-    pause_reasons: tuple[str, ...] = DEFAULT_PAUSE_REASONS
+    pause_reasons: Names = DEFAULT_PAUSE_REASONS
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_SECTION)
 class QueueSettings:
-    name: str
-    strategy: str = "longest_idle"  # one of STRATEGIES
-    ring_timeout: int = 15  # seconds an agent's phone rings before the next agent is tried
-    max_wait: int = 600  # seconds a caller may wait; then overflow_to, else the apology
-    max_length: int = 0  # callers waiting beyond which a new one overflows; 0: no limit
-    overflow_to: str = ""  # the queue that takes callers over max_wait or max_length
-    tier_delays: tuple[int, ...] = ()  # seconds after which agents of tier 1, 2, ... help
-    relax_every: int = 0  # seconds of waiting after which skill levels asked drop by one
-    wrap_up: int = 0  # seconds of wrap-up after each call
-    manual_wrap_up: bool = False  # the agent ends wrap-up themselves (wrap_up ignored)
-    announce_every: int = 0  # seconds between position/expected-wait announcements; 0: none
-    offer_callback: bool = False  # announcements offer "press 1 to be called back" (needs
+    name: Text
+    strategy: Text = Strategy.LONGEST_IDLE.value  # one of STRATEGIES
+    ring_timeout: WholeNumber = 15  # seconds an agent's phone rings before the next is tried
+    max_wait: WholeNumber = 600  # seconds a caller may wait; then overflow_to, else apology
+    max_length: WholeNumber = 0  # callers waiting beyond which a new one overflows; 0: no limit
+    overflow_to: Text = ""  # the queue that takes callers over max_wait or max_length
+    tier_delays: Numbers = ()  # seconds after which agents of tier 1, 2, ... help
+    relax_every: WholeNumber = 0  # seconds of waiting after which skill levels asked drop one
+    wrap_up: WholeNumber = 0  # seconds of wrap-up after each call
+    manual_wrap_up: Flag = False  # the agent ends wrap-up themselves (wrap_up ignored)
+    announce_every: WholeNumber = 0  # seconds between position/expected-wait announcements
+    offer_callback: Flag = False  # announcements offer "press 1 to be called back" (needs
     # [outbound] rules that allow the caller's number)
-    rona_pause: bool = True  # an agent who lets a call ring out is paused (reason RONA)
-    handle_time: int = 180  # expected seconds per call until calls have been measured
-    service_level_seconds: int = 20  # the T of "answered within T seconds"
-    moh_class: str = "default"
+    rona_pause: Flag = True  # an agent who lets a call ring out is paused (reason RONA)
+    handle_time: WholeNumber = 180  # expected seconds per call until calls have been measured
+    service_level_seconds: WholeNumber = 20  # the T of "answered within T seconds"
+    moh_class: Text = "default"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_SECTION)
 class AgentSettings:
-    id: str
-    name: str
-    password: str = ""  # SIP password; empty: generated once and kept in the data folder
-    queues: tuple[str, ...] = ()  # "support" (tier 0) or "sales:1" (an overflow tier)
-    skills: tuple[str, ...] = ()  # "billing:7": skill name and level 1-10
-    logged_in: bool = True
-    contact: str = ""  # static SIP contact (e.g. a test phone); empty: the phone registers
+    id: Text
+    name: Text
+    password: Text = ""  # SIP password; empty: generated once and kept in the data folder
+    queues: Names = ()  # "support" (tier 0) or "sales:1" (an overflow tier)
+    skills: Names = ()  # "billing:7": skill name and level 1-10
+    logged_in: Flag = True
+    contact: Text = ""  # static SIP contact (e.g. a test phone); empty: the phone registers
 
     @property
     def memberships(self) -> dict[str, int]:
@@ -202,7 +287,19 @@ def _name_and_number(text: str, *, default: int | None) -> tuple[str, int]:
     return name, int(number)
 
 
-@dataclass(frozen=True)
+DEMO_QUEUES = (
+    QueueSettings(name="sales"),
+    QueueSettings(name="support"),
+    QueueSettings(name="operator"),
+)
+DEMO_AGENTS = (
+    AgentSettings(id="agent1", name="Alice", queues=("sales", "support", "operator")),
+    AgentSettings(id="agent2", name="Bruno", queues=("support", "operator")),
+    AgentSettings(id="agent3", name="Chen", queues=("sales", "operator")),
+)
+
+
+@dataclass(frozen=True, config=_SECTION)
 class Settings:
     service: ServiceSettings = field(default_factory=ServiceSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -210,9 +307,9 @@ class Settings:
     ivr: IvrSettings = field(default_factory=IvrSettings)
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
     acd: AcdSettings = field(default_factory=AcdSettings)
-    queues: tuple[QueueSettings, ...] = ()
-    agents: tuple[AgentSettings, ...] = ()
-    data_dir: str = ""
+    queues: tuple[QueueSettings, ...] = ()  # the file's [[queues]]; none there: DEMO_QUEUES
+    agents: tuple[AgentSettings, ...] = ()  # the file's [[agents]]; none there: DEMO_AGENTS
+    data_dir: Text = ""
 
     # Derived paths, so nobody recomputes them differently.
     @property
@@ -245,16 +342,55 @@ class Settings:
         return next((q for q in self.queues if q.name == name), None)
 
 
-DEMO_QUEUES = (
-    QueueSettings(name="sales"),
-    QueueSettings(name="support"),
-    QueueSettings(name="operator"),
+SECTIONS: dict[str, type] = {
+    "service": ServiceSettings,
+    "database": DatabaseSettings,
+    "asterisk": AsteriskSettings,
+    "ivr": IvrSettings,
+    "outbound": OutboundSettings,
+    "acd": AcdSettings,
+}
+TABLE_LISTS: dict[str, type] = {"queues": QueueSettings, "agents": AgentSettings}
+
+
+def setting_keys() -> list[str]:
+    """Every key a settings file may hold, as ``section.key``, ``queues[].key`` and
+    ``agents[].key`` (docs/configuration.md documents exactly these; a test checks)."""
+    keys = [f"{name}.{f.name}" for name, cls in SECTIONS.items()
+            for f in dataclasses.fields(cls)]
+    keys += [f"{name}[].{f.name}" for name, cls in TABLE_LISTS.items()
+             for f in dataclasses.fields(cls)]
+    return [*keys, "data_dir"]
+
+
+class _SourcesConfig(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CALLCENTER_", env_nested_delimiter="__",
+                                      extra="forbid", case_sensitive=False)
+
+
+# The pydantic-settings face of Settings: the same fields and types (read off Settings, so
+# the two cannot differ), with the sources' configuration.
+SettingsSources: type[BaseSettings] = create_model(  # type: ignore[call-overload]
+    "SettingsSources",
+    __base__=_SourcesConfig,
+    **{f.name: (get_type_hints(Settings, include_extras=True)[f.name],
+                Field(default=f.default) if f.default is not dataclasses.MISSING
+                else Field(default_factory=f.default_factory))
+       for f in dataclasses.fields(Settings)},
 )
-DEMO_AGENTS = (
-    AgentSettings(id="agent1", name="Alice", queues=("sales", "support", "operator")),
-    AgentSettings(id="agent2", name="Bruno", queues=("support", "operator")),
-    AgentSettings(id="agent3", name="Chen", queues=("sales", "operator")),
-)
+
+
+class _GivenEnvironment(EnvSettingsSource):
+    """pydantic-settings' environment source over the mapping load_settings was given
+    (``os.environ`` unless a caller, such as a test, passes its own)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._given = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(self._given, self.case_sensitive, self.env_ignore_empty,
+                              self.env_parse_none_str)
 
 
 # --------------------------------------------------------------------------- loading
@@ -269,123 +405,80 @@ def load_settings(
     raw: dict[str, Any] = {}
     file_name = path if path is not None else env.get("CALLCENTER_CONFIG")
     if file_name:
-        file_path = Path(file_name)
-        try:
-            raw = tomllib.loads(file_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{file_path}: settings file not found") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{file_path}: not valid TOML: {exc}") from None
-    _apply_env(raw, env)
+        raw = _read_file(Path(file_name))
+    overrides = _section_variables(env)
+    for section, values in _GivenEnvironment(SettingsSources, overrides)().items():
+        if isinstance(raw.get(section), dict):  # else the file's value is refused below
+            raw[section] = {**raw[section], **values}
+        else:
+            raw.setdefault(section, values)
+    # The file's data_dir comes before CALLCENTER_DATA_DIR (as it always has).
     data_dir = raw.pop("data_dir", None) or env.get("CALLCENTER_DATA_DIR") or default_data_dir()
-    settings = _build(raw, str(data_dir))
+    raw.setdefault("queues", DEMO_QUEUES)
+    raw.setdefault("agents", DEMO_AGENTS)
+    try:
+        loaded = SettingsSources.model_validate({**raw, "data_dir": str(data_dir)})
+    except ValidationError as exc:
+        raise _config_error(exc) from None
+    settings = Settings(**dict(loaded))
     _check(settings)
     return _fill_secrets(settings)
 
 
-_SECTIONS: dict[str, type] = {
-    "service": ServiceSettings,
-    "database": DatabaseSettings,
-    "asterisk": AsteriskSettings,
-    "ivr": IvrSettings,
-    "outbound": OutboundSettings,
-    "acd": AcdSettings,
-}
+def _read_file(file_path: Path) -> dict[str, Any]:
+    if not file_path.is_file():
+        raise ConfigError(f"{file_path}: settings file not found")
+    try:
+        return dict(TomlConfigSettingsSource(SettingsSources, toml_file=file_path).toml_data)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file_path}: not valid TOML: {exc}") from None
 
 
-def _apply_env(raw: dict[str, Any], env: dict[str, str]) -> None:
+def _section_variables(env: Mapping[str, str]) -> dict[str, str]:
+    """The ``CALLCENTER_<SECTION>__<KEY>`` variables; an unknown section stops the start."""
+    found = {}
     for name, value in env.items():
         if not name.startswith("CALLCENTER_") or "__" not in name:
             continue
-        section, _, key = name[len("CALLCENTER_") :].lower().partition("__")
-        if section not in _SECTIONS:
+        section = name[len("CALLCENTER_"):].lower().partition("__")[0]
+        if section not in SECTIONS:
             raise ConfigError(f"{name}: unknown section {section!r}")
-        raw.setdefault(section, {})[key] = value  # typed by _coerce like any file value
+        found[name] = value
+    return found
 
 
-def _coerce(where: str, value: Any, kind: type) -> Any:
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
-            return value.lower() in ("true", "1", "yes")
-        raise ConfigError(f"{where}: expected true or false, got {value!r}")
-    if kind is int:
-        if isinstance(value, bool):
-            raise ConfigError(f"{where}: expected a whole number, got {value!r}")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
-            return int(value)
-        raise ConfigError(f"{where}: expected a whole number, got {value!r}")
-    if kind is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected text, got {value!r}")
-        return value
-    if kind == tuple[str, ...]:
-        if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{where}: expected a list of names, got {value!r}")
-        return tuple(value)
-    if kind == tuple[int, ...]:
-        if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        items = [_coerce(f"{where}[{i}]", v, int) for i, v in enumerate(value)] \
-            if isinstance(value, list) else None
-        if items is None:
-            raise ConfigError(f"{where}: expected a list of whole numbers, got {value!r}")
-        return tuple(items)
-    raise AssertionError(kind)
+def _config_error(error: ValidationError) -> ConfigError:
+    """Pydantic's first error, worded as ``section.key: problem``."""
+    problems = error.errors(include_url=False)
+    first = problems[0]
+    loc, kind, value = first["loc"], first["type"], first.get("input")
+    where = _key_path(loc)
+    if kind == "value_error":
+        return ConfigError(f"{where}: {first['ctx']['error']}")
+    if kind == "missing":
+        parent = loc[:-1]
+        missing = [str(p["loc"][-1]) for p in problems
+                   if p["type"] == "missing" and p["loc"][:-1] == parent]
+        return ConfigError(f"{_key_path(parent)}: missing {', '.join(missing)}")
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):
+        if len(loc) == 1:
+            return ConfigError(f"{where}: unknown section")
+        schema = SECTIONS.get(str(loc[0])) or TABLE_LISTS[str(loc[0])]
+        known = ", ".join(f.name for f in dataclasses.fields(schema))
+        return ConfigError(f"{where}: unknown setting (known: {known})")
+    if kind in ("tuple_type", "list_type") and len(loc) == 1 and loc[0] in TABLE_LISTS:
+        return ConfigError(f"{where}: expected a list of [[{where}]] tables")
+    if kind.startswith(("dataclass", "model", "dict")):
+        return ConfigError(f"{where}: expected a table, got {value!r}")
+    return ConfigError(f"{where}: {first['msg']}, got {value!r}")
 
 
-def _make(cls: type, where: str, raw: Any) -> Any:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: expected a table, got {raw!r}")
-    known = {f.name: f for f in fields(cls)}
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key not in known:
-            raise ConfigError(f"{where}.{key}: unknown setting (known: {', '.join(known)})")
-        hint = known[key].type
-        kind = {"int": int, "str": str, "bool": bool, "tuple[str, ...]": tuple[str, ...],
-                "tuple[int, ...]": tuple[int, ...]}[
-            hint if isinstance(hint, str) else hint.__name__
-        ]
-        values[key] = _coerce(f"{where}.{key}", value, kind)
-    try:
-        return cls(**values)
-    except TypeError as exc:  # a required key is missing
-        missing = [n for n, f in known.items() if n not in values and _required(f)]
-        raise ConfigError(f"{where}: missing {', '.join(missing) or exc}") from None
-
-
-def _required(f: Any) -> bool:
-    from dataclasses import MISSING
-
-    return f.default is MISSING and f.default_factory is MISSING
-
-
-def _build(raw: dict[str, Any], data_dir: str) -> Settings:
-    unknown = set(raw) - {*_SECTIONS, "queues", "agents"}
-    if unknown:
-        raise ConfigError(f"{sorted(unknown)[0]}: unknown section")
-    sections = {name: _make(cls, name, raw.get(name, {})) for name, cls in _SECTIONS.items()}
-    queues = DEMO_QUEUES
-    if "queues" in raw:
-        if not isinstance(raw["queues"], list):
-            raise ConfigError("queues: expected a list of [[queues]] tables")
-        queues = tuple(
-            _make(QueueSettings, f"queues[{i}]", q) for i, q in enumerate(raw["queues"])
-        )
-    agents = DEMO_AGENTS
-    if "agents" in raw:
-        if not isinstance(raw["agents"], list):
-            raise ConfigError("agents: expected a list of [[agents]] tables")
-        agents = tuple(
-            _make(AgentSettings, f"agents[{i}]", a) for i, a in enumerate(raw["agents"])
-        )
-    return Settings(queues=queues, agents=agents, data_dir=data_dir, **sections)
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    """("queues", 0, "tier_delays", 1) -> "queues[0].tier_delays[1]"."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else part)
+    return path
 
 
 def _port(where: str, value: int) -> None:
@@ -434,6 +527,10 @@ def _check_agi_security(service: ServiceSettings) -> None:
 
 
 def _check(s: Settings) -> None:
+    for name, low in SERVICE_LIMITS:
+        value = getattr(s.service, name)
+        if not low <= value <= 1_000_000:
+            raise ConfigError(f"service.{name}: {value} is not between {low} and 1000000")
     _private_host("service.agi_host", s.service.agi_host)
     _check_agi_security(s.service)
     _private_host("asterisk.host", s.asterisk.host)
@@ -462,7 +559,7 @@ def _check(s: Settings) -> None:
             )
     if not EXTEN_RE.fullmatch(s.ivr.number):
         raise ConfigError(f"ivr.number: {s.ivr.number!r} is not a dialable extension")
-    if not NAME_RE.fullmatch(s.ivr.flow):
+    if not FLOW_NAME_RE.fullmatch(s.ivr.flow):
         raise ConfigError(f"ivr.flow: {s.ivr.flow!r} is not a flow name")
     if not s.database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
         raise ConfigError(
@@ -476,7 +573,7 @@ def _check_queues_and_agents(s: Settings) -> None:
     seen: set[str] = set()
     for i, q in enumerate(s.queues):
         where = f"queues[{i}]"
-        if not NAME_RE.fullmatch(q.name):
+        if not QUEUE_NAME_RE.fullmatch(q.name):
             raise ConfigError(f"{where}.name: {q.name!r} must be lowercase letters and digits")
         if q.name in seen:
             raise ConfigError(f"{where}.name: queue {q.name!r} is defined twice")
@@ -490,7 +587,7 @@ def _check_queues_and_agents(s: Settings) -> None:
     agent_ids: set[str] = set()
     for i, a in enumerate(s.agents):
         where = f"agents[{i}]"
-        if not NAME_RE.fullmatch(a.id):
+        if not AGENT_ID_RE.fullmatch(a.id):
             raise ConfigError(f"{where}.id: {a.id!r} must be lowercase letters and digits")
         if a.id in agent_ids:
             raise ConfigError(f"{where}.id: agent {a.id!r} is defined twice")
@@ -532,10 +629,11 @@ SKILL_RE = re.compile(r"^(?P<name>[a-z][a-z0-9_-]{0,39})(?::(?P<number>[0-9]{1,2
 
 def _check_acd(s: Settings) -> None:
     reasons = s.acd.pause_reasons
-    if not 1 <= len(reasons) <= 9:
-        raise ConfigError("acd.pause_reasons: give 1 to 9 reasons (feature code *52N picks one)")
+    if not 1 <= len(reasons) <= MAX_PAUSE_REASONS:
+        raise ConfigError(f"acd.pause_reasons: give 1 to {MAX_PAUSE_REASONS} reasons (feature "
+                          "code *52N picks one)")
     for i, reason in enumerate(reasons):
-        if not NAME_RE.fullmatch(reason):
+        if not PAUSE_REASON_RE.fullmatch(reason):
             raise ConfigError(f"acd.pause_reasons[{i}]: {reason!r} must be lowercase letters, "
                               "digits, '-' or '_'")
     if len(set(reasons)) != len(reasons):

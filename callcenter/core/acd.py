@@ -103,6 +103,7 @@ from callcenter.core.acd_config import (
     skill_levels,
 )
 from callcenter.core.acd_routing import IN_ROUND, AgentRecord, CallEntry, QueueIndex
+from callcenter.core.identifiers import DEFAULT_PAUSE_REASONS, RONA
 
 __all__ = [
     "Acd",
@@ -145,8 +146,6 @@ TRANSITIONS: dict[AgentState, frozenset[AgentState]] = {
     # ready, new reason, logout; busy elsewhere (the pause is deferred until after that call)
     S.PAUSED: frozenset({S.READY, S.PAUSED, S.LOGGED_OUT, S.ON_CALL}),
 }
-DEFAULT_PAUSE_REASONS = ("break", "lunch", "training", "meeting", "RONA")
-RONA = "RONA"
 
 # The timer heap holds (due, seq, kind, agent or call, token): a wrap-up's end, or a call's next
 # deadline. A call keeps its own deadlines in call.agenda, (due, deadline, step), and only the

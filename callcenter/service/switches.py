@@ -29,8 +29,8 @@ from pathlib import Path
 
 from callcenter.core.flows import FlowError
 from callcenter.core.flows.model import Flow, TimeNode
-from callcenter.core.flows.names import FLOW_NAME_RE
 from callcenter.core.hours import Override
+from callcenter.core.identifiers import FLOW_NAME_RE
 from callcenter.private_files import write_private
 from callcenter.service.flows import FLOW_SUFFIX, FlowLibrary
 

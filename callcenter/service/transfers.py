@@ -24,7 +24,8 @@ from callcenter.asterisk.agi import AgiCommandError
 from callcenter.asterisk.agi_server import AgiSession
 from callcenter.asterisk.confgen import OUTBOUND_CONTEXT
 from callcenter.config import OutboundSettings, Settings, extension_pattern_regex
-from callcenter.core.flows.names import E164_RE, EXTENSION_RE
+from callcenter.core.flows.names import EXTENSION_RE
+from callcenter.core.identifiers import E164_RE
 from callcenter.core.records import HangupBy
 
 log = logging.getLogger(__name__)

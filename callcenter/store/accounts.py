@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from callcenter.core.clock import Clock, SystemClock, from_datetime, to_datetime
-from callcenter.core.flows.names import AGENT_ID_RE
+from callcenter.core.identifiers import AGENT_ID_RE
 from callcenter.private_files import private_folder
 from callcenter.store.account_models import ApiTokenRow, UserRoleRow, UserRow, WebSessionRow
 

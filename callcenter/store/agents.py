@@ -32,8 +32,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from callcenter.asterisk.confgen import RESERVED_NAMES, sip_digest
-from callcenter.config import NAME_RE, AgentSettings
+from callcenter.config import AgentSettings
 from callcenter.core.clock import Clock, SystemClock, to_datetime
+from callcenter.core.identifiers import AGENT_ID, QUEUE_NAME_RE, STORED_AGENT_ID, STORED_AGENT_ID_RE
 from callcenter.store.agent_models import (
     AgentQueueRow,
     AgentRow,
@@ -48,8 +49,10 @@ from callcenter.store.repositories import (
     _time_range,
 )
 
-# The agent id is the SIP user and the PJSIP endpoint, aor and auth name.
-AGENT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,40}")
+# The agent id is the SIP user and the PJSIP endpoint, aor and auth name. New agents follow
+# the settings' rule (identifiers.AGENT_ID); looking one up also takes the wider rule this
+# store used to accept, so that an agent stored by an older version stays readable.
+AGENT_ID_RE = STORED_AGENT_ID_RE
 SKILL_RE = re.compile(r"[a-z0-9_-]{1,40}")
 STATE_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 # As config.py asks of agents[].password: safe in pjsip.conf and easy to type into a phone.
@@ -321,7 +324,7 @@ class AgentDirectory:
         self, agent: NewAgent
     ) -> tuple[dict[str, Any], dict[str, int], dict[str, int], str]:
         """The row's values, memberships, skills, and the SIP password (not in the row)."""
-        agent_id = _agent_id("id", agent.id)
+        agent_id = _agent_id("id", agent.id, new=True)
         where = f"agent {agent_id!r}"
         secret = _sip_secret(f"{where}: sip_secret",
                              new_sip_secret() if agent.sip_secret is None else agent.sip_secret)
@@ -353,12 +356,10 @@ class AgentDirectory:
 # --------------------------------------------------------------------------- values
 
 
-def _agent_id(where: str, value: object) -> str:
+def _agent_id(where: str, value: object, *, new: bool = False) -> str:
+    """An agent id to look up (``new``: one to create, which must follow AGENT_ID)."""
     text = _required_text(where, value)
-    if not AGENT_ID_RE.fullmatch(text):
-        raise ValueError(
-            f"{where}: {text[:60]!r} is not an agent id (1-40 letters, digits, '-' or '_')"
-        )
+    (AGENT_ID if new else STORED_AGENT_ID).check(where, text)
     if text in RESERVED_NAMES:  # the generated PJSIP configuration's own objects
         raise ValueError(f"{where}: {text!r} is reserved for callcenter's own SIP configuration")
     return text
@@ -403,7 +404,7 @@ def _flag(where: str, value: object) -> bool:
 
 def _queue_name(where: str, value: object) -> str:
     text = _required_text(where, value)
-    if not NAME_RE.fullmatch(text):
+    if not QUEUE_NAME_RE.fullmatch(text):
         raise ValueError(f"{where}: {text[:60]!r} is not a queue name")
     return text
 

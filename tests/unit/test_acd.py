@@ -428,7 +428,7 @@ def test_requests_that_do_not_fit_the_state_are_refused_saying_what_to_do() -> N
     with pytest.raises(AgentStateError, match="agent 'ann' is logged out: log in first"):
         acd.ready("ann", T0)
     with pytest.raises(AgentStateError, match="unknown pause reason 'nap'; use one of: break, "
-                                              "lunch, training, meeting, RONA"):
+                                              "lunch, training, meeting, coaching, RONA"):
         acd.pause("ann", "nap", T0)
     with pytest.raises(UnknownAgent, match="unknown agent 'zed'"):
         acd.login("zed", T0, phone="1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -75,11 +76,42 @@ def test_the_file_then_the_environment_override_defaults(tmp_path):
     ("", {"CALLCENTER_IVR__NUMBER": "1;Dial(x)"}, "ivr.number: '1;Dial(x)'"),
     ("", {"CALLCENTER_ASTERISK__RTP_START": "20000", "CALLCENTER_ASTERISK__RTP_END": "10000"},
      "asterisk.rtp_start: must be below"),
+    ("service = 5\n", {"CALLCENTER_SERVICE__HTTP_PORT": "81"}, "service: expected a table, "
+     "got 5"),
+    ("queues = 5\n", {}, "queues: expected a list of [[queues]] tables"),
+    ("[[queues]]\nring_timeout = 5\n", {}, "queues[0]: missing name"),
+    ("[[agents]]\n", {}, "agents[0]: missing id, name"),
+    ("nope = 1\n", {}, "nope: unknown section"),
+    ("[service]\nhttp_port = 80.0\n", {}, "service.http_port: expected a whole number, got 80.0"),
+    ("[service]\nhttp_port = true\n", {}, "service.http_port: expected a whole number, got True"),
+    ("[service]\nagi_host = 5\n", {}, "service.agi_host: expected text, got 5"),
+    ("", {"CALLCENTER_SERVICE__SECURE_COOKIES": "on"},
+     "service.secure_cookies: expected true or false, got 'on'"),
+    ("[acd]\npause_reasons = [1]\n", {}, "acd.pause_reasons: expected a list of names, got [1]"),
+    ('[[queues]]\nname = "a"\ntier_delays = 5\n', {},
+     "queues[0].tier_delays: expected a list of whole numbers, got 5"),
 ])
 def test_a_wrong_value_is_refused_with_the_key_and_the_problem(tmp_path, toml, env, says):
     with pytest.raises(ConfigError) as error:
         settings_from(tmp_path, toml, **env)
     assert says in str(error.value)
+
+
+def test_settings_are_frozen_and_changed_by_replace_like_any_dataclass(tmp_path):
+    s = settings_from(tmp_path, CALLCENTER_SERVICE__SECURE_COOKIES="yes",
+                      CALLCENTER_ACD__PAUSE_REASONS="nap, tea")
+    assert s.service.secure_cookies is True
+    assert s.acd.pause_reasons == ("nap", "tea")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.asterisk.ami_port = 1  # type: ignore[misc]
+    moved = dataclasses.replace(s, asterisk=dataclasses.replace(s.asterisk, ami_port=6000))
+    assert (moved.asterisk.ami_port, s.asterisk.ami_port) == (6000, 5038)
+
+
+def test_the_files_data_dir_comes_before_the_variable(tmp_path):
+    s = settings_from(tmp_path, f'data_dir = "{tmp_path / "from-file"}"\n')
+    assert s.data_path == tmp_path / "from-file"
+    assert settings_from(tmp_path).data_path == tmp_path / "data"
 
 
 def test_a_missing_settings_file_is_named(tmp_path):
