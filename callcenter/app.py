@@ -308,7 +308,7 @@ class CallCenter:
         seen before it is processed would leave an agent held for a call already over."""
         try:
             self.desk.recover(agents_on_channels(
-                snapshot, self.acd.acd.agent_ids(), bridge_prefix=AGENT_BRIDGE_PREFIX,
+                snapshot, self.acd.agent_ids(), bridge_prefix=AGENT_BRIDGE_PREFIX,
                 feature_codes=FEATURES, queues=[q.name for q in self.settings.queues]))
         except Exception:  # the rest of the resync must go on
             log.exception("agents could not be recovered from the channel snapshot")
