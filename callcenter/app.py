@@ -15,8 +15,8 @@ from aiohttp import web
 from callcenter.asterisk.agent_dialplan import AGENT_BRIDGE_PREFIX, FEATURES
 from callcenter.asterisk.agi_server import AgiServer, CommandTimeouts
 from callcenter.asterisk.ami import AmiActionError, AmiClient
+from callcenter.asterisk.dispatch import AmiDispatcher
 from callcenter.asterisk.events import (
-    AmiEvent,
     ContactStatus,
     CoreShowChannel,
     DeviceStateChange,
@@ -38,7 +38,7 @@ from callcenter.service.acd_driver import AcdDriver
 from callcenter.service.acd_setup import build_acd
 from callcenter.service.agent_admin import AgentAdmin
 from callcenter.service.agent_desk import AgentDesk
-from callcenter.service.call_transfer import CallTransfers
+from callcenter.service.call_transfer import TRANSFER_EVENTS, CallTransfers
 from callcenter.service.callback_dialer import CallbackDialer
 from callcenter.service.datadip import DataDips
 from callcenter.service.flows import LAST_GOOD_FOLDER, FlowLibrary
@@ -179,7 +179,7 @@ class CallCenter:
                                                       media=s.service.agi_media_seconds))
         await self.agi.start()
         self.ami = AmiClient(s.asterisk.host, s.asterisk.ami_port, s.asterisk.ami_username,
-                             s.asterisk.ami_secret, on_event=self._on_ami_event,
+                             s.asterisk.ami_secret, on_event=self._subscribe_to_ami().dispatch,
                              on_ready=self._on_ami_ready)
         await self.ami.start()
         await self.callback_dialer.start()
@@ -269,20 +269,29 @@ class CallCenter:
 
     # ------------------------------------------------------------------ AMI wiring
 
-    def _on_ami_event(self, event: AmiEvent) -> None:
-        self.writer.apply(self.ledger.on_event(event, self.clock.now()))
-        match event:
-            case DialEnd(dial_status="ANSWER"):
-                agent = agent_from_channel(event.dest_channel)
-                if agent:
-                    self.inbound.agent_answered(event.uniqueid, agent)
-            case ContactStatus():
-                self._registrations_changed(self.registrations.on_event(event, self.clock.now()))
-            case DTMFEnd(direction="Received"):
-                self.acd.key_pressed(event.uniqueid, event.digit)
-            case Hangup():
-                self.desk.channel_gone(event.uniqueid)
-        self.transfers.on_event(event)  # agents' legs, consults, attended transfers
+    def _subscribe_to_ami(self) -> AmiDispatcher:
+        """Who hears which AMI event. The dispatcher keeps this order: the ledger first, so
+        every feature after it sees the call's record as the event left it; the agents'
+        transfers last, after the ACD and the agent desk heard of answers and hangups."""
+        events = AmiDispatcher()
+        events.subscribe_all(
+            lambda event: self.writer.apply(self.ledger.on_event(event, self.clock.now())))
+        events.subscribe(self._agent_answered, DialEnd)
+        events.subscribe(lambda event: self._registrations_changed(
+            self.registrations.on_event(event, self.clock.now())), ContactStatus)
+        events.subscribe(self._key_pressed, DTMFEnd)
+        events.subscribe(lambda event: self.desk.channel_gone(event.uniqueid), Hangup)
+        events.subscribe(self.transfers.on_event, *TRANSFER_EVENTS)
+        return events
+
+    def _agent_answered(self, event: DialEnd) -> None:
+        agent = agent_from_channel(event.dest_channel) if event.dial_status == "ANSWER" else None
+        if agent:
+            self.inbound.agent_answered(event.uniqueid, agent)
+
+    def _key_pressed(self, event: DTMFEnd) -> None:
+        if event.direction == "Received":
+            self.acd.key_pressed(event.uniqueid, event.digit)
 
     def _registrations_changed(self, changes: list[RegistrationChanged]) -> None:
         for change in changes:

@@ -137,6 +137,8 @@ NAILED_REFUSAL = (
     "waits for the target as a new entry)")
 QUEUE_NOBODY_FREE = ("nobody in queue {queue!r} is free now; a blind transfer waits in line "
                      "(mode 'blind')")
+# The AMI events ``CallTransfers.on_event`` follows (an AmiDispatcher's kinds).
+TRANSFER_EVENTS = (DialBegin, DialEnd, Hangup, "AttendedTransfer")
 # What the ledger records for a consult the second agent answered but ended themselves.
 DECLINED_STATUS = "DECLINED"
 
@@ -416,8 +418,8 @@ class CallTransfers:
         return consult.to_agent if consult is not None else None
 
     def on_event(self, event: object) -> None:
-        """AMI events: agents' answers (their phone legs), consults' rings and ends, and
-        completed attended transfers."""
+        """AMI events (of ``TRANSFER_EVENTS``): agents' answers (their phone legs), consults'
+        rings and ends, and completed attended transfers."""
         match event:
             case DialBegin():
                 consult = self._consult_of_local(event.channel)
