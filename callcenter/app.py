@@ -1,13 +1,18 @@
 """The composition root: builds the core, wires the adapters to it and owns their tasks.
 
 Nothing else in the code base creates long-lived state. ``CallCenter.start()`` brings the
-parts up in dependency order and ``stop()`` takes them down in reverse.
+parts up in dependency order, each part's stop going onto one ``AsyncExitStack`` as soon as
+the part is up; ``stop()`` closes that stack, so the parts stop in reverse order of start.
+A start that fails half-way stops what it had started before raising; a part that fails to
+stop is logged by name, the others still stop, and ``stop()`` then raises the error.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -15,8 +20,8 @@ from aiohttp import web
 from callcenter.asterisk.agent_dialplan import AGENT_BRIDGE_PREFIX, FEATURES
 from callcenter.asterisk.agi_server import AgiServer, CommandTimeouts
 from callcenter.asterisk.ami import AmiActionError, AmiClient
+from callcenter.asterisk.dispatch import AmiDispatcher
 from callcenter.asterisk.events import (
-    AmiEvent,
     ContactStatus,
     CoreShowChannel,
     DeviceStateChange,
@@ -38,7 +43,7 @@ from callcenter.service.acd_driver import AcdDriver
 from callcenter.service.acd_setup import build_acd
 from callcenter.service.agent_admin import AgentAdmin
 from callcenter.service.agent_desk import AgentDesk
-from callcenter.service.call_transfer import CallTransfers
+from callcenter.service.call_transfer import TRANSFER_EVENTS, CallTransfers
 from callcenter.service.callback_dialer import CallbackDialer
 from callcenter.service.datadip import DataDips
 from callcenter.service.flows import LAST_GOOD_FOLDER, FlowLibrary
@@ -84,11 +89,27 @@ RELOAD_FOR = {"callcenter-pjsip-agents.conf": "res_pjsip.so",
 class CallCenter:
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
+    # The stops of the parts that are up, last started on top (module docstring).
+    _running: AsyncExitStack = field(default_factory=AsyncExitStack, init=False, repr=False)
 
     async def start(self) -> None:
+        """Bring every part up. If one fails, those already up are stopped again (last first)
+        and the error is raised; ``stop()`` then has nothing left to do."""
+        async with AsyncExitStack() as parts:
+            await self._start(parts)
+            self._running = parts.pop_all()
+
+    async def stop(self) -> None:
+        """Stop what ``start()`` brought up, last started first. Every part is stopped even if
+        one fails to (logged with its name); the error is raised afterwards."""
+        running, self._running = self._running, AsyncExitStack()
+        await running.aclose()
+
+    async def _start(self, parts: AsyncExitStack) -> None:
         s = self.settings
         await upgrade(s.database_url)
         self.engine = create_engine(s.database_url)
+        _stops_with(parts, "database", self.engine.dispose)
         self.calls = CallRepository(session_factory(self.engine))
         self.callbacks = CallbackRepository(session_factory(self.engine), self.clock)
         self.accounts = AccountRepository(session_factory(self.engine), self.clock)
@@ -103,6 +124,7 @@ class CallCenter:
             dead_letter_path=s.data_path / DEAD_LETTER_FILE, clock=self.clock)
         await self.writer.open()
         self.writer.start()
+        _stops_with(parts, "records", self.writer.stop)
         self.ledger = CallLedger(inbound_contexts=INBOUND_CONTEXTS)
         self.directory = AgentDirectory(session_factory(self.engine), self.clock,
                                         queues=[q.name for q in s.queues])
@@ -117,13 +139,16 @@ class CallCenter:
                                  last_good_dir=s.data_path / LAST_GOOD_FOLDER)
         self.switches = FlowSwitches(s.data_path)
         self.dips = DataDips()
+        _stops_with(parts, "data dips", self.dips.close)
         # A broken flow serves its last good copy (an ERROR says so); without one it stops
         # the start with file:line:column.
         self.flows.load(s.ivr.flow)
         self.flows.watch()
+        _stops_with(parts, "flows", self.flows.stop)
         self.acd = AcdDriver(build_acd(s, agents, self.clock.now()), self.clock)
         self.mirror = QueueMirror(lambda action: self.ami.send(action),
                                   queues={a.id: a.queues for a in agents})
+        _stops_with(parts, "queue mirror", self.mirror.stop)
         self.acd.on_agent_change(self.mirror.changed)
         self.desk = AgentDesk(self.acd, self.directory, pause_reasons=s.acd.pause_reasons,
                               publish=self.events.publish)
@@ -165,8 +190,11 @@ class CallCenter:
         self.missed_calls = MissedCalls(
             path=cel_log_path(s), calls=self.calls, ledger=self.ledger, writer=self.writer,
             positions=LogPositions(session_factory(self.engine)), inbound_contexts=INBOUND_CONTEXTS)
-        self.acd.start()
+        # The desk writes the state log the ACD's changes go to: it stops after the ACD.
         self.desk.start()
+        _stops_with(parts, "agent desk", self.desk.stop)
+        self.acd.start()
+        _stops_with(parts, "acd", self.acd.stop)
         capacity = self._plan_capacity()
         self.agi = AgiServer({"ivr": self.inbound.handle, "agent": self.desk.handle_feature,
                               "callback": self.callback_dialer.handle,
@@ -178,12 +206,16 @@ class CallCenter:
                              timeouts=CommandTimeouts(control=s.service.agi_command_seconds,
                                                       media=s.service.agi_media_seconds))
         await self.agi.start()
+        _stops_with(parts, "fastagi", self.agi.stop)
         self.ami = AmiClient(s.asterisk.host, s.asterisk.ami_port, s.asterisk.ami_username,
-                             s.asterisk.ami_secret, on_event=self._on_ami_event,
+                             s.asterisk.ami_secret, on_event=self._subscribe_to_ami().dispatch,
                              on_ready=self._on_ami_ready)
         await self.ami.start()
+        _stops_with(parts, "ami", self.ami.stop)
         await self.callback_dialer.start()
-        self._sweeper = asyncio.create_task(self._reconcile_periodically(), name="reconcile")
+        _stops_with(parts, "callbacks", self.callback_dialer.stop)
+        sweeper = asyncio.create_task(self._reconcile_periodically(), name="reconcile")
+        _stops_with(parts, "reconciliation", lambda: _cancelled(sweeper))
         self.agent_admin = AgentAdmin(
             acd=self.acd, desk=self.desk, directory=self.directory, clock=self.clock,
             registrations=self.registrations, queues=s.queues,
@@ -206,6 +238,7 @@ class CallCenter:
         install_body_deadline(http_app, limits)
         self.web = web.AppRunner(http_app, access_log=None, **runner_options(limits))
         await self.web.setup()
+        _stops_with(parts, "web", self.web.cleanup)
         self.http_site = GuardedSite(self.web, s.service.http_host, s.service.http_port,
                                      max_connections=limits.max_connections)
         await self.http_site.start()
@@ -246,43 +279,31 @@ class CallCenter:
         self.flows.forget_seen()
         self.flows.reload()
 
-    async def stop(self) -> None:
-        if hasattr(self, "_sweeper"):
-            self._sweeper.cancel()
-            await asyncio.gather(self._sweeper, return_exceptions=True)
-        for name, stop in (("web", lambda: self.web.cleanup()),
-                           ("flows", lambda: self.flows.stop()),
-                           ("callbacks", lambda: self.callback_dialer.stop()),
-                           ("ami", lambda: self.ami.stop()),
-                           ("fastagi", lambda: self.agi.stop()), ("acd", lambda: self.acd.stop()),
-                           ("agent desk", lambda: self.desk.stop()),
-                           ("queue mirror", lambda: self.mirror.stop()),
-                           ("records", lambda: self.writer.stop()),
-                           ("data dips", lambda: self.dips.close()),
-                           ("database", lambda: self.engine.dispose())):
-            try:
-                await stop()
-            except AttributeError:
-                continue  # never started
-            except Exception:
-                log.exception("stopping %s failed", name)
-
     # ------------------------------------------------------------------ AMI wiring
 
-    def _on_ami_event(self, event: AmiEvent) -> None:
-        self.writer.apply(self.ledger.on_event(event, self.clock.now()))
-        match event:
-            case DialEnd(dial_status="ANSWER"):
-                agent = agent_from_channel(event.dest_channel)
-                if agent:
-                    self.inbound.agent_answered(event.uniqueid, agent)
-            case ContactStatus():
-                self._registrations_changed(self.registrations.on_event(event, self.clock.now()))
-            case DTMFEnd(direction="Received"):
-                self.acd.key_pressed(event.uniqueid, event.digit)
-            case Hangup():
-                self.desk.channel_gone(event.uniqueid)
-        self.transfers.on_event(event)  # agents' legs, consults, attended transfers
+    def _subscribe_to_ami(self) -> AmiDispatcher:
+        """Who hears which AMI event. The dispatcher keeps this order: the ledger first, so
+        every feature after it sees the call's record as the event left it; the agents'
+        transfers last, after the ACD and the agent desk heard of answers and hangups."""
+        events = AmiDispatcher()
+        events.subscribe_all(
+            lambda event: self.writer.apply(self.ledger.on_event(event, self.clock.now())))
+        events.subscribe(self._agent_answered, DialEnd)
+        events.subscribe(lambda event: self._registrations_changed(
+            self.registrations.on_event(event, self.clock.now())), ContactStatus)
+        events.subscribe(self._key_pressed, DTMFEnd)
+        events.subscribe(lambda event: self.desk.channel_gone(event.uniqueid), Hangup)
+        events.subscribe(self.transfers.on_event, *TRANSFER_EVENTS)
+        return events
+
+    def _agent_answered(self, event: DialEnd) -> None:
+        agent = agent_from_channel(event.dest_channel) if event.dial_status == "ANSWER" else None
+        if agent:
+            self.inbound.agent_answered(event.uniqueid, agent)
+
+    def _key_pressed(self, event: DTMFEnd) -> None:
+        if event.direction == "Received":
+            self.acd.key_pressed(event.uniqueid, event.digit)
 
     def _registrations_changed(self, changes: list[RegistrationChanged]) -> None:
         for change in changes:
@@ -308,7 +329,7 @@ class CallCenter:
         seen before it is processed would leave an agent held for a call already over."""
         try:
             self.desk.recover(agents_on_channels(
-                snapshot, self.acd.acd.agent_ids(), bridge_prefix=AGENT_BRIDGE_PREFIX,
+                snapshot, self.acd.agent_ids(), bridge_prefix=AGENT_BRIDGE_PREFIX,
                 feature_codes=FEATURES, queues=[q.name for q in self.settings.queues]))
         except Exception:  # the rest of the resync must go on
             log.exception("agents could not be recovered from the channel snapshot")
@@ -389,6 +410,25 @@ class CallCenter:
             return None
         return [e for m in _messages(answer) if "event" in m
                 for e in [parse_event(m)] if isinstance(e, DeviceStateChange)]
+
+
+def _stops_with(parts: AsyncExitStack, name: str,
+                stop: Callable[[], Awaitable[object]]) -> None:
+    """``stop`` runs when ``parts`` closes; a failure is logged with ``name`` and raised on
+    (the stack still runs the other parts' stops)."""
+    async def stopping() -> None:
+        try:
+            await stop()
+        except Exception:
+            log.exception("stopping %s failed", name)
+            raise
+
+    parts.push_async_callback(stopping)
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 def _messages(answer: object) -> list:

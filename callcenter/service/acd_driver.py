@@ -5,6 +5,10 @@ Every method takes what the adapters saw and hands the ACD's actions on: actions
 call go to that call's inbox (its handler waits on it); actions about an agent go to the
 listeners. Requests that are not allowed (pause while logged out, ...) raise the core's
 ``AgentStateError`` for the caller (feature code or HTTP) to explain.
+
+This is the whole face of the ACD to the services: they ask it (typed queries returning the
+core's views, ``AgentView`` and ``QueueView``, at the clock's now) and tell it (commands),
+and never touch the core ``Acd`` itself. ``acd`` stays reachable for tests of the core.
 """
 
 from __future__ import annotations
@@ -13,19 +17,23 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from callcenter.core.acd import (
     Acd,
     AcdAction,
     AgentRequestDeferred,
     AgentSpec,
+    AgentState,
     AgentStateChanged,
+    AgentView,
     CallbackUnanswered,
     ConnectMode,
     NoAgentAvailable,
     OfferFailure,
     QueueFull,
     QueueTimedOut,
+    QueueView,
 )
 from callcenter.core.clock import Clock
 
@@ -167,6 +175,43 @@ class AcdDriver:
 
     def reachable(self, agent_id: str) -> bool:
         return self._reachable.get(agent_id, False)
+
+    # ------------------------------------------------------------------ queries
+
+    @property
+    def pause_reasons(self) -> tuple[str, ...]:
+        return self.acd.pause_reasons
+
+    def agent_ids(self) -> list[str]:
+        return self.acd.agent_ids()
+
+    def agent(self, agent_id: str) -> AgentView:
+        """The agent as the ACD sees them now; ``UnknownAgent`` if routing does not know them."""
+        return self.acd.agent(agent_id)
+
+    def agent_state(self, agent_id: str) -> AgentState:
+        return self.acd.agent_state(agent_id)
+
+    def agents(self) -> list[AgentView]:
+        """Every agent routing knows, in the order they became known."""
+        return [self.acd.agent(agent_id) for agent_id in self.acd.agent_ids()]
+
+    def talking_on(self, call_id: str) -> list[AgentView]:
+        """The agents on call ``call_id`` now (routed to them or held for it elsewhere)."""
+        return [view for view in self.agents()
+                if view.call_id == call_id and view.state is AgentState.ON_CALL]
+
+    def queue_members(self, queue: str) -> list[AgentView]:
+        """The agents who serve ``queue`` at any tier, tier 0 first; ValueError for a queue
+        the ACD does not know."""
+        return [self.acd.agent(agent_id) for agent_id in self.acd.members(queue)]
+
+    def queue_stats(self, queue: str) -> QueueView:
+        return self.acd.queue_stats(queue, self._clock.now())
+
+    def snapshot(self) -> dict[str, Any]:
+        """The core's plain data (JSON-ready) of every queue's line and every agent, now."""
+        return self.acd.snapshot(self._clock.now())
 
     # ------------------------------------------------------------------ time
 

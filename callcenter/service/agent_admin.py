@@ -174,7 +174,7 @@ class AgentAdmin:
 
     @property
     def pause_reasons(self) -> tuple[str, ...]:
-        return self._acd.acd.pause_reasons
+        return self._acd.pause_reasons
 
     def now(self) -> float:
         return self._clock.now()
@@ -183,7 +183,7 @@ class AgentAdmin:
 
     async def queues(self) -> list[QueueStatus]:
         accounts = await self._directory.list()
-        snapshot = self._acd.acd.snapshot(self._clock.now())
+        snapshot = self._acd.snapshot()
         return [self._queue_status(name, accounts, snapshot) for name in self._queues]
 
     async def queue(self, name: str) -> QueueStatus:
@@ -191,7 +191,7 @@ class AgentAdmin:
             raise QueueNotFound(f"queue {name[:40]!r}: no such queue; known: "
                                 f"{', '.join(self._queues) or 'none'}")
         accounts = await self._directory.list()
-        return self._queue_status(name, accounts, self._acd.acd.snapshot(self._clock.now()))
+        return self._queue_status(name, accounts, self._acd.snapshot())
 
     def _queue_status(self, name: str, accounts: Sequence[AgentAccount],
                       snapshot: Mapping[str, Any]) -> QueueStatus:
@@ -202,7 +202,7 @@ class AgentAdmin:
         )
         return QueueStatus(
             rules=self._queues[name],
-            stats=self._acd.acd.queue_stats(name, self._clock.now()),
+            stats=self._acd.queue_stats(name),
             calls=tuple(snapshot["queues"][name]["calls"]),
             members=members,
             callbacks_not_offered=(None if self._callbacks_not_offered is None
@@ -211,7 +211,7 @@ class AgentAdmin:
 
     def _state_of(self, agent_id: str) -> AgentState | None:
         try:
-            return self._acd.acd.agent_state(agent_id)
+            return self._acd.agent_state(agent_id)
         except UnknownAgent:
             return None
 
@@ -322,14 +322,14 @@ class AgentAdmin:
             raise AgentConflict(f"agent {agent_id!r} is inactive: an admin must activate "
                                 "them first")
         try:
-            before = self._acd.acd.agent(agent_id)
+            before = self._acd.agent(agent_id)
             outcome = self._desk.request(agent_id, request, reason=reason, phone=phone)
         except UnknownAgent:  # deactivated meanwhile, or the ACD refused them (see the log)
             raise AgentConflict(f"agent {agent_id!r} is not in routing now: an admin must "
                                 "activate them (again)") from None
         except AgentStateError as exc:
             raise AgentConflict(str(exc)) from None
-        after = self._acd.acd.agent(agent_id)
+        after = self._acd.agent(agent_id)
         return StateOutcome(agent_id, state, outcome.deferred,
                             self._state_message(before, after, request, outcome.deferred), after)
 
@@ -395,7 +395,7 @@ class AgentAdmin:
 
     def _status(self, account: AgentAccount) -> AgentStatus:
         try:
-            live = self._acd.acd.agent(account.id) if account.active else None
+            live = self._acd.agent(account.id) if account.active else None
         except UnknownAgent:  # stored active, but the ACD did not take them: see the log
             live = None
         return AgentStatus(account, live, self._registrations.registration(account.id))

@@ -197,7 +197,7 @@ class AgentDesk:
         if self._nailed.get(uniqueid) == agent_id:
             return True
         try:
-            view = self._acd.acd.agent(agent_id)
+            view = self._acd.agent(agent_id)
             if view.state is AgentState.LOGGED_OUT:
                 log.info("agent %s: logged out, though channel %s sits in their bridge",
                          agent_id, uniqueid)
@@ -220,7 +220,7 @@ class AgentDesk:
         if self._elsewhere.get(uniqueid) == agent_id:
             return True
         try:
-            view = self._acd.acd.agent(agent_id)
+            view = self._acd.agent(agent_id)
             if view.state is AgentState.LOGGED_OUT:
                 return False
             if view.state in (AgentState.RINGING, AgentState.ON_CALL) and (

@@ -137,6 +137,8 @@ NAILED_REFUSAL = (
     "waits for the target as a new entry)")
 QUEUE_NOBODY_FREE = ("nobody in queue {queue!r} is free now; a blind transfer waits in line "
                      "(mode 'blind')")
+# The AMI events ``CallTransfers.on_event`` follows (an AmiDispatcher's kinds).
+TRANSFER_EVENTS = (DialBegin, DialEnd, Hangup, "AttendedTransfer")
 # What the ledger records for a consult the second agent answered but ended themselves.
 DECLINED_STATUS = "DECLINED"
 
@@ -231,12 +233,10 @@ class CallTransfers:
         NotTransferable otherwise."""
         if not isinstance(call_id, str) or self._ledger.get(call_id) is None:
             raise CallNotFound(f"call {str(call_id)[:40]!r}: no such call in progress")
-        agents = self._acd.acd.snapshot(self._clock.now())["agents"]
         consulted = self.consulting(call_id)  # held for the call, not talking with the caller
-        for agent_id, agent in agents.items():
-            if (agent["call_id"] == call_id and agent["state"] == AgentState.ON_CALL.value
-                    and agent_id != consulted):
-                return str(agent_id)
+        for agent in self._acd.talking_on(call_id):
+            if agent.agent_id != consulted:
+                return agent.agent_id
         raise NotTransferable(f"call {call_id!r} is not talking to an agent now "
                               "(still in the IVR, waiting or ringing): only a call an agent "
                               "answered can be transferred")
@@ -307,9 +307,8 @@ class CallTransfers:
     def _check_queue(self, queue: str, from_agent: str) -> None:
         if not NAME_RE.fullmatch(queue) or self._settings.queue(queue) is None:
             raise TargetNotFound(f"queue {queue[:40]!r}: no such queue")
-        acd = self._acd.acd
         try:
-            members = [acd.agent(agent_id) for agent_id in acd.members(queue)]
+            members = self._acd.queue_members(queue)
         except ValueError:  # configured, but not (yet) known to the ACD
             raise TargetNotFound(f"queue {queue!r}: no such queue") from None
         refusal = queue_refusal(queue, members, from_agent)
@@ -328,7 +327,7 @@ class CallTransfers:
         if not NAME_RE.fullmatch(agent_id):
             raise TargetNotFound(f"agent {agent_id[:40]!r}: no such agent")
         try:
-            return self._acd.acd.agent(agent_id)
+            return self._acd.agent(agent_id)
         except UnknownAgent:
             raise TargetNotFound(f"agent {agent_id!r}: no such agent") from None
 
@@ -340,7 +339,7 @@ class CallTransfers:
         the caller on hold (module docstring)."""
         if target.queue is not None:
             self._check_queue(target.queue, from_agent)
-        if self._acd.acd.agent(from_agent).mode is ConnectMode.NAILED:
+        if self._acd.agent(from_agent).mode is ConnectMode.NAILED:
             raise AttendedNotSupported(NAILED_REFUSAL)
         moved_at = self._moving.get(call_id)
         if call_id in self._consults or (
@@ -400,9 +399,8 @@ class CallTransfers:
         phone; theirs sits in their bridge)."""
         queue = target.queue
         assert queue is not None
-        acd = self._acd.acd
-        nailed = [agent_id for agent_id in acd.agent_ids()
-                  if acd.agent(agent_id).mode is ConnectMode.NAILED]
+        nailed = [agent.agent_id for agent in self._acd.agents()
+                  if agent.mode is ConnectMode.NAILED]
         try:
             picked = self._acd.who_would_take(queue, skills_of=call_id,
                                               exclude=[from_agent, *nailed])
@@ -420,8 +418,8 @@ class CallTransfers:
         return consult.to_agent if consult is not None else None
 
     def on_event(self, event: object) -> None:
-        """AMI events: agents' answers (their phone legs), consults' rings and ends, and
-        completed attended transfers."""
+        """AMI events (of ``TRANSFER_EVENTS``): agents' answers (their phone legs), consults'
+        rings and ends, and completed attended transfers."""
         match event:
             case DialBegin():
                 consult = self._consult_of_local(event.channel)
@@ -531,7 +529,7 @@ class CallTransfers:
     def _release(self, agent_id: str, call_id: str) -> None:
         """``agent_id``'s part in ``call_id`` outside the ACD's routing is over."""
         try:
-            view = self._acd.acd.agent(agent_id)
+            view = self._acd.agent(agent_id)
         except UnknownAgent:
             return
         if view.call_id != call_id or view.state is not AgentState.ON_CALL:
@@ -625,7 +623,7 @@ class CallTransfers:
             return QueueRequest(name) if self._settings.queue(name) is not None else None
         if kind == TO_AGENT:
             try:
-                queues = self._acd.acd.agent(name).queues
+                queues = self._acd.agent(name).queues
             except UnknownAgent:
                 return None
             known = [q for q in queues if self._settings.queue(q) is not None]

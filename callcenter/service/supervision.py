@@ -118,7 +118,7 @@ class Supervision:
         if not isinstance(agent_id, str) or not NAME_RE.fullmatch(agent_id):
             raise NoSuchAgent(f"{what} {str(agent_id)[:40]!r}: no such agent")
         try:
-            return self._acd.acd.agent(agent_id)
+            return self._acd.agent(agent_id)
         except UnknownAgent:
             if what == "phone":
                 raise NoSuchAgent(f"phone {agent_id!r}: no such phone (a supervisor's phone "
