@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from callcenter.config import NAME_RE, QueueSettings
+from callcenter.config import QueueSettings
 from callcenter.core.acd import (
     AgentState,
     AgentStateError,
@@ -226,10 +226,8 @@ class AgentAdmin:
 
     async def create(self, agent_id: str, name: str, *, queues: Mapping[str, int] | None = None,
                      skills: Mapping[str, int] | None = None) -> AgentChange:
-        """A new active agent with a generated SIP secret (in ``status.account.sip_secret``)."""
-        if not isinstance(agent_id, str) or not NAME_RE.fullmatch(agent_id):
-            raise AgentInputError(f"id: {str(agent_id)[:40]!r} is not an agent id (a lowercase "
-                                  "letter, then up to 31 lowercase letters, digits, '-' or '_')")
+        """A new active agent with a generated SIP secret (in ``status.account.sip_secret``).
+        ``agent_id``'s shape is the HTTP contract's (web/acd.py ``NewAgent``)."""
         memberships = self._check_memberships(queues or {})
         levels = _check_skills(skills or {})
         async with self._changing:

@@ -19,17 +19,7 @@ from callcenter.store.repositories import (
     CallRepository,
     DeadLetterRepository,
 )
-from callcenter.web.acd import (
-    agent_history,
-    change_agent,
-    change_state,
-    create_agent,
-    list_agents,
-    list_queues,
-    new_secret,
-    show_agent,
-    show_queue,
-)
+from callcenter.web import acd
 from callcenter.web.auth import (
     ADMINS,
     FLOOR,
@@ -42,6 +32,7 @@ from callcenter.web.auth import (
 )
 from callcenter.web.callbacks import change_callback, list_callbacks
 from callcenter.web.calls import list_calls, list_dead_letters
+from callcenter.web.contract import register
 from callcenter.web.demo import order_status
 from callcenter.web.events import EventHub, StreamSettings, install_events
 from callcenter.web.keys import AGENTS, CALLBACKS, CALLS, DEAD_LETTERS, HEALTH, HealthProbe
@@ -143,12 +134,4 @@ def add_acd_routes(app: web.Application, agents: AgentAdmin) -> None:
     """Queues and agents, live. Agents change and read the history of only their own state
     (web/acd.py checks that)."""
     app[AGENTS] = agents
-    add_route(app, "GET", "/api/queues", list_queues, roles=FLOOR)
-    add_route(app, "GET", "/api/queues/{name}", show_queue, roles=FLOOR)
-    add_route(app, "GET", "/api/agents", list_agents, roles=FLOOR)
-    add_route(app, "POST", "/api/agents", create_agent, roles=ADMINS)
-    add_route(app, "GET", "/api/agents/{id}", show_agent, roles=FLOOR)
-    add_route(app, "PATCH", "/api/agents/{id}", change_agent, roles=ADMINS)
-    add_route(app, "POST", "/api/agents/{id}/secret", new_secret, roles=ADMINS)
-    add_route(app, "POST", "/api/agents/{id}/state", change_state, roles=FLOOR)
-    add_route(app, "GET", "/api/agents/{id}/history", agent_history, roles=FLOOR)
+    register(app, acd.ENDPOINTS)

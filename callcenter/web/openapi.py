@@ -16,11 +16,13 @@ from functools import cache
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from callcenter import __version__
 from callcenter.asterisk.supervision_dialplan import SpyMode
 from callcenter.config import STRATEGIES
-from callcenter.core.acd_actions import AgentState, CallState, ConnectMode
+from callcenter.core.acd_actions import AgentState, CallState
 from callcenter.core.callback_offers import NoOfferReason
 from callcenter.core.flowfile import AGENT_ID_RE, FLOW_NAME_RE
 from callcenter.core.records import (
@@ -42,8 +44,9 @@ from callcenter.store.accounts import (
     Role,
 )
 from callcenter.store.agents import AGENT_ID_RE as STORED_AGENT_ID_RE
-from callcenter.store.agents import MAX_NAME_CHARS, MAX_TIER, SIP_SECRET_RE, SKILL_RE
+from callcenter.store.agents import MAX_NAME_CHARS, MAX_TIER, SKILL_RE
 from callcenter.store.repositories import MAX_ROW_ID
+from callcenter.web import acd
 from callcenter.web.auth import (
     ADMINS,
     CSRF_HEADER,
@@ -53,10 +56,31 @@ from callcenter.web.auth import (
     SESSION_COOKIE,
     STAFF,
 )
+from callcenter.web.contract import PUBLIC_ROLES, Endpoint
 from callcenter.web.events import EVENT_KINDS, HEARTBEAT_SECONDS, RESYNC
 from callcenter.web.params import MAX_LIMIT, PROTOCOL, QUEUE_NAME
 
 Schema = dict[str, Any]
+REF_TEMPLATE = "#/components/schemas/{model}"
+
+
+class _NoFieldTitles(GenerateJsonSchema):
+    """Components without pydantic's per-field titles (the field's name says it)."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+    def default_schema(self, schema: Any) -> Schema:
+        """An optional field's ``None`` default means "not given", not a value to send."""
+        json_schema = super().default_schema(schema)
+        if "default" in json_schema and json_schema["default"] is None:
+            del json_schema["default"]
+        return json_schema
+
+
+def all_endpoints() -> tuple[Endpoint, ...]:
+    """Every route declared with web/contract.py's ``Endpoint``, whichever services run."""
+    return acd.ENDPOINTS
 
 # ----------------------------------------------------------------------- JSON Schema helpers
 
@@ -377,55 +401,6 @@ SCHEMAS: dict[str, Schema] = {
             "waiting": whole(0), "last_day": whole(0)})),
     }, description="Callers a queue with offer_callback could not offer a callback, by "
                    "reason: no number, a number the [outbound] rules refuse, no trunk."),
-    "AgentState": record({
-        "state": one_of_names(AgentState),
-        "reason": or_null(text("the pause reason, 'login', 'call ended', ...")),
-        "since": TIME,
-        "idle_since": TIME,
-        "phone": or_null(text("the phone logged in on; null when logged out")),
-        "mode": or_null(one_of_names(ConnectMode)),
-        "call_id": or_null(text("the call ringing them or talking to them")),
-        "deferred": or_null({**one_of_names(("pause", "logout")),
-                             "description": "asked for during a call: applies when it ends"}),
-        "calls_answered": whole(0, description="since login"),
-        "talk_seconds": {**SECONDS, "description": "since login"},
-    }, description="An agent's state in the live ACD."),
-    "Registration": record({
-        "registered": {"type": "boolean", "description": "Asterisk has a contact for the phone"},
-        "reachable": {"type": "boolean", "description": "and can ring it"},
-        "changed_at": or_null(TIME),
-        "roundtrip_usec": or_null(whole(0, description="the last qualify's round trip")),
-    }, description="The agent's phone as Asterisk sees it."),
-    "Agent": record(AGENT_FIELDS, description="Never the SIP secret."),
-    "ChangedAgent": record({**AGENT_FIELDS, "warnings": WARNINGS},
-                           description="The agent as stored now."),
-    "CreatedAgent": record({
-        **AGENT_FIELDS, "warnings": WARNINGS,
-        "sip_secret": matching(SIP_SECRET_RE, "the SIP password; shown only this once"),
-    }, description="The new agent and, this once, their SIP secret."),
-    "AgentSecret": record({
-        "agent_id": AGENT_REF,
-        "sip_secret": matching(SIP_SECRET_RE, "the new SIP password; shown only this once"),
-        "warnings": WARNINGS,
-    }),
-    "AgentRequestOutcome": record({
-        "agent_id": AGENT_REF,
-        "requested": one_of_names(AGENT_STATES_ASKED),
-        "deferred": {"type": "boolean", "description": "true: applies when the call ends"},
-        "message": text("what happened, in words"),
-        "state": ref("AgentState"),
-    }),
-    "AgentStateChange": record({
-        "at": TIME, "state": text("as AgentState.state"), "previous": text(),
-        "reason": or_null(text()),
-    }),
-    "AgentHistory": record({
-        "agent_id": AGENT_REF, "since": TIME, "until": or_null(TIME),
-        "limit": whole(1, MAX_LIMIT),
-        "truncated": {"type": "boolean",
-                      "description": "more changes follow in the range: ask from the last one"},
-        "changes": list_of(ref("AgentStateChange")),
-    }, description="Oldest first."),
     "SupervisionStarted": record({
         "agent_id": AGENT_ID,
         "mode": one_of_names(SpyMode),
@@ -516,16 +491,6 @@ class Route:
     body: Schema | None = None  # an application/json request body
     description: str = ""
     own_only: tuple[Role, ...] = ()  # these roles may act only on what is their own
-
-
-NO_PARAMETERS = failed("A query parameter was sent: this route takes none.")
-AGENT_CHANGES = ("The agent is stored first, then the live ACD follows, then Asterisk's "
-                 "generated SIP accounts and fallback queues are rewritten and reloaded. If "
-                 "that last step fails the change still stands (2xx) and `warnings` says so; "
-                 "Asterisk follows at the next change or restart. Overflow tiers (1 and up) "
-                 "take effect in routing at the next restart (`warnings` says so too). A bad "
-                 "value (unknown queue, tier the queue lacks, skill level outside 1-10) is a "
-                 "400 and nothing is stored.")
 
 
 ROUTES: tuple[Route, ...] = (
@@ -620,76 +585,6 @@ ROUTES: tuple[Route, ...] = (
           params=(Param("id", "path", ROW_ID, "the callback request's id"),),
           body=record({"status": one_of_names((CallbackStatus.DONE, CallbackStatus.CANCELLED,
                                                 CallbackStatus.FAILED))})),
-    # -- queues and agents
-    Route("GET", "/api/queues", "Every queue, with its callers and members now", "acd", FLOOR,
-          {200: Answer("The queues, in the settings' order.",
-                       record({"queues": list_of(ref("Queue"))})),
-           400: NO_PARAMETERS}),
-    Route("GET", "/api/queues/{name}", "One queue, with its callers and members now", "acd",
-          FLOOR,
-          {200: ok("Queue"), 404: failed("No such queue.")},
-          params=(Param("name", "path", NAME, "the queue's name"),)),
-    Route("GET", "/api/agents", "Every agent, active or not, with their state now", "acd",
-          FLOOR,
-          {200: Answer("The agents, by id.", record({"agents": list_of(ref("Agent"))})),
-           400: NO_PARAMETERS}),
-    Route("GET", "/api/agents/{id}", "One agent, with their state now", "acd", FLOOR,
-          {200: ok("Agent"), 404: failed("No such agent.")},
-          params=(AGENT_IN_PATH,)),
-    Route("POST", "/api/agents", "Create an agent (a SIP secret is generated)", "acd", ADMINS,
-          {201: ok("CreatedAgent", "Created, stored and in routing (logged out)."),
-           409: failed("The id is taken.")},
-          body=record({"id": AGENT_ID, "name": AGENT_NAME},
-                      {"queues": TIERS, "skills": SKILLS}),
-          description=AGENT_CHANGES),
-    Route("PATCH", "/api/agents/{id}", "Change an agent's name, queues, skills or activity",
-          "acd", ADMINS,
-          {200: ok("ChangedAgent", "Changed."), 404: failed("No such agent."),
-           409: failed("Deactivating an agent who is ringing or on a call: after the call.")},
-          params=(AGENT_IN_PATH,),
-          body=changes({"name": AGENT_NAME, "queues": TIERS, "skills": SKILLS,
-                        "active": {"type": "boolean"}},
-                       "Only the fields given change; queues and skills are replaced whole. "
-                       "Deactivating logs the agent out and takes them out of routing."),
-          description=AGENT_CHANGES),
-    Route("POST", "/api/agents/{id}/secret", "Give an agent a new SIP secret", "acd", ADMINS,
-          {200: ok("AgentSecret", "The new secret, shown only this once."),
-           404: failed("No such agent.")},
-          params=(AGENT_IN_PATH,),
-          description="The old secret stops working once Asterisk is updated (see "
-                      "`warnings`): the agent's phone must be set up again."),
-    Route("POST", "/api/agents/{id}/state", "Log an agent in or out, make them ready or pause",
-          "acd", FLOOR,
-          {200: ok("AgentRequestOutcome", "Done; the agent's state after the change."),
-           202: ok("AgentRequestOutcome", "Deferred: the agent is ringing or on a call; the "
-                   "pause or logout applies when the call ends (a later `ready` cancels it)."),
-           404: failed("No such agent."),
-           409: failed("Not possible in the agent's present state (e.g. paused while logged "
-                       "out, logged in already or on another phone, inactive), or a nailed-up "
-                       "login, which only the agent's phone can make (*50).")},
-          params=(AGENT_IN_PATH,),
-          body=record({"state": one_of_names(AGENT_STATES_ASKED)},
-                      {"reason": {**NAME, "description": "a configured pause reason (RONA "
-                                  "included); required for `paused`, refused otherwise"},
-                       "phone": PHONE,
-                       "mode": {**one_of_names(ConnectMode), "default": "ring",
-                                "description": "for `logged_in`; `nailed` is refused here"}}),
-          description="An agent may change only their own state. An unknown pause reason is a "
-                      "400 naming the allowed ones. Every change is stored in the agent's "
-                      "state history.",
-          own_only=(Role.AGENT,)),
-    Route("GET", "/api/agents/{id}/history", "An agent's state changes over a time range",
-          "acd", FLOOR,
-          {200: ok("AgentHistory"), 404: failed("No such agent.")},
-          params=(AGENT_IN_PATH,
-                  Param("since", "query", TIME, "changes at or after this time (default: a "
-                        "day before `until`, or before now)"),
-                  UNTIL,
-                  Param("limit", "query", {**whole(1, MAX_LIMIT), "default": MAX_LIMIT},
-                        "the most changes in one answer (the oldest first)")),
-          description="An agent may read only their own history. Changes are written in "
-                      "small batches: the last second's may not be there yet.",
-          own_only=(Role.AGENT,)),
     # -- supervision and transfers
     Route("POST", "/api/supervision", "Listen to, whisper to or barge into an agent's call",
           "supervision", STAFF,
@@ -785,13 +680,13 @@ def _answer(answer: Answer) -> Schema:
     return result
 
 
-def _answers(route: Route) -> Schema:
+def _answers(route: Route, *, has_parameters: bool = False) -> Schema:
     answers = {str(status): _answer(answer) for status, answer in route.answers.items()}
 
     def add(status: int, name: str) -> None:
         answers.setdefault(str(status), {"$ref": f"#/components/responses/{name}"})
 
-    if route.params or route.body is not None:
+    if route.params or has_parameters or route.body is not None:
         add(400, "BadRequest")
     if route.roles:
         add(401, "Unauthorized")
@@ -824,14 +719,91 @@ def _operation(route: Route) -> Schema:
     return operation
 
 
-def build_document(routes: tuple[Route, ...] = ROUTES) -> Schema:
+def endpoint_operation(endpoint: Endpoint, schemas: Mapping[type[BaseModel], Schema]) -> Schema:
+    """The OpenAPI operation of a declared endpoint; ``schemas``: each model's schema."""
+    parameters = [*_parameters(endpoint.path_args, "path"), *_parameters(endpoint.query, "query"),
+                  *endpoint.parameters]
+    body: Schema | None = endpoint.raw_body
+    if endpoint.body is not None:
+        body = schemas[endpoint.body]
+    answers: dict[int, Answer] = {
+        status: Answer(reply.description, _reply_schema(reply.body, schemas),
+                       reply.media_type, reply.headers)
+        for status, reply in endpoint.answers.items()}
+    if endpoint.takes_no_query:
+        answers.setdefault(400, failed("A query parameter was sent: this route takes none."))
+    roles = () if endpoint.roles is PUBLIC_ROLES else tuple(endpoint.roles)  # type: ignore[arg-type]
+    route = Route(endpoint.method, endpoint.path, endpoint.summary, endpoint.tag,
+                  tuple(sorted(roles, key=list(Role).index)), answers, body=body,
+                  description=endpoint.description, own_only=endpoint.own_roles)
+    operation = _operation(route)
+    if parameters:
+        operation = {**operation, "parameters": parameters}
+        operation["responses"] = _answers(route, has_parameters=True)
+    return operation
+
+
+def _reply_schema(body: type[BaseModel] | str | Schema | None,
+                  schemas: Mapping[type[BaseModel], Schema]) -> Schema | None:
+    if body is None or isinstance(body, dict):
+        return body
+    if isinstance(body, str):
+        return ref(body)
+    return schemas[body]
+
+
+def _parameters(model: type[BaseModel] | None, where: str) -> list[Schema]:
+    if model is None:
+        return []
+    properties = model.model_json_schema(ref_template=REF_TEMPLATE)["properties"]
+    found = []
+    for name, field_info in model.model_fields.items():
+        schema = {key: value for key, value in properties[name].items() if key != "title"}
+        description = schema.pop("description", "")
+        if schema.get("default", ...) is None:
+            del schema["default"]
+        found.append({"name": name, "in": where,
+                      "required": where == "path" or field_info.is_required(),
+                      "description": description, "schema": schema})
+    return found
+
+
+def _models(endpoints: Iterable[Endpoint]) -> list[type[BaseModel]]:
+    """Every model a body or an answer is (path and query models become parameters)."""
+    found: dict[type[BaseModel], None] = {}
+    for endpoint in endpoints:
+        if endpoint.body is not None:
+            found[endpoint.body] = None
+        for reply in endpoint.answers.values():
+            if isinstance(reply.body, type):
+                found[reply.body] = None
+    return list(found)
+
+
+def build_document(routes: tuple[Route, ...] = ROUTES,
+                   endpoints: tuple[Endpoint, ...] | None = None) -> Schema:
+    """The document: the declared endpoints (their models' JSON Schema as components) and
+    the routes still described by hand in ``ROUTES``."""
+    endpoints = all_endpoints() if endpoints is None else endpoints
+    models = _models(endpoints)
+    keyed, generated = models_json_schema([(model, "validation") for model in models],
+                                          ref_template=REF_TEMPLATE,
+                                          schema_generator=_NoFieldTitles)
+    schemas = {model: keyed[(model, "validation")] for model in models}
+    components = dict(SCHEMAS)
+    for name, schema in generated.get("$defs", {}).items():
+        if name in components:
+            raise ValueError(f"component {name!r} is both a model and written by hand")
+        components[name] = schema
     paths: dict[str, Schema] = {}
-    for route in routes:
-        operations = paths.setdefault(route.path, {})
-        method = route.method.lower()
-        if method in operations:
-            raise ValueError(f"{route.method} {route.path} is in the table twice")
-        operations[method] = _operation(route)
+    operations = [(r.method, r.path, r.tag, lambda r=r: _operation(r)) for r in routes]
+    operations += [(e.method, e.path, e.tag, lambda e=e: endpoint_operation(e, schemas))
+                   for e in endpoints]
+    for method, path, _tag, operation in operations:
+        item = paths.setdefault(path, {})
+        if method.lower() in item:
+            raise ValueError(f"{method} {path} is in the table twice")
+        item[method.lower()] = operation()
     return {
         "openapi": "3.1.0",
         "info": {
@@ -844,10 +816,10 @@ def build_document(routes: tuple[Route, ...] = ROUTES) -> Schema:
                            "`x-roles` lists who may call an operation (empty: anyone); "
                            "`x-own-only` roles may do it only for themselves.",
         },
-        "tags": [{"name": tag} for tag in dict.fromkeys(route.tag for route in routes)],
+        "tags": [{"name": tag} for tag in dict.fromkeys(tag for _, _, tag, _ in operations)],
         "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": dict(sorted(components.items())),
             "responses": COMMON_ANSWERS,
             "securitySchemes": {
                 "session": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE,
@@ -894,17 +866,23 @@ def app_routes(app: web.Application) -> dict[tuple[str, str], str]:
     return {key: name for key, name in found.items() if not (key[0] == "HEAD" and key[1] in gets)}
 
 
-def documented_routes(routes: tuple[Route, ...] = ROUTES) -> dict[tuple[str, str], str]:
-    return {_shape(r.method, r.path): f"{r.method} {r.path}" for r in routes}
+def documented_routes(routes: tuple[Route, ...] = ROUTES,
+                      endpoints: tuple[Endpoint, ...] | None = None
+                      ) -> dict[tuple[str, str], str]:
+    endpoints = all_endpoints() if endpoints is None else endpoints
+    return {_shape(r.method, r.path): f"{r.method} {r.path}" for r in (*routes, *endpoints)}
 
 
-def undocumented_routes(app: web.Application, routes: tuple[Route, ...] = ROUTES) -> list[str]:
+def undocumented_routes(app: web.Application, routes: tuple[Route, ...] = ROUTES,
+                        endpoints: tuple[Endpoint, ...] | None = None) -> list[str]:
     """Routes ``app`` serves that the document does not describe, e.g. ``["GET /api/x"]``."""
-    documented = documented_routes(routes)
+    documented = documented_routes(routes, endpoints)
     return sorted(name for key, name in app_routes(app).items() if key not in documented)
 
 
-def documented_but_missing(app: web.Application, routes: tuple[Route, ...] = ROUTES) -> list[str]:
+def documented_but_missing(app: web.Application, routes: tuple[Route, ...] = ROUTES,
+                           endpoints: tuple[Endpoint, ...] | None = None) -> list[str]:
     """Routes the document describes that ``app`` does not serve."""
     served = app_routes(app)
-    return sorted(name for key, name in documented_routes(routes).items() if key not in served)
+    documented = documented_routes(routes, endpoints)
+    return sorted(name for key, name in documented.items() if key not in served)
