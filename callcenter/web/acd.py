@@ -8,12 +8,13 @@ Thin: a handler checks what the client sent (shapes and types), asks the ``Agent
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Annotated, Any
 
 from aiohttp import web
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field
 from pydantic.json_schema import WithJsonSchema
 
 from callcenter.config import NAME_RE
@@ -22,6 +23,8 @@ from callcenter.core.acd_actions import AgentState as LiveState
 from callcenter.core.acd_actions import ConnectMode
 from callcenter.core.registrations import Registration as PhoneRegistration
 from callcenter.service.agent_admin import (
+    PHONE_RE,
+    REQUESTS,
     AgentChange,
     AgentConflict,
     AgentInputError,
@@ -36,6 +39,7 @@ from callcenter.store.agents import AGENT_ID_RE, MAX_NAME_CHARS, SIP_SECRET_RE, 
 from callcenter.store.agents import MAX_TIER as STORED_MAX_TIER
 from callcenter.web.auth import ADMINS, FLOOR
 from callcenter.web.contract import (
+    JSON_OBJECT_VALIDATOR,
     TEXT_VALIDATOR,
     Answer,
     Body,
@@ -43,11 +47,11 @@ from callcenter.web.contract import (
     Flag,
     JsonObject,
     PathArgs,
-    Query,
     Seconds,
     Text,
     Time,
     TimeParam,
+    TimeRange,
     fail,
     failed,
     ok,
@@ -61,7 +65,6 @@ from callcenter.web.keys import AGENTS
 from callcenter.web.params import MAX_LIMIT, QUEUE_NAME, bad_request, iso, json_error
 
 HISTORY_DAY = 86400.0  # without `since`, the history starts a day before `until` (or now)
-AGENT_STATES_ASKED = ("ready", "paused", "logged_out", "logged_in")
 TIERS_SCHEMA = {
     "type": "object",
     "propertyNames": whole_match(QUEUE_NAME),
@@ -75,6 +78,27 @@ SKILLS_SCHEMA = {
     "additionalProperties": {"type": "integer", "minimum": 1, "maximum": 10},
     "description": "skill -> level, 1 (some) to 10 (expert)",
 }
+SKILL_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,39}")
+SKILL_LEVELS = range(1, 11)
+
+
+def _skill_name(name: object) -> object:
+    if not isinstance(name, str) or not SKILL_NAME_RE.fullmatch(name):
+        fail("not a skill name (a lowercase letter, then up to 39 lowercase letters, digits, "
+             "'-' or '_')")
+    return name
+
+
+def _skill_level(level: object) -> object:
+    if isinstance(level, bool) or not isinstance(level, int) or level not in SKILL_LEVELS:
+        fail(f"level {repr(level)[:40]} is not a whole number from 1 to 10")
+    return level
+
+
+# skill -> level, checked here; the directory (store/agents.py) checks what it stores.
+Skills = Annotated[dict[Annotated[str, BeforeValidator(_skill_name)],
+                        Annotated[int, BeforeValidator(_skill_level)]] | None,
+                   JSON_OBJECT_VALIDATOR]
 NAME_SCHEMA = {"type": "string", "minLength": 1, "maxLength": MAX_NAME_CHARS}
 WARNINGS = Field(description="what did not go through (the change itself is stored), e.g. "
                              "Asterisk could not be updated")
@@ -109,7 +133,7 @@ class NewAgent(Body):
                      description="the agent's id, also their SIP user name")
     name: Annotated[Text, WithJsonSchema(NAME_SCHEMA)]
     queues: Annotated[JsonObject | None, WithJsonSchema(TIERS_SCHEMA)] = None
-    skills: Annotated[JsonObject | None, WithJsonSchema(SKILLS_SCHEMA)] = None
+    skills: Annotated[Skills, WithJsonSchema(SKILLS_SCHEMA)] = None
 
 
 # null is refused like any other wrong type: the validators run before None could match.
@@ -122,27 +146,30 @@ class AgentChanges(Body):
 
     model_config = ConfigDict(json_schema_extra={"minProperties": 1})
 
+    # Checked in this order (by name), as the API always did.
+    active: Annotated[Flag | None, WithJsonSchema({"type": "boolean"})] = None
     name: Annotated[_OptText, WithJsonSchema(NAME_SCHEMA)] = None
     queues: Annotated[JsonObject | None, WithJsonSchema(TIERS_SCHEMA)] = None
-    skills: Annotated[JsonObject | None, WithJsonSchema(SKILLS_SCHEMA)] = None
-    active: Annotated[Flag | None, WithJsonSchema({"type": "boolean"})] = None
+    skills: Annotated[Skills, WithJsonSchema(SKILLS_SCHEMA)] = None
 
 
 class StateRequest(Body):
-    state: one_of(AGENT_STATES_ASKED)
+    # Which pause reasons exist and which fields go with which state are the service's
+    # rules (service/agent_admin.py); the shapes are checked here, in this order.
+    state: one_of(REQUESTS)
     reason: Annotated[_OptText, WithJsonSchema({
         **whole_match(QUEUE_NAME), "description": "a configured pause reason (RONA included); "
         "required for `paused`, refused otherwise"})] = None
-    phone: Annotated[_OptText, WithJsonSchema({
-        "type": "string", "pattern": "^[A-Za-z0-9_.~+-]{1,64}$",
-        "description": "a name for the phone the agent logs in on (default: their id, the "
-                       "PJSIP endpoint calls ring); another agent's id is refused"})] = None
-    mode: Annotated[str, TEXT_VALIDATOR, WithJsonSchema({
-        "type": "string", "enum": [str(m) for m in ConnectMode], "default": "ring",
-        "description": "for `logged_in`; `nailed` is refused here"})] = "ring"
+    phone: pattern_text(PHONE_RE, "a phone name (1-64 letters, digits, '.', '_', '-', '+' "
+                        "or '~')", nullable=True,
+                        description="a name for the phone the agent logs in on (default: "
+                                    "their id, the PJSIP endpoint calls ring); another "
+                                    "agent's id is refused") = None
+    mode: one_of(ConnectMode, default="ring",
+                 description="for `logged_in`; `nailed` is refused here") = "ring"
 
 
-class HistoryQuery(Query):
+class HistoryQuery(TimeRange):
     since: Annotated[TimeParam, Field(description="changes at or after this time (default: a "
                                                   "day before `until`, or before now)")] = None
     until: Annotated[TimeParam, Field(description="only what happened before this time "
@@ -150,12 +177,6 @@ class HistoryQuery(Query):
     limit: Annotated[whole_param(1, MAX_LIMIT),
                      Field(description="the most changes in one answer (the oldest first)")
                      ] = MAX_LIMIT
-
-    @model_validator(mode="after")
-    def _since_before_until(self) -> HistoryQuery:
-        if self.since is not None and self.until is not None and self.since >= self.until:
-            fail("since must be before until")
-        return self
 
 
 # ----------------------------------------------------------------------- what is answered
@@ -278,7 +299,7 @@ class AgentSecret(Answer):
 
 class AgentRequestOutcome(Answer):
     agent_id: _AgentRef
-    requested: one_of(AGENT_STATES_ASKED)
+    requested: one_of(REQUESTS)
     deferred: bool = Field(description="true: applies when the call ends")
     message: str = Field(description="what happened, in words")
     state: AgentState

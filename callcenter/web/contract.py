@@ -19,7 +19,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, NoReturn, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 from pydantic.json_schema import WithJsonSchema
 from pydantic_core import PydanticCustomError
 
@@ -68,9 +75,10 @@ class Answer(BaseModel):
         return web.json_response(self.model_dump(mode="json"), status=status)
 
 
-def fail(message: str) -> NoReturn:
-    """Refuse a value with this message (shown after the field's name)."""
-    raise PydanticCustomError("contract", "{message}", {"message": message})
+def fail(message: str, *, where: str | None = None) -> NoReturn:
+    """Refuse a value with this message, shown after the field's name (or ``where``, for a
+    place inside the field, e.g. ``to.queue``)."""
+    raise PydanticCustomError("contract", "{message}", {"message": message, "where": where})
 
 
 def shown(value: object) -> str:
@@ -92,21 +100,22 @@ def _json_type(expected: str, check: Callable[[object], bool]) -> BeforeValidato
 TEXT_VALIDATOR = _json_type("text", lambda value: isinstance(value, str))
 Text = Annotated[str, TEXT_VALIDATOR]
 Flag = Annotated[bool, _json_type("true or false", lambda value: isinstance(value, bool))]
-JsonObject = Annotated[dict[str, Any],
-                      _json_type("an object", lambda value: isinstance(value, dict))]
+JSON_OBJECT_VALIDATOR = _json_type("an object", lambda value: isinstance(value, dict))
+JsonObject = Annotated[dict[str, Any], JSON_OBJECT_VALIDATOR]
 
 
 def pattern_text(regex: re.Pattern[str], what: str, *, expected: str = "text",
-                 **schema: Any) -> Any:
+                 nullable: bool = False, **schema: Any) -> Any:
     """Text the whole of which matches ``regex``; else "'<value>' is not <what>". Not text:
-    "expected <expected>, got <kind>"."""
+    "expected <expected>, got <kind>". ``nullable``: the field may be left out (None), but
+    null itself is refused like any other wrong type."""
     def validate(value: object) -> object:
         if not isinstance(value, str):
             fail(f"expected {expected}, got {shown(value)}")
         if not regex.fullmatch(value):  # match() would let "x\n" through
             fail(f"{value[:40]!r} is not {what}")
         return value
-    return Annotated[str, BeforeValidator(validate),
+    return Annotated[str | None if nullable else str, BeforeValidator(validate),  # type: ignore[misc]
                      WithJsonSchema({**whole_match(regex), **schema})]
 
 
@@ -117,11 +126,17 @@ def whole_match(regex: re.Pattern[str]) -> Schema:
 
 
 def one_of(values: Iterable[str], **schema: Any) -> Any:
-    """Text that is one of ``values`` (the JSON Schema says so; the check is the caller's
-    when the service owns the wording)."""
-    return Annotated[str, TEXT_VALIDATOR,
-                     WithJsonSchema({"type": "string", "enum": [str(v) for v in values],
-                                     **schema})]
+    """Text that is one of ``values``; else "'<value>' is not one of a, b, c"."""
+    allowed = [str(value) for value in values]
+
+    def validate(value: object) -> object:
+        if not isinstance(value, str):
+            fail(f"expected text, got {json_kind(value)}")
+        if value not in allowed:
+            fail(f"{value[:40]!r} is not one of {', '.join(allowed)}")
+        return value
+    return Annotated[str, BeforeValidator(validate),
+                     WithJsonSchema({"type": "string", "enum": allowed, **schema})]
 
 
 def _parse_time(raw: object) -> float | None:
@@ -144,6 +159,21 @@ def _parse_time(raw: object) -> float | None:
 
 # A time sent as a query parameter, as POSIX seconds; "" is no time.
 TimeParam = Annotated[float | None, BeforeValidator(_parse_time), WithJsonSchema(TIME_SCHEMA)]
+
+
+class TimeRange(Query):
+    """``since`` and ``until`` as POSIX seconds; since must come before until."""
+
+    since: Annotated[TimeParam, Field(description="only what happened at or after this "
+                                                  "time")] = None
+    until: Annotated[TimeParam, Field(description="only what happened before this time "
+                                                  "(after since)")] = None
+
+    @model_validator(mode="after")
+    def _since_before_until(self) -> TimeRange:
+        if self.since is not None and self.until is not None and self.since >= self.until:
+            fail("since must be before until")
+        return self
 
 
 def whole_param(low: int, high: int) -> Any:
@@ -221,6 +251,7 @@ class Endpoint:
     query: type[Query] | None = None
     body: type[Body] | None = None
     body_example: str = "{}"
+    body_where: str = "body: "  # how errors about the body begin
     takes_no_query: bool = False  # refuse any query parameter ("this route takes none")
     own_agent: str | None = None  # the path argument an agent may name only as themselves
     own_only: tuple[Role, ...] = ()  # roles limited to their own (documented; see own_agent)
@@ -270,7 +301,7 @@ def _parsing(endpoint: Endpoint) -> Handler:
         if endpoint.body is not None:
             sent = await json_body(request, set(body_fields), endpoint.body_example,
                                    required=body_required)
-            arguments["body"] = parsed(endpoint.body, sent, "body: ")
+            arguments["body"] = parsed(endpoint.body, sent, endpoint.body_where)
         return await handler(request, **arguments)
 
     return parse_then_handle
@@ -285,10 +316,11 @@ def parsed(model: type[M], values: Mapping[str, Any], where: str) -> M:
 
 
 def first_error(exc: ValidationError, where: str) -> str:
-    """The first error (by field name, as the API always checked them) as one sentence."""
-    errors = sorted(exc.errors(include_url=False), key=lambda e: [str(p) for p in e["loc"]])
-    error = errors[0]
-    location = _location(error["loc"])
+    """The first error as one sentence. Fields are checked in the order the model declares
+    them, so the first error is the one the API always reported first."""
+    error = exc.errors(include_url=False)[0]
+    context = error.get("ctx") or {}
+    location = context.get("where") or _location(error["loc"])
     message = error["msg"] if error["type"] == "contract" else _plain(error)
     return f"{where}{location}: {message}" if location else f"{where}{message}"
 
@@ -296,7 +328,8 @@ def first_error(exc: ValidationError, where: str) -> str:
 def _location(loc: tuple[int | str, ...]) -> str:
     text = str(loc[0]) if loc else ""
     for part in loc[1:]:
-        text += f"[{part!r}]"
+        if part != "[key]":  # pydantic's mark of a dict key's own error
+            text += f"[{part!r}]"
     return text
 
 

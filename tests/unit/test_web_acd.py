@@ -353,6 +353,12 @@ CREATE_ERRORS = [
      "body: skills['french']: level 12 is not a whole number from 1 to 10"),
     ({"id": "dave", "name": "Dave", "skills": {"french": "9"}},
      "body: skills['french']: level '9' is not a whole number from 1 to 10"),
+    ({"id": "dave", "name": "Dave", "skills": {"french": 0}},
+     "body: skills['french']: level 0 is not a whole number from 1 to 10"),
+    ({"id": "dave", "name": "Dave", "skills": {"French": 5}},
+     "body: skills['French']: not a skill name"),
+    ({"id": "dave", "name": "Dave", "skills": ["french"]},
+     "body: skills: expected an object, got a list"),
     ({"id": "Dave", "name": "Dave"}, "body: id: 'Dave' is not an agent id"),
     ({"id": "1dave", "name": "Dave"}, "body: id: '1dave' is not an agent id"),
     ({"id": "dave", "name": "Dave;Roy"}, "body: agent 'dave': name: 'Dave;Roy' contains ';'"),
@@ -493,6 +499,11 @@ async def test_a_second_login_from_another_phone_is_a_409_and_the_first_stands(s
     ({"state": "paused"}, 400, "body: reason: required to pause; one of break, lunch, RONA"),
     ({"state": "paused", "reason": "nap"}, 400, "body: reason: 'nap' is not a pause reason; "
                                                 "use one of break, lunch, RONA"),
+    ({"state": "logged_in", "mode": "telepathy"}, 400,
+     "body: mode: 'telepathy' is not one of ring, nailed"),
+    ({"state": "logged_in", "phone": "desk 1"}, 400, "body: phone: 'desk 1' is not a phone name "
+     "(1-64 letters, digits, '.', '_', '-', '+' or '~')"),
+    ({"state": "logged_in", "phone": None}, 400, "body: phone: expected text, got null"),
     ({"state": "ready", "mood": "good"}, 400, "body: unknown field 'mood'; use mode, phone, "
                                               "reason, state"),
     ({"state": "paused", "reason": "lunch"}, 409, "agent 'alice' is logged out: log in first"),
