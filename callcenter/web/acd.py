@@ -57,7 +57,6 @@ from callcenter.web.contract import (
     ok,
     one_of,
     pattern_text,
-    time_value,
     whole_match,
     whole_param,
 )
@@ -399,7 +398,7 @@ async def agent_history(request: web.Request, path: AgentPath, query: HistoryQue
         changes, truncated = await request.app[AGENTS].history(path.id, since, query.until,
                                                                query.limit)
     return AgentHistory(
-        agent_id=path.id, since=time_value(since), until=time_value(query.until),
+        agent_id=path.id, since=iso(since), until=iso(query.until),
         limit=query.limit, truncated=truncated,
         changes=[AgentStateChange(at=iso(c.at), state=c.state, previous=c.previous,
                                   reason=c.reason) for c in changes]).response()

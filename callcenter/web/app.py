@@ -19,25 +19,19 @@ from callcenter.store.repositories import (
     CallRepository,
     DeadLetterRepository,
 )
-from callcenter.web import acd
+from callcenter.web import acd, callbacks, calls, reports
 from callcenter.web.auth import (
-    ADMINS,
-    FLOOR,
     PUBLIC,
     SIGNED_IN,
-    STAFF,
     add_route,
     protect,
     setup_auth,
 )
-from callcenter.web.callbacks import change_callback, list_callbacks
-from callcenter.web.calls import list_calls, list_dead_letters
 from callcenter.web.contract import register
 from callcenter.web.demo import order_status
 from callcenter.web.events import EventHub, StreamSettings, install_events
 from callcenter.web.keys import AGENTS, CALLBACKS, CALLS, DEAD_LETTERS, HEALTH, HealthProbe
 from callcenter.web.openapi import serve_openapi
-from callcenter.web.reports import faq_report
 from callcenter.web.supervision import install_supervision_routes
 
 log = logging.getLogger(__name__)
@@ -110,15 +104,13 @@ def make_app(services: WebServices) -> web.Application:
                trusted_proxies=services.trusted_proxies)
     add_route(app, "GET", "/healthz", healthz, roles=PUBLIC)
     add_route(app, "GET", "/api/openapi.json", serve_openapi, roles=PUBLIC)
-    add_route(app, "GET", "/api/calls", list_calls, roles=STAFF)
-    add_route(app, "GET", "/api/reports/faq", faq_report, roles=STAFF)
+    register(app, [calls.CALLS_ENDPOINT, reports.FAQ_ENDPOINT])
     if services.dead_letters is not None:
         app[DEAD_LETTERS] = services.dead_letters
-        add_route(app, "GET", "/api/records/dead-letters", list_dead_letters, roles=ADMINS)
+        register(app, [calls.DEAD_LETTERS_ENDPOINT])
     if services.callbacks is not None:
         app[CALLBACKS] = services.callbacks
-        add_route(app, "GET", "/api/callbacks", list_callbacks, roles=FLOOR)
-        add_route(app, "POST", "/api/callbacks/{id}", change_callback, roles=FLOOR)
+        register(app, callbacks.ENDPOINTS)
     if services.agents is not None:
         add_acd_routes(app, services.agents)
     if services.events is not None:

@@ -191,8 +191,10 @@ def whole_param(low: int, high: int) -> Any:
                      WithJsonSchema({"type": "integer", "minimum": low, "maximum": high})]
 
 
-def name_param(regex: re.Pattern[str], what: str, **schema: Any) -> Any:
-    """A name sent as a query parameter; "" is none."""
+def name_param(regex: re.Pattern[str], what: str, *, json_schema: Schema | None = None,
+               **schema: Any) -> Any:
+    """A name sent as a query parameter; "" is none. ``json_schema``: what the document
+    says instead of the pattern (e.g. an integer)."""
     def validate(raw: object) -> object:
         if raw is None or raw == "":
             return None
@@ -200,16 +202,10 @@ def name_param(regex: re.Pattern[str], what: str, **schema: Any) -> Any:
             fail(f"{str(raw)[:40]!r} is not {what}")
         return raw
     return Annotated[str | None, BeforeValidator(validate),
-                     WithJsonSchema({**whole_match(regex), **schema})]
+                     WithJsonSchema(json_schema or {**whole_match(regex), **schema})]
 
 
-def time_value(ts: float | None) -> str | None:
-    """A POSIX time as the API writes it: ISO 8601, UTC, ``Z``."""
-    when = to_datetime(ts)
-    return when.isoformat().replace("+00:00", "Z") if when else None
-
-
-# An answer's time: ISO 8601 text (built with ``time_value``).
+# An answer's time: ISO 8601 text (built with web/params.py's ``iso``).
 Time = Annotated[str, WithJsonSchema(TIME_SCHEMA)]
 Seconds = Annotated[float, Field(ge=0)]
 

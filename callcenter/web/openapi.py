@@ -24,7 +24,7 @@ from callcenter.asterisk.supervision_dialplan import SpyMode
 from callcenter.config import STRATEGIES
 from callcenter.core.acd_actions import AgentState, CallState
 from callcenter.core.callback_offers import NoOfferReason
-from callcenter.core.flowfile import AGENT_ID_RE, FLOW_NAME_RE
+from callcenter.core.flowfile import AGENT_ID_RE
 from callcenter.core.records import (
     AttemptOutcome,
     CallbackStatus,
@@ -44,21 +44,19 @@ from callcenter.store.accounts import (
     Role,
 )
 from callcenter.store.agents import AGENT_ID_RE as STORED_AGENT_ID_RE
-from callcenter.store.agents import MAX_NAME_CHARS, MAX_TIER, SKILL_RE
+from callcenter.store.agents import MAX_NAME_CHARS, MAX_TIER
 from callcenter.store.repositories import MAX_ROW_ID
-from callcenter.web import acd
+from callcenter.web import acd, callbacks, calls, reports, supervision
 from callcenter.web.auth import (
     ADMINS,
     CSRF_HEADER,
     CSRF_VALUE,
-    FLOOR,
     MAX_TOKEN_DAYS,
     SESSION_COOKIE,
-    STAFF,
 )
 from callcenter.web.contract import PUBLIC_ROLES, Endpoint
 from callcenter.web.events import EVENT_KINDS, HEARTBEAT_SECONDS, RESYNC
-from callcenter.web.params import MAX_LIMIT, PROTOCOL, QUEUE_NAME
+from callcenter.web.params import MAX_LIMIT, QUEUE_NAME
 
 Schema = dict[str, Any]
 REF_TEMPLATE = "#/components/schemas/{model}"
@@ -80,7 +78,8 @@ class _NoFieldTitles(GenerateJsonSchema):
 
 def all_endpoints() -> tuple[Endpoint, ...]:
     """Every route declared with web/contract.py's ``Endpoint``, whichever services run."""
-    return acd.ENDPOINTS
+    return (*acd.ENDPOINTS, calls.CALLS_ENDPOINT, calls.DEAD_LETTERS_ENDPOINT,
+            reports.FAQ_ENDPOINT, *callbacks.ENDPOINTS, *supervision.ENDPOINTS)
 
 # ----------------------------------------------------------------------- JSON Schema helpers
 
@@ -144,60 +143,21 @@ TIME = text("ISO 8601, UTC (e.g. 2026-11-18T11:06:40Z)", format="date-time")
 SECONDS = {"type": "number", "minimum": 0}
 ROW_ID = whole(1, MAX_ROW_ID)
 NAME = matching(QUEUE_NAME)  # queue names; pause reasons have the same shape
-SKILL_NAME = text(pattern="^[a-z][a-z0-9_-]{0,39}$")
 AGENT_ID = matching(AGENT_ID_RE, "the agent's id, also their SIP user name")
 USERNAME = matching(USERNAME_RE)
 PASSWORD = text(minLength=MIN_PASSWORD_LENGTH, maxLength=MAX_PASSWORD_LENGTH)
 DISPLAY_NAME = or_null(text(minLength=1, maxLength=MAX_DISPLAY_NAME_LENGTH))
 ROLES = {**list_of(one_of_names(Role)), "minItems": 1, "uniqueItems": True}
-TIERS = {
-    "type": "object",
-    "propertyNames": NAME,
-    "additionalProperties": whole(0, 9),
-    "description": "queue -> tier: 0 primary; k helps once the queue's k-th tier delay passed "
-                   "(k at most the number of the queue's tier_delays)",
-}
-SKILLS = {
-    "type": "object",
-    "propertyNames": SKILL_NAME,
-    "additionalProperties": whole(1, 10),
-    "description": "skill -> level, 1 (some) to 10 (expert)",
-}
-AGENT_STATES_ASKED = ("ready", "paused", "logged_out", "logged_in")
 # Agents as stored: the directory accepts a little more than the API's new agents use.
 AGENT_REF = matching(STORED_AGENT_ID_RE, "an agent's id, also their SIP user name")
 AGENT_NAME = text(minLength=1, maxLength=MAX_NAME_CHARS)
-STORED_TIERS = {**TIERS, "additionalProperties": whole(0, MAX_TIER)}
-STORED_SKILLS = {**SKILLS, "propertyNames": matching(SKILL_RE)}
 LEVELS = {"type": "object", "additionalProperties": whole(1, 10),
           "description": "skill -> level"}
-WARNINGS = {**list_of(text()), "description": "what did not go through (the change itself "
-            "is stored), e.g. Asterisk could not be updated"}
-PHONE = text("a name for the phone the agent logs in on (default: their id, the PJSIP "
-             "endpoint calls ring); another agent's id is refused",
-             pattern="^[A-Za-z0-9_.~+-]{1,64}$")
-AGENT_FIELDS: dict[str, Schema] = {
-    "id": AGENT_REF,
-    "name": AGENT_NAME,
-    "active": {"type": "boolean", "description": "inactive agents take no calls and have no "
-                                                 "SIP account"},
-    "queues": STORED_TIERS,
-    "skills": STORED_SKILLS,
-    "created_at": TIME,
-    "updated_at": TIME,
-    "state": or_null({**ref("AgentState"), "description": "null: inactive"}),
-    "registration": ref("Registration"),
-}
 TOKEN_FIELDS = {
     "id": ROW_ID, "user_id": ROW_ID, "username": USERNAME,
     "name": text(maxLength=MAX_TOKEN_NAME_LENGTH),
     "created_at": TIME, "last_used_at": or_null(TIME), "expires_at": or_null(TIME),
 }
-
-TRANSFER_TARGET = {"oneOf": [
-    record({"queue": NAME}, description="a queue: the caller waits there as a new entry"),
-    record({"agent": AGENT_ID}, description="an agent: the caller waits for them only"),
-]}
 
 # ----------------------------------------------------------------------- schemas
 
@@ -410,7 +370,7 @@ SCHEMAS: dict[str, Schema] = {
     "TransferStarted": record({
         "call_id": text("the transferred call"),
         "from_agent": AGENT_ID,
-        "to": TRANSFER_TARGET,
+        "to": supervision.TRANSFER_TARGET,
         "mode": one_of_names(("blind", "attended")),
         "consulting": or_null({**AGENT_ID, "description": "attended: the agent being "
                                "consulted (for a queue, the one its routing picked)"}),
@@ -443,12 +403,6 @@ class Param:
         }
 
 
-SINCE = Param("since", "query", TIME, "only what happened at or after this time")
-UNTIL = Param("until", "query", TIME, "only what happened before this time (after since)")
-QUEUE = Param("queue", "query", NAME, "only this queue")
-LIMIT = Param("limit", "query", {**whole(1, MAX_LIMIT), "default": 50}, "page size")
-OFFSET = Param("offset", "query", {**whole(0, 10**9), "default": 0}, "rows to skip")
-AGENT_IN_PATH = Param("id", "path", AGENT_REF, "the agent's id")
 USER_IN_PATH = Param("id", "path", ROW_ID, "the user's id")
 TOKEN_IN_PATH = Param("id", "path", ROW_ID, "the token's id")
 KIND = "|".join(sorted(EVENT_KINDS))
@@ -552,84 +506,6 @@ ROUTES: tuple[Route, ...] = (
                         "active": {"type": "boolean"}},
                        "Only the fields given change; null clears display_name or agent_id. "
                        "Deactivating a user ends their sessions.")),
-    # -- call records and reports
-    Route("GET", "/api/calls", "Call records, newest first, filtered and paged", "calls", STAFF,
-          {200: ok("CallPage")},
-          params=(SINCE, UNTIL, QUEUE,
-                  Param("protocol", "query", matching(PROTOCOL), "only this protocol number"),
-                  LIMIT, OFFSET,
-                  Param("callback_request", "query", whole(1),
-                        "only the call that asked for this callback and the callback's calls")),
-          description="`since` and `until` apply to when calls started. Unknown parameters "
-                      "and parameters given twice are refused."),
-    Route("GET", "/api/records/dead-letters", "Call records the database refused for good",
-          "calls", ADMINS, {200: ok("DeadLetterPage")}, params=(LIMIT,),
-          description="The record writer sets such a version aside with the reason, so the "
-                      "records after it are stored; newest first."),
-    Route("GET", "/api/reports/faq", "How each IVR FAQ answer did, per flow and topic",
-          "reports", STAFF,
-          {200: ok("FaqReport")},
-          params=(SINCE, UNTIL, Param("flow", "query", matching(FLOW_NAME_RE), "only this flow")),
-          description="Answers count by the time they were heard, in [since, until). "
-                      "`self_service_rate` is solved / heard, null when nothing was heard."),
-    # -- callbacks
-    Route("GET", "/api/callbacks", "Callback requests, pending first, oldest first",
-          "callbacks", FLOOR,
-          {200: ok("CallbackPage")},
-          params=(Param("status", "query", one_of_names(CallbackStatus), "only this status"),
-                  QUEUE, LIMIT, OFFSET)),
-    Route("POST", "/api/callbacks/{id}", "Close a pending callback request", "callbacks", FLOOR,
-          {200: ok("Callback", "Closed; the request as stored now."),
-           400: failed("A bad body, or a change the rules do not allow (it is not pending)."),
-           404: failed("No such callback request.")},
-          params=(Param("id", "path", ROW_ID, "the callback request's id"),),
-          body=record({"status": one_of_names((CallbackStatus.DONE, CallbackStatus.CANCELLED,
-                                                CallbackStatus.FAILED))})),
-    # -- supervision and transfers
-    Route("POST", "/api/supervision", "Listen to, whisper to or barge into an agent's call",
-          "supervision", STAFF,
-          {202: ok("SupervisionStarted", "The supervisor's phone is being called."),
-           404: failed("No such agent, or no such phone endpoint."),
-           409: failed("The agent is not on a call, or the phone is the agent's own."),
-           503: failed("Asterisk cannot be reached, or refused to call the phone.")},
-          body=record({"agent_id": AGENT_ID, "mode": one_of_names(SpyMode)},
-                      {"phone": {**AGENT_ID, "description": "the supervisor's phone (a PJSIP "
-                                 "endpoint); default: the signed-in user's agent id"}}),
-          description="The supervisor's phone rings; once answered it hears the agent's call "
-                      "(`listen`), talks to the agent only (`whisper`) or to both "
-                      "(`barge`), until the agent's phone channel ends or the supervisor "
-                      "hangs up. Works for ring-mode and nailed-up agents."),
-    Route("POST", "/api/calls/{call_id}/transfer",
-          "Transfer a talking caller to a queue or an agent", "calls", FLOOR,
-          {202: ok("TransferStarted", "The caller is on their way; the target's phone rings "
-                                      "next."),
-           404: failed("No such call in progress, no such queue or agent."),
-           409: failed("Refused, the first agent keeps the caller: the call is not talking "
-                       "to an agent; nobody at the target could answer (the agent, or every "
-                       "agent of the queue, is logged out, paused, unreachable or leaving "
-                       "after their call; the same rule for both modes); attended only: "
-                       "nobody there is free now; the target agent already has it; or the "
-                       "caller just left. The error says which."),
-           501: failed("An attended transfer of a nailed-up agent's call: not available; "
-                       "the error says why."),
-           503: failed("Asterisk cannot be reached.")},
-          params=(Param("call_id", "path", text(pattern="^[A-Za-z0-9_.-]{1,64}$"),
-                        "the call's id (its caller channel's Asterisk Uniqueid)"),),
-          body=record({"to": TRANSFER_TARGET},
-                      {"mode": {**one_of_names(("blind", "attended")), "default": "blind"}}),
-          description="`blind`: the caller leaves the agent (who goes to wrap-up) and waits "
-                      "as a new entry, keeping their priority, in the queue or for the agent "
-                      "(under the rules of that agent's first queue). `attended`: the caller "
-                      "hears music while the target agent's phone rings and the two agents "
-                      "talk; when the first agent hangs up the caller is connected to the "
-                      "target (the first agent goes to wrap-up); if the target does not "
-                      "answer or hangs up first, the first agent has the caller back. "
-                      "`attended` to a queue consults the agent the queue's routing would "
-                      "give a new call right now (its strategy among its ready agents at "
-                      "tier 0, with the call's skills; not the first agent, not a nailed-up "
-                      "one); the caller does not join the queue's line. Not from a nailed-up "
-                      "agent (501). An agent may transfer only the calls they are talking on.",
-          own_only=(Role.AGENT,)),
     # -- live updates
     Route("GET", "/api/events", "Live events as server-sent events", "live", SIGNED_IN,
           {200: Answer(

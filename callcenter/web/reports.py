@@ -6,16 +6,22 @@ nothing was heard. Answers count by the time they were heard, in [since, until).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
+from pydantic import Field
 
 from callcenter.core.flowfile import FLOW_NAME_RE
 from callcenter.store.repositories import FaqTopicFigures
+from callcenter.web.auth import STAFF
+from callcenter.web.contract import Endpoint, TimeRange, name_param, ok
 from callcenter.web.keys import CALLS
-from callcenter.web.params import bad_request, check_params, iso, name_param, time_range_params
+from callcenter.web.params import bad_request, iso
 
-FAQ_PARAMS = {"since", "until", "flow"}
+
+class FaqQuery(TimeRange):
+    flow: Annotated[name_param(FLOW_NAME_RE, "a flow name"),
+                    Field(description="only this flow")] = None
 
 
 def topic_json(figures: FaqTopicFigures) -> dict[str, Any]:
@@ -31,17 +37,22 @@ def topic_json(figures: FaqTopicFigures) -> dict[str, Any]:
     }
 
 
-async def faq_report(request: web.Request) -> web.Response:
-    check_params(request, FAQ_PARAMS)
-    since, until = time_range_params(request)
-    flow = name_param(request, "flow", FLOW_NAME_RE, "a flow name")
+async def faq_report(request: web.Request, query: FaqQuery) -> web.Response:
     try:
-        topics = await request.app[CALLS].faq_report(since, until, flow)
+        topics = await request.app[CALLS].faq_report(query.since, query.until, query.flow)
     except ValueError as exc:  # the store's own checks: still the client's mistake
         raise bad_request(str(exc)) from None
     return web.json_response({
-        "since": iso(since),
-        "until": iso(until),
-        "flow": flow,
+        "since": iso(query.since),
+        "until": iso(query.until),
+        "flow": query.flow,
         "topics": [topic_json(t) for t in topics],
     })
+
+
+FAQ_ENDPOINT = Endpoint(
+    "GET", "/api/reports/faq", faq_report, STAFF,
+    "How each IVR FAQ answer did, per flow and topic", "reports", {200: ok("FaqReport")},
+    query=FaqQuery,
+    description="Answers count by the time they were heard, in [since, until). "
+                "`self_service_rate` is solved / heard, null when nothing was heard.")
