@@ -21,29 +21,19 @@ from callcenter.store.repositories import (
 )
 from callcenter.web import acd, callbacks, calls, reports
 from callcenter.web.auth import (
-    PUBLIC,
     SIGNED_IN,
-    add_route,
     protect,
     setup_auth,
 )
 from callcenter.web.contract import register
-from callcenter.web.demo import order_status
+from callcenter.web.demo import DEMO_ENDPOINT
 from callcenter.web.events import EventHub, StreamSettings, install_events
+from callcenter.web.health import HEALTH_ENDPOINT
 from callcenter.web.keys import AGENTS, CALLBACKS, CALLS, DEAD_LETTERS, HEALTH, HealthProbe
-from callcenter.web.openapi import serve_openapi
+from callcenter.web.openapi import OPENAPI_ENDPOINT
 from callcenter.web.supervision import install_supervision_routes
 
 log = logging.getLogger(__name__)
-
-
-async def healthz(request: web.Request) -> web.Response:
-    probe = request.app[HEALTH]
-    parts = {"ami": probe.ami(), "fastagi": probe.agi(), "database": await probe.database()}
-    healthy = all(parts.values())
-    body = {"status": "ok" if healthy else "degraded",
-            **{name: "up" if up else "down" for name, up in parts.items()}}
-    return web.json_response(body, status=200 if healthy else 503)
 
 
 @web.middleware
@@ -102,8 +92,7 @@ def make_app(services: WebServices) -> web.Application:
     app[HEALTH] = services.health
     setup_auth(app, services.accounts, services.clock, secure_cookies=services.secure_cookies,
                trusted_proxies=services.trusted_proxies)
-    add_route(app, "GET", "/healthz", healthz, roles=PUBLIC)
-    add_route(app, "GET", "/api/openapi.json", serve_openapi, roles=PUBLIC)
+    register(app, [HEALTH_ENDPOINT, OPENAPI_ENDPOINT])
     register(app, [calls.CALLS_ENDPOINT, reports.FAQ_ENDPOINT])
     if services.dead_letters is not None:
         app[DEAD_LETTERS] = services.dead_letters
@@ -118,7 +107,7 @@ def make_app(services: WebServices) -> web.Application:
         protect(app, "GET", "/api/events", roles=SIGNED_IN)
     if services.supervision is not None and services.transfers is not None:
         install_supervision_routes(app, services.supervision, services.transfers)
-    add_route(app, "GET", "/demo/orders", order_status, roles=PUBLIC)  # data-dip example
+    register(app, [DEMO_ENDPOINT])  # the data-dip example's order system
     return app
 
 

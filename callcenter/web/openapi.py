@@ -54,8 +54,10 @@ from callcenter.web.auth import (
     MAX_TOKEN_DAYS,
     SESSION_COOKIE,
 )
-from callcenter.web.contract import PUBLIC_ROLES, Endpoint
+from callcenter.web.contract import PUBLIC_ROLES, Endpoint, Reply
+from callcenter.web.demo import DEMO_ENDPOINT
 from callcenter.web.events import EVENT_KINDS, HEARTBEAT_SECONDS, RESYNC
+from callcenter.web.health import HEALTH_ENDPOINT
 from callcenter.web.params import MAX_LIMIT, QUEUE_NAME
 
 Schema = dict[str, Any]
@@ -78,8 +80,9 @@ class _NoFieldTitles(GenerateJsonSchema):
 
 def all_endpoints() -> tuple[Endpoint, ...]:
     """Every route declared with web/contract.py's ``Endpoint``, whichever services run."""
-    return (*acd.ENDPOINTS, calls.CALLS_ENDPOINT, calls.DEAD_LETTERS_ENDPOINT,
-            reports.FAQ_ENDPOINT, *callbacks.ENDPOINTS, *supervision.ENDPOINTS)
+    return (HEALTH_ENDPOINT, OPENAPI_ENDPOINT, DEMO_ENDPOINT, *acd.ENDPOINTS,
+            calls.CALLS_ENDPOINT, calls.DEAD_LETTERS_ENDPOINT, reports.FAQ_ENDPOINT,
+            *callbacks.ENDPOINTS, *supervision.ENDPOINTS)
 
 # ----------------------------------------------------------------------- JSON Schema helpers
 
@@ -449,17 +452,6 @@ class Route:
 
 ROUTES: tuple[Route, ...] = (
     # -- public
-    Route("GET", "/healthz", "Whether AMI, FastAGI and the database are up", "service", PUBLIC,
-          {200: ok("Health", "Every part is up."),
-           503: ok("Health", "A part is down (the body says which).")}),
-    Route("GET", "/api/openapi.json", "This document", "service", PUBLIC,
-          {200: Answer("The OpenAPI 3.1 document.", {"type": "object"})}),
-    Route("GET", "/demo/orders", "A demo order's status, for the data-dip example flow",
-          "demo", PUBLIC,
-          {200: ok("DemoOrder"), 404: failed("No such order.")},
-          params=(Param("order", "query", text(), "the order number", required=True),),
-          description="Stands in for a company's own order system; a real flow's `fetch` "
-                      "node points at that instead. Parameters are not checked."),
     Route("POST", "/api/login", "Sign in: sets the session cookie", "accounts", PUBLIC,
           {200: Answer("Signed in.", ref("OneUser"), headers={
               "Set-Cookie": f"{SESSION_COOKIE}=...; HttpOnly; SameSite=Strict; Path=/"}),
@@ -715,6 +707,11 @@ def _document_json() -> str:
 async def serve_openapi(request: web.Request) -> web.Response:
     """``GET /api/openapi.json``."""
     return web.Response(text=_document_json(), content_type="application/json")
+
+
+OPENAPI_ENDPOINT = Endpoint(
+    "GET", "/api/openapi.json", serve_openapi, PUBLIC_ROLES, "This document", "service",
+    {200: Reply("The OpenAPI 3.1 document.", {"type": "object"})})
 
 
 # ----------------------------------------------------------------------- compared with the app
