@@ -56,7 +56,7 @@ from callcenter.web.auth import (
 )
 from callcenter.web.contract import PUBLIC_ROLES, Endpoint, Reply
 from callcenter.web.demo import DEMO_ENDPOINT
-from callcenter.web.events import EVENT_KINDS, HEARTBEAT_SECONDS, RESYNC
+from callcenter.web.events import EVENTS_ENDPOINT
 from callcenter.web.health import HEALTH_ENDPOINT
 from callcenter.web.params import MAX_LIMIT, QUEUE_NAME
 
@@ -82,7 +82,7 @@ def all_endpoints() -> tuple[Endpoint, ...]:
     """Every route declared with web/contract.py's ``Endpoint``, whichever services run."""
     return (HEALTH_ENDPOINT, OPENAPI_ENDPOINT, DEMO_ENDPOINT, *acd.ENDPOINTS,
             calls.CALLS_ENDPOINT, calls.DEAD_LETTERS_ENDPOINT, reports.FAQ_ENDPOINT,
-            *callbacks.ENDPOINTS, *supervision.ENDPOINTS)
+            *callbacks.ENDPOINTS, *supervision.ENDPOINTS, EVENTS_ENDPOINT)
 
 # ----------------------------------------------------------------------- JSON Schema helpers
 
@@ -408,7 +408,6 @@ class Param:
 
 USER_IN_PATH = Param("id", "path", ROW_ID, "the user's id")
 TOKEN_IN_PATH = Param("id", "path", ROW_ID, "the token's id")
-KIND = "|".join(sorted(EVENT_KINDS))
 
 # ----------------------------------------------------------------------- routes
 
@@ -499,20 +498,6 @@ ROUTES: tuple[Route, ...] = (
                        "Only the fields given change; null clears display_name or agent_id. "
                        "Deactivating a user ends their sessions.")),
     # -- live updates
-    Route("GET", "/api/events", "Live events as server-sent events", "live", SIGNED_IN,
-          {200: Answer(
-              "A `text/event-stream` that stays open. Each event is `id:`, `event:` (its kind) "
-              "and one `data:` line holding a LiveEventData as JSON. `: ping` comments come "
-              f"every {HEARTBEAT_SECONDS:g} s when idle. `overflow` ends the stream of a "
-              "client that fell behind (reconnect with Last-Event-ID); "
-              f"`{RESYNC}` means missed events are gone: reload the full state.",
-              {"type": "string"}, media_type="text/event-stream"),
-           503: failed("The server is shutting down.")},
-          params=(Param("kinds", "query", text(pattern=f"^(?:{KIND})(?:,(?:{KIND}))*$"),
-                        "only these kinds, comma-separated (default: every kind)"),
-                  Param("Last-Event-ID", "header", text(),
-                        "the id of the last event received; what was missed comes first")),
-          description="Browsers reconnect by themselves (EventSource), sending Last-Event-ID."),
 )
 
 # ----------------------------------------------------------------------- the document
