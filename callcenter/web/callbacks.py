@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Annotated
 
 from aiohttp import web
 from pydantic import BeforeValidator, ConfigDict, Field
@@ -17,10 +17,13 @@ from callcenter.store.repositories import MAX_ROW_ID, CallbackNotFound
 from callcenter.web.auth import FLOOR
 from callcenter.web.calls import MAX_OFFSET, PAGE_SIZE
 from callcenter.web.contract import (
+    TIME_SCHEMA,
+    Answer,
     Body,
     Endpoint,
     PathArgs,
     Query,
+    Time,
     fail,
     failed,
     name_param,
@@ -79,9 +82,36 @@ class CallbackClosing(Body):
                       Field(validate_default=True)] = None  # type: ignore[assignment]
 
 
-def callback_json(request: CallbackRequest) -> dict[str, Any]:
-    return {**asdict(request), "requested_at": iso(request.requested_at),
-            "queued_at": iso(request.queued_at)}
+class Callback(Answer):
+    id: int = Field(ge=1, le=MAX_ROW_ID)
+    call_id: str = Field(description="the call that asked")
+    queue: str
+    number: str = Field(description="the number to call back, as the caller confirmed it")
+    requested_at: Time
+    flow: str
+    protocol: str | None
+    caller_name: str | None
+    name_recording: str | None = Field(description="Asterisk's path of the recorded name")
+    status: Annotated[str, WithJsonSchema({"type": "string",
+                                           "enum": [s.value for s in CallbackStatus]})]
+    queued_at: Annotated[Time | None, WithJsonSchema({"anyOf": [
+        {**TIME_SCHEMA, "description": "when the customer joined the line the callback "
+                                       "keeps; null: requested_at"}, {"type": "null"}]})]
+
+    @classmethod
+    def of(cls, request: CallbackRequest) -> Callback:
+        return cls(**{**asdict(request), "status": request.status.value,
+                      "requested_at": iso(request.requested_at),
+                      "queued_at": iso(request.queued_at)})
+
+
+class CallbackPage(Answer):
+    """Pending first, then oldest first."""
+
+    total: int = Field(ge=0)
+    limit: int = Field(ge=1, le=MAX_LIMIT)
+    offset: int = Field(ge=0)
+    callbacks: list[Callback]
 
 
 async def list_callbacks(request: web.Request, query: CallbackList) -> web.Response:
@@ -91,12 +121,8 @@ async def list_callbacks(request: web.Request, query: CallbackList) -> web.Respo
         )
     except ValueError as exc:  # the store's own checks: still the client's mistake
         raise bad_request(str(exc)) from None
-    return web.json_response({
-        "total": total,
-        "limit": query.limit,
-        "offset": query.offset,
-        "callbacks": [callback_json(r) for r in requests],
-    })
+    return CallbackPage(total=total, limit=query.limit, offset=query.offset,
+                        callbacks=[Callback.of(r) for r in requests]).response()
 
 
 async def change_callback(request: web.Request, path: CallbackPath, body: CallbackClosing
@@ -107,16 +133,16 @@ async def change_callback(request: web.Request, path: CallbackPath, body: Callba
         raise json_error(web.HTTPNotFound, str(exc)) from None
     except ValueError as exc:  # a change the rules do not allow
         raise bad_request(str(exc)) from None
-    return web.json_response(callback_json(changed))
+    return Callback.of(changed).response()
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/api/callbacks", list_callbacks, FLOOR,
              "Callback requests, pending first, oldest first", "callbacks",
-             {200: ok("CallbackPage")}, query=CallbackList),
+             {200: ok(CallbackPage)}, query=CallbackList),
     Endpoint("POST", "/api/callbacks/{id}", change_callback, FLOOR,
              "Close a pending callback request", "callbacks",
-             {200: ok("Callback", "Closed; the request as stored now."),
+             {200: ok(Callback, "Closed; the request as stored now."),
               400: failed("A bad body, or a change the rules do not allow (it is not "
                           "pending)."),
               404: failed("No such callback request.")},

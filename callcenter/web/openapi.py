@@ -20,14 +20,12 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from callcenter import __version__
-from callcenter.asterisk.supervision_dialplan import SpyMode
 from callcenter.config import STRATEGIES
 from callcenter.core.acd_actions import AgentState, CallState
 from callcenter.core.callback_offers import NoOfferReason
 from callcenter.core.flowfile import AGENT_ID_RE
 from callcenter.core.records import (
     AttemptOutcome,
-    CallbackStatus,
     Disposition,
     FaqResult,
     HangupBy,
@@ -274,24 +272,6 @@ SCHEMAS: dict[str, Schema] = {
         "since": or_null(TIME), "until": or_null(TIME), "flow": or_null(text()),
         "topics": list_of(ref("FaqTopic")),
     }),
-    "Callback": record({
-        "id": ROW_ID,
-        "call_id": text("the call that asked"),
-        "queue": text(),
-        "number": text("the number to call back, as the caller confirmed it"),
-        "requested_at": TIME,
-        "flow": text(),
-        "protocol": or_null(text()),
-        "caller_name": or_null(text()),
-        "name_recording": or_null(text("Asterisk's path of the recorded name")),
-        "status": one_of_names(CallbackStatus),
-        "queued_at": or_null({**TIME, "description": (
-            "when the customer joined the line the callback keeps; null: requested_at")}),
-    }),
-    "CallbackPage": record({
-        "total": whole(0), "limit": whole(1, MAX_LIMIT), "offset": whole(0),
-        "callbacks": list_of(ref("Callback")),
-    }, description="Pending first, then oldest first."),
     "DemoOrder": record({
         "order": text(), "status": text(),
         "delivery": record({"days": whole(0)}),
@@ -364,21 +344,6 @@ SCHEMAS: dict[str, Schema] = {
             "waiting": whole(0), "last_day": whole(0)})),
     }, description="Callers a queue with offer_callback could not offer a callback, by "
                    "reason: no number, a number the [outbound] rules refuse, no trunk."),
-    "SupervisionStarted": record({
-        "agent_id": AGENT_ID,
-        "mode": one_of_names(SpyMode),
-        "phone": {**AGENT_ID, "description": "the supervisor's phone endpoint being called"},
-        "call_id": or_null(text("the call the agent is on")),
-    }, description="Asterisk is calling the supervisor's phone."),
-    "TransferStarted": record({
-        "call_id": text("the transferred call"),
-        "from_agent": AGENT_ID,
-        "to": supervision.TRANSFER_TARGET,
-        "mode": one_of_names(("blind", "attended")),
-        "consulting": or_null({**AGENT_ID, "description": "attended: the agent being "
-                               "consulted (for a queue, the one its routing picked)"}),
-    }, description="Blind: the caller left the agent and waits for the target. Attended: the "
-                   "caller is on hold while the agents talk."),
     "LiveEventData": record({
         "at": TIME,
         "data": {"type": "object", "description": "what changed; its shape depends on the kind"},

@@ -29,6 +29,7 @@ from callcenter.service.supervision import Supervision
 from callcenter.store.accounts import Role
 from callcenter.web.auth import FLOOR, STAFF, current_user, require_own_agent
 from callcenter.web.contract import (
+    Answer,
     Body,
     Endpoint,
     PathArgs,
@@ -125,6 +126,32 @@ class TransferRequest(Body):
                                     "default": "blind"})] = TransferMode.BLIND.value
 
 
+class SupervisionStarted(Answer):
+    """Asterisk is calling the supervisor's phone."""
+
+    agent_id: Annotated[str, WithJsonSchema(AGENT_ID_SCHEMA)]
+    mode: Annotated[str, WithJsonSchema({"type": "string",
+                                         "enum": [m.value for m in SpyMode]})]
+    phone: Annotated[str, WithJsonSchema({
+        **AGENT_ID_SCHEMA, "description": "the supervisor's phone endpoint being called"})]
+    call_id: str | None = Field(description="the call the agent is on")
+
+
+class TransferStarted(Answer):
+    """Blind: the caller left the agent and waits for the target. Attended: the caller is on
+    hold while the agents talk."""
+
+    call_id: str = Field(description="the transferred call")
+    from_agent: Annotated[str, WithJsonSchema(AGENT_ID_SCHEMA)]
+    to: Annotated[dict[str, str], WithJsonSchema(TRANSFER_TARGET)]
+    mode: Annotated[str, WithJsonSchema({"type": "string",
+                                         "enum": [m.value for m in TransferMode]})]
+    consulting: Annotated[str | None, WithJsonSchema({"anyOf": [
+        {**AGENT_ID_SCHEMA, "description": "attended: the agent being consulted (for a "
+                                           "queue, the one its routing picked)"},
+        {"type": "null"}]})]
+
+
 def install_supervision_routes(app: web.Application, supervision: Supervision,
                                transfers: CallTransfers) -> None:
     """Add both routes, with the roles that may use them."""
@@ -146,8 +173,8 @@ async def start_supervision(request: web.Request, body: SpyRequest) -> web.Respo
         started = await request.app[SUPERVISION].start(body.agent_id, body.mode, phone)
     except supervision.SupervisionError as exc:
         raise json_error(_SUPERVISION_STATUS.get(type(exc), web.HTTPConflict), str(exc)) from None
-    return web.json_response({"agent_id": started.agent_id, "mode": started.mode.value,
-                              "phone": started.phone, "call_id": started.call_id}, status=202)
+    return SupervisionStarted(agent_id=started.agent_id, mode=started.mode.value,
+                              phone=started.phone, call_id=started.call_id).response(202)
 
 
 async def transfer_call(request: web.Request, path: CallPath, body: TransferRequest
@@ -162,15 +189,14 @@ async def transfer_call(request: web.Request, path: CallPath, body: TransferRequ
     to = {"queue": target.queue} if target.queue is not None else {"agent": target.agent}
     # An attended transfer to a queue consults the agent its routing picked: say who.
     consulting = started.target.agent if started.mode is TransferMode.ATTENDED else None
-    return web.json_response({"call_id": started.call_id, "from_agent": started.from_agent,
-                              "to": to, "mode": started.mode.value,
-                              "consulting": consulting}, status=202)
+    return TransferStarted(call_id=started.call_id, from_agent=started.from_agent, to=to,
+                           mode=started.mode.value, consulting=consulting).response(202)
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", "/api/supervision", start_supervision, STAFF,
           "Listen to, whisper to or barge into an agent's call", "supervision",
-          {202: ok("SupervisionStarted", "The supervisor's phone is being called."),
+          {202: ok(SupervisionStarted, "The supervisor's phone is being called."),
            404: failed("No such agent, or no such phone endpoint."),
            409: failed("The agent is not on a call, or the phone is the agent's own."),
            503: failed("Asterisk cannot be reached, or refused to call the phone.")},
@@ -182,7 +208,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                       "hangs up. Works for ring-mode and nailed-up agents."),
     Endpoint("POST", "/api/calls/{call_id}/transfer", transfer_call, FLOOR,
           "Transfer a talking caller to a queue or an agent", "calls",
-          {202: ok("TransferStarted", "The caller is on their way; the target's phone rings "
+          {202: ok(TransferStarted, "The caller is on their way; the target's phone rings "
                                       "next."),
            404: failed("No such call in progress, no such queue or agent."),
            409: failed("Refused, the first agent keeps the caller: the call is not talking "
