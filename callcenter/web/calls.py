@@ -13,8 +13,10 @@ from pydantic import Field
 from callcenter.core.records import CallRecord
 from callcenter.web.auth import ADMINS, STAFF
 from callcenter.web.contract import (
+    Answer,
     Endpoint,
     Query,
+    Time,
     TimeRange,
     name_param,
     ok,
@@ -77,6 +79,23 @@ def _rounded(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds, 3)
 
 
+class DeadLetter(Answer):
+    """A version of a call record the database refused for good."""
+
+    id: int = Field(ge=1)
+    call_id: str = Field(description="control characters shown escaped")
+    reason: str = Field(description="why the database refused it")
+    at: Time
+    record: str = Field(description="the refused version of the record, as a JSON document")
+
+
+class DeadLetterPage(Answer):
+    """Newest first."""
+
+    limit: int = Field(ge=1, le=MAX_LIMIT)
+    dead_letters: list[DeadLetter]
+
+
 async def list_calls(request: web.Request, query: CallsQuery) -> web.Response:
     try:
         records, total = await request.app[CALLS].list(
@@ -99,9 +118,9 @@ async def list_dead_letters(request: web.Request, query: DeadLetterQuery) -> web
     """Newest first: what the record writer set aside (docs/configuration.md, "Call records
     when the database is away"), so an admin sees a refused record and why."""
     letters = await request.app[DEAD_LETTERS].list(limit=query.limit)
-    return web.json_response({"limit": query.limit, "dead_letters": [
-        {"id": letter.id, "call_id": letter.call_id, "reason": letter.reason,
-         "at": iso(letter.at), "record": letter.record} for letter in letters]})
+    return DeadLetterPage(limit=query.limit, dead_letters=[
+        DeadLetter(id=letter.id, call_id=letter.call_id, reason=letter.reason,
+                   at=iso(letter.at), record=letter.record) for letter in letters]).response()
 
 
 CALLS_ENDPOINT = Endpoint(
@@ -111,7 +130,7 @@ CALLS_ENDPOINT = Endpoint(
                 "parameters given twice are refused.")
 DEAD_LETTERS_ENDPOINT = Endpoint(
     "GET", "/api/records/dead-letters", list_dead_letters, ADMINS,
-    "Call records the database refused for good", "calls", {200: ok("DeadLetterPage")},
+    "Call records the database refused for good", "calls", {200: ok(DeadLetterPage)},
     query=DeadLetterQuery,
     description="The record writer sets such a version aside with the reason, so the records "
                 "after it are stored; newest first.")

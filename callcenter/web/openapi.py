@@ -253,25 +253,6 @@ SCHEMAS: dict[str, Schema] = {
         "total": whole(0), "limit": whole(1, MAX_LIMIT), "offset": whole(0),
         "calls": list_of(ref("Call")),
     }, description="Newest first."),
-    "DeadLetter": record({
-        "id": whole(1), "call_id": text("control characters shown escaped"),
-        "reason": text("why the database refused it"), "at": TIME,
-        "record": text("the refused version of the record, as a JSON document"),
-    }, description="A version of a call record the database refused for good."),
-    "DeadLetterPage": record({
-        "limit": whole(1, MAX_LIMIT), "dead_letters": list_of(ref("DeadLetter")),
-    }, description="Newest first."),
-    "FaqTopic": record({
-        "flow": text(), "topic": text(),
-        "heard": whole(0), "solved": whole(0), "not_solved": whole(0),
-        "no_answer": whole(0), "hung_up": whole(0),
-        "self_service_rate": or_null({"type": "number", "minimum": 0, "maximum": 1,
-                                      "description": "solved / heard"}),
-    }),
-    "FaqReport": record({
-        "since": or_null(TIME), "until": or_null(TIME), "flow": or_null(text()),
-        "topics": list_of(ref("FaqTopic")),
-    }),
     "DemoOrder": record({
         "order": text(), "status": text(),
         "delivery": record({"days": whole(0)}),
