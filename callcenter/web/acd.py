@@ -1,7 +1,8 @@
-"""Queues and agents, live: ``/api/queues`` and ``/api/agents`` (see openapi.py for each route).
+"""Queues and agents, live: ``/api/queues`` and ``/api/agents`` (``ENDPOINTS`` at the end).
 
-Thin: a handler checks what the client sent (shapes and types), asks the ``AgentAdmin``
-(service/agent_admin.py) and turns its answer or error into JSON. Errors: 400 bad input,
+Thin: the models below check what the client sent (shapes, types, known values; see
+web/contract.py), a handler asks the ``AgentAdmin`` (service/agent_admin.py, which keeps the
+rules that need its state) and answers with a model. Errors: 400 bad input,
 404 unknown queue or agent, 409 a change the agent's state does not allow (or a taken id),
 202 a pause or logout deferred until the agent's call ends.
 """

@@ -1,8 +1,11 @@
 """The OpenAPI 3.1 description of the HTTP API, served at ``GET /api/openapi.json``.
 
-Written by hand as one table, ``ROUTES``: an entry per route with its parameters, body,
-answers and the roles that may call it (``x-roles``; empty for public routes).
-``undocumented_routes`` and ``documented_but_missing`` compare the table with an
+Generated: each route declared as an ``Endpoint`` (web/contract.py, ``all_endpoints``)
+becomes an operation, with the roles the application enforces (``x-roles``; empty for
+public routes) and its models' JSON Schema as components. The account routes of
+web/auth.py are still described by hand in ``ROUTES`` (and their answers, with those of
+call records and queues, in ``SCHEMAS``); the document merges both.
+``undocumented_routes`` and ``documented_but_missing`` compare the document with an
 application's real routes, so a test keeps the two in step.
 """
 
