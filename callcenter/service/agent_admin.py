@@ -65,7 +65,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# As the settings name skills ("billing:7"); the directory itself accepts a little more.
 # What an API client may ask an agent's state to become, and the desk's request for it.
 REQUESTS = {"logged_in": "login", "ready": "ready", "paused": "pause", "logged_out": "logout"}
 BUSY = (AgentState.RINGING, AgentState.ON_CALL)
@@ -339,7 +338,6 @@ class AgentAdmin:
             for field, value, default in (("phone", phone, None), ("mode", mode, "ring")):
                 if value != default:
                     raise AgentInputError(f"{field}: only for state logged_in, not {state}")
-            return
 
     @staticmethod
     def _state_message(before: AgentView, after: AgentView, request: str,
