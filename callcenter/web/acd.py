@@ -18,7 +18,7 @@ from aiohttp import web
 from pydantic import BeforeValidator, ConfigDict, Field
 from pydantic.json_schema import WithJsonSchema
 
-from callcenter.config import NAME_RE
+from callcenter.config import NAME_RE, STRATEGIES
 from callcenter.core.acd import AgentView
 from callcenter.core.acd_actions import AgentState as LiveState
 from callcenter.core.acd_actions import ConnectMode
@@ -324,18 +324,103 @@ class AgentHistory(Answer):
     changes: list[AgentStateChange]
 
 
+class QueueRules(Answer):
+    """The queue's settings (seconds; null: not used)."""
+
+    ring_timeout: int = Field(ge=1)
+    max_wait: int = Field(ge=1)
+    max_length: int | None = Field(ge=1)
+    overflow_to: Annotated[str | None, WithJsonSchema(
+        {"anyOf": [whole_match(QUEUE_NAME), {"type": "null"}]})]
+    tier_delays: list[Annotated[int, Field(ge=0)]]
+    relax_every: int | None = Field(ge=1)
+    wrap_up: int | None = Field(ge=0, description="seconds; null: until the agent is ready")
+    announce_every: int | None = Field(ge=1)
+    offer_callback: bool
+    rona_pause: bool
+    service_level_seconds: int = Field(ge=1)
+    moh_class: str
+
+
+class QueueMember(Answer):
+    """An active agent serving the queue (tiers as stored; see POST /api/agents)."""
+
+    agent_id: _AgentRef
+    name: Annotated[str, WithJsonSchema(NAME_SCHEMA)]
+    tier: int = Field(ge=0, le=STORED_MAX_TIER)
+    state: Annotated[str | None, WithJsonSchema(
+        {"anyOf": [{"type": "string", "enum": [s.value for s in LiveState]},
+                   {"type": "null"}]})]
+
+
+# Described by hand in web/openapi.py's SCHEMAS: built by the service as mappings.
+_QueuedCalls = Annotated[list[dict[str, Any]], WithJsonSchema(
+    {"type": "array", "items": {"$ref": "#/components/schemas/QueuedCall"}})]
+_NotOffered = Annotated[dict[str, Any] | None, WithJsonSchema(
+    {"anyOf": [{"$ref": "#/components/schemas/CallbacksNotOffered"}, {"type": "null"}]})]
+
+
+class Queue(Answer):
+    """A queue's rules and what is happening in it now. ready, busy (ringing or on a call),
+    wrap_up, paused and logged_in count its tier-0 members."""
+
+    name: Annotated[str, WithJsonSchema(whole_match(QUEUE_NAME))]
+    strategy: Annotated[str, WithJsonSchema({"type": "string", "enum": list(STRATEGIES)})]
+    waiting: int = Field(ge=0, description="calls in line (waiting, ringing, virtual)")
+    longest_wait: Seconds
+    ready: int = Field(ge=0)
+    busy: int = Field(ge=0)
+    wrap_up: int = Field(ge=0)
+    paused: int = Field(ge=0)
+    logged_in: int = Field(ge=0)
+    aht: Seconds = Field(description="average handling time (talk + wrap-up)")
+    rules: QueueRules
+    calls: _QueuedCalls
+    # Callers this queue would offer a callback but cannot (no number, a number the
+    # [outbound] rules refuse, no trunk): waiting now and over the last day, by reason.
+    callbacks_not_offered: _NotOffered
+    members: list[QueueMember]
+
+    @classmethod
+    def of(cls, queue: QueueStatus) -> Queue:
+        rules, stats = queue.rules, queue.stats
+        return cls(
+            name=rules.name, strategy=rules.strategy, waiting=stats.waiting,
+            longest_wait=round(stats.longest_wait, 3), ready=stats.ready, busy=stats.busy,
+            wrap_up=stats.wrap_up, paused=stats.paused, logged_in=stats.logged_in,
+            aht=round(stats.aht, 3),
+            rules=QueueRules(
+                ring_timeout=rules.ring_timeout, max_wait=rules.max_wait,
+                max_length=rules.max_length or None, overflow_to=rules.overflow_to or None,
+                tier_delays=list(rules.tier_delays), relax_every=rules.relax_every or None,
+                wrap_up=None if rules.manual_wrap_up else rules.wrap_up,
+                announce_every=rules.announce_every or None,
+                offer_callback=rules.offer_callback, rona_pause=rules.rona_pause,
+                service_level_seconds=rules.service_level_seconds, moh_class=rules.moh_class),
+            calls=[queued_call_json(call) for call in queue.calls],
+            callbacks_not_offered=(None if queue.callbacks_not_offered is None
+                                   else not_offered_json(queue.callbacks_not_offered)),
+            members=[QueueMember(agent_id=m.agent_id, name=m.name, tier=m.tier,
+                                 state=None if m.state is None else m.state.value)
+                     for m in queue.members])
+
+
+class QueueList(Answer):
+    queues: list[Queue]
+
+
 # ----------------------------------------------------------------------- queues
 
 
 async def list_queues(request: web.Request) -> web.Response:
     queues = await request.app[AGENTS].queues()
-    return web.json_response({"queues": [queue_json(queue) for queue in queues]})
+    return QueueList(queues=[Queue.of(queue) for queue in queues]).response()
 
 
 async def show_queue(request: web.Request, path: QueuePath) -> web.Response:
     with _errors():
         queue = await request.app[AGENTS].queue(path.name)
-    return web.json_response(queue_json(queue))
+    return Queue.of(queue).response()
 
 
 # ----------------------------------------------------------------------- agents
@@ -414,15 +499,12 @@ OWN_STATE = ("An agent may change only their own state. An unknown pause reason 
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/api/queues", list_queues, FLOOR,
              "Every queue, with its callers and members now", "acd",
-             {200: ok({"type": "object", "properties": {
-                 "queues": {"type": "array", "items": {"$ref": "#/components/schemas/Queue"}}},
-                 "required": ["queues"], "additionalProperties": False},
-                 "The queues, in the settings' order."),
+             {200: ok(QueueList, "The queues, in the settings' order."),
               400: NO_PARAMETERS},
              takes_no_query=True),
     Endpoint("GET", "/api/queues/{name}", show_queue, FLOOR,
              "One queue, with its callers and members now", "acd",
-             {200: ok("Queue"), 404: failed("No such queue.")},
+             {200: ok(Queue), 404: failed("No such queue.")},
              path_args=QueuePath, takes_no_query=True),
     Endpoint("GET", "/api/agents", list_agents, FLOOR,
              "Every agent, active or not, with their state now", "acd",
@@ -474,44 +556,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 
 
 # ----------------------------------------------------------------------- JSON
-
-
-def queue_json(queue: QueueStatus) -> dict[str, Any]:
-    rules, stats = queue.rules, queue.stats
-    return {
-        "name": rules.name,
-        "strategy": rules.strategy,
-        "waiting": stats.waiting,
-        "longest_wait": round(stats.longest_wait, 3),
-        "ready": stats.ready,
-        "busy": stats.busy,
-        "wrap_up": stats.wrap_up,
-        "paused": stats.paused,
-        "logged_in": stats.logged_in,
-        "aht": round(stats.aht, 3),
-        "rules": {
-            "ring_timeout": rules.ring_timeout,
-            "max_wait": rules.max_wait,
-            "max_length": rules.max_length or None,
-            "overflow_to": rules.overflow_to or None,
-            "tier_delays": list(rules.tier_delays),
-            "relax_every": rules.relax_every or None,
-            "wrap_up": None if rules.manual_wrap_up else rules.wrap_up,
-            "announce_every": rules.announce_every or None,
-            "offer_callback": rules.offer_callback,
-            "rona_pause": rules.rona_pause,
-            "service_level_seconds": rules.service_level_seconds,
-            "moh_class": rules.moh_class,
-        },
-        "calls": [queued_call_json(call) for call in queue.calls],
-        # Callers this queue would offer a callback but cannot (no number, a number the
-        # [outbound] rules refuse, no trunk): waiting now and over the last day, by reason.
-        "callbacks_not_offered": (None if queue.callbacks_not_offered is None
-                                  else not_offered_json(queue.callbacks_not_offered)),
-        "members": [{"agent_id": m.agent_id, "name": m.name, "tier": m.tier,
-                     "state": None if m.state is None else m.state.value}
-                    for m in queue.members],
-    }
 
 
 def queued_call_json(call: Mapping[str, Any]) -> dict[str, Any]:

@@ -3,8 +3,8 @@
 Generated: each route declared as an ``Endpoint`` (web/contract.py, ``all_endpoints``)
 becomes an operation, with the roles the application enforces (``x-roles``; empty for
 public routes) and its models' JSON Schema as components. The account routes of
-web/auth.py are still described by hand in ``ROUTES`` (and their answers, with those of
-call records and queues, in ``SCHEMAS``); the document merges both.
+web/auth.py are still described by hand in ``ROUTES`` (and their answers, with call records,
+queued calls and callbacks not offered, in ``SCHEMAS``); the document merges both.
 ``undocumented_routes`` and ``documented_but_missing`` compare the document with an
 application's real routes, so a test keeps the two in step.
 """
@@ -23,8 +23,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from callcenter import __version__
-from callcenter.config import STRATEGIES
-from callcenter.core.acd_actions import AgentState, CallState
+from callcenter.core.acd_actions import CallState
 from callcenter.core.callback_offers import NoOfferReason
 from callcenter.core.flowfile import AGENT_ID_RE
 from callcenter.core.records import (
@@ -45,7 +44,7 @@ from callcenter.store.accounts import (
     Role,
 )
 from callcenter.store.agents import AGENT_ID_RE as STORED_AGENT_ID_RE
-from callcenter.store.agents import MAX_NAME_CHARS, MAX_TIER
+from callcenter.store.agents import MAX_NAME_CHARS
 from callcenter.store.repositories import MAX_ROW_ID
 from callcenter.web import acd, callbacks, calls, reports, supervision
 from callcenter.web.auth import (
@@ -293,33 +292,6 @@ SCHEMAS: dict[str, Schema] = {
         "tried": list_of(AGENT_REF),
         "last_failure": or_null(text("the last agent's offer that failed, and why")),
     }, description="A call in line, not answered yet."),
-    "QueueMember": record({
-        "agent_id": AGENT_REF, "name": AGENT_NAME, "tier": whole(0, MAX_TIER),
-        "state": or_null(one_of_names(AgentState)),
-    }, description="An active agent serving the queue (tiers as stored; see POST /api/agents)."),
-    "QueueRules": record({
-        "ring_timeout": whole(1), "max_wait": whole(1),
-        "max_length": or_null(whole(1)), "overflow_to": or_null(NAME),
-        "tier_delays": list_of(whole(0)), "relax_every": or_null(whole(1)),
-        "wrap_up": or_null(whole(0, description="seconds; null: until the agent is ready")),
-        "announce_every": or_null(whole(1)), "offer_callback": {"type": "boolean"},
-        "rona_pause": {"type": "boolean"}, "service_level_seconds": whole(1),
-        "moh_class": text(),
-    }, description="The queue's settings (seconds; null: not used)."),
-    "Queue": record({
-        "name": NAME,
-        "strategy": one_of_names(STRATEGIES),
-        "waiting": whole(0, description="calls in line (waiting, ringing, virtual)"),
-        "longest_wait": SECONDS,
-        "ready": whole(0), "busy": whole(0), "wrap_up": whole(0), "paused": whole(0),
-        "logged_in": whole(0),
-        "aht": {**SECONDS, "description": "average handling time (talk + wrap-up)"},
-        "rules": ref("QueueRules"),
-        "calls": list_of(ref("QueuedCall")),
-        "members": list_of(ref("QueueMember")),
-        "callbacks_not_offered": or_null(ref("CallbacksNotOffered")),
-    }, description="A queue's rules and what is happening in it now. ready, busy (ringing or "
-                   "on a call), wrap_up, paused and logged_in count its tier-0 members."),
     "CallbacksNotOffered": record({
         "waiting": whole(0, description="callers waiting now who were not offered one"),
         "last_day": whole(0, description="callers not offered one in the last 24 hours"),
