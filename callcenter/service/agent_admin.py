@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from callcenter.config import NAME_RE, QueueSettings
+from callcenter.config import QueueSettings
 from callcenter.core.acd import (
     AgentState,
     AgentStateError,
@@ -65,9 +65,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# As the settings name skills ("billing:7"); the directory itself accepts a little more.
-SKILL_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,39}")
-SKILL_LEVELS = range(1, 11)
 # What an API client may ask an agent's state to become, and the desk's request for it.
 REQUESTS = {"logged_in": "login", "ready": "ready", "paused": "pause", "logged_out": "logout"}
 BUSY = (AgentState.RINGING, AgentState.ON_CALL)
@@ -226,12 +223,10 @@ class AgentAdmin:
 
     async def create(self, agent_id: str, name: str, *, queues: Mapping[str, int] | None = None,
                      skills: Mapping[str, int] | None = None) -> AgentChange:
-        """A new active agent with a generated SIP secret (in ``status.account.sip_secret``)."""
-        if not isinstance(agent_id, str) or not NAME_RE.fullmatch(agent_id):
-            raise AgentInputError(f"id: {str(agent_id)[:40]!r} is not an agent id (a lowercase "
-                                  "letter, then up to 31 lowercase letters, digits, '-' or '_')")
+        """A new active agent with a generated SIP secret (in ``status.account.sip_secret``).
+        ``agent_id``'s shape is the HTTP contract's (web/acd.py ``NewAgent``)."""
         memberships = self._check_memberships(queues or {})
-        levels = _check_skills(skills or {})
+        levels = dict(skills or {})  # their shape is the HTTP contract's (web/acd.py)
         async with self._changing:
             try:
                 account = await self._directory.create(NewAgent(
@@ -255,9 +250,7 @@ class AgentAdmin:
         agent's whole memberships or skills. Deactivating logs the agent out and takes them
         out of routing; refused (``AgentConflict``) while they ring or talk."""
         memberships = None if queues is None else self._check_memberships(queues)
-        levels = None if skills is None else _check_skills(skills)
-        if active is not None and not isinstance(active, bool):
-            raise AgentInputError(f"active: expected true or false, got {active!r}")
+        levels = None if skills is None else dict(skills)  # shapes: web/acd.py's contract
         async with self._changing:
             before = await self._account(agent_id)
             if before.active and active is False:
@@ -307,10 +300,7 @@ class AgentAdmin:
         """Ask for ``state`` (logged_in, ready, paused, logged_out). A pause or logout while
         the agent rings or talks is deferred until the call ends; a change the agent's state
         does not allow raises ``AgentConflict`` with the ACD's reason."""
-        request = REQUESTS.get(state) if isinstance(state, str) else None
-        if request is None:
-            raise AgentInputError(f"state: {str(state)[:40]!r} is not one of "
-                                  f"{', '.join(REQUESTS)}")
+        request = REQUESTS[state]  # the shapes are the HTTP contract's (web/acd.py)
         self._check_request_fields(state, reason, phone, mode)
         account = await self._account(agent_id)
         if mode == ConnectMode.NAILED:
@@ -348,13 +338,6 @@ class AgentAdmin:
             for field, value, default in (("phone", phone, None), ("mode", mode, "ring")):
                 if value != default:
                     raise AgentInputError(f"{field}: only for state logged_in, not {state}")
-            return
-        if phone is not None and (not isinstance(phone, str) or not PHONE_RE.fullmatch(phone)):
-            raise AgentInputError(f"phone: {str(phone)[:40]!r} is not a phone name (1-64 "
-                                  "letters, digits, '.', '_', '-', '+' or '~')")
-        if mode not in tuple(ConnectMode):
-            raise AgentInputError(f"mode: {str(mode)[:40]!r} is not one of "
-                                  f"{', '.join(ConnectMode)}")
 
     @staticmethod
     def _state_message(before: AgentView, after: AgentView, request: str,
@@ -484,20 +467,6 @@ class AgentAdmin:
         except Exception:  # live screens are a nicety: the change itself is done
             log.exception("agent %s: live event not published", agent_id)
 
-
-
-def _check_skills(skills: Mapping[str, int]) -> dict[str, int]:
-    if not isinstance(skills, Mapping):
-        raise AgentInputError("skills: expected an object of skill name -> level")
-    for name, level in skills.items():
-        where = f"skills[{str(name)[:40]!r}]"
-        if not isinstance(name, str) or not SKILL_NAME_RE.fullmatch(name):
-            raise AgentInputError(f"{where}: not a skill name (a lowercase letter, then up to 39 "
-                                  "lowercase letters, digits, '-' or '_')")
-        if isinstance(level, bool) or not isinstance(level, int) or level not in SKILL_LEVELS:
-            raise AgentInputError(f"{where}: level {repr(level)[:40]} is not a whole number "
-                                  "from 1 to 10")
-    return dict(skills)
 
 
 def _overflow_tiers(account: AgentAccount) -> dict[str, int]:

@@ -19,46 +19,19 @@ from callcenter.store.repositories import (
     CallRepository,
     DeadLetterRepository,
 )
-from callcenter.web.acd import (
-    agent_history,
-    change_agent,
-    change_state,
-    create_agent,
-    list_agents,
-    list_queues,
-    new_secret,
-    show_agent,
-    show_queue,
-)
+from callcenter.web import acd, callbacks, calls, reports
 from callcenter.web.auth import (
-    ADMINS,
-    FLOOR,
-    PUBLIC,
-    SIGNED_IN,
-    STAFF,
-    add_route,
-    protect,
     setup_auth,
 )
-from callcenter.web.callbacks import change_callback, list_callbacks
-from callcenter.web.calls import list_calls, list_dead_letters
-from callcenter.web.demo import order_status
+from callcenter.web.contract import register
+from callcenter.web.demo import DEMO_ENDPOINT
 from callcenter.web.events import EventHub, StreamSettings, install_events
+from callcenter.web.health import HEALTH_ENDPOINT
 from callcenter.web.keys import AGENTS, CALLBACKS, CALLS, DEAD_LETTERS, HEALTH, HealthProbe
-from callcenter.web.openapi import serve_openapi
-from callcenter.web.reports import faq_report
+from callcenter.web.openapi import OPENAPI_ENDPOINT
 from callcenter.web.supervision import install_supervision_routes
 
 log = logging.getLogger(__name__)
-
-
-async def healthz(request: web.Request) -> web.Response:
-    probe = request.app[HEALTH]
-    parts = {"ami": probe.ami(), "fastagi": probe.agi(), "database": await probe.database()}
-    healthy = all(parts.values())
-    body = {"status": "ok" if healthy else "degraded",
-            **{name: "up" if up else "down" for name, up in parts.items()}}
-    return web.json_response(body, status=200 if healthy else 503)
 
 
 @web.middleware
@@ -117,25 +90,21 @@ def make_app(services: WebServices) -> web.Application:
     app[HEALTH] = services.health
     setup_auth(app, services.accounts, services.clock, secure_cookies=services.secure_cookies,
                trusted_proxies=services.trusted_proxies)
-    add_route(app, "GET", "/healthz", healthz, roles=PUBLIC)
-    add_route(app, "GET", "/api/openapi.json", serve_openapi, roles=PUBLIC)
-    add_route(app, "GET", "/api/calls", list_calls, roles=STAFF)
-    add_route(app, "GET", "/api/reports/faq", faq_report, roles=STAFF)
+    register(app, [HEALTH_ENDPOINT, OPENAPI_ENDPOINT])
+    register(app, [calls.CALLS_ENDPOINT, reports.FAQ_ENDPOINT])
     if services.dead_letters is not None:
         app[DEAD_LETTERS] = services.dead_letters
-        add_route(app, "GET", "/api/records/dead-letters", list_dead_letters, roles=ADMINS)
+        register(app, [calls.DEAD_LETTERS_ENDPOINT])
     if services.callbacks is not None:
         app[CALLBACKS] = services.callbacks
-        add_route(app, "GET", "/api/callbacks", list_callbacks, roles=FLOOR)
-        add_route(app, "POST", "/api/callbacks/{id}", change_callback, roles=FLOOR)
+        register(app, callbacks.ENDPOINTS)
     if services.agents is not None:
         add_acd_routes(app, services.agents)
     if services.events is not None:
         install_events(app, services.events, services.event_stream)
-        protect(app, "GET", "/api/events", roles=SIGNED_IN)
     if services.supervision is not None and services.transfers is not None:
         install_supervision_routes(app, services.supervision, services.transfers)
-    add_route(app, "GET", "/demo/orders", order_status, roles=PUBLIC)  # data-dip example
+    register(app, [DEMO_ENDPOINT])  # the data-dip example's order system
     return app
 
 
@@ -143,12 +112,4 @@ def add_acd_routes(app: web.Application, agents: AgentAdmin) -> None:
     """Queues and agents, live. Agents change and read the history of only their own state
     (web/acd.py checks that)."""
     app[AGENTS] = agents
-    add_route(app, "GET", "/api/queues", list_queues, roles=FLOOR)
-    add_route(app, "GET", "/api/queues/{name}", show_queue, roles=FLOOR)
-    add_route(app, "GET", "/api/agents", list_agents, roles=FLOOR)
-    add_route(app, "POST", "/api/agents", create_agent, roles=ADMINS)
-    add_route(app, "GET", "/api/agents/{id}", show_agent, roles=FLOOR)
-    add_route(app, "PATCH", "/api/agents/{id}", change_agent, roles=ADMINS)
-    add_route(app, "POST", "/api/agents/{id}/secret", new_secret, roles=ADMINS)
-    add_route(app, "POST", "/api/agents/{id}/state", change_state, roles=FLOOR)
-    add_route(app, "GET", "/api/agents/{id}/history", agent_history, roles=FLOOR)
+    register(app, acd.ENDPOINTS)

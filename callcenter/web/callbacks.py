@@ -6,83 +6,146 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict
-from typing import Any
+from typing import Annotated
 
 from aiohttp import web
+from pydantic import BeforeValidator, ConfigDict, Field
+from pydantic.json_schema import WithJsonSchema
 
 from callcenter.core.records import CallbackRequest, CallbackStatus
 from callcenter.store.repositories import MAX_ROW_ID, CallbackNotFound
-from callcenter.web.keys import CALLBACKS
-from callcenter.web.params import (
-    MAX_LIMIT,
-    QUEUE_NAME,
-    bad_request,
-    check_params,
-    int_param,
-    iso,
-    json_body,
-    json_error,
-    json_kind,
+from callcenter.web.auth import FLOOR
+from callcenter.web.calls import MAX_OFFSET, PAGE_SIZE
+from callcenter.web.contract import (
+    TIME_SCHEMA,
+    Answer,
+    Body,
+    Endpoint,
+    PathArgs,
+    Query,
+    Time,
+    fail,
+    failed,
     name_param,
+    ok,
+    shown,
+    whole_param,
 )
+from callcenter.web.keys import CALLBACKS
+from callcenter.web.params import MAX_LIMIT, QUEUE_NAME, bad_request, iso, json_error, json_kind
 
-LIST_PARAMS = {"status", "queue", "limit", "offset"}
 STATUSES = ", ".join(status.value for status in CallbackStatus)
 STATUS_PARAM = re.compile("|".join(status.value for status in CallbackStatus))
 CALLBACK_ID = re.compile(r"[0-9]{1,19}")
-EXAMPLE_BODY = '{"status": "cancelled"}'
+CLOSING = (CallbackStatus.DONE, CallbackStatus.CANCELLED, CallbackStatus.FAILED)
 
 
-def callback_json(request: CallbackRequest) -> dict[str, Any]:
-    return {**asdict(request), "requested_at": iso(request.requested_at),
-            "queued_at": iso(request.queued_at)}
+class CallbackList(Query):
+    status: Annotated[name_param(STATUS_PARAM, f"one of {STATUSES}",
+                                 json_schema={"type": "string",
+                                              "enum": [s.value for s in CallbackStatus]}),
+                      Field(description="only this status")] = None
+    queue: Annotated[name_param(QUEUE_NAME, "a queue name"),
+                     Field(description="only this queue")] = None
+    limit: Annotated[whole_param(1, MAX_LIMIT), Field(description="page size")] = PAGE_SIZE
+    offset: Annotated[whole_param(0, MAX_OFFSET), Field(description="rows to skip")] = 0
 
 
-async def list_callbacks(request: web.Request) -> web.Response:
-    check_params(request, LIST_PARAMS)
-    status = name_param(request, "status", STATUS_PARAM, f"one of {STATUSES}")
-    queue = name_param(request, "queue", QUEUE_NAME, "a queue name")
-    limit = int_param(request, "limit", 50, 1, MAX_LIMIT)
-    offset = int_param(request, "offset", 0, 0, 10**9)
+def _callback_id(raw: object) -> object:
+    if not isinstance(raw, str) or not CALLBACK_ID.fullmatch(raw) or \
+            not 1 <= int(raw) <= MAX_ROW_ID:
+        fail(f"{str(raw)[:40]!r} is not a callback request id (a whole number from 1)")
+    return int(raw)
+
+
+class CallbackPath(PathArgs):
+    id: Annotated[int, BeforeValidator(_callback_id),
+                  WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_ROW_ID}),
+                  Field(description="the callback request's id")]
+
+
+def _status(value: object) -> CallbackStatus:
+    if not isinstance(value, str):  # missing and null alike: "got nothing"
+        fail(f"expected one of {STATUSES}, got {json_kind(value, none='nothing')}")
+    try:
+        return CallbackStatus(value)
+    except ValueError:
+        fail(f"{shown(value)} is not one of {STATUSES}")
+
+
+class CallbackClosing(Body):
+    # Not required as such: a body without it is refused by its own check ("got nothing").
+    model_config = ConfigDict(json_schema_extra={"required": ["status"]})
+
+    status: Annotated[CallbackStatus, BeforeValidator(_status),
+                      WithJsonSchema({"type": "string", "enum": [s.value for s in CLOSING]}),
+                      Field(validate_default=True)] = None  # type: ignore[assignment]
+
+
+class Callback(Answer):
+    id: int = Field(ge=1, le=MAX_ROW_ID)
+    call_id: str = Field(description="the call that asked")
+    queue: str
+    number: str = Field(description="the number to call back, as the caller confirmed it")
+    requested_at: Time
+    flow: str
+    protocol: str | None
+    caller_name: str | None
+    name_recording: str | None = Field(description="Asterisk's path of the recorded name")
+    status: Annotated[str, WithJsonSchema({"type": "string",
+                                           "enum": [s.value for s in CallbackStatus]})]
+    queued_at: Annotated[Time | None, WithJsonSchema({"anyOf": [
+        {**TIME_SCHEMA, "description": "when the customer joined the line the callback "
+                                       "keeps; null: requested_at"}, {"type": "null"}]})]
+
+    @classmethod
+    def of(cls, request: CallbackRequest) -> Callback:
+        return cls(**{**asdict(request), "status": request.status.value,
+                      "requested_at": iso(request.requested_at),
+                      "queued_at": iso(request.queued_at)})
+
+
+class CallbackPage(Answer):
+    """Pending first, then oldest first."""
+
+    total: int = Field(ge=0)
+    limit: int = Field(ge=1, le=MAX_LIMIT)
+    offset: int = Field(ge=0)
+    callbacks: list[Callback]
+
+
+async def list_callbacks(request: web.Request, query: CallbackList) -> web.Response:
     try:
         requests, total = await request.app[CALLBACKS].list(
-            status=status, queue=queue, limit=limit, offset=offset
+            status=query.status, queue=query.queue, limit=query.limit, offset=query.offset
         )
     except ValueError as exc:  # the store's own checks: still the client's mistake
         raise bad_request(str(exc)) from None
-    return web.json_response({
-        "total": total,
-        "limit": limit,
-        "offset": offset,
-        "callbacks": [callback_json(r) for r in requests],
-    })
+    return CallbackPage(total=total, limit=query.limit, offset=query.offset,
+                        callbacks=[Callback.of(r) for r in requests]).response()
 
 
-async def change_callback(request: web.Request) -> web.Response:
-    callback_id = _callback_id(request.match_info["id"])
-    status = await _status_from_body(request)
+async def change_callback(request: web.Request, path: CallbackPath, body: CallbackClosing
+                          ) -> web.Response:
     try:
-        changed = await request.app[CALLBACKS].set_status(callback_id, status)
+        changed = await request.app[CALLBACKS].set_status(path.id, body.status)
     except CallbackNotFound as exc:
         raise json_error(web.HTTPNotFound, str(exc)) from None
     except ValueError as exc:  # a change the rules do not allow
         raise bad_request(str(exc)) from None
-    return web.json_response(callback_json(changed))
+    return Callback.of(changed).response()
 
 
-def _callback_id(raw: str) -> int:
-    if not CALLBACK_ID.fullmatch(raw) or not 1 <= int(raw) <= MAX_ROW_ID:
-        raise bad_request(f"id: {raw[:40]!r} is not a callback request id (a whole number from 1)")
-    return int(raw)
-
-
-async def _status_from_body(request: web.Request) -> CallbackStatus:
-    body = await json_body(request, {"status"}, EXAMPLE_BODY)
-    status = body.get("status")
-    if not isinstance(status, str):
-        got = json_kind(status, none="nothing")
-        raise bad_request(f"body: status: expected one of {STATUSES}, got {got}")
-    try:
-        return CallbackStatus(status)
-    except ValueError:
-        raise bad_request(f"body: status: {status[:40]!r} is not one of {STATUSES}") from None
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("GET", "/api/callbacks", list_callbacks, FLOOR,
+             "Callback requests, pending first, oldest first", "callbacks",
+             {200: ok(CallbackPage)}, query=CallbackList),
+    Endpoint("POST", "/api/callbacks/{id}", change_callback, FLOOR,
+             "Close a pending callback request", "callbacks",
+             {200: ok(Callback, "Closed; the request as stored now."),
+              400: failed("A bad body, or a change the rules do not allow (it is not "
+                          "pending)."),
+              404: failed("No such callback request.")},
+             path_args=CallbackPath, body=CallbackClosing,
+             body_example='{"status": "cancelled"}'),
+)

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from callcenter.web.auth import PUBLIC
+from callcenter.web.contract import Endpoint, failed, ok
+
 # Order numbers end in their Luhn digit, as the example flow checks.
 DEMO_ORDERS: dict[str, dict[str, object]] = {
     "1245687": {"status": "shipped", "delivery": {"days": 2}},
@@ -24,3 +27,13 @@ async def order_status(request: web.Request) -> web.Response:
     if found is None:
         return web.json_response({"error": "no such order"}, status=404)
     return web.json_response({"order": order, **found})
+
+
+DEMO_ENDPOINT = Endpoint(
+    "GET", "/demo/orders", order_status, PUBLIC,
+    "A demo order's status, for the data-dip example flow", "demo",
+    {200: ok("DemoOrder"), 404: failed("No such order.")},
+    parameters=({"name": "order", "in": "query", "required": True,
+                 "description": "the order number", "schema": {"type": "string"}},),
+    description="Stands in for a company's own order system; a real flow's `fetch` node "
+                "points at that instead. Parameters are not checked.")

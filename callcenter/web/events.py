@@ -35,10 +35,12 @@ from aiohttp import web
 from callcenter.core.clock import Clock
 from callcenter.web.auth import (
     REVOCATIONS,
+    SIGNED_IN,
     Identity,
     current_identity,
     reauthenticate,
 )
+from callcenter.web.contract import Endpoint, Reply, failed, register
 from callcenter.web.params import bad_request, check_params, iso, json_error
 
 # What the composition root publishes; pages filter on these with ``?kinds=``.
@@ -401,7 +403,7 @@ def install_events(
     app[OPEN_STREAMS] = OpenStreams(app[EVENT_STREAM])
     if REVOCATIONS in app:  # an app without sign-in (tests) has no credentials to end
         app[REVOCATIONS].listeners.append(app[OPEN_STREAMS].recheck_all)
-    app.router.add_get("/api/events", stream_events, allow_head=False)
+    register(app, [EVENTS_ENDPOINT])
     app.on_shutdown.append(_close_hub)
 
 
@@ -535,3 +537,24 @@ async def _write(request: web.Request, response: web.StreamResponse, frame: byte
             request.transport.abort()
         raise ConnectionResetError(
             f"the client read nothing for {settings.write_seconds:g} s") from None
+
+
+_KIND = "|".join(sorted(EVENT_KINDS))
+EVENTS_ENDPOINT = Endpoint(
+    "GET", "/api/events", stream_events, SIGNED_IN, "Live events as server-sent events", "live",
+    {200: Reply(
+        "A `text/event-stream` that stays open. Each event is `id:`, `event:` (its kind) and one "
+        "`data:` line holding a LiveEventData as JSON. `: ping` comments come every "
+        f"{HEARTBEAT_SECONDS:g} s when idle. `overflow` ends the stream of a client that fell "
+        f"behind (reconnect with Last-Event-ID); `{RESYNC}` means missed events are gone: "
+        "reload the full state.", {"type": "string"}, media_type="text/event-stream"),
+     503: failed("The server is shutting down.")},
+    # The stream parses its own parameters (stream_events): described here as they are.
+    parameters=(
+        {"name": "kinds", "in": "query", "required": False,
+         "description": "only these kinds, comma-separated (default: every kind)",
+         "schema": {"type": "string", "pattern": f"^(?:{_KIND})(?:,(?:{_KIND}))*$"}},
+        {"name": "Last-Event-ID", "in": "header", "required": False,
+         "description": "the id of the last event received; what was missed comes first",
+         "schema": {"type": "string"}}),
+    description="Browsers reconnect by themselves (EventSource), sending Last-Event-ID.")

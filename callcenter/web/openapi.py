@@ -1,8 +1,11 @@
 """The OpenAPI 3.1 description of the HTTP API, served at ``GET /api/openapi.json``.
 
-Written by hand as one table, ``ROUTES``: an entry per route with its parameters, body,
-answers and the roles that may call it (``x-roles``; empty for public routes).
-``undocumented_routes`` and ``documented_but_missing`` compare the table with an
+Generated: each route declared as an ``Endpoint`` (web/contract.py, ``all_endpoints``)
+becomes an operation, with the roles the application enforces (``x-roles``; empty for
+public routes) and its models' JSON Schema as components. The account routes of
+web/auth.py are still described by hand in ``ROUTES`` (and their answers, with call records,
+queued calls and callbacks not offered, in ``SCHEMAS``); the document merges both.
+``undocumented_routes`` and ``documented_but_missing`` compare the document with an
 application's real routes, so a test keeps the two in step.
 """
 
@@ -16,16 +19,15 @@ from functools import cache
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from callcenter import __version__
-from callcenter.asterisk.supervision_dialplan import SpyMode
-from callcenter.config import STRATEGIES
-from callcenter.core.acd_actions import AgentState, CallState, ConnectMode
+from callcenter.core.acd_actions import CallState
 from callcenter.core.callback_offers import NoOfferReason
-from callcenter.core.flows.names import AGENT_ID_RE, FLOW_NAME_RE
+from callcenter.core.identifiers import AGENT_ID_RE
 from callcenter.core.records import (
     AttemptOutcome,
-    CallbackStatus,
     Disposition,
     FaqResult,
     HangupBy,
@@ -42,21 +44,45 @@ from callcenter.store.accounts import (
     Role,
 )
 from callcenter.store.agents import AGENT_ID_RE as STORED_AGENT_ID_RE
-from callcenter.store.agents import MAX_NAME_CHARS, MAX_TIER, SIP_SECRET_RE, SKILL_RE
+from callcenter.store.agents import MAX_NAME_CHARS
 from callcenter.store.repositories import MAX_ROW_ID
+from callcenter.web import acd, callbacks, calls, reports, supervision
 from callcenter.web.auth import (
     ADMINS,
     CSRF_HEADER,
     CSRF_VALUE,
-    FLOOR,
     MAX_TOKEN_DAYS,
     SESSION_COOKIE,
-    STAFF,
 )
-from callcenter.web.events import EVENT_KINDS, HEARTBEAT_SECONDS, RESYNC
-from callcenter.web.params import MAX_LIMIT, PROTOCOL, QUEUE_NAME
+from callcenter.web.contract import PUBLIC_ROLES, Endpoint, Reply
+from callcenter.web.demo import DEMO_ENDPOINT
+from callcenter.web.events import EVENTS_ENDPOINT
+from callcenter.web.health import HEALTH_ENDPOINT
+from callcenter.web.params import MAX_LIMIT, QUEUE_NAME
 
 Schema = dict[str, Any]
+REF_TEMPLATE = "#/components/schemas/{model}"
+
+
+class _NoFieldTitles(GenerateJsonSchema):
+    """Components without pydantic's per-field titles (the field's name says it)."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+    def default_schema(self, schema: Any) -> Schema:
+        """An optional field's ``None`` default means "not given", not a value to send."""
+        json_schema = super().default_schema(schema)
+        if "default" in json_schema and json_schema["default"] is None:
+            del json_schema["default"]
+        return json_schema
+
+
+def all_endpoints() -> tuple[Endpoint, ...]:
+    """Every route declared with web/contract.py's ``Endpoint``, whichever services run."""
+    return (HEALTH_ENDPOINT, OPENAPI_ENDPOINT, DEMO_ENDPOINT, *acd.ENDPOINTS,
+            calls.CALLS_ENDPOINT, calls.DEAD_LETTERS_ENDPOINT, reports.FAQ_ENDPOINT,
+            *callbacks.ENDPOINTS, *supervision.ENDPOINTS, EVENTS_ENDPOINT)
 
 # ----------------------------------------------------------------------- JSON Schema helpers
 
@@ -120,60 +146,21 @@ TIME = text("ISO 8601, UTC (e.g. 2026-11-18T11:06:40Z)", format="date-time")
 SECONDS = {"type": "number", "minimum": 0}
 ROW_ID = whole(1, MAX_ROW_ID)
 NAME = matching(QUEUE_NAME)  # queue names; pause reasons have the same shape
-SKILL_NAME = text(pattern="^[a-z][a-z0-9_-]{0,39}$")
 AGENT_ID = matching(AGENT_ID_RE, "the agent's id, also their SIP user name")
 USERNAME = matching(USERNAME_RE)
 PASSWORD = text(minLength=MIN_PASSWORD_LENGTH, maxLength=MAX_PASSWORD_LENGTH)
 DISPLAY_NAME = or_null(text(minLength=1, maxLength=MAX_DISPLAY_NAME_LENGTH))
 ROLES = {**list_of(one_of_names(Role)), "minItems": 1, "uniqueItems": True}
-TIERS = {
-    "type": "object",
-    "propertyNames": NAME,
-    "additionalProperties": whole(0, 9),
-    "description": "queue -> tier: 0 primary; k helps once the queue's k-th tier delay passed "
-                   "(k at most the number of the queue's tier_delays)",
-}
-SKILLS = {
-    "type": "object",
-    "propertyNames": SKILL_NAME,
-    "additionalProperties": whole(1, 10),
-    "description": "skill -> level, 1 (some) to 10 (expert)",
-}
-AGENT_STATES_ASKED = ("ready", "paused", "logged_out", "logged_in")
 # Agents as stored: the directory accepts a little more than the API's new agents use.
 AGENT_REF = matching(STORED_AGENT_ID_RE, "an agent's id, also their SIP user name")
 AGENT_NAME = text(minLength=1, maxLength=MAX_NAME_CHARS)
-STORED_TIERS = {**TIERS, "additionalProperties": whole(0, MAX_TIER)}
-STORED_SKILLS = {**SKILLS, "propertyNames": matching(SKILL_RE)}
 LEVELS = {"type": "object", "additionalProperties": whole(1, 10),
           "description": "skill -> level"}
-WARNINGS = {**list_of(text()), "description": "what did not go through (the change itself "
-            "is stored), e.g. Asterisk could not be updated"}
-PHONE = text("a name for the phone the agent logs in on (default: their id, the PJSIP "
-             "endpoint calls ring); another agent's id is refused",
-             pattern="^[A-Za-z0-9_.~+-]{1,64}$")
-AGENT_FIELDS: dict[str, Schema] = {
-    "id": AGENT_REF,
-    "name": AGENT_NAME,
-    "active": {"type": "boolean", "description": "inactive agents take no calls and have no "
-                                                 "SIP account"},
-    "queues": STORED_TIERS,
-    "skills": STORED_SKILLS,
-    "created_at": TIME,
-    "updated_at": TIME,
-    "state": or_null({**ref("AgentState"), "description": "null: inactive"}),
-    "registration": ref("Registration"),
-}
 TOKEN_FIELDS = {
     "id": ROW_ID, "user_id": ROW_ID, "username": USERNAME,
     "name": text(maxLength=MAX_TOKEN_NAME_LENGTH),
     "created_at": TIME, "last_used_at": or_null(TIME), "expires_at": or_null(TIME),
 }
-
-TRANSFER_TARGET = {"oneOf": [
-    record({"queue": NAME}, description="a queue: the caller waits there as a new entry"),
-    record({"agent": AGENT_ID}, description="an agent: the caller waits for them only"),
-]}
 
 # ----------------------------------------------------------------------- schemas
 
@@ -268,43 +255,6 @@ SCHEMAS: dict[str, Schema] = {
         "total": whole(0), "limit": whole(1, MAX_LIMIT), "offset": whole(0),
         "calls": list_of(ref("Call")),
     }, description="Newest first."),
-    "DeadLetter": record({
-        "id": whole(1), "call_id": text("control characters shown escaped"),
-        "reason": text("why the database refused it"), "at": TIME,
-        "record": text("the refused version of the record, as a JSON document"),
-    }, description="A version of a call record the database refused for good."),
-    "DeadLetterPage": record({
-        "limit": whole(1, MAX_LIMIT), "dead_letters": list_of(ref("DeadLetter")),
-    }, description="Newest first."),
-    "FaqTopic": record({
-        "flow": text(), "topic": text(),
-        "heard": whole(0), "solved": whole(0), "not_solved": whole(0),
-        "no_answer": whole(0), "hung_up": whole(0),
-        "self_service_rate": or_null({"type": "number", "minimum": 0, "maximum": 1,
-                                      "description": "solved / heard"}),
-    }),
-    "FaqReport": record({
-        "since": or_null(TIME), "until": or_null(TIME), "flow": or_null(text()),
-        "topics": list_of(ref("FaqTopic")),
-    }),
-    "Callback": record({
-        "id": ROW_ID,
-        "call_id": text("the call that asked"),
-        "queue": text(),
-        "number": text("the number to call back, as the caller confirmed it"),
-        "requested_at": TIME,
-        "flow": text(),
-        "protocol": or_null(text()),
-        "caller_name": or_null(text()),
-        "name_recording": or_null(text("Asterisk's path of the recorded name")),
-        "status": one_of_names(CallbackStatus),
-        "queued_at": or_null({**TIME, "description": (
-            "when the customer joined the line the callback keeps; null: requested_at")}),
-    }),
-    "CallbackPage": record({
-        "total": whole(0), "limit": whole(1, MAX_LIMIT), "offset": whole(0),
-        "callbacks": list_of(ref("Callback")),
-    }, description="Pending first, then oldest first."),
     "DemoOrder": record({
         "order": text(), "status": text(),
         "delivery": record({"days": whole(0)}),
@@ -342,33 +292,6 @@ SCHEMAS: dict[str, Schema] = {
         "tried": list_of(AGENT_REF),
         "last_failure": or_null(text("the last agent's offer that failed, and why")),
     }, description="A call in line, not answered yet."),
-    "QueueMember": record({
-        "agent_id": AGENT_REF, "name": AGENT_NAME, "tier": whole(0, MAX_TIER),
-        "state": or_null(one_of_names(AgentState)),
-    }, description="An active agent serving the queue (tiers as stored; see POST /api/agents)."),
-    "QueueRules": record({
-        "ring_timeout": whole(1), "max_wait": whole(1),
-        "max_length": or_null(whole(1)), "overflow_to": or_null(NAME),
-        "tier_delays": list_of(whole(0)), "relax_every": or_null(whole(1)),
-        "wrap_up": or_null(whole(0, description="seconds; null: until the agent is ready")),
-        "announce_every": or_null(whole(1)), "offer_callback": {"type": "boolean"},
-        "rona_pause": {"type": "boolean"}, "service_level_seconds": whole(1),
-        "moh_class": text(),
-    }, description="The queue's settings (seconds; null: not used)."),
-    "Queue": record({
-        "name": NAME,
-        "strategy": one_of_names(STRATEGIES),
-        "waiting": whole(0, description="calls in line (waiting, ringing, virtual)"),
-        "longest_wait": SECONDS,
-        "ready": whole(0), "busy": whole(0), "wrap_up": whole(0), "paused": whole(0),
-        "logged_in": whole(0),
-        "aht": {**SECONDS, "description": "average handling time (talk + wrap-up)"},
-        "rules": ref("QueueRules"),
-        "calls": list_of(ref("QueuedCall")),
-        "members": list_of(ref("QueueMember")),
-        "callbacks_not_offered": or_null(ref("CallbacksNotOffered")),
-    }, description="A queue's rules and what is happening in it now. ready, busy (ringing or "
-                   "on a call), wrap_up, paused and logged_in count its tier-0 members."),
     "CallbacksNotOffered": record({
         "waiting": whole(0, description="callers waiting now who were not offered one"),
         "last_day": whole(0, description="callers not offered one in the last 24 hours"),
@@ -377,70 +300,6 @@ SCHEMAS: dict[str, Schema] = {
             "waiting": whole(0), "last_day": whole(0)})),
     }, description="Callers a queue with offer_callback could not offer a callback, by "
                    "reason: no number, a number the [outbound] rules refuse, no trunk."),
-    "AgentState": record({
-        "state": one_of_names(AgentState),
-        "reason": or_null(text("the pause reason, 'login', 'call ended', ...")),
-        "since": TIME,
-        "idle_since": TIME,
-        "phone": or_null(text("the phone logged in on; null when logged out")),
-        "mode": or_null(one_of_names(ConnectMode)),
-        "call_id": or_null(text("the call ringing them or talking to them")),
-        "deferred": or_null({**one_of_names(("pause", "logout")),
-                             "description": "asked for during a call: applies when it ends"}),
-        "calls_answered": whole(0, description="since login"),
-        "talk_seconds": {**SECONDS, "description": "since login"},
-    }, description="An agent's state in the live ACD."),
-    "Registration": record({
-        "registered": {"type": "boolean", "description": "Asterisk has a contact for the phone"},
-        "reachable": {"type": "boolean", "description": "and can ring it"},
-        "changed_at": or_null(TIME),
-        "roundtrip_usec": or_null(whole(0, description="the last qualify's round trip")),
-    }, description="The agent's phone as Asterisk sees it."),
-    "Agent": record(AGENT_FIELDS, description="Never the SIP secret."),
-    "ChangedAgent": record({**AGENT_FIELDS, "warnings": WARNINGS},
-                           description="The agent as stored now."),
-    "CreatedAgent": record({
-        **AGENT_FIELDS, "warnings": WARNINGS,
-        "sip_secret": matching(SIP_SECRET_RE, "the SIP password; shown only this once"),
-    }, description="The new agent and, this once, their SIP secret."),
-    "AgentSecret": record({
-        "agent_id": AGENT_REF,
-        "sip_secret": matching(SIP_SECRET_RE, "the new SIP password; shown only this once"),
-        "warnings": WARNINGS,
-    }),
-    "AgentRequestOutcome": record({
-        "agent_id": AGENT_REF,
-        "requested": one_of_names(AGENT_STATES_ASKED),
-        "deferred": {"type": "boolean", "description": "true: applies when the call ends"},
-        "message": text("what happened, in words"),
-        "state": ref("AgentState"),
-    }),
-    "AgentStateChange": record({
-        "at": TIME, "state": text("as AgentState.state"), "previous": text(),
-        "reason": or_null(text()),
-    }),
-    "AgentHistory": record({
-        "agent_id": AGENT_REF, "since": TIME, "until": or_null(TIME),
-        "limit": whole(1, MAX_LIMIT),
-        "truncated": {"type": "boolean",
-                      "description": "more changes follow in the range: ask from the last one"},
-        "changes": list_of(ref("AgentStateChange")),
-    }, description="Oldest first."),
-    "SupervisionStarted": record({
-        "agent_id": AGENT_ID,
-        "mode": one_of_names(SpyMode),
-        "phone": {**AGENT_ID, "description": "the supervisor's phone endpoint being called"},
-        "call_id": or_null(text("the call the agent is on")),
-    }, description="Asterisk is calling the supervisor's phone."),
-    "TransferStarted": record({
-        "call_id": text("the transferred call"),
-        "from_agent": AGENT_ID,
-        "to": TRANSFER_TARGET,
-        "mode": one_of_names(("blind", "attended")),
-        "consulting": or_null({**AGENT_ID, "description": "attended: the agent being "
-                               "consulted (for a queue, the one its routing picked)"}),
-    }, description="Blind: the caller left the agent and waits for the target. Attended: the "
-                   "caller is on hold while the agents talk."),
     "LiveEventData": record({
         "at": TIME,
         "data": {"type": "object", "description": "what changed; its shape depends on the kind"},
@@ -468,15 +327,8 @@ class Param:
         }
 
 
-SINCE = Param("since", "query", TIME, "only what happened at or after this time")
-UNTIL = Param("until", "query", TIME, "only what happened before this time (after since)")
-QUEUE = Param("queue", "query", NAME, "only this queue")
-LIMIT = Param("limit", "query", {**whole(1, MAX_LIMIT), "default": 50}, "page size")
-OFFSET = Param("offset", "query", {**whole(0, 10**9), "default": 0}, "rows to skip")
-AGENT_IN_PATH = Param("id", "path", AGENT_REF, "the agent's id")
 USER_IN_PATH = Param("id", "path", ROW_ID, "the user's id")
 TOKEN_IN_PATH = Param("id", "path", ROW_ID, "the token's id")
-KIND = "|".join(sorted(EVENT_KINDS))
 
 # ----------------------------------------------------------------------- routes
 
@@ -518,29 +370,8 @@ class Route:
     own_only: tuple[Role, ...] = ()  # these roles may act only on what is their own
 
 
-NO_PARAMETERS = failed("A query parameter was sent: this route takes none.")
-AGENT_CHANGES = ("The agent is stored first, then the live ACD follows, then Asterisk's "
-                 "generated SIP accounts and fallback queues are rewritten and reloaded. If "
-                 "that last step fails the change still stands (2xx) and `warnings` says so; "
-                 "Asterisk follows at the next change or restart. Overflow tiers (1 and up) "
-                 "take effect in routing at the next restart (`warnings` says so too). A bad "
-                 "value (unknown queue, tier the queue lacks, skill level outside 1-10) is a "
-                 "400 and nothing is stored.")
-
-
 ROUTES: tuple[Route, ...] = (
     # -- public
-    Route("GET", "/healthz", "Whether AMI, FastAGI and the database are up", "service", PUBLIC,
-          {200: ok("Health", "Every part is up."),
-           503: ok("Health", "A part is down (the body says which).")}),
-    Route("GET", "/api/openapi.json", "This document", "service", PUBLIC,
-          {200: Answer("The OpenAPI 3.1 document.", {"type": "object"})}),
-    Route("GET", "/demo/orders", "A demo order's status, for the data-dip example flow",
-          "demo", PUBLIC,
-          {200: ok("DemoOrder"), 404: failed("No such order.")},
-          params=(Param("order", "query", text(), "the order number", required=True),),
-          description="Stands in for a company's own order system; a real flow's `fetch` "
-                      "node points at that instead. Parameters are not checked."),
     Route("POST", "/api/login", "Sign in: sets the session cookie", "accounts", PUBLIC,
           {200: Answer("Signed in.", ref("OneUser"), headers={
               "Set-Cookie": f"{SESSION_COOKIE}=...; HttpOnly; SameSite=Strict; Path=/"}),
@@ -587,169 +418,7 @@ ROUTES: tuple[Route, ...] = (
                         "active": {"type": "boolean"}},
                        "Only the fields given change; null clears display_name or agent_id. "
                        "Deactivating a user ends their sessions.")),
-    # -- call records and reports
-    Route("GET", "/api/calls", "Call records, newest first, filtered and paged", "calls", STAFF,
-          {200: ok("CallPage")},
-          params=(SINCE, UNTIL, QUEUE,
-                  Param("protocol", "query", matching(PROTOCOL), "only this protocol number"),
-                  LIMIT, OFFSET,
-                  Param("callback_request", "query", whole(1),
-                        "only the call that asked for this callback and the callback's calls")),
-          description="`since` and `until` apply to when calls started. Unknown parameters "
-                      "and parameters given twice are refused."),
-    Route("GET", "/api/records/dead-letters", "Call records the database refused for good",
-          "calls", ADMINS, {200: ok("DeadLetterPage")}, params=(LIMIT,),
-          description="The record writer sets such a version aside with the reason, so the "
-                      "records after it are stored; newest first."),
-    Route("GET", "/api/reports/faq", "How each IVR FAQ answer did, per flow and topic",
-          "reports", STAFF,
-          {200: ok("FaqReport")},
-          params=(SINCE, UNTIL, Param("flow", "query", matching(FLOW_NAME_RE), "only this flow")),
-          description="Answers count by the time they were heard, in [since, until). "
-                      "`self_service_rate` is solved / heard, null when nothing was heard."),
-    # -- callbacks
-    Route("GET", "/api/callbacks", "Callback requests, pending first, oldest first",
-          "callbacks", FLOOR,
-          {200: ok("CallbackPage")},
-          params=(Param("status", "query", one_of_names(CallbackStatus), "only this status"),
-                  QUEUE, LIMIT, OFFSET)),
-    Route("POST", "/api/callbacks/{id}", "Close a pending callback request", "callbacks", FLOOR,
-          {200: ok("Callback", "Closed; the request as stored now."),
-           400: failed("A bad body, or a change the rules do not allow (it is not pending)."),
-           404: failed("No such callback request.")},
-          params=(Param("id", "path", ROW_ID, "the callback request's id"),),
-          body=record({"status": one_of_names((CallbackStatus.DONE, CallbackStatus.CANCELLED,
-                                                CallbackStatus.FAILED))})),
-    # -- queues and agents
-    Route("GET", "/api/queues", "Every queue, with its callers and members now", "acd", FLOOR,
-          {200: Answer("The queues, in the settings' order.",
-                       record({"queues": list_of(ref("Queue"))})),
-           400: NO_PARAMETERS}),
-    Route("GET", "/api/queues/{name}", "One queue, with its callers and members now", "acd",
-          FLOOR,
-          {200: ok("Queue"), 404: failed("No such queue.")},
-          params=(Param("name", "path", NAME, "the queue's name"),)),
-    Route("GET", "/api/agents", "Every agent, active or not, with their state now", "acd",
-          FLOOR,
-          {200: Answer("The agents, by id.", record({"agents": list_of(ref("Agent"))})),
-           400: NO_PARAMETERS}),
-    Route("GET", "/api/agents/{id}", "One agent, with their state now", "acd", FLOOR,
-          {200: ok("Agent"), 404: failed("No such agent.")},
-          params=(AGENT_IN_PATH,)),
-    Route("POST", "/api/agents", "Create an agent (a SIP secret is generated)", "acd", ADMINS,
-          {201: ok("CreatedAgent", "Created, stored and in routing (logged out)."),
-           409: failed("The id is taken.")},
-          body=record({"id": AGENT_ID, "name": AGENT_NAME},
-                      {"queues": TIERS, "skills": SKILLS}),
-          description=AGENT_CHANGES),
-    Route("PATCH", "/api/agents/{id}", "Change an agent's name, queues, skills or activity",
-          "acd", ADMINS,
-          {200: ok("ChangedAgent", "Changed."), 404: failed("No such agent."),
-           409: failed("Deactivating an agent who is ringing or on a call: after the call.")},
-          params=(AGENT_IN_PATH,),
-          body=changes({"name": AGENT_NAME, "queues": TIERS, "skills": SKILLS,
-                        "active": {"type": "boolean"}},
-                       "Only the fields given change; queues and skills are replaced whole. "
-                       "Deactivating logs the agent out and takes them out of routing."),
-          description=AGENT_CHANGES),
-    Route("POST", "/api/agents/{id}/secret", "Give an agent a new SIP secret", "acd", ADMINS,
-          {200: ok("AgentSecret", "The new secret, shown only this once."),
-           404: failed("No such agent.")},
-          params=(AGENT_IN_PATH,),
-          description="The old secret stops working once Asterisk is updated (see "
-                      "`warnings`): the agent's phone must be set up again."),
-    Route("POST", "/api/agents/{id}/state", "Log an agent in or out, make them ready or pause",
-          "acd", FLOOR,
-          {200: ok("AgentRequestOutcome", "Done; the agent's state after the change."),
-           202: ok("AgentRequestOutcome", "Deferred: the agent is ringing or on a call; the "
-                   "pause or logout applies when the call ends (a later `ready` cancels it)."),
-           404: failed("No such agent."),
-           409: failed("Not possible in the agent's present state (e.g. paused while logged "
-                       "out, logged in already or on another phone, inactive), or a nailed-up "
-                       "login, which only the agent's phone can make (*50).")},
-          params=(AGENT_IN_PATH,),
-          body=record({"state": one_of_names(AGENT_STATES_ASKED)},
-                      {"reason": {**NAME, "description": "a configured pause reason (RONA "
-                                  "included); required for `paused`, refused otherwise"},
-                       "phone": PHONE,
-                       "mode": {**one_of_names(ConnectMode), "default": "ring",
-                                "description": "for `logged_in`; `nailed` is refused here"}}),
-          description="An agent may change only their own state. An unknown pause reason is a "
-                      "400 naming the allowed ones. Every change is stored in the agent's "
-                      "state history.",
-          own_only=(Role.AGENT,)),
-    Route("GET", "/api/agents/{id}/history", "An agent's state changes over a time range",
-          "acd", FLOOR,
-          {200: ok("AgentHistory"), 404: failed("No such agent.")},
-          params=(AGENT_IN_PATH,
-                  Param("since", "query", TIME, "changes at or after this time (default: a "
-                        "day before `until`, or before now)"),
-                  UNTIL,
-                  Param("limit", "query", {**whole(1, MAX_LIMIT), "default": MAX_LIMIT},
-                        "the most changes in one answer (the oldest first)")),
-          description="An agent may read only their own history. Changes are written in "
-                      "small batches: the last second's may not be there yet.",
-          own_only=(Role.AGENT,)),
-    # -- supervision and transfers
-    Route("POST", "/api/supervision", "Listen to, whisper to or barge into an agent's call",
-          "supervision", STAFF,
-          {202: ok("SupervisionStarted", "The supervisor's phone is being called."),
-           404: failed("No such agent, or no such phone endpoint."),
-           409: failed("The agent is not on a call, or the phone is the agent's own."),
-           503: failed("Asterisk cannot be reached, or refused to call the phone.")},
-          body=record({"agent_id": AGENT_ID, "mode": one_of_names(SpyMode)},
-                      {"phone": {**AGENT_ID, "description": "the supervisor's phone (a PJSIP "
-                                 "endpoint); default: the signed-in user's agent id"}}),
-          description="The supervisor's phone rings; once answered it hears the agent's call "
-                      "(`listen`), talks to the agent only (`whisper`) or to both "
-                      "(`barge`), until the agent's phone channel ends or the supervisor "
-                      "hangs up. Works for ring-mode and nailed-up agents."),
-    Route("POST", "/api/calls/{call_id}/transfer",
-          "Transfer a talking caller to a queue or an agent", "calls", FLOOR,
-          {202: ok("TransferStarted", "The caller is on their way; the target's phone rings "
-                                      "next."),
-           404: failed("No such call in progress, no such queue or agent."),
-           409: failed("Refused, the first agent keeps the caller: the call is not talking "
-                       "to an agent; nobody at the target could answer (the agent, or every "
-                       "agent of the queue, is logged out, paused, unreachable or leaving "
-                       "after their call; the same rule for both modes); attended only: "
-                       "nobody there is free now; the target agent already has it; or the "
-                       "caller just left. The error says which."),
-           501: failed("An attended transfer of a nailed-up agent's call: not available; "
-                       "the error says why."),
-           503: failed("Asterisk cannot be reached.")},
-          params=(Param("call_id", "path", text(pattern="^[A-Za-z0-9_.-]{1,64}$"),
-                        "the call's id (its caller channel's Asterisk Uniqueid)"),),
-          body=record({"to": TRANSFER_TARGET},
-                      {"mode": {**one_of_names(("blind", "attended")), "default": "blind"}}),
-          description="`blind`: the caller leaves the agent (who goes to wrap-up) and waits "
-                      "as a new entry, keeping their priority, in the queue or for the agent "
-                      "(under the rules of that agent's first queue). `attended`: the caller "
-                      "hears music while the target agent's phone rings and the two agents "
-                      "talk; when the first agent hangs up the caller is connected to the "
-                      "target (the first agent goes to wrap-up); if the target does not "
-                      "answer or hangs up first, the first agent has the caller back. "
-                      "`attended` to a queue consults the agent the queue's routing would "
-                      "give a new call right now (its strategy among its ready agents at "
-                      "tier 0, with the call's skills; not the first agent, not a nailed-up "
-                      "one); the caller does not join the queue's line. Not from a nailed-up "
-                      "agent (501). An agent may transfer only the calls they are talking on.",
-          own_only=(Role.AGENT,)),
     # -- live updates
-    Route("GET", "/api/events", "Live events as server-sent events", "live", SIGNED_IN,
-          {200: Answer(
-              "A `text/event-stream` that stays open. Each event is `id:`, `event:` (its kind) "
-              "and one `data:` line holding a LiveEventData as JSON. `: ping` comments come "
-              f"every {HEARTBEAT_SECONDS:g} s when idle. `overflow` ends the stream of a "
-              "client that fell behind (reconnect with Last-Event-ID); "
-              f"`{RESYNC}` means missed events are gone: reload the full state.",
-              {"type": "string"}, media_type="text/event-stream"),
-           503: failed("The server is shutting down.")},
-          params=(Param("kinds", "query", text(pattern=f"^(?:{KIND})(?:,(?:{KIND}))*$"),
-                        "only these kinds, comma-separated (default: every kind)"),
-                  Param("Last-Event-ID", "header", text(),
-                        "the id of the last event received; what was missed comes first")),
-          description="Browsers reconnect by themselves (EventSource), sending Last-Event-ID."),
 )
 
 # ----------------------------------------------------------------------- the document
@@ -785,13 +454,13 @@ def _answer(answer: Answer) -> Schema:
     return result
 
 
-def _answers(route: Route) -> Schema:
+def _answers(route: Route, *, has_parameters: bool = False) -> Schema:
     answers = {str(status): _answer(answer) for status, answer in route.answers.items()}
 
     def add(status: int, name: str) -> None:
         answers.setdefault(str(status), {"$ref": f"#/components/responses/{name}"})
 
-    if route.params or route.body is not None:
+    if route.params or has_parameters or route.body is not None:
         add(400, "BadRequest")
     if route.roles:
         add(401, "Unauthorized")
@@ -824,14 +493,91 @@ def _operation(route: Route) -> Schema:
     return operation
 
 
-def build_document(routes: tuple[Route, ...] = ROUTES) -> Schema:
+def endpoint_operation(endpoint: Endpoint, schemas: Mapping[type[BaseModel], Schema]) -> Schema:
+    """The OpenAPI operation of a declared endpoint; ``schemas``: each model's schema."""
+    parameters = [*_parameters(endpoint.path_args, "path"), *_parameters(endpoint.query, "query"),
+                  *endpoint.parameters]
+    body: Schema | None = endpoint.raw_body
+    if endpoint.body is not None:
+        body = schemas[endpoint.body]
+    answers: dict[int, Answer] = {
+        status: Answer(reply.description, _reply_schema(reply.body, schemas),
+                       reply.media_type, reply.headers)
+        for status, reply in endpoint.answers.items()}
+    if endpoint.takes_no_query:
+        answers.setdefault(400, failed("A query parameter was sent: this route takes none."))
+    roles = () if endpoint.roles is PUBLIC_ROLES else tuple(endpoint.roles)  # type: ignore[arg-type]
+    route = Route(endpoint.method, endpoint.path, endpoint.summary, endpoint.tag,
+                  tuple(sorted(roles, key=list(Role).index)), answers, body=body,
+                  description=endpoint.description, own_only=endpoint.own_roles)
+    operation = _operation(route)
+    if parameters:
+        operation = {**operation, "parameters": parameters}
+        operation["responses"] = _answers(route, has_parameters=True)
+    return operation
+
+
+def _reply_schema(body: type[BaseModel] | str | Schema | None,
+                  schemas: Mapping[type[BaseModel], Schema]) -> Schema | None:
+    if body is None or isinstance(body, dict):
+        return body
+    if isinstance(body, str):
+        return ref(body)
+    return schemas[body]
+
+
+def _parameters(model: type[BaseModel] | None, where: str) -> list[Schema]:
+    if model is None:
+        return []
+    properties = model.model_json_schema(ref_template=REF_TEMPLATE)["properties"]
+    found = []
+    for name, field_info in model.model_fields.items():
+        schema = {key: value for key, value in properties[name].items() if key != "title"}
+        description = schema.pop("description", "")
+        if schema.get("default", ...) is None:
+            del schema["default"]
+        found.append({"name": name, "in": where,
+                      "required": where == "path" or field_info.is_required(),
+                      "description": description, "schema": schema})
+    return found
+
+
+def _models(endpoints: Iterable[Endpoint]) -> list[type[BaseModel]]:
+    """Every model a body or an answer is (path and query models become parameters)."""
+    found: dict[type[BaseModel], None] = {}
+    for endpoint in endpoints:
+        if endpoint.body is not None:
+            found[endpoint.body] = None
+        for reply in endpoint.answers.values():
+            if isinstance(reply.body, type):
+                found[reply.body] = None
+    return list(found)
+
+
+def build_document(routes: tuple[Route, ...] = ROUTES,
+                   endpoints: tuple[Endpoint, ...] | None = None) -> Schema:
+    """The document: the declared endpoints (their models' JSON Schema as components) and
+    the routes still described by hand in ``ROUTES``."""
+    endpoints = all_endpoints() if endpoints is None else endpoints
+    models = _models(endpoints)
+    keyed, generated = models_json_schema([(model, "validation") for model in models],
+                                          ref_template=REF_TEMPLATE,
+                                          schema_generator=_NoFieldTitles)
+    schemas = {model: keyed[(model, "validation")] for model in models}
+    components = dict(SCHEMAS)
+    for name, schema in generated.get("$defs", {}).items():
+        if name in components:
+            raise ValueError(f"component {name!r} is both a model and written by hand")
+        components[name] = schema
     paths: dict[str, Schema] = {}
-    for route in routes:
-        operations = paths.setdefault(route.path, {})
-        method = route.method.lower()
-        if method in operations:
-            raise ValueError(f"{route.method} {route.path} is in the table twice")
-        operations[method] = _operation(route)
+    operations = [(r.method, r.path, r.tag, lambda r=r: _operation(r)) for r in routes]
+    operations += [(e.method, e.path, e.tag, lambda e=e: endpoint_operation(e, schemas))
+                   for e in endpoints]
+    for method, path, _tag, operation in operations:
+        item = paths.setdefault(path, {})
+        if method.lower() in item:
+            raise ValueError(f"{method} {path} is in the table twice")
+        item[method.lower()] = operation()
     return {
         "openapi": "3.1.0",
         "info": {
@@ -844,10 +590,10 @@ def build_document(routes: tuple[Route, ...] = ROUTES) -> Schema:
                            "`x-roles` lists who may call an operation (empty: anyone); "
                            "`x-own-only` roles may do it only for themselves.",
         },
-        "tags": [{"name": tag} for tag in dict.fromkeys(route.tag for route in routes)],
+        "tags": [{"name": tag} for tag in dict.fromkeys(tag for _, _, tag, _ in operations)],
         "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": dict(sorted(components.items())),
             "responses": COMMON_ANSWERS,
             "securitySchemes": {
                 "session": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE,
@@ -867,6 +613,11 @@ def _document_json() -> str:
 async def serve_openapi(request: web.Request) -> web.Response:
     """``GET /api/openapi.json``."""
     return web.Response(text=_document_json(), content_type="application/json")
+
+
+OPENAPI_ENDPOINT = Endpoint(
+    "GET", "/api/openapi.json", serve_openapi, PUBLIC_ROLES, "This document", "service",
+    {200: Reply("The OpenAPI 3.1 document.", {"type": "object"})})
 
 
 # ----------------------------------------------------------------------- compared with the app
@@ -894,17 +645,23 @@ def app_routes(app: web.Application) -> dict[tuple[str, str], str]:
     return {key: name for key, name in found.items() if not (key[0] == "HEAD" and key[1] in gets)}
 
 
-def documented_routes(routes: tuple[Route, ...] = ROUTES) -> dict[tuple[str, str], str]:
-    return {_shape(r.method, r.path): f"{r.method} {r.path}" for r in routes}
+def documented_routes(routes: tuple[Route, ...] = ROUTES,
+                      endpoints: tuple[Endpoint, ...] | None = None
+                      ) -> dict[tuple[str, str], str]:
+    endpoints = all_endpoints() if endpoints is None else endpoints
+    return {_shape(r.method, r.path): f"{r.method} {r.path}" for r in (*routes, *endpoints)}
 
 
-def undocumented_routes(app: web.Application, routes: tuple[Route, ...] = ROUTES) -> list[str]:
+def undocumented_routes(app: web.Application, routes: tuple[Route, ...] = ROUTES,
+                        endpoints: tuple[Endpoint, ...] | None = None) -> list[str]:
     """Routes ``app`` serves that the document does not describe, e.g. ``["GET /api/x"]``."""
-    documented = documented_routes(routes)
+    documented = documented_routes(routes, endpoints)
     return sorted(name for key, name in app_routes(app).items() if key not in documented)
 
 
-def documented_but_missing(app: web.Application, routes: tuple[Route, ...] = ROUTES) -> list[str]:
+def documented_but_missing(app: web.Application, routes: tuple[Route, ...] = ROUTES,
+                           endpoints: tuple[Endpoint, ...] | None = None) -> list[str]:
     """Routes the document describes that ``app`` does not serve."""
     served = app_routes(app)
-    return sorted(name for key, name in documented_routes(routes).items() if key not in served)
+    documented = documented_routes(routes, endpoints)
+    return sorted(name for key, name in documented.items() if key not in served)

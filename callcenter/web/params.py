@@ -1,6 +1,7 @@
-"""What every API handler shares: JSON errors, query parameters, JSON bodies, times.
+"""What every API handler shares: JSON errors, unknown query parameters, reading a JSON
+body, times. The values of declared routes are checked by their models (web/contract.py).
 
-Everything a client sends is checked here at the boundary; an error says what is wrong and
+Everything a client sends is checked at the boundary; an error says what is wrong and
 where, and never echoes more than 40 characters of what was sent.
 """
 
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -47,53 +47,6 @@ def check_params(request: web.Request, allowed: set[str]) -> None:
     for name in request.query:
         if len(request.query.getall(name)) > 1:
             raise bad_request(f"parameter {name!r} is given more than once")
-
-
-def time_param(request: web.Request, name: str) -> float | None:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise bad_request(
-            f"{name}: {raw[:40]!r} is not an ISO 8601 time (e.g. 2026-11-28T21:00:00Z)"
-        ) from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    try:
-        to_datetime(when.timestamp())  # a zone offset can push year 9999 out of range
-    except (OverflowError, OSError, ValueError):
-        raise bad_request(f"{name}: {raw[:40]!r} is out of range") from None
-    return when.timestamp()
-
-
-def time_range_params(request: web.Request) -> tuple[float | None, float | None]:
-    """``since`` and ``until`` as POSIX seconds; since must come before until."""
-    since = time_param(request, "since")
-    until = time_param(request, "until")
-    if since is not None and until is not None and since >= until:
-        raise bad_request("since must be before until")
-    return since, until
-
-
-def int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    if not re.fullmatch(r"[0-9]{1,9}", raw):
-        raise bad_request(f"{name}: {raw[:40]!r} is not a whole number")
-    value = int(raw)
-    if not low <= value <= high:
-        raise bad_request(f"{name}: {value} is outside {low}..{high}")
-    return value
-
-
-def name_param(request: web.Request, name: str, pattern: re.Pattern[str], what: str) -> str | None:
-    value = request.query.get(name) or None
-    if value is not None and not pattern.fullmatch(value):  # match() lets "x\n" through
-        raise bad_request(f"{name}: {value[:40]!r} is not {what}")
-    return value
 
 
 def iso(ts: float | None) -> str | None:
