@@ -53,8 +53,9 @@ avoid the letters ``n``, ``x`` and ``z``, which Asterisk patterns read as digit 
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
+
+from callcenter.core.identifiers import AGENT_ID_RE, QUEUE_NAME_RE
 
 SUPERVISION_CONTEXT = "callcenter-supervision"
 SUPERVISOR_RING_CONTEXT = "callcenter-supervision-ring"
@@ -69,8 +70,10 @@ TRANSFER_SCRIPT = "transfer"  # the FastAGI path of transferred callers
 TRANSFERRED_STAGE = "transferred"  # CALLCENTER_STAGE of a caller on their way to a new queue
 TO_QUEUE = "queue"  # the transfer script's first argument: what the second one names
 TO_AGENT = "agent"
-# An agent id or a queue name (config.py's rules); FILTER keeps only these characters.
-NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+# An agent id or a queue name (one rule for both, core/identifiers.py); FILTER keeps only
+# these characters.
+NAME_RE = AGENT_ID_RE
+assert NAME_RE.pattern == QUEUE_NAME_RE.pattern, "the extensions carry both under one rule"
 _NAME_CHARACTERS = "a-z0-9_\\-"
 
 

@@ -14,9 +14,10 @@ from typing import Any
 from aiohttp import web
 
 from callcenter.core.clock import to_datetime
+from callcenter.core.identifiers import QUEUE_NAME_RE
 
 MAX_LIMIT = 500  # the most rows one page may hold
-QUEUE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+QUEUE_NAME = QUEUE_NAME_RE  # core/identifiers.py, the one home of the rule
 PROTOCOL = re.compile(r"^[0-9]{1,32}$")
 
 def json_error(error: type[web.HTTPError], message: str) -> web.HTTPError:
