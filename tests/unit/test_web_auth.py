@@ -26,6 +26,7 @@ from callcenter.core.clock import VirtualClock
 from callcenter.store.accounts import AccountRepository, HashGate, Role, User
 from callcenter.store.db import create_engine, session_factory, upgrade
 from callcenter.store.repositories import CallRepository
+from callcenter.web.accounts import ENDPOINTS as ACCOUNT_ENDPOINTS
 from callcenter.web.app import WebServices, json_errors, make_app
 from callcenter.web.auth import (
     PUBLIC,
@@ -36,12 +37,13 @@ from callcenter.web.auth import (
     add_route,
     current_identity,
     current_user,
+    install_auth,
     protect,
     require_own_agent,
-    setup_auth,
     still_valid,
     undeclared_routes,
 )
+from callcenter.web.contract import register
 from callcenter.web.keys import HealthProbe
 
 T0 = 1_795_000_000.0  # 2026-11-18T11:06:40Z
@@ -75,7 +77,8 @@ def build_app(
     test client is a trusted proxy, so ``X-Forwarded-For`` plays clients at any address."""
     app = web.Application(middlewares=[json_errors], client_max_size=64 * 1024)
     auth_options.setdefault("trusted_proxies", ["127.0.0.1", "::1"])
-    setup_auth(app, accounts, clock, **auth_options)
+    install_auth(app, accounts, clock, **auth_options)
+    register(app, ACCOUNT_ENDPOINTS)
     app.router.add_get("/healthz", health)
     protect(app, "GET", "/healthz", roles=PUBLIC)
     app.router.add_get("/api/calls", who_am_i)
@@ -508,7 +511,8 @@ async def identity_of(site: Site, headers: dict[str, str]) -> Identity:
         return web.json_response({})
 
     app = web.Application()
-    setup_auth(app, site.accounts, site.clock)
+    install_auth(app, site.accounts, site.clock)
+    register(app, ACCOUNT_ENDPOINTS)
     add_route(app, "GET", "/probe", catch, roles=SIGNED_IN)
     probe = TestClient(TestServer(app), cookie_jar=DummyCookieJar())
     await probe.start_server()
