@@ -265,27 +265,6 @@ SCHEMAS: dict[str, Schema] = {
     }, description="The JSON of one server-sent event's `data:` line."),
 }
 
-# ----------------------------------------------------------------------- parameters
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    where: str  # query, path or header
-    schema: Schema
-    description: str
-    required: bool = False
-
-    def as_openapi(self) -> Schema:
-        return {
-            "name": self.name,
-            "in": self.where,
-            "required": self.required or self.where == "path",  # OpenAPI demands it for paths
-            "description": self.description,
-            "schema": self.schema,
-        }
-
-
 # ----------------------------------------------------------------------- routes
 
 
@@ -312,7 +291,6 @@ class Route:
     tag: str
     roles: tuple[Role, ...]
     answers: Mapping[int, Answer]
-    params: tuple[Param, ...] = ()
     body: Schema | None = None  # an application/json request body
     description: str = ""
     own_only: tuple[Role, ...] = ()  # these roles may act only on what is their own
@@ -357,7 +335,7 @@ def _answers(route: Route, *, has_parameters: bool = False) -> Schema:
     def add(status: int, name: str) -> None:
         answers.setdefault(str(status), {"$ref": f"#/components/responses/{name}"})
 
-    if route.params or has_parameters or route.body is not None:
+    if has_parameters or route.body is not None:
         add(400, "BadRequest")
     if route.roles:
         add(401, "Unauthorized")
@@ -380,8 +358,6 @@ def _operation(route: Route) -> Schema:
         operation["x-own-only"] = [role.value for role in route.own_only]
     if route.description:
         operation["description"] = route.description
-    if route.params:
-        operation["parameters"] = [param.as_openapi() for param in route.params]
     if route.body is not None:
         operation["requestBody"] = {
             "required": True, "content": {"application/json": {"schema": route.body}},
