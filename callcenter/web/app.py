@@ -19,10 +19,8 @@ from callcenter.store.repositories import (
     CallRepository,
     DeadLetterRepository,
 )
-from callcenter.web import acd, callbacks, calls, reports
-from callcenter.web.auth import (
-    setup_auth,
-)
+from callcenter.web import accounts, acd, callbacks, calls, reports
+from callcenter.web.auth import install_auth
 from callcenter.web.contract import register
 from callcenter.web.demo import DEMO_ENDPOINT
 from callcenter.web.events import EventHub, StreamSettings, install_events
@@ -88,8 +86,10 @@ def make_app(services: WebServices) -> web.Application:
                           client_max_size=64 * 1024)
     app[CALLS] = services.calls
     app[HEALTH] = services.health
-    setup_auth(app, services.accounts, services.clock, secure_cookies=services.secure_cookies,
-               trusted_proxies=services.trusted_proxies)
+    install_auth(app, services.accounts, services.clock,
+                 secure_cookies=services.secure_cookies,
+                 trusted_proxies=services.trusted_proxies)
+    register(app, accounts.ENDPOINTS)
     register(app, [HEALTH_ENDPOINT, OPENAPI_ENDPOINT])
     register(app, [calls.CALLS_ENDPOINT, reports.FAQ_ENDPOINT])
     if services.dead_letters is not None:

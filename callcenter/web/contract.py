@@ -238,7 +238,7 @@ class Endpoint:
 
     method: str
     path: str
-    handler: Handler | None  # None: served elsewhere (web/auth.py, web/events.py)
+    handler: Handler | None  # None: served elsewhere (web/events.py)
     roles: tuple[Role, ...] | frozenset[Role] | _Public
     summary: str
     tag: str

@@ -2,9 +2,8 @@
 
 Generated: each route declared as an ``Endpoint`` (web/contract.py, ``all_endpoints``)
 becomes an operation, with the roles the application enforces (``x-roles``; empty for
-public routes) and its models' JSON Schema as components. The account routes of
-web/auth.py are still described by hand in ``ROUTES`` (and their answers, with call records,
-queued calls and callbacks not offered, in ``SCHEMAS``); the document merges both.
+public routes) and its models' JSON Schema as components. The answers of call records,
+queued calls and callbacks not offered are still hand-written components (``SCHEMAS``).
 ``undocumented_routes`` and ``documented_but_missing`` compare the document with an
 application's real routes, so a test keeps the two in step.
 """
@@ -25,7 +24,6 @@ from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 from callcenter import __version__
 from callcenter.core.acd_actions import CallState
 from callcenter.core.callback_offers import NoOfferReason
-from callcenter.core.identifiers import AGENT_ID_RE
 from callcenter.core.records import (
     AttemptOutcome,
     Disposition,
@@ -36,22 +34,15 @@ from callcenter.core.records import (
     TransferOutcome,
 )
 from callcenter.store.accounts import (
-    MAX_DISPLAY_NAME_LENGTH,
-    MAX_PASSWORD_LENGTH,
-    MAX_TOKEN_NAME_LENGTH,
-    MIN_PASSWORD_LENGTH,
-    USERNAME_RE,
     Role,
 )
 from callcenter.store.agents import AGENT_ID_RE as STORED_AGENT_ID_RE
 from callcenter.store.agents import MAX_NAME_CHARS
 from callcenter.store.repositories import MAX_ROW_ID
-from callcenter.web import acd, callbacks, calls, reports, supervision
+from callcenter.web import accounts, acd, callbacks, calls, reports, supervision
 from callcenter.web.auth import (
-    ADMINS,
     CSRF_HEADER,
     CSRF_VALUE,
-    MAX_TOKEN_DAYS,
     SESSION_COOKIE,
 )
 from callcenter.web.contract import PUBLIC_ROLES, Endpoint, Reply
@@ -80,8 +71,8 @@ class _NoFieldTitles(GenerateJsonSchema):
 
 def all_endpoints() -> tuple[Endpoint, ...]:
     """Every route declared with web/contract.py's ``Endpoint``, whichever services run."""
-    return (HEALTH_ENDPOINT, OPENAPI_ENDPOINT, DEMO_ENDPOINT, *acd.ENDPOINTS,
-            calls.CALLS_ENDPOINT, calls.DEAD_LETTERS_ENDPOINT, reports.FAQ_ENDPOINT,
+    return (*accounts.ENDPOINTS, HEALTH_ENDPOINT, OPENAPI_ENDPOINT, DEMO_ENDPOINT,
+            *acd.ENDPOINTS, calls.CALLS_ENDPOINT, calls.DEAD_LETTERS_ENDPOINT, reports.FAQ_ENDPOINT,
             *callbacks.ENDPOINTS, *supervision.ENDPOINTS, EVENTS_ENDPOINT)
 
 # ----------------------------------------------------------------------- JSON Schema helpers
@@ -137,30 +128,15 @@ def record(required: Mapping[str, Schema], optional: Mapping[str, Schema] | None
     return schema
 
 
-def changes(fields: Mapping[str, Schema], description: str) -> Schema:
-    """A PATCH body: any of these fields, at least one."""
-    return {**record({}, fields), "minProperties": 1, "description": description}
-
-
 TIME = text("ISO 8601, UTC (e.g. 2026-11-18T11:06:40Z)", format="date-time")
 SECONDS = {"type": "number", "minimum": 0}
 ROW_ID = whole(1, MAX_ROW_ID)
 NAME = matching(QUEUE_NAME)  # queue names; pause reasons have the same shape
-AGENT_ID = matching(AGENT_ID_RE, "the agent's id, also their SIP user name")
-USERNAME = matching(USERNAME_RE)
-PASSWORD = text(minLength=MIN_PASSWORD_LENGTH, maxLength=MAX_PASSWORD_LENGTH)
-DISPLAY_NAME = or_null(text(minLength=1, maxLength=MAX_DISPLAY_NAME_LENGTH))
-ROLES = {**list_of(one_of_names(Role)), "minItems": 1, "uniqueItems": True}
 # Agents as stored: the directory accepts a little more than the API's new agents use.
 AGENT_REF = matching(STORED_AGENT_ID_RE, "an agent's id, also their SIP user name")
 AGENT_NAME = text(minLength=1, maxLength=MAX_NAME_CHARS)
 LEVELS = {"type": "object", "additionalProperties": whole(1, 10),
           "description": "skill -> level"}
-TOKEN_FIELDS = {
-    "id": ROW_ID, "user_id": ROW_ID, "username": USERNAME,
-    "name": text(maxLength=MAX_TOKEN_NAME_LENGTH),
-    "created_at": TIME, "last_used_at": or_null(TIME), "expires_at": or_null(TIME),
-}
 
 # ----------------------------------------------------------------------- schemas
 
@@ -259,23 +235,6 @@ SCHEMAS: dict[str, Schema] = {
         "order": text(), "status": text(),
         "delivery": record({"days": whole(0)}),
     }),
-    "User": record({
-        "id": ROW_ID,
-        "username": USERNAME,
-        "roles": ROLES,
-        "display_name": DISPLAY_NAME,
-        "agent_id": or_null(AGENT_ID),
-        "active": {"type": "boolean"},
-        "created_at": TIME,
-    }),
-    "OneUser": record({"user": ref("User")}),
-    "Me": record({"user": ref("User"), "via": one_of_names(("session", "token"))}),
-    "ApiToken": record(TOKEN_FIELDS),
-    "IssuedToken": record({
-        **TOKEN_FIELDS,
-        "token": text("send as 'Authorization: Bearer <token>'; shown only this once",
-                      pattern="^cc_[A-Za-z0-9_-]{43}$"),
-    }, description="The new token's details and, this once, its secret."),
     "QueuedCall": record({
         "call_id": text(),
         "state": one_of_names(CallState),
@@ -306,34 +265,7 @@ SCHEMAS: dict[str, Schema] = {
     }, description="The JSON of one server-sent event's `data:` line."),
 }
 
-# ----------------------------------------------------------------------- parameters
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    where: str  # query, path or header
-    schema: Schema
-    description: str
-    required: bool = False
-
-    def as_openapi(self) -> Schema:
-        return {
-            "name": self.name,
-            "in": self.where,
-            "required": self.required or self.where == "path",  # OpenAPI demands it for paths
-            "description": self.description,
-            "schema": self.schema,
-        }
-
-
-USER_IN_PATH = Param("id", "path", ROW_ID, "the user's id")
-TOKEN_IN_PATH = Param("id", "path", ROW_ID, "the token's id")
-
 # ----------------------------------------------------------------------- routes
-
-SIGNED_IN = tuple(Role)  # any signed-in user
-PUBLIC: tuple[Role, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -344,11 +276,6 @@ class Answer:
     headers: Mapping[str, str] = field(default_factory=dict)  # name -> description
 
 
-def ok(schema_name: str, description: str = "OK") -> Answer:
-    return Answer(description, ref(schema_name))
-
-
-NO_CONTENT = Answer("Done; no body.")
 ERROR = ref("Error")
 
 
@@ -364,62 +291,10 @@ class Route:
     tag: str
     roles: tuple[Role, ...]
     answers: Mapping[int, Answer]
-    params: tuple[Param, ...] = ()
     body: Schema | None = None  # an application/json request body
     description: str = ""
     own_only: tuple[Role, ...] = ()  # these roles may act only on what is their own
 
-
-ROUTES: tuple[Route, ...] = (
-    # -- public
-    Route("POST", "/api/login", "Sign in: sets the session cookie", "accounts", PUBLIC,
-          {200: Answer("Signed in.", ref("OneUser"), headers={
-              "Set-Cookie": f"{SESSION_COOKIE}=...; HttpOnly; SameSite=Strict; Path=/"}),
-           401: failed("Wrong username or password, or the user is inactive."),
-           429: Answer("Too many failed sign-ins for this username; try again later.",
-                       ERROR, headers={"Retry-After": "seconds to wait"})},
-          body=record({"username": USERNAME, "password": text(maxLength=MAX_PASSWORD_LENGTH)})),
-    # -- accounts of the signed-in user
-    Route("POST", "/api/logout", "Sign out: ends this session", "accounts", SIGNED_IN,
-          {200: Answer("Signed out; the cookie is cleared.",
-                       record({"logged_out": {"const": True}}))}),
-    Route("GET", "/api/me", "Who is signed in, and how", "accounts", SIGNED_IN, {200: ok("Me")}),
-    Route("POST", "/api/tokens", "Issue an API token for scripts", "accounts", SIGNED_IN,
-          {201: ok("IssuedToken", "Issued; the secret is in this answer only.")},
-          body=record({"name": text(minLength=1, maxLength=MAX_TOKEN_NAME_LENGTH)}, {
-              "expires_in_days": whole(1, MAX_TOKEN_DAYS, "none: it never expires"),
-              "user_id": {**ROW_ID, "description": "whose token (admins only; default: yours)"},
-          })),
-    Route("GET", "/api/tokens", "API tokens: your own, or everyone's for an admin", "accounts",
-          SIGNED_IN,
-          {200: Answer("The tokens (never their secrets).",
-                       record({"tokens": list_of(ref("ApiToken"))}))},
-          params=(Param("all", "query", {**one_of_names(("0", "1")), "default": "0"},
-                        "1: every user's tokens (admins only)"),)),
-    Route("DELETE", "/api/tokens/{id}", "Revoke an API token", "accounts", SIGNED_IN,
-          {200: Answer("Revoked.", record({"id": ROW_ID, "revoked": {"const": True}})),
-           404: failed("No such token (or not yours, for a non-admin).")},
-          params=(TOKEN_IN_PATH,)),
-    # -- users
-    Route("GET", "/api/users", "Every user, by username", "users", ADMINS,
-          {200: Answer("The users.", record({"users": list_of(ref("User"))}))}),
-    Route("POST", "/api/users", "Create a user", "users", ADMINS,
-          {201: ok("OneUser", "Created."), 409: failed("The username is taken.")},
-          body=record({"username": USERNAME, "password": PASSWORD, "roles": ROLES},
-                      {"display_name": DISPLAY_NAME, "agent_id": or_null(AGENT_ID)})),
-    Route("PATCH", "/api/users/{id}", "Change a user's roles, names, password or activity",
-          "users", ADMINS,
-          {200: ok("OneUser", "Changed."), 404: failed("No such user."),
-           409: failed("No active admin would remain (nor may admins demote or deactivate "
-                       "themselves).")},
-          params=(USER_IN_PATH,),
-          body=changes({"roles": ROLES, "display_name": DISPLAY_NAME,
-                        "agent_id": or_null(AGENT_ID), "password": PASSWORD,
-                        "active": {"type": "boolean"}},
-                       "Only the fields given change; null clears display_name or agent_id. "
-                       "Deactivating a user ends their sessions.")),
-    # -- live updates
-)
 
 # ----------------------------------------------------------------------- the document
 
@@ -460,7 +335,7 @@ def _answers(route: Route, *, has_parameters: bool = False) -> Schema:
     def add(status: int, name: str) -> None:
         answers.setdefault(str(status), {"$ref": f"#/components/responses/{name}"})
 
-    if route.params or has_parameters or route.body is not None:
+    if has_parameters or route.body is not None:
         add(400, "BadRequest")
     if route.roles:
         add(401, "Unauthorized")
@@ -483,8 +358,6 @@ def _operation(route: Route) -> Schema:
         operation["x-own-only"] = [role.value for role in route.own_only]
     if route.description:
         operation["description"] = route.description
-    if route.params:
-        operation["parameters"] = [param.as_openapi() for param in route.params]
     if route.body is not None:
         operation["requestBody"] = {
             "required": True, "content": {"application/json": {"schema": route.body}},
@@ -554,10 +427,9 @@ def _models(endpoints: Iterable[Endpoint]) -> list[type[BaseModel]]:
     return list(found)
 
 
-def build_document(routes: tuple[Route, ...] = ROUTES,
-                   endpoints: tuple[Endpoint, ...] | None = None) -> Schema:
-    """The document: the declared endpoints (their models' JSON Schema as components) and
-    the routes still described by hand in ``ROUTES``."""
+def build_document(endpoints: tuple[Endpoint, ...] | None = None) -> Schema:
+    """The document: the declared endpoints, their models' JSON Schema as components
+    beside the hand-written ``SCHEMAS``."""
     endpoints = all_endpoints() if endpoints is None else endpoints
     models = _models(endpoints)
     keyed, generated = models_json_schema([(model, "validation") for model in models],
@@ -570,8 +442,7 @@ def build_document(routes: tuple[Route, ...] = ROUTES,
             raise ValueError(f"component {name!r} is both a model and written by hand")
         components[name] = schema
     paths: dict[str, Schema] = {}
-    operations = [(r.method, r.path, r.tag, lambda r=r: _operation(r)) for r in routes]
-    operations += [(e.method, e.path, e.tag, lambda e=e: endpoint_operation(e, schemas))
+    operations = [(e.method, e.path, e.tag, lambda e=e: endpoint_operation(e, schemas))
                    for e in endpoints]
     for method, path, _tag, operation in operations:
         item = paths.setdefault(path, {})
@@ -645,23 +516,22 @@ def app_routes(app: web.Application) -> dict[tuple[str, str], str]:
     return {key: name for key, name in found.items() if not (key[0] == "HEAD" and key[1] in gets)}
 
 
-def documented_routes(routes: tuple[Route, ...] = ROUTES,
-                      endpoints: tuple[Endpoint, ...] | None = None
+def documented_routes(endpoints: tuple[Endpoint, ...] | None = None
                       ) -> dict[tuple[str, str], str]:
     endpoints = all_endpoints() if endpoints is None else endpoints
-    return {_shape(r.method, r.path): f"{r.method} {r.path}" for r in (*routes, *endpoints)}
+    return {_shape(r.method, r.path): f"{r.method} {r.path}" for r in endpoints}
 
 
-def undocumented_routes(app: web.Application, routes: tuple[Route, ...] = ROUTES,
+def undocumented_routes(app: web.Application,
                         endpoints: tuple[Endpoint, ...] | None = None) -> list[str]:
     """Routes ``app`` serves that the document does not describe, e.g. ``["GET /api/x"]``."""
-    documented = documented_routes(routes, endpoints)
+    documented = documented_routes(endpoints)
     return sorted(name for key, name in app_routes(app).items() if key not in documented)
 
 
-def documented_but_missing(app: web.Application, routes: tuple[Route, ...] = ROUTES,
+def documented_but_missing(app: web.Application,
                            endpoints: tuple[Endpoint, ...] | None = None) -> list[str]:
     """Routes the document describes that ``app`` does not serve."""
     served = app_routes(app)
-    documented = documented_routes(routes, endpoints)
+    documented = documented_routes(endpoints)
     return sorted(name for key, name in documented.items() if key not in served)

@@ -18,8 +18,10 @@ from argon2 import PasswordHasher
 from callcenter.core.clock import VirtualClock
 from callcenter.store.accounts import AccountRepository, User
 from callcenter.store.db import create_engine, session_factory, upgrade
+from callcenter.web.accounts import ENDPOINTS as ACCOUNT_ENDPOINTS
 from callcenter.web.app import json_errors
-from callcenter.web.auth import SESSION_COOKIE, SIGNED_IN, protect, setup_auth
+from callcenter.web.auth import SESSION_COOKIE, SIGNED_IN, install_auth, protect
+from callcenter.web.contract import register
 from callcenter.web.events import OPEN_STREAMS, EventHub, StreamSettings, install_events
 
 T0 = 1_795_000_000.0
@@ -56,7 +58,8 @@ async def started(tmp_path: Path, settings: StreamSettings) -> AsyncIterator[Sit
     admin = await accounts.create_user("root", PASSWORD, ["admin"])
     hub = EventHub(clock, epoch="e")
     app = web.Application(middlewares=[json_errors])
-    setup_auth(app, accounts, clock)
+    install_auth(app, accounts, clock)
+    register(app, ACCOUNT_ENDPOINTS)
     install_events(app, hub, settings)
     protect(app, "GET", "/api/events", roles=SIGNED_IN)
     client = TestClient(TestServer(app), cookie_jar=DummyCookieJar())

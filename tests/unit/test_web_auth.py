@@ -26,6 +26,7 @@ from callcenter.core.clock import VirtualClock
 from callcenter.store.accounts import AccountRepository, HashGate, Role, User
 from callcenter.store.db import create_engine, session_factory, upgrade
 from callcenter.store.repositories import CallRepository
+from callcenter.web.accounts import ENDPOINTS as ACCOUNT_ENDPOINTS
 from callcenter.web.app import WebServices, json_errors, make_app
 from callcenter.web.auth import (
     PUBLIC,
@@ -36,12 +37,13 @@ from callcenter.web.auth import (
     add_route,
     current_identity,
     current_user,
+    install_auth,
     protect,
     require_own_agent,
-    setup_auth,
     still_valid,
     undeclared_routes,
 )
+from callcenter.web.contract import register
 from callcenter.web.keys import HealthProbe
 
 T0 = 1_795_000_000.0  # 2026-11-18T11:06:40Z
@@ -75,7 +77,8 @@ def build_app(
     test client is a trusted proxy, so ``X-Forwarded-For`` plays clients at any address."""
     app = web.Application(middlewares=[json_errors], client_max_size=64 * 1024)
     auth_options.setdefault("trusted_proxies", ["127.0.0.1", "::1"])
-    setup_auth(app, accounts, clock, **auth_options)
+    install_auth(app, accounts, clock, **auth_options)
+    register(app, ACCOUNT_ENDPOINTS)
     app.router.add_get("/healthz", health)
     protect(app, "GET", "/healthz", roles=PUBLIC)
     app.router.add_get("/api/calls", who_am_i)
@@ -508,7 +511,8 @@ async def identity_of(site: Site, headers: dict[str, str]) -> Identity:
         return web.json_response({})
 
     app = web.Application()
-    setup_auth(app, site.accounts, site.clock)
+    install_auth(app, site.accounts, site.clock)
+    register(app, ACCOUNT_ENDPOINTS)
     add_route(app, "GET", "/probe", catch, roles=SIGNED_IN)
     probe = TestClient(TestServer(app), cookie_jar=DummyCookieJar())
     await probe.start_server()
@@ -954,3 +958,40 @@ async def test_any_authorization_header_is_refused_with_401(
     assert response.status == 401
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
     assert (await response.json())["status"] == 401
+
+
+# ------------------------------------ path and query parsed by the Endpoint models, as before
+
+
+@pytest.mark.parametrize(("method", "path", "status", "says"), [
+    ("DELETE", "/api/tokens/abc", 400, "id: 'abc' is not an id (a whole number from 1)"),
+    ("DELETE", "/api/tokens/0", 400, "id: '0' is not an id (a whole number from 1)"),
+    ("DELETE", "/api/tokens/99999999999999999999", 400,
+     "id: '99999999999999999999' is not an id (a whole number from 1)"),
+    ("DELETE", "/api/tokens/42", 404, "token 42: no such token"),
+    ("GET", "/api/tokens?all=2", 400, "all: '2' is not 0 or 1"),
+    ("GET", "/api/tokens?al=1", 400, "unknown parameter 'al'; use all"),
+    ("GET", "/api/tokens?all=1&all=1", 400, "parameter 'all' is given more than once"),
+    ("GET", "/api/users?all=1", 400, "unknown parameter 'all'; use "),
+])
+async def test_a_wrong_id_or_parameter_is_answered_as_before(
+    site: Site, method: str, path: str, status: int, says: str
+) -> None:
+    root = cookie(await site.login(), **CSRF)
+    response = await site.client.request(method, path, headers=root)
+    assert response.status == status
+    assert await error_of(response) == says
+
+
+async def test_every_user_and_token_answer_has_the_fields_in_the_order_it_had(
+    site: Site,
+) -> None:
+    root = cookie(await site.login(), **CSRF)
+    made = await site.client.post("/api/tokens", headers=root, json={"name": "nightly"})
+    assert made.status == 201
+    assert list(await made.json()) == ["id", "name", "user_id", "username", "created_at",
+                                       "last_used_at", "expires_at", "token"]
+    me = await (await site.client.get("/api/me", headers=root)).json()
+    assert list(me) == ["user", "via"]
+    assert list(me["user"]) == ["id", "username", "display_name", "agent_id", "roles",
+                                "active", "created_at"]
