@@ -21,7 +21,8 @@ from pydantic.json_schema import WithJsonSchema
 from callcenter.config import NAME_RE, STRATEGIES
 from callcenter.core.acd import AgentView
 from callcenter.core.acd_actions import AgentState as LiveState
-from callcenter.core.acd_actions import ConnectMode
+from callcenter.core.acd_actions import CallState, ConnectMode
+from callcenter.core.callback_offers import NoOfferReason, NotOffered
 from callcenter.core.registrations import Registration as PhoneRegistration
 from callcenter.service.agent_admin import (
     PHONE_RE,
@@ -35,10 +36,10 @@ from callcenter.service.agent_admin import (
     QueueNotFound,
     QueueStatus,
 )
-from callcenter.service.queue_wait import not_offered_json
 from callcenter.store.agents import AGENT_ID_RE, MAX_NAME_CHARS, SIP_SECRET_RE, SKILL_RE
 from callcenter.store.agents import MAX_TIER as STORED_MAX_TIER
 from callcenter.web.auth import ADMINS, FLOOR
+from callcenter.web.calls import MeasuredSeconds
 from callcenter.web.contract import (
     JSON_OBJECT_VALIDATOR,
     TEXT_VALIDATOR,
@@ -353,11 +354,64 @@ class QueueMember(Answer):
                    {"type": "null"}]})]
 
 
-# Described by hand in web/openapi.py's SCHEMAS: built by the service as mappings.
-_QueuedCalls = Annotated[list[dict[str, Any]], WithJsonSchema(
-    {"type": "array", "items": {"$ref": "#/components/schemas/QueuedCall"}})]
-_NotOffered = Annotated[dict[str, Any] | None, WithJsonSchema(
-    {"anyOf": [{"$ref": "#/components/schemas/CallbacksNotOffered"}, {"type": "null"}]})]
+_Levels = Annotated[dict[str, int], WithJsonSchema(
+    {"type": "object", "additionalProperties": {"type": "integer", "minimum": 1, "maximum": 10},
+     "description": "skill -> level"})]
+
+
+class QueuedCall(Answer):
+    """A call in line, not answered yet."""
+
+    call_id: str
+    state: Annotated[str, WithJsonSchema({"type": "string",
+                                          "enum": [s.value for s in CallState]})]
+    position: int = Field(ge=1, description="1: next in line")
+    expected_wait: MeasuredSeconds = Field(description="seconds, from measured handling times")
+    priority: int = Field(description="higher goes first")
+    virtual: bool = Field(description="waiting for a callback (virtual hold)")
+    waiting_since: Time
+    joined_at: Time
+    skills: _Levels = Field(description="skills the call asked for")
+    needed: _Levels = Field(description="skills still required after relaxation")
+    agent_id: _AgentRef | None = Field(description="the agent being rung")
+    for_agent: _AgentRef | None = Field(description="only this agent may take it")
+    tried: list[_AgentRef]
+    last_failure: str | None = Field(description="the last agent's offer that failed, and why")
+
+    @classmethod
+    def of(cls, call: Mapping[str, Any]) -> QueuedCall:
+        """From the ACD's snapshot of the call (core/acd.py ``snapshot``)."""
+        return cls(
+            call_id=call["call_id"], state=call["state"], position=call["position"],
+            expected_wait=round(call["expected_wait"], 3), priority=call["priority"],
+            virtual=call["virtual"], waiting_since=iso(call["waiting_since"]),
+            joined_at=iso(call["joined_at"]), skills=call["skills"], needed=call["needed"],
+            agent_id=call["agent_id"], for_agent=call["for_agent"], tried=call["tried"],
+            last_failure=call["last_failure"])
+
+
+class NotOfferedReason(Answer):
+    reason: Annotated[str, WithJsonSchema({"type": "string",
+                                           "enum": [r.value for r in NoOfferReason]})]
+    text: str
+    waiting: int = Field(ge=0)
+    last_day: int = Field(ge=0)
+
+
+class CallbacksNotOffered(Answer):
+    """Callers a queue with offer_callback could not offer a callback, by reason: no number,
+    a number the [outbound] rules refuse, no trunk."""
+
+    waiting: int = Field(ge=0, description="callers waiting now who were not offered one")
+    last_day: int = Field(ge=0, description="callers not offered one in the last 24 hours")
+    reasons: list[NotOfferedReason]
+
+    @classmethod
+    def of(cls, figures: NotOffered) -> CallbacksNotOffered:
+        return cls(waiting=figures.waiting, last_day=figures.recent, reasons=[
+            NotOfferedReason(reason=count.reason.value, text=count.reason.text,
+                             waiting=count.waiting, last_day=count.recent)
+            for count in figures.reasons])
 
 
 class Queue(Answer):
@@ -375,10 +429,10 @@ class Queue(Answer):
     logged_in: int = Field(ge=0)
     aht: Seconds = Field(description="average handling time (talk + wrap-up)")
     rules: QueueRules
-    calls: _QueuedCalls
+    calls: list[QueuedCall]
     # Callers this queue would offer a callback but cannot (no number, a number the
     # [outbound] rules refuse, no trunk): waiting now and over the last day, by reason.
-    callbacks_not_offered: _NotOffered
+    callbacks_not_offered: CallbacksNotOffered | None
     members: list[QueueMember]
 
     @classmethod
@@ -397,9 +451,9 @@ class Queue(Answer):
                 announce_every=rules.announce_every or None,
                 offer_callback=rules.offer_callback, rona_pause=rules.rona_pause,
                 service_level_seconds=rules.service_level_seconds, moh_class=rules.moh_class),
-            calls=[queued_call_json(call) for call in queue.calls],
+            calls=[QueuedCall.of(call) for call in queue.calls],
             callbacks_not_offered=(None if queue.callbacks_not_offered is None
-                                   else not_offered_json(queue.callbacks_not_offered)),
+                                   else CallbacksNotOffered.of(queue.callbacks_not_offered)),
             members=[QueueMember(agent_id=m.agent_id, name=m.name, tier=m.tier,
                                  state=None if m.state is None else m.state.value)
                      for m in queue.members])
@@ -553,18 +607,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              description="An agent may read only their own history. Changes are written in "
                          "small batches: the last second's may not be there yet."),
 )
-
-
-# ----------------------------------------------------------------------- JSON
-
-
-def queued_call_json(call: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        **call,
-        "expected_wait": round(call["expected_wait"], 3),
-        "waiting_since": iso(call["waiting_since"]),
-        "joined_at": iso(call["joined_at"]),
-    }
 
 
 # ----------------------------------------------------------------------- checks

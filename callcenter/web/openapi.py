@@ -2,8 +2,7 @@
 
 Generated: each route declared as an ``Endpoint`` (web/contract.py, ``all_endpoints``)
 becomes an operation, with the roles the application enforces (``x-roles``; empty for
-public routes) and its models' JSON Schema as components. The answers of call records,
-queued calls and callbacks not offered are still hand-written components (``SCHEMAS``).
+public routes) and its models' JSON Schema as components.
 ``undocumented_routes`` and ``documented_but_missing`` compare the document with an
 application's real routes, so a test keeps the two in step.
 """
@@ -22,17 +21,6 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from callcenter import __version__
-from callcenter.core.acd_actions import CallState
-from callcenter.core.callback_offers import NoOfferReason
-from callcenter.core.records import (
-    AttemptOutcome,
-    Disposition,
-    FaqResult,
-    HangupBy,
-    RecordSource,
-    TransferMode,
-    TransferOutcome,
-)
 from callcenter.store.accounts import (
     Role,
 )
@@ -49,7 +37,7 @@ from callcenter.web.contract import PUBLIC_ROLES, Endpoint, Reply
 from callcenter.web.demo import DEMO_ENDPOINT
 from callcenter.web.events import EVENTS_ENDPOINT
 from callcenter.web.health import HEALTH_ENDPOINT
-from callcenter.web.params import MAX_LIMIT, QUEUE_NAME
+from callcenter.web.params import QUEUE_NAME
 
 Schema = dict[str, Any]
 REF_TEMPLATE = "#/components/schemas/{model}"
@@ -154,111 +142,10 @@ SCHEMAS: dict[str, Schema] = {
         "fastagi": one_of_names(("up", "down")),
         "database": one_of_names(("up", "down")),
     }),
-    "IvrStep": record({"node": text(), "at": TIME, "input": or_null(text(
-        "digits pressed, 'timeout', 'invalid:<digits>', or null"))}),
-    "AgentAttempt": record({
-        "agent_id": text(), "started_at": TIME, "ended_at": or_null(TIME),
-        "outcome": one_of_names(AttemptOutcome),
-        "answered_at": or_null(TIME), "talk_seconds": or_null(SECONDS),
-    }, description="One agent's leg of the call: their phone rang from `started_at` (or the "
-                   "caller joined a nailed-up agent), they answered at `answered_at` (null: "
-                   "never), and the leg ended at `ended_at`: the ring's end, or for an "
-                   "answered leg the end of that agent's talk (a transfer, or the call's "
-                   "end). `talk_seconds`: `ended_at` - `answered_at`. Legs stored before "
-                   "transfers were recorded have null `answered_at` and `talk_seconds`."),
-    "Transfer": record({
-        "mode": one_of_names(TransferMode),
-        "from_agent": text("the agent who had the caller"),
-        "to_agent": or_null(text("the target agent; attended to a queue: the agent consulted")),
-        "to_queue": or_null(text("the target queue")),
-        "requested_at": TIME,
-        "outcome": one_of_names(TransferOutcome),
-        "ended_at": or_null(TIME),
-        "reason": or_null(text("why it was refused, declined or failed")),
-    }, description="`completed`: the target has the caller (blind: an agent there answered; "
-                   "attended: the first agent hung up after the consult). `refused`: nothing "
-                   "moved (the 409's reason). `declined`: the consulted agent was busy, did "
-                   "not answer or hung up. `failed`: Asterisk could not do it. `abandoned`: "
-                   "the caller hung up first. `no_agent`: the caller's wait in the target "
-                   "ended with nobody. `pending`: under way."),
-    "FaqOutcome": record({
-        "flow": text(), "topic": text(), "heard_at": TIME,
-        "result": one_of_names(FaqResult), "answered_at": or_null(TIME),
-    }),
-    "SurveyAnswer": record({
-        "survey": text(), "question": text(), "answer": text(), "answered_at": TIME,
-    }),
-    "Call": record({
-        "call_id": text("the caller channel's Asterisk Uniqueid"),
-        "started_at": TIME,
-        "protocol": or_null(text("the number the caller was told")),
-        "linked_id": or_null(text()),
-        "channel": or_null(text()),
-        "caller_number": or_null(text()),
-        "caller_name": or_null(text()),
-        "caller_id_raw": or_null(text('the caller ID as sent, URI-encoded: <name> <<number>>')),
-        "dialed_number": or_null(text()),
-        "answered_at": or_null(TIME),
-        "ended_at": or_null(TIME),
-        "ivr_path": list_of(ref("IvrStep")),
-        "queue": or_null(text("the queue the caller first waited in (after an overflow, the "
-                              "queue overflowed to; a transfer does not change it)")),
-        "queued_at": or_null(TIME),
-        "wait_seconds": or_null(SECONDS),
-        "agent_id": or_null(text("the first agent who answered")),
-        "agent_answered_at": or_null(TIME),
-        "talk_seconds": or_null({**SECONDS, "description": "the first agent's talk; each "
-                                 "leg's is in attempts"}),
-        "hangup_by": or_null(one_of_names(HangupBy)),
-        "hangup_cause": or_null(text()),
-        "disposition": or_null(one_of_names(Disposition)),
-        "attempts": list_of(ref("AgentAttempt")),
-        "faq_outcomes": list_of(ref("FaqOutcome")),
-        "survey_answers": list_of(ref("SurveyAnswer")),
-        "transfers": list_of(ref("Transfer")),
-        "note": or_null(text("why the record was closed unusually")),
-        "source": {**one_of_names(RecordSource), "description": (
-            "who recorded the call: the service; Asterisk's own log while the service was down "
-            "(imported when it came back); or the service, completed from that log")},
-        "open": {"type": "boolean", "description": "the call has not ended yet"},
-        "callback_request_id": or_null({**ROW_ID, "description": (
-            "the callback this call asked for, or (with callback_of) served")}),
-        "callback_of": or_null(text(
-            "a callback's call: the call_id that asked for it. Its queued_at and "
-            "wait_seconds are the customer's whole wait, from their first queueing")),
-    }),
-    "CallPage": record({
-        "total": whole(0), "limit": whole(1, MAX_LIMIT), "offset": whole(0),
-        "calls": list_of(ref("Call")),
-    }, description="Newest first."),
     "DemoOrder": record({
         "order": text(), "status": text(),
         "delivery": record({"days": whole(0)}),
     }),
-    "QueuedCall": record({
-        "call_id": text(),
-        "state": one_of_names(CallState),
-        "position": whole(1, description="1: next in line"),
-        "expected_wait": {**SECONDS, "description": "seconds, from measured handling times"},
-        "priority": whole(description="higher goes first"),
-        "virtual": {"type": "boolean", "description": "waiting for a callback (virtual hold)"},
-        "waiting_since": TIME,
-        "joined_at": TIME,
-        "skills": {**LEVELS, "description": "skills the call asked for"},
-        "needed": {**LEVELS, "description": "skills still required after relaxation"},
-        "agent_id": or_null({**AGENT_REF, "description": "the agent being rung"}),
-        "for_agent": or_null({**AGENT_REF, "description": "only this agent may take it"}),
-        "tried": list_of(AGENT_REF),
-        "last_failure": or_null(text("the last agent's offer that failed, and why")),
-    }, description="A call in line, not answered yet."),
-    "CallbacksNotOffered": record({
-        "waiting": whole(0, description="callers waiting now who were not offered one"),
-        "last_day": whole(0, description="callers not offered one in the last 24 hours"),
-        "reasons": list_of(record({
-            "reason": one_of_names(NoOfferReason), "text": text(),
-            "waiting": whole(0), "last_day": whole(0)})),
-    }, description="Callers a queue with offer_callback could not offer a callback, by "
-                   "reason: no number, a number the [outbound] rules refuse, no trunk."),
     "LiveEventData": record({
         "at": TIME,
         "data": {"type": "object", "description": "what changed; its shape depends on the kind"},

@@ -190,6 +190,9 @@ async def test_queues_show_their_rules_callers_in_line_and_members(site: Site):
     assert (waiting["call_id"], waiting["state"], waiting["position"]) == ("call-2", "waiting", 2)
     assert waiting["waiting_since"] == "2026-11-18T11:06:45Z"
     assert waiting["skills"] == {"french": 5}
+    assert list(waiting) == [  # the order the ACD's snapshot has always had
+        "call_id", "state", "position", "expected_wait", "priority", "virtual", "waiting_since",
+        "joined_at", "skills", "needed", "agent_id", "for_agent", "tried", "last_failure"]
     assert sales["members"] == [
         {"agent_id": "alice", "name": "Alice Moreau", "tier": 0, "state": "ringing"},
         {"agent_id": "bob", "name": "Bob Stone", "tier": 1, "state": "logged_out"}]

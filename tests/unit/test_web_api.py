@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -14,13 +15,20 @@ from callcenter.core.records import (
     AttemptOutcome,
     CallRecord,
     Disposition,
+    FaqOutcome,
+    FaqResult,
     HangupBy,
     IvrStep,
+    SurveyAnswer,
+    Transfer,
+    TransferMode,
+    TransferOutcome,
 )
 from callcenter.store.accounts import AccountRepository, Role
 from callcenter.store.db import create_engine, session_factory
 from callcenter.store.repositories import CallRepository, DeadLetter, DeadLetterRepository
 from callcenter.web.app import WebServices, make_app
+from callcenter.web.calls import record_json
 from callcenter.web.keys import HealthProbe
 from tests.support.web import accounts_for, bearer_headers
 
@@ -211,3 +219,38 @@ async def test_an_admin_reads_the_records_the_database_refused_and_a_supervisor_
     finally:
         await client.close()
         await engine.dispose()
+
+
+def test_a_call_record_is_written_as_it_always_was_byte_for_byte() -> None:
+    """The JSON text of a record, key order and number forms included (a whole number of
+    seconds stays an int; times are ISO text ending in Z), as clients have always seen it."""
+    record = answered("a.1", T0, "sales")
+    record.wait_seconds = 3
+    record.transfers = [Transfer(TransferMode.BLIND, "agent1", T0 + 15, None, "support",
+                                 TransferOutcome.COMPLETED, T0 + 16.5)]
+    record.faq_outcomes = [FaqOutcome("support", "hours", T0 + 2, FaqResult.SOLVED, T0 + 3)]
+    record.survey_answers = [SurveyAnswer("nps", "score", "9", T0 + 19)]
+    record.callback_request_id = 7
+    assert json.dumps(record_json(record)) == (
+        '{"call_id": "a.1", "started_at": "2026-11-18T11:06:40Z", "protocol": null, '
+        '"linked_id": null, "channel": null, "caller_number": "5551234", "caller_name": null, '
+        '"caller_id_raw": null, "dialed_number": "100", '
+        '"answered_at": "2026-11-18T11:06:40.100000Z", "ended_at": "2026-11-18T11:07:00Z", '
+        '"ivr_path": [{"node": "welcome", "at": "2026-11-18T11:06:40.100000Z", "input": null}, '
+        '{"node": "main_menu", "at": "2026-11-18T11:06:43Z", "input": "2"}], '
+        '"queue": "sales", "queued_at": "2026-11-18T11:06:45Z", "wait_seconds": 3, '
+        '"agent_id": "agent1", "agent_answered_at": "2026-11-18T11:06:48.250000Z", '
+        '"talk_seconds": 11.75, "hangup_by": "caller", "hangup_cause": null, '
+        '"disposition": "answered", "attempts": [{"agent_id": "agent1", '
+        '"started_at": "2026-11-18T11:06:45Z", "ended_at": "2026-11-18T11:06:48.250000Z", '
+        '"outcome": "answered", "answered_at": null, "talk_seconds": null}], '
+        '"faq_outcomes": [{"flow": "support", "topic": "hours", '
+        '"heard_at": "2026-11-18T11:06:42Z", "result": "solved", '
+        '"answered_at": "2026-11-18T11:06:43Z"}], '
+        '"survey_answers": [{"survey": "nps", "question": "score", "answer": "9", '
+        '"answered_at": "2026-11-18T11:06:59Z"}], '
+        '"transfers": [{"mode": "blind", "from_agent": "agent1", '
+        '"requested_at": "2026-11-18T11:06:55Z", "to_agent": null, "to_queue": "support", '
+        '"outcome": "completed", "ended_at": "2026-11-18T11:06:56.500000Z", "reason": null}], '
+        '"note": null, "source": "service", "callback_request_id": 7, "callback_of": null, '
+        '"open": false}')
