@@ -2,8 +2,9 @@
 
 Generated: each route declared as an ``Endpoint`` (web/contract.py, ``all_endpoints``)
 becomes an operation, with the roles the application enforces (``x-roles``; empty for
-public routes) and its models' JSON Schema as components. tests/unit/test_openapi.py
-checks that every route the application serves is in it, with the roles it enforces.
+public routes) and its models' JSON Schema as components. ``undocumented_routes`` and
+``documented_but_missing`` compare the document with an application's real routes, so a
+test keeps the two in step.
 """
 
 from __future__ import annotations
