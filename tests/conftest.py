@@ -13,13 +13,15 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callcenter.store import create_engine
 from callcenter.store.db import upgrade
 from tests.support.postgres import PostgresServer, running_postgres
 
@@ -48,6 +50,14 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     server: PostgresServer = request.getfixturevalue("postgres_server")
     with server.fresh_database() as url:
         yield url
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on ``db_url`` (each backend), disposed after the test."""
+    engine = create_engine(db_url)
+    yield engine
+    await engine.dispose()
 
 
 @pytest.fixture(scope="session")

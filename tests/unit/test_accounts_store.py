@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import stat
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -37,13 +36,6 @@ PASSWORD = "correct horse battery"
 ACCOUNT_TABLES = {"users", "user_roles", "api_tokens", "web_sessions"}
 # Cheap parameters: the tests check behaviour, not the cost of guessing.
 FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-
-
-@pytest.fixture
-async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(db_url)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

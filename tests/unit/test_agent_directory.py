@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import string
-from collections.abc import AsyncIterator
 from enum import StrEnum
 
 import pytest
@@ -38,13 +37,6 @@ class State(StrEnum):  # what the ACD's AgentState looks like: a StrEnum is stor
     LOGGED_OUT = "logged_out"
     READY = "ready"
     PAUSED = "paused"
-
-
-@pytest.fixture
-async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(db_url)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

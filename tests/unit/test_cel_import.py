@@ -5,7 +5,6 @@ real ledger and record writer."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from callcenter.core.records import CallRecord, Disposition, RecordSource
 from callcenter.service.missed_calls import MissedCalls
 from callcenter.service.recorder import RecordWriter
 from callcenter.store.asterisk_log import LogPositions
-from callcenter.store.db import create_engine, session_factory
+from callcenter.store.db import session_factory
 from callcenter.store.repositories import CallRepository
 
 T0 = 1_796_640_397.0
@@ -97,13 +96,6 @@ def test_a_missing_log_and_a_foreign_file_are_told_apart(tmp_path):
 
 
 # --------------------------------------------------------------------------- the import
-
-
-@pytest.fixture
-async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(db_url)
-    yield engine
-    await engine.dispose()
 
 
 class Service:

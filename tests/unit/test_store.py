@@ -80,13 +80,6 @@ def closed(record: CallRecord) -> CallRecord:
 
 
 @pytest.fixture
-async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(db_url)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
 def clock() -> VirtualClock:
     return VirtualClock(start=T0)
 

@@ -5,24 +5,16 @@ keeps when its customer joined the line, and one filter finds every call of a re
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callcenter.core.clock import VirtualClock
 from callcenter.core.records import CallbackRequest, CallRecord, Disposition
-from callcenter.store import create_engine, session_factory
+from callcenter.store import session_factory
 from callcenter.store.repositories import CallbackRepository, CallRepository
 
 T0 = 1_795_000_000.250_001
-
-
-@pytest.fixture
-async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(db_url)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import delete, func, select
@@ -21,7 +20,7 @@ from callcenter.core.records import (
     FaqResult,
     SurveyAnswer,
 )
-from callcenter.store import create_engine, session_factory
+from callcenter.store import session_factory
 from callcenter.store.models import Base, CallbackRow, CallRow, FaqOutcomeRow, SurveyAnswerRow
 from callcenter.store.repositories import (
     CallbackNotFound,
@@ -31,13 +30,6 @@ from callcenter.store.repositories import (
 )
 
 T0 = 1_795_000_000.250_001  # 2026-11-18T11:06:40.250001Z
-
-
-@pytest.fixture
-async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(db_url)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

@@ -129,13 +129,6 @@ async def start(accounts: AccountRepository, clock: VirtualClock, **options: Any
 
 
 @pytest.fixture
-async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(db_url)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
 async def site(engine: AsyncEngine) -> AsyncIterator[Site]:
     clock = VirtualClock(start=T0)
     accounts = AccountRepository(session_factory(engine), clock=clock, hasher=FAST)
