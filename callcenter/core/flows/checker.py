@@ -573,8 +573,7 @@ class _FlowChecker:
         prompt = following = None
         if "prompt" in fields:
             prompt = self.prompt(fields["prompt"].value, f"{where}.prompt")
-        if "next" in fields:
-            following = self.target(fields["next"].value, f"{where}.next", edges.silent)
+        following = self.silent_target(fields, "next", where, edges)
         if prompt is None or following is None:
             return None
         return PlayNode(name=name, prompt=prompt, next=following)
@@ -897,8 +896,7 @@ class _FlowChecker:
             timezone = self.zone(fields["timezone"].value, f"{where}.timezone")
             if kind is not None and kind != "datetime":
                 self.problem(fields["timezone"].key, f"{where}: timezone is only for kind datetime")
-        if "next" in fields:
-            following = self.target(fields["next"].value, f"{where}.next", edges.silent)
+        following = self.silent_target(fields, "next", where, edges)
         if kind is None or value is None or following is None or timezone is None:
             return None
         if kind == "money" and currency is None:
@@ -935,9 +933,7 @@ class _FlowChecker:
                     complete = False
                 else:
                     assignments[checked] = expression
-        following = None
-        if "next" in fields:
-            following = self.target(fields["next"].value, f"{where}.next", edges.silent)
+        following = self.silent_target(fields, "next", where, edges)
         if not complete or following is None:
             return None
         return SetNode(name, MappingProxyType(assignments), following)
@@ -948,10 +944,8 @@ class _FlowChecker:
         condition = then = otherwise = None
         if "if" in fields:
             condition = self.expression(fields["if"].value, f"{where}.if")
-        if "then" in fields:
-            then = self.target(fields["then"].value, f"{where}.then", edges.silent)
-        if "else" in fields:
-            otherwise = self.target(fields["else"].value, f"{where}.else", edges.silent)
+        then = self.silent_target(fields, "then", where, edges)
+        otherwise = self.silent_target(fields, "else", where, edges)
         if condition is None or then is None or otherwise is None:
             return None
         return ConditionNode(name, condition, then, otherwise)
@@ -1063,10 +1057,8 @@ class _FlowChecker:
         schedule = opened = closed = None
         if "hours" in fields:
             schedule = self.schedule(fields["hours"].value, f"{where}.hours")
-        if "open" in fields:
-            opened = self.target(fields["open"].value, f"{where}.open", edges.silent)
-        if "closed" in fields:
-            closed = self.target(fields["closed"].value, f"{where}.closed", edges.silent)
+        opened = self.silent_target(fields, "open", where, edges)
+        closed = self.silent_target(fields, "closed", where, edges)
         if schedule is None or opened is None or closed is None:
             return None
         return TimeNode(name, schedule, opened, closed)
@@ -1194,6 +1186,13 @@ class _FlowChecker:
             else:
                 options[digit] = target
         return options if complete else None
+
+    def silent_target(self, fields: dict[str, _Entry], key: str, where: str, edges: Edges,
+                      ) -> Target | None:
+        """The optional target under ``key`` (a silent edge: reached without a key press)."""
+        if key not in fields:
+            return None
+        return self.target(fields[key].value, f"{where}.{key}", edges.silent)
 
     def target(self, node: Node, where: str, leads_to: list[str]) -> Target | None:
         if not isinstance(node, MappingNode):
