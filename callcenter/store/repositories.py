@@ -548,16 +548,12 @@ def _attempt_values(call_id: str, attempt: AgentAttempt) -> dict[str, Any]:
 
 
 def _transfer_values(where: str, transfer: Transfer) -> dict[str, Any]:
-    from_agent = _text(f"{where}: from_agent", transfer.from_agent)
-    requested_at = _time(f"{where}: requested_at", transfer.requested_at)
-    if from_agent is None or requested_at is None:
-        raise ValueError(f"{where}: from_agent and requested_at are required")
     return {
         "mode": _enum(f"{where}: mode", TransferMode, transfer.mode),
-        "from_agent": from_agent,
+        "from_agent": _required_text(f"{where}: from_agent", transfer.from_agent),
         "to_agent": _text(f"{where}: to_agent", transfer.to_agent),
         "to_queue": _text(f"{where}: to_queue", transfer.to_queue),
-        "requested_at": requested_at,
+        "requested_at": _required_time(f"{where}: requested_at", transfer.requested_at),
         "ended_at": _time(f"{where}: ended_at", transfer.ended_at),
         "outcome": _enum(f"{where}: outcome", TransferOutcome, transfer.outcome),
         "reason": _text(f"{where}: reason", transfer.reason),
