@@ -196,6 +196,9 @@ async def test_a_nailed_up_agent_stays_nailed_up_across_a_service_kill_and_resta
         line_result = await finished(line, timeout=60)
         await until(lambda: scene.live_is("agent1", state="logged_out"),
                     "agent1 logged out once the nailed-up line hung up", timeout=10)
+        # The state log is written in batches after the live state changes: wait for it.
+        await until(lambda: _last_state_is(scene, "agent1", "logged_out"),
+                    "the logout is in the state log")
         rung = ringing_phone.events_so_far()
         log = await scene.state_log("agent1")
 
