@@ -91,7 +91,7 @@ async def serve_ours(port: int) -> None:
         PromptFinished,
         WaitForDigit,
     )
-    from callcenter.service.flows import FlowLibrary
+    from callcenter.features.ivr.flows import FlowLibrary
 
     flow = FlowLibrary(REPO_ROOT / "dialplans", REPO_ROOT / "ivr_prompts", language="en",
                        known_queues=["sales", "support", "operator"]).load("main")

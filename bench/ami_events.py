@@ -36,7 +36,7 @@ from callcenter.asterisk.ami import AmiFramer
 from callcenter.asterisk.dispatch import AmiDispatcher
 from callcenter.asterisk.events import ContactStatus, DialEnd, DTMFEnd, Hangup, parse_event
 from callcenter.core.calls import CallLedger
-from callcenter.service.call_transfer import TRANSFER_EVENTS
+from callcenter.features.agent_transfers.service import TRANSFER_EVENTS
 
 CHUNK = 16 * 1024  # what one socket read typically brings on a busy server
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from callcenter.features.calls.store import CallRepository
 from callcenter.store.db import create_engine, session_factory
-from callcenter.store.repositories import CallRepository
 from tests.support.asterisk import phone_agent, running_asterisk, sandbox_settings
 from tests.support.calls import MENU_DIGIT_MS
 from tests.support.service_process import ServiceProcess

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from callcenter.asterisk.agent_dialplan import AGENT_BRIDGE_PREFIX, FEATURES
 from callcenter.asterisk.agi_server import AgiServer, CommandTimeouts
 from callcenter.asterisk.ami import AmiActionError, AmiClient
 from callcenter.asterisk.dispatch import AmiDispatcher
@@ -31,39 +30,40 @@ from callcenter.asterisk.events import (
     parse_event,
 )
 from callcenter.asterisk.sandbox import Sandbox, SandboxError
-from callcenter.asterisk.supervision_dialplan import TRANSFER_SCRIPT
 from callcenter.config import Settings
 from callcenter.core.agent_recovery import agents_on_channels
 from callcenter.core.calls import CallLedger, agent_from_channel
 from callcenter.core.clock import Clock, SystemClock
 from callcenter.core.records import CallRecord
 from callcenter.core.registrations import RegistrationBook, RegistrationChanged
-from callcenter.listener import Capacity, plan_capacity, raise_open_file_limit
-from callcenter.service.acd_driver import AcdDriver
-from callcenter.service.acd_setup import build_acd
-from callcenter.service.agent_admin import AgentAdmin
-from callcenter.service.agent_desk import AgentDesk
-from callcenter.service.call_transfer import TRANSFER_EVENTS, CallTransfers
-from callcenter.service.callback_dialer import CallbackDialer
-from callcenter.service.datadip import DataDips
-from callcenter.service.flows import LAST_GOOD_FOLDER, FlowLibrary
-from callcenter.service.inbound import InboundCalls
-from callcenter.service.missed_calls import MissedCalls, cel_log_path
-from callcenter.service.queue_mirror import QueueMirror
-from callcenter.service.queue_wait import QueueCalls
-from callcenter.service.record_spool import DEAD_LETTER_FILE, SPOOL_FILE
-from callcenter.service.recorder import RecordWriter
-from callcenter.service.supervision import Supervision
-from callcenter.service.switches import FlowSwitches
-from callcenter.store.accounts import AccountRepository, ensure_first_admin
-from callcenter.store.agents import AgentAccount, AgentDirectory
-from callcenter.store.asterisk_log import LogPositions
-from callcenter.store.db import create_engine, ping, session_factory, upgrade
-from callcenter.store.repositories import (
+from callcenter.features.accounts.store import AccountRepository, ensure_first_admin
+from callcenter.features.agent_transfers.service import TRANSFER_EVENTS, CallTransfers
+from callcenter.features.agents.admin import AgentAdmin
+from callcenter.features.agents.desk import AgentDesk
+from callcenter.features.agents.dialplan import AGENT_BRIDGE_PREFIX, FEATURES
+from callcenter.features.agents.store import AgentAccount, AgentDirectory
+from callcenter.features.callbacks.dialer import CallbackDialer
+from callcenter.features.calls.missed import MissedCalls, cel_log_path
+from callcenter.features.calls.recorder import RecordWriter
+from callcenter.features.calls.spool import DEAD_LETTER_FILE, SPOOL_FILE
+from callcenter.features.calls.store import (
     CallbackRepository,
     CallRepository,
     DeadLetterRepository,
 )
+from callcenter.features.ivr.datadip import DataDips
+from callcenter.features.ivr.flows import LAST_GOOD_FOLDER, FlowLibrary
+from callcenter.features.ivr.sessions import InboundCalls
+from callcenter.features.ivr.switches import FlowSwitches
+from callcenter.features.queues.driver import AcdDriver
+from callcenter.features.queues.mirror import QueueMirror
+from callcenter.features.queues.setup import build_acd
+from callcenter.features.queues.waiting import QueueCalls
+from callcenter.features.supervision.dialplan import TRANSFER_SCRIPT
+from callcenter.features.supervision.service import Supervision
+from callcenter.listener import Capacity, plan_capacity, raise_open_file_limit
+from callcenter.store.asterisk_log import LogPositions
+from callcenter.store.db import create_engine, ping, session_factory, upgrade
 from callcenter.web.app import WebServices, make_app
 from callcenter.web.events import EventHub, StreamSettings
 from callcenter.web.keys import HealthProbe

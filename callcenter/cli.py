@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from callcenter.config import ConfigError, ServiceSettings, Settings, load_settings
+from callcenter.features.ivr.flows import FlowLibrary, FlowStatus
+from callcenter.features.ivr.switches import forget_running_service, note_running_service
 from callcenter.logfilter import install_repeat_limit
-from callcenter.service.flows import FlowLibrary, FlowStatus
-from callcenter.service.switches import forget_running_service, note_running_service
 from callcenter.sim.cli import add_simulate_parser
 
 if TYPE_CHECKING:
@@ -161,7 +161,7 @@ def cmd_asterisk(args: argparse.Namespace) -> int:
 
 def cmd_agents(args: argparse.Namespace) -> int:
     """An agent's SIP password on request: shown if still known, or --new makes one."""
-    from callcenter.agent_passwords import agent_password
+    from callcenter.features.agents.passwords import agent_password
 
     settings = _settings(args)
     answer = asyncio.run(agent_password(settings, args.agent, renew=args.new))
@@ -229,9 +229,9 @@ def cmd_ivr(args: argparse.Namespace) -> int:
 def cmd_prompts(args: argparse.Namespace) -> int:
     """Convert recordings, speak missing prompts from their text, report what is wrong, for
     every language the flows speak or prompts.toml has (or the one --language names)."""
-    from callcenter import prompts
     from callcenter.core.flows import FlowError, parse_flow
-    from callcenter.service.inbound import SERVICE_PROMPTS
+    from callcenter.features.ivr import prompts
+    from callcenter.features.ivr.sessions import SERVICE_PROMPTS
 
     settings = _settings(args)
     folder = settings.prompts_path
@@ -285,8 +285,8 @@ def cmd_prompts(args: argparse.Namespace) -> int:
 
 def _switch(settings: Settings, flow: str, word: str) -> int:
     """Set a flow's open/closed switch where the running service reads it, after checking
-    that it would act (service/switches.py: the one rule)."""
-    from callcenter.service.switches import (
+    that it would act (features/ivr/switches.py: the one rule)."""
+    from callcenter.features.ivr.switches import (
         FlowSwitches,
         SwitchRefused,
         check_switch,

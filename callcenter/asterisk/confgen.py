@@ -48,10 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from callcenter.asterisk.agent_dialplan import confbridge_profiles, feature_code_lines
-from callcenter.asterisk.callback_dialplan import callback_contexts
 from callcenter.asterisk.cel_reader import cel_general_options, cel_sqlite_mapping
-from callcenter.asterisk.supervision_dialplan import supervision_contexts
 from callcenter.config import (
     E164_RE,
     PREFIX_RE,
@@ -62,10 +59,13 @@ from callcenter.config import (
     split_host_port,
 )
 from callcenter.core.caller_id import NAME_MAX, NUMBER_MAX
+from callcenter.features.agents.dialplan import confbridge_profiles, feature_code_lines
+from callcenter.features.callbacks.dialplan import callback_contexts
+from callcenter.features.supervision.dialplan import supervision_contexts
 from callcenter.private_files import write_private
 
 if TYPE_CHECKING:  # only data crosses over: the store imports this module, not the reverse
-    from callcenter.store.agents import AgentAccount
+    from callcenter.features.agents.store import AgentAccount
 
 # Least rights for the callcenter AMI user (docs/security-privilege.md). Write classes each
 # action needs, read from `manager show command` on Asterisk 22: Ping and QueueStatus none,

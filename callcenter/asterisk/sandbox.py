@@ -37,8 +37,8 @@ from pathlib import Path, PurePosixPath
 from callcenter.asterisk import confgen
 from callcenter.config import REPO_ROOT, Settings
 from callcenter.core.flows.names import LANGUAGE_RE
+from callcenter.features.agents.store import AgentAccount
 from callcenter.private_files import write_private
-from callcenter.store.agents import AgentAccount
 
 log = logging.getLogger(__name__)
 

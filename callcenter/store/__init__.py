@@ -1,6 +1,8 @@
-"""Call detail records in SQLite or PostgreSQL (SQLAlchemy 2, async; Alembic migrations)."""
+"""The database: engine, sessions, migrations (SQLAlchemy 2, async; Alembic).
+
+Each feature keeps its own tables and repository in its folder (``callcenter/features``).
+"""
 
 from callcenter.store.db import create_engine, ping, session_factory, upgrade
-from callcenter.store.repositories import CallRepository
 
-__all__ = ["CallRepository", "create_engine", "ping", "session_factory", "upgrade"]
+__all__ = ["create_engine", "ping", "session_factory", "upgrade"]

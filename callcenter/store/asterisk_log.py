@@ -1,6 +1,6 @@
 """How far the service has read Asterisk's own channel event log: one row per log.
 
-The import (callcenter/service/missed_calls.py) reads the log from the row after this
+The import (callcenter/features/calls/missed.py) reads the log from the row after this
 position and moves it on once the records it made are stored, so a restart does not read
 the whole log again (reading it again would store nothing twice either: records are keyed
 by call id).

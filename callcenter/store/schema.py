@@ -5,7 +5,10 @@ Each feature's rows live in their own module; importing them registers their tab
 
 from __future__ import annotations
 
-from callcenter.store import account_models, agent_models, asterisk_log, dead_letter_models
+from callcenter.features.accounts import models as account_models
+from callcenter.features.agents import models as agent_models
+from callcenter.features.calls import dead_letter_models
+from callcenter.store import asterisk_log
 from callcenter.store.models import Base
 
 # users and sessions; agents and their log; refused call records; how far Asterisk's own

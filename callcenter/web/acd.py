@@ -1,7 +1,7 @@
 """Queues and agents, live: ``/api/queues`` and ``/api/agents`` (``ENDPOINTS`` at the end).
 
 Thin: the models below check what the client sent (shapes, types, known values; see
-web/contract.py), a handler asks the ``AgentAdmin`` (service/agent_admin.py, which keeps the
+web/contract.py), a handler asks the ``AgentAdmin`` (features/agents/admin.py, which keeps the
 rules that need its state) and answers with a model. Errors: 400 bad input,
 404 unknown queue or agent, 409 a change the agent's state does not allow (or a taken id),
 202 a pause or logout deferred until the agent's call ends.
@@ -24,7 +24,7 @@ from callcenter.core.acd_actions import AgentState as LiveState
 from callcenter.core.acd_actions import CallState, ConnectMode
 from callcenter.core.callback_offers import NoOfferReason, NotOffered
 from callcenter.core.registrations import Registration as PhoneRegistration
-from callcenter.service.agent_admin import (
+from callcenter.features.agents.admin import (
     PHONE_RE,
     REQUESTS,
     AgentChange,
@@ -36,10 +36,10 @@ from callcenter.service.agent_admin import (
     QueueNotFound,
     QueueStatus,
 )
-from callcenter.store.agents import AGENT_ID_RE, MAX_NAME_CHARS, SIP_SECRET_RE, SKILL_RE
-from callcenter.store.agents import MAX_TIER as STORED_MAX_TIER
+from callcenter.features.agents.store import AGENT_ID_RE, MAX_NAME_CHARS, SIP_SECRET_RE, SKILL_RE
+from callcenter.features.agents.store import MAX_TIER as STORED_MAX_TIER
+from callcenter.features.calls.http import MeasuredSeconds
 from callcenter.web.auth import ADMINS, FLOOR
-from callcenter.web.calls import MeasuredSeconds
 from callcenter.web.contract import (
     JSON_OBJECT_VALIDATOR,
     TEXT_VALIDATOR,
@@ -96,7 +96,7 @@ def _skill_level(level: object) -> object:
     return level
 
 
-# skill -> level, checked here; the directory (store/agents.py) checks what it stores.
+# skill -> level, checked here; the directory (features/agents/store.py) checks what it stores.
 Skills = Annotated[dict[Annotated[str, BeforeValidator(_skill_name)],
                         Annotated[int, BeforeValidator(_skill_level)]] | None,
                    JSON_OBJECT_VALIDATOR]
@@ -156,7 +156,7 @@ class AgentChanges(Body):
 
 class StateRequest(Body):
     # Which pause reasons exist and which fields go with which state are the service's
-    # rules (service/agent_admin.py); the shapes are checked here, in this order.
+    # rules (features/agents/admin.py); the shapes are checked here, in this order.
     state: one_of(REQUESTS)
     reason: Annotated[_OptText, WithJsonSchema({
         **whole_match(QUEUE_NAME), "description": "a configured pause reason (RONA included); "

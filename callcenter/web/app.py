@@ -9,17 +9,22 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from callcenter.core.clock import Clock
-from callcenter.service.agent_admin import AgentAdmin
-from callcenter.service.call_transfer import CallTransfers
-from callcenter.service.supervision import Supervision
-from callcenter.store.accounts import AccountRepository
-from callcenter.store.db_errors import describe, is_unavailable
-from callcenter.store.repositories import (
+from callcenter.features.accounts import http as accounts
+from callcenter.features.accounts.store import AccountRepository
+from callcenter.features.agent_transfers.service import CallTransfers
+from callcenter.features.agents.admin import AgentAdmin
+from callcenter.features.callbacks import http as callbacks
+from callcenter.features.calls import http as calls
+from callcenter.features.calls.store import (
     CallbackRepository,
     CallRepository,
     DeadLetterRepository,
 )
-from callcenter.web import accounts, acd, callbacks, calls, reports
+from callcenter.features.reports import http as reports
+from callcenter.features.supervision.http import install_supervision_routes
+from callcenter.features.supervision.service import Supervision
+from callcenter.store.db_errors import describe, is_unavailable
+from callcenter.web import acd
 from callcenter.web.auth import install_auth
 from callcenter.web.contract import register
 from callcenter.web.demo import DEMO_ENDPOINT
@@ -27,7 +32,6 @@ from callcenter.web.events import EventHub, StreamSettings, install_events
 from callcenter.web.health import HEALTH_ENDPOINT
 from callcenter.web.keys import AGENTS, CALLBACKS, CALLS, DEAD_LETTERS, HEALTH, HealthProbe
 from callcenter.web.openapi import OPENAPI_ENDPOINT
-from callcenter.web.supervision import install_supervision_routes
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """Who may do what: sessions, API tokens and an access policy per route, checked on every
-request. The account routes (sign-in, tokens, users) are web/accounts.py's.
+request. The account routes (sign-in, tokens, users) are features/accounts/http.py's.
 
 Every request passes ``auth_middleware``. It looks up the policy declared for the matched
 route (``protect`` or ``add_route``); a route without one answers 403, so no route is public
@@ -29,14 +29,14 @@ from aiohttp import web
 
 from callcenter.core.clock import Clock
 from callcenter.core.signin_throttle import SignInThrottle
-from callcenter.netaddr import IpNetwork, address_in, parse_address, parse_networks
-from callcenter.store.accounts import (
+from callcenter.features.accounts.store import (
     SESSION_LIFETIME,
     AccountRepository,
     Role,
     User,
     check_roles,
 )
+from callcenter.netaddr import IpNetwork, address_in, parse_address, parse_networks
 from callcenter.web.params import json_error
 
 SESSION_COOKIE = "callcenter_session"
@@ -303,7 +303,7 @@ def install_auth(
     throttle: SignInThrottle | None = None,
 ) -> None:
     """Install the middleware (inside those already there) and what it and the account
-    routes (web/accounts.py ``ENDPOINTS``, registered beside it) share.
+    routes (features/accounts/http.py ``ENDPOINTS``, registered beside it) share.
 
     ``trusted_proxies``: addresses or networks of reverse proxies whose ``X-Forwarded-For``
     names the client; from anyone else the header is ignored.

@@ -31,7 +31,7 @@ from pydantic.json_schema import WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from callcenter.core.clock import to_datetime
-from callcenter.store.accounts import Role
+from callcenter.features.accounts.store import Role
 from callcenter.web.auth import PUBLIC, _Public, add_route, require_own_agent
 from callcenter.web.params import bad_request, check_params, json_body, json_kind
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from callcenter.service.agent_admin import AgentAdmin
-from callcenter.store.repositories import CallbackRepository, CallRepository, DeadLetterRepository
+from callcenter.features.agents.admin import AgentAdmin
+from callcenter.features.calls.store import CallbackRepository, CallRepository, DeadLetterRepository
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,16 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from callcenter import __version__
-from callcenter.store.accounts import Role
-from callcenter.store.agents import AGENT_ID_RE as STORED_AGENT_ID_RE
-from callcenter.store.agents import MAX_NAME_CHARS
-from callcenter.store.repositories import MAX_ROW_ID
-from callcenter.web import accounts, acd, callbacks, calls, reports, supervision
+from callcenter.features.accounts import http as accounts
+from callcenter.features.accounts.store import Role
+from callcenter.features.agents.store import AGENT_ID_RE as STORED_AGENT_ID_RE
+from callcenter.features.agents.store import MAX_NAME_CHARS
+from callcenter.features.callbacks import http as callbacks
+from callcenter.features.calls import http as calls
+from callcenter.features.calls.store import MAX_ROW_ID
+from callcenter.features.reports import http as reports
+from callcenter.features.supervision import http as supervision
+from callcenter.web import acd
 from callcenter.web.auth import (
     CSRF_HEADER,
     CSRF_VALUE,

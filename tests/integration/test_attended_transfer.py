@@ -18,7 +18,7 @@ from callcenter.asterisk.events import AmiEvent, MusicOnHoldStart, OtherEvent
 from callcenter.asterisk.sandbox import Sandbox
 from callcenter.core.acd import AgentState
 from callcenter.core.records import AttemptOutcome, Disposition, HangupBy, TransferOutcome
-from callcenter.service.call_transfer import TransferTarget
+from callcenter.features.agent_transfers.service import TransferTarget
 from tests.support.asterisk import phone_agent
 from tests.support.calls import (
     MENU_DIGIT_MS,

@@ -22,9 +22,9 @@ import pytest
 from callcenter.config import Settings
 from callcenter.core.clock import SystemClock
 from callcenter.core.records import CallRecord, Disposition
-from callcenter.store.accounts import Role
+from callcenter.features.accounts.store import Role
+from callcenter.features.calls.store import CallRepository
 from callcenter.store.db import create_engine, session_factory
-from callcenter.store.repositories import CallRepository
 from tests.support.asterisk import phone_agent, running_asterisk, sandbox_settings
 from tests.support.calls import DEMO_HOURS_OPEN, MENU_DIGIT_MS, finished, until
 from tests.support.service_process import ServiceProcess

@@ -29,9 +29,9 @@ from callcenter.core.records import (
     HangupBy,
     RecordSource,
 )
-from callcenter.service.record_spool import SPOOL_FILE, SpoolBook, decode, record_from_json
+from callcenter.features.calls.spool import SPOOL_FILE, SpoolBook, decode, record_from_json
+from callcenter.features.calls.store import CallRepository
 from callcenter.store.db import create_engine, session_factory
-from callcenter.store.repositories import CallRepository
 from tests.support.ami_watch import ami_events, music_on_hold
 from tests.support.asterisk import phone_agent, running_asterisk, sandbox_settings
 from tests.support.calls import (

@@ -18,9 +18,9 @@ from callcenter.app import CallCenter
 from callcenter.core.clock import ShiftedClock
 from callcenter.core.hours import Override
 from callcenter.core.records import CallRecord, Disposition
-from callcenter.service.switches import FlowSwitches
+from callcenter.features.calls.store import CallRepository
+from callcenter.features.ivr.switches import FlowSwitches
 from callcenter.store.db import create_engine, session_factory
-from callcenter.store.repositories import CallRepository
 from tests.support.asterisk import running_asterisk, sandbox_settings
 from tests.support.calls import (
     call_center,

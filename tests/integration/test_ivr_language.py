@@ -10,7 +10,7 @@ import pytest
 from callcenter.config import REPO_ROOT
 from callcenter.core.hours import Override
 from callcenter.core.records import CallRecord, Disposition
-from callcenter.service.switches import FlowSwitches
+from callcenter.features.ivr.switches import FlowSwitches
 from tests.support.asterisk import phone_agent
 from tests.support.calls import (
     DEMO_HOURS_OPEN,

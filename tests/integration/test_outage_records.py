@@ -17,9 +17,9 @@ import aiohttp
 import pytest
 
 from callcenter.core.records import CallRecord, Disposition, HangupBy, RecordSource
-from callcenter.store.accounts import ADMIN_PASSWORD_FILE
+from callcenter.features.accounts.store import ADMIN_PASSWORD_FILE
+from callcenter.features.calls.store import CallRepository
 from callcenter.store.db import create_engine, session_factory
-from callcenter.store.repositories import CallRepository
 from tests.support.asterisk import phone_agent, running_asterisk, sandbox_settings
 from tests.support.calls import QUEUES, finished, prompt_seconds, until
 from tests.support.service_process import ServiceProcess

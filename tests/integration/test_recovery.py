@@ -23,10 +23,10 @@ from callcenter.asterisk.sandbox import Sandbox
 from callcenter.config import Settings
 from callcenter.core.clock import SystemClock
 from callcenter.core.records import AttemptOutcome, CallRecord
-from callcenter.store.accounts import Role
-from callcenter.store.agents import AgentDirectory
+from callcenter.features.accounts.store import Role
+from callcenter.features.agents.store import AgentDirectory
+from callcenter.features.calls.store import CallRepository
 from callcenter.store.db import create_engine, session_factory
-from callcenter.store.repositories import CallRepository
 from tests.support.ami_watch import ami_events, music_on_hold
 from tests.support.asterisk import phone_agent, running_asterisk, sandbox_settings
 from tests.support.calls import MENU_DIGIT_MS, finished, prompt_seconds, until

@@ -16,11 +16,11 @@ import pytest
 from callcenter.app import CallCenter
 from callcenter.asterisk.ami import AmiClient
 from callcenter.asterisk.events import AmiEvent, CoreShowChannel, OtherEvent
-from callcenter.asterisk.supervision_dialplan import SpyMode
 from callcenter.core.acd import AgentState
 from callcenter.core.records import AttemptOutcome, CallRecord, Disposition, HangupBy
-from callcenter.service.call_transfer import CallTransfers, TransferTarget
-from callcenter.service.supervision import Supervision
+from callcenter.features.agent_transfers.service import CallTransfers, TransferTarget
+from callcenter.features.supervision.dialplan import SpyMode
+from callcenter.features.supervision.service import Supervision
 from tests.support.ami_watch import ami_events
 from tests.support.asterisk import phone_agent
 from tests.support.calls import (

@@ -26,8 +26,8 @@ from callcenter.asterisk.confgen import OUTBOUND_CONTEXT
 from callcenter.config import Settings
 from callcenter.core.acd import AgentState
 from callcenter.core.records import AttemptOutcome, Disposition, HangupBy
-from callcenter.service.transfers import TransferOutcome, TransferResult, transfer
-from callcenter.store.accounts import Role
+from callcenter.features.accounts.store import Role
+from callcenter.features.ivr.transfer_out import TransferOutcome, TransferResult, transfer
 from tests.support.asterisk import phone_agent, running_asterisk, sandbox_settings
 from tests.support.calls import (
     MENU_DIGIT_MS,

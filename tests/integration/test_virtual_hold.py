@@ -27,7 +27,7 @@ from callcenter.core.records import (
     Disposition,
     HangupBy,
 )
-from callcenter.store.accounts import Role
+from callcenter.features.accounts.store import Role
 from tests.support.asterisk import phone_agent, running_asterisk, sandbox_settings
 from tests.support.calls import (
     MENU_DIGIT_MS,
@@ -282,7 +282,7 @@ async def queue_view(center: CallCenter, headers: dict[str, str], name: str) -> 
 
 async def test_a_caller_whose_number_the_rules_refuse_gets_no_offer_and_is_counted(
         tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="callcenter.service.queue_wait")
+    caplog.set_level(logging.INFO, logger="callcenter.features.queues.waiting")
     agent_port, carrier_port = free_port(), free_port()
     async with call_center_with_trunk(tmp_path, carrier_port,
                                       ringing_agent(agent_port)) as center:

@@ -14,11 +14,11 @@ from callcenter.config import AcdSettings, QueueSettings, Settings
 from callcenter.core.callback_offers import NotOfferedTally
 from callcenter.core.clock import VirtualClock
 from callcenter.core.registrations import RegistrationBook
-from callcenter.service.acd_driver import AcdDriver
-from callcenter.service.acd_setup import build_acd
-from callcenter.service.agent_admin import AgentAdmin
-from callcenter.service.agent_desk import AgentDesk
-from callcenter.store.agents import AgentDirectory, NewAgent
+from callcenter.features.agents.admin import AgentAdmin
+from callcenter.features.agents.desk import AgentDesk
+from callcenter.features.agents.store import AgentDirectory, NewAgent
+from callcenter.features.queues.driver import AcdDriver
+from callcenter.features.queues.setup import build_acd
 
 QUEUES = (
     QueueSettings("sales", tier_delays=(30,), wrap_up=10, max_length=5, overflow_to="support"),

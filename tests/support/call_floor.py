@@ -22,7 +22,7 @@ from callcenter.core.acd import Acd, AgentSpec, OfferCall, QueueRules
 from callcenter.core.calls import CallLedger, LedgerResult
 from callcenter.core.clock import VirtualClock
 from callcenter.core.records import CallRecord
-from callcenter.service.acd_driver import AcdDriver
+from callcenter.features.queues.driver import AcdDriver
 
 T0 = 1_795_000_000.0
 QUEUES = ("support", "sales", "operator")

@@ -10,7 +10,7 @@ from argon2 import PasswordHasher
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.core.clock import Clock, VirtualClock
-from callcenter.store.accounts import AccountRepository, Role
+from callcenter.features.accounts.store import AccountRepository, Role
 from callcenter.web.app import WebServices, make_app
 
 # Cheap argon2 parameters: the tests check who may do what, not the hash's cost.

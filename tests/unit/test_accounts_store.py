@@ -15,9 +15,8 @@ from sqlalchemy import Connection, MetaData, func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callcenter.core.clock import VirtualClock
-from callcenter.store import create_engine, session_factory, upgrade
-from callcenter.store.account_models import ApiTokenRow, UserRoleRow, UserRow, WebSessionRow
-from callcenter.store.accounts import (
+from callcenter.features.accounts.models import ApiTokenRow, UserRoleRow, UserRow, WebSessionRow
+from callcenter.features.accounts.store import (
     KEEP,
     SESSION_LIFETIME,
     AccountRepository,
@@ -28,6 +27,7 @@ from callcenter.store.accounts import (
     UserNotFound,
     ensure_first_admin,
 )
+from callcenter.store import create_engine, session_factory, upgrade
 from callcenter.store.db import alembic_config
 from callcenter.store.models import Base
 

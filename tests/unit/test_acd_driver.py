@@ -18,7 +18,7 @@ from callcenter.core.acd import (
     QueueRules,
 )
 from callcenter.core.clock import VirtualClock
-from callcenter.service.acd_driver import AcdDriver, KeyPressed
+from callcenter.features.queues.driver import AcdDriver, KeyPressed
 
 RULES = {"support": QueueRules("support", ring_timeout=15.0, wrap_up=10.0),
          "empty": QueueRules("empty")}

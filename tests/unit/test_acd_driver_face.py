@@ -17,7 +17,7 @@ from callcenter.core.acd import (
     UnknownAgent,
 )
 from callcenter.core.clock import VirtualClock
-from callcenter.service.acd_driver import AcdDriver
+from callcenter.features.queues.driver import AcdDriver
 
 PACKAGE = Path(__file__).resolve().parents[2] / "callcenter"
 RULES = {"support": QueueRules("support", ring_timeout=15.0, wrap_up=10.0),

@@ -12,7 +12,7 @@ import pytest
 
 from callcenter.core.acd import AgentState, ConnectMode, OfferCall, OfferFailure, UnknownAgent
 from callcenter.core.clock import VirtualClock
-from callcenter.service.agent_admin import (
+from callcenter.features.agents.admin import (
     TIERS_AT_RESTART,
     AgentConflict,
     AgentInputError,
@@ -108,7 +108,7 @@ async def test_a_taken_id_is_a_duplicate_and_the_agent_there_is_untouched(floor:
 async def test_when_asterisk_cannot_be_updated_the_agent_stays_and_a_warning_says_so(
         floor: Floor, caplog):
     floor.outside.fail_apply = True
-    with caplog.at_level(logging.ERROR, logger="callcenter.service.agent_admin"):
+    with caplog.at_level(logging.ERROR, logger="callcenter.features.agents.admin"):
         change = await floor.admin.create("dave", "Dave Roy", queues={"sales": 0})
     assert len(change.warnings) == 1
     assert "Asterisk was not updated (ApplyFailed: AMI is not connected)" in change.warnings[0]

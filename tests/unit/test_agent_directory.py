@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callcenter.config import AgentSettings
 from callcenter.core.clock import VirtualClock
-from callcenter.store import agent_models, create_engine, session_factory, upgrade
-from callcenter.store.agents import (
+from callcenter.features.agents import models as agent_models
+from callcenter.features.agents.store import (
     AgentAccount,
     AgentDirectory,
     AgentNotFound,
@@ -26,6 +26,7 @@ from callcenter.store.agents import (
     NewAgent,
     StateChange,
 )
+from callcenter.store import create_engine, session_factory, upgrade
 from callcenter.store.db import alembic_config
 from callcenter.store.models import Base
 

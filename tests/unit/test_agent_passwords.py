@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.agent_passwords import Answer, agent_password
 from callcenter.cli import main, softphone_help
 from callcenter.config import Settings, load_settings
+from callcenter.features.agents.passwords import Answer, agent_password
+from callcenter.features.agents.store import AgentDirectory
 from callcenter.store import create_engine, session_factory, upgrade
-from callcenter.store.agents import AgentDirectory
 
 
 @pytest.fixture

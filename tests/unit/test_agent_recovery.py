@@ -3,9 +3,9 @@ route (the fallback's, or ones in progress when the service stopped)."""
 
 from __future__ import annotations
 
-from callcenter.asterisk.agent_dialplan import AGENT_BRIDGE_PREFIX, FEATURES
 from callcenter.asterisk.events import CoreShowChannel
 from callcenter.core.agent_recovery import AgentsOnChannels, CallElsewhere, agents_on_channels
+from callcenter.features.agents.dialplan import AGENT_BRIDGE_PREFIX, FEATURES
 
 AGENTS = ("agent1", "agent2", "agent3")
 QUEUES = ("sales", "support")

@@ -17,7 +17,7 @@ import pytest
 import callcenter.app as app_module
 from callcenter.app import CallCenter
 from callcenter.config import Settings, load_settings
-from callcenter.service.recorder import RecordWriter
+from callcenter.features.calls.recorder import RecordWriter
 from tests.support.ports import free_port
 
 STOP_ORDER = ["web", "reconciliation", "callbacks", "ami", "fastagi", "acd", "agent desk",

@@ -15,13 +15,6 @@ from callcenter.asterisk.agi import AgiEnvironment, AgiHangup
 from callcenter.asterisk.agi_server import AgiSession
 from callcenter.asterisk.ami import AmiNotConnected
 from callcenter.asterisk.events import DialBegin, DialEnd, Hangup, OtherEvent
-from callcenter.asterisk.supervision_dialplan import (
-    TRANSFER_CONTEXT,
-    agent_transfer_extension,
-    consult_token,
-    queue_transfer_extension,
-    supervision_contexts,
-)
 from callcenter.core.acd import AgentState, ConnectMode, OfferCall
 from callcenter.core.records import (
     AgentAttempt,
@@ -31,7 +24,8 @@ from callcenter.core.records import (
     TransferMode,
     TransferOutcome,
 )
-from callcenter.service.call_transfer import (
+from callcenter.features.accounts.store import AccountRepository, Role
+from callcenter.features.agent_transfers.service import (
     NAILED_REFUSAL,
     AsteriskUnavailable,
     AttendedNotSupported,
@@ -41,12 +35,18 @@ from callcenter.service.call_transfer import (
     TargetNotFound,
     TransferTarget,
 )
-from callcenter.service.queue_wait import QueueRequest, WaitOutcome
-from callcenter.service.supervision import Supervision
-from callcenter.store.accounts import AccountRepository, Role
+from callcenter.features.queues.waiting import QueueRequest, WaitOutcome
+from callcenter.features.supervision.dialplan import (
+    TRANSFER_CONTEXT,
+    agent_transfer_extension,
+    consult_token,
+    queue_transfer_extension,
+    supervision_contexts,
+)
+from callcenter.features.supervision.http import install_supervision_routes
+from callcenter.features.supervision.service import Supervision
 from callcenter.store.db import create_engine, session_factory, upgrade
 from callcenter.web.app import WebServices, make_app
-from callcenter.web.supervision import install_supervision_routes
 from tests.support.call_floor import CallFloor, call_floor
 from tests.support.web import accounts_for, bearer_headers
 

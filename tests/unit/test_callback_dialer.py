@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from callcenter.asterisk import confgen
-from callcenter.asterisk.agent_dialplan import caller_join_arguments
 from callcenter.asterisk.agi import AgiEnvironment, AgiHangup
 from callcenter.asterisk.ami import AmiNotConnected
 from callcenter.asterisk.events import Hangup
@@ -34,9 +33,10 @@ from callcenter.core.records import (
     Disposition,
     HangupBy,
 )
-from callcenter.service.acd_driver import AcdDriver
-from callcenter.service.callback_dialer import CallbackDialer
-from callcenter.service.queue_wait import QueueCalls, QueuePlace, QueueRequest, WaitOutcome
+from callcenter.features.agents.dialplan import caller_join_arguments
+from callcenter.features.callbacks.dialer import CallbackDialer
+from callcenter.features.queues.driver import AcdDriver
+from callcenter.features.queues.waiting import QueueCalls, QueuePlace, QueueRequest, WaitOutcome
 
 GUARD = 2.0  # seconds a test waits for something that must happen at once: never a pause
 CUSTOMER = "+5511999990000"
@@ -835,7 +835,7 @@ NOT_ALLOWED_JSON = {"reason": "number_not_allowed",
 
 
 async def test_a_caller_the_rules_refuse_hears_no_offer_said_once_and_counted(world, caplog):
-    caplog.set_level(logging.INFO, logger="callcenter.service.queue_wait")
+    caplog.set_level(logging.INFO, logger="callcenter.features.queues.waiting")
     queues, caller, published = caller_who_waits(world, "4441234")
     waiting = asyncio.create_task(queues.wait(caller, "caller-1",  # type: ignore[arg-type]
                                               QueueRequest("support")))
@@ -879,7 +879,7 @@ async def test_a_caller_the_rules_refuse_hears_no_offer_said_once_and_counted(wo
 ])
 async def test_each_reason_for_no_offer_is_named(world, caplog, callerid, trunk, reason, level,
                                                  details):
-    caplog.set_level(logging.INFO, logger="callcenter.service.queue_wait")
+    caplog.set_level(logging.INFO, logger="callcenter.features.queues.waiting")
     queues, caller, published = caller_who_waits(world, callerid, trunk=trunk)
     waiting = asyncio.create_task(queues.wait(caller, "caller-1",  # type: ignore[arg-type]
                                               QueueRequest("support")))
@@ -897,7 +897,7 @@ async def test_each_reason_for_no_offer_is_named(world, caplog, callerid, trunk,
                                                  ("4441234", False)])
 async def test_callers_offered_a_callback_or_in_queues_without_one_are_not_counted(
         world, caplog, callerid, offer):
-    caplog.set_level(logging.INFO, logger="callcenter.service.queue_wait")
+    caplog.set_level(logging.INFO, logger="callcenter.features.queues.waiting")
     queues, caller, published = caller_who_waits(world, callerid, offer=offer)
     waiting = asyncio.create_task(queues.wait(caller, "caller-1",  # type: ignore[arg-type]
                                               QueueRequest("support")))

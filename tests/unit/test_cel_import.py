@@ -13,11 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from callcenter.asterisk.cel_reader import COLUMNS, CelLogError, log_identity, read_events
 from callcenter.core.calls import CallLedger
 from callcenter.core.records import CallRecord, Disposition, RecordSource
-from callcenter.service.missed_calls import MissedCalls
-from callcenter.service.recorder import RecordWriter
+from callcenter.features.calls.missed import MissedCalls
+from callcenter.features.calls.recorder import RecordWriter
+from callcenter.features.calls.store import CallRepository
 from callcenter.store.asterisk_log import LogPositions
 from callcenter.store.db import session_factory
-from callcenter.store.repositories import CallRepository
 
 T0 = 1_796_640_397.0
 CALLER = "PJSIP/anonymous-00000000"

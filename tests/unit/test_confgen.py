@@ -19,7 +19,7 @@ from callcenter.config import (
     Settings,
     load_settings,
 )
-from callcenter.store.agents import AgentAccount
+from callcenter.features.agents.store import AgentAccount
 
 Section = tuple[str, list[tuple[str, str]]]
 

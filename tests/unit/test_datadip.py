@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from callcenter.service.datadip import MAX_REPLY_BYTES, DataDips
+from callcenter.features.ivr.datadip import MAX_REPLY_BYTES, DataDips
 from callcenter.web.demo import order_status
 
 

@@ -16,9 +16,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 
 from callcenter.core.clock import VirtualClock
-from callcenter.store.accounts import AccountRepository, User
+from callcenter.features.accounts.http import ENDPOINTS as ACCOUNT_ENDPOINTS
+from callcenter.features.accounts.store import AccountRepository, User
 from callcenter.store.db import create_engine, session_factory, upgrade
-from callcenter.web.accounts import ENDPOINTS as ACCOUNT_ENDPOINTS
 from callcenter.web.app import json_errors
 from callcenter.web.auth import SESSION_COOKIE, SIGNED_IN, install_auth, protect
 from callcenter.web.contract import register

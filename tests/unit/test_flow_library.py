@@ -11,7 +11,7 @@ import pytest
 from callcenter.cli import main
 from callcenter.config import REPO_ROOT
 from callcenter.core.flows import FlowError
-from callcenter.service.flows import FlowLibrary
+from callcenter.features.ivr.flows import FlowLibrary
 
 DEMO = (REPO_ROOT / "dialplans" / "main.yaml").read_text()
 

@@ -9,9 +9,9 @@ from callcenter.core import identifiers
 from callcenter.core.acd import Acd
 from callcenter.core.acd_config import Strategy
 from callcenter.core.clock import VirtualClock, to_datetime
+from callcenter.features.agents.models import AgentRow
+from callcenter.features.agents.store import AgentDirectory, NewAgent
 from callcenter.store import create_engine, session_factory
-from callcenter.store.agent_models import AgentRow
-from callcenter.store.agents import AgentDirectory, NewAgent
 
 T0 = 1_700_000_000.0
 

@@ -15,8 +15,8 @@ import pytest
 from callcenter.cli import main
 from callcenter.config import REPO_ROOT
 from callcenter.core.hours import Override
-from callcenter.service.flows import FlowLibrary
-from callcenter.service.switches import (
+from callcenter.features.ivr.flows import FlowLibrary
+from callcenter.features.ivr.switches import (
     SERVICE_NOTE_FILE,
     SWITCHES_FILE,
     FlowSwitches,

@@ -31,10 +31,14 @@ from callcenter.core.records import (
     IvrStep,
     SurveyAnswer,
 )
-from callcenter.store.accounts import ApiToken, Role, User
+from callcenter.features.accounts import http as accounts
+from callcenter.features.accounts.store import ApiToken, Role, User
+from callcenter.features.callbacks import http as callbacks
+from callcenter.features.calls import http as calls
+from callcenter.features.calls.store import CallbackRepository, CallRepository
+from callcenter.features.reports import http as reports
 from callcenter.store.db import create_engine, session_factory, upgrade
-from callcenter.store.repositories import CallbackRepository, CallRepository
-from callcenter.web import accounts, auth, callbacks, calls, events, reports
+from callcenter.web import auth, events
 from callcenter.web.app import WebServices, make_app
 from callcenter.web.events import EventHub
 from callcenter.web.keys import HealthProbe

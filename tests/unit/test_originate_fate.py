@@ -28,13 +28,13 @@ from test_callback_dialer import (
 
 from callcenter.asterisk.ami import AmiConnectionLost, AmiNotConnected
 from callcenter.asterisk.events import CoreShowChannel
+from callcenter.asterisk.originate_fate import OriginateFate, channel_ids, fate_in
 from callcenter.core.acd import Acd, AgentSpec, AgentState, ConnectMode
 from callcenter.core.calls import CallLedger
 from callcenter.core.clock import VirtualClock
 from callcenter.core.records import CallbackStatus
-from callcenter.service.acd_driver import AcdDriver
-from callcenter.service.callback_dialer import CallbackDialer
-from callcenter.service.originate_fate import OriginateFate, channel_ids, fate_in
+from callcenter.features.callbacks.dialer import CallbackDialer
+from callcenter.features.queues.driver import AcdDriver
 
 
 class LosingAmi(Ami):

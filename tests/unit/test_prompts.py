@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from callcenter.config import REPO_ROOT
-from callcenter.prompts import PromptError, build_prompts, load_prompt_texts, prompt_languages
+from callcenter.features.ivr.prompts import (
+    PromptError,
+    build_prompts,
+    load_prompt_texts,
+    prompt_languages,
+)
 from tests.support.real_parts import unavailable
 
 
@@ -94,7 +99,7 @@ def test_recordings_in_any_format_become_8khz_mono_prompts_and_stay_recordings(
     tone.export(sources / "hold-music.mp3", format="mp3")
     tone.export(sources / "welcome.wav", format="wav")
     write_texts(tmp_path, 'welcome = "Spoken welcome."\n')
-    from callcenter.prompts import convert_recordings
+    from callcenter.features.ivr.prompts import convert_recordings
 
     converted = convert_recordings(tmp_path)
     assert sorted(p.name for p in converted) == ["hold-music.wav", "welcome.wav"]
@@ -108,7 +113,7 @@ def test_recordings_in_any_format_become_8khz_mono_prompts_and_stay_recordings(
 
 
 def test_a_file_that_is_not_audio_is_named_in_the_error(tmp_path: Path) -> None:
-    from callcenter.prompts import convert_recordings
+    from callcenter.features.ivr.prompts import convert_recordings
 
     sources = tmp_path / "en" / "sources"
     sources.mkdir(parents=True)
@@ -120,7 +125,7 @@ def test_a_file_that_is_not_audio_is_named_in_the_error(tmp_path: Path) -> None:
 def test_silent_and_missing_prompts_are_reported(tmp_path: Path) -> None:
     from pydub import AudioSegment
 
-    from callcenter.prompts import missing_prompts, silent_prompts
+    from callcenter.features.ivr.prompts import missing_prompts, silent_prompts
 
     prompts = write_texts(tmp_path, 'hello = "Hello there."\n')
     build_prompts(prompts)
@@ -133,7 +138,7 @@ def test_silent_and_missing_prompts_are_reported(tmp_path: Path) -> None:
 def test_the_command_builds_every_language_and_names_prompts_missing_in_one(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from callcenter.cli import main
-    from callcenter.service.inbound import SERVICE_PROMPTS
+    from callcenter.features.ivr.sessions import SERVICE_PROMPTS
 
     service = "".join(f'{name} = "{name}."\n' for name in SERVICE_PROMPTS)
     prompts = write_texts(tmp_path / "prompts", f'hello = "Hello."\nmenu = "Press 1."\n{service}'

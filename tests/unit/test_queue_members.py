@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from callcenter.asterisk.queue_members import (
+from callcenter.features.queues.fallback_members import (
     members_from_status,
     pause_actions,
     paused_in_fallback,

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from callcenter.core.records import CallRecord, Disposition, HangupBy, IvrStep
-from callcenter.service.record_spool import (
+from callcenter.features.calls.spool import (
     SpoolAck,
     SpoolBook,
     SpoolEntry,

@@ -24,21 +24,21 @@ from sqlalchemy.exc import OperationalError
 
 from callcenter.core.clock import VirtualClock
 from callcenter.core.records import CallRecord, Disposition, HangupBy, IvrStep
-from callcenter.service.record_spool import (
+from callcenter.features.calls.recorder import STRIKES_BEFORE_DEAD_LETTER, RecordWriter
+from callcenter.features.calls.spool import (
     SpoolAck,
     SpoolPut,
     decode,
     encode,
     record_to_json,
 )
-from callcenter.service.recorder import STRIKES_BEFORE_DEAD_LETTER, RecordWriter
-from callcenter.store.db import create_engine, session_factory
-from callcenter.store.db_errors import Failure, classify, is_unavailable
-from callcenter.store.repositories import (
+from callcenter.features.calls.store import (
     CallRepository,
     DeadLetter,
     DeadLetterRepository,
 )
+from callcenter.store.db import create_engine, session_factory
+from callcenter.store.db_errors import Failure, classify, is_unavailable
 
 T0 = 1_795_000_000.0
 WAIT = 15.0  # seconds a condition gets before the test fails
@@ -300,8 +300,8 @@ async def test_only_the_newest_version_of_a_call_is_written(spool: Path, writers
 KILLED_WRITER = """
 import asyncio, json, sys
 from pathlib import Path
-from callcenter.service.record_spool import record_from_json
-from callcenter.service.recorder import RecordWriter
+from callcenter.features.calls.spool import record_from_json
+from callcenter.features.calls.recorder import RecordWriter
 
 class DatabaseDown:
     async def save(self, record):

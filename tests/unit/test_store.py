@@ -31,7 +31,8 @@ from callcenter.core.records import (
     IvrStep,
     SurveyAnswer,
 )
-from callcenter.store import CallRepository, create_engine, ping, schema, session_factory, upgrade
+from callcenter.features.calls.store import CallRepository
+from callcenter.store import create_engine, ping, schema, session_factory, upgrade
 from callcenter.store.db import alembic_config
 from callcenter.store.models import AttemptRow, Base, CallRow
 

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callcenter.core.clock import VirtualClock
 from callcenter.core.records import CallbackRequest, CallRecord, Disposition
+from callcenter.features.calls.store import CallbackRepository, CallRepository
 from callcenter.store import session_factory
-from callcenter.store.repositories import CallbackRepository, CallRepository
 
 T0 = 1_795_000_000.250_001
 

@@ -20,9 +20,10 @@ from callcenter.core.records import (
     TransferMode,
     TransferOutcome,
 )
-from callcenter.store import CallRepository, create_engine, session_factory
+from callcenter.features.calls.http import record_json
+from callcenter.features.calls.store import CallRepository
+from callcenter.store import create_engine, session_factory
 from callcenter.store.models import TransferRow
-from callcenter.web.calls import record_json
 
 T0 = 1_795_000_000.0
 

@@ -12,7 +12,10 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from callcenter.asterisk.ami import AmiConnectionLost, AmiNotConnected
 from callcenter.asterisk.confgen import extensions
-from callcenter.asterisk.supervision_dialplan import (
+from callcenter.config import Settings
+from callcenter.features.accounts.store import AccountRepository, Role
+from callcenter.features.agent_transfers.service import CallTransfers
+from callcenter.features.supervision.dialplan import (
     SUPERVISION_CONTEXT,
     SUPERVISOR_RING_CONTEXT,
     SpyMode,
@@ -20,19 +23,16 @@ from callcenter.asterisk.supervision_dialplan import (
     supervision_contexts,
     supervisor_ring_channel,
 )
-from callcenter.config import Settings
-from callcenter.service.call_transfer import CallTransfers
-from callcenter.service.supervision import (
+from callcenter.features.supervision.http import install_supervision_routes
+from callcenter.features.supervision.service import (
     AsteriskUnavailable,
     NoSuchAgent,
     NotOnCall,
     Supervision,
     SupervisionRefused,
 )
-from callcenter.store.accounts import AccountRepository, Role
 from callcenter.store.db import create_engine, session_factory, upgrade
 from callcenter.web.app import WebServices, make_app
-from callcenter.web.supervision import install_supervision_routes
 from tests.support.call_floor import CallFloor, call_floor
 from tests.support.web import accounts_for, bearer_headers
 

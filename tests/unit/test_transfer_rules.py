@@ -17,7 +17,7 @@ from callcenter.config import OutboundSettings, Settings
 from callcenter.core.acd import AgentState, AgentView, ConnectMode
 from callcenter.core.records import HangupBy
 from callcenter.core.transfer_rules import TransferMode, agent_refusal, queue_refusal
-from callcenter.service.transfers import (
+from callcenter.features.ivr.transfer_out import (
     TransferOutcome,
     TransferResult,
     dial_arguments,

@@ -16,9 +16,9 @@ from jsonschema import Draft202012Validator
 from callcenter.core.acd import AgentState, OfferFailure
 from callcenter.core.callback_offers import NoOfferReason
 from callcenter.core.clock import VirtualClock
-from callcenter.store.accounts import Role
+from callcenter.features.accounts.store import Role
+from callcenter.features.calls.store import CallbackRepository, CallRepository
 from callcenter.store.db import create_engine, session_factory, upgrade
-from callcenter.store.repositories import CallbackRepository, CallRepository
 from callcenter.web import acd
 from callcenter.web.app import WebServices, make_app
 from callcenter.web.events import EventHub

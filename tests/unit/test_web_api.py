@@ -24,11 +24,11 @@ from callcenter.core.records import (
     TransferMode,
     TransferOutcome,
 )
-from callcenter.store.accounts import AccountRepository, Role
+from callcenter.features.accounts.store import AccountRepository, Role
+from callcenter.features.calls.http import record_json
+from callcenter.features.calls.store import CallRepository, DeadLetter, DeadLetterRepository
 from callcenter.store.db import create_engine, session_factory
-from callcenter.store.repositories import CallRepository, DeadLetter, DeadLetterRepository
 from callcenter.web.app import WebServices, make_app
-from callcenter.web.calls import record_json
 from callcenter.web.keys import HealthProbe
 from tests.support.web import accounts_for, bearer_headers
 

@@ -23,10 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callcenter.config import ConfigError, load_settings
 from callcenter.core.clock import VirtualClock
-from callcenter.store.accounts import AccountRepository, HashGate, Role, User
+from callcenter.features.accounts.http import ENDPOINTS as ACCOUNT_ENDPOINTS
+from callcenter.features.accounts.store import AccountRepository, HashGate, Role, User
+from callcenter.features.calls.store import CallRepository
 from callcenter.store.db import create_engine, session_factory, upgrade
-from callcenter.store.repositories import CallRepository
-from callcenter.web.accounts import ENDPOINTS as ACCOUNT_ENDPOINTS
 from callcenter.web.app import WebServices, json_errors, make_app
 from callcenter.web.auth import (
     PUBLIC,

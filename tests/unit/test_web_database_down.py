@@ -13,9 +13,9 @@ from aiohttp.test_utils import make_mocked_request
 from sqlalchemy.exc import OperationalError
 
 from callcenter.core.clock import VirtualClock
-from callcenter.store.accounts import Role
+from callcenter.features.accounts.store import Role
+from callcenter.features.calls.store import CallRepository
 from callcenter.store.db import create_engine, session_factory, upgrade
-from callcenter.store.repositories import CallRepository
 from callcenter.web.app import WebServices, database_unavailable
 from callcenter.web.keys import HealthProbe
 from tests.support.postgres import PostgresServer

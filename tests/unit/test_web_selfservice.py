@@ -19,9 +19,9 @@ from callcenter.core.records import (
     FaqResult,
     SurveyAnswer,
 )
+from callcenter.features.accounts.store import AccountRepository, Role
+from callcenter.features.calls.store import CallbackRepository, CallRepository
 from callcenter.store import create_engine, session_factory
-from callcenter.store.accounts import AccountRepository, Role
-from callcenter.store.repositories import CallbackRepository, CallRepository
 from callcenter.web.app import WebServices
 from callcenter.web.keys import HealthProbe
 from tests.support.web import accounts_for, signed_in_client

@@ -15,7 +15,7 @@ import pytest
 
 from callcenter.core.flows import FlowError, parse_flow
 from callcenter.core.hours import OpeningHours
-from callcenter.prompts import PromptError, load_prompt_texts
+from callcenter.features.ivr.prompts import PromptError, load_prompt_texts
 
 SOURCE = Path(__file__).resolve().parents[2] / "callcenter"
 
@@ -159,7 +159,7 @@ def test_settings_names_with_a_trailing_newline_are_refused(tmp_path: Path) -> N
     ],
 )
 def test_account_names_with_a_trailing_newline_are_refused(check: str, good: str) -> None:
-    from callcenter.store import accounts
+    from callcenter.features.accounts import store as accounts
 
     validate = getattr(accounts, f"check_{check}")
     assert validate(good) == good

@@ -1,0 +1,781 @@
+"""Call detail records and callback requests in and out of the database, as the core's
+dataclasses (``CallRecord``, ``CallbackRequest``).
+
+Every statement is built with SQLAlchemy expressions and bound parameters.
+"""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import math
+import re
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, case, delete, func, insert, not_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
+
+from callcenter.core.clock import Clock, SystemClock, from_datetime, to_datetime
+from callcenter.core.records import (
+    AgentAttempt,
+    AttemptOutcome,
+    CallbackRequest,
+    CallbackStatus,
+    CallRecord,
+    Disposition,
+    FaqOutcome,
+    FaqResult,
+    HangupBy,
+    IvrStep,
+    RecordSource,
+    SurveyAnswer,
+    Transfer,
+    TransferMode,
+    TransferOutcome,
+)
+from callcenter.features.calls.dead_letter_models import DeadLetterRow
+from callcenter.store.models import (
+    AttemptRow,
+    CallbackRow,
+    CallRow,
+    FaqOutcomeRow,
+    SurveyAnswerRow,
+    TransferRow,
+)
+
+MAX_PAGE = 500
+MAX_ROW_ID = 2**63 - 1  # BIGINT's top; SQLite's INTEGER has the same range
+CALLBACK_NUMBER = re.compile(r"\+?[0-9]{1,32}")
+
+# The only status changes a callback request may make: from pending to a final status.
+CALLBACK_CHANGES: dict[CallbackStatus, frozenset[CallbackStatus]] = {
+    CallbackStatus.PENDING: frozenset(
+        {CallbackStatus.DONE, CallbackStatus.CANCELLED, CallbackStatus.FAILED}
+    ),
+}
+
+_TEXT_FIELDS = (
+    "call_id",
+    "protocol",
+    "linked_id",
+    "channel",
+    "caller_number",
+    "caller_name",
+    "caller_id_raw",
+    "dialed_number",
+    "queue",
+    "agent_id",
+    "hangup_cause",
+    "note",
+)
+_TIME_FIELDS = ("started_at", "answered_at", "ended_at", "queued_at", "agent_answered_at")
+_DURATION_FIELDS = ("wait_seconds", "talk_seconds")
+
+
+class CallbackNotFound(LookupError):
+    """No callback request has the id asked for."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FaqTopicFigures:
+    """How one FAQ answer of one flow did: outcomes counted over a time range."""
+
+    flow: str
+    topic: str
+    heard: int
+    solved: int
+    not_solved: int
+    no_answer: int
+    hung_up: int
+
+    @property
+    def self_service_rate(self) -> float | None:
+        """Solved ÷ heard (DOMAIN.md's self-service resolution); None when none was heard."""
+        return self.solved / self.heard if self.heard else None
+
+
+class CallRepository:
+    """Saves and reads call detail records; one transaction per call."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], clock: Clock | None = None
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock or SystemClock()  # stamps updated_at
+
+    async def save(self, record: CallRecord) -> None:
+        """Insert or update the call by ``call_id``.
+
+        Its attempts, FAQ outcomes and survey answers become exactly the record's lists.
+        """
+        values = _call_values(record)
+        values["updated_at"] = to_datetime(self._clock.now())
+        children = _child_values(record)
+        async with self._sessions.begin() as session:
+            upsert = _dialect_insert(session)(CallRow).values(values)
+            upsert = upsert.on_conflict_do_update(
+                index_elements=[CallRow.call_id],
+                set_={name: upsert.excluded[name] for name in values if name != "call_id"},
+            ).returning(CallRow.id)
+            call_pk = (await session.execute(upsert)).scalar_one()
+            for table, rows in children:
+                await session.execute(
+                    delete(table)
+                    .where(table.call_pk == call_pk)
+                    .execution_options(synchronize_session=False)
+                )
+                if rows:
+                    for row in rows:
+                        row["call_pk"] = call_pk
+                    await session.execute(insert(table), rows)  # one executemany per table
+
+    async def insert_if_absent(self, record: CallRecord) -> bool:
+        """Insert the call unless a record of it exists: whoever stored it first wins. True
+        if inserted. For records imported from Asterisk's log, which must never overwrite the
+        service's own. Another call's protocol number raises IntegrityError."""
+        values = _call_values(record)
+        values["updated_at"] = to_datetime(self._clock.now())
+        children = _child_values(record)
+        async with self._sessions.begin() as session:
+            insert_new = (_dialect_insert(session)(CallRow).values(values)
+                          .on_conflict_do_nothing(index_elements=[CallRow.call_id])
+                          .returning(CallRow.id))
+            call_pk = (await session.execute(insert_new)).scalar_one_or_none()
+            if call_pk is None:
+                return False
+            for table, rows in children:
+                for row in rows:
+                    row["call_pk"] = call_pk
+                if rows:
+                    await session.execute(insert(table), rows)
+        return True
+
+    async def stored_ids(self, call_ids: Iterable[str]) -> set[str]:
+        """Which of these calls have a record, open or closed."""
+        wanted = builtins.list(dict.fromkeys(call_ids))
+        found: set[str] = set()
+        async with self._sessions() as session:
+            for start in range(0, len(wanted), MAX_PAGE):  # bounded IN lists
+                chunk = wanted[start:start + MAX_PAGE]
+                found.update(await session.scalars(
+                    select(CallRow.call_id).where(CallRow.call_id.in_(chunk))))
+        return found
+
+    async def get(self, call_id: str) -> CallRecord | None:
+        async with self._sessions() as session:
+            row = await session.scalar(
+                _with_children(select(CallRow)).where(CallRow.call_id == call_id)
+            )
+            return None if row is None else _to_record(row)
+
+    async def open_calls(self) -> builtins.list[CallRecord]:
+        """Calls not yet ended (oldest first), to reconcile with Asterisk at startup."""
+        query = (
+            _with_children(select(CallRow))
+            .where(CallRow.ended_at.is_(None))
+            .order_by(CallRow.started_at, CallRow.id)
+        )
+        async with self._sessions() as session:
+            return [_to_record(row) for row in await session.scalars(query)]
+
+    async def list(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        queue: str | None = None,
+        protocol: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        callback_request: int | None = None,
+    ) -> tuple[builtins.list[CallRecord], int]:
+        """A page of calls, newest first, and how many match in all.
+
+        ``since``/``until`` bound ``started_at`` as the half-open range [since, until).
+        ``callback_request``: only the call that asked for that callback and its calls.
+        """
+        _check_page(limit, offset)
+        conditions = _time_range(CallRow.started_at, since, until)
+        if queue is not None:
+            conditions.append(CallRow.queue == queue)
+        if protocol is not None:
+            conditions.append(CallRow.protocol == protocol)
+        if callback_request is not None:
+            conditions.append(CallRow.callback_request_id == _callback_id(callback_request))
+        page = (
+            _with_children(select(CallRow))
+            .where(*conditions)
+            .order_by(CallRow.started_at.desc(), CallRow.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        count = select(func.count()).select_from(CallRow).where(*conditions)
+        async with self._sessions() as session:
+            # Two statements, two snapshots (no read transaction on SQLite, READ COMMITTED on
+            # PostgreSQL): a call stored between them must not make the total smaller than
+            # the page shown. Records are never deleted, so counting last and clamping holds.
+            records = [_to_record(row) for row in await session.scalars(page)]
+            total = (await session.execute(count)).scalar_one()
+        return records, max(total, offset + len(records)) if records else total
+
+    async def faq_report(
+        self, since: float | None = None, until: float | None = None, flow: str | None = None
+    ) -> builtins.list[FaqTopicFigures]:
+        """Outcomes of each FAQ answer, per (flow, topic), ordered by flow then topic.
+
+        Counts FAQ answers heard in [since, until). An answer whose caller is still in the
+        call and has not answered yet (``hung_up`` is only the default until the call ends)
+        is not counted: it is undecided.
+        """
+        conditions = _time_range(FaqOutcomeRow.heard_at, since, until)
+        if flow is not None:
+            conditions.append(FaqOutcomeRow.flow == _required_text("flow", flow))
+        undecided = and_(
+            CallRow.ended_at.is_(None), FaqOutcomeRow.result == FaqResult.HUNG_UP.value
+        )
+        counts = [
+            func.sum(case((FaqOutcomeRow.result == result.value, 1), else_=0)).label(result.value)
+            for result in FaqResult
+        ]
+        query = (
+            select(
+                FaqOutcomeRow.flow, FaqOutcomeRow.topic, func.count().label("heard"), *counts
+            )
+            .join(CallRow, CallRow.id == FaqOutcomeRow.call_pk)
+            .where(*conditions, not_(undecided))
+            .group_by(FaqOutcomeRow.flow, FaqOutcomeRow.topic)
+            .order_by(FaqOutcomeRow.flow, FaqOutcomeRow.topic)
+        )
+        async with self._sessions() as session:
+            rows = (await session.execute(query)).all()
+        return [
+            FaqTopicFigures(
+                flow=row.flow,
+                topic=row.topic,
+                heard=int(row.heard),
+                **{result.value: int(getattr(row, result.value)) for result in FaqResult},
+            )
+            for row in rows
+        ]
+
+
+class CallbackRepository:
+    """Callback requests: added by the IVR, listed for agents, closed with a final status."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], clock: Clock | None = None
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock or SystemClock()  # stamps updated_at
+
+    async def add(self, request: CallbackRequest) -> CallbackRequest:
+        """Store a new request; returns it with the id the store gave it."""
+        values = _callback_values(request)
+        values["updated_at"] = to_datetime(self._clock.now())
+        async with self._sessions.begin() as session:
+            inserted = insert(CallbackRow).values(values).returning(CallbackRow.id)
+            new_id = (await session.execute(inserted)).scalar_one()
+        return dataclasses.replace(request, id=new_id, status=CallbackStatus(values["status"]))
+
+    async def get(self, callback_id: int) -> CallbackRequest | None:
+        query = select(CallbackRow).where(CallbackRow.id == _callback_id(callback_id))
+        async with self._sessions() as session:
+            row = await session.scalar(query)
+            return None if row is None else _to_callback(row)
+
+    async def list(
+        self,
+        *,
+        status: CallbackStatus | str | None = None,
+        queue: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[builtins.list[CallbackRequest], int]:
+        """A page of requests and how many match in all: pending ones first, oldest first."""
+        _check_page(limit, offset)
+        conditions: builtins.list[ColumnElement[bool]] = []
+        if status is not None:
+            conditions.append(CallbackRow.status == _enum("status", CallbackStatus, status))
+        if queue is not None:
+            conditions.append(CallbackRow.queue == _required_text("queue", queue))
+        pending_first = case((CallbackRow.status == CallbackStatus.PENDING.value, 0), else_=1)
+        page = (
+            select(CallbackRow)
+            .where(*conditions)
+            .order_by(pending_first, CallbackRow.requested_at, CallbackRow.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        count = select(func.count()).select_from(CallbackRow).where(*conditions)
+        async with self._sessions() as session:
+            total = (await session.execute(count)).scalar_one()
+            requests = [_to_callback(row) for row in await session.scalars(page)]
+        return requests, total
+
+    async def set_status(
+        self, callback_id: int, status: CallbackStatus | str
+    ) -> CallbackRequest:
+        """Move a pending request to done, cancelled or failed; returns it as stored.
+
+        Raises ``CallbackNotFound`` for an unknown id and ``ValueError`` for any other change.
+        The change is one conditional UPDATE, so two clients racing cannot both make one.
+        """
+        row_id = _callback_id(callback_id)
+        if status is None:
+            raise ValueError("status: is required")
+        new = CallbackStatus(_enum("status", CallbackStatus, status))
+        sources = [old.value for old, targets in CALLBACK_CHANGES.items() if new in targets]
+        change = (
+            update(CallbackRow)
+            .where(CallbackRow.id == row_id, CallbackRow.status.in_(sources))
+            .values(status=new.value, updated_at=to_datetime(self._clock.now()))
+            .returning(CallbackRow)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._sessions.begin() as session:
+            changed = (await session.scalars(change)).one_or_none()
+            if changed is not None:
+                return _to_callback(changed)
+            current = await session.scalar(
+                select(CallbackRow.status).where(CallbackRow.id == row_id)
+            )
+        if current is None:
+            raise CallbackNotFound(f"callback request {row_id}: no such request")
+        raise ValueError(
+            f"callback request {row_id}: status cannot change from {current} to {new.value} "
+            "(only pending may become done, cancelled or failed)"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class DeadLetter:
+    """A call record the database refused for good, as the record writer moved it aside."""
+
+    call_id: str
+    record: str  # the record's JSON document
+    reason: str
+    at: float
+    id: int | None = None  # given by the store
+
+
+class DeadLetterRepository:
+    """Refused call records (``call_dead_letters``): kept with the reason, newest first."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def add(self, letter: DeadLetter) -> None:
+        # Shown escaped: the refused data may be the very NUL the database cannot hold.
+        values = {
+            "call_id": _printable(letter.call_id),
+            "record": _printable(letter.record),
+            "reason": _printable(letter.reason),
+            "at": to_datetime(letter.at),
+        }
+        async with self._sessions.begin() as session:
+            await session.execute(insert(DeadLetterRow).values(values))
+
+    async def list(self, limit: int = 50) -> builtins.list[DeadLetter]:
+        _check_page(limit, 0)
+        query = select(DeadLetterRow).order_by(DeadLetterRow.at.desc(), DeadLetterRow.id.desc())
+        async with self._sessions() as session:
+            rows = await session.scalars(query.limit(limit))
+            return [
+                DeadLetter(call_id=row.call_id, record=row.record, reason=row.reason,
+                           at=row.at.timestamp(), id=row.id)
+                for row in rows
+            ]
+
+
+def _printable(text: str) -> str:
+    """``text`` with NUL and other control characters (but not the tab) as escapes."""
+    return "".join(c if c.isprintable() or c == "\t" else repr(c)[1:-1] for c in text)
+
+
+# --------------------------------------------------------------------------- statements
+
+
+def _dialect_insert(session: AsyncSession) -> Callable[..., Any]:
+    """The dialect's INSERT, which knows ON CONFLICT DO UPDATE (an atomic upsert)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert
+    if dialect == "sqlite":
+        return sqlite.insert
+    raise RuntimeError(f"call records: database dialect {dialect!r} is not supported")
+
+
+ChildRow = AttemptRow | FaqOutcomeRow | SurveyAnswerRow | TransferRow
+
+
+def _with_children(query: Select[tuple[CallRow]]) -> Select[tuple[CallRow]]:
+    return query.options(
+        selectinload(CallRow.attempts),
+        selectinload(CallRow.faq_outcomes),
+        selectinload(CallRow.survey_answers),
+        selectinload(CallRow.transfers),
+    )
+
+
+def _check_page(limit: object, offset: object) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+        raise ValueError(f"limit: {limit!r} is not a whole number from 1 to {MAX_PAGE}")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise ValueError(f"offset: {offset!r} is not a whole number of 0 or more")
+
+
+def _time_range(
+    column: Any, since: float | None, until: float | None
+) -> builtins.list[ColumnElement[bool]]:
+    """Conditions keeping ``column`` in the half-open range [since, until)."""
+    start = _time_filter("since", since)
+    end = _time_filter("until", until)
+    if start is not None and end is not None and start > end:
+        raise ValueError(f"since ({since}) is after until ({until})")
+    conditions: builtins.list[ColumnElement[bool]] = []
+    if start is not None:
+        conditions.append(column >= start)
+    if end is not None:
+        conditions.append(column < end)
+    return conditions
+
+
+def _time_filter(name: str, value: float | None) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name}: {value!r} is not a time in POSIX seconds")
+    try:
+        return to_datetime(value)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"{name}: {value!r} is not a representable POSIX time") from None
+
+
+def _callback_id(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ROW_ID:
+        raise ValueError(f"id: {value!r} is not a callback request id (a whole number from 1)")
+    return value
+
+
+def _request_link(where: str, value: object) -> int | None:
+    if value is None:
+        return None
+    try:
+        return _callback_id(value)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
+# --------------------------------------------------------------------------- record -> row
+
+
+def _call_values(record: CallRecord) -> dict[str, Any]:
+    """Column values for ``calls``, after checking every field the database will hold."""
+    where = f"call record {record.call_id!r}"
+    if not isinstance(record.call_id, str) or not record.call_id.strip():
+        raise ValueError(f"{where}: call_id must be a non-empty string")
+    values: dict[str, Any] = {}
+    for name in _TEXT_FIELDS:
+        values[name] = _text(f"{where}: {name}", getattr(record, name))
+    for name in _TIME_FIELDS:
+        values[name] = _time(f"{where}: {name}", getattr(record, name))
+    if values["started_at"] is None:
+        raise ValueError(f"{where}: started_at is required")
+    for name in _DURATION_FIELDS:
+        values[name] = _number(f"{where}: {name}", getattr(record, name))
+    values["hangup_by"] = _enum(f"{where}: hangup_by", HangupBy, record.hangup_by)
+    values["disposition"] = _enum(f"{where}: disposition", Disposition, record.disposition)
+    values["source"] = _enum(f"{where}: source", RecordSource, record.source)
+    values["ivr_path"] = [
+        _ivr_step_json(f"{where}: ivr_path[{i}]", step) for i, step in enumerate(record.ivr_path)
+    ]
+    values["callback_request_id"] = _request_link(f"{where}: callback_request_id",
+                                                  record.callback_request_id)
+    values["callback_of"] = _text(f"{where}: callback_of", record.callback_of)
+    return values
+
+
+def _child_values(
+    record: CallRecord,
+) -> builtins.list[tuple[type[ChildRow], builtins.list[dict[str, Any]]]]:
+    """Each per-call table with the column values of the record's rows for it."""
+    where = f"call record {record.call_id!r}"
+    return [
+        (AttemptRow, [_attempt_values(record.call_id, a) for a in record.attempts]),
+        (
+            FaqOutcomeRow,
+            [
+                _faq_values(f"{where}: faq_outcomes[{i}]", outcome)
+                for i, outcome in enumerate(record.faq_outcomes)
+            ],
+        ),
+        (
+            SurveyAnswerRow,
+            [
+                _survey_values(f"{where}: survey_answers[{i}]", answer)
+                for i, answer in enumerate(record.survey_answers)
+            ],
+        ),
+        (
+            TransferRow,
+            [
+                _transfer_values(f"{where}: transfers[{i}]", transfer)
+                for i, transfer in enumerate(record.transfers)
+            ],
+        ),
+    ]
+
+
+def _attempt_values(call_id: str, attempt: AgentAttempt) -> dict[str, Any]:
+    where = f"call record {call_id!r}: attempt by {attempt.agent_id!r}"
+    agent_id = _text(f"{where}: agent_id", attempt.agent_id)
+    started_at = _time(f"{where}: started_at", attempt.started_at)
+    if agent_id is None or started_at is None:
+        raise ValueError(f"{where}: agent_id and started_at are required")
+    return {
+        "agent_id": agent_id,
+        "started_at": started_at,
+        "ended_at": _time(f"{where}: ended_at", attempt.ended_at),
+        "outcome": _enum(f"{where}: outcome", AttemptOutcome, attempt.outcome),
+        "answered_at": _time(f"{where}: answered_at", attempt.answered_at),
+        "talk_seconds": _number(f"{where}: talk_seconds", attempt.talk_seconds),
+    }
+
+
+def _transfer_values(where: str, transfer: Transfer) -> dict[str, Any]:
+    return {
+        "mode": _enum(f"{where}: mode", TransferMode, transfer.mode),
+        "from_agent": _required_text(f"{where}: from_agent", transfer.from_agent),
+        "to_agent": _text(f"{where}: to_agent", transfer.to_agent),
+        "to_queue": _text(f"{where}: to_queue", transfer.to_queue),
+        "requested_at": _required_time(f"{where}: requested_at", transfer.requested_at),
+        "ended_at": _time(f"{where}: ended_at", transfer.ended_at),
+        "outcome": _enum(f"{where}: outcome", TransferOutcome, transfer.outcome),
+        "reason": _text(f"{where}: reason", transfer.reason),
+    }
+
+
+def _faq_values(where: str, outcome: FaqOutcome) -> dict[str, Any]:
+    return {
+        "flow": _required_text(f"{where}.flow", outcome.flow),
+        "topic": _required_text(f"{where}.topic", outcome.topic),
+        "heard_at": _required_time(f"{where}.heard_at", outcome.heard_at),
+        "result": _enum(f"{where}.result", FaqResult, outcome.result),
+        "answered_at": _time(f"{where}.answered_at", outcome.answered_at),
+    }
+
+
+def _survey_values(where: str, answer: SurveyAnswer) -> dict[str, Any]:
+    text = _text(f"{where}.answer", answer.answer)
+    if text is None:
+        raise ValueError(f"{where}.answer is required")
+    return {
+        "survey": _required_text(f"{where}.survey", answer.survey),
+        "question": _required_text(f"{where}.question", answer.question),
+        "answer": text,
+        "answered_at": _required_time(f"{where}.answered_at", answer.answered_at),
+    }
+
+
+def _callback_values(request: CallbackRequest) -> dict[str, Any]:
+    """Column values for ``callback_requests``, after checking every field."""
+    where = f"callback request for call {request.call_id!r}"
+    if request.id is not None:
+        raise ValueError(f"{where}: id: a new request has no id yet, got {request.id!r}")
+    number = _required_text(f"{where}: number", request.number)
+    if not CALLBACK_NUMBER.fullmatch(number):
+        raise ValueError(
+            f"{where}: number: {number[:40]!r} is not a phone number (digits, maybe after +)"
+        )
+    return {
+        "call_id": _required_text(f"{where}: call_id", request.call_id),
+        "queue": _required_text(f"{where}: queue", request.queue),
+        "number": number,
+        "caller_name": _text(f"{where}: caller_name", request.caller_name),
+        "name_recording": _text(f"{where}: name_recording", request.name_recording),
+        "flow": _required_text(f"{where}: flow", request.flow),
+        "protocol": _text(f"{where}: protocol", request.protocol),
+        "requested_at": _required_time(f"{where}: requested_at", request.requested_at),
+        "status": _enum(f"{where}: status", CallbackStatus, request.status),
+        "queued_at": _time(f"{where}: queued_at", request.queued_at),
+    }
+
+
+def _ivr_step_json(where: str, step: IvrStep) -> dict[str, Any]:
+    node = _text(f"{where}.node", step.node)
+    at = _time(f"{where}.at", step.at)
+    if node is None or at is None:
+        raise ValueError(f"{where}: node and at are required")
+    return {
+        "node": node,
+        "at": at.isoformat(timespec="microseconds"),
+        "input": _text(f"{where}.input", step.input),
+    }
+
+
+def _text(where: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{where}: expected text, got {value!r}")
+    if "\x00" in value:
+        raise ValueError(f"{where}: contains a NUL character, which cannot be stored")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{where}: {value!r} is not valid Unicode text") from None
+    return value
+
+
+def _required_text(where: str, value: object) -> str:
+    text = _text(where, value)
+    if text is None or not text.strip():
+        raise ValueError(f"{where}: must be non-empty text, got {value!r}")
+    return text
+
+
+def _number(where: str, value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{where}: expected a finite number, got {value!r}")
+    return float(value)
+
+
+def _time(where: str, value: object) -> datetime | None:
+    seconds = _number(where, value)
+    try:
+        return to_datetime(seconds)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"{where}: {value!r} is not a representable POSIX time") from None
+
+
+def _required_time(where: str, value: object) -> datetime:
+    when = _time(where, value)
+    if when is None:
+        raise ValueError(f"{where}: is required")
+    return when
+
+
+def _enum(where: str, kind: type[StrEnum], value: object) -> Any:
+    if value is None:
+        return None
+    try:
+        return kind(value).value
+    except ValueError:
+        allowed = ", ".join(member.value for member in kind)
+        shown = repr(value[:40]) if isinstance(value, str) else repr(value)
+        raise ValueError(f"{where}: {shown} is not one of {allowed}") from None
+
+
+# --------------------------------------------------------------------------- row -> record
+
+
+def _to_record(row: CallRow) -> CallRecord:
+    where = f"stored call {row.call_id!r}"
+    return CallRecord(
+        call_id=row.call_id,
+        started_at=row.started_at.timestamp(),
+        linked_id=row.linked_id,
+        channel=row.channel,
+        caller_number=row.caller_number,
+        caller_name=row.caller_name,
+        caller_id_raw=row.caller_id_raw,
+        protocol=row.protocol,
+        dialed_number=row.dialed_number,
+        answered_at=from_datetime(row.answered_at),
+        ended_at=from_datetime(row.ended_at),
+        ivr_path=[_ivr_step(f"{where}: ivr_path[{i}]", s) for i, s in enumerate(row.ivr_path)],
+        queue=row.queue,
+        queued_at=from_datetime(row.queued_at),
+        wait_seconds=row.wait_seconds,
+        agent_id=row.agent_id,
+        agent_answered_at=from_datetime(row.agent_answered_at),
+        talk_seconds=row.talk_seconds,
+        hangup_by=None if row.hangup_by is None else HangupBy(row.hangup_by),
+        hangup_cause=row.hangup_cause,
+        disposition=None if row.disposition is None else Disposition(row.disposition),
+        attempts=[
+            AgentAttempt(
+                agent_id=a.agent_id,
+                started_at=a.started_at.timestamp(),
+                ended_at=from_datetime(a.ended_at),
+                outcome=AttemptOutcome(a.outcome),
+                answered_at=from_datetime(a.answered_at),
+                talk_seconds=a.talk_seconds,
+            )
+            for a in row.attempts
+        ],
+        faq_outcomes=[
+            FaqOutcome(
+                flow=f.flow,
+                topic=f.topic,
+                heard_at=f.heard_at.timestamp(),
+                result=FaqResult(f.result),
+                answered_at=from_datetime(f.answered_at),
+            )
+            for f in row.faq_outcomes
+        ],
+        survey_answers=[
+            SurveyAnswer(
+                survey=s.survey,
+                question=s.question,
+                answer=s.answer,
+                answered_at=s.answered_at.timestamp(),
+            )
+            for s in row.survey_answers
+        ],
+        transfers=[
+            Transfer(
+                mode=TransferMode(t.mode),
+                from_agent=t.from_agent,
+                requested_at=t.requested_at.timestamp(),
+                to_agent=t.to_agent,
+                to_queue=t.to_queue,
+                outcome=TransferOutcome(t.outcome),
+                ended_at=from_datetime(t.ended_at),
+                reason=t.reason,
+            )
+            for t in row.transfers
+        ],
+        note=row.note,
+        source=RecordSource(row.source),
+        callback_request_id=row.callback_request_id,
+        callback_of=row.callback_of,
+    )
+
+
+def _to_callback(row: CallbackRow) -> CallbackRequest:
+    return CallbackRequest(
+        id=row.id,
+        call_id=row.call_id,
+        queue=row.queue,
+        number=row.number,
+        caller_name=row.caller_name,
+        name_recording=row.name_recording,
+        flow=row.flow,
+        protocol=row.protocol,
+        requested_at=row.requested_at.timestamp(),
+        status=CallbackStatus(row.status),
+        queued_at=from_datetime(row.queued_at),
+    )
+
+
+def _ivr_step(where: str, data: object) -> IvrStep:
+    if not isinstance(data, dict) or not isinstance(data.get("node"), str):
+        raise ValueError(f"{where}: expected {{node, at, input}}, found {data!r}")
+    try:
+        at = datetime.fromisoformat(data["at"])
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}.at: {data.get('at')!r} is not an ISO-8601 time") from None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    step_input = data.get("input")
+    if step_input is not None and not isinstance(step_input, str):
+        raise ValueError(f"{where}.input: expected text or null, found {step_input!r}")
+    return IvrStep(node=data["node"], at=at.timestamp(), input=step_input)

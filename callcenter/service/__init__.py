@@ -1,1 +1,0 @@
-"""Asyncio services that drive the core with what the adapters report."""
