@@ -11,7 +11,9 @@ from aiohttp import web
 from callcenter.core.clock import Clock
 from callcenter.features.accounts import http as accounts
 from callcenter.features.accounts.store import AccountRepository
+from callcenter.features.agent_transfers.http import install_transfer_routes
 from callcenter.features.agent_transfers.service import CallTransfers
+from callcenter.features.agents import http as agents_http
 from callcenter.features.agents.admin import AgentAdmin
 from callcenter.features.callbacks import http as callbacks
 from callcenter.features.calls import http as calls
@@ -20,11 +22,11 @@ from callcenter.features.calls.store import (
     CallRepository,
     DeadLetterRepository,
 )
+from callcenter.features.queues import http as queues_http
 from callcenter.features.reports import http as reports
 from callcenter.features.supervision.http import install_supervision_routes
 from callcenter.features.supervision.service import Supervision
 from callcenter.store.db_errors import describe, is_unavailable
-from callcenter.web import acd
 from callcenter.web.auth import install_auth
 from callcenter.web.contract import register
 from callcenter.web.demo import DEMO_ENDPOINT
@@ -107,13 +109,15 @@ def make_app(services: WebServices) -> web.Application:
     if services.events is not None:
         install_events(app, services.events, services.event_stream)
     if services.supervision is not None and services.transfers is not None:
-        install_supervision_routes(app, services.supervision, services.transfers)
+        install_supervision_routes(app, services.supervision)
+        install_transfer_routes(app, services.transfers)
     register(app, [DEMO_ENDPOINT])  # the data-dip example's order system
     return app
 
 
 def add_acd_routes(app: web.Application, agents: AgentAdmin) -> None:
     """Queues and agents, live. Agents change and read the history of only their own state
-    (web/acd.py checks that)."""
+    (their endpoints say so: ``own_agent``)."""
     app[AGENTS] = agents
-    register(app, acd.ENDPOINTS)
+    register(app, queues_http.ENDPOINTS)
+    register(app, agents_http.ENDPOINTS)

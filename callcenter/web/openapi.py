@@ -23,14 +23,16 @@ from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 from callcenter import __version__
 from callcenter.features.accounts import http as accounts
 from callcenter.features.accounts.store import Role
+from callcenter.features.agent_transfers import http as transfers_http
+from callcenter.features.agents import http as agents_http
 from callcenter.features.agents.store import AGENT_ID_RE as STORED_AGENT_ID_RE
 from callcenter.features.agents.store import MAX_NAME_CHARS
 from callcenter.features.callbacks import http as callbacks
 from callcenter.features.calls import http as calls
 from callcenter.features.calls.store import MAX_ROW_ID
+from callcenter.features.queues import http as queues_http
 from callcenter.features.reports import http as reports
 from callcenter.features.supervision import http as supervision
-from callcenter.web import acd
 from callcenter.web.auth import (
     CSRF_HEADER,
     CSRF_VALUE,
@@ -63,8 +65,10 @@ class _NoFieldTitles(GenerateJsonSchema):
 def all_endpoints() -> tuple[Endpoint, ...]:
     """Every route declared with web/contract.py's ``Endpoint``, whichever services run."""
     return (*accounts.ENDPOINTS, HEALTH_ENDPOINT, OPENAPI_ENDPOINT, DEMO_ENDPOINT,
-            *acd.ENDPOINTS, calls.CALLS_ENDPOINT, calls.DEAD_LETTERS_ENDPOINT, reports.FAQ_ENDPOINT,
-            *callbacks.ENDPOINTS, *supervision.ENDPOINTS, EVENTS_ENDPOINT)
+            *queues_http.ENDPOINTS, *agents_http.ENDPOINTS, calls.CALLS_ENDPOINT,
+            calls.DEAD_LETTERS_ENDPOINT, reports.FAQ_ENDPOINT,
+            *callbacks.ENDPOINTS, *supervision.ENDPOINTS, *transfers_http.ENDPOINTS,
+            EVENTS_ENDPOINT)
 
 # ----------------------------------------------------------------------- JSON Schema helpers
 

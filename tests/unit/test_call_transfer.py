@@ -25,6 +25,7 @@ from callcenter.core.records import (
     TransferOutcome,
 )
 from callcenter.features.accounts.store import AccountRepository, Role
+from callcenter.features.agent_transfers.http import install_transfer_routes
 from callcenter.features.agent_transfers.service import (
     NAILED_REFUSAL,
     AsteriskUnavailable,
@@ -411,7 +412,8 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     floor = call_floor()
     app = make_app(WebServices(None, None, accounts, floor.clock))  # type: ignore[arg-type]
     service = transfers(floor)
-    install_supervision_routes(app, Supervision(acd=floor.acd, send=floor.ami.send), service)
+    install_supervision_routes(app, Supervision(acd=floor.acd, send=floor.ami.send))
+    install_transfer_routes(app, service)
     server = TestServer(app)
     await server.start_server()
     yield Site(floor, accounts, server, service)

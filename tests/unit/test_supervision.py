@@ -14,6 +14,7 @@ from callcenter.asterisk.ami import AmiConnectionLost, AmiNotConnected
 from callcenter.asterisk.confgen import extensions
 from callcenter.config import Settings
 from callcenter.features.accounts.store import AccountRepository, Role
+from callcenter.features.agent_transfers.http import install_transfer_routes
 from callcenter.features.agent_transfers.service import CallTransfers
 from callcenter.features.supervision.dialplan import (
     SUPERVISION_CONTEXT,
@@ -198,7 +199,8 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     transfers = CallTransfers(settings=floor.settings, clock=floor.clock, acd=floor.acd,
                               queues=None, ledger=floor.ledger,  # type: ignore[arg-type]
                               writer=floor.writer, send=floor.ami.send, active={})
-    install_supervision_routes(app, supervision(floor), transfers)
+    install_supervision_routes(app, supervision(floor))
+    install_transfer_routes(app, transfers)
     server = TestServer(app)
     await server.start_server()
     yield Site(floor, accounts, server)

@@ -17,9 +17,9 @@ from callcenter.core.acd import AgentState, OfferFailure
 from callcenter.core.callback_offers import NoOfferReason
 from callcenter.core.clock import VirtualClock
 from callcenter.features.accounts.store import Role
+from callcenter.features.agents.schemas import HistoryQuery
 from callcenter.features.calls.store import CallbackRepository, CallRepository
 from callcenter.store.db import create_engine, session_factory, upgrade
-from callcenter.web import acd
 from callcenter.web.app import WebServices, make_app
 from callcenter.web.events import EventHub
 from callcenter.web.keys import HealthProbe
@@ -108,7 +108,7 @@ def request_body_schema(method: str, route: str) -> dict[str, Any]:
 def test_the_history_parameters_are_exactly_those_the_handler_accepts():
     operation = DOCUMENT["paths"]["/api/agents/{id}/history"]["get"]
     assert {p["name"] for p in operation["parameters"] if p["in"] == "query"} == \
-        set(acd.HistoryQuery.model_fields)
+        set(HistoryQuery.model_fields)
 
 
 # (method, route as documented, path sent, body, roles allowed, own agent only)

@@ -53,6 +53,7 @@ from callcenter.features.agents.dialplan import caller_join_arguments
 from callcenter.features.calls.recorder import RecordWriter
 from callcenter.features.ivr.transfer_out import EXTENSION, EXTERNAL, refusal
 from callcenter.features.queues.driver import AcdDriver, CallMessage, KeyPressed
+from callcenter.features.queues.schemas import CallbacksNotOffered
 from callcenter.features.supervision.dialplan import AGENT_LEG_DIAL_OPTIONS
 
 Publish = Callable[[str, Mapping[str, Any]], None]  # the live event hub's publish
@@ -296,7 +297,8 @@ class QueueCalls:
             self._publish("queue", {
                 "queue": queue, "change": "callbacks_not_offered", "call_id": call_id,
                 "reason": None if reason is None else reason.value,
-                "callbacks_not_offered": not_offered_json(self.callbacks_not_offered(queue))})
+                "callbacks_not_offered": CallbacksNotOffered.of(
+                    self.callbacks_not_offered(queue)).model_dump(mode="json")})
         except Exception:  # live screens are a nicety: the caller waits all the same
             log.exception("queue %s: live event not published", queue)
 
@@ -410,17 +412,6 @@ def callback_refusal(caller_id: str, settings: Settings) -> tuple[NoOfferReason,
     # The rule the number comes closest to: an outside number's when it looks like one.
     kind = EXTERNAL if caller_id.startswith("+") else EXTENSION
     return NoOfferReason.NUMBER_NOT_ALLOWED, str(refusals[kind])
-
-
-def not_offered_json(figures: NotOffered) -> dict[str, Any]:
-    """A queue's callers not offered a callback, as the queue view and live events show it."""
-    return {
-        "waiting": figures.waiting,
-        "last_day": figures.recent,
-        "reasons": [{"reason": count.reason.value, "text": count.reason.text,
-                     "waiting": count.waiting, "last_day": count.recent}
-                    for count in figures.reasons],
-    }
 
 
 def _known(value: str) -> str | None:
