@@ -43,14 +43,11 @@ from callcenter.features.agents.desk import AgentDesk
 from callcenter.features.agents.dialplan import AGENT_BRIDGE_PREFIX, FEATURES
 from callcenter.features.agents.store import AgentAccount, AgentDirectory
 from callcenter.features.callbacks.dialer import CallbackDialer
+from callcenter.features.callbacks.store import CallbackRepository
 from callcenter.features.calls.missed import MissedCalls, cel_log_path
 from callcenter.features.calls.recorder import RecordWriter
 from callcenter.features.calls.spool import DEAD_LETTER_FILE, SPOOL_FILE
-from callcenter.features.calls.store import (
-    CallbackRepository,
-    CallRepository,
-    DeadLetterRepository,
-)
+from callcenter.features.calls.store import CallRepository, DeadLetterRepository
 from callcenter.features.ivr.datadip import DataDips
 from callcenter.features.ivr.flows import LAST_GOOD_FOLDER, FlowLibrary
 from callcenter.features.ivr.sessions import InboundCalls

@@ -1,9 +1,6 @@
-"""Database tables: ``calls`` with their ``call_attempts``, ``call_faq_outcomes``,
-``call_survey_answers`` and ``call_transfers``; and ``callback_requests``.
-
-Rows hold the same facts as ``callcenter.core.records.CallRecord``; the repository converts
-between the two, so nothing outside ``store/`` sees these classes.
-"""
+"""What every table shares: the declarative base with its naming convention, the row id
+type and the UTC time column. Each feature's tables live in its folder (``models.py``);
+store/schema.py gathers them into one metadata."""
 
 from __future__ import annotations
 
@@ -11,18 +8,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     DateTime,
     Dialect,
-    Double,
-    ForeignKey,
-    Index,
     Integer,
     MetaData,
-    String,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
 # Deterministic constraint names, so migrations can refer to them on every backend.
@@ -67,178 +59,3 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-
-class CallRow(Base):
-    """One inbound call; ``call_id`` is the caller channel's Asterisk Uniqueid."""
-
-    __tablename__ = "calls"
-    __table_args__ = (
-        Index("ix_calls_started_at", "started_at"),
-        Index("ix_calls_queue_started_at", "queue", "started_at"),
-        Index("ix_calls_protocol", "protocol", unique=True),
-    )
-
-    id: Mapped[int] = mapped_column(RowId, primary_key=True)
-    call_id: Mapped[str] = mapped_column(String, unique=True)
-    protocol: Mapped[str | None] = mapped_column(String)
-    linked_id: Mapped[str | None] = mapped_column(String)
-    channel: Mapped[str | None] = mapped_column(String)
-    caller_number: Mapped[str | None] = mapped_column(String)
-    caller_name: Mapped[str | None] = mapped_column(String)
-    caller_id_raw: Mapped[str | None] = mapped_column(String)  # URI-encoded, as sent
-    dialed_number: Mapped[str | None] = mapped_column(String)
-    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    # A list of {"node": str, "at": ISO-8601 UTC str, "input": str | None}.
-    ivr_path: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
-    queue: Mapped[str | None] = mapped_column(String)
-    queued_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    wait_seconds: Mapped[float | None] = mapped_column(Double)
-    agent_id: Mapped[str | None] = mapped_column(String)
-    agent_answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    talk_seconds: Mapped[float | None] = mapped_column(Double)
-    hangup_by: Mapped[str | None] = mapped_column(String)  # a records.HangupBy value
-    hangup_cause: Mapped[str | None] = mapped_column(String)
-    disposition: Mapped[str | None] = mapped_column(String)  # a records.Disposition value
-    note: Mapped[str | None] = mapped_column(String)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    # Who wrote the record: a records.RecordSource value ("asterisk": imported from its log).
-    source: Mapped[str] = mapped_column(String, server_default="service")
-    # Callbacks: the request a call asked for or served; a callback's call that asked.
-    callback_request_id: Mapped[int | None] = mapped_column(RowId, index=True)
-    callback_of: Mapped[str | None] = mapped_column(String)
-
-    attempts: Mapped[list[AttemptRow]] = relationship(
-        back_populates="call",
-        order_by=lambda: (AttemptRow.started_at, AttemptRow.id),
-        cascade="all, delete-orphan",
-        passive_deletes=True,  # the database's ON DELETE CASCADE does the work
-        lazy="raise",  # async sessions cannot lazy-load: ask for attempts explicitly
-    )
-    faq_outcomes: Mapped[list[FaqOutcomeRow]] = relationship(
-        back_populates="call",
-        order_by=lambda: (FaqOutcomeRow.heard_at, FaqOutcomeRow.id),
-        cascade="all, delete-orphan",
-        passive_deletes=True,
-        lazy="raise",
-    )
-    survey_answers: Mapped[list[SurveyAnswerRow]] = relationship(
-        back_populates="call",
-        order_by=lambda: (SurveyAnswerRow.answered_at, SurveyAnswerRow.id),
-        cascade="all, delete-orphan",
-        passive_deletes=True,
-        lazy="raise",
-    )
-    transfers: Mapped[list[TransferRow]] = relationship(
-        back_populates="call",
-        order_by=lambda: TransferRow.id,  # written in the record's order
-        cascade="all, delete-orphan",
-        passive_deletes=True,
-        lazy="raise",
-    )
-
-
-class AttemptRow(Base):
-    """One agent's leg of a call: rung, maybe answered, ended; its talk."""
-
-    __tablename__ = "call_attempts"
-
-    id: Mapped[int] = mapped_column(RowId, primary_key=True)
-    call_pk: Mapped[int] = mapped_column(
-        RowId, ForeignKey("calls.id", ondelete="CASCADE"), index=True
-    )
-    agent_id: Mapped[str] = mapped_column(String)
-    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    outcome: Mapped[str] = mapped_column(String)  # a records.AttemptOutcome value
-    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    talk_seconds: Mapped[float | None] = mapped_column(Double)
-
-    call: Mapped[CallRow] = relationship(back_populates="attempts", lazy="raise")
-
-
-class FaqOutcomeRow(Base):
-    """One FAQ answer a caller heard in the IVR, and whether it solved their problem."""
-
-    __tablename__ = "call_faq_outcomes"
-    __table_args__ = (Index("ix_call_faq_outcomes_heard_at", "heard_at"),)  # the FAQ report
-
-    id: Mapped[int] = mapped_column(RowId, primary_key=True)
-    call_pk: Mapped[int] = mapped_column(
-        RowId, ForeignKey("calls.id", ondelete="CASCADE"), index=True
-    )
-    flow: Mapped[str] = mapped_column(String)
-    topic: Mapped[str] = mapped_column(String)
-    heard_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    result: Mapped[str] = mapped_column(String)  # a records.FaqResult value
-    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-
-    call: Mapped[CallRow] = relationship(back_populates="faq_outcomes", lazy="raise")
-
-
-class SurveyAnswerRow(Base):
-    """One answer to one survey question, given during or after a call."""
-
-    __tablename__ = "call_survey_answers"
-
-    id: Mapped[int] = mapped_column(RowId, primary_key=True)
-    call_pk: Mapped[int] = mapped_column(
-        RowId, ForeignKey("calls.id", ondelete="CASCADE"), index=True
-    )
-    survey: Mapped[str] = mapped_column(String)
-    question: Mapped[str] = mapped_column(String)
-    answer: Mapped[str] = mapped_column(String)
-    answered_at: Mapped[datetime] = mapped_column(UtcDateTime)
-
-    call: Mapped[CallRow] = relationship(back_populates="survey_answers", lazy="raise")
-
-
-class TransferRow(Base):
-    """One transfer of a talking caller, blind or attended, and how it ended."""
-
-    __tablename__ = "call_transfers"
-
-    id: Mapped[int] = mapped_column(RowId, primary_key=True)
-    call_pk: Mapped[int] = mapped_column(
-        RowId, ForeignKey("calls.id", ondelete="CASCADE"), index=True
-    )
-    mode: Mapped[str] = mapped_column(String)  # a records.TransferMode value
-    from_agent: Mapped[str] = mapped_column(String)
-    to_agent: Mapped[str | None] = mapped_column(String)
-    to_queue: Mapped[str | None] = mapped_column(String)
-    requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    outcome: Mapped[str] = mapped_column(String)  # a records.TransferOutcome value
-    reason: Mapped[str | None] = mapped_column(String)
-
-    call: Mapped[CallRow] = relationship(back_populates="transfers", lazy="raise")
-
-
-class CallbackRow(Base):
-    """A caller's request to be called back.
-
-    ``call_id`` is no foreign key: the request is written when the caller leaves the IVR,
-    before the record writer may have saved the call itself.
-    """
-
-    __tablename__ = "callback_requests"
-    __table_args__ = (
-        # The work list: pending requests, oldest first.
-        Index("ix_callback_requests_status_requested_at", "status", "requested_at"),
-    )
-
-    id: Mapped[int] = mapped_column(RowId, primary_key=True)
-    call_id: Mapped[str] = mapped_column(String, index=True)
-    queue: Mapped[str] = mapped_column(String)
-    number: Mapped[str] = mapped_column(String)
-    caller_name: Mapped[str | None] = mapped_column(String)
-    name_recording: Mapped[str | None] = mapped_column(String)
-    flow: Mapped[str] = mapped_column(String)
-    protocol: Mapped[str | None] = mapped_column(String)
-    requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    status: Mapped[str] = mapped_column(String)  # a records.CallbackStatus value
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    # When the customer joined the line the callback keeps (null: requested_at).
-    queued_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -7,13 +7,17 @@ from __future__ import annotations
 
 from callcenter.features.accounts import models as account_models
 from callcenter.features.agents import models as agent_models
+from callcenter.features.callbacks import models as callback_models
 from callcenter.features.calls import dead_letter_models
+from callcenter.features.calls import models as call_models
 from callcenter.store import asterisk_log
 from callcenter.store.models import Base
 
+# calls with their attempts, FAQ outcomes, survey answers and transfers; callback requests;
 # users and sessions; agents and their log; refused call records; how far Asterisk's own
 # log was imported
-ROW_MODULES = (account_models, agent_models, dead_letter_models, asterisk_log)
+ROW_MODULES = (call_models, callback_models, account_models, agent_models, dead_letter_models,
+               asterisk_log)
 metadata = Base.metadata
 
 __all__ = ["ROW_MODULES", "metadata"]

@@ -16,12 +16,9 @@ from callcenter.features.agent_transfers.service import CallTransfers
 from callcenter.features.agents import http as agents_http
 from callcenter.features.agents.admin import AgentAdmin
 from callcenter.features.callbacks import http as callbacks
+from callcenter.features.callbacks.store import CallbackRepository
 from callcenter.features.calls import http as calls
-from callcenter.features.calls.store import (
-    CallbackRepository,
-    CallRepository,
-    DeadLetterRepository,
-)
+from callcenter.features.calls.store import CallRepository, DeadLetterRepository
 from callcenter.features.queues import http as queues_http
 from callcenter.features.reports import http as reports
 from callcenter.features.supervision.http import install_supervision_routes

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from callcenter.features.agents.admin import AgentAdmin
-from callcenter.features.calls.store import CallbackRepository, CallRepository, DeadLetterRepository
+from callcenter.features.callbacks.store import CallbackRepository
+from callcenter.features.calls.store import CallRepository, DeadLetterRepository
 
 
 @dataclass(frozen=True)

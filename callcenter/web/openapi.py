@@ -29,10 +29,10 @@ from callcenter.features.agents.store import AGENT_ID_RE as STORED_AGENT_ID_RE
 from callcenter.features.agents.store import MAX_NAME_CHARS
 from callcenter.features.callbacks import http as callbacks
 from callcenter.features.calls import http as calls
-from callcenter.features.calls.store import MAX_ROW_ID
 from callcenter.features.queues import http as queues_http
 from callcenter.features.reports import http as reports
 from callcenter.features.supervision import http as supervision
+from callcenter.store.values import MAX_ROW_ID
 from callcenter.web.auth import (
     CSRF_HEADER,
     CSRF_VALUE,

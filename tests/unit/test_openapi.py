@@ -34,8 +34,9 @@ from callcenter.core.records import (
 from callcenter.features.accounts import http as accounts
 from callcenter.features.accounts.store import ApiToken, Role, User
 from callcenter.features.callbacks import http as callbacks
+from callcenter.features.callbacks.store import CallbackRepository
 from callcenter.features.calls import http as calls
-from callcenter.features.calls.store import CallbackRepository, CallRepository
+from callcenter.features.calls.store import CallRepository
 from callcenter.features.reports import http as reports
 from callcenter.store.db import create_engine, session_factory, upgrade
 from callcenter.web import auth, events

@@ -32,11 +32,7 @@ from callcenter.features.calls.spool import (
     encode,
     record_to_json,
 )
-from callcenter.features.calls.store import (
-    CallRepository,
-    DeadLetter,
-    DeadLetterRepository,
-)
+from callcenter.features.calls.store import CallRepository, DeadLetter, DeadLetterRepository
 from callcenter.store.db import create_engine, session_factory
 from callcenter.store.db_errors import Failure, classify, is_unavailable
 

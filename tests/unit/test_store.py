@@ -31,10 +31,11 @@ from callcenter.core.records import (
     IvrStep,
     SurveyAnswer,
 )
+from callcenter.features.calls.models import AttemptRow, CallRow
 from callcenter.features.calls.store import CallRepository
 from callcenter.store import create_engine, ping, schema, session_factory, upgrade
 from callcenter.store.db import alembic_config
-from callcenter.store.models import AttemptRow, Base, CallRow
+from callcenter.store.models import Base
 
 T0 = 1_732_812_345.170_001  # 2024-11-28T16:45:45.170001Z
 

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callcenter.core.clock import VirtualClock
 from callcenter.core.records import CallbackRequest, CallRecord, Disposition
-from callcenter.features.calls.store import CallbackRepository, CallRepository
+from callcenter.features.callbacks.store import CallbackRepository
+from callcenter.features.calls.store import CallRepository
 from callcenter.store import session_factory
 
 T0 = 1_795_000_000.250_001

@@ -20,14 +20,12 @@ from callcenter.core.records import (
     FaqResult,
     SurveyAnswer,
 )
-from callcenter.features.calls.store import (
-    CallbackNotFound,
-    CallbackRepository,
-    CallRepository,
-    FaqTopicFigures,
-)
+from callcenter.features.callbacks.models import CallbackRow
+from callcenter.features.callbacks.store import CallbackNotFound, CallbackRepository
+from callcenter.features.calls.models import CallRow, FaqOutcomeRow, SurveyAnswerRow
+from callcenter.features.calls.store import CallRepository, FaqTopicFigures
 from callcenter.store import session_factory
-from callcenter.store.models import Base, CallbackRow, CallRow, FaqOutcomeRow, SurveyAnswerRow
+from callcenter.store.models import Base
 
 T0 = 1_795_000_000.250_001  # 2026-11-18T11:06:40.250001Z
 

@@ -21,9 +21,9 @@ from callcenter.core.records import (
     TransferOutcome,
 )
 from callcenter.features.calls.http import record_json
+from callcenter.features.calls.models import TransferRow
 from callcenter.features.calls.store import CallRepository
 from callcenter.store import create_engine, session_factory
-from callcenter.store.models import TransferRow
 
 T0 = 1_795_000_000.0
 

@@ -18,7 +18,8 @@ from callcenter.core.callback_offers import NoOfferReason
 from callcenter.core.clock import VirtualClock
 from callcenter.features.accounts.store import Role
 from callcenter.features.agents.schemas import HistoryQuery
-from callcenter.features.calls.store import CallbackRepository, CallRepository
+from callcenter.features.callbacks.store import CallbackRepository
+from callcenter.features.calls.store import CallRepository
 from callcenter.store.db import create_engine, session_factory, upgrade
 from callcenter.web.app import WebServices, make_app
 from callcenter.web.events import EventHub

@@ -20,7 +20,8 @@ from callcenter.core.records import (
     SurveyAnswer,
 )
 from callcenter.features.accounts.store import AccountRepository, Role
-from callcenter.features.calls.store import CallbackRepository, CallRepository
+from callcenter.features.callbacks.store import CallbackRepository
+from callcenter.features.calls.store import CallRepository
 from callcenter.store import create_engine, session_factory
 from callcenter.web.app import WebServices
 from callcenter.web.keys import HealthProbe

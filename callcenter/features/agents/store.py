@@ -41,12 +41,12 @@ from callcenter.features.agents.models import (
     AgentSkillRow,
     AgentStateChangeRow,
 )
-from callcenter.features.calls.store import (
-    _dialect_insert,
-    _required_text,
-    _required_time,
-    _text,
-    _time_range,
+from callcenter.store.values import (
+    dialect_insert,
+    required_text,
+    required_time,
+    text_value,
+    time_range,
 )
 
 # The agent id is the SIP user and the PJSIP endpoint, aor and auth name. New agents follow
@@ -271,7 +271,7 @@ class AgentDirectory:
                 if values["id"] in stored:
                     continue
                 # Another process seeding at the same moment: its row wins, quietly.
-                statement = (_dialect_insert(session)(AgentRow).values(values)
+                statement = (dialect_insert(session)(AgentRow).values(values)
                              .on_conflict_do_nothing(index_elements=[AgentRow.id])
                              .returning(AgentRow.id))
                 if (await session.execute(statement)).scalar_one_or_none() is None:
@@ -305,7 +305,7 @@ class AgentDirectory:
     ) -> builtins.list[StateChange]:
         """An agent's state changes in [since, until), oldest first (in recorded order)."""
         checked_id = _agent_id("agent_id", agent_id)
-        conditions = _time_range(AgentStateChangeRow.at, since, until)
+        conditions = time_range(AgentStateChangeRow.at, since, until)
         query = (
             select(AgentStateChangeRow)
             .where(AgentStateChangeRow.agent_id == checked_id, *conditions)
@@ -358,7 +358,7 @@ class AgentDirectory:
 
 def _agent_id(where: str, value: object, *, new: bool = False) -> str:
     """An agent id to look up (``new``: one to create, which must follow AGENT_ID)."""
-    text = _required_text(where, value)
+    text = required_text(where, value)
     (AGENT_ID if new else STORED_AGENT_ID).check(where, text)
     if text in RESERVED_NAMES:  # the generated PJSIP configuration's own objects
         raise ValueError(f"{where}: {text!r} is reserved for callcenter's own SIP configuration")
@@ -366,7 +366,7 @@ def _agent_id(where: str, value: object, *, new: bool = False) -> str:
 
 
 def _agent_name(where: str, value: object) -> str:
-    text = _required_text(where, value)
+    text = required_text(where, value)
     if len(text) > MAX_NAME_CHARS:
         raise ValueError(f"{where}: longer than {MAX_NAME_CHARS} characters")
     if text != text.strip():
@@ -388,7 +388,7 @@ def _sip_secret(where: str, value: object) -> str:
 
 
 def _contact(where: str, value: object) -> str | None:
-    text = _text(where, value)
+    text = text_value(where, value)
     if text is None or text == "":
         return None
     if not CONTACT_RE.fullmatch(text):
@@ -403,14 +403,14 @@ def _flag(where: str, value: object) -> bool:
 
 
 def _queue_name(where: str, value: object) -> str:
-    text = _required_text(where, value)
+    text = required_text(where, value)
     if not QUEUE_NAME_RE.fullmatch(text):
         raise ValueError(f"{where}: {text[:60]!r} is not a queue name")
     return text
 
 
 def _skill_name(where: str, value: object) -> str:
-    text = _required_text(where, value)
+    text = required_text(where, value)
     if not SKILL_RE.fullmatch(text):
         raise ValueError(
             f"{where}: {text[:60]!r} is not a skill (1-40 lowercase letters, digits, '-', '_')"
@@ -450,20 +450,20 @@ def _levels(
 def _state_change_values(where: str, change: object) -> dict[str, Any]:
     if not isinstance(change, StateChange):
         raise ValueError(f"{where}: expected a StateChange, got {change!r}")
-    reason = _text(f"{where}.reason", change.reason)
+    reason = text_value(f"{where}.reason", change.reason)
     if reason is not None and len(reason) > MAX_REASON_CHARS:
         raise ValueError(f"{where}.reason: longer than {MAX_REASON_CHARS} characters")
     return {
         "agent_id": _agent_id(f"{where}.agent_id", change.agent_id),
         "state": _state(f"{where}.state", change.state),
         "reason": reason,
-        "at": _required_time(f"{where}.at", change.at),
+        "at": required_time(f"{where}.at", change.at),
         "previous": _state(f"{where}.previous", change.previous),
     }
 
 
 def _state(where: str, value: object) -> str:
-    text = _required_text(where, value)
+    text = required_text(where, value)
     if not STATE_RE.fullmatch(text):
         raise ValueError(f"{where}: {text[:40]!r} is not a state name (lowercase, '_')")
     return str(text)  # a StrEnum member is stored as its plain value

@@ -13,8 +13,9 @@ from pydantic import BeforeValidator, ConfigDict, Field
 from pydantic.json_schema import WithJsonSchema
 
 from callcenter.core.records import CallbackRequest, CallbackStatus
+from callcenter.features.callbacks.store import CallbackNotFound
 from callcenter.features.calls.http import MAX_OFFSET, PAGE_SIZE
-from callcenter.features.calls.store import MAX_ROW_ID, CallbackNotFound
+from callcenter.store.values import MAX_ROW_ID
 from callcenter.web.auth import FLOOR
 from callcenter.web.contract import (
     TIME_SCHEMA,

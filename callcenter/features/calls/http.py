@@ -22,7 +22,7 @@ from callcenter.core.records import (
     TransferMode,
     TransferOutcome,
 )
-from callcenter.features.calls.store import MAX_ROW_ID
+from callcenter.store.values import MAX_ROW_ID
 from callcenter.web.auth import ADMINS, STAFF
 from callcenter.web.contract import (
     Answer,

@@ -1,5 +1,5 @@
-"""Call detail records and callback requests in and out of the database, as the core's
-dataclasses (``CallRecord``, ``CallbackRequest``).
+"""Call detail records in and out of the database, as the core's ``CallRecord``; and the
+records the database refused (dead letters).
 
 Every statement is built with SQLAlchemy expressions and bound parameters.
 """
@@ -8,15 +8,11 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
-import math
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, delete, func, insert, not_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Select, and_, case, delete, func, insert, not_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
@@ -24,8 +20,6 @@ from callcenter.core.clock import Clock, SystemClock, from_datetime, to_datetime
 from callcenter.core.records import (
     AgentAttempt,
     AttemptOutcome,
-    CallbackRequest,
-    CallbackStatus,
     CallRecord,
     Disposition,
     FaqOutcome,
@@ -38,26 +32,28 @@ from callcenter.core.records import (
     TransferMode,
     TransferOutcome,
 )
+from callcenter.features.callbacks.store import checked_callback_id
 from callcenter.features.calls.dead_letter_models import DeadLetterRow
-from callcenter.store.models import (
+from callcenter.features.calls.models import (
     AttemptRow,
-    CallbackRow,
     CallRow,
     FaqOutcomeRow,
     SurveyAnswerRow,
     TransferRow,
 )
-
-MAX_PAGE = 500
-MAX_ROW_ID = 2**63 - 1  # BIGINT's top; SQLite's INTEGER has the same range
-CALLBACK_NUMBER = re.compile(r"\+?[0-9]{1,32}")
-
-# The only status changes a callback request may make: from pending to a final status.
-CALLBACK_CHANGES: dict[CallbackStatus, frozenset[CallbackStatus]] = {
-    CallbackStatus.PENDING: frozenset(
-        {CallbackStatus.DONE, CallbackStatus.CANCELLED, CallbackStatus.FAILED}
-    ),
-}
+from callcenter.store.values import (
+    MAX_PAGE,
+    check_page,
+    dialect_insert,
+    enum_value,
+    number_value,
+    printable,
+    required_text,
+    required_time,
+    text_value,
+    time_range,
+    time_value,
+)
 
 _TEXT_FIELDS = (
     "call_id",
@@ -75,10 +71,6 @@ _TEXT_FIELDS = (
 )
 _TIME_FIELDS = ("started_at", "answered_at", "ended_at", "queued_at", "agent_answered_at")
 _DURATION_FIELDS = ("wait_seconds", "talk_seconds")
-
-
-class CallbackNotFound(LookupError):
-    """No callback request has the id asked for."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,7 +109,7 @@ class CallRepository:
         values["updated_at"] = to_datetime(self._clock.now())
         children = _child_values(record)
         async with self._sessions.begin() as session:
-            upsert = _dialect_insert(session)(CallRow).values(values)
+            upsert = dialect_insert(session)(CallRow).values(values)
             upsert = upsert.on_conflict_do_update(
                 index_elements=[CallRow.call_id],
                 set_={name: upsert.excluded[name] for name in values if name != "call_id"},
@@ -142,7 +134,7 @@ class CallRepository:
         values["updated_at"] = to_datetime(self._clock.now())
         children = _child_values(record)
         async with self._sessions.begin() as session:
-            insert_new = (_dialect_insert(session)(CallRow).values(values)
+            insert_new = (dialect_insert(session)(CallRow).values(values)
                           .on_conflict_do_nothing(index_elements=[CallRow.call_id])
                           .returning(CallRow.id))
             call_pk = (await session.execute(insert_new)).scalar_one_or_none()
@@ -199,14 +191,14 @@ class CallRepository:
         ``since``/``until`` bound ``started_at`` as the half-open range [since, until).
         ``callback_request``: only the call that asked for that callback and its calls.
         """
-        _check_page(limit, offset)
-        conditions = _time_range(CallRow.started_at, since, until)
+        check_page(limit, offset)
+        conditions = time_range(CallRow.started_at, since, until)
         if queue is not None:
             conditions.append(CallRow.queue == queue)
         if protocol is not None:
             conditions.append(CallRow.protocol == protocol)
         if callback_request is not None:
-            conditions.append(CallRow.callback_request_id == _callback_id(callback_request))
+            conditions.append(CallRow.callback_request_id == checked_callback_id(callback_request))
         page = (
             _with_children(select(CallRow))
             .where(*conditions)
@@ -232,9 +224,9 @@ class CallRepository:
         call and has not answered yet (``hung_up`` is only the default until the call ends)
         is not counted: it is undecided.
         """
-        conditions = _time_range(FaqOutcomeRow.heard_at, since, until)
+        conditions = time_range(FaqOutcomeRow.heard_at, since, until)
         if flow is not None:
-            conditions.append(FaqOutcomeRow.flow == _required_text("flow", flow))
+            conditions.append(FaqOutcomeRow.flow == required_text("flow", flow))
         undecided = and_(
             CallRow.ended_at.is_(None), FaqOutcomeRow.result == FaqResult.HUNG_UP.value
         )
@@ -264,94 +256,6 @@ class CallRepository:
         ]
 
 
-class CallbackRepository:
-    """Callback requests: added by the IVR, listed for agents, closed with a final status."""
-
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], clock: Clock | None = None
-    ) -> None:
-        self._sessions = sessions
-        self._clock = clock or SystemClock()  # stamps updated_at
-
-    async def add(self, request: CallbackRequest) -> CallbackRequest:
-        """Store a new request; returns it with the id the store gave it."""
-        values = _callback_values(request)
-        values["updated_at"] = to_datetime(self._clock.now())
-        async with self._sessions.begin() as session:
-            inserted = insert(CallbackRow).values(values).returning(CallbackRow.id)
-            new_id = (await session.execute(inserted)).scalar_one()
-        return dataclasses.replace(request, id=new_id, status=CallbackStatus(values["status"]))
-
-    async def get(self, callback_id: int) -> CallbackRequest | None:
-        query = select(CallbackRow).where(CallbackRow.id == _callback_id(callback_id))
-        async with self._sessions() as session:
-            row = await session.scalar(query)
-            return None if row is None else _to_callback(row)
-
-    async def list(
-        self,
-        *,
-        status: CallbackStatus | str | None = None,
-        queue: str | None = None,
-        limit: int = 50,
-        offset: int = 0,
-    ) -> tuple[builtins.list[CallbackRequest], int]:
-        """A page of requests and how many match in all: pending ones first, oldest first."""
-        _check_page(limit, offset)
-        conditions: builtins.list[ColumnElement[bool]] = []
-        if status is not None:
-            conditions.append(CallbackRow.status == _enum("status", CallbackStatus, status))
-        if queue is not None:
-            conditions.append(CallbackRow.queue == _required_text("queue", queue))
-        pending_first = case((CallbackRow.status == CallbackStatus.PENDING.value, 0), else_=1)
-        page = (
-            select(CallbackRow)
-            .where(*conditions)
-            .order_by(pending_first, CallbackRow.requested_at, CallbackRow.id)
-            .limit(limit)
-            .offset(offset)
-        )
-        count = select(func.count()).select_from(CallbackRow).where(*conditions)
-        async with self._sessions() as session:
-            total = (await session.execute(count)).scalar_one()
-            requests = [_to_callback(row) for row in await session.scalars(page)]
-        return requests, total
-
-    async def set_status(
-        self, callback_id: int, status: CallbackStatus | str
-    ) -> CallbackRequest:
-        """Move a pending request to done, cancelled or failed; returns it as stored.
-
-        Raises ``CallbackNotFound`` for an unknown id and ``ValueError`` for any other change.
-        The change is one conditional UPDATE, so two clients racing cannot both make one.
-        """
-        row_id = _callback_id(callback_id)
-        if status is None:
-            raise ValueError("status: is required")
-        new = CallbackStatus(_enum("status", CallbackStatus, status))
-        sources = [old.value for old, targets in CALLBACK_CHANGES.items() if new in targets]
-        change = (
-            update(CallbackRow)
-            .where(CallbackRow.id == row_id, CallbackRow.status.in_(sources))
-            .values(status=new.value, updated_at=to_datetime(self._clock.now()))
-            .returning(CallbackRow)
-            .execution_options(synchronize_session=False)
-        )
-        async with self._sessions.begin() as session:
-            changed = (await session.scalars(change)).one_or_none()
-            if changed is not None:
-                return _to_callback(changed)
-            current = await session.scalar(
-                select(CallbackRow.status).where(CallbackRow.id == row_id)
-            )
-        if current is None:
-            raise CallbackNotFound(f"callback request {row_id}: no such request")
-        raise ValueError(
-            f"callback request {row_id}: status cannot change from {current} to {new.value} "
-            "(only pending may become done, cancelled or failed)"
-        )
-
-
 @dataclasses.dataclass(frozen=True)
 class DeadLetter:
     """A call record the database refused for good, as the record writer moved it aside."""
@@ -372,16 +276,16 @@ class DeadLetterRepository:
     async def add(self, letter: DeadLetter) -> None:
         # Shown escaped: the refused data may be the very NUL the database cannot hold.
         values = {
-            "call_id": _printable(letter.call_id),
-            "record": _printable(letter.record),
-            "reason": _printable(letter.reason),
+            "call_id": printable(letter.call_id),
+            "record": printable(letter.record),
+            "reason": printable(letter.reason),
             "at": to_datetime(letter.at),
         }
         async with self._sessions.begin() as session:
             await session.execute(insert(DeadLetterRow).values(values))
 
     async def list(self, limit: int = 50) -> builtins.list[DeadLetter]:
-        _check_page(limit, 0)
+        check_page(limit, 0)
         query = select(DeadLetterRow).order_by(DeadLetterRow.at.desc(), DeadLetterRow.id.desc())
         async with self._sessions() as session:
             rows = await session.scalars(query.limit(limit))
@@ -392,22 +296,7 @@ class DeadLetterRepository:
             ]
 
 
-def _printable(text: str) -> str:
-    """``text`` with NUL and other control characters (but not the tab) as escapes."""
-    return "".join(c if c.isprintable() or c == "\t" else repr(c)[1:-1] for c in text)
-
-
 # --------------------------------------------------------------------------- statements
-
-
-def _dialect_insert(session: AsyncSession) -> Callable[..., Any]:
-    """The dialect's INSERT, which knows ON CONFLICT DO UPDATE (an atomic upsert)."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert
-    if dialect == "sqlite":
-        return sqlite.insert
-    raise RuntimeError(f"call records: database dialect {dialect!r} is not supported")
 
 
 ChildRow = AttemptRow | FaqOutcomeRow | SurveyAnswerRow | TransferRow
@@ -422,51 +311,11 @@ def _with_children(query: Select[tuple[CallRow]]) -> Select[tuple[CallRow]]:
     )
 
 
-def _check_page(limit: object, offset: object) -> None:
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
-        raise ValueError(f"limit: {limit!r} is not a whole number from 1 to {MAX_PAGE}")
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-        raise ValueError(f"offset: {offset!r} is not a whole number of 0 or more")
-
-
-def _time_range(
-    column: Any, since: float | None, until: float | None
-) -> builtins.list[ColumnElement[bool]]:
-    """Conditions keeping ``column`` in the half-open range [since, until)."""
-    start = _time_filter("since", since)
-    end = _time_filter("until", until)
-    if start is not None and end is not None and start > end:
-        raise ValueError(f"since ({since}) is after until ({until})")
-    conditions: builtins.list[ColumnElement[bool]] = []
-    if start is not None:
-        conditions.append(column >= start)
-    if end is not None:
-        conditions.append(column < end)
-    return conditions
-
-
-def _time_filter(name: str, value: float | None) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{name}: {value!r} is not a time in POSIX seconds")
-    try:
-        return to_datetime(value)
-    except (OverflowError, OSError, ValueError):
-        raise ValueError(f"{name}: {value!r} is not a representable POSIX time") from None
-
-
-def _callback_id(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ROW_ID:
-        raise ValueError(f"id: {value!r} is not a callback request id (a whole number from 1)")
-    return value
-
-
 def _request_link(where: str, value: object) -> int | None:
     if value is None:
         return None
     try:
-        return _callback_id(value)
+        return checked_callback_id(value)
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}") from None
 
@@ -481,22 +330,22 @@ def _call_values(record: CallRecord) -> dict[str, Any]:
         raise ValueError(f"{where}: call_id must be a non-empty string")
     values: dict[str, Any] = {}
     for name in _TEXT_FIELDS:
-        values[name] = _text(f"{where}: {name}", getattr(record, name))
+        values[name] = text_value(f"{where}: {name}", getattr(record, name))
     for name in _TIME_FIELDS:
-        values[name] = _time(f"{where}: {name}", getattr(record, name))
+        values[name] = time_value(f"{where}: {name}", getattr(record, name))
     if values["started_at"] is None:
         raise ValueError(f"{where}: started_at is required")
     for name in _DURATION_FIELDS:
-        values[name] = _number(f"{where}: {name}", getattr(record, name))
-    values["hangup_by"] = _enum(f"{where}: hangup_by", HangupBy, record.hangup_by)
-    values["disposition"] = _enum(f"{where}: disposition", Disposition, record.disposition)
-    values["source"] = _enum(f"{where}: source", RecordSource, record.source)
+        values[name] = number_value(f"{where}: {name}", getattr(record, name))
+    values["hangup_by"] = enum_value(f"{where}: hangup_by", HangupBy, record.hangup_by)
+    values["disposition"] = enum_value(f"{where}: disposition", Disposition, record.disposition)
+    values["source"] = enum_value(f"{where}: source", RecordSource, record.source)
     values["ivr_path"] = [
         _ivr_step_json(f"{where}: ivr_path[{i}]", step) for i, step in enumerate(record.ivr_path)
     ]
     values["callback_request_id"] = _request_link(f"{where}: callback_request_id",
                                                   record.callback_request_id)
-    values["callback_of"] = _text(f"{where}: callback_of", record.callback_of)
+    values["callback_of"] = text_value(f"{where}: callback_of", record.callback_of)
     return values
 
 
@@ -533,144 +382,65 @@ def _child_values(
 
 def _attempt_values(call_id: str, attempt: AgentAttempt) -> dict[str, Any]:
     where = f"call record {call_id!r}: attempt by {attempt.agent_id!r}"
-    agent_id = _text(f"{where}: agent_id", attempt.agent_id)
-    started_at = _time(f"{where}: started_at", attempt.started_at)
+    agent_id = text_value(f"{where}: agent_id", attempt.agent_id)
+    started_at = time_value(f"{where}: started_at", attempt.started_at)
     if agent_id is None or started_at is None:
         raise ValueError(f"{where}: agent_id and started_at are required")
     return {
         "agent_id": agent_id,
         "started_at": started_at,
-        "ended_at": _time(f"{where}: ended_at", attempt.ended_at),
-        "outcome": _enum(f"{where}: outcome", AttemptOutcome, attempt.outcome),
-        "answered_at": _time(f"{where}: answered_at", attempt.answered_at),
-        "talk_seconds": _number(f"{where}: talk_seconds", attempt.talk_seconds),
+        "ended_at": time_value(f"{where}: ended_at", attempt.ended_at),
+        "outcome": enum_value(f"{where}: outcome", AttemptOutcome, attempt.outcome),
+        "answered_at": time_value(f"{where}: answered_at", attempt.answered_at),
+        "talk_seconds": number_value(f"{where}: talk_seconds", attempt.talk_seconds),
     }
 
 
 def _transfer_values(where: str, transfer: Transfer) -> dict[str, Any]:
     return {
-        "mode": _enum(f"{where}: mode", TransferMode, transfer.mode),
-        "from_agent": _required_text(f"{where}: from_agent", transfer.from_agent),
-        "to_agent": _text(f"{where}: to_agent", transfer.to_agent),
-        "to_queue": _text(f"{where}: to_queue", transfer.to_queue),
-        "requested_at": _required_time(f"{where}: requested_at", transfer.requested_at),
-        "ended_at": _time(f"{where}: ended_at", transfer.ended_at),
-        "outcome": _enum(f"{where}: outcome", TransferOutcome, transfer.outcome),
-        "reason": _text(f"{where}: reason", transfer.reason),
+        "mode": enum_value(f"{where}: mode", TransferMode, transfer.mode),
+        "from_agent": required_text(f"{where}: from_agent", transfer.from_agent),
+        "to_agent": text_value(f"{where}: to_agent", transfer.to_agent),
+        "to_queue": text_value(f"{where}: to_queue", transfer.to_queue),
+        "requested_at": required_time(f"{where}: requested_at", transfer.requested_at),
+        "ended_at": time_value(f"{where}: ended_at", transfer.ended_at),
+        "outcome": enum_value(f"{where}: outcome", TransferOutcome, transfer.outcome),
+        "reason": text_value(f"{where}: reason", transfer.reason),
     }
 
 
 def _faq_values(where: str, outcome: FaqOutcome) -> dict[str, Any]:
     return {
-        "flow": _required_text(f"{where}.flow", outcome.flow),
-        "topic": _required_text(f"{where}.topic", outcome.topic),
-        "heard_at": _required_time(f"{where}.heard_at", outcome.heard_at),
-        "result": _enum(f"{where}.result", FaqResult, outcome.result),
-        "answered_at": _time(f"{where}.answered_at", outcome.answered_at),
+        "flow": required_text(f"{where}.flow", outcome.flow),
+        "topic": required_text(f"{where}.topic", outcome.topic),
+        "heard_at": required_time(f"{where}.heard_at", outcome.heard_at),
+        "result": enum_value(f"{where}.result", FaqResult, outcome.result),
+        "answered_at": time_value(f"{where}.answered_at", outcome.answered_at),
     }
 
 
 def _survey_values(where: str, answer: SurveyAnswer) -> dict[str, Any]:
-    text = _text(f"{where}.answer", answer.answer)
+    text = text_value(f"{where}.answer", answer.answer)
     if text is None:
         raise ValueError(f"{where}.answer is required")
     return {
-        "survey": _required_text(f"{where}.survey", answer.survey),
-        "question": _required_text(f"{where}.question", answer.question),
+        "survey": required_text(f"{where}.survey", answer.survey),
+        "question": required_text(f"{where}.question", answer.question),
         "answer": text,
-        "answered_at": _required_time(f"{where}.answered_at", answer.answered_at),
-    }
-
-
-def _callback_values(request: CallbackRequest) -> dict[str, Any]:
-    """Column values for ``callback_requests``, after checking every field."""
-    where = f"callback request for call {request.call_id!r}"
-    if request.id is not None:
-        raise ValueError(f"{where}: id: a new request has no id yet, got {request.id!r}")
-    number = _required_text(f"{where}: number", request.number)
-    if not CALLBACK_NUMBER.fullmatch(number):
-        raise ValueError(
-            f"{where}: number: {number[:40]!r} is not a phone number (digits, maybe after +)"
-        )
-    return {
-        "call_id": _required_text(f"{where}: call_id", request.call_id),
-        "queue": _required_text(f"{where}: queue", request.queue),
-        "number": number,
-        "caller_name": _text(f"{where}: caller_name", request.caller_name),
-        "name_recording": _text(f"{where}: name_recording", request.name_recording),
-        "flow": _required_text(f"{where}: flow", request.flow),
-        "protocol": _text(f"{where}: protocol", request.protocol),
-        "requested_at": _required_time(f"{where}: requested_at", request.requested_at),
-        "status": _enum(f"{where}: status", CallbackStatus, request.status),
-        "queued_at": _time(f"{where}: queued_at", request.queued_at),
+        "answered_at": required_time(f"{where}.answered_at", answer.answered_at),
     }
 
 
 def _ivr_step_json(where: str, step: IvrStep) -> dict[str, Any]:
-    node = _text(f"{where}.node", step.node)
-    at = _time(f"{where}.at", step.at)
+    node = text_value(f"{where}.node", step.node)
+    at = time_value(f"{where}.at", step.at)
     if node is None or at is None:
         raise ValueError(f"{where}: node and at are required")
     return {
         "node": node,
         "at": at.isoformat(timespec="microseconds"),
-        "input": _text(f"{where}.input", step.input),
+        "input": text_value(f"{where}.input", step.input),
     }
-
-
-def _text(where: str, value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f"{where}: expected text, got {value!r}")
-    if "\x00" in value:
-        raise ValueError(f"{where}: contains a NUL character, which cannot be stored")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError(f"{where}: {value!r} is not valid Unicode text") from None
-    return value
-
-
-def _required_text(where: str, value: object) -> str:
-    text = _text(where, value)
-    if text is None or not text.strip():
-        raise ValueError(f"{where}: must be non-empty text, got {value!r}")
-    return text
-
-
-def _number(where: str, value: object) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{where}: expected a finite number, got {value!r}")
-    return float(value)
-
-
-def _time(where: str, value: object) -> datetime | None:
-    seconds = _number(where, value)
-    try:
-        return to_datetime(seconds)
-    except (OverflowError, OSError, ValueError):
-        raise ValueError(f"{where}: {value!r} is not a representable POSIX time") from None
-
-
-def _required_time(where: str, value: object) -> datetime:
-    when = _time(where, value)
-    if when is None:
-        raise ValueError(f"{where}: is required")
-    return when
-
-
-def _enum(where: str, kind: type[StrEnum], value: object) -> Any:
-    if value is None:
-        return None
-    try:
-        return kind(value).value
-    except ValueError:
-        allowed = ", ".join(member.value for member in kind)
-        shown = repr(value[:40]) if isinstance(value, str) else repr(value)
-        raise ValueError(f"{where}: {shown} is not one of {allowed}") from None
 
 
 # --------------------------------------------------------------------------- row -> record
@@ -747,22 +517,6 @@ def _to_record(row: CallRow) -> CallRecord:
         source=RecordSource(row.source),
         callback_request_id=row.callback_request_id,
         callback_of=row.callback_of,
-    )
-
-
-def _to_callback(row: CallbackRow) -> CallbackRequest:
-    return CallbackRequest(
-        id=row.id,
-        call_id=row.call_id,
-        queue=row.queue,
-        number=row.number,
-        caller_name=row.caller_name,
-        name_recording=row.name_recording,
-        flow=row.flow,
-        protocol=row.protocol,
-        requested_at=row.requested_at.timestamp(),
-        status=CallbackStatus(row.status),
-        queued_at=from_datetime(row.queued_at),
     )
 
 
