@@ -20,8 +20,8 @@ from callcenter.core.records import (
     TransferMode,
     TransferOutcome,
 )
-from callcenter.features.calls.http import record_json
 from callcenter.features.calls.models import TransferRow
+from callcenter.features.calls.schemas import record_json
 from callcenter.features.calls.store import CallRepository
 from callcenter.store import create_engine, session_factory
 

@@ -25,7 +25,7 @@ from callcenter.core.records import (
     TransferOutcome,
 )
 from callcenter.features.accounts.store import AccountRepository, Role
-from callcenter.features.calls.http import record_json
+from callcenter.features.calls.schemas import record_json
 from callcenter.features.calls.store import CallRepository, DeadLetter, DeadLetterRepository
 from callcenter.store.db import create_engine, session_factory
 from callcenter.web.app import WebServices, make_app

@@ -14,7 +14,7 @@ from pydantic.json_schema import WithJsonSchema
 
 from callcenter.core.records import CallbackRequest, CallbackStatus
 from callcenter.features.callbacks.store import CallbackNotFound
-from callcenter.features.calls.http import MAX_OFFSET, PAGE_SIZE
+from callcenter.features.calls.schemas import MAX_OFFSET, PAGE_SIZE
 from callcenter.store.values import MAX_ROW_ID
 from callcenter.web.auth import FLOOR
 from callcenter.web.contract import (

@@ -18,7 +18,7 @@ from callcenter.features.agents.admin import (
 )
 from callcenter.features.agents.schemas import NAME_SCHEMA, AgentRef
 from callcenter.features.agents.store import MAX_TIER as STORED_MAX_TIER
-from callcenter.features.calls.http import MeasuredSeconds
+from callcenter.features.calls.schemas import MeasuredSeconds
 from callcenter.web.contract import (
     Answer,
     PathArgs,
