@@ -11,46 +11,26 @@ to an outside number: features/ivr/transfer_out.py.)
 
 from __future__ import annotations
 
-import re
-from typing import Annotated
-
 from aiohttp import web
-from pydantic import BeforeValidator, Field
-from pydantic.json_schema import WithJsonSchema
 
 from callcenter.features.accounts.store import Role
 from callcenter.features.agent_transfers import service as call_transfer
-from callcenter.features.agent_transfers.service import CallTransfers, TransferMode, TransferTarget
-from callcenter.features.supervision.dialplan import NAME_RE
-from callcenter.features.supervision.http import AGENT_ID_SCHEMA, checked_name, mode_of
+from callcenter.features.agent_transfers.schemas import (
+    CallPath,
+    TransferRequest,
+    TransferStarted,
+)
+from callcenter.features.agent_transfers.service import CallTransfers, TransferMode
 from callcenter.web.auth import FLOOR, require_own_agent
 from callcenter.web.contract import (
-    Answer,
-    Body,
     Endpoint,
-    PathArgs,
-    fail,
     failed,
     ok,
-    pattern_text,
     register,
-    shown,
-    whole_match,
 )
 from callcenter.web.params import json_error
 
 TRANSFERS = web.AppKey("call_transfers", CallTransfers)
-TRANSFER_MODES = ", ".join(mode.value for mode in TransferMode)
-# Asterisk uniqueids: "1764745200.42", or "<systemname>-1764745200.42"
-CALL_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-TRANSFER_TARGET = {"oneOf": [
-    {"type": "object", "properties": {"queue": whole_match(NAME_RE)}, "required": ["queue"],
-     "additionalProperties": False,
-     "description": "a queue: the caller waits there as a new entry"},
-    {"type": "object", "properties": {"agent": AGENT_ID_SCHEMA}, "required": ["agent"],
-     "additionalProperties": False,
-     "description": "an agent: the caller waits for them only"},
-]}
 
 _TRANSFER_STATUS: dict[type[call_transfer.TransferError], type[web.HTTPError]] = {
     call_transfer.CallNotFound: web.HTTPNotFound,
@@ -59,45 +39,6 @@ _TRANSFER_STATUS: dict[type[call_transfer.TransferError], type[web.HTTPError]] =
     call_transfer.AttendedNotSupported: web.HTTPNotImplemented,
     call_transfer.AsteriskUnavailable: web.HTTPServiceUnavailable,
 }
-
-
-
-def _target(value: object) -> TransferTarget:
-    if not isinstance(value, dict) or len(value) != 1 or set(value) - {"queue", "agent"}:
-        fail('expected {"queue": "<name>"} or {"agent": "<agent id>"}, '
-             f"got {shown(value)}")
-    if "queue" in value:
-        return TransferTarget(queue=checked_name(value["queue"], "to.queue", "a queue name"))
-    return TransferTarget(agent=checked_name(value["agent"], "to.agent", "an agent id"))
-
-
-class CallPath(PathArgs):
-    call_id: Annotated[pattern_text(CALL_ID, "a call id (an Asterisk uniqueid such as "
-                                    "1764745200.42)"),
-                       Field(description="the call's id (its caller channel's Asterisk "
-                                         "Uniqueid)")]
-
-
-class TransferRequest(Body):
-    to: Annotated[TransferTarget, BeforeValidator(_target), WithJsonSchema(TRANSFER_TARGET)]
-    mode: Annotated[str, mode_of(TransferMode, TRANSFER_MODES),
-                    WithJsonSchema({"type": "string", "enum": [m.value for m in TransferMode],
-                                    "default": "blind"})] = TransferMode.BLIND.value
-
-
-class TransferStarted(Answer):
-    """Blind: the caller left the agent and waits for the target. Attended: the caller is on
-    hold while the agents talk."""
-
-    call_id: str = Field(description="the transferred call")
-    from_agent: Annotated[str, WithJsonSchema(AGENT_ID_SCHEMA)]
-    to: Annotated[dict[str, str], WithJsonSchema(TRANSFER_TARGET)]
-    mode: Annotated[str, WithJsonSchema({"type": "string",
-                                         "enum": [m.value for m in TransferMode]})]
-    consulting: Annotated[str | None, WithJsonSchema({"anyOf": [
-        {**AGENT_ID_SCHEMA, "description": "attended: the agent being consulted (for a "
-                                           "queue, the one its routing picked)"},
-        {"type": "null"}]})]
 
 
 def install_transfer_routes(app: web.Application, transfers: CallTransfers) -> None:
