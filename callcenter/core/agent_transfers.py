@@ -19,11 +19,13 @@ One call's transfer goes through these phases (``Phase``)::
     IDLE --ConsultRequested--> CONSULT_STARTING --DialBegan--> CONSULT_RINGING
          --DialEnded(ANSWER)--> CONSULTING --AttendedTransferDone(Success)--> IDLE (attended)
 
-and a consult that ends any other way (Asterisk refused it, the second agent's dial failed or
-they hung up first, its Local channel ended without ringing, it never began within
-``consult_start_seconds``) goes back to IDLE with the first agent keeping the caller and the
-second released. Every (phase, event) pair the machine acts on is in ``TRANSITIONS``; any
-other pair (a duplicate, late or out-of-order event) changes nothing and asks for nothing.
+(or, when the first agent hangs up before the second answered, ``HANDED_OVER_RINGING`` until
+the second agent's phone answers or not), and a consult that ends any other way (Asterisk
+refused it, the second agent's dial failed or they hung up first, its Local channel ended
+without ringing, it never began within ``consult_start_seconds``) goes back to IDLE with the
+first agent keeping the caller and the second released. Every (phase, event) pair the machine
+acts on is in ``TRANSITIONS``; any other pair (a duplicate, late or out-of-order event)
+changes nothing and asks for nothing.
 
 Orthogonal to the phase, the machine follows the phone leg of the agent talking with each
 caller (the answered ``DialEnd`` of the caller's Dial to an agent, then the second agent's leg
@@ -44,8 +46,8 @@ __all__ = [
     "DECLINED_STATUS", "NEVER_RANG_STATUS", "TRANSITIONS", "Action", "AgentTransfers",
     "AttendedTransferDone", "CallerArrived", "CallerRedirected", "ChannelHungUp",
     "ConsultNotStarted", "ConsultRequested", "ConsultStartDue", "ConsultStarted", "DialBegan",
-    "DialEnded", "Event", "FirstAgentDone", "Phase", "RecordAttemptStarted",
-    "RecordConsultAnswered", "RecordConsultEnded", "RecordTalkEnded",
+    "DialEnded", "Event", "FirstAgentDone", "Phase", "RecordAttemptEnded",
+    "RecordAttemptStarted", "RecordConsultAnswered", "RecordConsultEnded", "RecordTalkEnded",
     "RecordTransferCompleted", "RecordTransferRequested", "ReleaseAgent", "StartConsult",
     "WakeAt",
 ]
@@ -62,6 +64,9 @@ class Phase(Enum):
     CONSULT_STARTING = "consult_starting"  # attended: asked of Asterisk, not ringing yet
     CONSULT_RINGING = "consult_ringing"  # the consult's Local channel rings the second agent
     CONSULTING = "consulting"  # the second agent answered: the two agents talk
+    # The first agent hung up while the consult still rang (Asterisk's "blond" transfer): the
+    # caller is handed to the second agent's ringing phone; their answer makes it theirs.
+    HANDED_OVER_RINGING = "handed_over_ringing"
 
 
 CONSULT_PHASES = (Phase.CONSULT_STARTING, Phase.CONSULT_RINGING, Phase.CONSULTING)
@@ -242,6 +247,17 @@ class RecordConsultEnded:
 
 
 @dataclass(frozen=True)
+class RecordAttemptEnded:
+    """The ring of ``agent_id`` for the call ended with ``status`` (after the transfer had
+    already been handed over: its outcome stays COMPLETED)."""
+
+    call_id: str
+    agent_id: str
+    status: str
+    at: float
+
+
+@dataclass(frozen=True)
 class RecordTransferCompleted:
     call_id: str
     at: float
@@ -258,7 +274,7 @@ class RecordTalkEnded:
 
 Action = (StartConsult | WakeAt | ReleaseAgent | FirstAgentDone | RecordTransferRequested
           | RecordAttemptStarted | RecordConsultAnswered | RecordConsultEnded
-          | RecordTransferCompleted | RecordTalkEnded)
+          | RecordAttemptEnded | RecordTransferCompleted | RecordTalkEnded)
 
 # --------------------------------------------------------------------------- state
 
@@ -281,6 +297,7 @@ class Consult:
     to_agent: str
     token: str
     to_queue: str | None = None  # the queue asked for, when its routing picked ``to_agent``
+    started: bool = False  # Asterisk accepted it (``ConsultStarted``)
     target: Leg | None = None  # the second agent's phone leg, once they answered
 
 
@@ -318,18 +335,15 @@ class _ConsultAnswered:
 
 
 @dataclass(frozen=True)
-class _ConsultDialFailed:
+class _ConsultNotTaken:
+    """It ended before the second agent answered: ``status`` says how."""
+
     status: str
 
 
 @dataclass(frozen=True)
-class _ConsultTargetHungUp:
-    pass
-
-
-@dataclass(frozen=True)
-class _ConsultLocalHungUp:
-    pass
+class _ConsultDeclined:
+    """The second agent answered, then hung up before the first agent."""
 
 
 @dataclass(frozen=True)
@@ -345,8 +359,8 @@ class _TakenOverLegHungUp:
 
 _CallEvent = (CallerRedirected | CallerArrived | ConsultRequested | ConsultStarted
               | ConsultNotStarted | ConsultStartDue | _LegAnswered | _CallerHungUp
-              | _ConsultDialling | _ConsultAnswered | _ConsultDialFailed | _ConsultTargetHungUp
-              | _ConsultLocalHungUp | _HandedOver | _TakenOverLegHungUp)
+              | _ConsultDialling | _ConsultAnswered | _ConsultNotTaken | _ConsultDeclined
+              | _HandedOver | _TakenOverLegHungUp)
 _Outcome = tuple[CallTransferState, list[Action]]
 _Handler = Callable[["AgentTransfers", str, CallTransferState, _CallEvent, float], _Outcome]
 
@@ -445,7 +459,7 @@ class AgentTransfers:
                 target = Leg(self.consulting(call_id) or "", event.dest_channel,
                              event.dest_uniqueid)
                 return [(call_id, _ConsultAnswered(target))]
-            return [(call_id, _ConsultDialFailed(event.status or "UNKNOWN"))]
+            return [(call_id, _ConsultNotTaken(event.status or "UNKNOWN"))]
         agent_id = agent_from_channel(event.dest_channel)
         if event.status == "ANSWER" and agent_id is not None and event.call_known:
             leg = Leg(agent_id, event.dest_channel, event.dest_uniqueid)
@@ -466,9 +480,10 @@ class AgentTransfers:
             if consult is None:
                 continue
             if consult.target is not None and consult.target.uniqueid == uniqueid:
-                routed.append((call_id, _ConsultTargetHungUp()))
+                routed.append((call_id, _ConsultDeclined()))
             elif consult.target is None and self._is_local_of(consult, event.channel):
-                routed.append((call_id, _ConsultLocalHungUp()))
+                # It ended without ringing.
+                routed.append((call_id, _ConsultNotTaken(NEVER_RANG_STATUS)))
         return routed
 
     def _consult_of_local(self, channel: str) -> str | None:
@@ -515,7 +530,9 @@ class AgentTransfers:
     def _consult_started(self, call_id: str, state: CallTransferState, event: ConsultStarted,
                          now: float) -> _Outcome:
         consult = _consult(state)
-        return state, [
+        if consult.started:
+            return state, []  # said twice
+        return replace(state, consult=replace(consult, started=True)), [
             RecordAttemptStarted(call_id, consult.to_agent, now),
             RecordTransferRequested(call_id, TransferMode.ATTENDED, consult.from_agent, now,
                                     to_agent=consult.to_agent, to_queue=consult.to_queue),
@@ -542,28 +559,36 @@ class AgentTransfers:
                         consult=replace(consult, target=event.target)),
                 [RecordConsultAnswered(call_id, consult.to_agent, now)])
 
-    def _consult_dial_failed(self, call_id: str, state: CallTransferState,
-                             event: _ConsultDialFailed, now: float) -> _Outcome:
+    def _consult_not_taken(self, call_id: str, state: CallTransferState,
+                           event: _ConsultNotTaken, now: float) -> _Outcome:
         return _consult_failed(call_id, state, event.status, now)
 
-    def _consult_target_hung_up(self, call_id: str, state: CallTransferState,
-                                event: _ConsultTargetHungUp, now: float) -> _Outcome:
+    def _consult_declined(self, call_id: str, state: CallTransferState,
+                          event: _ConsultDeclined, now: float) -> _Outcome:
         return _consult_failed(call_id, state, DECLINED_STATUS, now)
-
-    def _consult_local_hung_up(self, call_id: str, state: CallTransferState,
-                               event: _ConsultLocalHungUp, now: float) -> _Outcome:
-        return _consult_failed(call_id, state, NEVER_RANG_STATUS, now)
 
     def _handed_over(self, call_id: str, state: CallTransferState, event: _HandedOver,
                      now: float) -> _Outcome:
         consult = _consult(state)
-        leg = state.leg
-        if consult.target is not None:
-            self._taken_over[consult.target.uniqueid] = (consult.to_agent, call_id)
-            leg = consult.target
-        return (CallTransferState(leg=leg),
-                [RecordTransferCompleted(call_id, now),
-                 FirstAgentDone(consult.from_agent, call_id)])
+        done: list[Action] = [RecordTransferCompleted(call_id, now),
+                              FirstAgentDone(consult.from_agent, call_id)]
+        if consult.target is None:  # their phone still rings: held for the call until it ends
+            return replace(state, phase=Phase.HANDED_OVER_RINGING, leg=None), done
+        self._taken_over[consult.target.uniqueid] = (consult.to_agent, call_id)
+        return CallTransferState(leg=consult.target), done
+
+    def _answered_after_handover(self, call_id: str, state: CallTransferState,
+                                 event: _ConsultAnswered, now: float) -> _Outcome:
+        consult = _consult(state)
+        self._taken_over[event.target.uniqueid] = (consult.to_agent, call_id)
+        return (CallTransferState(leg=event.target),
+                [RecordConsultAnswered(call_id, consult.to_agent, now)])
+
+    def _not_answered_after_handover(self, call_id: str, state: CallTransferState,
+                                     event: _ConsultNotTaken, now: float) -> _Outcome:
+        agent_id = _consult(state).to_agent
+        return _back_to_first(state), [RecordAttemptEnded(call_id, agent_id, event.status, now),
+                                       ReleaseAgent(agent_id, call_id)]
 
     def _taken_over_leg_hung_up(self, call_id: str, state: CallTransferState,
                                 event: _TakenOverLegHungUp, now: float) -> _Outcome:
@@ -612,10 +637,13 @@ def _table() -> dict[tuple[Phase, type], _Handler]:
         ((Phase.CONSULT_STARTING,), ConsultStartDue, AgentTransfers._consult_start_due),
         ((Phase.CONSULT_STARTING,), _ConsultDialling, AgentTransfers._consult_dialling),
         (_NOT_ANSWERED, _ConsultAnswered, AgentTransfers._consult_answered),
-        (_NOT_ANSWERED, _ConsultDialFailed, AgentTransfers._consult_dial_failed),
-        (_NOT_ANSWERED, _ConsultLocalHungUp, AgentTransfers._consult_local_hung_up),
-        ((Phase.CONSULTING,), _ConsultTargetHungUp, AgentTransfers._consult_target_hung_up),
+        (_NOT_ANSWERED, _ConsultNotTaken, AgentTransfers._consult_not_taken),
+        ((Phase.CONSULTING,), _ConsultDeclined, AgentTransfers._consult_declined),
         (CONSULT_PHASES, _HandedOver, AgentTransfers._handed_over),
+        ((Phase.HANDED_OVER_RINGING,), _ConsultAnswered,
+         AgentTransfers._answered_after_handover),
+        ((Phase.HANDED_OVER_RINGING,), _ConsultNotTaken,
+         AgentTransfers._not_answered_after_handover),
     ]
     table: dict[tuple[Phase, type], _Handler] = {}
     for phases, event_type, handler in rows:

@@ -97,6 +97,7 @@ from callcenter.core.agent_transfers import (
     DialEnded,
     Event,
     FirstAgentDone,
+    RecordAttemptEnded,
     RecordAttemptStarted,
     RecordConsultAnswered,
     RecordConsultEnded,
@@ -479,6 +480,9 @@ class CallTransfers:
                 log.info("call %s: agent %s did not take the consult (%s); the first agent "
                          "has the caller back", call_id, action.agent_id, action.status)
                 self._writer.apply(ledger.consult_ended(call_id, action.agent_id,
+                                                        action.status, action.at))
+            case RecordAttemptEnded():
+                self._writer.apply(ledger.attempt_ended(call_id, action.agent_id,
                                                         action.status, action.at))
             case RecordTransferCompleted():
                 self._writer.apply(ledger.transfer_ended(call_id, TransferOutcome.COMPLETED,
