@@ -504,7 +504,9 @@ class AgentTransfers:
 
     def _caller_hung_up(self, call_id: str, state: CallTransferState, event: _CallerHungUp,
                         now: float) -> _Outcome:
-        return replace(state, leg=None), []
+        if state.phase is Phase.REDIRECTED:  # a caller who left will not arrive: forget them
+            return CallTransferState(), []
+        return replace(state, leg=None), []  # a consult ends by its own channels' events
 
     def _redirected(self, call_id: str, state: CallTransferState, event: CallerRedirected,
                     now: float) -> _Outcome:

@@ -161,6 +161,9 @@ def test_a_caller_that_never_arrives_may_be_transferred_again_after_twice_the_ha
     assert transfers.refusal(CALL, "agent1", BLIND, T0 + 2 * HANDOVER) is None
     assert transfers.handle(CallerRedirected(CALL, "agent1", to_queue="sales"), T0 + 30) == [
         RecordTransferRequested(CALL, BLIND, "agent1", T0 + 30, to_queue="sales")]
+    # A caller who hangs up on the way is forgotten.
+    assert transfers.handle(ChannelHungUp(CALL, CALLER), T0 + 31) == []
+    assert transfers.state(CALL).phase is Phase.IDLE
 
 
 # --------------------------------------------------------------------------- attended

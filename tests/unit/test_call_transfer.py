@@ -714,6 +714,19 @@ async def test_a_consult_the_second_agent_ends_themselves_gives_the_caller_back(
         ("agent2", TransferOutcome.DECLINED, "declined")]
 
 
+async def test_a_handover_while_the_consult_rings_holds_the_second_agent_until_it_ends():
+    floor, service, token = await consulting_floor()
+    transfer_done(service)  # agent1 hung up while agent2's phone still rang
+    assert floor.acd.acd.agent("agent1").state is not AgentState.ON_CALL
+    assert floor.acd.acd.agent("agent2").state is AgentState.ON_CALL  # rung for the caller
+    consult_dial_ended(service, token, "NOANSWER")
+    assert floor.acd.acd.agent("agent2").state is AgentState.READY
+    assert attempts(floor)[-1] == ("agent2", AttemptOutcome.NO_ANSWER)
+    record = floor.ledger.get("call-1")
+    assert record is not None
+    assert [t.outcome for t in record.transfers] == [TransferOutcome.COMPLETED]
+
+
 async def test_attended_transfers_that_cannot_be_done_are_refused_before_anything_is_sent():
     floor = call_floor(logged_in=("agent1", "agent2", "agent3"))
     floor.caller_talks_to("call-1", "agent1")
