@@ -701,20 +701,6 @@ async def test_the_second_agent_can_hand_the_caller_on_again():
     assert floor.acd.acd.agent("agent3").state is AgentState.ON_CALL
 
 
-async def test_a_busy_or_unanswered_consult_frees_the_second_agent_and_keeps_the_first():
-    for status, outcome in (("BUSY", AttemptOutcome.BUSY),
-                            ("NOANSWER", AttemptOutcome.NO_ANSWER)):
-        floor, service, token = await consulting_floor()
-        consult_dial_ended(service, token, status)
-        assert service.consulting("call-1") is None
-        assert floor.acd.acd.agent("agent2").state is AgentState.READY
-        assert floor.acd.acd.agent("agent1").state is AgentState.ON_CALL
-        assert attempts(floor)[-1] == ("agent2", outcome)
-        # A late AttendedTransfer of nothing changes nothing.
-        transfer_done(service)
-        assert floor.acd.acd.agent("agent1").state is AgentState.ON_CALL
-
-
 async def test_a_consult_the_second_agent_ends_themselves_gives_the_caller_back():
     floor, service, token = await consulting_floor()
     consult_dial_ended(service, token, "ANSWER")
@@ -730,11 +716,17 @@ async def test_a_consult_the_second_agent_ends_themselves_gives_the_caller_back(
         ("agent2", TransferOutcome.DECLINED, "declined")]
 
 
-async def test_a_consult_that_never_rang_frees_the_second_agent():
+async def test_a_handover_while_the_consult_rings_holds_the_second_agent_until_it_ends():
     floor, service, token = await consulting_floor()
-    hung_up(service, "local-2", f"Local/{token}@callcenter-consult-00000000;2")
+    transfer_done(service)  # agent1 hung up while agent2's phone still rang
+    assert floor.acd.acd.agent("agent1").state is not AgentState.ON_CALL
+    assert floor.acd.acd.agent("agent2").state is AgentState.ON_CALL  # rung for the caller
+    consult_dial_ended(service, token, "NOANSWER")
     assert floor.acd.acd.agent("agent2").state is AgentState.READY
-    assert service.consulting("call-1") is None
+    assert attempts(floor)[-1] == ("agent2", AttemptOutcome.NO_ANSWER)
+    record = floor.ledger.get("call-1")
+    assert record is not None
+    assert [t.outcome for t in record.transfers] == [TransferOutcome.COMPLETED]
 
 
 async def test_attended_transfers_that_cannot_be_done_are_refused_before_anything_is_sent():

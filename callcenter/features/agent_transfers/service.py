@@ -36,6 +36,11 @@ the transfer completes the first agent's call ends (wrap-up). AMI events reach `
 A nailed-up agent cannot start one: their phone sits in a ConfBridge, which has no transfer
 features (``AttendedNotSupported``).
 
+What each transfer is doing is decided by the pure state machine ``AgentTransfers``
+(core/agent_transfers.py): this class turns AMI events, the answers to the AMI actions it sent,
+the transfer script's start and its timer into the machine's events, and performs the actions
+the machine returns (AMI actions, the ACD's agents, the call's record).
+
 An attended transfer to a queue is the same consult, with the agent the queue's routing would
 give a new call right now (``Acd.who_would_take``: its strategy among its READY, reachable
 tier-0 agents, with the skills the call asked for; not the first agent, not a nailed-up one).
@@ -66,7 +71,32 @@ from callcenter.core.acd import (
     ConnectMode,
     UnknownAgent,
 )
-from callcenter.core.calls import CallLedger, agent_from_channel
+from callcenter.core.agent_transfers import (
+    Action,
+    AgentTransfers,
+    AttendedTransferDone,
+    CallerArrived,
+    CallerRedirected,
+    ChannelHungUp,
+    ConsultNotStarted,
+    ConsultRequested,
+    ConsultStarted,
+    DialBegan,
+    DialEnded,
+    Event,
+    FirstAgentDone,
+    RecordAttemptEnded,
+    RecordAttemptStarted,
+    RecordConsultAnswered,
+    RecordConsultEnded,
+    RecordTalkEnded,
+    RecordTransferCompleted,
+    RecordTransferRequested,
+    ReleaseAgent,
+    StartConsult,
+    WakeAt,
+)
+from callcenter.core.calls import CallLedger
 from callcenter.core.clock import Clock
 from callcenter.core.records import HangupBy, TransferOutcome
 from callcenter.core.transfer_rules import TransferMode, agent_refusal, queue_refusal
@@ -139,8 +169,6 @@ QUEUE_NOBODY_FREE = ("nobody in queue {queue!r} is free now; a blind transfer wa
                      "(mode 'blind')")
 # The AMI events ``CallTransfers.on_event`` follows (an AmiDispatcher's kinds).
 TRANSFER_EVENTS = (DialBegin, DialEnd, Hangup, "AttendedTransfer")
-# What the ledger records for a consult the second agent answered but ended themselves.
-DECLINED_STATUS = "DECLINED"
 
 
 @dataclass(frozen=True)
@@ -164,29 +192,6 @@ class TransferStarted:
     from_agent: str
     target: TransferTarget
     mode: TransferMode
-
-
-@dataclass
-class _Consult:
-    """An attended transfer between its request and its end."""
-
-    call_id: str
-    token: str
-    from_agent: str
-    from_channel: str
-    to_agent: str
-    dialling: bool = False  # its Local channel began to ring the second agent
-    target_uniqueid: str | None = None  # the second agent's phone leg, once it answered
-    target_channel: str | None = None
-
-
-@dataclass(frozen=True)
-class _Leg:
-    """The phone leg of the agent a caller is talking with."""
-
-    agent_id: str
-    channel: str
-    uniqueid: str
 
 
 class QueueWaiter(Protocol):
@@ -216,14 +221,10 @@ class CallTransfers:
         self._send = send
         self._active = active
         self._handover_seconds = handover_seconds
-        self._consult_start_seconds = consult_start_seconds
         self._sleep = sleep
-        self._moving: dict[str, float] = {}  # call id -> when its caller was redirected
-        self._legs: dict[str, _Leg] = {}  # call id -> the agent leg talking with the caller
-        self._consults: dict[str, _Consult] = {}  # call id -> its attended transfer
-        # The second agent's phone leg after a completed attended transfer -> (agent, call):
-        # they are busy with the call (outside the ACD's routing) until that leg hangs up.
-        self._taken_over: dict[str, tuple[str, str]] = {}
+        self._machine = AgentTransfers(consult_context=CONSULT_CONTEXT,
+                                       handover_seconds=handover_seconds,
+                                       consult_start_seconds=consult_start_seconds)
         self._tokens = itertools.count(random.randrange(10**CONSULT_TOKEN_DIGITS))
 
     # ------------------------------------------------------------------ the request
@@ -265,11 +266,9 @@ class CallTransfers:
     async def _blind(self, call_id: str, target: TransferTarget,
                      from_agent: str) -> TransferStarted:
         mode = TransferMode.BLIND
-        if call_id in self._consults:
-            raise NotTransferable(f"call {call_id!r} is being transferred (attended)")
-        moved_at = self._moving.get(call_id)
-        if moved_at is not None and self._clock.now() - moved_at < 2 * self._handover_seconds:
-            raise NotTransferable(f"call {call_id!r} is already being transferred")
+        busy = self._machine.refusal(call_id, from_agent, mode, self._clock.now())
+        if busy is not None:
+            raise NotTransferable(busy)
         exten = self._checked_target(target, from_agent, mode)
         record = self._ledger.get(call_id)
         channel = record.channel if record is not None else None
@@ -284,10 +283,8 @@ class CallTransfers:
                                     f"({exc.message}); the call may have just ended") from None
         except AmiError as exc:
             raise AsteriskUnavailable(f"Asterisk cannot be reached: {exc}") from None
-        self._moving[call_id] = self._clock.now()
-        self._writer.apply(self._ledger.transfer_requested(
-            call_id, mode, from_agent, self._clock.now(), to_agent=target.agent,
-            to_queue=target.queue))
+        self._apply(CallerRedirected(call_id, from_agent, to_agent=target.agent,
+                                     to_queue=target.queue))
         log.info("call %s: agent %s transferred the caller (%s) to %s", call_id, from_agent,
                  channel, target.describe())
         return TransferStarted(call_id, from_agent, target, mode)
@@ -341,15 +338,10 @@ class CallTransfers:
             self._check_queue(target.queue, from_agent)
         if self._acd.agent(from_agent).mode is ConnectMode.NAILED:
             raise AttendedNotSupported(NAILED_REFUSAL)
-        moved_at = self._moving.get(call_id)
-        if call_id in self._consults or (
-                moved_at is not None
-                and self._clock.now() - moved_at < 2 * self._handover_seconds):
-            raise NotTransferable(f"call {call_id!r} is already being transferred")
-        leg = self._legs.get(call_id)
-        if leg is None or leg.agent_id != from_agent:
-            raise NotTransferable(f"call {call_id!r}: the phone leg of agent {from_agent!r} "
-                                  "is not known (its answer was not seen on AMI)")
+        busy = self._machine.refusal(call_id, from_agent, TransferMode.ATTENDED,
+                                     self._clock.now())
+        if busy is not None:
+            raise NotTransferable(busy)
         to_agent = (target.agent if target.agent is not None
                     else self._queue_pick(target, call_id, from_agent))
         agent = self._target_agent(to_agent)
@@ -362,36 +354,37 @@ class CallTransfers:
         token = consult_token(next(self._tokens))
         first_queue = self._settings.queue(queues[0]) if queues else None
         ring = first_queue.ring_timeout if first_queue is not None else 15
-        consult = _Consult(call_id, token, from_agent, leg.channel, to_agent)
-        self._consults[call_id] = consult
+        for action in self._machine.handle(
+                ConsultRequested(call_id, from_agent, to_agent, token, ring,
+                                 to_queue=target.queue), self._clock.now()):
+            if isinstance(action, StartConsult):
+                await self._start_consult(action)
+            else:
+                self._perform(action)
+        log.info("call %s: agent %s consults agent %s (token %s) before handing the caller "
+                 "on", call_id, from_agent, to_agent, token)
+        return TransferStarted(call_id, from_agent, TransferTarget(agent=to_agent),
+                               TransferMode.ATTENDED)
+
+    async def _start_consult(self, action: StartConsult) -> None:
+        """Ring the second agent through the consult extension (Setvar, then Atxfer)."""
+        call_id = action.call_id
         try:
-            await self._send({"Action": "Setvar", "Variable": consult_variable(token),
-                              "Value": consult_target(to_agent, ring)})
+            await self._send({"Action": "Setvar", "Variable": consult_variable(action.token),
+                              "Value": consult_target(action.to_agent, action.ring_seconds)})
             # Asterisk answers "Atxfer successfully queued"; Async: false tells the AMI
             # client that no event list follows (it would wait for one otherwise).
-            await self._send({"Action": "Atxfer", "Channel": leg.channel,
-                              "Context": CONSULT_CONTEXT, "Exten": token, "Async": "false"})
+            await self._send({"Action": "Atxfer", "Channel": action.agent_channel,
+                              "Context": CONSULT_CONTEXT, "Exten": action.token,
+                              "Async": "false"})
         except (AmiActionError, AmiError) as exc:
-            self._consults.pop(call_id, None)
-            self._release(to_agent, call_id)
+            self._apply(ConsultNotStarted(call_id))
             if isinstance(exc, AmiActionError):
                 raise AsteriskRefused(f"call {call_id!r}: Asterisk could not start the "
                                         f"consult ({exc.message}); the call may have just "
                                         "ended") from None
             raise AsteriskUnavailable(f"Asterisk cannot be reached: {exc}") from None
-        record = self._ledger.get(call_id)
-        if record is not None:
-            now = self._clock.now()
-            self._ledger.attempt_started(call_id, to_agent, now)
-            self._writer.apply(self._ledger.transfer_requested(
-                call_id, TransferMode.ATTENDED, from_agent, now, to_agent=to_agent,
-                to_queue=target.queue))
-        asyncio.get_running_loop().call_later(self._consult_start_seconds,
-                                              self._consult_start_due, consult)
-        log.info("call %s: agent %s consults agent %s (token %s) before handing the caller "
-                 "on", call_id, from_agent, to_agent, token)
-        return TransferStarted(call_id, from_agent, TransferTarget(agent=to_agent),
-                               TransferMode.ATTENDED)
+        self._apply(ConsultStarted(call_id))
 
     def _queue_pick(self, target: TransferTarget, call_id: str, from_agent: str) -> str:
         """The agent ``target.queue``'s routing would give a new call now (the call's own
@@ -414,117 +407,90 @@ class CallTransfers:
 
     def consulting(self, call_id: str) -> str | None:
         """The agent being consulted about ``call_id`` now, if any."""
-        consult = self._consults.get(call_id)
-        return consult.to_agent if consult is not None else None
+        return self._machine.consulting(call_id)
 
     def on_event(self, event: object) -> None:
         """AMI events (of ``TRANSFER_EVENTS``): agents' answers (their phone legs), consults'
         rings and ends, and completed attended transfers."""
         match event:
             case DialBegin():
-                consult = self._consult_of_local(event.channel)
-                if consult is not None:
-                    consult.dialling = True
+                self._apply(DialBegan(event.channel))
             case DialEnd():
-                self._dial_ended(event)
+                self._apply(DialEnded(
+                    event.uniqueid, event.channel, event.dest_uniqueid, event.dest_channel,
+                    event.dial_status, call_known=self._ledger.get(event.uniqueid) is not None))
             case Hangup():
-                self._hung_up(event)
+                self._apply(ChannelHungUp(event.uniqueid, event.channel))
             case OtherEvent(name="AttendedTransfer"):
-                self._attended_transfer(event.headers)
+                headers = event.headers
+                result = headers.get("Result")
+                if result != "Success":
+                    log.warning("attended transfer of %s (transferer %s) failed (%s)",
+                                headers.get("TransfereeUniqueid"),
+                                headers.get("OrigTransfererChannel"), result)
+                self._apply(AttendedTransferDone(
+                    str(headers.get("OrigTransfererChannel") or ""),
+                    str(headers.get("TransfereeUniqueid") or ""), success=result == "Success"))
 
-    def _dial_ended(self, event: DialEnd) -> None:
-        consult = self._consult_of_local(event.channel)
-        if consult is not None:
-            if event.dial_status == "ANSWER":
-                consult.target_uniqueid = event.dest_uniqueid
-                consult.target_channel = event.dest_channel
-                if self._ledger.get(consult.call_id) is not None:
-                    self._writer.apply(self._ledger.attempt_answered(
-                        consult.call_id, consult.to_agent, self._clock.now()))
-            else:
-                self._consult_failed(consult, event.dial_status or "UNKNOWN")
+    # ------------------------------------------------------------------ the machine's actions
+
+    def _apply(self, event: Event) -> None:
+        """Give ``event`` to the machine and perform what it asks (never a consult start:
+        only a request starts one, and awaits it)."""
+        for action in self._machine.handle(event, self._clock.now()):
+            self._perform(action)
+
+    def _perform(self, action: Action) -> None:
+        match action:
+            case ReleaseAgent(agent_id=agent_id, call_id=call_id):
+                self._release(agent_id, call_id)
+            case FirstAgentDone(agent_id=agent_id, call_id=call_id):
+                # A routed call ends as any talk (wrap-up); one the agent had taken over
+                # themselves by an earlier attended transfer, as a call elsewhere.
+                if self._acd.holds(call_id):
+                    self._acd.left(call_id)
+                else:
+                    self._release(agent_id, call_id)
+                log.info("call %s: attended transfer done: agent %s's talk with the caller is "
+                         "over", call_id, agent_id)
+            case WakeAt(at=at, event=due):
+                delay = max(0.0, at - self._clock.now())
+                asyncio.get_running_loop().call_later(delay, self._apply, due)
+            case StartConsult():
+                raise AssertionError("a consult starts only from a request")
+            case _:
+                self._record(action)
+
+    def _record(self, action: Action) -> None:
+        """Write ``action`` to its call's record (if the call is still in the ledger)."""
+        ledger, call_id = self._ledger, action.call_id
+        if ledger.get(call_id) is None:
             return
-        agent_id = agent_from_channel(event.dest_channel)
-        if (event.dial_status == "ANSWER" and agent_id is not None
-                and self._ledger.get(event.uniqueid) is not None):
-            self._legs[event.uniqueid] = _Leg(agent_id, event.dest_channel, event.dest_uniqueid)
-
-    def _hung_up(self, event: Hangup) -> None:
-        uniqueid = event.uniqueid
-        self._legs.pop(uniqueid, None)
-        taken = self._taken_over.pop(uniqueid, None)
-        if taken is not None:
-            agent_id, call_id = taken
-            log.info("call %s: agent %s's talk after the attended transfer is over",
-                     call_id, agent_id)
-            if self._ledger.get(call_id) is not None:
-                self._writer.apply(self._ledger.talk_ended(call_id, agent_id,
-                                                           self._clock.now()))
-            self._release(agent_id, call_id)
-            leg = self._legs.get(call_id)
-            if leg is not None and leg.uniqueid == uniqueid:
-                del self._legs[call_id]
-            return
-        for consult in list(self._consults.values()):
-            if consult.target_uniqueid == uniqueid:
-                # The second agent hung up before the first one: no transfer.
-                self._consult_failed(consult, DECLINED_STATUS)
-            elif consult.target_uniqueid is None and event.channel.startswith(
-                    f"Local/{consult.token}@{CONSULT_CONTEXT}"):
-                self._consult_failed(consult, "CHANUNAVAIL")  # it ended without ringing
-
-    def _attended_transfer(self, headers: Mapping[str, Any]) -> None:
-        transferer = headers.get("OrigTransfererChannel")
-        transferee = headers.get("TransfereeUniqueid")
-        consult = next((c for c in self._consults.values()
-                        if c.from_channel == transferer or c.call_id == transferee), None)
-        if consult is None:
-            return
-        if headers.get("Result") != "Success":
-            log.warning("call %s: the attended transfer to %s failed (%s)", consult.call_id,
-                        consult.to_agent, headers.get("Result"))
-            return  # the consult's own end (a hangup) releases the second agent
-        call_id = consult.call_id
-        del self._consults[call_id]
-        now = self._clock.now()
-        if self._ledger.get(call_id) is not None:  # the handover: agent1's talk ends
-            self._writer.apply(self._ledger.transfer_ended(call_id, TransferOutcome.COMPLETED,
-                                                           now))
-        # The first agent's talk is over: a routed call ends as any talk (wrap-up); one they
-        # had taken over themselves by an earlier attended transfer, as a call elsewhere.
-        if self._acd.holds(call_id):
-            self._acd.left(call_id)
-        else:
-            self._release(consult.from_agent, call_id)
-        if consult.target_uniqueid is not None and consult.target_channel is not None:
-            self._taken_over[consult.target_uniqueid] = (consult.to_agent, call_id)
-            self._legs[call_id] = _Leg(consult.to_agent, consult.target_channel,
-                                       consult.target_uniqueid)
-        log.info("call %s: attended transfer done: agent %s has the caller, agent %s's call "
-                 "is over", call_id, consult.to_agent, consult.from_agent)
-
-    def _consult_start_due(self, consult: _Consult) -> None:
-        if self._consults.get(consult.call_id) is consult and not consult.dialling:
-            log.warning("call %s: the consult of agent %s never started (Atxfer on %s had no "
-                        "effect)", consult.call_id, consult.to_agent, consult.from_channel)
-            self._consult_failed(consult, "CHANUNAVAIL")
-
-    def _consult_failed(self, consult: _Consult, status: str) -> None:
-        """The second agent did not take the consult: the first one has the caller back."""
-        self._consults.pop(consult.call_id, None)
-        log.info("call %s: agent %s did not take the consult (%s); agent %s has the caller "
-                 "back", consult.call_id, consult.to_agent, status, consult.from_agent)
-        if self._ledger.get(consult.call_id) is not None:
-            self._writer.apply(self._ledger.consult_ended(consult.call_id, consult.to_agent,
-                                                          status, self._clock.now()))
-        self._release(consult.to_agent, consult.call_id)
-
-    def _consult_of_local(self, channel: str) -> _Consult | None:
-        """The consult whose Local channel (``Local/<token>@callcenter-consult-…``) this is."""
-        for consult in self._consults.values():
-            if channel.startswith(f"Local/{consult.token}@{CONSULT_CONTEXT}"):
-                return consult
-        return None
+        match action:
+            case RecordTransferRequested():
+                self._writer.apply(ledger.transfer_requested(
+                    call_id, action.mode, action.from_agent, action.at,
+                    to_agent=action.to_agent, to_queue=action.to_queue))
+            case RecordAttemptStarted():
+                ledger.attempt_started(call_id, action.agent_id, action.at)
+            case RecordConsultAnswered():
+                self._writer.apply(ledger.attempt_answered(call_id, action.agent_id,
+                                                           action.at))
+            case RecordConsultEnded():
+                log.info("call %s: agent %s did not take the consult (%s); the first agent "
+                         "has the caller back", call_id, action.agent_id, action.status)
+                self._writer.apply(ledger.consult_ended(call_id, action.agent_id,
+                                                        action.status, action.at))
+            case RecordAttemptEnded():
+                self._writer.apply(ledger.attempt_ended(call_id, action.agent_id,
+                                                        action.status, action.at))
+            case RecordTransferCompleted():
+                self._writer.apply(ledger.transfer_ended(call_id, TransferOutcome.COMPLETED,
+                                                         action.at))
+            case RecordTalkEnded():
+                log.info("call %s: agent %s's talk after the attended transfer is over",
+                         call_id, action.agent_id)
+                self._writer.apply(ledger.talk_ended(call_id, action.agent_id, action.at))
 
     def _release(self, agent_id: str, call_id: str) -> None:
         """``agent_id``'s part in ``call_id`` outside the ACD's routing is over."""
@@ -545,7 +511,7 @@ class CallTransfers:
         """The FastAGI script ``transfer``: arguments ``queue,<name>`` or ``agent,<id>``."""
         env = session.env
         call_id = env.uniqueid
-        self._moving.pop(call_id, None)  # the caller arrived: it may be transferred again
+        self._apply(CallerArrived(call_id))  # the caller arrived: it may be transferred again
         request = self._queue_request(env.args)
         if request is None:
             log.error("call %s (%s): transfer script with unusable arguments %r", call_id,
