@@ -374,7 +374,8 @@ class Attempt:
     lost_error: str = ""
 
 
-Handler = Callable[["CallbackMachine", CallbackEvent, float], list[CallbackAction]]
+# A transition: (machine, event of the type its table row names, now) -> actions.
+Handler = Callable[..., list[CallbackAction]]
 
 
 class CallbackMachine:
@@ -665,4 +666,4 @@ TRANSITIONS: dict[tuple[Phase, type], Handler] = {
     (Phase.ON_STEP, StepFinished): _M._step_broke,
     (Phase.AWAY, TimerDue): _M._due_back,
     (Phase.RETURNING, StatusRead): _M._returned,
-}  # type: ignore[dict-item]
+}

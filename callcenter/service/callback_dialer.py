@@ -582,7 +582,7 @@ class CallbackDialer:
         if entry is None:
             await self._refuse(session, hang_up=step != StepKind.ANSWERED)
             return
-        if step not in StepKind.__members__.values():
+        if step not in {kind.value for kind in StepKind}:
             log.warning("callback: unknown step %r", step)
             await session.hangup()
             return
