@@ -25,9 +25,10 @@ Phases (``TRANSITIONS`` is the one table of which event does what in which phase
 
 An attempt is one offer carried out (its ``token`` names the Originate's channels and the
 FastAGI steps). It ends with exactly one outcome for the ACD: ``GiveOfferBack`` (the offer
-failed, why) or ``LeaveLine`` (the customer talked with the agent: the entry leaves the
-line). Events of another attempt than the current one (late, duplicated, out of order) are
-ignored; a FastAGI step that belongs to no current attempt is refused (``RefuseStep``).
+failed, why) or ``LeaveLine`` (the customer talked with the agent, or the request was
+settled elsewhere meanwhile: the entry leaves the line). Events of another attempt than the
+current one (late, duplicated, out of order) are ignored; a FastAGI step that belongs to no
+current attempt is refused (``RefuseStep``).
 """
 
 from __future__ import annotations

@@ -390,7 +390,8 @@ class CallbackDialer:
             return TimerDue(due)
         assert entry.inbox is not None
         getter = asyncio.ensure_future(entry.inbox.get())
-        timer = asyncio.ensure_future(self._sleep(due - self._clock.now())) if due else None
+        timer = (asyncio.ensure_future(self._sleep(due - self._clock.now()))
+                 if due is not None else None)
         entry.idle = True
         try:
             await asyncio.wait({getter} if timer is None else {getter, timer},
