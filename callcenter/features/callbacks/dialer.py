@@ -41,6 +41,10 @@ joined the line the callback kept (their first call's queueing for virtual hold,
 request's time for the IVR's), so ``wait_seconds`` runs to the moment the customer was put
 through to the agent (docs/records.md, "Callbacks"). The customer sees the call center's
 number: ``outbound.caller_id``, else the IVR number.
+
+What to do when is decided by one ``CallbackMachine`` per request (``core/callbacks``, pure):
+this module turns the ACD's messages, AMI's answers, the FastAGI steps, the store's answers
+and timers into its events, and carries out the actions it returns.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from callcenter.asterisk.agi import AgiCommandError, AgiHangup
@@ -60,7 +64,6 @@ from callcenter.asterisk.ami import AmiError
 from callcenter.asterisk.confgen import fallback_queue
 from callcenter.asterisk.originate_fate import (
     ChannelSnapshot,
-    OriginateFate,
     answer_lost,
     named_channels,
     originate_fate,
@@ -69,22 +72,62 @@ from callcenter.asterisk.prompting import play
 from callcenter.config import NAME_RE, Settings
 from callcenter.core.acd import (
     CallbackUnanswered,
-    ConnectMode,
     NoAgentAvailable,
     OfferCall,
-    OfferFailure,
     Overflowed,
     QueueFull,
     QueueTimedOut,
 )
+from callcenter.core.callbacks import (
+    ORIGINATE_GRACE_SECONDS,
+    AgentStepEnded,
+    CallbackAction,
+    CallbackEvent,
+    CallbackMachine,
+    CallbackRules,
+    CustomerStepEnded,
+    CustomerUnanswered,
+    DialCustomer,
+    EnterLine,
+    FateSeen,
+    Forget,
+    GiveOfferBack,
+    HangUpStep,
+    JoinAgent,
+    LeaveLine,
+    Leg,
+    LineLoss,
+    LineLost,
+    Log,
+    LookForOriginate,
+    Offered,
+    Originate,
+    Originated,
+    OriginateOutcome,
+    PlayConnecting,
+    ReadStatus,
+    RecordNotReached,
+    RecordTalked,
+    RecordTalkStarted,
+    RefuseStep,
+    ScheduleTimer,
+    SetStatus,
+    Sighting,
+    StartRecord,
+    StatusRead,
+    StepFinished,
+    StepKind,
+    StepStarted,
+    TalkStarted,
+    TimerDue,
+)
 from callcenter.core.calls import CallLedger
 from callcenter.core.clock import Clock
-from callcenter.core.records import CallbackRequest, CallbackStatus, HangupBy
+from callcenter.core.records import CallbackRequest, CallbackStatus
 from callcenter.features.agents.dialplan import caller_join_arguments
 from callcenter.features.callbacks.dialplan import (
     AGENT_STEP,
     AGENT_VARIABLE,
-    ANSWERED_STEP,
     CALLBACK_CONTEXT,
     CUSTOMER_STEP,
     RING_CONTEXT,
@@ -106,20 +149,11 @@ RETRY_AFTER_SECONDS = 300.0  # an unanswered customer is back in line this much 
 RESCAN_EVERY_SECONDS = 60.0  # how often pending requests nobody holds are looked for
 # An Originate whose FastAGI step did not start this long after it answered is given up.
 AGI_START_SECONDS = 10.0
-# The Originate waits this much beyond the ring (or dial) time its dialplan applies itself.
-ORIGINATE_GRACE_SECONDS = 5
-# A ring that fails this fast (or an AMI error) is not retried at once: nobody holds the line
-# for a callback, and a broken dialplan must not originate in a tight loop.
-FAST_FAILURE_SECONDS = 2.0
-RETRY_PAUSE_SECONDS = 5.0
-# After an Originate's answer was lost with the AMI connection, how often the channel
-# snapshot is asked whether its call is under way (originate_fate).
-FATE_POLL_SECONDS = 1.0
 CONNECTING_PROMPT = "callback-connecting"
 CALLER_ID_LABEL = "Callback"  # what the agent's phone shows beside the customer's number
 PAGE = 200
-# The Originate's Reason (Asterisk's control frame) when the agent's ring failed.
-RING_FAILURES = {"5": OfferFailure.REJECTED, "8": OfferFailure.UNREACHABLE}
+LINE_LOSSES = {NoAgentAvailable: LineLoss.NO_AGENT, QueueFull: LineLoss.FULL,
+               QueueTimedOut: LineLoss.TIMED_OUT}
 
 
 class AmiSender(Protocol):
@@ -145,17 +179,20 @@ Sleep = Callable[[float], Awaitable[object]]  # asyncio.sleep, or a test's virtu
 
 @dataclass
 class _Entry:
-    """One request in line (or waiting to come back into line)."""
+    """One request the dialer holds: where it waits, and the machine that decides for it."""
 
     request: CallbackRequest
     queue: str
     waiting_since: float
+    machine: CallbackMachine
     priority: int = 0
     skills: Mapping[str, int] | None = None
     for_agent: str | None = None
-    unanswered: int = 0  # calls the customer did not answer
     inbox: asyncio.Queue[CallMessage] | None = None
-    not_before: float = 0.0  # after a fast failure, the next call waits until then
+    timer_at: float | None = None  # the machine's timer (ScheduleTimer)
+    token: str | None = None  # the current attempt's, which FastAGI steps name
+    runner: asyncio.Task[None] | None = None
+    idle: bool = False  # the runner waits for the ACD or the timer (nothing half done)
 
     @property
     def id(self) -> int:
@@ -165,27 +202,6 @@ class _Entry:
     @property
     def call_id(self) -> str:
         return f"{ENTRY_PREFIX}{self.id}"
-
-
-@dataclass
-class _Attempt:
-    """One offer being carried out: the Originate, then the FastAGI steps it leads to."""
-
-    token: str
-    entry: _Entry
-    agent_id: str
-    started: asyncio.Event = field(default_factory=asyncio.Event)  # a FastAGI step began
-    finished: asyncio.Event = field(default_factory=asyncio.Event)  # ... and is over
-    customer_answered: bool = False
-    settled: bool = False  # the ACD was told how the offer ended
-    record_id: str | None = None  # the call record's id (the channel running the step)
-
-
-@dataclass(frozen=True)
-class _Originated:
-    answered: bool
-    reason: str  # Asterisk's Reason, or why the action failed
-    ami_failed: bool = False
 
 
 class CallbackDialer:
@@ -200,8 +216,10 @@ class CallbackDialer:
                  rescan_every: float = RESCAN_EVERY_SECONDS,
                  agi_start_timeout: float = AGI_START_SECONDS,
                  channels: ChannelSnapshot | None = None) -> None:
-        if max_attempts < 1:
-            raise ValueError(f"max_attempts: {max_attempts} must be 1 or more")
+        self._rules = CallbackRules(
+            max_attempts=max_attempts, retry_after=retry_after, rescan_every=rescan_every,
+            agi_start_timeout=agi_start_timeout,
+            customer_dial_seconds=settings.outbound.dial_timeout + LOCAL_DIAL_GRACE_SECONDS)
         self._settings = settings
         self._clock = clock
         self._acd = acd
@@ -210,14 +228,11 @@ class CallbackDialer:
         self._ledger = ledger
         self._writer = writer
         self._sleep = sleep
-        self._max_attempts = max_attempts
-        self._retry_after = retry_after
         self._rescan_every = rescan_every
-        self._agi_start_timeout = agi_start_timeout
         self._channels = channels  # AMI's channel snapshot, for Originates whose answer is lost
         self._entries: dict[int, _Entry] = {}
         self._undialable: set[int] = set()  # pending requests left to people, said once
-        self._attempts: dict[str, _Attempt] = {}
+        self._attempts: dict[str, _Entry] = {}  # attempt token -> its entry
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
 
@@ -274,7 +289,8 @@ class CallbackDialer:
         if request.id in self._entries:
             log.info("callback request %s: already in line (picked up by a scan)", request.id)
             return
-        self._track(_Entry(request, place.queue, place.waiting_since, place.priority,
+        self._track(_Entry(request, place.queue, place.waiting_since,
+                           CallbackMachine(self._rules), place.priority,
                            dict(place.skills or {}), place.for_agent))
 
     async def add(self, request: CallbackRequest) -> CallbackRequest:
@@ -311,7 +327,7 @@ class CallbackDialer:
         # In line where the customer first stood (virtual hold), else from their request.
         waiting_since = request.queued_at if request.queued_at is not None else request.requested_at
         try:
-            self._track(_Entry(request, queue, waiting_since))
+            self._track(_Entry(request, queue, waiting_since, CallbackMachine(self._rules)))
         except ValueError as exc:
             log.error("callback request %s: the ACD refused it: %s", request.id, exc)
             return 0
@@ -322,7 +338,7 @@ class CallbackDialer:
         self._entries[entry.id] = entry
         log.info("callback request %s (%s): in line in %s", entry.id, entry.request.flow,
                  entry.queue)
-        self._spawn(self._follow(entry), f"callback {entry.id}")
+        entry.runner = self._spawn(self._follow(entry), f"callback {entry.id}")
 
     def _enter_line(self, entry: _Entry) -> None:
         try:
@@ -340,30 +356,23 @@ class CallbackDialer:
 
     def _forget(self, entry: _Entry) -> None:
         self._entries.pop(entry.id, None)
+        if entry.token is not None:
+            self._attempts.pop(entry.token, None)
+        # Its runner waits for messages that will not come now: end it (unless it is what
+        # forgets, or is half way through something; it then ends by itself).
+        if (entry.idle and entry.runner is not None
+                and entry.runner is not asyncio.current_task()):
+            entry.runner.cancel()
 
-    # ------------------------------------------------------------------ the ACD's decisions
+    # ------------------------------------------------------------------ events in
 
     async def _follow(self, entry: _Entry) -> None:
-        """Carry out the ACD's decisions for one entry until the request is settled."""
+        """Feed the machine the ACD's messages and its timers until the request is settled."""
         try:
-            while entry.id in self._entries:
-                assert entry.inbox is not None
-                message = await entry.inbox.get()
-                match message:
-                    case OfferCall(virtual=True):
-                        await self._connect(entry, message)
-                    case CallbackUnanswered():
-                        await self._after_unanswered(entry)
-                    case Overflowed(to_queue=queue):
-                        entry.queue = queue
-                    case NoAgentAvailable() | QueueFull() | QueueTimedOut():
-                        log.warning("callback request %s: the ACD could not keep it in %s "
-                                    "(%s); trying again in %.0f s", entry.id, entry.queue,
-                                    type(message).__name__, self._rescan_every)
-                        await self._sleep(self._rescan_every)
-                        await self._come_back(entry)
-                    case _:
-                        continue  # keys and announcements mean nothing without a caller
+            while not entry.machine.done and entry.id in self._entries:
+                event = await self._next_event(entry)
+                if event is not None:
+                    await self._feed(entry, event)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -373,193 +382,196 @@ class CallbackDialer:
             with contextlib.suppress(ValueError):
                 self._acd.left(entry.call_id)
 
-    async def _after_unanswered(self, entry: _Entry) -> None:
-        entry.unanswered += 1
-        if entry.unanswered >= self._max_attempts:
-            log.warning("callback request %s: %s did not answer %d times; failed", entry.id,
-                        entry.request.number, entry.unanswered)
-            self._forget(entry)
-            await self._set_status(entry.request, CallbackStatus.FAILED)
-            return
-        log.info("callback request %s: %s did not answer (%d of %d); back in line in %.0f s",
-                 entry.id, entry.request.number, entry.unanswered, self._max_attempts,
-                 self._retry_after)
-        await self._sleep(self._retry_after)
-        await self._come_back(entry)
-
-    async def _come_back(self, entry: _Entry) -> None:
-        """Back into line after a pause, in the old place, unless settled meanwhile."""
-        if entry.id not in self._entries or not await self._still_pending(entry):
-            self._forget(entry)
-            return
-        self._enter_line(entry)
-
-    async def _connect(self, entry: _Entry, offer: OfferCall) -> None:
-        """One offer: returns when the agent did not answer, or when the call is over."""
-        wait = entry.not_before - self._clock.now()
-        if wait > 0:
-            await self._sleep(wait)
-        if not await self._still_pending(entry):  # cancelled or done by someone else
-            log.info("callback request %s: no longer pending; out of line", entry.id)
-            self._forget(entry)
-            self._acd.left(entry.call_id)
-            return
-        attempt = _Attempt(f"cb{secrets.token_hex(8)}", entry, offer.agent_id)
-        self._attempts[attempt.token] = attempt
+    async def _next_event(self, entry: _Entry) -> CallbackEvent | None:
+        """The ACD's next message for the entry, as an event, or the timer falling due."""
+        due = entry.timer_at
+        if due is not None and due <= self._clock.now():
+            entry.timer_at = None
+            return TimerDue(due)
+        assert entry.inbox is not None
+        getter = asyncio.ensure_future(entry.inbox.get())
+        timer = (asyncio.ensure_future(self._sleep(due - self._clock.now()))
+                 if due is not None else None)
+        entry.idle = True
         try:
-            if offer.mode is ConnectMode.NAILED:
-                await self._call_customer(attempt)
-            else:
-                await self._ring_agent(attempt, offer.ring_timeout)
+            await asyncio.wait({getter} if timer is None else {getter, timer},
+                               return_when=asyncio.FIRST_COMPLETED)
         finally:
-            self._attempts.pop(attempt.token, None)
+            entry.idle = False
+            if timer is not None:
+                timer.cancel()
+            if not getter.done():
+                getter.cancel()
+        if getter.done() and not getter.cancelled():
+            return self._event_of(entry, getter.result())
+        if entry.timer_at == due:
+            entry.timer_at = None
+        return TimerDue(due) if due is not None else None
 
-    async def _ring_agent(self, attempt: _Attempt, ring_timeout: float) -> None:
-        entry, agent_id = attempt.entry, attempt.agent_id
-        if not NAME_RE.fullmatch(agent_id):  # it goes into a dial string
-            raise ValueError(f"agent id {agent_id!r} is not a name")
-        seconds = max(1, round(ring_timeout))
-        started = self._clock.now()
-        log.info("callback request %s: ringing agent %s", entry.id, agent_id)
-        originated = await self._originate(attempt, {
-            "Action": "Originate",
-            "Channel": f"Local/s@{RING_CONTEXT}/n",
-            "Context": CALLBACK_CONTEXT,
-            "Exten": AGENT_STEP,
-            "Priority": 1,
-            "Timeout": (seconds + ORIGINATE_GRACE_SECONDS) * 1000,
-            "CallerID": f'"{CALLER_ID_LABEL}" <{entry.request.number}>',
-            "Async": True,
-            "Variable": [f"{TOKEN_VARIABLE}={attempt.token}", f"{AGENT_VARIABLE}={agent_id}",
-                         f"{RING_VARIABLE}={seconds}"],
-        }, seconds + ORIGINATE_GRACE_SECONDS)
-        if originated.answered or attempt.started.is_set():
-            await self._until_finished(attempt)
-            return
-        fast = self._clock.now() - started < FAST_FAILURE_SECONDS
-        if originated.ami_failed:
-            failure = OfferFailure.REJECTED
-        else:
-            failure = RING_FAILURES.get(originated.reason, OfferFailure.NO_ANSWER)
-            if failure is OfferFailure.NO_ANSWER and fast:
-                failure = OfferFailure.REJECTED  # no ring at all: not the agent's fault
-        log.info("callback request %s: agent %s did not take it (%s: reason %s)", entry.id,
-                 agent_id, failure.value, originated.reason)
-        self._settle(attempt, failure)
-        if fast or originated.ami_failed:
-            entry.not_before = self._clock.now() + RETRY_PAUSE_SECONDS
+    def _event_of(self, entry: _Entry, message: CallMessage) -> CallbackEvent | None:
+        match message:
+            case OfferCall(virtual=True):
+                return Offered(f"cb{secrets.token_hex(8)}", message.agent_id, message.mode,
+                               message.ring_timeout)
+            case CallbackUnanswered():
+                return CustomerUnanswered()
+            case Overflowed(to_queue=queue):
+                entry.queue = queue  # where it waits now; nothing to decide
+                return None
+            case NoAgentAvailable() | QueueFull() | QueueTimedOut():
+                return LineLost(LINE_LOSSES[type(message)])
+            case _:
+                return None  # keys and announcements mean nothing without a caller
 
-    async def _call_customer(self, attempt: _Attempt) -> None:
-        """A nailed-up agent waits in their bridge: dial the customer, who joins it."""
-        entry = attempt.entry
-        outbound = self._settings.outbound
-        seconds = outbound.dial_timeout + LOCAL_DIAL_GRACE_SECONDS
-        log.info("callback request %s: calling %s for nailed-up agent %s", entry.id,
-                 entry.request.number, attempt.agent_id)
-        originated = await self._originate(attempt, {
-            "Action": "Originate",
-            "Channel": dial_arguments(entry.request.number, outbound).split(",")[0],
-            "Context": CALLBACK_CONTEXT,
-            "Exten": CUSTOMER_STEP,
-            "Priority": 1,
-            "Timeout": (seconds + ORIGINATE_GRACE_SECONDS) * 1000,
-            "CallerID": f"<{self._center_number}>",
-            "Async": True,
-            "Variable": [f"{TOKEN_VARIABLE}={attempt.token}"],
-        }, seconds + ORIGINATE_GRACE_SECONDS)
-        if originated.answered or attempt.started.is_set():
-            await self._until_finished(attempt)
-            return
-        if originated.ami_failed:
-            self._settle(attempt, OfferFailure.REJECTED)
-            entry.not_before = self._clock.now() + RETRY_PAUSE_SECONDS
-            return
-        log.info("callback request %s: %s did not answer (reason %s)", entry.id,
-                 entry.request.number, originated.reason)
-        self._settle(attempt, OfferFailure.CUSTOMER_NO_ANSWER)
+    async def _feed(self, entry: _Entry, event: CallbackEvent,
+                    session: AgiSession | None = None) -> None:
+        await self._carry_out(entry, entry.machine.handle(event, self._clock.now()), session)
 
-    async def _originate(self, attempt: _Attempt, action: Mapping[str, Any],
-                         seconds: float) -> _Originated:
+    async def _carry_out(self, entry: _Entry, actions: list[CallbackAction],
+                         session: AgiSession | None) -> None:
+        """Perform ``actions`` in order; what an action learns goes back to the machine."""
+        answers: list[CallbackEvent] = []
+        for action in actions:
+            answer = await self._perform(entry, action, session)
+            if answer is not None:
+                answers.append(answer)
+        for answer in answers:
+            await self._feed(entry, answer, session)
+
+    # ------------------------------------------------------------------ actions out
+
+    async def _perform(self, entry: _Entry, action: CallbackAction,
+                       session: AgiSession | None) -> CallbackEvent | None:
+        match action:
+            case Log(level=level, message=message):
+                log.log(level, "callback request %s: %s", entry.id, message)
+            case ScheduleTimer(at=at):
+                entry.timer_at = at  # the runner waits for it (with the injected sleep)
+            case ReadStatus():
+                return StatusRead(await self._still_pending(entry))
+            case SetStatus(status=status):
+                await self._set_status(entry.request, status)
+            case Originate():
+                return await self._originate(entry, action)
+            case LookForOriginate(token=token):
+                fate = await originate_fate(self._channels, token)
+                return FateSeen(token, Sighting(fate.value))
+            case GiveOfferBack(agent_id=agent_id, failure=failure):
+                self._acd.failed(entry.call_id, agent_id, failure)
+            case TalkStarted(agent_id=agent_id):
+                self._acd.answered(entry.call_id, agent_id)
+            case LeaveLine():
+                self._acd.left(entry.call_id)
+            case EnterLine():
+                self._enter_line(entry)
+            case Forget():
+                self._forget(entry)
+            case StartRecord(record_id=record_id, channel=channel):
+                self._record_start(entry, record_id, channel)
+            case RecordTalkStarted(record_id=record_id, agent_id=agent_id):
+                self._ledger.attempt_started(record_id, agent_id, self._clock.now())
+            case RecordTalked(record_id=record_id, agent_id=agent_id, hangup_by=hangup_by):
+                now = self._clock.now()
+                self._talked_with(record_id, agent_id)
+                self._writer.apply(self._ledger.attempt_ended(record_id, agent_id, "ANSWER",
+                                                              now))
+                self._writer.apply(self._ledger.handler_finished(record_id, now,
+                                                                 hangup_by=hangup_by))
+            case RecordNotReached():
+                number = entry.request.number
+                failure = (f"callback request {entry.id}: the agent hung up before {number} "
+                           "answered" if action.agent_left else
+                           f"callback request {entry.id}: {number} did not answer "
+                           f"({action.dial_status})")
+                self._writer.apply(self._ledger.handler_finished(
+                    action.record_id, self._clock.now(), hangup_by=action.hangup_by,
+                    failure=failure))
+            case _:
+                assert session is not None, f"{action!r} needs the step's channel"
+                return await self._perform_on_channel(entry, action, session)
+        return None
+
+    async def _perform_on_channel(self, entry: _Entry, action: CallbackAction,
+                                  session: AgiSession) -> CallbackEvent | None:
+        match action:
+            case DialCustomer(token=token):
+                return await self._dial_customer(entry, token, session)
+            case PlayConnecting():
+                await play(session, CONNECTING_PROMPT)
+            case JoinAgent(token=token, agent_id=agent_id):
+                await session.exec("ConfBridge", caller_join_arguments(agent_id))
+                result = await session.get_variable("CONFBRIDGE_RESULT")
+                return CustomerStepEnded(token, result == "HANGUP" or session.hung_up)
+            case HangUpStep():
+                await session.hangup()
+            case RefuseStep(hang_up=hang_up):
+                await self._refuse(session, hang_up=hang_up)
+        return None
+
+    async def _dial_customer(self, entry: _Entry, token: str,
+                             session: AgiSession) -> AgentStepEnded:
+        """The agent answered: dial the customer from the agent's call, until it ends."""
+        status, agent_left = "UNKNOWN", False
+        try:
+            await session.set_variable("CALLERID(all)", f"<{self._center_number}>")
+            await session.exec("Dial", dial_arguments(entry.request.number,
+                                                      self._settings.outbound)
+                               + answered_option(token))
+            status = await session.get_variable("DIALSTATUS") or "UNKNOWN"
+        except AgiHangup:
+            agent_left = True
+        except AgiCommandError as exc:
+            log.error("callback request %s: Dial failed: %s", entry.id, exc)
+            status = "FAILED"
+        return AgentStepEnded(token, status, agent_left)
+
+    async def _originate(self, entry: _Entry, action: Originate) -> Originated:
         """Send an async Originate; its OriginateResponse (answered, or the Reason). Its
         channels are named after the attempt, so that a lost answer can be settled from the
         channel snapshot instead of dialling again blindly."""
-        sent_at = self._clock.now()
+        if entry.token is not None:
+            self._attempts.pop(entry.token, None)
+        entry.token = action.token
+        self._attempts[action.token] = entry  # its step may start before the answer comes
+        number = entry.request.number
+        if action.leg is Leg.AGENT:
+            if not NAME_RE.fullmatch(action.agent_id):  # it goes into a dial string
+                raise ValueError(f"agent id {action.agent_id!r} is not a name")
+            log.info("callback request %s: ringing agent %s", entry.id, action.agent_id)
+            fields: dict[str, Any] = {
+                "Channel": f"Local/s@{RING_CONTEXT}/n", "Exten": AGENT_STEP,
+                "CallerID": f'"{CALLER_ID_LABEL}" <{number}>',
+                "Variable": [f"{TOKEN_VARIABLE}={action.token}",
+                             f"{AGENT_VARIABLE}={action.agent_id}",
+                             f"{RING_VARIABLE}={action.ring_seconds}"]}
+        else:
+            log.info("callback request %s: calling %s for nailed-up agent %s", entry.id,
+                     number, action.agent_id)
+            fields = {
+                "Channel": dial_arguments(number, self._settings.outbound).split(",")[0],
+                "Exten": CUSTOMER_STEP, "CallerID": f"<{self._center_number}>",
+                "Variable": [f"{TOKEN_VARIABLE}={action.token}"]}
+        originate = {"Action": "Originate", "Channel": fields["Channel"],
+                     "Context": CALLBACK_CONTEXT, "Exten": fields["Exten"], "Priority": 1,
+                     "Timeout": round(action.timeout * 1000), "CallerID": fields["CallerID"],
+                     "Async": True, "Variable": fields["Variable"]}
         try:
-            answer = await self._send(named_channels(action, attempt.token),
-                                      timeout=seconds + ORIGINATE_GRACE_SECONDS)
+            answer = await self._send(named_channels(originate, action.token),
+                                      timeout=action.timeout + ORIGINATE_GRACE_SECONDS)
         except AmiError as exc:
             log.error("callback Originate failed: %s", exc)
-            if answer_lost(exc):
-                return await self._after_lost_answer(attempt, str(exc), sent_at + seconds)
-            return _Originated(False, str(exc), ami_failed=True)
+            lost = answer_lost(exc)
+            return Originated(action.token, OriginateOutcome.LOST if lost
+                              else OriginateOutcome.FAILED, str(exc))
         messages = answer if isinstance(answer, list) else [answer]
         for message in messages:
             if message.get("Event") == "OriginateResponse":
-                return _Originated(message.get("Response") == "Success",
-                                   str(message.get("Reason", "")))
+                answered = message.get("Response") == "Success"
+                return Originated(action.token, OriginateOutcome.ANSWERED if answered
+                                  else OriginateOutcome.NOT_ANSWERED,
+                                  str(message.get("Reason", "")))
         log.error("callback Originate: no OriginateResponse in %r", answer)
-        return _Originated(False, "no OriginateResponse", ami_failed=True)
-
-    async def _after_lost_answer(self, attempt: _Attempt, error: str,
-                                 deadline: float) -> _Originated:
-        """The Originate may have reached Asterisk: find out before anyone dials again.
-
-        Its FastAGI step starting means the call was answered. While the snapshot shows its
-        channels, it is ringing: wait. Once the snapshot lacks them, nothing rings now: it
-        never started or it ended unanswered. Should AMI stay away, no ring outlives the
-        Originate's own ``deadline`` (its Timeout), only an answered call, whose step starts.
-        """
-        entry = attempt.entry
-        log.warning("callback request %s: the Originate's answer was lost (%s); looking for "
-                    "its call before dialling again", entry.id, error)
-        rang = False
-        give_up = deadline + self._agi_start_timeout
-        while not attempt.started.is_set() and self._clock.now() < give_up:
-            fate = await originate_fate(self._channels, attempt.token)
-            if fate is OriginateFate.ABSENT:
-                break
-            if fate is OriginateFate.LIVE:
-                rang = True
-            elif self._clock.now() >= deadline:
-                break  # AMI still away past the Originate's Timeout: nothing rings now
-            if await self._within(attempt.started, FATE_POLL_SECONDS):
-                break
-        if attempt.started.is_set():
-            log.info("callback request %s: its call was answered meanwhile", entry.id)
-            return _Originated(True, "answered while the AMI answer was lost")
-        if rang:
-            log.info("callback request %s: its call rang and ended unanswered", entry.id)
-            return _Originated(False, "rang while the AMI answer was lost")
-        return _Originated(False, error, ami_failed=True)
-
-    async def _until_finished(self, attempt: _Attempt) -> None:
-        if not await self._within(attempt.started, self._agi_start_timeout):
-            entry = attempt.entry
-            log.error("callback request %s: the call was answered but the FastAGI step "
-                      "never came (is %s in Asterisk's dialplan?)", entry.id, CALLBACK_CONTEXT)
-            self._attempts.pop(attempt.token, None)  # a late step finds nothing and hangs up
-            self._settle(attempt, OfferFailure.REJECTED)
-            entry.not_before = self._clock.now() + RETRY_PAUSE_SECONDS
-            return
-        await attempt.finished.wait()
-        if not attempt.settled:  # the step failed (and logged why) before it could say
-            log.error("callback request %s: the call ended without an outcome; the offer "
-                      "goes back to the ACD", attempt.entry.id)
-            self._settle(attempt, None if attempt.customer_answered else OfferFailure.REJECTED)
-            attempt.entry.not_before = self._clock.now() + RETRY_PAUSE_SECONDS
-
-    async def _within(self, event: asyncio.Event, seconds: float) -> bool:
-        """Whether ``event`` is set within ``seconds`` (of the injected sleep's time)."""
-        if event.is_set():
-            return True
-        waiter = asyncio.ensure_future(event.wait())
-        timer = asyncio.ensure_future(self._sleep(seconds))
-        try:
-            await asyncio.wait({waiter, timer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiter.cancel()
-            timer.cancel()
-        return event.is_set()
+        return Originated(action.token, OriginateOutcome.FAILED, "no OriginateResponse")
 
     # ------------------------------------------------------------------ FastAGI steps
 
@@ -567,131 +579,48 @@ class CallbackDialer:
         """The ``callback`` script: ``agent``, ``customer`` or ``answered``, and the token."""
         args = session.env.args
         step, token = (args[0], args[1]) if len(args) >= 2 else ("", "")
-        attempt = self._attempts.get(token) if TOKEN_RE.fullmatch(token) else None
-        if attempt is None or (attempt.started.is_set() and step != ANSWERED_STEP):
-            log.warning("callback step %r for unknown or finished attempt %r (%s): hung up",
-                        step, token, session.env.channel)
-            if step != ANSWERED_STEP:  # a customer's leg is the agent's to end
-                await session.hangup()
+        entry = self._attempts.get(token) if TOKEN_RE.fullmatch(token) else None
+        if entry is None:
+            await self._refuse(session, hang_up=step != StepKind.ANSWERED)
             return
-        match step:
-            case "agent":
-                await self._agent_step(session, attempt)
-            case "customer":
-                await self._customer_step(session, attempt)
-            case "answered":
-                await self._customer_answered(attempt)
-                await play(session, CONNECTING_PROMPT)
-            case _:
-                log.warning("callback: unknown step %r", step)
-                await session.hangup()
-
-    async def _agent_step(self, session: AgiSession, attempt: _Attempt) -> None:
-        """The agent answered: dial the customer from the agent's call and wait for the end."""
-        attempt.started.set()
-        entry = attempt.entry
-        status, agent_left = "UNKNOWN", False
-        try:
-            record_id = self._record_start(attempt, session)
-            try:
-                await session.set_variable("CALLERID(all)", f"<{self._center_number}>")
-                await session.exec("Dial", dial_arguments(entry.request.number,
-                                                          self._settings.outbound)
-                                   + answered_option(attempt.token))
-                status = await session.get_variable("DIALSTATUS") or "UNKNOWN"
-            except AgiHangup:
-                agent_left = True
-            except AgiCommandError as exc:
-                log.error("callback request %s: Dial failed: %s", entry.id, exc)
-                status = "FAILED"
-            now = self._clock.now()
-            if attempt.customer_answered or status == "ANSWER":
-                await self._customer_answered(attempt)
-                self._settle(attempt, None)
-                self._talked_with(record_id, attempt.agent_id)
-                self._writer.apply(self._ledger.attempt_ended(record_id, attempt.agent_id,
-                                                              "ANSWER", now))
-                self._writer.apply(self._ledger.handler_finished(
-                    record_id, now, hangup_by=HangupBy.AGENT if agent_left else HangupBy.CALLER))
-                log.info("callback request %s: done (agent %s)", entry.id, attempt.agent_id)
-            elif agent_left:
-                self._settle(attempt, OfferFailure.REJECTED)
-                entry.not_before = now + RETRY_PAUSE_SECONDS  # not straight back to them
-                self._writer.apply(self._ledger.handler_finished(
-                    record_id, now, hangup_by=HangupBy.AGENT,
-                    failure=f"callback request {entry.id}: the agent hung up before "
-                            f"{entry.request.number} answered"))
-            else:
-                self._settle(attempt, OfferFailure.CUSTOMER_NO_ANSWER)
-                self._writer.apply(self._ledger.handler_finished(
-                    record_id, now, hangup_by=HangupBy.SYSTEM,
-                    failure=f"callback request {entry.id}: {entry.request.number} did not "
-                            f"answer ({status})"))
-        finally:
-            attempt.finished.set()
-        await session.hangup()
-
-    async def _customer_step(self, session: AgiSession, attempt: _Attempt) -> None:
-        """The customer of a nailed-up agent answered: into the agent's bridge."""
-        attempt.started.set()
-        entry = attempt.entry
-        customer_left = True
-        try:
-            record_id = self._record_start(attempt, session)
-            try:
-                await self._customer_answered(attempt)
-                await play(session, CONNECTING_PROMPT)
-                await session.exec("ConfBridge", caller_join_arguments(attempt.agent_id))
-                result = await session.get_variable("CONFBRIDGE_RESULT")
-                customer_left = result == "HANGUP" or session.hung_up
-            except AgiHangup:
-                pass
-            now = self._clock.now()
-            self._settle(attempt, None)
-            self._talked_with(record_id, attempt.agent_id)
-            self._writer.apply(self._ledger.attempt_ended(record_id, attempt.agent_id,
-                                                          "ANSWER", now))
-            self._writer.apply(self._ledger.handler_finished(
-                record_id, now, hangup_by=HangupBy.CALLER if customer_left else HangupBy.AGENT))
-        finally:
-            attempt.finished.set()
-        log.info("callback request %s: done (nailed-up agent %s)", entry.id, attempt.agent_id)
-        await session.hangup()
-
-    def _settle(self, attempt: _Attempt, failure: OfferFailure | None) -> None:
-        """Tell the ACD how the offer ended: the talk is over (None), or why it failed."""
-        attempt.settled = True
-        entry = attempt.entry
-        if failure is None:
-            self._forget(entry)
-            self._acd.left(entry.call_id)
-        else:
-            self._acd.failed(entry.call_id, attempt.agent_id, failure)
-
-    async def _customer_answered(self, attempt: _Attempt) -> None:
-        """The customer is on the line: the talk starts, the request is done."""
-        if attempt.customer_answered:
+        if step not in {kind.value for kind in StepKind}:
+            log.warning("callback: unknown step %r", step)
+            await session.hangup()
             return
-        attempt.customer_answered = True
-        entry = attempt.entry
-        self._acd.answered(entry.call_id, attempt.agent_id)
-        if attempt.record_id is not None:
-            # The record's one attempt is the agent's talk with the customer.
-            self._ledger.attempt_started(attempt.record_id, attempt.agent_id,
-                                         self._clock.now())
-        log.info("callback request %s: %s answered; agent %s", entry.id, entry.request.number,
-                 attempt.agent_id)
-        await self._set_status(entry.request, CallbackStatus.DONE)
+        kind = StepKind(step)
+        actions = entry.machine.handle(StepStarted(token, kind, session.env.uniqueid,
+                                                   session.env.channel), self._clock.now())
+        if kind is StepKind.ANSWERED or any(isinstance(a, RefuseStep) for a in actions):
+            await self._carry_out(entry, actions, session)
+            return
+        try:
+            try:
+                await self._carry_out(entry, actions, session)
+            except AgiHangup:
+                if kind is not StepKind.CUSTOMER:
+                    raise
+                # The customer left before or while being joined: the talk is over.
+                await self._feed(entry, CustomerStepEnded(token, customer_left=True), session)
+        finally:
+            # However the step ended: one that broke before saying how the call went still
+            # gives the offer back (the machine ignores this after an outcome).
+            await self._feed(entry, StepFinished(token), session)
+
+    async def _refuse(self, session: AgiSession, *, hang_up: bool) -> None:
+        step, token = [*session.env.args, "", ""][:2]
+        log.warning("callback step %r for unknown or finished attempt %r (%s): hung up",
+                    step, token, session.env.channel)
+        if hang_up:  # a customer's leg is the agent's to end
+            await session.hangup()
 
     # ------------------------------------------------------------------ records and store
 
-    def _record_start(self, attempt: _Attempt, session: AgiSession) -> str:
+    def _record_start(self, entry: _Entry, record_id: str, channel: str) -> None:
         """Open the call record of this callback (keyed by the step's channel)."""
-        record_id = attempt.record_id = session.env.uniqueid
-        entry, request = attempt.entry, attempt.entry.request
+        request = entry.request
         now = self._clock.now()
         self._writer.apply(self._ledger.handler_started(
-            record_id, channel=session.env.channel, caller_number=request.number,
+            record_id, channel=channel, caller_number=request.number,
             caller_name=request.caller_name, dialed_number=request.number, now=now))
         record = self._ledger.get(record_id)
         if record is not None:
@@ -701,7 +630,6 @@ class CallbackDialer:
         # The customer has been in line since waiting_since (their place, which the callback
         # kept): the record's wait is theirs, not this call's few seconds.
         self._writer.apply(self._ledger.queued(record_id, entry.queue, entry.waiting_since))
-        return record_id
 
     def _talked_with(self, record_id: str, agent_id: str) -> None:
         """The record's agent is the one we connected. The ledger takes any PJSIP leg that
@@ -750,8 +678,9 @@ class CallbackDialer:
             await self._sleep(self._rescan_every)
             await self._pick_up_safely()
 
-    def _spawn(self, work: Awaitable[None], name: str) -> None:
+    def _spawn(self, work: Awaitable[None], name: str) -> asyncio.Task[None]:
         task = asyncio.ensure_future(work)
         task.set_name(name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
