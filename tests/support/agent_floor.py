@@ -20,6 +20,8 @@ from callcenter.service.agent_admin import AgentAdmin
 from callcenter.service.agent_desk import AgentDesk
 from callcenter.store.agents import AgentDirectory, NewAgent
 
+FLOOR_T0 = 1_795_000_000.0  # 2026-11-18T11:06:40Z: the clock of the `floor` fixture
+
 QUEUES = (
     QueueSettings("sales", tier_delays=(30,), wrap_up=10, max_length=5, overflow_to="support"),
     QueueSettings("support", strategy="round_robin", announce_every=30),

@@ -17,6 +17,7 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 from referencing.exceptions import Unresolvable
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.core.clock import VirtualClock
 from callcenter.core.records import (
@@ -32,12 +33,10 @@ from callcenter.core.records import (
     SurveyAnswer,
 )
 from callcenter.store.accounts import ApiToken, Role, User
-from callcenter.store.db import create_engine, session_factory, upgrade
 from callcenter.store.repositories import CallbackRepository, CallRepository
 from callcenter.web import accounts, auth, callbacks, calls, events, reports
 from callcenter.web.app import WebServices, make_app
 from callcenter.web.events import EventHub
-from callcenter.web.keys import HealthProbe
 from callcenter.web.openapi import (
     all_endpoints,
     build_document,
@@ -45,7 +44,7 @@ from callcenter.web.openapi import (
     serve_openapi,
     undocumented_routes,
 )
-from tests.support.web import accounts_for, signed_in_client
+from tests.support.web import accounts_for, health_probe, signed_in_client
 
 T0 = 1_795_000_000.0
 DOCUMENT = build_document()
@@ -260,11 +259,9 @@ async def test_the_document_is_served_as_json():
 
 
 @pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[TestClient]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'callcenter.db'}"
-    await upgrade(url)
-    engine = create_engine(url)
-    sessions = session_factory(engine)
+async def client(sqlite_sessions: async_sessionmaker[AsyncSession],
+                 ) -> AsyncIterator[TestClient]:
+    sessions = sqlite_sessions
     call_repo, callback_repo = CallRepository(sessions), CallbackRepository(sessions)
     await call_repo.save(CallRecord(
         call_id="a.1", started_at=T0, protocol="20261118000001", caller_number="5551234",
@@ -282,15 +279,10 @@ async def client(tmp_path: Path) -> AsyncIterator[TestClient]:
         call_id="a.3", queue="sales", number="5551234", requested_at=T0 + 200, flow="main",
     ))
 
-    async def database_up() -> bool:
-        return True
-
-    health = HealthProbe(ami=lambda: True, agi=lambda: False, database=database_up)
-    services = WebServices(call_repo, health, accounts_for(sessions), VirtualClock(),
-                           callbacks=callback_repo)
+    services = WebServices(call_repo, health_probe(agi=False), accounts_for(sessions),
+                           VirtualClock(), callbacks=callback_repo)
     async with signed_in_client(services) as started:
         yield started
-    await engine.dispose()
 
 
 @pytest.mark.parametrize(("path", "query", "status"), [

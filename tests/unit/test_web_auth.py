@@ -19,12 +19,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from callcenter.config import ConfigError, load_settings
 from callcenter.core.clock import VirtualClock
 from callcenter.store.accounts import AccountRepository, HashGate, Role, User
-from callcenter.store.db import create_engine, session_factory, upgrade
+from callcenter.store.db import session_factory
 from callcenter.store.repositories import CallRepository
 from callcenter.web.accounts import ENDPOINTS as ACCOUNT_ENDPOINTS
 from callcenter.web.app import WebServices, json_errors, make_app
@@ -44,7 +44,7 @@ from callcenter.web.auth import (
     undeclared_routes,
 )
 from callcenter.web.contract import register
-from callcenter.web.keys import HealthProbe
+from tests.support.web import health_probe
 
 T0 = 1_795_000_000.0  # 2026-11-18T11:06:40Z
 PASSWORD = "correct horse battery"
@@ -268,12 +268,9 @@ async def test_the_service_settings_decide_secure_cookies_and_trusted_proxies(
         "CALLCENTER_SERVICE__TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8"})
     assert settings.service.trusted_proxies == ("127.0.0.1", "10.0.0.0/8")
 
-    async def database_up() -> bool:
-        return True
-
     services = WebServices(
         calls=CallRepository(session_factory(engine)), accounts=site.accounts, clock=site.clock,
-        health=HealthProbe(ami=lambda: True, agi=lambda: True, database=database_up),
+        health=health_probe(),
         secure_cookies=settings.service.secure_cookies,
         trusted_proxies=settings.service.trusted_proxies)
     async with TestClient(TestServer(make_app(services)), cookie_jar=DummyCookieJar()) as client:
@@ -901,19 +898,16 @@ header_values = st.text(
 
 
 @pytest.fixture
-async def sqlite_site(tmp_path: Path) -> AsyncIterator[Site]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'fuzz.db'}"
-    await upgrade(url)
-    engine = create_engine(url)
+async def sqlite_site(sqlite_sessions: async_sessionmaker[AsyncSession],
+                      ) -> AsyncIterator[Site]:
     clock = VirtualClock(start=T0)
-    accounts = AccountRepository(session_factory(engine), clock=clock, hasher=FAST)
+    accounts = AccountRepository(sqlite_sessions, clock=clock, hasher=FAST)
     admin = await accounts.create_user("root", PASSWORD, ["admin"])
     client = await start(accounts, clock)
     try:
         yield Site(client, accounts, clock, admin)
     finally:
         await client.close()
-        await engine.dispose()
 
 
 @settings(max_examples=150, deadline=None,
