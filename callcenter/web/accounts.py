@@ -217,8 +217,12 @@ def _role_list(value: object) -> object:
     return value
 
 
+def _whole_number(value: object, low: int, high: int) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and low <= value <= high
+
+
 def _row_id(value: object) -> bool:
-    return not isinstance(value, bool) and isinstance(value, int) and 1 <= value <= MAX_ROW_ID
+    return _whole_number(value, 1, MAX_ROW_ID)
 
 
 def _token_owner(value: object) -> object:
@@ -228,7 +232,7 @@ def _token_owner(value: object) -> object:
 
 
 def _token_days(value: object) -> object:
-    if value is not None and not (_row_id(value) and value <= MAX_TOKEN_DAYS):  # type: ignore[operator]
+    if value is not None and not _whole_number(value, 1, MAX_TOKEN_DAYS):  # null: never ends
         fail(f"expected a whole number from 1 to {MAX_TOKEN_DAYS}")
     return value
 
@@ -251,7 +255,7 @@ def _text(value: object) -> object:
     return value
 
 
-NewUsername = Annotated[str, checked_by(check_username), WithJsonSchema(USERNAME_SCHEMA)]
+CheckedUsername = Annotated[str, checked_by(check_username), WithJsonSchema(USERNAME_SCHEMA)]
 NewPassword = Annotated[str, checked_by(check_new_password), WithJsonSchema(PASSWORD_SCHEMA)]
 RoleList = Annotated[list[str], BeforeValidator(_role_list), WithJsonSchema(ROLES_SCHEMA)]
 DisplayName = Annotated[str | None, checked_by(check_display_name),
@@ -261,7 +265,7 @@ AgentIdOrNull = Annotated[str | None, checked_by(check_agent_id),
 
 
 class SignIn(Body):
-    username: Annotated[str, checked_by(check_username), WithJsonSchema(USERNAME_SCHEMA)]
+    username: CheckedUsername
     password: Annotated[str, BeforeValidator(_sign_in_password),
                         WithJsonSchema({"type": "string", "maxLength": MAX_PASSWORD_LENGTH})]
 
@@ -280,7 +284,7 @@ class NewToken(Body):
 
 
 class NewUser(Body):
-    username: NewUsername
+    username: CheckedUsername
     password: NewPassword
     roles: RoleList
     display_name: DisplayName = None
