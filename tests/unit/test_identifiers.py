@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter import config
 from callcenter.core import identifiers
@@ -18,7 +19,6 @@ from callcenter.core.acd_config import Strategy
 from callcenter.core.clock import VirtualClock, to_datetime
 from callcenter.core.flows import FlowError, parse_flow
 from callcenter.prompts import PromptError, convert_recordings, load_prompt_texts
-from callcenter.store import create_engine, session_factory
 from callcenter.store.agent_models import AgentRow
 from callcenter.store.agents import AgentDirectory, NewAgent
 
@@ -63,28 +63,24 @@ def test_the_acd_and_the_settings_default_to_the_same_pause_reasons(tmp_path) ->
 
 
 async def test_the_store_creates_agents_by_the_settings_rule_but_still_reads_older_ids(
-    db_url: str,
+    sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    engine = create_engine(db_url)
-    try:
-        directory = AgentDirectory(session_factory(engine), clock=VirtualClock(start=T0))
-        await directory.create(NewAgent(id="agent1", name="Agent One"))
-        for older in ("Agent2", "2nd", "a" * 40):  # what the store accepted before
-            with pytest.raises(ValueError, match=f"^id: '{older}' is not an agent id"):
-                await directory.create(NewAgent(id=older, name="Older"))
-        async with session_factory(engine).begin() as session:  # stored by an older version
-            session.add(AgentRow(id="Agent2", name="Older", sip_digest="x" * 32, contact=None,
-                                 active=True, created_at=to_datetime(T0),
-                                 updated_at=to_datetime(T0)))
-        older_agent = await directory.get("Agent2")
-        assert older_agent is not None and older_agent.name == "Older"
-        assert [a.id for a in await directory.list()] == ["Agent2", "agent1"]
-        renamed = await directory.update("Agent2", name="Still Here")
-        assert renamed.name == "Still Here"
-        with pytest.raises(ValueError, match="is not an agent id"):
-            await directory.get("a" * 41)
-    finally:
-        await engine.dispose()
+    directory = AgentDirectory(sessions, clock=VirtualClock(start=T0))
+    await directory.create(NewAgent(id="agent1", name="Agent One"))
+    for older in ("Agent2", "2nd", "a" * 40):  # what the store accepted before
+        with pytest.raises(ValueError, match=f"^id: '{older}' is not an agent id"):
+            await directory.create(NewAgent(id=older, name="Older"))
+    async with sessions.begin() as session:  # stored by an older version
+        session.add(AgentRow(id="Agent2", name="Older", sip_digest="x" * 32, contact=None,
+                             active=True, created_at=to_datetime(T0),
+                             updated_at=to_datetime(T0)))
+    older_agent = await directory.get("Agent2")
+    assert older_agent is not None and older_agent.name == "Older"
+    assert [a.id for a in await directory.list()] == ["Agent2", "agent1"]
+    renamed = await directory.update("Agent2", name="Still Here")
+    assert renamed.name == "Still Here"
+    with pytest.raises(ValueError, match="is not an agent id"):
+        await directory.get("a" * 41)
 
 
 # ------------------------------------------------------------- names of Asterisk's objects
