@@ -41,6 +41,7 @@ from pydantic_settings.sources.utils import parse_env_vars
 from callcenter.core.acd_config import Strategy
 from callcenter.core.identifiers import (
     AGENT_ID_RE,
+    ASTERISK_NAME_RE,
     DEFAULT_PAUSE_REASONS,
     E164_RE,
     FLOW_NAME_RE,
@@ -52,7 +53,6 @@ from callcenter.netaddr import parse_networks
 from callcenter.private_files import tighten, write_private
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")  # user names, instance and MOH class names
 EXTEN_RE = re.compile(r"^[0-9*#+]{1,20}$")
 AGI_SECRET_RE = re.compile(r"^[A-Za-z0-9]{16,128}$")
 
@@ -552,7 +552,7 @@ def _check(s: Settings) -> None:
     if s.asterisk.mode == "external" and not s.asterisk.ami_secret:
         raise ConfigError("asterisk.ami_secret: required when asterisk.mode is 'external'")
     for key in ("ami_username", "instance"):
-        if not NAME_RE.fullmatch(getattr(s.asterisk, key)):
+        if not ASTERISK_NAME_RE.fullmatch(getattr(s.asterisk, key)):
             raise ConfigError(
                 f"asterisk.{key}: {getattr(s.asterisk, key)!r} must be lowercase letters, "
                 "digits, '-' or '_' (max 32)"
@@ -582,7 +582,7 @@ def _check_queues_and_agents(s: Settings) -> None:
             raise ConfigError(f"{where}.ring_timeout: {q.ring_timeout} is not 1-300 seconds")
         if not 1 <= q.max_wait <= 86400:
             raise ConfigError(f"{where}.max_wait: {q.max_wait} is not 1-86400 seconds")
-        if not NAME_RE.fullmatch(q.moh_class):
+        if not ASTERISK_NAME_RE.fullmatch(q.moh_class):
             raise ConfigError(f"{where}.moh_class: {q.moh_class!r} is not a class name")
     agent_ids: set[str] = set()
     for i, a in enumerate(s.agents):

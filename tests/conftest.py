@@ -1,4 +1,9 @@
-"""Shared fixtures. Database: ``db_url`` is a migrated, empty database on each backend.
+"""Shared fixtures. Database: ``db_url`` is a migrated, empty database on each backend,
+``engine`` and ``sessions`` are on it; ``sqlite_db_url`` and ``sqlite_sessions`` are the same
+on SQLite only, for a test whose subject is not the database; ``floor`` is the agent floor
+(tests/support/agent_floor.py) on ``sessions``. Shared helpers: tests/support/store.py (rows,
+tables, one migration step), tests/support/web.py (repositories, signed-in clients, a health
+probe).
 
 The suite runs in parallel (``./test.sh``: pytest-xdist workers, each its own process): every
 worker starts its own PostgreSQL on first use, its Asterisk instances take ports and RTP blocks
@@ -16,12 +21,14 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from callcenter.store import create_engine
+from callcenter.core.clock import VirtualClock
+from callcenter.store import create_engine, session_factory
 from callcenter.store.db import upgrade
 from tests.support.postgres import PostgresServer, running_postgres
 
@@ -60,6 +67,37 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
+@pytest.fixture
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions on ``engine`` (each backend): what every repository takes."""
+    return session_factory(engine)
+
+
+@pytest.fixture
+def sqlite_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """``db_url`` on SQLite only: for a test whose subject is not the database (a web route,
+    a service) and that need not run twice."""
+    return _copy_of_migrated_sqlite(request, tmp_path)
+
+
+@pytest.fixture
+async def sqlite_sessions(sqlite_db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on ``sqlite_db_url``; the engine is disposed after the test."""
+    engine = create_engine(sqlite_db_url)
+    yield session_factory(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+async def floor(sessions: async_sessionmaker[AsyncSession]) -> Any:
+    """The agent floor (tests/support/agent_floor.py ``Floor``) on each backend, its clock at
+    ``FLOOR_T0``."""
+    # Imported here: the floor brings the services, which most tests do not need.
+    from tests.support.agent_floor import FLOOR_T0, build_floor
+
+    return await build_floor(sessions, VirtualClock(FLOOR_T0))
+
+
 @pytest.fixture(scope="session")
 def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite database file migrated to the latest schema once per test process."""
@@ -83,13 +121,17 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     migrations made once per test process (run for every test, they cost a good part of the
     unit tests' time). SQLite copies the file; PostgreSQL makes it from the template."""
     if request.param == "sqlite":
-        path = tmp_path / "data" / "callcenter.db"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(request.getfixturevalue("migrated_sqlite"))) as source, \
-                closing(sqlite3.connect(path)) as copy:
-            source.backup(copy)
-        yield f"sqlite+aiosqlite:///{path}"
+        yield _copy_of_migrated_sqlite(request, tmp_path)
         return
     server: PostgresServer = request.getfixturevalue("postgres_server")
     with server.fresh_database(template=request.getfixturevalue("migrated_postgres")) as url:
         yield url
+
+
+def _copy_of_migrated_sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    path = tmp_path / "data" / "callcenter.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with closing(sqlite3.connect(request.getfixturevalue("migrated_sqlite"))) as source, \
+            closing(sqlite3.connect(path)) as copy:
+        source.backup(copy)
+    return f"sqlite+aiosqlite:///{path}"

@@ -40,8 +40,20 @@ AGENT_ID_RE = re.compile(_NAME)  # also the agent's SIP user and PJSIP endpoint 
 QUEUE_NAME_RE = re.compile(_NAME)
 FLOW_NAME_RE = re.compile(_NAME)  # dialplans/<flow>.yaml
 PAUSE_REASON_RE = re.compile(_NAME)  # except "RONA", which the ACD sets itself
-# A prompt a flow plays (ivr_prompts/<language>/<name>.wav).
+# Names the settings give Asterisk's own objects: the AMI user, the instance (it names the
+# sandbox's files and processes) and a queue's music-on-hold class.
+ASTERISK_NAME_RE = re.compile(_NAME)
+# Prompts: two rules, on purpose. Neither lets a name leave its folder or split an AGI
+# argument (no '/', '.', space or control character).
+# A prompt a flow plays (ivr_prompts/<language>/<name>.wav): any sound file there, a
+# recording an admin put there by hand under their own name (say "Welcome") included.
 PROMPT_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
+# A prompt we write ourselves (`callcenter prompts build`: a prompts.toml entry, a converted
+# recording): lowercase, because names differing only in case ("Hello", "hello") are one
+# file on a case-insensitive file system (a checkout on macOS or Windows, a mounted volume)
+# and one would silently overwrite the other; and a subset of PROMPT_NAME_RE, so that a
+# flow can play every prompt we build.
+BUILT_PROMPT_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 E164_RE = re.compile(r"^\+[1-9][0-9]{7,14}$")  # + then 8-15 digits, no leading zero
 # What the agent store accepted before its ids followed AGENT_ID_RE: lookups still take it,
 # so that rows stored by an older version stay readable (new agents follow AGENT_ID_RE).
@@ -53,6 +65,8 @@ FLOW_NAME = IdentifierRule("a flow name", FLOW_NAME_RE, _NAME_WORDING)
 PAUSE_REASON = IdentifierRule("a pause reason", PAUSE_REASON_RE, _NAME_WORDING)
 PROMPT_NAME = IdentifierRule("a prompt name", PROMPT_NAME_RE,
                              "letters, digits, '-' and '_', up to 64")
+BUILT_PROMPT_NAME = IdentifierRule("a prompt name", BUILT_PROMPT_NAME_RE,
+                                   "lowercase letters, digits, '-' or '_'")
 E164_NUMBER = IdentifierRule("an E.164 number", E164_RE,
                              "+, then 8-15 digits, e.g. +551130000000")
 STORED_AGENT_ID = IdentifierRule("an agent id", STORED_AGENT_ID_RE,

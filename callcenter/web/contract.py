@@ -7,11 +7,15 @@ same declarations into the OpenAPI document (components from the models' JSON Sc
 
 Errors keep the API's shape: 400 ``{"error": "<where>: <what is wrong>", "status": 400}``,
 never echoing more than 40 characters of what was sent. The message of a failed check is
-the one its validator raises (``fail``), so the wording is ours, not pydantic's.
+the one its validator raises (``fail``, or a rule kept elsewhere run by ``checked_by``), so
+the wording is ours, not pydantic's. The first problem is reported: a body's missing fields
+and then its values in the order the model declares its fields, so a model's field order is
+part of its contract.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -33,12 +37,15 @@ from pydantic_core import PydanticCustomError
 from callcenter.core.clock import to_datetime
 from callcenter.features.accounts.store import Role
 from callcenter.web.auth import PUBLIC, _Public, add_route, require_own_agent
-from callcenter.web.params import bad_request, check_params, json_body, json_kind
+from callcenter.web.params import bad_request, body_too_large, check_params, json_error, json_kind
 
 Schema = dict[str, Any]
 PUBLIC_ROLES = PUBLIC  # anyone, signed in or not
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)
+# A rule an endpoint applies to the body as sent, before its model checks the values (see
+# ``Endpoint.rule_before_body``): the request, the body, the parsed path (or None).
+BodyRule = Callable[[web.Request, Mapping[str, Any], Any], None]
 
 TIME_SCHEMA: Schema = {"type": "string", "format": "date-time",
                        "description": "ISO 8601, UTC (e.g. 2026-11-18T11:06:40Z)"}
@@ -48,8 +55,9 @@ TIME_SCHEMA: Schema = {"type": "string", "format": "date-time",
 
 
 class Body(BaseModel):
-    """A JSON request body. Unknown fields and missing required ones are refused before the
-    model runs (``json_body``), with the wording the API always had."""
+    """A JSON request body. Unknown fields and missing required ones (in the order the model
+    declares them) are refused before the model runs (``json_object``), with the wording the
+    API always had; then the model checks the values, field by field in declaration order."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -78,7 +86,27 @@ class Answer(BaseModel):
 def fail(message: str, *, where: str | None = None) -> NoReturn:
     """Refuse a value with this message, shown after the field's name (or ``where``, for a
     place inside the field, e.g. ``to.queue``)."""
-    raise PydanticCustomError("contract", "{message}", {"message": message, "where": where})
+    # The message goes last: pydantic fills the template's placeholders in this order, and a
+    # message quoting what was sent (say "{where}") must not have it filled in.
+    raise PydanticCustomError("contract", "{message}", {"where": where, "message": message})
+
+
+def checked_by(check: Callable[[Any], object]) -> BeforeValidator:
+    """A field checked by a rule kept elsewhere (e.g. the store's ``check_username``) whose
+    ``ValueError`` already names the field: its message is the error, word for word. The
+    value goes on as it was sent."""
+    def validate(value: object) -> object:
+        try:
+            check(value)
+        except ValueError as exc:
+            refuse_as_named(str(exc))
+        return value
+    return BeforeValidator(validate)
+
+
+def refuse_as_named(message: str) -> NoReturn:
+    """Refuse with ``message`` as it is: it already begins with the field's name."""
+    raise PydanticCustomError("contract", "{message}", {"named": True, "message": message})
 
 
 def shown(value: object) -> str:
@@ -248,14 +276,18 @@ class Endpoint:
     body: type[Body] | None = None
     body_example: str = "{}"
     body_where: str = "body: "  # how errors about the body begin
+    # A rule the endpoint applies to the body as sent (a JSON object of known fields, the
+    # required ones present) before its model checks the values, for a refusal (403, 409)
+    # the API reports before a later field's 400. It looks only at values that are valid and
+    # leaves any other to the model, which names it.
+    rule_before_body: BodyRule | None = None
     takes_no_query: bool = False  # refuse any query parameter ("this route takes none")
     own_agent: str | None = None  # the path argument an agent may name only as themselves
     own_only: tuple[Role, ...] = ()  # roles limited to their own (documented; see own_agent)
     description: str = ""
-    # For routes whose handlers parse by hand (not yet declared with models): literal
-    # OpenAPI parameters and request body.
+    # For a route whose handler reads its own query (the event stream, the demo): its
+    # parameters as literal OpenAPI.
     parameters: tuple[Schema, ...] = ()
-    raw_body: Schema | None = None
 
     @property
     def own_roles(self) -> tuple[Role, ...]:
@@ -276,11 +308,11 @@ def _parsing(endpoint: Endpoint) -> Handler:
         return handler
     query_names = set() if endpoint.query is None else set(endpoint.query.model_fields)
     body_fields = {} if endpoint.body is None else endpoint.body.model_fields
-    body_required = tuple(sorted(name for name, f in body_fields.items() if f.is_required()))
+    body_required = tuple(name for name, f in body_fields.items() if f.is_required())
 
     async def parse_then_handle(request: web.Request) -> web.StreamResponse:
         # The order of the checks is the API's: what the query names, the path, whose it
-        # is, the query's values, then the body.
+        # is, the query's values, then the body: its form, the endpoint's rule, its values.
         if endpoint.takes_no_query and request.query:
             name = sorted(request.query)[0][:40]
             raise bad_request(f"unknown parameter {name!r}: this route takes none")
@@ -295,12 +327,52 @@ def _parsing(endpoint: Endpoint) -> Handler:
         if endpoint.query is not None:
             arguments["query"] = parsed(endpoint.query, dict(request.query), "")
         if endpoint.body is not None:
-            sent = await json_body(request, set(body_fields), endpoint.body_example,
-                                   required=body_required)
+            sent = await json_object(request, set(body_fields), endpoint.body_example,
+                                     required=body_required)
+            if endpoint.rule_before_body is not None:
+                endpoint.rule_before_body(request, sent, arguments.get("path"))
             arguments["body"] = parsed(endpoint.body, sent, endpoint.body_where)
         return await handler(request, **arguments)
 
     return parse_then_handle
+
+
+async def json_object(
+    request: web.Request,
+    fields: set[str],
+    example: str,
+    *,
+    required: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """The body as a JSON object with only known fields and the ``required`` ones (the
+    first missing named); 400/413/415 saying what is wrong."""
+    # Demanding JSON also makes a browser ask first (CORS preflight) before a cross-site POST.
+    if request.content_type != "application/json":
+        raise json_error(
+            web.HTTPUnsupportedMediaType,
+            f"body: send Content-Type: application/json, not {request.content_type[:40]!r}",
+        )
+    try:
+        raw = await request.read()  # the application caps the size (client_max_size)
+    except web.HTTPRequestEntityTooLarge:
+        raise body_too_large(request.client_max_size) from None
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise bad_request("body: is not UTF-8 text") from None
+    except (ValueError, RecursionError):
+        raise bad_request(f"body: is not JSON; send e.g. {example}") from None
+    if not isinstance(body, dict):
+        raise bad_request(f"body: expected a JSON object like {example}")
+    unknown = sorted(set(body) - fields)
+    if unknown:
+        raise bad_request(
+            f"body: unknown field {unknown[0][:40]!r}; use {', '.join(sorted(fields))}"
+        )
+    for name in required:
+        if name not in body:
+            raise bad_request(f"{name}: is required")
+    return body
 
 
 def parsed(model: type[M], values: Mapping[str, Any], where: str) -> M:
@@ -316,6 +388,8 @@ def first_error(exc: ValidationError, where: str) -> str:
     them, so the first error is the one the API always reported first."""
     error = exc.errors(include_url=False)[0]
     context = error.get("ctx") or {}
+    if context.get("named"):
+        return f"{where}{error['msg']}"
     location = context.get("where") or _location(error["loc"])
     message = error["msg"] if error["type"] == "contract" else _plain(error)
     return f"{where}{location}: {message}" if location else f"{where}{message}"

@@ -264,9 +264,7 @@ def endpoint_operation(endpoint: Endpoint, schemas: Mapping[type[BaseModel], Sch
     """The OpenAPI operation of a declared endpoint; ``schemas``: each model's schema."""
     parameters = [*_parameters(endpoint.path_args, "path"), *_parameters(endpoint.query, "query"),
                   *endpoint.parameters]
-    body: Schema | None = endpoint.raw_body
-    if endpoint.body is not None:
-        body = schemas[endpoint.body]
+    body = None if endpoint.body is None else schemas[endpoint.body]
     answers: dict[int, Answer] = {
         status: Answer(reply.description, _reply_schema(reply.body, schemas),
                        reply.media_type, reply.headers)

@@ -1,5 +1,5 @@
-"""What every API handler shares: JSON errors, unknown query parameters, reading a JSON
-body, times. The values of declared routes are checked by their models (web/contract.py).
+"""What every API handler shares: JSON errors, unknown query parameters, times. Bodies are
+read, and the values of declared routes checked, by their models (web/contract.py).
 
 Everything a client sends is checked at the boundary; an error says what is wrong and
 where, and never echoes more than 40 characters of what was sent.
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
 from aiohttp import web
 
@@ -53,43 +52,6 @@ def check_params(request: web.Request, allowed: set[str]) -> None:
 def iso(ts: float | None) -> str | None:
     when = to_datetime(ts)
     return when.isoformat().replace("+00:00", "Z") if when else None
-
-
-async def json_body(
-    request: web.Request,
-    fields: set[str],
-    example: str,
-    *,
-    required: tuple[str, ...] = (),
-) -> dict[str, Any]:
-    """The body as a JSON object with only known fields; 400/415 saying what is wrong."""
-    # Demanding JSON also makes a browser ask first (CORS preflight) before a cross-site POST.
-    if request.content_type != "application/json":
-        raise json_error(
-            web.HTTPUnsupportedMediaType,
-            f"body: send Content-Type: application/json, not {request.content_type[:40]!r}",
-        )
-    try:
-        raw = await request.read()  # the application caps the size (client_max_size)
-    except web.HTTPRequestEntityTooLarge:
-        raise body_too_large(request.client_max_size) from None
-    try:
-        body = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise bad_request("body: is not UTF-8 text") from None
-    except (ValueError, RecursionError):
-        raise bad_request(f"body: is not JSON; send e.g. {example}") from None
-    if not isinstance(body, dict):
-        raise bad_request(f"body: expected a JSON object like {example}")
-    unknown = sorted(set(body) - fields)
-    if unknown:
-        raise bad_request(
-            f"body: unknown field {unknown[0][:40]!r}; use {', '.join(sorted(fields))}"
-        )
-    for name in required:
-        if name not in body:
-            raise bad_request(f"{name}: is required")
-    return body
 
 
 def json_kind(value: object, *, none: str = "null") -> str:

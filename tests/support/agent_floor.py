@@ -20,6 +20,8 @@ from callcenter.features.agents.store import AgentDirectory, NewAgent
 from callcenter.features.queues.driver import AcdDriver
 from callcenter.features.queues.setup import build_acd
 
+FLOOR_T0 = 1_795_000_000.0  # 2026-11-18T11:06:40Z: the clock of the `floor` fixture
+
 QUEUES = (
     QueueSettings("sales", tier_delays=(30,), wrap_up=10, max_length=5, overflow_to="support"),
     QueueSettings("support", strategy="round_robin", announce_every=30),

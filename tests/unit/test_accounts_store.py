@@ -7,11 +7,10 @@ import stat
 from pathlib import Path
 
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from argon2 import PasswordHasher
-from sqlalchemy import Connection, MetaData, func, inspect, select
+from sqlalchemy import Connection, MetaData, inspect, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callcenter.core.clock import VirtualClock
@@ -28,8 +27,8 @@ from callcenter.features.accounts.store import (
     ensure_first_admin,
 )
 from callcenter.store import create_engine, session_factory, upgrade
-from callcenter.store.db import alembic_config
 from callcenter.store.models import Base
+from tests.support.store import count_rows, migrate
 
 T0 = 1_795_000_000.0  # 2026-11-18T11:06:40Z
 PASSWORD = "correct horse battery"
@@ -48,11 +47,6 @@ def accounts(engine: AsyncEngine, clock: VirtualClock) -> AccountRepository:
     return AccountRepository(session_factory(engine), clock=clock, hasher=FAST)
 
 
-async def count_rows(engine: AsyncEngine, row_type: type[Base]) -> int:
-    async with engine.connect() as connection:
-        return (await connection.execute(select(func.count()).select_from(row_type))).scalar_one()
-
-
 async def stored_password_hash(engine: AsyncEngine, username: str) -> str:
     async with engine.connect() as connection:
         query = select(UserRow.password_hash).where(UserRow.username == username)
@@ -60,12 +54,6 @@ async def stored_password_hash(engine: AsyncEngine, username: str) -> str:
 
 
 # --------------------------------------------------------------------------- schema
-
-
-def migrate(connection: Connection, url: str, direction: str, revision: str) -> None:
-    config = alembic_config(url)
-    config.attributes["connection"] = connection
-    getattr(command, direction)(config, revision)
 
 
 async def test_the_accounts_migration_builds_exactly_the_account_models(

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator
 
 import pytest
 
 from callcenter.core.acd import AgentState, ConnectMode, OfferCall, OfferFailure, UnknownAgent
-from callcenter.core.clock import VirtualClock
 from callcenter.features.agents.admin import (
     TIERS_AT_RESTART,
     AgentConflict,
@@ -20,17 +18,9 @@ from callcenter.features.agents.admin import (
     DuplicateAgent,
     QueueNotFound,
 )
-from callcenter.store.db import create_engine, session_factory
-from tests.support.agent_floor import Floor, build_floor
+from tests.support.agent_floor import FLOOR_T0, Floor
 
-T0 = 1_795_000_000.0
-
-
-@pytest.fixture
-async def floor(db_url: str) -> AsyncIterator[Floor]:
-    engine = create_engine(db_url)
-    yield await build_floor(session_factory(engine), VirtualClock(T0))
-    await engine.dispose()
+T0 = FLOOR_T0  # the clock of the floor fixture (tests/conftest.py)
 
 
 async def stored(floor: Floor) -> list[tuple[str, str, dict[str, int], dict[str, int], bool]]:

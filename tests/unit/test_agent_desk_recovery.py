@@ -4,24 +4,11 @@ A real directory (SQLite, and PostgreSQL when available), a real ACD behind its 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from callcenter.core.acd import AgentState, ConnectMode, OfferCall
 from callcenter.core.agent_recovery import AgentsOnChannels, CallElsewhere
-from callcenter.core.clock import VirtualClock
-from callcenter.store.db import create_engine, session_factory
-from tests.support.agent_floor import Floor, build_floor
+from tests.support.agent_floor import FLOOR_T0, Floor
 
-T0 = 1_795_000_000.0
-
-
-@pytest.fixture
-async def floor(db_url: str) -> AsyncIterator[Floor]:
-    engine = create_engine(db_url)
-    yield await build_floor(session_factory(engine), VirtualClock(T0))
-    await engine.dispose()
+T0 = FLOOR_T0  # the clock of the floor fixture (tests/conftest.py)
 
 
 def snapshot(*, nailed: dict[str, str] | None = None,

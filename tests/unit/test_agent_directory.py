@@ -8,10 +8,9 @@ import string
 from enum import StrEnum
 
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, MetaData, delete, func, inspect, select
+from sqlalchemy import Connection, MetaData, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -27,8 +26,8 @@ from callcenter.features.agents.store import (
     StateChange,
 )
 from callcenter.store import create_engine, session_factory, upgrade
-from callcenter.store.db import alembic_config
 from callcenter.store.models import Base
+from tests.support.store import count_rows, migrate, table_names
 
 T0 = 1_795_000_000.25
 AGENT_TABLES = {"agents", "agent_queue_memberships", "agent_skills", "agent_state_changes"}
@@ -50,11 +49,6 @@ def directory(engine: AsyncEngine, clock: VirtualClock) -> AgentDirectory:
     return AgentDirectory(session_factory(engine), clock=clock)
 
 
-async def count_rows(engine: AsyncEngine, row_type: type[Base]) -> int:
-    async with engine.connect() as connection:
-        return (await connection.execute(select(func.count()).select_from(row_type))).scalar_one()
-
-
 async def all_counts(engine: AsyncEngine) -> list[int]:
     return [await count_rows(engine, row) for row in (
         agent_models.AgentRow, agent_models.AgentQueueRow, agent_models.AgentSkillRow,
@@ -71,10 +65,6 @@ def alice(**changes: object) -> NewAgent:
 
 
 # --------------------------------------------------------------------------- schema
-
-
-def table_names(connection: Connection) -> set[str]:
-    return set(inspect(connection).get_table_names())
 
 
 async def test_the_migration_builds_exactly_the_agent_tables_the_models_describe(
@@ -102,17 +92,12 @@ async def test_the_migration_builds_exactly_the_agent_tables_the_models_describe
 
 
 async def test_the_agents_migration_downgrades_and_upgrades_again(db_url: str) -> None:
-    def migrate(connection: Connection, direction: str, revision: str) -> None:
-        config = alembic_config(db_url)
-        config.attributes["connection"] = connection
-        getattr(command, direction)(config, revision)
-
     engine = create_engine(db_url)
     try:
         async with engine.connect() as connection:
             everything = await connection.run_sync(table_names)
         async with engine.begin() as connection:
-            await connection.run_sync(migrate, "downgrade", "0004")
+            await connection.run_sync(migrate, db_url, "downgrade", "0004")
         async with engine.connect() as connection:
             # Later migrations' tables go too (dead letters; how far Asterisk's log was read;
             # transfers of calls).

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.asterisk.agi import AgiEnvironment, AgiHangup
 from callcenter.asterisk.agi_server import AgiSession
@@ -46,10 +46,9 @@ from callcenter.features.supervision.dialplan import (
 )
 from callcenter.features.supervision.http import install_supervision_routes
 from callcenter.features.supervision.service import Supervision
-from callcenter.store.db import create_engine, session_factory, upgrade
 from callcenter.web.app import WebServices, make_app
 from tests.support.call_floor import CallFloor, call_floor
-from tests.support.web import accounts_for, bearer_headers
+from tests.support.web import accounts_for, client_signed_as
 
 CALLER_CHANNEL = "PJSIP/anonymous-call-1"
 
@@ -395,20 +394,12 @@ class Site:
 
     async def client(self, roles: tuple[Role, ...], *, agent_id: str | None = None,
                      ) -> TestClient:
-        username = "-".join(roles) + (agent_id or "")
-        headers = await bearer_headers(self.accounts, roles, agent_id=agent_id,
-                                       username=username)
-        client = TestClient(self.server, headers=headers)
-        await client.start_server()
-        return client
+        return await client_signed_as(self.server, self.accounts, roles, agent_id=agent_id)
 
 
 @pytest.fixture
-async def site(tmp_path: Path) -> AsyncIterator[Site]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'callcenter.db'}"
-    await upgrade(url)
-    engine = create_engine(url)
-    accounts = accounts_for(session_factory(engine))
+async def site(sqlite_sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Site]:
+    accounts = accounts_for(sqlite_sessions)
     floor = call_floor()
     app = make_app(WebServices(None, None, accounts, floor.clock))  # type: ignore[arg-type]
     service = transfers(floor)
@@ -418,7 +409,6 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     await server.start_server()
     yield Site(floor, accounts, server, service)
     await server.close()
-    await engine.dispose()
 
 
 async def test_the_agent_on_the_call_transfers_it_to_a_queue(site: Site):

@@ -8,17 +8,16 @@ import json
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from aiohttp import ClientResponse, DummyCookieJar, web
 from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.core.clock import VirtualClock
 from callcenter.features.accounts.http import ENDPOINTS as ACCOUNT_ENDPOINTS
 from callcenter.features.accounts.store import AccountRepository, User
-from callcenter.store.db import create_engine, session_factory, upgrade
 from callcenter.web.app import json_errors
 from callcenter.web.auth import SESSION_COOKIE, SIGNED_IN, install_auth, protect
 from callcenter.web.contract import register
@@ -49,12 +48,10 @@ class Site:
         return (await self.accounts.create_token(user.id, "wallboard")).secret
 
 
-async def started(tmp_path: Path, settings: StreamSettings) -> AsyncIterator[Site]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'callcenter.db'}"
-    await upgrade(url)
-    engine = create_engine(url)
+async def started(sessions: async_sessionmaker[AsyncSession], settings: StreamSettings,
+                  ) -> AsyncIterator[Site]:
     clock = VirtualClock(start=T0)
-    accounts = AccountRepository(session_factory(engine), clock=clock, hasher=FAST)
+    accounts = AccountRepository(sessions, clock=clock, hasher=FAST)
     admin = await accounts.create_user("root", PASSWORD, ["admin"])
     hub = EventHub(clock, epoch="e")
     app = web.Application(middlewares=[json_errors])
@@ -68,12 +65,11 @@ async def started(tmp_path: Path, settings: StreamSettings) -> AsyncIterator[Sit
         yield Site(client, accounts, hub, admin)
     finally:
         await client.close()
-        await engine.dispose()
 
 
 @pytest.fixture
-async def site(tmp_path: Path) -> AsyncIterator[Site]:
-    async for value in started(tmp_path, StreamSettings(heartbeat_seconds=QUIET,
+async def site(sqlite_sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Site]:
+    async for value in started(sqlite_sessions, StreamSettings(heartbeat_seconds=QUIET,
                                                          max_streams=3,
                                                          max_streams_per_user=2)):
         yield value
@@ -158,10 +154,10 @@ async def test_a_revoked_token_ends_its_stream_and_a_deactivated_user_loses_ever
 
 
 async def test_a_stream_checks_its_sign_in_before_an_event_once_a_heartbeat_has_passed(
-        tmp_path: Path) -> None:
+        sqlite_sessions: async_sessionmaker[AsyncSession]) -> None:
     """Without the hook (a session deleted behind the web face's back), the next heartbeat or
     event after a heartbeat's time finds out."""
-    async for site in started(tmp_path, StreamSettings(heartbeat_seconds=0.05)):
+    async for site in started(sqlite_sessions, StreamSettings(heartbeat_seconds=0.05)):
         session = await site.login()
         stream = await site.client.get("/api/events", headers=cookie(session))
         assert stream.status == 200
@@ -172,9 +168,9 @@ async def test_a_stream_checks_its_sign_in_before_an_event_once_a_heartbeat_has_
 
 
 async def test_a_client_that_reads_nothing_is_cut_off_after_the_write_timeout(
-        tmp_path: Path) -> None:
+        sqlite_sessions: async_sessionmaker[AsyncSession]) -> None:
     settings = StreamSettings(heartbeat_seconds=QUIET, write_seconds=0.2, max_pending=10**6)
-    async for site in started(tmp_path, settings):
+    async for site in started(sqlite_sessions, settings):
         secret = await site.token(site.admin)
         open_streams = site.client.app[OPEN_STREAMS]
         host, port = site.client.server.host, site.client.server.port

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.core.clock import VirtualClock
 from callcenter.core.records import CallRecord, Disposition, HangupBy, IvrStep
@@ -140,11 +141,8 @@ class Database:
 
 
 @pytest.fixture
-async def database(db_url: str) -> AsyncIterator[Database]:
-    engine = create_engine(db_url)
-    sessions = session_factory(engine)
-    yield Database(CallRepository(sessions), DeadLetterRepository(sessions))
-    await engine.dispose()
+def database(sessions: async_sessionmaker[AsyncSession]) -> Database:
+    return Database(CallRepository(sessions), DeadLetterRepository(sessions))
 
 
 # --------------------------------------------------------------------------- refused records

@@ -7,19 +7,12 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 
-from alembic import command
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 
 from callcenter.store import create_engine, upgrade
-from callcenter.store.db import alembic_config
+from tests.support.store import migrate
 
 BEFORE = "0007"  # the revision before the digests
-
-
-def migrate(connection: Connection, url: str, direction: str, revision: str) -> None:
-    config = alembic_config(url)
-    config.attributes["connection"] = connection
-    getattr(command, direction)(config, revision)
 
 
 async def test_stored_passwords_become_their_digests_and_memberships_stay(db_url: str) -> None:

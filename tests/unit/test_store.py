@@ -10,13 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Connection, delete, func, inspect, select, text
+from sqlalchemy import Connection, delete, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callcenter.core.clock import VirtualClock, to_datetime
@@ -35,7 +34,7 @@ from callcenter.features.calls.models import AttemptRow, CallRow
 from callcenter.features.calls.store import CallRepository
 from callcenter.store import create_engine, ping, schema, session_factory, upgrade
 from callcenter.store.db import alembic_config
-from callcenter.store.models import Base
+from tests.support.store import count_rows, migrate, table_names
 
 T0 = 1_732_812_345.170_001  # 2024-11-28T16:45:45.170001Z
 
@@ -91,20 +90,11 @@ def repository(engine: AsyncEngine, clock: VirtualClock) -> CallRepository:
     return CallRepository(session_factory(engine), clock=clock)
 
 
-async def count_rows(engine: AsyncEngine, row_type: type[Base]) -> int:
-    async with engine.connect() as connection:
-        return (await connection.execute(select(func.count()).select_from(row_type))).scalar_one()
-
-
 # --------------------------------------------------------------------------- schema
 
 
 # Every table the models describe (each feature's row module), plus Alembic's own.
 ALL_TABLES = {"alembic_version", *schema.metadata.tables}
-
-
-def table_names(connection: Connection) -> set[str]:
-    return set(inspect(connection).get_table_names())
 
 
 async def test_upgrade_creates_all_tables_and_can_run_again(empty_db_url: str) -> None:
@@ -124,15 +114,10 @@ async def test_upgrade_creates_all_tables_and_can_run_again(empty_db_url: str) -
 
 
 async def test_the_self_service_migration_downgrades_and_upgrades_again(db_url: str) -> None:
-    def migrate(connection: Connection, direction: str, revision: str) -> None:
-        config = alembic_config(db_url)
-        config.attributes["connection"] = connection
-        getattr(command, direction)(config, revision)
-
     engine = create_engine(db_url)
     try:
         async with engine.begin() as connection:
-            await connection.run_sync(migrate, "downgrade", "0002")
+            await connection.run_sync(migrate, db_url, "downgrade", "0002")
         async with engine.connect() as connection:
             assert await connection.run_sync(table_names) == {
                 "alembic_version", "calls", "call_attempts"

@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callcenter.core.clock import VirtualClock
@@ -25,7 +25,7 @@ from callcenter.features.callbacks.store import CallbackNotFound, CallbackReposi
 from callcenter.features.calls.models import CallRow, FaqOutcomeRow, SurveyAnswerRow
 from callcenter.features.calls.store import CallRepository, FaqTopicFigures
 from callcenter.store import session_factory
-from callcenter.store.models import Base
+from tests.support.store import count_rows
 
 T0 = 1_795_000_000.250_001  # 2026-11-18T11:06:40.250001Z
 
@@ -43,11 +43,6 @@ def calls(engine: AsyncEngine, clock: VirtualClock) -> CallRepository:
 @pytest.fixture
 def callbacks(engine: AsyncEngine, clock: VirtualClock) -> CallbackRepository:
     return CallbackRepository(session_factory(engine), clock=clock)
-
-
-async def count_rows(engine: AsyncEngine, row_type: type[Base]) -> int:
-    async with engine.connect() as connection:
-        return (await connection.execute(select(func.count()).select_from(row_type))).scalar_one()
 
 
 def self_served(call_id: str, started_at: float = T0, *, ended: bool = True) -> CallRecord:

@@ -5,10 +5,9 @@ later save replace the stored ones."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from callcenter.core.records import (
     AgentAttempt,
@@ -23,7 +22,7 @@ from callcenter.core.records import (
 from callcenter.features.calls.models import TransferRow
 from callcenter.features.calls.schemas import record_json
 from callcenter.features.calls.store import CallRepository
-from callcenter.store import create_engine, session_factory
+from tests.support.store import count_rows
 
 T0 = 1_795_000_000.0
 
@@ -50,14 +49,12 @@ def transferred_call() -> CallRecord:
 
 
 @pytest.fixture
-async def repository(db_url: str) -> AsyncIterator[CallRepository]:
-    engine = create_engine(db_url)
-    yield CallRepository(session_factory(engine))
-    await engine.dispose()
+def repository(sessions: async_sessionmaker[AsyncSession]) -> CallRepository:
+    return CallRepository(sessions)
 
 
 async def test_a_transferred_call_reads_back_leg_by_leg_and_transfer_by_transfer(
-        repository: CallRepository, db_url: str) -> None:
+        repository: CallRepository, engine: AsyncEngine) -> None:
     record = transferred_call()
     await repository.save(record)
     assert await repository.get(record.call_id) == record
@@ -66,13 +63,7 @@ async def test_a_transferred_call_reads_back_leg_by_leg_and_transfer_by_transfer
         record.transfers[1], outcome=TransferOutcome.PENDING, ended_at=None)])
     await repository.save(pending)
     assert await repository.get(record.call_id) == pending
-    engine = create_engine(db_url)
-    try:
-        async with engine.connect() as connection:
-            rows = await connection.scalar(select(func.count()).select_from(TransferRow))
-    finally:
-        await engine.dispose()
-    assert rows == 1
+    assert await count_rows(engine, TransferRow) == 1
 
 
 async def test_a_transfer_with_an_unknown_outcome_is_refused_naming_the_field(

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.asterisk.ami import AmiConnectionLost, AmiNotConnected
 from callcenter.asterisk.confgen import extensions
@@ -32,10 +32,9 @@ from callcenter.features.supervision.service import (
     Supervision,
     SupervisionRefused,
 )
-from callcenter.store.db import create_engine, session_factory, upgrade
 from callcenter.web.app import WebServices, make_app
 from tests.support.call_floor import CallFloor, call_floor
-from tests.support.web import accounts_for, bearer_headers
+from tests.support.web import accounts_for, client_signed_as
 
 # --------------------------------------------------------------------------- the service
 
@@ -181,19 +180,13 @@ class Site:
 
     async def client(self, roles: tuple[Role, ...], *, agent_id: str | None = None,
                      username: str | None = None) -> TestClient:
-        headers = await bearer_headers(self.accounts, roles, agent_id=agent_id,
-                                       username=username or "-".join(roles) + (agent_id or ""))
-        client = TestClient(self.server, headers=headers)
-        await client.start_server()
-        return client
+        return await client_signed_as(self.server, self.accounts, roles, agent_id=agent_id,
+                                      username=username)
 
 
 @pytest.fixture
-async def site(tmp_path: Path) -> AsyncIterator[Site]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'callcenter.db'}"
-    await upgrade(url)
-    engine = create_engine(url)
-    accounts = accounts_for(session_factory(engine))
+async def site(sqlite_sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Site]:
+    accounts = accounts_for(sqlite_sessions)
     floor = call_floor()
     app = make_app(WebServices(None, None, accounts, floor.clock))  # type: ignore[arg-type]
     transfers = CallTransfers(settings=floor.settings, clock=floor.clock, acd=floor.acd,
@@ -205,7 +198,6 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     await server.start_server()
     yield Site(floor, accounts, server)
     await server.close()
-    await engine.dispose()
 
 
 async def test_a_supervisor_listens_from_their_own_phone_by_default(site: Site):

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from jsonschema import Draft202012Validator
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.core.acd import AgentState, OfferFailure
 from callcenter.core.callback_offers import NoOfferReason
@@ -20,13 +20,11 @@ from callcenter.features.accounts.store import Role
 from callcenter.features.agents.schemas import HistoryQuery
 from callcenter.features.callbacks.store import CallbackRepository
 from callcenter.features.calls.store import CallRepository
-from callcenter.store.db import create_engine, session_factory, upgrade
 from callcenter.web.app import WebServices, make_app
 from callcenter.web.events import EventHub
-from callcenter.web.keys import HealthProbe
 from callcenter.web.openapi import build_document
 from tests.support.agent_floor import Floor, build_floor
-from tests.support.web import accounts_for, bearer_headers
+from tests.support.web import accounts_for, bearer_headers, health_probe
 
 T0 = 1_795_000_000.0  # 2026-11-18T11:06:40Z
 DOCUMENT = build_document()
@@ -54,28 +52,20 @@ class Site:
 
 
 @pytest.fixture
-async def site(tmp_path: Path) -> AsyncIterator[Site]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'callcenter.db'}"
-    await upgrade(url)
-    engine = create_engine(url)
-    sessions = session_factory(engine)
+async def site(sqlite_sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Site]:
+    sessions = sqlite_sessions
     clock = VirtualClock(T0)
     floor = await build_floor(sessions, clock)
 
-    async def database_up() -> bool:
-        return True
-
     accounts = accounts_for(sessions, clock)
     services = WebServices(
-        CallRepository(sessions), HealthProbe(ami=lambda: True, agi=lambda: True,
-                                              database=database_up),
+        CallRepository(sessions), health_probe(),
         accounts, clock, callbacks=CallbackRepository(sessions, clock),
         events=EventHub(clock), agents=floor.admin)
     headers = {who: await bearer_headers(accounts, [role], username=who, agent_id=agent_id)
                for who, (role, agent_id) in USERS.items()}
     async with TestClient(TestServer(make_app(services))) as client:
         yield Site(client, floor, headers, services)
-    await engine.dispose()
 
 
 def answer_schema(method: str, path: str, status: int) -> dict[str, Any]:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.core.clock import VirtualClock
 from callcenter.core.records import (
@@ -27,10 +27,8 @@ from callcenter.core.records import (
 from callcenter.features.accounts.store import AccountRepository, Role
 from callcenter.features.calls.schemas import record_json
 from callcenter.features.calls.store import CallRepository, DeadLetter, DeadLetterRepository
-from callcenter.store.db import create_engine, session_factory
 from callcenter.web.app import WebServices, make_app
-from callcenter.web.keys import HealthProbe
-from tests.support.web import accounts_for, bearer_headers
+from tests.support.web import accounts_for, bearer_headers, health_probe
 
 T0 = 1_795_000_000.0  # 2026-11-18T11:06:40Z
 
@@ -53,21 +51,13 @@ class Repos:
 
 
 @pytest.fixture
-async def repo(db_url: str) -> AsyncIterator[Repos]:
-    engine = create_engine(db_url)
-    sessions = session_factory(engine)
-    yield Repos(CallRepository(sessions), accounts_for(sessions))
-    await engine.dispose()
+def repo(sessions: async_sessionmaker[AsyncSession]) -> Repos:
+    return Repos(CallRepository(sessions), accounts_for(sessions))
 
 
 async def client_for(repo: Repos, *, ami: bool = True, signed_in: bool = True) -> TestClient:
     """A started client of the app, signed in as a supervisor (who may read calls)."""
-    async def database_up() -> bool:
-        return True
-
-    app = make_app(WebServices(
-        repo.calls, HealthProbe(ami=lambda: ami, agi=lambda: True, database=database_up),
-        repo.accounts, VirtualClock()))
+    app = make_app(WebServices(repo.calls, health_probe(ami=ami), repo.accounts, VirtualClock()))
     headers = {}
     if signed_in:
         username = f"supervisor{len(await repo.accounts.list_users())}"
@@ -188,19 +178,14 @@ async def test_calls_need_a_signed_in_supervisor_or_admin(repo: Repos):
 
 
 async def test_an_admin_reads_the_records_the_database_refused_and_a_supervisor_cannot(
-        repo: Repos, db_url: str):
-    engine = create_engine(db_url)
-    letters = DeadLetterRepository(session_factory(engine))
+        repo: Repos, sessions: async_sessionmaker[AsyncSession]):
+    letters = DeadLetterRepository(sessions)
     await letters.add(DeadLetter(call_id="x.1", record='{"caller_name": "a\\u0000b"}',
                                  reason="a NUL in the caller name", at=T0))
     await letters.add(DeadLetter(call_id="x.2", record="{}", reason="later", at=T0 + 60))
 
-    async def database_up() -> bool:
-        return True
-
-    app = make_app(WebServices(
-        repo.calls, HealthProbe(ami=lambda: True, agi=lambda: True, database=database_up),
-        repo.accounts, VirtualClock(), dead_letters=letters))
+    app = make_app(WebServices(repo.calls, health_probe(), repo.accounts, VirtualClock(),
+                               dead_letters=letters))
     admin = await bearer_headers(repo.accounts, [Role.ADMIN], username="root2")
     supervisor = await bearer_headers(repo.accounts, [Role.SUPERVISOR], username="sup2")
     client = TestClient(TestServer(app))
@@ -218,7 +203,6 @@ async def test_an_admin_reads_the_records_the_database_refused_and_a_supervisor_
         assert bad.status == 400
     finally:
         await client.close()
-        await engine.dispose()
 
 
 def test_a_call_record_is_written_as_it_always_was_byte_for_byte() -> None:

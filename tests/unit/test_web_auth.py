@@ -19,14 +19,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from callcenter.config import ConfigError, load_settings
 from callcenter.core.clock import VirtualClock
 from callcenter.features.accounts.http import ENDPOINTS as ACCOUNT_ENDPOINTS
 from callcenter.features.accounts.store import AccountRepository, HashGate, Role, User
 from callcenter.features.calls.store import CallRepository
-from callcenter.store.db import create_engine, session_factory, upgrade
+from callcenter.store.db import session_factory
 from callcenter.web.app import WebServices, json_errors, make_app
 from callcenter.web.auth import (
     PUBLIC,
@@ -44,7 +44,7 @@ from callcenter.web.auth import (
     undeclared_routes,
 )
 from callcenter.web.contract import register
-from callcenter.web.keys import HealthProbe
+from tests.support.web import health_probe
 
 T0 = 1_795_000_000.0  # 2026-11-18T11:06:40Z
 PASSWORD = "correct horse battery"
@@ -268,12 +268,9 @@ async def test_the_service_settings_decide_secure_cookies_and_trusted_proxies(
         "CALLCENTER_SERVICE__TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8"})
     assert settings.service.trusted_proxies == ("127.0.0.1", "10.0.0.0/8")
 
-    async def database_up() -> bool:
-        return True
-
     services = WebServices(
         calls=CallRepository(session_factory(engine)), accounts=site.accounts, clock=site.clock,
-        health=HealthProbe(ami=lambda: True, agi=lambda: True, database=database_up),
+        health=health_probe(),
         secure_cookies=settings.service.secure_cookies,
         trusted_proxies=settings.service.trusted_proxies)
     async with TestClient(TestServer(make_app(services)), cookie_jar=DummyCookieJar()) as client:
@@ -901,19 +898,16 @@ header_values = st.text(
 
 
 @pytest.fixture
-async def sqlite_site(tmp_path: Path) -> AsyncIterator[Site]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'fuzz.db'}"
-    await upgrade(url)
-    engine = create_engine(url)
+async def sqlite_site(sqlite_sessions: async_sessionmaker[AsyncSession],
+                      ) -> AsyncIterator[Site]:
     clock = VirtualClock(start=T0)
-    accounts = AccountRepository(session_factory(engine), clock=clock, hasher=FAST)
+    accounts = AccountRepository(sqlite_sessions, clock=clock, hasher=FAST)
     admin = await accounts.create_user("root", PASSWORD, ["admin"])
     client = await start(accounts, clock)
     try:
         yield Site(client, accounts, clock, admin)
     finally:
         await client.close()
-        await engine.dispose()
 
 
 @settings(max_examples=150, deadline=None,
@@ -988,3 +982,82 @@ async def test_every_user_and_token_answer_has_the_fields_in_the_order_it_had(
     assert list(me) == ["user", "via"]
     assert list(me["user"]) == ["id", "username", "display_name", "agent_id", "roles",
                                 "active", "created_at"]
+
+
+# ------------------------------ bodies parsed by the Endpoint models: the same first error
+
+ROLES_NO_LIST = ('roles: expected a list such as ["agent"], of admin, supervisor, agent, '
+                 'campaign_manager')
+SELF_DEMOTION = ("roles: you cannot remove your own admin role; another admin must, so that "
+                 "there is always an admin")
+SELF_DEACTIVATION = ("active: you cannot deactivate yourself; another admin must, so that "
+                     "there is always an admin")
+DISPLAY_NAME = ("display_name: expected 1-100 characters of text without control characters, "
+                "or null")
+
+
+@pytest.mark.parametrize(("caller", "method", "path", "body", "status", "says"), [
+    # Missing fields in the order the model declares them, not sorted.
+    ("nobody", "POST", "/api/login", {}, 400, "username: is required"),
+    ("ann", "POST", "/api/users", {}, 403, "POST /api/users is only for admin; you are agent"),
+    ("root", "POST", "/api/users", {"roles": "agent"}, 400, "username: is required"),
+    # A token for someone else is refused before its other fields are looked at...
+    ("ann", "POST", "/api/tokens", {"name": 7, "user_id": "<root>", "expires_in_days": 0}, 403,
+     "user_id: only an admin may make tokens for others"),
+    # ...but not before a user_id that is no id, and null is none.
+    ("ann", "POST", "/api/tokens", {"name": 7, "user_id": "1"}, 400,
+     "user_id: expected a user id (a whole number from 1)"),
+    ("ann", "POST", "/api/tokens", {"name": 7, "user_id": None}, 400,
+     "user_id: expected a user id (a whole number from 1)"),
+    ("root", "POST", "/api/tokens", {"name": 7, "expires_in_days": 0}, 400,
+     "expires_in_days: expected a whole number from 1 to 3650"),
+    ("root", "POST", "/api/tokens", {"name": "a\x00", "expires_in_days": None}, 400,
+     "name: expected 1-100 characters of text without control characters"),
+    # Roles that are no list come first; then username, password, roles, names.
+    ("root", "POST", "/api/users", {"username": 5, "password": "x", "roles": "agent"}, 400,
+     ROLES_NO_LIST),
+    ("root", "POST", "/api/users", {"username": 5, "password": "short", "roles": ["boss"]}, 400,
+     "username: 5 is not 1-64 characters of A-Z a-z 0-9 . _ @ -"),
+    ("root", "POST", "/api/users", {"username": "u", "password": "short", "roles": ["boss"]},
+     400, "password: must be at least 10 characters"),
+    ("root", "POST", "/api/users", {"username": "u", "password": PASSWORD, "roles": ["boss"],
+                                    "display_name": 3}, 400,
+     "roles: 'boss' is not a role; use admin, supervisor, agent, campaign_manager"),
+    # An admin keeping themselves: the 409 before a later field's 400.
+    ("root", "PATCH", "<root>", {"roles": ["agent"], "active": "no"}, 409, SELF_DEMOTION),
+    ("root", "PATCH", "<root>", {"active": False, "password": None}, 409, SELF_DEACTIVATION),
+    ("root", "PATCH", "<root>", {"roles": ["admin"], "active": False, "display_name": 3}, 409,
+     SELF_DEACTIVATION),
+    ("root", "PATCH", "<root>", {"roles": "x", "active": False}, 400, ROLES_NO_LIST),
+    ("root", "PATCH", "<root>", {"roles": None, "display_name": 3}, 400, ROLES_NO_LIST),
+    ("root", "PATCH", "<root>", {"roles": ["admin"], "active": "no"}, 400,
+     "active: expected true or false"),
+    # A password that is no text before the names; one too short after them.
+    ("root", "PATCH", "<ann>", {"password": 5, "display_name": 3}, 400,
+     "password: expected text"),
+    ("root", "PATCH", "<ann>", {"password": "short", "display_name": 3}, 400, DISPLAY_NAME),
+    ("root", "PATCH", "<ann>", {"password": "short", "agent_id": "A"}, 400,
+     "agent_id: 'A' is not an agent id (a-z first, then a-z 0-9 _ -, up to 32 characters), "
+     "or null"),
+    ("root", "PATCH", "<ann>", {"password": "short", "agent_id": None}, 400,
+     "password: must be at least 10 characters"),
+    ("root", "PATCH", "/api/users/x1", {}, 400, "id: 'x1' is not an id (a whole number from 1)"),
+    # A value quoting a placeholder is shown as sent.
+    ("root", "PATCH", "<ann>", {"agent_id": "{named}"}, 400,
+     "agent_id: '{named}' is not an agent id (a-z first, then a-z 0-9 _ -, up to 32 "
+     "characters), or null"),
+])
+async def test_of_several_wrong_fields_the_one_named_is_the_one_it_always_was(
+    site: Site, caller: str, method: str, path: str, body: dict[str, Any], status: int,
+    says: str,
+) -> None:
+    ann = await site.user("ann", "agent")
+    ids = {"<root>": site.admin.id, "<ann>": ann.id}
+    body = {name: ids.get(value, value) if isinstance(value, str) else value
+            for name, value in body.items()}
+    if path in ids:
+        path = f"/api/users/{ids[path]}"
+    headers = {} if caller == "nobody" else bearer(
+        await site.token(site.admin if caller == "root" else ann))
+    response = await site.client.request(method, path, json=body, headers=headers)
+    assert (response.status, await error_of(response)) == (status, says)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.core.clock import VirtualClock
 from callcenter.core.records import (
@@ -22,10 +23,8 @@ from callcenter.core.records import (
 from callcenter.features.accounts.store import AccountRepository, Role
 from callcenter.features.callbacks.store import CallbackRepository
 from callcenter.features.calls.store import CallRepository
-from callcenter.store import create_engine, session_factory
 from callcenter.web.app import WebServices
-from callcenter.web.keys import HealthProbe
-from tests.support.web import accounts_for, signed_in_client
+from tests.support.web import accounts_for, health_probe, signed_in_client
 
 T0 = 1_795_000_000.0  # 2026-11-18T11:06:40Z
 
@@ -38,18 +37,11 @@ class Stores:
 
 
 @pytest.fixture
-async def stores(db_url: str) -> AsyncIterator[Stores]:
-    engine = create_engine(db_url)
-    sessions = session_factory(engine)
-    yield Stores(CallRepository(sessions), CallbackRepository(sessions), accounts_for(sessions))
-    await engine.dispose()
+def stores(sessions: async_sessionmaker[AsyncSession]) -> Stores:
+    return Stores(CallRepository(sessions), CallbackRepository(sessions), accounts_for(sessions))
 
 
-async def database_up() -> bool:
-    return True
-
-
-HEALTH = HealthProbe(ami=lambda: True, agi=lambda: True, database=database_up)
+HEALTH = health_probe()
 
 
 @pytest.fixture

@@ -1,21 +1,23 @@
 """The account routes: sign-in and sign-out, who is signed in, API tokens, users (admins).
 
 Each is declared once as an ``Endpoint`` (web/contract.py) with the models of what it
-answers; web/auth.py is the machinery they stand on (sessions, cookies, the sign-in
-throttle, revocations). The JSON bodies are still read by hand (``json_body`` and the
-store's own checks), so their errors keep the wording and order the API always had; the
-document describes them with the literal schemas below.
+takes and answers; web/auth.py is the machinery they stand on (sessions, cookies, the
+sign-in throttle, revocations). The body models check each value with the store's own rule
+(``check_username``, ...), so an error has the store's wording, and declare their fields in
+the order the API always checked them. Two refusals come before a later field's 400, as
+they always did: a token for someone else (403, ``_tokens_for_others_by_admins_only``) and
+an admin demoting or deactivating themselves (409, ``_admins_keep_themselves``).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from aiohttp import web
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.json_schema import WithJsonSchema
 
 from callcenter.core.identifiers import AGENT_ID_RE
@@ -32,7 +34,11 @@ from callcenter.features.accounts.store import (
     TokenNotFound,
     UsernameTaken,
     UserNotFound,
+    check_agent_id,
+    check_display_name,
+    check_new_password,
     check_roles,
+    check_token_name,
     check_username,
 )
 from callcenter.features.accounts.store import ApiToken as StoredToken
@@ -54,18 +60,21 @@ from callcenter.web.auth import (
 )
 from callcenter.web.contract import (
     Answer,
+    Body,
     Endpoint,
     PathArgs,
     Query,
     Reply,
     Schema,
     Time,
+    checked_by,
     fail,
     failed,
     ok,
+    refuse_as_named,
     whole_match,
 )
-from callcenter.web.params import bad_request, check_params, iso, json_body, json_error
+from callcenter.web.params import bad_request, iso, json_error
 
 MAX_TOKEN_DAYS = 3650
 LOGIN_FAILED = "wrong username or password"
@@ -188,48 +197,154 @@ def token_answer(token: StoredToken) -> ApiToken:
                     last_used_at=iso(token.last_used_at), expires_at=iso(token.expires_at))
 
 
-# Request bodies: described literally, read by hand (see the module's docstring).
+class NoParameters(Query):
+    """A route that takes no query parameters (any is "unknown")."""
 
 
-def _object(required: dict[str, Schema], optional: dict[str, Schema] | None = None) -> Schema:
-    return {"type": "object", "properties": {**required, **(optional or {})},
-            "required": list(required), "additionalProperties": False}
+# --------------------------------------------------------------------------- what is sent
 
-
-LOGIN_BODY = _object({"username": USERNAME_SCHEMA,
-                      "password": {"type": "string", "maxLength": MAX_PASSWORD_LENGTH}})
-TOKEN_BODY = _object(
-    {"name": {"type": "string", "minLength": 1, "maxLength": MAX_TOKEN_NAME_LENGTH}},
-    {"expires_in_days": {"type": "integer", "minimum": 1, "maximum": MAX_TOKEN_DAYS,
-                         "description": "none: it never expires"},
-     "user_id": {**ROW_ID_SCHEMA, "description": "whose token (admins only; default: yours)"}})
 _NULLABLE_AGENT_ID = {"anyOf": [AGENT_ID_SCHEMA, {"type": "null"}]}
-NEW_USER_BODY = _object(
-    {"username": USERNAME_SCHEMA, "password": PASSWORD_SCHEMA, "roles": ROLES_SCHEMA},
-    {"display_name": DISPLAY_NAME_SCHEMA, "agent_id": _NULLABLE_AGENT_ID})
-USER_CHANGES_BODY = {
-    **_object({}, {"roles": ROLES_SCHEMA, "display_name": DISPLAY_NAME_SCHEMA,
-                   "agent_id": _NULLABLE_AGENT_ID, "password": PASSWORD_SCHEMA,
-                   "active": {"type": "boolean"}}),
-    "minProperties": 1,
-    "description": "Only the fields given change; null clears display_name or agent_id. "
-                   "Deactivating a user ends their sessions."}
+ROLE_LIST_WORDING = f"expected a list such as [\"agent\"], of {', '.join(r.value for r in Role)}"
+
+
+def _role_list(value: object) -> object:
+    if not isinstance(value, list):
+        fail(ROLE_LIST_WORDING)
+    try:
+        check_roles(value)
+    except ValueError as exc:
+        refuse_as_named(str(exc))
+    return value
+
+
+def _whole_number(value: object, low: int, high: int) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and low <= value <= high
+
+
+def _row_id(value: object) -> bool:
+    return _whole_number(value, 1, MAX_ROW_ID)
+
+
+def _token_owner(value: object) -> object:
+    if not _row_id(value):  # null too: leave the field out for your own token
+        fail("expected a user id (a whole number from 1)")
+    return value
+
+
+def _token_days(value: object) -> object:
+    if value is not None and not _whole_number(value, 1, MAX_TOKEN_DAYS):  # null: never ends
+        fail(f"expected a whole number from 1 to {MAX_TOKEN_DAYS}")
+    return value
+
+
+def _sign_in_password(value: object) -> object:
+    if not isinstance(value, str) or len(value) > MAX_PASSWORD_LENGTH:
+        fail(f"expected text of at most {MAX_PASSWORD_LENGTH} characters")
+    return value
+
+
+def _flag(value: object) -> object:
+    if not isinstance(value, bool):
+        fail("expected true or false")
+    return value
+
+
+def _text(value: object) -> object:
+    if not isinstance(value, str):  # null too: it would read as "no change"
+        fail("expected text")
+    return value
+
+
+CheckedUsername = Annotated[str, checked_by(check_username), WithJsonSchema(USERNAME_SCHEMA)]
+NewPassword = Annotated[str, checked_by(check_new_password), WithJsonSchema(PASSWORD_SCHEMA)]
+RoleList = Annotated[list[str], BeforeValidator(_role_list), WithJsonSchema(ROLES_SCHEMA)]
+DisplayName = Annotated[str | None, checked_by(check_display_name),
+                        WithJsonSchema(DISPLAY_NAME_SCHEMA)]
+AgentIdOrNull = Annotated[str | None, checked_by(check_agent_id),
+                          WithJsonSchema(_NULLABLE_AGENT_ID)]
+
+
+class SignIn(Body):
+    username: CheckedUsername
+    password: Annotated[str, BeforeValidator(_sign_in_password),
+                        WithJsonSchema({"type": "string", "maxLength": MAX_PASSWORD_LENGTH})]
+
+
+class NewToken(Body):
+    # Checked in this order, as the API always did: whose token it is (and, before the
+    # model, whether you may make it: _tokens_for_others_by_admins_only), how long it
+    # lasts, then its name.
+    user_id: Annotated[int | None, BeforeValidator(_token_owner), WithJsonSchema(
+        {**ROW_ID_SCHEMA, "description": "whose token (admins only; default: yours)"})] = None
+    expires_in_days: Annotated[int | None, BeforeValidator(_token_days), WithJsonSchema(
+        {"type": "integer", "minimum": 1, "maximum": MAX_TOKEN_DAYS,
+         "description": "none: it never expires"})] = None
+    name: Annotated[str, checked_by(check_token_name), WithJsonSchema(
+        {"type": "string", "minLength": 1, "maxLength": MAX_TOKEN_NAME_LENGTH})]
+
+
+class NewUser(Body):
+    username: CheckedUsername
+    password: NewPassword
+    roles: RoleList
+    display_name: DisplayName = None
+    agent_id: AgentIdOrNull = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _roles_a_list_first(cls, sent: object) -> object:
+        # The API always refused roles that are no list before looking at the username.
+        if isinstance(sent, Mapping) and "roles" in sent and not isinstance(sent["roles"], list):
+            fail(ROLE_LIST_WORDING, where="roles")
+        return sent
+
+
+class UserChanges(Body):
+    model_config = ConfigDict(json_schema_extra={
+        "minProperties": 1,
+        "description": "Only the fields given change; null clears display_name or agent_id. "
+                       "Deactivating a user ends their sessions."})
+
+    # Checked in this order, as the API always did (the password's length last, once the
+    # others are right; _admins_keep_themselves before the model).
+    # null is refused like any other wrong value: the validators run before None could match.
+    roles: Annotated[list[str] | None, BeforeValidator(_role_list),
+                     WithJsonSchema(ROLES_SCHEMA)] = None
+    active: Annotated[bool | None, BeforeValidator(_flag),
+                      WithJsonSchema({"type": "boolean"})] = None
+    password: Annotated[str | None, BeforeValidator(_text),
+                        WithJsonSchema(PASSWORD_SCHEMA)] = None
+    display_name: DisplayName = None
+    agent_id: AgentIdOrNull = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _something(cls, sent: object) -> object:
+        if isinstance(sent, Mapping) and not sent:
+            fail("nothing to change; give roles, display_name, password, active or agent_id",
+                 where="body")
+        return sent
+
+    @model_validator(mode="after")
+    def _password_long_enough(self) -> UserChanges:
+        if self.password is not None:
+            try:
+                check_new_password(self.password)
+            except ValueError as exc:
+                refuse_as_named(str(exc))
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        """The fields given, by name (a null display_name or agent_id among them)."""
+        return {name: getattr(self, name) for name in type(self).model_fields
+                if name in self.model_fields_set}
 
 
 # --------------------------------------------------------------------------- sign-in
 
 
-async def login(request: web.Request) -> web.Response:
-    body = await json_body(
-        request,
-        {"username", "password"},
-        '{"username": "ada", "password": "..."}',
-        required=("username", "password"),
-    )
-    username = _valid(check_username, body["username"])
-    password = body["password"]
-    if not isinstance(password, str) or len(password) > MAX_PASSWORD_LENGTH:
-        raise bad_request(f"password: expected text of at most {MAX_PASSWORD_LENGTH} characters")
+async def login(request: web.Request, body: SignIn) -> web.Response:
+    username, password = body.username, body.password
     settings = request.app[AUTH_SETTINGS]
     address = client_address(request, settings.trusted_proxies)
     throttle = request.app[LOGIN_THROTTLE]
@@ -290,26 +405,22 @@ async def me(request: web.Request) -> web.Response:
 # --------------------------------------------------------------------------- API tokens
 
 
-async def create_token(request: web.Request) -> web.Response:
+def _tokens_for_others_by_admins_only(request: web.Request, sent: Mapping[str, Any],
+                                      path: None) -> None:
     caller = current_user(request)
-    body = await json_body(
-        request,
-        {"name", "expires_in_days", "user_id"},
-        '{"name": "nightly report", "expires_in_days": 90}',
-        required=("name",),
-    )
-    owner = _valid(_row_id_value, body.get("user_id", caller.id), "user_id")
-    if owner != caller.id and Role.ADMIN not in caller.roles:
+    owner = sent.get("user_id", caller.id)
+    if _row_id(owner) and owner != caller.id and Role.ADMIN not in caller.roles:
         raise json_error(web.HTTPForbidden, "user_id: only an admin may make tokens for others")
-    days = body.get("expires_in_days")
-    if days is not None and (
-        isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_TOKEN_DAYS
-    ):
-        raise bad_request(f"expires_in_days: expected a whole number from 1 to {MAX_TOKEN_DAYS}")
+
+
+async def create_token(request: web.Request, body: NewToken) -> web.Response:
+    caller = current_user(request)
+    owner = caller.id if body.user_id is None else body.user_id
+    days = body.expires_in_days
     now = request.app[AUTH_SETTINGS].clock.now()
     expires_at = None if days is None else now + days * 86400.0
     try:
-        issued = await request.app[ACCOUNTS].create_token(owner, body["name"], expires_at)
+        issued = await request.app[ACCOUNTS].create_token(owner, body.name, expires_at)
     except UserNotFound:
         raise bad_request(f"user_id: no user has id {owner}") from None
     except ValueError as exc:
@@ -345,30 +456,21 @@ async def revoke_token(request: web.Request, path: TokenInPath) -> web.Response:
 # --------------------------------------------------------------------------- users (admin)
 
 
-async def list_users(request: web.Request) -> web.Response:
-    check_params(request, set())
+async def list_users(request: web.Request, query: NoParameters) -> web.Response:
     users = await request.app[ACCOUNTS].list_users()
     return Users(users=[user_answer(u) for u in users]).response()
 
 
-async def create_user(request: web.Request) -> web.Response:
-    body = await json_body(
-        request,
-        {"username", "password", "roles", "display_name", "agent_id"},
-        '{"username": "ada", "password": "at least 10 characters", "roles": ["agent"], '
-        '"agent_id": "ada"}',
-        required=("username", "password", "roles"),
-    )
-    _roles_must_be_a_list(body["roles"])
+async def create_user(request: web.Request, body: NewUser) -> web.Response:
     try:
         user = await request.app[ACCOUNTS].create_user(
-            body["username"],
-            body["password"],
-            body["roles"],
-            display_name=body.get("display_name"),
-            agent_id=body.get("agent_id"),
+            body.username,
+            body.password,
+            body.roles,
+            display_name=body.display_name,
+            agent_id=body.agent_id,
         )
-    except ValueError as exc:  # each message starts with the field's name
+    except ValueError as exc:  # the model ran the same checks; each names its field
         raise bad_request(str(exc)) from None
     except HashingBusy as busy:
         raise _busy(busy) from None
@@ -377,38 +479,43 @@ async def create_user(request: web.Request) -> web.Response:
     return OneUser(user=user_answer(user)).response(201)
 
 
-async def change_user(request: web.Request, path: UserInPath) -> web.Response:
-    caller = current_user(request)
-    user_id = path.id
-    body = await json_body(
-        request,
-        {"roles", "display_name", "password", "active", "agent_id"},
-        '{"roles": ["agent", "supervisor"], "active": true}',
-    )
-    if not body:
-        raise bad_request("body: nothing to change; give roles, display_name, password, "
-                          "active or agent_id")
-    changes: dict[str, Any] = dict(body)
-    if "roles" in changes:
-        _roles_must_be_a_list(changes["roles"])
-        roles = _valid(check_roles, changes["roles"])
-        if user_id == caller.id and Role.ADMIN not in roles:
+def _admins_keep_themselves(request: web.Request, sent: Mapping[str, Any],
+                            path: UserInPath) -> None:
+    """An admin may neither drop their own admin role nor deactivate themselves (another
+    admin must, so that there is always an admin): 409, before the fields after roles and
+    active are looked at."""
+    if path.id != current_user(request).id:
+        return
+    if "roles" in sent:
+        roles = _valid_roles(sent["roles"])
+        if roles is None:
+            return  # the model names what is wrong with them first
+        if Role.ADMIN not in roles:
             raise json_error(
                 web.HTTPConflict,
                 "roles: you cannot remove your own admin role; another admin must, "
                 "so that there is always an admin",
             )
-    if "active" in changes:
-        if not isinstance(changes["active"], bool):
-            raise bad_request("active: expected true or false")
-        if user_id == caller.id and changes["active"] is False:
-            raise json_error(
-                web.HTTPConflict,
-                "active: you cannot deactivate yourself; another admin must, "
-                "so that there is always an admin",
-            )
-    if "password" in changes and not isinstance(changes["password"], str):
-        raise bad_request("password: expected text")  # null would mean "no change" below
+    if sent.get("active") is False:
+        raise json_error(
+            web.HTTPConflict,
+            "active: you cannot deactivate yourself; another admin must, "
+            "so that there is always an admin",
+        )
+
+
+def _valid_roles(value: object) -> frozenset[Role] | None:
+    if not isinstance(value, list):
+        return None
+    try:
+        return check_roles(value)
+    except ValueError:
+        return None
+
+
+async def change_user(request: web.Request, path: UserInPath, body: UserChanges) -> web.Response:
+    user_id = path.id
+    changes = body.changes()
     try:
         user = await request.app[ACCOUNTS].update_user(user_id, **changes)
     except ValueError as exc:
@@ -442,27 +549,6 @@ def _retry_later(error: type[web.HTTPError], message: str, seconds: float) -> we
     )
 
 
-def _valid(check: Callable[..., Any], value: object, *args: object) -> Any:
-    """Run a store check; its ValueError (which names the field) becomes a 400."""
-    try:
-        return check(value, *args)
-    except ValueError as exc:
-        raise bad_request(str(exc)) from None
-
-
-def _row_id_value(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ROW_ID:
-        raise ValueError(f"{name}: expected a user id (a whole number from 1)")
-    return value
-
-
-def _roles_must_be_a_list(value: object) -> None:
-    if not isinstance(value, list):
-        raise bad_request(
-            f"roles: expected a list such as [\"agent\"], of {', '.join(r.value for r in Role)}"
-        )
-
-
 # --------------------------------------------------------------------------- declarations
 
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -473,14 +559,15 @@ ENDPOINTS: tuple[Endpoint, ...] = (
               401: failed("Wrong username or password, or the user is inactive."),
               429: Reply("Too many failed sign-ins for this username; try again later.",
                          headers={"Retry-After": "seconds to wait"})},
-             raw_body=LOGIN_BODY),
+             body=SignIn, body_example='{"username": "ada", "password": "..."}', body_where=""),
     Endpoint("POST", "/api/logout", logout, SIGNED_IN, "Sign out: ends this session",
              "accounts", {200: ok(LoggedOut, "Signed out; the cookie is cleared.")}),
     Endpoint("GET", "/api/me", me, SIGNED_IN, "Who is signed in, and how", "accounts",
              {200: ok(Me)}),
     Endpoint("POST", "/api/tokens", create_token, SIGNED_IN, "Issue an API token for scripts",
              "accounts", {201: ok(IssuedToken, "Issued; the secret is in this answer only.")},
-             raw_body=TOKEN_BODY),
+             body=NewToken, body_example='{"name": "nightly report", "expires_in_days": 90}',
+             body_where="", rule_before_body=_tokens_for_others_by_admins_only),
     Endpoint("GET", "/api/tokens", list_tokens, SIGNED_IN,
              "API tokens: your own, or everyone's for an admin", "accounts",
              {200: ok(Tokens, "The tokens (never their secrets).")}, query=TokenList),
@@ -490,14 +577,17 @@ ENDPOINTS: tuple[Endpoint, ...] = (
               404: failed("No such token (or not yours, for a non-admin).")},
              path_args=TokenInPath),
     Endpoint("GET", "/api/users", list_users, ADMINS, "Every user, by username", "users",
-             {200: ok(Users, "The users.")}),
+             {200: ok(Users, "The users.")}, query=NoParameters),
     Endpoint("POST", "/api/users", create_user, ADMINS, "Create a user", "users",
              {201: ok(OneUser, "Created."), 409: failed("The username is taken.")},
-             raw_body=NEW_USER_BODY),
+             body=NewUser, body_example='{"username": "ada", "password": "at least 10 '
+             'characters", "roles": ["agent"], "agent_id": "ada"}', body_where=""),
     Endpoint("PATCH", "/api/users/{id}", change_user, ADMINS,
              "Change a user's roles, names, password or activity", "users",
              {200: ok(OneUser, "Changed."), 404: failed("No such user."),
               409: failed("No active admin would remain (nor may admins demote or deactivate "
                           "themselves).")},
-             path_args=UserInPath, raw_body=USER_CHANGES_BODY),
+             path_args=UserInPath, body=UserChanges,
+             body_example='{"roles": ["agent", "supervisor"], "active": true}', body_where="",
+             rule_before_body=_admins_keep_themselves),
 )

@@ -11,10 +11,10 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, ConfigDict, Field
 from pydantic.json_schema import WithJsonSchema
 
-from callcenter.config import NAME_RE
 from callcenter.core.acd import AgentView
 from callcenter.core.acd_actions import AgentState as LiveState
 from callcenter.core.acd_actions import ConnectMode
+from callcenter.core.identifiers import AGENT_ID_RE as NEW_AGENT_ID_RE
 from callcenter.core.registrations import Registration as PhoneRegistration
 from callcenter.features.agents.admin import (
     PHONE_RE,
@@ -103,7 +103,7 @@ class AgentPath(PathArgs):
 class NewAgent(Body):
     """A new agent: queues and skills optional."""
 
-    id: pattern_text(NAME_RE, "an agent id (a lowercase letter, then up to 31 lowercase "
+    id: pattern_text(NEW_AGENT_ID_RE, "an agent id (a lowercase letter, then up to 31 lowercase "
                      "letters, digits, '-' or '_')",
                      description="the agent's id, also their SIP user name")
     name: Annotated[Text, WithJsonSchema(NAME_SCHEMA)]

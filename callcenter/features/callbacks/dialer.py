@@ -69,7 +69,7 @@ from callcenter.asterisk.originate_fate import (
     originate_fate,
 )
 from callcenter.asterisk.prompting import play
-from callcenter.config import NAME_RE, Settings
+from callcenter.config import Settings
 from callcenter.core.acd import (
     CallbackUnanswered,
     NoAgentAvailable,
@@ -123,6 +123,7 @@ from callcenter.core.callbacks import (
 )
 from callcenter.core.calls import CallLedger
 from callcenter.core.clock import Clock
+from callcenter.core.identifiers import AGENT_ID_RE
 from callcenter.core.records import CallbackRequest, CallbackStatus
 from callcenter.features.agents.dialplan import caller_join_arguments
 from callcenter.features.callbacks.dialplan import (
@@ -535,7 +536,7 @@ class CallbackDialer:
         self._attempts[action.token] = entry  # its step may start before the answer comes
         number = entry.request.number
         if action.leg is Leg.AGENT:
-            if not NAME_RE.fullmatch(action.agent_id):  # it goes into a dial string
+            if not AGENT_ID_RE.fullmatch(action.agent_id):  # it goes into a dial string
                 raise ValueError(f"agent id {action.agent_id!r} is not a name")
             log.info("callback request %s: ringing agent %s", entry.id, action.agent_id)
             fields: dict[str, Any] = {

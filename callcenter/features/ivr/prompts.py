@@ -10,7 +10,6 @@ sidecar is taken as a human recording put there by hand and is never overwritten
 from __future__ import annotations
 
 import hashlib
-import re
 import shutil
 import subprocess
 import tempfile
@@ -18,9 +17,12 @@ import tomllib
 from pathlib import Path
 
 from callcenter.core.flows.names import LANGUAGE_RE
+from callcenter.core.identifiers import BUILT_PROMPT_NAME
 
 PROMPTS_FILE = "prompts.toml"
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+# The names of the prompts built here follow BUILT_PROMPT_NAME (core/identifiers.py), which
+# is stricter than what a flow may play (PROMPT_NAME): the comment there says why.
+NAME_WORDING = f"a prompt name is {BUILT_PROMPT_NAME.wording}"
 SAMPLE_RATE = 8000
 # Part of the hash: changing the recipe rebuilds every prompt.
 RECIPE = f"espeak-ng -s 150 | sox -r {SAMPLE_RATE} -c 1 -b 16 norm -3"
@@ -47,9 +49,8 @@ def load_prompt_texts(prompts_dir: Path, language: str = "en") -> dict[str, str]
         where = f"{language}."
     texts = {}
     for name, text in table.items():
-        if not NAME_RE.fullmatch(name):
-            raise PromptError(f"{path}: {where}{name}: a prompt name is lowercase letters, "
-                              "digits, '-' or '_'")
+        if not BUILT_PROMPT_NAME.fullmatch(name):
+            raise PromptError(f"{path}: {where}{name}: {NAME_WORDING}")
         if not isinstance(text, str) or not text.strip():
             raise PromptError(f"{path}: {where}{name}: expected the text to speak")
         texts[name] = text.strip()
@@ -145,8 +146,8 @@ def convert_recordings(prompts_dir: Path, language: str = "en") -> list[Path]:
     converted = []
     for source in sorted(p for p in sources.iterdir() if p.is_file()):
         name = source.stem
-        if not NAME_RE.fullmatch(name):
-            raise PromptError(f"{source}: a prompt name is lowercase letters, digits, '-' or '_'")
+        if not BUILT_PROMPT_NAME.fullmatch(name):
+            raise PromptError(f"{source}: {NAME_WORDING}")
         target = out_dir / f"{name}.wav"
         if target.exists() and target.stat().st_mtime >= source.stat().st_mtime:
             continue
