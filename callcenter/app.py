@@ -63,7 +63,7 @@ from callcenter.store.asterisk_log import LogPositions
 from callcenter.store.db import create_engine, ping, session_factory, upgrade
 from callcenter.web.app import WebServices, make_app
 from callcenter.web.events import EventHub, StreamSettings
-from callcenter.web.keys import HealthProbe
+from callcenter.web.health import HealthProbe
 from callcenter.web.limits import GuardedSite, HttpLimits, install_body_deadline, runner_options
 
 log = logging.getLogger(__name__)

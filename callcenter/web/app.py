@@ -15,9 +15,12 @@ from callcenter.features.agent_transfers.http import install_transfer_routes
 from callcenter.features.agent_transfers.service import CallTransfers
 from callcenter.features.agents import http as agents_http
 from callcenter.features.agents.admin import AgentAdmin
+from callcenter.features.agents.http import AGENTS
 from callcenter.features.callbacks import http as callbacks
+from callcenter.features.callbacks.http import CALLBACKS
 from callcenter.features.callbacks.store import CallbackRepository
 from callcenter.features.calls import http as calls
+from callcenter.features.calls.http import CALLS, DEAD_LETTERS
 from callcenter.features.calls.store import CallRepository, DeadLetterRepository
 from callcenter.features.queues import http as queues_http
 from callcenter.features.reports import http as reports
@@ -28,8 +31,7 @@ from callcenter.web.auth import install_auth
 from callcenter.web.contract import register
 from callcenter.web.demo import DEMO_ENDPOINT
 from callcenter.web.events import EventHub, StreamSettings, install_events
-from callcenter.web.health import HEALTH_ENDPOINT
-from callcenter.web.keys import AGENTS, CALLBACKS, CALLS, DEAD_LETTERS, HEALTH, HealthProbe
+from callcenter.web.health import HEALTH, HEALTH_ENDPOINT, HealthProbe
 from callcenter.web.openapi import OPENAPI_ENDPOINT
 
 log = logging.getLogger(__name__)

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
 from aiohttp import web
 
 from callcenter.web.auth import PUBLIC
 from callcenter.web.contract import Endpoint, ok
-from callcenter.web.keys import HEALTH
+
+
+@dataclass(frozen=True)
+class HealthProbe:
+    """What /healthz asks; each returns True when that part is up."""
+
+    ami: Callable[[], bool]
+    agi: Callable[[], bool]
+    database: Callable[[], Awaitable[bool]]
+
+
+HEALTH = web.AppKey("health", HealthProbe)
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from callcenter.core.clock import Clock, VirtualClock
 from callcenter.features.accounts.store import AccountRepository, Role
 from callcenter.web.app import WebServices, make_app
-from callcenter.web.keys import HealthProbe
+from callcenter.web.health import HealthProbe
 
 # Cheap argon2 parameters: the tests check who may do what, not the hash's cost.
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)

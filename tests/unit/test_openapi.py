@@ -33,6 +33,7 @@ from callcenter.core.records import (
     SurveyAnswer,
 )
 from callcenter.features.accounts import http as accounts
+from callcenter.features.accounts import schemas as account_schemas
 from callcenter.features.accounts.store import ApiToken, Role, User
 from callcenter.features.callbacks import http as callbacks
 from callcenter.features.callbacks.store import CallbackRepository
@@ -332,10 +333,10 @@ def test_users_and_tokens_as_the_auth_handlers_write_them_match_the_document():
     user = User(id=7, username="ada", roles=frozenset({Role.AGENT, Role.SUPERVISOR}),
                 display_name="Ada L.", agent_id="ada", active=True, created_at=T0)
     check_against({"$ref": "#/components/schemas/User"},
-                  accounts.user_answer(user).model_dump(mode="json"))
+                  account_schemas.user_answer(user).model_dump(mode="json"))
     token = ApiToken(id=3, user_id=7, username="ada", name="nightly report", created_at=T0,
                      last_used_at=None, expires_at=T0 + 86400)
-    answer = accounts.token_answer(token).model_dump(mode="json")
+    answer = account_schemas.token_answer(token).model_dump(mode="json")
     check_against({"$ref": "#/components/schemas/ApiToken"}, answer)
     issued = {**answer, "token": "cc_" + "x" * 43}  # as create_token answers
     check_against(answer_schema("POST", "/api/tokens", 201), issued)

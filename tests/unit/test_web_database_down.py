@@ -17,7 +17,7 @@ from callcenter.features.accounts.store import Role
 from callcenter.features.calls.store import CallRepository
 from callcenter.store.db import create_engine, session_factory, upgrade
 from callcenter.web.app import WebServices, database_unavailable
-from callcenter.web.keys import HealthProbe
+from callcenter.web.health import HealthProbe
 from tests.support.postgres import PostgresServer
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.web import accounts_for, signed_in_client

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from aiohttp import web
 
 from callcenter.features.agents.admin import (
+    AgentAdmin,
     AgentConflict,
     AgentInputError,
     AgentNotFound,
@@ -44,9 +45,9 @@ from callcenter.web.contract import (
     failed,
     ok,
 )
-from callcenter.web.keys import AGENTS
 from callcenter.web.params import bad_request, iso, json_error
 
+AGENTS = web.AppKey("agents", AgentAdmin)  # the web app's way to the agents' service
 HISTORY_DAY = 86400.0  # without `since`, the history starts a day before `until` (or now)
 
 

@@ -13,16 +13,16 @@ from callcenter.features.callbacks.schemas import (
     CallbackPage,
     CallbackPath,
 )
-from callcenter.features.callbacks.store import CallbackNotFound
+from callcenter.features.callbacks.store import CallbackNotFound, CallbackRepository
 from callcenter.web.auth import FLOOR
 from callcenter.web.contract import (
     Endpoint,
     failed,
     ok,
 )
-from callcenter.web.keys import CALLBACKS
 from callcenter.web.params import bad_request, json_error
 
+CALLBACKS = web.AppKey("callbacks", CallbackRepository)
 
 async def list_callbacks(request: web.Request, query: CallbackList) -> web.Response:
     try:

@@ -13,14 +13,16 @@ from callcenter.features.calls.schemas import (
     DeadLetterPage,
     DeadLetterQuery,
 )
+from callcenter.features.calls.store import CallRepository, DeadLetterRepository
 from callcenter.web.auth import ADMINS, STAFF
 from callcenter.web.contract import (
     Endpoint,
     ok,
 )
-from callcenter.web.keys import CALLS, DEAD_LETTERS
 from callcenter.web.params import bad_request, iso
 
+CALLS = web.AppKey("calls", CallRepository)
+DEAD_LETTERS = web.AppKey("dead_letters", DeadLetterRepository)
 
 async def list_calls(request: web.Request, query: CallsQuery) -> web.Response:
     try:

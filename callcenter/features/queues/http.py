@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from callcenter.features.agents.http import admin_errors
+from callcenter.features.agents.http import AGENTS, admin_errors
 from callcenter.features.queues.schemas import (
     Queue,
     QueueList,
@@ -17,7 +17,6 @@ from callcenter.web.contract import (
     failed,
     ok,
 )
-from callcenter.web.keys import AGENTS
 
 
 async def list_queues(request: web.Request) -> web.Response:

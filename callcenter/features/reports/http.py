@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from callcenter.features.calls.http import CALLS
 from callcenter.features.reports.schemas import (
     FaqQuery,
     FaqReport,
@@ -15,7 +16,6 @@ from callcenter.features.reports.schemas import (
 )
 from callcenter.web.auth import STAFF
 from callcenter.web.contract import Endpoint, ok
-from callcenter.web.keys import CALLS
 from callcenter.web.params import bad_request, iso
 
 
