@@ -1,4 +1,5 @@
-"""Playing our own prompts over AGI, the one way every service module does it."""
+"""Playing our own prompts over AGI, and hanging up a caller who may be gone already: the
+one way every feature does each."""
 
 from __future__ import annotations
 
@@ -24,3 +25,13 @@ async def play(session: AgiSession, prompt: str, escape_digits: str = "") -> str
         log.error("call %s (%s): prompt %s/%s could not be played, skipped: %s",
                   session.env.uniqueid, session.env.channel, PROMPT_FOLDER, prompt, exc)
         return None
+
+
+async def hang_up_quietly(session: AgiSession) -> None:
+    """Hang the caller up unless they are gone; a caller who left meanwhile is no error."""
+    if session.hung_up:
+        return
+    try:
+        await session.hangup()
+    except Exception:  # already gone: nothing left to do for this call
+        log.debug("hangup of %s failed", session.env.channel, exc_info=True)

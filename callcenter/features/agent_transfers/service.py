@@ -62,7 +62,7 @@ from callcenter.asterisk.agi import AgiHangup
 from callcenter.asterisk.agi_server import AgiSession
 from callcenter.asterisk.ami import AmiActionError, AmiError
 from callcenter.asterisk.events import DialBegin, DialEnd, Hangup, OtherEvent
-from callcenter.asterisk.prompting import play
+from callcenter.asterisk.prompting import hang_up_quietly, play
 from callcenter.config import Settings
 from callcenter.core.acd import (
     AgentState,
@@ -545,7 +545,7 @@ class CallTransfers:
                 case _:
                     hangup_by, no_agent = HangupBy.SYSTEM, True
             self._acd.left(call_id)  # the agent is free (wrap-up) before the caller hangs up
-            await _hang_up_quietly(session)
+            await hang_up_quietly(session)
         except AgiHangup:
             hangup_by = HangupBy.CALLER
             self._caller_left_talk(call_id)
@@ -621,13 +621,4 @@ async def _apologise(session: AgiSession) -> None:
         await play(session, "sorry-no-agent")
     except AgiHangup:
         return
-    await _hang_up_quietly(session)
-
-
-async def _hang_up_quietly(session: AgiSession) -> None:
-    if session.hung_up:
-        return
-    try:
-        await session.hangup()
-    except Exception:  # already gone: nothing left to do for this call
-        log.debug("hangup of %s failed", session.env.channel, exc_info=True)
+    await hang_up_quietly(session)

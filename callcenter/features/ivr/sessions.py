@@ -17,7 +17,7 @@ from typing import Protocol
 
 from callcenter.asterisk.agi import AgiCommandError
 from callcenter.asterisk.agi_server import AgiHangup, AgiSession
-from callcenter.asterisk.prompting import PROMPT_FOLDER
+from callcenter.asterisk.prompting import PROMPT_FOLDER, hang_up_quietly
 from callcenter.asterisk.prompting import play as _play
 from callcenter.config import Settings
 from callcenter.core.caller_id import clean_name, clean_number
@@ -143,7 +143,7 @@ class InboundCalls:
             failure = f"call handling failed: {type(exc).__name__}: {exc}"
             log.exception("call %s (%s): %s", call_id, env.channel, failure)
             ending = _Ending(HangupBy.SYSTEM)
-            await _hang_up_quietly(session)
+            await hang_up_quietly(session)
         finally:
             self.active.pop(call_id, None)
             self._record_walk(call_id, walk)
@@ -186,7 +186,7 @@ class InboundCalls:
                     outcome = await transfer(session, kind, destination, self._settings)
                     if not outcome.answered:  # refused, busy, no answer: never silence
                         await _play(session, "sorry-no-agent")
-                    await _hang_up_quietly(session)
+                    await hang_up_quietly(session)
                     return _Ending(outcome.hangup_by, no_agent=not outcome.answered)
                 case _:
                     raise RuntimeError(f"the IVR ended with something unknown: {action!r}")
@@ -200,7 +200,7 @@ class InboundCalls:
             return ending
         with contextlib.suppress(AgiHangup):  # a caller leaving keeps the answers given
             await self._run(session, call_id, walk, survey)
-        await _hang_up_quietly(session)
+        await hang_up_quietly(session)
         return ending
 
     def _record_walk(self, call_id: str, walk: _Walk) -> None:
@@ -282,7 +282,7 @@ class InboundCalls:
         if outcome is WaitOutcome.TALKED:
             self._acd.left(call_id)  # the agent is free (wrap-up) even if the caller stays
             if not stay:
-                await _hang_up_quietly(session)
+                await hang_up_quietly(session)
             return _Ending(HangupBy.AGENT)
         if outcome is WaitOutcome.CALLBACK:
             return _Ending(HangupBy.SYSTEM, callback_requested=True)
@@ -380,12 +380,3 @@ async def _record_name(session: AgiSession, call_id: str, walk: _Walk, max_secon
         return False
     walk.name_recording = path
     return outcome.endpos >= MIN_NAME_SAMPLES
-
-
-async def _hang_up_quietly(session: AgiSession) -> None:
-    if session.hung_up:
-        return
-    try:
-        await session.hangup()
-    except Exception:  # already gone: nothing left to do for this call
-        log.debug("hangup of %s failed", session.env.channel, exc_info=True)
