@@ -27,7 +27,6 @@ from tests.support.calls import (
     caller,
     finished,
     prompt_seconds,
-    sipp_cleanup,  # noqa: F401 - autouse fixture
     until,
 )
 from tests.support.sipp import AgentPlan, CallerPlan, free_port

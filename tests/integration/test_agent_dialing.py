@@ -22,7 +22,6 @@ from tests.support.calls import (
     call_center,
     finished,
     ivr_inputs,
-    sipp_cleanup,  # noqa: F401 - autouse fixture
     the_only_closed_call,
 )
 from tests.support.sipp import CallerPlan

@@ -24,7 +24,6 @@ from tests.support.calls import (
     ivr_inputs,
     prompt_seconds,
     sip_target,
-    sipp_cleanup,  # noqa: F401 - autouse fixture
     talk_seconds_measured_by,
     the_only_closed_call,
 )

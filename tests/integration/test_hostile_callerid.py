@@ -28,7 +28,6 @@ from tests.support.calls import (
     closed_calls,
     finished,
     ivr_inputs,
-    sipp_cleanup,  # noqa: F401 - autouse fixture
 )
 from tests.support.sipp import AgentPlan, CallerPlan, free_port
 

@@ -27,7 +27,6 @@ from tests.support.calls import (
     finished,
     ivr_inputs,
     prompt_seconds,
-    sipp_cleanup,  # noqa: F401 - autouse fixture
     talk_seconds_measured_by,
     the_only_closed_call,
 )

@@ -27,7 +27,6 @@ from tests.support.calls import (
     caller,
     finished,
     ivr_inputs,
-    sipp_cleanup,  # noqa: F401 - autouse fixture
 )
 from tests.support.service_process import ServiceProcess
 from tests.support.sipp import CallerPlan, SippProcess, caller_scenario

@@ -18,7 +18,6 @@ from tests.support.calls import (
     call_center,
     caller,
     finished,
-    sipp_cleanup,  # noqa: F401 - autouse fixture
     the_only_closed_call,
 )
 from tests.support.sipp import AgentPlan, CallerPlan, free_port

@@ -19,7 +19,6 @@ from tests.support.calls import (
     finished,
     ivr_inputs,
     prompt_seconds,
-    sipp_cleanup,  # noqa: F401 - autouse fixture
     the_only_closed_call,
 )
 from tests.support.sipp import AgentPlan, CallerPlan, free_port

@@ -24,7 +24,6 @@ from tests.support.calls import (
     call_center,
     finished,
     prompt_seconds,
-    sipp_cleanup,  # noqa: F401 - autouse fixture
 )
 from tests.support.sipp import AgentPlan, CallerPlan, free_port
 from tests.support.tcp_proxy import TcpProxy

@@ -21,7 +21,6 @@ from callcenter.config import Settings
 from callcenter.features.agents.store import AgentDirectory
 from callcenter.store import create_engine, session_factory, upgrade
 from tests.support.asterisk import running_asterisk, sandbox_settings
-from tests.support.calls import sipp_cleanup  # noqa: F401 - autouse fixture
 from tests.support.sipp import RegisteringAgentPlan, SippResult, registering_agent_phone
 
 pytestmark = pytest.mark.asterisk

@@ -14,7 +14,6 @@ from tests.support.calls import (
     caller,
     finished,
     ivr_inputs,
-    sipp_cleanup,  # noqa: F401 - autouse fixture
     the_only_closed_call,
 )
 from tests.support.sipp import DTMF_MIN_GAP_MS, CallerPlan

@@ -35,7 +35,6 @@ from tests.support.calls import (
     call_center,
     caller,
     finished,
-    sipp_cleanup,  # noqa: F401 - autouse fixture
     talk_seconds_measured_by,
     the_only_closed_call,
     until,

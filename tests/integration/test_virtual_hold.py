@@ -36,7 +36,6 @@ from tests.support.calls import (
     caller,
     finished,
     prompt_seconds,
-    sipp_cleanup,  # noqa: F401 - autouse fixture
     the_only_closed_call,
     until,
 )
