@@ -195,7 +195,7 @@ class TransferStarted:
 
 
 class QueueWaiter(Protocol):
-    """The queue handling of callers (``service.queue_wait.QueueCalls``)."""
+    """The queue handling of callers (``features.queues.waiting.QueueCalls``)."""
 
     async def wait(self, session: AgiSession, call_id: str,
                    request: QueueRequest) -> WaitOutcome: ...

@@ -1,6 +1,6 @@
 """What the HTTP API does with queues and agents: live views, agent accounts, state requests.
 
-The one facade the web layer calls (web/acd.py stays thin). It reads the live ACD, the agent
+The one facade the web layer calls (http.py beside it stays thin). It reads the live ACD, the agent
 directory and the registration book, and changes agents in this order:
 
 1. check what was asked (an ``AgentInputError`` names the field; nothing is touched yet);
@@ -224,9 +224,9 @@ class AgentAdmin:
     async def create(self, agent_id: str, name: str, *, queues: Mapping[str, int] | None = None,
                      skills: Mapping[str, int] | None = None) -> AgentChange:
         """A new active agent with a generated SIP secret (in ``status.account.sip_secret``).
-        ``agent_id``'s shape is the HTTP contract's (web/acd.py ``NewAgent``)."""
+        ``agent_id``'s shape is the HTTP contract's (schemas.py ``NewAgent``)."""
         memberships = self._check_memberships(queues or {})
-        levels = dict(skills or {})  # their shape is the HTTP contract's (web/acd.py)
+        levels = dict(skills or {})  # their shape is the HTTP contract's (schemas.py)
         async with self._changing:
             try:
                 account = await self._directory.create(NewAgent(
@@ -250,7 +250,7 @@ class AgentAdmin:
         agent's whole memberships or skills. Deactivating logs the agent out and takes them
         out of routing; refused (``AgentConflict``) while they ring or talk."""
         memberships = None if queues is None else self._check_memberships(queues)
-        levels = None if skills is None else dict(skills)  # shapes: web/acd.py's contract
+        levels = None if skills is None else dict(skills)  # shapes: schemas.py
         async with self._changing:
             before = await self._account(agent_id)
             if before.active and active is False:
@@ -300,7 +300,7 @@ class AgentAdmin:
         """Ask for ``state`` (logged_in, ready, paused, logged_out). A pause or logout while
         the agent rings or talks is deferred until the call ends; a change the agent's state
         does not allow raises ``AgentConflict`` with the ACD's reason."""
-        request = REQUESTS[state]  # the shapes are the HTTP contract's (web/acd.py)
+        request = REQUESTS[state]  # the shapes are the HTTP contract's (schemas.py)
         self._check_request_fields(state, reason, phone, mode)
         account = await self._account(agent_id)
         if mode == ConnectMode.NAILED:

@@ -2,7 +2,7 @@
 
 The ledger decides *what* to store; this writer decides *when*. A record handed over is
 snapshotted (so later changes to the live object don't race the write), appended to the
-local spool and fsync'd (``record_spool``), and only then written to the database. So:
+local spool and fsync'd (spool.py), and only then written to the database. So:
 
 - a crash (``kill -9``) while the database is down loses nothing: the next start replays
   the spool; shutdown leaves what is not yet stored there too;
