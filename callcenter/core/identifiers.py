@@ -39,6 +39,7 @@ class IdentifierRule:
 AGENT_ID_RE = re.compile(_NAME)  # also the agent's SIP user and PJSIP endpoint name
 QUEUE_NAME_RE = re.compile(_NAME)
 FLOW_NAME_RE = re.compile(_NAME)  # dialplans/<flow>.yaml
+CAMPAIGN_NAME_RE = re.compile(_NAME)  # outbound campaigns: in URLs, logs and records
 PAUSE_REASON_RE = re.compile(_NAME)  # except "RONA", which the ACD sets itself
 # Names the settings give Asterisk's own objects: the AMI user, the instance (it names the
 # sandbox's files and processes) and a queue's music-on-hold class.
@@ -62,6 +63,7 @@ STORED_AGENT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,40}")
 AGENT_ID = IdentifierRule("an agent id", AGENT_ID_RE, _NAME_WORDING)
 QUEUE_NAME = IdentifierRule("a queue name", QUEUE_NAME_RE, _NAME_WORDING)
 FLOW_NAME = IdentifierRule("a flow name", FLOW_NAME_RE, _NAME_WORDING)
+CAMPAIGN_NAME = IdentifierRule("a campaign name", CAMPAIGN_NAME_RE, _NAME_WORDING)
 PAUSE_REASON = IdentifierRule("a pause reason", PAUSE_REASON_RE, _NAME_WORDING)
 PROMPT_NAME = IdentifierRule("a prompt name", PROMPT_NAME_RE,
                              "letters, digits, '-' and '_', up to 64")
@@ -77,6 +79,7 @@ STORED_AGENT_ID = IdentifierRule("an agent id", STORED_AGENT_ID_RE,
 check_agent_id = AGENT_ID.check
 check_queue_name = QUEUE_NAME.check
 check_flow_name = FLOW_NAME.check
+check_campaign_name = CAMPAIGN_NAME.check
 check_pause_reason = PAUSE_REASON.check
 check_prompt_name = PROMPT_NAME.check
 check_e164 = E164_NUMBER.check

@@ -22,6 +22,8 @@ from callcenter.features.callbacks.store import CallbackRepository
 from callcenter.features.calls import http as calls
 from callcenter.features.calls.http import CALLS, DEAD_LETTERS
 from callcenter.features.calls.store import CallRepository, DeadLetterRepository
+from callcenter.features.campaigns.http import install_campaign_routes
+from callcenter.features.campaigns.store import CampaignRepository
 from callcenter.features.queues import http as queues_http
 from callcenter.features.reports import http as reports
 from callcenter.features.supervision.http import install_supervision_routes
@@ -82,6 +84,8 @@ class WebServices:
     supervision: Supervision | None = None  # no /api/supervision nor transfers without both
     transfers: CallTransfers | None = None
     dead_letters: DeadLetterRepository | None = None  # no dead-letter route without it
+    campaigns: CampaignRepository | None = None  # no /api/campaigns without it
+    queue_names: tuple[str, ...] = ()  # the configured queues (a campaign names one)
 
 
 def make_app(services: WebServices) -> web.Application:
@@ -110,6 +114,8 @@ def make_app(services: WebServices) -> web.Application:
     if services.supervision is not None and services.transfers is not None:
         install_supervision_routes(app, services.supervision)
         install_transfer_routes(app, services.transfers)
+    if services.campaigns is not None:
+        install_campaign_routes(app, services.campaigns, services.queue_names)
     register(app, [DEMO_ENDPOINT])  # the data-dip example's order system
     return app
 

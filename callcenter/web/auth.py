@@ -56,6 +56,8 @@ SIGNED_IN = frozenset(Role)  # a route for every signed-in user, whatever their 
 ADMINS = (Role.ADMIN,)
 STAFF = (Role.ADMIN, Role.SUPERVISOR)
 FLOOR = (Role.ADMIN, Role.SUPERVISOR, Role.AGENT)  # staff and agents
+CAMPAIGN_MANAGERS = (Role.ADMIN, Role.CAMPAIGN_MANAGER)  # who set campaigns up and run them
+CAMPAIGN_READERS = (Role.ADMIN, Role.CAMPAIGN_MANAGER, Role.SUPERVISOR)
 
 
 # --------------------------------------------------------------------------- policies
