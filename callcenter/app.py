@@ -49,6 +49,7 @@ from callcenter.features.calls.recorder import RecordWriter
 from callcenter.features.calls.spool import DEAD_LETTER_FILE, SPOOL_FILE
 from callcenter.features.calls.store import CallRepository, DeadLetterRepository
 from callcenter.features.campaigns.store import CampaignRepository
+from callcenter.features.compliance.store import ComplianceStore
 from callcenter.features.ivr.datadip import DataDips
 from callcenter.features.ivr.flows import LAST_GOOD_FOLDER, FlowLibrary
 from callcenter.features.ivr.sessions import InboundCalls
@@ -111,6 +112,7 @@ class CallCenter:
         self.calls = CallRepository(session_factory(self.engine))
         self.callbacks = CallbackRepository(session_factory(self.engine), self.clock)
         self.campaigns = CampaignRepository(session_factory(self.engine), self.clock)
+        self.compliance = ComplianceStore(session_factory(self.engine), self.clock)
         self.accounts = AccountRepository(session_factory(self.engine), self.clock)
         # The first start makes an admin with a generated password (data_dir/admin-password).
         self.first_admin_password = await ensure_first_admin(self.accounts, s.data_path)
@@ -234,6 +236,7 @@ class CallCenter:
             supervision=self.supervision, transfers=self.transfers,
             secure_cookies=s.service.secure_cookies, trusted_proxies=s.service.trusted_proxies,
             dead_letters=self.dead_letters, campaigns=self.campaigns,
+            compliance=self.compliance,
             queue_names=tuple(q.name for q in s.queues)))
         install_body_deadline(http_app, limits)
         self.web = web.AppRunner(http_app, access_log=None, **runner_options(limits))

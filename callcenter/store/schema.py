@@ -11,14 +11,15 @@ from callcenter.features.callbacks import models as callback_models
 from callcenter.features.calls import dead_letter_models
 from callcenter.features.calls import models as call_models
 from callcenter.features.campaigns import models as campaign_models
+from callcenter.features.compliance import models as compliance_models
 from callcenter.store import asterisk_log
 from callcenter.store.models import Base
 
 # calls with their attempts, FAQ outcomes, survey answers and transfers; callback requests;
-# outbound campaigns; users and sessions; agents and their log; refused call records; how far
-# Asterisk's own log was imported
-ROW_MODULES = (call_models, callback_models, campaign_models, account_models, agent_models,
-               dead_letter_models, asterisk_log)
+# outbound campaigns, the do-not-call list and the consent ledger; users and sessions; agents
+# and their log; refused call records; how far Asterisk's own log was imported
+ROW_MODULES = (call_models, callback_models, campaign_models, compliance_models,
+               account_models, agent_models, dead_letter_models, asterisk_log)
 metadata = Base.metadata
 
 __all__ = ["ROW_MODULES", "metadata"]

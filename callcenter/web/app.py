@@ -24,6 +24,8 @@ from callcenter.features.calls.http import CALLS, DEAD_LETTERS
 from callcenter.features.calls.store import CallRepository, DeadLetterRepository
 from callcenter.features.campaigns.http import install_campaign_routes
 from callcenter.features.campaigns.store import CampaignRepository
+from callcenter.features.compliance.http import install_compliance_routes
+from callcenter.features.compliance.store import ComplianceStore
 from callcenter.features.queues import http as queues_http
 from callcenter.features.reports import http as reports
 from callcenter.features.supervision.http import install_supervision_routes
@@ -85,6 +87,7 @@ class WebServices:
     transfers: CallTransfers | None = None
     dead_letters: DeadLetterRepository | None = None  # no dead-letter route without it
     campaigns: CampaignRepository | None = None  # no /api/campaigns without it
+    compliance: ComplianceStore | None = None  # no do-not-call and consent routes without it
     queue_names: tuple[str, ...] = ()  # the configured queues (a campaign names one)
 
 
@@ -116,6 +119,8 @@ def make_app(services: WebServices) -> web.Application:
         install_transfer_routes(app, services.transfers)
     if services.campaigns is not None:
         install_campaign_routes(app, services.campaigns, services.queue_names)
+    if services.compliance is not None:
+        install_compliance_routes(app, services.compliance)
     register(app, [DEMO_ENDPOINT])  # the data-dip example's order system
     return app
 

@@ -30,6 +30,7 @@ from callcenter.features.agents.store import MAX_NAME_CHARS
 from callcenter.features.callbacks import http as callbacks
 from callcenter.features.calls import http as calls
 from callcenter.features.campaigns import http as campaigns_http
+from callcenter.features.compliance import http as compliance_http
 from callcenter.features.queues import http as queues_http
 from callcenter.features.reports import http as reports
 from callcenter.features.supervision import http as supervision
@@ -69,7 +70,7 @@ def all_endpoints() -> tuple[Endpoint, ...]:
             *queues_http.ENDPOINTS, *agents_http.ENDPOINTS, calls.CALLS_ENDPOINT,
             calls.DEAD_LETTERS_ENDPOINT, reports.FAQ_ENDPOINT,
             *callbacks.ENDPOINTS, *supervision.ENDPOINTS, *transfers_http.ENDPOINTS,
-            *campaigns_http.ENDPOINTS, EVENTS_ENDPOINT)
+            *campaigns_http.ENDPOINTS, *compliance_http.ENDPOINTS, EVENTS_ENDPOINT)
 
 # ----------------------------------------------------------------------- JSON Schema helpers
 

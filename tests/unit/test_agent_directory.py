@@ -100,9 +100,9 @@ async def test_the_agents_migration_downgrades_and_upgrades_again(db_url: str) -
             await connection.run_sync(migrate, db_url, "downgrade", "0004")
         async with engine.connect() as connection:
             # Later migrations' tables go too (dead letters; how far Asterisk's log was read;
-            # transfers of calls; outbound campaigns).
+            # transfers of calls; outbound campaigns, do-not-call, consents).
             later = {"call_dead_letters", "asterisk_log_positions", "call_transfers",
-                     "campaigns"}
+                     "campaigns", "do_not_call", "consent_ledger"}
             assert await connection.run_sync(table_names) == everything - AGENT_TABLES - later
         await upgrade(db_url)
         async with engine.connect() as connection:

@@ -1,0 +1,116 @@
+"""What the do-not-call and consent routes take and answer (see web/contract.py)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field
+from pydantic.json_schema import WithJsonSchema
+
+from callcenter.core.consent import ConsentEntry, ConsentKind, ConsentSource, DoNotCall
+from callcenter.core.identifiers import CAMPAIGN_NAME_RE, E164_RE
+from callcenter.features.compliance.store import MAX_PROOF_CHARS, MAX_REASON_CHARS
+from callcenter.web.contract import (
+    Answer,
+    Body,
+    Query,
+    Time,
+    fail,
+    name_param,
+    one_of,
+    pattern_text,
+    shown,
+    whole_param,
+)
+from callcenter.web.params import iso
+
+Number = pattern_text(E164_RE, "an E.164 number (+, then 8-15 digits)")
+CampaignOrAll = pattern_text(CAMPAIGN_NAME_RE, "a campaign name", nullable=True,
+                             description="the campaign; left out: every campaign")
+
+
+def _bounded_text(most: int) -> BeforeValidator:
+    def validate(value: object) -> object:
+        if not isinstance(value, str) or not value.strip() or len(value) > most:
+            fail(f"expected text of 1 to {most} characters, got {shown(value)}")
+        return value
+    return BeforeValidator(validate)
+
+
+class NewDoNotCall(Body):
+    number: Number
+    campaign: CampaignOrAll = None
+    reason: Annotated[str, _bounded_text(MAX_REASON_CHARS),
+                      WithJsonSchema({"type": "string", "minLength": 1,
+                                      "maxLength": MAX_REASON_CHARS})]
+
+
+class DoNotCallQuery(Query):
+    campaign: Annotated[name_param(CAMPAIGN_NAME_RE, "a campaign name"),
+                        Field(description="this campaign's list; left out: the global list")
+                        ] = None
+    limit: Annotated[whole_param(1, 500), Field(description="page size")] = 100
+    offset: Annotated[whole_param(0, 10**9), Field(description="rows to skip")] = 0
+
+
+class NumberQuery(Query):
+    number: Annotated[name_param(E164_RE, "an E.164 number (+, then 8-15 digits)"),
+                      Field(description="the number (E.164; + written %2B in a URL)")] = None
+
+
+class NewConsent(Body):
+    number: Number
+    campaign: CampaignOrAll = None
+    kind: one_of(ConsentKind, description="granted: may be called; revoked: never again "
+                                          "until a new grant")
+    source: one_of(ConsentSource) = ConsentSource.API.value
+    proof: Annotated[str, _bounded_text(MAX_PROOF_CHARS),
+                     WithJsonSchema({"type": "string", "minLength": 1,
+                                     "maxLength": MAX_PROOF_CHARS,
+                                     "description": "the text or reference that proves it"})]
+
+
+class DoNotCallAnswer(Answer):
+    number: str
+    campaign: str | None = Field(description="null: the global list")
+    added_at: Time
+    source: str
+    reason: str
+    added_by: str | None
+
+    @classmethod
+    def of(cls, entry: DoNotCall) -> DoNotCallAnswer:
+        return cls(number=entry.number, campaign=entry.campaign, added_at=iso(entry.added_at),
+                   source=entry.source, reason=entry.reason, added_by=entry.added_by)
+
+
+class DoNotCallList(Answer):
+    campaign: str | None
+    limit: int
+    offset: int
+    entries: list[DoNotCallAnswer]
+
+
+class ConsentAnswer(Answer):
+    id: int
+    number: str
+    campaign: str | None = Field(description="null: every campaign")
+    kind: one_of(ConsentKind)
+    at: Time
+    source: one_of(ConsentSource)
+    proof: str
+    recorded_by: str | None
+
+    @classmethod
+    def of(cls, entry: ConsentEntry) -> ConsentAnswer:
+        assert entry.id is not None
+        return cls(id=entry.id, number=entry.number, campaign=entry.campaign,
+                   kind=entry.kind.value, at=iso(entry.at), source=entry.source.value,
+                   proof=entry.proof, recorded_by=entry.recorded_by)
+
+
+class ConsentHistory(Answer):
+    """Oldest first: the audit trail of one number."""
+
+    number: str
+    entries: list[ConsentAnswer]

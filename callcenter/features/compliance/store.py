@@ -1,0 +1,134 @@
+"""The do-not-call list and the consent ledger in and out of the database.
+
+Numbers are strict E.164 here (core/identifiers.py): a list upload normalises them first.
+The ledger is append-only: this module has no UPDATE and no DELETE for it. Leaving the
+do-not-call list is an admin's act and is not offered yet.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from callcenter.core.clock import Clock, SystemClock, to_datetime
+from callcenter.core.consent import (
+    ConsentEntry,
+    ConsentKind,
+    ConsentNow,
+    ConsentSource,
+    DoNotCall,
+    consent_now,
+    on_do_not_call,
+)
+from callcenter.core.identifiers import check_campaign_name, check_e164
+from callcenter.features.compliance.models import GLOBAL, ConsentRow, DoNotCallRow
+from callcenter.store.values import check_page, enum_value, required_text, text_value
+
+MAX_PROOF_CHARS = 2000
+MAX_REASON_CHARS = 500
+
+
+class ComplianceStore:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession],
+                 clock: Clock | None = None) -> None:
+        self._sessions = sessions
+        self._clock = clock or SystemClock()
+
+    # ------------------------------------------------------------------ do not call
+
+    async def add_do_not_call(self, number: str, campaign: str | None, *, source: str,
+                              reason: str, added_by: str | None = None) -> DoNotCall:
+        """List ``number`` (for ``campaign``, or everywhere); listing it again keeps the
+        first entry and returns it."""
+        values = {
+            "number": check_e164("number", number),
+            "campaign": GLOBAL if campaign is None else check_campaign_name("campaign",
+                                                                          campaign),
+            "added_at": to_datetime(self._clock.now()),
+            "source": required_text("source", source),
+            "reason": _bounded("reason", reason, MAX_REASON_CHARS),
+            "added_by": text_value("added_by", added_by),
+        }
+        try:
+            async with self._sessions.begin() as session:
+                session.add(row := DoNotCallRow(**values))
+            return _do_not_call(row)
+        except IntegrityError:
+            existing = await self.do_not_call_entries(number)
+            return next(e for e in existing if e.campaign == campaign)
+
+    async def do_not_call_entries(self, number: str) -> list[DoNotCall]:
+        query = select(DoNotCallRow).where(DoNotCallRow.number == check_e164("number", number))
+        async with self._sessions() as session:
+            return [_do_not_call(row) for row in await session.scalars(
+                query.order_by(DoNotCallRow.id))]
+
+    async def list_do_not_call(self, campaign: str | None, limit: int = 100, offset: int = 0
+                               ) -> list[DoNotCall]:
+        """The global list (``campaign`` None) or one campaign's, oldest first."""
+        check_page(limit, offset)
+        key = GLOBAL if campaign is None else check_campaign_name("campaign", campaign)
+        query = (select(DoNotCallRow).where(DoNotCallRow.campaign == key)
+                 .order_by(DoNotCallRow.id).limit(limit).offset(offset))
+        async with self._sessions() as session:
+            return [_do_not_call(row) for row in await session.scalars(query)]
+
+    async def blocked(self, number: str, campaign: str) -> DoNotCall | None:
+        """The entry that forbids dialing ``number`` for ``campaign`` now, if any."""
+        return on_do_not_call(await self.do_not_call_entries(number), number, campaign)
+
+    # ------------------------------------------------------------------ consent ledger
+
+    async def record_consent(self, number: str, campaign: str | None, kind: ConsentKind,
+                             *, source: ConsentSource, proof: str,
+                             recorded_by: str | None = None) -> ConsentEntry:
+        """Append a grant or revocation, stamped now."""
+        row = ConsentRow(
+            number=check_e164("number", number),
+            campaign=GLOBAL if campaign is None else check_campaign_name("campaign", campaign),
+            kind=enum_value("kind", ConsentKind, kind),
+            at=to_datetime(self._clock.now()),
+            source=enum_value("source", ConsentSource, source),
+            proof=_bounded("proof", proof, MAX_PROOF_CHARS),
+            recorded_by=text_value("recorded_by", recorded_by))
+        async with self._sessions.begin() as session:
+            session.add(row)
+        return _consent(row)
+
+    async def consent_entries(self, number: str) -> list[ConsentEntry]:
+        """Every entry for ``number``, oldest first (the audit trail)."""
+        query = (select(ConsentRow).where(ConsentRow.number == check_e164("number", number))
+                 .order_by(ConsentRow.at, ConsentRow.id))
+        async with self._sessions() as session:
+            return [_consent(row) for row in await session.scalars(query)]
+
+    async def consent(self, number: str, campaign: str) -> ConsentNow:
+        """What the ledger says for ``number`` in ``campaign`` now."""
+        key = check_campaign_name("campaign", campaign)
+        query = (select(ConsentRow)
+                 .where(ConsentRow.number == check_e164("number", number),
+                        or_(ConsentRow.campaign == key, ConsentRow.campaign == GLOBAL)))
+        async with self._sessions() as session:
+            entries = [_consent(row) for row in await session.scalars(query)]
+        return consent_now(entries, number, campaign, self._clock.now())
+
+
+def _bounded(where: str, value: object, most: int) -> str:
+    text = required_text(where, value)
+    if len(text) > most:
+        raise ValueError(f"{where}: at most {most} characters")
+    return text
+
+
+def _do_not_call(row: DoNotCallRow) -> DoNotCall:
+    return DoNotCall(number=row.number, campaign=row.campaign or None,
+                     added_at=row.added_at.timestamp(), source=row.source, reason=row.reason,
+                     added_by=row.added_by, id=row.id)
+
+
+def _consent(row: ConsentRow) -> ConsentEntry:
+    return ConsentEntry(number=row.number, campaign=row.campaign or None,
+                        kind=ConsentKind(row.kind), at=row.at.timestamp(),
+                        source=ConsentSource(row.source), proof=row.proof,
+                        recorded_by=row.recorded_by, id=row.id)
