@@ -11,6 +11,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from callcenter.core.dial_rules import (
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_RETRY_DELAYS,
+    DEFAULT_RING_TIME,
+    MIN_RING_TIME,
+    Disposition,
+    DispositionKind,
+    Outcome,
+)
+
 
 class CampaignMode(StrEnum):
     PREVIEW = "preview"  # the agent sees the customer's row, then dials or skips
@@ -26,42 +36,18 @@ class MachineAction(StrEnum):
     TO_AGENT = "to_agent"
 
 
-class DispositionKind(StrEnum):
-    FINAL = "final"  # the number is done with
-    RETRY = "retry"  # dial again after the retry delay (or at the agent's "call back at")
-    DO_NOT_CALL = "do_not_call"  # the number joins the do-not-call list at once
-
-
-class RetryOutcome(StrEnum):
-    """Outcomes of a dial attempt that may be retried; each has its own delay."""
-
-    BUSY = "busy"
-    NO_ANSWER = "no_answer"
-    MACHINE = "machine"
-    FAILED = "failed"  # congestion, a trunk's refusal
-    DROPPED = "dropped"  # answered, then abandoned or hung up before an agent
-
-
-@dataclass(frozen=True)
-class Disposition:
-    code: str  # what the agent sets: "sale", "not_interested", ...
-    label: str
-    kind: DispositionKind
-
-
-# The law's and the rivals' usual defaults (DOMAIN.md): 3 % abandons, at least 15 s of ring.
-MAX_ABANDON_CAP_PERCENT = 3.0
-MIN_RING_SECONDS = 15
-DEFAULT_RETRY_MINUTES: Mapping[RetryOutcome, int] = {
-    RetryOutcome.BUSY: 10, RetryOutcome.NO_ANSWER: 60, RetryOutcome.MACHINE: 240,
-    RetryOutcome.FAILED: 30, RetryOutcome.DROPPED: 60,
-}
+# The defaults are the calling rules' (core/dial_rules.py): one home for them.
+MIN_RING_SECONDS = int(MIN_RING_TIME)
+DEFAULT_SAFE_HARBOR_PROMPT = "safe-harbor"  # a live answer no agent takes within 2 s
+MAX_ABANDON_CAP_PERCENT = 3.0  # the law's cap (DOMAIN.md); a campaign may only go lower
+DEFAULT_RETRY_MINUTES: Mapping[Outcome, int] = {
+    outcome: round(delay / 60) for outcome, delay in DEFAULT_RETRY_DELAYS.items()}
 DEFAULT_DISPOSITIONS = (
-    Disposition("sale", "Sale", DispositionKind.FINAL),
-    Disposition("call_back", "Call back", DispositionKind.RETRY),
-    Disposition("not_interested", "Not interested", DispositionKind.FINAL),
-    Disposition("do_not_call", "Do not call", DispositionKind.DO_NOT_CALL),
-    Disposition("wrong_number", "Wrong number", DispositionKind.FINAL),
+    Disposition("sale", DispositionKind.FINAL, "Sale"),
+    Disposition("call_back", DispositionKind.RETRY, "Call back"),
+    Disposition("not_interested", DispositionKind.FINAL, "Not interested"),
+    Disposition("do_not_call", DispositionKind.DO_NOT_CALL, "Do not call"),
+    Disposition("wrong_number", DispositionKind.FINAL, "Wrong number"),
 )
 
 
@@ -97,14 +83,14 @@ class Campaign:
     hours: Mapping[str, list[str]]
     state: CampaignState = CampaignState.CREATED
     skip_holidays: bool = True
-    max_attempts: int = 3
-    retry_minutes: Mapping[RetryOutcome, int] = field(
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    retry_minutes: Mapping[Outcome, int] = field(
         default_factory=lambda: dict(DEFAULT_RETRY_MINUTES))
-    ring_seconds: int = 25
+    ring_seconds: int = int(DEFAULT_RING_TIME)
     amd: bool = False
     machine_action: MachineAction = MachineAction.HANG_UP
     abandon_cap_percent: float = MAX_ABANDON_CAP_PERCENT
-    safe_harbor_prompt: str = "safe-harbor"
+    safe_harbor_prompt: str = DEFAULT_SAFE_HARBOR_PROMPT
     requires_consent: bool = False
     script: str = ""
     dispositions: tuple[Disposition, ...] = DEFAULT_DISPOSITIONS

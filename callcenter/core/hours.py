@@ -463,6 +463,28 @@ def _merged(stretches: Sequence[_Stretch]) -> Iterator[tuple[float, float]]:
         yield current
 
 
+def open_spans(schedule: Schedule, start: float, end: float) -> Iterator[tuple[float, float]]:
+    """The schedule's openings that overlap ``[start, end)``, merged, in time order.
+
+    Shared with the outbound calling rules (core/dial_rules.py), which intersect the spans
+    of several time zones. Overrides are not applied: the weekly hours, closed dates, special
+    hours and holidays are.
+    """
+    first = _local_time(schedule, start).date()
+    last = _local_time(schedule, end).date()
+    stretches: list[_Stretch] = []
+    for offset in range(-2, (last - first).days + 3):  # a margin for overnight and DST
+        stretches.extend(_stretches(schedule, first + timedelta(days=offset)))
+    for span_start, span_end in _merged(stretches):
+        if span_end > start and span_start < end:
+            yield span_start, span_end
+
+
+def local_instant(wall: datetime, zone: ZoneInfo) -> float:
+    """The instant a naive local wall-clock time first shows, or when the clocks jump past it."""
+    return _instant(wall, zone)
+
+
 # --------------------------------------------------------------------------- parsing
 
 

@@ -17,7 +17,7 @@ from callcenter.core.campaigns import (
     CampaignMode,
     CampaignState,
     CampaignStateError,
-    RetryOutcome,
+    Outcome,
     check_editable,
     next_state,
 )
@@ -85,7 +85,7 @@ def store(sessions: async_sessionmaker[AsyncSession]) -> CampaignRepository:
 
 async def test_a_campaign_is_stored_whole_and_read_back_equal(store: CampaignRepository):
     added = await store.add(campaign(script="Hello {name}", max_attempts=5,
-                                     retry_minutes={RetryOutcome.BUSY: 7}))
+                                     retry_minutes={Outcome.BUSY: 7}))
     assert added.id is not None and added.state is CampaignState.CREATED
     assert added.created_at == T0
     assert await store.get("renewals") == added
@@ -124,7 +124,7 @@ async def test_a_state_change_made_meanwhile_wins_and_the_late_one_is_refused(
     await store.set_state("renewals", CampaignState.RUNNING, "ana")
     with pytest.raises(ValueError, match="changed meanwhile"):
         await store._update_in_state(stale, {"max_attempts": 9})
-    assert (await store.get("renewals")).max_attempts == 3
+    assert (await store.get("renewals")).max_attempts == stale.max_attempts
 
 
 async def test_only_settings_may_be_changed(store: CampaignRepository):
@@ -161,9 +161,10 @@ async def test_a_campaign_manager_creates_starts_pauses_and_stops_a_campaign(ser
     assert created.status == 201, body
     check_against(answer_schema("POST", "/api/campaigns", 201), body)
     assert (body["state"], body["created_by"], body["abandon_cap_percent"],
-            body["ring_seconds"]) == ("created", "campaign_manager", 3.0, 25)
-    assert body["retry_minutes"] == {"busy": 10, "no_answer": 60, "machine": 240,
-                                     "failed": 30, "dropped": 60}
+            body["ring_seconds"], body["max_attempts"]) == ("created", "campaign_manager", 3.0,
+                                                            20, 5)
+    assert body["retry_minutes"] == {"busy": 15, "no_answer": 60, "machine": 240,
+                                     "failed": 30, "dropped": 60, "human": 240}
     for state in ("running", "paused", "running", "stopped"):
         answer = await manager.post("/api/campaigns/renewals/state",
                                     json={"state": state, "reason": "test"})

@@ -13,6 +13,7 @@ from pydantic.json_schema import WithJsonSchema
 from callcenter.core.campaigns import (
     DEFAULT_DISPOSITIONS,
     DEFAULT_RETRY_MINUTES,
+    DEFAULT_SAFE_HARBOR_PROMPT,
     MAX_ABANDON_CAP_PERCENT,
     MIN_RING_SECONDS,
     Campaign,
@@ -21,8 +22,9 @@ from callcenter.core.campaigns import (
     Disposition,
     DispositionKind,
     MachineAction,
-    RetryOutcome,
+    Outcome,
 )
+from callcenter.core.dial_rules import DEFAULT_MAX_ATTEMPTS, DEFAULT_RING_TIME
 from callcenter.core.hours import ScheduleError, parse_schedule
 from callcenter.core.identifiers import (
     CAMPAIGN_NAME_RE,
@@ -84,8 +86,8 @@ def _retry_minutes(value: object) -> object:
     if not isinstance(value, dict):
         fail(f"expected an object of outcome -> minutes, got {json_kind(value)}")
     for outcome, minutes in value.items():
-        if outcome not in {o.value for o in RetryOutcome}:
-            fail(f"{shown(outcome)} is not one of {', '.join(o.value for o in RetryOutcome)}")
+        if outcome not in {o.value for o in Outcome}:
+            fail(f"{shown(outcome)} is not one of {', '.join(o.value for o in Outcome)}")
         if isinstance(minutes, bool) or not isinstance(minutes, int) or \
                 not 1 <= minutes <= MAX_RETRY_MINUTES:
             fail(f"expected a whole number of minutes from 1 to {MAX_RETRY_MINUTES}, "
@@ -136,7 +138,7 @@ HOURS_SCHEMA = {"type": "object", "minProperties": 1,
                 "additionalProperties": {"type": "array", "items": {"type": "string"}},
                 "description": "weekly calling hours in the callee's own time, as flows write "
                                "them: weekday or range -> list of 'HH:MM-HH:MM'"}
-RETRY_SCHEMA = {"type": "object", "propertyNames": {"enum": [o.value for o in RetryOutcome]},
+RETRY_SCHEMA = {"type": "object", "propertyNames": {"enum": [o.value for o in Outcome]},
                 "additionalProperties": {"type": "integer", "minimum": 1,
                                          "maximum": MAX_RETRY_MINUTES},
                 "description": "minutes before a number is dialled again after each outcome "
@@ -197,19 +199,19 @@ class NewCampaign(Body):
     default_region: Region
     hours: Hours
     skip_holidays: Flag = True
-    max_attempts: Attempts = 3
+    max_attempts: Attempts = DEFAULT_MAX_ATTEMPTS
     retry_minutes: RetryMinutes = Field(
         default_factory=lambda: {o.value: m for o, m in DEFAULT_RETRY_MINUTES.items()})
-    ring_seconds: RingSeconds = 25
+    ring_seconds: RingSeconds = int(DEFAULT_RING_TIME)
     amd: Annotated[Flag, Field(description="answering machine detection (Asterisk AMD)")] = False
     machine_action: Machine = MachineAction.HANG_UP.value
     abandon_cap_percent: AbandonCap = MAX_ABANDON_CAP_PERCENT
-    safe_harbor_prompt: Prompt = "safe-harbor"
+    safe_harbor_prompt: Prompt = DEFAULT_SAFE_HARBOR_PROMPT
     requires_consent: Annotated[Flag, Field(
         description="dial only numbers with a recorded consent")] = False
     script: Script = ""
     dispositions: Dispositions = Field(default_factory=lambda: [
-        {"code": d.code, "label": d.label, "kind": d.kind.value} for d in DEFAULT_DISPOSITIONS])
+        {"code": d.name, "label": d.label, "kind": d.kind.value} for d in DEFAULT_DISPOSITIONS])
 
     def settings(self) -> dict[str, Any]:
         """The campaign's settings as the core's values."""
@@ -267,9 +269,9 @@ class StateRequest(Body):
 def _settings(body: Body, names: object) -> dict[str, Any]:
     converters = {
         "mode": CampaignMode, "machine_action": MachineAction,
-        "retry_minutes": lambda v: {RetryOutcome(k): m for k, m in v.items()},
-        "dispositions": lambda v: tuple(Disposition(d["code"], d["label"],
-                                                    DispositionKind(d["kind"])) for d in v),
+        "retry_minutes": lambda v: {Outcome(k): m for k, m in v.items()},
+        "dispositions": lambda v: tuple(Disposition(d["code"], DispositionKind(d["kind"]),
+                                                    d["label"]) for d in v),
     }
     return {name: converters.get(name, lambda v: v)(getattr(body, name))
             for name in names if name != "name"}  # type: ignore[attr-defined]
@@ -281,7 +283,7 @@ def _settings(body: Body, names: object) -> dict[str, Any]:
 class DispositionAnswer(Answer):
     code: str
     label: str
-    kind: one_of(DispositionKind)
+    kind: one_of([k.value for k in DispositionKind])
 
 
 class CampaignAnswer(Answer):
@@ -317,13 +319,13 @@ class CampaignAnswer(Answer):
             mode=campaign.mode.value, queue=campaign.queue, caller_id=campaign.caller_id,
             default_region=campaign.default_region, hours=dict(campaign.hours),
             skip_holidays=campaign.skip_holidays, max_attempts=campaign.max_attempts,
-            retry_minutes={RetryOutcome(k).value: v for k, v in campaign.retry_minutes.items()},
+            retry_minutes={Outcome(k).value: v for k, v in campaign.retry_minutes.items()},
             ring_seconds=campaign.ring_seconds, amd=campaign.amd,
             machine_action=campaign.machine_action.value,
             abandon_cap_percent=campaign.abandon_cap_percent,
             safe_harbor_prompt=campaign.safe_harbor_prompt,
             requires_consent=campaign.requires_consent, script=campaign.script,
-            dispositions=[DispositionAnswer(code=d.code, label=d.label, kind=d.kind.value)
+            dispositions=[DispositionAnswer(code=d.name, label=d.label, kind=d.kind.value)
                           for d in campaign.dispositions],
             created_by=campaign.created_by, created_at=iso(campaign.created_at),
             updated_at=iso(campaign.updated_at))

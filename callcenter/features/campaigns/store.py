@@ -20,7 +20,7 @@ from callcenter.core.campaigns import (
     Disposition,
     DispositionKind,
     MachineAction,
-    RetryOutcome,
+    Outcome,
     check_editable,
     next_state,
 )
@@ -127,7 +127,7 @@ def _values(campaign: Campaign) -> dict[str, Any]:
         "hours": {day: list(ranges) for day, ranges in campaign.hours.items()},
         "skip_holidays": bool(campaign.skip_holidays),
         "max_attempts": int(campaign.max_attempts),
-        "retry_minutes": {RetryOutcome(k).value: int(v)
+        "retry_minutes": {Outcome(k).value: int(v)
                           for k, v in campaign.retry_minutes.items()},
         "ring_seconds": int(campaign.ring_seconds),
         "amd": bool(campaign.amd),
@@ -138,7 +138,7 @@ def _values(campaign: Campaign) -> dict[str, Any]:
                                             campaign.safe_harbor_prompt),
         "requires_consent": bool(campaign.requires_consent),
         "script": text_value(f"{where}: script", campaign.script) or "",
-        "dispositions": [{"code": d.code, "label": d.label, "kind": DispositionKind(d.kind).value}
+        "dispositions": [{"code": d.name, "label": d.label, "kind": DispositionKind(d.kind).value}
                          for d in campaign.dispositions],
         "state": enum_value(f"{where}: state", CampaignState, campaign.state),
         "state_reason": text_value(f"{where}: state_reason", campaign.state_reason),
@@ -154,13 +154,13 @@ def _campaign(row: CampaignRow) -> Campaign:
         caller_id=row.caller_id, default_region=row.default_region,
         hours={day: list(ranges) for day, ranges in row.hours.items()},
         skip_holidays=row.skip_holidays, max_attempts=row.max_attempts,
-        retry_minutes={RetryOutcome(k): int(v) for k, v in row.retry_minutes.items()},
+        retry_minutes={Outcome(k): int(v) for k, v in row.retry_minutes.items()},
         ring_seconds=row.ring_seconds, amd=row.amd,
         machine_action=MachineAction(row.machine_action),
         abandon_cap_percent=row.abandon_cap_percent,
         safe_harbor_prompt=row.safe_harbor_prompt, requires_consent=row.requires_consent,
         script=row.script,
-        dispositions=tuple(Disposition(d["code"], d["label"], DispositionKind(d["kind"]))
+        dispositions=tuple(Disposition(d["code"], DispositionKind(d["kind"]), d["label"])
                            for d in row.dispositions),
         state=CampaignState(row.state), state_reason=row.state_reason,
         created_by=row.created_by, created_at=row.created_at.timestamp(),
