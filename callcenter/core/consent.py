@@ -1,9 +1,9 @@
 """Do-not-call entries and the consent ledger, as values; and what the ledger says now.
 
 The ledger is append-only: a consent is granted or revoked by an entry, never by changing
-one. What it says for a number and a campaign is read from the entries in time order (the
-store's order for entries at the same time): the last entry that applies wins, so a
-revocation is honoured from its time on, and only a later grant (a new consent, with its own
+one. ``consent_now`` reads what it says for a number and a campaign (the one rule; the
+calling rules in core/dial_rules.py ask it): a revocation is honoured from the moment it is
+stored and wins over every earlier grant; only a later grant (a new consent, with its own
 proof) lifts it. A grant or revocation for every campaign (``campaign`` None) applies to each.
 """
 
@@ -63,20 +63,28 @@ class ConsentNow:
         return self.entry is not None and self.entry.kind is ConsentKind.REVOKED
 
 
-def consent_now(entries: Iterable[ConsentEntry], number: str, campaign: str,
-                at: float) -> ConsentNow:
-    """The consent for ``number`` in ``campaign`` at ``at``: the last entry made by then for
-    that number and that campaign or every campaign."""
-    deciding: ConsentEntry | None = None
+def consent_now(entries: Iterable[ConsentEntry], campaign: str, at: float) -> ConsentNow:
+    """The consent of one number (``entries`` are its ledger entries) in ``campaign`` at
+    ``at``. A grant counts from its time (one dated later, a skewed clock, not yet); a
+    revocation counts whatever its time (it is never postponed) and wins over every grant made
+    before it or in the same second; only a later grant lifts it. Entries for every campaign
+    (``campaign`` None) apply to each."""
+    last_grant: ConsentEntry | None = None
+    last_revocation: ConsentEntry | None = None
     for entry in entries:
-        if entry.number != number or entry.at > at:
-            continue
         if entry.campaign is not None and entry.campaign != campaign:
             continue
-        if deciding is None or (entry.at, entry.id or 0) >= (deciding.at, deciding.id or 0):
-            deciding = entry
-    return ConsentNow(granted=deciding is not None and deciding.kind is ConsentKind.GRANTED,
-                      entry=deciding)
+        order = (entry.at, entry.id or 0)
+        if entry.kind is ConsentKind.REVOKED:
+            if last_revocation is None or order >= (last_revocation.at, last_revocation.id or 0):
+                last_revocation = entry
+        elif entry.at <= at and (last_grant is None
+                                 or order >= (last_grant.at, last_grant.id or 0)):
+            last_grant = entry
+    if last_revocation is not None and (last_grant is None
+                                        or last_revocation.at >= last_grant.at):
+        return ConsentNow(granted=False, entry=last_revocation)
+    return ConsentNow(granted=last_grant is not None, entry=last_grant)
 
 
 def on_do_not_call(entries: Iterable[DoNotCall], number: str, campaign: str

@@ -39,6 +39,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
+from callcenter.core.consent import ConsentEntry, consent_now
 from callcenter.core.hours import (
     WEEKDAYS,
     HolidayRegion,
@@ -144,19 +145,6 @@ class DncList(Enum):
     CAMPAIGN = "campaign"
 
 
-@dataclass(frozen=True)
-class ConsentGranted:
-    at: float  # when the callee gave it (a grant dated in the future does not count yet)
-    scope: str  # what it covers; matches the campaign's ``consent_scope`` exactly
-
-
-@dataclass(frozen=True)
-class ConsentRevoked:
-    at: float  # counts whatever its time: a revocation is never postponed
-    scope: str | None = None  # None: every scope ("stop these calls")
-
-
-ConsentRecord = ConsentGranted | ConsentRevoked
 
 
 @dataclass(frozen=True)
@@ -177,7 +165,7 @@ class NumberStatus:
     places: tuple[CalleePlace, ...]  # one, or several when the number's region spans zones
     attempts: tuple[Attempt, ...] = ()
     do_not_call: frozenset[DncList] = frozenset()
-    consent: tuple[ConsentRecord, ...] = ()
+    consent: tuple[ConsentEntry, ...] = ()  # the number's ledger entries (core/consent.py)
 
     def __post_init__(self) -> None:
         if not self.places:
@@ -458,22 +446,13 @@ def next_allowed_time(rules: CallingRules, number: NumberStatus, at: float) -> f
     return at if decision.allowed else decision.next_allowed_at
 
 
-def _consent_refusal(scope: str, records: Sequence[ConsentRecord], at: float) -> Decision | None:
-    granted = [
-        r.at for r in records if isinstance(r, ConsentGranted) and r.scope == scope and r.at <= at
-    ]
-    revoked = [
-        r.at
-        for r in records
-        if isinstance(r, ConsentRevoked) and (r.scope is None or r.scope == scope)
-    ]
-    last_revoked = max(revoked, default=None)
-    last_granted = max(granted, default=None)
-    if last_revoked is not None and (last_granted is None or last_revoked >= last_granted):
-        return ConsentWithdrawn(scope, last_revoked)
-    if last_granted is None:
-        return NoConsent(scope)
-    return None
+def _consent_refusal(scope: str, records: Sequence[ConsentEntry], at: float
+                     ) -> Decision | None:
+    now = consent_now(records, scope, at)
+    if now.revoked:
+        assert now.entry is not None
+        return ConsentWithdrawn(scope, now.entry.at)
+    return None if now.granted else NoConsent(scope)
 
 
 def _retry_due(rules: CallingRules, attempts: Sequence[Attempt]) -> float | None:

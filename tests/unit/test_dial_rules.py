@@ -16,6 +16,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from callcenter.core.consent import ConsentEntry, ConsentKind, ConsentSource
 from callcenter.core.dial_rules import (
     DEFAULT_CALLING_HOURS,
     DEFAULT_RETRY_DELAYS,
@@ -24,8 +25,6 @@ from callcenter.core.dial_rules import (
     CalleePlace,
     CallingRules,
     CallingRulesError,
-    ConsentGranted,
-    ConsentRevoked,
     ConsentWithdrawn,
     Decision,
     Disposition,
@@ -300,48 +299,58 @@ def test_do_not_call_refuses_before_anything_else() -> None:
     )
 
 
+def grant_at(at: float, scope: str) -> ConsentEntry:
+    return ConsentEntry("+5511999990000", scope, ConsentKind.GRANTED, at, ConsentSource.API,
+                        "test")
+
+
+def revocation_at(at: float, scope: str | None = None) -> ConsentEntry:
+    return ConsentEntry("+5511999990000", scope, ConsentKind.REVOKED, at, ConsentSource.IVR,
+                        "test")
+
+
 CONSENTING = CallingRules(CALLER_ID, calling_hours=WEEK, consent_scope="reminders")
 
 
-def consent(*records: ConsentGranted | ConsentRevoked) -> NumberStatus:
+def consent(*records: ConsentEntry) -> NumberStatus:
     return NumberStatus(SP_MOBILE.places, consent=records)
 
 
 def test_consent_is_needed_only_when_the_campaign_says_so() -> None:
     assert may_dial(RULES, SP_MOBILE, MONDAY_NOON).allowed
     assert may_dial(CONSENTING, SP_MOBILE, MONDAY_NOON) == NoConsent("reminders")
-    granted = consent(ConsentGranted(MONDAY_NOON - DAY, "reminders"))
+    granted = consent(grant_at(MONDAY_NOON - DAY, "reminders"))
     assert may_dial(CONSENTING, granted, MONDAY_NOON).allowed
-    other_scope = consent(ConsentGranted(MONDAY_NOON - DAY, "marketing"))
+    other_scope = consent(grant_at(MONDAY_NOON - DAY, "marketing"))
     assert may_dial(CONSENTING, other_scope, MONDAY_NOON) == NoConsent("reminders")
     # A grant dated after now (a skewed clock) does not count yet.
-    future = consent(ConsentGranted(MONDAY_NOON + 1, "reminders"))
+    future = consent(grant_at(MONDAY_NOON + 1, "reminders"))
     assert may_dial(CONSENTING, future, MONDAY_NOON) == NoConsent("reminders")
 
 
 def test_a_revocation_wins_over_every_earlier_grant() -> None:
-    granted = ConsentGranted(MONDAY_NOON - DAY, "reminders")
-    revoked = ConsentRevoked(MONDAY_NOON - HOUR)  # "press 9 to stop these calls": every scope
+    granted = grant_at(MONDAY_NOON - DAY, "reminders")
+    revoked = revocation_at(MONDAY_NOON - HOUR)  # "press 9 to stop these calls": every scope
     decision = may_dial(CONSENTING, consent(granted, revoked), MONDAY_NOON)
     assert decision == ConsentWithdrawn("reminders", MONDAY_NOON - HOUR)
     assert "revoked at" in decision.reason
     # Given in either order; at the same second the revocation wins.
     assert not may_dial(CONSENTING, consent(revoked, granted), MONDAY_NOON).allowed
-    same_second = consent(ConsentGranted(MONDAY_NOON - HOUR, "reminders"), revoked)
+    same_second = consent(grant_at(MONDAY_NOON - HOUR, "reminders"), revoked)
     assert not may_dial(CONSENTING, same_second, MONDAY_NOON).allowed
     # A revocation stamped a little after now (clock skew) still counts.
-    skewed = consent(granted, ConsentRevoked(MONDAY_NOON + 5))
+    skewed = consent(granted, revocation_at(MONDAY_NOON + 5))
     assert not may_dial(CONSENTING, skewed, MONDAY_NOON).allowed
     # Revoking another scope leaves this one; a new grant after a revocation counts.
     assert may_dial(
-        CONSENTING, consent(granted, ConsentRevoked(MONDAY_NOON - HOUR, "marketing")), MONDAY_NOON
+        CONSENTING, consent(granted, revocation_at(MONDAY_NOON - HOUR, "marketing")), MONDAY_NOON
     ).allowed
-    regranted = consent(granted, revoked, ConsentGranted(MONDAY_NOON - MINUTE, "reminders"))
+    regranted = consent(granted, revoked, grant_at(MONDAY_NOON - MINUTE, "reminders"))
     assert may_dial(CONSENTING, regranted, MONDAY_NOON).allowed
 
 
 def test_a_revocation_without_a_grant_says_revoked() -> None:
-    decision = may_dial(CONSENTING, consent(ConsentRevoked(MONDAY_NOON - DAY)), MONDAY_NOON)
+    decision = may_dial(CONSENTING, consent(revocation_at(MONDAY_NOON - DAY)), MONDAY_NOON)
     assert isinstance(decision, ConsentWithdrawn)
 
 
@@ -529,15 +538,15 @@ def numbers(draw: st.DrawFn, at: float) -> NumberStatus:
         for _ in range(draw(st.integers(0, 3)))
     )
     do_not_call = draw(st.sampled_from([frozenset()] * 7 + [frozenset(DncList)]))
-    records: list[ConsentGranted | ConsentRevoked] = []
+    records: list[ConsentEntry] = []
     if draw(st.integers(0, 3)):  # usually a grant for the campaign's scope
-        records.append(ConsentGranted(at - draw(st.floats(0, 30 * DAY)), "reminders"))
+        records.append(grant_at(at - draw(st.floats(0, 30 * DAY)), "reminders"))
     for _ in range(draw(st.integers(0, 2))):
         when = at + draw(st.floats(-3 * DAY, DAY))
         if draw(st.booleans()):
-            records.append(ConsentGranted(when, draw(st.sampled_from(["reminders", "marketing"]))))
+            records.append(grant_at(when, draw(st.sampled_from(["reminders", "marketing"]))))
         else:
-            records.append(ConsentRevoked(when, draw(st.sampled_from([None, "reminders"]))))
+            records.append(revocation_at(when, draw(st.sampled_from([None, "reminders"]))))
     return NumberStatus(places, attempts, do_not_call, tuple(draw(st.permutations(records))))
 
 
@@ -563,12 +572,13 @@ def must_not_be_allowed(rules: CallingRules, number: NumberStatus, at: float) ->
         grants = [
             r.at
             for r in number.consent
-            if isinstance(r, ConsentGranted) and r.scope == rules.consent_scope and r.at <= at
+            if r.kind is ConsentKind.GRANTED and r.campaign == rules.consent_scope
+            and r.at <= at
         ]
         revocations = [
             r.at
             for r in number.consent
-            if isinstance(r, ConsentRevoked) and r.scope in (None, rules.consent_scope)
+            if r.kind is ConsentKind.REVOKED and r.campaign in (None, rules.consent_scope)
         ]
         if not grants or any(revoked >= max(grants) for revoked in revocations):
             return "no consent or revoked"
@@ -635,7 +645,7 @@ def test_one_zone_agrees_with_the_business_hours_evaluation(
     rules: CallingRules, at: float, place: CalleePlace
 ) -> None:
     """With one place and no history, dial_rules and core/hours.py say the same."""
-    number = NumberStatus((place,), consent=(ConsentGranted(at - DAY, "reminders"),))
+    number = NumberStatus((place,), consent=(grant_at(at - DAY, "reminders"),))
     schedule = hours_schedule(rules, place)
     decision = may_dial(rules, number, at)
     assert decision.allowed == decide(schedule, at).open
@@ -674,7 +684,7 @@ def test_never_allowed_on_a_holiday_of_any_place(
     ]
     assume(holiday_places)
     number = NumberStatus(
-        (PLACES[0], holiday_places[-1]), consent=(ConsentGranted(at - DAY, "reminders"),)
+        (PLACES[0], holiday_places[-1]), consent=(grant_at(at - DAY, "reminders"),)
     )
     decision = may_dial(rules, number, at)
     assert not decision.allowed

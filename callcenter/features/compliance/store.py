@@ -111,7 +111,7 @@ class ComplianceStore:
                         or_(ConsentRow.campaign == key, ConsentRow.campaign == GLOBAL)))
         async with self._sessions() as session:
             entries = [_consent(row) for row in await session.scalars(query)]
-        return consent_now(entries, number, campaign, self._clock.now())
+        return consent_now(entries, campaign, self._clock.now())
 
 
 def _bounded(where: str, value: object, most: int) -> str:
