@@ -337,7 +337,7 @@ class PacingRules:
     logged in, never more (a guard when the answer rate is tiny)."""
 
     mode: Mode = Mode.PREDICTIVE
-    amd: bool = True
+    amd: bool = False  # as a campaign's default (core/campaigns.py)
     ring_seconds: float = 25.0
     target_share: float = 0.8
     bank_share: float = 0.0
