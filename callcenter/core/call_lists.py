@@ -340,10 +340,10 @@ class CallListParser:
                     f"of {MAX_FIELD_CHARS}",
                 )
 
-        number_or_reason = self._number(texts[layout.phone], names[layout.phone])
-        if isinstance(number_or_reason, str):
-            return RejectedRow(line, number_or_reason)
-        number = number_or_reason
+        parsed = self._number(texts[layout.phone], names[layout.phone])
+        if isinstance(parsed, str):
+            return RejectedRow(line, parsed)
+        number, e164 = parsed
 
         zones: tuple[str, ...]
         source: TimeZoneSource
@@ -362,20 +362,20 @@ class CallListParser:
             if not zones:
                 return RejectedRow(
                     line,
-                    f"no time zone is known for {_e164(number)}; give one in the time zone "
+                    f"no time zone is known for {e164}; give one in the time zone "
                     "column",
                 )
 
-        digits = int(_e164(number)[1:])
+        digits = int(e164[1:])  # an int costs less memory than the str
         first_line = self._first_line_of.get(digits)
         if first_line is not None:
-            return DuplicateRow(line, _e164(number), first_line)
+            return DuplicateRow(line, e164, first_line)
         self._first_line_of[digits] = line
 
         name = texts[layout.name].strip() if layout.name is not None else ""
         return AcceptedRow(
             line=line,
-            number=_e164(number),
+            number=e164,
             name=name,
             name_formula_like=needs_formula_escape(name),
             time_zones=zones,
@@ -386,8 +386,8 @@ class CallListParser:
             ),
         )
 
-    def _number(self, raw: str, column: str) -> phonenumbers.PhoneNumber | str:
-        """The parsed number, or the reason it is rejected."""
+    def _number(self, raw: str, column: str) -> tuple[phonenumbers.PhoneNumber, str] | str:
+        """The parsed number and its E.164 form, or the reason it is rejected."""
         text = raw.strip()
         where = f"column {column!r}"
         if not text:
@@ -418,7 +418,7 @@ class CallListParser:
         e164 = _e164(number)
         if E164_RE.fullmatch(e164) is None:
             return f"{where}: {shown!r} ({e164}) is too short to be dialled as E.164"
-        return number
+        return number, e164
 
     def _zones_of(self, number: phonenumbers.PhoneNumber) -> tuple[str, ...]:
         """The number's zones that zoneinfo knows; () when unknown. Shared tuples, cached."""

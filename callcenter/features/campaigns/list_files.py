@@ -100,6 +100,7 @@ def csv_lines(source: IO[bytes], encoding: str | None = None) -> Iterator[str]:
 
 def _byte_lines(head: bytes, source: IO[bytes], codec: str) -> Iterator[str]:
     stream = io.BufferedReader(_Prefixed(head, source))  # type: ignore[arg-type]
+    shown = codec.upper().replace("_", "-")  # "UTF-8", "CP1252"
     number = 0
     while True:
         raw = stream.readline(MAX_LINE_BYTES + 1)
@@ -114,7 +115,7 @@ def _byte_lines(head: bytes, source: IO[bytes], codec: str) -> Iterator[str]:
         except UnicodeDecodeError as error:
             bad = raw[error.start:error.start + 4]
             raise CallListError(
-                f"line {number}: byte {error.start + 1} ({bad!r}) is not {codec} text; save "
+                f"line {number}: byte {error.start + 1} ({bad!r}) is not {shown} text; save "
                 "the file as CSV UTF-8, or say its encoding (e.g. cp1252)"
             ) from None
 
@@ -164,7 +165,7 @@ class _Prefixed(io.RawIOBase):
 def count_csv_rows(source: IO[bytes]) -> int | None:
     """Data rows at most (newlines, less the header), then rewinds; None if not seekable.
 
-    A cheap pass: reads the bytes in 1 MiB chunks and counts b"\\n" (for UTF-16, b"\\n\\0"
+    A cheap pass: reads the bytes in 64 KiB chunks and counts b"\\n" (for UTF-16, b"\\n\\0"
     miscounts are harmless: it is a progress total, an upper bound, not an accounting).
     """
     if not source.seekable():
@@ -172,7 +173,7 @@ def count_csv_rows(source: IO[bytes]) -> int | None:
     start = source.tell()
     newlines = 0
     last = b""
-    while chunk := source.read(1 << 20):
+    while chunk := source.read(1 << 16):
         newlines += chunk.count(b"\n")
         last = chunk
     source.seek(start)
