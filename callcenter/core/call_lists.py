@@ -16,9 +16,9 @@ column names, an over-long line, no rows at all) raise ``CallListError`` naming 
 where: the upload is refused as a whole, never half-read.
 
 Memory: rows stream through; the parser keeps only the numbers it has accepted (to merge
-duplicates), as a dict from the number's digits (an int) to its first line: about 100 bytes
-per distinct number (measured in tests/unit/test_call_lists.py), so 1,000,000 rows cost about
-100 MB at most, whatever the width of the rows.
+duplicates), as a dict from the number's digits (an int) to its first line: about 110 bytes
+per distinct number (bench/call_list_upload.py: a million rows, +104 MiB peak), whatever the
+width of the rows; tests/unit/test_list_files.py bounds it under tracemalloc.
 
 Time zones come from ``phonenumbers`` metadata and the system's IANA database (``zoneinfo``):
 reference data, read once, not input.
@@ -176,6 +176,12 @@ class ListSummary:
 def known_time_zones() -> frozenset[str]:
     """The IANA zone names this system knows (read once)."""
     return frozenset(available_timezones())
+
+
+@functools.cache
+def _zone_names_by_key() -> dict[str, str]:
+    """Each known zone under its case-folded name: "america/sao_paulo" is accepted too."""
+    return {zone.casefold(): zone for zone in known_time_zones()}
 
 
 def needs_formula_escape(value: str) -> bool:
@@ -349,14 +355,15 @@ class CallListParser:
         source: TimeZoneSource
         override = texts[layout.time_zone].strip() if layout.time_zone is not None else ""
         if override:
-            if override not in known_time_zones():
+            zone = _zone_names_by_key().get(override.casefold())
+            if zone is None:
                 assert layout.time_zone is not None
                 return RejectedRow(
                     line,
                     f"column {names[layout.time_zone]!r}: {override[:60]!r} is not a known "
                     "IANA time zone (e.g. America/Sao_Paulo)",
                 )
-            zones, source = (override,), TimeZoneSource.OVERRIDE
+            zones, source = (zone,), TimeZoneSource.OVERRIDE
         else:
             zones, source = self._zones_of(number), TimeZoneSource.NUMBER
             if not zones:

@@ -87,6 +87,12 @@ def test_a_time_zone_override_wins_over_the_number() -> None:
     assert outcome.time_zone_source is TimeZoneSource.OVERRIDE
 
 
+def test_a_time_zone_override_is_matched_whatever_its_case() -> None:
+    outcome = one([["+12025550100", "Bob", " america/sao_paulo "]])
+    assert isinstance(outcome, AcceptedRow)
+    assert outcome.time_zones == ("America/Sao_Paulo",)
+
+
 def test_a_number_spanning_zones_keeps_them_all_and_is_counted_ambiguous() -> None:
     outcomes, parser = parse([["Phone"], ["+1 800 555 0199"]], ColumnMapping("Phone"))
     accepted = outcomes[0]

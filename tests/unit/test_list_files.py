@@ -61,6 +61,8 @@ def test_a_latin1_file_is_refused_naming_the_line_unless_its_encoding_is_given()
     assert str(raised.value).startswith("line 2: byte 16 (b'\\xe9,S\\xe3') is not UTF-8 text")
     assert accepted_names(read_csv(data, encoding="cp1252")) == [("José", "São Paulo")]
     assert accepted_names(read_csv(data, encoding="Windows-1252")) == [("José", "São Paulo")]
+    assert accepted_names(read_csv(CSV_TEXT.encode("latin-1"), encoding="latin-1")) == [
+        ("José", "São Paulo")]
 
 
 @pytest.mark.parametrize(("data", "encoding", "expected"), [
@@ -68,6 +70,7 @@ def test_a_latin1_file_is_refused_naming_the_line_unless_its_encoding_is_given()
     (b"PK\x03\x04rest", None, "this is an XLSX (zip) file, not CSV"),
     (b"\xd0\xcf\x11\xe0rest", None, "old Excel (.xls)"),
     (CSV_TEXT.encode(), "utf-16", "encoding 'utf-16' is not read"),
+    (CSV_TEXT.encode(), "klingon", "encoding 'klingon' is not read: use UTF-8, or one of"),
     (b"", None, "the file is empty"),
     (b"\r\n\r\n", None, "the file is empty"),
     (b"Phone,Name\r\n", None, "a header (line 1) but no rows"),

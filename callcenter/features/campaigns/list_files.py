@@ -38,7 +38,7 @@ from callcenter.core.call_lists import (
 
 # Encodings an uploader may name besides UTF-8: ASCII-compatible and one byte per character,
 # so splitting the bytes at b"\n" splits the text at its lines.
-SINGLE_BYTE_ENCODINGS = frozenset({"cp1252", "latin_1", "iso8859_15", "mac_roman"})
+SINGLE_BYTE_ENCODINGS = frozenset({"cp1252", "iso8859_1", "iso8859_15", "mac_roman"})
 MAX_LINE_BYTES = MAX_LINE_CHARS * 4  # UTF-8 needs up to 4 bytes a character
 MAX_SHARED_STRINGS_BYTES = 256 * 1024 * 1024  # openpyxl loads xl/sharedStrings.xml whole
 _SNIFF_BYTES = 4096
@@ -89,7 +89,10 @@ def csv_lines(source: IO[bytes], encoding: str | None = None) -> Iterator[str]:
                 "not text at all; save it as CSV UTF-8"
             )
     else:
-        codec = codecs.lookup(encoding).name.replace("-", "_")
+        try:
+            codec = codecs.lookup(encoding).name.replace("-", "_")
+        except LookupError:
+            codec = ""
         if codec not in SINGLE_BYTE_ENCODINGS | {"utf_8"}:
             raise CallListError(
                 f"encoding {encoding!r} is not read: use UTF-8, or one of "
@@ -186,7 +189,10 @@ def count_csv_rows(source: IO[bytes]) -> int | None:
 def xlsx_rows(
     source: IO[bytes], sheet: str | None = None
 ) -> tuple[int | None, Iterator[tuple[int, list[str | None]]]]:
-    """(data rows when the sheet records its size, the sheet's rows numbered as Excel does)."""
+    """(data rows when the sheet records its size, the sheet's rows numbered as Excel does).
+
+    ``source`` must be seekable: a zip file's index is at its end (uploads are spooled).
+    """
     import openpyxl  # only XLSX uploads pay for importing it
 
     try:
