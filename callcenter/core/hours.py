@@ -221,16 +221,18 @@ def _holiday_region_problem(country: str, subdivision: str | None) -> tuple[str,
 
 
 @lru_cache(maxsize=1)
-def _known_zones() -> frozenset[str]:
+def known_time_zones() -> frozenset[str]:
+    """The IANA zone names this system knows (read once): business hours, calling hours and
+    call lists' time-zone columns accept these."""
     return frozenset(available_timezones())
 
 
 def _zone_problem(key: str) -> str | None:
-    if key in _known_zones():
+    if key in known_time_zones():
         return None
-    by_case = {zone.lower(): zone for zone in _known_zones()}
+    by_case = {zone.lower(): zone for zone in known_time_zones()}
     close = by_case.get(key.lower()) or next(
-        iter(difflib.get_close_matches(key, _known_zones(), n=1)), None
+        iter(difflib.get_close_matches(key, known_time_zones(), n=1)), None
     )
     hint = f" (did you mean {close!r}?)" if close else " (an IANA key like 'America/Sao_Paulo')"
     return f"unknown time zone {key!r}{hint}"

@@ -1,0 +1,2 @@
+"""Outbound campaigns: settings and state (schemas.py, http.py, store.py, models.py) and
+their call lists (list_files.py reads the uploads; storing them comes next)."""
