@@ -1,12 +1,23 @@
-"""The ``campaigns`` table: an outbound campaign's settings and state (store.py beside this
-module converts its rows to ``Campaign`` values)."""
+"""The ``campaigns`` table (a campaign's settings and state) and its call lists:
+``call_lists``, ``call_list_entries`` (the numbers to call) and ``call_list_problems`` (rows
+not taken, with why). store.py and lists.py beside this module read and write them."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Double, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from callcenter.store.models import Base, RowId, UtcDateTime
@@ -38,3 +49,53 @@ class CampaignRow(Base):
     created_by: Mapped[str | None] = mapped_column(String)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class CallListRow(Base):
+    """An uploaded call list of a campaign, with what its import counted."""
+
+    __tablename__ = "call_lists"
+    __table_args__ = (UniqueConstraint("campaign", "name"),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    campaign: Mapped[str] = mapped_column(String, index=True)
+    name: Mapped[str] = mapped_column(String)
+    active: Mapped[bool] = mapped_column(Boolean)  # a disabled list is not dialled
+    rows_read: Mapped[int] = mapped_column(Integer)
+    accepted: Mapped[int] = mapped_column(Integer)
+    rejected: Mapped[int] = mapped_column(Integer)
+    duplicates: Mapped[int] = mapped_column(Integer)
+    blank_rows: Mapped[int] = mapped_column(Integer)
+    ambiguous_time_zones: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[str | None] = mapped_column(String)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class CallListEntryRow(Base):
+    """One number to call, as the list gave it."""
+
+    __tablename__ = "call_list_entries"
+    __table_args__ = (Index("ix_call_list_entries_list_id_number", "list_id", "number"),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    list_id: Mapped[int] = mapped_column(RowId, ForeignKey("call_lists.id", ondelete="CASCADE"))
+    line: Mapped[int] = mapped_column(Integer)  # where it stood in the upload
+    number: Mapped[str] = mapped_column(String)  # E.164
+    name: Mapped[str] = mapped_column(String)
+    time_zones: Mapped[list[str]] = mapped_column(JSON)
+    time_zone_source: Mapped[str] = mapped_column(String)
+    extra: Mapped[list[Any]] = mapped_column(JSON)  # [[column, value, formula_like], ...]
+
+
+class CallListProblemRow(Base):
+    """A row of the upload that was not taken: rejected (why) or a duplicate (of which line)."""
+
+    __tablename__ = "call_list_problems"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    list_id: Mapped[int] = mapped_column(RowId, ForeignKey("call_lists.id", ondelete="CASCADE"),
+                                         index=True)
+    line: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    number: Mapped[str | None] = mapped_column(String)  # duplicates: the number
+    first_line: Mapped[int | None] = mapped_column(Integer)  # duplicates: the line kept
