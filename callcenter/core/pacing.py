@@ -30,8 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from enum import StrEnum
 
-from callcenter.core.campaigns import MAX_ABANDON_CAP_PERCENT
-from callcenter.core.campaigns import CampaignMode as Mode
+from callcenter.core.campaigns import MAX_ABANDON_CAP_PERCENT, CampaignMode
 from callcenter.core.dial_rules import DEFAULT_RING_TIME
 
 DEFAULT_ABANDON_CAP = MAX_ABANDON_CAP_PERCENT / 100  # TCPA/TSR: 3% of live answers
@@ -336,7 +335,7 @@ class PacingRules:
     top of what its own answers earn. ``max_calls_per_agent``: calls in flight per agent
     logged in, never more (a guard when the answer rate is tiny)."""
 
-    mode: Mode = Mode.PREDICTIVE
+    mode: CampaignMode = CampaignMode.PREDICTIVE
     amd: bool = False  # as a campaign's default (core/campaigns.py)
     ring_seconds: float = DEFAULT_RING_TIME
     target_share: float = 0.8
@@ -348,7 +347,7 @@ class PacingRules:
 @dataclass(frozen=True, slots=True)
 class PacingDecision:
     calls: int
-    mode: Mode  # how the calls were sized (predictive may fall back to progressive)
+    mode: CampaignMode  # how the calls were sized (predictive may fall back to progressive)
     reason: str
     progressive_calls: int
     expected_live: float = 0.0  # live answers expected from all calls in flight after this
@@ -493,17 +492,17 @@ def decide(now: float, rules: PacingRules, *, ready_agents: int,
     progressive = max(0, ready_agents - in_flight.total)
     if ready_agents + len(busy_agents) == 0:
         return PacingDecision(0, rules.mode, "no agent logged in", 0)
-    if rules.mode is Mode.PREVIEW:
-        return PacingDecision(0, Mode.PREVIEW, "preview: the agent chooses", progressive)
+    if rules.mode is CampaignMode.PREVIEW:
+        return PacingDecision(0, CampaignMode.PREVIEW, "preview: the agent chooses", progressive)
     headroom = _line_headroom(rules, ready_agents + len(busy_agents), in_flight.total)
     progressive = min(progressive, headroom)
-    if rules.mode is Mode.PROGRESSIVE:
-        return PacingDecision(progressive, Mode.PROGRESSIVE, "progressive", progressive)
+    if rules.mode is CampaignMode.PROGRESSIVE:
+        return PacingDecision(progressive, CampaignMode.PROGRESSIVE, "progressive", progressive)
     if budget.spent:
-        return PacingDecision(progressive, Mode.PROGRESSIVE,
+        return PacingDecision(progressive, CampaignMode.PROGRESSIVE,
                               "abandon budget spent: progressive", progressive)
     if not stats.measured:
-        return PacingDecision(progressive, Mode.PROGRESSIVE,
+        return PacingDecision(progressive, CampaignMode.PROGRESSIVE,
                               "too few calls measured yet: progressive", progressive)
 
     # Who needs an agent: live answers (with AMD), or every answer (without: the machine is
@@ -546,7 +545,7 @@ def decide(now: float, rules: PacingRules, *, ready_agents: int,
 
     if not fits(progressive):
         live, abandons, limit = plan(progressive)
-        return PacingDecision(progressive, Mode.PROGRESSIVE,
+        return PacingDecision(progressive, CampaignMode.PROGRESSIVE,
                               "calls in flight already use the budget: progressive",
                               progressive, live, abandons, limit)
     # The expected abandons grow convexly with the calls and the limit linearly, so the calls
@@ -560,7 +559,7 @@ def decide(now: float, rules: PacingRules, *, ready_agents: int,
     # Between low (fits) and high (does not, or past the limits): the first that does not.
     low += bisect.bisect_left(range(low + 1, high), True, key=lambda n: not fits(n))
     live, abandons, limit = plan(low)
-    return PacingDecision(low, Mode.PREDICTIVE, "predictive", progressive, live, abandons,
+    return PacingDecision(low, CampaignMode.PREDICTIVE, "predictive", progressive, live, abandons,
                           limit)
 
 
@@ -581,7 +580,6 @@ __all__ = [
     "DialerStats",
     "Estimate",
     "InFlight",
-    "Mode",
     "PacingDecision",
     "PacingRules",
     "Priors",

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from callcenter.core.campaigns import CampaignMode
 from callcenter.core.pacing import (
     DAY_SECONDS,
     AbandonBudget,
@@ -24,7 +25,6 @@ from callcenter.core.pacing import (
     DialResult,
     Estimate,
     InFlight,
-    Mode,
     PacingRules,
     Priors,
     WindowCounts,
@@ -210,7 +210,7 @@ def test_predictive_sized_by_hand() -> None:
     rules = PacingRules(target_share=1.0)
     decision = decide(T0, rules, ready_agents=2, busy_agents=(), in_flight=InFlight(),
                       stats=even_stats(), budget=roomy_budget(cap=0.5))
-    assert decision.mode is Mode.PREDICTIVE
+    assert decision.mode is CampaignMode.PREDICTIVE
     assert decision.calls == 7
     assert decision.expected_abandons == pytest.approx(1.5 + 9 / 128)
     assert decision.progressive_calls == 2
@@ -230,22 +230,23 @@ def test_preview_progressive_and_the_fallbacks() -> None:
     stats, budget = even_stats(), roomy_budget()
     flying = InFlight(ringing_since=(T0 - 3,), in_amd=1)
 
-    def calls(mode: Mode, ready: int, **kw: object) -> tuple[int, Mode, str]:
+    def calls(mode: CampaignMode, ready: int, **kw: object) -> tuple[int, CampaignMode, str]:
         arguments: dict[str, object] = dict(ready_agents=ready, busy_agents=(),
                                             in_flight=flying, stats=stats, budget=budget)
         arguments.update(kw)
         d = decide(T0, PacingRules(mode=mode), **arguments)  # type: ignore[arg-type]
         return d.calls, d.mode, d.reason
 
-    assert calls(Mode.PREVIEW, 5)[0] == 0
-    assert calls(Mode.PROGRESSIVE, 5)[:2] == (3, Mode.PROGRESSIVE)  # 5 free - 2 in flight
-    assert calls(Mode.PROGRESSIVE, 1)[0] == 0
-    assert calls(Mode.PREDICTIVE, 0, in_flight=InFlight())[2] == "no agent logged in"
+    assert calls(CampaignMode.PREVIEW, 5)[0] == 0
+    # 5 free - 2 in flight
+    assert calls(CampaignMode.PROGRESSIVE, 5)[:2] == (3, CampaignMode.PROGRESSIVE)
+    assert calls(CampaignMode.PROGRESSIVE, 1)[0] == 0
+    assert calls(CampaignMode.PREDICTIVE, 0, in_flight=InFlight())[2] == "no agent logged in"
     spent = BudgetStanding(0.03, WindowCounts(10, 0), WindowCounts(10, 0))
-    assert calls(Mode.PREDICTIVE, 5, budget=spent)[:2] == (3, Mode.PROGRESSIVE)
+    assert calls(CampaignMode.PREDICTIVE, 5, budget=spent)[:2] == (3, CampaignMode.PROGRESSIVE)
     unmeasured = DialerStats(min_calls=50)
-    assert calls(Mode.PREDICTIVE, 5, stats=unmeasured)[:2] == (3, Mode.PROGRESSIVE)
-    assert calls(Mode.PREDICTIVE, 5)[1] is Mode.PREDICTIVE
+    assert calls(CampaignMode.PREDICTIVE, 5, stats=unmeasured)[:2] == (3, CampaignMode.PROGRESSIVE)
+    assert calls(CampaignMode.PREDICTIVE, 5)[1] is CampaignMode.PREDICTIVE
 
 
 def test_agents_about_to_be_free_raise_the_calls() -> None:
@@ -292,7 +293,7 @@ stats_strategy = st.builds(
                time_to_answer=tta), min_calls=0),
     st.floats(0.01, 1.0), st.floats(0.0, 1.0), st.floats(5, 900), st.floats(0, 120),
     st.floats(0.5, 25))
-rules_strategy = st.builds(PacingRules, mode=st.sampled_from(list(Mode)), amd=st.booleans(),
+rules_strategy = st.builds(PacingRules, mode=st.sampled_from(list(CampaignMode)), amd=st.booleans(),
                            target_share=st.floats(0.1, 1.0), bank_share=st.floats(0, 1),
                            max_calls_per_agent=st.floats(1, 10),
                            max_lines=st.none() | st.integers(0, 200))
@@ -310,16 +311,16 @@ def test_decisions_keep_the_rules(rules: PacingRules, ready: int, busy: list[Bus
         assert decision.calls == 0  # never a call with no agent logged in
         return
     free_now = max(0, ready - in_flight.total)
-    if rules.mode is Mode.PREVIEW:
+    if rules.mode is CampaignMode.PREVIEW:
         assert decision.calls == 0
-    elif rules.mode is Mode.PROGRESSIVE:
+    elif rules.mode is CampaignMode.PROGRESSIVE:
         assert decision.calls == decision.progressive_calls <= free_now <= ready
     else:
         assert decision.progressive_calls <= free_now
         assert decision.calls >= decision.progressive_calls
         if budget.spent:
             assert decision.calls == decision.progressive_calls
-            assert decision.mode is Mode.PROGRESSIVE
+            assert decision.mode is CampaignMode.PROGRESSIVE
         if decision.calls > decision.progressive_calls:
             # Never more expected abandons than the budget allows, whatever else happens.
             assert decision.expected_abandons <= decision.abandon_limit + 1e-12
@@ -339,8 +340,8 @@ def test_predictive_is_at_least_progressive(ready: int, busy: list[BusyAgent],
                                             budget: BudgetStanding) -> None:
     common = dict(ready_agents=ready, busy_agents=busy, in_flight=in_flight, stats=stats,
                   budget=budget)
-    progressive = decide(T0, PacingRules(mode=Mode.PROGRESSIVE), **common)  # type: ignore[arg-type]
-    predictive = decide(T0, PacingRules(mode=Mode.PREDICTIVE), **common)  # type: ignore[arg-type]
+    progressive = decide(T0, PacingRules(mode=CampaignMode.PROGRESSIVE), **common)  # type: ignore[arg-type]
+    predictive = decide(T0, PacingRules(mode=CampaignMode.PREDICTIVE), **common)  # type: ignore[arg-type]
     assert predictive.calls >= progressive.calls
     if budget.spent:
         assert predictive.calls == progressive.calls
