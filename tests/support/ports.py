@@ -27,8 +27,24 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-FREE_PORT_RANGE = range(30000, 60000)  # above the sandbox's RTP blocks
-RTP_RANGE = range(20000, 30000)  # below the ephemeral ports (32768-60999 on Linux)
+
+def _ephemeral_ports() -> range:
+    """The kernel's range for clients' source ports (32768-60999 by default on Linux)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return range(int(low), int(high) + 1)
+    except (OSError, ValueError):
+        return range(32768, 61000)
+
+
+# Ports tests listen on: above the sandbox's RTP blocks and never among the ephemeral ports.
+# A client connecting to a local port nobody listens on (a service being restarted) can be
+# given that very port as its own source and connect to itself: it then reads back its own
+# request ("Bad status line: GET /healthz"), as CI saw once.
+EPHEMERAL = _ephemeral_ports()
+FREE_PORT_RANGES = tuple(r for r in (range(30000, EPHEMERAL.start), range(EPHEMERAL.stop, 65536))
+                         if len(r) >= 100)
+RTP_RANGE = range(20000, 30000)  # below the ephemeral ports too
 RTP_BLOCK = 200  # RTP ports per Asterisk test instance: 100 calls' RTP and RTCP
 RTP_BLOCKS = len(RTP_RANGE) // RTP_BLOCK
 # Blocks one process holds and cycles through; a process runs one instance at a time, or a
@@ -112,13 +128,24 @@ def _bindable(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
+def _random_start(count: int) -> int:
+    """A first port, uniformly over FREE_PORT_RANGES, with ``count`` ports in its range."""
+    spans = [range(r.start, r.stop - count + 1) for r in FREE_PORT_RANGES]
+    pick = _random.randrange(sum(len(span) for span in spans))
+    for span in spans:
+        if pick < len(span):
+            return span[pick]
+        pick -= len(span)
+    raise AssertionError("unreachable")
+
+
 def free_port(count: int = 1) -> int:
     """A port free on TCP and UDP (with the ``count - 1`` ports after it), reserved for this
     process: never handed out twice, nor to another live process, so tests can give several
     services their own ports, in parallel."""
     with _reservations() as (taken, added):
         for _ in range(500):
-            start = _random.randrange(FREE_PORT_RANGE.start, FREE_PORT_RANGE.stop - count)
+            start = _random_start(count)
             block = range(start, start + count)
             if any(p in _handed_out or ("port", p) in taken for p in block):
                 continue
