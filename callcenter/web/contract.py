@@ -132,6 +132,27 @@ JSON_OBJECT_VALIDATOR = _json_type("an object", lambda value: isinstance(value, 
 JsonObject = Annotated[dict[str, Any], JSON_OBJECT_VALIDATOR]
 
 
+def refuse_nul(value: str, *, where: str | None = None) -> None:
+    """Text the database cannot hold (a NUL character) is refused here, as a 400 naming the
+    field, rather than by the store later."""
+    if "\x00" in value:
+        fail("contains a NUL character, which cannot be stored", where=where)
+
+
+def stored_text(least: int, most: int) -> Any:
+    """Text stored as sent: ``least`` to ``most`` characters (not blank when ``least``), no
+    NUL."""
+    size = f"at most {most}" if least == 0 else f"{least} to {most}"
+
+    def validate(value: object) -> object:
+        if not isinstance(value, str) or len(value) > most or len(value.strip()) < least:
+            fail(f"expected text of {size} characters, got {shown(value)}")
+        refuse_nul(value)
+        return value
+    return Annotated[str, BeforeValidator(validate),
+                     WithJsonSchema({"type": "string", "minLength": least, "maxLength": most})]
+
+
 def pattern_text(regex: re.Pattern[str], what: str, *, expected: str = "text",
                  nullable: bool = False, **schema: Any) -> Any:
     """Text the whole of which matches ``regex``; else "'<value>' is not <what>". Not text:

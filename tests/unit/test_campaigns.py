@@ -226,6 +226,9 @@ async def test_supervisors_read_campaigns_agents_do_not_and_only_managers_change
     ({"safe_harbor_prompt": "../etc/passwd"}, "body: safe_harbor_prompt: '../etc/passwd' is "
                                               "not a prompt name"),
     ({"script": "x" * 20_001}, "body: script: expected text of at most 20000 characters"),
+    ({"script": "hello\x00"}, "body: script: contains a NUL character, which cannot be stored"),
+    ({"dispositions": [{"code": "sale", "label": "S\x00", "kind": "final"}]},
+     "body: dispositions[0].label: contains a NUL character"),
     ({"dialer": "fast"}, "body: unknown field 'dialer'"),
 ])
 async def test_a_bad_campaign_is_refused_naming_the_field_and_nothing_is_stored(
@@ -279,6 +282,7 @@ async def test_a_state_request_names_only_what_a_manager_may_ask(server: Any):
     for sent, error in [({"state": "created"}, "body: state: 'created' is not one of running, "
                                                "paused, stopped"),
                         ({"state": "running", "reason": "x" * 201}, "body: reason: at most 200"),
+                        ({"state": "running", "reason": "a\x00b"}, "body: reason: contains a NUL"),
                         ({}, "state: is required")]:
         answer = await manager.post("/api/campaigns/renewals/state", json=sent)
         assert answer.status == 400

@@ -42,7 +42,9 @@ from callcenter.web.contract import (
     fail,
     one_of,
     pattern_text,
+    refuse_nul,
     shown,
+    stored_text,
     whole_match,
 )
 from callcenter.web.params import iso, json_kind
@@ -123,14 +125,9 @@ def _dispositions(value: object) -> object:
         if not isinstance(label, str) or not 1 <= len(label) <= 80:
             fail(f"expected text of 1 to 80 characters, got {shown(label)}",
                  where=f"{where}.label")
+        refuse_nul(label, where=f"{where}.label")
         if kind not in {k.value for k in DispositionKind}:
             fail(f"{shown(kind)} is not one of {kinds}", where=f"{where}.kind")
-    return value
-
-
-def _script(value: object) -> object:
-    if not isinstance(value, str) or len(value) > MAX_SCRIPT_CHARS:
-        fail(f"expected text of at most {MAX_SCRIPT_CHARS} characters, got {shown(value)}")
     return value
 
 
@@ -167,8 +164,7 @@ AbandonCap = Annotated[float, BeforeValidator(_abandon_cap), WithJsonSchema(
                     "and a rolling 30 days"})]
 Dispositions = Annotated[list[dict[str, str]], BeforeValidator(_dispositions),
                          WithJsonSchema(DISPOSITIONS_SCHEMA)]
-Script = Annotated[str, BeforeValidator(_script),
-                   WithJsonSchema({"type": "string", "maxLength": MAX_SCRIPT_CHARS})]
+Script = stored_text(0, MAX_SCRIPT_CHARS)
 Mode = one_of(CampaignMode)
 Machine = one_of(MachineAction, description="what a call an answering machine took gets")
 QueueName = pattern_text(QUEUE_NAME_RE, "a queue name",
@@ -261,8 +257,10 @@ class StateRequest(Body):
 
     @model_validator(mode="after")
     def _short_reason(self) -> StateRequest:
-        if self.reason is not None and len(self.reason) > MAX_REASON_CHARS:
-            fail(f"at most {MAX_REASON_CHARS} characters", where="reason")
+        if self.reason is not None:
+            if len(self.reason) > MAX_REASON_CHARS:
+                fail(f"at most {MAX_REASON_CHARS} characters", where="reason")
+            refuse_nul(self.reason, where="reason")
         return self
 
 

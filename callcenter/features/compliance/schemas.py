@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field
-from pydantic.json_schema import WithJsonSchema
+from pydantic import Field
 
 from callcenter.core.consent import ConsentEntry, ConsentKind, ConsentSource, DoNotCall
 from callcenter.core.identifiers import CAMPAIGN_NAME_RE, E164_RE
@@ -15,11 +14,10 @@ from callcenter.web.contract import (
     Body,
     Query,
     Time,
-    fail,
     name_param,
     one_of,
     pattern_text,
-    shown,
+    stored_text,
     whole_param,
 )
 from callcenter.web.params import iso
@@ -29,20 +27,10 @@ CampaignOrAll = pattern_text(CAMPAIGN_NAME_RE, "a campaign name", nullable=True,
                              description="the campaign; left out: every campaign")
 
 
-def _bounded_text(most: int) -> BeforeValidator:
-    def validate(value: object) -> object:
-        if not isinstance(value, str) or not value.strip() or len(value) > most:
-            fail(f"expected text of 1 to {most} characters, got {shown(value)}")
-        return value
-    return BeforeValidator(validate)
-
-
 class NewDoNotCall(Body):
     number: Number
     campaign: CampaignOrAll = None
-    reason: Annotated[str, _bounded_text(MAX_REASON_CHARS),
-                      WithJsonSchema({"type": "string", "minLength": 1,
-                                      "maxLength": MAX_REASON_CHARS})]
+    reason: stored_text(1, MAX_REASON_CHARS)
 
 
 class DoNotCallQuery(Query):
@@ -64,10 +52,8 @@ class NewConsent(Body):
     kind: one_of(ConsentKind, description="granted: may be called; revoked: never again "
                                           "until a new grant")
     source: one_of(ConsentSource) = ConsentSource.API.value
-    proof: Annotated[str, _bounded_text(MAX_PROOF_CHARS),
-                     WithJsonSchema({"type": "string", "minLength": 1,
-                                     "maxLength": MAX_PROOF_CHARS,
-                                     "description": "the text or reference that proves it"})]
+    proof: Annotated[stored_text(1, MAX_PROOF_CHARS),
+                     Field(description="the text or reference that proves it")]
 
 
 class DoNotCallAnswer(Answer):
