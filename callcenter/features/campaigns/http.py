@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 from aiohttp import web
 
-from callcenter.core.campaigns import Campaign, CampaignState, CampaignStateError
+from callcenter.core.campaigns import Campaign, CampaignState
 from callcenter.features.campaigns.schemas import (
     CampaignAnswer,
     CampaignChanges,
@@ -23,7 +23,6 @@ from callcenter.features.campaigns.schemas import (
     StateRequest,
 )
 from callcenter.features.campaigns.store import (
-    CampaignExists,
     CampaignNotFound,
     CampaignRepository,
 )
@@ -93,9 +92,7 @@ def _errors() -> Iterator[None]:
         yield
     except CampaignNotFound as exc:
         raise json_error(web.HTTPNotFound, str(exc)) from None
-    except (CampaignExists, CampaignStateError) as exc:
-        raise json_error(web.HTTPConflict, str(exc)) from None
-    except ValueError as exc:  # the store's own checks, or a change made meanwhile
+    except ValueError as exc:  # a taken name, a state that forbids it, a change made meanwhile
         raise json_error(web.HTTPConflict, str(exc)) from None
 
 
