@@ -71,14 +71,15 @@ class CallLists:
             if await session.scalar(select(CampaignRow.id).where(
                     CampaignRow.name == campaign)) is None:
                 raise CampaignNotFound(f"campaign {campaign!r}: no such campaign")
-            if await session.scalar(select(CallListRow.id).where(
-                    CallListRow.campaign == campaign, CallListRow.name == list_name)):
-                raise ListNameTaken(f"campaign {campaign!r} has a list named {list_name!r}")
-            list_id = (await session.execute(insert(CallListRow).values(
-                campaign=campaign, name=list_name, active=True, rows_read=0, accepted=0,
-                rejected=0, duplicates=0, blank_rows=0, ambiguous_time_zones=0,
-                created_by=created_by, created_at=to_datetime(now),
-            ).returning(CallListRow.id))).scalar_one()
+            try:  # the unique name decides a race between two uploads of one name
+                list_id = (await session.execute(insert(CallListRow).values(
+                    campaign=campaign, name=list_name, active=True, rows_read=0, accepted=0,
+                    rejected=0, duplicates=0, blank_rows=0, ambiguous_time_zones=0,
+                    created_by=created_by, created_at=to_datetime(now),
+                ).returning(CallListRow.id))).scalar_one()
+            except IntegrityError:
+                raise ListNameTaken(
+                    f"campaign {campaign!r} has a list named {list_name!r}") from None
             while batch := await asyncio.to_thread(_next_batch, outcomes):
                 entries, problems = _split(list_id, batch)
                 if entries:
@@ -91,11 +92,6 @@ class CallLists:
             row.rejected, row.duplicates = counted.rejected, counted.duplicates
             row.blank_rows = counted.blank_rows
             row.ambiguous_time_zones = counted.ambiguous_time_zones
-            try:
-                await session.flush()
-            except IntegrityError:  # another upload of the same name won the race
-                raise ListNameTaken(
-                    f"campaign {campaign!r} has a list named {list_name!r}") from None
         return StoredList(list_id, campaign, list_name, True, counted, created_by, now)
 
     async def lists(self, campaign: str) -> list[StoredList]:
