@@ -1,6 +1,8 @@
 """The ``campaigns`` table (a campaign's settings and state) and its call lists:
 ``call_lists``, ``call_list_entries`` (the numbers to call) and ``call_list_problems`` (rows
-not taken, with why). store.py and lists.py beside this module read and write them."""
+not taken, with why), and ``campaign_attempts`` (every call the dialer placed, with its
+outcome and the agent's disposition). store.py and lists.py beside this module read and
+write them."""
 
 from __future__ import annotations
 
@@ -69,6 +71,9 @@ class CallListRow(Base):
     ambiguous_time_zones: Mapped[int] = mapped_column(Integer)
     created_by: Mapped[str | None] = mapped_column(String)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Recycled: attempts placed before this instant no longer count towards max_attempts
+    # (final outcomes, do-not-call and consent still do), so the no-answers are dialled again.
+    recycled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class CallListEntryRow(Base):
@@ -99,3 +104,42 @@ class CallListProblemRow(Base):
     reason: Mapped[str] = mapped_column(Text)
     number: Mapped[str | None] = mapped_column(String)  # duplicates: the number
     first_line: Mapped[int | None] = mapped_column(Integer)  # duplicates: the line kept
+
+
+class CampaignAttemptRow(Base):
+    """One call the dialer placed to a list entry: written before the Originate, so no call
+    is ever placed that the next decision does not count; completed when it ends.
+
+    ``outcome`` (a dial_rules.Outcome value) is empty while the call is in flight. The agent's
+    ``disposition`` (one of the campaign's names), ``notes`` and "call back at" come after a
+    call an agent took. ``call_id`` is the customer channel's Uniqueid: the call record's
+    ``call_id`` when the call reached the records (answered calls)."""
+
+    __tablename__ = "campaign_attempts"
+    __table_args__ = (
+        Index("ix_campaign_attempts_entry_id", "entry_id"),
+        Index("ix_campaign_attempts_campaign_placed_at", "campaign", "placed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    campaign: Mapped[str] = mapped_column(String)
+    list_id: Mapped[int] = mapped_column(RowId, ForeignKey("call_lists.id", ondelete="CASCADE"))
+    entry_id: Mapped[int] = mapped_column(
+        RowId, ForeignKey("call_list_entries.id", ondelete="CASCADE"))
+    number: Mapped[str] = mapped_column(String)  # E.164, as dialled
+    attempt: Mapped[int] = mapped_column(Integer)  # 1 for the entry's first call
+    placed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    outcome: Mapped[str | None] = mapped_column(String)  # a dial_rules.Outcome value
+    amd_status: Mapped[str | None] = mapped_column(String)  # AMD(): HUMAN, MACHINE, NOTSURE
+    hangup_cause: Mapped[str | None] = mapped_column(String)
+    abandoned: Mapped[bool] = mapped_column(Boolean, default=False)  # a live answer no agent took
+    call_id: Mapped[str | None] = mapped_column(String, index=True)
+    agent_id: Mapped[str | None] = mapped_column(String)
+    disposition: Mapped[str | None] = mapped_column(String)
+    notes: Mapped[str | None] = mapped_column(Text)
+    call_back_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    call_back_agent: Mapped[str | None] = mapped_column(String)  # a personal callback's agent
+    disposed_by: Mapped[str | None] = mapped_column(String)
+    disposed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
