@@ -48,6 +48,9 @@ from callcenter.features.calls.missed import MissedCalls, cel_log_path
 from callcenter.features.calls.recorder import RecordWriter
 from callcenter.features.calls.spool import DEAD_LETTER_FILE, SPOOL_FILE
 from callcenter.features.calls.store import CallRepository, DeadLetterRepository
+from callcenter.features.campaigns.attempts import AttemptStore
+from callcenter.features.campaigns.dialer import CampaignDialer
+from callcenter.features.campaigns.dialplan import SCRIPT as CAMPAIGN_SCRIPT
 from callcenter.features.campaigns.store import CampaignRepository
 from callcenter.features.compliance.store import ComplianceStore
 from callcenter.features.ivr.datadip import DataDips
@@ -113,6 +116,7 @@ class CallCenter:
         self.callbacks = CallbackRepository(session_factory(self.engine), self.clock)
         self.campaigns = CampaignRepository(session_factory(self.engine), self.clock)
         self.compliance = ComplianceStore(session_factory(self.engine), self.clock)
+        self.attempts = AttemptStore(session_factory(self.engine))
         self.accounts = AccountRepository(session_factory(self.engine), self.clock)
         # The first start makes an admin with a generated password (data_dir/admin-password).
         self.first_admin_password = await ensure_first_admin(self.accounts, s.data_path)
@@ -172,6 +176,12 @@ class CallCenter:
                                       virtual_hold=(self.callback_dialer
                                                     if self.callback_dialer.enabled else None),
                                       publish=self.events.publish)
+        self.dialer = CampaignDialer(
+            clock=self.clock, acd=self.acd, queues=self.queue_calls, campaigns=self.campaigns,
+            attempts=self.attempts, compliance=self.compliance,
+            send=lambda action, timeout=None: self.ami.send(action, timeout=timeout),
+            ledger=self.ledger, writer=self.writer, enabled=s.outbound.has_trunk,
+            publish=self.events.publish)
         self.inbound = InboundCalls(settings=s, clock=self.clock, flows=self.flows,
                                     acd=self.acd, queues=self.queue_calls, ledger=self.ledger,
                                     writer=self.writer, switches=self.switches, dips=self.dips,
@@ -199,6 +209,7 @@ class CallCenter:
         capacity = self._plan_capacity()
         self.agi = AgiServer({"ivr": self.inbound.handle, "agent": self.desk.handle_feature,
                               "callback": self.callback_dialer.handle,
+                              CAMPAIGN_SCRIPT: self.dialer.handle,
                               TRANSFER_SCRIPT: self.transfers.handle},
                              s.service.agi_host, s.service.agi_port,
                              allowed_peers=s.service.agi_allowed_peers,
@@ -215,6 +226,8 @@ class CallCenter:
         _stops_with(parts, "ami", self.ami.stop)
         await self.callback_dialer.start()
         _stops_with(parts, "callbacks", self.callback_dialer.stop)
+        await self.dialer.start()
+        _stops_with(parts, "campaign dialer", self.dialer.stop)
         sweeper = asyncio.create_task(self._reconcile_periodically(), name="reconcile")
         _stops_with(parts, "reconciliation", lambda: _cancelled(sweeper))
         self.agent_admin = AgentAdmin(

@@ -61,6 +61,7 @@ from callcenter.config import (
 from callcenter.core.caller_id import NAME_MAX, NUMBER_MAX
 from callcenter.features.agents.dialplan import confbridge_profiles, feature_code_lines
 from callcenter.features.callbacks.dialplan import callback_contexts
+from callcenter.features.campaigns.dialplan import campaign_contexts
 from callcenter.features.supervision.dialplan import supervision_contexts
 from callcenter.private_files import write_private
 
@@ -492,6 +493,7 @@ def extensions(settings: Settings) -> str:
     return _file("Dialplan.", [callers, _fallback_context(settings), agents,
                                *callback_contexts(agi,
                                                   settings.outbound.has_trunk),
+                               *campaign_contexts(agi, settings.outbound.has_trunk),
                                *supervision_contexts(agi,
                                                      FALLBACK_CONTEXT),
                                *_outbound_contexts(settings)])

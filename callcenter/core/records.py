@@ -23,6 +23,13 @@ class HangupBy(StrEnum):
     UNKNOWN = "unknown"
 
 
+class Direction(StrEnum):
+    """Who called whom: a caller dialled in, or the dialer called a campaign's number."""
+
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
 class RecordSource(StrEnum):
     """Who wrote a call's record: the service, or Asterisk's own log while the service could
     not see the call (core/missed_calls.py), or both (the service lost sight of it)."""
@@ -190,6 +197,10 @@ class CallRecord:
     # its request; each call of that callback names the request and the call that asked.
     callback_request_id: int | None = None
     callback_of: str | None = None  # on a callback's record: the call_id that asked for it
+    # Outbound campaigns: the caller fields hold the customer dialled (docs/records.md).
+    direction: Direction = Direction.INBOUND
+    campaign: str | None = None
+    campaign_attempt_id: int | None = None  # the dialer's attempt (campaign_attempts.id)
 
     @property
     def is_open(self) -> bool:

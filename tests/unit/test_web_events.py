@@ -109,7 +109,8 @@ async def test_bad_queries_get_a_400_that_names_the_problem():
     async with serving(hub) as client:
         for params, says in [
             ({"kinds": "agent,agnets"}, "kinds: 'agnets' is not an event kind; use a "
-                                        "comma-separated list of agent, call, callback, queue"),
+                                        "comma-separated list of agent, call, callback, "
+                                        "campaign, queue"),
             ({"kinds": ""}, "kinds: an empty name is not an event kind"),
             ({"kinds": "agent,,queue"}, "kinds: an empty name is not an event kind"),
             ({"kinds": "resync"}, "kinds: 'resync' is not an event kind"),

@@ -62,6 +62,10 @@ class CallRow(Base):
     # Callbacks: the request a call asked for or served; a callback's call that asked.
     callback_request_id: Mapped[int | None] = mapped_column(RowId, index=True)
     callback_of: Mapped[str | None] = mapped_column(String)
+    # Outbound campaigns' calls (core.records.Direction): the campaign and its attempt.
+    direction: Mapped[str] = mapped_column(String, server_default="inbound")
+    campaign: Mapped[str | None] = mapped_column(String)
+    campaign_attempt_id: Mapped[int | None] = mapped_column(RowId, index=True)
 
     attempts: Mapped[list[AttemptRow]] = relationship(
         back_populates="call",

@@ -14,6 +14,7 @@ from callcenter.core import records as core
 from callcenter.core.records import (
     AttemptOutcome,
     CallRecord,
+    Direction,
     Disposition,
     FaqResult,
     HangupBy,
@@ -192,6 +193,12 @@ class Call(Answer):
     callback_of: str | None = Field(description=(
         "a callback's call: the call_id that asked for it. Its queued_at and wait_seconds "
         "are the customer's whole wait, from their first queueing"))
+    direction: named(Direction) = Field(description=(
+        "inbound: a caller dialled in; outbound: the dialer called a campaign's number (the "
+        "caller fields hold the customer dialled)"))
+    campaign: str | None = Field(description="an outbound call's campaign")
+    campaign_attempt_id: RowId | None = Field(description=(
+        "an outbound call's attempt in its campaign (outcome, disposition, notes)"))
     open: bool = Field(description="the call has not ended yet")
 
     @classmethod
@@ -214,7 +221,8 @@ class Call(Answer):
             transfers=[Transfer.of(transfer) for transfer in record.transfers],
             note=record.note, source=record.source,
             callback_request_id=record.callback_request_id, callback_of=record.callback_of,
-            open=record.is_open)
+            direction=record.direction, campaign=record.campaign,
+            campaign_attempt_id=record.campaign_attempt_id, open=record.is_open)
 
 
 def record_json(record: CallRecord) -> dict[str, Any]:

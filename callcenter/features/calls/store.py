@@ -21,6 +21,7 @@ from callcenter.core.records import (
     AgentAttempt,
     AttemptOutcome,
     CallRecord,
+    Direction,
     Disposition,
     FaqOutcome,
     FaqResult,
@@ -346,6 +347,10 @@ def _call_values(record: CallRecord) -> dict[str, Any]:
     values["callback_request_id"] = _request_link(f"{where}: callback_request_id",
                                                   record.callback_request_id)
     values["callback_of"] = text_value(f"{where}: callback_of", record.callback_of)
+    values["direction"] = enum_value(f"{where}: direction", Direction, record.direction)
+    values["campaign"] = text_value(f"{where}: campaign", record.campaign)
+    values["campaign_attempt_id"] = _request_link(f"{where}: campaign_attempt_id",
+                                                  record.campaign_attempt_id)
     return values
 
 
@@ -517,6 +522,9 @@ def _to_record(row: CallRow) -> CallRecord:
         source=RecordSource(row.source),
         callback_request_id=row.callback_request_id,
         callback_of=row.callback_of,
+        direction=Direction(row.direction),
+        campaign=row.campaign,
+        campaign_attempt_id=row.campaign_attempt_id,
     )
 
 

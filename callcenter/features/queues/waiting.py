@@ -118,7 +118,7 @@ class QueueCalls:
                    ) -> WaitOutcome:
         """Until an agent took the call and the talk is over, or no agent can; AgiHangup
         when the caller hangs up first."""
-        queue = self._queue_settings(request.queue)
+        queue = self.queue_settings(request.queue)
         # In line at once, so an idle agent rings now; one instant for the record's wait
         # (queued_at) and the live queue's waiting_since. A callback keeps this place.
         joined = self._clock.now()
@@ -144,7 +144,7 @@ class QueueCalls:
             await _play(session, "please-hold")
         await session.set_music(True, queue.moh_class)
         while True:
-            message = await _next_message(inbox, session)
+            message = await next_message(inbox, session)
             match message:
                 case NoAgentAvailable() | QueueTimedOut() | QueueFull():
                     await session.set_music(False, queue.moh_class)
@@ -153,7 +153,7 @@ class QueueCalls:
                     return WaitOutcome.NO_AGENT
                 case Overflowed(to_queue=target):
                     log.info("call %s: overflowed from %s to %s", call_id, queue.name, target)
-                    queue = self._queue_settings(target)
+                    queue = self.queue_settings(target)
                     self._writer.apply(self._ledger.queued(call_id, queue.name,
                                                            self._clock.now()))
                     self._check_offer(session, call_id, queue)
@@ -176,10 +176,10 @@ class QueueCalls:
                 case KeyPressed():
                     continue
                 case OfferCall(agent_id=agent_id, mode=ConnectMode.NAILED):
-                    await self._join_nailed(session, call_id, agent_id, queue)
+                    await self.join_nailed(session, call_id, agent_id, queue)
                     return WaitOutcome.TALKED
                 case OfferCall(agent_id=agent_id, ring_timeout=ring_timeout):
-                    if await self._ring(session, call_id, agent_id, ring_timeout,
+                    if await self.ring(session, call_id, agent_id, ring_timeout,
                                         queue.moh_class):
                         return WaitOutcome.TALKED
                     await session.set_music(True, queue.moh_class)
@@ -188,7 +188,7 @@ class QueueCalls:
 
     # ------------------------------------------------------------------ agents
 
-    async def _ring(self, session: AgiSession, call_id: str, agent_id: str,
+    async def ring(self, session: AgiSession, call_id: str, agent_id: str,
                     ring_timeout: float, moh_class: str) -> bool:
         """Ring one agent; True when they answered and the talk is over (agent hung up)."""
         started = self._clock.now()
@@ -214,7 +214,7 @@ class QueueCalls:
             await _wait_or_hangup(session, FAST_FAILURE_SECONDS)
         return False
 
-    async def _join_nailed(self, session: AgiSession, call_id: str, agent_id: str,
+    async def join_nailed(self, session: AgiSession, call_id: str, agent_id: str,
                            queue: QueueSettings) -> None:
         """A nailed-up agent is already on the line: the caller joins their bridge at once."""
         now = self._clock.now()
@@ -351,7 +351,7 @@ class QueueCalls:
         except Exception:
             log.exception("callback request %s: could not be cancelled", request.id)
 
-    def _queue_settings(self, name: str) -> QueueSettings:
+    def queue_settings(self, name: str) -> QueueSettings:
         queue = self._settings.queue(name)
         if queue is None:  # the flow validator makes this impossible; say so if it happens
             raise RuntimeError(f"the flow routed to unknown queue {name!r}")
@@ -418,7 +418,7 @@ def _known(value: str) -> str | None:
     return None if not value or value == "unknown" else value
 
 
-async def _next_message(inbox: asyncio.Queue[CallMessage], session: AgiSession,
+async def next_message(inbox: asyncio.Queue[CallMessage], session: AgiSession,
                         ) -> CallMessage:
     """The ACD's next decision (or a key) for this call, or AgiHangup when the caller left."""
     if not inbox.empty():

@@ -1,0 +1,197 @@
+"""The dialer's ledger: which list entries a campaign may call next, and every call placed.
+
+An attempt row is written BEFORE its Originate (``placed``), so no call is ever placed that
+the next decision does not count, even when the service dies a moment later; it is completed
+when the call ends (``ended``). Attempts still open when the service starts belong to a run
+that died: ``close_left_open`` ends them as failed (their calls ended with that run's
+channels, or will be hung up by the dialplan when they find no service).
+
+``candidates`` reads entries of the campaign's active lists in the order the dialer wants
+them (never called first, then the longest since their last call), leaving out what SQL can
+tell is done: an entry with a call in flight, a final outcome (a person answered and the
+disposition is not a retry), or all its attempts used since the list was last recycled.
+The calling rules (core/dial_rules.py) decide the rest at dial time, with ``entry_now``'s
+fresh history and the do-not-call and consent ledgers read again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, case, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from callcenter.core.campaigns import Campaign
+from callcenter.core.clock import from_datetime, to_datetime
+from callcenter.core.dial_rules import Attempt, Disposition, DispositionKind, Outcome
+from callcenter.features.campaigns.models import (
+    CallListEntryRow,
+    CallListRow,
+    CampaignAttemptRow,
+)
+
+
+@dataclass(frozen=True)
+class DialEntry:
+    """A list entry with what the calling rules need from its past."""
+
+    entry_id: int
+    list_id: int
+    number: str  # E.164
+    name: str
+    time_zones: tuple[str, ...]
+    attempts: tuple[Attempt, ...]  # those that count: since the list's recycling, or final
+    calls_made: int  # every attempt ever placed (the next one's number is this + 1)
+
+
+@dataclass(frozen=True)
+class PlacedAttempt:
+    id: int
+    campaign: str
+    entry_id: int
+    number: str
+    attempt: int
+    placed_at: float
+
+
+class AttemptStore:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def candidates(self, campaign: Campaign, *, limit: int,
+                         skip: Collection[int] = ()) -> list[DialEntry]:
+        """Up to ``limit`` entries the campaign may want to call next, best first."""
+        retry_names = [d.name for d in campaign.dispositions
+                       if d.kind is DispositionKind.RETRY]
+        counts = _since_recycle()
+        in_flight = func.sum(case((and_(CampaignAttemptRow.id.is_not(None),
+                                        CampaignAttemptRow.ended_at.is_(None)), 1), else_=0))
+        final = func.sum(case((and_(CampaignAttemptRow.outcome == Outcome.HUMAN.value,
+                                    or_(CampaignAttemptRow.disposition.is_(None),
+                                        CampaignAttemptRow.disposition.not_in(retry_names))),
+                               1), else_=0))
+        query = (
+            select(CallListEntryRow.id, func.max(CampaignAttemptRow.ended_at).label("last"),
+                   counts.label("counted"))
+            .join(CallListRow, CallListRow.id == CallListEntryRow.list_id)
+            .outerjoin(CampaignAttemptRow, CampaignAttemptRow.entry_id == CallListEntryRow.id)
+            .where(CallListRow.campaign == campaign.name, CallListRow.active.is_(True))
+            .group_by(CallListEntryRow.id)
+            .having(in_flight == 0, final == 0, counts < campaign.max_attempts)
+            .order_by(func.count(CampaignAttemptRow.id),
+                      func.max(CampaignAttemptRow.ended_at), CallListEntryRow.id)
+            .limit(limit + len(skip)))
+        async with self._sessions() as session:
+            ids = [row.id for row in await session.execute(query) if row.id not in skip]
+            return (await self._entries(session, ids[:limit], campaign.dispositions))
+
+    async def entry_now(self, campaign: Campaign, entry_id: int) -> DialEntry | None:
+        """The entry with its history as stored now (None: deleted meanwhile, or its list
+        disabled)."""
+        async with self._sessions() as session:
+            active = await session.scalar(
+                select(CallListRow.active).join(
+                    CallListEntryRow, CallListEntryRow.list_id == CallListRow.id)
+                .where(CallListEntryRow.id == entry_id,
+                       CallListRow.campaign == campaign.name))
+            if not active:
+                return None
+            found = await self._entries(session, [entry_id], campaign.dispositions)
+        return found[0] if found else None
+
+    async def _entries(self, session: AsyncSession, ids: list[int],
+                       dispositions: Iterable[Disposition]) -> list[DialEntry]:
+        if not ids:
+            return []
+        by_name = {d.name: d for d in dispositions}
+        rows = (await session.execute(
+            select(CallListEntryRow, CallListRow.recycled_at)
+            .join(CallListRow, CallListRow.id == CallListEntryRow.list_id)
+            .where(CallListEntryRow.id.in_(ids)))).all()
+        history: dict[int, list[CampaignAttemptRow]] = {}
+        for attempt in await session.scalars(
+                select(CampaignAttemptRow).where(CampaignAttemptRow.entry_id.in_(ids))
+                .order_by(CampaignAttemptRow.id)):
+            history.setdefault(attempt.entry_id, []).append(attempt)
+        entries = {}
+        for entry, recycled_at in rows:
+            past = history.get(entry.id, [])
+            counted = tuple(
+                attempt for attempt in (_attempt(row, by_name) for row in past
+                                        if row.ended_at is not None and row.outcome)
+                if recycled_at is None or attempt.ended_at >= recycled_at.timestamp()
+                or attempt.final_reason is not None)
+            entries[entry.id] = DialEntry(entry.id, entry.list_id, entry.number, entry.name,
+                                          tuple(entry.time_zones), counted, len(past))
+        return [entries[i] for i in ids if i in entries]
+
+    async def placed(self, campaign: str, entry: DialEntry, at: float) -> PlacedAttempt:
+        """Write the attempt before its call is placed."""
+        number = entry.calls_made + 1
+        async with self._sessions.begin() as session:
+            attempt_id = (await session.execute(insert(CampaignAttemptRow).values(
+                campaign=campaign, list_id=entry.list_id, entry_id=entry.entry_id,
+                number=entry.number, attempt=number, placed_at=to_datetime(at),
+                abandoned=False).returning(CampaignAttemptRow.id))).scalar_one()
+        return PlacedAttempt(attempt_id, campaign, entry.entry_id, entry.number, number, at)
+
+    async def answered(self, attempt_id: int, at: float, call_id: str) -> None:
+        await self._update(attempt_id, answered_at=to_datetime(at), call_id=call_id)
+
+    async def ended(self, attempt_id: int, outcome: Outcome, at: float, *,
+                    amd_status: str | None = None, hangup_cause: str | None = None,
+                    abandoned: bool = False, agent_id: str | None = None) -> None:
+        await self._update(attempt_id, outcome=outcome.value, ended_at=to_datetime(at),
+                           amd_status=amd_status, hangup_cause=hangup_cause,
+                           abandoned=abandoned, agent_id=agent_id)
+
+    async def close_left_open(self, at: float) -> int:
+        """End the attempts an earlier run left open, as failed; how many."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(CampaignAttemptRow).where(CampaignAttemptRow.ended_at.is_(None))
+                .values(ended_at=to_datetime(at), outcome=Outcome.FAILED.value,
+                        hangup_cause="the service stopped during the call"))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def attempts(self, campaign: str, limit: int = 1000) -> list[dict[str, Any]]:
+        """The campaign's attempts, newest first (for the API and tests)."""
+        query = (select(CampaignAttemptRow).where(CampaignAttemptRow.campaign == campaign)
+                 .order_by(CampaignAttemptRow.id.desc()).limit(limit))
+        async with self._sessions() as session:
+            return [_attempt_view(row) for row in await session.scalars(query)]
+
+    async def _update(self, attempt_id: int, **values: Any) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(update(CampaignAttemptRow)
+                                  .where(CampaignAttemptRow.id == attempt_id).values(**values))
+
+
+def _since_recycle() -> Any:
+    """SQL: the entry's attempts placed since its list was recycled (all when never)."""
+    return func.sum(case((and_(CampaignAttemptRow.id.is_not(None),
+                               or_(CallListRow.recycled_at.is_(None),
+                                   CampaignAttemptRow.placed_at >= CallListRow.recycled_at)),
+                          1), else_=0))
+
+
+def _attempt(row: CampaignAttemptRow, dispositions: dict[str, Disposition]) -> Attempt:
+    assert row.ended_at is not None and row.outcome is not None
+    disposition = dispositions.get(row.disposition) if row.disposition else None
+    if row.disposition and disposition is None:  # a name the campaign no longer has: final
+        disposition = Disposition(row.disposition, DispositionKind.FINAL)
+    return Attempt(ended_at=row.ended_at.timestamp(), outcome=Outcome(row.outcome),
+                   disposition=disposition, call_back_at=from_datetime(row.call_back_at))
+
+
+def _attempt_view(row: CampaignAttemptRow) -> dict[str, Any]:
+    return {"id": row.id, "campaign": row.campaign, "list_id": row.list_id,
+            "entry_id": row.entry_id, "number": row.number, "attempt": row.attempt,
+            "placed_at": from_datetime(row.placed_at),
+            "answered_at": from_datetime(row.answered_at),
+            "ended_at": from_datetime(row.ended_at), "outcome": row.outcome,
+            "amd_status": row.amd_status, "hangup_cause": row.hangup_cause,
+            "abandoned": row.abandoned, "call_id": row.call_id, "agent_id": row.agent_id,
+            "disposition": row.disposition}

@@ -1,0 +1,513 @@
+"""Places the calls of running campaigns and hands every live answer to an agent.
+
+Once a second (``tick_seconds``) each running campaign is paced (core/pacing.py ``decide``:
+how many calls now, from its agents in the ACD, its calls in flight and its measured
+figures, under the abandon budget), and that many entries are taken from its lists:
+
+1. ``AttemptStore.candidates`` gives the next entries, which wait in a small in-memory
+   hopper; right before each call the entry's history, the do-not-call lists and the consent
+   ledger are read again and the calling rules (core/dial_rules.py ``may_dial``) asked, so a
+   do-not-call request or a revocation stored a second ago is honoured;
+2. the attempt row is written, THEN the call placed: an AMI ``Originate`` of the number
+   through the trunk (features/campaigns/dialplan.py), ringing for the campaign's ring time;
+3. not answered: the OriginateResponse's Reason is the outcome (busy, no answer, failed);
+   answered: Asterisk runs the FastAGI script ``campaign`` (after ``AMD()`` when the
+   campaign detects machines) and ``handle`` takes the call:
+
+   - a person (or AMD not sure): the call joins the campaign's queue in the ACD, behind
+     inbound callers (``OUTBOUND_PRIORITY``), and must be offered to an agent within
+     ``SAFE_HARBOR_SECONDS`` (2 s): a nailed-up agent is joined at once, a ring-mode agent is
+     rung for what is left of the 2 s. Otherwise the customer hears the safe-harbor message
+     ("press 9 to stop these calls": a revocation in the consent ledger and the campaign's
+     do-not-call list) and the call counts as abandoned;
+   - a machine: hung up, left the campaign's message after the greeting, or passed to an
+     agent like a person, as the campaign says.
+
+A campaign pauses itself, with the reason, when no agent of its queue is logged in (it
+never dials without an agent to take the answer) or when its trunk fails every call
+(``TrunkWatch``). Each attempt's outcome feeds the campaign's figures (DialerStats) and its
+abandon budget (live answers and abandons, today and over 30 days, rebuilt from the stored
+attempts when the service starts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import secrets
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from callcenter.asterisk.agi import AgiHangup
+from callcenter.asterisk.agi_server import AgiSession
+from callcenter.asterisk.ami import AmiError
+from callcenter.asterisk.confgen import TRUNK_ENDPOINT
+from callcenter.asterisk.prompting import hang_up_quietly, play
+from callcenter.core.acd import ConnectMode, OfferCall
+from callcenter.core.calls import CallLedger
+from callcenter.core.campaign_calls import (
+    TrunkWatch,
+    callee_places,
+    calling_rules,
+    dial_result,
+    is_human,
+    pacing_agents,
+    pacing_rules,
+    unanswered_outcome,
+)
+from callcenter.core.campaigns import Campaign, CampaignState, MachineAction
+from callcenter.core.clock import Clock
+from callcenter.core.consent import ConsentKind, ConsentSource
+from callcenter.core.dial_rules import DncList, NumberStatus, Outcome, may_dial
+from callcenter.core.pacing import (
+    SAFE_HARBOR_SECONDS,
+    AbandonBudget,
+    DialerStats,
+    InFlight,
+    decide,
+)
+from callcenter.core.records import Direction, HangupBy
+from callcenter.features.calls.recorder import RecordWriter
+from callcenter.features.campaigns.attempts import AttemptStore, DialEntry, PlacedAttempt
+from callcenter.features.campaigns.dialplan import (
+    ANSWERED_STEP,
+    CAMPAIGN_CONTEXT,
+    TOKEN_RE,
+    dial_channel,
+    originate_variables,
+)
+from callcenter.features.campaigns.store import CampaignRepository
+from callcenter.features.compliance.store import ComplianceStore
+from callcenter.features.queues.driver import AcdDriver
+from callcenter.features.queues.waiting import QueueCalls, next_message
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[str, Mapping[str, Any]], None]
+
+OUTBOUND_PRIORITY = -1  # behind inbound callers (priority 0) in the same queue
+ORIGINATE_GRACE_SECONDS = 5.0  # an OriginateResponse later than ring time + this: lost
+HOPPER_PER_AGENT = 4  # entries read ahead per logged-in agent
+MIN_HOPPER = 20
+STOP_KEY = "9"
+MACHINE_MESSAGE_PROMPT = "campaign-machine-message"
+CALLS_STOPPED_PROMPT = "campaign-calls-stopped"
+NO_AGENT_REASON = "dialer: no agent of queue {queue} is logged in"
+TRUNK_REASON = "dialer: the trunk failed {count} calls in a row; check the trunk"
+
+
+class AmiSender(Protocol):
+    def __call__(self, action: Mapping[str, Any], *,
+                 timeout: float | None = None) -> Awaitable[Any]: ...
+
+
+@dataclass(eq=False)
+class _Call:
+    """One call placed, from its Originate to its outcome."""
+
+    campaign: Campaign
+    placed: PlacedAttempt
+    entry: DialEntry
+    token: str
+    answered_at: float | None = None
+    in_amd: bool = False
+    waiting_agent: bool = False
+    done: bool = False
+
+
+@dataclass(eq=False)
+class _Run:
+    """What the dialer keeps for one campaign while it runs."""
+
+    campaign: Campaign
+    stats: DialerStats
+    budget: AbandonBudget
+    trunk: TrunkWatch = field(default_factory=TrunkWatch)
+    hopper: deque[DialEntry] = field(default_factory=deque)
+    calls: dict[str, _Call] = field(default_factory=dict)
+    exhausted: bool = False  # the last refill found nothing to call
+
+    def in_flight(self) -> InFlight:
+        ringing = [c.placed.placed_at for c in self.calls.values() if c.answered_at is None]
+        return InFlight(ringing_since=ringing,
+                        in_amd=sum(1 for c in self.calls.values() if c.in_amd),
+                        live_waiting=sum(1 for c in self.calls.values() if c.waiting_agent))
+
+
+class CampaignDialer:
+    def __init__(self, *, clock: Clock, acd: AcdDriver, queues: QueueCalls,
+                 campaigns: CampaignRepository, attempts: AttemptStore,
+                 compliance: ComplianceStore, send: AmiSender, ledger: CallLedger,
+                 writer: RecordWriter, enabled: bool, publish: Publish | None = None,
+                 tick_seconds: float = 1.0) -> None:
+        self._clock = clock
+        self._acd = acd
+        self._queues = queues
+        self._campaigns = campaigns
+        self._attempts = attempts
+        self._compliance = compliance
+        self._send = send
+        self._ledger = ledger
+        self._writer = writer
+        self.enabled = enabled  # an outbound trunk is configured
+        self._publish = publish
+        self._tick_seconds = tick_seconds
+        self._runs: dict[str, _Run] = {}
+        self._calls: dict[str, _Call] = {}  # by token, for the FastAGI step
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        closed = await self._attempts.close_left_open(self._clock.now())
+        if closed:
+            log.warning("dialer: %d attempts left open by an earlier run closed as failed",
+                        closed)
+        if self.enabled:
+            self._loop = asyncio.create_task(self._pace_forever(), name="campaign dialer")
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._loop, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    # ------------------------------------------------------------------ pacing
+
+    async def _pace_forever(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception:  # one bad tick (the store away) must not stop the dialer
+                log.exception("dialer: pacing failed; trying again next tick")
+            await asyncio.sleep(self._tick_seconds)
+
+    async def tick(self) -> None:
+        """Pace every running campaign once."""
+        running = {c.name: c for c in await self._campaigns.list()
+                   if c.state is CampaignState.RUNNING}
+        for name in [n for n, run in self._runs.items() if n not in running and not run.calls]:
+            del self._runs[name]  # paused or stopped, and its last calls are over
+        for campaign in running.values():
+            run = self._runs.get(campaign.name)
+            if run is None:
+                run = self._runs[campaign.name] = _Run(
+                    campaign, DialerStats(), AbandonBudget(campaign.abandon_cap_percent / 100))
+            run.campaign = campaign
+            await self._pace(run)
+
+    async def _pace(self, run: _Run) -> None:
+        campaign = run.campaign
+        now = self._clock.now()
+        ours_waiting = sum(1 for c in run.calls.values() if c.waiting_agent)
+        waiting_inbound = max(0, self._acd.queue_stats(campaign.queue).waiting - ours_waiting)
+        agents = pacing_agents(self._acd.queue_members(campaign.queue), waiting_inbound)
+        if agents.logged_in == 0:
+            await self._pause(run, NO_AGENT_REASON.format(queue=campaign.queue))
+            return
+        decision = decide(now, pacing_rules(campaign), ready_agents=agents.ready,
+                          busy_agents=agents.busy, in_flight=run.in_flight(), stats=run.stats,
+                          budget=run.budget.standing(now))
+        for _ in range(decision.calls):
+            entry = await self._next_allowed(run)
+            if entry is None:
+                break
+            await self._place(run, entry)
+
+    async def _next_allowed(self, run: _Run) -> DialEntry | None:
+        """The next entry the calling rules allow now, read fresh; None when the hopper and
+        a refill have none."""
+        refilled = False
+        while True:
+            if not run.hopper:
+                if refilled:
+                    return None
+                await self._refill(run)
+                refilled = True
+                continue
+            entry = run.hopper.popleft()
+            fresh = await self._attempts.entry_now(run.campaign, entry.entry_id)
+            if fresh is not None and await self._allowed(run.campaign, fresh):
+                return fresh
+
+    async def _refill(self, run: _Run) -> None:
+        busy = {call.entry.entry_id for call in run.calls.values()}
+        size = max(MIN_HOPPER, HOPPER_PER_AGENT * len(self._acd.queue_members(
+            run.campaign.queue)))
+        now = self._clock.now()
+        # The ledgers are read at dial time, one number at a time: here the hours, retries
+        # and attempts sort out what cannot be called now.
+        rules = dataclasses.replace(calling_rules(run.campaign), consent_scope=None)
+        for entry in await self._attempts.candidates(run.campaign, limit=size, skip=busy):
+            status = NumberStatus(callee_places(entry.number, entry.time_zones,
+                                                skip_holidays=run.campaign.skip_holidays),
+                                  entry.attempts)
+            if may_dial(rules, status, now).allowed:
+                run.hopper.append(entry)
+        run.exhausted = not run.hopper
+
+    async def _allowed(self, campaign: Campaign, entry: DialEntry) -> bool:
+        lists = {DncList.GLOBAL if e.campaign is None else DncList.CAMPAIGN
+                 for e in await self._compliance.do_not_call_entries(entry.number)
+                 if e.campaign in (None, campaign.name)}
+        consent = (tuple(await self._compliance.consent_entries(entry.number))
+                   if campaign.requires_consent else ())
+        status = NumberStatus(callee_places(entry.number, entry.time_zones,
+                                            skip_holidays=campaign.skip_holidays),
+                              entry.attempts, frozenset(lists), consent)
+        decision = may_dial(calling_rules(campaign), status, self._clock.now())
+        if not decision.allowed:
+            log.debug("campaign %s: %s not dialled: %s", campaign.name, entry.number,
+                      decision.reason)
+        return decision.allowed
+
+    async def _pause(self, run: _Run, reason: str) -> None:
+        name = run.campaign.name
+        try:
+            await self._campaigns.set_state(name, CampaignState.PAUSED, reason)
+        except ValueError as exc:  # a manager changed it meanwhile: theirs wins
+            log.info("campaign %s: not paused (%s)", name, exc)
+            return
+        log.warning("campaign %s paused itself: %s", name, reason)
+        run.hopper.clear()
+        self._event(name, "paused", reason=reason)
+
+    # ------------------------------------------------------------------ placing a call
+
+    async def _place(self, run: _Run, entry: DialEntry) -> None:
+        campaign = run.campaign
+        placed = await self._attempts.placed(campaign.name, entry, self._clock.now())
+        token = f"cmp-{placed.id}-{secrets.token_hex(4)}"
+        call = _Call(campaign, placed, entry, token)
+        run.calls[token] = call
+        self._calls[token] = call
+        task = asyncio.create_task(self._originate(run, call), name=f"originate {token}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _originate(self, run: _Run, call: _Call) -> None:
+        campaign = call.campaign
+        ring = float(campaign.ring_seconds)
+        action = {
+            "Action": "Originate", "Channel": dial_channel(call.placed.number, TRUNK_ENDPOINT),
+            "Context": CAMPAIGN_CONTEXT, "Exten": ANSWERED_STEP, "Priority": 1,
+            "Timeout": round(ring * 1000), "CallerID": f"<{campaign.caller_id}>",
+            "Async": True, "ChannelId": call.token,
+            "Variable": originate_variables(call.token, amd=campaign.amd,
+                                            safe_harbor_prompt=campaign.safe_harbor_prompt)}
+        log.info("campaign %s: calling %s (attempt %d of entry %d)", campaign.name,
+                 call.placed.number, call.placed.attempt, call.entry.entry_id)
+        try:
+            answer = await self._send(action, timeout=ring + ORIGINATE_GRACE_SECONDS)
+        except AmiError as exc:
+            log.error("campaign %s: Originate to %s failed: %s", campaign.name,
+                      call.placed.number, exc)
+            if call.answered_at is None:  # its step never started: nothing rings
+                await self._ended(run, call, Outcome.FAILED, hangup_cause=f"AMI: {exc}")
+            return
+        messages = answer if isinstance(answer, list) else [answer]
+        response = next((m for m in messages if m.get("Event") == "OriginateResponse"), None)
+        if response is None or response.get("Response") == "Success":
+            return  # answered: the FastAGI step has the call (or will, any moment)
+        if call.answered_at is None:
+            reason = str(response.get("Reason", ""))
+            await self._ended(run, call, unanswered_outcome(reason),
+                              hangup_cause=f"originate reason {reason}")
+
+    async def _ended(self, run: _Run, call: _Call, outcome: Outcome, *,
+                     amd_status: str | None = None, hangup_cause: str | None = None,
+                     abandoned: bool = False, agent_id: str | None = None) -> None:
+        if call.done:
+            return
+        call.done = True
+        now = self._clock.now()
+        run.calls.pop(call.token, None)
+        self._calls.pop(call.token, None)
+        ring = (call.answered_at - call.placed.placed_at
+                if call.answered_at is not None else None)
+        run.stats.call_ended(now, dial_result(outcome), ring_seconds=ring)
+        if run.trunk.ended(outcome):
+            await self._pause(run, TRUNK_REASON.format(count=run.trunk.failed_in_a_row))
+            run.trunk.reset()
+        try:
+            await self._attempts.ended(call.placed.id, outcome, now, amd_status=amd_status,
+                                       hangup_cause=hangup_cause, abandoned=abandoned,
+                                       agent_id=agent_id)
+        except Exception:
+            log.exception("campaign %s: attempt %d's outcome (%s) not stored",
+                          run.campaign.name, call.placed.id, outcome.value)
+        self._event(run.campaign.name, "call_ended", number=call.placed.number,
+                    attempt=call.placed.attempt, outcome=outcome.value, abandoned=abandoned,
+                    agent_id=agent_id)
+
+    # ------------------------------------------------------------------ the answered call
+
+    async def handle(self, session: AgiSession) -> None:
+        """The ``campaign`` script's ``answered`` step, with the attempt's token."""
+        args = session.env.args
+        step, token = (args[0], args[1]) if len(args) >= 2 else ("", "")
+        call = self._calls.get(token) if TOKEN_RE.fullmatch(token) else None
+        if step != ANSWERED_STEP or call is None or call.done:
+            log.warning("campaign step %r for unknown or finished attempt %r (%s): hung up",
+                        step, token, session.env.channel)
+            await hang_up_quietly(session)
+            return
+        run = self._runs.get(call.campaign.name)
+        if run is None:  # cannot happen while the call is tracked; say so if it does
+            await hang_up_quietly(session)
+            return
+        now = self._clock.now()
+        call.answered_at = now
+        amd_status = None
+        if call.campaign.amd:
+            amd_status = (await session.get_variable("AMDSTATUS") or "NOTSURE").upper()
+        with contextlib.suppress(Exception):
+            await self._attempts.answered(call.placed.id, now, session.env.uniqueid)
+        call_id = session.env.uniqueid
+        self._writer.apply(self._ledger.handler_started(
+            call_id, channel=session.env.channel, caller_number=call.placed.number,
+            caller_name=call.entry.name or None, dialed_number=call.placed.number, now=now))
+        record = self._ledger.get(call_id)
+        if record is not None:
+            record.direction = Direction.OUTBOUND
+            record.campaign = call.campaign.name
+            record.campaign_attempt_id = call.placed.id
+        hangup_by = HangupBy.CALLER
+        try:
+            if is_human(amd_status):
+                hangup_by = await self._to_agent(run, call, session, amd_status, Outcome.HUMAN)
+            else:
+                hangup_by = await self._machine(run, call, session, amd_status)
+        except AgiHangup:
+            hangup_by = HangupBy.CALLER
+        finally:
+            if not call.done:  # hung up before anything decided the outcome
+                await self._ended(run, call, Outcome.DROPPED, amd_status=amd_status,
+                                  hangup_cause="the customer hung up")
+            self._writer.apply(self._ledger.handler_finished(
+                call_id, self._clock.now(), hangup_by=hangup_by,
+                no_agent=hangup_by is HangupBy.SYSTEM))
+
+    async def _machine(self, run: _Run, call: _Call, session: AgiSession,
+                       amd_status: str | None) -> HangupBy:
+        action = call.campaign.machine_action
+        if action is MachineAction.TO_AGENT:
+            return await self._to_agent(run, call, session, amd_status, Outcome.MACHINE)
+        if action is MachineAction.LEAVE_MESSAGE:
+            # After the greeting's beep: wait for 1.5 s of silence, at most 20 s.
+            with contextlib.suppress(Exception):
+                await session.exec("WaitForSilence", "1500,1,20")
+            await play(session, MACHINE_MESSAGE_PROMPT)
+        await self._ended(run, call, Outcome.MACHINE, amd_status=amd_status,
+                          hangup_cause=f"machine: {action.value}")
+        await hang_up_quietly(session)
+        return HangupBy.SYSTEM
+
+    async def _to_agent(self, run: _Run, call: _Call, session: AgiSession,
+                        amd_status: str | None, outcome: Outcome) -> HangupBy:
+        """Join the answer to an agent of the campaign's queue within 2 s, or say the
+        safe-harbor message; who ended the call."""
+        call_id = session.env.uniqueid
+        campaign = call.campaign
+        deadline = self._clock.now() + SAFE_HARBOR_SECONDS
+        call.waiting_agent = True
+        self._writer.apply(self._ledger.queued(call_id, campaign.queue, self._clock.now()))
+        inbox = self._acd.enqueue(call_id, campaign.queue, priority=OUTBOUND_PRIORITY,
+                                  waiting_since=self._clock.now())
+        agent_id: str | None = None
+        try:
+            while agent_id is None:
+                remaining = deadline - self._clock.now()
+                if remaining <= 0:
+                    break
+                try:
+                    message = await asyncio.wait_for(next_message(inbox, session), remaining)
+                except TimeoutError:
+                    break
+                if not isinstance(message, OfferCall):
+                    continue  # announcements and keys mean nothing in these 2 seconds
+                call.waiting_agent = False
+                run.budget.record(self._clock.now(), abandoned=False)
+                if message.mode is ConnectMode.NAILED:
+                    agent_id = message.agent_id
+                    return await self._talk(run, call, session, outcome, amd_status,
+                                            agent_id, nailed=True)
+                left = max(1.0, deadline - self._clock.now())
+                queue = self._queues.queue_settings(campaign.queue)
+                if await self._queues.ring(session, call_id, message.agent_id, left,
+                                           queue.moh_class):
+                    return await self._talk(run, call, session, outcome, amd_status,
+                                            message.agent_id, nailed=False)
+                call.waiting_agent = True
+        except AgiHangup:
+            self._acd.left(call_id)
+            if call.waiting_agent:
+                run.budget.record(self._clock.now(), abandoned=True)
+            await self._ended(run, call, Outcome.DROPPED, amd_status=amd_status,
+                              hangup_cause="the customer hung up before an agent took the call",
+                              abandoned=call.waiting_agent)
+            raise
+        # Nobody within 2 s: abandoned, whatever happens next.
+        self._acd.left(call_id)
+        call.waiting_agent = False
+        run.budget.record(self._clock.now(), abandoned=True)
+        await self._ended(run, call, Outcome.DROPPED, amd_status=amd_status,
+                          hangup_cause="no agent within 2 s: safe-harbor message",
+                          abandoned=True)
+        await self._safe_harbor(call, session)
+        return HangupBy.SYSTEM
+
+    async def _talk(self, run: _Run, call: _Call, session: AgiSession, outcome: Outcome,
+                    amd_status: str | None, agent_id: str, *, nailed: bool) -> HangupBy:
+        call_id = session.env.uniqueid
+        started = self._clock.now()
+        try:
+            if nailed:
+                queue = self._queues.queue_settings(call.campaign.queue)
+                await self._queues.join_nailed(session, call_id, agent_id, queue)
+        finally:
+            self._acd.left(call_id)
+            run.stats.talk_ended(self._clock.now(), self._clock.now() - started)
+            await self._ended(run, call, outcome, amd_status=amd_status,
+                              hangup_cause="talked", agent_id=agent_id)
+        await hang_up_quietly(session)
+        return HangupBy.AGENT
+
+    async def _safe_harbor(self, call: _Call, session: AgiSession) -> None:
+        """The message, with the key that stops these calls for good."""
+        digit = await play(session, call.campaign.safe_harbor_prompt, STOP_KEY)
+        if digit == STOP_KEY:
+            await self._stop_calls(call)
+            await play(session, CALLS_STOPPED_PROMPT)
+        await hang_up_quietly(session)
+
+    async def _stop_calls(self, call: _Call) -> None:
+        """The callee pressed 9: revoked in the consent ledger and on the campaign's
+        do-not-call list at once."""
+        number, campaign = call.placed.number, call.campaign.name
+        try:
+            await self._compliance.record_consent(
+                number, campaign, ConsentKind.REVOKED, source=ConsentSource.IVR,
+                proof=f"pressed {STOP_KEY} on the safe-harbor message, attempt "
+                      f"{call.placed.id}", recorded_by="dialer")
+            await self._compliance.add_do_not_call(
+                number, campaign, source="ivr", reason=f"pressed {STOP_KEY} on the "
+                f"safe-harbor message", added_by="dialer")
+        except Exception:
+            log.exception("campaign %s: %s pressed %s but it could not be stored", campaign,
+                          number, STOP_KEY)
+
+    # ------------------------------------------------------------------ figures
+
+    def _event(self, campaign: str, change: str, **data: Any) -> None:
+        if self._publish is None:
+            return
+        try:
+            self._publish("campaign", {"campaign": campaign, "change": change, **data})
+        except Exception:  # live screens are a nicety: the calls go on all the same
+            log.exception("campaign %s: live event not published", campaign)
