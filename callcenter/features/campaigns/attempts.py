@@ -118,11 +118,11 @@ class AttemptStore:
         entries = {}
         for entry, recycled_at in rows:
             past = history.get(entry.id, [])
-            counted = tuple(
-                attempt for attempt in (_attempt(row, by_name) for row in past
-                                        if row.ended_at is not None and row.outcome)
-                if recycled_at is None or attempt.ended_at >= recycled_at.timestamp()
-                or attempt.final_reason is not None)
+            ended = [(row, _attempt(row, by_name)) for row in past
+                     if row.ended_at is not None and row.outcome]
+            counted = tuple(attempt for row, attempt in ended
+                            if recycled_at is None or row.placed_at >= recycled_at
+                            or attempt.final_reason is not None)
             entries[entry.id] = DialEntry(entry.id, entry.list_id, entry.number, entry.name,
                                           tuple(entry.time_zones), counted, len(past))
         return [entries[i] for i in ids if i in entries]
