@@ -309,6 +309,7 @@ class CallCenter:
             self.registrations.on_event(event, self.clock.now())), ContactStatus)
         events.subscribe(self._key_pressed, DTMFEnd)
         events.subscribe(lambda event: self.desk.channel_gone(event.uniqueid), Hangup)
+        events.subscribe(self.dialer.channel_hung_up, Hangup)
         events.subscribe(self.transfers.on_event, *TRANSFER_EVENTS)
         return events
 

@@ -7,7 +7,8 @@ and Asterisk's answers, and asks here what they mean:
   pacing.py take;
 - ``callee_places``: where a list entry's callee may be (its time zones) and whose public
   holidays apply there (the number's country, when the campaign skips holidays);
-- ``unanswered_outcome``: an Originate that was not answered, from its Reason;
+- ``unanswered_outcome``: an Originate that was not answered, from the channel's hangup
+  cause (Q.850) when AMI showed it, else the OriginateResponse's Reason;
 - ``answered_outcome``: an answered call, from ``AMDSTATUS``;
 - ``pacing_agents``: the queue's agents as pacing counts them (ready for a campaign call,
   or busy and free again soon), after the inbound callers waiting for them;
@@ -40,6 +41,10 @@ from callcenter.core.pacing import AgentPhase, BusyAgent, DialResult, PacingRule
 # (a rejected call); 0 no channel could be made at all.
 _REASONS = {"5": Outcome.BUSY, "8": Outcome.FAILED, "3": Outcome.NO_ANSWER,
             "1": Outcome.NO_ANSWER, "0": Outcome.FAILED}
+# Q.850 hangup causes of a call that was never answered. A SIP 486 arrives as cause 17 with
+# Reason 0 on a PJSIP channel, so the cause is the better witness when there is one.
+_CAUSES = {17: Outcome.BUSY, 18: Outcome.NO_ANSWER, 19: Outcome.NO_ANSWER,
+           21: Outcome.NO_ANSWER}  # 21: declined by the callee, who may answer another time
 # The AMD statuses a person gets an agent for; NOTSURE errs on the side of the person.
 _HUMAN = frozenset({"HUMAN", "NOTSURE"})
 TRUNK_FAILURES_TO_PAUSE = 10
@@ -89,9 +94,19 @@ def _country(number: str) -> str | None:
     return region if region and region != "001" else None
 
 
-def unanswered_outcome(reason: str) -> Outcome:
-    """An Originate's failure, from its Reason (unknown reasons count as failed)."""
-    return _REASONS.get(reason.strip(), Outcome.FAILED)
+def unanswered_outcome(reason: str, cause: int | None = None) -> Outcome:
+    """An Originate's failure: from the hangup ``cause`` when it says busy or unanswered,
+    else from the Reason (the ring time running out is Reason 3 whatever the cause; other
+    causes, such as congestion or an unallocated number, and unknown reasons count as
+    failed)."""
+    reason = reason.strip()
+    if reason == "3":
+        return Outcome.NO_ANSWER
+    if cause is not None and cause in _CAUSES:
+        return _CAUSES[cause]
+    if cause not in (None, 0, 16):  # a cause that names a failure beats a vague Reason
+        return Outcome.FAILED
+    return _REASONS.get(reason, Outcome.FAILED)
 
 
 def is_human(amd_status: str | None) -> bool:

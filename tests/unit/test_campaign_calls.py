@@ -50,6 +50,10 @@ def test_the_callee_gets_the_holidays_of_the_number_s_country_when_the_campaign_
 
 def test_originate_reasons_and_amd_statuses_become_outcomes():
     assert unanswered_outcome("5") is Outcome.BUSY
+    assert unanswered_outcome("0", 17) is Outcome.BUSY
+    assert unanswered_outcome("0", 34) is Outcome.FAILED
+    assert unanswered_outcome("3", 16) is Outcome.NO_ANSWER
+    assert unanswered_outcome("1", 21) is Outcome.NO_ANSWER
     assert unanswered_outcome("3") is Outcome.NO_ANSWER
     assert unanswered_outcome("8") is Outcome.FAILED
     assert unanswered_outcome("what") is Outcome.FAILED

@@ -46,6 +46,7 @@ from callcenter.asterisk.agi import AgiHangup
 from callcenter.asterisk.agi_server import AgiSession
 from callcenter.asterisk.ami import AmiError
 from callcenter.asterisk.confgen import TRUNK_ENDPOINT
+from callcenter.asterisk.events import Hangup
 from callcenter.asterisk.prompting import hang_up_quietly, play
 from callcenter.core.acd import ConnectMode, OfferCall
 from callcenter.core.calls import CallLedger
@@ -114,6 +115,7 @@ class _Call:
     entry: DialEntry
     token: str
     answered_at: float | None = None
+    hangup_cause: int | None = None  # Q.850, from AMI's Hangup of the customer's channel
     in_amd: bool = False
     waiting_agent: bool = False
     done: bool = False
@@ -316,8 +318,14 @@ class CampaignDialer:
             return  # answered: the FastAGI step has the call (or will, any moment)
         if call.answered_at is None:
             reason = str(response.get("Reason", ""))
-            await self._ended(run, call, unanswered_outcome(reason),
-                              hangup_cause=f"originate reason {reason}")
+            await self._ended(run, call, unanswered_outcome(reason, call.hangup_cause),
+                              hangup_cause=f"cause {call.hangup_cause}, reason {reason}")
+
+    def channel_hung_up(self, event: Hangup) -> None:
+        """AMI's Hangup of a channel: for our calls, the cause says busy or unanswered."""
+        call = self._calls.get(event.uniqueid)
+        if call is not None:
+            call.hangup_cause = event.cause
 
     async def _ended(self, run: _Run, call: _Call, outcome: Outcome, *,
                      amd_status: str | None = None, hangup_cause: str | None = None,

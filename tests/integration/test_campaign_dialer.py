@@ -1,0 +1,145 @@
+"""Outbound campaigns on a real Asterisk 22: the dialer calls a list through the trunk (a SIPp
+carrier playing the customers) and joins each person who answers to a nailed-up agent (a
+SIPp phone that dialled in with *50); busy and unanswered numbers end with those outcomes,
+and every answered call is on record as outbound, naming its campaign and attempt."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from callcenter.app import CallCenter
+from callcenter.core.acd import AgentState
+from callcenter.core.call_lists import ColumnMapping
+from callcenter.core.campaigns import Campaign, CampaignMode, CampaignState
+from callcenter.core.records import Direction
+from callcenter.features.campaigns.list_files import ListFormat, read_call_list
+from callcenter.features.campaigns.lists import CallLists
+from callcenter.store.db import session_factory
+from tests.support.asterisk import phone_agent
+from tests.support.calls import agent_dials, call_center, finished, until
+from tests.support.sipp import AgentPlan, CallerPlan, SippProcess, agent_scenario, free_port
+
+pytestmark = pytest.mark.asterisk
+
+OUR_NUMBER = "+12025550199"
+QUEUES = ({"name": "sales"}, {"name": "support"}, {"name": "operator"})
+
+
+@asynccontextmanager
+async def dialing_center(tmp_path: Path, carrier_port: int, agents: list[dict[str, Any]]
+                         ) -> AsyncIterator[CallCenter]:
+    env = {
+        "CALLCENTER_OUTBOUND__TRUNK_HOST": f"127.0.0.1:{carrier_port}",
+        "CALLCENTER_OUTBOUND__TRUNK_MATCH": f"127.0.0.1:{carrier_port}",
+        "CALLCENTER_OUTBOUND__CALLER_ID": OUR_NUMBER,
+    }
+    async with call_center(tmp_path, agents, env=env, queues=QUEUES) as center:
+        yield center
+
+
+def carrier(port: int, plan: AgentPlan, calls: int) -> SippProcess:
+    return SippProcess(agent_scenario(plan), port=port, name="carrier", calls=calls).start()
+
+
+async def campaign_with_list(center: CallCenter, numbers: list[str], **settings: Any
+                             ) -> Campaign:
+    campaign = await center.campaigns.add(Campaign(
+        name="renewals", mode=CampaignMode.PROGRESSIVE, queue="sales", caller_id=OUR_NUMBER,
+        default_region="US", hours={"mon-sun": ["00:00-23:59"]}, skip_holidays=False,
+        ring_seconds=15, **settings))
+    text = "phone,name\n" + "".join(f"{n},Customer {i}\n" for i, n in enumerate(numbers))
+    upload = read_call_list(io.BytesIO(text.encode()), ListFormat.CSV,
+                            ColumnMapping(phone="phone", name="name"), "US")
+    await CallLists(session_factory(center.engine), center.clock).import_list(
+        campaign.name, "first", upload.outcomes, upload.summary)
+    return campaign
+
+
+async def attempts_settle(center: CallCenter, count: int,
+                          done: Callable[[list[dict[str, Any]]], bool] | None = None,
+                          timeout: float = 90) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+
+    async def settled() -> bool:
+        found[:] = await center.attempts.attempts("renewals")
+        ended = [a for a in found if a["outcome"] is not None]
+        return len(ended) >= count and (done is None or done(found))
+
+    await until(settled, f"{count} attempts ended", timeout)
+    return sorted(found, key=lambda a: a["id"])
+
+
+async def test_a_progressive_campaign_joins_each_answer_to_the_nailed_up_agent(tmp_path):
+    agent = phone_agent("agent1", free_port(), queues=["sales"], password="agent1-secret",
+                        logged_in=False)
+    carrier_port = free_port()
+    numbers = ["+12025550101", "+12025550102", "+12025550103"]
+    async with dialing_center(tmp_path, carrier_port, [agent]) as center:
+        customers = carrier(carrier_port, AgentPlan(answer_after_ms=300, hangup_after_ms=2500),
+                            calls=len(numbers))
+        nailed = agent_dials(center, "agent1", None, "*50",
+                             CallerPlan(hangup_after_ms=60_000, max_call_ms=90_000))
+        await until(lambda: center.desk.nailed_channel("agent1") is not None,
+                    "the nailed-up channel is known")
+        await until(lambda: center.acd.acd.agent_state("agent1") is AgentState.READY,
+                    "agent1 ready")
+        await campaign_with_list(center, numbers)
+        await center.campaigns.set_state("renewals", CampaignState.RUNNING, "test")
+        attempts = await attempts_settle(center, len(numbers))
+        await finished(customers, timeout=60)
+        await center.writer.flush(10)
+        records = [r for r in (await center.calls.list(limit=50))[0]
+                   if r.direction is Direction.OUTBOUND]
+        nailed.stop()
+
+    assert sorted(a["number"] for a in attempts) == numbers
+    assert {(a["outcome"], a["agent_id"], a["abandoned"]) for a in attempts} == {
+        ("human", "agent1", False)}, attempts
+    by_attempt = {r.campaign_attempt_id: r for r in records}
+    assert set(by_attempt) == {a["id"] for a in attempts}
+    for attempt in attempts:
+        record = by_attempt[attempt["id"]]
+        assert (record.campaign, record.caller_number, record.agent_id) == (
+            "renewals", attempt["number"], "agent1")
+        assert record.call_id == attempt["call_id"]
+        assert record.talk_seconds is not None and record.talk_seconds > 1.5, record
+
+
+async def test_busy_numbers_are_retried_later_and_no_agent_pauses_the_campaign(tmp_path):
+    agent = phone_agent("agent1", free_port(), queues=["sales"], password="agent1-secret",
+                        logged_in=False)
+    carrier_port = free_port()
+    numbers = ["+12025550111", "+12025550112"]
+    async with dialing_center(tmp_path, carrier_port, [agent]) as center:
+        busy = carrier(carrier_port, AgentPlan(busy=True), calls=len(numbers))
+        nailed = agent_dials(center, "agent1", None, "*50",
+                             CallerPlan(hangup_after_ms=60_000, max_call_ms=90_000))
+        await until(lambda: center.acd.acd.agent_state("agent1") is AgentState.READY,
+                    "agent1 ready")
+        await campaign_with_list(center, numbers)
+        await center.campaigns.set_state("renewals", CampaignState.RUNNING, "test")
+        attempts = await attempts_settle(center, len(numbers))
+        await finished(busy, timeout=30)
+        # The agent hangs up the nailed-up line and logs out: nobody can take an answer.
+        nailed.stop()
+        center.desk.request("agent1", "logout")
+
+        async def paused() -> Campaign | None:
+            campaign = await center.campaigns.get("renewals")
+            return campaign if campaign.state is CampaignState.PAUSED else None
+
+        campaign = await until(paused, "the campaign paused itself")
+        placed = len(await center.attempts.attempts("renewals"))
+
+    assert {(a["outcome"], a["agent_id"], a["answered_at"]) for a in attempts} == {
+        ("busy", None, None)}, [(a["outcome"], a["hangup_cause"]) for a in attempts]
+    assert sorted(a["number"] for a in attempts) == numbers
+    # Busy numbers wait for their retry delay (15 min): nothing was dialled twice.
+    assert placed == len(numbers)
+    assert campaign.state_reason == "dialer: no agent of queue sales is logged in"
