@@ -50,7 +50,9 @@ from callcenter.features.calls.spool import DEAD_LETTER_FILE, SPOOL_FILE
 from callcenter.features.calls.store import CallRepository, DeadLetterRepository
 from callcenter.features.campaigns.attempts import AttemptStore
 from callcenter.features.campaigns.dialer import CampaignDialer
+from callcenter.features.campaigns.dialplan import DISPOSITION_SCRIPT
 from callcenter.features.campaigns.dialplan import SCRIPT as CAMPAIGN_SCRIPT
+from callcenter.features.campaigns.dispositions import Dispositions
 from callcenter.features.campaigns.store import CampaignRepository
 from callcenter.features.compliance.store import ComplianceStore
 from callcenter.features.ivr.datadip import DataDips
@@ -182,6 +184,8 @@ class CallCenter:
             send=lambda action, timeout=None: self.ami.send(action, timeout=timeout),
             ledger=self.ledger, writer=self.writer, enabled=s.outbound.has_trunk,
             publish=self.events.publish)
+        self.dispositions = Dispositions(attempts=self.attempts, campaigns=self.campaigns,
+                                         compliance=self.compliance, clock=self.clock)
         self.inbound = InboundCalls(settings=s, clock=self.clock, flows=self.flows,
                                     acd=self.acd, queues=self.queue_calls, ledger=self.ledger,
                                     writer=self.writer, switches=self.switches, dips=self.dips,
@@ -210,6 +214,7 @@ class CallCenter:
         self.agi = AgiServer({"ivr": self.inbound.handle, "agent": self.desk.handle_feature,
                               "callback": self.callback_dialer.handle,
                               CAMPAIGN_SCRIPT: self.dialer.handle,
+                              DISPOSITION_SCRIPT: self.dispositions.handle,
                               TRANSFER_SCRIPT: self.transfers.handle},
                              s.service.agi_host, s.service.agi_port,
                              allowed_peers=s.service.agi_allowed_peers,
@@ -249,7 +254,7 @@ class CallCenter:
             supervision=self.supervision, transfers=self.transfers,
             secure_cookies=s.service.secure_cookies, trusted_proxies=s.service.trusted_proxies,
             dead_letters=self.dead_letters, campaigns=self.campaigns,
-            compliance=self.compliance,
+            compliance=self.compliance, dialer=self.dialer, dispositions=self.dispositions,
             queue_names=tuple(q.name for q in s.queues)))
         install_body_deadline(http_app, limits)
         self.web = web.AppRunner(http_app, access_log=None, **runner_options(limits))
@@ -309,7 +314,7 @@ class CallCenter:
             self.registrations.on_event(event, self.clock.now())), ContactStatus)
         events.subscribe(self._key_pressed, DTMFEnd)
         events.subscribe(lambda event: self.desk.channel_gone(event.uniqueid), Hangup)
-        events.subscribe(self.dialer.channel_hung_up, Hangup)
+        events.subscribe(lambda event: self.dialer.channel_hung_up(event), Hangup)
         events.subscribe(self.transfers.on_event, *TRANSFER_EVENTS)
         return events
 

@@ -61,7 +61,7 @@ from callcenter.config import (
 from callcenter.core.caller_id import NAME_MAX, NUMBER_MAX
 from callcenter.features.agents.dialplan import confbridge_profiles, feature_code_lines
 from callcenter.features.callbacks.dialplan import callback_contexts
-from callcenter.features.campaigns.dialplan import campaign_contexts
+from callcenter.features.campaigns.dialplan import campaign_contexts, disposition_code_lines
 from callcenter.features.supervision.dialplan import supervision_contexts
 from callcenter.private_files import write_private
 
@@ -486,6 +486,7 @@ def extensions(settings: Settings) -> str:
         *feature_code_lines(agi,
                             [checked(f"acd.pause_reasons[{i}]", r)
                              for i, r in enumerate(settings.acd.pause_reasons)]),
+        *disposition_code_lines(agi),
         f"exten => {number},1,Goto({CALLERS_CONTEXT},{number},1)",
         "exten => _X.,1,Hangup()",
         "",

@@ -22,6 +22,9 @@ from callcenter.features.callbacks.store import CallbackRepository
 from callcenter.features.calls import http as calls
 from callcenter.features.calls.http import CALLS, DEAD_LETTERS
 from callcenter.features.calls.store import CallRepository, DeadLetterRepository
+from callcenter.features.campaigns.dialer import CampaignDialer
+from callcenter.features.campaigns.dialing_http import install_dialing_routes
+from callcenter.features.campaigns.dispositions import Dispositions
 from callcenter.features.campaigns.http import install_campaign_routes
 from callcenter.features.campaigns.store import CampaignRepository
 from callcenter.features.compliance.http import install_compliance_routes
@@ -89,6 +92,8 @@ class WebServices:
     campaigns: CampaignRepository | None = None  # no /api/campaigns without it
     compliance: ComplianceStore | None = None  # no do-not-call and consent routes without it
     queue_names: tuple[str, ...] = ()  # the configured queues (a campaign names one)
+    dialer: CampaignDialer | None = None  # no figures, attempts or dispositions without it
+    dispositions: Dispositions | None = None
 
 
 def make_app(services: WebServices) -> web.Application:
@@ -121,6 +126,8 @@ def make_app(services: WebServices) -> web.Application:
         install_campaign_routes(app, services.campaigns, services.queue_names)
     if services.compliance is not None:
         install_compliance_routes(app, services.compliance)
+    if services.dialer is not None and services.dispositions is not None:
+        install_dialing_routes(app, services.dialer, services.dispositions)
     register(app, [DEMO_ENDPOINT])  # the data-dip example's order system
     return app
 

@@ -29,6 +29,7 @@ from callcenter.features.agents.store import AGENT_ID_RE as STORED_AGENT_ID_RE
 from callcenter.features.agents.store import MAX_NAME_CHARS
 from callcenter.features.callbacks import http as callbacks
 from callcenter.features.calls import http as calls
+from callcenter.features.campaigns import dialing_http
 from callcenter.features.campaigns import http as campaigns_http
 from callcenter.features.compliance import http as compliance_http
 from callcenter.features.queues import http as queues_http
@@ -70,7 +71,8 @@ def all_endpoints() -> tuple[Endpoint, ...]:
             *queues_http.ENDPOINTS, *agents_http.ENDPOINTS, calls.CALLS_ENDPOINT,
             calls.DEAD_LETTERS_ENDPOINT, reports.FAQ_ENDPOINT,
             *callbacks.ENDPOINTS, *supervision.ENDPOINTS, *transfers_http.ENDPOINTS,
-            *campaigns_http.ENDPOINTS, *compliance_http.ENDPOINTS, EVENTS_ENDPOINT)
+            *campaigns_http.ENDPOINTS, *dialing_http.ENDPOINTS, *compliance_http.ENDPOINTS,
+            EVENTS_ENDPOINT)
 
 # ----------------------------------------------------------------------- JSON Schema helpers
 

@@ -210,7 +210,7 @@ def test_agents_phones_can_dial_feature_codes_and_the_ivr_and_nothing_else(
         settings: Settings) -> None:
     dialplan = confgen.extensions(settings)
     assert agent_extensions(dialplan) == ["*50", "*51", "*53", "*54", "*52", "_*52[1-5]",
-                                          "500", "_X."]
+                                          "_*55[1-9]", "500", "_X."]
     agents = dialplan.split("[agents]\n")[1].split("\n\n")[0]
     assert "Dial(" not in agents  # an agent's phone cannot call out or ring anyone
     assert "exten => 500,1,Goto(callers,500,1)\nexten => _X.,1,Hangup()" in agents

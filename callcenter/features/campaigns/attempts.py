@@ -63,15 +63,10 @@ class AttemptStore:
     async def candidates(self, campaign: Campaign, *, limit: int,
                          skip: Collection[int] = ()) -> list[DialEntry]:
         """Up to ``limit`` entries the campaign may want to call next, best first."""
-        retry_names = [d.name for d in campaign.dispositions
-                       if d.kind is DispositionKind.RETRY]
         counts = _since_recycle()
         in_flight = func.sum(case((and_(CampaignAttemptRow.id.is_not(None),
                                         CampaignAttemptRow.ended_at.is_(None)), 1), else_=0))
-        final = func.sum(case((and_(CampaignAttemptRow.outcome == Outcome.HUMAN.value,
-                                    or_(CampaignAttemptRow.disposition.is_(None),
-                                        CampaignAttemptRow.disposition.not_in(retry_names))),
-                               1), else_=0))
+        final = _final_calls(campaign)
         query = (
             select(CallListEntryRow.id, func.max(CampaignAttemptRow.ended_at).label("last"),
                    counts.label("counted"))
@@ -147,6 +142,92 @@ class AttemptStore:
                            amd_status=amd_status, hangup_cause=hangup_cause,
                            abandoned=abandoned, agent_id=agent_id)
 
+    async def get(self, campaign: str, attempt_id: int) -> dict[str, Any] | None:
+        async with self._sessions() as session:
+            row = await session.get(CampaignAttemptRow, attempt_id)
+        return _attempt_view(row) if row is not None and row.campaign == campaign else None
+
+    async def time_zones(self, entry_id: int) -> tuple[str, ...]:
+        async with self._sessions() as session:
+            zones = await session.scalar(select(CallListEntryRow.time_zones)
+                                         .where(CallListEntryRow.id == entry_id))
+        return tuple(zones or ())
+
+    async def dispose(self, attempt_id: int, *, disposition: str, notes: str | None,
+                      call_back_at: float | None, call_back_agent: str | None, by: str,
+                      at: float) -> bool:
+        """Store the agent's disposition once; False when the attempt has one already."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(CampaignAttemptRow)
+                .where(CampaignAttemptRow.id == attempt_id,
+                       CampaignAttemptRow.disposition.is_(None))
+                .values(disposition=disposition, notes=notes,
+                        call_back_at=to_datetime(call_back_at),
+                        call_back_agent=call_back_agent, disposed_by=by,
+                        disposed_at=to_datetime(at))
+                .execution_options(synchronize_session=False))
+        return bool(getattr(result, "rowcount", 0))
+
+    async def last_undisposed(self, agent_id: str, since: float) -> dict[str, Any] | None:
+        """The agent's latest call since ``since`` that has no disposition yet."""
+        query = (select(CampaignAttemptRow)
+                 .where(CampaignAttemptRow.agent_id == agent_id,
+                        CampaignAttemptRow.disposition.is_(None),
+                        CampaignAttemptRow.placed_at >= to_datetime(since))
+                 .order_by(CampaignAttemptRow.id.desc()).limit(1))
+        async with self._sessions() as session:
+            row = await session.scalar(query)
+        return _attempt_view(row) if row is not None else None
+
+    async def live_answers(self, campaign: str, since: float) -> list[tuple[float, bool]]:
+        """(answered at, abandoned) of every live answer since ``since``: what the abandon
+        budget counts (people, not machines), to rebuild it when the service starts."""
+        query = (select(CampaignAttemptRow.answered_at, CampaignAttemptRow.abandoned)
+                 .where(CampaignAttemptRow.campaign == campaign,
+                        CampaignAttemptRow.answered_at >= to_datetime(since),
+                        CampaignAttemptRow.outcome.in_([Outcome.HUMAN.value,
+                                                        Outcome.DROPPED.value]))
+                 .order_by(CampaignAttemptRow.answered_at))
+        async with self._sessions() as session:
+            return [(at.timestamp(), abandoned)
+                    for at, abandoned in await session.execute(query)]
+
+    async def outcome_counts(self, campaign: str, since: float) -> dict[str, int]:
+        """Attempts placed since ``since`` by outcome (``in_flight`` for those not ended),
+        ``abandoned`` among them, and ``placed`` in all."""
+        query = (select(CampaignAttemptRow.outcome, CampaignAttemptRow.abandoned, func.count())
+                 .where(CampaignAttemptRow.campaign == campaign,
+                        CampaignAttemptRow.placed_at >= to_datetime(since))
+                 .group_by(CampaignAttemptRow.outcome, CampaignAttemptRow.abandoned))
+        counts = {outcome.value: 0 for outcome in Outcome} | {"in_flight": 0, "abandoned": 0,
+                                                              "placed": 0}
+        async with self._sessions() as session:
+            for outcome, abandoned, count in await session.execute(query):
+                counts[outcome or "in_flight"] += count
+                counts["abandoned"] += count if abandoned else 0
+                counts["placed"] += count
+        return counts
+
+    async def list_progress(self, campaign: Campaign) -> tuple[int, int, int]:
+        """(entries of the active lists, entries called at least once, entries done: a final
+        outcome or every attempt used since the list's recycling)."""
+        per_entry = (
+            select(func.count(CampaignAttemptRow.id).label("calls"),
+                   _final_calls(campaign).label("final"),
+                   _since_recycle().label("counted"))
+            .select_from(CallListEntryRow)
+            .join(CallListRow, CallListRow.id == CallListEntryRow.list_id)
+            .outerjoin(CampaignAttemptRow, CampaignAttemptRow.entry_id == CallListEntryRow.id)
+            .where(CallListRow.campaign == campaign.name, CallListRow.active.is_(True))
+            .group_by(CallListEntryRow.id).subquery())
+        done = or_(per_entry.c.final > 0, per_entry.c.counted >= campaign.max_attempts)
+        query = select(func.count(), func.sum(case((per_entry.c.calls > 0, 1), else_=0)),
+                       func.sum(case((done, 1), else_=0)))
+        async with self._sessions() as session:
+            total, called, finished = (await session.execute(query)).one()
+        return int(total or 0), int(called or 0), int(finished or 0)
+
     async def close_left_open(self, at: float) -> int:
         """End the attempts an earlier run left open, as failed; how many."""
         async with self._sessions.begin() as session:
@@ -167,6 +248,16 @@ class AttemptStore:
         async with self._sessions.begin() as session:
             await session.execute(update(CampaignAttemptRow)
                                   .where(CampaignAttemptRow.id == attempt_id).values(**values))
+
+
+def _final_calls(campaign: Campaign) -> Any:
+    """SQL: the entry's calls a person answered whose disposition is not a retry (none yet
+    counts as final: the agent has not said to call again)."""
+    retry_names = [d.name for d in campaign.dispositions if d.kind is DispositionKind.RETRY]
+    return func.sum(case((and_(CampaignAttemptRow.outcome == Outcome.HUMAN.value,
+                               or_(CampaignAttemptRow.disposition.is_(None),
+                                   CampaignAttemptRow.disposition.not_in(retry_names))),
+                          1), else_=0))
 
 
 def _since_recycle() -> Any:
@@ -194,4 +285,7 @@ def _attempt_view(row: CampaignAttemptRow) -> dict[str, Any]:
             "ended_at": from_datetime(row.ended_at), "outcome": row.outcome,
             "amd_status": row.amd_status, "hangup_cause": row.hangup_cause,
             "abandoned": row.abandoned, "call_id": row.call_id, "agent_id": row.agent_id,
-            "disposition": row.disposition}
+            "disposition": row.disposition, "notes": row.notes,
+            "call_back_at": from_datetime(row.call_back_at),
+            "call_back_agent": row.call_back_agent, "disposed_by": row.disposed_by,
+            "disposed_at": from_datetime(row.disposed_at)}

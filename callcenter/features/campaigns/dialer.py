@@ -37,7 +37,7 @@ import contextlib
 import dataclasses
 import logging
 import secrets
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -48,7 +48,7 @@ from callcenter.asterisk.ami import AmiError
 from callcenter.asterisk.confgen import TRUNK_ENDPOINT
 from callcenter.asterisk.events import Hangup
 from callcenter.asterisk.prompting import hang_up_quietly, play
-from callcenter.core.acd import ConnectMode, OfferCall
+from callcenter.core.acd import AgentState, ConnectMode, OfferCall
 from callcenter.core.calls import CallLedger
 from callcenter.core.campaign_calls import (
     TrunkWatch,
@@ -65,10 +65,12 @@ from callcenter.core.clock import Clock
 from callcenter.core.consent import ConsentKind, ConsentSource
 from callcenter.core.dial_rules import DncList, NumberStatus, Outcome, may_dial
 from callcenter.core.pacing import (
+    ROLLING_DAYS,
     SAFE_HARBOR_SECONDS,
     AbandonBudget,
     DialerStats,
     InFlight,
+    PacingDecision,
     decide,
 )
 from callcenter.core.records import Direction, HangupBy
@@ -92,6 +94,7 @@ Publish = Callable[[str, Mapping[str, Any]], None]
 
 OUTBOUND_PRIORITY = -1  # behind inbound callers (priority 0) in the same queue
 ORIGINATE_GRACE_SECONDS = 5.0  # an OriginateResponse later than ring time + this: lost
+FIGURES_EVERY_TICKS = 5  # the live figures go out on the event stream every 5 s
 HOPPER_PER_AGENT = 4  # entries read ahead per logged-in agent
 MIN_HOPPER = 20
 STOP_KEY = "9"
@@ -132,6 +135,7 @@ class _Run:
     hopper: deque[DialEntry] = field(default_factory=deque)
     calls: dict[str, _Call] = field(default_factory=dict)
     exhausted: bool = False  # the last refill found nothing to call
+    decision: PacingDecision | None = None  # the last one
 
     def in_flight(self) -> InFlight:
         ringing = [c.placed.placed_at for c in self.calls.values() if c.answered_at is None]
@@ -162,6 +166,7 @@ class CampaignDialer:
         self._calls: dict[str, _Call] = {}  # by token, for the FastAGI step
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.Task[None] | None = None
+        self._ticks = 0
 
     async def start(self) -> None:
         closed = await self._attempts.close_left_open(self._clock.now())
@@ -199,9 +204,22 @@ class CampaignDialer:
             run = self._runs.get(campaign.name)
             if run is None:
                 run = self._runs[campaign.name] = _Run(
-                    campaign, DialerStats(), AbandonBudget(campaign.abandon_cap_percent / 100))
+                    campaign, DialerStats(), await self._budget(campaign))
             run.campaign = campaign
             await self._pace(run)
+        self._ticks += 1
+        if self._ticks % FIGURES_EVERY_TICKS == 0:
+            for run in self._runs.values():
+                self._event(run.campaign.name, "figures", **self._live(run.campaign, run))
+
+    async def _budget(self, campaign: Campaign) -> AbandonBudget:
+        """The campaign's abandon budget, rebuilt from its stored live answers: a restart
+        must not forget the abandons of the day or of the last 30 days."""
+        budget = AbandonBudget(campaign.abandon_cap_percent / 100)
+        since = self._clock.now() - ROLLING_DAYS * 86400
+        for at, abandoned in await self._attempts.live_answers(campaign.name, since):
+            budget.record(at, abandoned=abandoned)
+        return budget
 
     async def _pace(self, run: _Run) -> None:
         campaign = run.campaign
@@ -215,6 +233,7 @@ class CampaignDialer:
         decision = decide(now, pacing_rules(campaign), ready_agents=agents.ready,
                           busy_agents=agents.busy, in_flight=run.in_flight(), stats=run.stats,
                           budget=run.budget.standing(now))
+        run.decision = decision
         for _ in range(decision.calls):
             entry = await self._next_allowed(run)
             if entry is None:
@@ -511,6 +530,59 @@ class CampaignDialer:
                           number, STOP_KEY)
 
     # ------------------------------------------------------------------ figures
+
+    async def attempts(self, name: str, limit: int) -> list[dict[str, Any]]:
+        """The campaign's attempts, newest first (``CampaignNotFound`` for no campaign)."""
+        await self._campaigns.get(name)
+        return await self._attempts.attempts(name, limit)
+
+    async def figures(self, name: str) -> dict[str, Any]:
+        """A campaign's figures now: today's attempts by outcome, the abandon rates, the
+        calls in flight and the agents, contacts per hour, the list's progress and the time
+        to finish it at the last hour's pace. ``CampaignNotFound`` for an unknown name."""
+        campaign = await self._campaigns.get(name)
+        run = self._runs.get(name)
+        now = self._clock.now()
+        day_start = now - now % 86400  # the day in UTC (docs/outbound.md)
+        today = await self._attempts.outcome_counts(name, day_start)
+        last_hour = await self._attempts.outcome_counts(name, now - 3600)
+        total, called, done = await self._attempts.list_progress(campaign)
+        live = self._live(campaign, run) if run is not None else self._live(
+            campaign, _Run(campaign, DialerStats(), await self._budget(campaign)))
+        remaining = total - done
+        return {
+            **live,
+            "today": today,
+            "contacts_per_hour": last_hour[Outcome.HUMAN.value],
+            "list": {"entries": total, "called": called, "done": done,
+                     "remaining": remaining,
+                     "penetration_percent": round(100 * called / total, 2) if total else 0.0},
+            "minutes_to_finish": (round(60 * remaining / last_hour["placed"], 1)
+                                  if last_hour["placed"] and remaining else None),
+        }
+
+    def _live(self, campaign: Campaign, run: _Run) -> dict[str, Any]:
+        """The figures the dialer holds in memory (cheap: published every few seconds)."""
+        standing = run.budget.standing(self._clock.now())
+        in_flight = run.in_flight()
+        states = Counter(agent.state.value for agent in self._acd.queue_members(campaign.queue))
+        working = sum(n for state, n in states.items() if state not in ("logged_out", "paused"))
+        decision = run.decision
+        return {
+            "state": campaign.state.value, "state_reason": campaign.state_reason,
+            "ringing": len(in_flight.ringing_since), "in_amd": in_flight.in_amd,
+            "waiting_for_agent": in_flight.live_waiting,
+            "abandon_cap_percent": campaign.abandon_cap_percent,
+            "abandon_percent_today": round(100 * standing.today.rate, 2),
+            "abandon_percent_30_days": round(100 * standing.rolling.rate, 2),
+            "live_answers_today": standing.today.live_answers,
+            "abandoned_today": standing.today.abandoned,
+            "dial_level": round(in_flight.total / working, 2) if working else 0.0,
+            "pacing": None if decision is None else {
+                "mode": decision.mode.value, "reason": decision.reason,
+                "calls": decision.calls},
+            "agents": {state.value: states.get(state.value, 0) for state in AgentState},
+        }
 
     def _event(self, campaign: str, change: str, **data: Any) -> None:
         if self._publish is None:

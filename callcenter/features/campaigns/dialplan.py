@@ -16,6 +16,10 @@ answered runs ``answered`` in ``callcenter-campaign``:
   than silence: the call counts as abandoned in the dialer's records once it is back.
 
 Nothing here is reachable from a phone: no endpoint's context includes these contexts.
+
+Agents set the disposition of their latest outbound call with ``*55N`` (the campaign's Nth
+disposition, 1-9) from their phone: the FastAGI script ``disposition`` with N
+(``disposition_code_lines``, in the ``agents`` context).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from callcenter.core.identifiers import BUILT_PROMPT_NAME_RE, E164_RE
 
 CAMPAIGN_CONTEXT = "callcenter-campaign"
 SCRIPT = "campaign"
+DISPOSITION_SCRIPT = "disposition"
+DISPOSITION_CODE = "*55"
 ANSWERED_STEP = "answered"
 TOKEN_VARIABLE = "CALLCENTER_ATTEMPT"
 AMD_VARIABLE = "CALLCENTER_CAMPAIGN_AMD"
@@ -74,3 +80,14 @@ def campaign_contexts(agi_url: str, enabled: bool) -> list[str]:
         " same => n,Hangup()",
         "",
     ])]
+
+
+def disposition_code_lines(agi_url: str) -> list[str]:
+    """``*551`` .. ``*559`` for the ``agents`` context: the service finds the agent by the
+    channel's endpoint and their latest call by the agent."""
+    return [
+        "; Agents' disposition of their latest outbound call: *55N, the campaign's Nth.",
+        f"exten => _{DISPOSITION_CODE}[1-9],1,Answer()",
+        f" same => n,AGI({agi_url}/{DISPOSITION_SCRIPT},${{EXTEN:3}})",
+        " same => n,Hangup()",
+    ]

@@ -1,0 +1,123 @@
+"""Dialing: a campaign's attempts, an agent's disposition of a call, the live figures
+(``ENDPOINTS`` at the end).
+
+Campaign managers, supervisors and admins read the attempts and figures; the agent who took
+a call sets its disposition (so may a supervisor, a campaign manager or an admin). Errors:
+400 bad input (naming the field), 403 another agent's call, 404 unknown campaign or attempt,
+409 a disposition set already.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from aiohttp import web
+
+from callcenter.features.accounts.store import Role
+from callcenter.features.campaigns.dialer import CampaignDialer
+from callcenter.features.campaigns.dialing_schemas import (
+    AttemptAnswer,
+    AttemptList,
+    AttemptPath,
+    AttemptsQuery,
+    CampaignFigures,
+    DispositionBody,
+)
+from callcenter.features.campaigns.dispositions import (
+    AlreadyDisposed,
+    AttemptNotFound,
+    DispositionRefused,
+    Dispositions,
+    NotYourCall,
+)
+from callcenter.features.campaigns.schemas import CampaignPath
+from callcenter.features.campaigns.store import CampaignNotFound
+from callcenter.web.auth import CAMPAIGN_READERS, current_user
+from callcenter.web.contract import Endpoint, failed, ok, register
+from callcenter.web.params import bad_request, json_error
+
+DIALER = web.AppKey("campaign_dialer", CampaignDialer)
+DISPOSITIONS = web.AppKey("dispositions", Dispositions)
+# Who may set a disposition: the agent who took the call, and the people over the campaign.
+DISPOSERS = (Role.ADMIN, Role.CAMPAIGN_MANAGER, Role.SUPERVISOR, Role.AGENT)
+
+
+def install_dialing_routes(app: web.Application, dialer: CampaignDialer,
+                           dispositions: Dispositions) -> None:
+    app[DIALER] = dialer
+    app[DISPOSITIONS] = dispositions
+    register(app, ENDPOINTS)
+
+
+async def show_figures(request: web.Request, path: CampaignPath) -> web.Response:
+    with _errors():
+        figures = await request.app[DIALER].figures(path.name)
+    return CampaignFigures(campaign=path.name, **figures).response()
+
+
+async def list_attempts(request: web.Request, path: CampaignPath, query: AttemptsQuery
+                        ) -> web.Response:
+    with _errors():
+        attempts = await request.app[DIALER].attempts(path.name, query.limit)
+    return AttemptList(campaign=path.name,
+                       attempts=[AttemptAnswer.of(a) for a in attempts]).response()
+
+
+async def set_disposition(request: web.Request, path: AttemptPath, body: DispositionBody
+                          ) -> web.Response:
+    user = current_user(request)
+    over_the_campaign = user.has_any({Role.ADMIN, Role.CAMPAIGN_MANAGER, Role.SUPERVISOR})
+    with _errors():
+        attempt = await request.app[DISPOSITIONS].set(
+            path.name, path.attempt_id, body.request(), by=user.username,
+            agent_id=user.agent_id, for_any_call=over_the_campaign)
+    return AttemptAnswer.of(attempt).response()
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except (CampaignNotFound, AttemptNotFound) as exc:
+        raise json_error(web.HTTPNotFound, str(exc)) from None
+    except NotYourCall as exc:
+        raise json_error(web.HTTPForbidden, str(exc)) from None
+    except AlreadyDisposed as exc:
+        raise json_error(web.HTTPConflict, str(exc)) from None
+    except DispositionRefused as exc:
+        raise bad_request(f"body: {exc}") from None
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("GET", "/api/campaigns/{name}/figures", show_figures, CAMPAIGN_READERS,
+             "A campaign's live figures", "campaigns",
+             {200: ok(CampaignFigures), 404: failed("No such campaign.")},
+             path_args=CampaignPath, takes_no_query=True,
+             description="Today's attempts by outcome, the abandon rate today and over 30 "
+                         "days against the cap, calls in flight, the dial level, the queue's "
+                         "agents by state, contacts per hour, the list's penetration and the "
+                         "time to finish it. The same figures (without the list's) go out "
+                         "on the event stream as `campaign` events every 5 seconds."),
+    Endpoint("GET", "/api/campaigns/{name}/attempts", list_attempts, CAMPAIGN_READERS,
+             "A campaign's calls, newest first", "campaigns",
+             {200: ok(AttemptList), 404: failed("No such campaign.")},
+             path_args=CampaignPath, query=AttemptsQuery),
+    Endpoint("POST", "/api/campaigns/{name}/attempts/{attempt_id}/disposition",
+             set_disposition, DISPOSERS,
+             "Set the disposition of a call (the agent who took it)", "campaigns",
+             {200: ok(AttemptAnswer, "Stored; the attempt as stored now."),
+              403: failed("Another agent's call."),
+              404: failed("No such campaign or attempt."),
+              409: failed("The call has its disposition already.")},
+             path_args=AttemptPath, body=DispositionBody,
+             body_example='{"disposition": "call_back", "notes": "asked for the morning", '
+                          '"call_back_at": "2026-12-08T10:30", "personal": true}',
+             own_only=(Role.AGENT,),
+             description="A `do_not_call` disposition lists the number on the campaign's "
+                         "do-not-call list and revokes its consent at once. `call_back_at` "
+                         "(retry dispositions) is a wall-clock time in the callee's zone; it "
+                         "still waits for the calling hours. Agents may also dial *55N on "
+                         "their phone for the campaign's Nth disposition on their latest "
+                         "call."),
+)

@@ -1,0 +1,205 @@
+"""The dialing routes: an agent's disposition of their call (once; do-not-call at once; "call
+back at" in the callee's zone), a campaign's attempts and live figures, with their roles."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from callcenter.core.acd import Acd, AgentSpec, QueueRules
+from callcenter.core.call_lists import ColumnMapping
+from callcenter.core.campaigns import Campaign, CampaignMode
+from callcenter.core.clock import VirtualClock
+from callcenter.core.consent import ConsentKind
+from callcenter.core.dial_rules import Outcome
+from callcenter.features.accounts.store import AccountRepository, Role
+from callcenter.features.calls.store import CallRepository
+from callcenter.features.campaigns.attempts import AttemptStore
+from callcenter.features.campaigns.dialer import CampaignDialer
+from callcenter.features.campaigns.dispositions import Dispositions
+from callcenter.features.campaigns.list_files import ListFormat, read_call_list
+from callcenter.features.campaigns.lists import CallLists
+from callcenter.features.campaigns.store import CampaignRepository
+from callcenter.features.compliance.store import ComplianceStore
+from callcenter.features.queues.driver import AcdDriver
+from callcenter.web.app import WebServices, make_app
+from tests.support.web import accounts_for, client_signed_as, health_probe
+from tests.unit.test_web_acd import answer_schema, check_against
+
+T0 = 1_796_716_800.0  # 2026-12-08 08:00 UTC
+NUMBERS = ["+12025550100", "+12025550101", "+12025550102"]
+DISPOSE = "/api/campaigns/renewals/attempts/{}/disposition"
+
+
+@dataclass
+class Floor:
+    server: TestServer
+    accounts: AccountRepository
+    attempts: AttemptStore
+    compliance: ComplianceStore
+    ids: dict[str, int]  # attempt id by number
+
+    async def client(self, *roles: Role, agent_id: str | None = None) -> TestClient:
+        return await client_signed_as(self.server, self.accounts, roles, agent_id=agent_id)
+
+
+@pytest.fixture
+async def floor(sqlite_sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Floor]:
+    clock = VirtualClock(T0)
+    campaigns = CampaignRepository(sqlite_sessions, clock)
+    await campaigns.add(Campaign(name="renewals", mode=CampaignMode.PREDICTIVE, queue="sales",
+                                 caller_id="+12025550199", default_region="US",
+                                 hours={"mon-sun": ["08:00-21:00"]}))
+    text = "phone,name\n" + "".join(f"{n},C{i}\n" for i, n in enumerate(NUMBERS))
+    upload = read_call_list(io.BytesIO(text.encode()), ListFormat.CSV,
+                            ColumnMapping(phone="phone", name="name"), "US")
+    await CallLists(sqlite_sessions, clock).import_list("renewals", "first", upload.outcomes,
+                                                        upload.summary)
+    attempts = AttemptStore(sqlite_sessions)
+    compliance = ComplianceStore(sqlite_sessions, clock)
+    ids = {}
+    entries = {e.number: e for e in await attempts.candidates(
+        await campaigns.get("renewals"), limit=10)}
+    for number, outcome, agent in ((NUMBERS[0], Outcome.HUMAN, "agent1"),
+                                   (NUMBERS[1], Outcome.BUSY, None)):
+        placed = await attempts.placed("renewals", entries[number], T0 - 600)
+        if agent:
+            await attempts.answered(placed.id, T0 - 590, f"call-{placed.id}")
+        await attempts.ended(placed.id, outcome, T0 - 500, agent_id=agent)
+        ids[number] = placed.id
+    acd = AcdDriver(Acd({"sales": QueueRules("sales")},
+                        [AgentSpec("agent1", ("sales",)), AgentSpec("agent2", ("sales",))],
+                        T0), clock)
+    acd.login("agent1", phone="agent1")
+    acd.set_reachable("agent1", True)
+    dialer = CampaignDialer(  # figures and attempts only: nothing is dialled here
+        clock=clock, acd=acd, queues=None, campaigns=campaigns,  # type: ignore[arg-type]
+        attempts=attempts, compliance=compliance, send=None,  # type: ignore[arg-type]
+        ledger=None, writer=None, enabled=False)  # type: ignore[arg-type]
+    dispositions = Dispositions(attempts=attempts, campaigns=campaigns, compliance=compliance,
+                                clock=clock)
+    accounts = accounts_for(sqlite_sessions)
+    server = TestServer(make_app(WebServices(
+        CallRepository(sqlite_sessions), health_probe(), accounts, clock, campaigns=campaigns,
+        compliance=compliance, queue_names=("sales",), dialer=dialer,
+        dispositions=dispositions)))
+    await server.start_server()
+    yield Floor(server, accounts, attempts, compliance, ids)
+    await server.close()
+
+
+async def test_the_agent_who_took_the_call_sets_its_disposition_once(floor: Floor):
+    agent = await floor.client(Role.AGENT, agent_id="agent1")
+    other = await floor.client(Role.AGENT, agent_id="agent2")
+    attempt = floor.ids[NUMBERS[0]]
+    refused = await other.post(DISPOSE.format(attempt), json={"disposition": "sale"})
+    assert refused.status == 403, await refused.text()
+    answer = await agent.post(DISPOSE.format(attempt), json={
+        "disposition": "sale", "notes": "gold plan, 12 months"})
+    body = await answer.json()
+    assert answer.status == 200, body
+    check_against(answer_schema("POST", "/api/campaigns/{name}/attempts/{attempt_id}/"
+                                        "disposition", 200), body)
+    assert (body["disposition"], body["notes"], body["disposed_by"]) == (
+        "sale", "gold plan, 12 months", "agentagent1")
+    again = await agent.post(DISPOSE.format(attempt), json={"disposition": "not_interested"})
+    assert again.status == 409
+    assert "already has the disposition 'sale'" in (await again.json())["error"]
+    for client in (agent, other):
+        await client.close()
+
+
+async def test_do_not_call_lists_the_number_and_revokes_consent_at_once(floor: Floor):
+    manager = await floor.client(Role.CAMPAIGN_MANAGER)
+    answer = await manager.post(DISPOSE.format(floor.ids[NUMBERS[0]]),
+                                json={"disposition": "do_not_call"})
+    assert answer.status == 200, await answer.text()
+    assert await floor.compliance.blocked(NUMBERS[0], "renewals") is not None
+    now = await floor.compliance.consent(NUMBERS[0], "renewals")
+    assert now.revoked and now.entry is not None and now.entry.kind is ConsentKind.REVOKED
+    await manager.close()
+
+
+async def test_call_back_at_is_the_callee_s_wall_clock_time(floor: Floor):
+    agent = await floor.client(Role.AGENT, agent_id="agent1")
+    answer = await agent.post(DISPOSE.format(floor.ids[NUMBERS[0]]), json={
+        "disposition": "call_back", "call_back_at": "2026-12-08T10:30", "personal": True})
+    body = await answer.json()
+    assert answer.status == 200, body
+    # Washington, D.C. is UTC-5 in December.
+    assert (body["call_back_at"], body["call_back_agent"]) == ("2026-12-08T15:30:00Z",
+                                                               "agent1")
+    await agent.close()
+
+
+@pytest.mark.parametrize(("sent", "error"), [
+    ({"disposition": "maybe"}, "body: disposition: 'maybe' is not one of campaign "
+                               "'renewals''s: sale, call_back"),
+    ({"disposition": "Sale"}, "body: disposition: expected a disposition name"),
+    ({"disposition": "sale", "call_back_at": "2026-12-09T10:00"},
+     "body: call_back_at: only a retry disposition calls back; 'sale' is final"),
+    ({"disposition": "call_back", "call_back_at": "2026-12-08T01:00"},
+     "body: call_back_at: 2026-12-08T01:00:00 in America/New_York has passed"),
+    ({"disposition": "call_back", "call_back_at": "tomorrow"},
+     "body: call_back_at: expected a wall-clock time in the callee's time zone"),
+    ({"disposition": "call_back", "call_back_at": "2026-12-08T10:30+01:00"},
+     "body: call_back_at: expected a wall-clock time"),
+    ({"disposition": "call_back", "call_back_at": "2027-06-08T10:30"},
+     "body: call_back_at: more than 90 days ahead"),
+    ({"disposition": "call_back", "personal": True},
+     "body: personal: only a call back at a time can be personal"),
+    ({"disposition": "sale", "notes": "x\x00"}, "body: notes: contains a NUL character"),
+    ({"disposition": "sale", "notes": "x" * 2001}, "body: notes: expected text of at most"),
+])
+async def test_bad_dispositions_are_refused_naming_the_field_and_nothing_is_stored(
+        floor: Floor, sent: dict[str, Any], error: str):
+    agent = await floor.client(Role.AGENT, agent_id="agent1")
+    attempt = floor.ids[NUMBERS[0]]
+    answer = await agent.post(DISPOSE.format(attempt), json=sent)
+    assert answer.status == 400
+    assert (await answer.json())["error"].startswith(error)
+    stored = await floor.attempts.get("renewals", attempt)
+    assert stored is not None and stored["disposition"] is None
+    await agent.close()
+
+
+async def test_unknown_attempts_and_calls_no_agent_took_are_refused(floor: Floor):
+    manager = await floor.client(Role.CAMPAIGN_MANAGER)
+    assert (await manager.post(DISPOSE.format(999), json={"disposition": "sale"})).status == 404
+    assert (await manager.post("/api/campaigns/other/attempts/1/disposition",
+                               json={"disposition": "sale"})).status == 404
+    busy = await manager.post(DISPOSE.format(floor.ids[NUMBERS[1]]),
+                              json={"disposition": "sale"})
+    assert busy.status == 400
+    assert "no agent took this call" in (await busy.json())["error"]
+    await manager.close()
+
+
+async def test_figures_and_attempts_for_the_people_over_the_campaign_only(floor: Floor):
+    supervisor = await floor.client(Role.SUPERVISOR)
+    answer = await supervisor.get("/api/campaigns/renewals/figures")
+    figures = await answer.json()
+    assert answer.status == 200, figures
+    check_against(answer_schema("GET", "/api/campaigns/{name}/figures", 200), figures)
+    assert (figures["today"]["placed"], figures["today"]["human"],
+            figures["today"]["busy"]) == (2, 1, 1)
+    assert figures["list"] == {"entries": 3, "called": 2, "done": 1, "remaining": 2,
+                               "penetration_percent": 66.67}
+    assert (figures["live_answers_today"], figures["abandon_percent_today"]) == (1, 0.0)
+    assert (figures["agents"]["ready"], figures["agents"]["logged_out"]) == (1, 1)
+    assert figures["minutes_to_finish"] == 60.0  # 2 calls in the last hour, 2 numbers left
+    attempts = await (await supervisor.get("/api/campaigns/renewals/attempts",
+                                           params={"limit": "1"})).json()
+    assert [a["number"] for a in attempts["attempts"]] == [NUMBERS[1]]
+    assert (await supervisor.get("/api/campaigns/nope/figures")).status == 404
+    agent = await floor.client(Role.AGENT, agent_id="agent1")
+    assert (await agent.get("/api/campaigns/renewals/figures")).status == 403
+    assert (await agent.get("/api/campaigns/renewals/attempts")).status == 403
+    for client in (supervisor, agent):
+        await client.close()
