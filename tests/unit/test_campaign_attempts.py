@@ -117,3 +117,19 @@ async def test_attempts_left_open_by_a_dead_run_are_closed_as_failed(store: Atte
     [attempt] = await store.attempts("renewals")
     assert (attempt["outcome"], attempt["ended_at"]) == ("failed", T0 + 5)
     assert a.number in await numbers(store)
+
+
+async def test_a_personal_call_back_names_its_agent_until_the_next_call(store: AttemptStore):
+    a = (await store.candidates(CAMPAIGN, limit=1))[0]
+    attempt = await call(store, a, Outcome.HUMAN, T0, agent_id="agent1")
+    assert await store.dispose(attempt, disposition="call_back", notes=None,
+                               call_back_at=T0 + 3600, call_back_agent="agent1", by="agent1",
+                               at=T0 + 40)
+    assert not await store.dispose(attempt, disposition="sale", notes=None, call_back_at=None,
+                                   call_back_agent=None, by="agent1", at=T0 + 50)
+    fresh = await store.entry_now(CAMPAIGN, a.entry_id)
+    assert fresh is not None and fresh.personal_agent == "agent1"
+    assert fresh.attempts[0].call_back_at == T0 + 3600
+    await call(store, fresh, Outcome.NO_ANSWER, T0 + 4000)
+    later = await store.entry_now(CAMPAIGN, a.entry_id)
+    assert later is not None and later.personal_agent is None

@@ -44,6 +44,7 @@ class DialEntry:
     time_zones: tuple[str, ...]
     attempts: tuple[Attempt, ...]  # those that count: since the list's recycling, or final
     calls_made: int  # every attempt ever placed (the next one's number is this + 1)
+    personal_agent: str | None = None  # the last call's "call back at" is this agent's own
 
 
 @dataclass(frozen=True)
@@ -118,8 +119,12 @@ class AttemptStore:
             counted = tuple(attempt for row, attempt in ended
                             if recycled_at is None or row.placed_at >= recycled_at
                             or attempt.final_reason is not None)
+            last = past[-1] if past else None
+            personal = (last.call_back_agent
+                        if last is not None and last.call_back_at is not None else None)
             entries[entry.id] = DialEntry(entry.id, entry.list_id, entry.number, entry.name,
-                                          tuple(entry.time_zones), counted, len(past))
+                                          tuple(entry.time_zones), counted, len(past),
+                                          personal)
         return [entries[i] for i in ids if i in entries]
 
     async def placed(self, campaign: str, entry: DialEntry, at: float) -> PlacedAttempt:

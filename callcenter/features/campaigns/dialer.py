@@ -253,8 +253,20 @@ class CampaignDialer:
                 continue
             entry = run.hopper.popleft()
             fresh = await self._attempts.entry_now(run.campaign, entry.entry_id)
-            if fresh is not None and await self._allowed(run.campaign, fresh):
+            if (fresh is not None and self._agent_free_for(fresh)
+                    and await self._allowed(run.campaign, fresh)):
                 return fresh
+
+    def _agent_free_for(self, entry: DialEntry) -> bool:
+        """A personal call back is placed only while its agent is ready to take it (it
+        comes back with the next refill otherwise)."""
+        if entry.personal_agent is None:
+            return True
+        try:
+            agent = self._acd.agent(entry.personal_agent)
+        except ValueError:  # the agent is gone: anyone of the queue takes it
+            return True
+        return agent.state is AgentState.READY and agent.reachable
 
     async def _refill(self, run: _Run) -> None:
         busy = {call.entry.entry_id for call in run.calls.values()}
@@ -445,7 +457,8 @@ class CampaignDialer:
         call.waiting_agent = True
         self._writer.apply(self._ledger.queued(call_id, campaign.queue, self._clock.now()))
         inbox = self._acd.enqueue(call_id, campaign.queue, priority=OUTBOUND_PRIORITY,
-                                  waiting_since=self._clock.now())
+                                  waiting_since=self._clock.now(),
+                                  for_agent=self._personal(call.entry))
         agent_id: str | None = None
         try:
             while agent_id is None:
@@ -488,6 +501,12 @@ class CampaignDialer:
                           abandoned=True)
         await self._safe_harbor(call, session)
         return HangupBy.SYSTEM
+
+    def _personal(self, entry: DialEntry) -> str | None:
+        """The agent a personal call back goes to, while the ACD still knows them."""
+        if entry.personal_agent is None or entry.personal_agent not in self._acd.agent_ids():
+            return None
+        return entry.personal_agent
 
     async def _talk(self, run: _Run, call: _Call, session: AgiSession, outcome: Outcome,
                     amd_status: str | None, agent_id: str, *, nailed: bool) -> HangupBy:
