@@ -322,6 +322,7 @@ class CallCenter:
         agent = agent_from_channel(event.dest_channel) if event.dial_status == "ANSWER" else None
         if agent:
             self.inbound.agent_answered(event.uniqueid, agent)
+            self.dialer.agent_answered(event.uniqueid, agent)
 
     def _key_pressed(self, event: DTMFEnd) -> None:
         if event.direction == "Received":

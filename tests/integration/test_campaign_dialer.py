@@ -22,7 +22,7 @@ from callcenter.features.campaigns.list_files import ListFormat, read_call_list
 from callcenter.features.campaigns.lists import CallLists
 from callcenter.store.db import session_factory
 from tests.support.asterisk import phone_agent
-from tests.support.calls import agent_dials, call_center, finished, until
+from tests.support.calls import agent_dials, agent_phone, call_center, finished, until
 from tests.support.sipp import AgentPlan, CallerPlan, SippProcess, agent_scenario, free_port
 
 pytestmark = pytest.mark.asterisk
@@ -143,3 +143,26 @@ async def test_busy_numbers_are_retried_later_and_no_agent_pauses_the_campaign(t
     # Busy numbers wait for their retry delay (15 min): nothing was dialled twice.
     assert placed == len(numbers)
     assert campaign.state_reason == "dialer: no agent of queue sales is logged in"
+
+
+async def test_an_answer_no_agent_takes_within_2_s_hears_the_safe_harbor_message(tmp_path):
+    # A ring-mode agent whose phone rings 5 s before it answers: too late for the rule.
+    agent_port, carrier_port = free_port(), free_port()
+    agent = phone_agent("agent1", agent_port, queues=["sales"])
+    async with dialing_center(tmp_path, carrier_port, [agent]) as center:
+        phone = agent_phone("agent1", agent_port, AgentPlan(answer_after_ms=5000))
+        customer = carrier(carrier_port, AgentPlan(answer_after_ms=300), calls=1)
+        await until(lambda: center.acd.acd.agent_state("agent1") is AgentState.READY,
+                    "agent1 ready")
+        await campaign_with_list(center, ["+12025550121"])
+        await center.campaigns.set_state("renewals", CampaignState.RUNNING, "test")
+        [attempt] = await attempts_settle(center, 1)
+        heard = await finished(customer, timeout=60)
+        figures = await center.dialer.figures("renewals")
+
+    assert (attempt["outcome"], attempt["abandoned"], attempt["agent_id"]) == (
+        "dropped", True, None), attempt
+    assert heard.ended_by == "them", heard.describe()  # we hung up, after the message
+    assert phone.events_so_far()[0].name == "invite"
+    assert (figures["abandoned_today"], figures["live_answers_today"]) == (1, 1)
+    assert figures["abandon_percent_today"] == 100.0

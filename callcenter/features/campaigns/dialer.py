@@ -95,6 +95,7 @@ Publish = Callable[[str, Mapping[str, Any]], None]
 OUTBOUND_PRIORITY = -1  # behind inbound callers (priority 0) in the same queue
 ORIGINATE_GRACE_SECONDS = 5.0  # an OriginateResponse later than ring time + this: lost
 FIGURES_EVERY_TICKS = 5  # the live figures go out on the event stream every 5 s
+HANGUP_EVENT_GRACE_SECONDS = 1.0
 HOPPER_PER_AGENT = 4  # entries read ahead per logged-in agent
 MIN_HOPPER = 20
 STOP_KEY = "9"
@@ -119,6 +120,7 @@ class _Call:
     token: str
     answered_at: float | None = None
     hangup_cause: int | None = None  # Q.850, from AMI's Hangup of the customer's channel
+    hung_up: asyncio.Event = field(default_factory=asyncio.Event)
     in_amd: bool = False
     waiting_agent: bool = False
     done: bool = False
@@ -349,6 +351,9 @@ class CampaignDialer:
             return  # answered: the FastAGI step has the call (or will, any moment)
         if call.answered_at is None:
             reason = str(response.get("Reason", ""))
+            # AMI may deliver the channel's Hangup (with the cause) just after the answer.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(call.hung_up.wait(), HANGUP_EVENT_GRACE_SECONDS)
             await self._ended(run, call, unanswered_outcome(reason, call.hangup_cause),
                               hangup_cause=f"cause {call.hangup_cause}, reason {reason}")
 
@@ -357,6 +362,7 @@ class CampaignDialer:
         call = self._calls.get(event.uniqueid)
         if call is not None:
             call.hangup_cause = event.cause
+            call.hung_up.set()
 
     async def _ended(self, run: _Run, call: _Call, outcome: Outcome, *,
                      amd_status: str | None = None, hangup_cause: str | None = None,
@@ -471,19 +477,20 @@ class CampaignDialer:
                     break
                 if not isinstance(message, OfferCall):
                     continue  # announcements and keys mean nothing in these 2 seconds
-                call.waiting_agent = False
-                run.budget.record(self._clock.now(), abandoned=False)
                 if message.mode is ConnectMode.NAILED:
                     agent_id = message.agent_id
+                    self._connected(run, call)
                     return await self._talk(run, call, session, outcome, amd_status,
                                             agent_id, nailed=True)
-                left = max(1.0, deadline - self._clock.now())
+                # A ring-mode agent has what is left of the 2 seconds (Dial counts whole
+                # seconds: at least one); AMI's DialEnd says when they answer.
+                left = deadline - self._clock.now()
                 queue = self._queues.queue_settings(campaign.queue)
                 if await self._queues.ring(session, call_id, message.agent_id, left,
                                            queue.moh_class):
+                    self._connected(run, call)
                     return await self._talk(run, call, session, outcome, amd_status,
                                             message.agent_id, nailed=False)
-                call.waiting_agent = True
         except AgiHangup:
             self._acd.left(call_id)
             if call.waiting_agent:
@@ -501,6 +508,21 @@ class CampaignDialer:
                           abandoned=True)
         await self._safe_harbor(call, session)
         return HangupBy.SYSTEM
+
+    def agent_answered(self, call_id: str, agent_id: str) -> None:
+        """AMI saw a ring-mode agent pick up one of our calls (DialEnd ANSWER): the customer
+        is connected now, not when the talk is over."""
+        call = self._calls.get(call_id)
+        run = self._runs.get(call.campaign.name) if call is not None else None
+        if call is not None and run is not None and call.waiting_agent:
+            self._connected(run, call)
+            self._acd.answered(call_id, agent_id)
+
+    def _connected(self, run: _Run, call: _Call) -> None:
+        """The answer reached an agent: a live answer that was not abandoned (counted once)."""
+        if call.waiting_agent:
+            call.waiting_agent = False
+            run.budget.record(self._clock.now(), abandoned=False)
 
     def _personal(self, entry: DialEntry) -> str | None:
         """The agent a personal call back goes to, while the ACD still knows them."""
