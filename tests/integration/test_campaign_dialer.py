@@ -22,7 +22,14 @@ from callcenter.features.campaigns.list_files import ListFormat, read_call_list
 from callcenter.features.campaigns.lists import CallLists
 from callcenter.store.db import session_factory
 from tests.support.asterisk import phone_agent
-from tests.support.calls import agent_dials, agent_phone, call_center, finished, until
+from tests.support.calls import (
+    agent_dials,
+    agent_phone,
+    call_center,
+    finished,
+    prompt_seconds,
+    until,
+)
 from tests.support.sipp import AgentPlan, CallerPlan, SippProcess, agent_scenario, free_port
 
 pytestmark = pytest.mark.asterisk
@@ -163,6 +170,12 @@ async def test_an_answer_no_agent_takes_within_2_s_hears_the_safe_harbor_message
     assert (attempt["outcome"], attempt["abandoned"], attempt["agent_id"]) == (
         "dropped", True, None), attempt
     assert heard.ended_by == "them", heard.describe()  # we hung up, after the message
+    at = {event.name: event.at_ms for event in heard.events}
+    # Answered, 2 s for an agent, then the whole message (the carrier's clock; margin for
+    # the AMI and FastAGI round trips).
+    listened = (at["remote-bye"] - at["answered"]) / 1000
+    assert 2 + prompt_seconds("safe-harbor") - 0.5 < listened < 2 + prompt_seconds(
+        "safe-harbor") + 3, listened
     assert phone.events_so_far()[0].name == "invite"
     assert (figures["abandoned_today"], figures["live_answers_today"]) == (1, 1)
     assert figures["abandon_percent_today"] == 100.0
