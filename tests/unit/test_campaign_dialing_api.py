@@ -12,9 +12,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from callcenter.asterisk.events import Hangup
 from callcenter.core.acd import Acd, AgentSpec, QueueRules
 from callcenter.core.call_lists import ColumnMapping
-from callcenter.core.campaigns import Campaign, CampaignMode
+from callcenter.core.campaigns import Campaign, CampaignMode, CampaignState
 from callcenter.core.clock import VirtualClock
 from callcenter.core.consent import ConsentKind
 from callcenter.core.dial_rules import Outcome
@@ -29,6 +30,7 @@ from callcenter.features.campaigns.store import CampaignRepository
 from callcenter.features.compliance.store import ComplianceStore
 from callcenter.features.queues.driver import AcdDriver
 from callcenter.web.app import WebServices, make_app
+from tests.support.calls import until
 from tests.support.web import accounts_for, client_signed_as, health_probe
 from tests.unit.test_web_acd import answer_schema, check_against
 
@@ -44,6 +46,8 @@ class Floor:
     attempts: AttemptStore
     compliance: ComplianceStore
     ids: dict[str, int]  # attempt id by number
+    campaigns: CampaignRepository
+    sent: list[dict[str, Any]]  # what the dialer sent to AMI
 
     async def client(self, *roles: Role, agent_id: str | None = None) -> TestClient:
         return await client_signed_as(self.server, self.accounts, roles, agent_id=agent_id)
@@ -55,7 +59,7 @@ async def floor(sqlite_sessions: async_sessionmaker[AsyncSession]) -> AsyncItera
     campaigns = CampaignRepository(sqlite_sessions, clock)
     await campaigns.add(Campaign(name="renewals", mode=CampaignMode.PREDICTIVE, queue="sales",
                                  caller_id="+12025550199", default_region="US",
-                                 hours={"mon-sun": ["08:00-21:00"]}))
+                                 hours={"mon-sun": ["00:00-23:59"]}))
     text = "phone,name\n" + "".join(f"{n},C{i}\n" for i, n in enumerate(NUMBERS))
     upload = read_call_list(io.BytesIO(text.encode()), ListFormat.CSV,
                             ColumnMapping(phone="phone", name="name"), "US")
@@ -78,9 +82,18 @@ async def floor(sqlite_sessions: async_sessionmaker[AsyncSession]) -> AsyncItera
                         T0), clock)
     acd.login("agent1", phone="agent1")
     acd.set_reachable("agent1", True)
-    dialer = CampaignDialer(  # figures and attempts only: nothing is dialled here
+    sent: list[dict[str, Any]] = []
+
+    async def send(action: dict[str, Any], timeout: float | None = None) -> Any:
+        sent.append(action)  # the carrier is busy: AMI's answer and the channel's hangup
+        dialer.channel_hung_up(Hangup(uniqueid=action["ChannelId"], linkedid="",
+                                      channel="PJSIP/x", cause=17, cause_text="Busy"))
+        return [{"Response": "Success"}, {"Event": "OriginateResponse",
+                                          "Response": "Failure", "Reason": "0"}]
+
+    dialer = CampaignDialer(  # no Asterisk: calls end busy at once
         clock=clock, acd=acd, queues=None, campaigns=campaigns,  # type: ignore[arg-type]
-        attempts=attempts, compliance=compliance, send=None,  # type: ignore[arg-type]
+        attempts=attempts, compliance=compliance, send=send,
         ledger=None, writer=None, enabled=False)  # type: ignore[arg-type]
     dispositions = Dispositions(attempts=attempts, campaigns=campaigns, compliance=compliance,
                                 clock=clock)
@@ -90,7 +103,7 @@ async def floor(sqlite_sessions: async_sessionmaker[AsyncSession]) -> AsyncItera
         compliance=compliance, queue_names=("sales",), dialer=dialer,
         dispositions=dispositions)))
     await server.start_server()
-    yield Floor(server, accounts, attempts, compliance, ids)
+    yield Floor(server, accounts, attempts, compliance, ids, campaigns, sent)
     await server.close()
 
 
@@ -203,3 +216,53 @@ async def test_figures_and_attempts_for_the_people_over_the_campaign_only(floor:
     assert (await agent.get("/api/campaigns/renewals/attempts")).status == 403
     for client in (supervisor, agent):
         await client.close()
+
+
+async def test_in_preview_the_agent_sees_the_number_then_dials_or_skips_it(floor: Floor):
+    await floor.campaigns.change("renewals", {"mode": "preview", "script": "Hello!"})
+    await floor.campaigns.set_state("renewals", CampaignState.RUNNING, "test")
+    agent = await floor.client(Role.AGENT, agent_id="agent1")
+    other = await floor.client(Role.AGENT, agent_id="agent2")
+    url = "/api/campaigns/renewals/preview"
+    shown = await agent.post(url, json={"agent_id": "agent1"})
+    body = await shown.json()
+    assert shown.status == 200, body
+    check_against(answer_schema("POST", "/api/campaigns/{name}/preview", 200), body)
+    # The only number callable now: the first is final (a person answered), the second
+    # waits for its busy retry.
+    assert (body["number"], body["name"], body["script"], body["calls_made"]) == (
+        NUMBERS[2], "C2", "Hello!", 0)
+    assert (await (await agent.post(url, json={"agent_id": "agent1"})).json()) == body
+    assert (await other.post(url, json={"agent_id": "agent1"})).status == 403
+    entry = body["entry_id"]
+    wrong = await agent.post(f"{url}/{entry + 100}", json={"agent_id": "agent1",
+                                                          "action": "dial"})
+    assert wrong.status == 409, await wrong.text()
+    skipped = await agent.post(f"{url}/{entry}", json={"agent_id": "agent1", "action": "skip"})
+    assert await skipped.json() == {"dialled": False, "attempt_id": None}
+    assert floor.sent == []
+    again = await (await agent.post(url, json={"agent_id": "agent1"})).json()
+    dialled = await agent.post(f"{url}/{again['entry_id']}",
+                               json={"agent_id": "agent1", "action": "dial"})
+    chosen = await dialled.json()
+    assert dialled.status == 200 and chosen["dialled"], chosen
+    [originate] = floor.sent
+    assert (originate["Channel"], originate["CallerID"]) == (
+        f"PJSIP/{NUMBERS[2]}@callcenter-trunk", "<+12025550199>")
+
+    async def ended() -> dict[str, Any] | None:
+        attempt = await floor.attempts.get("renewals", chosen["attempt_id"])
+        return attempt if attempt and attempt["outcome"] else None
+
+    attempt = await until(ended, "the previewed call ended")
+    assert attempt["outcome"] == "busy"
+    for client in (agent, other):
+        await client.close()
+
+
+async def test_preview_is_only_for_running_preview_campaigns(floor: Floor):
+    agent = await floor.client(Role.AGENT, agent_id="agent1")
+    answer = await agent.post("/api/campaigns/renewals/preview", json={"agent_id": "agent1"})
+    assert answer.status == 409
+    assert "only a running preview campaign" in (await answer.json())["error"]
+    await agent.close()

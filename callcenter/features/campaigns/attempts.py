@@ -45,6 +45,7 @@ class DialEntry:
     attempts: tuple[Attempt, ...]  # those that count: since the list's recycling, or final
     calls_made: int  # every attempt ever placed (the next one's number is this + 1)
     personal_agent: str | None = None  # the last call's "call back at" is this agent's own
+    extra: tuple[tuple[str, str], ...] = ()  # the list's other columns, shown to the agent
 
 
 @dataclass(frozen=True)
@@ -122,9 +123,10 @@ class AttemptStore:
             last = past[-1] if past else None
             personal = (last.call_back_agent
                         if last is not None and last.call_back_at is not None else None)
-            entries[entry.id] = DialEntry(entry.id, entry.list_id, entry.number, entry.name,
-                                          tuple(entry.time_zones), counted, len(past),
-                                          personal)
+            entries[entry.id] = DialEntry(
+                entry.id, entry.list_id, entry.number, entry.name, tuple(entry.time_zones),
+                counted, len(past), personal,
+                tuple((str(field[0]), str(field[1])) for field in entry.extra))
         return [entries[i] for i in ids if i in entries]
 
     async def placed(self, campaign: str, entry: DialEntry, at: float) -> PlacedAttempt:

@@ -60,7 +60,7 @@ from callcenter.core.campaign_calls import (
     pacing_rules,
     unanswered_outcome,
 )
-from callcenter.core.campaigns import Campaign, CampaignState, MachineAction
+from callcenter.core.campaigns import Campaign, CampaignMode, CampaignState, MachineAction
 from callcenter.core.clock import Clock
 from callcenter.core.consent import ConsentKind, ConsentSource
 from callcenter.core.dial_rules import DncList, NumberStatus, Outcome, may_dial
@@ -105,6 +105,10 @@ NO_AGENT_REASON = "dialer: no agent of queue {queue} is logged in"
 TRUNK_REASON = "dialer: the trunk failed {count} calls in a row; check the trunk"
 
 
+class PreviewRefused(ValueError):
+    """A preview request the campaign, the agent or the number does not allow now."""
+
+
 class AmiSender(Protocol):
     def __call__(self, action: Mapping[str, Any], *,
                  timeout: float | None = None) -> Awaitable[Any]: ...
@@ -124,6 +128,7 @@ class _Call:
     in_amd: bool = False
     waiting_agent: bool = False
     done: bool = False
+    for_agent: str | None = None  # preview: the agent who chose to dial it
 
 
 @dataclass(eq=False)
@@ -138,6 +143,7 @@ class _Run:
     calls: dict[str, _Call] = field(default_factory=dict)
     exhausted: bool = False  # the last refill found nothing to call
     decision: PacingDecision | None = None  # the last one
+    previews: dict[str, DialEntry] = field(default_factory=dict)  # preview: agent -> entry
 
     def in_flight(self) -> InFlight:
         ringing = [c.placed.placed_at for c in self.calls.values() if c.answered_at is None]
@@ -271,7 +277,8 @@ class CampaignDialer:
         return agent.state is AgentState.READY and agent.reachable
 
     async def _refill(self, run: _Run) -> None:
-        busy = {call.entry.entry_id for call in run.calls.values()}
+        busy = {call.entry.entry_id for call in run.calls.values()} | {
+            entry.entry_id for entry in run.previews.values()}
         size = max(MIN_HOPPER, HOPPER_PER_AGENT * len(self._acd.queue_members(
             run.campaign.queue)))
         now = self._clock.now()
@@ -314,16 +321,73 @@ class CampaignDialer:
 
     # ------------------------------------------------------------------ placing a call
 
-    async def _place(self, run: _Run, entry: DialEntry) -> None:
+    async def _place(self, run: _Run, entry: DialEntry, *,
+                     for_agent: str | None = None) -> PlacedAttempt:
         campaign = run.campaign
         placed = await self._attempts.placed(campaign.name, entry, self._clock.now())
         token = f"cmp-{placed.id}-{secrets.token_hex(4)}"
-        call = _Call(campaign, placed, entry, token)
+        call = _Call(campaign, placed, entry, token, for_agent=for_agent)
         run.calls[token] = call
         self._calls[token] = call
         task = asyncio.create_task(self._originate(run, call), name=f"originate {token}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return placed
+
+    # ------------------------------------------------------------------ preview
+
+    async def preview(self, name: str, agent_id: str) -> DialEntry:
+        """The entry the agent previews now (the same one until they dial or skip it);
+        ``PreviewRefused`` when the campaign is no running preview campaign of theirs, or
+        nothing may be called now."""
+        run = await self._preview_run(name, agent_id)
+        held = run.previews.get(agent_id)
+        if held is not None:
+            fresh = await self._attempts.entry_now(run.campaign, held.entry_id)
+            if fresh is not None and await self._allowed(run.campaign, fresh):
+                run.previews[agent_id] = fresh
+                return fresh
+            del run.previews[agent_id]
+        entry = await self._next_allowed(run)
+        if entry is None:
+            raise PreviewRefused(f"campaign {name!r}: no number may be called now")
+        run.previews[agent_id] = entry
+        return entry
+
+    async def preview_choice(self, name: str, agent_id: str, entry_id: int, *,
+                             dial: bool) -> PlacedAttempt | None:
+        """The agent dials or skips the entry they preview; the attempt when dialled."""
+        run = await self._preview_run(name, agent_id)
+        held = run.previews.get(agent_id)
+        if held is None or held.entry_id != entry_id:
+            raise PreviewRefused(f"entry {entry_id} is not the one agent {agent_id} previews")
+        del run.previews[agent_id]
+        if not dial:
+            log.info("campaign %s: agent %s skipped %s", name, agent_id, held.number)
+            return None
+        fresh = await self._attempts.entry_now(run.campaign, entry_id)
+        if fresh is None or not await self._allowed(run.campaign, fresh):
+            raise PreviewRefused(f"entry {entry_id} may not be called now (a do-not-call "
+                                 "listing, a revocation or the hours changed meanwhile)")
+        if self._acd.agent(agent_id).state is not AgentState.READY:
+            run.previews[agent_id] = fresh  # kept: they dial it once ready
+            raise PreviewRefused(f"agent {agent_id} is not ready: the answer needs them")
+        return await self._place(run, fresh, for_agent=agent_id)
+
+    async def _preview_run(self, name: str, agent_id: str) -> _Run:
+        campaign = await self._campaigns.get(name)
+        if campaign.mode is not CampaignMode.PREVIEW or campaign.state is not \
+                CampaignState.RUNNING:
+            raise PreviewRefused(f"campaign {name!r} is {campaign.mode.value} and "
+                                 f"{campaign.state.value}: only a running preview campaign "
+                                 "is previewed")
+        if agent_id not in {agent.agent_id for agent in self._acd.queue_members(campaign.queue)}:
+            raise PreviewRefused(f"agent {agent_id} does not serve queue {campaign.queue}")
+        run = self._runs.get(name)
+        if run is None:
+            run = self._runs[name] = _Run(campaign, DialerStats(), await self._budget(campaign))
+        run.campaign = campaign
+        return run
 
     async def _originate(self, run: _Run, call: _Call) -> None:
         campaign = call.campaign
@@ -464,7 +528,7 @@ class CampaignDialer:
         self._writer.apply(self._ledger.queued(call_id, campaign.queue, self._clock.now()))
         inbox = self._acd.enqueue(call_id, campaign.queue, priority=OUTBOUND_PRIORITY,
                                   waiting_since=self._clock.now(),
-                                  for_agent=self._personal(call.entry))
+                                  for_agent=call.for_agent or self._personal(call.entry))
         agent_id: str | None = None
         try:
             while agent_id is None:
@@ -571,6 +635,9 @@ class CampaignDialer:
                           number, STOP_KEY)
 
     # ------------------------------------------------------------------ figures
+
+    async def campaign(self, name: str) -> Campaign:
+        return await self._campaigns.get(name)
 
     async def attempts(self, name: str, limit: int) -> list[dict[str, Any]]:
         """The campaign's attempts, newest first (``CampaignNotFound`` for no campaign)."""

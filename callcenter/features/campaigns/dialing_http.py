@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from aiohttp import web
 
 from callcenter.features.accounts.store import Role
-from callcenter.features.campaigns.dialer import CampaignDialer
+from callcenter.features.campaigns.dialer import CampaignDialer, PreviewRefused
 from callcenter.features.campaigns.dialing_schemas import (
     AttemptAnswer,
     AttemptList,
@@ -23,6 +23,12 @@ from callcenter.features.campaigns.dialing_schemas import (
     AttemptsQuery,
     CampaignFigures,
     DispositionBody,
+    ExtraField,
+    PreviewAnswer,
+    PreviewBody,
+    PreviewChoice,
+    PreviewChosen,
+    PreviewPath,
 )
 from callcenter.features.campaigns.dispositions import (
     AlreadyDisposed,
@@ -33,7 +39,7 @@ from callcenter.features.campaigns.dispositions import (
 )
 from callcenter.features.campaigns.schemas import CampaignPath
 from callcenter.features.campaigns.store import CampaignNotFound
-from callcenter.web.auth import CAMPAIGN_READERS, current_user
+from callcenter.web.auth import CAMPAIGN_READERS, FLOOR, current_user, require_own_agent
 from callcenter.web.contract import Endpoint, failed, ok, register
 from callcenter.web.params import bad_request, json_error
 
@@ -75,6 +81,29 @@ async def set_disposition(request: web.Request, path: AttemptPath, body: Disposi
     return AttemptAnswer.of(attempt).response()
 
 
+async def preview(request: web.Request, path: CampaignPath, body: PreviewBody
+                  ) -> web.Response:
+    require_own_agent(request, body.agent_id)
+    with _errors():
+        entry = await request.app[DIALER].preview(path.name, body.agent_id)
+        campaign = await request.app[DIALER].campaign(path.name)
+    return PreviewAnswer(
+        campaign=path.name, entry_id=entry.entry_id, number=entry.number, name=entry.name,
+        time_zones=list(entry.time_zones),
+        extra=[ExtraField(column=column, value=value) for column, value in entry.extra],
+        calls_made=entry.calls_made, script=campaign.script).response()
+
+
+async def preview_choice(request: web.Request, path: PreviewPath, body: PreviewChoice
+                         ) -> web.Response:
+    require_own_agent(request, body.agent_id)
+    with _errors():
+        placed = await request.app[DIALER].preview_choice(
+            path.name, body.agent_id, path.entry_id, dial=body.action == "dial")
+    return PreviewChosen(dialled=placed is not None,
+                         attempt_id=placed.id if placed else None).response()
+
+
 @contextmanager
 def _errors() -> Iterator[None]:
     try:
@@ -83,7 +112,7 @@ def _errors() -> Iterator[None]:
         raise json_error(web.HTTPNotFound, str(exc)) from None
     except NotYourCall as exc:
         raise json_error(web.HTTPForbidden, str(exc)) from None
-    except AlreadyDisposed as exc:
+    except (AlreadyDisposed, PreviewRefused) as exc:
         raise json_error(web.HTTPConflict, str(exc)) from None
     except DispositionRefused as exc:
         raise bad_request(f"body: {exc}") from None
@@ -103,6 +132,28 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "A campaign's calls, newest first", "campaigns",
              {200: ok(AttemptList), 404: failed("No such campaign.")},
              path_args=CampaignPath, query=AttemptsQuery),
+    Endpoint("POST", "/api/campaigns/{name}/preview", preview, FLOOR,
+             "Preview mode: the number an agent may dial next", "campaigns",
+             {200: ok(PreviewAnswer), 403: failed("Another agent's preview."),
+              404: failed("No such campaign."),
+              409: failed("Not a running preview campaign, not the agent's queue, or no "
+                          "number may be called now.")},
+             path_args=CampaignPath, body=PreviewBody, body_example='{"agent_id": "agent1"}',
+             own_only=(Role.AGENT,),
+             description="The entry is held for this agent (asking again gives the same one) "
+                         "until they dial or skip it. Its do-not-call, consent and hours are "
+                         "checked again when they dial."),
+    Endpoint("POST", "/api/campaigns/{name}/preview/{entry_id}", preview_choice, FLOOR,
+             "Preview mode: dial or skip the previewed number", "campaigns",
+             {200: ok(PreviewChosen), 403: failed("Another agent's preview."),
+              404: failed("No such campaign."),
+              409: failed("Not the entry the agent previews, the agent is not ready, or the "
+                          "number may no longer be called.")},
+             path_args=PreviewPath, body=PreviewChoice,
+             body_example='{"agent_id": "agent1", "action": "dial"}', own_only=(Role.AGENT,),
+             description="Dial: the call is placed now and its answer goes to this agent "
+                         "(within the 2-second rule, like every answer). Skip: the number "
+                         "stays on the list for later."),
     Endpoint("POST", "/api/campaigns/{name}/attempts/{attempt_id}/disposition",
              set_disposition, DISPOSERS,
              "Set the disposition of a call (the agent who took it)", "campaigns",

@@ -11,6 +11,7 @@ from pydantic import BeforeValidator, Field
 from pydantic.json_schema import WithJsonSchema
 
 from callcenter.core.dial_rules import Outcome
+from callcenter.core.identifiers import AGENT_ID_RE
 from callcenter.features.campaigns.dispositions import MAX_NOTES_CHARS, DispositionRequest
 from callcenter.features.campaigns.schemas import CampaignPath
 from callcenter.store.values import MAX_ROW_ID
@@ -21,6 +22,8 @@ from callcenter.web.contract import (
     Query,
     Time,
     fail,
+    one_of,
+    pattern_text,
     shown,
     stored_text,
     whole_param,
@@ -169,3 +172,42 @@ class CampaignFigures(Answer):
     list: ListProgress
     minutes_to_finish: float | None = Field(description=(
         "the numbers left at the last hour's pace; null with no calls in the last hour"))
+
+
+AgentId = Annotated[pattern_text(AGENT_ID_RE, "an agent id"),
+                    Field(description="the agent (an agent may name only themselves)")]
+
+
+class PreviewBody(Body):
+    agent_id: AgentId
+
+
+class PreviewPath(CampaignPath):
+    entry_id: Annotated[whole_param(1, MAX_ROW_ID), Field(description="the previewed entry")]
+
+
+class PreviewChoice(Body):
+    agent_id: AgentId
+    action: one_of(("dial", "skip"), description="dial: call the number now, the answer "
+                                                 "comes to this agent; skip: not now")
+
+
+class ExtraField(Answer):
+    column: str
+    value: str = Field(description="as the list had it; shown as text, never run as a formula")
+
+
+class PreviewAnswer(Answer):
+    campaign: str
+    entry_id: int
+    number: str
+    name: str
+    time_zones: list[str]
+    extra: list[ExtraField]
+    calls_made: int = Field(description="calls to this number so far")
+    script: str = Field(description="the campaign's script for the agent")
+
+
+class PreviewChosen(Answer):
+    dialled: bool
+    attempt_id: int | None = Field(description="the call placed, when dialled")
