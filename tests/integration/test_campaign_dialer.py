@@ -68,6 +68,23 @@ async def campaign_with_list(center: CallCenter, numbers: list[str], **settings:
     return campaign
 
 
+async def running_campaign(center: CallCenter, numbers: list[str], **settings: Any
+                           ) -> Campaign:
+    campaign = await campaign_with_list(center, numbers, **settings)
+    return await center.campaigns.set_state(campaign.name, CampaignState.RUNNING, "test")
+
+
+async def nailed_up(center: CallCenter, agent_id: str) -> SippProcess:
+    """The agent's phone dials *50 and stays on the line (a minute at most): ready."""
+    phone = agent_dials(center, agent_id, None, "*50",
+                        CallerPlan(hangup_after_ms=60_000, max_call_ms=90_000))
+    await until(lambda: center.desk.nailed_channel(agent_id) is not None,
+                f"{agent_id}'s nailed-up channel is known")
+    await until(lambda: center.acd.acd.agent_state(agent_id) is AgentState.READY,
+                f"{agent_id} ready")
+    return phone
+
+
 async def attempts_settle(center: CallCenter, count: int,
                           done: Callable[[list[dict[str, Any]]], bool] | None = None,
                           timeout: float = 90) -> list[dict[str, Any]]:
@@ -90,14 +107,8 @@ async def test_a_progressive_campaign_joins_each_answer_to_the_nailed_up_agent(t
     async with dialing_center(tmp_path, carrier_port, [agent]) as center:
         customers = carrier(carrier_port, AgentPlan(answer_after_ms=300, hangup_after_ms=2500),
                             calls=len(numbers))
-        nailed = agent_dials(center, "agent1", None, "*50",
-                             CallerPlan(hangup_after_ms=60_000, max_call_ms=90_000))
-        await until(lambda: center.desk.nailed_channel("agent1") is not None,
-                    "the nailed-up channel is known")
-        await until(lambda: center.acd.acd.agent_state("agent1") is AgentState.READY,
-                    "agent1 ready")
-        await campaign_with_list(center, numbers)
-        await center.campaigns.set_state("renewals", CampaignState.RUNNING, "test")
+        nailed = await nailed_up(center, "agent1")
+        await running_campaign(center, numbers)
         attempts = await attempts_settle(center, len(numbers))
         await finished(customers, timeout=60)
         await center.writer.flush(10)
@@ -125,12 +136,8 @@ async def test_busy_numbers_are_retried_later_and_no_agent_pauses_the_campaign(t
     numbers = ["+12025550111", "+12025550112"]
     async with dialing_center(tmp_path, carrier_port, [agent]) as center:
         busy = carrier(carrier_port, AgentPlan(busy=True), calls=len(numbers))
-        nailed = agent_dials(center, "agent1", None, "*50",
-                             CallerPlan(hangup_after_ms=60_000, max_call_ms=90_000))
-        await until(lambda: center.acd.acd.agent_state("agent1") is AgentState.READY,
-                    "agent1 ready")
-        await campaign_with_list(center, numbers)
-        await center.campaigns.set_state("renewals", CampaignState.RUNNING, "test")
+        nailed = await nailed_up(center, "agent1")
+        await running_campaign(center, numbers)
         attempts = await attempts_settle(center, len(numbers))
         await finished(busy, timeout=30)
         # The agent hangs up the nailed-up line and logs out: nobody can take an answer.
@@ -161,8 +168,7 @@ async def test_an_answer_no_agent_takes_within_2_s_hears_the_safe_harbor_message
         customer = carrier(carrier_port, AgentPlan(answer_after_ms=300), calls=1)
         await until(lambda: center.acd.acd.agent_state("agent1") is AgentState.READY,
                     "agent1 ready")
-        await campaign_with_list(center, ["+12025550121"])
-        await center.campaigns.set_state("renewals", CampaignState.RUNNING, "test")
+        await running_campaign(center, ["+12025550121"])
         [attempt] = await attempts_settle(center, 1)
         heard = await finished(customer, timeout=60)
         figures = await center.dialer.figures("renewals")
