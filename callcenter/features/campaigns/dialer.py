@@ -38,7 +38,7 @@ import dataclasses
 import logging
 import secrets
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -96,6 +96,9 @@ OUTBOUND_PRIORITY = -1  # behind inbound callers (priority 0) in the same queue
 ORIGINATE_GRACE_SECONDS = 5.0  # an OriginateResponse later than ring time + this: lost
 FIGURES_EVERY_TICKS = 5  # the live figures go out on the event stream every 5 s
 HANGUP_EVENT_GRACE_SECONDS = 1.0
+# From the answer to the FastAGI step: AMD listens at most 5 s (amd.conf's
+# total_analysis_time); far past that, the step is not coming.
+STEP_GRACE_SECONDS = 30.0
 HOPPER_PER_AGENT = 4  # entries read ahead per logged-in agent
 MIN_HOPPER = 20
 STOP_KEY = "9"
@@ -125,6 +128,7 @@ class _Call:
     answered_at: float | None = None
     hangup_cause: int | None = None  # Q.850, from AMI's Hangup of the customer's channel
     hung_up: asyncio.Event = field(default_factory=asyncio.Event)
+    step_started: asyncio.Event = field(default_factory=asyncio.Event)
     in_amd: bool = False
     waiting_agent: bool = False
     done: bool = False
@@ -329,9 +333,7 @@ class CampaignDialer:
         call = _Call(campaign, placed, entry, token, for_agent=for_agent)
         run.calls[token] = call
         self._calls[token] = call
-        task = asyncio.create_task(self._originate(run, call), name=f"originate {token}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._originate(run, call), f"originate {token}")
         return placed
 
     # ------------------------------------------------------------------ preview
@@ -412,7 +414,10 @@ class CampaignDialer:
         messages = answer if isinstance(answer, list) else [answer]
         response = next((m for m in messages if m.get("Event") == "OriginateResponse"), None)
         if response is None or response.get("Response") == "Success":
-            return  # answered: the FastAGI step has the call (or will, any moment)
+            # Answered: the FastAGI step takes the call, unless the customer hangs up first
+            # (during AMD: AMD() says HANGUP and the dialplan ends) or the step never comes.
+            await self._step_or_hangup(run, call)
+            return
         if call.answered_at is None:
             reason = str(response.get("Reason", ""))
             # AMI may deliver the channel's Hangup (with the cause) just after the answer.
@@ -420,6 +425,27 @@ class CampaignDialer:
                 await asyncio.wait_for(call.hung_up.wait(), HANGUP_EVENT_GRACE_SECONDS)
             await self._ended(run, call, unanswered_outcome(reason, call.hangup_cause),
                               hangup_cause=f"cause {call.hangup_cause}, reason {reason}")
+
+    async def _step_or_hangup(self, run: _Run, call: _Call) -> None:
+        step = asyncio.ensure_future(call.step_started.wait())
+        gone = asyncio.ensure_future(call.hung_up.wait())
+        try:
+            await asyncio.wait({step, gone}, timeout=STEP_GRACE_SECONDS,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            step.cancel()
+            gone.cancel()
+        if call.step_started.is_set():
+            return
+        if call.hung_up.is_set():
+            await self._ended(run, call, Outcome.DROPPED,
+                              hangup_cause=f"answered, hung up before the service took the call "
+                                           f"(cause {call.hangup_cause})")
+        else:
+            log.error("campaign %s: attempt %d answered but its FastAGI step never came",
+                      run.campaign.name, call.placed.id)
+            await self._ended(run, call, Outcome.FAILED,
+                              hangup_cause="answered, the FastAGI step never came")
 
     def channel_hung_up(self, event: Hangup) -> None:
         """AMI's Hangup of a channel: for our calls, the cause says busy or unanswered."""
@@ -472,11 +498,12 @@ class CampaignDialer:
             return
         now = self._clock.now()
         call.answered_at = now
+        call.step_started.set()
         amd_status = None
         if call.campaign.amd:
             amd_status = (await session.get_variable("AMDSTATUS") or "NOTSURE").upper()
-        with contextlib.suppress(Exception):
-            await self._attempts.answered(call.placed.id, now, session.env.uniqueid)
+        # Stored on the side: the customer is waiting for an agent meanwhile.
+        self._spawn(self._store_answer(call, now, session.env.uniqueid), f"answer {token}")
         call_id = session.env.uniqueid
         self._writer.apply(self._ledger.handler_started(
             call_id, channel=session.env.channel, caller_number=call.placed.number,
@@ -501,6 +528,18 @@ class CampaignDialer:
             self._writer.apply(self._ledger.handler_finished(
                 call_id, self._clock.now(), hangup_by=hangup_by,
                 no_agent=hangup_by is HangupBy.SYSTEM))
+
+    async def _store_answer(self, call: _Call, at: float, call_id: str) -> None:
+        try:
+            await self._attempts.answered(call.placed.id, at, call_id)
+        except Exception:
+            log.exception("campaign %s: attempt %d's answer not stored", call.campaign.name,
+                          call.placed.id)
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _machine(self, run: _Run, call: _Call, session: AgiSession,
                        amd_status: str | None) -> HangupBy:
