@@ -34,7 +34,7 @@ from callcenter.features.campaigns.dialplan import (
     originate_variables,
 )
 from tests.support.asterisk import running_asterisk, sandbox_settings
-from tests.support.carrier import Behaviour, Carrier, CarrierCall, CarrierPlan
+from tests.support.carrier import Behaviour, Carrier, CarrierCall, CarrierPlan, Persona
 from tests.support.sipp import free_port
 
 pytestmark = pytest.mark.asterisk
@@ -42,6 +42,8 @@ pytestmark = pytest.mark.asterisk
 OUR_NUMBER = "+551130000000"
 RING_MS = 8000  # the Originate's timeout: a NO_ANSWER number rings this long
 AT_ONCE = 10  # calls in progress at the same time
+# A person who rings longer, then talks (to nobody here) until they hang up.
+TALKER = Persona(Behaviour.HUMAN, ring_ms=3000, hangup_after_ms=6000)
 
 
 @dataclass
@@ -76,6 +78,9 @@ class Dialler:
                              port=settings.service.agi_port, secret=settings.service.agi_secret)
         self.amd: dict[str, tuple[str, str]] = {}
         self.steps_done: dict[str, asyncio.Event] = {}
+        # Calls to these numbers stay up after AMD until the far end hangs up (at most 30 s)
+        self.hold: set[str] = set()
+        self._held_tokens: set[str] = set()
 
     def _event(self, event: AmiEvent) -> None:
         if isinstance(event, Hangup):
@@ -90,10 +95,14 @@ class Dialler:
         cause = await session.get_variable("AMDCAUSE")
         self.amd[token] = (status or "", cause or "")
         self.steps_done.setdefault(token, asyncio.Event()).set()
+        if token in self._held_tokens:
+            await session.wait_hangup(30)
         await session.hangup()  # the far end (the carrier) gets our BYE
 
     async def dial(self, number: str, ring_ms: int = RING_MS) -> Dialled:
         token = f"cmp-test-{secrets.token_hex(6)}"
+        if number in self.hold:
+            self._held_tokens.add(token)
         action = {
             "Action": "Originate", "Channel": dial_channel(number, TRUNK_ENDPOINT),
             "Context": CAMPAIGN_CONTEXT, "Exten": ANSWERED_STEP, "Priority": 1,
@@ -171,9 +180,10 @@ UNANSWERED = {  # behaviour: (Reason, hangup cause, the carrier's refusal)
 }
 
 
-def check_call(behaviour: Behaviour, dialled: Dialled, call: CarrierCall) -> list[str]:
+def check_call(persona: Persona, dialled: Dialled, call: CarrierCall) -> list[str]:
     """What is wrong with one number's call, as Asterisk and the carrier saw it."""
     problems = []
+    behaviour = persona.behaviour
 
     def expect(what: str, seen: object, wanted: object) -> None:
         if seen != wanted:
@@ -185,7 +195,9 @@ def check_call(behaviour: Behaviour, dialled: Dialled, call: CarrierCall) -> lis
     if behaviour in (Behaviour.HUMAN, Behaviour.MACHINE):
         expect("answered", dialled.answered, True)
         expect("AMD status", dialled.amd and dialled.amd[0], behaviour.name)
-        expect("ended by", call.ended_by, "caller")  # our FastAGI step hung up
+        # Our FastAGI step hung up, unless the person hung up first as planned.
+        expect("ended by", call.ended_by,
+               "carrier" if persona.hangup_after_ms is not None else "caller")
     elif behaviour is Behaviour.ANSWER_THEN_HANG_UP:
         expect("answered", dialled.answered, True)
         expect("AMD step ran", dialled.amd, None)  # AMD saw the hangup; the dialplan ended
@@ -211,9 +223,12 @@ class Run:
 
 
 async def run_plan(tmp_path: Path, plan: CarrierPlan) -> Run:
-    """Dial every number of the plan, AT_ONCE at a time, through the carrier."""
+    """Dial every number of the plan, AT_ONCE at a time, through the carrier. A person who
+    hangs up by themselves is left on the line after AMD until they do."""
     carrier_port = free_port()
     async with asterisk_behind(tmp_path, carrier_port) as dialler:
+        dialler.hold = {n for n in plan.of(Behaviour.HUMAN)
+                        if plan.persona(n).hangup_after_ms is not None}
         with Carrier(plan, port=carrier_port, calls=len(plan.numbers)) as carrier:
             dialled = await dialler.dial_all(list(plan.numbers))
             calls = await carrier.wait_for_calls(len(plan.numbers), timeout=30)
@@ -227,18 +242,19 @@ def problems_of(plan: CarrierPlan, run: Run) -> list[str]:
     by_number = {call.number: call for call in calls}
     problems = [f"{len(calls)} calls reached the carrier for {len(plan.numbers)} numbers"
                 ] if len(calls) != len(plan.numbers) else []
-    for number, behaviour in plan.numbers.items():
+    for number in plan.numbers:
         if number not in by_number:
-            problems.append(f"{number} ({behaviour.value}) never reached the carrier")
+            problems.append(f"{number} ({plan.behaviour(number).value}) never reached the "
+                            "carrier")
             continue
-        problems += check_call(behaviour, dialled[number], by_number[number])
+        problems += check_call(plan.persona(number), dialled[number], by_number[number])
     return problems
 
 
 async def test_each_behaviour_ends_as_planned_and_amd_tells_humans_from_machines(tmp_path):
     plan = CarrierPlan.mix({Behaviour.HUMAN: 5, Behaviour.MACHINE: 5, Behaviour.NO_ANSWER: 1,
                             Behaviour.BUSY: 1, Behaviour.ANSWER_THEN_HANG_UP: 1,
-                            Behaviour.FAILED: 1, Behaviour.REFUSED: 1})
+                            Behaviour.FAILED: 1, Behaviour.REFUSED: 1, TALKER: 1})
     run = await run_plan(tmp_path, plan)
     assert problems_of(plan, run) == [], run.amd_log
     human_amd = {run.dialled[n].amd for n in plan.of(Behaviour.HUMAN)}
@@ -248,10 +264,14 @@ async def test_each_behaviour_ends_as_planned_and_amd_tells_humans_from_machines
     # maximum_number_of_words.
     assert human_amd == {("HUMAN", "HUMAN-800-800")}
     assert machine_causes == {"MAXWORDS"}
-    # The carrier's own account: who hung up, when it answered.
+    # The carrier's own account: when it answered, how long the call lasted.
+    calls = {call.number: call for call in run.calls}
     for number in plan.of(Behaviour.ANSWER_THEN_HANG_UP):
-        [call] = [c for c in run.calls if c.number == number]
-        assert call.talk_ms is not None and 1000 <= call.talk_ms < 2500, call
+        assert calls[number].talk_ms in range(1200, 1500), calls[number]
+    [talker] = [calls[n] for n in plan.numbers if plan.numbers[n] == TALKER]
+    assert talker.answered_at_ms is not None and talker.talk_ms is not None
+    assert talker.answered_at_ms - talker.invited_at_ms in range(3000, 3500), talker
+    assert talker.talk_ms in range(6000, 6300), talker
 
 
 async def test_sixty_numbers_ten_at_a_time_all_end_as_planned(tmp_path):

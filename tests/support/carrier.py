@@ -1,8 +1,9 @@
 """A test carrier behind the outbound trunk: one SIPp UAS that plays a whole call list.
 
 Each INVITE's Request-URI names the number dialled (``sip:+15550100001@...``); the plan says
-what that number does. The scenario holds one regular expression per behaviour listing its
-numbers, so any mapping works, and ``CarrierPlan.mix`` makes one with chosen counts:
+what that number does. The scenario holds one regular expression per behaviour (and timings)
+listing its numbers, so any mapping works, and ``CarrierPlan.mix`` makes one with chosen
+counts:
 
     plan = CarrierPlan.mix({Behaviour.HUMAN: 5, Behaviour.MACHINE: 5, Behaviour.BUSY: 2})
     with Carrier(plan, port=carrier_port) as carrier:   # settings: trunk_host = that port
@@ -24,7 +25,10 @@ Behaviours (``Behaviour``):
 - FAILED: 503 Service Unavailable at once (the carrier cannot place the call);
 - REFUSED: 403 Forbidden at once (the carrier refuses us, e.g. a caller ID it rejects).
 
-A number the plan lacks gets 404 Not Found (event ``unknown-number``).
+A number the plan lacks gets 404 Not Found (event ``unknown-number``). A number can also
+be given a ``Persona``: a behaviour with its own ring time and, for a HUMAN, when they hang up
+(``Persona(Behaviour.HUMAN, ring_ms=3000, hangup_after_ms=60_000)``), e.g. to spread the
+times to answer and the talk times of a list.
 
 What the carrier did, call by call, is in ``calls_so_far()`` / ``wait_for_calls()`` /
 ``stop()``: ``CarrierCall`` records (number, behaviour, when it was invited, answered and
@@ -102,17 +106,45 @@ GREETING_MS = sum(s.ms for s in GREETING[1:]) - GREETING[-1].ms  # first word to
 
 
 @dataclass(frozen=True)
+class Persona:
+    """A number's behaviour with timings of its own (None: the plan's).
+
+    ``ring_ms``: how long it rings before answering. ``hangup_after_ms``: a HUMAN or an
+    ANSWER_THEN_HANG_UP hangs up that long after answering (a HUMAN with None waits for the
+    far end's BYE).
+    """
+
+    behaviour: Behaviour
+    ring_ms: int | None = None
+    hangup_after_ms: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.behaviour, Behaviour):
+            raise ValueError(f"{self.behaviour!r} is not a Behaviour")
+        if self.ring_ms is not None and (self.ring_ms < 0 or self.behaviour not in ANSWERING):
+            raise ValueError(f"{self}: ring_ms is 0 or more, for a number that answers")
+        if self.hangup_after_ms is not None and (
+                self.hangup_after_ms < 100 or self.behaviour not in HANGING_UP):
+            raise ValueError(f"{self}: hangup_after_ms is at least 100, for a human or a "
+                             "number that answers then hangs up")
+
+
+HANGING_UP = (Behaviour.HUMAN, Behaviour.ANSWER_THEN_HANG_UP)
+
+
+@dataclass(frozen=True)
 class CarrierPlan:
     """Which number does what, and how long things take.
 
-    ``numbers``: E.164 number -> Behaviour. ``ring_ms``: how long an answering number rings.
-    ``human_hangup_after_ms``: None, a HUMAN stays until the far end hangs up (at most
-    ``max_call_ms``); else it hangs up that long after answering. ``hang_up_after_ms``: when
-    an ANSWER_THEN_HANG_UP number hangs up after answering. ``after_audio_ms``: the silence
-    sent after the hello or the beep (then RTP stops; the call goes on).
+    ``numbers``: E.164 number -> Behaviour, or a Persona (a behaviour with its own timings).
+    ``ring_ms``: how long an answering number rings. ``human_hangup_after_ms``: None, a HUMAN
+    stays until the far end hangs up (at most ``max_call_ms``); else it hangs up that long
+    after answering. ``hang_up_after_ms``: when an ANSWER_THEN_HANG_UP number hangs up after
+    answering. ``after_audio_ms``: the silence sent after the hello or the beep (then RTP
+    stops; the call goes on).
     """
 
-    numbers: Mapping[str, Behaviour]
+    numbers: Mapping[str, Behaviour | Persona]
     ring_ms: int = 1000
     human_hangup_after_ms: int | None = None
     hang_up_after_ms: int = 1200
@@ -126,8 +158,8 @@ class CarrierPlan:
         for number, behaviour in self.numbers.items():
             if not isinstance(number, str) or not E164_RE.fullmatch(number):
                 raise ValueError(f"{number!r} is not an E.164 number")
-            if not isinstance(behaviour, Behaviour):
-                raise ValueError(f"{number}: {behaviour!r} is not a Behaviour")
+            if not isinstance(behaviour, Behaviour | Persona):
+                raise ValueError(f"{number}: {behaviour!r} is not a Behaviour or a Persona")
         if self.ring_ms < 0 or self.hang_up_after_ms < 100:
             raise ValueError("ring_ms must be 0 or more, hang_up_after_ms at least 100")
         if self.human_hangup_after_ms is not None and self.human_hangup_after_ms < 100:
@@ -136,10 +168,10 @@ class CarrierPlan:
             raise ValueError("after_audio_ms: a positive multiple of 20")
 
     @classmethod
-    def mix(cls, counts: Mapping[Behaviour, int], *, first: str = "+15550100001",
+    def mix(cls, counts: Mapping[Behaviour | Persona, int], *, first: str = "+15550100001",
             seed: int = 13, **timings: int | None) -> CarrierPlan:
-        """``counts[b]`` numbers of each behaviour, consecutive from ``first``, the
-        behaviours shuffled (by ``seed``) so that dialling in order meets a mix."""
+        """``counts[b]`` numbers of each behaviour (or persona), consecutive from ``first``,
+        shuffled (by ``seed``) so that dialling in order meets a mix."""
         if not E164_RE.fullmatch(first):
             raise ValueError(f"{first!r} is not an E.164 number")
         behaviours = [b for b, count in counts.items() for _ in range(count)]
@@ -148,9 +180,27 @@ class CarrierPlan:
         numbers = {f"+{start + i}": b for i, b in enumerate(behaviours)}
         return cls(numbers, **timings)  # type: ignore[arg-type]
 
+    def persona(self, number: str) -> Persona:
+        """What ``number`` does, every timing filled in from the plan where it has none."""
+        given = self.numbers[number]
+        persona = given if isinstance(given, Persona) else Persona(given)
+        behaviour = persona.behaviour
+        ring_ms = persona.ring_ms if persona.ring_ms is not None else self.ring_ms
+        hangup_after_ms = persona.hangup_after_ms
+        if hangup_after_ms is None and behaviour is Behaviour.HUMAN:
+            hangup_after_ms = self.human_hangup_after_ms
+        elif hangup_after_ms is None and behaviour is Behaviour.ANSWER_THEN_HANG_UP:
+            hangup_after_ms = self.hang_up_after_ms
+        return Persona(behaviour, ring_ms if behaviour in ANSWERING else None,
+                       hangup_after_ms)
+
+    def behaviour(self, number: str) -> Behaviour:
+        given = self.numbers[number]
+        return given.behaviour if isinstance(given, Persona) else given
+
     def of(self, behaviour: Behaviour) -> list[str]:
         """The plan's numbers that behave so, in the plan's order."""
-        return [n for n, b in self.numbers.items() if b is behaviour]
+        return [n for n in self.numbers if self.behaviour(n) is behaviour]
 
 
 # --------------------------------------------------------------------------- the scenario
@@ -189,17 +239,8 @@ def _number_pattern(numbers: Sequence[str]) -> str:
     return f"^INVITE sip:(\\+|%2[Bb])?({alternatives})@"
 
 
-def _variable(behaviour: Behaviour) -> str:
-    return "for_" + behaviour.value.replace("-", "_")
-
-
-def _label(behaviour: Behaviour) -> str:
-    return behaviour.value.replace("-", "_")
-
-
-def _answer(behaviour: Behaviour, ring_ms: int, audio: Path) -> str:
+def _answer(label: str, ring_ms: int, audio: Path) -> str:
     """Ring (a CANCEL meanwhile ends the call), answer, wait for the ACK, play ``audio``."""
-    label = _label(behaviour)
     ring = (f'<recv request="CANCEL" timeout="{ring_ms}" ontimeout="{label}_answer" '
             f'next="cancelled"/>\n  <label id="{label}_answer"/>') if ring_ms else ""
     return f"""{_respond(180, "Ringing")}
@@ -220,18 +261,18 @@ def _answer(behaviour: Behaviour, ring_ms: int, audio: Path) -> str:
   <nop><action><exec play_pcap_audio="{audio}"/></action></nop>"""
 
 
-def _wait_then_hang_up(behaviour: Behaviour, ms: int) -> str:
+def _wait_then_hang_up(label: str, ms: int) -> str:
     """Wait ``ms`` (the far end's BYE meanwhile is answered), then send our BYE."""
-    label = f"{_label(behaviour)}_hangs_up"
-    return (f'<recv request="BYE" timeout="{ms}" ontimeout="{label}" next="remote_bye"/>\n'
-            f'  <label id="{label}"/>\n  <nop next="hang_up"/>')
+    return (f'<recv request="BYE" timeout="{ms}" ontimeout="{label}_hangs_up" '
+            f'next="remote_bye"/>\n  <label id="{label}_hangs_up"/>\n  <nop next="hang_up"/>')
 
 
-def _branch(plan: CarrierPlan, behaviour: Behaviour, folder: Path | None) -> str:
-    label = _label(behaviour)
+def _branch(plan: CarrierPlan, persona: Persona, label: str, folder: Path | None) -> str:
+    """The steps of the calls to the numbers of one persona, from its label."""
+    behaviour = persona.behaviour
     steps = [f'<label id="{label}"/>', _log(f"behaviour {behaviour.value}")]
     silence = Silence(plan.after_audio_ms)
-    wait_for_bye = (f'<recv request="BYE" timeout="{plan.max_call_ms}" next="remote_bye"/>')
+    wait_for_bye = f'<recv request="BYE" timeout="{plan.max_call_ms}" next="remote_bye"/>'
     if behaviour in REFUSAL_CODES:
         code, reason = REFUSAL_CODES[behaviour]
         steps += [_respond(code, reason), '<recv request="ACK"/>', _log(f"refused {code}"),
@@ -242,32 +283,35 @@ def _branch(plan: CarrierPlan, behaviour: Behaviour, folder: Path | None) -> str
                   f'ontimeout="{label}_rang_out" next="cancelled"/>',
                   f'<label id="{label}_rang_out"/>',
                   _fail(f"rang {plan.max_ring_ms} ms and nobody cancelled")]
-    elif behaviour is Behaviour.HUMAN:
-        audio = audio_pcap((*HELLO, silence), "human-hello", folder)
-        steps.append(_answer(behaviour, plan.ring_ms, audio))
-        steps.append(wait_for_bye if plan.human_hangup_after_ms is None
-                     else _wait_then_hang_up(behaviour, plan.human_hangup_after_ms))
-    elif behaviour is Behaviour.MACHINE:
-        audio = audio_pcap((*GREETING, *BEEP, silence), "machine-greeting", folder)
-        steps += [_answer(behaviour, plan.ring_ms, audio), wait_for_bye]
-    else:  # ANSWER_THEN_HANG_UP
-        audio = audio_pcap((*HELLO, silence), "human-hello", folder)
-        steps += [_answer(behaviour, plan.ring_ms, audio),
-                  _wait_then_hang_up(behaviour, plan.hang_up_after_ms)]
+    else:
+        assert persona.ring_ms is not None
+        if behaviour is Behaviour.MACHINE:
+            audio = audio_pcap((*GREETING, *BEEP, silence), "machine-greeting", folder)
+        else:
+            audio = audio_pcap((*HELLO, silence), "human-hello", folder)
+        steps.append(_answer(label, persona.ring_ms, audio))
+        steps.append(wait_for_bye if persona.hangup_after_ms is None
+                     else _wait_then_hang_up(label, persona.hangup_after_ms))
     return "\n  ".join(steps)
 
 
 def carrier_scenario(plan: CarrierPlan, audio_folder: Path | None = None) -> str:
     """The SIPp UAS scenario playing ``plan`` (pcap files written to ``audio_folder``)."""
-    present = [b for b in Behaviour if plan.of(b)]
+    # One branch per persona (a behaviour and its timings), found by one regular expression
+    # listing its numbers; each is a sipp variable set only when the INVITE matches.
+    groups: dict[Persona, list[str]] = {}
+    for number in plan.numbers:
+        groups.setdefault(plan.persona(number), []).append(number)
+    labels = {persona: f"{persona.behaviour.value.replace('-', '_')}_{index}"
+              for index, persona in enumerate(groups)}
     matches = "\n      ".join(
-        f'<ereg regexp="{_number_pattern(plan.of(b))}" search_in="msg" '
-        f'assign_to="{_variable(b)}"/>' for b in present)
-    dispatch = "\n  ".join(f'<nop test="{_variable(b)}" next="{_label(b)}"/>'
-                           for b in present)
-    branches = "\n  ".join(_branch(plan, b, audio_folder) for b in present)
-    hangs_up = Behaviour.ANSWER_THEN_HANG_UP in present or (
-        Behaviour.HUMAN in present and plan.human_hangup_after_ms is not None)
+        f'<ereg regexp="{_number_pattern(numbers)}" search_in="msg" '
+        f'assign_to="for_{labels[persona]}"/>' for persona, numbers in groups.items())
+    dispatch = "\n  ".join(f'<nop test="for_{label}" next="{label}"/>'
+                           for label in labels.values())
+    branches = "\n  ".join(_branch(plan, persona, label, audio_folder)
+                           for persona, label in labels.items())
+    hangs_up = any(persona.hangup_after_ms is not None for persona in groups)
     # Only a carrier that sends a BYE keeps the INVITE's headers: sipp refuses a variable
     # that is set but never used.
     bye_captures = """

@@ -17,6 +17,7 @@ from tests.support.carrier import (
     HELLO,
     Behaviour,
     CarrierPlan,
+    Persona,
     carrier_calls,
     carrier_scenario,
 )
@@ -101,20 +102,53 @@ def test_bad_plans_are_refused(numbers):
         CarrierPlan(numbers)
 
 
+def routes(plan: CarrierPlan, number: str) -> list[str]:
+    """The branches an INVITE to ``number`` is sent to by the scenario's expressions."""
+    scenario = ET.fromstring(carrier_scenario(plan).encode("iso-8859-1"))
+    request = f"INVITE sip:{number}@127.0.0.1:5060 SIP/2.0"
+    return [(e.get("assign_to") or "").removeprefix("for_") for e in scenario.iter("ereg")
+            if (e.get("assign_to") or "").startswith("for_")
+            and re.search(e.get("regexp") or "", request)]
+
+
 def test_the_scenario_routes_each_number_to_its_behaviour():
     plan = CarrierPlan({"+15550100001": Behaviour.HUMAN, "+15550100002": Behaviour.MACHINE,
-                        "+15550100003": Behaviour.BUSY})
+                        "+15550100003": Behaviour.BUSY, "+15550100004": Behaviour.HUMAN})
+    assert routes(plan, "+15550100002") == ["machine_1"]
+    assert routes(plan, "+15550100004") == ["human_0"]
+    assert routes(plan, "%2B15550100001") == ["human_0"]
+    assert routes(plan, "+155501000011") == routes(plan, "+15550100009") == []
     scenario = ET.fromstring(carrier_scenario(plan).encode("iso-8859-1"))
-    patterns = {e.get("assign_to"): e.get("regexp") for e in scenario.iter("ereg")}
-    request = "INVITE sip:+15550100002@127.0.0.1:5060 SIP/2.0"
-    matched = [name for name, regexp in patterns.items()
-               if name.startswith("for_") and re.search(regexp or "", request)]
-    assert matched == ["for_machine"]
-    assert re.search(patterns["for_human"] or "", "INVITE sip:%2B15550100001@h SIP/2.0")
-    assert not re.search(patterns["for_human"] or "", "INVITE sip:+155501000011@h SIP/2.0")
     labels = {e.get("id") for e in scenario.iter("label")}
-    assert {"human", "machine", "busy", "cancelled", "remote_bye", "end"} <= labels
+    assert {"human_0", "machine_1", "busy_2", "cancelled", "remote_bye", "end"} <= labels
     assert "hang_up" not in labels  # nobody in this plan hangs up: no BYE of ours
+
+
+def test_a_persona_has_its_own_branch_with_its_own_timings():
+    plan = CarrierPlan({"+15550100001": Behaviour.HUMAN,
+                        "+15550100002": Persona(Behaviour.HUMAN, ring_ms=3000,
+                                                hangup_after_ms=5000),
+                        "+15550100003": Persona(Behaviour.HUMAN)}, ring_ms=1500)
+    assert plan.persona("+15550100002") == Persona(Behaviour.HUMAN, 3000, 5000)
+    assert plan.persona("+15550100003") == Persona(Behaviour.HUMAN, 1500, None)
+    assert routes(plan, "+15550100003") == ["human_0"]  # the same as the plain human
+    assert routes(plan, "+15550100002") == ["human_1"]
+    assert plan.of(Behaviour.HUMAN) == ["+15550100001", "+15550100002", "+15550100003"]
+    scenario = carrier_scenario(plan)
+    assert 'timeout="3000" ontimeout="human_1_answer"' in scenario
+    assert 'timeout="5000" ontimeout="human_1_hangs_up"' in scenario
+    assert '<label id="hang_up"/>' in scenario
+
+
+@pytest.mark.parametrize("persona", [
+    {"behaviour": Behaviour.BUSY, "ring_ms": 100},
+    {"behaviour": Behaviour.MACHINE, "hangup_after_ms": 1000},
+    {"behaviour": Behaviour.HUMAN, "hangup_after_ms": 10},
+    {"behaviour": Behaviour.HUMAN, "ring_ms": -1},
+    {"behaviour": "human"}])
+def test_bad_personas_are_refused(persona):
+    with pytest.raises(ValueError):
+        Persona(**persona)
 
 
 def event(at_ms: int, call: str, name: str) -> SippEvent:
