@@ -6,6 +6,7 @@ and every answered call is on record as outbound, naming its campaign and attemp
 from __future__ import annotations
 
 import io
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -56,10 +57,11 @@ def carrier(port: int, plan: AgentPlan, calls: int) -> SippProcess:
 
 async def campaign_with_list(center: CallCenter, numbers: list[str], **settings: Any
                              ) -> Campaign:
-    campaign = await center.campaigns.add(Campaign(
-        name="renewals", mode=CampaignMode.PROGRESSIVE, queue="sales", caller_id=OUR_NUMBER,
-        default_region="US", hours={"mon-sun": ["00:00-23:59"]}, skip_holidays=False,
-        ring_seconds=15, **settings))
+    chosen = {"name": "renewals", "mode": CampaignMode.PROGRESSIVE, "queue": "sales",
+              "caller_id": OUR_NUMBER, "default_region": "US",
+              "hours": {"mon-sun": ["00:00-23:59"]}, "skip_holidays": False,
+              "ring_seconds": 15, **settings}
+    campaign = await center.campaigns.add(Campaign(**chosen))
     text = "phone,name\n" + "".join(f"{n},Customer {i}\n" for i, n in enumerate(numbers))
     upload = read_call_list(io.BytesIO(text.encode()), ListFormat.CSV,
                             ColumnMapping(phone="phone", name="name"), "US")
@@ -74,10 +76,10 @@ async def running_campaign(center: CallCenter, numbers: list[str], **settings: A
     return await center.campaigns.set_state(campaign.name, CampaignState.RUNNING, "test")
 
 
-async def nailed_up(center: CallCenter, agent_id: str) -> SippProcess:
-    """The agent's phone dials *50 and stays on the line (a minute at most): ready."""
+async def nailed_up(center: CallCenter, agent_id: str, stay_ms: int = 60_000) -> SippProcess:
+    """The agent's phone dials *50 and stays on the line (``stay_ms`` at most): ready."""
     phone = agent_dials(center, agent_id, None, "*50",
-                        CallerPlan(hangup_after_ms=60_000, max_call_ms=90_000))
+                        CallerPlan(hangup_after_ms=stay_ms, max_call_ms=stay_ms + 30_000))
     await until(lambda: center.desk.nailed_channel(agent_id) is not None,
                 f"{agent_id}'s nailed-up channel is known")
     await until(lambda: center.acd.acd.agent_state(agent_id) is AgentState.READY,
@@ -95,7 +97,15 @@ async def attempts_settle(center: CallCenter, count: int,
         ended = [a for a in found if a["outcome"] is not None]
         return len(ended) >= count and (done is None or done(found))
 
-    await until(settled, f"{count} attempts ended", timeout)
+    try:
+        await until(settled, f"{count} attempts ended", timeout)
+    except AssertionError as exc:
+        seen = Counter(a["outcome"] or "in flight" for a in found)
+        campaign = await center.campaigns.get("renewals")
+        raise AssertionError(f"{exc}: {len(found)} placed, {dict(seen)}; campaign "
+                             f"{campaign.state.value} ({campaign.state_reason}); agents "
+                             f"{[(v.agent_id, v.state.value) for v in center.acd.agents()]}"
+                             ) from None
     return sorted(found, key=lambda a: a["id"])
 
 
