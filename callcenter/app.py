@@ -48,6 +48,7 @@ from callcenter.features.calls.missed import MissedCalls, cel_log_path
 from callcenter.features.calls.recorder import RecordWriter
 from callcenter.features.calls.spool import DEAD_LETTER_FILE, SPOOL_FILE
 from callcenter.features.calls.store import CallRepository, DeadLetterRepository
+from callcenter.features.campaigns.imports import upload_services
 from callcenter.features.campaigns.store import CampaignRepository
 from callcenter.features.compliance.store import ComplianceStore
 from callcenter.features.ivr.datadip import DataDips
@@ -113,6 +114,12 @@ class CallCenter:
         self.callbacks = CallbackRepository(session_factory(self.engine), self.clock)
         self.campaigns = CampaignRepository(session_factory(self.engine), self.clock)
         self.compliance = ComplianceStore(session_factory(self.engine), self.clock)
+        # Uploaded files a killed run left are deleted now; at stop, imports under way are
+        # cancelled (nothing half-stored) before the database goes.
+        self.uploads = upload_services(s.data_path, session_factory(self.engine), self.clock,
+                                       max_megabytes=s.service.upload_max_megabytes,
+                                       grace_seconds=s.service.http_body_seconds)
+        _stops_with(parts, "imports", self.uploads.imports.close)
         self.accounts = AccountRepository(session_factory(self.engine), self.clock)
         # The first start makes an admin with a generated password (data_dir/admin-password).
         self.first_admin_password = await ensure_first_admin(self.accounts, s.data_path)
@@ -236,7 +243,7 @@ class CallCenter:
             supervision=self.supervision, transfers=self.transfers,
             secure_cookies=s.service.secure_cookies, trusted_proxies=s.service.trusted_proxies,
             dead_letters=self.dead_letters, campaigns=self.campaigns,
-            compliance=self.compliance,
+            compliance=self.compliance, uploads=self.uploads,
             queue_names=tuple(q.name for q in s.queues)))
         install_body_deadline(http_app, limits)
         self.web = web.AppRunner(http_app, access_log=None, **runner_options(limits))

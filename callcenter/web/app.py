@@ -23,6 +23,7 @@ from callcenter.features.calls import http as calls
 from callcenter.features.calls.http import CALLS, DEAD_LETTERS
 from callcenter.features.calls.store import CallRepository, DeadLetterRepository
 from callcenter.features.campaigns.http import install_campaign_routes
+from callcenter.features.campaigns.imports import UploadServices
 from callcenter.features.campaigns.store import CampaignRepository
 from callcenter.features.compliance.http import install_compliance_routes
 from callcenter.features.compliance.store import ComplianceStore
@@ -89,6 +90,7 @@ class WebServices:
     campaigns: CampaignRepository | None = None  # no /api/campaigns without it
     compliance: ComplianceStore | None = None  # no do-not-call and consent routes without it
     queue_names: tuple[str, ...] = ()  # the configured queues (a campaign names one)
+    uploads: UploadServices | None = None  # no call-list nor compliance uploads without it
 
 
 def make_app(services: WebServices) -> web.Application:
@@ -118,9 +120,10 @@ def make_app(services: WebServices) -> web.Application:
         install_supervision_routes(app, services.supervision)
         install_transfer_routes(app, services.transfers)
     if services.campaigns is not None:
-        install_campaign_routes(app, services.campaigns, services.queue_names)
+        install_campaign_routes(app, services.campaigns, services.queue_names,
+                                services.uploads)
     if services.compliance is not None:
-        install_compliance_routes(app, services.compliance)
+        install_compliance_routes(app, services.compliance, services.uploads)
     register(app, [DEMO_ENDPOINT])  # the data-dip example's order system
     return app
 

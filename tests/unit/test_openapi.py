@@ -375,7 +375,8 @@ def test_every_live_route_is_documented_with_the_roles_the_application_enforces(
     app = make_app(WebServices(  # type: ignore[arg-type]
         calls=None, health=None, accounts=None, clock=clock, callbacks=object(),
         events=EventHub(clock), agents=object(), supervision=object(), transfers=object(),
-        dead_letters=object(), campaigns=object(), compliance=object()))
+        dead_letters=object(), campaigns=object(), compliance=object(),
+        uploads=object()))
     assert undocumented_routes(app) == []
     assert documented_but_missing(app) == []
     policies = app[auth.ACCESS_POLICIES]

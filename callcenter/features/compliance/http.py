@@ -11,6 +11,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from callcenter.core.consent import ConsentKind, ConsentSource
+from callcenter.features.campaigns.http import install_upload_routes
+from callcenter.features.campaigns.imports import UploadServices
 from callcenter.features.compliance.schemas import (
     ConsentAnswer,
     ConsentHistory,
@@ -29,9 +31,13 @@ from callcenter.web.params import bad_request
 COMPLIANCE = web.AppKey("compliance", ComplianceStore)
 
 
-def install_compliance_routes(app: web.Application, store: ComplianceStore) -> None:
+def install_compliance_routes(app: web.Application, store: ComplianceStore,
+                              uploads: UploadServices | None = None) -> None:
+    """The do-not-call and consent routes; with ``uploads``, their file uploads too."""
     app[COMPLIANCE] = store
     register(app, ENDPOINTS)
+    if uploads is not None:
+        install_upload_routes(app, uploads, UPLOAD_ENDPOINTS)
 
 
 async def add_do_not_call(request: web.Request, body: NewDoNotCall) -> web.Response:
@@ -85,3 +91,5 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "compliance", {200: ok(ConsentHistory), 400: failed("No number, or not E.164.")},
              query=NumberQuery),
 )
+
+UPLOAD_ENDPOINTS: tuple[Endpoint, ...] = ()

@@ -1,0 +1,37 @@
+"""Call lists take appended uploads: each entry and problem says which upload of its list
+it came from (line numbers are per upload), and the list counts its uploads.
+
+Revision ID: 0016
+Revises: 0015
+Create Date: 2026-12-07
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0016"
+down_revision: str | Sequence[str] | None = "0015"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("call_lists") as table:
+        table.add_column(sa.Column("uploads", sa.Integer(), nullable=False,
+                                   server_default="1"))
+    for name in ("call_list_entries", "call_list_problems"):
+        with op.batch_alter_table(name) as table:
+            table.add_column(sa.Column("upload", sa.Integer(), nullable=False,
+                                       server_default="1"))
+
+
+def downgrade() -> None:
+    for name in ("call_list_problems", "call_list_entries"):
+        with op.batch_alter_table(name) as table:
+            table.drop_column("upload")
+    with op.batch_alter_table("call_lists") as table:
+        table.drop_column("uploads")
