@@ -174,7 +174,7 @@ async def _upload_rows(request: web.Request, campaign: Campaign, query: ColumnsQ
     """Receive the file, then read it in the background (the reader opened in a worker
     thread: for CSV a first pass counts the rows) and ``store`` what it reads."""
     services = request.app[UPLOADS]
-    _refuse_if_under_way(services, kind, campaign.name, target)
+    refuse_if_under_way(services, kind, campaign.name, target)
     upload = await services.folder.receive(request, LIST_FORMATS)
 
     async def work(job: ImportJob, source: IO[bytes]) -> dict[str, Any]:
@@ -185,11 +185,11 @@ async def _upload_rows(request: web.Request, campaign: Campaign, query: ColumnsQ
         job.rows_total = reading.rows_total
         return await store(reading)
 
-    return _started(services, kind, campaign.name, target, current_user(request).username,
+    return started(services, kind, campaign.name, target, current_user(request).username,
                     upload, work)
 
 
-def _refuse_if_under_way(services: UploadServices, kind: ImportKind, campaign: str | None,
+def refuse_if_under_way(services: UploadServices, kind: ImportKind, campaign: str | None,
                          target: str) -> None:
     running = services.imports.under_way(kind, campaign, target)
     if running is not None:
@@ -197,7 +197,7 @@ def _refuse_if_under_way(services: UploadServices, kind: ImportKind, campaign: s
                                            f"see /api/imports/{running.id}")
 
 
-def _started(services: UploadServices, kind: ImportKind, campaign: str | None, target: str,
+def started(services: UploadServices, kind: ImportKind, campaign: str | None, target: str,
              user: str, upload: Any, work: Any) -> web.Response:
     try:
         job = services.imports.start(kind, campaign, target, user, upload, work)

@@ -127,6 +127,9 @@ class Imports:
         self._forget_old()
         return job
 
+    def now(self) -> float:
+        return self._clock.now()
+
     def get(self, job_id: str) -> ImportJob | None:
         return self._jobs.get(job_id)
 

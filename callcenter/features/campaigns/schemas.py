@@ -371,7 +371,20 @@ Encoding = Annotated[str | None, BeforeValidator(_encoding),
                      WithJsonSchema({"type": "string", "enum": list(ENCODING_NAMES)})]
 
 
-class ColumnsQuery(Query):
+class FileQuery(Query):
+    """What an upload's query says about its file; a required parameter left out is named."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _required(cls, sent: object) -> object:
+        if isinstance(sent, Mapping):
+            for name, declared in cls.model_fields.items():
+                if declared.is_required() and name not in sent:
+                    fail("is required", where=name)
+        return sent
+
+
+class ColumnsQuery(FileQuery):
     """The column mapping, by the header's names (any case, surrounding spaces ignored)."""
 
     phone: Annotated[ColumnName, Field(description="the column of the phone number")]
@@ -384,15 +397,6 @@ class ColumnsQuery(Query):
                     "byte-order mark)")] = None
     sheet: Annotated[stored_text(1, 200) | None, Field(
         description="an XLSX file's sheet; left out: the active one")] = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _required(cls, sent: object) -> object:
-        if isinstance(sent, Mapping):
-            for name, declared in cls.model_fields.items():
-                if declared.is_required() and name not in sent:
-                    fail("is required", where=name)
-        return sent
 
     @model_validator(mode="after")
     def _mapping_once(self) -> ColumnsQuery:
