@@ -98,7 +98,7 @@ async def through_http(rows: int, database_url: str | None) -> None:
     user = await accounts.create_user("bench", "a long enough password",
                                       [Role.CAMPAIGN_MANAGER])
     token = (await accounts.create_token(user.id, "bench")).secret
-    uploads = upload_services(folder, sessions, clock, max_megabytes=200, grace_seconds=30)
+    uploads = await upload_services(folder, sessions, clock, max_megabytes=200, grace_seconds=30)
     app = make_app(WebServices(
         CallRepository(sessions), HealthProbe(lambda: True, lambda: True, _database_up),
         accounts, clock, campaigns=campaigns, queue_names=("sales",), uploads=uploads))

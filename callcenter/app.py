@@ -116,9 +116,10 @@ class CallCenter:
         self.compliance = ComplianceStore(session_factory(self.engine), self.clock)
         # Uploaded files a killed run left are deleted now; at stop, imports under way are
         # cancelled (nothing half-stored) before the database goes.
-        self.uploads = upload_services(s.data_path, session_factory(self.engine), self.clock,
-                                       max_megabytes=s.service.upload_max_megabytes,
-                                       grace_seconds=s.service.http_body_seconds)
+        self.uploads = await upload_services(
+            s.data_path, session_factory(self.engine), self.clock,
+            max_megabytes=s.service.upload_max_megabytes,
+            grace_seconds=s.service.http_body_seconds)
         _stops_with(parts, "imports", self.uploads.imports.close)
         self.accounts = AccountRepository(session_factory(self.engine), self.clock)
         # The first start makes an admin with a generated password (data_dir/admin-password).

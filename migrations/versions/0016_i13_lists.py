@@ -1,5 +1,6 @@
 """Call lists take appended uploads: each entry and problem says which upload of its list
-it came from (line numbers are per upload), and the list counts its uploads.
+it came from (line numbers are per upload), and the list counts its uploads. A list being
+imported is staged (``importing``): its rows go in by short transactions, hidden until done.
 
 Revision ID: 0016
 Revises: 0015
@@ -23,6 +24,8 @@ def upgrade() -> None:
     with op.batch_alter_table("call_lists") as table:
         table.add_column(sa.Column("uploads", sa.Integer(), nullable=False,
                                    server_default="1"))
+        table.add_column(sa.Column("importing", sa.Boolean(), nullable=False,
+                                   server_default=sa.false()))
     for name in ("call_list_entries", "call_list_problems"):
         with op.batch_alter_table(name) as table:
             table.add_column(sa.Column("upload", sa.Integer(), nullable=False,
@@ -34,4 +37,5 @@ def downgrade() -> None:
         with op.batch_alter_table(name) as table:
             table.drop_column("upload")
     with op.batch_alter_table("call_lists") as table:
+        table.drop_column("importing")
         table.drop_column("uploads")

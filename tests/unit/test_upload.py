@@ -18,6 +18,7 @@ from typing import IO, Any
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.core.call_lists import (
@@ -314,6 +315,67 @@ async def test_an_import_cancelled_mid_way_stores_nothing_and_deletes_its_file(
     assert entries == 0
 
 
+async def test_an_import_under_way_is_shown_nowhere_and_holds_no_writer_up(
+        sessions: async_sessionmaker[AsyncSession], tmp_path: Path):
+    """Its rows go in by short transactions under a staged list: other writes (SQLite has
+    one writer) go on meanwhile, and the list appears only when it is whole."""
+    clock = VirtualClock(T0)
+    campaigns = CampaignRepository(sessions, clock)
+    await campaigns.add(Campaign(
+        name="renewals", mode=CampaignMode.PROGRESSIVE, queue="sales",
+        caller_id="+551130000000", default_region="BR", hours={"mon-fri": ["09:00-20:00"]}))
+    lists = CallLists(sessions, clock)
+    reached, release = threading.Event(), threading.Event()
+    importing = asyncio.create_task(lists.import_list(
+        "renewals", "november", rows_then_wait(reached, release),
+        lambda: ListSummary(BATCH_ROWS + 10, BATCH_ROWS + 10, 0, 0, 0, 0)))
+    try:
+        async with asyncio.timeout(WAIT):
+            while not reached.is_set():  # a batch is in; the reader is stuck on the next
+                await asyncio.sleep(0.01)
+        assert await lists.lists("renewals") == []
+        async with asyncio.timeout(2):  # well under SQLite's 5 s busy wait
+            await campaigns.add(Campaign(
+                name="winback", mode=CampaignMode.PROGRESSIVE, queue="sales",
+                caller_id="+551130000000", default_region="BR",
+                hours={"mon-fri": ["09:00-20:00"]}))
+    finally:
+        release.set()
+    stored = await asyncio.wait_for(importing, WAIT)
+    assert await lists.lists("renewals") == [stored]
+    assert stored.active and stored.summary.accepted == BATCH_ROWS + 10
+    assert len(await lists.entries(stored.id, limit=5000)) == BATCH_ROWS + 10
+
+
+async def test_the_lists_a_killed_run_was_importing_are_deleted_at_start(
+        sessions: async_sessionmaker[AsyncSession], tmp_path: Path):
+    clock = VirtualClock(T0)
+    await CampaignRepository(sessions, clock).add(Campaign(
+        name="renewals", mode=CampaignMode.PROGRESSIVE, queue="sales",
+        caller_id="+551130000000", default_region="BR", hours={"mon-fri": ["09:00-20:00"]}))
+    lists = CallLists(sessions, clock)
+    reached, release = threading.Event(), threading.Event()
+    killed = asyncio.create_task(lists.import_list(
+        "renewals", "november", rows_then_wait(reached, release),
+        lambda: ListSummary(0, 0, 0, 0, 0, 0)))
+    async with asyncio.timeout(WAIT):
+        while not reached.is_set():
+            await asyncio.sleep(0.01)
+    # The process dies here: the task never runs again, nothing cleans up after it.
+    async with sessions() as session:
+        staged = await session.scalar(select(func.count()).select_from(CallListEntryRow))
+    assert staged == BATCH_ROWS  # a batch of a list being imported is in the database
+    restarted = await upload_services(tmp_path, sessions, clock, max_megabytes=200,
+                                      grace_seconds=30)
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(CallListEntryRow)) == 0
+        assert await session.scalar(select(func.count()).select_from(CallListRow)) == 0
+    assert await restarted.lists.lists("renewals") == []
+    release.set()  # let the "dead" run's thread end: its next batch has no list to go to
+    with pytest.raises(IntegrityError):
+        await asyncio.wait_for(killed, WAIT)
+
+
 async def test_the_files_a_killed_run_left_are_deleted_at_start(
         sessions: async_sessionmaker[AsyncSession], tmp_path: Path):
     folder = tmp_path / "uploads"
@@ -323,7 +385,7 @@ async def test_the_files_a_killed_run_left_are_deleted_at_start(
         path.write_bytes(b"phone\n119876")
     other = folder / "keep.txt"  # not an upload: not ours to delete
     other.write_text("x")
-    services = upload_services(tmp_path, sessions, VirtualClock(T0), max_megabytes=200,
+    services = await upload_services(tmp_path, sessions, VirtualClock(T0), max_megabytes=200,
                                grace_seconds=30)
     assert services.folder.files() == []
     assert other.exists()

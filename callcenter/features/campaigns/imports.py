@@ -195,11 +195,17 @@ class UploadServices:
     lists: CallLists
 
 
-def upload_services(data_path: Path, sessions: async_sessionmaker[AsyncSession], clock: Clock,
-                    *, max_megabytes: int, grace_seconds: float) -> UploadServices:
-    """The service's uploads, in ``<data folder>/uploads``; what an earlier run left there
-    (killed mid-upload or mid-import) is deleted now, before anything is served."""
+async def upload_services(data_path: Path, sessions: async_sessionmaker[AsyncSession],
+                          clock: Clock, *, max_megabytes: int, grace_seconds: float
+                          ) -> UploadServices:
+    """The service's uploads, in ``<data folder>/uploads``. What an earlier run killed
+    mid-upload or mid-import left is deleted now, before anything is served: its files, and
+    the lists it was staging."""
     folder = UploadFolder(data_path / UPLOAD_FOLDER, UploadLimits(
         max_bytes=max_megabytes * 1024 * 1024, grace_seconds=grace_seconds))
     folder.remove_stale()
-    return UploadServices(folder, Imports(clock), CallLists(sessions, clock))
+    lists = CallLists(sessions, clock)
+    staged = await lists.discard_unfinished()
+    if staged:
+        log.warning("deleted %d call list(s) an earlier run left half-imported", staged)
+    return UploadServices(folder, Imports(clock), lists)

@@ -7,11 +7,15 @@ the list is a duplicate of the line that holds it. Lists are disabled and enable
 exported with their outcomes (export.py), and deleted only if never dialled.
 
 The reader (core/call_lists.py through list_files.py) yields one outcome per row; the import
-writes them in batches inside ONE transaction, so a file that turns out bad half-way (a
-``CallListError``), a database that fails, or a service killed mid-upload leaves nothing
-behind: no list, no numbers. Reading and checking a row costs tens of microseconds
-(phonenumbers), so batches are drawn from the reader in a worker thread and the event loop
-keeps serving calls meanwhile.
+writes them under a *staged* list (``importing``: not active, shown by no query here, never
+dialled), a batch per short transaction, and completes it in one last transaction. A file
+that turns out bad half-way (a ``CallListError``), a database that fails or a cancel deletes
+the staged list; a service killed mid-upload leaves one, deleted at the next start
+(``discard_unfinished``): nothing of it is ever seen. Not one long transaction, because on
+SQLite that holds the only write lock for the whole import (a million rows: 90 s) and every
+other write (call records, sign-ins) would fail meanwhile. Reading and checking a row costs
+tens of microseconds (phonenumbers), so batches are drawn from the reader in a worker thread
+and the event loop keeps serving calls meanwhile.
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -96,7 +101,9 @@ class CallLists:
                           summary: Callable[[], ListSummary], *,
                           created_by: str | None = None) -> StoredList:
         """Store the list ``outcomes`` yield, whole; ``summary`` is read once they are
-        exhausted. Any error (the reader's ``CallListError`` included) stores nothing."""
+        exhausted. Any error (the reader's ``CallListError`` included) or a cancel stores
+        nothing: the list is staged (``importing``: shown nowhere, dialled never) and either
+        completed in one last short transaction or deleted."""
         check_campaign_name("campaign", campaign)
         list_name = check_list_name(name)
         now = self._clock.now()
@@ -105,45 +112,76 @@ class CallLists:
                     CampaignRow.name == campaign)) is None:
                 raise CampaignNotFound(f"campaign {campaign!r}: no such campaign")
             try:  # the unique name decides a race between two uploads of one name
-                list_id = (await session.execute(insert(CallListRow).values(
-                    campaign=campaign, name=list_name, active=True, rows_read=0, accepted=0,
-                    rejected=0, duplicates=0, blank_rows=0, ambiguous_time_zones=0,
-                    created_by=created_by, created_at=to_datetime(now), uploads=1,
-                ).returning(CallListRow.id))).scalar_one()
+                list_id = await _new_list(session, campaign, list_name, created_by, now)
             except IntegrityError:
                 raise ListNameTaken(
                     f"campaign {campaign!r} has a list named {list_name!r}") from None
-            counted = await _store_rows(session, list_id, 1, outcomes, summary, known=False)
-            row = await session.get_one(CallListRow, list_id)
-            _add_counts(row, counted)
-            stored = _stored(row)
+        try:
+            counted = await _store_rows(self._sessions, list_id, 1, outcomes, summary,
+                                        against=None)
+            async with self._sessions.begin() as session:
+                row = await session.get_one(CallListRow, list_id)
+                _add_counts(row, counted)
+                row.active, row.importing = True, False
+                stored = _stored(row)
+        except BaseException:
+            await self._discard(list_id)
+            raise
         return stored
 
     async def append_rows(self, campaign: str, list_id: int, outcomes: Iterator[RowOutcome],
                           summary: Callable[[], ListSummary]) -> tuple[StoredList, ListSummary]:
         """Add an upload's rows to a list, whole or not at all, by the same rules; a number
-        the list has already is a duplicate of the line (and upload) that holds it. Returns
-        the list and this upload's own counts."""
+        the list has already is a duplicate of the line (and upload) that holds it. The rows
+        are staged apart (a hidden list) and moved into the list in one last transaction.
+        Returns the list and this upload's own counts."""
         async with self._sessions.begin() as session:
-            # Locks the list's row (PostgreSQL): two appends to one list run one after the
-            # other, so each sees the other's numbers.
-            row = await session.scalar(select(CallListRow).where(
-                CallListRow.id == list_id,
-                CallListRow.campaign == check_campaign_name("campaign", campaign),
-            ).with_for_update())
-            if row is None:
-                raise CallListNotFound(f"campaign {campaign!r} has no list {list_id}")
-            upload = row.uploads + 1
-            counted = await _store_rows(session, list_id, upload, outcomes, summary,
-                                        known=True)
-            row.uploads = upload
-            _add_counts(row, counted)
-            stored = _stored(row)
+            target = await _list_row(session, campaign, list_id)
+            staging = await _new_list(session, target.campaign,
+                                      f"{secrets.token_hex(8)} appending to {list_id}",
+                                      None, self._clock.now())
+        try:
+            counted = await _store_rows(self._sessions, staging, 0, outcomes, summary,
+                                        against=list_id)
+            async with self._sessions.begin() as session:
+                # Locks the list's row (PostgreSQL): two appends end one after the other.
+                row = await _list_row(session, campaign, list_id, lock=True)
+                upload = row.uploads + 1
+                for table in (CallListEntryRow, CallListProblemRow):
+                    await session.execute(
+                        update(table).where(table.list_id == staging)
+                        .values(list_id=list_id, upload=upload)
+                        .execution_options(synchronize_session=False))
+                await session.execute(delete(CallListRow).where(CallListRow.id == staging))
+                row.uploads = upload
+                _add_counts(row, counted)
+                stored = _stored(row)
+        except BaseException:
+            await self._discard(staging)
+            raise
         return stored, counted
+
+    async def discard_unfinished(self) -> int:
+        """Delete the staged lists a killed run left (call it at start, before imports
+        run); returns how many."""
+        async with self._sessions() as session:
+            staged = list(await session.scalars(select(CallListRow.id).where(
+                CallListRow.importing.is_(True))))
+        for list_id in staged:
+            await self._discard(list_id)
+        return len(staged)
+
+    async def _discard(self, list_id: int) -> None:
+        async with self._sessions.begin() as session:
+            for table in (CallListProblemRow, CallListEntryRow):
+                await session.execute(delete(table).where(table.list_id == list_id))
+            await session.execute(delete(CallListRow).where(CallListRow.id == list_id,
+                                                            CallListRow.importing.is_(True)))
 
     async def lists(self, campaign: str) -> list[StoredList]:
         query = (select(CallListRow)
-                 .where(CallListRow.campaign == check_campaign_name("campaign", campaign))
+                 .where(CallListRow.campaign == check_campaign_name("campaign", campaign),
+                        CallListRow.importing.is_(False))
                  .order_by(CallListRow.id))
         async with self._sessions() as session:
             return [_stored(row) for row in await session.scalars(query)]
@@ -265,28 +303,41 @@ async def _list_row(session: AsyncSession, campaign: str, list_id: int, *,
                     lock: bool = False) -> CallListRow:
     query = select(CallListRow).where(
         CallListRow.id == list_id,
-        CallListRow.campaign == check_campaign_name("campaign", campaign))
+        CallListRow.campaign == check_campaign_name("campaign", campaign),
+        CallListRow.importing.is_(False))
     row = await session.scalar(query.with_for_update() if lock else query)
     if row is None:
         raise CallListNotFound(f"campaign {campaign!r} has no list {list_id}")
     return row
 
 
-async def _store_rows(session: AsyncSession, list_id: int, upload: int,
+async def _new_list(session: AsyncSession, campaign: str, name: str,
+                    created_by: str | None, now: float) -> int:
+    """A staged list: not active, ``importing`` until its rows are all in."""
+    return (await session.execute(insert(CallListRow).values(
+        campaign=campaign, name=name, active=False, importing=True, rows_read=0, accepted=0,
+        rejected=0, duplicates=0, blank_rows=0, ambiguous_time_zones=0,
+        created_by=created_by, created_at=to_datetime(now), uploads=1,
+    ).returning(CallListRow.id))).scalar_one()
+
+
+async def _store_rows(sessions: async_sessionmaker[AsyncSession], list_id: int, upload: int,
                       outcomes: Iterator[RowOutcome], summary: Callable[[], ListSummary],
-                      *, known: bool) -> ListSummary:
-    """Insert the outcomes in batches; ``known``: numbers the list holds already (from
-    earlier uploads) are duplicates of their line. Returns this upload's counts."""
+                      *, against: int | None) -> ListSummary:
+    """Insert the outcomes under the staged list, a batch per short transaction (so the
+    database's writers are never held up long: SQLite has one); ``against``: a list whose
+    numbers are duplicates of their line. Returns this upload's counts."""
     repeated = 0
     while batch := await asyncio.to_thread(_next_batch, outcomes):
-        if known:
-            batch = await _against_list(session, list_id, batch)
-            repeated += sum(1 for outcome in batch if isinstance(outcome, _KnownNumber))
-        entries, problems = _split(list_id, upload, batch)
-        if entries:
-            await session.execute(insert(CallListEntryRow), entries)
-        if problems:
-            await session.execute(insert(CallListProblemRow), problems)
+        async with sessions.begin() as session:
+            if against is not None:
+                batch = await _against_list(session, against, batch)
+                repeated += sum(1 for outcome in batch if isinstance(outcome, _KnownNumber))
+            entries, problems = _split(list_id, upload, batch)
+            if entries:
+                await session.execute(insert(CallListEntryRow), entries)
+            if problems:
+                await session.execute(insert(CallListProblemRow), problems)
     counted = summary()
     if repeated:
         counted = dataclasses.replace(counted, accepted=counted.accepted - repeated,

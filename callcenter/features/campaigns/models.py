@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -75,6 +76,9 @@ class CallListRow(Base):
     # (final outcomes, do-not-call and consent still do), so the no-answers are dialled again.
     recycled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     uploads: Mapped[int] = mapped_column(Integer, server_default="1")  # the first + appended
+    # Being imported: its rows are going in; shown nowhere, never dialled; deleted if the
+    # import fails or the service stops (lists.py).
+    importing: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 class CallListEntryRow(Base):
