@@ -278,13 +278,29 @@ def rows_then_wait(reached: threading.Event, release: threading.Event
                           TimeZoneSource.NUMBER, ())
 
 
+def campaign(name: str) -> Campaign:
+    return Campaign(name=name, mode=CampaignMode.PROGRESSIVE, queue="sales",
+                    caller_id="+551130000000", default_region="BR",
+                    hours={"mon-fri": ["09:00-20:00"]})
+
+
+async def lists_of_a_campaign(sessions: async_sessionmaker[AsyncSession],
+                              clock: VirtualClock) -> CallLists:
+    await CampaignRepository(sessions, clock).add(campaign("renewals"))
+    return CallLists(sessions, clock)
+
+
+async def until_set(event: threading.Event) -> None:
+    """Until the reader's thread sets ``event`` (a poll, with a guard)."""
+    async with asyncio.timeout(WAIT):
+        while not event.is_set():
+            await asyncio.sleep(0.01)
+
+
 async def test_an_import_cancelled_mid_way_stores_nothing_and_deletes_its_file(
         sessions: async_sessionmaker[AsyncSession], tmp_path: Path):
     clock = VirtualClock(T0)
-    await CampaignRepository(sessions, clock).add(Campaign(
-        name="renewals", mode=CampaignMode.PROGRESSIVE, queue="sales",
-        caller_id="+551130000000", default_region="BR", hours={"mon-fri": ["09:00-20:00"]}))
-    lists = CallLists(sessions, clock)
+    lists = await lists_of_a_campaign(sessions, clock)
     folder = UploadFolder(tmp_path / "uploads")
     imports = Imports(clock)
     reached, release = threading.Event(), threading.Event()
@@ -298,9 +314,7 @@ async def test_an_import_cancelled_mid_way_stores_nothing_and_deletes_its_file(
     job = imports.start(ImportKind.CALL_LIST, "renewals", "november", "ana",
                         stored_upload(tmp_path, folder), work)
     try:
-        async with asyncio.timeout(WAIT):
-            while not reached.is_set():  # a batch is stored; the second is being read
-                await asyncio.sleep(0.01)
+        await until_set(reached)  # a batch is stored; the second is being read
         cancelled = asyncio.create_task(imports.cancel(job.id))
         await asyncio.sleep(0)  # the cancel is asked for before the reader goes on
     finally:
@@ -320,25 +334,16 @@ async def test_an_import_under_way_is_shown_nowhere_and_holds_no_writer_up(
     """Its rows go in by short transactions under a staged list: other writes (SQLite has
     one writer) go on meanwhile, and the list appears only when it is whole."""
     clock = VirtualClock(T0)
-    campaigns = CampaignRepository(sessions, clock)
-    await campaigns.add(Campaign(
-        name="renewals", mode=CampaignMode.PROGRESSIVE, queue="sales",
-        caller_id="+551130000000", default_region="BR", hours={"mon-fri": ["09:00-20:00"]}))
-    lists = CallLists(sessions, clock)
+    lists = await lists_of_a_campaign(sessions, clock)
     reached, release = threading.Event(), threading.Event()
     importing = asyncio.create_task(lists.import_list(
         "renewals", "november", rows_then_wait(reached, release),
         lambda: ListSummary(BATCH_ROWS + 10, BATCH_ROWS + 10, 0, 0, 0, 0)))
     try:
-        async with asyncio.timeout(WAIT):
-            while not reached.is_set():  # a batch is in; the reader is stuck on the next
-                await asyncio.sleep(0.01)
+        await until_set(reached)  # a batch is in; the reader is stuck on the next
         assert await lists.lists("renewals") == []
         async with asyncio.timeout(2):  # well under SQLite's 5 s busy wait
-            await campaigns.add(Campaign(
-                name="winback", mode=CampaignMode.PROGRESSIVE, queue="sales",
-                caller_id="+551130000000", default_region="BR",
-                hours={"mon-fri": ["09:00-20:00"]}))
+            await CampaignRepository(sessions, clock).add(campaign("winback"))
     finally:
         release.set()
     stored = await asyncio.wait_for(importing, WAIT)
@@ -350,17 +355,12 @@ async def test_an_import_under_way_is_shown_nowhere_and_holds_no_writer_up(
 async def test_the_lists_a_killed_run_was_importing_are_deleted_at_start(
         sessions: async_sessionmaker[AsyncSession], tmp_path: Path):
     clock = VirtualClock(T0)
-    await CampaignRepository(sessions, clock).add(Campaign(
-        name="renewals", mode=CampaignMode.PROGRESSIVE, queue="sales",
-        caller_id="+551130000000", default_region="BR", hours={"mon-fri": ["09:00-20:00"]}))
-    lists = CallLists(sessions, clock)
+    lists = await lists_of_a_campaign(sessions, clock)
     reached, release = threading.Event(), threading.Event()
     killed = asyncio.create_task(lists.import_list(
         "renewals", "november", rows_then_wait(reached, release),
         lambda: ListSummary(0, 0, 0, 0, 0, 0)))
-    async with asyncio.timeout(WAIT):
-        while not reached.is_set():
-            await asyncio.sleep(0.01)
+    await until_set(reached)
     # The process dies here: the task never runs again, nothing cleans up after it.
     async with sessions() as session:
         staged = await session.scalar(select(func.count()).select_from(CallListEntryRow))
