@@ -53,6 +53,7 @@ from callcenter.features.campaigns.dialer import CampaignDialer
 from callcenter.features.campaigns.dialplan import DISPOSITION_SCRIPT
 from callcenter.features.campaigns.dialplan import SCRIPT as CAMPAIGN_SCRIPT
 from callcenter.features.campaigns.dispositions import Dispositions
+from callcenter.features.campaigns.imports import upload_services
 from callcenter.features.campaigns.store import CampaignRepository
 from callcenter.features.compliance.store import ComplianceStore
 from callcenter.features.ivr.datadip import DataDips
@@ -119,6 +120,13 @@ class CallCenter:
         self.campaigns = CampaignRepository(session_factory(self.engine), self.clock)
         self.compliance = ComplianceStore(session_factory(self.engine), self.clock)
         self.attempts = AttemptStore(session_factory(self.engine))
+        # Uploaded files a killed run left are deleted now; at stop, imports under way are
+        # cancelled (nothing half-stored) before the database goes.
+        self.uploads = await upload_services(
+            s.data_path, session_factory(self.engine), self.clock,
+            max_megabytes=s.service.upload_max_megabytes,
+            grace_seconds=s.service.http_body_seconds)
+        _stops_with(parts, "imports", self.uploads.imports.close)
         self.accounts = AccountRepository(session_factory(self.engine), self.clock)
         # The first start makes an admin with a generated password (data_dir/admin-password).
         self.first_admin_password = await ensure_first_admin(self.accounts, s.data_path)
@@ -255,6 +263,7 @@ class CallCenter:
             secure_cookies=s.service.secure_cookies, trusted_proxies=s.service.trusted_proxies,
             dead_letters=self.dead_letters, campaigns=self.campaigns,
             compliance=self.compliance, dialer=self.dialer, dispositions=self.dispositions,
+            uploads=self.uploads,
             queue_names=tuple(q.name for q in s.queues)))
         install_body_deadline(http_app, limits)
         self.web = web.AppRunner(http_app, access_log=None, **runner_options(limits))

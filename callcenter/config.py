@@ -151,6 +151,9 @@ class ServiceSettings:
     http_max_connections: WholeNumber = 500  # open HTTP connections (SSE streams count)
     http_header_seconds: WholeNumber = 10  # to send a request's headers; also keep-alive idle
     http_body_seconds: WholeNumber = 30  # to send a request's body once its headers came
+    # A file upload (call list, do-not-call, consents): streamed to disk, at most this size;
+    # it gets http_body_seconds, then must keep up 64 KiB/s on average (docs/outbound.md).
+    upload_max_megabytes: WholeNumber = 200
     sse_max_streams: WholeNumber = 100  # open /api/events streams in all; beyond: 503
     sse_max_streams_per_user: WholeNumber = 8  # per user (a session and its tokens)
     sse_write_seconds: WholeNumber = 30  # a stream whose client reads nothing this long ends
@@ -167,6 +170,7 @@ class ServiceSettings:
 SERVICE_LIMITS = (("agi_max_sessions", 1), ("agi_command_seconds", 1),
                   ("agi_media_seconds", 1), ("http_max_connections", 16),
                   ("http_header_seconds", 1), ("http_body_seconds", 1),
+                  ("upload_max_megabytes", 1),
                   ("sse_max_streams", 1), ("sse_max_streams_per_user", 1),
                   ("sse_write_seconds", 1), ("reserved_files", 64),
                   ("log_repeat_limit", 1), ("log_repeat_window_seconds", 1))

@@ -26,6 +26,7 @@ from callcenter.features.campaigns.dialer import CampaignDialer
 from callcenter.features.campaigns.dialing_http import install_dialing_routes
 from callcenter.features.campaigns.dispositions import Dispositions
 from callcenter.features.campaigns.http import install_campaign_routes
+from callcenter.features.campaigns.imports import UploadServices
 from callcenter.features.campaigns.store import CampaignRepository
 from callcenter.features.compliance.http import install_compliance_routes
 from callcenter.features.compliance.store import ComplianceStore
@@ -94,6 +95,7 @@ class WebServices:
     queue_names: tuple[str, ...] = ()  # the configured queues (a campaign names one)
     dialer: CampaignDialer | None = None  # no figures, attempts or dispositions without it
     dispositions: Dispositions | None = None
+    uploads: UploadServices | None = None  # no call-list nor compliance uploads without it
 
 
 def make_app(services: WebServices) -> web.Application:
@@ -123,9 +125,10 @@ def make_app(services: WebServices) -> web.Application:
         install_supervision_routes(app, services.supervision)
         install_transfer_routes(app, services.transfers)
     if services.campaigns is not None:
-        install_campaign_routes(app, services.campaigns, services.queue_names)
+        install_campaign_routes(app, services.campaigns, services.queue_names,
+                                services.uploads)
     if services.compliance is not None:
-        install_compliance_routes(app, services.compliance)
+        install_compliance_routes(app, services.compliance, services.uploads)
     if services.dialer is not None and services.dispositions is not None:
         install_dialing_routes(app, services.dialer, services.dispositions)
     register(app, [DEMO_ENDPOINT])  # the data-dip example's order system

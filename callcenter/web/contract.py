@@ -297,6 +297,9 @@ class Endpoint:
     body: type[Body] | None = None
     body_example: str = "{}"
     body_where: str = "body: "  # how errors about the body begin
+    # A file sent as the raw body, in one of these media types (an upload: its handler
+    # streams it; the route must also be declared with web/limits.py's ``stream_body``).
+    file_body: tuple[str, ...] = ()
     # A rule the endpoint applies to the body as sent (a JSON object of known fields, the
     # required ones present) before its model checks the values, for a refusal (403, 409)
     # the API reports before a later field's 400. It looks only at values that are valid and

@@ -11,6 +11,9 @@
   proves it on this version of aiohttp.
 - Body: ``body_deadline`` (a middleware) reads a request's body within ``body_seconds`` of
   its headers before any handler runs (handlers then read it from memory); late: 408.
+  Routes declared with ``stream_body`` (file uploads) are the exception: their handler
+  streams the body to disk itself, with its own size cap and pace
+  (features/campaigns/uploads.py), after the route's roles and parameters were checked.
 """
 
 from __future__ import annotations
@@ -58,6 +61,16 @@ def runner_options(limits: HttpLimits) -> dict[str, Any]:
 
 
 BODY_SECONDS = web.AppKey("body_seconds", float)
+# (method, canonical path) of the routes whose handler streams the body itself.
+STREAMED_BODIES = web.AppKey("streamed_bodies", set)
+
+
+def stream_body(app: web.Application, method: str, path: str) -> None:
+    """Let the handler of ``method path`` read its (large) body itself, as a stream: the
+    deadline and the application's ``client_max_size`` do not apply to it."""
+    if STREAMED_BODIES not in app:
+        app[STREAMED_BODIES] = set()
+    app[STREAMED_BODIES].add((method.upper(), path))
 
 
 def install_body_deadline(app: web.Application, limits: HttpLimits) -> None:
@@ -68,7 +81,7 @@ def install_body_deadline(app: web.Application, limits: HttpLimits) -> None:
 
 @web.middleware
 async def body_deadline(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.body_exists:
+    if request.body_exists and not _streamed(request):
         seconds = request.app[BODY_SECONDS]
         try:
             async with asyncio.timeout(seconds):
@@ -83,6 +96,12 @@ async def body_deadline(request: web.Request, handler: Handler) -> web.StreamRes
             response.force_close()
             return response
     return await handler(request)
+
+
+def _streamed(request: web.Request) -> bool:
+    resource = request.match_info.route.resource
+    return resource is not None and (request.method, resource.canonical) in request.app.get(
+        STREAMED_BODIES, ())
 
 
 class GuardedSite(web.BaseSite):

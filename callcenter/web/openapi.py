@@ -71,8 +71,8 @@ def all_endpoints() -> tuple[Endpoint, ...]:
             *queues_http.ENDPOINTS, *agents_http.ENDPOINTS, calls.CALLS_ENDPOINT,
             calls.DEAD_LETTERS_ENDPOINT, reports.FAQ_ENDPOINT,
             *callbacks.ENDPOINTS, *supervision.ENDPOINTS, *transfers_http.ENDPOINTS,
-            *campaigns_http.ENDPOINTS, *dialing_http.ENDPOINTS, *compliance_http.ENDPOINTS,
-            EVENTS_ENDPOINT)
+            *campaigns_http.ENDPOINTS, *campaigns_http.LIST_ENDPOINTS, *dialing_http.ENDPOINTS,
+            *compliance_http.ENDPOINTS, *compliance_http.UPLOAD_ENDPOINTS, EVENTS_ENDPOINT)
 
 # ----------------------------------------------------------------------- JSON Schema helpers
 
@@ -280,6 +280,10 @@ def endpoint_operation(endpoint: Endpoint, schemas: Mapping[type[BaseModel], Sch
                   tuple(sorted(roles, key=list(Role).index)), answers, body=body,
                   description=endpoint.description, own_only=endpoint.own_roles)
     operation = _operation(route)
+    if endpoint.file_body:  # an upload: the file itself is the body
+        operation["requestBody"] = {"required": True, "content": {
+            media: {"schema": {"type": "string", "format": "binary"}}
+            for media in endpoint.file_body}}
     if parameters:
         operation = {**operation, "parameters": parameters}
         operation["responses"] = _answers(route, has_parameters=True)

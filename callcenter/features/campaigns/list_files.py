@@ -41,6 +41,11 @@ from callcenter.core.call_lists import (
 SINGLE_BYTE_ENCODINGS = frozenset({"cp1252", "iso8859_1", "iso8859_15", "mac_roman"})
 MAX_LINE_BYTES = MAX_LINE_CHARS * 4  # UTF-8 needs up to 4 bytes a character
 MAX_SHARED_STRINGS_BYTES = 256 * 1024 * 1024  # openpyxl loads xl/sharedStrings.xml whole
+# Every other part but the sheets (styles, workbook, relations) is loaded whole too, and is
+# small in a real workbook; the whole archive unpacked is capped as well (a zip bomb: a
+# small upload that unpacks to gigabytes), sheets being streamed but still read in full.
+MAX_OTHER_PART_BYTES = 64 * 1024 * 1024
+MAX_UNPACKED_BYTES = 4 * 1024 * 1024 * 1024
 _SNIFF_BYTES = 4096
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # the old binary .xls
@@ -197,13 +202,7 @@ def xlsx_rows(
 
     try:
         with zipfile.ZipFile(source) as archive:
-            for info in archive.infolist():
-                if (info.filename.endswith("sharedStrings.xml")
-                        and info.file_size > MAX_SHARED_STRINGS_BYTES):
-                    raise CallListError(
-                        f"the workbook's text table is {info.file_size} bytes, over the "
-                        f"limit of {MAX_SHARED_STRINGS_BYTES}"
-                    )
+            _check_unpacked_sizes(archive.infolist())
         source.seek(0)
         workbook = openpyxl.load_workbook(source, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError) as error:
@@ -230,6 +229,28 @@ def xlsx_rows(
             workbook.close()
 
     return total, rows()
+
+
+def _check_unpacked_sizes(parts: list[zipfile.ZipInfo]) -> None:
+    """Refuse a workbook whose parts unpack past the caps, by the sizes the archive declares
+    (zipfile never unpacks more than a part declares)."""
+    total = 0
+    for info in parts:
+        total += info.file_size
+        if info.filename.endswith("sharedStrings.xml"):
+            if info.file_size > MAX_SHARED_STRINGS_BYTES:
+                raise CallListError(
+                    f"the workbook's text table is {info.file_size} bytes, over the "
+                    f"limit of {MAX_SHARED_STRINGS_BYTES}"
+                )
+        elif (not info.filename.startswith("xl/worksheets/")
+              and info.file_size > MAX_OTHER_PART_BYTES):
+            raise CallListError(f"the workbook's part {info.filename[:60]!r} unpacks to "
+                                f"{info.file_size} bytes, over the limit of "
+                                f"{MAX_OTHER_PART_BYTES}; this is not a call list")
+    if total > MAX_UNPACKED_BYTES:
+        raise CallListError(f"the workbook unpacks to {total} bytes, over the limit of "
+                            f"{MAX_UNPACKED_BYTES}; split the list")
 
 
 def _cell_text(value: object) -> str | None:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -74,6 +75,10 @@ class CallListRow(Base):
     # Recycled: attempts placed before this instant no longer count towards max_attempts
     # (final outcomes, do-not-call and consent still do), so the no-answers are dialled again.
     recycled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    uploads: Mapped[int] = mapped_column(Integer, server_default="1")  # the first + appended
+    # Being imported: its rows are going in; shown nowhere, never dialled; deleted if the
+    # import fails or the service stops (lists.py).
+    importing: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 class CallListEntryRow(Base):
@@ -85,6 +90,7 @@ class CallListEntryRow(Base):
     id: Mapped[int] = mapped_column(RowId, primary_key=True)
     list_id: Mapped[int] = mapped_column(RowId, ForeignKey("call_lists.id", ondelete="CASCADE"))
     line: Mapped[int] = mapped_column(Integer)  # where it stood in the upload
+    upload: Mapped[int] = mapped_column(Integer, server_default="1")  # 1: the first; then appends
     number: Mapped[str] = mapped_column(String)  # E.164
     name: Mapped[str] = mapped_column(String)
     time_zones: Mapped[list[str]] = mapped_column(JSON)
@@ -101,6 +107,7 @@ class CallListProblemRow(Base):
     list_id: Mapped[int] = mapped_column(RowId, ForeignKey("call_lists.id", ondelete="CASCADE"),
                                          index=True)
     line: Mapped[int] = mapped_column(Integer)
+    upload: Mapped[int] = mapped_column(Integer, server_default="1")  # which upload's line
     reason: Mapped[str] = mapped_column(Text)
     number: Mapped[str | None] = mapped_column(String)  # duplicates: the number
     first_line: Mapped[int | None] = mapped_column(Integer)  # duplicates: the line kept

@@ -3,6 +3,7 @@ state, and the change of state a manager asks for."""
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any
@@ -10,6 +11,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.json_schema import WithJsonSchema
 
+from callcenter.core.call_lists import ColumnMapping
 from callcenter.core.campaigns import (
     DEFAULT_DISPOSITIONS,
     DEFAULT_RETRY_MINUTES,
@@ -32,20 +34,32 @@ from callcenter.core.identifiers import (
     PROMPT_NAME_RE,
     QUEUE_NAME_RE,
 )
+from callcenter.features.campaigns.imports import (
+    IMPORT_ID_RE,
+    MAX_REJECTS_LISTED,
+    ImportJob,
+    ImportKind,
+    ImportState,
+)
+from callcenter.features.campaigns.list_files import SINGLE_BYTE_ENCODINGS
+from callcenter.features.campaigns.lists import MAX_LIST_NAME_CHARS, StoredList
 from callcenter.web.contract import (
     Answer,
     Body,
     Flag,
     PathArgs,
+    Query,
     Text,
     Time,
     fail,
     one_of,
     pattern_text,
+    refuse_as_named,
     refuse_nul,
     shown,
     stored_text,
     whole_match,
+    whole_param,
 )
 from callcenter.web.params import iso, json_kind
 
@@ -331,3 +345,201 @@ class CampaignAnswer(Answer):
 
 class CampaignList(Answer):
     campaigns: list[CampaignAnswer]
+
+
+# ----------------------------------------------------------------------- call lists
+
+MAX_COLUMN_NAME_CHARS = 200
+ENCODING_NAMES = ("utf-8", "cp1252", "latin-1", "iso8859-15", "mac-roman")
+ColumnName = stored_text(1, MAX_COLUMN_NAME_CHARS)
+
+
+def _encoding(value: object) -> object:
+    if value is None or value == "":
+        return None
+    try:
+        codec = codecs.lookup(str(value)).name.replace("-", "_")
+    except LookupError:
+        codec = ""
+    if codec not in SINGLE_BYTE_ENCODINGS | {"utf_8"}:
+        fail(f"{str(value)[:40]!r} is not read; use one of {', '.join(ENCODING_NAMES)} "
+             "(UTF-16 files are known by their byte-order mark)")
+    return value
+
+
+Encoding = Annotated[str | None, BeforeValidator(_encoding),
+                     WithJsonSchema({"type": "string", "enum": list(ENCODING_NAMES)})]
+
+
+class FileQuery(Query):
+    """What an upload's query says about its file; a required parameter left out is named."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _required(cls, sent: object) -> object:
+        if isinstance(sent, Mapping):
+            for name, declared in cls.model_fields.items():
+                if declared.is_required() and name not in sent:
+                    fail("is required", where=name)
+        return sent
+
+
+class ColumnsQuery(FileQuery):
+    """The column mapping, by the header's names (any case, surrounding spaces ignored)."""
+
+    phone: Annotated[ColumnName, Field(description="the column of the phone number")]
+    name: Annotated[ColumnName | None, Field(
+        description="the column of the callee's name")] = None
+    time_zone: Annotated[ColumnName | None, Field(
+        description="a column of IANA time zones overriding the number's")] = None
+    encoding: Annotated[Encoding, Field(
+        description="a CSV file's encoding when it is not UTF-8 (or UTF-16 with its "
+                    "byte-order mark)")] = None
+    sheet: Annotated[stored_text(1, 200) | None, Field(
+        description="an XLSX file's sheet; left out: the active one")] = None
+
+    @model_validator(mode="after")
+    def _mapping_once(self) -> ColumnsQuery:
+        try:
+            self.mapping()
+        except ValueError as exc:
+            refuse_as_named(str(exc))
+        return self
+
+    def mapping(self) -> ColumnMapping:
+        return ColumnMapping(phone=self.phone, name=self.name, time_zone=self.time_zone)
+
+
+class ListUploadQuery(ColumnsQuery):
+    list: Annotated[stored_text(1, MAX_LIST_NAME_CHARS), Field(
+        description="the new list's name, once per campaign")]
+
+
+class ListPath(PathArgs):
+    name: Annotated[pattern_text(CAMPAIGN_NAME_RE, CAMPAIGN_NAME_WORDS),
+                    Field(description="the campaign's name")]
+    list_id: Annotated[whole_param(1, 2**62), Field(description="the list's id")]
+
+
+class ImportPath(PathArgs):
+    import_id: Annotated[pattern_text(IMPORT_ID_RE, "an import id (16 hex digits)"),
+                         Field(description="the id the upload answered")]
+
+
+class ProblemsQuery(Query):
+    limit: Annotated[whole_param(1, 500), Field(description="rows not taken per page")] = 100
+    offset: Annotated[whole_param(0, 10**9), Field(description="rows not taken to skip")] = 0
+
+
+class ListChange(Body):
+    active: Annotated[Flag, Field(description="false: the dialer skips the list")]
+
+
+class CallListAnswer(Answer):
+    """A call list and what its uploads counted (added up over its uploads)."""
+
+    id: int
+    campaign: str
+    name: str
+    active: bool = Field(description="a disabled list is not dialled")
+    uploads: int = Field(description="1, plus the uploads appended")
+    rows_read: int
+    accepted: int = Field(description="numbers to call")
+    rejected: int
+    duplicates: int
+    blank_rows: int
+    ambiguous_time_zones: int
+    created_by: str | None
+    created_at: Time
+    recycled_at: Time | None = Field(
+        description="attempts placed before this no longer count towards max attempts")
+
+    @classmethod
+    def of(cls, stored: StoredList) -> CallListAnswer:
+        s = stored.summary
+        return cls(id=stored.id, campaign=stored.campaign, name=stored.name,
+                   active=stored.active, uploads=stored.uploads, rows_read=s.rows_read,
+                   accepted=s.accepted, rejected=s.rejected, duplicates=s.duplicates,
+                   blank_rows=s.blank_rows, ambiguous_time_zones=s.ambiguous_time_zones,
+                   created_by=stored.created_by, created_at=iso(stored.created_at),
+                   recycled_at=iso(stored.recycled_at))
+
+
+class CallListsAnswer(Answer):
+    campaign: str
+    lists: list[CallListAnswer]
+
+
+class ListProblem(Answer):
+    """A row not taken: rejected (the reason) or a duplicate (the number, the line kept)."""
+
+    upload: int = Field(description="1: the list's first upload; then each append")
+    line: int = Field(description="the line in that upload's file (the header is line 1)")
+    reason: str
+    number: str | None
+    first_line: int | None
+
+
+class CallListDetail(Answer):
+    call_list: CallListAnswer
+    limit: int
+    offset: int
+    problems: list[ListProblem] = Field(description="rows not taken, by upload and line")
+
+
+class UploadCounts(Answer):
+    """What one upload's rows became."""
+
+    rows_read: int
+    accepted: int
+    rejected: int
+    duplicates: int
+    blank_rows: int
+
+
+class RowReject(Answer):
+    line: int
+    reason: str
+
+
+class ImportAnswer(Answer):
+    """An upload's import: its state and progress, and what it stored when done."""
+
+    id: str
+    kind: one_of([k.value for k in ImportKind])
+    campaign: str | None
+    target: str = Field(description="the list's name, or what the upload fills")
+    state: one_of([s.value for s in ImportState],
+                  description="queued, reading, then done, failed or cancelled")
+    rows_done: int = Field(description="rows read so far")
+    rows_total: int | None = Field(
+        description="rows expected: for CSV the line breaks a first pass counted (an upper "
+                    "bound: quoted cells may hold line breaks); for XLSX the sheet's recorded "
+                    "size; null when unknown")
+    size_bytes: int
+    created_by: str
+    created_at: Time
+    finished_at: Time | None
+    error: str | None = Field(description="failed: what is wrong and where")
+    error_line: int | None = Field(description="failed: the line of the file at fault")
+    call_list: CallListAnswer | None = Field(description="done (call lists): the list now")
+    counts: UploadCounts | None = Field(description="done: what this upload's rows became")
+    rejects: list[RowReject] = Field(
+        description=f"done (do-not-call, consents): rows not taken, the first "
+                    f"{MAX_REJECTS_LISTED}; a call list keeps its own (GET the list)")
+
+    @classmethod
+    def of(cls, job: ImportJob) -> ImportAnswer:
+        result = job.result
+        return cls(
+            id=job.id, kind=job.kind.value, campaign=job.campaign, target=job.target,
+            state=job.state.value, rows_done=job.rows_done, rows_total=job.rows_total,
+            size_bytes=job.size_bytes, created_by=job.created_by,
+            created_at=iso(job.created_at), finished_at=iso(job.finished_at),
+            error=job.error, error_line=job.error_line,
+            call_list=CallListAnswer.of(result["list"]) if "list" in result else None,
+            counts=UploadCounts(**{name: getattr(result["counts"], name)
+                                   for name in UploadCounts.model_fields})
+            if "counts" in result else None,
+            rejects=[RowReject(line=line, reason=reason)
+                     for line, reason in result.get("rejects", ())])

@@ -1,4 +1,6 @@
-"""The do-not-call list and the consent ledger: ``/api/do-not-call`` and ``/api/consents``.
+"""The do-not-call list and the consent ledger: ``/api/do-not-call`` and ``/api/consents``,
+and their file uploads (``UPLOAD_ENDPOINTS``: a CSV streamed to disk, imported in the
+background in one transaction, each row checked as the API checks one entry).
 
 Campaign managers and admins add to the do-not-call list (the global one, or a campaign's)
 and record consents and revocations; supervisors read. A number is strict E.164 here. The
@@ -8,30 +10,64 @@ grant lifts it (core/consent.py). The dialer checks both again at dial time.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
+from typing import IO, Any, TypeVar
+
 from aiohttp import web
 
+from callcenter.core.call_lists import ListSummary
 from callcenter.core.consent import ConsentKind, ConsentSource
+from callcenter.features.campaigns.http import (
+    UPLOAD_ANSWERS,
+    UPLOADS,
+    install_upload_routes,
+    refuse_if_under_way,
+    started,
+)
+from callcenter.features.campaigns.imports import (
+    MAX_REJECTS_LISTED,
+    ImportJob,
+    ImportKind,
+    UploadServices,
+)
+from callcenter.features.campaigns.list_files import count_csv_rows
+from callcenter.features.campaigns.uploads import CSV_TYPE
 from callcenter.features.compliance.schemas import (
     ConsentAnswer,
     ConsentHistory,
+    ConsentUploadQuery,
     DoNotCallAnswer,
     DoNotCallList,
     DoNotCallQuery,
+    DoNotCallUploadQuery,
     NewConsent,
     NewDoNotCall,
     NumberQuery,
 )
-from callcenter.features.compliance.store import ComplianceStore
+from callcenter.features.compliance.store import ComplianceStore, Imported
+from callcenter.features.compliance.uploads import (
+    Reject,
+    RowCounter,
+    consent_rows,
+    do_not_call_rows,
+)
 from callcenter.web.auth import CAMPAIGN_MANAGERS, CAMPAIGN_READERS, current_user
 from callcenter.web.contract import Endpoint, failed, ok, register
 from callcenter.web.params import bad_request
 
 COMPLIANCE = web.AppKey("compliance", ComplianceStore)
+CSV_ONLY = {CSV_TYPE: "csv"}
+T = TypeVar("T")
 
 
-def install_compliance_routes(app: web.Application, store: ComplianceStore) -> None:
+def install_compliance_routes(app: web.Application, store: ComplianceStore,
+                              uploads: UploadServices | None = None) -> None:
+    """The do-not-call and consent routes; with ``uploads``, their file uploads too."""
     app[COMPLIANCE] = store
     register(app, ENDPOINTS)
+    if uploads is not None:
+        install_upload_routes(app, uploads, UPLOAD_ENDPOINTS)
 
 
 async def add_do_not_call(request: web.Request, body: NewDoNotCall) -> web.Response:
@@ -63,6 +99,77 @@ async def consent_history(request: web.Request, query: NumberQuery) -> web.Respo
                           entries=[ConsentAnswer.of(e) for e in entries]).response()
 
 
+async def upload_do_not_call(request: web.Request, query: DoNotCallUploadQuery
+                             ) -> web.Response:
+    target = f"do-not-call of {query.campaign}" if query.campaign else "global do-not-call"
+    user = current_user(request).username
+    store = request.app[COMPLIANCE]
+
+    def rows(source: IO[bytes], counter: RowCounter) -> Iterator[Any]:
+        return do_not_call_rows(source, number=query.number, reason_column=query.reason_column,
+                                reason=query.reason, region=query.region,
+                                encoding=query.encoding, counter=counter)
+
+    async def store_rows(checked: Iterator[Any]) -> Imported:
+        return await store.import_do_not_call(query.campaign, checked, source="import",
+                                              added_by=user)
+
+    return await _upload(request, ImportKind.DO_NOT_CALL, query.campaign, target, rows,
+                         store_rows)
+
+
+async def upload_consents(request: web.Request, query: ConsentUploadQuery) -> web.Response:
+    target = f"consents for {query.campaign}" if query.campaign else "consents"
+    user = current_user(request).username
+    store = request.app[COMPLIANCE]
+    now = request.app[UPLOADS].imports.now()
+
+    def rows(source: IO[bytes], counter: RowCounter) -> Iterator[Any]:
+        return consent_rows(source, number=query.number, proof=query.proof, kind=query.kind,
+                            at=query.at, region=query.region, encoding=query.encoding,
+                            now=now, counter=counter)
+
+    async def store_rows(checked: Iterator[Any]) -> Imported:
+        return await store.import_consents(query.campaign, checked,
+                                           source=ConsentSource(query.source),
+                                           recorded_by=user)
+
+    return await _upload(request, ImportKind.CONSENTS, query.campaign, target, rows,
+                         store_rows)
+
+
+async def _upload(request: web.Request, kind: ImportKind, campaign: str | None, target: str,
+                  rows: Any, store_rows: Any) -> web.Response:
+    """Receive the CSV, then check its rows and store the good ones in the background, in
+    one transaction; the rejects (with their lines) are in the import's answer."""
+    services = request.app[UPLOADS]
+    refuse_if_under_way(services, kind, campaign, target)
+    upload = await services.folder.receive(request, CSV_ONLY)
+
+    async def work(job: ImportJob, source: IO[bytes]) -> dict[str, Any]:
+        job.rows_total = await asyncio.to_thread(count_csv_rows, source)
+        counter = RowCounter()
+        rejects: list[tuple[int, str]] = []
+
+        def good(items: Iterator[T]) -> Iterator[T]:
+            for item in items:
+                job.rows_done = counter.rows_read
+                if isinstance(item, Reject):
+                    if len(rejects) < MAX_REJECTS_LISTED:
+                        rejects.append((item.line, item.reason))
+                    continue
+                yield item
+            job.rows_done = counter.rows_read
+
+        imported = await store_rows(good(rows(source, counter)))
+        return {"counts": ListSummary(counter.rows_read, imported.added, counter.rejected,
+                                      imported.already, counter.blank_rows, 0),
+                "rejects": rejects}
+
+    return started(services, kind, campaign, target, current_user(request).username, upload,
+                   work)
+
+
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", "/api/do-not-call", add_do_not_call, CAMPAIGN_MANAGERS,
              "Put a number on the do-not-call list (global, or a campaign's)", "compliance",
@@ -84,4 +191,28 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "Every consent entry of one number, oldest first (the audit trail)",
              "compliance", {200: ok(ConsentHistory), 400: failed("No number, or not E.164.")},
              query=NumberQuery),
+)
+
+UPLOAD_ABOUT = (
+    "Send the CSV itself as the body (`curl --data-binary @numbers.csv -H 'Content-Type: "
+    "text/csv'`), the columns in the query. It is stored, then read in the background: the "
+    "answer (202) is the import. Rows are checked as the API checks one entry; the good ones "
+    "are stored in one transaction (a file found bad stores nothing), the others are "
+    "listed in the import's `rejects` with their line.")
+
+UPLOAD_ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("POST", "/api/do-not-call/uploads", upload_do_not_call, CAMPAIGN_MANAGERS,
+             "Upload numbers for the do-not-call list (global, or a campaign's)", "compliance",
+             {**UPLOAD_ANSWERS, 409: failed("An upload to the same list is under way.")},
+             query=DoNotCallUploadQuery, file_body=(CSV_TYPE,),
+             description=UPLOAD_ABOUT + " A number listed already keeps its first entry "
+                                        "(counted as a duplicate)."),
+    Endpoint("POST", "/api/consents/uploads", upload_consents, CAMPAIGN_MANAGERS,
+             "Upload consents and revocations into the ledger (append-only)", "compliance",
+             {**UPLOAD_ANSWERS, 409: failed("An upload to the same ledger scope is under "
+                                            "way.")},
+             query=ConsentUploadQuery, file_body=(CSV_TYPE,),
+             description=UPLOAD_ABOUT + " An entry the ledger holds already (same number, "
+                                        "campaign, kind, time, source and proof: a file sent "
+                                        "again) is not added twice."),
 )

@@ -8,6 +8,12 @@ from pydantic import Field
 
 from callcenter.core.consent import ConsentEntry, ConsentKind, ConsentSource, DoNotCall
 from callcenter.core.identifiers import CAMPAIGN_NAME_RE, E164_RE
+from callcenter.features.campaigns.schemas import (
+    REGION_RE,
+    ColumnName,
+    Encoding,
+    FileQuery,
+)
 from callcenter.features.compliance.store import MAX_PROOF_CHARS, MAX_REASON_CHARS
 from callcenter.web.contract import (
     Answer,
@@ -100,3 +106,42 @@ class ConsentHistory(Answer):
 
     number: str
     entries: list[ConsentAnswer]
+
+
+# ----------------------------------------------------------------------- uploads
+
+Campaign = Annotated[name_param(CAMPAIGN_NAME_RE, "a campaign name"),
+                     Field(description="this campaign's; left out: every campaign")]
+RegionParam = Annotated[name_param(REGION_RE, "a two-letter country (BR, US)"), Field(
+    description="the country of numbers written without +; left out: every number must "
+                "be E.164")]
+FileEncoding = Annotated[Encoding, Field(
+    description="the file's encoding when it is not UTF-8 (or UTF-16 with its mark)")]
+
+
+class DoNotCallUploadQuery(FileQuery):
+    campaign: Campaign = None
+    number: Annotated[ColumnName, Field(description="the column of the numbers")]
+    reason: Annotated[stored_text(1, MAX_REASON_CHARS), Field(
+        description="stored with every number (e.g. 'national registry 2026-12')")]
+    reason_column: Annotated[ColumnName | None, Field(
+        description="a column whose text, when not empty, is the row's reason instead")
+    ] = None
+    region: RegionParam = None
+    encoding: FileEncoding = None
+
+
+class ConsentUploadQuery(FileQuery):
+    campaign: Campaign = None
+    number: Annotated[ColumnName, Field(description="the column of the numbers")]
+    proof: Annotated[ColumnName, Field(
+        description="the column of each entry's proof (text or reference)")]
+    kind: Annotated[ColumnName | None, Field(
+        description="a column of granted/revoked; left out: every row is granted")] = None
+    at: Annotated[ColumnName | None, Field(
+        description="a column of ISO 8601 times the consent was given (not in the "
+                    "future); left out or empty: now")] = None
+    source: Annotated[one_of(ConsentSource), Field(
+        description="where the entries came from")] = ConsentSource.IMPORT.value
+    region: RegionParam = None
+    encoding: FileEncoding = None

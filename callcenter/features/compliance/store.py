@@ -7,7 +7,14 @@ do-not-call list is an admin's act and is not offered yet.
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+import asyncio
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import Insert, insert, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -27,6 +34,31 @@ from callcenter.store.values import check_page, enum_value, required_text, text_
 
 MAX_PROOF_CHARS = 2000
 MAX_REASON_CHARS = 500
+BATCH_ROWS = 1000
+
+
+class NumberIn(Protocol):
+    """A checked row of a do-not-call file (compliance/uploads.py ``DoNotCallIn``)."""
+
+    number: str
+    reason: str
+
+
+class ConsentIn(Protocol):
+    """A checked row of a consent file (compliance/uploads.py ``ConsentIn``)."""
+
+    number: str
+    kind: ConsentKind
+    at: float | None
+    proof: str
+
+
+@dataclass(frozen=True)
+class Imported:
+    """What an upload's rows did: new entries, and rows the store had already."""
+
+    added: int
+    already: int
 
 
 class ComplianceStore:
@@ -78,7 +110,65 @@ class ComplianceStore:
         """The entry that forbids dialing ``number`` for ``campaign`` now, if any."""
         return on_do_not_call(await self.do_not_call_entries(number), number, campaign)
 
+    async def import_do_not_call(self, campaign: str | None, rows: Iterator[NumberIn], *,
+                                 source: str, added_by: str | None) -> Imported:
+        """List every number ``rows`` yield (read in a worker thread, a batch at a time), in
+        ONE transaction: all or nothing. A number listed already keeps its
+        first entry (counted in ``already``)."""
+        key = GLOBAL if campaign is None else check_campaign_name("campaign", campaign)
+        stamp = {"campaign": key, "added_at": to_datetime(self._clock.now()),
+                 "source": required_text("source", source),
+                 "added_by": text_value("added_by", added_by)}
+        added = already = 0
+        async with self._sessions.begin() as session:
+            while batch := await asyncio.to_thread(_next_batch, rows):
+                wanted = {row.number: row for row in batch}
+                listed = set(await session.scalars(select(DoNotCallRow.number).where(
+                    DoNotCallRow.campaign == key, DoNotCallRow.number.in_(list(wanted)))))
+                new = [{"number": check_e164("number", row.number),
+                        "reason": _bounded("reason", row.reason, MAX_REASON_CHARS), **stamp}
+                       for number, row in wanted.items() if number not in listed]
+                if new:  # one listed meanwhile (the API) is kept, not an error
+                    await session.execute(_ignoring_duplicates(session, DoNotCallRow), new)
+                added += len(new)
+                already += len(wanted) - len(new)
+        return Imported(added, already)
+
     # ------------------------------------------------------------------ consent ledger
+
+    async def import_consents(self, campaign: str | None, rows: Iterator[ConsentIn], *,
+                              source: ConsentSource, recorded_by: str | None) -> Imported:
+        """Append every entry ``rows`` yield (read in a worker thread), in ONE
+        transaction. An entry the ledger holds already (same number, scope, kind, time,
+        source and proof: an upload sent again) is not added twice (``already``)."""
+        key = GLOBAL if campaign is None else check_campaign_name("campaign", campaign)
+        now = to_datetime(self._clock.now())
+        origin = enum_value("source", ConsentSource, source)
+        who = text_value("recorded_by", recorded_by)
+        added = already = 0
+        async with self._sessions.begin() as session:
+            while batch := await asyncio.to_thread(_next_batch, rows):
+                wanted = batch
+                held = {(r.number, r.kind, r.at, r.proof) for r in await session.scalars(
+                    select(ConsentRow).where(
+                        ConsentRow.campaign == key, ConsentRow.source == origin,
+                        ConsentRow.number.in_({row.number for row in wanted})))}
+                new = []
+                for row in wanted:
+                    at = now if row.at is None else to_datetime(row.at)
+                    entry = (row.number, enum_value("kind", ConsentKind, row.kind), at,
+                             _bounded("proof", row.proof, MAX_PROOF_CHARS))
+                    if entry in held:
+                        already += 1
+                        continue
+                    held.add(entry)
+                    new.append({"number": check_e164("number", row.number), "campaign": key,
+                                "kind": entry[1], "at": at, "source": origin,
+                                "proof": entry[3], "recorded_by": who})
+                if new:
+                    await session.execute(insert(ConsentRow), new)
+                added += len(new)
+        return Imported(added, already)
 
     async def record_consent(self, number: str, campaign: str | None, kind: ConsentKind,
                              *, source: ConsentSource, proof: str,
@@ -112,6 +202,17 @@ class ComplianceStore:
         async with self._sessions() as session:
             entries = [_consent(row) for row in await session.scalars(query)]
         return consent_now(entries, campaign, self._clock.now())
+
+
+def _next_batch(rows: Iterator[Any]) -> list[Any]:
+    return list(itertools.islice(rows, BATCH_ROWS))
+
+
+def _ignoring_duplicates(session: Any, table: type) -> Insert:
+    """An INSERT that skips rows a unique constraint already holds (both databases)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
 
 
 def _bounded(where: str, value: object, most: int) -> str:
