@@ -3,7 +3,6 @@ back at" in the callee's zone), a campaign's attempts and live figures, with the
 
 from __future__ import annotations
 
-import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -12,25 +11,18 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from callcenter.asterisk.events import Hangup
-from callcenter.core.acd import Acd, AgentSpec, QueueRules
-from callcenter.core.call_lists import ColumnMapping
-from callcenter.core.campaigns import Campaign, CampaignMode, CampaignState
-from callcenter.core.clock import VirtualClock
+from callcenter.core.campaigns import CampaignMode, CampaignState
 from callcenter.core.consent import ConsentKind
 from callcenter.core.dial_rules import Outcome
 from callcenter.features.accounts.store import AccountRepository, Role
 from callcenter.features.calls.store import CallRepository
 from callcenter.features.campaigns.attempts import AttemptStore
-from callcenter.features.campaigns.dialer import CampaignDialer
 from callcenter.features.campaigns.dispositions import Dispositions
-from callcenter.features.campaigns.list_files import ListFormat, read_call_list
-from callcenter.features.campaigns.lists import CallLists
 from callcenter.features.campaigns.store import CampaignRepository
 from callcenter.features.compliance.store import ComplianceStore
-from callcenter.features.queues.driver import AcdDriver
 from callcenter.web.app import WebServices, make_app
 from tests.support.calls import until
+from tests.support.dialer import dialer_floor
 from tests.support.web import accounts_for, client_signed_as, health_probe
 from tests.unit.test_web_acd import answer_schema, check_against
 
@@ -55,18 +47,8 @@ class Floor:
 
 @pytest.fixture
 async def floor(sqlite_sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Floor]:
-    clock = VirtualClock(T0)
-    campaigns = CampaignRepository(sqlite_sessions, clock)
-    await campaigns.add(Campaign(name="renewals", mode=CampaignMode.PREDICTIVE, queue="sales",
-                                 caller_id="+12025550199", default_region="US",
-                                 hours={"mon-sun": ["00:00-23:59"]}))
-    text = "phone,name\n" + "".join(f"{n},C{i}\n" for i, n in enumerate(NUMBERS))
-    upload = read_call_list(io.BytesIO(text.encode()), ListFormat.CSV,
-                            ColumnMapping(phone="phone", name="name"), "US")
-    await CallLists(sqlite_sessions, clock).import_list("renewals", "first", upload.outcomes,
-                                                        upload.summary)
-    attempts = AttemptStore(sqlite_sessions)
-    compliance = ComplianceStore(sqlite_sessions, clock)
+    dialing = await dialer_floor(sqlite_sessions, T0, NUMBERS, mode=CampaignMode.PREDICTIVE)
+    attempts, campaigns = dialing.attempts, dialing.campaigns
     ids = {}
     entries = {e.number: e for e in await attempts.candidates(
         await campaigns.get("renewals"), limit=10)}
@@ -77,33 +59,15 @@ async def floor(sqlite_sessions: async_sessionmaker[AsyncSession]) -> AsyncItera
             await attempts.answered(placed.id, T0 - 590, f"call-{placed.id}")
         await attempts.ended(placed.id, outcome, T0 - 500, agent_id=agent)
         ids[number] = placed.id
-    acd = AcdDriver(Acd({"sales": QueueRules("sales")},
-                        [AgentSpec("agent1", ("sales",)), AgentSpec("agent2", ("sales",))],
-                        T0), clock)
-    acd.login("agent1", phone="agent1")
-    acd.set_reachable("agent1", True)
-    sent: list[dict[str, Any]] = []
-
-    async def send(action: dict[str, Any], timeout: float | None = None) -> Any:
-        sent.append(action)  # the carrier is busy: AMI's answer and the channel's hangup
-        dialer.channel_hung_up(Hangup(uniqueid=action["ChannelId"], linkedid="",
-                                      channel="PJSIP/x", cause=17, cause_text="Busy"))
-        return [{"Response": "Success"}, {"Event": "OriginateResponse",
-                                          "Response": "Failure", "Reason": "0"}]
-
-    dialer = CampaignDialer(  # no Asterisk: calls end busy at once
-        clock=clock, acd=acd, queues=None, campaigns=campaigns,  # type: ignore[arg-type]
-        attempts=attempts, compliance=compliance, send=send,
-        ledger=None, writer=None, enabled=False)  # type: ignore[arg-type]
-    dispositions = Dispositions(attempts=attempts, campaigns=campaigns, compliance=compliance,
-                                clock=clock)
+    dispositions = Dispositions(attempts=attempts, campaigns=campaigns,
+                                compliance=dialing.compliance, clock=dialing.clock)
     accounts = accounts_for(sqlite_sessions)
     server = TestServer(make_app(WebServices(
-        CallRepository(sqlite_sessions), health_probe(), accounts, clock, campaigns=campaigns,
-        compliance=compliance, queue_names=("sales",), dialer=dialer,
-        dispositions=dispositions)))
+        CallRepository(sqlite_sessions), health_probe(), accounts, dialing.clock,
+        campaigns=campaigns, compliance=dialing.compliance, queue_names=("sales",),
+        dialer=dialing.dialer, dispositions=dispositions)))
     await server.start_server()
-    yield Floor(server, accounts, attempts, compliance, ids, campaigns, sent)
+    yield Floor(server, accounts, attempts, dialing.compliance, ids, campaigns, dialing.sent)
     await server.close()
 
 

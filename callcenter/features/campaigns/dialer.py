@@ -196,6 +196,12 @@ class CampaignDialer:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
+    async def settled(self) -> None:
+        """Until every call the dialer placed so far has been carried out (its Originate
+        answered, its outcome stored)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     # ------------------------------------------------------------------ pacing
 
     async def _pace_forever(self) -> None:
