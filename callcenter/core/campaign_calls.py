@@ -67,6 +67,15 @@ def pacing_rules(campaign: Campaign, *, max_lines: int | None = None) -> PacingR
                        ring_seconds=float(campaign.ring_seconds), max_lines=max_lines)
 
 
+OUTBOUND_PRIORITY = -1  # behind inbound callers (the ACD's priority 0) in the same queue
+AHEAD_OF_INBOUND_PRIORITY = 1  # a campaign set to go ahead of them
+
+
+def queue_priority(campaign: Campaign) -> int:
+    """The ACD priority of the campaign's answers (higher is served first; inbound is 0)."""
+    return AHEAD_OF_INBOUND_PRIORITY if campaign.ahead_of_inbound else OUTBOUND_PRIORITY
+
+
 def callee_places(number: str, time_zones: Sequence[str], *,
                   skip_holidays: bool) -> tuple[CalleePlace, ...]:
     """The callee's places: each time zone of the entry, with the number's country's public

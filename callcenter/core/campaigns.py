@@ -92,6 +92,9 @@ class Campaign:
     abandon_cap_percent: float = MAX_ABANDON_CAP_PERCENT
     safe_harbor_prompt: str = DEFAULT_SAFE_HARBOR_PROMPT
     requires_consent: bool = False
+    # Inbound callers keep priority by default: the campaign's answers wait behind those
+    # already in its queue. True puts them ahead (a callback campaign for VIPs, say).
+    ahead_of_inbound: bool = False
     script: str = ""
     dispositions: tuple[Disposition, ...] = DEFAULT_DISPOSITIONS
     state_reason: str | None = None

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from hypothesis import given
 from hypothesis import strategies as st
 
+from callcenter.core.acd import Acd, AgentSpec, QueueRules
 from callcenter.core.acd_actions import AgentState, AgentView, ConnectMode
 from callcenter.core.campaign_calls import (
     TrunkWatch,
@@ -14,6 +17,7 @@ from callcenter.core.campaign_calls import (
     is_human,
     pacing_agents,
     pacing_rules,
+    queue_priority,
     unanswered_outcome,
 )
 from callcenter.core.campaigns import Campaign, CampaignMode
@@ -95,3 +99,14 @@ def test_the_trunk_counts_as_refusing_only_after_failures_in_a_row(outcomes):
         elif outcome is not Outcome.BUSY:
             run = 0
         assert watch.ended(outcome) is (run >= 3)
+
+
+def test_answers_wait_behind_inbound_callers_unless_the_campaign_goes_ahead():
+    acd = Acd({"sales": QueueRules("sales")}, [AgentSpec("a", ("sales",))], 0.0)
+    for ahead, served_first in ((False, "inbound"), (True, "outbound")):
+        campaign = dataclasses.replace(CAMPAIGN, ahead_of_inbound=ahead)
+        acd.enqueue("inbound", "sales", 1.0, priority=0)
+        acd.enqueue("outbound", "sales", 2.0, priority=queue_priority(campaign))
+        assert acd.waiting("sales")[0] == served_first
+        for call in ("inbound", "outbound"):
+            acd.caller_left(call, 3.0)

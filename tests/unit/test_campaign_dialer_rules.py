@@ -137,3 +137,4 @@ async def test_an_allowed_number_is_dialled_once_then_waits_for_its_retry(
     await floor.dialer.tick()
     await floor.dialer.settled()
     assert floor.dialled() == NUMBERS[:1] * 2
+

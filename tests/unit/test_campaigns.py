@@ -85,7 +85,7 @@ def store(sessions: async_sessionmaker[AsyncSession]) -> CampaignRepository:
 
 async def test_a_campaign_is_stored_whole_and_read_back_equal(store: CampaignRepository):
     added = await store.add(campaign(script="Hello {name}", max_attempts=5,
-                                     retry_minutes={Outcome.BUSY: 7}))
+                                     retry_minutes={Outcome.BUSY: 7}, ahead_of_inbound=True))
     assert added.id is not None and added.state is CampaignState.CREATED
     assert added.created_at == T0
     assert await store.get("renewals") == added
@@ -165,6 +165,7 @@ async def test_a_campaign_manager_creates_starts_pauses_and_stops_a_campaign(ser
                                                             20, 5)
     assert body["retry_minutes"] == {"busy": 15, "no_answer": 60, "machine": 240,
                                      "failed": 30, "dropped": 60, "human": 240}
+    assert body["ahead_of_inbound"] is False  # inbound callers keep priority by default
     for state in ("running", "paused", "running", "stopped"):
         answer = await manager.post("/api/campaigns/renewals/state",
                                     json={"state": state, "reason": "test"})

@@ -58,6 +58,7 @@ from callcenter.core.campaign_calls import (
     is_human,
     pacing_agents,
     pacing_rules,
+    queue_priority,
     unanswered_outcome,
 )
 from callcenter.core.campaigns import Campaign, CampaignMode, CampaignState, MachineAction
@@ -92,7 +93,6 @@ log = logging.getLogger(__name__)
 
 Publish = Callable[[str, Mapping[str, Any]], None]
 
-OUTBOUND_PRIORITY = -1  # behind inbound callers (priority 0) in the same queue
 ORIGINATE_GRACE_SECONDS = 5.0  # an OriginateResponse later than ring time + this: lost
 FIGURES_EVERY_TICKS = 5  # the live figures go out on the event stream every 5 s
 HANGUP_EVENT_GRACE_SECONDS = 1.0
@@ -243,7 +243,9 @@ class CampaignDialer:
         campaign = run.campaign
         now = self._clock.now()
         ours_waiting = sum(1 for c in run.calls.values() if c.waiting_agent)
-        waiting_inbound = max(0, self._acd.queue_stats(campaign.queue).waiting - ours_waiting)
+        # Inbound callers waiting take the ready agents first, unless the campaign goes ahead.
+        waiting_inbound = 0 if campaign.ahead_of_inbound else max(
+            0, self._acd.queue_stats(campaign.queue).waiting - ours_waiting)
         agents = pacing_agents(self._acd.queue_members(campaign.queue), waiting_inbound)
         if agents.logged_in == 0:
             await self._pause(run, NO_AGENT_REASON.format(queue=campaign.queue))
@@ -571,7 +573,7 @@ class CampaignDialer:
         deadline = self._clock.now() + SAFE_HARBOR_SECONDS
         call.waiting_agent = True
         self._writer.apply(self._ledger.queued(call_id, campaign.queue, self._clock.now()))
-        inbox = self._acd.enqueue(call_id, campaign.queue, priority=OUTBOUND_PRIORITY,
+        inbox = self._acd.enqueue(call_id, campaign.queue, priority=queue_priority(campaign),
                                   waiting_since=self._clock.now(),
                                   for_agent=call.for_agent or self._personal(call.entry))
         agent_id: str | None = None

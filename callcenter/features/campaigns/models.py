@@ -45,6 +45,7 @@ class CampaignRow(Base):
     abandon_cap_percent: Mapped[float] = mapped_column(Double)
     safe_harbor_prompt: Mapped[str] = mapped_column(String)
     requires_consent: Mapped[bool] = mapped_column(Boolean)
+    ahead_of_inbound: Mapped[bool] = mapped_column(Boolean, server_default=false())
     script: Mapped[str] = mapped_column(Text)
     dispositions: Mapped[list[Any]] = mapped_column(JSON)
     state: Mapped[str] = mapped_column(String)  # a CampaignState value

@@ -219,6 +219,9 @@ class NewCampaign(Body):
     safe_harbor_prompt: Prompt = DEFAULT_SAFE_HARBOR_PROMPT
     requires_consent: Annotated[Flag, Field(
         description="dial only numbers with a recorded consent")] = False
+    ahead_of_inbound: Annotated[Flag, Field(
+        description="the campaign's answers go ahead of inbound callers waiting in its "
+                    "queue (by default inbound callers keep priority)")] = False
     script: Script = ""
     dispositions: Dispositions = Field(default_factory=lambda: [
         {"code": d.name, "label": d.label, "kind": d.kind.value} for d in DEFAULT_DISPOSITIONS])
@@ -248,6 +251,7 @@ class CampaignChanges(Body):
     abandon_cap_percent: AbandonCap | None = None
     safe_harbor_prompt: Prompt | None = None
     requires_consent: Flag | None = None
+    ahead_of_inbound: Flag | None = None
     script: Script | None = None
     dispositions: Dispositions | None = None
 
@@ -318,6 +322,7 @@ class CampaignAnswer(Answer):
     abandon_cap_percent: float
     safe_harbor_prompt: str
     requires_consent: bool
+    ahead_of_inbound: bool
     script: str
     dispositions: list[DispositionAnswer]
     created_by: str | None
@@ -336,7 +341,8 @@ class CampaignAnswer(Answer):
             machine_action=campaign.machine_action.value,
             abandon_cap_percent=campaign.abandon_cap_percent,
             safe_harbor_prompt=campaign.safe_harbor_prompt,
-            requires_consent=campaign.requires_consent, script=campaign.script,
+            requires_consent=campaign.requires_consent,
+            ahead_of_inbound=campaign.ahead_of_inbound, script=campaign.script,
             dispositions=[DispositionAnswer(code=d.name, label=d.label, kind=d.kind.value)
                           for d in campaign.dispositions],
             created_by=campaign.created_by, created_at=iso(campaign.created_at),

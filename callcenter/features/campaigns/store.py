@@ -137,6 +137,7 @@ def _values(campaign: Campaign) -> dict[str, Any]:
         "safe_harbor_prompt": required_text(f"{where}: safe_harbor_prompt",
                                             campaign.safe_harbor_prompt),
         "requires_consent": bool(campaign.requires_consent),
+        "ahead_of_inbound": bool(campaign.ahead_of_inbound),
         "script": text_value(f"{where}: script", campaign.script) or "",
         "dispositions": [{"code": d.name, "label": d.label, "kind": DispositionKind(d.kind).value}
                          for d in campaign.dispositions],
@@ -159,7 +160,7 @@ def _campaign(row: CampaignRow) -> Campaign:
         machine_action=MachineAction(row.machine_action),
         abandon_cap_percent=row.abandon_cap_percent,
         safe_harbor_prompt=row.safe_harbor_prompt, requires_consent=row.requires_consent,
-        script=row.script,
+        ahead_of_inbound=row.ahead_of_inbound, script=row.script,
         dispositions=tuple(Disposition(d["code"], DispositionKind(d["kind"]), d["label"])
                            for d in row.dispositions),
         state=CampaignState(row.state), state_reason=row.state_reason,
