@@ -138,3 +138,46 @@ async def test_an_allowed_number_is_dialled_once_then_waits_for_its_retry(
     await floor.dialer.settled()
     assert floor.dialled() == NUMBERS[:1] * 2
 
+
+
+class KeyOnPrompt:
+    """A FastAGI session whose customer presses ``key`` during the first prompt."""
+
+    def __init__(self, key: str | None) -> None:
+        self.key = key
+        self.played: list[str] = []
+        self.hung_up = False
+
+    async def stream_file(self, name: str, escape_digits: str = "") -> str | None:
+        self.played.append(name)
+        first = len(self.played) == 1
+        return self.key if first and self.key and self.key in escape_digits else None
+
+    async def hangup(self) -> None:
+        self.hung_up = True
+
+
+@pytest.mark.parametrize("key", ["9", None])
+async def test_pressing_9_on_the_safe_harbor_message_stops_the_calls_at_once(
+        sqlite_sessions, key: str | None) -> None:  # type: ignore[no-untyped-def]
+    floor = await dialer_floor(sqlite_sessions, T0 + 6 * 3600, NUMBERS[:1],
+                               requires_consent=True)
+    number = NUMBERS[0]
+    await floor.compliance.record_consent(number, "renewals", ConsentKind.GRANTED,
+                                          source=ConsentSource.API, proof="web form")
+    campaign = await floor.campaigns.get("renewals")
+    [entry] = await floor.attempts.candidates(campaign, limit=1)
+    placed = await floor.attempts.placed("renewals", entry, floor.clock.now())
+    session = KeyOnPrompt(key)
+    await floor.dialer.safe_harbor(campaign, placed, session)  # type: ignore[arg-type]
+    assert session.hung_up
+    consent = await floor.compliance.consent(number, "renewals")
+    blocked = await floor.compliance.blocked(number, "renewals")
+    if key == "9":
+        assert session.played == ["callcenter/safe-harbor", "callcenter/campaign-calls-stopped"]
+        assert consent.revoked and consent.entry is not None
+        assert consent.entry.source is ConsentSource.IVR
+        assert blocked is not None and blocked.campaign == "renewals"
+    else:
+        assert session.played == ["callcenter/safe-harbor"]
+        assert consent.granted and blocked is None

@@ -617,7 +617,7 @@ class CampaignDialer:
         await self._ended(run, call, Outcome.DROPPED, amd_status=amd_status,
                           hangup_cause="no agent within 2 s: safe-harbor message",
                           abandoned=True)
-        await self._safe_harbor(call, session)
+        await self.safe_harbor(campaign, call.placed, session)
         return HangupBy.SYSTEM
 
     def agent_answered(self, call_id: str, agent_id: str) -> None:
@@ -657,23 +657,23 @@ class CampaignDialer:
         await hang_up_quietly(session)
         return HangupBy.AGENT
 
-    async def _safe_harbor(self, call: _Call, session: AgiSession) -> None:
-        """The message, with the key that stops these calls for good."""
-        digit = await play(session, call.campaign.safe_harbor_prompt, STOP_KEY)
+    async def safe_harbor(self, campaign: Campaign, placed: PlacedAttempt,
+                          session: AgiSession) -> None:
+        """The message, with the key that stops these calls for good: a revocation in the
+        consent ledger and the campaign's do-not-call list, at once."""
+        digit = await play(session, campaign.safe_harbor_prompt, STOP_KEY)
         if digit == STOP_KEY:
-            await self._stop_calls(call)
+            await self._stop_calls(campaign.name, placed)
             await play(session, CALLS_STOPPED_PROMPT)
         await hang_up_quietly(session)
 
-    async def _stop_calls(self, call: _Call) -> None:
-        """The callee pressed 9: revoked in the consent ledger and on the campaign's
-        do-not-call list at once."""
-        number, campaign = call.placed.number, call.campaign.name
+    async def _stop_calls(self, campaign: str, placed: PlacedAttempt) -> None:
+        number = placed.number
         try:
             await self._compliance.record_consent(
                 number, campaign, ConsentKind.REVOKED, source=ConsentSource.IVR,
-                proof=f"pressed {STOP_KEY} on the safe-harbor message, attempt "
-                      f"{call.placed.id}", recorded_by="dialer")
+                proof=f"pressed {STOP_KEY} on the safe-harbor message, attempt {placed.id}",
+                recorded_by="dialer")
             await self._compliance.add_do_not_call(
                 number, campaign, source="ivr", reason=f"pressed {STOP_KEY} on the "
                 f"safe-harbor message", added_by="dialer")
