@@ -5,7 +5,7 @@ dialer's choices (whom, when, how many) are tested without Asterisk."""
 from __future__ import annotations
 
 import io
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,8 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from callcenter.asterisk.events import Hangup
 from callcenter.core.acd import Acd, AgentSpec, QueueRules
 from callcenter.core.call_lists import ColumnMapping
+from callcenter.core.calls import LedgerResult
 from callcenter.core.campaigns import Campaign, CampaignMode
 from callcenter.core.clock import VirtualClock
+from callcenter.core.records import CallRecord
 from callcenter.features.campaigns.attempts import AttemptStore
 from callcenter.features.campaigns.dialer import CampaignDialer
 from callcenter.features.campaigns.list_files import ListFormat, read_call_list
@@ -37,6 +39,7 @@ class DialerFloor:
     acd: AcdDriver
     dialer: CampaignDialer
     sent: list[dict[str, Any]] = field(default_factory=list)  # the Originates, in order
+    records: list[CallRecord] = field(default_factory=list)  # the call records written
 
     def dialled(self) -> list[str]:
         """The numbers the dialer placed calls to, in order."""
@@ -82,8 +85,23 @@ async def dialer_floor(sessions: async_sessionmaker[AsyncSession], now: float,
         sent.append(action)
         return await (answer or busy)(action)
 
+    records: list[CallRecord] = []
+    writer = KeptRecords(records)
     dialer = CampaignDialer(
         clock=clock, acd=acd, queues=None, campaigns=campaigns,  # type: ignore[arg-type]
         attempts=attempts, compliance=compliance, send=send,
-        ledger=None, writer=None, enabled=False)  # type: ignore[arg-type]
-    return DialerFloor(clock, campaigns, attempts, compliance, acd, dialer, sent)
+        ledger=None, writer=writer, enabled=False)  # type: ignore[arg-type]
+    return DialerFloor(clock, campaigns, attempts, compliance, acd, dialer, sent, records)
+
+
+@dataclass
+class KeptRecords:
+    """The record writer's face, keeping what it is given."""
+
+    records: list[CallRecord]
+
+    def submit(self, records: Iterable[CallRecord]) -> None:
+        self.records.extend(records)
+
+    def apply(self, result: LedgerResult) -> None:
+        self.submit(result.save)

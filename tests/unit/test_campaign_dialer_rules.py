@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from callcenter.asterisk.events import Hangup
 from callcenter.core.campaigns import CampaignState
 from callcenter.core.consent import ConsentKind, ConsentSource
 from callcenter.core.dial_rules import Outcome
@@ -129,6 +130,11 @@ async def test_an_allowed_number_is_dialled_once_then_waits_for_its_retry(
     assert floor.dialled() == NUMBERS[:1]
     [attempt] = await floor.attempts.attempts("renewals")
     assert (attempt["outcome"], attempt["hangup_cause"]) == ("busy", "cause 17, reason 0")
+    [record] = floor.records  # every attempt is a call record, answered or not
+    assert (record.direction.value, record.campaign, record.campaign_attempt_id,
+            record.caller_number, record.disposition.value if record.disposition else None,
+            record.note) == ("outbound", "renewals", attempt["id"], NUMBERS[0], "failed",
+                             "campaign renewals: busy")
     floor.clock.advance(BUSY_RETRY_MINUTES * 60 - 1)
     await floor.dialer.tick()
     await floor.dialer.settled()
@@ -181,3 +187,47 @@ async def test_pressing_9_on_the_safe_harbor_message_stops_the_calls_at_once(
     else:
         assert session.played == ["callcenter/safe-harbor"]
         assert consent.granted and blocked is None
+
+
+async def test_a_trunk_that_fails_every_call_pauses_the_campaign_with_the_reason(
+        sqlite_sessions) -> None:  # type: ignore[no-untyped-def]
+    numbers = [f"+1202555{200 + i:04d}" for i in range(14)]
+
+    async def refused(action: dict) -> list[dict]:  # type: ignore[type-arg]
+        floor.dialer.channel_hung_up(Hangup(uniqueid=action["ChannelId"], linkedid="",
+                                            channel="PJSIP/trunk", cause=21,
+                                            cause_text="Call rejected"))
+        return [{"Event": "OriginateResponse", "Response": "Failure", "Reason": "0"}]
+
+    async def congested(action: dict) -> list[dict]:  # type: ignore[type-arg]
+        floor.dialer.channel_hung_up(Hangup(uniqueid=action["ChannelId"], linkedid="",
+                                            channel="PJSIP/trunk", cause=34,
+                                            cause_text="No circuit/channel congestion"))
+        return [{"Event": "OriginateResponse", "Response": "Failure", "Reason": "0"}]
+
+    answers = iter([refused] + [congested] * 20)
+
+    async def answer(action: dict) -> list[dict]:  # type: ignore[type-arg]
+        return await next(answers)(action)
+
+    floor = await dialer_floor(sqlite_sessions, T0 + 6 * 3600, numbers,
+                               ready=("agent1", "agent2"), answer=answer)
+    await floor.campaigns.set_state("renewals", CampaignState.RUNNING, "test")
+    for _ in range(8):
+        await floor.dialer.tick()
+        await floor.dialer.settled()
+        campaign = await floor.campaigns.get("renewals")
+        if campaign.state is CampaignState.PAUSED:
+            break
+    assert campaign.state is CampaignState.PAUSED
+    assert campaign.state_reason == ("dialer: the trunk failed 10 calls in a row; check the "
+                                     "trunk")
+    outcomes = [a["outcome"] for a in await floor.attempts.attempts("renewals")]
+    # The first was refused by the callee (no answer: not the trunk's fault); then the
+    # congested calls, two at a time: the tenth in a row paused it (the eleventh was already
+    # ringing beside it). A paused campaign places nothing more.
+    assert outcomes.count("no_answer") == 1 and outcomes.count("failed") in (10, 11), outcomes
+    placed = len(floor.sent)
+    await floor.dialer.tick()
+    await floor.dialer.settled()
+    assert len(floor.sent) == placed == len(outcomes)

@@ -74,7 +74,7 @@ from callcenter.core.pacing import (
     PacingDecision,
     decide,
 )
-from callcenter.core.records import Direction, HangupBy
+from callcenter.core.records import CallRecord, Direction, Disposition, HangupBy
 from callcenter.features.calls.recorder import RecordWriter
 from callcenter.features.campaigns.attempts import AttemptStore, DialEntry, PlacedAttempt
 from callcenter.features.campaigns.dialplan import (
@@ -484,9 +484,26 @@ class CampaignDialer:
         except Exception:
             log.exception("campaign %s: attempt %d's outcome (%s) not stored",
                           run.campaign.name, call.placed.id, outcome.value)
+        if not call.step_started.is_set():
+            self._record_unanswered(call, outcome, hangup_cause, now)
         self._event(run.campaign.name, "call_ended", number=call.placed.number,
                     attempt=call.placed.attempt, outcome=outcome.value, abandoned=abandoned,
                     agent_id=agent_id)
+
+    def _record_unanswered(self, call: _Call, outcome: Outcome, cause: str | None,
+                           now: float) -> None:
+        """A call the service never took (not answered, or hung up before its FastAGI step)
+        is a call record too, so the history and the reports see every attempt."""
+        number = call.placed.number
+        self._writer.submit([CallRecord(
+            call_id=call.token, started_at=call.placed.placed_at, ended_at=now,
+            channel=dial_channel(number, TRUNK_ENDPOINT), caller_number=number,
+            caller_name=call.entry.name or None, dialed_number=number,
+            hangup_by=HangupBy.SYSTEM if outcome is Outcome.FAILED else HangupBy.CALLER,
+            hangup_cause=cause, disposition=Disposition.FAILED,
+            note=f"campaign {call.campaign.name}: {outcome.value}",
+            direction=Direction.OUTBOUND, campaign=call.campaign.name,
+            campaign_attempt_id=call.placed.id)])
 
     # ------------------------------------------------------------------ the answered call
 
