@@ -233,3 +233,32 @@ async def test_the_history_needs_a_strict_number(server: Any):
         assert answer.status == 400
         assert error in (await answer.json())["error"]
     await manager.close()
+
+
+async def test_the_ledger_exports_as_csv_in_writing_order_for_an_audit(server: Any):
+    manager = await client_as(server, Role.CAMPAIGN_MANAGER)
+    for campaign, kind, proof in (("renewals", "granted", "web form #1"),
+                                  (None, "revoked", "=HYPERLINK(\"http://x\")"),
+                                  ("other", "granted", "call recording 7")):
+        answer = await manager.post("/api/consents", json={
+            "number": NUMBER, "campaign": campaign, "kind": kind, "proof": proof}
+            if campaign else {"number": NUMBER, "kind": kind, "proof": proof})
+        assert answer.status == 201, await answer.text()
+    supervisor = await client_as(server, Role.SUPERVISOR)
+    exported = await supervisor.get("/api/consents/export")
+    assert exported.status == 200
+    assert exported.headers["Content-Type"].startswith("text/csv")
+    lines = (await exported.text()).removeprefix("\ufeff").splitlines()
+    assert lines[0] == "id,at,number,campaign,kind,source,proof,recorded_by"
+    assert [line.split(",")[3:6] for line in lines[1:]] == [
+        ["renewals", "granted", "api"], ["", "revoked", "api"], ["other", "granted", "api"]]
+    assert "'=HYPERLINK" in lines[2]  # shown as text, never run by a spreadsheet
+    one = await (await supervisor.get("/api/consents/export",
+                                      params={"campaign": "renewals"})).text()
+    assert [line.split(",")[3] for line in one.splitlines()[1:]] == ["renewals", ""]
+    bad = await supervisor.get("/api/consents/export", params={"campaign": "Bad!"})
+    assert bad.status == 400
+    agent = await client_as(server, Role.AGENT)
+    assert (await agent.get("/api/consents/export")).status == 403
+    for client in (manager, supervisor, agent):
+        await client.close()

@@ -11,6 +11,8 @@ grant lifts it (core/consent.py). The dialer checks both again at dial time.
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 from collections.abc import Iterator
 from typing import IO, Any, TypeVar
 
@@ -18,6 +20,7 @@ from aiohttp import web
 
 from callcenter.core.call_lists import ListSummary
 from callcenter.core.consent import ConsentKind, ConsentSource
+from callcenter.features.campaigns.export import BOM, escaped
 from callcenter.features.campaigns.http import (
     UPLOAD_ANSWERS,
     UPLOADS,
@@ -41,6 +44,7 @@ from callcenter.features.compliance.schemas import (
     DoNotCallList,
     DoNotCallQuery,
     DoNotCallUploadQuery,
+    LedgerQuery,
     NewConsent,
     NewDoNotCall,
     NumberQuery,
@@ -53,8 +57,8 @@ from callcenter.features.compliance.uploads import (
     do_not_call_rows,
 )
 from callcenter.web.auth import CAMPAIGN_MANAGERS, CAMPAIGN_READERS, current_user
-from callcenter.web.contract import Endpoint, failed, ok, register
-from callcenter.web.params import bad_request
+from callcenter.web.contract import Endpoint, Reply, failed, ok, register
+from callcenter.web.params import bad_request, iso
 
 COMPLIANCE = web.AppKey("compliance", ComplianceStore)
 CSV_ONLY = {CSV_TYPE: "csv"}
@@ -97,6 +101,32 @@ async def consent_history(request: web.Request, query: NumberQuery) -> web.Respo
     entries = await request.app[COMPLIANCE].consent_entries(query.number)
     return ConsentHistory(number=query.number,
                           entries=[ConsentAnswer.of(e) for e in entries]).response()
+
+
+LEDGER_COLUMNS = ("id", "at", "number", "campaign", "kind", "source", "proof", "recorded_by")
+
+
+async def export_ledger(request: web.Request, query: LedgerQuery) -> web.StreamResponse:
+    """The consent ledger as CSV, in the order it was written, for an audit."""
+    name = f"consents-{query.campaign or 'all'}.csv"
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/csv; charset=utf-8",
+        "Content-Disposition": f'attachment; filename="{name}"'})
+    await response.prepare(request)
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\r\n")
+    text.write(BOM)
+    writer.writerow(LEDGER_COLUMNS)
+    async for batch in request.app[COMPLIANCE].ledger(query.campaign):
+        writer.writerows(
+            [str(e.id), iso(e.at), e.number, e.campaign or "", e.kind.value, e.source.value,
+             escaped(e.proof), escaped(e.recorded_by or "")] for e in batch)
+        await response.write(text.getvalue().encode())
+        text.seek(0)
+        text.truncate()
+    await response.write(text.getvalue().encode())
+    await response.write_eof()
+    return response
 
 
 async def upload_do_not_call(request: web.Request, query: DoNotCallUploadQuery
@@ -187,6 +217,16 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                           '"kind": "granted", "proof": "web form 2026-11-02 #8812"}',
              description="A revocation wins over every earlier grant; only a later grant "
                          "(a new consent, with its own proof) lifts it."),
+    Endpoint("GET", "/api/consents/export", export_ledger, CAMPAIGN_READERS,
+             "The consent ledger as CSV, for an audit", "compliance",
+             {200: Reply("Every entry in the order it was written: id, at (UTC), number, "
+                         "campaign (empty: every campaign), kind, source, proof, recorded_by.",
+                         {"type": "string"}, media_type="text/csv")},
+             query=LedgerQuery,
+             description="Append-only: an entry once written is never changed, so two "
+                         "exports agree on every row they share. Proofs that look like "
+                         "spreadsheet formulas start with a ' so a spreadsheet shows them as "
+                         "text."),
     Endpoint("GET", "/api/consents", consent_history, CAMPAIGN_READERS,
              "Every consent entry of one number, oldest first (the audit trail)",
              "compliance", {200: ok(ConsentHistory), 400: failed("No number, or not E.164.")},

@@ -47,6 +47,12 @@ class DoNotCallQuery(Query):
     offset: Annotated[whole_param(0, 10**9), Field(description="rows to skip")] = 0
 
 
+class LedgerQuery(Query):
+    campaign: Annotated[name_param(CAMPAIGN_NAME_RE, "a campaign name"),
+                        Field(description="this campaign's entries and those for every "
+                                          "campaign; left out: the whole ledger")] = None
+
+
 class NumberQuery(Query):
     number: Annotated[name_param(E164_RE, "an E.164 number (+, then 8-15 digits)"),
                       Field(description="the number (E.164; + written %2B in a URL)")] = None

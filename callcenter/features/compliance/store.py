@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -192,6 +192,24 @@ class ComplianceStore:
                  .order_by(ConsentRow.at, ConsentRow.id))
         async with self._sessions() as session:
             return [_consent(row) for row in await session.scalars(query)]
+
+    async def ledger(self, campaign: str | None = None, batch: int = BATCH_ROWS
+                     ) -> AsyncIterator[list[ConsentEntry]]:
+        """The whole ledger in the order it was written (one campaign's entries and the
+        ones for every campaign, when ``campaign`` is given), a batch at a time."""
+        after = 0
+        while True:
+            query = select(ConsentRow).where(ConsentRow.id > after)
+            if campaign is not None:
+                key = check_campaign_name("campaign", campaign)
+                query = query.where(or_(ConsentRow.campaign == key,
+                                        ConsentRow.campaign == GLOBAL))
+            async with self._sessions() as session:
+                rows = list(await session.scalars(query.order_by(ConsentRow.id).limit(batch)))
+            if not rows:
+                return
+            after = rows[-1].id
+            yield [_consent(row) for row in rows]
 
     async def consent(self, number: str, campaign: str) -> ConsentNow:
         """What the ledger says for ``number`` in ``campaign`` now."""
