@@ -31,6 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.latency_tools import summary, until
 from callcenter.app import CallCenter
 from callcenter.asterisk.ami import AmiClient
 from callcenter.asterisk.events import AmiEvent, BridgeEnter, BridgeLeave
@@ -109,13 +110,6 @@ class Observer:
         return (self.bridged[call_id] - self.offered[call_id]) * 1000
 
 
-async def until(condition: Callable[[], object], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"not within {timeout} s: {what}")
-        await asyncio.sleep(0.05)
-
 
 def ready(center: CallCenter, agent_id: str) -> bool:
     return center.acd.acd.agent_state(agent_id) is AgentState.READY
@@ -143,12 +137,6 @@ async def one_call(center: CallCenter, observer: Observer, mode: str, number: st
     await until(lambda: new[0] in observer.bridged, "the bridge event", timeout=5)
     return observer.latency_ms(new[0])
 
-
-def summary(values: list[float]) -> str:
-    ordered = sorted(values)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return (f"p50 {statistics.median(ordered):7.1f}  p95 {p95:7.1f}  max {ordered[-1]:7.1f} ms"
-            f"  (n={len(ordered)})")
 
 
 async def run(calls: int, talk_ms: int) -> None:

@@ -18,16 +18,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
-import statistics
 import sys
 import tempfile
-import time
 from collections import defaultdict
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.latency_tools import summary, until
 from callcenter.asterisk.ami import AmiClient
 from callcenter.asterisk.events import AmiEvent, BridgeEnter, BridgeLeave, Newstate
 from callcenter.core.call_lists import ColumnMapping
@@ -82,19 +80,6 @@ class Observer:
                 for c in self.answered if c in self.bridged]
 
 
-async def until(condition: Callable[[], object], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"not within {timeout} s: {what}")
-        await asyncio.sleep(0.05)
-
-
-def summary(values: list[float]) -> str:
-    ordered = sorted(values)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return (f"p50 {statistics.median(ordered):7.1f}  p95 {p95:7.1f}  max {ordered[-1]:7.1f} ms"
-            f"  (n={len(ordered)})")
 
 
 async def run(calls: int, talk_ms: int) -> None:

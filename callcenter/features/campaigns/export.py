@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+
+from aiohttp import web
 
 from callcenter.core.call_lists import needs_formula_escape
 from callcenter.features.campaigns.lists import EntryOutcomes
@@ -49,13 +51,38 @@ def row(item: EntryOutcomes, extra_columns: list[str]) -> list[str]:
 async def export_csv(extra_columns: list[str],
                      batches: AsyncIterator[list[EntryOutcomes]]) -> AsyncIterator[bytes]:
     """The CSV's bytes: the header, then a chunk per batch of entries."""
+    async def rows() -> AsyncIterator[list[list[str]]]:
+        async for batch in batches:
+            yield [row(item, extra_columns) for item in batch]
+
+    async for chunk in csv_chunks(header(extra_columns), rows()):
+        yield chunk
+
+
+async def csv_chunks(columns: Sequence[str], batches: AsyncIterator[list[list[str]]]
+                     ) -> AsyncIterator[bytes]:
+    """A CSV (UTF-8 with a byte-order mark, CRLF) a chunk per batch of rows: the rows'
+    cells must be escaped already where they come from outside."""
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\r\n")
     text.write(BOM)
-    writer.writerow(header(extra_columns))
+    writer.writerow(columns)
     yield text.getvalue().encode()
     async for batch in batches:
         text.seek(0)
         text.truncate()
-        writer.writerows(row(item, extra_columns) for item in batch)
+        writer.writerows(batch)
         yield text.getvalue().encode()
+
+
+async def stream_csv(request: web.Request, filename: str, chunks: AsyncIterator[bytes]
+                     ) -> web.StreamResponse:
+    """Send ``chunks`` as a CSV download named ``filename``."""
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/csv; charset=utf-8",
+        "Content-Disposition": f'attachment; filename="{filename}"'})
+    await response.prepare(request)
+    async for chunk in chunks:
+        await response.write(chunk)
+    await response.write_eof()
+    return response

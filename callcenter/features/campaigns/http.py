@@ -19,7 +19,7 @@ from typing import IO, Any
 from aiohttp import web
 
 from callcenter.core.campaigns import Campaign, CampaignState
-from callcenter.features.campaigns.export import export_csv
+from callcenter.features.campaigns.export import export_csv, stream_csv
 from callcenter.features.campaigns.imports import (
     ImportBusy,
     ImportJob,
@@ -270,14 +270,8 @@ async def export_list(request: web.Request, path: ListPath) -> web.StreamRespons
     lists = request.app[UPLOADS].lists
     with _errors():
         columns = await lists.extra_columns(path.name, path.list_id)
-    response = web.StreamResponse(headers={
-        "Content-Type": "text/csv; charset=utf-8",
-        "Content-Disposition": f'attachment; filename="{path.name}-list-{path.list_id}.csv"'})
-    await response.prepare(request)
-    async for chunk in export_csv(columns, lists.with_outcomes(path.name, path.list_id)):
-        await response.write(chunk)
-    await response.write_eof()
-    return response
+    return await stream_csv(request, f"{path.name}-list-{path.list_id}.csv",
+                            export_csv(columns, lists.with_outcomes(path.name, path.list_id)))
 
 
 @contextmanager

@@ -11,16 +11,14 @@ grant lifts it (core/consent.py). The dialer checks both again at dial time.
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import IO, Any, TypeVar
 
 from aiohttp import web
 
 from callcenter.core.call_lists import ListSummary
 from callcenter.core.consent import ConsentKind, ConsentSource
-from callcenter.features.campaigns.export import BOM, escaped
+from callcenter.features.campaigns.export import csv_chunks, escaped, stream_csv
 from callcenter.features.campaigns.http import (
     UPLOAD_ANSWERS,
     UPLOADS,
@@ -108,25 +106,14 @@ LEDGER_COLUMNS = ("id", "at", "number", "campaign", "kind", "source", "proof", "
 
 async def export_ledger(request: web.Request, query: LedgerQuery) -> web.StreamResponse:
     """The consent ledger as CSV, in the order it was written, for an audit."""
-    name = f"consents-{query.campaign or 'all'}.csv"
-    response = web.StreamResponse(headers={
-        "Content-Type": "text/csv; charset=utf-8",
-        "Content-Disposition": f'attachment; filename="{name}"'})
-    await response.prepare(request)
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\r\n")
-    text.write(BOM)
-    writer.writerow(LEDGER_COLUMNS)
-    async for batch in request.app[COMPLIANCE].ledger(query.campaign):
-        writer.writerows(
-            [str(e.id), iso(e.at), e.number, e.campaign or "", e.kind.value, e.source.value,
-             escaped(e.proof), escaped(e.recorded_by or "")] for e in batch)
-        await response.write(text.getvalue().encode())
-        text.seek(0)
-        text.truncate()
-    await response.write(text.getvalue().encode())
-    await response.write_eof()
-    return response
+    async def rows() -> AsyncIterator[list[list[str]]]:
+        async for batch in request.app[COMPLIANCE].ledger(query.campaign):
+            yield [[str(e.id), iso(e.at) or "", e.number, e.campaign or "", e.kind.value,
+                    e.source.value, escaped(e.proof), escaped(e.recorded_by or "")]
+                   for e in batch]
+
+    return await stream_csv(request, f"consents-{query.campaign or 'all'}.csv",
+                            csv_chunks(LEDGER_COLUMNS, rows()))
 
 
 async def upload_do_not_call(request: web.Request, query: DoNotCallUploadQuery
