@@ -38,6 +38,10 @@ ROLLING_DAYS = 30
 SAFE_HARBOR_SECONDS = 2.0  # a live answer not joined to an agent within 2 s is abandoned
 DAY_SECONDS = 86_400.0
 
+# The recent answer rate (for the breach's chance): about the last 60 calls or 5 minutes.
+RECENT_CALLS = 60.0
+RECENT_HALF_LIFE = 300.0
+
 # Probability mass left out of a binomial's range; 1e-12 of a call is nothing.
 _TAIL_SIGMAS = 8.0
 
@@ -263,6 +267,10 @@ class DialerStats:
             return Estimate(prior, prior_sd=sd, window=window, half_life=half_life)
 
         self.answer_rate = estimate(p.answer_rate)  # live / placed
+        # The same over about the last 60 calls (or 5 minutes): noisier, but it sees a rising
+        # answer rate sooner; only the breach's chance uses it (the pessimistic side).
+        self.recent_answer_rate = Estimate(p.answer_rate, window=RECENT_CALLS,
+                                           half_life=RECENT_HALF_LIFE)
         self.answered_rate = estimate(p.answered_rate)  # (live + machine) / placed
         self.machine_share = estimate(p.machine_share)  # machine / answered
         self.time_to_answer = estimate(p.time_to_answer, p.time_to_answer / 2)
@@ -276,6 +284,7 @@ class DialerStats:
         answered, for answered calls; ``amd_seconds``: the AMD's decision time)."""
         answered = outcome is not DialResult.UNANSWERED
         self.answer_rate.add(at, 1.0 if outcome is DialResult.LIVE else 0.0)
+        self.recent_answer_rate.add(at, 1.0 if outcome is DialResult.LIVE else 0.0)
         self.answered_rate.add(at, 1.0 if answered else 0.0)
         if answered:
             self.machine_share.add(at, 1.0 if outcome is DialResult.MACHINE else 0.0)
@@ -342,6 +351,11 @@ class PacingRules:
     bank_share: float = 0.0
     max_calls_per_agent: float = 6.0
     max_lines: int | None = None  # the trunk's channels for this campaign, if limited
+    # The chance, per decision, that the calls in flight bring more abandons than the budget
+    # allows now, at most: the expectation alone lets two abandons land at once when only
+    # one is allowed (early in the day, with few agents), and a short day has no time to
+    # earn them back.
+    breach_risk: float = 1e-5
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,6 +367,7 @@ class PacingDecision:
     expected_live: float = 0.0  # live answers expected from all calls in flight after this
     expected_abandons: float = 0.0  # of those, with no agent free within 2 s
     abandon_limit: float = 0.0  # what the budget allowed for them
+    breach_chance: float = 0.0  # P(more abandons than the budget allows now), modelled
 
 
 def _binomial_range(trials: int, p: float) -> tuple[int, list[float]]:
@@ -378,15 +393,26 @@ def _shortfall(x_low: int, x_pmf: list[float], x_mean: float, ready: int, b_low:
                b_pmf: list[float]) -> float:
     """E[(X - M)+] for X with pmf x_pmf from x_low (mean x_mean) and M = ready + B, B with
     pmf b_pmf from b_low."""
+    return _shortfall_and_breach(x_low, x_pmf, x_mean, ready, b_low, b_pmf, None)[0]
+
+
+def _shortfall_and_breach(x_low: int, x_pmf: list[float], x_mean: float, ready: int,
+                          b_low: int, b_pmf: list[float], allowed: int | None
+                          ) -> tuple[float, float]:
+    """(E[(X - M)+], P(X - M > allowed)) for X with pmf x_pmf from x_low (mean x_mean) and
+    M = ready + B, B with pmf b_pmf from b_low (the second 0 when ``allowed`` is None)."""
     x_high = x_low + len(x_pmf) - 1
     # shortfall[m - x_low] = E[(X - m)+] for m in [x_low, x_high]; built from the top with
-    # E[(X - m)+] = E[(X - m - 1)+] + P(X > m).
+    # E[(X - m)+] = E[(X - m - 1)+] + P(X > m); greater[m - x_low] = P(X > m).
     shortfall = [0.0] * len(x_pmf)
+    greater = [0.0] * len(x_pmf)
     above = 0.0  # P(X > m)
     for index in range(len(x_pmf) - 1, 0, -1):
         above += x_pmf[index]
         shortfall[index - 1] = shortfall[index] + above
+        greater[index - 1] = above
     total = 0.0
+    breach = 0.0
     agents = ready + b_low
     for probability in b_pmf:
         if agents >= x_high:
@@ -395,8 +421,14 @@ def _shortfall(x_low: int, x_pmf: list[float], x_mean: float, ready: int, b_low:
             total += probability * (x_mean - agents)  # X >= x_low >= agents (up to a tail)
         else:
             total += probability * shortfall[agents - x_low]
+        if allowed is not None:
+            threshold = agents + allowed  # more abandons than allowed: X > M + allowed
+            if threshold < x_low:
+                breach += probability
+            elif threshold < x_high:
+                breach += probability * greater[threshold - x_low]
         agents += 1
-    return total
+    return total, min(breach, 1.0)
 
 
 def expected_shortfall(demand_trials: int, demand_mean: float, sure_demand: int,
@@ -450,28 +482,33 @@ def _lognormal(mean: float, variance: float) -> tuple[float, float]:
 
 
 def _expected_free(now: float, agents: Sequence[BusyAgent], within: float,
-                   stats: DialerStats) -> float:
-    """Sum over the busy agents of P(free by now + within), given how long each has been in
-    their phase: (F(elapsed + deadline) - F(elapsed)) / (1 - F(elapsed)), F the phase's
-    duration distribution (lognormal from the measured mean and variance). A talking agent
-    has the wrap-up after the talk, taken at its mean. One loop, the lognormals' constants
-    computed once: this is most of a decision's time with 200 agents."""
+                   stats: DialerStats, soon: float | None = None) -> tuple[float, float]:
+    """Sums over the busy agents of P(free by now + within), and of P(free by now + soon)
+    (0 when ``soon`` is None), given how long each has been in their phase:
+    (F(elapsed + deadline) - F(elapsed)) / (1 - F(elapsed)), F the phase's duration
+    distribution (lognormal from the measured mean and variance). A talking agent has the
+    wrap-up after the talk, taken at its mean. One loop, the lognormals' constants computed
+    once: this is most of a decision's time with 200 agents."""
     erfc, log = math.erfc, math.log
     wrap_mean = stats.wrap_up_seconds.mean
+    soon_at = -1.0 if soon is None else soon
     by_phase = {
         AgentPhase.TALKING: (*_lognormal(stats.talk_seconds.mean, stats.talk_seconds.variance),
-                             within - wrap_mean),
-        AgentPhase.WRAP_UP: (*_lognormal(wrap_mean, stats.wrap_up_seconds.variance), within),
+                             within - wrap_mean, soon_at - wrap_mean),
+        AgentPhase.WRAP_UP: (*_lognormal(wrap_mean, stats.wrap_up_seconds.variance), within,
+                             soon_at),
     }
     total = 0.0
+    total_soon = 0.0
     for agent in agents:
-        mu, spread, deadline = by_phase[agent.phase]
+        mu, spread, deadline, soon_deadline = by_phase[agent.phase]
         if deadline <= 0.0:
             continue
         elapsed = now - agent.since
         if spread == 0.0:  # a duration without spread: free exactly at its mean
             end = math.exp(mu)
             total += 1.0 if elapsed < end <= elapsed + deadline else 0.0
+            total_soon += 1.0 if elapsed < end <= elapsed + soon_deadline else 0.0
             continue
         before = 0.5 * erfc((mu - log(elapsed)) / spread) if elapsed > 0.0 else 0.0
         survive = 1.0 - before
@@ -479,7 +516,10 @@ def _expected_free(now: float, agents: Sequence[BusyAgent], within: float,
             continue  # far past every duration we know: assume nothing (the safe side)
         after = 0.5 * erfc((mu - log(elapsed + deadline)) / spread)
         total += (after - before) / survive  # F grows: never negative
-    return total
+        if soon_deadline > 0.0:
+            after = 0.5 * erfc((mu - log(elapsed + soon_deadline)) / spread)
+            total_soon += (after - before) / survive
+    return total, total_soon
 
 
 def decide(now: float, rules: PacingRules, *, ready_agents: int,
@@ -517,7 +557,12 @@ def decide(now: float, rules: PacingRules, *, ready_agents: int,
     # free by then plus the 2 seconds the rule grants can take it.
     window = stats.time_to_answer.mean + (stats.amd_seconds.mean if rules.amd else 0.0)
     within = window + SAFE_HARBOR_SECONDS
-    supply_mean = _expected_free(now, busy_agents, within, stats)
+    # For the breach's chance, only the agents free by the time the first of the calls in
+    # flight can need one (a call answering now, after the AMD, plus the 2 seconds): the
+    # expected abandons may count an agent freed late in the window for an answer that came
+    # early in it (it averages out over many agents); the tail must not.
+    soon = (stats.amd_seconds.mean if rules.amd else 0.0) + SAFE_HARBOR_SECONDS
+    supply_mean, soon_mean = _expected_free(now, busy_agents, within, stats, soon)
     supply_trials = len(busy_agents)
     uncertain_trials = ringing_trials + in_flight.in_amd
     uncertain_mean = ringing + amd_live
@@ -525,29 +570,43 @@ def decide(now: float, rules: PacingRules, *, ready_agents: int,
     target = budget.cap * rules.target_share
     bank = rules.bank_share * max(0.0, budget.surplus(target))
     hard_limit = budget.abandons_allowed
+    allowed_now = budget.abandons_allowed_now
 
     # The agents' side is the same for every number of calls tried: its pmf once.
     b_low, b_pmf = _binomial_range(supply_trials,
                                    supply_mean / supply_trials if supply_trials else 0.0)
+    soon_low, soon_pmf = _binomial_range(supply_trials,
+                                         soon_mean / supply_trials if supply_trials else 0.0)
 
-    def plan(extra: int) -> tuple[float, float, float]:
+    # The breach's chance also takes the live answers at the recent rate when it is higher:
+    # the answer rate may be rising faster than the main estimate follows.
+    surge = max(1.0, stats.recent_answer_rate.mean / max(stats.answer_rate.mean, 1e-9))
+
+    def plan(extra: int) -> tuple[float, float, float, float]:
         live = uncertain_mean + extra * per_call
         trials = uncertain_trials + extra
-        x_low, x_pmf = _binomial_range(trials, live / trials if trials else 0.0)
-        abandons = _shortfall(x_low + in_flight.live_waiting, x_pmf,
-                              live + in_flight.live_waiting, ready_agents, b_low, b_pmf)
+        chance = live / trials if trials else 0.0
+        x_low, x_pmf = _binomial_range(trials, chance)
+        waiting_low = x_low + in_flight.live_waiting
+        live_total = live + in_flight.live_waiting
+        abandons = _shortfall(waiting_low, x_pmf, live_total, ready_agents, b_low, b_pmf)
+        if surge > 1.0:
+            x_low, x_pmf = _binomial_range(trials, min(1.0, chance * surge))
+            waiting_low = x_low + in_flight.live_waiting
+        _, breach = _shortfall_and_breach(waiting_low, x_pmf, live_total, ready_agents,
+                                          soon_low, soon_pmf, allowed_now)
         limit = min(hard_limit, target * (live + in_flight.live_waiting) + bank)
-        return live + in_flight.live_waiting, abandons, limit
+        return live + in_flight.live_waiting, abandons, limit, breach
 
     def fits(extra: int) -> bool:
-        _, abandons, limit = plan(extra)
-        return abandons <= limit
+        _, abandons, limit, breach = plan(extra)
+        return abandons <= limit and breach <= rules.breach_risk
 
     if not fits(progressive):
-        live, abandons, limit = plan(progressive)
+        live, abandons, limit, breach = plan(progressive)
         return PacingDecision(progressive, CampaignMode.PROGRESSIVE,
                               "calls in flight already use the budget: progressive",
-                              progressive, live, abandons, limit)
+                              progressive, live, abandons, limit, breach)
     # The expected abandons grow convexly with the calls and the limit linearly, so the calls
     # that fit are one run from ``progressive`` up: find its end by doubling, then halving.
     low, step, high = progressive, 1, max(progressive, headroom) + 1
@@ -558,9 +617,9 @@ def decide(now: float, rules: PacingRules, *, ready_agents: int,
             high = low + step
     # Between low (fits) and high (does not, or past the limits): the first that does not.
     low += bisect.bisect_left(range(low + 1, high), True, key=lambda n: not fits(n))
-    live, abandons, limit = plan(low)
+    live, abandons, limit, breach = plan(low)
     return PacingDecision(low, CampaignMode.PREDICTIVE, "predictive", progressive, live, abandons,
-                          limit)
+                          limit, breach)
 
 
 def _line_headroom(rules: PacingRules, logged_in: int, in_flight: int) -> int:
