@@ -13,9 +13,13 @@ Three parts, each fed with values (times are POSIX seconds passed in, never read
 The predictive model (docs/outbound.md, "Pacing"): the live answers still to come from the
 calls in flight and from ``n`` new calls, X, against the agents free within the answer window
 plus the 2-second rule, M; the expected abandons are E[(X - M)+]. X and M are sums of
-independent Bernoulli variables of different probabilities; each is replaced by the binomial
-of the same count and mean, which by Hoeffding's theorem (1956) gives every convex function
-(the shortfall is one) an expectation at least as large: the model errs towards fewer calls.
+independent Bernoulli variables of different probabilities. X is replaced by the binomial of
+the same count and mean, which by Hoeffding's theorem (1956) gives every convex function (the
+shortfall is one) an expectation at least as large: it errs towards fewer calls. M, whose
+chances are very unequal (a few agents about to be free, many far from it), by the binomial
+of the same mean and variance: the widest one would count agents' chances as far more
+uncertain than they are and cost occupancy. A second check bounds the chance of more
+abandons than the budget allows now, with the widest binomials on both sides.
 """
 
 from __future__ import annotations
@@ -473,6 +477,20 @@ def _ringing_live_chances(now: float, ringing_since: Sequence[float], stats: Dia
     return trials, total
 
 
+def _matched_binomial(mean: float, sum_sq: float, trials: int) -> tuple[int, float]:
+    """(n, p) of the binomial with the mean and (about) the variance of a sum of ``trials``
+    independent chances with this sum and sum of squares: variance = mean - sum_sq, so
+    p = sum_sq / mean and n = mean / p, n whole (rounded, at most ``trials``, at least the
+    mean) and p then mean / n. Chances as unequal as busy agents' (a few about to be free,
+    many far from it) have much less variance than the binomial of the same count: this
+    one keeps the real spread instead of the widest."""
+    if trials <= 0 or mean <= 0.0:
+        return 0, 0.0
+    p = min(1.0, max(sum_sq / mean, mean / trials))
+    n = min(trials, max(math.ceil(mean - 1e-9), round(mean / p)))
+    return n, min(1.0, mean / n)
+
+
 def _lognormal(mean: float, variance: float) -> tuple[float, float]:
     """(mu, sigma x sqrt 2) of the lognormal with this mean and variance (sigma 0: a point)."""
     if variance <= 1e-12 or mean <= 0.0:
@@ -482,9 +500,11 @@ def _lognormal(mean: float, variance: float) -> tuple[float, float]:
 
 
 def _expected_free(now: float, agents: Sequence[BusyAgent], within: float,
-                   stats: DialerStats, soon: float | None = None) -> tuple[float, float]:
-    """Sums over the busy agents of P(free by now + within), and of P(free by now + soon)
-    (0 when ``soon`` is None), given how long each has been in their phase:
+                   stats: DialerStats, soon: float | None = None
+                   ) -> tuple[float, float, float]:
+    """Sums over the busy agents of P(free by now + within), of its square, and of
+    P(free by now + soon) (0 when ``soon`` is None), given how long each has been in their
+    phase:
     (F(elapsed + deadline) - F(elapsed)) / (1 - F(elapsed)), F the phase's duration
     distribution (lognormal from the measured mean and variance). A talking agent has the
     wrap-up after the talk, taken at its mean. One loop, the lognormals' constants computed
@@ -499,6 +519,7 @@ def _expected_free(now: float, agents: Sequence[BusyAgent], within: float,
                              soon_at),
     }
     total = 0.0
+    total_sq = 0.0
     total_soon = 0.0
     for agent in agents:
         mu, spread, deadline, soon_deadline = by_phase[agent.phase]
@@ -507,7 +528,9 @@ def _expected_free(now: float, agents: Sequence[BusyAgent], within: float,
         elapsed = now - agent.since
         if spread == 0.0:  # a duration without spread: free exactly at its mean
             end = math.exp(mu)
-            total += 1.0 if elapsed < end <= elapsed + deadline else 0.0
+            free = 1.0 if elapsed < end <= elapsed + deadline else 0.0
+            total += free
+            total_sq += free
             total_soon += 1.0 if elapsed < end <= elapsed + soon_deadline else 0.0
             continue
         before = 0.5 * erfc((mu - log(elapsed)) / spread) if elapsed > 0.0 else 0.0
@@ -515,11 +538,13 @@ def _expected_free(now: float, agents: Sequence[BusyAgent], within: float,
         if survive < 1e-9:
             continue  # far past every duration we know: assume nothing (the safe side)
         after = 0.5 * erfc((mu - log(elapsed + deadline)) / spread)
-        total += (after - before) / survive  # F grows: never negative
+        chance = (after - before) / survive  # F grows: never negative
+        total += chance
+        total_sq += chance * chance
         if soon_deadline > 0.0:
             after = 0.5 * erfc((mu - log(elapsed + soon_deadline)) / spread)
             total_soon += (after - before) / survive
-    return total, total_soon
+    return total, total_sq, total_soon
 
 
 def decide(now: float, rules: PacingRules, *, ready_agents: int,
@@ -562,7 +587,7 @@ def decide(now: float, rules: PacingRules, *, ready_agents: int,
     # expected abandons may count an agent freed late in the window for an answer that came
     # early in it (it averages out over many agents); the tail must not.
     soon = (stats.amd_seconds.mean if rules.amd else 0.0) + SAFE_HARBOR_SECONDS
-    supply_mean, soon_mean = _expected_free(now, busy_agents, within, stats, soon)
+    supply_mean, supply_sq, soon_mean = _expected_free(now, busy_agents, within, stats, soon)
     supply_trials = len(busy_agents)
     uncertain_trials = ringing_trials + in_flight.in_amd
     uncertain_mean = ringing + amd_live
@@ -572,9 +597,10 @@ def decide(now: float, rules: PacingRules, *, ready_agents: int,
     hard_limit = budget.abandons_allowed
     allowed_now = budget.abandons_allowed_now
 
-    # The agents' side is the same for every number of calls tried: its pmf once.
-    b_low, b_pmf = _binomial_range(supply_trials,
-                                   supply_mean / supply_trials if supply_trials else 0.0)
+    # The agents' side is the same for every number of calls tried: its pmf once. The
+    # expected abandons take the binomial with the real mix's mean and variance; the
+    # breach's chance the binomial of the same count and mean (wider: the safe side).
+    b_low, b_pmf = _binomial_range(*_matched_binomial(supply_mean, supply_sq, supply_trials))
     soon_low, soon_pmf = _binomial_range(supply_trials,
                                          soon_mean / supply_trials if supply_trials else 0.0)
 
@@ -586,13 +612,13 @@ def decide(now: float, rules: PacingRules, *, ready_agents: int,
         live = uncertain_mean + extra * per_call
         trials = uncertain_trials + extra
         chance = live / trials if trials else 0.0
-        x_low, x_pmf = _binomial_range(trials, chance)
-        waiting_low = x_low + in_flight.live_waiting
         live_total = live + in_flight.live_waiting
-        abandons = _shortfall(waiting_low, x_pmf, live_total, ready_agents, b_low, b_pmf)
+        x_low, x_pmf = _binomial_range(trials, chance)
+        abandons = _shortfall(x_low + in_flight.live_waiting, x_pmf, live_total, ready_agents,
+                              b_low, b_pmf)
         if surge > 1.0:
             x_low, x_pmf = _binomial_range(trials, min(1.0, chance * surge))
-            waiting_low = x_low + in_flight.live_waiting
+        waiting_low = x_low + in_flight.live_waiting
         _, breach = _shortfall_and_breach(waiting_low, x_pmf, live_total, ready_agents,
                                           soon_low, soon_pmf, allowed_now)
         limit = min(hard_limit, target * (live + in_flight.live_waiting) + bank)

@@ -235,9 +235,13 @@ class Progressive(Policy):
         return max(0, view.ready - view.calls_in_flight)
 
 
-def calls_for_level(level: float, view: DialerView) -> int:
+def calls_for_level(level: float, view: DialerView, *, available_only: bool = False) -> int:
     """A dial level as VICIdial turns it into calls: level x logged-in agents lines, less
-    the campaign's calls in progress (in flight and talking to an agent)."""
+    the campaign's calls in progress (in flight and talking to an agent). With
+    ``available_only`` (VICIdial's "available only tally"): level x ready agents lines, less
+    the calls in flight."""
+    if available_only:
+        return max(0, math.floor(level * view.ready + 1e-9) - view.calls_in_flight)
     return max(0, math.floor(level * view.logged_in + 1e-9)
                - view.calls_in_flight - view.talking)
 
@@ -250,12 +254,15 @@ class VicidialAdaptive(Policy):
 
     name = "vicidial"
 
-    def __init__(self, max_level: float, intensity: float = 1.0) -> None:
+    def __init__(self, max_level: float, intensity: float = 1.0, *,
+                 available_only: bool = False) -> None:
         self.max_level = max_level
         self.intensity = intensity
+        self.available_only = available_only
         self.level = 1.0
         self.cap = 0.03
-        self.label = f"VICIdial-style, max level {max_level:g}"
+        tally = ", ready only" if available_only else ""
+        self.label = f"VICIdial-style, max level {max_level:g}{tally}"
 
     def start(self, scenario: DialerScenario) -> None:
         self.level = 1.0
@@ -280,20 +287,25 @@ class VicidialAdaptive(Policy):
         self.next_level(ready=view.ready, waiting=view.live_waiting, agents=view.logged_in,
                         minute_live=minute_live, minute_dropped=minute_dropped,
                         day_rate=view.day_rate)
-        return calls_for_level(self.level, view)
+        return calls_for_level(self.level, view, available_only=self.available_only)
 
 
 class FixedRatio(Policy):
-    """A fixed dial level (lines per logged-in agent), as ``calls_for_level``."""
+    """A fixed dial level (lines per logged-in agent), as ``calls_for_level``, and never
+    fewer calls than progressive (below level 1 the level alone would leave ready agents
+    without a call: the bound would be weaker than progressive)."""
 
     name = "fixed"
 
-    def __init__(self, ratio: float) -> None:
+    def __init__(self, ratio: float, *, available_only: bool = False) -> None:
         self.ratio = ratio
-        self.label = f"fixed ratio {ratio:.2f}"
+        self.available_only = available_only
+        tally = " x ready" if available_only else ""
+        self.label = f"fixed level {ratio:.2f}{tally}"
 
     def calls(self, view: DialerView) -> int:
-        return calls_for_level(self.ratio, view)
+        return max(calls_for_level(self.ratio, view, available_only=self.available_only),
+                   view.ready - view.calls_in_flight)
 
 
 # --------------------------------------------------------------------------- the run

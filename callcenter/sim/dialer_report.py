@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,8 +28,8 @@ from callcenter.sim.dialer import (
 from callcenter.sim.dialer_scenario import DialerScenario
 
 VICIDIAL_MAX_LEVELS = (3.0, 4.0, 6.0)
-FIXED_RATIO_LOW, FIXED_RATIO_HIGH = 0.5, 6.0
-FIXED_RATIO_STEPS = 9  # bisection steps: (6 - 0.5) / 2**9, about 0.01
+FIXED_RATIO_LOW, FIXED_RATIO_HIGH = 0.5, 10.0
+FIXED_RATIO_STEPS = 9  # bisection steps: (10 - 0.5) / 2**9, about 0.02
 
 
 @dataclass
@@ -41,7 +40,8 @@ class PolicyResult:
     label: str
     setting: float | None  # the VICIdial max level or the fixed level chosen
     days: list[DayFigures]
-    candidates: dict[str, float] = field(default_factory=dict)  # setting -> occupancy
+    ready_only: bool | None = None  # the level's tally: ready agents only, or all logged in
+    candidates: list[dict[str, Any]] = field(default_factory=list)  # every setting tried
 
     @property
     def logged_in_hours(self) -> float:
@@ -107,6 +107,7 @@ class PolicyResult:
             "policy": self.policy,
             "label": self.label,
             "setting": self.setting,
+            "ready_only": self.ready_only,
             "occupancy": round(self.occupancy, 4),
             "talk_minutes_per_agent_hour": round(self.talk_minutes_per_agent_hour, 2),
             "abandon_rate_per_day": [round(rate, 4) for rate in self.abandon_rates],
@@ -125,15 +126,24 @@ class PolicyResult:
 
 def _result(scenario: DialerScenario, policy: Policy, setting: float | None = None
             ) -> PolicyResult:
-    return PolicyResult(policy.name, policy.label, setting, run_policy(scenario, policy))
+    return PolicyResult(policy.name, policy.label, setting, run_policy(scenario, policy),
+                        getattr(policy, "available_only", None))
+
+
+def _candidate(run: PolicyResult, cap: float) -> dict[str, Any]:
+    return {"label": run.label, "setting": run.setting, "ready_only": run.ready_only,
+            "occupancy": round(run.occupancy, 4), "within_cap": run.within_cap(cap)}
 
 
 def best_vicidial(scenario: DialerScenario,
                   levels: Sequence[float] = VICIDIAL_MAX_LEVELS) -> PolicyResult:
-    runs = [_result(scenario, VicidialAdaptive(level), level) for level in levels]
+    """Each max level with both of VICIdial's tallies (all logged-in agents, or ready agents
+    only): the best in hindsight."""
+    runs = [_result(scenario, VicidialAdaptive(level, available_only=ready_only), level)
+            for ready_only in (False, True) for level in levels]
     within = [run for run in runs if run.within_cap(scenario.abandon_cap)]
     best = max(within or runs, key=lambda run: run.occupancy)
-    best.candidates = {f"{run.setting:g}": round(run.occupancy, 4) for run in runs}
+    best.candidates = [_candidate(run, scenario.abandon_cap) for run in runs]
     return best
 
 
@@ -141,22 +151,28 @@ def best_fixed_ratio(scenario: DialerScenario, *, low: float = FIXED_RATIO_LOW,
                      high: float = FIXED_RATIO_HIGH, steps: int = FIXED_RATIO_STEPS
                      ) -> PolicyResult:
     """The highest fixed level (to (high - low) / 2**steps) whose every day is within the
-    cap, by bisection: it sees the whole scenario, as no real dialer could."""
-    tried: dict[str, float] = {}
-    best: PolicyResult | None = None
-    for _ in range(steps):
-        middle = (low + high) / 2.0
-        run = _result(scenario, FixedRatio(middle), middle)
-        tried[f"{middle:.3f}"] = round(run.occupancy, 4)
-        if run.within_cap(scenario.abandon_cap):
-            low, best = middle, run
-        else:
-            high = middle
-    if best is None:  # even the lowest tried breaks the cap: the floor itself
-        best = _result(scenario, FixedRatio(low), low)
-        tried[f"{low:.3f}"] = round(best.occupancy, 4)
-    best.candidates = tried
-    return best
+    cap, by bisection, for both tallies (lines per logged-in agent, per ready agent); the
+    one with the higher occupancy. It sees the whole scenario, as no real dialer could."""
+    tried: list[dict[str, Any]] = []
+    best_of_each = []
+    for ready_only in (False, True):
+        floor, top = low, high
+        best: PolicyResult | None = None
+        for _ in range(steps):
+            middle = (floor + top) / 2.0
+            run = _result(scenario, FixedRatio(middle, available_only=ready_only), middle)
+            tried.append(_candidate(run, scenario.abandon_cap))
+            if run.within_cap(scenario.abandon_cap):
+                floor, best = middle, run
+            else:
+                top = middle
+        if best is None:  # even the lowest tried breaks the cap: the floor itself
+            best = _result(scenario, FixedRatio(floor, available_only=ready_only), floor)
+            tried.append(_candidate(best, scenario.abandon_cap))
+        best_of_each.append(best)
+    chosen = max(best_of_each, key=lambda run: run.occupancy)
+    chosen.candidates = tried
+    return chosen
 
 
 def compare(scenario: DialerScenario, *,
@@ -253,7 +269,3 @@ def plot_comparison(scenario: DialerScenario, results: Sequence[PolicyResult],
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
-
-
-def occupancy_summary(results: Sequence[PolicyResult]) -> dict[str, float]:
-    return {result.policy: statistics.fmean([result.occupancy]) for result in results}

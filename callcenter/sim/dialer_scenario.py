@@ -44,6 +44,7 @@ from callcenter.sim.scenarios import ScenarioError, _Reader, read_scenario_text
 
 MAX_DIALER_AGENTS = 2000  # beyond this a pure-Python day takes minutes per policy
 MIN_RING_TIME = 15.0  # 4 rings: the (and the FTC's) floor
+MAX_SHIFT_HOURS = 15.0  # shifts start at 09:00 (callcenter/sim/dialer.py): one date each
 _STANDARD_NORMAL = NormalDist()
 
 # The drifting day: the answer rate swings between 0.42 and 0.20 twice in 8 hours.
@@ -134,8 +135,9 @@ def _check(s: DialerScenario) -> None:
     src = s.source
     if not 1 <= s.agents <= MAX_DIALER_AGENTS:
         raise _fail(src, "dialer.agents", f"must be between 1 and {MAX_DIALER_AGENTS}")
-    if not 0 < s.hours <= 24:
-        raise _fail(src, "dialer.hours", "must be more than 0 and at most 24")
+    if not 0 < s.hours <= MAX_SHIFT_HOURS:
+        raise _fail(src, "dialer.hours", f"must be more than 0 and at most {MAX_SHIFT_HOURS} "
+                    "(a shift starts at 09:00 and ends by midnight: one abandon day)")
     if not 1 <= s.days <= 366:
         raise _fail(src, "dialer.days", "must be between 1 and 366")
     if s.list_size < 1:

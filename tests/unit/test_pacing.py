@@ -28,6 +28,7 @@ from callcenter.core.pacing import (
     PacingRules,
     Priors,
     WindowCounts,
+    _matched_binomial,  # the model's one approximation
     decide,
     expected_shortfall,
 )
@@ -244,6 +245,19 @@ def test_the_breach_chance_keeps_two_abandons_from_landing_when_one_is_allowed()
     assert reckless.calls == 5
     assert reckless.expected_abandons == pytest.approx(23 / 32)
     assert reckless.breach_chance == pytest.approx(6 / 32)  # P(Bin(5, 1/2) >= 4)
+
+
+def test_the_agents_binomial_keeps_the_mean_and_the_spread() -> None:
+    # Equal chances: the binomial itself.
+    assert _matched_binomial(2.0, 1.0, 4) == (4, 0.5)
+    # One agent sure to be free, three not at all: exactly one, no spread.
+    assert _matched_binomial(1.0, 1.0, 4) == (1, 1.0)
+    # One agent at 0.9 and nine at 0.1: mean 1.8, variance 1.8 - 0.9 = 0.9. Bin(4, 0.45)
+    # has the mean and a variance of 0.99; Bin(10, 0.18), the same count, 1.48.
+    n, p = _matched_binomial(1.8, 0.81 + 9 * 0.01, 10)
+    assert (n, p) == (4, pytest.approx(0.45))
+    assert _matched_binomial(0.0, 0.0, 5) == (0, 0.0)
+    assert _matched_binomial(3.0, 0.9, 0) == (0, 0.0)
 
 
 def test_a_rising_recent_answer_rate_holds_calls_back() -> None:

@@ -92,7 +92,12 @@ def test_a_level_becomes_calls_as_vicidial_counts_them() -> None:
     assert calls_for_level(1.82, view) == 9  # floor(18.2) - 5 - 4
     assert calls_for_level(1.0, view) == 1  # 10 - 9: the agents in wrap-up or ready
     assert calls_for_level(1.0, FakeView(10, 0, 8, 4)) == 0  # never negative
+    # VICIdial's "available only tally": level x ready agents, less the calls in flight.
+    assert calls_for_level(3.0, FakeView(10, 4, 5, 5), available_only=True) == 7
+    assert calls_for_level(3.0, FakeView(10, 1, 5, 5), available_only=True) == 0
     assert FixedRatio(1.5).calls(FakeView(10, 2, 7, 6)) == 2  # type: ignore[arg-type]
+    # A fixed level never places fewer calls than progressive: 8 ready, 2 in flight.
+    assert FixedRatio(0.5).calls(FakeView(10, 8, 0, 2)) == 6  # type: ignore[arg-type]
 
 
 def test_progressive_places_one_call_per_ready_agent() -> None:
@@ -113,8 +118,13 @@ def test_the_best_fixed_ratio_stays_within_the_cap() -> None:
     scenario = tiny(agents=4, hours=0.5)
     best = best_fixed_ratio(scenario, steps=5)
     assert best.within_cap(scenario.abandon_cap)
-    assert len(best.candidates) == 5
-    assert best.setting is not None and 0.5 <= best.setting < 6.0
+    assert len(best.candidates) == 10  # 5 steps for each tally
+    assert best.setting is not None and 0.5 <= best.setting < 10.0
+    assert best.ready_only in (False, True)
+    # Every level tried above the chosen one (of its tally) broke the cap.
+    for tried in best.candidates:
+        if tried["ready_only"] == best.ready_only and tried["setting"] > best.setting:
+            assert not tried["within_cap"]
 
 
 # --------------------------------------------------------------------------- same customers
@@ -186,6 +196,7 @@ def test_the_example_scenario_loads() -> None:
     ("[dialer]\nagent = 5", "dialer.agent: unknown key"),
     ("[dialer]\nagents = 'five'", "dialer.agents: expected a whole number"),
     ("[dialer]\nagents = 0", "dialer.agents: must be between 1"),
+    ("[dialer]\nhours = 16", "dialer.hours: must be more than 0 and at most 15"),
     ("[dialer]\nring_time = 10", "dialer.ring_time: must be between 15"),
     ("[dialer]\nabandon_cap_percent = 120", "dialer.abandon_cap_percent"),
     ("[dialer]\namd = 'yes'", "dialer.amd: expected true or false"),
@@ -216,7 +227,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-POLICY_KEYS = {"policy", "label", "setting", "occupancy", "talk_minutes_per_agent_hour",
+POLICY_KEYS = {"policy", "label", "setting", "ready_only", "occupancy",
+               "talk_minutes_per_agent_hour",
                "abandon_rate_per_day", "abandon_rate_worst_day", "abandon_rate_worst_hour",
                "contacts_per_hour", "calls_per_contact", "calls_placed", "contacts",
                "live_answers", "abandoned", "candidates"}
@@ -230,8 +242,11 @@ def test_json_is_a_list_of_policies_with_stable_keys() -> None:
         assert set(entry) == POLICY_KEYS
         assert len(entry["abandon_rate_per_day"]) == 2
         assert 0 <= entry["occupancy"] <= 1
-    assert set(results[2]["candidates"]) == {"3", "4", "6"}
+    tried = {(entry["setting"], entry["ready_only"]) for entry in results[2]["candidates"]}
+    assert tried == {(level, ready_only) for level in (3.0, 4.0, 6.0)
+                     for ready_only in (False, True)}
     assert results[2]["setting"] in (3.0, 4.0, 6.0)
+    assert len(results[3]["candidates"]) == 18  # 9 bisection steps for each tally
 
 
 def test_the_command_prints_json_and_draws_the_plot(capsys: pytest.CaptureFixture[str],
@@ -252,7 +267,7 @@ def test_the_command_prints_a_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_simulate_dialer(args) == 0
     out = capsys.readouterr().out
     assert "occupancy" in out and "abandon worst day" in out
-    for label in ("ours (predictive)", "progressive", "VICIdial-style", "fixed ratio"):
+    for label in ("ours (predictive)", "progressive", "VICIdial-style", "fixed level"):
         assert label in out
 
 
