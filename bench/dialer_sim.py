@@ -84,6 +84,11 @@ def main() -> int:
         rows.append(targets(scenario, results))
         if not args.json:
             print(format_comparison(scenario, results))
+            for result in results[2:]:  # every setting the baselines tried, for the record
+                tried = ", ".join(f"{entry['label']} {100 * entry['occupancy']:.1f} %"
+                                  f"{'' if entry['within_cap'] else ' (over the cap)'}"
+                                  for entry in result.candidates)
+                print(f"{result.policy} tried: {tried}")
             print(f"({seconds:.0f} s)\n", flush=True)
     met = all(row.met for row in rows)
     if args.json:
@@ -94,9 +99,9 @@ def main() -> int:
     print("|---|---|---|---|---|---|---|")
     for row in rows:
         print(f"| {row.agents} | {row.days} | {100 * row.ours_worst_day_abandon:.2f} % | "
-              f"{100 * row.ours_occupancy:.1f} % | x{row.vs_vicidial:.2f} "
+              f"{100 * row.ours_occupancy:.1f} % | x{row.vs_vicidial:.3f} "
               f"({100 * row.vicidial_occupancy:.1f} %, {row.vicidial_max_level:g}) | "
-              f"x{row.vs_fixed:.2f} ({100 * row.fixed_occupancy:.1f} %, {row.fixed_level}) | "
+              f"x{row.vs_fixed:.3f} ({100 * row.fixed_occupancy:.1f} %, {row.fixed_level}) | "
               f"{100 * row.progressive_occupancy:.1f} % |")
     print("targets met" if met else "TARGETS MISSED")
     return 0 if met else 1

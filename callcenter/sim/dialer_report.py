@@ -237,7 +237,7 @@ def format_comparison(scenario: DialerScenario, results: Sequence[PolicyResult])
         for other in results:
             if other is not ours and other.occupancy > 0:
                 lines.append(f"ours / {other.label}: occupancy x"
-                             f"{ours.occupancy / other.occupancy:.2f}")
+                             f"{ours.occupancy / other.occupancy:.3f}")
     return "\n".join(lines)
 
 
