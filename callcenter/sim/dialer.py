@@ -113,6 +113,7 @@ class DayFigures:
     busy_bins: list[float] = field(default_factory=list)  # per BIN_SECONDS of the shift
     live_minutes: list[int] = field(default_factory=list)  # live answers per minute
     abandoned_minutes: list[int] = field(default_factory=list)
+    list_ran_out: bool = False  # no row left to dial: the day's figures are cut short
 
     @property
     def abandon_rate(self) -> float:
@@ -388,6 +389,8 @@ class CampaignRun:
     def _place(self, now: float) -> None:
         if self.next_row >= self.scenario.list_size:
             self.list_exhausted = True
+            assert self.day is not None
+            self.day.list_ran_out = True
             return
         row = self.next_row
         self.next_row += 1

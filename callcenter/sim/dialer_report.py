@@ -83,6 +83,10 @@ class PolicyResult:
     def calls_per_contact(self) -> float | None:
         return self.placed / self.contacts if self.contacts else None
 
+    @property
+    def list_ran_out(self) -> bool:
+        return any(day.list_ran_out for day in self.days)
+
     def within_cap(self, cap: float) -> bool:
         return all(day.abandoned <= cap * day.live_answers + 1e-9 for day in self.days)
 
@@ -120,6 +124,7 @@ class PolicyResult:
             "contacts": self.contacts,
             "live_answers": sum(day.live_answers for day in self.days),
             "abandoned": sum(day.abandoned for day in self.days),
+            "list_ran_out": self.list_ran_out,
             "candidates": self.candidates,
         }
 
@@ -229,6 +234,11 @@ def format_comparison(scenario: DialerScenario, results: Sequence[PolicyResult])
         lines.append("  ".join(cells))
         if number == 0:
             lines.append("  ".join("-" * width for width in widths))
+    short = [result.label for result in results if result.list_ran_out]
+    if short:
+        lines.append("")
+        lines.append(f"the call list ran out under: {', '.join(short)} (raise list_size: "
+                     "their figures include days without calls)")
     ours = next((result for result in results if result.policy == "ours"), None)
     if ours is not None:
         lines.append("")

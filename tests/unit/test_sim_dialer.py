@@ -27,7 +27,12 @@ from callcenter.sim.dialer import (
     run_policy,
 )
 from callcenter.sim.dialer_cli import run_simulate_dialer
-from callcenter.sim.dialer_report import best_fixed_ratio, compare, comparison_json
+from callcenter.sim.dialer_report import (
+    best_fixed_ratio,
+    compare,
+    comparison_json,
+    format_comparison,
+)
 from callcenter.sim.dialer_scenario import (
     DialerScenario,
     Distribution,
@@ -112,6 +117,16 @@ def test_progressive_never_abandons_and_predictive_places_more() -> None:
     assert progressive.abandoned == 0 and progressive.live_answers > 40
     assert ours.placed > progressive.placed
     assert ours.abandoned <= scenario.abandon_cap * ours.live_answers
+
+
+def test_a_list_that_runs_out_is_said() -> None:
+    scenario = tiny(list_size=40)
+    (day,) = run_policy(scenario, OurPacing())
+    assert day.placed == 40 and day.list_ran_out
+    short = tiny(list_size=40, hours=0.1)
+    results = compare(short)
+    assert any(result.list_ran_out for result in results)
+    assert "the call list ran out under: " in format_comparison(short, results)
 
 
 def test_the_best_fixed_ratio_stays_within_the_cap() -> None:
@@ -231,7 +246,7 @@ POLICY_KEYS = {"policy", "label", "setting", "ready_only", "occupancy",
                "talk_minutes_per_agent_hour",
                "abandon_rate_per_day", "abandon_rate_worst_day", "abandon_rate_worst_hour",
                "contacts_per_hour", "calls_per_contact", "calls_placed", "contacts",
-               "live_answers", "abandoned", "candidates"}
+               "live_answers", "abandoned", "list_ran_out", "candidates"}
 
 
 def test_json_is_a_list_of_policies_with_stable_keys() -> None:
