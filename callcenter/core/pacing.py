@@ -397,26 +397,15 @@ def _shortfall(x_low: int, x_pmf: list[float], x_mean: float, ready: int, b_low:
                b_pmf: list[float]) -> float:
     """E[(X - M)+] for X with pmf x_pmf from x_low (mean x_mean) and M = ready + B, B with
     pmf b_pmf from b_low."""
-    return _shortfall_and_breach(x_low, x_pmf, x_mean, ready, b_low, b_pmf, None)[0]
-
-
-def _shortfall_and_breach(x_low: int, x_pmf: list[float], x_mean: float, ready: int,
-                          b_low: int, b_pmf: list[float], allowed: int | None
-                          ) -> tuple[float, float]:
-    """(E[(X - M)+], P(X - M > allowed)) for X with pmf x_pmf from x_low (mean x_mean) and
-    M = ready + B, B with pmf b_pmf from b_low (the second 0 when ``allowed`` is None)."""
     x_high = x_low + len(x_pmf) - 1
     # shortfall[m - x_low] = E[(X - m)+] for m in [x_low, x_high]; built from the top with
-    # E[(X - m)+] = E[(X - m - 1)+] + P(X > m); greater[m - x_low] = P(X > m).
+    # E[(X - m)+] = E[(X - m - 1)+] + P(X > m).
     shortfall = [0.0] * len(x_pmf)
-    greater = [0.0] * len(x_pmf)
     above = 0.0  # P(X > m)
     for index in range(len(x_pmf) - 1, 0, -1):
         above += x_pmf[index]
         shortfall[index - 1] = shortfall[index] + above
-        greater[index - 1] = above
     total = 0.0
-    breach = 0.0
     agents = ready + b_low
     for probability in b_pmf:
         if agents >= x_high:
@@ -425,14 +414,25 @@ def _shortfall_and_breach(x_low: int, x_pmf: list[float], x_mean: float, ready: 
             total += probability * (x_mean - agents)  # X >= x_low >= agents (up to a tail)
         else:
             total += probability * shortfall[agents - x_low]
-        if allowed is not None:
-            threshold = agents + allowed  # more abandons than allowed: X > M + allowed
-            if threshold < x_low:
-                breach += probability
-            elif threshold < x_high:
-                breach += probability * greater[threshold - x_low]
         agents += 1
-    return total, min(breach, 1.0)
+    return total
+
+
+def _breach_chance(x_low: int, x_pmf: list[float], ready: int, b_low: int, b_pmf: list[float],
+                   allowed: int) -> float:
+    """P(X - M > allowed) for X with pmf x_pmf from x_low and M = ready + B, B with pmf b_pmf
+    from b_low: the chance of more abandons than ``allowed``."""
+    x_high = x_low + len(x_pmf) - 1
+    # greater[m - x_low] = P(X > m), from the top.
+    greater = list(itertools.accumulate(reversed(x_pmf[1:])))[::-1]
+    breach = 0.0
+    threshold = ready + b_low + allowed  # more abandons than allowed: X > M + allowed
+    for probability in b_pmf:
+        if threshold >= x_high:
+            break
+        breach += probability if threshold < x_low else probability * greater[threshold - x_low]
+        threshold += 1
+    return min(breach, 1.0)
 
 
 def expected_shortfall(demand_trials: int, demand_mean: float, sure_demand: int,
@@ -608,7 +608,10 @@ def decide(now: float, rules: PacingRules, *, ready_agents: int,
     # the answer rate may be rising faster than the main estimate follows.
     surge = max(1.0, stats.recent_answer_rate.mean / max(stats.answer_rate.mean, 1e-9))
 
-    def plan(extra: int) -> tuple[float, float, float, float]:
+    def plan(extra: int, *, stop_if_over: bool = False) -> tuple[float, float, float, float]:
+        """(live answers expected, expected abandons, their limit, the breach's chance) with
+        ``extra`` new calls; the breach's chance is not computed (inf) when the expectation
+        is over the limit already and ``stop_if_over``."""
         live = uncertain_mean + extra * per_call
         trials = uncertain_trials + extra
         chance = live / trials if trials else 0.0
@@ -616,16 +619,17 @@ def decide(now: float, rules: PacingRules, *, ready_agents: int,
         x_low, x_pmf = _binomial_range(trials, chance)
         abandons = _shortfall(x_low + in_flight.live_waiting, x_pmf, live_total, ready_agents,
                               b_low, b_pmf)
+        limit = min(hard_limit, target * live_total + bank)
+        if stop_if_over and abandons > limit:
+            return live_total, abandons, limit, math.inf
         if surge > 1.0:
             x_low, x_pmf = _binomial_range(trials, min(1.0, chance * surge))
-        waiting_low = x_low + in_flight.live_waiting
-        _, breach = _shortfall_and_breach(waiting_low, x_pmf, live_total, ready_agents,
-                                          soon_low, soon_pmf, allowed_now)
-        limit = min(hard_limit, target * (live + in_flight.live_waiting) + bank)
-        return live + in_flight.live_waiting, abandons, limit, breach
+        breach = _breach_chance(x_low + in_flight.live_waiting, x_pmf, ready_agents,
+                                soon_low, soon_pmf, allowed_now)
+        return live_total, abandons, limit, breach
 
     def fits(extra: int) -> bool:
-        _, abandons, limit, breach = plan(extra)
+        _, abandons, limit, breach = plan(extra, stop_if_over=True)
         return abandons <= limit and breach <= rules.breach_risk
 
     if not fits(progressive):
