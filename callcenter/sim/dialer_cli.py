@@ -57,7 +57,7 @@ _SHAPES = [shape.value for shape in Shape]
 def add_dialer_parser(kinds: Any) -> None:
     """Add ``simulate dialer`` to the ``simulate`` subcommand's subparsers."""
     dialer = kinds.add_parser(
-        "dialer", help="outbound pacing: ours vs progressive, VICIdial-style, fixed ratio",
+        "dialer", help="outbound pacing: ours vs progressive, VICIdial-style, fixed level",
         description="Simulate an outbound campaign on a virtual clock and compare, on the same "
         "customers, our predictive pacing (callcenter/core/pacing.py), progressive, a "
         "VICIdial-style adaptive dial level (max levels 3, 4, 6; the best in hindsight) and "
@@ -100,7 +100,7 @@ def add_dialer_parser(kinds: Any) -> None:
     dialer.add_argument("--json", action="store_true",
                         help="print the policies' figures as JSON (a list)")
     dialer.add_argument("--plot", metavar="FILE.png",
-                        help="draw occupancy and abandon % over the day per policy")
+                        help="draw occupancy and abandon %% over the day per policy")
     dialer.set_defaults(func=run_simulate_dialer)
 
 

@@ -3,10 +3,12 @@
 ``compare(scenario)`` runs, on the same customers:
 1. ours (callcenter/core/pacing.py's decide);
 2. progressive (one call per ready agent);
-3. the VICIdial-style adaptive level at max levels 3, 4 and 6, the best in hindsight (the
-   highest occupancy among those within the cap on every day; if none is, the highest);
-4. the best fixed dial level in hindsight: bisection for the highest level whose every day
-   stays within the cap (it knows the whole scenario, so it is a strong bound).
+3. the VICIdial-style adaptive level at max levels 3, 4 and 6, each with both of VICIdial's
+   tallies (all logged-in agents, ready agents only), the best in hindsight (the highest
+   occupancy among those within the cap on every day; if none is, the highest);
+4. the best fixed dial level in hindsight: for each tally, bisection for the highest level
+   whose every day stays within the cap, and the better of the two (it knows the whole
+   scenario, so it is a strong bound).
 """
 
 from __future__ import annotations

@@ -286,6 +286,13 @@ def test_the_command_prints_a_table(capsys: pytest.CaptureFixture[str]) -> None:
         assert label in out
 
 
+def test_the_help_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        parse(["simulate", "dialer", "--help"])
+    assert exit_.value.code == 0
+    assert "--answer-profile" in capsys.readouterr().out
+
+
 def test_a_bad_scenario_is_exit_code_2(capsys: pytest.CaptureFixture[str],
                                        tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
