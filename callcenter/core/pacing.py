@@ -13,9 +13,13 @@ Three parts, each fed with values (times are POSIX seconds passed in, never read
 The predictive model (docs/outbound.md, "Pacing"): the live answers still to come from the
 calls in flight and from ``n`` new calls, X, against the agents free within the answer window
 plus the 2-second rule, M; the expected abandons are E[(X - M)+]. X and M are sums of
-independent Bernoulli variables of different probabilities; each is replaced by the binomial
-of the same count and mean, which by Hoeffding's theorem (1956) gives every convex function
-(the shortfall is one) an expectation at least as large: the model errs towards fewer calls.
+independent Bernoulli variables of different probabilities. X is replaced by the binomial of
+the same count and mean, which by Hoeffding's theorem (1956) gives every convex function (the
+shortfall is one) an expectation at least as large: it errs towards fewer calls. M, whose
+chances are very unequal (a few agents about to be free, many far from it), by the binomial
+of the same mean and variance: the widest one would count agents' chances as far more
+uncertain than they are and cost occupancy. A second check bounds the chance of more
+abandons than the budget allows now, with the widest binomials on both sides.
 """
 
 from __future__ import annotations
@@ -37,6 +41,10 @@ DEFAULT_ABANDON_CAP = MAX_ABANDON_CAP_PERCENT / 100  # TCPA/TSR: 3% of live answ
 ROLLING_DAYS = 30
 SAFE_HARBOR_SECONDS = 2.0  # a live answer not joined to an agent within 2 s is abandoned
 DAY_SECONDS = 86_400.0
+
+# The recent answer rate (for the breach's chance): about the last 60 calls or 5 minutes.
+RECENT_CALLS = 60.0
+RECENT_HALF_LIFE = 300.0
 
 # Probability mass left out of a binomial's range; 1e-12 of a call is nothing.
 _TAIL_SIGMAS = 8.0
@@ -263,6 +271,10 @@ class DialerStats:
             return Estimate(prior, prior_sd=sd, window=window, half_life=half_life)
 
         self.answer_rate = estimate(p.answer_rate)  # live / placed
+        # The same over about the last 60 calls (or 5 minutes): noisier, but it sees a rising
+        # answer rate sooner; only the breach's chance uses it (the pessimistic side).
+        self.recent_answer_rate = Estimate(p.answer_rate, window=RECENT_CALLS,
+                                           half_life=RECENT_HALF_LIFE)
         self.answered_rate = estimate(p.answered_rate)  # (live + machine) / placed
         self.machine_share = estimate(p.machine_share)  # machine / answered
         self.time_to_answer = estimate(p.time_to_answer, p.time_to_answer / 2)
@@ -276,6 +288,7 @@ class DialerStats:
         answered, for answered calls; ``amd_seconds``: the AMD's decision time)."""
         answered = outcome is not DialResult.UNANSWERED
         self.answer_rate.add(at, 1.0 if outcome is DialResult.LIVE else 0.0)
+        self.recent_answer_rate.add(at, 1.0 if outcome is DialResult.LIVE else 0.0)
         self.answered_rate.add(at, 1.0 if answered else 0.0)
         if answered:
             self.machine_share.add(at, 1.0 if outcome is DialResult.MACHINE else 0.0)
@@ -342,6 +355,11 @@ class PacingRules:
     bank_share: float = 0.0
     max_calls_per_agent: float = 6.0
     max_lines: int | None = None  # the trunk's channels for this campaign, if limited
+    # The chance, per decision, that the calls in flight bring more abandons than the budget
+    # allows now, at most: the expectation alone lets two abandons land at once when only
+    # one is allowed (early in the day, with few agents), and a short day has no time to
+    # earn them back.
+    breach_risk: float = 1e-5
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,6 +371,7 @@ class PacingDecision:
     expected_live: float = 0.0  # live answers expected from all calls in flight after this
     expected_abandons: float = 0.0  # of those, with no agent free within 2 s
     abandon_limit: float = 0.0  # what the budget allowed for them
+    breach_chance: float = 0.0  # P(more abandons than the budget allows now), modelled
 
 
 def _binomial_range(trials: int, p: float) -> tuple[int, list[float]]:
@@ -399,6 +418,23 @@ def _shortfall(x_low: int, x_pmf: list[float], x_mean: float, ready: int, b_low:
     return total
 
 
+def _breach_chance(x_low: int, x_pmf: list[float], ready: int, b_low: int, b_pmf: list[float],
+                   allowed: int) -> float:
+    """P(X - M > allowed) for X with pmf x_pmf from x_low and M = ready + B, B with pmf b_pmf
+    from b_low: the chance of more abandons than ``allowed``."""
+    x_high = x_low + len(x_pmf) - 1
+    # greater[m - x_low] = P(X > m), from the top.
+    greater = list(itertools.accumulate(reversed(x_pmf[1:])))[::-1]
+    breach = 0.0
+    threshold = ready + b_low + allowed  # more abandons than allowed: X > M + allowed
+    for probability in b_pmf:
+        if threshold >= x_high:
+            break
+        breach += probability if threshold < x_low else probability * greater[threshold - x_low]
+        threshold += 1
+    return min(breach, 1.0)
+
+
 def expected_shortfall(demand_trials: int, demand_mean: float, sure_demand: int,
                        ready: int, supply_trials: int, supply_mean: float) -> float:
     """E[(X - M)+]: X = sure_demand + Bin(demand_trials, demand_mean / demand_trials) live
@@ -441,6 +477,20 @@ def _ringing_live_chances(now: float, ringing_since: Sequence[float], stats: Dia
     return trials, total
 
 
+def _matched_binomial(mean: float, sum_sq: float, trials: int) -> tuple[int, float]:
+    """(n, p) of the binomial with the mean and (about) the variance of a sum of ``trials``
+    independent chances with this sum and sum of squares: variance = mean - sum_sq, so
+    p = sum_sq / mean and n = mean / p, n whole (rounded, at most ``trials``, at least the
+    mean) and p then mean / n. Chances as unequal as busy agents' (a few about to be free,
+    many far from it) have much less variance than the binomial of the same count: this
+    one keeps the real spread instead of the widest."""
+    if trials <= 0 or mean <= 0.0:
+        return 0, 0.0
+    p = min(1.0, max(sum_sq / mean, mean / trials))
+    n = min(trials, max(math.ceil(mean - 1e-9), round(mean / p)))
+    return n, min(1.0, mean / n)
+
+
 def _lognormal(mean: float, variance: float) -> tuple[float, float]:
     """(mu, sigma x sqrt 2) of the lognormal with this mean and variance (sigma 0: a point)."""
     if variance <= 1e-12 or mean <= 0.0:
@@ -450,36 +500,51 @@ def _lognormal(mean: float, variance: float) -> tuple[float, float]:
 
 
 def _expected_free(now: float, agents: Sequence[BusyAgent], within: float,
-                   stats: DialerStats) -> float:
-    """Sum over the busy agents of P(free by now + within), given how long each has been in
-    their phase: (F(elapsed + deadline) - F(elapsed)) / (1 - F(elapsed)), F the phase's
-    duration distribution (lognormal from the measured mean and variance). A talking agent
-    has the wrap-up after the talk, taken at its mean. One loop, the lognormals' constants
-    computed once: this is most of a decision's time with 200 agents."""
+                   stats: DialerStats, soon: float | None = None
+                   ) -> tuple[float, float, float]:
+    """Sums over the busy agents of P(free by now + within), of its square, and of
+    P(free by now + soon) (0 when ``soon`` is None), given how long each has been in their
+    phase:
+    (F(elapsed + deadline) - F(elapsed)) / (1 - F(elapsed)), F the phase's duration
+    distribution (lognormal from the measured mean and variance). A talking agent has the
+    wrap-up after the talk, taken at its mean. One loop, the lognormals' constants computed
+    once: this is most of a decision's time with 200 agents."""
     erfc, log = math.erfc, math.log
     wrap_mean = stats.wrap_up_seconds.mean
+    soon_at = -1.0 if soon is None else soon
     by_phase = {
         AgentPhase.TALKING: (*_lognormal(stats.talk_seconds.mean, stats.talk_seconds.variance),
-                             within - wrap_mean),
-        AgentPhase.WRAP_UP: (*_lognormal(wrap_mean, stats.wrap_up_seconds.variance), within),
+                             within - wrap_mean, soon_at - wrap_mean),
+        AgentPhase.WRAP_UP: (*_lognormal(wrap_mean, stats.wrap_up_seconds.variance), within,
+                             soon_at),
     }
     total = 0.0
+    total_sq = 0.0
+    total_soon = 0.0
     for agent in agents:
-        mu, spread, deadline = by_phase[agent.phase]
+        mu, spread, deadline, soon_deadline = by_phase[agent.phase]
         if deadline <= 0.0:
             continue
         elapsed = now - agent.since
         if spread == 0.0:  # a duration without spread: free exactly at its mean
             end = math.exp(mu)
-            total += 1.0 if elapsed < end <= elapsed + deadline else 0.0
+            free = 1.0 if elapsed < end <= elapsed + deadline else 0.0
+            total += free
+            total_sq += free
+            total_soon += 1.0 if elapsed < end <= elapsed + soon_deadline else 0.0
             continue
         before = 0.5 * erfc((mu - log(elapsed)) / spread) if elapsed > 0.0 else 0.0
         survive = 1.0 - before
         if survive < 1e-9:
             continue  # far past every duration we know: assume nothing (the safe side)
         after = 0.5 * erfc((mu - log(elapsed + deadline)) / spread)
-        total += (after - before) / survive  # F grows: never negative
-    return total
+        chance = (after - before) / survive  # F grows: never negative
+        total += chance
+        total_sq += chance * chance
+        if soon_deadline > 0.0:
+            after = 0.5 * erfc((mu - log(elapsed + soon_deadline)) / spread)
+            total_soon += (after - before) / survive
+    return total, total_sq, total_soon
 
 
 def decide(now: float, rules: PacingRules, *, ready_agents: int,
@@ -517,7 +582,12 @@ def decide(now: float, rules: PacingRules, *, ready_agents: int,
     # free by then plus the 2 seconds the rule grants can take it.
     window = stats.time_to_answer.mean + (stats.amd_seconds.mean if rules.amd else 0.0)
     within = window + SAFE_HARBOR_SECONDS
-    supply_mean = _expected_free(now, busy_agents, within, stats)
+    # For the breach's chance, only the agents free by the time the first of the calls in
+    # flight can need one (a call answering now, after the AMD, plus the 2 seconds): the
+    # expected abandons may count an agent freed late in the window for an answer that came
+    # early in it (it averages out over many agents); the tail must not.
+    soon = (stats.amd_seconds.mean if rules.amd else 0.0) + SAFE_HARBOR_SECONDS
+    supply_mean, supply_sq, soon_mean = _expected_free(now, busy_agents, within, stats, soon)
     supply_trials = len(busy_agents)
     uncertain_trials = ringing_trials + in_flight.in_amd
     uncertain_mean = ringing + amd_live
@@ -525,29 +595,48 @@ def decide(now: float, rules: PacingRules, *, ready_agents: int,
     target = budget.cap * rules.target_share
     bank = rules.bank_share * max(0.0, budget.surplus(target))
     hard_limit = budget.abandons_allowed
+    allowed_now = budget.abandons_allowed_now
 
-    # The agents' side is the same for every number of calls tried: its pmf once.
-    b_low, b_pmf = _binomial_range(supply_trials,
-                                   supply_mean / supply_trials if supply_trials else 0.0)
+    # The agents' side is the same for every number of calls tried: its pmf once. The
+    # expected abandons take the binomial with the real mix's mean and variance; the
+    # breach's chance the binomial of the same count and mean (wider: the safe side).
+    b_low, b_pmf = _binomial_range(*_matched_binomial(supply_mean, supply_sq, supply_trials))
+    soon_low, soon_pmf = _binomial_range(supply_trials,
+                                         soon_mean / supply_trials if supply_trials else 0.0)
 
-    def plan(extra: int) -> tuple[float, float, float]:
+    # The breach's chance also takes the live answers at the recent rate when it is higher:
+    # the answer rate may be rising faster than the main estimate follows.
+    surge = max(1.0, stats.recent_answer_rate.mean / max(stats.answer_rate.mean, 1e-9))
+
+    def plan(extra: int, *, stop_if_over: bool = False) -> tuple[float, float, float, float]:
+        """(live answers expected, expected abandons, their limit, the breach's chance) with
+        ``extra`` new calls; the breach's chance is not computed (inf) when the expectation
+        is over the limit already and ``stop_if_over``."""
         live = uncertain_mean + extra * per_call
         trials = uncertain_trials + extra
-        x_low, x_pmf = _binomial_range(trials, live / trials if trials else 0.0)
-        abandons = _shortfall(x_low + in_flight.live_waiting, x_pmf,
-                              live + in_flight.live_waiting, ready_agents, b_low, b_pmf)
-        limit = min(hard_limit, target * (live + in_flight.live_waiting) + bank)
-        return live + in_flight.live_waiting, abandons, limit
+        chance = live / trials if trials else 0.0
+        live_total = live + in_flight.live_waiting
+        x_low, x_pmf = _binomial_range(trials, chance)
+        abandons = _shortfall(x_low + in_flight.live_waiting, x_pmf, live_total, ready_agents,
+                              b_low, b_pmf)
+        limit = min(hard_limit, target * live_total + bank)
+        if stop_if_over and abandons > limit:
+            return live_total, abandons, limit, math.inf
+        if surge > 1.0:
+            x_low, x_pmf = _binomial_range(trials, min(1.0, chance * surge))
+        breach = _breach_chance(x_low + in_flight.live_waiting, x_pmf, ready_agents,
+                                soon_low, soon_pmf, allowed_now)
+        return live_total, abandons, limit, breach
 
     def fits(extra: int) -> bool:
-        _, abandons, limit = plan(extra)
-        return abandons <= limit
+        _, abandons, limit, breach = plan(extra, stop_if_over=True)
+        return abandons <= limit and breach <= rules.breach_risk
 
     if not fits(progressive):
-        live, abandons, limit = plan(progressive)
+        live, abandons, limit, breach = plan(progressive)
         return PacingDecision(progressive, CampaignMode.PROGRESSIVE,
                               "calls in flight already use the budget: progressive",
-                              progressive, live, abandons, limit)
+                              progressive, live, abandons, limit, breach)
     # The expected abandons grow convexly with the calls and the limit linearly, so the calls
     # that fit are one run from ``progressive`` up: find its end by doubling, then halving.
     low, step, high = progressive, 1, max(progressive, headroom) + 1
@@ -558,9 +647,9 @@ def decide(now: float, rules: PacingRules, *, ready_agents: int,
             high = low + step
     # Between low (fits) and high (does not, or past the limits): the first that does not.
     low += bisect.bisect_left(range(low + 1, high), True, key=lambda n: not fits(n))
-    live, abandons, limit = plan(low)
+    live, abandons, limit, breach = plan(low)
     return PacingDecision(low, CampaignMode.PREDICTIVE, "predictive", progressive, live, abandons,
-                          limit)
+                          limit, breach)
 
 
 def _line_headroom(rules: PacingRules, logged_in: int, in_flight: int) -> int:

@@ -1,4 +1,6 @@
-"""``callcenter simulate inbound``: "what if I add five agents?" on the real ACD.
+"""``callcenter simulate inbound``: "what if I add five agents?" on the real ACD;
+``callcenter simulate dialer``: our predictive pacing against progressive, a VICIdial-style
+adaptive level and the best fixed dial level, on the same simulated customers.
 
 Wired into the main parser by callcenter/cli.py with ``add_simulate_parser(sub)``; the
 parsed arguments carry ``func=run_simulate``.
@@ -104,6 +106,9 @@ def add_simulate_parser(subparsers: Any) -> None:
     inbound.add_argument("--json", action="store_true",
                          help="print the figures as JSON instead of a table")
     inbound.set_defaults(func=run_simulate)
+    from callcenter.sim.dialer_cli import add_dialer_parser  # it uses this module's types
+
+    add_dialer_parser(kinds)
 
 
 def run_simulate(args: argparse.Namespace) -> int:

@@ -413,16 +413,20 @@ def scenario_from_toml(text: str, source: str = "scenario") -> Scenario:
     )
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read a scenario file (TOML); ScenarioError when it is missing or wrong."""
-    path = Path(path)
+def read_scenario_text(path: Path) -> str:
+    """A scenario file's text; ScenarioError naming the file when it cannot be read."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read the scenario file: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise ScenarioError(f"{path}: the scenario file is not UTF-8 text") from None
-    return scenario_from_toml(text, str(path))
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read a scenario file (TOML); ScenarioError when it is missing or wrong."""
+    path = Path(path)
+    return scenario_from_toml(read_scenario_text(path), str(path))
 
 
 # --------------------------------------------------------------------------- from flags

@@ -28,6 +28,7 @@ from callcenter.core.pacing import (
     PacingRules,
     Priors,
     WindowCounts,
+    _matched_binomial,  # the model's one approximation
     decide,
     expected_shortfall,
 )
@@ -224,6 +225,64 @@ def test_the_hard_limit_binds_near_the_cap() -> None:
                       stats=even_stats(), budget=tight)
     assert decision.abandon_limit <= tight.abandons_allowed
     assert decision.expected_abandons <= decision.abandon_limit
+
+
+def test_the_breach_chance_keeps_two_abandons_from_landing_when_one_is_allowed() -> None:
+    # Cap 50 %, 9 live answers, 4 abandoned: (4.5 - 4) / 0.5 = exactly 1 more allowed now.
+    # Two agents ready, each call live with 1/2. The expectation alone admits 5 calls:
+    # E[(Bin(5, 1/2) - 2)+] = 23/32 <= 1, 6 give 72/64 > 1. But with 4 calls, 4 live answers
+    # (1 in 16) would be two abandons: only 3 calls keep that chance below 1e-5.
+    one_left = BudgetStanding(0.5, WindowCounts(9, 4), WindowCounts(9, 4))
+    assert one_left.abandons_allowed_now == 1
+    arguments: dict[str, object] = dict(ready_agents=2, busy_agents=(), in_flight=InFlight(),
+                                        stats=even_stats(), budget=one_left)
+    careful = decide(T0, PacingRules(target_share=1.0, bank_share=1.0),
+                     **arguments)  # type: ignore[arg-type]
+    assert careful.calls == 3
+    assert careful.breach_chance == 0.0
+    reckless = decide(T0, PacingRules(target_share=1.0, bank_share=1.0, breach_risk=1.0),
+                      **arguments)  # type: ignore[arg-type]
+    assert reckless.calls == 5
+    assert reckless.expected_abandons == pytest.approx(23 / 32)
+    assert reckless.breach_chance == pytest.approx(6 / 32)  # P(Bin(5, 1/2) >= 4)
+
+
+def test_the_agents_binomial_keeps_the_mean_and_the_spread() -> None:
+    # Equal chances: the binomial itself.
+    assert _matched_binomial(2.0, 1.0, 4) == (4, 0.5)
+    # One agent sure to be free, three not at all: exactly one, no spread.
+    assert _matched_binomial(1.0, 1.0, 4) == (1, 1.0)
+    # One agent at 0.9 and nine at 0.1: mean 1.8, variance 1.8 - 0.9 = 0.9. Bin(4, 0.45)
+    # has the mean and a variance of 0.99; Bin(10, 0.18), the same count, 1.48.
+    n, p = _matched_binomial(1.8, 0.81 + 9 * 0.01, 10)
+    assert (n, p) == (4, pytest.approx(0.45))
+    assert _matched_binomial(0.0, 0.0, 5) == (0, 0.0)
+    assert _matched_binomial(3.0, 0.9, 0) == (0, 0.0)
+
+
+def test_a_rising_recent_answer_rate_holds_calls_back() -> None:
+    # 20 agents ready, 3 abandons allowed now: the breach's chance binds (more than 23 live
+    # answers at once). If the last minutes answered twice as often, it binds much sooner.
+    budget = BudgetStanding(0.03, WindowCounts(200, 3), WindowCounts(200, 3))
+    stats = even_stats(answered=0.3)
+    rules = PacingRules(target_share=1.0, bank_share=1.0)
+    arguments: dict[str, object] = dict(ready_agents=20, busy_agents=(),
+                                        in_flight=InFlight(), budget=budget)
+    steady = decide(T0, rules, stats=stats, **arguments)  # type: ignore[arg-type]
+    stats.recent_answer_rate = Estimate(0.6)
+    rising = decide(T0, rules, stats=stats, **arguments)  # type: ignore[arg-type]
+    assert steady.calls > 35
+    assert 20 <= rising.calls < 30
+    assert rising.breach_chance <= rules.breach_risk
+
+
+def test_the_recent_answer_rate_follows_the_last_calls() -> None:
+    stats = DialerStats()
+    for n in range(200):
+        stats.call_ended(T0 + n, DialResult.UNANSWERED)
+    for n in range(60):
+        stats.call_ended(T0 + 200 + n, DialResult.LIVE)
+    assert stats.recent_answer_rate.mean > 0.6 > stats.answer_rate.mean
 
 
 def test_preview_progressive_and_the_fallbacks() -> None:
