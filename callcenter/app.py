@@ -263,6 +263,7 @@ class CallCenter:
             secure_cookies=s.service.secure_cookies, trusted_proxies=s.service.trusted_proxies,
             dead_letters=self.dead_letters, campaigns=self.campaigns,
             compliance=self.compliance, dialer=self.dialer, dispositions=self.dispositions,
+            can_dial=self.dialer.enabled,
             uploads=self.uploads,
             queue_names=tuple(q.name for q in s.queues)))
         install_body_deadline(http_app, limits)

@@ -94,6 +94,7 @@ class WebServices:
     compliance: ComplianceStore | None = None  # no do-not-call and consent routes without it
     queue_names: tuple[str, ...] = ()  # the configured queues (a campaign names one)
     dialer: CampaignDialer | None = None  # no figures, attempts or dispositions without it
+    can_dial: bool = True  # an outbound trunk is configured: campaigns may run
     dispositions: Dispositions | None = None
     uploads: UploadServices | None = None  # no call-list nor compliance uploads without it
 
@@ -126,7 +127,7 @@ def make_app(services: WebServices) -> web.Application:
         install_transfer_routes(app, services.transfers)
     if services.campaigns is not None:
         install_campaign_routes(app, services.campaigns, services.queue_names,
-                                services.uploads)
+                                services.uploads, can_dial=services.can_dial)
     if services.compliance is not None:
         install_compliance_routes(app, services.compliance, services.uploads)
     if services.dialer is not None and services.dispositions is not None:

@@ -289,3 +289,25 @@ async def test_a_state_request_names_only_what_a_manager_may_ask(server: Any):
         assert answer.status == 400
         assert (await answer.json())["error"].startswith(error)
     await manager.close()
+
+
+async def test_without_an_outbound_trunk_a_campaign_cannot_start(
+        sqlite_sessions: async_sessionmaker[AsyncSession]):
+    accounts = accounts_for(sqlite_sessions)
+    services = WebServices(CallRepository(sqlite_sessions), health_probe(), accounts,
+                           VirtualClock(T0), campaigns=CampaignRepository(sqlite_sessions,
+                                                                          VirtualClock(T0)),
+                           queue_names=("sales",), can_dial=False)
+    server = TestServer(make_app(services))
+    await server.start_server()
+    manager = await client_signed_as(server, accounts, (Role.CAMPAIGN_MANAGER,))
+    assert (await manager.post("/api/campaigns", json=NEW)).status == 201
+    refused = await manager.post("/api/campaigns/renewals/state", json={"state": "running"})
+    assert refused.status == 409
+    assert "no outbound trunk is configured" in (await refused.json())["error"]
+    shown = await (await manager.get("/api/campaigns/renewals")).json()
+    assert shown["state"] == "created"
+    assert (await manager.post("/api/campaigns/renewals/state",
+                               json={"state": "stopped"})).status == 200
+    await manager.close()
+    await server.close()

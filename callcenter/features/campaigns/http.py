@@ -59,16 +59,20 @@ from callcenter.web.params import bad_request, json_error
 
 CAMPAIGNS = web.AppKey("campaigns", CampaignRepository)
 KNOWN_QUEUES = web.AppKey("campaign_queues", tuple)  # the configured queues, by name
+CAN_DIAL = web.AppKey("campaign_can_dial", bool)  # an outbound trunk is configured
 UPLOADS = web.AppKey("uploads", UploadServices)
 LIST_FORMATS = {CSV_TYPE: ListFormat.CSV, XLSX_TYPE: ListFormat.XLSX}
 
 
 def install_campaign_routes(app: web.Application, campaigns: CampaignRepository,
                             queues: tuple[str, ...],
-                            uploads: UploadServices | None = None) -> None:
-    """The campaign routes; with ``uploads``, the call-list and import routes too."""
+                            uploads: UploadServices | None = None, *,
+                            can_dial: bool = True) -> None:
+    """The campaign routes; with ``uploads``, the call-list and import routes too.
+    ``can_dial``: an outbound trunk is configured (no campaign starts without one)."""
     app[CAMPAIGNS] = campaigns
     app[KNOWN_QUEUES] = queues
+    app[CAN_DIAL] = can_dial
     register(app, ENDPOINTS)
     if uploads is not None:
         install_upload_routes(app, uploads, LIST_ENDPOINTS)
@@ -123,6 +127,9 @@ async def change_state(request: web.Request, path: CampaignPath, body: StateRequ
                        ) -> web.Response:
     who = current_user(request).username
     reason = f"{who}: {body.reason}" if body.reason else who
+    if body.state == CampaignState.RUNNING.value and not request.app[CAN_DIAL]:
+        raise json_error(web.HTTPConflict, "no outbound trunk is configured (set [outbound] "
+                                           "trunk_host): a running campaign could not dial")
     with _errors():
         changed = await request.app[CAMPAIGNS].set_state(
             path.name, CampaignState(body.state), reason)
@@ -315,7 +322,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              {200: ok(CampaignAnswer, "Changed; the campaign as stored now."),
               404: failed("No such campaign."),
               409: failed("A change its state does not allow (already in that state, or "
-                          "stopped for good).")},
+                          "stopped for good), or a start with no outbound trunk configured.")},
              path_args=CampaignPath, body=StateRequest,
              body_example='{"state": "paused", "reason": "list to be checked"}',
              description="The reason is stored with the state, after the user's name."),
