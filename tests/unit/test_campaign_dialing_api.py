@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.core.campaigns import CampaignMode, CampaignState
+from callcenter.core.clock import VirtualClock
 from callcenter.core.consent import ConsentKind
 from callcenter.core.dial_rules import Outcome
 from callcenter.features.accounts.store import AccountRepository, Role
@@ -230,3 +231,17 @@ async def test_preview_is_only_for_running_preview_campaigns(floor: Floor):
     assert answer.status == 409
     assert "only a running preview campaign" in (await answer.json())["error"]
     await agent.close()
+
+
+async def test_star_55_n_on_the_phone_disposes_of_the_agent_s_latest_call(floor: Floor):
+    dispositions = Dispositions(attempts=floor.attempts, campaigns=floor.campaigns,
+                                compliance=floor.compliance, clock=VirtualClock(T0))
+    with pytest.raises(ValueError, match="has 1-5"):
+        await dispositions.by_feature_code("agent1", 9)
+    stored = await dispositions.by_feature_code("agent1", 1)  # the campaign's first: sale
+    assert (stored["id"], stored["disposition"], stored["disposed_by"]) == (
+        floor.ids[NUMBERS[0]], "sale", "agent agent1 (phone)")
+    with pytest.raises(ValueError, match="no outbound call without a disposition"):
+        await dispositions.by_feature_code("agent1", 1)
+    with pytest.raises(ValueError, match="no outbound call without a disposition"):
+        await dispositions.by_feature_code("agent2", 1)
