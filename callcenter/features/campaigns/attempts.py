@@ -64,25 +64,42 @@ class AttemptStore:
 
     async def candidates(self, campaign: Campaign, *, limit: int,
                          skip: Collection[int] = ()) -> list[DialEntry]:
-        """Up to ``limit`` entries the campaign may want to call next, best first."""
-        counts = _since_recycle()
-        in_flight = func.sum(case((and_(CampaignAttemptRow.id.is_not(None),
-                                        CampaignAttemptRow.ended_at.is_(None)), 1), else_=0))
-        final = _final_calls(campaign)
-        query = (
-            select(CallListEntryRow.id, func.max(CampaignAttemptRow.ended_at).label("last"),
-                   counts.label("counted"))
+        """Up to ``limit`` entries the campaign may want to call next, best first: never
+        called ones in list order (an index walk that stops at ``limit``, however long the
+        list), then called ones by their number of calls and the oldest last call (grouped
+        over the entries that have attempts only)."""
+        wanted = limit + len(skip)
+        fresh = (
+            select(CallListEntryRow.id)
             .join(CallListRow, CallListRow.id == CallListEntryRow.list_id)
-            .outerjoin(CampaignAttemptRow, CampaignAttemptRow.entry_id == CallListEntryRow.id)
+            .where(CallListRow.campaign == campaign.name, CallListRow.active.is_(True),
+                   ~select(CampaignAttemptRow.id)
+                   .where(CampaignAttemptRow.entry_id == CallListEntryRow.id).exists())
+            .order_by(CallListEntryRow.id).limit(wanted))
+        async with self._sessions() as session:
+            ids = [i for i in await session.scalars(fresh) if i not in skip]
+            if len(ids) < limit:
+                ids += [i for i in await session.scalars(self._called(campaign, wanted))
+                        if i not in skip]
+            return await self._entries(session, ids[:limit], campaign.dispositions)
+
+    @staticmethod
+    def _called(campaign: Campaign, limit: int) -> Any:
+        """SQL: entries called before that may be called again, fewest calls and oldest
+        last call first."""
+        counts = _since_recycle()
+        in_flight = func.sum(case((CampaignAttemptRow.ended_at.is_(None), 1), else_=0))
+        return (
+            select(CallListEntryRow.id)
+            .join(CallListRow, CallListRow.id == CallListEntryRow.list_id)
+            .join(CampaignAttemptRow, CampaignAttemptRow.entry_id == CallListEntryRow.id)
             .where(CallListRow.campaign == campaign.name, CallListRow.active.is_(True))
             .group_by(CallListEntryRow.id)
-            .having(in_flight == 0, final == 0, counts < campaign.max_attempts)
+            .having(in_flight == 0, _final_calls(campaign) == 0,
+                    counts < campaign.max_attempts)
             .order_by(func.count(CampaignAttemptRow.id),
                       func.max(CampaignAttemptRow.ended_at), CallListEntryRow.id)
-            .limit(limit + len(skip)))
-        async with self._sessions() as session:
-            ids = [row.id for row in await session.execute(query) if row.id not in skip]
-            return (await self._entries(session, ids[:limit], campaign.dispositions))
+            .limit(limit))
 
     async def entry_now(self, campaign: Campaign, entry_id: int) -> DialEntry | None:
         """The entry with its history as stored now (None: deleted meanwhile, or its list
