@@ -118,9 +118,11 @@ async def test_a_progressive_campaign_joins_each_answer_to_the_nailed_up_agent(t
         customers = carrier(carrier_port, AgentPlan(answer_after_ms=300, hangup_after_ms=2500),
                             calls=len(numbers))
         nailed = await nailed_up(center, "agent1")
+        live = center.events.subscribe(frozenset({"campaign"}))
         await running_campaign(center, numbers)
         attempts = await attempts_settle(center, len(numbers))
         await finished(customers, timeout=60)
+        events = [event.data for event in [await live.get(0) for _ in range(live.pending)]]
         await center.writer.flush(10)
         records = [r for r in (await center.calls.list(limit=50))[0]
                    if r.direction is Direction.OUTBOUND]
@@ -131,6 +133,13 @@ async def test_a_progressive_campaign_joins_each_answer_to_the_nailed_up_agent(t
         ("human", "agent1", False)}, attempts
     by_attempt = {r.campaign_attempt_id: r for r in records}
     assert set(by_attempt) == {a["id"] for a in attempts}
+    # The agent's screen learns each call as it connects, with the attempt to dispose of.
+    connected = [e for e in events if e["change"] == "connected"]
+    assert sorted((e["attempt_id"], e["agent_id"], e["number"]) for e in connected) == sorted(
+        (a["id"], "agent1", a["number"]) for a in attempts)
+    assert {e["name"] for e in connected} == {"Customer 0", "Customer 1", "Customer 2"}
+    ended = [e["attempt_id"] for e in events if e["change"] == "call_ended"]
+    assert sorted(ended) == sorted(a["id"] for a in attempts)
     for attempt in attempts:
         record = by_attempt[attempt["id"]]
         assert (record.campaign, record.caller_number, record.agent_id) == (

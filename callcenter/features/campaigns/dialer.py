@@ -486,9 +486,9 @@ class CampaignDialer:
                           run.campaign.name, call.placed.id, outcome.value)
         if not call.step_started.is_set():
             self._record_unanswered(call, outcome, hangup_cause, now)
-        self._event(run.campaign.name, "call_ended", number=call.placed.number,
-                    attempt=call.placed.attempt, outcome=outcome.value, abandoned=abandoned,
-                    agent_id=agent_id)
+        self._event(run.campaign.name, "call_ended", attempt_id=call.placed.id,
+                    number=call.placed.number, attempt=call.placed.attempt,
+                    outcome=outcome.value, abandoned=abandoned, agent_id=agent_id)
 
     def _record_unanswered(self, call: _Call, outcome: Outcome, cause: str | None,
                            now: float) -> None:
@@ -607,7 +607,7 @@ class CampaignDialer:
                     continue  # announcements and keys mean nothing in these 2 seconds
                 if message.mode is ConnectMode.NAILED:
                     agent_id = message.agent_id
-                    self._connected(run, call)
+                    self._connected(run, call, agent_id)
                     return await self._talk(run, call, session, outcome, amd_status,
                                             agent_id, nailed=True)
                 # A ring-mode agent has what is left of the 2 seconds (Dial counts whole
@@ -616,7 +616,7 @@ class CampaignDialer:
                 queue = self._queues.queue_settings(campaign.queue)
                 if await self._queues.ring(session, call_id, message.agent_id, left,
                                            queue.moh_class):
-                    self._connected(run, call)
+                    self._connected(run, call, message.agent_id)
                     return await self._talk(run, call, session, outcome, amd_status,
                                             message.agent_id, nailed=False)
         except AgiHangup:
@@ -643,14 +643,21 @@ class CampaignDialer:
         call = self._calls.get(call_id)
         run = self._runs.get(call.campaign.name) if call is not None else None
         if call is not None and run is not None and call.waiting_agent:
-            self._connected(run, call)
+            self._connected(run, call, agent_id)
             self._acd.answered(call_id, agent_id)
 
-    def _connected(self, run: _Run, call: _Call) -> None:
-        """The answer reached an agent: a live answer that was not abandoned (counted once)."""
-        if call.waiting_agent:
-            call.waiting_agent = False
-            run.budget.record(self._clock.now(), abandoned=False)
+    def _connected(self, run: _Run, call: _Call, agent_id: str) -> None:
+        """The answer reached an agent: a live answer that was not abandoned (counted once),
+        and a ``connected`` event for the agent's screen (the attempt to dispose of, the
+        list row's fields)."""
+        if not call.waiting_agent:
+            return
+        call.waiting_agent = False
+        run.budget.record(self._clock.now(), abandoned=False)
+        entry = call.entry
+        self._event(call.campaign.name, "connected", attempt_id=call.placed.id,
+                    agent_id=agent_id, call_id=call.token, number=entry.number,
+                    name=entry.name, extra=[list(field) for field in entry.extra])
 
     def _personal(self, entry: DialEntry) -> str | None:
         """The agent a personal call back goes to, while the ACD still knows them."""
