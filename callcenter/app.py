@@ -21,6 +21,7 @@ from callcenter.asterisk.agi_server import AgiServer, CommandTimeouts
 from callcenter.asterisk.ami import AmiActionError, AmiClient
 from callcenter.asterisk.dispatch import AmiDispatcher
 from callcenter.asterisk.events import (
+    BridgeEnter,
     ContactStatus,
     CoreShowChannel,
     DeviceStateChange,
@@ -324,6 +325,7 @@ class CallCenter:
             self.registrations.on_event(event, self.clock.now())), ContactStatus)
         events.subscribe(self._key_pressed, DTMFEnd)
         events.subscribe(lambda event: self.desk.channel_gone(event.uniqueid), Hangup)
+        events.subscribe(lambda event: self.desk.bridge_entered(event.uniqueid), BridgeEnter)
         events.subscribe(lambda event: self.dialer.channel_hung_up(event), Hangup)
         events.subscribe(self.transfers.on_event, *TRANSFER_EVENTS)
         return events

@@ -4,6 +4,8 @@ A real directory (SQLite, and PostgreSQL when available), a real ACD behind its 
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from callcenter.core.acd import AgentState, ConnectMode, OfferCall
 from callcenter.core.agent_recovery import AgentsOnChannels, CallElsewhere
 from tests.support.agent_floor import FLOOR_T0, Floor
@@ -117,3 +119,42 @@ async def test_a_paused_agent_on_a_call_elsewhere_is_paused_again_after_it(floor
     floor.driver.tick()
     view = floor.driver.acd.agent("alice")
     assert (view.state, view.reason) == (AgentState.PAUSED, "break")
+
+
+class NailedPhone:
+    """The FastAGI session of an agent's phone dialling *50."""
+
+    def __init__(self, agent_id: str, uniqueid: str) -> None:
+        self.env = SimpleNamespace(channel=f"PJSIP/{agent_id}-00000001", uniqueid=uniqueid,
+                                   args=["login-nailed"])
+        self.variables: dict[str, str] = {}
+        self.hung_up = False
+
+    async def set_variable(self, name: str, value: str) -> None:
+        self.variables[name] = value
+
+    async def stream_file(self, name: str, escape_digits: str = "") -> str | None:
+        return None  # "you are logged in"
+
+
+async def test_a_nailed_up_agent_takes_calls_only_once_their_phone_is_in_its_bridge(
+        floor: Floor):
+    floor.driver.set_reachable("alice", True)
+    await floor.desk.handle_feature(NailedPhone("alice", "u1"))  # type: ignore[arg-type]
+    assert floor.driver.acd.agent_state("alice") is AgentState.READY
+    inbox = floor.driver.enqueue("call-1", "sales")
+    assert inbox.empty(), "a caller was joined to a bridge the agent has not reached yet"
+    floor.desk.bridge_entered("someone-else")
+    assert inbox.empty()
+    floor.desk.bridge_entered("u1")  # AMI: the agent's phone entered its bridge
+    assert inbox.get_nowait() == OfferCall("call-1", "alice", 15.0, ConnectMode.NAILED, False,
+                                           "sales")
+
+
+async def test_a_phone_gone_before_its_bridge_is_as_reachable_as_it_was(floor: Floor):
+    floor.driver.set_reachable("alice", True)
+    await floor.desk.handle_feature(NailedPhone("alice", "u2"))  # type: ignore[arg-type]
+    assert not floor.driver.reachable("alice")
+    floor.desk.channel_gone("u2")
+    assert floor.driver.acd.agent_state("alice") is AgentState.LOGGED_OUT
+    assert floor.driver.reachable("alice")

@@ -64,6 +64,9 @@ class AgentDesk:
         self._publish = publish
         self._pending: list[StateChange] = []
         self._nailed: dict[str, str] = {}  # uniqueid of a nailed-up channel -> agent id
+        # Nailed-up channels between *50's login and their bridge: uniqueid -> (agent id,
+        # whether the phone counted as reachable before).
+        self._joining: dict[str, tuple[str, bool]] = {}
         self._elsewhere: dict[str, str] = {}  # uniqueid of a call the ACD did not route -> agent
         self._flusher: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -142,6 +145,10 @@ class AgentDesk:
                 outcome = self.request(agent_id, "login", phone=agent_id,
                                        mode=ConnectMode.NAILED)
                 self._nailed[uniqueid] = agent_id
+                # Logged in now, but their phone hears "you are logged in" and only then
+                # enters its bridge: no call is joined to an empty bridge meanwhile.
+                self._joining[uniqueid] = (agent_id, self._acd.reachable(agent_id))
+                self._acd.set_reachable(agent_id, False)
                 return outcome
             case "pause":
                 number = arguments[0] if arguments else "1"
@@ -166,6 +173,9 @@ class AgentDesk:
                 self._acd.elsewhere_ended(busy_agent)
             except ValueError as exc:
                 log.info("agent %s: %s", busy_agent, exc)
+        joining = self._joining.pop(uniqueid, None)
+        if joining is not None:  # gone before reaching the bridge: the phone is as it was
+            self._acd.set_reachable(*joining)
         agent_id = self._nailed.pop(uniqueid, None)
         if agent_id is None:
             return
@@ -174,6 +184,13 @@ class AgentDesk:
             self.request(agent_id, "logout")
         except AgentStateError as exc:
             log.info("agent %s: %s", agent_id, exc)
+
+    def bridge_entered(self, uniqueid: str) -> None:
+        """A channel entered a bridge (AMI): a nailed-up agent's reaching their own is ready
+        for calls from now."""
+        joining = self._joining.pop(uniqueid, None)
+        if joining is not None:
+            self._acd.set_reachable(joining[0], True)
 
     def nailed_channel(self, agent_id: str) -> str | None:
         return next((u for u, a in self._nailed.items() if a == agent_id), None)
