@@ -35,12 +35,12 @@ from datetime import UTC, date, datetime, tzinfo
 from enum import StrEnum
 
 from callcenter.core.campaigns import MAX_ABANDON_CAP_PERCENT, CampaignMode
+from callcenter.core.dial_rules import DAY as DAY_SECONDS
 from callcenter.core.dial_rules import DEFAULT_RING_TIME
 
 DEFAULT_ABANDON_CAP = MAX_ABANDON_CAP_PERCENT / 100  # TCPA/TSR: 3% of live answers
 ROLLING_DAYS = 30
 SAFE_HARBOR_SECONDS = 2.0  # a live answer not joined to an agent within 2 s is abandoned
-DAY_SECONDS = 86_400.0
 
 # The recent answer rate (for the breach's chance): about the last 60 calls or 5 minutes.
 RECENT_CALLS = 60.0

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from callcenter.core.campaigns import CampaignMode
+from callcenter.core.dial_rules import DAY
 from callcenter.core.pacing import (
     SAFE_HARBOR_SECONDS,
     AbandonBudget,
@@ -50,7 +51,6 @@ from callcenter.sim.dialer_scenario import DialerScenario
 # in UTC) is the simulated day.
 FIRST_MIDNIGHT = 1_699_920_000.0  # 2023-11-14 00:00 UTC
 SHIFT_START_HOUR = 9.0
-DAY = 86_400.0
 TICK = 1.0  # seconds between two decisions, as the dialer service ticks
 BIN_SECONDS = 900.0  # the timeline's resolution (occupancy and abandons over the day)
 MACHINE_TALK_SECONDS = 5.0  # an agent handed a machine hangs up after this

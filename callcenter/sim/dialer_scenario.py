@@ -39,11 +39,11 @@ from pathlib import Path
 from statistics import NormalDist
 from typing import Any
 
+from callcenter.core.dial_rules import MIN_RING_TIME
 from callcenter.core.pacing import DEFAULT_ABANDON_CAP
 from callcenter.sim.scenarios import ScenarioError, _Reader, read_scenario_text
 
 MAX_DIALER_AGENTS = 2000  # beyond this a pure-Python day takes minutes per policy
-MIN_RING_TIME = 15.0  # 4 rings: the (and the FTC's) floor
 MAX_SHIFT_HOURS = 15.0  # shifts start at 09:00 (callcenter/sim/dialer.py): one date each
 _STANDARD_NORMAL = NormalDist()
 
