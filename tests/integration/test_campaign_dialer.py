@@ -17,7 +17,7 @@ import pytest
 from callcenter.app import CallCenter
 from callcenter.core.acd import AgentState
 from callcenter.core.call_lists import ColumnMapping
-from callcenter.core.campaigns import Campaign, CampaignMode, CampaignState
+from callcenter.core.campaigns import Campaign, CampaignMode, CampaignState, MachineAction
 from callcenter.core.records import Direction
 from callcenter.features.campaigns.list_files import ListFormat, read_call_list
 from callcenter.features.campaigns.lists import CallLists
@@ -31,6 +31,7 @@ from tests.support.calls import (
     prompt_seconds,
     until,
 )
+from tests.support.carrier import GREETING_MS, Behaviour, Carrier, CarrierPlan
 from tests.support.sipp import AgentPlan, CallerPlan, SippProcess, agent_scenario, free_port
 
 pytestmark = pytest.mark.asterisk
@@ -204,3 +205,26 @@ async def test_an_answer_no_agent_takes_within_2_s_hears_the_safe_harbor_message
     assert phone.events_so_far()[0].name == "invite"
     assert (figures["abandoned_today"], figures["live_answers_today"]) == (1, 1)
     assert figures["abandon_percent_today"] == 100.0
+
+
+async def test_an_answering_machine_gets_the_campaign_s_message_after_its_greeting(tmp_path):
+    plan = CarrierPlan({"+12025550131": Behaviour.MACHINE})
+    carrier_port = free_port()
+    agent = phone_agent("agent1", free_port(), queues=["sales"], password="agent1-secret",
+                        logged_in=False)
+    async with dialing_center(tmp_path, carrier_port, [agent]) as center:
+        with Carrier(plan, port=carrier_port) as carrier:
+            nailed = await nailed_up(center, "agent1")
+            await running_campaign(center, list(plan.numbers), amd=True,
+                                   machine_action=MachineAction.LEAVE_MESSAGE)
+            [attempt] = await attempts_settle(center, 1)
+            [call] = await carrier.wait_for_calls(1, timeout=60)
+            nailed.stop()
+
+    assert (attempt["outcome"], attempt["amd_status"], attempt["agent_id"]) == (
+        "machine", "MACHINE", None), attempt
+    assert attempt["hangup_cause"] == "machine: leave_message"
+    # We hung up, after the greeting and the beep, then the whole message.
+    assert call.ended_by == "caller"
+    message_ms = prompt_seconds("campaign-machine-message") * 1000
+    assert call.talk_ms is not None and call.talk_ms > GREETING_MS + message_ms, call
