@@ -64,7 +64,7 @@ from callcenter.core.campaign_calls import (
 from callcenter.core.campaigns import Campaign, CampaignMode, CampaignState, MachineAction
 from callcenter.core.clock import Clock
 from callcenter.core.consent import ConsentKind, ConsentSource
-from callcenter.core.dial_rules import DncList, NumberStatus, Outcome, may_dial
+from callcenter.core.dial_rules import CallingRules, DncList, NumberStatus, Outcome, may_dial
 from callcenter.core.pacing import (
     ROLLING_DAYS,
     SAFE_HARBOR_SECONDS,
@@ -147,6 +147,14 @@ class _Run:
     calls: dict[str, _Call] = field(default_factory=dict)
     exhausted: bool = False  # the last refill found nothing to call
     decision: PacingDecision | None = None  # the last one
+    _rules: tuple[float, CallingRules] | None = None  # for the campaign's updated_at
+
+    def rules(self) -> CallingRules:
+        """The campaign's calling rules, made again only when its settings changed (its
+        hours are parsed once, not for every number dialled)."""
+        if self._rules is None or self._rules[0] != self.campaign.updated_at:
+            self._rules = (self.campaign.updated_at, calling_rules(self.campaign))
+        return self._rules[1]
     previews: dict[str, DialEntry] = field(default_factory=dict)  # preview: agent -> entry
 
     def in_flight(self) -> InFlight:
@@ -274,7 +282,7 @@ class CampaignDialer:
             entry = run.hopper.popleft()
             fresh = await self._attempts.entry_now(run.campaign, entry.entry_id)
             if (fresh is not None and self._agent_free_for(fresh)
-                    and await self._allowed(run.campaign, fresh)):
+                    and await self._allowed(run, fresh)):
                 return fresh
 
     def _agent_free_for(self, entry: DialEntry) -> bool:
@@ -296,7 +304,7 @@ class CampaignDialer:
         now = self._clock.now()
         # The ledgers are read at dial time, one number at a time: here the hours, retries
         # and attempts sort out what cannot be called now.
-        rules = dataclasses.replace(calling_rules(run.campaign), consent_scope=None)
+        rules = dataclasses.replace(run.rules(), consent_scope=None)
         for entry in await self._attempts.candidates(run.campaign, limit=size, skip=busy):
             status = NumberStatus(callee_places(entry.number, entry.time_zones,
                                                 skip_holidays=run.campaign.skip_holidays),
@@ -305,7 +313,8 @@ class CampaignDialer:
                 run.hopper.append(entry)
         run.exhausted = not run.hopper
 
-    async def _allowed(self, campaign: Campaign, entry: DialEntry) -> bool:
+    async def _allowed(self, run: _Run, entry: DialEntry) -> bool:
+        campaign = run.campaign
         lists = {DncList.GLOBAL if e.campaign is None else DncList.CAMPAIGN
                  for e in await self._compliance.do_not_call_entries(entry.number)
                  if e.campaign in (None, campaign.name)}
@@ -314,7 +323,7 @@ class CampaignDialer:
         status = NumberStatus(callee_places(entry.number, entry.time_zones,
                                             skip_holidays=campaign.skip_holidays),
                               entry.attempts, frozenset(lists), consent)
-        decision = may_dial(calling_rules(campaign), status, self._clock.now())
+        decision = may_dial(run.rules(), status, self._clock.now())
         if not decision.allowed:
             log.debug("campaign %s: %s not dialled: %s", campaign.name, entry.number,
                       decision.reason)
@@ -354,7 +363,7 @@ class CampaignDialer:
         held = run.previews.get(agent_id)
         if held is not None:
             fresh = await self._attempts.entry_now(run.campaign, held.entry_id)
-            if fresh is not None and await self._allowed(run.campaign, fresh):
+            if fresh is not None and await self._allowed(run, fresh):
                 run.previews[agent_id] = fresh
                 return fresh
             del run.previews[agent_id]
@@ -376,7 +385,7 @@ class CampaignDialer:
             log.info("campaign %s: agent %s skipped %s", name, agent_id, held.number)
             return None
         fresh = await self._attempts.entry_now(run.campaign, entry_id)
-        if fresh is None or not await self._allowed(run.campaign, fresh):
+        if fresh is None or not await self._allowed(run, fresh):
             raise PreviewRefused(f"entry {entry_id} may not be called now (a do-not-call "
                                  "listing, a revocation or the hours changed meanwhile)")
         if self._acd.agent(agent_id).state is not AgentState.READY:
