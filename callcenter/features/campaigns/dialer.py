@@ -129,7 +129,6 @@ class _Call:
     hangup_cause: int | None = None  # Q.850, from AMI's Hangup of the customer's channel
     hung_up: asyncio.Event = field(default_factory=asyncio.Event)
     step_started: asyncio.Event = field(default_factory=asyncio.Event)
-    in_amd: bool = False
     waiting_agent: bool = False
     done: bool = False
     for_agent: str | None = None  # preview: the agent who chose to dial it
@@ -145,8 +144,8 @@ class _Run:
     trunk: TrunkWatch = field(default_factory=TrunkWatch)
     hopper: deque[DialEntry] = field(default_factory=deque)
     calls: dict[str, _Call] = field(default_factory=dict)
-    exhausted: bool = False  # the last refill found nothing to call
     decision: PacingDecision | None = None  # the last one
+    previews: dict[str, DialEntry] = field(default_factory=dict)  # preview: agent -> entry
     _rules: tuple[float, CallingRules] | None = None  # for the campaign's updated_at
 
     def rules(self) -> CallingRules:
@@ -155,12 +154,12 @@ class _Run:
         if self._rules is None or self._rules[0] != self.campaign.updated_at:
             self._rules = (self.campaign.updated_at, calling_rules(self.campaign))
         return self._rules[1]
-    previews: dict[str, DialEntry] = field(default_factory=dict)  # preview: agent -> entry
 
     def in_flight(self) -> InFlight:
+        # AMD listens in the dialplan before the FastAGI step: to the service those calls
+        # still ring, so none is counted "in AMD".
         ringing = [c.placed.placed_at for c in self.calls.values() if c.answered_at is None]
         return InFlight(ringing_since=ringing,
-                        in_amd=sum(1 for c in self.calls.values() if c.in_amd),
                         live_waiting=sum(1 for c in self.calls.values() if c.waiting_agent))
 
 
@@ -311,7 +310,6 @@ class CampaignDialer:
                                   entry.attempts)
             if may_dial(rules, status, now).allowed:
                 run.hopper.append(entry)
-        run.exhausted = not run.hopper
 
     async def _allowed(self, run: _Run, entry: DialEntry) -> bool:
         campaign = run.campaign
