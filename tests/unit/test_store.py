@@ -284,6 +284,48 @@ async def test_a_bad_record_is_refused_naming_the_field_and_nothing_is_written(
     assert await count_rows(engine, CallRow) == 0
 
 
+class _Follower:
+    """Remembers what it was shown, or refuses a closed record."""
+
+    def __init__(self, refuse_closed: bool = False) -> None:
+        self.seen: list[tuple[int, str, bool]] = []
+        self._refuse_closed = refuse_closed
+
+    async def follow(self, session: object, call_pk: int, record: CallRecord) -> None:
+        if self._refuse_closed and not record.is_open:
+            raise RuntimeError("refused")
+        self.seen.append((call_pk, record.call_id, record.is_open))
+
+
+async def test_followers_see_every_stored_record_with_its_row_id(
+    engine: AsyncEngine, clock: VirtualClock
+) -> None:
+    follower = _Follower()
+    repository = CallRepository(session_factory(engine), clock=clock, followers=[follower])
+    await repository.save(open_call("1.9"))
+    await repository.save(closed(open_call("1.9")))
+    assert await repository.insert_if_absent(closed(open_call("1.10")))
+    assert not await repository.insert_if_absent(closed(open_call("1.9")))
+    (first_pk, _, _), (again_pk, _, _), (other_pk, _, _) = follower.seen
+    assert [(call_id, is_open) for _, call_id, is_open in follower.seen] == [
+        ("1.9", True), ("1.9", False), ("1.10", False)]
+    assert first_pk == again_pk != other_pk
+
+
+async def test_a_follower_that_fails_takes_the_record_down_with_it(
+    engine: AsyncEngine, clock: VirtualClock
+) -> None:
+    """Derived rows and the record stand or fall together: nothing derived is ever left
+    for a record the database does not hold, nor the other way round."""
+    repository = CallRepository(session_factory(engine), clock=clock,
+                                followers=[_Follower(refuse_closed=True)])
+    await repository.save(open_call("1.11"))
+    with pytest.raises(RuntimeError, match="refused"):
+        await repository.save(closed(open_call("1.11")))
+    stored = await repository.get("1.11")
+    assert stored is not None and stored.is_open
+
+
 # --------------------------------------------------------------------------- listing
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Select, and_, case, delete, func, insert, not_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -92,14 +92,26 @@ class FaqTopicFigures:
         return self.solved / self.heard if self.heard else None
 
 
+class RecordFollower(Protocol):
+    """Keeps something derived from call records (a call's price, the report aggregates) in
+    step with them: called in the transaction that stores a record, every time it is stored
+    (open or closed, first time or again), so it must replace what it derived before."""
+
+    async def follow(self, session: AsyncSession, call_pk: int, record: CallRecord) -> None:
+        ...
+
+
 class CallRepository:
-    """Saves and reads call detail records; one transaction per call."""
+    """Saves and reads call detail records; one transaction per call (with its followers'
+    derived rows: they stand or fall with the record)."""
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], clock: Clock | None = None
+        self, sessions: async_sessionmaker[AsyncSession], clock: Clock | None = None,
+        followers: Sequence[RecordFollower] = (),
     ) -> None:
         self._sessions = sessions
         self._clock = clock or SystemClock()  # stamps updated_at
+        self._followers = tuple(followers)
 
     async def save(self, record: CallRecord) -> None:
         """Insert or update the call by ``call_id``.
@@ -126,6 +138,7 @@ class CallRepository:
                     for row in rows:
                         row["call_pk"] = call_pk
                     await session.execute(insert(table), rows)  # one executemany per table
+            await self._follow(session, call_pk, record)
 
     async def insert_if_absent(self, record: CallRecord) -> bool:
         """Insert the call unless a record of it exists: whoever stored it first wins. True
@@ -146,7 +159,12 @@ class CallRepository:
                     row["call_pk"] = call_pk
                 if rows:
                     await session.execute(insert(table), rows)
+            await self._follow(session, call_pk, record)
         return True
+
+    async def _follow(self, session: AsyncSession, call_pk: int, record: CallRecord) -> None:
+        for follower in self._followers:
+            await follower.follow(session, call_pk, record)
 
     async def stored_ids(self, call_ids: Iterable[str]) -> set[str]:
         """Which of these calls have a record, open or closed."""
