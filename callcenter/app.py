@@ -32,11 +32,13 @@ from callcenter.asterisk.events import (
 )
 from callcenter.asterisk.sandbox import Sandbox, SandboxError
 from callcenter.config import Settings
+from callcenter.core.acd_actions import AgentState
 from callcenter.core.agent_recovery import agents_on_channels
 from callcenter.core.calls import CallLedger, agent_from_channel
 from callcenter.core.clock import Clock, SystemClock
 from callcenter.core.records import CallRecord
 from callcenter.core.registrations import RegistrationBook, RegistrationChanged
+from callcenter.core.wallboard import Wallboard
 from callcenter.features.accounts.store import AccountRepository, ensure_first_admin
 from callcenter.features.agent_transfers.service import TRANSFER_EVENTS, CallTransfers
 from callcenter.features.agents.admin import AgentAdmin
@@ -67,6 +69,8 @@ from callcenter.features.queues.setup import build_acd
 from callcenter.features.queues.waiting import QueueCalls
 from callcenter.features.supervision.dialplan import TRANSFER_SCRIPT
 from callcenter.features.supervision.service import Supervision
+from callcenter.features.wallboard.service import WallboardService, queue_targets
+from callcenter.features.wallboard.store import queued_since
 from callcenter.listener import Capacity, plan_capacity, raise_open_file_limit
 from callcenter.store.asterisk_log import LogPositions
 from callcenter.store.db import create_engine, ping, session_factory, upgrade
@@ -74,6 +78,7 @@ from callcenter.web.app import WebServices, make_app
 from callcenter.web.events import EventHub, StreamSettings
 from callcenter.web.health import HealthProbe
 from callcenter.web.limits import GuardedSite, HttpLimits, install_body_deadline, runner_options
+from callcenter.web.metrics import LiveReadings
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +224,7 @@ class CallCenter:
         _stops_with(parts, "agent desk", self.desk.stop)
         self.acd.start()
         _stops_with(parts, "acd", self.acd.stop)
+        await self._start_wallboard(parts)
         capacity = self._plan_capacity()
         self.agi = AgiServer({"ivr": self.inbound.handle, "agent": self.desk.handle_feature,
                               "callback": self.callback_dialer.handle,
@@ -266,7 +272,8 @@ class CallCenter:
             compliance=self.compliance, dialer=self.dialer, dispositions=self.dispositions,
             can_dial=self.dialer.enabled,
             uploads=self.uploads,
-            queue_names=tuple(q.name for q in s.queues)))
+            queue_names=tuple(q.name for q in s.queues),
+            wallboard=self.wallboard, metrics=self._metric_readings()))
         install_body_deadline(http_app, limits)
         self.web = web.AppRunner(http_app, access_log=None, **runner_options(limits))
         await self.web.setup()
@@ -276,6 +283,49 @@ class CallCenter:
         await self.http_site.start()
         log.info("call center up: FastAGI %s:%d, HTTP http://%s:%d/",
                  s.service.agi_host, self.agi.port, s.service.http_host, s.service.http_port)
+
+    async def _start_wallboard(self, parts: AsyncExitStack) -> None:
+        """The live board: today's calls from the stored records (and those the spool still
+        holds), then every record version and agent change as they come."""
+        s = self.settings
+        now = self.clock.now()
+        board = Wallboard(queue_targets(s), s.center.zone, now)
+        self.wallboard = WallboardService(board, acd=self.acd, clock=self.clock,
+                                          publish=self.events.publish)
+        stored = await queued_since(session_factory(self.engine), board.day.start)
+        self.wallboard.rebuild([*stored, *self.writer.pending_records(),
+                                *self.ledger.open_calls()])
+        self.writer.listeners.append(self.wallboard.record_changed)
+        self.acd.on_agent_change(self.wallboard.agent_changed)
+        self.wallboard.start()
+        _stops_with(parts, "wallboard", self.wallboard.stop)
+
+    def _metric_readings(self) -> LiveReadings:
+        """What /metrics reads at each scrape (web/metrics.py)."""
+        def calls_up() -> dict[str, int]:
+            counts = dict.fromkeys(("inbound", "outbound"), 0)
+            for record in self.ledger.open_calls():
+                counts[record.direction.value] += 1
+            return counts
+
+        def agents_by_state() -> dict[str, int]:
+            counts = dict.fromkeys((state.value for state in AgentState), 0)
+            for view in self.acd.agents():
+                counts[view.state.value] += 1
+            return counts
+
+        return LiveReadings(
+            calls_up=calls_up,
+            queue_waiting=lambda: {q.name: self.acd.queue_stats(q.name).waiting
+                                   for q in self.settings.queues},
+            agents_by_state=agents_by_state,
+            ami_connected=lambda: self.ami.connected, ami_logins=lambda: self.ami.logins,
+            agi_sessions=lambda: self.agi.sessions_active,
+            agi_refused=lambda: self.agi.sessions_refused,
+            record_backlog=lambda: self.writer.backlog,
+            dead_letters=lambda: self.writer.dead_lettered,
+            event_subscribers=lambda: self.events.subscriber_count,
+            wallboard_snapshots=lambda: self.wallboard.published)
 
     def _plan_capacity(self) -> Capacity:
         """Raise the open-file limit, then share it: FastAGI first, then HTTP (see

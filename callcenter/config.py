@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import field, replace
 from pathlib import Path
 from typing import Annotated, Any, get_type_hints
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BeforeValidator, ConfigDict, Field, ValidationError, create_model
 from pydantic.dataclasses import dataclass
@@ -259,6 +260,30 @@ class QueueSettings:
     handle_time: WholeNumber = 180  # expected seconds per call until calls have been measured
     service_level_seconds: WholeNumber = 20  # the T of "answered within T seconds"
     moh_class: Text = "default"
+    # The wallboard (docs/wallboard.md): callers who hang up waiting within this many seconds
+    # are short abandons (in no ratio); alerts when today's service level falls below / the
+    # abandon rate rises above these percentages (0: no such alert).
+    short_abandon_seconds: WholeNumber = 5
+    alert_service_level_below: WholeNumber = 80
+    alert_abandon_rate_above: WholeNumber = 10
+
+
+@dataclass(frozen=True, config=_SECTION)
+class CenterSettings:
+    """The center as a whole."""
+
+    # The IANA time zone the center's days are counted in (the wallboard's "today", the
+    # reports' days), e.g. "America/Sao_Paulo".
+    time_zone: Text = "UTC"
+    # Wallboard alerts (docs/wallboard.md): one clears only once its figure is this many
+    # points back on the good side, and none is raised before this many calls count in its
+    # ratio (a first abandoned call is not "100 % abandoned").
+    alert_hysteresis_percent: WholeNumber = 5
+    alert_min_calls: WholeNumber = 10
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
 
 
 @dataclass(frozen=True, config=_SECTION)
@@ -311,6 +336,7 @@ class Settings:
     ivr: IvrSettings = field(default_factory=IvrSettings)
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
     acd: AcdSettings = field(default_factory=AcdSettings)
+    center: CenterSettings = field(default_factory=CenterSettings)
     queues: tuple[QueueSettings, ...] = ()  # the file's [[queues]]; none there: DEMO_QUEUES
     agents: tuple[AgentSettings, ...] = ()  # the file's [[agents]]; none there: DEMO_AGENTS
     data_dir: Text = ""
@@ -353,6 +379,7 @@ SECTIONS: dict[str, type] = {
     "ivr": IvrSettings,
     "outbound": OutboundSettings,
     "acd": AcdSettings,
+    "center": CenterSettings,
 }
 TABLE_LISTS: dict[str, type] = {"queues": QueueSettings, "agents": AgentSettings}
 
@@ -571,6 +598,7 @@ def _check(s: Settings) -> None:
         )
     _check_queues_and_agents(s)
     _check_outbound(s.outbound)
+    _check_center(s)
 
 
 def _check_queues_and_agents(s: Settings) -> None:
@@ -671,6 +699,26 @@ def _check_acd(s: Settings) -> None:
                                       f"{' -> '.join([*chain, target])}")
                 chain.append(target)
                 target = s.queue(target).overflow_to  # type: ignore[union-attr]
+
+
+def _check_center(s: Settings) -> None:
+    try:
+        ZoneInfo(s.center.time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"center.time_zone: {s.center.time_zone[:60]!r} is not a known time "
+                          "zone (an IANA name such as 'UTC' or 'America/Sao_Paulo')") from None
+    if not 0 <= s.center.alert_hysteresis_percent <= 50:
+        raise ConfigError(f"center.alert_hysteresis_percent: "
+                          f"{s.center.alert_hysteresis_percent} is not 0-50")
+    if not 1 <= s.center.alert_min_calls <= 100_000:
+        raise ConfigError(f"center.alert_min_calls: {s.center.alert_min_calls} is not "
+                          "1-100000")
+    for i, q in enumerate(s.queues):
+        for key, high in (("short_abandon_seconds", 3600), ("alert_service_level_below", 100),
+                          ("alert_abandon_rate_above", 100)):
+            value = getattr(q, key)
+            if not 0 <= value <= high:
+                raise ConfigError(f"queues[{i}].{key}: {value} is not 0-{high}")
 
 
 # --------------------------------------------------------------------------- outbound

@@ -520,6 +520,7 @@ class AmiClient:
         self._buffer: list[AmiEvent] = []
         self._attempt = 0
         self.last_error: str | None = None
+        self.logins = 0  # successful logins since start: the first, then each reconnect
 
     # ------------------------------------------------------------------ state
 
@@ -672,6 +673,7 @@ class AmiClient:
                 f"AMI login as {self._username!r} refused: {exc.message or 'no reason given'}"
             ) from None
         protocol.logged_in = True
+        self.logins += 1
         self._attempt = 0
         self.last_error = None
         logger.info("AMI: logged in as %s (protocol %s)", self._username, protocol.framer.version)

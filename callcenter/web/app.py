@@ -34,12 +34,15 @@ from callcenter.features.queues import http as queues_http
 from callcenter.features.reports import http as reports
 from callcenter.features.supervision.http import install_supervision_routes
 from callcenter.features.supervision.service import Supervision
+from callcenter.features.wallboard.http import install_wallboard_routes
+from callcenter.features.wallboard.service import WallboardService
 from callcenter.store.db_errors import describe, is_unavailable
 from callcenter.web.auth import install_auth
 from callcenter.web.contract import register
 from callcenter.web.demo import DEMO_ENDPOINT
 from callcenter.web.events import EventHub, StreamSettings, install_events
 from callcenter.web.health import HEALTH, HEALTH_ENDPOINT, HealthProbe
+from callcenter.web.metrics import CallCenterCollector, LiveReadings, RequestCounts, install_metrics
 from callcenter.web.openapi import OPENAPI_ENDPOINT
 
 log = logging.getLogger(__name__)
@@ -97,12 +100,17 @@ class WebServices:
     can_dial: bool = True  # an outbound trunk is configured: campaigns may run
     dispositions: Dispositions | None = None
     uploads: UploadServices | None = None  # no call-list nor compliance uploads without it
+    wallboard: WallboardService | None = None  # no /api/wallboard without it
+    metrics: LiveReadings | None = None  # no /metrics without it
 
 
 def make_app(services: WebServices) -> web.Application:
     """The application. Every route is added with the roles that may use it (deny by
     default: see web/auth.py)."""
-    app = web.Application(middlewares=[json_errors, database_unavailable],
+    # Outermost, so it counts the status the client finally got.
+    requests = RequestCounts() if services.metrics is not None else None
+    app = web.Application(middlewares=[*([requests.middleware] if requests else []),
+                                       json_errors, database_unavailable],
                           client_max_size=64 * 1024)
     app[CALLS] = services.calls
     app[HEALTH] = services.health
@@ -132,6 +140,10 @@ def make_app(services: WebServices) -> web.Application:
         install_compliance_routes(app, services.compliance, services.uploads)
     if services.dialer is not None and services.dispositions is not None:
         install_dialing_routes(app, services.dialer, services.dispositions)
+    if services.wallboard is not None:
+        install_wallboard_routes(app, services.wallboard)
+    if services.metrics is not None:
+        install_metrics(app, CallCenterCollector(services.metrics, requests))
     register(app, [DEMO_ENDPOINT])  # the data-dip example's order system
     return app
 

@@ -44,7 +44,8 @@ from callcenter.web.contract import Endpoint, Reply, failed, register
 from callcenter.web.params import bad_request, check_params, iso, json_error
 
 # What the composition root publishes; pages filter on these with ``?kinds=``.
-EVENT_KINDS = frozenset({"agent", "queue", "call", "callback", "campaign"})
+EVENT_KINDS = frozenset({"agent", "queue", "call", "callback", "campaign",
+                         "wallboard", "wallboard_alert"})  # the last two: docs/wallboard.md
 OVERFLOW = "overflow"  # the subscriber fell behind and was dropped; reconnect
 RESYNC = "resync"  # missed events are not available; reload the full state
 ENDED = "ended"  # the stream's session or token has ended; sign in again

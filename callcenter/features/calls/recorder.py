@@ -100,6 +100,9 @@ class RecordWriter:
         self._stored = 0
         self.last_error: str | None = None
         self.dead_lettered = 0
+        # Told of every version handed over (the wallboard counts calls from them): a
+        # listener reads the writer's own snapshot and must not change it, nor block.
+        self.listeners: list[Callable[[CallRecord], None]] = []
 
     # ------------------------------------------------------------------ handing over
 
@@ -122,6 +125,14 @@ class RecordWriter:
                 seq=seq, record=snapshot, document=document, durable=self._spool is None)
             self._idle.clear()
             self._wakeup.set()
+            self._tell_listeners(snapshot)
+
+    def _tell_listeners(self, record: CallRecord) -> None:
+        for listener in self.listeners:
+            try:
+                listener(record)
+            except Exception:  # a listener's fault must not cost the record
+                log.exception("call %s: a record listener failed", record.call_id)
 
     @property
     def backlog(self) -> int:
