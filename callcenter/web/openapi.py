@@ -35,6 +35,7 @@ from callcenter.features.compliance import http as compliance_http
 from callcenter.features.queues import http as queues_http
 from callcenter.features.reports import http as reports
 from callcenter.features.supervision import http as supervision
+from callcenter.features.wallboard import http as wallboard_http
 from callcenter.store.values import MAX_ROW_ID
 from callcenter.web.auth import (
     CSRF_HEADER,
@@ -45,6 +46,7 @@ from callcenter.web.contract import PUBLIC_ROLES, Endpoint, Reply
 from callcenter.web.demo import DEMO_ENDPOINT
 from callcenter.web.events import EVENTS_ENDPOINT
 from callcenter.web.health import HEALTH_ENDPOINT
+from callcenter.web.metrics import METRICS_ENDPOINT
 from callcenter.web.params import QUEUE_NAME
 
 Schema = dict[str, Any]
@@ -72,7 +74,8 @@ def all_endpoints() -> tuple[Endpoint, ...]:
             calls.DEAD_LETTERS_ENDPOINT, reports.FAQ_ENDPOINT,
             *callbacks.ENDPOINTS, *supervision.ENDPOINTS, *transfers_http.ENDPOINTS,
             *campaigns_http.ENDPOINTS, *campaigns_http.LIST_ENDPOINTS, *dialing_http.ENDPOINTS,
-            *compliance_http.ENDPOINTS, *compliance_http.UPLOAD_ENDPOINTS, EVENTS_ENDPOINT)
+            *compliance_http.ENDPOINTS, *compliance_http.UPLOAD_ENDPOINTS, EVENTS_ENDPOINT,
+            *wallboard_http.ENDPOINTS, METRICS_ENDPOINT)
 
 # ----------------------------------------------------------------------- JSON Schema helpers
 
