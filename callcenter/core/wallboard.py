@@ -12,7 +12,9 @@ with the same result: a call counts once, by its latest version.
 
 Figures (docs/wallboard.md, after DOMAIN.md "Figures"), for calls that entered a queue on
 the center's current day (by the time they joined their first queue, in the center's time
-zone), per that first queue:
+zone), per the queue their record names (the call record's rule: the last queue it
+overflowed to; after a transfer, still the queue it first waited in); a call that
+overflows moves from one queue's counts to the other's:
 
 - offered: every such call; answered: an agent answered it; answered in time: within T
   seconds (the queue's ``service_level_seconds``) of joining;
@@ -238,7 +240,7 @@ class Wallboard:
         old = self._calls.get(progress.call_id)
         if old == (progress.queue, new):
             return alerts
-        if old is not None:  # its first queue never changes; counted there
+        if old is not None:  # its latest version replaces it (in another queue: overflowed)
             self._add(self._queues[old[0]].tally, old[1], -1)
             if old[0] != progress.queue:
                 alerts += self._check(old[0], now)

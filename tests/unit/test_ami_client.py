@@ -387,6 +387,7 @@ async def test_a_cut_connection_fails_pending_actions_then_reconnects_and_resync
     await client.wait_ready(WAIT)
     assert len(second_snapshot) == 2
     assert fake_ami.logins == 2
+    assert client.logins == 2  # what /metrics reports as one reconnect
     assert sleep.delays == [backoff_delay(0, 0.01, 1.0, random.Random(7))]
     assert not any(a["Action"] == "Hold" for a in fake_ami.actions[-2:])  # never re-sent
     fake_ami.send_event(channel_event("Newstate", "after"))

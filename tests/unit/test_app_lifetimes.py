@@ -20,8 +20,8 @@ from callcenter.config import Settings, load_settings
 from callcenter.features.calls.recorder import RecordWriter
 from tests.support.ports import free_port
 
-STOP_ORDER = ["web", "reconciliation", "campaign dialer", "callbacks", "ami", "fastagi", "acd",
-              "agent desk", "queue mirror", "flows", "data dips", "records", "imports",
+STOP_ORDER = ["web", "reconciliation", "campaign dialer", "callbacks", "ami", "fastagi",
+              "wallboard", "acd", "agent desk", "queue mirror", "flows", "data dips", "records", "imports",
               "database"]
 
 

@@ -455,3 +455,25 @@ def test_an_os_error_not_from_the_driver_is_no_outage() -> None:
     except ConnectionResetError as exc:
         assert not is_unavailable(exc)
         assert classify(exc) is Failure.TRANSIENT
+
+
+async def test_listeners_hear_every_version_handed_over_and_a_failing_one_costs_nothing(
+        caplog: pytest.LogCaptureFixture) -> None:
+    store = FakeStore()
+    writer = RecordWriter(store, clock=VirtualClock(T0))
+    heard: list[tuple[str, object]] = []
+
+    def broken(record: CallRecord) -> None:
+        raise RuntimeError("a listener's own bug")
+
+    writer.listeners += [broken, lambda record: heard.append((record.call_id, record.ended_at))]
+    record = call("c1", ended=False)
+    writer.submit([record])
+    record.ended_at = T0 + 30
+    writer.submit([record])
+    assert heard == [("c1", None), ("c1", T0 + 30)]  # each version, as it was then
+    writer.start()
+    await writer.flush(WAIT)
+    await writer.stop()
+    assert store.stored["c1"].ended_at == T0 + 30
+    assert "a record listener failed" in caplog.text

@@ -22,6 +22,7 @@ from callcenter.core.wallboard import (
     Figure,
     QueueNow,
     QueueTargets,
+    Tally,
     Wallboard,
     progress_of,
     rebuild,
@@ -77,6 +78,15 @@ def test_service_level_counts_late_answers_and_abandons_after_t_but_not_short_ab
     assert (tally.abandoned, tally.abandoned_after_t, tally.short_abandoned) == (2, 1, 1)
     assert tally.service_level == pytest.approx(1 / 3)  # a / (a, b, c)
     assert tally.abandon_rate == pytest.approx(2 / 4)  # c, d / (a, b, c, d)
+
+
+def test_a_call_that_overflows_moves_from_one_queues_counts_to_the_others():
+    wallboard = board(sales=TARGETS, support=TARGETS)
+    wallboard.call(CallProgress("c1", "sales", T0), T0)
+    wallboard.call(answered("c1", T0, 70.0, queue="support"), T0 + 70)  # overflowed at 60 s
+    assert wallboard.tally("sales").offered == 0
+    support = wallboard.tally("support")
+    assert (support.offered, support.answered, support.answered_in_time) == (1, 1, 0)
 
 
 def test_an_alert_is_raised_once_when_service_level_falls_below_and_cleared_with_hysteresis():
@@ -223,20 +233,22 @@ def test_bad_targets_are_refused_naming_the_field():
 class Step:
     gap: float  # seconds the clock moves before this step
     call: int  # which call
+    queue: str  # where it is now (it may overflow from one to the other)
     outcome: str  # "join", "answer", "abandon"
     wait: float
 
 
 steps = st.lists(st.builds(
     Step, gap=st.sampled_from([0.0, 1.0, 7.0, 60.0, 3600.0, 20000.0]),
-    call=st.integers(0, 25), outcome=st.sampled_from(["join", "answer", "abandon"]),
+    call=st.integers(0, 25), queue=st.sampled_from(["sales", "support"]), outcome=st.sampled_from(["join", "answer", "abandon"]),
     wait=st.sampled_from([0.0, 3.0, 4.999, 5.0, 19.0, 20.0, 20.001, 45.0, 300.0])),
     max_size=120)
 
 
-def brute_force(final: dict[int, CallProgress], targets: QueueTargets,
+def brute_force(final: dict[int, CallProgress], queue: str, targets: QueueTargets,
                 day: CenterDay) -> tuple[int, int, int, int, int, int]:
-    today = [p for p in final.values() if day.start <= p.queued_at < day.end]
+    today = [p for p in final.values()
+             if p.queue == queue and day.start <= p.queued_at < day.end]
     answered = [p for p in today if p.answered_after is not None]
     gave_up = [p for p in today if p.abandoned_after is not None]
     short = [p for p in gave_up if p.abandoned_after < targets.short_abandon_seconds]
@@ -255,42 +267,53 @@ def test_figures_equal_a_brute_force_count_and_alerts_fire_once_per_crossing(
     targets = QueueTargets(service_level_below=0.8, abandon_rate_above=0.2,
                            hysteresis=hysteresis, min_calls=min_calls)
     start = datetime(2026, 3, 28, 20, 0, tzinfo=zone).timestamp()  # Berlin's spring change
-    wallboard = Wallboard({"sales": targets}, zone, start)
+    wallboard = Wallboard({"sales": targets, "support": targets}, zone, start)
     now = start
     joined: dict[int, float] = {}
     final: dict[int, CallProgress] = {}
-    raised = dict.fromkeys(Figure, False)
+    raised = {(queue, figure): False for queue in ("sales", "support") for figure in Figure}
     for step in steps:
         now += step.gap
         if step.call not in joined or step.outcome == "join":
             joined.setdefault(step.call, now)
-            progress = CallProgress(f"c{step.call}", "sales", joined[step.call])
+            progress = CallProgress(f"c{step.call}", step.queue, joined[step.call])
         elif step.outcome == "answer":
-            progress = answered(f"c{step.call}", joined[step.call], step.wait)
+            progress = answered(f"c{step.call}", joined[step.call], step.wait, step.queue)
         else:
-            progress = abandoned(f"c{step.call}", joined[step.call], step.wait)
+            progress = abandoned(f"c{step.call}", joined[step.call], step.wait, step.queue)
         final[step.call] = progress
         alerts = wallboard.call(progress, now)
-        tally = wallboard.tally("sales")
-        assert (tally.offered, tally.answered, tally.answered_in_time, tally.abandoned,
-                tally.abandoned_after_t, tally.short_abandoned) == brute_force(
-                    final, targets, wallboard.day)
         for alert in alerts:  # each one changes the state: raised, cleared, raised...
-            assert raised[alert.figure] is isinstance(alert, AlertCleared)
-            raised[alert.figure] = isinstance(alert, AlertRaised)
-        for figure in Figure:
-            assert (figure in wallboard.alerts_raised("sales")) is raised[figure]
-            threshold = targets.service_level_below if figure is Figure.SERVICE_LEVEL else (
-                targets.abandon_rate_above)
-            value = tally.value(figure)
-            if raised[figure]:  # raised: not yet back by the hysteresis
-                assert value is not None
-                if figure is Figure.SERVICE_LEVEL:
-                    assert value < min(1.0, threshold + hysteresis)
-                else:
-                    assert value > max(0.0, threshold - hysteresis)
-            elif value is not None and tally.base(figure) >= min_calls:  # not raised: fine
-                if figure is Figure.SERVICE_LEVEL:
-                    assert value >= threshold
-                else:
-                    assert value <= threshold
+            key = (alert.queue, alert.figure)
+            assert raised[key] is isinstance(alert, AlertCleared)
+            raised[key] = isinstance(alert, AlertRaised)
+        for queue in ("sales", "support"):
+            tally = wallboard.tally(queue)
+            assert (tally.offered, tally.answered, tally.answered_in_time, tally.abandoned,
+                    tally.abandoned_after_t, tally.short_abandoned) == brute_force(
+                        final, queue, targets, wallboard.day)
+            for figure in Figure:
+                check_alert_state(figure, raised[(queue, figure)],
+                                  figure in wallboard.alerts_raised(queue), tally, targets)
+
+
+def check_alert_state(figure: Figure, raised: bool, shown: bool, tally: Tally,
+                      targets: QueueTargets) -> None:
+    """Raised: the figure is not yet back by the hysteresis; not raised: it is not on the
+    bad side of its threshold (or too few calls count in it)."""
+    assert shown is raised
+    threshold = targets.service_level_below if figure is Figure.SERVICE_LEVEL else (
+        targets.abandon_rate_above)
+    assert threshold is not None
+    value = tally.value(figure)
+    if raised:
+        assert value is not None
+        if figure is Figure.SERVICE_LEVEL:
+            assert value < min(1.0, threshold + targets.hysteresis)
+        else:
+            assert value > max(0.0, threshold - targets.hysteresis)
+    elif value is not None and tally.base(figure) >= targets.min_calls:
+        if figure is Figure.SERVICE_LEVEL:
+            assert value >= threshold
+        else:
+            assert value <= threshold
