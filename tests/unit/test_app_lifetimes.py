@@ -21,8 +21,8 @@ from callcenter.features.calls.recorder import RecordWriter
 from tests.support.ports import free_port
 
 STOP_ORDER = ["web", "reconciliation", "campaign dialer", "callbacks", "ami", "fastagi",
-              "wallboard", "acd", "agent desk", "queue mirror", "flows", "data dips", "records", "imports",
-              "database"]
+              "wallboard", "acd", "agent desk", "queue mirror", "flows", "data dips", "records",
+              "imports", "database"]
 
 
 def settings(tmp_path: Path) -> Settings:

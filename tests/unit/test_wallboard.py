@@ -240,7 +240,8 @@ class Step:
 
 steps = st.lists(st.builds(
     Step, gap=st.sampled_from([0.0, 1.0, 7.0, 60.0, 3600.0, 20000.0]),
-    call=st.integers(0, 25), queue=st.sampled_from(["sales", "support"]), outcome=st.sampled_from(["join", "answer", "abandon"]),
+    call=st.integers(0, 25), queue=st.sampled_from(["sales", "support"]),
+    outcome=st.sampled_from(["join", "answer", "abandon"]),
     wait=st.sampled_from([0.0, 3.0, 4.999, 5.0, 19.0, 20.0, 20.001, 45.0, 300.0])),
     max_size=120)
 
