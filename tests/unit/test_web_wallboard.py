@@ -221,3 +221,18 @@ async def test_a_refused_scrape_is_counted_too(board: Board):
     text = await response.text()
     assert ('callcenter_http_requests_total{method="GET",route="/metrics",status="401"} 1.0'
             in text)
+
+
+async def test_agents_show_with_their_pause_reason_and_leave_the_board_when_logged_out(
+        board: Board):
+    driver, clock = board.floor.driver, board.floor.clock
+    driver.login("alice", phone="alice")
+    clock.advance(5)
+    driver.pause("alice", "lunch")
+    clock.advance(60)
+    [alice] = board.service.snapshot().agents
+    assert (alice.state, alice.reason, alice.seconds_in_state) == ("paused", "lunch", 60.0)
+    sales = next(q for q in board.service.snapshot().queues if q.name == "sales")
+    assert sales.agents["paused"] == 1
+    driver.logout("alice")
+    assert board.service.snapshot().agents == []

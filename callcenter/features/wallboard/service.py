@@ -5,7 +5,8 @@ Fed by
 - every version of a call record handed to the record writer (``record_changed``, a
   ``RecordWriter`` listener): a call counts when it joins a queue, again when it is answered
   or abandoned;
-- once a second, what each queue holds now (the ACD's ``queue_stats``: O(queues)).
+- once a second, what each queue holds now (the ACD's ``queue_stats``: O(queues + callers
+  in line + members), not per event).
 
 Each of those is O(1) for the board and never touches the database; only ``rebuild`` (at
 start) reads today's stored records. Published on the event hub: ``wallboard_alert`` at once
