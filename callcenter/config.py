@@ -336,10 +336,10 @@ class Settings:
     ivr: IvrSettings = field(default_factory=IvrSettings)
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
     acd: AcdSettings = field(default_factory=AcdSettings)
-    center: CenterSettings = field(default_factory=CenterSettings)
     queues: tuple[QueueSettings, ...] = ()  # the file's [[queues]]; none there: DEMO_QUEUES
     agents: tuple[AgentSettings, ...] = ()  # the file's [[agents]]; none there: DEMO_AGENTS
     data_dir: Text = ""
+    center: CenterSettings = field(default_factory=CenterSettings)
 
     # Derived paths, so nobody recomputes them differently.
     @property
