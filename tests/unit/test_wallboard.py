@@ -288,6 +288,15 @@ def test_figures_equal_a_brute_force_count_and_alerts_fire_once_per_crossing(
             key = (alert.queue, alert.figure)
             assert raised[key] is isinstance(alert, AlertCleared)
             raised[key] = isinstance(alert, AlertRaised)
+            tally = wallboard.tally(alert.queue)
+            assert alert.value == tally.value(alert.figure)  # the figure as it is now
+            bad_side = (alert.value is not None and (
+                alert.value < alert.threshold if alert.figure is Figure.SERVICE_LEVEL
+                else alert.value > alert.threshold))
+            if isinstance(alert, AlertRaised):  # a crossing to the bad side, enough calls
+                assert bad_side and tally.base(alert.figure) >= min_calls
+            elif alert.value is not None:  # back by the hysteresis (the day's end: None)
+                assert not bad_side
         for queue in ("sales", "support"):
             tally = wallboard.tally(queue)
             assert (tally.offered, tally.answered, tally.answered_in_time, tally.abandoned,
