@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.core.acd import ConnectMode
+from callcenter.core.clock import VirtualClock
 from callcenter.core.records import CallRecord, Disposition
 from callcenter.core.wallboard import Wallboard
 from callcenter.features.accounts.store import Role
@@ -58,7 +59,6 @@ class Board:
 
 @pytest.fixture
 async def board(sqlite_sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Board]:
-    from callcenter.core.clock import VirtualClock
     clock = VirtualClock(FLOOR_T0)
     floor = await build_floor(sqlite_sessions, clock)
     hub = EventHub(clock, epoch="w")
