@@ -18,6 +18,7 @@ from callcenter.core.records import (
     Disposition,
     FaqResult,
     HangupBy,
+    HoldBy,
     RecordSource,
     TransferMode,
     TransferOutcome,
@@ -127,6 +128,22 @@ class Transfer(Answer):
                    ended_at=iso(transfer.ended_at), reason=transfer.reason)
 
 
+class Hold(Answer):
+    """The call was on hold (a phone's SIP re-INVITE: sendonly or inactive): put there by an
+    agent's phone (`held_by` agent, `agent_id`) or the caller's (`agent_id` null). `ended_at`
+    null: still on hold (the call's end closes it)."""
+
+    held_by: named(HoldBy)
+    agent_id: str | None
+    started_at: Time
+    ended_at: Time | None
+
+    @classmethod
+    def of(cls, hold: core.Hold) -> Hold:
+        return cls(held_by=hold.held_by, agent_id=hold.agent_id,
+                   started_at=iso(hold.started_at), ended_at=iso(hold.ended_at))
+
+
 class FaqOutcome(Answer):
     flow: str
     topic: str
@@ -184,6 +201,7 @@ class Call(Answer):
     faq_outcomes: list[FaqOutcome]
     survey_answers: list[SurveyAnswer]
     transfers: list[Transfer]
+    holds: list[Hold]
     note: str | None = Field(description="why the record was closed unusually")
     source: named(RecordSource) = Field(description=(
         "who recorded the call: the service; Asterisk's own log while the service was down "
@@ -219,6 +237,7 @@ class Call(Answer):
             faq_outcomes=[FaqOutcome.of(outcome) for outcome in record.faq_outcomes],
             survey_answers=[SurveyAnswer.of(answer) for answer in record.survey_answers],
             transfers=[Transfer.of(transfer) for transfer in record.transfers],
+            holds=[Hold.of(hold) for hold in record.holds],
             note=record.note, source=record.source,
             callback_request_id=record.callback_request_id, callback_of=record.callback_of,
             direction=record.direction, campaign=record.campaign,
