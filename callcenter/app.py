@@ -266,7 +266,8 @@ class CallCenter:
             compliance=self.compliance, dialer=self.dialer, dispositions=self.dispositions,
             can_dial=self.dialer.enabled,
             uploads=self.uploads,
-            queue_names=tuple(q.name for q in s.queues)))
+            queue_names=tuple(q.name for q in s.queues),
+            agent_states=self.directory))
         install_body_deadline(http_app, limits)
         self.web = web.AppRunner(http_app, access_log=None, **runner_options(limits))
         await self.web.setup()

@@ -72,7 +72,8 @@ def all_endpoints() -> tuple[Endpoint, ...]:
             calls.DEAD_LETTERS_ENDPOINT, reports.FAQ_ENDPOINT,
             *callbacks.ENDPOINTS, *supervision.ENDPOINTS, *transfers_http.ENDPOINTS,
             *campaigns_http.ENDPOINTS, *campaigns_http.LIST_ENDPOINTS, *dialing_http.ENDPOINTS,
-            *compliance_http.ENDPOINTS, *compliance_http.UPLOAD_ENDPOINTS, EVENTS_ENDPOINT)
+            *compliance_http.ENDPOINTS, *compliance_http.UPLOAD_ENDPOINTS, EVENTS_ENDPOINT,
+            calls.TIMELINE_ENDPOINT)
 
 # ----------------------------------------------------------------------- JSON Schema helpers
 

@@ -23,17 +23,21 @@ from callcenter.core.records import (
     TransferMode,
     TransferOutcome,
 )
+from callcenter.core.timeline import Segment, SegmentKind
 from callcenter.store.values import MAX_ROW_ID
 from callcenter.web.contract import (
     Answer,
+    PathArgs,
     Query,
     Time,
     TimeRange,
     name_param,
+    pattern_text,
     whole_param,
 )
 from callcenter.web.params import MAX_LIMIT, PROTOCOL, QUEUE_NAME, iso
 
+CALL_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # an Asterisk uniqueid, as the transfers take it
 CALLBACK_REQUEST = re.compile(r"[1-9][0-9]{0,17}")  # a callback request's id
 PAGE_SIZE = 50
 MAX_OFFSET = 10**9
@@ -251,6 +255,44 @@ def record_json(record: CallRecord) -> dict[str, Any]:
 
 def rounded(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds, 3)
+
+
+class CallPath(PathArgs):
+    call_id: Annotated[pattern_text(CALL_ID, "a call id (an Asterisk uniqueid such as "
+                                    "1764745200.42)"),
+                       Field(description="the call's id (its caller channel's Asterisk "
+                                         "Uniqueid)")]
+
+
+class TimelineSegment(Answer):
+    kind: named(SegmentKind)
+    start: Time
+    end: Time
+    seconds: MeasuredSeconds = Field(description="end - start, to the millisecond")
+    agent: str | None = Field(description=(
+        "ringing: whose phone; talk: who talked; hold: whose phone held (null: the "
+        "caller's); consult: the agent consulting; transfer: the target agent, if one; "
+        "wrap_up: whose"))
+    ongoing: bool = Field(description="a wrap-up still going on: `end` is now")
+
+    @classmethod
+    def of(cls, segment: Segment) -> TimelineSegment:
+        return cls(kind=segment.kind, start=iso(segment.start),  # type: ignore[arg-type]
+                   end=iso(segment.end), seconds=rounded(segment.seconds),
+                   agent=segment.agent_id, ongoing=segment.ongoing)
+
+
+class CallTimeline(Answer):
+    """A closed call's timeline (docs/metering.md). `segments` cover the call from
+    `started_at` to `ended_at` without gaps or overlap (their seconds add up to `seconds`);
+    `wrap_ups` are the agents' after-call work, after their legs, outside that sum."""
+
+    call_id: str
+    started_at: Time
+    ended_at: Time
+    seconds: MeasuredSeconds
+    segments: list[TimelineSegment]
+    wrap_ups: list[TimelineSegment]
 
 
 class CallPage(Answer):
