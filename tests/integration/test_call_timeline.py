@@ -20,6 +20,7 @@ from callcenter.app import CallCenter
 from callcenter.core.acd import AgentState
 from callcenter.core.records import HoldBy
 from callcenter.features.accounts.store import Role
+from callcenter.features.agent_transfers.service import TransferTarget
 from tests.support.asterisk import phone_agent
 from tests.support.calls import (
     MENU_DIGIT_MS,
@@ -124,3 +125,102 @@ async def test_ivr_wait_ring_talk_hold_and_wrap_up_last_what_the_phones_did(tmp_
                                                                        False)
     assert abs(wrap_up["seconds"] - WRAP_UP_S) < 0.5, wrap_up
     assert wrap_up["start"] >= body["segments"][-1]["start"]
+
+
+def on_call_with(center: CallCenter, agent_id: str) -> str | None:
+    view = center.acd.acd.agent(agent_id)
+    return view.call_id if view.state is AgentState.ON_CALL else None
+
+
+def lasting(body: dict[str, Any]) -> list[tuple[str, str | None]]:
+    """The segments that last a moment at least (not the milliseconds between two steps of
+    the service, e.g. a caller queued a few ms before a free agent's phone rings)."""
+    return [(s["kind"], s["agent"]) for s in body["segments"] if s["seconds"] >= 0.3]
+
+
+def seconds_of(body: dict[str, Any], kind: str, agent: str | None = None) -> float:
+    [found] = [s["seconds"] for s in body["segments"]
+               if s["kind"] == kind and s["agent"] == agent]
+    return found
+
+
+async def test_a_blind_transfer_waits_in_the_target_then_rings_and_talks_there(tmp_path):
+    port1, port2 = free_port(), free_port()
+    agents = [phone_agent("agent1", port1, queues=["support"]),
+              phone_agent("agent2", port2, queues=["sales"])]
+    async with call_center(tmp_path, agents) as center:  # no wrap-up in these queues
+        first = agent_phone("agent1", port1, AgentPlan(answer_after_ms=500))
+        second = agent_phone("agent2", port2, AgentPlan(answer_after_ms=RING_MS,
+                                                        hangup_after_ms=5_000))
+        call = caller(center, CallerPlan(dtmf=((MENU_DIGIT_MS, "2"),), max_call_ms=60_000))
+        call_id = await until(lambda: on_call_with(center, "agent1"), "agent1 answered", 40)
+        await asyncio.sleep(3)
+        await center.transfers.transfer(call_id, TransferTarget(agent="agent2"), "blind")
+        first_result, second_result, caller_result = await asyncio.gather(
+            finished(first), finished(second), finished(call))
+        record = await the_only_closed_call(center)
+        body = await timeline_of(center, call_id)
+
+    assert lasting(body) == [("ivr", None), ("ringing", "agent1"), ("talk", "agent1"),
+                             ("ringing", "agent2"), ("talk", "agent2")], body
+    # Between agent1's leg ending and agent2's phone ringing: the transfer's own wait.
+    [moving] = [s for s in body["segments"] if s["kind"] == "transfer"]
+    assert (moving["agent"], moving["seconds"] < 1.0) == ("agent2", True), body
+    # Each phone's own measure: agent1 answered after 0.5 s and talked until the transfer;
+    # agent2 rang RING_MS and talked 5 s.
+    assert abs(seconds_of(body, "ringing", "agent1")
+               - (at(first_result, "answered") - at(first_result, "invite"))) < TO_THE_SECOND
+    assert abs(seconds_of(body, "talk", "agent1")
+               - (at(first_result, "remote-bye") - at(first_result, "answered"))) < 0.5, body
+    assert abs(seconds_of(body, "ringing", "agent2")
+               - (at(second_result, "answered") - at(second_result, "invite"))) < 0.5, body
+    assert abs(seconds_of(body, "talk", "agent2")
+               - (at(second_result, "local-bye") - at(second_result, "answered"))) < 0.5, body
+    assert sum(s["seconds"] for s in body["segments"]) == pytest.approx(body["seconds"],
+                                                                        abs=0.01)
+    lived = at(caller_result, "remote-bye") - at(caller_result, "answered")
+    assert record.answered_at is not None and record.ended_at is not None
+    assert abs((record.ended_at - record.answered_at) - lived) < TO_THE_SECOND, (record, lived)
+    assert body["wrap_ups"] == []  # neither queue has a wrap-up
+
+
+async def test_an_attended_transfer_is_a_consult_between_the_two_agents_talks(tmp_path):
+    port1, port2 = free_port(), free_port()
+    agents = [phone_agent("agent1", port1, queues=["support"]),
+              phone_agent("agent2", port2, queues=["sales"])]
+    async with call_center(tmp_path, agents, queues=QUEUES) as center:
+        # agent1 talks, consults agent2 and hangs up 10 s after answering: the handover.
+        first = agent_phone("agent1", port1, AgentPlan(answer_after_ms=500,
+                                                       hangup_after_ms=10_000))
+        second = agent_phone("agent2", port2, AgentPlan(answer_after_ms=1_000))
+        call = caller(center, CallerPlan(dtmf=((MENU_DIGIT_MS, "2"),),
+                                         hangup_after_ms=MENU_DIGIT_MS + 20_000))
+        call_id = await until(lambda: on_call_with(center, "agent1"), "agent1 answered", 40)
+        await asyncio.sleep(3)
+        await center.transfers.transfer(call_id, TransferTarget(agent="agent2"), "attended")
+        first_result, second_result, caller_result = await asyncio.gather(
+            finished(first), finished(second), finished(call))
+        record = await the_only_closed_call(center)
+        await until(lambda: center.acd.acd.agent("agent1").state is AgentState.READY,
+                    "agent1's wrap-up ended", timeout=WRAP_UP_S + 10)
+        await center.desk.flush()
+        body = await timeline_of(center, call_id)
+
+    assert lasting(body) == [("ivr", None), ("ringing", "agent1"), ("talk", "agent1"),
+                             ("consult", "agent1"), ("talk", "agent2")], body
+    consult = seconds_of(body, "consult", "agent1")
+    # agent1's phone: from its answer to its hang-up, it talked with the caller, then consulted.
+    agent1_leg = at(first_result, "local-bye") - at(first_result, "answered")
+    assert abs(seconds_of(body, "talk", "agent1") + consult - agent1_leg) < TO_THE_SECOND, body
+    # agent2's phone: rang from the consult's start; from then to the caller's hang-up.
+    agent2_leg = at(second_result, "remote-bye") - at(second_result, "invite")
+    assert abs(consult + seconds_of(body, "talk", "agent2") - agent2_leg) < TO_THE_SECOND, body
+    assert sum(s["seconds"] for s in body["segments"]) == pytest.approx(body["seconds"],
+                                                                        abs=0.01)
+    lived = at(caller_result, "local-bye") - at(caller_result, "answered")
+    assert record.answered_at is not None and record.ended_at is not None
+    assert abs((record.ended_at - record.answered_at) - lived) < TO_THE_SECOND, (record, lived)
+    # agent1's wrap-up (support's) follows their leg, which ended at the handover; agent2
+    # took the call as a sales agent, and sales has no wrap-up.
+    [wrapped] = body["wrap_ups"]
+    assert wrapped["agent"] == "agent1" and abs(wrapped["seconds"] - WRAP_UP_S) < 0.5, body
