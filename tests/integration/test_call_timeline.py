@@ -6,6 +6,9 @@ for a known time, talks with them; the agent's SIPp phone puts the caller on hol
 time (a re-INVITE with a=sendonly, then a=sendrecv) and hangs up later; the queue's wrap-up
 follows. GET /api/calls/{call_id}/timeline then shows each segment as long as the phones (and
 the test's own pause) made it, to the second, and the segments add up to the call.
+
+Then transfers: a blind transfer's wait in its target, an attended transfer's consult, each
+segment against the phones' own clocks.
 """
 
 from __future__ import annotations
