@@ -269,3 +269,32 @@ async def test_the_survey_after_the_talk_is_its_own_segment_to_the_end_of_the_ca
     assert abs((record.ended_at - record.answered_at) - lived) < TO_THE_SECOND, (record, lived)
     assert sum(s["seconds"] for s in body["segments"]) == pytest.approx(body["seconds"],
                                                                         abs=0.01)
+
+
+async def test_the_callers_own_hold_is_a_hold_of_the_talk_by_the_caller(tmp_path):
+    """The caller's phone holds the call 3 s while talking with agent1 (who answers at once
+    and hangs up 12 s later): a hold with no agent, as long as the caller's phone made it."""
+    port = free_port()
+    agents = [phone_agent("agent1", port, queues=["support"])]
+    hold_at_ms = MENU_DIGIT_MS + 5_000  # agent1 answers about 1 s after the key
+    async with call_center(tmp_path, agents) as center:
+        phone = agent_phone("agent1", port, AgentPlan(answer_after_ms=500,
+                                                      hangup_after_ms=12_000))
+        call = caller(center, CallerPlan(dtmf=((MENU_DIGIT_MS, "2"),), max_call_ms=60_000,
+                                         hold=(hold_at_ms, 3_000)))
+        caller_result, agent_result = await asyncio.gather(finished(call), finished(phone))
+        record = await the_only_closed_call(center)
+        body = await timeline_of(center, record.call_id)
+
+    assert lasting(body) == [("ivr", None), ("ringing", "agent1"), ("talk", "agent1"),
+                             ("hold", None), ("talk", "agent1")], body
+    held = at(caller_result, "unheld") - at(caller_result, "held")
+    assert abs(held - 3) < 0.5, caller_result.describe()
+    assert abs(seconds_of(body, "hold") - held) < TO_THE_SECOND, (body, held)
+    [hold] = record.holds
+    assert (hold.held_by, hold.agent_id) == (HoldBy.CALLER, None)
+    talked = at(agent_result, "local-bye") - at(agent_result, "answered")
+    talks = sum(s["seconds"] for s in body["segments"] if s["kind"] == "talk")
+    assert abs(talks + seconds_of(body, "hold") - talked) < TO_THE_SECOND, (body, talked)
+    assert sum(s["seconds"] for s in body["segments"]) == pytest.approx(body["seconds"],
+                                                                        abs=0.01)
