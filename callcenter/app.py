@@ -273,7 +273,8 @@ class CallCenter:
             can_dial=self.dialer.enabled,
             uploads=self.uploads,
             queue_names=tuple(q.name for q in s.queues),
-            wallboard=self.wallboard, metrics=self._metric_readings()))
+            wallboard=self.wallboard, metrics=self._metric_readings(),
+            agent_states=self.directory))
         install_body_deadline(http_app, limits)
         self.web = web.AppRunner(http_app, access_log=None, **runner_options(limits))
         await self.web.setup()

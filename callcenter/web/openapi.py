@@ -75,7 +75,7 @@ def all_endpoints() -> tuple[Endpoint, ...]:
             *callbacks.ENDPOINTS, *supervision.ENDPOINTS, *transfers_http.ENDPOINTS,
             *campaigns_http.ENDPOINTS, *campaigns_http.LIST_ENDPOINTS, *dialing_http.ENDPOINTS,
             *compliance_http.ENDPOINTS, *compliance_http.UPLOAD_ENDPOINTS, EVENTS_ENDPOINT,
-            *wallboard_http.ENDPOINTS, METRICS_ENDPOINT)
+            *wallboard_http.ENDPOINTS, METRICS_ENDPOINT, calls.TIMELINE_ENDPOINT)
 
 # ----------------------------------------------------------------------- JSON Schema helpers
 
