@@ -32,7 +32,9 @@ from callcenter.features.calls import http as calls
 from callcenter.features.campaigns import dialing_http
 from callcenter.features.campaigns import http as campaigns_http
 from callcenter.features.compliance import http as compliance_http
+from callcenter.features.evaluations import http as evaluations_http
 from callcenter.features.queues import http as queues_http
+from callcenter.features.recordings import http as recordings_http
 from callcenter.features.reports import http as reports
 from callcenter.features.supervision import http as supervision
 from callcenter.store.values import MAX_ROW_ID
@@ -72,7 +74,8 @@ def all_endpoints() -> tuple[Endpoint, ...]:
             calls.DEAD_LETTERS_ENDPOINT, reports.FAQ_ENDPOINT,
             *callbacks.ENDPOINTS, *supervision.ENDPOINTS, *transfers_http.ENDPOINTS,
             *campaigns_http.ENDPOINTS, *campaigns_http.LIST_ENDPOINTS, *dialing_http.ENDPOINTS,
-            *compliance_http.ENDPOINTS, *compliance_http.UPLOAD_ENDPOINTS, EVENTS_ENDPOINT)
+            *compliance_http.ENDPOINTS, *compliance_http.UPLOAD_ENDPOINTS, EVENTS_ENDPOINT,
+            *recordings_http.ENDPOINTS, *evaluations_http.ENDPOINTS)
 
 # ----------------------------------------------------------------------- JSON Schema helpers
 

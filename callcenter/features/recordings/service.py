@@ -34,10 +34,10 @@ import os
 import random
 import shutil
 import wave
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from callcenter.asterisk.agi import AgiHangup
 from callcenter.asterisk.agi_server import AgiSession
@@ -71,8 +71,7 @@ STABLE_CHECKS = 20  # a file still growing after settle_seconds is waited for th
 STABLE_INTERVAL = 0.25
 
 
-class AmiSender(Protocol):
-    async def send(self, action: Mapping[str, Any]) -> Any: ...
+Send = Callable[[Mapping[str, Any]], Awaitable[Any]]  # the AMI client's send
 
 
 class RecordingRefused(Exception):
@@ -104,7 +103,7 @@ class CallRecordings:
     def __init__(self, *, store: RecordingStore, clock: Clock, rules: list[PolicyRule],
                  folder: Path, asterisk_folder: Path, announcement: str = "recording-notice",
                  settle_seconds: float = 2.0, draw: Callable[[], float] = random.random,
-                 ami: AmiSender | None = None,
+                 send: Send | None = None,
                  campaign_of: Callable[[str], str | None] = lambda call_id: None) -> None:
         self._store = store
         self._clock = clock
@@ -114,7 +113,7 @@ class CallRecordings:
         self._announcement = announcement
         self._settle_seconds = settle_seconds
         self._draw = draw
-        self._ami = ami
+        self._send = send
         self._campaign_of = campaign_of
         self._live: dict[str, _LiveCall] = {}
         self._finishing: set[asyncio.Task[None]] = set()
@@ -274,9 +273,9 @@ class CallRecordings:
         return live
 
     async def _mute(self, channel: str, *, muted: bool) -> None:
-        if self._ami is None:
+        if self._send is None:
             raise RecordingRefused("recording on demand needs the AMI connection")
-        await self._ami.send({"Action": MUTE_ACTION, "Channel": channel,
+        await self._send({"Action": MUTE_ACTION, "Channel": channel,
                               "Direction": "both", "State": "1" if muted else "0"})
 
     async def _finish(self, call_id: str, live: _LiveCall) -> None:
