@@ -1,0 +1,145 @@
+"""Call recording on a real Asterisk 22 with SIPp phones: a caller of the queue ``sales``
+(policy ``all``) hears the announcement first, talks to an agent for a known time, and the
+file the service stores holds that talk; only a supervisor may fetch it over HTTP.
+
+The caller sends a voice-like sound for the whole call (MixMonitor writes what passes
+through the channel; a silent SIPp phone sends no audio at all), the agent answers and
+hangs up after a set time; the agent's own SIPp log says how long the talk lasted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import wave
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from callcenter.app import CallCenter
+from callcenter.config import RecordingPolicySettings
+from callcenter.core.records import Disposition
+from callcenter.features.accounts.store import Role
+from callcenter.features.recordings.store import RecordingStatus
+from tests.support.asterisk import phone_agent, running_asterisk, sandbox_settings
+from tests.support.calls import (
+    QUEUES,
+    agent_phone,
+    caller,
+    finished,
+    prompt_seconds,
+    talk_seconds_measured_by,
+    the_only_closed_call,
+    until,
+)
+from tests.support.sipp import AgentPlan, CallerPlan, free_port
+from tests.support.web import bearer_headers
+
+pytestmark = pytest.mark.asterisk
+
+KEY_MS = 1500  # pressed while the (short) menu prompt plays
+TALK_MS = 6000  # the agent hangs up this long after answering
+FLOW = """
+name: main
+start: route
+nodes:
+  route:
+    type: menu
+    prompt: no-input
+    timeout: 8
+    retries: 1
+    options:
+      "1": {queue: sales}
+    on_exhausted: {hangup: true}
+"""
+
+
+@asynccontextmanager
+async def recording_center(tmp_path: Path, agents: list[dict[str, object]],
+                           ) -> AsyncIterator[CallCenter]:
+    """The service with the queue ``sales`` recorded (policy all, announced) and this flow."""
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "main.yaml").write_text(FLOW)
+    settings = sandbox_settings(tmp_path, agents=agents, queues=QUEUES)
+    settings = dataclasses.replace(
+        settings,
+        ivr=dataclasses.replace(settings.ivr, dialplans_dir=str(flows)),
+        recording_policies=(RecordingPolicySettings(queue="sales", mode="all",
+                                                    retention_days=30),),
+        recordings=dataclasses.replace(settings.recordings, settle_seconds=1))
+    with running_asterisk(settings):
+        center = CallCenter(settings)
+        await center.start()
+        try:
+            await center.ami.wait_ready(30)
+            yield center
+        finally:
+            await center.stop()
+
+
+async def test_a_recorded_call_holds_the_talk_says_so_first_and_is_served_to_supervisors(
+        tmp_path):
+    port = free_port()
+    agents = [phone_agent("agent1", port, queues=["sales"])]
+    notice = prompt_seconds("recording-notice")
+    async with recording_center(tmp_path, agents) as center:
+        phone = agent_phone("agent1", port, AgentPlan(answer_after_ms=300,
+                                                      hangup_after_ms=TALK_MS))
+        # The caller speaks from the key press until well after the agent hung up.
+        speak_ms = 20 * ((int(notice * 1000) + TALK_MS + 8000) // 20)
+        call = caller(center, CallerPlan(dtmf=((KEY_MS, "1"),),
+                                         speech=((KEY_MS + 400, speak_ms),),
+                                         max_call_ms=60_000, caller_number="5550101"))
+        call_result, agent_result = await asyncio.gather(finished(call), finished(phone))
+        record = await the_only_closed_call(center)
+        recording = await until(lambda: _stored(center, record.call_id),
+                                "the recording stored", timeout=20)
+        file = center.recordings.folder / str(recording.file)
+        with wave.open(str(file)) as audio:
+            audio_seconds = audio.getnframes() / audio.getframerate()
+            assert (audio.getnchannels(), audio.getframerate()) == (1, 8000)
+
+        base = f"http://127.0.0.1:{center.settings.service.http_port}"
+        supervisor = await bearer_headers(center.accounts, [Role.SUPERVISOR],
+                                          username="sue")
+        agent = await bearer_headers(center.accounts, [Role.AGENT], username="al",
+                                     agent_id="agent1")
+        async with aiohttp.ClientSession() as http:
+            url = f"{base}/api/recordings/{recording.id}/audio"
+            async with http.get(url, headers=supervisor) as served:
+                assert served.status == 200 and served.content_type == "audio/wav"
+                body = await served.read()
+            async with http.get(url, headers={**supervisor, "Range": "bytes=0-43"}) as head:
+                assert head.status == 206 and (await head.read())[:4] == b"RIFF"
+            async with http.get(url, headers=agent) as refused:
+                assert refused.status == 403
+
+    assert call_result.ended_by != "us" and record.disposition is Disposition.ANSWERED
+    talk = talk_seconds_measured_by(agent_result)
+    assert abs(talk - TALK_MS / 1000) < 1.0, talk
+    # b: only while the caller is bridged to the agent, so the ring and music are not in it.
+    assert abs(audio_seconds - talk) < 1.0, (audio_seconds, talk)
+    assert record.talk_seconds is not None and abs(audio_seconds - record.talk_seconds) < 1.0
+    assert body == file.read_bytes()
+    assert recording.reason.value == "all" and recording.agent_id == "agent1"
+    assert recording.seconds == pytest.approx(audio_seconds)
+    assert recording.size_bytes == len(body)
+    # The announcement came first: said after the caller entered the queue, before the agent.
+    assert recording.announced and recording.announced_at is not None
+    assert record.agent_answered_at is not None
+    assert record.started_at < recording.announced_at
+    assert recording.announced_at + notice <= record.agent_answered_at + 0.5
+    assert recording.file == (f"{recording.file.split('/call-')[0]}/"
+                              f"call-{record.call_id}.wav")
+
+
+async def _stored(center: CallCenter, call_id: str):  # type: ignore[no-untyped-def]
+    try:
+        recording = await center.recording_store.by_call(call_id)
+    except LookupError:
+        return None
+    return recording if recording.status is RecordingStatus.STORED else None
