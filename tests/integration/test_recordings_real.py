@@ -58,9 +58,10 @@ nodes:
 
 
 @asynccontextmanager
-async def recording_center(tmp_path: Path, agents: list[dict[str, object]],
-                           ) -> AsyncIterator[CallCenter]:
-    """The service with the queue ``sales`` recorded (policy all, announced) and this flow."""
+async def recording_center(tmp_path: Path, agents: list[dict[str, object]], *,
+                           mode: str = "all") -> AsyncIterator[CallCenter]:
+    """The service with the queue ``sales`` recorded (policy ``mode``, announced) and this
+    flow."""
     flows = tmp_path / "flows"
     flows.mkdir()
     (flows / "main.yaml").write_text(FLOW)
@@ -68,7 +69,7 @@ async def recording_center(tmp_path: Path, agents: list[dict[str, object]],
     settings = dataclasses.replace(
         settings,
         ivr=dataclasses.replace(settings.ivr, dialplans_dir=str(flows)),
-        recording_policies=(RecordingPolicySettings(queue="sales", mode="all",
+        recording_policies=(RecordingPolicySettings(queue="sales", mode=mode,
                                                     retention_days=30),),
         recordings=dataclasses.replace(settings.recordings, settle_seconds=1))
     with running_asterisk(settings):
@@ -143,3 +144,60 @@ async def _stored(center: CallCenter, call_id: str):  # type: ignore[no-untyped-
     except LookupError:
         return None
     return recording if recording.status is RecordingStatus.STORED else None
+
+
+async def test_on_demand_records_only_once_the_agent_asks(tmp_path):
+    """The recorder is armed muted when the agent answers (AMI MixMonitorMute, which the
+    service's least-rights AMI user may send); the agent asks 3 s into the talk over HTTP;
+    the file then holds silence before that moment and the caller's voice after it."""
+    port = free_port()
+    agents = [phone_agent("agent1", port, queues=["sales"])]
+    async with recording_center(tmp_path, agents, mode="on_demand") as center:
+        phone = agent_phone("agent1", port, AgentPlan(answer_after_ms=300,
+                                                      hangup_after_ms=TALK_MS))
+        notice = prompt_seconds("recording-notice")
+        speak_ms = 20 * ((int(notice * 1000) + TALK_MS + 8000) // 20)
+        call = caller(center, CallerPlan(dtmf=((KEY_MS, "1"),),
+                                         speech=((KEY_MS + 400, speak_ms),),
+                                         max_call_ms=60_000, caller_number="5550102"))
+        [armed] = await until(lambda: _connected(center), "the agent on the call", timeout=30)
+        await asyncio.sleep(3)
+        agent = await bearer_headers(center.accounts, [Role.AGENT], username="al",
+                                     agent_id="agent1")
+        base = f"http://127.0.0.1:{center.settings.service.http_port}"
+        async with aiohttp.ClientSession() as http, http.post(
+                f"{base}/api/recordings/requests", json={"call_id": armed.call_id},
+                headers={**agent, "X-Requested-With": "callcenter"}) as asked:
+            assert asked.status == 200, await asked.text()
+        await asyncio.gather(finished(call), finished(phone))
+        record = await the_only_closed_call(center)
+        recording = await until(lambda: _stored(center, armed.call_id),
+                                "the recording stored", timeout=20)
+        file = center.recordings.folder / str(recording.file)
+        with wave.open(str(file)) as audio:
+            rate = audio.getframerate()
+            samples = audio.readframes(audio.getnframes())
+
+    assert recording.requested_by == "al" and recording.requested_at is not None
+    assert record.agent_answered_at is not None
+    asked_at = recording.requested_at - record.agent_answered_at  # into the talk
+    seconds = len(samples) / 2 / rate
+    assert 2.0 < asked_at < seconds - 1.0, (asked_at, seconds)
+    # Muted, MixMonitor writes silence: the file keeps the talk's timeline.
+    assert abs(seconds - TALK_MS / 1000) < 1.0, seconds
+    before = _loudness(samples, rate, 0.2, asked_at - 0.5)
+    after = _loudness(samples, rate, asked_at + 0.5, seconds - 0.2)
+    assert before < 50 < after, (before, after, seconds, asked_at)
+
+
+async def _connected(center: CallCenter):  # type: ignore[no-untyped-def]
+    rows = await center.recording_store.listing()
+    return [r for r in rows if r.agent_id == "agent1"] or None
+
+
+def _loudness(samples: bytes, rate: int, start: float, end: float) -> float:
+    """Mean absolute sample value between two times (16-bit mono)."""
+    first, last = int(start * rate) * 2, int(end * rate) * 2
+    values = [int.from_bytes(samples[i:i + 2], "little", signed=True)
+              for i in range(first, last, 2)]
+    return sum(abs(v) for v in values) / max(1, len(values))
