@@ -543,3 +543,20 @@ async def test_an_agent_starts_only_their_own_on_demand_recording(sessions, tmp_
 def test_wav_seconds_reads_the_header(tmp_path: Path):
     write_wav(tmp_path / "a.wav", 1.25)
     assert wav_seconds(tmp_path / "a.wav") == pytest.approx(1.25)
+
+
+async def test_a_recording_left_pending_by_a_crashed_run_is_finished_by_the_sweep(
+        sessions, tmp_path: Path):
+    w = world_with(sessions, tmp_path, [PolicyRule(ALL, queue="sales")])
+    await w.service.connecting(caller("1795000000.70"), "1795000000.70", "sales", "agent1")
+    write_wav(w.spool / file_name("1795000000.70"), 5)
+    # The service dies before the hangup; the next run knows nothing of the call.
+    restarted = CallRecordings(store=w.store, clock=w.clock, rules=[], folder=w.folder,
+                               asterisk_folder=w.spool, settle_seconds=0)
+    await restarted.sweep()
+    assert (await w.store.by_call("1795000000.70")).status is RecordingStatus.PENDING
+    w.clock.advance(SECONDS_PER_DAY + 1)  # no call lasts a day: it is over
+    await restarted.sweep()
+    recording = await w.store.by_call("1795000000.70")
+    assert recording.status is RecordingStatus.STORED
+    assert recording.seconds == pytest.approx(5)

@@ -132,12 +132,14 @@ class QueueCalls:
         """Until an agent took the call and the talk is over, or no agent can; AgiHangup
         when the caller hangs up first."""
         queue = self.queue_settings(request.queue)
-        if self._recorder is not None:  # "this call may be recorded" comes first
-            await self._recorder.caller_joined(session, call_id, queue.name)
         # In line at once, so an idle agent rings now; one instant for the record's wait
         # (queued_at) and the live queue's waiting_since. A callback keeps this place.
         joined = self._clock.now()
         self._writer.apply(self._ledger.queued(call_id, queue.name, joined))
+        if self._recorder is not None:
+            # "This call may be recorded" comes first, before any agent is offered the call;
+            # its time counts as waiting (the caller is in the queue).
+            await self._recorder.caller_joined(session, call_id, queue.name)
         inbox = self._acd.enqueue(call_id, queue.name, priority=request.priority,
                                   skills=request.skills, for_agent=request.for_agent,
                                   waiting_since=joined)

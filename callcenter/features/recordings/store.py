@@ -171,13 +171,12 @@ class RecordingStore:
         return _recording(row)
 
     async def expired(self, now: float, limit: int = 500) -> list[Recording]:
-        """Rows past their retention that still hold a file (or may: pending ones whose call
-        never finished), oldest first."""
+        """Stored rows past their retention, oldest first (a pending row is finished first:
+        ``CallRecordings.sweep``)."""
         async with self._sessions() as session:
             rows = (await session.execute(
                 select(CallRecordingRow)
-                .where(CallRecordingRow.status.in_([RecordingStatus.STORED.value,
-                                                    RecordingStatus.PENDING.value]),
+                .where(CallRecordingRow.status == RecordingStatus.STORED.value,
                        CallRecordingRow.expires_at <= to_datetime(now))
                 .order_by(CallRecordingRow.expires_at, CallRecordingRow.id)
                 .limit(limit))).scalars().all()
