@@ -230,6 +230,9 @@ class CallRecordings:
         """Delete every recording past its retention; finish rows a crashed run left
         pending for over a day. Returns how many were deleted."""
         now = self._clock.now()
+        for call_id, live in list(self._live.items()):
+            if now - live.decided_at > SECONDS_PER_DAY:  # its Hangup was missed (AMI away)
+                del self._live[call_id]
         for stale in await self._store.pending():
             if stale.call_id not in self._live and now - stale.started_at > SECONDS_PER_DAY:
                 await self._finish_stale(stale)
@@ -283,7 +286,8 @@ class CallRecordings:
         source = self.asterisk_folder / file_name(call_id)
         try:
             keep = live.armed and (live.decision.audible_from_start or live.requested)
-            if not live.armed:
+            if not live.armed:  # never connected, or an on-demand recorder stopped at once
+                source.unlink(missing_ok=True)
                 await self._store.no_audio(call_id, ended)
                 return
             await asyncio.sleep(self._settle_seconds)
