@@ -103,7 +103,8 @@ async def test_the_agents_migration_downgrades_and_upgrades_again(db_url: str) -
             # transfers of calls; outbound campaigns, do-not-call, consents).
             later = {"call_dead_letters", "asterisk_log_positions", "call_transfers",
                      "campaigns", "do_not_call", "consent_ledger", "call_lists",
-                     "call_list_entries", "call_list_problems", "campaign_attempts"}
+                     "call_list_entries", "call_list_problems", "campaign_attempts",
+                     "call_recordings", "evaluation_forms", "evaluations"}
             assert await connection.run_sync(table_names) == everything - AGENT_TABLES - later
         await upgrade(db_url)
         async with engine.connect() as connection:
