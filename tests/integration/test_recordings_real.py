@@ -21,12 +21,15 @@ import pytest
 
 from callcenter.app import CallCenter
 from callcenter.config import RecordingPolicySettings
-from callcenter.core.records import Disposition
+from callcenter.core.acd import AgentState
+from callcenter.core.records import Direction, Disposition
 from callcenter.features.accounts.store import Role
 from callcenter.features.recordings.store import RecordingStatus
+from tests.integration.test_campaign_dialer import OUR_NUMBER, running_campaign
 from tests.support.asterisk import phone_agent, running_asterisk, sandbox_settings
 from tests.support.calls import (
     QUEUES,
+    agent_dials,
     agent_phone,
     caller,
     finished,
@@ -35,7 +38,7 @@ from tests.support.calls import (
     the_only_closed_call,
     until,
 )
-from tests.support.sipp import AgentPlan, CallerPlan, free_port
+from tests.support.sipp import AgentPlan, CallerPlan, SippProcess, agent_scenario, free_port
 from tests.support.web import bearer_headers
 
 pytestmark = pytest.mark.asterisk
@@ -59,18 +62,20 @@ nodes:
 
 @asynccontextmanager
 async def recording_center(tmp_path: Path, agents: list[dict[str, object]], *,
-                           mode: str = "all") -> AsyncIterator[CallCenter]:
+                           mode: str = "all", env: dict[str, str] | None = None,
+                           policy: RecordingPolicySettings | None = None,
+                           ) -> AsyncIterator[CallCenter]:
     """The service with the queue ``sales`` recorded (policy ``mode``, announced) and this
-    flow."""
+    flow; or with ``policy`` instead."""
     flows = tmp_path / "flows"
     flows.mkdir()
     (flows / "main.yaml").write_text(FLOW)
-    settings = sandbox_settings(tmp_path, agents=agents, queues=QUEUES)
+    settings = sandbox_settings(tmp_path, agents=agents, queues=QUEUES, env=env)
     settings = dataclasses.replace(
         settings,
         ivr=dataclasses.replace(settings.ivr, dialplans_dir=str(flows)),
-        recording_policies=(RecordingPolicySettings(queue="sales", mode=mode,
-                                                    retention_days=30),),
+        recording_policies=(policy or RecordingPolicySettings(queue="sales", mode=mode,
+                                                              retention_days=30),),
         recordings=dataclasses.replace(settings.recordings, settle_seconds=1))
     with running_asterisk(settings):
         center = CallCenter(settings)
@@ -201,3 +206,43 @@ def _loudness(samples: bytes, rate: int, start: float, end: float) -> float:
     values = [int.from_bytes(samples[i:i + 2], "little", signed=True)
               for i in range(first, last, 2)]
     return sum(abs(v) for v in values) / max(1, len(values))
+
+
+async def test_a_campaigns_policy_records_its_answers_joined_to_a_nailed_up_agent(tmp_path):
+    """The campaign ``renewals`` is recorded (its own policy; its queue has none): the
+    customer who answers hears the announcement, then joins the nailed-up agent's bridge
+    (ConfBridge); the file holds the time the customer spent in that bridge."""
+    agent = phone_agent("agent1", free_port(), queues=["sales"], password="agent1-secret",
+                        logged_in=False)
+    carrier_port = free_port()
+    env = {"CALLCENTER_OUTBOUND__TRUNK_HOST": f"127.0.0.1:{carrier_port}",
+           "CALLCENTER_OUTBOUND__TRUNK_MATCH": f"127.0.0.1:{carrier_port}",
+           "CALLCENTER_OUTBOUND__CALLER_ID": OUR_NUMBER}
+    policy = RecordingPolicySettings(campaign="renewals", mode="all", retention_days=7)
+    async with recording_center(tmp_path, [agent], env=env, policy=policy) as center:
+        customer = SippProcess(agent_scenario(AgentPlan(answer_after_ms=300,
+                                                        hangup_after_ms=12_000)),
+                               port=carrier_port, name="carrier", calls=1).start()
+        # The agent speaks all along, so the bridge carries audio to the customer.
+        nailed = agent_dials(center, "agent1", None, "*50", CallerPlan(
+            speech=((500, 50_000),), hangup_after_ms=55_000, max_call_ms=80_000))
+        try:
+            await until(lambda: center.acd.acd.agent_state("agent1") is AgentState.READY,
+                        "agent1 nailed up and ready")
+            await running_campaign(center, ["+12025550101"])
+            await finished(customer, timeout=60)
+            await center.writer.flush(10)
+            [record] = [r for r in (await center.calls.list(limit=10))[0]
+                        if r.direction is Direction.OUTBOUND]
+            recording = await until(lambda: _stored(center, record.call_id),
+                                    "the campaign call's recording stored", timeout=20)
+            with wave.open(str(center.recordings.folder / str(recording.file))) as audio:
+                audio_seconds = audio.getnframes() / audio.getframerate()
+        finally:
+            nailed.stop()
+
+    assert (recording.campaign, recording.reason.value, recording.agent_id) == (
+        "renewals", "all", "agent1")
+    assert recording.announced and recording.retention_days == 7
+    assert record.talk_seconds is not None and record.talk_seconds > 3, record
+    assert abs(audio_seconds - record.talk_seconds) < 1.0, (audio_seconds, record.talk_seconds)
