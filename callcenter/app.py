@@ -59,6 +59,7 @@ from callcenter.features.campaigns.dispositions import Dispositions
 from callcenter.features.campaigns.imports import upload_services
 from callcenter.features.campaigns.store import CampaignRepository
 from callcenter.features.compliance.store import ComplianceStore
+from callcenter.features.evaluations.store import EvaluationStore
 from callcenter.features.ivr.datadip import DataDips
 from callcenter.features.ivr.flows import LAST_GOOD_FOLDER, FlowLibrary
 from callcenter.features.ivr.sessions import InboundCalls
@@ -67,6 +68,13 @@ from callcenter.features.queues.driver import AcdDriver
 from callcenter.features.queues.mirror import QueueMirror
 from callcenter.features.queues.setup import build_acd
 from callcenter.features.queues.waiting import QueueCalls
+from callcenter.features.recordings.service import (
+    CallRecordings,
+    asterisk_monitor_folder,
+    policy_rules,
+    recordings_folder,
+)
+from callcenter.features.recordings.store import RecordingStore
 from callcenter.features.supervision.dialplan import TRANSFER_SCRIPT
 from callcenter.features.supervision.service import Supervision
 from callcenter.features.wallboard.service import WallboardService, queue_targets
@@ -186,12 +194,25 @@ class CallCenter:
             send=lambda action, timeout=None: self.ami.send(action, timeout=timeout),
             ledger=self.ledger, writer=self.writer,
             channels=lambda: self.ami.core_show_channels())
+        # Call recordings (docs/recordings.md): each queue's or campaign's policy, MixMonitor
+        # on the caller's channel, files moved into the recordings folder at hangup.
+        self.recording_store = RecordingStore(session_factory(self.engine))
+        self.evaluations = EvaluationStore(session_factory(self.engine))
+        self.recordings = CallRecordings(
+            store=self.recording_store, clock=self.clock, rules=policy_rules(s),
+            folder=recordings_folder(s), asterisk_folder=asterisk_monitor_folder(s),
+            announcement=s.recordings.announcement,
+            settle_seconds=s.recordings.settle_seconds,
+            send=lambda action: self.ami.send(action),
+            campaign_of=lambda call_id: getattr(self.ledger.get(call_id), "campaign", None))
+        _stops_with(parts, "recordings", self.recordings.drain)
         self.queue_calls = QueueCalls(settings=s, clock=self.clock, acd=self.acd,
                                       ledger=self.ledger, writer=self.writer,
                                       callbacks=self.callbacks,
                                       virtual_hold=(self.callback_dialer
                                                     if self.callback_dialer.enabled else None),
-                                      publish=self.events.publish)
+                                      publish=self.events.publish,
+                                      recorder=self.recordings)
         self.dialer = CampaignDialer(
             clock=self.clock, acd=self.acd, queues=self.queue_calls, campaigns=self.campaigns,
             attempts=self.attempts, compliance=self.compliance,
@@ -250,6 +271,9 @@ class CallCenter:
         _stops_with(parts, "campaign dialer", self.dialer.stop)
         sweeper = asyncio.create_task(self._reconcile_periodically(), name="reconcile")
         _stops_with(parts, "reconciliation", lambda: _cancelled(sweeper))
+        retention = asyncio.create_task(self.recordings.run_sweeps(s.recordings.sweep_seconds),
+                                        name="recording-retention")
+        _stops_with(parts, "recording retention", lambda: _cancelled(retention))
         self.agent_admin = AgentAdmin(
             acd=self.acd, desk=self.desk, directory=self.directory, clock=self.clock,
             registrations=self.registrations, queues=s.queues,
@@ -274,7 +298,9 @@ class CallCenter:
             uploads=self.uploads,
             queue_names=tuple(q.name for q in s.queues),
             wallboard=self.wallboard, metrics=self._metric_readings(),
-            agent_states=self.directory))
+            agent_states=self.directory,
+            recordings=self.recordings, recording_store=self.recording_store,
+            evaluations=self.evaluations))
         install_body_deadline(http_app, limits)
         self.web = web.AppRunner(http_app, access_log=None, **runner_options(limits))
         await self.web.setup()
@@ -378,6 +404,7 @@ class CallCenter:
         events.subscribe(lambda event: self.desk.channel_gone(event.uniqueid), Hangup)
         events.subscribe(lambda event: self.desk.bridge_entered(event.uniqueid), BridgeEnter)
         events.subscribe(lambda event: self.dialer.channel_hung_up(event), Hangup)
+        events.subscribe(lambda event: self.recordings.channel_gone(event.uniqueid), Hangup)
         events.subscribe(self.transfers.on_event, *TRANSFER_EVENTS)
         return events
 

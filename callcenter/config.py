@@ -43,6 +43,8 @@ from callcenter.core.acd_config import Strategy
 from callcenter.core.identifiers import (
     AGENT_ID_RE,
     ASTERISK_NAME_RE,
+    BUILT_PROMPT_NAME_RE,
+    CAMPAIGN_NAME_RE,
     DEFAULT_PAUSE_REASONS,
     E164_RE,
     FLOW_NAME_RE,
@@ -50,6 +52,7 @@ from callcenter.core.identifiers import (
     PAUSE_REASON_RE,
     QUEUE_NAME_RE,
 )
+from callcenter.core.recording_policy import RecordingMode, RecordingPolicy
 from callcenter.netaddr import parse_networks
 from callcenter.private_files import tighten, write_private
 
@@ -316,6 +319,32 @@ def _name_and_number(text: str, *, default: int | None) -> tuple[str, int]:
     return name, int(number)
 
 
+@dataclass(frozen=True, config=_SECTION)
+class RecordingSettings:
+    """Call recordings (docs/recordings.md): where files go, how often expired ones go."""
+
+    folder: Text = ""  # empty: <data_dir>/recordings (files in YYYY/MM/DD/ below it)
+    # Where the service finds the files Asterisk's MixMonitor writes (Asterisk's
+    # <astspooldir>/monitor as this machine sees it); empty: the sandbox instance's, or
+    # /var/spool/asterisk/monitor for an external Asterisk.
+    asterisk_folder: Text = ""
+    announcement: Text = "recording-notice"  # the prompt said to callers the policy may record
+    sweep_seconds: WholeNumber = 3600  # how often expired recordings are deleted
+    settle_seconds: WholeNumber = 2  # after the caller's hangup, for Asterisk to close the file
+
+
+@dataclass(frozen=True, config=_SECTION)
+class RecordingPolicySettings:
+    """One ``[[recording_policies]]`` entry: the policy of one queue or one campaign."""
+
+    queue: Text = ""  # the queue it covers (or campaign, not both)
+    campaign: Text = ""  # the campaign it covers; a campaign's policy wins over its queue's
+    mode: Text = "none"  # none, all, on_demand or share
+    share_percent: WholeNumber = 0  # mode share: percentage of calls recorded (1-100)
+    announce: Flag = True  # say "this call may be recorded" to the callers it may record
+    retention_days: WholeNumber = 90  # files are deleted this many days after the call
+
+
 DEMO_QUEUES = (
     QueueSettings(name="sales"),
     QueueSettings(name="support"),
@@ -340,6 +369,8 @@ class Settings:
     agents: tuple[AgentSettings, ...] = ()  # the file's [[agents]]; none there: DEMO_AGENTS
     data_dir: Text = ""
     center: CenterSettings = field(default_factory=CenterSettings)
+    recordings: RecordingSettings = field(default_factory=RecordingSettings)
+    recording_policies: tuple[RecordingPolicySettings, ...] = ()  # the file's, per queue/campaign
 
     # Derived paths, so nobody recomputes them differently.
     @property
@@ -380,8 +411,10 @@ SECTIONS: dict[str, type] = {
     "outbound": OutboundSettings,
     "acd": AcdSettings,
     "center": CenterSettings,
+    "recordings": RecordingSettings,
 }
-TABLE_LISTS: dict[str, type] = {"queues": QueueSettings, "agents": AgentSettings}
+TABLE_LISTS: dict[str, type] = {"queues": QueueSettings, "agents": AgentSettings,
+                                "recording_policies": RecordingPolicySettings}
 
 
 def setting_keys() -> list[str]:
@@ -598,7 +631,8 @@ def _check(s: Settings) -> None:
         )
     _check_queues_and_agents(s)
     _check_outbound(s.outbound)
-    _check_center(s)
+    _check_center(s,
+    _check_recordings(s)
 
 
 def _check_queues_and_agents(s: Settings) -> None:
@@ -882,3 +916,39 @@ def _fill_secrets(s: Settings) -> Settings:
     else:
         tighten(store)  # made readable by an older version: fix it at the next start
     return replace(s, service=service, asterisk=asterisk, agents=agents)
+
+
+def _check_recordings(s: Settings) -> None:
+    """Recording settings and policies: every policy applicable, covering one known queue or
+    one campaign, none covered twice."""
+    r = s.recordings
+    if not 60 <= r.sweep_seconds <= 86_400:
+        raise ConfigError(f"recordings.sweep_seconds: {r.sweep_seconds} is not between 60 "
+                          "and 86400")
+    if not 0 <= r.settle_seconds <= 60:
+        raise ConfigError(f"recordings.settle_seconds: {r.settle_seconds} is not between 0 "
+                          "and 60")
+    if not BUILT_PROMPT_NAME_RE.fullmatch(r.announcement):
+        raise ConfigError(f"recordings.announcement: {r.announcement!r} is not a prompt name")
+    queues = {q.name for q in s.queues}
+    covered: set[tuple[str, str]] = set()
+    for i, rule in enumerate(s.recording_policies):
+        where = f"recording_policies[{i}]"
+        if bool(rule.queue) == bool(rule.campaign):
+            raise ConfigError(f"{where}: name either a queue or a campaign")
+        if rule.queue and rule.queue not in queues:
+            raise ConfigError(f"{where}.queue: {rule.queue!r} is not a configured queue")
+        if rule.campaign and not CAMPAIGN_NAME_RE.fullmatch(rule.campaign):
+            raise ConfigError(f"{where}.campaign: {rule.campaign!r} is not a campaign name")
+        key = ("queue", rule.queue) if rule.queue else ("campaign", rule.campaign)
+        if key in covered:
+            raise ConfigError(f"{where}: {key[0]} {key[1]!r} already has a policy")
+        covered.add(key)
+        modes = [m.value for m in RecordingMode]
+        if rule.mode not in modes:
+            raise ConfigError(f"{where}.mode: {rule.mode!r} is not one of {', '.join(modes)}")
+        try:
+            RecordingPolicy(RecordingMode(rule.mode), rule.share_percent, rule.announce,
+                            rule.retention_days)
+        except ValueError as exc:
+            raise ConfigError(f"{where}{str(exc).removeprefix('policy')}") from None

@@ -50,8 +50,10 @@ SOUNDS_IN_ROOT = PurePosixPath("/usr/share/asterisk/sounds")
 DEBIAN_SUITE = "sid"
 DEBIAN_PACKAGES = ("asterisk", "asterisk-modules", "asterisk-core-sounds-en-gsm",
                    "asterisk-moh-opsound-gsm")
-# spool/recording: where callers' recorded names go (ASTSPOOLDIR/recording).
-INSTANCE_FOLDERS = ("etc", "run", "log", "spool", "spool/recording", "lib", "lib/keys", "cache")
+# spool/recording: where callers' recorded names go (ASTSPOOLDIR/recording); spool/monitor:
+# MixMonitor's call recordings until the service moves them (features/recordings).
+INSTANCE_FOLDERS = ("etc", "run", "log", "spool", "spool/recording", "spool/monitor", "lib",
+                    "lib/keys", "cache")
 CHROOT_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/"}
 REQUIRED_PROMPTS = ("sorry-fallback", "sorry-no-agent")
 

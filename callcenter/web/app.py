@@ -31,7 +31,12 @@ from callcenter.features.campaigns.imports import UploadServices
 from callcenter.features.campaigns.store import CampaignRepository
 from callcenter.features.compliance.http import install_compliance_routes
 from callcenter.features.compliance.store import ComplianceStore
+from callcenter.features.evaluations.http import install_evaluation_routes
+from callcenter.features.evaluations.store import EvaluationStore
 from callcenter.features.queues import http as queues_http
+from callcenter.features.recordings.http import install_recording_routes
+from callcenter.features.recordings.service import CallRecordings
+from callcenter.features.recordings.store import RecordingStore
 from callcenter.features.reports import http as reports
 from callcenter.features.supervision.http import install_supervision_routes
 from callcenter.features.supervision.service import Supervision
@@ -104,6 +109,9 @@ class WebServices:
     wallboard: WallboardService | None = None  # no /api/wallboard without it
     metrics: LiveReadings | None = None  # no /metrics without it
     agent_states: StateHistory | None = None  # the agents' logged states: call wrap-ups
+    recordings: CallRecordings | None = None  # no /api/recordings without it and its store
+    recording_store: RecordingStore | None = None
+    evaluations: EvaluationStore | None = None  # no evaluations without it (and recordings)
 
 
 def make_app(services: WebServices) -> web.Application:
@@ -147,7 +155,12 @@ def make_app(services: WebServices) -> web.Application:
     if services.wallboard is not None:
         install_wallboard_routes(app, services.wallboard)
     if services.metrics is not None:
-        install_metrics(app, CallCenterCollector(services.metrics, requests))
+        install_metrics(app, CallCenterCollector(services.metrics, requests),
+    if services.recordings is not None and services.recording_store is not None:
+        install_recording_routes(app, services.recordings, services.recording_store)
+        if services.evaluations is not None:
+            install_evaluation_routes(app, services.evaluations, services.recording_store,
+                                      services.clock)
     register(app, [DEMO_ENDPOINT])  # the data-dip example's order system
     return app
 

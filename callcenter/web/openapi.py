@@ -32,7 +32,9 @@ from callcenter.features.calls import http as calls
 from callcenter.features.campaigns import dialing_http
 from callcenter.features.campaigns import http as campaigns_http
 from callcenter.features.compliance import http as compliance_http
+from callcenter.features.evaluations import http as evaluations_http
 from callcenter.features.queues import http as queues_http
+from callcenter.features.recordings import http as recordings_http
 from callcenter.features.reports import http as reports
 from callcenter.features.supervision import http as supervision
 from callcenter.features.wallboard import http as wallboard_http
@@ -75,7 +77,8 @@ def all_endpoints() -> tuple[Endpoint, ...]:
             *callbacks.ENDPOINTS, *supervision.ENDPOINTS, *transfers_http.ENDPOINTS,
             *campaigns_http.ENDPOINTS, *campaigns_http.LIST_ENDPOINTS, *dialing_http.ENDPOINTS,
             *compliance_http.ENDPOINTS, *compliance_http.UPLOAD_ENDPOINTS, EVENTS_ENDPOINT,
-            *wallboard_http.ENDPOINTS, METRICS_ENDPOINT, calls.TIMELINE_ENDPOINT)
+            *wallboard_http.ENDPOINTS, METRICS_ENDPOINT, calls.TIMELINE_ENDPOINT,
+            *recordings_http.ENDPOINTS, *evaluations_http.ENDPOINTS)
 
 # ----------------------------------------------------------------------- JSON Schema helpers
 

@@ -104,7 +104,8 @@ async def test_the_agents_migration_downgrades_and_upgrades_again(db_url: str) -
             later = {"call_dead_letters", "asterisk_log_positions", "call_transfers",
                      "campaigns", "do_not_call", "consent_ledger", "call_lists",
                      "call_list_entries", "call_list_problems", "campaign_attempts",
-                     "call_holds"}
+                     "call_holds",
+                     "call_recordings", "evaluation_forms", "evaluations"}
             assert await connection.run_sync(table_names) == everything - AGENT_TABLES - later
         await upgrade(db_url)
         async with engine.connect() as connection:

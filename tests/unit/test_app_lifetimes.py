@@ -20,9 +20,9 @@ from callcenter.config import Settings, load_settings
 from callcenter.features.calls.recorder import RecordWriter
 from tests.support.ports import free_port
 
-STOP_ORDER = ["web", "reconciliation", "campaign dialer", "callbacks", "ami", "fastagi",
-              "wallboard", "acd", "agent desk", "queue mirror", "flows", "data dips", "records",
-              "imports", "database"]
+STOP_ORDER = ["web", "recording retention", "reconciliation", "campaign dialer", "callbacks",
+              "ami", "fastagi", "wallboard", "acd", "agent desk", "recordings", "queue mirror",
+              "flows", "data dips", "records", "imports", "database"]
 
 
 def settings(tmp_path: Path) -> Settings:

@@ -622,7 +622,7 @@ class CampaignDialer:
                 left = deadline - self._clock.now()
                 queue = self._queues.queue_settings(campaign.queue)
                 if await self._queues.ring(session, call_id, message.agent_id, left,
-                                           queue.moh_class):
+                                           queue.moh_class, queue=queue.name):
                     self._connected(run, call, message.agent_id)
                     return await self._talk(run, call, session, outcome, amd_status,
                                             message.agent_id, nailed=False)

@@ -95,11 +95,23 @@ class QueueRequest:
     for_agent: str | None = None  # only this agent may take the call (a flow's {agent: X})
 
 
+class CallRecorder(Protocol):
+    """Call recording (features/recordings/service.py): told when a caller joins a queue and
+    when an agent is about to take the call. Neither ever fails the call (only AgiHangup
+    comes through)."""
+
+    async def caller_joined(self, session: AgiSession, call_id: str, queue: str) -> None: ...
+
+    async def connecting(self, session: AgiSession, call_id: str, queue: str | None,
+                         agent_id: str) -> None: ...
+
+
 class QueueCalls:
     def __init__(self, *, settings: Settings, clock: Clock, acd: AcdDriver, ledger: CallLedger,
                  writer: RecordWriter, callbacks: CallbackStore | None = None,
                  virtual_hold: VirtualHoldSink | None = None,
-                 publish: Publish | None = None) -> None:
+                 publish: Publish | None = None,
+                 recorder: CallRecorder | None = None) -> None:
         self._settings = settings
         self._clock = clock
         self._acd = acd
@@ -108,6 +120,7 @@ class QueueCalls:
         self._callbacks = callbacks
         self._virtual_hold = virtual_hold
         self._publish = publish
+        self._recorder = recorder
         self.not_offered = NotOfferedTally()  # callers a queue could not offer a callback
 
     def callbacks_not_offered(self, queue: str) -> NotOffered:
@@ -123,6 +136,10 @@ class QueueCalls:
         # (queued_at) and the live queue's waiting_since. A callback keeps this place.
         joined = self._clock.now()
         self._writer.apply(self._ledger.queued(call_id, queue.name, joined))
+        if self._recorder is not None:
+            # "This call may be recorded" comes first, before any agent is offered the call;
+            # its time counts as waiting (the caller is in the queue).
+            await self._recorder.caller_joined(session, call_id, queue.name)
         inbox = self._acd.enqueue(call_id, queue.name, priority=request.priority,
                                   skills=request.skills, for_agent=request.for_agent,
                                   waiting_since=joined)
@@ -180,7 +197,7 @@ class QueueCalls:
                     return WaitOutcome.TALKED
                 case OfferCall(agent_id=agent_id, ring_timeout=ring_timeout):
                     if await self.ring(session, call_id, agent_id, ring_timeout,
-                                        queue.moh_class):
+                                        queue.moh_class, queue=queue.name):
                         return WaitOutcome.TALKED
                     await session.set_music(True, queue.moh_class)
                 case _:
@@ -189,8 +206,11 @@ class QueueCalls:
     # ------------------------------------------------------------------ agents
 
     async def ring(self, session: AgiSession, call_id: str, agent_id: str,
-                    ring_timeout: float, moh_class: str) -> bool:
-        """Ring one agent; True when they answered and the talk is over (agent hung up)."""
+                    ring_timeout: float, moh_class: str, *, queue: str | None = None) -> bool:
+        """Ring one agent; True when they answered and the talk is over (agent hung up).
+        ``queue``: whose recording policy applies (a campaign's own policy wins anyway)."""
+        if self._recorder is not None:
+            await self._recorder.connecting(session, call_id, queue, agent_id)
         started = self._clock.now()
         self._ledger.attempt_started(call_id, agent_id, started)
         await session.set_variable(STAGE_VARIABLE, "ringing")
@@ -217,6 +237,8 @@ class QueueCalls:
     async def join_nailed(self, session: AgiSession, call_id: str, agent_id: str,
                            queue: QueueSettings) -> None:
         """A nailed-up agent is already on the line: the caller joins their bridge at once."""
+        if self._recorder is not None:
+            await self._recorder.connecting(session, call_id, queue.name, agent_id)
         now = self._clock.now()
         self._ledger.attempt_started(call_id, agent_id, now)
         self._writer.apply(self._ledger.agent_joined(call_id, agent_id, now))
