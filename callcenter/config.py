@@ -631,7 +631,7 @@ def _check(s: Settings) -> None:
         )
     _check_queues_and_agents(s)
     _check_outbound(s.outbound)
-    _check_center(s,
+    _check_center(s)
     _check_recordings(s)
 
 

@@ -155,7 +155,7 @@ def make_app(services: WebServices) -> web.Application:
     if services.wallboard is not None:
         install_wallboard_routes(app, services.wallboard)
     if services.metrics is not None:
-        install_metrics(app, CallCenterCollector(services.metrics, requests),
+        install_metrics(app, CallCenterCollector(services.metrics, requests))
     if services.recordings is not None and services.recording_store is not None:
         install_recording_routes(app, services.recordings, services.recording_store)
         if services.evaluations is not None:
