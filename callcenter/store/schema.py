@@ -12,6 +12,8 @@ from callcenter.features.calls import dead_letter_models
 from callcenter.features.calls import models as call_models
 from callcenter.features.campaigns import models as campaign_models
 from callcenter.features.compliance import models as compliance_models
+from callcenter.features.reports import agent_models as agent_report_models
+from callcenter.features.reports import campaign_models as campaign_report_models
 from callcenter.store import asterisk_log
 from callcenter.store.models import Base
 
@@ -19,7 +21,8 @@ from callcenter.store.models import Base
 # outbound campaigns, the do-not-call list and the consent ledger; users and sessions; agents
 # and their log; refused call records; how far Asterisk's own log was imported
 ROW_MODULES = (call_models, callback_models, campaign_models, compliance_models,
-               account_models, agent_models, dead_letter_models, asterisk_log)
+               account_models, agent_models, dead_letter_models, asterisk_log,
+               agent_report_models, campaign_report_models)
 metadata = Base.metadata
 
 __all__ = ["ROW_MODULES", "metadata"]

@@ -318,6 +318,15 @@ class DeadLetterRepository:
 # --------------------------------------------------------------------------- statements
 
 
+async def records_after(session: AsyncSession, after: int, limit: int = MAX_PAGE,
+                        ) -> builtins.list[tuple[int, CallRecord]]:
+    """Up to ``limit`` stored records whose row id is above ``after``, with their row ids,
+    by id: what a follower's rebuild reads, batch by batch, to derive its rows again."""
+    query = (_with_children(select(CallRow)).where(CallRow.id > after)
+             .order_by(CallRow.id).limit(limit))
+    return [(row.id, _to_record(row)) for row in await session.scalars(query)]
+
+
 ChildRow = AttemptRow | FaqOutcomeRow | SurveyAnswerRow | TransferRow
 
 
