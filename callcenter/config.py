@@ -39,6 +39,7 @@ from pydantic_settings import (
 from pydantic_settings.sources.utils import parse_env_vars
 
 from callcenter.core.acd_config import Strategy
+from callcenter.core.flows.names import TOPIC_RE
 from callcenter.core.identifiers import (
     AGENT_ID_RE,
     ASTERISK_NAME_RE,
@@ -49,6 +50,7 @@ from callcenter.core.identifiers import (
     PAUSE_REASON_RE,
     QUEUE_NAME_RE,
 )
+from callcenter.core.report_periods import PeriodError, time_zone
 from callcenter.netaddr import parse_networks
 from callcenter.private_files import tighten, write_private
 
@@ -241,6 +243,25 @@ class AcdSettings:
 
 
 @dataclass(frozen=True, config=_SECTION)
+class CenterSettings:
+    """Facts about the call center as a whole."""
+
+    # IANA name; days, weeks and months of reports are this zone's (docs/reports.md).
+    time_zone: Text = "UTC"
+
+
+@dataclass(frozen=True, config=_SECTION)
+class ReportSettings:
+    """What the reports count (docs/reports.md). A change applies to calls stored from then
+    on; `callcenter reports rebuild` applies it to the calls already stored."""
+
+    short_abandon_seconds: WholeNumber = 5  # abandons before this many seconds are "short"
+    csat_questions: Names = ("agent-rating",)  # survey question ids answered 1-5 (CSAT)
+    csat_satisfied_from: WholeNumber = 4  # a CSAT answer this high or higher is "satisfied"
+    nps_questions: Names = ("nps",)  # survey question ids answered 0-10 (NPS)
+
+
+@dataclass(frozen=True, config=_SECTION)
 class QueueSettings:
     name: Text
     strategy: Text = Strategy.LONGEST_IDLE.value  # one of STRATEGIES
@@ -314,6 +335,8 @@ class Settings:
     queues: tuple[QueueSettings, ...] = ()  # the file's [[queues]]; none there: DEMO_QUEUES
     agents: tuple[AgentSettings, ...] = ()  # the file's [[agents]]; none there: DEMO_AGENTS
     data_dir: Text = ""
+    center: CenterSettings = field(default_factory=CenterSettings)
+    reports: ReportSettings = field(default_factory=ReportSettings)
 
     # Derived paths, so nobody recomputes them differently.
     @property
@@ -353,6 +376,8 @@ SECTIONS: dict[str, type] = {
     "ivr": IvrSettings,
     "outbound": OutboundSettings,
     "acd": AcdSettings,
+    "center": CenterSettings,
+    "reports": ReportSettings,
 }
 TABLE_LISTS: dict[str, type] = {"queues": QueueSettings, "agents": AgentSettings}
 
@@ -625,10 +650,28 @@ def _check_queues_and_agents(s: Settings) -> None:
         if len(a.skill_levels) != len(a.skills):
             raise ConfigError(f"{where}.skills: a skill is listed twice")
     _check_acd(s)
+    _check_reports(s)
 
 
 MEMBERSHIP_RE = re.compile(r"^(?P<name>[a-z][a-z0-9_-]{0,31})(?::(?P<number>[0-9]))?$")
 SKILL_RE = re.compile(r"^(?P<name>[a-z][a-z0-9_-]{0,39})(?::(?P<number>[0-9]{1,2}))?$")
+
+
+def _check_reports(s: Settings) -> None:
+    try:
+        time_zone(s.center.time_zone)
+    except PeriodError as exc:
+        raise ConfigError(f"center.time_zone: {exc}") from None
+    if not 0 <= s.reports.short_abandon_seconds <= 3600:
+        raise ConfigError("reports.short_abandon_seconds: give 0 to 3600 seconds")
+    if not 1 <= s.reports.csat_satisfied_from <= 5:
+        raise ConfigError("reports.csat_satisfied_from: give 1 to 5 (CSAT answers are 1-5)")
+    for key in ("csat_questions", "nps_questions"):
+        for i, question in enumerate(getattr(s.reports, key)):
+            if not TOPIC_RE.fullmatch(question):  # the flow checker's rule for question ids
+                raise ConfigError(f"reports.{key}[{i}]: {question[:40]!r} is not a question id")
+    if set(s.reports.csat_questions) & set(s.reports.nps_questions):
+        raise ConfigError("reports.nps_questions: a question cannot count for both CSAT and NPS")
 
 
 def _check_acd(s: Settings) -> None:
