@@ -27,13 +27,13 @@ The figures (DOMAIN.md "Figures"), from the sums over any set of buckets:
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 
 from callcenter.core.acd_actions import AgentState
+from callcenter.core.agent_intervals import agent_intervals
 from callcenter.core.records import CallRecord, Direction, TransferOutcome
 
 BUCKET_SECONDS = 900
@@ -68,12 +68,15 @@ def bucket_of(at_micros: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class LoggedChange:
-    """One stored state change: enough to lay an agent's time out (times in microseconds)."""
+    """One stored state change: enough to lay an agent's time out. Its time is in whole
+    microseconds, and ``agent_intervals`` (core/agent_intervals.py) takes it as it is:
+    integers compare and subtract exactly."""
 
     agent_id: str
     at: int
     state: str
     reason: str | None
+    previous: str = AgentState.LOGGED_OUT.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,13 +87,6 @@ class StateKey:
     bucket: int  # microseconds
     state: str
     reason: str = ""
-
-
-def spans(changes: Sequence[LoggedChange]) -> Iterator[tuple[LoggedChange, int]]:
-    """(change, end) for each change of ONE agent but the last: its state lasts until the
-    next change. ``changes`` in logged order (time, then the order they were stored)."""
-    for change, following in itertools.pairwise(changes):
-        yield change, max(change.at, following.at)
 
 
 def add_span(totals: dict[StateKey, int], agent_id: str, state: str, reason: str | None,
@@ -108,14 +104,23 @@ def add_span(totals: dict[StateKey, int], agent_id: str, state: str, reason: str
         bucket += BUCKET_MICROS
 
 
+def _add_intervals(totals: dict[StateKey, int], changes: Sequence[LoggedChange],
+                   since: int, until: int) -> None:
+    for interval in agent_intervals(changes, since, until, until):
+        add_span(totals, interval.agent_id, interval.state, interval.reason,
+                 int(interval.start), int(interval.end))
+
+
 def state_time(changes: Sequence[LoggedChange], *, since: int | None = None,
                ) -> dict[StateKey, int]:
-    """The time between consecutive changes of ONE agent, per bucket, state and reason;
-    with ``since`` (a bucket start), only the time from then on."""
+    """The time between the first and the last of these changes (of ONE agent, in logged
+    order), per bucket, state and reason; with ``since`` (a bucket start), only from then on.
+    Nothing is known before the first change, and the last one's state has no end yet."""
     totals: dict[StateKey, int] = {}
-    for change, end in spans(changes):
-        start = change.at if since is None else max(change.at, since)
-        add_span(totals, change.agent_id, change.state, change.reason, start, end)
+    if changes:
+        start = changes[0].at if since is None else max(since, changes[0].at)
+        if changes[-1].at > start:
+            _add_intervals(totals, changes, start, changes[-1].at)
     return totals
 
 
@@ -123,7 +128,8 @@ def open_span_time(last: LoggedChange, until: int) -> dict[StateKey, int]:
     """The time from an agent's last change (no later one yet) to ``until``: what the
     aggregates cannot hold yet and a report of the present adds."""
     totals: dict[StateKey, int] = {}
-    add_span(totals, last.agent_id, last.state, last.reason, last.at, until)
+    if until > last.at:
+        _add_intervals(totals, [last], last.at, until)
     return totals
 
 

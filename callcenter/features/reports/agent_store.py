@@ -211,7 +211,8 @@ async def _changes(session: AsyncSession, agent_id: str, start: int | None,
     """The agent's changes from ``start`` on, led by the last one before it (whose state
     runs into ``start``); all of them when ``start`` is None. In logged order."""
     log = AgentStateChangeRow
-    query = select(log.at, log.state, log.reason).where(log.agent_id == agent_id)
+    query = select(log.at, log.state, log.reason, log.previous).where(
+        log.agent_id == agent_id)
     rows: list[Any] = []
     if start is not None:
         lead = (await session.execute(
@@ -220,7 +221,8 @@ async def _changes(session: AsyncSession, agent_id: str, start: int | None,
         rows.extend(lead)
         query = query.where(log.at >= as_datetime(start))
     rows.extend((await session.execute(query.order_by(log.at, log.id))).all())
-    return [LoggedChange(agent_id, micros_of(at), state, reason) for at, state, reason in rows]
+    return [LoggedChange(agent_id, micros_of(at), state, reason, previous)
+            for at, state, reason, previous in rows]
 
 
 async def _last_changes(session: AsyncSession, agents: list[str] | None, before: datetime,
@@ -232,14 +234,15 @@ async def _last_changes(session: AsyncSession, agents: list[str] | None, before:
     if agents is not None:
         latest = latest.where(log.agent_id.in_(agents))
     latest_sub = latest.subquery()
-    query = (select(log.agent_id, log.at, log.state, log.reason, log.id)
+    query = (select(log.agent_id, log.at, log.state, log.reason, log.previous, log.id)
              .join(latest_sub, (latest_sub.c.agent_id == log.agent_id)
                    & (latest_sub.c.at == log.at))
              .where(log.at < before)
              .order_by(log.agent_id, log.id))
     last: dict[str, LoggedChange] = {}
-    for agent_id, at, state, reason, _ in await session.execute(query):
-        last[agent_id] = LoggedChange(agent_id, micros_of(at), state, reason)  # highest id
+    for agent_id, at, state, reason, previous, _ in await session.execute(query):
+        last[agent_id] = LoggedChange(agent_id, micros_of(at), state, reason,  # highest id
+                                      previous)
     return list(last.values())
 
 
