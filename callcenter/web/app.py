@@ -31,7 +31,12 @@ from callcenter.features.campaigns.store import CampaignRepository
 from callcenter.features.compliance.http import install_compliance_routes
 from callcenter.features.compliance.store import ComplianceStore
 from callcenter.features.queues import http as queues_http
+from callcenter.features.reports import agents as agent_reports
+from callcenter.features.reports import campaigns as campaign_reports
 from callcenter.features.reports import http as reports
+from callcenter.features.reports.agents import AGENT_REPORTS, AgentReportServices
+from callcenter.features.reports.campaigns import CAMPAIGN_REPORTS, CampaignReportServices
+from callcenter.features.reports.framework import REPORT_CONTEXT, ReportContext
 from callcenter.features.supervision.http import install_supervision_routes
 from callcenter.features.supervision.service import Supervision
 from callcenter.store.db_errors import describe, is_unavailable
@@ -97,6 +102,10 @@ class WebServices:
     can_dial: bool = True  # an outbound trunk is configured: campaigns may run
     dispositions: Dispositions | None = None
     uploads: UploadServices | None = None  # no call-list nor compliance uploads without it
+    # No /api/reports/agents nor /api/reports/campaigns without them (issue 14).
+    agent_reports: AgentReportServices | None = None
+    campaign_reports: CampaignReportServices | None = None
+    report_context: ReportContext | None = None  # the center's zone and queues for reports
 
 
 def make_app(services: WebServices) -> web.Application:
@@ -133,7 +142,23 @@ def make_app(services: WebServices) -> web.Application:
     if services.dialer is not None and services.dispositions is not None:
         install_dialing_routes(app, services.dialer, services.dispositions)
     register(app, [DEMO_ENDPOINT])  # the data-dip example's order system
+    install_people_reports(app, services)
     return app
+
+
+def install_people_reports(app: web.Application, services: WebServices) -> None:
+    """The agent and campaign reports, when their services are given."""
+    if services.agent_reports is None and services.campaign_reports is None:
+        return
+    if REPORT_CONTEXT not in app:
+        app[REPORT_CONTEXT] = services.report_context or ReportContext(
+            queues=services.queue_names)
+    if services.agent_reports is not None:
+        app[AGENT_REPORTS] = services.agent_reports
+        register(app, agent_reports.ENDPOINTS)
+    if services.campaign_reports is not None:
+        app[CAMPAIGN_REPORTS] = services.campaign_reports
+        register(app, campaign_reports.ENDPOINTS)
 
 
 def add_acd_routes(app: web.Application, agents: AgentAdmin) -> None:

@@ -83,7 +83,7 @@ def to_xlsx(table: ReportTable) -> bytes:
 @dataclass(frozen=True)
 class Series:
     column: str  # a column's key
-    style: str = "bar"  # "bar" or "line"
+    style: str = "bar"  # "bar", "line", or "stack" (the panel's stacks: one bar, piled up)
 
 
 @dataclass(frozen=True)
@@ -111,11 +111,16 @@ def to_png(table: ReportTable, chart: Chart) -> bytes:
         for (panel_title, series), (axis,) in zip(chart.panels, axes, strict=True):
             bars = [item for item in series if item.style == "bar"]
             width = 0.8 / max(1, len(bars))
+            piled = [0.0] * len(positions)  # the "stack" series so far, bottom up
             for item in series:
                 index = table.column(item.column)
                 column = table.columns[index]
                 values = [_plotted(row[index], column.kind) for row in table.rows]
-                if item.style == "bar":
+                if item.style == "stack":
+                    heights = [0.0 if v is None else v for v in values]
+                    axis.bar(positions, heights, 0.8, bottom=piled, label=column.title)
+                    piled = [low + high for low, high in zip(piled, heights, strict=True)]
+                elif item.style == "bar":
                     shift = (bars.index(item) - (len(bars) - 1) / 2) * width
                     axis.bar([p + shift for p in positions],
                              [0.0 if v is None else v for v in values], width,
