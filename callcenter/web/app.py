@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -32,6 +32,8 @@ from callcenter.features.compliance.http import install_compliance_routes
 from callcenter.features.compliance.store import ComplianceStore
 from callcenter.features.queues import http as queues_http
 from callcenter.features.reports import http as reports
+from callcenter.features.reports.aggregates import ReportAggregates
+from callcenter.features.reports.framework import ReportContext
 from callcenter.features.supervision.http import install_supervision_routes
 from callcenter.features.supervision.service import Supervision
 from callcenter.store.db_errors import describe, is_unavailable
@@ -97,6 +99,9 @@ class WebServices:
     can_dial: bool = True  # an outbound trunk is configured: campaigns may run
     dispositions: Dispositions | None = None
     uploads: UploadServices | None = None  # no call-list nor compliance uploads without it
+    # No /api/reports/queues, ivr, surveys (the aggregate reports) without them.
+    report_aggregates: ReportAggregates | None = None
+    report_context: ReportContext = field(default_factory=ReportContext)
 
 
 def make_app(services: WebServices) -> web.Application:
@@ -132,6 +137,8 @@ def make_app(services: WebServices) -> web.Application:
         install_compliance_routes(app, services.compliance, services.uploads)
     if services.dialer is not None and services.dispositions is not None:
         install_dialing_routes(app, services.dialer, services.dispositions)
+    if services.report_aggregates is not None:
+        reports.install_report_routes(app, services.report_aggregates, services.report_context)
     register(app, [DEMO_ENDPOINT])  # the data-dip example's order system
     return app
 
