@@ -65,6 +65,8 @@ from callcenter.features.queues.driver import AcdDriver
 from callcenter.features.queues.mirror import QueueMirror
 from callcenter.features.queues.setup import build_acd
 from callcenter.features.queues.waiting import QueueCalls
+from callcenter.features.reports.aggregates import ReportAggregates, report_rules
+from callcenter.features.reports.framework import ReportContext
 from callcenter.features.supervision.dialplan import TRANSFER_SCRIPT
 from callcenter.features.supervision.service import Supervision
 from callcenter.listener import Capacity, plan_capacity, raise_open_file_limit
@@ -116,7 +118,10 @@ class CallCenter:
         await upgrade(s.database_url)
         self.engine = create_engine(s.database_url)
         _stops_with(parts, "database", self.engine.dispose)
-        self.calls = CallRepository(session_factory(self.engine))
+        # The report aggregates follow every record stored, in its transaction.
+        self.report_aggregates = ReportAggregates(session_factory(self.engine), report_rules(s))
+        self.calls = CallRepository(session_factory(self.engine),
+                                    followers=[self.report_aggregates])
         self.callbacks = CallbackRepository(session_factory(self.engine), self.clock)
         self.campaigns = CampaignRepository(session_factory(self.engine), self.clock)
         self.compliance = ComplianceStore(session_factory(self.engine), self.clock)
@@ -266,7 +271,10 @@ class CallCenter:
             compliance=self.compliance, dialer=self.dialer, dispositions=self.dispositions,
             can_dial=self.dialer.enabled,
             uploads=self.uploads,
-            queue_names=tuple(q.name for q in s.queues)))
+            queue_names=tuple(q.name for q in s.queues),
+            report_aggregates=self.report_aggregates,
+            report_context=ReportContext(time_zone=s.center.time_zone,
+                                         queues=tuple(q.name for q in s.queues))))
         install_body_deadline(http_app, limits)
         self.web = web.AppRunner(http_app, access_log=None, **runner_options(limits))
         await self.web.setup()

@@ -23,10 +23,11 @@ The first and last intervals are cut by the period (a period from 10:15 in hours
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 BUCKET_SECONDS = 900
@@ -171,3 +172,30 @@ def interval_index(intervals: Sequence[ReportInterval], instant: float) -> int |
 
 def _iso(instant: float) -> str:
     return datetime.fromtimestamp(instant, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+Group = tuple[int, tuple[Any, ...]]  # (interval index, the grouping columns' values)
+
+
+def roll_up(positions: Mapping[int, int], rows: Iterable[Mapping[str, Any]],
+            by: Sequence[str] = (), maxima: frozenset[str] = frozenset(),
+            ) -> dict[Group, dict[str, int]]:
+    """Quarter-hour rows (``bucket`` and numbers) added up per interval (``positions``:
+    bucket -> interval index) and per the values of the ``by`` columns. Columns named in
+    ``maxima`` take the largest value; the others are summed. Rows outside the period are
+    left out."""
+    totals: dict[Group, dict[str, int]] = {}
+    skip = {"bucket", *by}
+    for row in rows:
+        index = positions.get(int(row["bucket"]))
+        if index is None:
+            continue
+        values = totals.setdefault((index, tuple(row[column] for column in by)), {})
+        for name, value in row.items():
+            if name in skip:
+                continue
+            if name in maxima:
+                values[name] = max(values.get(name, value), value)
+            else:
+                values[name] = values.get(name, 0) + value
+    return totals

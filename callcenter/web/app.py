@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -35,6 +35,7 @@ from callcenter.features.reports import agents as agent_reports
 from callcenter.features.reports import campaigns as campaign_reports
 from callcenter.features.reports import http as reports
 from callcenter.features.reports.agents import AGENT_REPORTS, AgentReportServices
+from callcenter.features.reports.aggregates import ReportAggregates
 from callcenter.features.reports.campaigns import CAMPAIGN_REPORTS, CampaignReportServices
 from callcenter.features.reports.framework import REPORT_CONTEXT, ReportContext
 from callcenter.features.supervision.http import install_supervision_routes
@@ -102,10 +103,12 @@ class WebServices:
     can_dial: bool = True  # an outbound trunk is configured: campaigns may run
     dispositions: Dispositions | None = None
     uploads: UploadServices | None = None  # no call-list nor compliance uploads without it
+    # No /api/reports/queues, ivr, surveys (the aggregate reports) without them.
+    report_aggregates: ReportAggregates | None = None
+    report_context: ReportContext = field(default_factory=ReportContext)
     # No /api/reports/agents nor /api/reports/campaigns without them (issue 14).
     agent_reports: AgentReportServices | None = None
     campaign_reports: CampaignReportServices | None = None
-    report_context: ReportContext | None = None  # the center's zone and queues for reports
 
 
 def make_app(services: WebServices) -> web.Application:
@@ -141,6 +144,8 @@ def make_app(services: WebServices) -> web.Application:
         install_compliance_routes(app, services.compliance, services.uploads)
     if services.dialer is not None and services.dispositions is not None:
         install_dialing_routes(app, services.dialer, services.dispositions)
+    if services.report_aggregates is not None:
+        reports.install_report_routes(app, services.report_aggregates, services.report_context)
     register(app, [DEMO_ENDPOINT])  # the data-dip example's order system
     install_people_reports(app, services)
     return app
@@ -150,9 +155,8 @@ def install_people_reports(app: web.Application, services: WebServices) -> None:
     """The agent and campaign reports, when their services are given."""
     if services.agent_reports is None and services.campaign_reports is None:
         return
-    if REPORT_CONTEXT not in app:
-        app[REPORT_CONTEXT] = services.report_context or ReportContext(
-            queues=services.queue_names)
+    if REPORT_CONTEXT not in app:  # the aggregate reports' routes may have set it
+        app[REPORT_CONTEXT] = services.report_context
     if services.agent_reports is not None:
         app[AGENT_REPORTS] = services.agent_reports
         register(app, agent_reports.ENDPOINTS)

@@ -69,7 +69,7 @@ def all_endpoints() -> tuple[Endpoint, ...]:
     """Every route declared with web/contract.py's ``Endpoint``, whichever services run."""
     return (*accounts.ENDPOINTS, HEALTH_ENDPOINT, OPENAPI_ENDPOINT, DEMO_ENDPOINT,
             *queues_http.ENDPOINTS, *agents_http.ENDPOINTS, calls.CALLS_ENDPOINT,
-            calls.DEAD_LETTERS_ENDPOINT, reports.FAQ_ENDPOINT,
+            calls.DEAD_LETTERS_ENDPOINT, reports.FAQ_ENDPOINT, *reports.AGGREGATE_ENDPOINTS,
             *callbacks.ENDPOINTS, *supervision.ENDPOINTS, *transfers_http.ENDPOINTS,
             *campaigns_http.ENDPOINTS, *campaigns_http.LIST_ENDPOINTS, *dialing_http.ENDPOINTS,
             *compliance_http.ENDPOINTS, *compliance_http.UPLOAD_ENDPOINTS, EVENTS_ENDPOINT)

@@ -33,6 +33,7 @@ from callcenter.core.report_periods import (
 )
 from callcenter.core.report_table import ReportTable
 from callcenter.features.accounts.store import Role
+from callcenter.features.reports.aggregates import ReportAggregates
 from callcenter.features.reports.render import (
     CSV_TYPE,
     PNG_TYPE,
@@ -67,6 +68,7 @@ class ReportContext:
 
 
 REPORT_CONTEXT = web.AppKey("report_context", ReportContext)
+REPORT_AGGREGATES = web.AppKey("report_aggregates", ReportAggregates)
 
 
 def _required_time(raw: object) -> object:
@@ -134,7 +136,17 @@ def local_day(instant: float, zone: ZoneInfo) -> str:
     return datetime.fromtimestamp(instant, tz=zone).strftime("%Y%m%d")
 
 
-Build = Callable[[web.Request, Any], Awaitable[tuple[Answer, ReportTable, ReportPeriod]]]
+@dataclass(frozen=True)
+class BuiltReport:
+    """One report, made once per request, for any of its formats."""
+
+    answer: Answer  # the JSON
+    table: ReportTable  # the CSV and XLSX
+    period: ReportPeriod
+    chart_table: ReportTable | None = None  # what the PNG draws; None: ``table``
+
+
+Build = Callable[[web.Request, Any], Awaitable[BuiltReport]]
 
 
 @dataclass(frozen=True)
@@ -160,21 +172,22 @@ def report_endpoints(spec: ReportSpec) -> tuple[Endpoint, ...]:
     """The report's JSON route and its downloads (see the module's docstring)."""
 
     async def as_json(request: web.Request, query: PeriodQuery) -> web.Response:
-        answer, _table, _period = await spec.build(request, query)
-        return answer.response()
+        return (await spec.build(request, query)).answer.response()
 
     async def as_csv(request: web.Request, query: PeriodQuery) -> web.Response:
-        _answer, table, period = await spec.build(request, query)
-        return download(to_csv(table), CSV_TYPE, _filename(spec, period, "csv"))
+        built = await spec.build(request, query)
+        return download(to_csv(built.table), CSV_TYPE, _filename(spec, built.period, "csv"))
 
     async def as_xlsx(request: web.Request, query: PeriodQuery) -> web.Response:
-        _answer, table, period = await spec.build(request, query)
-        return download(to_xlsx(table), XLSX_TYPE, _filename(spec, period, "xlsx"))
+        built = await spec.build(request, query)
+        return download(to_xlsx(built.table), XLSX_TYPE,
+                        _filename(spec, built.period, "xlsx"))
 
     async def as_png(request: web.Request, query: PeriodQuery) -> web.Response:
         assert spec.chart is not None
-        _answer, table, period = await spec.build(request, query)
-        return download(to_png(table, spec.chart), PNG_TYPE, _filename(spec, period, "png"))
+        built = await spec.build(request, query)
+        image = to_png(built.chart_table or built.table, spec.chart)
+        return download(image, PNG_TYPE, _filename(spec, built.period, "png"))
 
     def endpoint(suffix: str, handler: Any, reply: Reply, what: str) -> Endpoint:
         return Endpoint("GET", spec.path + suffix, handler, spec.roles,

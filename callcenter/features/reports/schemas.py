@@ -8,6 +8,7 @@ from pydantic import Field
 
 from callcenter.core.identifiers import FLOW_NAME_RE
 from callcenter.features.calls.store import FaqTopicFigures
+from callcenter.features.reports.framework import PeriodQuery
 from callcenter.web.contract import Answer, Time, TimeRange, name_param
 
 
@@ -39,3 +40,52 @@ class FaqReport(Answer):
     until: Time | None
     flow: str | None
     topics: list[FaqTopic]
+
+
+# --------------------------------------------------------------------------- queue report
+
+
+class QueuesQuery(PeriodQuery):
+    queue: Annotated[str | None, Field(description="only these queues, comma-separated "
+                                                   "(e.g. sales,support); default: all")] = None
+
+
+class QueueFiguresRow(Answer):
+    """One queue (or ``*``: the queues asked for, together) over one interval (or the whole
+    period: ``label`` "total"). Rates are fractions 0..1, times seconds; null: undefined."""
+
+    start: Time
+    end: Time
+    label: str = Field(description="the interval in the report's zone, or 'total'")
+    queue: str
+    service_level_seconds: float | None = Field(description="T (null: queues differ)")
+    offered: int = Field(ge=0)
+    answered: int = Field(ge=0)
+    abandoned: int = Field(ge=0)
+    short_abandons: int = Field(ge=0)
+    answered_within: int = Field(ge=0)
+    abandoned_after: int = Field(ge=0)
+    not_served: int = Field(ge=0)
+    callbacks_requested: int = Field(ge=0)
+    transfers_to_queue: int = Field(ge=0)
+    handled: int = Field(ge=0)
+    service_level: float | None = Field(ge=0, le=1)
+    asa: float | None = Field(ge=0)
+    aht: float | None = Field(ge=0)
+    abandon_rate: float | None = Field(ge=0, le=1)
+    longest_wait: float | None = Field(ge=0)
+    talk_seconds: float = Field(ge=0)
+    hold_seconds: float = Field(ge=0)
+    wrap_up_seconds: float = Field(ge=0)
+
+
+class QueuesReport(Answer):
+    since: Time
+    until: Time
+    interval: str
+    time_zone: str
+    queues: list[str]
+    rows: list[QueueFiguresRow] = Field(description="each interval, each queue")
+    overall: list[QueueFiguresRow] = Field(description="each interval, the queues together")
+    totals: list[QueueFiguresRow] = Field(description="the whole period: each queue, then "
+                                                      "the queues together")
