@@ -259,6 +259,11 @@ class ReportSettings:
     csat_questions: Names = ("agent-rating",)  # survey question ids answered 1-5 (CSAT)
     csat_satisfied_from: WholeNumber = 4  # a CSAT answer this high or higher is "satisfied"
     nps_questions: Names = ("nps",)  # survey question ids answered 0-10 (NPS)
+    # Productivity points (the agent report's "points", for productivity-based pay):
+    points_inbound_call: WholeNumber = 1  # each inbound call an agent answered
+    points_outbound_call: WholeNumber = 1  # each campaign call an agent answered
+    points_transfer: WholeNumber = 0  # each transfer an agent made that the target took
+    points_dispositions: Names = ()  # "name=points" per campaign disposition, e.g. "sale=10"
 
 
 @dataclass(frozen=True, config=_SECTION)
@@ -651,6 +656,17 @@ def _check_queues_and_agents(s: Settings) -> None:
             raise ConfigError(f"{where}.skills: a skill is listed twice")
     _check_acd(s)
     _check_reports(s)
+    _check_points(s)
+
+
+def _check_points(s: Settings) -> None:
+    from callcenter.core.agent_figures import points_from_settings
+
+    try:
+        points_from_settings(s.reports.points_inbound_call, s.reports.points_outbound_call,
+                             s.reports.points_transfer, s.reports.points_dispositions)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 MEMBERSHIP_RE = re.compile(r"^(?P<name>[a-z][a-z0-9_-]{0,31})(?::(?P<number>[0-9]))?$")

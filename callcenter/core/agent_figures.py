@@ -27,6 +27,7 @@ The figures (DOMAIN.md "Figures"), from the sums over any set of buckets:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -164,6 +165,27 @@ class ProductivityPoints:
 
     def for_disposition(self, name: str) -> int:
         return self.dispositions.get(name, 0)
+
+
+DISPOSITION_POINTS_RE = re.compile(r"(?P<name>[a-z][a-z0-9_]{0,31})=(?P<points>-?[0-9]{1,7})")
+
+
+def points_from_settings(inbound_call: int, outbound_call: int, transfer: int,
+                         dispositions: Sequence[str]) -> ProductivityPoints:
+    """``[reports] points_*`` as ``ProductivityPoints``; ValueError naming the bad key."""
+    per_disposition: dict[str, int] = {}
+    for index, text in enumerate(dispositions):
+        where = f"reports.points_dispositions[{index}]"
+        found = DISPOSITION_POINTS_RE.fullmatch(text.strip())
+        if found is None:
+            raise ValueError(f"{where}: {text[:40]!r} is not name=points (e.g. sale=10)")
+        if found["name"] in per_disposition:
+            raise ValueError(f"{where}: {found['name']!r} is given twice")
+        per_disposition[found["name"]] = int(found["points"])
+    try:
+        return ProductivityPoints(inbound_call, outbound_call, transfer, per_disposition)
+    except ValueError as exc:
+        raise ValueError(f"reports.points_{str(exc).removeprefix('productivity.')}") from None
 
 
 def _whole(where: str, value: object) -> None:

@@ -33,6 +33,8 @@ from callcenter.features.campaigns import dialing_http
 from callcenter.features.campaigns import http as campaigns_http
 from callcenter.features.compliance import http as compliance_http
 from callcenter.features.queues import http as queues_http
+from callcenter.features.reports import agents as agent_reports
+from callcenter.features.reports import campaigns as campaign_reports
 from callcenter.features.reports import http as reports
 from callcenter.features.supervision import http as supervision
 from callcenter.store.values import MAX_ROW_ID
@@ -72,7 +74,8 @@ def all_endpoints() -> tuple[Endpoint, ...]:
             calls.DEAD_LETTERS_ENDPOINT, reports.FAQ_ENDPOINT, *reports.AGGREGATE_ENDPOINTS,
             *callbacks.ENDPOINTS, *supervision.ENDPOINTS, *transfers_http.ENDPOINTS,
             *campaigns_http.ENDPOINTS, *campaigns_http.LIST_ENDPOINTS, *dialing_http.ENDPOINTS,
-            *compliance_http.ENDPOINTS, *compliance_http.UPLOAD_ENDPOINTS, EVENTS_ENDPOINT)
+            *compliance_http.ENDPOINTS, *compliance_http.UPLOAD_ENDPOINTS, EVENTS_ENDPOINT,
+            *agent_reports.ENDPOINTS, *campaign_reports.ENDPOINTS)
 
 # ----------------------------------------------------------------------- JSON Schema helpers
 

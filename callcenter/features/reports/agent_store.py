@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from callcenter.config import Settings
 from callcenter.core.agent_figures import (
     AgentTotals,
     CallCredit,
@@ -37,6 +38,7 @@ from callcenter.core.agent_figures import (
     micros,
     micros_of,
     open_span_time,
+    points_from_settings,
     state_time,
 )
 from callcenter.core.records import CallRecord
@@ -52,6 +54,13 @@ from callcenter.store.values import dialect_insert
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 REBUILD_BATCH = 500  # call records read per statement while rebuilding
+
+
+def productivity_points(settings: Settings) -> ProductivityPoints:
+    """The settings' ``[reports] points_*`` (checked when the settings were loaded)."""
+    reports = settings.reports
+    return points_from_settings(reports.points_inbound_call, reports.points_outbound_call,
+                                reports.points_transfer, reports.points_dispositions)
 
 
 def as_datetime(at_micros: int) -> datetime:

@@ -25,21 +25,15 @@ from callcenter.features.reports.agent_schemas import (
 )
 from callcenter.features.reports.agent_store import AgentAggregates
 from callcenter.features.reports.framework import (
+    BuiltReport,
     ReportSpec,
-    local_day,
     period_of,
     queue_names,
     report_endpoints,
 )
-from callcenter.features.reports.render import (
-    PNG_TYPE,
-    Chart,
-    Series,
-    download,
-    to_png,
-)
+from callcenter.features.reports.render import Chart, Series
 from callcenter.web.auth import STAFF
-from callcenter.web.contract import Endpoint, Reply
+from callcenter.web.contract import Endpoint
 from callcenter.web.params import bad_request, iso
 
 
@@ -130,10 +124,9 @@ def per_interval(period: ReportPeriod, intervals: Sequence[ReportInterval],
     return summed
 
 
-async def build(request: web.Request, query: AgentReportQuery,
-                ) -> tuple[AgentReport, ReportTable, ReportPeriod]:
-    answer, _stack, period = await _build(request, query)
-    return answer, table_of(answer), period
+async def build(request: web.Request, query: AgentReportQuery) -> BuiltReport:
+    answer, stack, period = await _build(request, query)
+    return BuiltReport(answer, table_of(answer), period, stack_table(period, stack))
 
 
 async def _build(request: web.Request, query: AgentReportQuery,
@@ -192,27 +185,11 @@ def stack_table(period: ReportPeriod, stack: dict[int, AgentTotals]) -> ReportTa
     return ReportTable("agents", "Agent states", columns, tuple(rows))
 
 
-async def as_png(request: web.Request, query: AgentReportQuery) -> web.Response:
-    _answer, stack, period = await _build(request, query)
-    first = local_day(period.since, period.zone)
-    last = local_day(period.until - 1, period.zone)
-    return download(to_png(stack_table(period, stack), STACK_CHART), PNG_TYPE,
-                    f"agents-{first}-{last}.png")
-
-
 SPEC = ReportSpec(
     path="/api/reports/agents", name="agents",
     summary="Agents' time and calls per interval",
     description=("Logged-in, ready, ringing, talk, hold, wrap-up and paused time (by reason), "
                  "occupancy, utilisation, calls handled, transfers and productivity points "
                  "per agent and interval, and per agent over the period (docs/reports.md)."),
-    query=AgentReportQuery, answer=AgentReport, build=build, roles=STAFF)
-ENDPOINTS: tuple[Endpoint, ...] = (
-    *report_endpoints(SPEC),
-    Endpoint("GET", "/api/reports/agents.png", as_png, STAFF,
-             "Agents' time per interval (PNG chart: the agent state stack)", "reports",
-             {200: Reply("A PNG chart", {"type": "string", "format": "binary"}, PNG_TYPE),
-              400: Reply("The period, interval, zone or a filter is wrong (the message "
-                         "says which)")},
-             query=AgentReportQuery, description=SPEC.description),
-)
+    query=AgentReportQuery, answer=AgentReport, build=build, chart=STACK_CHART, roles=STAFF)
+ENDPOINTS: tuple[Endpoint, ...] = report_endpoints(SPEC)

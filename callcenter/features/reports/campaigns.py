@@ -27,7 +27,6 @@ from callcenter.core.campaign_figures import ABANDONED, LIVE_ANSWER, CampaignTot
 from callcenter.core.campaigns import Campaign
 from callcenter.core.clock import Clock
 from callcenter.core.pacing import ROLLING_DAYS, WindowCounts
-from callcenter.core.report_periods import ReportPeriod
 from callcenter.core.report_table import Cell, CellKind, Column, ReportTable
 from callcenter.features.agents.store import AgentDirectory
 from callcenter.features.campaigns.store import CampaignRepository
@@ -40,7 +39,12 @@ from callcenter.features.reports.agent_schemas import (
 from callcenter.features.reports.agent_store import AgentAggregates
 from callcenter.features.reports.agents import per_interval
 from callcenter.features.reports.campaign_store import CampaignAggregates
-from callcenter.features.reports.framework import ReportSpec, period_of, report_endpoints
+from callcenter.features.reports.framework import (
+    BuiltReport,
+    ReportSpec,
+    period_of,
+    report_endpoints,
+)
 from callcenter.web.auth import CAMPAIGN_READERS
 from callcenter.web.contract import Endpoint
 from callcenter.web.params import bad_request, iso
@@ -131,8 +135,7 @@ def row(campaign: str, start: float, end: float, label: str, totals: CampaignTot
         dispositions=totals.dispositions(), conversion=totals.conversion(), cost=cost)
 
 
-async def build(request: web.Request, query: CampaignReportQuery,
-                ) -> tuple[CampaignReport, ReportTable, ReportPeriod]:
+async def build(request: web.Request, query: CampaignReportQuery) -> BuiltReport:
     services = request.app[CAMPAIGN_REPORTS]
     period = period_of(request, query)
     campaigns = await chosen_campaigns(services.campaigns, query)
@@ -180,7 +183,7 @@ async def build(request: web.Request, query: CampaignReportQuery,
     answer = CampaignReport(since=iso(period.since), until=iso(period.until),
                             interval=period.interval.value, time_zone=period.zone.key,
                             rows=[r for _, r in rows], totals=totals)
-    return answer, table_of(answer), period
+    return BuiltReport(answer, table_of(answer), period)
 
 
 async def _cost(costs: CampaignCosts | None, campaign: str, since: float, until: float,

@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 
 from callcenter.config import Settings
 from callcenter.features.calls.store import CallRepository
+from callcenter.features.reports.agent_store import AgentAggregates, productivity_points
 from callcenter.features.reports.aggregates import ReportAggregates, report_rules
+from callcenter.features.reports.campaign_store import CampaignAggregates
 from callcenter.store import create_engine, session_factory, upgrade
 
 
@@ -33,6 +35,12 @@ async def rebuild_reports(settings: Settings, *, since: str | None = None,
     try:
         sessions = session_factory(engine)
         aggregates = ReportAggregates(sessions, report_rules(settings))
-        return await aggregates.rebuild(CallRepository(sessions), since=start, until=end)
+        read = await aggregates.rebuild(CallRepository(sessions), since=start, until=end)
+        # The agent and campaign aggregates are rebuilt whole, whatever the range: an
+        # agent's time runs from one logged change to the next, across any boundary.
+        agents = AgentAggregates(sessions, productivity_points(settings))
+        await agents.rebuild()
+        await CampaignAggregates(sessions, agents).rebuild()
+        return read
     finally:
         await engine.dispose()
