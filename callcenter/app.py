@@ -290,7 +290,8 @@ class CallCenter:
                                               self.clock),
             campaign_reports=CampaignReportServices(
                 self.campaign_aggregates, self.agent_aggregates, self.directory,
-                self.campaigns, self.clock)))
+                self.campaigns, self.clock),
+            agent_states=self.directory))
         install_body_deadline(http_app, limits)
         self.web = web.AppRunner(http_app, access_log=None, **runner_options(limits))
         await self.web.setup()

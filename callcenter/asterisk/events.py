@@ -147,6 +147,29 @@ class MusicOnHoldStop:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Hold:
+    """A channel's phone put the other party on hold (a SIP re-INVITE with sendonly or
+    inactive): raised on the channel whose phone asked, Asterisk 12+."""
+
+    name: ClassVar[str] = "Hold"
+    timestamp: float | None = None
+    uniqueid: str
+    linkedid: str
+    channel: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Unhold:
+    """That phone took the other party off hold (sendrecv again)."""
+
+    name: ClassVar[str] = "Unhold"
+    timestamp: float | None = None
+    uniqueid: str
+    linkedid: str
+    channel: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CoreShowChannel:
     """One channel of a CoreShowChannels snapshot."""
 
@@ -296,6 +319,8 @@ AmiEvent = (
     | BridgeLeave
     | MusicOnHoldStart
     | MusicOnHoldStop
+    | Hold
+    | Unhold
     | CoreShowChannel
     | CoreShowChannelsComplete
     | Reload
@@ -492,6 +517,16 @@ def _moh_stop(name: str, ts: float | None, h: _Store) -> MusicOnHoldStop:
     return MusicOnHoldStop(timestamp=ts, uniqueid=_text(h, "uniqueid"), channel=_text(h, "channel"))
 
 
+def _hold(name: str, ts: float | None, h: _Store) -> Hold:
+    return Hold(timestamp=ts, uniqueid=_text(h, "uniqueid"), linkedid=_text(h, "linkedid"),
+                channel=_text(h, "channel"))
+
+
+def _unhold(name: str, ts: float | None, h: _Store) -> Unhold:
+    return Unhold(timestamp=ts, uniqueid=_text(h, "uniqueid"), linkedid=_text(h, "linkedid"),
+                  channel=_text(h, "channel"))
+
+
 def _core_show_channel(name: str, ts: float | None, h: _Store) -> CoreShowChannel:
     return CoreShowChannel(
         timestamp=ts,
@@ -581,6 +616,8 @@ _BUILDERS: dict[str, Callable[[str, float | None, _Store], AmiEvent]] = {
     "BridgeLeave": _bridge_leave,
     "MusicOnHoldStart": _moh_start,
     "MusicOnHoldStop": _moh_stop,
+    "Hold": _hold,
+    "Unhold": _unhold,
     "CoreShowChannel": _core_show_channel,
     "CoreShowChannelsComplete": _core_show_channels_complete,
     "Reload": _reload,

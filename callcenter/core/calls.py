@@ -25,12 +25,14 @@ from callcenter.core.records import (
     Disposition,
     FaqOutcome,
     HangupBy,
+    HoldBy,
     IvrStep,
     SurveyAnswer,
     Transfer,
     TransferMode,
     TransferOutcome,
 )
+from callcenter.core.records import Hold as HoldInterval
 
 if TYPE_CHECKING:  # the typed records the AMI adapter builds; only data crosses over
     from callcenter.asterisk.events import (
@@ -38,10 +40,12 @@ if TYPE_CHECKING:  # the typed records the AMI adapter builds; only data crosses
         DialBegin,
         DialEnd,
         Hangup,
+        Hold,
         NewCallerid,
         Newchannel,
         Newstate,
         SoftHangupRequest,
+        Unhold,
     )
 
 # Asterisk's DIALSTATUS values, as attempt outcomes.
@@ -58,6 +62,9 @@ DIAL_STATUS_OUTCOMES = {
 # A record keeps this many transfers; requests refused beyond it are only logged by the service
 # (each is a client's request: they must not grow a record without bound).
 MAX_TRANSFERS = 32
+# A record keeps this many holds; a phone flapping hold/unhold beyond it is not recorded (each
+# is a SIP re-INVITE anyone's phone may send: they must not grow a record without bound).
+MAX_HOLDS = 64
 # A consult the second agent did not take: DIALSTATUS (or the service's own word) -> outcome.
 CONSULT_DECLINED = frozenset({"BUSY", "NOANSWER", "DECLINED"})
 
@@ -222,7 +229,54 @@ class CallLedger:
             tracked.shutdown = True
         return _NOTHING
 
+    def _on_hold(self, ev: Hold, at: float) -> LedgerResult:
+        """A phone put the other party on hold: the caller's (their own channel) or an
+        agent's (their leg of the call, or a nailed-up agent's channel joined to it)."""
+        found = self._holder(ev.uniqueid, ev.channel)
+        if found is None:
+            return _NOTHING
+        tracked, agent = found
+        record = tracked.record
+        if _open_hold(record, agent) is not None or len(record.holds) >= MAX_HOLDS:
+            return _NOTHING  # already on hold by that phone (a repeated re-INVITE)
+        record.holds.append(HoldInterval(
+            HoldBy.CALLER if agent is None else HoldBy.AGENT, at, agent_id=agent))
+        return LedgerResult(save=(record,))
+
+    def _on_unhold(self, ev: Unhold, at: float) -> LedgerResult:
+        found = self._holder(ev.uniqueid, ev.channel)
+        if found is None:
+            return _NOTHING
+        tracked, agent = found
+        hold = _open_hold(tracked.record, agent)
+        if hold is None:
+            return _NOTHING
+        hold.ended_at = max(at, hold.started_at)
+        return LedgerResult(save=(tracked.record,))
+
+    def _holder(self, uniqueid: str, channel: str) -> tuple[_Tracked, str | None] | None:
+        """The call a Hold/Unhold is about, and the agent whose phone sent it (None: the
+        caller's phone)."""
+        call_id = self._leg_owner.get(uniqueid, uniqueid)
+        tracked = self._calls.get(call_id)
+        if tracked is not None:
+            if uniqueid == call_id:
+                return tracked, None
+            agent = tracked.agent_legs.get(uniqueid) or agent_from_channel(channel)
+            return (tracked, agent) if agent is not None else None
+        # A nailed-up agent's channel is its own call: find the call that agent talks in.
+        agent = agent_from_channel(channel)
+        if agent is None:
+            return None
+        for candidate in self._calls.values():
+            if any(a.agent_id == agent and a.answered_at is not None and a.ended_at is None
+                   for a in candidate.record.attempts):
+                return candidate, agent
+        return None
+
     _HANDLERS = {
+        "Hold": _on_hold,
+        "Unhold": _on_unhold,
         "SoftHangupRequest": _on_soft_hangup_request,
         "Newchannel": _on_newchannel,
         "NewCallerid": _on_new_caller_id,
@@ -549,6 +603,9 @@ class CallLedger:
             if (attempt.agent_id == agent_id and attempt.ended_at is None
                     and attempt.answered_at is not None):
                 _end_leg(attempt, at)
+                hold = _open_hold(tracked.record, agent_id)
+                if hold is not None:  # their phone left the call still holding it
+                    hold.ended_at = max(attempt.ended_at or at, hold.started_at)
                 if tracked.talk_ended_at is None and attempt.answered_at == (
                         tracked.record.agent_answered_at):
                     tracked.talk_ended_at = at  # the call's first agent's talk is over
@@ -563,6 +620,10 @@ class CallLedger:
                 attempt.outcome = AttemptOutcome.CALLER_HUNG_UP
             # No leg outlives the call (a leg's time from AMI may be a little later).
             _end_leg(attempt, min(attempt.ended_at or record.ended_at, record.ended_at))
+        for hold in record.holds:  # an open hold ends with the call; none outlives it
+            hold.started_at = min(max(hold.started_at, record.started_at), record.ended_at)
+            until = record.ended_at if hold.ended_at is None else hold.ended_at
+            hold.ended_at = min(max(until, hold.started_at), record.ended_at)
         for transfer in record.transfers:
             if transfer.outcome is TransferOutcome.PENDING:
                 transfer.outcome = (TransferOutcome.NO_AGENT if tracked.no_agent
@@ -596,6 +657,14 @@ def _end_leg(attempt: AgentAttempt, at: float) -> None:
     attempt.ended_at = max(at, attempt.started_at, attempt.answered_at or attempt.started_at)
     if attempt.answered_at is not None:
         attempt.talk_seconds = max(0.0, attempt.ended_at - attempt.answered_at)
+
+
+def _open_hold(record: CallRecord, agent_id: str | None) -> HoldInterval | None:
+    """The hold that phone (an agent's, or the caller's for None) has not ended yet."""
+    for hold in reversed(record.holds):
+        if hold.ended_at is None and hold.agent_id == agent_id:
+            return hold
+    return None
 
 
 def _pending_transfer(record: CallRecord) -> Transfer | None:

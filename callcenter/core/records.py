@@ -105,6 +105,29 @@ class Transfer:
     reason: str | None = None  # why it was refused, declined or failed
 
 
+class HoldBy(StrEnum):
+    """Whose phone put the call on hold (a SIP re-INVITE with sendonly/inactive)."""
+
+    AGENT = "agent"
+    CALLER = "caller"
+
+
+@dataclass
+class Hold:
+    """The call was on hold from ``started_at`` to ``ended_at`` (None: still on hold; the
+    call's end closes it): an agent's phone held the caller (``agent_id``), or the caller's
+    phone held the agent (``held_by`` CALLER, ``agent_id`` None). Times are Asterisk's."""
+
+    held_by: HoldBy
+    started_at: float
+    ended_at: float | None = None
+    agent_id: str | None = None
+
+    @property
+    def seconds(self) -> float | None:
+        return None if self.ended_at is None else self.ended_at - self.started_at
+
+
 class FaqResult(StrEnum):
     """How a caller answered "did this solve it?" after hearing one FAQ answer."""
 
@@ -191,6 +214,7 @@ class CallRecord:
     faq_outcomes: list[FaqOutcome] = field(default_factory=list)
     survey_answers: list[SurveyAnswer] = field(default_factory=list)
     transfers: list[Transfer] = field(default_factory=list)
+    holds: list[Hold] = field(default_factory=list)  # in time order
     note: str | None = None  # why a record was closed unusually (e.g. reconciled)
     source: RecordSource = RecordSource.SERVICE
     # Callbacks (docs/records.md, "Callbacks"): the call that asked to be called back names

@@ -22,6 +22,7 @@ from callcenter.features.callbacks.store import CallbackRepository
 from callcenter.features.calls import http as calls
 from callcenter.features.calls.http import CALLS, DEAD_LETTERS
 from callcenter.features.calls.store import CallRepository, DeadLetterRepository
+from callcenter.features.calls.timelines import CallTimelines, StateHistory
 from callcenter.features.campaigns.dialer import CampaignDialer
 from callcenter.features.campaigns.dialing_http import install_dialing_routes
 from callcenter.features.campaigns.dispositions import Dispositions
@@ -103,6 +104,7 @@ class WebServices:
     can_dial: bool = True  # an outbound trunk is configured: campaigns may run
     dispositions: Dispositions | None = None
     uploads: UploadServices | None = None  # no call-list nor compliance uploads without it
+    agent_states: StateHistory | None = None  # the agents' logged states: call wrap-ups
     # No /api/reports/queues, ivr, surveys (the aggregate reports) without them.
     report_aggregates: ReportAggregates | None = None
     report_context: ReportContext = field(default_factory=ReportContext)
@@ -124,6 +126,8 @@ def make_app(services: WebServices) -> web.Application:
     register(app, accounts.ENDPOINTS)
     register(app, [HEALTH_ENDPOINT, OPENAPI_ENDPOINT])
     register(app, [calls.CALLS_ENDPOINT, reports.FAQ_ENDPOINT])
+    app[calls.TIMELINES] = CallTimelines(services.calls, services.agent_states, services.clock)
+    register(app, [calls.TIMELINE_ENDPOINT])
     if services.dead_letters is not None:
         app[DEAD_LETTERS] = services.dead_letters
         register(app, [calls.DEAD_LETTERS_ENDPOINT])

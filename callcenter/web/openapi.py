@@ -75,7 +75,8 @@ def all_endpoints() -> tuple[Endpoint, ...]:
             *callbacks.ENDPOINTS, *supervision.ENDPOINTS, *transfers_http.ENDPOINTS,
             *campaigns_http.ENDPOINTS, *campaigns_http.LIST_ENDPOINTS, *dialing_http.ENDPOINTS,
             *compliance_http.ENDPOINTS, *compliance_http.UPLOAD_ENDPOINTS, EVENTS_ENDPOINT,
-            *agent_reports.ENDPOINTS, *campaign_reports.ENDPOINTS)
+            *agent_reports.ENDPOINTS, *campaign_reports.ENDPOINTS,
+            calls.TIMELINE_ENDPOINT)
 
 # ----------------------------------------------------------------------- JSON Schema helpers
 

@@ -3,7 +3,7 @@ points and hold per 15-minute UTC bucket (with each source's credit), and campai
 per bucket. Derived data: ``callcenter reports rebuild`` fills them from the raw rows.
 
 Revision ID: 0024
-Revises: 0020 (the reports helper's, merged into this branch; 0018 before it)
+Revises: 0020, 0022 (the reports' and the timeline's, merged into this branch; 0018 before)
 Create Date: 2026-12-07
 """
 
@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0024"
-down_revision: str | Sequence[str] | None = "0020"  # "0018" until i14-reports merged
+# "0018" until the reports' (0020) and the timeline's (0022) were merged: joins both heads.
+down_revision: str | Sequence[str] | None = ("0020", "0022")
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -168,12 +168,28 @@ class AgentPlan:
     ``answer_after_ms``: ring that long, then answer; None: ring until the far end CANCELs.
     ``hangup_after_ms``: after answering, send BYE that long later; None: wait for the BYE
     (at most ``max_call_ms``). ``busy``: reject every call with 486 Busy Here instead.
+    ``hold``: (at ms after answering, for ms): the phone puts the call on hold as a person's
+    phone does (a re-INVITE offering ``a=sendonly``, logged ``held`` once Asterisk's 200 OK
+    is acknowledged), then takes it off (``a=sendrecv``, logged ``unheld``); a BYE meanwhile
+    ends the call as usual. ``hangup_after_ms`` then counts from the answer too.
     """
 
     answer_after_ms: int | None = 0
     hangup_after_ms: int | None = None
     busy: bool = False
     max_call_ms: int = 120_000
+    hold: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.hold is None:
+            return
+        at_ms, for_ms = self.hold
+        if self.busy or at_ms < 0 or for_ms <= 0:
+            raise ValueError(f"AgentPlan: hold {self.hold!r} needs an answered call, a start "
+                             "at or after the answer and a length")
+        if self.hangup_after_ms is not None and self.hangup_after_ms <= at_ms + for_ms:
+            raise ValueError(f"AgentPlan: hangup_after_ms {self.hangup_after_ms} must come "
+                             f"after the hold ends ({at_ms + for_ms} ms)")
 
 
 def _tidy(scenario: str) -> str:
@@ -437,7 +453,8 @@ def _refusable_caller_scenario(plan: CallerPlan, from_header: str, contact_heade
 def _capture_invite(plan: AgentPlan) -> str:
     """Keep what later messages need from the INVITE (sipp rejects unused variables)."""
     captures = []
-    if plan.hangup_after_ms is not None and not plan.busy:  # to build our own BYE
+    if (plan.hangup_after_ms is not None or plan.hold is not None) and not plan.busy:
+        # to build our own BYE and re-INVITEs
         captures += [
             '<ereg regexp=".*" search_in="hdr" header="From:" assign_to="their_from"/>',
             '<ereg regexp=".*" search_in="hdr" header="To:" assign_to="their_to"/>',
@@ -488,6 +505,46 @@ _CANCELLED = """<label id="cancelled"/>
   <nop next="end"/>"""
 
 
+def _reinvite(cseq: int, direction: str, logged: str) -> str:
+    """The agent's phone offers new media in its call (a re-INVITE, our ``cseq``-th request
+    of the dialog): ``sendonly`` holds the far end, ``sendrecv`` takes it off hold. Logs
+    ``logged`` once Asterisk's 200 OK is acknowledged; a BYE crossing it ends the call."""
+    sdp = _SDP.replace("2353687637", str(2353687637 + cseq)).replace("a=sendrecv",
+                                                                    f"a={direction}")
+    return f"""<send retrans="500">
+    <![CDATA[
+      INVITE [$their_contact] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch={_AGENT_BRANCH}-reinvite{cseq}
+      From: [$their_to];tag=[pid]SIPpTag01[call_number]
+      To: [$their_from]
+      Call-ID: [call_id]
+      CSeq: {cseq} INVITE
+      Contact: <sip:agent@[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      {sdp}
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="200" crlf="true"/>
+  <send>
+    <![CDATA[
+      ACK [$their_contact] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch={_AGENT_BRANCH}-ack{cseq}
+      From: [$their_to];tag=[pid]SIPpTag01[call_number]
+      To: [$their_from]
+      Call-ID: [call_id]
+      CSeq: {cseq} ACK
+      Contact: <sip:agent@[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  {_log(logged)}"""
+
+
 def agent_scenario(plan: AgentPlan = AgentPlan()) -> str:
     """A UAS that takes each incoming call as ``plan`` says."""
     return _agent_scenario(plan)
@@ -506,9 +563,10 @@ _AGENT_BRANCH = f"z9hG4bK-[pid]-[${_THIS_CALL}]"
 def _agent_scenario(plan: AgentPlan, *, global_variables: Sequence[str] = (),
                     after_each_call: str = "") -> str:
     """``agent_scenario``, with more sipp globals and steps run as each call ends."""
-    # Only a phone that sends its own BYE numbers its calls: sipp refuses a scenario with a
-    # variable set but never used ("Variable $this_call is referenced 1 times!", exit 1).
-    sends_bye = plan.hangup_after_ms is not None and not plan.busy
+    # Only a phone that sends its own BYE (or re-INVITEs) numbers its calls: sipp refuses a
+    # scenario with a variable set but never used ("Variable $this_call is referenced 1
+    # times!", exit 1).
+    sends_bye = (plan.hangup_after_ms is not None or plan.hold is not None) and not plan.busy
     variables = (_CALLS_STARTED, *global_variables) if sends_bye else tuple(global_variables)
     declarations = f'<Global variables="{",".join(variables)}"/>' if variables else ""
     number_this_call = (f'<nop><action><add assign_to="{_CALLS_STARTED}" value="1"/>'
@@ -533,10 +591,19 @@ def _agent_scenario(plan: AgentPlan, *, global_variables: Sequence[str] = (),
                     'ontimeout="answer" next="cancelled"/>\n  <label id="answer"/>')
         else:
             ring = ""
+        talked_ms, holding, bye_cseq = 0, "", 1
+        if plan.hold is not None:
+            at_ms, for_ms = plan.hold
+            holding = (_wait_for_bye(at_ms, "hold") if at_ms else "") + "\n  " + _reinvite(
+                1, "sendonly", "held") + "\n  " + _wait_for_bye(for_ms, "unhold") + "\n  " + (
+                _reinvite(2, "sendrecv", "unheld"))
+            talked_ms, bye_cseq = at_ms + for_ms, 3
         if plan.hangup_after_ms is None:
-            talk = f'<recv request="BYE" timeout="{plan.max_call_ms}" next="remote_bye"/>'
+            talk = holding + (f'\n  <recv request="BYE" timeout="{plan.max_call_ms}" '
+                              'next="remote_bye"/>')
         else:
-            talk = _wait_for_bye(plan.hangup_after_ms, "hang_up") + """
+            talk = holding + "\n  " + _wait_for_bye(plan.hangup_after_ms - talked_ms,
+                                                    "hang_up") + """
   <send retrans="500">
     <![CDATA[
       BYE [$their_contact] SIP/2.0
@@ -544,7 +611,7 @@ def _agent_scenario(plan: AgentPlan, *, global_variables: Sequence[str] = (),
       From: [$their_to];tag=[pid]SIPpTag01[call_number]
       To: [$their_from]
       Call-ID: [call_id]
-      CSeq: 1 BYE
+      CSeq: """ + str(bye_cseq) + """ BYE
       Contact: <sip:agent@[local_ip]:[local_port];transport=[transport]>
       Max-Forwards: 70
       Content-Length: 0

@@ -25,6 +25,7 @@ from callcenter.asterisk.events import (
     DTMFEnd,
     FullyBooted,
     Hangup,
+    Hold,
     MusicOnHoldStart,
     MusicOnHoldStop,
     Newchannel,
@@ -32,6 +33,7 @@ from callcenter.asterisk.events import (
     OtherEvent,
     Reload,
     Shutdown,
+    Unhold,
     parse_event,
 )
 
@@ -409,3 +411,17 @@ def test_a_key_pressed_on_a_channel_is_typed_with_its_direction() -> None:
                          "Digit": "1", "DurationMs": "120", "Direction": "Received"})
     assert event == DTMFEnd(uniqueid=CALLER_ID, channel=CALLER, digit="1",
                             direction="Received")
+
+
+def test_a_phone_holding_and_unholding_gives_typed_hold_events() -> None:
+    """Asterisk 22's Hold/Unhold (AMI_Events/Hold): raised on the channel whose phone sent
+    the re-INVITE; MusicClass and the channel snapshot's other headers are not needed."""
+    held = parse_event({"Event": "Hold", "Channel": "PJSIP/agent1-00000002",
+                        "Uniqueid": "1732822000.2", "Linkedid": "1732822000.1",
+                        "MusicClass": "default", "Timestamp": "1732822010.250000"})
+    assert held == Hold(timestamp=1732822010.25, uniqueid="1732822000.2",
+                        linkedid="1732822000.1", channel="PJSIP/agent1-00000002")
+    unheld = parse_event({"Event": "Unhold", "Channel": "PJSIP/agent1-00000002",
+                          "Uniqueid": "1732822000.2", "Linkedid": "1732822000.1"})
+    assert unheld == Unhold(uniqueid="1732822000.2", linkedid="1732822000.1",
+                            channel="PJSIP/agent1-00000002")

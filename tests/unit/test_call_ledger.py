@@ -9,12 +9,20 @@ from hypothesis import strategies as st
 
 from callcenter.asterisk import events as ami
 from callcenter.asterisk.confgen import RESERVED_NAMES
-from callcenter.core.calls import MAX_TRANSFERS, NOT_AGENTS, CallLedger, agent_from_channel
+from callcenter.core.calls import (
+    MAX_HOLDS,
+    MAX_TRANSFERS,
+    NOT_AGENTS,
+    CallLedger,
+    LedgerResult,
+    agent_from_channel,
+)
 from callcenter.core.records import (
     AgentAttempt,
     AttemptOutcome,
     Disposition,
     HangupBy,
+    HoldBy,
     IvrStep,
     Transfer,
     TransferMode,
@@ -466,3 +474,60 @@ def test_any_run_of_transfers_gives_legs_that_end_within_the_call_and_overlap_on
             assert before.ended_at <= after.started_at
     if not caller_gone:  # the last agent talked to the end (not moved away)
         assert answered[-1].ended_at == record.ended_at
+
+
+# ---------------------------------------------------------------------------- holds
+
+
+def hold_event(kind: type[ami.Hold] | type[ami.Unhold], uniqueid: str, channel: str,
+               at: float, linkedid: str = CALLER) -> ami.Hold | ami.Unhold:
+    return kind(timestamp=at, uniqueid=uniqueid, linkedid=linkedid, channel=channel)
+
+
+def test_holds_by_the_agent_and_by_the_caller_are_kept_with_asterisk_times():
+    ledger = CallLedger()
+    answered_by_agent1(ledger)
+    agent_phone, caller_phone = "PJSIP/agent1-00000002", "PJSIP/anonymous-00000001"
+    held = ledger.on_event(hold_event(ami.Hold, AGENT1_LEG, agent_phone, T0 + 10), T0 + 10.1)
+    assert [(h.held_by, h.agent_id, h.started_at, h.ended_at) for h in held.save[0].holds] == [
+        (HoldBy.AGENT, "agent1", T0 + 10, None)]
+    # A repeated re-INVITE changes nothing; the Unhold ends that hold.
+    assert ledger.on_event(hold_event(ami.Hold, AGENT1_LEG, agent_phone, T0 + 11), T0 + 11) \
+        == LedgerResult()
+    ledger.on_event(hold_event(ami.Unhold, AGENT1_LEG, agent_phone, T0 + 15.5), T0 + 15.6)
+    ledger.on_event(hold_event(ami.Hold, CALLER, caller_phone, T0 + 20), T0 + 20)
+    ledger.on_event(hold_event(ami.Unhold, CALLER, caller_phone, T0 + 22), T0 + 22)
+    ledger.on_event(hold_event(ami.Hold, AGENT1_LEG, agent_phone, T0 + 30), T0 + 30)
+    ledger.on_event(hangup(AGENT1_LEG, T0 + 40, agent_phone), T0 + 40)  # hung up on hold
+    [record] = ledger.handler_finished(CALLER, T0 + 40.2, hangup_by=HangupBy.AGENT).closed
+    assert [(h.held_by, h.agent_id, h.started_at, h.ended_at) for h in record.holds] == [
+        (HoldBy.AGENT, "agent1", T0 + 10, T0 + 15.5), (HoldBy.CALLER, None, T0 + 20, T0 + 22),
+        (HoldBy.AGENT, "agent1", T0 + 30, T0 + 40)]
+
+
+def test_a_nailed_up_agents_hold_is_found_by_their_channel_and_an_open_hold_ends_with_the_call():
+    ledger = CallLedger()
+    ledger.on_event(newchannel(), T0)
+    start_handler(ledger, T0)
+    ledger.queued(CALLER, "support", T0 + 1)
+    ledger.attempt_started(CALLER, "agent1", T0 + 3)
+    ledger.agent_joined(CALLER, "agent1", T0 + 3)
+    # The nailed-up agent's channel is its own call (another linkedid).
+    ledger.on_event(hold_event(ami.Hold, "1799999000.5", "PJSIP/agent1-00000009", T0 + 5,
+                               linkedid="1799999000.5"), T0 + 5)
+    ledger.on_event(hold_event(ami.Hold, "1799999000.6", "PJSIP/agent7-0000000a", T0 + 6,
+                               linkedid="1799999000.6"), T0 + 6)  # not on this call
+    ledger.on_event(hangup(CALLER, T0 + 9), T0 + 9)
+    [record] = ledger.handler_finished(CALLER, T0 + 9.1, hangup_by=HangupBy.CALLER).closed
+    assert [(h.agent_id, h.started_at, h.ended_at) for h in record.holds] == [
+        ("agent1", T0 + 5, T0 + 9)]
+
+
+def test_a_phone_flapping_hold_is_kept_up_to_a_bound():
+    ledger = CallLedger()
+    answered_by_agent1(ledger)
+    for n in range(MAX_HOLDS + 5):
+        ledger.on_event(hold_event(ami.Hold, CALLER, "PJSIP/anonymous-1", T0 + 7 + n), T0)
+        ledger.on_event(hold_event(ami.Unhold, CALLER, "PJSIP/anonymous-1", T0 + 7.5 + n), T0)
+    record = ledger.get(CALLER)
+    assert record is not None and len(record.holds) == MAX_HOLDS

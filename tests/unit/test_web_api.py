@@ -236,6 +236,7 @@ def test_a_call_record_is_written_as_it_always_was_byte_for_byte() -> None:
         '"transfers": [{"mode": "blind", "from_agent": "agent1", '
         '"requested_at": "2026-11-18T11:06:55Z", "to_agent": null, "to_queue": "support", '
         '"outcome": "completed", "ended_at": "2026-11-18T11:06:56.500000Z", "reason": null}], '
+        '"holds": [], '
         '"note": null, "source": "service", "callback_request_id": 7, "callback_of": null, '
         '"direction": "inbound", "campaign": null, "campaign_attempt_id": null, '
         '"open": false}')

@@ -1,5 +1,5 @@
 """The ``calls`` table with its ``call_attempts``, ``call_faq_outcomes``,
-``call_survey_answers`` and ``call_transfers``.
+``call_survey_answers``, ``call_transfers`` and ``call_holds``.
 
 Rows hold the same facts as ``callcenter.core.records.CallRecord``; store.py beside this
 module converts between the two, so nothing outside this folder sees these classes.
@@ -95,6 +95,13 @@ class CallRow(Base):
         passive_deletes=True,
         lazy="raise",
     )
+    holds: Mapped[list[HoldRow]] = relationship(
+        back_populates="call",
+        order_by=lambda: (HoldRow.started_at, HoldRow.id),
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="raise",
+    )
 
 
 class AttemptRow(Base):
@@ -171,3 +178,20 @@ class TransferRow(Base):
     reason: Mapped[str | None] = mapped_column(String)
 
     call: Mapped[CallRow] = relationship(back_populates="transfers", lazy="raise")
+
+
+class HoldRow(Base):
+    """One time the call was on hold: who held (an agent's phone, or the caller's), when."""
+
+    __tablename__ = "call_holds"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    call_pk: Mapped[int] = mapped_column(
+        RowId, ForeignKey("calls.id", ondelete="CASCADE"), index=True
+    )
+    held_by: Mapped[str] = mapped_column(String)  # a records.HoldBy value
+    agent_id: Mapped[str | None] = mapped_column(String)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # None: still on hold
+
+    call: Mapped[CallRow] = relationship(back_populates="holds", lazy="raise")

@@ -18,21 +18,26 @@ from callcenter.core.records import (
     Disposition,
     FaqResult,
     HangupBy,
+    HoldBy,
     RecordSource,
     TransferMode,
     TransferOutcome,
 )
+from callcenter.core.timeline import Segment, SegmentKind
 from callcenter.store.values import MAX_ROW_ID
 from callcenter.web.contract import (
     Answer,
+    PathArgs,
     Query,
     Time,
     TimeRange,
     name_param,
+    pattern_text,
     whole_param,
 )
 from callcenter.web.params import MAX_LIMIT, PROTOCOL, QUEUE_NAME, iso
 
+CALL_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # an Asterisk uniqueid, as the transfers take it
 CALLBACK_REQUEST = re.compile(r"[1-9][0-9]{0,17}")  # a callback request's id
 PAGE_SIZE = 50
 MAX_OFFSET = 10**9
@@ -127,6 +132,22 @@ class Transfer(Answer):
                    ended_at=iso(transfer.ended_at), reason=transfer.reason)
 
 
+class Hold(Answer):
+    """The call was on hold (a phone's SIP re-INVITE: sendonly or inactive): put there by an
+    agent's phone (`held_by` agent, `agent_id`) or the caller's (`agent_id` null). `ended_at`
+    null: still on hold (the call's end closes it)."""
+
+    held_by: named(HoldBy)
+    agent_id: str | None
+    started_at: Time
+    ended_at: Time | None
+
+    @classmethod
+    def of(cls, hold: core.Hold) -> Hold:
+        return cls(held_by=hold.held_by, agent_id=hold.agent_id,
+                   started_at=iso(hold.started_at), ended_at=iso(hold.ended_at))
+
+
 class FaqOutcome(Answer):
     flow: str
     topic: str
@@ -184,6 +205,7 @@ class Call(Answer):
     faq_outcomes: list[FaqOutcome]
     survey_answers: list[SurveyAnswer]
     transfers: list[Transfer]
+    holds: list[Hold]
     note: str | None = Field(description="why the record was closed unusually")
     source: named(RecordSource) = Field(description=(
         "who recorded the call: the service; Asterisk's own log while the service was down "
@@ -219,6 +241,7 @@ class Call(Answer):
             faq_outcomes=[FaqOutcome.of(outcome) for outcome in record.faq_outcomes],
             survey_answers=[SurveyAnswer.of(answer) for answer in record.survey_answers],
             transfers=[Transfer.of(transfer) for transfer in record.transfers],
+            holds=[Hold.of(hold) for hold in record.holds],
             note=record.note, source=record.source,
             callback_request_id=record.callback_request_id, callback_of=record.callback_of,
             direction=record.direction, campaign=record.campaign,
@@ -232,6 +255,44 @@ def record_json(record: CallRecord) -> dict[str, Any]:
 
 def rounded(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds, 3)
+
+
+class CallPath(PathArgs):
+    call_id: Annotated[pattern_text(CALL_ID, "a call id (an Asterisk uniqueid such as "
+                                    "1764745200.42)"),
+                       Field(description="the call's id (its caller channel's Asterisk "
+                                         "Uniqueid)")]
+
+
+class TimelineSegment(Answer):
+    kind: named(SegmentKind)
+    start: Time
+    end: Time
+    seconds: MeasuredSeconds = Field(description="end - start, to the millisecond")
+    agent: str | None = Field(description=(
+        "ringing: whose phone; talk: who talked; hold: whose phone held (null: the "
+        "caller's); consult: the agent consulting; transfer: the target agent, if one; "
+        "wrap_up: whose"))
+    ongoing: bool = Field(description="a wrap-up still going on: `end` is now")
+
+    @classmethod
+    def of(cls, segment: Segment) -> TimelineSegment:
+        return cls(kind=segment.kind, start=iso(segment.start),  # type: ignore[arg-type]
+                   end=iso(segment.end), seconds=rounded(segment.seconds),
+                   agent=segment.agent_id, ongoing=segment.ongoing)
+
+
+class CallTimeline(Answer):
+    """A closed call's timeline (docs/metering.md). `segments` cover the call from
+    `started_at` to `ended_at` without gaps or overlap (their seconds add up to `seconds`);
+    `wrap_ups` are the agents' after-call work, after their legs, outside that sum."""
+
+    call_id: str
+    started_at: Time
+    ended_at: Time
+    seconds: MeasuredSeconds
+    segments: list[TimelineSegment]
+    wrap_ups: list[TimelineSegment]
 
 
 class CallPage(Answer):

@@ -26,6 +26,8 @@ from callcenter.core.records import (
     FaqOutcome,
     FaqResult,
     HangupBy,
+    Hold,
+    HoldBy,
     IvrStep,
     RecordSource,
     SurveyAnswer,
@@ -39,6 +41,7 @@ from callcenter.features.calls.models import (
     AttemptRow,
     CallRow,
     FaqOutcomeRow,
+    HoldRow,
     SurveyAnswerRow,
     TransferRow,
 )
@@ -340,7 +343,7 @@ async def records_after(session: AsyncSession, after: int, limit: int = MAX_PAGE
     return [(row.id, _to_record(row)) for row in await session.scalars(query)]
 
 
-ChildRow = AttemptRow | FaqOutcomeRow | SurveyAnswerRow | TransferRow
+ChildRow = AttemptRow | FaqOutcomeRow | SurveyAnswerRow | TransferRow | HoldRow
 
 
 def _with_children(query: Select[tuple[CallRow]]) -> Select[tuple[CallRow]]:
@@ -349,6 +352,7 @@ def _with_children(query: Select[tuple[CallRow]]) -> Select[tuple[CallRow]]:
         selectinload(CallRow.faq_outcomes),
         selectinload(CallRow.survey_answers),
         selectinload(CallRow.transfers),
+        selectinload(CallRow.holds),
     )
 
 
@@ -422,6 +426,10 @@ def _child_values(
                 for i, transfer in enumerate(record.transfers)
             ],
         ),
+        (
+            HoldRow,
+            [_hold_values(f"{where}: holds[{i}]", hold) for i, hold in enumerate(record.holds)],
+        ),
     ]
 
 
@@ -452,6 +460,22 @@ def _transfer_values(where: str, transfer: Transfer) -> dict[str, Any]:
         "outcome": enum_value(f"{where}: outcome", TransferOutcome, transfer.outcome),
         "reason": text_value(f"{where}: reason", transfer.reason),
     }
+
+
+def _hold_values(where: str, hold: Hold) -> dict[str, Any]:
+    held_by = enum_value(f"{where}: held_by", HoldBy, hold.held_by)
+    if held_by is None:
+        raise ValueError(f"{where}: held_by is required")
+    agent_id = text_value(f"{where}: agent_id", hold.agent_id)
+    if (held_by == HoldBy.AGENT) != (agent_id is not None):
+        raise ValueError(f"{where}: an agent's hold names the agent, the caller's names none "
+                         f"(held_by {held_by!r}, agent_id {agent_id!r})")
+    started_at = required_time(f"{where}: started_at", hold.started_at)
+    ended_at = time_value(f"{where}: ended_at", hold.ended_at)
+    if ended_at is not None and ended_at < started_at:
+        raise ValueError(f"{where}: ended_at is before started_at")
+    return {"held_by": held_by, "agent_id": agent_id, "started_at": started_at,
+            "ended_at": ended_at}
 
 
 def _faq_values(where: str, outcome: FaqOutcome) -> dict[str, Any]:
@@ -557,6 +581,11 @@ def _to_record(row: CallRow) -> CallRecord:
                 reason=t.reason,
             )
             for t in row.transfers
+        ],
+        holds=[
+            Hold(held_by=HoldBy(h.held_by), started_at=h.started_at.timestamp(),
+                 ended_at=from_datetime(h.ended_at), agent_id=h.agent_id)
+            for h in row.holds
         ],
         note=row.note,
         source=RecordSource(row.source),
