@@ -35,7 +35,7 @@ from types import MappingProxyType
 
 from callcenter.core.acd_actions import AgentState
 from callcenter.core.agent_intervals import agent_intervals
-from callcenter.core.records import CallRecord, Direction, TransferOutcome
+from callcenter.core.records import CallRecord, Direction, HoldBy, TransferOutcome
 
 BUCKET_SECONDS = 900
 MICROS = 1_000_000
@@ -216,11 +216,11 @@ class CallCredit:
 
 def holds(record: CallRecord) -> Iterable[tuple[str, float, float]]:
     """(agent, start, end) of each time an agent held this caller: the one place hold time
-    is read from a record. Records carry no holds yet (issue 14's timeline adds
-    ``CallRecord.holds``); until then a call has none, and this is where they come in."""
-    for hold in getattr(record, "holds", ()):
+    is read from a record. A hold still open ends with the call (an open record: not yet
+    counted). A caller who held the agent is no agent's hold time."""
+    for hold in record.holds:
         end = hold.ended_at if hold.ended_at is not None else record.ended_at
-        if end is not None and hold.agent_id:
+        if hold.held_by is HoldBy.AGENT and hold.agent_id and end is not None:
             yield hold.agent_id, hold.started_at, end
 
 

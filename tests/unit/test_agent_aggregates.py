@@ -27,6 +27,8 @@ from callcenter.core.records import (
     AttemptOutcome,
     CallRecord,
     Direction,
+    Hold,
+    HoldBy,
     Transfer,
     TransferMode,
     TransferOutcome,
@@ -217,6 +219,14 @@ async def brute_force(sessions: async_sessionmaker[AsyncSession]) -> dict[str, o
                     [0, 0, 0, 0])
                 cell[1] += 1
                 cell[2] += 2
+        for hold in record.holds:
+            if hold.agent_id is None or hold.ended_at is None:
+                continue
+            start, end = micros(hold.started_at), micros(hold.ended_at)
+            for bucket in range(bucket_of(start), end, BUCKET_MICROS):
+                overlap = min(end, bucket + BUCKET_MICROS) - max(start, bucket)
+                if overlap > 0:
+                    calls.setdefault((hold.agent_id, bucket), [0, 0, 0, 0])[3] += overlap
     return {"states": states,
             "calls": {key: tuple(cell) for key, cell in calls.items() if any(cell)}}
 
@@ -232,11 +242,13 @@ call_versions = st.lists(st.tuples(
     st.lists(legs, max_size=3),
     st.lists(st.tuples(st.sampled_from(AGENTS), st.integers(0, 4 * 3600),
                        st.sampled_from(list(TransferOutcome))), max_size=2),
-    st.sampled_from(list(Direction))), min_size=1, max_size=2)
+    st.sampled_from(list(Direction)),
+    st.lists(st.tuples(st.sampled_from(AGENTS), st.integers(0, 4 * 3600),
+                       st.integers(0, 1200)), max_size=2)), min_size=1, max_size=2)
 example_ids = itertools.count()
 
 
-def version(call_id: str, legs_, transfers, direction: Direction) -> CallRecord:
+def version(call_id: str, legs_, transfers, direction: Direction, holds) -> CallRecord:
     return CallRecord(
         call_id=call_id, started_at=DAY, direction=direction,
         attempts=[AgentAttempt(agent, DAY + start, DAY + start + length,
@@ -244,7 +256,9 @@ def version(call_id: str, legs_, transfers, direction: Direction) -> CallRecord:
                                DAY + start + 0.25 if answered else None)
                   for agent, start, answered, length in legs_],
         transfers=[Transfer(TransferMode.BLIND, agent, DAY + when + 0.5, to_queue="sales",
-                            outcome=outcome) for agent, when, outcome in transfers])
+                            outcome=outcome) for agent, when, outcome in transfers],
+        holds=[Hold(HoldBy.AGENT, DAY + start + 0.125, DAY + start + 0.125 + length, agent)
+               for agent, start, length in sorted(holds, key=lambda hold: hold[1])])
 
 
 @settings(max_examples=12, deadline=None,
@@ -260,8 +274,9 @@ async def test_kept_up_equals_brute_force_equals_rebuild(
             StateChange(agent, state, reason, DAY + offset + run / 1000, "ready")
             for agent, offset, state, reason in batch])
     for index, versions in enumerate(calls):
-        for legs_, transfers, direction in versions:
-            await center.calls.save(version(f"r{run}.{index}", legs_, transfers, direction))
+        for legs_, transfers, direction, holds in versions:
+            await center.calls.save(version(f"r{run}.{index}", legs_, transfers, direction,
+                                            holds))
     kept = await snapshot(sessions)
     expected = await brute_force(sessions)
     assert kept["states"] == expected["states"]

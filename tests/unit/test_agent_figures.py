@@ -31,6 +31,8 @@ from callcenter.core.records import (
     AttemptOutcome,
     CallRecord,
     Direction,
+    Hold,
+    HoldBy,
     Transfer,
     TransferMode,
     TransferOutcome,
@@ -154,6 +156,20 @@ def test_a_call_credits_each_agent_who_answered_and_who_transferred():
         attempts=[AgentAttempt("a1", at("09:00:01"), None, AttemptOutcome.ANSWERED,
                                at("09:00:01"))]), points)
     assert outbound == [CallCredit("a1", b, handled=1, points=5)]  # open records count too
+
+
+def test_an_agent_s_hold_is_their_hold_time_cut_at_the_buckets_a_caller_s_is_not():
+    record = CallRecord(
+        call_id="h1", started_at=at("09:10:00"), ended_at=at("09:20:00"),
+        attempts=[AgentAttempt("a1", at("09:10:00"), at("09:20:00"), AttemptOutcome.ANSWERED,
+                               at("09:10:05"), 595.0)],
+        holds=[Hold(HoldBy.AGENT, at("09:14:00"), at("09:16:30"), "a1"),
+               Hold(HoldBy.CALLER, at("09:17:00"), at("09:18:00")),
+               Hold(HoldBy.AGENT, at("09:19:00"), None, "a1")])  # open: ends with the call
+    b = micros(at("09:00:00"))
+    assert call_credits(record, ProductivityPoints()) == [
+        CallCredit("a1", b, handled=1, points=1, hold=60 * MICROS),
+        CallCredit("a1", b + BUCKET_MICROS, hold=(90 + 60) * MICROS)]
 
 
 def test_a_disposition_earns_its_points_where_the_agent_disposed():
