@@ -99,9 +99,12 @@ class PeriodQuery(Query):
     """``[since, until)`` on quarter hours, at most a year, cut into ``interval``s of
     ``tz`` (default: the center's zone)."""
 
-    since: Annotated[RequiredTime, Field(description="the period's start (on a quarter hour)")]
+    # Declared with a default that is checked, so that a missing one gets our own words.
+    since: Annotated[RequiredTime, Field(description="the period's start (on a quarter hour)",
+                                         validate_default=True)] = None
     until: Annotated[RequiredTime, Field(description="the period's end, excluded (after "
-                                                     "since, at most 367 days later)")]
+                                                     "since, at most 367 days later)",
+                                         validate_default=True)] = None
     interval: Annotated[one_of(INTERVALS), Field(description="the rows' length: local clock "
                                                  "(15m, 30m, 60m) or calendar (day, week, "
                                                  "month)")] = Interval.DAY.value

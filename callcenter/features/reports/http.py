@@ -16,12 +16,14 @@ from callcenter.features.reports.framework import (
     ReportContext,
     report_endpoints,
 )
+from callcenter.features.reports.ivr import IVR_REPORT
 from callcenter.features.reports.queues import QUEUES_REPORT
 from callcenter.features.reports.schemas import (
     FaqQuery,
     FaqReport,
     FaqTopic,
 )
+from callcenter.features.reports.surveys import SURVEYS_REPORT
 from callcenter.web.auth import STAFF
 from callcenter.web.contract import Endpoint, ok, register
 from callcenter.web.params import bad_request, iso
@@ -45,7 +47,8 @@ FAQ_ENDPOINT = Endpoint(
 
 
 # The reports made from the quarter-hour aggregates, each as JSON, CSV, XLSX and PNG.
-AGGREGATE_ENDPOINTS = (*report_endpoints(QUEUES_REPORT),)
+AGGREGATE_ENDPOINTS = (*report_endpoints(QUEUES_REPORT), *report_endpoints(IVR_REPORT),
+                       *report_endpoints(SURVEYS_REPORT))
 
 
 def install_report_routes(app: web.Application, aggregates: ReportAggregates,
