@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.core.agent_figures import (
     BUCKET_MICROS,
+    BUCKET_SECONDS,
     MICROS,
     AgentTotals,
     ProductivityPoints,
@@ -33,6 +34,7 @@ from callcenter.core.records import (
     TransferMode,
     TransferOutcome,
 )
+from callcenter.core.report_periods import Interval, ReportPeriod, time_zone
 from callcenter.features.agents.models import AgentStateChangeRow
 from callcenter.features.agents.store import AgentDirectory, NewAgent, StateChange
 from callcenter.features.calls.store import CallRepository, records_after
@@ -42,6 +44,7 @@ from callcenter.features.reports.agent_models import (
     AgentStateTimeRow,
 )
 from callcenter.features.reports.agent_store import AgentAggregates
+from callcenter.features.reports.agents import per_interval
 
 DAY = datetime(2026, 12, 7, tzinfo=UTC).timestamp()
 AGENTS = ("agent1", "agent2", "agent3")
@@ -264,9 +267,14 @@ def version(call_id: str, legs_, transfers, direction: Direction, holds) -> Call
 @settings(max_examples=12, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batches=state_batches, calls=st.lists(call_versions, max_size=4),
-       period=st.tuples(st.integers(0, 20), st.integers(1, 20)), now=st.integers(0, 6 * 3600))
+       period=st.tuples(st.integers(0, 96), st.integers(1, 192)),
+       interval=st.sampled_from(list(Interval)),
+       zone=st.sampled_from(["UTC", "America/Sao_Paulo", "Europe/Lisbon", "Asia/Kolkata",
+                             "Australia/Lord_Howe", "America/St_Johns"]),
+       now=st.integers(0, 6 * 3600))
 async def test_kept_up_equals_brute_force_equals_rebuild(
-        sessions: async_sessionmaker[AsyncSession], batches, calls, period, now):
+        sessions: async_sessionmaker[AsyncSession], batches, calls, period, interval, zone,
+        now):
     center = await Center(sessions).with_agents()  # examples share the database: all counts
     run = next(example_ids)
     for batch in batches:
@@ -284,21 +292,35 @@ async def test_kept_up_equals_brute_force_equals_rebuild(
     counts = await center.aggregates.rebuild()
     assert await snapshot(sessions) == kept
     assert counts.calls >= len(calls)
-    # A report over any stretch of buckets: the aggregates plus the states still open.
+    # A report over any period, cut into any intervals of any zone: the aggregates plus the
+    # states still open, against each raw span's overlap with each interval.
     first, length = period
-    since = bucket_of(micros(DAY)) + first * BUCKET_MICROS
-    until = since + length * BUCKET_MICROS
-    report = await center.aggregates.totals(since / MICROS, until / MICROS, now=DAY + now)
+    since = DAY - 12 * 3600 + first * BUCKET_SECONDS
+    report_period = ReportPeriod(since, since + length * BUCKET_SECONDS, interval,
+                                 time_zone(zone))
+    intervals = report_period.intervals()
+    report = await center.aggregates.totals(report_period.since, report_period.until,
+                                            now=DAY + now)
+    until = micros(report_period.until)
     for agent_id in AGENTS:
         async with sessions() as session:
             log = (await session.execute(
-                select(AgentStateChangeRow.at, AgentStateChangeRow.state)
+                select(AgentStateChangeRow.at, AgentStateChangeRow.state,
+                       AgentStateChangeRow.reason)
                 .where(AgentStateChangeRow.agent_id == agent_id)
                 .order_by(AgentStateChangeRow.at, AgentStateChangeRow.id))).all()
-        times = [micros_of(when) for when, _ in log]
+        times = [micros_of(when) for when, _, _ in log]
         ends = [*times[1:], max(times[-1], min(micros(DAY + now), until))] if log else []
-        expected_logged_in = sum(
-            max(0, min(end, until) - max(start, since))
-            for (start, (_, state)), end in zip(zip(times, log, strict=True), ends, strict=True)
-            if state != "logged_out")
-        assert summed(report.get(agent_id, {})).logged_in == expected_logged_in
+        cells = per_interval(report_period, intervals, report.get(agent_id, {}))
+        for index, interval in enumerate(intervals):
+            low, high = micros(interval.start), micros(interval.end)
+            expected = AgentTotals()
+            for start, end, (_, state, reason) in zip(times, ends, log, strict=True):
+                overlap = min(end, high) - max(start, low)
+                if overlap > 0:
+                    expected.add_state(state, (reason or "") if state == "paused" else "",
+                                       overlap)
+            got = cells.get(index, AgentTotals())
+            assert (got.ready, got.ringing, got.on_call, got.wrap_up, got.paused) == (
+                expected.ready, expected.ringing, expected.on_call, expected.wrap_up,
+                expected.paused), (agent_id, interval)
