@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -25,9 +27,14 @@ from callcenter.core.records import AgentAttempt, AttemptOutcome, CallRecord
 from callcenter.features.accounts.store import Role
 from callcenter.features.agents.store import AgentDirectory, NewAgent, StateChange
 from callcenter.features.calls.store import CallRepository
-from callcenter.features.campaigns.attempts import AttemptStore
+from callcenter.features.campaigns.attempts import AttemptStore, DialEntry
 from callcenter.features.campaigns.list_files import ListFormat, read_call_list
 from callcenter.features.campaigns.lists import CallLists
+from callcenter.features.campaigns.models import (
+    CallListEntryRow,
+    CampaignAttemptRow,
+    CampaignRow,
+)
 from callcenter.features.campaigns.store import CampaignRepository
 from callcenter.features.reports.agent_store import AgentAggregates
 from callcenter.features.reports.agents import AgentReportServices
@@ -93,7 +100,10 @@ async def hand_worked_day(floor: Outbound) -> None:
         6  08:30  still ringing
         7  12-07 10:00, answered 10:00:04, dropped: abandoned
     """
-    entries = await floor.attempts.candidates(await floor.campaigns.get("renewals"), limit=8)
+    async with floor.sessions() as session:  # any entry, whatever its past
+        entries = [DialEntry(row.id, row.list_id, row.number, row.name, (), (), 0)
+                   for row in await session.scalars(
+                       select(CallListEntryRow).order_by(CallListEntryRow.id))]
     store = floor.attempts
 
     async def call(entry: int, placed: str, *, answered: str | None = None,
@@ -308,3 +318,88 @@ async def test_who_may_read_which_report(served: Served):
     anonymous = TestClient(served.server)
     await anonymous.start_server()
     assert (await anonymous.get("/api/reports/agents", params=DAY_QUERY)).status == 401
+
+
+# --------------------------------------------------------------------------- properties
+
+operations = st.lists(st.tuples(
+    st.integers(0, len(NUMBERS) - 1),  # which number
+    st.integers(0, 3 * 86400),  # placed, seconds after the day before began
+    st.sampled_from([None, *Outcome]),  # how it ended (None: still in flight)
+    st.booleans(),  # answered (a person, a machine or a drop)
+    st.booleans(),  # abandoned
+    st.sampled_from([None, "sale", "no_interest"])),  # the disposition, if a person
+    max_size=12)
+
+
+async def brute_force_counts(sessions: async_sessionmaker[AsyncSession],
+                             ) -> set[tuple[Any, ...]]:
+    """Straight from campaign_attempts: each attempt's counters, added up."""
+    found: dict[tuple[str, int, str], int] = {}
+
+    def add(campaign: str, when: datetime, counter: str) -> None:
+        bucket = micros_of(when) - micros_of(when) % (900 * 1_000_000)
+        found[(campaign, bucket, counter)] = found.get((campaign, bucket, counter), 0) + 1
+
+    async with sessions() as session:
+        rows = (await session.scalars(select(CampaignAttemptRow))).all()
+    for row in rows:
+        add(row.campaign, row.placed_at, "placed")
+        if row.outcome:
+            add(row.campaign, row.placed_at, f"outcome:{row.outcome}")
+        if row.outcome in ("human", "dropped") and row.answered_at is not None:
+            add(row.campaign, row.answered_at, "live_answer")
+            if row.abandoned:
+                add(row.campaign, row.answered_at, "abandoned")
+            if row.outcome == "human":
+                add(row.campaign, row.answered_at, "contact")
+                if row.disposition:
+                    add(row.campaign, row.answered_at, f"disposition:{row.disposition}")
+    return {(*key, count) for key, count in found.items()}
+
+
+@settings(max_examples=10, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(operations=operations)
+async def test_campaign_counters_equal_a_count_of_the_attempts_and_their_rebuild(
+        sessions: async_sessionmaker[AsyncSession], operations):
+    async with sessions() as session:  # examples share the database: set it up once
+        ready = await session.scalar(select(CampaignRow.id).where(
+            CampaignRow.name == "renewals"))
+    floor = await outbound(sessions) if ready is None else await outbound_again(sessions)
+    async with sessions() as session:  # any entry, whatever its past: the dialer's choice
+        entries = [DialEntry(row.id, row.list_id, row.number, row.name, (), (), 0)
+                   for row in await session.scalars(
+                       select(CallListEntryRow).order_by(CallListEntryRow.id))]
+    store = floor.attempts
+    for number, placed, outcome, answered, abandoned, disposition in operations:
+        entry = entries[number]
+        when = DAY - 86400 + placed
+        attempt = await store.placed("renewals", entry, when)
+        if answered:
+            await store.answered(attempt.id, when + 3, f"c-{attempt.id}")
+        if outcome is not None:
+            await store.ended(attempt.id, outcome, when + 60, abandoned=abandoned,
+                              agent_id="agent1" if outcome is Outcome.HUMAN else None)
+            if outcome is Outcome.HUMAN and disposition:
+                await store.dispose(attempt.id, disposition=disposition, notes=None,
+                                    call_back_at=None, call_back_agent=None, by="agent1",
+                                    at=when + 90)
+    kept = await counter_rows(sessions)
+    assert kept == await brute_force_counts(sessions)
+    await floor.aggregates.rebuild()
+    assert await counter_rows(sessions) == kept
+    agents_kept = await floor.agents.totals(DAY - 86400, DAY + 3 * 86400, now=DAY)
+    await floor.agents.rebuild()
+    assert await floor.agents.totals(DAY - 86400, DAY + 3 * 86400, now=DAY) == agents_kept
+
+
+async def outbound_again(sessions: async_sessionmaker[AsyncSession]) -> Outbound:
+    """The campaign made by an earlier example, with fresh followers."""
+    clock = VirtualClock(at("23:00:00"))
+    agents = AgentAggregates(sessions, POINTS)
+    aggregates = CampaignAggregates(sessions, agents)
+    return Outbound(sessions, agents, aggregates, AttemptStore(sessions, [aggregates]),
+                    AgentDirectory(sessions, clock, followers=[agents]),
+                    CampaignRepository(sessions, clock),
+                    CallRepository(sessions, followers=[agents]), clock)
