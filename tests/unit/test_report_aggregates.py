@@ -4,6 +4,7 @@ SQLite and PostgreSQL (docs/reports.md)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections import defaultdict
 from datetime import datetime
@@ -348,3 +349,40 @@ async def test_a_report_across_the_day_clocks_go_back(
         days, ("sales",), RULES, await aggregates.read(QUEUE_TABLE, days.since, days.until))
     assert [(row["label"], row["offered"], row["asa"]) for row in overall] == [
         ("2026-11-01", 2, 15.0)]
+
+
+def test_the_report_rows_declare_every_column_the_tables_hold() -> None:
+    from callcenter.features.reports import ivr, queues, surveys
+    from callcenter.features.reports.schemas import IvrRow, QueueFiguresRow, SurveyRow
+
+    for columns, model in ((queues.COLUMNS, QueueFiguresRow), (ivr.COLUMNS, IvrRow),
+                           (surveys.COLUMNS, SurveyRow)):
+        assert [column.key for column in columns] == list(model.model_fields)
+
+
+async def test_reports_rebuild_on_the_command_line_recounts_what_was_stored(
+        tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from callcenter.cli import main
+    from callcenter.config import load_settings
+    from callcenter.store import create_engine, session_factory, upgrade
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'callcenter.db'}"
+    await upgrade(url)
+    engine = create_engine(url)
+    try:
+        sessions = session_factory(engine)
+        await CallRepository(sessions).save(call())  # stored without the follower
+        aggregates = ReportAggregates(sessions, RULES)
+        assert (await stored_rows(sessions))[QUEUE_TABLE] == {}
+        monkeypatch.setenv("CALLCENTER_DATA_DIR", str(tmp_path))
+        monkeypatch.delenv("CALLCENTER_CONFIG", raising=False)
+        assert load_settings().database_url == url
+
+        code = await asyncio.to_thread(main, ["reports", "rebuild"])
+        assert code == 0
+        assert (await stored_rows(sessions))[QUEUE_TABLE][(int(T0), "sales")]["answered"] == 1
+        assert await aggregates.read(QUEUE_TABLE, T0, T0 + 900) != []
+        bad = await asyncio.to_thread(main, ["reports", "rebuild", "--since", "yesterday"])
+        assert bad == 2
+    finally:
+        await engine.dispose()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -159,3 +160,28 @@ def test_xlsx_keeps_numbers_as_numbers_and_escapes_formulas() -> None:
     assert values[2] == ["sales", 0, None]
     assert sheet["C2"].number_format == "0.0%"
     assert values[-1] == ["SL: answered within T", None, None]
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"CALLCENTER_CENTER__TIME_ZONE": "Mars/Olympus"},
+     "center.time_zone: 'Mars/Olympus' is not a time zone name"),
+    ({"CALLCENTER_REPORTS__SHORT_ABANDON_SECONDS": "4000"},
+     "reports.short_abandon_seconds: give 0 to 3600 seconds"),
+    ({"CALLCENTER_REPORTS__CSAT_SATISFIED_FROM": "6"}, "reports.csat_satisfied_from"),
+    ({"CALLCENTER_REPORTS__NPS_QUESTIONS": "agent-rating"},
+     "a question cannot count for both CSAT and NPS"),
+    ({"CALLCENTER_REPORTS__CSAT_QUESTIONS": "Bad Id"}, "reports.csat_questions[0]"),
+])
+def test_report_settings_are_checked(env: dict[str, str], message: str) -> None:
+    from callcenter.config import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_settings(env=env)
+
+
+def test_the_center_zone_defaults_to_utc_and_takes_an_iana_name() -> None:
+    from callcenter.config import load_settings
+
+    assert load_settings(env={}).center.time_zone == "UTC"
+    zone = load_settings(env={"CALLCENTER_CENTER__TIME_ZONE": "America/Sao_Paulo"})
+    assert zone.center.time_zone == "America/Sao_Paulo"

@@ -25,7 +25,7 @@ from callcenter.features.reports.framework import (
 )
 from callcenter.features.reports.render import Chart, Series
 from callcenter.features.reports.schemas import DropOff, FaqTopic, IvrReport, IvrRow
-from callcenter.web.params import iso
+from callcenter.web.params import bad_request, iso
 
 C = CellKind
 COLUMNS = (
@@ -88,8 +88,8 @@ async def build_ivr_report(request: web.Request, query: PeriodQuery) -> BuiltRep
                  if count]
     try:
         topics = await request.app[CALLS].faq_report(period.since, period.until)
-    except ValueError as exc:
-        raise web.HTTPBadRequest(text=str(exc)) from None
+    except ValueError as exc:  # the store's own checks: still the client's mistake
+        raise bad_request(str(exc)) from None
     answer = IvrReport(
         since=iso(period.since) or "", until=iso(period.until) or "",
         interval=period.interval.value, time_zone=period.zone.key,
