@@ -17,12 +17,13 @@ the same transaction, and rebuildable from those sources with the same result.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, delete, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.config import Settings
@@ -54,6 +55,9 @@ from callcenter.store.values import dialect_insert
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 REBUILD_BATCH = 500  # call records read per statement while rebuilding
+# Up to this many intervals the database sums per interval (one CASE over their starts);
+# beyond, per bucket (15-minute rows over months: the answer is that long anyway).
+MAX_CASE_INTERVALS = 400
 
 
 def productivity_points(settings: Settings) -> ProductivityPoints:
@@ -209,6 +213,68 @@ class AgentAggregates:
                     if micros_of(low) <= key.bucket:
                         cell(key.agent_id, key.bucket).add_state(key.state, key.reason,
                                                                  amount)
+        return result
+
+    async def interval_totals(self, starts: Sequence[float], until: float, *, now: float,
+                              agents: Iterable[str]) -> dict[str, dict[int, AgentTotals]]:
+        """agent -> interval index -> sums, for intervals starting at ``starts`` (in order,
+        on buckets) and the last ending at ``until``; summed by the database (per interval
+        when there are few, else per bucket), the agents' open states added."""
+        wanted = sorted(set(agents))
+        result: dict[str, dict[int, AgentTotals]] = {}
+        if not starts or not wanted:
+            return result
+        start_micros = [micros(start) for start in starts]
+        low, high = as_datetime(start_micros[0]), as_datetime(micros(until))
+
+        def index_of(bucket: int) -> int:
+            return bisect.bisect_right(start_micros, bucket) - 1
+
+        def cell(agent_id: str, index: int) -> AgentTotals:
+            return result.setdefault(agent_id, {}).setdefault(index, AgentTotals())
+
+        def keyed(table: Any) -> Any:
+            if len(starts) > MAX_CASE_INTERVALS:
+                return table.bucket  # per bucket: as many rows as the answer has anyway
+            return case(*[(table.bucket >= as_datetime(start), literal(index))
+                          for index, start in reversed(list(enumerate(start_micros)))],
+                        else_=literal(0))
+
+        def where(table: Any) -> list[Any]:
+            return [table.bucket >= low, table.bucket < high, table.agent_id.in_(wanted)]
+
+        def index_from(key: Any) -> int:
+            return index_of(micros_of(key)) if isinstance(key, datetime) else int(key)
+
+        state = AgentStateTimeRow
+        # Grouped outside: PostgreSQL would not see the CASE (its bound starts) in the select
+        # list as the same expression as the GROUP BY's.
+        states = select(keyed(state).label("key"), state.agent_id, state.state, state.reason,
+                        state.micros).where(*where(state)).subquery()
+        calls_table = AgentCallTimeRow
+        calls = select(keyed(calls_table).label("key"), calls_table.agent_id,
+                       calls_table.handled, calls_table.transfers, calls_table.points,
+                       calls_table.hold_micros).where(*where(calls_table)).subquery()
+        async with self._sessions() as session:
+            for key, agent_id, state_name, reason, amount in await session.execute(
+                    select(states.c.key, states.c.agent_id, states.c.state, states.c.reason,
+                           func.sum(states.c.micros))
+                    .group_by(states.c.key, states.c.agent_id, states.c.state,
+                              states.c.reason)):
+                cell(agent_id, index_from(key)).add_state(state_name, reason, int(amount))
+            for key, agent_id, handled, transfers, points, hold in await session.execute(
+                    select(calls.c.key, calls.c.agent_id, func.sum(calls.c.handled),
+                           func.sum(calls.c.transfers), func.sum(calls.c.points),
+                           func.sum(calls.c.hold_micros))
+                    .group_by(calls.c.key, calls.c.agent_id)):
+                cell(agent_id, index_from(key)).add_credit(int(handled), int(transfers),
+                                                           int(points), int(hold))
+            for last in await _last_changes(session, wanted, high):
+                for span, amount in open_span_time(last, min(micros(now), micros(until))
+                                                   ).items():
+                    if span.bucket >= start_micros[0]:
+                        cell(span.agent_id, index_of(span.bucket)).add_state(
+                            span.state, span.reason, amount)
         return result
 
 

@@ -8,14 +8,13 @@ agent state stack: per interval, the hours of the agents asked for, by state.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from callcenter.core.agent_figures import MICROS, AgentTotals
 from callcenter.core.clock import Clock
-from callcenter.core.report_periods import ReportInterval, ReportPeriod
+from callcenter.core.report_periods import ReportPeriod
 from callcenter.core.report_table import Cell, CellKind, Column, ReportTable
 from callcenter.features.agents.store import AgentAccount, AgentDirectory
 from callcenter.features.reports.agent_schemas import (
@@ -112,18 +111,6 @@ async def chosen_agents(request: web.Request, directory: AgentDirectory,
     return sorted(chosen, key=lambda agent: agent.id)
 
 
-def per_interval(period: ReportPeriod, intervals: Sequence[ReportInterval],
-                 buckets: dict[int, AgentTotals]) -> dict[int, AgentTotals]:
-    """An agent's bucket sums (keys in microseconds) summed per interval index."""
-    positions = period.bucket_positions(intervals)
-    summed: dict[int, AgentTotals] = {}
-    for bucket, totals in buckets.items():
-        index = positions.get(bucket // MICROS)
-        if index is not None:
-            summed.setdefault(index, AgentTotals()).merge(totals)
-    return summed
-
-
 async def build(request: web.Request, query: AgentReportQuery) -> BuiltReport:
     answer, stack, period = await _build(request, query)
     return BuiltReport(answer, table_of(answer), period, stack_table(period, stack))
@@ -135,16 +122,15 @@ async def _build(request: web.Request, query: AgentReportQuery,
     period = period_of(request, query)
     agents = await chosen_agents(request, services.directory, query)
     intervals = period.intervals()
-    sums = await services.aggregates.totals(period.since, period.until,
-                                            now=services.clock.now(),
-                                            agents=[agent.id for agent in agents])
+    sums = await services.aggregates.interval_totals(
+        [interval.start for interval in intervals], period.until, now=services.clock.now(),
+        agents=[agent.id for agent in agents])
     rows: list[tuple[int, AgentFigures]] = []
     totals: list[AgentFigures] = []
     stack: dict[int, AgentTotals] = {}
     for agent in agents:
         overall = AgentTotals()
-        for index, cell in sorted(per_interval(period, intervals, sums.get(agent.id, {}))
-                                  .items()):
+        for index, cell in sorted(sums.get(agent.id, {}).items()):
             interval = intervals[index]
             rows.append((index, figures(cell, interval.start, interval.end, interval.label,
                                         agent)))

@@ -37,7 +37,6 @@ from callcenter.features.reports.agent_schemas import (
     CampaignReportQuery,
 )
 from callcenter.features.reports.agent_store import AgentAggregates
-from callcenter.features.reports.agents import per_interval
 from callcenter.features.reports.campaign_store import CampaignAggregates
 from callcenter.features.reports.framework import (
     BuiltReport,
@@ -146,9 +145,9 @@ async def build(request: web.Request, query: CampaignReportQuery) -> BuiltReport
     accounts = await services.directory.list(active_only=False)
     queues = sorted({campaign.queue for campaign in campaigns})
     members = {queue: [a.id for a in accounts if queue in a.queues] for queue in queues}
-    agent_sums = await services.agents.totals(
-        period.since, period.until, now=services.clock.now(),
-        agents=sorted({agent for ids in members.values() for agent in ids}))
+    agent_sums = await services.agents.interval_totals(
+        [interval.start for interval in intervals], period.until, now=services.clock.now(),
+        agents={agent for ids in members.values() for agent in ids})
     rows: list[tuple[int, CampaignFiguresRow]] = []
     totals: list[CampaignFiguresRow] = []
     for campaign in campaigns:
@@ -161,8 +160,7 @@ async def build(request: web.Request, query: CampaignReportQuery) -> BuiltReport
                 per.setdefault(index, CampaignTotals.of()).merge(CampaignTotals.of(counts))
         staffed: dict[int, AgentTotals] = {}
         for agent_id in members[campaign.queue]:
-            for index, cell in per_interval(period, intervals,
-                                            agent_sums.get(agent_id, {})).items():
+            for index, cell in agent_sums.get(agent_id, {}).items():
                 staffed.setdefault(index, AgentTotals()).merge(cell)
         overall, overall_staff = CampaignTotals.of(), 0
         for index, interval in enumerate(intervals):
