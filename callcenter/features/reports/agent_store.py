@@ -43,7 +43,7 @@ from callcenter.core.agent_figures import (
     state_time,
 )
 from callcenter.core.records import CallRecord
-from callcenter.features.agents.models import AgentStateChangeRow
+from callcenter.features.agents.models import AgentRow, AgentStateChangeRow
 from callcenter.features.calls.store import records_after
 from callcenter.features.campaigns.models import CampaignAttemptRow
 from callcenter.features.reports.agent_models import (
@@ -303,11 +303,14 @@ async def _changes(session: AsyncSession, agent_id: str, start: int | None,
 async def _last_changes(session: AsyncSession, agents: list[str] | None, before: datetime,
                         ) -> list[LoggedChange]:
     """Each agent's latest change, if it is before ``before`` and still the latest: a state
-    whose end is not logged yet."""
+    whose end is not logged yet. One index lookup per agent (the latest of its log), not a
+    scan of the whole log."""
     log = AgentStateChangeRow
-    latest = select(log.agent_id, func.max(log.at).label("at")).group_by(log.agent_id)
+    newest = (select(func.max(log.at)).where(log.agent_id == AgentRow.id)
+              .correlate(AgentRow).scalar_subquery())
+    latest = select(AgentRow.id.label("agent_id"), newest.label("at"))
     if agents is not None:
-        latest = latest.where(log.agent_id.in_(agents))
+        latest = latest.where(AgentRow.id.in_(agents))
     latest_sub = latest.subquery()
     query = (select(log.agent_id, log.at, log.state, log.reason, log.previous, log.id)
              .join(latest_sub, (latest_sub.c.agent_id == log.agent_id)

@@ -66,14 +66,14 @@ class CampaignAggregates:
         result: dict[str, dict[int, Counter[str]]] = {name: {} for name in wanted}
         if not wanted:
             return result
-        query = select(CampaignCountRow).where(
-            CampaignCountRow.campaign.in_(wanted),
-            CampaignCountRow.bucket >= as_datetime(bucket_of(micros(since))),
-            CampaignCountRow.bucket < as_datetime(micros(until)))
+        table = CampaignCountRow
+        query = select(table.campaign, table.bucket, table.counter, table.count).where(
+            table.campaign.in_(wanted),
+            table.bucket >= as_datetime(bucket_of(micros(since))),
+            table.bucket < as_datetime(micros(until)))
         async with self._sessions() as session:
-            for row in await session.scalars(query):
-                result[row.campaign].setdefault(micros_of(row.bucket), Counter())[
-                    row.counter] += row.count
+            for campaign, bucket, counter, count in await session.execute(query):
+                result[campaign].setdefault(micros_of(bucket), Counter())[counter] += count
         return result
 
 
