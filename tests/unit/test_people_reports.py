@@ -191,10 +191,13 @@ async def test_a_disposition_earns_the_agent_its_points_and_rebuilds_the_same(
 class Served:
     server: TestServer
     floor: Outbound
+    clients: list[TestClient]
 
     async def client(self, *roles: Role) -> TestClient:
         accounts = accounts_for(self.floor.sessions)
-        return await client_signed_as(self.server, accounts, roles)
+        client = await client_signed_as(self.server, accounts, roles)
+        self.clients.append(client)
+        return client
 
 
 @pytest.fixture
@@ -211,7 +214,10 @@ async def served(sqlite_sessions: async_sessionmaker[AsyncSession]) -> AsyncIter
         report_context=ReportContext(time_zone="UTC", queues=("sales", "support")))
     server = TestServer(make_app(services))
     await server.start_server()
-    yield Served(server, floor)
+    served = Served(server, floor, [])
+    yield served
+    for client in served.clients:
+        await client.close()
     await server.close()
 
 
@@ -295,6 +301,8 @@ async def test_downloads_are_the_same_figures(served: Served):
     ("/api/reports/campaigns", {"since": "2026-12-08T00:05:00Z"}, "not on a quarter hour"),
     ("/api/reports/agents", {"tz": "Mars/Olympus"}, "not a time zone name"),
     ("/api/reports/agents", {"until": "2026-12-07T00:00:00Z"}, "since must be before until"),
+    ("/api/reports/agents", {"since": "2025-12-09T00:00:00Z", "interval": "15m"},
+     "35040 intervals x 3 agents is more than one answer holds"),
 ])
 async def test_bad_input_is_a_400_naming_it(served: Served, path: str,
                                             params: dict[str, str], message: str):
@@ -316,6 +324,7 @@ async def test_who_may_read_which_report(served: Served):
         response = await client.get(path, params=DAY_QUERY)
         assert (path, response.status) == (path, status)
     anonymous = TestClient(served.server)
+    served.clients.append(anonymous)
     await anonymous.start_server()
     assert (await anonymous.get("/api/reports/agents", params=DAY_QUERY)).status == 401
 

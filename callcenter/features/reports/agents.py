@@ -8,6 +8,7 @@ agent state stack: per interval, the hours of the agents asked for, by state.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -44,6 +45,7 @@ class AgentReportServices:
 
 
 AGENT_REPORTS = web.AppKey("agent_reports", AgentReportServices)
+MAX_CELLS = 100_000  # rows of one answer: intervals x agents (or campaigns)
 
 COLUMNS = (
     Column("start", "Start (UTC)", CellKind.TIME),
@@ -122,6 +124,7 @@ async def _build(request: web.Request, query: AgentReportQuery,
     period = period_of(request, query)
     agents = await chosen_agents(request, services.directory, query)
     intervals = period.intervals()
+    check_size(len(intervals), len(agents), "agents")
     sums = await services.aggregates.interval_totals(
         [interval.start for interval in intervals], period.until, now=services.clock.now(),
         agents=[agent.id for agent in agents])
@@ -144,12 +147,27 @@ async def _build(request: web.Request, query: AgentReportQuery,
     return answer, stack, period
 
 
+def check_size(intervals: int, subjects: int, what: str) -> None:
+    """A 400 for a report too big to answer at once (a year of quarter hours for hundreds
+    of agents): the client asks for less."""
+    if intervals * subjects > MAX_CELLS:
+        raise bad_request(f"{intervals} intervals x {subjects} {what} is more than one answer "
+                          f"holds ({MAX_CELLS} rows): ask for longer intervals, a shorter "
+                          f"period or fewer {what}")
+
+
+def column_name(reason: str) -> str:
+    """A pause reason as part of a column's key: lowercase letters, digits and '_'."""
+    return re.sub(r"[^a-z0-9_]", "_", reason.lower())[:40]
+
+
 def table_of(answer: AgentReport) -> ReportTable:
     """The rows, then the totals, with a column per pause reason found."""
     reasons = sorted({reason for row in [*answer.rows, *answer.totals]
                       for reason in row.paused_by_reason})
-    columns = (*COLUMNS, *(Column(f"paused_{reason}_seconds", f"Paused: {reason} (s)",
-                                  CellKind.SECONDS) for reason in reasons))
+    columns = (*COLUMNS, *(Column(f"paused_{column_name(reason)}_seconds",
+                                  f"Paused: {column_name(reason)} (s)", CellKind.SECONDS)
+                           for reason in reasons))
     records: list[tuple[Cell, ...]] = []
     for row in [*answer.rows, *answer.totals]:
         values = row.model_dump()

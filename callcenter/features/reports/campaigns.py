@@ -37,6 +37,7 @@ from callcenter.features.reports.agent_schemas import (
     CampaignReportQuery,
 )
 from callcenter.features.reports.agent_store import AgentAggregates
+from callcenter.features.reports.agents import check_size
 from callcenter.features.reports.campaign_store import CampaignAggregates
 from callcenter.features.reports.framework import (
     BuiltReport,
@@ -139,6 +140,7 @@ async def build(request: web.Request, query: CampaignReportQuery) -> BuiltReport
     period = period_of(request, query)
     campaigns = await chosen_campaigns(services.campaigns, query)
     intervals = period.intervals()
+    check_size(len(intervals), len(campaigns), "campaigns")
     positions = period.bucket_positions(intervals)
     counters = await services.aggregates.totals(period.since - ROLLING_SECONDS, period.until,
                                                 [c.name for c in campaigns])
