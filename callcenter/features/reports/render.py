@@ -128,6 +128,9 @@ def to_png(table: ReportTable, chart: Chart) -> bytes:
                 else:
                     axis.plot(positions, [float("nan") if v is None else v for v in values],
                               marker="o", label=column.title)
+            if all(table.columns[table.column(item.column)].kind is CellKind.RATIO
+                   for item in series):
+                axis.set_ylim(0, 105)  # a percentage: its whole scale, not the data's
             axis.set_title(panel_title)
             axis.legend(loc="upper left", fontsize="small")
             axis.grid(axis="y", alpha=0.3)
