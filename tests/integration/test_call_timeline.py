@@ -7,8 +7,8 @@ time (a re-INVITE with a=sendonly, then a=sendrecv) and hangs up later; the queu
 follows. GET /api/calls/{call_id}/timeline then shows each segment as long as the phones (and
 the test's own pause) made it, to the second, and the segments add up to the call.
 
-Then transfers: a blind transfer's wait in its target, an attended transfer's consult, each
-segment against the phones' own clocks.
+Then transfers (a blind transfer's wait in its target, an attended transfer's consult) and
+the post-call survey, each segment against the phones' own clocks.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from tests.support.calls import (
     call_center,
     caller,
     finished,
+    prompt_seconds,
     the_only_closed_call,
     until,
 )
@@ -227,3 +228,73 @@ async def test_an_attended_transfer_is_a_consult_between_the_two_agents_talks(tm
     # took the call as a sales agent, and sales has no wrap-up.
     [wrapped] = body["wrap_ups"]
     assert wrapped["agent"] == "agent1" and abs(wrapped["seconds"] - WRAP_UP_S) < 0.5, body
+
+
+async def test_the_survey_after_the_talk_is_its_own_segment_to_the_end_of_the_call(tmp_path):
+    """dialplans/selfservice.yaml: English (2), order tracking (2), "talk to a person" (2);
+    the agent talks 2 s and hangs up; csat.yaml asks two questions, the caller answers 4 and
+    1 (yes), is thanked and hung up on (as tests/integration/test_ivr_selfservice.py)."""
+    port = free_port()
+    agents = [phone_agent("agent2", port, queues=["support"])]
+    talk_ms = 2000
+    survey_starts = 1.0 + 2.5 + 2.5 + 0.3 + talk_ms / 1000
+    rate_at = survey_starts + prompt_seconds("survey-rate-1-5") + 1.0
+    plan = CallerPlan(dtmf=((1000, "2"), (2500, "2"), (2500, "2"),
+                            (int((rate_at - 6.0) * 1000), "4"), (2500, "1")),
+                      max_call_ms=60_000)
+    async with call_center(tmp_path, agents, service_ivr={"flow": "selfservice"}) as center:
+        phone = agent_phone("agent2", port, AgentPlan(answer_after_ms=300,
+                                                      hangup_after_ms=talk_ms))
+        caller_result, agent_result = await asyncio.gather(finished(caller(center, plan)),
+                                                           finished(phone))
+        record = await the_only_closed_call(center)
+        body = await timeline_of(center, record.call_id)
+
+    assert [(a.question, a.answer) for a in record.survey_answers] == [
+        ("agent-rating", "4"), ("problem-solved", "yes")]
+    assert lasting(body) == [("ivr", None), ("ringing", "agent2"), ("talk", "agent2"),
+                             ("survey", None)], body
+    talk, survey = body["segments"][-2], body["segments"][-1]
+    assert (talk["kind"], survey["kind"]) == ("talk", "survey") and talk["end"] == survey["start"]
+    assert survey["end"] == body["ended_at"]  # the questions, then the thanks and goodbye
+    assert abs(talk["seconds"] - (at(agent_result, "local-bye")
+                                  - at(agent_result, "answered"))) < 0.5, body
+    # The caller's phone: the survey's questions came after the talk; its last key pressed
+    # inside the survey, which lasted until the caller was hung up on.
+    pressed_yes = at(caller_result, "remote-bye") - at(caller_result, "dtmf 1")
+    assert pressed_yes < survey["seconds"] < pressed_yes + prompt_seconds(
+        "survey-rate-1-5") + prompt_seconds("survey-solved") + 6 + 2 * TO_THE_SECOND, body
+    lived = at(caller_result, "remote-bye") - at(caller_result, "answered")
+    assert record.answered_at is not None and record.ended_at is not None
+    assert abs((record.ended_at - record.answered_at) - lived) < TO_THE_SECOND, (record, lived)
+    assert sum(s["seconds"] for s in body["segments"]) == pytest.approx(body["seconds"],
+                                                                        abs=0.01)
+
+
+async def test_the_callers_own_hold_is_a_hold_of_the_talk_by_the_caller(tmp_path):
+    """The caller's phone holds the call 3 s while talking with agent1 (who answers at once
+    and hangs up 12 s later): a hold with no agent, as long as the caller's phone made it."""
+    port = free_port()
+    agents = [phone_agent("agent1", port, queues=["support"])]
+    hold_at_ms = MENU_DIGIT_MS + 5_000  # agent1 answers about 1 s after the key
+    async with call_center(tmp_path, agents) as center:
+        phone = agent_phone("agent1", port, AgentPlan(answer_after_ms=500,
+                                                      hangup_after_ms=12_000))
+        call = caller(center, CallerPlan(dtmf=((MENU_DIGIT_MS, "2"),), max_call_ms=60_000,
+                                         hold=(hold_at_ms, 3_000)))
+        caller_result, agent_result = await asyncio.gather(finished(call), finished(phone))
+        record = await the_only_closed_call(center)
+        body = await timeline_of(center, record.call_id)
+
+    assert lasting(body) == [("ivr", None), ("ringing", "agent1"), ("talk", "agent1"),
+                             ("hold", None), ("talk", "agent1")], body
+    held = at(caller_result, "unheld") - at(caller_result, "held")
+    assert abs(held - 3) < 0.5, caller_result.describe()
+    assert abs(seconds_of(body, "hold") - held) < TO_THE_SECOND, (body, held)
+    [hold] = record.holds
+    assert (hold.held_by, hold.agent_id) == (HoldBy.CALLER, None)
+    talked = at(agent_result, "local-bye") - at(agent_result, "answered")
+    talks = sum(s["seconds"] for s in body["segments"] if s["kind"] == "talk")
+    assert abs(talks + seconds_of(body, "hold") - talked) < TO_THE_SECOND, (body, talked)
+    assert sum(s["seconds"] for s in body["segments"]) == pytest.approx(body["seconds"],
+                                                                        abs=0.01)

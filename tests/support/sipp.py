@@ -93,6 +93,9 @@ class CallerPlan:
     ``diversion_user``: raw bytes of the user part of a Diversion header on the INVITE (the
     call was forwarded from that number: Asterisk's redirecting number, AGI's agi_rdnis),
     percent-encoded like ``from_user``.
+    ``hold``: (at ms after the answer, for ms), after the last key and speech: the caller's
+    phone holds the call (a re-INVITE offering ``a=sendonly``, logged ``held`` once Asterisk's
+    200 OK is acknowledged), then takes it off hold (``a=sendrecv``, logged ``unheld``).
     """
 
     dtmf: tuple[tuple[int, str], ...] = ()
@@ -105,8 +108,20 @@ class CallerPlan:
     from_user: bytes | None = None
     display_name: bytes | None = None
     diversion_user: bytes | None = None
+    hold: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
+        if self.hold is not None:
+            at_ms, for_ms = self.hold
+            ends = max([self.digits_end_ms, *(a + f for a, f in self.speech)])
+            if at_ms < ends or for_ms <= 0:
+                raise ValueError(f"hold {self.hold!r}: after the last key and speech "
+                                 f"({ends} ms), for some time")
+            if self.hangup_after_ms is not None and self.hangup_after_ms <= at_ms + for_ms:
+                raise ValueError(f"hangup_after_ms {self.hangup_after_ms} must come after "
+                                 f"the hold ends ({at_ms + for_ms} ms)")
+            if self.auth is not None or self.expect_refused:
+                raise ValueError("hold: for callers without auth or an expected refusal")
         for index, (wait_ms, digit) in enumerate(self.dtmf):
             if digit not in EVENT_CODES:
                 raise ValueError(f"dtmf[{index}]: {digit!r} is not a DTMF digit")
@@ -279,6 +294,46 @@ def _ack(cseq: int, from_header: str, contact_header: str, branch: str = "[branc
   </send>"""
 
 
+def _caller_reinvite(cseq: int, direction: str, logged: str, from_header: str,
+                     contact_header: str) -> str:
+    """The caller's phone offers new media in its call: ``sendonly`` holds the far end,
+    ``sendrecv`` takes it off hold. Logs ``logged`` once Asterisk's 200 OK is acknowledged."""
+    sdp = _SDP.replace("2353687637", str(2353687637 + cseq)).replace("a=sendrecv",
+                                                                    f"a={direction}")
+    return f"""<send retrans="500">
+    <![CDATA[
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      {from_header}
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: {cseq} INVITE
+      {contact_header}
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      {sdp}
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="200" crlf="true"/>
+  <send>
+    <![CDATA[
+      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      {from_header}
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: {cseq} ACK
+      {contact_header}
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  {_log(logged)}"""
+
+
 def _caller_talk(plan: CallerPlan, from_header: str, contact_header: str, bye_cseq: int) -> str:
     """The answered call: the plan's key presses and speech, then our BYE or theirs."""
     steps = []
@@ -302,6 +357,16 @@ def _caller_talk(plan: CallerPlan, from_header: str, contact_header: str, bye_cs
             event = f"dtmf {what}"
         steps.append(f'<nop><action><exec play_pcap_audio="{pcap}"/></action></nop>')
         steps.append(_log(event))
+    if plan.hold is not None:  # our re-INVITEs take the CSeqs before the BYE's
+        at_ms, for_ms = plan.hold
+        if at_ms > now_ms:
+            steps.append(_wait_for_bye(at_ms - now_ms, "hold"))
+        steps.append(_caller_reinvite(bye_cseq - 2, "sendonly", "held", from_header,
+                                      contact_header))
+        steps.append(_wait_for_bye(for_ms, "unhold"))
+        steps.append(_caller_reinvite(bye_cseq - 1, "sendrecv", "unheld", from_header,
+                                      contact_header))
+        now_ms = at_ms + for_ms
     if plan.hangup_after_ms is None:
         steps.append(f'<recv request="BYE" timeout="{plan.max_call_ms}" next="remote_bye"/>')
     else:
@@ -369,7 +434,7 @@ def caller_scenario(plan: CallerPlan = CallerPlan()) -> str:
   <recv response="200" rtd="true"/>
   {_ack(1, from_header, contact_header)}
   {_log("answered")}
-  {_caller_talk(plan, from_header, contact_header, bye_cseq=2)}
+  {_caller_talk(plan, from_header, contact_header, bye_cseq=4 if plan.hold else 2)}
   {_answer_bye()}
   <label id="end"/>
 </scenario>

@@ -22,7 +22,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.support.sipp import INVITE_REFUSALS, CallerPlan, caller_scenario
+from tests.support.sipp import (
+    INVITE_REFUSALS,
+    AgentPlan,
+    CallerPlan,
+    agent_scenario,
+    caller_scenario,
+)
 
 AGENT, PASSWORD = "agent2", "s3cret-Pass.word"
 AUTH_LINE = f"[authentication username={AGENT} password={PASSWORD}]"
@@ -373,10 +379,35 @@ def test_an_unauthenticated_caller_can_expect_a_refusal():
     ({"auth": "ab"}, "need (SIP user, password)"),
     ({"expect_refused": True, "dtmf": ((1000, "1"),)}, "expect_refused"),
     ({"expect_refused": True, "hangup_after_ms": 1000}, "expect_refused"),
+    ({"dtmf": ((1000, "1"),), "hold": (500, 1000)}, "hold (500, 1000): after the last key"),
+    ({"hold": (500, 0)}, "for some time"),
+    ({"hold": (500, 1000), "hangup_after_ms": 1500}, "must come after the hold ends"),
+    ({"hold": (500, 1000), "auth": (AGENT, PASSWORD)}, "hold: for callers without auth"),
 ])
 def test_bad_plans_are_refused_with_what_is_wrong(settings, complaint):
     with pytest.raises(ValueError, match=re.escape(complaint)):
         CallerPlan(**settings)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("settings", "complaint"), [
+    ({"busy": True, "hold": (0, 1000)}, "needs an answered call"),
+    ({"hold": (-1, 1000)}, "needs an answered call"),
+    ({"hold": (1000, 1000), "hangup_after_ms": 2000}, "must come after the hold ends"),
+])
+def test_bad_agent_holds_are_refused_with_what_is_wrong(settings, complaint):
+    with pytest.raises(ValueError, match=re.escape(complaint)):
+        AgentPlan(**settings)  # type: ignore[arg-type]
+
+
+def test_a_holding_phone_reinvites_with_sendonly_then_sendrecv_and_its_bye_comes_after():
+    """Both phones: each re-INVITE offers a newer SDP version, the BYE takes the next CSeq."""
+    agent = agent_scenario(AgentPlan(hold=(1000, 2000), hangup_after_ms=5000))
+    caller = caller_scenario(CallerPlan(hold=(1000, 2000), hangup_after_ms=5000))
+    for scenario, bye in ((agent, "CSeq: 3 BYE"), (caller, "CSeq: 4 BYE")):
+        assert scenario.index("a=sendonly") < scenario.index("a=sendrecv", scenario.index(
+            "a=sendonly")) < scenario.index(bye), scenario
+        assert scenario.index("] held") < scenario.index("] unheld") < scenario.index(bye)
+        assert "2353687638" in scenario or "2353687639" in scenario
 
 
 # ---------------------------------------------------------------- agent_dials' own checks

@@ -102,6 +102,7 @@ async def test_a_closed_call_has_its_segments_then_its_agents_wrap_up(repos) -> 
 async def test_unknown_open_and_unauthorised_asks_are_refused(repos) -> None:
     calls, accounts = repos
     await calls.save(held_call("t.2", ended=None))
+    await calls.save(held_call("t.3", ended=T0 - 1))  # a clock stepped back, say
     client = await client_for(calls, accounts)
     agent = await client_for(calls, accounts, Role.AGENT)
     anonymous = await client_for(calls, accounts, None)
@@ -112,6 +113,9 @@ async def test_unknown_open_and_unauthorised_asks_are_refused(repos) -> None:
         still_open = await client.get("/api/calls/t.2/timeline")
         assert still_open.status == 409
         assert "has not ended yet" in (await still_open.json())["error"]
+        backwards = await client.get("/api/calls/t.3/timeline")
+        assert backwards.status == 409
+        assert (await backwards.json())["error"] == "call t.3: ends before it starts"
         bad = await client.get("/api/calls/a%20b/timeline")
         assert bad.status == 400
         query = await client.get("/api/calls/t.2/timeline?x=1")

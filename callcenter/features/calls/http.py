@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from callcenter.core.timeline import TimelineError
 from callcenter.features.calls.schemas import (
     Call,
     CallPage,
@@ -50,7 +51,7 @@ async def call_timeline(request: web.Request, path: CallPath) -> web.Response:
         found = await request.app[TIMELINES].of(path.call_id)
     except CallNotFound as exc:
         raise json_error(web.HTTPNotFound, str(exc)) from None
-    except CallStillOpen as exc:
+    except (CallStillOpen, TimelineError) as exc:  # open, or its times out of order
         raise json_error(web.HTTPConflict, str(exc)) from None
     record = found.record
     assert record.ended_at is not None  # a closed record: CallStillOpen otherwise
@@ -81,7 +82,8 @@ TIMELINE_ENDPOINT = Endpoint(
     "A closed call's timeline: its segments, then its agents' wrap-ups", "calls",
     {200: ok(CallTimeline),
      404: failed("No call with this id."),
-     409: failed("The call has not ended yet: its timeline comes when it ends.")},
+     409: failed("The call has not ended yet: its timeline comes when it ends (or its "
+                 "record ends before it starts: the error says which).")},
     path_args=CallPath, takes_no_query=True,
     description="Segments (setup, ivr, waiting, transfer, ringing, talk, hold, consult, "
                 "survey, after) cover the call without gaps or overlap; each answered agent "
