@@ -124,18 +124,18 @@ class AgentAggregates:
 
     async def _credit(self, session: AsyncSession, source: str,
                       credits: Sequence[CallCredit]) -> None:
-        old = (await session.scalars(
-            select(AgentCreditRow).where(AgentCreditRow.source == source))).all()
+        credit_row = AgentCreditRow
+        old = (await session.execute(  # taken out and read back in one statement
+            delete(credit_row).where(credit_row.source == source)
+            .returning(credit_row.agent_id, credit_row.bucket, credit_row.handled,
+                       credit_row.transfers, credit_row.points, credit_row.hold_micros)
+            .execution_options(synchronize_session=False))).all()
         changes: dict[tuple[str, int], list[int]] = {}
-        for row in old:
-            _add(changes, row.agent_id, micros_of(row.bucket),
-                 -row.handled, -row.transfers, -row.points, -row.hold_micros)
+        for agent_id, bucket, handled, transfers, points, hold in old:
+            _add(changes, agent_id, micros_of(bucket), -handled, -transfers, -points, -hold)
         for credit in credits:
             _add(changes, credit.agent_id, credit.bucket, credit.handled, credit.transfers,
                  credit.points, credit.hold)
-        if old:
-            await session.execute(delete(AgentCreditRow).where(AgentCreditRow.source == source)
-                                  .execution_options(synchronize_session=False))
         rows = [{"source": source, "agent_id": c.agent_id, "bucket": as_datetime(c.bucket),
                  "handled": c.handled, "transfers": c.transfers, "points": c.points,
                  "hold_micros": c.hold} for c in credits if _counts(c)]
