@@ -75,6 +75,12 @@ from callcenter.features.recordings.service import (
     recordings_folder,
 )
 from callcenter.features.recordings.store import RecordingStore
+from callcenter.features.reports.agent_store import AgentAggregates, productivity_points
+from callcenter.features.reports.agents import AgentReportServices
+from callcenter.features.reports.aggregates import ReportAggregates, report_rules
+from callcenter.features.reports.campaign_store import CampaignAggregates
+from callcenter.features.reports.campaigns import CampaignReportServices
+from callcenter.features.reports.framework import ReportContext
 from callcenter.features.supervision.dialplan import TRANSFER_SCRIPT
 from callcenter.features.supervision.service import Supervision
 from callcenter.features.wallboard.service import WallboardService, queue_targets
@@ -129,11 +135,20 @@ class CallCenter:
         await upgrade(s.database_url)
         self.engine = create_engine(s.database_url)
         _stops_with(parts, "database", self.engine.dispose)
-        self.calls = CallRepository(session_factory(self.engine))
+        # The report aggregates follow every record stored, in its transaction.
+        self.report_aggregates = ReportAggregates(session_factory(self.engine), report_rules(s))
+        # So do the agents' (and their state log, and dispositions) and the campaigns'.
+        self.agent_aggregates = AgentAggregates(session_factory(self.engine),
+                                                productivity_points(s))
+        self.campaign_aggregates = CampaignAggregates(session_factory(self.engine),
+                                                      self.agent_aggregates)
+        self.calls = CallRepository(session_factory(self.engine),
+                                    followers=[self.report_aggregates, self.agent_aggregates])
         self.callbacks = CallbackRepository(session_factory(self.engine), self.clock)
         self.campaigns = CampaignRepository(session_factory(self.engine), self.clock)
         self.compliance = ComplianceStore(session_factory(self.engine), self.clock)
-        self.attempts = AttemptStore(session_factory(self.engine))
+        self.attempts = AttemptStore(session_factory(self.engine),
+                                     followers=[self.campaign_aggregates])
         # Uploaded files a killed run left are deleted now; at stop, imports under way are
         # cancelled (nothing half-stored) before the database goes.
         self.uploads = await upload_services(
@@ -156,6 +171,7 @@ class CallCenter:
         _stops_with(parts, "records", self.writer.stop)
         self.ledger = CallLedger(inbound_contexts=INBOUND_CONTEXTS)
         self.directory = AgentDirectory(session_factory(self.engine), self.clock,
+                                        followers=[self.agent_aggregates],
                                         queues=[q.name for q in s.queues])
         # The settings' agents, once; their SIP passwords are shown at this first start only.
         self.new_sip_passwords = {a.id: a.sip_secret or ""
@@ -300,7 +316,15 @@ class CallCenter:
             wallboard=self.wallboard, metrics=self._metric_readings(),
             agent_states=self.directory,
             recordings=self.recordings, recording_store=self.recording_store,
-            evaluations=self.evaluations))
+            evaluations=self.evaluations,
+            report_aggregates=self.report_aggregates,
+            report_context=ReportContext(time_zone=s.center.time_zone,
+                                         queues=tuple(q.name for q in s.queues)),
+            agent_reports=AgentReportServices(self.agent_aggregates, self.directory,
+                                              self.clock),
+            campaign_reports=CampaignReportServices(
+                self.campaign_aggregates, self.agent_aggregates, self.directory,
+                self.campaigns, self.clock)))
         install_body_deadline(http_app, limits)
         self.web = web.AppRunner(http_app, access_log=None, **runner_options(limits))
         await self.web.setup()

@@ -184,6 +184,21 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reports(args: argparse.Namespace) -> int:
+    """Recount the report aggregates from the stored call records (docs/reports.md)."""
+    from callcenter.features.reports.rebuild import rebuild_reports
+
+    settings = _settings(args)
+    _setup_logging(settings.service)
+    try:
+        read = asyncio.run(rebuild_reports(settings, since=args.since, until=args.until))
+    except ValueError as exc:
+        print(f"callcenter reports rebuild: {exc}", file=sys.stderr)
+        return 2
+    print(f"report aggregates rebuilt from {read} call records")
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _flow_library(settings).load(settings.ivr.flow)
@@ -425,6 +440,14 @@ def build_parser() -> argparse.ArgumentParser:
     prm.add_argument("--language", help="only this language (default: every language the "
                      "flows speak or prompts.toml has)")
     prm.set_defaults(func=cmd_prompts)
+    rep = sub.add_parser("reports", help="report aggregates: rebuild them from the stored "
+                         "call records (after an upgrade, or a change of [reports] settings "
+                         "or a queue's service_level_seconds)")
+    rep.add_argument("action", choices=["rebuild"])
+    rep.add_argument("--since", help="only calls that started at or after this ISO 8601 time "
+                     "(without --since and --until: everything, from nothing)")
+    rep.add_argument("--until", help="only calls that started before this ISO 8601 time")
+    rep.set_defaults(func=cmd_reports)
     cfg = sub.add_parser("config", help="settings")
     cfg.add_argument("action", choices=["check"])
     cfg.set_defaults(func=cmd_config)

@@ -40,6 +40,7 @@ from pydantic_settings import (
 from pydantic_settings.sources.utils import parse_env_vars
 
 from callcenter.core.acd_config import Strategy
+from callcenter.core.flows.names import TOPIC_RE
 from callcenter.core.identifiers import (
     AGENT_ID_RE,
     ASTERISK_NAME_RE,
@@ -245,6 +246,22 @@ class AcdSettings:
 
 
 @dataclass(frozen=True, config=_SECTION)
+class ReportSettings:
+    """What the reports count (docs/reports.md). A change applies to calls stored from then
+    on; `callcenter reports rebuild` applies it to the calls already stored."""
+
+    short_abandon_seconds: WholeNumber = 5  # abandons before this many seconds are "short"
+    csat_questions: Names = ("agent-rating",)  # survey question ids answered 1-5 (CSAT)
+    csat_satisfied_from: WholeNumber = 4  # a CSAT answer this high or higher is "satisfied"
+    nps_questions: Names = ("nps",)  # survey question ids answered 0-10 (NPS)
+    # Productivity points (the agent report's "points", for productivity-based pay):
+    points_inbound_call: WholeNumber = 1  # each inbound call an agent answered
+    points_outbound_call: WholeNumber = 1  # each campaign call an agent answered
+    points_transfer: WholeNumber = 0  # each transfer an agent made that the target took
+    points_dispositions: Names = ()  # "name=points" per campaign disposition, e.g. "sale=10"
+
+
+@dataclass(frozen=True, config=_SECTION)
 class QueueSettings:
     name: Text
     strategy: Text = Strategy.LONGEST_IDLE.value  # one of STRATEGIES
@@ -371,6 +388,7 @@ class Settings:
     center: CenterSettings = field(default_factory=CenterSettings)
     recordings: RecordingSettings = field(default_factory=RecordingSettings)
     recording_policies: tuple[RecordingPolicySettings, ...] = ()  # the file's, per queue/campaign
+    reports: ReportSettings = field(default_factory=ReportSettings)
 
     # Derived paths, so nobody recomputes them differently.
     @property
@@ -412,6 +430,7 @@ SECTIONS: dict[str, type] = {
     "acd": AcdSettings,
     "center": CenterSettings,
     "recordings": RecordingSettings,
+    "reports": ReportSettings,
 }
 TABLE_LISTS: dict[str, type] = {"queues": QueueSettings, "agents": AgentSettings,
                                 "recording_policies": RecordingPolicySettings}
@@ -687,10 +706,35 @@ def _check_queues_and_agents(s: Settings) -> None:
         if len(a.skill_levels) != len(a.skills):
             raise ConfigError(f"{where}.skills: a skill is listed twice")
     _check_acd(s)
+    _check_reports(s)
+    _check_points(s)
+
+
+def _check_points(s: Settings) -> None:
+    from callcenter.core.agent_figures import points_from_settings
+
+    try:
+        points_from_settings(s.reports.points_inbound_call, s.reports.points_outbound_call,
+                             s.reports.points_transfer, s.reports.points_dispositions)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 MEMBERSHIP_RE = re.compile(r"^(?P<name>[a-z][a-z0-9_-]{0,31})(?::(?P<number>[0-9]))?$")
 SKILL_RE = re.compile(r"^(?P<name>[a-z][a-z0-9_-]{0,39})(?::(?P<number>[0-9]{1,2}))?$")
+
+
+def _check_reports(s: Settings) -> None:
+    if not 0 <= s.reports.short_abandon_seconds <= 3600:
+        raise ConfigError("reports.short_abandon_seconds: give 0 to 3600 seconds")
+    if not 1 <= s.reports.csat_satisfied_from <= 5:
+        raise ConfigError("reports.csat_satisfied_from: give 1 to 5 (CSAT answers are 1-5)")
+    for key in ("csat_questions", "nps_questions"):
+        for i, question in enumerate(getattr(s.reports, key)):
+            if not TOPIC_RE.fullmatch(question):  # the flow checker's rule for question ids
+                raise ConfigError(f"reports.{key}[{i}]: {question[:40]!r} is not a question id")
+    if set(s.reports.csat_questions) & set(s.reports.nps_questions):
+        raise ConfigError("reports.nps_questions: a question cannot count for both CSAT and NPS")
 
 
 def _check_acd(s: Settings) -> None:

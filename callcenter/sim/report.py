@@ -1,6 +1,7 @@
 """The figures of a simulated run, computed the way DOMAIN.md defines them.
 
-Per queue (the queue a caller entered; a caller that overflowed is still counted there, once):
+Per queue (the queue a caller entered; a caller that overflowed is still counted there, once),
+counted by core/queue_figures.py, the same code that counts the live reports (docs/reports.md):
 - offered: callers that entered the queue after the warm-up;
 - answered, abandoned (hung up while waiting or ringing), short abandons (abandoned before
   the scenario's ``short_abandon`` seconds: a subset of abandoned, shown apart), timed out
@@ -25,6 +26,7 @@ from dataclasses import asdict, dataclass
 
 from callcenter.core.acd import AgentState
 from callcenter.core.erlang import erlang_a, offered_load
+from callcenter.core.queue_figures import QueueCall, QueueOutcome, counts_of, total
 from callcenter.sim.scenarios import Scenario
 from callcenter.sim.simulator import CallRecord, Outcome, SimulationResult
 
@@ -106,22 +108,28 @@ class Report:
         }
 
 
-def _mean(values: Sequence[float]) -> float | None:
-    return math.fsum(values) / len(values) if values else None
-
-
 def _ratio(part: float, whole: float) -> float | None:
     return part / whole if whole else None
 
 
+_OUTCOMES = {Outcome.ANSWERED: QueueOutcome.ANSWERED,
+             Outcome.ABANDONED: QueueOutcome.ABANDONED,
+             Outcome.TIMED_OUT: QueueOutcome.NOT_SERVED,
+             Outcome.QUEUE_FULL: QueueOutcome.NOT_SERVED,
+             Outcome.NO_AGENT: QueueOutcome.NOT_SERVED}
+
+
 def queue_figures(name: str, calls: Sequence[CallRecord], scenario: Scenario) -> QueueFigures:
-    """The figures of ``calls``, each measured against its own queue's threshold."""
-    answered = [call for call in calls if call.outcome is Outcome.ANSWERED]
-    abandoned = [call for call in calls if call.outcome is Outcome.ABANDONED]
+    """The figures of ``calls``, each measured against its own queue's threshold, counted by
+    core/queue_figures.py exactly as the live reports count stored records."""
     thresholds = {call.queue: scenario.queue(call.queue).service_level_seconds
                   for call in calls}
-    within = sum(call.wait <= thresholds[call.queue] for call in answered)
-    late_abandons = sum(call.wait > thresholds[call.queue] for call in abandoned)
+    counts = total([
+        counts_of(QueueCall(_OUTCOMES[call.outcome], call.wait, talk=call.talk_time,
+                            wrap_up=call.wrap_up, overflowed=call.overflowed),
+                  service_level_seconds=thresholds[call.queue],
+                  short_abandon_seconds=scenario.short_abandon)
+        for call in calls if call.outcome is not None])
     distinct = set(thresholds.values())
     if name != "overall":
         distinct = {scenario.queue(name).service_level_seconds}
@@ -129,18 +137,18 @@ def queue_figures(name: str, calls: Sequence[CallRecord], scenario: Scenario) ->
         queue=name,
         service_level_seconds=distinct.pop() if len(distinct) == 1 else None,
         offered=len(calls),
-        answered=len(answered),
-        abandoned=len(abandoned),
-        short_abandons=sum(call.wait < scenario.short_abandon for call in abandoned),
+        answered=counts.answered,
+        abandoned=counts.abandoned,
+        short_abandons=counts.short_abandons,
         timed_out=sum(call.outcome is Outcome.TIMED_OUT for call in calls),
         refused=sum(call.outcome in (Outcome.QUEUE_FULL, Outcome.NO_AGENT) for call in calls),
-        overflowed=sum(call.overflowed for call in calls),
-        answered_within=within,
-        abandoned_after=late_abandons,
-        service_level=_ratio(within, len(answered) + late_abandons),
-        asa=_mean([call.wait for call in answered]),
-        aht=_mean([call.talk_time + call.wrap_up for call in answered]),
-        abandon_rate=_ratio(len(abandoned), len(calls)),
+        overflowed=counts.overflowed,
+        answered_within=counts.answered_within,
+        abandoned_after=counts.abandoned_after,
+        service_level=counts.service_level,
+        asa=counts.asa,
+        aht=counts.aht,
+        abandon_rate=_ratio(counts.abandoned, len(calls)),
         waited=_ratio(sum(call.waited for call in calls), len(calls)),
         longest_wait=max((call.wait for call in calls), default=None),
     )

@@ -14,6 +14,9 @@ from callcenter.features.campaigns import models as campaign_models
 from callcenter.features.compliance import models as compliance_models
 from callcenter.features.evaluations import models as evaluation_models
 from callcenter.features.recordings import models as recording_models
+from callcenter.features.reports import agent_models as agent_report_models
+from callcenter.features.reports import campaign_models as campaign_report_models
+from callcenter.features.reports import models as report_models
 from callcenter.store import asterisk_log
 from callcenter.store.models import Base
 
@@ -22,7 +25,9 @@ from callcenter.store.models import Base
 # and their log; refused call records; how far Asterisk's own log was imported
 ROW_MODULES = (call_models, callback_models, campaign_models, compliance_models,
                account_models, agent_models, dead_letter_models, asterisk_log,
-               recording_models, evaluation_models)  # call recordings and their evaluations
+               recording_models, evaluation_models,  # call recordings and their evaluations
+               report_models,  # the report aggregates and what each call added to them
+               agent_report_models, campaign_report_models)  # agents' and campaigns' too
 metadata = Base.metadata
 
 __all__ = ["ROW_MODULES", "metadata"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -37,7 +37,13 @@ from callcenter.features.queues import http as queues_http
 from callcenter.features.recordings.http import install_recording_routes
 from callcenter.features.recordings.service import CallRecordings
 from callcenter.features.recordings.store import RecordingStore
+from callcenter.features.reports import agents as agent_reports
+from callcenter.features.reports import campaigns as campaign_reports
 from callcenter.features.reports import http as reports
+from callcenter.features.reports.agents import AGENT_REPORTS, AgentReportServices
+from callcenter.features.reports.aggregates import ReportAggregates
+from callcenter.features.reports.campaigns import CAMPAIGN_REPORTS, CampaignReportServices
+from callcenter.features.reports.framework import REPORT_CONTEXT, ReportContext
 from callcenter.features.supervision.http import install_supervision_routes
 from callcenter.features.supervision.service import Supervision
 from callcenter.features.wallboard.http import install_wallboard_routes
@@ -112,6 +118,12 @@ class WebServices:
     recordings: CallRecordings | None = None  # no /api/recordings without it and its store
     recording_store: RecordingStore | None = None
     evaluations: EvaluationStore | None = None  # no evaluations without it (and recordings)
+    # No /api/reports/queues, ivr, surveys (the aggregate reports) without them.
+    report_aggregates: ReportAggregates | None = None
+    report_context: ReportContext = field(default_factory=ReportContext)
+    # No /api/reports/agents nor /api/reports/campaigns without them (issue 14).
+    agent_reports: AgentReportServices | None = None
+    campaign_reports: CampaignReportServices | None = None
 
 
 def make_app(services: WebServices) -> web.Application:
@@ -161,8 +173,25 @@ def make_app(services: WebServices) -> web.Application:
         if services.evaluations is not None:
             install_evaluation_routes(app, services.evaluations, services.recording_store,
                                       services.clock)
+    if services.report_aggregates is not None:
+        reports.install_report_routes(app, services.report_aggregates, services.report_context)
     register(app, [DEMO_ENDPOINT])  # the data-dip example's order system
+    install_people_reports(app, services)
     return app
+
+
+def install_people_reports(app: web.Application, services: WebServices) -> None:
+    """The agent and campaign reports, when their services are given."""
+    if services.agent_reports is None and services.campaign_reports is None:
+        return
+    if REPORT_CONTEXT not in app:  # the aggregate reports' routes may have set it
+        app[REPORT_CONTEXT] = services.report_context
+    if services.agent_reports is not None:
+        app[AGENT_REPORTS] = services.agent_reports
+        register(app, agent_reports.ENDPOINTS)
+    if services.campaign_reports is not None:
+        app[CAMPAIGN_REPORTS] = services.campaign_reports
+        register(app, campaign_reports.ENDPOINTS)
 
 
 def add_acd_routes(app: web.Application, agents: AgentAdmin) -> None:

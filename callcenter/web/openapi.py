@@ -35,6 +35,8 @@ from callcenter.features.compliance import http as compliance_http
 from callcenter.features.evaluations import http as evaluations_http
 from callcenter.features.queues import http as queues_http
 from callcenter.features.recordings import http as recordings_http
+from callcenter.features.reports import agents as agent_reports
+from callcenter.features.reports import campaigns as campaign_reports
 from callcenter.features.reports import http as reports
 from callcenter.features.supervision import http as supervision
 from callcenter.features.wallboard import http as wallboard_http
@@ -73,12 +75,13 @@ def all_endpoints() -> tuple[Endpoint, ...]:
     """Every route declared with web/contract.py's ``Endpoint``, whichever services run."""
     return (*accounts.ENDPOINTS, HEALTH_ENDPOINT, OPENAPI_ENDPOINT, DEMO_ENDPOINT,
             *queues_http.ENDPOINTS, *agents_http.ENDPOINTS, calls.CALLS_ENDPOINT,
-            calls.DEAD_LETTERS_ENDPOINT, reports.FAQ_ENDPOINT,
+            calls.DEAD_LETTERS_ENDPOINT, reports.FAQ_ENDPOINT, *reports.AGGREGATE_ENDPOINTS,
             *callbacks.ENDPOINTS, *supervision.ENDPOINTS, *transfers_http.ENDPOINTS,
             *campaigns_http.ENDPOINTS, *campaigns_http.LIST_ENDPOINTS, *dialing_http.ENDPOINTS,
             *compliance_http.ENDPOINTS, *compliance_http.UPLOAD_ENDPOINTS, EVENTS_ENDPOINT,
             *wallboard_http.ENDPOINTS, METRICS_ENDPOINT, calls.TIMELINE_ENDPOINT,
-            *recordings_http.ENDPOINTS, *evaluations_http.ENDPOINTS)
+            *recordings_http.ENDPOINTS, *evaluations_http.ENDPOINTS,
+            *agent_reports.ENDPOINTS, *campaign_reports.ENDPOINTS)
 
 # ----------------------------------------------------------------------- JSON Schema helpers
 

@@ -104,7 +104,14 @@ async def test_the_agents_migration_downgrades_and_upgrades_again(db_url: str) -
             later = {"call_dead_letters", "asterisk_log_positions", "call_transfers",
                      "campaigns", "do_not_call", "consent_ledger", "call_lists",
                      "call_list_entries", "call_list_problems", "campaign_attempts",
+                     # the report aggregates (0020)
+                     "report_queue_buckets", "report_ivr_buckets", "report_ivr_dropoffs",
+                     "report_survey_buckets", "report_call_contributions",
+                     "report_call_maxima",
                      "call_holds",
+                     # the agent and campaign aggregates (0024)
+                     "agent_state_time", "agent_call_time", "agent_credits",
+                     "campaign_counts",
                      "call_recordings", "evaluation_forms", "evaluations"}
             assert await connection.run_sync(table_names) == everything - AGENT_TABLES - later
         await upgrade(db_url)

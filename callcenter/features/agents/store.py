@@ -24,7 +24,7 @@ import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Select, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -126,6 +126,16 @@ class StateChange:
     previous: str
 
 
+class StateChangeFollower(Protocol):
+    """Keeps something derived from the state log (the agent report aggregates) in step
+    with it: called in the transaction that stores a batch of changes, with each agent's
+    earliest change time in the batch."""
+
+    async def changes_stored(self, session: AsyncSession,
+                             earliest: Mapping[str, float]) -> None:
+        ...
+
+
 def new_sip_secret() -> str:
     return secrets.token_urlsafe(18)
 
@@ -143,10 +153,12 @@ class AgentDirectory:
         clock: Clock | None = None,
         *,
         queues: Iterable[str] | None = None,
+        followers: Sequence[StateChangeFollower] = (),
     ) -> None:
         self._sessions = sessions
         self._clock = clock or SystemClock()  # stamps created_at and updated_at
         self._queues = None if queues is None else frozenset(queues)
+        self._followers = tuple(followers)  # derived from the state log, same transaction
 
     # ------------------------------------------------------------------ accounts
 
@@ -299,6 +311,13 @@ class AgentDirectory:
                     f"state changes: no such agent {', '.join(repr(a) for a in unknown)}"
                 )
             await session.execute(insert(AgentStateChangeRow), rows)
+            if self._followers:
+                earliest: dict[str, float] = {}
+                for row in rows:
+                    at = row["at"].timestamp()
+                    earliest[row["agent_id"]] = min(at, earliest.get(row["agent_id"], at))
+                for follower in self._followers:
+                    await follower.changes_stored(session, earliest)
 
     async def state_history(
         self, agent_id: str, since: float | None = None, until: float | None = None

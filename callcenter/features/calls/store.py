@@ -237,6 +237,19 @@ class CallRepository:
             total = (await session.execute(count)).scalar_one()
         return records, max(total, offset + len(records)) if records else total
 
+    async def records_by_pk(
+        self, *, since: float | None = None, until: float | None = None,
+        after_pk: int | None = None, limit: int = 500,
+    ) -> builtins.list[tuple[int, CallRecord]]:
+        """Records with their row ids in id order, after ``after_pk``, that started in
+        [since, until): a walk over every record a page at a time (`reports rebuild`)."""
+        conditions = time_range(CallRow.started_at, since, until)
+        if after_pk is not None:
+            conditions.append(CallRow.id > after_pk)
+        page = _with_children(select(CallRow)).where(*conditions).order_by(CallRow.id)
+        async with self._sessions() as session:
+            return [(row.id, _to_record(row)) for row in await session.scalars(page.limit(limit))]
+
     async def faq_report(
         self, since: float | None = None, until: float | None = None, flow: str | None = None
     ) -> builtins.list[FaqTopicFigures]:
@@ -319,6 +332,15 @@ class DeadLetterRepository:
 
 
 # --------------------------------------------------------------------------- statements
+
+
+async def records_after(session: AsyncSession, after: int, limit: int = MAX_PAGE,
+                        ) -> builtins.list[tuple[int, CallRecord]]:
+    """Up to ``limit`` stored records whose row id is above ``after``, with their row ids,
+    by id: what a follower's rebuild reads, batch by batch, to derive its rows again."""
+    query = (_with_children(select(CallRow)).where(CallRow.id > after)
+             .order_by(CallRow.id).limit(limit))
+    return [(row.id, _to_record(row)) for row in await session.scalars(query)]
 
 
 ChildRow = AttemptRow | FaqOutcomeRow | SurveyAnswerRow | TransferRow | HoldRow

@@ -16,13 +16,14 @@ fresh history and the do-not-call and consent ledgers read again.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import and_, case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from callcenter.core.campaign_figures import AttemptFacts
 from callcenter.core.campaigns import Campaign
 from callcenter.core.clock import from_datetime, to_datetime
 from callcenter.core.dial_rules import Attempt, Disposition, DispositionKind, Outcome
@@ -58,9 +59,21 @@ class PlacedAttempt:
     placed_at: float
 
 
+class AttemptFollower(Protocol):
+    """Keeps something derived from the attempts (the campaign report aggregates) in step:
+    called in the transaction that writes an attempt, with it as it was and as it is."""
+
+    async def attempt_changed(self, session: AsyncSession, attempt_id: int,
+                              before: AttemptFacts | None, after: AttemptFacts | None,
+                              ) -> None:
+        ...
+
+
 class AttemptStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession],
+                 followers: Sequence[AttemptFollower] = ()) -> None:
         self._sessions = sessions
+        self._followers = tuple(followers)
 
     async def candidates(self, campaign: Campaign, *, limit: int,
                          skip: Collection[int] = ()) -> list[DialEntry]:
@@ -154,6 +167,7 @@ class AttemptStore:
                 campaign=campaign, list_id=entry.list_id, entry_id=entry.entry_id,
                 number=entry.number, attempt=number, placed_at=to_datetime(at),
                 abandoned=False).returning(CampaignAttemptRow.id))).scalar_one()
+            await self._follow(session, [attempt_id], {})
         return PlacedAttempt(attempt_id, campaign, entry.entry_id, entry.number, number, at)
 
     async def answered(self, attempt_id: int, at: float, call_id: str) -> None:
@@ -182,6 +196,7 @@ class AttemptStore:
                       at: float) -> bool:
         """Store the agent's disposition once; False when the attempt has one already."""
         async with self._sessions.begin() as session:
+            before = await self._facts(session, [attempt_id])
             result = await session.execute(
                 update(CampaignAttemptRow)
                 .where(CampaignAttemptRow.id == attempt_id,
@@ -191,6 +206,7 @@ class AttemptStore:
                         call_back_agent=call_back_agent, disposed_by=by,
                         disposed_at=to_datetime(at))
                 .execution_options(synchronize_session=False))
+            await self._follow(session, [attempt_id], before)
         return bool(getattr(result, "rowcount", 0))
 
     async def last_undisposed(self, agent_id: str, since: float) -> dict[str, Any] | None:
@@ -255,10 +271,15 @@ class AttemptStore:
     async def close_left_open(self, at: float) -> int:
         """End the attempts an earlier run left open, as failed; how many."""
         async with self._sessions.begin() as session:
+            open_ids = list(await session.scalars(
+                select(CampaignAttemptRow.id).where(CampaignAttemptRow.ended_at.is_(None))
+            )) if self._followers else []
+            before = await self._facts(session, open_ids)
             result = await session.execute(
                 update(CampaignAttemptRow).where(CampaignAttemptRow.ended_at.is_(None))
                 .values(ended_at=to_datetime(at), outcome=Outcome.FAILED.value,
                         hangup_cause="the service stopped during the call"))
+            await self._follow(session, open_ids, before)
         return int(getattr(result, "rowcount", 0) or 0)
 
     async def attempts(self, campaign: str, limit: int = 1000) -> list[dict[str, Any]]:
@@ -270,8 +291,42 @@ class AttemptStore:
 
     async def _update(self, attempt_id: int, **values: Any) -> None:
         async with self._sessions.begin() as session:
+            before = await self._facts(session, [attempt_id])
             await session.execute(update(CampaignAttemptRow)
                                   .where(CampaignAttemptRow.id == attempt_id).values(**values))
+            await self._follow(session, [attempt_id], before)
+
+    async def _facts(self, session: AsyncSession, ids: list[int]) -> dict[int, AttemptFacts]:
+        """These attempts as the followers see them (nothing read when none follow)."""
+        if not self._followers or not ids:
+            return {}
+        return await attempt_facts(session, ids)
+
+    async def _follow(self, session: AsyncSession, ids: list[int],
+                      before: dict[int, AttemptFacts]) -> None:
+        if not self._followers:
+            return
+        after = await attempt_facts(session, ids)
+        for attempt_id in ids:
+            for follower in self._followers:
+                await follower.attempt_changed(session, attempt_id, before.get(attempt_id),
+                                               after.get(attempt_id))
+
+
+async def attempt_facts(session: AsyncSession, ids: Collection[int] | None,
+                        ) -> dict[int, AttemptFacts]:
+    """What the report aggregates count of these attempts (None: of every attempt)."""
+    row = CampaignAttemptRow
+    query = select(row.id, row.campaign, row.placed_at, row.answered_at, row.outcome,
+                   row.abandoned, row.disposition, row.agent_id, row.disposed_at)
+    if ids is not None:
+        query = query.where(row.id.in_(list(ids)))
+    return {
+        attempt_id: AttemptFacts(campaign, placed_at.timestamp(), from_datetime(answered_at),
+                                 outcome, bool(abandoned), disposition, agent_id,
+                                 from_datetime(disposed_at))
+        for (attempt_id, campaign, placed_at, answered_at, outcome, abandoned, disposition,
+             agent_id, disposed_at) in await session.execute(query.order_by(row.id))}
 
 
 def _final_calls(campaign: Campaign) -> Any:

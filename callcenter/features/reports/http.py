@@ -9,13 +9,23 @@ from __future__ import annotations
 from aiohttp import web
 
 from callcenter.features.calls.http import CALLS
+from callcenter.features.reports.aggregates import ReportAggregates
+from callcenter.features.reports.framework import (
+    REPORT_AGGREGATES,
+    REPORT_CONTEXT,
+    ReportContext,
+    report_endpoints,
+)
+from callcenter.features.reports.ivr import IVR_REPORT
+from callcenter.features.reports.queues import QUEUES_REPORT
 from callcenter.features.reports.schemas import (
     FaqQuery,
     FaqReport,
     FaqTopic,
 )
+from callcenter.features.reports.surveys import SURVEYS_REPORT
 from callcenter.web.auth import STAFF
-from callcenter.web.contract import Endpoint, ok
+from callcenter.web.contract import Endpoint, ok, register
 from callcenter.web.params import bad_request, iso
 
 
@@ -34,3 +44,15 @@ FAQ_ENDPOINT = Endpoint(
     query=FaqQuery,
     description="Answers count by the time they were heard, in [since, until). "
                 "`self_service_rate` is solved / heard, null when nothing was heard.")
+
+
+# The reports made from the quarter-hour aggregates, each as JSON, CSV, XLSX and PNG.
+AGGREGATE_ENDPOINTS = (*report_endpoints(QUEUES_REPORT), *report_endpoints(IVR_REPORT),
+                       *report_endpoints(SURVEYS_REPORT))
+
+
+def install_report_routes(app: web.Application, aggregates: ReportAggregates,
+                          context: ReportContext) -> None:
+    app[REPORT_AGGREGATES] = aggregates
+    app[REPORT_CONTEXT] = context
+    register(app, AGGREGATE_ENDPOINTS)

@@ -1,0 +1,233 @@
+"""What one call record adds to the report aggregates (pure; docs/reports.md).
+
+The reports read counts kept per UTC quarter hour (core/report_periods.py). A stored call
+adds to them; when its record is stored again, what it added before is taken out and what it
+adds now put in (features/reports/aggregates.py). This module says what a record adds: a
+list of ``AggregateRow``s, each a table, a key (the quarter hour, then the table's other key
+columns) and the numbers to add. A record that is still open adds nothing: figures count
+calls that ended.
+
+Which time puts a call in a quarter hour:
+- queue figures: when the caller entered the queue (``queued_at``);
+- IVR figures: when the call started; an FAQ answer: when it was heard;
+- survey figures: when the answer was given.
+
+Hold and wrap-up (being added to the record) go into ``_handle_parts`` only: the queue and
+agent figures take them from there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+
+from callcenter.core.queue_figures import (
+    DEFAULT_SERVICE_LEVEL_SECONDS,
+    DEFAULT_SHORT_ABANDON_SECONDS,
+    QueueCall,
+    QueueOutcome,
+    counts_of,
+)
+from callcenter.core.records import (
+    AttemptOutcome,
+    CallRecord,
+    Direction,
+    Disposition,
+    FaqResult,
+    TransferOutcome,
+)
+from callcenter.core.report_periods import bucket_of
+
+QUEUE_TABLE = "queue"  # key: (bucket, queue); values: QueueCounts' fields
+IVR_TABLE = "ivr"  # key: (bucket,)
+IVR_DROPOFF_TABLE = "ivr_dropoff"  # key: (bucket, node)
+SURVEY_TABLE = "survey"  # key: (bucket, queue, agent)
+IVR_COLUMNS = ("ivr_calls", "contained", "abandoned_in_ivr", "reached_queue",
+               "callbacks_requested", "attendant_requests", "faq_heard", "faq_solved")
+IVR_DROPOFF_COLUMNS = ("abandoned",)
+SURVEY_COLUMNS = ("csat_answers", "csat_score_sum", "csat_satisfied", "nps_answers",
+                  "nps_promoters", "nps_passives", "nps_detractors")
+ATTENDANT_INPUT = "attendant"  # the IVR's note on a step where a SAC caller asked for a person
+NOBODY = ""  # the queue or agent of a survey answer that had none
+
+Key = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class AggregateRow:
+    """Numbers to add to one row of an aggregate table; ``key`` always starts with the
+    quarter hour (POSIX seconds), then the table's other key columns in order."""
+
+    table: str
+    key: Key
+    values: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class ReportRules:
+    """The settings that decide what a call counts as ([reports] and each queue's T)."""
+
+    service_level_seconds: Mapping[str, float] = field(default_factory=dict)  # queue -> T
+    short_abandon_seconds: float = DEFAULT_SHORT_ABANDON_SECONDS
+    csat_questions: frozenset[str] = frozenset({"agent-rating"})
+    csat_satisfied_from: int = 4
+    nps_questions: frozenset[str] = frozenset({"nps"})
+
+    def threshold(self, queue: str) -> float:
+        return self.service_level_seconds.get(queue, DEFAULT_SERVICE_LEVEL_SECONDS)
+
+
+Contributor = Callable[[CallRecord, ReportRules], Iterable[AggregateRow]]
+
+
+# --------------------------------------------------------------------------- queues
+
+_QUEUE_OUTCOMES = {
+    Disposition.ANSWERED: QueueOutcome.ANSWERED,
+    Disposition.ABANDONED_IN_QUEUE: QueueOutcome.ABANDONED,
+    Disposition.CALLBACK_REQUESTED: QueueOutcome.CALLBACK_REQUESTED,
+}
+
+
+def _handle_parts(record: CallRecord) -> tuple[float, float, float]:
+    """(talk, hold, wrap-up) seconds of the agents' work on this call: every answered leg's
+    talk (a transfer's later agents too: the call counts once, where it arrived)."""
+    talk = sum(attempt.talk_seconds or 0.0 for attempt in record.attempts
+               if attempt.outcome is AttemptOutcome.ANSWERED)
+    if not talk and record.talk_seconds:
+        talk = record.talk_seconds  # records from before legs had their talk
+    return talk, 0.0, 0.0
+
+
+def queue_call(record: CallRecord) -> QueueCall | None:
+    """The record's passage through its queue, or None when it is not counted in one: no
+    queue, still open, outbound, or a callback's call that failed (not an answer, and its
+    customer was offered once already)."""
+    if (record.is_open or record.queue is None or record.queued_at is None
+            or record.direction is not Direction.INBOUND):
+        return None
+    if record.callback_of is not None and record.disposition is not Disposition.ANSWERED:
+        return None
+    outcome = _QUEUE_OUTCOMES.get(record.disposition,  # type: ignore[arg-type]
+                                  QueueOutcome.NOT_SERVED)
+    if record.wait_seconds is not None:
+        wait = record.wait_seconds
+    else:
+        left = record.agent_answered_at if record.agent_answered_at is not None else \
+            record.ended_at
+        wait = (left or record.queued_at) - record.queued_at
+    talk, hold, wrap_up = _handle_parts(record)
+    return QueueCall(
+        outcome=outcome, wait=max(0.0, wait), offered=record.callback_of is None,
+        talk=talk, hold=hold, wrap_up=wrap_up,
+        transfers_to_queue=sum(1 for transfer in record.transfers
+                               if transfer.to_queue is not None
+                               and transfer.outcome is TransferOutcome.COMPLETED))
+
+
+def queue_rows(record: CallRecord, rules: ReportRules) -> list[AggregateRow]:
+    call = queue_call(record)
+    if call is None:
+        return []
+    assert record.queue is not None and record.queued_at is not None
+    counts = counts_of(call, service_level_seconds=rules.threshold(record.queue),
+                       short_abandon_seconds=rules.short_abandon_seconds)
+    return [AggregateRow(QUEUE_TABLE, (bucket_of(record.queued_at), record.queue),
+                         asdict(counts))]
+
+
+# --------------------------------------------------------------------------- IVR
+
+
+def ivr_rows(record: CallRecord, rules: ReportRules) -> list[AggregateRow]:
+    """A closed inbound call that passed through the IVR (a step in its path)."""
+    if record.is_open or record.direction is not Direction.INBOUND or not record.ivr_path:
+        return []
+    bucket = bucket_of(record.started_at)
+    abandoned = record.disposition is Disposition.ABANDONED_IN_IVR
+    rows = [AggregateRow(IVR_TABLE, (bucket,), {
+        "ivr_calls": 1,
+        "contained": int(record.disposition is Disposition.COMPLETED_IN_IVR),
+        "abandoned_in_ivr": int(abandoned),
+        "reached_queue": int(record.queue is not None),
+        "callbacks_requested": int(record.disposition is Disposition.CALLBACK_REQUESTED
+                                   and record.queue is None),
+        "attendant_requests": int(any(step.input == ATTENDANT_INPUT
+                                      for step in record.ivr_path)),
+    })]
+    if abandoned:
+        rows.append(AggregateRow(IVR_DROPOFF_TABLE, (bucket, record.ivr_path[-1].node),
+                                 {"abandoned": 1}))
+    for outcome in record.faq_outcomes:
+        rows.append(AggregateRow(IVR_TABLE, (bucket_of(outcome.heard_at),), {
+            "faq_heard": 1, "faq_solved": int(outcome.result is FaqResult.SOLVED)}))
+    return rows
+
+
+# --------------------------------------------------------------------------- surveys
+
+
+def _score(answer: str, low: int, high: int) -> int | None:
+    text = answer.strip()
+    if not text.isascii() or not text.isdigit():
+        return None
+    value = int(text)
+    return value if low <= value <= high else None
+
+
+def rated_agent(record: CallRecord) -> str:
+    """Whom a survey after the talk rates: the last agent who answered the caller."""
+    answered = [a for a in record.attempts if a.outcome is AttemptOutcome.ANSWERED]
+    if answered:
+        return max(answered, key=lambda a: a.answered_at or a.started_at).agent_id
+    return record.agent_id or NOBODY
+
+
+def survey_rows(record: CallRecord, rules: ReportRules) -> list[AggregateRow]:
+    if record.is_open:
+        return []
+    queue, agent = record.queue or NOBODY, rated_agent(record)
+    rows: list[AggregateRow] = []
+    for answer in record.survey_answers:
+        key = (bucket_of(answer.answered_at), queue, agent)
+        if answer.question in rules.csat_questions:
+            score = _score(answer.answer, 1, 5)
+            if score is not None:
+                rows.append(AggregateRow(SURVEY_TABLE, key, {
+                    "csat_answers": 1, "csat_score_sum": score,
+                    "csat_satisfied": int(score >= rules.csat_satisfied_from)}))
+        elif answer.question in rules.nps_questions:
+            score = _score(answer.answer, 0, 10)
+            if score is not None:
+                rows.append(AggregateRow(SURVEY_TABLE, key, {
+                    "nps_answers": 1, "nps_promoters": int(score >= 9),
+                    "nps_passives": int(7 <= score <= 8), "nps_detractors": int(score <= 6)}))
+    return rows
+
+
+# --------------------------------------------------------------------------- all
+
+CONTRIBUTORS: tuple[Contributor, ...] = (queue_rows, ivr_rows, survey_rows)
+
+
+def contribution(record: CallRecord, rules: ReportRules,
+                 contributors: Iterable[Contributor] = CONTRIBUTORS) -> list[AggregateRow]:
+    """Everything the record adds, rows of the same table and key merged (summed; the
+    maxima named in ``MAXIMA`` take the larger), in a stable order."""
+    merged: dict[tuple[str, Key], dict[str, int]] = {}
+    for contributor in contributors:
+        for row in contributor(record, rules):
+            values = merged.setdefault((row.table, row.key), {})
+            maxima = MAXIMA.get(row.table, frozenset())
+            for name, value in row.values.items():
+                if name in maxima:
+                    values[name] = max(values.get(name, value), value)
+                else:
+                    values[name] = values.get(name, 0) + value
+    return [AggregateRow(table, key, values)
+            for (table, key), values in sorted(merged.items(), key=lambda item: (
+                item[0][0], tuple(str(part) for part in item[0][1])))]
+
+
+# Columns that keep the largest value rather than a sum, per table.
+MAXIMA: dict[str, frozenset[str]] = {QUEUE_TABLE: frozenset({"longest_wait_ms"})}
