@@ -12,6 +12,7 @@ from callcenter.features.calls import dead_letter_models
 from callcenter.features.calls import models as call_models
 from callcenter.features.campaigns import models as campaign_models
 from callcenter.features.compliance import models as compliance_models
+from callcenter.features.rating import models as rating_models
 from callcenter.store import asterisk_log
 from callcenter.store.models import Base
 
@@ -19,7 +20,8 @@ from callcenter.store.models import Base
 # outbound campaigns, the do-not-call list and the consent ledger; users and sessions; agents
 # and their log; refused call records; how far Asterisk's own log was imported
 ROW_MODULES = (call_models, callback_models, campaign_models, compliance_models,
-               account_models, agent_models, dead_letter_models, asterisk_log)
+               account_models, agent_models, dead_letter_models, asterisk_log,
+               rating_models)  # tariffs, their rates and the calls' priced legs
 metadata = Base.metadata
 
 __all__ = ["ROW_MODULES", "metadata"]
