@@ -65,6 +65,7 @@ from callcenter.features.queues.driver import AcdDriver
 from callcenter.features.queues.mirror import QueueMirror
 from callcenter.features.queues.setup import build_acd
 from callcenter.features.queues.waiting import QueueCalls
+from callcenter.features.rating.service import rating_services
 from callcenter.features.supervision.dialplan import TRANSFER_SCRIPT
 from callcenter.features.supervision.service import Supervision
 from callcenter.listener import Capacity, plan_capacity, raise_open_file_limit
@@ -116,7 +117,10 @@ class CallCenter:
         await upgrade(s.database_url)
         self.engine = create_engine(s.database_url)
         _stops_with(parts, "database", self.engine.dispose)
-        self.calls = CallRepository(session_factory(self.engine))
+        # Each call's trunk legs are priced in the transaction that stores its record.
+        self.rating = rating_services(session_factory(self.engine), self.clock)
+        self.calls = CallRepository(session_factory(self.engine),
+                                    followers=[self.rating.pricer])
         self.callbacks = CallbackRepository(session_factory(self.engine), self.clock)
         self.campaigns = CampaignRepository(session_factory(self.engine), self.clock)
         self.compliance = ComplianceStore(session_factory(self.engine), self.clock)
@@ -265,7 +269,7 @@ class CallCenter:
             dead_letters=self.dead_letters, campaigns=self.campaigns,
             compliance=self.compliance, dialer=self.dialer, dispositions=self.dispositions,
             can_dial=self.dialer.enabled,
-            uploads=self.uploads,
+            uploads=self.uploads, rating=self.rating,
             queue_names=tuple(q.name for q in s.queues)))
         install_body_deadline(http_app, limits)
         self.web = web.AppRunner(http_app, access_log=None, **runner_options(limits))

@@ -31,6 +31,8 @@ from callcenter.features.campaigns.store import CampaignRepository
 from callcenter.features.compliance.http import install_compliance_routes
 from callcenter.features.compliance.store import ComplianceStore
 from callcenter.features.queues import http as queues_http
+from callcenter.features.rating.http import install_rating_routes
+from callcenter.features.rating.service import RatingServices
 from callcenter.features.reports import http as reports
 from callcenter.features.supervision.http import install_supervision_routes
 from callcenter.features.supervision.service import Supervision
@@ -97,6 +99,7 @@ class WebServices:
     can_dial: bool = True  # an outbound trunk is configured: campaigns may run
     dispositions: Dispositions | None = None
     uploads: UploadServices | None = None  # no call-list nor compliance uploads without it
+    rating: RatingServices | None = None  # no /api/tariffs and /api/costs without it
 
 
 def make_app(services: WebServices) -> web.Application:
@@ -132,6 +135,8 @@ def make_app(services: WebServices) -> web.Application:
         install_compliance_routes(app, services.compliance, services.uploads)
     if services.dialer is not None and services.dispositions is not None:
         install_dialing_routes(app, services.dialer, services.dispositions)
+    if services.rating is not None:
+        install_rating_routes(app, services.rating)
     register(app, [DEMO_ENDPOINT])  # the data-dip example's order system
     return app
 

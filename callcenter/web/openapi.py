@@ -33,6 +33,7 @@ from callcenter.features.campaigns import dialing_http
 from callcenter.features.campaigns import http as campaigns_http
 from callcenter.features.compliance import http as compliance_http
 from callcenter.features.queues import http as queues_http
+from callcenter.features.rating import http as rating_http
 from callcenter.features.reports import http as reports
 from callcenter.features.supervision import http as supervision
 from callcenter.store.values import MAX_ROW_ID
@@ -72,7 +73,8 @@ def all_endpoints() -> tuple[Endpoint, ...]:
             calls.DEAD_LETTERS_ENDPOINT, reports.FAQ_ENDPOINT,
             *callbacks.ENDPOINTS, *supervision.ENDPOINTS, *transfers_http.ENDPOINTS,
             *campaigns_http.ENDPOINTS, *campaigns_http.LIST_ENDPOINTS, *dialing_http.ENDPOINTS,
-            *compliance_http.ENDPOINTS, *compliance_http.UPLOAD_ENDPOINTS, EVENTS_ENDPOINT)
+            *compliance_http.ENDPOINTS, *compliance_http.UPLOAD_ENDPOINTS, EVENTS_ENDPOINT,
+            *rating_http.ENDPOINTS)
 
 # ----------------------------------------------------------------------- JSON Schema helpers
 

@@ -376,7 +376,7 @@ def test_every_live_route_is_documented_with_the_roles_the_application_enforces(
         calls=None, health=None, accounts=None, clock=clock, callbacks=object(),
         events=EventHub(clock), agents=object(), supervision=object(), transfers=object(),
         dead_letters=object(), campaigns=object(), compliance=object(), dialer=object(),
-        dispositions=object(), uploads=object()))
+        dispositions=object(), uploads=object(), rating=object()))
     assert undocumented_routes(app) == []
     assert documented_but_missing(app) == []
     policies = app[auth.ACCESS_POLICIES]
