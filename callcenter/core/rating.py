@@ -157,6 +157,16 @@ def _check_digits(name: str, value: Decimal) -> None:
         raise ValueError(f"{name} {value}: at most {MAX_WHOLE_DIGITS} digits before the point")
 
 
+def amount_text(value: Decimal) -> str:
+    """An amount as text for people and JSON: no exponent, trailing zeros dropped down to two
+    decimal places (the store keeps six: 0.250000 is "0.25", 0.072000 "0.072", 1 "1.00")."""
+    text = format(value, "f")
+    if "." not in text:
+        return text + ".00"
+    whole, fraction = text.split(".")
+    return f"{whole}.{fraction.rstrip('0').ljust(2, '0')}"
+
+
 def in_effect(layers: Iterable[Iterable[Rate]]) -> list[Rate]:
     """The rates of several tariff files, oldest file first, as one tariff: a later file's
     rate with the same prefix, direction, trunk and effective date replaces the earlier

@@ -6,7 +6,14 @@ from decimal import Decimal
 
 import pytest
 
-from callcenter.core.rating import Rate, TariffError, in_effect, is_currency, parse_tariff
+from callcenter.core.rating import (
+    Rate,
+    TariffError,
+    amount_text,
+    in_effect,
+    is_currency,
+    parse_tariff,
+)
 from callcenter.core.records import CallRecord, Direction
 from callcenter.core.trunk_legs import LegKind, TrunkLeg, channel_endpoint, trunk_legs
 
@@ -101,3 +108,10 @@ def test_six_decimal_places_are_kept() -> None:
     [rate] = parse_tariff(["prefix,direction,per_minute,currency,effective_from\n",
                            "55,outbound,0.123456,BRL,2026-01-01\n"])
     assert isinstance(rate, Rate) and rate.per_minute == Decimal("0.123456")
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    ("0.250000", "0.25"), ("0.072000", "0.072"), ("1", "1.00"), ("1.000000", "1.00"),
+    ("-0.100000", "-0.10"), ("1E+2", "100.00"), ("0.123456", "0.123456"), ("0", "0.00")])
+def test_amounts_are_shown_without_the_stores_trailing_zeros(value: str, text: str) -> None:
+    assert amount_text(Decimal(value)) == text

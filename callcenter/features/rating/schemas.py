@@ -17,6 +17,7 @@ from pydantic.json_schema import WithJsonSchema
 
 from callcenter.core.hours import known_time_zones
 from callcenter.core.identifiers import AGENT_ID_RE, CAMPAIGN_NAME_RE, QUEUE_NAME_RE
+from callcenter.core.rating import amount_text
 from callcenter.features.rating.store import (
     CallCost,
     CostGrouping,
@@ -52,7 +53,7 @@ ZONE_RE = re.compile(r"^[A-Za-z0-9_+/-]{1,64}$")
 
 
 def money(value: Decimal | None) -> str | None:
-    return None if value is None else format(value, "f")
+    return None if value is None else amount_text(value)
 
 
 def checked_zone(key: str | None) -> ZoneInfo:
@@ -127,9 +128,9 @@ class RateAnswer(Answer):
         rate = stored.rate
         return cls(id=stored.id, tariff_id=stored.tariff_id, line=stored.line,
                    prefix=rate.prefix, direction=rate.direction.value, trunk=rate.trunk,
-                   per_minute=format(rate.per_minute, "f"),
-                   connection_fee=format(rate.connection_fee, "f"),
-                   increments=str(rate.increments), minimum=format(rate.minimum, "f"),
+                   per_minute=amount_text(rate.per_minute),
+                   connection_fee=amount_text(rate.connection_fee),
+                   increments=str(rate.increments), minimum=amount_text(rate.minimum),
                    currency=rate.currency, decimals=rate.decimals,
                    rounding=rate.rounding.value,
                    effective_from=iso(rate.effective_from.timestamp()) or "",
@@ -184,7 +185,7 @@ class CallCostAnswer(Answer):
     @classmethod
     def of(cls, cost: CallCost) -> CallCostAnswer:
         return cls(call_id=cost.call_id,
-                   totals={currency: format(value, "f") for currency, value in
+                   totals={currency: amount_text(value) for currency, value in
                            cost.totals.items()},
                    unpriced_legs=cost.unpriced_legs, legs=[LegAnswer.of(leg) for leg in cost.legs])
 
