@@ -304,3 +304,59 @@ async def test_an_import_by_another_process_is_seen_after_the_refresh(
     rating.clock.advance(31)
     await rating.calls.save(campaign_call("c", "+5511999990000", "2026-06-01T10:05:00Z", 61))
     assert await cost_of(rating, "c") == (Decimal("0.25"), "BRL", 120, None)
+
+
+@pytest.mark.parametrize("zone", ["America/Sao_Paulo", "Asia/Kolkata"])
+async def test_totals_equal_a_brute_force_sum_of_every_calls_cost(rating: Rating,
+                                                                  zone: str) -> None:
+    """Random calls over three days: each grouping's totals are the sum, done here by hand,
+    of the per-call costs, in every zone (Kolkata's half hour included)."""
+    import random
+    from collections import defaultdict
+
+    await rating.tariffs.import_file("carrier.csv", TARIFF.encode(), "admin")
+    chance = random.Random(14)
+    numbers = ["+5511999990000", "+5531988887777", "+5541999990000", "+5521999990000",
+               "+4930123456"]
+    records: list[CallRecord] = []
+    for i in range(60):
+        answered = at("2026-06-01T00:00:00Z") + chance.uniform(0, 3 * 86400)
+        iso_answered = datetime.fromtimestamp(answered, ZoneInfo("UTC")).isoformat()
+        if chance.random() < 0.2:
+            record = inbound_call(f"in{i}", "+12125550100", iso_answered,
+                                  chance.uniform(0, 300))
+        else:
+            record = campaign_call(f"out{i}", chance.choice(numbers), iso_answered,
+                                   chance.uniform(0, 900),
+                                   campaign=chance.choice(["renewals", "winback"]),
+                                   agent=chance.choice(["agent1", "agent2", "agent3"]))
+        records.append(record)
+        await rating.calls.save(record)
+    since, until = at("2026-06-01T12:00:00Z"), at("2026-06-03T12:00:00Z")
+    zone_info = ZoneInfo(zone)
+
+    for grouping, key_of in (
+            (CostGrouping.DAY, None), (CostGrouping.CAMPAIGN, lambda r: r.campaign),
+            (CostGrouping.QUEUE, lambda r: r.queue), (CostGrouping.AGENT, lambda r: r.agent_id)):
+        expected: dict[tuple[str | None, str | None], list[object]] = defaultdict(
+            lambda: [set(), 0, 0, Decimal(0)])
+        for record in records:
+            cost = await rating.costs.call_cost(record.call_id)
+            assert cost is not None
+            for leg in cost.legs:
+                if not since <= leg.answered_at < until:
+                    continue
+                key = (datetime.fromtimestamp(leg.answered_at, zone_info).date().isoformat()
+                       if key_of is None else key_of(record))
+                entry = expected[(key, leg.currency)]
+                entry[0].add(record.call_id)  # type: ignore[attr-defined]
+                entry[1] += 1  # type: ignore[operator]
+                entry[2] += leg.billed_seconds  # type: ignore[operator]
+                if leg.cost is not None:
+                    entry[3] += leg.cost  # type: ignore[operator]
+        totals = await rating.costs.totals(grouping, since, until, zone=zone_info)
+        assert {(t.key, t.currency): (t.calls, t.legs, t.billed_seconds,
+                                      t.cost if t.currency else Decimal(0))
+                for t in totals} == {
+            key: (len(calls), legs, billed, cost)  # type: ignore[arg-type]
+            for key, (calls, legs, billed, cost) in expected.items()}, grouping

@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from callcenter.core.rating import (
     Rate,
@@ -115,3 +117,27 @@ def test_six_decimal_places_are_kept() -> None:
     ("-0.100000", "-0.10"), ("1E+2", "100.00"), ("0.123456", "0.123456"), ("0", "0.00")])
 def test_amounts_are_shown_without_the_stores_trailing_zeros(value: str, text: str) -> None:
     assert amount_text(Decimal(value)) == text
+
+
+@given(direction=st.sampled_from(list(Direction)), callback=st.booleans(),
+       channel=st.sampled_from([None, "PJSIP/anonymous-00000001", "PJSIP/agent1-00000002",
+                                "PJSIP/callcenter-trunk-0000000a", "Local/1@x-00000001;2"]),
+       answered=st.one_of(st.none(), st.floats(0, 3600)),
+       length=st.one_of(st.none(), st.floats(-5, 7200)))
+def test_a_closed_answered_call_has_at_most_one_leg_inside_it(
+        direction: Direction, callback: bool, channel: str | None, answered: float | None,
+        length: float | None) -> None:
+    ended = None if answered is None or length is None else T0 + answered + length
+    record = inbound(direction=direction, callback_of="c0" if callback else None,
+                     channel=channel, answered_at=None if answered is None else T0 + answered,
+                     ended_at=ended)
+    found = legs(record)
+    assert len(found) <= 1
+    if record.answered_at is None or record.ended_at is None:
+        assert found == []
+    for leg in found:
+        assert leg.answered_at == record.answered_at
+        assert leg.billable_seconds == max(0.0, record.ended_at - record.answered_at)
+        outward = direction is Direction.OUTBOUND or callback
+        assert leg.direction is (Direction.OUTBOUND if outward else Direction.INBOUND)
+        assert outward or channel is None or channel_endpoint(channel) in TRUNKS
