@@ -109,8 +109,6 @@ class Rate:
             raise ValueError(f"prefix {self.prefix!r}: 1 to 15 digits (E.164 without +)")
         if not CURRENCY_RE.fullmatch(self.currency):
             raise ValueError(f"currency {self.currency!r}: three capital letters (ISO 4217)")
-        if not is_currency(self.currency):
-            raise ValueError(f"currency {self.currency!r}: not an ISO 4217 currency code")
         if self.trunk is not None and not TRUNK_RE.fullmatch(self.trunk):
             raise ValueError(f"trunk {self.trunk!r}: a lowercase name")
         for name in ("per_minute", "connection_fee", "minimum"):
@@ -307,6 +305,10 @@ def _rate(row: dict[str, str]) -> Rate:
     except ValueError:
         raise ValueError(f"rounding {rounding_text!r}: one of "
                          f"{', '.join(r.value for r in Rounding)}") from None
+    # Checked on import, not by Rate: a stored rate stays readable if its currency is later
+    # withdrawn from the standard (HRK was, in 2023), and keeps pricing its own period.
+    if CURRENCY_RE.fullmatch(row["currency"]) and not is_currency(row["currency"]):
+        raise ValueError(f"currency {row['currency']!r}: not an ISO 4217 currency code")
     decimals_text = given("decimals") or "2"
     if not decimals_text.isdigit():
         raise ValueError(f"decimals {decimals_text!r}: a whole number 0 to {MAX_DECIMALS}")

@@ -11,6 +11,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from callcenter.core.clock import VirtualClock
@@ -360,3 +361,20 @@ async def test_totals_equal_a_brute_force_sum_of_every_calls_cost(rating: Rating
                 for t in totals} == {
             key: (len(calls), legs, billed, cost)  # type: ignore[arg-type]
             for key, (calls, legs, billed, cost) in expected.items()}, grouping
+
+
+async def test_a_stored_rate_whose_currency_was_withdrawn_still_prices_its_period(
+        rating: Rating, sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Croatia's kuna left ISO 4217 in 2023: a file in HRK is refused today, but rates
+    stored before must not stop every call from being stored (the pricing reads them)."""
+    with pytest.raises(TariffError, match="'HRK': not an ISO 4217"):
+        await rating.tariffs.import_file("hr.csv", (
+            HEADER + "385,outbound,,0.5,0,60/60,0,HRK,2,up,2022-01-01,Croatia\n").encode(),
+            "admin")
+    imported = await rating.tariffs.import_file("carrier.csv", TARIFF.encode(), "admin")
+    async with sessions.begin() as session:  # as an import from before 2023 left it
+        await session.execute(update(TariffRateRow).where(
+            TariffRateRow.tariff_id == imported.id, TariffRateRow.prefix == "5531"
+        ).values(currency="HRK"))
+    await rating.calls.save(campaign_call("m", "+5531988887777", "2026-06-01T10:00:00Z", 10))
+    assert await cost_of(rating, "m") == (Decimal("0.10"), "HRK", 10, None)
