@@ -378,3 +378,23 @@ async def test_a_stored_rate_whose_currency_was_withdrawn_still_prices_its_perio
         ).values(currency="HRK"))
     await rating.calls.save(campaign_call("m", "+5531988887777", "2026-06-01T10:00:00Z", 10))
     assert await cost_of(rating, "m") == (Decimal("0.10"), "HRK", 10, None)
+
+
+async def test_a_pricing_failure_never_costs_the_record(
+        rating: Rating, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    await rating.tariffs.import_file("carrier.csv", TARIFF.encode(), "admin")
+
+    def broken(*args: object) -> object:
+        raise ArithmeticError("a bug in pricing")
+
+    monkeypatch.setattr("callcenter.features.rating.store.TariffBook.price", broken)
+    record = campaign_call("a", "+5511999990000", "2026-06-01T10:05:00Z", 61)
+    await rating.calls.save(record)
+    assert await rating.calls.get("a") == record
+    assert (await rating.costs.call_cost("a")).legs == []  # type: ignore[union-attr]
+    assert "call a: its trunk legs could not be priced" in caplog.text
+    monkeypatch.undo()
+    result = await rating.pricer.rerate(at("2026-06-01T00:00:00Z"), at("2026-06-02T00:00:00Z"),
+                                        apply=True)
+    assert result.calls_changed == 1
+    assert await cost_of(rating, "a") == (Decimal("0.25"), "BRL", 120, None)

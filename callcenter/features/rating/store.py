@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import logging
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -50,6 +51,7 @@ from callcenter.features.calls.models import CallRow
 from callcenter.features.rating.models import CallCostRow, TariffRateRow, TariffRow
 from callcenter.store.values import check_page, required_text
 
+log = logging.getLogger(__name__)
 NUMBER_RE = re.compile(r"^\+?[0-9]{1,15}$")
 NO_NUMBER = "no number"  # the leg's number is unknown or not E.164 digits
 NO_RATE = "no rate"  # no rate of the leg's direction and trunk matches its number then
@@ -362,12 +364,18 @@ class CallPricer:
         """Replace the call's priced legs: none while it is open, its legs once closed."""
         # Core statements on the table: the ORM's bulk machinery costs more than the work.
         await session.execute(_COSTS.delete().where(_COSTS.c.call_pk == call_pk))
-        legs = self.legs(record)
-        if not legs:
+        try:
+            legs = self.legs(record)
+            if not legs:
+                return
+            book = await self._tariffs.book(session)
+            rows = [book.price(call_pk, i, leg) for i, leg in enumerate(legs)]
+        except (ValueError, ArithmeticError, LookupError):
+            # A price must never cost the record: it is stored, and re-rating prices it.
+            log.exception("call %s: its trunk legs could not be priced; the record is stored "
+                          "without them (callcenter rate re-prices its period)", record.call_id)
             return
-        book = await self._tariffs.book(session)
-        await session.execute(_COSTS.insert(),
-                              [book.price(call_pk, i, leg) for i, leg in enumerate(legs)])
+        await session.execute(_COSTS.insert(), rows)
 
     async def rerate(self, since: float, until: float, *, apply: bool,
                      zone: ZoneInfo = UTC_ZONE) -> Rerating:
