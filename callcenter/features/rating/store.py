@@ -17,6 +17,7 @@ Every statement is built with SQLAlchemy expressions and bound parameters.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import io
@@ -253,20 +254,16 @@ class TariffStore:
         nothing. Its rates price the legs answered from their dates on."""
         name = required_text("name", name)[:MAX_NAME_CHARS]
         imported_by = required_text("imported_by", imported_by)
-        text = read_tariff_text(data)
-        lines = list(io.StringIO(text, newline=""))
-        rates = parse_tariff(lines)
-        if not rates:
-            raise TariffError([TariffProblem(1, "the file has no rates: a header row, then "
-                                                "one rate per line")])
-        numbered = _rate_lines(lines, len(rates))
+        # Tens of thousands of lines take a while to check: not on the loop that runs calls.
+        numbered, rates = await asyncio.to_thread(_checked_rates, data)
         now = to_datetime(self._clock.now())
         currencies = " ".join(sorted({rate.currency for rate in rates}))
+        digest = hashlib.sha256(data).hexdigest()
         async with self._sessions.begin() as session:
             tariff_id = (await session.execute(insert(TariffRow).values(
-                name=name, currencies=currencies, rate_count=len(rates),
-                sha256=hashlib.sha256(data).hexdigest(), imported_by=imported_by,
-                imported_at=now).returning(TariffRow.id))).scalar_one()
+                name=name, currencies=currencies, rate_count=len(rates), sha256=digest,
+                imported_by=imported_by, imported_at=now).returning(TariffRow.id))
+                         ).scalar_one()
             await session.execute(insert(TariffRateRow), [
                 {"tariff_id": tariff_id, "line": line, "prefix": rate.prefix,
                  "direction": rate.direction.value, "trunk": rate.trunk,
@@ -277,8 +274,8 @@ class TariffStore:
                  "description": rate.description}
                 for line, rate in zip(numbered, rates, strict=True)])
         self._book = None  # the next leg priced sees it
-        return TariffFile(tariff_id, name, tuple(currencies.split()), len(rates),
-                          hashlib.sha256(data).hexdigest(), imported_by, now.timestamp())
+        return TariffFile(tariff_id, name, tuple(currencies.split()), len(rates), digest,
+                          imported_by, now.timestamp())
 
     async def tariffs(self) -> list[TariffFile]:
         """Every imported file, newest first."""
@@ -322,6 +319,16 @@ class TariffStore:
     @staticmethod
     async def _version(session: AsyncSession) -> int:
         return int(await session.scalar(select(func.coalesce(func.max(TariffRow.id), 0))) or 0)
+
+
+def _checked_rates(data: bytes) -> tuple[list[int], list[Rate]]:
+    """The rates of a tariff file with the line of each, or ``TariffError``."""
+    lines = list(io.StringIO(read_tariff_text(data), newline=""))
+    rates = parse_tariff(lines)
+    if not rates:
+        raise TariffError([TariffProblem(1, "the file has no rates: a header row, then one "
+                                            "rate per line")])
+    return _rate_lines(lines, len(rates)), rates
 
 
 def _rate_lines(lines: Sequence[str], count: int) -> list[int]:
