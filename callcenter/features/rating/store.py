@@ -211,7 +211,16 @@ class TariffBook:
         return row
 
 
-def _rate_of(row: TariffRateRow) -> Rate:
+_RATE_COLUMNS = tuple(TariffRateRow.__table__.c)
+
+
+def _book_of(version: int, rows: Sequence[Any]) -> TariffBook:
+    return TariffBook(version, [StoredRate(row.id, row.tariff_id, row.line, _rate_of(row))
+                                for row in rows])
+
+
+def _rate_of(row: Any) -> Rate:
+    """A stored rate (an ORM row or a plain one with the same columns) as the core's."""
     return Rate(prefix=row.prefix, direction=Direction(row.direction),
                 per_minute=row.per_minute, currency=row.currency,
                 effective_from=row.effective_from, trunk=row.trunk,
@@ -248,6 +257,7 @@ class TariffStore:
         self._refresh_seconds = refresh_seconds
         self._book: TariffBook | None = None
         self._checked_at = float("-inf")
+        self._loading = asyncio.Lock()
 
     async def import_file(self, name: str, data: bytes, imported_by: str) -> TariffFile:
         """Store a tariff file whole, or raise ``TariffError`` (every bad line) and store
@@ -308,13 +318,17 @@ class TariffStore:
             self._checked_at = now
             if await self._version(session) == self._book.version:
                 return self._book
-        self._checked_at = now
-        version = await self._version(session)
-        rows = await session.scalars(
-            select(TariffRateRow).order_by(TariffRateRow.tariff_id, TariffRateRow.id))
-        self._book = TariffBook(version, [StoredRate(r.id, r.tariff_id, r.line, _rate_of(r))
-                                          for r in rows])
-        return self._book
+        async with self._loading:  # calls ending together read it once
+            version = await self._version(session)
+            if not fresh and self._book is not None and self._book.version == version:
+                return self._book
+            rows = (await session.execute(
+                select(*_RATE_COLUMNS).order_by(TariffRateRow.tariff_id, TariffRateRow.id)
+            )).all()
+            # Making tens of thousands of rates is CPU work: not on the loop that runs calls.
+            self._book = await asyncio.to_thread(_book_of, version, rows)
+            self._checked_at = now
+            return self._book
 
     @staticmethod
     async def _version(session: AsyncSession) -> int:
