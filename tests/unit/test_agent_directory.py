@@ -100,10 +100,12 @@ async def test_the_agents_migration_downgrades_and_upgrades_again(db_url: str) -
             await connection.run_sync(migrate, db_url, "downgrade", "0004")
         async with engine.connect() as connection:
             # Later migrations' tables go too (dead letters; how far Asterisk's log was read;
-            # transfers of calls; outbound campaigns, do-not-call, consents).
+            # transfers of calls; outbound campaigns, do-not-call, consents; tariffs and the
+            # calls' priced legs).
             later = {"call_dead_letters", "asterisk_log_positions", "call_transfers",
                      "campaigns", "do_not_call", "consent_ledger", "call_lists",
-                     "call_list_entries", "call_list_problems", "campaign_attempts"}
+                     "call_list_entries", "call_list_problems", "campaign_attempts",
+                     "tariffs", "tariff_rates", "call_costs"}
             assert await connection.run_sync(table_names) == everything - AGENT_TABLES - later
         await upgrade(db_url)
         async with engine.connect() as connection:
