@@ -68,6 +68,7 @@ from callcenter.features.queues.driver import AcdDriver
 from callcenter.features.queues.mirror import QueueMirror
 from callcenter.features.queues.setup import build_acd
 from callcenter.features.queues.waiting import QueueCalls
+from callcenter.features.rating.service import rating_services
 from callcenter.features.recordings.service import (
     CallRecordings,
     asterisk_monitor_folder,
@@ -135,6 +136,8 @@ class CallCenter:
         await upgrade(s.database_url)
         self.engine = create_engine(s.database_url)
         _stops_with(parts, "database", self.engine.dispose)
+        # Each call's trunk legs are priced in the transaction that stores its record.
+        self.rating = rating_services(session_factory(self.engine), self.clock)
         # The report aggregates follow every record stored, in its transaction.
         self.report_aggregates = ReportAggregates(session_factory(self.engine), report_rules(s))
         # So do the agents' (and their state log, and dispositions) and the campaigns'.
@@ -143,7 +146,8 @@ class CallCenter:
         self.campaign_aggregates = CampaignAggregates(session_factory(self.engine),
                                                       self.agent_aggregates)
         self.calls = CallRepository(session_factory(self.engine),
-                                    followers=[self.report_aggregates, self.agent_aggregates])
+                                    followers=[self.rating.pricer, self.report_aggregates,
+                                               self.agent_aggregates])
         self.callbacks = CallbackRepository(session_factory(self.engine), self.clock)
         self.campaigns = CampaignRepository(session_factory(self.engine), self.clock)
         self.compliance = ComplianceStore(session_factory(self.engine), self.clock)
@@ -311,7 +315,7 @@ class CallCenter:
             dead_letters=self.dead_letters, campaigns=self.campaigns,
             compliance=self.compliance, dialer=self.dialer, dispositions=self.dispositions,
             can_dial=self.dialer.enabled,
-            uploads=self.uploads,
+            uploads=self.uploads, rating=self.rating,
             queue_names=tuple(q.name for q in s.queues),
             wallboard=self.wallboard, metrics=self._metric_readings(),
             agent_states=self.directory,

@@ -199,6 +199,32 @@ def cmd_reports(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tariffs(args: argparse.Namespace) -> int:
+    """Import a tariff file (whole or not at all) or list the imported ones."""
+    from callcenter.features.rating import commands
+
+    settings = _settings(args)
+    if args.action == "import":
+        if args.file is None:
+            print("callcenter tariffs import: name the FILE to import", file=sys.stderr)
+            return 2
+        answer = asyncio.run(commands.import_tariff(settings, Path(args.file), args.name))
+    else:
+        answer = asyncio.run(commands.list_tariffs(settings))
+    print(answer.text, file=sys.stdout if answer.exit_code == 0 else sys.stderr)
+    return answer.exit_code
+
+
+def cmd_rate(args: argparse.Namespace) -> int:
+    """Re-rate the closed calls of a period with the tariffs as they are now."""
+    from callcenter.features.rating import commands
+
+    answer = asyncio.run(commands.rerate(_settings(args), args.since, args.until,
+                                         apply=args.apply, zone=args.zone))
+    print(answer.text, file=sys.stdout if answer.exit_code == 0 else sys.stderr)
+    return answer.exit_code
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _flow_library(settings).load(settings.ivr.flow)
@@ -451,6 +477,22 @@ def build_parser() -> argparse.ArgumentParser:
     cfg = sub.add_parser("config", help="settings")
     cfg.add_argument("action", choices=["check"])
     cfg.set_defaults(func=cmd_config)
+    tariffs = sub.add_parser("tariffs", help="rating: import a tariff file (CSV, taken whole "
+                             "or not at all, docs/rating.md) or list the imported ones")
+    tariffs.add_argument("action", choices=["import", "list"])
+    tariffs.add_argument("file", nargs="?", help="for import: the CSV file")
+    tariffs.add_argument("--name", help="for import: the name to list it under (default: the "
+                         "file's name)")
+    tariffs.set_defaults(func=cmd_tariffs)
+    rate = sub.add_parser("rate", help="re-rate the closed calls of a period with the tariffs "
+                          "as they are now and show the difference (a dry run unless --apply)")
+    rate.add_argument("--since", required=True, help="calls that started from then: a date "
+                      "(its midnight in --zone) or an ISO 8601 time")
+    rate.add_argument("--until", required=True, help="calls that started before then")
+    rate.add_argument("--apply", action="store_true", help="store the new prices")
+    rate.add_argument("--zone", default="UTC", help="the time zone of the dates and of the "
+                      "days shown (default UTC)")
+    rate.set_defaults(func=cmd_rate)
     add_simulate_parser(sub)
     return parser
 

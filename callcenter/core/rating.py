@@ -28,13 +28,16 @@ from datetime import UTC, datetime
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decimal, InvalidOperation
 from enum import StrEnum
 
+import pycountry
+
 from callcenter.core.records import Direction
 
 PREFIX_RE = re.compile(r"^[0-9]{1,15}$")
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 INCREMENTS_RE = re.compile(r"^([0-9]{1,4})/([0-9]{1,4})$")
 TRUNK_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-MAX_DECIMALS = 6
+MAX_DECIMALS = 6  # amounts are stored with six decimal places: no rate is rounded on import
+MAX_WHOLE_DIGITS = 12  # before the point: a trillion a minute is a typo, not a rate
 MIN_BILLABLE_SECONDS = 0.001
 COLUMNS = ("prefix", "direction", "trunk", "per_minute", "connection_fee", "increments",
            "minimum", "currency", "decimals", "rounding", "effective_from", "description")
@@ -112,6 +115,7 @@ class Rate:
             value = getattr(self, name)
             if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
                 raise ValueError(f"{name} {value!r}: a Decimal amount, 0 or more")
+            _check_digits(name, value)
         if not 0 <= self.decimals <= MAX_DECIMALS:
             raise ValueError(f"decimals {self.decimals}: 0 to {MAX_DECIMALS}")
         if self.effective_from.tzinfo is None:
@@ -133,6 +137,44 @@ class Rate:
     def key(self) -> tuple[str, Direction, str | None]:
         """Rates with the same key replace each other at their effective dates."""
         return self.prefix, self.direction, self.trunk
+
+
+def is_currency(code: str) -> bool:
+    """Whether ``code`` is a current ISO 4217 currency (pycountry's copy of the standard,
+    from Debian's iso-codes: 'BRL', 'USD', 'EUR'; not 'XYZ', not a withdrawn one)."""
+    return pycountry.currencies.get(alpha_3=code) is not None
+
+
+def _check_digits(name: str, value: Decimal) -> None:
+    """An amount the store keeps exactly: at most ``MAX_DECIMALS`` decimal places (0.1234567
+    would be rounded) and ``MAX_WHOLE_DIGITS`` digits before the point."""
+    exponent = value.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -MAX_DECIMALS:
+        raise ValueError(f"{name} {value}: at most {MAX_DECIMALS} decimal places")
+    if value >= Decimal(10) ** MAX_WHOLE_DIGITS:
+        raise ValueError(f"{name} {value}: at most {MAX_WHOLE_DIGITS} digits before the point")
+
+
+def amount_text(value: Decimal) -> str:
+    """An amount as text for people and JSON: no exponent, trailing zeros dropped down to two
+    decimal places (the store keeps six: 0.250000 is "0.25", 0.072000 "0.072", 1 "1.00")."""
+    text = format(value, "f")
+    if "." not in text:
+        return text + ".00"
+    whole, fraction = text.split(".")
+    return f"{whole}.{fraction.rstrip('0').ljust(2, '0')}"
+
+
+def in_effect(layers: Iterable[Iterable[Rate]]) -> list[Rate]:
+    """The rates of several tariff files, oldest file first, as one tariff: a later file's
+    rate with the same prefix, direction, trunk and effective date replaces the earlier
+    one (a correction); every other rate stays, so each still prices the calls of its own
+    period until a later-dated rate for its prefix takes over."""
+    latest: dict[tuple[str, Direction, str | None, datetime], Rate] = {}
+    for rates in layers:
+        for rate in rates:
+            latest[(*rate.key, rate.effective_from)] = rate
+    return list(latest.values())
 
 
 @dataclass(frozen=True)
@@ -263,6 +305,10 @@ def _rate(row: dict[str, str]) -> Rate:
     except ValueError:
         raise ValueError(f"rounding {rounding_text!r}: one of "
                          f"{', '.join(r.value for r in Rounding)}") from None
+    # Checked on import, not by Rate: a stored rate stays readable if its currency is later
+    # withdrawn from the standard (HRK was, in 2023), and keeps pricing its own period.
+    if CURRENCY_RE.fullmatch(row["currency"]) and not is_currency(row["currency"]):
+        raise ValueError(f"currency {row['currency']!r}: not an ISO 4217 currency code")
     decimals_text = given("decimals") or "2"
     if not decimals_text.isdigit():
         raise ValueError(f"decimals {decimals_text!r}: a whole number 0 to {MAX_DECIMALS}")

@@ -13,6 +13,7 @@ from callcenter.features.calls import models as call_models
 from callcenter.features.campaigns import models as campaign_models
 from callcenter.features.compliance import models as compliance_models
 from callcenter.features.evaluations import models as evaluation_models
+from callcenter.features.rating import models as rating_models
 from callcenter.features.recordings import models as recording_models
 from callcenter.features.reports import agent_models as agent_report_models
 from callcenter.features.reports import campaign_models as campaign_report_models
@@ -27,7 +28,8 @@ ROW_MODULES = (call_models, callback_models, campaign_models, compliance_models,
                account_models, agent_models, dead_letter_models, asterisk_log,
                recording_models, evaluation_models,  # call recordings and their evaluations
                report_models,  # the report aggregates and what each call added to them
-               agent_report_models, campaign_report_models)  # agents' and campaigns' too
+               agent_report_models, campaign_report_models,  # agents' and campaigns' too
+               rating_models)  # tariffs, their rates and the calls' priced legs
 metadata = Base.metadata
 
 __all__ = ["ROW_MODULES", "metadata"]

@@ -34,6 +34,8 @@ from callcenter.features.compliance.store import ComplianceStore
 from callcenter.features.evaluations.http import install_evaluation_routes
 from callcenter.features.evaluations.store import EvaluationStore
 from callcenter.features.queues import http as queues_http
+from callcenter.features.rating.http import install_rating_routes
+from callcenter.features.rating.service import RatingServices
 from callcenter.features.recordings.http import install_recording_routes
 from callcenter.features.recordings.service import CallRecordings
 from callcenter.features.recordings.store import RecordingStore
@@ -124,6 +126,7 @@ class WebServices:
     # No /api/reports/agents nor /api/reports/campaigns without them (issue 14).
     agent_reports: AgentReportServices | None = None
     campaign_reports: CampaignReportServices | None = None
+    rating: RatingServices | None = None  # no /api/tariffs and /api/costs without it
 
 
 def make_app(services: WebServices) -> web.Application:
@@ -175,6 +178,8 @@ def make_app(services: WebServices) -> web.Application:
                                       services.clock)
     if services.report_aggregates is not None:
         reports.install_report_routes(app, services.report_aggregates, services.report_context)
+    if services.rating is not None:
+        install_rating_routes(app, services.rating)
     register(app, [DEMO_ENDPOINT])  # the data-dip example's order system
     install_people_reports(app, services)
     return app

@@ -34,6 +34,7 @@ from callcenter.features.campaigns import http as campaigns_http
 from callcenter.features.compliance import http as compliance_http
 from callcenter.features.evaluations import http as evaluations_http
 from callcenter.features.queues import http as queues_http
+from callcenter.features.rating import http as rating_http
 from callcenter.features.recordings import http as recordings_http
 from callcenter.features.reports import agents as agent_reports
 from callcenter.features.reports import campaigns as campaign_reports
@@ -81,7 +82,8 @@ def all_endpoints() -> tuple[Endpoint, ...]:
             *compliance_http.ENDPOINTS, *compliance_http.UPLOAD_ENDPOINTS, EVENTS_ENDPOINT,
             *wallboard_http.ENDPOINTS, METRICS_ENDPOINT, calls.TIMELINE_ENDPOINT,
             *recordings_http.ENDPOINTS, *evaluations_http.ENDPOINTS,
-            *agent_reports.ENDPOINTS, *campaign_reports.ENDPOINTS)
+            *agent_reports.ENDPOINTS, *campaign_reports.ENDPOINTS,
+            *rating_http.ENDPOINTS)
 
 # ----------------------------------------------------------------------- JSON Schema helpers
 

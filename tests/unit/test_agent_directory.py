@@ -112,7 +112,8 @@ async def test_the_agents_migration_downgrades_and_upgrades_again(db_url: str) -
                      # the agent and campaign aggregates (0024)
                      "agent_state_time", "agent_call_time", "agent_credits",
                      "campaign_counts",
-                     "call_recordings", "evaluation_forms", "evaluations"}
+                     "call_recordings", "evaluation_forms", "evaluations",
+                     "tariffs", "tariff_rates", "call_costs"}
             assert await connection.run_sync(table_names) == everything - AGENT_TABLES - later
         await upgrade(db_url)
         async with engine.connect() as connection:

@@ -378,7 +378,8 @@ def test_every_live_route_is_documented_with_the_roles_the_application_enforces(
         dead_letters=object(), campaigns=object(), compliance=object(), dialer=object(),
         dispositions=object(), uploads=object(), wallboard=object(), metrics=object(),
         recordings=object(), recording_store=object(), evaluations=object(),
-        report_aggregates=object(), agent_reports=object(), campaign_reports=object()))
+        report_aggregates=object(), agent_reports=object(), campaign_reports=object(),
+        rating=object()))
     assert undocumented_routes(app) == []
     assert documented_but_missing(app) == []
     policies = app[auth.ACCESS_POLICIES]
