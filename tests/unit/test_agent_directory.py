@@ -109,7 +109,7 @@ async def test_the_agents_migration_downgrades_and_upgrades_again(db_url: str) -
                      "report_survey_buckets", "report_call_contributions",
                      "report_call_maxima",
                      "call_holds",
-                     # the agent and campaign aggregates (0024)
+                     # the agent and campaign aggregates (0023)
                      "agent_state_time", "agent_call_time", "agent_credits",
                      "campaign_counts",
                      "call_recordings", "evaluation_forms", "evaluations",

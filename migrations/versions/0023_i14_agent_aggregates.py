@@ -2,8 +2,8 @@
 points and hold per 15-minute UTC bucket (with each source's credit), and campaign counters
 per bucket. Derived data: ``callcenter reports rebuild`` fills them from the raw rows.
 
-Revision ID: 0024
-Revises: 0020, 0022 (the reports' and the timeline's, merged into this branch; 0018 before)
+Revision ID: 0023
+Revises: 0022
 Create Date: 2026-12-07
 """
 
@@ -14,9 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0024"
-# "0018" until the reports' (0020) and the timeline's (0022) were merged: joins both heads.
-down_revision: str | Sequence[str] | None = ("0020", "0022")
+revision: str = "0023"
+down_revision: str | Sequence[str] | None = "0022"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
