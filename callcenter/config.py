@@ -250,7 +250,6 @@ class ReportSettings:
     """What the reports count (docs/reports.md). A change applies to calls stored from then
     on; `callcenter reports rebuild` applies it to the calls already stored."""
 
-    short_abandon_seconds: WholeNumber = 5  # abandons before this many seconds are "short"
     csat_questions: Names = ("agent-rating",)  # survey question ids answered 1-5 (CSAT)
     csat_satisfied_from: WholeNumber = 4  # a CSAT answer this high or higher is "satisfied"
     nps_questions: Names = ("nps",)  # survey question ids answered 0-10 (NPS)
@@ -280,9 +279,10 @@ class QueueSettings:
     handle_time: WholeNumber = 180  # expected seconds per call until calls have been measured
     service_level_seconds: WholeNumber = 20  # the T of "answered within T seconds"
     moh_class: Text = "default"
-    # The wallboard (docs/wallboard.md): callers who hang up waiting within this many seconds
-    # are short abandons (in no ratio); alerts when today's service level falls below / the
-    # abandon rate rises above these percentages (0: no such alert).
+    # Callers who hang up waiting less than this many seconds are short abandons (the
+    # wallboard and the reports show them apart); wallboard alerts (docs/wallboard.md) when
+    # today's service level falls below / the abandon rate rises above these percentages
+    # (0: no such alert).
     short_abandon_seconds: WholeNumber = 5
     alert_service_level_below: WholeNumber = 80
     alert_abandon_rate_above: WholeNumber = 10
@@ -725,8 +725,6 @@ SKILL_RE = re.compile(r"^(?P<name>[a-z][a-z0-9_-]{0,39})(?::(?P<number>[0-9]{1,2
 
 
 def _check_reports(s: Settings) -> None:
-    if not 0 <= s.reports.short_abandon_seconds <= 3600:
-        raise ConfigError("reports.short_abandon_seconds: give 0 to 3600 seconds")
     if not 1 <= s.reports.csat_satisfied_from <= 5:
         raise ConfigError("reports.csat_satisfied_from: give 1 to 5 (CSAT answers are 1-5)")
     for key in ("csat_questions", "nps_questions"):

@@ -12,8 +12,10 @@ Which time puts a call in a quarter hour:
 - IVR figures: when the call started; an FAQ answer: when it was heard;
 - survey figures: when the answer was given.
 
-Hold and wrap-up (being added to the record) go into ``_handle_parts`` only: the queue and
-agent figures take them from there.
+Handle time's parts come from ``_handle_parts`` only: talk (the answered legs, less the
+agents' holds), hold (agent_figures.holds, the one reading of a record's holds). Wrap-up
+happens after the record is closed (the agents' state log) and is not in the queue figures
+yet: the agent report has it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 
+from callcenter.core.agent_figures import holds
 from callcenter.core.queue_figures import (
     DEFAULT_SERVICE_LEVEL_SECONDS,
     DEFAULT_SHORT_ABANDON_SECONDS,
@@ -65,16 +68,20 @@ class AggregateRow:
 
 @dataclass(frozen=True)
 class ReportRules:
-    """The settings that decide what a call counts as ([reports] and each queue's T)."""
+    """The settings that decide what a call counts as ([reports] and each queue's T and
+    short-abandon limit)."""
 
     service_level_seconds: Mapping[str, float] = field(default_factory=dict)  # queue -> T
-    short_abandon_seconds: float = DEFAULT_SHORT_ABANDON_SECONDS
+    short_abandon_seconds: Mapping[str, float] = field(default_factory=dict)  # queue -> limit
     csat_questions: frozenset[str] = frozenset({"agent-rating"})
     csat_satisfied_from: int = 4
     nps_questions: frozenset[str] = frozenset({"nps"})
 
     def threshold(self, queue: str) -> float:
         return self.service_level_seconds.get(queue, DEFAULT_SERVICE_LEVEL_SECONDS)
+
+    def short_abandon(self, queue: str) -> float:
+        return self.short_abandon_seconds.get(queue, DEFAULT_SHORT_ABANDON_SECONDS)
 
 
 Contributor = Callable[[CallRecord, ReportRules], Iterable[AggregateRow]]
@@ -91,12 +98,14 @@ _QUEUE_OUTCOMES = {
 
 def _handle_parts(record: CallRecord) -> tuple[float, float, float]:
     """(talk, hold, wrap-up) seconds of the agents' work on this call: every answered leg's
-    talk (a transfer's later agents too: the call counts once, where it arrived)."""
-    talk = sum(attempt.talk_seconds or 0.0 for attempt in record.attempts
-               if attempt.outcome is AttemptOutcome.ANSWERED)
-    if not talk and record.talk_seconds:
-        talk = record.talk_seconds  # records from before legs had their talk
-    return talk, 0.0, 0.0
+    time with the caller (a transfer's later agents too: the call counts once, where it
+    arrived), split into talk and the agents' holds. Wrap-up: see the module's note."""
+    with_caller = sum(attempt.talk_seconds or 0.0 for attempt in record.attempts
+                      if attempt.outcome is AttemptOutcome.ANSWERED)
+    if not with_caller and record.talk_seconds:
+        with_caller = record.talk_seconds  # records from before legs had their talk
+    hold = min(sum(end - start for _, start, end in holds(record)), with_caller)
+    return with_caller - hold, hold, 0.0
 
 
 def queue_call(record: CallRecord) -> QueueCall | None:
@@ -131,7 +140,7 @@ def queue_rows(record: CallRecord, rules: ReportRules) -> list[AggregateRow]:
         return []
     assert record.queue is not None and record.queued_at is not None
     counts = counts_of(call, service_level_seconds=rules.threshold(record.queue),
-                       short_abandon_seconds=rules.short_abandon_seconds)
+                       short_abandon_seconds=rules.short_abandon(record.queue))
     return [AggregateRow(QUEUE_TABLE, (bucket_of(record.queued_at), record.queue),
                          asdict(counts))]
 

@@ -18,10 +18,12 @@ overflows moves from one queue's counts to the other's:
 
 - offered: every such call; answered: an agent answered it; answered in time: within T
   seconds (the queue's ``service_level_seconds``) of joining;
-- abandoned: the caller hung up while waiting, after at least ``short_abandon_seconds``;
-  shorter ones are short abandons, counted apart and in no ratio;
+- abandoned: the caller hung up while waiting; those within ``short_abandon_seconds`` are
+  also short abandons (a part of abandoned, shown apart);
 - service level = answered in time / (answered + abandoned after T); None with no such call;
-- abandon rate = abandoned / (answered + abandoned); None with no such call.
+- abandon rate = abandoned / offered; None with no call.
+
+These are the reports' and the simulator's definitions: the counting is core/queue_figures.py's.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from callcenter.core.acd_actions import AgentState
+from callcenter.core.queue_figures import QueueCall, QueueCounts, QueueOutcome, counts_of
 from callcenter.core.records import CallRecord, Direction, Disposition
 
 
@@ -153,20 +156,25 @@ class Tally:
     abandoned_after_t: int = 0
     short_abandoned: int = 0
 
+    def counts(self) -> QueueCounts:
+        return QueueCounts(offered=self.offered, answered=self.answered,
+                           answered_within=self.answered_in_time, abandoned=self.abandoned,
+                           abandoned_after=self.abandoned_after_t,
+                           short_abandons=self.short_abandoned)
+
     @property
     def service_level(self) -> float | None:
-        base = self.answered + self.abandoned_after_t
-        return self.answered_in_time / base if base else None
+        return self.counts().service_level
 
     @property
     def abandon_rate(self) -> float | None:
-        base = self.answered + self.abandoned
-        return self.abandoned / base if base else None
+        return self.counts().abandon_rate
 
     def base(self, figure: Figure) -> int:
+        """The calls a figure's ratio is over: no alert before enough of them."""
         if figure is Figure.SERVICE_LEVEL:
             return self.answered + self.abandoned_after_t
-        return self.answered + self.abandoned
+        return self.offered
 
     def value(self, figure: Figure) -> float | None:
         return self.service_level if figure is Figure.SERVICE_LEVEL else self.abandon_rate
@@ -177,13 +185,18 @@ Contribution = tuple[int, int, int, int, int, int]
 
 
 def contribution(progress: CallProgress, targets: QueueTargets) -> Contribution:
-    answered = progress.answered_after is not None
-    in_time = answered and progress.answered_after <= targets.service_level_seconds  # type: ignore[operator]
-    gave_up = progress.abandoned_after
-    short = gave_up is not None and gave_up < targets.short_abandon_seconds
-    abandoned = gave_up is not None and not short
-    after_t = abandoned and gave_up > targets.service_level_seconds  # type: ignore[operator]
-    return (1, int(answered), int(in_time), int(abandoned), int(after_t), int(short))
+    """The call's counts as core/queue_figures.py counts them (a caller still waiting: only
+    offered)."""
+    if progress.answered_after is not None:
+        call = QueueCall(QueueOutcome.ANSWERED, progress.answered_after)
+    elif progress.abandoned_after is not None:
+        call = QueueCall(QueueOutcome.ABANDONED, progress.abandoned_after)
+    else:
+        return (1, 0, 0, 0, 0, 0)
+    c = counts_of(call, service_level_seconds=targets.service_level_seconds,
+                  short_abandon_seconds=targets.short_abandon_seconds)
+    return (c.offered, c.answered, c.answered_within, c.abandoned, c.abandoned_after,
+            c.short_abandons)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ from callcenter.core.records import (
     Disposition,
     FaqOutcome,
     FaqResult,
+    Hold,
+    HoldBy,
     IvrStep,
     SurveyAnswer,
     Transfer,
@@ -55,7 +57,8 @@ from callcenter.features.reports.queues import queue_counts, queue_report_record
 # 2026-10-31T00:00Z, a Saturday: New York's clocks go back on Sunday 2026-11-01.
 T0 = datetime.fromisoformat("2026-10-31T00:00:00+00:00").timestamp()
 RULES = ReportRules(service_level_seconds={"sales": 20.0, "support": 30.0},
-                    short_abandon_seconds=5.0, csat_questions=frozenset({"agent-rating"}),
+                    short_abandon_seconds={"sales": 5.0, "support": 5.0},
+                    csat_questions=frozenset({"agent-rating"}),
                     csat_satisfied_from=4, nps_questions=frozenset({"nps"}))
 
 
@@ -138,6 +141,16 @@ def test_talk_is_every_answered_legs_and_a_completed_transfer_to_a_queue_is_coun
                      outcome=TransferOutcome.REFUSED)])
     counts = queue_counts_of(record)
     assert counts["talk_ms"] == 70_500 and counts["transfers_to_queue"] == 1
+
+
+def test_an_agents_hold_is_taken_out_of_talk_and_counted_as_hold_a_callers_is_not() -> None:
+    """AHT's parts: 70 s with the caller, of which agent1 held them 12 s; the caller's own
+    hold of 5 s is talk time for the queue (nobody's hold)."""
+    record = call(holds=[Hold(HoldBy.AGENT, T0 + 30, T0 + 42, "agent1"),
+                         Hold(HoldBy.CALLER, T0 + 50, T0 + 55)])
+    counts = queue_counts_of(record)
+    assert counts["talk_ms"] == 58_000 and counts["hold_ms"] == 12_000
+    assert counts["handled"] == 1
 
 
 def test_open_and_outbound_records_and_calls_without_a_queue_add_nothing_to_queues() -> None:
@@ -269,7 +282,7 @@ def brute_force_queue_counts(pairs: list[tuple[int, CallRecord]],
         if index is not None:
             found[(index, record.queue)].append(counts_of(
                 passage, service_level_seconds=RULES.threshold(record.queue),
-                short_abandon_seconds=RULES.short_abandon_seconds))
+                short_abandon_seconds=RULES.short_abandon(record.queue)))
     return {key: total(counts) for key, counts in found.items()}
 
 

@@ -219,10 +219,11 @@ class ReportAggregates:
 
 
 def report_rules(settings: Settings) -> ReportRules:
-    """What the settings say calls count as ([reports], each queue's T)."""
+    """What the settings say calls count as ([reports], each queue's T and short-abandon
+    limit: the wallboard's too)."""
     return ReportRules(
         service_level_seconds={q.name: float(q.service_level_seconds) for q in settings.queues},
-        short_abandon_seconds=float(settings.reports.short_abandon_seconds),
+        short_abandon_seconds={q.name: float(q.short_abandon_seconds) for q in settings.queues},
         csat_questions=frozenset(settings.reports.csat_questions),
         csat_satisfied_from=settings.reports.csat_satisfied_from,
         nps_questions=frozenset(settings.reports.nps_questions))

@@ -52,14 +52,13 @@ class TodayFigures(Answer):
     offered: int = Field(ge=0, description="calls that joined the queue today")
     answered: int = Field(ge=0)
     answered_in_time: int = Field(ge=0, description="answered within service_level_seconds")
-    abandoned: int = Field(ge=0, description="hung up waiting, after short_abandon_seconds")
+    abandoned: int = Field(ge=0, description="hung up waiting (short abandons too)")
     abandoned_after_t: int = Field(ge=0, description="abandoned after service_level_seconds")
-    short_abandoned: int = Field(ge=0, description="hung up waiting within "
-                                                    "short_abandon_seconds: in no ratio")
+    short_abandoned: int = Field(ge=0, description="of abandoned, those who hung up within "
+                                                    "short_abandon_seconds, shown apart")
     service_level: Fraction = Field(description="answered_in_time / (answered + "
                                                 "abandoned_after_t); null: no such call yet")
-    abandon_rate: Fraction = Field(description="abandoned / (answered + abandoned); null: "
-                                               "no such call yet")
+    abandon_rate: Fraction = Field(description="abandoned / offered; null: no call yet")
 
     @classmethod
     def of(cls, tally: Tally) -> TodayFigures:
