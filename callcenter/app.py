@@ -137,7 +137,8 @@ class CallCenter:
         self.engine = create_engine(s.database_url)
         _stops_with(parts, "database", self.engine.dispose)
         # Each call's trunk legs are priced in the transaction that stores its record.
-        self.rating = rating_services(session_factory(self.engine), self.clock)
+        self.rating = rating_services(session_factory(self.engine), self.clock,
+                                      zone=s.center.zone)
         # The report aggregates follow every record stored, in its transaction.
         self.report_aggregates = ReportAggregates(session_factory(self.engine), report_rules(s))
         # So do the agents' (and their state log, and dispositions) and the campaigns'.
@@ -328,7 +329,7 @@ class CallCenter:
                                               self.clock),
             campaign_reports=CampaignReportServices(
                 self.campaign_aggregates, self.agent_aggregates, self.directory,
-                self.campaigns, self.clock)))
+                self.campaigns, self.clock, costs=self.rating.costs)))
         install_body_deadline(http_app, limits)
         self.web = web.AppRunner(http_app, access_log=None, **runner_options(limits))
         await self.web.setup()

@@ -219,8 +219,9 @@ def cmd_rate(args: argparse.Namespace) -> int:
     """Re-rate the closed calls of a period with the tariffs as they are now."""
     from callcenter.features.rating import commands
 
-    answer = asyncio.run(commands.rerate(_settings(args), args.since, args.until,
-                                         apply=args.apply, zone=args.zone))
+    settings = _settings(args)
+    answer = asyncio.run(commands.rerate(settings, args.since, args.until, apply=args.apply,
+                                         zone=args.zone or settings.center.time_zone))
     print(answer.text, file=sys.stdout if answer.exit_code == 0 else sys.stderr)
     return answer.exit_code
 
@@ -490,8 +491,8 @@ def build_parser() -> argparse.ArgumentParser:
                       "(its midnight in --zone) or an ISO 8601 time")
     rate.add_argument("--until", required=True, help="calls that started before then")
     rate.add_argument("--apply", action="store_true", help="store the new prices")
-    rate.add_argument("--zone", default="UTC", help="the time zone of the dates and of the "
-                      "days shown (default UTC)")
+    rate.add_argument("--zone", help="the time zone of the dates and of the days shown "
+                      "(default: the center's, [center] time_zone)")
     rate.set_defaults(func=cmd_rate)
     add_simulate_parser(sub)
     return parser

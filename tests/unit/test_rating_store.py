@@ -228,6 +228,10 @@ async def test_costs_add_up_per_day_campaign_queue_and_agent_with_unpriced_apart
         ("renewals", None, 1, 1, 0, None),
         ("winback", "BRL", 1, 1, 10, Decimal("0.10")),
         (None, "USD", 1, 1, 120, Decimal("0.04"))]
+    # The campaign report's cost: the priced legs only (the unpriced one is not a zero).
+    assert await rating.costs.campaign_cost("renewals", since, until) == [
+        ("BRL", Decimal("0.25"))]
+    assert await rating.costs.campaign_cost("nobody", since, until) == []
     assert shown(await rating.costs.totals(CostGrouping.QUEUE, since, until)) == [
         ("sales", "BRL", 2, 2, 130, Decimal("0.35")),
         ("sales", None, 1, 1, 0, None),

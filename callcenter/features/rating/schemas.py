@@ -68,7 +68,7 @@ def checked_zone(key: str | None) -> ZoneInfo:
 
 ZoneParam = Annotated[name_param(ZONE_RE, "an IANA time zone key (e.g. America/Sao_Paulo)"),
                       Field(description="the center's time zone, which makes the days; "
-                                        "left out: UTC")]
+                                        "left out: the center's ([center] time_zone)")]
 
 
 class TariffUploadQuery(Query):
@@ -251,7 +251,7 @@ class RerateRequest(Body):
     until: Annotated[str, Field(description="calls that started before this time")]
     apply: Annotated[bool, Field(description="store the new prices; false: only show the "
                                              "difference")] = False
-    zone: Annotated[str | None, Field(description="the days' time zone; left out: UTC")] = None
+    zone: Annotated[str | None, Field(description="the days' time zone; left out: the center's")] = None
 
     @model_validator(mode="after")
     def _period(self) -> Any:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -21,9 +22,13 @@ class RatingServices:
     tariffs: TariffStore
     pricer: CallPricer  # the calls' RecordFollower
     costs: CostQueries
+    # The center's zone ([center] time_zone): the days of costs and re-rating, unless a
+    # request names another.
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
 
 
 def rating_services(sessions: async_sessionmaker[AsyncSession], clock: Clock,
-                    trunks: Trunks = TRUNKS) -> RatingServices:
+                    trunks: Trunks = TRUNKS, zone: ZoneInfo | None = None) -> RatingServices:
     tariffs = TariffStore(sessions, clock)
-    return RatingServices(tariffs, CallPricer(sessions, tariffs, trunks), CostQueries(sessions))
+    return RatingServices(tariffs, CallPricer(sessions, tariffs, trunks), CostQueries(sessions),
+                          zone or ZoneInfo("UTC"))

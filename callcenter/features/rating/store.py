@@ -532,6 +532,14 @@ class CostQueries:
                       unpriced=row.unpriced, prefix=prefix, tariff_id=tariff_id)
             for row, prefix, tariff_id in rows])
 
+    async def campaign_cost(self, campaign: str, since: float, until: float,
+                            ) -> list[tuple[str, Decimal]]:
+        """What the campaign's priced legs answered in [since, until) cost, per currency
+        (the campaign report's cost; unpriced legs are in ``totals``)."""
+        return [(t.currency, t.cost) for t in await self.totals(
+                    CostGrouping.CAMPAIGN, since, until, campaign=campaign)
+                if t.currency is not None and t.cost is not None]
+
     async def totals(self, by: CostGrouping, since: float, until: float, *,
                      zone: ZoneInfo = UTC_ZONE, campaign: str | None = None,
                      queue: str | None = None, agent: str | None = None) -> list[CostTotal]:
