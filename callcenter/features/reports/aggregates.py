@@ -186,7 +186,7 @@ class ReportAggregates:
             result = await session.execute(select(table).where(*conditions))
             names = list(result.keys())
             # Plain tuples zipped into dicts: a year of quarter hours is many rows.
-            return [dict(zip(names, row, strict=True)) for row in result.tuples()]
+            return [dict(zip(names, row, strict=True)) for row in result]
 
     # ----------------------------------------------------------------------- rebuild
 
