@@ -251,7 +251,8 @@ class RerateRequest(Body):
     until: Annotated[str, Field(description="calls that started before this time")]
     apply: Annotated[bool, Field(description="store the new prices; false: only show the "
                                              "difference")] = False
-    zone: Annotated[str | None, Field(description="the days' time zone; left out: the center's")] = None
+    zone: Annotated[str | None, Field(description="the days' time zone; left out: the "
+                                                  "center's")] = None
 
     @model_validator(mode="after")
     def _period(self) -> Any:
