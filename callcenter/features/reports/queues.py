@@ -54,13 +54,13 @@ COLUMNS = (
     Column("longest_wait", "Longest wait (s)", C.SECONDS),
     Column("talk_seconds", "Talk (s)", C.SECONDS),
     Column("hold_seconds", "Hold (s)", C.SECONDS),
-    Column("wrap_up_seconds", "Wrap-up (s)", C.SECONDS),
 )
 NOTES = (
     "Offered: calls that entered the queue (a callback's own call is not offered again).",
     "Service level: answered within T / (answered + abandoned after T).",
-    "ASA: total wait of answered calls / answered. AHT: (talk + hold + wrap-up) / handled.",
-    "Abandon rate: abandoned / offered; short abandons (before [reports] "
+    "ASA: total wait of answered calls / answered. AHT: (talk + hold) / handled; wrap-up is "
+    "not in it yet (the agent report has it).",
+    "Abandon rate: abandoned / offered; short abandons (before the queue's "
     "short_abandon_seconds) are part of abandoned.",
     "Calls count in the interval in which they entered the queue. See docs/reports.md.",
 )
@@ -83,7 +83,6 @@ def figures_record(counts: QueueCounts, *, start: float, end: float, label: str,
         "service_level": counts.service_level, "asa": counts.asa, "aht": counts.aht,
         "abandon_rate": counts.abandon_rate, "longest_wait": counts.longest_wait,
         "talk_seconds": counts.talk_ms / 1000, "hold_seconds": counts.hold_ms / 1000,
-        "wrap_up_seconds": counts.wrap_up_ms / 1000,
     }
 
 

@@ -76,7 +76,6 @@ class QueueFiguresRow(Answer):
     longest_wait: float | None = Field(ge=0)
     talk_seconds: float = Field(ge=0)
     hold_seconds: float = Field(ge=0)
-    wrap_up_seconds: float = Field(ge=0)
 
 
 class QueuesReport(Answer):
