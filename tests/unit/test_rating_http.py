@@ -132,7 +132,7 @@ async def test_costs_of_a_call_and_totals_and_a_re_rating_through_the_api(site: 
 
     totals = await answered(await site.supervisor.get("/api/costs", params={
         "by": "campaign", "since": "2026-06-01T00:00:00Z", "until": "2026-06-02T00:00:00Z",
-        "zone": "America/Sao_Paulo"}), 200, "GET", "/api/costs")
+        "tz": "America/Sao_Paulo"}), 200, "GET", "/api/costs")
     assert [(t["key"], t["currency"], t["legs"], t["cost"]) for t in totals["totals"]] == [
         ("renewals", "BRL", 1, "0.25"), ("renewals", None, 1, None)]
 
@@ -159,7 +159,7 @@ async def test_costs_of_a_call_and_totals_and_a_re_rating_through_the_api(site: 
     ({"until": "2026-06-02T00:00:00Z"}, "since and until are both required"),
     ({"since": "2026-06-02T00:00:00Z", "until": "2026-06-01T00:00:00Z"},
      "since must be before until"),
-    ({"since": "2026-06-01T00:00:00Z", "until": "2026-06-02T00:00:00Z", "zone": "Mars/Base"},
+    ({"since": "2026-06-01T00:00:00Z", "until": "2026-06-02T00:00:00Z", "tz": "Mars/Base"},
      "unknown time zone 'Mars/Base'"),
     ({"since": "2025-01-01T00:00:00Z", "until": "2027-01-01T00:00:00Z"}, "at most 400"),
     ({"since": "2026-06-01T00:00:00Z", "until": "2026-06-02T00:00:00Z", "by": "colour"},

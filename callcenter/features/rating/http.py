@@ -110,7 +110,7 @@ async def call_cost(request: web.Request, path: CallPathArgs) -> web.Response:
 
 async def cost_totals(request: web.Request, query: CostQuery) -> web.Response:
     assert query.since is not None and query.until is not None  # the query checked both
-    zone = checked_zone(query.zone) if query.zone else request.app[RATING].zone
+    zone = checked_zone(query.tz) if query.tz else request.app[RATING].zone
     try:
         totals = await request.app[RATING].costs.totals(
             CostGrouping(query.by), query.since, query.until, zone=zone,
@@ -123,7 +123,7 @@ async def cost_totals(request: web.Request, query: CostQuery) -> web.Response:
 
 async def rerate(request: web.Request, body: RerateRequest) -> web.Response:
     since, until = rerate_period(body)
-    zone: ZoneInfo = checked_zone(body.zone) if body.zone else request.app[RATING].zone
+    zone: ZoneInfo = checked_zone(body.tz) if body.tz else request.app[RATING].zone
     result = await request.app[RATING].pricer.rerate(since, until, apply=body.apply, zone=zone)
     return RerateAnswer.of(result).response()
 

@@ -62,7 +62,7 @@ def checked_zone(key: str | None) -> ZoneInfo:
         return ZoneInfo("UTC")
     if key not in known_time_zones():
         fail(f"unknown time zone {key[:40]!r} (an IANA key like 'America/Sao_Paulo')",
-             where="zone")
+             where="tz")
     return ZoneInfo(key)
 
 
@@ -195,7 +195,7 @@ class _Period(Query):
                                                   "(required)")] = None
     until: Annotated[TimeParam, Field(description="legs answered before this time "
                                                   "(required)")] = None
-    zone: ZoneParam = None
+    tz: ZoneParam = None  # the reports' name for it too
 
     @model_validator(mode="after")
     def _period(self) -> Any:
@@ -203,7 +203,7 @@ class _Period(Query):
             fail("since and until are both required")
         if self.since >= self.until:
             fail("since must be before until")
-        checked_zone(self.zone)
+        checked_zone(self.tz)
         return self
 
 
@@ -251,7 +251,7 @@ class RerateRequest(Body):
     until: Annotated[str, Field(description="calls that started before this time")]
     apply: Annotated[bool, Field(description="store the new prices; false: only show the "
                                              "difference")] = False
-    zone: Annotated[str | None, Field(description="the days' time zone; left out: the "
+    tz: Annotated[str | None, Field(description="the days' time zone; left out: the "
                                                   "center's")] = None
 
     @model_validator(mode="after")
@@ -259,9 +259,9 @@ class RerateRequest(Body):
         since, until = _time("since", self.since), _time("until", self.until)
         if since >= until:
             fail("since must be before until")
-        if self.zone is not None and not ZONE_RE.fullmatch(self.zone):
-            fail(f"{self.zone[:40]!r} is not an IANA time zone key", where="zone")
-        checked_zone(self.zone)
+        if self.tz is not None and not ZONE_RE.fullmatch(self.tz):
+            fail(f"{self.tz[:40]!r} is not an IANA time zone key", where="tz")
+        checked_zone(self.tz)
         return self
 
 
