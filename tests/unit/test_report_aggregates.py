@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.core.queue_figures import QueueCounts, counts_of, total
@@ -48,11 +48,12 @@ from callcenter.core.report_periods import (
     Interval,
     ReportPeriod,
     interval_index,
+    roll_up,
     time_zone,
 )
 from callcenter.features.calls.store import CallRepository
 from callcenter.features.reports.aggregates import TABLES, ReportAggregates
-from callcenter.features.reports.queues import queue_counts, queue_report_records
+from callcenter.features.reports.queues import queue_report_records, read_queue_counts
 
 # 2026-10-31T00:00Z, a Saturday: New York's clocks go back on Sunday 2026-11-01.
 T0 = datetime.fromisoformat("2026-10-31T00:00:00+00:00").timestamp()
@@ -309,9 +310,10 @@ async def test_aggregates_kept_record_by_record_equal_a_fresh_count_and_a_rebuil
 
     since = T0 + first * BUCKET_SECONDS
     period = ReportPeriod(since, since + quarters * BUCKET_SECONDS, interval, time_zone(zone))
-    rows = await aggregates.read(QUEUE_TABLE, period.since, period.until)
+    queues = sorted({record.queue for _, record in pairs if record.queue is not None})
     from_aggregates = {key: counts for key, counts
-                       in queue_counts(period, period.intervals(), rows).items()
+                       in (await read_queue_counts(aggregates, period.intervals(),
+                                                   queues)).items()
                        if counts != QueueCounts()}
     assert from_aggregates == brute_force_queue_counts(pairs, period)
 
@@ -319,6 +321,62 @@ async def test_aggregates_kept_record_by_record_equal_a_fresh_count_and_a_rebuil
     assert await stored_rows(sessions) == expected
     await aggregates.rebuild(calls)
     assert await stored_rows(sessions) == expected
+
+
+@st.composite
+def aggregate_rows(draw: st.DrawFn, name: str) -> list[dict[str, Any]]:
+    """Random rows of one aggregate table over four days from T0 (distinct keys)."""
+    spec = TABLES[name]
+    choices = {"queue": ["sales", "support", ""], "agent_id": ["agent1", "agent2", ""],
+               "node": list(NODES)}
+    number = st.integers(0, 10**12)  # large: sums must stay exact (BIGINT, not float)
+    rows = {}
+    for _ in range(draw(st.integers(0, 40))):
+        key = (int(T0) + draw(st.integers(-8, 4 * 96 + 8)) * BUCKET_SECONDS,
+               *(draw(st.sampled_from(choices[column])) for column in spec.keys[1:]))
+        rows[key] = {**dict(zip(spec.keys, key, strict=True)),
+                     **{column: draw(number) for column in spec.values}}
+    return list(rows.values())
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                 HealthCheck.too_slow])
+@given(queue_rows=aggregate_rows(QUEUE_TABLE), survey_rows=aggregate_rows(SURVEY_TABLE),
+       ivr_rows=aggregate_rows(IVR_TABLE), dropoff_rows=aggregate_rows(IVR_DROPOFF_TABLE),
+       first=st.integers(0, 4 * 96), quarters=st.integers(1, 4 * 96),
+       interval=st.sampled_from(list(Interval)), zone=st.sampled_from(ZONES),
+       only=st.sampled_from([None, ("sales",), ("support", "")]))
+async def test_the_databases_roll_up_equals_the_python_one(
+        sessions: async_sessionmaker[AsyncSession], queue_rows: list[dict[str, Any]],
+        survey_rows: list[dict[str, Any]], ivr_rows: list[dict[str, Any]],
+        dropoff_rows: list[dict[str, Any]], first: int, quarters: int, interval: Interval,
+        zone: str, only: tuple[str, ...] | None) -> None:
+    """``rolled_up`` (SQL, intervals joined as a table) == ``roll_up`` over ``read`` (Python,
+    bucket by bucket), on random rows: sums, maxima, the key columns, the zone's intervals."""
+    aggregates = ReportAggregates(sessions, RULES)
+    async with sessions.begin() as session:
+        for spec in TABLES.values():
+            await session.execute(delete(spec.table))
+        for name, rows in ((QUEUE_TABLE, queue_rows), (SURVEY_TABLE, survey_rows),
+                           (IVR_TABLE, ivr_rows), (IVR_DROPOFF_TABLE, dropoff_rows)):
+            if rows:
+                await session.execute(insert(TABLES[name].table), rows)
+    since = T0 + first * BUCKET_SECONDS
+    period = ReportPeriod(since, since + quarters * BUCKET_SECONDS, interval, time_zone(zone))
+    intervals = period.intervals()
+    positions = period.bucket_positions(intervals)
+    wanted = None if only is None else {"queue": only}
+    for name, by, filtered in ((QUEUE_TABLE, ("queue",), wanted),
+                               (SURVEY_TABLE, ("queue", "agent_id"), wanted),
+                               (IVR_TABLE, (), None), (IVR_DROPOFF_TABLE, ("node",), None)):
+        in_python = roll_up(positions, await aggregates.read(name, period.since, period.until,
+                                                             only=filtered),
+                            by=by, maxima=TABLES[name].maxima)
+        in_sql = await aggregates.rolled_up(name, intervals, by=by, only=filtered)
+        assert in_sql == in_python, (name, by)
+        assert all(type(value) is int for values in in_sql.values()
+                   for value in values.values())
 
 
 async def test_a_changed_record_takes_its_longest_wait_out_of_its_quarter_hour(
@@ -352,14 +410,16 @@ async def test_a_report_across_the_day_clocks_go_back(
     day_start = datetime(2026, 11, 1, tzinfo=new_york).timestamp()
     hours = ReportPeriod(day_start, day_start + 25 * 3600, Interval.MINUTES_60, new_york)
     per_queue, overall, totals = queue_report_records(
-        hours, ("sales",), RULES, await aggregates.read(QUEUE_TABLE, hours.since, hours.until))
+        hours, hours.intervals(), ("sales",), RULES,
+        await read_queue_counts(aggregates, hours.intervals(), ("sales",)))
     assert len(overall) == 25
     offered = {row["label"]: row["offered"] for row in per_queue if row["offered"]}
     assert offered == {"2026-11-01T01:00-04:00": 1, "2026-11-01T01:00-05:00": 1}
     assert totals[-1]["offered"] == 2 and totals[-1]["service_level"] == 1.0
     days = ReportPeriod(day_start, day_start + 25 * 3600, Interval.DAY, new_york)
     _, overall, _ = queue_report_records(
-        days, ("sales",), RULES, await aggregates.read(QUEUE_TABLE, days.since, days.until))
+        days, days.intervals(), ("sales",), RULES,
+        await read_queue_counts(aggregates, days.intervals(), ("sales",)))
     assert [(row["label"], row["offered"], row["asa"]) for row in overall] == [
         ("2026-11-01", 2, 15.0)]
 

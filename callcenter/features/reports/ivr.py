@@ -1,7 +1,8 @@
 """The IVR report: containment, drop-off per node, attendant requests and FAQ resolution per
 interval (docs/reports.md "IVR").
 
-GET /api/reports/ivr (and .csv, .xlsx, .png), from the quarter-hour aggregates; the FAQ
+GET /api/reports/ivr (and .csv, .xlsx, .png), from the quarter-hour aggregates added up into
+the intervals by the database (``ReportAggregates.rolled_up``); the FAQ
 topics of the period come from the FAQ report's own count (GET /api/reports/faq).
 """
 
@@ -13,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from callcenter.core.report_contributions import IVR_COLUMNS, IVR_DROPOFF_TABLE, IVR_TABLE
-from callcenter.core.report_periods import roll_up
+from callcenter.core.report_periods import ReportInterval
 from callcenter.core.report_table import CellKind, Column, ratio, table_from_records
 from callcenter.features.calls.http import CALLS
 from callcenter.features.reports.framework import (
@@ -68,9 +69,7 @@ async def build_ivr_report(request: web.Request, query: PeriodQuery) -> BuiltRep
     period = period_of(request, query)
     aggregates = request.app[REPORT_AGGREGATES]
     intervals = period.intervals()
-    positions = period.bucket_positions(intervals)
-    per_interval = roll_up(positions, await aggregates.read(IVR_TABLE, period.since,
-                                                            period.until))
+    per_interval = await aggregates.rolled_up(IVR_TABLE, intervals)
     records = [ivr_record(per_interval.get((index, ()), {}), start=interval.start,
                           end=interval.end, label=interval.label)
                for index, interval in enumerate(intervals)]
@@ -79,9 +78,10 @@ async def build_ivr_report(request: web.Request, query: PeriodQuery) -> BuiltRep
         for name, value in values.items():
             whole[name] = whole.get(name, 0) + value
     total = ivr_record(whole, start=period.since, end=period.until, label="total")
-    drops: dict[str, int] = {}
-    for row in await aggregates.read(IVR_DROPOFF_TABLE, period.since, period.until):
-        drops[row["node"]] = drops.get(row["node"], 0) + int(row["abandoned"])
+    whole_period = [ReportInterval(period.since, period.until, "total")]
+    drops = {node: values["abandoned"] for (_, (node,)), values
+             in (await aggregates.rolled_up(IVR_DROPOFF_TABLE, whole_period,
+                                            by=("node",))).items()}
     abandoned = sum(drops.values())
     drop_offs = [DropOff(node=node, abandoned=count, share=ratio(count, abandoned))
                  for node, count in sorted(drops.items(), key=lambda item: (-item[1], item[0]))

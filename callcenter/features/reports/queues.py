@@ -1,21 +1,23 @@
 """The queue report: each queue's figures per interval (docs/reports.md "Queues").
 
 GET /api/reports/queues (and .csv, .xlsx, .png): from the quarter-hour aggregates, added up
-into the period's intervals in the report's time zone. The figures are core/queue_figures.py's
+into the period's intervals in the report's time zone by the database
+(``ReportAggregates.rolled_up``). The figures are core/queue_figures.py's
 ``QueueCounts`` and its rates, the same code the simulator reports with.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
 
 from callcenter.core.queue_figures import QueueCounts, total
-from callcenter.core.report_contributions import MAXIMA, QUEUE_TABLE, ReportRules
-from callcenter.core.report_periods import ReportInterval, ReportPeriod, roll_up
+from callcenter.core.report_contributions import QUEUE_TABLE, ReportRules
+from callcenter.core.report_periods import Group, ReportInterval, ReportPeriod
 from callcenter.core.report_table import CellKind, Column, table_from_records
+from callcenter.features.reports.aggregates import ReportAggregates
 from callcenter.features.reports.framework import (
     REPORT_AGGREGATES,
     BuiltReport,
@@ -86,22 +88,28 @@ def figures_record(counts: QueueCounts, *, start: float, end: float, label: str,
     }
 
 
-def queue_counts(period: ReportPeriod, intervals: Sequence[ReportInterval],
-                 rows: Sequence[dict[str, Any]]) -> dict[tuple[int, str], QueueCounts]:
-    """The quarter-hour rows added up per (interval index, queue)."""
-    totals = roll_up(period.bucket_positions(intervals), rows, by=("queue",),
-                     maxima=MAXIMA[QUEUE_TABLE])
+def queue_counts(grouped: Mapping[Group, Mapping[str, int]],
+                 ) -> dict[tuple[int, str], QueueCounts]:
+    """Rolled-up queue rows (``ReportAggregates.rolled_up`` by queue) as counts per
+    (interval index, queue)."""
     return {(index, queue): QueueCounts(**values)
-            for (index, (queue,)), values in totals.items()}
+            for (index, (queue,)), values in grouped.items()}
 
 
-def queue_report_records(period: ReportPeriod, queues: Sequence[str], rules: ReportRules,
-                         rows: Sequence[dict[str, Any]],
+async def read_queue_counts(aggregates: ReportAggregates, intervals: Sequence[ReportInterval],
+                            queues: Sequence[str]) -> dict[tuple[int, str], QueueCounts]:
+    """The queues' counts per interval, added up in the database."""
+    return queue_counts(await aggregates.rolled_up(QUEUE_TABLE, intervals, by=("queue",),
+                                                   only={"queue": queues}))
+
+
+def queue_report_records(period: ReportPeriod, intervals: Sequence[ReportInterval],
+                         queues: Sequence[str], rules: ReportRules,
+                         counts: Mapping[tuple[int, str], QueueCounts],
                          ) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
                                     list[dict[str, Any]]]:
-    """(rows per interval and queue, overall per interval, totals per queue then overall)."""
-    intervals = period.intervals()
-    counts = queue_counts(period, intervals, rows)
+    """(rows per interval and queue, overall per interval, totals per queue then overall),
+    from the counts per (index in ``intervals``, queue)."""
     thresholds = {queue: rules.threshold(queue) for queue in queues}
     together = next(iter(set(thresholds.values()))) if len(set(thresholds.values())) == 1 \
         else None
@@ -129,9 +137,10 @@ async def build_queue_report(request: web.Request, query: QueuesQuery) -> BuiltR
     period = period_of(request, query)
     queues = queue_names(request, query.queue)
     aggregates = request.app[REPORT_AGGREGATES]
-    rows = await aggregates.read(QUEUE_TABLE, period.since, period.until,
-                                 only={"queue": queues})
-    per_queue, overall, totals = queue_report_records(period, queues, aggregates.rules, rows)
+    intervals = period.intervals()
+    counts = await read_queue_counts(aggregates, intervals, queues)
+    per_queue, overall, totals = queue_report_records(period, intervals, queues,
+                                                      aggregates.rules, counts)
     answer = QueuesReport(
         since=iso(period.since) or "", until=iso(period.until) or "",
         interval=period.interval.value, time_zone=period.zone.key, queues=list(queues),

@@ -1,7 +1,8 @@
 """The survey report: CSAT and NPS per queue and rated agent, and per interval (docs/reports.md
 "Surveys").
 
-GET /api/reports/surveys (and .csv, .xlsx, .png), from the quarter-hour aggregates. Which
+GET /api/reports/surveys (and .csv, .xlsx, .png), from the quarter-hour aggregates added up
+into the intervals by the database (``ReportAggregates.rolled_up``). Which
 questions count and how is set in [reports] (csat_questions, csat_satisfied_from,
 nps_questions); answers count by when they were given.
 """
@@ -14,7 +15,6 @@ from typing import Any
 from aiohttp import web
 
 from callcenter.core.report_contributions import SURVEY_COLUMNS, SURVEY_TABLE
-from callcenter.core.report_periods import roll_up
 from callcenter.core.report_table import CellKind, Column, ratio, table_from_records
 from callcenter.features.reports.framework import (
     REPORT_AGGREGATES,
@@ -80,10 +80,9 @@ def _added(groups: list[Mapping[str, int]]) -> dict[str, int]:
 async def build_survey_report(request: web.Request, query: SurveysQuery) -> BuiltReport:
     period = period_of(request, query)
     only = None if not query.queue else {"queue": queue_names(request, query.queue)}
-    rows = await request.app[REPORT_AGGREGATES].read(SURVEY_TABLE, period.since,
-                                                     period.until, only=only)
     intervals = period.intervals()
-    grouped = roll_up(period.bucket_positions(intervals), rows, by=("queue", "agent_id"))
+    grouped = await request.app[REPORT_AGGREGATES].rolled_up(
+        SURVEY_TABLE, intervals, by=("queue", "agent_id"), only=only)
     by_agent: dict[tuple[str, str], list[Mapping[str, int]]] = {}
     by_interval: dict[int, list[Mapping[str, int]]] = {}
     for (index, (queue, agent)), values in grouped.items():
