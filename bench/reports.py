@@ -9,8 +9,9 @@ on a real PostgreSQL with a synthetic history; and what keeping the aggregates c
   240 s), abandoned, callbacks, not served. Raw rows are bulk-inserted; the aggregates are
   made from the same records by core/report_contributions.py (the follower's own code) and
   bulk-inserted, then checked against the GROUP BY's counts.
-- ours: ``GET /api/reports/queues``' work without HTTP: read the quarter-hour rows of the
-  period, roll them up into the intervals of America/Sao_Paulo, compute the figures;
+- ours: ``GET /api/reports/queues``' work without HTTP: the database adds the period's
+  quarter-hour rows up into the intervals of America/Sao_Paulo (``rolled_up``), then the
+  figures;
 - baseline: one GROUP BY over ``calls`` per queue and UTC hour or day (``date_trunc``) with
   the same counts in SQL (offered, answered, abandoned, within T, after T, waits, talk,
   longest wait): no time zone, no figures; what a report without aggregates would run.
@@ -41,7 +42,6 @@ from sqlalchemy import Float, case, cast, func, insert, select
 
 from callcenter.core.records import CallRecord, Disposition
 from callcenter.core.report_contributions import (
-    QUEUE_TABLE,
     ReportRules,
     contribution,
 )
@@ -49,7 +49,7 @@ from callcenter.core.report_periods import Interval, ReportPeriod, time_zone
 from callcenter.features.calls.models import CallRow
 from callcenter.features.calls.store import CallRepository, _call_values
 from callcenter.features.reports.aggregates import TABLES, ReportAggregates
-from callcenter.features.reports.queues import queue_report_records
+from callcenter.features.reports.queues import queue_report_records, read_queue_counts
 from callcenter.store import create_engine, session_factory, upgrade
 from tests.support.postgres import running_postgres
 
@@ -151,9 +151,9 @@ async def compare(url: str, queues: list[str], rules: ReportRules, days: int,
         period = ReportPeriod(since, END, interval, zone)
 
         async def ours(period: ReportPeriod = period) -> Any:
-            rows = await aggregates.read(QUEUE_TABLE, period.since, period.until,
-                                         only={"queue": queues})
-            return queue_report_records(period, queues, rules, rows)
+            intervals = period.intervals()
+            counts = await read_queue_counts(aggregates, intervals, queues)
+            return queue_report_records(period, intervals, queues, rules, counts)
 
         async def baseline(since: float = since, unit: str = unit) -> Any:
             async with sessions() as session:

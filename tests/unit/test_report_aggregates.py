@@ -53,7 +53,11 @@ from callcenter.core.report_periods import (
 )
 from callcenter.features.calls.store import CallRepository
 from callcenter.features.reports.aggregates import TABLES, ReportAggregates
-from callcenter.features.reports.queues import queue_report_records, read_queue_counts
+from callcenter.features.reports.queues import (
+    added_up,
+    queue_report_records,
+    read_queue_counts,
+)
 
 # 2026-10-31T00:00Z, a Saturday: New York's clocks go back on Sunday 2026-11-01.
 T0 = datetime.fromisoformat("2026-10-31T00:00:00+00:00").timestamp()
@@ -422,6 +426,14 @@ async def test_a_report_across_the_day_clocks_go_back(
         await read_queue_counts(aggregates, days.intervals(), ("sales",)))
     assert [(row["label"], row["offered"], row["asa"]) for row in overall] == [
         ("2026-11-01", 2, 15.0)]
+
+
+@settings(max_examples=50)
+@given(st.lists(st.builds(QueueCounts, **{field.name: st.integers(0, 10**9) for field
+                                          in dataclasses.fields(QueueCounts)}), max_size=8))
+def test_the_queue_reports_column_by_column_total_is_queue_figures_total(
+        counts: list[QueueCounts]) -> None:
+    assert added_up(counts) == total(counts)
 
 
 def test_the_report_rows_declare_every_column_the_tables_hold() -> None:

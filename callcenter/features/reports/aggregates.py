@@ -21,9 +21,23 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Table, and_, case, cast, delete, func, insert, select, text
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Table,
+    and_,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnElement, Grouping
 from sqlalchemy.sql.selectable import Subquery
 
 from callcenter.config import Settings
@@ -41,7 +55,7 @@ from callcenter.core.report_contributions import (
     ReportRules,
     contribution,
 )
-from callcenter.core.report_periods import Group, ReportInterval
+from callcenter.core.report_periods import BUCKET_SECONDS, Group, ReportInterval
 from callcenter.features.calls.store import CallRepository
 from callcenter.features.reports.models import (
     call_contributions,
@@ -196,33 +210,44 @@ class ReportAggregates:
                         ) -> dict[Group, dict[str, int]]:
         """The table's quarter-hour rows added up in the database per interval and per the
         ``by`` key columns: what ``core.report_periods.roll_up`` gives over ``read``, with
-        one row per group crossing the wire instead of one per quarter hour.
+        one row per group crossing the wire instead of one per quarter hour. Sums are
+        summed (as BIGINT: PostgreSQL's SUM of a bigint is a numeric), maxima take the
+        largest.
 
         ``intervals`` (in order, contiguous, on quarter hours: ``ReportPeriod.intervals``)
-        go in as one bound value (an array on PostgreSQL, JSON on SQLite), made a table of
-        (index, start, end) that the quarter hours are joined to; sums are summed (as
-        BIGINT: PostgreSQL's SUM of a bigint is a numeric), maxima take the largest."""
+        go in as one bound value, whatever their number (a year of quarter hours is 35,136):
+        on PostgreSQL an array of each quarter hour's interval, looked up by the row's
+        position in the period; on SQLite a JSON list of (start, end), made a table that the
+        rows are joined to. Why two shapes: PostgreSQL plans a prepared statement once for
+        any array after a few runs, and for a range join that generic plan can compare every
+        row with every interval (seconds for a month by 15 minutes); a lookup has no join to
+        get wrong."""
         if not intervals:
             return {}
         spec = self._tables[name]
         table = spec.table
+        since, until = int(intervals[0].start), int(intervals[-1].end)
+        conditions = [table.c.bucket >= since, table.c.bucket < until]
+        for column, wanted in (only or {}).items():
+            conditions.append(table.c[column].in_(list(wanted)))
         async with self._sessions() as session:
-            spans = _interval_table(session.get_bind().dialect.name, intervals)
-            columns = [spans.c.idx, *(table.c[column] for column in by)]
-            figures = [(func.max(table.c[column]) if column in spec.maxima
-                        else cast(func.sum(table.c[column]), BigInteger)).label(column)
+            if session.get_bind().dialect.name == "postgresql":
+                positions = Grouping(bindparam("positions", _positions(intervals),
+                                               type_=postgresql.ARRAY(Integer)))
+                index = positions[(table.c.bucket - since) // BUCKET_SECONDS + 1]
+                rows = select(index.label("idx"), table).where(*conditions).subquery("rows")
+            else:
+                spans = _interval_table(intervals)
+                rows = (select(spans.c.idx, table)
+                        .join_from(spans, table, and_(table.c.bucket >= spans.c.start_at,
+                                                      table.c.bucket < spans.c.end_at))
+                        .where(*conditions).subquery("rows"))
+            columns = [rows.c.idx, *(rows.c[column] for column in by)]
+            figures = [(func.max(rows.c[column]) if column in spec.maxima
+                        else cast(func.sum(rows.c[column]), BigInteger)).label(column)
                        for column in spec.values]
-            conditions = [table.c.bucket >= int(intervals[0].start),
-                          table.c.bucket < int(intervals[-1].end)]
-            for column, wanted in (only or {}).items():
-                conditions.append(table.c[column].in_(list(wanted)))
-            statement = (select(*columns, *figures)
-                         .select_from(spans.join(table, and_(
-                             table.c.bucket >= spans.c.start_at,
-                             table.c.bucket < spans.c.end_at)))
-                         .where(*conditions).group_by(*columns))
+            result = await session.execute(select(*columns, *figures).group_by(*columns))
             width = len(columns)
-            result = await session.execute(statement)
             return {(int(row[0]), tuple(row[1:width])):
                     dict(zip(spec.values, (int(value) for value in row[width:]), strict=True))
                     for row in result}
@@ -257,24 +282,22 @@ class ReportAggregates:
             after_pk = page[-1][0]
 
 
-def _interval_table(dialect: str, intervals: Sequence[ReportInterval]) -> Subquery:
-    """The intervals as a table (idx, start_at, end_at) from one bound value: any number of
-    them (a year of quarter hours is 35,136) without a statement of 100,000 parameters."""
-    starts = [int(interval.start) for interval in intervals]
-    ends = [int(interval.end) for interval in intervals]
-    if dialect == "postgresql":
-        spans = text("SELECT CAST(idx - 1 AS BIGINT) AS idx, start_at, end_at FROM "
-                     "unnest(CAST(:starts AS BIGINT[]), CAST(:ends AS BIGINT[])) "
-                     "WITH ORDINALITY AS spans (start_at, end_at, idx)"
-                     ).bindparams(starts=starts, ends=ends)
-    else:  # SQLite's json_each: key is the position in the list
-        spans = text("SELECT CAST(key AS INTEGER) AS idx, "
-                     "CAST(json_extract(value, '$[0]') AS INTEGER) AS start_at, "
-                     "CAST(json_extract(value, '$[1]') AS INTEGER) AS end_at "
-                     "FROM json_each(:spans)"
-                     ).bindparams(spans=json.dumps(list(zip(starts, ends, strict=True))))
-    return spans.columns(idx=BigInteger, start_at=BigInteger,
-                         end_at=BigInteger).subquery("spans")
+def _positions(intervals: Sequence[ReportInterval]) -> list[int]:
+    """Each quarter hour's interval index, in order from the first interval's start."""
+    return [index for index, interval in enumerate(intervals)
+            for _ in range(int(interval.start), int(interval.end), BUCKET_SECONDS)]
+
+
+def _interval_table(intervals: Sequence[ReportInterval]) -> Subquery:
+    """SQLite: the intervals as a table (idx, start_at, end_at) made by ``json_each`` from
+    one bound JSON list (``key``: the position in it)."""
+    spans = [[int(interval.start), int(interval.end)] for interval in intervals]
+    return (text("SELECT CAST(key AS INTEGER) AS idx, "
+                 "CAST(json_extract(value, '$[0]') AS INTEGER) AS start_at, "
+                 "CAST(json_extract(value, '$[1]') AS INTEGER) AS end_at FROM json_each(:spans)")
+            .bindparams(spans=json.dumps(spans))
+            .columns(idx=BigInteger, start_at=BigInteger, end_at=BigInteger)
+            .subquery("spans"))
 
 
 def report_rules(settings: Settings) -> ReportRules:
