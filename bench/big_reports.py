@@ -241,6 +241,48 @@ async def baseline_counts(sessions: Any, period: ReportPeriod,
                 for row in result}
 
 
+HOURS = "bench_queue_hours"
+
+
+async def make_hourly(url: str) -> None:
+    """The what-if coarser level: ``report_queue_buckets`` added up per UTC hour and queue
+    (the service has no such table: see docs/PERFORMANCE.md)."""
+    engine = create_engine(url)
+    maxima = TABLES[QUEUE_TABLE].maxima
+    sums = ", ".join(f"{'max' if name in maxima else 'sum'}({name}) AS {name}"
+                     for name in QUEUE_COLUMNS)
+    async with engine.begin() as connection:
+        await connection.exec_driver_sql(
+            f"CREATE TABLE {HOURS} AS SELECT bucket / 3600 * 3600 AS hour, queue, {sums} "
+            f"FROM report_queue_buckets GROUP BY 1, 2")
+        await connection.exec_driver_sql(f"ALTER TABLE {HOURS} ADD PRIMARY KEY (hour, queue)")
+    async with engine.connect() as connection:
+        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await autocommit.exec_driver_sql(f"VACUUM ANALYZE {HOURS}")
+    await engine.dispose()
+
+
+async def hourly_counts(sessions: Any, intervals: Sequence[ReportInterval],
+                        queues: Sequence[str]) -> dict[tuple[int, str], QueueCounts]:
+    """``rolled_up``'s PostgreSQL shape over the hourly rows (every interval whole hours)."""
+    positions = []
+    for index, interval in enumerate(intervals):
+        assert interval.start % 3600 == 0 and interval.end % 3600 == 0
+        positions += [index] * int((interval.end - interval.start) // 3600)
+    maxima = TABLES[QUEUE_TABLE].maxima
+    figures = ", ".join(f"CAST({'max' if name in maxima else 'sum'}({name}) AS BIGINT)"
+                        for name in QUEUE_COLUMNS)
+    sql = (f"SELECT (CAST(:positions AS INTEGER[]))[(hour - :since) / 3600 + 1], queue, "
+           f"{figures} FROM {HOURS} WHERE hour >= :since AND hour < :until "
+           f"AND queue = ANY(CAST(:queues AS TEXT[])) GROUP BY 1, 2")
+    async with sessions() as session:
+        result = await session.execute(text(sql), {
+            "positions": positions, "since": int(intervals[0].start),
+            "until": int(intervals[-1].end), "queues": list(queues)})
+        return {(row[0], row[1]): QueueCounts(**dict(zip(QUEUE_COLUMNS, row[2:], strict=True)))
+                for row in result}
+
+
 async def timed(action: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:
     began = time.perf_counter()
     result = await action()
@@ -251,7 +293,8 @@ def p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20, method="inclusive")[-1]
 
 
-async def compare(url: str, queues: list[str], rules: ReportRules, rounds: int) -> None:
+async def compare(url: str, queues: list[str], rules: ReportRules, rounds: int,
+                  with_hours: bool) -> None:
     engine = create_engine(url)
     sessions = session_factory(engine)
     aggregates = ReportAggregates(sessions, rules)
@@ -261,9 +304,19 @@ async def compare(url: str, queues: list[str], rules: ReportRules, rounds: int) 
     for interval in (Interval.DAY, Interval.MINUTES_60, Interval.MINUTES_15):
         period = ReportPeriod(*MONTH, interval, zone)
 
-        async def ours(period: ReportPeriod = period) -> Any:
+        database_part: list[float] = []
+
+        async def ours(period: ReportPeriod = period,
+                       database_part: list[float] = database_part) -> Any:
             intervals = period.intervals()
+            began = time.perf_counter()
             counts = await read_queue_counts(aggregates, intervals, queues)
+            database_part.append(time.perf_counter() - began)
+            return queue_report_records(period, intervals, queues, rules, counts)
+
+        async def hourly(period: ReportPeriod = period) -> Any:
+            intervals = period.intervals()
+            counts = await hourly_counts(sessions, intervals, queues)
             return queue_report_records(period, intervals, queues, rules, counts)
 
         async def baseline(period: ReportPeriod = period) -> Any:
@@ -279,20 +332,26 @@ async def compare(url: str, queues: list[str], rules: ReportRules, rounds: int) 
             built = await build_queue_report(request, query)  # type: ignore[arg-type]
             return built.answer.response().body
 
-        times: dict[str, list[float]] = {"baseline": [], "ours": [], "answer": []}
+        times: dict[str, list[float]] = {"baseline": [], "ours": [], "answer": [],
+                                         "ours: the database's part": database_part,
+                                         "hourly": []}
         results: dict[str, Any] = {}
+        whole_hours = interval is not Interval.MINUTES_15  # this zone's hours are UTC hours
         for round_ in range(rounds):
-            order = (("baseline", baseline), ("ours", ours))
+            order = (("baseline", baseline), ("ours", ours),
+                     *((("hourly", hourly),) if whole_hours and with_hours else ()))
             for name, action in order if round_ % 2 == 0 else order[::-1]:
                 seconds, results[name] = await timed(action)
                 times[name].append(seconds)
         assert results["ours"] == results["baseline"], f"{interval}: the reports differ"
+        if "hourly" in results:
+            assert results["hourly"] == results["ours"], f"{interval}: hourly rows differ"
         for _ in range(max(3, rounds // 4)):
             seconds, body = await timed(answer)
             times["answer"].append(seconds)
         per_queue, _, totals = results["ours"]
         ms = {name: (statistics.median(values) * 1000, p95(values) * 1000)
-              for name, values in times.items()}
+              for name, values in times.items() if values}
         print(f"month by {interval.value:>3}: {len(per_queue):>7} rows, "
               f"{totals[-1]['offered']:>8} calls | rolled up in SQL p50 {ms['ours'][0]:7.1f} "
               f"p95 {ms['ours'][1]:7.1f} ms | GROUP BY over calls p50 {ms['baseline'][0]:7.1f} "
@@ -300,6 +359,14 @@ async def compare(url: str, queues: list[str], rules: ReportRules, rounds: int) 
               f"(p95 x{ms['baseline'][1] / ms['ours'][1]:5.1f}) | JSON answer "
               f"{len(body) / 1e6:6.1f} MB p50 {ms['answer'][0]:7.1f} ms "
               f"p95 {ms['answer'][1]:7.1f} ms", flush=True)
+        sql = ms["ours: the database's part"]
+        print(f"{'':14}of ours, the database's part p50 {sql[0]:7.1f} p95 {sql[1]:7.1f} ms",
+              flush=True)
+        if times["hourly"]:
+            hours = ms["hourly"]
+            print(f"{'':14}what-if, from hourly rows: p50 {hours[0]:7.1f} p95 {hours[1]:7.1f} ms"
+                  f" | x{ms['baseline'][0] / hours[0]:5.1f} (p95 x"
+                  f"{ms['baseline'][1] / hours[1]:5.1f}) against the GROUP BY", flush=True)
     await engine.dispose()
 
 
@@ -311,6 +378,9 @@ async def main() -> None:
     parser.add_argument("--agents", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--hourly", action="store_true",
+                        help="also time a what-if second level of UTC-hour rows (made in SQL "
+                             "from the quarter hours; the service keeps none)")
     args = parser.parse_args()
     if args.days < 30:
         parser.error("--days: at least 30 (the report is November 2026)")
@@ -329,7 +399,12 @@ async def main() -> None:
               f"{args.agents} agents: made in SQL with their aggregates in {made:.0f} s; "
               f"one day's aggregates equal the follower's count of its {compared} records "
               f"({time.perf_counter() - began:.0f} s); zone {ZONE}", flush=True)
-        await compare(url, queues, rules, args.rounds)
+        if args.hourly:
+            began = time.perf_counter()
+            await make_hourly(url)
+            print(f"what-if hourly rows made from the quarter hours in "
+                  f"{time.perf_counter() - began:.0f} s", flush=True)
+        await compare(url, queues, rules, args.rounds, args.hourly)
 
 
 if __name__ == "__main__":
