@@ -185,6 +185,18 @@ class CallbackRequest:
 
 
 @dataclass
+class OutsideLeg:
+    """A call the IVR placed for the caller to an outside number or an extension behind the
+    trunk (a flow's ``{external: ...}`` / ``{extension: ...}``), as Asterisk's Dial() timed
+    it: ``answered_at`` None when nobody answered. Times are Asterisk's."""
+
+    number: str  # as dialled
+    dial_status: str  # Dial()'s DIALSTATUS: ANSWER, BUSY, NOANSWER, ...
+    ended_at: float
+    answered_at: float | None = None
+
+
+@dataclass
 class CallRecord:
     """Everything we keep about one inbound call. Times are POSIX seconds (UTC)."""
 
@@ -218,6 +230,7 @@ class CallRecord:
     survey_answers: list[SurveyAnswer] = field(default_factory=list)
     transfers: list[Transfer] = field(default_factory=list)
     holds: list[Hold] = field(default_factory=list)  # in time order
+    outside_legs: list[OutsideLeg] = field(default_factory=list)  # IVR transfers out
     note: str | None = None  # why a record was closed unusually (e.g. reconciled)
     source: RecordSource = RecordSource.SERVICE
     # Callbacks (docs/records.md, "Callbacks"): the call that asked to be called back names

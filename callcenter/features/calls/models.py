@@ -49,6 +49,8 @@ class CallRow(Base):
     queue: Mapped[str | None] = mapped_column(String)
     queued_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     overflowed_from: Mapped[str | None] = mapped_column(String)  # the first queue, if moved on
+    # IVR transfers out: [{"number", "dial_status", "ended_at", "answered_at"}] (ISO-8601 UTC).
+    outside_legs: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     wait_seconds: Mapped[float | None] = mapped_column(Double)
     agent_id: Mapped[str | None] = mapped_column(String)
     agent_answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -148,6 +148,21 @@ class Hold(Answer):
                    started_at=iso(hold.started_at), ended_at=iso(hold.ended_at))
 
 
+class OutsideLeg(Answer):
+    """A call the IVR placed for the caller to a number outside (a flow's transfer out), as
+    Asterisk's Dial() timed it; `answered_at` null: nobody answered."""
+
+    number: str
+    dial_status: str
+    answered_at: Time | None
+    ended_at: Time
+
+    @classmethod
+    def of(cls, leg: core.OutsideLeg) -> OutsideLeg:
+        return cls(number=leg.number, dial_status=leg.dial_status,
+                   answered_at=iso(leg.answered_at), ended_at=iso(leg.ended_at))
+
+
 class FaqOutcome(Answer):
     flow: str
     topic: str
@@ -209,6 +224,7 @@ class Call(Answer):
     survey_answers: list[SurveyAnswer]
     transfers: list[Transfer]
     holds: list[Hold]
+    outside_legs: list[OutsideLeg]
     note: str | None = Field(description="why the record was closed unusually")
     source: named(RecordSource) = Field(description=(
         "who recorded the call: the service; Asterisk's own log while the service was down "
@@ -246,6 +262,7 @@ class Call(Answer):
             survey_answers=[SurveyAnswer.of(answer) for answer in record.survey_answers],
             transfers=[Transfer.of(transfer) for transfer in record.transfers],
             holds=[Hold.of(hold) for hold in record.holds],
+            outside_legs=[OutsideLeg.of(leg) for leg in record.outside_legs],
             note=record.note, source=record.source,
             callback_request_id=record.callback_request_id, callback_of=record.callback_of,
             direction=record.direction, campaign=record.campaign,

@@ -29,6 +29,7 @@ from callcenter.core.records import (
     Hold,
     HoldBy,
     IvrStep,
+    OutsideLeg,
     RecordSource,
     SurveyAnswer,
     Transfer,
@@ -389,6 +390,10 @@ def _call_values(record: CallRecord) -> dict[str, Any]:
     values["ivr_path"] = [
         _ivr_step_json(f"{where}: ivr_path[{i}]", step) for i, step in enumerate(record.ivr_path)
     ]
+    values["outside_legs"] = [
+        _outside_leg_json(f"{where}: outside_legs[{i}]", leg)
+        for i, leg in enumerate(record.outside_legs)
+    ]
     values["callback_request_id"] = _request_link(f"{where}: callback_request_id",
                                                   record.callback_request_id)
     values["callback_of"] = text_value(f"{where}: callback_of", record.callback_of)
@@ -513,6 +518,19 @@ def _ivr_step_json(where: str, step: IvrStep) -> dict[str, Any]:
     }
 
 
+def _outside_leg_json(where: str, leg: OutsideLeg) -> dict[str, Any]:
+    number = text_value(f"{where}.number", leg.number)
+    status = text_value(f"{where}.dial_status", leg.dial_status)
+    ended = time_value(f"{where}.ended_at", leg.ended_at)
+    if number is None or status is None or ended is None:
+        raise ValueError(f"{where}: number, dial_status and ended_at are required")
+    answered = time_value(f"{where}.answered_at", leg.answered_at)
+    return {"number": number, "dial_status": status,
+            "ended_at": ended.isoformat(timespec="microseconds"),
+            "answered_at": None if answered is None else answered.isoformat(
+                timespec="microseconds")}
+
+
 # --------------------------------------------------------------------------- row -> record
 
 
@@ -531,6 +549,8 @@ def _to_record(row: CallRow) -> CallRecord:
         answered_at=from_datetime(row.answered_at),
         ended_at=from_datetime(row.ended_at),
         ivr_path=[_ivr_step(f"{where}: ivr_path[{i}]", s) for i, s in enumerate(row.ivr_path)],
+        outside_legs=[_outside_leg(f"{where}: outside_legs[{i}]", leg)
+                      for i, leg in enumerate(row.outside_legs or [])],
         queue=row.queue,
         queued_at=from_datetime(row.queued_at),
         overflowed_from=row.overflowed_from,
@@ -597,6 +617,25 @@ def _to_record(row: CallRow) -> CallRecord:
         campaign=row.campaign,
         campaign_attempt_id=row.campaign_attempt_id,
     )
+
+
+def _outside_leg(where: str, data: object) -> OutsideLeg:
+    if not isinstance(data, dict) or not isinstance(data.get("number"), str) \
+            or not isinstance(data.get("dial_status"), str):
+        raise ValueError(f"{where}: expected {{number, dial_status, ended_at, answered_at}}, "
+                         f"found {str(data)[:200]}")
+    return OutsideLeg(number=data["number"], dial_status=data["dial_status"],
+                      ended_at=_stored_time(f"{where}.ended_at", data.get("ended_at")),
+                      answered_at=None if data.get("answered_at") is None else _stored_time(
+                          f"{where}.answered_at", data["answered_at"]))
+
+
+def _stored_time(where: str, text: object) -> float:
+    try:
+        at = datetime.fromisoformat(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: {text!r} is not an ISO-8601 time") from None
+    return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).timestamp()
 
 
 def _ivr_step(where: str, data: object) -> IvrStep:

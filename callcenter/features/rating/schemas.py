@@ -151,8 +151,9 @@ class CallPathArgs(PathArgs):
 
 class LegAnswer(Answer):
     leg: int
-    kind: str = Field(description="caller (an inbound caller's channel) or customer (the "
-                                  "customer a campaign or a callback called)")
+    kind: str = Field(description="caller (an inbound caller's channel), customer (the "
+                                  "customer a campaign or a callback called) or transfer_out "
+                                  "(the IVR dialled a number outside for the caller)")
     direction: str
     trunk: str | None
     number: str | None
