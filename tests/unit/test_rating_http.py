@@ -86,7 +86,7 @@ async def test_a_bad_file_is_a_400_naming_its_lines_and_nothing_is_imported(site
     body = await answered(response, 400, "POST", "/api/tariffs")
     assert body["error"] == ("tariff file: 2 problems, nothing imported: line 9: per_minute "
                              "'abc': an amount such as 0.12; line 10: direction 'sideways': "
-                             "inbound or outbound")
+                             "one of inbound, outbound")
     assert (await (await site.admin.get("/api/tariffs")).json())["tariffs"] == []
 
 
