@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, delete, func, literal, select
+from sqlalchemy import bindparam, case, delete, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.config import Settings
@@ -51,7 +51,7 @@ from callcenter.features.reports.agent_models import (
     AgentCreditRow,
     AgentStateTimeRow,
 )
-from callcenter.store.values import dialect_insert
+from callcenter.store.values import MAX_PAGE, dialect_insert
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 REBUILD_BATCH = 500  # call records read per statement while rebuilding
@@ -113,37 +113,51 @@ class AgentAggregates:
 
     async def follow(self, session: AsyncSession, call_pk: int, record: CallRecord) -> None:
         """The ``RecordFollower``: replace what this call added to its agents' buckets."""
-        await self._credit(session, f"call:{call_pk}", call_credits(record, self.points))
+        await self.follow_many(session, [(call_pk, record)])
+
+    async def follow_many(self, session: AsyncSession,
+                          stored: Sequence[tuple[int, CallRecord]]) -> None:
+        """``follow`` for records stored in one transaction, in a few statements."""
+        await self._credit(session, {f"call:{call_pk}": call_credits(record, self.points)
+                                     for call_pk, record in stored})
 
     async def disposed(self, session: AsyncSession, attempt_id: int, agent_id: str | None,
                        disposition: str, disposed_at: float) -> None:
         """A campaign call was disposed: the points its disposition earns its agent."""
         credits = [] if agent_id is None else [
             disposition_credit(agent_id, disposition, disposed_at, self.points)]
-        await self._credit(session, f"disposition:{attempt_id}", credits)
+        await self._credit(session, {f"disposition:{attempt_id}": credits})
 
-    async def _credit(self, session: AsyncSession, source: str,
-                      credits: Sequence[CallCredit]) -> None:
+    async def _credit(self, session: AsyncSession,
+                      credits_by_source: Mapping[str, Sequence[CallCredit]]) -> None:
+        """Replace each source's credits: the old ones taken out and read back (one
+        statement a page), the new ones inserted (one), the differences summed per agent
+        and bucket and added in (agent, bucket) order (one upsert for all)."""
         credit_row = AgentCreditRow
-        old = (await session.execute(  # taken out and read back in one statement
-            delete(credit_row).where(credit_row.source == source)
-            .returning(credit_row.agent_id, credit_row.bucket, credit_row.handled,
-                       credit_row.transfers, credit_row.points, credit_row.hold_micros)
-            .execution_options(synchronize_session=False))).all()
+        sources = list(credits_by_source)
         changes: dict[tuple[str, int], list[int]] = {}
-        for agent_id, bucket, handled, transfers, points, hold in old:
-            _add(changes, agent_id, micros_of(bucket), -handled, -transfers, -points, -hold)
-        for credit in credits:
-            _add(changes, credit.agent_id, credit.bucket, credit.handled, credit.transfers,
-                 credit.points, credit.hold)
-        rows = [{"source": source, "agent_id": c.agent_id, "bucket": as_datetime(c.bucket),
-                 "handled": c.handled, "transfers": c.transfers, "points": c.points,
-                 "hold_micros": c.hold} for c in credits if _counts(c)]
+        for start in range(0, len(sources), MAX_PAGE):
+            old = (await session.execute(  # taken out and read back in one statement
+                delete(credit_row).where(credit_row.source.in_(sources[start:start + MAX_PAGE]))
+                .returning(credit_row.agent_id, credit_row.bucket, credit_row.handled,
+                           credit_row.transfers, credit_row.points, credit_row.hold_micros)
+                .execution_options(synchronize_session=False))).all()
+            for agent_id, bucket, handled, transfers, points, hold in old:
+                _add(changes, agent_id, micros_of(bucket), -handled, -transfers, -points,
+                     -hold)
+        rows = []
+        for source, credits in credits_by_source.items():
+            for c in credits:
+                _add(changes, c.agent_id, c.bucket, c.handled, c.transfers, c.points, c.hold)
+                if _counts(c):
+                    rows.append({"source": source, "agent_id": c.agent_id,
+                                 "bucket": as_datetime(c.bucket), "handled": c.handled,
+                                 "transfers": c.transfers, "points": c.points,
+                                 "hold_micros": c.hold})
         if rows:
             await session.execute(AgentCreditRow.__table__.insert(), rows)
-        for (agent_id, bucket), amounts in sorted(changes.items()):
-            if any(amounts):
-                await _bump(session, agent_id, bucket, amounts)
+        await _bump(session, sorted((key, amounts) for key, amounts in changes.items()
+                                    if any(amounts)))
 
     # ------------------------------------------------------------------ rebuild
 
@@ -162,8 +176,7 @@ class AgentAggregates:
                 await _insert_state_time(session, state_time(changes))
             calls, after = 0, 0
             while batch := await records_after(session, after, REBUILD_BATCH):
-                for call_pk, record in batch:
-                    await self.follow(session, call_pk, record)
+                await self.follow_many(session, batch)
                 calls += len(batch)
                 after = batch[-1][0]
                 session.expunge_all()  # the rows read are not needed again
@@ -344,27 +357,32 @@ def _add(changes: dict[tuple[str, int], list[int]], agent_id: str, bucket: int,
         current[index] += amount
 
 
-async def _bump(session: AsyncSession, agent_id: str, bucket: int, amounts: list[int]) -> None:
-    """Add to one agent bucket's call sums (an atomic upsert); drop it when all are 0."""
-    handled, transfers, points, hold = amounts
-    table = AgentCallTimeRow
-    upsert = dialect_insert(session)(table).values(
-        agent_id=agent_id, bucket=as_datetime(bucket), handled=handled, transfers=transfers,
-        points=points, hold_micros=hold)
+async def _bump(session: AsyncSession,
+                changes: Sequence[tuple[tuple[str, int], list[int]]]) -> None:
+    """Add to agent buckets' call sums (atomic upserts, one statement, in the order given);
+    drop the buckets a subtraction left at nothing."""
+    if not changes:
+        return
+    table = AgentCallTimeRow.__table__.c  # Core statements: executemany, no ORM bulk path
+    upsert = dialect_insert(session)(AgentCallTimeRow.__table__)
     upsert = upsert.on_conflict_do_update(
         index_elements=[table.agent_id, table.bucket],
         set_={"handled": table.handled + upsert.excluded.handled,
               "transfers": table.transfers + upsert.excluded.transfers,
               "points": table.points + upsert.excluded.points,
               "hold_micros": table.hold_micros + upsert.excluded.hold_micros})
-    await session.execute(upsert)
-    if min(amounts) >= 0:
-        return
-    await session.execute(  # a bucket back at nothing is no row, as a rebuild would leave it
-        delete(table).where(table.agent_id == agent_id, table.bucket == as_datetime(bucket),
-                            table.handled == 0, table.transfers == 0, table.points == 0,
-                            table.hold_micros == 0)
-        .execution_options(synchronize_session=False))
+    await session.execute(upsert, [
+        {"agent_id": agent_id, "bucket": as_datetime(bucket), "handled": handled,
+         "transfers": transfers, "points": points, "hold_micros": hold}
+        for (agent_id, bucket), (handled, transfers, points, hold) in changes])
+    lowered = [{"gone_agent": agent_id, "gone_bucket": as_datetime(bucket)}
+               for (agent_id, bucket), amounts in changes if min(amounts) < 0]
+    if lowered:  # a bucket back at nothing is no row, as a rebuild would leave it
+        await session.execute(
+            delete(AgentCallTimeRow.__table__).where(table.agent_id == bindparam("gone_agent"),
+                                table.bucket == bindparam("gone_bucket"),
+                                table.handled == 0, table.transfers == 0, table.points == 0,
+                                table.hold_micros == 0), lowered)
 
 
 __all__ = ["AgentAggregates", "RebuildCounts", "as_datetime"]
