@@ -200,8 +200,8 @@ class CallRepository:
                     for row in children[index][1]:
                         row["call_pk"] = call_pk
                         child_rows.append(row)
-                if child_rows:
-                    await session.execute(insert(table), child_rows)
+                if child_rows:  # Core: one executemany (the ORM splits rows by their Nones)
+                    await session.execute(insert(table.__table__), child_rows)
             for follower in self._followers:
                 await follow_each(follower, session, stored)
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, delete, func, literal, select
+from sqlalchemy import and_, bindparam, case, delete, func, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.config import Settings
@@ -55,6 +55,7 @@ from callcenter.store.values import MAX_PAGE, dialect_insert
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 REBUILD_BATCH = 500  # call records read per statement while rebuilding
+RELAY_PAGE = 50  # agents whose time is laid out again per statement (a UNION ALL of each)
 # Up to this many intervals the database sums per interval (one CASE over their starts);
 # beyond, per bucket (15-minute rows over months: the answer is that long anyway).
 MAX_CASE_INTERVALS = 400
@@ -90,24 +91,25 @@ class AgentAggregates:
 
     async def changes_stored(self, session: AsyncSession,
                              earliest: Mapping[str, float]) -> None:
-        """Changes were just stored in ``session``: per agent, the earliest one's time."""
-        for agent_id, at in sorted(earliest.items()):
-            await self._relay(session, agent_id, micros(at))
-
-    async def _relay(self, session: AsyncSession, agent_id: str, new_at: int) -> None:
-        """Lay the agent's time out again from the bucket of the change before ``new_at``."""
-        log = AgentStateChangeRow
-        before = await session.scalar(
-            select(func.max(log.at)).where(log.agent_id == agent_id,
-                                           log.at < as_datetime(new_at)))
-        start = bucket_of(min(new_at, micros_of(before)) if before is not None else new_at)
-        changes = await _changes(session, agent_id, start)
-        await session.execute(
-            delete(AgentStateTimeRow)
-            .where(AgentStateTimeRow.agent_id == agent_id,
-                   AgentStateTimeRow.bucket >= as_datetime(start))
-            .execution_options(synchronize_session=False))
-        await _insert_state_time(session, state_time(changes, since=start))
+        """Changes were just stored in ``session``: per agent, the earliest one's time.
+        Each agent's time is laid out again from the bucket of its change before that one,
+        for every agent of the batch in four statements (a page of agents at a time)."""
+        agents = sorted(earliest.items())
+        for first in range(0, len(agents), RELAY_PAGE):
+            page = {agent_id: micros(at) for agent_id, at in agents[first:first + RELAY_PAGE]}
+            starts = await _relay_starts(session, page)
+            changes = await _changes_from(session, starts)
+            state = AgentStateTimeRow
+            await session.execute(
+                delete(state)
+                .where(or_(*(and_(state.agent_id == agent_id,
+                                  state.bucket >= as_datetime(start))
+                             for agent_id, start in starts.items())))
+                .execution_options(synchronize_session=False))
+            totals: dict[StateKey, int] = {}
+            for agent_id, start in starts.items():
+                totals.update(state_time(changes.get(agent_id, []), since=start))
+            await _insert_state_time(session, totals)
 
     # ------------------------------------------------------------------ upkeep: calls
 
@@ -311,6 +313,47 @@ async def _changes(session: AsyncSession, agent_id: str, start: int | None,
     rows.extend((await session.execute(query.order_by(log.at, log.id))).all())
     return [LoggedChange(agent_id, micros_of(at), state, reason, previous)
             for at, state, reason, previous in rows]
+
+
+async def _relay_starts(session: AsyncSession, new_at: Mapping[str, int]) -> dict[str, int]:
+    """Per agent, the bucket its time is laid out again from: the one holding its change
+    before ``new_at`` (that change's span ends differently now), else ``new_at``'s. One
+    statement: an index lookup per agent."""
+    log = AgentStateChangeRow
+    before = union_all(*(
+        select(literal(agent_id).label("agent_id"), func.max(log.at).label("at"))
+        .where(log.agent_id == agent_id, log.at < as_datetime(at))
+        for agent_id, at in new_at.items()))
+    found = {agent_id: at for agent_id, at in await session.execute(before)}
+    return {agent_id: bucket_of(min(at, micros_of(found[agent_id]))
+                                if found.get(agent_id) is not None else at)
+            for agent_id, at in new_at.items()}
+
+
+async def _changes_from(session: AsyncSession, starts: Mapping[str, int],
+                        ) -> dict[str, list[LoggedChange]]:
+    """Per agent, its changes from its start on, led by the last one before it (whose state
+    runs into the start); in logged order, as ``_changes`` gives them. One statement."""
+    log = AgentStateChangeRow
+    parts = []
+    for agent_id, start in starts.items():
+        start_at = literal(as_datetime(start), type_=log.at.type)
+        lead_at = (select(func.max(log.at))
+                   .where(log.agent_id == agent_id, log.at < start_at).scalar_subquery())
+        parts.append(select(log.agent_id, log.at, log.state, log.reason, log.previous, log.id)
+                     .where(log.agent_id == agent_id,
+                            log.at >= func.coalesce(lead_at, start_at)))
+    rows: dict[str, list[Any]] = {}
+    for row in await session.execute(union_all(*parts)):
+        rows.setdefault(row.agent_id, []).append(row)
+    found: dict[str, list[LoggedChange]] = {}
+    for agent_id, start in starts.items():
+        ordered = sorted(rows.get(agent_id, []), key=lambda row: (micros_of(row.at), row.id))
+        before = [row for row in ordered if micros_of(row.at) < start]
+        kept = [*before[-1:], *(row for row in ordered if micros_of(row.at) >= start)]
+        found[agent_id] = [LoggedChange(agent_id, micros_of(row.at), row.state, row.reason,
+                                        row.previous) for row in kept]
+    return found
 
 
 async def _last_changes(session: AsyncSession, agents: list[str] | None, before: datetime,
