@@ -216,7 +216,7 @@ async def run(url: str, calls: int, load: int, rounds: int, seed: int) -> None:
     states = ["ready", "ringing", "on_call", "wrap_up"]
     for index in range(calls * 2):
         name = "following" if (index // block) % 2 else "without"
-        at += rng.uniform(0.5, 5)
+        at += rng.uniform(0.5, 5)  # 20 agents: each changes about once a minute
         change = StateChange(rng.choice(AGENTS), states[index % 4], None, at,
                              states[(index - 1) % 4])
         statements.count = 0
@@ -236,7 +236,7 @@ async def run(url: str, calls: int, load: int, rounds: int, seed: int) -> None:
         name = "following" if index % 2 else "without"
         batch = []
         for agent in AGENTS:
-            at += rng.uniform(0.05, 0.5)
+            at += rng.uniform(1.5, 3)  # each agent changes about once a minute
             batch.append(StateChange(agent, states[index % 4], None, at,
                                      states[(index - 1) % 4]))
         statements.count = 0

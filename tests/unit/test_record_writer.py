@@ -300,7 +300,10 @@ async def test_an_outage_never_moves_records_stored_together_aside(writers) -> N
     writer.submit([call("a"), call("b"), call("c")])
     await writer.flush(WAIT)
     assert letters.letters == [] and set(store.stored) == {"a", "b", "c"}
-    assert sleep.delays[:3] == [0.5, 1, 2]
+    assert sleep.delays == [0.5, 1, 2, 4, 8]
+    # Back up: stored together again, not one by one (the outage was no record's fault).
+    [batch] = store.batches
+    assert sorted(batch) == ["a", "b", "c"] and store.saves == Counter()
 
 
 # --------------------------------------------------------------------------- retries

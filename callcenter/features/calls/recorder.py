@@ -42,7 +42,7 @@ from callcenter.features.calls.spool import (
     record_to_json,
 )
 from callcenter.features.calls.store import DeadLetter
-from callcenter.store.db_errors import Failure, classify, describe
+from callcenter.store.db_errors import Failure, classify, describe, is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -354,6 +354,8 @@ class RecordWriter:
                             call_id, delay, self.last_error)
                 if self._pending.get(call_id) is pending:
                     self._pending[call_id] = self._pending.pop(call_id)
+                if is_unavailable(exc):  # no bad record to single out: batch once it is back
+                    singles = 0
                 await self._sleep(delay)
                 delay = min(delay * 2, self._retry_max)
                 continue

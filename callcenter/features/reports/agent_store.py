@@ -4,9 +4,11 @@ the same transaction, and rebuildable from those sources with the same result.
 - ``changes_stored`` follows the agent directory's state log (``AgentDirectory
   .record_state_changes``): for each agent in the batch, the buckets from the one holding
   the change before the batch's earliest on are laid out again from the log. In the usual
-  case (changes arrive in order) that is one or two buckets and a handful of changes.
+  case (changes arrive in order) that is one or two buckets and a handful of changes. Four
+  statements per batch of up to ``RELAY_PAGE`` agents.
 - ``follow`` is a ``RecordFollower`` (features/calls/store.py): each time a call record is
-  stored, its old credit is taken off the agents' buckets and its new one added.
+  stored, its old credit is taken off the agents' buckets and its new one added;
+  ``follow_many`` does it for records stored together in three or four statements.
 - ``disposed`` follows a campaign disposition (features/campaigns/attempts.py ``dispose``).
 - ``rebuild`` empties the three tables and derives them again from every state change,
   call record and disposition.

@@ -8,9 +8,13 @@ take the difference; a maximum (the longest wait) takes the larger value, except
 call's old value is taken out (a record stored again after it was closed: rare), when it is
 found again among the values the other calls gave (``report_call_maxima``).
 
-Rows are written in one order (table, then key) so that two transactions never wait for
-each other in a circle on PostgreSQL. ``rebuild`` recomputes the aggregates from the stored
-records with the very same code, so it gives the same result.
+Records stored together (``CallRepository.save_many``: the record writer's batches) are
+followed together (``follow_many``), with the outcome of following them one by one in a
+few statements whatever their number: one takes out and reads back the calls' stored
+contributions, the differences are summed per table and key here, and each table gets one
+upsert of its rows. Rows are written in one order (table, then key) so that two
+transactions never wait for each other in a circle on PostgreSQL. ``rebuild`` recomputes the
+aggregates from the stored records with the very same code, so it gives the same result.
 """
 
 from __future__ import annotations
