@@ -20,12 +20,24 @@ the same transaction, and rebuildable from those sources with the same result.
 from __future__ import annotations
 
 import bisect
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, func, literal, or_, select, union_all
+from sqlalchemy import (
+    String,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.config import Settings
@@ -317,16 +329,40 @@ async def _changes(session: AsyncSession, agent_id: str, start: int | None,
             for at, state, reason, previous in rows]
 
 
+@functools.cache
+def _relay_statements(count: int) -> tuple[Any, Any]:
+    """The two reads of ``changes_stored`` for ``count`` agents, built once per count with
+    named parameters (``agent<i>``, ``new_at<i>``, ``start<i>``): building and keying a UNION
+    of many selects costs more than running it."""
+    log = AgentStateChangeRow
+    at_type = log.at.type
+
+    def agent(index: int) -> Any:
+        return bindparam(f"agent{index}", type_=String)
+
+    starts = union_all(*(
+        select(agent(i).label("agent_id"), func.max(log.at).label("at"))
+        .where(log.agent_id == agent(i), log.at < bindparam(f"new_at{i}", type_=at_type))
+        for i in range(count)))
+    parts = []
+    for i in range(count):
+        start_at = bindparam(f"start{i}", type_=at_type)
+        lead_at = (select(func.max(log.at))
+                   .where(log.agent_id == agent(i), log.at < start_at).scalar_subquery())
+        parts.append(select(log.agent_id, log.at, log.state, log.reason, log.previous, log.id)
+                     .where(log.agent_id == agent(i), log.at >= func.coalesce(lead_at, start_at)))
+    return starts, union_all(*parts)
+
+
 async def _relay_starts(session: AsyncSession, new_at: Mapping[str, int]) -> dict[str, int]:
     """Per agent, the bucket its time is laid out again from: the one holding its change
     before ``new_at`` (that change's span ends differently now), else ``new_at``'s. One
     statement: an index lookup per agent."""
-    log = AgentStateChangeRow
-    before = union_all(*(
-        select(literal(agent_id).label("agent_id"), func.max(log.at).label("at"))
-        .where(log.agent_id == agent_id, log.at < as_datetime(at))
-        for agent_id, at in new_at.items()))
-    found = {agent_id: at for agent_id, at in await session.execute(before)}
+    statement, _ = _relay_statements(len(new_at))
+    params: dict[str, Any] = {}
+    for index, (agent_id, at) in enumerate(new_at.items()):
+        params[f"agent{index}"], params[f"new_at{index}"] = agent_id, as_datetime(at)
+    found = {agent_id: at for agent_id, at in await session.execute(statement, params)}
     return {agent_id: bucket_of(min(at, micros_of(found[agent_id]))
                                 if found.get(agent_id) is not None else at)
             for agent_id, at in new_at.items()}
@@ -336,17 +372,12 @@ async def _changes_from(session: AsyncSession, starts: Mapping[str, int],
                         ) -> dict[str, list[LoggedChange]]:
     """Per agent, its changes from its start on, led by the last one before it (whose state
     runs into the start); in logged order, as ``_changes`` gives them. One statement."""
-    log = AgentStateChangeRow
-    parts = []
-    for agent_id, start in starts.items():
-        start_at = literal(as_datetime(start), type_=log.at.type)
-        lead_at = (select(func.max(log.at))
-                   .where(log.agent_id == agent_id, log.at < start_at).scalar_subquery())
-        parts.append(select(log.agent_id, log.at, log.state, log.reason, log.previous, log.id)
-                     .where(log.agent_id == agent_id,
-                            log.at >= func.coalesce(lead_at, start_at)))
+    _, statement = _relay_statements(len(starts))
+    params: dict[str, Any] = {}
+    for index, (agent_id, start) in enumerate(starts.items()):
+        params[f"agent{index}"], params[f"start{index}"] = agent_id, as_datetime(start)
     rows: dict[str, list[Any]] = {}
-    for row in await session.execute(union_all(*parts)):
+    for row in await session.execute(statement, params):
         rows.setdefault(row.agent_id, []).append(row)
     found: dict[str, list[LoggedChange]] = {}
     for agent_id, start in starts.items():
