@@ -170,21 +170,22 @@ class ReportAggregates:
         delta: dict[tuple[str, Key], dict[str, int]] = {}
         maxima: dict[tuple[str, Key], dict[str, int]] = {}
         found_again: dict[tuple[str, Key], set[str]] = {}
+        summed = {name: tuple(column for column in spec.values if column not in spec.maxima)
+                  for name, spec in self._tables.items()}
+        kept_largest = {name: spec.maxima for name, spec in self._tables.items()}
         for old, new in changes:
             before = {(row.table, row.key): row.values for row in old}
             after = {(row.table, row.key): row.values for row in new}
             for place in before.keys() | after.keys():
-                spec = self._tables[place[0]]
                 was, now = before.get(place, {}), after.get(place, {})
-                sums = delta.setdefault(place, {column: 0 for column in spec.values
-                                                if column not in spec.maxima})
+                sums = delta.setdefault(place, dict.fromkeys(summed[place[0]], 0))
                 for column in sums:
                     sums[column] += now.get(column, 0) - was.get(column, 0)
                 largest = maxima.setdefault(place, {})
-                for column in spec.maxima:
+                for column in kept_largest[place[0]]:
                     largest[column] = max(largest.get(column, 0), now.get(column, 0))
-                found_again.setdefault(place, set()).update(
-                    column for column in spec.maxima if column in was)
+                    if column in was:
+                        found_again.setdefault(place, set()).add(column)
         ordered = sorted(delta, key=lambda place: (place[0], _key_text(place[1])))
         for name in sorted({place[0] for place in ordered}):
             spec = self._tables[name]
@@ -192,7 +193,7 @@ class ReportAggregates:
             for place in (place for place in ordered if place[0] == name):
                 row = {**dict(zip(spec.keys, place[1], strict=True)), **delta[place],
                        **maxima[place]}
-                if found_again[place]:  # rare: its own statement, in its turn
+                if place in found_again:  # rare: its own statement, in its turn
                     await self._upsert(session, spec, run)
                     run = []
                     await self._upsert(session, spec, [row], place[1], found_again[place])
