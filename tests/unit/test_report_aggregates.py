@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
@@ -329,6 +330,31 @@ async def test_aggregates_kept_record_by_record_equal_a_fresh_count_and_a_rebuil
     assert from_aggregates == brute_force_queue_counts(pairs, period)
 
     await aggregates.rebuild(calls, since=T0 + rebuilt_from, until=T0 + 4 * 86400)
+    assert await stored_rows(sessions) == expected
+    await aggregates.rebuild(calls)
+    assert await stored_rows(sessions) == expected
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                 HealthCheck.too_slow])
+@given(history=st.lists(records(), min_size=1, max_size=12),
+       cuts=st.lists(st.integers(1, 11), max_size=4))
+async def test_aggregates_kept_in_batches_equal_a_fresh_count_and_a_rebuild(
+        sessions: async_sessionmaker[AsyncSession], history: list[CallRecord],
+        cuts: list[int]) -> None:
+    """Records stored together (the record writer's batches: a call once or several times,
+    open, closed, changed; its old longest wait taken out) keep the tables as one by one."""
+    aggregates = ReportAggregates(sessions, RULES)
+    calls = CallRepository(sessions, followers=[aggregates])
+    bounds = [0, *sorted({cut for cut in cuts if cut < len(history)}), len(history)]
+    for low, high in itertools.pairwise(bounds):
+        if high - low == 1:
+            await calls.save(history[low])
+        else:
+            await calls.save_many(history[low:high])
+    pairs = await calls.records_by_pk(limit=10_000)
+    expected = counted_afresh(pairs)
     assert await stored_rows(sessions) == expected
     await aggregates.rebuild(calls)
     assert await stored_rows(sessions) == expected

@@ -100,10 +100,29 @@ class FaqTopicFigures:
 class RecordFollower(Protocol):
     """Keeps something derived from call records (a call's price, the report aggregates) in
     step with them: called in the transaction that stores a record, every time it is stored
-    (open or closed, first time or again), so it must replace what it derived before."""
+    (open or closed, first time or again), so it must replace what it derived before.
+
+    ``follow_many`` is the same for several records stored in one transaction (each call
+    once): the outcome must be exactly that of ``follow`` on each in turn, in fewer
+    statements."""
 
     async def follow(self, session: AsyncSession, call_pk: int, record: CallRecord) -> None:
         ...
+
+    async def follow_many(self, session: AsyncSession,
+                          stored: Sequence[tuple[int, CallRecord]]) -> None:
+        ...
+
+
+async def follow_each(follower: Any, session: AsyncSession,
+                      stored: Sequence[tuple[int, CallRecord]]) -> None:
+    """``follower.follow_many`` if it has one, else ``follow`` record by record."""
+    follow_many = getattr(follower, "follow_many", None)
+    if follow_many is not None:
+        await follow_many(session, stored)
+        return
+    for call_pk, record in stored:
+        await follower.follow(session, call_pk, record)
 
 
 class CallRepository:
@@ -144,6 +163,48 @@ class CallRepository:
                         row["call_pk"] = call_pk
                     await session.execute(insert(table), rows)  # one executemany per table
             await self._follow(session, call_pk, record)
+
+    async def save_many(self, records: Sequence[CallRecord]) -> None:
+        """``save`` for several records in one transaction: all are stored or none (the
+        first refusal raises). A call given more than once is stored as its last version.
+        The statements are set-based: one upsert of the calls, one delete and one insert
+        per child table, and each follower's ``follow_many``."""
+        latest = {record.call_id: record for record in records}
+        if not latest:
+            return
+        now = to_datetime(self._clock.now())
+        prepared = []
+        for record in latest.values():  # every check before the first statement
+            values = _call_values(record)
+            values["updated_at"] = now
+            prepared.append((record, values, _child_values(record)))
+        async with self._sessions.begin() as session:
+            rows = [values for _, values, _ in prepared]
+            upsert = dialect_insert(session)(CallRow)
+            upsert = upsert.on_conflict_do_update(
+                index_elements=[CallRow.call_id],
+                set_={name: upsert.excluded[name] for name in rows[0] if name != "call_id"},
+            ).returning(CallRow.call_id, CallRow.id)
+            pks: dict[str, int] = {}
+            for start in range(0, len(rows), MAX_PAGE):
+                result = await session.execute(upsert, rows[start:start + MAX_PAGE])
+                pks.update((call_id, call_pk) for call_id, call_pk in result)
+            stored = [(pks[record.call_id], record) for record, _, _ in prepared]
+            all_pks = [call_pk for call_pk, _ in stored]
+            for index, (table, _) in enumerate(prepared[0][2]):
+                for start in range(0, len(all_pks), MAX_PAGE):
+                    await session.execute(
+                        delete(table).where(table.call_pk.in_(all_pks[start:start + MAX_PAGE]))
+                        .execution_options(synchronize_session=False))
+                child_rows = []
+                for (call_pk, _), (_, _, children) in zip(stored, prepared, strict=True):
+                    for row in children[index][1]:
+                        row["call_pk"] = call_pk
+                        child_rows.append(row)
+                if child_rows:  # Core: one executemany (the ORM splits rows by their Nones)
+                    await session.execute(insert(table.__table__), child_rows)
+            for follower in self._followers:
+                await follow_each(follower, session, stored)
 
     async def insert_if_absent(self, record: CallRecord) -> bool:
         """Insert the call unless a record of it exists: whoever stored it first wins. True
