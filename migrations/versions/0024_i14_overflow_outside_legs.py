@@ -1,5 +1,7 @@
-"""Calls: the queue a caller overflowed from (``overflowed_from``), so the queue reports can
-count an overflowed call where it entered, as the simulator does.
+"""Calls: the queue a caller overflowed from (``overflowed_from``), so the queue reports count
+an overflowed call where it entered, as the simulator does; and the IVR's transfers out
+(``outside_legs``, JSON), as Asterisk's Dial() timed them, so the trunk leg each put on the
+carrier can be priced.
 
 Revision ID: 0024
 Revises: 0023
@@ -22,8 +24,10 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("calls") as table:
         table.add_column(sa.Column("overflowed_from", sa.String(), nullable=True))
+        table.add_column(sa.Column("outside_legs", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("calls") as table:
+        table.drop_column("outside_legs")
         table.drop_column("overflowed_from")
