@@ -63,6 +63,18 @@ def channel_endpoint(channel: str | None) -> str | None:
     return None if found is None else found.group("endpoint")
 
 
+@dataclass(frozen=True)
+class Trunks:
+    """Which endpoints are trunks (an inbound caller on one crossed a trunk) and the one the
+    service dials out through (campaigns, callbacks, the IVR's transfers out)."""
+
+    inbound: frozenset[str]
+    outbound: str
+
+    def legs_of(self, record: CallRecord) -> list[TrunkLeg]:
+        return trunk_legs(record, trunks=self.inbound, outbound_trunk=self.outbound)
+
+
 def trunk_legs(record: CallRecord, *, trunks: frozenset[str], outbound_trunk: str,
                ) -> list[TrunkLeg]:
     """The trunk legs of a closed record (an open one has none yet), in call order."""

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from callcenter.core.clock import VirtualClock
 from callcenter.core.rating import TariffError
 from callcenter.core.records import CallRecord, Direction
-from callcenter.core.trunk_legs import TrunkLeg
+from callcenter.core.trunk_legs import TrunkLeg, Trunks
 from callcenter.features.calls.store import CallRepository
 from callcenter.features.rating.models import CallCostRow, TariffRateRow, TariffRow
 from callcenter.features.rating.store import (
@@ -28,7 +28,6 @@ from callcenter.features.rating.store import (
     CostQueries,
     TariffBook,
     TariffStore,
-    Trunks,
     local_days,
 )
 from tests.support.store import count_rows

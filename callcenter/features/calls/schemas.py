@@ -24,6 +24,7 @@ from callcenter.core.records import (
     TransferOutcome,
 )
 from callcenter.core.timeline import Segment, SegmentKind
+from callcenter.core.trunk_legs import TrunkLeg
 from callcenter.store.values import MAX_ROW_ID
 from callcenter.web.contract import (
     Answer,
@@ -303,10 +304,31 @@ class TimelineSegment(Answer):
                    agent=segment.agent_id, ongoing=segment.ongoing)
 
 
+class TrunkLegAnswer(Answer):
+    """A leg of the call that crossed a trunk (docs/rating.md, "Which legs crossed a
+    trunk"), billable from its answer to its end, as Asterisk timed them."""
+
+    kind: str = Field(description="caller, customer or transfer_out")
+    direction: str
+    trunk: str | None = Field(description="null: some trunk, which one unknown")
+    number: str | None = Field(description="the number that prices it")
+    answered_at: Time
+    ended_at: Time
+    billable_seconds: MeasuredSeconds
+
+    @classmethod
+    def of(cls, leg: TrunkLeg) -> TrunkLegAnswer:
+        return cls(kind=leg.kind.value, direction=leg.direction.value, trunk=leg.trunk,
+                   number=leg.number, answered_at=iso(leg.answered_at),  # type: ignore[arg-type]
+                   ended_at=iso(leg.ended_at),  # type: ignore[arg-type]
+                   billable_seconds=rounded(leg.billable_seconds))
+
+
 class CallTimeline(Answer):
     """A closed call's timeline (docs/metering.md). `segments` cover the call from
     `started_at` to `ended_at` without gaps or overlap (their seconds add up to `seconds`);
-    `wrap_ups` are the agents' after-call work, after their legs, outside that sum."""
+    `wrap_ups` are the agents' after-call work, after their legs, outside that sum;
+    `trunk_legs` the legs that crossed a trunk, with their billable seconds."""
 
     call_id: str
     started_at: Time
@@ -314,6 +336,7 @@ class CallTimeline(Answer):
     seconds: MeasuredSeconds
     segments: list[TimelineSegment]
     wrap_ups: list[TimelineSegment]
+    trunk_legs: list[TrunkLegAnswer]
 
 
 class CallPage(Answer):

@@ -47,7 +47,7 @@ from callcenter.core.rating import (
     parse_tariff,
 )
 from callcenter.core.records import CallRecord, Direction
-from callcenter.core.trunk_legs import TrunkLeg, trunk_legs
+from callcenter.core.trunk_legs import TrunkLeg, Trunks
 from callcenter.features.calls.models import CallRow
 from callcenter.features.rating.models import CallCostRow, TariffRateRow, TariffRow
 from callcenter.store.values import MAX_PAGE, check_page, required_text
@@ -358,15 +358,6 @@ def _rate_lines(lines: Sequence[str], count: int) -> list[int]:
 # --------------------------------------------------------------------------- pricing
 
 
-@dataclass(frozen=True)
-class Trunks:
-    """Which endpoints are trunks (an inbound caller on one crossed a trunk) and the one the
-    service dials out through (campaigns, callbacks)."""
-
-    inbound: frozenset[str]
-    outbound: str
-
-
 class CallPricer:
     """Prices each closed call's trunk legs as its record is stored (a ``RecordFollower``),
     and re-rates past periods."""
@@ -378,8 +369,7 @@ class CallPricer:
         self._trunks = trunks
 
     def legs(self, record: CallRecord) -> list[TrunkLeg]:
-        return trunk_legs(record, trunks=self._trunks.inbound,
-                          outbound_trunk=self._trunks.outbound)
+        return self._trunks.legs_of(record)
 
     async def follow(self, session: AsyncSession, call_pk: int, record: CallRecord) -> None:
         """Replace the call's priced legs: none while it is open, its legs once closed."""
