@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from callcenter.asterisk.cel_reader import cel_general_options, cel_sqlite_mapping
+from callcenter.asterisk.events import OUTSIDE_LEG_EVENT
 from callcenter.config import (
     E164_RE,
     PREFIX_RE,
@@ -81,7 +82,7 @@ if TYPE_CHECKING:  # only data crosses over: the store imports this module, not 
 # states, transfers), dtmf (keys pressed in a queue); not agent, user or reporting, whose
 # events (queue members, RTCP reports...) nothing reads. An action's own answer comes
 # whatever the read classes; reading grants no action.
-AMI_READ_CLASSES = ("system", "call", "dtmf")
+AMI_READ_CLASSES = ("system", "call", "dtmf", "user")  # user: the outbound context's UserEvent
 AMI_WRITE_CLASSES = ("call", "agent", "originate", "reporting")
 
 FALLBACK_QUEUE = "operator"
@@ -94,6 +95,10 @@ DEMO_TRUNK_ENDPOINT = "anonymous"  # res_pjsip matches unidentified callers to t
 TRANSPORT_NAME = "callcenter-udp"
 TRUNK_ENDPOINT = "callcenter-trunk"  # the outbound trunk's endpoint, aor and identify
 OUTBOUND_CONTEXT = "callcenter-outbound"  # transfers dial Local/<number>@ this context
+# Set (inherited, "__") on a caller's channel by the IVR before it dials a transfer out: the
+# outbound context then reports the leg when it ends. A callback's dialling does not set it.
+TRANSFER_OUT_VARIABLE = "CALLCENTER_TRANSFER_OUT"
+DIALLED_VARIABLE = "CALLCENTER_DIALLED"  # the number the outbound context dials
 RESERVED_NAMES = (DEMO_TRUNK_ENDPOINT, TRANSPORT_NAME, TRUNK_ENDPOINT)
 CODECS = "ulaw,alaw"
 # The digest realm of every agent's auth section. A stored digest is MD5(user:realm:password),
@@ -598,17 +603,28 @@ def _outbound_contexts(settings: Settings) -> list[str]:
         f"; Transfers out of the IVR: callcenter dials Local/<number>@{OUTBOUND_CONTEXT}.",
         "; Only the extensions and outside numbers the settings allow exist here. Hangup()",
         "; keeps the cause Dial() set, so the transfer's own Dial() sees the same DIALSTATUS.",
+        "; When the leg ends (either side hangs up), h tells the service how Dial() timed it",
+        f"; (UserEvent {OUTSIDE_LEG_EVENT}) if the IVR placed it ({TRANSFER_OUT_VARIABLE}",
+        "; inherited from the caller's channel): the trunk leg it costs is priced from that.",
         f"[{OUTBOUND_CONTEXT}]",
     ]
-    for pattern, outside in _outbound_patterns(settings):
-        # FILTER: whatever matched the pattern, only '+' and digits reach the dial string.
-        dial = f"Dial(PJSIP/${{FILTER(+0-9,${{EXTEN}})}}@{TRUNK_ENDPOINT},{timeout})"
+    # FILTER: whatever matched the pattern, only '+' and digits reach the dial string.
+    number = "${FILTER(+0-9,${EXTEN})}"
+    dial = f"Dial(PJSIP/${{{DIALLED_VARIABLE}}}@{TRUNK_ENDPOINT},{timeout})"
+    patterns = _outbound_patterns(settings)
+    for pattern, outside in patterns:
+        lines.append(f"exten => {pattern},1,Set({DIALLED_VARIABLE}={number})")
         if outside and caller_id:  # our number, and no name: the caller's stays private
-            lines.append(f"exten => {pattern},1,Set(CALLERID(all)=<{caller_id}>)")
-            lines.append(f" same => n,{dial}")
-        else:
-            lines.append(f"exten => {pattern},1,{dial}")
+            lines.append(f" same => n,Set(CALLERID(all)=<{caller_id}>)")
+        lines.append(f" same => n,{dial}")
         lines.append(" same => n,Hangup()")
+    if patterns:  # some destination is allowed: its legs are reported
+        lines += [
+            f'exten => h,1,GotoIf($["${{{TRANSFER_OUT_VARIABLE}}}" != "1"]?done)',
+            f" same => n,UserEvent({OUTSIDE_LEG_EVENT},Number: ${{{DIALLED_VARIABLE}}},"
+            "DialStatus: ${DIALSTATUS},AnsweredMs: ${ANSWEREDTIME_MS})",
+            " same => n(done),NoOp()",
+        ]
     return ["\n".join(lines) + "\n"]
 
 

@@ -291,6 +291,25 @@ class DTMFEnd:
     direction: str  # "Received": from the phone; "Sent": towards it
 
 
+# The UserEvent the generated outbound context sends when a call the IVR placed for a caller
+# (a transfer out, features/ivr/transfer_out.py) is over (confgen.outbound_dialplan).
+OUTSIDE_LEG_EVENT = "CallcenterOutsideLeg"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutsideLegEnded:
+    """A transfer out of the IVR ended, as its Local channel's Dial() timed it: the number
+    dialled, DIALSTATUS, and ANSWEREDTIME_MS (answer to hangup, 0 when nobody answered)."""
+
+    name: ClassVar[str] = OUTSIDE_LEG_EVENT
+    timestamp: float | None = None
+    uniqueid: str  # the Local channel's
+    linkedid: str  # the caller's call
+    number: str
+    dial_status: str
+    answered_ms: int | None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OtherEvent:
     """Any event we have no type for. Header names as Asterisk sent them; a repeated header
@@ -325,6 +344,7 @@ AmiEvent = (
     | CoreShowChannelsComplete
     | Reload
     | Shutdown
+    | OutsideLegEnded
     | OtherEvent
 )
 
@@ -592,6 +612,24 @@ def _dtmf_end(name: str, ts: float | None, h: _Store) -> DTMFEnd:
                    digit=_text(h, "digit"), direction=_text(h, "direction"))
 
 
+def _user_event(name: str, ts: float | None, h: _Store) -> OutsideLegEnded | OtherEvent:
+    if _text(h, "userevent") != OUTSIDE_LEG_EVENT:
+        return _other(name, ts, h)
+    return OutsideLegEnded(timestamp=ts, uniqueid=_text(h, "uniqueid"),
+                           linkedid=_text(h, "linkedid"), number=_text(h, "number")[:40],
+                           dial_status=_text(h, "dialstatus")[:20],
+                           answered_ms=_number(name, h, "answeredms"))
+
+
+def _other(name: str, ts: float | None, h: _Store) -> OtherEvent:
+    headers: dict[str, str | tuple[str, ...]] = {}
+    for key, value in h.values():
+        if key == "content" and not value:
+            continue  # panoramisk adds an empty body to every Message
+        headers[key] = value if isinstance(value, str) else tuple(str(v) for v in value)
+    return OtherEvent(name=name, timestamp=ts, headers=MappingProxyType(headers))
+
+
 def _fully_booted(name: str, ts: float | None, h: _Store) -> FullyBooted:
     return FullyBooted(timestamp=ts)
 
@@ -628,6 +666,7 @@ _BUILDERS: dict[str, Callable[[str, float | None, _Store], AmiEvent]] = {
     "ContactList": _contact_list,
     "ContactListComplete": _contact_list_complete,
     "DTMFEnd": _dtmf_end,
+    "UserEvent": _user_event,
 }
 _BUILDERS_BY_LOWER_NAME = {key.lower(): builder for key, builder in _BUILDERS.items()}
 
@@ -647,9 +686,4 @@ def parse_event(message: Mapping[str, Any]) -> AmiEvent:
     builder = _BUILDERS.get(name) or _BUILDERS_BY_LOWER_NAME.get(name.lower())
     if builder is not None:
         return builder(name, timestamp, store)
-    headers: dict[str, str | tuple[str, ...]] = {}
-    for key, value in store.values():
-        if key == "content" and not value:
-            continue  # panoramisk adds an empty body to every Message
-        headers[key] = value if isinstance(value, str) else tuple(str(v) for v in value)
-    return OtherEvent(name=name, timestamp=timestamp, headers=MappingProxyType(headers))
+    return _other(name, timestamp, store)

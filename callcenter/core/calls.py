@@ -27,6 +27,7 @@ from callcenter.core.records import (
     HangupBy,
     HoldBy,
     IvrStep,
+    OutsideLeg,
     SurveyAnswer,
     Transfer,
     TransferMode,
@@ -44,6 +45,7 @@ if TYPE_CHECKING:  # the typed records the AMI adapter builds; only data crosses
         NewCallerid,
         Newchannel,
         Newstate,
+        OutsideLegEnded,
         SoftHangupRequest,
         Unhold,
     )
@@ -65,6 +67,8 @@ MAX_TRANSFERS = 32
 # A record keeps this many holds; a phone flapping hold/unhold beyond it is not recorded (each
 # is a SIP re-INVITE anyone's phone may send: they must not grow a record without bound).
 MAX_HOLDS = 64
+# Transfers out of the IVR a record keeps (a flow places one; more would be a loop).
+MAX_OUTSIDE_LEGS = 8
 # A consult the second agent did not take: DIALSTATUS (or the service's own word) -> outcome.
 CONSULT_DECLINED = frozenset({"BUSY", "NOANSWER", "DECLINED"})
 
@@ -274,7 +278,23 @@ class CallLedger:
                 return candidate, agent
         return None
 
+    def _on_outside_leg(self, ev: OutsideLegEnded, at: float) -> LedgerResult:
+        """A transfer out of the IVR ended (its Local channel's Dial() said how): the leg it
+        put on the trunk, ended at the event's time and answered ANSWEREDTIME before it."""
+        tracked = self._calls.get(self._leg_owner.get(ev.linkedid, ev.linkedid))
+        if tracked is None:  # the caller's record closed first: rare (docs/rating.md)
+            return _NOTHING
+        record = tracked.record
+        if len(record.outside_legs) >= MAX_OUTSIDE_LEGS:
+            return _NOTHING
+        answered_ms = ev.answered_ms if ev.dial_status == "ANSWER" else None
+        record.outside_legs.append(OutsideLeg(
+            number=ev.number, dial_status=ev.dial_status or "UNKNOWN", ended_at=at,
+            answered_at=None if answered_ms is None else at - max(0, answered_ms) / 1000))
+        return LedgerResult(save=(record,))
+
     _HANDLERS = {
+        "CallcenterOutsideLeg": _on_outside_leg,
         "Hold": _on_hold,
         "Unhold": _on_unhold,
         "SoftHangupRequest": _on_soft_hangup_request,
@@ -331,13 +351,17 @@ class CallLedger:
         record.survey_answers = list(survey_answers)
 
     def queued(self, call_id: str, queue: str, now: float) -> LedgerResult:
-        """The call joined ``queue`` (again, on overflow): the record names the last queue,
-        and the wait counts from the first, as the caller lived it. After a blind transfer the
+        """The call joined ``queue`` (again, on overflow): the record names the last queue
+        and ``overflowed_from`` the first, and the wait counts from the first, as the caller
+        lived it. After a blind transfer the
         caller waits again, but the record keeps the queue they first waited in (per-queue
         figures count each call once, where it arrived); ``transfers`` says where it went."""
         tracked = self._require(call_id)
         record = tracked.record
         if not tracked.moved or record.queue is None:
+            if record.queue is not None and record.queue != queue \
+                    and record.overflowed_from is None:
+                record.overflowed_from = record.queue  # the first queue, kept through more
             record.queue = queue
         if record.queued_at is None:
             record.queued_at = now

@@ -22,11 +22,12 @@ from __future__ import annotations
 import csv
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decimal, InvalidOperation
 from enum import StrEnum
+from typing import TypeVar
 
 import pycountry
 
@@ -292,34 +293,66 @@ def parse_tariff(lines: Iterable[str]) -> list[Rate]:
 
 
 def _rate(row: dict[str, str]) -> Rate:
+    """The rate of one line; ValueError naming every bad cell of it (so one pass over the
+    file shows all there is to fix)."""
+    problems: list[str] = []
+
     def given(name: str) -> str | None:
         return row.get(name) or None
 
-    try:
-        direction = Direction(row["direction"].lower())
-    except ValueError:
-        raise ValueError(f"direction {row['direction']!r}: inbound or outbound") from None
-    rounding_text = given("rounding") or Rounding.HALF_UP.value
-    try:
-        rounding = Rounding(rounding_text.lower())
-    except ValueError:
-        raise ValueError(f"rounding {rounding_text!r}: one of "
-                         f"{', '.join(r.value for r in Rounding)}") from None
+    def checked(parse: Callable[[], _T]) -> _T | None:
+        try:
+            return parse()
+        except ValueError as exc:
+            problems.append(str(exc))
+            return None
+
+    prefix = row["prefix"].removeprefix("+")
+    if not PREFIX_RE.fullmatch(prefix):
+        problems.append(f"prefix {row['prefix']!r}: 1 to 15 digits (E.164 without +)")
+    direction = checked(lambda: _choice("direction", row["direction"], Direction))
+    currency = row["currency"]
+    if not CURRENCY_RE.fullmatch(currency):
+        problems.append(f"currency {currency!r}: three capital letters (ISO 4217)")
     # Checked on import, not by Rate: a stored rate stays readable if its currency is later
     # withdrawn from the standard (HRK was, in 2023), and keeps pricing its own period.
-    if CURRENCY_RE.fullmatch(row["currency"]) and not is_currency(row["currency"]):
-        raise ValueError(f"currency {row['currency']!r}: not an ISO 4217 currency code")
+    elif not is_currency(currency):
+        problems.append(f"currency {currency!r}: not an ISO 4217 currency code")
+    trunk = given("trunk")
+    if trunk is not None and not TRUNK_RE.fullmatch(trunk):
+        problems.append(f"trunk {trunk!r}: a lowercase name")
+    rounding = checked(lambda: _choice("rounding", given("rounding") or Rounding.HALF_UP.value,
+                                       Rounding))
     decimals_text = given("decimals") or "2"
-    if not decimals_text.isdigit():
-        raise ValueError(f"decimals {decimals_text!r}: a whole number 0 to {MAX_DECIMALS}")
+    if not decimals_text.isdigit() or int(decimals_text) > MAX_DECIMALS:
+        problems.append(f"decimals {decimals_text!r}: a whole number 0 to {MAX_DECIMALS}")
+    per_minute = checked(lambda: _amount("per_minute", row["per_minute"]))
+    effective_from = checked(lambda: _when(row["effective_from"]))
+    connection_fee = checked(lambda: _amount("connection_fee", given("connection_fee") or "0"))
+    increments = checked(lambda: Increments.parse(given("increments") or "60/60"))
+    minimum = checked(lambda: _amount("minimum", given("minimum") or "0"))
+    if problems:
+        raise ValueError("; ".join(problems))
+    assert direction is not None and rounding is not None and per_minute is not None
+    assert effective_from is not None and connection_fee is not None
+    assert increments is not None and minimum is not None
     return Rate(
-        prefix=row["prefix"].removeprefix("+"), direction=direction,
-        per_minute=_amount("per_minute", row["per_minute"]), currency=row["currency"],
-        effective_from=_when(row["effective_from"]), trunk=given("trunk"),
-        connection_fee=_amount("connection_fee", given("connection_fee") or "0"),
-        increments=Increments.parse(given("increments") or "60/60"),
-        minimum=_amount("minimum", given("minimum") or "0"), decimals=int(decimals_text),
+        prefix=prefix, direction=direction, per_minute=per_minute, currency=currency,
+        effective_from=effective_from, trunk=trunk, connection_fee=connection_fee,
+        increments=increments, minimum=minimum, decimals=int(decimals_text),
         rounding=rounding, description=row.get("description", ""))
+
+
+_T = TypeVar("_T")
+_Choice = TypeVar("_Choice", bound=StrEnum)
+
+
+def _choice(name: str, text: str, choices: type[_Choice]) -> _Choice:
+    try:
+        return choices(text.lower())
+    except ValueError:
+        raise ValueError(f"{name} {text!r}: one of "
+                         f"{', '.join(c.value for c in choices)}") from None
 
 
 def _amount(name: str, text: str) -> Decimal:

@@ -185,6 +185,18 @@ class CallbackRequest:
 
 
 @dataclass
+class OutsideLeg:
+    """A call the IVR placed for the caller to an outside number or an extension behind the
+    trunk (a flow's ``{external: ...}`` / ``{extension: ...}``), as Asterisk's Dial() timed
+    it: ``answered_at`` None when nobody answered. Times are Asterisk's."""
+
+    number: str  # as dialled
+    dial_status: str  # Dial()'s DIALSTATUS: ANSWER, BUSY, NOANSWER, ...
+    ended_at: float
+    answered_at: float | None = None
+
+
+@dataclass
 class CallRecord:
     """Everything we keep about one inbound call. Times are POSIX seconds (UTC)."""
 
@@ -203,6 +215,9 @@ class CallRecord:
     ivr_path: list[IvrStep] = field(default_factory=list)
     queue: str | None = None  # the queue the caller first waited in (a transfer keeps it)
     queued_at: float | None = None
+    # The queue the caller entered first when max_wait or a full line moved them on
+    # (``queue`` is then the one they waited in last): where the reports count the call.
+    overflowed_from: str | None = None
     wait_seconds: float | None = None
     agent_id: str | None = None
     agent_answered_at: float | None = None
@@ -215,6 +230,7 @@ class CallRecord:
     survey_answers: list[SurveyAnswer] = field(default_factory=list)
     transfers: list[Transfer] = field(default_factory=list)
     holds: list[Hold] = field(default_factory=list)  # in time order
+    outside_legs: list[OutsideLeg] = field(default_factory=list)  # IVR transfers out
     note: str | None = None  # why a record was closed unusually (e.g. reconciled)
     source: RecordSource = RecordSource.SERVICE
     # Callbacks (docs/records.md, "Callbacks"): the call that asked to be called back names
@@ -229,3 +245,9 @@ class CallRecord:
     @property
     def is_open(self) -> bool:
         return self.ended_at is None
+
+    @property
+    def entered_queue(self) -> str | None:
+        """The queue the caller entered (before any overflow): where the queue figures count
+        the call, once, as the simulator does (docs/reports.md)."""
+        return self.overflowed_from or self.queue

@@ -16,9 +16,10 @@ its hangup; a leg nobody answered crossed the trunk but costs nothing, so it is 
   customer's answer (``answered_at``) to the end, on ``outbound_trunk`` (the one trunk the
   service dials through), priced by the number dialled (the record's ``caller_number``
   holds the customer called, docs/records.md).
-- **A transfer out of the IVR to an outside number** (features/ivr/transfer_out.py) is a
-  second leg on the trunk, but the record does not hold it (neither the number nor when the
-  far end answered): it is not priced until the record does.
+- **A transfer out of the IVR** (features/ivr/transfer_out.py) to an outside number or an
+  extension behind the trunk: a second leg, outbound on ``outbound_trunk``, from the far
+  end's answer to the end of that leg (``CallRecord.outside_legs``, as Asterisk's Dial()
+  timed it), priced by the number dialled. Unanswered ones cost nothing.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ _CHANNEL_RE = re.compile(r"^[A-Za-z0-9]+/(?P<endpoint>.+)-[0-9a-fA-F]+$")
 class LegKind(StrEnum):
     CALLER = "caller"  # an inbound caller's own channel
     CUSTOMER = "customer"  # the customer we called: a campaign's call, a callback
+    TRANSFER_OUT = "transfer_out"  # the IVR dialled an outside number for the caller
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,18 @@ def channel_endpoint(channel: str | None) -> str | None:
     return None if found is None else found.group("endpoint")
 
 
+@dataclass(frozen=True)
+class Trunks:
+    """Which endpoints are trunks (an inbound caller on one crossed a trunk) and the one the
+    service dials out through (campaigns, callbacks, the IVR's transfers out)."""
+
+    inbound: frozenset[str]
+    outbound: str
+
+    def legs_of(self, record: CallRecord) -> list[TrunkLeg]:
+        return trunk_legs(record, trunks=self.inbound, outbound_trunk=self.outbound)
+
+
 def trunk_legs(record: CallRecord, *, trunks: frozenset[str], outbound_trunk: str,
                ) -> list[TrunkLeg]:
     """The trunk legs of a closed record (an open one has none yet), in call order."""
@@ -70,11 +84,11 @@ def trunk_legs(record: CallRecord, *, trunks: frozenset[str], outbound_trunk: st
     if record.direction is Direction.OUTBOUND or record.callback_of is not None:
         return [TrunkLeg(LegKind.CUSTOMER, Direction.OUTBOUND, record.caller_number,
                          outbound_trunk, answered, ended)]
-    if record.channel is None:
-        trunk = None
-    else:
-        trunk = channel_endpoint(record.channel)
-        if trunk not in trunks:
-            return []  # an extension, a Local channel: no trunk crossed
-    return [TrunkLeg(LegKind.CALLER, Direction.INBOUND, record.caller_number, trunk,
-                     answered, ended)]
+    # The caller's own leg crossed a trunk unless it came from an extension or a Local channel.
+    trunk = None if record.channel is None else channel_endpoint(record.channel)
+    caller = [] if record.channel is not None and trunk not in trunks else [
+        TrunkLeg(LegKind.CALLER, Direction.INBOUND, record.caller_number, trunk, answered, ended)]
+    return caller + [
+        TrunkLeg(LegKind.TRANSFER_OUT, Direction.OUTBOUND, leg.number, outbound_trunk,
+                 leg.answered_at, max(leg.ended_at, leg.answered_at))
+        for leg in record.outside_legs if leg.answered_at is not None]

@@ -35,7 +35,7 @@ from callcenter.features.evaluations.http import install_evaluation_routes
 from callcenter.features.evaluations.store import EvaluationStore
 from callcenter.features.queues import http as queues_http
 from callcenter.features.rating.http import install_rating_routes
-from callcenter.features.rating.service import RatingServices
+from callcenter.features.rating.service import TRUNKS, RatingServices
 from callcenter.features.recordings.http import install_recording_routes
 from callcenter.features.recordings.service import CallRecordings
 from callcenter.features.recordings.store import RecordingStore
@@ -145,7 +145,8 @@ def make_app(services: WebServices) -> web.Application:
     register(app, accounts.ENDPOINTS)
     register(app, [HEALTH_ENDPOINT, OPENAPI_ENDPOINT])
     register(app, [calls.CALLS_ENDPOINT, reports.FAQ_ENDPOINT])
-    app[calls.TIMELINES] = CallTimelines(services.calls, services.agent_states, services.clock)
+    app[calls.TIMELINES] = CallTimelines(services.calls, services.agent_states, services.clock,
+                                         TRUNKS)
     register(app, [calls.TIMELINE_ENDPOINT])
     if services.dead_letters is not None:
         app[DEAD_LETTERS] = services.dead_letters

@@ -123,6 +123,10 @@ async def test_ivr_wait_ring_talk_hold_and_wrap_up_last_what_the_phones_did(tmp_
     lived = at(caller_result, "remote-bye") - at(caller_result, "answered")
     assert record.answered_at is not None and record.ended_at is not None
     assert abs((record.ended_at - record.answered_at) - lived) < TO_THE_SECOND, (record, lived)
+    # The caller came in on the demo's trunk ("anonymous"): billable for what their phone lived.
+    [leg] = body["trunk_legs"]
+    assert (leg["kind"], leg["direction"], leg["trunk"]) == ("caller", "inbound", "anonymous")
+    assert abs(leg["billable_seconds"] - lived) < TO_THE_SECOND, (leg, lived)
     # After the call: agent1's wrap-up, the queue's configured length, from their leg's end.
     [wrap_up] = body["wrap_ups"]
     assert (wrap_up["kind"], wrap_up["agent"], wrap_up["ongoing"]) == ("wrap_up", "agent1",

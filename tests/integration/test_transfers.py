@@ -248,6 +248,36 @@ async def test_a_flow_ending_in_an_outside_number_transfers_the_caller(tmp_path:
     assert record.hangup_by is HangupBy.AGENT
     assert record.caller_number == CALLER_NUMBER
     assert [step.node for step in record.ivr_path] == ["welcome"]
+    # The leg it put on the trunk, as Asterisk timed it: what the rating prices.
+    [leg] = record.outside_legs
+    assert (leg.number, leg.dial_status) == (CUSTOMER, "ANSWER")
+    assert leg.answered_at is not None and record.ended_at is not None
+    assert 1.4 <= leg.ended_at - leg.answered_at <= 1.8, leg  # the far end talked 1.5 s
+    assert abs(record.ended_at - leg.ended_at) < 1.0, (record, leg)
+
+
+async def test_a_caller_who_hangs_up_on_the_transfer_ends_its_trunk_leg_then(
+        tmp_path: Path) -> None:
+    port = free_port()
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "main.yaml").write_text(TRANSFER_FLOW)
+    async with call_center(tmp_path / "center", [], env=outbound_env(port),
+                           service_ivr={"dialplans_dir": str(flows)}) as center:
+        with carrier(port, AgentPlan(answer_after_ms=300)) as far_end:  # talks until the BYE
+            call = caller(center, CallerPlan(hangup_after_ms=9_000))
+            await finished(call)
+            far_end_result = await finished(far_end, 10)
+        record = await the_only_closed_call(center)
+
+    assert far_end_result.names()[:2] == ["invite", "answered"]
+    assert record.hangup_by is HangupBy.CALLER
+    [leg] = record.outside_legs
+    assert leg.dial_status == "ANSWER" and leg.answered_at is not None, leg
+    assert record.answered_at is not None and record.ended_at is not None
+    # Answered after the greeting and the ring, ended with the caller's hang-up.
+    assert record.answered_at < leg.answered_at < record.ended_at - 1, (record, leg)
+    assert abs(record.ended_at - leg.ended_at) < 1.0, (record, leg)
 
 
 # --------------------------------------------------------------------------- a talking caller

@@ -271,20 +271,31 @@ def version(call_id: str, legs_, transfers, direction: Direction, holds) -> Call
        interval=st.sampled_from(list(Interval)),
        zone=st.sampled_from(["UTC", "America/Sao_Paulo", "Europe/Lisbon", "Asia/Kolkata",
                              "Australia/Lord_Howe", "America/St_Johns"]),
-       now=st.integers(0, 6 * 3600))
+       now=st.integers(0, 6 * 3600), together=st.booleans(),
+       relay_page=st.sampled_from([1, 2, agent_store.RELAY_PAGE]))
 async def test_kept_up_equals_brute_force_equals_rebuild(
         sessions: async_sessionmaker[AsyncSession], batches, calls, period, interval, zone,
-        now):
+        now, together, relay_page):
     center = await Center(sessions).with_agents()  # examples share the database: all counts
     run = next(example_ids)
-    for batch in batches:
-        await center.directory.record_state_changes([
-            StateChange(agent, state, reason, DAY + offset + run / 1000, "ready")
-            for agent, offset, state, reason in batch])
-    for index, versions in enumerate(calls):
-        for legs_, transfers, direction, holds in versions:
-            await center.calls.save(version(f"r{run}.{index}", legs_, transfers, direction,
-                                            holds))
+    agent_store.RELAY_PAGE, saved_page = relay_page, agent_store.RELAY_PAGE
+    try:  # a batch's agents laid out again a page of agents at a time: the same
+        for batch in batches:
+            await center.directory.record_state_changes([
+                StateChange(agent, state, reason, DAY + offset + run / 1000, "ready")
+                for agent, offset, state, reason in batch])
+    finally:
+        agent_store.RELAY_PAGE = saved_page
+    if together:  # as the record writer stores them: every call's first version, then ...
+        for step in range(max((len(versions) for versions in calls), default=0)):
+            await center.calls.save_many([
+                version(f"r{run}.{index}", *versions[step])
+                for index, versions in enumerate(calls) if step < len(versions)])
+    else:
+        for index, versions in enumerate(calls):
+            for legs_, transfers, direction, holds in versions:
+                await center.calls.save(version(f"r{run}.{index}", legs_, transfers, direction,
+                                                holds))
     kept = await snapshot(sessions)
     expected = await brute_force(sessions)
     assert kept["states"] == expected["states"]

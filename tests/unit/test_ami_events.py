@@ -31,6 +31,7 @@ from callcenter.asterisk.events import (
     Newchannel,
     Newstate,
     OtherEvent,
+    OutsideLegEnded,
     Reload,
     Shutdown,
     Unhold,
@@ -425,3 +426,19 @@ def test_a_phone_holding_and_unholding_gives_typed_hold_events() -> None:
                           "Uniqueid": "1732822000.2", "Linkedid": "1732822000.1"})
     assert unheld == Unhold(uniqueid="1732822000.2", linkedid="1732822000.1",
                             channel="PJSIP/agent1-00000002")
+
+
+def test_the_outbound_contexts_user_event_is_a_typed_outside_leg_and_others_are_not() -> None:
+    event = parse_event({"Event": "UserEvent", "UserEvent": "CallcenterOutsideLeg",
+                         "Uniqueid": "1.9", "Linkedid": "1.1", "Number": "+5511999990000",
+                         "DialStatus": "ANSWER", "AnsweredMs": "42500",
+                         "Timestamp": "1800000060.000000"})
+    assert event == OutsideLegEnded(timestamp=1_800_000_060.0, uniqueid="1.9", linkedid="1.1",
+                                    number="+5511999990000", dial_status="ANSWER",
+                                    answered_ms=42_500)
+    # Not answered: Asterisk leaves ANSWEREDTIME_MS empty.
+    unanswered = parse_event({"Event": "UserEvent", "UserEvent": "CallcenterOutsideLeg",
+                              "DialStatus": "BUSY", "AnsweredMs": ""})
+    assert isinstance(unanswered, OutsideLegEnded) and unanswered.answered_ms is None
+    other = parse_event({"Event": "UserEvent", "UserEvent": "SomethingElse", "X": "1"})
+    assert isinstance(other, OtherEvent) and other.headers["X"] == "1"

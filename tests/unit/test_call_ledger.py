@@ -122,12 +122,15 @@ def test_an_overflowed_caller_is_recorded_in_the_last_queue_with_the_whole_wait(
     ledger = CallLedger()
     ledger.on_event(newchannel(), T0)
     start_handler(ledger, T0)
-    ledger.queued(CALLER, "sales", T0 + 5)
+    [saved] = ledger.queued(CALLER, "sales", T0 + 5).save
+    assert saved.overflowed_from is None
     ledger.queued(CALLER, "operator", T0 + 65)  # past sales' max_wait
-    ledger.on_event(hangup(CALLER, T0 + 70), T0 + 70)
-    [record] = ledger.handler_finished(CALLER, T0 + 70, hangup_by=HangupBy.CALLER).closed
-    assert (record.queue, record.queued_at) == ("operator", T0 + 5)
-    assert abs(record.wait_seconds - 65) < 1e-6
+    ledger.queued(CALLER, "backup", T0 + 95)  # and past operator's: the first queue stays
+    ledger.on_event(hangup(CALLER, T0 + 100), T0 + 100)
+    [record] = ledger.handler_finished(CALLER, T0 + 100, hangup_by=HangupBy.CALLER).closed
+    assert (record.queue, record.queued_at, record.overflowed_from) == (
+        "backup", T0 + 5, "sales")
+    assert abs(record.wait_seconds - 95) < 1e-6
 
 
 def test_a_caller_who_left_the_queue_for_a_callback_did_not_abandon():
@@ -531,3 +534,43 @@ def test_a_phone_flapping_hold_is_kept_up_to_a_bound():
         ledger.on_event(hold_event(ami.Unhold, CALLER, "PJSIP/anonymous-1", T0 + 7.5 + n), T0)
     record = ledger.get(CALLER)
     assert record is not None and len(record.holds) == MAX_HOLDS
+
+
+# ---------------------------------------------------------------------------- transfers out
+
+
+def outside_leg(status: str, answered_ms: int | None, at: float,
+                linkedid: str = CALLER) -> ami.OutsideLegEnded:
+    return ami.OutsideLegEnded(timestamp=at, uniqueid="1800000000.9", linkedid=linkedid,
+                               number="+5511999990000", dial_status=status,
+                               answered_ms=answered_ms)
+
+
+def test_a_transfer_out_of_the_ivr_is_kept_as_asterisk_timed_it():
+    ledger = CallLedger()
+    ledger.on_event(newchannel(), T0)
+    start_handler(ledger, T0)
+    # Busy first (not answered: no answer time), then answered and talked 42.5 s.
+    ledger.on_event(outside_leg("BUSY", 0, T0 + 10), T0 + 10.1)
+    saved = ledger.on_event(outside_leg("ANSWER", 42_500, T0 + 60), T0 + 60.2).save
+    assert [leg.answered_at for leg in saved[0].outside_legs] == [None, T0 + 17.5]
+    # A leg of a call the ledger does not follow (a callback's, a closed one) changes nothing.
+    assert ledger.on_event(outside_leg("ANSWER", 1000, T0 + 61, linkedid="other.1"),
+                           T0 + 61) == LedgerResult()
+    ledger.on_event(hangup(CALLER, T0 + 60.3), T0 + 60.3)
+    [record] = ledger.handler_finished(CALLER, T0 + 60.3, hangup_by=HangupBy.AGENT).closed
+    assert [(leg.number, leg.dial_status, leg.answered_at, leg.ended_at)
+            for leg in record.outside_legs] == [
+        ("+5511999990000", "BUSY", None, T0 + 10),
+        ("+5511999990000", "ANSWER", T0 + 17.5, T0 + 60)]
+
+
+def test_transfers_out_are_kept_up_to_a_bound():
+    ledger = CallLedger()
+    ledger.on_event(newchannel(), T0)
+    start_handler(ledger, T0)
+    for n in range(20):
+        ledger.on_event(outside_leg("NOANSWER", 0, T0 + n), T0 + n)
+    ledger.on_event(hangup(CALLER, T0 + 30), T0 + 30)
+    [record] = ledger.handler_finished(CALLER, T0 + 30, hangup_by=HangupBy.SYSTEM).closed
+    assert len(record.outside_legs) == 8

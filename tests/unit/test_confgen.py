@@ -88,7 +88,7 @@ def test_ami_listens_where_configured_for_one_least_rights_user(settings: Settin
     assert name == settings.asterisk.ami_username
     user = dict(pairs)
     assert user["secret"] == settings.asterisk.ami_secret
-    assert user["read"] == "system,call,dtmf"
+    assert user["read"] == "system,call,dtmf,user"
     # agent: the fallback queues' pause flags; originate: callbacks and supervisors' calls.
     # Never system (Originate of System(), module reloads) nor config or command.
     assert user["write"] == "call,agent,originate,reporting"
@@ -380,18 +380,28 @@ def test_transfers_dial_only_the_allowed_destinations_through_the_trunk(
                             allowed_prefixes=("+55", "+1212"))
     dialplan = confgen.extensions(trunked)
     outbound = dialplan.split("[callcenter-outbound]\n")[1].strip().splitlines()
-    dial = "Dial(PJSIP/${FILTER(+0-9,${EXTEN})}@callcenter-trunk,25)"
+    dial = "Dial(PJSIP/${CALLCENTER_DIALLED}@callcenter-trunk,25)"
+    number = "Set(CALLCENTER_DIALLED=${FILTER(+0-9,${EXTEN})})"
     assert outbound == [
-        f"exten => _2XXX,1,{dial}",
-        " same => n,Hangup()",
-        f"exten => _3[0-4]X.,1,{dial}",
-        " same => n,Hangup()",
-        "exten => _+55!,1,Set(CALLERID(all)=<+551130000000>)",
+        f"exten => _2XXX,1,{number}",
         f" same => n,{dial}",
         " same => n,Hangup()",
-        "exten => _+1212!,1,Set(CALLERID(all)=<+551130000000>)",
+        f"exten => _3[0-4]X.,1,{number}",
         f" same => n,{dial}",
         " same => n,Hangup()",
+        f"exten => _+55!,1,{number}",
+        " same => n,Set(CALLERID(all)=<+551130000000>)",
+        f" same => n,{dial}",
+        " same => n,Hangup()",
+        f"exten => _+1212!,1,{number}",
+        " same => n,Set(CALLERID(all)=<+551130000000>)",
+        f" same => n,{dial}",
+        " same => n,Hangup()",
+        # Every leg the IVR placed is reported when it ends, either side hanging up.
+        'exten => h,1,GotoIf($["${CALLCENTER_TRANSFER_OUT}" != "1"]?done)',
+        " same => n,UserEvent(CallcenterOutsideLeg,Number: ${CALLCENTER_DIALLED},"
+        "DialStatus: ${DIALSTATUS},AnsweredMs: ${ANSWEREDTIME_MS})",
+        " same => n(done),NoOp()",
     ]
     # Neither callers (the trunk's own calls included) nor agents can reach it.
     assert "include" not in dialplan
@@ -404,7 +414,7 @@ def test_without_a_caller_id_outside_calls_show_the_callers_own_number(
     dialplan = confgen.extensions(with_outbound(settings, caller_id=""))
     outbound = dialplan.split("[callcenter-outbound]\n")[1]
     assert "CALLERID" not in outbound
-    assert "exten => _+55!,1,Dial(" in dialplan
+    assert "exten => _+55!,1,Set(CALLCENTER_DIALLED=" in dialplan
 
 
 def test_a_trunk_with_nothing_allowed_has_an_empty_outbound_context(settings: Settings) -> None:

@@ -147,13 +147,14 @@ def test_every_bad_line_is_named_and_nothing_is_taken():
         "62,outbound,,0.30,0,30/6,0,BRL,2,half_up,2026-01-01T00:00:00,",
         "55,outbound,,0.31,0,30/6,0,BRL,2,half_up,2026-01-01,again",
         "63,outbound,,0.30",
+        "6x4,sideways,,abc,0,30/6,0,Real,9,half_up,2026-01-01,all at once",
     ])
     with pytest.raises(TariffError) as caught:
         parse_tariff(text.splitlines())
     said = [str(p) for p in caught.value.problems]
     assert said == [
         "line 5: prefix '55x': 1 to 15 digits (E.164 without +)",
-        "line 6: direction 'sideways': inbound or outbound",
+        "line 6: direction 'sideways': one of inbound, outbound",
         "line 7: per_minute '-1': an amount, 0 or more",
         "line 8: '30-6' is not increments such as 30/6, 60/60 or 1/1",
         "line 9: currency 'brl': three capital letters (ISO 4217)",
@@ -163,6 +164,10 @@ def test_every_bad_line_is_named_and_nothing_is_taken():
         "line 12: effective_from '2026-01-01T00:00:00': give the offset (Z, -03:00, ...)",
         "line 13: the same prefix, direction, trunk and date as line 2",
         "line 14: 4 cells, the header has 12",
+        # Every bad cell of a line at once: one pass over the file shows all to fix.
+        "line 15: prefix '6x4': 1 to 15 digits (E.164 without +); direction 'sideways': one "
+        "of inbound, outbound; currency 'Real': three capital letters (ISO 4217); decimals "
+        "'9': a whole number 0 to 6; per_minute 'abc': an amount such as 0.12",
     ]
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from callcenter.core.clock import VirtualClock
 from callcenter.core.rating import TariffError
 from callcenter.core.records import CallRecord, Direction
+from callcenter.core.trunk_legs import TrunkLeg, Trunks
 from callcenter.features.calls.store import CallRepository
 from callcenter.features.rating.models import CallCostRow, TariffRateRow, TariffRow
 from callcenter.features.rating.store import (
@@ -25,8 +26,8 @@ from callcenter.features.rating.store import (
     CallPricer,
     CostGrouping,
     CostQueries,
+    TariffBook,
     TariffStore,
-    Trunks,
     local_days,
 )
 from tests.support.store import count_rows
@@ -146,6 +147,31 @@ async def test_an_open_call_has_no_price_and_storing_it_again_replaces_its_legs(
     assert await cost_of(rating, "c") == (Decimal("0.35"), "BRL", 180, None)
     assert await count_rows(engine, CallCostRow) == 1
     assert await rating.costs.call_cost("nobody") is None
+
+
+async def test_calls_stored_together_are_priced_as_one_by_one(
+        rating: Rating, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    await rating.tariffs.import_file("carrier.csv", TARIFF.encode(), "admin")
+    records = [record for _, record, _ in HAND_WORKED]
+    await rating.calls.save(dataclasses.replace(records[0], ended_at=records[0].ended_at + 600))
+    await rating.calls.save_many([dataclasses.replace(records[1], ended_at=None), *records])
+    for _, record, expected in HAND_WORKED:
+        assert await cost_of(rating, record.call_id) == expected
+    assert await count_rows(engine, CallCostRow) == len(HAND_WORKED)
+    real_price = TariffBook.price
+
+    def broken_for_rio(book: TariffBook, call_pk: int, index: int, leg: TrunkLeg) -> object:
+        if "5521" in (leg.number or ""):
+            raise ArithmeticError("a bug in pricing")
+        return real_price(book, call_pk, index, leg)
+
+    monkeypatch.setattr("callcenter.features.rating.store.TariffBook.price", broken_for_rio)
+    await rating.calls.save_many([dataclasses.replace(record, ended_at=None)
+                                  for record in records])
+    await rating.calls.save_many(records)  # one call unpriced: the others are priced
+    assert (await rating.costs.call_cost("r")).legs == []  # type: ignore[union-attr]
+    assert await cost_of(rating, "m") == HAND_WORKED[0][2]
+    assert await count_rows(engine, CallCostRow) == len(HAND_WORKED) - 1
 
 
 async def test_a_call_from_an_agents_phone_crossed_no_trunk(rating: Rating) -> None:

@@ -25,7 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.core.clock import VirtualClock
 from callcenter.core.records import CallRecord, Disposition, HangupBy, IvrStep
-from callcenter.features.calls.recorder import STRIKES_BEFORE_DEAD_LETTER, RecordWriter
+from callcenter.features.calls.recorder import (
+    MAX_BATCH,
+    STRIKES_BEFORE_DEAD_LETTER,
+    RecordWriter,
+)
 from callcenter.features.calls.spool import (
     SpoolAck,
     SpoolPut,
@@ -74,6 +78,24 @@ class FakeStore:
             raise self.refuse[record.call_id]
         self.stored[record.call_id] = copy.deepcopy(record)
         self.saves[record.call_id] += 1
+
+
+class FakeBatchStore(FakeStore):
+    """A FakeStore that also stores several records at once, all or none."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[str]] = []
+
+    async def save_many(self, records: list[CallRecord]) -> None:
+        if self.down:
+            raise database_down()
+        for record in records:
+            if record.call_id in self.refuse:
+                raise self.refuse[record.call_id]
+        self.batches.append([record.call_id for record in records])
+        for record in records:
+            self.stored[record.call_id] = copy.deepcopy(record)
 
 
 class FakeLetters:
@@ -243,6 +265,45 @@ async def test_an_unreadable_spooled_record_is_moved_aside_at_open(spool: Path,
     assert set(store.stored) == {"fine"}
     [letter] = letters.letters
     assert letter.call_id == "old" and "unreadable in the spool" in letter.reason
+
+
+async def test_records_waiting_together_are_stored_together_in_order(writers) -> None:
+    store = FakeBatchStore()
+    writer = await writers(store)
+    writer.submit([call(f"c{i}", at=T0 + i) for i in range(MAX_BATCH + 5)])
+    await writer.flush(WAIT)
+    assert store.batches == [[f"c{i}" for i in range(MAX_BATCH)],
+                             [f"c{i}" for i in range(MAX_BATCH, MAX_BATCH + 5)]]
+    assert store.saves == Counter() and writer.backlog == 0
+
+
+async def test_a_refused_batch_is_written_one_by_one_so_only_the_bad_record_is_set_aside(
+        writers) -> None:
+    store, letters = FakeBatchStore(), FakeLetters()
+    store.refuse["bad"] = ValueError("call record 'bad': caller_name: contains a NUL character")
+    writer = await writers(store, dead_letters=letters)
+    writer.submit([call("a"), call("bad"), call("b")])
+    await writer.flush(WAIT)
+    assert [letter.call_id for letter in letters.letters] == ["bad"]
+    assert set(store.stored) == {"a", "b"} and store.saves == Counter({"a": 1, "b": 1})
+    assert store.batches == []
+    writer.submit([call("c"), call("d")])  # then together again
+    await writer.flush(WAIT)
+    assert store.batches == [["c", "d"]]
+
+
+async def test_an_outage_never_moves_records_stored_together_aside(writers) -> None:
+    store, letters, sleep = FakeBatchStore(), FakeLetters(), RecordedSleep()
+    store.down = True
+    sleep.on_sleep = lambda count: setattr(store, "down", count < 5)
+    writer = await writers(store, dead_letters=letters, sleep=sleep)
+    writer.submit([call("a"), call("b"), call("c")])
+    await writer.flush(WAIT)
+    assert letters.letters == [] and set(store.stored) == {"a", "b", "c"}
+    assert sleep.delays == [0.5, 1, 2, 4, 8]
+    # Back up: stored together again, not one by one (the outage was no record's fault).
+    [batch] = store.batches
+    assert sorted(batch) == ["a", "b", "c"] and store.saves == Counter()
 
 
 # --------------------------------------------------------------------------- retries

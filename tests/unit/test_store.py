@@ -326,6 +326,48 @@ async def test_a_follower_that_fails_takes_the_record_down_with_it(
     assert stored is not None and stored.is_open
 
 
+async def test_records_saved_together_are_stored_as_saved_one_by_one(
+    repository: CallRepository, engine: AsyncEngine
+) -> None:
+    await repository.save(closed(open_call("2.1")))  # stored before: replaced
+    await repository.save_many([
+        open_call("2.1"), open_call("2.2"), closed(open_call("2.3", queue=None)),
+        closed(open_call("2.2")),  # the same call again: its last version wins
+    ])
+    assert await repository.get("2.1") == open_call("2.1")
+    assert await repository.get("2.2") == closed(open_call("2.2"))
+    assert await repository.get("2.3") == closed(open_call("2.3", queue=None))
+    assert await count_rows(engine, CallRow) == 3
+    assert await count_rows(engine, AttemptRow) == 1 + 2 + 2
+    await repository.save_many([])
+
+
+async def test_records_saved_together_stand_or_fall_together(
+    repository: CallRepository, engine: AsyncEngine
+) -> None:
+    bad = dataclasses.replace(open_call("2.5"), caller_name="a\x00")
+    with pytest.raises(ValueError, match="caller_name"):
+        await repository.save_many([open_call("2.4"), bad])
+    assert await count_rows(engine, CallRow) == 0
+    refusing = CallRepository(session_factory(engine), followers=[_Follower(refuse_closed=True)])
+    with pytest.raises(RuntimeError, match="refused"):
+        await refusing.save_many([open_call("2.6"), closed(open_call("2.7"))])
+    assert await count_rows(engine, CallRow) == 0
+
+
+async def test_followers_without_follow_many_see_each_record_saved_together(
+    engine: AsyncEngine, clock: VirtualClock
+) -> None:
+    follower = _Follower()
+    repository = CallRepository(session_factory(engine), clock=clock, followers=[follower])
+    await repository.save(open_call("2.8"))
+    await repository.save_many([closed(open_call("2.8")), open_call("2.9")])
+    (first_pk, _, _), (again_pk, _, _), (other_pk, _, _) = follower.seen
+    assert [(call_id, is_open) for _, call_id, is_open in follower.seen] == [
+        ("2.8", True), ("2.8", False), ("2.9", True)]
+    assert first_pk == again_pk != other_pk
+
+
 # --------------------------------------------------------------------------- listing
 
 

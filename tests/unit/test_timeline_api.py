@@ -44,6 +44,7 @@ class LoggedStates:
 def held_call(call_id: str = "t.1", ended: float | None = T0 + 60) -> CallRecord:
     return CallRecord(
         call_id=call_id, started_at=T0, answered_at=T0 + 0.5, queue="sales", queued_at=T0 + 5,
+        channel="PJSIP/callcenter-trunk-0000002a", caller_number="+5511987654321",
         ended_at=ended, agent_id="agent1", agent_answered_at=T0 + 8, talk_seconds=52,
         hangup_by=HangupBy.CALLER, disposition=Disposition.ANSWERED,
         attempts=[AgentAttempt("agent1", T0 + 6, ended, AttemptOutcome.ANSWERED, T0 + 8)],
@@ -97,6 +98,11 @@ async def test_a_closed_call_has_its_segments_then_its_agents_wrap_up(repos) -> 
         "kind": "wrap_up", "start": "2026-11-18T11:07:40.100000Z",
         "end": "2026-11-18T11:07:55.100000Z", "seconds": 15, "agent": "agent1",
         "ongoing": False}]
+    # The caller came over the carrier's trunk: billable from our answer to the hang-up.
+    assert body["trunk_legs"] == [{
+        "kind": "caller", "direction": "inbound", "trunk": "callcenter-trunk",
+        "number": "+5511987654321", "answered_at": "2026-11-18T11:06:40.500000Z",
+        "ended_at": "2026-11-18T11:07:40Z", "billable_seconds": 59.5}]
 
 
 async def test_unknown_open_and_unauthorised_asks_are_refused(repos) -> None:

@@ -151,6 +151,8 @@ async def transfers() -> AsyncIterator[Transfers]:
 async def test_an_answered_transfer_dials_through_the_outbound_context(
         transfers: Transfers) -> None:
     asterisk = await ScriptedAsterisk.call(transfers.server.port)
+    await asterisk.expect("SET", "VARIABLE", "__CALLCENTER_TRANSFER_OUT", "1",  # rated
+                          reply="200 result=1")
     await asterisk.expect("EXEC", "Dial", "Local/+5511999990000@callcenter-outbound/n,25,g",
                           reply="200 result=0")
     await asterisk.expect("GET", "VARIABLE", "DIALSTATUS", reply="200 result=1 (ANSWER)")
@@ -164,6 +166,8 @@ async def test_an_answered_transfer_dials_through_the_outbound_context(
 async def test_a_busy_extension_is_reported_busy(transfers: Transfers) -> None:
     transfers.kind, transfers.destination = "extension", "2001"
     asterisk = await ScriptedAsterisk.call(transfers.server.port)
+    await asterisk.expect("SET", "VARIABLE", "__CALLCENTER_TRANSFER_OUT", "1",  # rated
+                          reply="200 result=1")
     await asterisk.expect("EXEC", "Dial", "Local/2001@callcenter-outbound/n,25,g",
                           reply="200 result=0")
     await asterisk.expect("GET", "VARIABLE", "DIALSTATUS", reply="200 result=1 (BUSY)")
@@ -197,6 +201,8 @@ async def test_without_a_trunk_the_transfer_is_unavailable_and_nothing_is_dialle
 async def test_a_caller_who_hangs_up_during_the_transfer_ends_it_as_a_hangup(
         transfers: Transfers) -> None:
     asterisk = await ScriptedAsterisk.call(transfers.server.port)
+    await asterisk.expect("SET", "VARIABLE", "__CALLCENTER_TRANSFER_OUT", "1",  # rated
+                          reply="200 result=1")
     await asterisk.expect("EXEC", "Dial", "Local/+5511999990000@callcenter-outbound/n,25,g",
                           reply="HANGUP\n200 result=-1")
     assert isinstance(await transfers.result(), AgiHangup)
@@ -205,6 +211,8 @@ async def test_a_caller_who_hangs_up_during_the_transfer_ends_it_as_a_hangup(
 async def test_a_dial_that_asterisk_cannot_run_is_unavailable_not_an_error(
         transfers: Transfers) -> None:
     asterisk = await ScriptedAsterisk.call(transfers.server.port)
+    await asterisk.expect("SET", "VARIABLE", "__CALLCENTER_TRANSFER_OUT", "1",  # rated
+                          reply="200 result=1")
     await asterisk.expect("EXEC", "Dial", "Local/+5511999990000@callcenter-outbound/n,25,g",
                           reply="200 result=-2")
     outcome = await transfers.result()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 import pytest
@@ -16,7 +17,7 @@ from callcenter.core.rating import (
     is_currency,
     parse_tariff,
 )
-from callcenter.core.records import CallRecord, Direction
+from callcenter.core.records import CallRecord, Direction, OutsideLeg
 from callcenter.core.trunk_legs import LegKind, TrunkLeg, channel_endpoint, trunk_legs
 
 T0 = 1_780_000_000.0
@@ -141,3 +142,17 @@ def test_a_closed_answered_call_has_at_most_one_leg_inside_it(
         outward = direction is Direction.OUTBOUND or callback
         assert leg.direction is (Direction.OUTBOUND if outward else Direction.INBOUND)
         assert outward or channel is None or channel_endpoint(channel) in TRUNKS
+
+
+def test_an_ivr_transfer_out_is_an_outbound_leg_from_the_far_ends_answer() -> None:
+    record = inbound(outside_legs=[
+        OutsideLeg("+5511999990000", "BUSY", T0 + 10.0),
+        OutsideLeg("+5511999990000", "ANSWER", T0 + 60.0, answered_at=T0 + 17.5)])
+    caller, transfer = legs(record)
+    assert caller.kind is LegKind.CALLER
+    assert transfer == TrunkLeg(LegKind.TRANSFER_OUT, Direction.OUTBOUND, "+5511999990000",
+                                "callcenter-trunk", T0 + 17.5, T0 + 60.0)
+    assert transfer.billable_seconds == 42.5
+    # From an agent's phone the caller's leg crossed no trunk; the transfer out did.
+    [only] = legs(dataclasses.replace(record, channel="PJSIP/agent1-00000003"))
+    assert only.kind is LegKind.TRANSFER_OUT

@@ -222,7 +222,8 @@ def test_a_call_record_is_written_as_it_always_was_byte_for_byte() -> None:
         '"answered_at": "2026-11-18T11:06:40.100000Z", "ended_at": "2026-11-18T11:07:00Z", '
         '"ivr_path": [{"node": "welcome", "at": "2026-11-18T11:06:40.100000Z", "input": null}, '
         '{"node": "main_menu", "at": "2026-11-18T11:06:43Z", "input": "2"}], '
-        '"queue": "sales", "queued_at": "2026-11-18T11:06:45Z", "wait_seconds": 3, '
+        '"queue": "sales", "queued_at": "2026-11-18T11:06:45Z", "overflowed_from": null, '
+        '"wait_seconds": 3, '
         '"agent_id": "agent1", "agent_answered_at": "2026-11-18T11:06:48.250000Z", '
         '"talk_seconds": 11.75, "hangup_by": "caller", "hangup_cause": null, '
         '"disposition": "answered", "attempts": [{"agent_id": "agent1", '
@@ -236,7 +237,7 @@ def test_a_call_record_is_written_as_it_always_was_byte_for_byte() -> None:
         '"transfers": [{"mode": "blind", "from_agent": "agent1", '
         '"requested_at": "2026-11-18T11:06:55Z", "to_agent": null, "to_queue": "support", '
         '"outcome": "completed", "ended_at": "2026-11-18T11:06:56.500000Z", "reason": null}], '
-        '"holds": [], '
+        '"holds": [], "outside_legs": [], '
         '"note": null, "source": "service", "callback_request_id": 7, "callback_of": null, '
         '"direction": "inbound", "campaign": null, "campaign_attempt_id": null, '
         '"open": false}')

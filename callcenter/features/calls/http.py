@@ -17,6 +17,7 @@ from callcenter.features.calls.schemas import (
     DeadLetterPage,
     DeadLetterQuery,
     TimelineSegment,
+    TrunkLegAnswer,
 )
 from callcenter.features.calls.store import CallRepository, DeadLetterRepository
 from callcenter.features.calls.timelines import CallNotFound, CallStillOpen, CallTimelines
@@ -60,7 +61,8 @@ async def call_timeline(request: web.Request, path: CallPath) -> web.Response:
         ended_at=iso(record.ended_at),  # type: ignore[arg-type]
         seconds=round(record.ended_at - record.started_at, 3),
         segments=[TimelineSegment.of(s) for s in found.segments],
-        wrap_ups=[TimelineSegment.of(s) for s in found.wrap_ups]).response()
+        wrap_ups=[TimelineSegment.of(s) for s in found.wrap_ups],
+        trunk_legs=[TrunkLegAnswer.of(leg) for leg in found.trunk_legs]).response()
 
 
 async def list_dead_letters(request: web.Request, query: DeadLetterQuery) -> web.Response:

@@ -11,6 +11,8 @@ local spool and fsync'd (spool.py), and only then written to the database. So:
 - a record the database refuses for good (``db_errors.classify``) is moved to the dead
   letters (the ``call_dead_letters`` table, or if even that fails a file in the data folder)
   with the reason, and the records behind it flow on;
+- several records waiting are stored together, in one transaction (``MAX_BATCH`` at most);
+  if the database refuses the batch they are written one by one, as below;
 - while the database is away, writes are retried with exponential backoff; a record that
   keeps failing while others are stored is moved to the dead letters too (an error nobody
   classified, specific to that record, must not stall the rest).
@@ -40,9 +42,13 @@ from callcenter.features.calls.spool import (
     record_to_json,
 )
 from callcenter.features.calls.store import DeadLetter
-from callcenter.store.db_errors import Failure, classify, describe
+from callcenter.store.db_errors import Failure, classify, describe, is_unavailable
 
 log = logging.getLogger(__name__)
+
+# At most this many records stored in one transaction when several wait (a store with
+# ``save_many``): the followers' upkeep is paid per statement, not per record.
+MAX_BATCH = 200
 
 # A record that failed this many times, each time after other records were stored in
 # between (so the database works), is refused for a reason nobody classified: move it aside.
@@ -50,6 +56,9 @@ STRIKES_BEFORE_DEAD_LETTER = 3
 
 
 class CallStore(Protocol):
+    """Where records go. A store that also has ``save_many(records)`` (all in one
+    transaction, or none: ``CallRepository``) is given the records waiting together."""
+
     async def save(self, record: CallRecord) -> None: ...
 
 
@@ -279,23 +288,53 @@ class RecordWriter:
 
     # ------------------------------------------------------------------ the database
 
-    def _next_writable(self) -> tuple[str, _Pending] | None:
+    def _writable(self, limit: int) -> list[tuple[str, _Pending]]:
+        """Up to ``limit`` records that may be written, oldest first."""
+        found: list[tuple[str, _Pending]] = []
         for call_id, pending in self._pending.items():
             if pending.durable:
-                return call_id, pending
-        return None
+                found.append((call_id, pending))
+                if len(found) == limit:
+                    break
+        return found
+
+    async def _save_batch(self, batch: list[tuple[str, _Pending]]) -> bool:
+        """Store several records in one transaction; False if the store refused the batch
+        (they are then written one by one, so that only a bad record is set aside)."""
+        save_many = getattr(self._store, "save_many", None)
+        assert save_many is not None
+        try:
+            await save_many([pending.record for _, pending in batch])
+        except Exception as exc:
+            log.info("could not store %d call records together (%s); storing them one by "
+                     "one", len(batch), describe(exc))
+            return False
+        self.last_error = None
+        self._stored += len(batch)
+        for call_id, pending in batch:
+            self._acknowledge(call_id, pending)
+        return True
 
     async def _run(self) -> None:
         delay = self._retry_min
+        singles = 0  # records to write one by one before batching again (after a refusal)
+        batching = hasattr(self._store, "save_many")
         while True:
             if not self._pending:
                 self._idle.set()
-            item = self._next_writable()
-            if item is None:
+            writable = self._writable(MAX_BATCH if batching and not singles else 1)
+            if not writable:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            call_id, pending = item
+            if len(writable) > 1:
+                if await self._save_batch(writable):
+                    delay = self._retry_min
+                else:
+                    singles = len(writable)
+                continue
+            singles = max(singles - 1, 0)
+            call_id, pending = writable[0]
             try:
                 await self._store.save(pending.record)
             except Exception as exc:
@@ -315,6 +354,8 @@ class RecordWriter:
                             call_id, delay, self.last_error)
                 if self._pending.get(call_id) is pending:
                     self._pending[call_id] = self._pending.pop(call_id)
+                if is_unavailable(exc):  # no bad record to single out: batch once it is back
+                    singles = 0
                 await self._sleep(delay)
                 delay = min(delay * 2, self._retry_max)
                 continue

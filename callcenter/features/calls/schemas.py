@@ -24,6 +24,7 @@ from callcenter.core.records import (
     TransferOutcome,
 )
 from callcenter.core.timeline import Segment, SegmentKind
+from callcenter.core.trunk_legs import TrunkLeg
 from callcenter.store.values import MAX_ROW_ID
 from callcenter.web.contract import (
     Answer,
@@ -148,6 +149,21 @@ class Hold(Answer):
                    started_at=iso(hold.started_at), ended_at=iso(hold.ended_at))
 
 
+class OutsideLeg(Answer):
+    """A call the IVR placed for the caller to a number outside (a flow's transfer out), as
+    Asterisk's Dial() timed it; `answered_at` null: nobody answered."""
+
+    number: str
+    dial_status: str
+    answered_at: Time | None
+    ended_at: Time
+
+    @classmethod
+    def of(cls, leg: core.OutsideLeg) -> OutsideLeg:
+        return cls(number=leg.number, dial_status=leg.dial_status,
+                   answered_at=iso(leg.answered_at), ended_at=iso(leg.ended_at))
+
+
 class FaqOutcome(Answer):
     flow: str
     topic: str
@@ -193,6 +209,9 @@ class Call(Answer):
                                           "overflow, the queue overflowed to; a transfer does "
                                           "not change it)")
     queued_at: Time | None
+    overflowed_from: str | None = Field(description=(
+        "the queue the caller entered first, when its max_wait or a full line moved them on "
+        "to queue (null: no overflow); the queue reports count the call there"))
     wait_seconds: MeasuredSeconds | None
     agent_id: str | None = Field(description="the first agent who answered")
     agent_answered_at: Time | None
@@ -206,6 +225,7 @@ class Call(Answer):
     survey_answers: list[SurveyAnswer]
     transfers: list[Transfer]
     holds: list[Hold]
+    outside_legs: list[OutsideLeg]
     note: str | None = Field(description="why the record was closed unusually")
     source: named(RecordSource) = Field(description=(
         "who recorded the call: the service; Asterisk's own log while the service was down "
@@ -233,6 +253,7 @@ class Call(Answer):
             answered_at=iso(record.answered_at), ended_at=iso(record.ended_at),
             ivr_path=[IvrStep.of(step) for step in record.ivr_path],
             queue=record.queue, queued_at=iso(record.queued_at),
+            overflowed_from=record.overflowed_from,
             wait_seconds=rounded(record.wait_seconds), agent_id=record.agent_id,
             agent_answered_at=iso(record.agent_answered_at),
             talk_seconds=rounded(record.talk_seconds), hangup_by=record.hangup_by,
@@ -242,6 +263,7 @@ class Call(Answer):
             survey_answers=[SurveyAnswer.of(answer) for answer in record.survey_answers],
             transfers=[Transfer.of(transfer) for transfer in record.transfers],
             holds=[Hold.of(hold) for hold in record.holds],
+            outside_legs=[OutsideLeg.of(leg) for leg in record.outside_legs],
             note=record.note, source=record.source,
             callback_request_id=record.callback_request_id, callback_of=record.callback_of,
             direction=record.direction, campaign=record.campaign,
@@ -282,10 +304,31 @@ class TimelineSegment(Answer):
                    agent=segment.agent_id, ongoing=segment.ongoing)
 
 
+class TrunkLegAnswer(Answer):
+    """A leg of the call that crossed a trunk (docs/rating.md, "Which legs crossed a
+    trunk"), billable from its answer to its end, as Asterisk timed them."""
+
+    kind: str = Field(description="caller, customer or transfer_out")
+    direction: str
+    trunk: str | None = Field(description="null: some trunk, which one unknown")
+    number: str | None = Field(description="the number that prices it")
+    answered_at: Time
+    ended_at: Time
+    billable_seconds: MeasuredSeconds
+
+    @classmethod
+    def of(cls, leg: TrunkLeg) -> TrunkLegAnswer:
+        return cls(kind=leg.kind.value, direction=leg.direction.value, trunk=leg.trunk,
+                   number=leg.number, answered_at=iso(leg.answered_at),  # type: ignore[arg-type]
+                   ended_at=iso(leg.ended_at),  # type: ignore[arg-type]
+                   billable_seconds=rounded(leg.billable_seconds))
+
+
 class CallTimeline(Answer):
     """A closed call's timeline (docs/metering.md). `segments` cover the call from
     `started_at` to `ended_at` without gaps or overlap (their seconds add up to `seconds`);
-    `wrap_ups` are the agents' after-call work, after their legs, outside that sum."""
+    `wrap_ups` are the agents' after-call work, after their legs, outside that sum;
+    `trunk_legs` the legs that crossed a trunk, with their billable seconds."""
 
     call_id: str
     started_at: Time
@@ -293,6 +336,7 @@ class CallTimeline(Answer):
     seconds: MeasuredSeconds
     segments: list[TimelineSegment]
     wrap_ups: list[TimelineSegment]
+    trunk_legs: list[TrunkLegAnswer]
 
 
 class CallPage(Answer):

@@ -29,6 +29,7 @@ from callcenter.core.records import (
     Hold,
     HoldBy,
     IvrStep,
+    OutsideLeg,
     RecordSource,
     SurveyAnswer,
     Transfer,
@@ -69,6 +70,7 @@ _TEXT_FIELDS = (
     "caller_id_raw",
     "dialed_number",
     "queue",
+    "overflowed_from",
     "agent_id",
     "hangup_cause",
     "note",
@@ -98,10 +100,29 @@ class FaqTopicFigures:
 class RecordFollower(Protocol):
     """Keeps something derived from call records (a call's price, the report aggregates) in
     step with them: called in the transaction that stores a record, every time it is stored
-    (open or closed, first time or again), so it must replace what it derived before."""
+    (open or closed, first time or again), so it must replace what it derived before.
+
+    ``follow_many`` is the same for several records stored in one transaction (each call
+    once): the outcome must be exactly that of ``follow`` on each in turn, in fewer
+    statements."""
 
     async def follow(self, session: AsyncSession, call_pk: int, record: CallRecord) -> None:
         ...
+
+    async def follow_many(self, session: AsyncSession,
+                          stored: Sequence[tuple[int, CallRecord]]) -> None:
+        ...
+
+
+async def follow_each(follower: Any, session: AsyncSession,
+                      stored: Sequence[tuple[int, CallRecord]]) -> None:
+    """``follower.follow_many`` if it has one, else ``follow`` record by record."""
+    follow_many = getattr(follower, "follow_many", None)
+    if follow_many is not None:
+        await follow_many(session, stored)
+        return
+    for call_pk, record in stored:
+        await follower.follow(session, call_pk, record)
 
 
 class CallRepository:
@@ -142,6 +163,48 @@ class CallRepository:
                         row["call_pk"] = call_pk
                     await session.execute(insert(table), rows)  # one executemany per table
             await self._follow(session, call_pk, record)
+
+    async def save_many(self, records: Sequence[CallRecord]) -> None:
+        """``save`` for several records in one transaction: all are stored or none (the
+        first refusal raises). A call given more than once is stored as its last version.
+        The statements are set-based: one upsert of the calls, one delete and one insert
+        per child table, and each follower's ``follow_many``."""
+        latest = {record.call_id: record for record in records}
+        if not latest:
+            return
+        now = to_datetime(self._clock.now())
+        prepared = []
+        for record in latest.values():  # every check before the first statement
+            values = _call_values(record)
+            values["updated_at"] = now
+            prepared.append((record, values, _child_values(record)))
+        async with self._sessions.begin() as session:
+            rows = [values for _, values, _ in prepared]
+            upsert = dialect_insert(session)(CallRow)
+            upsert = upsert.on_conflict_do_update(
+                index_elements=[CallRow.call_id],
+                set_={name: upsert.excluded[name] for name in rows[0] if name != "call_id"},
+            ).returning(CallRow.call_id, CallRow.id)
+            pks: dict[str, int] = {}
+            for start in range(0, len(rows), MAX_PAGE):
+                result = await session.execute(upsert, rows[start:start + MAX_PAGE])
+                pks.update((call_id, call_pk) for call_id, call_pk in result)
+            stored = [(pks[record.call_id], record) for record, _, _ in prepared]
+            all_pks = [call_pk for call_pk, _ in stored]
+            for index, (table, _) in enumerate(prepared[0][2]):
+                for start in range(0, len(all_pks), MAX_PAGE):
+                    await session.execute(
+                        delete(table).where(table.call_pk.in_(all_pks[start:start + MAX_PAGE]))
+                        .execution_options(synchronize_session=False))
+                child_rows = []
+                for (call_pk, _), (_, _, children) in zip(stored, prepared, strict=True):
+                    for row in children[index][1]:
+                        row["call_pk"] = call_pk
+                        child_rows.append(row)
+                if child_rows:  # Core: one executemany (the ORM splits rows by their Nones)
+                    await session.execute(insert(table.__table__), child_rows)
+            for follower in self._followers:
+                await follow_each(follower, session, stored)
 
     async def insert_if_absent(self, record: CallRecord) -> bool:
         """Insert the call unless a record of it exists: whoever stored it first wins. True
@@ -388,6 +451,10 @@ def _call_values(record: CallRecord) -> dict[str, Any]:
     values["ivr_path"] = [
         _ivr_step_json(f"{where}: ivr_path[{i}]", step) for i, step in enumerate(record.ivr_path)
     ]
+    values["outside_legs"] = [
+        _outside_leg_json(f"{where}: outside_legs[{i}]", leg)
+        for i, leg in enumerate(record.outside_legs)
+    ]
     values["callback_request_id"] = _request_link(f"{where}: callback_request_id",
                                                   record.callback_request_id)
     values["callback_of"] = text_value(f"{where}: callback_of", record.callback_of)
@@ -512,6 +579,19 @@ def _ivr_step_json(where: str, step: IvrStep) -> dict[str, Any]:
     }
 
 
+def _outside_leg_json(where: str, leg: OutsideLeg) -> dict[str, Any]:
+    number = text_value(f"{where}.number", leg.number)
+    status = text_value(f"{where}.dial_status", leg.dial_status)
+    ended = time_value(f"{where}.ended_at", leg.ended_at)
+    if number is None or status is None or ended is None:
+        raise ValueError(f"{where}: number, dial_status and ended_at are required")
+    answered = time_value(f"{where}.answered_at", leg.answered_at)
+    return {"number": number, "dial_status": status,
+            "ended_at": ended.isoformat(timespec="microseconds"),
+            "answered_at": None if answered is None else answered.isoformat(
+                timespec="microseconds")}
+
+
 # --------------------------------------------------------------------------- row -> record
 
 
@@ -530,8 +610,11 @@ def _to_record(row: CallRow) -> CallRecord:
         answered_at=from_datetime(row.answered_at),
         ended_at=from_datetime(row.ended_at),
         ivr_path=[_ivr_step(f"{where}: ivr_path[{i}]", s) for i, s in enumerate(row.ivr_path)],
+        outside_legs=[_outside_leg(f"{where}: outside_legs[{i}]", leg)
+                      for i, leg in enumerate(row.outside_legs or [])],
         queue=row.queue,
         queued_at=from_datetime(row.queued_at),
+        overflowed_from=row.overflowed_from,
         wait_seconds=row.wait_seconds,
         agent_id=row.agent_id,
         agent_answered_at=from_datetime(row.agent_answered_at),
@@ -595,6 +678,25 @@ def _to_record(row: CallRow) -> CallRecord:
         campaign=row.campaign,
         campaign_attempt_id=row.campaign_attempt_id,
     )
+
+
+def _outside_leg(where: str, data: object) -> OutsideLeg:
+    if not isinstance(data, dict) or not isinstance(data.get("number"), str) \
+            or not isinstance(data.get("dial_status"), str):
+        raise ValueError(f"{where}: expected {{number, dial_status, ended_at, answered_at}}, "
+                         f"found {str(data)[:200]}")
+    return OutsideLeg(number=data["number"], dial_status=data["dial_status"],
+                      ended_at=_stored_time(f"{where}.ended_at", data.get("ended_at")),
+                      answered_at=None if data.get("answered_at") is None else _stored_time(
+                          f"{where}.answered_at", data["answered_at"]))
+
+
+def _stored_time(where: str, text: object) -> float:
+    try:
+        at = datetime.fromisoformat(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: {text!r} is not an ISO-8601 time") from None
+    return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).timestamp()
 
 
 def _ivr_step(where: str, data: object) -> IvrStep:

@@ -22,7 +22,7 @@ from enum import StrEnum
 
 from callcenter.asterisk.agi import AgiCommandError
 from callcenter.asterisk.agi_server import AgiSession
-from callcenter.asterisk.confgen import OUTBOUND_CONTEXT
+from callcenter.asterisk.confgen import OUTBOUND_CONTEXT, TRANSFER_OUT_VARIABLE
 from callcenter.config import OutboundSettings, Settings, extension_pattern_regex
 from callcenter.core.flows.names import EXTENSION_RE
 from callcenter.core.identifiers import E164_RE
@@ -151,6 +151,8 @@ async def transfer(session: AgiSession, kind: str, destination: str,
 
 async def _dial(session: AgiSession, kind: str, destination: str,
                 outbound: OutboundSettings) -> TransferOutcome:
+    # Inherited by the Local channel: its context reports the leg when it ends, for rating.
+    await session.set_variable(f"__{TRANSFER_OUT_VARIABLE}", "1")
     try:
         await session.exec("Dial", dial_arguments(destination, outbound))
     except AgiCommandError as exc:

@@ -9,7 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.asterisk.confgen import DEMO_TRUNK_ENDPOINT, TRUNK_ENDPOINT
 from callcenter.core.clock import Clock
-from callcenter.features.rating.store import CallPricer, CostQueries, TariffStore, Trunks
+from callcenter.core.trunk_legs import Trunks
+from callcenter.features.rating.store import CallPricer, CostQueries, TariffStore
 
 # The generated PJSIP configuration's trunks: the carrier's endpoint (inbound calls from it,
 # every outbound call through it) and the one unidentified callers land on (the demo's

@@ -47,10 +47,10 @@ from callcenter.core.rating import (
     parse_tariff,
 )
 from callcenter.core.records import CallRecord, Direction
-from callcenter.core.trunk_legs import TrunkLeg, trunk_legs
+from callcenter.core.trunk_legs import TrunkLeg, Trunks
 from callcenter.features.calls.models import CallRow
 from callcenter.features.rating.models import CallCostRow, TariffRateRow, TariffRow
-from callcenter.store.values import check_page, required_text
+from callcenter.store.values import MAX_PAGE, check_page, required_text
 
 log = logging.getLogger(__name__)
 NUMBER_RE = re.compile(r"^\+?[0-9]{1,15}$")
@@ -358,15 +358,6 @@ def _rate_lines(lines: Sequence[str], count: int) -> list[int]:
 # --------------------------------------------------------------------------- pricing
 
 
-@dataclass(frozen=True)
-class Trunks:
-    """Which endpoints are trunks (an inbound caller on one crossed a trunk) and the one the
-    service dials out through (campaigns, callbacks)."""
-
-    inbound: frozenset[str]
-    outbound: str
-
-
 class CallPricer:
     """Prices each closed call's trunk legs as its record is stored (a ``RecordFollower``),
     and re-rates past periods."""
@@ -378,25 +369,38 @@ class CallPricer:
         self._trunks = trunks
 
     def legs(self, record: CallRecord) -> list[TrunkLeg]:
-        return trunk_legs(record, trunks=self._trunks.inbound,
-                          outbound_trunk=self._trunks.outbound)
+        return self._trunks.legs_of(record)
 
     async def follow(self, session: AsyncSession, call_pk: int, record: CallRecord) -> None:
         """Replace the call's priced legs: none while it is open, its legs once closed."""
+        await self.follow_many(session, [(call_pk, record)])
+
+    async def follow_many(self, session: AsyncSession,
+                          stored: Sequence[tuple[int, CallRecord]]) -> None:
+        """``follow`` for records stored in one transaction: one delete a page, one insert."""
         # Core statements on the table: the ORM's bulk machinery costs more than the work.
-        await session.execute(_COSTS.delete().where(_COSTS.c.call_pk == call_pk))
-        try:
-            legs = self.legs(record)
-            if not legs:
-                return
-            book = await self._tariffs.book(session)
-            rows = [book.price(call_pk, i, leg) for i, leg in enumerate(legs)]
-        except (ValueError, ArithmeticError, LookupError):
-            # A price must never cost the record: it is stored, and re-rating prices it.
-            log.exception("call %s: its trunk legs could not be priced; the record is stored "
-                          "without them (callcenter rate re-prices its period)", record.call_id)
-            return
-        await session.execute(_COSTS.insert(), rows)
+        call_pks = [call_pk for call_pk, _ in stored]
+        for start in range(0, len(call_pks), MAX_PAGE):
+            await session.execute(_COSTS.delete().where(
+                _COSTS.c.call_pk.in_(call_pks[start:start + MAX_PAGE])))
+        rows: list[dict[str, Any]] = []
+        book: TariffBook | None = None
+        for call_pk, record in stored:
+            try:
+                legs = self.legs(record)
+                if not legs:
+                    continue
+                book = book or await self._tariffs.book(session)
+                priced = [book.price(call_pk, i, leg) for i, leg in enumerate(legs)]
+            except (ValueError, ArithmeticError, LookupError):
+                # A price must never cost the record: it is stored, and re-rating prices it.
+                log.exception("call %s: its trunk legs could not be priced; the record is "
+                              "stored without them (callcenter rate re-prices its period)",
+                              record.call_id)
+            else:
+                rows.extend(priced)  # all of a call's legs or none
+        if rows:
+            await session.execute(_COSTS.insert(), rows)
 
     async def rerate(self, since: float, until: float, *, apply: bool,
                      zone: ZoneInfo = UTC_ZONE) -> Rerating:

@@ -4,9 +4,11 @@ the same transaction, and rebuildable from those sources with the same result.
 - ``changes_stored`` follows the agent directory's state log (``AgentDirectory
   .record_state_changes``): for each agent in the batch, the buckets from the one holding
   the change before the batch's earliest on are laid out again from the log. In the usual
-  case (changes arrive in order) that is one or two buckets and a handful of changes.
+  case (changes arrive in order) that is one or two buckets and a handful of changes. Four
+  statements per batch of up to ``RELAY_PAGE`` agents.
 - ``follow`` is a ``RecordFollower`` (features/calls/store.py): each time a call record is
-  stored, its old credit is taken off the agents' buckets and its new one added.
+  stored, its old credit is taken off the agents' buckets and its new one added;
+  ``follow_many`` does it for records stored together in three or four statements.
 - ``disposed`` follows a campaign disposition (features/campaigns/attempts.py ``dispose``).
 - ``rebuild`` empties the three tables and derives them again from every state change,
   call record and disposition.
@@ -18,12 +20,24 @@ the same transaction, and rebuildable from those sources with the same result.
 from __future__ import annotations
 
 import bisect
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, delete, func, literal, select
+from sqlalchemy import (
+    String,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.config import Settings
@@ -51,10 +65,11 @@ from callcenter.features.reports.agent_models import (
     AgentCreditRow,
     AgentStateTimeRow,
 )
-from callcenter.store.values import dialect_insert
+from callcenter.store.values import MAX_PAGE, dialect_insert
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 REBUILD_BATCH = 500  # call records read per statement while rebuilding
+RELAY_PAGE = 50  # agents whose time is laid out again per statement (a UNION ALL of each)
 # Up to this many intervals the database sums per interval (one CASE over their starts);
 # beyond, per bucket (15-minute rows over months: the answer is that long anyway).
 MAX_CASE_INTERVALS = 400
@@ -90,60 +105,75 @@ class AgentAggregates:
 
     async def changes_stored(self, session: AsyncSession,
                              earliest: Mapping[str, float]) -> None:
-        """Changes were just stored in ``session``: per agent, the earliest one's time."""
-        for agent_id, at in sorted(earliest.items()):
-            await self._relay(session, agent_id, micros(at))
-
-    async def _relay(self, session: AsyncSession, agent_id: str, new_at: int) -> None:
-        """Lay the agent's time out again from the bucket of the change before ``new_at``."""
-        log = AgentStateChangeRow
-        before = await session.scalar(
-            select(func.max(log.at)).where(log.agent_id == agent_id,
-                                           log.at < as_datetime(new_at)))
-        start = bucket_of(min(new_at, micros_of(before)) if before is not None else new_at)
-        changes = await _changes(session, agent_id, start)
-        await session.execute(
-            delete(AgentStateTimeRow)
-            .where(AgentStateTimeRow.agent_id == agent_id,
-                   AgentStateTimeRow.bucket >= as_datetime(start))
-            .execution_options(synchronize_session=False))
-        await _insert_state_time(session, state_time(changes, since=start))
+        """Changes were just stored in ``session``: per agent, the earliest one's time.
+        Each agent's time is laid out again from the bucket of its change before that one,
+        for every agent of the batch in four statements (a page of agents at a time)."""
+        agents = sorted(earliest.items())
+        for first in range(0, len(agents), RELAY_PAGE):
+            page = {agent_id: micros(at) for agent_id, at in agents[first:first + RELAY_PAGE]}
+            starts = await _relay_starts(session, page)
+            changes = await _changes_from(session, starts)
+            state = AgentStateTimeRow
+            await session.execute(
+                delete(state)
+                .where(or_(*(and_(state.agent_id == agent_id,
+                                  state.bucket >= as_datetime(start))
+                             for agent_id, start in starts.items())))
+                .execution_options(synchronize_session=False))
+            totals: dict[StateKey, int] = {}
+            for agent_id, start in starts.items():
+                totals.update(state_time(changes.get(agent_id, []), since=start))
+            await _insert_state_time(session, totals)
 
     # ------------------------------------------------------------------ upkeep: calls
 
     async def follow(self, session: AsyncSession, call_pk: int, record: CallRecord) -> None:
         """The ``RecordFollower``: replace what this call added to its agents' buckets."""
-        await self._credit(session, f"call:{call_pk}", call_credits(record, self.points))
+        await self.follow_many(session, [(call_pk, record)])
+
+    async def follow_many(self, session: AsyncSession,
+                          stored: Sequence[tuple[int, CallRecord]]) -> None:
+        """``follow`` for records stored in one transaction, in a few statements."""
+        await self._credit(session, {f"call:{call_pk}": call_credits(record, self.points)
+                                     for call_pk, record in stored})
 
     async def disposed(self, session: AsyncSession, attempt_id: int, agent_id: str | None,
                        disposition: str, disposed_at: float) -> None:
         """A campaign call was disposed: the points its disposition earns its agent."""
         credits = [] if agent_id is None else [
             disposition_credit(agent_id, disposition, disposed_at, self.points)]
-        await self._credit(session, f"disposition:{attempt_id}", credits)
+        await self._credit(session, {f"disposition:{attempt_id}": credits})
 
-    async def _credit(self, session: AsyncSession, source: str,
-                      credits: Sequence[CallCredit]) -> None:
+    async def _credit(self, session: AsyncSession,
+                      credits_by_source: Mapping[str, Sequence[CallCredit]]) -> None:
+        """Replace each source's credits: the old ones taken out and read back (one
+        statement a page), the new ones inserted (one), the differences summed per agent
+        and bucket and added in (agent, bucket) order (one upsert for all)."""
         credit_row = AgentCreditRow
-        old = (await session.execute(  # taken out and read back in one statement
-            delete(credit_row).where(credit_row.source == source)
-            .returning(credit_row.agent_id, credit_row.bucket, credit_row.handled,
-                       credit_row.transfers, credit_row.points, credit_row.hold_micros)
-            .execution_options(synchronize_session=False))).all()
+        sources = list(credits_by_source)
         changes: dict[tuple[str, int], list[int]] = {}
-        for agent_id, bucket, handled, transfers, points, hold in old:
-            _add(changes, agent_id, micros_of(bucket), -handled, -transfers, -points, -hold)
-        for credit in credits:
-            _add(changes, credit.agent_id, credit.bucket, credit.handled, credit.transfers,
-                 credit.points, credit.hold)
-        rows = [{"source": source, "agent_id": c.agent_id, "bucket": as_datetime(c.bucket),
-                 "handled": c.handled, "transfers": c.transfers, "points": c.points,
-                 "hold_micros": c.hold} for c in credits if _counts(c)]
+        for start in range(0, len(sources), MAX_PAGE):
+            old = (await session.execute(  # taken out and read back in one statement
+                delete(credit_row).where(credit_row.source.in_(sources[start:start + MAX_PAGE]))
+                .returning(credit_row.agent_id, credit_row.bucket, credit_row.handled,
+                           credit_row.transfers, credit_row.points, credit_row.hold_micros)
+                .execution_options(synchronize_session=False))).all()
+            for agent_id, bucket, handled, transfers, points, hold in old:
+                _add(changes, agent_id, micros_of(bucket), -handled, -transfers, -points,
+                     -hold)
+        rows = []
+        for source, credits in credits_by_source.items():
+            for c in credits:
+                _add(changes, c.agent_id, c.bucket, c.handled, c.transfers, c.points, c.hold)
+                if _counts(c):
+                    rows.append({"source": source, "agent_id": c.agent_id,
+                                 "bucket": as_datetime(c.bucket), "handled": c.handled,
+                                 "transfers": c.transfers, "points": c.points,
+                                 "hold_micros": c.hold})
         if rows:
             await session.execute(AgentCreditRow.__table__.insert(), rows)
-        for (agent_id, bucket), amounts in sorted(changes.items()):
-            if any(amounts):
-                await _bump(session, agent_id, bucket, amounts)
+        await _bump(session, sorted((key, amounts) for key, amounts in changes.items()
+                                    if any(amounts)))
 
     # ------------------------------------------------------------------ rebuild
 
@@ -162,8 +192,7 @@ class AgentAggregates:
                 await _insert_state_time(session, state_time(changes))
             calls, after = 0, 0
             while batch := await records_after(session, after, REBUILD_BATCH):
-                for call_pk, record in batch:
-                    await self.follow(session, call_pk, record)
+                await self.follow_many(session, batch)
                 calls += len(batch)
                 after = batch[-1][0]
                 session.expunge_all()  # the rows read are not needed again
@@ -300,6 +329,66 @@ async def _changes(session: AsyncSession, agent_id: str, start: int | None,
             for at, state, reason, previous in rows]
 
 
+@functools.cache
+def _relay_statements(count: int) -> tuple[Any, Any]:
+    """The two reads of ``changes_stored`` for ``count`` agents, built once per count with
+    named parameters (``agent<i>``, ``new_at<i>``, ``start<i>``): building and keying a UNION
+    of many selects costs more than running it."""
+    log = AgentStateChangeRow
+    at_type = log.at.type
+
+    def agent(index: int) -> Any:
+        return bindparam(f"agent{index}", type_=String)
+
+    starts = union_all(*(
+        select(agent(i).label("agent_id"), func.max(log.at).label("at"))
+        .where(log.agent_id == agent(i), log.at < bindparam(f"new_at{i}", type_=at_type))
+        for i in range(count)))
+    parts = []
+    for i in range(count):
+        start_at = bindparam(f"start{i}", type_=at_type)
+        lead_at = (select(func.max(log.at))
+                   .where(log.agent_id == agent(i), log.at < start_at).scalar_subquery())
+        parts.append(select(log.agent_id, log.at, log.state, log.reason, log.previous, log.id)
+                     .where(log.agent_id == agent(i), log.at >= func.coalesce(lead_at, start_at)))
+    return starts, union_all(*parts)
+
+
+async def _relay_starts(session: AsyncSession, new_at: Mapping[str, int]) -> dict[str, int]:
+    """Per agent, the bucket its time is laid out again from: the one holding its change
+    before ``new_at`` (that change's span ends differently now), else ``new_at``'s. One
+    statement: an index lookup per agent."""
+    statement, _ = _relay_statements(len(new_at))
+    params: dict[str, Any] = {}
+    for index, (agent_id, at) in enumerate(new_at.items()):
+        params[f"agent{index}"], params[f"new_at{index}"] = agent_id, as_datetime(at)
+    found = {agent_id: at for agent_id, at in await session.execute(statement, params)}
+    return {agent_id: bucket_of(min(at, micros_of(found[agent_id]))
+                                if found.get(agent_id) is not None else at)
+            for agent_id, at in new_at.items()}
+
+
+async def _changes_from(session: AsyncSession, starts: Mapping[str, int],
+                        ) -> dict[str, list[LoggedChange]]:
+    """Per agent, its changes from its start on, led by the last one before it (whose state
+    runs into the start); in logged order, as ``_changes`` gives them. One statement."""
+    _, statement = _relay_statements(len(starts))
+    params: dict[str, Any] = {}
+    for index, (agent_id, start) in enumerate(starts.items()):
+        params[f"agent{index}"], params[f"start{index}"] = agent_id, as_datetime(start)
+    rows: dict[str, list[Any]] = {}
+    for row in await session.execute(statement, params):
+        rows.setdefault(row.agent_id, []).append(row)
+    found: dict[str, list[LoggedChange]] = {}
+    for agent_id, start in starts.items():
+        ordered = sorted(rows.get(agent_id, []), key=lambda row: (micros_of(row.at), row.id))
+        before = [row for row in ordered if micros_of(row.at) < start]
+        kept = [*before[-1:], *(row for row in ordered if micros_of(row.at) >= start)]
+        found[agent_id] = [LoggedChange(agent_id, micros_of(row.at), row.state, row.reason,
+                                        row.previous) for row in kept]
+    return found
+
+
 async def _last_changes(session: AsyncSession, agents: list[str] | None, before: datetime,
                         ) -> list[LoggedChange]:
     """Each agent's latest change, if it is before ``before`` and still the latest: a state
@@ -344,27 +433,32 @@ def _add(changes: dict[tuple[str, int], list[int]], agent_id: str, bucket: int,
         current[index] += amount
 
 
-async def _bump(session: AsyncSession, agent_id: str, bucket: int, amounts: list[int]) -> None:
-    """Add to one agent bucket's call sums (an atomic upsert); drop it when all are 0."""
-    handled, transfers, points, hold = amounts
-    table = AgentCallTimeRow
-    upsert = dialect_insert(session)(table).values(
-        agent_id=agent_id, bucket=as_datetime(bucket), handled=handled, transfers=transfers,
-        points=points, hold_micros=hold)
+async def _bump(session: AsyncSession,
+                changes: Sequence[tuple[tuple[str, int], list[int]]]) -> None:
+    """Add to agent buckets' call sums (atomic upserts, one statement, in the order given);
+    drop the buckets a subtraction left at nothing."""
+    if not changes:
+        return
+    table = AgentCallTimeRow.__table__.c  # Core statements: executemany, no ORM bulk path
+    upsert = dialect_insert(session)(AgentCallTimeRow.__table__)
     upsert = upsert.on_conflict_do_update(
         index_elements=[table.agent_id, table.bucket],
         set_={"handled": table.handled + upsert.excluded.handled,
               "transfers": table.transfers + upsert.excluded.transfers,
               "points": table.points + upsert.excluded.points,
               "hold_micros": table.hold_micros + upsert.excluded.hold_micros})
-    await session.execute(upsert)
-    if min(amounts) >= 0:
-        return
-    await session.execute(  # a bucket back at nothing is no row, as a rebuild would leave it
-        delete(table).where(table.agent_id == agent_id, table.bucket == as_datetime(bucket),
-                            table.handled == 0, table.transfers == 0, table.points == 0,
-                            table.hold_micros == 0)
-        .execution_options(synchronize_session=False))
+    await session.execute(upsert, [
+        {"agent_id": agent_id, "bucket": as_datetime(bucket), "handled": handled,
+         "transfers": transfers, "points": points, "hold_micros": hold}
+        for (agent_id, bucket), (handled, transfers, points, hold) in changes])
+    lowered = [{"gone_agent": agent_id, "gone_bucket": as_datetime(bucket)}
+               for (agent_id, bucket), amounts in changes if min(amounts) < 0]
+    if lowered:  # a bucket back at nothing is no row, as a rebuild would leave it
+        await session.execute(
+            delete(AgentCallTimeRow.__table__).where(table.agent_id == bindparam("gone_agent"),
+                                table.bucket == bindparam("gone_bucket"),
+                                table.handled == 0, table.transfers == 0, table.points == 0,
+                                table.hold_micros == 0), lowered)
 
 
 __all__ = ["AgentAggregates", "RebuildCounts", "as_datetime"]

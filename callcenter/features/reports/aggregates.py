@@ -8,9 +8,13 @@ take the difference; a maximum (the longest wait) takes the larger value, except
 call's old value is taken out (a record stored again after it was closed: rare), when it is
 found again among the values the other calls gave (``report_call_maxima``).
 
-Rows are written in one order (table, then key) so that two transactions never wait for
-each other in a circle on PostgreSQL. ``rebuild`` recomputes the aggregates from the stored
-records with the very same code, so it gives the same result.
+Records stored together (``CallRepository.save_many``: the record writer's batches) are
+followed together (``follow_many``), with the outcome of following them one by one in a
+few statements whatever their number: one takes out and reads back the calls' stored
+contributions, the differences are summed per table and key here, and each table gets one
+upsert of its rows. Rows are written in one order (table, then key) so that two
+transactions never wait for each other in a circle on PostgreSQL. ``rebuild`` recomputes the
+aggregates from the stored records with the very same code, so it gives the same result.
 """
 
 from __future__ import annotations
@@ -65,7 +69,7 @@ from callcenter.features.reports.models import (
     queue_buckets,
     survey_buckets,
 )
-from callcenter.store.values import dialect_insert
+from callcenter.store.values import MAX_PAGE, dialect_insert
 
 log = logging.getLogger(__name__)
 
@@ -126,55 +130,106 @@ class ReportAggregates:
         return contribution(record, self.rules, self._contributors)
 
     async def follow(self, session: AsyncSession, call_pk: int, record: CallRecord) -> None:
-        new = self.contribution(record)
-        stored = await session.scalar(select(call_contributions.c.aggregate_rows)
-                                      .where(call_contributions.c.call_pk == call_pk))
-        old = _from_json(stored or [])
-        if _as_json(old) == _as_json(new):
-            return  # the common case: an open record stored again adds nothing
-        await self._replace_maxima(session, call_pk, old, new)
-        await self._apply(session, old, new)
-        await session.execute(delete(call_contributions)
-                              .where(call_contributions.c.call_pk == call_pk))
-        if new:
-            await session.execute(insert(call_contributions).values(
-                call_pk=call_pk, aggregate_rows=_as_json(new)))
+        await self.follow_many(session, [(call_pk, record)])
 
-    async def _replace_maxima(self, session: AsyncSession, call_pk: int,
-                              old: list[AggregateRow], new: list[AggregateRow]) -> None:
-        if any(self._tables[row.table].maxima for row in old):
-            await session.execute(delete(call_maxima).where(call_maxima.c.call_pk == call_pk))
+    async def follow_many(self, session: AsyncSession,
+                          stored: Sequence[tuple[int, CallRecord]]) -> None:
+        """Follow records stored in one transaction (each call once), set-based: one
+        statement takes out and reads back what the calls added before, the differences are
+        summed per table and key here, and each table gets one upsert for all its rows."""
+        new = {call_pk: self.contribution(record) for call_pk, record in stored}
+        old = await self._take_contributions(session, list(new))
+        changed = [call_pk for call_pk in new
+                   if _as_json(old.get(call_pk, [])) != _as_json(new[call_pk])]
+        kept = [{"call_pk": call_pk, "aggregate_rows": _as_json(new[call_pk])}
+                for call_pk in new if new[call_pk]]
+        if kept:  # put back, the unchanged ones as they were
+            await session.execute(insert(call_contributions), kept)
+        if not changed:
+            return  # the common case: an open record stored again adds nothing
+        await self._replace_maxima(session, changed, old, new)
+        await self._apply(session, [(old.get(call_pk, []), new[call_pk]) for call_pk in changed])
+
+    @staticmethod
+    async def _take_contributions(session: AsyncSession, call_pks: list[int],
+                                  ) -> dict[int, list[AggregateRow]]:
+        """Delete the calls' stored contributions and return them (one statement a page)."""
+        found: dict[int, list[AggregateRow]] = {}
+        for start in range(0, len(call_pks), MAX_PAGE):
+            taken = await session.execute(
+                delete(call_contributions)
+                .where(call_contributions.c.call_pk.in_(call_pks[start:start + MAX_PAGE]))
+                .returning(call_contributions.c.call_pk, call_contributions.c.aggregate_rows))
+            found.update((call_pk, _from_json(rows or [])) for call_pk, rows in taken)
+        return found
+
+    async def _replace_maxima(self, session: AsyncSession, call_pks: list[int],
+                              old: Mapping[int, list[AggregateRow]],
+                              new: Mapping[int, list[AggregateRow]]) -> None:
+        had = [call_pk for call_pk in call_pks
+               if any(self._tables[row.table].maxima for row in old.get(call_pk, []))]
+        for start in range(0, len(had), MAX_PAGE):
+            await session.execute(delete(call_maxima).where(
+                call_maxima.c.call_pk.in_(had[start:start + MAX_PAGE])))
         values = [{"call_pk": call_pk, "table_name": row.table, "row_key": _key_text(row.key),
                    "column_name": name, "value": row.values[name]}
-                  for row in new for name in sorted(self._tables[row.table].maxima)
-                  if name in row.values]
+                  for call_pk in call_pks for row in new[call_pk]
+                  for name in sorted(self._tables[row.table].maxima) if name in row.values]
         if values:
             await session.execute(insert(call_maxima), values)
 
-    async def _apply(self, session: AsyncSession, old: list[AggregateRow],
-                     new: list[AggregateRow]) -> None:
-        """Add ``new - old`` to the tables, one statement per row, in (table, key) order."""
-        before = {(row.table, row.key): row.values for row in old}
-        after = {(row.table, row.key): row.values for row in new}
-        for name, key in sorted(before.keys() | after.keys(),
-                                key=lambda item: (item[0], _key_text(item[1]))):
+    async def _apply(self, session: AsyncSession,
+                     changes: Sequence[tuple[list[AggregateRow], list[AggregateRow]]]) -> None:
+        """Add each ``new - old`` to the tables: the differences summed per row (a maximum:
+        the largest new value, or found again among every call's values when a call's old
+        one is taken out), written in (table, key) order, one statement per table."""
+        delta: dict[tuple[str, Key], dict[str, int]] = {}
+        maxima: dict[tuple[str, Key], dict[str, int]] = {}
+        found_again: dict[tuple[str, Key], set[str]] = {}
+        summed = {name: tuple(column for column in spec.values if column not in spec.maxima)
+                  for name, spec in self._tables.items()}
+        kept_largest = {name: spec.maxima for name, spec in self._tables.items()}
+        for old, new in changes:
+            before = {(row.table, row.key): row.values for row in old}
+            after = {(row.table, row.key): row.values for row in new}
+            for place in before.keys() | after.keys():
+                was, now = before.get(place, {}), after.get(place, {})
+                sums = delta.setdefault(place, dict.fromkeys(summed[place[0]], 0))
+                for column in sums:
+                    sums[column] += now.get(column, 0) - was.get(column, 0)
+                largest = maxima.setdefault(place, {})
+                for column in kept_largest[place[0]]:
+                    largest[column] = max(largest.get(column, 0), now.get(column, 0))
+                    if column in was:
+                        found_again.setdefault(place, set()).add(column)
+        ordered = sorted(delta, key=lambda place: (place[0], _key_text(place[1])))
+        for name in sorted({place[0] for place in ordered}):
             spec = self._tables[name]
-            was, now = before.get((name, key), {}), after.get((name, key), {})
-            delta = {column: now.get(column, 0) - was.get(column, 0)
-                     for column in spec.values if column not in spec.maxima}
-            maxima = {column: now.get(column, 0) for column in spec.maxima}
-            found_again = {column for column in spec.maxima if column in was}
-            await self._upsert(session, spec, key, delta, maxima, found_again)
+            run: list[dict[str, Any]] = []  # rows of one statement, in key order
+            for place in (place for place in ordered if place[0] == name):
+                row = {**dict(zip(spec.keys, place[1], strict=True)), **delta[place],
+                       **maxima[place]}
+                if place in found_again:  # rare: its own statement, in its turn
+                    await self._upsert(session, spec, run)
+                    run = []
+                    await self._upsert(session, spec, [row], place[1], found_again[place])
+                else:
+                    run.append(row)
+            await self._upsert(session, spec, run)
 
-    async def _upsert(self, session: AsyncSession, spec: AggregateTable, key: Key,
-                      delta: dict[str, int], maxima: dict[str, int],
-                      found_again: set[str]) -> None:
+    async def _upsert(self, session: AsyncSession, spec: AggregateTable,
+                      rows: list[dict[str, Any]], key: Key = (),
+                      found_again: set[str] | frozenset[str] = frozenset()) -> None:
+        """Add the rows' sums to the table and keep the larger maxima; a maximum in
+        ``found_again`` (one row, ``key``) is the largest any call still gives it."""
+        if not rows:
+            return
         table = spec.table
-        row = {**dict(zip(spec.keys, key, strict=True)), **delta, **maxima}
-        statement = dialect_insert(session)(table).values(row)
+        statement = dialect_insert(session)(table)
         excluded = statement.excluded
-        update: dict[str, Any] = {column: table.c[column] + excluded[column] for column in delta}
-        for column in maxima:
+        update: dict[str, Any] = {column: table.c[column] + excluded[column]
+                                  for column in spec.values if column not in spec.maxima}
+        for column in spec.maxima:
             if column in found_again:  # this call's old value may have been the largest
                 update[column] = func.coalesce(
                     select(func.max(call_maxima.c.value)).where(
@@ -185,7 +240,7 @@ class ReportAggregates:
                 update[column] = case((excluded[column] > table.c[column], excluded[column]),
                                       else_=table.c[column])
         await session.execute(statement.on_conflict_do_update(
-            index_elements=list(spec.keys), set_=update))
+            index_elements=list(spec.keys), set_=update), rows)
 
     # ----------------------------------------------------------------------- reading
 
@@ -276,8 +331,7 @@ class ReportAggregates:
             if not page:
                 return read
             async with self._sessions.begin() as session:
-                for call_pk, record in page:
-                    await self.follow(session, call_pk, record)
+                await self.follow_many(session, page)
             read += len(page)
             after_pk = page[-1][0]
 
