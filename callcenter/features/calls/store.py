@@ -343,6 +343,18 @@ async def records_after(session: AsyncSession, after: int, limit: int = MAX_PAGE
     return [(row.id, _to_record(row)) for row in await session.scalars(query)]
 
 
+async def records_with_pks(session: AsyncSession, pks: Iterable[int],
+                           ) -> builtins.list[tuple[int, CallRecord]]:
+    """The stored records with these row ids, with their row ids, by id: what a follower
+    reads to derive its rows again for calls something else touched (an agent's state log
+    and the queue report's wrap-up: features/reports/wrap_ups.py)."""
+    wanted = sorted(set(pks))
+    if not wanted:
+        return []
+    query = _with_children(select(CallRow)).where(CallRow.id.in_(wanted)).order_by(CallRow.id)
+    return [(row.id, _to_record(row)) for row in await session.scalars(query)]
+
+
 ChildRow = AttemptRow | FaqOutcomeRow | SurveyAnswerRow | TransferRow | HoldRow
 
 
