@@ -244,7 +244,7 @@ class CallCenter:
             attempts=self.attempts, compliance=self.compliance,
             send=lambda action, timeout=None: self.ami.send(action, timeout=timeout),
             ledger=self.ledger, writer=self.writer, enabled=s.outbound.has_trunk,
-            publish=self.events.publish)
+            publish=self.events.publish, zone=s.center.zone)
         self.dispositions = Dispositions(attempts=self.attempts, campaigns=self.campaigns,
                                          compliance=self.compliance, clock=self.clock)
         self.inbound = InboundCalls(settings=s, clock=self.clock, flows=self.flows,

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from callcenter.core.clock import VirtualClock
 from callcenter.store import create_engine, session_factory
 from callcenter.store.db import upgrade
-from tests.support.postgres import PostgresServer, running_postgres
+from tests.support.postgres import PostgresServer, ReusedDatabase, running_postgres
 
 # Property tests check what the code does, not how fast it does it on a machine shared with
 # several test workers and Asterisk instances: no deadline, no health check on slowness.
@@ -115,17 +115,27 @@ def migrated_postgres(postgres_server: PostgresServer) -> str:
     return name
 
 
+@pytest.fixture(scope="session")
+def reused_postgres(postgres_server: PostgresServer,
+                    migrated_postgres: str) -> Iterator[ReusedDatabase]:
+    """The migrated PostgreSQL database of this test process, emptied after each test."""
+    database = ReusedDatabase(postgres_server, migrated_postgres)
+    yield database
+    database.drop()
+
+
 @pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A URL to a database migrated to the latest schema, with no rows: a copy of one the
     migrations made once per test process (run for every test, they cost a good part of the
-    unit tests' time). SQLite copies the file; PostgreSQL makes it from the template."""
+    unit tests' time). SQLite copies the file; PostgreSQL empties one copy of the template
+    after each test (``ReusedDatabase``)."""
     if request.param == "sqlite":
         yield _copy_of_migrated_sqlite(request, tmp_path)
         return
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    with server.fresh_database(template=request.getfixturevalue("migrated_postgres")) as url:
-        yield url
+    database: ReusedDatabase = request.getfixturevalue("reused_postgres")
+    yield database.url
+    database.reset()
 
 
 def _copy_of_migrated_sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> str:

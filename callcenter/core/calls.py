@@ -331,13 +331,17 @@ class CallLedger:
         record.survey_answers = list(survey_answers)
 
     def queued(self, call_id: str, queue: str, now: float) -> LedgerResult:
-        """The call joined ``queue`` (again, on overflow): the record names the last queue,
-        and the wait counts from the first, as the caller lived it. After a blind transfer the
+        """The call joined ``queue`` (again, on overflow): the record names the last queue
+        and ``overflowed_from`` the first, and the wait counts from the first, as the caller
+        lived it. After a blind transfer the
         caller waits again, but the record keeps the queue they first waited in (per-queue
         figures count each call once, where it arrived); ``transfers`` says where it went."""
         tracked = self._require(call_id)
         record = tracked.record
         if not tracked.moved or record.queue is None:
+            if record.queue is not None and record.queue != queue \
+                    and record.overflowed_from is None:
+                record.overflowed_from = record.queue  # the first queue, kept through more
             record.queue = queue
         if record.queued_at is None:
             record.queued_at = now

@@ -224,10 +224,12 @@ def _holiday_region_problem(country: str, subdivision: str | None) -> tuple[str,
 def known_time_zones() -> frozenset[str]:
     """The IANA zone names this system knows (read once): business hours, calling hours and
     call lists' time-zone columns accept these."""
-    return frozenset(available_timezones())
+    return frozenset(available_timezones()) | {"UTC"}
 
 
-def _zone_problem(key: str) -> str | None:
+def zone_problem(key: str) -> str | None:
+    """None for a zone name this system knows; else what is wrong, with the nearest name.
+    Every place that takes a zone name checks it here (hours, flows, reports, costs)."""
     if key in known_time_zones():
         return None
     by_case = {zone.lower(): zone for zone in known_time_zones()}
@@ -235,7 +237,7 @@ def _zone_problem(key: str) -> str | None:
         iter(difflib.get_close_matches(key, known_time_zones(), n=1)), None
     )
     hint = f" (did you mean {close!r}?)" if close else " (an IANA key like 'America/Sao_Paulo')"
-    return f"unknown time zone {key!r}{hint}"
+    return f"unknown time zone {key[:40]!r}{hint}"
 
 
 class Override(Enum):
@@ -274,7 +276,7 @@ class Schedule:
     def __post_init__(self) -> None:
         if len(self.weekly) != len(WEEKDAYS):
             raise ValueError(f"weekly hours need 7 days (Monday first), got {len(self.weekly)}")
-        problem = _zone_problem(self.timezone)
+        problem = zone_problem(self.timezone)
         if problem is not None:
             raise ValueError(problem)
         # Read-only copies, so a frozen schedule cannot change under a running flow.
@@ -605,7 +607,7 @@ class _Parser:
                 f"expected a time zone like 'America/Sao_Paulo', got {_describe(value)}",
             )
             return None
-        problem = _zone_problem(value)
+        problem = zone_problem(value)
         if problem is not None:
             self.problem(("timezone",), problem)
             return None

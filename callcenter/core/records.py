@@ -203,6 +203,9 @@ class CallRecord:
     ivr_path: list[IvrStep] = field(default_factory=list)
     queue: str | None = None  # the queue the caller first waited in (a transfer keeps it)
     queued_at: float | None = None
+    # The queue the caller entered first when max_wait or a full line moved them on
+    # (``queue`` is then the one they waited in last): where the reports count the call.
+    overflowed_from: str | None = None
     wait_seconds: float | None = None
     agent_id: str | None = None
     agent_answered_at: float | None = None
@@ -229,3 +232,9 @@ class CallRecord:
     @property
     def is_open(self) -> bool:
         return self.ended_at is None
+
+    @property
+    def entered_queue(self) -> str | None:
+        """The queue the caller entered (before any overflow): where the queue figures count
+        the call, once, as the simulator does (docs/reports.md)."""
+        return self.overflowed_from or self.queue

@@ -140,18 +140,19 @@ def queue_call(record: CallRecord) -> QueueCall | None:
         talk=talk, hold=hold, wrap_up=wrap_up,
         transfers_to_queue=sum(1 for transfer in record.transfers
                                if transfer.to_queue is not None
-                               and transfer.outcome is TransferOutcome.COMPLETED))
+                               and transfer.outcome is TransferOutcome.COMPLETED),
+        overflowed=record.overflowed_from is not None)
 
 
 def queue_rows(record: CallRecord, rules: ReportRules) -> list[AggregateRow]:
     call = queue_call(record)
     if call is None:
         return []
-    assert record.queue is not None and record.queued_at is not None
-    counts = counts_of(call, service_level_seconds=rules.threshold(record.queue),
-                       short_abandon_seconds=rules.short_abandon(record.queue))
-    return [AggregateRow(QUEUE_TABLE, (bucket_of(record.queued_at), record.queue),
-                         asdict(counts))]
+    queue = record.entered_queue
+    assert queue is not None and record.queued_at is not None
+    counts = counts_of(call, service_level_seconds=rules.threshold(queue),
+                       short_abandon_seconds=rules.short_abandon(queue))
+    return [AggregateRow(QUEUE_TABLE, (bucket_of(record.queued_at), queue), asdict(counts))]
 
 
 # --------------------------------------------------------------------------- queues: wrap-up

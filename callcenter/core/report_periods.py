@@ -28,7 +28,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from callcenter.core.hours import zone_problem
 
 BUCKET_SECONDS = 900
 # A year (leap, in any zone) and a day to spare: reports are kept per quarter hour, and a
@@ -60,23 +62,15 @@ def bucket_of(instant: float) -> int:
 def time_zone(name: str) -> ZoneInfo:
     """The IANA zone ``name`` (e.g. ``America/Sao_Paulo``), or PeriodError."""
     # Paths and odd names never reach the file system: only names the zone database lists.
-    if not isinstance(name, str) or name not in _zone_names():
-        raise PeriodError(f"{str(name)[:40]!r} is not a time zone name (e.g. UTC, "
-                          "America/Sao_Paulo, Europe/Lisbon)")
+    if not isinstance(name, str):
+        raise PeriodError(f"{str(name)[:40]!r} is not a time zone name")
+    problem = zone_problem(name)
+    if problem is not None:
+        raise PeriodError(problem)
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise PeriodError(f"{name[:40]!r} is not a time zone this system knows") from None
-
-
-_ZONES: frozenset[str] | None = None
-
-
-def _zone_names() -> frozenset[str]:
-    global _ZONES
-    if _ZONES is None:
-        _ZONES = frozenset(available_timezones()) | {"UTC"}
-    return _ZONES
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,8 @@ class CallProgress:
 def progress_of(record: CallRecord) -> CallProgress | None:
     """What a call record tells the board; None for a call that never waited in a queue, and
     for calls the dialer made (campaign calls, callbacks: the call that asked is counted)."""
-    if (record.queue is None or record.queued_at is None
+    queue = record.entered_queue  # where the reports count it too (an overflow keeps it there)
+    if (queue is None or record.queued_at is None
             or record.direction is not Direction.INBOUND or record.callback_of is not None):
         return None
     answered = abandoned = None
@@ -98,7 +99,7 @@ def progress_of(record: CallRecord) -> CallProgress | None:
         answered = max(0.0, record.agent_answered_at - record.queued_at)
     elif record.disposition is Disposition.ABANDONED_IN_QUEUE and record.ended_at is not None:
         abandoned = max(0.0, record.ended_at - record.queued_at)
-    return CallProgress(record.call_id, record.queue, record.queued_at, answered, abandoned)
+    return CallProgress(record.call_id, queue, record.queued_at, answered, abandoned)
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,10 @@ from callcenter.web.params import bad_request, check_params, iso, json_error
 # What the composition root publishes; pages filter on these with ``?kinds=``.
 EVENT_KINDS = frozenset({"agent", "queue", "call", "callback", "campaign",
                          "wallboard", "wallboard_alert"})  # the last two: docs/wallboard.md
+# Kinds whose every event is the whole current state (the wallboard, up to once a second):
+# the replay buffer keeps only the newest of each, so they never push out the events a
+# reconnecting page needs.
+SNAPSHOT_KINDS = frozenset({"wallboard"})
 OVERFLOW = "overflow"  # the subscriber fell behind and was dropped; reconnect
 RESYNC = "resync"  # missed events are not available; reload the full state
 ENDED = "ended"  # the stream's session or token has ended; sign in again
@@ -188,8 +192,10 @@ class EventHub:
         kinds: Iterable[str] = EVENT_KINDS,
         replay: int = REPLAY_SIZE,
         epoch: str | None = None,
+        snapshots: Iterable[str] = SNAPSHOT_KINDS,
     ) -> None:
         self.kinds = frozenset(kinds)
+        self.snapshot_kinds = frozenset(snapshots) & self.kinds
         for kind in sorted(self.kinds):
             if not KIND_RE.fullmatch(kind) or kind in CONTROL_KINDS:
                 raise ValueError(f"kinds: {kind!r} is not a usable event kind "
@@ -202,7 +208,9 @@ class EventHub:
             raise ValueError(f"epoch: {epoch!r} must be 1-16 lowercase letters or digits")
         self.epoch = epoch if epoch is not None else secrets.token_hex(4)
         self._clock = clock
-        self._recent: deque[LiveEvent] = deque(maxlen=replay)
+        self._replay = replay
+        self._recent: deque[LiveEvent] = deque()
+        self._forgotten_through = 0  # the newest id pushed out of the buffer (not superseded)
         self._subscriptions: set[Subscription] = set()
         self._last_id = 0
         self._closed = False
@@ -244,10 +252,21 @@ class EventHub:
         self._last_id += 1
         # A copy of its own: the publisher may go on changing what it passed.
         event = LiveEvent(self._last_id, kind, json.loads(encoded), self._clock.now())
-        self._recent.append(event)
+        self._keep(event)
         for subscription in list(self._subscriptions):
             if subscription.wants(kind):
                 subscription._offer(event)
+
+    def _keep(self, event: LiveEvent) -> None:
+        """Buffer ``event`` for replay: a snapshot replaces the one before it; the oldest
+        event goes when the buffer is full."""
+        if event.kind in self.snapshot_kinds:
+            older = next((e for e in self._recent if e.kind == event.kind), None)
+            if older is not None:
+                self._recent.remove(older)
+        self._recent.append(event)
+        while len(self._recent) > self._replay:
+            self._forgotten_through = self._recent.popleft().id
 
     def subscribe(
         self,
@@ -306,8 +325,7 @@ class EventHub:
             return (f"Last-Event-ID {last_event_id[:40]!r} is not from this run of the server; "
                     "reload the full state")
         after = int(match["id"])
-        oldest_kept = self._recent[0].id if self._recent else self._last_id + 1
-        if after + 1 < oldest_kept:
+        if after < self._forgotten_through:
             return f"the events after {last_event_id} are no longer kept; reload the full state"
         missed = sum(1 for e in self._recent if e.id > after and subscription.wants(e.kind))
         if missed > subscription.max_pending:

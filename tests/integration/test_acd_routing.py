@@ -228,6 +228,7 @@ async def test_a_caller_past_max_wait_overflows_to_the_next_queue(tmp_path):
     assert record.disposition is Disposition.ANSWERED, record
     assert outcomes(record) == [("agent2", AttemptOutcome.ANSWERED)]
     assert record.wait_seconds is not None and record.wait_seconds >= 6, record
+    assert (record.queue, record.overflowed_from) == ("operator", "sales"), record
     assert result.ended_by == "us"
 
 

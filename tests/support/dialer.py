@@ -8,6 +8,7 @@ import io
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -19,7 +20,7 @@ from callcenter.core.campaigns import Campaign, CampaignMode
 from callcenter.core.clock import VirtualClock
 from callcenter.core.records import CallRecord
 from callcenter.features.campaigns.attempts import AttemptStore
-from callcenter.features.campaigns.dialer import CampaignDialer
+from callcenter.features.campaigns.dialer import UTC_ZONE, CampaignDialer
 from callcenter.features.campaigns.list_files import ListFormat, read_call_list
 from callcenter.features.campaigns.lists import CallLists
 from callcenter.features.campaigns.store import CampaignRepository
@@ -50,7 +51,7 @@ async def dialer_floor(sessions: async_sessionmaker[AsyncSession], now: float,
                        numbers: Sequence[str], *, agents: Sequence[str] = ("agent1", "agent2"),
                        ready: Sequence[str] = ("agent1",),
                        answer: Callable[[dict[str, Any]], Awaitable[Any]] | None = None,
-                       **settings: Any) -> DialerFloor:
+                       zone: ZoneInfo = UTC_ZONE, **settings: Any) -> DialerFloor:
     """Campaign ``renewals`` (progressive unless ``settings`` say otherwise; every hour of
     every day) with a list of ``numbers``; ``agents`` serve its queue, ``ready`` are logged
     in and reachable. Each Originate ends busy unless ``answer`` answers it."""
@@ -90,7 +91,7 @@ async def dialer_floor(sessions: async_sessionmaker[AsyncSession], now: float,
     dialer = CampaignDialer(
         clock=clock, acd=acd, queues=None, campaigns=campaigns,  # type: ignore[arg-type]
         attempts=attempts, compliance=compliance, send=send,
-        ledger=None, writer=writer, enabled=False)  # type: ignore[arg-type]
+        ledger=None, writer=writer, enabled=False, zone=zone)  # type: ignore[arg-type]
     return DialerFloor(clock, campaigns, attempts, compliance, acd, dialer, sent, records)
 
 

@@ -10,6 +10,7 @@ fails if ``CI=true`` and skips otherwise.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import secrets
@@ -21,6 +22,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import asyncpg
 
 from tests.support.ports import free_port
 from tests.support.real_parts import in_ci, unavailable
@@ -263,3 +266,101 @@ def _database_name(name: str) -> str:
     if not DATABASE_NAME_RE.match(name):
         raise ValueError(f"database name {name!r}: use lowercase letters, digits and '_'")
     return name
+
+
+# --------------------------------------------------------------------------- reuse
+
+# What a test could change in the schema: the tables' columns, indexes, constraints,
+# sequences, triggers and the migration the database is at.
+_SCHEMA_FINGERPRINT = """
+SELECT md5(concat_ws('|',
+  (SELECT string_agg(concat_ws(':', table_name, column_name, data_type, is_nullable,
+                               column_default), ',' ORDER BY table_name, column_name)
+     FROM information_schema.columns WHERE table_schema = 'public'),
+  (SELECT string_agg(indexdef, ',' ORDER BY indexdef)
+     FROM pg_indexes WHERE schemaname = 'public'),
+  (SELECT string_agg(conname || ':' || pg_get_constraintdef(c.oid), ',' ORDER BY conname)
+     FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
+    WHERE n.nspname = 'public'),
+  (SELECT string_agg(sequencename, ',' ORDER BY sequencename)
+     FROM pg_sequences WHERE schemaname = 'public'),
+  (SELECT string_agg(tgname, ',' ORDER BY tgname) FROM pg_trigger WHERE NOT tgisinternal),
+  (SELECT string_agg(version_num, ',') FROM alembic_version)))
+"""
+
+
+class ReusedDatabase:
+    """One database per test process, made once from the migrated template and emptied after
+    each test, instead of a new copy per test: on the loaded 2-core CI machine CREATE
+    DATABASE costs 0.4-0.9 s (it copies the whole catalog), emptying the tables a few
+    milliseconds. A test that changed the schema (its fingerprint differs) or left the
+    database unusable gets a new copy of the template, so no test sees another's leftovers.
+    """
+
+    def __init__(self, server: PostgresServer, template: str) -> None:
+        self._server = server
+        self._template = template
+        self._name = ""
+        self._fingerprint = ""
+        self._make()
+
+    @property
+    def url(self) -> str:
+        return self._server.url(self._name)
+
+    def reset(self) -> None:
+        """Back to the template's state: no rows, sequences from their start."""
+        try:
+            same_schema = asyncio.run(self._empty())
+        except Exception:  # whatever the test left, a new copy mends it
+            same_schema = False
+        if not same_schema:
+            self._server.drop_database(self._name)
+            self._make()
+
+    def drop(self) -> None:
+        self._server.drop_database(self._name)
+
+    def _make(self) -> None:
+        self._name = f"test_{uuid.uuid4().hex}"
+        self._server.create_database(self._name, self._template)
+        self._fingerprint = asyncio.run(self._read_fingerprint())
+
+    async def _connect(self) -> asyncpg.Connection:
+        return await asyncpg.connect(host=self._server.host, port=self._server.port,
+                                     user=SUPERUSER, password=self._server.password,
+                                     database=self._name)
+
+    async def _read_fingerprint(self) -> str:
+        connection = await self._connect()
+        try:
+            return str(await connection.fetchval(_SCHEMA_FINGERPRINT))
+        finally:
+            await connection.close()
+
+    async def _empty(self) -> bool:
+        """Delete every row and restart the used sequences; False if the schema changed."""
+        connection = await self._connect()
+        try:
+            # Connections the test left open could hold locks (or be mid-transaction).
+            await connection.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            if await connection.fetchval(_SCHEMA_FINGERPRINT) != self._fingerprint:
+                return False
+            tables = await connection.fetch(
+                "SELECT quote_ident(tablename) FROM pg_tables "
+                "WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
+            sequences = await connection.fetch(
+                "SELECT quote_ident(sequencename) FROM pg_sequences "
+                "WHERE schemaname = 'public' AND last_value IS NOT NULL")
+            async with connection.transaction():
+                # Foreign keys are triggers: off for this session, so the order is free.
+                await connection.execute("SET LOCAL session_replication_role = replica")
+                for (table,) in tables:
+                    await connection.execute(f"DELETE FROM {table}")
+                for (sequence,) in sequences:
+                    await connection.execute(f"ALTER SEQUENCE {sequence} RESTART")
+            return True
+        finally:
+            await connection.close()

@@ -122,12 +122,15 @@ def test_an_overflowed_caller_is_recorded_in_the_last_queue_with_the_whole_wait(
     ledger = CallLedger()
     ledger.on_event(newchannel(), T0)
     start_handler(ledger, T0)
-    ledger.queued(CALLER, "sales", T0 + 5)
+    [saved] = ledger.queued(CALLER, "sales", T0 + 5).save
+    assert saved.overflowed_from is None
     ledger.queued(CALLER, "operator", T0 + 65)  # past sales' max_wait
-    ledger.on_event(hangup(CALLER, T0 + 70), T0 + 70)
-    [record] = ledger.handler_finished(CALLER, T0 + 70, hangup_by=HangupBy.CALLER).closed
-    assert (record.queue, record.queued_at) == ("operator", T0 + 5)
-    assert abs(record.wait_seconds - 65) < 1e-6
+    ledger.queued(CALLER, "backup", T0 + 95)  # and past operator's: the first queue stays
+    ledger.on_event(hangup(CALLER, T0 + 100), T0 + 100)
+    [record] = ledger.handler_finished(CALLER, T0 + 100, hangup_by=HangupBy.CALLER).closed
+    assert (record.queue, record.queued_at, record.overflowed_from) == (
+        "backup", T0 + 5, "sales")
+    assert abs(record.wait_seconds - 95) < 1e-6
 
 
 def test_a_caller_who_left_the_queue_for_a_callback_did_not_abandon():

@@ -231,3 +231,17 @@ async def test_a_trunk_that_fails_every_call_pauses_the_campaign_with_the_reason
     await floor.dialer.tick()
     await floor.dialer.settled()
     assert len(floor.sent) == placed == len(outcomes)
+
+
+@pytest.mark.parametrize(("zone", "placed_today"), [("UTC", 1), ("America/Sao_Paulo", 0)])
+async def test_today_in_the_figures_is_the_centers_day(
+        sqlite_sessions, zone: str, placed_today: int) -> None:  # type: ignore[no-untyped-def]
+    # Placed at 02:00 UTC: today in UTC, but 23:00 yesterday in São Paulo.
+    floor = await dialer_floor(sqlite_sessions, T0 - 6 * 3600, NUMBERS[:1],
+                               zone=ZoneInfo(zone))
+    campaign = await floor.campaigns.get("renewals")
+    [entry] = await floor.attempts.candidates(campaign, limit=1)
+    await floor.attempts.placed("renewals", entry, floor.clock.now())
+    floor.clock.advance(8 * 3600)  # 10:00 UTC, 07:00 in São Paulo: the same UTC day
+    figures = await floor.dialer.figures("renewals")
+    assert figures["today"]["placed"] == placed_today

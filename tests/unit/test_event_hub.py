@@ -168,6 +168,27 @@ async def test_the_replay_buffer_keeps_the_last_500_events():
         assert "events after run1-99 are no longer kept" in resync.data["reason"]
 
 
+async def test_snapshots_keep_only_their_newest_in_the_buffer_and_push_nothing_out():
+    hub, _ = make_hub(replay=5)
+    hub.publish("agent", {"n": 1})
+    hub.publish("wallboard", {"board": 1})
+    for board in range(2, 100):  # an hour of boards would otherwise fill any buffer
+        hub.publish("wallboard", {"board": board})
+    hub.publish("agent", {"n": 2})
+    with hub.subscribe(last_event_id="run1-1") as events:  # missed a board and an agent
+        replayed = await drain(events)
+    assert [(e.kind, e.data) for e in replayed] == [
+        ("wallboard", {"board": 99}), ("agent", {"n": 2})]
+    with hub.subscribe(last_event_id="run1-0", kinds=frozenset({"agent"})) as events:
+        assert [e.data for e in await drain(events)] == [{"n": 1}, {"n": 2}]
+    # Events that are not snapshots still go when the buffer is full, and say so.
+    for n in range(3, 9):
+        hub.publish("agent", {"n": n})
+    with hub.subscribe(last_event_id="run1-1") as events:
+        (resync,) = await drain(events)
+    assert resync.kind == "resync"
+
+
 @pytest.mark.parametrize(("last_event_id", "says"), [
     ("run0-2", "is not from this run of the server"),  # an id from before a restart
     ("run1-9", "is not from this run of the server"),  # ahead of anything published

@@ -112,7 +112,12 @@ def _reference_to_nowhere(document: dict[str, Any]) -> None:
 @pytest.mark.parametrize("breakage", [_path_parameter_optional, _path_parameter_undeclared,
                                       _no_such_type, _reference_to_nowhere])
 def test_the_validator_would_notice_a_broken_document(breakage):
-    broken = copy.deepcopy(DOCUMENT)
+    # Only the two paths the breakages touch (with every component): validating the whole
+    # document takes seconds, and the unbroken part must pass for the test to mean anything.
+    small = copy.deepcopy(DOCUMENT)
+    small["paths"] = {path: small["paths"][path] for path in ("/api/users/{id}", "/api/me")}
+    validate(small)
+    broken = copy.deepcopy(small)
     breakage(broken)
     with pytest.raises((OpenAPIValidationError, Unresolvable)):
         validate(broken)

@@ -135,6 +135,7 @@ async def test_costs_of_a_call_and_totals_and_a_re_rating_through_the_api(site: 
         "tz": "America/Sao_Paulo"}), 200, "GET", "/api/costs")
     assert [(t["key"], t["currency"], t["legs"], t["cost"]) for t in totals["totals"]] == [
         ("renewals", "BRL", 1, "0.25"), ("renewals", None, 1, None)]
+    assert totals["time_zone"] == "America/Sao_Paulo", "named as the reports name it"
 
     fix = ("prefix,direction,per_minute,connection_fee,currency,effective_from\n"
            "5511,outbound,0.15,0.05,BRL,2026-01-01\n")

@@ -159,6 +159,17 @@ def test_open_and_outbound_records_and_calls_without_a_queue_add_nothing_to_queu
     assert rows_of(call(queue=None, queued_at=None), QUEUE_TABLE) == []
 
 
+def test_an_overflowed_call_counts_where_it_entered_with_what_became_of_it() -> None:
+    # Entered sales, moved on to support after sales' max_wait, answered there after 40 s
+    # in all: counted in sales (its T of 20 s, not support's 30 s), once, as overflowed.
+    (row,) = rows_of(call(queue="support", overflowed_from="sales", wait_seconds=25.0),
+                     QUEUE_TABLE)
+    assert row.key == (int(T0), "sales")
+    assert {name: value for name, value in row.values.items() if value} == {
+        "offered": 1, "answered": 1, "overflowed": 1, "handled": 1,
+        "answered_wait_ms": 25_000, "talk_ms": 70_000, "longest_wait_ms": 25_000}
+
+
 def test_the_queue_bucket_is_the_quarter_hour_the_caller_entered_the_queue() -> None:
     (row,) = rows_of(call(started_at=T0 + 890, queued_at=T0 + 905), QUEUE_TABLE)
     assert row.key == (int(T0) + 900, "sales")
@@ -221,6 +232,7 @@ def records(draw: st.DrawFn) -> CallRecord:
         ivr_path=[IvrStep(node, start + 1 + i, draw(st.sampled_from([None, "1", "attendant"])))
                   for i, node in enumerate(draw(st.lists(st.sampled_from(NODES), max_size=3)))],
         queue=queue, queued_at=queued_at,
+        overflowed_from=draw(st.sampled_from([None, None, *QUEUES])) if queue else None,
         wait_seconds=draw(st.sampled_from([wait, None])) if queue else None,
         agent_id=agent if disposition is Disposition.ANSWERED else None,
         agent_answered_at=None if queued_at is None else queued_at + wait,
@@ -277,12 +289,13 @@ def brute_force_queue_counts(pairs: list[tuple[int, CallRecord]],
         passage = queue_call(record)
         if passage is None:
             continue
-        assert record.queue is not None and record.queued_at is not None
+        entered = record.overflowed_from or record.queue  # counted where the caller entered
+        assert entered is not None and record.queued_at is not None
         index = interval_index(intervals, record.queued_at)
         if index is not None:
-            found[(index, record.queue)].append(counts_of(
-                passage, service_level_seconds=RULES.threshold(record.queue),
-                short_abandon_seconds=RULES.short_abandon(record.queue)))
+            found[(index, entered)].append(counts_of(
+                passage, service_level_seconds=RULES.threshold(entered),
+                short_abandon_seconds=RULES.short_abandon(entered)))
     return {key: total(counts) for key, counts in found.items()}
 
 

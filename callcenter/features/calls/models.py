@@ -48,6 +48,7 @@ class CallRow(Base):
     ivr_path: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     queue: Mapped[str | None] = mapped_column(String)
     queued_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    overflowed_from: Mapped[str | None] = mapped_column(String)  # the first queue, if moved on
     wait_seconds: Mapped[float | None] = mapped_column(Double)
     agent_id: Mapped[str | None] = mapped_column(String)
     agent_answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

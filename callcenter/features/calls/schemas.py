@@ -193,6 +193,9 @@ class Call(Answer):
                                           "overflow, the queue overflowed to; a transfer does "
                                           "not change it)")
     queued_at: Time | None
+    overflowed_from: str | None = Field(description=(
+        "the queue the caller entered first, when its max_wait or a full line moved them on "
+        "to queue (null: no overflow); the queue reports count the call there"))
     wait_seconds: MeasuredSeconds | None
     agent_id: str | None = Field(description="the first agent who answered")
     agent_answered_at: Time | None
@@ -233,6 +236,7 @@ class Call(Answer):
             answered_at=iso(record.answered_at), ended_at=iso(record.ended_at),
             ivr_path=[IvrStep.of(step) for step in record.ivr_path],
             queue=record.queue, queued_at=iso(record.queued_at),
+            overflowed_from=record.overflowed_from,
             wait_seconds=rounded(record.wait_seconds), agent_id=record.agent_id,
             agent_answered_at=iso(record.agent_answered_at),
             talk_seconds=rounded(record.talk_seconds), hangup_by=record.hangup_by,

@@ -41,6 +41,7 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from callcenter.asterisk.agi import AgiHangup
 from callcenter.asterisk.agi_server import AgiSession
@@ -75,6 +76,7 @@ from callcenter.core.pacing import (
     decide,
 )
 from callcenter.core.records import CallRecord, Direction, Disposition, HangupBy
+from callcenter.core.wallboard import CenterDay
 from callcenter.features.calls.recorder import RecordWriter
 from callcenter.features.campaigns.attempts import AttemptStore, DialEntry, PlacedAttempt
 from callcenter.features.campaigns.dialplan import (
@@ -163,13 +165,17 @@ class _Run:
                         live_waiting=sum(1 for c in self.calls.values() if c.waiting_agent))
 
 
+UTC_ZONE = ZoneInfo("UTC")
+
+
 class CampaignDialer:
     def __init__(self, *, clock: Clock, acd: AcdDriver, queues: QueueCalls,
                  campaigns: CampaignRepository, attempts: AttemptStore,
                  compliance: ComplianceStore, send: AmiSender, ledger: CallLedger,
                  writer: RecordWriter, enabled: bool, publish: Publish | None = None,
-                 tick_seconds: float = 1.0) -> None:
+                 tick_seconds: float = 1.0, zone: ZoneInfo = UTC_ZONE) -> None:
         self._clock = clock
+        self._zone = zone  # the center's: a campaign's "today" and abandon day
         self._acd = acd
         self._queues = queues
         self._campaigns = campaigns
@@ -240,7 +246,7 @@ class CampaignDialer:
     async def _budget(self, campaign: Campaign) -> AbandonBudget:
         """The campaign's abandon budget, rebuilt from its stored live answers: a restart
         must not forget the abandons of the day or of the last 30 days."""
-        budget = AbandonBudget(campaign.abandon_cap_percent / 100)
+        budget = AbandonBudget(campaign.abandon_cap_percent / 100, zone=self._zone)
         since = self._clock.now() - ROLLING_DAYS * 86400
         for at, abandoned in await self._attempts.live_answers(campaign.name, since):
             budget.record(at, abandoned=abandoned)
@@ -729,8 +735,8 @@ class CampaignDialer:
         campaign = await self._campaigns.get(name)
         run = self._runs.get(name)
         now = self._clock.now()
-        day_start = now - now % 86400  # the day in UTC (docs/outbound.md)
-        today = await self._attempts.outcome_counts(name, day_start)
+        today = await self._attempts.outcome_counts(
+            name, CenterDay.containing(now, self._zone).start)
         last_hour = await self._attempts.outcome_counts(name, now - 3600)
         total, called, done = await self._attempts.list_progress(campaign)
         live = self._live(campaign, run) if run is not None else self._live(

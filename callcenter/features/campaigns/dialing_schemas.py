@@ -160,14 +160,15 @@ class CampaignFigures(Answer):
     in_amd: int
     waiting_for_agent: int
     abandon_cap_percent: float
-    abandon_percent_today: float = Field(description="abandoned / live answers, today (UTC)")
+    abandon_percent_today: float = Field(description="abandoned / live answers, today (the "
+                                                     "center's day, [center] time_zone)")
     abandon_percent_30_days: float = Field(description="the same over a rolling 30 days")
     live_answers_today: int
     abandoned_today: int
     dial_level: float = Field(description="calls in flight per agent at work")
     pacing: PacingNow | None
     agents: AgentCounts
-    today: OutcomeCounts = Field(description="attempts placed today (UTC), by outcome")
+    today: OutcomeCounts = Field(description="attempts placed today (the center's day), by outcome")
     contacts_per_hour: int = Field(description="people reached in the last hour")
     list: ListProgress
     minutes_to_finish: float | None = Field(description=(

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from callcenter.config import Settings
 from callcenter.core.clock import SystemClock
 from callcenter.core.rating import TariffError, amount_text
+from callcenter.core.report_periods import PeriodError, time_zone
 from callcenter.features.rating.service import rating_services
 from callcenter.features.rating.store import Rerating
 from callcenter.store.db import create_engine, session_factory, upgrade
@@ -89,10 +90,9 @@ def parse_moment(text: str, zone: ZoneInfo, what: str) -> float:
 
 def zone_named(key: str) -> ZoneInfo:
     try:
-        return ZoneInfo(key)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"--zone {key!r}: not a known IANA time zone "
-                         "(e.g. America/Sao_Paulo)") from None
+        return time_zone(key)
+    except PeriodError as exc:
+        raise ValueError(f"--zone: {exc}") from None
 
 
 async def rerate(settings: Settings, since: str, until: str, *, apply: bool,

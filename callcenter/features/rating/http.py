@@ -118,7 +118,7 @@ async def cost_totals(request: web.Request, query: CostQuery) -> web.Response:
     except ValueError as exc:  # the store's own checks (a period too long by the day)
         raise bad_request(str(exc)) from None
     return CostTotals(by=query.by, since=iso(query.since) or "", until=iso(query.until) or "",
-                      zone=zone.key, totals=[CostTotalAnswer.of(t) for t in totals]).response()
+                      time_zone=zone.key, totals=[CostTotalAnswer.of(t) for t in totals]).response()
 
 
 async def rerate(request: web.Request, body: RerateRequest) -> web.Response:

@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, model_validator
 from pydantic.json_schema import WithJsonSchema
 
-from callcenter.core.hours import known_time_zones
 from callcenter.core.identifiers import AGENT_ID_RE, CAMPAIGN_NAME_RE, QUEUE_NAME_RE
 from callcenter.core.rating import amount_text
+from callcenter.core.report_periods import PeriodError, time_zone
 from callcenter.features.rating.store import (
     CallCost,
     CostGrouping,
@@ -57,13 +57,13 @@ def money(value: Decimal | None) -> str | None:
 
 
 def checked_zone(key: str | None) -> ZoneInfo:
-    """The IANA zone ``key`` (None: UTC), or a 400 naming it (with a near match)."""
+    """The IANA zone ``key`` (None: UTC), or a 400 naming it: the reports' own check."""
     if key is None:
         return ZoneInfo("UTC")
-    if key not in known_time_zones():
-        fail(f"unknown time zone {key[:40]!r} (an IANA key like 'America/Sao_Paulo')",
-             where="tz")
-    return ZoneInfo(key)
+    try:
+        return time_zone(key)
+    except PeriodError as exc:
+        fail(str(exc), where="tz")
 
 
 ZoneParam = Annotated[name_param(ZONE_RE, "an IANA time zone key (e.g. America/Sao_Paulo)"),
@@ -241,7 +241,7 @@ class CostTotals(Answer):
     by: str
     since: Time
     until: Time
-    zone: str
+    time_zone: str = Field(description="the zone of the days (the reports' name for it)")
     totals: list[CostTotalAnswer] = Field(description="by key, then currency (unpriced last)")
 
 

@@ -20,8 +20,8 @@ async def queued_since(sessions: async_sessionmaker[AsyncSession], since: float,
     what ``core.wallboard.progress_of`` reads (oldest first)."""
     query = (
         select(CallRow.call_id, CallRow.started_at, CallRow.queue, CallRow.queued_at,
-               CallRow.agent_answered_at, CallRow.ended_at, CallRow.disposition,
-               CallRow.direction, CallRow.callback_of)
+               CallRow.overflowed_from, CallRow.agent_answered_at, CallRow.ended_at,
+               CallRow.disposition, CallRow.direction, CallRow.callback_of)
         .where(CallRow.started_at >= to_datetime(since - LONGEST_BEFORE_QUEUE_SECONDS),
                CallRow.queued_at >= to_datetime(since), CallRow.queue.is_not(None))
         .order_by(CallRow.queued_at, CallRow.id)
@@ -30,7 +30,8 @@ async def queued_since(sessions: async_sessionmaker[AsyncSession], since: float,
         rows = (await session.execute(query)).all()
     return [CallRecord(
         call_id=row.call_id, started_at=from_datetime(row.started_at) or 0.0, queue=row.queue,
-        queued_at=from_datetime(row.queued_at), agent_answered_at=from_datetime(
+        queued_at=from_datetime(row.queued_at), overflowed_from=row.overflowed_from,
+        agent_answered_at=from_datetime(
             row.agent_answered_at), ended_at=from_datetime(row.ended_at),
         disposition=None if row.disposition is None else Disposition(row.disposition),
         direction=Direction(row.direction), callback_of=row.callback_of) for row in rows]
