@@ -218,13 +218,14 @@ def wrap_up_rows(record: CallRecord, changes: Iterable[StateChangeLike],
     ends there. ``changes``: at least the ``wrap_up_window``'s, each agent's in logged order."""
     if wrap_up_window(record) is None:
         return []
-    assert record.queue is not None and record.queued_at is not None
+    queue = record.entered_queue  # where queue_rows counts the call
+    assert queue is not None and record.queued_at is not None
     # The end of time as "now": a wrap-up with no logged end is ongoing, whenever this runs.
     ended = [segment for segment in wrap_ups(record, changes, math.inf)
              if not segment.ongoing]
     if not ended:
         return []
-    return [AggregateRow(QUEUE_TABLE, (bucket_of(record.queued_at), record.queue), {
+    return [AggregateRow(QUEUE_TABLE, (bucket_of(record.queued_at), queue), {
         "wrap_up_ms": sum(milliseconds(segment.seconds) for segment in ended),
         "wrapped_calls": 1})]
 

@@ -138,6 +138,11 @@ def test_the_wrap_up_counts_in_the_quarter_hour_the_call_entered_the_queue() -> 
                   (955.5, "wrap_up"), (975.5, "ready"))
     assert wrap_up_of(record, changes) == {"bucket": 0, "queue": "sales",
                                            "wrap_up_ms": 20_000, "wrapped_calls": 1}
+    # Overflowed from sales to support and answered there: it counts in sales, and so does
+    # its wrap-up.
+    overflowed = dataclasses.replace(record, queue="support", overflowed_from="sales")
+    assert wrap_up_of(overflowed, changes) == {"bucket": 0, "queue": "sales",
+                                               "wrap_up_ms": 20_000, "wrapped_calls": 1}
 
 
 def test_only_a_wrap_up_that_began_as_the_leg_ended_is_the_calls() -> None:
