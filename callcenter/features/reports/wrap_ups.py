@@ -24,6 +24,7 @@ each miss the other's uncommitted rows. The record side must therefore follow be
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import zlib
@@ -31,7 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.core.records import CallRecord
@@ -80,7 +81,7 @@ class QueueWrapUps:
         if not record.is_open:
             await _lock_agents(session, {a.agent_id for a in record.attempts
                                          if a.answered_at is not None})
-        await self._recount(session, [(call_pk, record)])
+        await self._recount(session, [(call_pk, _as_stored(record))])
 
     async def changes_stored(self, session: AsyncSession,
                              earliest: Mapping[str, float]) -> None:
@@ -103,7 +104,10 @@ class QueueWrapUps:
                 query = query.where(legs.ended_at >= _at(since))
             pks.update(await session.scalars(query.distinct()))
         if pks:
-            await self._recount(session, await records_with_pks(session, pks))
+            # Legs only: a call's wrap-up depends on nothing else in its record (wrap_up_rows
+            # reads its queue, times, disposition and legs).
+            await self._recount(session, await records_with_pks(session, pks,
+                                                                legs_only=True))
 
     async def _recount(self, session: AsyncSession,
                        records: Sequence[tuple[int, CallRecord]]) -> None:
@@ -159,6 +163,21 @@ class QueueWrapUps:
         return counted
 
 
+def _as_stored(record: CallRecord) -> CallRecord:
+    """The record's times as the database keeps them (whole microseconds), as the state log
+    side and a rebuild read them back: a leg's end 5 s from a wrap-up's start is then the
+    same match on every side."""
+    def stored(moment: float | None) -> float | None:
+        return None if moment is None else _at(moment).timestamp()
+
+    return dataclasses.replace(
+        record, queued_at=stored(record.queued_at), ended_at=stored(record.ended_at),
+        attempts=[dataclasses.replace(leg, started_at=_at(leg.started_at).timestamp(),
+                                      ended_at=stored(leg.ended_at),
+                                      answered_at=stored(leg.answered_at))
+                  for leg in record.attempts])
+
+
 # --------------------------------------------------------------------------- statements
 
 
@@ -191,19 +210,20 @@ async def _agent_window(session: AsyncSession, agent_id: str, window: WrapUpWind
     order, led by their last change before ``since`` (the state they were in then: a
     wrap-up logged twice in a row is one)."""
     log = AgentStateChangeRow
-    columns = select(log.at, log.state, log.reason, log.previous).where(
+    columns = select(log.id, log.at, log.state, log.reason, log.previous).where(
         log.agent_id == agent_id)
-    lead = (await session.execute(columns.where(log.at < _at(window.since))
-                                  .order_by(log.at.desc(), log.id.desc()).limit(1))).all()
+    lead = (columns.where(log.at < _at(window.since))
+            .order_by(log.at.desc(), log.id.desc()).limit(1).subquery())
     last = (select(func.min(log.at))
             .where(log.agent_id == agent_id, log.at > _at(window.until),
                    log.state != WRAP_UP_STATE).scalar_subquery())
-    rows = (await session.execute(
-        columns.where(log.at >= _at(window.since), (log.at <= last) | last.is_(None))
-        .order_by(log.at, log.id))).all()
+    rest = columns.where(log.at >= _at(window.since), (log.at <= last) | last.is_(None))
+    both = union_all(select(lead), rest).subquery()  # one statement
+    rows = await session.execute(select(both.c.at, both.c.state, both.c.reason,
+                                        both.c.previous).order_by(both.c.at, both.c.id))
     return [StateChange(agent_id=agent_id, state=state, reason=reason, at=at.timestamp(),
                         previous=previous)
-            for at, state, reason, previous in [*lead, *rows]]
+            for at, state, reason, previous in rows]
 
 
 async def _lock_agents(session: AsyncSession, agents: Iterable[str]) -> None:
