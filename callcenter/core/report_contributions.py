@@ -164,8 +164,9 @@ WRAP_UP_STATE = "wrap_up"  # the ACD's AgentState.WRAP_UP as the state log holds
 class WrapUpWindow:
     """The logged state changes ``wrap_up_rows`` needs for one record: each agent's in
     ``agents`` from ``since`` on, led by their last change before it, up to and including
-    their first change after ``until`` that is not a wrap-up (the end of any wrap-up that
-    began by then). More changes, before or after, change nothing."""
+    their first change after ``until`` that is not a wrap-up and is the last logged at its
+    instant (the end of any wrap-up that began by then: the last change at an instant
+    holds). More changes, before or after, change nothing."""
 
     agents: tuple[str, ...]
     since: float
@@ -200,10 +201,11 @@ def wrap_up_window(record: CallRecord) -> WrapUpWindow | None:
 
 def legs_to_recheck_from(last_other_state_before: float | None) -> float:
     """A change newly logged for an agent at ``e`` can alter the wrap-ups of that agent's
-    legs that ended from this time on, given the agent's latest change before ``e`` that is
-    not a wrap-up (None: none). Only a wrap-up interval that began after that change, or one
-    that begins at ``e`` or later, can be cut, started or joined by the new change, and a
-    leg's wrap-up begins within ``WRAP_UP_MATCH_SECONDS`` of the leg's end."""
+    legs that ended from this time on, given the agent's latest instant before ``e`` at which
+    the change logged last (the one that holds) is not a wrap-up (None: none). Only a
+    wrap-up interval that began after that instant, or one that begins at ``e`` or later,
+    can be cut, started or joined by the new change, and a leg's wrap-up begins within
+    ``WRAP_UP_MATCH_SECONDS`` of the leg's end."""
     if last_other_state_before is None:
         return -math.inf
     return last_other_state_before - WRAP_UP_MATCH_SECONDS

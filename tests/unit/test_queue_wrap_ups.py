@@ -257,6 +257,24 @@ async def test_the_wrap_up_ending_after_the_record_closed_reaches_the_queue_repo
     assert await center.stored() == await center.afresh()
 
 
+async def test_a_wrap_up_logged_again_at_the_instant_it_ended_goes_on(center: Center) -> None:
+    """The log's last change at an instant holds: ready then wrap_up at T0+102 leave the
+    agent in wrap-up until T0+120, so the call's wrap-up is 24.7 s, read past the ready."""
+    await center.directory.record_state_changes(log("agent1", *AGENT1_CALL))
+    await center.calls.save(call())
+    await center.directory.record_state_changes([
+        StateChange("agent1", "wrap_up", "call ended", T0 + 95.3, "on_call"),
+        StateChange("agent1", "ready", None, T0 + 102, "wrap_up"),
+        StateChange("agent1", "wrap_up", "call ended", T0 + 102, "ready")])
+    assert (await center.stored())[0] == {}  # still in wrap-up
+    await center.directory.record_state_changes(
+        [StateChange("agent1", "ready", None, T0 + 120, "wrap_up")])
+    assert (await center.stored())[0] == {(int(T0), "sales"): (24_700, 1)}
+    assert await center.stored() == await center.afresh()
+    await center.calls.save(call())  # the record side reads the same
+    assert await center.stored() == await center.afresh()
+
+
 @st.composite
 def histories(draw: st.DrawFn) -> list[tuple[str, Any]]:
     """Calls of the two agents one after another, each leg followed by a wrap-up (or a

@@ -34,6 +34,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from callcenter.core.records import CallRecord
 from callcenter.core.report_contributions import (
@@ -89,12 +90,17 @@ class QueueWrapUps:
         the earliest one's time. The calls whose wrap-up they can alter are worked out
         again."""
         await _lock_agents(session, earliest)
-        log, legs = AgentStateChangeRow, AttemptRow
+        log, legs, same_instant = AgentStateChangeRow, AttemptRow, aliased(AgentStateChangeRow)
         pks: set[int] = set()
         for agent_id, at in sorted(earliest.items()):
+            # The last change logged at an instant holds: one followed at its instant by
+            # another is not where a state began.
+            overtaken = select(same_instant.id).where(
+                same_instant.agent_id == agent_id, same_instant.at == log.at,
+                same_instant.id > log.id).exists()
             other_before = await session.scalar(
                 select(func.max(log.at)).where(log.agent_id == agent_id, log.at < _at(at),
-                                               log.state != WRAP_UP_STATE))
+                                               log.state != WRAP_UP_STATE, ~overtaken))
             since = legs_to_recheck_from(
                 None if other_before is None else other_before.timestamp())
             query = select(legs.call_pk).where(legs.agent_id == agent_id,
@@ -206,24 +212,36 @@ async def _window_changes(session: AsyncSession, record: CallRecord) -> list[Sta
 async def _agent_window(session: AsyncSession, agent_id: str, window: WrapUpWindow,
                         ) -> list[StateChange]:
     """The agent's changes from ``window.since`` up to their first one after
-    ``window.until`` that is not a wrap-up (all of them if there is none yet), in logged
-    order, led by their last change before ``since`` (the state they were in then: a
-    wrap-up logged twice in a row is one)."""
+    ``window.until`` that is not a wrap-up and is the last at its instant (all of them if
+    there is none yet), in logged order, led by their last change before ``since`` (the
+    state they were in then: a wrap-up logged twice in a row is one)."""
     log = AgentStateChangeRow
     columns = select(log.id, log.at, log.state, log.reason, log.previous).where(
         log.agent_id == agent_id)
     lead = (columns.where(log.at < _at(window.since))
             .order_by(log.at.desc(), log.id.desc()).limit(1).subquery())
-    last = (select(func.min(log.at))
-            .where(log.agent_id == agent_id, log.at > _at(window.until),
-                   log.state != WRAP_UP_STATE).scalar_subquery())
-    rest = columns.where(log.at >= _at(window.since), (log.at <= last) | last.is_(None))
-    both = union_all(select(lead), rest).subquery()  # one statement
-    rows = await session.execute(select(both.c.at, both.c.state, both.c.reason,
-                                        both.c.previous).order_by(both.c.at, both.c.id))
-    return [StateChange(agent_id=agent_id, state=state, reason=reason, at=at.timestamp(),
-                        previous=previous)
-            for at, state, reason, previous in rows]
+    since, after = select(lead), _at(window.until)
+    changes: list[StateChange] = []
+    while True:
+        last = (select(func.min(log.at))
+                .where(log.agent_id == agent_id, log.at > after,
+                       log.state != WRAP_UP_STATE).scalar_subquery())
+        rest = columns.where(log.at >= _at(window.since) if not changes else log.at > after,
+                             (log.at <= last) | last.is_(None))
+        both = (union_all(since, rest) if since is not None else rest).subquery()
+        rows = (await session.execute(select(both.c.at, both.c.state, both.c.reason,
+                                             both.c.previous)
+                                      .order_by(both.c.at, both.c.id))).all()
+        changes.extend(StateChange(agent_id=agent_id, state=state, reason=reason,
+                                   at=at.timestamp(), previous=previous)
+                       for at, state, reason, previous in rows)
+        # Done unless a wrap-up was logged after the ending change, at the same instant
+        # (the last change at an instant holds): then it goes on, read on. No ending change
+        # read (none logged yet): everything was read.
+        ended = any(at > after and state != WRAP_UP_STATE for at, state, *_ in rows)
+        if not ended or rows[-1][1] != WRAP_UP_STATE:
+            return changes
+        since, after = None, rows[-1][0]
 
 
 async def _lock_agents(session: AsyncSession, agents: Iterable[str]) -> None:
