@@ -82,6 +82,7 @@ from callcenter.features.reports.aggregates import ReportAggregates, report_rule
 from callcenter.features.reports.campaign_store import CampaignAggregates
 from callcenter.features.reports.campaigns import CampaignReportServices
 from callcenter.features.reports.framework import ReportContext
+from callcenter.features.reports.wrap_ups import QueueWrapUps
 from callcenter.features.supervision.dialplan import TRANSFER_SCRIPT
 from callcenter.features.supervision.service import Supervision
 from callcenter.features.wallboard.service import WallboardService, queue_targets
@@ -146,9 +147,12 @@ class CallCenter:
                                                 productivity_points(s))
         self.campaign_aggregates = CampaignAggregates(session_factory(self.engine),
                                                       self.agent_aggregates)
+        # The queues' wrap-up follows the records and the state log; before the report
+        # aggregates, as it locks the call's agents before any aggregate row (wrap_ups.py).
+        self.queue_wrap_ups = QueueWrapUps(session_factory(self.engine))
         self.calls = CallRepository(session_factory(self.engine),
-                                    followers=[self.rating.pricer, self.report_aggregates,
-                                               self.agent_aggregates])
+                                    followers=[self.rating.pricer, self.queue_wrap_ups,
+                                               self.report_aggregates, self.agent_aggregates])
         self.callbacks = CallbackRepository(session_factory(self.engine), self.clock)
         self.campaigns = CampaignRepository(session_factory(self.engine), self.clock)
         self.compliance = ComplianceStore(session_factory(self.engine), self.clock)
@@ -176,7 +180,8 @@ class CallCenter:
         _stops_with(parts, "records", self.writer.stop)
         self.ledger = CallLedger(inbound_contexts=INBOUND_CONTEXTS)
         self.directory = AgentDirectory(session_factory(self.engine), self.clock,
-                                        followers=[self.agent_aggregates],
+                                        followers=[self.agent_aggregates,
+                                                   self.queue_wrap_ups],
                                         queues=[q.name for q in s.queues])
         # The settings' agents, once; their SIP passwords are shown at this first start only.
         self.new_sip_passwords = {a.id: a.sip_secret or ""

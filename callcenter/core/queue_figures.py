@@ -4,7 +4,7 @@ Both the live reports (a stored call record's contribution: core/report_contribu
 and the simulator (sim/report.py) describe each caller's passage through a queue as a
 ``QueueCall`` and add up ``counts_of`` it; the rates and averages are ``QueueCounts``'
 properties. So "answered within T", "abandoned after T", a short abandon, the service level,
-ASA and AHT mean the same thing in a report and in a simulation.
+ASA, AHT and ACW mean the same thing in a report and in a simulation.
 
 Durations are added up in whole milliseconds: sums stay exact, so counts kept up to date
 call by call (and taken out again when a record changes) equal counts made afresh.
@@ -39,7 +39,10 @@ class QueueCall:
     offered: bool = True
     talk: float = 0.0  # agents' talk with the caller (answered calls)
     hold: float = 0.0  # the caller on hold during the talk
-    wrap_up: float = 0.0  # the agents' wrap-up after it
+    # The agents' wrap-up after it. A stored record has none (the wrap-up ends after it is
+    # closed): the live reports add it from the agents' state log (report_contributions
+    # ``wrap_up_rows``); the simulator measures its own the same way.
+    wrap_up: float = 0.0
     transfers_to_queue: int = 0  # completed transfers of the talking caller to a queue
     overflowed: bool = False  # went on waiting in another queue (counted here, once)
 
@@ -68,6 +71,7 @@ class QueueCounts:
     talk_ms: int = 0
     hold_ms: int = 0
     wrap_up_ms: int = 0
+    wrapped_calls: int = 0  # handled calls whose wrap-up is counted (a part of handled)
     longest_wait_ms: int = 0  # of any offered caller
 
     def __add__(self, other: QueueCounts) -> QueueCounts:
@@ -90,6 +94,11 @@ class QueueCounts:
         """Average handle time: (talk + hold + wrap-up) ÷ handled calls, seconds."""
         handle = self.talk_ms + self.hold_ms + self.wrap_up_ms
         return None if not self.handled else handle / 1000 / self.handled
+
+    @property
+    def acw(self) -> float | None:
+        """After-call work: wrap-up ÷ handled calls, seconds (a part of the AHT)."""
+        return None if not self.handled else self.wrap_up_ms / 1000 / self.handled
 
     @property
     def abandon_rate(self) -> float | None:
@@ -122,6 +131,7 @@ def counts_of(call: QueueCall, *, service_level_seconds: float,
         talk_ms=milliseconds(call.talk) if answered else 0,
         hold_ms=milliseconds(call.hold) if answered else 0,
         wrap_up_ms=milliseconds(call.wrap_up) if answered else 0,
+        wrapped_calls=int(answered and call.wrap_up > 0),
         longest_wait_ms=milliseconds(call.wait) if call.offered else 0,
     )
 

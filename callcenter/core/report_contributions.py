@@ -14,22 +14,29 @@ Which time puts a call in a quarter hour:
 
 Handle time's parts come from ``_handle_parts`` only: talk (the answered legs, less the
 agents' holds), hold (agent_figures.holds, the one reading of a record's holds). Wrap-up
-happens after the record is closed (the agents' state log) and is not in the queue figures
-yet: the agent report has it.
+happens after the record is closed, in the agents' state log, so a record alone cannot say
+it: ``wrap_up_rows(record, changes)`` adds it to the call's queue row (same quarter hour,
+same queue) from the record's answered legs and their agents' logged state changes, matched
+as the call timeline matches them (core/timeline.py ``wrap_ups``). ``wrap_up_window`` says
+which changes that needs; ``legs_to_recheck_from`` which calls a newly logged change can
+alter. features/reports/wrap_ups.py keeps it up to date from both sides and rebuilds it.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 
 from callcenter.core.agent_figures import holds
+from callcenter.core.agent_intervals import StateChangeLike
 from callcenter.core.queue_figures import (
     DEFAULT_SERVICE_LEVEL_SECONDS,
     DEFAULT_SHORT_ABANDON_SECONDS,
     QueueCall,
     QueueOutcome,
     counts_of,
+    milliseconds,
 )
 from callcenter.core.records import (
     AttemptOutcome,
@@ -40,6 +47,7 @@ from callcenter.core.records import (
     TransferOutcome,
 )
 from callcenter.core.report_periods import bucket_of
+from callcenter.core.timeline import WRAP_UP_MATCH_SECONDS, wrap_ups
 
 QUEUE_TABLE = "queue"  # key: (bucket, queue); values: QueueCounts' fields
 IVR_TABLE = "ivr"  # key: (bucket,)
@@ -99,7 +107,8 @@ _QUEUE_OUTCOMES = {
 def _handle_parts(record: CallRecord) -> tuple[float, float, float]:
     """(talk, hold, wrap-up) seconds of the agents' work on this call: every answered leg's
     time with the caller (a transfer's later agents too: the call counts once, where it
-    arrived), split into talk and the agents' holds. Wrap-up: see the module's note."""
+    arrived), split into talk and the agents' holds. Wrap-up is 0 here: it is not in the
+    record (``wrap_up_rows`` adds it from the state log)."""
     with_caller = sum(attempt.talk_seconds or 0.0 for attempt in record.attempts
                       if attempt.outcome is AttemptOutcome.ANSWERED)
     if not with_caller and record.talk_seconds:
@@ -144,6 +153,83 @@ def queue_rows(record: CallRecord, rules: ReportRules) -> list[AggregateRow]:
     counts = counts_of(call, service_level_seconds=rules.threshold(queue),
                        short_abandon_seconds=rules.short_abandon(queue))
     return [AggregateRow(QUEUE_TABLE, (bucket_of(record.queued_at), queue), asdict(counts))]
+
+
+# --------------------------------------------------------------------------- queues: wrap-up
+
+WRAP_UP_STATE = "wrap_up"  # the ACD's AgentState.WRAP_UP as the state log holds it
+
+
+@dataclass(frozen=True)
+class WrapUpWindow:
+    """The logged state changes ``wrap_up_rows`` needs for one record: each agent's in
+    ``agents`` from ``since`` on, led by their last change before it, up to and including
+    their first change after ``until`` that is not a wrap-up and is the last logged at its
+    instant (the end of any wrap-up that began by then: the last change at an instant
+    holds). More changes, before or after, change nothing."""
+
+    agents: tuple[str, ...]
+    since: float
+    until: float
+
+
+def _wrapped_legs(record: CallRecord) -> list[tuple[str, float]]:
+    """(agent, end) of each leg an agent answered and that ended: the legs a wrap-up
+    follows (core/timeline.py ``wrap_ups`` takes the same ones)."""
+    return [(a.agent_id, a.ended_at) for a in record.attempts
+            if a.answered_at is not None and a.ended_at is not None]
+
+
+def _counts_wrap_up(record: CallRecord) -> bool:
+    """Only a handled call's wrap-up counts: an answered, closed queue call."""
+    call = queue_call(record)
+    return call is not None and call.outcome is QueueOutcome.ANSWERED
+
+
+def wrap_up_window(record: CallRecord) -> WrapUpWindow | None:
+    """Which changes the record's wrap-up is read from; None: it has none to count."""
+    legs = _wrapped_legs(record)
+    if not legs or not _counts_wrap_up(record):
+        return None
+    ends = [end for _, end in legs]
+    # As wrap_ups reads them: from well before the first leg's end (an interval cut there
+    # cannot seem to begin near a leg's end) to the latest a matching wrap-up can begin.
+    return WrapUpWindow(tuple(sorted({agent for agent, _ in legs})),
+                        min(ends) - 2 * WRAP_UP_MATCH_SECONDS,
+                        max(ends) + WRAP_UP_MATCH_SECONDS)
+
+
+def legs_to_recheck_from(last_other_state_before: float | None) -> float:
+    """A change newly logged for an agent at ``e`` can alter the wrap-ups of that agent's
+    legs that ended from this time on, given the agent's latest instant before ``e`` at which
+    the change logged last (the one that holds) is not a wrap-up (None: none). Only a
+    wrap-up interval that began after that instant, or one that begins at ``e`` or later,
+    can be cut, started or joined by the new change, and a leg's wrap-up begins within
+    ``WRAP_UP_MATCH_SECONDS`` of the leg's end."""
+    if last_other_state_before is None:
+        return -math.inf
+    return last_other_state_before - WRAP_UP_MATCH_SECONDS
+
+
+def wrap_up_rows(record: CallRecord, changes: Iterable[StateChangeLike],
+                 ) -> list[AggregateRow]:
+    """The wrap-up a handled queue call adds to its queue row (the quarter hour it entered
+    the queue, like its talk): each answered leg's wrap-up that has **ended** (a later change
+    of the agent is logged), in whole milliseconds, and the call once in ``wrapped_calls``
+    if it has any. A wrap-up still going on adds nothing yet; one cut by a logout or a pause
+    ends there. ``changes``: at least the ``wrap_up_window``'s, each agent's in logged order."""
+    if wrap_up_window(record) is None:
+        return []
+    queue = record.entered_queue  # where queue_rows counts the call
+    assert queue is not None and record.queued_at is not None
+    # The end of time as "now": a wrap-up with no logged end is ongoing, whenever this runs.
+    ended = [segment for segment in wrap_ups(record, changes, math.inf)
+             if not segment.ongoing]
+    if not ended:
+        return []
+    return [AggregateRow(QUEUE_TABLE, (bucket_of(record.queued_at), queue), {
+        "wrap_up_ms": sum(milliseconds(segment.seconds) for segment in ended),
+        "wrapped_calls": 1})]
 
 
 # --------------------------------------------------------------------------- IVR

@@ -7,7 +7,8 @@ counted by core/queue_figures.py, the same code that counts the live reports (do
   the scenario's ``short_abandon`` seconds: a subset of abandoned, shown apart), timed out
   (max wait passed, no overflow queue), refused (queue full or no agent at all);
 - service level: answered within T / (answered + abandoned after T), T per queue;
-- ASA: mean wait of answered calls; AHT: mean talk + wrap-up of answered calls;
+- ASA: mean wait of answered calls; AHT: mean talk + wrap-up of answered calls; ACW: mean
+  wrap-up of answered calls (the live reports' ACW: the agent's wrap_up to their next change);
 - abandon rate: abandoned / offered; waited: share of offered callers no agent was free for
   on arrival (Erlang's "probability of waiting"); longest wait of any caller.
 Per agent group: occupancy = (talk + wrap-up) / (talk + wrap-up + ready + ringing), i.e.
@@ -50,7 +51,8 @@ class QueueFigures:
     abandoned_after: int               # abandoned with wait > T
     service_level: float | None        # fraction; None without answered or late abandons
     asa: float | None                  # seconds
-    aht: float | None                  # seconds
+    aht: float | None                  # seconds: talk + wrap-up per answered call
+    acw: float | None                  # seconds: wrap-up per answered call (part of the AHT)
     abandon_rate: float | None         # fraction of offered
     waited: float | None               # fraction of offered
     longest_wait: float | None         # seconds
@@ -148,6 +150,7 @@ def queue_figures(name: str, calls: Sequence[CallRecord], scenario: Scenario) ->
         service_level=counts.service_level,
         asa=counts.asa,
         aht=counts.aht,
+        acw=counts.acw,
         abandon_rate=_ratio(counts.abandoned, len(calls)),
         waited=_ratio(sum(call.waited for call in calls), len(calls)),
         longest_wait=max((call.wait for call in calls), default=None),

@@ -22,6 +22,8 @@ import pytest
 from callcenter.app import CallCenter
 from callcenter.core.acd import AgentState
 from callcenter.core.records import HoldBy
+from callcenter.core.report_contributions import QUEUE_TABLE
+from callcenter.core.report_periods import bucket_of
 from callcenter.features.accounts.store import Role
 from callcenter.features.agent_transfers.service import TransferTarget
 from tests.support.asterisk import phone_agent
@@ -86,6 +88,10 @@ async def test_ivr_wait_ring_talk_hold_and_wrap_up_last_what_the_phones_did(tmp_
                     "agent1's wrap-up ended", timeout=WRAP_UP_S + 10)
         await center.desk.flush()
         body = await timeline_of(center, record.call_id)
+        assert record.queued_at is not None
+        bucket = bucket_of(record.queued_at)
+        queue_rows = await center.report_aggregates.read(QUEUE_TABLE, bucket, bucket + 900,
+                                                         only={"queue": ["support"]})
 
     assert record.call_id == queued.call_id
     expected = [("setup", None), ("ivr", None), ("waiting", None), ("ringing", "agent1"),
@@ -133,6 +139,10 @@ async def test_ivr_wait_ring_talk_hold_and_wrap_up_last_what_the_phones_did(tmp_
                                                                        False)
     assert abs(wrap_up["seconds"] - WRAP_UP_S) < 0.5, wrap_up
     assert wrap_up["start"] >= body["segments"][-1]["start"]
+    # The queue report counts that very wrap-up for the call's queue: ACW and AHT have it.
+    [support] = queue_rows
+    assert (support["handled"], support["wrapped_calls"]) == (1, 1), support
+    assert abs(support["wrap_up_ms"] - wrap_up["seconds"] * 1000) <= 1, (support, wrap_up)
 
 
 def on_call_with(center: CallCenter, agent_id: str) -> str | None:

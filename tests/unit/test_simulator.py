@@ -123,6 +123,7 @@ def test_every_answered_call_wraps_up_for_the_queues_wrap_up_time() -> None:
     report = build_report(result)
     assert report.overall.aht == pytest.approx(
         30.0 + sum(call.talk_time for call in answered) / len(answered))
+    assert report.overall.acw == pytest.approx(30.0)
 
 
 def test_a_ring_delay_is_part_of_every_answered_callers_wait() -> None:

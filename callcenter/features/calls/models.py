@@ -111,6 +111,9 @@ class AttemptRow(Base):
     """One agent's leg of a call: rung, maybe answered, ended; its talk."""
 
     __tablename__ = "call_attempts"
+    # An agent's latest legs: the calls whose wrap-up a new state change may alter
+    # (features/reports/wrap_ups.py).
+    __table_args__ = (Index("ix_call_attempts_agent_id_ended_at", "agent_id", "ended_at"),)
 
     id: Mapped[int] = mapped_column(RowId, primary_key=True)
     call_pk: Mapped[int] = mapped_column(

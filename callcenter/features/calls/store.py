@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from sqlalchemy import Select, and_, case, delete, func, insert, not_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from callcenter.core.clock import Clock, SystemClock, from_datetime, to_datetime
 from callcenter.core.records import (
@@ -404,6 +405,34 @@ async def records_after(session: AsyncSession, after: int, limit: int = MAX_PAGE
     query = (_with_children(select(CallRow)).where(CallRow.id > after)
              .order_by(CallRow.id).limit(limit))
     return [(row.id, _to_record(row)) for row in await session.scalars(query)]
+
+
+async def records_with_pks(session: AsyncSession, pks: Iterable[int], *,
+                           legs_only: bool = False) -> builtins.list[tuple[int, CallRecord]]:
+    """The stored records with these row ids, with their row ids, by id: what a follower
+    reads to derive its rows again for calls something else touched (an agent's state log
+    and the queue report's wrap-up: features/reports/wrap_ups.py). ``legs_only``: with
+    their agent legs but no other children (empty lists), for what depends on the legs
+    alone: two statements instead of six."""
+    wanted = sorted(set(pks))
+    if not wanted:
+        return []
+    if not legs_only:
+        query = _with_children(select(CallRow)).where(CallRow.id.in_(wanted))
+        return [(row.id, _to_record(row))
+                for row in await session.scalars(query.order_by(CallRow.id))]
+    query = select(CallRow).options(selectinload(CallRow.attempts)).where(
+        CallRow.id.in_(wanted)).order_by(CallRow.id)
+    found = []
+    for row in (await session.scalars(query)).all():
+        for name in _NOT_LEGS:
+            set_committed_value(row, name, [])
+        found.append((row.id, _to_record(row)))
+        session.expunge(row)  # its empty children are not the stored ones: not kept
+    return found
+
+
+_NOT_LEGS = ("faq_outcomes", "survey_answers", "transfers", "holds")
 
 
 ChildRow = AttemptRow | FaqOutcomeRow | SurveyAnswerRow | TransferRow | HoldRow

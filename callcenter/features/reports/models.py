@@ -76,6 +76,18 @@ call_contributions = Table(
     PrimaryKeyConstraint("call_pk"),
 )
 
+# What each call's wrap-up added to its queue row (features/reports/wrap_ups.py), to be
+# taken out when the call's record or its agents' state log changes it.
+call_wrap_ups = Table(
+    "report_call_wrap_ups", Base.metadata,
+    Column("call_pk", RowId, ForeignKey("calls.id"), nullable=False),
+    Column("bucket", BigInteger, nullable=False),
+    Column("queue", String, nullable=False),
+    Column("wrap_up_ms", BigInteger, nullable=False),
+    Column("wrapped_calls", BigInteger, nullable=False),
+    PrimaryKeyConstraint("call_pk"),
+)
+
 # The values each call gave to a maximum (the longest wait), so that a maximum can be found
 # again among the other calls when one call's value is taken out.
 call_maxima = Table(

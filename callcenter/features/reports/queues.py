@@ -54,16 +54,20 @@ COLUMNS = (
     Column("service_level", "Service level", C.RATIO),
     Column("asa", "ASA (s)", C.SECONDS),
     Column("aht", "AHT (s)", C.SECONDS),
+    Column("acw", "ACW (s)", C.SECONDS, "after-call work: wrap-up / handled"),
     Column("abandon_rate", "Abandon rate", C.RATIO),
     Column("longest_wait", "Longest wait (s)", C.SECONDS),
     Column("talk_seconds", "Talk (s)", C.SECONDS),
     Column("hold_seconds", "Hold (s)", C.SECONDS),
+    Column("wrap_up_seconds", "Wrap-up (s)", C.SECONDS),
+    Column("wrapped_calls", "Calls with wrap-up", C.COUNT,
+           "handled calls with an ended wrap-up counted"),
 )
 NOTES = (
     "Offered: calls that entered the queue (a callback's own call is not offered again).",
     "Service level: answered within T / (answered + abandoned after T).",
-    "ASA: total wait of answered calls / answered. AHT: (talk + hold) / handled; wrap-up is "
-    "not in it yet (the agent report has it).",
+    "ASA: total wait of answered calls / answered. AHT: (talk + hold + wrap-up) / handled; "
+    "ACW: wrap-up / handled. A wrap-up counts once it has ended, in its call's interval.",
     "Abandon rate: abandoned / offered; short abandons (before the queue's "
     "short_abandon_seconds) are part of abandoned.",
     "Calls count in the interval in which they entered the queue. See docs/reports.md.",
@@ -92,8 +96,10 @@ def figures_record(counts: QueueCounts, *, start: str | None, end: str | None, l
         "service_level_seconds": threshold,
         **dict(zip(_COUNTED, _counted(counts), strict=True)),
         "service_level": counts.service_level, "asa": counts.asa, "aht": counts.aht,
+        "acw": counts.acw,
         "abandon_rate": counts.abandon_rate, "longest_wait": counts.longest_wait,
         "talk_seconds": counts.talk_ms / 1000, "hold_seconds": counts.hold_ms / 1000,
+        "wrap_up_seconds": counts.wrap_up_ms / 1000, "wrapped_calls": counts.wrapped_calls,
     }
 
 
@@ -179,7 +185,7 @@ async def build_queue_report(request: web.Request, query: QueuesQuery) -> BuiltR
 QUEUES_REPORT = ReportSpec(
     path="/api/reports/queues", name="queues",
     summary="Queue figures per interval",
-    description="Offered, answered, abandoned, service level, ASA, AHT... per queue and "
+    description="Offered, answered, abandoned, service level, ASA, AHT, ACW... per queue and "
                 "interval, from the quarter-hour aggregates (docs/reports.md). Calls count in "
                 "the interval in which they entered the queue; only calls that ended count.",
     query=QueuesQuery, answer=QueuesReport, build=build_queue_report, chart=CHART)

@@ -9,6 +9,7 @@ from callcenter.features.calls.store import CallRepository
 from callcenter.features.reports.agent_store import AgentAggregates, productivity_points
 from callcenter.features.reports.aggregates import ReportAggregates, report_rules
 from callcenter.features.reports.campaign_store import CampaignAggregates
+from callcenter.features.reports.wrap_ups import QueueWrapUps
 from callcenter.store import create_engine, session_factory, upgrade
 
 
@@ -36,6 +37,8 @@ async def rebuild_reports(settings: Settings, *, since: str | None = None,
         sessions = session_factory(engine)
         aggregates = ReportAggregates(sessions, report_rules(settings))
         read = await aggregates.rebuild(CallRepository(sessions), since=start, until=end)
+        # The queues' wrap-up, whole whatever the range: it may have been emptied with them.
+        await QueueWrapUps(sessions).rebuild()
         # The agent and campaign aggregates are rebuilt whole, whatever the range: an
         # agent's time runs from one logged change to the next, across any boundary.
         agents = AgentAggregates(sessions, productivity_points(settings))

@@ -71,11 +71,15 @@ class QueueFiguresRow(Answer):
     handled: int = Field(ge=0)
     service_level: float | None = Field(ge=0, le=1)
     asa: float | None = Field(ge=0)
-    aht: float | None = Field(ge=0)
+    aht: float | None = Field(ge=0, description="(talk + hold + wrap-up) ÷ handled")
+    acw: float | None = Field(ge=0, description="after-call work: wrap-up ÷ handled")
     abandon_rate: float | None = Field(ge=0, le=1)
     longest_wait: float | None = Field(ge=0)
     talk_seconds: float = Field(ge=0)
     hold_seconds: float = Field(ge=0)
+    wrap_up_seconds: float = Field(ge=0, description="the agents' ended wrap-ups after the "
+                                                     "handled calls (docs/reports.md)")
+    wrapped_calls: int = Field(ge=0, description="handled calls with a wrap-up counted")
 
 
 class QueuesReport(Answer):
