@@ -40,7 +40,7 @@ from callcenter.features.agents.store import AgentDirectory, NewAgent, StateChan
 from callcenter.features.calls.store import CallRepository
 from callcenter.features.reports.aggregates import ReportAggregates
 from callcenter.features.reports.models import call_wrap_ups, queue_buckets
-from callcenter.features.reports.queues import queue_report_records
+from callcenter.features.reports.queues import queue_report_records, read_queue_counts
 from callcenter.features.reports.wrap_ups import QueueWrapUps
 
 T0 = datetime.fromisoformat("2026-12-07T10:00:00+00:00").timestamp()
@@ -246,8 +246,10 @@ async def test_the_wrap_up_ending_after_the_record_closed_reaches_the_queue_repo
     assert (await center.stored())[0] == {(int(T0), "sales"): (15_000, 1)}
 
     period = ReportPeriod(T0, T0 + 3600, Interval.DAY, time_zone("UTC"))
+    intervals = period.intervals()
     _, _, totals = queue_report_records(
-        period, ("sales",), RULES, await center.aggregates.read(QUEUE_TABLE, T0, T0 + 3600))
+        period, intervals, ("sales",), RULES,
+        await read_queue_counts(center.aggregates, intervals, ("sales",)))
     assert (totals[-1]["handled"], totals[-1]["aht"], totals[-1]["acw"],
             totals[-1]["wrap_up_seconds"], totals[-1]["wrapped_calls"]) == (1, 85.0, 15.0,
                                                                            15.0, 1)
