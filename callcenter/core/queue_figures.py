@@ -12,8 +12,10 @@ call by call (and taken out again when a record changes) equal counts made afres
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from enum import StrEnum
+from operator import attrgetter
 
 from callcenter.core.report_table import ratio
 
@@ -136,8 +138,15 @@ def counts_of(call: QueueCall, *, service_level_seconds: float,
     )
 
 
-def total(counts: list[QueueCounts] | tuple[QueueCounts, ...]) -> QueueCounts:
-    result = QueueCounts()
-    for item in counts:
-        result = result + item
-    return result
+_FIELDS = tuple(f.name for f in fields(QueueCounts))
+_values_of = attrgetter(*_FIELDS)
+
+
+def total(counts: Sequence[QueueCounts]) -> QueueCounts:
+    """``+`` over many counts, column by column: a month by 15 minutes of 50 queues adds up
+    150,000 of them, too many to make a ``QueueCounts`` for each ``+``."""
+    if not counts:
+        return QueueCounts()
+    columns = zip(*map(_values_of, counts), strict=True)
+    return QueueCounts(**{name: max(column) if name == "longest_wait_ms" else sum(column)
+                          for name, column in zip(_FIELDS, columns, strict=True)})

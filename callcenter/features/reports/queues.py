@@ -9,14 +9,13 @@ into the period's intervals in the report's time zone by the database
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import fields
 from operator import attrgetter
 from typing import Any
 
 from aiohttp import web
 
-from callcenter.core.queue_figures import QueueCounts
-from callcenter.core.report_contributions import MAXIMA, QUEUE_TABLE, ReportRules
+from callcenter.core.queue_figures import QueueCounts, total
+from callcenter.core.report_contributions import QUEUE_TABLE, ReportRules
 from callcenter.core.report_periods import Group, ReportInterval, ReportPeriod
 from callcenter.core.report_table import CellKind, Column, table_from_records
 from callcenter.features.reports.aggregates import ReportAggregates
@@ -82,9 +81,6 @@ _COUNTED = ("offered", "answered", "abandoned", "short_abandons", "answered_with
             "abandoned_after", "not_served", "callbacks_requested", "transfers_to_queue",
             "handled")
 _counted = attrgetter(*_COUNTED)
-_FIELDS = tuple(field.name for field in fields(QueueCounts))
-_field_values = attrgetter(*_FIELDS)
-_LARGEST = MAXIMA[QUEUE_TABLE]
 
 
 def figures_record(counts: QueueCounts, *, start: str | None, end: str | None, label: str,
@@ -101,16 +97,6 @@ def figures_record(counts: QueueCounts, *, start: str | None, end: str | None, l
         "talk_seconds": counts.talk_ms / 1000, "hold_seconds": counts.hold_ms / 1000,
         "wrap_up_seconds": counts.wrap_up_ms / 1000, "wrapped_calls": counts.wrapped_calls,
     }
-
-
-def added_up(counts: Sequence[QueueCounts]) -> QueueCounts:
-    """``core.queue_figures.total``, column by column: a month by 15 minutes of 50 queues
-    adds up 150,000 counts, too many to make a ``QueueCounts`` for each ``+``."""
-    if not counts:
-        return QueueCounts()
-    columns = zip(*map(_field_values, counts), strict=True)
-    return QueueCounts(**{name: max(column) if name in _LARGEST else sum(column)
-                          for name, column in zip(_FIELDS, columns, strict=True)})
 
 
 def queue_counts(grouped: Mapping[Group, Mapping[str, int]],
@@ -151,13 +137,13 @@ def queue_report_records(period: ReportPeriod, intervals: Sequence[ReportInterva
                 by_queue[queue].append(found)
             per_queue.append(figures_record(found or empty, **span, queue=queue,
                                             threshold=thresholds[queue]))
-        overall.append(figures_record(added_up(here), **span, queue=ALL_QUEUES,
+        overall.append(figures_record(total(here), **span, queue=ALL_QUEUES,
                                       threshold=together))
     whole = {"start": iso(period.since), "end": iso(period.until), "label": TOTAL}
-    totals = [figures_record(added_up(by_queue[queue]), **whole, queue=queue,
+    totals = [figures_record(total(by_queue[queue]), **whole, queue=queue,
                              threshold=thresholds[queue])
               for queue in queues]
-    totals.append(figures_record(added_up([value for values in by_queue.values()
+    totals.append(figures_record(total([value for values in by_queue.values()
                                            for value in values]),
                                  **whole, queue=ALL_QUEUES, threshold=together))
     return per_queue, overall, totals
