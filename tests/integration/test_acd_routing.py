@@ -279,6 +279,9 @@ async def test_an_agent_pauses_and_gets_ready_again_from_the_phone(tmp_path):
         await finished(agent_dials(center, "agent1", None, "*53", CallerPlan()))
         await finished(waiting)
         records = await closed_records(center, "5550001")
+        # The caller's record may close before AMI tells of the agent's leg ending: the
+        # agent is ready again only then.
+        await state_becomes(center, "agent1", AgentState.READY)
         await center.desk.flush()
         history = await center.directory.state_history("agent1")
 

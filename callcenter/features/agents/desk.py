@@ -70,6 +70,8 @@ class AgentDesk:
         self._elsewhere: dict[str, str] = {}  # uniqueid of a call the ACD did not route -> agent
         self._flusher: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        # One write at a time: a flush waits for the batch the background flusher is writing.
+        self._writing = asyncio.Lock()
         acd.on_agent_change(self._changed)
 
     # ------------------------------------------------------------------ requests
@@ -278,15 +280,21 @@ class AgentDesk:
         await self.flush()
 
     async def flush(self) -> None:
-        """Write the state changes seen so far (kept for the next try if the database fails)."""
-        if not self._pending:
-            return
-        batch, self._pending = self._pending, []
-        try:
-            await self._directory.record_state_changes(batch)
-        except Exception:
-            log.exception("%d agent state changes could not be stored; retrying", len(batch))
-            self._pending[:0] = batch
+        """Write the state changes seen so far, those the background flusher is writing
+        included (kept for the next try if the database fails or the write is cancelled)."""
+        async with self._writing:
+            if not self._pending:
+                return
+            batch, self._pending = self._pending, []
+            try:
+                await self._directory.record_state_changes(batch)
+            except asyncio.CancelledError:  # stopping: stop() writes them after
+                self._pending[:0] = batch
+                raise
+            except Exception:
+                log.exception("%d agent state changes could not be stored; retrying",
+                              len(batch))
+                self._pending[:0] = batch
 
     async def _flush_forever(self) -> None:
         while True:
