@@ -141,6 +141,7 @@ class CallCenter:
                                       zone=s.center.zone)
         # The report aggregates follow every record stored, in its transaction.
         self.report_aggregates = ReportAggregates(session_factory(self.engine), report_rules(s))
+        await self.report_aggregates.claim_day_zone()  # a new database: its day rows' zone
         # So do the agents' (and their state log, and dispositions) and the campaigns'.
         self.agent_aggregates = AgentAggregates(session_factory(self.engine),
                                                 productivity_points(s))
