@@ -552,3 +552,34 @@ async def test_reports_rebuild_on_the_command_line_recounts_what_was_stored(
         assert bad == 2
     finally:
         await engine.dispose()
+
+
+async def test_a_changed_center_zone_leaves_the_day_rows_unread_until_a_rebuild(
+        sessions: async_sessionmaker[AsyncSession]) -> None:
+    """The day rows hold the zone recorded (a new database: the configured one at start);
+    with another [center] time_zone they are not read (the quarter hours are, the same
+    answer) until `reports rebuild` recounts them in it."""
+    new_york = ReportAggregates(sessions, RULES)
+    await new_york.claim_day_zone()
+    calls = CallRepository(sessions, followers=[new_york])
+    for n in range(3):
+        await calls.save(call(f"c{n}", queued_at=T0 + n * 86400 + 3600))
+    sao_paulo = ReportAggregates(sessions, dataclasses.replace(
+        RULES, day_zone=time_zone("America/Sao_Paulo")))
+    await sao_paulo.claim_day_zone()  # calls are counted: only a rebuild may change it
+    async with sessions() as session:
+        assert await sao_paulo.day_zone_counted(session) == "America/New_York"
+    zone = time_zone("America/Sao_Paulo")
+    since = datetime(2026, 10, 31, tzinfo=zone).timestamp()
+    period = ReportPeriod(since, since + 3 * 86400, Interval.DAY, zone)
+    pairs = await calls.records_by_pk(limit=100)
+    expected = brute_force_queue_counts(pairs, period)
+    assert sum(counts.offered for counts in expected.values()) == 2
+    assert await read_queue_counts(sao_paulo, period.intervals(), ["sales"], zone) == expected
+    await sao_paulo.rebuild(calls)
+    async with sessions() as session:
+        assert await sao_paulo.day_zone_counted(session) == "America/Sao_Paulo"
+    days = (await stored_rows(sessions))[QUEUE_DAY_TABLE]
+    assert set(days) == {(local_day_start(T0 + n * 86400 + 3600, zone), "sales")
+                         for n in range(3)}
+    assert await read_queue_counts(sao_paulo, period.intervals(), ["sales"], zone) == expected
