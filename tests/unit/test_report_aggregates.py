@@ -566,15 +566,22 @@ async def test_a_changed_center_zone_leaves_the_day_rows_unread_until_a_rebuild(
         await calls.save(call(f"c{n}", queued_at=T0 + n * 86400 + 3600))
     sao_paulo = ReportAggregates(sessions, dataclasses.replace(
         RULES, day_zone=time_zone("America/Sao_Paulo")))
-    await sao_paulo.claim_day_zone()  # calls are counted: only a rebuild may change it
     async with sessions() as session:
         assert await sao_paulo.day_zone_counted(session) == "America/New_York"
+    await sao_paulo.claim_day_zone()  # its day rows will be Sao Paulo's: none read now
+    await CallRepository(sessions, followers=[sao_paulo]).save(
+        call("c3", queued_at=T0 + 86400 + 7200))  # counted in Sao Paulo's days
+    async with sessions() as session:
+        assert await sao_paulo.day_zone_counted(session) is None
+    await new_york.claim_day_zone()  # and back: calls counted, nothing recorded again
+    async with sessions() as session:
+        assert await new_york.day_zone_counted(session) is None
     zone = time_zone("America/Sao_Paulo")
     since = datetime(2026, 10, 31, tzinfo=zone).timestamp()
     period = ReportPeriod(since, since + 3 * 86400, Interval.DAY, zone)
     pairs = await calls.records_by_pk(limit=100)
     expected = brute_force_queue_counts(pairs, period)
-    assert sum(counts.offered for counts in expected.values()) == 2
+    assert sum(counts.offered for counts in expected.values()) == 3
     assert await read_queue_counts(sao_paulo, period.intervals(), ["sales"], zone) == expected
     await sao_paulo.rebuild(calls)
     async with sessions() as session:
@@ -582,4 +589,5 @@ async def test_a_changed_center_zone_leaves_the_day_rows_unread_until_a_rebuild(
     days = (await stored_rows(sessions))[QUEUE_DAY_TABLE]
     assert set(days) == {(local_day_start(T0 + n * 86400 + 3600, zone), "sales")
                          for n in range(3)}
+    assert sum(row["offered"] for row in days.values()) == 4
     assert await read_queue_counts(sao_paulo, period.intervals(), ["sales"], zone) == expected

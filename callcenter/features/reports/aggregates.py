@@ -353,17 +353,23 @@ class ReportAggregates:
         return zones[0] if len(zones) == 1 else None
 
     async def claim_day_zone(self) -> None:
-        """At start: while no call has been counted (a new database), the day rows are
-        the configured zone's from the first call on; record it. Otherwise only ``rebuild``
-        records a zone (the calls counted before need their day rows made)."""
+        """At start. While no call has been counted (a new database), the day rows are the
+        configured zone's from the first call on: record it. When another zone is recorded
+        ([center] time_zone changed), the day rows this service adds from now on are of
+        another zone than the rest: the record is taken out (unread) until ``rebuild``."""
         zone = self.rules.day_zone
-        if zone is None:
-            return
         async with self._sessions.begin() as session:
-            if await self.day_zone_counted(session) is not None:
+            recorded = await self.day_zone_counted(session)
+            if zone is not None and recorded == zone.key:
+                return
+            if recorded is not None:
+                await session.execute(delete(day_zone))
+                log.warning("report day rows: counted in %s, [center] time_zone is now %s; "
+                            "the reports read the quarter hours only until `callcenter "
+                            "reports rebuild`", recorded, zone.key if zone else "none")
                 return
             counted = await session.execute(select(call_contributions.c.call_pk).limit(1))
-            if counted.first() is None:
+            if zone is not None and counted.first() is None:
                 await _record_day_zone(session, zone)
 
     # ----------------------------------------------------------------------- rebuild
