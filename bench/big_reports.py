@@ -11,12 +11,15 @@ database against a GROUP BY over the raw records, side by side, on a real Postgr
   240 s), 10 % abandoned, 3 % left for a callback, 2 % not served. Straight into the real
   ``calls`` table (no IVR steps, attempts, holds or transfers: the figures need none).
 - aggregates: ``report_queue_buckets`` filled by one ``INSERT ... SELECT ... GROUP BY`` over
-  those rows (what the follower would have added call by call), then checked: the records
-  of one random day, read back through ``CallRepository``, are counted by
-  core/report_contributions.py (the follower's own code) and must equal the SQL-made rows.
+  those rows (what the follower would have added call by call), and the day rows
+  (``report_queue_days``, local days of America/Sao_Paulo, the center's zone) by another
+  from the quarter hours, the zone recorded; then checked: the records of one random day,
+  read back through ``CallRepository``, are counted by core/report_contributions.py (the
+  follower's own code) and must equal the SQL-made rows, quarter hours and day.
 - ours: what ``GET /api/reports/queues`` does for November 2026 in America/Sao_Paulo, all
-  queues, by day, by hour and by 15 minutes: the intervals, ``ReportAggregates.rolled_up``
-  (the database adds the quarter hours up per interval and queue), the figure records
+  queues, by day, week, hour and 15 minutes (``--intervals``): the intervals,
+  ``ReportAggregates.rolled_up`` (the database adds the day rows of the whole local days and
+  the other quarter hours up per interval and queue), the figure records
   (``queue_report_records``). Then, apart, the JSON answer of the same report
   (``build_queue_report`` without HTTP: the pydantic models, the CSV/XLSX table and the
   ``json_response`` body).
@@ -47,15 +50,26 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 
 from callcenter.core.queue_figures import (
     DEFAULT_SERVICE_LEVEL_SECONDS,
     DEFAULT_SHORT_ABANDON_SECONDS,
     QueueCounts,
 )
-from callcenter.core.report_contributions import QUEUE_TABLE, ReportRules, contribution
-from callcenter.core.report_periods import Interval, ReportInterval, ReportPeriod, time_zone
+from callcenter.core.report_contributions import (
+    QUEUE_DAY_TABLE,
+    QUEUE_TABLE,
+    ReportRules,
+    contribution,
+)
+from callcenter.core.report_periods import (
+    Interval,
+    ReportInterval,
+    ReportPeriod,
+    interval_index,
+    time_zone,
+)
 from callcenter.features.calls.store import CallRepository
 from callcenter.features.reports.aggregates import TABLES, ReportAggregates
 from callcenter.features.reports.framework import (
@@ -63,7 +77,7 @@ from callcenter.features.reports.framework import (
     REPORT_CONTEXT,
     ReportContext,
 )
-from callcenter.features.reports.models import QUEUE_COLUMNS
+from callcenter.features.reports.models import QUEUE_COLUMNS, day_zone
 from callcenter.features.reports.queues import (
     build_queue_report,
     queue_report_records,
@@ -166,6 +180,18 @@ async def generate(url: str, args: argparse.Namespace) -> None:
             f"INSERT INTO {table} (bucket, queue, {', '.join(QUEUE_COLUMNS)}) "
             f"SELECT CAST(floor(extract(epoch FROM queued_at) / 900) * 900 AS BIGINT), queue, "
             f"{figures_sql()} FROM calls WHERE {CALL_FILTER} GROUP BY 1, 2"))
+        # The day rows: the quarter hours added up per local day of the zone (its midnight).
+        maxima = TABLES[QUEUE_TABLE].maxima
+        local = "(to_timestamp(bucket) AT TIME ZONE CAST(:zone AS TEXT))"
+        await connection.execute(text(
+            f"INSERT INTO {TABLES[QUEUE_DAY_TABLE].table.name} "
+            f"(day, queue, {', '.join(QUEUE_COLUMNS)}) "
+            f"SELECT CAST(extract(epoch FROM date_trunc('day', {local}) "
+            f"AT TIME ZONE CAST(:zone AS TEXT)) AS BIGINT), queue, "
+            + ", ".join(f"CAST({'max' if name in maxima else 'sum'}({name}) AS BIGINT)"
+                        for name in QUEUE_COLUMNS)
+            + f" FROM {table} GROUP BY 1, 2"), {"zone": ZONE})
+        await connection.execute(insert(day_zone), [{"zone": ZONE}])
         # The baseline's best case: the month's calls found by queued_at, every column it
         # reads in the index (an index-only scan once vacuumed).
         await connection.exec_driver_sql(
@@ -180,14 +206,15 @@ async def generate(url: str, args: argparse.Namespace) -> None:
 
 
 async def check_sample(url: str, rules: ReportRules, days: int, seed: int) -> int:
-    """One random day's SQL-made quarter-hour rows == what the follower's code makes of that
-    day's records; how many records were compared."""
+    """One random day's SQL-made quarter-hour rows and day rows == what the follower's code
+    makes of that day's records; how many records were compared."""
     engine = create_engine(url)
     sessions = session_factory(engine)
     calls = CallRepository(sessions)
     day = END - (random.Random(seed).randrange(days) + 1) * 86400
-    spec = TABLES[QUEUE_TABLE]
+    spec, days = TABLES[QUEUE_TABLE], TABLES[QUEUE_DAY_TABLE]
     expected: dict[tuple[Any, ...], dict[str, int]] = {}
+    expected_day: dict[tuple[Any, ...], dict[str, int]] = {}
     after: int | None = None
     read = 0
     while True:  # calls queue under a minute after they start: an hour either side is ample
@@ -200,6 +227,13 @@ async def check_sample(url: str, rules: ReportRules, days: int, seed: int) -> in
             for row in contribution(record, rules):
                 if not day <= row.key[0] < day + 86400:
                     continue
+                if row.table == QUEUE_DAY_TABLE:
+                    assert row.key[0] == day  # END is a local midnight, the zone has no DST
+                    found = expected_day.setdefault(row.key, dict.fromkeys(days.values, 0))
+                    for name, value in row.values.items():
+                        found[name] = max(found[name], value) if name in days.maxima \
+                            else found[name] + value
+                    continue
                 values = expected.setdefault(row.key, dict.fromkeys(spec.values, 0))
                 for name, value in row.values.items():
                     values[name] = max(values[name], value) if name in spec.maxima \
@@ -208,8 +242,13 @@ async def check_sample(url: str, rules: ReportRules, days: int, seed: int) -> in
         stored = {(row.bucket, row.queue): {name: getattr(row, name) for name in spec.values}
                   for row in await session.execute(select(spec.table).where(
                       spec.table.c.bucket >= int(day), spec.table.c.bucket < int(day + 86400)))}
+        stored_day = {(row.day, row.queue): {name: getattr(row, name) for name in days.values}
+                      for row in await session.execute(select(days.table).where(
+                          days.table.c.day == int(day)))}
     await engine.dispose()
     assert stored == expected, "the SQL-made aggregates differ from the follower's count"
+    assert stored_day == expected_day, "the SQL-made day rows differ from the follower's"
+    assert expected_day, "no day rows compared"
     return read
 
 
@@ -218,6 +257,7 @@ def baseline_sql(interval: Interval) -> str:
     interval's start (POSIX seconds)."""
     local = "(queued_at AT TIME ZONE CAST(:zone AS TEXT))"
     start = {Interval.DAY: f"date_trunc('day', {local})",
+             Interval.WEEK: f"date_trunc('week', {local})",
              Interval.MINUTES_60: f"date_trunc('hour', {local})",
              Interval.MINUTES_15: f"date_bin('15 minutes', {local}, TIMESTAMP '2000-01-01')",
              }[interval]
@@ -232,12 +272,12 @@ def baseline_sql(interval: Interval) -> str:
 async def baseline_counts(sessions: Any, period: ReportPeriod,
                           intervals: Sequence[ReportInterval],
                           ) -> dict[tuple[int, str], QueueCounts]:
-    index = {int(interval.start): n for n, interval in enumerate(intervals)}
     async with sessions() as session:
         result = await session.execute(text(baseline_sql(period.interval)), {
             "zone": period.zone.key, "since": period.since, "until": period.until})
-        return {(index[row[0]], row[1]): QueueCounts(**dict(zip(QUEUE_COLUMNS, row[2:],
-                                                                strict=True)))
+        # A week begun before the period is the period's first interval.
+        return {(interval_index(intervals, max(row[0], period.since)), row[1]):
+                QueueCounts(**dict(zip(QUEUE_COLUMNS, row[2:], strict=True)))
                 for row in result}
 
 
@@ -294,14 +334,14 @@ def p95(values: list[float]) -> float:
 
 
 async def compare(url: str, queues: list[str], rules: ReportRules, rounds: int,
-                  with_hours: bool) -> None:
+                  with_hours: bool, intervals_wanted: Sequence[Interval]) -> None:
     engine = create_engine(url)
     sessions = session_factory(engine)
     aggregates = ReportAggregates(sessions, rules)
     zone = time_zone(ZONE)
     request = SimpleNamespace(app={REPORT_CONTEXT: ReportContext(ZONE, tuple(queues)),
                                    REPORT_AGGREGATES: aggregates})
-    for interval in (Interval.DAY, Interval.MINUTES_60, Interval.MINUTES_15):
+    for interval in intervals_wanted:
         period = ReportPeriod(*MONTH, interval, zone)
 
         database_part: list[float] = []
@@ -310,7 +350,7 @@ async def compare(url: str, queues: list[str], rules: ReportRules, rounds: int,
                        database_part: list[float] = database_part) -> Any:
             intervals = period.intervals()
             began = time.perf_counter()
-            counts = await read_queue_counts(aggregates, intervals, queues)
+            counts = await read_queue_counts(aggregates, intervals, queues, period.zone)
             database_part.append(time.perf_counter() - began)
             return queue_report_records(period, intervals, queues, rules, counts)
 
@@ -381,12 +421,17 @@ async def main() -> None:
     parser.add_argument("--hourly", action="store_true",
                         help="also time a what-if second level of UTC-hour rows (made in SQL "
                              "from the quarter hours; the service keeps none)")
+    parser.add_argument("--intervals", default="day,week,60m,15m",
+                        help="the month's intervals to time (comma-separated: "
+                             f"{', '.join(i.value for i in Interval)})")
     args = parser.parse_args()
+    intervals_wanted = [Interval(name) for name in args.intervals.split(",")]
     if args.days < 30:
         parser.error("--days: at least 30 (the report is November 2026)")
     queues = [f"q{n}" for n in range(args.queues)]
     rules = ReportRules(service_level_seconds=dict.fromkeys(queues, float(T)),
-                        short_abandon_seconds=dict.fromkeys(queues, float(SHORT)))
+                        short_abandon_seconds=dict.fromkeys(queues, float(SHORT)),
+                        day_zone=time_zone(ZONE))
     with running_postgres() as server:
         url = server.create_database("bench_big_reports")
         await upgrade(url)
@@ -404,7 +449,7 @@ async def main() -> None:
             await make_hourly(url)
             print(f"what-if hourly rows made from the quarter hours in "
                   f"{time.perf_counter() - began:.0f} s", flush=True)
-        await compare(url, queues, rules, args.rounds, args.hourly)
+        await compare(url, queues, rules, args.rounds, args.hourly, intervals_wanted)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ without followers, in the same run.
 - one by one: ``--calls`` calls, each saved open then closed (``CallRepository.save``,
   two transactions, as the service does when nothing else is waiting), with each follower
   alone, all of them (the service's set) and none, in alternating blocks; the median per
-  call, the difference to none and the statements each needs.
+  call, the difference to none and the statements each needs. The queue/IVR/survey
+  follower keeps the day rows of America/Sao_Paulo, as the service does; the same without
+  them is timed beside it (alone, with the others, and batched).
 - writer under load: ``--load`` calls whose open records are stored, then their closed
   records handed to a ``RecordWriter`` at once (call ends arriving faster than they are
   stored); the time until all are flushed, per call. The writer stores the records waiting
@@ -30,10 +32,11 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -132,12 +135,17 @@ async def run(url: str, calls: int, load: int, rounds: int, seed: int) -> None:
     tariffs = TariffStore(sessions)
     await tariffs.import_file("carrier.csv", TARIFF, "bench")
     pricer = CallPricer(sessions, tariffs, Trunks(frozenset({"trunk"}), "trunk"))
-    report = ReportAggregates(sessions, ReportRules(
-        service_level_seconds=dict.fromkeys(QUEUES, 20.0),
-        csat_questions=frozenset({"agent-rating"})))
+    rules = ReportRules(service_level_seconds=dict.fromkeys(QUEUES, 20.0),
+                        csat_questions=frozenset({"agent-rating"}),
+                        day_zone=ZoneInfo("America/Sao_Paulo"))  # the service keeps day rows
+    report = ReportAggregates(sessions, rules)
+    # For comparison: the queue rows per quarter hour only (no day rows).
+    report_without_days = ReportAggregates(sessions, replace(rules, day_zone=None))
     agents = AgentAggregates(sessions)
     variants = {"none": [], "queue/IVR/survey": [report], "agent": [agents],
-                "pricer": [pricer], "all three": [pricer, report, agents]}
+                "pricer": [pricer], "all three": [pricer, report, agents],
+                "queue/IVR/survey, no day rows": [report_without_days],
+                "all three, no day rows": [pricer, report_without_days, agents]}
     repositories = {name: CallRepository(sessions, followers=followers)
                     for name, followers in variants.items()}
     serial = 0
@@ -174,13 +182,14 @@ async def run(url: str, calls: int, load: int, rounds: int, seed: int) -> None:
     print(f"one by one ({calls} calls each, saved open then closed; median per call):")
     for name in names:
         ms = median_ms(times[name])
-        print(f"  {name:>17}: {ms:6.2f} ms  (+{ms - base:5.2f} ms, x{ms / base:4.2f}), "
+        print(f"  {name:>29}: {ms:6.2f} ms  (+{ms - base:5.2f} ms, x{ms / base:4.2f}), "
               f"{statistics.median(counts[name]):.0f} statements")
 
     # ------------------------------------------------------------- writer under load
     load_times: dict[str, list[float]] = {}
     load_counts: dict[str, list[int]] = {}
     cases = [("batched", "none"), ("batched", "all three"),
+             ("batched", "all three, no day rows"),
              ("one by one", "none"), ("one by one", "all three")]
     for round_ in range(rounds):
         for how, name in (cases if round_ % 2 == 0 else cases[::-1]):
@@ -207,6 +216,11 @@ async def run(url: str, calls: int, load: int, rounds: int, seed: int) -> None:
               f"three (+{followed - plain:5.2f} ms, x{followed / plain:4.2f}); statements "
               f"{statistics.median(load_counts[f'{how}, none']):.0f} / "
               f"{statistics.median(load_counts[f'{how}, all three']):.0f}")
+    plain = median_ms(load_times["batched, none"])
+    without_days = median_ms(load_times["batched, all three, no day rows"])
+    print(f"     batched, all three without the day rows: {without_days:6.2f} ms "
+          f"(+{without_days - plain:5.2f} ms); statements "
+          f"{statistics.median(load_counts['batched, all three, no day rows']):.0f}")
 
     # ------------------------------------------------------------- state changes
     directories = {"without": AgentDirectory(sessions),

@@ -142,6 +142,7 @@ class CallCenter:
                                       zone=s.center.zone)
         # The report aggregates follow every record stored, in its transaction.
         self.report_aggregates = ReportAggregates(session_factory(self.engine), report_rules(s))
+        await self.report_aggregates.claim_day_zone()  # a new database: its day rows' zone
         # So do the agents' (and their state log, and dispositions) and the campaigns'.
         self.agent_aggregates = AgentAggregates(session_factory(self.engine),
                                                 productivity_points(s))
@@ -149,7 +150,8 @@ class CallCenter:
                                                       self.agent_aggregates)
         # The queues' wrap-up follows the records and the state log; before the report
         # aggregates, as it locks the call's agents before any aggregate row (wrap_ups.py).
-        self.queue_wrap_ups = QueueWrapUps(session_factory(self.engine))
+        self.queue_wrap_ups = QueueWrapUps(session_factory(self.engine),
+                                           day_zone=self.report_aggregates.rules.day_zone)
         self.calls = CallRepository(session_factory(self.engine),
                                     followers=[self.rating.pricer, self.queue_wrap_ups,
                                                self.report_aggregates, self.agent_aggregates])

@@ -12,6 +12,10 @@ Which time puts a call in a quarter hour:
 - IVR figures: when the call started; an FAQ answer: when it was heard;
 - survey figures: when the answer was given.
 
+The queue figures are also kept per local day of the center ([center] time_zone:
+``ReportRules.day_zone``): ``with_day_rows`` copies each queue quarter-hour row into the row of
+the local day it lies in, so the day rows are kept by the same machinery (``DAY_LEVELS``).
+
 Handle time's parts come from ``_handle_parts`` only: talk (the answered legs, less the
 agents' holds), hold (agent_figures.holds, the one reading of a record's holds). Wrap-up
 happens after the record is closed, in the agents' state log, so a record alone cannot say
@@ -27,6 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from zoneinfo import ZoneInfo
 
 from callcenter.core.agent_figures import holds
 from callcenter.core.agent_intervals import StateChangeLike
@@ -46,10 +51,11 @@ from callcenter.core.records import (
     FaqResult,
     TransferOutcome,
 )
-from callcenter.core.report_periods import bucket_of
+from callcenter.core.report_periods import bucket_of, local_day_start
 from callcenter.core.timeline import WRAP_UP_MATCH_SECONDS, wrap_ups
 
 QUEUE_TABLE = "queue"  # key: (bucket, queue); values: QueueCounts' fields
+QUEUE_DAY_TABLE = "queue_day"  # key: (local day's start, queue); values: the queue table's
 IVR_TABLE = "ivr"  # key: (bucket,)
 IVR_DROPOFF_TABLE = "ivr_dropoff"  # key: (bucket, node)
 SURVEY_TABLE = "survey"  # key: (bucket, queue, agent)
@@ -67,7 +73,8 @@ Key = tuple[str | int, ...]
 @dataclass(frozen=True)
 class AggregateRow:
     """Numbers to add to one row of an aggregate table; ``key`` always starts with the
-    quarter hour (POSIX seconds), then the table's other key columns in order."""
+    quarter hour (a day level's row: the start of the local day; POSIX seconds), then the
+    table's other key columns in order."""
 
     table: str
     key: Key
@@ -84,6 +91,9 @@ class ReportRules:
     csat_questions: frozenset[str] = frozenset({"agent-rating"})
     csat_satisfied_from: int = 4
     nps_questions: frozenset[str] = frozenset({"nps"})
+    # The zone whose local days the day levels (DAY_LEVELS) are kept in: [center] time_zone.
+    # None: no day rows (the reports then read the quarter hours only).
+    day_zone: ZoneInfo | None = None
 
     def threshold(self, queue: str) -> float:
         return self.service_level_seconds.get(queue, DEFAULT_SERVICE_LEVEL_SECONDS)
@@ -306,13 +316,34 @@ def survey_rows(record: CallRecord, rules: ReportRules) -> list[AggregateRow]:
 CONTRIBUTORS: tuple[Contributor, ...] = (queue_rows, ivr_rows, survey_rows)
 
 
+# A quarter-hour table -> the table of the same rows per local day (ReportRules.day_zone).
+DAY_LEVELS: dict[str, str] = {QUEUE_TABLE: QUEUE_DAY_TABLE}
+
+
+def with_day_rows(rows: Iterable[AggregateRow], rules: ReportRules) -> list[AggregateRow]:
+    """``rows`` and, for each row of a table with a day level, the same numbers for the local
+    day (in ``rules.day_zone``) its quarter hour lies in: key (the day's start, the other key
+    columns). Every offset a zone uses today is a whole number of quarter hours, so a UTC
+    quarter hour lies in one local day (where it would not, ``ReportPeriod.intervals``
+    refuses the period, so no report reads that day's row)."""
+    rows = list(rows)
+    zone = rules.day_zone
+    if zone is None:
+        return rows
+    return [*rows, *(AggregateRow(DAY_LEVELS[row.table],
+                                  (local_day_start(int(row.key[0]), zone), *row.key[1:]),
+                                  row.values)
+                     for row in rows if row.table in DAY_LEVELS)]
+
+
 def contribution(record: CallRecord, rules: ReportRules,
                  contributors: Iterable[Contributor] = CONTRIBUTORS) -> list[AggregateRow]:
-    """Everything the record adds, rows of the same table and key merged (summed; the
-    maxima named in ``MAXIMA`` take the larger), in a stable order."""
+    """Everything the record adds (with its day rows: ``with_day_rows``), rows of the same
+    table and key merged (summed; the maxima named in ``MAXIMA`` take the larger), in a
+    stable order."""
     merged: dict[tuple[str, Key], dict[str, int]] = {}
     for contributor in contributors:
-        for row in contributor(record, rules):
+        for row in with_day_rows(contributor(record, rules), rules):
             values = merged.setdefault((row.table, row.key), {})
             maxima = MAXIMA.get(row.table, frozenset())
             for name, value in row.values.items():
@@ -326,4 +357,5 @@ def contribution(record: CallRecord, rules: ReportRules,
 
 
 # Columns that keep the largest value rather than a sum, per table.
-MAXIMA: dict[str, frozenset[str]] = {QUEUE_TABLE: frozenset({"longest_wait_ms"})}
+MAXIMA: dict[str, frozenset[str]] = {QUEUE_TABLE: frozenset({"longest_wait_ms"}),
+                                     QUEUE_DAY_TABLE: frozenset({"longest_wait_ms"})}

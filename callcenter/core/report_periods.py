@@ -18,11 +18,17 @@ the calendar its due without special cases:
 
 The first and last intervals are cut by the period (a period from 10:15 in hours starts with
 10:15-11:00). Nothing here reads the clock or the database.
+
+The queue figures are also kept per local day of the center's zone (a day row, keyed by
+``local_day_start``). ``day_plan`` says which of a report's local days can be read from
+their day row (the day wholly inside one interval and the period) and which quarter hours
+must be read one by one (the rest).
 """
 
 from __future__ import annotations
 
 import bisect
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -57,6 +63,73 @@ INTERVALS = tuple(interval.value for interval in Interval)
 def bucket_of(instant: float) -> int:
     """The start of the UTC quarter hour ``instant`` falls in."""
     return int(instant // BUCKET_SECONDS) * BUCKET_SECONDS
+
+
+def local_day_start(instant: float, zone: ZoneInfo) -> int:
+    """The local day ``instant`` falls in, named by the POSIX second of its midnight in
+    ``zone`` (a midnight that clocks skip: the instant they skip it at)."""
+    day = datetime.fromtimestamp(instant, tz=zone).date()
+    return int(datetime(day.year, day.month, day.day, tzinfo=zone).timestamp())
+
+
+# How far beyond a period's edges a local day's quarter hours may lie: a local date lasts at
+# most 25 hours (a zone that crossed the date line once lived one twice: 48).
+_DAY_REACH = 2 * 86400 + 3600
+
+
+@dataclass(frozen=True)
+class DayPlan:
+    """How to read a period in a zone that has day rows: ``days`` (a day's start, its
+    interval's index) read from the day rows, and the quarter hours of ``runs`` (``[start,
+    end)``, in order, apart) from the quarter-hour rows. Together they cover the period's
+    quarter hours once each."""
+
+    days: tuple[tuple[int, int], ...]
+    runs: tuple[tuple[int, int], ...]
+
+
+def day_plan(intervals: Sequence[ReportInterval], zone: ZoneInfo) -> DayPlan:
+    """Which local days of ``zone`` lie wholly inside one of ``intervals`` (in order,
+    contiguous, on quarter hours), and the quarter hours left over."""
+    if not intervals:
+        return DayPlan((), ())
+    since, until = int(intervals[0].start), int(intervals[-1].end)
+    days: dict[int, int] = {}  # midnight (fold 0) of a local date -> its start
+    outside = -1
+
+    def day_of(bucket: int) -> int:
+        # Whole quarter-hour offsets: a bucket's local date is its start's, and the dates of
+        # the buckets of one local day share a midnight.
+        local = datetime.fromtimestamp(bucket, tz=zone)
+        key = local.toordinal()
+        start = days.get(key)
+        if start is None:
+            start = days[key] = local_day_start(bucket, zone)
+        return start
+
+    where: dict[int, set[int]] = defaultdict(set)  # day -> the intervals its buckets are in
+    for bucket in (*range(since - _DAY_REACH, since, BUCKET_SECONDS),
+                   *range(until, until + _DAY_REACH, BUCKET_SECONDS)):
+        where[day_of(bucket)].add(outside)
+    covered: list[int] = []  # each bucket of the period: its day, or -1 when read alone
+    for index, interval in enumerate(intervals):
+        for bucket in range(int(interval.start), int(interval.end), BUCKET_SECONDS):
+            day = day_of(bucket)
+            where[day].add(index)
+            covered.append(day)
+    whole = {day: next(iter(found)) for day, found in where.items()
+             if len(found) == 1 and outside not in found}
+    runs: list[tuple[int, int]] = []
+    for position, day in enumerate(covered):
+        if day in whole:
+            continue
+        bucket = since + position * BUCKET_SECONDS
+        if runs and runs[-1][1] == bucket:
+            runs[-1] = (runs[-1][0], bucket + BUCKET_SECONDS)
+        else:
+            runs.append((bucket, bucket + BUCKET_SECONDS))
+    assert not runs or runs[-1][1] <= until
+    return DayPlan(tuple(sorted(whole.items())), tuple(runs))
 
 
 def time_zone(name: str) -> ZoneInfo:

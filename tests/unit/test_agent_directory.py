@@ -113,6 +113,7 @@ async def test_the_agents_migration_downgrades_and_upgrades_again(db_url: str) -
                      "agent_state_time", "agent_call_time", "agent_credits",
                      "campaign_counts",
                      "report_call_wrap_ups",  # the queues' wrap-up (0025)
+                     "report_queue_days", "report_day_zone",  # day rows (0026)
                      "call_recordings", "evaluation_forms", "evaluations",
                      "tariffs", "tariff_rates", "call_costs"}
             assert await connection.run_sync(table_names) == everything - AGENT_TABLES - later

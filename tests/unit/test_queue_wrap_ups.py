@@ -9,6 +9,7 @@ import dataclasses
 import math
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -35,16 +36,18 @@ from callcenter.core.report_contributions import (
     wrap_up_rows,
     wrap_up_window,
 )
-from callcenter.core.report_periods import Interval, ReportPeriod, time_zone
+from callcenter.core.report_periods import Interval, ReportPeriod, local_day_start, time_zone
 from callcenter.features.agents.store import AgentDirectory, NewAgent, StateChange
 from callcenter.features.calls.store import CallRepository
 from callcenter.features.reports.aggregates import ReportAggregates
-from callcenter.features.reports.models import call_wrap_ups, queue_buckets
+from callcenter.features.reports.models import call_wrap_ups, queue_buckets, queue_days
 from callcenter.features.reports.queues import queue_report_records, read_queue_counts
 from callcenter.features.reports.wrap_ups import QueueWrapUps
 
 T0 = datetime.fromisoformat("2026-12-07T10:00:00+00:00").timestamp()
-RULES = ReportRules(service_level_seconds={"sales": 20.0})
+# Day rows in New York, as the service keeps them in the center's zone.
+RULES = ReportRules(service_level_seconds={"sales": 20.0},
+                    day_zone=ZoneInfo("America/New_York"))
 AGENTS = ("agent1", "agent2")
 
 
@@ -189,7 +192,7 @@ class Center:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
         self.aggregates = ReportAggregates(sessions, RULES)
-        self.wrap_ups = QueueWrapUps(sessions)
+        self.wrap_ups = QueueWrapUps(sessions, day_zone=RULES.day_zone)
         self.directory = AgentDirectory(sessions, followers=[self.wrap_ups])
         self.calls = CallRepository(sessions, followers=[self.wrap_ups, self.aggregates])
 
@@ -211,6 +214,14 @@ class Center:
                  if ms or calls},
                 {row.call_pk: (row.bucket, row.queue, row.wrap_up_ms, row.wrapped_calls)
                  for row in credits})
+
+    async def days(self) -> dict[tuple[int, str], tuple[int, int]]:
+        """The day rows' wrap-up where not 0."""
+        async with self.sessions() as session:
+            rows = (await session.execute(select(
+                queue_days.c.day, queue_days.c.queue, queue_days.c.wrap_up_ms,
+                queue_days.c.wrapped_calls))).all()
+        return {(day, queue): (ms, calls) for day, queue, ms, calls in rows if ms or calls}
 
     async def afresh(self) -> tuple[dict[tuple[int, str], tuple[int, int]], dict[int, Any]]:
         """The same from the raw rows: every record with every logged change."""
@@ -341,7 +352,17 @@ async def test_wrap_ups_kept_from_both_sides_equal_a_fresh_count_and_a_rebuild(
         else:
             await center.directory.record_state_changes([item])
     expected = await center.afresh()
+    # The day rows hold the quarter hours' wrap-up, added up per New York day.
+    by_day: dict[tuple[int, str], tuple[int, int]] = {}
+    assert RULES.day_zone is not None
+    for (bucket, queue), (ms, calls) in expected[0].items():
+        key = (local_day_start(bucket, RULES.day_zone), queue)
+        was = by_day.get(key, (0, 0))
+        by_day[key] = (was[0] + ms, was[1] + calls)
+    by_day = {key: value for key, value in by_day.items() if any(value)}
     assert await center.stored() == expected
+    assert await center.days() == by_day
     await center.aggregates.rebuild(center.calls)  # empties the queue rows...
     assert await center.wrap_ups.rebuild() == len(expected[1])  # ...and the wrap-up again
     assert await center.stored() == expected
+    assert await center.days() == by_day

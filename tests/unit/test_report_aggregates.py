@@ -37,6 +37,7 @@ from callcenter.core.records import (
 from callcenter.core.report_contributions import (
     IVR_DROPOFF_TABLE,
     IVR_TABLE,
+    QUEUE_DAY_TABLE,
     QUEUE_TABLE,
     SURVEY_TABLE,
     AggregateRow,
@@ -49,11 +50,13 @@ from callcenter.core.report_periods import (
     Interval,
     ReportPeriod,
     interval_index,
+    local_day_start,
     roll_up,
     time_zone,
 )
 from callcenter.features.calls.store import CallRepository
 from callcenter.features.reports.aggregates import TABLES, ReportAggregates
+from callcenter.features.reports.models import day_zone as day_zone_table
 from callcenter.features.reports.queues import (
     queue_report_records,
     read_queue_counts,
@@ -64,7 +67,8 @@ T0 = datetime.fromisoformat("2026-10-31T00:00:00+00:00").timestamp()
 RULES = ReportRules(service_level_seconds={"sales": 20.0, "support": 30.0},
                     short_abandon_seconds={"sales": 5.0, "support": 5.0},
                     csat_questions=frozenset({"agent-rating"}),
-                    csat_satisfied_from=4, nps_questions=frozenset({"nps"}))
+                    csat_satisfied_from=4, nps_questions=frozenset({"nps"}),
+                    day_zone=time_zone("America/New_York"))
 
 
 def call(call_id: str = "c1", **changes: Any) -> CallRecord:
@@ -318,6 +322,7 @@ async def test_aggregates_kept_record_by_record_equal_a_fresh_count_and_a_rebuil
         sessions: async_sessionmaker[AsyncSession], history: list[CallRecord], first: int,
         quarters: int, interval: Interval, zone: str, rebuilt_from: int) -> None:
     aggregates = ReportAggregates(sessions, RULES)
+    await aggregates.claim_day_zone()  # nothing counted yet: New York's day rows are read
     calls = CallRepository(sessions, followers=[aggregates])
     for record in history:  # the same call stored again: open, closed, changed
         await calls.save(record)
@@ -330,7 +335,7 @@ async def test_aggregates_kept_record_by_record_equal_a_fresh_count_and_a_rebuil
     queues = sorted({record.queue for _, record in pairs if record.queue is not None})
     from_aggregates = {key: counts for key, counts
                        in (await read_queue_counts(aggregates, period.intervals(),
-                                                   queues)).items()
+                                                   queues, period.zone)).items()
                        if counts != QueueCounts()}
     assert from_aggregates == brute_force_queue_counts(pairs, period)
 
@@ -338,6 +343,8 @@ async def test_aggregates_kept_record_by_record_equal_a_fresh_count_and_a_rebuil
     assert await stored_rows(sessions) == expected
     await aggregates.rebuild(calls)
     assert await stored_rows(sessions) == expected
+    async with sessions() as session:
+        assert await aggregates.day_zone_counted(session) == "America/New_York"
 
 
 @settings(max_examples=25, deadline=None,
@@ -365,6 +372,27 @@ async def test_aggregates_kept_in_batches_equal_a_fresh_count_and_a_rebuild(
     assert await stored_rows(sessions) == expected
 
 
+# The roll-up's zones: offsets of a half hour and of 45 minutes, and New York's clocks going
+# back on 2026-11-01.
+DAY_ZONES = (*ZONES, "Asia/Kathmandu", "Australia/Lord_Howe", "Pacific/Chatham")
+
+
+def days_of(queue_rows: list[dict[str, Any]], rules: ReportRules) -> list[dict[str, Any]]:
+    """The day rows the follower would keep beside these quarter-hour rows
+    (``with_day_rows``' key, added up as the tables add up)."""
+    spec = TABLES[QUEUE_DAY_TABLE]
+    assert rules.day_zone is not None
+    found: dict[tuple[int, str], dict[str, Any]] = {}
+    for row in queue_rows:
+        key = (local_day_start(row["bucket"], rules.day_zone), row["queue"])
+        day = found.setdefault(key, {"day": key[0], "queue": key[1],
+                                     **dict.fromkeys(spec.values, 0)})
+        for column in spec.values:
+            day[column] = max(day[column], row[column]) if column in spec.maxima \
+                else day[column] + row[column]
+    return list(found.values())
+
+
 @st.composite
 def aggregate_rows(draw: st.DrawFn, name: str) -> list[dict[str, Any]]:
     """Random rows of one aggregate table over four days from T0 (distinct keys)."""
@@ -387,23 +415,36 @@ def aggregate_rows(draw: st.DrawFn, name: str) -> list[dict[str, Any]]:
 @given(queue_rows=aggregate_rows(QUEUE_TABLE), survey_rows=aggregate_rows(SURVEY_TABLE),
        ivr_rows=aggregate_rows(IVR_TABLE), dropoff_rows=aggregate_rows(IVR_DROPOFF_TABLE),
        first=st.integers(0, 4 * 96), quarters=st.integers(1, 4 * 96),
-       interval=st.sampled_from(list(Interval)), zone=st.sampled_from(ZONES),
-       only=st.sampled_from([None, ("sales",), ("support", "")]))
+       interval=st.sampled_from(list(Interval)), zone=st.sampled_from(DAY_ZONES),
+       only=st.sampled_from([None, ("sales",), ("support", "")]),
+       day_zone=st.sampled_from([*DAY_ZONES, None]), counted_in=st.sampled_from(
+           ["as configured", "another zone", "none yet"]))
 async def test_the_databases_roll_up_equals_the_python_one(
         sessions: async_sessionmaker[AsyncSession], queue_rows: list[dict[str, Any]],
         survey_rows: list[dict[str, Any]], ivr_rows: list[dict[str, Any]],
         dropoff_rows: list[dict[str, Any]], first: int, quarters: int, interval: Interval,
-        zone: str, only: tuple[str, ...] | None) -> None:
+        zone: str, only: tuple[str, ...] | None, day_zone: str | None, counted_in: str,
+        ) -> None:
     """``rolled_up`` (SQL, intervals joined as a table) == ``roll_up`` over ``read`` (Python,
-    bucket by bucket), on random rows: sums, maxima, the key columns, the zone's intervals."""
-    aggregates = ReportAggregates(sessions, RULES)
+    bucket by bucket), on random rows: sums, maxima, the key columns, the zone's intervals;
+    the queue rows also per local day of a random zone (the day rows, read for the whole
+    days of a report in that zone when they were counted in it)."""
+    rules = dataclasses.replace(RULES, day_zone=None if day_zone is None
+                                else time_zone(day_zone))
+    aggregates = ReportAggregates(sessions, rules)
     async with sessions.begin() as session:
         for spec in TABLES.values():
             await session.execute(delete(spec.table))
+        await session.execute(delete(day_zone_table))
+        day_rows = [] if rules.day_zone is None else days_of(queue_rows, rules)
         for name, rows in ((QUEUE_TABLE, queue_rows), (SURVEY_TABLE, survey_rows),
-                           (IVR_TABLE, ivr_rows), (IVR_DROPOFF_TABLE, dropoff_rows)):
+                           (IVR_TABLE, ivr_rows), (IVR_DROPOFF_TABLE, dropoff_rows),
+                           (QUEUE_DAY_TABLE, day_rows)):
             if rows:
                 await session.execute(insert(TABLES[name].table), rows)
+        if day_zone is not None and counted_in != "none yet":
+            await session.execute(insert(day_zone_table), [{"zone": (
+                day_zone if counted_in == "as configured" else "Etc/GMT+1")}])
     since = T0 + first * BUCKET_SECONDS
     period = ReportPeriod(since, since + quarters * BUCKET_SECONDS, interval, time_zone(zone))
     intervals = period.intervals()
@@ -415,7 +456,8 @@ async def test_the_databases_roll_up_equals_the_python_one(
         in_python = roll_up(positions, await aggregates.read(name, period.since, period.until,
                                                              only=filtered),
                             by=by, maxima=TABLES[name].maxima)
-        in_sql = await aggregates.rolled_up(name, intervals, by=by, only=filtered)
+        in_sql = await aggregates.rolled_up(name, intervals, by=by, only=filtered,
+                                            zone=period.zone)
         assert in_sql == in_python, (name, by)
         assert all(type(value) is int for values in in_sql.values()
                    for value in values.values())
@@ -511,3 +553,42 @@ async def test_reports_rebuild_on_the_command_line_recounts_what_was_stored(
         assert bad == 2
     finally:
         await engine.dispose()
+
+
+async def test_a_changed_center_zone_leaves_the_day_rows_unread_until_a_rebuild(
+        sessions: async_sessionmaker[AsyncSession]) -> None:
+    """The day rows hold the zone recorded (a new database: the configured one at start);
+    with another [center] time_zone they are not read (the quarter hours are, the same
+    answer) until `reports rebuild` recounts them in it."""
+    new_york = ReportAggregates(sessions, RULES)
+    await new_york.claim_day_zone()
+    calls = CallRepository(sessions, followers=[new_york])
+    for n in range(3):
+        await calls.save(call(f"c{n}", queued_at=T0 + n * 86400 + 3600))
+    sao_paulo = ReportAggregates(sessions, dataclasses.replace(
+        RULES, day_zone=time_zone("America/Sao_Paulo")))
+    async with sessions() as session:
+        assert await sao_paulo.day_zone_counted(session) == "America/New_York"
+    await sao_paulo.claim_day_zone()  # its day rows will be Sao Paulo's: none read now
+    await CallRepository(sessions, followers=[sao_paulo]).save(
+        call("c3", queued_at=T0 + 86400 + 7200))  # counted in Sao Paulo's days
+    async with sessions() as session:
+        assert await sao_paulo.day_zone_counted(session) is None
+    await new_york.claim_day_zone()  # and back: calls counted, nothing recorded again
+    async with sessions() as session:
+        assert await new_york.day_zone_counted(session) is None
+    zone = time_zone("America/Sao_Paulo")
+    since = datetime(2026, 10, 31, tzinfo=zone).timestamp()
+    period = ReportPeriod(since, since + 3 * 86400, Interval.DAY, zone)
+    pairs = await calls.records_by_pk(limit=100)
+    expected = brute_force_queue_counts(pairs, period)
+    assert sum(counts.offered for counts in expected.values()) == 3
+    assert await read_queue_counts(sao_paulo, period.intervals(), ["sales"], zone) == expected
+    await sao_paulo.rebuild(calls)
+    async with sessions() as session:
+        assert await sao_paulo.day_zone_counted(session) == "America/Sao_Paulo"
+    days = (await stored_rows(sessions))[QUEUE_DAY_TABLE]
+    assert set(days) == {(local_day_start(T0 + n * 86400 + 3600, zone), "sales")
+                         for n in range(3)}
+    assert sum(row["offered"] for row in days.values()) == 4
+    assert await read_queue_counts(sao_paulo, period.intervals(), ["sales"], zone) == expected

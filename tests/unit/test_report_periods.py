@@ -19,7 +19,9 @@ from callcenter.core.report_periods import (
     PeriodError,
     ReportPeriod,
     bucket_of,
+    day_plan,
     interval_index,
+    local_day_start,
     time_zone,
 )
 from callcenter.core.report_table import CellKind, Column, ReportTable
@@ -183,3 +185,20 @@ def test_the_center_zone_defaults_to_utc_and_takes_an_iana_name() -> None:
     assert load_settings(env={}).center.time_zone == "UTC"
     zone = load_settings(env={"CALLCENTER_CENTER__TIME_ZONE": "America/Sao_Paulo"})
     assert zone.center.time_zone == "America/Sao_Paulo"
+
+
+def test_a_day_plan_reads_the_whole_local_days_from_day_rows_and_the_edges_by_quarter_hour(
+        ) -> None:
+    zone = time_zone("America/New_York")
+    first = datetime(2026, 10, 31, 10, 15, tzinfo=zone).timestamp()  # a Saturday
+    period = ReportPeriod(first, first + 3 * 86400, Interval.DAY, zone)
+    plan = day_plan(period.intervals(), zone)
+    sunday = datetime(2026, 11, 1, tzinfo=zone).timestamp()  # 25 hours: clocks go back
+    monday = datetime(2026, 11, 2, tzinfo=zone).timestamp()
+    assert monday - sunday == 25 * 3600
+    assert plan.days == ((int(sunday), 1), (int(monday), 2))
+    assert plan.runs == ((int(first), int(sunday)),
+                         (int(monday + 86400), int(period.until)))
+    assert local_day_start(sunday + 24.5 * 3600, zone) == sunday
+    hours = ReportPeriod(sunday, monday, Interval.MINUTES_60, zone)
+    assert day_plan(hours.intervals(), zone).days == ()  # no day lies in one hour

@@ -15,6 +15,13 @@ contributions, the differences are summed per table and key here, and each table
 upsert of its rows. Rows are written in one order (table, then key) so that two
 transactions never wait for each other in a circle on PostgreSQL. ``rebuild`` recomputes the
 aggregates from the stored records with the very same code, so it gives the same result.
+
+The queue rows are also kept per local day of the center's zone (``report_queue_days``: each
+call's contribution carries its day row, core/report_contributions.with_day_rows), and
+``rolled_up`` reads a report's whole local days from them when the report is in that zone.
+Which zone the day rows hold is recorded (``report_day_zone``) by a full ``rebuild``, or
+``claim_day_zone`` while nothing is counted yet: a changed [center] time_zone leaves the day
+rows unread until the next rebuild.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     BigInteger,
@@ -36,21 +44,25 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    or_,
     select,
     text,
+    union_all,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnElement, Grouping
-from sqlalchemy.sql.selectable import Subquery
+from sqlalchemy.sql.selectable import Select, Subquery
 
 from callcenter.config import Settings
 from callcenter.core.records import CallRecord
 from callcenter.core.report_contributions import (
     CONTRIBUTORS,
+    DAY_LEVELS,
     IVR_DROPOFF_TABLE,
     IVR_TABLE,
     MAXIMA,
+    QUEUE_DAY_TABLE,
     QUEUE_TABLE,
     SURVEY_TABLE,
     AggregateRow,
@@ -59,14 +71,22 @@ from callcenter.core.report_contributions import (
     ReportRules,
     contribution,
 )
-from callcenter.core.report_periods import BUCKET_SECONDS, Group, ReportInterval
+from callcenter.core.report_periods import (
+    BUCKET_SECONDS,
+    DayPlan,
+    Group,
+    ReportInterval,
+    day_plan,
+)
 from callcenter.features.calls.store import CallRepository
 from callcenter.features.reports.models import (
     call_contributions,
     call_maxima,
+    day_zone,
     ivr_buckets,
     ivr_dropoffs,
     queue_buckets,
+    queue_days,
     survey_buckets,
 )
 from callcenter.store.values import MAX_PAGE, dialect_insert
@@ -76,7 +96,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class AggregateTable:
-    """One quarter-hour table: its key columns (the bucket first) and its numbers."""
+    """One aggregate table: its key columns (the bucket, or a day level's day, first) and
+    its numbers."""
 
     name: str  # as in AggregateRow.table
     table: Table
@@ -96,6 +117,7 @@ class AggregateTable:
 
 TABLES: dict[str, AggregateTable] = {t.name: t for t in (
     AggregateTable(QUEUE_TABLE, queue_buckets, ("bucket", "queue")),
+    AggregateTable(QUEUE_DAY_TABLE, queue_days, ("day", "queue")),
     AggregateTable(IVR_TABLE, ivr_buckets, ("bucket",)),
     AggregateTable(IVR_DROPOFF_TABLE, ivr_dropoffs, ("bucket", "node")),
     AggregateTable(SURVEY_TABLE, survey_buckets, ("bucket", "queue", "agent_id")),
@@ -262,6 +284,7 @@ class ReportAggregates:
     async def rolled_up(self, name: str, intervals: Sequence[ReportInterval],
                         by: Sequence[str] = (),
                         only: Mapping[str, Sequence[str]] | None = None,
+                        zone: ZoneInfo | None = None,
                         ) -> dict[Group, dict[str, int]]:
         """The table's quarter-hour rows added up in the database per interval and per the
         ``by`` key columns: what ``core.report_periods.roll_up`` gives over ``read``, with
@@ -276,27 +299,27 @@ class ReportAggregates:
         rows are joined to. Why two shapes: PostgreSQL plans a prepared statement once for
         any array after a few runs, and for a range join that generic plan can compare every
         row with every interval (seconds for a month by 15 minutes); a lookup has no join to
-        get wrong."""
+        get wrong.
+
+        A table with a day level, read for a report in ``zone`` (the intervals' zone) when
+        that is the zone its day rows hold (``_plan``): the local days that lie wholly in one
+        interval come from their day rows, the other quarter hours from theirs, one query
+        (``UNION ALL`` of the two, then the GROUP BY): the same answer, from ~96 times fewer
+        rows for whole days."""
         if not intervals:
             return {}
         spec = self._tables[name]
-        table = spec.table
-        since, until = int(intervals[0].start), int(intervals[-1].end)
-        conditions = [table.c.bucket >= since, table.c.bucket < until]
-        for column, wanted in (only or {}).items():
-            conditions.append(table.c[column].in_(list(wanted)))
         async with self._sessions() as session:
-            if session.get_bind().dialect.name == "postgresql":
-                positions = Grouping(bindparam("positions", _positions(intervals),
-                                               type_=postgresql.ARRAY(Integer)))
-                index = positions[(table.c.bucket - since) // BUCKET_SECONDS + 1]
-                rows = select(index.label("idx"), table).where(*conditions).subquery("rows")
-            else:
-                spans = _interval_table(intervals)
-                rows = (select(spans.c.idx, table)
-                        .join_from(spans, table, and_(table.c.bucket >= spans.c.start_at,
-                                                      table.c.bucket < spans.c.end_at))
-                        .where(*conditions).subquery("rows"))
+            postgres = session.get_bind().dialect.name == "postgresql"
+            plan = await self._plan(session, name, intervals, zone)
+            parts = []
+            if plan is None or plan.runs:
+                parts.append(_quarter_hour_rows(spec, intervals, by, only, postgres,
+                                                None if plan is None else plan.runs))
+            if plan is not None and plan.days:
+                parts.append(_day_rows(self._tables[DAY_LEVELS[name]], plan.days, by, only,
+                                       postgres))
+            rows = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("rows")
             columns = [rows.c.idx, *(rows.c[column] for column in by)]
             figures = [(func.max(rows.c[column]) if column in spec.maxima
                         else cast(func.sum(rows.c[column]), BigInteger)).label(column)
@@ -306,6 +329,48 @@ class ReportAggregates:
             return {(int(row[0]), tuple(row[1:width])):
                     dict(zip(spec.values, (int(value) for value in row[width:]), strict=True))
                     for row in result}
+
+    async def _plan(self, session: AsyncSession, name: str,
+                    intervals: Sequence[ReportInterval], zone: ZoneInfo | None,
+                    ) -> DayPlan | None:
+        """Which days to read from the day rows (``core.report_periods.day_plan``), or None
+        when there are none to read: the table has no day level, the report is in another
+        zone than the configured one, or the day rows hold another zone's days (not
+        recounted since [center] time_zone changed) or none yet."""
+        kept_in = self.rules.day_zone
+        if (name not in DAY_LEVELS or zone is None or kept_in is None
+                or zone.key != kept_in.key):
+            return None
+        if await self.day_zone_counted(session) != kept_in.key:
+            return None
+        plan = day_plan(intervals, zone)
+        return plan if plan.days else None
+
+    @staticmethod
+    async def day_zone_counted(session: AsyncSession) -> str | None:
+        """The zone the day rows were counted in (``report_day_zone``), None: not yet."""
+        zones = (await session.execute(select(day_zone.c.zone))).scalars().all()
+        return zones[0] if len(zones) == 1 else None
+
+    async def claim_day_zone(self) -> None:
+        """At start. While no call has been counted (a new database), the day rows are the
+        configured zone's from the first call on: record it. When another zone is recorded
+        ([center] time_zone changed), the day rows this service adds from now on are of
+        another zone than the rest: the record is taken out (unread) until ``rebuild``."""
+        zone = self.rules.day_zone
+        async with self._sessions.begin() as session:
+            recorded = await self.day_zone_counted(session)
+            if zone is not None and recorded == zone.key:
+                return
+            if recorded is not None:
+                await session.execute(delete(day_zone))
+                log.warning("report day rows: counted in %s, [center] time_zone is now %s; "
+                            "the reports read the quarter hours only until `callcenter "
+                            "reports rebuild`", recorded, zone.key if zone else "none")
+                return
+            counted = await session.execute(select(call_contributions.c.call_pk).limit(1))
+            if zone is not None and counted.first() is None:
+                await _record_day_zone(session, zone)
 
     # ----------------------------------------------------------------------- rebuild
 
@@ -323,17 +388,79 @@ class ReportAggregates:
                 for table in (call_maxima, call_contributions,
                               *(spec.table for spec in self._tables.values())):
                     await session.execute(delete(table))
+                # The day rows are recounted in this zone: read only once all are (below).
+                await session.execute(delete(day_zone))
         read = 0
         after_pk: int | None = None
         while True:
             page = await calls.records_by_pk(since=since, until=until, after_pk=after_pk,
                                              limit=batch)
             if not page:
+                if since is None and until is None and self.rules.day_zone is not None:
+                    async with self._sessions.begin() as session:
+                        await _record_day_zone(session, self.rules.day_zone)
                 return read
             async with self._sessions.begin() as session:
                 await self.follow_many(session, page)
             read += len(page)
             after_pk = page[-1][0]
+
+
+async def _record_day_zone(session: AsyncSession, zone: ZoneInfo) -> None:
+    await session.execute(delete(day_zone))
+    await session.execute(insert(day_zone), [{"zone": zone.key}])
+
+
+def _quarter_hour_rows(spec: AggregateTable, intervals: Sequence[ReportInterval],
+                       by: Sequence[str], only: Mapping[str, Sequence[str]] | None,
+                       postgres: bool, runs: Sequence[tuple[int, int]] | None) -> Select[Any]:
+    """The quarter-hour rows of the period (only those in ``runs`` when given) as (idx, the
+    ``by`` columns, the numbers): ``rolled_up``'s two shapes."""
+    table = spec.table
+    since, until = int(intervals[0].start), int(intervals[-1].end)
+    conditions: list[ColumnElement[bool]] = [table.c.bucket >= since, table.c.bucket < until]
+    if runs is not None:
+        conditions.append(or_(*(and_(table.c.bucket >= start, table.c.bucket < end)
+                                for start, end in runs)))
+    for column, wanted in (only or {}).items():
+        conditions.append(table.c[column].in_(list(wanted)))
+    chosen = [*(table.c[column] for column in by), *(table.c[column] for column in spec.values)]
+    if postgres:
+        positions = Grouping(bindparam("positions", _positions(intervals),
+                                       type_=postgresql.ARRAY(Integer)))
+        index = positions[(table.c.bucket - since) // BUCKET_SECONDS + 1]
+        return select(index.label("idx"), *chosen).where(*conditions)
+    spans = _interval_table(intervals)
+    return (select(spans.c.idx, *chosen)
+            .join_from(spans, table, and_(table.c.bucket >= spans.c.start_at,
+                                          table.c.bucket < spans.c.end_at))
+            .where(*conditions))
+
+
+def _day_rows(spec: AggregateTable, days: Sequence[tuple[int, int]], by: Sequence[str],
+              only: Mapping[str, Sequence[str]] | None, postgres: bool) -> Select[Any]:
+    """The day rows of ``days`` ((the day's start, its interval's index)) as (idx, the ``by``
+    columns, the numbers): a join on the day with the days as a table made from one bound
+    value (PostgreSQL: two arrays unnested; SQLite: a JSON list)."""
+    table = spec.table
+    if postgres:
+        wanted_days = (text("SELECT day_start, idx FROM unnest(CAST(:day_starts AS BIGINT[]), "
+                            "CAST(:day_indexes AS INTEGER[])) AS wanted(day_start, idx)")
+                       .bindparams(day_starts=[day for day, _ in days],
+                                   day_indexes=[index for _, index in days]))
+    else:
+        wanted_days = (text("SELECT CAST(json_extract(value, '$[0]') AS INTEGER) AS day_start, "
+                            "CAST(json_extract(value, '$[1]') AS INTEGER) AS idx "
+                            "FROM json_each(:days)")
+                       .bindparams(days=json.dumps([list(day) for day in days])))
+    wanted = wanted_days.columns(day_start=BigInteger, idx=Integer).subquery("days")
+    conditions = [table.c.day >= days[0][0], table.c.day <= days[-1][0]]
+    for column, values in (only or {}).items():
+        conditions.append(table.c[column].in_(list(values)))
+    return (select(wanted.c.idx, *(table.c[column] for column in by),
+                   *(table.c[column] for column in spec.values))
+            .join_from(wanted, table, table.c.day == wanted.c.day_start)
+            .where(*conditions))
 
 
 def _positions(intervals: Sequence[ReportInterval]) -> list[int]:
@@ -356,10 +483,11 @@ def _interval_table(intervals: Sequence[ReportInterval]) -> Subquery:
 
 def report_rules(settings: Settings) -> ReportRules:
     """What the settings say calls count as ([reports], each queue's T and short-abandon
-    limit: the wallboard's too)."""
+    limit: the wallboard's too), and the zone of the day rows ([center] time_zone)."""
     return ReportRules(
         service_level_seconds={q.name: float(q.service_level_seconds) for q in settings.queues},
         short_abandon_seconds={q.name: float(q.short_abandon_seconds) for q in settings.queues},
         csat_questions=frozenset(settings.reports.csat_questions),
         csat_satisfied_from=settings.reports.csat_satisfied_from,
-        nps_questions=frozenset(settings.reports.nps_questions))
+        nps_questions=frozenset(settings.reports.nps_questions),
+        day_zone=settings.center.zone)

@@ -43,6 +43,26 @@ queue_buckets = Table(
     PrimaryKeyConstraint("bucket", "queue"),
 )
 
+# The queue rows per local day of the center ([center] time_zone): ``day`` is the POSIX
+# second of the day's midnight (core/report_periods.local_day_start); kept as the quarter
+# hours are (core/report_contributions.with_day_rows).
+queue_days = Table(
+    "report_queue_days", Base.metadata,
+    Column("day", BigInteger, nullable=False),
+    Column("queue", String, nullable=False),
+    *_counts(QUEUE_COLUMNS),
+    PrimaryKeyConstraint("day", "queue"),
+)
+
+# The zone the day rows were counted in (one row; none: not counted yet, e.g. before the
+# first `reports rebuild` after the upgrade that added them). The reports read the day rows
+# only when it is the report's zone and the configured one.
+day_zone = Table(
+    "report_day_zone", Base.metadata,
+    Column("zone", String, nullable=False),
+    PrimaryKeyConstraint("zone"),
+)
+
 ivr_buckets = Table(
     "report_ivr_buckets", Base.metadata,
     Column("bucket", BigInteger, nullable=False),

@@ -1,9 +1,10 @@
 """The queue report: each queue's figures per interval (docs/reports.md "Queues").
 
-GET /api/reports/queues (and .csv, .xlsx, .png): from the quarter-hour aggregates, added up
-into the period's intervals in the report's time zone by the database
-(``ReportAggregates.rolled_up``). The figures are core/queue_figures.py's
-``QueueCounts`` and its rates, the same code the simulator reports with.
+GET /api/reports/queues (and .csv, .xlsx, .png): from the quarter-hour aggregates (and, in the
+center's zone, the day rows for whole local days), added up into the period's intervals in
+the report's time zone by the database (``ReportAggregates.rolled_up``). The figures are
+core/queue_figures.py's ``QueueCounts`` and its rates, the same code the simulator reports
+with.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from operator import attrgetter
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -108,10 +110,12 @@ def queue_counts(grouped: Mapping[Group, Mapping[str, int]],
 
 
 async def read_queue_counts(aggregates: ReportAggregates, intervals: Sequence[ReportInterval],
-                            queues: Sequence[str]) -> dict[tuple[int, str], QueueCounts]:
-    """The queues' counts per interval, added up in the database."""
+                            queues: Sequence[str], zone: ZoneInfo | None = None,
+                            ) -> dict[tuple[int, str], QueueCounts]:
+    """The queues' counts per interval, added up in the database; ``zone``: the intervals'
+    (in the center's zone, whole local days are read from the day rows)."""
     return queue_counts(await aggregates.rolled_up(QUEUE_TABLE, intervals, by=("queue",),
-                                                   only={"queue": queues}))
+                                                   only={"queue": queues}, zone=zone))
 
 
 def queue_report_records(period: ReportPeriod, intervals: Sequence[ReportInterval],
@@ -154,7 +158,7 @@ async def build_queue_report(request: web.Request, query: QueuesQuery) -> BuiltR
     queues = queue_names(request, query.queue)
     aggregates = request.app[REPORT_AGGREGATES]
     intervals = period.intervals()
-    counts = await read_queue_counts(aggregates, intervals, queues)
+    counts = await read_queue_counts(aggregates, intervals, queues, period.zone)
     per_queue, overall, totals = queue_report_records(period, intervals, queues,
                                                       aggregates.rules, counts)
     answer = QueuesReport(

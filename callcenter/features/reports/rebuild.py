@@ -38,7 +38,7 @@ async def rebuild_reports(settings: Settings, *, since: str | None = None,
         aggregates = ReportAggregates(sessions, report_rules(settings))
         read = await aggregates.rebuild(CallRepository(sessions), since=start, until=end)
         # The queues' wrap-up, whole whatever the range: it may have been emptied with them.
-        await QueueWrapUps(sessions).rebuild()
+        await QueueWrapUps(sessions, day_zone=aggregates.rules.day_zone).rebuild()
         # The agent and campaign aggregates are rebuilt whole, whatever the range: an
         # agent's time runs from one logged change to the next, across any boundary.
         agents = AgentAggregates(sessions, productivity_points(settings))

@@ -14,7 +14,9 @@ follows both, in their own transactions:
 Each time, what the call added before (``report_call_wrap_ups``) is taken out of its queue
 row and what it adds now put in: ``wrap_up_ms`` and ``wrapped_calls`` of
 ``report_queue_buckets``, which only this module writes (the record's own contribution
-always adds 0 to them). ``rebuild`` sets both columns to 0 and works out every call again.
+always adds 0 to them), and the same on the day rows (``report_queue_days``) when the
+aggregates keep them (``day_zone``). ``rebuild`` sets both columns to 0 and works out every
+call again.
 
 On PostgreSQL the two sides take a transaction lock per agent (sorted, before writing any
 aggregate row) so that a record closing and its wrap-up ending at the same moment cannot
@@ -31,8 +33,9 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, insert, select, union_all, update
+from sqlalchemy import Table, delete, func, insert, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -45,11 +48,17 @@ from callcenter.core.report_contributions import (
     wrap_up_rows,
     wrap_up_window,
 )
+from callcenter.core.report_periods import local_day_start
 from callcenter.features.agents.models import AgentStateChangeRow
 from callcenter.features.agents.store import StateChange
 from callcenter.features.calls.models import AttemptRow
 from callcenter.features.calls.store import records_after, records_with_pks
-from callcenter.features.reports.models import QUEUE_COLUMNS, call_wrap_ups, queue_buckets
+from callcenter.features.reports.models import (
+    QUEUE_COLUMNS,
+    call_wrap_ups,
+    queue_buckets,
+    queue_days,
+)
 from callcenter.store.values import dialect_insert
 
 WRAP_UP_COLUMNS = ("wrap_up_ms", "wrapped_calls")
@@ -72,8 +81,12 @@ def _key_order(key: QueueKey) -> str:
 class QueueWrapUps:
     """Keeps the queue rows' wrap-up in step with records and the state log."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession],
+                 day_zone: ZoneInfo | None = None) -> None:
+        """``day_zone``: the zone of the report aggregates' day rows (``ReportRules
+        .day_zone``), whose wrap-up columns are kept too; None: no day rows."""
         self._sessions = sessions
+        self._day_zone = day_zone
 
     # ------------------------------------------------------------------ upkeep
 
@@ -138,7 +151,16 @@ class QueueWrapUps:
                 await session.execute(insert(call_wrap_ups).values(
                     call_pk=call_pk, bucket=new[0][0], queue=new[0][1],
                     wrap_up_ms=new[1][0], wrapped_calls=new[1][1]))
-        await _bump(session, changes)
+        await self._bump(session, changes)
+
+    async def _bump(self, session: AsyncSession, changes: Mapping[QueueKey, list[int]]) -> None:
+        """The quarter-hour rows, then the day rows (the report aggregates' order)."""
+        await _bump(session, queue_buckets, "bucket", changes)
+        if self._day_zone is not None:
+            days: dict[QueueKey, list[int]] = {}
+            for (bucket, queue), amounts in changes.items():
+                _add(days, (local_day_start(bucket, self._day_zone), queue), amounts)
+            await _bump(session, queue_days, "day", days)
 
     # ------------------------------------------------------------------ rebuild
 
@@ -146,8 +168,9 @@ class QueueWrapUps:
         """Every call's wrap-up worked out again, in one transaction; how many calls add
         one. Run after the queue aggregates are rebuilt (they may empty the table)."""
         async with self._sessions.begin() as session:
-            await session.execute(update(queue_buckets).values(
-                {column: 0 for column in WRAP_UP_COLUMNS}))
+            for table in (queue_buckets, queue_days):
+                await session.execute(update(table).values(
+                    {column: 0 for column in WRAP_UP_COLUMNS}))
             await session.execute(delete(call_wrap_ups))
             counted, after = 0, 0
             changes: dict[QueueKey, list[int]] = {}
@@ -165,7 +188,7 @@ class QueueWrapUps:
                 counted += len(rows)
                 after = batch[-1][0]
                 session.expunge_all()  # the rows read are not needed again
-            await _bump(session, changes)
+            await self._bump(session, changes)
         return counted
 
 
@@ -259,19 +282,20 @@ def _add(changes: dict[QueueKey, list[int]], key: QueueKey, amounts: list[int]) 
         current[index] += amount
 
 
-async def _bump(session: AsyncSession, changes: Mapping[QueueKey, list[int]]) -> None:
+async def _bump(session: AsyncSession, table: Table, time_column: str,
+                changes: Mapping[QueueKey, list[int]]) -> None:
     """Add to the queue rows' wrap-up columns (an atomic upsert per row, in key order); a
     row not there yet starts at zero everywhere else."""
     for key in sorted(changes, key=_key_order):
         amounts = dict(zip(WRAP_UP_COLUMNS, changes[key], strict=True))
         if not any(amounts.values()):
             continue
-        row: dict[str, Any] = {"bucket": key[0], "queue": key[1],
+        row: dict[str, Any] = {time_column: key[0], "queue": key[1],
                                **dict.fromkeys(QUEUE_COLUMNS, 0), **amounts}
-        statement = dialect_insert(session)(queue_buckets).values(row)
+        statement = dialect_insert(session)(table).values(row)
         await session.execute(statement.on_conflict_do_update(
-            index_elements=["bucket", "queue"],
-            set_={column: queue_buckets.c[column] + statement.excluded[column]
+            index_elements=[time_column, "queue"],
+            set_={column: table.c[column] + statement.excluded[column]
                   for column in WRAP_UP_COLUMNS}))
 
 
