@@ -228,13 +228,18 @@ nodes:
 """
 
 
-async def test_a_flow_ending_in_an_outside_number_transfers_the_caller(tmp_path: Path) -> None:
-    port = free_port()
+def transfer_flow(tmp_path: Path) -> dict[str, str]:
+    """The IVR settings serving TRANSFER_FLOW from a folder of its own."""
     flows = tmp_path / "flows"
     flows.mkdir()
     (flows / "main.yaml").write_text(TRANSFER_FLOW)
+    return {"dialplans_dir": str(flows)}
+
+
+async def test_a_flow_ending_in_an_outside_number_transfers_the_caller(tmp_path: Path) -> None:
+    port = free_port()
     async with call_center(tmp_path / "center", [], env=outbound_env(port),
-                           service_ivr={"dialplans_dir": str(flows)}) as center:
+                           service_ivr=transfer_flow(tmp_path)) as center:
         with carrier(port, AgentPlan(answer_after_ms=500, hangup_after_ms=1500)) as far_end:
             call = caller(center, CallerPlan(max_call_ms=60_000))
             caller_result = await finished(call)
@@ -259,11 +264,8 @@ async def test_a_flow_ending_in_an_outside_number_transfers_the_caller(tmp_path:
 async def test_a_caller_who_hangs_up_on_the_transfer_ends_its_trunk_leg_then(
         tmp_path: Path) -> None:
     port = free_port()
-    flows = tmp_path / "flows"
-    flows.mkdir()
-    (flows / "main.yaml").write_text(TRANSFER_FLOW)
     async with call_center(tmp_path / "center", [], env=outbound_env(port),
-                           service_ivr={"dialplans_dir": str(flows)}) as center:
+                           service_ivr=transfer_flow(tmp_path)) as center:
         with carrier(port, AgentPlan(answer_after_ms=300)) as far_end:  # talks until the BYE
             call = caller(center, CallerPlan(hangup_after_ms=9_000))
             await finished(call)
