@@ -16,9 +16,16 @@ row and what it adds now put in: ``wrap_up_ms`` and ``wrapped_calls`` of
 ``report_queue_buckets``, which only this module writes (the record's own contribution
 always adds 0 to them). ``rebuild`` sets both columns to 0 and works out every call again.
 
-On PostgreSQL the two sides take a transaction lock per agent (sorted, before writing any
-aggregate row) so that a record closing and its wrap-up ending at the same moment cannot
-each miss the other's uncommitted rows. The record side must therefore follow before
+Both sides are set-based: ``follow_many`` (records stored together by ``save_many``) and a
+flush of several agents' changes lock, read and write in a fixed number of statements
+(``_agent_logs`` reads every agent's changes over the union of their calls' windows at
+once; ``changes_in_window`` picks each call's), with the result of one at a time.
+
+On PostgreSQL the two sides take a transaction lock per agent (all of them in one
+statement, in the agents' sorted order, before writing any aggregate row) so that a record
+closing and its wrap-up ending at the same moment cannot each miss the other's uncommitted
+rows; the rows are then written in one order (``report_call_wrap_ups`` by call, the queue
+rows in ReportAggregates' key order). The record side must therefore follow before
 ``ReportAggregates`` (it writes the same rows): see the composition root.
 """
 
