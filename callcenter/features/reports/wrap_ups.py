@@ -115,11 +115,14 @@ class QueueWrapUps:
             same_instant.agent_id == log.agent_id, same_instant.at == log.at,
             same_instant.id > log.id).exists()
         agents = sorted(earliest)
+        # Each agent's latest such instant: walked back from the change along the agent's
+        # log (the first match, not a max over the whole log).
         latest_other = union_all(*(
-            select(log.agent_id, func.max(log.at).label("at"))
-            .where(log.agent_id == agent_id, log.at < _at(earliest[agent_id]),
-                   log.state != WRAP_UP_STATE, ~overtaken)
-            .group_by(log.agent_id) for agent_id in agents))
+            select(select(log.agent_id, log.at)
+                   .where(log.agent_id == agent_id, log.at < _at(earliest[agent_id]),
+                          log.state != WRAP_UP_STATE, ~overtaken)
+                   .order_by(log.at.desc(), log.id.desc()).limit(1).subquery())
+            for agent_id in agents))
         other_before = {agent_id: at for agent_id, at in
                         (await session.execute(latest_other)).all()}
         conditions = []
