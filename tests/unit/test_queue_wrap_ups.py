@@ -31,6 +31,7 @@ from callcenter.core.report_contributions import (
     AggregateRow,
     ReportRules,
     WrapUpWindow,
+    changes_in_window,
     legs_to_recheck_from,
     wrap_up_rows,
     wrap_up_window,
@@ -168,6 +169,25 @@ def test_the_changes_a_record_needs_and_the_legs_a_new_change_can_alter() -> Non
                      {"wrap_up_ms": 15_000, "wrapped_calls": 1})]
     assert legs_to_recheck_from(None) == -math.inf
     assert legs_to_recheck_from(T0 + 25) == T0 + 20
+
+
+def test_a_calls_window_is_picked_from_an_agents_longer_log() -> None:
+    """What a batch reads for an agent (the union of their calls' windows) gives each call
+    the changes its own window holds: led by the last change before it, up to the first
+    change after it that is not a wrap-up and holds (read on past a wrap-up logged again
+    at that instant), or everything after it if there is none yet."""
+    changes = log("agent1", *AGENT1_CALL, (95.3, "wrap_up"), (102, "ready"), (102, "wrap_up"),
+                  (120, "ready"), (500, "ringing"), (505, "on_call"), (600, "wrap_up"),
+                  (610, "ready"))
+    picked = {(since, until): [(round(c.at - T0, 1), c.state) for c in
+                               changes_in_window(changes, T0 + since, T0 + until)]
+              for since, until in ((75, 100), (580, 605), (700, 800), (-200, -150))}
+    assert picked == {
+        (75, 100): [(25, "on_call"), (95.3, "wrap_up"), (102, "ready"), (102, "wrap_up"),
+                    (120, "ready")],
+        (580, 605): [(505, "on_call"), (600, "wrap_up"), (610, "ready")],
+        (700, 800): [(610, "ready")],
+        (-200, -150): [(-100, "ready")]}
 
 
 def test_acw_is_wrap_up_per_handled_call_and_none_without_calls() -> None:
