@@ -29,7 +29,8 @@ alter. features/reports/wrap_ups.py keeps it up to date from both sides and rebu
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -219,6 +220,30 @@ def legs_to_recheck_from(last_other_state_before: float | None) -> float:
     if last_other_state_before is None:
         return -math.inf
     return last_other_state_before - WRAP_UP_MATCH_SECONDS
+
+
+def changes_in_window(changes: Sequence[StateChangeLike], since: float, until: float,
+                      ) -> list[StateChangeLike]:
+    """One agent's ``WrapUpWindow`` changes (from ``since`` to ``until``), picked from more
+    of their changes: ``changes`` in logged order, holding their last change before
+    ``since`` and every later one up to the window's end (what reading the window of
+    several records at once gives: features/reports/wrap_ups.py). The last change before
+    ``since`` leads; then on to the first change after ``until`` that is not a wrap-up and
+    holds at its instant (a wrap-up logged after it at the same instant reads on)."""
+    moments = [change.at for change in changes]  # nondecreasing: bisect finds the ends
+    start = bisect_left(moments, since)
+    picked: list[StateChangeLike] = list(changes[max(0, start - 1):start])
+    after = until
+    while True:
+        ending = next((index for index in range(bisect_right(moments, after), len(changes))
+                       if changes[index].state != WRAP_UP_STATE), None)
+        stop = len(changes) if ending is None else bisect_right(moments, moments[ending])
+        chunk = changes[start:stop]
+        picked.extend(chunk)
+        if ending is None or chunk[-1].state != WRAP_UP_STATE:
+            return picked
+        after = chunk[-1].at
+        start = bisect_right(moments, after)
 
 
 def wrap_up_rows(record: CallRecord, changes: Iterable[StateChangeLike],

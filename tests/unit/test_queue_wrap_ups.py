@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from callcenter.core.queue_figures import QueueCall, QueueCounts, QueueOutcome, counts_of
 from callcenter.core.records import (
@@ -32,6 +32,7 @@ from callcenter.core.report_contributions import (
     AggregateRow,
     ReportRules,
     WrapUpWindow,
+    changes_in_window,
     legs_to_recheck_from,
     wrap_up_rows,
     wrap_up_window,
@@ -173,6 +174,25 @@ def test_the_changes_a_record_needs_and_the_legs_a_new_change_can_alter() -> Non
     assert legs_to_recheck_from(T0 + 25) == T0 + 20
 
 
+def test_a_calls_window_is_picked_from_an_agents_longer_log() -> None:
+    """What a batch reads for an agent (the union of their calls' windows) gives each call
+    the changes its own window holds: led by the last change before it, up to the first
+    change after it that is not a wrap-up and holds (read on past a wrap-up logged again
+    at that instant), or everything after it if there is none yet."""
+    changes = log("agent1", *AGENT1_CALL, (95.3, "wrap_up"), (102, "ready"), (102, "wrap_up"),
+                  (120, "ready"), (500, "ringing"), (505, "on_call"), (600, "wrap_up"),
+                  (610, "ready"))
+    picked = {(since, until): [(round(c.at - T0, 1), c.state) for c in
+                               changes_in_window(changes, T0 + since, T0 + until)]
+              for since, until in ((75, 100), (580, 605), (700, 800), (-200, -150))}
+    assert picked == {
+        (75, 100): [(25, "on_call"), (95.3, "wrap_up"), (102, "ready"), (102, "wrap_up"),
+                    (120, "ready")],
+        (580, 605): [(505, "on_call"), (600, "wrap_up"), (610, "ready")],
+        (700, 800): [(610, "ready")],
+        (-200, -150): [(-100, "ready")]}
+
+
 def test_acw_is_wrap_up_per_handled_call_and_none_without_calls() -> None:
     counts = QueueCounts(handled=4, talk_ms=400_000, hold_ms=40_000, wrap_up_ms=60_000,
                          wrapped_calls=3)
@@ -189,8 +209,10 @@ def test_acw_is_wrap_up_per_handled_call_and_none_without_calls() -> None:
 class Center:
     """The agents' state log and the records, both followed as in the service."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession],
+                 agents: tuple[str, ...] = AGENTS) -> None:
         self.sessions = sessions
+        self.agents = agents
         self.aggregates = ReportAggregates(sessions, RULES)
         self.wrap_ups = QueueWrapUps(sessions, day_zone=RULES.day_zone)
         self.directory = AgentDirectory(sessions, followers=[self.wrap_ups])
@@ -198,7 +220,7 @@ class Center:
 
     async def with_agents(self) -> Center:
         known = {a.id for a in await self.directory.list(active_only=False)}
-        for agent_id in AGENTS:
+        for agent_id in self.agents:
             if agent_id not in known:
                 await self.directory.create(NewAgent(id=agent_id, name=agent_id.title()))
         return self
@@ -225,7 +247,7 @@ class Center:
 
     async def afresh(self) -> tuple[dict[tuple[int, str], tuple[int, int]], dict[int, Any]]:
         """The same from the raw rows: every record with every logged change."""
-        changes = [change for agent_id in AGENTS
+        changes = [change for agent_id in self.agents
                    for change in await self.directory.state_history(agent_id)]
         rows: dict[tuple[int, str], tuple[int, int]] = {}
         credits: dict[int, Any] = {}
@@ -238,6 +260,18 @@ class Center:
                 credits[call_pk] = (bucket, queue, row.values["wrap_up_ms"],
                                     row.values["wrapped_calls"])
         return rows, credits
+
+
+def per_day(rows: dict[tuple[int, str], tuple[int, int]],
+            ) -> dict[tuple[int, str], tuple[int, int]]:
+    """The quarter hours' wrap-up added up per New York day: what the day rows hold."""
+    assert RULES.day_zone is not None
+    days: dict[tuple[int, str], tuple[int, int]] = {}
+    for (bucket, queue), (ms, calls) in rows.items():
+        key = (local_day_start(bucket, RULES.day_zone), queue)
+        was = days.get(key, (0, 0))
+        days[key] = (was[0] + ms, was[1] + calls)
+    return {key: value for key, value in days.items() if any(value)}
 
 
 @pytest.fixture
@@ -352,17 +386,113 @@ async def test_wrap_ups_kept_from_both_sides_equal_a_fresh_count_and_a_rebuild(
         else:
             await center.directory.record_state_changes([item])
     expected = await center.afresh()
-    # The day rows hold the quarter hours' wrap-up, added up per New York day.
-    by_day: dict[tuple[int, str], tuple[int, int]] = {}
-    assert RULES.day_zone is not None
-    for (bucket, queue), (ms, calls) in expected[0].items():
-        key = (local_day_start(bucket, RULES.day_zone), queue)
-        was = by_day.get(key, (0, 0))
-        by_day[key] = (was[0] + ms, was[1] + calls)
-    by_day = {key: value for key, value in by_day.items() if any(value)}
+    by_day = per_day(expected[0])
     assert await center.stored() == expected
     assert await center.days() == by_day
     await center.aggregates.rebuild(center.calls)  # empties the queue rows...
     assert await center.wrap_ups.rebuild() == len(expected[1])  # ...and the wrap-up again
     assert await center.stored() == expected
     assert await center.days() == by_day
+
+
+def batches(history: list[tuple[str, Any]], size: int) -> list[tuple[str, list[Any]]]:
+    """The steps in their order, runs of one kind handed over together (up to ``size``)."""
+    grouped: list[tuple[str, list[Any]]] = []
+    for kind, item in history:
+        if grouped and grouped[-1][0] == kind and len(grouped[-1][1]) < size:
+            grouped[-1][1].append(item)
+        else:
+            grouped.append((kind, [item]))
+    return grouped
+
+
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(history=histories(), size=st.integers(2, 12))
+async def test_wrap_ups_kept_from_batches_equal_a_fresh_count_and_a_rebuild(
+        sessions: async_sessionmaker[AsyncSession], history: list[tuple[str, Any]],
+        size: int) -> None:
+    """As above, the records stored several at once (``save_many``: ``follow_many``) and
+    both agents' changes flushed together."""
+    center = await Center(sessions).with_agents()
+    for kind, items in batches(history, size):
+        if kind == "record":
+            await center.calls.save_many(items)
+        else:
+            await center.directory.record_state_changes(items)
+    expected = await center.afresh()
+    assert await center.stored() == expected
+    assert await center.days() == per_day(expected[0])
+    await center.aggregates.rebuild(center.calls)
+    assert await center.wrap_ups.rebuild() == len(expected[1])
+    assert await center.stored() == expected
+    assert await center.days() == per_day(expected[0])
+
+
+MANY = tuple(f"agent{number}" for number in range(1, 10))
+
+
+def floor_call(agent_id: str, number: int, round_: int) -> tuple[CallRecord, list[StateChange]]:
+    """Agent ``number``'s call of round ``round_`` (one every 1000 s), and their changes up
+    to the end of its wrap-up (paused after it on odd rounds, a wrap-up logged again at
+    its end on round 4: read on past it)."""
+    base = 1000 * round_ + 7 * number
+    record = call(f"{agent_id}-{round_}", started_at=T0 + base, queued_at=T0 + base + 10,
+                  answered_at=T0 + base + 1, agent_id=agent_id,
+                  agent_answered_at=T0 + base + 25, ended_at=T0 + base + 100,
+                  attempts=[AgentAttempt(agent_id, T0 + base + 20, T0 + base + 95,
+                                         AttemptOutcome.ANSWERED, T0 + base + 25, 70.0)])
+    ender = "paused" if round_ % 2 else "ready"
+    changes = [StateChange(agent_id, "ringing", None, T0 + base + 20, "ready"),
+               StateChange(agent_id, "on_call", None, T0 + base + 25, "ringing"),
+               StateChange(agent_id, "wrap_up", "call ended", T0 + base + 95.3, "on_call"),
+               StateChange(agent_id, ender, None, T0 + base + 100 + number, "wrap_up")]
+    if round_ == 4:
+        changes.append(StateChange(agent_id, "wrap_up", "call ended",
+                                   T0 + base + 100 + number, ender))
+    changes.append(StateChange(agent_id, "ready", None, T0 + base + 120 + number,
+                               "wrap_up" if round_ == 4 else ender))
+    return record, changes
+
+
+async def test_many_agents_at_once_in_a_fixed_number_of_statements(
+        sessions: async_sessionmaker[AsyncSession], engine: AsyncEngine) -> None:
+    """Several agents' calls stored in one ``save_many`` and their changes in one flush
+    (before and after the records): kept == counted afresh, and the statements a batch
+    costs do not grow with the agents in it."""
+    center = await Center(sessions, MANY).with_agents()
+    await center.directory.record_state_changes(
+        [StateChange(agent_id, "ready", "login", T0 - 100, "logged_out") for agent_id in MANY])
+    statements: list[str] = []
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def counted(*args: Any) -> None:
+        # The log's own insert is grouped by the columns each change fills: not the
+        # follower's.
+        if not args[2].startswith("INSERT INTO agent_state_changes"):
+            statements.append(args[2])
+
+    costs: dict[tuple[str, bool, int], int] = {}
+    rounds = [(MANY[:3], True), (MANY, True), (MANY[:3], False), (MANY, False),
+              (MANY, True)]  # (agents, the records first)
+    for round_, (agents, records_first) in enumerate(rounds):
+        calls = [floor_call(agent_id, number, round_)
+                 for number, agent_id in enumerate(agents, start=1)]
+        batches = {"save": (center.calls.save_many, [record for record, _ in calls]),
+                   "changes": (center.directory.record_state_changes,
+                               [change for _, logged in calls for change in logged])}
+        for kind in ("save", "changes") if records_first else ("changes", "save"):
+            store, items = batches[kind]
+            statements.clear()
+            await store(items)
+            if round_ < 4:
+                costs[kind, records_first, len(agents)] = len(statements)
+        assert await center.stored() == await center.afresh()
+    event.remove(engine.sync_engine, "before_cursor_execute", counted)
+    assert len((await center.stored())[1]) == 3 * 2 + len(MANY) * 3  # every call counted
+    # The same statements for 3 agents as for 9 (round 4, reading on past a wrap-up
+    # logged again, is left out of the comparison).
+    for kind in ("save", "changes"):
+        for records_first in (True, False):
+            assert (costs[kind, records_first, 3]
+                    == costs[kind, records_first, len(MANY)]), costs

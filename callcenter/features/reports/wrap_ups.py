@@ -18,9 +18,16 @@ always adds 0 to them), and the same on the day rows (``report_queue_days``) whe
 aggregates keep them (``day_zone``). ``rebuild`` sets both columns to 0 and works out every
 call again.
 
-On PostgreSQL the two sides take a transaction lock per agent (sorted, before writing any
-aggregate row) so that a record closing and its wrap-up ending at the same moment cannot
-each miss the other's uncommitted rows. The record side must therefore follow before
+Both sides are set-based: ``follow_many`` (records stored together by ``save_many``) and a
+flush of several agents' changes lock, read and write in a fixed number of statements
+(``_agent_logs`` reads every agent's changes over the union of their calls' windows at
+once; ``changes_in_window`` picks each call's), with the result of one at a time.
+
+On PostgreSQL the two sides take a transaction lock per agent (all of them in one
+statement, in the agents' sorted order, before writing any aggregate row) so that a record
+closing and its wrap-up ending at the same moment cannot each miss the other's uncommitted
+rows; the rows are then written in one order (``report_call_wrap_ups`` by call, the queue
+rows in ReportAggregates' key order). The record side must therefore follow before
 ``ReportAggregates`` (it writes the same rows): see the composition root.
 """
 
@@ -35,7 +42,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, delete, func, insert, select, union_all, update
+from sqlalchemy import Table, and_, delete, func, insert, or_, select, text, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -44,6 +51,7 @@ from callcenter.core.report_contributions import (
     QUEUE_TABLE,
     WRAP_UP_STATE,
     WrapUpWindow,
+    changes_in_window,
     legs_to_recheck_from,
     wrap_up_rows,
     wrap_up_window,
@@ -64,6 +72,7 @@ from callcenter.store.values import dialect_insert
 WRAP_UP_COLUMNS = ("wrap_up_ms", "wrapped_calls")
 REBUILD_BATCH = 500  # records read per statement while rebuilding
 _LOCK_PREFIX = b"queue-wrap-up:"
+_UPSERT_CHUNK = 500  # rows per upsert statement (well under the bound parameters' limit)
 
 QueueKey = tuple[int, str]  # (bucket, queue)
 
@@ -92,36 +101,52 @@ class QueueWrapUps:
 
     async def follow(self, session: AsyncSession, call_pk: int, record: CallRecord) -> None:
         """The ``RecordFollower``: the stored call's wrap-up, worked out again."""
-        if not record.is_open:
-            await _lock_agents(session, {a.agent_id for a in record.attempts
-                                         if a.answered_at is not None})
-        await self._recount(session, [(call_pk, _as_stored(record))])
+        await self.follow_many(session, [(call_pk, record)])
+
+    async def follow_many(self, session: AsyncSession,
+                          stored: Sequence[tuple[int, CallRecord]]) -> None:
+        """``follow`` for records stored in one transaction (each call once), set-based: one
+        lock statement, one read of what the calls added, one read of the agents' logs,
+        one write per table."""
+        await _lock_agents(session, {a.agent_id for _, record in stored
+                                     if not record.is_open for a in record.attempts
+                                     if a.answered_at is not None})
+        await self._recount(session, [(pk, _as_stored(record)) for pk, record in stored])
 
     async def changes_stored(self, session: AsyncSession,
                              earliest: Mapping[str, float]) -> None:
         """The ``StateChangeFollower``: changes were just stored in ``session``; per agent,
         the earliest one's time. The calls whose wrap-up they can alter are worked out
-        again."""
+        again. A fixed number of statements however many agents."""
+        if not earliest:
+            return
         await _lock_agents(session, earliest)
         log, legs, same_instant = AgentStateChangeRow, AttemptRow, aliased(AgentStateChangeRow)
-        pks: set[int] = set()
-        for agent_id, at in sorted(earliest.items()):
-            # The last change logged at an instant holds: one followed at its instant by
-            # another is not where a state began.
-            overtaken = select(same_instant.id).where(
-                same_instant.agent_id == agent_id, same_instant.at == log.at,
-                same_instant.id > log.id).exists()
-            other_before = await session.scalar(
-                select(func.max(log.at)).where(log.agent_id == agent_id, log.at < _at(at),
-                                               log.state != WRAP_UP_STATE, ~overtaken))
-            since = legs_to_recheck_from(
-                None if other_before is None else other_before.timestamp())
-            query = select(legs.call_pk).where(legs.agent_id == agent_id,
-                                               legs.answered_at.is_not(None),
-                                               legs.ended_at.is_not(None))
-            if math.isfinite(since):
-                query = query.where(legs.ended_at >= _at(since))
-            pks.update(await session.scalars(query.distinct()))
+        # The last change logged at an instant holds: one followed at its instant by
+        # another is not where a state began.
+        overtaken = select(same_instant.id).where(
+            same_instant.agent_id == log.agent_id, same_instant.at == log.at,
+            same_instant.id > log.id).exists()
+        agents = sorted(earliest)
+        # Each agent's latest such instant: walked back from the change along the agent's
+        # log (the first match, not a max over the whole log).
+        latest_other = union_all(*(
+            select(select(log.agent_id, log.at)
+                   .where(log.agent_id == agent_id, log.at < _at(earliest[agent_id]),
+                          log.state != WRAP_UP_STATE, ~overtaken)
+                   .order_by(log.at.desc(), log.id.desc()).limit(1).subquery())
+            for agent_id in agents))
+        other_before = {agent_id: at for agent_id, at in
+                        (await session.execute(latest_other)).all()}
+        conditions = []
+        for agent_id in agents:
+            at = other_before.get(agent_id)
+            since = legs_to_recheck_from(None if at is None else at.timestamp())
+            conditions.append(and_(legs.agent_id == agent_id, legs.ended_at >= _at(since))
+                              if math.isfinite(since) else legs.agent_id == agent_id)
+        pks = set(await session.scalars(
+            select(legs.call_pk).where(or_(*conditions), legs.answered_at.is_not(None),
+                                       legs.ended_at.is_not(None)).distinct()))
         if pks:
             # Legs only: a call's wrap-up depends on nothing else in its record (wrap_up_rows
             # reads its queue, times, disposition and legs).
@@ -134,9 +159,13 @@ class QueueWrapUps:
         pks = [pk for pk, _ in records]
         old = {row.call_pk: row for row in (await session.execute(
             select(call_wrap_ups).where(call_wrap_ups.c.call_pk.in_(pks)))).all()}
+        windows = {pk: wrap_up_window(record) for pk, record in records}
+        logs = await _agent_logs(session, [w for w in windows.values() if w is not None])
         changes: dict[QueueKey, list[int]] = {}
+        gone: list[int] = []
+        added: list[dict[str, Any]] = []
         for call_pk, record in records:
-            new = await _wrap_up_of(session, record)
+            new = _wrap_up_from(record, windows[call_pk], logs)
             was = old.get(call_pk)
             before = None if was is None else (
                 (was.bucket, was.queue), [was.wrap_up_ms, was.wrapped_calls])
@@ -144,13 +173,17 @@ class QueueWrapUps:
                 continue  # the usual case: nothing this call added has changed
             if before is not None:
                 _add(changes, before[0], [-amount for amount in before[1]])
-                await session.execute(delete(call_wrap_ups)
-                                      .where(call_wrap_ups.c.call_pk == call_pk))
+                gone.append(call_pk)
             if new is not None:
                 _add(changes, new[0], new[1])
-                await session.execute(insert(call_wrap_ups).values(
-                    call_pk=call_pk, bucket=new[0][0], queue=new[0][1],
-                    wrap_up_ms=new[1][0], wrapped_calls=new[1][1]))
+                added.append({"call_pk": call_pk, "bucket": new[0][0], "queue": new[0][1],
+                              "wrap_up_ms": new[1][0], "wrapped_calls": new[1][1]})
+        if gone:
+            await session.execute(delete(call_wrap_ups)
+                                  .where(call_wrap_ups.c.call_pk.in_(sorted(gone))))
+        if added:
+            await session.execute(insert(call_wrap_ups),
+                                  sorted(added, key=lambda row: row["call_pk"]))
         await self._bump(session, changes)
 
     async def _bump(self, session: AsyncSession, changes: Mapping[QueueKey, list[int]]) -> None:
@@ -176,8 +209,10 @@ class QueueWrapUps:
             changes: dict[QueueKey, list[int]] = {}
             while batch := await records_after(session, after, REBUILD_BATCH):
                 rows = []
-                for call_pk, record in batch:
-                    new = await _wrap_up_of(session, record)
+                windows = [wrap_up_window(record) for _, record in batch]
+                logs = await _agent_logs(session, [w for w in windows if w is not None])
+                for (call_pk, record), window in zip(batch, windows, strict=True):
+                    new = _wrap_up_from(record, window, logs)
                     if new is not None:
                         _add(changes, new[0], new[1])
                         rows.append({"call_pk": call_pk, "bucket": new[0][0],
@@ -210,10 +245,18 @@ def _as_stored(record: CallRecord) -> CallRecord:
 # --------------------------------------------------------------------------- statements
 
 
-async def _wrap_up_of(session: AsyncSession, record: CallRecord,
-                      ) -> tuple[QueueKey, list[int]] | None:
-    """What the call's wrap-up adds now: its queue row's key and amounts, or None."""
-    rows = wrap_up_rows(record, await _window_changes(session, record))
+def _wrap_up_from(record: CallRecord, window: WrapUpWindow | None,
+                  logs: Mapping[str, Sequence[StateChange]],
+                  ) -> tuple[QueueKey, list[int]] | None:
+    """What the call's wrap-up adds now: its queue row's key and amounts, or None. ``logs``:
+    each agent's changes over (at least) the union of the windows read (``_agent_logs``)."""
+    if window is None:
+        return None
+    # Compared as the database compares them: at whole microseconds.
+    since, until = _at(window.since).timestamp(), _at(window.until).timestamp()
+    changes = [change for agent_id in window.agents
+               for change in changes_in_window(logs[agent_id], since, until)]
+    rows = wrap_up_rows(record, changes)
     if not rows:
         return None
     (row,) = rows
@@ -222,14 +265,45 @@ async def _wrap_up_of(session: AsyncSession, record: CallRecord,
     return (int(bucket), str(queue)), [row.values[column] for column in WRAP_UP_COLUMNS]
 
 
-async def _window_changes(session: AsyncSession, record: CallRecord) -> list[StateChange]:
-    window = wrap_up_window(record)
-    if window is None:
-        return []
-    changes: list[StateChange] = []
-    for agent_id in window.agents:
-        changes.extend(await _agent_window(session, agent_id, window))
-    return changes
+async def _agent_logs(session: AsyncSession, windows: Iterable[WrapUpWindow],
+                      ) -> dict[str, list[StateChange]]:
+    """Each agent's changes over the union of their windows, in logged order: one statement
+    for all the agents (each agent's part as ``_agent_window`` reads it); an agent whose
+    window ends at an instant where a wrap-up was logged after the ending change (rare)
+    is read on by ``_agent_window``."""
+    union: dict[str, tuple[float, float]] = {}
+    for window in windows:
+        for agent_id in window.agents:
+            since, until = union.get(agent_id, (window.since, window.until))
+            union[agent_id] = (min(since, window.since), max(until, window.until))
+    if not union:
+        return {}
+    log = AgentStateChangeRow
+    parts = []
+    for agent_id, (since, until) in sorted(union.items()):
+        columns = select(log.agent_id, log.id, log.at, log.state, log.reason,
+                         log.previous).where(log.agent_id == agent_id)
+        last = (select(func.min(log.at))
+                .where(log.agent_id == agent_id, log.at > _at(until),
+                       log.state != WRAP_UP_STATE).scalar_subquery())
+        parts.append(select(columns.where(log.at < _at(since))
+                            .order_by(log.at.desc(), log.id.desc()).limit(1).subquery()))
+        parts.append(columns.where(log.at >= _at(since), (log.at <= last) | last.is_(None)))
+    both = union_all(*parts).subquery()
+    rows = (await session.execute(
+        select(both.c.agent_id, both.c.at, both.c.state, both.c.reason, both.c.previous)
+        .order_by(both.c.agent_id, both.c.at, both.c.id))).all()
+    logs: dict[str, list[StateChange]] = {agent_id: [] for agent_id in union}
+    for agent_id, at, state, reason, previous in rows:
+        logs[agent_id].append(StateChange(agent_id=agent_id, state=state, reason=reason,
+                                          at=at.timestamp(), previous=previous))
+    for agent_id, (since, until) in union.items():
+        read = logs[agent_id]
+        ended = any(c.at > _at(until).timestamp() and c.state != WRAP_UP_STATE for c in read)
+        if ended and read[-1].state == WRAP_UP_STATE:
+            logs[agent_id] = await _agent_window(
+                session, agent_id, WrapUpWindow((agent_id,), since, until))
+    return logs
 
 
 async def _agent_window(session: AsyncSession, agent_id: str, window: WrapUpWindow,
@@ -268,12 +342,18 @@ async def _agent_window(session: AsyncSession, agent_id: str, window: WrapUpWind
 
 
 async def _lock_agents(session: AsyncSession, agents: Iterable[str]) -> None:
-    """PostgreSQL: one transaction lock per agent, in order (see the module's note)."""
+    """PostgreSQL: a transaction lock per agent, taken in the agents' order by one
+    statement (see the module's note)."""
     if session.get_bind().dialect.name != "postgresql":
         return  # SQLite: one writer at a time already
-    for agent_id in sorted(set(agents)):
-        key = zlib.crc32(_LOCK_PREFIX + agent_id.encode())
-        await session.execute(select(func.pg_advisory_xact_lock(key)))
+    keys = [zlib.crc32(_LOCK_PREFIX + agent_id.encode()) for agent_id in sorted(set(agents))]
+    if not keys:
+        return
+    # unnest ... WITH ORDINALITY yields the keys in the array's order; the locks are taken
+    # row by row in that order.
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(k.key) FROM unnest(CAST(:keys AS bigint[]))"
+             " WITH ORDINALITY AS k(key, n) ORDER BY k.n").bindparams(keys=keys))
 
 
 def _add(changes: dict[QueueKey, list[int]], key: QueueKey, amounts: list[int]) -> None:
@@ -284,15 +364,18 @@ def _add(changes: dict[QueueKey, list[int]], key: QueueKey, amounts: list[int]) 
 
 async def _bump(session: AsyncSession, table: Table, time_column: str,
                 changes: Mapping[QueueKey, list[int]]) -> None:
-    """Add to the queue rows' wrap-up columns (an atomic upsert per row, in key order); a
-    row not there yet starts at zero everywhere else."""
+    """Add to the queue rows' wrap-up columns: one atomic upsert of the rows, in key order
+    (in chunks if there are very many); a row not there yet starts at zero everywhere
+    else."""
+    rows: list[dict[str, Any]] = []
     for key in sorted(changes, key=_key_order):
         amounts = dict(zip(WRAP_UP_COLUMNS, changes[key], strict=True))
-        if not any(amounts.values()):
-            continue
-        row: dict[str, Any] = {time_column: key[0], "queue": key[1],
-                               **dict.fromkeys(QUEUE_COLUMNS, 0), **amounts}
-        statement = dialect_insert(session)(table).values(row)
+        if any(amounts.values()):
+            rows.append({time_column: key[0], "queue": key[1],
+                         **dict.fromkeys(QUEUE_COLUMNS, 0), **amounts})
+    for first in range(0, len(rows), _UPSERT_CHUNK):
+        statement = dialect_insert(session)(table).values(
+            rows[first:first + _UPSERT_CHUNK])
         await session.execute(statement.on_conflict_do_update(
             index_elements=[time_column, "queue"],
             set_={column: table.c[column] + statement.excluded[column]
