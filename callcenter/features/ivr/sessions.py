@@ -7,6 +7,7 @@ tells the ledger what happened.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
@@ -58,12 +59,13 @@ from callcenter.core.records import (
     FaqOutcome,
     HangupBy,
     IvrStep,
+    OutsideLeg,
     SurveyAnswer,
 )
 from callcenter.features.calls.recorder import RecordWriter
 from callcenter.features.ivr.datadip import DataDips
 from callcenter.features.ivr.flows import FlowLibrary
-from callcenter.features.ivr.transfer_out import transfer
+from callcenter.features.ivr.transfer_out import TransferOutcome, transfer
 from callcenter.features.queues.driver import AcdDriver
 from callcenter.features.queues.waiting import QueueCalls, QueueRequest, WaitOutcome
 
@@ -76,6 +78,9 @@ SERVICE_PROMPTS = ("please-hold", "sorry-no-agent", "and", "currency-usd", "curr
                    "queue-expected-wait", "queue-minutes", "queue-less-than-a-minute",
                    "queue-callback-offer", "queue-callback-registered")
 MAX_FLOW_SWITCHES = 10  # a flow handing over to another: more than this is a loop
+# How long a transfer out waits for Asterisk's report of its leg (it comes within
+# milliseconds; missing it leaves the leg unpriced).
+OUTSIDE_LEG_WAIT_SECONDS = 2.0
 # Where Asterisk writes callers' recorded names, in its spool folder (ASTSPOOLDIR); the
 # sandbox creates it, an external Asterisk needs it created and writable by asterisk.
 RECORDINGS_SUBFOLDER = "recording"
@@ -183,7 +188,7 @@ class InboundCalls:
                     await session.hangup()
                     return _Ending(HangupBy.SYSTEM, completed_in_ivr=True)
                 case TransferTo(kind=kind, destination=destination):
-                    outcome = await transfer(session, kind, destination, self._settings)
+                    outcome = await self._transfer_out(session, call_id, kind, destination)
                     if not outcome.answered:  # refused, busy, no answer: never silence
                         await _play(session, "sorry-no-agent")
                     await hang_up_quietly(session)
@@ -191,6 +196,32 @@ class InboundCalls:
                 case _:
                     raise RuntimeError(f"the IVR ended with something unknown: {action!r}")
         raise RuntimeError(f"more than {MAX_FLOW_SWITCHES} flow switches: a loop between flows?")
+
+    async def _transfer_out(self, session: AgiSession, call_id: str, kind: str,
+                            destination: str) -> TransferOutcome:
+        """Dial out for the caller; then wait (briefly) for Asterisk's report of the leg
+        (the outbound context's UserEvent, docs/rating.md), which the record must hold
+        before it closes: when the caller hangs up on the transfer it may come after the
+        caller's own hangup."""
+        legs_before = len(self._outside_legs(call_id))
+        try:
+            outcome = await transfer(session, kind, destination, self._settings)
+        except AgiHangup:
+            await self._outside_leg_reported(call_id, legs_before)
+            raise
+        if outcome.dial_status is not None:  # dialled: a leg is reported
+            await self._outside_leg_reported(call_id, legs_before)
+        return outcome
+
+    def _outside_legs(self, call_id: str) -> list[OutsideLeg]:
+        record = self._ledger.get(call_id)
+        return [] if record is None else record.outside_legs
+
+    async def _outside_leg_reported(self, call_id: str, legs_before: int) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + OUTSIDE_LEG_WAIT_SECONDS
+        while len(self._outside_legs(call_id)) == legs_before and loop.time() < deadline:
+            await asyncio.sleep(0.02)
 
     async def _then_survey(self, session: AgiSession, call_id: str, walk: _Walk,
                            ending: _Ending, survey: str | None) -> _Ending:
