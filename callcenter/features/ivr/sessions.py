@@ -220,7 +220,11 @@ class InboundCalls:
     async def _outside_leg_reported(self, call_id: str, legs_before: int) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + OUTSIDE_LEG_WAIT_SECONDS
-        while len(self._outside_legs(call_id)) == legs_before and loop.time() < deadline:
+        while len(self._outside_legs(call_id)) == legs_before:
+            if loop.time() >= deadline:
+                log.warning("call %s: Asterisk did not report its transfer out's leg within "
+                            "%g s: it will not be priced", call_id, OUTSIDE_LEG_WAIT_SECONDS)
+                return
             await asyncio.sleep(0.02)
 
     async def _then_survey(self, session: AgiSession, call_id: str, walk: _Walk,
