@@ -16,8 +16,8 @@ command -v ffmpeg >/dev/null || need+=(ffmpeg)  # pydub reads recordings (mp3, o
 # The sandboxed Asterisk is installed once and shared by every test instance.
 .venv/bin/callcenter asterisk install
 # The tests run in parallel (pytest-xdist): the telephony tests mostly wait on real prompts,
-# rings and talk, so three workers per core keep the cores busy (on 2 cores: 4.5 min with 6
-# workers, 6 min with 4, 22.5 min in one process); CALLCENTER_TEST_WORKERS sets
+# rings and talk, so three workers per core keep the cores busy (on 2 cores, 2026-12-08:
+# the whole suite in about 8.5 min with 6 workers); CALLCENTER_TEST_WORKERS sets
 # another number, and a later -n in the arguments wins (-n 0: one process). Each test goes
 # to the next free worker; tests marked with the same xdist_group (sharing something made
 # once per module) go to one worker. The ten slowest tests are listed at the end.
