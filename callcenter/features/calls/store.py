@@ -143,27 +143,7 @@ class CallRepository:
 
         Its attempts, FAQ outcomes and survey answers become exactly the record's lists.
         """
-        values = _call_values(record)
-        values["updated_at"] = to_datetime(self._clock.now())
-        children = _child_values(record)
-        async with self._sessions.begin() as session:
-            upsert = dialect_insert(session)(CallRow).values(values)
-            upsert = upsert.on_conflict_do_update(
-                index_elements=[CallRow.call_id],
-                set_={name: upsert.excluded[name] for name in values if name != "call_id"},
-            ).returning(CallRow.id)
-            call_pk = (await session.execute(upsert)).scalar_one()
-            for table, rows in children:
-                await session.execute(
-                    delete(table)
-                    .where(table.call_pk == call_pk)
-                    .execution_options(synchronize_session=False)
-                )
-                if rows:
-                    for row in rows:
-                        row["call_pk"] = call_pk
-                    await session.execute(insert(table), rows)  # one executemany per table
-            await self._follow(session, call_pk, record)
+        await self.save_many([record])
 
     async def save_many(self, records: Sequence[CallRecord]) -> None:
         """``save`` for several records in one transaction: all are stored or none (the
@@ -731,13 +711,8 @@ def _stored_time(where: str, text: object) -> float:
 def _ivr_step(where: str, data: object) -> IvrStep:
     if not isinstance(data, dict) or not isinstance(data.get("node"), str):
         raise ValueError(f"{where}: expected {{node, at, input}}, found {data!r}")
-    try:
-        at = datetime.fromisoformat(data["at"])
-    except (TypeError, ValueError):
-        raise ValueError(f"{where}.at: {data.get('at')!r} is not an ISO-8601 time") from None
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=UTC)
+    at = _stored_time(f"{where}.at", data.get("at"))
     step_input = data.get("input")
     if step_input is not None and not isinstance(step_input, str):
         raise ValueError(f"{where}.input: expected text or null, found {step_input!r}")
-    return IvrStep(node=data["node"], at=at.timestamp(), input=step_input)
+    return IvrStep(node=data["node"], at=at, input=step_input)
