@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -242,34 +242,3 @@ def _iso(instant: float) -> str:
 
 
 Group = tuple[int, tuple[Any, ...]]  # (interval index, the grouping columns' values)
-
-
-def roll_up(positions: Mapping[int, int], rows: Iterable[Mapping[str, Any]],
-            by: Sequence[str] = (), maxima: frozenset[str] = frozenset(),
-            ) -> dict[Group, dict[str, int]]:
-    """Quarter-hour rows (``bucket`` and numbers) added up per interval (``positions``:
-    bucket -> interval index) and per the values of the ``by`` columns. Columns named in
-    ``maxima`` take the largest value; the others are summed. Rows outside the period are
-    left out."""
-    totals: dict[Group, dict[str, int]] = {}
-    sums: list[str] | None = None
-    largest: list[str] = []
-    for row in rows:
-        if sums is None:  # the columns, once: this loop runs for every quarter hour read
-            numbers = [name for name in row if name != "bucket" and name not in by]
-            sums = [name for name in numbers if name not in maxima]
-            largest = [name for name in numbers if name in maxima]
-        index = positions.get(int(row["bucket"]))
-        if index is None:
-            continue
-        group = (index, tuple(row[column] for column in by))
-        values = totals.get(group)
-        if values is None:
-            totals[group] = {name: row[name] for name in (*sums, *largest)}
-            continue
-        for name in sums:
-            values[name] += row[name]
-        for name in largest:
-            if row[name] > values[name]:
-                values[name] = row[name]
-    return totals

@@ -287,7 +287,7 @@ class ReportAggregates:
                         zone: ZoneInfo | None = None,
                         ) -> dict[Group, dict[str, int]]:
         """The table's quarter-hour rows added up in the database per interval and per the
-        ``by`` key columns: what ``core.report_periods.roll_up`` gives over ``read``, with
+        ``by`` key columns: what adding up ``read``'s rows per interval in Python gives, with
         one row per group crossing the wire instead of one per quarter hour. Sums are
         summed (as BIGINT: PostgreSQL's SUM of a bigint is a numeric), maxima take the
         largest.
